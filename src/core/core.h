@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "labels.h"
+#include "snapshot-types.h"
+
+/* Snapshot semantics: kinds, parents, labels, namespaces, busy state. No bus here.
+ *
+ * Every call acts on one snapshotter and one namespace `ns` (the owner uid whose keys
+ * are resolved). For ns != 0 a parent that is not in ns is looked up in root's
+ * namespace, and List shows ns's snapshots plus root's committed ones. All functions
+ * are thread-safe: the daemon runs slow ones (Usage, Commit, Cleanup, Apply) on worker
+ * threads. Errors are negative errno with the Error filled (see error.h for kinds). */
+
+#define CORE_MAX_LAYERS 500 /* the kernel's OVL_MAX_STACK */
+
+typedef struct Core Core;
+typedef struct CoreSnapshotter CoreSnapshotter;
+
+typedef struct CoreOptions {
+        const char *state_dir;   /* default /var/lib/lamina */
+        const char *runtime_dir; /* default /run/lamina */
+        size_t initial_map_size; /* 0: store default */
+} CoreOptions;
+
+int core_new(const CoreOptions *opts, Core **ret);
+Core *core_free(Core *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Core *, core_free);
+
+/* Available snapshotters, overlayfs first. */
+size_t core_n_snapshotters(Core *c);
+CoreSnapshotter *core_snapshotter_by_index(Core *c, size_t i);
+CoreSnapshotter *core_snapshotter_by_name(Core *c, const char *name);
+const char *core_snapshotter_name(CoreSnapshotter *s);
+const char *core_state_dir(Core *c);
+
+/* Keys and names: 1..4096 bytes of UTF-8 without control characters. */
+int core_validate_key(const char *what, const char *key, Error *e);
+
+int core_stat(CoreSnapshotter *s, uid_t ns, const char *key, SnapshotInfo *ret, Error *e);
+int core_update(CoreSnapshotter *s, uid_t ns, const char *key, const Labels *labels,
+                char *const *fieldpaths, SnapshotInfo *ret, Error *e);
+int core_usage(CoreSnapshotter *s, uid_t ns, const char *key, uint64_t *ret_size,
+               uint64_t *ret_inodes, Error *e);
+int core_mounts(CoreSnapshotter *s, uid_t ns, const char *key, MountSpecList *ret, Error *e);
+int core_prepare(CoreSnapshotter *s, uid_t ns, const char *key, const char *parent,
+                 const Labels *labels, MountSpecList *ret, Error *e);
+int core_view(CoreSnapshotter *s, uid_t ns, const char *key, const char *parent,
+              const Labels *labels, MountSpecList *ret, Error *e);
+int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
+                const Labels *labels, Error *e);
+int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e);
+
+typedef struct SnapshotInfoList {
+        SnapshotInfo *items;
+        size_t n;
+} SnapshotInfoList;
+void snapshot_info_list_clear(SnapshotInfoList *l);
+int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoList *ret, Error *e);
+
+/* Deletes data no record refers to; the write lock is held only to compute the list. */
+int core_cleanup(CoreSnapshotter *s, uint64_t *ret_reclaimed, Error *e);
+
+/* --- Mounts made by the daemon (core-mount.c) --- */
+
+typedef struct CoreMountOptions {
+        bool read_only, noexec;
+        bool nosuid, nodev; /* forced on for non-root namespaces */
+} CoreMountOptions;
+
+/* target NULL or "": <runtime>/mounts/<snapshotter>/<id>. Returns the path. */
+int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target,
+               const CoreMountOptions *o, char **ret_path, Error *e);
+int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, char **ret_path, Error *e);
+
+typedef struct CoreMountInfo {
+        char *key;
+        char *path;
+        uid_t owner;
+        uint64_t mounted_usec;
+} CoreMountInfo;
+typedef struct CoreMountInfoList {
+        CoreMountInfo *items;
+        size_t n;
+} CoreMountInfoList;
+void core_mount_info_list_clear(CoreMountInfoList *l);
+int core_list_mounts(CoreSnapshotter *s, uid_t ns, CoreMountInfoList *ret, Error *e);
+/* At start: drops records of an earlier boot or of mounts that are gone. */
+int core_reconcile_mounts(Core *c);
+
+/* --- Apply (core-apply.c) --- */
+
+typedef struct CoreApplyOptions {
+        const char *expected_diff_id; /* "sha256:<hex>" or NULL */
+        const char *media_type;       /* "tar", "tar+gzip", "tar+zstd" or NULL: detect */
+        bool allow_devices;           /* root callers only */
+        /* Called from the applying thread, at most ten times a second. */
+        void (*progress)(uint64_t bytes_done, uint64_t bytes_total, void *userdata);
+        void *userdata;
+} CoreApplyOptions;
+
+typedef struct CoreApplyResult {
+        char diff_id[7 + 64 + 1];
+        uint64_t bytes;
+        uint64_t entries;
+} CoreApplyResult;
+
+/* layer_fd: a regular file, pipe or socket the daemon reads (already type-checked by
+ * the caller of this function is not assumed: it is checked here again). */
+int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
+               const CoreApplyOptions *o, CoreApplyResult *ret, Error *e);

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "strutil.h"
+
+char **strv_free(char **l) {
+        if (l)
+                for (char **i = l; *i; i++)
+                        free(*i);
+        free(l);
+        return NULL;
+}
+
+size_t strv_length(char *const *l) {
+        size_t n = 0;
+
+        if (l)
+                while (l[n])
+                        n++;
+        return n;
+}
+
+int strv_push(char ***l, char *value) {
+        size_t n = strv_length(*l);
+        char **c = realloc(*l, (n + 2) * sizeof(char *));
+
+        if (!c)
+                return -ENOMEM;
+        c[n] = value;
+        c[n + 1] = NULL;
+        *l = c;
+        return 0;
+}
+
+int strv_extend(char ***l, const char *value) {
+        char *v = strdup(value);
+        int r;
+
+        if (!v)
+                return -ENOMEM;
+        r = strv_push(l, v);
+        if (r < 0)
+                free(v);
+        return r;
+}
+
+char *strv_join(char *const *l, const char *sep) {
+        size_t n = 1, k = strlen(sep);
+        char *s, *p;
+
+        for (char *const *i = l; i && *i; i++)
+                n += strlen(*i) + k;
+        p = s = malloc(n);
+        if (!s)
+                return NULL;
+        *s = 0;
+        for (char *const *i = l; i && *i; i++) {
+                if (i != l)
+                        p = stpcpy(p, sep);
+                p = stpcpy(p, *i);
+        }
+        return s;
+}
+
+bool utf8_is_printable(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        while (*p) {
+                uint32_t cp;
+                int len;
+
+                if (*p < 0x80) {
+                        cp = *p;
+                        len = 1;
+                } else if ((*p & 0xE0) == 0xC0) {
+                        cp = *p & 0x1F;
+                        len = 2;
+                } else if ((*p & 0xF0) == 0xE0) {
+                        cp = *p & 0x0F;
+                        len = 3;
+                } else if ((*p & 0xF8) == 0xF0) {
+                        cp = *p & 0x07;
+                        len = 4;
+                } else
+                        return false;
+                for (int i = 1; i < len; i++) {
+                        if ((p[i] & 0xC0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (p[i] & 0x3F);
+                }
+                /* overlong forms, surrogates and out-of-range code points */
+                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+                    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+                        return false;
+                if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0))
+                        return false;
+                p += len;
+        }
+        return true;
+}
+
+char *strdup_printf(const char *fmt, ...) {
+        va_list ap;
+        char *s;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}
+
+uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}

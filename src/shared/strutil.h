@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+/* NULL-terminated string arrays. */
+char **strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+size_t strv_length(char *const *l);
+int strv_push(char ***l, char *value);          /* takes value */
+int strv_extend(char ***l, const char *value);  /* copies value */
+char *strv_join(char *const *l, const char *sep);
+
+/* Valid UTF-8 and no C0/C1 control characters or DEL. */
+bool utf8_is_printable(const char *s);
+
+char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+
+uint64_t now_usec(void); /* CLOCK_REALTIME */

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "snapshot-types.h"
+
+/* One on-disk layout behind one vtable (overlayfs, native, btrfs).
+ *
+ * A backend owns <state>/<name>/snapshots/ (opened as snapshots_fd). Snapshot data
+ * lives in snapshots/<id>; nothing is ever named after a caller's key. New data is
+ * built in a temporary entry (name starting "new-") and the core renames it to <id>
+ * inside the metadata write transaction, so a crash leaves at most an orphan that
+ * cleanup() removes. */
+
+typedef struct Backend Backend;
+
+/* Flags for mount(): MOUNT_ATTR_* from linux/mount.h (RDONLY, NOSUID, NODEV, NOEXEC). */
+
+typedef struct BackendVTable {
+        const char *name;
+        /* > 0 when this backend can run on the filesystem of state_fd. */
+        int (*available)(int state_fd);
+        int (*init)(Backend *b);
+        void (*done)(Backend *b);
+
+        /* Builds the data of a new snapshot of `kind` on `parents` (IDs, nearest first) in a
+         * new temporary entry of snapshots/; returns its name. May be slow (native copies). */
+        int (*prepare)(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
+                       char **ret_tmpname, Error *e);
+        /* After the metadata commit of a Commit: e.g. btrfs makes the subvolume read-only.
+         * Failures are logged, not fatal: the metadata already says committed. */
+        int (*commit)(Backend *b, uint64_t id, Error *e);
+        /* The mounts for an active or view snapshot, exactly as containerd builds them. */
+        int (*mounts)(Backend *b, const Snapshot *s, MountSpecList *ret, Error *e);
+        /* Mounts s onto target_fd (an O_PATH directory fd) with MOUNT_ATTR_* flags;
+         * returns the new mount's ID. */
+        int (*mount)(Backend *b, const Snapshot *s, int target_fd, uint64_t attrs,
+                     uint64_t *ret_mnt_id, Error *e);
+        /* Bytes (st_blocks*512 of unique inodes) and inodes of this snapshot's own data. */
+        int (*usage)(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e);
+        /* Directory fd where Apply writes s's changes, and whether whiteouts are stored as
+         * overlay whiteouts (overlayfs) or applied as deletions (native, btrfs). */
+        int (*apply_target)(Backend *b, const Snapshot *s, int *ret_fd, bool *ret_overlay_whiteouts,
+                            Error *e);
+        /* Deletes snapshots/<name> (an orphan); adds the bytes it freed to *reclaimed. */
+        int (*remove_data)(Backend *b, const char *name, uint64_t *reclaimed, Error *e);
+} BackendVTable;
+
+struct Backend {
+        const BackendVTable *vtable;
+        int state_fd;     /* <state>/<name>/ */
+        int snapshots_fd; /* <state>/<name>/snapshots/ */
+        char *snapshots_path;
+        void *userdata;   /* the backend's own */
+};
+
+extern const BackendVTable backend_overlayfs;
+extern const BackendVTable backend_native;
+extern const BackendVTable backend_btrfs;
+
+/* Opens snapshots/ under state_fd and runs init. */
+int backend_open(const BackendVTable *vt, int state_fd, const char *state_path, Backend **ret);
+Backend *backend_free(Backend *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Backend *, backend_free);
+
+/* Entries of snapshots/ that are not live IDs (orphans and stale temporaries). */
+int backend_list_orphans(Backend *b, const uint64_t *ids, size_t n_ids, char ***ret);

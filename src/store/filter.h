@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "snapshot-types.h"
+
+/* containerd's filter syntax (pkg/filters) over snapshot fields name, parent, kind,
+ * labels.<key> and owner (decimal uid). Several strings are OR'ed; the selectors
+ * within one string (","-separated) are AND'ed; an empty list or string matches all.
+ * A parse error is EINVAL with a message naming the filter and the byte position. */
+typedef struct Filter Filter;
+
+int filter_parse(char *const *filters, Filter **ret, Error *e);
+Filter *filter_free(Filter *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Filter *, filter_free);
+bool filter_match(const Filter *f, const SnapshotInfo *info);

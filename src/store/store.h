@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "labels.h"
+#include "snapshot-types.h"
+
+/* The metadata of one snapshotter: an LMDB environment in its own directory.
+ *
+ * Snapshots are identified by (owner uid, name); names are 1..4096 bytes. IDs come
+ * from a persistent sequence starting at 1 and are never reused. Reads run in read
+ * transactions that may nest and may be open in several threads at once; writes run
+ * through store_write(), one at a time. A full map grows by itself.
+ *
+ * Errors: ENOENT no such snapshot (or parent), EEXIST name taken, EINVAL bad
+ * argument (parent not committed, fieldpath, filter), EWRONGKIND wrong kind for the
+ * operation, ENOTEMPTY has children; anything else is an internal failure. Every
+ * failure fills the Error with a message naming the key. */
+
+typedef struct Store Store;
+typedef struct StoreTxn StoreTxn;
+typedef struct Filter Filter;
+
+typedef struct StoreOptions {
+        size_t initial_map_size; /* 0: a sensible default; tests pass a tiny one */
+} StoreOptions;
+
+/* Opens (creating if needed, dir 0700, files 0600) the environment in dir. */
+int store_open(const char *dir, const StoreOptions *opts, Store **ret);
+Store *store_free(Store *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
+
+/* Read transactions. */
+int store_read_begin(Store *s, StoreTxn **ret);
+void store_read_end(StoreTxn *t); /* NULL is fine */
+DEFINE_TRIVIAL_CLEANUP_FUNC(StoreTxn *, store_read_end);
+
+/* Runs fn in a write transaction and commits it when fn returns >= 0; aborts when
+ * fn fails. fn may run more than once (after the map grew), so it must undo its own
+ * side effects outside the store whenever it fails. Returns fn's result or the
+ * commit's error. */
+typedef int (*store_write_fn)(StoreTxn *t, void *userdata, Error *e);
+int store_write(Store *s, store_write_fn fn, void *userdata, Error *e);
+
+/* containerd's storage package, namespaced by owner. parent may be NULL. */
+int store_create(StoreTxn *t, SnapshotKind kind, uid_t owner, const char *name,
+                 uid_t parent_owner, const char *parent, const Labels *labels,
+                 uint64_t now_usec, Snapshot *ret, Error *e);
+int store_get_info(StoreTxn *t, uid_t owner, const char *name, SnapshotInfo *ret, Error *e);
+int store_get_info_by_id(StoreTxn *t, uint64_t id, SnapshotInfo *ret, Error *e);
+/* ID and parent IDs (nearest first) of an active or view snapshot (committed: EWRONGKIND). */
+int store_get_snapshot(StoreTxn *t, uid_t owner, const char *name, Snapshot *ret, Error *e);
+/* ID and parent IDs of any kind, for mounting views of committed parents and for Apply. */
+int store_get_chain(StoreTxn *t, uid_t owner, const char *name, Snapshot *ret, Error *e);
+/* fieldpaths: NULL/empty or "labels" replace all; "labels.K" sets or deletes K. */
+int store_update_info(StoreTxn *t, uid_t owner, const char *name, const Labels *labels,
+                      char *const *fieldpaths, uint64_t now_usec, SnapshotInfo *ret, Error *e);
+/* Active `key` becomes committed `name`, keeping its ID; labels replaced, usage stored. */
+int store_commit_active(StoreTxn *t, uid_t owner, const char *key, const char *name,
+                        uint64_t size, uint64_t inodes, const Labels *labels,
+                        uint64_t now_usec, uint64_t *ret_id, Error *e);
+int store_remove(StoreTxn *t, uid_t owner, const char *name, uint64_t *ret_id,
+                 SnapshotKind *ret_kind, Error *e);
+/* Number of children (any kind) of the snapshot; 0 when none. */
+int store_count_children(StoreTxn *t, uint64_t id, size_t *ret);
+
+/* Calls fn for every snapshot matching filter (NULL: all), ordered by owner, then by
+ * name bytes. A negative return from fn stops the walk and is returned. */
+typedef int (*store_walk_fn)(const SnapshotInfo *info, void *userdata);
+int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userdata, Error *e);
+
+/* Every live snapshot ID, ascending, for orphan detection. */
+int store_list_ids(StoreTxn *t, uint64_t **ret_ids, size_t *ret_n);
+
+/* Records of mounts that laminad made, keyed by snapshot ID. */
+typedef struct MountRecord {
+        uint64_t snapshot_id;
+        uid_t owner;
+        char *target;
+        uint64_t mnt_id;
+        char boot_id[33];
+        bool daemon_made_target; /* laminad created the directory and removes it */
+        uint64_t mounted_usec;
+} MountRecord;
+
+void mount_record_clear(MountRecord *r);
+int store_mount_put(StoreTxn *t, const MountRecord *r);
+int store_mount_get(StoreTxn *t, uint64_t snapshot_id, MountRecord *ret); /* -ENOENT */
+int store_mount_delete(StoreTxn *t, uint64_t snapshot_id);
+typedef int (*store_mount_walk_fn)(const MountRecord *r, void *userdata);
+int store_mount_walk(StoreTxn *t, store_mount_walk_fn fn, void *userdata);
