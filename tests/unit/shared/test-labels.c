@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "labels.h"
+#include "strutil.h"
+#include "test-util.h"
+
+TEST(empty_value_deletes) {
+        Labels l = LABELS_NULL;
+
+        ASSERT_OK(labels_set(&l, "b", "2"));
+        ASSERT_OK(labels_set(&l, "a", "1"));
+        ASSERT_STREQ(l.items[0].key, "a");
+        ASSERT_OK(labels_set(&l, "a", ""));
+        ASSERT_TRUE(l.n == 1 && !labels_get(&l, "a"));
+        labels_clear(&l);
+}
+
+TEST(pair_limit_is_4096_bytes) {
+        Labels l = LABELS_NULL;
+        char *v = calloc(1, 4096);
+        Error e = ERROR_NULL;
+
+        memset(v, 'v', 4094);
+        ASSERT_OK(labels_set(&l, "ab", v)); /* 2 + 4094 = 4096: allowed */
+        ASSERT_OK(labels_validate(&l, &e));
+        ASSERT_OK(labels_set(&l, "abc", v)); /* 4097 */
+        ASSERT_ERR(labels_validate(&l, &e), EINVAL);
+        ASSERT_TRUE(strstr(e.message, "\"abc\""));
+        labels_clear(&l);
+        free(v);
+}
+
+TEST(total_limit_is_64k) {
+        Labels l = LABELS_NULL;
+        char key[16], v[4000];
+        Error e = ERROR_NULL;
+
+        memset(v, 'x', sizeof v - 1);
+        v[sizeof v - 1] = 0;
+        for (int i = 0; i < 17; i++) {
+                snprintf(key, sizeof key, "k%02d", i);
+                ASSERT_OK(labels_set(&l, key, v));
+        }
+        ASSERT_ERR(labels_validate(&l, &e), EINVAL);
+        labels_clear(&l);
+}
+
+TEST(control_characters_rejected) {
+        ASSERT_TRUE(utf8_is_printable("hello wörld ✓"));
+        ASSERT_TRUE(!utf8_is_printable("a\nb"));
+        ASSERT_TRUE(!utf8_is_printable("\xc0\xaf"));
+        ASSERT_TRUE(!utf8_is_printable("\xff"));
+}
+
+TEST_MAIN(TEST_ENTRY(empty_value_deletes), TEST_ENTRY(pair_limit_is_4096_bytes),
+          TEST_ENTRY(total_limit_is_64k), TEST_ENTRY(control_characters_rejected))

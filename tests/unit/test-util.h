@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* A minimal harness: each test program runs its cases, prints one line per case and
+ * exits 0 (all passed), 77 (skipped: the machine lacks something) or 1. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "macro.h"
+
+#define EXIT_TEST_SKIP 77
+
+#define ASSERT_TRUE(expr)                                                                  \
+        do {                                                                               \
+                if (!(expr)) {                                                             \
+                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,         \
+                                __LINE__, #expr);                                          \
+                        abort();                                                           \
+                }                                                                          \
+        } while (0)
+
+#define ASSERT_OK(expr)                                                                    \
+        do {                                                                               \
+                long _r = (long) (expr);                                                   \
+                if (_r < 0) {                                                              \
+                        fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__,      \
+                                #expr, strerror((int) -_r));                               \
+                        abort();                                                           \
+                }                                                                          \
+        } while (0)
+
+/* expr must fail with -err (a positive errno constant). */
+#define ASSERT_ERR(expr, err)                                                              \
+        do {                                                                               \
+                long _r = (long) (expr);                                                   \
+                if (_r != -(long) (err)) {                                                 \
+                        fprintf(stderr, "%s:%d: %s returned %ld (%s), expected -%s\n",     \
+                                __FILE__, __LINE__, #expr, _r,                             \
+                                _r < 0 ? strerror((int) -_r) : "success", #err);           \
+                        abort();                                                           \
+                }                                                                          \
+        } while (0)
+
+#define ASSERT_STREQ(a, b)                                                                 \
+        do {                                                                               \
+                const char *_a = (a), *_b = (b);                                           \
+                if (!_a || !_b || strcmp(_a, _b) != 0) {                                   \
+                        fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,   \
+                                _a ? _a : "(null)", _b ? _b : "(null)");                   \
+                        abort();                                                           \
+                }                                                                          \
+        } while (0)
+
+typedef struct TestCase {
+        const char *name;
+        void (*func)(void);
+} TestCase;
+
+#define TEST(n) static void test_##n(void)
+#define TEST_ENTRY(n) { #n, test_##n }
+
+/* Runs every case in order; a failing case aborts the program (meson reports it). */
+static inline int test_run_all(const TestCase *cases, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                cases[i].func();
+                printf("ok %zu - %s\n", i + 1, cases[i].name);
+                fflush(stdout);
+        }
+        return 0;
+}
+#define TEST_MAIN(...)                                                                     \
+        int main(void) {                                                                   \
+                static const TestCase cases[] = { __VA_ARGS__ };                           \
+                return test_run_all(cases, ELEMENTSOF(cases));                             \
+        }
