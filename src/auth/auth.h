@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+/* Asynchronous polkit checks in systemd's style (bus-polkit.c): a method handler calls
+ * auth_check() before changing anything. It returns 1 when the caller is authorized
+ * (root, by euid, is never asked), 0 when a polkit query is now pending (the handler
+ * returns 1 at once; the message is re-dispatched when polkit answers, and the
+ * handler runs again from the start), or a negative errno with error set
+ * (AccessDenied, InteractiveAuthorizationRequired). */
+
+typedef struct AuthRegistry AuthRegistry;
+
+int auth_registry_new(AuthRegistry **ret);
+AuthRegistry *auth_registry_free(AuthRegistry *r);
+/* Number of queries in flight (the daemon does not exit on idle while > 0). */
+size_t auth_registry_pending(AuthRegistry *r);
+
+/* details: NULL-terminated key, value, key, value, … (snapshotter, key, verb). */
+int auth_check(sd_bus_message *m, const char *action, const char *const *details,
+               AuthRegistry *r, sd_bus_error *error);
+
+/* The caller's euid as the bus reports it; fails (deny) when it cannot be had
+ * without augmentation. */
+int auth_caller_uid(sd_bus_message *m, uid_t *ret);

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* The new mount API (fsopen/fsconfig/fsmount/open_tree/mount_setattr/move_mount),
+ * so that option strings never hit mount(2)'s one-page limit. `attrs` are
+ * MOUNT_ATTR_* flags (RDONLY, NOSUID, NODEV, NOEXEC). Every mount error includes the
+ * kernel's own fs_context message when there is one. Functions return 0 or a
+ * negative errno with e filled. */
+
+/* An overlay of `lowers` (topmost first, 1..500 entries; a 501st is EINVAL naming the
+ * kernel limit) with optional upper/work (both NULL: read-only, needs >= 2 lowers),
+ * index=off and metacopy=off, attached onto target_fd (an O_PATH dir fd). */
+int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
+                  int target_fd, uint64_t attrs, uint64_t *ret_mnt_id, Error *e);
+
+/* A recursive bind clone of source (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)) with attrs
+ * applied by mount_setattr, attached onto target_fd. */
+int mount_bind(const char *source, int target_fd, uint64_t attrs, uint64_t *ret_mnt_id, Error *e);
+
+/* Opens an existing, empty directory `path` (absolute) without following any symlink
+ * (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS) as an O_PATH fd. */
+int mount_open_target(const char *path, int *ret_fd, Error *e);
+
+/* The mount ID (statx STATX_MNT_ID) of whatever is mounted at fd. */
+int mount_id_of_fd(int fd, uint64_t *ret);
+
+/* Detaches the mount with this ID at path if it is still there (umount2 MNT_DETACH on
+ * the path only after checking the ID); -ENOENT when it is already gone. */
+int mount_detach(const char *path, uint64_t mnt_id, Error *e);
+
+/* Whether a mount with this ID exists in this mount namespace (libmount reads
+ * /proc/self/mountinfo). */
+int mount_id_exists(uint64_t mnt_id);
