@@ -6,6 +6,9 @@
 
 #include "error.h"
 
+/* The kernel's OVL_MAX_STACK: lower layers one overlay can stack. */
+#define MOUNT_MAX_LAYERS 500
+
 /* The new mount API (fsopen/fsconfig/fsmount/open_tree/mount_setattr/move_mount),
  * so that option strings never hit mount(2)'s one-page limit. `attrs` are
  * MOUNT_ATTR_* flags (RDONLY, NOSUID, NODEV, NOEXEC). Every mount error includes the

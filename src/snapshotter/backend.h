@@ -21,6 +21,9 @@ typedef struct Backend Backend;
 
 typedef struct BackendVTable {
         const char *name;
+        /* true: a snapshot holds only its own changes, Apply stores OCI whiteouts as overlay
+         * whiteouts (overlayfs); false: it is a full tree and whiteouts delete (native, btrfs). */
+        bool layered;
         /* > 0 when this backend can run on the filesystem of state_fd. */
         int (*available)(int state_fd);
         int (*init)(Backend *b);
@@ -41,10 +44,9 @@ typedef struct BackendVTable {
                      uint64_t *ret_mnt_id, Error *e);
         /* Bytes (st_blocks*512 of unique inodes) and inodes of this snapshot's own data. */
         int (*usage)(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e);
-        /* Directory fd where Apply writes s's changes, and whether whiteouts are stored as
-         * overlay whiteouts (overlayfs) or applied as deletions (native, btrfs). */
-        int (*apply_target)(Backend *b, const Snapshot *s, int *ret_fd, bool *ret_overlay_whiteouts,
-                            Error *e);
+        /* Opens the directory holding snapshot id's own content (overlayfs: the upper
+         * "fs" dir; native/btrfs: the full tree) for Apply to write into or read from. */
+        int (*open_data)(Backend *b, uint64_t id, int *ret_fd, Error *e);
         /* Deletes snapshots/<name> (an orphan); adds the bytes it freed to *reclaimed. */
         int (*remove_data)(Backend *b, const char *name, uint64_t *reclaimed, Error *e);
 } BackendVTable;
