@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Mount tests run each case in a forked child inside its own mount namespace with
+ * private propagation and a tmpfs on a fresh temporary directory: whatever the case
+ * mounts disappears with the namespace when the child exits, even when it aborts. */
+
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test-util.h"
+
+/* Skips the program (exit 77) when the machine cannot run mount tests at all. */
+static inline void mount_test_require(void) {
+        int fd;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "skipping: mount tests need root\n");
+                exit(EXIT_TEST_SKIP);
+        }
+        fd = fsopen("overlay", FSOPEN_CLOEXEC);
+        if (fd < 0) {
+                fprintf(stderr, "skipping: no overlayfs through the new mount API: %m\n");
+                exit(EXIT_TEST_SKIP);
+        }
+        close(fd);
+}
+
+/* Runs body(dir) in an isolated child (see above); aborts when the child failed. */
+static inline void run_isolated(void (*body)(const char *dir)) {
+        char dir[] = "/tmp/lamina-mount-test-XXXXXX";
+        int status;
+        pid_t pid;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                ASSERT_OK(unshare(CLONE_NEWNS));
+                ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+                ASSERT_OK(mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700"));
+                body(dir);
+                fflush(NULL);
+                _exit(EXIT_SUCCESS);
+        }
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        (void) rmdir(dir); /* the tmpfs only existed in the child's namespace */
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "isolated test child failed (status 0x%x)\n", status);
+                abort();
+        }
+}
+
+static inline char *test_path(const char *fmt, ...) _printf_(1, 2);
+static inline char *test_path(const char *fmt, ...) {
+        va_list ap;
+        char *p;
+
+        va_start(ap, fmt);
+        ASSERT_TRUE(vasprintf(&p, fmt, ap) >= 0);
+        va_end(ap);
+        return p;
+}
+
+static inline void write_file(const char *path, const char *content) {
+        FILE *f = fopen(path, "we");
+        ASSERT_TRUE(f);
+        ASSERT_TRUE(fputs(content, f) >= 0);
+        ASSERT_TRUE(fclose(f) == 0);
+}
+
+/* The file's content (up to 255 bytes) in buf, or NULL when it cannot be read. */
+static inline const char *read_file(const char *path, char buf[static 256]) {
+        FILE *f = fopen(path, "re");
+        size_t n;
+
+        if (!f)
+                return NULL;
+        n = fread(buf, 1, 255, f);
+        buf[n] = 0;
+        fclose(f);
+        return buf;
+}
+
+/* -errno of creating a file at path (0 when it worked; the file is then removed). */
+static inline int try_create(const char *path) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+        ASSERT_OK(unlink(path));
+        return 0;
+}

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <libmount.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mount-api.h"
+#include "mount-test-util.h"
+
+/* n layer directories dir/L/<i>, each with its own file u<i> and a shared file f
+ * saying "<i>"; returns the lowers topmost first (layer n-1 on top). */
+static char **make_layers(const char *dir, size_t n) {
+        char **lowers = calloc(n + 1, sizeof(char *));
+        _cleanup_free_ char *base = test_path("%s/L", dir);
+
+        ASSERT_TRUE(lowers);
+        ASSERT_OK(mkdir(base, 0755));
+        for (size_t i = 0; i < n; i++) {
+                char *l = test_path("%s/%zu", base, i);
+                _cleanup_free_ char *f = test_path("%s/f", l), *u = test_path("%s/u%zu", l, i);
+                char content[32];
+
+                ASSERT_OK(mkdir(l, 0755));
+                snprintf(content, sizeof content, "%zu", i);
+                write_file(f, content);
+                write_file(u, content);
+                lowers[n - 1 - i] = l;
+        }
+        return lowers;
+}
+
+static void free_layers(char **lowers) {
+        for (char **l = lowers; *l; l++)
+                free(*l);
+        free(lowers);
+}
+
+/* An empty directory dir/<name> opened as a mount target. */
+static int make_target(const char *dir, const char *name, char **ret_path) {
+        _cleanup_free_ char *p = test_path("%s/%s", dir, name);
+        Error e = ERROR_NULL;
+        int fd;
+
+        ASSERT_OK(mkdir(p, 0755));
+        ASSERT_OK(mount_open_target(p, &fd, &e));
+        if (ret_path)
+                *ret_path = TAKE_PTR(p);
+        return fd;
+}
+
+static void make_upper(const char *dir, char **ret_upper, char **ret_work) {
+        *ret_upper = test_path("%s/upper", dir);
+        *ret_work = test_path("%s/work", dir);
+        ASSERT_OK(mkdir(*ret_upper, 0755));
+        ASSERT_OK(mkdir(*ret_work, 0755));
+}
+
+/* Mounts n layers (with an upper when rw) and checks the merged view: the topmost f
+ * wins and every layer's own file shows through. */
+static void check_overlay(const char *dir, size_t n, bool rw) {
+        char **lowers = make_layers(dir, n);
+        _cleanup_free_ char *target = NULL, *upper = NULL, *work = NULL;
+        _cleanup_close_ int tfd = -EBADF, mfd = -EBADF;
+        Error e = ERROR_NULL;
+        uint64_t id, id2;
+        char buf[256], expect[32];
+
+        if (rw)
+                make_upper(dir, &upper, &work);
+        tfd = make_target(dir, "merged", &target);
+        if (mount_overlay((const char *const *) lowers, n, upper, work, tfd, 0, &id, &e) < 0) {
+                fprintf(stderr, "mount_overlay(%zu): %s\n", n, e.message);
+                abort();
+        }
+
+        mfd = open(target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(mfd >= 0);
+        ASSERT_OK(mount_id_of_fd(mfd, &id2));
+        ASSERT_TRUE(id == id2);
+        ASSERT_TRUE(mount_id_exists(id) == 1);
+
+        snprintf(expect, sizeof expect, "%zu", n - 1);
+        ASSERT_STREQ(read_file(test_path("%s/f", target), buf), expect);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *u = test_path("%s/u%zu", target, i);
+                snprintf(expect, sizeof expect, "%zu", i);
+                ASSERT_STREQ(read_file(u, buf), expect);
+        }
+
+        if (rw) {
+                _cleanup_free_ char *merged_new = test_path("%s/new", target);
+                _cleanup_free_ char *upper_new = test_path("%s/new", upper);
+                _cleanup_free_ char *merged_f = test_path("%s/f", target);
+                _cleanup_free_ char *lower_f = test_path("%s/f", lowers[0]);
+                char lower_before[256];
+
+                ASSERT_TRUE(read_file(lower_f, lower_before));
+                write_file(merged_new, "written");
+                ASSERT_STREQ(read_file(upper_new, buf), "written");
+                write_file(merged_f, "changed");
+                ASSERT_STREQ(read_file(merged_f, buf), "changed");
+                ASSERT_STREQ(read_file(lower_f, buf), lower_before); /* copied up, lower untouched */
+        } else
+                ASSERT_ERR(try_create(test_path("%s/new", target)), EROFS);
+
+        free_layers(lowers);
+}
+
+static void body_overlay_1_with_upper(const char *dir) {
+        check_overlay(dir, 1, true);
+}
+TEST(overlay_1_layer_with_upper) {
+        run_isolated(body_overlay_1_with_upper);
+}
+
+static void body_overlay_2(const char *dir) {
+        check_overlay(dir, 2, false);
+}
+TEST(overlay_2_layers_read_only) {
+        run_isolated(body_overlay_2);
+}
+
+static void body_overlay_2_rw(const char *dir) {
+        check_overlay(dir, 2, true);
+}
+TEST(overlay_2_layers_with_upper) {
+        run_isolated(body_overlay_2_rw);
+}
+
+static void body_overlay_128(const char *dir) {
+        check_overlay(dir, 128, false);
+}
+TEST(overlay_128_layers) {
+        run_isolated(body_overlay_128);
+}
+
+static void body_overlay_500(const char *dir) {
+        check_overlay(dir, 500, false);
+}
+TEST(overlay_500_layers) {
+        run_isolated(body_overlay_500);
+}
+
+static void body_overlay_500_rw(const char *dir) {
+        check_overlay(dir, 500, true);
+}
+TEST(overlay_500_layers_with_upper) {
+        run_isolated(body_overlay_500_rw);
+}
+
+static void body_overlay_501(const char *dir) {
+        char **lowers = make_layers(dir, 501);
+        _cleanup_free_ char *target = NULL;
+        _cleanup_close_ int tfd = make_target(dir, "merged", &target);
+        Error e = ERROR_NULL;
+        char buf[256];
+
+        ASSERT_ERR(mount_overlay((const char *const *) lowers, 501, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
+        ASSERT_TRUE(e.code == EINVAL);
+        ASSERT_TRUE(strstr(e.message, "at most 500 layers"));
+        ASSERT_TRUE(!read_file(test_path("%s/f", target), buf)); /* nothing was mounted */
+        free_layers(lowers);
+}
+TEST(overlay_501_layers_refused_naming_limit) {
+        run_isolated(body_overlay_501);
+}
+
+static void body_overlay_single_read_only(const char *dir) {
+        char **lowers = make_layers(dir, 1);
+        _cleanup_close_ int tfd = make_target(dir, "merged", NULL);
+        Error e = ERROR_NULL;
+
+        ASSERT_ERR(mount_overlay((const char *const *) lowers, 1, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
+        ASSERT_TRUE(strstr(e.message, "bind"));
+        free_layers(lowers);
+}
+TEST(overlay_one_layer_without_upper_refused) {
+        run_isolated(body_overlay_single_read_only);
+}
+
+static void body_overlay_kernel_message(const char *dir) {
+        char **lowers = make_layers(dir, 2);
+        _cleanup_free_ char *file = test_path("%s/not-a-dir", dir);
+        _cleanup_close_ int tfd = make_target(dir, "merged", NULL);
+        Error e = ERROR_NULL;
+
+        write_file(file, "x");
+        free(lowers[1]);
+        lowers[1] = TAKE_PTR(file);
+        ASSERT_ERR(mount_overlay((const char *const *) lowers, 2, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
+        ASSERT_TRUE(strstr(e.message, "lowerdir+"));
+        ASSERT_TRUE(strstr(e.message, "kernel: overlay: "));
+        ASSERT_TRUE(strstr(e.message, "not-a-dir is not a directory"));
+        free_layers(lowers);
+}
+TEST(overlay_failure_carries_kernel_message) {
+        run_isolated(body_overlay_kernel_message);
+}
+
+static void body_bind_read_only(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *file = test_path("%s/src/a", dir);
+        _cleanup_free_ char *target = NULL;
+        _cleanup_close_ int tfd = make_target(dir, "bind", &target);
+        Error e = ERROR_NULL;
+        uint64_t id;
+        char buf[256];
+
+        ASSERT_OK(mkdir(src, 0755));
+        write_file(file, "source");
+        ASSERT_OK(mount_bind(src, tfd, MOUNT_ATTR_RDONLY, &id, &e));
+        ASSERT_STREQ(read_file(test_path("%s/a", target), buf), "source");
+        ASSERT_ERR(try_create(test_path("%s/new", target)), EROFS);
+        ASSERT_OK(try_create(test_path("%s/new", src))); /* the source stays writable */
+        ASSERT_TRUE(mount_id_exists(id) == 1);
+}
+TEST(bind_read_only_refuses_writes) {
+        run_isolated(body_bind_read_only);
+}
+
+/* The per-mount options of mount mnt_id in /proc/self/mountinfo. */
+static char *mount_options_of(uint64_t mnt_id) {
+        struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+        struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+        struct libmnt_fs *fs;
+        char *r = NULL;
+
+        ASSERT_TRUE(tb && it);
+        while (!r && mnt_table_next_fs(tb, it, &fs) == 0)
+                if ((uint64_t) mnt_fs_get_id(fs) == mnt_id)
+                        r = strdup(mnt_fs_get_vfs_options(fs));
+        mnt_free_iter(it);
+        mnt_unref_table(tb);
+        ASSERT_TRUE(r);
+        return r;
+}
+
+static void body_flags_in_mountinfo(const char *dir) {
+        char **lowers = make_layers(dir, 2);
+        _cleanup_free_ char *src = test_path("%s/src", dir), *opts = NULL, *ovl_opts = NULL;
+        _cleanup_close_ int bfd = make_target(dir, "bind", NULL), ofd = make_target(dir, "ovl", NULL);
+        Error e = ERROR_NULL;
+        uint64_t bid, oid;
+
+        ASSERT_OK(mkdir(src, 0755));
+        ASSERT_OK(mount_bind(src, bfd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &bid, &e));
+        ASSERT_OK(mount_overlay((const char *const *) lowers, 2, NULL, NULL, ofd,
+                                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, &oid, &e));
+
+        opts = mount_options_of(bid);
+        ASSERT_TRUE(mnt_optstr_get_option(opts, "nosuid", NULL, NULL) == 0);
+        ASSERT_TRUE(mnt_optstr_get_option(opts, "nodev", NULL, NULL) == 0);
+        ASSERT_TRUE(mnt_optstr_get_option(opts, "rw", NULL, NULL) == 0);
+        ASSERT_TRUE(mnt_optstr_get_option(opts, "noexec", NULL, NULL) == 1);
+
+        ovl_opts = mount_options_of(oid);
+        ASSERT_TRUE(mnt_optstr_get_option(ovl_opts, "nosuid", NULL, NULL) == 0);
+        ASSERT_TRUE(mnt_optstr_get_option(ovl_opts, "nodev", NULL, NULL) == 0);
+        ASSERT_TRUE(mnt_optstr_get_option(ovl_opts, "noexec", NULL, NULL) == 0);
+        free_layers(lowers);
+}
+TEST(nosuid_nodev_show_in_mountinfo) {
+        run_isolated(body_flags_in_mountinfo);
+}
+
+static void expect_target_refused(const char *path, int err, const char *needle) {
+        Error e = ERROR_NULL;
+        int fd = -EBADF;
+
+        ASSERT_ERR(mount_open_target(path, &fd, &e), err);
+        ASSERT_TRUE(fd < 0);
+        ASSERT_TRUE(e.code == err);
+        if (!strstr(e.message, needle)) {
+                fprintf(stderr, "message \"%s\" lacks \"%s\"\n", e.message, needle);
+                abort();
+        }
+}
+
+static void body_open_target(const char *dir) {
+        _cleanup_free_ char *real = test_path("%s/real", dir), *link = test_path("%s/link", dir);
+        _cleanup_free_ char *full = test_path("%s/full", dir), *file = test_path("%s/file", dir);
+        _cleanup_free_ char *via_link = test_path("%s/link/sub", dir), *sub = test_path("%s/real/sub", dir);
+        _cleanup_free_ char *missing = test_path("%s/missing", dir);
+        _cleanup_close_ int fd = -EBADF;
+        Error e = ERROR_NULL;
+
+        ASSERT_OK(mkdir(real, 0755));
+        ASSERT_OK(symlink(real, link));
+        ASSERT_OK(mkdir(full, 0755));
+        write_file(test_path("%s/x", full), "x");
+        write_file(file, "x");
+
+        expect_target_refused(link, EINVAL, "link");          /* the leaf is a symlink */
+        expect_target_refused(full, EINVAL, "not empty");
+        expect_target_refused("relative/dir", EINVAL, "absolute");
+        expect_target_refused(missing, ENOENT, "does not exist");
+        expect_target_refused(file, EINVAL, "not a directory");
+
+        ASSERT_OK(mount_open_target(real, &fd, &e));
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_TRUE(fcntl(fd, F_GETFL) & O_PATH);
+
+        ASSERT_OK(mkdir(sub, 0755));
+        expect_target_refused(via_link, EINVAL, "symbolic link"); /* a symlink on the way */
+}
+TEST(open_target_refuses_symlink_nonempty_relative) {
+        run_isolated(body_open_target);
+}
+
+static void body_detach(const char *dir) {
+        char **lowers = make_layers(dir, 2);
+        _cleanup_free_ char *target = NULL;
+        _cleanup_close_ int tfd = make_target(dir, "merged", &target);
+        Error e = ERROR_NULL;
+        uint64_t id;
+        char buf[256];
+
+        ASSERT_OK(mount_overlay((const char *const *) lowers, 2, NULL, NULL, tfd, 0, &id, &e));
+        ASSERT_TRUE(mount_id_exists(id) == 1);
+        ASSERT_TRUE(read_file(test_path("%s/f", target), buf));
+
+        ASSERT_OK(mount_detach(target, id, &e));
+        ASSERT_TRUE(mount_id_exists(id) == 0);
+        ASSERT_TRUE(!read_file(test_path("%s/f", target), buf));
+
+        e = ERROR_NULL;
+        ASSERT_ERR(mount_detach(target, id, &e), ENOENT);
+        ASSERT_TRUE(e.code == ENOENT);
+        ASSERT_ERR(mount_detach(test_path("%s/gone", dir), id, NULL), ENOENT);
+        free_layers(lowers);
+}
+TEST(detach_then_second_detach_is_enoent) {
+        run_isolated(body_detach);
+}
+
+static void body_detach_checks_id(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *target = NULL;
+        _cleanup_close_ int tfd = make_target(dir, "bind", &target);
+        Error e = ERROR_NULL;
+        uint64_t id;
+
+        ASSERT_OK(mkdir(src, 0755));
+        ASSERT_OK(mount_bind(src, tfd, 0, &id, &e));
+        ASSERT_ERR(mount_detach(target, id + 1000000, &e), ENOENT); /* someone else's mount */
+        ASSERT_TRUE(mount_id_exists(id) == 1);
+        ASSERT_TRUE(mount_id_exists(id + 1000000) == 0);
+        ASSERT_OK(mount_detach(target, id, NULL));
+}
+TEST(detach_leaves_a_mount_with_another_id_alone) {
+        run_isolated(body_detach_checks_id);
+}
+
+int main(void) {
+        static const TestCase cases[] = {
+                TEST_ENTRY(overlay_1_layer_with_upper),
+                TEST_ENTRY(overlay_2_layers_read_only),
+                TEST_ENTRY(overlay_2_layers_with_upper),
+                TEST_ENTRY(overlay_128_layers),
+                TEST_ENTRY(overlay_500_layers),
+                TEST_ENTRY(overlay_500_layers_with_upper),
+                TEST_ENTRY(overlay_501_layers_refused_naming_limit),
+                TEST_ENTRY(overlay_one_layer_without_upper_refused),
+                TEST_ENTRY(overlay_failure_carries_kernel_message),
+                TEST_ENTRY(bind_read_only_refuses_writes),
+                TEST_ENTRY(nosuid_nodev_show_in_mountinfo),
+                TEST_ENTRY(open_target_refuses_symlink_nonempty_relative),
+                TEST_ENTRY(detach_then_second_detach_is_enoent),
+                TEST_ENTRY(detach_leaves_a_mount_with_another_id_alone),
+        };
+
+        mount_test_require();
+        return test_run_all(cases, ELEMENTSOF(cases));
+}
