@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <pthread.h>
+
+#include "backend.h"
+#include "core.h"
+#include "store.h"
+
+/* Shared by core.c, core-mount.c and core-apply.c; nothing outside src/core sees this. */
+
+struct CoreSnapshotter {
+        Core *core;
+        const char *name;
+        Store *store;
+        Backend *backend;
+
+        /* IDs with a long operation running (Commit, Apply, Mount), and temporary entries
+         * of snapshots/ that a Prepare is still building: Cleanup must not take them. */
+        pthread_mutex_t lock;
+        uint64_t *busy_ids;
+        size_t n_busy;
+        char **building;
+};
+
+struct Core {
+        char *state_dir;
+        char *runtime_dir;
+        int state_fd;
+        char boot_id[33];
+        CoreSnapshotter *snapshotters[3];
+        size_t n_snapshotters;
+};
+
+/* Marks id busy for a long operation; EBUSY (naming key) when it already is. */
+int core_busy_acquire(CoreSnapshotter *s, uint64_t id, const char *key, Error *e);
+void core_busy_release(CoreSnapshotter *s, uint64_t id);
+bool core_is_busy(CoreSnapshotter *s, uint64_t id);
+
+/* Looks key up in ns only (what a caller may change). */
+int core_lookup_own(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e);
+/* Looks key up in ns, then, for ns != 0, among root's committed snapshots (what a caller
+ * may see). */
+int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e);
+
+/* EBUSY when laminad has id mounted. */
+int core_check_not_mounted(StoreTxn *t, uint64_t id, const char *key, Error *e);

@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core-internal.h"
+#include "filter.h"
+#include "log.h"
+#include "strutil.h"
+
+/* The snapshot operations of containerd's Snapshotter, namespaced. */
+
+static int validate_labels(const Labels *labels, Error *e) {
+        return labels ? labels_validate(labels, e) : 0;
+}
+
+int core_stat(CoreSnapshotter *s, uid_t ns, const char *key, SnapshotInfo *ret, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        int r;
+
+        r = core_validate_key("key", key, e);
+        if (r < 0)
+                return r;
+        r = store_read_begin(s->store, &t);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+        return core_lookup_visible(t, ns, key, ret, e);
+}
+
+typedef struct UpdateArgs {
+        uid_t ns;
+        const char *key;
+        const Labels *labels;
+        char *const *fieldpaths;
+        SnapshotInfo *ret;
+} UpdateArgs;
+
+static int update_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        UpdateArgs *a = userdata;
+        int r;
+
+        snapshot_info_clear(a->ret);
+        r = store_update_info(t, a->ns, a->key, a->labels, a->fieldpaths, now_usec(), a->ret, e);
+        if (r < 0)
+                return r;
+        /* The merged result must keep within the limits too (labels.K adds to what is there). */
+        return labels_validate(&a->ret->labels, e);
+}
+
+int core_update(CoreSnapshotter *s, uid_t ns, const char *key, const Labels *labels,
+                char *const *fieldpaths, SnapshotInfo *ret, Error *e) {
+        UpdateArgs a = { ns, key, labels, fieldpaths, ret };
+        int r;
+
+        r = core_validate_key("key", key, e);
+        if (r < 0)
+                return r;
+        r = validate_labels(labels, e);
+        if (r < 0)
+                return r;
+        r = store_write(s->store, update_in_txn, &a, e);
+        if (r < 0)
+                snapshot_info_clear(ret);
+        return r;
+}
+
+int core_usage(CoreSnapshotter *s, uid_t ns, const char *key, uint64_t *ret_size,
+               uint64_t *ret_inodes, Error *e) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        int r;
+
+        r = core_stat(s, ns, key, &info, e);
+        if (r < 0)
+                return r;
+        switch (info.kind) {
+        case SNAPSHOT_ACTIVE:
+                return s->backend->vtable->usage(s->backend, info.id, ret_size, ret_inodes, e);
+        case SNAPSHOT_COMMITTED:
+                *ret_size = info.size;
+                *ret_inodes = info.inodes;
+                return 0;
+        default:
+                *ret_size = *ret_inodes = 0;
+                return 0;
+        }
+}
+
+int core_mounts(CoreSnapshotter *s, uid_t ns, const char *key, MountSpecList *ret, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_(snapshot_clear) Snapshot snap = {};
+        int r;
+
+        r = core_validate_key("key", key, e);
+        if (r < 0)
+                return r;
+        r = store_read_begin(s->store, &t);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+        r = store_get_snapshot(t, ns, key, &snap, e);
+        if (r == -EWRONGKIND)
+                return error_setf(e, EWRONGKIND,
+                                  "snapshot %s is committed; only active snapshots and views have mounts: create a View of it",
+                                  QUOTE(key));
+        if (r < 0)
+                return r;
+        return s->backend->vtable->mounts(s->backend, &snap, ret, e);
+}
+
+/* Resolves parent for a new snapshot in ns: own namespace first, then root's committed
+ * snapshots. Fills the parent's owner and its chain (its own ID first). */
+static int resolve_parent(CoreSnapshotter *s, uid_t ns, const char *parent, uid_t *ret_owner,
+                          Snapshot *ret_chain, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        int r;
+
+        r = store_read_begin(s->store, &t);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+        r = core_lookup_visible(t, ns, parent, &info, NULL);
+        if (r == -ENOENT)
+                return error_setf(e, ENOENT, "parent snapshot %s does not exist; commit or import it first",
+                                  QUOTE(parent));
+        if (r < 0)
+                return error_set_errno(e, r, "cannot look up parent snapshot %s", QUOTE(parent));
+        if (info.kind != SNAPSHOT_COMMITTED)
+                return error_setf(e, EINVAL, "parent snapshot %s is %s, not committed; commit it first",
+                                  QUOTE(parent), snapshot_kind_to_string(info.kind));
+        r = store_get_chain(t, info.owner, parent, ret_chain, e);
+        if (r < 0)
+                return r;
+        *ret_owner = info.owner;
+        return 0;
+}
+
+static int building_add(CoreSnapshotter *s, const char *name) {
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        r = strv_extend(&s->building, name);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+static void building_remove(CoreSnapshotter *s, const char *name) {
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0, n = strv_length(s->building); i < n; i++)
+                if (streq(s->building[i], name)) {
+                        free(s->building[i]);
+                        memmove(s->building + i, s->building + i + 1, (n - i) * sizeof(char *));
+                        break;
+                }
+        pthread_mutex_unlock(&s->lock);
+}
+
+typedef struct CreateArgs {
+        CoreSnapshotter *s;
+        SnapshotKind kind;
+        uid_t ns;
+        const char *key;
+        uid_t parent_owner;
+        const char *parent;
+        uint64_t parent_id;
+        const Labels *labels;
+        const char *tmpname;
+        Snapshot *ret;
+} CreateArgs;
+
+/* Moves the finished data to snapshots/<id>. A directory already there is the orphan of
+ * a crash before an earlier commit of this ID: set it aside for Cleanup. */
+static int install_data(Backend *b, const char *tmpname, uint64_t id, Error *e) {
+        char idname[32];
+
+        snprintf(idname, sizeof idname, "%" PRIu64, id);
+        if (renameat(b->snapshots_fd, tmpname, b->snapshots_fd, idname) >= 0)
+                return 0;
+        if (errno == EEXIST || errno == ENOTEMPTY) {
+                char stale[64];
+
+                snprintf(stale, sizeof stale, "stale-%s-%" PRIu64, idname, now_usec());
+                if (renameat(b->snapshots_fd, idname, b->snapshots_fd, stale) >= 0 &&
+                    renameat(b->snapshots_fd, tmpname, b->snapshots_fd, idname) >= 0)
+                        return 0;
+        }
+        return error_set_errno(e, errno, "cannot move the new snapshot's data into place");
+}
+
+static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        CreateArgs *a = userdata;
+        int r;
+
+        snapshot_clear(a->ret);
+        r = store_create(t, a->kind, a->ns, a->key, a->parent_owner, a->parent, a->labels,
+                         now_usec(), a->ret, e);
+        if (r < 0)
+                return r;
+        if (a->parent && (a->ret->n_parents == 0 || a->ret->parent_ids[0] != a->parent_id))
+                return error_setf(e, EBUSY, "parent snapshot %s changed while %s was being prepared; try again",
+                                  QUOTE(a->parent), QUOTE(a->key));
+        return install_data(a->s->backend, a->tmpname, a->ret->id, e);
+}
+
+static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const char *key,
+                       const char *parent, const Labels *labels, MountSpecList *ret, Error *e) {
+        _cleanup_(snapshot_clear) Snapshot chain = {}, snap = {};
+        _cleanup_free_ char *tmpname = NULL;
+        const BackendVTable *vt = s->backend->vtable;
+        uid_t parent_owner = 0;
+        int r;
+
+        if (isempty(parent))
+                parent = NULL;
+        r = core_validate_key("key", key, e);
+        if (r < 0)
+                return r;
+        if (parent) {
+                r = core_validate_key("parent", parent, e);
+                if (r < 0)
+                        return r;
+        }
+        r = validate_labels(labels, e);
+        if (r < 0)
+                return r;
+
+        if (parent) {
+                r = resolve_parent(s, ns, parent, &parent_owner, &chain, e);
+                if (r < 0)
+                        return r;
+                /* A view mounts every layer of the chain as a lower; an active its parents. */
+                if (chain.n_parents + 1 > CORE_MAX_LAYERS)
+                        return error_setf(e, EINVAL,
+                                          "parent snapshot %s is %zu layers deep; the kernel stacks at most %d layers",
+                                          QUOTE(parent), chain.n_parents + 1, CORE_MAX_LAYERS);
+        }
+
+        /* Build the data outside the write transaction: a native copy may take long. */
+        {
+                _cleanup_free_ uint64_t *ids = NULL;
+                size_t n = parent ? chain.n_parents + 1 : 0;
+
+                if (n > 0) {
+                        ids = malloc(n * sizeof(uint64_t));
+                        if (!ids)
+                                return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(key));
+                        ids[0] = chain.id;
+                        memcpy(ids + 1, chain.parent_ids, chain.n_parents * sizeof(uint64_t));
+                }
+                r = vt->prepare(s->backend, kind, ids, n, &tmpname, e);
+                if (r < 0)
+                        return r;
+        }
+        r = building_add(s, tmpname);
+        if (r < 0)
+                return error_set_errno(e, r, "snapshot %s", QUOTE(key));
+
+        CreateArgs a = { s, kind, ns, key, parent_owner, parent, chain.id, labels, tmpname, &snap };
+        r = store_write(s->store, create_in_txn, &a, e);
+        building_remove(s, tmpname);
+        if (r < 0) {
+                uint64_t ignored = 0;
+                (void) vt->remove_data(s->backend, tmpname, &ignored, NULL);
+                return r;
+        }
+
+        log_debug("%s: %s %s of uid %u prepared as %" PRIu64, s->name, snapshot_kind_to_string(kind),
+                  QUOTE(key), (unsigned) ns, snap.id);
+        if (!ret)
+                return 0;
+        return vt->mounts(s->backend, &snap, ret, e);
+}
+
+int core_prepare(CoreSnapshotter *s, uid_t ns, const char *key, const char *parent,
+                 const Labels *labels, MountSpecList *ret, Error *e) {
+        return core_create(s, SNAPSHOT_ACTIVE, ns, key, parent, labels, ret, e);
+}
+
+int core_view(CoreSnapshotter *s, uid_t ns, const char *key, const char *parent,
+              const Labels *labels, MountSpecList *ret, Error *e) {
+        return core_create(s, SNAPSHOT_VIEW, ns, key, parent, labels, ret, e);
+}
+
+typedef struct CommitArgs {
+        uid_t ns;
+        const char *name, *key;
+        uint64_t id, size, inodes;
+        const Labels *labels;
+} CommitArgs;
+
+static int commit_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        CommitArgs *a = userdata;
+        uint64_t id;
+        int r;
+
+        r = core_check_not_mounted(t, a->id, a->key, e);
+        if (r < 0)
+                return r;
+        r = store_commit_active(t, a->ns, a->key, a->name, a->size, a->inodes, a->labels, now_usec(), &id, e);
+        if (r < 0)
+                return r;
+        if (id != a->id)
+                return error_setf(e, EBUSY, "snapshot %s changed while it was being committed; try again",
+                                  QUOTE(a->key));
+        return 0;
+}
+
+/* Checks in containerd's order, before the slow usage walk. */
+static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
+                           uint64_t *ret_id, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {}, existing = {};
+        int r;
+
+        r = store_read_begin(s->store, &t);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+        r = store_get_info(t, ns, name, &existing, NULL);
+        if (r >= 0)
+                return error_setf(e, EEXIST, "snapshot %s already exists; choose another name or remove it first",
+                                  QUOTE(name));
+        r = core_lookup_own(t, ns, key, &info, e);
+        if (r < 0)
+                return r;
+        if (info.kind != SNAPSHOT_ACTIVE)
+                return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; only active snapshots can be committed",
+                                  QUOTE(key), snapshot_kind_to_string(info.kind));
+        r = core_check_not_mounted(t, info.id, key, e);
+        if (r < 0)
+                return r;
+        *ret_id = info.id;
+        return 0;
+}
+
+int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
+                const Labels *labels, Error *e) {
+        CommitArgs a = { .ns = ns, .name = name, .key = key, .labels = labels };
+        int r;
+
+        r = core_validate_key("name", name, e);
+        if (r < 0)
+                return r;
+        r = core_validate_key("key", key, e);
+        if (r < 0)
+                return r;
+        r = validate_labels(labels, e);
+        if (r < 0)
+                return r;
+        r = commit_precheck(s, ns, name, key, &a.id, e);
+        if (r < 0)
+                return r;
+        r = core_busy_acquire(s, a.id, key, e);
+        if (r < 0)
+                return r;
+
+        /* The walk runs outside the write transaction so other writers are not held up. */
+        r = s->backend->vtable->usage(s->backend, a.id, &a.size, &a.inodes, e);
+        if (r >= 0)
+                r = store_write(s->store, commit_in_txn, &a, e);
+        core_busy_release(s, a.id);
+        if (r < 0)
+                return r;
+
+        if (s->backend->vtable->commit) {
+                Error ce = ERROR_NULL;
+                if (s->backend->vtable->commit(s->backend, a.id, &ce) < 0)
+                        log_warning("%s: committed %s of uid %u, but finishing its data failed: %s",
+                                    s->name, QUOTE(name), (unsigned) ns, ce.message);
+        }
+        return 0;
+}
+
+typedef struct RemoveArgs {
+        CoreSnapshotter *s;
+        uid_t ns;
+        const char *key;
+} RemoveArgs;
+
+static int remove_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        RemoveArgs *a = userdata;
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        SnapshotKind kind;
+        uint64_t id;
+        int r;
+
+        r = core_lookup_own(t, a->ns, a->key, &info, e);
+        if (r < 0)
+                return r;
+        if (core_is_busy(a->s, info.id))
+                return error_setf(e, EBUSY, "snapshot %s is busy with another operation; try again when it is done",
+                                  QUOTE(a->key));
+        r = core_check_not_mounted(t, info.id, a->key, e);
+        if (r < 0)
+                return r;
+        return store_remove(t, a->ns, a->key, &id, &kind, e);
+}
+
+int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
+        RemoveArgs a = { s, ns, key };
+        int r;
+
+        r = core_validate_key("key", key, e);
+        if (r < 0)
+                return r;
+        /* The data stays until Cleanup: Remove is one metadata write. */
+        return store_write(s->store, remove_in_txn, &a, e);
+}
+
+void snapshot_info_list_clear(SnapshotInfoList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                snapshot_info_clear(&l->items[i]);
+        free(l->items);
+        *l = (SnapshotInfoList) {};
+}
+
+typedef struct ListArgs {
+        uid_t ns;
+        SnapshotInfoList *list;
+        size_t allocated;
+} ListArgs;
+
+static int list_one(const SnapshotInfo *info, void *userdata) {
+        ListArgs *a = userdata;
+        SnapshotInfo *item;
+
+        if (info->owner != a->ns && !(a->ns != 0 && info->owner == 0 && info->kind == SNAPSHOT_COMMITTED))
+                return 0;
+        if (a->list->n == a->allocated) {
+                size_t n = a->allocated ? a->allocated * 2 : 64;
+                SnapshotInfo *items = realloc(a->list->items, n * sizeof(SnapshotInfo));
+                if (!items)
+                        return -ENOMEM;
+                a->list->items = items;
+                a->allocated = n;
+        }
+        item = &a->list->items[a->list->n];
+        *item = *info;
+        item->labels = LABELS_NULL;
+        item->name = strdup(info->name);
+        item->parent = info->parent ? strdup(info->parent) : NULL;
+        a->list->n++;
+        if (!item->name || (info->parent && !item->parent))
+                return -ENOMEM;
+        return labels_copy(&item->labels, &info->labels);
+}
+
+int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoList *ret, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_(filter_freep) Filter *f = NULL;
+        ListArgs a = { .ns = ns, .list = ret };
+        int r;
+
+        r = filter_parse(filters, &f, e);
+        if (r < 0)
+                return r;
+        r = store_read_begin(s->store, &t);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+        r = store_walk(t, f, list_one, &a, e);
+        if (r < 0) {
+                snapshot_info_list_clear(ret);
+                return error_from_errno(e, r, "cannot list snapshots");
+        }
+        return 0;
+}
+
+typedef struct CleanupArgs {
+        CoreSnapshotter *s;
+        char **orphans;
+} CleanupArgs;
+
+static int cleanup_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        CleanupArgs *a = userdata;
+        _cleanup_free_ uint64_t *ids = NULL;
+        char **orphans = NULL;
+        size_t n = 0, k = 0;
+        int r;
+
+        r = store_list_ids(t, &ids, &n);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot list the snapshots of %s", a->s->name);
+        r = backend_list_orphans(a->s->backend, ids, n, &orphans);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot list the data of %s", a->s->name);
+
+        /* Skip what a Prepare is still building: it is not an orphan yet. */
+        pthread_mutex_lock(&a->s->lock);
+        for (size_t i = 0; orphans && orphans[i]; i++) {
+                bool building = false;
+                for (char **b = a->s->building; b && *b && !building; b++)
+                        building = streq(*b, orphans[i]);
+                if (building)
+                        free(orphans[i]);
+                else
+                        orphans[k++] = orphans[i];
+        }
+        if (orphans)
+                orphans[k] = NULL;
+        pthread_mutex_unlock(&a->s->lock);
+
+        strv_free(a->orphans);
+        a->orphans = orphans;
+        return 0;
+}
+
+int core_cleanup(CoreSnapshotter *s, uint64_t *ret_reclaimed, Error *e) {
+        CleanupArgs a = { .s = s };
+        uint64_t reclaimed = 0;
+        int r;
+
+        /* The write lock is held only while the list is computed, as in containerd. */
+        r = store_write(s->store, cleanup_in_txn, &a, e);
+        if (r < 0)
+                return r;
+        for (char **o = a.orphans; o && *o; o++) {
+                Error re = ERROR_NULL;
+                if (s->backend->vtable->remove_data(s->backend, *o, &reclaimed, &re) < 0)
+                        log_warning("%s: cannot remove orphaned data %s: %s", s->name, *o, re.message);
+        }
+        strv_free(a.orphans);
+        *ret_reclaimed = reclaimed;
+        return 0;
+}

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "core-internal.h"
+#include "log.h"
+#include "strutil.h"
+
+#define KEY_MAX 4096u
+
+static const BackendVTable *const backend_tables[] = {
+        &backend_overlayfs,
+};
+
+static int mkdir_p_mode(const char *path, mode_t mode) {
+        _cleanup_free_ char *copy = strdup(path);
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *p = copy + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(copy, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static int read_boot_id(char ret[static 33]) {
+        _cleanup_close_ int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+        char buf[64];
+        ssize_t n;
+        size_t j = 0;
+
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, sizeof buf - 1);
+        if (n < 0)
+                return -errno;
+        for (ssize_t i = 0; i < n && j < 32; i++)
+                if (buf[i] != '-' && buf[i] != '\n')
+                        ret[j++] = buf[i];
+        ret[j] = 0;
+        return j == 32 ? 0 : -EIO;
+}
+
+static CoreSnapshotter *core_snapshotter_free(CoreSnapshotter *s) {
+        if (!s)
+                return NULL;
+        backend_free(s->backend);
+        store_free(s->store);
+        pthread_mutex_destroy(&s->lock);
+        free(s->busy_ids);
+        strv_free(s->building);
+        free(s);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(CoreSnapshotter *, core_snapshotter_free);
+
+static int core_snapshotter_open(Core *c, const BackendVTable *vt, const CoreOptions *opts,
+                                 CoreSnapshotter **ret) {
+        _cleanup_(core_snapshotter_freep) CoreSnapshotter *s = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *path = NULL;
+        StoreOptions so = { .initial_map_size = opts->initial_map_size };
+        int r;
+
+        s = calloc(1, sizeof *s);
+        path = strdup_printf("%s/%s", c->state_dir, vt->name);
+        if (!s || !path)
+                return -ENOMEM;
+        pthread_mutex_init(&s->lock, NULL);
+        s->core = c;
+        s->name = vt->name;
+
+        if (mkdirat(c->state_fd, vt->name, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "%s: cannot create %s: %m", vt->name, path);
+        fd = openat(c->state_fd, vt->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "%s: cannot open %s: %m", vt->name, path);
+        if (fchmod(fd, 0700) < 0)
+                return log_error_errno(errno, "%s: cannot set the mode of %s: %m", vt->name, path);
+
+        r = store_open(path, &so, &s->store);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot open the metadata in %s: %m", vt->name, path);
+        r = backend_open(vt, fd, path, &s->backend);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot set up %s: %m", vt->name, path);
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int core_new(const CoreOptions *opts, Core **ret) {
+        _cleanup_(core_freep) Core *c = NULL;
+        int r;
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->state_fd = -EBADF;
+        c->state_dir = strdup(opts->state_dir ?: LAMINA_STATE_DIR);
+        c->runtime_dir = strdup(opts->runtime_dir ?: LAMINA_RUNTIME_DIR);
+        if (!c->state_dir || !c->runtime_dir)
+                return -ENOMEM;
+
+        r = read_boot_id(c->boot_id);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the boot ID: %m");
+        r = mkdir_p_mode(c->state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the state directory %s: %m", c->state_dir);
+        c->state_fd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (c->state_fd < 0)
+                return log_error_errno(errno, "cannot open the state directory %s: %m", c->state_dir);
+
+        for (size_t i = 0; i < ELEMENTSOF(backend_tables); i++) {
+                const BackendVTable *vt = backend_tables[i];
+
+                if (vt->available && vt->available(c->state_fd) <= 0) {
+                        log_debug("%s: not available on the filesystem of %s", vt->name, c->state_dir);
+                        continue;
+                }
+                r = core_snapshotter_open(c, vt, opts, &c->snapshotters[c->n_snapshotters]);
+                if (r < 0)
+                        return r;
+                c->n_snapshotters++;
+        }
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+Core *core_free(Core *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_snapshotters; i++)
+                core_snapshotter_free(c->snapshotters[i]);
+        safe_close(c->state_fd);
+        free(c->state_dir);
+        free(c->runtime_dir);
+        free(c);
+        return NULL;
+}
+
+size_t core_n_snapshotters(Core *c) {
+        return c->n_snapshotters;
+}
+
+CoreSnapshotter *core_snapshotter_by_index(Core *c, size_t i) {
+        return i < c->n_snapshotters ? c->snapshotters[i] : NULL;
+}
+
+CoreSnapshotter *core_snapshotter_by_name(Core *c, const char *name) {
+        for (size_t i = 0; i < c->n_snapshotters; i++)
+                if (streq(c->snapshotters[i]->name, name))
+                        return c->snapshotters[i];
+        return NULL;
+}
+
+const char *core_snapshotter_name(CoreSnapshotter *s) {
+        return s->name;
+}
+
+const char *core_state_dir(Core *c) {
+        return c->state_dir;
+}
+
+int core_validate_key(const char *what, const char *key, Error *e) {
+        size_t n = key ? strlen(key) : 0;
+
+        if (n == 0)
+                return error_setf(e, EINVAL, "the %s must not be empty", what);
+        if (n > KEY_MAX)
+                return error_setf(e, EINVAL, "the %s %s is %zu bytes long; the limit is %u bytes",
+                                  what, QUOTE(key), n, KEY_MAX);
+        if (!utf8_is_printable(key))
+                return error_setf(e, EINVAL, "the %s %s must be UTF-8 without control characters",
+                                  what, QUOTE(key));
+        return 0;
+}
+
+int core_busy_acquire(CoreSnapshotter *s, uint64_t id, const char *key, Error *e) {
+        int r = 0;
+
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->n_busy; i++)
+                if (s->busy_ids[i] == id) {
+                        r = error_setf(e, EBUSY, "snapshot %s is busy with another operation; try again when it is done",
+                                       QUOTE(key));
+                        break;
+                }
+        if (r == 0) {
+                uint64_t *ids = realloc(s->busy_ids, (s->n_busy + 1) * sizeof(uint64_t));
+                if (ids) {
+                        s->busy_ids = ids;
+                        s->busy_ids[s->n_busy++] = id;
+                } else
+                        r = error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(key));
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+void core_busy_release(CoreSnapshotter *s, uint64_t id) {
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->n_busy; i++)
+                if (s->busy_ids[i] == id) {
+                        s->busy_ids[i] = s->busy_ids[--s->n_busy];
+                        break;
+                }
+        pthread_mutex_unlock(&s->lock);
+}
+
+bool core_is_busy(CoreSnapshotter *s, uint64_t id) {
+        bool busy = false;
+
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->n_busy && !busy; i++)
+                busy = s->busy_ids[i] == id;
+        pthread_mutex_unlock(&s->lock);
+        return busy;
+}
+
+int core_lookup_own(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e) {
+        return store_get_info(t, ns, key, ret, e);
+}
+
+int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e) {
+        Error own = ERROR_NULL;
+        int r;
+
+        r = store_get_info(t, ns, key, ret, &own);
+        if (r != -ENOENT || ns == 0) {
+                if (r < 0 && e)
+                        *e = own;
+                return r;
+        }
+        r = store_get_info(t, 0, key, ret, NULL);
+        if (r >= 0 && ret->kind == SNAPSHOT_COMMITTED)
+                return 0;
+        if (r >= 0)
+                snapshot_info_clear(ret);
+        if (e)
+                *e = own;
+        return -ENOENT;
+}
+
+int core_check_not_mounted(StoreTxn *t, uint64_t id, const char *key, Error *e) {
+        MountRecord m = {};
+        int r;
+
+        r = store_mount_get(t, id, &m);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the mount records of snapshot %s", QUOTE(key));
+        r = error_setf(e, EBUSY, "snapshot %s is mounted at %s; unmount it first", QUOTE(key), m.target);
+        mount_record_clear(&m);
+        return r;
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/mount.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend.h"
+#include "fs-util.h"
+#include "log.h"
+#include "mount-api.h"
+#include "strutil.h"
+
+/* snapshots/<id>/fs is the upper directory (or the whole tree of a parentless
+ * snapshot), snapshots/<id>/work the overlay work directory of actives; mounts as
+ * containerd builds them (containerd-semantics.md §3.3). */
+
+static char *data_path(Backend *b, uint64_t id, const char *sub) {
+        return strdup_printf("%s/%" PRIu64 "/%s", b->snapshots_path, id, sub);
+}
+
+static int open_fs_dir(Backend *b, uint64_t id, int *ret_fd) {
+        char name[48];
+        int fd;
+
+        snprintf(name, sizeof name, "%" PRIu64 "/fs", id);
+        fd = openat(b->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Fills the new snapshot directory tmpfd: fs/ (owned like the parent's) and work/. */
+static int overlay_build(Backend *b, int tmpfd, SnapshotKind kind, const uint64_t *parents, size_t n_parents) {
+        _cleanup_close_ int pfd = -EBADF;
+        struct stat st;
+        int r;
+
+        r = fs_mkdir_mode_at(tmpfd, "fs", 0755);
+        if (r >= 0 && kind == SNAPSHOT_ACTIVE)
+                r = fs_mkdir_mode_at(tmpfd, "work", 0711);
+        if (r < 0 || n_parents == 0)
+                return r;
+
+        /* The root of an upper dir shows as the root of the mount: keep the parent's owner. */
+        r = open_fs_dir(b, parents[0], &pfd);
+        if (r < 0)
+                return r;
+        if (fstat(pfd, &st) < 0 || fchownat(tmpfd, "fs", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        return 0;
+}
+
+static int overlay_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
+                           char **ret_tmpname, Error *e) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int tmpfd = -EBADF;
+        int r;
+
+        r = fs_mkdtemp_at(b->snapshots_fd, "new-", 0700, &tmp);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot create a directory in %s", b->snapshots_path);
+        tmpfd = openat(b->snapshots_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        r = tmpfd < 0 ? -errno : overlay_build(b, tmpfd, kind, parents, n_parents);
+        if (r < 0) {
+                (void) fs_remove_tree_at(b->snapshots_fd, tmp, NULL);
+                return error_set_errno(e, r, "cannot build a new snapshot in %s", b->snapshots_path);
+        }
+        *ret_tmpname = TAKE_PTR(tmp);
+        return 0;
+}
+
+static int overlay_lowerdir_option(Backend *b, const Snapshot *s, char **ret) {
+        _cleanup_strv_free_ char **paths = NULL;
+        char *joined, *opt;
+
+        for (size_t i = 0; i < s->n_parents; i++) {
+                char *p = data_path(b, s->parent_ids[i], "fs");
+                if (!p || strv_push(&paths, p) < 0) {
+                        free(p);
+                        return -ENOMEM;
+                }
+        }
+        joined = strv_join(paths, ":");
+        if (!joined)
+                return -ENOMEM;
+        opt = strdup_printf("lowerdir=%s", joined);
+        free(joined);
+        if (!opt)
+                return -ENOMEM;
+        *ret = opt;
+        return 0;
+}
+
+static int strv_new_push(char ***l, char *s) {
+        if (!s)
+                return -ENOMEM;
+        if (strv_push(l, s) < 0) {
+                free(s);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int overlay_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Error *e) {
+        _cleanup_strv_free_ char **opts = NULL;
+        char *lower = NULL;
+        int r = 0;
+
+        if (s->n_parents == 0 || (s->kind == SNAPSHOT_VIEW && s->n_parents == 1)) {
+                uint64_t id = s->n_parents == 0 ? s->id : s->parent_ids[0];
+                _cleanup_free_ char *src = data_path(b, id, "fs");
+
+                if (!src)
+                        return error_set_errno(e, ENOMEM, "mounts");
+                r = strv_new_push(&opts, strdup(s->kind == SNAPSHOT_ACTIVE ? "rw" : "ro"));
+                if (r >= 0)
+                        r = strv_new_push(&opts, strdup("rbind"));
+                if (r >= 0)
+                        r = mount_spec_list_add(ret, "bind", src, TAKE_PTR(opts));
+                return r < 0 ? error_set_errno(e, r, "mounts") : 0;
+        }
+
+        if (s->kind == SNAPSHOT_ACTIVE) {
+                r = strv_new_push(&opts, strdup_printf("workdir=%s/%" PRIu64 "/work", b->snapshots_path, s->id));
+                if (r >= 0)
+                        r = strv_new_push(&opts, strdup_printf("upperdir=%s/%" PRIu64 "/fs", b->snapshots_path, s->id));
+        }
+        if (r >= 0)
+                r = overlay_lowerdir_option(b, s, &lower);
+        if (r >= 0)
+                r = strv_new_push(&opts, lower);
+        if (r >= 0)
+                r = strv_new_push(&opts, strdup("index=off"));
+        if (r >= 0)
+                r = mount_spec_list_add(ret, "overlay", "overlay", TAKE_PTR(opts));
+        return r < 0 ? error_set_errno(e, r, "mounts") : 0;
+}
+
+static int overlay_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t attrs,
+                         uint64_t *ret_mnt_id, Error *e) {
+        _cleanup_strv_free_ char **lowers = NULL;
+        _cleanup_free_ char *upper = NULL, *work = NULL;
+
+        if (s->kind == SNAPSHOT_VIEW)
+                attrs |= MOUNT_ATTR_RDONLY;
+        if (s->n_parents == 0 || (s->kind == SNAPSHOT_VIEW && s->n_parents == 1)) {
+                _cleanup_free_ char *src = data_path(b, s->n_parents == 0 ? s->id : s->parent_ids[0], "fs");
+                if (!src)
+                        return error_set_errno(e, ENOMEM, "mount");
+                return mount_bind(src, target_fd, attrs, ret_mnt_id, e);
+        }
+
+        for (size_t i = 0; i < s->n_parents; i++)
+                if (strv_new_push(&lowers, data_path(b, s->parent_ids[i], "fs")) < 0)
+                        return error_set_errno(e, ENOMEM, "mount");
+        if (s->kind == SNAPSHOT_ACTIVE) {
+                upper = data_path(b, s->id, "fs");
+                work = data_path(b, s->id, "work");
+                if (!upper || !work)
+                        return error_set_errno(e, ENOMEM, "mount");
+        }
+        return mount_overlay((const char *const *) lowers, s->n_parents, upper, work, target_fd, attrs,
+                             ret_mnt_id, e);
+}
+
+static int overlay_usage(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = open_fs_dir(b, id, &fd);
+        if (r >= 0)
+                r = fs_disk_usage(fd, ret_size, ret_inodes);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot compute the usage of %s/%" PRIu64, b->snapshots_path, id);
+        return 0;
+}
+
+static int overlay_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {
+        int r = open_fs_dir(b, id, ret_fd);
+
+        if (r < 0)
+                return error_set_errno(e, r, "cannot open %s/%" PRIu64 "/fs", b->snapshots_path, id);
+        return 0;
+}
+
+static int overlay_remove_data(Backend *b, const char *name, uint64_t *reclaimed, Error *e) {
+        int r = fs_remove_tree_at(b->snapshots_fd, name, reclaimed);
+
+        if (r < 0)
+                return error_set_errno(e, r, "cannot remove %s/%s", b->snapshots_path, name);
+        return 0;
+}
+
+const BackendVTable backend_overlayfs = {
+        .name = "overlayfs",
+        .layered = true,
+        .prepare = overlay_prepare,
+        .mounts = overlay_mounts,
+        .mount = overlay_mount,
+        .usage = overlay_usage,
+        .open_data = overlay_open_data,
+        .remove_data = overlay_remove_data,
+};
