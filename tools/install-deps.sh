@@ -1,0 +1,33 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Installs every package lamina needs to build, test and benchmark on Debian 12.
+# Idempotent: installs only what is missing; runs `apt-get update` only then.
+set -euo pipefail
+
+packages=(
+        # build
+        build-essential meson ninja-build pkg-config
+        libsystemd-dev liblmdb-dev libmount-dev libseccomp-dev libarchive-dev libssl-dev
+        # tests: a real bus, real polkit, real systemd in a container, btrfs, layers
+        dbus dbus-bin polkitd pkexec systemd systemd-container util-linux
+        btrfs-progs zstd gzip tar python3 libxml2-utils lmdb-utils
+        # sanitizer runtime
+        clang libclang-rt-14-dev
+        # bench peers
+        containerd
+)
+
+missing=()
+for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+        echo "install-deps: all ${#packages[@]} packages present"
+        exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
