@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "mount-api.h"
+#include "mount-util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct libmnt_table *, mnt_unref_table);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct libmnt_iter *, mnt_free_iter);
@@ -22,14 +23,18 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 /* "/proc/self/fd/" + an int */
 #define PROC_FD_PATH_MAX (sizeof("/proc/self/fd/") + 11)
 
-static int openat2_no_symlinks(const char *path, int flags) {
+int mount_openat_no_symlinks(int dirfd, const char *path, int flags) {
         struct open_how how = {
                 .flags = (uint64_t) flags,
                 .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
         };
 
         /* glibc 2.36 has no openat2() wrapper. */
-        return RET_NERRNO((int) syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how));
+        return RET_NERRNO((int) syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+}
+
+static int openat2_no_symlinks(const char *path, int flags) {
+        return mount_openat_no_symlinks(AT_FDCWD, path, flags);
 }
 
 /* Appends the fs_context log of fs_fd ("e overlay: …" lines) to buf as "; "-separated
@@ -171,8 +176,7 @@ int mount_bind(const char *source, int target_fd, uint64_t attrs, uint64_t *ret_
         return attach(tree_fd, target_fd, ret_mnt_id, "bind", e);
 }
 
-/* 1 when the directory fd (O_PATH is fine) has no entries besides . and .., 0 if it has. */
-static int dir_is_empty(int fd) {
+int mount_dir_is_empty(int fd) {
         _cleanup_close_ int dfd = -EBADF;
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
@@ -213,7 +217,7 @@ int mount_open_target(const char *path, int *ret_fd, Error *e) {
         if (fd < 0)
                 return error_set_errno(e, fd, "opening target %s", QUOTE(path));
 
-        r = dir_is_empty(fd);
+        r = mount_dir_is_empty(fd);
         if (r < 0)
                 return error_set_errno(e, r, "reading target %s", QUOTE(path));
         if (r == 0)
@@ -237,26 +241,45 @@ int mount_id_of_fd(int fd, uint64_t *ret) {
         return 0;
 }
 
+/* Opens what is mounted at path and compares its mount ID: 1 and the fd when it is
+ * mnt_id, 0 when it is not (or path is gone). */
+static int open_mount_at(const char *path, uint64_t mnt_id, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        uint64_t id;
+        int r;
+
+        fd = openat2_no_symlinks(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd == -ENOENT || fd == -ENOTDIR)
+                return 0;
+        if (fd < 0)
+                return fd;
+        r = mount_id_of_fd(fd, &id);
+        if (r < 0)
+                return r;
+        if (id != mnt_id)
+                return 0;
+        if (ret_fd)
+                *ret_fd = TAKE_FD(fd);
+        return 1;
+}
+
+int mount_is_at(const char *path, uint64_t mnt_id) {
+        assert(path);
+        return open_mount_at(path, mnt_id, NULL);
+}
+
 int mount_detach(const char *path, uint64_t mnt_id, Error *e) {
         _cleanup_close_ int fd = -EBADF;
         char proc_path[PROC_FD_PATH_MAX];
-        uint64_t id;
         int r;
 
         assert(path);
 
-        fd = openat2_no_symlinks(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd == -ENOENT || fd == -ENOTDIR)
-                return error_setf(e, ENOENT, "nothing is mounted at %s any more", QUOTE(path));
-        if (fd < 0)
-                return error_set_errno(e, fd, "opening mount point %s", QUOTE(path));
-
-        r = mount_id_of_fd(fd, &id);
+        r = open_mount_at(path, mnt_id, &fd);
         if (r < 0)
-                return error_set_errno(e, r, "reading the mount ID at %s", QUOTE(path));
-        if (id != mnt_id)
-                return error_setf(e, ENOENT, "the mount made at %s is gone (mount %" PRIu64 " is there instead)",
-                                  QUOTE(path), id);
+                return error_set_errno(e, r, "checking the mount at %s", QUOTE(path));
+        if (r == 0)
+                return error_setf(e, ENOENT, "the mount made at %s is gone already", QUOTE(path));
 
         /* Unmount exactly what fd refers to: the path may change after the check. */
         snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);

@@ -33,10 +33,25 @@ int mount_open_target(const char *path, int *ret_fd, Error *e);
 /* The mount ID (statx STATX_MNT_ID) of whatever is mounted at fd. */
 int mount_id_of_fd(int fd, uint64_t *ret);
 
+/* 1 when the topmost mount at path (resolved without following symlinks) has this ID,
+ * 0 when another mount or nothing is there any more. */
+int mount_is_at(const char *path, uint64_t mnt_id);
+
 /* Detaches the mount with this ID at path if it is still there (umount2 MNT_DETACH on
- * the path only after checking the ID); -ENOENT when it is already gone. */
+ * what was checked, not on the path again); -ENOENT when it is already gone. */
 int mount_detach(const char *path, uint64_t mnt_id, Error *e);
 
 /* Whether a mount with this ID exists in this mount namespace (libmount reads
  * /proc/self/mountinfo). */
 int mount_id_exists(uint64_t mnt_id);
+
+/* Mount points that laminad makes itself (mount-point.c). */
+
+/* Creates parent_path (each missing component root-owned 0755, none may be a symlink)
+ * and in it the directory `name` (0700; reused when it exists and is empty), opened as
+ * for mount_open_target. EBUSY when name exists and is not empty. */
+int mount_point_create(const char *parent_path, const char *name, int *ret_fd, Error *e);
+
+/* Removes the empty directory path (its parents resolved without symlinks); 0 when it
+ * is already gone. */
+int mount_point_remove(const char *path);

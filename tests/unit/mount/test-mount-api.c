@@ -350,6 +350,48 @@ TEST(detach_leaves_a_mount_with_another_id_alone) {
         run_isolated(body_detach_checks_id);
 }
 
+static void body_mount_point(const char *dir) {
+        _cleanup_free_ char *parent = test_path("%s/run/mounts/overlayfs", dir);
+        _cleanup_free_ char *leaf = test_path("%s/7", parent), *linked = test_path("%s/linked", dir);
+        _cleanup_free_ char *src = test_path("%s/src", dir);
+        _cleanup_close_ int fd = -EBADF, fd2 = -EBADF;
+        Error e = ERROR_NULL;
+        struct stat st;
+        uint64_t id;
+
+        umask(077);
+        ASSERT_OK(mount_point_create(parent, "7", &fd, &e));
+        ASSERT_OK(stat(parent, &st));
+        ASSERT_TRUE((st.st_mode & 07777) == 0755 && st.st_uid == 0);
+        ASSERT_OK(stat(leaf, &st));
+        ASSERT_TRUE((st.st_mode & 07777) == 0700);
+
+        /* an existing empty leaf is reused; one with something mounted on it is busy */
+        ASSERT_OK(mount_point_create(parent, "7", &fd2, &e));
+        ASSERT_OK(mkdir(src, 0755));
+        write_file(test_path("%s/a", src), "a");
+        ASSERT_OK(mount_bind(src, fd, 0, &id, &e));
+        ASSERT_TRUE(mount_is_at(leaf, id) == 1);
+        ASSERT_TRUE(mount_is_at(parent, id) == 0);
+        ASSERT_ERR(mount_point_create(parent, "7", &fd2, &e), EBUSY);
+        ASSERT_OK(mount_detach(leaf, id, NULL));
+        ASSERT_TRUE(mount_is_at(leaf, id) == 0);
+
+        ASSERT_OK(mount_point_remove(leaf));
+        ASSERT_TRUE(stat(leaf, &st) < 0 && errno == ENOENT);
+        ASSERT_OK(mount_point_remove(leaf)); /* already gone */
+
+        /* no component may be a symlink */
+        ASSERT_OK(symlink(dir, linked));
+        e = ERROR_NULL;
+        ASSERT_TRUE(mount_point_create(test_path("%s/run", linked), "8", &fd2, &e) < 0);
+        ASSERT_TRUE(stat(test_path("%s/8", parent), &st) < 0);
+        umask(022);
+}
+TEST(mount_point_created_reused_and_removed) {
+        run_isolated(body_mount_point);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(overlay_1_layer_with_upper),
@@ -366,6 +408,7 @@ int main(void) {
                 TEST_ENTRY(open_target_refuses_symlink_nonempty_relative),
                 TEST_ENTRY(detach_then_second_detach_is_enoent),
                 TEST_ENTRY(detach_leaves_a_mount_with_another_id_alone),
+                TEST_ENTRY(mount_point_created_reused_and_removed),
         };
 
         mount_test_require();
