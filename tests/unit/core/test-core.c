@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The snapshot semantics of the core with the overlayfs backend, without a bus. */
+#include <sys/mount.h>
+
+#include "core-test-util.h"
+
+static char *dir;
+static Core *core;
+static CoreSnapshotter *ovl;
+
+static void setup(void) {
+        dir = test_mkdtemp();
+        core = test_core_new(dir, 0);
+        ovl = core_snapshotter_by_name(core, "overlayfs");
+        ASSERT_TRUE(ovl);
+}
+
+static void teardown(void) {
+        core_free(core);
+        test_rm_rf(dir);
+        free(dir);
+}
+
+static void prepare(uid_t ns, const char *key, const char *parent) {
+        Error e = ERROR_NULL;
+        ASSERT_OK(core_prepare(ovl, ns, key, parent, NULL, NULL, &e));
+}
+
+static void commit(uid_t ns, const char *name, const char *key) {
+        Error e = ERROR_NULL;
+        ASSERT_OK(core_commit(ovl, ns, name, key, NULL, &e));
+}
+
+TEST(error_kinds_follow_containerd) {
+        Error e = ERROR_NULL;
+        Labels l = LABELS_NULL;
+        SnapshotInfo info = {};
+        char *fp[] = { (char *) "parent", NULL };
+
+        setup();
+        prepare(0, "a", NULL);
+        commit(0, "base", "a");
+        prepare(0, "act", "base");
+        ASSERT_OK(core_view(ovl, 0, "v", "base", NULL, NULL, &e));
+
+        ASSERT_ERR(core_stat(ovl, 0, "nope", &info, &e), ENOENT);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_prepare(ovl, 0, "act", "missing", NULL, NULL, &e), ENOENT); /* parent first */
+        e = ERROR_NULL;
+        ASSERT_ERR(core_prepare(ovl, 0, "x", "act", NULL, NULL, &e), EINVAL);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_prepare(ovl, 0, "x", "v", NULL, NULL, &e), EINVAL);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_prepare(ovl, 0, "act", "base", NULL, NULL, &e), EEXIST);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_commit(ovl, 0, "base", "act", NULL, &e), EEXIST);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_commit(ovl, 0, "act", "act", NULL, &e), EEXIST); /* name == key */
+        e = ERROR_NULL;
+        ASSERT_ERR(core_commit(ovl, 0, "new", "missing", NULL, &e), ENOENT);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_commit(ovl, 0, "new", "v", NULL, &e), EWRONGKIND);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_commit(ovl, 0, "new", "base", NULL, &e), EWRONGKIND);
+        e = ERROR_NULL;
+        MountSpecList m = {};
+        ASSERT_ERR(core_mounts(ovl, 0, "base", &m, &e), EWRONGKIND);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_remove(ovl, 0, "base", &e), ENOTEMPTY);
+        ASSERT_TRUE(strstr(e.message, "\"base\"") && strstr(e.message, "remove"));
+        e = ERROR_NULL;
+        ASSERT_ERR(core_update(ovl, 0, "act", &l, fp, &info, &e), EINVAL);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_prepare(ovl, 0, "", NULL, NULL, NULL, &e), EINVAL);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_prepare(ovl, 0, "bad\nkey", NULL, NULL, NULL, &e), EINVAL);
+        teardown();
+}
+
+TEST(key_limit_is_4096_bytes) {
+        char *key = malloc(4098);
+        Error e = ERROR_NULL;
+        SnapshotInfo info = {};
+
+        setup();
+        memset(key, 'k', 4097);
+        key[4097] = 0;
+        ASSERT_ERR(core_prepare(ovl, 0, key, NULL, NULL, NULL, &e), EINVAL);
+        key[4096] = 0;
+        prepare(0, key, NULL);
+        ASSERT_OK(core_stat(ovl, 0, key, &info, &e));
+        ASSERT_TRUE(info.kind == SNAPSHOT_ACTIVE && strlen(info.name) == 4096);
+        snapshot_info_clear(&info);
+        free(key);
+        teardown();
+}
+
+TEST(labels_are_validated_and_merged) {
+        Labels l = LABELS_NULL;
+        Error e = ERROR_NULL;
+        SnapshotInfo info = {};
+        char *v = calloc(1, 4000);
+        char *fp[2] = {};
+
+        setup();
+        memset(v, 'v', 3990);
+        ASSERT_OK(labels_set(&l, "k", v));
+        ASSERT_OK(core_prepare(ovl, 0, "a", NULL, &l, NULL, &e));
+        /* Sixteen more labels.K updates of 4 KB each pass the 64 KiB total. */
+        for (int i = 0; i < 17; i++) {
+                char key[16];
+                Labels one = LABELS_NULL;
+                snprintf(key, sizeof key, "k%02d", i);
+                ASSERT_OK(labels_set(&one, key, v));
+                fp[0] = strdup_printf("labels.%s", key);
+                e = ERROR_NULL;
+                int r = core_update(ovl, 0, "a", &one, fp, &info, &e);
+                if (i < 15)
+                        ASSERT_OK(r);
+                else
+                        ASSERT_ERR(r, EINVAL);
+                snapshot_info_clear(&info);
+                free(fp[0]);
+                labels_clear(&one);
+        }
+        ASSERT_OK(core_stat(ovl, 0, "a", &info, &e));
+        ASSERT_TRUE(info.labels.n == 16); /* the refused updates changed nothing */
+        snapshot_info_clear(&info);
+        labels_clear(&l);
+        free(v);
+        teardown();
+}
+
+TEST(namespaces_are_separate_and_root_images_shared) {
+        Error e = ERROR_NULL;
+        SnapshotInfo info = {};
+        SnapshotInfoList list = {};
+
+        setup();
+        prepare(0, "img-a", NULL);
+        commit(0, "img", "img-a");
+        prepare(0, "root-active", NULL);
+        prepare(1000, "mine", "img"); /* parent falls back to root's namespace */
+        prepare(1000, "img-a", NULL); /* same key as root's, a different snapshot */
+        ASSERT_OK(core_stat(ovl, 1000, "mine", &info, &e));
+        ASSERT_TRUE(info.owner == 1000 && info.parent_owner == 0);
+        ASSERT_STREQ(info.parent, "img");
+        snapshot_info_clear(&info);
+
+        /* A user sees root's committed snapshots, never root's active ones, and never
+         * another user's. */
+        ASSERT_OK(core_stat(ovl, 1000, "img", &info, &e));
+        snapshot_info_clear(&info);
+        ASSERT_ERR(core_stat(ovl, 1000, "root-active", &info, &e), ENOENT);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_stat(ovl, 1001, "mine", &info, &e), ENOENT);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_stat(ovl, 0, "mine", &info, &e), ENOENT);
+        e = ERROR_NULL;
+        /* Nor may a user remove root's image. */
+        ASSERT_ERR(core_remove(ovl, 1000, "img", &e), ENOENT);
+        e = ERROR_NULL;
+
+        ASSERT_OK(core_list(ovl, 1000, NULL, &list, &e));
+        ASSERT_TRUE(list.n == 3); /* img (root), img-a and mine (own) */
+        snapshot_info_list_clear(&list);
+        char *f[] = { (char *) "owner==1000", NULL };
+        ASSERT_OK(core_list(ovl, 1000, f, &list, &e));
+        ASSERT_TRUE(list.n == 2);
+        snapshot_info_list_clear(&list);
+        teardown();
+}
+
+TEST(usage_counts_own_data_only) {
+        Error e = ERROR_NULL;
+        MountSpecList m = {};
+        uint64_t size, inodes, size2, inodes2;
+
+        setup();
+        prepare(0, "a", NULL);
+        ASSERT_OK(core_mounts(ovl, 0, "a", &m, &e));
+        ASSERT_STREQ(m.items[0].type, "bind");
+        test_write_file(m.items[0].source, "f", "hello");
+        ASSERT_OK(core_usage(ovl, 0, "a", &size, &inodes, &e));
+        ASSERT_TRUE(inodes == 2 && size > 0);
+        commit(0, "c", "a");
+        ASSERT_OK(core_usage(ovl, 0, "c", &size2, &inodes2, &e));
+        ASSERT_TRUE(size2 == size && inodes2 == inodes);
+        ASSERT_OK(core_view(ovl, 0, "v", "c", NULL, NULL, &e));
+        ASSERT_OK(core_usage(ovl, 0, "v", &size, &inodes, &e));
+        ASSERT_TRUE(size == 0 && inodes == 0);
+        mount_spec_list_clear(&m);
+        teardown();
+}
+
+TEST(mount_specs_are_containerds) {
+        Error e = ERROR_NULL;
+        MountSpecList m = {};
+
+        setup();
+        prepare(0, "a", NULL);
+        commit(0, "c1", "a");
+        prepare(0, "b", "c1");
+        commit(0, "c2", "b");
+        ASSERT_OK(core_prepare(ovl, 0, "act", "c2", NULL, &m, &e));
+        ASSERT_TRUE(m.n == 1);
+        ASSERT_STREQ(m.items[0].type, "overlay");
+        ASSERT_TRUE(strncmp(m.items[0].options[0], "workdir=", 8) == 0);
+        ASSERT_TRUE(strncmp(m.items[0].options[1], "upperdir=", 9) == 0);
+        ASSERT_TRUE(strstr(m.items[0].options[2], "/snapshots/2/fs:") &&
+                    strstr(m.items[0].options[2], "/snapshots/1/fs"));
+        ASSERT_STREQ(m.items[0].options[3], "index=off");
+        mount_spec_list_clear(&m);
+
+        ASSERT_OK(core_view(ovl, 0, "v1", "c1", NULL, &m, &e));
+        ASSERT_STREQ(m.items[0].type, "bind");
+        ASSERT_STREQ(m.items[0].options[0], "ro");
+        ASSERT_TRUE(strstr(m.items[0].source, "/snapshots/1/fs"));
+        mount_spec_list_clear(&m);
+
+        ASSERT_OK(core_view(ovl, 0, "v2", "c2", NULL, &m, &e));
+        ASSERT_STREQ(m.items[0].type, "overlay");
+        ASSERT_TRUE(strncmp(m.items[0].options[0], "lowerdir=", 9) == 0);
+        mount_spec_list_clear(&m);
+        teardown();
+}
+
+/* Prepare, mount the returned spec, write, unmount, commit: three times; then a view of
+ * the top shows the merged content, whiteouts included. */
+TEST(three_layer_chain_through_the_core) {
+        Error e = ERROR_NULL;
+        MountSpecList m = {};
+        char *mnt, *s;
+
+        if (!test_enter_private_mount_ns()) {
+                printf("# skipped: needs root and mount namespaces\n");
+                return;
+        }
+        setup();
+        mnt = strdup_printf("%s/mnt", dir);
+        ASSERT_OK(mkdir(mnt, 0755));
+
+        ASSERT_OK(core_prepare(ovl, 0, "l1", NULL, NULL, &m, &e));
+        test_mount_spec(&m.items[0], mnt);
+        test_write_file(mnt, "keep", "one");
+        test_write_file(mnt, "gone", "one");
+        ASSERT_OK(mkdir(strdup_printf("%s/dir", mnt), 0755));
+        test_write_file(mnt, "dir/hidden", "one");
+        ASSERT_OK(umount(mnt));
+        mount_spec_list_clear(&m);
+        commit(0, "c1", "l1");
+
+        ASSERT_OK(core_prepare(ovl, 0, "l2", "c1", NULL, &m, &e));
+        test_mount_spec(&m.items[0], mnt);
+        ASSERT_OK(unlink(strdup_printf("%s/gone", mnt)));
+        test_write_file(mnt, "keep", "two");
+        ASSERT_OK(system(strdup_printf("rm -rf %s/dir && mkdir %s/dir", mnt, mnt)));
+        test_write_file(mnt, "dir/new", "two");
+        ASSERT_OK(umount(mnt));
+        mount_spec_list_clear(&m);
+        commit(0, "c2", "l2");
+
+        ASSERT_OK(core_prepare(ovl, 0, "l3", "c2", NULL, &m, &e));
+        test_mount_spec(&m.items[0], mnt);
+        test_write_file(mnt, "three", "three");
+        ASSERT_OK(umount(mnt));
+        mount_spec_list_clear(&m);
+        commit(0, "c3", "l3");
+
+        ASSERT_OK(core_view(ovl, 0, "top", "c3", NULL, &m, &e));
+        test_mount_spec(&m.items[0], mnt);
+        ASSERT_STREQ(s = test_read_file(mnt, "keep"), "two");
+        free(s);
+        ASSERT_STREQ(s = test_read_file(mnt, "three"), "three");
+        free(s);
+        ASSERT_STREQ(s = test_read_file(mnt, "dir/new"), "two");
+        free(s);
+        ASSERT_TRUE(!test_read_file(mnt, "gone"));
+        ASSERT_TRUE(!test_read_file(mnt, "dir/hidden"));
+        /* A view refuses writes. */
+        ASSERT_TRUE(open(strdup_printf("%s/w", mnt), O_CREAT | O_WRONLY, 0644) < 0 && errno == EROFS);
+        ASSERT_OK(umount(mnt));
+        mount_spec_list_clear(&m);
+        free(mnt);
+        teardown();
+}
+
+TEST(cleanup_reclaims_removed_data_and_keeps_live_data) {
+        Error e = ERROR_NULL;
+        MountSpecList m = {};
+        uint64_t reclaimed = 0;
+        char *p;
+
+        setup();
+        ASSERT_OK(core_prepare(ovl, 0, "a", NULL, NULL, &m, &e));
+        test_write_file(m.items[0].source, "big", "0123456789");
+        prepare(0, "b", NULL);
+        /* A stale temporary directory, as a crash in Prepare leaves it. */
+        p = strdup_printf("%s/state/overlayfs/snapshots/new-crashed", dir);
+        ASSERT_OK(mkdir(p, 0700));
+        ASSERT_OK(core_remove(ovl, 0, "a", &e));
+        ASSERT_OK(core_cleanup(ovl, &reclaimed, &e));
+        ASSERT_TRUE(reclaimed > 0);
+        ASSERT_TRUE(access(p, F_OK) < 0 && errno == ENOENT);
+        ASSERT_TRUE(access(m.items[0].source, F_OK) < 0);
+        free(p);
+        p = strdup_printf("%s/state/overlayfs/snapshots/2/fs", dir);
+        ASSERT_OK(access(p, F_OK));
+        /* Removed keys can be used again at once. */
+        prepare(0, "a", NULL);
+        free(p);
+        mount_spec_list_clear(&m);
+        teardown();
+}
+
+TEST(ids_are_not_reused) {
+        Error e = ERROR_NULL;
+        SnapshotInfo info = {};
+
+        setup();
+        prepare(0, "a", NULL);
+        ASSERT_OK(core_remove(ovl, 0, "a", &e));
+        prepare(0, "a", NULL);
+        ASSERT_OK(core_stat(ovl, 0, "a", &info, &e));
+        ASSERT_TRUE(info.id == 2);
+        snapshot_info_clear(&info);
+        teardown();
+}
+
+TEST(chains_deeper_than_500_are_refused) {
+        Error e = ERROR_NULL;
+        char key[32], name[32], parent[32] = "";
+
+        setup();
+        for (int i = 1; i <= 500; i++) {
+                snprintf(key, sizeof key, "a%d", i);
+                snprintf(name, sizeof name, "c%d", i);
+                prepare(0, key, parent[0] ? parent : NULL);
+                commit(0, name, key);
+                memcpy(parent, name, sizeof name);
+        }
+        ASSERT_ERR(core_view(ovl, 0, "too-deep", "c500", NULL, NULL, &e), EINVAL);
+        ASSERT_TRUE(strstr(e.message, "500"));
+        e = ERROR_NULL;
+        ASSERT_OK(core_view(ovl, 0, "deep", "c499", NULL, NULL, &e));
+        teardown();
+}
+
+TEST_MAIN(TEST_ENTRY(error_kinds_follow_containerd), TEST_ENTRY(key_limit_is_4096_bytes),
+          TEST_ENTRY(labels_are_validated_and_merged),
+          TEST_ENTRY(namespaces_are_separate_and_root_images_shared),
+          TEST_ENTRY(usage_counts_own_data_only), TEST_ENTRY(mount_specs_are_containerds),
+          TEST_ENTRY(cleanup_reclaims_removed_data_and_keeps_live_data), TEST_ENTRY(ids_are_not_reused),
+          TEST_ENTRY(chains_deeper_than_500_are_refused), TEST_ENTRY(three_layer_chain_through_the_core))
