@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+
+#include "bus-error.h"
+#include "bus-job.h"
+#include "log.h"
+
+#define PROGRESS_INTERVAL_USEC (100 * 1000ULL) /* ten a second */
+
+struct BusJob {
+        BusJobs *jobs;
+        BusJob *next; /* written by the loop thread only */
+        sd_bus_message *message;
+        const BusJobOps *ops;
+        void *data;
+        Error error; /* written by the worker until finished is set */
+
+        /* Under jobs->lock. */
+        bool finished;
+        int result;
+        bool progress_pending;
+        uint64_t progress_done, progress_total;
+
+        /* Loop thread only. */
+        bool progress_due;
+        uint64_t due_done, due_total;
+        uint64_t progress_sent_usec;
+};
+
+struct BusJobs {
+        pthread_mutex_t lock;
+        BusJob *running;
+        size_t n_running;
+        size_t max;
+        int eventfd;
+        sd_event_source *source;
+        void (*on_finished)(void *userdata);
+        void *userdata;
+};
+
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail for this clock */
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+static BusJob *bus_job_free(BusJob *job) {
+        if (!job)
+                return NULL;
+        sd_bus_message_unref(job->message);
+        if (job->ops->free)
+                job->ops->free(job->data);
+        free(job);
+        return NULL;
+}
+
+static void bus_jobs_wake(BusJobs *j) {
+        /* Only fails when the counter would overflow, and then a wakeup is pending anyway. */
+        (void) eventfd_write(j->eventfd, 1);
+}
+
+void bus_job_progress(BusJob *job, uint64_t done, uint64_t total) {
+        BusJobs *j = job->jobs;
+
+        pthread_mutex_lock(&j->lock);
+        job->progress_pending = true;
+        job->progress_done = done;
+        job->progress_total = total;
+        pthread_mutex_unlock(&j->lock);
+        bus_jobs_wake(j);
+}
+
+static void *bus_job_thread(void *p) {
+        BusJob *job = p;
+        BusJobs *j = job->jobs;
+        int r;
+
+        r = job->ops->run(job, job->data, &job->error);
+
+        pthread_mutex_lock(&j->lock);
+        job->result = r;
+        job->finished = true;
+        pthread_mutex_unlock(&j->lock);
+        /* From here on the loop thread may free job. */
+        bus_jobs_wake(j);
+        return NULL;
+}
+
+static void bus_job_send_reply(BusJob *job) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = job->result;
+
+        if (r >= 0) {
+                r = job->ops->reply(job->message, job->data);
+                if (r >= 0)
+                        return;
+                job->error = ERROR_NULL;
+                (void) error_set_errno(&job->error, r, "failed to send the reply");
+        }
+        (void) bus_error_from_core(&error, r, &job->error);
+        if (job->ops->failed)
+                job->ops->failed(job->data, &error);
+        r = sd_bus_reply_method_error(job->message, &error);
+        if (r < 0)
+                log_warning_errno(r, "failed to send an error reply to %s: %m",
+                                  sd_bus_message_get_member(job->message));
+}
+
+/* Under the lock: moves finished jobs to a private list, latches pending progress. */
+static BusJob *bus_jobs_collect(BusJobs *j) {
+        BusJob *done = NULL;
+
+        pthread_mutex_lock(&j->lock);
+        for (BusJob **p = &j->running; *p;) {
+                BusJob *job = *p;
+
+                if (job->finished) {
+                        *p = job->next;
+                        job->next = done;
+                        done = job;
+                        continue;
+                }
+                if (job->progress_pending) {
+                        job->progress_pending = false;
+                        job->progress_due = true;
+                        job->due_done = job->progress_done;
+                        job->due_total = job->progress_total;
+                }
+                p = &job->next;
+        }
+        pthread_mutex_unlock(&j->lock);
+        return done;
+}
+
+static void bus_jobs_emit_progress(BusJobs *j) {
+        uint64_t now = monotonic_usec();
+
+        for (BusJob *job = j->running; job; job = job->next) {
+                if (!job->progress_due || !job->ops->progress)
+                        continue;
+                job->progress_due = false;
+                /* Updates inside the interval are dropped: the reply reports the end. */
+                if (job->progress_sent_usec != 0 && now - job->progress_sent_usec < PROGRESS_INTERVAL_USEC)
+                        continue;
+                job->progress_sent_usec = now;
+                job->ops->progress(job->message, job->data, job->due_done, job->due_total);
+        }
+}
+
+static int bus_jobs_on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        BusJobs *j = userdata;
+        BusJob *done;
+        eventfd_t v;
+
+        (void) eventfd_read(j->eventfd, &v); /* EAGAIN: a wakeup already consumed */
+
+        done = bus_jobs_collect(j);
+        bus_jobs_emit_progress(j);
+
+        while (done) {
+                BusJob *job = done;
+
+                done = job->next;
+                bus_job_send_reply(job);
+                bus_job_free(job);
+                j->n_running--;
+        }
+        if (j->on_finished)
+                j->on_finished(j->userdata);
+        return 0;
+}
+
+int bus_jobs_new(sd_event *event, size_t max, BusJobs **ret) {
+        _cleanup_(bus_jobs_freep) BusJobs *j = NULL;
+        int r;
+
+        assert(event);
+        assert(max > 0);
+
+        j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        j->eventfd = -EBADF;
+        r = pthread_mutex_init(&j->lock, NULL);
+        if (r != 0)
+                return -r;
+        j->max = max;
+
+        j->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (j->eventfd < 0)
+                return -errno;
+        r = sd_event_add_io(event, &j->source, j->eventfd, EPOLLIN, bus_jobs_on_wake, j);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(j->source, "bus-jobs");
+
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+BusJobs *bus_jobs_free(BusJobs *j) {
+        if (!j)
+                return NULL;
+        assert(j->n_running == 0);
+        sd_event_source_disable_unref(j->source);
+        safe_close(j->eventfd);
+        pthread_mutex_destroy(&j->lock);
+        free(j);
+        return NULL;
+}
+
+size_t bus_jobs_running(BusJobs *j) {
+        return j->n_running;
+}
+
+void bus_jobs_set_on_finished(BusJobs *j, void (*cb)(void *userdata), void *userdata) {
+        j->on_finished = cb;
+        j->userdata = userdata;
+}
+
+static int bus_job_spawn(BusJob *job) {
+        pthread_attr_t attr;
+        pthread_t thread;
+        int r;
+
+        r = pthread_attr_init(&attr);
+        if (r != 0)
+                return -r;
+        r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (r == 0)
+                r = pthread_create(&thread, &attr, bus_job_thread, job);
+        pthread_attr_destroy(&attr);
+        return -r;
+}
+
+int bus_job_start(BusJobs *j, sd_bus_message *m, const BusJobOps *ops, void *data,
+                  sd_bus_error *error) {
+        BusJob *job;
+        int r;
+
+        assert(j);
+        assert(m);
+        assert(ops && ops->run && ops->reply);
+
+        if (j->n_running >= j->max) {
+                if (ops->free)
+                        ops->free(data);
+                return bus_error_setf(error, EUSERS,
+                                      "too many operations running (%zu); try again when one has finished",
+                                      j->max);
+        }
+
+        job = calloc(1, sizeof *job);
+        if (!job) {
+                if (ops->free)
+                        ops->free(data);
+                return -ENOMEM;
+        }
+        *job = (BusJob) {
+                .jobs = j,
+                .message = sd_bus_message_ref(m),
+                .ops = ops,
+                .data = data,
+        };
+
+        /* Linked in before the thread exists, so a fast finish finds it. */
+        pthread_mutex_lock(&j->lock);
+        job->next = j->running;
+        j->running = job;
+        pthread_mutex_unlock(&j->lock);
+
+        r = bus_job_spawn(job);
+        if (r < 0) {
+                pthread_mutex_lock(&j->lock);
+                j->running = job->next;
+                pthread_mutex_unlock(&j->lock);
+                bus_job_free(job);
+                return log_error_errno(r, "failed to start a worker thread: %m");
+        }
+        j->n_running++;
+        return 1;
+}

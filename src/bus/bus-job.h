@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "error.h"
+#include "macro.h"
+
+/* Slow calls (Usage, Commit, Cleanup, Apply) run on worker threads, one thread per
+ * job, at most `max` at a time. Workers never touch sd-bus: they hand results and
+ * progress to the event loop through an eventfd, and the loop thread sends the reply
+ * and the progress signals. */
+
+typedef struct BusJobs BusJobs;
+typedef struct BusJob BusJob;
+
+typedef struct BusJobOps {
+        /* Worker thread. Returns 0 or a negative errno with e filled. */
+        int (*run)(BusJob *job, void *data, Error *e);
+        /* Loop thread, after run succeeded: sends the method reply to m. */
+        int (*reply)(sd_bus_message *m, void *data);
+        /* Loop thread, optional: run failed and the error reply is being sent. */
+        void (*failed)(void *data, const sd_bus_error *error);
+        /* Loop thread, optional: progress that run reported with bus_job_progress(). */
+        void (*progress)(sd_bus_message *m, void *data, uint64_t done, uint64_t total);
+        void (*free)(void *data);
+} BusJobOps;
+
+int bus_jobs_new(sd_event *event, size_t max, BusJobs **ret);
+/* Only when none are running (see bus_jobs_running()). */
+BusJobs *bus_jobs_free(BusJobs *j);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BusJobs *, bus_jobs_free);
+size_t bus_jobs_running(BusJobs *j);
+/* Called on the loop thread whenever a job has finished and replied. */
+void bus_jobs_set_on_finished(BusJobs *j, void (*cb)(void *userdata), void *userdata);
+
+/* Starts a job answering m; data is handed over (freed with ops->free even on
+ * failure). Fails with LimitsExceeded when max jobs are running. */
+int bus_job_start(BusJobs *j, sd_bus_message *m, const BusJobOps *ops, void *data,
+                  sd_bus_error *error);
+
+/* Worker thread: records progress; the loop emits at most ten updates a second. */
+void bus_job_progress(BusJob *job, uint64_t done, uint64_t total);

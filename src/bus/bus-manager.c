@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "bus-error.h"
+#include "bus-util.h"
+#include "bus.h"
+#include "config.h"
+#include "log.h"
+#include "strutil.h"
+
+static int method_list_snapshotters(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        BusContext *c = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(so)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < c->n_snapshotters; i++) {
+                r = sd_bus_message_append(reply, "(so)", core_snapshotter_name(c->snapshotters[i].core),
+                                          c->snapshotters[i].path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+const sd_bus_vtable bus_manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", NULL, offsetof(BusContext, version), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("StateDirectory", "s", NULL, offsetof(BusContext, state_dir),
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("DefaultSnapshotter", "s", NULL, offsetof(BusContext, default_snapshotter),
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("ListSnapshotters",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(so)", snapshotters),
+                                method_list_snapshotters, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+/* /org/lamina/snapshot1/<name>/user/<uid>: the same interface on uid's namespace. */
+static int find_user_object(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                            void **ret_found, sd_bus_error *error) {
+        BusSnapshotter *s = userdata;
+        uid_t uid;
+
+        if (bus_parse_user_path(s->user_path, path, &uid) < 0)
+                return 0;
+        *ret_found = s;
+        return 1;
+}
+
+/* Lists the caller's own user object; other uids exist but are not enumerable. */
+static int enumerate_user_objects(sd_bus *bus, const char *prefix, void *userdata, char ***ret_nodes,
+                                  sd_bus_error *error) {
+        _cleanup_strv_free_ char **nodes = NULL;
+        BusSnapshotter *s = userdata;
+        sd_bus_message *m = sd_bus_get_current_message(bus);
+        uid_t uid;
+        char *path;
+        int r;
+
+        if (m && bus_caller_uid(m, &uid, NULL) >= 0) {
+                path = strdup_printf("%s/%u", s->user_path, (unsigned) uid);
+                if (!path)
+                        return -ENOMEM;
+                r = strv_push(&nodes, path);
+                if (r < 0) {
+                        free(path);
+                        return r;
+                }
+        }
+        *ret_nodes = TAKE_PTR(nodes);
+        return 0;
+}
+
+static int bus_snapshotter_register(BusContext *c, BusSnapshotter *s, CoreSnapshotter *core) {
+        int r;
+
+        s->context = c;
+        s->core = core;
+        s->path = strdup_printf("%s/%s", BUS_PATH, core_snapshotter_name(core));
+        s->user_path = strdup_printf("%s/%s/user", BUS_PATH, core_snapshotter_name(core));
+        if (!s->path || !s->user_path)
+                return -ENOMEM;
+
+        r = sd_bus_add_object_vtable(c->bus, &s->object_slot, s->path, BUS_SNAPSHOTTER_INTERFACE, bus_snapshotter_vtable, s);
+        if (r < 0)
+                return log_error_errno(r, "failed to register %s: %m", s->path);
+        r = sd_bus_add_fallback_vtable(c->bus, &s->user_slot, s->user_path, BUS_SNAPSHOTTER_INTERFACE,
+                                       bus_snapshotter_vtable, find_user_object, s);
+        if (r < 0)
+                return log_error_errno(r, "failed to register %s/*: %m", s->user_path);
+        r = sd_bus_add_node_enumerator(c->bus, &s->enumerator_slot, s->user_path, enumerate_user_objects, s);
+        if (r < 0)
+                return log_error_errno(r, "failed to register the enumerator of %s: %m", s->user_path);
+        return 0;
+}
+
+int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) {
+        _cleanup_(bus_context_freep) BusContext *c = NULL;
+        size_t n;
+        int r;
+
+        assert(core);
+        assert(bus);
+        assert(event);
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->core = core;
+        c->bus = sd_bus_ref(bus);
+        c->version = LAMINA_VERSION;
+        c->state_dir = core_state_dir(core);
+        c->default_snapshotter = BUS_DEFAULT_SNAPSHOTTER;
+
+        r = bus_jobs_new(event, BUS_MAX_JOBS, &c->jobs);
+        if (r < 0)
+                return log_error_errno(r, "failed to set up the worker jobs: %m");
+
+        r = sd_bus_add_object_vtable(bus, &c->manager_slot, BUS_PATH, BUS_MANAGER_INTERFACE, bus_manager_vtable, c);
+        if (r < 0)
+                return log_error_errno(r, "failed to register %s: %m", BUS_PATH);
+
+        n = core_n_snapshotters(core);
+        c->snapshotters = calloc(n, sizeof *c->snapshotters);
+        if (!c->snapshotters)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                c->n_snapshotters++; /* freed by bus_context_free() even when half set up */
+                r = bus_snapshotter_register(c, &c->snapshotters[i], core_snapshotter_by_index(core, i));
+                if (r < 0)
+                        return r;
+        }
+
+        r = sd_bus_error_add_map(bus_lamina_errors);
+        if (r < 0)
+                return log_error_errno(r, "failed to register the error names: %m");
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+BusContext *bus_context_free(BusContext *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_snapshotters; i++) {
+                BusSnapshotter *s = &c->snapshotters[i];
+
+                sd_bus_slot_unref(s->object_slot);
+                sd_bus_slot_unref(s->user_slot);
+                sd_bus_slot_unref(s->enumerator_slot);
+                free(s->path);
+                free(s->user_path);
+        }
+        free(c->snapshotters);
+        sd_bus_slot_unref(c->manager_slot);
+        bus_jobs_free(c->jobs);
+        sd_bus_unref(c->bus);
+        free(c);
+        return NULL;
+}
+
+bool bus_context_busy(BusContext *c) {
+        return bus_jobs_running(c->jobs) > 0;
+}

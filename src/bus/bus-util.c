@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdint.h>
+#include <string.h>
+
+#include "bus-util.h"
+#include "error.h"
+
+int bus_read_labels(sd_bus_message *m, Labels *ret) {
+        _cleanup_(labels_clear) Labels labels = LABELS_NULL;
+        const char *key, *value;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "{ss}", &key, &value)) > 0) {
+                r = labels_set(&labels, key, value);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        *ret = labels;
+        labels = LABELS_NULL;
+        return 0;
+}
+
+int bus_append_info(sd_bus_message *m, const SnapshotInfo *info) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sssa{ss}ttu");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "sss", info->name, info->parent ?: "",
+                                  snapshot_kind_to_string(info->kind));
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < info->labels.n; i++) {
+                r = sd_bus_message_append(m, "{ss}", info->labels.items[i].key, info->labels.items[i].value);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "ttu", info->created_usec, info->updated_usec, (uint32_t) info->owner);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+int bus_reply_mounts(sd_bus_message *m, const MountSpecList *mounts) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssas)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < mounts->n; i++) {
+                const MountSpec *ms = &mounts->items[i];
+
+                r = sd_bus_message_open_container(reply, 'r', "ssas");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "ss", ms->type, ms->source);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append_strv(reply, ms->options);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+int bus_parse_user_path(const char *prefix, const char *path, uid_t *ret) {
+        size_t n = strlen(prefix);
+        const char *p;
+        uint64_t uid = 0;
+
+        if (strncmp(path, prefix, n) != 0 || path[n] != '/')
+                return -EINVAL;
+        p = path + n + 1;
+        /* Canonical only: digits, no leading zero, so each uid has one object path. */
+        if (p[0] < '0' || p[0] > '9' || (p[0] == '0' && p[1] != 0))
+                return -EINVAL;
+        for (; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                uid = uid * 10 + (uint64_t) (*p - '0');
+                if (uid >= UINT32_MAX) /* (uid_t) -1 is no user */
+                        return -EINVAL;
+        }
+        *ret = (uid_t) uid;
+        return 0;
+}
+
+const char *bus_log_key(const char *s, char buf[static 80]) {
+        if (!s) {
+                buf[0] = 0;
+                return buf;
+        }
+        error_quote(s, buf);
+        for (char *c = buf; *c; c++)
+                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                        *c = '?';
+        return buf;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "labels.h"
+#include "snapshot-types.h"
+
+/* Message helpers shared by the objects. */
+
+/* a{ss} → Labels (an empty value deletes, as in labels_set()). */
+int bus_read_labels(sd_bus_message *m, Labels *ret);
+/* Info (sssa{ss}ttu). */
+int bus_append_info(sd_bus_message *m, const SnapshotInfo *info);
+/* Replies to m with a(ssas). */
+int bus_reply_mounts(sd_bus_message *m, const MountSpecList *mounts);
+
+/* "<prefix>/<uid>" with a canonical decimal uid → 0, else -EINVAL. */
+int bus_parse_user_path(const char *prefix, const char *path, uid_t *ret);
+
+/* A caller-supplied string made safe for one log line: quoted, shortened, control
+ * characters replaced. NULL gives "". */
+const char *bus_log_key(const char *s, char buf[static 80]);
+#define LOG_KEY(s) bus_log_key((s), (char[80]) {})

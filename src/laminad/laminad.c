@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "config.h"
+#include "core.h"
+#include "log.h"
+
+#define USEC_PER_SEC 1000000ULL
+#define DEFAULT_IDLE_TIMEOUT_SEC 30ULL
+
+typedef struct Arguments {
+        const char *state_dir;
+        const char *runtime_dir;
+        uint64_t idle_usec; /* 0: never exit on idle */
+        int log_level;
+} Arguments;
+
+typedef struct Daemon {
+        sd_event *event;
+        sd_bus *bus;
+        BusContext *context;
+        sd_event_source *idle_timer;
+        uint64_t idle_usec;
+        bool stopping;      /* no longer taking work: the name is being released */
+        bool name_released; /* the bus routes nothing new to us */
+} Daemon;
+
+static void help(void) {
+        printf("Usage: %s [OPTIONS...]\n\n"
+               "The lamina snapshotter daemon: serves org.lamina.snapshot1 on the system bus.\n\n"
+               "  -h --help                  Show this help and exit\n"
+               "     --version               Show the version and exit\n"
+               "     --state-dir=DIR         Snapshots and metadata (default: %s)\n"
+               "     --runtime-dir=DIR       Mount points and runtime state (default: %s)\n"
+               "     --idle-timeout=SECONDS  Exit after this long without calls; 0 never (default: %llu)\n"
+               "     --log-level=LEVEL       err, warning, notice, info or debug (default: info)\n",
+               program_invocation_short_name, LAMINA_STATE_DIR, LAMINA_RUNTIME_DIR,
+               (unsigned long long) DEFAULT_IDLE_TIMEOUT_SEC);
+}
+
+static int parse_seconds(const char *s, uint64_t *ret) {
+        unsigned long long v;
+        char *end;
+
+        if (!s[0] || s[0] < '0' || s[0] > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || *end != 0 || v > UINT64_MAX / USEC_PER_SEC)
+                return -EINVAL;
+        *ret = v * USEC_PER_SEC;
+        return 0;
+}
+
+/* Returns 1 to run, 0 to exit successfully (--help, --version), or a negative errno. */
+static int parse_argv(int argc, char *argv[], Arguments *a) {
+        enum { ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUNTIME_DIR, ARG_IDLE_TIMEOUT, ARG_LOG_LEVEL };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
+                { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("laminad %s\n", LAMINA_VERSION);
+                        return 0;
+                case ARG_STATE_DIR:
+                        a->state_dir = optarg;
+                        break;
+                case ARG_RUNTIME_DIR:
+                        a->runtime_dir = optarg;
+                        break;
+                case ARG_IDLE_TIMEOUT:
+                        if (parse_seconds(optarg, &a->idle_usec) < 0) {
+                                log_error("invalid --idle-timeout %s; give a number of seconds", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_LOG_LEVEL:
+                        a->log_level = log_parse_level(optarg);
+                        if (a->log_level < 0) {
+                                log_error("invalid --log-level %s; use err, warning, notice, info or debug", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        assert(!"unhandled option");
+                }
+
+        if (optind < argc) {
+                log_error("%s takes no positional arguments", program_invocation_short_name);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static void daemon_maybe_exit(Daemon *d) {
+        if (d->name_released && !bus_context_busy(d->context))
+                (void) sd_event_exit(d->event, 0);
+}
+
+static void on_job_finished(void *userdata) {
+        daemon_maybe_exit(userdata);
+}
+
+static int on_name_released(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+
+        /* Calls routed to us before the release were queued ahead of this reply and
+         * have been dispatched; what remains are the jobs they started. */
+        if (sd_bus_message_is_method_error(m, NULL))
+                log_warning("failed to release %s: %s", BUS_NAME, sd_bus_message_get_error(m)->message);
+        d->name_released = true;
+        daemon_maybe_exit(d);
+        return 0;
+}
+
+/* Stops taking work: releases the name, then exits once running jobs are done. */
+static void daemon_stop(Daemon *d, const char *why) {
+        int r;
+
+        if (d->stopping)
+                return;
+        d->stopping = true;
+        log_info("%s; releasing %s and finishing %zu running operations", why, BUS_NAME,
+                 bus_jobs_running(d->context->jobs));
+
+        r = sd_bus_release_name_async(d->bus, NULL, BUS_NAME, on_name_released, d);
+        if (r < 0) {
+                log_warning_errno(r, "failed to release %s: %m", BUS_NAME);
+                d->name_released = true;
+                daemon_maybe_exit(d);
+        }
+}
+
+static void daemon_rearm_idle(Daemon *d) {
+        if (!d->idle_timer)
+                return;
+        (void) sd_event_source_set_time_relative(d->idle_timer, d->idle_usec);
+        (void) sd_event_source_set_enabled(d->idle_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+
+        if (bus_context_busy(d->context))
+                daemon_rearm_idle(d);
+        else
+                daemon_stop(d, "idle");
+        return 0;
+}
+
+/* Sees every incoming message before dispatch: calls re-arm the idle timer, and a
+ * lost bus connection stops the daemon (after its jobs finish). */
+static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+
+        if (sd_bus_message_is_signal(m, "org.freedesktop.DBus.Local", "Disconnected")) {
+                d->stopping = d->name_released = true;
+                log_warning("lost the bus connection; exiting after %zu running operations",
+                            bus_jobs_running(d->context->jobs));
+                daemon_maybe_exit(d);
+                return 0;
+        }
+        if (sd_bus_message_is_method_call(m, NULL, NULL))
+                daemon_rearm_idle(d);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        daemon_stop(userdata, strsignal((int) si->ssi_signo));
+        return 0;
+}
+
+static int daemon_setup_event(Daemon *d) {
+        sigset_t mask;
+        int r;
+
+        r = sd_event_default(&d->event);
+        if (r < 0)
+                return log_error_errno(r, "failed to allocate the event loop: %m");
+
+        /* Blocked before any worker thread exists, so they inherit the mask. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "failed to block signals: %m");
+        r = sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGINT, on_signal, d);
+        if (r < 0)
+                return log_error_errno(r, "failed to watch signals: %m");
+
+        if (d->idle_usec > 0) {
+                r = sd_event_add_time_relative(d->event, &d->idle_timer, CLOCK_MONOTONIC, d->idle_usec, 0,
+                                               on_idle, d);
+                if (r < 0)
+                        return log_error_errno(r, "failed to set up the idle timer: %m");
+        }
+        return 0;
+}
+
+static int daemon_setup_bus(Daemon *d, Core *core) {
+        int r;
+
+        r = sd_bus_open_system(&d->bus);
+        if (r < 0)
+                return log_error_errno(r, "failed to connect to the system bus: %m");
+        r = sd_bus_attach_event(d->bus, d->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "failed to attach the bus to the event loop: %m");
+        r = sd_bus_add_filter(d->bus, NULL, on_message, d);
+        if (r < 0)
+                return log_error_errno(r, "failed to add the bus filter: %m");
+
+        r = bus_context_new(core, d->bus, d->event, &d->context);
+        if (r < 0)
+                return r;
+        bus_jobs_set_on_finished(d->context->jobs, on_job_finished, d);
+
+        /* Last, so no call arrives before the objects exist. */
+        r = sd_bus_request_name(d->bus, BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "failed to acquire %s: %m", BUS_NAME);
+        return 0;
+}
+
+static int run(int argc, char *argv[]) {
+        Arguments a = {
+                .state_dir = LAMINA_STATE_DIR,
+                .runtime_dir = LAMINA_RUNTIME_DIR,
+                .idle_usec = DEFAULT_IDLE_TIMEOUT_SEC * USEC_PER_SEC,
+                .log_level = LOG_INFO,
+        };
+        _cleanup_(core_freep) Core *core = NULL;
+        Daemon d = {};
+        int r;
+
+        log_set_prefix_priority(1);
+        r = parse_argv(argc, argv, &a);
+        if (r <= 0)
+                return r;
+        log_set_max_level(a.log_level);
+        d.idle_usec = a.idle_usec;
+
+        r = core_new(&(CoreOptions) { .state_dir = a.state_dir, .runtime_dir = a.runtime_dir }, &core);
+        if (r < 0)
+                return log_error_errno(r, "failed to open the state in %s: %m", a.state_dir);
+        r = core_reconcile_mounts(core);
+        if (r < 0)
+                log_warning_errno(r, "failed to reconcile the mount records; going on: %m");
+
+        r = daemon_setup_event(&d);
+        if (r >= 0)
+                r = daemon_setup_bus(&d, core);
+        if (r >= 0) {
+                log_info("laminad %s serving %s (state %s, runtime %s)", LAMINA_VERSION, BUS_NAME, a.state_dir,
+                         a.runtime_dir);
+                r = sd_event_loop(d.event);
+                if (r < 0)
+                        log_error_errno(r, "event loop failed: %m");
+        }
+
+        /* The loop only ends with no job running (see daemon_maybe_exit()). */
+        bus_context_free(d.context);
+        sd_bus_flush_close_unref(d.bus);
+        sd_event_source_unref(d.idle_timer);
+        sd_event_unref(d.event);
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
