@@ -19,7 +19,13 @@
  * Errors: ENOENT no such snapshot (or parent), EEXIST name taken, EINVAL bad
  * argument (parent not committed, fieldpath, filter), EWRONGKIND wrong kind for the
  * operation, ENOTEMPTY has children; anything else is an internal failure. Every
- * failure fills the Error with a message naming the key. */
+ * failure fills the Error with a message naming the key.
+ *
+ * Threads: a transaction belongs to the thread that began it and is ended there.
+ * Reads may nest (a Stat inside a walk callback). Growing the map waits until no
+ * transaction is open, so store_write() cannot grow while its thread holds a read
+ * transaction: don't call it inside one (it then fails with ENOSPC when the map is
+ * full). Never call store_write() from inside a write fn. */
 
 typedef struct Store Store;
 typedef struct StoreTxn StoreTxn;
@@ -75,6 +81,10 @@ int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userda
 
 /* Every live snapshot ID, ascending, for orphan detection. */
 int store_list_ids(StoreTxn *t, uint64_t **ret_ids, size_t *ret_n);
+
+/* Checks records, name index, child links and the ID counter against each other
+ * (after a crash, in tests, for fsck): EBADMSG naming the first inconsistency. */
+int store_verify(StoreTxn *t, Error *e);
 
 /* Records of mounts that laminad made, keyed by snapshot ID. */
 typedef struct MountRecord {
