@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libmount.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core-internal.h"
+#include "mount-api.h"
+#include "mount-test-util.h"
+#include "strutil.h"
+
+/* The core on a state and a runtime directory inside the test's tmpfs. */
+typedef struct Env {
+        Core *core;
+        CoreSnapshotter *s;
+        char *runtime;
+        char *mounts; /* runtime/mounts/overlayfs */
+} Env;
+
+static Env env_new(const char *dir) {
+        _cleanup_free_ char *state = test_path("%s/state", dir);
+        Env env = { .runtime = test_path("%s/run", dir) };
+        CoreOptions o = { .state_dir = state, .runtime_dir = env.runtime };
+
+        ASSERT_OK(core_new(&o, &env.core));
+        env.s = core_snapshotter_by_name(env.core, "overlayfs");
+        ASSERT_TRUE(env.s);
+        env.mounts = test_path("%s/mounts/overlayfs", env.runtime);
+        return env;
+}
+
+static void env_done(Env *env) {
+        core_free(env->core);
+        free(env->runtime);
+        free(env->mounts);
+}
+
+static void expect_error(int r, Error *e, int code, const char *needle) {
+        if (r != -code || e->code != code || !strstr(e->message, needle)) {
+                fprintf(stderr, "got %d (%s), expected -%d with \"%s\"\n", r, e->message, code, needle);
+                abort();
+        }
+}
+
+static void prepare(Env *env, uid_t ns, const char *key, const char *parent) {
+        Error e = ERROR_NULL;
+        if (core_prepare(env->s, ns, key, parent, NULL, NULL, &e) < 0) {
+                fprintf(stderr, "prepare %s: %s\n", key, e.message);
+                abort();
+        }
+}
+
+static void commit(Env *env, uid_t ns, const char *name, const char *key) {
+        Error e = ERROR_NULL;
+        if (core_commit(env->s, ns, name, key, NULL, &e) < 0) {
+                fprintf(stderr, "commit %s: %s\n", key, e.message);
+                abort();
+        }
+}
+
+static char *mount_key(Env *env, uid_t ns, const char *key, const char *target) {
+        Error e = ERROR_NULL;
+        char *path = NULL;
+
+        if (core_mount(env->s, ns, key, target, &(CoreMountOptions) {}, &path, &e) < 0) {
+                fprintf(stderr, "mount %s: %s\n", key, e.message);
+                abort();
+        }
+        ASSERT_TRUE(path);
+        return path;
+}
+
+static void unmount_key(Env *env, uid_t ns, const char *key, const char *expected_path) {
+        _cleanup_free_ char *path = NULL;
+        Error e = ERROR_NULL;
+
+        if (core_unmount(env->s, ns, key, &path, &e) < 0) {
+                fprintf(stderr, "unmount %s: %s\n", key, e.message);
+                abort();
+        }
+        ASSERT_STREQ(path, expected_path);
+}
+
+static uint64_t snapshot_id(Env *env, uid_t ns, const char *key) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        Error e = ERROR_NULL;
+
+        ASSERT_OK(core_stat(env->s, ns, key, &info, &e));
+        return info.id;
+}
+
+static uint64_t mount_id_at(const char *path) {
+        _cleanup_close_ int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        uint64_t id;
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(mount_id_of_fd(fd, &id));
+        return id;
+}
+
+/* Mounts key, writes name=content into it, unmounts it; checks the daemon's path. */
+static void write_through_mount(Env *env, uid_t ns, const char *key, const char *name, const char *content) {
+        _cleanup_free_ char *path = mount_key(env, ns, key, NULL);
+        _cleanup_free_ char *expected = test_path("%s/%" PRIu64, env->mounts, snapshot_id(env, ns, key));
+        _cleanup_free_ char *file = test_path("%s/%s", path, name);
+        struct stat st;
+
+        ASSERT_STREQ(path, expected);
+        write_file(file, content);
+        unmount_key(env, ns, key, path);
+        ASSERT_TRUE(stat(path, &st) < 0 && errno == ENOENT); /* the daemon's directory is gone */
+}
+
+static void expect_content(const char *dir, const char *name, const char *content) {
+        _cleanup_free_ char *p = test_path("%s/%s", dir, name);
+        char buf[256];
+
+        ASSERT_STREQ(read_file(p, buf), content);
+}
+
+static void body_chain_of_three(const char *dir) {
+        Env env = env_new(dir);
+        _cleanup_free_ char *path = NULL, *view = NULL;
+        char buf[256];
+
+        prepare(&env, 0, "a", NULL);
+        write_through_mount(&env, 0, "a", "file1", "1");
+        write_through_mount(&env, 0, "a", "shared", "a");
+        commit(&env, 0, "A", "a");
+        prepare(&env, 0, "b", "A");
+        write_through_mount(&env, 0, "b", "file2", "2");
+        write_through_mount(&env, 0, "b", "shared", "b");
+        commit(&env, 0, "B", "b");
+        prepare(&env, 0, "c", "B");
+
+        path = mount_key(&env, 0, "c", NULL);
+        expect_content(path, "file1", "1");
+        expect_content(path, "file2", "2");
+        expect_content(path, "shared", "b");
+        write_file(test_path("%s/file3", path), "3");
+        write_file(test_path("%s/shared", path), "c");
+        unmount_key(&env, 0, "c", path);
+        commit(&env, 0, "C", "c");
+
+        ASSERT_OK(core_view(env.s, 0, "v", "C", NULL, NULL, &(Error) {}));
+        view = mount_key(&env, 0, "v", NULL);
+        expect_content(view, "file1", "1");
+        expect_content(view, "file2", "2");
+        expect_content(view, "file3", "3");
+        expect_content(view, "shared", "c");
+        ASSERT_ERR(try_create(test_path("%s/new", view)), EROFS);
+
+        /* a view of a single layer is a read-only bind */
+        ASSERT_OK(core_view(env.s, 0, "v1", "A", NULL, NULL, &(Error) {}));
+        free(path);
+        path = mount_key(&env, 0, "v1", NULL);
+        expect_content(path, "shared", "a");
+        ASSERT_TRUE(!read_file(test_path("%s/file2", path), buf));
+        ASSERT_ERR(try_create(test_path("%s/new", path)), EROFS);
+        unmount_key(&env, 0, "v1", path);
+        unmount_key(&env, 0, "v", view);
+        env_done(&env);
+}
+TEST(chain_of_three_written_through_mounts) {
+        run_isolated(body_chain_of_three);
+}
+
+/* n committed layers L0..L<n-1> (L<i> on L<i-1>), each with f=<i> and u<i>=<i>. */
+static void make_chain(Env *env, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                char key[32], name[32], parent[32], num[32], u[32];
+                _cleanup_free_ char *path = NULL;
+
+                snprintf(key, sizeof key, "active-%zu", i);
+                snprintf(name, sizeof name, "L%zu", i);
+                snprintf(parent, sizeof parent, "L%zu", i - 1);
+                snprintf(num, sizeof num, "%zu", i);
+                snprintf(u, sizeof u, "u%zu", i);
+                prepare(env, 0, key, i == 0 ? NULL : parent);
+                path = mount_key(env, 0, key, NULL);
+                write_file(test_path("%s/f", path), num);
+                write_file(test_path("%s/%s", path, u), num);
+                unmount_key(env, 0, key, path);
+                commit(env, 0, name, key);
+        }
+}
+
+/* A view of L<n-1> (n layers) shows the topmost f and every layer's own file. */
+static void check_view_of_depth(Env *env, size_t n) {
+        char key[32], parent[32], num[32];
+        _cleanup_free_ char *path = NULL;
+
+        snprintf(key, sizeof key, "view-%zu", n);
+        snprintf(parent, sizeof parent, "L%zu", n - 1);
+        ASSERT_OK(core_view(env->s, 0, key, parent, NULL, NULL, &(Error) {}));
+        path = mount_key(env, 0, key, NULL);
+        snprintf(num, sizeof num, "%zu", n - 1);
+        expect_content(path, "f", num);
+        for (size_t i = 0; i < n; i++) {
+                char u[32];
+                snprintf(u, sizeof u, "u%zu", i);
+                snprintf(num, sizeof num, "%zu", i);
+                expect_content(path, u, num);
+        }
+        ASSERT_ERR(try_create(test_path("%s/new", path)), EROFS);
+        unmount_key(env, 0, key, path);
+}
+
+static void body_deep_chains(const char *dir) {
+        Env env = env_new(dir);
+        _cleanup_free_ char *path = NULL;
+        Error e = ERROR_NULL;
+
+        make_chain(&env, 500);
+        check_view_of_depth(&env, 2);
+        check_view_of_depth(&env, 128);
+        check_view_of_depth(&env, 500);
+
+        /* an active on 500 layers: 500 lowers plus its upper */
+        prepare(&env, 0, "top", "L499");
+        path = mount_key(&env, 0, "top", NULL);
+        expect_content(path, "f", "499");
+        expect_content(path, "u0", "0");
+        write_file(test_path("%s/f", path), "top");
+        unmount_key(&env, 0, "top", path);
+        commit(&env, 0, "L500", "top");
+
+        /* a 501st layer can exist but nothing on it can be viewed or mounted */
+        expect_error(core_view(env.s, 0, "view-501", "L500", NULL, NULL, &e), &e, EINVAL, "at most 500 layers");
+        env_done(&env);
+}
+TEST(chains_of_2_128_500_layers_and_501_refused) {
+        run_isolated(body_deep_chains);
+}
+
+static void body_busy_and_kinds(const char *dir) {
+        Env env = env_new(dir);
+        _cleanup_free_ char *path = NULL, *again = NULL;
+        Error e = ERROR_NULL;
+        struct stat st;
+
+        prepare(&env, 0, "x", NULL);
+        commit(&env, 0, "X", "x");
+        expect_error(core_mount(env.s, 0, "X", NULL, NULL, &again, &e), &e, EWRONGKIND, "View");
+        e = ERROR_NULL;
+        expect_error(core_mount(env.s, 0, "nope", NULL, NULL, &again, &e), &e, ENOENT, "nope");
+
+        prepare(&env, 0, "y", "X");
+        path = mount_key(&env, 0, "y", NULL);
+        e = ERROR_NULL;
+        expect_error(core_mount(env.s, 0, "y", NULL, NULL, &again, &e), &e, EBUSY, "unmount");
+        e = ERROR_NULL;
+        expect_error(core_remove(env.s, 0, "y", &e), &e, EBUSY, "unmount");
+        e = ERROR_NULL;
+        expect_error(core_commit(env.s, 0, "Y", "y", NULL, &e), &e, EBUSY, "unmount");
+        ASSERT_TRUE(stat(path, &st) == 0); /* nothing changed */
+
+        unmount_key(&env, 0, "y", path);
+        e = ERROR_NULL;
+        expect_error(core_unmount(env.s, 0, "y", NULL, &e), &e, ENOENT, "not mounted");
+        ASSERT_OK(core_remove(env.s, 0, "y", &e));
+        env_done(&env);
+}
+TEST(committed_refused_and_mounted_is_busy) {
+        run_isolated(body_busy_and_kinds);
+}
+
+static void body_caller_targets(const char *dir) {
+        Env env = env_new(dir);
+        _cleanup_free_ char *target = test_path("%s/target", dir), *full = test_path("%s/full", dir);
+        _cleanup_free_ char *link = test_path("%s/link", dir), *path = NULL, *p2 = NULL;
+        Error e = ERROR_NULL;
+        struct stat st;
+
+        ASSERT_OK(mkdir(target, 0755));
+        ASSERT_OK(mkdir(full, 0755));
+        write_file(test_path("%s/x", full), "x");
+        ASSERT_OK(symlink(target, link));
+        prepare(&env, 0, "t", NULL);
+
+        expect_error(core_mount(env.s, 0, "t", "rel/dir", NULL, &path, &e), &e, EINVAL, "absolute");
+        e = ERROR_NULL;
+        expect_error(core_mount(env.s, 0, "t", link, NULL, &path, &e), &e, EINVAL, "symbolic link");
+        e = ERROR_NULL;
+        expect_error(core_mount(env.s, 0, "t", full, NULL, &path, &e), &e, EINVAL, "not empty");
+
+        path = mount_key(&env, 0, "t", target);
+        ASSERT_STREQ(path, target);
+        write_file(test_path("%s/hello", path), "hi");
+        e = ERROR_NULL;
+        expect_error(core_mount(env.s, 0, "t", NULL, NULL, &p2, &e), &e, EBUSY, target);
+        unmount_key(&env, 0, "t", target);
+        ASSERT_TRUE(stat(target, &st) == 0 && S_ISDIR(st.st_mode)); /* the caller's dir stays */
+        ASSERT_TRUE(!read_file(test_path("%s/hello", target), (char[256]) {}));
+
+        /* the write went to the snapshot */
+        p2 = mount_key(&env, 0, "t", NULL);
+        expect_content(p2, "hello", "hi");
+        unmount_key(&env, 0, "t", p2);
+        env_done(&env);
+}
+TEST(caller_targets_checked_and_kept) {
+        run_isolated(body_caller_targets);
+}
+
+static char *mount_options_at(const char *path) {
+        struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+        struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+        uint64_t id = mount_id_at(path);
+        struct libmnt_fs *fs;
+        char *r = NULL;
+
+        ASSERT_TRUE(tb && it);
+        while (!r && mnt_table_next_fs(tb, it, &fs) == 0)
+                if ((uint64_t) mnt_fs_get_id(fs) == id)
+                        r = strdup(mnt_fs_get_vfs_options(fs));
+        mnt_free_iter(it);
+        mnt_unref_table(tb);
+        ASSERT_TRUE(r);
+        return r;
+}
+
+static void body_user_mounts(const char *dir) {
+        Env env = env_new(dir);
+        _cleanup_free_ char *upath = NULL, *rpath = NULL, *uopts = NULL, *ropts = NULL;
+        CoreMountInfoList l = {};
+        Error e = ERROR_NULL;
+        uint64_t before = now_usec();
+
+        prepare(&env, 1000, "k", NULL);
+        prepare(&env, 0, "k", NULL);
+        upath = mount_key(&env, 1000, "k", NULL);
+        rpath = mount_key(&env, 0, "k", NULL);
+        ASSERT_TRUE(!streq(upath, rpath));
+
+        uopts = mount_options_at(upath);
+        ASSERT_TRUE(mnt_optstr_get_option(uopts, "nosuid", NULL, NULL) == 0);
+        ASSERT_TRUE(mnt_optstr_get_option(uopts, "nodev", NULL, NULL) == 0);
+        ropts = mount_options_at(rpath);
+        ASSERT_TRUE(mnt_optstr_get_option(ropts, "nosuid", NULL, NULL) == 1);
+
+        ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
+        ASSERT_TRUE(l.n == 1);
+        ASSERT_STREQ(l.items[0].key, "k");
+        ASSERT_STREQ(l.items[0].path, upath);
+        ASSERT_TRUE(l.items[0].owner == 1000);
+        ASSERT_TRUE(l.items[0].mounted_usec >= before && l.items[0].mounted_usec <= now_usec());
+        core_mount_info_list_clear(&l);
+
+        ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
+        ASSERT_TRUE(l.n == 1);
+        ASSERT_STREQ(l.items[0].path, rpath);
+        ASSERT_TRUE(l.items[0].owner == 0);
+        core_mount_info_list_clear(&l);
+
+        /* unmounting the user's k leaves root's k alone: keys are per namespace */
+        unmount_key(&env, 1000, "k", upath);
+        ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
+        ASSERT_TRUE(l.n == 0);
+        ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
+        ASSERT_TRUE(l.n == 1);
+        core_mount_info_list_clear(&l);
+        unmount_key(&env, 0, "k", rpath);
+        env_done(&env);
+}
+TEST(user_mounts_are_nosuid_nodev_and_listed_per_namespace) {
+        run_isolated(body_user_mounts);
+}
+
+static int put_record(StoreTxn *t, void *userdata, Error *e) {
+        return store_mount_put(t, userdata);
+}
+
+static void body_reconcile(const char *dir) {
+        Env env = env_new(dir);
+        _cleanup_free_ char *p1 = NULL, *p2 = NULL, *p3 = NULL, *again = NULL;
+        CoreMountInfoList l = {};
+        Error e = ERROR_NULL;
+        struct stat st;
+
+        prepare(&env, 0, "live", NULL);
+        prepare(&env, 0, "gone", NULL);
+        prepare(&env, 0, "old-boot", NULL);
+        p1 = mount_key(&env, 0, "live", NULL);
+        p2 = mount_key(&env, 0, "gone", NULL);
+
+        /* someone else unmounts "gone"; "old-boot" has a record from an earlier boot */
+        ASSERT_OK(umount2(p2, MNT_DETACH));
+        p3 = test_path("%s/%" PRIu64, env.mounts, snapshot_id(&env, 0, "old-boot"));
+        ASSERT_OK(mkdir(p3, 0700));
+        MountRecord fake = {
+                .snapshot_id = snapshot_id(&env, 0, "old-boot"),
+                .owner = 0,
+                .target = p3,
+                .mnt_id = mount_id_at(p1), /* even a live ID does not count from another boot */
+                .boot_id = "0123456789abcdef0123456789abcdef",
+                .daemon_made_target = true,
+                .mounted_usec = 1,
+        };
+        ASSERT_OK(store_write(env.s->store, put_record, &fake, &e));
+        ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
+        ASSERT_TRUE(l.n == 3);
+        core_mount_info_list_clear(&l);
+
+        ASSERT_OK(core_reconcile_mounts(env.core));
+        ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
+        ASSERT_TRUE(l.n == 1);
+        ASSERT_STREQ(l.items[0].key, "live");
+        core_mount_info_list_clear(&l);
+        ASSERT_TRUE(stat(p2, &st) < 0 && errno == ENOENT);
+        ASSERT_TRUE(stat(p3, &st) < 0 && errno == ENOENT);
+        ASSERT_TRUE(mount_is_at(p1, mount_id_at(p1)) == 1);
+
+        /* what was dropped can be mounted again; what is live is still busy */
+        again = mount_key(&env, 0, "gone", NULL);
+        unmount_key(&env, 0, "gone", again);
+        ASSERT_TRUE(core_mount(env.s, 0, "live", NULL, NULL, NULL, &(Error) {}) == -EBUSY);
+
+        /* a restarted daemon (a new Core on the same state) keeps and unmounts live mounts */
+        env_done(&env);
+        env = env_new(dir);
+        ASSERT_OK(core_reconcile_mounts(env.core));
+        ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
+        ASSERT_TRUE(l.n == 1);
+        core_mount_info_list_clear(&l);
+        unmount_key(&env, 0, "live", p1);
+        ASSERT_TRUE(stat(p1, &st) < 0 && errno == ENOENT);
+        env_done(&env);
+}
+TEST(reconcile_drops_old_boot_and_vanished_mounts) {
+        run_isolated(body_reconcile);
+}
+
+int main(void) {
+        static const TestCase cases[] = {
+                TEST_ENTRY(chain_of_three_written_through_mounts),
+                TEST_ENTRY(committed_refused_and_mounted_is_busy),
+                TEST_ENTRY(caller_targets_checked_and_kept),
+                TEST_ENTRY(user_mounts_are_nosuid_nodev_and_listed_per_namespace),
+                TEST_ENTRY(reconcile_drops_old_boot_and_vanished_mounts),
+                TEST_ENTRY(chains_of_2_128_500_layers_and_501_refused),
+        };
+
+        mount_test_require();
+        return test_run_all(cases, ELEMENTSOF(cases));
+}
