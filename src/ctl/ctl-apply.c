@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl-output.h"
+#include "ctl.h"
+
+/* One Apply call in flight: its reply, and the progress bar fed by ApplyProgress. */
+typedef struct ApplyCall {
+        const char *key;
+        const char *label;
+        uid_t owner;
+        bool bar;
+        bool drawn;
+        bool done;
+        sd_bus_message *reply;
+} ApplyCall;
+
+static void progress_draw(ApplyCall *a, uint64_t done, uint64_t total) {
+        enum { WIDTH = 30 };
+
+        fprintf(stderr, "\r\x1b[K%s ", a->label);
+        if (total > 0) {
+                unsigned filled = (unsigned) (done >= total ? WIDTH : done * WIDTH / total);
+
+                fputc('[', stderr);
+                for (unsigned i = 0; i < WIDTH; i++)
+                        fputc(i < filled ? '#' : '.', stderr);
+                fprintf(stderr, "] %3u%% %s/%s", (unsigned) (done >= total ? 100 : done * 100 / total),
+                        FORMAT_BYTES(done), FORMAT_BYTES(total));
+        } else
+                fprintf(stderr, "%s", FORMAT_BYTES(done));
+        fflush(stderr);
+        a->drawn = true;
+}
+
+static void progress_clear(ApplyCall *a) {
+        if (!a->drawn)
+                return;
+        fputs("\r\x1b[K", stderr);
+        fflush(stderr);
+        a->drawn = false;
+}
+
+static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        ApplyCall *a = userdata;
+        const char *key;
+        uint64_t done, total;
+        uint32_t owner;
+
+        if (sd_bus_message_read(m, "sttu", &key, &done, &total, &owner) < 0)
+                return 0; /* a malformed signal is not worth failing the apply over */
+        if (streq(key, a->key) && owner == a->owner)
+                progress_draw(a, done, total);
+        return 0;
+}
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        ApplyCall *a = userdata;
+
+        a->reply = sd_bus_message_ref(m);
+        a->done = true;
+        return 0;
+}
+
+static int apply_wait(Ctl *c, ApplyCall *a) {
+        while (!a->done) {
+                int r = sd_bus_process(c->bus, NULL);
+
+                if (r < 0)
+                        return ctl_fail(r, "lost the connection to laminad: %s", strerror(-r));
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(c->bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR)
+                        return ctl_fail(r, "lost the connection to laminad: %s", strerror(-r));
+        }
+        return 0;
+}
+
+static int apply_message(Ctl *c, const char *key, int fd, const char *expected_diff_id, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = ctl_new_call(c, "Apply", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "sh", key, fd);
+        if (r >= 0)
+                r = expected_diff_id ? sd_bus_message_append(m, "a{sv}", 1, "expected-diff-id", "s", expected_diff_id)
+                                     : sd_bus_message_append(m, "a{sv}", 0);
+        if (r < 0)
+                return ctl_bus_parse_error(r);
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int ctl_apply(Ctl *c, const char *key, int fd, const char *expected_diff_id, const char *label,
+              char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL, *call = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        ApplyCall a = {
+                .key = key,
+                .label = label ?: key,
+                .owner = arg_have_user ? arg_user : geteuid(),
+                .bar = !arg_quiet && isatty(STDERR_FILENO),
+        };
+        const char *diff_id;
+        int r;
+
+        r = apply_message(c, key, fd, expected_diff_id, &m);
+        if (r < 0)
+                return r;
+        if (a.bar) {
+                /* Any path: the signal is emitted on the snapshotter object of the namespace. */
+                r = sd_bus_match_signal(c->bus, &match, LAMINA_BUS_NAME, NULL, LAMINA_SNAPSHOTTER_IFACE,
+                                        "ApplyProgress", on_progress, &a);
+                if (r < 0)
+                        a.bar = false;
+                else
+                        progress_draw(&a, 0, 0);
+        }
+        r = sd_bus_call_async(c->bus, &call, m, on_reply, &a, CALL_TIMEOUT_LONG);
+        if (r < 0)
+                return ctl_fail(r, "cannot send Apply: %s", strerror(-r));
+        r = apply_wait(c, &a);
+        progress_clear(&a);
+        if (r < 0)
+                return r;
+
+        if (sd_bus_message_is_method_error(a.reply, NULL)) {
+                r = ctl_bus_error(c, sd_bus_message_get_error(a.reply), -sd_bus_message_get_errno(a.reply));
+                sd_bus_message_unref(a.reply);
+                return r;
+        }
+        r = sd_bus_message_read(a.reply, "stt", &diff_id, ret_bytes, ret_entries);
+        if (r >= 0 && ret_diff_id) {
+                *ret_diff_id = strdup(diff_id);
+                if (!*ret_diff_id)
+                        r = -ENOMEM;
+        }
+        sd_bus_message_unref(a.reply);
+        return r < 0 ? ctl_bus_parse_error(r) : 0;
+}
+
+int verb_apply(Ctl *c, int argc, char **argv) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *diff_id = NULL;
+        uint64_t bytes, entries;
+        int r;
+
+        if (streq(argv[1], "-"))
+                fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+        else
+                fd = open(argv[1], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return ctl_fail(-errno, "cannot open %s: %m", streq(argv[1], "-") ? "standard input" : argv[1]);
+
+        r = ctl_apply(c, argv[0], fd, NULL, NULL, &diff_id, &bytes, &entries);
+        if (r < 0)
+                return r;
+        if (arg_json != JSON_OFF) {
+                JsonWriter j;
+
+                jw_init(&j, stdout, arg_json);
+                jw_begin_object(&j);
+                jw_key(&j, "diff_id");
+                jw_string(&j, diff_id);
+                jw_key(&j, "bytes");
+                jw_uint(&j, bytes);
+                jw_key(&j, "entries");
+                jw_uint(&j, entries);
+                jw_end_object(&j);
+                jw_finish(&j);
+        } else
+                puts(diff_id);
+        return 0;
+}

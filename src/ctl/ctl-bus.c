@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "strutil.h"
+
+int ctl_fail(int r, const char *fmt, ...) {
+        char buf[2048];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        log_error("laminactl: %s", buf);
+        return r < 0 ? r : -EIO;
+}
+
+int ctl_usage_error(const char *fmt, ...) {
+        char buf[2048];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        log_error("laminactl: %s (see laminactl --help)", buf);
+        return EXIT_USAGE;
+}
+
+int ctl_open(Ctl *c) {
+        int r;
+
+        *c = (Ctl) {};
+        r = sd_bus_open_system(&c->bus);
+        if (r < 0)
+                return ctl_fail(r, "cannot connect to the system bus: %s; is dbus running?", strerror(-r));
+        /* Lets polkit ask the user (through an agent) instead of refusing outright. */
+        r = sd_bus_set_allow_interactive_authorization(c->bus, true);
+        if (r < 0)
+                return ctl_fail(r, "cannot allow interactive authorization: %s", strerror(-r));
+        return 0;
+}
+
+void ctl_close(Ctl *c) {
+        if (c->bus)
+                sd_bus_flush_close_unref(c->bus);
+        free(c->snapshotter);
+        free(c->path);
+        *c = (Ctl) {};
+}
+
+/* Object path elements may only hold [A-Za-z0-9_]. */
+static bool snapshotter_name_is_valid(const char *s) {
+        return !isempty(s) &&
+               strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
+}
+
+int ctl_resolve(Ctl *c) {
+        const char *name = arg_snapshotter ?: getenv("LAMINA_SNAPSHOTTER");
+        int r;
+
+        if (c->path)
+                return 0;
+        if (!isempty(name))
+                c->snapshotter = strdup(name);
+        else {
+                r = ctl_get_manager_string(c, "DefaultSnapshotter", &c->snapshotter);
+                if (r < 0)
+                        return r;
+        }
+        if (!c->snapshotter)
+                return -ENOMEM;
+        if (!snapshotter_name_is_valid(c->snapshotter))
+                return ctl_fail(-EINVAL, "no snapshotter %s; see laminactl snapshotters", QUOTE(c->snapshotter));
+        if (arg_have_user)
+                c->path = strdup_printf(LAMINA_MANAGER_PATH "/%s/user/%u", c->snapshotter, (unsigned) arg_user);
+        else
+                c->path = strdup_printf(LAMINA_MANAGER_PATH "/%s", c->snapshotter);
+        return c->path ? 0 : -ENOMEM;
+}
+
+int ctl_bus_parse_error(int r) {
+        return ctl_fail(r, "cannot understand laminad's reply: %s", strerror(-r));
+}
+
+int ctl_bus_error(Ctl *c, const sd_bus_error *error, int r) {
+        const char *msg = sd_bus_error_is_set(error) && !isempty(error->message) ? error->message : strerror(-r);
+
+        if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
+                                   "org.freedesktop.DBus.Error.Spawn.ChildExited"))
+                return ctl_fail(r, "laminad is not available (%s); check that it is installed and can start", msg);
+        if (sd_bus_error_has_names(error, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_INTERFACE) &&
+            c && c->snapshotter)
+                return ctl_fail(r, "no snapshotter %s here; see laminactl snapshotters", QUOTE(c->snapshotter));
+        if (sd_bus_error_has_name(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                return ctl_fail(r, "%s; run laminactl from a terminal with a polkit agent, or ask an administrator "
+                                "to grant you access (see the laminactl(1) manual)", msg);
+        if (sd_bus_error_has_names(error, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT))
+                return ctl_fail(r, "laminad did not answer in time (%s); try again, or check laminad's log", msg);
+        return ctl_fail(r, "%s", msg);
+}
+
+static int new_call(Ctl *c, const char *path, const char *iface, const char *member, sd_bus_message **ret) {
+        int r = sd_bus_message_new_method_call(c->bus, ret, LAMINA_BUS_NAME, path, iface, member);
+
+        return r < 0 ? ctl_fail(r, "cannot build the %s call: %s", member, strerror(-r)) : 0;
+}
+
+int ctl_new_call(Ctl *c, const char *member, sd_bus_message **ret) {
+        int r = ctl_resolve(c);
+
+        if (r < 0)
+                return r;
+        return new_call(c, c->path, LAMINA_SNAPSHOTTER_IFACE, member, ret);
+}
+
+int ctl_send(Ctl *c, sd_bus_message *m, uint64_t timeout, sd_bus_message **reply) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call(c->bus, m, timeout, &error, reply);
+        return r < 0 ? ctl_bus_error(c, &error, r) : 0;
+}
+
+static int vcall(Ctl *c, const char *path, const char *iface, const char *member, uint64_t timeout,
+                 sd_bus_message **reply, const char *types, va_list ap) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = new_call(c, path, iface, member, &m);
+        if (r < 0)
+                return r;
+        if (types) {
+                r = sd_bus_message_appendv(m, types, ap);
+                if (r < 0)
+                        return ctl_fail(r, "cannot build the %s call: %s", member, strerror(-r));
+        }
+        return ctl_send(c, m, timeout, reply);
+}
+
+int ctl_call(Ctl *c, const char *member, uint64_t timeout, sd_bus_message **reply, const char *types, ...) {
+        va_list ap;
+        int r;
+
+        r = ctl_resolve(c);
+        if (r < 0)
+                return r;
+        va_start(ap, types);
+        r = vcall(c, c->path, LAMINA_SNAPSHOTTER_IFACE, member, timeout, reply, types, ap);
+        va_end(ap);
+        return r;
+}
+
+int ctl_call_manager(Ctl *c, const char *member, sd_bus_message **reply, const char *types, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, types);
+        r = vcall(c, LAMINA_MANAGER_PATH, LAMINA_MANAGER_IFACE, member, CALL_TIMEOUT_DEFAULT, reply, types, ap);
+        va_end(ap);
+        return r;
+}
+
+int ctl_get_manager_string(Ctl *c, const char *property, char **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_get_property_string(c->bus, LAMINA_BUS_NAME, LAMINA_MANAGER_PATH, LAMINA_MANAGER_IFACE,
+                                       property, &error, ret);
+        return r < 0 ? ctl_bus_error(NULL, &error, r) : 0;
+}
+
+int ctl_append_labels(sd_bus_message *m, char *const *pairs) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        for (char *const *p = pairs; p && p[0]; p += 2) {
+                r = sd_bus_message_append(m, "{ss}", p[0], p[1]);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+void ctl_info_clear(CtlInfo *i) {
+        free(i->labels);
+        *i = (CtlInfo) {};
+}
+
+static int read_labels(sd_bus_message *m, const char ***ret) {
+        _cleanup_free_ const char **l = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *k, *v, **nl;
+
+                r = sd_bus_message_read(m, "{ss}", &k, &v);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                nl = realloc(l, (n + 3) * sizeof(char *));
+                if (!nl)
+                        return -ENOMEM;
+                l = nl;
+                l[n++] = k;
+                l[n++] = v;
+                l[n] = NULL;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* Reads one (sssa{ss}ttu); returns 0 at the end of an enclosing array. */
+int ctl_info_read(sd_bus_message *m, CtlInfo *ret) {
+        CtlInfo i = {};
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'r', "sssa{ss}ttu");
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_read(m, "sss", &i.name, &i.parent, &i.kind);
+        if (r >= 0)
+                r = read_labels(m, &i.labels);
+        if (r >= 0)
+                r = sd_bus_message_read(m, "ttu", &i.created, &i.updated, &i.owner);
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                ctl_info_clear(&i);
+                return r;
+        }
+        *ret = i;
+        return 1;
+}
+
+int ctl_stat(Ctl *c, const char *key, bool quiet_missing, sd_bus_message **reply, CtlInfo *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = ctl_new_call(c, "Stat", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", key);
+        if (r < 0)
+                return ctl_bus_parse_error(r);
+        r = sd_bus_call(c->bus, m, CALL_TIMEOUT_DEFAULT, &error, reply);
+        if (r < 0) {
+                if (quiet_missing && sd_bus_error_has_name(&error, "org.lamina.snapshot1.Error.NotFound"))
+                        return -ENOENT;
+                return ctl_bus_error(c, &error, r);
+        }
+        r = ctl_info_read(*reply, ret);
+        return r < 0 ? ctl_bus_parse_error(r) : 0;
+}
+
+int ctl_mount(Ctl *c, const char *key, const char *target, char *const *options, char **ret_path) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *path;
+        int r;
+
+        r = ctl_new_call(c, "Mount", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "ss", key, target ?: "");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, (char **) options);
+        if (r < 0)
+                return ctl_bus_parse_error(r);
+        r = ctl_send(c, m, CALL_TIMEOUT_DEFAULT, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "s", &path);
+        if (r < 0)
+                return ctl_bus_parse_error(r);
+        *ret_path = strdup(path);
+        return *ret_path ? 0 : -ENOMEM;
+}
+
+int ctl_unmount(Ctl *c, const char *key) {
+        return ctl_call(c, "Unmount", CALL_TIMEOUT_DEFAULT, NULL, "s", key);
+}
+
+int ctl_remove(Ctl *c, const char *key) {
+        return ctl_call(c, "Remove", CALL_TIMEOUT_DEFAULT, NULL, "s", key);
+}

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "ctl-output.h"
+#include "ctl.h"
+#include "strutil.h"
+
+/* Splits "a,b,c" into a strv; NULL or "" gives an empty list. */
+static int split_options(const char *s, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        _cleanup_free_ char *copy = NULL;
+        char *saveptr = NULL;
+
+        if (!isempty(s)) {
+                copy = strdup(s);
+                if (!copy)
+                        return -ENOMEM;
+                for (char *o = strtok_r(copy, ",", &saveptr); o; o = strtok_r(NULL, ",", &saveptr))
+                        if (strv_extend(&l, o) < 0)
+                                return -ENOMEM;
+        }
+        if (!l) {
+                l = calloc(1, sizeof(char *));
+                if (!l)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int verb_mount(Ctl *c, int argc, char **argv) {
+        _cleanup_strv_free_ char **options = NULL;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (split_options(arg_mount_options, &options) < 0)
+                return ctl_fail(-ENOMEM, "out of memory");
+        r = ctl_mount(c, argv[0], argc > 1 ? argv[1] : NULL, options, &path);
+        if (r < 0)
+                return r;
+        if (arg_json != JSON_OFF) {
+                JsonWriter j;
+
+                jw_init(&j, stdout, arg_json);
+                jw_begin_object(&j);
+                jw_key(&j, "key");
+                jw_string(&j, argv[0]);
+                jw_key(&j, "path");
+                jw_string(&j, path);
+                jw_end_object(&j);
+                jw_finish(&j);
+        } else
+                puts(path);
+        return 0;
+}
+
+int verb_umount(Ctl *c, int argc, char **argv) {
+        return ctl_unmount(c, argv[0]);
+}
+
+int verb_list_mounts(Ctl *c, int argc, char **argv) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(table_done) Table t = {};
+        const char *key, *path;
+        uint32_t owner;
+        uint64_t since;
+        size_t n = 0;
+        JsonWriter j;
+        int r;
+
+        r = ctl_call(c, "ListMounts", CALL_TIMEOUT_DEFAULT, &reply, NULL);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(ssut)");
+        if (r < 0)
+                return ctl_bus_parse_error(r);
+        r = table_new(&t, 4, "KEY", "PATH", "OWNER", "MOUNTED");
+        if (r < 0)
+                return ctl_fail(r, "out of memory");
+        if (arg_json != JSON_OFF) {
+                jw_init(&j, stdout, arg_json);
+                jw_begin_array(&j);
+        }
+        while ((r = sd_bus_message_read(reply, "(ssut)", &key, &path, &owner, &since)) > 0) {
+                char owner_buf[16];
+
+                n++;
+                if (arg_json != JSON_OFF) {
+                        jw_begin_object(&j);
+                        jw_key(&j, "key");
+                        jw_string(&j, key);
+                        jw_key(&j, "path");
+                        jw_string(&j, path);
+                        jw_key(&j, "owner");
+                        jw_uint(&j, owner);
+                        jw_key(&j, "mounted");
+                        jw_uint(&j, since);
+                        jw_end_object(&j);
+                        continue;
+                }
+                snprintf(owner_buf, sizeof owner_buf, "%" PRIu32, owner);
+                if (table_add_row(&t, key, path, owner_buf, FORMAT_TIMESTAMP(since)) < 0)
+                        return ctl_fail(-ENOMEM, "out of memory");
+        }
+        if (r < 0)
+                return ctl_bus_parse_error(r);
+        pager_open();
+        if (arg_json != JSON_OFF) {
+                jw_end_array(&j);
+                jw_finish(&j);
+                return 0;
+        }
+        if (n > 0)
+                table_print(&t);
+        print_footer(n, "mount", "mounts");
+        return 0;
+}
+
+/* Quotes s as a filter value: "…" with \ and " escaped. */
+static char *filter_quote(const char *s) {
+        char *q = malloc(strlen(s) * 2 + 3), *p = q;
+
+        if (!q)
+                return NULL;
+        *p++ = '"';
+        for (; *s; s++) {
+                if (*s == '"' || *s == '\\')
+                        *p++ = '\\';
+                *p++ = *s;
+        }
+        *p++ = '"';
+        *p = 0;
+        return q;
+}
+
+/* IMAGE is a committed snapshot's name, or the value of an org.lamina.image label. */
+static int resolve_image(Ctl *c, const char *image, char **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *m = NULL;
+        _cleanup_(ctl_info_clear) CtlInfo info = {};
+        _cleanup_free_ char *value = NULL, *filter = NULL;
+        int r;
+
+        r = ctl_stat(c, image, true, &reply, &info);
+        if (r >= 0) {
+                if (!streq(info.kind, "committed"))
+                        return ctl_fail(-EINVAL, "snapshot %s is %s, not committed; commit it first, or name an image",
+                                        QUOTE(image), info.kind);
+                *ret = strdup(image);
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (r != -ENOENT)
+                return r;
+
+        value = filter_quote(image);
+        filter = value ? strdup_printf("kind==committed,labels.\"" LAMINA_IMAGE_LABEL "\"==%s", value) : NULL;
+        if (!filter)
+                return ctl_fail(-ENOMEM, "out of memory");
+        reply = sd_bus_message_unref(reply);
+        r = ctl_call(c, "List", CALL_TIMEOUT_DEFAULT, &reply, "as", 1, filter);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(sssa{ss}ttu)");
+        if (r < 0)
+                return ctl_bus_parse_error(r);
+        ctl_info_clear(&info);
+        r = ctl_info_read(reply, &info);
+        if (r < 0)
+                return ctl_bus_parse_error(r);
+        if (r == 0)
+                return ctl_fail(-ENOENT, "no image or committed snapshot %s; import one with laminactl import, "
+                                "or see laminactl ls", QUOTE(image));
+        *ret = strdup(info.name);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* nspawn registers with machined and asks systemd for a scope; neither exists everywhere. */
+static bool machined_available(Ctl *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int has = 0;
+
+        if (sd_bus_call_method(c->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "NameHasOwner", NULL, &reply, "s", "org.freedesktop.machine1") < 0)
+                return false;
+        return sd_bus_message_read(reply, "b", &has) >= 0 && has;
+}
+
+static int nspawn_argv(Ctl *c, const char *path, char ***ret) {
+        _cleanup_strv_free_ char **a = NULL;
+        bool ok;
+
+        ok = strv_extend(&a, "systemd-nspawn") >= 0 && strv_extend(&a, "-D") >= 0 && strv_extend(&a, path) >= 0;
+        if (ok && arg_name)
+                ok = strv_extend(&a, "--machine") >= 0 && strv_extend(&a, arg_name) >= 0;
+        if (ok && arg_boot)
+                ok = strv_extend(&a, "--boot") >= 0;
+        if (ok && arg_quiet)
+                ok = strv_extend(&a, "--quiet") >= 0;
+        if (ok && !machined_available(c))
+                ok = strv_extend(&a, "--register=no") >= 0;
+        if (ok && sd_booted() <= 0)
+                ok = strv_extend(&a, "--keep-unit") >= 0;
+        if (ok)
+                ok = strv_extend(&a, "--") >= 0;
+        for (char **p = arg_command; ok && p && *p; p++)
+                ok = strv_extend(&a, *p) >= 0;
+        if (!ok)
+                return -ENOMEM;
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+static volatile pid_t child_pid = 0;
+
+static void forward_signal(int sig) {
+        if (child_pid > 0)
+                (void) kill(child_pid, sig);
+}
+
+/* Runs argv and returns its exit status; Ctrl-C reaches nspawn directly (same process group),
+ * so laminactl only ignores it and stays to clean up. */
+static int spawn_and_wait(char **argv) {
+        struct sigaction ignore = { .sa_handler = SIG_IGN }, forward = { .sa_handler = forward_signal };
+        struct sigaction old_int, old_quit, old_term, old_hup;
+        int status = 0;
+        pid_t pid;
+
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid < 0)
+                return ctl_fail(-errno, "cannot start systemd-nspawn: %m");
+        if (pid == 0) {
+                execvp(argv[0], argv);
+                log_error("laminactl: cannot run %s: %m; install systemd-container", argv[0]);
+                _exit(127);
+        }
+        child_pid = pid;
+        sigaction(SIGINT, &ignore, &old_int);
+        sigaction(SIGQUIT, &ignore, &old_quit);
+        sigaction(SIGTERM, &forward, &old_term);
+        sigaction(SIGHUP, &forward, &old_hup);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        child_pid = 0;
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGQUIT, &old_quit, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
+
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        return 128 + WTERMSIG(status);
+}
+
+/* After the container: unmount, then remove or commit as asked. */
+static int run_finish(Ctl *c, const char *key) {
+        int r;
+
+        r = ctl_unmount(c, key);
+        if (r < 0)
+                return r;
+        if (arg_rm)
+                return ctl_remove(c, key);
+        if (arg_commit)
+                return ctl_call(c, "Commit", CALL_TIMEOUT_LONG, NULL, "ssa{ss}", arg_commit, key, 0);
+        if (!arg_quiet)
+                log_info("laminactl: kept active snapshot %s; commit it with \"laminactl commit NAME %s\" "
+                         "or remove it with \"laminactl rm %s\"", QUOTE(key), key, key);
+        return 0;
+}
+
+int verb_run(Ctl *c, int argc, char **argv) {
+        _cleanup_free_ char *parent = NULL, *key = NULL, *path = NULL;
+        _cleanup_strv_free_ char **nspawn = NULL;
+        int r, status;
+
+        r = resolve_image(c, argv[0], &parent);
+        if (r < 0)
+                return r;
+        key = arg_name ? strdup(arg_name) : strdup_printf("run-%d", (int) getpid());
+        if (!key)
+                return ctl_fail(-ENOMEM, "out of memory");
+
+        r = ctl_call(c, "Prepare", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", key, parent, 0);
+        if (r < 0)
+                return r;
+        r = ctl_mount(c, key, NULL, NULL, &path);
+        if (r >= 0)
+                r = nspawn_argv(c, path, &nspawn);
+        if (r < 0) {
+                if (path)
+                        (void) ctl_unmount(c, key);
+                (void) ctl_remove(c, key);
+                return r == -ENOMEM ? ctl_fail(r, "out of memory") : r;
+        }
+
+        status = spawn_and_wait(nspawn);
+        r = run_finish(c, key);
+        if (r < 0)
+                return r;
+        return status < 0 ? EXIT_FAILURE : status;
+}

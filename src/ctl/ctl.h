@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-bus.h>
+
+#include "error.h"
+#include "log.h"
+#include "macro.h"
+
+#define LAMINA_BUS_NAME "org.lamina.snapshot1"
+#define LAMINA_MANAGER_PATH "/org/lamina/snapshot1"
+#define LAMINA_MANAGER_IFACE "org.lamina.snapshot1.Manager"
+#define LAMINA_SNAPSHOTTER_IFACE "org.lamina.snapshot1.Snapshotter"
+#define LAMINA_IMAGE_LABEL "org.lamina.image"
+
+/* Timeouts: ordinary calls keep sd-bus' default; calls that walk or write whole trees
+ * (Commit, Usage, Apply, Cleanup) wait as long as the daemon works. */
+#define CALL_TIMEOUT_DEFAULT 0
+#define CALL_TIMEOUT_LONG UINT64_MAX
+
+#define EXIT_USAGE 2
+
+typedef enum JsonMode {
+        JSON_OFF,
+        JSON_SHORT,
+        JSON_PRETTY,
+} JsonMode;
+
+/* Command line, systemd-style globals. */
+extern const char *arg_snapshotter;
+extern uid_t arg_user;
+extern bool arg_have_user;
+extern JsonMode arg_json;
+extern bool arg_legend;
+extern bool arg_pager;
+extern bool arg_quiet;
+extern bool arg_mount;
+extern const char *arg_target;
+extern bool arg_bytes;
+extern const char *arg_mount_options;
+extern const char *arg_name;
+extern bool arg_rm;
+extern const char *arg_commit;
+extern bool arg_boot;
+extern bool arg_list_keys;
+extern char **arg_command;
+
+/* Prints "laminactl: <message>" and returns r (negative errno), for `return ctl_fail(r, …)`. */
+int ctl_fail(int r, const char *fmt, ...) _printf_(2, 3);
+/* Prints a usage error and returns EXIT_USAGE. */
+int ctl_usage_error(const char *fmt, ...) _printf_(1, 2);
+
+/* The connection plus the snapshotter object the command acts on. */
+typedef struct Ctl {
+        sd_bus *bus;
+        char *snapshotter; /* resolved name */
+        char *path;        /* object path, with /user/<uid> for --user */
+} Ctl;
+
+int ctl_open(Ctl *c);
+void ctl_close(Ctl *c);
+/* Resolves --snapshotter, $LAMINA_SNAPSHOTTER or the daemon's default, plus --user. */
+int ctl_resolve(Ctl *c);
+
+/* A method call on the snapshotter object, to be filled and passed to ctl_send(). */
+int ctl_new_call(Ctl *c, const char *member, sd_bus_message **ret);
+/* Sends; on failure prints the daemon's message and returns a negative errno. */
+int ctl_send(Ctl *c, sd_bus_message *m, uint64_t timeout, sd_bus_message **reply);
+/* ctl_new_call + append + ctl_send for plain argument lists. */
+int ctl_call(Ctl *c, const char *member, uint64_t timeout, sd_bus_message **reply, const char *types, ...);
+/* Same on the manager object. */
+int ctl_call_manager(Ctl *c, const char *member, sd_bus_message **reply, const char *types, ...);
+int ctl_get_manager_string(Ctl *c, const char *property, char **ret);
+/* Prints a failed call's error the way every command does; returns a negative errno. */
+int ctl_bus_error(Ctl *c, const sd_bus_error *error, int r);
+int ctl_bus_parse_error(int r);
+
+/* Appends a{ss} from a NULL-terminated key, value, key, value… array (may be NULL). */
+int ctl_append_labels(sd_bus_message *m, char *const *pairs);
+
+/* One snapshot as Stat and List return it; strings point into the reply message. */
+typedef struct CtlInfo {
+        const char *name;
+        const char *parent; /* "" = none */
+        const char *kind;
+        const char **labels; /* key, value, …, NULL; owned */
+        uint64_t created, updated;
+        uint32_t owner;
+} CtlInfo;
+
+void ctl_info_clear(CtlInfo *i);
+int ctl_info_read(sd_bus_message *m, CtlInfo *ret);
+/* Stat; returns -ENOENT quietly when the daemon says NotFound and quiet_missing is set. */
+int ctl_stat(Ctl *c, const char *key, bool quiet_missing, sd_bus_message **reply, CtlInfo *ret);
+
+/* Mount(key, target, options) and Unmount(key). */
+int ctl_mount(Ctl *c, const char *key, const char *target, char *const *options, char **ret_path);
+int ctl_unmount(Ctl *c, const char *key);
+int ctl_remove(Ctl *c, const char *key);
+
+/* Apply with a progress bar on a TTY; diff_id may be NULL. */
+int ctl_apply(Ctl *c, const char *key, int fd, const char *expected_diff_id, const char *label,
+              char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries);
+
+/* Verbs. */
+int verb_ls(Ctl *c, int argc, char **argv);
+int verb_info(Ctl *c, int argc, char **argv);
+int verb_tree(Ctl *c, int argc, char **argv);
+int verb_prepare(Ctl *c, int argc, char **argv);
+int verb_view(Ctl *c, int argc, char **argv);
+int verb_commit(Ctl *c, int argc, char **argv);
+int verb_rm(Ctl *c, int argc, char **argv);
+int verb_mounts(Ctl *c, int argc, char **argv);
+int verb_usage(Ctl *c, int argc, char **argv);
+int verb_label(Ctl *c, int argc, char **argv);
+int verb_cleanup(Ctl *c, int argc, char **argv);
+int verb_snapshotters(Ctl *c, int argc, char **argv);
+int verb_mount(Ctl *c, int argc, char **argv);
+int verb_umount(Ctl *c, int argc, char **argv);
+int verb_list_mounts(Ctl *c, int argc, char **argv);
+int verb_apply(Ctl *c, int argc, char **argv);
+int verb_import(Ctl *c, int argc, char **argv);
+int verb_run(Ctl *c, int argc, char **argv);

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl-output.h"
+#include "ctl.h"
+#include "strutil.h"
+
+const char *arg_snapshotter = NULL;
+uid_t arg_user = 0;
+bool arg_have_user = false;
+JsonMode arg_json = JSON_OFF;
+bool arg_legend = true;
+bool arg_pager = true;
+bool arg_quiet = false;
+bool arg_mount = false;
+const char *arg_target = NULL;
+bool arg_bytes = false;
+const char *arg_mount_options = NULL;
+const char *arg_name = NULL;
+bool arg_rm = false;
+const char *arg_commit = NULL;
+bool arg_boot = false;
+bool arg_list_keys = false;
+char **arg_command = NULL;
+
+/* Options that only some verbs take; a verb lists the ones it accepts. */
+typedef enum VerbOption {
+        OPT_MOUNT = 1 << 0,
+        OPT_TARGET = 1 << 1,
+        OPT_BYTES = 1 << 2,
+        OPT_OPTIONS = 1 << 3,
+        OPT_NAME = 1 << 4,
+        OPT_RM = 1 << 5,
+        OPT_COMMIT = 1 << 6,
+        OPT_BOOT = 1 << 7,
+        OPT_LIST_KEYS = 1 << 8,
+        OPT_COMMAND = 1 << 9, /* "-- COMMAND…" is a command, not more arguments */
+} VerbOption;
+
+typedef struct Verb {
+        const char *name;
+        int min_args, max_args; /* positional arguments after the verb; -1 = any */
+        unsigned options;
+        int (*run)(Ctl *c, int argc, char **argv);
+} Verb;
+
+static const Verb verbs[] = {
+        { "ls",           0, -1, OPT_LIST_KEYS,                     verb_ls },
+        { "list",         0, -1, OPT_LIST_KEYS,                     verb_ls },
+        { "info",         1, 1,  0,                                 verb_info },
+        { "tree",         0, 0,  0,                                 verb_tree },
+        { "prepare",      1, 2,  OPT_MOUNT | OPT_TARGET,            verb_prepare },
+        { "view",         1, 2,  OPT_MOUNT | OPT_TARGET,            verb_view },
+        { "commit",       2, 2,  0,                                 verb_commit },
+        { "rm",           1, -1, 0,                                 verb_rm },
+        { "remove",       1, -1, 0,                                 verb_rm },
+        { "mounts",       1, 2,  0,                                 verb_mounts },
+        { "usage",        0, -1, OPT_BYTES,                         verb_usage },
+        { "label",        1, -1, 0,                                 verb_label },
+        { "mount",        1, 2,  OPT_OPTIONS,                       verb_mount },
+        { "umount",       1, 1,  0,                                 verb_umount },
+        { "unmount",      1, 1,  0,                                 verb_umount },
+        { "list-mounts",  0, 0,  0,                                 verb_list_mounts },
+        { "apply",        2, 2,  0,                                 verb_apply },
+        { "import",       1, 1,  OPT_NAME,                          verb_import },
+        { "cleanup",      0, 0,  0,                                 verb_cleanup },
+        { "snapshotters", 0, 0,  0,                                 verb_snapshotters },
+        { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND, verb_run },
+};
+
+static void help(void) {
+        printf("%s [OPTIONS...] COMMAND ...\n\n"
+               "Manage lamina snapshots through laminad (org.lamina.snapshot1).\n\n"
+               "Snapshot commands:\n"
+               "  ls [FILTER...]                 List snapshots (containerd filter syntax)\n"
+               "  info KEY                       Show one snapshot as JSON\n"
+               "  tree                           Show snapshots as a tree of parents\n"
+               "  prepare [--mount [--target DIR]] KEY [PARENT]\n"
+               "                                 Create an active (writable) snapshot\n"
+               "  view [--mount [--target DIR]] KEY [PARENT]\n"
+               "                                 Create a read-only view\n"
+               "  commit NAME KEY                Commit active snapshot KEY as NAME\n"
+               "  rm KEY...                      Remove snapshots\n"
+               "  mounts KEY [TARGET]            Print the mount(8) command lines for KEY\n"
+               "  usage [-b] [KEY...]            Show disk usage\n"
+               "  label KEY [K=V|K=|K...]        Show or change labels\n"
+               "  apply KEY FILE|-               Unpack a layer tar into an active snapshot\n"
+               "  import PATH [--name REF]       Import an OCI image layout directory\n"
+               "  cleanup                        Reclaim disk space no snapshot refers to\n"
+               "  snapshotters                   List available snapshotters\n"
+               "\nMount commands:\n"
+               "  mount KEY [TARGET] [-o OPTS]   Mount a snapshot, print where\n"
+               "  umount KEY                     Unmount what mount did\n"
+               "  list-mounts                    List mounts made by laminad\n"
+               "  run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [-- COMMAND...]\n"
+               "                                 Run a container on a new snapshot of IMAGE\n"
+               "\nOptions:\n"
+               "  -h --help                      Show this help\n"
+               "     --version                   Show the version\n"
+               "  -s --snapshotter=NAME          Use this snapshotter (default: laminad's)\n"
+               "     --user=UID                  Act on the snapshots of UID\n"
+               "     --json=pretty|short         Print JSON\n"
+               "     --no-legend                 Omit table headers and footers\n"
+               "     --no-pager                  Do not pipe output into a pager\n"
+               "  -q --quiet                     Print less (no progress, no hints)\n"
+               "     --mount                     prepare/view: mount the new snapshot\n"
+               "  -t --target=DIR                prepare/view: mount it here (implies --mount)\n"
+               "  -b --bytes                     usage: sizes in bytes\n"
+               "  -o --options=OPTS              mount: ro,noexec,nosuid,nodev,suid,dev\n"
+               "     --name=NAME                 import: image name; run: machine and snapshot name\n"
+               "     --rm                        run: remove the snapshot afterwards\n"
+               "     --commit=NAME               run: commit the snapshot as NAME afterwards\n"
+               "     --boot                      run: boot the container's init\n"
+               "\nSee the laminactl(1) manual page for details.\n",
+               program_invocation_short_name);
+}
+
+static const char *const option_names[] = {
+        "--mount", "--target", "--bytes", "--options", "--name", "--rm", "--commit", "--boot", "--list-keys",
+};
+
+static int parse_uid(const char *s, uid_t *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || end == s || *end || s[0] == '-' || v >= UINT_MAX)
+                return -EINVAL;
+        *ret = (uid_t) v;
+        return 0;
+}
+
+/* Returns 0 to go on, EXIT_SUCCESS+1000 to stop successfully (help/version), or EXIT_USAGE. */
+static int parse_argv(int argc, char **argv, unsigned *ret_options) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_USER,
+                ARG_JSON,
+                ARG_NO_LEGEND,
+                ARG_NO_PAGER,
+                ARG_MOUNT,
+                ARG_NAME,
+                ARG_RM,
+                ARG_COMMIT,
+                ARG_BOOT,
+                ARG_LIST_KEYS,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "snapshotter", required_argument, NULL, 's' },
+                { "user", required_argument, NULL, ARG_USER },
+                { "json", required_argument, NULL, ARG_JSON },
+                { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+                { "no-pager", no_argument, NULL, ARG_NO_PAGER },
+                { "quiet", no_argument, NULL, 'q' },
+                { "mount", no_argument, NULL, ARG_MOUNT },
+                { "target", required_argument, NULL, 't' },
+                { "bytes", no_argument, NULL, 'b' },
+                { "options", required_argument, NULL, 'o' },
+                { "name", required_argument, NULL, ARG_NAME },
+                { "rm", no_argument, NULL, ARG_RM },
+                { "commit", required_argument, NULL, ARG_COMMIT },
+                { "boot", no_argument, NULL, ARG_BOOT },
+                { "list-keys", no_argument, NULL, ARG_LIST_KEYS },
+                {}
+        };
+        unsigned seen = 0;
+        int c;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "hs:qt:bo:", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 1000;
+                case ARG_VERSION:
+                        printf("laminactl %s\n", LAMINA_VERSION);
+                        return 1000;
+                case 's':
+                        arg_snapshotter = optarg;
+                        break;
+                case ARG_USER:
+                        if (parse_uid(optarg, &arg_user) < 0)
+                                return ctl_usage_error("--user needs a numeric uid, not %s", optarg);
+                        arg_have_user = true;
+                        break;
+                case ARG_JSON:
+                        if (streq(optarg, "pretty"))
+                                arg_json = JSON_PRETTY;
+                        else if (streq(optarg, "short"))
+                                arg_json = JSON_SHORT;
+                        else
+                                return ctl_usage_error("--json takes \"pretty\" or \"short\", not \"%s\"", optarg);
+                        break;
+                case ARG_NO_LEGEND:
+                        arg_legend = false;
+                        break;
+                case ARG_NO_PAGER:
+                        arg_pager = false;
+                        break;
+                case 'q':
+                        arg_quiet = true;
+                        break;
+                case ARG_MOUNT:
+                        arg_mount = true;
+                        seen |= OPT_MOUNT;
+                        break;
+                case 't':
+                        arg_target = optarg;
+                        arg_mount = true;
+                        seen |= OPT_TARGET;
+                        break;
+                case 'b':
+                        arg_bytes = true;
+                        seen |= OPT_BYTES;
+                        break;
+                case 'o':
+                        arg_mount_options = optarg;
+                        seen |= OPT_OPTIONS;
+                        break;
+                case ARG_NAME:
+                        arg_name = optarg;
+                        seen |= OPT_NAME;
+                        break;
+                case ARG_RM:
+                        arg_rm = true;
+                        seen |= OPT_RM;
+                        break;
+                case ARG_COMMIT:
+                        arg_commit = optarg;
+                        seen |= OPT_COMMIT;
+                        break;
+                case ARG_BOOT:
+                        arg_boot = true;
+                        seen |= OPT_BOOT;
+                        break;
+                case ARG_LIST_KEYS:
+                        arg_list_keys = true;
+                        seen |= OPT_LIST_KEYS;
+                        break;
+                case ':':
+                        return ctl_usage_error("option %s needs an argument", argv[optind - 1]);
+                default:
+                        return ctl_usage_error("unknown option %s", argv[optind - 1]);
+                }
+        if (arg_rm && arg_commit)
+                return ctl_usage_error("--rm and --commit exclude each other");
+        *ret_options = seen;
+        return 0;
+}
+
+static const Verb *find_verb(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, name))
+                        return verbs + i;
+        return NULL;
+}
+
+static int check_verb_options(const Verb *v, unsigned seen) {
+        unsigned bad = seen & ~v->options;
+
+        for (size_t i = 0; i < ELEMENTSOF(option_names); i++)
+                if (bad & (1u << i))
+                        return ctl_usage_error("%s does not take %s", v->name, option_names[i]);
+        return 0;
+}
+
+static int check_arg_count(const Verb *v, int n) {
+        if (n < v->min_args)
+                return ctl_usage_error("%s needs %s argument%s", v->name,
+                                       v->min_args == 1 ? "an" : v->min_args == 2 ? "two" : "more",
+                                       v->min_args == 1 ? "" : "s");
+        if (v->max_args >= 0 && n > v->max_args)
+                return ctl_usage_error("too many arguments for %s", v->name);
+        return 0;
+}
+
+static int run(int argc, char **argv) {
+        _cleanup_(ctl_close) Ctl c = {};
+        _cleanup_free_ char **positional = NULL;
+        char **trailing = NULL;
+        unsigned seen = 0;
+        const Verb *v;
+        int n = 0, r;
+
+        /* Everything after "--" is positional (or, for run, the container's command); keep it
+         * away from getopt, which would permute it. */
+        for (int i = 1; i < argc; i++)
+                if (streq(argv[i], "--")) {
+                        trailing = argv + i + 1;
+                        argc = i;
+                        break;
+                }
+
+        r = parse_argv(argc, argv, &seen);
+        if (r != 0)
+                return r == 1000 ? EXIT_SUCCESS : r;
+        if (optind >= argc)
+                return ctl_usage_error("missing command");
+        v = find_verb(argv[optind]);
+        if (!v)
+                return ctl_usage_error("unknown command \"%s\"", argv[optind]);
+        r = check_verb_options(v, seen);
+        if (r != 0)
+                return r;
+
+        positional = calloc((size_t) argc + strv_length(trailing) + 1, sizeof(char *));
+        if (!positional) {
+                (void) ctl_fail(-ENOMEM, "out of memory");
+                return EXIT_FAILURE;
+        }
+        for (int i = optind + 1; i < argc; i++)
+                positional[n++] = argv[i];
+        if (trailing && (v->options & OPT_COMMAND))
+                arg_command = trailing;
+        else
+                for (char **t = trailing; t && *t; t++)
+                        positional[n++] = *t;
+        r = check_arg_count(v, n);
+        if (r != 0)
+                return r;
+
+        r = ctl_open(&c);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = v->run(&c, n, positional);
+        fflush(stdout);
+        if (r < 0)
+                return EXIT_FAILURE;
+        return r;
+}
+
+int main(int argc, char **argv) {
+        int r;
+
+        log_set_max_level(LOG_INFO);
+        r = run(argc, argv);
+        pager_close();
+        return r;
+}
