@@ -332,17 +332,19 @@ TEST(chains_deeper_than_500_are_refused) {
         char key[32], name[32], parent[32] = "";
 
         setup();
-        for (int i = 1; i <= 500; i++) {
+        for (int i = 1; i <= 501; i++) {
                 snprintf(key, sizeof key, "a%d", i);
                 snprintf(name, sizeof name, "c%d", i);
                 prepare(0, key, parent[0] ? parent : NULL);
                 commit(0, name, key);
                 memcpy(parent, name, sizeof name);
         }
-        ASSERT_ERR(core_view(ovl, 0, "too-deep", "c500", NULL, NULL, &e), EINVAL);
+        ASSERT_ERR(core_view(ovl, 0, "too-deep", "c501", NULL, NULL, &e), EINVAL);
         ASSERT_TRUE(strstr(e.message, "500"));
         e = ERROR_NULL;
-        ASSERT_OK(core_view(ovl, 0, "deep", "c499", NULL, NULL, &e));
+        ASSERT_ERR(core_prepare(ovl, 0, "too-deep", "c501", NULL, NULL, &e), EINVAL);
+        e = ERROR_NULL;
+        ASSERT_OK(core_view(ovl, 0, "deep", "c500", NULL, NULL, &e)); /* 500 lowers: the limit */
         teardown();
 }
 
