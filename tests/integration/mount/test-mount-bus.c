@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -240,6 +241,44 @@ static void test_kinds_and_busy(void) {
         printf("ok - kinds, busy and targets\n");
 }
 
+/* Snapshots of a non-root namespace are always mounted nosuid,nodev, even when root asks
+ * (here through the namespace's own object, .../user/<uid>). */
+static void test_user_namespace_nosuid_nodev(void) {
+        _cleanup_free_ char *root_path = strdup(t.path), *user_path = path_printf("%s/user/4242", t.path);
+        _cleanup_free_ char *upath = NULL, *rpath = NULL;
+        struct statvfs sv;
+        Mounted m[4] = {};
+        size_t n;
+
+        ASSERT_TRUE(root_path);
+        BT_ASSERT_OK(&t, bt_prepare(&t, "same-key", "L1", NULL, NULL));
+        rpath = mount_key("same-key", NULL);
+        ASSERT_TRUE(statvfs(rpath, &sv) == 0);
+        ASSERT_TRUE(!(sv.f_flag & ST_NOSUID) && !(sv.f_flag & ST_NODEV));
+
+        BT_ASSERT_OK(&t, bt_set_path(&t, user_path));
+        BT_ASSERT_OK(&t, bt_prepare(&t, "same-key", "L1", NULL, NULL)); /* root's L1 is visible */
+        upath = mount_key("same-key", NULL);
+        ASSERT_TRUE(!streq(upath, rpath));
+        ASSERT_TRUE(statvfs(upath, &sv) == 0);
+        ASSERT_TRUE((sv.f_flag & ST_NOSUID) && (sv.f_flag & ST_NODEV));
+        expect_content(upath, "f", "1");
+
+        n = list_mounts(m, ELEMENTSOF(m));
+        ASSERT_TRUE(n == 1 && streq(m[0].path, upath) && m[0].owner == 4242);
+        mounted_clear(m, n);
+        BT_ASSERT_OK(&t, bt_unmount(&t, "same-key"));
+        BT_ASSERT_OK(&t, bt_remove(&t, "same-key"));
+
+        BT_ASSERT_OK(&t, bt_set_path(&t, root_path));
+        n = list_mounts(m, ELEMENTSOF(m));
+        ASSERT_TRUE(n == 1 && streq(m[0].path, rpath) && m[0].owner == 0);
+        mounted_clear(m, n);
+        BT_ASSERT_OK(&t, bt_unmount(&t, "same-key"));
+        BT_ASSERT_OK(&t, bt_remove(&t, "same-key"));
+        printf("ok - a user namespace's mounts are nosuid,nodev and listed apart\n");
+}
+
 static pid_t laminad_pid(void) {
         sd_bus_message *reply = NULL;
         uint32_t pid;
@@ -316,6 +355,7 @@ int main(void) {
 
         test_chains();
         test_kinds_and_busy();
+        test_user_namespace_nosuid_nodev();
         test_survives_sigkill();
 
         bt_close(&t);
