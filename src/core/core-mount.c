@@ -176,7 +176,7 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                 return r;
         }
 
-        log_info("%s: mounted %s of uid %u at %s", s->name, QUOTE(key), (unsigned) ns, a.path);
+        log_debug("%s: mounted %s of uid %u at %s", s->name, QUOTE(key), (unsigned) ns, a.path);
         if (ret_path)
                 *ret_path = TAKE_PTR(a.path);
         free(a.path);
@@ -242,7 +242,7 @@ int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, char **ret_path,
         if (r < 0)
                 return r;
 
-        log_info("%s: unmounted %s of uid %u from %s", s->name, QUOTE(key), (unsigned) ns, a.rec.target);
+        log_debug("%s: unmounted %s of uid %u from %s", s->name, QUOTE(key), (unsigned) ns, a.rec.target);
         if (ret_path)
                 *ret_path = TAKE_PTR(a.rec.target);
         return 0;
