@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* containerd's filter syntax plus the owner field, on hand-made infos. */
+#include "filter.h"
+#include "strutil.h"
+#include "test-util.h"
+
+static SnapshotInfo info_new(const char *name, const char *parent, SnapshotKind kind, uid_t owner) {
+        SnapshotInfo i = { .kind = kind, .owner = owner };
+
+        i.name = strdup(name);
+        i.parent = parent ? strdup(parent) : NULL;
+        ASSERT_TRUE(i.name && (!parent || i.parent));
+        return i;
+}
+
+static bool matches(const char *filter, const SnapshotInfo *info) {
+        _cleanup_(filter_freep) Filter *f = NULL;
+        char *filters[] = { (char *) filter, NULL };
+        Error e = ERROR_NULL;
+        int r = filter_parse(filters, &f, &e);
+
+        if (r < 0)
+                fprintf(stderr, "%s\n", e.message);
+        ASSERT_OK(r);
+        return filter_match(f, info);
+}
+
+/* Parsing fails with EINVAL, and the message names the filter and the byte. */
+static void assert_parse_error(const char *filter, size_t pos) {
+        _cleanup_(filter_freep) Filter *f = NULL;
+        char *filters[] = { (char *) "name==ok", (char *) filter, NULL };
+        char at[32];
+        Error e = ERROR_NULL;
+
+        ASSERT_ERR(filter_parse(filters, &f, &e), EINVAL);
+        ASSERT_TRUE(!f && e.code == EINVAL);
+        snprintf(at, sizeof at, "at byte %zu", pos);
+        if (!strstr(e.message, at))
+                fprintf(stderr, "%s: wanted \"%s\" in: %s\n", filter, at, e.message);
+        ASSERT_TRUE(strstr(e.message, at));
+        ASSERT_TRUE(strstr(e.message, "invalid filter"));
+}
+
+TEST(empty_matches_all) {
+        _cleanup_(filter_freep) Filter *f = NULL, *g = NULL;
+        _cleanup_(snapshot_info_clear) SnapshotInfo i = info_new("a", NULL, SNAPSHOT_ACTIVE, 0);
+        char *empty[] = { (char *) "", (char *) "name==zzz", NULL };
+
+        ASSERT_OK(filter_parse(NULL, &f, NULL));
+        ASSERT_TRUE(filter_match(f, &i));
+        ASSERT_OK(filter_parse(empty, &g, NULL));
+        ASSERT_TRUE(filter_match(g, &i));
+        ASSERT_TRUE(matches("   ", &i));
+}
+
+TEST(fields_and_operators) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo i = info_new("a-wl", "p-wl", SNAPSHOT_ACTIVE, 1000);
+        _cleanup_(snapshot_info_clear) SnapshotInfo np = info_new("a-np", NULL, SNAPSHOT_VIEW, 0);
+
+        ASSERT_OK(labels_set(&i.labels, "l", "2"));
+        ASSERT_OK(labels_set(&i.labels, "containerd.io/gc.root", "check-walk"));
+        ASSERT_OK(labels_set(&i.labels, "a.b.c", "dots"));
+
+        ASSERT_TRUE(matches("name==a-wl", &i));
+        ASSERT_TRUE(!matches("name==a", &i));
+        ASSERT_TRUE(matches("name!=a", &i));
+        ASSERT_TRUE(matches("name~=^a-", &i));
+        ASSERT_TRUE(matches("name~=wl", &i)); /* a search, not anchored */
+        ASSERT_TRUE(!matches("name~=^wl", &i));
+        ASSERT_TRUE(matches("kind==active", &i) && matches("kind==view", &np));
+        ASSERT_TRUE(!matches("kind==committed", &i));
+        ASSERT_TRUE(matches("owner==1000", &i) && matches("owner==0", &np) && !matches("owner==0", &i));
+        ASSERT_TRUE(matches("parent==p-wl", &i));
+
+        /* Presence; != and ~= see an absent field as "". */
+        ASSERT_TRUE(matches("parent", &i) && !matches("parent", &np));
+        ASSERT_TRUE(matches("parent!=\"\"", &i) && !matches("parent!=\"\"", &np));
+        ASSERT_TRUE(matches("parent!=x", &np));
+        ASSERT_TRUE(!matches("parent==\"\"", &np));
+        ASSERT_TRUE(matches("parent~=^$", &np));
+        ASSERT_TRUE(!matches("nosuchfield", &i) && matches("nosuchfield!=x", &i));
+        ASSERT_TRUE(!matches("name.sub", &i)); /* name has no sub-fields */
+
+        /* Labels: quoted keys, unquoted dotted keys re-joined. */
+        ASSERT_TRUE(matches("labels.l", &i) && !matches("labels.l", &np));
+        ASSERT_TRUE(matches("labels.l==2", &i) && !matches("labels.l==3", &i));
+        ASSERT_TRUE(matches("labels.\"containerd.io/gc.root\"==check-walk", &i));
+        ASSERT_TRUE(matches("labels.a.b.c==dots", &i));
+        ASSERT_TRUE(matches("labels.\"a.b.c\"==\"dots\"", &i));
+        ASSERT_TRUE(!matches("labels", &i));
+
+        /* AND within a string, OR across strings, whitespace ignored. */
+        ASSERT_TRUE(matches("name==a-wl,labels.l==2", &i));
+        ASSERT_TRUE(!matches("name==a-wl,labels.l==3", &i));
+        ASSERT_TRUE(matches(" name == a-wl , kind == active ", &i));
+        {
+                _cleanup_(filter_freep) Filter *f = NULL;
+                char *any[] = { (char *) "name==zzz", (char *) "kind==view", NULL };
+                ASSERT_OK(filter_parse(any, &f, NULL));
+                ASSERT_TRUE(!filter_match(f, &i) && filter_match(f, &np));
+        }
+}
+
+TEST(quoting) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo i = info_new("/work/some dir/x,y", NULL, SNAPSHOT_ACTIVE, 0);
+        _cleanup_(snapshot_info_clear) SnapshotInfo q = info_new("say \"hi\"\t\xc3\xa9", NULL, SNAPSHOT_ACTIVE, 0);
+
+        ASSERT_TRUE(matches("name==\"/work/some dir/x,y\"", &i));
+        ASSERT_TRUE(matches("name~=/^\\/work\\/some dir/", &i)); /* /.../ with an escaped slash */
+        ASSERT_TRUE(matches("name~=|x,y$|", &i));
+        ASSERT_TRUE(matches("name~=\"x,y$\"", &i));
+        ASSERT_TRUE(matches("name==\"say \\\"hi\\\"\\t\\u00e9\"", &q));
+        ASSERT_TRUE(matches("name==\"say \\x22hi\\042\\t\\xc3\\xa9\"", &q));
+        ASSERT_TRUE(matches("\"name\"==\"say \\\"hi\\\"\\t\\U000000e9\"", &q));
+}
+
+TEST(parse_errors_name_the_byte) {
+        assert_parse_error("name==", 6);                /* no value */
+        assert_parse_error("name=x", 4);                /* single = */
+        assert_parse_error("name===x", 4);
+        assert_parse_error("name<x", 4);
+        assert_parse_error("name==a b", 8);             /* two values */
+        assert_parse_error("name==a,", 8);              /* nothing after the comma */
+        assert_parse_error(",name==a", 0);
+        assert_parse_error("name==\"abc", 6);           /* unterminated */
+        assert_parse_error("name==\"a\\qb\"", 8);       /* unknown escape */
+        assert_parse_error("name==\"a\\000\"", 8);      /* NUL */
+        assert_parse_error("name==/x/", 6);             /* /.../ only after ~= */
+        assert_parse_error("labels.==x", 7);
+        assert_parse_error("labels.-x==1", 7);
+        assert_parse_error("name~=\"(\"", 6);           /* bad regex */
+        assert_parse_error("  kind  ==  ", 12);
+}
+
+TEST(message_names_the_filter) {
+        _cleanup_(filter_freep) Filter *f = NULL;
+        char *filters[] = { (char *) "kind=active", NULL };
+        Error e = ERROR_NULL;
+
+        ASSERT_ERR(filter_parse(filters, &f, &e), EINVAL);
+        ASSERT_TRUE(strstr(e.message, "\"kind=active\""));
+}
+
+TEST_MAIN(TEST_ENTRY(empty_matches_all), TEST_ENTRY(fields_and_operators), TEST_ENTRY(quoting),
+          TEST_ENTRY(parse_errors_name_the_byte), TEST_ENTRY(message_names_the_filter))
