@@ -3,17 +3,24 @@
 
 #include <systemd/sd-bus.h>
 
+#include "macro.h"
+
 /* Asynchronous polkit checks in systemd's style (bus-polkit.c): a method handler calls
  * auth_check() before changing anything. It returns 1 when the caller is authorized
  * (root, by euid, is never asked), 0 when a polkit query is now pending (the handler
  * returns 1 at once; the message is re-dispatched when polkit answers, and the
  * handler runs again from the start), or a negative errno with error set
- * (AccessDenied, InteractiveAuthorizationRequired). */
+ * (AccessDenied, InteractiveAuthorizationRequired, LimitsExceeded). A handler may ask
+ * about several actions in turn (mount-own, then mount-anywhere); each is asked once
+ * per call. The bus must be attached to an sd-event loop at normal priority.
+ * Denials: polkit says no or wants authentication the call did not allow, polkit is not
+ * on the bus, or the caller's euid is unknown (or only known from /proc). */
 
 typedef struct AuthRegistry AuthRegistry;
 
 int auth_registry_new(AuthRegistry **ret);
 AuthRegistry *auth_registry_free(AuthRegistry *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(AuthRegistry *, auth_registry_free);
 /* Number of queries in flight (the daemon does not exit on idle while > 0). */
 size_t auth_registry_pending(AuthRegistry *r);
 
