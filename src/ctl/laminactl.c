@@ -174,7 +174,7 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
         int c;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "hs:qt:bo:", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, ":hs:qt:bo:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();

@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared by the laminactl tests: the harness (private bus, laminad activated on it) plus
+# helpers that run laminactl and check exit codes, error texts and JSON.
+
+: "${LAMINA_SOURCE_DIR:?run through meson test}"
+HARNESS_LIB="$LAMINA_SOURCE_DIR/tests/integration/lib"
+. "$HARNESS_LIB/harness.sh"
+
+LAMINACTL="$LAMINA_BUILD_DIR/src/ctl/laminactl"
+[ -x "$LAMINACTL" ] || harness_die "laminactl is not built in $LAMINA_BUILD_DIR"
+
+ctl_failures=0
+
+fail() {
+        printf 'FAIL: %s\n' "$*" >&2
+        ctl_failures=$((ctl_failures + 1))
+}
+
+pass() {
+        printf 'ok - %s\n' "$*"
+}
+
+# ctl ARGS…: laminactl without a pager; output in $out, stderr in $err, exit code in $rc.
+ctl() {
+        out=$("$LAMINACTL" --no-pager "$@" 2>"$T/ctl.err")
+        rc=$?
+        err=$(cat "$T/ctl.err")
+}
+
+# ok DESCRIPTION ARGS…: laminactl must succeed.
+ok() {
+        _what=$1
+        shift
+        ctl "$@"
+        if [ "$rc" = 0 ]; then
+                pass "$_what"
+        else
+                fail "$_what: laminactl $* exited $rc: $err"
+        fi
+}
+
+# fails DESCRIPTION CODE PATTERN ARGS…: laminactl must exit CODE with one stderr line
+# starting "laminactl: " and matching the extended regex PATTERN.
+fails() {
+        _what=$1 _code=$2 _pattern=$3
+        shift 3
+        ctl "$@"
+        if [ "$rc" != "$_code" ]; then
+                fail "$_what: laminactl $* exited $rc, expected $_code (stderr: $err)"
+        elif [ "$(printf '%s\n' "$err" | wc -l)" != 1 ]; then
+                fail "$_what: expected one line on stderr, got: $err"
+        elif ! printf '%s\n' "$err" | grep -Eq "^laminactl: .*$_pattern"; then
+                fail "$_what: stderr \"$err\" does not match /$_pattern/"
+        else
+                pass "$_what"
+        fi
+}
+
+# expect DESCRIPTION ACTUAL EXPECTED
+expect() {
+        if [ "$2" = "$3" ]; then
+                pass "$1"
+        else
+                fail "$1: got \"$2\", expected \"$3\""
+        fi
+}
+
+# json EXPR: evaluates a Python expression on $out parsed as JSON (bound to j) and prints it.
+json() {
+        printf '%s' "$out" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+v = eval(sys.argv[1])
+print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1"
+}
+
+# Ends the test: exit 1 if any check failed.
+finish() {
+        if [ "$ctl_failures" != 0 ]; then
+                printf '%d check(s) failed\n' "$ctl_failures" >&2
+                exit 1
+        fi
+        exit 0
+}
+
+# make_layer DIR TARBALL: a layer tar of DIR's contents (numeric owners, no ./ prefix).
+make_layer() {
+        tar -C "$1" --numeric-owner -cf "$2" .
+}
+
+# blob_put LAYOUT FILE: moves FILE into LAYOUT/blobs/sha256/, prints "DIGEST SIZE".
+blob_put() {
+        _hex=$(sha256sum "$2" | cut -d' ' -f1)
+        _size=$(stat -c %s "$2")
+        mkdir -p "$1/blobs/sha256"
+        mv "$2" "$1/blobs/sha256/$_hex"
+        echo "sha256:$_hex $_size"
+}
+
+# make_oci_layout LAYOUT REF CONFIG_DIFF_IDS TAR…: an OCI image layout whose layers are the
+# tars, gzip-compressed. CONFIG_DIFF_IDS "" = the tars' real diff IDs; else used verbatim.
+make_oci_layout() {
+        _dir=$1 _ref=$2 _diffs=$3
+        shift 3
+        mkdir -p "$_dir"
+        printf '{"imageLayoutVersion":"1.0.0"}\n' >"$_dir/oci-layout"
+        _layers="" _real=""
+        for _tar in "$@"; do
+                _real="$_real${_real:+,}\"sha256:$(sha256sum "$_tar" | cut -d' ' -f1)\""
+                gzip -c "$_tar" >"$_dir/tmp"
+                read -r _d _s <<<"$(blob_put "$_dir" "$_dir/tmp")"
+                _layers="$_layers${_layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"$_d\",\"size\":$_s}"
+        done
+        printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[%s]}}' \
+                "${_diffs:-$_real}" >"$_dir/tmp"
+        read -r _d _s <<<"$(blob_put "$_dir" "$_dir/tmp")"
+        printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[%s]}' \
+                "$_d" "$_s" "$_layers" >"$_dir/tmp"
+        read -r _d _s <<<"$(blob_put "$_dir" "$_dir/tmp")"
+        printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}\n' \
+                "$_d" "$_s" "$_ref" >"$_dir/index.json"
+}
+
+# chain_id PARENT_CHAIN DIFF_ID: the OCI chain ID of a layer on PARENT_CHAIN.
+chain_id() {
+        echo "sha256:$(printf '%s %s' "$1" "$2" | sha256sum | cut -d' ' -f1)"
+}
