@@ -12,7 +12,7 @@
 #define KEY_MAX 4096u
 
 static const BackendVTable *const backend_tables[] = {
-        &backend_overlayfs,
+        &backend_overlayfs, &backend_native, &backend_btrfs,
 };
 
 static int mkdir_p_mode(const char *path, mode_t mode) {

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include "btrfs-util.h"
+#include "strutil.h"
+
+int btrfs_is_fs(int fd) {
+        struct statfs sfs;
+
+        if (fstatfs(fd, &sfs) < 0)
+                return -errno;
+        return sfs.f_type == BTRFS_SUPER_MAGIC;
+}
+
+int btrfs_is_subvol_at(int dirfd, const char *name) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode) || st.st_ino != BTRFS_FIRST_FREE_OBJECTID)
+                return 0;
+        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return btrfs_is_fs(fd);
+}
+
+static int subvol_create_at(int dirfd, const char *name, int src_fd, bool read_only) {
+        struct btrfs_ioctl_vol_args_v2 args = {
+                .fd = src_fd,
+                .flags = read_only ? BTRFS_SUBVOL_RDONLY : 0,
+        };
+        _cleanup_close_ int fd = -EBADF;
+
+        if (strlen(name) > BTRFS_SUBVOL_NAME_MAX)
+                return -ENAMETOOLONG;
+        strcpy(args.name, name);
+        if (src_fd >= 0)
+                return RET_NERRNO(ioctl(dirfd, BTRFS_IOC_SNAP_CREATE_V2, &args));
+
+        args.flags = 0;
+        if (ioctl(dirfd, BTRFS_IOC_SUBVOL_CREATE_V2, &args) < 0)
+                return -errno;
+        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        /* The mode of a new subvolume's root depends on the kernel; containerd's is 0755. */
+        if (fchmod(fd, 0755) < 0)
+                return -errno;
+        return read_only ? btrfs_subvol_set_read_only(fd, true) : 0;
+}
+
+int btrfs_subvol_make_temp(int dirfd, const char *prefix, int src_fd, bool read_only, char **ret_name) {
+        for (int attempt = 0; attempt < 100; attempt++) {
+                _cleanup_free_ char *name = NULL;
+                uint64_t rnd;
+                int r;
+
+                if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
+                        return -EIO;
+                name = strdup_printf("%s%016" PRIx64, prefix, rnd);
+                if (!name)
+                        return -ENOMEM;
+                r = subvol_create_at(dirfd, name, src_fd, read_only);
+                if (r == -EEXIST)
+                        continue;
+                if (r < 0) {
+                        /* A half-made empty subvolume (e.g. chmod failed) must not stay. */
+                        (void) btrfs_subvol_destroy_at(dirfd, name);
+                        return r;
+                }
+                *ret_name = TAKE_PTR(name);
+                return 0;
+        }
+        return -EEXIST;
+}
+
+int btrfs_subvol_get_read_only(int fd) {
+        uint64_t flags;
+
+        if (ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0)
+                return -errno;
+        return !!(flags & BTRFS_SUBVOL_RDONLY);
+}
+
+int btrfs_subvol_set_read_only(int fd, bool read_only) {
+        uint64_t flags;
+
+        if (ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0)
+                return -errno;
+        flags = read_only ? flags | BTRFS_SUBVOL_RDONLY : flags & ~(uint64_t) BTRFS_SUBVOL_RDONLY;
+        return RET_NERRNO(ioctl(fd, BTRFS_IOC_SUBVOL_SETFLAGS, &flags));
+}
+
+int btrfs_subvol_id(int fd, uint64_t *ret) {
+        /* treeid 0: the tree of fd itself; the kernel fills in its ID. */
+        struct btrfs_ioctl_ino_lookup_args args = { .objectid = BTRFS_FIRST_FREE_OBJECTID };
+
+        if (ioctl(fd, BTRFS_IOC_INO_LOOKUP, &args) < 0)
+                return -errno;
+        *ret = args.treeid;
+        return 0;
+}
+
+int btrfs_subvol_destroy_at(int dirfd, const char *name) {
+        struct btrfs_ioctl_vol_args args = {};
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (strlen(name) > BTRFS_PATH_NAME_MAX)
+                return -ENAMETOOLONG;
+        strcpy(args.name, name);
+        if (ioctl(dirfd, BTRFS_IOC_SNAP_DESTROY, &args) >= 0)
+                return 0;
+        if (errno != EPERM && errno != EROFS)
+                return -errno;
+
+        /* Kernels that refuse to delete a read-only subvolume: make it writable first. */
+        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = btrfs_subvol_set_read_only(fd, false);
+        if (r < 0)
+                return r;
+        return RET_NERRNO(ioctl(dirfd, BTRFS_IOC_SNAP_DESTROY, &args));
+}
+
+int btrfs_device_path(int fd, char **ret) {
+        struct btrfs_ioctl_fs_info_args fs = {};
+
+        if (ioctl(fd, BTRFS_IOC_FS_INFO, &fs) < 0)
+                return -errno;
+        for (uint64_t devid = 1; devid <= fs.max_id; devid++) {
+                struct btrfs_ioctl_dev_info_args dev = { .devid = devid };
+                char *path;
+
+                if (ioctl(fd, BTRFS_IOC_DEV_INFO, &dev) < 0) {
+                        if (errno == ENODEV)
+                                continue; /* a removed device leaves a gap in the IDs */
+                        return -errno;
+                }
+                dev.path[sizeof dev.path - 1] = 0;
+                if (dev.path[0] == 0)
+                        continue; /* missing device */
+                path = strdup((const char *) dev.path);
+                if (!path)
+                        return -ENOMEM;
+                *ret = path;
+                return 0;
+        }
+        return -ENODEV;
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/mount.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "btrfs-util.h"
+#include "fs-util.h"
+#include "log.h"
+#include "mount-api.h"
+#include "strutil.h"
+
+/* Every snapshot is a subvolume at snapshots/<id>, a full tree (containerd-semantics.md
+ * §3.8). Prepare snapshots the parent's subvolume (read-only for a view) or creates an
+ * empty one; Commit makes the active subvolume read-only; Cleanup deletes subvolumes
+ * with the ioctl. The mounts are what containerd gives: the filesystem's block device
+ * with subvolid=<n>, plus "ro" unless active. */
+
+static int btrfs_available(int state_fd) {
+        return btrfs_is_fs(state_fd);
+}
+
+static int open_subvol(Backend *b, uint64_t id) {
+        char name[32];
+
+        snprintf(name, sizeof name, "%" PRIu64, id);
+        return RET_NERRNO(openat(b->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+static char *subvol_path(Backend *b, uint64_t id) {
+        return strdup_printf("%s/%" PRIu64, b->snapshots_path, id);
+}
+
+static int btrfs_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
+                         char **ret_tmpname, Error *e) {
+        _cleanup_close_ int pfd = -EBADF;
+        int r;
+
+        if (n_parents > 0) {
+                pfd = open_subvol(b, parents[0]);
+                if (pfd < 0)
+                        return error_set_errno(e, pfd, "cannot open the subvolume %s/%" PRIu64,
+                                               b->snapshots_path, parents[0]);
+        }
+        r = btrfs_subvol_make_temp(b->snapshots_fd, "new-", pfd, kind == SNAPSHOT_VIEW, ret_tmpname);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot create a subvolume in %s", b->snapshots_path);
+        return 0;
+}
+
+static int btrfs_commit(Backend *b, uint64_t id, Error *e) {
+        _cleanup_close_ int fd = open_subvol(b, id);
+        int r = fd;
+
+        if (fd >= 0)
+                r = btrfs_subvol_set_read_only(fd, true);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot make the subvolume %s/%" PRIu64 " read-only",
+                                       b->snapshots_path, id);
+        return 0;
+}
+
+static int btrfs_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Error *e) {
+        _cleanup_strv_free_ char **opts = NULL;
+        _cleanup_free_ char *device = NULL;
+        _cleanup_close_ int fd = open_subvol(b, s->id);
+        uint64_t subvolid;
+        char opt[32];
+        int r = fd;
+
+        if (fd >= 0)
+                r = btrfs_subvol_id(fd, &subvolid);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot find the subvolume ID of %s/%" PRIu64, b->snapshots_path, s->id);
+        r = btrfs_device_path(b->snapshots_fd, &device);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot find the block device of %s", b->snapshots_path);
+
+        snprintf(opt, sizeof opt, "subvolid=%" PRIu64, subvolid);
+        r = strv_extend(&opts, opt);
+        if (r >= 0 && s->kind != SNAPSHOT_ACTIVE)
+                r = strv_extend(&opts, "ro");
+        if (r >= 0)
+                r = mount_spec_list_add(ret, "btrfs", device, TAKE_PTR(opts));
+        return r < 0 ? error_set_errno(e, r, "mounts") : 0;
+}
+
+/* A bind of the subvolume's directory shows the same tree as mounting it by subvolid. */
+static int btrfs_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t attrs,
+                       uint64_t *ret_mnt_id, Error *e) {
+        _cleanup_free_ char *src = subvol_path(b, s->id);
+
+        if (!src)
+                return error_set_errno(e, ENOMEM, "mount");
+        if (s->kind == SNAPSHOT_VIEW)
+                attrs |= MOUNT_ATTR_RDONLY;
+        return mount_bind(src, target_fd, attrs, ret_mnt_id, e);
+}
+
+static int btrfs_usage(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
+        _cleanup_close_ int fd = open_subvol(b, id);
+        int r = fd;
+
+        if (fd >= 0)
+                r = fs_disk_usage(fd, ret_size, ret_inodes);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot compute the usage of %s/%" PRIu64, b->snapshots_path, id);
+        return 0;
+}
+
+static int btrfs_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {
+        int fd = open_subvol(b, id);
+
+        if (fd < 0)
+                return error_set_errno(e, fd, "cannot open %s/%" PRIu64, b->snapshots_path, id);
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Counts what the subvolume holds (extents it shares with others are freed only with the
+ * last of them, so this is an upper bound) and deletes it. */
+static int remove_subvol(Backend *b, const char *name, uint64_t *reclaimed) {
+        _cleanup_close_ int fd = openat(b->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        uint64_t size = 0, inodes;
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        r = fs_disk_usage(fd, &size, &inodes);
+        if (r < 0)
+                log_debug_errno(r, "btrfs: cannot count %s/%s before deleting it: %m", b->snapshots_path, name);
+        r = btrfs_subvol_destroy_at(b->snapshots_fd, name);
+        if (r < 0)
+                return r;
+        *reclaimed += size;
+        return 0;
+}
+
+static int btrfs_remove_data(Backend *b, const char *name, uint64_t *reclaimed, Error *e) {
+        int r = btrfs_is_subvol_at(b->snapshots_fd, name);
+
+        if (r > 0)
+                r = remove_subvol(b, name, reclaimed);
+        else if (r == 0)
+                r = fs_remove_tree_at(b->snapshots_fd, name, reclaimed);
+        else if (r == -ENOENT)
+                r = 0;
+        if (r < 0)
+                return error_set_errno(e, r, "cannot remove %s/%s", b->snapshots_path, name);
+        return 0;
+}
+
+const BackendVTable backend_btrfs = {
+        .name = "btrfs",
+        .layered = false,
+        .available = btrfs_available,
+        .prepare = btrfs_prepare,
+        .commit = btrfs_commit,
+        .mounts = btrfs_mounts,
+        .mount = btrfs_mount,
+        .usage = btrfs_usage,
+        .open_data = btrfs_open_data,
+        .remove_data = btrfs_remove_data,
+};
