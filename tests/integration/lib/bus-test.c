@@ -322,10 +322,13 @@ static int read_infos(sd_bus_message *m, InfoList *ret) {
                 SnapshotInfo i = {};
 
                 r = read_info(m, &i);
-                if (r > 0)
-                        r = info_list_append(ret, &i);
+                if (r <= 0) {
+                        snapshot_info_clear(&i);
+                        break;
+                }
+                r = info_list_append(ret, &i);
                 snapshot_info_clear(&i);
-                if (r <= 0)
+                if (r < 0)
                         break;
         }
         if (r < 0)
