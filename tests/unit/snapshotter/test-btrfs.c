@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The core with the btrfs backend on a loop-backed btrfs made for the test: subvolumes,
+ * btrfs mounts by subvolid, read-only views and committed snapshots, Cleanup deleting
+ * subvolumes. The filesystem is mounted only in the test's private mount namespace and
+ * the loop device is detached at the end whatever happened. */
+#include <inttypes.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+#include "btrfs-util.h"
+#include "chain-test.h"
+#include "snapshotter-test-util.h"
+
+static char *workdir, *fsdir, *state_dir;
+static char loopdev[64];
+
+/* Subvolume IDs from the mounts of each key. */
+static struct {
+        const char *key;
+        uint64_t subvolid;
+} seen[8];
+static size_t n_seen;
+
+static void check_btrfs_mounts(CoreSnapshotter *s, const char *key, SnapshotKind kind, const MountSpecList *m) {
+        const MountSpec *spec = &m->items[0];
+        uint64_t id;
+
+        ASSERT_STREQ(spec->type, "btrfs");
+        ASSERT_STREQ(spec->source, loopdev);
+        ASSERT_TRUE(sscanf(spec->options[0], "subvolid=%" SCNu64, &id) == 1 && id > 5);
+        if (kind == SNAPSHOT_ACTIVE)
+                ASSERT_TRUE(strv_length(spec->options) == 1);
+        else {
+                ASSERT_TRUE(strv_length(spec->options) == 2);
+                ASSERT_STREQ(spec->options[1], "ro");
+        }
+        for (size_t i = 0; i < n_seen; i++)
+                ASSERT_TRUE(seen[i].subvolid != id); /* each snapshot is a subvolume of its own */
+        ASSERT_TRUE(n_seen < ELEMENTSOF(seen));
+        seen[n_seen].key = key;
+        seen[n_seen++].subvolid = id;
+}
+
+/* The read-only flag of the subvolume with this ID among snapshots/; -ENOENT if none. */
+static int subvol_read_only(int snapshots_fd, uint64_t want) {
+        DIR *d = fdopendir(openat(snapshots_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        struct dirent *de;
+        int r = -ENOENT;
+
+        ASSERT_TRUE(d);
+        while (r == -ENOENT && (de = readdir(d))) {
+                uint64_t id;
+                int fd;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                ASSERT_TRUE(btrfs_is_subvol_at(dirfd(d), de->d_name) == 1);
+                fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                ASSERT_TRUE(fd >= 0);
+                ASSERT_OK(btrfs_subvol_id(fd, &id));
+                if (id == want)
+                        r = btrfs_subvol_get_read_only(fd);
+                close(fd);
+        }
+        closedir(d);
+        return r;
+}
+
+static void check_btrfs_before_remove(CoreSnapshotter *s) {
+        char *path = strdup_printf("%s/btrfs/snapshots", state_dir);
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_TRUE(n_seen == 6);
+        for (size_t i = 0; i < n_seen; i++) {
+                /* l1 and l2 are committed (c1, c2) by now; only l3 is still active. */
+                int expected = streq(seen[i].key, "l3") ? 0 : 1;
+                int r = subvol_read_only(fd, seen[i].subvolid);
+                if (r != expected)
+                        fprintf(stderr, "%s (subvolume %" PRIu64 "): read-only %d, expected %d\n",
+                                seen[i].key, seen[i].subvolid, r, expected);
+                ASSERT_TRUE(r == expected);
+        }
+        close(fd);
+        free(path);
+}
+
+static const ChainHooks btrfs_hooks = {
+        .check_mounts = check_btrfs_mounts,
+        .before_remove = check_btrfs_before_remove,
+};
+
+static Core *core_on_btrfs(void) {
+        return test_core_new(fsdir, 0); /* state in <fs>/state */
+}
+
+TEST(btrfs_chain) {
+        Core *c = core_on_btrfs();
+        CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
+
+        ASSERT_TRUE(s);
+        chain_run(s, state_dir, workdir, &btrfs_hooks);
+        core_free(c);
+}
+
+/* The native backend on btrfs copies with FICLONE: the same chain must hold. */
+TEST(native_chain_on_btrfs) {
+        Core *c = core_on_btrfs();
+
+        chain_run(core_snapshotter_by_name(c, "native"), state_dir, workdir, &(ChainHooks) {});
+        core_free(c);
+}
+
+TEST(cleanup_deletes_orphaned_subvolumes) {
+        Core *c = core_on_btrfs();
+        CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
+        char *snapshots = strdup_printf("%s/btrfs/snapshots", state_dir);
+        int fd = open(snapshots, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        uint64_t reclaimed = 0;
+        Error e = ERROR_NULL;
+        char *name = NULL;
+
+        /* What a crash in the middle of a Prepare leaves: a read-only temporary subvolume
+         * and a stale plain directory. */
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(btrfs_subvol_make_temp(fd, "new-", -EBADF, true, &name));
+        ASSERT_OK(mkdirat(fd, "stale-1-2", 0700));
+        ASSERT_TRUE(dir_entries(snapshots) == 2);
+        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_TRUE(dir_entries(snapshots) == 0);
+        close(fd);
+        free(name);
+        free(snapshots);
+        core_free(c);
+}
+
+TEST(btrfs_is_offered_only_on_btrfs) {
+        struct statfs sfs;
+        Core *c = test_core_new(workdir, 0); /* state in the test's directory */
+
+        ASSERT_OK(statfs(workdir, &sfs));
+        if (sfs.f_type != BTRFS_SUPER_MAGIC)
+                ASSERT_TRUE(!core_snapshotter_by_name(c, "btrfs"));
+        core_free(c);
+        c = core_on_btrfs();
+        ASSERT_TRUE(core_snapshotter_by_name(c, "btrfs"));
+        core_free(c);
+}
+
+static void mount_test_fs(void) {
+        ASSERT_TRUE(test_enter_private_mount_ns());
+        ASSERT_OK(mkdir(fsdir, 0755));
+        ASSERT_OK(mount(loopdev, fsdir, "btrfs", 0, NULL) < 0 ? -errno : 0);
+}
+
+static bool kernel_has_btrfs(void) {
+        FILE *f;
+        char line[128];
+        bool found = false;
+
+        (void) !system("modprobe btrfs >/dev/null 2>&1");
+        f = fopen("/proc/filesystems", "re");
+        if (!f)
+                return false;
+        while (!found && fgets(line, sizeof line, f))
+                found = streq(line, "\tbtrfs\n");
+        fclose(f);
+        return found;
+}
+
+/* Attaches image to a free loop device with autoclear, so it goes away on the last
+ * close even if this program is killed. Returns the loop fd (kept open until the end). */
+static int loop_attach(const char *image) {
+        int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        int img, r = -1;
+
+        if (ctl < 0)
+                return -errno;
+        img = open(image, O_RDWR | O_CLOEXEC);
+        ASSERT_TRUE(img >= 0);
+        for (int attempt = 0; attempt < 16 && r < 0; attempt++) {
+                struct loop_config config = {
+                        .fd = (uint32_t) img,
+                        .info.lo_flags = LO_FLAGS_AUTOCLEAR,
+                };
+                int n = ioctl(ctl, LOOP_CTL_GET_FREE), fd;
+
+                if (n < 0) {
+                        r = -errno;
+                        break;
+                }
+                snprintf(loopdev, sizeof loopdev, "/dev/loop%d", n);
+                fd = open(loopdev, O_RDWR | O_CLOEXEC);
+                if (fd < 0) {
+                        r = -errno;
+                        continue;
+                }
+                if (ioctl(fd, LOOP_CONFIGURE, &config) < 0) {
+                        r = -errno;
+                        close(fd);
+                        continue; /* taken by someone else meanwhile */
+                }
+                r = fd;
+        }
+        close(img);
+        close(ctl);
+        return r;
+}
+
+static int make_image(const char *image) {
+        char *cmd = strdup_printf("mkfs.btrfs -q -f '%s' >/dev/null", image);
+        int fd = open(image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), r;
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(ftruncate(fd, 512 * 1024 * 1024));
+        ASSERT_OK(close(fd));
+        r = system(cmd);
+        free(cmd);
+        return r == 0 ? 0 : -EIO;
+}
+
+static void run_cases(void) {
+        static const TestCase cases[] = {
+                TEST_ENTRY(btrfs_chain),
+                TEST_ENTRY(native_chain_on_btrfs),
+                TEST_ENTRY(cleanup_deletes_orphaned_subvolumes),
+                TEST_ENTRY(btrfs_is_offered_only_on_btrfs),
+        };
+
+        mount_test_fs();
+        test_run_all(cases, ELEMENTSOF(cases));
+}
+
+int main(void) {
+        static const TestCase child[] = { { "mount the test filesystem and run", run_cases } };
+        char *image;
+        int loop_fd, r;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "skipping: btrfs tests make a filesystem and mount it, which needs root\n");
+                return EXIT_TEST_SKIP;
+        }
+        if (!kernel_has_btrfs()) {
+                fprintf(stderr, "skipping: this kernel has no btrfs (not in /proc/filesystems after modprobe btrfs)\n");
+                return EXIT_TEST_SKIP;
+        }
+
+        workdir = test_mkdtemp();
+        fsdir = strdup_printf("%s/fs", workdir);
+        state_dir = strdup_printf("%s/state", fsdir);
+        image = strdup_printf("%s/btrfs.img", workdir);
+        if (make_image(image) < 0) {
+                test_remove_tree(workdir);
+                fprintf(stderr, "mkfs.btrfs failed (is btrfs-progs installed?)\n");
+                return EXIT_FAILURE;
+        }
+        loop_fd = loop_attach(image);
+        if (loop_fd < 0) {
+                test_remove_tree(workdir);
+                fprintf(stderr, "skipping: no loop device available: %s\n", strerror(-loop_fd));
+                return EXIT_TEST_SKIP;
+        }
+
+        /* The child mounts in its own namespace; the mount dies with it. */
+        r = test_run_forked(child, 1, workdir);
+        if (ioctl(loop_fd, LOOP_CLR_FD) < 0 && errno != ENXIO)
+                fprintf(stderr, "detaching %s: %m (autoclear will when it is free)\n", loopdev);
+        close(loop_fd);
+        free(image);
+        return r;
+}
