@@ -473,6 +473,8 @@ static int record_decode(uint64_t id, const MDB_val *v, Record *ret) {
         rec.name = reader_str(&r, &rec.name_len);
         rec.n_labels = reader_u32(&r);
         rec.labels = r;
+        if (rec.n_labels > r.left / (2 * sizeof(uint32_t)))
+                return -EBADMSG;
         /* Parents are created before their children, so a parent's ID is always smaller:
          * chains end. */
         if (r.bad || rec.name_len == 0 || rec.parent_id >= id || !kind_is_valid(rec.kind))
@@ -1154,6 +1156,8 @@ static void walk_group_clear(WalkGroup *g) {
 static int walk_group_flush(WalkGroup *g, store_walk_fn fn, void *userdata) {
         int r = 0;
 
+        if (g->n == 0)
+                return 0;
         qsort(g->items, g->n, sizeof(SnapshotInfo), info_compare);
         for (size_t i = 0; i < g->n && r >= 0; i++)
                 r = fn(g->items + i, userdata);

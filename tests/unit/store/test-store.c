@@ -800,14 +800,14 @@ TEST(read_while_another_thread_writes) {
         TestStore ts;
         Store *s = test_store_new(&ts, 64 * 1024);
         _cleanup_(store_read_endp) StoreTxn *held = NULL;
-        Writer w = { .store = s, .n = 2000 };
+        Writer one = { .store = s, .n = 1 }, w = { .store = s, .n = 2000 };
         SnapshotInfo info = {};
         pthread_t thread;
 
         base_populate(s);
         /* A read transaction held across a write in another thread. */
         ASSERT_OK(store_read_begin(s, &held));
-        ASSERT_TRUE(pthread_create(&thread, NULL, writer_thread, &(Writer) { .store = s, .n = 1 }) == 0);
+        ASSERT_TRUE(pthread_create(&thread, NULL, writer_thread, &one) == 0);
         ASSERT_TRUE(pthread_join(thread, NULL) == 0);
         ASSERT_ERR(store_get_info(held, 0, "w-0", &info, NULL), ENOENT); /* its snapshot */
         held = (store_read_end(held), NULL);
