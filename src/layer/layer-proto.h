@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* The framed protocol between the reader (daemon) and the writer (sandboxed child).
+ *
+ * Both ends are the same binary, so payloads are plain structs. Each message is a
+ * LayerMsg header followed by `size` bytes:
+ *   ENTRY  LayerEntryMsg, path NUL, link NUL, xattrs (name NUL, uint32 length, value)*
+ *   DATA   uint64 offset, then bytes of the regular file announced by the last ENTRY
+ *   END    nothing: the layer is complete; anything else ending the stream is an abort.
+ * The writer answers through a report file (a memfd) with the same framing:
+ *   ERROR     int32 error kind (positive errno), message NUL
+ *   DIR_TIMES LayerDirTimes, path NUL: set after the merge, when no write moves them. */
+
+#define LAYER_DATA_CHUNK (128u * 1024u)
+#define LAYER_XATTRS_MAX (256u * 1024u) /* all xattrs of one entry, packed */
+#define LAYER_MSG_MAX (sizeof(LayerEntryMsg) + 2u * PATH_MAX + LAYER_XATTRS_MAX)
+
+typedef enum LayerMsgType {
+        LAYER_MSG_ENTRY = 1,
+        LAYER_MSG_DATA,
+        LAYER_MSG_END,
+        LAYER_REPORT_ERROR,
+        LAYER_REPORT_DIR_TIMES,
+} LayerMsgType;
+
+typedef struct LayerMsg {
+        uint32_t type;
+        uint32_t size;
+} LayerMsg;
+
+typedef enum LayerEntryKind {
+        LAYER_ENTRY_FILE,
+        LAYER_ENTRY_DIR,
+        LAYER_ENTRY_SYMLINK,
+        LAYER_ENTRY_HARDLINK,
+        LAYER_ENTRY_FIFO,
+        LAYER_ENTRY_CHARDEV,
+        LAYER_ENTRY_BLOCKDEV,
+        LAYER_ENTRY_WHITEOUT, /* overlay mode only: a 0/0 char device at path */
+        LAYER_ENTRY_OPAQUE,   /* overlay mode only: path must exist as a directory */
+} LayerEntryKind;
+
+typedef struct LayerEntryMsg {
+        uint32_t kind;
+        uint32_t mode; /* permission bits, set-id and sticky */
+        uint32_t uid, gid;
+        uint32_t rdev_major, rdev_minor;
+        uint64_t size;
+        struct timespec atime, mtime;
+        uint32_t path_len, link_len; /* without the NULs */
+        uint32_t xattrs_len;
+} LayerEntryMsg;
+
+typedef struct LayerDirTimes {
+        struct timespec atime, mtime;
+} LayerDirTimes;
+
+/* An entry as the writer sees it: pointers into the received message. */
+typedef struct LayerEntryView {
+        const LayerEntryMsg *msg;
+        const char *path; /* normalized, "" = root */
+        const char *link; /* symlink or hardlink target, "" otherwise */
+        const uint8_t *xattrs, *xattrs_end;
+} LayerEntryView;
+
+/* A growable buffer the reader packs one message into. */
+typedef struct LayerMsgBuf {
+        uint8_t *data;
+        size_t size, allocated;
+} LayerMsgBuf;
+void layer_msg_buf_done(LayerMsgBuf *b);
+
+int layer_msg_pack_entry(LayerMsgBuf *b, const LayerEntryMsg *m, const char *path, const char *link);
+int layer_msg_add_xattr(LayerMsgBuf *b, const char *name, const void *value, size_t len);
+
+/* Sends a packed message / a DATA chunk / END over a socket, without SIGPIPE. */
+int layer_msg_send(int fd, const LayerMsgBuf *b);
+int layer_msg_send_data(int fd, uint64_t offset, const void *data, size_t len);
+int layer_msg_send_end(int fd);
+
+/* Receives one message into buf (LAYER_MSG_MAX bytes). Returns 1, 0 on a clean EOF
+ * before a header, or -EBADMSG/-EPIPE/-errno. */
+int layer_msg_recv(int fd, LayerMsg *ret_hdr, uint8_t *buf);
+/* Checks an ENTRY payload and points *ret into it. */
+int layer_entry_view(const uint8_t *buf, size_t size, LayerEntryView *ret);
+/* Iterates the xattrs of a view: 1 with the next item, 0 at the end, -EBADMSG. */
+int layer_xattr_next(const uint8_t **p, const uint8_t *end, const char **ret_name,
+                     const void **ret_value, uint32_t *ret_len);
+
+/* Writer -> report file. */
+int layer_report_error(int fd, int code, const char *message);
+int layer_report_dir_times(int fd, const char *path, const LayerDirTimes *t);

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Forking from a worker thread of a multithreaded daemon: the child starts with only the
+ * calling thread, and any lock another thread held at fork() stays held. So everything
+ * that needs libraries with locks is done in the parent before fork(): the seccomp filter
+ * is compiled to BPF here and the child only hands it to the kernel. After fork() the
+ * child makes plain system calls, and its writer loop uses malloc() at most — glibc's
+ * fork() takes and re-initializes the malloc arena locks so the child can allocate — but
+ * never stdio, logging, locale, NSS or libarchive.
+ */
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "layer-sandbox.h"
+#include "macro.h"
+
+/* What the writer needs: data and metadata calls on fds it already holds (5.3 of the
+ * reference), plus memory management. No exec, clone, socket, mount, ioctl or prctl. */
+static const char *const allowed_syscalls[] = {
+        "read", "readv", "write", "writev", "pread64", "pwrite64", "lseek", "close",
+        "fstat", "newfstatat", "statx", "openat", "openat2", "mkdirat", "mknodat",
+        "symlinkat", "linkat", "unlinkat", "readlinkat", "getdents64", "fchown",
+        "fchownat", "fchmod", "fchmodat", "utimensat", "fsetxattr", "fgetxattr",
+        "flistxattr", "fremovexattr", "ftruncate", "fallocate", "fsync", "fdatasync",
+        "fcntl", "brk", "mmap", "munmap", "mremap", "madvise", "mprotect",
+        "rt_sigreturn", "rt_sigprocmask", "clock_gettime", "getpid", "gettid", "futex",
+        "exit", "exit_group",
+};
+
+static void seccomp_releasep(scmp_filter_ctx *ctx) {
+        if (*ctx)
+                seccomp_release(*ctx);
+}
+
+typedef struct SandboxFilter {
+        struct sock_filter *insns;
+        size_t n;
+} SandboxFilter;
+
+static void sandbox_filter_done(SandboxFilter *f) {
+        free(f->insns);
+}
+
+/* Compiles the allowlist to classic BPF in the parent (libseccomp allocates and locks). */
+static int sandbox_filter_build(SandboxFilter *ret) {
+        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int r;
+
+        ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+        if (!ctx)
+                return -ENOMEM;
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(allowed_syscalls); i++) {
+                int nr = seccomp_syscall_resolve_name(allowed_syscalls[i]);
+                if (nr == __NR_SCMP_ERROR)
+                        return -EINVAL;
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+                if (r < 0)
+                        return r;
+        }
+
+        fd = memfd_create("lamina-seccomp", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = seccomp_export_bpf(ctx, fd);
+        if (r < 0)
+                return r;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0)
+                return -EBADMSG;
+        ret->n = (size_t) st.st_size / sizeof(struct sock_filter);
+        ret->insns = malloc((size_t) st.st_size);
+        if (!ret->insns)
+                return -ENOMEM;
+        if (pread(fd, ret->insns, (size_t) st.st_size, 0) != st.st_size) {
+                free(ret->insns);
+                return -EIO;
+        }
+        return 0;
+}
+
+/* Closes every fd except the sorted, distinct keep[]. */
+static int close_all_but(const int *keep, size_t n) {
+        unsigned lo = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if ((unsigned) keep[i] > lo && close_range(lo, (unsigned) keep[i] - 1, 0) < 0)
+                        return -1;
+                lo = (unsigned) keep[i] + 1;
+        }
+        return close_range(lo, ~0u, 0);
+}
+
+static int drop_capabilities(bool allow_mknod) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+        uint64_t keep = (1ULL << CAP_CHOWN) | (1ULL << CAP_FOWNER) | (1ULL << CAP_FSETID) |
+                        (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_SETFCAP);
+
+        if (allow_mknod)
+                keep |= 1ULL << CAP_MKNOD;
+        for (int cap = 0; cap < 64; cap++)
+                if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+                    errno != EINVAL)
+                        return -1;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+                return -1;
+        d[0].effective = d[0].permitted = (uint32_t) keep;
+        d[1].effective = d[1].permitted = (uint32_t) (keep >> 32);
+        return (int) syscall(SYS_capset, &h, d);
+}
+
+static int set_rlimits(const LayerSandbox *sb, int max_fd) {
+        struct rlimit nproc = { 1, 1 };
+        struct rlimit fsize = { sb->max_file_size, sb->max_file_size };
+        /* The writer holds one fd per level while it removes a deep tree. */
+        struct rlimit nofile = { (rlim_t) max_fd + 4096, (rlim_t) max_fd + 4096 };
+
+        if (setrlimit(RLIMIT_NPROC, &nproc) < 0 || setrlimit(RLIMIT_FSIZE, &fsize) < 0 ||
+            setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                return -1;
+        return 0;
+}
+
+/* Runs in the child: only system calls until func. Each failing step has its own exit
+ * code so the parent can say which one broke. */
+_noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, size_t n_keep,
+                                     const SandboxFilter *filter, LayerSandboxFunc func,
+                                     void *userdata) {
+        struct sock_fprog prog = { .len = (unsigned short) filter->n, .filter = filter->insns };
+
+        if (close_all_but(keep, n_keep) < 0)
+                _exit(LAYER_SANDBOX_EXIT_SETUP);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                _exit(LAYER_SANDBOX_EXIT_SETUP + 1);
+        if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) < 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                _exit(LAYER_SANDBOX_EXIT_SETUP + 2);
+        if (fchdir(sb->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+                _exit(LAYER_SANDBOX_EXIT_SETUP + 3);
+        if (set_rlimits(sb, keep[n_keep - 1]) < 0)
+                _exit(LAYER_SANDBOX_EXIT_SETUP + 4);
+        umask(0);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || drop_capabilities(sb->allow_mknod) < 0)
+                _exit(LAYER_SANDBOX_EXIT_SETUP + 5);
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+                _exit(LAYER_SANDBOX_EXIT_SETUP + 6);
+        _exit(func(userdata));
+}
+
+static int cmp_int(const void *a, const void *b) {
+        return *(const int *) a - *(const int *) b;
+}
+
+int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *userdata, pid_t *ret_pid) {
+        _cleanup_(sandbox_filter_done) SandboxFilter filter = {};
+        _cleanup_free_ int *keep = NULL;
+        size_t n = 0;
+        pid_t pid;
+        int r;
+
+        assert(sb);
+        assert(sb->root_fd >= 0);
+
+        r = sandbox_filter_build(&filter);
+        if (r < 0)
+                return r;
+
+        keep = malloc((sb->n_keep_fds + 1) * sizeof(int));
+        if (!keep)
+                return -ENOMEM;
+        keep[n++] = sb->root_fd;
+        for (size_t i = 0; i < sb->n_keep_fds; i++) {
+                assert(sb->keep_fds[i] >= 0);
+                keep[n++] = sb->keep_fds[i];
+        }
+        qsort(keep, n, sizeof(int), cmp_int);
+        /* drop duplicates so close_all_but() sees strictly increasing fds */
+        size_t m = 1;
+        for (size_t i = 1; i < n; i++)
+                if (keep[i] != keep[m - 1])
+                        keep[m++] = keep[i];
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                sandbox_child(sb, keep, m, &filter, func, userdata);
+        *ret_pid = pid;
+        return 0;
+}
+
+int layer_sandbox_wait(pid_t pid, int *ret_status) {
+        for (;;) {
+                if (waitpid(pid, ret_status, __WALL) >= 0)
+                        return 0;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "layer-fs.h"
+#include "layer-proto.h"
+#include "layer-writer.h"
+
+/* The state between messages: the regular file whose DATA is arriving. */
+typedef struct WriterFile {
+        int fd;
+        LayerEntryMsg msg;
+        char path[PATH_MAX];
+        size_t xattrs_len; /* its xattrs, copied to w->file_xattrs */
+} WriterFile;
+
+/* Reports "layer entry "X": <why>" and returns -code. vsnprintf into a stack buffer takes
+ * no locks. */
+_printf_(4, 5) static int writer_fail(LayerWriter *w, int code, const char *path, const char *fmt, ...) {
+        char why[512], msg[ERROR_MESSAGE_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof why, fmt, ap);
+        va_end(ap);
+        code = code < 0 ? -code : code;
+        if (code == EINVAL)
+                snprintf(msg, sizeof msg, "layer entry %s: %s; the layer is refused", QUOTE(path), why);
+        else
+                snprintf(msg, sizeof msg, "layer entry %s: %s: %s", QUOTE(path), why, strerror(code));
+        (void) layer_report_error(w->report_fd, code, msg);
+        return -code;
+}
+
+static int report_times(LayerWriter *w, const char *path, const struct timespec *atime,
+                        const struct timespec *mtime) {
+        LayerDirTimes t = { .atime = *atime, .mtime = *mtime };
+        return layer_report_dir_times(w->report_fd, path, &t);
+}
+
+/* A missing parent: copied from the first source that has it as a directory, else 0755. */
+static int init_implicit_dir(LayerWriter *w, int dir_fd, const char *path) {
+        for (size_t i = 0; i < w->n_source_fds; i++) {
+                _cleanup_close_ int src = layer_open_dir_in(w->source_fds[i], path);
+                struct stat st;
+                int r;
+
+                if (src == -ENOENT || src == -ENOTDIR || src == -ELOOP)
+                        continue;
+                if (src < 0)
+                        return src;
+                r = layer_copy_dir_attrs(src, dir_fd, &st);
+                if (r < 0)
+                        return r;
+                return report_times(w, path, &st.st_atim, &st.st_mtim);
+        }
+        return RET_NERRNO(fchmod(dir_fd, 0755));
+}
+
+/* Creates the missing directories of path one component at a time; returns an fd of
+ * path or a negative errno (-ELOOP/-ENOTDIR: a symlink or a non-directory in the way). */
+static int create_dirs(LayerWriter *w, const char *path) {
+        _cleanup_close_ int cur = layer_open_dir_in(w->root_fd, "");
+        char prefix[PATH_MAX];
+
+        for (size_t i = 0; cur >= 0;) {
+                size_t len = strcspn(path + i, "/");
+                int fd, r;
+
+                memcpy(prefix, path, i + len);
+                prefix[i + len] = 0;
+                fd = layer_open_dir_in(cur, prefix + i);
+                if (fd == -ENOENT) {
+                        if (mkdirat(cur, prefix + i, 0700) < 0)
+                                return -errno;
+                        fd = layer_open_dir_in(cur, prefix + i);
+                        r = fd < 0 ? fd : init_implicit_dir(w, fd, prefix);
+                        if (r < 0) {
+                                safe_close(fd);
+                                return r;
+                        }
+                }
+                if (fd < 0 || path[i + len] == 0)
+                        return fd;
+                safe_close(cur);
+                cur = fd;
+                i += len + 1;
+        }
+        return cur;
+}
+
+/* Opens directory path inside the root, creating missing components when create is set.
+ * Never follows a symlink: one in the way fails the entry. */
+static int open_dir(LayerWriter *w, const char *entry, const char *path, bool create, int *ret) {
+        int fd;
+
+        fd = layer_open_dir_in(w->root_fd, path);
+        if (fd == -ENOENT && create)
+                fd = create_dirs(w, path);
+        if (fd == -ELOOP || fd == -ENOTDIR)
+                return writer_fail(w, EINVAL, entry, "a parent directory is a symlink or not a directory");
+        if (fd < 0)
+                return writer_fail(w, fd, entry, "cannot open directory %s", QUOTE(path));
+        *ret = fd;
+        return 0;
+}
+
+static const char *base_name(const char *path) {
+        const char *s = strrchr(path, '/');
+        return s ? s + 1 : path;
+}
+
+/* Copies the directory part of path ("" for a top-level name) to dir. */
+static void split_parent(const char *path, char dir[static PATH_MAX]) {
+        const char *base = base_name(path);
+        size_t n = base == path ? 0 : (size_t) (base - path - 1);
+
+        memcpy(dir, path, n);
+        dir[n] = 0;
+}
+
+/* Opens (creating) the parent directory of path; *ret_base points into path. */
+static int open_parent(LayerWriter *w, const char *path, int *ret, const char **ret_base) {
+        char dir[PATH_MAX];
+
+        split_parent(path, dir);
+        *ret_base = base_name(path);
+        return open_dir(w, path, dir, true, ret);
+}
+
+/* Makes room for a new entry: an existing directory stays when keep_dir (dir over dir
+ * keeps its contents), anything else is removed. Returns 1 if a directory was kept. */
+static int clear_slot(LayerWriter *w, const char *path, int dir_fd, const char *base, bool keep_dir) {
+        struct stat st;
+        int r;
+
+        if (fstatat(dir_fd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                return writer_fail(w, errno, path, "cannot inspect the existing file");
+        }
+        if (S_ISDIR(st.st_mode) && keep_dir)
+                return 1;
+        r = layer_rm_rf_at(dir_fd, base);
+        if (r < 0)
+                return writer_fail(w, r, path, "cannot replace the existing file");
+        return 0;
+}
+
+static int set_xattrs(LayerWriter *w, const LayerEntryView *e, int fd) {
+        const uint8_t *p = e->xattrs;
+        const char *name;
+        const void *value;
+        uint32_t len;
+        int r;
+
+        while ((r = layer_xattr_next(&p, e->xattrs_end, &name, &value, &len)) > 0)
+                if (fsetxattr(fd, name, value, len, 0) < 0)
+                        return writer_fail(w, errno, e->path, "cannot set xattr %s", QUOTE(name));
+        if (r < 0)
+                return writer_fail(w, r, e->path, "malformed xattrs");
+        return 0;
+}
+
+/* Owner, mode and xattrs of a file or directory, in that order: chown may clear set-id
+ * bits and security.capability, so it goes first. */
+static int set_fd_attrs(LayerWriter *w, const LayerEntryView *e, int fd) {
+        if (fchown(fd, e->msg->uid, e->msg->gid) < 0)
+                return writer_fail(w, errno, e->path, "cannot set the owner");
+        if (fchmod(fd, e->msg->mode) < 0)
+                return writer_fail(w, errno, e->path, "cannot set the mode");
+        return set_xattrs(w, e, fd);
+}
+
+/* Owner and times of a node that cannot be opened (symlink, device, FIFO), by name. */
+static int set_node_attrs(LayerWriter *w, const LayerEntryView *e, int dir_fd, const char *base) {
+        struct timespec ts[2] = { e->msg->atime, e->msg->mtime };
+
+        if (fchownat(dir_fd, base, e->msg->uid, e->msg->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return writer_fail(w, errno, e->path, "cannot set the owner");
+        if (utimensat(dir_fd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+                return writer_fail(w, errno, e->path, "cannot set the times");
+        return 0;
+}
+
+static int write_dir(LayerWriter *w, const LayerEntryView *e) {
+        _cleanup_close_ int parent = -EBADF, fd = -EBADF;
+        const char *base;
+        int r;
+
+        if (isempty(e->path))
+                fd = layer_open_dir_in(w->root_fd, "");
+        else {
+                r = open_parent(w, e->path, &parent, &base);
+                if (r < 0)
+                        return r;
+                r = clear_slot(w, e->path, parent, base, true);
+                if (r < 0)
+                        return r;
+                if (r == 0 && mkdirat(parent, base, 0700) < 0)
+                        return writer_fail(w, errno, e->path, "cannot create the directory");
+                fd = layer_open_dir_in(parent, base);
+        }
+        if (fd < 0)
+                return writer_fail(w, fd, e->path, "cannot open the directory");
+        r = set_fd_attrs(w, e, fd);
+        if (r < 0)
+                return r;
+        /* Later entries change the directory's times; the parent sets them at the end. */
+        r = report_times(w, e->path, &e->msg->atime, &e->msg->mtime);
+        return r < 0 ? writer_fail(w, r, e->path, "cannot report the times") : 0;
+}
+
+static int write_symlink(LayerWriter *w, const LayerEntryView *e) {
+        _cleanup_close_ int parent = -EBADF;
+        const char *base;
+        int r;
+
+        r = open_parent(w, e->path, &parent, &base);
+        if (r < 0)
+                return r;
+        r = clear_slot(w, e->path, parent, base, false);
+        if (r < 0)
+                return r;
+        if (symlinkat(e->link, parent, base) < 0)
+                return writer_fail(w, errno, e->path, "cannot create the symlink");
+        return set_node_attrs(w, e, parent, base);
+}
+
+static int write_node(LayerWriter *w, const LayerEntryView *e) {
+        _cleanup_close_ int parent = -EBADF;
+        const char *base;
+        mode_t type;
+        dev_t dev = 0;
+        int r;
+
+        switch (e->msg->kind) {
+        case LAYER_ENTRY_FIFO:
+                type = S_IFIFO;
+                break;
+        case LAYER_ENTRY_CHARDEV:
+        case LAYER_ENTRY_BLOCKDEV:
+                type = e->msg->kind == LAYER_ENTRY_CHARDEV ? S_IFCHR : S_IFBLK;
+                dev = makedev(e->msg->rdev_major, e->msg->rdev_minor);
+                break;
+        default: /* LAYER_ENTRY_WHITEOUT: overlayfs' 0/0 character device */
+                type = S_IFCHR;
+                break;
+        }
+
+        r = open_parent(w, e->path, &parent, &base);
+        if (r < 0)
+                return r;
+        r = clear_slot(w, e->path, parent, base, false);
+        if (r < 0)
+                return r;
+        if (mknodat(parent, base, type | (e->msg->kind == LAYER_ENTRY_WHITEOUT ? 0 : e->msg->mode), dev) < 0)
+                return writer_fail(w, errno, e->path, "cannot create the node");
+        if (e->msg->kind == LAYER_ENTRY_WHITEOUT)
+                return fchownat(parent, base, e->msg->uid, e->msg->gid, AT_SYMLINK_NOFOLLOW) < 0 ?
+                               writer_fail(w, errno, e->path, "cannot set the owner") : 0;
+        return set_node_attrs(w, e, parent, base);
+}
+
+static int write_hardlink(LayerWriter *w, const LayerEntryView *e) {
+        _cleanup_close_ int target_dir = -EBADF, parent = -EBADF;
+        const char *target_base, *base;
+        char dir[PATH_MAX];
+        struct stat st;
+        int r;
+
+        if (streq(e->path, e->link))
+                return writer_fail(w, EINVAL, e->path, "the hardlink points to itself");
+        target_base = base_name(e->link);
+        split_parent(e->link, dir);
+        target_dir = layer_open_dir_in(w->root_fd, dir);
+        if (target_dir >= 0 && fstatat(target_dir, target_base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                r = -errno;
+        else
+                r = target_dir;
+        if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP)
+                return writer_fail(w, EINVAL, e->path, "hardlink target %s is not an earlier entry of this layer",
+                                   QUOTE(e->link));
+        if (r < 0)
+                return writer_fail(w, r, e->path, "cannot inspect hardlink target %s", QUOTE(e->link));
+        if (S_ISDIR(st.st_mode))
+                return writer_fail(w, EINVAL, e->path, "hardlink target %s is a directory", QUOTE(e->link));
+
+        r = open_parent(w, e->path, &parent, &base);
+        if (r < 0)
+                return r;
+        r = clear_slot(w, e->path, parent, base, false);
+        if (r < 0)
+                return r;
+        if (linkat(target_dir, target_base, parent, base, 0) < 0)
+                return writer_fail(w, errno, e->path, "cannot create the hardlink");
+        return 0;
+}
+
+static int write_opaque(LayerWriter *w, const LayerEntryView *e) {
+        _cleanup_close_ int fd = -EBADF;
+
+        /* The parent marks it opaque; here it only has to exist (with copied attributes). */
+        return open_dir(w, e->path, e->path, true, &fd);
+}
+
+static int file_begin(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
+        _cleanup_close_ int parent = -EBADF;
+        const char *base;
+        int r;
+
+        r = open_parent(w, e->path, &parent, &base);
+        if (r < 0)
+                return r;
+        r = clear_slot(w, e->path, parent, base, false);
+        if (r < 0)
+                return r;
+        f->fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (f->fd < 0)
+                return writer_fail(w, errno, e->path, "cannot create the file");
+        f->msg = *e->msg;
+        strcpy(f->path, e->path);
+        /* xattrs are set at the end (writes drop security.capability); DATA messages reuse
+         * the message buffer, so keep a copy. */
+        f->xattrs_len = (size_t) (e->xattrs_end - e->xattrs);
+        memcpy(w->file_xattrs, e->xattrs, f->xattrs_len);
+        return 0;
+}
+
+static int file_data(LayerWriter *w, WriterFile *f, const uint8_t *buf, size_t size) {
+        uint64_t offset;
+        size_t len;
+
+        if (f->fd < 0 || size < sizeof offset)
+                return writer_fail(w, EBADMSG, f->fd < 0 ? "" : f->path, "unexpected data");
+        memcpy(&offset, buf, sizeof offset);
+        len = size - sizeof offset;
+        if (offset > f->msg.size || len > f->msg.size - offset)
+                return writer_fail(w, EINVAL, f->path, "data beyond the size in the header");
+        for (size_t done = 0; done < len;) {
+                ssize_t k = pwrite(f->fd, buf + sizeof offset + done, len - done, (off_t) (offset + done));
+                if (k < 0)
+                        return writer_fail(w, errno, f->path, "cannot write");
+                done += (size_t) k;
+        }
+        return 0;
+}
+
+static int file_end(LayerWriter *w, WriterFile *f) {
+        LayerEntryView e = {
+                .msg = &f->msg,
+                .path = f->path,
+                .link = "",
+                .xattrs = w->file_xattrs,
+                .xattrs_end = w->file_xattrs + f->xattrs_len,
+        };
+        struct timespec ts[2] = { f->msg.atime, f->msg.mtime };
+        _cleanup_close_ int fd = TAKE_FD(f->fd);
+        int r;
+
+        /* Sparse files end in a hole. */
+        if (ftruncate(fd, (off_t) f->msg.size) < 0)
+                return writer_fail(w, errno, f->path, "cannot set the size");
+        r = set_fd_attrs(w, &e, fd);
+        if (r < 0)
+                return r;
+        if (futimens(fd, ts) < 0)
+                return writer_fail(w, errno, f->path, "cannot set the times");
+        if (close(TAKE_FD(fd)) < 0)
+                return writer_fail(w, errno, f->path, "cannot close");
+        return 0;
+}
+
+static int write_entry(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
+        switch (e->msg->kind) {
+        case LAYER_ENTRY_FILE:
+                return file_begin(w, e, f);
+        case LAYER_ENTRY_DIR:
+                return write_dir(w, e);
+        case LAYER_ENTRY_SYMLINK:
+                return write_symlink(w, e);
+        case LAYER_ENTRY_HARDLINK:
+                return write_hardlink(w, e);
+        case LAYER_ENTRY_FIFO:
+        case LAYER_ENTRY_CHARDEV:
+        case LAYER_ENTRY_BLOCKDEV:
+        case LAYER_ENTRY_WHITEOUT:
+                return write_node(w, e);
+        case LAYER_ENTRY_OPAQUE:
+                return write_opaque(w, e);
+        default:
+                return writer_fail(w, EBADMSG, e->path, "unknown entry kind %u", e->msg->kind);
+        }
+}
+
+int layer_writer_run(void *userdata) {
+        LayerWriter *w = userdata;
+        WriterFile f = { .fd = -EBADF };
+
+        for (;;) {
+                LayerEntryView e;
+                LayerMsg h;
+                int r;
+
+                r = layer_msg_recv(w->in_fd, &h, w->buf);
+                if (r == 0 || r == -EPIPE)
+                        return LAYER_WRITER_EXIT_ABORTED;
+                if (r < 0)
+                        return writer_fail(w, r, "", "cannot receive"), LAYER_WRITER_EXIT_FAILED;
+
+                if (h.type == LAYER_MSG_DATA) {
+                        if (file_data(w, &f, w->buf, h.size) < 0)
+                                return LAYER_WRITER_EXIT_FAILED;
+                        continue;
+                }
+                if (f.fd >= 0 && file_end(w, &f) < 0)
+                        return LAYER_WRITER_EXIT_FAILED;
+                if (h.type == LAYER_MSG_END)
+                        return 0;
+                if (h.type != LAYER_MSG_ENTRY || layer_entry_view(w->buf, h.size, &e) < 0)
+                        return writer_fail(w, EBADMSG, "", "malformed message"), LAYER_WRITER_EXIT_FAILED;
+                if (write_entry(w, &e, &f) < 0)
+                        return LAYER_WRITER_EXIT_FAILED;
+        }
+}

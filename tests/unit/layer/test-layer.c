@@ -1,0 +1,669 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* layer_apply(): round trips, whiteouts, diff_id, and refused layers leaving the target
+ * as it was. Needs root (chown, mknod, trusted.* xattrs, namespaces). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include "layer-fs.h"
+#include "layer-test-util.h"
+#include "layer.h"
+
+static char base_dir[] = "/tmp/lamina-test-layer-XXXXXX";
+
+typedef struct Fixture {
+        char target[256], lower[256];
+        int target_fd, lower_fd;
+} Fixture;
+
+static void fixture_init(Fixture *f) {
+        snprintf(f->target, sizeof f->target, "%s/target", base_dir);
+        snprintf(f->lower, sizeof f->lower, "%s/lower", base_dir);
+        ASSERT_OK(mkdir(f->target, 0755));
+        ASSERT_OK(mkdir(f->lower, 0755));
+        f->target_fd = open(f->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        f->lower_fd = open(f->lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(f->target_fd >= 0 && f->lower_fd >= 0);
+}
+
+static void fixture_done(Fixture *f) {
+        int dir = open(base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        ASSERT_TRUE(dir >= 0);
+        close(f->target_fd);
+        close(f->lower_fd);
+        ASSERT_OK(layer_rm_rf_at(dir, "target"));
+        ASSERT_OK(layer_rm_rf_at(dir, "lower"));
+        close(dir);
+}
+
+static int write_file(int dir, const char *name, const char *content) {
+        int fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_TRUE(write(fd, content, strlen(content)) == (ssize_t) strlen(content));
+        close(fd);
+        return 0;
+}
+
+static char *read_file(int dir, const char *name) {
+        static char buf[4096];
+        int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        ssize_t n;
+
+        ASSERT_TRUE(fd >= 0);
+        n = read(fd, buf, sizeof buf - 1);
+        ASSERT_TRUE(n >= 0);
+        buf[n] = 0;
+        close(fd);
+        return buf;
+}
+
+static struct stat lstat_at(int dir, const char *name) {
+        struct stat st;
+
+        ASSERT_OK(fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW));
+        return st;
+}
+
+static bool exists_at(int dir, const char *name) {
+        struct stat st;
+        return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static ssize_t xattr_at(int dir, const char *name, const char *attr, char *buf, size_t size) {
+        int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        ssize_t n;
+
+        ASSERT_TRUE(fd >= 0);
+        n = fgetxattr(fd, attr, buf, size);
+        close(fd);
+        return n;
+}
+
+static const TarItem tree[] = {
+        { .name = "a/", .type = AE_IFDIR, .mode = 0750, .uid = 1000, .gid = 1001, .mtime = 1600000000 },
+        { .name = "a/f", .data = "hello", .mode = 04755, .uid = 7, .gid = 8, .mtime = 1500000000,
+          .xattr = { "user.test", "kept", "trusted.evil", "dropped" } },
+        { .name = "a/l", .type = AE_IFLNK, .link = "f", .uid = 9, .gid = 9 },
+        { .name = "a/h", .hardlink = "a/f" },
+        { .name = "./b/c/deep", .data = "deep" },
+        { .name = "/abs", .data = "abs" },
+        { .name = "p", .type = AE_IFIFO, .mode = 0600 },
+        { .name = "big", .data = "start", .size = 300000 },
+};
+
+static void check_tree(Fixture *f) {
+        struct stat st, h;
+        char buf[64];
+        ssize_t n;
+
+        st = lstat_at(f->target_fd, "a");
+        ASSERT_TRUE(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0750);
+        ASSERT_TRUE(st.st_uid == 1000 && st.st_gid == 1001 && st.st_mtime == 1600000000);
+
+        st = lstat_at(f->target_fd, "a/f");
+        ASSERT_TRUE(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 04755);
+        ASSERT_TRUE(st.st_uid == 7 && st.st_gid == 8 && st.st_mtime == 1500000000);
+        ASSERT_STREQ(read_file(f->target_fd, "a/f"), "hello");
+        n = xattr_at(f->target_fd, "a/f", "user.test", buf, sizeof buf);
+        ASSERT_TRUE(n == 4 && memcmp(buf, "kept", 4) == 0);
+        ASSERT_TRUE(xattr_at(f->target_fd, "a/f", "trusted.evil", buf, sizeof buf) < 0 && errno == ENODATA);
+
+        st = lstat_at(f->target_fd, "a/l");
+        ASSERT_TRUE(S_ISLNK(st.st_mode) && st.st_uid == 9);
+        n = readlinkat(f->target_fd, "a/l", buf, sizeof buf);
+        ASSERT_TRUE(n == 1 && buf[0] == 'f');
+
+        st = lstat_at(f->target_fd, "a/f");
+        h = lstat_at(f->target_fd, "a/h");
+        ASSERT_TRUE(st.st_ino == h.st_ino && h.st_nlink == 2);
+
+        ASSERT_STREQ(read_file(f->target_fd, "b/c/deep"), "deep");
+        ASSERT_STREQ(read_file(f->target_fd, "abs"), "abs");
+        ASSERT_TRUE(S_ISFIFO(lstat_at(f->target_fd, "p").st_mode));
+        ASSERT_TRUE(lstat_at(f->target_fd, "big").st_size == 300000);
+        /* nothing of the staging directory is left */
+        ASSERT_TRUE(lstat_at(f->target_fd, ".").st_nlink == 4); /* ., a, b and the parent's entry */
+}
+
+static int apply_opts(int fd, Fixture *f, const LayerApplyOptions *o, LayerApplyResult *res, Error *e) {
+        LayerApplyResult dummy;
+        return layer_apply(fd, f->target_fd, o, res ?: &dummy, e);
+}
+
+static void roundtrip(int format, int filter) {
+        LayerApplyOptions o = { .overlay_whiteouts = true };
+        LayerApplyResult res;
+        Error e = ERROR_NULL;
+        char want[7 + 64 + 1];
+        uint64_t size;
+        Fixture f;
+        int plain, fd;
+
+        fixture_init(&f);
+        plain = tar_build(format, ARCHIVE_FILTER_NONE, tree, ELEMENTSOF(tree));
+        fd_sha256(plain, want, &size);
+        fd = filter == ARCHIVE_FILTER_NONE ? plain : tar_build(format, filter, tree, ELEMENTSOF(tree));
+
+        if (apply_opts(fd, &f, &o, &res, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+        ASSERT_STREQ(res.diff_id, want);
+        ASSERT_TRUE(res.bytes == size);
+        ASSERT_TRUE(res.entries == ELEMENTSOF(tree));
+        check_tree(&f);
+
+        if (fd != plain)
+                close(fd);
+        close(plain);
+        fixture_done(&f);
+}
+
+TEST(roundtrip_pax_plain) {
+        roundtrip(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE);
+}
+
+TEST(roundtrip_pax_gzip) {
+        roundtrip(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_GZIP);
+}
+
+TEST(roundtrip_pax_zstd) {
+        roundtrip(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_ZSTD);
+}
+
+TEST(roundtrip_gnu_gzip_long_names) {
+        char longname[300];
+        LayerApplyOptions o = { .overlay_whiteouts = true };
+        Error e = ERROR_NULL;
+        Fixture f;
+        int fd;
+
+        memset(longname, 'n', sizeof longname);
+        memcpy(longname, "dir/", 4);
+        longname[200] = 0;
+        const TarItem items[] = {
+                { .name = "dir/", .type = AE_IFDIR },
+                { .name = longname, .data = "long" },
+                { .name = "dir/link", .hardlink = longname },
+        };
+        fixture_init(&f);
+        fd = tar_build(ARCHIVE_FORMAT_TAR_GNUTAR, ARCHIVE_FILTER_GZIP, items, ELEMENTSOF(items));
+        ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
+        ASSERT_STREQ(read_file(f.target_fd, longname), "long");
+        ASSERT_TRUE(lstat_at(f.target_fd, "dir/link").st_nlink == 2);
+        close(fd);
+        fixture_done(&f);
+}
+
+/* OCI: a non-directory entry replaces a directory or a symlink that was there. */
+TEST(file_replaces_dir_and_symlink) {
+        static const TarItem items[] = {
+                { .name = "x", .data = "file over dir" },
+                { .name = "y", .data = "file over symlink" },
+                { .name = "keepdir/new", .data = "merged" },
+        };
+        LayerApplyOptions o = { .overlay_whiteouts = false };
+        Error e = ERROR_NULL;
+        char *before;
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        ASSERT_OK(mkdirat(f.target_fd, "x", 0755));
+        write_file(f.target_fd, "x/inner", "old");
+        ASSERT_OK(symlinkat("/etc", f.target_fd, "y"));
+        ASSERT_OK(mkdirat(f.target_fd, "keepdir", 0700));
+        write_file(f.target_fd, "keepdir/old", "old");
+        before = tree_listing("/etc");
+
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, ELEMENTSOF(items));
+        ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
+        ASSERT_STREQ(read_file(f.target_fd, "x"), "file over dir");
+        ASSERT_STREQ(read_file(f.target_fd, "y"), "file over symlink");
+        ASSERT_STREQ(read_file(f.target_fd, "keepdir/old"), "old");
+        ASSERT_STREQ(read_file(f.target_fd, "keepdir/new"), "merged");
+        /* an implicit parent keeps the existing directory's attributes */
+        ASSERT_TRUE((lstat_at(f.target_fd, "keepdir").st_mode & 07777) == 0700);
+        {
+                char *after = tree_listing("/etc");
+                ASSERT_STREQ(before, after);
+                free(after);
+        }
+        free(before);
+        close(fd);
+        fixture_done(&f);
+}
+
+static void setxattr_at(int dir, const char *name, const char *attr, const char *value) {
+        int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(fsetxattr(fd, attr, value, strlen(value), 0));
+        close(fd);
+}
+
+static const TarItem whiteout_layer[] = {
+        { .name = "d/.wh.gone", .uid = 3, .gid = 4 },
+        { .name = ".wh.top" },
+        { .name = "o/new", .data = "new" },
+        { .name = "o/.wh..wh..opq" },
+};
+
+TEST(whiteouts_overlay) {
+        LayerApplyOptions o = { .overlay_whiteouts = true };
+        Error e = ERROR_NULL;
+        char buf[8];
+        struct stat st;
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        /* The lower has d with its own attributes: the upper copy must get them. */
+        ASSERT_OK(mkdirat(f.lower_fd, "d", 0711));
+        ASSERT_OK(fchownat(f.lower_fd, "d", 5, 6, 0));
+        setxattr_at(f.lower_fd, "d", "user.lower", "yes");
+        setxattr_at(f.lower_fd, "d", "trusted.overlay.origin", "no");
+        o.lower_fds = &f.lower_fd;
+        o.n_lower_fds = 1;
+
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, whiteout_layer, ELEMENTSOF(whiteout_layer));
+        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+
+        st = lstat_at(f.target_fd, "d");
+        ASSERT_TRUE(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0711 && st.st_uid == 5 && st.st_gid == 6);
+        ASSERT_TRUE(xattr_at(f.target_fd, "d", "user.lower", buf, sizeof buf) == 3);
+        ASSERT_TRUE(xattr_at(f.target_fd, "d", "trusted.overlay.origin", buf, sizeof buf) < 0);
+
+        st = lstat_at(f.target_fd, "d/gone");
+        ASSERT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0) && st.st_uid == 3 && st.st_gid == 4);
+        st = lstat_at(f.target_fd, "top");
+        ASSERT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
+        ASSERT_TRUE(!exists_at(f.target_fd, "d/.wh.gone") && !exists_at(f.target_fd, ".wh.top"));
+
+        ASSERT_TRUE(xattr_at(f.target_fd, "o", "trusted.overlay.opaque", buf, sizeof buf) == 1 && buf[0] == 'y');
+        ASSERT_STREQ(read_file(f.target_fd, "o/new"), "new");
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(whiteouts_delete) {
+        LayerApplyOptions o = { .overlay_whiteouts = false };
+        Error e = ERROR_NULL;
+        char buf[8];
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        ASSERT_OK(mkdirat(f.target_fd, "d", 0755));
+        ASSERT_OK(mkdirat(f.target_fd, "d/gone", 0755));
+        write_file(f.target_fd, "d/gone/inner", "x");
+        write_file(f.target_fd, "d/stays", "x");
+        write_file(f.target_fd, "top", "x");
+        ASSERT_OK(mkdirat(f.target_fd, "o", 0755));
+        write_file(f.target_fd, "o/old1", "x");
+        write_file(f.target_fd, "o/old2", "x");
+        write_file(f.target_fd, "keep", "x");
+
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, whiteout_layer, ELEMENTSOF(whiteout_layer));
+        ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
+        ASSERT_TRUE(!exists_at(f.target_fd, "d/gone") && !exists_at(f.target_fd, "top"));
+        ASSERT_TRUE(exists_at(f.target_fd, "d/stays") && exists_at(f.target_fd, "keep"));
+        ASSERT_TRUE(!exists_at(f.target_fd, "o/old1") && !exists_at(f.target_fd, "o/old2"));
+        ASSERT_STREQ(read_file(f.target_fd, "o/new"), "new");
+        ASSERT_TRUE(xattr_at(f.target_fd, "o", "trusted.overlay.opaque", buf, sizeof buf) < 0);
+        close(fd);
+        fixture_done(&f);
+}
+
+/* Prepares a target with some content and returns its listing. */
+static char *target_with_content(Fixture *f) {
+        fixture_init(f);
+        ASSERT_OK(mkdirat(f->target_fd, "etc", 0755));
+        write_file(f->target_fd, "etc/keep", "original");
+        write_file(f->target_fd, "x", "original x");
+        return tree_listing(f->target);
+}
+
+/* Applies items and expects a refusal of kind code whose message names `names`; the
+ * target must be unchanged. */
+static void expect_refused_fd(int fd, const LayerApplyOptions *o, int code, const char *names) {
+        Error e = ERROR_NULL;
+        Fixture f;
+        char *before = target_with_content(&f), *after;
+
+        ASSERT_ERR(apply_opts(fd, &f, o, NULL, &e), code);
+        ASSERT_TRUE(e.code == code);
+        if (getenv("LAYER_TEST_VERBOSE"))
+                fprintf(stderr, "refused: %s\n", e.message);
+        if (names && !strstr(e.message, names)) {
+                fprintf(stderr, "message \"%s\" does not name \"%s\"\n", e.message, names);
+                ASSERT_TRUE(false);
+        }
+        after = tree_listing(f.target);
+        ASSERT_STREQ(before, after);
+        free(before);
+        free(after);
+        fixture_done(&f);
+}
+
+static void expect_refused(const TarItem *items, size_t n, const LayerApplyOptions *o, int code, const char *names) {
+        int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, n);
+        expect_refused_fd(fd, o, code, names);
+        close(fd);
+}
+
+#define REFUSED(o, code, names, ...)                                                           \
+        do {                                                                                   \
+                const TarItem _items[] = { __VA_ARGS__ };                                      \
+                expect_refused(_items, ELEMENTSOF(_items), (o), (code), (names));              \
+        } while (0)
+
+TEST(expected_diff_id_mismatch) {
+        LayerApplyOptions o = {
+                .expected_diff_id = "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        };
+        REFUSED(&o, EINVAL, "does not match", { .name = "x", .data = "new x" }, { .name = "new", .data = "n" });
+        o.expected_diff_id = "md5:abc";
+        REFUSED(&o, EINVAL, "md5:abc", { .name = "x", .data = "new x" });
+}
+
+TEST(expected_diff_id_match) {
+        static const TarItem items[] = { { .name = "x", .data = "new x" } };
+        char want[7 + 64 + 1];
+        LayerApplyOptions o = { .expected_diff_id = want };
+        Error e = ERROR_NULL;
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_ZSTD, items, 1);
+        {
+                int plain = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, 1);
+                fd_sha256(plain, want, NULL);
+                close(plain);
+        }
+        ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
+        ASSERT_STREQ(read_file(f.target_fd, "x"), "new x");
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(refuses_dotdot) {
+        LayerApplyOptions o = {};
+        REFUSED(&o, EINVAL, "../escape", { .name = "ok", .data = "1" }, { .name = "../escape", .data = "x" });
+        REFUSED(&o, EINVAL, "a/../../x", { .name = "a/../../x", .data = "x" });
+        ASSERT_TRUE(access("/tmp/escape", F_OK) < 0);
+}
+
+TEST(absolute_names_stay_inside) {
+        static const TarItem items[] = { { .name = "/etc/lamina-layer-test", .data = "inside" } };
+        LayerApplyOptions o = {};
+        Error e = ERROR_NULL;
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, 1);
+        ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
+        ASSERT_STREQ(read_file(f.target_fd, "etc/lamina-layer-test"), "inside");
+        ASSERT_TRUE(access("/etc/lamina-layer-test", F_OK) < 0);
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(refuses_writes_through_symlinks) {
+        LayerApplyOptions o = {};
+        char *before = tree_listing("/etc"), *after;
+
+        REFUSED(&o, EINVAL, "a/passwd", { .name = "a", .type = AE_IFLNK, .link = "/etc" },
+                { .name = "a/passwd", .data = "root::0:0::/:/bin/sh\n" });
+        REFUSED(&o, EINVAL, "up/x", { .name = "up", .type = AE_IFLNK, .link = "../../.." },
+                { .name = "up/x", .data = "x" });
+        /* "etc" is a real directory of the target; a symlink in the layer does not lead there */
+        REFUSED(&o, EINVAL, "e/keep", { .name = "e", .type = AE_IFLNK, .link = "etc" },
+                { .name = "e/keep", .data = "overwritten" });
+        after = tree_listing("/etc");
+        ASSERT_STREQ(before, after);
+        free(before);
+        free(after);
+}
+
+TEST(refuses_bad_hardlinks) {
+        LayerApplyOptions o = {};
+
+        REFUSED(&o, EINVAL, "h", { .name = "h", .hardlink = "/etc/shadow" });
+        REFUSED(&o, EINVAL, "h", { .name = "h", .hardlink = "../x" });
+        /* x exists in the target, but not in this layer */
+        REFUSED(&o, EINVAL, "h", { .name = "h", .hardlink = "x" });
+        REFUSED(&o, EINVAL, "is a directory", { .name = "d/", .type = AE_IFDIR }, { .name = "h", .hardlink = "d" });
+        REFUSED(&o, EINVAL, "h", { .name = "l", .type = AE_IFLNK, .link = "/etc" }, { .name = "h", .hardlink = "l/shadow" });
+}
+
+TEST(refuses_bad_whiteouts) {
+        LayerApplyOptions o = { .overlay_whiteouts = true };
+
+        REFUSED(&o, EINVAL, ".wh..", { .name = "a/.wh.." });
+        REFUSED(&o, EINVAL, ".wh.", { .name = ".wh." });
+        REFUSED(&o, EINVAL, ".wh...", { .name = ".wh..." });
+        REFUSED(&o, EINVAL, ".wh..wh.foo", { .name = ".wh..wh.foo" });
+        REFUSED(&o, EINVAL, ".wh.dir/x", { .name = ".wh.dir/x" });
+}
+
+TEST(devices_need_permission) {
+        static const TarItem items[] = { { .name = "null", .type = AE_IFCHR, .mode = 0666, .rmajor = 1, .rminor = 3 } };
+        LayerApplyOptions o = {};
+        Error e = ERROR_NULL;
+        struct stat st;
+        Fixture f;
+        int fd;
+
+        REFUSED(&o, EINVAL, "null", { .name = "null", .type = AE_IFCHR, .rmajor = 1, .rminor = 3 });
+        REFUSED(&o, EINVAL, "sda", { .name = "sda", .type = AE_IFBLK, .rmajor = 8, .rminor = 0 });
+
+        fixture_init(&f);
+        o.allow_devices = true;
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, 1);
+        ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
+        st = lstat_at(f.target_fd, "null");
+        ASSERT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3) && (st.st_mode & 07777) == 0666);
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(limits) {
+        LayerApplyOptions o = { .limits = { .max_entries = 2 } };
+        char longname[64];
+
+        REFUSED(&o, EDQUOT, "c", { .name = "a", .data = "1" }, { .name = "b", .data = "2" }, { .name = "c", .data = "3" });
+
+        memset(longname, 'l', sizeof longname - 1);
+        longname[sizeof longname - 1] = 0;
+        o = (LayerApplyOptions) { .limits = { .max_name_len = 32 } };
+        REFUSED(&o, EINVAL, "lllll", { .name = "short", .data = "1" }, { .name = longname, .data = "2" });
+
+        o = (LayerApplyOptions) { .limits = { .max_bytes = 16384 } };
+        REFUSED(&o, EDQUOT, "limit", { .name = "big", .data = "x", .size = 100000 });
+}
+
+TEST(refuses_other_formats) {
+        static const TarItem items[] = { { .name = "x", .data = "zip" } };
+        static const int formats[] = { ARCHIVE_FORMAT_ZIP, ARCHIVE_FORMAT_CPIO_SVR4_NOCRC, ARCHIVE_FORMAT_7ZIP };
+        LayerApplyOptions o = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
+                int fd = tar_build(formats[i], ARCHIVE_FILTER_NONE, items, 1);
+                expect_refused_fd(fd, &o, EINVAL, "not a valid tar");
+                close(fd);
+        }
+        /* a compression that is not gzip or zstd */
+        {
+                int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_XZ, items, 1);
+                expect_refused_fd(fd, &o, EINVAL, "not a valid tar");
+                close(fd);
+        }
+}
+
+TEST(media_type_forced) {
+        static const TarItem items[] = { { .name = "x", .data = "gz" } };
+        LayerApplyOptions o = { .media_type = LAYER_MEDIA_TAR_ZSTD };
+        int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_GZIP, items, 1);
+
+        expect_refused_fd(fd, &o, EINVAL, "tar+zstd");
+        close(fd);
+        ASSERT_TRUE(layer_media_type_from_string("tar+gzip") == LAYER_MEDIA_TAR_GZIP);
+        ASSERT_TRUE(layer_media_type_from_string("zip") == -EINVAL);
+}
+
+TEST(refuses_bad_fds) {
+        LayerApplyOptions o = {};
+        Error e = ERROR_NULL;
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        fd = open(f.lower, O_PATH | O_CLOEXEC);
+        ASSERT_ERR(apply_opts(fd, &f, &o, NULL, &e), EINVAL);
+        ASSERT_TRUE(strstr(e.message, "O_PATH"));
+        close(fd);
+
+        e = ERROR_NULL;
+        fd = open(f.lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_ERR(apply_opts(fd, &f, &o, NULL, &e), EINVAL);
+        close(fd);
+
+        e = ERROR_NULL;
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        ASSERT_ERR(apply_opts(fd, &f, &o, NULL, &e), EINVAL);
+        close(fd);
+        fixture_done(&f);
+}
+
+typedef struct Feeder {
+        int from, to;
+} Feeder;
+
+static void *feed(void *userdata) {
+        Feeder *fe = userdata;
+        char buf[8192];
+        ssize_t n;
+
+        while ((n = read(fe->from, buf, sizeof buf)) > 0)
+                ASSERT_TRUE(write(fe->to, buf, (size_t) n) == n);
+        close(fe->to);
+        return NULL;
+}
+
+static void apply_through(int kind) {
+        LayerApplyOptions o = { .overlay_whiteouts = true };
+        Error e = ERROR_NULL;
+        pthread_t t;
+        Feeder fe;
+        Fixture f;
+        int p[2];
+
+        fixture_init(&f);
+        if (kind == 0)
+                ASSERT_OK(pipe2(p, O_CLOEXEC));
+        else
+                ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p));
+        fe = (Feeder) { .from = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_GZIP, tree, ELEMENTSOF(tree)),
+                        .to = p[1] };
+        ASSERT_TRUE(pthread_create(&t, NULL, feed, &fe) == 0);
+        if (apply_opts(p[0], &f, &o, NULL, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+        ASSERT_TRUE(pthread_join(t, NULL) == 0);
+        check_tree(&f);
+        close(p[0]);
+        close(fe.from);
+        fixture_done(&f);
+}
+
+TEST(pipe_works) {
+        apply_through(0);
+}
+
+TEST(socket_works) {
+        apply_through(1);
+}
+
+typedef struct Progress {
+        unsigned calls;
+        uint64_t last_done, total;
+} Progress;
+
+static void on_progress(uint64_t done, uint64_t total, void *userdata) {
+        Progress *p = userdata;
+        p->calls++;
+        p->last_done = done;
+        p->total = total;
+}
+
+TEST(progress) {
+        static const TarItem items[] = { { .name = "x", .data = "p" } };
+        Progress p = {};
+        LayerApplyOptions o = { .progress = on_progress, .userdata = &p };
+        Error e = ERROR_NULL;
+        struct stat st;
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_GZIP, items, 1);
+        ASSERT_OK(fstat(fd, &st));
+        ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
+        ASSERT_TRUE(p.calls >= 1 && p.calls <= 2);
+        ASSERT_TRUE(p.total == (uint64_t) st.st_size && p.last_done <= p.total);
+        close(fd);
+        fixture_done(&f);
+}
+
+/* A failing case aborts: remove the scratch tree on the way out. */
+static void cleanup_on_abort(int sig) {
+        layer_test_remove_tree(base_dir);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+int main(void) {
+        static const TestCase cases[] = { TEST_ENTRY(roundtrip_pax_plain),
+          TEST_ENTRY(roundtrip_pax_gzip),
+          TEST_ENTRY(roundtrip_pax_zstd),
+          TEST_ENTRY(roundtrip_gnu_gzip_long_names),
+          TEST_ENTRY(file_replaces_dir_and_symlink),
+          TEST_ENTRY(whiteouts_overlay),
+          TEST_ENTRY(whiteouts_delete),
+          TEST_ENTRY(expected_diff_id_mismatch),
+          TEST_ENTRY(expected_diff_id_match),
+          TEST_ENTRY(refuses_dotdot),
+          TEST_ENTRY(absolute_names_stay_inside),
+          TEST_ENTRY(refuses_writes_through_symlinks),
+          TEST_ENTRY(refuses_bad_hardlinks),
+          TEST_ENTRY(refuses_bad_whiteouts),
+          TEST_ENTRY(devices_need_permission),
+          TEST_ENTRY(limits),
+          TEST_ENTRY(refuses_other_formats),
+          TEST_ENTRY(media_type_forced),
+          TEST_ENTRY(refuses_bad_fds),
+          TEST_ENTRY(pipe_works),
+          TEST_ENTRY(socket_works),
+          TEST_ENTRY(progress) };
+        int r;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "layer_apply needs root (chown, mknod, trusted.* xattrs)\n");
+                return EXIT_TEST_SKIP;
+        }
+        ASSERT_TRUE(mkdtemp(base_dir));
+        signal(SIGABRT, cleanup_on_abort);
+        r = test_run_all(cases, ELEMENTSOF(cases));
+        layer_test_remove_tree(base_dir);
+        return r;
+}
