@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/btrfs.h>
@@ -13,6 +14,8 @@
 
 #include "btrfs-util.h"
 #include "strutil.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 int btrfs_is_fs(int fd) {
         struct statfs sfs;
@@ -113,7 +116,7 @@ int btrfs_subvol_id(int fd, uint64_t *ret) {
         return 0;
 }
 
-int btrfs_subvol_destroy_at(int dirfd, const char *name) {
+static int subvol_destroy_one(int dirfd, const char *name) {
         struct btrfs_ioctl_vol_args args = {};
         _cleanup_close_ int fd = -EBADF;
         int r;
@@ -134,6 +137,66 @@ int btrfs_subvol_destroy_at(int dirfd, const char *name) {
         if (r < 0)
                 return r;
         return RET_NERRNO(ioctl(dirfd, BTRFS_IOC_SNAP_DESTROY, &args));
+}
+
+/* Deletes every subvolume below the directory fd (which must be writable). */
+static int destroy_nested(int fd) {
+        _cleanup_close_ int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(dfd);
+        if (!d)
+                return -errno;
+        TAKE_FD(dfd);
+        for (errno = 0; (de = readdir(d)); errno = 0) {
+                _cleanup_close_ int sub = -EBADF;
+                struct stat st;
+                int r;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
+                    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (!S_ISDIR(st.st_mode))
+                        continue;
+                if (st.st_ino == BTRFS_FIRST_FREE_OBJECTID) {
+                        r = btrfs_subvol_destroy_at(dirfd(d), de->d_name);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        return -errno;
+                r = destroy_nested(sub);
+                if (r < 0)
+                        return r;
+        }
+        return errno > 0 ? -errno : 0;
+}
+
+int btrfs_subvol_destroy_at(int dirfd, const char *name) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = subvol_destroy_one(dirfd, name);
+        if (r != -ENOTEMPTY)
+                return r;
+
+        /* It holds subvolumes of its own (a container made them): those go first. */
+        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = btrfs_subvol_set_read_only(fd, false);
+        if (r >= 0)
+                r = destroy_nested(fd);
+        if (r < 0)
+                return r;
+        return subvol_destroy_one(dirfd, name);
 }
 
 int btrfs_device_path(int fd, char **ret) {

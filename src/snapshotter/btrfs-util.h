@@ -26,7 +26,7 @@ int btrfs_subvol_get_read_only(int fd);
 /* The subvolume ID (tree ID) that fd belongs to, what mount -o subvolid= takes. */
 int btrfs_subvol_id(int fd, uint64_t *ret);
 
-/* Deletes the subvolume dirfd/name, read-only or not. */
+/* Deletes the subvolume dirfd/name, read-only or not, with the subvolumes below it. */
 int btrfs_subvol_destroy_at(int dirfd, const char *name);
 
 /* A block device path of the filesystem fd lives on (the lowest device ID present). */

@@ -136,6 +136,41 @@ TEST(cleanup_deletes_orphaned_subvolumes) {
         core_free(c);
 }
 
+/* A container may make subvolumes of its own inside a snapshot. */
+TEST(cleanup_deletes_nested_subvolumes) {
+        Core *c = core_on_btrfs();
+        CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
+        char *mnt = strdup_printf("%s/mnt", workdir);
+        char *snapshots = strdup_printf("%s/btrfs/snapshots", state_dir);
+        MountSpecList m = {};
+        Error e = ERROR_NULL;
+        uint64_t reclaimed = 0;
+        char *inner = NULL, *deeper = NULL;
+        int fd, ifd;
+
+        ASSERT_OK(core_prepare(s, 0, "nest", NULL, NULL, &m, &e));
+        test_mount_spec(&m.items[0], mnt);
+        fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(btrfs_subvol_make_temp(fd, "inner-", -EBADF, false, &inner));
+        ifd = openat(fd, inner, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(ifd >= 0);
+        ASSERT_OK(btrfs_subvol_make_temp(ifd, "deeper-", -EBADF, true, &deeper));
+        close(ifd);
+        close(fd);
+        ASSERT_OK(umount2(mnt, 0));
+        ASSERT_OK(core_commit(s, 0, "nested", "nest", NULL, &e));
+        ASSERT_OK(core_remove(s, 0, "nested", &e));
+        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_TRUE(dir_entries(snapshots) == 0);
+        mount_spec_list_clear(&m);
+        free(inner);
+        free(deeper);
+        free(mnt);
+        free(snapshots);
+        core_free(c);
+}
+
 TEST(btrfs_is_offered_only_on_btrfs) {
         struct statfs sfs;
         Core *c = test_core_new(workdir, 0); /* state in the test's directory */
@@ -226,6 +261,7 @@ static void run_cases(void) {
                 TEST_ENTRY(btrfs_chain),
                 TEST_ENTRY(native_chain_on_btrfs),
                 TEST_ENTRY(cleanup_deletes_orphaned_subvolumes),
+                TEST_ENTRY(cleanup_deletes_nested_subvolumes),
                 TEST_ENTRY(btrfs_is_offered_only_on_btrfs),
         };
 
