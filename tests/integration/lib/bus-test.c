@@ -350,9 +350,9 @@ int bt_list(BusTest *t, char *const *filters, InfoList *ret) {
                 r = read_infos(reply, &l);
         sd_bus_message_unref(reply);
         sd_bus_message_unref(m);
-        if (r < 0) {
+        if (r < 0 || !ret) {
                 info_list_clear(&l);
-                return r;
+                return r < 0 ? r : 0;
         }
         *ret = l;
         return 0;
