@@ -25,7 +25,11 @@
  * Reads may nest (a Stat inside a walk callback). Growing the map waits until no
  * transaction is open, so store_write() cannot grow while its thread holds a read
  * transaction: don't call it inside one (it then fails with ENOSPC when the map is
- * full). Never call store_write() from inside a write fn. */
+ * full). Never call store_write() from inside a write fn.
+ *
+ * Results (SnapshotInfo, Snapshot, MountRecord) must be zero-initialized or hold an
+ * earlier result: on success the old contents are freed and replaced; on failure they
+ * are left alone. */
 
 typedef struct Store Store;
 typedef struct StoreTxn StoreTxn;
