@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <string.h>
+
+#include "core-internal.h"
+#include "layer.h"
+#include "log.h"
+
+/* Apply: unpacks a layer into an active snapshot of the caller that nobody has mounted.
+ * The snapshot is marked busy for the whole call, so Mount, Commit and Remove refuse it
+ * meanwhile; the layer code leaves the data as it was when anything goes wrong. */
+
+typedef struct ApplyCheck {
+        CoreSnapshotter *s;
+        uid_t ns;
+        const char *key;
+        Snapshot snap; /* ID and parents, nearest first */
+} ApplyCheck;
+
+/* Active, the caller's own, and not mounted by laminad. */
+static int apply_check_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        ApplyCheck *a = userdata;
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        int r;
+
+        snapshot_clear(&a->snap);
+        r = core_lookup_own(t, a->ns, a->key, &info, e);
+        if (r < 0)
+                return r;
+        if (info.kind != SNAPSHOT_ACTIVE)
+                return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; layers can only be applied to active snapshots",
+                                  QUOTE(a->key), snapshot_kind_to_string(info.kind));
+        r = store_get_snapshot(t, a->ns, a->key, &a->snap, e);
+        if (r < 0)
+                return r;
+        return core_check_not_mounted(t, a->snap.id, a->key, e);
+}
+
+static void apply_check_done(ApplyCheck *a) {
+        snapshot_clear(&a->snap);
+}
+
+static void close_fds(int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                safe_close(fds[i]);
+        free(fds);
+}
+
+/* The parents' data directories, topmost first, for the parents a layer dir lacks. */
+static int open_lowers(CoreSnapshotter *s, const Snapshot *snap, int **ret, Error *e) {
+        int *fds = calloc(snap->n_parents + 1, sizeof(int));
+
+        if (!fds)
+                return -ENOMEM;
+        for (size_t i = 0; i < snap->n_parents; i++) {
+                int r = s->backend->vtable->open_data(s->backend, snap->parent_ids[i], &fds[i], e);
+                if (r < 0) {
+                        close_fds(fds, i);
+                        return r;
+                }
+        }
+        *ret = fds;
+        return 0;
+}
+
+static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *snap, int layer_fd,
+                        const LayerApplyOptions *lo, CoreApplyResult *ret, Error *e) {
+        _cleanup_close_ int target_fd = -EBADF;
+        LayerApplyOptions o = *lo;
+        LayerApplyResult res;
+        int *lowers = NULL, r;
+
+        r = s->backend->vtable->open_data(s->backend, snap->id, &target_fd, e);
+        if (r < 0)
+                return r;
+        /* Only a layered snapshot holds its own changes alone; a full tree has its parents. */
+        if (s->backend->vtable->layered) {
+                r = open_lowers(s, snap, &lowers, e);
+                if (r < 0)
+                        return r;
+                o.lower_fds = lowers;
+                o.n_lower_fds = snap->n_parents;
+        }
+
+        r = layer_apply(layer_fd, target_fd, &o, &res, e);
+        if (lowers)
+                close_fds(lowers, snap->n_parents);
+        if (r < 0)
+                return log_debug_errno(r, "%s: apply to %s failed: %s", s->name, QUOTE(key), e ? e->message : "");
+
+        memcpy(ret->diff_id, res.diff_id, sizeof ret->diff_id);
+        ret->bytes = res.bytes;
+        ret->entries = res.entries;
+        log_debug("%s: applied %s (%" PRIu64 " bytes, %" PRIu64 " entries) to %s", s->name, ret->diff_id,
+                  ret->bytes, ret->entries, QUOTE(key));
+        return 0;
+}
+
+int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
+               const CoreApplyOptions *o, CoreApplyResult *ret, Error *e) {
+        _cleanup_(apply_check_done) ApplyCheck a = { .s = s, .ns = ns, .key = key };
+        LayerApplyOptions lo = {
+                .overlay_whiteouts = s->backend->vtable->layered,
+                .allow_devices = o->allow_devices,
+                .expected_diff_id = o->expected_diff_id,
+                .progress = o->progress,
+                .userdata = o->userdata,
+        };
+        uint64_t id;
+        int r;
+
+        assert(s);
+        assert(o);
+        assert(ret);
+
+        r = core_validate_key("key", key, e);
+        if (r < 0)
+                return r;
+        if (o->media_type) {
+                r = layer_media_type_from_string(o->media_type);
+                if (r < 0)
+                        return error_setf(e, EINVAL, "media-type %s is not one of tar, tar+gzip or tar+zstd",
+                                          QUOTE(o->media_type));
+                lo.media_type = r;
+        }
+
+        /* Look the snapshot up, mark it busy, then check again under the store's write
+         * lock: a Mount that started before the mark is then either recorded or refused. */
+        r = store_write(s->store, apply_check_in_txn, &a, e);
+        if (r < 0)
+                return r;
+        id = a.snap.id;
+        r = core_busy_acquire(s, id, key, e);
+        if (r < 0)
+                return r;
+        r = store_write(s->store, apply_check_in_txn, &a, e);
+        if (r >= 0 && a.snap.id != id)
+                r = error_setf(e, EBUSY, "snapshot %s changed while the layer was being prepared; try again", QUOTE(key));
+        if (r >= 0)
+                r = apply_locked(s, key, &a.snap, layer_fd, &lo, ret, e);
+        core_busy_release(s, id);
+        return r;
+}

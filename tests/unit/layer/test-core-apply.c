@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* core_apply(): layers applied through the core to overlayfs and native chains, checked
+ * through a mounted View; and the snapshots Apply must refuse. */
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "core/core-test-util.h"
+#include "layer-test-util.h"
+
+static char *dir, *mnt;
+static Core *core;
+
+static const TarItem layer1[] = {
+        { .name = "etc/", .type = AE_IFDIR },
+        { .name = "etc/conf", .data = "one" },
+        { .name = "gone", .data = "one" },
+        { .name = "opq/", .type = AE_IFDIR },
+        { .name = "opq/old", .data = "one" },
+        { .name = "keep/", .type = AE_IFDIR, .mode = 0701, .uid = 42 },
+        { .name = "keep/a", .data = "one" },
+};
+
+static const TarItem layer2[] = {
+        { .name = "etc/conf", .data = "two" },
+        { .name = ".wh.gone" },
+        { .name = "opq/.wh..wh..opq" },
+        { .name = "opq/new", .data = "two" },
+        { .name = "keep/b", .data = "two" }, /* no "keep/" entry: its parent comes from layer 1 */
+};
+
+static void apply(CoreSnapshotter *s, const char *key, const TarItem *items, size_t n) {
+        CoreApplyOptions o = { .media_type = "tar+gzip" };
+        CoreApplyResult res = {};
+        Error e = ERROR_NULL;
+        char want[7 + 64 + 1];
+        int plain = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, n);
+        int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_GZIP, items, n);
+
+        fd_sha256(plain, want, NULL);
+        o.expected_diff_id = want;
+        if (core_apply(s, 0, key, fd, &o, &res, &e) < 0)
+                fprintf(stderr, "apply %s: %s\n", key, e.message);
+        ASSERT_TRUE(e.code == 0);
+        ASSERT_STREQ(res.diff_id, want);
+        ASSERT_TRUE(res.entries == n);
+        close(fd);
+        close(plain);
+}
+
+static void expect_file(const char *name, const char *content) {
+        char *s = test_read_file(mnt, name);
+
+        if (!content) {
+                ASSERT_TRUE(!s);
+                return;
+        }
+        ASSERT_STREQ(s, content);
+        free(s);
+}
+
+static void chain(const char *snapshotter) {
+        CoreSnapshotter *s = core_snapshotter_by_name(core, snapshotter);
+        Error e = ERROR_NULL;
+        MountSpecList m = {};
+        struct stat st;
+        char *p;
+
+        ASSERT_TRUE(s);
+        ASSERT_OK(core_prepare(s, 0, "a1", NULL, NULL, NULL, &e));
+        apply(s, "a1", layer1, ELEMENTSOF(layer1));
+        ASSERT_OK(core_commit(s, 0, "c1", "a1", NULL, &e));
+        ASSERT_OK(core_prepare(s, 0, "a2", "c1", NULL, NULL, &e));
+        apply(s, "a2", layer2, ELEMENTSOF(layer2));
+        ASSERT_OK(core_commit(s, 0, "c2", "a2", NULL, &e));
+
+        ASSERT_OK(core_view(s, 0, "v", "c2", NULL, &m, &e));
+        test_mount_spec(&m.items[0], mnt);
+        expect_file("etc/conf", "two");
+        expect_file("gone", NULL);
+        expect_file("opq/old", NULL);
+        expect_file("opq/new", "two");
+        expect_file("keep/a", "one");
+        expect_file("keep/b", "two");
+        /* the parent made for keep/b has layer 1's attributes, not a default 0755 root dir */
+        p = strdup_printf("%s/keep", mnt);
+        ASSERT_OK(lstat(p, &st));
+        ASSERT_TRUE((st.st_mode & 07777) == 0701 && st.st_uid == 42);
+        free(p);
+        ASSERT_OK(umount(mnt));
+        mount_spec_list_clear(&m);
+
+        /* nothing of the staging directories is left in the data */
+        ASSERT_OK(core_remove(s, 0, "v", &e));
+        ASSERT_OK(core_remove(s, 0, "c2", &e));
+        ASSERT_OK(core_remove(s, 0, "c1", &e));
+}
+
+TEST(overlayfs_chain) {
+        chain("overlayfs");
+}
+
+TEST(native_chain) {
+        chain("native");
+}
+
+static void expect_refused(CoreSnapshotter *s, const char *key, const CoreApplyOptions *o, int code) {
+        static const TarItem items[] = { { .name = "x", .data = "x" } };
+        CoreApplyResult res;
+        Error e = ERROR_NULL;
+        int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, 1);
+
+        ASSERT_ERR(core_apply(s, 0, key, fd, o, &res, &e), code);
+        ASSERT_TRUE(e.code == code && strlen(e.message) > 0);
+        close(fd);
+}
+
+TEST(refused_snapshots) {
+        CoreSnapshotter *s = core_snapshotter_by_name(core, "overlayfs");
+        CoreMountOptions mo = {};
+        CoreApplyOptions o = {};
+        Error e = ERROR_NULL;
+        char *path = NULL;
+
+        ASSERT_OK(core_prepare(s, 0, "act", NULL, NULL, NULL, &e));
+        ASSERT_OK(core_commit(s, 0, "base", "act", NULL, &e));
+        ASSERT_OK(core_view(s, 0, "view", "base", NULL, NULL, &e));
+        ASSERT_OK(core_prepare(s, 0, "act", "base", NULL, NULL, &e));
+
+        expect_refused(s, "missing", &o, ENOENT);
+        expect_refused(s, "base", &o, EWRONGKIND);
+        expect_refused(s, "view", &o, EWRONGKIND);
+        expect_refused(s, "", &o, EINVAL);
+        /* another namespace's snapshot is not the caller's */
+        {
+                static const TarItem items[] = { { .name = "x", .data = "x" } };
+                CoreApplyResult res;
+                int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, 1);
+                e = ERROR_NULL;
+                ASSERT_ERR(core_apply(s, 1000, "act", fd, &o, &res, &e), ENOENT);
+                close(fd);
+        }
+        o.media_type = "zip";
+        expect_refused(s, "act", &o, EINVAL);
+        o.media_type = NULL;
+
+        ASSERT_OK(core_mount(s, 0, "act", NULL, &mo, &path, &e));
+        expect_refused(s, "act", &o, EBUSY);
+        free(path);
+        path = NULL;
+        ASSERT_OK(core_unmount(s, 0, "act", &path, &e));
+        free(path);
+}
+
+int main(void) {
+        static const TestCase cases[] = {
+                TEST_ENTRY(overlayfs_chain),
+                TEST_ENTRY(native_chain),
+                TEST_ENTRY(refused_snapshots),
+        };
+        int r;
+
+        if (!test_enter_private_mount_ns()) {
+                fprintf(stderr, "core_apply needs root and mount namespaces\n");
+                return EXIT_TEST_SKIP;
+        }
+        dir = test_mkdtemp();
+        mnt = strdup_printf("%s/mnt", dir);
+        ASSERT_OK(mkdir(mnt, 0755));
+        core = test_core_new(dir, 0);
+
+        r = test_run_all(cases, ELEMENTSOF(cases));
+
+        core_free(core);
+        test_rm_rf(dir);
+        free(mnt);
+        free(dir);
+        return r;
+}
