@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "ctl.h"
 #include "strutil.h"
@@ -42,7 +45,48 @@ int ctl_open(Ctl *c) {
         return 0;
 }
 
+#define PKTTYAGENT "/usr/bin/pkttyagent"
+
+void ctl_polkit_agent_open(Ctl *c) {
+        _cleanup_close_ int ready = -EBADF;
+        const char *unique;
+        int fd[2];
+        char dummy;
+
+        if (c->agent_pid > 0 || geteuid() == 0 || !isatty(STDIN_FILENO) || access(PKTTYAGENT, X_OK) < 0 ||
+            sd_bus_get_unique_name(c->bus, &unique) < 0 || pipe2(fd, O_CLOEXEC) < 0)
+                return;
+        ready = fd[0];
+        c->agent_pid = fork();
+        if (c->agent_pid < 0) {
+                c->agent_pid = 0;
+                (void) safe_close(fd[1]);
+                return;
+        }
+        if (c->agent_pid == 0) {
+                _cleanup_free_ char *notify = strdup_printf("--notify-fd=%d", fd[1]);
+                _cleanup_free_ char *name = strdup_printf("--system-bus-name=%s", unique);
+
+                /* The agent closes the pipe once it is registered. */
+                if (notify && name && fcntl(fd[1], F_SETFD, 0) >= 0)
+                        execl(PKTTYAGENT, "pkttyagent", notify, name, "--fallback", (char *) NULL);
+                _exit(EXIT_FAILURE);
+        }
+        (void) safe_close(fd[1]);
+        while (read(ready, &dummy, 1) < 0 && errno == EINTR)
+                ;
+}
+
+static void polkit_agent_close(Ctl *c) {
+        if (c->agent_pid <= 0)
+                return;
+        (void) kill(c->agent_pid, SIGTERM);
+        (void) waitpid(c->agent_pid, NULL, 0);
+        c->agent_pid = 0;
+}
+
 void ctl_close(Ctl *c) {
+        polkit_agent_close(c);
         if (c->bus)
                 sd_bus_flush_close_unref(c->bus);
         free(c->snapshotter);

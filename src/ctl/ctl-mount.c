@@ -189,13 +189,24 @@ static bool machined_available(Ctl *c) {
         return sd_bus_message_read(reply, "b", &has) >= 0 && has;
 }
 
-static int nspawn_argv(Ctl *c, const char *path, char ***ret) {
+/* nspawn refuses machine names that are not host names; it then derives one from the path. */
+static bool machine_name_is_valid(const char *s) {
+        size_t n = strlen(s);
+
+        return n > 0 && n <= 64 && s[0] != '-' && s[0] != '.' &&
+               strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == n;
+}
+
+static int nspawn_argv(Ctl *c, const char *key, const char *path, char ***ret) {
         _cleanup_strv_free_ char **a = NULL;
         bool ok;
 
         ok = strv_extend(&a, "systemd-nspawn") >= 0 && strv_extend(&a, "-D") >= 0 && strv_extend(&a, path) >= 0;
-        if (ok && arg_name)
-                ok = strv_extend(&a, "--machine") >= 0 && strv_extend(&a, arg_name) >= 0;
+        if (ok && machine_name_is_valid(key))
+                ok = strv_extend(&a, "--machine") >= 0 && strv_extend(&a, key) >= 0;
+        /* Without a terminal on both ends, a pty would only turn "\n" into "\r\n". */
+        if (ok && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
+                ok = strv_extend(&a, "--console=pipe") >= 0;
         if (ok && arg_boot)
                 ok = strv_extend(&a, "--boot") >= 0;
         if (ok && arg_quiet)
@@ -291,7 +302,7 @@ int verb_run(Ctl *c, int argc, char **argv) {
                 return r;
         r = ctl_mount(c, key, NULL, NULL, &path);
         if (r >= 0)
-                r = nspawn_argv(c, path, &nspawn);
+                r = nspawn_argv(c, key, path, &nspawn);
         if (r < 0) {
                 if (path)
                         (void) ctl_unmount(c, key);

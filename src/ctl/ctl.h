@@ -59,10 +59,13 @@ typedef struct Ctl {
         sd_bus *bus;
         char *snapshotter; /* resolved name */
         char *path;        /* object path, with /user/<uid> for --user */
+        pid_t agent_pid;   /* pkttyagent we started, or 0 */
 } Ctl;
 
 int ctl_open(Ctl *c);
-void ctl_close(Ctl *c);
+void ctl_close(Ctl *c); /* also ends the polkit agent */
+/* Starts pkttyagent for this connection when a password could be asked on this terminal. */
+void ctl_polkit_agent_open(Ctl *c);
 /* Resolves --snapshotter, $LAMINA_SNAPSHOTTER or the daemon's default, plus --user. */
 int ctl_resolve(Ctl *c);
 

@@ -46,6 +46,7 @@ typedef struct Verb {
         int min_args, max_args; /* positional arguments after the verb; -1 = any */
         unsigned options;
         int (*run)(Ctl *c, int argc, char **argv);
+        bool may_ask; /* may need polkit to ask for a password */
 } Verb;
 
 static const Verb verbs[] = {
@@ -53,23 +54,23 @@ static const Verb verbs[] = {
         { "list",         0, -1, OPT_LIST_KEYS,                     verb_ls },
         { "info",         1, 1,  0,                                 verb_info },
         { "tree",         0, 0,  0,                                 verb_tree },
-        { "prepare",      1, 2,  OPT_MOUNT | OPT_TARGET,            verb_prepare },
-        { "view",         1, 2,  OPT_MOUNT | OPT_TARGET,            verb_view },
-        { "commit",       2, 2,  0,                                 verb_commit },
-        { "rm",           1, -1, 0,                                 verb_rm },
-        { "remove",       1, -1, 0,                                 verb_rm },
+        { "prepare",      1, 2,  OPT_MOUNT | OPT_TARGET,            verb_prepare, true },
+        { "view",         1, 2,  OPT_MOUNT | OPT_TARGET,            verb_view, true },
+        { "commit",       2, 2,  0,                                 verb_commit, true },
+        { "rm",           1, -1, 0,                                 verb_rm, true },
+        { "remove",       1, -1, 0,                                 verb_rm, true },
         { "mounts",       1, 2,  0,                                 verb_mounts },
         { "usage",        0, -1, OPT_BYTES,                         verb_usage },
-        { "label",        1, -1, 0,                                 verb_label },
-        { "mount",        1, 2,  OPT_OPTIONS,                       verb_mount },
-        { "umount",       1, 1,  0,                                 verb_umount },
-        { "unmount",      1, 1,  0,                                 verb_umount },
+        { "label",        1, -1, 0,                                 verb_label, true },
+        { "mount",        1, 2,  OPT_OPTIONS,                       verb_mount, true },
+        { "umount",       1, 1,  0,                                 verb_umount, true },
+        { "unmount",      1, 1,  0,                                 verb_umount, true },
         { "list-mounts",  0, 0,  0,                                 verb_list_mounts },
-        { "apply",        2, 2,  0,                                 verb_apply },
-        { "import",       1, 1,  OPT_NAME,                          verb_import },
-        { "cleanup",      0, 0,  0,                                 verb_cleanup },
+        { "apply",        2, 2,  0,                                 verb_apply, true },
+        { "import",       1, 1,  OPT_NAME,                          verb_import, true },
+        { "cleanup",      0, 0,  0,                                 verb_cleanup, true },
         { "snapshotters", 0, 0,  0,                                 verb_snapshotters },
-        { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND, verb_run },
+        { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND, verb_run, true },
 };
 
 static void help(void) {
@@ -329,6 +330,8 @@ static int run(int argc, char **argv) {
         r = ctl_open(&c);
         if (r < 0)
                 return EXIT_FAILURE;
+        if (v->may_ask)
+                ctl_polkit_agent_open(&c);
         r = v->run(&c, n, positional);
         fflush(stdout);
         if (r < 0)

@@ -21,8 +21,10 @@ pass() {
 }
 
 # ctl ARGS…: laminactl without a pager; output in $out, stderr in $err, exit code in $rc.
+# CTL_AS, if set, prefixes the command (e.g. "harness_as USER").
+CTL_AS=""
 ctl() {
-        out=$("$LAMINACTL" --no-pager "$@" 2>"$T/ctl.err")
+        out=$($CTL_AS "$LAMINACTL" --no-pager "$@" 2>"$T/ctl.err")
         rc=$?
         err=$(cat "$T/ctl.err")
 }

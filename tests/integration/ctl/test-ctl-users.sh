@@ -1,0 +1,53 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# laminactl as an unprivileged user, with real polkitd: refused without a rule, allowed by
+# the guide's group rule (no session needed), own namespace plus root's images, --user.
+. "$(dirname "$0")/ctl-lib.sh"
+harness_setup --polkit
+harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
+        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+user=$(harness_add_user ctl)
+uid=$(id -u "$user")
+
+ok "root prepares an image" prepare base-work
+ok "root commits it" commit base base-work
+
+CTL_AS="harness_as $user"
+ok "user: ls needs no authorization" --json=short ls
+expect "user sees root's committed snapshot" "$(json '[(s["name"], s["owner"]) for s in j]')" '[["base", 0]]'
+ctl prepare mine base
+expect "user: prepare without authorization fails" "$rc" 1
+printf '%s\n' "$err" | grep -q '^laminactl: ' || fail "refusal message: $err"
+
+# The guide's rule, for the test user's own group.
+sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$user")\")/" \
+        "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-test.rules"
+harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+rule_active() {
+        ctl prepare mine base
+        [ "$rc" = 0 ]
+}
+harness_wait_for 50 rule_active && pass "user: prepare with the group rule" || fail "the group rule did not take effect: $err"
+ok "user: mount" mount mine
+path=$out
+ok "user: list-mounts" --json=short list-mounts
+expect "user's mount is listed with its owner" "$(json '[(m["key"], m["owner"]) for m in j]')" "[[\"mine\", $uid]]"
+findmnt -rn -o OPTIONS --mountpoint "$path" | grep -q 'nosuid,nodev' || fail "user mounts are nosuid,nodev"
+ok "user: umount" umount mine
+mkdir "$T/target"
+ctl mount mine "$T/target"
+expect "user: a chosen target needs mount-anywhere" "$rc" 1
+ok "user: commit" commit mine-done mine
+ok "user: ls" --json=short ls
+expect "own and root's snapshots" "$(json 'sorted((s["name"], s["owner"]) for s in j)')" "[[\"base\", 0], [\"mine-done\", $uid]]"
+ctl --user 0 prepare x
+expect "user: root's namespace is refused" "$rc" 1
+ctl cleanup
+expect "user: cleanup needs manage" "$rc" 1
+
+CTL_AS=""
+ok "root: --user UID" --user "$uid" --json=short ls
+expect "root sees the user's snapshots through --user" "$(json '[s["name"] for s in j if s["owner"] != 0]')" '["mine-done"]'
+ok "root: --user UID rm" --user "$uid" rm mine-done
+ok "root: rm base" rm base
+finish
