@@ -18,8 +18,14 @@
  * with the ioctl. The mounts are what containerd gives: the filesystem's block device
  * with subvolid=<n>, plus "ro" unless active. */
 
+/* <state>/btrfs is where the data goes: on the state directory's filesystem, or on a
+ * btrfs an administrator mounted there. */
 static int btrfs_available(int state_fd) {
-        return btrfs_is_fs(state_fd);
+        _cleanup_close_ int fd = openat(state_fd, "btrfs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0 && errno != ENOENT)
+                return -errno;
+        return btrfs_is_fs(fd >= 0 ? fd : state_fd);
 }
 
 static int open_subvol(Backend *b, uint64_t id) {

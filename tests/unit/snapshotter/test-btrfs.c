@@ -184,6 +184,42 @@ TEST(btrfs_is_offered_only_on_btrfs) {
         core_free(c);
 }
 
+/* A btrfs mounted at <state>/btrfs serves a state directory that is elsewhere. */
+TEST(btrfs_mounted_at_state_btrfs) {
+        char *elsewhere = strdup_printf("%s/elsewhere", workdir);
+        char *state = strdup_printf("%s/state", elsewhere), *at = strdup_printf("%s/btrfs", state);
+        char *src = strdup_printf("%s/for-elsewhere", fsdir);
+        struct statfs sfs;
+        MountSpecList m = {};
+        Error e = ERROR_NULL;
+        uint64_t reclaimed;
+        CoreSnapshotter *s;
+        Core *c;
+
+        ASSERT_OK(statfs(workdir, &sfs));
+        if (sfs.f_type == BTRFS_SUPER_MAGIC)
+                return; /* nothing to show where everything is btrfs */
+        ASSERT_OK(mkdir(elsewhere, 0755));
+        ASSERT_OK(mkdir(state, 0700));
+        ASSERT_OK(mkdir(at, 0700));
+        ASSERT_OK(mkdir(src, 0700));
+        ASSERT_OK(mount(src, at, NULL, MS_BIND, NULL) < 0 ? -errno : 0);
+        c = test_core_new(elsewhere, 0);
+        s = core_snapshotter_by_name(c, "btrfs");
+        ASSERT_TRUE(s);
+        ASSERT_OK(core_prepare(s, 0, "k", NULL, NULL, &m, &e));
+        ASSERT_STREQ(m.items[0].type, "btrfs");
+        ASSERT_OK(core_remove(s, 0, "k", &e));
+        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        mount_spec_list_clear(&m);
+        core_free(c);
+        ASSERT_OK(umount2(at, 0));
+        free(elsewhere);
+        free(state);
+        free(at);
+        free(src);
+}
+
 static void mount_test_fs(void) {
         ASSERT_TRUE(test_enter_private_mount_ns());
         ASSERT_OK(mkdir(fsdir, 0755));
@@ -263,6 +299,7 @@ static void run_cases(void) {
                 TEST_ENTRY(cleanup_deletes_orphaned_subvolumes),
                 TEST_ENTRY(cleanup_deletes_nested_subvolumes),
                 TEST_ENTRY(btrfs_is_offered_only_on_btrfs),
+                TEST_ENTRY(btrfs_mounted_at_state_btrfs),
         };
 
         mount_test_fs();
