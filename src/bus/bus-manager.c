@@ -126,6 +126,9 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
         r = bus_jobs_new(event, BUS_MAX_JOBS, &c->jobs);
         if (r < 0)
                 return log_error_errno(r, "failed to set up the worker jobs: %m");
+        r = auth_registry_new(&c->auth);
+        if (r < 0)
+                return r;
 
         r = sd_bus_add_object_vtable(bus, &c->manager_slot, BUS_PATH, BUS_MANAGER_INTERFACE, bus_manager_vtable, c);
         if (r < 0)
@@ -165,11 +168,12 @@ BusContext *bus_context_free(BusContext *c) {
         free(c->snapshotters);
         sd_bus_slot_unref(c->manager_slot);
         bus_jobs_free(c->jobs);
+        auth_registry_free(c->auth);
         sd_bus_unref(c->bus);
         free(c);
         return NULL;
 }
 
 bool bus_context_busy(BusContext *c) {
-        return bus_jobs_running(c->jobs) > 0;
+        return bus_jobs_running(c->jobs) > 0 || auth_registry_pending(c->auth) > 0;
 }

@@ -25,9 +25,9 @@ typedef struct BusCall {
 } BusCall;
 
 #define log_call(call, level, key, fmt, ...)                                                    \
-        log_full((level), "%s: uid %u ns %u: %s %s" fmt,                                        \
+        log_full((level), "%s: uid %u ns %u: %s%s%s" fmt,                                       \
                  core_snapshotter_name((call)->snapshotter->core), (unsigned) (call)->caller,   \
-                 (unsigned) (call)->ns, (call)->verb, LOG_KEY(key), ##__VA_ARGS__)
+                 (unsigned) (call)->ns, (call)->verb, (key) ? " " : "", LOG_KEY(key), ##__VA_ARGS__)
 
 static int object_namespace(BusSnapshotter *s, sd_bus_message *m, uid_t caller, uid_t *ret) {
         const char *path = sd_bus_message_get_path(m);

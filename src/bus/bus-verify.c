@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "auth.h"
 #include "bus-error.h"
 #include "bus.h"
 
@@ -22,20 +23,11 @@ int bus_caller_uid(sd_bus_message *m, uid_t *ret, sd_bus_error *error) {
         return 0;
 }
 
-/* Until polkit checks are wired in, only root is authorized for an action. */
+/* Root passes; anyone else is asked about with polkit, asynchronously (src/auth). */
 int bus_verify(BusContext *c, sd_bus_message *m, const char *action, const char *const *details,
                sd_bus_error *error) {
-        uid_t uid;
-        int r;
-
+        assert(c);
         assert(action);
 
-        r = bus_caller_uid(m, &uid, error);
-        if (r < 0)
-                return r;
-        if (uid == 0)
-                return 1;
-        return bus_error_setf(error, EACCES,
-                              "%s is needed for this call and only root holds it; ask an administrator",
-                              action);
+        return auth_check(m, action, details, c->auth, error);
 }

@@ -6,6 +6,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "auth.h"
 #include "bus-job.h"
 #include "core.h"
 #include "macro.h"
@@ -35,6 +36,7 @@ struct BusContext {
         Core *core;
         sd_bus *bus;
         BusJobs *jobs;
+        AuthRegistry *auth; /* polkit checks in flight */
         sd_bus_slot *manager_slot;
         BusSnapshotter *snapshotters;
         size_t n_snapshotters;
