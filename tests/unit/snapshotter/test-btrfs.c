@@ -105,6 +105,13 @@ TEST(btrfs_chain) {
         core_free(c);
 }
 
+TEST(btrfs_apply_deletes_whiteouts) {
+        Core *c = core_on_btrfs();
+
+        apply_run(core_snapshotter_by_name(c, "btrfs"), workdir);
+        core_free(c);
+}
+
 /* The native backend on btrfs copies with FICLONE: the same chain must hold. */
 TEST(native_chain_on_btrfs) {
         Core *c = core_on_btrfs();
@@ -295,6 +302,7 @@ static int make_image(const char *image) {
 static void run_cases(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(btrfs_chain),
+                TEST_ENTRY(btrfs_apply_deletes_whiteouts),
                 TEST_ENTRY(native_chain_on_btrfs),
                 TEST_ENTRY(cleanup_deletes_orphaned_subvolumes),
                 TEST_ENTRY(cleanup_deletes_nested_subvolumes),

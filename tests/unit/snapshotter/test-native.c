@@ -48,6 +48,15 @@ TEST(native_chain) {
         core_free(c);
 }
 
+TEST(native_apply_deletes_whiteouts) {
+        Core *c;
+
+        ASSERT_TRUE(test_enter_private_mount_ns());
+        c = test_core_new(workdir, 0);
+        apply_run(core_snapshotter_by_name(c, "native"), workdir);
+        core_free(c);
+}
+
 TEST(native_is_always_offered) {
         Core *c = test_core_new(workdir, 0);
 
@@ -60,6 +69,7 @@ TEST(native_is_always_offered) {
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(native_chain),
+                TEST_ENTRY(native_apply_deletes_whiteouts),
                 TEST_ENTRY(native_is_always_offered),
         };
 
