@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""bench/run's report: reads one file of samples per series (one repetition per line),
+prints the markdown table (min / median / max, target, met or not), writes the JSON files
+and, for a full run, puts the table into bench/README.md between its markers.
+Exits 1 if a figure was not produced (never because of a speed)."""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+
+MIN_REPS = 5
+README_BEGIN = "<!-- bench:table:begin -->"
+README_END = "<!-- bench:table:end -->"
+
+# Rows of the table: (title, lamina series, peer series or None, unit, target)
+# target: None (for information), ("max", X): lamina median <= X,
+# ("faster", X): peer median / lamina median >= X (times),
+# ("throughput", X): lamina median / peer median >= X (rates),
+# ("overhead", X): lamina median / peer median - 1 <= X.
+ROWS = [
+    ("Prepare+Commit+Remove per snapshot, one process per command (laminactl / ctr snapshots)",
+     "pcr_cli_lamina", "pcr_cli_containerd", "ms", ("faster", 5.0)),
+    ("Prepare+Commit+Remove per snapshot, one long-lived sd-bus client / core in-process",
+     "pcr_bus", "pcr_core", "µs", ("overhead", 0.30)),
+]
+for depth in (16, 128, 500):
+    ROWS.append(("Prepare + mount, chain of %d: bus client Prepare+Mount / ctr prepare --mounts + mount(8)" % depth,
+                 "chain_lamina_%d" % depth, "chain_containerd_%d" % depth, "ms",
+                 ("max", 10.0) if depth == 500 else None))
+    ROWS.append(("Prepare + mount, chain of %d: laminactl prepare --mount (one process) / same peer" % depth,
+                 "chain_laminactl_%d" % depth, "chain_containerd_%d" % depth, "ms", None))
+ROWS += [
+    ("Deepest chain whose containerd spec mount(8) still mounts", None,
+     "containerd_spec_max_layers", "layers", None),
+    ("Apply of one large layer, plain tar (lamina Apply / GNU tar -x)",
+     "apply_lamina_plain", "apply_tar_plain", "MB/s", ("throughput", 0.8)),
+    ("Apply of one large layer, gzip (lamina Apply / GNU tar -xz)",
+     "apply_lamina_gzip", "apply_tar_gzip", "MB/s", ("throughput", 0.8)),
+    ("import + unpack of a multi-layer OCI image (laminactl import / ctr images import)",
+     "import_lamina", "import_containerd", "s", ("faster", 1.5)),
+    ("List of all snapshots over the bus", "many_list", None, "ms", ("max", 1000.0)),
+    ("Stat p50 over the bus", "many_stat_p50", None, "µs", None),
+    ("Stat p99 over the bus", "many_stat_p99", None, "µs", ("max", 1000.0)),
+    ("laminad RSS after List of all", "many_rss", None, "MiB", ("max", 64.0)),
+    ("laminad idle RSS (just activated)", "idle_rss", None, "MiB", ("max", 8.0)),
+    ("First call to a stopped laminad (D-Bus activation) to reply", "activation", None, "ms", ("max", 50.0)),
+]
+
+
+def read_series(samples_dir, name):
+    """Numbers, plus the count of 'fail' and 'skipped' entries."""
+    path = os.path.join(samples_dir, name)
+    values, fails, skipped = [], 0, 0
+    if name and os.path.exists(path):
+        for line in open(path):
+            word = line.split()[0] if line.split() else ""
+            if word == "fail":
+                fails += 1
+            elif word == "skipped":
+                skipped += 1
+            elif word:
+                values.append(float(word))
+    return {"samples": values, "fails": fails, "skipped": skipped}
+
+
+def summarize(series):
+    v = series["samples"]
+    if v:
+        series.update(min=min(v), median=statistics.median(v), max=max(v))
+    return series
+
+
+def produced(series):
+    return len(series["samples"]) + series["fails"] + series["skipped"] >= MIN_REPS
+
+
+def fmt_num(x):
+    if x >= 100:
+        return "%.0f" % x
+    if x >= 10:
+        return "%.1f" % x
+    return "%.2f" % x
+
+
+def fmt_series(series, unit):
+    if series is None:
+        return "—"
+    if not produced(series):
+        return "**not produced**"
+    if series["skipped"]:
+        return "not measured (--quick)"
+    if not series["samples"]:
+        return "mount(8) fails (%d/%d)" % (series["fails"], series["fails"])
+    text = "%s / %s / %s %s" % (fmt_num(series["min"]), fmt_num(series["median"]),
+                                fmt_num(series["max"]), unit)
+    if series["fails"]:
+        text += " (%d failed)" % series["fails"]
+    return text
+
+
+def judge(target, lamina, peer):
+    """(target text, met: True/False/None, value text)."""
+    if target is None:
+        return "—", None, ""
+    kind, x = target
+    if lamina is None or "median" not in lamina:
+        return target_text(target), None, ""
+    m = lamina["median"]
+    if kind == "max":
+        return target_text(target), m <= x, ""
+    if peer is None or "median" not in peer or peer["median"] == 0 or m == 0:
+        return target_text(target), None, ""
+    if kind == "faster":
+        r = peer["median"] / m
+        return target_text(target), r >= x, "%.2f×" % r
+    if kind == "throughput":
+        r = m / peer["median"]
+        return target_text(target), r >= x, "%.2f×" % r
+    r = m / peer["median"] - 1
+    return target_text(target), r <= x, "%+.0f %%" % (100 * r)
+
+
+def target_text(target):
+    kind, x = target
+    return {"max": "≤ %g", "faster": "≥ %g× faster", "throughput": "≥ %g× peer",
+            "overhead": "≤ %d %% overhead"}[kind] % (x * 100 if kind == "overhead" else x)
+
+
+def build(args):
+    names = {n for _, a, b, _, _ in ROWS for n in (a, b) if n}
+    series = {n: summarize(read_series(args.samples, n)) for n in sorted(names)}
+    rows, missing = [], []
+    for title, a, b, unit, target in ROWS:
+        la, pe = series.get(a), series.get(b)
+        for n in (a, b):
+            if n and not produced(series[n]):
+                missing.append(n)
+        ttext, met, value = judge(target, la, pe)
+        rows.append({"figure": title, "lamina": a, "peer": b, "unit": unit, "target": ttext,
+                     "ratio": value, "met": met,
+                     "lamina_text": fmt_series(la, unit), "peer_text": fmt_series(pe, unit)})
+    return series, rows, sorted(set(missing))
+
+
+def table(args, machine, rows):
+    m = machine
+    lines = [
+        "Machine: %s, %s cores, %s GiB, kernel %s, filesystem %s; containerd %s; lamina %s; "
+        "%s run on %s (load average before: %s). Each cell: min / median / max of %d repetitions."
+        % (m.get("cpu"), m.get("cores"), m.get("memory_gib"), m.get("kernel"), m.get("filesystem"),
+           m.get("containerd"), args.commit, args.mode, args.date, m.get("load_before"), MIN_REPS),
+        "Sizes: %s." % args.sizes,
+        "",
+        "| figure | lamina | peer | target | result |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["met"] is None:
+            result = "—" if r["target"] == "—" else "not measured"
+        else:
+            result = "met" if r["met"] else "**not met**"
+        if r["ratio"]:
+            result += " (%s)" % r["ratio"]
+        lines.append("| %s | %s | %s | %s | %s |" % (r["figure"], r["lamina_text"], r["peer_text"],
+                                                     r["target"], result))
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(path, text):
+    old = open(path).read()
+    b, e = old.find(README_BEGIN), old.find(README_END)
+    if b < 0 or e < b:
+        print("report: %s has no %s … %s markers; not updated" % (path, README_BEGIN, README_END),
+              file=sys.stderr)
+        return
+    with open(path, "w") as f:
+        f.write(old[:b + len(README_BEGIN)] + "\n" + text + old[e:])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--mode", required=True)
+    p.add_argument("--samples", required=True)
+    p.add_argument("--commit", default="unknown")
+    p.add_argument("--machine", default="{}")
+    p.add_argument("--sizes", default="")
+    p.add_argument("--json", nargs="*", default=[])
+    p.add_argument("--readme")
+    args = p.parse_args()
+    args.date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    machine = json.loads(args.machine)
+    series, rows, missing = build(args)
+    failed = []
+    if os.path.exists(os.path.join(args.samples, ".failed")):
+        failed = open(os.path.join(args.samples, ".failed")).read().split()
+    text = table(args, machine, rows)
+    print(text)
+    doc = {"mode": args.mode, "date": args.date, "commit": args.commit, "machine": machine,
+           "sizes": args.sizes, "repetitions": MIN_REPS, "series": series, "rows": rows,
+           "missing": missing, "failed_sections": failed}
+    for path in args.json:
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+    if args.readme:
+        update_readme(args.readme, text)
+    if missing:
+        print("bench: figures not produced: %s (failed sections: %s)"
+              % (", ".join(missing), ", ".join(failed) or "none"), file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
