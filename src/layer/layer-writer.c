@@ -22,8 +22,9 @@ typedef struct WriterFile {
         size_t xattrs_len; /* its xattrs, copied to w->file_xattrs */
 } WriterFile;
 
-/* Reports "layer entry "X": <why>" and returns -code. vsnprintf into a stack buffer takes
- * no locks. */
+/* Reports "layer entry "X": <why>" and returns -code. Fork-safe: vsnprintf into a stack
+ * buffer takes no locks, and strerrordesc_np(), unlike strerror(), does not touch the
+ * locale (whose lock another thread of the daemon may have held at fork time). */
 _printf_(4, 5) static int writer_fail(LayerWriter *w, int code, const char *path, const char *fmt, ...) {
         char why[512], msg[ERROR_MESSAGE_MAX];
         va_list ap;
@@ -35,7 +36,7 @@ _printf_(4, 5) static int writer_fail(LayerWriter *w, int code, const char *path
         if (code == EINVAL)
                 snprintf(msg, sizeof msg, "layer entry %s: %s; the layer is refused", QUOTE(path), why);
         else
-                snprintf(msg, sizeof msg, "layer entry %s: %s: %s", QUOTE(path), why, strerror(code));
+                snprintf(msg, sizeof msg, "layer entry %s: %s: %s", QUOTE(path), why, strerrordesc_np(code) ?: "unknown error");
         (void) layer_report_error(w->report_fd, code, msg);
         return -code;
 }

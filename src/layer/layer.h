@@ -51,5 +51,8 @@ typedef struct LayerApplyResult {
 /* Reads the layer from layer_fd (a regular file, pipe or socket; O_PATH and other fds
  * are EINVAL) and applies it to target_fd (a directory fd). On failure the target is as
  * it was before the call and e names the entry and the rule broken. Blocks; the daemon
- * calls it from a worker thread. */
+ * calls it from a worker thread. It forks and waits for that child itself, so the
+ * daemon must not ignore SIGCHLD nor reap children it did not start (waitpid(-1)).
+ * Nothing else may write the target meanwhile; a hidden ".lamina-apply-*" directory
+ * exists inside it while the call runs (see layer-staging.h). */
 int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerApplyResult *ret, Error *e);
