@@ -7,7 +7,7 @@
 set -eu
 
 unit=$1
-laminad=$2
+laminad=$(realpath "$2")
 
 command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze is not installed" >&2; exit 77; }
 
