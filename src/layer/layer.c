@@ -138,10 +138,11 @@ static int apply_spawn(Apply *a) {
         }
         /* Missing parents copy from what the target has, then from the lowers. */
         sources[0] = a->target_fd;
-        memcpy(sources + 1, o->lower_fds, o->n_lower_fds * sizeof(int));
+        if (o->n_lower_fds > 0)
+                memcpy(sources + 1, o->lower_fds, o->n_lower_fds * sizeof(int));
         a->writer.source_fds = sources;
         a->writer.n_source_fds = n_sources;
-        /* The kept fds: the sources, then the two pipes' ends (slots past the sources). */
+        /* The fds the child keeps: the sources, then its socket end and the report memfd. */
         sources[n_sources] = a->writer.in_fd;
         sources[n_sources + 1] = a->report_fd;
 
