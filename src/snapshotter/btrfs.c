@@ -28,11 +28,9 @@ static int btrfs_available(int state_fd) {
         return btrfs_is_fs(fd >= 0 ? fd : state_fd);
 }
 
-static int open_subvol(Backend *b, uint64_t id) {
-        char name[32];
-
-        snprintf(name, sizeof name, "%" PRIu64, id);
-        return RET_NERRNO(openat(b->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+/* snapshots/<id> is a full tree as native's is: native's open, walk and removal serve here. */
+static int open_subvol(Backend *b, uint64_t id, int *ret_fd, Error *e) {
+        return backend_native.open_data(b, id, ret_fd, e);
 }
 
 static char *subvol_path(Backend *b, uint64_t id) {
@@ -45,10 +43,9 @@ static int btrfs_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents,
         int r;
 
         if (n_parents > 0) {
-                pfd = open_subvol(b, parents[0]);
-                if (pfd < 0)
-                        return error_set_errno(e, pfd, "cannot open the subvolume %s/%" PRIu64,
-                                               b->snapshots_path, parents[0]);
+                r = open_subvol(b, parents[0], &pfd, e);
+                if (r < 0)
+                        return r;
         }
         r = btrfs_subvol_make_temp(b->snapshots_fd, "new-", pfd, kind == SNAPSHOT_VIEW, ret_tmpname);
         if (r < 0)
@@ -57,11 +54,13 @@ static int btrfs_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents,
 }
 
 static int btrfs_commit(Backend *b, uint64_t id, Error *e) {
-        _cleanup_close_ int fd = open_subvol(b, id);
-        int r = fd;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
 
-        if (fd >= 0)
-                r = btrfs_subvol_set_read_only(fd, true);
+        r = open_subvol(b, id, &fd, e);
+        if (r < 0)
+                return r;
+        r = btrfs_subvol_set_read_only(fd, true);
         if (r < 0)
                 return error_set_errno(e, r, "cannot make the subvolume %s/%" PRIu64 " read-only",
                                        b->snapshots_path, id);
@@ -71,13 +70,15 @@ static int btrfs_commit(Backend *b, uint64_t id, Error *e) {
 static int btrfs_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Error *e) {
         _cleanup_strv_free_ char **opts = NULL;
         _cleanup_free_ char *device = NULL;
-        _cleanup_close_ int fd = open_subvol(b, s->id);
+        _cleanup_close_ int fd = -EBADF;
         uint64_t subvolid;
         char opt[32];
-        int r = fd;
+        int r;
 
-        if (fd >= 0)
-                r = btrfs_subvol_id(fd, &subvolid);
+        r = open_subvol(b, s->id, &fd, e);
+        if (r < 0)
+                return r;
+        r = btrfs_subvol_id(fd, &subvolid);
         if (r < 0)
                 return error_set_errno(e, r, "cannot find the subvolume ID of %s/%" PRIu64, b->snapshots_path, s->id);
         r = btrfs_device_path(b->snapshots_fd, &device);
@@ -106,23 +107,7 @@ static int btrfs_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t at
 }
 
 static int btrfs_usage(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
-        _cleanup_close_ int fd = open_subvol(b, id);
-        int r = fd;
-
-        if (fd >= 0)
-                r = fs_disk_usage(fd, ret_size, ret_inodes);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot compute the usage of %s/%" PRIu64, b->snapshots_path, id);
-        return 0;
-}
-
-static int btrfs_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {
-        int fd = open_subvol(b, id);
-
-        if (fd < 0)
-                return error_set_errno(e, fd, "cannot open %s/%" PRIu64, b->snapshots_path, id);
-        *ret_fd = fd;
-        return 0;
+        return backend_native.usage(b, id, ret_size, ret_inodes, e);
 }
 
 /* Counts what the subvolume holds (extents it shares with others are freed only with the
@@ -150,7 +135,7 @@ static int btrfs_remove_data(Backend *b, const char *name, uint64_t *reclaimed, 
         if (r > 0)
                 r = remove_subvol(b, name, reclaimed);
         else if (r == 0)
-                r = fs_remove_tree_at(b->snapshots_fd, name, reclaimed);
+                return backend_native.remove_data(b, name, reclaimed, e);
         else if (r == -ENOENT)
                 r = 0;
         if (r < 0)
@@ -167,6 +152,6 @@ const BackendVTable backend_btrfs = {
         .mounts = btrfs_mounts,
         .mount = btrfs_mount,
         .usage = btrfs_usage,
-        .open_data = btrfs_open_data,
+        .open_data = open_subvol,
         .remove_data = btrfs_remove_data,
 };
