@@ -235,6 +235,7 @@ static int daemon_setup_bus(Daemon *d, Core *core) {
         if (r < 0)
                 return r;
         bus_jobs_set_on_finished(d->context->jobs, on_job_finished, d);
+        auth_registry_set_on_idle(d->context->auth, on_job_finished, d);
 
         /* Last, so no call arrives before the objects exist. */
         r = sd_bus_request_name(d->bus, BUS_NAME, 0);

@@ -1,0 +1,309 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Authorization of every Snapshotter method against real polkitd on a private system bus:
+# root, a user granted manage-own/mount-own by a rules file (our example, for its group),
+# a user without any grant (non-interactive -> InteractiveAuthorizationRequired, interactive
+# without an agent -> AccessDenied), users acting on each other's namespaces, polkit stopped.
+# Denied calls must change nothing. Then 50 parallel checks, and callers that go away
+# while their check is pending. No logind here: polkit treats every subject as "any".
+set -u
+
+: "${LAMINA_SOURCE_DIR:?run through meson test}"
+HARNESS_LIB="$LAMINA_SOURCE_DIR/tests/integration/lib"
+. "$HARNESS_LIB/harness.sh"
+
+CALL="$LAMINA_BUILD_DIR/tests/integration/auth/auth-call"
+SERVICE=org.lamina.snapshot1
+IFACE=org.lamina.snapshot1.Snapshotter
+OBJ=/org/lamina/snapshot1/overlayfs
+IAR=InteractiveAuthorizationRequired
+AD=AccessDenied
+NF=NotFound
+
+[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
+command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
+harness_setup --idle-timeout 300
+[ -x "$CALL" ] || harness_die "$CALL is not built"
+
+OWNER=$(harness_add_user owner)   # granted by the rules file
+OTHER=$(harness_add_user other)   # no grant at all
+UO=$(id -u "$OWNER")
+UX=$(id -u "$OTHER")
+
+# polkitd 122 reads actions only from /usr/share/polkit-1/actions and rules from
+# /etc/polkit-1/rules.d; it runs with private copies bound over those (polkitd-private.sh).
+export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
+mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
+# Our example rules file, for OWNER's own group instead of "lamina"; a second rule makes
+# checks on key "slow" take two seconds (a check that is still pending when its caller leaves).
+{
+        sed "s/isInGroup(\"lamina\")/isInGroup(\"$OWNER\")/" "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
+        cat <<'RULE'
+polkit.addRule(function(action, subject) {
+        if (action.id.indexOf("org.lamina.snapshot1.") == 0 && action.lookup("key") == "slow")
+                polkit.spawn(["/bin/sleep", "2"]);
+});
+RULE
+} >"$LAMINA_POLKIT_RULES/50-lamina-test.rules"
+grep -q "isInGroup(\"$OWNER\")" "$LAMINA_POLKIT_RULES/50-lamina-test.rules" ||
+        harness_die "the rules example has no isInGroup(\"lamina\")"
+chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
+HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
+harness_start_polkitd
+
+failures=0
+cells=0
+
+# as USER COMMAND...: runs COMMAND as USER (root: as is) on the private bus.
+as() {
+        local u=$1
+        shift
+        if [ "$u" = root ]; then
+                "$@"
+        else
+                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
+                        env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
+        fi
+}
+
+# expect WANT USER [--interactive] OBJECT METHOD ARGS...: WANT is ok or an error's last
+# name component.
+expect() {
+        local want=$1 u=$2 got
+        shift 2
+        got=$(as "$u" "$CALL" "$@" 2>"$T/last.err")
+        got=${got##*.}
+        cells=$((cells + 1))
+        if [ "$got" = "$want" ]; then
+                printf 'ok - %s: %s\n' "$u" "$*"
+        else
+                printf 'not ok - %s: %s: want %s, got %s: %s\n' "$u" "$*" "$want" "$got" "$(cat "$T/last.err")"
+                failures=$((failures + 1))
+        fi
+}
+
+# Everything the daemon knows, as root sees it, for before/after comparisons.
+state() {
+        local p
+        for p in "$OBJ" "$OBJ/user/$UO" "$OBJ/user/$UX"; do
+                busctl --system call "$SERVICE" "$p" "$IFACE" List as 0
+                busctl --system call "$SERVICE" "$p" "$IFACE" ListMounts
+        done
+}
+
+unchanged_since() {
+        cells=$((cells + 1))
+        if state | cmp -s "$1" -; then
+                printf 'ok - %s changed nothing\n' "$2"
+        else
+                printf 'not ok - %s changed state:\n' "$2"
+                state | diff "$1" - | sed 's/^/#   /'
+                failures=$((failures + 1))
+        fi
+}
+
+mkdir -p "$T/layer/etc" "$T/mnt-root" "$T/mnt-owner"
+echo hello >"$T/layer/etc/hello"
+tar -C "$T/layer" -cf "$T/layer.tar" .
+LAYER="$T/layer.tar"
+
+echo "# root: everything, never asked"
+expect ok root "$OBJ" Prepare r-a ""
+expect ok root "$OBJ" Update r-a
+expect ok root "$OBJ" Usage r-a
+expect ok root "$OBJ" Mounts r-a
+expect ok root "$OBJ" Apply r-a "$LAYER"
+expect ok root "$OBJ" Mount r-a "" ""
+expect ok root "$OBJ" ListMounts
+expect ok root "$OBJ" Unmount r-a
+expect ok root "$OBJ" Mount r-a "$T/mnt-root" ""
+expect ok root "$OBJ" Unmount r-a
+expect ok root "$OBJ" Mount r-a "" suid,dev
+expect ok root "$OBJ" Unmount r-a
+expect ok root "$OBJ" Commit r-img r-a
+expect ok root "$OBJ" View r-v r-img
+expect ok root "$OBJ" Remove r-v
+expect ok root "$OBJ" Cleanup
+expect ok root "$OBJ" Stat r-img
+expect ok root "$OBJ" List
+expect ok root "$OBJ/user/$UX" Prepare x-act ""   # root in another namespace
+
+echo "# owner: granted manage-own and mount-own by the rules file"
+expect ok "$OWNER" "$OBJ" Prepare o-a r-img          # parent from root's namespace
+expect ok "$OWNER" "$OBJ" Update o-a
+expect ok "$OWNER" "$OBJ" Apply o-a "$LAYER"
+expect ok "$OWNER" "$OBJ" Usage o-a
+expect ok "$OWNER" "$OBJ" Mounts o-a
+expect ok "$OWNER" "$OBJ" Mount o-a "" ""
+expect ok "$OWNER" "$OBJ" ListMounts
+expect ok "$OWNER" "$OBJ" Unmount o-a
+expect ok "$OWNER" "$OBJ" Mount o-a "" ro,nosuid,nodev,noexec
+expect ok "$OWNER" "$OBJ" Unmount o-a
+expect ok "$OWNER" "$OBJ" Commit o-img o-a
+expect ok "$OWNER" "$OBJ" View o-v o-img
+expect ok "$OWNER" "$OBJ" Remove o-v
+expect ok "$OWNER" "$OBJ/user/$UO" Prepare o-b ""  # its own uid's object: as its own
+expect ok "$OWNER" "$OBJ/user/$UO" Remove o-b
+expect ok "$OWNER" "$OBJ" Prepare o-act o-img
+expect ok "$OWNER" "$OBJ" Mount o-act "" ""
+expect ok "$OWNER" "$OBJ" Stat r-img
+expect ok "$OWNER" "$OBJ" List
+
+echo "# denials: nothing may change"
+state >"$T/before"
+# owner: mount-anywhere and manage are not granted (auth_admin* -> challenge)
+expect $IAR "$OWNER" "$OBJ" Mount o-img "$T/mnt-owner" ""
+expect $IAR "$OWNER" "$OBJ" Mount o-img "" suid
+expect $IAR "$OWNER" "$OBJ" Mount o-img "" dev
+expect $AD "$OWNER" --interactive "$OBJ" Mount o-img "$T/mnt-owner" ""
+expect $IAR "$OWNER" "$OBJ" Cleanup
+expect $AD "$OWNER" --interactive "$OBJ" Cleanup
+expect $IAR "$OWNER" "$OBJ/user/0" Stat r-img
+expect $IAR "$OWNER" "$OBJ/user/0" List
+expect $IAR "$OWNER" "$OBJ/user/$UX" Remove x-act
+# owner on snapshots of others through its own object: not there
+expect $NF "$OWNER" "$OBJ" Stat x-act
+expect $NF "$OWNER" "$OBJ" Usage x-act
+expect $NF "$OWNER" "$OBJ" Mounts x-act
+expect $NF "$OWNER" "$OBJ" Update x-act
+expect $NF "$OWNER" "$OBJ" Remove x-act
+expect $NF "$OWNER" "$OBJ" Commit x-img x-act
+expect $NF "$OWNER" "$OBJ" Mount x-act "" ""
+expect $NF "$OWNER" "$OBJ" Unmount x-act
+expect $NF "$OWNER" "$OBJ" Apply x-act "$LAYER"
+expect $NF "$OWNER" "$OBJ" Remove r-img
+# other: no grant; reads of what it may see work, everything else is refused
+expect ok "$OTHER" "$OBJ" Stat x-act
+expect ok "$OTHER" "$OBJ" Stat r-img
+expect ok "$OTHER" "$OBJ" Usage x-act
+expect ok "$OTHER" "$OBJ" Mounts x-act
+expect ok "$OTHER" "$OBJ" List
+expect ok "$OTHER" "$OBJ" ListMounts
+expect $NF "$OTHER" "$OBJ" Stat o-img
+expect $NF "$OTHER" "$OBJ" Mounts o-act
+for flag in "" --interactive; do
+        want=$IAR
+        [ -n "$flag" ] && want=$AD
+        expect $want "$OTHER" $flag "$OBJ" Prepare x-new ""
+        expect $want "$OTHER" $flag "$OBJ" View x-new r-img
+        expect $want "$OTHER" $flag "$OBJ" Commit x-img x-act
+        expect $want "$OTHER" $flag "$OBJ" Update x-act
+        expect $want "$OTHER" $flag "$OBJ" Remove x-act
+        expect $want "$OTHER" $flag "$OBJ" Apply x-act "$LAYER"
+        expect $want "$OTHER" $flag "$OBJ" Mount x-act "" ""
+        expect $want "$OTHER" $flag "$OBJ" Mount x-act "$T/mnt-owner" suid
+        expect $want "$OTHER" $flag "$OBJ" Unmount x-act
+        expect $want "$OTHER" $flag "$OBJ" Cleanup
+        # the owner's namespace (manage)
+        expect $want "$OTHER" $flag "$OBJ/user/$UO" Stat o-img
+        expect $want "$OTHER" $flag "$OBJ/user/$UO" List
+        expect $want "$OTHER" $flag "$OBJ/user/$UO" Usage o-img
+        expect $want "$OTHER" $flag "$OBJ/user/$UO" Mounts o-act
+        expect $want "$OTHER" $flag "$OBJ/user/$UO" ListMounts
+        expect $want "$OTHER" $flag "$OBJ/user/$UO" Remove o-img
+        expect $want "$OTHER" $flag "$OBJ/user/$UO" Update o-img
+        expect $want "$OTHER" $flag "$OBJ/user/$UO" Unmount o-act
+        expect $want "$OTHER" $flag "$OBJ/user/$UO" Prepare o-new o-img
+done
+unchanged_since "$T/before" "the refused calls"
+
+echo "# busctl as the ungranted user"
+cells=$((cells + 1))
+if as "$OTHER" busctl --system --allow-interactive-authorization=no call "$SERVICE" "$OBJ" "$IFACE" \
+        Prepare 'ssa{ss}' b-1 "" 0 2>"$T/busctl.err"; then
+        echo "not ok - busctl Prepare as $OTHER succeeded"
+        failures=$((failures + 1))
+elif grep -q "needs authentication" "$T/busctl.err"; then
+        echo "ok - busctl --allow-interactive-authorization=no: $(cat "$T/busctl.err")"
+else
+        echo "not ok - busctl Prepare as $OTHER: $(cat "$T/busctl.err")"
+        failures=$((failures + 1))
+fi
+
+echo "# 50 parallel checks through polkit"
+state >"$T/before"
+pids=""
+for i in $(seq 1 25); do
+        as "$OWNER" "$CALL" "$OBJ" Prepare "par-$i" "" >"$T/par-o-$i" 2>&1 &
+        pids="$pids $!"
+        as "$OTHER" "$CALL" "$OBJ" Prepare "par-$i" "" >"$T/par-x-$i" 2>&1 &
+        pids="$pids $!"
+done
+# shellcheck disable=SC2086
+wait $pids
+n_ok=$(cat "$T"/par-o-* | grep -cx ok)
+n_iar=$(cat "$T"/par-x-* | grep -c "\.$IAR\$")
+cells=$((cells + 1))
+if [ "$n_ok" = 25 ] && [ "$n_iar" = 25 ]; then
+        echo "ok - 50 parallel calls: 25 authorized, 25 refused"
+else
+        echo "not ok - 50 parallel calls: $n_ok of 25 authorized, $n_iar of 25 refused"
+        head -n 3 "$T"/par-* | sed 's/^/#   /'
+        failures=$((failures + 1))
+fi
+for i in $(seq 1 25); do
+        expect ok "$OWNER" "$OBJ" Remove "par-$i" >/dev/null
+done
+unchanged_since "$T/before" "the parallel calls, once removed again"
+
+echo "# callers that leave while their check is pending"
+pid=$(harness_laminad_pid)
+state >"$T/before"
+for i in $(seq 1 5); do
+        as "$OTHER" "$CALL" --no-wait --interactive "$OBJ" Prepare slow "" >/dev/null
+        as "$OTHER" "$CALL" --no-wait "$OBJ" Remove slow >/dev/null
+done
+as "$OTHER" busctl --system call "$SERVICE" "$OBJ" "$IFACE" Prepare 'ssa{ss}' slow "" 0 >/dev/null 2>&1 &
+busctl_pid=$!
+sleep 0.3
+kill "$busctl_pid" 2>/dev/null
+wait "$busctl_pid" 2>/dev/null
+sleep 3 # the slow checks end
+expect ok "$OTHER" "$OBJ" Stat r-img
+expect ok "$OWNER" "$OBJ" Prepare after-gone ""
+expect ok "$OWNER" "$OBJ" Remove after-gone
+cells=$((cells + 1))
+if [ "$(harness_laminad_pid)" = "$pid" ]; then
+        echo "ok - laminad ($pid) survived callers that left"
+else
+        echo "not ok - laminad was $pid, is now '$(harness_laminad_pid)'"
+        failures=$((failures + 1))
+fi
+unchanged_since "$T/before" "the callers that left"
+
+echo "# polkit stopped: non-root refused, root still served"
+polkitd_pid=$(awk '$1 == "polkitd" { print $2 }' "$T/.harness/pids" | tail -n 1)
+harness_kill_pid "$polkitd_pid"
+harness_wait_for 50 harness_name_gone org.freedesktop.PolicyKit1 || harness_die "polkitd did not go away"
+state >"$T/before"
+expect $AD "$OWNER" "$OBJ" Prepare p-1 ""
+expect $AD "$OWNER" --interactive "$OBJ" Prepare p-1 ""
+expect $AD "$OWNER" "$OBJ" Mount o-img "" ""
+expect $AD "$OWNER" "$OBJ" Remove o-img
+expect $AD "$OTHER" "$OBJ" Prepare p-1 ""
+expect $AD "$OTHER" "$OBJ/user/$UO" Stat o-img
+expect ok "$OWNER" "$OBJ" Stat o-img
+expect ok "$OWNER" "$OBJ" List
+unchanged_since "$T/before" "the calls without polkit"
+expect ok root "$OBJ" Prepare p-root ""
+expect ok root "$OBJ" Remove p-root
+
+# Stop laminad ourselves so a sanitizer build reports leaks/errors now (bus.log).
+pid=$(harness_laminad_pid)
+if [ -n "$pid" ]; then
+        kill -TERM "$pid"
+        harness_wait_for 100 harness_pid_gone "$pid"
+fi
+cells=$((cells + 1))
+if grep -q "Sanitizer" "$T/bus.log"; then
+        echo "not ok - laminad reported sanitizer errors:"
+        grep -A 20 "Sanitizer" "$T/bus.log" | head -n 40 | sed 's/^/#   /'
+        failures=$((failures + 1))
+else
+        echo "ok - laminad exited cleanly (no sanitizer reports)"
+fi
+
+echo "# $cells checks, $failures failed"
+[ "$failures" = 0 ]
