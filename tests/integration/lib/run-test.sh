@@ -26,7 +26,7 @@ done
 # shellcheck disable=SC2086
 harness_setup $setup_args
 for u in $users; do
-        name=$(harness_add_user "$u")
+        name=$(harness_add_user "$u") && [ -n "$name" ] || harness_die "cannot create test user $u"
         export "LAMINA_TEST_USER_$u=$name" "LAMINA_TEST_UID_$u=$(id -u "$name")"
 done
 
