@@ -6,6 +6,7 @@
 HARNESS_LIB="$LAMINA_SOURCE_DIR/tests/integration/lib"
 . "$HARNESS_LIB/harness.sh"
 
+command -v jq >/dev/null || harness_skip "jq is not installed (the tests parse laminactl's JSON with it)"
 LAMINACTL="$LAMINA_BUILD_DIR/src/ctl/laminactl"
 [ -x "$LAMINACTL" ] || harness_die "laminactl is not built in $LAMINA_BUILD_DIR"
 
@@ -67,13 +68,10 @@ expect() {
         fi
 }
 
-# json EXPR: evaluates a Python expression on $out parsed as JSON (bound to j) and prints it.
+# json FILTER: runs the jq FILTER on $out; strings print raw, everything else as compact JSON
+# with sorted keys. Invalid JSON prints nothing (and an error), so every check on it fails.
 json() {
-        printf '%s' "$out" | python3 -c '
-import json, sys
-j = json.load(sys.stdin)
-v = eval(sys.argv[1])
-print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1"
+        printf '%s' "$out" | jq -cSr "$1"
 }
 
 # Ends the test: exit 1 if any check failed.

@@ -20,10 +20,10 @@ ok "import" import "$T/img" --name img:1
 expect "import summary" "$(printf '%s\n' "$out" | tail -n 1)" "Imported img:1 as $c2 (2 layers, 2 new)."
 ok "ls after import" --json=short ls
 expect "one snapshot per layer, by chain ID" \
-        "$(json 'sorted((s["name"], s["parent"], s["kind"]) for s in j)')" \
-        "$(python3 -c "import json; print(json.dumps(sorted([('$c1', None, 'committed'), ('$c2', '$c1', 'committed')])))")"
+        "$(json 'map([.name, .parent, .kind]) | sort')" \
+        "$(printf '%s\n' "[\"$c1\",null,\"committed\"]" "[\"$c2\",\"$c1\",\"committed\"]" | jq -cs sort)"
 ok "label of the top" --json=short label "$c2"
-expect "top carries the image label" "$(json 'j')" '{"org.lamina.image": "img:1"}'
+expect "top carries the image label" "$(json '.')" '{"org.lamina.image":"img:1"}'
 
 ok "view to check content" view --mount v "$c2"
 expect "both layers' files" "$(cat "$out/etc/one" "$out/etc/two")" "one
@@ -32,7 +32,7 @@ ok "umount v" umount v
 ok "rm v" rm v
 
 ok "import again (name from the index)" --json=short import "$T/img"
-expect "JSON import: nothing new" "$(json '[j["name"], j["snapshot"], j["layers"], j["imported"]]')" "[\"example:latest\", \"$c2\", 2, 0]"
+expect "JSON import: nothing new" "$(json '[.name, .snapshot, .layers, .imported]')" "[\"example:latest\",\"$c2\",2,0]"
 ok "label after re-import" label "$c2"
 expect "the label names the new ref" "$out" "org.lamina.image=example:latest"
 
@@ -54,11 +54,11 @@ ctl import "$T/bad"
 expect "import with a wrong diff ID fails" "$rc" 1
 printf '%s\n' "$err" | grep -q '^laminactl: ' || fail "import failure message: $err"
 ok "ls after the failed import" --json=short ls
-expect "no leftover snapshots" "$(json 'len(j)')" 3
+expect "no leftover snapshots" "$(json 'length')" 3
 
 fails "import of a directory that is no layout" 1 'OCI image layout' import "$T/l1"
 # A blob whose content does not match its digest.
-manifest=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['manifests'][0]['digest'][7:])" "$T/img/index.json")
+manifest=$(jq -r '.manifests[0].digest[7:]' "$T/img/index.json")
 cp -r "$T/img" "$T/corrupt"
 echo '{}' >"$T/corrupt/blobs/sha256/$manifest"
 fails "import of a corrupt manifest" 1 'corrupt' import "$T/corrupt"

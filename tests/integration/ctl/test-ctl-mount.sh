@@ -19,7 +19,7 @@ ok "list-mounts" list-mounts
 printf '%s\n' "$out" | grep -Eq "^a +$path +0 " || fail "list-mounts row: $out"
 expect "list-mounts footer" "$(printf '%s\n' "$out" | tail -n 1)" "1 mount listed."
 ok "list-mounts --json" --json=short list-mounts
-expect "JSON list-mounts" "$(json '[(m["key"], m["path"], m["owner"], m["mounted"] > 1e15) for m in j]')" "[[\"a\", \"$path\", 0, true]]"
+expect "JSON list-mounts" "$(json 'map([.key, .path, .owner, .mounted > 1e15])')" "[[\"a\",\"$path\",0,true]]"
 
 ok "umount" umount a
 is_mounted "$path" && fail "umount detached $path"
@@ -48,7 +48,7 @@ expect "view --target prints the target" "$out" "$T/target"
 is_mounted "$T/target" || fail "view --target mounted at $T/target"
 touch "$T/target/new" 2>/dev/null && fail "a view is read-only"
 ok "--json mount path" --json=short list-mounts
-expect "JSON path of the target mount" "$(json '[m["path"] for m in j]')" "[\"$T/target\"]"
+expect "JSON path of the target mount" "$(json 'map(.path)')" "[\"$T/target\"]"
 ok "umount v" umount v
 
 ok "rm" rm b v a-done

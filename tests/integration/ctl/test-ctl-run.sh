@@ -47,7 +47,7 @@ ok "import busybox" -q import "$T/img"
 
 no_run_snapshots() {
         ctl --json=short ls
-        expect "$1: no run snapshot left" "$(json '[s["name"] for s in j if s["kind"] != "committed"]')" "[]"
+        expect "$1: no run snapshot left" "$(json 'map(select(.kind != "committed") | .name)')" "[]"
         ctl list-mounts
         expect "$1: nothing mounted" "$out" "No mounts."
 }
@@ -62,7 +62,7 @@ no_run_snapshots "failing command"
 
 ok "run --commit" run busybox --name keep --commit result -q -- /bin/sh -c 'echo data >/data'
 ok "result is committed" --json=short info result
-expect "committed on the image" "$(json 'j["kind"]')" "committed"
+expect "committed on the image" "$(json '.kind')" "committed"
 ok "view of the result" view --mount check result
 expect "the container's write is in the result" "$(cat "$out/data")" "data"
 ok "umount check" umount check

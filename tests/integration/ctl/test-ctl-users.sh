@@ -14,7 +14,7 @@ ok "root commits it" commit base base-work
 
 CTL_AS="harness_as $user"
 ok "user: ls needs no authorization" --json=short ls
-expect "user sees root's committed snapshot" "$(json '[(s["name"], s["owner"]) for s in j]')" '[["base", 0]]'
+expect "user sees root's committed snapshot" "$(json 'map([.name, .owner])')" '[["base",0]]'
 ctl prepare mine base
 expect "user: prepare without authorization fails" "$rc" 1
 printf '%s\n' "$err" | grep -q '^laminactl: ' || fail "refusal message: $err"
@@ -31,7 +31,7 @@ harness_wait_for 50 rule_active && pass "user: prepare with the group rule" || f
 ok "user: mount" mount mine
 path=$out
 ok "user: list-mounts" --json=short list-mounts
-expect "user's mount is listed with its owner" "$(json '[(m["key"], m["owner"]) for m in j]')" "[[\"mine\", $uid]]"
+expect "user's mount is listed with its owner" "$(json 'map([.key, .owner])')" "[[\"mine\",$uid]]"
 findmnt -rn -o OPTIONS --mountpoint "$path" | grep -q 'nosuid,nodev' || fail "user mounts are nosuid,nodev"
 ok "user: umount" umount mine
 mkdir "$T/target"
@@ -39,7 +39,7 @@ ctl mount mine "$T/target"
 expect "user: a chosen target needs mount-anywhere" "$rc" 1
 ok "user: commit" commit mine-done mine
 ok "user: ls" --json=short ls
-expect "own and root's snapshots" "$(json 'sorted((s["name"], s["owner"]) for s in j)')" "[[\"base\", 0], [\"mine-done\", $uid]]"
+expect "own and root's snapshots" "$(json 'map([.name, .owner]) | sort')" "[[\"base\",0],[\"mine-done\",$uid]]"
 ctl --user 0 prepare x
 expect "user: root's namespace is refused" "$rc" 1
 ctl cleanup
@@ -47,7 +47,7 @@ expect "user: cleanup needs manage" "$rc" 1
 
 CTL_AS=""
 ok "root: --user UID" --user "$uid" --json=short ls
-expect "root sees the user's snapshots through --user" "$(json '[s["name"] for s in j if s["owner"] != 0]')" '["mine-done"]'
+expect "root sees the user's snapshots through --user" "$(json 'map(select(.owner != 0) | .name)')" '["mine-done"]'
 ok "root: --user UID rm" --user "$uid" rm mine-done
 ok "root: rm base" rm base
 finish
