@@ -264,6 +264,34 @@ TEST(mount_errors) {
         BT_ASSERT_OK(&bus, bt_commit(&bus, "me-c", "me-a", NULL));
 }
 
+TEST(depth_limit) {
+        _cleanup_(mount_spec_list_clear) MountSpecList m = {};
+        char parent[32] = "", name[32];
+        int depth;
+
+        check("the kernel stacks 500 layers: a View on 500 committed layers mounts (500 lowers); "
+              "Prepare and View on 501 are InvalidArgument naming the limit");
+        for (depth = 1; depth <= 501; depth++) {
+                char key[32];
+
+                snprintf(key, sizeof key, "depth-%d-a", depth);
+                snprintf(name, sizeof name, "depth-%d", depth);
+                BT_ASSERT_OK(&bus, bt_prepare(&bus, key, parent, NULL, NULL));
+                BT_ASSERT_OK(&bus, bt_commit(&bus, name, key, NULL));
+                memcpy(parent, name, sizeof parent);
+                if (depth == 500) {
+                        BT_ASSERT_OK(&bus, bt_view(&bus, "depth-500-view", parent, NULL, &m));
+                        ASSERT_TRUE(m.n == 1);
+                        BT_ASSERT_OK(&bus, bt_mount(&bus, "depth-500-view", NULL, NULL, NULL));
+                        BT_ASSERT_OK(&bus, bt_unmount(&bus, "depth-500-view"));
+                }
+        }
+        BT_ASSERT_ERROR(&bus, bt_view(&bus, "depth-501-view", parent, NULL, NULL), "InvalidArgument");
+        assert_message_has("500");
+        BT_ASSERT_ERROR(&bus, bt_prepare(&bus, "depth-501-active", parent, NULL, NULL), "InvalidArgument");
+        assert_message_has("500");
+}
+
 /* ---- the bus policy, as nobody (setpriv re-executes this program) ---- */
 
 static int unprivileged_checks(void) {
@@ -413,6 +441,7 @@ int main(int argc, char **argv) {
                 TEST_ENTRY(label_limits),
                 TEST_ENTRY(usage_of_view_is_zero),
                 TEST_ENTRY(mount_errors),
+                TEST_ENTRY(depth_limit),
                 TEST_ENTRY(policy_refuses_unknown_members_for_nobody),
         };
         int r;
