@@ -21,6 +21,7 @@ struct CoreSnapshotter {
         uint64_t *busy_ids;
         size_t n_busy;
         char **building;
+        size_t n_preparing; /* backend prepares running, whose "new-" entry is not named yet */
 };
 
 struct Core {

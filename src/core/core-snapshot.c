@@ -134,11 +134,22 @@ static int resolve_parent(CoreSnapshotter *s, uid_t ns, const char *parent, uid_
         return 0;
 }
 
-static int building_add(CoreSnapshotter *s, const char *name) {
-        int r;
+/* A backend's prepare builds in a "new-" entry whose name the core learns only when it
+ * returns (a native copy takes long): until then Cleanup leaves every "new-" entry alone. */
+static void preparing_begin(CoreSnapshotter *s) {
+        pthread_mutex_lock(&s->lock);
+        s->n_preparing++;
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* Ends a prepare; a built entry (tmpname) moves to `building`. */
+static int preparing_end(CoreSnapshotter *s, const char *tmpname) {
+        int r = 0;
 
         pthread_mutex_lock(&s->lock);
-        r = strv_extend(&s->building, name);
+        s->n_preparing--;
+        if (tmpname)
+                r = strv_extend(&s->building, tmpname);
         pthread_mutex_unlock(&s->lock);
         return r;
 }
@@ -246,11 +257,14 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
                         ids[0] = chain.id;
                         memcpy(ids + 1, chain.parent_ids, chain.n_parents * sizeof(uint64_t));
                 }
+                preparing_begin(s);
                 r = vt->prepare(s->backend, kind, ids, n, &tmpname, e);
-                if (r < 0)
+                if (r < 0) {
+                        (void) preparing_end(s, NULL);
                         return r;
+                }
         }
-        r = building_add(s, tmpname);
+        r = preparing_end(s, tmpname);
         if (r < 0)
                 return error_set_errno(e, r, "snapshot %s", QUOTE(key));
 
@@ -485,7 +499,7 @@ static int cleanup_in_txn(StoreTxn *t, void *userdata, Error *e) {
         /* Skip what a Prepare is still building: it is not an orphan yet. */
         pthread_mutex_lock(&a->s->lock);
         for (size_t i = 0; orphans && orphans[i]; i++) {
-                bool building = false;
+                bool building = a->s->n_preparing > 0 && strncmp(orphans[i], "new-", 4) == 0;
                 for (char **b = a->s->building; b && *b && !building; b++)
                         building = streq(*b, orphans[i]);
                 if (building)

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The core with the native backend: full-tree snapshots, bind mounts as containerd's
  * native snapshotter gives them. */
+#include <pthread.h>
+
 #include "chain-test.h"
 #include "snapshotter-test-util.h"
+#include "tree-compare.h"
 
 static char *workdir, *state_dir;
 static char *l1_source, *l2_source;
@@ -57,6 +60,61 @@ TEST(native_apply_deletes_whiteouts) {
         core_free(c);
 }
 
+typedef struct PrepareThread {
+        CoreSnapshotter *s;
+        MountSpecList m;
+        int r;
+        volatile bool done;
+} PrepareThread;
+
+static void *prepare_thread(void *userdata) {
+        PrepareThread *p = userdata;
+        Error e = ERROR_NULL;
+
+        p->r = core_prepare(p->s, 0, "copy", "big", NULL, &p->m, &e);
+        p->done = true;
+        return NULL;
+}
+
+/* Cleanup running while a Prepare copies must not take the half-built copy. */
+TEST(cleanup_spares_a_copy_in_progress) {
+        Core *c = test_core_new(workdir, 0);
+        CoreSnapshotter *s = core_snapshotter_by_name(c, "native");
+        PrepareThread p = { .s = s };
+        MountSpecList m = {};
+        Error e = ERROR_NULL;
+        pthread_t thread;
+        unsigned cleanups = 0;
+
+        ASSERT_OK(core_prepare(s, 0, "big-active", NULL, NULL, &m, &e));
+        for (int d = 0; d < 40; d++) {
+                char *dir = strdup_printf("%s/d%02d", m.items[0].source, d);
+                ASSERT_OK(mkdir(dir, 0755));
+                for (int f = 0; f < 100; f++) {
+                        char name[16];
+                        snprintf(name, sizeof name, "f%03d", f);
+                        test_write_file(dir, name, name);
+                }
+                free(dir);
+        }
+        ASSERT_OK(core_commit(s, 0, "big", "big-active", NULL, &e));
+
+        ASSERT_TRUE(pthread_create(&thread, NULL, prepare_thread, &p) == 0);
+        while (!p.done) {
+                uint64_t reclaimed = 0;
+                ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+                ASSERT_TRUE(reclaimed == 0);
+                cleanups++;
+        }
+        ASSERT_TRUE(pthread_join(thread, NULL) == 0);
+        ASSERT_OK(p.r);
+        ASSERT_TRUE(cleanups > 1);
+        ASSERT_TRUE(compare_trees(m.items[0].source, p.m.items[0].source) == 1 + 40 * 101);
+        mount_spec_list_clear(&m);
+        mount_spec_list_clear(&p.m);
+        core_free(c);
+}
+
 TEST(native_is_always_offered) {
         Core *c = test_core_new(workdir, 0);
 
@@ -70,6 +128,7 @@ int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(native_chain),
                 TEST_ENTRY(native_apply_deletes_whiteouts),
+                TEST_ENTRY(cleanup_spares_a_copy_in_progress),
                 TEST_ENTRY(native_is_always_offered),
         };
 
