@@ -1,0 +1,44 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# bash completion: commands, options, snapshot keys (through laminactl ls --list-keys) and
+# snapshotters, with bash-completion's two helpers stubbed.
+. "$(dirname "$0")/ctl-lib.sh"
+harness_setup
+
+_init_completion() {
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+        cur=${words[cword]}
+        prev=${words[cword - 1]}
+}
+_filedir() {
+        COMPREPLY=(FILES)
+}
+PATH="$(dirname "$LAMINACTL"):$PATH"
+. "$LAMINA_SOURCE_DIR/src/ctl/laminactl.bash-completion"
+
+# complete WORD…: completes the last word; prints the sorted candidates on one line.
+complete_line() {
+        COMP_WORDS=(laminactl "$@")
+        COMP_CWORD=$#
+        COMPREPLY=()
+        _laminactl
+        printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+ok "prepare" prepare w
+ok "commit" commit base w
+ok "prepare child" prepare child base
+
+expect "commands" "$(complete_line pre)" "prepare"
+expect "all commands" "$(complete_line '' | wc -w)" 18
+expect "options" "$(complete_line ls --no-)" "--no-legend --no-pager"
+expect "keys" "$(complete_line info '')" "base child"
+expect "keys after options" "$(complete_line --no-legend rm b)" "base"
+expect "parents are committed" "$(complete_line prepare new '')" "base"
+expect "commit takes an active key" "$(complete_line commit name '')" "child"
+expect "snapshotters" "$(complete_line -s '')" "native overlayfs"
+expect "json modes" "$(complete_line --json '')" "pretty short"
+expect "apply: a file" "$(complete_line apply child '')" "FILES"
+expect "run: images" "$(complete_line run '')" "base"
+finish
