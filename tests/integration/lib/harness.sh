@@ -171,8 +171,15 @@ harness_start_polkitd() {
 }
 
 # Copies SRC to DEST (a system path such as /usr/share/polkit-1/actions/x.policy);
-# cleanup removes it and puts back what was there before.
+# cleanup removes it and puts back what was there before. Tests that install files are
+# serialized by a lock held on fd 9 until the test exits (call this in the test's own
+# shell, not in a subshell), so that parallel tests never back up each other's copies.
 harness_install_file() {
+        if [ -z "${HARNESS_SYSFILES_LOCKED:-}" ]; then
+                exec 9>>/run/lock/lamina-test-system-files.lock
+                flock -w 600 9 || harness_die "waited 10 minutes for another test's system files"
+                HARNESS_SYSFILES_LOCKED=1
+        fi
         if [ -e "$2" ]; then
                 cp -a "$2" "$T/.harness/backup.$(echo "$2" | tr / _)"
         fi
