@@ -33,6 +33,23 @@ static int split_options(const char *s, char ***ret) {
         return 0;
 }
 
+void print_mounted(const char *key, const char *path) {
+        JsonWriter j;
+
+        if (arg_json == JSON_OFF) {
+                puts(path);
+                return;
+        }
+        jw_init(&j, stdout, arg_json);
+        jw_begin_object(&j);
+        jw_key(&j, "key");
+        jw_string(&j, key);
+        jw_key(&j, "path");
+        jw_string(&j, path);
+        jw_end_object(&j);
+        jw_finish(&j);
+}
+
 int verb_mount(Ctl *c, int argc, char **argv) {
         _cleanup_strv_free_ char **options = NULL;
         _cleanup_free_ char *path = NULL;
@@ -43,19 +60,7 @@ int verb_mount(Ctl *c, int argc, char **argv) {
         r = ctl_mount(c, argv[0], argc > 1 ? argv[1] : NULL, options, &path);
         if (r < 0)
                 return r;
-        if (arg_json != JSON_OFF) {
-                JsonWriter j;
-
-                jw_init(&j, stdout, arg_json);
-                jw_begin_object(&j);
-                jw_key(&j, "key");
-                jw_string(&j, argv[0]);
-                jw_key(&j, "path");
-                jw_string(&j, path);
-                jw_end_object(&j);
-                jw_finish(&j);
-        } else
-                puts(path);
+        print_mounted(argv[0], path);
         return 0;
 }
 

@@ -285,24 +285,6 @@ static int print_mounts(sd_bus_message *reply, const char *target) {
         return 0;
 }
 
-static int print_mounted(const char *key, const char *path) {
-        JsonWriter j;
-
-        if (arg_json == JSON_OFF) {
-                puts(path);
-                return 0;
-        }
-        jw_init(&j, stdout, arg_json);
-        jw_begin_object(&j);
-        jw_key(&j, "key");
-        jw_string(&j, key);
-        jw_key(&j, "path");
-        jw_string(&j, path);
-        jw_end_object(&j);
-        jw_finish(&j);
-        return 0;
-}
-
 /* Prepare or View, optionally followed by Mount; a failed mount removes the new snapshot. */
 static int create_snapshot(Ctl *c, const char *method, int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -331,7 +313,8 @@ static int create_snapshot(Ctl *c, const char *method, int argc, char **argv) {
                         log_info("laminactl: removed %s again because it could not be mounted", QUOTE(key));
                 return r;
         }
-        return print_mounted(key, path);
+        print_mounted(key, path);
+        return 0;
 }
 
 int verb_prepare(Ctl *c, int argc, char **argv) {

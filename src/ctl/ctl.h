@@ -103,6 +103,8 @@ int ctl_stat(Ctl *c, const char *key, bool quiet_missing, sd_bus_message **reply
 /* Mount(key, target, options) and Unmount(key). */
 int ctl_mount(Ctl *c, const char *key, const char *target, char *const *options, char **ret_path);
 int ctl_unmount(Ctl *c, const char *key);
+/* Prints where a snapshot was mounted: the path, or {"key", "path"} as JSON. */
+void print_mounted(const char *key, const char *path);
 int ctl_remove(Ctl *c, const char *key);
 
 /* Apply with a progress bar on a TTY; diff_id may be NULL. */

@@ -34,11 +34,18 @@ cleanup_nspawn() {
 }
 trap 'cleanup_nspawn; harness_cleanup' EXIT
 
-# A one-binary rootfs: busybox and its sh; nspawn wants /usr and os-release.
+# A one-binary rootfs: busybox as sh and as an init that says hello and powers off;
+# nspawn wants /usr and os-release.
 root="$T/rootfs"
-mkdir -p "$root/bin" "$root/usr/lib" "$root/etc" "$root/tmp"
+mkdir -p "$root/bin" "$root/sbin" "$root/usr/lib" "$root/etc" "$root/tmp"
 cp "$busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
+ln -s busybox "$root/bin/poweroff"
+ln -s ../bin/busybox "$root/sbin/init"
+cat >"$root/etc/inittab" <<'INITTAB'
+::sysinit:/bin/sh -c 'echo booted by $(cat /proc/1/comm)'
+::sysinit:/bin/poweroff -f
+INITTAB
 printf 'ID=lamina-test\nNAME="lamina test"\n' >"$root/usr/lib/os-release"
 ln -s ../usr/lib/os-release "$root/etc/os-release"
 make_layer "$root" "$T/rootfs.tar"
@@ -71,6 +78,28 @@ no_run_snapshots "run --commit"
 
 ok "run on a committed snapshot by name" run result --rm -q -- /bin/sh -c 'cat /data'
 expect "run on result sees the data" "$out" "data"
+
+ok "run --boot" run busybox --rm --boot -q
+printf '%s\n' "$out" | grep -q '^booted by init$' || fail "--boot ran the image's init as PID 1: $out"
+no_run_snapshots "run --boot"
+
+ctl run busybox --rm -q -- /no/such/command
+[ "$rc" != 0 ] || fail "run of a missing command fails"
+no_run_snapshots "nspawn failure"
+
+# Ctrl-C as a terminal sends it: SIGINT to the whole process group (laminactl and nspawn).
+setsid "$LAMINACTL" run busybox --rm -q -- /bin/sh -c 'sleep 60' </dev/null >"$T/sigint.out" 2>&1 &
+pid=$!
+container_mounted() {
+        [ -n "$("$LAMINACTL" --no-legend list-mounts)" ]
+}
+harness_wait_for 100 container_mounted || fail "the container did not start: $(cat "$T/sigint.out")"
+sleep 0.5
+kill -INT -- "-$pid"
+harness_wait_for 100 harness_pid_gone "$pid" || fail "laminactl did not end after SIGINT"
+wait "$pid"
+[ $? != 0 ] || fail "run interrupted by SIGINT reports failure"
+no_run_snapshots "SIGINT"
 
 fails "run of an unknown image" 1 'no image or committed snapshot "nope"' run nope --rm -- /bin/true
 finish
