@@ -306,18 +306,33 @@ static int import_layer(Ctl *c, int dfd, const Layer *l, const char *parent, con
         return r;
 }
 
-/* Moves the image label: off our other snapshots that carry it, onto top. */
+static bool has_image_label(const char *const *labels, const char *ref) {
+        for (const char *const *p = labels; p && p[0]; p += 2)
+                if (streq(p[0], LAMINA_IMAGE_LABEL) && streq(p[1], ref))
+                        return true;
+        return false;
+}
+
+/* Moves the image label: off the caller's other snapshots that carry it, onto top. When
+ * every layer was root's already, top is root's, and so is naming it. */
 static int label_image(Ctl *c, const char *top, const char *ref) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ char *filter = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *top_reply = NULL, *reply = NULL;
+        _cleanup_(ctl_info_clear) CtlInfo top_info = {};
         uid_t self = arg_have_user ? arg_user : geteuid();
         const char *fieldpath = "labels." LAMINA_IMAGE_LABEL;
         int r;
 
-        filter = strdup_printf("labels.\"" LAMINA_IMAGE_LABEL "\"");
-        if (!filter)
-                return -ENOMEM;
-        r = ctl_call(c, "List", CALL_TIMEOUT_DEFAULT, &reply, "as", 1, filter);
+        r = ctl_stat(c, top, false, &top_reply, &top_info);
+        if (r < 0)
+                return r;
+        if (top_info.owner != self) {
+                if (!has_image_label(top_info.labels, ref) && !arg_quiet)
+                        log_notice("laminactl: the image is root's snapshot %s, which only root can name %s; "
+                                   "run it by its snapshot name", top, QUOTE(ref));
+                return 0;
+        }
+
+        r = ctl_call(c, "List", CALL_TIMEOUT_DEFAULT, &reply, "as", 1, "labels.\"" LAMINA_IMAGE_LABEL "\"");
         if (r < 0)
                 return r;
         r = sd_bus_message_enter_container(reply, 'a', "(sssa{ss}ttu)");
@@ -325,22 +340,18 @@ static int label_image(Ctl *c, const char *top, const char *ref) {
                 return ctl_bus_parse_error(r);
         for (;;) {
                 _cleanup_(ctl_info_clear) CtlInfo info = {};
-                bool stale = false;
 
                 r = ctl_info_read(reply, &info);
                 if (r < 0)
                         return ctl_bus_parse_error(r);
                 if (r == 0)
                         break;
-                for (const char **p = info.labels; p && p[0]; p += 2)
-                        if (streq(p[0], LAMINA_IMAGE_LABEL) && streq(p[1], ref))
-                                stale = info.owner == self && !streq(info.name, top);
-                if (stale) {
-                        r = ctl_call(c, "Update", CALL_TIMEOUT_DEFAULT, NULL, "sa{ss}as", info.name, 1,
-                                     LAMINA_IMAGE_LABEL, "", 1, fieldpath);
-                        if (r < 0)
-                                return r;
-                }
+                if (info.owner != self || streq(info.name, top) || !has_image_label(info.labels, ref))
+                        continue;
+                r = ctl_call(c, "Update", CALL_TIMEOUT_DEFAULT, NULL, "sa{ss}as", info.name, 1,
+                             LAMINA_IMAGE_LABEL, "", 1, fieldpath);
+                if (r < 0)
+                        return r;
         }
         return ctl_call(c, "Update", CALL_TIMEOUT_DEFAULT, NULL, "sa{ss}as", top, 1, LAMINA_IMAGE_LABEL, ref, 1,
                         fieldpath);

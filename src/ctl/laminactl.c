@@ -136,7 +136,10 @@ static int parse_uid(const char *s, uid_t *ret) {
         return 0;
 }
 
-/* Returns 0 to go on, EXIT_SUCCESS+1000 to stop successfully (help/version), or EXIT_USAGE. */
+/* parse_argv() result when --help or --version did all there was to do. */
+#define ARGV_HANDLED (-1)
+
+/* Returns 0 to go on, ARGV_HANDLED, or EXIT_USAGE. */
 static int parse_argv(int argc, char **argv, unsigned *ret_options) {
         enum {
                 ARG_VERSION = 0x100,
@@ -179,10 +182,10 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 switch (c) {
                 case 'h':
                         help();
-                        return 1000;
+                        return ARGV_HANDLED;
                 case ARG_VERSION:
                         printf("laminactl %s\n", LAMINA_VERSION);
-                        return 1000;
+                        return ARGV_HANDLED;
                 case 's':
                         arg_snapshotter = optarg;
                         break;
@@ -301,7 +304,7 @@ static int run(int argc, char **argv) {
 
         r = parse_argv(argc, argv, &seen);
         if (r != 0)
-                return r == 1000 ? EXIT_SUCCESS : r;
+                return r == ARGV_HANDLED ? EXIT_SUCCESS : r;
         if (optind >= argc)
                 return ctl_usage_error("missing command");
         v = find_verb(argv[optind]);

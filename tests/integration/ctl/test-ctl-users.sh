@@ -45,9 +45,31 @@ expect "user: root's namespace is refused" "$rc" 1
 ctl cleanup
 expect "user: cleanup needs manage" "$rc" 1
 
+# Images: root's layers are shared; the user's own layers are the user's and named by them.
+mkdir -p "$T/l1/etc" "$T/l2/etc"
+echo one >"$T/l1/etc/one"
+echo two >"$T/l2/etc/two"
+make_layer "$T/l1" "$T/l1.tar"
+make_layer "$T/l2" "$T/l2.tar"
+make_oci_layout "$T/img1" "one" "" "$T/l1.tar"
+make_oci_layout "$T/img2" "two" "" "$T/l1.tar" "$T/l2.tar"
+chmod -R a+rX "$T/img1" "$T/img2"
+CTL_AS=""
+ok "root: import" -q import "$T/img1"
+CTL_AS="harness_as $user"
+ok "user: import of an image root has" --json=short import "$T/img1"
+expect "user: nothing new" "$(json '.imported')" 0
+ok "user: import on root's layer" --json=short import "$T/img2"
+top=$(json '.snapshot')
+expect "user: one new layer" "$(json '.imported')" 1
+ok "user: the new top" --json=short info "$top"
+expect "user owns the top and named it" "$(json '[.owner, .labels["org.lamina.image"], .parent]')" \
+        "[$uid,\"two\",\"sha256:$(sha256sum "$T/l1.tar" | cut -d' ' -f1)\"]"
+ok "user: rm the top" rm "$top"
+
 CTL_AS=""
 ok "root: --user UID" --user "$uid" --json=short ls
 expect "root sees the user's snapshots through --user" "$(json 'map(select(.owner != 0) | .name)')" '["mine-done"]'
 ok "root: --user UID rm" --user "$uid" rm mine-done
-ok "root: rm base" rm base
+ok "root: rm base and the image" rm base "sha256:$(sha256sum "$T/l1.tar" | cut -d' ' -f1)"
 finish
