@@ -8,9 +8,11 @@ packages=(
         # build
         build-essential meson ninja-build pkg-config
         libsystemd-dev liblmdb-dev libmount-dev libseccomp-dev libarchive-dev libssl-dev
+        libjson-c-dev groff-base
         # tests: a real bus, real polkit, real systemd in a container, btrfs, layers
         dbus dbus-bin polkitd pkexec systemd systemd-container util-linux
         btrfs-progs zstd gzip tar python3 libxml2-utils lmdb-utils
+        jq busybox-static
         # sanitizer runtime
         clang libclang-rt-14-dev
         # bench peers
