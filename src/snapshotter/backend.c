@@ -52,6 +52,49 @@ Backend *backend_free(Backend *b) {
         return NULL;
 }
 
+int backend_usage_walk(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = b->vtable->open_data(b, id, &fd, e);
+        if (r < 0)
+                return r;
+        r = fs_disk_usage(fd, ret_size, ret_inodes);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot compute the usage of %s/%" PRIu64, b->snapshots_path, id);
+        return 0;
+}
+
+int backend_prepare_in_temp(Backend *b, backend_build_fn build, SnapshotKind kind, const uint64_t *parents,
+                            size_t n_parents, char **ret_tmpname, Error *e) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int tmpfd = -EBADF;
+        int r;
+
+        r = fs_mkdtemp_at(b->snapshots_fd, "new-", 0700, &tmp);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot create a directory in %s", b->snapshots_path);
+        tmpfd = openat(b->snapshots_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        r = tmpfd < 0 ? -errno : build(b, tmpfd, kind, parents, n_parents);
+        if (r < 0) {
+                (void) fs_remove_tree_at(b->snapshots_fd, tmp, NULL);
+                if (n_parents > 0)
+                        return error_set_errno(e, r, "cannot build a new snapshot on %s/%" PRIu64,
+                                               b->snapshots_path, parents[0]);
+                return error_set_errno(e, r, "cannot build a new snapshot in %s", b->snapshots_path);
+        }
+        *ret_tmpname = TAKE_PTR(tmp);
+        return 0;
+}
+
+int backend_remove_tree(Backend *b, const char *name, uint64_t *reclaimed, Error *e) {
+        int r = fs_remove_tree_at(b->snapshots_fd, name, reclaimed);
+
+        if (r < 0)
+                return error_set_errno(e, r, "cannot remove %s/%s", b->snapshots_path, name);
+        return 0;
+}
+
 static bool parse_id(const char *name, uint64_t *ret) {
         char *end;
 

@@ -68,5 +68,17 @@ int backend_open(const BackendVTable *vt, int state_fd, const char *state_path, 
 Backend *backend_free(Backend *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Backend *, backend_free);
 
+/* Shared implementations of vtable ops. */
+/* Usage by walking what open_data opens. */
+int backend_usage_walk(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e);
+/* Creates a temporary "new-" directory in snapshots/, lets build fill it, and returns its
+ * name; on failure removes it again. */
+typedef int (*backend_build_fn)(Backend *b, int tmpfd, SnapshotKind kind, const uint64_t *parents,
+                                size_t n_parents);
+int backend_prepare_in_temp(Backend *b, backend_build_fn build, SnapshotKind kind, const uint64_t *parents,
+                            size_t n_parents, char **ret_tmpname, Error *e);
+/* Removes snapshots/<name> as a plain directory tree. */
+int backend_remove_tree(Backend *b, const char *name, uint64_t *reclaimed, Error *e);
+
 /* Entries of snapshots/ that are not live IDs (orphans and stale temporaries). */
 int backend_list_orphans(Backend *b, const uint64_t *ids, size_t n_ids, char ***ret);

@@ -106,10 +106,6 @@ static int btrfs_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t at
         return mount_bind(src, target_fd, attrs, ret_mnt_id, e);
 }
 
-static int btrfs_usage(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
-        return backend_native.usage(b, id, ret_size, ret_inodes, e);
-}
-
 /* Counts what the subvolume holds (extents it shares with others are freed only with the
  * last of them, so this is an upper bound) and deletes it. */
 static int remove_subvol(Backend *b, const char *name, uint64_t *reclaimed) {
@@ -135,7 +131,7 @@ static int btrfs_remove_data(Backend *b, const char *name, uint64_t *reclaimed, 
         if (r > 0)
                 r = remove_subvol(b, name, reclaimed);
         else if (r == 0)
-                return backend_native.remove_data(b, name, reclaimed, e);
+                return backend_remove_tree(b, name, reclaimed, e);
         else if (r == -ENOENT)
                 r = 0;
         if (r < 0)
@@ -151,7 +147,7 @@ const BackendVTable backend_btrfs = {
         .commit = btrfs_commit,
         .mounts = btrfs_mounts,
         .mount = btrfs_mount,
-        .usage = btrfs_usage,
+        .usage = backend_usage_walk,
         .open_data = open_subvol,
         .remove_data = btrfs_remove_data,
 };

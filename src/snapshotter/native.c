@@ -47,24 +47,7 @@ static int native_build(Backend *b, int tmpfd, SnapshotKind kind, const uint64_t
 
 static int native_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
                           char **ret_tmpname, Error *e) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int tmpfd = -EBADF;
-        int r;
-
-        r = fs_mkdtemp_at(b->snapshots_fd, "new-", 0700, &tmp);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot create a directory in %s", b->snapshots_path);
-        tmpfd = openat(b->snapshots_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        r = tmpfd < 0 ? -errno : native_build(b, tmpfd, kind, parents, n_parents);
-        if (r < 0) {
-                (void) fs_remove_tree_at(b->snapshots_fd, tmp, NULL);
-                if (n_parents > 0)
-                        return error_set_errno(e, r, "cannot copy %s/%" PRIu64 " for a new snapshot",
-                                               b->snapshots_path, parents[0]);
-                return error_set_errno(e, r, "cannot build a new snapshot in %s", b->snapshots_path);
-        }
-        *ret_tmpname = TAKE_PTR(tmp);
-        return 0;
+        return backend_prepare_in_temp(b, native_build, kind, parents, n_parents, ret_tmpname, e);
 }
 
 static int native_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Error *e) {
@@ -94,17 +77,6 @@ static int native_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t a
         return mount_bind(src, target_fd, attrs, ret_mnt_id, e);
 }
 
-static int native_usage(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
-        _cleanup_close_ int fd = open_data_dir(b, id);
-        int r = fd;
-
-        if (fd >= 0)
-                r = fs_disk_usage(fd, ret_size, ret_inodes);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot compute the usage of %s/%" PRIu64, b->snapshots_path, id);
-        return 0;
-}
-
 static int native_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {
         int fd = open_data_dir(b, id);
 
@@ -114,21 +86,13 @@ static int native_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {
         return 0;
 }
 
-static int native_remove_data(Backend *b, const char *name, uint64_t *reclaimed, Error *e) {
-        int r = fs_remove_tree_at(b->snapshots_fd, name, reclaimed);
-
-        if (r < 0)
-                return error_set_errno(e, r, "cannot remove %s/%s", b->snapshots_path, name);
-        return 0;
-}
-
 const BackendVTable backend_native = {
         .name = "native",
         .layered = false,
         .prepare = native_prepare,
         .mounts = native_mounts,
         .mount = native_mount,
-        .usage = native_usage,
+        .usage = backend_usage_walk,
         .open_data = native_open_data,
-        .remove_data = native_remove_data,
+        .remove_data = backend_remove_tree,
 };

@@ -55,21 +55,7 @@ static int overlay_build(Backend *b, int tmpfd, SnapshotKind kind, const uint64_
 
 static int overlay_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
                            char **ret_tmpname, Error *e) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int tmpfd = -EBADF;
-        int r;
-
-        r = fs_mkdtemp_at(b->snapshots_fd, "new-", 0700, &tmp);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot create a directory in %s", b->snapshots_path);
-        tmpfd = openat(b->snapshots_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        r = tmpfd < 0 ? -errno : overlay_build(b, tmpfd, kind, parents, n_parents);
-        if (r < 0) {
-                (void) fs_remove_tree_at(b->snapshots_fd, tmp, NULL);
-                return error_set_errno(e, r, "cannot build a new snapshot in %s", b->snapshots_path);
-        }
-        *ret_tmpname = TAKE_PTR(tmp);
-        return 0;
+        return backend_prepare_in_temp(b, overlay_build, kind, parents, n_parents, ret_tmpname, e);
 }
 
 static int overlay_lowerdir_option(Backend *b, const Snapshot *s, char **ret) {
@@ -166,31 +152,11 @@ static int overlay_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t 
                              ret_mnt_id, e);
 }
 
-static int overlay_usage(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
-        _cleanup_close_ int fd = -EBADF;
-        int r;
-
-        r = open_fs_dir(b, id, &fd);
-        if (r >= 0)
-                r = fs_disk_usage(fd, ret_size, ret_inodes);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot compute the usage of %s/%" PRIu64, b->snapshots_path, id);
-        return 0;
-}
-
 static int overlay_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {
         int r = open_fs_dir(b, id, ret_fd);
 
         if (r < 0)
                 return error_set_errno(e, r, "cannot open %s/%" PRIu64 "/fs", b->snapshots_path, id);
-        return 0;
-}
-
-static int overlay_remove_data(Backend *b, const char *name, uint64_t *reclaimed, Error *e) {
-        int r = fs_remove_tree_at(b->snapshots_fd, name, reclaimed);
-
-        if (r < 0)
-                return error_set_errno(e, r, "cannot remove %s/%s", b->snapshots_path, name);
         return 0;
 }
 
@@ -200,7 +166,7 @@ const BackendVTable backend_overlayfs = {
         .prepare = overlay_prepare,
         .mounts = overlay_mounts,
         .mount = overlay_mount,
-        .usage = overlay_usage,
+        .usage = backend_usage_walk,
         .open_data = overlay_open_data,
-        .remove_data = overlay_remove_data,
+        .remove_data = backend_remove_tree,
 };
