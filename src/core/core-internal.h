@@ -33,6 +33,9 @@ struct Core {
         size_t n_snapshotters;
 };
 
+/* A read transaction on s's store; the error names the snapshotter. */
+int core_read_begin(CoreSnapshotter *s, StoreTxn **ret, Error *e);
+
 /* Marks id busy for a long operation; EBUSY (naming key) when it already is. */
 int core_busy_acquire(CoreSnapshotter *s, uint64_t id, const char *key, Error *e);
 void core_busy_release(CoreSnapshotter *s, uint64_t id);

@@ -307,9 +307,9 @@ int core_list_mounts(CoreSnapshotter *s, uid_t ns, CoreMountInfoList *ret, Error
         assert(s);
         assert(ret);
 
-        r = store_read_begin(s->store, &t);
+        r = core_read_begin(s, &t, e);
         if (r < 0)
-                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+                return r;
         a.t = t;
         r = store_mount_walk(t, list_one, &a);
         if (r < 0) {

@@ -22,9 +22,9 @@ int core_stat(CoreSnapshotter *s, uid_t ns, const char *key, SnapshotInfo *ret, 
         r = core_validate_key("key", key, e);
         if (r < 0)
                 return r;
-        r = store_read_begin(s->store, &t);
+        r = core_read_begin(s, &t, e);
         if (r < 0)
-                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+                return r;
         return core_lookup_visible(t, ns, key, ret, e);
 }
 
@@ -94,9 +94,9 @@ int core_mounts(CoreSnapshotter *s, uid_t ns, const char *key, MountSpecList *re
         r = core_validate_key("key", key, e);
         if (r < 0)
                 return r;
-        r = store_read_begin(s->store, &t);
+        r = core_read_begin(s, &t, e);
         if (r < 0)
-                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+                return r;
         r = store_get_snapshot(t, ns, key, &snap, e);
         if (r == -EWRONGKIND)
                 return error_setf(e, EWRONGKIND,
@@ -115,9 +115,9 @@ static int resolve_parent(CoreSnapshotter *s, uid_t ns, const char *parent, uid_
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         int r;
 
-        r = store_read_begin(s->store, &t);
+        r = core_read_begin(s, &t, e);
         if (r < 0)
-                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+                return r;
         r = core_lookup_visible(t, ns, parent, &info, NULL);
         if (r == -ENOENT)
                 return error_setf(e, ENOENT, "parent snapshot %s does not exist; commit or import it first",
@@ -325,9 +325,9 @@ static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {}, existing = {};
         int r;
 
-        r = store_read_begin(s->store, &t);
+        r = core_read_begin(s, &t, e);
         if (r < 0)
-                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+                return r;
         r = store_get_info(t, ns, name, &existing, NULL);
         if (r >= 0)
                 return error_setf(e, EEXIST, "snapshot %s already exists; choose another name or remove it first",
@@ -466,9 +466,9 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
         r = filter_parse(filters, &f, e);
         if (r < 0)
                 return r;
-        r = store_read_begin(s->store, &t);
+        r = core_read_begin(s, &t, e);
         if (r < 0)
-                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+                return r;
         r = store_walk(t, f, list_one, &a, e);
         if (r < 0) {
                 snapshot_info_list_clear(ret);

@@ -188,6 +188,14 @@ int core_validate_key(const char *what, const char *key, Error *e) {
         return 0;
 }
 
+int core_read_begin(CoreSnapshotter *s, StoreTxn **ret, Error *e) {
+        int r = store_read_begin(s->store, ret);
+
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the metadata of %s", s->name);
+        return 0;
+}
+
 int core_busy_acquire(CoreSnapshotter *s, uint64_t id, const char *key, Error *e) {
         int r = 0;
 
