@@ -58,6 +58,9 @@ echo "ok: no mount namespace"
 if grep -q '^\[Install\]' "$dir/laminad.service"; then
         fail "a D-Bus activated unit has no [Install] section"
 fi
+# The Apply sandbox installs its own seccomp filter; without the syscall it cannot start.
+grep -q '^SystemCallFilter=.*[[:space:]]seccomp\([[:space:]]\|$\)' "$dir/laminad.service" ||
+        fail "SystemCallFilter= must allow seccomp (the Apply sandbox builds its own filter)"
 for line in 'Type=dbus' 'BusName=org.lamina.snapshot1' 'RuntimeDirectoryPreserve=yes' \
             'StateDirectory=lamina' 'NoNewPrivileges=yes'; do
         grep -qx "$line" "$dir/laminad.service" || fail "$line is missing"
