@@ -255,6 +255,8 @@ harness_remove_users() {
 
 harness_cleanup() {
         _rc=$?
+        # Undo everything even if one step fails, whatever the test set.
+        set +e
         trap - EXIT INT TERM HUP
         [ -n "${T:-}" ] && [ -d "$T/.harness" ] || exit "$_rc"
 
