@@ -450,6 +450,6 @@ int verb_import(Ctl *c, int argc, char **argv) {
                 jw_end_object(&j);
                 jw_finish(&j);
         } else if (!arg_quiet)
-                printf("Imported %s as %s (%zu layers, %zu new).\n", name, top, n, created);
+                printf("Imported %s as %s (%zu layer%s, %zu new).\n", name, top, n, n == 1 ? "" : "s", created);
         return 0;
 }

@@ -165,6 +165,15 @@ void jw_labels(JsonWriter *j, const char *const *pairs) {
         jw_end_object(j);
 }
 
+/* Whether stdout was a terminal before the pager took it over; cached on first use. */
+static bool stdout_on_tty(void) {
+        static int cached = -1;
+
+        if (cached < 0)
+                cached = isatty(STDOUT_FILENO);
+        return cached;
+}
+
 /* Tables */
 
 int table_new(Table *t, size_t n_columns, ...) {
@@ -228,7 +237,7 @@ static size_t text_width(const char *s) {
 
 void table_print(const Table *t) {
         _cleanup_free_ size_t *width = calloc(t->n_columns, sizeof(size_t));
-        bool highlight = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+        bool highlight = stdout_on_tty() && !getenv("NO_COLOR");
 
         if (!width)
                 return;
@@ -308,7 +317,7 @@ void pager_open(void) {
         const char *pager = getenv("LAMINA_PAGER") ?: getenv("PAGER");
         int fd[2];
 
-        if (!arg_pager || pager_pid > 0 || !isatty(STDOUT_FILENO))
+        if (!arg_pager || pager_pid > 0 || !stdout_on_tty())
                 return;
         if (pager && (isempty(pager) || streq(pager, "cat")))
                 return;
