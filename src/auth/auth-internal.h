@@ -27,9 +27,9 @@ int auth_decision(const char *what, const char *action, bool authorized, bool ch
                   bool interactive, sd_bus_error *error);
 
 /* A failed CheckAuthorization call (polkit absent, timed out, refused): always a denial,
- * -EACCES with error set. */
+ * -EACCES with error set. from_polkit: polkitd sent the error (rather than the bus). */
 int auth_polkit_failure(const char *what, const char *action, const sd_bus_error *failure,
-                        sd_bus_error *error);
+                        bool from_polkit, sd_bus_error *error);
 
 /* Appends details (NULL-terminated key, value pairs; NULL for none) as a{ss}. */
 int auth_append_details(sd_bus_message *m, const char *const *details);

@@ -44,6 +44,9 @@ struct AuthRegistry {
         AuthQuery *queries;
         size_t n_queries;
         uint64_t n_checks; /* makes cancellation ids unique */
+        bool freeing;
+        void (*on_idle)(void *userdata);
+        void *on_idle_userdata;
 };
 
 static AuthResult *auth_result_free(AuthResult *res) {
@@ -56,16 +59,19 @@ static AuthResult *auth_result_free(AuthResult *res) {
 }
 
 static AuthQuery *auth_query_free(AuthQuery *q) {
+        AuthRegistry *reg;
+
         if (!q)
                 return NULL;
+        reg = q->registry;
 
         if (q->prev)
                 q->prev->next = q->next;
         else
-                q->registry->queries = q->next;
+                reg->queries = q->next;
         if (q->next)
                 q->next->prev = q->prev;
-        q->registry->n_queries--;
+        reg->n_queries--;
 
         sd_bus_slot_unref(q->slot);
         sd_bus_slot_unref(q->watch);
@@ -76,6 +82,8 @@ static AuthQuery *auth_query_free(AuthQuery *q) {
         free(q->action);
         free(q->what);
         free(q);
+        if (reg->n_queries == 0 && reg->on_idle && !reg->freeing)
+                reg->on_idle(reg->on_idle_userdata);
         return NULL;
 }
 
@@ -155,8 +163,10 @@ int auth_decision(const char *what, const char *action, bool authorized, bool ch
 }
 
 int auth_polkit_failure(const char *what, const char *action, const sd_bus_error *failure,
-                        sd_bus_error *error) {
-        if (sd_bus_error_has_names(failure, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                        bool from_polkit, sd_bus_error *error) {
+        /* polkitd itself says NameHasNoOwner when the caller left before it was looked up. */
+        if (!from_polkit &&
+            sd_bus_error_has_names(failure, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
                 sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                   "cannot %s: polkit is not running to authorize %s; "
                                   "start polkitd or call as root",
@@ -195,9 +205,13 @@ static int auth_query_record(AuthQuery *q, sd_bus_message *reply) {
         res->action = TAKE_PTR(q->action);
         res->error = SD_BUS_ERROR_NULL;
 
-        if (failure)
-                res->r = auth_polkit_failure(q->what, res->action, failure, &res->error);
-        else {
+        if (failure) {
+                /* Errors the bus or sd-bus made up come from org.freedesktop.DBus. */
+                const char *sender = sd_bus_message_get_sender(reply);
+                bool from_polkit = sender && sender[0] == ':';
+
+                res->r = auth_polkit_failure(q->what, res->action, failure, from_polkit, &res->error);
+        } else {
                 r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
                 if (r >= 0)
                         r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
@@ -210,9 +224,11 @@ static int auth_query_record(AuthQuery *q, sd_bus_message *reply) {
                                                q->interactive, &res->error);
         }
 
-        log_full(res->r > 0 ? LOG_DEBUG : LOG_INFO, "polkit: uid %u %s: %s %s%s",
-                 (unsigned) q->uid, q->what, res->action, res->r > 0 ? "authorized" : "denied: ",
-                 res->r > 0 ? "" : res->error.name);
+        if (res->r > 0)
+                log_debug("polkit: uid %u %s: %s authorized", (unsigned) q->uid, q->what, res->action);
+        else
+                log_info("polkit: uid %u %s: %s denied: %s", (unsigned) q->uid, q->what, res->action,
+                         res->error.message);
         res->next = q->results;
         q->results = res;
         return 0;
@@ -271,7 +287,7 @@ static int auth_query_caller_gone(sd_bus_message *m, void *userdata, sd_bus_erro
         if (!q->slot)
                 return 0;
 
-        log_debug("polkit: caller %s of %s left; cancelling the check", name, q->what);
+        log_info("polkit: caller %s of %s left; cancelling the check", name, q->what);
         r = sd_bus_call_method_async(sd_bus_message_get_bus(q->request), NULL, AUTH_POLKIT_SERVICE,
                                      AUTH_POLKIT_PATH, AUTH_POLKIT_INTERFACE, "CancelCheckAuthorization",
                                      NULL, NULL, "s", q->cancel_id);
@@ -431,6 +447,7 @@ int auth_registry_new(AuthRegistry **ret) {
 AuthRegistry *auth_registry_free(AuthRegistry *reg) {
         if (!reg)
                 return NULL;
+        reg->freeing = true;
         while (reg->queries)
                 auth_query_free(reg->queries);
         free(reg);
@@ -439,4 +456,10 @@ AuthRegistry *auth_registry_free(AuthRegistry *reg) {
 
 size_t auth_registry_pending(AuthRegistry *reg) {
         return reg ? reg->n_queries : 0;
+}
+
+void auth_registry_set_on_idle(AuthRegistry *reg, void (*cb)(void *userdata), void *userdata) {
+        assert(reg);
+        reg->on_idle = cb;
+        reg->on_idle_userdata = userdata;
 }

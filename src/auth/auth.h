@@ -23,6 +23,8 @@ AuthRegistry *auth_registry_free(AuthRegistry *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(AuthRegistry *, auth_registry_free);
 /* Number of queries in flight (the daemon does not exit on idle while > 0). */
 size_t auth_registry_pending(AuthRegistry *r);
+/* cb runs whenever the last pending query is done (not from auth_registry_free()). */
+void auth_registry_set_on_idle(AuthRegistry *r, void (*cb)(void *userdata), void *userdata);
 
 /* details: NULL-terminated key, value, key, value, … (snapshotter, key, verb). */
 int auth_check(sd_bus_message *m, const char *action, const char *const *details,

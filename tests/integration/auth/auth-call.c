@@ -3,17 +3,18 @@
  * outcome as "ok" or the D-Bus error NAME (busctl prints only the message), so the test
  * can compare outcomes exactly. Run it as the test user (setpriv).
  *
- *   auth-call [--interactive] [--no-wait] OBJECT METHOD [KEY [ARG2 [ARG3]]]
+ *   auth-call [--interactive] [--leave-after MS] OBJECT METHOD [KEY [ARG2 [ARG3]]]
  *
  * Arguments by method: Prepare/View KEY PARENT; Commit NAME KEY; Update KEY (sets label
  * auth-test=1); Mount KEY TARGET OPTIONS(comma-separated); Apply KEY LAYER-FILE;
  * Stat/Usage/Mounts/Remove/Unmount KEY; List, ListMounts, Cleanup none.
- * --no-wait sends the call and exits at once without reading the reply (a caller that
- * goes away while its check is pending). */
+ * --leave-after MS sends the call, waits MS milliseconds and exits without reading the
+ * reply (a caller that goes away while its check is pending). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
@@ -71,22 +72,25 @@ static int append_args(sd_bus_message *m, const char *method, int argc, char **a
 int main(int argc, char **argv) {
         sd_bus_message *m = NULL, *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        bool interactive = false, no_wait = false;
+        bool interactive = false;
+        int leave_after_ms = -1;
         sd_bus *bus = NULL;
         int r;
 
         for (; argc > 1 && argv[1][0] == '-'; argc--, argv++) {
                 if (!strcmp(argv[1], "--interactive"))
                         interactive = true;
-                else if (!strcmp(argv[1], "--no-wait"))
-                        no_wait = true;
+                else if (!strcmp(argv[1], "--leave-after") && argc > 2) {
+                        leave_after_ms = atoi(argv[2]);
+                        argc--, argv++;
+                }
                 else {
                         fprintf(stderr, "unknown option %s\n", argv[1]);
                         return 2;
                 }
         }
         if (argc < 3) {
-                fprintf(stderr, "usage: auth-call [--interactive] [--no-wait] OBJECT METHOD [ARGS...]\n");
+                fprintf(stderr, "usage: auth-call [--interactive] [--leave-after MS] OBJECT METHOD [ARGS...]\n");
                 return 2;
         }
 
@@ -101,11 +105,13 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "cannot build the call: %s\n", strerror(-r));
                 return 2;
         }
-        if (no_wait) {
+        if (leave_after_ms >= 0) {
                 r = sd_bus_send(bus, m, NULL);
                 if (r >= 0)
                         r = sd_bus_flush(bus);
-                printf("%s\n", r < 0 ? "send-failed" : "sent");
+                if (r >= 0)
+                        usleep(leave_after_ms * 1000);
+                printf("%s\n", r < 0 ? "send-failed" : "left");
                 return r < 0 ? 2 : 0; /* exits with the call pending: the connection closes */
         }
 

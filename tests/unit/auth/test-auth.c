@@ -59,9 +59,19 @@ TEST(polkit_missing_is_denied) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 const sd_bus_error failure = SD_BUS_ERROR_MAKE_CONST(missing[i], "gone");
 
-                ASSERT_ERR(auth_polkit_failure(WHAT, ACTION, &failure, &e), EACCES);
+                ASSERT_ERR(auth_polkit_failure(WHAT, ACTION, &failure, false, &e), EACCES);
                 assert_error(&e, SD_BUS_ERROR_ACCESS_DENIED, "polkit is not running");
         }
+}
+
+/* polkitd could not look up a caller that left: a denial, not "polkit is not running". */
+TEST(caller_gone_is_denied) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        const sd_bus_error failure = SD_BUS_ERROR_MAKE_CONST(SD_BUS_ERROR_NAME_HAS_NO_OWNER, ":1.7 is gone");
+
+        ASSERT_ERR(auth_polkit_failure(WHAT, ACTION, &failure, true, &e), EACCES);
+        assert_error(&e, SD_BUS_ERROR_ACCESS_DENIED, SD_BUS_ERROR_NAME_HAS_NO_OWNER);
+        ASSERT_TRUE(!strstr(e.message, "not running"));
 }
 
 TEST(polkit_failure_is_denied) {
@@ -73,7 +83,7 @@ TEST(polkit_failure_is_denied) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 const sd_bus_error failure = SD_BUS_ERROR_MAKE_CONST(failures[i], "nope");
 
-                ASSERT_ERR(auth_polkit_failure(WHAT, ACTION, &failure, &e), EACCES);
+                ASSERT_ERR(auth_polkit_failure(WHAT, ACTION, &failure, i % 2, &e), EACCES);
                 assert_error(&e, SD_BUS_ERROR_ACCESS_DENIED, failures[i]);
                 assert_error(&e, SD_BUS_ERROR_ACCESS_DENIED, WHAT);
         }
@@ -84,9 +94,10 @@ typedef struct Peers {
         sd_bus *server, *client;
 } Peers;
 
+/* Without flushing: nobody would serve the other end while one end waits. */
 static void peers_close(Peers *p) {
-        sd_bus_flush_close_unref(p->client);
-        sd_bus_flush_close_unref(p->server);
+        sd_bus_close_unref(p->client);
+        sd_bus_close_unref(p->server);
 }
 
 static void peers_open(Peers *p) {
@@ -208,6 +219,7 @@ TEST_MAIN(TEST_ENTRY(authorized_is_allowed),
           TEST_ENTRY(challenge_with_interaction_is_denied),
           TEST_ENTRY(no_is_denied),
           TEST_ENTRY(polkit_missing_is_denied),
+          TEST_ENTRY(caller_gone_is_denied),
           TEST_ENTRY(polkit_failure_is_denied),
           TEST_ENTRY(details_are_sent_as_pairs),
           TEST_ENTRY(root_is_authorized_without_polkit),
