@@ -3,7 +3,8 @@
 # Boots real systemd (PID 1 in systemd-nspawn) on a tmpfs overlay of the host's /, with
 # lamina installed at its distribution paths, and checks from a unit inside the container:
 # a plain busctl call D-Bus-activates laminad.service through SystemdService=, the daemon
-# works under the unit's sandbox, the installed bus policy lets nobody call, and after the
+# works under the unit's sandbox (Prepare, Mount, Apply through laminactl), the installed bus
+# policy lets nobody call, and after the
 # idle timeout (a drop-in gives a short one) the unit goes inactive and is re-activated by
 # the next call. See test-environment.md §3 ("Recommended cheap variant") and §9.
 set -u
@@ -20,6 +21,8 @@ LIBEXECDIR=/usr/libexec
 command -v systemd-nspawn >/dev/null || harness_skip "systemd-nspawn is not installed (systemd-container)"
 [ -x /lib/systemd/systemd ] || harness_skip "systemd is not installed on the host"
 LAMINAD=$(harness_find_laminad) || harness_die "laminad is not built in $LAMINA_BUILD_DIR"
+LAMINACTL=$LAMINA_BUILD_DIR/src/ctl/laminactl
+[ -x "$LAMINACTL" ] || harness_die "laminactl is not built in $LAMINA_BUILD_DIR"
 
 T=$(mktemp -d /tmp/lamina-nspawn.XXXXXX) || harness_die "mktemp failed"
 M="$T/hov/merged"
@@ -76,6 +79,7 @@ install_lamina() {
                 [ -f "$src/$f" ] || harness_die "$src/$f is missing"
         done
         install -D -m 0755 "$LAMINAD" "$M$LIBEXECDIR/laminad"
+        install -D -m 0755 "$LAMINACTL" "$M/usr/bin/laminactl"
         mkdir -p "$M/usr/share/dbus-1/system-services" "$M/usr/share/dbus-1/system.d" \
                  "$M/lib/systemd/system/laminad.service.d" "$M/usr/share/polkit-1/actions"
         sed "s|@libexecdir@|$LIBEXECDIR|g" "$src/dbus/org.lamina.snapshot1.service.in" \
@@ -133,6 +137,18 @@ findmnt "$path" || fail "no mount at $path"
 touch "$path/written-through-the-mount" || fail "cannot write into the active snapshot"
 call $OBJ/overlayfs $SN Unmount s nspawn-check || fail "Unmount failed"
 call $OBJ/overlayfs $SN Remove s nspawn-check || fail "Remove failed"
+
+step "Apply (its sandbox inside the unit's sandbox) unpacks a layer"
+mkdir -p /tmp/layer/etc && echo "from the layer" >/tmp/layer/etc/lamina-check
+tar -C /tmp/layer -cf /tmp/layer.tar etc || fail "tar failed"
+call $OBJ/overlayfs $SN Prepare 'ssa{ss}' nspawn-apply "" 0 || fail "Prepare failed"
+# busctl 252 cannot pass file descriptors; laminactl can.
+laminactl --no-pager -q apply nspawn-apply /tmp/layer.tar || fail "Apply failed"
+path=$(call $OBJ/overlayfs $SN Mount ssas nspawn-apply "" 0) || fail "Mount failed"
+path=${path#s }; path=${path#\"}; path=${path%\"}
+[ "$(cat "$path/etc/lamina-check")" = "from the layer" ] || fail "the applied file is not in the snapshot"
+call $OBJ/overlayfs $SN Unmount s nspawn-apply || fail "Unmount failed"
+call $OBJ/overlayfs $SN Remove s nspawn-apply || fail "Remove failed"
 
 step "nobody may call ListSnapshotters (the installed bus policy)"
 setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
