@@ -3,10 +3,9 @@
 # Boots real systemd (PID 1 in systemd-nspawn) on a tmpfs overlay of the host's /, with
 # lamina installed at its distribution paths, and checks from a unit inside the container:
 # a plain busctl call D-Bus-activates laminad.service through SystemdService=, the daemon
-# works under the unit's sandbox (Prepare, Mount, Apply through laminactl), the installed bus
-# policy lets nobody call, and after the
-# idle timeout (a drop-in gives a short one) the unit goes inactive and is re-activated by
-# the next call. See test-environment.md §3 ("Recommended cheap variant") and §9.
+# works under the unit's sandbox (Prepare, Mount, Apply through laminactl), the installed
+# bus policy lets nobody call, and after the idle timeout (a drop-in gives a short one) the
+# unit goes inactive and is re-activated by the next call. See test-environment.md §3 ("Recommended cheap variant") and §9.
 set -u
 
 : "${LAMINA_BUILD_DIR:?run through meson test}"
