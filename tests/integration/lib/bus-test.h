@@ -20,7 +20,9 @@
 #define BT_ERROR_PREFIX "org.lamina.snapshot1.Error."
 #define BT_GC_ROOT_LABEL "containerd.io/gc.root"
 
+#ifndef STRV_MAKE
 #define STRV_MAKE(...) ((char *const[]) { __VA_ARGS__, NULL })
+#endif
 
 typedef struct BusTest {
         sd_bus *bus;
