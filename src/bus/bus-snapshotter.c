@@ -40,6 +40,24 @@ static int object_namespace(BusSnapshotter *s, sd_bus_message *m, uid_t caller, 
         return bus_parse_user_path(s->user_path, path, ret);
 }
 
+/* Asks whether the caller holds action for this call (details: snapshotter, verb, key).
+ * Returns 1 to go on, 0 when a decision is pending, or a negative errno. */
+static int bus_call_verify(const BusCall *call, sd_bus_message *m, const char *action, const char *key,
+                           sd_bus_error *error) {
+        const char *details[] = {
+                "snapshotter", core_snapshotter_name(call->snapshotter->core),
+                "verb", call->verb,
+                key ? "key" : NULL, key,
+                NULL
+        };
+        int r;
+
+        r = bus_verify(call->snapshotter->context, m, action, details, error);
+        if (r < 0)
+                log_call(call, LOG_NOTICE, key, ": %s denied", action);
+        return r;
+}
+
 /* Resolves the namespace and checks authorization, before anything changes. Reads in
  * the own namespace need no action; any call on another namespace needs manage.
  * Returns 1 to go on, 0 when a decision is pending, or a negative errno. */
@@ -58,19 +76,9 @@ static int bus_call_begin(BusSnapshotter *s, sd_bus_message *m, const char *verb
 
         action = call.ns != call.caller ? ACTION_MANAGE : own_action;
         if (action) {
-                const char *details[] = {
-                        "snapshotter", core_snapshotter_name(s->core),
-                        "verb", verb,
-                        key ? "key" : NULL, key,
-                        NULL
-                };
-
-                r = bus_verify(s->context, m, action, details, error);
-                if (r <= 0) {
-                        if (r < 0)
-                                log_call(&call, LOG_NOTICE, key, ": %s denied", action);
+                r = bus_call_verify(&call, m, action, key, error);
+                if (r <= 0)
                         return r;
-                }
         }
 
         *ret = call;
@@ -352,10 +360,7 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         if (r == 0)
                 return 1;
         if (privileged || !isempty(target)) {
-                const char *details[] = { "snapshotter", core_snapshotter_name(call.snapshotter->core),
-                                          "verb", "mount", "key", key, NULL };
-
-                r = bus_verify(call.snapshotter->context, m, ACTION_MOUNT_ANYWHERE, details, error);
+                r = bus_call_verify(&call, m, ACTION_MOUNT_ANYWHERE, key, error);
                 if (r < 0)
                         return r;
                 if (r == 0)
