@@ -269,7 +269,7 @@ static int apply_once(BusTest *t, const char *key, int fd, uint64_t *ret_bytes) 
 }
 
 /* Per repetition: seconds of one Apply of FILE into a new active snapshot, and the
- * uncompressed bytes. The snapshot is removed afterwards; caches are synced before. */
+ * uncompressed bytes. The snapshot is removed afterwards. */
 static int cmd_apply_bus(int argc, char **argv) {
         _cleanup_(bt_closep) BusTest t = {};
         int r;
@@ -291,7 +291,6 @@ static int cmd_apply_bus(int argc, char **argv) {
                 fd = open(argv[1], O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
                         return log_error_errno(-errno, "cannot open %s: %m", argv[1]);
-                sync();
                 start = now_ns();
                 r = apply_once(&t, key, fd, &bytes);
                 if (r < 0)

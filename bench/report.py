@@ -149,10 +149,12 @@ def build(args):
 def table(args, machine, rows):
     m = machine
     lines = [
-        "Machine: %s, %s cores, %s GiB, kernel %s, filesystem %s; containerd %s; lamina %s; "
-        "%s run on %s (load average before: %s). Each cell: min / median / max of %d repetitions."
-        % (m.get("cpu"), m.get("cores"), m.get("memory_gib"), m.get("kernel"), m.get("filesystem"),
-           m.get("containerd"), args.commit, args.mode, args.date, m.get("load_before"), MIN_REPS),
+        "Machine: %s, %s cores, %s GiB, kernel %s, filesystem %s (one durable 4 KiB write: %s ms); "
+        "containerd %s; lamina %s; %s run on %s (load average before / after: %s / %s). "
+        "Each cell: min / median / max of %d repetitions."
+        % (m.get("cpu"), m.get("cores"), m.get("memory_gib"), m.get("kernel"),
+           " ".join(str(m.get("filesystem")).split()), m.get("dsync_write_ms"), m.get("containerd"),
+           args.commit, args.mode, args.date, m.get("load_before"), m.get("load_after"), MIN_REPS),
         "Sizes: %s." % args.sizes,
         "",
         "| figure | lamina | peer | target | result |",
@@ -193,6 +195,7 @@ def main():
     args = p.parse_args()
     args.date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     machine = json.loads(args.machine)
+    machine["load_after"] = open("/proc/loadavg").read().split()[0]
     series, rows, missing = build(args)
     failed = []
     if os.path.exists(os.path.join(args.samples, ".failed")):
