@@ -161,20 +161,9 @@ int verb_apply(Ctl *c, int argc, char **argv) {
         r = ctl_apply(c, argv[0], fd, NULL, NULL, &diff_id, &bytes, &entries);
         if (r < 0)
                 return r;
-        if (arg_json != JSON_OFF) {
-                JsonWriter j;
-
-                jw_init(&j, stdout, arg_json);
-                jw_begin_object(&j);
-                jw_key(&j, "diff_id");
-                jw_string(&j, diff_id);
-                jw_key(&j, "bytes");
-                jw_uint(&j, bytes);
-                jw_key(&j, "entries");
-                jw_uint(&j, entries);
-                jw_end_object(&j);
-                jw_finish(&j);
-        } else
+        if (arg_json != JSON_OFF)
+                json_print_object("diff_id", 's', diff_id, "bytes", 'u', bytes, "entries", 'u', entries, NULL);
+        else
                 puts(diff_id);
         return 0;
 }

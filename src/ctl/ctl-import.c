@@ -434,22 +434,10 @@ int verb_import(Ctl *c, int argc, char **argv) {
         if (r < 0)
                 return r;
 
-        if (arg_json != JSON_OFF) {
-                JsonWriter j;
-
-                jw_init(&j, stdout, arg_json);
-                jw_begin_object(&j);
-                jw_key(&j, "name");
-                jw_string(&j, name);
-                jw_key(&j, "snapshot");
-                jw_string(&j, top);
-                jw_key(&j, "layers");
-                jw_uint(&j, n);
-                jw_key(&j, "imported");
-                jw_uint(&j, created);
-                jw_end_object(&j);
-                jw_finish(&j);
-        } else if (!arg_quiet)
+        if (arg_json != JSON_OFF)
+                json_print_object("name", 's', name, "snapshot", 's', top, "layers", 'u', (uint64_t) n,
+                                  "imported", 'u', (uint64_t) created, NULL);
+        else if (!arg_quiet)
                 printf("Imported %s as %s (%zu layer%s, %zu new).\n", name, top, n, n == 1 ? "" : "s", created);
         return 0;
 }

@@ -34,20 +34,10 @@ static int split_options(const char *s, char ***ret) {
 }
 
 void print_mounted(const char *key, const char *path) {
-        JsonWriter j;
-
-        if (arg_json == JSON_OFF) {
+        if (arg_json != JSON_OFF)
+                json_print_object("key", 's', key, "path", 's', path, NULL);
+        else
                 puts(path);
-                return;
-        }
-        jw_init(&j, stdout, arg_json);
-        jw_begin_object(&j);
-        jw_key(&j, "key");
-        jw_string(&j, key);
-        jw_key(&j, "path");
-        jw_string(&j, path);
-        jw_end_object(&j);
-        jw_finish(&j);
 }
 
 int verb_mount(Ctl *c, int argc, char **argv) {
@@ -70,12 +60,10 @@ int verb_umount(Ctl *c, int argc, char **argv) {
 
 int verb_list_mounts(Ctl *c, int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(table_done) Table t = {};
+        _cleanup_(listing_done) Listing out = {};
         const char *key, *path;
         uint32_t owner;
         uint64_t since;
-        size_t n = 0;
-        JsonWriter j;
         int r;
 
         r = ctl_call(c, "ListMounts", CALL_TIMEOUT_DEFAULT, &reply, NULL);
@@ -84,45 +72,32 @@ int verb_list_mounts(Ctl *c, int argc, char **argv) {
         r = sd_bus_message_enter_container(reply, 'a', "(ssut)");
         if (r < 0)
                 return ctl_bus_parse_error(r);
-        r = table_new(&t, 4, "KEY", "PATH", "OWNER", "MOUNTED");
+        r = listing_begin(&out, 4, "KEY", "PATH", "OWNER", "MOUNTED");
         if (r < 0)
                 return ctl_fail(r, "out of memory");
-        if (arg_json != JSON_OFF) {
-                jw_init(&j, stdout, arg_json);
-                jw_begin_array(&j);
-        }
         while ((r = sd_bus_message_read(reply, "(ssut)", &key, &path, &owner, &since)) > 0) {
                 char owner_buf[16];
 
-                n++;
-                if (arg_json != JSON_OFF) {
-                        jw_begin_object(&j);
-                        jw_key(&j, "key");
-                        jw_string(&j, key);
-                        jw_key(&j, "path");
-                        jw_string(&j, path);
-                        jw_key(&j, "owner");
-                        jw_uint(&j, owner);
-                        jw_key(&j, "mounted");
-                        jw_uint(&j, since);
-                        jw_end_object(&j);
+                if (listing_is_json()) {
+                        jw_begin_object(&out.json);
+                        jw_key(&out.json, "key");
+                        jw_string(&out.json, key);
+                        jw_key(&out.json, "path");
+                        jw_string(&out.json, path);
+                        jw_key(&out.json, "owner");
+                        jw_uint(&out.json, owner);
+                        jw_key(&out.json, "mounted");
+                        jw_uint(&out.json, since);
+                        jw_end_object(&out.json);
                         continue;
                 }
                 snprintf(owner_buf, sizeof owner_buf, "%" PRIu32, owner);
-                if (table_add_row(&t, key, path, owner_buf, FORMAT_TIMESTAMP(since)) < 0)
+                if (table_add_row(&out.table, key, path, owner_buf, FORMAT_TIMESTAMP(since)) < 0)
                         return ctl_fail(-ENOMEM, "out of memory");
         }
         if (r < 0)
                 return ctl_bus_parse_error(r);
-        pager_open();
-        if (arg_json != JSON_OFF) {
-                jw_end_array(&j);
-                jw_finish(&j);
-                return 0;
-        }
-        if (n > 0)
-                table_print(&t);
-        print_footer(n, "mount", "mounts");
+        listing_end(&out, "mount", "mounts");
         return 0;
 }
 

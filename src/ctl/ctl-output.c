@@ -156,6 +156,25 @@ void jw_finish(JsonWriter *j) {
         fputc('\n', j->f);
 }
 
+void json_print_object(const char *key, ...) {
+        JsonWriter j;
+        va_list ap;
+
+        jw_init(&j, stdout, arg_json);
+        jw_begin_object(&j);
+        va_start(ap, key);
+        for (const char *k = key; k; k = va_arg(ap, const char *)) {
+                jw_key(&j, k);
+                if (va_arg(ap, int) == 's')
+                        jw_string(&j, va_arg(ap, const char *));
+                else
+                        jw_uint(&j, va_arg(ap, uint64_t));
+        }
+        va_end(ap);
+        jw_end_object(&j);
+        jw_finish(&j);
+}
+
 void jw_labels(JsonWriter *j, const char *const *pairs) {
         jw_begin_object(j);
         for (const char *const *p = pairs; p && p[0]; p += 2) {
@@ -176,21 +195,27 @@ static bool stdout_on_tty(void) {
 
 /* Tables */
 
-int table_new(Table *t, size_t n_columns, ...) {
-        va_list ap;
-
+int table_newv(Table *t, size_t n_columns, va_list ap) {
         *t = (Table) { .n_columns = n_columns, .cells = calloc(n_columns, sizeof(char *)) };
         if (!t->cells)
                 return -ENOMEM;
-        va_start(ap, n_columns);
-        for (size_t i = 0; i < n_columns; i++)
-                t->cells[i] = strdup(va_arg(ap, const char *));
-        va_end(ap);
         t->n_cells = n_columns;
-        for (size_t i = 0; i < n_columns; i++)
+        for (size_t i = 0; i < n_columns; i++) {
+                t->cells[i] = strdup(va_arg(ap, const char *));
                 if (!t->cells[i])
                         return -ENOMEM;
+        }
         return 0;
+}
+
+int table_new(Table *t, size_t n_columns, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, n_columns);
+        r = table_newv(t, n_columns, ap);
+        va_end(ap);
+        return r;
 }
 
 void table_done(Table *t) {
@@ -270,6 +295,38 @@ void print_footer(size_t n, const char *singular, const char *plural) {
                 printf("No %s.\n", plural);
         else
                 printf("\n%zu %s listed.\n", n, n == 1 ? singular : plural);
+}
+
+int listing_begin(Listing *l, size_t n_columns, ...) {
+        va_list ap;
+        int r;
+
+        *l = (Listing) {};
+        pager_open();
+        if (listing_is_json()) {
+                jw_init(&l->json, stdout, arg_json);
+                jw_begin_array(&l->json);
+                return 0;
+        }
+        va_start(ap, n_columns);
+        r = table_newv(&l->table, n_columns, ap);
+        va_end(ap);
+        return r;
+}
+
+void listing_end(Listing *l, const char *singular, const char *plural) {
+        if (listing_is_json()) {
+                jw_end_array(&l->json);
+                jw_finish(&l->json);
+                return;
+        }
+        if (table_rows(&l->table) > 0)
+                table_print(&l->table);
+        print_footer(table_rows(&l->table), singular, plural);
+}
+
+void listing_done(Listing *l) {
+        table_done(&l->table);
 }
 
 char *shell_quote(const char *s) {

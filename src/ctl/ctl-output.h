@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,9 @@ void jw_bool(JsonWriter *j, bool v);
 void jw_null(JsonWriter *j);
 /* Ends the document with a newline. */
 void jw_finish(JsonWriter *j);
+/* Prints one JSON document {…} to stdout in --json's mode from NULL-terminated triples:
+ * "key", 's', const char *value  or  "key", 'u', uint64_t value. */
+void json_print_object(const char *key, ...);
 /* Writes {"k": "v", …} from a key, value, …, NULL array. */
 void jw_labels(JsonWriter *j, const char *const *pairs);
 
@@ -49,6 +53,7 @@ typedef struct Table {
 } Table;
 
 int table_new(Table *t, size_t n_columns, ...); /* header strings */
+int table_newv(Table *t, size_t n_columns, va_list ap);
 void table_done(Table *t);
 /* Adds one row of exactly n_columns strings (copied; NULL prints as "-"). */
 int table_add_row(Table *t, ...);
@@ -57,6 +62,22 @@ size_t table_rows(const Table *t); /* without the header */
 void table_print(const Table *t);
 /* "\nN what listed." or "No what." unless --no-legend. */
 void print_footer(size_t n, const char *singular, const char *plural);
+
+/* A listing in the chosen format: a JSON array (the caller writes one object per row into
+ * .json) or a table (the caller adds rows to .table) with legend and footer. */
+typedef struct Listing {
+        JsonWriter json;
+        Table table;
+} Listing;
+
+static inline bool listing_is_json(void) {
+        return arg_json != JSON_OFF;
+}
+/* Opens the pager and starts the JSON array, or makes the table with these headers. */
+int listing_begin(Listing *l, size_t n_columns, ...);
+/* Closes the JSON array, or prints the table and "N <plural> listed.". */
+void listing_end(Listing *l, const char *singular, const char *plural);
+void listing_done(Listing *l);
 
 /* Shell-quotes s when it holds characters a shell would interpret. */
 char *shell_quote(const char *s);

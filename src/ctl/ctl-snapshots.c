@@ -90,7 +90,7 @@ static void jw_info(JsonWriter *j, const CtlInfo *i) {
 
 int verb_ls(Ctl *c, int argc, char **argv) {
         _cleanup_(info_list_done) InfoList l = {};
-        _cleanup_(table_done) Table t = {};
+        _cleanup_(listing_done) Listing out = {};
         int r;
 
         r = list_snapshots(c, argv, &l);
@@ -102,28 +102,17 @@ int verb_ls(Ctl *c, int argc, char **argv) {
                         puts(l.items[i].name);
                 return 0;
         }
-        pager_open();
-        if (arg_json != JSON_OFF) {
-                JsonWriter j;
-
-                jw_init(&j, stdout, arg_json);
-                jw_begin_array(&j);
-                for (size_t i = 0; i < l.n; i++)
-                        jw_info(&j, l.items + i);
-                jw_end_array(&j);
-                jw_finish(&j);
-                return 0;
-        }
-
-        r = table_new(&t, 4, "KEY", "PARENT", "KIND", "OWNER");
+        r = listing_begin(&out, 4, "KEY", "PARENT", "KIND", "OWNER");
         for (size_t i = 0; r >= 0 && i < l.n; i++)
-                r = table_add_row(&t, l.items[i].name, isempty(l.items[i].parent) ? NULL : l.items[i].parent,
-                                  l.items[i].kind, owner_name(l.items[i].owner, (char[16]) {}));
+                if (listing_is_json())
+                        jw_info(&out.json, l.items + i);
+                else
+                        r = table_add_row(&out.table, l.items[i].name,
+                                          isempty(l.items[i].parent) ? NULL : l.items[i].parent, l.items[i].kind,
+                                          owner_name(l.items[i].owner, (char[16]) {}));
         if (r < 0)
                 return ctl_fail(r, "out of memory");
-        if (l.n > 0)
-                table_print(&t);
-        print_footer(l.n, "snapshot", "snapshots");
+        listing_end(&out, "snapshot", "snapshots");
         return 0;
 }
 
@@ -375,8 +364,7 @@ static int usage_one(Ctl *c, const char *key, uint64_t *size, uint64_t *inodes) 
 int verb_usage(Ctl *c, int argc, char **argv) {
         _cleanup_(info_list_done) InfoList l = {};
         _cleanup_strv_free_ char **keys = NULL;
-        _cleanup_(table_done) Table t = {};
-        JsonWriter j;
+        _cleanup_(listing_done) Listing out = {};
         int r;
 
         if (argc == 0) {
@@ -390,13 +378,9 @@ int verb_usage(Ctl *c, int argc, char **argv) {
                 argc = (int) l.n;
         }
 
-        r = table_new(&t, 3, "KEY", "SIZE", "INODES");
+        r = listing_begin(&out, 3, "KEY", "SIZE", "INODES");
         if (r < 0)
                 return ctl_fail(r, "out of memory");
-        if (arg_json != JSON_OFF) {
-                jw_init(&j, stdout, arg_json);
-                jw_begin_array(&j);
-        }
         for (int i = 0; i < argc; i++) {
                 char size_buf[32], inodes_buf[32];
                 uint64_t size, inodes;
@@ -404,15 +388,15 @@ int verb_usage(Ctl *c, int argc, char **argv) {
                 r = usage_one(c, argv[i], &size, &inodes);
                 if (r < 0)
                         return r;
-                if (arg_json != JSON_OFF) {
-                        jw_begin_object(&j);
-                        jw_key(&j, "name");
-                        jw_string(&j, argv[i]);
-                        jw_key(&j, "size");
-                        jw_uint(&j, size);
-                        jw_key(&j, "inodes");
-                        jw_uint(&j, inodes);
-                        jw_end_object(&j);
+                if (listing_is_json()) {
+                        jw_begin_object(&out.json);
+                        jw_key(&out.json, "name");
+                        jw_string(&out.json, argv[i]);
+                        jw_key(&out.json, "size");
+                        jw_uint(&out.json, size);
+                        jw_key(&out.json, "inodes");
+                        jw_uint(&out.json, inodes);
+                        jw_end_object(&out.json);
                         continue;
                 }
                 if (arg_bytes)
@@ -420,19 +404,10 @@ int verb_usage(Ctl *c, int argc, char **argv) {
                 else
                         format_bytes(size_buf, size);
                 snprintf(inodes_buf, sizeof inodes_buf, "%" PRIu64, inodes);
-                if (table_add_row(&t, argv[i], size_buf, inodes_buf) < 0)
+                if (table_add_row(&out.table, argv[i], size_buf, inodes_buf) < 0)
                         return ctl_fail(-ENOMEM, "out of memory");
         }
-        pager_open();
-        if (arg_json != JSON_OFF) {
-                jw_end_array(&j);
-                jw_finish(&j);
-                return 0;
-        }
-        if (argc > 0)
-                table_print(&t);
-        if (l.reply)
-                print_footer(l.n, "snapshot", "snapshots");
+        listing_end(&out, "snapshot", "snapshots");
         return 0;
 }
 
@@ -509,27 +484,18 @@ int verb_cleanup(Ctl *c, int argc, char **argv) {
         r = sd_bus_message_read(reply, "t", &reclaimed);
         if (r < 0)
                 return ctl_bus_parse_error(r);
-        if (arg_json != JSON_OFF) {
-                JsonWriter j;
-
-                jw_init(&j, stdout, arg_json);
-                jw_begin_object(&j);
-                jw_key(&j, "reclaimed");
-                jw_uint(&j, reclaimed);
-                jw_end_object(&j);
-                jw_finish(&j);
-        } else if (!arg_quiet)
+        if (arg_json != JSON_OFF)
+                json_print_object("reclaimed", 'u', reclaimed, NULL);
+        else if (!arg_quiet)
                 printf("Reclaimed %s.\n", FORMAT_BYTES(reclaimed));
         return 0;
 }
 
 int verb_snapshotters(Ctl *c, int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(listing_done) Listing out = {};
         _cleanup_free_ char *def = NULL;
-        _cleanup_(table_done) Table t = {};
         const char *name, *path;
-        size_t n = 0;
-        JsonWriter j;
         int r;
 
         r = ctl_get_manager_string(c, "DefaultSnapshotter", &def);
@@ -541,36 +507,23 @@ int verb_snapshotters(Ctl *c, int argc, char **argv) {
         r = sd_bus_message_enter_container(reply, 'a', "(so)");
         if (r < 0)
                 return ctl_bus_parse_error(r);
-        r = table_new(&t, 3, "NAME", "DEFAULT", "PATH");
+        r = listing_begin(&out, 3, "NAME", "DEFAULT", "PATH");
         if (r < 0)
                 return ctl_fail(r, "out of memory");
-        if (arg_json != JSON_OFF) {
-                jw_init(&j, stdout, arg_json);
-                jw_begin_array(&j);
-        }
-        while ((r = sd_bus_message_read(reply, "(so)", &name, &path)) > 0) {
-                n++;
-                if (arg_json != JSON_OFF) {
-                        jw_begin_object(&j);
-                        jw_key(&j, "name");
-                        jw_string(&j, name);
-                        jw_key(&j, "default");
-                        jw_bool(&j, streq(name, def));
-                        jw_key(&j, "path");
-                        jw_string(&j, path);
-                        jw_end_object(&j);
-                } else if (table_add_row(&t, name, streq(name, def) ? "yes" : "no", path) < 0)
+        while ((r = sd_bus_message_read(reply, "(so)", &name, &path)) > 0)
+                if (listing_is_json()) {
+                        jw_begin_object(&out.json);
+                        jw_key(&out.json, "name");
+                        jw_string(&out.json, name);
+                        jw_key(&out.json, "default");
+                        jw_bool(&out.json, streq(name, def));
+                        jw_key(&out.json, "path");
+                        jw_string(&out.json, path);
+                        jw_end_object(&out.json);
+                } else if (table_add_row(&out.table, name, streq(name, def) ? "yes" : "no", path) < 0)
                         return ctl_fail(-ENOMEM, "out of memory");
-        }
         if (r < 0)
                 return ctl_bus_parse_error(r);
-        if (arg_json != JSON_OFF) {
-                jw_end_array(&j);
-                jw_finish(&j);
-                return 0;
-        }
-        if (n > 0)
-                table_print(&t);
-        print_footer(n, "snapshotter", "snapshotters");
+        listing_end(&out, "snapshotter", "snapshotters");
         return 0;
 }
