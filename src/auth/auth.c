@@ -296,6 +296,18 @@ static int auth_query_caller_gone(sd_bus_message *m, void *userdata, sd_bus_erro
         return 0;
 }
 
+/* Without this, sd-bus would close the whole connection when AddMatch fails. */
+static int auth_query_watch_installed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        AuthQuery *q = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        if (e) {
+                log_warning("polkit: cannot watch the caller of %s: %s", q->what, e->message ?: e->name);
+                q->watch = sd_bus_slot_unref(q->watch);
+        }
+        return 0;
+}
+
 static int auth_query_watch_caller(AuthQuery *q, const char *sender) {
         _cleanup_free_ char *match = NULL;
 
@@ -305,7 +317,7 @@ static int auth_query_watch_caller(AuthQuery *q, const char *sender) {
         if (!match)
                 return -ENOMEM;
         return sd_bus_add_match_async(sd_bus_message_get_bus(q->request), &q->watch, match,
-                                      auth_query_caller_gone, NULL, q);
+                                      auth_query_caller_gone, auth_query_watch_installed, q);
 }
 
 /* Sends CheckAuthorization for action; q must have no check in flight. */
