@@ -87,6 +87,18 @@ ok "info shows labels" --json=short info child
 expect "labels in info" "$(json '.labels')" '{"b":"true","c":"x=y"}'
 fails "label of a missing key" 1 '"nope"' label nope a=b
 
+# JSON escaping: quotes, backslashes and non-ASCII round-trip exactly.
+weird='we "ir\d" é ✓'
+ok "prepare with a strange key" prepare "$weird"
+ok "label with a strange value" label "$weird" "k=$weird"
+ok "label --json of strange text" --json=short label "$weird"
+expect "strange label value round-trips" "$(json '.k')" "$weird"
+ok "ls --json with a strange key" --json=short ls "name==\"we \\\"ir\\\\d\\\" é ✓\""
+expect "strange key round-trips" "$(json 'map(.name)')" "$(jq -cn --arg k "$weird" '[$k]')"
+ok "mounts quote for the shell" mounts "$weird" "/mnt/a b"
+printf '%s\n' "$out" | grep -q " '/mnt/a b'" || fail "mounts shell-quotes the target: $out"
+ok "rm the strange key" rm "$weird"
+
 fails "prepare: key exists" 1 'already exists' prepare child base
 fails "prepare: parent missing" 1 '"nope"' prepare x nope
 fails "prepare: parent not committed" 1 '"child"' prepare x child
