@@ -92,7 +92,7 @@ static int apply_message(Ctl *c, const char *key, int fd, const char *expected_d
                 r = expected_diff_id ? sd_bus_message_append(m, "a{sv}", 1, "expected-diff-id", "s", expected_diff_id)
                                      : sd_bus_message_append(m, "a{sv}", 0);
         if (r < 0)
-                return ctl_bus_parse_error(r);
+                return ctl_bus_append_error(r);
         *ret = TAKE_PTR(m);
         return 0;
 }

@@ -9,10 +9,17 @@
 #include "ctl.h"
 #include "strutil.h"
 
+static bool failure_printed = false;
+
+bool ctl_failure_printed(void) {
+        return failure_printed;
+}
+
 int ctl_fail(int r, const char *fmt, ...) {
         char buf[2048];
         va_list ap;
 
+        failure_printed = true;
         va_start(ap, fmt);
         vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
@@ -128,6 +135,13 @@ int ctl_bus_parse_error(int r) {
         return ctl_fail(r, "cannot understand laminad's reply: %s", strerror(-r));
 }
 
+int ctl_bus_append_error(int r) {
+        if (r == -ENOMEM)
+                return ctl_fail(r, "out of memory");
+        return ctl_fail(r, "cannot pass the arguments to laminad: %s; keys, labels and filters must be UTF-8",
+                        strerror(-r));
+}
+
 int ctl_bus_error(Ctl *c, const sd_bus_error *error, int r) {
         const char *msg = sd_bus_error_is_set(error) && !isempty(error->message) ? error->message : strerror(-r);
 
@@ -178,7 +192,7 @@ static int vcall(Ctl *c, const char *path, const char *iface, const char *member
         if (types) {
                 r = sd_bus_message_appendv(m, types, ap);
                 if (r < 0)
-                        return ctl_fail(r, "cannot build the %s call: %s", member, strerror(-r));
+                        return ctl_bus_append_error(r);
         }
         return ctl_send(c, m, timeout, reply);
 }
@@ -298,7 +312,7 @@ int ctl_stat(Ctl *c, const char *key, bool quiet_missing, sd_bus_message **reply
                 return r;
         r = sd_bus_message_append(m, "s", key);
         if (r < 0)
-                return ctl_bus_parse_error(r);
+                return ctl_bus_append_error(r);
         r = sd_bus_call(c->bus, m, CALL_TIMEOUT_DEFAULT, &error, reply);
         if (r < 0) {
                 if (quiet_missing && sd_bus_error_has_name(&error, "org.lamina.snapshot1.Error.NotFound"))
@@ -321,7 +335,7 @@ int ctl_mount(Ctl *c, const char *key, const char *target, char *const *options,
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, (char **) options);
         if (r < 0)
-                return ctl_bus_parse_error(r);
+                return ctl_bus_append_error(r);
         r = ctl_send(c, m, CALL_TIMEOUT_DEFAULT, &reply);
         if (r < 0)
                 return r;

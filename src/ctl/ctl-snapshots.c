@@ -32,7 +32,7 @@ static int list_snapshots(Ctl *c, char **filters, InfoList *ret) {
                 return r;
         r = sd_bus_message_append_strv(m, filters);
         if (r < 0)
-                return ctl_bus_parse_error(r);
+                return ctl_bus_append_error(r);
         r = ctl_send(c, m, CALL_TIMEOUT_DEFAULT, &l.reply);
         if (r < 0)
                 return r;
@@ -288,7 +288,7 @@ static int create_snapshot(Ctl *c, const char *method, int argc, char **argv) {
         if (r >= 0)
                 r = ctl_append_labels(m, NULL);
         if (r < 0)
-                return ctl_bus_parse_error(r);
+                return ctl_bus_append_error(r);
         r = ctl_send(c, m, CALL_TIMEOUT_DEFAULT, &reply);
         if (r < 0)
                 return r;
@@ -325,7 +325,7 @@ int verb_commit(Ctl *c, int argc, char **argv) {
         if (r >= 0)
                 r = ctl_append_labels(m, NULL);
         if (r < 0)
-                return ctl_bus_parse_error(r);
+                return ctl_bus_append_error(r);
         return ctl_send(c, m, CALL_TIMEOUT_LONG, NULL);
 }
 
@@ -437,7 +437,7 @@ static int label_update(Ctl *c, const char *key, int argc, char **argv, sd_bus_m
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, fieldpaths);
         if (r < 0)
-                return ctl_bus_parse_error(r);
+                return ctl_bus_append_error(r);
         return ctl_send(c, m, CALL_TIMEOUT_DEFAULT, reply);
 }
 

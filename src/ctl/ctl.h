@@ -51,6 +51,8 @@ extern char **arg_command;
 
 /* Prints "laminactl: <message>" and returns r (negative errno), for `return ctl_fail(r, …)`. */
 int ctl_fail(int r, const char *fmt, ...) _printf_(2, 3);
+/* Whether ctl_fail() printed anything: a failure nobody described still gets one line. */
+bool ctl_failure_printed(void);
 /* Prints a usage error and returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, ...) _printf_(1, 2);
 
@@ -81,6 +83,8 @@ int ctl_get_manager_string(Ctl *c, const char *property, char **ret);
 /* Prints a failed call's error the way every command does; returns a negative errno. */
 int ctl_bus_error(Ctl *c, const sd_bus_error *error, int r);
 int ctl_bus_parse_error(int r);
+/* For arguments sd-bus refused to put into a message (not UTF-8, or out of memory). */
+int ctl_bus_append_error(int r);
 
 /* Appends a{ss} from a NULL-terminated key, value, key, value… array (may be NULL). */
 int ctl_append_labels(sd_bus_message *m, char *const *pairs);

@@ -337,8 +337,11 @@ static int run(int argc, char **argv) {
                 ctl_polkit_agent_open(&c);
         r = v->run(&c, n, positional);
         fflush(stdout);
-        if (r < 0)
+        if (r < 0) {
+                if (!ctl_failure_printed())
+                        (void) ctl_fail(r, "%s failed: %s", v->name, strerror(-r));
                 return EXIT_FAILURE;
+        }
         return r;
 }
 

@@ -24,6 +24,8 @@ fails "option of another verb" 2 'ls does not take --rm' ls --rm
 fails "--rm with --commit" 2 '--rm and --commit exclude each other' run img --rm --commit x
 fails "tree takes no arguments" 2 'too many arguments for tree' tree x
 
+fails "a key that is not UTF-8" 1 'must be UTF-8' info $'\xff\xfe'
+
 # Everything after -- is an argument, even when it looks like an option.
 fails "-- ends options" 1 '"-x"' info -- -x
 finish
