@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 
 #include "layer-fs.h"
+#include "strutil.h"
 #include "layer-test-util.h"
 #include "layer.h"
 
@@ -201,6 +202,25 @@ TEST(roundtrip_gnu_gzip_long_names) {
         fixture_done(&f);
 }
 
+/* A host directory that symlinks in layers point at: the layer must never write there.
+ * (Not /etc: other tests running at the same time add users.) */
+static char *decoy_new(void) {
+        char *d = strdup("/tmp/lamina-decoy-XXXXXX");
+
+        ASSERT_TRUE(d && mkdtemp(d));
+        ASSERT_OK(mkdir(strdup_printf("%s/dir", d), 0755));
+        {
+                FILE *f = fopen(strdup_printf("%s/passwd", d), "we");
+                ASSERT_TRUE(f && fputs("decoy\n", f) >= 0 && fclose(f) == 0);
+        }
+        return d;
+}
+
+static void decoy_free(char *d) {
+        ASSERT_OK(system(strdup_printf("rm -rf '%s'", d)));
+        free(d);
+}
+
 /* OCI: a non-directory entry replaces a directory or a symlink that was there. */
 TEST(file_replaces_dir_and_symlink) {
         static const TarItem items[] = {
@@ -217,10 +237,11 @@ TEST(file_replaces_dir_and_symlink) {
         fixture_init(&f);
         ASSERT_OK(mkdirat(f.target_fd, "x", 0755));
         write_file(f.target_fd, "x/inner", "old");
-        ASSERT_OK(symlinkat("/etc", f.target_fd, "y"));
+        char *decoy = decoy_new();
+        ASSERT_OK(symlinkat(decoy, f.target_fd, "y"));
         ASSERT_OK(mkdirat(f.target_fd, "keepdir", 0700));
         write_file(f.target_fd, "keepdir/old", "old");
-        before = tree_listing("/etc");
+        before = tree_listing(decoy);
 
         fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, ELEMENTSOF(items));
         ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
@@ -231,11 +252,12 @@ TEST(file_replaces_dir_and_symlink) {
         /* an implicit parent keeps the existing directory's attributes */
         ASSERT_TRUE((lstat_at(f.target_fd, "keepdir").st_mode & 07777) == 0700);
         {
-                char *after = tree_listing("/etc");
+                char *after = tree_listing(decoy);
                 ASSERT_STREQ(before, after);
                 free(after);
         }
         free(before);
+        decoy_free(decoy);
         close(fd);
         fixture_done(&f);
 }
@@ -420,19 +442,21 @@ TEST(absolute_names_stay_inside) {
 
 TEST(refuses_writes_through_symlinks) {
         LayerApplyOptions o = {};
-        char *before = tree_listing("/etc"), *after;
+        char *decoy = decoy_new();
+        char *before = tree_listing(decoy), *after;
 
-        REFUSED(&o, EINVAL, "a/passwd", { .name = "a", .type = AE_IFLNK, .link = "/etc" },
+        REFUSED(&o, EINVAL, "a/passwd", { .name = "a", .type = AE_IFLNK, .link = decoy },
                 { .name = "a/passwd", .data = "root::0:0::/:/bin/sh\n" });
         REFUSED(&o, EINVAL, "up/x", { .name = "up", .type = AE_IFLNK, .link = "../../.." },
                 { .name = "up/x", .data = "x" });
         /* "etc" is a real directory of the target; a symlink in the layer does not lead there */
         REFUSED(&o, EINVAL, "e/keep", { .name = "e", .type = AE_IFLNK, .link = "etc" },
                 { .name = "e/keep", .data = "overwritten" });
-        after = tree_listing("/etc");
+        after = tree_listing(decoy);
         ASSERT_STREQ(before, after);
         free(before);
         free(after);
+        decoy_free(decoy);
 }
 
 TEST(refuses_bad_hardlinks) {
