@@ -255,7 +255,8 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
                         if (!ids)
                                 return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(key));
                         ids[0] = chain.id;
-                        memcpy(ids + 1, chain.parent_ids, chain.n_parents * sizeof(uint64_t));
+                        if (chain.n_parents > 0)
+                                memcpy(ids + 1, chain.parent_ids, chain.n_parents * sizeof(uint64_t));
                 }
                 preparing_begin(s);
                 r = vt->prepare(s->backend, kind, ids, n, &tmpname, e);
