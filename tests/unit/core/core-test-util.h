@@ -46,6 +46,16 @@ static inline Core *test_core_new(const char *dir, size_t map_size) {
         return c;
 }
 
+/* dir/name in one of a few rotating buffers, for paths used once in a call. */
+static inline const char *test_path(const char *dir, const char *name) {
+        static char bufs[4][4096];
+        static unsigned i;
+
+        i = (i + 1) % 4;
+        snprintf(bufs[i], sizeof bufs[i], "%s/%s", dir, name);
+        return bufs[i];
+}
+
 static inline void test_write_file(const char *dir, const char *name, const char *content) {
         char *p = strdup_printf("%s/%s", dir, name);
         FILE *f = fopen(p, "we");

@@ -244,7 +244,7 @@ TEST(three_layer_chain_through_the_core) {
         test_mount_spec(&m.items[0], mnt);
         test_write_file(mnt, "keep", "one");
         test_write_file(mnt, "gone", "one");
-        ASSERT_OK(mkdir(strdup_printf("%s/dir", mnt), 0755));
+        ASSERT_OK(mkdir(test_path(mnt, "dir"), 0755));
         test_write_file(mnt, "dir/hidden", "one");
         ASSERT_OK(umount(mnt));
         mount_spec_list_clear(&m);
@@ -252,9 +252,10 @@ TEST(three_layer_chain_through_the_core) {
 
         ASSERT_OK(core_prepare(ovl, 0, "l2", "c1", NULL, &m, &e));
         test_mount_spec(&m.items[0], mnt);
-        ASSERT_OK(unlink(strdup_printf("%s/gone", mnt)));
+        ASSERT_OK(unlink(test_path(mnt, "gone")));
         test_write_file(mnt, "keep", "two");
-        ASSERT_OK(system(strdup_printf("rm -rf %s/dir && mkdir %s/dir", mnt, mnt)));
+        test_rm_rf(test_path(mnt, "dir"));
+        ASSERT_OK(mkdir(test_path(mnt, "dir"), 0755));
         test_write_file(mnt, "dir/new", "two");
         ASSERT_OK(umount(mnt));
         mount_spec_list_clear(&m);
@@ -278,7 +279,7 @@ TEST(three_layer_chain_through_the_core) {
         ASSERT_TRUE(!test_read_file(mnt, "gone"));
         ASSERT_TRUE(!test_read_file(mnt, "dir/hidden"));
         /* A view refuses writes. */
-        ASSERT_TRUE(open(strdup_printf("%s/w", mnt), O_CREAT | O_WRONLY, 0644) < 0 && errno == EROFS);
+        ASSERT_TRUE(open(test_path(mnt, "w"), O_CREAT | O_WRONLY, 0644) < 0 && errno == EROFS);
         ASSERT_OK(umount(mnt));
         mount_spec_list_clear(&m);
         free(mnt);
