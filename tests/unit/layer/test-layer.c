@@ -205,19 +205,23 @@ TEST(roundtrip_gnu_gzip_long_names) {
 /* A host directory that symlinks in layers point at: the layer must never write there.
  * (Not /etc: other tests running at the same time add users.) */
 static char *decoy_new(void) {
+        _cleanup_free_ char *sub = NULL, *file = NULL;
         char *d = strdup("/tmp/lamina-decoy-XXXXXX");
+        FILE *f;
 
         ASSERT_TRUE(d && mkdtemp(d));
-        ASSERT_OK(mkdir(strdup_printf("%s/dir", d), 0755));
-        {
-                FILE *f = fopen(strdup_printf("%s/passwd", d), "we");
-                ASSERT_TRUE(f && fputs("decoy\n", f) >= 0 && fclose(f) == 0);
-        }
+        sub = strdup_printf("%s/dir", d);
+        file = strdup_printf("%s/passwd", d);
+        ASSERT_OK(mkdir(sub, 0755));
+        f = fopen(file, "we");
+        ASSERT_TRUE(f && fputs("decoy\n", f) >= 0 && fclose(f) == 0);
         return d;
 }
 
 static void decoy_free(char *d) {
-        ASSERT_OK(system(strdup_printf("rm -rf '%s'", d)));
+        _cleanup_free_ char *cmd = strdup_printf("rm -rf '%s'", d);
+
+        ASSERT_OK(system(cmd));
         free(d);
 }
 
