@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core-internal.h"
 #include "layer.h"
@@ -63,6 +67,73 @@ static int open_lowers(CoreSnapshotter *s, const Snapshot *snap, int **ret, Erro
         return 0;
 }
 
+/* A journal of applies in progress: <state>/<snapshotter>/applying/<id>. A daemon that
+ * died during an apply left a hidden staging directory in that snapshot's data; the next
+ * start removes it (core_apply_recover). */
+#define APPLY_JOURNAL "applying"
+
+static int journal_open(CoreSnapshotter *s) {
+        if (mkdirat(s->backend->state_fd, APPLY_JOURNAL, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        return RET_NERRNO(openat(s->backend->state_fd, APPLY_JOURNAL,
+                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+static int journal_begin(CoreSnapshotter *s, uint64_t id, Error *e) {
+        _cleanup_close_ int dfd = journal_open(s), fd = -EBADF;
+        char name[32];
+
+        snprintf(name, sizeof name, "%" PRIu64, id);
+        if (dfd >= 0)
+                fd = openat(dfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (dfd < 0 || fd < 0 || fsync(dfd) < 0)
+                return error_set_errno(e, dfd < 0 ? dfd : errno, "cannot record the apply to snapshot %" PRIu64, id);
+        return 0;
+}
+
+static void journal_end(CoreSnapshotter *s, uint64_t id) {
+        _cleanup_close_ int dfd = journal_open(s);
+        char name[32];
+
+        snprintf(name, sizeof name, "%" PRIu64, id);
+        if (dfd < 0 || unlinkat(dfd, name, 0) < 0)
+                log_warning_errno(dfd < 0 ? dfd : errno, "%s: cannot clear the apply journal of %s: %m", s->name, name);
+}
+
+int core_apply_recover(CoreSnapshotter *s) {
+        _cleanup_close_ int dfd = journal_open(s);
+        struct dirent *de;
+        DIR *d;
+
+        if (dfd < 0)
+                return log_error_errno(dfd, "%s: cannot open the apply journal: %m", s->name);
+        d = fdopendir(TAKE_FD(dfd));
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                _cleanup_close_ int fd = -EBADF;
+                uint64_t id;
+                char *end;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                id = strtoull(de->d_name, &end, 10);
+                /* A snapshot removed since has no data left to clean. */
+                if (*end == 0 && s->backend->vtable->open_data(s->backend, id, &fd, NULL) >= 0) {
+                        int r = layer_remove_stale_staging(fd);
+                        if (r < 0) {
+                                log_warning_errno(r, "%s: cannot remove what an interrupted apply left in snapshot %" PRIu64 ": %m",
+                                                  s->name, id);
+                                continue;
+                        }
+                        log_info("%s: removed what an interrupted apply left in snapshot %" PRIu64, s->name, id);
+                }
+                (void) unlinkat(dirfd(d), de->d_name, 0);
+        }
+        closedir(d);
+        return 0;
+}
+
 static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *snap, int layer_fd,
                         const LayerApplyOptions *lo, CoreApplyResult *ret, Error *e) {
         _cleanup_close_ int target_fd = -EBADF;
@@ -82,7 +153,11 @@ static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *sna
                 o.n_lower_fds = snap->n_parents;
         }
 
-        r = layer_apply(layer_fd, target_fd, &o, &res, e);
+        r = journal_begin(s, snap->id, e);
+        if (r >= 0) {
+                r = layer_apply(layer_fd, target_fd, &o, &res, e);
+                journal_end(s, snap->id);
+        }
         if (lowers)
                 close_fds(lowers, snap->n_parents);
         if (r < 0)

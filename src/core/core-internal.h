@@ -47,5 +47,8 @@ int core_lookup_own(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, E
  * may see). */
 int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e);
 
+/* Removes what applies cut off by a crash left behind; at start, before any call. */
+int core_apply_recover(CoreSnapshotter *s);
+
 /* EBUSY when laminad has id mounted. */
 int core_check_not_mounted(StoreTxn *t, uint64_t id, const char *key, Error *e);

@@ -132,6 +132,7 @@ int core_new(const CoreOptions *opts, Core **ret) {
                 r = core_snapshotter_open(c, vt, opts, &c->snapshotters[c->n_snapshotters]);
                 if (r < 0)
                         return r;
+                (void) core_apply_recover(c->snapshotters[c->n_snapshotters]);
                 c->n_snapshotters++;
         }
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -44,6 +45,28 @@ int layer_staging_new(int target_fd, LayerStaging *ret) {
         }
         *ret = s;
         return 0;
+}
+
+int layer_remove_stale_staging(int target_fd) {
+        _cleanup_close_ int fd = openat(target_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        fd = -EBADF;
+        while ((de = readdir(d)))
+                if (strncmp(de->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0) {
+                        int k = layer_rm_rf_at(dirfd(d), de->d_name);
+                        if (k < 0 && r == 0)
+                                r = k;
+                }
+        closedir(d);
+        return r;
 }
 
 void layer_staging_discard(LayerStaging *s) {

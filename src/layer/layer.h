@@ -56,3 +56,7 @@ typedef struct LayerApplyResult {
  * Nothing else may write the target meanwhile; a hidden ".lamina-apply-*" directory
  * exists inside it while the call runs (see layer-staging.h). */
 int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerApplyResult *ret, Error *e);
+
+/* Removes what an apply cut off by a crash left in target_fd (its hidden staging
+ * directories). Only call it when no apply to target_fd runs. */
+int layer_remove_stale_staging(int target_fd);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* core_apply(): layers applied through the core to overlayfs and native chains, checked
  * through a mounted View; and the snapshots Apply must refuse. */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -151,11 +153,41 @@ TEST(refused_snapshots) {
         free(path);
 }
 
+/* A daemon killed during an apply leaves its journal entry and a hidden staging directory
+ * in the snapshot's data; the next start removes both and keeps the rest. */
+TEST(restart_removes_what_an_interrupted_apply_left) {
+        CoreSnapshotter *s = core_snapshotter_by_name(core, "overlayfs");
+        _cleanup_free_ char *data = NULL, *staging = NULL, *journal = NULL, *kept = NULL;
+        MountSpecList m = {};
+        Error e = ERROR_NULL;
+        SnapshotInfo info = {};
+
+        ASSERT_OK(core_prepare(s, 0, "cut-off", NULL, NULL, &m, &e));
+        ASSERT_OK(core_stat(s, 0, "cut-off", &info, &e));
+        data = strdup(m.items[0].source);
+        staging = strdup_printf("%s/.lamina-apply-0123456789abcdef", data);
+        journal = strdup_printf("%s/state/overlayfs/applying/%" PRIu64, dir, info.id);
+        kept = strdup_printf("%s/kept", data);
+        ASSERT_OK(mkdir(staging, 0700));
+        ASSERT_OK(mkdir(kept, 0755));
+        (void) mkdir(test_path(dir, "state/overlayfs/applying"), 0700);
+        ASSERT_OK(close(open(journal, O_CREAT | O_WRONLY, 0600)));
+
+        core_free(core);
+        core = test_core_new(dir, 0);
+        ASSERT_TRUE(access(staging, F_OK) < 0 && errno == ENOENT);
+        ASSERT_TRUE(access(journal, F_OK) < 0 && errno == ENOENT);
+        ASSERT_OK(access(kept, F_OK));
+        snapshot_info_clear(&info);
+        mount_spec_list_clear(&m);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(overlayfs_chain),
                 TEST_ENTRY(native_chain),
                 TEST_ENTRY(refused_snapshots),
+                TEST_ENTRY(restart_removes_what_an_interrupted_apply_left),
         };
         int r;
 
