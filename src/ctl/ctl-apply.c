@@ -98,7 +98,7 @@ static int apply_message(Ctl *c, const char *key, int fd, const char *expected_d
 }
 
 int ctl_apply(Ctl *c, const char *key, int fd, const char *expected_diff_id, const char *label,
-              char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries) {
+              sd_bus_error *ret_error, char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL, *call = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         ApplyCall a = {
@@ -131,7 +131,11 @@ int ctl_apply(Ctl *c, const char *key, int fd, const char *expected_diff_id, con
                 return r;
 
         if (sd_bus_message_is_method_error(a.reply, NULL)) {
-                r = ctl_bus_error(c, sd_bus_message_get_error(a.reply), -sd_bus_message_get_errno(a.reply));
+                r = -sd_bus_message_get_errno(a.reply);
+                if (ret_error)
+                        (void) sd_bus_error_copy(ret_error, sd_bus_message_get_error(a.reply));
+                else
+                        r = ctl_bus_error(c, sd_bus_message_get_error(a.reply), r);
                 sd_bus_message_unref(a.reply);
                 return r;
         }
@@ -158,7 +162,7 @@ int verb_apply(Ctl *c, int argc, char **argv) {
         if (fd < 0)
                 return ctl_fail(-errno, "cannot open %s: %m", streq(argv[1], "-") ? "standard input" : argv[1]);
 
-        r = ctl_apply(c, argv[0], fd, NULL, NULL, &diff_id, &bytes, &entries);
+        r = ctl_apply(c, argv[0], fd, NULL, NULL, NULL, &diff_id, &bytes, &entries);
         if (r < 0)
                 return r;
         if (arg_json != JSON_OFF)

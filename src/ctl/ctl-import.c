@@ -1,19 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <fcntl.h>
-#include <linux/openat2.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "ctl-image.h"
 #include "ctl-output.h"
 #include "ctl.h"
 #include "strutil.h"
 
-/* Imports an OCI image layout (https://github.com/opencontainers/image-spec, image-layout.md):
- * index.json → manifest → config's rootfs.diff_ids, one committed snapshot per layer named by
- * its chain ID, then the org.lamina.image label on the top one. */
+/* Imports an image: an OCI image layout (https://github.com/opencontainers/image-spec,
+ * image-layout.md: index.json → manifest → config) or what docker save writes (manifest.json →
+ * config), each as a directory or a tar archive (ctl-image.h). The config's rootfs.diff_ids give
+ * one committed snapshot per layer named by its chain ID, then the org.lamina.image label goes
+ * on the top one. */
 
 #define JSON_BLOB_MAX (4u * 1024u * 1024u)
 #define INDEX_DEPTH_MAX 4
@@ -60,71 +61,44 @@ static int sha256_hex(const void *data, size_t n, char ret[static 7 + 64 + 1]) {
         return 0;
 }
 
-/* Opens a file of the layout without leaving it. */
-static int layout_open(int dfd, const char *path) {
-        struct open_how how = {
-                .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-        };
-
-        return RET_NERRNO((int) syscall(SYS_openat2, dfd, path, &how, sizeof how));
-}
-
-static int layout_open_blob(int dfd, const char *digest) {
-        _cleanup_free_ char *path = NULL;
-
+/* "blobs/sha256/<hex>" for a digest; prints why not when it is no sha256 digest. */
+static int blob_path(const char *digest, char **ret) {
         if (!digest_is_sha256(digest))
                 return ctl_fail(-EINVAL, "the image refers to %s, which is not a sha256 digest",
                                 digest ? QUOTE(digest) : "nothing");
-        path = strdup_printf("blobs/sha256/%s", digest + 7);
-        if (!path)
-                return -ENOMEM;
-        int fd = layout_open(dfd, path);
-        if (fd < 0)
-                return ctl_fail(fd, "cannot open blob %s of the image: %m; is the layout complete?", digest);
-        return fd;
+        *ret = strdup_printf("blobs/sha256/%s", digest + 7);
+        return *ret ? 0 : ctl_fail(-ENOMEM, "out of memory");
 }
 
-static int read_all(int fd, char **ret, size_t *ret_len) {
-        _cleanup_free_ char *buf = malloc(JSON_BLOB_MAX + 1);
-        size_t n = 0;
+/* docker save names files by their digest: "<hex>.json", "sha256:<hex>" or "blobs/sha256/<hex>". */
+static bool digest_from_name(const char *path, char ret[static 7 + 64 + 1]) {
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        size_t n;
 
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k = read(fd, buf + n, JSON_BLOB_MAX + 1 - n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > JSON_BLOB_MAX)
-                        return -EFBIG;
-        }
-        buf[n] = 0;
-        *ret = TAKE_PTR(buf);
-        *ret_len = n;
-        return 0;
+        if (strncmp(base, "sha256:", 7) == 0)
+                base += 7;
+        n = strlen(base);
+        if ((n != 64 && !(n == 64 + 5 && streq(base + 64, ".json"))) || strspn(base, "0123456789abcdef") != 64)
+                return false;
+        snprintf(ret, 7 + 64 + 1, "sha256:%.64s", base);
+        return true;
 }
 
-/* Reads and parses a JSON file of the layout; a digest, when given, is verified. */
-static int layout_read_json(int dfd, const char *what, const char *path, const char *digest, json_object **ret) {
-        _cleanup_close_ int fd = -EBADF;
+/* Reads and parses a JSON file of the image; a digest, when given, is verified. A missing file
+ * is -ENOENT, printed unless optional. */
+static int image_read_json(ImageSource *src, const char *what, const char *path, const char *digest, json_type type,
+                           bool optional, json_object **ret) {
         _cleanup_free_ char *text = NULL;
         enum json_tokener_error jerr;
         char actual[7 + 64 + 1];
         size_t len = 0;
         int r;
 
-        fd = digest ? layout_open_blob(dfd, digest) : layout_open(dfd, path);
-        if (fd < 0)
-                return digest ? fd : ctl_fail(fd, "cannot open %s: %m; is this an OCI image layout directory?", path);
-        r = read_all(fd, &text, &len);
+        r = image_source_read(src, path, JSON_BLOB_MAX, &text, &len);
+        if (r == -ENOENT && !optional)
+                return ctl_fail(r, "the image's %s (%s) is missing; is the image complete?", what, path);
         if (r < 0)
-                return ctl_fail(r, "cannot read the image's %s: %s", what, strerror(-r));
+                return r;
         if (digest) {
                 r = sha256_hex(text, len, actual);
                 if (r < 0)
@@ -133,14 +107,27 @@ static int layout_read_json(int dfd, const char *what, const char *path, const c
                         return ctl_fail(-EBADMSG, "the image's %s %s is corrupt (its digest is %s)", what, digest, actual);
         }
         *ret = json_tokener_parse_verbose(text, &jerr);
-        if (!*ret || !json_object_is_type(*ret, json_type_object)) {
+        if (!*ret || !json_object_is_type(*ret, type)) {
                 if (*ret)
                         json_object_put(*ret);
-                return ctl_fail(-EBADMSG, "the image's %s is not a JSON object%s%s", what,
+                *ret = NULL;
+                return ctl_fail(-EBADMSG, "the image's %s is not a JSON %s%s%s", what,
+                                type == json_type_array ? "array" : "object",
                                 jerr != json_tokener_success ? ": " : "",
                                 jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "");
         }
         return 0;
+}
+
+/* Reads a blob of an OCI layout by digest. */
+static int image_read_blob_json(ImageSource *src, const char *what, const char *digest, json_object **ret) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = blob_path(digest, &path);
+        if (r < 0)
+                return r;
+        return image_read_json(src, what, path, digest, json_type_object, false, ret);
 }
 
 static bool platform_matches(json_object *descriptor) {
@@ -187,14 +174,12 @@ static json_object *index_pick(json_object *index, const char *name) {
 }
 
 /* Follows index.json (and nested indexes) to an image manifest. */
-static int load_manifest(int dfd, const char *name, json_object **ret_manifest, char **ret_ref) {
-        _cleanup_json_ json_object *index = NULL;
+static int load_manifest(ImageSource *src, json_object *top, const char *name, json_object **ret_manifest,
+                         char **ret_ref) {
+        _cleanup_json_ json_object *index = json_object_get(top);
         _cleanup_free_ char *ref = NULL;
         int r;
 
-        r = layout_read_json(dfd, "index", "index.json", NULL, &index);
-        if (r < 0)
-                return r;
         for (unsigned depth = 0; depth < INDEX_DEPTH_MAX; depth++) {
                 json_object *d = index_pick(index, depth == 0 ? name : NULL);
                 _cleanup_json_ json_object *next = NULL;
@@ -207,7 +192,7 @@ static int load_manifest(int dfd, const char *name, json_object **ret_manifest, 
                         if (!ref)
                                 return -ENOMEM;
                 }
-                r = layout_read_json(dfd, "manifest", NULL, json_get_string(d, "digest"), &next);
+                r = image_read_blob_json(src, "manifest", json_get_string(d, "digest"), &next);
                 if (r < 0)
                         return r;
                 media_type = json_get_string(next, "mediaType") ?: json_get_string(d, "mediaType");
@@ -223,10 +208,30 @@ static int load_manifest(int dfd, const char *name, json_object **ret_manifest, 
 }
 
 typedef struct Layer {
-        const char *blob;    /* digest of the (possibly compressed) blob */
+        const char *path;    /* the (possibly compressed) tar in the image */
         const char *diff_id; /* digest of the uncompressed tar */
         char chain_id[7 + 64 + 1];
 } Layer;
+
+/* What either format yields: the layers bottom first, and the name the image carries, if any. */
+typedef struct Image {
+        json_object *manifest, *config;
+        char *ref;
+        char **paths; /* owns Layer.path */
+        Layer *layers;
+        size_t n;
+} Image;
+
+static void image_done(Image *img) {
+        if (img->manifest)
+                json_object_put(img->manifest);
+        if (img->config)
+                json_object_put(img->config);
+        free(img->ref);
+        strv_free(img->paths);
+        free(img->layers);
+        *img = (Image) {};
+}
 
 /* chainID(L0) = diffID(L0); chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)). */
 static int compute_chain_ids(Layer *layers, size_t n) {
@@ -244,61 +249,168 @@ static int compute_chain_ids(Layer *layers, size_t n) {
         return 0;
 }
 
-static int load_layers(int dfd, json_object *manifest, json_object **ret_config, Layer **ret, size_t *ret_n) {
-        _cleanup_json_ json_object *config = NULL;
-        _cleanup_free_ Layer *layers = NULL;
-        json_object *blobs, *diff_ids, *rootfs, *cd;
-        size_t n;
+/* Reads the config at config_path and pairs img->paths with its rootfs.diff_ids. */
+static int load_layers(ImageSource *src, Image *img, const char *config_path, const char *config_digest) {
+        json_object *diff_ids, *rootfs;
+        size_t n = strv_length(img->paths);
         int r;
 
-        if (!json_object_object_get_ex(manifest, "config", &cd))
-                return ctl_fail(-EBADMSG, "the image manifest has no config");
-        r = layout_read_json(dfd, "config", NULL, json_get_string(cd, "digest"), &config);
+        r = image_read_json(src, "config", config_path, config_digest, json_type_object, false, &img->config);
         if (r < 0)
                 return r;
-        blobs = json_get_array(manifest, "layers");
-        diff_ids = json_object_object_get_ex(config, "rootfs", &rootfs) ? json_get_array(rootfs, "diff_ids") : NULL;
-        if (!blobs || !diff_ids || json_object_array_length(blobs) != json_object_array_length(diff_ids))
+        diff_ids = json_object_object_get_ex(img->config, "rootfs", &rootfs) ? json_get_array(rootfs, "diff_ids") : NULL;
+        if (!diff_ids || json_object_array_length(diff_ids) != n)
                 return ctl_fail(-EBADMSG, "the image's manifest layers and config rootfs.diff_ids do not match");
-        n = json_object_array_length(blobs);
         if (n == 0)
                 return ctl_fail(-EBADMSG, "the image has no layers");
-        layers = calloc(n, sizeof(Layer));
-        if (!layers)
+        img->layers = calloc(n, sizeof(Layer));
+        if (!img->layers)
                 return -ENOMEM;
+        img->n = n;
         for (size_t i = 0; i < n; i++) {
                 json_object *d = json_object_array_get_idx(diff_ids, i);
 
-                layers[i].blob = json_get_string(json_object_array_get_idx(blobs, i), "digest");
-                layers[i].diff_id = json_object_is_type(d, json_type_string) ? json_object_get_string(d) : NULL;
-                if (!digest_is_sha256(layers[i].blob) || !digest_is_sha256(layers[i].diff_id))
-                        return ctl_fail(-EBADMSG, "layer %zu of the image has no sha256 digest or diff ID", i + 1);
+                img->layers[i].path = img->paths[i];
+                img->layers[i].diff_id = json_object_is_type(d, json_type_string) ? json_object_get_string(d) : NULL;
+                if (!digest_is_sha256(img->layers[i].diff_id))
+                        return ctl_fail(-EBADMSG, "layer %zu of the image has no sha256 diff ID", i + 1);
         }
-        r = compute_chain_ids(layers, n);
-        if (r < 0)
-                return ctl_fail(r, "cannot compute chain IDs");
-        *ret_config = TAKE_PTR(config);
-        *ret = TAKE_PTR(layers);
-        *ret_n = n;
-        return 0;
+        r = compute_chain_ids(img->layers, n);
+        return r < 0 ? ctl_fail(r, "cannot compute chain IDs") : 0;
 }
 
-/* Prepare on parent, Apply the blob, Commit as the chain ID; the active key never outlives a failure. */
-static int import_layer(Ctl *c, int dfd, const Layer *l, const char *parent, const char *label) {
-        _cleanup_free_ char *key = strdup_printf("import-%d-%.19s", (int) getpid(), l->chain_id + 7);
+/* An OCI image layout: index.json (already read) → manifest → config and layer blobs. */
+static int load_oci(ImageSource *src, json_object *index, const char *name, Image *img) {
+        _cleanup_free_ char *config_path = NULL;
+        json_object *cd, *blobs;
+        const char *config_digest;
+        int r;
+
+        r = load_manifest(src, index, name, &img->manifest, &img->ref);
+        if (r < 0)
+                return r;
+        if (!json_object_object_get_ex(img->manifest, "config", &cd))
+                return ctl_fail(-EBADMSG, "the image manifest has no config");
+        config_digest = json_get_string(cd, "digest");
+        r = blob_path(config_digest, &config_path);
+        if (r < 0)
+                return r;
+        blobs = json_get_array(img->manifest, "layers");
+        if (!blobs)
+                return ctl_fail(-EBADMSG, "the image manifest has no layers");
+        for (size_t i = 0; i < json_object_array_length(blobs); i++) {
+                char *path;
+
+                r = blob_path(json_get_string(json_object_array_get_idx(blobs, i), "digest"), &path);
+                if (r < 0)
+                        return r;
+                if (strv_push(&img->paths, path) < 0)
+                        return ctl_fail(-ENOMEM, "out of memory");
+        }
+        return load_layers(src, img, config_path, config_digest);
+}
+
+static bool docker_has_tag(json_object *entry, const char *name) {
+        json_object *tags = json_get_array(entry, "RepoTags");
+
+        for (size_t i = 0; name && tags && i < json_object_array_length(tags); i++) {
+                json_object *t = json_object_array_get_idx(tags, i);
+
+                if (json_object_is_type(t, json_type_string) && streq(json_object_get_string(t), name))
+                        return true;
+        }
+        return false;
+}
+
+/* What docker save writes: manifest.json, [{"Config": PATH, "RepoTags": [REF...], "Layers": [PATH...]}, ...],
+ * whose paths are files of the archive (older Docker: "<id>/layer.tar"; newer: OCI blobs). Takes
+ * the image tagged name, else the first. */
+static int load_docker(ImageSource *src, json_object *list, const char *name, Image *img) {
+        json_object *entry = NULL, *tags, *layers;
+        const char *config, *tag;
+        char digest[7 + 64 + 1];
+
+        for (size_t i = 0; !entry && i < json_object_array_length(list); i++)
+                if (docker_has_tag(json_object_array_get_idx(list, i), name))
+                        entry = json_object_array_get_idx(list, i);
+        if (!entry)
+                entry = json_object_array_get_idx(list, 0);
+        if (!entry || !json_object_is_type(entry, json_type_object))
+                return ctl_fail(-EBADMSG, "the image's manifest.json lists no image");
+        img->manifest = json_object_get(list);
+
+        config = json_get_string(entry, "Config");
+        layers = json_get_array(entry, "Layers");
+        if (!config || !layers)
+                return ctl_fail(-EBADMSG, "the image's manifest.json has no Config or Layers");
+        for (size_t i = 0; i < json_object_array_length(layers); i++) {
+                json_object *l = json_object_array_get_idx(layers, i);
+
+                if (!json_object_is_type(l, json_type_string))
+                        return ctl_fail(-EBADMSG, "layer %zu in the image's manifest.json is not a path", i + 1);
+                if (strv_extend(&img->paths, json_object_get_string(l)) < 0)
+                        return ctl_fail(-ENOMEM, "out of memory");
+        }
+        tags = json_get_array(entry, "RepoTags");
+        tag = tags ? json_object_get_string(json_object_array_get_idx(tags, 0)) : NULL;
+        if (!isempty(tag) && !(img->ref = strdup(tag)))
+                return ctl_fail(-ENOMEM, "out of memory");
+        return load_layers(src, img, config, digest_from_name(config, digest) ? digest : NULL);
+}
+
+/* manifest.json first: newer docker save archives have an OCI index.json too, but only
+ * manifest.json carries the image's full name. */
+static int load_image(ImageSource *src, const char *name, Image *img) {
+        _cleanup_json_ json_object *top = NULL;
+        int r;
+
+        r = image_read_json(src, "manifest.json", "manifest.json", NULL, json_type_array, true, &top);
+        if (r >= 0)
+                return load_docker(src, top, name, img);
+        if (r != -ENOENT)
+                return r;
+        r = image_read_json(src, "index", "index.json", NULL, json_type_object, true, &top);
+        if (r == -ENOENT)
+                return ctl_fail(r, "%s has neither index.json nor manifest.json; give an OCI image layout or a "
+                                "docker save archive", image_source_name(src));
+        if (r < 0)
+                return r;
+        return load_oci(src, top, name, img);
+}
+
+/* Streams the layer into Apply. A broken archive fails the Apply too; its own error says more. */
+static int apply_layer(Ctl *c, ImageSource *src, const Layer *l, const char *key, const char *label) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_close_ int fd = -EBADF;
         uint64_t bytes, entries;
+        int r, k;
+
+        r = image_source_stream(src, l->path, &fd);
+        if (r == -ENOENT)
+                return ctl_fail(r, "the image's layer %s is missing; is the image complete?", l->path);
+        if (r < 0)
+                return r;
+        r = ctl_apply(c, key, fd, l->diff_id, label, &error, NULL, &bytes, &entries);
+        fd = safe_close(fd);
+        k = image_source_end_stream(src);
+        if (k < 0)
+                return k;
+        if (r < 0 && sd_bus_error_is_set(&error))
+                return ctl_bus_error(c, &error, r);
+        return r;
+}
+
+/* Prepare on parent, Apply the layer, Commit as the chain ID; the active key never outlives a failure. */
+static int import_layer(Ctl *c, ImageSource *src, const Layer *l, const char *parent, const char *label) {
+        _cleanup_free_ char *key = strdup_printf("import-%d-%.19s", (int) getpid(), l->chain_id + 7);
         int r;
 
         if (!key)
                 return -ENOMEM;
-        fd = layout_open_blob(dfd, l->blob);
-        if (fd < 0)
-                return fd;
         r = ctl_call(c, "Prepare", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", key, parent ?: "", 0);
         if (r < 0)
                 return r;
-        r = ctl_apply(c, key, fd, l->diff_id, label, NULL, &bytes, &entries);
+        r = apply_layer(c, src, l, key, label);
         if (r >= 0)
                 r = ctl_call(c, "Commit", CALL_TIMEOUT_LONG, NULL, "ssa{ss}", l->chain_id, key, 0);
         if (r < 0)
@@ -357,87 +469,98 @@ static int label_image(Ctl *c, const char *top, const char *ref) {
                         fieldpath);
 }
 
-static int import_all(Ctl *c, int dfd, const Layer *layers, size_t n, size_t *ret_new) {
+static int import_all(Ctl *c, ImageSource *src, const Image *img, size_t *ret_new) {
         size_t created = 0;
 
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < img->n; i++) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
                 _cleanup_(ctl_info_clear) CtlInfo info = {};
-                _cleanup_free_ char *label = strdup_printf("layer %zu/%zu", i + 1, n);
+                _cleanup_free_ char *label = strdup_printf("layer %zu/%zu", i + 1, img->n);
+                const Layer *l = img->layers + i;
                 int r;
 
                 if (!label)
                         return -ENOMEM;
-                r = ctl_stat(c, layers[i].chain_id, true, &reply, &info);
+                r = ctl_stat(c, l->chain_id, true, &reply, &info);
                 if (r >= 0 && !streq(info.kind, "committed"))
                         return ctl_fail(-EEXIST, "snapshot %s exists but is %s; remove it and import again",
-                                        layers[i].chain_id, info.kind);
+                                        l->chain_id, info.kind);
                 if (r >= 0) {
                         if (!arg_quiet && arg_json == JSON_OFF)
-                                log_info("%s %s: already present", label, layers[i].chain_id);
+                                log_info("%s %s: already present", label, l->chain_id);
                         continue;
                 }
                 if (r != -ENOENT)
                         return r;
-                r = import_layer(c, dfd, layers + i, i > 0 ? layers[i - 1].chain_id : NULL, label);
+                r = import_layer(c, src, l, i > 0 ? l[-1].chain_id : NULL, label);
                 if (r < 0)
                         return r;
                 created++;
                 if (!arg_quiet && arg_json == JSON_OFF)
-                        log_info("%s %s: imported", label, layers[i].chain_id);
+                        log_info("%s %s: imported", label, l->chain_id);
         }
         *ret_new = created;
         return 0;
 }
 
+/* The last element of path, without a tar suffix: "/tmp/busybox.tar" is "busybox". */
 static char *default_ref(const char *path) {
+        static const char *const suffixes[] = { ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.xz" };
         _cleanup_free_ char *copy = strdup(path);
-        char *slash;
+        char *slash, *base;
+        size_t n;
 
         if (!copy)
                 return NULL;
         while ((slash = strrchr(copy, '/')) && slash != copy && slash[1] == 0)
                 *slash = 0;
         slash = strrchr(copy, '/');
-        return strdup(slash ? slash + 1 : copy);
+        base = slash ? slash + 1 : copy;
+        n = strlen(base);
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+                size_t k = strlen(suffixes[i]);
+
+                if (n > k && streq(base + n - k, suffixes[i])) {
+                        base[n - k] = 0;
+                        break;
+                }
+        }
+        return strdup(base);
 }
 
 int verb_import(Ctl *c, int argc, char **argv) {
-        _cleanup_json_ json_object *manifest = NULL, *config = NULL;
-        _cleanup_free_ char *ref = NULL;
-        _cleanup_free_ Layer *layers = NULL;
-        _cleanup_close_ int dfd = -EBADF;
+        _cleanup_(image_source_freep) ImageSource *src = NULL;
+        _cleanup_(image_done) Image img = {};
+        _cleanup_free_ char *fallback = NULL;
         const char *top, *name;
-        size_t n = 0, created = 0;
+        size_t created = 0;
         int r;
 
-        dfd = open(argv[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return ctl_fail(-errno, "cannot open %s: %m; give the directory of an OCI image layout", argv[0]);
-        r = load_manifest(dfd, arg_name, &manifest, &ref);
+        r = image_source_open(argv[0], &src);
         if (r < 0)
                 return r;
-        r = load_layers(dfd, manifest, &config, &layers, &n);
+        r = load_image(src, arg_name, &img);
         if (r < 0)
                 return r;
-        if (!arg_name && !ref)
-                ref = default_ref(argv[0]);
-        name = arg_name ?: ref;
+        if (!arg_name && !img.ref && !(fallback = default_ref(argv[0])))
+                return ctl_fail(-ENOMEM, "out of memory");
+        name = arg_name ?: img.ref ?: fallback;
         if (isempty(name))
                 return ctl_fail(-EINVAL, "cannot tell the image's name; give one with --name");
 
-        r = import_all(c, dfd, layers, n, &created);
+        r = import_all(c, src, &img, &created);
         if (r < 0)
                 return r;
-        top = layers[n - 1].chain_id;
+        top = img.layers[img.n - 1].chain_id;
         r = label_image(c, top, name);
         if (r < 0)
                 return r;
 
         if (arg_json != JSON_OFF)
-                json_print_object("name", 's', name, "snapshot", 's', top, "layers", 'u', (uint64_t) n,
+                json_print_object("name", 's', name, "snapshot", 's', top, "layers", 'u', (uint64_t) img.n,
                                   "imported", 'u', (uint64_t) created, NULL);
         else if (!arg_quiet)
-                printf("Imported %s as %s (%zu layer%s, %zu new).\n", name, top, n, n == 1 ? "" : "s", created);
+                printf("Imported %s as %s (%zu layer%s, %zu new).\n", name, top, img.n, img.n == 1 ? "" : "s",
+                       created);
         return 0;
 }

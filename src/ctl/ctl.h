@@ -111,9 +111,10 @@ int ctl_unmount(Ctl *c, const char *key);
 void print_mounted(const char *key, const char *path);
 int ctl_remove(Ctl *c, const char *key);
 
-/* Apply with a progress bar on a TTY; diff_id may be NULL. */
+/* Apply with a progress bar on a TTY; diff_id may be NULL. With ret_error, the daemon's error is
+ * stored there instead of printed (the caller may know a better reason). */
 int ctl_apply(Ctl *c, const char *key, int fd, const char *expected_diff_id, const char *label,
-              char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries);
+              sd_bus_error *ret_error, char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries);
 
 /* Verbs. */
 int verb_ls(Ctl *c, int argc, char **argv);

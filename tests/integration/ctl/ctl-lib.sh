@@ -125,3 +125,68 @@ make_oci_layout() {
 chain_id() {
         echo "sha256:$(printf '%s %s' "$1" "$2" | sha256sum | cut -d' ' -f1)"
 }
+
+# tar_digest FILE: "sha256:<hex>" of FILE.
+tar_digest() {
+        echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"
+}
+
+# need_busybox_nspawn: skips unless systemd-nspawn and a static busybox (in $busybox) are
+# here. Call before harness_setup.
+need_busybox_nspawn() {
+        command -v systemd-nspawn >/dev/null || harness_skip "systemd-nspawn is not installed (systemd-container)"
+        busybox=$(command -v busybox) || harness_skip "busybox is not installed (busybox-static)"
+        ! ldd "$busybox" >/dev/null 2>&1 || harness_skip "$busybox is not static (install busybox-static)"
+}
+
+# nspawn_setup: after harness_setup. nspawn leaves empty cgroups behind when run outside a
+# systemd system, and wants /run/systemd/nspawn; the EXIT trap removes what it made (only that).
+nspawn_setup() {
+        cgroup_leftovers=""
+        for _d in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
+                for _sub in payload/init.scope payload supervisor; do
+                        [ -d "$_d" ] && [ ! -e "$_d/$_sub" ] && cgroup_leftovers="$cgroup_leftovers $_d/$_sub"
+                done
+        done
+        nspawn_tmpfs=0
+        if ! findmnt -rn --mountpoint /run/systemd/nspawn >/dev/null; then
+                mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && nspawn_tmpfs=1
+        fi
+        trap 'nspawn_cleanup; harness_cleanup' EXIT
+}
+
+nspawn_cleanup() {
+        _saved=$?
+        for _d in $cgroup_leftovers; do
+                rmdir "$_d" 2>/dev/null
+        done
+        if [ "$nspawn_tmpfs" = 1 ]; then
+                umount /run/systemd/nspawn
+                rm -rf /run/systemd/nspawn /run/systemd/nspawn-root
+        fi
+        return "$_saved"
+}
+
+# make_busybox_rootfs DIR: a one-binary rootfs: busybox as sh and as an init that says hello
+# and powers off; nspawn wants /usr and os-release.
+make_busybox_rootfs() {
+        mkdir -p "$1/bin" "$1/sbin" "$1/usr/lib" "$1/etc" "$1/tmp"
+        cp "$busybox" "$1/bin/busybox"
+        ln -s busybox "$1/bin/sh"
+        ln -s busybox "$1/bin/poweroff"
+        ln -s ../bin/busybox "$1/sbin/init"
+        cat >"$1/etc/inittab" <<'INITTAB'
+::sysinit:/bin/sh -c 'echo booted by $(cat /proc/1/comm)'
+::sysinit:/bin/poweroff -f
+INITTAB
+        printf 'ID=lamina-test\nNAME="lamina test"\n' >"$1/usr/lib/os-release"
+        ln -s ../usr/lib/os-release "$1/etc/os-release"
+}
+
+# no_run_snapshots WHAT: no active snapshot or view is left, and nothing is mounted.
+no_run_snapshots() {
+        ctl --json=short ls
+        expect "$1: no run snapshot left" "$(json 'map(select(.kind != "committed") | .name)')" "[]"
+        ctl list-mounts
+        expect "$1: nothing mounted" "$out" "No mounts."
+}

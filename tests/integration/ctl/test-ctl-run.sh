@@ -4,60 +4,19 @@
 # snapshot is unmounted and removed (--rm) or committed (--commit), whatever the command did.
 . "$(dirname "$0")/ctl-lib.sh"
 
-command -v systemd-nspawn >/dev/null || harness_skip "systemd-nspawn is not installed (systemd-container)"
-busybox=$(command -v busybox) || harness_skip "busybox is not installed (busybox-static)"
-ldd "$busybox" >/dev/null 2>&1 && harness_skip "$busybox is not static (install busybox-static)"
+need_busybox_nspawn
 harness_setup
+nspawn_setup
 
-# nspawn leaves empty cgroups behind when run outside a systemd system; remove the ones it
-# creates (and only those).
-cgroup_leftovers=""
-for d in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
-        for sub in payload/init.scope payload supervisor; do
-                [ -d "$d" ] && [ ! -e "$d/$sub" ] && cgroup_leftovers="$cgroup_leftovers $d/$sub"
-        done
-done
-nspawn_tmpfs=0
-if ! findmnt -rn --mountpoint /run/systemd/nspawn >/dev/null; then
-        mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && nspawn_tmpfs=1
-fi
-cleanup_nspawn() {
-        _saved=$?
-        for d in $cgroup_leftovers; do
-                rmdir "$d" 2>/dev/null
-        done
-        if [ "$nspawn_tmpfs" = 1 ]; then
-                umount /run/systemd/nspawn
-                rm -rf /run/systemd/nspawn /run/systemd/nspawn-root
-        fi
-        return "$_saved"
-}
-trap 'cleanup_nspawn; harness_cleanup' EXIT
-
-# A one-binary rootfs: busybox as sh and as an init that says hello and powers off;
-# nspawn wants /usr and os-release.
 root="$T/rootfs"
-mkdir -p "$root/bin" "$root/sbin" "$root/usr/lib" "$root/etc" "$root/tmp"
-cp "$busybox" "$root/bin/busybox"
-ln -s busybox "$root/bin/sh"
-ln -s busybox "$root/bin/poweroff"
-ln -s ../bin/busybox "$root/sbin/init"
-cat >"$root/etc/inittab" <<'INITTAB'
-::sysinit:/bin/sh -c 'echo booted by $(cat /proc/1/comm)'
-::sysinit:/bin/poweroff -f
-INITTAB
-printf 'ID=lamina-test\nNAME="lamina test"\n' >"$root/usr/lib/os-release"
-ln -s ../usr/lib/os-release "$root/etc/os-release"
+make_busybox_rootfs "$root"
 make_layer "$root" "$T/rootfs.tar"
 make_oci_layout "$T/img" "busybox" "" "$T/rootfs.tar"
 ok "import busybox" -q import "$T/img"
 
-no_run_snapshots() {
-        ctl --json=short ls
-        expect "$1: no run snapshot left" "$(json 'map(select(.kind != "committed") | .name)')" "[]"
-        ctl list-mounts
-        expect "$1: nothing mounted" "$out" "No mounts."
-}
+ok "run --rm busybox echo hello" run busybox --rm -- /bin/busybox echo hello
+expect "the container printed hello" "$out" "hello"
+no_run_snapshots "run --rm busybox echo"
 
 ok "run --rm" run busybox --rm -q -- /bin/sh -c 'echo hi from $(cat /etc/os-release | head -n 1)'
 printf '%s\n' "$out" | grep -q '^hi from ID=lamina-test$' || fail "the command ran in the container: $out"

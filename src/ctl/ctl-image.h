@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "macro.h"
+
+/* Where an image's files come from: a directory (an OCI image layout, or an unpacked
+ * `docker save`), or a tar archive of one (`docker save` output, or an OCI layout packed with
+ * tar; compressed or not). Paths are relative to the image's top ("index.json",
+ * "blobs/sha256/…"); in an archive, links between members are followed. */
+typedef struct ImageSource ImageSource;
+
+/* Opens path, a directory or a regular file; prints why not on failure. */
+int image_source_open(const char *path, ImageSource **ret);
+ImageSource *image_source_free(ImageSource *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ImageSource *, image_source_free);
+
+/* The path as given, for messages. */
+const char *image_source_name(const ImageSource *s);
+
+/* Reads a file of at most max bytes whole (NUL-terminated). -ENOENT, unprinted, when the image
+ * has no such file; other failures are printed. */
+int image_source_read(ImageSource *s, const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* An fd to read a (large) file from. For an archive it is a pipe that a thread fills; call
+ * image_source_end_stream() once the fd is closed. -ENOENT unprinted, like image_source_read(). */
+int image_source_stream(ImageSource *s, const char *path, int *ret_fd);
+/* Waits for the thread filling the stream; prints and returns its error, if it had one other
+ * than the reader going away. */
+int image_source_end_stream(ImageSource *s);
