@@ -37,7 +37,7 @@ status=0
 run_suite() { # dir, label, meson test args…
         local dir=$1 label=$2; shift 2
         echo "=== $label"
-        meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || status=1
+        meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier 3 "$@" || status=1
         cp "$dir/meson-logs/testlog.json" "$top/build-testlog-$label.json" 2>/dev/null || true
 }
 
