@@ -38,6 +38,8 @@ ROWS += [
      "containerd_spec_max_layers", "layers", None),
     ("Apply of one large layer, plain tar (lamina Apply / GNU tar -x)",
      "apply_lamina_plain", "apply_tar_plain", "MB/s", ("throughput", 0.8)),
+    ("Apply of one large layer, plain tar (lamina Apply / GNU tar -x then sync(1))",
+     "apply_lamina_plain", "apply_tar_sync_plain", "MB/s", None),
     ("Apply of one large layer, gzip (lamina Apply / GNU tar -xz)",
      "apply_lamina_gzip", "apply_tar_gzip", "MB/s", ("throughput", 0.8)),
     ("import + unpack of a multi-layer OCI image (laminactl import / ctr images import)",
