@@ -55,7 +55,7 @@ fails() {
         elif ! printf '%s\n' "$err" | grep -Eq "^laminactl: .*$_pattern"; then
                 fail "$_what: stderr \"$err\" does not match /$_pattern/"
         else
-                pass "$_what"
+                pass "$_what ($err)"
         fi
 }
 
