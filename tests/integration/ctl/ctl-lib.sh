@@ -190,3 +190,35 @@ no_run_snapshots() {
         ctl list-mounts
         expect "$1: nothing mounted" "$out" "No mounts."
 }
+
+# completion_load FILE [real]: sources laminactl's bash completion FILE on top of
+# bash-completion's own helpers when "real" is given and bash-completion is installed, else on
+# two stubs (_filedir offers "FILES").
+completion_load() {
+        if [ "${2:-}" = real ] && [ -f /usr/share/bash-completion/bash_completion ]; then
+                . /usr/share/bash-completion/bash_completion
+        else
+                _init_completion() {
+                        words=("${COMP_WORDS[@]}")
+                        cword=$COMP_CWORD
+                        cur=${words[cword]}
+                        prev=${words[cword - 1]}
+                }
+                _filedir() {
+                        COMPREPLY=(FILES)
+                }
+        fi
+        . "$1"
+}
+
+# complete_line WORD…: completes the last word of "laminactl WORD…"; prints the sorted
+# candidates on one line.
+complete_line() {
+        COMP_WORDS=(laminactl "$@")
+        COMP_CWORD=$#
+        COMP_LINE="${COMP_WORDS[*]}"
+        COMP_POINT=${#COMP_LINE}
+        COMPREPLY=()
+        _laminactl
+        printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' ' | sed 's/ $//'
+}

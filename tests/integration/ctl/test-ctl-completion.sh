@@ -5,26 +5,8 @@
 . "$(dirname "$0")/ctl-lib.sh"
 harness_setup
 
-_init_completion() {
-        words=("${COMP_WORDS[@]}")
-        cword=$COMP_CWORD
-        cur=${words[cword]}
-        prev=${words[cword - 1]}
-}
-_filedir() {
-        COMPREPLY=(FILES)
-}
 PATH="$(dirname "$LAMINACTL"):$PATH"
-. "$LAMINA_SOURCE_DIR/src/ctl/laminactl.bash-completion"
-
-# complete WORD…: completes the last word; prints the sorted candidates on one line.
-complete_line() {
-        COMP_WORDS=(laminactl "$@")
-        COMP_CWORD=$#
-        COMPREPLY=()
-        _laminactl
-        printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' ' | sed 's/ $//'
-}
+completion_load "$LAMINA_SOURCE_DIR/src/ctl/laminactl.bash-completion"
 
 ok "prepare" prepare w
 ok "commit" commit base w
