@@ -11,6 +11,7 @@
 typedef struct ApplyCall {
         const char *key;
         const char *label;
+        uint64_t size;
         uid_t owner;
         bool bar;
         bool drawn;
@@ -53,7 +54,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         if (sd_bus_message_read(m, "sttu", &key, &done, &total, &owner) < 0)
                 return 0; /* a malformed signal is not worth failing the apply over */
         if (streq(key, a->key) && owner == a->owner)
-                progress_draw(a, done, total);
+                progress_draw(a, done, total ?: a->size);
         return 0;
 }
 
@@ -97,20 +98,20 @@ static int apply_message(Ctl *c, const char *key, int fd, const char *expected_d
         return 0;
 }
 
-int ctl_apply(Ctl *c, const char *key, int fd, const char *expected_diff_id, const char *label,
-              sd_bus_error *ret_error, char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries) {
+int ctl_apply(Ctl *c, const ApplyArgs *args, char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL, *call = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         ApplyCall a = {
-                .key = key,
-                .label = label ?: key,
+                .key = args->key,
+                .label = args->label ?: args->key,
+                .size = args->size,
                 .owner = arg_have_user ? arg_user : geteuid(),
                 .bar = !arg_quiet && isatty(STDERR_FILENO),
         };
         const char *diff_id;
         int r;
 
-        r = apply_message(c, key, fd, expected_diff_id, &m);
+        r = apply_message(c, args->key, args->fd, args->expected_diff_id, &m);
         if (r < 0)
                 return r;
         if (a.bar) {
@@ -120,7 +121,7 @@ int ctl_apply(Ctl *c, const char *key, int fd, const char *expected_diff_id, con
                 if (r < 0)
                         a.bar = false;
                 else
-                        progress_draw(&a, 0, 0);
+                        progress_draw(&a, 0, a.size);
         }
         r = sd_bus_call_async(c->bus, &call, m, on_reply, &a, CALL_TIMEOUT_LONG);
         if (r < 0)
@@ -132,8 +133,8 @@ int ctl_apply(Ctl *c, const char *key, int fd, const char *expected_diff_id, con
 
         if (sd_bus_message_is_method_error(a.reply, NULL)) {
                 r = -sd_bus_message_get_errno(a.reply);
-                if (ret_error)
-                        (void) sd_bus_error_copy(ret_error, sd_bus_message_get_error(a.reply));
+                if (args->ret_error)
+                        (void) sd_bus_error_copy(args->ret_error, sd_bus_message_get_error(a.reply));
                 else
                         r = ctl_bus_error(c, sd_bus_message_get_error(a.reply), r);
                 sd_bus_message_unref(a.reply);
@@ -162,7 +163,7 @@ int verb_apply(Ctl *c, int argc, char **argv) {
         if (fd < 0)
                 return ctl_fail(-errno, "cannot open %s: %m", streq(argv[1], "-") ? "standard input" : argv[1]);
 
-        r = ctl_apply(c, argv[0], fd, NULL, NULL, NULL, &diff_id, &bytes, &entries);
+        r = ctl_apply(c, &(ApplyArgs) { .key = argv[0], .fd = fd }, &diff_id, &bytes, &entries);
         if (r < 0)
                 return r;
         if (arg_json != JSON_OFF)

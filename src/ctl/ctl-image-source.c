@@ -26,6 +26,7 @@ typedef struct ArchiveReader {
         struct archive *archive;
         int fd;
         uint64_t offset, size;
+        uint64_t member_size; /* of the member found, 0 = unknown */
         char buf[READ_BLOCK];
 } ArchiveReader;
 
@@ -189,6 +190,7 @@ static int archive_find(ImageSource *s, const char *path, ArchiveReader **ret) {
                         }
                         if (archive_entry_filetype(e) != AE_IFREG)
                                 return ctl_fail(-EISDIR, "%s in %s is not a regular file", path, s->name);
+                        r->member_size = archive_entry_size_is_set(e) ? (uint64_t) archive_entry_size(e) : 0;
                         *ret = TAKE_PTR(r);
                         return 0;
                 }
@@ -323,7 +325,7 @@ static void *feed(void *userdata) {
         return NULL;
 }
 
-int image_source_stream(ImageSource *s, const char *path, int *ret_fd) {
+int image_source_stream(ImageSource *s, const char *path, int *ret_fd, uint64_t *ret_size) {
         _cleanup_(reader_freep) ArchiveReader *r = NULL;
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
         _cleanup_free_ char *copy = NULL;
@@ -331,10 +333,13 @@ int image_source_stream(ImageSource *s, const char *path, int *ret_fd) {
 
         assert(!s->stream);
         if (!s->archive) {
+                /* The daemon sees the size of a file itself. */
                 k = directory_open(s, path);
-                if (k >= 0)
-                        *ret_fd = k;
-                return k < 0 ? k : 0;
+                if (k < 0)
+                        return k;
+                *ret_fd = k;
+                *ret_size = 0;
+                return 0;
         }
 
         k = archive_find(s, path, &r);
@@ -359,6 +364,7 @@ int image_source_stream(ImageSource *s, const char *path, int *ret_fd) {
                 return ctl_fail(-k, "cannot start a thread: %s", strerror(k));
         }
         *ret_fd = TAKE_FD(rfd);
+        *ret_size = s->stream->member_size;
         return 0;
 }
 

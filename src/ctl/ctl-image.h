@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "macro.h"
 
@@ -24,9 +25,10 @@ const char *image_source_name(const ImageSource *s);
  * has no such file; other failures are printed. */
 int image_source_read(ImageSource *s, const char *path, size_t max, char **ret, size_t *ret_len);
 
-/* An fd to read a (large) file from. For an archive it is a pipe that a thread fills; call
- * image_source_end_stream() once the fd is closed. -ENOENT unprinted, like image_source_read(). */
-int image_source_stream(ImageSource *s, const char *path, int *ret_fd);
+/* An fd to read a (large) file from, and the file's size. For an archive it is a pipe that a
+ * thread fills; call image_source_end_stream() once the fd is closed. -ENOENT unprinted, like
+ * image_source_read(). */
+int image_source_stream(ImageSource *s, const char *path, int *ret_fd, uint64_t *ret_size);
 /* Waits for the thread filling the stream; prints and returns its error, if it had one other
  * than the reader going away. */
 int image_source_end_stream(ImageSource *s);

@@ -382,15 +382,17 @@ static int load_image(ImageSource *src, const char *name, Image *img) {
 static int apply_layer(Ctl *c, ImageSource *src, const Layer *l, const char *key, const char *label) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_close_ int fd = -EBADF;
-        uint64_t bytes, entries;
+        uint64_t size = 0, bytes, entries;
         int r, k;
 
-        r = image_source_stream(src, l->path, &fd);
+        r = image_source_stream(src, l->path, &fd, &size);
         if (r == -ENOENT)
                 return ctl_fail(r, "the image's layer %s is missing; is the image complete?", l->path);
         if (r < 0)
                 return r;
-        r = ctl_apply(c, key, fd, l->diff_id, label, &error, NULL, &bytes, &entries);
+        r = ctl_apply(c, &(ApplyArgs) { .key = key, .fd = fd, .expected_diff_id = l->diff_id, .label = label,
+                                        .size = size, .ret_error = &error },
+                      NULL, &bytes, &entries);
         fd = safe_close(fd);
         k = image_source_end_stream(src);
         if (k < 0)

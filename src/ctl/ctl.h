@@ -111,10 +111,18 @@ int ctl_unmount(Ctl *c, const char *key);
 void print_mounted(const char *key, const char *path);
 int ctl_remove(Ctl *c, const char *key);
 
-/* Apply with a progress bar on a TTY; diff_id may be NULL. With ret_error, the daemon's error is
- * stored there instead of printed (the caller may know a better reason). */
-int ctl_apply(Ctl *c, const char *key, int fd, const char *expected_diff_id, const char *label,
-              sd_bus_error *ret_error, char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries);
+/* One Apply call: a layer tar read from fd into active snapshot key. */
+typedef struct ApplyArgs {
+        const char *key;
+        int fd;
+        const char *expected_diff_id; /* NULL = don't check */
+        const char *label;            /* of the progress bar; NULL = the key */
+        uint64_t size;                /* what fd will give, when the daemon cannot tell (a pipe); 0 = unknown */
+        sd_bus_error *ret_error;      /* if set, the daemon's error is stored here, not printed */
+} ApplyArgs;
+
+/* Apply with a progress bar on a TTY; diff_id may be NULL. */
+int ctl_apply(Ctl *c, const ApplyArgs *args, char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries);
 
 /* Verbs. */
 int verb_ls(Ctl *c, int argc, char **argv);
