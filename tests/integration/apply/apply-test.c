@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "apply-test.h"
+#include "strutil.h"
+
+#define HASH_MAX_SIZE (64u << 20) /* bigger files are described by their size */
+
+int at_apply_fd(BusTest *t, const char *key, int fd, const char *expected_diff_id, char **ret_diff_id) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *diff_id;
+        uint64_t bytes, entries;
+        int r;
+
+        if (expected_diff_id)
+                r = bt_call(t, NULL, BT_SNAPSHOTTER_IFACE, "Apply", &reply, "sha{sv}", key, fd, 1,
+                            "expected-diff-id", "s", expected_diff_id);
+        else
+                r = bt_call(t, NULL, BT_SNAPSHOTTER_IFACE, "Apply", &reply, "sha{sv}", key, fd, 0);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "stt", &diff_id, &bytes, &entries);
+        if (r < 0)
+                return r;
+        if (ret_diff_id) {
+                *ret_diff_id = strdup(diff_id);
+                if (!*ret_diff_id)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int at_apply_file(BusTest *t, const char *key, const char *path, char **ret_diff_id) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        return at_apply_fd(t, key, fd, NULL, ret_diff_id);
+}
+
+char *at_data_dir(const MountSpecList *specs) {
+        const MountSpec *m;
+
+        if (specs->n != 1)
+                return NULL;
+        m = &specs->items[0];
+        if (!streq(m->type, "overlay"))
+                return strdup(m->source);
+        for (char **o = m->options; o && *o; o++)
+                if (strncmp(*o, "upperdir=", 9) == 0)
+                        return strdup(*o + 9);
+        return NULL;
+}
+
+typedef struct Lines {
+        char **items;
+        size_t n, cap;
+} Lines;
+
+static void lines_done(Lines *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->items[i]);
+        free(l->items);
+}
+
+/* Adds s (taken); NULL only terminates the list, for strv_join(). */
+static int lines_push(Lines *l, char *s) {
+        if (l->n + 1 >= l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 64;
+                char **n = realloc(l->items, cap * sizeof *n);
+                if (!n) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                l->items = n;
+                l->cap = cap;
+        }
+        l->items[l->n] = s;
+        if (s)
+                l->n++;
+        return 0;
+}
+
+static bool in_list(const char *const *list, const char *s) {
+        for (; list && *list; list++)
+                if (streq(*list, s))
+                        return true;
+        return false;
+}
+
+/* FNV-1a over the content; "-" for files too big to hash. */
+static int content_hash(int dir_fd, const char *name, const struct stat *st, char out[static 20]) {
+        _cleanup_close_ int fd = -EBADF;
+        uint64_t h = UINT64_C(14695981039346656037);
+        uint8_t buf[65536];
+        ssize_t n;
+
+        if ((uint64_t) st->st_size > HASH_MAX_SIZE) {
+                strcpy(out, "-");
+                return 0;
+        }
+        fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+                for (ssize_t i = 0; i < n; i++)
+                        h = (h ^ buf[i]) * UINT64_C(1099511628211);
+        if (n < 0)
+                return -errno;
+        snprintf(out, 20, "%016llx", (unsigned long long) h);
+        return 0;
+}
+
+static char *describe(int dir_fd, const char *name, const char *rel, const struct stat *st, bool names_only,
+                      bool no_ctime) {
+        char extra[PATH_MAX + 32] = "";
+
+        if (names_only)
+                return strdup_printf("%s type=%o", rel, st->st_mode & S_IFMT);
+        if (S_ISLNK(st->st_mode)) {
+                char target[PATH_MAX];
+                ssize_t n = readlinkat(dir_fd, name, target, sizeof target - 1);
+                if (n < 0)
+                        return NULL;
+                target[n] = 0;
+                snprintf(extra, sizeof extra, " -> %s", target);
+        } else if (S_ISREG(st->st_mode)) {
+                char h[20];
+                if (content_hash(dir_fd, name, st, h) < 0)
+                        return NULL;
+                snprintf(extra, sizeof extra, " content=%s", h);
+        }
+        return strdup_printf("%s mode=%o uid=%u gid=%u size=%lld nlink=%lu ino=%lu rdev=%u:%u mtime=%lld.%09ld ctime=%lld.%09ld%s",
+                             rel, st->st_mode, st->st_uid, st->st_gid, (long long) st->st_size,
+                             (unsigned long) st->st_nlink, (unsigned long) st->st_ino, major(st->st_rdev),
+                             minor(st->st_rdev), (long long) st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+                             no_ctime ? 0LL : (long long) st->st_ctim.tv_sec, no_ctime ? 0L : st->st_ctim.tv_nsec,
+                             extra);
+}
+
+static int walk(int dir_fd, const char *rel, const ManifestOptions *o, Lines *out) {
+        _cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        TAKE_FD(fd);
+        while (r >= 0 && (de = readdir(d))) {
+                _cleanup_free_ char *path = NULL;
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                path = *rel ? strdup_printf("%s/%s", rel, de->d_name) : strdup(de->d_name);
+                if (!path) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (in_list(o->skip, path))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        break;
+                }
+                char *line = describe(dirfd(d), de->d_name, path, &st, in_list(o->names_only, path), false);
+                r = line ? lines_push(out, line) : -EIO; /* readlink, read or allocation failed */
+                if (r >= 0 && S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sub = openat(dirfd(d), de->d_name,
+                                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        r = sub < 0 ? -errno : walk(sub, path, o, out);
+                }
+        }
+        closedir(d);
+        return r;
+}
+
+static int line_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int manifest_take(const char *root, const ManifestOptions *o, char **ret) {
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_(lines_done) Lines l = {};
+        static const ManifestOptions none = {};
+        struct stat st;
+        char *s;
+        int r;
+
+        o = o ?: &none;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        s = describe(AT_FDCWD, root, ".", &st, false, o->ignore_root_ctime);
+        r = s ? lines_push(&l, s) : -EIO;
+        if (r < 0)
+                return r;
+        r = walk(fd, "", o, &l);
+        if (r < 0)
+                return r;
+        qsort(l.items, l.n, sizeof *l.items, line_cmp);
+        r = lines_push(&l, NULL);
+        if (r < 0)
+                return r;
+        s = strv_join(l.items, "\n");
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* The line starting at p, up to the newline. */
+static void print_line(const char *prefix, const char *p) {
+        fprintf(stderr, "%s%.*s\n", prefix, (int) strcspn(p, "\n"), p);
+}
+
+int manifest_compare(const char *what, const char *before, const char *after) {
+        const char *a = before, *b = after;
+
+        if (streq(before, after))
+                return 0;
+        /* Skip the common lines, then show where they part. */
+        for (;;) {
+                size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+                if (la != lb || strncmp(a, b, la) != 0 || !a[la] || !b[lb])
+                        break;
+                a += la + 1;
+                b += lb + 1;
+        }
+        fprintf(stderr, "%s changed:\n", what);
+        print_line("  before: ", a);
+        print_line("  after:  ", b);
+        return -1;
+}
+
+int at_run(char *const *argv) {
+        pid_t pid = fork();
+        int status;
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                execvp(argv[0], argv);
+                _exit(127);
+        }
+        if (waitpid(pid, &status, 0) < 0)
+                return -errno;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+int at_open_beneath(int dir_fd, const char *path, int flags) {
+        struct open_how how = {
+                .flags = (flags ?: O_PATH) | O_NOFOLLOW | O_CLOEXEC,
+                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int) syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
+
+        return fd < 0 ? -errno : fd;
+}
+
+int at_list_prefixed(const char *dir, const char *prefix, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        struct dirent *de;
+        DIR *d = opendir(dir);
+        int r = 0;
+
+        if (!d)
+                return -errno;
+        while (r >= 0 && (de = readdir(d)))
+                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+                        r = strv_extend(&l, de->d_name);
+        closedir(d);
+        if (r < 0)
+                return r;
+        if (!l) {
+                l = calloc(1, sizeof *l);
+                if (!l)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int at_laminad_pid(BusTest *t, pid_t *ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint32_t pid;
+        int r;
+
+        r = sd_bus_call_method(t->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "GetConnectionUnixProcessID", &error, &reply, "s", BT_SERVICE);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "u", &pid);
+        if (r < 0)
+                return r;
+        *ret = (pid_t) pid;
+        return 0;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Shared by the Apply integration tests: Apply over the bus, the data directory of a
+ * snapshot, and tree manifests that notice any change to a tree (content, metadata,
+ * ctime, new or removed entries). */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus-test.h"
+
+/* Apply(key, fd of path, {expected-diff-id?}); the diff_id in *ret_diff_id if wanted. */
+int at_apply_fd(BusTest *t, const char *key, int fd, const char *expected_diff_id, char **ret_diff_id);
+int at_apply_file(BusTest *t, const char *key, const char *path, char **ret_diff_id);
+
+/* The directory holding a snapshot's own data, from its Prepare/Mounts specs: the overlay
+ * upperdir or the bind source. NULL for a view of several layers. */
+char *at_data_dir(const MountSpecList *specs);
+
+typedef struct ManifestOptions {
+        /* Paths relative to the root that are left out, with everything below them. */
+        const char *const *skip;
+        /* Paths listed by name and type only: metadata that changes legitimately. */
+        const char *const *names_only;
+        /* The root's ctime is left out (creating and removing a staging dir moves it). */
+        bool ignore_root_ctime;
+} ManifestOptions;
+
+/* One line per entry below root, sorted: path, type, mode, owner, size, link count,
+ * inode, device, mtime, ctime, symlink target, and a hash of regular files' content.
+ * Never follows symlinks, never opens anything but regular files. */
+int manifest_take(const char *root, const ManifestOptions *o, char **ret);
+
+/* 0 if equal, else prints the first differing lines under `what` and returns -1. */
+int manifest_compare(const char *what, const char *before, const char *after);
+
+/* Runs argv (argv[0] looked up in PATH), waits; 0 if it exited 0. */
+int at_run(char *const *argv);
+
+/* Opens path below dir_fd without following any symlink on the way (O_PATH if flags
+ * is 0); a negative errno otherwise. */
+int at_open_beneath(int dir_fd, const char *path, int flags);
+
+/* Directory names matching prefix in dir (NULL-terminated list, empty if none). */
+int at_list_prefixed(const char *dir, const char *prefix, char ***ret);
+
+/* The PID of the process owning org.lamina.snapshot1 on the bus, or a negative errno. */
+int at_laminad_pid(BusTest *t, pid_t *ret);
