@@ -169,6 +169,7 @@ static int archive_find(ImageSource *s, const char *path, ArchiveReader **ret) {
                 _cleanup_(reader_freep) ArchiveReader *r = NULL;
                 _cleanup_free_ char *next = NULL;
                 struct archive_entry *e;
+                unsigned entries = 0;
                 int k, error = 0;
 
                 k = reader_open(s, &r);
@@ -178,6 +179,7 @@ static int archive_find(ImageSource *s, const char *path, ArchiveReader **ret) {
                         const char *raw = archive_entry_pathname(e);
                         _cleanup_free_ char *name = raw ? member_path(NULL, raw) : NULL;
 
+                        entries++;
                         if (!name || !streq(name, want))
                                 continue;
                         if (archive_entry_hardlink(e) || archive_entry_filetype(e) == AE_IFLNK) {
@@ -195,8 +197,9 @@ static int archive_find(ImageSource *s, const char *path, ArchiveReader **ret) {
                         return 0;
                 }
                 if (!next && k != ARCHIVE_EOF)
-                        return ctl_fail(-EBADMSG, "cannot read %s: %s; give an OCI image layout directory or a "
-                                        "docker save archive", s->name, archive_message(r->archive));
+                        return ctl_fail(-EBADMSG, "cannot read %s: %s; %s", s->name, archive_message(r->archive),
+                                        entries > 0 ? "is the archive complete?"
+                                                    : "give an OCI image layout directory or a docker save archive");
                 if (!next)
                         return -ENOENT;
                 free(want);
@@ -381,7 +384,8 @@ int image_source_end_stream(ImageSource *s) {
         r = s->feeder_result;
         if (r == -EPIPE || r >= 0)
                 return 0; /* the reader stopped early: its own error, if any, says why */
-        return ctl_fail(r, "cannot read %s from %s: %s", path, s->name, error ?: strerror(-r));
+        return ctl_fail(r, "cannot read %s from %s: %s%s", path, s->name, error ?: strerror(-r),
+                        r == -EBADMSG ? "; is the archive complete?" : "");
 }
 
 int image_source_open(const char *path, ImageSource **ret) {
