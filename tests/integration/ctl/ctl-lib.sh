@@ -189,6 +189,7 @@ no_run_snapshots() {
         expect "$1: no run snapshot left" "$(json 'map(select(.kind != "committed") | .name)')" "[]"
         ctl list-mounts
         expect "$1: nothing mounted" "$out" "No mounts."
+        expect "$1: no mount left in the system's table" "$(findmnt -rn -o TARGET | grep -c "^$T/run/")" 0
 }
 
 # completion_load FILE [real]: sources laminactl's bash completion FILE on top of

@@ -61,6 +61,7 @@ sn "mounts" mounts m
 expect "$SN: mounts as $fstype" "$(printf '%s\n' "$out" | cut -d' ' -f1-3)" "mount -t $fstype"
 sn "mount" mount m
 path=$out
+case $path in "$T/run/"*) pass "$SN: mounted below the runtime directory" ;; *) fail "$SN: mounted at $path, not below $T/run" ;; esac
 [ "$fstype" = bind ] || expect "$SN: the mounted filesystem" "$(findmnt -no FSTYPE --mountpoint "$path")" "$fstype"
 expect "$SN: mounted tree" "$(cat "$path/etc/extra"; test -x "$path/bin/busybox" && echo busybox)" "extra
 busybox"
