@@ -120,8 +120,9 @@ static int content_hash(int dir_fd, const char *name, const struct stat *st, cha
         return 0;
 }
 
+/* no_times: 1 leaves out the ctime, 2 the mtime too. */
 static char *describe(int dir_fd, const char *name, const char *rel, const struct stat *st, bool names_only,
-                      bool no_ctime) {
+                      int no_times) {
         char extra[PATH_MAX + 32] = "";
 
         if (names_only)
@@ -142,8 +143,9 @@ static char *describe(int dir_fd, const char *name, const char *rel, const struc
         return strdup_printf("%s mode=%o uid=%u gid=%u size=%lld nlink=%lu ino=%lu rdev=%u:%u mtime=%lld.%09ld ctime=%lld.%09ld%s",
                              rel, st->st_mode, st->st_uid, st->st_gid, (long long) st->st_size,
                              (unsigned long) st->st_nlink, (unsigned long) st->st_ino, major(st->st_rdev),
-                             minor(st->st_rdev), (long long) st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-                             no_ctime ? 0LL : (long long) st->st_ctim.tv_sec, no_ctime ? 0L : st->st_ctim.tv_nsec,
+                             minor(st->st_rdev), no_times >= 2 ? 0LL : (long long) st->st_mtim.tv_sec,
+                             no_times >= 2 ? 0L : st->st_mtim.tv_nsec,
+                             no_times >= 1 ? 0LL : (long long) st->st_ctim.tv_sec, no_times >= 1 ? 0L : st->st_ctim.tv_nsec,
                              extra);
 }
 
@@ -176,7 +178,7 @@ static int walk(int dir_fd, const char *rel, const ManifestOptions *o, Lines *ou
                         r = -errno;
                         break;
                 }
-                char *line = describe(dirfd(d), de->d_name, path, &st, in_list(o->names_only, path), false);
+                char *line = describe(dirfd(d), de->d_name, path, &st, in_list(o->names_only, path), 0);
                 r = line ? lines_push(out, line) : -EIO; /* readlink, read or allocation failed */
                 if (r >= 0 && S_ISDIR(st.st_mode)) {
                         _cleanup_close_ int sub = openat(dirfd(d), de->d_name,
@@ -203,7 +205,7 @@ int manifest_take(const char *root, const ManifestOptions *o, char **ret) {
         o = o ?: &none;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return -errno;
-        s = describe(AT_FDCWD, root, ".", &st, false, o->ignore_root_ctime);
+        s = describe(AT_FDCWD, root, ".", &st, false, o->ignore_root_times ? 2 : o->ignore_root_ctime ? 1 : 0);
         r = s ? lines_push(&l, s) : -EIO;
         if (r < 0)
                 return r;
@@ -234,14 +236,14 @@ int manifest_compare(const char *what, const char *before, const char *after) {
         /* Skip the common lines, then show where they part. */
         for (;;) {
                 size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
-                if (la != lb || strncmp(a, b, la) != 0 || !a[la] || !b[lb])
+                if (la != lb || strncmp(a, b, la) != 0)
                         break;
-                a += la + 1;
-                b += lb + 1;
+                a += la + !!a[la];
+                b += lb + !!b[lb];
         }
         fprintf(stderr, "%s changed:\n", what);
-        print_line("  before: ", a);
-        print_line("  after:  ", b);
+        print_line("  before: ", *a ? a : "(nothing more)");
+        print_line("  after:  ", *b ? b : "(nothing more)");
         return -1;
 }
 
@@ -279,7 +281,8 @@ int at_list_prefixed(const char *dir, const char *prefix, char ***ret) {
         if (!d)
                 return -errno;
         while (r >= 0 && (de = readdir(d)))
-                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && !streq(de->d_name, ".") &&
+                    !streq(de->d_name, ".."))
                         r = strv_extend(&l, de->d_name);
         closedir(d);
         if (r < 0)

@@ -25,6 +25,8 @@ typedef struct ManifestOptions {
         const char *const *names_only;
         /* The root's ctime is left out (creating and removing a staging dir moves it). */
         bool ignore_root_ctime;
+        /* The root's mtime and ctime are left out. */
+        bool ignore_root_times;
 } ManifestOptions;
 
 /* One line per entry below root, sorted: path, type, mode, owner, size, link count,
@@ -42,7 +44,7 @@ int at_run(char *const *argv);
  * is 0); a negative errno otherwise. */
 int at_open_beneath(int dir_fd, const char *path, int flags);
 
-/* Directory names matching prefix in dir (NULL-terminated list, empty if none). */
+/* Names in dir that start with prefix, "." and ".." excluded (NULL-terminated, may be empty). */
 int at_list_prefixed(const char *dir, const char *prefix, char ***ret);
 
 /* The PID of the process owning org.lamina.snapshot1 on the bus, or a negative errno. */

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* laminad SIGKILLed in the middle of an Apply: the layer arrives through a pipe, half of
+ * it is written (a large file, so the writer has a partial file in its hidden staging
+ * directory), then the daemon is killed. The next call activates it again: the snapshot
+ * is still active, its content exactly what it was before the Apply (no partial file, no
+ * ".lamina-apply-*" staging directory: the apply journal's recovery removed it), the
+ * sandboxed writer died with the daemon, the journal is empty, Apply works again on the
+ * same snapshot, and after Cleanup the snapshots/ directory holds exactly the live
+ * snapshots.
+ *
+ * That other calls are answered promptly while an Apply runs (Stat in well under a
+ * second) is tested by tests/integration/bus/test-jobs.c (16 Applies blocked on pipes).
+ *
+ *   test-apply-kill SNAPSHOTTER
+ *
+ * Run under tests/integration/lib/run-test.sh. */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apply-test.h"
+#include "strutil.h"
+#include "test-util.h"
+
+#define STAGING_PREFIX ".lamina-apply-"
+#define BIG_SIZE (16u << 20)
+#define HALF (BIG_SIZE / 2)
+
+static BusTest bus;
+static const char *snapshotter;
+static const char *T;
+
+/* A ustar header for a regular file. */
+static void ustar_header(char h[static 512], const char *name, uint64_t size) {
+        unsigned sum = 0;
+
+        memset(h, 0, 512);
+        snprintf(h, 100, "%s", name);
+        snprintf(h + 100, 8, "%07o", 0644);
+        snprintf(h + 108, 8, "%07o", 0);
+        snprintf(h + 116, 8, "%07o", 0);
+        snprintf(h + 124, 12, "%011llo", (unsigned long long) (size & 077777777777ULL));
+        snprintf(h + 136, 12, "%011llo", 1700000000ULL);
+        h[156] = '0';
+        memcpy(h + 257, "ustar", 6);
+        memcpy(h + 263, "00", 2);
+        memset(h + 148, ' ', 8);
+        for (int i = 0; i < 512; i++)
+                sum += (unsigned char) h[i];
+        snprintf(h + 148, 8, "%06o", sum);
+}
+
+static void write_all(int fd, const void *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                ASSERT_TRUE(k > 0);
+                p = (const char *) p + k;
+                n -= (size_t) k;
+        }
+}
+
+/* A small complete layer in a file: name with content. */
+static char *small_layer(const char *file, const char *name, const char *content) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s", T, file);
+        _cleanup_close_ int fd = -EBADF;
+        char h[512], pad[1024 + 512] = {};
+        size_t n = strlen(content);
+
+        ASSERT_TRUE(path);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ASSERT_TRUE(fd >= 0);
+        ustar_header(h, name, n);
+        write_all(fd, h, sizeof h);
+        write_all(fd, content, n);
+        write_all(fd, pad, (512 - n % 512) % 512 + 1024);
+        return TAKE_PTR(path);
+}
+
+/* Active snapshot key with one good layer; its data directory. */
+static char *prepare_with(const char *key, const char *layer) {
+        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
+        char *data;
+
+        BT_ASSERT_OK(&bus, bt_prepare(&bus, key, "", NULL, &specs));
+        data = at_data_dir(&specs);
+        ASSERT_TRUE(data);
+        BT_ASSERT_OK(&bus, at_apply_file(&bus, key, layer, NULL));
+        return data;
+}
+
+/* The snapshot ID in a data dir path: ".../snapshots/<id>[/fs]". */
+static char *snapshot_id(const char *data) {
+        const char *p = strstr(data, "/snapshots/");
+
+        ASSERT_TRUE(p);
+        p += strlen("/snapshots/");
+        return strndup(p, strcspn(p, "/"));
+}
+
+typedef struct Reply {
+        bool done;
+        char *error;
+} Reply;
+
+static int on_apply_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Reply *r = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        r->done = true;
+        r->error = strdup(e ? e->name : "(success)");
+        return 0;
+}
+
+/* The staging directory the running Apply writes into (not the layer's own entry). */
+static char *find_staging(const char *data) {
+        _cleanup_strv_free_ char **l = NULL;
+
+        ASSERT_OK(at_list_prefixed(data, STAGING_PREFIX, &l));
+        for (char **i = l; *i; i++)
+                if (!streq(*i, STAGING_PREFIX "keep"))
+                        return strdup(*i);
+        return NULL;
+}
+
+static off_t partial_size(const char *data, const char *staging) {
+        _cleanup_free_ char *p = strdup_printf("%s/%s/big", data, staging);
+        struct stat st;
+
+        return p && lstat(p, &st) == 0 ? st.st_size : -1;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+        (void) nanosleep(&ts, NULL);
+}
+
+/* The PIDs in /proc/PID/task/TID/children of every thread. */
+static size_t children_of(pid_t pid, pid_t *out, size_t max) {
+        _cleanup_free_ char *dir = strdup_printf("/proc/%d/task", pid);
+        struct dirent *de;
+        size_t n = 0;
+        DIR *d;
+
+        ASSERT_TRUE(dir);
+        d = opendir(dir);
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *f = strdup_printf("%s/%s/children", dir, de->d_name);
+                FILE *c;
+                int child;
+
+                if (de->d_name[0] == '.' || !f || !(c = fopen(f, "re")))
+                        continue;
+                while (n < max && fscanf(c, "%d", &child) == 1)
+                        out[n++] = child;
+                fclose(c);
+        }
+        closedir(d);
+        return n;
+}
+
+/* Gone or a zombie. */
+static bool pid_dead(pid_t pid) {
+        _cleanup_free_ char *p = strdup_printf("/proc/%d/stat", pid);
+        char buf[512], *s;
+        FILE *f;
+
+        ASSERT_TRUE(p);
+        f = fopen(p, "re");
+        if (!f)
+                return true;
+        s = fgets(buf, sizeof buf, f);
+        fclose(f);
+        s = s ? strrchr(buf, ')') : NULL;
+        return !s || s[2] == 'Z' || s[2] == 'X';
+}
+
+static bool name_has_owner(void) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int has = 0;
+
+        ASSERT_OK(sd_bus_call_method(bus.bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                     "NameHasOwner", NULL, &reply, "s", BT_SERVICE));
+        ASSERT_OK(sd_bus_message_read(reply, "b", &has));
+        return has;
+}
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* state/<snapshotter>/snapshots holds exactly the live IDs (no orphan). */
+static void check_snapshot_dirs(char **live) {
+        _cleanup_free_ char *dir = strdup_printf("%s/state/%s/snapshots", T, snapshotter), *found = NULL,
+                            *want = NULL;
+        _cleanup_strv_free_ char **entries = NULL;
+
+        ASSERT_TRUE(dir);
+        ASSERT_OK(at_list_prefixed(dir, "", &entries));
+        qsort(entries, strv_length(entries), sizeof(char *), name_cmp);
+        qsort(live, strv_length(live), sizeof(char *), name_cmp);
+        found = strv_join(entries, " ");
+        want = strv_join(live, " ");
+        ASSERT_TRUE(found && want);
+        if (!streq(found, want)) {
+                fprintf(stderr, "%s holds \"%s\", the live snapshots are \"%s\"\n", dir, found, want);
+                abort();
+        }
+}
+
+/* KNOWN BUG (reported): recovery removes every top-level name starting with
+ * ".lamina-apply-", also files a layer put there, not only the staging directory. */
+static void check_kept(const char *data) {
+        _cleanup_free_ char *p = strdup_printf("%s/%s", data, STAGING_PREFIX "keep");
+        char buf[64] = "";
+        FILE *f;
+
+        ASSERT_TRUE(p);
+        f = fopen(p, "re");
+        if (f) {
+                (void) !fgets(buf, sizeof buf, f);
+                fclose(f);
+        }
+        if (!streq(buf, "layer content\n")) {
+                fprintf(stderr, "recovery removed the layer's own file %s\n", p);
+                abort();
+        }
+}
+
+TEST(kill_during_apply) {
+        _cleanup_free_ char *keep = small_layer("keep.tar", STAGING_PREFIX "keep", "layer content\n");
+        _cleanup_free_ char *good = small_layer("good.tar", "after", "after the crash\n");
+        _cleanup_free_ char *data = NULL, *other = NULL, *staging = NULL, *before = NULL, *after = NULL;
+        _cleanup_free_ char *other_before = NULL, *other_after = NULL, *id = NULL, *other_id = NULL;
+        /* creating and removing the staging dir moved the root's times; nothing else may change */
+        /* The layer's own ".lamina-apply-keep" is checked last, separately. */
+        const ManifestOptions opts = { .skip = (const char *const[]) { STAGING_PREFIX "keep", NULL },
+                                       .ignore_root_times = true };
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        _cleanup_free_ char *buf = calloc(1, HALF);
+        Reply reply = {};
+        pid_t pid, children[16];
+        size_t n_children;
+        int p[2];
+        char h[512];
+        off_t size = -1;
+
+        ASSERT_TRUE(buf);
+        /* The victim holds an entry named like a staging dir: recovery must keep it. */
+        data = prepare_with("victim", keep);
+        other = prepare_with("bystander", good);
+        ASSERT_OK(manifest_take(data, &opts, &before));
+        ASSERT_OK(manifest_take(other, NULL, &other_before));
+
+        ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
+        ASSERT_OK(sd_bus_message_new_method_call(bus.bus, &m, BT_SERVICE, bus.path, BT_SNAPSHOTTER_IFACE, "Apply"));
+        ASSERT_OK(sd_bus_message_append(m, "sha{sv}", "victim", p[0], 0));
+        ASSERT_OK(sd_bus_call_async(bus.bus, NULL, m, on_apply_reply, &reply, UINT64_MAX));
+        ASSERT_OK(sd_bus_flush(bus.bus));
+        close(p[0]);
+
+        /* Half of the layer: a header promising 16 MiB, then 8 MiB of it. */
+        ustar_header(h, "big", BIG_SIZE);
+        write_all(p[1], h, sizeof h);
+        memset(buf, 'x', HALF);
+        write_all(p[1], buf, HALF);
+        for (int i = 0; i < 100 && size < (off_t) (1u << 20); i++) {
+                free(staging);
+                staging = find_staging(data);
+                size = staging ? partial_size(data, staging) : -1;
+                if (size < (off_t) (1u << 20))
+                        sleep_ms(50);
+        }
+        ASSERT_TRUE(staging);
+        fflush(stdout);
+        printf("# the writer has %lld bytes of \"big\" in %s\n", (long long) size, staging);
+        ASSERT_TRUE(size >= (off_t) (1u << 20));
+
+        ASSERT_OK(at_laminad_pid(&bus, &pid));
+        n_children = children_of(pid, children, ELEMENTSOF(children));
+        ASSERT_TRUE(n_children >= 1); /* the sandboxed writer */
+        ASSERT_OK(RET_NERRNO(kill(pid, SIGKILL)));
+        for (int i = 0; i < 100 && (!pid_dead(pid) || name_has_owner()); i++)
+                sleep_ms(50);
+        ASSERT_TRUE(pid_dead(pid));
+        ASSERT_TRUE(!name_has_owner());
+        for (int i = 0; i < 100 && !reply.done; i++) {
+                int r = sd_bus_process(bus.bus, NULL);
+                ASSERT_OK(r);
+                if (r == 0)
+                        ASSERT_OK(sd_bus_wait(bus.bus, 100000));
+        }
+        ASSERT_TRUE(reply.done);
+        printf("# the interrupted Apply got %s\n", reply.error);
+        fflush(stdout);
+        ASSERT_TRUE(!streq(reply.error, "(success)"));
+        free(reply.error);
+        for (size_t i = 0; i < n_children; i++) {
+                for (int k = 0; k < 40 && !pid_dead(children[i]); k++)
+                        sleep_ms(50);
+                if (!pid_dead(children[i])) {
+                        fprintf(stderr, "laminad's child %d outlived it\n", children[i]);
+                        abort();
+                }
+        }
+        close(p[1]);
+
+        /* The next call activates a new laminad, which recovers. */
+        BT_ASSERT_OK(&bus, bt_stat(&bus, "victim", &info));
+        ASSERT_TRUE(info.kind == SNAPSHOT_ACTIVE);
+        ASSERT_OK(manifest_take(data, &opts, &after));
+        ASSERT_TRUE(manifest_compare("the interrupted snapshot", before, after) == 0);
+        ASSERT_OK(manifest_take(other, NULL, &other_after));
+        ASSERT_TRUE(manifest_compare("the other snapshot", other_before, other_after) == 0);
+        {
+                _cleanup_free_ char *journal = strdup_printf("%s/state/%s/applying", T, snapshotter);
+                _cleanup_strv_free_ char **left = NULL;
+                ASSERT_OK(at_list_prefixed(journal, "", &left));
+                ASSERT_TRUE(strv_length(left) == 0);
+        }
+
+        BT_ASSERT_OK(&bus, at_apply_file(&bus, "victim", good, NULL));
+        BT_ASSERT_OK(&bus, bt_cleanup(&bus, NULL));
+        id = snapshot_id(data);
+        other_id = snapshot_id(other);
+        ASSERT_TRUE(id && other_id);
+        check_snapshot_dirs((char *[]) { id, other_id, NULL });
+        check_kept(data);
+        BT_ASSERT_OK(&bus, bt_remove(&bus, "victim"));
+        BT_ASSERT_OK(&bus, bt_remove(&bus, "bystander"));
+}
+
+int main(int argc, char **argv) {
+        if (argc != 2) {
+                fprintf(stderr, "usage: %s SNAPSHOTTER\n", argv[0]);
+                return 2;
+        }
+        snapshotter = argv[1];
+        T = getenv("LAMINA_TEST_DIR");
+        ASSERT_TRUE(T);
+        signal(SIGPIPE, SIG_IGN);
+        ASSERT_OK(bt_open(&bus, snapshotter));
+        test_kill_during_apply();
+        printf("ok 1 - %s kill_during_apply\n", snapshotter);
+        bt_close(&bus);
+        return 0;
+}
