@@ -429,6 +429,7 @@ void snapshot_info_list_clear(SnapshotInfoList *l) {
 
 typedef struct ListArgs {
         uid_t ns;
+        const Filter *filter;
         SnapshotInfoList *list;
         size_t allocated;
 } ListArgs;
@@ -438,6 +439,9 @@ static int list_one(const SnapshotInfo *info, void *userdata) {
         SnapshotInfo *item;
 
         if (info->owner != a->ns && !(a->ns != 0 && info->owner == 0 && info->kind == SNAPSHOT_COMMITTED))
+                return 0;
+        /* Only now: the caller's patterns never run over snapshots it may not see. */
+        if (!filter_match(a->filter, info))
                 return 0;
         if (a->list->n == a->allocated) {
                 size_t n = a->allocated ? a->allocated * 2 : 64;
@@ -470,7 +474,8 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
         r = core_read_begin(s, &t, e);
         if (r < 0)
                 return r;
-        r = store_walk(t, f, list_one, &a, e);
+        a.filter = f;
+        r = store_walk(t, NULL, list_one, &a, e);
         if (r < 0) {
                 snapshot_info_list_clear(ret);
                 return error_from_errno(e, r, "cannot list snapshots");

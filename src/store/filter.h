@@ -9,7 +9,10 @@
 /* containerd's filter syntax (pkg/filters) over snapshot fields name, parent, kind,
  * labels.<key> and owner (decimal uid). Several strings are OR'ed; the selectors
  * within one string (","-separated) are AND'ed; an empty list or string matches all.
- * A parse error is EINVAL with a message naming the filter and the byte position. */
+ * A parse error is EINVAL with a message naming the filter and the byte position. So is
+ * more than 64 KiB of filters, and a ~= pattern with backreferences, repetitions of more
+ * than 1000, or (all patterns of the call together) too large an expansion: glibc's
+ * regcomp() would take seconds or crash on them. */
 typedef struct Filter Filter;
 
 int filter_parse(char *const *filters, Filter **ret, Error *e);

@@ -141,5 +141,77 @@ TEST(message_names_the_filter) {
         ASSERT_TRUE(strstr(e.message, "\"kind=active\""));
 }
 
+/* Each of these would make glibc's regcomp() take seconds or crash the daemon (stack
+ * overflow); they fail at once with InvalidArgument instead. */
+TEST(regex_bombs_are_refused) {
+        _cleanup_free_ char *deep = malloc(2 * 5000 + 16), *alts = malloc(2 * 3000 + 16);
+        _cleanup_(filter_freep) Filter *f = NULL;
+        char *filters[3] = {};
+        Error e = ERROR_NULL;
+
+        ASSERT_TRUE(deep && alts);
+        assert_parse_error("name~=/(|)(\\1\\1)*/", 6);                /* backreference */
+        assert_parse_error("name~=/(a)\\1/", 6);
+        assert_parse_error("name~=\"((a{1,100}){1,100}){1,100}\"", 6); /* nested repetitions */
+        assert_parse_error("name~=\"a{1,1001}\"", 6);                  /* containerd's (Go's) limit */
+        assert_parse_error("name~=\"a{1001,}\"", 6);
+        assert_parse_error("name~=\"x(ab|cd|ef|gh){1,1000}\"", 6);     /* expands to 8001 */
+        assert_parse_error("name~=\"[ab]{257}\"", 6);                   /* slow to match */
+        assert_parse_error("name~=\"(ab+){1000}\"", 6);
+
+        strcpy(deep, "name~=");
+        for (size_t i = 0; i < 5000; i++)
+                strcat(deep, "(");
+        strcat(deep, "a");
+        for (size_t i = 0; i < 5000; i++)
+                strcat(deep, ")");
+        assert_parse_error(deep, 6);                                      /* deep nesting */
+
+        strcpy(alts, "name~=");
+        for (size_t i = 0; i < 3000; i++)
+                strcat(alts, "a|");
+        strcat(alts, "b");
+        assert_parse_error(alts, 6);                                      /* too many alternatives */
+
+        /* The budget is shared by all patterns of one call. */
+        filters[0] = (char *) "name~=\"a{1,200}\"";
+        filters[1] = (char *) "labels.x~=\"b{1,100}c\"";
+        ASSERT_ERR(filter_parse(filters, &f, &e), EINVAL);
+        ASSERT_TRUE(strstr(e.message, "too large"));
+}
+
+TEST(regex_limits_leave_real_patterns_alone) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo i = info_new(
+                "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL,
+                SNAPSHOT_COMMITTED, 0);
+
+        ASSERT_TRUE(matches("name~=^sha256:[0-9a-f]{64}$", &i));
+        ASSERT_TRUE(matches("name~=\"^sha256:([0-9a-f]{8}){8}$\"", &i));
+        ASSERT_TRUE(matches("name~=^(sha256|sha512):[[:xdigit:]]+$", &i));
+        ASSERT_TRUE(matches("name~=/[\\1]|sha/", &i));        /* \1 in a bracket is no backreference */
+        ASSERT_TRUE(!matches("name~=/[]a]{0}sha\\{/", &i));
+        ASSERT_TRUE(matches("name~=\"x{1,253}|sha\"", &i));     /* 256 atoms: exactly the limit */
+        ASSERT_TRUE(matches("name~=\"sha{1}256\"", &i));
+}
+
+TEST(huge_filters_are_refused) {
+        _cleanup_(filter_freep) Filter *f = NULL;
+        _cleanup_free_ char *big = malloc(64 * 1024 + 16);
+        char *filters[] = { big, NULL };
+        Error e = ERROR_NULL;
+
+        ASSERT_TRUE(big);
+        strcpy(big, "name==");
+        memset(big + 6, 'x', 64 * 1024);
+        big[6 + 64 * 1024] = 0;
+        ASSERT_ERR(filter_parse(filters, &f, &e), EINVAL);
+        ASSERT_TRUE(!f && strstr(e.message, "limit"));
+
+        big[64 * 1024] = 0; /* exactly 64 KiB is fine */
+        ASSERT_OK(filter_parse(filters, &f, NULL));
+}
+
 TEST_MAIN(TEST_ENTRY(empty_matches_all), TEST_ENTRY(fields_and_operators), TEST_ENTRY(quoting),
-          TEST_ENTRY(parse_errors_name_the_byte), TEST_ENTRY(message_names_the_filter))
+          TEST_ENTRY(parse_errors_name_the_byte), TEST_ENTRY(message_names_the_filter),
+          TEST_ENTRY(regex_bombs_are_refused), TEST_ENTRY(regex_limits_leave_real_patterns_alone),
+          TEST_ENTRY(huge_filters_are_refused))
