@@ -49,11 +49,16 @@ int error_from_errno(Error *e, int r, const char *what) {
 }
 
 const char *error_quote(const char *s, char buf[static 80]) {
-        size_t n = strlen(s);
+        size_t n = strlen(s), cut = 60;
 
-        if (n <= 64)
+        if (n <= 64) {
                 snprintf(buf, 80, "\"%s\"", s);
-        else
-                snprintf(buf, 80, "\"%.60s…\"", s);
+                return buf;
+        }
+        /* Never inside a UTF-8 sequence: sd-bus refuses to send a message that is not
+         * UTF-8, so the caller would get no error reply at all. */
+        while (cut > 0 && ((unsigned char) s[cut] & 0xC0) == 0x80)
+                cut--;
+        snprintf(buf, 80, "\"%.*s…\"", (int) cut, s);
         return buf;
 }

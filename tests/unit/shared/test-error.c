@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Messages for the user: quoting keys, never more than the buffer, always UTF-8 (sd-bus
+ * refuses to send an error whose message is not). */
+#include "error.h"
+#include "strutil.h"
+#include "test-util.h"
+
+TEST(short_keys_are_quoted_whole) {
+        ASSERT_STREQ(QUOTE("abc"), "\"abc\"");
+        ASSERT_STREQ(QUOTE(""), "\"\"");
+}
+
+TEST(long_keys_are_cut_on_a_character_boundary) {
+        /* 0 to 3 ASCII bytes, then 3-byte characters: byte 60 falls anywhere in one. */
+        for (size_t ascii = 0; ascii < 4; ascii++) {
+                char key[128] = "";
+                const char *q;
+
+                for (size_t i = 0; i < ascii; i++)
+                        strcat(key, "a");
+                for (size_t i = 0; i < 30; i++)
+                        strcat(key, "\xe2\x82\xac"); /* € */
+                q = QUOTE(key);
+                ASSERT_TRUE(utf8_is_printable(q));
+                ASSERT_TRUE(strlen(q) <= 2 + 60 + strlen("…"));
+                ASSERT_TRUE(strstr(q, "…\""));
+        }
+        {
+                char key[128] = "a";
+                for (size_t i = 0; i < 30; i++)
+                        strcat(key, "\xe2\x82\xac");
+                ASSERT_STREQ(QUOTE(key), "\"a€€€€€€€€€€€€€€€€€€€…\""); /* 1 + 19 * 3 = 58 bytes kept */
+        }
+}
+
+TEST(messages_with_cut_keys_stay_utf8) {
+        char key[200];
+        Error e = ERROR_NULL;
+
+        memset(key, 0, sizeof key);
+        strcpy(key, "xy");
+        for (size_t i = 0; i < 40; i++)
+                strcat(key, "\xc3\xa9"); /* é: byte 60 is its second byte */
+        ASSERT_ERR(error_setf(&e, ENOENT, "snapshot %s does not exist", QUOTE(key + 1)), ENOENT);
+        ASSERT_TRUE(e.code == ENOENT);
+        ASSERT_TRUE(utf8_is_printable(e.message));
+}
+
+TEST_MAIN(TEST_ENTRY(short_keys_are_quoted_whole), TEST_ENTRY(long_keys_are_cut_on_a_character_boundary),
+          TEST_ENTRY(messages_with_cut_keys_stay_utf8))
