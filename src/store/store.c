@@ -983,9 +983,9 @@ static int apply_fieldpaths(Labels *l, const Labels *in, char *const *fieldpaths
 
         /* Check all first, so that a bad path changes nothing. */
         for (char *const *p = fieldpaths; *p; p++)
-                if (!streq(*p, "labels") && strncmp(*p, "labels.", 7) != 0)
+                if (!streq(*p, "labels") && (strncmp(*p, "labels.", 7) != 0 || (*p)[7] == 0))
                         return error_setf(e, EINVAL,
-                                          "snapshot %s: cannot update %s; only \"labels\" and \"labels.<key>\" can be updated",
+                                          "snapshot %s: cannot update %s; only \"labels\" and \"labels.<key>\" (a non-empty key) can be updated",
                                           QUOTE(name), QUOTE(*p));
 
         for (char *const *p = fieldpaths; *p; p++) {

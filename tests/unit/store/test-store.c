@@ -505,6 +505,15 @@ TEST(update_fieldpaths) {
         ASSERT_ERR(op_run(s, &o, &e), EINVAL);
         ASSERT_TRUE(strstr(e.message, "\"parent\"") && strstr(e.message, "\"active-2\""));
         op_done(&o);
+        /* "labels." names no label: refused, not silently ignored. */
+        {
+                char *empty_key[] = { (char *) "labels.l1", (char *) "labels.", NULL };
+                e = ERROR_NULL;
+                o = (Op) { .type = OP_UPDATE, .name = "active-2", .labels = &l, .fieldpaths = empty_key, .now = 10 };
+                ASSERT_ERR(op_run(s, &o, &e), EINVAL);
+                ASSERT_TRUE(strstr(e.message, "\"labels.\"") && strstr(e.message, "non-empty key"));
+                op_done(&o);
+        }
         ASSERT_ERR(op_run(s, &(Op) { .type = OP_UPDATE, .name = "nope" }, NULL), ENOENT);
         {
                 _cleanup_(snapshot_info_clear) SnapshotInfo after = {};
