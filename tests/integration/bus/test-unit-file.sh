@@ -41,14 +41,15 @@ systemd-analyze security --offline=yes --threshold=45 "$dir/laminad.service" >/d
         fail "systemd-analyze security --threshold=45 refused the unit"
 echo "ok: exposure $exposure"
 
-# Each of these makes systemd set up a mount namespace for the service.
+# Each of these makes systemd set up a mount namespace for the service (ProtectHostname=
+# since systemd 257).
 grep -qx 'PrivateMounts=no' "$dir/laminad.service" ||
         fail "PrivateMounts=no is missing (PrivateNetwork= implies a mount namespace otherwise)"
 for key in ProtectSystem ProtectHome PrivateTmp PrivateDevices PrivateIPC \
            ProtectKernelTunables ProtectKernelModules ProtectKernelLogs ProtectControlGroups \
            ProtectProc ProcSubset ReadWritePaths ReadOnlyPaths InaccessiblePaths ExecPaths \
            NoExecPaths TemporaryFileSystem BindPaths BindReadOnlyPaths RootDirectory RootImage \
-           MountAPIVFS MountFlags PrivateUsers NetworkNamespacePath; do
+           MountAPIVFS MountFlags PrivateUsers NetworkNamespacePath ProtectHostname; do
         if grep -q "^$key=" "$dir/laminad.service"; then
                 fail "$key= would put laminad in its own mount namespace"
         fi
