@@ -4,6 +4,7 @@
 
     make-corpus.py OUTDIR SENTINEL           the corpus, OUTDIR/corpus.list
     make-corpus.py --bomb OUTDIR ENTRIES     one gzip layer of ENTRIES tiny entries
+    make-corpus.py --opaques OUTDIR ENTRIES  a directory and ENTRIES opaque markers for it
 
 SENTINEL is the absolute path of a tree outside the daemon's state directory that every
 escape in the corpus aims at. OUTDIR also gets base.tar (the committed parent of every
@@ -348,26 +349,35 @@ class Corpus:
                 out.write("\t".join(line) + "\n")
 
 
-def bomb(outdir, entries):
-    """ENTRIES copies of one directory entry: ~512 bytes each uncompressed, next to nothing
-    gzip-compressed; the daemon must stop at its entry limit."""
-    ti = tarfile.TarInfo("d")
-    ti.type = tarfile.DIRTYPE
+def header(name, kind):
+    ti = tarfile.TarInfo(name)
+    ti.type = kind
     ti.mode = 0o755
     ti.mtime = 1700000000
-    header = ti.tobuf(tarfile.USTAR_FORMAT)
-    chunk = header * 4096
+    return ti.tobuf(tarfile.USTAR_FORMAT)
+
+
+def repeated(path, first, entry, entries):
+    """first, then ENTRIES copies of one header: ~512 bytes each uncompressed, next to
+    nothing gzip-compressed."""
+    chunk = entry * 4096
     z = zlib.compressobj(9, zlib.DEFLATED, 31)
-    with open(os.path.join(outdir, "bomb.tar.gz"), "wb") as out:
+    with open(path, "wb") as out:
+        out.write(z.compress(first))
         for _ in range(entries // 4096):
             out.write(z.compress(chunk))
-        out.write(z.compress(header * (entries % 4096) + b"\0" * 1024))
+        out.write(z.compress(entry * (entries % 4096) + b"\0" * 1024))
         out.write(z.flush())
 
 
 def main():
     if sys.argv[1] == "--bomb":
-        bomb(sys.argv[2], int(sys.argv[3]))
+        # The daemon must stop at its entry limit.
+        repeated(os.path.join(sys.argv[2], "bomb.tar.gz"), b"", header("d", tarfile.DIRTYPE), int(sys.argv[3]))
+        return
+    if sys.argv[1] == "--opaques":
+        repeated(os.path.join(sys.argv[2], "opaques.tar.gz"), header("d", tarfile.DIRTYPE),
+                 header("d/.wh..wh..opq", tarfile.REGTYPE), int(sys.argv[3]))
         return
     c = Corpus(sys.argv[1], sys.argv[2])
     c.parents()
