@@ -92,16 +92,29 @@ static int bus_call_fail(const BusCall *call, const char *key, int r, const Erro
         return r;
 }
 
-static void bus_call_emit(const BusCall *call, const char *member, const char *types, ...) {
+/* Sends a signal about call's namespace to the caller of m only. Never broadcast: a
+ * broadcast on the system bus reaches every connection, and the keys, names and paths of
+ * one user's namespace are nobody else's business (and root's active snapshots are not
+ * visible to users either). The caller is the one authorized for the namespace. */
+static void bus_call_emit(const BusCall *call, sd_bus_message *m, const char *member, const char *types, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *signal = NULL;
+        sd_bus *bus = call->snapshotter->context->bus;
+        const char *sender = sd_bus_message_get_sender(m);
         va_list ap;
         int r;
 
-        va_start(ap, types);
-        r = sd_bus_emit_signalv(call->snapshotter->context->bus, call->snapshotter->path,
-                                BUS_SNAPSHOTTER_INTERFACE, member, types, ap);
-        va_end(ap);
+        r = sd_bus_message_new_signal(bus, &signal, call->snapshotter->path, BUS_SNAPSHOTTER_INTERFACE, member);
+        if (r >= 0 && sender) /* no sender: a direct connection, whose peer is the caller */
+                r = sd_bus_message_set_destination(signal, sender);
+        if (r >= 0) {
+                va_start(ap, types);
+                r = sd_bus_message_appendv(signal, types, ap);
+                va_end(ap);
+        }
+        if (r >= 0)
+                r = sd_bus_send(bus, signal, NULL);
         if (r < 0)
-                log_warning_errno(r, "%s: failed to emit %s: %m", core_snapshotter_name(call->snapshotter->core),
+                log_warning_errno(r, "%s: failed to send %s: %m", core_snapshotter_name(call->snapshotter->core),
                                   member);
 }
 
@@ -229,7 +242,7 @@ static int create_snapshot(sd_bus_message *m, BusSnapshotter *s, SnapshotKind ki
         log_call(&call, LOG_INFO, key, " parent %s", LOG_KEY(parent));
 
         r = bus_reply_mounts(m, &mounts);
-        bus_call_emit(&call, "Prepared", "sssu", key, parent, kind_name, (uint32_t) call.ns);
+        bus_call_emit(&call, m, "Prepared", "sssu", key, parent, kind_name, (uint32_t) call.ns);
         return r;
 }
 
@@ -262,7 +275,7 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error)
         log_call(&call, LOG_INFO, key, "");
 
         r = sd_bus_reply_method_return(m, NULL);
-        bus_call_emit(&call, "Removed", "su", key, (uint32_t) call.ns);
+        bus_call_emit(&call, m, "Removed", "su", key, (uint32_t) call.ns);
         return r;
 }
 
@@ -375,7 +388,7 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         log_call(&call, LOG_INFO, key, " on %s", path);
 
         r = sd_bus_reply_method_return(m, "s", path);
-        bus_call_emit(&call, "Mounted", "ssu", key, path, (uint32_t) call.ns);
+        bus_call_emit(&call, m, "Mounted", "ssu", key, path, (uint32_t) call.ns);
         return r;
 }
 
@@ -401,7 +414,7 @@ static int method_unmount(sd_bus_message *m, void *userdata, sd_bus_error *error
         log_call(&call, LOG_INFO, key, " from %s", path);
 
         r = sd_bus_reply_method_return(m, NULL);
-        bus_call_emit(&call, "Unmounted", "ssu", key, path, (uint32_t) call.ns);
+        bus_call_emit(&call, m, "Unmounted", "ssu", key, path, (uint32_t) call.ns);
         return r;
 }
 
@@ -548,7 +561,7 @@ static int commit_reply(sd_bus_message *m, void *data) {
 
         log_call(&w->call, LOG_INFO, w->key, " as %s", LOG_KEY(w->name));
         r = sd_bus_reply_method_return(m, NULL);
-        bus_call_emit(&w->call, "Committed", "ssu", w->name, w->key, (uint32_t) w->call.ns);
+        bus_call_emit(&w->call, m, "Committed", "ssu", w->name, w->key, (uint32_t) w->call.ns);
         return r;
 }
 
@@ -646,7 +659,7 @@ static int apply_reply(sd_bus_message *m, void *data) {
 static void apply_progress(sd_bus_message *m, void *data, uint64_t done, uint64_t total) {
         Work *w = data;
 
-        bus_call_emit(&w->call, "ApplyProgress", "sttu", w->key, done, total, (uint32_t) w->call.ns);
+        bus_call_emit(&w->call, m, "ApplyProgress", "sttu", w->key, done, total, (uint32_t) w->call.ns);
 }
 
 static const BusJobOps apply_ops = {
