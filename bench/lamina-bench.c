@@ -269,7 +269,7 @@ static int apply_once(BusTest *t, const char *key, int fd, uint64_t *ret_bytes) 
 }
 
 /* Per repetition: seconds of one Apply of FILE into a new active snapshot, and the
- * uncompressed bytes. The snapshot is removed afterwards. */
+ * uncompressed bytes. The snapshot is removed afterwards (its data stays until Cleanup). */
 static int cmd_apply_bus(int argc, char **argv) {
         _cleanup_(bt_closep) BusTest t = {};
         int r;
