@@ -9,27 +9,16 @@
 #include "log.h"
 #include "strutil.h"
 
-static int method_list_snapshotters(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        BusContext *c = userdata;
-        int r;
+static int append_snapshotter(sd_bus_message *reply, const void *items, size_t i) {
+        const BusSnapshotter *s = (const BusSnapshotter *) items + i;
 
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(so)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < c->n_snapshotters; i++) {
-                r = sd_bus_message_append(reply, "(so)", core_snapshotter_name(c->snapshotters[i].core),
-                                          c->snapshotters[i].path);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return sd_bus_message_append(reply, "(so)", core_snapshotter_name(s->core), s->path);
+}
+
+static int method_list_snapshotters(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+
+        return bus_reply_array(m, "(so)", c->n_snapshotters, append_snapshotter, c->snapshotters);
 }
 
 const sd_bus_vtable bus_manager_vtable[] = {

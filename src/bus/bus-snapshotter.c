@@ -59,12 +59,14 @@ static int bus_call_verify(const BusCall *call, sd_bus_message *m, const char *a
 }
 
 /* Resolves the namespace and checks authorization, before anything changes. Reads in
- * the own namespace need no action; any call on another namespace needs manage.
- * Returns 1 to go on, 0 when a decision is pending, or a negative errno. */
+ * the own namespace need no action; any call on another namespace needs manage instead of
+ * own_action; extra_action (mount-anywhere), when given, is asked about after that.
+ * Returns 0 to go on, or what the handler returns right away: a negative errno, or 1
+ * while polkit decides (the call is dispatched again when it has). */
 static int bus_call_begin(BusSnapshotter *s, sd_bus_message *m, const char *verb, const char *own_action,
-                          const char *key, BusCall *ret, sd_bus_error *error) {
+                          const char *extra_action, const char *key, BusCall *ret, sd_bus_error *error) {
         BusCall call = { .snapshotter = s, .verb = verb };
-        const char *action;
+        const char *actions[2];
         int r;
 
         r = bus_caller_uid(m, &call.caller, error);
@@ -74,15 +76,29 @@ static int bus_call_begin(BusSnapshotter *s, sd_bus_message *m, const char *verb
         if (r < 0)
                 return bus_error_setf(error, EINVAL, "invalid object path %s", sd_bus_message_get_path(m));
 
-        action = call.ns != call.caller ? ACTION_MANAGE : own_action;
-        if (action) {
-                r = bus_call_verify(&call, m, action, key, error);
+        actions[0] = call.ns != call.caller ? ACTION_MANAGE : own_action;
+        actions[1] = extra_action;
+        for (size_t i = 0; i < ELEMENTSOF(actions); i++) {
+                if (!actions[i])
+                        continue;
+                r = bus_call_verify(&call, m, actions[i], key, error);
                 if (r <= 0)
-                        return r;
+                        return r < 0 ? r : 1;
         }
 
         *ret = call;
-        return 1;
+        return 0;
+}
+
+/* For calls whose first argument is the key: reads it, then bus_call_begin(). */
+static int bus_call_begin_key(sd_bus_message *m, void *userdata, const char *verb, const char *own_action,
+                              const char **ret_key, BusCall *ret, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_read(m, "s", ret_key);
+        if (r < 0)
+                return r;
+        return bus_call_begin(userdata, m, verb, own_action, NULL, *ret_key, ret, error);
 }
 
 /* Logs a failed call and turns it into the D-Bus error. Returns r. */
@@ -122,37 +138,23 @@ static void bus_call_emit(const BusCall *call, sd_bus_message *m, const char *me
 
 static int method_stat(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Error e = ERROR_NULL;
         const char *key;
         BusCall call;
         int r;
 
-        r = sd_bus_message_read(m, "s", &key);
-        if (r < 0)
+        r = bus_call_begin_key(m, userdata, "stat", NULL, &key, &call, error);
+        if (r != 0)
                 return r;
-        r = bus_call_begin(userdata, m, "stat", NULL, key, &call, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
 
         r = core_stat(call.snapshotter->core, call.ns, key, &info, &e);
         if (r < 0)
                 return bus_call_fail(&call, key, r, &e, error);
-
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = bus_append_info(reply, &info);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return bus_reply_info(m, &info);
 }
 
 static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_strv_free_ char **fieldpaths = NULL;
         _cleanup_(labels_clear) Labels labels = LABELS_NULL;
         Error e = ERROR_NULL;
@@ -169,24 +171,15 @@ static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read_strv(m, &fieldpaths);
         if (r < 0)
                 return r;
-        r = bus_call_begin(userdata, m, "update", ACTION_MANAGE_OWN, key, &call, error);
-        if (r < 0)
+        r = bus_call_begin(userdata, m, "update", ACTION_MANAGE_OWN, NULL, key, &call, error);
+        if (r != 0)
                 return r;
-        if (r == 0)
-                return 1;
 
         r = core_update(call.snapshotter->core, call.ns, key, &labels, fieldpaths, &info, &e);
         if (r < 0)
                 return bus_call_fail(&call, key, r, &e, error);
         log_call(&call, LOG_INFO, key, "");
-
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = bus_append_info(reply, &info);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return bus_reply_info(m, &info);
 }
 
 static int method_mounts(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -196,14 +189,9 @@ static int method_mounts(sd_bus_message *m, void *userdata, sd_bus_error *error)
         BusCall call;
         int r;
 
-        r = sd_bus_message_read(m, "s", &key);
-        if (r < 0)
+        r = bus_call_begin_key(m, userdata, "mounts", NULL, &key, &call, error);
+        if (r != 0)
                 return r;
-        r = bus_call_begin(userdata, m, "mounts", NULL, key, &call, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
 
         r = core_mounts(call.snapshotter->core, call.ns, key, &mounts, &e);
         if (r < 0)
@@ -227,11 +215,10 @@ static int create_snapshot(sd_bus_message *m, BusSnapshotter *s, SnapshotKind ki
         r = bus_read_labels(m, &labels);
         if (r < 0)
                 return r;
-        r = bus_call_begin(s, m, kind == SNAPSHOT_VIEW ? "view" : "prepare", ACTION_MANAGE_OWN, key, &call, error);
-        if (r < 0)
+        r = bus_call_begin(s, m, kind == SNAPSHOT_VIEW ? "view" : "prepare", ACTION_MANAGE_OWN, NULL, key, &call,
+                           error);
+        if (r != 0)
                 return r;
-        if (r == 0)
-                return 1;
 
         if (kind == SNAPSHOT_VIEW)
                 r = core_view(s->core, call.ns, key, parent, &labels, &mounts, &e);
@@ -260,14 +247,9 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error)
         BusCall call;
         int r;
 
-        r = sd_bus_message_read(m, "s", &key);
-        if (r < 0)
+        r = bus_call_begin_key(m, userdata, "remove", ACTION_MANAGE_OWN, &key, &call, error);
+        if (r != 0)
                 return r;
-        r = bus_call_begin(userdata, m, "remove", ACTION_MANAGE_OWN, key, &call, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
 
         r = core_remove(call.snapshotter->core, call.ns, key, &e);
         if (r < 0)
@@ -279,9 +261,12 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return r;
 }
 
+static int append_info_at(sd_bus_message *reply, const void *items, size_t i) {
+        return bus_append_info(reply, (const SnapshotInfo *) items + i);
+}
+
 static int method_list(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(snapshot_info_list_clear) SnapshotInfoList infos = {};
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_strv_free_ char **filters = NULL;
         Error e = ERROR_NULL;
         BusCall call;
@@ -290,31 +275,14 @@ static int method_list(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = sd_bus_message_read_strv(m, &filters);
         if (r < 0)
                 return r;
-        r = bus_call_begin(userdata, m, "list", NULL, NULL, &call, error);
-        if (r < 0)
+        r = bus_call_begin(userdata, m, "list", NULL, NULL, NULL, &call, error);
+        if (r != 0)
                 return r;
-        if (r == 0)
-                return 1;
 
         r = core_list(call.snapshotter->core, call.ns, filters, &infos, &e);
         if (r < 0)
                 return bus_call_fail(&call, NULL, r, &e, error);
-
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(sssa{ss}ttu)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < infos.n; i++) {
-                r = bus_append_info(reply, &infos.items[i]);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return bus_reply_array(m, "(sssa{ss}ttu)", infos.n, append_info_at, infos.items);
 }
 
 /* Mount options any caller may pass; suid and dev (and a caller-chosen target) need
@@ -367,18 +335,10 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = parse_mount_options(options, &o, &privileged, error);
         if (r < 0)
                 return r;
-        r = bus_call_begin(userdata, m, "mount", ACTION_MOUNT_OWN, key, &call, error);
-        if (r < 0)
+        r = bus_call_begin(userdata, m, "mount", ACTION_MOUNT_OWN,
+                           privileged || !isempty(target) ? ACTION_MOUNT_ANYWHERE : NULL, key, &call, error);
+        if (r != 0)
                 return r;
-        if (r == 0)
-                return 1;
-        if (privileged || !isempty(target)) {
-                r = bus_call_verify(&call, m, ACTION_MOUNT_ANYWHERE, key, error);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return 1;
-        }
         if (call.caller != 0)
                 o.nosuid = o.nodev = true;
 
@@ -399,14 +359,9 @@ static int method_unmount(sd_bus_message *m, void *userdata, sd_bus_error *error
         BusCall call;
         int r;
 
-        r = sd_bus_message_read(m, "s", &key);
-        if (r < 0)
+        r = bus_call_begin_key(m, userdata, "unmount", ACTION_MOUNT_OWN, &key, &call, error);
+        if (r != 0)
                 return r;
-        r = bus_call_begin(userdata, m, "unmount", ACTION_MOUNT_OWN, key, &call, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
 
         r = core_unmount(call.snapshotter->core, call.ns, key, &path, &e);
         if (r < 0)
@@ -418,41 +373,26 @@ static int method_unmount(sd_bus_message *m, void *userdata, sd_bus_error *error
         return r;
 }
 
+static int append_mount_info_at(sd_bus_message *reply, const void *items, size_t i) {
+        const CoreMountInfo *mi = (const CoreMountInfo *) items + i;
+
+        return sd_bus_message_append(reply, "(ssut)", mi->key, mi->path, (uint32_t) mi->owner, mi->mounted_usec);
+}
+
 static int method_list_mounts(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(core_mount_info_list_clear) CoreMountInfoList mounts = {};
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Error e = ERROR_NULL;
         BusCall call;
         int r;
 
-        r = bus_call_begin(userdata, m, "list-mounts", NULL, NULL, &call, error);
-        if (r < 0)
+        r = bus_call_begin(userdata, m, "list-mounts", NULL, NULL, NULL, &call, error);
+        if (r != 0)
                 return r;
-        if (r == 0)
-                return 1;
 
         r = core_list_mounts(call.snapshotter->core, call.ns, &mounts, &e);
         if (r < 0)
                 return bus_call_fail(&call, NULL, r, &e, error);
-
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ssut)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < mounts.n; i++) {
-                const CoreMountInfo *mi = &mounts.items[i];
-
-                r = sd_bus_message_append(reply, "(ssut)", mi->key, mi->path, (uint32_t) mi->owner,
-                                          mi->mounted_usec);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return bus_reply_array(m, "(ssut)", mounts.n, append_mount_info_at, mounts.items);
 }
 
 /* --- Slow calls, run as jobs on worker threads --- */
@@ -534,14 +474,9 @@ static int method_usage(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         Work *w;
         int r;
 
-        r = sd_bus_message_read(m, "s", &key);
-        if (r < 0)
+        r = bus_call_begin_key(m, userdata, "usage", NULL, &key, &call, error);
+        if (r != 0)
                 return r;
-        r = bus_call_begin(userdata, m, "usage", NULL, key, &call, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
 
         r = work_new(&call, key, &w);
         if (r < 0)
@@ -581,11 +516,9 @@ static int method_commit(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = bus_read_labels(m, &labels);
         if (r < 0)
                 return r;
-        r = bus_call_begin(userdata, m, "commit", ACTION_MANAGE_OWN, key, &call, error);
-        if (r < 0)
+        r = bus_call_begin(userdata, m, "commit", ACTION_MANAGE_OWN, NULL, key, &call, error);
+        if (r != 0)
                 return r;
-        if (r == 0)
-                return 1;
 
         r = work_new(&call, key, &w);
         if (r < 0)
@@ -619,11 +552,9 @@ static int method_cleanup(sd_bus_message *m, void *userdata, sd_bus_error *error
         Work *w;
         int r;
 
-        r = bus_call_begin(userdata, m, "cleanup", ACTION_MANAGE, NULL, &call, error);
-        if (r < 0)
+        r = bus_call_begin(userdata, m, "cleanup", ACTION_MANAGE, NULL, NULL, &call, error);
+        if (r != 0)
                 return r;
-        if (r == 0)
-                return 1;
 
         r = work_new(&call, NULL, &w);
         if (r < 0)
@@ -745,11 +676,9 @@ static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read(m, "sh", &key, &fd);
         if (r < 0)
                 return r;
-        r = bus_call_begin(userdata, m, "apply", ACTION_MANAGE_OWN, key, &call, error);
-        if (r < 0)
+        r = bus_call_begin(userdata, m, "apply", ACTION_MANAGE_OWN, NULL, key, &call, error);
+        if (r != 0)
                 return r;
-        if (r == 0)
-                return 1;
 
         r = work_new(&call, key, &w);
         if (r < 0)

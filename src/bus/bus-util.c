@@ -56,29 +56,32 @@ int bus_append_info(sd_bus_message *m, const SnapshotInfo *info) {
         return sd_bus_message_close_container(m);
 }
 
-int bus_reply_mounts(sd_bus_message *m, const MountSpecList *mounts) {
+int bus_reply_info(sd_bus_message *m, const SnapshotInfo *info) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ssas)");
+        r = bus_append_info(reply, info);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < mounts->n; i++) {
-                const MountSpec *ms = &mounts->items[i];
+        return sd_bus_send(NULL, reply, NULL);
+}
 
-                r = sd_bus_message_open_container(reply, 'r', "ssas");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(reply, "ss", ms->type, ms->source);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append_strv(reply, ms->options);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_close_container(reply);
+int bus_reply_array(sd_bus_message *m, const char *contents, size_t n, bus_append_item_fn append,
+                    const void *items) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', contents);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = append(reply, items, i);
                 if (r < 0)
                         return r;
         }
@@ -86,6 +89,26 @@ int bus_reply_mounts(sd_bus_message *m, const MountSpecList *mounts) {
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static int append_mount_spec(sd_bus_message *reply, const void *items, size_t i) {
+        const MountSpec *ms = (const MountSpec *) items + i;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'r', "ssas");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "ss", ms->type, ms->source);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(reply, ms->options);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
+int bus_reply_mounts(sd_bus_message *m, const MountSpecList *mounts) {
+        return bus_reply_array(m, "(ssas)", mounts->n, append_mount_spec, mounts->items);
 }
 
 int bus_parse_user_path(const char *prefix, const char *path, uid_t *ret) {

@@ -13,6 +13,12 @@
 int bus_read_labels(sd_bus_message *m, Labels *ret);
 /* Info (sssa{ss}ttu). */
 int bus_append_info(sd_bus_message *m, const SnapshotInfo *info);
+/* Replies to m with one Info. */
+int bus_reply_info(sd_bus_message *m, const SnapshotInfo *info);
+/* Replies to m with an array of n items of signature contents; append adds item i of items. */
+typedef int (*bus_append_item_fn)(sd_bus_message *reply, const void *items, size_t i);
+int bus_reply_array(sd_bus_message *m, const char *contents, size_t n, bus_append_item_fn append,
+                    const void *items);
 /* Replies to m with a(ssas). */
 int bus_reply_mounts(sd_bus_message *m, const MountSpecList *mounts);
 
