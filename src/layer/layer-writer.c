@@ -156,6 +156,17 @@ static int clear_slot(LayerWriter *w, const char *path, int dir_fd, const char *
         return 0;
 }
 
+/* Opens the parent of path (creating it) and makes room there for the entry; *ret_base
+ * points into path. Returns what clear_slot() returns. */
+static int open_slot(LayerWriter *w, const char *path, bool keep_dir, int *ret_parent, const char **ret_base) {
+        int r;
+
+        r = open_parent(w, path, ret_parent, ret_base);
+        if (r < 0)
+                return r;
+        return clear_slot(w, path, *ret_parent, *ret_base, keep_dir);
+}
+
 static int set_xattrs(LayerWriter *w, const LayerEntryView *e, int fd) {
         const uint8_t *p = e->xattrs;
         const char *name;
@@ -200,10 +211,7 @@ static int write_dir(LayerWriter *w, const LayerEntryView *e) {
         if (isempty(e->path))
                 fd = layer_open_dir_in(w->root_fd, "");
         else {
-                r = open_parent(w, e->path, &parent, &base);
-                if (r < 0)
-                        return r;
-                r = clear_slot(w, e->path, parent, base, true);
+                r = open_slot(w, e->path, true, &parent, &base);
                 if (r < 0)
                         return r;
                 if (r == 0 && mkdirat(parent, base, 0700) < 0)
@@ -225,10 +233,7 @@ static int write_symlink(LayerWriter *w, const LayerEntryView *e) {
         const char *base;
         int r;
 
-        r = open_parent(w, e->path, &parent, &base);
-        if (r < 0)
-                return r;
-        r = clear_slot(w, e->path, parent, base, false);
+        r = open_slot(w, e->path, false, &parent, &base);
         if (r < 0)
                 return r;
         if (symlinkat(e->link, parent, base) < 0)
@@ -257,10 +262,7 @@ static int write_node(LayerWriter *w, const LayerEntryView *e) {
                 break;
         }
 
-        r = open_parent(w, e->path, &parent, &base);
-        if (r < 0)
-                return r;
-        r = clear_slot(w, e->path, parent, base, false);
+        r = open_slot(w, e->path, false, &parent, &base);
         if (r < 0)
                 return r;
         if (mknodat(parent, base, type | (e->msg->kind == LAYER_ENTRY_WHITEOUT ? 0 : e->msg->mode), dev) < 0)
@@ -295,10 +297,7 @@ static int write_hardlink(LayerWriter *w, const LayerEntryView *e) {
         if (S_ISDIR(st.st_mode))
                 return writer_fail(w, EINVAL, e->path, "hardlink target %s is a directory", QUOTE(e->link));
 
-        r = open_parent(w, e->path, &parent, &base);
-        if (r < 0)
-                return r;
-        r = clear_slot(w, e->path, parent, base, false);
+        r = open_slot(w, e->path, false, &parent, &base);
         if (r < 0)
                 return r;
         if (linkat(target_dir, target_base, parent, base, 0) < 0)
@@ -318,10 +317,7 @@ static int file_begin(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
         const char *base;
         int r;
 
-        r = open_parent(w, e->path, &parent, &base);
-        if (r < 0)
-                return r;
-        r = clear_slot(w, e->path, parent, base, false);
+        r = open_slot(w, e->path, false, &parent, &base);
         if (r < 0)
                 return r;
         f->fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
