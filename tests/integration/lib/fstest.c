@@ -183,7 +183,8 @@ static int tree_load(Tree *t, const char *root) {
         r = tree_walk(t, NULL);
         if (r < 0)
                 return r;
-        qsort(t->items, t->n, sizeof(Entry), entry_cmp);
+        if (t->n > 0)
+                qsort(t->items, t->n, sizeof(Entry), entry_cmp);
         for (size_t i = 0; i < t->n; i++) {
                 Entry *e = &t->items[i];
                 if (!S_ISREG(e->st.st_mode))

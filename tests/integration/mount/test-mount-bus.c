@@ -236,7 +236,10 @@ static void test_kinds_and_busy(void) {
         ASSERT_TRUE(streq(path, target));
         expect_content(target, "f", "0");
         BT_ASSERT_OK(&t, bt_unmount(&t, "busy"));
-        ASSERT_TRUE(exists(target) && !exists(path_printf("%s/f", target)));
+        {
+                _cleanup_free_ char *f = path_printf("%s/f", target);
+                ASSERT_TRUE(exists(target) && !exists(f));
+        }
         BT_ASSERT_OK(&t, bt_remove(&t, "busy"));
         printf("ok - kinds, busy and targets\n");
 }
