@@ -354,6 +354,32 @@ static int cursor_open(StoreTxn *t, MDB_dbi dbi, MDB_cursor **ret) {
         return txn_result(t, mdb_cursor_open(t->txn, dbi, ret));
 }
 
+typedef int (*db_each_fn)(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e);
+
+/* Calls fn on every entry of dbi in key order, stopping at its first failure. Returns 0
+ * or a negative errno (fn's or the cursor's); the number of entries visited in *ret_n. */
+static int db_each(StoreTxn *t, MDB_dbi dbi, db_each_fn fn, void *userdata, size_t *ret_n, Error *e) {
+        _cleanup_cursor_ MDB_cursor *c = NULL;
+        MDB_val key, val;
+        size_t n = 0;
+        int r, rc;
+
+        r = cursor_open(t, dbi, &c);
+        if (r < 0)
+                return r;
+        for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT), n++) {
+                r = fn(t, &key, &val, userdata, e);
+                if (r < 0)
+                        return r;
+        }
+        if (rc != MDB_NOTFOUND)
+                return txn_result(t, rc);
+        if (ret_n)
+                *ret_n = n;
+        return 0;
+}
+
 static int db_get(StoreTxn *t, MDB_dbi dbi, const void *key, size_t klen, MDB_val *ret) {
         MDB_val k = { .mv_size = klen, .mv_data = (void *) key };
 
@@ -1177,15 +1203,23 @@ static int walk_group_add(WalkGroup *g, const uint8_t *prefix, SnapshotInfo *inf
         return 0;
 }
 
-static int walk_entry(StoreTxn *t, const Filter *filter, const MDB_val *key, const MDB_val *val,
-                      WalkGroup *g, store_walk_fn fn, void *userdata) {
+typedef struct WalkArgs {
+        const Filter *filter;
+        WalkGroup group;
+        store_walk_fn fn;
+        void *userdata;
+} WalkArgs;
+
+static int walk_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        WalkArgs *a = userdata;
+        WalkGroup *g = &a->group;
         bool long_name = key->mv_size == NAME_KEY_LONG;
         Record rec;
         int r;
 
         if (g->n > 0 && !(long_name && memcmp(key->mv_data, g->prefix, NAME_GROUP_LEN) == 0)) {
-                r = walk_group_flush(g, fn, userdata);
+                r = walk_group_flush(g, a->fn, a->userdata);
                 if (r < 0)
                         return r;
         }
@@ -1196,64 +1230,59 @@ static int walk_entry(StoreTxn *t, const Filter *filter, const MDB_val *key, con
         r = record_to_info(t, &rec, &info);
         if (r < 0)
                 return r;
-        if (filter && !filter_match(filter, &info))
+        if (a->filter && !filter_match(a->filter, &info))
                 return 0;
         if (long_name)
                 return walk_group_add(g, key->mv_data, &info);
-        return fn(&info, userdata);
+        return a->fn(&info, a->userdata);
 }
 
 int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userdata, Error *e) {
-        _cleanup_cursor_ MDB_cursor *c = NULL;
-        _cleanup_(walk_group_clear) WalkGroup g = {};
-        MDB_val key, val;
-        int r, rc;
+        WalkArgs a = { .filter = filter, .fn = fn, .userdata = userdata };
+        int r;
 
         assert(t && fn);
 
-        r = cursor_open(t, t->store->names, &c);
+        r = db_each(t, t->store->names, walk_entry, &a, NULL, NULL);
+        if (r >= 0)
+                r = walk_group_flush(&a.group, fn, userdata);
+        walk_group_clear(&a.group);
         if (r < 0)
                 return error_set_errno(e, r, "cannot list snapshots");
-        for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-                r = walk_entry(t, filter, &key, &val, &g, fn, userdata);
-                if (r < 0)
-                        return error_set_errno(e, r, "listing snapshots stopped");
+        return 0;
+}
+
+typedef struct IdList {
+        uint64_t *ids;
+        size_t n, cap;
+} IdList;
+
+static int list_id(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        IdList *l = userdata;
+
+        if (l->n == l->cap) {
+                uint64_t *a = realloc(l->ids, (l->cap = MAX(l->cap * 2, 64u)) * sizeof(uint64_t));
+                if (!a)
+                        return -ENOMEM;
+                l->ids = a;
         }
-        if (rc != MDB_NOTFOUND)
-                return error_set_errno(e, txn_result(t, rc), "cannot list snapshots");
-        r = walk_group_flush(&g, fn, userdata);
-        if (r < 0)
-                return error_set_errno(e, r, "listing snapshots stopped");
+        l->ids[l->n++] = id_from_val(key);
         return 0;
 }
 
 int store_list_ids(StoreTxn *t, uint64_t **ret_ids, size_t *ret_n) {
-        _cleanup_cursor_ MDB_cursor *c = NULL;
-        _cleanup_free_ uint64_t *ids = NULL;
-        size_t n = 0, cap = 0;
-        MDB_val key, val;
-        int r, rc;
+        IdList l = {};
+        int r;
 
         assert(t && ret_ids && ret_n);
 
-        r = cursor_open(t, t->store->records, &c);
-        if (r < 0)
+        r = db_each(t, t->store->records, list_id, &l, NULL, NULL);
+        if (r < 0) {
+                free(l.ids);
                 return r;
-        for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-                if (n == cap) {
-                        uint64_t *a = realloc(ids, (cap = MAX(cap * 2, 64u)) * sizeof(uint64_t));
-                        if (!a)
-                                return -ENOMEM;
-                        ids = a;
-                }
-                ids[n++] = id_from_val(&key);
         }
-        if (rc != MDB_NOTFOUND)
-                return txn_result(t, rc);
-        *ret_ids = TAKE_PTR(ids);
-        *ret_n = n;
+        *ret_ids = l.ids;
+        *ret_n = l.n;
         return 0;
 }
 
@@ -1319,29 +1348,11 @@ static int verify_child_link(StoreTxn *t, const MDB_val *key, Error *e) {
         return 0;
 }
 
-typedef int (*verify_fn)(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e);
+/* db_each() with the message for a failure that the check itself did not explain. */
+static int verify_each(StoreTxn *t, MDB_dbi dbi, db_each_fn fn, void *userdata, size_t *ret_n, Error *e) {
+        int r = db_each(t, dbi, fn, userdata, ret_n, e);
 
-/* Calls fn on every entry of dbi; returns the number of entries. */
-static int verify_each(StoreTxn *t, MDB_dbi dbi, verify_fn fn, void *userdata, size_t *ret_n, Error *e) {
-        _cleanup_cursor_ MDB_cursor *c = NULL;
-        MDB_val key, val;
-        size_t n = 0;
-        int r, rc;
-
-        r = cursor_open(t, dbi, &c);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot read the metadata");
-        for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT), n++) {
-                r = fn(t, &key, &val, userdata, e);
-                if (r < 0)
-                        return error_set_errno(e, r, "cannot check the metadata");
-        }
-        if (rc != MDB_NOTFOUND)
-                return error_set_errno(e, txn_result(t, rc), "cannot read the metadata");
-        if (ret_n)
-                *ret_n = n;
-        return 0;
+        return r < 0 ? error_set_errno(e, r, "cannot check the metadata") : 0;
 }
 
 static int verify_record_fn(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
@@ -1447,26 +1458,24 @@ int store_mount_delete(StoreTxn *t, uint64_t snapshot_id) {
         return db_del(t, t->store->mounts, k.b, sizeof k.b, NULL, 0);
 }
 
-int store_mount_walk(StoreTxn *t, store_mount_walk_fn fn, void *userdata) {
-        _cleanup_cursor_ MDB_cursor *c = NULL;
-        MDB_val key, val;
-        int r, rc;
+typedef struct MountWalkArgs {
+        store_mount_walk_fn fn;
+        void *userdata;
+} MountWalkArgs;
 
-        assert(t && fn);
+static int mount_walk_one(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        _cleanup_(mount_record_clear) MountRecord m = {};
+        MountWalkArgs *a = userdata;
+        int r;
 
-        r = cursor_open(t, t->store->mounts, &c);
+        r = mount_record_decode(id_from_val(key), val, &m);
         if (r < 0)
                 return r;
-        for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-                _cleanup_(mount_record_clear) MountRecord m = {};
+        return a->fn(&m, a->userdata);
+}
 
-                r = mount_record_decode(id_from_val(&key), &val, &m);
-                if (r < 0)
-                        return r;
-                r = fn(&m, userdata);
-                if (r < 0)
-                        return r;
-        }
-        return rc == MDB_NOTFOUND ? 0 : txn_result(t, rc);
+int store_mount_walk(StoreTxn *t, store_mount_walk_fn fn, void *userdata) {
+        assert(t && fn);
+
+        return db_each(t, t->store->mounts, mount_walk_one, &(MountWalkArgs) { fn, userdata }, NULL, NULL);
 }
