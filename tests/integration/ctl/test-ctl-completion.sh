@@ -22,5 +22,6 @@ expect "commit takes an active key" "$(complete_line commit name '')" "child"
 expect "snapshotters" "$(complete_line -s '')" "native overlayfs"
 expect "json modes" "$(complete_line --json '')" "pretty short"
 expect "apply: a file" "$(complete_line apply child '')" "FILES"
+expect "import: a directory or an archive" "$(complete_line import '')" "FILES"
 expect "run: images" "$(complete_line run '')" "base"
 finish

@@ -48,4 +48,9 @@ completion_load "$dest$completion" real
 expect "completion offers snapshot keys" "$(complete_line info '')" "base image child"
 expect "completion offers committed parents" "$(complete_line run '')" "base image"
 expect "completion offers commands" "$(complete_line umo)" "umount"
+if [ -f /usr/share/bash-completion/bash_completion ]; then
+        mkdir -p "$T/files/bdir"
+        touch "$T/files/busybox.tar"
+        expect "import offers directories and archives" "$(cd "$T/files" && complete_line import b)" "bdir busybox.tar"
+fi
 finish
