@@ -15,14 +15,31 @@ static int validate_labels(const Labels *labels, Error *e) {
         return labels ? labels_validate(labels, e) : 0;
 }
 
-int core_stat(CoreSnapshotter *s, uid_t ns, const char *key, SnapshotInfo *ret, Error *e) {
-        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+/* The arguments of a write to key: checked before the store is touched. */
+static int validate_key_and_labels(const char *key, const Labels *labels, Error *e) {
         int r;
 
         r = core_validate_key("key", key, e);
         if (r < 0)
                 return r;
-        r = core_read_begin(s, &t, e);
+        return validate_labels(labels, e);
+}
+
+/* The start of a read by key: the key is checked before the store is touched. */
+static int read_begin_key(CoreSnapshotter *s, const char *key, StoreTxn **ret, Error *e) {
+        int r;
+
+        r = core_validate_key("key", key, e);
+        if (r < 0)
+                return r;
+        return core_read_begin(s, ret, e);
+}
+
+int core_stat(CoreSnapshotter *s, uid_t ns, const char *key, SnapshotInfo *ret, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        int r;
+
+        r = read_begin_key(s, key, &t, e);
         if (r < 0)
                 return r;
         return core_lookup_visible(t, ns, key, ret, e);
@@ -53,10 +70,7 @@ int core_update(CoreSnapshotter *s, uid_t ns, const char *key, const Labels *lab
         UpdateArgs a = { ns, key, labels, fieldpaths, ret };
         int r;
 
-        r = core_validate_key("key", key, e);
-        if (r < 0)
-                return r;
-        r = validate_labels(labels, e);
+        r = validate_key_and_labels(key, labels, e);
         if (r < 0)
                 return r;
         r = store_write(s->store, update_in_txn, &a, e);
@@ -91,10 +105,7 @@ int core_mounts(CoreSnapshotter *s, uid_t ns, const char *key, MountSpecList *re
         _cleanup_(snapshot_clear) Snapshot snap = {};
         int r;
 
-        r = core_validate_key("key", key, e);
-        if (r < 0)
-                return r;
-        r = core_read_begin(s, &t, e);
+        r = read_begin_key(s, key, &t, e);
         if (r < 0)
                 return r;
         r = store_get_snapshot(t, ns, key, &snap, e);
@@ -354,10 +365,7 @@ int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
         r = core_validate_key("name", name, e);
         if (r < 0)
                 return r;
-        r = core_validate_key("key", key, e);
-        if (r < 0)
-                return r;
-        r = validate_labels(labels, e);
+        r = validate_key_and_labels(key, labels, e);
         if (r < 0)
                 return r;
         r = commit_precheck(s, ns, name, key, &a.id, e);
