@@ -388,22 +388,60 @@ int image_source_end_stream(ImageSource *s) {
                         r == -EBADMSG ? "; is the archive complete?" : "");
 }
 
-int image_source_open(const char *path, ImageSource **ret) {
-        _cleanup_(image_source_freep) ImageSource *s = calloc(1, sizeof(ImageSource));
+/* An archive that arrives through a pipe is read more than once: it is copied into an unlinked
+ * file first (not memory: images can be large). */
+static int spool(ImageSource *s, int in) {
+        const char *dir = getenv("TMPDIR") ?: "/var/tmp";
+        _cleanup_close_ int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        _cleanup_free_ char *buf = malloc(READ_BLOCK);
         struct stat st;
 
-        if (!s || !(s->name = strdup(path)))
+        if (fd < 0)
+                return ctl_fail(-errno, "cannot make a temporary file in %s for %s: %m; set TMPDIR", dir, s->name);
+        if (!buf)
+                return ctl_fail(-ENOMEM, "out of memory");
+        for (;;) {
+                ssize_t n = read_fd(&in, buf, READ_BLOCK);
+                int r;
+
+                if (n < 0)
+                        return ctl_fail((int) n, "cannot read %s: %s", s->name, strerror((int) -n));
+                if (n == 0)
+                        break;
+                r = write_all(fd, buf, (size_t) n);
+                if (r < 0)
+                        return ctl_fail(r, "cannot write a temporary copy of %s to %s: %s", s->name, dir, strerror(-r));
+        }
+        if (fstat(fd, &st) < 0)
+                return ctl_fail(-errno, "cannot stat the temporary copy of %s: %m", s->name);
+        safe_close(s->fd);
+        s->fd = TAKE_FD(fd);
+        s->size = (uint64_t) st.st_size;
+        return 0;
+}
+
+int image_source_open(const char *path, ImageSource **ret) {
+        _cleanup_(image_source_freep) ImageSource *s = calloc(1, sizeof(ImageSource));
+        bool stdin_ = streq(path, "-");
+        struct stat st;
+
+        if (!s || !(s->name = strdup(stdin_ ? "standard input" : path)))
                 return ctl_fail(-ENOMEM, "out of memory");
         s->feeder_fd = -EBADF;
-        s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        s->fd = stdin_ ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (s->fd < 0 || fstat(s->fd, &st) < 0)
                 return ctl_fail(-errno, "cannot open %s: %m; give an OCI image layout directory or a docker save archive",
-                                path);
-        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-                return ctl_fail(-EINVAL, "%s is neither a directory nor a file; give an OCI image layout directory "
-                                "or a docker save archive", path);
-        s->archive = S_ISREG(st.st_mode);
+                                s->name);
+        s->archive = !S_ISDIR(st.st_mode);
         s->size = (uint64_t) st.st_size;
+        if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+                int r = spool(s, s->fd);
+
+                if (r < 0)
+                        return r;
+        } else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+                return ctl_fail(-EINVAL, "%s is neither a directory nor a file; give an OCI image layout directory "
+                                "or a docker save archive", s->name);
         *ret = TAKE_PTR(s);
         return 0;
 }

@@ -13,7 +13,8 @@
  * "blobs/sha256/…"); in an archive, links between members are followed. */
 typedef struct ImageSource ImageSource;
 
-/* Opens path, a directory or a regular file; prints why not on failure. */
+/* Opens path, a directory or a file; "-" (or a pipe) is copied into an unlinked temporary file
+ * first. Prints why not on failure. */
 int image_source_open(const char *path, ImageSource **ret);
 ImageSource *image_source_free(ImageSource *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ImageSource *, image_source_free);

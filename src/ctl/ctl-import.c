@@ -544,7 +544,7 @@ int verb_import(Ctl *c, int argc, char **argv) {
         r = load_image(src, arg_name, &img);
         if (r < 0)
                 return r;
-        if (!arg_name && !img.ref && !(fallback = default_ref(argv[0])))
+        if (!arg_name && !img.ref && !streq(argv[0], "-") && !(fallback = default_ref(argv[0])))
                 return ctl_fail(-ENOMEM, "out of memory");
         name = arg_name ?: img.ref ?: fallback;
         if (isempty(name))

@@ -90,7 +90,7 @@ static void help(void) {
                "  usage [-b] [KEY...]            Show disk usage\n"
                "  label KEY [K=V|K=|K...]        Show or change labels\n"
                "  apply KEY FILE|-               Unpack a layer tar into an active snapshot\n"
-               "  import PATH [--name REF]       Import an OCI image layout or docker save archive\n"
+               "  import PATH|- [--name REF]     Import an OCI image layout or docker save archive\n"
                "  cleanup                        Reclaim disk space no snapshot refers to\n"
                "  snapshotters                   List available snapshotters\n"
                "\nMount commands:\n"

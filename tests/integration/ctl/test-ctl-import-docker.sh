@@ -65,6 +65,12 @@ expect "layer 2's file" "$out" "two"
 ok "import again" import "$T/busybox.tar"
 expect "nothing new" "$(printf '%s\n' "$out" | tail -n 1)" "Imported busybox:test as $c2 (2 layers, 0 new)."
 
+# Through a pipe, as from "docker save IMAGE |".
+ctl -q import - <"$T/busybox.tar"
+expect "standard input without --name: the tag names it" "$rc" 0
+ok "import from a pipe" --json=short import - --name piped < <(cat "$T/busybox.tar")
+expect "pipe: the same snapshot" "$(json '[.name, .snapshot, .imported]')" "[\"piped\",\"$c2\",0]"
+
 # Newer docker save: blobs/sha256/, oci-layout, index.json, and manifest.json naming blobs; one
 # layer reached through a symbolic link, as an unpacked layout may have; gzip-compressed.
 modern="$T/modern"
