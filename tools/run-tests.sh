@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs what is missing, builds lamina twice (plain, and with ASan+UBSan), runs every
-# test suite (unit, integration, nspawn; the unit suite also under the sanitizers, and
-# the benchmark's quick mode as a smoke test), and ends with "N passed, N failed, N skipped".
+# test suite (unit, integration, nspawn), the unit suite and the daemon's key integration
+# tests again under the sanitizers, and the benchmark's quick mode as a smoke test; ends
+# with "N passed, N failed, N skipped".
 # Exits non-zero on any failure. Run as root on Debian 12.
 set -uo pipefail
 
@@ -47,6 +48,10 @@ run_suite "$build" integration --suite integration
 run_suite "$build" nspawn --suite nspawn
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run_suite "$asan" asan-unit --suite unit
+# The daemon under the sanitizers on real buses: polkit checks with callers leaving
+# mid-check, containerd's suite, and mounts with a daemon killed and restarted.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run_suite "$asan" asan-integration auth-polkit bus-suite-overlayfs mount-bus
 if [ -x "$top/bench/run" ]; then
         echo "=== bench --quick (smoke: every figure produced; no speed is asserted)"
         if "$top/bench/run" --quick >"$top/build-bench-quick.log" 2>&1; then
