@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "dir-util.h"
 #include "layer-fs.h"
 #include "strutil.h"
 
@@ -33,18 +34,12 @@ int layer_open_dir_in(int dirfd, const char *path) {
 
 int layer_list_dir(int dir_fd, char ***ret) {
         _cleanup_strv_free_ char **names = NULL;
-        DIR *d;
-        int fd, r = 0;
+        _cleanup_(closedirp) DIR *d = NULL;
+        int r;
 
-        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d) {
-                r = -errno;
-                safe_close(fd);
+        r = dir_open_fd(dir_fd, &d);
+        if (r < 0)
                 return r;
-        }
         for (;;) {
                 struct dirent *de;
 
@@ -60,7 +55,6 @@ int layer_list_dir(int dir_fd, char ***ret) {
                 if (r < 0)
                         break;
         }
-        closedir(d);
         if (r < 0)
                 return r;
         if (!names) {

@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "dir-util.h"
 #include "layer-fs.h"
 #include "layer-proto.h"
 #include "layer-staging.h"
@@ -48,24 +49,19 @@ int layer_staging_new(int target_fd, LayerStaging *ret) {
 }
 
 int layer_remove_stale_staging(int target_fd) {
-        _cleanup_close_ int fd = openat(target_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
-        DIR *d;
-        int r = 0;
+        int r;
 
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        fd = -EBADF;
+        r = dir_open_fd(target_fd, &d);
+        if (r < 0)
+                return r;
         while ((de = readdir(d)))
                 if (strncmp(de->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0) {
                         int k = layer_rm_rf_at(dirfd(d), de->d_name);
                         if (k < 0 && r == 0)
                                 r = k;
                 }
-        closedir(d);
         return r;
 }
 

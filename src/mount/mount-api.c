@@ -12,13 +12,13 @@
 
 #include <libmount.h>
 
+#include "dir-util.h"
 #include "log.h"
 #include "mount-api.h"
 #include "mount-util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct libmnt_table *, mnt_unref_table);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct libmnt_iter *, mnt_free_iter);
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 /* "/proc/self/fd/" + an int */
 #define PROC_FD_PATH_MAX (sizeof("/proc/self/fd/") + 11)
@@ -177,17 +177,13 @@ int mount_bind(const char *source, int target_fd, uint64_t attrs, uint64_t *ret_
 }
 
 int mount_dir_is_empty(int fd) {
-        _cleanup_close_ int dfd = -EBADF;
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
+        int r;
 
-        dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        d = fdopendir(dfd);
-        if (!d)
-                return -errno;
-        TAKE_FD(dfd);
+        r = dir_open_fd(fd, &d);
+        if (r < 0)
+                return r;
 
         for (errno = 0; (de = readdir(d)); errno = 0)
                 if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))

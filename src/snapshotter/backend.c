@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dir-util.h"
 #include "backend.h"
 #include "fs-util.h"
 #include "strutil.h"
@@ -122,17 +123,13 @@ static bool id_in(uint64_t id, const uint64_t *ids, size_t n) {
 
 int backend_list_orphans(Backend *b, const uint64_t *ids, size_t n_ids, char ***ret) {
         _cleanup_strv_free_ char **orphans = NULL;
-        _cleanup_close_ int fd = openat(b->snapshots_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
-        DIR *d;
-        int r = 0;
+        int r;
 
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        fd = -EBADF;
+        r = dir_open_fd(b->snapshots_fd, &d);
+        if (r < 0)
+                return r;
         while ((de = readdir(d))) {
                 uint64_t id;
 
@@ -142,11 +139,8 @@ int backend_list_orphans(Backend *b, const uint64_t *ids, size_t n_ids, char ***
                         continue;
                 r = strv_extend(&orphans, de->d_name);
                 if (r < 0)
-                        break;
+                        return r;
         }
-        closedir(d);
-        if (r < 0)
-                return r;
         *ret = TAKE_PTR(orphans);
         return 0;
 }

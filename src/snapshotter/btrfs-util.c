@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "dir-util.h"
 #include "btrfs-util.h"
 #include "strutil.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 int btrfs_is_fs(int fd) {
         struct statfs sfs;
@@ -141,20 +141,16 @@ static int subvol_destroy_one(int dirfd, const char *name) {
 
 /* Deletes every subvolume below the directory fd (which must be writable). */
 static int destroy_nested(int fd) {
-        _cleanup_close_ int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
+        int r;
 
-        if (dfd < 0)
-                return -errno;
-        d = fdopendir(dfd);
-        if (!d)
-                return -errno;
-        TAKE_FD(dfd);
+        r = dir_open_fd(fd, &d);
+        if (r < 0)
+                return r;
         for (errno = 0; (de = readdir(d)); errno = 0) {
                 _cleanup_close_ int sub = -EBADF;
                 struct stat st;
-                int r;
 
                 if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
                     (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))

@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include "dir-util.h"
 #include "copy.h"
 #include "log.h"
 #include "strutil.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 /* The first copy of each inode with more than one link, by its path below the
  * destination root, so later names of it become hardlinks. Open addressing on (dev, ino). */
@@ -397,20 +397,14 @@ static int copy_entry(Copy *c, int sdir, int ddir, const char *name, const char 
 }
 
 static int copy_children(Copy *c, int sfd, int dfd, const char *relpath) {
-        /* A description of its own: readdir offsets are not shared with sfd. */
-        _cleanup_close_ int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
+        int r;
 
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        TAKE_FD(fd);
+        r = dir_open_fd(sfd, &d);
+        if (r < 0)
+                return r;
         for (errno = 0; (de = readdir(d)); errno = 0) {
-                int r;
-
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
                 r = copy_entry(c, dirfd(d), dfd, de->d_name, relpath);

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "dir-util.h"
 #include "fs-util.h"
 #include "strutil.h"
 
@@ -38,18 +39,13 @@ typedef int (*walk_fn)(int dirfd, const char *name, const struct stat *st, void 
 
 /* Calls fn for every entry below dirfd, children before their directory. */
 static int walk_tree(int top_fd, walk_fn fn, void *userdata) {
-        /* A description of its own: readdir offsets are not shared with top_fd. */
-        _cleanup_close_ int fd = openat(top_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *d;
+        _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
-        int r = 0;
+        int r;
 
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        fd = -EBADF;
+        r = dir_open_fd(top_fd, &d);
+        if (r < 0)
+                return r;
         while (r >= 0 && (errno = 0, de = readdir(d))) {
                 struct stat st;
 
@@ -78,7 +74,6 @@ static int walk_tree(int top_fd, walk_fn fn, void *userdata) {
         }
         if (r >= 0 && errno != 0 && !de)
                 r = -errno;
-        closedir(d);
         return r;
 }
 
