@@ -12,7 +12,7 @@ packages=(
         libjson-c-dev groff-base
         # tests: a real bus, real polkit, real systemd in a container, btrfs, layers
         dbus dbus-bin polkitd pkexec systemd systemd-container util-linux
-        btrfs-progs zstd gzip tar python3 libxml2-utils lmdb-utils
+        btrfs-progs zstd gzip tar python3 libxml2-utils lmdb-utils man-db bash-completion
         jq busybox-static
         # sanitizer runtime
         clang libclang-rt-14-dev
