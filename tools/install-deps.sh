@@ -9,6 +9,7 @@ packages=(
         build-essential meson ninja-build pkg-config
         libsystemd-dev liblmdb-dev libmount-dev libseccomp-dev libarchive-dev libssl-dev
         libdbus-1-dev   # dbus-1.pc: where the bus reads policy and activation files
+        zlib1g-dev      # layers: gzip inflated with zlib, which checks CRC32 and length
         libjson-c-dev groff-base
         # tests: a real bus, real polkit, real systemd in a container, btrfs, layers
         dbus dbus-bin polkitd pkexec systemd systemd-container util-linux

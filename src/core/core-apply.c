@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -7,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "core-internal.h"
+#include "dir-util.h"
 #include "layer.h"
 #include "log.h"
 
@@ -67,9 +67,11 @@ static int open_lowers(CoreSnapshotter *s, const Snapshot *snap, int **ret, Erro
         return 0;
 }
 
-/* A journal of applies in progress: <state>/<snapshotter>/applying/<id>. A daemon that
- * died during an apply left a hidden staging directory in that snapshot's data; the next
- * start removes it (core_apply_recover). */
+/* A journal of applies in progress: <state>/<snapshotter>/applying/<id> holds the name
+ * of the hidden staging directory that apply works in, inside that snapshot's data. A
+ * daemon that died during an apply left that directory behind; the next start removes
+ * it, and only it (core_apply_recover): a layer may well have its own entries named like
+ * a staging directory. */
 #define APPLY_JOURNAL "applying"
 
 static int journal_open(CoreSnapshotter *s) {
@@ -79,15 +81,30 @@ static int journal_open(CoreSnapshotter *s) {
                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
 
-static int journal_begin(CoreSnapshotter *s, uint64_t id, Error *e) {
+/* Writes name to applying/<id>, durably, before the apply creates the directory. */
+static int journal_write(CoreSnapshotter *s, uint64_t id, const char *staging_name) {
         _cleanup_close_ int dfd = journal_open(s), fd = -EBADF;
         char name[32];
+        size_t len = strlen(staging_name);
 
+        if (dfd < 0)
+                return dfd;
         snprintf(name, sizeof name, "%" PRIu64, id);
-        if (dfd >= 0)
-                fd = openat(dfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (dfd < 0 || fd < 0 || fsync(dfd) < 0)
-                return error_set_errno(e, dfd < 0 ? dfd : errno, "cannot record the apply to snapshot %" PRIu64, id);
+        fd = openat(dfd, name, O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, staging_name, len) != (ssize_t) len)
+                return -EIO;
+        if (fsync(fd) < 0 || close(TAKE_FD(fd)) < 0 || fsync(dfd) < 0)
+                return -errno;
+        return 0;
+}
+
+static int journal_begin(CoreSnapshotter *s, uint64_t id, const char *staging_name, Error *e) {
+        int r = journal_write(s, id, staging_name);
+
+        if (r < 0)
+                return error_set_errno(e, r, "cannot record the apply to snapshot %" PRIu64, id);
         return 0;
 }
 
@@ -100,46 +117,86 @@ static void journal_end(CoreSnapshotter *s, uint64_t id) {
                 log_warning_errno(dfd < 0 ? dfd : errno, "%s: cannot clear the apply journal of %s: %m", s->name, name);
 }
 
+/* The staging name in journal entry name of dir_fd; "" if the entry is empty (the
+ * daemon died before the apply began). */
+static int journal_read(int dir_fd, const char *name, char ret[static LAYER_STAGING_NAME_SIZE]) {
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = read(fd, ret, LAYER_STAGING_NAME_SIZE);
+        if (n < 0)
+                return -errno;
+        if (n == LAYER_STAGING_NAME_SIZE)
+                return -EBADMSG;
+        ret[n] = 0;
+        return 0;
+}
+
+/* Removes the staging directory named in journal entry de_name of dir_fd from the
+ * snapshot's data, if the snapshot still has data. */
+static void recover_one(CoreSnapshotter *s, int dir_fd, const char *de_name) {
+        _cleanup_close_ int fd = -EBADF;
+        char staging[LAYER_STAGING_NAME_SIZE];
+        uint64_t id;
+        char *end;
+        int r;
+
+        errno = 0;
+        id = strtoull(de_name, &end, 10);
+        if (errno != 0 || *end != 0 || end == de_name) {
+                log_warning("%s: ignoring %s/%s, not a snapshot ID", s->name, APPLY_JOURNAL, de_name);
+                return;
+        }
+        r = journal_read(dir_fd, de_name, staging);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot read the apply journal of snapshot %" PRIu64 ": %m", s->name, id);
+                return;
+        }
+        /* A snapshot removed since has no data left to clean. */
+        if (staging[0] == 0 || s->backend->vtable->open_data(s->backend, id, &fd, NULL) < 0)
+                return;
+        r = layer_remove_staging(fd, staging);
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot remove %s that an interrupted apply left in snapshot %" PRIu64 ": %m",
+                                  s->name, staging, id);
+        else if (r > 0)
+                log_info("%s: removed %s that an interrupted apply left in snapshot %" PRIu64, s->name, staging, id);
+}
+
 int core_apply_recover(CoreSnapshotter *s) {
+        _cleanup_(closedirp) DIR *d = NULL;
         _cleanup_close_ int dfd = journal_open(s);
         struct dirent *de;
-        DIR *d;
+        int r;
 
         if (dfd < 0)
                 return log_error_errno(dfd, "%s: cannot open the apply journal: %m", s->name);
-        d = fdopendir(TAKE_FD(dfd));
-        if (!d)
-                return -errno;
+        r = dir_open_fd(dfd, &d);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot read the apply journal: %m", s->name);
         while ((de = readdir(d))) {
-                _cleanup_close_ int fd = -EBADF;
-                uint64_t id;
-                char *end;
-
                 if (de->d_name[0] == '.')
                         continue;
-                id = strtoull(de->d_name, &end, 10);
-                /* A snapshot removed since has no data left to clean. */
-                if (*end == 0 && s->backend->vtable->open_data(s->backend, id, &fd, NULL) >= 0) {
-                        int r = layer_remove_stale_staging(fd);
-                        if (r < 0) {
-                                log_warning_errno(r, "%s: cannot remove what an interrupted apply left in snapshot %" PRIu64 ": %m",
-                                                  s->name, id);
-                                continue;
-                        }
-                        log_info("%s: removed what an interrupted apply left in snapshot %" PRIu64, s->name, id);
-                }
+                recover_one(s, dirfd(d), de->d_name);
                 (void) unlinkat(dirfd(d), de->d_name, 0);
         }
-        closedir(d);
         return 0;
 }
 
 static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *snap, int layer_fd,
                         const LayerApplyOptions *lo, CoreApplyResult *ret, Error *e) {
         _cleanup_close_ int target_fd = -EBADF;
+        char staging[LAYER_STAGING_NAME_SIZE];
         LayerApplyOptions o = *lo;
         LayerApplyResult res;
         int *lowers = NULL, r;
+
+        r = layer_staging_name_pick(staging);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot pick a staging directory name");
+        o.staging_name = staging;
 
         r = s->backend->vtable->open_data(s->backend, snap->id, &target_fd, e);
         if (r < 0)
@@ -153,7 +210,7 @@ static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *sna
                 o.n_lower_fds = snap->n_parents;
         }
 
-        r = journal_begin(s, snap->id, e);
+        r = journal_begin(s, snap->id, o.staging_name, e);
         if (r >= 0) {
                 r = layer_apply(layer_fd, target_fd, &o, &res, e);
                 journal_end(s, snap->id);

@@ -35,6 +35,7 @@ int layer_open_dir_in(int dirfd, const char *path) {
 int layer_list_dir(int dir_fd, char ***ret) {
         _cleanup_strv_free_ char **names = NULL;
         _cleanup_(closedirp) DIR *d = NULL;
+        StrvBuilder b = {};
         int r;
 
         r = dir_open_fd(dir_fd, &d);
@@ -51,10 +52,11 @@ int layer_list_dir(int dir_fd, char ***ret) {
                 }
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
-                r = strv_extend(&names, de->d_name);
+                r = strv_builder_extend(&b, de->d_name);
                 if (r < 0)
                         break;
         }
+        names = b.l;
         if (r < 0)
                 return r;
         if (!names) {

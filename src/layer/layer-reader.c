@@ -2,44 +2,66 @@
 #include <archive.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "layer-reader.h"
 
 #define READ_BLOCK (128u * 1024u)
 #define PROGRESS_INTERVAL_USEC 100000u /* ten calls a second at most */
 
+static const uint8_t gzip_magic[] = { 0x1f, 0x8b };
+static const uint8_t zstd_magic[] = { 0x28, 0xb5, 0x2f, 0xfd };
+
+static const char *const media_type_names[] = {
+        [LAYER_MEDIA_TAR] = "tar",
+        [LAYER_MEDIA_TAR_GZIP] = "tar+gzip",
+        [LAYER_MEDIA_TAR_ZSTD] = "tar+zstd",
+};
+
 struct LayerReader {
         int fd;
         LayerReaderOptions opts;
-        struct archive *outer; /* the filters: compressed fd -> uncompressed stream */
-        struct archive *inner; /* tar over the uncompressed stream */
+        LayerMediaType found;  /* what the stream turned out to be */
+        uint8_t *in;           /* what was read from fd ... */
+        size_t in_pos, in_len; /* ... and not used yet: in[in_pos..in_len) */
+        bool in_eof;
+        z_stream z;            /* gzip: zlib checks each member's header, CRC32 and length */
+        bool z_ready;
+        bool z_member_done;
+        uint8_t *out;          /* gzip: the inflated block */
+        struct archive *zstd;  /* zstd: libarchive's filter (libzstd checks frame checksums) */
+        struct archive *tar;   /* the tar reader over the uncompressed stream */
         EVP_MD_CTX *sha256;
         uint64_t bytes;        /* uncompressed bytes read so far */
         uint64_t bytes_in;     /* bytes read from fd */
         uint64_t bytes_total;  /* size of a regular file, else 0 */
         uint64_t last_progress_usec;
         bool over_limit;
-        bool outer_eof;
+        bool stream_eof;
+        char error[256];       /* why the uncompressed stream broke, "" if it did not */
         char *entry;           /* name of the current entry, for messages */
-        uint8_t *buf;
 };
 
 LayerReader *layer_reader_free(LayerReader *r) {
         if (!r)
                 return NULL;
-        if (r->inner)
-                archive_read_free(r->inner);
-        if (r->outer)
-                archive_read_free(r->outer);
+        if (r->tar)
+                archive_read_free(r->tar);
+        if (r->zstd)
+                archive_read_free(r->zstd);
+        if (r->z_ready)
+                (void) inflateEnd(&r->z);
         EVP_MD_CTX_free(r->sha256);
         free(r->entry);
-        free(r->buf);
+        free(r->in);
+        free(r->out);
         free(r);
         return NULL;
 }
@@ -63,59 +85,162 @@ static void reader_progress(LayerReader *r) {
         r->opts.progress(r->bytes_in, r->bytes_total, r->opts.userdata);
 }
 
-static la_ssize_t outer_read(struct archive *a, void *userdata, const void **ret) {
-        LayerReader *r = userdata;
-        ssize_t n;
+/* Records why the uncompressed stream broke; returns -1 for the pull functions. */
+_printf_(2, 3) static ssize_t stream_fail(LayerReader *r, const char *fmt, ...) {
+        va_list ap;
 
-        do
-                n = read(r->fd, r->buf, READ_BLOCK);
-        while (n < 0 && errno == EINTR);
-        if (n < 0) {
-                archive_set_error(a, errno, "cannot read the layer");
-                return -1;
+        va_start(ap, fmt);
+        vsnprintf(r->error, sizeof r->error, fmt, ap);
+        va_end(ap);
+        return -1;
+}
+
+/* Makes at least n unused bytes of the layer available, unless it ends first. Returns
+ * how many there are, or a negative errno. */
+static ssize_t input_want(LayerReader *r, size_t n) {
+        assert(n <= READ_BLOCK);
+
+        while (r->in_len - r->in_pos < n && !r->in_eof) {
+                ssize_t k;
+
+                if (r->in_pos > 0) {
+                        memmove(r->in, r->in + r->in_pos, r->in_len - r->in_pos);
+                        r->in_len -= r->in_pos;
+                        r->in_pos = 0;
+                }
+                do
+                        k = read(r->fd, r->in + r->in_len, READ_BLOCK - r->in_len);
+                while (k < 0 && errno == EINTR);
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        r->in_eof = true;
+                r->in_len += (size_t) k;
+                r->bytes_in += (uint64_t) k;
+                reader_progress(r);
         }
-        r->bytes_in += (uint64_t) n;
-        reader_progress(r);
-        *ret = r->buf;
+        return (ssize_t) (r->in_len - r->in_pos);
+}
+
+/* All unused bytes of the layer (valid until the next call), 0 at its end. */
+static ssize_t input_take(LayerReader *r, const void **ret) {
+        ssize_t n = input_want(r, 1);
+
+        if (n < 0)
+                return stream_fail(r, "cannot read the layer: %s", strerror((int) -n));
+        *ret = r->in + r->in_pos;
+        r->in_pos = r->in_len;
         return n;
 }
 
-/* The next block of the uncompressed stream, hashed and counted. */
-static ssize_t reader_pull(LayerReader *r, const void **ret) {
+/* The next inflated block. Members follow each other (gzip -c a >x; gzip -c b >>x);
+ * anything after the last one that is not another member is refused, as is a member
+ * whose CRC32 or length does not match. */
+static ssize_t pull_gzip(LayerReader *r, const void **ret) {
+        for (;;) {
+                size_t produced, consumed;
+                ssize_t n;
+                int k;
+
+                if (r->z_member_done) {
+                        n = input_want(r, sizeof gzip_magic);
+                        if (n <= 0)
+                                return n == 0 ? 0 : stream_fail(r, "cannot read the layer: %s", strerror((int) -n));
+                        if ((size_t) n < sizeof gzip_magic || memcmp(r->in + r->in_pos, gzip_magic, sizeof gzip_magic) != 0)
+                                return stream_fail(r, "data follows the end of the gzip stream");
+                        if (inflateReset(&r->z) != Z_OK)
+                                return stream_fail(r, "cannot restart zlib");
+                        r->z_member_done = false;
+                }
+
+                n = input_want(r, 1);
+                if (n < 0)
+                        return stream_fail(r, "cannot read the layer: %s", strerror((int) -n));
+                if (n == 0)
+                        return stream_fail(r, "the gzip stream is truncated");
+                r->z.next_in = r->in + r->in_pos;
+                r->z.avail_in = (uInt) n;
+                r->z.next_out = r->out;
+                r->z.avail_out = READ_BLOCK;
+                k = inflate(&r->z, Z_NO_FLUSH);
+                consumed = (size_t) n - r->z.avail_in;
+                produced = READ_BLOCK - r->z.avail_out;
+                r->in_pos += consumed;
+                if (k == Z_STREAM_END)
+                        r->z_member_done = true;
+                else if (k != Z_OK) /* Z_BUF_ERROR too: no progress with input and room */
+                        return stream_fail(r, "gzip: %s", r->z.msg ?: "invalid data");
+                if (produced > 0) {
+                        *ret = r->out;
+                        return (ssize_t) produced;
+                }
+        }
+}
+
+static ssize_t pull_zstd(LayerReader *r, const void **ret) {
         la_int64_t offset;
         size_t size;
         int k;
 
-        if (r->outer_eof)
+        k = archive_read_data_block(r->zstd, ret, &size, &offset);
+        if (k == ARCHIVE_EOF)
                 return 0;
-        k = archive_read_data_block(r->outer, ret, &size, &offset);
-        if (k == ARCHIVE_EOF) {
-                r->outer_eof = true;
-                return 0;
-        }
         if (k != ARCHIVE_OK)
-                return -1;
-        r->bytes += size;
+                return stream_fail(r, "%s", archive_error_string(r->zstd) ?: "cannot decompress");
+        return (ssize_t) size;
+}
+
+/* The next block of the uncompressed stream, hashed and counted; 0 at its end, -1 with
+ * r->error or r->over_limit set. */
+static ssize_t reader_pull(LayerReader *r, const void **ret) {
+        ssize_t n;
+
+        if (r->stream_eof)
+                return 0;
+        switch (r->found) {
+        case LAYER_MEDIA_TAR_GZIP:
+                n = pull_gzip(r, ret);
+                break;
+        case LAYER_MEDIA_TAR_ZSTD:
+                n = pull_zstd(r, ret);
+                break;
+        default:
+                n = input_take(r, ret);
+        }
+        if (n <= 0) {
+                r->stream_eof = n == 0;
+                return n;
+        }
+        r->bytes += (uint64_t) n;
         if (r->bytes > r->opts.max_bytes) {
                 r->over_limit = true;
                 return -1;
         }
-        if (EVP_DigestUpdate(r->sha256, *ret, size) != 1)
-                return -1;
-        return (ssize_t) size;
+        if (EVP_DigestUpdate(r->sha256, *ret, (size_t) n) != 1)
+                return stream_fail(r, "cannot compute the SHA-256");
+        return n;
 }
 
-static la_ssize_t inner_read(struct archive *a, void *userdata, const void **ret) {
+static la_ssize_t tar_read(struct archive *a, void *userdata, const void **ret) {
         LayerReader *r = userdata;
         ssize_t n = reader_pull(r, ret);
 
         if (n < 0)
-                archive_set_error(a, EIO, "%s", r->over_limit ? "over the size limit" :
-                                  archive_error_string(r->outer) ?: "cannot decompress");
+                archive_set_error(a, EIO, "%s", r->over_limit ? "over the size limit" : r->error);
+        return n;
+}
+
+static la_ssize_t zstd_read(struct archive *a, void *userdata, const void **ret) {
+        LayerReader *r = userdata;
+        ssize_t n = input_take(r, ret);
+
+        if (n < 0)
+                archive_set_error(a, EIO, "%s", r->error);
         return n;
 }
 
 static int reader_fail(LayerReader *r, struct archive *a, Error *e) {
+        const char *why = r->error[0] ? r->error : a ? archive_error_string(a) : NULL;
         char where[160] = "";
 
         if (r->entry)
@@ -124,53 +249,61 @@ static int reader_fail(LayerReader *r, struct archive *a, Error *e) {
                 return error_setf(e, EDQUOT, "layer is larger than the limit of %" PRIu64 " bytes uncompressed%s",
                                   r->opts.max_bytes, where);
         return error_setf(e, EINVAL, "layer is not a valid tar, tar+gzip or tar+zstd stream%s: %s", where,
-                          archive_error_string(a) ?: "read error");
+                          why ?: "read error");
 }
 
-static int outer_open(LayerReader *r, Error *e) {
+/* gzip by its magic, zstd by its magic, anything else is read as a plain tar; a forced
+ * media type must match what was found. */
+static int reader_detect(LayerReader *r, Error *e) {
         LayerMediaType t = r->opts.media_type;
-        struct archive_entry *ae;
-        int k = ARCHIVE_OK;
+        ssize_t n = input_want(r, sizeof zstd_magic);
+        const uint8_t *p = r->in + r->in_pos;
 
-        r->outer = archive_read_new();
-        if (!r->outer)
-                return -ENOMEM;
-        /* ARCHIVE_WARN means libarchive would exec an external (de)compressor: refused. */
-        if (t == LAYER_MEDIA_DETECT || t == LAYER_MEDIA_TAR_GZIP)
-                k = archive_read_support_filter_gzip(r->outer);
-        if (k == ARCHIVE_OK && (t == LAYER_MEDIA_DETECT || t == LAYER_MEDIA_TAR_ZSTD))
-                k = archive_read_support_filter_zstd(r->outer);
-        if (k == ARCHIVE_OK)
-                k = archive_read_support_format_raw(r->outer);
-        if (k != ARCHIVE_OK)
-                return error_setf(e, EOPNOTSUPP, "layer decompression is not available: %s",
-                                  archive_error_string(r->outer) ?: "libarchive lacks gzip or zstd");
-
-        if (archive_read_open(r->outer, r, NULL, outer_read, NULL) != ARCHIVE_OK)
-                return reader_fail(r, r->outer, e);
-        k = archive_read_next_header(r->outer, &ae);
-        if (k == ARCHIVE_EOF)
-                r->outer_eof = true;
-        else if (k != ARCHIVE_OK)
-                return reader_fail(r, r->outer, e);
+        if (n < 0)
+                return error_set_errno(e, (int) -n, "cannot read the layer");
+        if ((size_t) n >= sizeof gzip_magic && memcmp(p, gzip_magic, sizeof gzip_magic) == 0)
+                r->found = LAYER_MEDIA_TAR_GZIP;
+        else if ((size_t) n >= sizeof zstd_magic && memcmp(p, zstd_magic, sizeof zstd_magic) == 0)
+                r->found = LAYER_MEDIA_TAR_ZSTD;
+        else
+                r->found = LAYER_MEDIA_TAR;
+        if (t != LAYER_MEDIA_DETECT && t != r->found)
+                return error_setf(e, EINVAL, "layer is not of media type %s, which was asked for; it is %s",
+                                  media_type_names[t], media_type_names[r->found]);
         return 0;
 }
 
-static int check_media_type(LayerReader *r, Error *e) {
-        static const struct {
-                int code;
-                const char *name;
-        } types[] = {
-                [LAYER_MEDIA_TAR] = { ARCHIVE_FILTER_NONE, "tar" },
-                [LAYER_MEDIA_TAR_GZIP] = { ARCHIVE_FILTER_GZIP, "tar+gzip" },
-                [LAYER_MEDIA_TAR_ZSTD] = { ARCHIVE_FILTER_ZSTD, "tar+zstd" },
-        };
-        LayerMediaType t = r->opts.media_type;
+static int gzip_open(LayerReader *r) {
+        r->out = malloc(READ_BLOCK);
+        if (!r->out)
+                return -ENOMEM;
+        /* 16: a gzip wrapper, nothing else */
+        if (inflateInit2(&r->z, 16 + MAX_WBITS) != Z_OK)
+                return -ENOMEM;
+        r->z_ready = true;
+        return 0;
+}
 
-        /* Only the enabled filter can match; anything else reads as uncompressed. */
-        if (t == LAYER_MEDIA_DETECT || archive_filter_code(r->outer, 0) == types[t].code)
-                return 0;
-        return error_setf(e, EINVAL, "layer is not of media type %s, which was asked for", types[t].name);
+static int zstd_open(LayerReader *r, Error *e) {
+        struct archive_entry *ae;
+        int k;
+
+        r->zstd = archive_read_new();
+        if (!r->zstd)
+                return -ENOMEM;
+        /* ARCHIVE_WARN means libarchive would exec an external decompressor: refused. */
+        k = archive_read_support_filter_zstd(r->zstd);
+        if (k == ARCHIVE_OK)
+                k = archive_read_support_format_raw(r->zstd);
+        if (k != ARCHIVE_OK)
+                return error_setf(e, EOPNOTSUPP, "zstd decompression is not available: %s",
+                                  archive_error_string(r->zstd) ?: "libarchive lacks libzstd");
+        if (archive_read_open(r->zstd, r, NULL, zstd_read, NULL) != ARCHIVE_OK ||
+            archive_read_next_header(r->zstd, &ae) != ARCHIVE_OK)
+                return reader_fail(r, r->zstd, e);
+        if (archive_filter_code(r->zstd, 0) != ARCHIVE_FILTER_ZSTD)
+                return error_setf(e, EINVAL, "layer is not a valid tar+zstd stream");
+        return 0;
 }
 
 int layer_reader_new(int fd, const LayerReaderOptions *o, LayerReader **ret, Error *e) {
@@ -183,9 +316,9 @@ int layer_reader_new(int fd, const LayerReaderOptions *o, LayerReader **ret, Err
                 return -ENOMEM;
         r->fd = fd;
         r->opts = *o;
-        r->buf = malloc(READ_BLOCK);
+        r->in = malloc(READ_BLOCK);
         r->sha256 = EVP_MD_CTX_new();
-        if (!r->buf || !r->sha256)
+        if (!r->in || !r->sha256)
                 return -ENOMEM;
         if (EVP_DigestInit_ex(r->sha256, EVP_sha256(), NULL) != 1)
                 return error_setf(e, EIO, "SHA-256 is not available");
@@ -194,20 +327,22 @@ int layer_reader_new(int fd, const LayerReaderOptions *o, LayerReader **ret, Err
         if (S_ISREG(st.st_mode))
                 r->bytes_total = (uint64_t) st.st_size;
 
-        k = outer_open(r, e);
-        if (k < 0)
-                return k;
-        k = check_media_type(r, e);
+        k = reader_detect(r, e);
+        if (k >= 0 && r->found == LAYER_MEDIA_TAR_GZIP)
+                k = gzip_open(r);
+        if (k >= 0 && r->found == LAYER_MEDIA_TAR_ZSTD)
+                k = zstd_open(r, e);
         if (k < 0)
                 return k;
 
-        r->inner = archive_read_new();
-        if (!r->inner)
+        /* The tar formats only, and no filter: the stream is uncompressed already. */
+        r->tar = archive_read_new();
+        if (!r->tar)
                 return -ENOMEM;
-        if (archive_read_support_format_tar(r->inner) != ARCHIVE_OK)
+        if (archive_read_support_format_tar(r->tar) != ARCHIVE_OK)
                 return error_setf(e, EOPNOTSUPP, "tar support is missing from libarchive");
-        if (archive_read_open(r->inner, r, NULL, inner_read, NULL) != ARCHIVE_OK)
-                return reader_fail(r, r->inner, e);
+        if (archive_read_open(r->tar, r, NULL, tar_read, NULL) != ARCHIVE_OK)
+                return reader_fail(r, r->tar, e);
 
         *ret = TAKE_PTR(r);
         return 0;
@@ -216,12 +351,12 @@ int layer_reader_new(int fd, const LayerReaderOptions *o, LayerReader **ret, Err
 int layer_reader_next(LayerReader *r, struct archive_entry **ret, Error *e) {
         int k;
 
-        k = archive_read_next_header(r->inner, ret);
+        k = archive_read_next_header(r->tar, ret);
         if (k == ARCHIVE_EOF)
                 return 0;
         /* ARCHIVE_WARN (e.g. a malformed pax attribute) is as fatal as an error. */
         if (k != ARCHIVE_OK)
-                return reader_fail(r, r->inner, e);
+                return reader_fail(r, r->tar, e);
         free(r->entry);
         r->entry = strdup(archive_entry_pathname(*ret) ?: "?");
         if (!r->entry)
@@ -233,11 +368,11 @@ int layer_reader_data(LayerReader *r, const void **ret_buf, size_t *ret_size, ui
         la_int64_t offset;
         int k;
 
-        k = archive_read_data_block(r->inner, ret_buf, ret_size, &offset);
+        k = archive_read_data_block(r->tar, ret_buf, ret_size, &offset);
         if (k == ARCHIVE_EOF)
                 return 0;
         if (k != ARCHIVE_OK || offset < 0)
-                return reader_fail(r, r->inner, e);
+                return reader_fail(r, r->tar, e);
         *ret_offset = (uint64_t) offset;
         return 1;
 }
@@ -249,11 +384,11 @@ int layer_reader_finish(LayerReader *r, LayerApplyResult *ret, Error *e) {
         ssize_t n;
 
         /* The tar reader stops at the end-of-archive blocks; the diff_id covers the
-         * whole stream, padding included. */
+         * whole stream, padding included, and only its end proves the gzip trailers. */
         while ((n = reader_pull(r, &p)) > 0)
                 ;
         if (n < 0)
-                return reader_fail(r, r->outer, e);
+                return reader_fail(r, NULL, e);
         if (EVP_DigestFinal_ex(r->sha256, digest, &len) != 1 || len != 32)
                 return error_setf(e, EIO, "cannot compute the SHA-256 of the layer");
 

@@ -7,9 +7,12 @@
 #include "error.h"
 #include "layer.h"
 
-/* Reads a layer in the daemon: the caller's fd through libarchive's gzip or zstd filter
- * (nothing else), hashing the uncompressed stream, then a tar reader (ustar, pax, GNU;
- * nothing else) over that stream. Reports progress on the compressed input. */
+/* Reads a layer in the daemon. The first bytes say what it is: gzip is inflated with
+ * zlib, which checks every member's CRC32 and length (members may follow each other;
+ * anything else after the last is refused); zstd goes through libarchive's filter
+ * (libzstd checks frame checksums); anything else is read as a plain tar. The
+ * uncompressed stream is hashed and counted, and a tar reader (ustar, pax, GNU; nothing
+ * else, no filter) reads it. Progress is reported on the compressed input. */
 
 typedef struct LayerReader LayerReader;
 

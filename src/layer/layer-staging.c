@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,27 +8,39 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "dir-util.h"
 #include "layer-fs.h"
 #include "layer-proto.h"
 #include "layer-staging.h"
 #include "strutil.h"
 
-#define STAGING_PREFIX ".lamina-apply-"
+int layer_staging_name_pick(char ret[static LAYER_STAGING_NAME_SIZE]) {
+        uint64_t rnd;
 
-int layer_staging_new(int target_fd, LayerStaging *ret) {
+        if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
+                return -EIO;
+        snprintf(ret, LAYER_STAGING_NAME_SIZE, LAYER_STAGING_PREFIX "%016" PRIx64, rnd);
+        return 0;
+}
+
+bool layer_staging_name_is_valid(const char *name) {
+        const char *hex = name + strlen(LAYER_STAGING_PREFIX);
+
+        return strncmp(name, LAYER_STAGING_PREFIX, strlen(LAYER_STAGING_PREFIX)) == 0 &&
+               strlen(hex) == 16 && strspn(hex, "0123456789abcdef") == 16;
+}
+
+int layer_staging_new(int target_fd, const char *name, LayerStaging *ret) {
         LayerStaging s = { .target_fd = target_fd, .fd = -EBADF };
         struct stat st;
-        uint64_t rnd;
         int r;
+
+        assert(layer_staging_name_is_valid(name));
 
         if (fstat(target_fd, &st) < 0)
                 return -errno;
         s.root_times[0] = st.st_atim;
         s.root_times[1] = st.st_mtim;
-        if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
-                return -EIO;
-        snprintf(s.name, sizeof s.name, STAGING_PREFIX "%016" PRIx64, rnd);
+        strcpy(s.name, name);
         if (mkdirat(target_fd, s.name, 0700) < 0)
                 return -errno;
         s.fd = layer_open_dir_in(target_fd, s.name);
@@ -48,21 +59,18 @@ int layer_staging_new(int target_fd, LayerStaging *ret) {
         return 0;
 }
 
-int layer_remove_stale_staging(int target_fd) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct dirent *de;
+int layer_remove_staging(int target_fd, const char *name) {
+        struct stat st;
         int r;
 
-        r = dir_open_fd(target_fd, &d);
-        if (r < 0)
-                return r;
-        while ((de = readdir(d)))
-                if (strncmp(de->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0) {
-                        int k = layer_rm_rf_at(dirfd(d), de->d_name);
-                        if (k < 0 && r == 0)
-                                r = k;
-                }
-        return r;
+        if (!layer_staging_name_is_valid(name))
+                return -EINVAL;
+        if (fstatat(target_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISDIR(st.st_mode))
+                return 0;
+        r = layer_rm_rf_at(target_fd, name);
+        return r < 0 ? r : 1;
 }
 
 void layer_staging_discard(LayerStaging *s) {
@@ -120,6 +128,9 @@ static int apply_opaque(LayerStaging *s, const char *path) {
 static int mark_opaque(LayerStaging *s, const char *path) {
         _cleanup_close_ int fd = layer_open_dir_in(s->target_fd, path);
 
+        /* a later entry of the layer replaced the directory: nothing to mark */
+        if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
+                return 0;
         if (fd < 0)
                 return fd;
         return RET_NERRNO(fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0));

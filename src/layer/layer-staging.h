@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "layer.h"
 
 /* Keeping the target untouched until a layer is known to be good.
  *
@@ -22,14 +23,15 @@
 typedef struct LayerStaging {
         int target_fd; /* borrowed */
         int fd;        /* the staging directory, -EBADF when none */
-        char name[32]; /* its name inside the target */
+        char name[LAYER_STAGING_NAME_SIZE]; /* its name inside the target */
         struct timespec root_times[2]; /* the target's, restored after the commit */
 } LayerStaging;
 
 #define LAYER_STAGING_NULL ((LayerStaging) { .target_fd = -EBADF, .fd = -EBADF })
 
-/* Creates the staging directory with the target root's owner, mode and xattrs. */
-int layer_staging_new(int target_fd, LayerStaging *ret);
+/* Creates the staging directory name (a valid staging name) with the target root's
+ * owner, mode and xattrs. */
+int layer_staging_new(int target_fd, const char *name, LayerStaging *ret);
 /* Removes the staging directory (if any) and restores the target's times. */
 void layer_staging_discard(LayerStaging *s);
 

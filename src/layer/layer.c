@@ -17,6 +17,7 @@
 
 #include "layer-entry.h"
 #include "layer-fs.h"
+#include "layer-paths.h"
 #include "layer-proto.h"
 #include "layer-reader.h"
 #include "layer-sandbox.h"
@@ -24,10 +25,6 @@
 #include "layer-writer.h"
 #include "layer.h"
 #include "strutil.h"
-
-#define DEFAULT_MAX_ENTRIES (UINT64_C(1) << 20)
-#define DEFAULT_MAX_BYTES (UINT64_C(64) << 30)
-#define DEFAULT_MAX_NAME_LEN (PATH_MAX - 1)
 
 int layer_media_type_from_string(const char *s) {
         if (streq(s, "tar"))
@@ -70,6 +67,7 @@ typedef struct Apply {
         LayerLimits limits;
         LayerReader *reader;
         LayerStaging staging;
+        char staging_name[LAYER_STAGING_NAME_SIZE];
         LayerMsgBuf msg;
         LayerWriter writer;
         int target_fd;
@@ -77,8 +75,9 @@ typedef struct Apply {
         int report_fd;  /* the writer's report (memfd) */
         pid_t pid;
         uint64_t entries;
-        char **deletions;
-        char **opaques;
+        uint64_t file_bytes; /* sizes of the regular files so far */
+        LayerPaths whiteouts; /* whited-out paths (deletion mode: what to delete) */
+        LayerPaths opaques;   /* opaque directories */
 } Apply;
 
 static void apply_done(Apply *a) {
@@ -97,18 +96,32 @@ static void apply_done(Apply *a) {
         safe_close(a->sock);
         safe_close(a->report_fd);
         safe_close(a->target_fd);
-        strv_free(a->deletions);
-        strv_free(a->opaques);
+        layer_paths_done(&a->whiteouts);
+        layer_paths_done(&a->opaques);
 }
 
 static void apply_set_limits(Apply *a) {
         const LayerLimits *l = &a->opts->limits;
 
         a->limits = (LayerLimits) {
-                .max_entries = l->max_entries ?: DEFAULT_MAX_ENTRIES,
-                .max_bytes = l->max_bytes ?: DEFAULT_MAX_BYTES,
-                .max_name_len = l->max_name_len ?: DEFAULT_MAX_NAME_LEN,
+                .max_entries = l->max_entries ?: LAYER_DEFAULT_MAX_ENTRIES,
+                .max_bytes = l->max_bytes ?: LAYER_DEFAULT_MAX_BYTES,
+                .max_name_len = l->max_name_len > 0 && l->max_name_len < LAYER_DEFAULT_MAX_NAME_LEN ?
+                                        l->max_name_len : LAYER_DEFAULT_MAX_NAME_LEN,
         };
+}
+
+/* The caller's staging name, or a fresh one. */
+static int set_staging_name(Apply *a, Error *e) {
+        const char *name = a->opts->staging_name;
+
+        if (!name)
+                return layer_staging_name_pick(a->staging_name);
+        if (!layer_staging_name_is_valid(name))
+                return error_setf(e, EINVAL, "staging name %s is not \"%s\" and 16 hex digits", QUOTE(name),
+                                  LAYER_STAGING_PREFIX);
+        strcpy(a->staging_name, name);
+        return 0;
 }
 
 /* Sets up the writer's end and starts the sandboxed child. */
@@ -178,35 +191,62 @@ static int send_file_data(Apply *a, Error *e) {
         return r;
 }
 
-/* One entry: checked, then sent to the writer or (deletion-mode whiteouts and opaque
- * markers) kept for the commit. */
+/* A regular file bigger than what is left of the byte limit is refused before the writer
+ * starts on it (a sparse file costs nothing to send, whatever size it claims). */
+static int apply_check_size(Apply *a, struct archive_entry *ae, const LayerEntryPlan *p, Error *e) {
+        uint64_t size = (uint64_t) archive_entry_size(ae); /* not negative: checked by the plan */
+        uint64_t left = a->limits.max_bytes - a->file_bytes;
+
+        if (p->kind != LAYER_ENTRY_FILE)
+                return 0;
+        if (size > left)
+                return error_setf(e, EDQUOT, "layer entry %s: its %" PRIu64 " bytes pass the limit of %" PRIu64
+                                  " bytes for a layer's files (%" PRIu64 " bytes were left); the layer is refused",
+                                  QUOTE(layer_entry_name(ae)), size, a->limits.max_bytes, left);
+        a->file_bytes += size;
+        return 0;
+}
+
+/* Keeps what the commit needs: the whiteouts and opaque directories. A directory where
+ * this layer put a whiteout is re-created, so it is opaque too (OCI: only this layer's
+ * content shows there, nothing of the lower layers nor of an earlier Apply). */
+static int apply_collect(Apply *a, const LayerEntryPlan *p) {
+        switch (p->name_kind) {
+        case LAYER_NAME_WHITEOUT:
+                return layer_paths_add(&a->whiteouts, p->path);
+        case LAYER_NAME_OPAQUE:
+                return layer_paths_add(&a->opaques, p->path);
+        default:
+                if (p->kind == LAYER_ENTRY_DIR && layer_paths_contains(&a->whiteouts, p->path))
+                        return layer_paths_add(&a->opaques, p->path);
+                return 0;
+        }
+}
+
+/* One entry: checked, collected, then sent to the writer unless it is a whiteout or an
+ * opaque marker in deletion mode (those are only applied at the commit). */
 static int apply_entry(Apply *a, struct archive_entry *ae, Error *e) {
         const LayerEntryRules rules = {
                 .max_name_len = a->limits.max_name_len,
                 .allow_devices = a->opts->allow_devices,
         };
-        bool overlay = a->opts->overlay_whiteouts;
-        LayerEntryPlan plan = {};
+        _cleanup_(layer_entry_plan_done) LayerEntryPlan plan = {};
         int r;
 
         if (++a->entries > a->limits.max_entries)
                 return error_setf(e, EDQUOT, "layer entry %s: the layer has more than %" PRIu64 " entries, the limit",
                                   QUOTE(layer_entry_name(ae)), a->limits.max_entries);
         r = layer_entry_plan(ae, &rules, &plan, &a->msg, e);
-        if (r < 0) {
-                layer_entry_plan_done(&plan);
+        if (r < 0)
                 return r;
-        }
-        if (plan.name_kind == LAYER_NAME_OPAQUE) {
-                r = strv_extend(&a->opaques, plan.path);
-                if (r < 0 || !overlay) {
-                        layer_entry_plan_done(&plan);
-                        return r;
-                }
-        }
-        if (plan.name_kind == LAYER_NAME_WHITEOUT && !overlay)
-                return strv_push(&a->deletions, TAKE_PTR(plan.path));
-        layer_entry_plan_done(&plan);
+        r = apply_check_size(a, ae, &plan, e);
+        if (r < 0)
+                return r;
+        r = apply_collect(a, &plan);
+        if (r < 0)
+                return r;
+        if (plan.name_kind != LAYER_NAME_PLAIN && !a->opts->overlay_whiteouts)
+                return 0;
 
         r = layer_msg_send(a->sock, &a->msg);
         if (r < 0)
@@ -258,6 +298,10 @@ static int apply_wait(Apply *a, Error *e) {
         a->pid = 0;
         if (r < 0)
                 return error_set_errno(e, r, "cannot wait for the layer writer");
+        /* RLIMIT_FSIZE, a backstop: apply_check_size() refuses big files before. */
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ)
+                return error_setf(e, EDQUOT, "a file of the layer grew past the limit of %" PRIu64
+                                  " bytes; the layer is refused", a->limits.max_bytes);
         if (WIFSIGNALED(status))
                 return error_setf(e, EIO, "the layer writer was killed by signal %s (a sandbox violation or a resource limit)",
                                   strsignal(WTERMSIG(status)));
@@ -287,7 +331,7 @@ static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
         r = layer_reader_new(layer_fd, &ro, &a->reader, e);
         if (r < 0)
                 return error_from_errno(e, r, "cannot read the layer");
-        r = layer_staging_new(a->target_fd, &a->staging);
+        r = layer_staging_new(a->target_fd, a->staging_name, &a->staging);
         if (r < 0)
                 return error_set_errno(e, r, "cannot create a staging directory in the snapshot");
         r = apply_spawn(a);
@@ -315,8 +359,8 @@ static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
                                   ret->diff_id, o->expected_diff_id);
 
         changes = (LayerChanges) {
-                .deletions = a->deletions,
-                .opaques = a->opaques,
+                .deletions = o->overlay_whiteouts ? NULL : a->whiteouts.list.l,
+                .opaques = a->opaques.list.l,
                 .overlay_whiteouts = o->overlay_whiteouts,
                 .report_fd = a->report_fd,
         };
@@ -355,6 +399,9 @@ int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerAp
         if (a.target_fd < 0 || fstat(a.target_fd, &st) < 0)
                 return error_set_errno(err, errno, "cannot open the target directory");
         apply_set_limits(&a);
+        r = set_staging_name(&a, err);
+        if (r < 0)
+                return error_from_errno(err, r, "cannot pick a staging directory name");
 
         r = apply_run(&a, layer_fd, &result, err);
         if (r < 0)

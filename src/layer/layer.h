@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,11 +21,26 @@ typedef enum LayerMediaType {
 
 int layer_media_type_from_string(const char *s); /* "tar", "tar+gzip", "tar+zstd"; -EINVAL */
 
+#define LAYER_DEFAULT_MAX_ENTRIES (UINT64_C(1) << 20)
+#define LAYER_DEFAULT_MAX_BYTES (UINT64_C(64) << 30)
+#define LAYER_DEFAULT_MAX_NAME_LEN (PATH_MAX - 1)
+
 typedef struct LayerLimits {
-        uint64_t max_entries;  /* 0: default */
-        uint64_t max_bytes;    /* uncompressed; 0: default */
-        size_t max_name_len;   /* 0: default (PATH_MAX) */
+        uint64_t max_entries;  /* 0: LAYER_DEFAULT_MAX_ENTRIES */
+        /* Of the uncompressed stream, and of all regular files' sizes together (a sparse
+         * file counts its full size). 0: LAYER_DEFAULT_MAX_BYTES */
+        uint64_t max_bytes;
+        size_t max_name_len;   /* at most PATH_MAX - 1; 0: that */
 } LayerLimits;
+
+/* The hidden directory an apply stages the layer in, inside the target: the prefix and
+ * 16 hex digits. */
+#define LAYER_STAGING_PREFIX ".lamina-apply-"
+#define LAYER_STAGING_NAME_SIZE (sizeof(LAYER_STAGING_PREFIX) + 16)
+
+/* A fresh random staging name, e.g. to record before layer_apply() for recovery. */
+int layer_staging_name_pick(char ret[static LAYER_STAGING_NAME_SIZE]);
+bool layer_staging_name_is_valid(const char *name);
 
 typedef struct LayerApplyOptions {
         LayerMediaType media_type;
@@ -37,6 +53,8 @@ typedef struct LayerApplyOptions {
         size_t n_lower_fds;
         bool allow_devices;         /* root callers only */
         const char *expected_diff_id; /* "sha256:<hex>" or NULL */
+        /* The staging directory's name (from layer_staging_name_pick()); NULL: pick one. */
+        const char *staging_name;
         LayerLimits limits;
         void (*progress)(uint64_t bytes_done, uint64_t bytes_total, void *userdata);
         void *userdata;
@@ -57,6 +75,8 @@ typedef struct LayerApplyResult {
  * exists inside it while the call runs (see layer-staging.h). */
 int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerApplyResult *ret, Error *e);
 
-/* Removes what an apply cut off by a crash left in target_fd (its hidden staging
- * directories). Only call it when no apply to target_fd runs. */
-int layer_remove_stale_staging(int target_fd);
+/* Removes the staging directory `name` that an apply cut off by a crash left in
+ * target_fd: that name only, and only if it is a directory (an entry of a layer may have
+ * a name like it). Returns 1 if it removed it, 0 if there was none, -EINVAL for a name
+ * that is not a staging name. Only call it when no apply to target_fd runs. */
+int layer_remove_staging(int target_fd, const char *name);

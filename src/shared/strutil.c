@@ -47,6 +47,33 @@ int strv_extend(char ***l, const char *value) {
         return r;
 }
 
+int strv_builder_push(StrvBuilder *b, char *value) {
+        if (b->n + 1 >= b->allocated) {
+                size_t a = b->allocated ? b->allocated * 2 : 16;
+                char **c = realloc(b->l, a * sizeof(char *));
+
+                if (!c)
+                        return -ENOMEM;
+                b->l = c;
+                b->allocated = a;
+        }
+        b->l[b->n++] = value;
+        b->l[b->n] = NULL;
+        return 0;
+}
+
+int strv_builder_extend(StrvBuilder *b, const char *value) {
+        char *v = strdup(value);
+        int r;
+
+        if (!v)
+                return -ENOMEM;
+        r = strv_builder_push(b, v);
+        if (r < 0)
+                free(v);
+        return r;
+}
+
 char *strv_join(char *const *l, const char *sep) {
         size_t n = 1, k = strlen(sep);
         char *s, *p;

@@ -16,6 +16,15 @@ int strv_push(char ***l, char *value);          /* takes value */
 int strv_extend(char ***l, const char *value);  /* copies value */
 char *strv_join(char *const *l, const char *sep);
 
+/* Builds a strv by appending in amortized constant time (strv_push() walks the whole
+ * array each time). l is NULL or a valid strv of n items; free it with strv_free(). */
+typedef struct StrvBuilder {
+        char **l;
+        size_t n, allocated;
+} StrvBuilder;
+int strv_builder_push(StrvBuilder *b, char *value);         /* takes value */
+int strv_builder_extend(StrvBuilder *b, const char *value); /* copies value */
+
 /* Valid UTF-8 and no C0/C1 control characters or DEL. */
 bool utf8_is_printable(const char *s);
 

@@ -8,6 +8,7 @@
 
 #include "core/core-test-util.h"
 #include "layer-test-util.h"
+#include "layer.h"
 
 static char *dir, *mnt;
 static Core *core;
@@ -153,14 +154,24 @@ TEST(refused_snapshots) {
         free(path);
 }
 
-/* A daemon killed during an apply leaves its journal entry and a hidden staging directory
- * in the snapshot's data; the next start removes both and keeps the rest. */
+static void write_text(const char *path, const char *text) {
+        int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_TRUE(write(fd, text, strlen(text)) == (ssize_t) strlen(text));
+        ASSERT_OK(close(fd));
+}
+
+/* A daemon killed during an apply leaves its journal entry, naming the hidden staging
+ * directory, and that directory in the snapshot's data; the next start removes both and
+ * keeps the rest, including a layer's own entries named like staging directories. */
 TEST(restart_removes_what_an_interrupted_apply_left) {
         CoreSnapshotter *s = core_snapshotter_by_name(core, "overlayfs");
-        _cleanup_free_ char *data = NULL, *staging = NULL, *journal = NULL, *kept = NULL;
-        MountSpecList m = {};
+        _cleanup_free_ char *data = NULL, *staging = NULL, *journal = NULL, *kept = NULL, *legit = NULL,
+                            *legit_file = NULL, *journal2 = NULL, *not_dir = NULL;
+        MountSpecList m = {}, m2 = {};
         Error e = ERROR_NULL;
-        SnapshotInfo info = {};
+        SnapshotInfo info = {}, info2 = {};
 
         ASSERT_OK(core_prepare(s, 0, "cut-off", NULL, NULL, &m, &e));
         ASSERT_OK(core_stat(s, 0, "cut-off", &info, &e));
@@ -168,18 +179,79 @@ TEST(restart_removes_what_an_interrupted_apply_left) {
         staging = strdup_printf("%s/.lamina-apply-0123456789abcdef", data);
         journal = strdup_printf("%s/state/overlayfs/applying/%" PRIu64, dir, info.id);
         kept = strdup_printf("%s/kept", data);
+        /* entries an earlier layer made: a directory named like a staging directory, and
+         * one named exactly like a staging directory */
+        legit = strdup_printf("%s/.lamina-apply-x", data);
+        legit_file = strdup_printf("%s/.lamina-apply-fedcba9876543210", data);
         ASSERT_OK(mkdir(staging, 0700));
         ASSERT_OK(mkdir(kept, 0755));
+        ASSERT_OK(mkdir(legit, 0755));
+        write_text(legit_file, "layer content");
         (void) mkdir(test_path(dir, "state/overlayfs/applying"), 0700);
-        ASSERT_OK(close(open(journal, O_CREAT | O_WRONLY, 0600)));
+        write_text(journal, ".lamina-apply-0123456789abcdef");
+
+        /* another snapshot whose journal names a staging directory that is a file there:
+         * a layer's entry, kept */
+        ASSERT_OK(core_prepare(s, 0, "cut-off-2", NULL, NULL, &m2, &e));
+        ASSERT_OK(core_stat(s, 0, "cut-off-2", &info2, &e));
+        not_dir = strdup_printf("%s/.lamina-apply-fedcba9876543210", m2.items[0].source);
+        write_text(not_dir, "layer content");
+        journal2 = strdup_printf("%s/state/overlayfs/applying/%" PRIu64, dir, info2.id);
+        write_text(journal2, ".lamina-apply-fedcba9876543210");
 
         core_free(core);
         core = test_core_new(dir, 0);
         ASSERT_TRUE(access(staging, F_OK) < 0 && errno == ENOENT);
         ASSERT_TRUE(access(journal, F_OK) < 0 && errno == ENOENT);
+        ASSERT_TRUE(access(journal2, F_OK) < 0 && errno == ENOENT);
         ASSERT_OK(access(kept, F_OK));
+        ASSERT_OK(access(legit, F_OK));
+        ASSERT_OK(access(legit_file, F_OK));
+        ASSERT_OK(access(not_dir, F_OK));
         snapshot_info_clear(&info);
+        snapshot_info_clear(&info2);
         mount_spec_list_clear(&m);
+        mount_spec_list_clear(&m2);
+}
+
+typedef struct JournalPeek {
+        char *path;
+        char name[64];
+} JournalPeek;
+
+static void peek_journal(uint64_t done, uint64_t total, void *userdata) {
+        JournalPeek *p = userdata;
+        int fd = open(p->path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return;
+        n = read(fd, p->name, sizeof p->name - 1);
+        p->name[n > 0 ? n : 0] = 0;
+        close(fd);
+}
+
+/* While an apply runs, its journal entry names the staging directory; after, it is gone. */
+TEST(journal_names_the_staging_directory) {
+        static const TarItem items[] = { { .name = "x", .data = "x" } };
+        CoreSnapshotter *s = core_snapshotter_by_name(core, "native");
+        JournalPeek peek = {};
+        CoreApplyOptions o = { .progress = peek_journal, .userdata = &peek };
+        CoreApplyResult res;
+        SnapshotInfo info = {};
+        Error e = ERROR_NULL;
+        int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, 1);
+
+        ASSERT_OK(core_prepare(s, 0, "journaled", NULL, NULL, NULL, &e));
+        ASSERT_OK(core_stat(s, 0, "journaled", &info, &e));
+        peek.path = strdup_printf("%s/state/native/applying/%" PRIu64, dir, info.id);
+        ASSERT_OK(core_apply(s, 0, "journaled", fd, &o, &res, &e));
+        ASSERT_TRUE(layer_staging_name_is_valid(peek.name));
+        ASSERT_TRUE(access(peek.path, F_OK) < 0 && errno == ENOENT);
+        ASSERT_OK(core_remove(s, 0, "journaled", &e));
+        free(peek.path);
+        snapshot_info_clear(&info);
+        close(fd);
 }
 
 int main(void) {
@@ -188,6 +260,7 @@ int main(void) {
                 TEST_ENTRY(native_chain),
                 TEST_ENTRY(refused_snapshots),
                 TEST_ENTRY(restart_removes_what_an_interrupted_apply_left),
+                TEST_ENTRY(journal_names_the_staging_directory),
         };
         int r;
 
