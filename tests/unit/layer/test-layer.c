@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <zlib.h>
 
 #include "layer-fs.h"
 #include "strutil.h"
@@ -348,6 +349,59 @@ TEST(whiteouts_delete) {
         fixture_done(&f);
 }
 
+static const TarItem recreate_layer[] = {
+        { .name = ".wh.d" },
+        { .name = "d/", .type = AE_IFDIR },
+        { .name = "d/new", .data = "new" },
+        /* an opaque directory that a later entry replaces: nothing left to mark */
+        { .name = "o/.wh..wh..opq" },
+        { .name = ".wh.o" },
+};
+
+/* OCI: a whiteout of d and a directory d in the same layer make d opaque: nothing of
+ * the lower layers, nor of an earlier apply to the same target, shows through. */
+static void whiteout_then_recreate(bool overlay) {
+        LayerApplyOptions o = { .overlay_whiteouts = overlay };
+        Error e = ERROR_NULL;
+        char buf[8];
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        ASSERT_OK(mkdirat(f.lower_fd, "d", 0755));
+        write_file(f.lower_fd, "d/lower", "lower");
+        o.lower_fds = &f.lower_fd;
+        o.n_lower_fds = 1;
+        ASSERT_OK(mkdirat(f.target_fd, "d", 0755));
+        write_file(f.target_fd, "d/old", "earlier apply");
+        ASSERT_OK(mkdirat(f.target_fd, "o", 0755));
+
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, recreate_layer, ELEMENTSOF(recreate_layer));
+        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+        ASSERT_TRUE(S_ISDIR(lstat_at(f.target_fd, "d").st_mode));
+        ASSERT_STREQ(read_file(f.target_fd, "d/new"), "new");
+        ASSERT_TRUE(!exists_at(f.target_fd, "d/old") && !exists_at(f.target_fd, "d/lower"));
+        if (overlay) {
+                ASSERT_TRUE(xattr_at(f.target_fd, "d", "trusted.overlay.opaque", buf, sizeof buf) == 1 && buf[0] == 'y');
+                ASSERT_TRUE(S_ISCHR(lstat_at(f.target_fd, "o").st_mode));
+        } else {
+                ASSERT_TRUE(xattr_at(f.target_fd, "d", "trusted.overlay.opaque", buf, sizeof buf) < 0);
+                ASSERT_TRUE(!exists_at(f.target_fd, "o"));
+        }
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(whiteout_then_recreate_overlay) {
+        whiteout_then_recreate(true);
+}
+
+TEST(whiteout_then_recreate_delete) {
+        whiteout_then_recreate(false);
+}
+
 /* Prepares a target with some content and returns its listing. */
 static char *target_with_content(Fixture *f) {
         fixture_init(f);
@@ -505,6 +559,15 @@ TEST(devices_need_permission) {
         fixture_done(&f);
 }
 
+/* items as ustar, cut after keep bytes */
+static void expect_refused_header(const LayerApplyOptions *o, const char *names, off_t keep, const TarItem *items, size_t n) {
+        int fd = tar_build(ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, items, n);
+
+        ASSERT_OK(ftruncate(fd, keep));
+        expect_refused_fd(fd, o, EDQUOT, names);
+        close(fd);
+}
+
 TEST(limits) {
         LayerApplyOptions o = { .limits = { .max_entries = 2 } };
         char longname[64];
@@ -518,6 +581,22 @@ TEST(limits) {
 
         o = (LayerApplyOptions) { .limits = { .max_bytes = 16384 } };
         REFUSED(&o, EDQUOT, "limit", { .name = "big", .data = "x", .size = 100000 });
+
+        /* A file bigger than what is left of the budget is refused from its header,
+         * before its data (a sparse file's costs nothing): the streams end there. */
+        o = (LayerApplyOptions) { .limits = { .max_bytes = 65536 } };
+        expect_refused_header(&o, "\"big\": its 100000 bytes pass the limit of 65536", 512,
+                              (const TarItem[]) { { .name = "big", .data = "x", .size = 100000 } }, 1);
+        o = (LayerApplyOptions) { .limits = { .max_bytes = 200000 } };
+        expect_refused_header(&o, "\"second\": its 150000 bytes pass the limit of 200000 bytes for a layer's files (100000",
+                              512 + 100352 + 512,
+                              (const TarItem[]) { { .name = "first", .data = "x", .size = 100000 },
+                                                  { .name = "second", .data = "x", .size = 150000 } }, 2);
+        /* the stream itself is counted too */
+        o = (LayerApplyOptions) { .limits = { .max_bytes = 4096 } };
+        REFUSED(&o, EDQUOT, "uncompressed", { .name = "d1/", .type = AE_IFDIR }, { .name = "d2/", .type = AE_IFDIR },
+                { .name = "d3/", .type = AE_IFDIR }, { .name = "d4/", .type = AE_IFDIR }, { .name = "d5/", .type = AE_IFDIR },
+                { .name = "d6/", .type = AE_IFDIR }, { .name = "d7/", .type = AE_IFDIR }, { .name = "d8/", .type = AE_IFDIR });
 }
 
 TEST(refuses_other_formats) {
@@ -544,9 +623,120 @@ TEST(media_type_forced) {
         int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_GZIP, items, 1);
 
         expect_refused_fd(fd, &o, EINVAL, "tar+zstd");
+        /* a gzip layer is not a plain tar, whatever it holds */
+        o.media_type = LAYER_MEDIA_TAR;
+        ASSERT_TRUE(lseek(fd, 0, SEEK_SET) == 0);
+        expect_refused_fd(fd, &o, EINVAL, "it is tar+gzip");
         close(fd);
         ASSERT_TRUE(layer_media_type_from_string("tar+gzip") == LAYER_MEDIA_TAR_GZIP);
         ASSERT_TRUE(layer_media_type_from_string("zip") == -EINVAL);
+}
+
+static uint8_t *read_all(int fd, size_t *ret_len) {
+        struct stat st;
+        uint8_t *buf;
+
+        ASSERT_OK(fstat(fd, &st));
+        buf = malloc((size_t) st.st_size + 1);
+        ASSERT_TRUE(buf);
+        ASSERT_TRUE(pread(fd, buf, (size_t) st.st_size, 0) == st.st_size);
+        *ret_len = (size_t) st.st_size;
+        return buf;
+}
+
+/* One gzip member of data, as gzip(1) writes it. */
+static uint8_t *gzip_member(const uint8_t *data, size_t len, size_t *ret_len) {
+        z_stream z = {};
+        uint8_t *out;
+        size_t bound;
+
+        ASSERT_TRUE(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+        bound = deflateBound(&z, len);
+        out = malloc(bound);
+        ASSERT_TRUE(out);
+        z.next_in = (uint8_t *) data;
+        z.avail_in = (uInt) len;
+        z.next_out = out;
+        z.avail_out = (uInt) bound;
+        ASSERT_TRUE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+        *ret_len = bound - z.avail_out;
+        ASSERT_TRUE(deflateEnd(&z) == Z_OK);
+        return out;
+}
+
+/* A memfd with a then b, at offset 0. */
+static int memfd_of(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+        int fd = memfd_create("layer", MFD_CLOEXEC);
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_TRUE(write(fd, a, a_len) == (ssize_t) a_len);
+        if (b_len > 0)
+                ASSERT_TRUE(write(fd, b, b_len) == (ssize_t) b_len);
+        ASSERT_TRUE(lseek(fd, 0, SEEK_SET) == 0);
+        return fd;
+}
+
+static void expect_refused_bytes(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len, const char *names) {
+        LayerApplyOptions o = {};
+        int fd = memfd_of(a, a_len, b, b_len);
+
+        expect_refused_fd(fd, &o, EINVAL, names);
+        close(fd);
+}
+
+/* A gzip layer whose CRC32 or length trailer is wrong, that is cut short or that has
+ * anything but another member after it, is refused and changes nothing. */
+TEST(gzip_damage_refused) {
+        int plain_fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, tree, ELEMENTSOF(tree));
+        _cleanup_free_ uint8_t *plain = NULL, *gz = NULL;
+        size_t plain_len, gz_len;
+
+        plain = read_all(plain_fd, &plain_len);
+        gz = gzip_member(plain, plain_len, &gz_len);
+
+        gz[gz_len - 8] ^= 0xff;
+        expect_refused_bytes(gz, gz_len, NULL, 0, "incorrect data check");
+        gz[gz_len - 8] ^= 0xff;
+        gz[gz_len - 4] ^= 0xff;
+        expect_refused_bytes(gz, gz_len, NULL, 0, "incorrect length check");
+        gz[gz_len - 4] ^= 0xff;
+        expect_refused_bytes(gz, gz_len - 4, NULL, 0, "truncated");
+        expect_refused_bytes(gz, gz_len / 2, NULL, 0, "truncated");
+        expect_refused_bytes(gz, gz_len, (const uint8_t *) "JUNKJUNK", 8, "data follows the end of the gzip stream");
+        expect_refused_bytes(gz, gz_len, (const uint8_t *) "\x1f", 1, "data follows the end of the gzip stream");
+        expect_refused_bytes(gz, gz_len, (const uint8_t *) "\x1f\x8b\x08\0", 4, "");
+        close(plain_fd);
+}
+
+/* gzip -c a >l; gzip -c b >>l: the members make one stream. */
+TEST(gzip_members_concatenated) {
+        LayerApplyOptions o = { .media_type = LAYER_MEDIA_TAR_GZIP };
+        int plain_fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, tree, ELEMENTSOF(tree));
+        _cleanup_free_ uint8_t *plain = NULL, *gz1 = NULL, *gz2 = NULL;
+        size_t plain_len, gz1_len, gz2_len, half;
+        char want[7 + 64 + 1];
+        LayerApplyResult res;
+        Error e = ERROR_NULL;
+        Fixture f;
+        int fd;
+
+        fd_sha256(plain_fd, want, NULL);
+        plain = read_all(plain_fd, &plain_len);
+        half = plain_len / 2 + 7; /* anywhere, even inside a header */
+        gz1 = gzip_member(plain, half, &gz1_len);
+        gz2 = gzip_member(plain + half, plain_len - half, &gz2_len);
+        fd = memfd_of(gz1, gz1_len, gz2, gz2_len);
+
+        fixture_init(&f);
+        if (apply_opts(fd, &f, &o, &res, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+        ASSERT_STREQ(res.diff_id, want);
+        ASSERT_TRUE(res.bytes == plain_len);
+        check_tree(&f);
+        close(fd);
+        close(plain_fd);
+        fixture_done(&f);
 }
 
 TEST(refuses_bad_fds) {
@@ -668,6 +858,8 @@ int main(void) {
           TEST_ENTRY(file_replaces_dir_and_symlink),
           TEST_ENTRY(whiteouts_overlay),
           TEST_ENTRY(whiteouts_delete),
+          TEST_ENTRY(whiteout_then_recreate_overlay),
+          TEST_ENTRY(whiteout_then_recreate_delete),
           TEST_ENTRY(expected_diff_id_mismatch),
           TEST_ENTRY(expected_diff_id_match),
           TEST_ENTRY(refuses_dotdot),
@@ -679,6 +871,8 @@ int main(void) {
           TEST_ENTRY(limits),
           TEST_ENTRY(refuses_other_formats),
           TEST_ENTRY(media_type_forced),
+          TEST_ENTRY(gzip_damage_refused),
+          TEST_ENTRY(gzip_members_concatenated),
           TEST_ENTRY(refuses_bad_fds),
           TEST_ENTRY(pipe_works),
           TEST_ENTRY(socket_works),
