@@ -235,6 +235,7 @@ int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
                 .overlay_whiteouts = s->backend->vtable->layered,
                 .allow_devices = o->allow_devices,
                 .expected_diff_id = o->expected_diff_id,
+                .limits = s->core->apply_limits,
                 .progress = o->progress,
                 .userdata = o->userdata,
         };

@@ -5,6 +5,7 @@
 
 #include "backend.h"
 #include "core.h"
+#include "layer.h"
 #include "store.h"
 
 /* Shared by core.c, core-mount.c and core-apply.c; nothing outside src/core sees this. */
@@ -29,6 +30,7 @@ struct Core {
         char *runtime_dir;
         int state_fd;
         char boot_id[33];
+        LayerLimits apply_limits;
         CoreSnapshotter *snapshotters[3];
         size_t n_snapshotters;
 };

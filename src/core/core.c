@@ -109,6 +109,11 @@ int core_new(const CoreOptions *opts, Core **ret) {
         c->state_fd = -EBADF;
         c->state_dir = strdup(opts->state_dir ?: LAMINA_STATE_DIR);
         c->runtime_dir = strdup(opts->runtime_dir ?: LAMINA_RUNTIME_DIR);
+        c->apply_limits = (LayerLimits) {
+                .max_entries = opts->apply_max_entries,
+                .max_bytes = opts->apply_max_bytes,
+                .max_name_len = opts->apply_max_name_len,
+        };
         if (!c->state_dir || !c->runtime_dir)
                 return -ENOMEM;
 

@@ -26,6 +26,10 @@ typedef struct CoreOptions {
         const char *state_dir;   /* default /var/lib/lamina */
         const char *runtime_dir; /* default /run/lamina */
         size_t initial_map_size; /* 0: store default */
+        /* Limits of one Apply; 0: the defaults (2^20 entries, 64 GiB, PATH_MAX - 1) */
+        uint64_t apply_max_entries;
+        uint64_t apply_max_bytes;    /* uncompressed stream, and all files' sizes together */
+        size_t apply_max_name_len;   /* of an entry's normalized path */
 } CoreOptions;
 
 int core_new(const CoreOptions *opts, Core **ret);

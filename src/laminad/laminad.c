@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ typedef struct Arguments {
         const char *runtime_dir;
         uint64_t idle_usec; /* 0: never exit on idle */
         int log_level;
+        uint64_t apply_max_entries, apply_max_bytes, apply_max_name_len; /* 0: default */
 } Arguments;
 
 typedef struct Daemon {
@@ -38,12 +40,18 @@ static void help(void) {
                "     --state-dir=DIR         Snapshots and metadata (default: %s)\n"
                "     --runtime-dir=DIR       Mount points and runtime state (default: %s)\n"
                "     --idle-timeout=SECONDS  Exit after this long without calls; 0 never (default: %llu)\n"
-               "     --log-level=LEVEL       err, warning, notice, info or debug (default: info)\n",
+               "     --log-level=LEVEL       err, warning, notice, info or debug (default: info)\n"
+               "     --apply-max-entries=N   Entries one Apply may have (default: 1048576)\n"
+               "     --apply-max-bytes=N     Bytes of one uncompressed layer, and of all its files\n"
+               "                             together (default: 68719476736, 64 GiB)\n"
+               "     --apply-max-name-length=N\n"
+               "                             Bytes of a layer entry's path (default and at most: %d)\n",
                program_invocation_short_name, LAMINA_STATE_DIR, LAMINA_RUNTIME_DIR,
-               (unsigned long long) DEFAULT_IDLE_TIMEOUT_SEC);
+               (unsigned long long) DEFAULT_IDLE_TIMEOUT_SEC, PATH_MAX - 1);
 }
 
-static int parse_seconds(const char *s, uint64_t *ret) {
+/* A decimal number from 0 to max. */
+static int parse_number(const char *s, uint64_t max, uint64_t *ret) {
         unsigned long long v;
         char *end;
 
@@ -51,15 +59,35 @@ static int parse_seconds(const char *s, uint64_t *ret) {
                 return -EINVAL;
         errno = 0;
         v = strtoull(s, &end, 10);
-        if (errno != 0 || *end != 0 || v > UINT64_MAX / USEC_PER_SEC)
+        if (errno != 0 || *end != 0 || v > max)
                 return -EINVAL;
-        *ret = v * USEC_PER_SEC;
+        *ret = v;
+        return 0;
+}
+
+static int parse_seconds(const char *s, uint64_t *ret) {
+        int r = parse_number(s, UINT64_MAX / USEC_PER_SEC, ret);
+
+        if (r >= 0)
+                *ret *= USEC_PER_SEC;
+        return r;
+}
+
+/* An Apply limit: 1 to max. */
+static int parse_limit(const char *option, const char *s, uint64_t max, uint64_t *ret) {
+        if (parse_number(s, max, ret) < 0 || *ret == 0) {
+                log_error("invalid --%s %s; give a number from 1 to %llu", option, s, (unsigned long long) max);
+                return -EINVAL;
+        }
         return 0;
 }
 
 /* Returns 1 to run, 0 to exit successfully (--help, --version), or a negative errno. */
 static int parse_argv(int argc, char *argv[], Arguments *a) {
-        enum { ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUNTIME_DIR, ARG_IDLE_TIMEOUT, ARG_LOG_LEVEL };
+        enum {
+                ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUNTIME_DIR, ARG_IDLE_TIMEOUT, ARG_LOG_LEVEL,
+                ARG_APPLY_MAX_ENTRIES, ARG_APPLY_MAX_BYTES, ARG_APPLY_MAX_NAME_LENGTH,
+        };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -67,6 +95,9 @@ static int parse_argv(int argc, char *argv[], Arguments *a) {
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "apply-max-entries", required_argument, NULL, ARG_APPLY_MAX_ENTRIES },
+                { "apply-max-bytes", required_argument, NULL, ARG_APPLY_MAX_BYTES },
+                { "apply-max-name-length", required_argument, NULL, ARG_APPLY_MAX_NAME_LENGTH },
                 {}
         };
         int c;
@@ -97,6 +128,18 @@ static int parse_argv(int argc, char *argv[], Arguments *a) {
                                 log_error("invalid --log-level %s; use err, warning, notice, info or debug", optarg);
                                 return -EINVAL;
                         }
+                        break;
+                case ARG_APPLY_MAX_ENTRIES:
+                        if (parse_limit("apply-max-entries", optarg, UINT64_MAX, &a->apply_max_entries) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_APPLY_MAX_BYTES:
+                        if (parse_limit("apply-max-bytes", optarg, UINT64_MAX, &a->apply_max_bytes) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_APPLY_MAX_NAME_LENGTH:
+                        if (parse_limit("apply-max-name-length", optarg, PATH_MAX - 1, &a->apply_max_name_len) < 0)
+                                return -EINVAL;
                         break;
                 case '?':
                         return -EINVAL;
@@ -262,7 +305,13 @@ static int run(int argc, char *argv[]) {
         log_set_max_level(a.log_level);
         d.idle_usec = a.idle_usec;
 
-        r = core_new(&(CoreOptions) { .state_dir = a.state_dir, .runtime_dir = a.runtime_dir }, &core);
+        r = core_new(&(CoreOptions) {
+                        .state_dir = a.state_dir,
+                        .runtime_dir = a.runtime_dir,
+                        .apply_max_entries = a.apply_max_entries,
+                        .apply_max_bytes = a.apply_max_bytes,
+                        .apply_max_name_len = (size_t) a.apply_max_name_len,
+                }, &core);
         if (r < 0)
                 return log_error_errno(r, "failed to open the state in %s: %m", a.state_dir);
         r = core_reconcile_mounts(core);

@@ -104,6 +104,8 @@ harness_write_activation_file() {
         grep -q '^Exec=@libexecdir@/laminad' "$_template" ||
                 harness_die "$_template has no Exec=@libexecdir@/laminad line"
         _args="--state-dir $T/state --runtime-dir $T/run --idle-timeout $HARNESS_IDLE_TIMEOUT"
+        # A test may pass more, e.g. low Apply limits: LAMINA_LAMINAD_ARGS="--apply-max-entries 20000".
+        [ -z "${LAMINA_LAMINAD_ARGS:-}" ] || _args="$_args $LAMINA_LAMINAD_ARGS"
         sed -e "s|^Exec=@libexecdir@/laminad\(.*\)$|Exec=$_laminad\1 $_args|" \
             -e "s|@libexecdir@|$(dirname "$_laminad")|g" \
             "$_template" >"$T/bus/services/$HARNESS_NAME.service"
