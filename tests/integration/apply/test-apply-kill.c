@@ -215,8 +215,8 @@ static void check_snapshot_dirs(char **live) {
         }
 }
 
-/* KNOWN BUG (reported): recovery removes every top-level name starting with
- * ".lamina-apply-", also files a layer put there, not only the staging directory. */
+/* Recovery removes the staging directory the journal names, not every top-level name
+ * starting with ".lamina-apply-": the layer's own file stays. */
 static void check_kept(const char *data) {
         _cleanup_free_ char *p = strdup_printf("%s/%s", data, STAGING_PREFIX "keep");
         char buf[64] = "";
@@ -230,6 +230,28 @@ static void check_kept(const char *data) {
         }
         if (!streq(buf, "layer content\n")) {
                 fprintf(stderr, "recovery removed the layer's own file %s\n", p);
+                abort();
+        }
+}
+
+/* While the Apply runs, its journal entry names exactly the staging directory. */
+static void check_journal(const char *data, const char *staging) {
+        _cleanup_free_ char *id = snapshot_id(data), *path = NULL;
+        char buf[64] = "";
+        ssize_t n;
+        int fd;
+
+        ASSERT_TRUE(id);
+        path = strdup_printf("%s/state/%s/applying/%s", T, snapshotter, id);
+        ASSERT_TRUE(path);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT_OK(fd < 0 ? -errno : 0);
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        ASSERT_TRUE(n > 0);
+        buf[n] = 0;
+        if (!streq(buf, staging)) {
+                fprintf(stderr, "the journal %s names \"%s\", the staging directory is %s\n", path, buf, staging);
                 abort();
         }
 }
@@ -283,6 +305,7 @@ TEST(kill_during_apply) {
         fflush(stdout);
         printf("# the writer has %lld bytes of \"big\" in %s\n", (long long) size, staging);
         ASSERT_TRUE(size >= (off_t) (1u << 20));
+        check_journal(data, staging);
 
         ASSERT_OK(at_laminad_pid(&bus, &pid));
         n_children = children_of(pid, children, ELEMENTSOF(children));
