@@ -11,6 +11,7 @@
 #define PROGRESS_INTERVAL_USEC (100 * 1000ULL) /* ten a second */
 
 struct BusJob {
+        uid_t caller;
         BusJobs *jobs;
         BusJob *next; /* written by the loop thread only */
         sd_bus_message *message;
@@ -237,7 +238,34 @@ static int bus_job_spawn(BusJob *job) {
         return -r;
 }
 
-int bus_job_start(BusJobs *j, sd_bus_message *m, const BusJobOps *ops, void *data,
+/* Loop thread. Root may use every slot; other callers together leave BUS_JOBS_ROOT_RESERVE
+ * free for root, and one caller takes at most BUS_JOBS_PER_CALLER, so nobody can block the
+ * others with layers that never arrive. */
+static int bus_jobs_check_room(BusJobs *j, uid_t caller, sd_bus_error *error) {
+        size_t mine = 0, unprivileged = 0;
+
+        if (j->n_running >= j->max)
+                return bus_error_setf(error, EUSERS,
+                                      "too many operations running (%zu); try again when one has finished",
+                                      j->max);
+        if (caller == 0)
+                return 0;
+        for (BusJob *job = j->running; job; job = job->next) {
+                mine += job->caller == caller;
+                unprivileged += job->caller != 0;
+        }
+        if (mine >= BUS_JOBS_PER_CALLER)
+                return bus_error_setf(error, EUSERS,
+                                      "you have %zu operations running already; try again when one has finished",
+                                      mine);
+        if (unprivileged + BUS_JOBS_ROOT_RESERVE >= j->max)
+                return bus_error_setf(error, EUSERS,
+                                      "too many operations of users running (%zu); try again when one has finished",
+                                      unprivileged);
+        return 0;
+}
+
+int bus_job_start(BusJobs *j, sd_bus_message *m, uid_t caller, const BusJobOps *ops, void *data,
                   sd_bus_error *error) {
         BusJob *job;
         int r;
@@ -246,12 +274,11 @@ int bus_job_start(BusJobs *j, sd_bus_message *m, const BusJobOps *ops, void *dat
         assert(m);
         assert(ops && ops->run && ops->reply);
 
-        if (j->n_running >= j->max) {
+        r = bus_jobs_check_room(j, caller, error);
+        if (r < 0) {
                 if (ops->free)
                         ops->free(data);
-                return bus_error_setf(error, EUSERS,
-                                      "too many operations running (%zu); try again when one has finished",
-                                      j->max);
+                return r;
         }
 
         job = calloc(1, sizeof *job);
@@ -262,6 +289,7 @@ int bus_job_start(BusJobs *j, sd_bus_message *m, const BusJobOps *ops, void *dat
         }
         *job = (BusJob) {
                 .jobs = j,
+                .caller = caller,
                 .message = sd_bus_message_ref(m),
                 .ops = ops,
                 .data = data,

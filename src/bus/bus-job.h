@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
@@ -37,9 +38,14 @@ size_t bus_jobs_running(BusJobs *j);
 /* Called on the loop thread whenever a job has finished and replied. */
 void bus_jobs_set_on_finished(BusJobs *j, void (*cb)(void *userdata), void *userdata);
 
-/* Starts a job answering m; data is handed over (freed with ops->free even on
- * failure). Fails with LimitsExceeded when max jobs are running. */
-int bus_job_start(BusJobs *j, sd_bus_message *m, const BusJobOps *ops, void *data,
+#define BUS_JOBS_PER_CALLER 4
+#define BUS_JOBS_ROOT_RESERVE 4
+
+/* Starts a job answering m for caller; data is handed over (freed with ops->free even on
+ * failure). Fails with LimitsExceeded when max jobs are running, when a non-root caller
+ * has BUS_JOBS_PER_CALLER running, or when non-root callers would take the slots kept
+ * for root. */
+int bus_job_start(BusJobs *j, sd_bus_message *m, uid_t caller, const BusJobOps *ops, void *data,
                   sd_bus_error *error);
 
 /* Worker thread: records progress; the loop emits at most ten updates a second. */

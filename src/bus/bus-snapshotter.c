@@ -450,7 +450,7 @@ static void work_failed(void *data, const sd_bus_error *error) {
 }
 
 static int work_start(sd_bus_message *m, const BusJobOps *ops, Work *w, sd_bus_error *error) {
-        return bus_job_start(w->call.snapshotter->context->jobs, m, ops, w, error);
+        return bus_job_start(w->call.snapshotter->context->jobs, m, w->call.caller, ops, w, error);
 }
 
 static int usage_run(BusJob *job, void *data, Error *e) {

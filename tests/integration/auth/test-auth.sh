@@ -285,6 +285,39 @@ else
 fi
 unchanged_since "$T/before" "the callers that left"
 
+echo "# one user cannot take every worker: at most 4 slow calls each"
+CTL="$LAMINA_BUILD_DIR/src/ctl/laminactl"
+declare -a cap_fds=() cap_pids=()
+for i in 1 2 3 4 5; do
+        as "$OWNER" "$CTL" -q prepare "cap-$i" >/dev/null || harness_die "prepare cap-$i failed"
+done
+for i in 1 2 3 4; do
+        mkfifo "$T/cap-$i"
+        as "$OWNER" "$CTL" apply "cap-$i" - <"$T/cap-$i" >/dev/null 2>&1 &
+        cap_pids+=($!)
+        exec {fd}>"$T/cap-$i"
+        cap_fds+=("$fd")
+done
+sleep 1
+cells=$((cells + 1))
+if out=$(echo | as "$OWNER" "$CTL" apply cap-5 - 2>&1); then
+        echo "not ok - a fifth slow call of one user was accepted"
+        failures=$((failures + 1))
+elif grep -q "you have 4 operations running" <<<"$out"; then
+        echo "ok - the fifth slow call of one user: $out"
+else
+        echo "not ok - the fifth slow call of one user failed otherwise: $out"
+        failures=$((failures + 1))
+fi
+expect ok root "$OBJ/user/$UO" Usage o-img
+for fd in "${cap_fds[@]}"; do
+        exec {fd}>&-
+done
+wait "${cap_pids[@]}" 2>/dev/null
+for i in 1 2 3 4 5; do
+        as "$OWNER" "$CTL" -q rm "cap-$i" >/dev/null || harness_die "rm cap-$i failed"
+done
+
 echo "# polkit stopped: non-root refused, root still served"
 polkitd_pid=$(awk '$1 == "polkitd" { print $2 }' "$T/.harness/pids" | tail -n 1)
 harness_kill_pid "$polkitd_pid"
