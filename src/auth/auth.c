@@ -40,7 +40,18 @@ typedef struct AuthQuery {
         struct AuthQuery *prev, *next;
 } AuthQuery;
 
+/* Unique bus names are never reused while the bus runs, and a connection's euid is fixed
+ * when it connects: so a caller's uid, once read, holds for every later call from it. */
+#define UID_CACHE_SIZE 256
+
+typedef struct UidCacheEntry {
+        char *sender;
+        uid_t uid;
+} UidCacheEntry;
+
 struct AuthRegistry {
+        UidCacheEntry uid_cache[UID_CACHE_SIZE];
+        size_t uid_cache_next; /* round-robin replacement */
         AuthQuery *queries;
         size_t n_queries;
         uint64_t n_checks; /* makes cancellation ids unique */
@@ -376,13 +387,10 @@ static int auth_query_start(AuthQuery *q, const char *action, const char *const 
         return 0;
 }
 
-int auth_caller_uid(sd_bus_message *m, uid_t *ret) {
+static int caller_uid_from_bus(sd_bus_message *m, uid_t *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         uint64_t augmented;
         int r;
-
-        assert(m);
-        assert(ret);
 
         r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
         if (r < 0)
@@ -393,6 +401,34 @@ int auth_caller_uid(sd_bus_message *m, uid_t *ret) {
         if (augmented & SD_BUS_CREDS_EUID)
                 return -EPERM;
         return sd_bus_creds_get_euid(creds, ret);
+}
+
+int auth_caller_uid(AuthRegistry *reg, sd_bus_message *m, uid_t *ret) {
+        const char *sender = sd_bus_message_get_sender(m);
+        UidCacheEntry *slot;
+        int r;
+
+        assert(reg);
+        assert(m);
+        assert(ret);
+
+        if (sender && sender[0] == ':')
+                for (size_t i = 0; i < UID_CACHE_SIZE; i++)
+                        if (reg->uid_cache[i].sender && streq(reg->uid_cache[i].sender, sender)) {
+                                *ret = reg->uid_cache[i].uid;
+                                return 0;
+                        }
+
+        r = caller_uid_from_bus(m, ret);
+        if (r < 0 || !sender || sender[0] != ':')
+                return r;
+
+        slot = &reg->uid_cache[reg->uid_cache_next];
+        reg->uid_cache_next = (reg->uid_cache_next + 1) % UID_CACHE_SIZE;
+        free(slot->sender);
+        slot->sender = strdup(sender); /* NULL on ENOMEM: then the next call just asks again */
+        slot->uid = *ret;
+        return 0;
 }
 
 int auth_check(sd_bus_message *m, const char *action, const char *const *details, AuthRegistry *reg,
@@ -414,7 +450,7 @@ int auth_check(sd_bus_message *m, const char *action, const char *const *details
                         return 0; /* still waiting for polkit */
         }
 
-        r = auth_caller_uid(m, &uid);
+        r = auth_caller_uid(reg, m, &uid);
         if (r < 0) {
                 log_warning_errno(r, "polkit: cannot determine the user ID of caller %s: %m",
                                   sd_bus_message_get_sender(m) ?: "(none)");
@@ -462,6 +498,8 @@ AuthRegistry *auth_registry_free(AuthRegistry *reg) {
         reg->freeing = true;
         while (reg->queries)
                 auth_query_free(reg->queries);
+        for (size_t i = 0; i < UID_CACHE_SIZE; i++)
+                free(reg->uid_cache[i].sender);
         free(reg);
         return NULL;
 }

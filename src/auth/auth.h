@@ -30,6 +30,6 @@ void auth_registry_set_on_idle(AuthRegistry *r, void (*cb)(void *userdata), void
 int auth_check(sd_bus_message *m, const char *action, const char *const *details,
                AuthRegistry *r, sd_bus_error *error);
 
-/* The caller's euid as the bus reports it; fails (deny) when it cannot be had
- * without augmentation. */
-int auth_caller_uid(sd_bus_message *m, uid_t *ret);
+/* The caller's euid as the bus reports it, remembered per unique bus name; fails
+ * (deny) when it cannot be had without augmentation. */
+int auth_caller_uid(AuthRegistry *r, sd_bus_message *m, uid_t *ret);

@@ -57,7 +57,7 @@ static int enumerate_user_objects(sd_bus *bus, const char *prefix, void *userdat
         char *path;
         int r;
 
-        if (m && bus_caller_uid(m, &uid, NULL) >= 0) {
+        if (m && bus_caller_uid(s->context, m, &uid, NULL) >= 0) {
                 path = strdup_printf("%s/%u", s->user_path, (unsigned) uid);
                 if (!path)
                         return -ENOMEM;

@@ -69,7 +69,7 @@ static int bus_call_begin(BusSnapshotter *s, sd_bus_message *m, const char *verb
         const char *actions[2];
         int r;
 
-        r = bus_caller_uid(m, &call.caller, error);
+        r = bus_caller_uid(s->context, m, &call.caller, error);
         if (r < 0)
                 return r;
         r = object_namespace(s, m, call.caller, &call.ns);

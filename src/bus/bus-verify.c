@@ -5,10 +5,10 @@
 #include "bus-error.h"
 #include "bus.h"
 
-int bus_caller_uid(sd_bus_message *m, uid_t *ret, sd_bus_error *error) {
+int bus_caller_uid(BusContext *c, sd_bus_message *m, uid_t *ret, sd_bus_error *error) {
         int r;
 
-        r = auth_caller_uid(m, ret);
+        r = auth_caller_uid(c->auth, m, ret);
         if (r < 0)
                 return bus_error_setf(error, EACCES, "cannot determine the caller's user ID (%s); refusing",
                                       strerror(-r));

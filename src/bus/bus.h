@@ -60,6 +60,6 @@ extern const sd_bus_vtable bus_snapshotter_vtable[];
 /* Authorization, decided before any state changes. Returns 1 when the caller may go
  * on, 0 when a decision is pending (the handler returns 1 and is called again), or a
  * negative errno with error set. */
-int bus_caller_uid(sd_bus_message *m, uid_t *ret, sd_bus_error *error);
+int bus_caller_uid(BusContext *c, sd_bus_message *m, uid_t *ret, sd_bus_error *error);
 int bus_verify(BusContext *c, sd_bus_message *m, const char *action, const char *const *details,
                sd_bus_error *error);

@@ -157,7 +157,7 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         Seen *seen = userdata;
 
         seen->calls++;
-        ASSERT_OK(auth_caller_uid(m, &seen->uid));
+        ASSERT_OK(auth_caller_uid(seen->registry, m, &seen->uid));
         seen->r = auth_check(m, ACTION, details, seen->registry, error);
         if (seen->r < 0)
                 return seen->r;
