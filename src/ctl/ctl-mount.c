@@ -76,8 +76,6 @@ int verb_list_mounts(Ctl *c, int argc, char **argv) {
         if (r < 0)
                 return ctl_fail(r, "out of memory");
         while ((r = sd_bus_message_read(reply, "(ssut)", &key, &path, &owner, &since)) > 0) {
-                char owner_buf[16];
-
                 if (listing_is_json()) {
                         jw_begin_object(&out.json);
                         jw_key(&out.json, "key");
@@ -91,8 +89,7 @@ int verb_list_mounts(Ctl *c, int argc, char **argv) {
                         jw_end_object(&out.json);
                         continue;
                 }
-                snprintf(owner_buf, sizeof owner_buf, "%" PRIu32, owner);
-                if (table_add_row(&out.table, key, path, owner_buf, FORMAT_TIMESTAMP(since)) < 0)
+                if (table_add_row(&out.table, key, path, FORMAT_OWNER(owner), FORMAT_TIMESTAMP(since)) < 0)
                         return ctl_fail(-ENOMEM, "out of memory");
         }
         if (r < 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -8,6 +9,15 @@
 
 #include "ctl-output.h"
 #include "strutil.h"
+
+const char *format_owner(char buf[static FORMAT_OWNER_MAX], uint32_t uid) {
+        struct passwd *pw = getpwuid(uid);
+
+        if (pw)
+                return pw->pw_name;
+        snprintf(buf, FORMAT_OWNER_MAX, "%" PRIu32, uid);
+        return buf;
+}
 
 const char *format_bytes(char buf[static FORMAT_BYTES_MAX], uint64_t bytes) {
         static const char suffixes[] = "KMGTPE";

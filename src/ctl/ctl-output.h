@@ -18,6 +18,11 @@ const char *format_bytes(char buf[static FORMAT_BYTES_MAX], uint64_t bytes);
 const char *format_timestamp(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec);
 #define FORMAT_TIMESTAMP(u) format_timestamp((char[FORMAT_TIMESTAMP_MAX]) {}, (u))
 
+/* The user name of uid, or the number when it has none. */
+#define FORMAT_OWNER_MAX 16
+const char *format_owner(char buf[static FORMAT_OWNER_MAX], uint32_t uid);
+#define FORMAT_OWNER(u) format_owner((char[FORMAT_OWNER_MAX]) {}, (u))
+
 /* A streaming JSON writer: commas, indentation and string escaping are done here. */
 typedef struct JsonWriter {
         FILE *f;

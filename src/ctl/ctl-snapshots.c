@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
-#include <pwd.h>
 #include <string.h>
 
 #include "ctl-output.h"
@@ -57,15 +56,6 @@ static int list_snapshots(Ctl *c, char **filters, InfoList *ret) {
         return 0;
 }
 
-static const char *owner_name(uint32_t uid, char buf[static 16]) {
-        struct passwd *pw = getpwuid(uid);
-
-        if (pw)
-                return pw->pw_name;
-        snprintf(buf, 16, "%" PRIu32, uid);
-        return buf;
-}
-
 static void jw_info(JsonWriter *j, const CtlInfo *i) {
         jw_begin_object(j);
         jw_key(j, "name");
@@ -109,7 +99,7 @@ int verb_ls(Ctl *c, int argc, char **argv) {
                 else
                         r = table_add_row(&out.table, l.items[i].name,
                                           isempty(l.items[i].parent) ? NULL : l.items[i].parent, l.items[i].kind,
-                                          owner_name(l.items[i].owner, (char[16]) {}));
+                                          FORMAT_OWNER(l.items[i].owner));
         if (r < 0)
                 return ctl_fail(r, "out of memory");
         listing_end(&out, "snapshot", "snapshots");

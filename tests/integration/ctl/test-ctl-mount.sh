@@ -16,7 +16,7 @@ echo hello >"$path/file" || fail "the active snapshot is writable"
 fails "mount twice is busy" 1 '"a"' mount a
 
 ok "list-mounts" list-mounts
-printf '%s\n' "$out" | grep -Eq "^a +$path +0 " || fail "list-mounts row: $out"
+printf '%s\n' "$out" | grep -Eq "^a +$path +root " || fail "list-mounts row: $out"
 expect "list-mounts footer" "$(printf '%s\n' "$out" | tail -n 1)" "1 mount listed."
 ok "list-mounts --json" --json=short list-mounts
 expect "JSON list-mounts" "$(json 'map([.key, .path, .owner, .mounted > 1e15])')" "[[\"a\",\"$path\",0,true]]"
