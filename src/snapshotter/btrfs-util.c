@@ -7,6 +7,7 @@
 #include <linux/magic.h>
 #include <stdio.h>
 #include <string.h>
+#include <endian.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -219,4 +220,31 @@ int btrfs_device_path(int fd, char **ret) {
                 return 0;
         }
         return -ENODEV;
+}
+
+int btrfs_qgroup_exclusive(int fd, uint64_t subvolid, uint64_t *ret) {
+        struct btrfs_ioctl_search_args args = {
+                .key = {
+                        .tree_id = BTRFS_QUOTA_TREE_OBJECTID,
+                        .min_type = BTRFS_QGROUP_INFO_KEY,
+                        .max_type = BTRFS_QGROUP_INFO_KEY,
+                        .min_offset = subvolid, /* level 0: the qgroup ID is the subvolume ID */
+                        .max_offset = subvolid,
+                        .max_transid = UINT64_MAX,
+                        .nr_items = 1,
+                },
+        };
+        const struct btrfs_ioctl_search_header *h = (const void *) args.buf;
+        const struct btrfs_qgroup_info_item *item = (const void *) (args.buf + sizeof *h);
+
+        /* Accounting is brought up to date when the transaction commits. */
+        if (syncfs(fd) < 0)
+                return -errno;
+        if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &args) < 0)
+                return errno == ENOENT ? -ENOENT : -errno; /* no quota tree: quotas off */
+        if (args.key.nr_items == 0 || h->type != BTRFS_QGROUP_INFO_KEY || h->offset != subvolid ||
+            h->len < sizeof *item)
+                return -ENOENT;
+        *ret = le64toh(item->excl);
+        return 0;
 }

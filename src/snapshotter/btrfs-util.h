@@ -31,3 +31,8 @@ int btrfs_subvol_destroy_at(int dirfd, const char *name);
 
 /* A block device path of the filesystem fd lives on (the lowest device ID present). */
 int btrfs_device_path(int fd, char **ret);
+
+/* Bytes that only subvolume `subvolid` holds (its level-0 qgroup's exclusive count, after
+ * the transaction that fd's filesystem has open is committed); -ENOENT when quotas are
+ * not enabled on that filesystem. */
+int btrfs_qgroup_exclusive(int fd, uint64_t subvolid, uint64_t *ret);

@@ -106,6 +106,31 @@ static int btrfs_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t at
         return mount_bind(src, target_fd, attrs, ret_mnt_id, e);
 }
 
+/* Bytes from the subvolume's qgroup when quotas are on (only what this snapshot holds
+ * alone: extents shared with its parent are not its usage); else, and for the inode
+ * count always, a walk of the tree. */
+static int btrfs_usage(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
+        _cleanup_close_ int fd = -EBADF;
+        uint64_t subvolid, excl;
+        int r;
+
+        r = backend_usage_walk(b, id, ret_size, ret_inodes, e);
+        if (r < 0)
+                return r;
+        r = open_subvol(b, id, &fd, e);
+        if (r < 0)
+                return r;
+        r = btrfs_subvol_id(fd, &subvolid);
+        if (r >= 0)
+                r = btrfs_qgroup_exclusive(fd, subvolid, &excl);
+        if (r >= 0)
+                *ret_size = excl;
+        else if (r != -ENOENT)
+                log_debug_errno(r, "btrfs: no qgroup figures for %s/%" PRIu64 ", using the walk: %m",
+                                b->snapshots_path, id);
+        return 0;
+}
+
 /* Counts what the subvolume holds (extents it shares with others are freed only with the
  * last of them, so this is an upper bound) and deletes it. */
 static int remove_subvol(Backend *b, const char *name, uint64_t *reclaimed) {
@@ -147,7 +172,7 @@ const BackendVTable backend_btrfs = {
         .commit = btrfs_commit,
         .mounts = btrfs_mounts,
         .mount = btrfs_mount,
-        .usage = backend_usage_walk,
+        .usage = btrfs_usage,
         .open_data = open_subvol,
         .remove_data = btrfs_remove_data,
 };

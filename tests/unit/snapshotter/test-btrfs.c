@@ -227,6 +227,63 @@ TEST(btrfs_mounted_at_state_btrfs) {
         free(src);
 }
 
+/* n MiB of data that does not compress into the snapshot with this key's ID. */
+static void write_mib(CoreSnapshotter *s, const char *key, const char *name, size_t n) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        _cleanup_free_ char *path = NULL;
+        Error e = ERROR_NULL;
+        char buf[4096];
+        FILE *f;
+
+        ASSERT_OK(core_stat(s, 0, key, &info, &e));
+        path = strdup_printf("%s/btrfs/snapshots/%" PRIu64 "/%s", state_dir, info.id, name);
+        f = fopen(path, "we");
+        ASSERT_TRUE(f);
+        for (size_t i = 0; i < n * 256; i++) {
+                for (size_t j = 0; j < sizeof buf; j++)
+                        buf[j] = (char) (random() & 0xff);
+                ASSERT_TRUE(fwrite(buf, 1, sizeof buf, f) == sizeof buf);
+        }
+        ASSERT_TRUE(fclose(f) == 0);
+}
+
+/* With quotas on, a snapshot's usage is what it holds alone: not the extents it shares
+ * with its parent (a walk would count those again). */
+TEST(usage_from_qgroups_excludes_the_parent) {
+        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+        Core *c = core_on_btrfs();
+        CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
+        uint64_t size, inodes;
+        Error e = ERROR_NULL;
+
+        if (system(enable) != 0) {
+                printf("# skipped: btrfs quotas cannot be enabled here\n");
+                core_free(c);
+                return;
+        }
+        ASSERT_OK(core_prepare(s, 0, "q-base-a", NULL, NULL, NULL, &e));
+        write_mib(s, "q-base-a", "big", 4);
+        ASSERT_OK(core_commit(s, 0, "q-base", "q-base-a", NULL, &e));
+        ASSERT_OK(core_usage(s, 0, "q-base", &size, &inodes, &e));
+        ASSERT_TRUE(size >= 4u << 20);
+
+        ASSERT_OK(core_prepare(s, 0, "q-child-a", "q-base", NULL, NULL, &e));
+        write_mib(s, "q-child-a", "small", 1);
+        ASSERT_OK(core_usage(s, 0, "q-child-a", &size, &inodes, &e));
+        printf("# child usage with quotas: %" PRIu64 " bytes, %" PRIu64 " inodes\n", size, inodes);
+        ASSERT_TRUE(size >= 1u << 20 && size < 2u << 20);
+        ASSERT_TRUE(inodes == 3); /* root dir, big (shared), small */
+        ASSERT_OK(core_commit(s, 0, "q-child", "q-child-a", NULL, &e));
+        ASSERT_OK(core_usage(s, 0, "q-child", &size, &inodes, &e));
+        ASSERT_TRUE(size >= 1u << 20 && size < 2u << 20);
+
+        ASSERT_OK(core_remove(s, 0, "q-child", &e));
+        ASSERT_OK(core_remove(s, 0, "q-base", &e));
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+        core_free(c);
+}
+
 static void mount_test_fs(void) {
         ASSERT_TRUE(test_enter_private_mount_ns());
         ASSERT_OK(mkdir(fsdir, 0755));
@@ -308,6 +365,7 @@ static void run_cases(void) {
                 TEST_ENTRY(cleanup_deletes_nested_subvolumes),
                 TEST_ENTRY(btrfs_is_offered_only_on_btrfs),
                 TEST_ENTRY(btrfs_mounted_at_state_btrfs),
+                TEST_ENTRY(usage_from_qgroups_excludes_the_parent),
         };
 
         mount_test_fs();
