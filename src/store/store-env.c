@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Opening and closing the environment, transactions, and LMDB's errors as errno. */
+
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "store-internal.h"
+
+#define DEFAULT_MAP_SIZE ((size_t) 64 << 20)
+#define WRITE_ATTEMPTS_MAX 32
+
+/* --- errors --- */
+
+int errno_from_mdb(int rc) {
+        switch (rc) {
+        case 0:
+                return 0;
+        case MDB_NOTFOUND:
+                return -ENOENT;
+        case MDB_KEYEXIST:
+                return -EEXIST;
+        case MDB_MAP_FULL:
+                return -ENOSPC;
+        case MDB_CORRUPTED:
+        case MDB_PAGE_NOTFOUND:
+        case MDB_INVALID:
+                return -EBADMSG;
+        case MDB_VERSION_MISMATCH:
+                return -EPROTO;
+        default:
+                return rc > 0 ? -rc : -EIO;
+        }
+}
+
+int txn_result(StoreTxn *t, int rc) {
+        if (rc == MDB_MAP_FULL)
+                t->map_full = true;
+        return errno_from_mdb(rc);
+}
+
+/* --- open, close, transactions --- */
+
+static int open_databases(Store *s) {
+        static const struct {
+                const char *name;
+                size_t offset;
+                unsigned flags;
+        } table[] = {
+                { "meta", offsetof(Store, meta), 0 },
+                { "records", offsetof(Store, records), 0 },
+                { "names", offsetof(Store, names), MDB_DUPSORT | MDB_DUPFIXED },
+                { "children", offsetof(Store, children), 0 },
+                { "mounts", offsetof(Store, mounts), 0 },
+        };
+        MDB_txn *txn;
+        int rc;
+
+        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc != 0)
+                return errno_from_mdb(rc);
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                rc = mdb_dbi_open(txn, table[i].name, table[i].flags | MDB_CREATE,
+                                  (MDB_dbi *) ((uint8_t *) s + table[i].offset));
+                if (rc != 0) {
+                        mdb_txn_abort(txn);
+                        return errno_from_mdb(rc);
+                }
+        }
+        return errno_from_mdb(mdb_txn_commit(txn));
+}
+
+static int prepare_directory(const char *dir) {
+        _cleanup_close_ int fd = -EBADF;
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return RET_NERRNO(fchmod(fd, 0700));
+}
+
+int store_open(const char *dir, const StoreOptions *opts, Store **ret) {
+        _cleanup_(store_freep) Store *s = NULL;
+        size_t size = opts && opts->initial_map_size ? opts->initial_map_size : DEFAULT_MAP_SIZE;
+        MDB_stat st;
+        int r, rc, dead;
+
+        assert(dir);
+        assert(ret);
+
+        r = prepare_directory(dir);
+        if (r < 0)
+                return log_debug_errno(r, "cannot prepare metadata directory %s: %m", dir);
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        pthread_mutex_init(&s->mutex, NULL);
+        pthread_cond_init(&s->cond, NULL);
+
+        rc = mdb_env_create(&s->env);
+        if (rc != 0)
+                return errno_from_mdb(rc);
+        rc = mdb_env_set_maxdbs(s->env, 8);
+        if (rc == 0)
+                rc = mdb_env_set_mapsize(s->env, size);
+        if (rc == 0)
+                /* MDB_NOTLS: read transactions may nest in one thread. */
+                rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+        if (rc != 0)
+                return log_debug_errno(errno_from_mdb(rc), "cannot open metadata in %s: %s", dir, mdb_strerror(rc));
+
+        /* Reader slots of processes that died (crash, SIGKILL). */
+        (void) mdb_reader_check(s->env, &dead);
+        (void) mdb_env_stat(s->env, &st);
+        s->page_size = st.ms_psize;
+
+        r = open_databases(s);
+        if (r < 0)
+                return log_debug_errno(r, "cannot open metadata databases in %s: %m", dir);
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+Store *store_free(Store *s) {
+        if (!s)
+                return NULL;
+        assert(s->active == 0);
+        if (s->env)
+                mdb_env_close(s->env);
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->mutex);
+        free(s);
+        return NULL;
+}
+
+/* Begins a transaction, adopting a map another process grew. */
+static int txn_begin(Store *s, unsigned flags, MDB_txn **ret) {
+        for (unsigned attempt = 0;; attempt++) {
+                int rc, r;
+
+                txn_enter(s);
+                rc = mdb_txn_begin(s->env, NULL, flags, ret);
+                if (rc == 0)
+                        return 0;
+                txn_leave(s);
+                if (rc != MDB_MAP_RESIZED || attempt > 0)
+                        return errno_from_mdb(rc);
+                r = store_grow(s, 0);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int store_read_begin(Store *s, StoreTxn **ret) {
+        _cleanup_free_ StoreTxn *t = NULL;
+        int r;
+
+        assert(s);
+        assert(ret);
+
+        t = calloc(1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        r = txn_begin(s, MDB_RDONLY, &t->txn);
+        if (r < 0)
+                return r;
+        t->store = s;
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+void store_read_end(StoreTxn *t) {
+        if (!t)
+                return;
+        assert(!t->write);
+        mdb_txn_abort(t->txn);
+        txn_leave(t->store);
+        free(t);
+}
+
+/* One attempt; *ret_map_full tells the caller to grow and retry. */
+static int store_write_once(Store *s, store_write_fn fn, void *userdata, Error *e,
+                            size_t *ret_seen, bool *ret_map_full) {
+        StoreTxn t = { .store = s, .write = true };
+        int r, rc;
+
+        *ret_seen = store_map_size(s);
+        r = txn_begin(s, 0, &t.txn);
+        if (r < 0) {
+                *ret_map_full = false;
+                return error_set_errno(e, r, "cannot begin a metadata transaction");
+        }
+
+        r = fn(&t, userdata, e);
+        if (r < 0 || t.map_full)
+                mdb_txn_abort(t.txn);
+        else {
+                rc = mdb_txn_commit(t.txn);
+                if (rc != 0)
+                        r = error_set_errno(e, txn_result(&t, rc), "cannot commit a metadata transaction");
+        }
+        txn_leave(s);
+        *ret_map_full = t.map_full;
+        return r;
+}
+
+int store_write(Store *s, store_write_fn fn, void *userdata, Error *e) {
+        Error saved = e ? *e : ERROR_NULL;
+        int r = -ENOSPC;
+
+        assert(s);
+        assert(fn);
+
+        for (unsigned attempt = 0; attempt < WRITE_ATTEMPTS_MAX; attempt++) {
+                size_t seen;
+                bool map_full;
+
+                if (e)
+                        *e = saved;
+                store_maybe_grow(s);
+                r = store_write_once(s, fn, userdata, e, &seen, &map_full);
+                if (!map_full)
+                        return r;
+                r = store_grow(s, seen);
+                if (r < 0)
+                        break;
+        }
+        if (e)
+                *e = saved;
+        return error_set_errno(e, r, "the metadata database is full and cannot grow");
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Internals shared by the files of the store; nothing outside src/store includes this.
+ *
+ * Named databases:
+ *   meta      "next-id" -> u64: the next snapshot ID (IDs are never reused)
+ *   records   be64(id) -> record (see record_encode())
+ *   names     be32(owner) + name -> be64(id), or, for names longer than NAME_PREFIX_MAX,
+ *             be32(owner) + the first NAME_PREFIX_MAX bytes + sha256(name). LMDB keys
+ *             are limited to 511 bytes. Duplicates are allowed (MDB_DUPSORT) so that
+ *             even a hash collision only costs a record comparison.
+ *   children  be64(parent id) + be64(child id) -> "": "has children" is one seek.
+ *   mounts    be64(snapshot id) -> mount record
+ *
+ * The key layout keeps the name index ordered by owner, then by name bytes, except
+ * within a group of long names sharing their prefix, which walk sorts in memory.
+ *
+ * Files: store-env.c (open, close, transactions), store-map.c (growing the map),
+ * store-codec.c (bytes of records and keys), store-db.c (raw access and record lookups),
+ * store.c (containerd's operations), store-walk.c, store-verify.c, store-mount.c. */
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define OWNER_LEN 4
+#define HASH_LEN 32
+#define NAME_PREFIX_MAX 448
+#define NAME_KEY_LONG (OWNER_LEN + NAME_PREFIX_MAX + HASH_LEN)
+#define NAME_GROUP_LEN (OWNER_LEN + NAME_PREFIX_MAX)
+
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define RECORD_VERSION 1
+#define NEXT_ID_KEY "next-id"
+
+struct Store {
+        MDB_env *env;
+        MDB_dbi meta, records, names, children, mounts;
+        size_t page_size;
+
+        pthread_mutex_t mutex;
+        pthread_cond_t cond;
+        unsigned active;   /* open transactions */
+        bool grow_pending; /* a grow waits for active to drop to 0 */
+};
+
+struct StoreTxn {
+        Store *store;
+        MDB_txn *txn;
+        bool write;
+        bool map_full; /* an operation hit MDB_MAP_FULL: store_write() grows and reruns */
+};
+
+/* --- errors (store-env.c) --- */
+
+int errno_from_mdb(int rc);
+/* errno_from_mdb(), remembering MDB_MAP_FULL for store_write(). */
+int txn_result(StoreTxn *t, int rc);
+
+/* --- the transaction count and growing the map (store-map.c) --- */
+
+void txn_enter(Store *s);
+void txn_leave(Store *s);
+size_t store_map_size(Store *s);
+int store_grow(Store *s, size_t seen);
+void store_maybe_grow(Store *s);
+
+/* --- encoding (store-codec.c) --- */
+
+typedef struct Buf {
+        uint8_t *data;
+        size_t n, cap;
+        bool oom;
+} Buf;
+
+void buf_done(Buf *b);
+void buf_put(Buf *b, const void *p, size_t n);
+void buf_put_u8(Buf *b, uint8_t v);
+void buf_put_u32(Buf *b, uint32_t v);
+void buf_put_u64(Buf *b, uint64_t v);
+void buf_put_str(Buf *b, const char *s, size_t n);
+
+typedef struct Reader {
+        const uint8_t *p;
+        size_t left;
+        bool bad;
+} Reader;
+
+const void *reader_take(Reader *r, size_t n);
+uint8_t reader_u8(Reader *r);
+uint32_t reader_u32(Reader *r);
+uint64_t reader_u64(Reader *r);
+const char *reader_str(Reader *r, size_t *ret_len);
+char *reader_strdup(Reader *r);
+
+typedef struct IdKey {
+        uint8_t b[8];
+} IdKey;
+
+typedef struct ChildKey {
+        uint8_t b[16];
+} ChildKey;
+
+typedef struct NameKey {
+        uint8_t b[NAME_KEY_LONG];
+        size_t n;
+} NameKey;
+
+IdKey id_key(uint64_t id);
+uint64_t id_from_val(const MDB_val *v);
+ChildKey child_key(uint64_t parent, uint64_t child);
+int name_key(uid_t owner, const char *name, size_t len, NameKey *ret);
+
+/* A decoded record; name and labels point into the database page, valid until the
+ * transaction writes or ends. */
+typedef struct Record {
+        uint64_t id;
+        uid_t owner;
+        SnapshotKind kind;
+        uint64_t parent_id; /* 0: none */
+        uint64_t created_usec, updated_usec;
+        uint64_t size, inodes;
+        const char *name;
+        size_t name_len;
+        Reader labels;
+        uint32_t n_labels;
+} Record;
+
+int record_encode(const Record *rec, const Labels *labels, Buf *b);
+int record_decode(uint64_t id, const MDB_val *v, Record *ret);
+int labels_decode(const Record *rec, Labels *ret);
+
+/* --- raw database access and records (store-db.c) --- */
+
+int record_fail(Error *e, int r, const char *name);
+int record_not_found(Error *e, const char *name);
+
+void cursor_closep(MDB_cursor **c);
+#define _cleanup_cursor_ _cleanup_(cursor_closep)
+int cursor_open(StoreTxn *t, MDB_dbi dbi, MDB_cursor **ret);
+
+typedef int (*db_each_fn)(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e);
+int db_each(StoreTxn *t, MDB_dbi dbi, db_each_fn fn, void *userdata, size_t *ret_n, Error *e);
+int db_get(StoreTxn *t, MDB_dbi dbi, const void *key, size_t klen, MDB_val *ret);
+int db_put(StoreTxn *t, MDB_dbi dbi, const void *key, size_t klen, const void *data,
+           size_t dlen, unsigned flags);
+int db_del(StoreTxn *t, MDB_dbi dbi, const void *key, size_t klen, const void *data, size_t dlen);
+
+int read_next_id(StoreTxn *t, uint64_t *ret);
+int allocate_id(StoreTxn *t, uint64_t *ret);
+
+int record_get(StoreTxn *t, uint64_t id, Record *ret);
+int record_put(StoreTxn *t, const Record *rec, const Labels *labels);
+int name_index_change(StoreTxn *t, uid_t owner, const char *name, uint64_t id, bool add);
+int record_lookup(StoreTxn *t, uid_t owner, const char *name, Record *ret);
+int record_lookup_or_fail(StoreTxn *t, uid_t owner, const char *name, Record *ret, Error *e);
+int record_check_name_free(StoreTxn *t, uid_t owner, const char *name, const char *hint, Error *e);
+int record_to_info(StoreTxn *t, const Record *rec, SnapshotInfo *ret);
+int record_chain(StoreTxn *t, const Record *rec, Snapshot *ret);

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Records of the mounts laminad made, keyed by snapshot ID. */
+
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-internal.h"
+
+#define MOUNT_RECORD_VERSION 1
+
+void mount_record_clear(MountRecord *r) {
+        free(r->target);
+        *r = (MountRecord) {};
+}
+
+int store_mount_put(StoreTxn *t, const MountRecord *m) {
+        _cleanup_(buf_done) Buf b = {};
+        IdKey k = id_key(m->snapshot_id);
+
+        assert(t && m && m->target);
+
+        buf_put_u8(&b, MOUNT_RECORD_VERSION);
+        buf_put_u32(&b, (uint32_t) m->owner);
+        buf_put_u64(&b, m->mnt_id);
+        buf_put_u64(&b, m->mounted_usec);
+        buf_put_u8(&b, m->daemon_made_target);
+        buf_put_str(&b, m->boot_id, strnlen(m->boot_id, sizeof m->boot_id - 1));
+        buf_put_str(&b, m->target, strlen(m->target));
+        if (b.oom)
+                return -ENOMEM;
+        return db_put(t, t->store->mounts, k.b, sizeof k.b, b.data, b.n, 0);
+}
+
+static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) {
+        Reader r = { .p = v->mv_data, .left = v->mv_size };
+        MountRecord m = { .snapshot_id = id };
+        const char *boot_id;
+        size_t n;
+
+        if (reader_u8(&r) != MOUNT_RECORD_VERSION)
+                return -EBADMSG;
+        m.owner = reader_u32(&r);
+        m.mnt_id = reader_u64(&r);
+        m.mounted_usec = reader_u64(&r);
+        m.daemon_made_target = reader_u8(&r);
+        boot_id = reader_str(&r, &n);
+        if (r.bad || n >= sizeof m.boot_id)
+                return -EBADMSG;
+        memcpy(m.boot_id, boot_id, n);
+        m.target = reader_strdup(&r);
+        if (!m.target)
+                return r.bad ? -EBADMSG : -ENOMEM;
+        mount_record_clear(ret);
+        *ret = m;
+        return 0;
+}
+
+int store_mount_get(StoreTxn *t, uint64_t snapshot_id, MountRecord *ret) {
+        IdKey k = id_key(snapshot_id);
+        MDB_val v;
+        int r;
+
+        assert(t && ret);
+
+        r = db_get(t, t->store->mounts, k.b, sizeof k.b, &v);
+        if (r < 0)
+                return r;
+        return mount_record_decode(snapshot_id, &v, ret);
+}
+
+int store_mount_delete(StoreTxn *t, uint64_t snapshot_id) {
+        IdKey k = id_key(snapshot_id);
+
+        assert(t);
+        return db_del(t, t->store->mounts, k.b, sizeof k.b, NULL, 0);
+}
+
+typedef struct MountWalkArgs {
+        store_mount_walk_fn fn;
+        void *userdata;
+} MountWalkArgs;
+
+static int mount_walk_one(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        _cleanup_(mount_record_clear) MountRecord m = {};
+        MountWalkArgs *a = userdata;
+        int r;
+
+        r = mount_record_decode(id_from_val(key), val, &m);
+        if (r < 0)
+                return r;
+        return a->fn(&m, a->userdata);
+}
+
+int store_mount_walk(StoreTxn *t, store_mount_walk_fn fn, void *userdata) {
+        assert(t && fn);
+
+        return db_each(t, t->store->mounts, mount_walk_one, &(MountWalkArgs) { fn, userdata }, NULL, NULL);
+}

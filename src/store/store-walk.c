@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Listing snapshots in name order, and all IDs. */
+
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filter.h"
+#include "store-internal.h"
+
+/* Long names sharing their first NAME_PREFIX_MAX bytes are ordered by hash in the index;
+ * walk collects such a group and sorts it by name. */
+typedef struct WalkGroup {
+        uint8_t prefix[NAME_GROUP_LEN];
+        SnapshotInfo *items;
+        size_t n;
+} WalkGroup;
+
+static int info_compare(const void *a, const void *b) {
+        return strcmp(((const SnapshotInfo *) a)->name, ((const SnapshotInfo *) b)->name);
+}
+
+static void walk_group_clear(WalkGroup *g) {
+        for (size_t i = 0; i < g->n; i++)
+                snapshot_info_clear(g->items + i);
+        free(g->items);
+        g->items = NULL;
+        g->n = 0;
+}
+
+static int walk_group_flush(WalkGroup *g, store_walk_fn fn, void *userdata) {
+        int r = 0;
+
+        if (g->n == 0)
+                return 0;
+        qsort(g->items, g->n, sizeof(SnapshotInfo), info_compare);
+        for (size_t i = 0; i < g->n && r >= 0; i++)
+                r = fn(g->items + i, userdata);
+        walk_group_clear(g);
+        return r;
+}
+
+static int walk_group_add(WalkGroup *g, const uint8_t *prefix, SnapshotInfo *info) {
+        SnapshotInfo *a = realloc(g->items, (g->n + 1) * sizeof(SnapshotInfo));
+
+        if (!a)
+                return -ENOMEM;
+        g->items = a;
+        memcpy(g->prefix, prefix, NAME_GROUP_LEN);
+        g->items[g->n++] = *info;
+        *info = (SnapshotInfo) {};
+        return 0;
+}
+
+typedef struct WalkArgs {
+        const Filter *filter;
+        WalkGroup group;
+        store_walk_fn fn;
+        void *userdata;
+} WalkArgs;
+
+static int walk_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        WalkArgs *a = userdata;
+        WalkGroup *g = &a->group;
+        bool long_name = key->mv_size == NAME_KEY_LONG;
+        Record rec;
+        int r;
+
+        if (g->n > 0 && !(long_name && memcmp(key->mv_data, g->prefix, NAME_GROUP_LEN) == 0)) {
+                r = walk_group_flush(g, a->fn, a->userdata);
+                if (r < 0)
+                        return r;
+        }
+
+        r = record_get(t, id_from_val(val), &rec);
+        if (r < 0)
+                return r == -ENOENT ? -EBADMSG : r;
+        r = record_to_info(t, &rec, &info);
+        if (r < 0)
+                return r;
+        if (a->filter && !filter_match(a->filter, &info))
+                return 0;
+        if (long_name)
+                return walk_group_add(g, key->mv_data, &info);
+        return a->fn(&info, a->userdata);
+}
+
+int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userdata, Error *e) {
+        WalkArgs a = { .filter = filter, .fn = fn, .userdata = userdata };
+        int r;
+
+        assert(t && fn);
+
+        r = db_each(t, t->store->names, walk_entry, &a, NULL, NULL);
+        if (r >= 0)
+                r = walk_group_flush(&a.group, fn, userdata);
+        walk_group_clear(&a.group);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot list snapshots");
+        return 0;
+}
+
+typedef struct IdList {
+        uint64_t *ids;
+        size_t n, cap;
+} IdList;
+
+static int list_id(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        IdList *l = userdata;
+
+        if (l->n == l->cap) {
+                uint64_t *a = realloc(l->ids, (l->cap = MAX(l->cap * 2, 64u)) * sizeof(uint64_t));
+                if (!a)
+                        return -ENOMEM;
+                l->ids = a;
+        }
+        l->ids[l->n++] = id_from_val(key);
+        return 0;
+}
+
+int store_list_ids(StoreTxn *t, uint64_t **ret_ids, size_t *ret_n) {
+        IdList l = {};
+        int r;
+
+        assert(t && ret_ids && ret_n);
+
+        r = db_each(t, t->store->records, list_id, &l, NULL, NULL);
+        if (r < 0) {
+                free(l.ids);
+                return r;
+        }
+        *ret_ids = l.ids;
+        *ret_n = l.n;
+        return 0;
+}
