@@ -145,8 +145,24 @@ static int copy_xattrs(int src_fd, int dst_fd) {
         return 0;
 }
 
+int layer_clear_xattrs(int fd) {
+        _cleanup_free_ char *names = malloc(XATTR_LIST_MAX);
+        ssize_t n;
+
+        if (!names)
+                return -ENOMEM;
+        n = flistxattr(fd, names, XATTR_LIST_MAX);
+        if (n < 0)
+                return errno == ENOTSUP ? 0 : -errno;
+        for (char *name = names; name < names + n; name += strlen(name) + 1)
+                if (layer_xattr_allowed(name) && fremovexattr(fd, name) < 0 && errno != ENODATA)
+                        return -errno;
+        return 0;
+}
+
 int layer_copy_dir_attrs(int src_fd, int dst_fd, struct stat *ret_st) {
         struct stat st;
+        int r;
 
         if (fstat(src_fd, &st) < 0)
                 return -errno;
@@ -157,6 +173,9 @@ int layer_copy_dir_attrs(int src_fd, int dst_fd, struct stat *ret_st) {
                 return -errno;
         if (ret_st)
                 *ret_st = st;
+        r = layer_clear_xattrs(dst_fd);
+        if (r < 0)
+                return r;
         return copy_xattrs(src_fd, dst_fd);
 }
 

@@ -32,8 +32,13 @@ int layer_list_dir(int dir_fd, char ***ret);
  * POSIX ACLs. trusted.* and other security.* names are dropped. */
 bool layer_xattr_allowed(const char *name);
 
-/* Copies owner, mode and allowed xattrs of directory src_fd to dst_fd; *ret_st (may be
- * NULL) gets src's stat, e.g. for its times. */
+/* Removes every allowed xattr of fd; the others (trusted.overlay.*, security.selinux)
+ * stay. */
+int layer_clear_xattrs(int fd);
+
+/* Gives directory dst_fd the owner, mode and allowed xattrs of src_fd: allowed xattrs
+ * that src_fd lacks are removed (OCI: a directory over a directory takes the new entry's
+ * attributes). *ret_st (may be NULL) gets src's stat, e.g. for its times. */
 int layer_copy_dir_attrs(int src_fd, int dst_fd, struct stat *ret_st);
 
 /* read()/write() until n bytes moved. read returns 1 when it got all n bytes, 0 on EOF

@@ -183,12 +183,20 @@ static int set_xattrs(LayerWriter *w, const LayerEntryView *e, int fd) {
 }
 
 /* Owner, mode and xattrs of a file or directory, in that order: chown may clear set-id
- * bits and security.capability, so it goes first. */
+ * bits and security.capability, so it goes first. A directory that was there already
+ * (a parent made for an earlier entry) loses the xattrs the entry does not have. */
 static int set_fd_attrs(LayerWriter *w, const LayerEntryView *e, int fd) {
+        int r;
+
         if (fchown(fd, e->msg->uid, e->msg->gid) < 0)
                 return writer_fail(w, errno, e->path, "cannot set the owner");
         if (fchmod(fd, e->msg->mode) < 0)
                 return writer_fail(w, errno, e->path, "cannot set the mode");
+        if (e->msg->kind == LAYER_ENTRY_DIR) {
+                r = layer_clear_xattrs(fd);
+                if (r < 0)
+                        return writer_fail(w, r, e->path, "cannot remove the earlier xattrs");
+        }
         return set_xattrs(w, e, fd);
 }
 
@@ -241,6 +249,38 @@ static int write_symlink(LayerWriter *w, const LayerEntryView *e) {
         return set_node_attrs(w, e, parent, base);
 }
 
+/* 1 when an ancestor of path is an entry of this layer that is neither a directory nor a
+ * symlink (a file, a hard link, a node, a whiteout): the staging directory holds nothing
+ * else. A whiteout there removes nothing (umoci writes one when it turns a non-empty
+ * directory into a file) and is ignored. 0 when every existing ancestor is a directory,
+ * or one is a symlink: the whiteout is then created, or refused, as any entry. */
+static int below_non_dir(LayerWriter *w, const char *path) {
+        _cleanup_close_ int cur = layer_open_dir_in(w->root_fd, "");
+        char name[PATH_MAX];
+
+        for (size_t i = 0; cur >= 0;) {
+                size_t len = strcspn(path + i, "/");
+                struct stat st;
+                int fd;
+
+                if (path[i + len] == 0)
+                        return 0;
+                memcpy(name, path + i, len);
+                name[len] = 0;
+                if (fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return errno == ENOENT ? 0 : -errno;
+                if (S_ISLNK(st.st_mode))
+                        return 0;
+                if (!S_ISDIR(st.st_mode))
+                        return 1;
+                fd = layer_open_dir_in(cur, name);
+                safe_close(cur);
+                cur = fd;
+                i += len + 1;
+        }
+        return cur;
+}
+
 static int write_node(LayerWriter *w, const LayerEntryView *e) {
         _cleanup_close_ int parent = -EBADF;
         const char *base;
@@ -262,6 +302,13 @@ static int write_node(LayerWriter *w, const LayerEntryView *e) {
                 break;
         }
 
+        if (e->msg->kind == LAYER_ENTRY_WHITEOUT) {
+                r = below_non_dir(w, e->path);
+                if (r < 0)
+                        return writer_fail(w, r, e->path, "cannot inspect the parent directories");
+                if (r > 0)
+                        return 0;
+        }
         r = open_slot(w, e->path, false, &parent, &base);
         if (r < 0)
                 return r;

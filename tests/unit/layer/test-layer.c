@@ -445,6 +445,140 @@ static void expect_refused(const TarItem *items, size_t n, const LayerApplyOptio
                 expect_refused(_items, ELEMENTSOF(_items), (o), (code), (names));              \
         } while (0)
 
+/* What umoci writes when it replaces a non-empty directory with a file: the file, then a
+ * whiteout below it. The whiteout is redundant and ignored (issue 21), in both modes; the
+ * directory of the earlier layer is gone. */
+static const TarItem file_over_dir_layer[] = {
+        { .name = "opt/", .type = AE_IFDIR },
+        { .name = "opt/app/", .type = AE_IFDIR },
+        { .name = "opt/app/deep", .data = "now a file" },
+        { .name = "opt/app/deep/.wh.other" },
+        /* below a whiteout of this layer: nothing to remove either */
+        { .name = "opt/.wh.gone" },
+        { .name = "opt/gone/.wh.x" },
+};
+
+static void file_over_dir(bool overlay) {
+        LayerApplyOptions o = { .overlay_whiteouts = overlay };
+        Error e = ERROR_NULL;
+        Fixture f;
+        int fd, dir;
+
+        fixture_init(&f);
+        /* the earlier layer: in the lower for overlayfs, in the target for a full tree */
+        dir = overlay ? f.lower_fd : f.target_fd;
+        ASSERT_OK(mkdirat(dir, "opt", 0755));
+        ASSERT_OK(mkdirat(dir, "opt/app", 0755));
+        ASSERT_OK(mkdirat(dir, "opt/app/deep", 0755));
+        write_file(dir, "opt/app/deep/other", "x");
+        ASSERT_OK(mkdirat(dir, "opt/gone", 0755));
+        write_file(dir, "opt/gone/x", "x");
+        o.lower_fds = &f.lower_fd;
+        o.n_lower_fds = 1;
+
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, file_over_dir_layer,
+                       ELEMENTSOF(file_over_dir_layer));
+        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+        ASSERT_TRUE(S_ISREG(lstat_at(f.target_fd, "opt/app/deep").st_mode));
+        ASSERT_STREQ(read_file(f.target_fd, "opt/app/deep"), "now a file");
+        if (overlay)
+                ASSERT_TRUE(S_ISCHR(lstat_at(f.target_fd, "opt/gone").st_mode));
+        else
+                ASSERT_TRUE(!exists_at(f.target_fd, "opt/gone"));
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(whiteout_below_file_overlay) {
+        file_over_dir(true);
+}
+
+TEST(whiteout_below_file_delete) {
+        file_over_dir(false);
+}
+
+/* Only a whiteout below a non-directory of this same layer is ignored: below a symlink of
+ * the layer it is refused, below a symlink of the target it does not act through it. */
+TEST(whiteout_below_symlink) {
+        LayerApplyOptions overlay = { .overlay_whiteouts = true }, del = {};
+        static const TarItem items[] = {
+                { .name = "e", .type = AE_IFLNK, .link = "etc" },
+                { .name = "e/.wh.keep" },
+        };
+        static const TarItem through_target[] = { { .name = "s/.wh.keep" } };
+        Error e = ERROR_NULL;
+        Fixture f;
+        int fd;
+
+        REFUSED(&overlay, EINVAL, "e/keep", { .name = "e", .type = AE_IFLNK, .link = "etc" }, { .name = "e/.wh.keep" });
+        REFUSED(&overlay, EINVAL, "s/keep", { .name = "s", .type = AE_IFLNK, .link = "/" }, { .name = "s/.wh.keep" });
+
+        /* deletion mode: the target's etc/keep stays, whichever symlink leads there */
+        fixture_init(&f);
+        ASSERT_OK(mkdirat(f.target_fd, "etc", 0755));
+        write_file(f.target_fd, "etc/keep", "original");
+        ASSERT_OK(symlinkat("etc", f.target_fd, "s"));
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, ELEMENTSOF(items));
+        ASSERT_OK(apply_opts(fd, &f, &del, NULL, &e));
+        close(fd);
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, through_target, ELEMENTSOF(through_target));
+        ASSERT_OK(apply_opts(fd, &f, &del, NULL, &e));
+        close(fd);
+        ASSERT_STREQ(read_file(f.target_fd, "etc/keep"), "original");
+        ASSERT_TRUE(S_ISLNK(lstat_at(f.target_fd, "e").st_mode));
+        fixture_done(&f);
+}
+
+/* OCI: a directory over a directory takes the new entry's attributes, xattrs included;
+ * so does a parent made for an earlier entry when the layer's own entry for it comes. */
+static void dir_attrs_replaced(bool overlay) {
+        static const TarItem items[] = {
+                { .name = "d/", .type = AE_IFDIR, .mode = 0700, .uid = 4, .gid = 5, .xattr = { "user.new", "2" } },
+                { .name = "p/sub/f", .data = "f" },
+                { .name = "p/", .type = AE_IFDIR, .mode = 0750 },
+        };
+        LayerApplyOptions o = { .overlay_whiteouts = overlay };
+        Error e = ERROR_NULL;
+        char buf[8];
+        struct stat st;
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        ASSERT_OK(mkdirat(f.target_fd, "d", 0755));
+        setxattr_at(f.target_fd, "d", "user.dirattr", "1");
+        setxattr_at(f.target_fd, "d", "trusted.overlay.opaque", "y");
+        ASSERT_OK(mkdirat(f.lower_fd, "p", 0711));
+        setxattr_at(f.lower_fd, "p", "user.lower", "1");
+        o.lower_fds = &f.lower_fd;
+        o.n_lower_fds = 1;
+
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, ELEMENTSOF(items));
+        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+        st = lstat_at(f.target_fd, "d");
+        ASSERT_TRUE((st.st_mode & 07777) == 0700 && st.st_uid == 4 && st.st_gid == 5);
+        ASSERT_TRUE(xattr_at(f.target_fd, "d", "user.dirattr", buf, sizeof buf) < 0 && errno == ENODATA);
+        ASSERT_TRUE(xattr_at(f.target_fd, "d", "user.new", buf, sizeof buf) == 1 && buf[0] == '2');
+        /* what is not a layer's to carry stays: an earlier apply made d opaque */
+        ASSERT_TRUE(xattr_at(f.target_fd, "d", "trusted.overlay.opaque", buf, sizeof buf) == 1);
+        ASSERT_TRUE((lstat_at(f.target_fd, "p").st_mode & 07777) == 0750);
+        ASSERT_TRUE(xattr_at(f.target_fd, "p", "user.lower", buf, sizeof buf) < 0 && errno == ENODATA);
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(dir_attrs_replaced_overlay) {
+        dir_attrs_replaced(true);
+}
+
+TEST(dir_attrs_replaced_delete) {
+        dir_attrs_replaced(false);
+}
+
 TEST(expected_diff_id_mismatch) {
         LayerApplyOptions o = {
                 .expected_diff_id = "sha256:0000000000000000000000000000000000000000000000000000000000000000",
@@ -860,6 +994,11 @@ int main(void) {
           TEST_ENTRY(whiteouts_delete),
           TEST_ENTRY(whiteout_then_recreate_overlay),
           TEST_ENTRY(whiteout_then_recreate_delete),
+          TEST_ENTRY(whiteout_below_file_overlay),
+          TEST_ENTRY(whiteout_below_file_delete),
+          TEST_ENTRY(whiteout_below_symlink),
+          TEST_ENTRY(dir_attrs_replaced_overlay),
+          TEST_ENTRY(dir_attrs_replaced_delete),
           TEST_ENTRY(expected_diff_id_mismatch),
           TEST_ENTRY(expected_diff_id_match),
           TEST_ENTRY(refuses_dotdot),
