@@ -14,7 +14,7 @@ packages=(
         # tests: a real bus, real polkit, real systemd in a container, btrfs, layers
         dbus dbus-bin polkitd pkexec systemd systemd-container util-linux
         btrfs-progs zstd gzip tar python3 libxml2-utils lmdb-utils man-db bash-completion
-        jq busybox-static
+        jq busybox-static umoci
         # sanitizer runtime
         clang libclang-rt-14-dev
         # bench peers
