@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "strutil.h"
 
 static int error_vsetf(Error *e, int code, const char *fmt, va_list ap) {
         code = code < 0 ? -code : code;
@@ -48,17 +49,41 @@ int error_from_errno(Error *e, int r, const char *what) {
         return r;
 }
 
-const char *error_quote(const char *s, char buf[static 80]) {
-        size_t n = strlen(s), cut = 60;
+/* Appends the quoted form of the character at s to out (printable UTF-8 as is, any other
+ * byte as \xNN) unless that passes limit bytes; returns how many bytes of s it took, 0
+ * if it did not fit. */
+static size_t quote_char(const char *s, char *out, size_t *n, size_t limit) {
+        size_t len = utf8_printable_char_len(s);
 
-        if (n <= 64) {
-                snprintf(buf, 80, "\"%s\"", s);
+        if (len > 0) {
+                if (*n + len > limit)
+                        return 0;
+                memcpy(out + *n, s, len);
+                *n += len;
+                return len;
+        }
+        if (*n + 4 > limit)
+                return 0;
+        *n += (size_t) sprintf(out + *n, "\\x%02x", (unsigned char) *s);
+        return 1;
+}
+
+const char *error_quote(const char *s, char buf[static 80]) {
+        char q[65];
+        size_t n = 0, cut = 0, taken;
+        const char *p = s;
+
+        /* At most 64 bytes whole; else the first 60 and "…". Never inside a UTF-8
+         * sequence, and bytes that are not printable UTF-8 escaped: sd-bus refuses to
+         * send a message that is not UTF-8 (the caller would get no error reply at all),
+         * and a layer entry's name can hold any byte. */
+        for (; *p && (taken = quote_char(p, q, &n, 64)) > 0; p += taken)
+                if (n <= 60)
+                        cut = n;
+        if (*p == 0) {
+                snprintf(buf, 80, "\"%.*s\"", (int) n, q);
                 return buf;
         }
-        /* Never inside a UTF-8 sequence: sd-bus refuses to send a message that is not
-         * UTF-8, so the caller would get no error reply at all. */
-        while (cut > 0 && ((unsigned char) s[cut] & 0xC0) == 0x80)
-                cut--;
-        snprintf(buf, 80, "\"%.*s…\"", (int) cut, s);
+        snprintf(buf, 80, "\"%.*s…\"", (int) cut, q);
         return buf;
 }

@@ -92,39 +92,44 @@ char *strv_join(char *const *l, const char *sep) {
         return s;
 }
 
-bool utf8_is_printable(const char *s) {
+size_t utf8_printable_char_len(const char *s) {
         const unsigned char *p = (const unsigned char *) s;
+        uint32_t cp;
+        size_t len;
 
-        while (*p) {
-                uint32_t cp;
-                int len;
+        if (*p < 0x80) {
+                cp = *p;
+                len = 1;
+        } else if ((*p & 0xE0) == 0xC0) {
+                cp = *p & 0x1F;
+                len = 2;
+        } else if ((*p & 0xF0) == 0xE0) {
+                cp = *p & 0x0F;
+                len = 3;
+        } else if ((*p & 0xF8) == 0xF0) {
+                cp = *p & 0x07;
+                len = 4;
+        } else
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((p[i] & 0xC0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        /* overlong forms, surrogates and out-of-range code points */
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+                return 0;
+        if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0))
+                return 0;
+        return len;
+}
 
-                if (*p < 0x80) {
-                        cp = *p;
-                        len = 1;
-                } else if ((*p & 0xE0) == 0xC0) {
-                        cp = *p & 0x1F;
-                        len = 2;
-                } else if ((*p & 0xF0) == 0xE0) {
-                        cp = *p & 0x0F;
-                        len = 3;
-                } else if ((*p & 0xF8) == 0xF0) {
-                        cp = *p & 0x07;
-                        len = 4;
-                } else
+bool utf8_is_printable(const char *s) {
+        for (size_t len; *s; s += len) {
+                len = utf8_printable_char_len(s);
+                if (len == 0)
                         return false;
-                for (int i = 1; i < len; i++) {
-                        if ((p[i] & 0xC0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i] & 0x3F);
-                }
-                /* overlong forms, surrogates and out-of-range code points */
-                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-                    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-                        return false;
-                if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0))
-                        return false;
-                p += len;
         }
         return true;
 }

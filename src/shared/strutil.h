@@ -27,6 +27,9 @@ int strv_builder_extend(StrvBuilder *b, const char *value); /* copies value */
 
 /* Valid UTF-8 and no C0/C1 control characters or DEL. */
 bool utf8_is_printable(const char *s);
+/* The length of the printable UTF-8 character s starts with (1 to 4), or 0 if it is not
+ * one (a control character, the terminating NUL, or not UTF-8). */
+size_t utf8_printable_char_len(const char *s);
 
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 

@@ -46,5 +46,19 @@ TEST(messages_with_cut_keys_stay_utf8) {
         ASSERT_TRUE(utf8_is_printable(e.message));
 }
 
-TEST_MAIN(TEST_ENTRY(short_keys_are_quoted_whole), TEST_ENTRY(long_keys_are_cut_on_a_character_boundary),
+/* Layer entry names are any bytes: what is not printable UTF-8 is escaped. */
+TEST(bytes_that_are_not_printable_utf8_are_escaped) {
+        char key[200] = "";
+
+        ASSERT_STREQ(QUOTE("latin1-\xe9t\xe9"), "\"latin1-\\xe9t\\xe9\"");
+        ASSERT_STREQ(QUOTE("a\nb\x1b[31m"), "\"a\\x0ab\\x1b[31m\"");
+        ASSERT_STREQ(QUOTE("F\xc5\x91"), "\"F\xc5\x91\""); /* ő stays */
+        for (size_t i = 0; i < 40; i++)
+                strcat(key, "\xff");
+        ASSERT_STREQ(QUOTE(key), "\"\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff"
+                                 "\\xff\\xff\\xff\\xff\\xff…\""); /* 15 * 4 = 60 bytes */
+        ASSERT_TRUE(utf8_is_printable(QUOTE(key)));
+}
+
+TEST_MAIN(TEST_ENTRY(short_keys_are_quoted_whole), TEST_ENTRY(bytes_that_are_not_printable_utf8_are_escaped), TEST_ENTRY(long_keys_are_cut_on_a_character_boundary),
           TEST_ENTRY(messages_with_cut_keys_stay_utf8))
