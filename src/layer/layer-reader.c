@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <archive.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -11,7 +12,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "layer-entry.h"
 #include "layer-reader.h"
+#include "strutil.h"
 
 #define READ_BLOCK (128u * 1024u)
 #define PROGRESS_INTERVAL_USEC 100000u /* ten calls a second at most */
@@ -47,7 +50,27 @@ struct LayerReader {
         bool stream_eof;
         char error[256];       /* why the uncompressed stream broke, "" if it did not */
         char *entry;           /* name of the current entry, for messages */
+        locale_t utf8;         /* C.UTF-8, the locale libarchive decodes names in */
 };
+
+/* Names are bytes. ustar, GNU and v7 headers carry them as such and libarchive copies
+ * them unchanged. pax headers carry UTF-8 (POSIX; Go's archive/tar, hence buildah, podman
+ * and docker, write every non-ASCII name that way), which libarchive converts to the
+ * charset of the locale it reads in: in the daemon's "C" locale a name like
+ * "Főtanúsítvány.crt" cannot be converted and the entry is refused. So every libarchive
+ * call that decodes headers runs in C.UTF-8 (this thread only, uselocale()): UTF-8 goes
+ * to UTF-8 unchanged, and a pax name that is not valid UTF-8 (without
+ * hdrcharset=BINARY) is refused with its entry, like any other libarchive warning. */
+static locale_t reader_locale_enter(LayerReader *r) {
+        return uselocale(r->utf8);
+}
+
+static void reader_locale_leave(locale_t *old) {
+        (void) uselocale(*old);
+}
+
+#define READER_LOCALE_SCOPE(r) \
+        _cleanup_(reader_locale_leave) _unused_ locale_t _reader_old_locale = reader_locale_enter(r)
 
 LayerReader *layer_reader_free(LayerReader *r) {
         if (!r)
@@ -59,6 +82,8 @@ LayerReader *layer_reader_free(LayerReader *r) {
         if (r->z_ready)
                 (void) inflateEnd(&r->z);
         EVP_MD_CTX_free(r->sha256);
+        if (r->utf8)
+                freelocale(r->utf8);
         free(r->entry);
         free(r->in);
         free(r->out);
@@ -239,17 +264,24 @@ static la_ssize_t zstd_read(struct archive *a, void *userdata, const void **ret)
         return n;
 }
 
-static int reader_fail(LayerReader *r, struct archive *a, Error *e) {
+/* where: how the failure relates to r->entry ("at entry", "in the header after entry"). */
+static int reader_fail_where(LayerReader *r, struct archive *a, const char *where_entry, Error *e) {
         const char *why = r->error[0] ? r->error : a ? archive_error_string(a) : NULL;
         char where[160] = "";
 
         if (r->entry)
-                snprintf(where, sizeof where, " at entry %s", QUOTE(r->entry));
+                snprintf(where, sizeof where, " %s %s", where_entry, QUOTE(r->entry));
+        else if (streq(where_entry, "in the header after entry"))
+                snprintf(where, sizeof where, " in its first header");
         if (r->over_limit)
                 return error_setf(e, EDQUOT, "layer is larger than the limit of %" PRIu64 " bytes uncompressed%s",
                                   r->opts.max_bytes, where);
         return error_setf(e, EINVAL, "layer is not a valid tar, tar+gzip or tar+zstd stream%s: %s", where,
                           why ?: "read error");
+}
+
+static int reader_fail(LayerReader *r, struct archive *a, Error *e) {
+        return reader_fail_where(r, a, "at entry", e);
 }
 
 /* gzip by its magic, zstd by its magic, anything else is read as a plain tar; a forced
@@ -306,6 +338,20 @@ static int zstd_open(LayerReader *r, Error *e) {
         return 0;
 }
 
+/* The tar formats only, and no filter: the stream is uncompressed already. */
+static int tar_open(LayerReader *r, Error *e) {
+        READER_LOCALE_SCOPE(r);
+
+        r->tar = archive_read_new();
+        if (!r->tar)
+                return -ENOMEM;
+        if (archive_read_support_format_tar(r->tar) != ARCHIVE_OK)
+                return error_setf(e, EOPNOTSUPP, "tar support is missing from libarchive");
+        if (archive_read_open(r->tar, r, NULL, tar_read, NULL) != ARCHIVE_OK)
+                return reader_fail(r, r->tar, e);
+        return 0;
+}
+
 int layer_reader_new(int fd, const LayerReaderOptions *o, LayerReader **ret, Error *e) {
         _cleanup_(layer_reader_freep) LayerReader *r = NULL;
         struct stat st;
@@ -320,6 +366,9 @@ int layer_reader_new(int fd, const LayerReaderOptions *o, LayerReader **ret, Err
         r->sha256 = EVP_MD_CTX_new();
         if (!r->in || !r->sha256)
                 return -ENOMEM;
+        r->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+        if (!r->utf8)
+                return error_set_errno(e, errno, "cannot select the C.UTF-8 locale to decode names in");
         if (EVP_DigestInit_ex(r->sha256, EVP_sha256(), NULL) != 1)
                 return error_setf(e, EIO, "SHA-256 is not available");
         if (fstat(fd, &st) < 0)
@@ -335,32 +384,35 @@ int layer_reader_new(int fd, const LayerReaderOptions *o, LayerReader **ret, Err
         if (k < 0)
                 return k;
 
-        /* The tar formats only, and no filter: the stream is uncompressed already. */
-        r->tar = archive_read_new();
-        if (!r->tar)
-                return -ENOMEM;
-        if (archive_read_support_format_tar(r->tar) != ARCHIVE_OK)
-                return error_setf(e, EOPNOTSUPP, "tar support is missing from libarchive");
-        if (archive_read_open(r->tar, r, NULL, tar_read, NULL) != ARCHIVE_OK)
-                return reader_fail(r, r->tar, e);
+        k = tar_open(r, e);
+        if (k < 0)
+                return k;
 
         *ret = TAKE_PTR(r);
         return 0;
 }
 
 int layer_reader_next(LayerReader *r, struct archive_entry **ret, Error *e) {
+        READER_LOCALE_SCOPE(r);
         int k;
 
         k = archive_read_next_header(r->tar, ret);
         if (k == ARCHIVE_EOF)
                 return 0;
-        /* ARCHIVE_WARN (e.g. a malformed pax attribute) is as fatal as an error. */
-        if (k != ARCHIVE_OK)
-                return reader_fail(r, r->tar, e);
+        if (k != ARCHIVE_OK && k != ARCHIVE_WARN) /* no entry: name the one before */
+                return reader_fail_where(r, r->tar, "in the header after entry", e);
         free(r->entry);
-        r->entry = strdup(archive_entry_pathname(*ret) ?: "?");
+        r->entry = strdup(layer_entry_name(*ret));
         if (!r->entry)
                 return -ENOMEM;
+        /* ARCHIVE_WARN: the entry was read, but libarchive ignored or could not decode
+         * part of its header (a malformed pax record, a sparse map or ACL it could not
+         * parse, a pax name that is not UTF-8). Applying what it made of it would be a
+         * guess: refused, naming the entry. */
+        if (k == ARCHIVE_WARN)
+                return error_setf(e, EINVAL, "layer entry %s: libarchive could not read all of its header (%s); "
+                                  "the layer is refused", QUOTE(r->entry),
+                                  archive_error_string(r->tar) ?: "no reason given");
         return 1;
 }
 

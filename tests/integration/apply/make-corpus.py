@@ -70,7 +70,7 @@ class Corpus:
     @staticmethod
     def tar_bytes(entries, fmt=tarfile.PAX_FORMAT):
         buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=fmt) as t:
+        with tarfile.open(fileobj=buf, mode="w", format=fmt, encoding="utf-8") as t:
             for ti, data in entries:
                 t.addfile(ti, io.BytesIO(data) if ti.type == tarfile.REGTYPE else None)
         return buf.getvalue()
@@ -292,6 +292,26 @@ class Corpus:
         self.tar("duplicate-dir-file", "contain", ["dup|file|x\n"], "a directory, then a file of the same name",
                  [self.d("dup"), self.f("dup/inner"), self.f("dup")])
 
+    def utf8(self):
+        """Non-ASCII names in every dialect: pax records (Go's archive/tar: buildah, podman,
+        docker), raw header bytes (GNU, ustar, and v7, whose header has no magic)."""
+        cert = "NetLock_Arany_=Class_Gold=_F\u0151tan\u00fas\u00edtv\u00e1ny.crt"
+        d = "certs-\u00e9t\u00e9"
+        entries = [self.d(d), self.f(d + "/" + cert, b"cert\n"), self.sym(d + "/l\u00e9n", cert),
+                   self.hard(d + "/hard-" + cert, d + "/" + cert)]
+        checks = [d + "/" + cert + "|file|cert\n", d + "/l\u00e9n|symlink|" + cert,
+                  d + "/hard-" + cert + "|file|cert\n"]
+        for name, fmt in (("pax", tarfile.PAX_FORMAT), ("gnu", tarfile.GNU_FORMAT), ("ustar", tarfile.USTAR_FORMAT)):
+            self.add("utf8-names-" + name, "contain", checks, "UTF-8 names in " + name + " headers",
+                     self.tar_bytes(entries, fmt))
+        # A pax name that is not UTF-8 (and no hdrcharset=BINARY): refused, naming that
+        # entry (not the one before), its bytes escaped so the error is UTF-8 for D-Bus.
+        notutf8 = self.tar_bytes([self.f("first-entry"), self.f("benign", pax_headers={"path": "latin1-XtX"})])
+        self.add("pax-name-not-utf8", "refuse:InvalidArgument:layer entry \"latin1-\\xe9t\\xe9\"", [],
+                 "a pax path that is not UTF-8", notutf8.replace(b"latin1-XtX", b"latin1-\xe9t\xe9"))
+        self.add("utf8-names-v7", "contain", checks[:1] + checks[2:], "UTF-8 names in v7 headers",
+                 v7(self.tar_bytes([entries[0], entries[1], entries[3]], tarfile.USTAR_FORMAT)))
+
     def streams(self):
         ia = "refuse:InvalidArgument:"
         bad = ia + "not a valid tar"
@@ -362,6 +382,23 @@ def header(name, kind):
     return ti.tobuf(tarfile.USTAR_FORMAT)
 
 
+def v7(data):
+    """A ustar archive turned into v7: no magic, no version, no owner names, directories as
+    regular entries whose name ends in "/"; checksums recomputed."""
+    out, pos = bytearray(data), 0
+    while pos + 512 <= len(out) and any(out[pos:pos + 512]):
+        h = out[pos:pos + 512]
+        h[257:345] = bytes(88)  # magic, version, uname, gname
+        if h[156:157] == b"5":
+            h[156:157] = b"\0"
+        h[148:156] = b" " * 8
+        h[148:156] = b"%06o\0 " % sum(h)
+        out[pos:pos + 512] = h
+        size = int(h[124:136].rstrip(b"\0 ") or b"0", 8) if h[156:157] in (b"0", b"\0") else 0
+        pos += 512 + (size + 511) // 512 * 512
+    return bytes(out)
+
+
 def repeated(path, first, entry, entries):
     """first, then ENTRIES copies of one header: ~512 bytes each uncompressed, next to
     nothing gzip-compressed."""
@@ -396,6 +433,7 @@ def main():
     c.nodes()
     c.xattrs()
     c.names()
+    c.utf8()
     c.streams()
     c.done()
 
