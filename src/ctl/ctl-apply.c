@@ -7,6 +7,9 @@
 #include "ctl-output.h"
 #include "ctl.h"
 
+/* Waits for the reply even when interrupted: the snapshot stays busy until the Apply ends (it
+ * ends early when the layer comes through a pipe that the feeder stops filling). */
+
 /* One Apply call in flight: its reply, and the progress bar fed by ApplyProgress. */
 typedef struct ApplyCall {
         const char *key;

@@ -323,6 +323,9 @@ static void *feed(void *userdata) {
                         break;
                 else
                         s->feeder_result = write_all(s->feeder_fd, buf, (size_t) n);
+                /* The reader sees a truncated layer and its Apply ends; the caller knows why. */
+                if (s->feeder_result == 0 && ctl_interrupted())
+                        s->feeder_result = -EINTR;
         }
         s->feeder_fd = safe_close(s->feeder_fd);
         return NULL;
@@ -384,6 +387,8 @@ int image_source_end_stream(ImageSource *s) {
         r = s->feeder_result;
         if (r == -EPIPE || r >= 0)
                 return 0; /* the reader stopped early: its own error, if any, says why */
+        if (r == -EINTR)
+                return r;
         return ctl_fail(r, "cannot read %s from %s: %s%s", path, s->name, error ?: strerror(-r),
                         r == -EBADMSG ? "; is the archive complete?" : "");
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -395,6 +397,8 @@ static int apply_layer(Ctl *c, ImageSource *src, const Layer *l, const char *key
                       NULL, &bytes, &entries);
         fd = safe_close(fd);
         k = image_source_end_stream(src);
+        if (ctl_interrupted())
+                return -EINTR;
         if (k < 0)
                 return k;
         if (r < 0 && sd_bus_error_is_set(&error))
@@ -402,7 +406,36 @@ static int apply_layer(Ctl *c, ImageSource *src, const Layer *l, const char *key
         return r;
 }
 
-/* Prepare on parent, Apply the layer, Commit as the chain ID; the active key never outlives a failure. */
+/* Commit; 0 when it made the chain ID, 1 when another import committed it first (the daemon says
+ * AlreadyExists and the chain ID is a committed snapshot now: the same content by definition). */
+static int commit_layer(Ctl *c, const char *chain_id, const char *key) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(ctl_info_clear) CtlInfo info = {};
+        int r;
+
+        r = ctl_new_call(c, "Commit", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "ssa{ss}", chain_id, key, 0);
+        if (r < 0)
+                return ctl_bus_append_error(r);
+        r = sd_bus_call(c->bus, m, CALL_TIMEOUT_LONG, &error, NULL);
+        if (r >= 0)
+                return 0;
+        if (!sd_bus_error_has_name(&error, "org.lamina.snapshot1.Error.AlreadyExists"))
+                return ctl_bus_error(c, &error, r);
+        r = ctl_stat(c, chain_id, false, &reply, &info);
+        if (r < 0)
+                return r;
+        if (!streq(info.kind, "committed"))
+                return ctl_fail(-EEXIST, "snapshot %s exists but is %s; remove it (laminactl rm) and import again",
+                                chain_id, info.kind);
+        return 1;
+}
+
+/* Prepare on parent, Apply the layer, Commit as the chain ID; the active key never outlives a
+ * failure or an interruption. Returns 0 when it made the layer, 1 when another import did. */
 static int import_layer(Ctl *c, ImageSource *src, const Layer *l, const char *parent, const char *label) {
         _cleanup_free_ char *key = strdup_printf("import-%d-%.19s", (int) getpid(), l->chain_id + 7);
         int r;
@@ -412,10 +445,12 @@ static int import_layer(Ctl *c, ImageSource *src, const Layer *l, const char *pa
         r = ctl_call(c, "Prepare", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", key, parent ?: "", 0);
         if (r < 0)
                 return r;
-        r = apply_layer(c, src, l, key, label);
+        r = ctl_interrupted() ? -EINTR : apply_layer(c, src, l, key, label);
+        if (r >= 0 && ctl_interrupted())
+                r = -EINTR;
         if (r >= 0)
-                r = ctl_call(c, "Commit", CALL_TIMEOUT_LONG, NULL, "ssa{ss}", l->chain_id, key, 0);
-        if (r < 0)
+                r = commit_layer(c, l->chain_id, key);
+        if (r < 0 || r == 1)
                 (void) ctl_remove(c, key);
         return r;
 }
@@ -427,12 +462,16 @@ static bool has_image_label(const char *const *labels, const char *ref) {
         return false;
 }
 
+static uid_t self_uid(void) {
+        return arg_have_user ? arg_user : geteuid();
+}
+
 /* Moves the image label: off the caller's other snapshots that carry it, onto top. When
  * every layer was root's already, top is root's, and so is naming it. */
 static int label_image(Ctl *c, const char *top, const char *ref) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *top_reply = NULL, *reply = NULL;
         _cleanup_(ctl_info_clear) CtlInfo top_info = {};
-        uid_t self = arg_have_user ? arg_user : geteuid();
+        uid_t self = self_uid();
         const char *fieldpath = "labels." LAMINA_IMAGE_LABEL;
         int r;
 
@@ -471,37 +510,114 @@ static int label_image(Ctl *c, const char *top, const char *ref) {
                         fieldpath);
 }
 
-static int import_all(Ctl *c, ImageSource *src, const Image *img, size_t *ret_new) {
-        size_t created = 0;
+/* Whether the laminactl that made import-PID-… is gone: no process PID, or one that is not
+ * laminactl (the PID was reused). */
+static bool import_owner_gone(const char *key) {
+        _cleanup_free_ char *path = NULL;
+        char comm[32] = "";
+        unsigned long pid;
+        ssize_t n;
+        char *end;
+        int fd;
 
-        for (size_t i = 0; i < img->n; i++) {
+        errno = 0;
+        pid = strtoul(key + strlen("import-"), &end, 10);
+        if (errno != 0 || end == key + strlen("import-") || *end != '-' || pid == 0 || pid > INT32_MAX)
+                return false;
+        if ((pid_t) pid == getpid())
+                return false;
+        path = strdup_printf("/proc/%lu/comm", pid);
+        if (!path)
+                return false;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT;
+        n = read(fd, comm, sizeof comm - 1);
+        (void) close(fd);
+        if (n < 0)
+                return false;
+        comm[n] = 0;
+        return !streq(comm, "laminactl\n");
+}
+
+int ctl_remove_stale_imports(Ctl *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        uid_t self = self_uid();
+        int r;
+
+        r = ctl_call(c, "List", CALL_TIMEOUT_DEFAULT, &reply, "as", 1, "kind==active,name~=^import-[0-9]+-");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(sssa{ss}ttu)");
+        if (r < 0)
+                return ctl_bus_parse_error(r);
+        for (;;) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(ctl_info_clear) CtlInfo info = {};
+
+                r = ctl_info_read(reply, &info);
+                if (r < 0)
+                        return ctl_bus_parse_error(r);
+                if (r == 0)
+                        return 0;
+                if (info.owner != self || !import_owner_gone(info.name))
+                        continue;
+                /* Busy: an Apply into it still runs; the next import or cleanup tries again. */
+                r = sd_bus_call_method(c->bus, LAMINA_BUS_NAME, c->path, LAMINA_SNAPSHOTTER_IFACE, "Remove",
+                                       &error, NULL, "s", info.name);
+                if (r >= 0 && !arg_quiet && arg_json == JSON_OFF)
+                        log_info("Removed %s, left behind by an interrupted import.", info.name);
+        }
+}
+
+/* Takes back the layers this import made, top first, after an interruption. One that another
+ * import builds on by now stays (Remove refuses a parent). */
+static void remove_created(Ctl *c, const Image *img, const bool *created) {
+        for (size_t i = img->n; i > 0; i--) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                if (created[i - 1])
+                        (void) sd_bus_call_method(c->bus, LAMINA_BUS_NAME, c->path, LAMINA_SNAPSHOTTER_IFACE,
+                                                  "Remove", &error, NULL, "s", img->layers[i - 1].chain_id);
+        }
+}
+
+static int import_all(Ctl *c, ImageSource *src, const Image *img, size_t *ret_new) {
+        _cleanup_free_ bool *created = calloc(img->n, sizeof(bool));
+        size_t n_created = 0;
+        int r = 0;
+
+        if (!created)
+                return -ENOMEM;
+        for (size_t i = 0; i < img->n && r >= 0; i++) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
                 _cleanup_(ctl_info_clear) CtlInfo info = {};
                 _cleanup_free_ char *label = strdup_printf("layer %zu/%zu", i + 1, img->n);
                 const Layer *l = img->layers + i;
-                int r;
 
                 if (!label)
                         return -ENOMEM;
-                r = ctl_stat(c, l->chain_id, true, &reply, &info);
+                r = ctl_interrupted() ? -EINTR : ctl_stat(c, l->chain_id, true, &reply, &info);
                 if (r >= 0 && !streq(info.kind, "committed"))
-                        return ctl_fail(-EEXIST, "snapshot %s exists but is %s; remove it and import again",
-                                        l->chain_id, info.kind);
-                if (r >= 0) {
-                        if (!arg_quiet && arg_json == JSON_OFF)
-                                log_info("%s %s: already present", label, l->chain_id);
-                        continue;
-                }
-                if (r != -ENOENT)
-                        return r;
-                r = import_layer(c, src, l, i > 0 ? l[-1].chain_id : NULL, label);
+                        r = ctl_fail(-EEXIST, "snapshot %s exists but is %s; remove it (laminactl rm) and import again",
+                                     l->chain_id, info.kind);
+                else if (r == -ENOENT)
+                        r = import_layer(c, src, l, i > 0 ? l[-1].chain_id : NULL, label);
+                else if (r >= 0)
+                        r = 1;
                 if (r < 0)
-                        return r;
-                created++;
+                        break;
+                created[i] = r == 0;
+                n_created += r == 0;
                 if (!arg_quiet && arg_json == JSON_OFF)
-                        log_info("%s %s: imported", label, l->chain_id);
+                        log_info("%s %s: %s", label, l->chain_id, r == 0 ? "imported" : "already present");
         }
-        *ret_new = created;
+        if (r < 0) {
+                if (ctl_interrupted())
+                        remove_created(c, img, created);
+                return r;
+        }
+        *ret_new = n_created;
         return 0;
 }
 
@@ -538,6 +654,9 @@ int verb_import(Ctl *c, int argc, char **argv) {
         size_t created = 0;
         int r;
 
+        r = ctl_interrupt_catch();
+        if (r < 0)
+                return r;
         r = image_source_open(argv[0], &src);
         if (r < 0)
                 return r;
@@ -550,7 +669,14 @@ int verb_import(Ctl *c, int argc, char **argv) {
         if (isempty(name))
                 return ctl_fail(-EINVAL, "cannot tell the image's name; give one with --name");
 
+        r = ctl_remove_stale_imports(c);
+        if (r < 0)
+                return r;
         r = import_all(c, src, &img, &created);
+        if (r < 0 && ctl_interrupted()) {
+                (void) ctl_fail(r, "interrupted; the import was taken back");
+                return 128 + ctl_interrupted();
+        }
         if (r < 0)
                 return r;
         top = img.layers[img.n - 1].chain_id;

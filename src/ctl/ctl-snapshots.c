@@ -468,6 +468,9 @@ int verb_cleanup(Ctl *c, int argc, char **argv) {
         uint64_t reclaimed;
         int r;
 
+        r = ctl_remove_stale_imports(c);
+        if (r < 0)
+                return r;
         r = ctl_call(c, "Cleanup", CALL_TIMEOUT_LONG, &reply, NULL);
         if (r < 0)
                 return r;

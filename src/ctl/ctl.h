@@ -124,6 +124,14 @@ typedef struct ApplyArgs {
 /* Apply with a progress bar on a TTY; diff_id may be NULL. */
 int ctl_apply(Ctl *c, const ApplyArgs *args, char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries);
 
+/* SIGINT, SIGTERM and SIGHUP set a flag instead of ending laminactl (a second one does end it);
+ * ctl_interrupted() returns the signal, or 0. */
+int ctl_interrupt_catch(void);
+int ctl_interrupted(void);
+
+/* Removes the caller's active import-PID-… snapshots whose laminactl is gone. */
+int ctl_remove_stale_imports(Ctl *c);
+
 /* Verbs. */
 int verb_ls(Ctl *c, int argc, char **argv);
 int verb_info(Ctl *c, int argc, char **argv);

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+/* Commands that create something they must not leave half made (import) catch SIGINT, SIGTERM
+ * and SIGHUP: the first one asks them to stop at the next step and remove what they made; a
+ * second one ends laminactl at once (a later import or cleanup removes what it left). */
+
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_signal(int sig) {
+        static const char msg[] = "\nlaminactl: interrupted; removing what this command made (once more to quit now)\n";
+
+        if (interrupted) {
+                (void) signal(sig, SIG_DFL);
+                (void) raise(sig);
+                return;
+        }
+        interrupted = sig;
+        (void) !write(STDERR_FILENO, msg, sizeof msg - 1);
+}
+
+int ctl_interrupt_catch(void) {
+        /* No SA_RESTART: blocking calls return EINTR, and the loops look at the flag. */
+        struct sigaction sa = { .sa_handler = on_signal };
+
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGHUP, &sa, NULL) < 0)
+                return ctl_fail(-errno, "cannot catch signals: %m");
+        return 0;
+}
+
+int ctl_interrupted(void) {
+        return interrupted;
+}
