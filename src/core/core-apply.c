@@ -37,7 +37,7 @@ static int apply_check_in_txn(StoreTxn *t, void *userdata, Error *e) {
         r = store_get_snapshot(t, a->ns, a->key, &a->snap, e);
         if (r < 0)
                 return r;
-        return core_check_not_mounted(t, a->snap.id, a->key, e);
+        return core_check_not_mounted(a->s, t, a->snap.id, a->key, e);
 }
 
 static void apply_check_done(ApplyCheck *a) {

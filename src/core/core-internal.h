@@ -52,5 +52,17 @@ int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *re
 /* Removes what applies cut off by a crash left behind; at start, before any call. */
 int core_apply_recover(CoreSnapshotter *s);
 
-/* EBUSY when laminad has id mounted. */
-int core_check_not_mounted(StoreTxn *t, uint64_t id, const char *key, Error *e);
+/* EBUSY when laminad has id mounted, or unmounted it with force while processes still
+ * hold it (the one check before Commit, Apply, Remove and Mount). A record of a mount
+ * that is gone for good is deleted on the way when t is a write transaction. */
+int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key, Error *e);
+
+/* Mount records against the kernel (core-mount.c, for core-mount-reconcile.c). */
+typedef enum MountState {
+        MOUNT_MOUNTED,  /* in the mount table (or being attached) */
+        MOUNT_HELD,     /* detached, but processes still hold it */
+        MOUNT_RELEASED, /* gone for good: the record can go */
+} MountState;
+MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, char **ret_path, unsigned *ret_holders);
+/* Deletes the record of a released mount (in a write transaction) and its directory. */
+int core_mount_record_forget(StoreTxn *t, const MountRecord *m);

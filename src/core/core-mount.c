@@ -3,19 +3,97 @@
 #include <linux/mount.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "core-internal.h"
 #include "log.h"
 #include "mount-api.h"
 #include "strutil.h"
 
-/* Mounts that laminad makes: done inside the store's write transaction that records
- * them, so Remove and Commit (which check the records in theirs) never race a Mount.
- * Every record carries the mount ID and the boot ID, so that records of mounts that
- * vanished (reboot, someone else's umount) are recognised and dropped. */
+/* Mounts that laminad makes. A mount is known by the kernel's unique 64-bit mount ID,
+ * never by its path (a caller may rename the target's parents) nor by the reusable
+ * 32-bit ID. Its record is durable before it can be reached: the mount is built
+ * detached, its ID recorded and committed, and only then attached; a kill in between
+ * leaves a record of a mount that vanished with laminad's fd, which the next start
+ * drops. A record lives until the kernel has really let go of the mount: while it is in
+ * the mount table, and after a forced (lazy) unmount while any process still holds it;
+ * core_check_not_mounted() refuses Commit, Apply, Remove and Mount meanwhile. */
+
+/* The marker of "being attached" in the busy set, beside the snapshot's own busy mark
+ * (snapshot IDs never reach 2^63). */
+#define ATTACHING(id) ((id) | UINT64_C(1) << 63)
 
 static char *daemon_mount_dir(CoreSnapshotter *s) {
         return strdup_printf("%s/mounts/%s", s->core->runtime_dir, s->name);
+}
+
+MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, char **ret_path, unsigned *ret_holders) {
+        unsigned holders = 0;
+        int r;
+
+        if (!streq(m->boot_id, s->core->boot_id))
+                return MOUNT_RELEASED; /* unique IDs start afresh at each boot */
+        if (core_is_busy(s, ATTACHING(m->snapshot_id)) || m->legacy_mnt_id)
+                return MOUNT_MOUNTED;
+        r = mount_find(m->mnt_id, ret_path);
+        if (r != 0) {
+                if (r < 0)
+                        log_warning_errno(r, "cannot look up mount %" PRIu64 ": %m", m->mnt_id);
+                return MOUNT_MOUNTED; /* a passing failure must never lose a record */
+        }
+        r = mount_count_holders(m->mnt_id, &holders);
+        if (r < 0) {
+                log_warning_errno(r, "cannot find the users of mount %" PRIu64 ": %m", m->mnt_id);
+                holders = 1;
+        }
+        if (ret_holders)
+                *ret_holders = holders;
+        return holders > 0 ? MOUNT_HELD : MOUNT_RELEASED;
+}
+
+int core_mount_record_forget(StoreTxn *t, const MountRecord *m) {
+        int r;
+
+        if (!store_txn_is_write(t))
+                return 0;
+        r = store_mount_delete(t, m->snapshot_id);
+        if (r < 0)
+                return r;
+        if (m->daemon_made_target) {
+                int k = mount_point_remove(m->target);
+                if (k < 0)
+                        log_warning_errno(k, "cannot remove mount point %s: %m", m->target);
+        }
+        return 0;
+}
+
+int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key, Error *e) {
+        _cleanup_(mount_record_clear) MountRecord m = {};
+        _cleanup_free_ char *path = NULL;
+        unsigned holders = 0;
+        int r;
+
+        r = store_mount_get(t, id, &m);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the mount records of snapshot %s", QUOTE(key));
+
+        switch (core_mount_record_state(s, &m, &path, &holders)) {
+        case MOUNT_MOUNTED:
+                return error_setf(e, EBUSY, "snapshot %s is mounted at %s; unmount it first", QUOTE(key),
+                                  path ?: m.target);
+        case MOUNT_HELD:
+                return error_setf(e, EBUSY,
+                                  "snapshot %s was unmounted with force but %u process%s still use%s it; it stays busy until they stop",
+                                  QUOTE(key), holders, holders == 1 ? "" : "es", holders == 1 ? "s" : "");
+        case MOUNT_RELEASED:
+                break;
+        }
+        r = core_mount_record_forget(t, &m);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(key));
+        return 0;
 }
 
 typedef struct MountArgs {
@@ -24,60 +102,78 @@ typedef struct MountArgs {
         const char *key, *target; /* target NULL: a daemon-made directory */
         uint64_t attrs;
 
-        /* What fn did outside the store, so that it can be undone. */
+        /* What mount_in_txn did outside the store, for mount_attach or undo. */
         char *path;
         bool made_dir;
-        bool mounted;
-        uint64_t mnt_id;
+        uint64_t id; /* of the snapshot, marked ATTACHING when != 0 */
+        int target_fd, mnt_fd;
 } MountArgs;
 
 static void mount_args_undo(MountArgs *a) {
-        if (a->mounted) {
-                Error e = ERROR_NULL;
-                if (mount_detach(a->path, a->mnt_id, &e) < 0)
-                        log_warning("cannot undo the mount at %s: %s", a->path, e.message);
-                a->mounted = false;
-        }
+        a->mnt_fd = safe_close(a->mnt_fd); /* a detached mount vanishes with its last fd */
+        a->target_fd = safe_close(a->target_fd);
         if (a->made_dir) {
                 int r = mount_point_remove(a->path);
                 if (r < 0)
                         log_warning_errno(r, "cannot remove mount point %s: %m", a->path);
                 a->made_dir = false;
         }
+        if (a->id != 0)
+                core_busy_release(a->s, ATTACHING(a->id));
+        a->id = 0;
         free(a->path);
         a->path = NULL;
 }
 
-/* Opens the mount point for snapshot id: the caller's target or our own directory. */
-static int mount_args_open_target(MountArgs *a, uint64_t id, int *ret_fd, Error *e) {
+/* Opens the mount point: the caller's target or a new directory of our own. */
+static int mount_args_open_target(MountArgs *a, Error *e) {
         _cleanup_free_ char *dir = NULL;
-        char name[21];
         int r;
 
         if (a->target) {
                 a->path = strdup(a->target);
                 if (!a->path)
                         return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
-                return mount_open_target(a->target, ret_fd, e);
+                return mount_open_target(a->target, &a->target_fd, e);
         }
 
-        snprintf(name, sizeof name, "%" PRIu64, id);
         dir = daemon_mount_dir(a->s);
-        a->path = strdup_printf("%s/%s", dir ?: "", name);
-        if (!dir || !a->path)
+        if (!dir)
                 return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
-        r = mount_point_create(dir, name, ret_fd, e);
+        r = mount_point_create(dir, a->ns, &a->path, &a->target_fd, e);
         if (r < 0)
                 return r;
         a->made_dir = true;
         return 0;
 }
 
+/* A writable mount the kernel could only make read-only (overlayfs without a work dir,
+ * e.g. on a full filesystem) is refused, never handed out as writable. */
+static int check_writable(MountArgs *a, Error *e) {
+        struct statvfs sv;
+        int r;
+
+        if (a->attrs & MOUNT_ATTR_RDONLY)
+                return 0;
+        r = mount_sb_is_read_only(a->mnt_fd);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot check the new mount of snapshot %s", QUOTE(a->key));
+        if (r == 0)
+                return 0;
+        if (fstatvfs(a->mnt_fd, &sv) >= 0 && (sv.f_bavail == 0 || sv.f_favail == 0))
+                return error_setf(e, EDQUOT,
+                                  "snapshot %s could only be mounted read-only: the filesystem holding its data is full; free space and mount it again",
+                                  QUOTE(a->key));
+        return error_setf(e, EOPNOTSUPP,
+                          "snapshot %s could only be mounted read-only (its filesystem refused the overlay's work directory); mount it with \"ro\"",
+                          QUOTE(a->key));
+}
+
 static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_(snapshot_clear) Snapshot snap = {};
-        _cleanup_close_ int target_fd = -EBADF;
         MountRecord rec = {};
+        uint64_t mnt_id;
         int r;
 
         r = core_lookup_own(t, a->ns, a->key, &info, e);
@@ -94,28 +190,37 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                 return error_setf(e, EINVAL,
                                   "snapshot %s stacks %zu layers; the kernel stacks at most %d layers",
                                   QUOTE(a->key), snap.n_parents, CORE_MAX_LAYERS);
-        r = core_check_not_mounted(t, snap.id, a->key, e);
-        if (r < 0)
-                return r;
         if (core_is_busy(a->s, snap.id))
                 return error_setf(e, EBUSY, "snapshot %s is busy with another operation; try again when it is done",
                                   QUOTE(a->key));
+        r = core_check_not_mounted(a->s, t, snap.id, a->key, e);
+        if (r < 0)
+                return r;
+        r = core_busy_acquire(a->s, ATTACHING(snap.id), a->key, e);
+        if (r < 0)
+                return r;
+        a->id = snap.id;
 
-        r = mount_args_open_target(a, snap.id, &target_fd, e);
+        r = mount_args_open_target(a, e);
         if (r < 0)
                 return r;
-        r = a->s->backend->vtable->mount(a->s->backend, &snap, target_fd,
-                                         a->attrs | (snap.kind == SNAPSHOT_VIEW ? MOUNT_ATTR_RDONLY : 0),
-                                         &a->mnt_id, e);
+        if (snap.kind == SNAPSHOT_VIEW)
+                a->attrs |= MOUNT_ATTR_RDONLY;
+        r = a->s->backend->vtable->mount(a->s->backend, &snap, a->attrs, &a->mnt_fd, e);
         if (r < 0)
                 return r;
-        a->mounted = true;
+        r = check_writable(a, e);
+        if (r < 0)
+                return r;
+        r = mount_id_of_fd(a->mnt_fd, &mnt_id);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the mount ID of the new mount of snapshot %s", QUOTE(a->key));
 
         rec = (MountRecord) {
                 .snapshot_id = snap.id,
                 .owner = a->ns,
                 .target = a->path,
-                .mnt_id = a->mnt_id,
+                .mnt_id = mnt_id,
                 .daemon_made_target = !a->target,
                 .mounted_usec = now_usec(),
         };
@@ -136,6 +241,15 @@ static int mount_in_txn(StoreTxn *t, void *userdata, Error *e) {
         if (r < 0)
                 mount_args_undo(a);
         return r;
+}
+
+static int forget_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        MountArgs *a = userdata;
+        int r = store_mount_delete(t, a->id);
+
+        if (r < 0 && r != -ENOENT)
+                return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(a->key));
+        return 0;
 }
 
 static uint64_t mount_attrs(uid_t ns, const CoreMountOptions *o) {
@@ -161,7 +275,10 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                 .key = key,
                 .target = isempty(target) ? NULL : target,
                 .attrs = mount_attrs(ns, o),
+                .target_fd = -EBADF,
+                .mnt_fd = -EBADF,
         };
+        Error attach_error = ERROR_NULL;
         int r;
 
         assert(s);
@@ -176,26 +293,42 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                 return r;
         }
 
+        /* Recorded: now it may exist. */
+        r = mount_attach(a.mnt_fd, a.target_fd, &attach_error);
+        if (r < 0) {
+                Error forget = ERROR_NULL;
+                if (store_write(s->store, forget_in_txn, &a, &forget) < 0)
+                        log_warning("%s: %s", s->name, forget.message); /* the next start drops it */
+                mount_args_undo(&a);
+                return error_setf(e, -r, "cannot mount snapshot %s at the target: %s", QUOTE(key),
+                                  attach_error.message);
+        }
+
         log_debug("%s: mounted %s of uid %u at %s", s->name, QUOTE(key), (unsigned) ns, a.path);
         if (ret_path)
                 *ret_path = TAKE_PTR(a.path);
-        free(a.path);
+        a.made_dir = false;
+        mount_args_undo(&a);
         return 0;
 }
 
 typedef struct UnmountArgs {
+        CoreSnapshotter *s;
         uid_t ns;
         const char *key;
+        bool force;
         MountRecord rec;
+        unsigned holders; /* still holding it after a forced unmount */
 } UnmountArgs;
 
 static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
         UnmountArgs *a = userdata;
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-        Error detach = ERROR_NULL;
+        Error kernel = ERROR_NULL;
         int r;
 
         mount_record_clear(&a->rec);
+        a->holders = 0;
         r = core_lookup_own(t, a->ns, a->key, &info, e);
         if (r < 0)
                 return r;
@@ -204,22 +337,36 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 return error_setf(e, ENOENT, "snapshot %s is not mounted; nothing to unmount", QUOTE(a->key));
         if (r < 0)
                 return error_set_errno(e, r, "cannot read the mount record of snapshot %s", QUOTE(a->key));
+        if (core_is_busy(a->s, ATTACHING(info.id)))
+                return error_setf(e, EBUSY, "snapshot %s is being mounted; try again when that is done", QUOTE(a->key));
 
-        /* Gone already (someone else unmounted it) is fine: the record goes either way. */
-        r = mount_detach(a->rec.target, a->rec.mnt_id, &detach);
-        if (r == -ENOENT)
-                log_info("the mount of %s at %s was gone already", QUOTE(a->key), a->rec.target);
-        else if (r < 0) {
-                *e = detach;
+        r = streq(a->rec.boot_id, a->s->core->boot_id) ? mount_unmount(a->rec.mnt_id, a->force, &kernel) : -ENOENT;
+        if (r == -EBUSY)
+                return error_setf(e, EBUSY,
+                                  "snapshot %s is in use (%s); stop what uses it, or unmount with \"force\" (it then stays busy until that stops)",
+                                  QUOTE(a->key), kernel.message);
+        if (r < 0 && r != -ENOENT) {
+                *e = kernel;
                 return r;
         }
-        if (a->rec.daemon_made_target) {
-                r = mount_point_remove(a->rec.target);
-                if (r < 0)
-                        log_warning_errno(r, "cannot remove mount point %s: %m", a->rec.target);
-        }
 
-        r = store_mount_delete(t, info.id);
+        /* A plain umount succeeds only when nothing holds the mount. Detached now or
+         * earlier (by someone else): whoever still holds it keeps the snapshot busy. */
+        switch (r == 0 && !a->force ? MOUNT_RELEASED : core_mount_record_state(a->s, &a->rec, NULL, &a->holders)) {
+        case MOUNT_MOUNTED:
+                return error_setf(e, EBUSY, "snapshot %s is still mounted at %s; try again", QUOTE(a->key),
+                                  a->rec.target);
+        case MOUNT_HELD:
+                if (!a->force)
+                        return error_setf(e, EBUSY,
+                                          "snapshot %s was unmounted, but %u process%s still use%s it; stop them, or unmount with \"force\"",
+                                          QUOTE(a->key), a->holders, a->holders == 1 ? "" : "es",
+                                          a->holders == 1 ? "s" : "");
+                return 0; /* the record stays until they stop */
+        case MOUNT_RELEASED:
+                break;
+        }
+        r = core_mount_record_forget(t, &a->rec);
         if (r < 0)
                 return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(a->key));
         return 0;
@@ -229,8 +376,8 @@ static void unmount_args_done(UnmountArgs *a) {
         mount_record_clear(&a->rec);
 }
 
-int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, char **ret_path, Error *e) {
-        _cleanup_(unmount_args_done) UnmountArgs a = { .ns = ns, .key = key };
+int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, bool force, char **ret_path, Error *e) {
+        _cleanup_(unmount_args_done) UnmountArgs a = { .s = s, .ns = ns, .key = key, .force = force };
         int r;
 
         assert(s);
@@ -242,7 +389,11 @@ int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, char **ret_path,
         if (r < 0)
                 return r;
 
-        log_debug("%s: unmounted %s of uid %u from %s", s->name, QUOTE(key), (unsigned) ns, a.rec.target);
+        if (a.holders > 0)
+                log_info("%s: detached %s of uid %u from %s; %u process%s still use%s it", s->name, QUOTE(key),
+                         (unsigned) ns, a.rec.target, a.holders, a.holders == 1 ? "" : "es", a.holders == 1 ? "s" : "");
+        else
+                log_debug("%s: unmounted %s of uid %u from %s", s->name, QUOTE(key), (unsigned) ns, a.rec.target);
         if (ret_path)
                 *ret_path = TAKE_PTR(a.rec.target);
         return 0;
@@ -260,38 +411,38 @@ void core_mount_info_list_clear(CoreMountInfoList *l) {
 }
 
 typedef struct ListArgs {
+        CoreSnapshotter *s;
         StoreTxn *t;
         uid_t ns;
         CoreMountInfoList *list;
 } ListArgs;
 
+/* Lists the mounts of ns that are in the mount table now, at their current mount point. */
 static int list_one(const MountRecord *r, void *userdata) {
         ListArgs *a = userdata;
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        _cleanup_free_ char *path = NULL;
         CoreMountInfo *items;
-        char *path;
         int k;
 
-        if (r->owner != a->ns)
+        if (r->owner != a->ns || !streq(r->boot_id, a->s->core->boot_id) || r->legacy_mnt_id)
                 return 0;
+        k = mount_find(r->mnt_id, &path);
+        if (k <= 0)
+                return k; /* being attached, detached, or gone */
         k = store_get_info_by_id(a->t, r->snapshot_id, &info, NULL);
         if (k == -ENOENT)
                 return 0; /* cannot happen: Remove refuses mounted snapshots */
         if (k < 0)
                 return k;
 
-        path = strdup(r->target);
         items = realloc(a->list->items, (a->list->n + 1) * sizeof *items);
-        if (!path || !items) {
-                free(path);
-                if (items)
-                        a->list->items = items;
+        if (!items)
                 return -ENOMEM;
-        }
         a->list->items = items;
         items[a->list->n++] = (CoreMountInfo) {
                 .key = TAKE_PTR(info.name),
-                .path = path,
+                .path = TAKE_PTR(path),
                 .owner = r->owner,
                 .mounted_usec = r->mounted_usec,
         };
@@ -301,7 +452,7 @@ static int list_one(const MountRecord *r, void *userdata) {
 int core_list_mounts(CoreSnapshotter *s, uid_t ns, CoreMountInfoList *ret, Error *e) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         CoreMountInfoList list = {};
-        ListArgs a = { .ns = ns, .list = &list };
+        ListArgs a = { .s = s, .ns = ns, .list = &list };
         int r;
 
         assert(s);
@@ -318,103 +469,4 @@ int core_list_mounts(CoreSnapshotter *s, uid_t ns, CoreMountInfoList *ret, Error
         }
         *ret = list;
         return 0;
-}
-
-/* Whether the mount a record describes is still there; errors count as "there" so that a
- * passing failure never loses a record. */
-static bool mount_record_is_live(Core *c, const MountRecord *r) {
-        int k;
-
-        if (!streq(r->boot_id, c->boot_id))
-                return false;
-        k = mount_id_exists(r->mnt_id);
-        if (k < 0)
-                log_warning_errno(k, "cannot read the mount table: %m");
-        if (k == 0)
-                return false;
-        /* the ID may have been reused by another mount elsewhere */
-        k = mount_is_at(r->target, r->mnt_id);
-        if (k < 0)
-                log_warning_errno(k, "cannot check the mount at %s: %m", r->target);
-        return k != 0;
-}
-
-typedef struct ReconcileArgs {
-        Core *core;
-        uint64_t *stale_ids;
-        size_t n_stale;
-        char **dirs; /* daemon-made directories of the stale records */
-} ReconcileArgs;
-
-static void reconcile_args_done(ReconcileArgs *a) {
-        free(a->stale_ids);
-        a->stale_ids = NULL;
-        a->n_stale = 0;
-        a->dirs = strv_free(a->dirs);
-}
-
-static int reconcile_one(const MountRecord *r, void *userdata) {
-        ReconcileArgs *a = userdata;
-        uint64_t *ids;
-
-        if (mount_record_is_live(a->core, r))
-                return 0;
-        log_info("dropping the record of the mount of snapshot %" PRIu64 " at %s: it is gone",
-                 r->snapshot_id, r->target);
-        ids = realloc(a->stale_ids, (a->n_stale + 1) * sizeof *ids);
-        if (!ids)
-                return -ENOMEM;
-        a->stale_ids = ids;
-        ids[a->n_stale++] = r->snapshot_id;
-        if (r->daemon_made_target)
-                return strv_extend(&a->dirs, r->target);
-        return 0;
-}
-
-static int reconcile_in_txn(StoreTxn *t, void *userdata, Error *e) {
-        ReconcileArgs *a = userdata;
-        int r;
-
-        reconcile_args_done(a);
-
-        r = store_mount_walk(t, reconcile_one, a);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot walk the mount records");
-        for (size_t i = 0; i < a->n_stale; i++) {
-                r = store_mount_delete(t, a->stale_ids[i]);
-                if (r < 0)
-                        return error_set_errno(e, r, "cannot delete a mount record");
-        }
-        return 0;
-}
-
-static int reconcile_snapshotter(CoreSnapshotter *s) {
-        _cleanup_(reconcile_args_done) ReconcileArgs a = { .core = s->core };
-        Error e = ERROR_NULL;
-        int r;
-
-        r = store_write(s->store, reconcile_in_txn, &a, &e);
-        if (r < 0) {
-                log_error("%s: cannot reconcile the mount records: %s", s->name, e.message);
-                return r;
-        }
-        for (char **d = a.dirs; d && *d; d++) {
-                r = mount_point_remove(*d);
-                if (r < 0)
-                        log_warning_errno(r, "%s: cannot remove the stale mount point %s: %m", s->name, *d);
-        }
-        return 0;
-}
-
-int core_reconcile_mounts(Core *c) {
-        int r = 0;
-
-        assert(c);
-
-        for (size_t i = 0; i < c->n_snapshotters; i++) {
-                int k = reconcile_snapshotter(c->snapshotters[i]);
-                if (k < 0 && r == 0)
-                        r = k;
-        }
-        return r;
 }

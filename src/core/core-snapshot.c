@@ -307,6 +307,7 @@ int core_view(CoreSnapshotter *s, uid_t ns, const char *key, const char *parent,
 }
 
 typedef struct CommitArgs {
+        CoreSnapshotter *s;
         uid_t ns;
         const char *name, *key;
         uint64_t id, size, inodes;
@@ -318,7 +319,7 @@ static int commit_in_txn(StoreTxn *t, void *userdata, Error *e) {
         uint64_t id;
         int r;
 
-        r = core_check_not_mounted(t, a->id, a->key, e);
+        r = core_check_not_mounted(a->s, t, a->id, a->key, e);
         if (r < 0)
                 return r;
         r = store_commit_active(t, a->ns, a->key, a->name, a->size, a->inodes, a->labels, now_usec(), &id, e);
@@ -350,7 +351,7 @@ static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const
         if (info.kind != SNAPSHOT_ACTIVE)
                 return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; only active snapshots can be committed",
                                   QUOTE(key), snapshot_kind_to_string(info.kind));
-        r = core_check_not_mounted(t, info.id, key, e);
+        r = core_check_not_mounted(s, t, info.id, key, e);
         if (r < 0)
                 return r;
         *ret_id = info.id;
@@ -359,7 +360,7 @@ static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const
 
 int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
                 const Labels *labels, Error *e) {
-        CommitArgs a = { .ns = ns, .name = name, .key = key, .labels = labels };
+        CommitArgs a = { .s = s, .ns = ns, .name = name, .key = key, .labels = labels };
         int r;
 
         r = core_validate_key("name", name, e);
@@ -411,7 +412,7 @@ static int remove_in_txn(StoreTxn *t, void *userdata, Error *e) {
         if (core_is_busy(a->s, info.id))
                 return error_setf(e, EBUSY, "snapshot %s is busy with another operation; try again when it is done",
                                   QUOTE(a->key));
-        r = core_check_not_mounted(t, info.id, a->key, e);
+        r = core_check_not_mounted(a->s, t, info.id, a->key, e);
         if (r < 0)
                 return r;
         return store_remove(t, a->ns, a->key, &id, &kind, e);

@@ -267,17 +267,3 @@ int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *re
                 *e = own;
         return -ENOENT;
 }
-
-int core_check_not_mounted(StoreTxn *t, uint64_t id, const char *key, Error *e) {
-        MountRecord m = {};
-        int r;
-
-        r = store_mount_get(t, id, &m);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return error_set_errno(e, r, "cannot read the mount records of snapshot %s", QUOTE(key));
-        r = error_setf(e, EBUSY, "snapshot %s is mounted at %s; unmount it first", QUOTE(key), m.target);
-        mount_record_clear(&m);
-        return r;
-}

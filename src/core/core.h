@@ -77,10 +77,14 @@ typedef struct CoreMountOptions {
         bool nosuid, nodev; /* forced on for non-root namespaces */
 } CoreMountOptions;
 
-/* target NULL or "": <runtime>/mounts/<snapshotter>/<id>. Returns the path. */
+/* target NULL or "": <runtime>/mounts/<snapshotter>/<uid>/<random name>, in a directory
+ * only uid can enter. Returns the path. */
 int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target,
                const CoreMountOptions *o, char **ret_path, Error *e);
-int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, char **ret_path, Error *e);
+/* Without force: Busy while anything uses the mount; succeeds only when it is gone.
+ * With force: detaches it even when in use; the snapshot then stays busy (Commit, Apply,
+ * Remove, Mount refuse) until the last process holding it lets go. */
+int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, bool force, char **ret_path, Error *e);
 
 typedef struct CoreMountInfo {
         char *key;
@@ -94,7 +98,7 @@ typedef struct CoreMountInfoList {
 } CoreMountInfoList;
 void core_mount_info_list_clear(CoreMountInfoList *l);
 int core_list_mounts(CoreSnapshotter *s, uid_t ns, CoreMountInfoList *ret, Error *e);
-/* At start: drops records of an earlier boot or of mounts that are gone. */
+/* At start: records against the kernel's mount table, both ways (core-mount-reconcile.c). */
 int core_reconcile_mounts(Core *c);
 
 /* --- Apply (core-apply.c) --- */

@@ -7,21 +7,15 @@
 #include <string.h>
 #include <sys/mount.h> /* glibc 2.36 wraps the new mount API; never with <linux/mount.h> */
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <libmount.h>
 
 #include "dir-util.h"
 #include "log.h"
 #include "mount-api.h"
 #include "mount-util.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct libmnt_table *, mnt_unref_table);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct libmnt_iter *, mnt_free_iter);
-
-/* "/proc/self/fd/" + an int */
-#define PROC_FD_PATH_MAX (sizeof("/proc/self/fd/") + 11)
 
 int mount_openat_no_symlinks(int dirfd, const char *path, int flags) {
         struct open_how how = {
@@ -77,31 +71,33 @@ static int fs_set_string(int fs_fd, const char *key, const char *value, Error *e
         return 0;
 }
 
-/* Moves the detached mount mnt_fd onto target_fd and returns its mount ID. */
-static int attach(int mnt_fd, int target_fd, uint64_t *ret_mnt_id, const char *what, Error *e) {
-        uint64_t id;
-        int r;
-
-        r = mount_id_of_fd(mnt_fd, &id);
-        if (r < 0)
-                return error_set_errno(e, r, "reading the mount ID of the new %s mount", what);
+int mount_attach(int mnt_fd, int target_fd, Error *e) {
+        assert(mnt_fd >= 0);
+        assert(target_fd >= 0);
 
         if (move_mount(mnt_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-                return error_set_errno(e, errno, "attaching the new %s mount to its target", what);
-
-        if (ret_mnt_id)
-                *ret_mnt_id = id;
+                return error_set_errno(e, errno, "attaching the new mount to its target");
         return 0;
 }
 
+int mount_sb_is_read_only(int mnt_fd) {
+        struct statfs sf;
+
+        /* statfs reports ST_RDONLY for a read-only mount or superblock; callers ask for a
+         * mount they did not make read-only, so it is the superblock's doing. */
+        if (fstatfs(mnt_fd, &sf) < 0)
+                return -errno;
+        return !!(sf.f_flags & ST_RDONLY);
+}
+
 int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
-                  int target_fd, uint64_t attrs, uint64_t *ret_mnt_id, Error *e) {
+                  uint64_t attrs, int *ret_mnt_fd, Error *e) {
         _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF;
         int r;
 
         assert(lowers || n_lowers == 0);
         assert(!upper == !work);
-        assert(target_fd >= 0);
+        assert(ret_mnt_fd);
 
         if (n_lowers > MOUNT_MAX_LAYERS)
                 return error_setf(e, EINVAL,
@@ -148,15 +144,12 @@ int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper,
         if (mnt_fd < 0)
                 return overlay_fail(e, fs_fd, -errno, "fsmount", NULL);
 
-        r = attach(mnt_fd, target_fd, ret_mnt_id, "overlay", e);
-        if (r < 0)
-                return r;
-
-        log_debug("mounted an overlay of %zu layers%s", n_lowers, upper ? " with an upper" : "");
+        log_debug("made an overlay of %zu layers%s", n_lowers, upper ? " with an upper" : "");
+        *ret_mnt_fd = TAKE_FD(mnt_fd);
         return 0;
 }
 
-int mount_bind(const char *source, int target_fd, uint64_t attrs, uint64_t *ret_mnt_id, Error *e) {
+int mount_bind(const char *source, uint64_t attrs, int *ret_mnt_fd, Error *e) {
         _cleanup_close_ int tree_fd = -EBADF;
         struct mount_attr attr = {
                 .attr_set = attrs,
@@ -164,7 +157,7 @@ int mount_bind(const char *source, int target_fd, uint64_t attrs, uint64_t *ret_
         };
 
         assert(source);
-        assert(target_fd >= 0);
+        assert(ret_mnt_fd);
 
         tree_fd = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
         if (tree_fd < 0)
@@ -173,7 +166,8 @@ int mount_bind(const char *source, int target_fd, uint64_t attrs, uint64_t *ret_
         if (mount_setattr(tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
                 return error_set_errno(e, errno, "setting the flags of the bind mount of %s", QUOTE(source));
 
-        return attach(tree_fd, target_fd, ret_mnt_id, "bind", e);
+        *ret_mnt_fd = TAKE_FD(tree_fd);
+        return 0;
 }
 
 int mount_dir_is_empty(int fd) {
@@ -223,84 +217,23 @@ int mount_open_target(const char *path, int *ret_fd, Error *e) {
         return 0;
 }
 
-int mount_id_of_fd(int fd, uint64_t *ret) {
+int mount_id_of_path(int dirfd, const char *path, uint64_t *ret) {
         struct statx sx = {};
 
-        assert(fd >= 0);
+        assert(path);
         assert(ret);
 
-        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sx) < 0)
+        /* DONT_SYNC: a holder's file on a hung network filesystem must not hang us. */
+        if (statx(dirfd, path, AT_STATX_DONT_SYNC | (path[0] ? 0 : AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW),
+                  STATX_MNT_ID_UNIQUE, &sx) < 0)
                 return -errno;
-        if (!(sx.stx_mask & STATX_MNT_ID))
+        if (!(sx.stx_mask & STATX_MNT_ID_UNIQUE))
                 return -EOPNOTSUPP;
         *ret = sx.stx_mnt_id;
         return 0;
 }
 
-/* Opens what is mounted at path and compares its mount ID: 1 and the fd when it is
- * mnt_id, 0 when it is not (or path is gone). */
-static int open_mount_at(const char *path, uint64_t mnt_id, int *ret_fd) {
-        _cleanup_close_ int fd = -EBADF;
-        uint64_t id;
-        int r;
-
-        fd = openat2_no_symlinks(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd == -ENOENT || fd == -ENOTDIR)
-                return 0;
-        if (fd < 0)
-                return fd;
-        r = mount_id_of_fd(fd, &id);
-        if (r < 0)
-                return r;
-        if (id != mnt_id)
-                return 0;
-        if (ret_fd)
-                *ret_fd = TAKE_FD(fd);
-        return 1;
-}
-
-int mount_is_at(const char *path, uint64_t mnt_id) {
-        assert(path);
-        return open_mount_at(path, mnt_id, NULL);
-}
-
-int mount_detach(const char *path, uint64_t mnt_id, Error *e) {
-        _cleanup_close_ int fd = -EBADF;
-        char proc_path[PROC_FD_PATH_MAX];
-        int r;
-
-        assert(path);
-
-        r = open_mount_at(path, mnt_id, &fd);
-        if (r < 0)
-                return error_set_errno(e, r, "checking the mount at %s", QUOTE(path));
-        if (r == 0)
-                return error_setf(e, ENOENT, "the mount made at %s is gone already", QUOTE(path));
-
-        /* Unmount exactly what fd refers to: the path may change after the check. */
-        snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
-        if (umount2(proc_path, MNT_DETACH) < 0)
-                return error_set_errno(e, errno, "detaching the mount at %s", QUOTE(path));
-        return 0;
-}
-
-int mount_id_exists(uint64_t mnt_id) {
-        _cleanup_(mnt_unref_tablep) struct libmnt_table *tb = NULL;
-        _cleanup_(mnt_free_iterp) struct libmnt_iter *it = NULL;
-        struct libmnt_fs *fs;
-
-        errno = 0;
-        tb = mnt_new_table_from_file("/proc/self/mountinfo");
-        if (!tb)
-                return errno > 0 ? -errno : -EIO;
-        it = mnt_new_iter(MNT_ITER_FORWARD);
-        if (!it)
-                return -ENOMEM;
-
-        while (mnt_table_next_fs(tb, it, &fs) == 0) {
-                int id = mnt_fs_get_id(fs);
-                if (id >= 0 && (uint64_t) id == mnt_id)
-                        return 1;
-        }
-        return 0;
+int mount_id_of_fd(int fd, uint64_t *ret) {
+        assert(fd >= 0);
+        return mount_id_of_path(fd, "", ret);
 }

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 
@@ -18,39 +19,63 @@
 
 /* An overlay of `lowers` (topmost first, 1..500 entries; a 501st is EINVAL naming the
  * kernel limit) with optional upper/work (both NULL: read-only, needs >= 2 lowers),
- * index=off and metacopy=off, attached onto target_fd (an O_PATH dir fd). */
+ * index=off and metacopy=off, returned detached (*ret_mnt_fd, for mount_attach) so that
+ * its identity can be recorded before anyone can reach it. */
 int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
-                  int target_fd, uint64_t attrs, uint64_t *ret_mnt_id, Error *e);
+                  uint64_t attrs, int *ret_mnt_fd, Error *e);
 
 /* A recursive bind clone of source (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)) with attrs
- * applied by mount_setattr, attached onto target_fd. */
-int mount_bind(const char *source, int target_fd, uint64_t attrs, uint64_t *ret_mnt_id, Error *e);
+ * applied by mount_setattr, returned detached like mount_overlay. */
+int mount_bind(const char *source, uint64_t attrs, int *ret_mnt_fd, Error *e);
+
+/* Attaches the detached mount mnt_fd onto target_fd (an O_PATH dir fd). A detached
+ * mount that is never attached vanishes with its last fd. */
+int mount_attach(int mnt_fd, int target_fd, Error *e);
+
+/* 1 when the superblock under the mount fd is read-only (e.g. overlayfs fell back to
+ * read-only because it could not create its work dir), 0 when it is writable. */
+int mount_sb_is_read_only(int mnt_fd);
 
 /* Opens an existing, empty directory `path` (absolute) without following any symlink
  * (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS) as an O_PATH fd. */
 int mount_open_target(const char *path, int *ret_fd, Error *e);
 
-/* The mount ID (statx STATX_MNT_ID) of whatever is mounted at fd. */
+/* The unique 64-bit mount ID (statx STATX_MNT_ID_UNIQUE: never reused until reboot) of
+ * the mount fd refers to. */
 int mount_id_of_fd(int fd, uint64_t *ret);
 
-/* 1 when the topmost mount at path (resolved without following symlinks) has this ID,
- * 0 when another mount or nothing is there any more. */
-int mount_is_at(const char *path, uint64_t mnt_id);
+/* The mount table of laminad's mount namespace, by unique mount ID (mount-table.c,
+ * statmount(2) and listmount(2)). */
 
-/* Detaches the mount with this ID at path if it is still there (umount2 MNT_DETACH on
- * what was checked, not on the path again); -ENOENT when it is already gone. */
-int mount_detach(const char *path, uint64_t mnt_id, Error *e);
+/* 1 and the mount point (as the kernel sees it now, wherever the mount was moved or its
+ * parents renamed to) when mount mnt_id is in this mount namespace; 0 when it is not
+ * (unmounted, detached, never attached). ret_mount_point may be NULL. */
+int mount_find(uint64_t mnt_id, char **ret_mount_point);
 
-/* Whether a mount with this ID exists in this mount namespace (libmount reads
- * /proc/self/mountinfo). */
-int mount_id_exists(uint64_t mnt_id);
+/* Unmounts exactly the mount mnt_id wherever it is now. Without `detach` this is a
+ * plain umount: EBUSY while any process has a file, a working directory or a mount in
+ * it. With `detach` (MNT_DETACH) it leaves the tree at once and lives on until its last
+ * user lets go (see mount_count_holders). ENOENT when it is not in this namespace. */
+int mount_unmount(uint64_t mnt_id, bool detach, Error *e);
+
+/* The unique IDs of all mounts whose mount point is below the absolute directory dir. */
+int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n);
+
+/* For records written before mounts were known by unique ID: 1 and the unique ID of the
+ * mount at path when its reusable 32-bit ID is old_id, else 0. */
+int mount_adopt_legacy(const char *path, uint64_t old_id, uint64_t *ret);
+
+/* Processes holding the mount mnt_id (also a detached one): through an open file, a
+ * mapped file, a working or root directory, in any mount namespace (mount-holders.c). */
+int mount_count_holders(uint64_t mnt_id, unsigned *ret);
 
 /* Mount points that laminad makes itself (mount-point.c). */
 
-/* Creates parent_path (each missing component root-owned 0755, none may be a symlink)
- * and in it the directory `name` (0700; reused when it exists and is empty), opened as
- * for mount_open_target. EBUSY when name exists and is not empty. */
-int mount_point_create(const char *parent_path, const char *name, int *ret_fd, Error *e);
+/* Creates parent_path (each missing component root-owned 0755, none may be a symlink),
+ * in it the directory of `owner` (named by the uid, owned by it, mode 0700, so that no
+ * one else can reach what is mounted inside) and in that a new directory with a random
+ * name (root-owned 0700), opened as for mount_open_target. Returns its path. */
+int mount_point_create(const char *parent_path, uid_t owner, char **ret_path, int *ret_fd, Error *e);
 
 /* Removes the empty directory path (its parents resolved without symlinks); 0 when it
  * is already gone. */

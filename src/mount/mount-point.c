@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mount-api.h"
 #include "mount-util.h"
+#include "strutil.h"
 
 /* Opens dirfd/name as a directory without following symlinks, creating it with exactly
  * `mode` (whatever the umask) when it is missing. */
 static int mkdir_open_at(int dirfd, const char *name, mode_t mode, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
-        char proc_path[sizeof("/proc/self/fd/") + 11];
+        char proc_path[PROC_FD_PATH_MAX];
         bool created;
 
         created = mkdirat(dirfd, name, mode) >= 0;
@@ -56,28 +60,77 @@ static int mkdir_p_open(const char *path, int *ret_fd) {
         return 0;
 }
 
-int mount_point_create(const char *parent_path, const char *name, int *ret_fd, Error *e) {
-        _cleanup_close_ int parent_fd = -EBADF, fd = -EBADF;
+/* Opens (creating it when missing) the directory of owner in parent_fd, and makes sure it
+ * is owner's and 0700 whatever happened to it: only root can create entries in parent_fd,
+ * but the owner may have chmod-ed it. */
+static int owner_dir_open(int parent_fd, uid_t owner, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        char name[11], proc_path[PROC_FD_PATH_MAX];
+        struct stat st;
+        int r;
+
+        snprintf(name, sizeof name, "%u", (unsigned) owner);
+        r = mkdir_open_at(parent_fd, name, 0700, &fd);
+        if (r < 0)
+                return r;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+        if (st.st_uid != owner && chown(proc_path, owner, (gid_t) -1) < 0)
+                return -errno;
+        if ((st.st_mode & 07777) != 0700 && chmod(proc_path, 0700) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* 16 random hex digits: a mount's name tells nothing and cannot be guessed. */
+static int random_name(char ret[static 17]) {
+        uint64_t v;
+
+        if (getrandom(&v, sizeof v, 0) != sizeof v)
+                return -EIO;
+        snprintf(ret, 17, "%016" PRIx64, v);
+        return 0;
+}
+
+int mount_point_create(const char *parent_path, uid_t owner, char **ret_path, int *ret_fd, Error *e) {
+        _cleanup_close_ int parent_fd = -EBADF, owner_fd = -EBADF, fd = -EBADF;
+        char name[17];
         int r;
 
         assert(parent_path);
-        assert(name);
-        assert(!strchr(name, '/'));
+        assert(ret_path);
         assert(ret_fd);
 
         r = mkdir_p_open(parent_path, &parent_fd);
         if (r < 0)
                 return error_set_errno(e, r, "cannot create the mount directory %s", QUOTE(parent_path));
-        r = mkdir_open_at(parent_fd, name, 0700, &fd);
+        r = owner_dir_open(parent_fd, owner, &owner_fd);
         if (r < 0)
-                return error_set_errno(e, r, "cannot create mount point %s in %s", QUOTE(name), QUOTE(parent_path));
-        r = mount_dir_is_empty(fd);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot read mount point %s in %s", QUOTE(name), QUOTE(parent_path));
-        if (r == 0)
-                return error_setf(e, EBUSY, "mount point %s in %s is in use; unmount what is there first",
-                                  QUOTE(name), QUOTE(parent_path));
+                return error_set_errno(e, r, "cannot create the mount directory of uid %u in %s", (unsigned) owner,
+                                       QUOTE(parent_path));
 
+        /* The owner can create entries in its directory: only a directory we made
+         * ourselves, just now, is taken. */
+        for (unsigned attempt = 0;; attempt++) {
+                r = random_name(name);
+                if (r < 0)
+                        return error_set_errno(e, r, "cannot pick a mount point name");
+                if (mkdirat(owner_fd, name, 0700) >= 0)
+                        break;
+                if (errno != EEXIST || attempt >= 8)
+                        return error_set_errno(e, errno, "cannot create a mount point in %s/%u", parent_path,
+                                               (unsigned) owner);
+        }
+        fd = mount_openat_no_symlinks(owner_fd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return error_set_errno(e, fd, "cannot open the new mount point %s/%u/%s", parent_path,
+                                       (unsigned) owner, name);
+
+        *ret_path = strdup_printf("%s/%u/%s", parent_path, (unsigned) owner, name);
+        if (!*ret_path)
+                return error_set_errno(e, ENOMEM, "mount point");
         *ret_fd = TAKE_FD(fd);
         return 0;
 }

@@ -38,10 +38,9 @@ typedef struct BackendVTable {
         int (*commit)(Backend *b, uint64_t id, Error *e);
         /* The mounts for an active or view snapshot, exactly as containerd builds them. */
         int (*mounts)(Backend *b, const Snapshot *s, MountSpecList *ret, Error *e);
-        /* Mounts s onto target_fd (an O_PATH directory fd) with MOUNT_ATTR_* flags;
-         * returns the new mount's ID. */
-        int (*mount)(Backend *b, const Snapshot *s, int target_fd, uint64_t attrs,
-                     uint64_t *ret_mnt_id, Error *e);
+        /* Builds a detached mount of s with MOUNT_ATTR_* flags and returns its fd; the
+         * caller records its identity, then attaches it (mount_attach). */
+        int (*mount)(Backend *b, const Snapshot *s, uint64_t attrs, int *ret_mnt_fd, Error *e);
         /* Bytes (st_blocks*512 of unique inodes) and inodes of this snapshot's own data. */
         int (*usage)(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e);
         /* Opens the directory holding snapshot id's own content (overlayfs: the upper

@@ -125,8 +125,7 @@ static int overlay_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Err
         return r < 0 ? error_set_errno(e, r, "mounts") : 0;
 }
 
-static int overlay_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t attrs,
-                         uint64_t *ret_mnt_id, Error *e) {
+static int overlay_mount(Backend *b, const Snapshot *s, uint64_t attrs, int *ret_mnt_fd, Error *e) {
         _cleanup_strv_free_ char **lowers = NULL;
         _cleanup_free_ char *upper = NULL, *work = NULL;
 
@@ -136,7 +135,7 @@ static int overlay_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t 
                 _cleanup_free_ char *src = data_path(b, s->n_parents == 0 ? s->id : s->parent_ids[0], "fs");
                 if (!src)
                         return error_set_errno(e, ENOMEM, "mount");
-                return mount_bind(src, target_fd, attrs, ret_mnt_id, e);
+                return mount_bind(src, attrs, ret_mnt_fd, e);
         }
 
         for (size_t i = 0; i < s->n_parents; i++)
@@ -148,8 +147,8 @@ static int overlay_mount(Backend *b, const Snapshot *s, int target_fd, uint64_t 
                 if (!upper || !work)
                         return error_set_errno(e, ENOMEM, "mount");
         }
-        return mount_overlay((const char *const *) lowers, s->n_parents, upper, work, target_fd, attrs,
-                             ret_mnt_id, e);
+        return mount_overlay((const char *const *) lowers, s->n_parents, upper, work, attrs,
+                             ret_mnt_fd, e);
 }
 
 static int overlay_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {

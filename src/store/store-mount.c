@@ -7,7 +7,9 @@
 
 #include "store-internal.h"
 
-#define MOUNT_RECORD_VERSION 1
+/* 2: mnt_id is the unique 64-bit mount ID; 1 held the reusable 32-bit one. */
+#define MOUNT_RECORD_VERSION 2
+#define MOUNT_RECORD_VERSION_LEGACY_ID 1
 
 void mount_record_clear(MountRecord *r) {
         free(r->target);
@@ -36,10 +38,13 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
         Reader r = { .p = v->mv_data, .left = v->mv_size };
         MountRecord m = { .snapshot_id = id };
         const char *boot_id;
+        uint8_t version;
         size_t n;
 
-        if (reader_u8(&r) != MOUNT_RECORD_VERSION)
+        version = reader_u8(&r);
+        if (version != MOUNT_RECORD_VERSION && version != MOUNT_RECORD_VERSION_LEGACY_ID)
                 return -EBADMSG;
+        m.legacy_mnt_id = version == MOUNT_RECORD_VERSION_LEGACY_ID;
         m.owner = reader_u32(&r);
         m.mnt_id = reader_u64(&r);
         m.mounted_usec = reader_u64(&r);
@@ -67,6 +72,11 @@ int store_mount_get(StoreTxn *t, uint64_t snapshot_id, MountRecord *ret) {
         if (r < 0)
                 return r;
         return mount_record_decode(snapshot_id, &v, ret);
+}
+
+bool store_txn_is_write(StoreTxn *t) {
+        assert(t);
+        return t->write;
 }
 
 int store_mount_delete(StoreTxn *t, uint64_t snapshot_id) {

@@ -95,7 +95,8 @@ typedef struct MountRecord {
         uint64_t snapshot_id;
         uid_t owner;
         char *target;
-        uint64_t mnt_id;
+        uint64_t mnt_id;     /* unique 64-bit mount ID (statx STATX_MNT_ID_UNIQUE) */
+        bool legacy_mnt_id;  /* read from an older record: mnt_id is the reusable 32-bit ID */
         char boot_id[33];
         bool daemon_made_target; /* laminad created the directory and removes it */
         uint64_t mounted_usec;
@@ -105,5 +106,7 @@ void mount_record_clear(MountRecord *r);
 int store_mount_put(StoreTxn *t, const MountRecord *r);
 int store_mount_get(StoreTxn *t, uint64_t snapshot_id, MountRecord *ret); /* -ENOENT */
 int store_mount_delete(StoreTxn *t, uint64_t snapshot_id);
+/* Whether t may change records (store_write's) or only read them. */
+bool store_txn_is_write(StoreTxn *t);
 typedef int (*store_mount_walk_fn)(const MountRecord *r, void *userdata);
 int store_mount_walk(StoreTxn *t, store_mount_walk_fn fn, void *userdata);

@@ -150,7 +150,7 @@ TEST(refused_snapshots) {
         expect_refused(s, "act", &o, EBUSY);
         free(path);
         path = NULL;
-        ASSERT_OK(core_unmount(s, 0, "act", &path, &e));
+        ASSERT_OK(core_unmount(s, 0, "act", false, &path, &e));
         free(path);
 }
 

@@ -56,6 +56,26 @@ static void make_upper(const char *dir, char **ret_upper, char **ret_work) {
         ASSERT_OK(mkdir(*ret_work, 0755));
 }
 
+/* mount_overlay/mount_bind and mount_attach onto tfd in one go; the new mount's ID. */
+static int overlay_at(char **lowers, size_t n, const char *upper, const char *work, int tfd, uint64_t attrs,
+                      uint64_t *ret_id, Error *e) {
+        _cleanup_close_ int mfd = -EBADF;
+        int r = mount_overlay((const char *const *) lowers, n, upper, work, attrs, &mfd, e);
+
+        if (r >= 0 && ret_id)
+                r = mount_id_of_fd(mfd, ret_id);
+        return r < 0 ? r : mount_attach(mfd, tfd, e);
+}
+
+static int bind_at(const char *src, int tfd, uint64_t attrs, uint64_t *ret_id, Error *e) {
+        _cleanup_close_ int mfd = -EBADF;
+        int r = mount_bind(src, attrs, &mfd, e);
+
+        if (r >= 0 && ret_id)
+                r = mount_id_of_fd(mfd, ret_id);
+        return r < 0 ? r : mount_attach(mfd, tfd, e);
+}
+
 /* Mounts n layers (with an upper when rw) and checks the merged view: the topmost f
  * wins and every layer's own file shows through. */
 static void check_overlay(const char *dir, size_t n, bool rw) {
@@ -69,7 +89,7 @@ static void check_overlay(const char *dir, size_t n, bool rw) {
         if (rw)
                 make_upper(dir, &upper, &work);
         tfd = make_target(dir, "merged", &target);
-        if (mount_overlay((const char *const *) lowers, n, upper, work, tfd, 0, &id, &e) < 0) {
+        if (overlay_at(lowers, n, upper, work, tfd, 0, &id, &e) < 0) {
                 fprintf(stderr, "mount_overlay(%zu): %s\n", n, e.message);
                 abort();
         }
@@ -78,7 +98,7 @@ static void check_overlay(const char *dir, size_t n, bool rw) {
         ASSERT_TRUE(mfd >= 0);
         ASSERT_OK(mount_id_of_fd(mfd, &id2));
         ASSERT_TRUE(id == id2);
-        ASSERT_TRUE(mount_id_exists(id) == 1);
+        ASSERT_TRUE(mount_find(id, NULL) == 1);
 
         snprintf(expect, sizeof expect, "%zu", n - 1);
         ASSERT_STREQ(read_file(test_path("%s/f", target), buf), expect);
@@ -156,7 +176,7 @@ static void body_overlay_501(const char *dir) {
         Error e = ERROR_NULL;
         char buf[256];
 
-        ASSERT_ERR(mount_overlay((const char *const *) lowers, 501, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
+        ASSERT_ERR(overlay_at(lowers, 501, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
         ASSERT_TRUE(e.code == EINVAL);
         ASSERT_TRUE(strstr(e.message, "at most 500 layers"));
         ASSERT_TRUE(!read_file(test_path("%s/f", target), buf)); /* nothing was mounted */
@@ -171,7 +191,7 @@ static void body_overlay_single_read_only(const char *dir) {
         _cleanup_close_ int tfd = make_target(dir, "merged", NULL);
         Error e = ERROR_NULL;
 
-        ASSERT_ERR(mount_overlay((const char *const *) lowers, 1, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
+        ASSERT_ERR(overlay_at(lowers, 1, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
         ASSERT_TRUE(strstr(e.message, "bind"));
         free_layers(lowers);
 }
@@ -188,7 +208,7 @@ static void body_overlay_kernel_message(const char *dir) {
         write_file(file, "x");
         free(lowers[1]);
         lowers[1] = TAKE_PTR(file);
-        ASSERT_ERR(mount_overlay((const char *const *) lowers, 2, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
+        ASSERT_ERR(overlay_at(lowers, 2, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
         ASSERT_TRUE(strstr(e.message, "lowerdir+"));
         ASSERT_TRUE(strstr(e.message, "kernel: overlay: "));
         ASSERT_TRUE(strstr(e.message, "not-a-dir is not a directory"));
@@ -208,18 +228,18 @@ static void body_bind_read_only(const char *dir) {
 
         ASSERT_OK(mkdir(src, 0755));
         write_file(file, "source");
-        ASSERT_OK(mount_bind(src, tfd, MOUNT_ATTR_RDONLY, &id, &e));
+        ASSERT_OK(bind_at(src, tfd, MOUNT_ATTR_RDONLY, &id, &e));
         ASSERT_STREQ(read_file(test_path("%s/a", target), buf), "source");
         ASSERT_ERR(try_create(test_path("%s/new", target)), EROFS);
         ASSERT_OK(try_create(test_path("%s/new", src))); /* the source stays writable */
-        ASSERT_TRUE(mount_id_exists(id) == 1);
+        ASSERT_TRUE(mount_find(id, NULL) == 1);
 }
 TEST(bind_read_only_refuses_writes) {
         run_isolated(body_bind_read_only);
 }
 
-/* The per-mount options of mount mnt_id in /proc/self/mountinfo. */
-static char *mount_options_of(uint64_t mnt_id) {
+/* The per-mount options of the mount at target in /proc/self/mountinfo. */
+static char *mount_options_of(const char *target) {
         struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
         struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
         struct libmnt_fs *fs;
@@ -227,7 +247,7 @@ static char *mount_options_of(uint64_t mnt_id) {
 
         ASSERT_TRUE(tb && it);
         while (!r && mnt_table_next_fs(tb, it, &fs) == 0)
-                if ((uint64_t) mnt_fs_get_id(fs) == mnt_id)
+                if (streq(mnt_fs_get_target(fs), target))
                         r = strdup(mnt_fs_get_vfs_options(fs));
         mnt_free_iter(it);
         mnt_unref_table(tb);
@@ -238,22 +258,23 @@ static char *mount_options_of(uint64_t mnt_id) {
 static void body_flags_in_mountinfo(const char *dir) {
         char **lowers = make_layers(dir, 2);
         _cleanup_free_ char *src = test_path("%s/src", dir), *opts = NULL, *ovl_opts = NULL;
-        _cleanup_close_ int bfd = make_target(dir, "bind", NULL), ofd = make_target(dir, "ovl", NULL);
+        _cleanup_free_ char *bind_path = NULL, *ovl_path = NULL;
+        _cleanup_close_ int bfd = make_target(dir, "bind", &bind_path), ofd = make_target(dir, "ovl", &ovl_path);
         Error e = ERROR_NULL;
         uint64_t bid, oid;
 
         ASSERT_OK(mkdir(src, 0755));
-        ASSERT_OK(mount_bind(src, bfd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &bid, &e));
-        ASSERT_OK(mount_overlay((const char *const *) lowers, 2, NULL, NULL, ofd,
+        ASSERT_OK(bind_at(src, bfd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &bid, &e));
+        ASSERT_OK(overlay_at(lowers, 2, NULL, NULL, ofd,
                                 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, &oid, &e));
 
-        opts = mount_options_of(bid);
+        opts = mount_options_of(bind_path);
         ASSERT_TRUE(mnt_optstr_get_option(opts, "nosuid", NULL, NULL) == 0);
         ASSERT_TRUE(mnt_optstr_get_option(opts, "nodev", NULL, NULL) == 0);
         ASSERT_TRUE(mnt_optstr_get_option(opts, "rw", NULL, NULL) == 0);
         ASSERT_TRUE(mnt_optstr_get_option(opts, "noexec", NULL, NULL) == 1);
 
-        ovl_opts = mount_options_of(oid);
+        ovl_opts = mount_options_of(ovl_path);
         ASSERT_TRUE(mnt_optstr_get_option(ovl_opts, "nosuid", NULL, NULL) == 0);
         ASSERT_TRUE(mnt_optstr_get_option(ovl_opts, "nodev", NULL, NULL) == 0);
         ASSERT_TRUE(mnt_optstr_get_option(ovl_opts, "noexec", NULL, NULL) == 0);
@@ -307,88 +328,136 @@ TEST(open_target_refuses_symlink_nonempty_relative) {
         run_isolated(body_open_target);
 }
 
-static void body_detach(const char *dir) {
+static void body_unmount(const char *dir) {
         char **lowers = make_layers(dir, 2);
-        _cleanup_free_ char *target = NULL;
+        _cleanup_free_ char *target = NULL, *point = NULL;
         _cleanup_close_ int tfd = make_target(dir, "merged", &target);
         Error e = ERROR_NULL;
         uint64_t id;
         char buf[256];
 
-        ASSERT_OK(mount_overlay((const char *const *) lowers, 2, NULL, NULL, tfd, 0, &id, &e));
-        ASSERT_TRUE(mount_id_exists(id) == 1);
+        ASSERT_OK(overlay_at(lowers, 2, NULL, NULL, tfd, 0, &id, &e));
+        ASSERT_TRUE(mount_find(id, &point) == 1);
+        ASSERT_STREQ(point, target);
         ASSERT_TRUE(read_file(test_path("%s/f", target), buf));
 
-        ASSERT_OK(mount_detach(target, id, &e));
-        ASSERT_TRUE(mount_id_exists(id) == 0);
+        ASSERT_OK(mount_unmount(id, false, &e));
+        ASSERT_TRUE(mount_find(id, NULL) == 0);
         ASSERT_TRUE(!read_file(test_path("%s/f", target), buf));
 
         e = ERROR_NULL;
-        ASSERT_ERR(mount_detach(target, id, &e), ENOENT);
+        ASSERT_ERR(mount_unmount(id, false, &e), ENOENT);
         ASSERT_TRUE(e.code == ENOENT);
-        ASSERT_ERR(mount_detach(test_path("%s/gone", dir), id, NULL), ENOENT);
         free_layers(lowers);
 }
-TEST(detach_then_second_detach_is_enoent) {
-        run_isolated(body_detach);
+TEST(unmount_then_second_unmount_is_enoent) {
+        run_isolated(body_unmount);
 }
 
-static void body_detach_checks_id(const char *dir) {
-        _cleanup_free_ char *src = test_path("%s/src", dir), *target = NULL;
-        _cleanup_close_ int tfd = make_target(dir, "bind", &target);
+/* A directory fd inside the mount: a plain unmount is EBUSY, a forced one detaches it,
+ * and the holder keeps it alive (and is found) until it closes the fd. Renaming the
+ * target's parent does not misdirect the unmount. */
+static void body_unmount_busy_and_force(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *target = NULL, *point = NULL;
+        _cleanup_free_ char *parent = test_path("%s/parent", dir), *moved = test_path("%s/moved", dir);
+        _cleanup_close_ int tfd = -EBADF, inside = -EBADF;
         Error e = ERROR_NULL;
+        unsigned holders;
         uint64_t id;
 
         ASSERT_OK(mkdir(src, 0755));
-        ASSERT_OK(mount_bind(src, tfd, 0, &id, &e));
-        ASSERT_ERR(mount_detach(target, id + 1000000, &e), ENOENT); /* someone else's mount */
-        ASSERT_TRUE(mount_id_exists(id) == 1);
-        ASSERT_TRUE(mount_id_exists(id + 1000000) == 0);
-        ASSERT_OK(mount_detach(target, id, NULL));
+        ASSERT_OK(mkdir(parent, 0755));
+        tfd = make_target(parent, "t", &target);
+        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+        tfd = safe_close(tfd);
+        ASSERT_OK(mount_count_holders(id, &holders));
+        ASSERT_TRUE(holders == 0);
+
+        inside = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(inside >= 0);
+        ASSERT_OK(rename(parent, moved));
+        ASSERT_TRUE(mount_find(id, &point) == 1);
+        ASSERT_STREQ(point, test_path("%s/t", moved));
+
+        ASSERT_ERR(mount_unmount(id, false, &e), EBUSY);
+        ASSERT_TRUE(strstr(e.message, "in use"));
+        ASSERT_TRUE(mount_find(id, NULL) == 1);
+        ASSERT_OK(mount_count_holders(id, &holders));
+        ASSERT_TRUE(holders == 1);
+
+        ASSERT_OK(mount_unmount(id, true, &e));
+        ASSERT_TRUE(mount_find(id, NULL) == 0);
+        ASSERT_OK(mount_count_holders(id, &holders));
+        ASSERT_TRUE(holders == 1); /* still writable through the fd */
+        ASSERT_OK(faccessat(inside, ".", W_OK, 0));
+        inside = safe_close(inside);
+        ASSERT_OK(mount_count_holders(id, &holders));
+        ASSERT_TRUE(holders == 0);
 }
-TEST(detach_leaves_a_mount_with_another_id_alone) {
-        run_isolated(body_detach_checks_id);
+TEST(unmount_busy_force_holders_and_renamed_parent) {
+        run_isolated(body_unmount_busy_and_force);
+}
+
+static void body_mount_list_below(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *inner = test_path("%s/inner", dir);
+        _cleanup_free_ uint64_t *ids = NULL;
+        _cleanup_close_ int tfd = -EBADF, tfd2 = -EBADF;
+        Error e = ERROR_NULL;
+        uint64_t id, id2;
+        size_t n = 0;
+
+        ASSERT_OK(mkdir(src, 0755));
+        ASSERT_OK(mkdir(inner, 0755));
+        tfd = make_target(inner, "a", NULL);
+        tfd2 = make_target(dir, "b", NULL);
+        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+        ASSERT_OK(bind_at(src, tfd2, 0, &id2, &e));
+        ASSERT_OK(mount_list_below(inner, &ids, &n));
+        ASSERT_TRUE(n == 1 && ids[0] == id);
+        ASSERT_OK(mount_unmount(id, false, &e));
+        ASSERT_OK(mount_unmount(id2, false, &e));
+}
+TEST(list_below_finds_only_mounts_below) {
+        run_isolated(body_mount_list_below);
 }
 
 static void body_mount_point(const char *dir) {
-        _cleanup_free_ char *parent = test_path("%s/run/mounts/overlayfs", dir);
-        _cleanup_free_ char *leaf = test_path("%s/7", parent), *linked = test_path("%s/linked", dir);
-        _cleanup_free_ char *src = test_path("%s/src", dir);
+        _cleanup_free_ char *parent = test_path("%s/run/mounts/overlayfs", dir), *path = NULL, *path2 = NULL;
+        _cleanup_free_ char *owner_dir = test_path("%s/1234", parent), *linked = test_path("%s/linked", dir);
         _cleanup_close_ int fd = -EBADF, fd2 = -EBADF;
         Error e = ERROR_NULL;
         struct stat st;
-        uint64_t id;
 
         umask(077);
-        ASSERT_OK(mount_point_create(parent, "7", &fd, &e));
+        ASSERT_OK(mount_point_create(parent, 1234, &path, &fd, &e));
         ASSERT_OK(stat(parent, &st));
         ASSERT_TRUE((st.st_mode & 07777) == 0755 && st.st_uid == 0);
-        ASSERT_OK(stat(leaf, &st));
+        ASSERT_OK(stat(owner_dir, &st));
+        ASSERT_TRUE((st.st_mode & 07777) == 0700 && st.st_uid == 1234);
+        ASSERT_OK(stat(path, &st));
+        ASSERT_TRUE((st.st_mode & 07777) == 0700 && st.st_uid == 0);
+        ASSERT_TRUE(strncmp(path, owner_dir, strlen(owner_dir)) == 0 && strlen(path) == strlen(owner_dir) + 17);
+
+        /* a new, random name each time; the owner's directory is put right again */
+        ASSERT_OK(chmod(owner_dir, 0755));
+        ASSERT_OK(mount_point_create(parent, 1234, &path2, &fd2, &e));
+        ASSERT_TRUE(!streq(path, path2));
+        ASSERT_OK(stat(owner_dir, &st));
         ASSERT_TRUE((st.st_mode & 07777) == 0700);
 
-        /* an existing empty leaf is reused; one with something mounted on it is busy */
-        ASSERT_OK(mount_point_create(parent, "7", &fd2, &e));
-        ASSERT_OK(mkdir(src, 0755));
-        write_file(test_path("%s/a", src), "a");
-        ASSERT_OK(mount_bind(src, fd, 0, &id, &e));
-        ASSERT_TRUE(mount_is_at(leaf, id) == 1);
-        ASSERT_TRUE(mount_is_at(parent, id) == 0);
-        ASSERT_ERR(mount_point_create(parent, "7", &fd2, &e), EBUSY);
-        ASSERT_OK(mount_detach(leaf, id, NULL));
-        ASSERT_TRUE(mount_is_at(leaf, id) == 0);
-
-        ASSERT_OK(mount_point_remove(leaf));
-        ASSERT_TRUE(stat(leaf, &st) < 0 && errno == ENOENT);
-        ASSERT_OK(mount_point_remove(leaf)); /* already gone */
+        ASSERT_OK(mount_point_remove(path));
+        ASSERT_TRUE(stat(path, &st) < 0 && errno == ENOENT);
+        ASSERT_OK(mount_point_remove(path)); /* already gone */
 
         /* no component may be a symlink */
         ASSERT_OK(symlink(dir, linked));
         e = ERROR_NULL;
-        ASSERT_TRUE(mount_point_create(test_path("%s/run", linked), "8", &fd2, &e) < 0);
-        ASSERT_TRUE(stat(test_path("%s/8", parent), &st) < 0);
+        free(path);
+        path = NULL;
+        ASSERT_TRUE(mount_point_create(test_path("%s/run", linked), 1234, &path, &fd2, &e) < 0);
         umask(022);
 }
-TEST(mount_point_created_reused_and_removed) {
+TEST(mount_point_per_owner_random_and_removed) {
         run_isolated(body_mount_point);
 }
 
@@ -406,9 +475,10 @@ int main(void) {
                 TEST_ENTRY(bind_read_only_refuses_writes),
                 TEST_ENTRY(nosuid_nodev_show_in_mountinfo),
                 TEST_ENTRY(open_target_refuses_symlink_nonempty_relative),
-                TEST_ENTRY(detach_then_second_detach_is_enoent),
-                TEST_ENTRY(detach_leaves_a_mount_with_another_id_alone),
-                TEST_ENTRY(mount_point_created_reused_and_removed),
+                TEST_ENTRY(unmount_then_second_unmount_is_enoent),
+                TEST_ENTRY(unmount_busy_force_holders_and_renamed_parent),
+                TEST_ENTRY(list_below_finds_only_mounts_below),
+                TEST_ENTRY(mount_point_per_owner_random_and_removed),
         };
 
         mount_test_require();

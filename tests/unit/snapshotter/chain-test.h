@@ -228,13 +228,13 @@ static inline void chain_daemon_mount(Chain *c) {
         assert_content(path, "b", "bee\n");
         ASSERT_ERR(try_write(path, "new"), EROFS);
         free(path);
-        ASSERT_OK(core_unmount(c->s, 0, "v2", NULL, &e));
+        ASSERT_OK(core_unmount(c->s, 0, "v2", false, NULL, &e));
 
         ASSERT_OK(core_mount(c->s, 0, "l3", NULL, &o, &path, &e));
         assert_content(path, "a", "two\n");
         ASSERT_OK(try_write(path, "new"));
         free(path);
-        ASSERT_OK(core_unmount(c->s, 0, "l3", NULL, &e));
+        ASSERT_OK(core_unmount(c->s, 0, "l3", false, NULL, &e));
 }
 
 static inline void chain_remove_all(Chain *c, const char *state_dir) {

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Who still holds a mount: a detached mount (umount MNT_DETACH) lives on, writable,
+ * while any process has a file open or mapped in it, or its working or root directory
+ * there. Every such reference is visible in /proc as a magic link whose target carries
+ * the mount's unique ID (statx STATX_MNT_ID_UNIQUE), in whatever mount namespace the
+ * process is. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dir-util.h"
+#include "mount-api.h"
+#include "mount-util.h"
+
+static bool is_number(const char *s) {
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (*s < '0' || *s > '9')
+                        return false;
+        return true;
+}
+
+/* Whether dirfd/name refers to the mount; processes and files vanish as we look. */
+static bool link_holds(int dirfd, const char *name, uint64_t mnt_id) {
+        uint64_t id;
+
+        return mount_id_of_path(dirfd, name, &id) >= 0 && id == mnt_id;
+}
+
+/* Whether any entry of the directory dirfd/sub (fd/, map_files/, task/) holds the mount;
+ * for task/, each thread's cwd and root (threads may unshare them). */
+static bool dir_holds(int dirfd, const char *sub, uint64_t mnt_id, bool tasks) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct dirent *de;
+
+        fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || dir_open_fd(fd, &d) < 0)
+                return false;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                if (!tasks) {
+                        if (link_holds(fd, de->d_name, mnt_id))
+                                return true;
+                        continue;
+                }
+                _cleanup_close_ int task_fd = openat(fd, de->d_name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (task_fd >= 0 && (link_holds(task_fd, "cwd", mnt_id) || link_holds(task_fd, "root", mnt_id)))
+                        return true;
+        }
+        return false;
+}
+
+static bool process_holds(int pid_fd, uint64_t mnt_id) {
+        return link_holds(pid_fd, "cwd", mnt_id) || link_holds(pid_fd, "root", mnt_id) ||
+                dir_holds(pid_fd, "fd", mnt_id, false) || dir_holds(pid_fd, "map_files", mnt_id, false) ||
+                dir_holds(pid_fd, "task", mnt_id, true);
+}
+
+int mount_count_holders(uint64_t mnt_id, unsigned *ret) {
+        _cleanup_(closedirp) DIR *proc = NULL;
+        struct dirent *de;
+        unsigned n = 0;
+
+        assert(ret);
+
+        proc = opendir("/proc");
+        if (!proc)
+                return -errno;
+        for (errno = 0; (de = readdir(proc)); errno = 0) {
+                if (!is_number(de->d_name))
+                        continue;
+                _cleanup_close_ int pid_fd = openat(dirfd(proc), de->d_name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (pid_fd >= 0 && process_holds(pid_fd, mnt_id))
+                        n++;
+        }
+        if (errno > 0)
+                return -errno;
+        *ret = n;
+        return 0;
+}
