@@ -285,11 +285,11 @@ static int method_list(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return bus_reply_array(m, "(sssa{ss}ttu)", infos.n, append_info_at, infos.items);
 }
 
-/* Mount options any caller may pass; suid and dev (and a caller-chosen target) need
- * mount-anywhere. */
-static int parse_mount_options(char **options, CoreMountOptions *ret, bool *ret_privileged, sd_bus_error *error) {
+/* Mount options; suid and dev are root's only (every non-root mount is nosuid,nodev). */
+static int parse_mount_options(char **options, CoreMountOptions *ret, const char **ret_root_only,
+                               sd_bus_error *error) {
         CoreMountOptions o = {};
-        bool privileged = false;
+        const char *root_only = NULL;
 
         for (char **i = options; i && *i; i++) {
                 if (streq(*i, "ro"))
@@ -302,17 +302,17 @@ static int parse_mount_options(char **options, CoreMountOptions *ret, bool *ret_
                         o.nodev = true;
                 else if (streq(*i, "suid")) {
                         o.nosuid = false;
-                        privileged = true;
+                        root_only = "suid";
                 } else if (streq(*i, "dev")) {
                         o.nodev = false;
-                        privileged = true;
+                        root_only = "dev";
                 } else
                         return bus_error_setf(error, EINVAL,
                                               "unknown mount option %s; use ro, noexec, nosuid, nodev, suid or dev",
                                               LOG_KEY(*i));
         }
         *ret = o;
-        *ret_privileged = privileged;
+        *ret_root_only = root_only;
         return 0;
 }
 
@@ -321,8 +321,8 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         _cleanup_free_ char *path = NULL;
         const char *key, *target;
         Error e = ERROR_NULL;
+        const char *root_only = NULL;
         CoreMountOptions o;
-        bool privileged = false;
         BusCall call;
         int r;
 
@@ -332,13 +332,20 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read_strv(m, &options);
         if (r < 0)
                 return r;
-        r = parse_mount_options(options, &o, &privileged, error);
+        r = parse_mount_options(options, &o, &root_only, error);
         if (r < 0)
                 return r;
-        r = bus_call_begin(userdata, m, "mount", ACTION_MOUNT_OWN,
-                           privileged || !isempty(target) ? ACTION_MOUNT_ANYWHERE : NULL, key, &call, error);
+        r = bus_call_begin(userdata, m, "mount", ACTION_MOUNT_OWN, !isempty(target) ? ACTION_MOUNT_ANYWHERE : NULL,
+                           key, &call, error);
         if (r != 0)
                 return r;
+        if (call.caller != 0 && root_only) {
+                Error e = ERROR_NULL;
+                (void) error_setf(&e, EINVAL,
+                                  "mount option %s is refused: mounts of non-root callers are always nosuid,nodev; leave it out",
+                                  root_only);
+                return bus_call_fail(&call, key, -EINVAL, &e, error);
+        }
         if (call.caller != 0)
                 o.nosuid = o.nodev = true;
 
@@ -352,9 +359,13 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         return r;
 }
 
-static int method_unmount(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+/* Unmount(s key) and UnmountWithOptions(s key, as options); "force" detaches a mount
+ * that is in use (the snapshot stays busy until it is released). */
+static int unmount(sd_bus_message *m, void *userdata, bool with_options, sd_bus_error *error) {
+        _cleanup_strv_free_ char **options = NULL;
         _cleanup_free_ char *path = NULL;
         Error e = ERROR_NULL;
+        bool force = false;
         const char *key;
         BusCall call;
         int r;
@@ -362,15 +373,33 @@ static int method_unmount(sd_bus_message *m, void *userdata, sd_bus_error *error
         r = bus_call_begin_key(m, userdata, "unmount", ACTION_MOUNT_OWN, &key, &call, error);
         if (r != 0)
                 return r;
+        if (with_options) {
+                r = sd_bus_message_read_strv(m, &options);
+                if (r < 0)
+                        return r;
+        }
+        for (char **i = options; i && *i; i++) {
+                if (!streq(*i, "force"))
+                        return bus_error_setf(error, EINVAL, "unknown unmount option %s; use force", LOG_KEY(*i));
+                force = true;
+        }
 
-        r = core_unmount(call.snapshotter->core, call.ns, key, &path, &e);
+        r = core_unmount(call.snapshotter->core, call.ns, key, force, &path, &e);
         if (r < 0)
                 return bus_call_fail(&call, key, r, &e, error);
-        log_call(&call, LOG_INFO, key, " from %s", path);
+        log_call(&call, LOG_INFO, key, " from %s%s", path, force ? " (force)" : "");
 
         r = sd_bus_reply_method_return(m, NULL);
         bus_call_emit(&call, m, "Unmounted", "ssu", key, path, (uint32_t) call.ns);
         return r;
+}
+
+static int method_unmount(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return unmount(m, userdata, false, error);
+}
+
+static int method_unmount_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return unmount(m, userdata, true, error);
 }
 
 static int append_mount_info_at(sd_bus_message *reply, const void *items, size_t i) {
@@ -742,6 +771,10 @@ const sd_bus_vtable bus_snapshotter_vtable[] = {
                                 SD_BUS_ARGS("s", key),
                                 SD_BUS_NO_RESULT,
                                 method_unmount, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("UnmountWithOptions",
+                                SD_BUS_ARGS("s", key, "as", options),
+                                SD_BUS_NO_RESULT,
+                                method_unmount_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListMounts",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(ssut)", mounts),

@@ -19,6 +19,7 @@ OBJ=/org/lamina/snapshot1/overlayfs
 IAR=InteractiveAuthorizationRequired
 AD=AccessDenied
 NF=NotFound
+IA=InvalidArgument
 
 [ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
 command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
@@ -155,8 +156,11 @@ echo "# denials: nothing may change"
 state >"$T/before"
 # owner: mount-anywhere and manage are not granted (auth_admin* -> challenge)
 expect $IAR "$OWNER" "$OBJ" Mount o-img "$T/mnt-owner" ""
-expect $IAR "$OWNER" "$OBJ" Mount o-img "" suid
-expect $IAR "$OWNER" "$OBJ" Mount o-img "" dev
+# suid/dev: never for a non-root caller, whatever it is granted (every non-root mount
+# is nosuid,nodev); refused as InvalidArgument, not as a question for an admin
+expect $IA "$OWNER" "$OBJ" Mount o-act "" suid
+expect $IA "$OWNER" "$OBJ" Mount o-act "" dev
+expect $IA "$OWNER" --interactive "$OBJ" Mount o-act "" nosuid,dev
 expect $AD "$OWNER" --interactive "$OBJ" Mount o-img "$T/mnt-owner" ""
 expect $IAR "$OWNER" "$OBJ" Cleanup
 expect $AD "$OWNER" --interactive "$OBJ" Cleanup
