@@ -16,6 +16,8 @@
 /* Pending polkit queries at most; more would run into dbus-daemon's per-connection
  * limit on outstanding replies (128 on the stock system bus). */
 #define AUTH_QUERIES_MAX 100u
+/* Of which one user may hold this many, so that no user can keep the others waiting. */
+#define AUTH_QUERIES_PER_UID 16u
 
 /* A person typing a password needs longer than sd-bus's default 25 s. */
 #define AUTH_INTERACTIVE_TIMEOUT_USEC (5ull * 60 * 1000 * 1000)

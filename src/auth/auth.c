@@ -37,6 +37,8 @@ typedef struct AuthQuery {
         uid_t uid;
         char cancel_id[32];
         AuthResult *results;
+        void *data; /* the caller's parsed request, kept across the wait */
+        void (*free_data)(void *data);
         struct AuthQuery *prev, *next;
 } AuthQuery;
 
@@ -54,6 +56,7 @@ struct AuthRegistry {
         size_t uid_cache_next; /* round-robin replacement */
         AuthQuery *queries;
         size_t n_queries;
+        size_t max_queries;
         uint64_t n_checks; /* makes cancellation ids unique */
         bool freeing;
         void (*on_idle)(void *userdata);
@@ -90,6 +93,8 @@ static AuthQuery *auth_query_free(AuthQuery *q) {
         sd_bus_message_unref(q->request);
         while (q->results)
                 q->results = auth_result_free(q->results);
+        if (q->data && q->free_data)
+                q->free_data(q->data);
         free(q->action);
         free(q->what);
         free(q);
@@ -462,7 +467,16 @@ int auth_check(sd_bus_message *m, const char *action, const char *const *details
                 return 1;
 
         if (!q) {
-                if (reg->n_queries >= AUTH_QUERIES_MAX)
+                size_t mine = 0;
+
+                for (AuthQuery *i = reg->queries; i; i = i->next)
+                        mine += i->uid == uid;
+                if (mine >= AUTH_QUERIES_PER_UID)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                 "you have %zu authorization checks pending; "
+                                                 "wait for their answers before calling again",
+                                                 mine);
+                if (reg->n_queries >= reg->max_queries)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                                  "too many authorization checks are pending; try again later");
                 r = auth_query_new(reg, m, uid, &q);
@@ -488,6 +502,7 @@ int auth_registry_new(AuthRegistry **ret) {
         reg = calloc(1, sizeof(*reg));
         if (!reg)
                 return -ENOMEM;
+        reg->max_queries = AUTH_QUERIES_MAX;
         *ret = reg;
         return 0;
 }
@@ -502,6 +517,32 @@ AuthRegistry *auth_registry_free(AuthRegistry *reg) {
                 free(reg->uid_cache[i].sender);
         free(reg);
         return NULL;
+}
+
+void auth_registry_set_max(AuthRegistry *reg, size_t max) {
+        assert(reg);
+        if (max < AUTH_QUERIES_PER_UID)
+                max = AUTH_QUERIES_PER_UID;
+        reg->max_queries = max < AUTH_QUERIES_MAX ? max : AUTH_QUERIES_MAX;
+}
+
+int auth_set_data(AuthRegistry *reg, sd_bus_message *m, void *data, void (*free_data)(void *data)) {
+        AuthQuery *q = auth_registry_find(reg, m);
+
+        if (!q)
+                return -ENOENT;
+        assert(!q->data);
+        q->data = data;
+        q->free_data = free_data;
+        return 0;
+}
+
+void *auth_take_data(AuthRegistry *reg, sd_bus_message *m) {
+        AuthQuery *q = auth_registry_find(reg, m);
+
+        if (!q)
+                return NULL;
+        return TAKE_PTR(q->data);
 }
 
 size_t auth_registry_pending(AuthRegistry *reg) {

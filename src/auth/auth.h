@@ -26,6 +26,17 @@ size_t auth_registry_pending(AuthRegistry *r);
 /* cb runs whenever the last pending query is done (not from auth_registry_free()). */
 void auth_registry_set_on_idle(AuthRegistry *r, void (*cb)(void *userdata), void *userdata);
 
+/* Pending checks at most (clamped to AUTH_QUERIES_PER_UID..AUTH_QUERIES_MAX): every
+ * pending call keeps its message, with the fds it carries. */
+void auth_registry_set_max(AuthRegistry *r, size_t max);
+
+/* A call whose check is pending (auth_check() returned 0) may leave data with it: the
+ * re-dispatched call takes it back with auth_take_data() (NULL when there is none), so it
+ * need not read its message again. Data still attached when the check ends is freed with
+ * free_data. */
+int auth_set_data(AuthRegistry *r, sd_bus_message *m, void *data, void (*free_data)(void *data));
+void *auth_take_data(AuthRegistry *r, sd_bus_message *m);
+
 /* details: NULL-terminated key, value, key, value, … (snapshotter, key, verb). */
 int auth_check(sd_bus_message *m, const char *action, const char *const *details,
                AuthRegistry *r, sd_bus_error *error);

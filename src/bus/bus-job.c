@@ -35,7 +35,7 @@ struct BusJobs {
         pthread_mutex_t lock;
         BusJob *running;
         size_t n_running;
-        size_t max;
+        size_t max, per_caller, root_reserve;
         int eventfd;
         sd_event_source *source;
         void (*on_finished)(void *userdata);
@@ -175,12 +175,13 @@ static int bus_jobs_on_wake(sd_event_source *s, int fd, uint32_t revents, void *
         return 0;
 }
 
-int bus_jobs_new(sd_event *event, size_t max, BusJobs **ret) {
+int bus_jobs_new(sd_event *event, size_t max, size_t per_caller, size_t root_reserve, BusJobs **ret) {
         _cleanup_(bus_jobs_freep) BusJobs *j = NULL;
         int r;
 
         assert(event);
-        assert(max > 0);
+        assert(max > root_reserve);
+        assert(per_caller > 0);
 
         j = calloc(1, sizeof *j);
         if (!j)
@@ -190,6 +191,8 @@ int bus_jobs_new(sd_event *event, size_t max, BusJobs **ret) {
         if (r != 0)
                 return -r;
         j->max = max;
+        j->per_caller = per_caller;
+        j->root_reserve = root_reserve;
 
         j->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (j->eventfd < 0)
@@ -238,8 +241,8 @@ static int bus_job_spawn(BusJob *job) {
         return -r;
 }
 
-/* Loop thread. Root may use every slot; other callers together leave BUS_JOBS_ROOT_RESERVE
- * free for root, and one caller takes at most BUS_JOBS_PER_CALLER, so nobody can block the
+/* Loop thread. Root may use every slot; other callers together leave root_reserve free
+ * for root, and one caller takes at most per_caller, so nobody can block the
  * others with layers that never arrive. */
 static int bus_jobs_check_room(BusJobs *j, uid_t caller, sd_bus_error *error) {
         size_t mine = 0, unprivileged = 0;
@@ -254,11 +257,11 @@ static int bus_jobs_check_room(BusJobs *j, uid_t caller, sd_bus_error *error) {
                 mine += job->caller == caller;
                 unprivileged += job->caller != 0;
         }
-        if (mine >= BUS_JOBS_PER_CALLER)
+        if (mine >= j->per_caller)
                 return bus_error_setf(error, EUSERS,
                                       "you have %zu operations running already; try again when one has finished",
                                       mine);
-        if (unprivileged + BUS_JOBS_ROOT_RESERVE >= j->max)
+        if (unprivileged + j->root_reserve >= j->max)
                 return bus_error_setf(error, EUSERS,
                                       "too many operations of users running (%zu); try again when one has finished",
                                       unprivileged);

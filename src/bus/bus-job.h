@@ -30,7 +30,9 @@ typedef struct BusJobOps {
         void (*free)(void *data);
 } BusJobOps;
 
-int bus_jobs_new(sd_event *event, size_t max, BusJobs **ret);
+/* At most max jobs; one non-root caller at most per_caller, and non-root callers together
+ * leave root_reserve for root. */
+int bus_jobs_new(sd_event *event, size_t max, size_t per_caller, size_t root_reserve, BusJobs **ret);
 /* Only when none are running (see bus_jobs_running()). */
 BusJobs *bus_jobs_free(BusJobs *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BusJobs *, bus_jobs_free);
@@ -38,13 +40,9 @@ size_t bus_jobs_running(BusJobs *j);
 /* Called on the loop thread whenever a job has finished and replied. */
 void bus_jobs_set_on_finished(BusJobs *j, void (*cb)(void *userdata), void *userdata);
 
-#define BUS_JOBS_PER_CALLER 4
-#define BUS_JOBS_ROOT_RESERVE 4
-
 /* Starts a job answering m for caller; data is handed over (freed with ops->free even on
  * failure). Fails with LimitsExceeded when max jobs are running, when a non-root caller
- * has BUS_JOBS_PER_CALLER running, or when non-root callers would take the slots kept
- * for root. */
+ * has per_caller running, or when non-root callers would take the slots kept for root. */
 int bus_job_start(BusJobs *j, sd_bus_message *m, uid_t caller, const BusJobOps *ops, void *data,
                   sd_bus_error *error);
 

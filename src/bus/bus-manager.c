@@ -112,7 +112,10 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
         c->state_dir = core_state_dir(core);
         c->default_snapshotter = BUS_DEFAULT_SNAPSHOTTER;
 
-        r = bus_jobs_new(event, BUS_MAX_JOBS, &c->jobs);
+        r = bus_jobs_new(event, BUS_MAX_JOBS, BUS_JOBS_PER_CALLER, BUS_JOBS_ROOT_RESERVE, &c->jobs);
+        if (r >= 0)
+                r = bus_jobs_new(event, BUS_MAX_QUERIES, BUS_QUERIES_PER_CALLER, BUS_QUERIES_ROOT_RESERVE,
+                                 &c->queries);
         if (r < 0)
                 return log_error_errno(r, "failed to set up the worker jobs: %m");
         r = auth_registry_new(&c->auth);
@@ -157,6 +160,7 @@ BusContext *bus_context_free(BusContext *c) {
         free(c->snapshotters);
         sd_bus_slot_unref(c->manager_slot);
         bus_jobs_free(c->jobs);
+        bus_jobs_free(c->queries);
         auth_registry_free(c->auth);
         sd_bus_unref(c->bus);
         free(c);
@@ -164,5 +168,6 @@ BusContext *bus_context_free(BusContext *c) {
 }
 
 bool bus_context_busy(BusContext *c) {
-        return bus_jobs_running(c->jobs) > 0 || auth_registry_pending(c->auth) > 0;
+        return bus_jobs_running(c->jobs) > 0 || bus_jobs_running(c->queries) > 0 ||
+               auth_registry_pending(c->auth) > 0;
 }

@@ -5,30 +5,6 @@
 #include "bus-util.h"
 #include "error.h"
 
-int bus_read_labels(sd_bus_message *m, Labels *ret) {
-        _cleanup_(labels_clear) Labels labels = LABELS_NULL;
-        const char *key, *value;
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{ss}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_read(m, "{ss}", &key, &value)) > 0) {
-                r = labels_set(&labels, key, value);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-
-        *ret = labels;
-        labels = LABELS_NULL;
-        return 0;
-}
-
 int bus_append_info(sd_bus_message *m, const SnapshotInfo *info) {
         int r;
 
@@ -69,6 +45,21 @@ int bus_reply_info(sd_bus_message *m, const SnapshotInfo *info) {
         return sd_bus_send(NULL, reply, NULL);
 }
 
+int bus_append_array(sd_bus_message *m, const char *contents, size_t n, bus_append_item_fn append,
+                     const void *items) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', contents);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = append(m, items, i);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
 int bus_reply_array(sd_bus_message *m, const char *contents, size_t n, bus_append_item_fn append,
                     const void *items) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -77,15 +68,7 @@ int bus_reply_array(sd_bus_message *m, const char *contents, size_t n, bus_appen
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', contents);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                r = append(reply, items, i);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
+        r = bus_append_array(reply, contents, n, append, items);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);

@@ -9,14 +9,15 @@
 
 /* Message helpers shared by the objects. */
 
-/* a{ss} → Labels (an empty value deletes, as in labels_set()). */
-int bus_read_labels(sd_bus_message *m, Labels *ret);
 /* Info (sssa{ss}ttu). */
 int bus_append_info(sd_bus_message *m, const SnapshotInfo *info);
 /* Replies to m with one Info. */
 int bus_reply_info(sd_bus_message *m, const SnapshotInfo *info);
 /* Replies to m with an array of n items of signature contents; append adds item i of items. */
 typedef int (*bus_append_item_fn)(sd_bus_message *reply, const void *items, size_t i);
+/* Appends the array (of n items of signature contents) to m. */
+int bus_append_array(sd_bus_message *m, const char *contents, size_t n, bus_append_item_fn append,
+                     const void *items);
 int bus_reply_array(sd_bus_message *m, const char *contents, size_t n, bus_append_item_fn append,
                     const void *items);
 /* Replies to m with a(ssas). */

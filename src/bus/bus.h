@@ -20,7 +20,14 @@
 #define BUS_MANAGER_INTERFACE "org.lamina.snapshot1.Manager"
 #define BUS_SNAPSHOTTER_INTERFACE "org.lamina.snapshot1.Snapshotter"
 #define BUS_DEFAULT_SNAPSHOTTER "overlayfs"
+/* Slow calls (Usage, Commit, Cleanup, Apply, copying Prepare): 16 workers, 4 per user,
+ * 4 kept for root. Lists: 16, 4 per user, 4 for root. */
 #define BUS_MAX_JOBS 16
+#define BUS_JOBS_PER_CALLER 4
+#define BUS_JOBS_ROOT_RESERVE 4
+#define BUS_MAX_QUERIES 16
+#define BUS_QUERIES_PER_CALLER 4
+#define BUS_QUERIES_ROOT_RESERVE 4
 
 typedef struct BusContext BusContext;
 
@@ -35,7 +42,8 @@ typedef struct BusSnapshotter {
 struct BusContext {
         Core *core;
         sd_bus *bus;
-        BusJobs *jobs;
+        BusJobs *jobs;    /* slow calls */
+        BusJobs *queries; /* List, ListPage */
         AuthRegistry *auth; /* polkit checks in flight */
         sd_bus_slot *manager_slot;
         BusSnapshotter *snapshotters;

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,7 +262,32 @@ static int daemon_setup_event(Daemon *d) {
         return 0;
 }
 
-static int daemon_setup_bus(Daemon *d, Core *core) {
+/* Every call waiting for polkit keeps its message and the fds it carries (up to 16 on a
+ * stock system bus): raise the soft fd limit to the hard one, and let no more checks wait
+ * than half of it can hold. */
+#define FDS_PER_MESSAGE_MAX 16u
+
+static size_t raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                log_warning_errno(errno, "cannot read the fd limit: %m");
+                return 1024;
+        }
+        if (rl.rlim_cur < rl.rlim_max) {
+                struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+
+                /* The unit sets LimitNOFILE= and filters setrlimit(); that is fine. */
+                if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
+                        log_debug_errno(errno, "cannot raise the fd limit to %llu: %m",
+                                        (unsigned long long) rl.rlim_max);
+                else
+                        rl = raised;
+        }
+        return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > SIZE_MAX ? SIZE_MAX : (size_t) rl.rlim_cur;
+}
+
+static int daemon_setup_bus(Daemon *d, Core *core, size_t fd_limit) {
         int r;
 
         r = sd_bus_open_system(&d->bus);
@@ -278,7 +304,9 @@ static int daemon_setup_bus(Daemon *d, Core *core) {
         if (r < 0)
                 return r;
         bus_jobs_set_on_finished(d->context->jobs, on_job_finished, d);
+        bus_jobs_set_on_finished(d->context->queries, on_job_finished, d);
         auth_registry_set_on_idle(d->context->auth, on_job_finished, d);
+        auth_registry_set_max(d->context->auth, fd_limit / 2 / (FDS_PER_MESSAGE_MAX + 1));
 
         /* Last, so no call arrives before the objects exist. */
         r = sd_bus_request_name(d->bus, BUS_NAME, 0);
@@ -295,6 +323,7 @@ static int run(int argc, char *argv[]) {
                 .log_level = LOG_INFO,
         };
         _cleanup_(core_freep) Core *core = NULL;
+        size_t fd_limit;
         Daemon d = {};
         int r;
 
@@ -304,6 +333,7 @@ static int run(int argc, char *argv[]) {
                 return r;
         log_set_max_level(a.log_level);
         d.idle_usec = a.idle_usec;
+        fd_limit = raise_fd_limit();
 
         r = core_new(&(CoreOptions) {
                         .state_dir = a.state_dir,
@@ -320,7 +350,7 @@ static int run(int argc, char *argv[]) {
 
         r = daemon_setup_event(&d);
         if (r >= 0)
-                r = daemon_setup_bus(&d, core);
+                r = daemon_setup_bus(&d, core, fd_limit);
         if (r >= 0) {
                 log_info("laminad %s serving %s (state %s, runtime %s)", LAMINA_VERSION, BUS_NAME, a.state_dir,
                          a.runtime_dir);

@@ -70,6 +70,59 @@ int labels_set(Labels *l, const char *key, const char *value) {
         return 0;
 }
 
+/* Sorts by key, and pairs of one key by their position (items[i].value is untouched:
+ * positions travel in a side array). */
+typedef struct LabelSlot {
+        Label label;
+        size_t position;
+} LabelSlot;
+
+static int label_slot_compare(const void *a, const void *b) {
+        const LabelSlot *x = a, *y = b;
+        int c = strcmp(x->label.key, y->label.key);
+
+        if (c != 0)
+                return c;
+        return x->position < y->position ? -1 : x->position > y->position;
+}
+
+int labels_build(Label *items, size_t n, Labels *ret) {
+        _cleanup_free_ LabelSlot *slots = NULL;
+        size_t k = 0;
+
+        if (n > 0) {
+                slots = calloc(n, sizeof *slots);
+                if (!slots) {
+                        Labels all = { .items = items, .n = n };
+                        labels_clear(&all);
+                        return -ENOMEM;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                slots[i] = (LabelSlot) { .label = items[i], .position = i };
+        if (n > 1)
+                qsort(slots, n, sizeof *slots, label_slot_compare);
+
+        /* The last of each run of one key wins; the others and empty values go. items is
+         * reused for the result: k never overtakes i. */
+        for (size_t i = 0; i < n; i++) {
+                Label *l = &slots[i].label;
+
+                if ((i + 1 < n && streq(l->key, slots[i + 1].label.key)) || isempty(l->value)) {
+                        free(l->key);
+                        free(l->value);
+                        continue;
+                }
+                items[k++] = *l;
+        }
+        if (k == 0) {
+                free(items);
+                items = NULL;
+        }
+        *ret = (Labels) { .items = items, .n = k };
+        return 0;
+}
+
 const char *labels_get(const Labels *l, const char *key) {
         bool found;
         size_t i = labels_find(l, key, &found);

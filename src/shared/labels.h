@@ -24,6 +24,10 @@ typedef struct Labels {
 void labels_clear(Labels *l);
 /* Sets key to value; an empty value deletes the key. */
 int labels_set(Labels *l, const char *key, const char *value);
+/* Labels from n pairs as a caller sent them, in O(n log n): for a key sent more than once
+ * the last value wins, and an empty value deletes it (it is dropped). Takes the pairs'
+ * strings and frees items itself, also on failure. */
+int labels_build(Label *items, size_t n, Labels *ret);
 const char *labels_get(const Labels *l, const char *key);
 int labels_copy(Labels *dst, const Labels *src);
 bool labels_equal(const Labels *a, const Labels *b);

@@ -226,7 +226,7 @@ else
         failures=$((failures + 1))
 fi
 
-echo "# 50 parallel checks through polkit"
+echo "# 50 parallel checks through polkit (at most 16 pending per user)"
 state >"$T/before"
 pids=""
 for i in $(seq 1 25); do
@@ -238,17 +238,21 @@ done
 # shellcheck disable=SC2086
 wait $pids
 n_ok=$(cat "$T"/par-o-* | grep -cx ok)
+n_olim=$(cat "$T"/par-o-* | grep -c "\.LimitsExceeded\$")
 n_iar=$(cat "$T"/par-x-* | grep -c "\.$IAR\$")
+n_xlim=$(cat "$T"/par-x-* | grep -c "\.LimitsExceeded\$")
 cells=$((cells + 1))
-if [ "$n_ok" = 25 ] && [ "$n_iar" = 25 ]; then
-        echo "ok - 50 parallel calls: 25 authorized, 25 refused"
+if [ "$n_ok" -ge 16 ] && [ $((n_ok + n_olim)) = 25 ] && [ "$n_iar" -ge 16 ] && [ $((n_iar + n_xlim)) = 25 ]; then
+        echo "ok - 50 parallel calls: $n_ok authorized, $n_iar refused, $((n_olim + n_xlim)) over the per-user cap"
 else
-        echo "not ok - 50 parallel calls: $n_ok of 25 authorized, $n_iar of 25 refused"
+        echo "not ok - 50 parallel calls: $n_ok+$n_olim of 25 authorized/limited, $n_iar+$n_xlim of 25 refused/limited"
         head -n 3 "$T"/par-* | sed 's/^/#   /'
         failures=$((failures + 1))
 fi
 for i in $(seq 1 25); do
-        expect ok "$OWNER" "$OBJ" Remove "par-$i" >/dev/null
+        if grep -qx ok "$T/par-o-$i"; then
+                expect ok "$OWNER" "$OBJ" Remove "par-$i" >/dev/null
+        fi
 done
 unchanged_since "$T/before" "the parallel calls, once removed again"
 

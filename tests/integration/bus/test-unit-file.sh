@@ -63,7 +63,7 @@ fi
 grep -q '^SystemCallFilter=.*[[:space:]]seccomp\([[:space:]]\|$\)' "$dir/laminad.service" ||
         fail "SystemCallFilter= must allow seccomp (the Apply sandbox builds its own filter)"
 for line in 'Type=dbus' 'BusName=org.lamina.snapshot1' 'RuntimeDirectoryPreserve=yes' \
-            'StateDirectory=lamina' 'NoNewPrivileges=yes'; do
+            'StateDirectory=lamina' 'NoNewPrivileges=yes' 'LimitNOFILE=65536'; do
         grep -qx "$line" "$dir/laminad.service" || fail "$line is missing"
 done
 echo "ok: D-Bus activated service"

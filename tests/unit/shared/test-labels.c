@@ -51,5 +51,46 @@ TEST(control_characters_rejected) {
         ASSERT_TRUE(!utf8_is_printable("\xff"));
 }
 
+static Label pair(const char *k, const char *v) {
+        return (Label) { .key = strdup(k), .value = strdup(v) };
+}
+
+TEST(build_last_value_wins_and_empty_deletes) {
+        Label *items = calloc(5, sizeof *items);
+        Labels l = LABELS_NULL;
+
+        items[0] = pair("b", "1");
+        items[1] = pair("a", "x");
+        items[2] = pair("b", "2");
+        items[3] = pair("c", "3");
+        items[4] = pair("c", "");
+        ASSERT_OK(labels_build(items, 5, &l));
+        ASSERT_TRUE(l.n == 2);
+        ASSERT_STREQ(l.items[0].key, "a");
+        ASSERT_STREQ(labels_get(&l, "b"), "2");
+        ASSERT_TRUE(!labels_get(&l, "c"));
+        labels_clear(&l);
+}
+
+/* 200 000 labels in descending order: labels_set() per pair took quadratic time. */
+TEST(build_is_fast_for_descending_keys) {
+        size_t n = 200000;
+        Label *items = calloc(n, sizeof *items);
+        Labels l = LABELS_NULL;
+        char key[32];
+
+        for (size_t i = 0; i < n; i++) {
+                snprintf(key, sizeof key, "k%07zu", n - i);
+                items[i] = pair(key, "v");
+        }
+        ASSERT_OK(labels_build(items, n, &l));
+        ASSERT_TRUE(l.n == n);
+        ASSERT_STREQ(l.items[0].key, "k0000001");
+        labels_clear(&l);
+        ASSERT_OK(labels_build(NULL, 0, &l));
+        ASSERT_TRUE(l.n == 0 && !l.items);
+}
+
 TEST_MAIN(TEST_ENTRY(empty_value_deletes), TEST_ENTRY(pair_limit_is_4096_bytes),
-          TEST_ENTRY(total_limit_is_64k), TEST_ENTRY(control_characters_rejected))
+          TEST_ENTRY(total_limit_is_64k), TEST_ENTRY(control_characters_rejected),
+          TEST_ENTRY(build_last_value_wins_and_empty_deletes), TEST_ENTRY(build_is_fast_for_descending_keys))

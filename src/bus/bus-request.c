@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-error.h"
+#include "bus-request.h"
+#include "bus-util.h"
+#include "strutil.h"
+
+#define ACTION_MANAGE "org.lamina.snapshot1.manage"
+
+/* The key as polkit details carry it (rules and the prompt's $(key)): at most
+ * BUS_POLKIT_KEY_MAX characters from a small set, anything else shown as "_", so that a
+ * key can neither rewrite the authentication prompt nor make polkitd hold megabytes. */
+#define BUS_POLKIT_KEY_MAX 64u
+
+BusRequest *bus_request_free(BusRequest *req) {
+        if (!req)
+                return NULL;
+        free(req->key);
+        free(req->parent);
+        free(req->name);
+        free(req->target);
+        labels_clear(&req->labels);
+        strv_free(req->strv);
+        safe_close(req->layer_fd);
+        free(req->expected_diff_id);
+        free(req->media_type);
+        free(req->cursor);
+        mount_spec_list_clear(&req->mounts);
+        snapshot_info_list_clear(&req->infos);
+        free(req->next_cursor);
+        free(req);
+        return NULL;
+}
+
+void bus_request_free_void(void *req) {
+        bus_request_free(req);
+}
+
+int bus_read_checked_key(sd_bus_message *m, const char *what, bool may_be_empty, char **ret,
+                         sd_bus_error *error) {
+        Error e = ERROR_NULL;
+        const char *s;
+        char *copy;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &s);
+        if (r < 0)
+                return r;
+        if (!(may_be_empty && isempty(s))) {
+                r = core_validate_key(what, s, &e);
+                if (r < 0)
+                        return bus_error_from_core(error, r, &e);
+        }
+        copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        *ret = copy;
+        return 0;
+}
+
+int bus_read_key(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        return bus_read_checked_key(m, "key", false, &req->key, error);
+}
+
+int bus_read_labels(sd_bus_message *m, Labels *ret, sd_bus_error *error) {
+        _cleanup_(labels_clear) Labels read = LABELS_NULL; /* unsorted, as sent */
+        size_t allocated = 0, total = 0;
+        const char *key, *value;
+        Error e = ERROR_NULL;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "{ss}", &key, &value)) > 0) {
+                size_t pair = strlen(key) + strlen(value);
+
+                /* Limits first, so a huge array costs no more than its first pair too many. */
+                if (isempty(key))
+                        return bus_error_setf(error, EINVAL, "label keys must not be empty");
+                if (pair > LABEL_PAIR_MAX)
+                        return bus_error_setf(error, EINVAL,
+                                              "label %s: key and value are %zu bytes, more than the limit of %u; "
+                                              "shorten it",
+                                              LOG_KEY(key), pair, LABEL_PAIR_MAX);
+                total += pair;
+                if (total > LABELS_TOTAL_MAX)
+                        return bus_error_setf(error, EINVAL,
+                                              "the labels of one call may have %u bytes in all; drop some",
+                                              LABELS_TOTAL_MAX);
+                if (read.n == allocated) {
+                        size_t want = allocated ? 2 * allocated : 16;
+                        Label *grown = realloc(read.items, want * sizeof *grown);
+
+                        if (!grown)
+                                return -ENOMEM;
+                        read.items = grown;
+                        allocated = want;
+                }
+                read.items[read.n] = (Label) { .key = strdup(key), .value = strdup(value) };
+                if (!read.items[read.n].key || !read.items[read.n].value) {
+                        free(read.items[read.n].key);
+                        free(read.items[read.n].value);
+                        return -ENOMEM;
+                }
+                read.n++;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        r = labels_build(TAKE_PTR(read.items), read.n, ret);
+        read.n = 0;
+        if (r < 0)
+                return r;
+        r = labels_validate(ret, &e);
+        if (r < 0) {
+                labels_clear(ret);
+                return bus_error_from_core(error, r, &e);
+        }
+        return 0;
+}
+
+static int read_strv_into(sd_bus_message *m, const char *what, StrvBuilder *b, sd_bus_error *error) {
+        size_t total = 0;
+        const char *s;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "s", &s)) > 0) {
+                total += strlen(s);
+                if (b->n >= BUS_STRV_MAX || total > BUS_STRV_BYTES_MAX)
+                        return bus_error_setf(error, EINVAL,
+                                              "at most %u %s of %u bytes in all may be given; use fewer",
+                                              BUS_STRV_MAX, what, BUS_STRV_BYTES_MAX);
+                r = strv_builder_extend(b, s);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+int bus_read_strv(sd_bus_message *m, const char *what, char ***ret, sd_bus_error *error) {
+        StrvBuilder b = {};
+        int r;
+
+        r = read_strv_into(m, what, &b, error);
+        if (r < 0) {
+                strv_free(b.l);
+                return r;
+        }
+        *ret = b.l;
+        return 0;
+}
+
+static int object_namespace(BusSnapshotter *s, sd_bus_message *m, uid_t caller, uid_t *ret) {
+        const char *path = sd_bus_message_get_path(m);
+
+        if (streq(path, s->path)) {
+                *ret = caller;
+                return 0;
+        }
+        /* The find callback let only <user_path>/<uid> through. */
+        return bus_parse_user_path(s->user_path, path, ret);
+}
+
+static const char *polkit_key(const char *key, char buf[static BUS_POLKIT_KEY_MAX + 4]) {
+        static const char safe[] = " ._-:/@+=,~#%";
+        size_t n = 0;
+
+        for (const char *c = key; *c && n < BUS_POLKIT_KEY_MAX; c++)
+                buf[n++] = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                                           strchr(safe, *c) ? *c : '_';
+        if (strlen(key) > BUS_POLKIT_KEY_MAX)
+                memcpy(buf + BUS_POLKIT_KEY_MAX - 3, "...", 3);
+        buf[n] = 0;
+        return buf;
+}
+
+/* Asks whether the caller holds action (details: snapshotter, verb, key). Returns 1 to
+ * go on, 0 when a decision is pending, or a negative errno. */
+static int bus_request_verify(const BusRequest *req, sd_bus_message *m, const char *action,
+                              sd_bus_error *error) {
+        char shown[BUS_POLKIT_KEY_MAX + 4];
+        const char *details[] = {
+                "snapshotter", core_snapshotter_name(req->snapshotter->core),
+                "verb", req->verb,
+                req->key ? "key" : NULL, req->key ? polkit_key(req->key, shown) : NULL,
+                NULL
+        };
+        int r;
+
+        r = bus_verify(req->snapshotter->context, m, action, details, error);
+        if (r < 0)
+                log_request(req, LOG_NOTICE, ": %s denied", action);
+        return r;
+}
+
+int bus_request_begin(BusSnapshotter *s, sd_bus_message *m, const char *verb, const char *own_action,
+                      bus_read_fn read, BusRequest **ret, sd_bus_error *error) {
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        AuthRegistry *auth = s->context->auth;
+        const char *actions[2];
+        int r;
+
+        req = auth_take_data(auth, m);
+        if (!req) {
+                req = calloc(1, sizeof *req);
+                if (!req)
+                        return -ENOMEM;
+                *req = (BusRequest) { .snapshotter = s, .verb = verb, .layer_fd = -EBADF };
+
+                r = bus_caller_uid(s->context, m, &req->caller, error);
+                if (r < 0)
+                        return r;
+                r = object_namespace(s, m, req->caller, &req->ns);
+                if (r < 0)
+                        return bus_error_setf(error, EINVAL, "invalid object path %s", sd_bus_message_get_path(m));
+                if (read) {
+                        r = read(m, req, error);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        actions[0] = req->ns != req->caller ? ACTION_MANAGE : own_action;
+        actions[1] = req->extra_action;
+        for (size_t i = 0; i < ELEMENTSOF(actions); i++) {
+                if (!actions[i])
+                        continue;
+                r = bus_request_verify(req, m, actions[i], error);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        /* Pending: the request waits with the check. */
+                        r = auth_set_data(auth, m, req, bus_request_free_void);
+                        if (r < 0)
+                                return r;
+                        TAKE_PTR(req);
+                        return 1;
+                }
+        }
+
+        *ret = TAKE_PTR(req);
+        return 0;
+}
+
+int bus_request_fail(const BusRequest *req, int r, const Error *e, sd_bus_error *error) {
+        r = bus_error_from_core(error, r, e);
+        log_request(req, LOG_INFO, ": %s: %s", error->name, error->message);
+        return r;
+}
+
+/* Never broadcast: a broadcast on the system bus reaches every connection, and the keys,
+ * names and paths of one user's namespace are nobody else's business (and root's active
+ * snapshots are not visible to users either). The caller is the one authorized for the
+ * namespace. */
+void bus_request_emit(const BusRequest *req, sd_bus_message *m, const char *member, const char *types, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *signal = NULL;
+        sd_bus *bus = req->snapshotter->context->bus;
+        const char *sender = sd_bus_message_get_sender(m);
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_new_signal(bus, &signal, req->snapshotter->path, BUS_SNAPSHOTTER_INTERFACE, member);
+        if (r >= 0 && sender) /* no sender: a direct connection, whose peer is the caller */
+                r = sd_bus_message_set_destination(signal, sender);
+        if (r >= 0) {
+                va_start(ap, types);
+                r = sd_bus_message_appendv(signal, types, ap);
+                va_end(ap);
+        }
+        if (r >= 0)
+                r = sd_bus_send(bus, signal, NULL);
+        if (r < 0)
+                log_warning_errno(r, "%s: failed to send %s: %m", core_snapshotter_name(req->snapshotter->core),
+                                  member);
+}

@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bus-error.h"
+#include "bus-util.h"
+#include "bus-work.h"
+#include "strutil.h"
+
+static void work_failed(void *data, const sd_bus_error *error) {
+        BusRequest *req = data;
+
+        log_request(req, LOG_INFO, ": %s: %s", error->name, error->message);
+}
+
+static int work_start(BusJobs *jobs, sd_bus_message *m, const BusJobOps *ops, BusRequest *req,
+                      sd_bus_error *error) {
+        return bus_job_start(jobs, m, req->caller, ops, req, error);
+}
+
+#define SLOW_JOBS(req) ((req)->snapshotter->context->jobs)
+#define QUERY_JOBS(req) ((req)->snapshotter->context->queries)
+
+/* --- Prepare and View --- */
+
+static int create_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+        CoreSnapshotter *s = req->snapshotter->core;
+
+        if (streq(req->verb, "view"))
+                return core_view(s, req->ns, req->key, req->parent, &req->labels, &req->mounts, e);
+        return core_prepare(s, req->ns, req->key, req->parent, &req->labels, &req->mounts, e);
+}
+
+static int create_reply(sd_bus_message *m, void *data) {
+        BusRequest *req = data;
+        int r;
+
+        log_request(req, LOG_INFO, " parent %s", LOG_KEY(req->parent));
+        r = bus_reply_mounts(m, &req->mounts);
+        bus_request_emit(req, m, "Prepared", "sssu", req->key, req->parent,
+                         streq(req->verb, "view") ? "view" : "active", (uint32_t) req->ns);
+        return r;
+}
+
+static const BusJobOps create_ops = { .run = create_run, .reply = create_reply, .failed = work_failed,
+                                      .free = bus_request_free_void };
+
+/* Only native copies its parent's tree (as big as the caller made it); the others stack
+ * or snapshot it in constant time and answer on the loop. */
+static bool create_copies(const BusRequest *req) {
+        return !isempty(req->parent) && streq(core_snapshotter_name(req->snapshotter->core), "native");
+}
+
+int bus_work_create(sd_bus_message *m, BusRequest *req, SnapshotKind kind, sd_bus_error *error) {
+        _cleanup_(bus_request_freep) BusRequest *owned = req;
+        Error e = ERROR_NULL;
+        int r;
+
+        assert(streq(req->verb, kind == SNAPSHOT_VIEW ? "view" : "prepare"));
+
+        if (create_copies(req))
+                return work_start(SLOW_JOBS(req), m, &create_ops, TAKE_PTR(owned), error);
+
+        r = create_run(NULL, req, &e);
+        if (r < 0)
+                return bus_request_fail(req, r, &e, error);
+        return create_reply(m, req);
+}
+
+/* --- Usage --- */
+
+static int usage_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+
+        return core_usage(req->snapshotter->core, req->ns, req->key, &req->size, &req->inodes, e);
+}
+
+static int usage_reply(sd_bus_message *m, void *data) {
+        BusRequest *req = data;
+
+        return sd_bus_reply_method_return(m, "tt", req->size, req->inodes);
+}
+
+static const BusJobOps usage_ops = { .run = usage_run, .reply = usage_reply, .failed = work_failed,
+                                     .free = bus_request_free_void };
+
+int bus_method_usage(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusRequest *req = NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "usage", NULL, bus_read_key, &req, error);
+        if (r != 0)
+                return r;
+        return work_start(SLOW_JOBS(req), m, &usage_ops, req, error);
+}
+
+/* --- Commit --- */
+
+static int commit_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+
+        return core_commit(req->snapshotter->core, req->ns, req->name, req->key, &req->labels, e);
+}
+
+static int commit_reply(sd_bus_message *m, void *data) {
+        BusRequest *req = data;
+        int r;
+
+        log_request(req, LOG_INFO, " as %s", LOG_KEY(req->name));
+        r = sd_bus_reply_method_return(m, NULL);
+        bus_request_emit(req, m, "Committed", "ssu", req->name, req->key, (uint32_t) req->ns);
+        return r;
+}
+
+static const BusJobOps commit_ops = { .run = commit_run, .reply = commit_reply, .failed = work_failed,
+                                      .free = bus_request_free_void };
+
+static int read_commit(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int r;
+
+        r = bus_read_checked_key(m, "name", false, &req->name, error);
+        if (r < 0)
+                return r;
+        r = bus_read_key(m, req, error);
+        if (r < 0)
+                return r;
+        return bus_read_labels(m, &req->labels, error);
+}
+
+int bus_method_commit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusRequest *req = NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "commit", BUS_ACTION_MANAGE_OWN, read_commit, &req, error);
+        if (r != 0)
+                return r;
+        return work_start(SLOW_JOBS(req), m, &commit_ops, req, error);
+}
+
+/* --- Cleanup --- */
+
+static int cleanup_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+
+        return core_cleanup(req->snapshotter->core, &req->size, e);
+}
+
+static int cleanup_reply(sd_bus_message *m, void *data) {
+        BusRequest *req = data;
+
+        log_request(req, LOG_INFO, ": reclaimed %" PRIu64 " bytes", req->size);
+        return sd_bus_reply_method_return(m, "t", req->size);
+}
+
+static const BusJobOps cleanup_ops = { .run = cleanup_run, .reply = cleanup_reply, .failed = work_failed,
+                                       .free = bus_request_free_void };
+
+int bus_method_cleanup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusRequest *req = NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "cleanup", BUS_ACTION_MANAGE, NULL, &req, error);
+        if (r != 0)
+                return r;
+        return work_start(SLOW_JOBS(req), m, &cleanup_ops, req, error);
+}
+
+/* --- Apply --- */
+
+static void apply_progress_from_core(uint64_t done, uint64_t total, void *userdata) {
+        bus_job_progress(userdata, done, total);
+}
+
+static int apply_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+        CoreApplyOptions o = {
+                .expected_diff_id = req->expected_diff_id,
+                .media_type = req->media_type,
+                .allow_devices = req->caller == 0,
+                .progress = apply_progress_from_core,
+                .userdata = job,
+        };
+
+        return core_apply(req->snapshotter->core, req->ns, req->key, req->layer_fd, &o, &req->applied, e);
+}
+
+static int apply_reply(sd_bus_message *m, void *data) {
+        BusRequest *req = data;
+
+        log_request(req, LOG_INFO, ": %s, %" PRIu64 " bytes, %" PRIu64 " entries", req->applied.diff_id,
+                    req->applied.bytes, req->applied.entries);
+        return sd_bus_reply_method_return(m, "stt", req->applied.diff_id, req->applied.bytes,
+                                          req->applied.entries);
+}
+
+static void apply_progress(sd_bus_message *m, void *data, uint64_t done, uint64_t total) {
+        BusRequest *req = data;
+
+        bus_request_emit(req, m, "ApplyProgress", "sttu", req->key, done, total, (uint32_t) req->ns);
+}
+
+static const BusJobOps apply_ops = {
+        .run = apply_run,
+        .reply = apply_reply,
+        .progress = apply_progress,
+        .failed = work_failed,
+        .free = bus_request_free_void,
+};
+
+/* The layer fd must be something the caller could read itself: not O_PATH (which
+ * would let it name a file it cannot open), a regular file, pipe or socket. */
+static int take_layer_fd(int fd, int *ret, sd_bus_error *error) {
+        struct stat st;
+        int flags, copy;
+
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return -errno;
+        if (flags & O_PATH)
+                return bus_error_setf(error, EINVAL, "the layer is an O_PATH descriptor; pass one opened for reading");
+        if ((flags & O_ACCMODE) == O_WRONLY)
+                return bus_error_setf(error, EINVAL, "the layer descriptor is write-only; pass one opened for reading");
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+                return bus_error_setf(error, EINVAL, "the layer must be a regular file, pipe or socket");
+
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return -errno;
+        *ret = copy;
+        return 0;
+}
+
+#define APPLY_OPTION_MAX 1024u
+
+static int read_apply_options(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        const char *name;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                char **slot;
+                const char *value;
+
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+                if (streq(name, "expected-diff-id"))
+                        slot = &req->expected_diff_id;
+                else if (streq(name, "media-type"))
+                        slot = &req->media_type;
+                else
+                        return bus_error_setf(error, EINVAL,
+                                              "unknown Apply option %s; use expected-diff-id or media-type",
+                                              LOG_KEY(name));
+
+                r = sd_bus_message_read(m, "v", "s", &value);
+                if (r == -ENXIO)
+                        return bus_error_setf(error, EINVAL, "Apply option %s must be a string (s)", name);
+                if (r < 0)
+                        return r;
+                if (strlen(value) > APPLY_OPTION_MAX)
+                        return bus_error_setf(error, EINVAL, "Apply option %s is longer than %u bytes", name,
+                                              APPLY_OPTION_MAX);
+                free(*slot);
+                *slot = strdup(value);
+                if (!*slot)
+                        return -ENOMEM;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_apply(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int fd, r;
+
+        r = bus_read_key(m, req, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "h", &fd);
+        if (r < 0)
+                return r;
+        r = read_apply_options(m, req, error);
+        if (r < 0)
+                return r;
+        return take_layer_fd(fd, &req->layer_fd, error);
+}
+
+int bus_method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusRequest *req = NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "apply", BUS_ACTION_MANAGE_OWN, read_apply, &req, error);
+        if (r != 0)
+                return r;
+        return work_start(SLOW_JOBS(req), m, &apply_ops, req, error);
+}
+
+/* --- List and ListPage --- */
+
+/* About what an Info takes in a message: alignment, lengths and terminators included. */
+static size_t info_wire_size(const SnapshotInfo *info) {
+        size_t n = 64 + strlen(info->name) + strlen(info->parent ?: "");
+
+        for (size_t i = 0; i < info->labels.n; i++)
+                n += 24 + strlen(info->labels.items[i].key) + strlen(info->labels.items[i].value);
+        return n;
+}
+
+static int info_compare(const void *a, const void *b) {
+        const SnapshotInfo *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
+
+        if (c != 0)
+                return c;
+        return x->owner < y->owner ? -1 : x->owner > y->owner;
+}
+
+/* "" or "<owner>/<name>": the position after which a page starts. */
+static int parse_cursor(const char *cursor, uid_t *ret_owner, const char **ret_name) {
+        uint64_t owner = 0;
+        const char *p = cursor;
+
+        if (*p < '0' || *p > '9')
+                return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                owner = owner * 10 + (uint64_t) (*p - '0');
+                if (owner >= UINT32_MAX)
+                        return -EINVAL;
+        }
+        if (*p != '/')
+                return -EINVAL;
+        *ret_owner = (uid_t) owner;
+        *ret_name = p + 1;
+        return 0;
+}
+
+static bool info_after_cursor(const SnapshotInfo *info, uid_t owner, const char *name) {
+        int c = strcmp(info->name, name);
+
+        return c > 0 || (c == 0 && info->owner > owner);
+}
+
+static int list_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+        size_t bytes = 0;
+        int r;
+
+        r = core_list(req->snapshotter->core, req->ns, req->strv, &req->infos, e);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < req->infos.n; i++) {
+                bytes += info_wire_size(&req->infos.items[i]);
+                if (bytes > BUS_LIST_BYTES_MAX)
+                        return error_setf(e, EUSERS,
+                                          "the %zu snapshots listed would take more than %u MiB, more than one "
+                                          "message may carry; page with ListPage(filters, cursor, limit) or "
+                                          "narrow the list with filters",
+                                          req->infos.n, BUS_LIST_BYTES_MAX / 1024u / 1024u);
+        }
+        req->first = 0;
+        req->count = req->infos.n;
+        return 0;
+}
+
+static int list_page_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+        SnapshotInfoList *l = &req->infos;
+        size_t limit = req->limit == 0 || req->limit > BUS_PAGE_ITEMS_MAX ? BUS_PAGE_ITEMS_MAX : req->limit;
+        size_t i = 0, bytes = 0;
+        const char *name = NULL;
+        uid_t owner = 0;
+        int r;
+
+        r = core_list(req->snapshotter->core, req->ns, req->strv, l, e);
+        if (r < 0)
+                return r;
+        if (l->n > 1)
+                qsort(l->items, l->n, sizeof *l->items, info_compare);
+        if (!isempty(req->cursor)) {
+                r = parse_cursor(req->cursor, &owner, &name);
+                assert(r >= 0); /* read_list_page() checked it */
+                while (i < l->n && !info_after_cursor(&l->items[i], owner, name))
+                        i++;
+        }
+        req->first = i;
+        for (; i < l->n && i - req->first < limit; i++) {
+                bytes += info_wire_size(&l->items[i]);
+                if (bytes > BUS_PAGE_BYTES_MAX && i > req->first)
+                        break;
+        }
+        req->count = i - req->first;
+        if (i < l->n) {
+                const SnapshotInfo *last = &l->items[i - 1];
+
+                req->next_cursor = strdup_printf("%u/%s", (unsigned) last->owner, last->name);
+                if (!req->next_cursor)
+                        return error_set_errno(e, ENOMEM, "cannot page the list");
+        }
+        return 0;
+}
+
+static int append_info_at(sd_bus_message *reply, const void *items, size_t i) {
+        return bus_append_info(reply, (const SnapshotInfo *) items + i);
+}
+
+static int list_reply(sd_bus_message *m, void *data) {
+        BusRequest *req = data;
+
+        return bus_reply_array(m, "(sssa{ss}ttu)", req->count, append_info_at, req->infos.items + req->first);
+}
+
+static int list_page_reply(sd_bus_message *m, void *data) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        BusRequest *req = data;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = bus_append_array(reply, "(sssa{ss}ttu)", req->count, append_info_at, req->infos.items + req->first);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "s", req->next_cursor ?: "");
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static const BusJobOps list_ops = { .run = list_run, .reply = list_reply, .failed = work_failed,
+                                    .free = bus_request_free_void };
+static const BusJobOps list_page_ops = { .run = list_page_run, .reply = list_page_reply, .failed = work_failed,
+                                         .free = bus_request_free_void };
+
+static int read_filters(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        return bus_read_strv(m, "filters", &req->strv, error);
+}
+
+static int read_list_page(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        const char *cursor, *name;
+        uid_t owner;
+        int r;
+
+        r = read_filters(m, req, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "su", &cursor, &req->limit);
+        if (r < 0)
+                return r;
+        if (!isempty(cursor) && (strlen(cursor) > 4096 + 16 || parse_cursor(cursor, &owner, &name) < 0))
+                return bus_error_setf(error, EINVAL,
+                                      "invalid cursor %s; pass \"\" for the first page, then the cursor the "
+                                      "previous page returned",
+                                      LOG_KEY(cursor));
+        req->cursor = strdup(cursor);
+        if (!req->cursor)
+                return -ENOMEM;
+        return 0;
+}
+
+int bus_method_list(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusRequest *req = NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "list", NULL, read_filters, &req, error);
+        if (r != 0)
+                return r;
+        return work_start(QUERY_JOBS(req), m, &list_ops, req, error);
+}
+
+int bus_method_list_page(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusRequest *req = NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "list", NULL, read_list_page, &req, error);
+        if (r != 0)
+                return r;
+        return work_start(QUERY_JOBS(req), m, &list_page_ops, req, error);
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "bus-request.h"
+
+/* The calls whose cost grows with the caller's data run as jobs on worker threads
+ * (bus-job.c), never on the loop: Usage, Commit, Cleanup and Apply (in BusContext.jobs),
+ * List (in BusContext.queries), and Prepare/View when they copy their parent. */
+
+#define BUS_ACTION_MANAGE_OWN "org.lamina.snapshot1.manage-own"
+#define BUS_ACTION_MOUNT_OWN "org.lamina.snapshot1.mount-own"
+#define BUS_ACTION_MOUNT_ANYWHERE "org.lamina.snapshot1.mount-anywhere"
+#define BUS_ACTION_MANAGE "org.lamina.snapshot1.manage"
+
+/* A List reply stays below this (dbus-daemon drops messages over 32 MiB, and with them
+ * the connection of whoever sent it); a ListPage reply below BUS_PAGE_BYTES_MAX. */
+#define BUS_LIST_BYTES_MAX (16u * 1024u * 1024u)
+#define BUS_PAGE_BYTES_MAX (4u * 1024u * 1024u)
+#define BUS_PAGE_ITEMS_MAX 10000u
+
+/* Prepare or View of an authorized request (takes req). */
+int bus_work_create(sd_bus_message *m, BusRequest *req, SnapshotKind kind, sd_bus_error *error);
+
+int bus_method_usage(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_commit(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_cleanup(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_list(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_list_page(sd_bus_message *m, void *userdata, sd_bus_error *error);
