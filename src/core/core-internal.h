@@ -49,7 +49,8 @@ int core_lookup_own(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, E
  * may see). */
 int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e);
 
-/* Removes what applies cut off by a crash left behind; at start, before any call. */
+/* Starts removing, in the background, what applies cut off by a crash left behind; at
+ * start, before any call. Fast: it only lists a directory. */
 int core_apply_recover(CoreSnapshotter *s);
 
 /* EBUSY when laminad has id mounted, or unmounted it with force while processes still

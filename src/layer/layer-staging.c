@@ -270,6 +270,6 @@ int layer_staging_commit(LayerStaging *s, const LayerChanges *c, Error *e) {
 
         r = commit_steps(s, c);
         if (r < 0)
-                return error_set_errno(e, r, "moving the layer into place failed and left the snapshot partly changed; remove it");
+                return error_set_errno(e, r, "cannot move the layer into place");
         return 0;
 }

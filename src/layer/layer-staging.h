@@ -18,7 +18,8 @@
  * and finally sets directory times. Any failure before that point only removes the
  * staging directory, so the target is exactly as it was. The commit itself only renames,
  * removes and sets attributes; if one of those fails (I/O error, full disk) the target is
- * left partly changed and the error says so. */
+ * left partly changed. (The daemon's target is a clone of the snapshot's data that only
+ * replaces the data once the commit succeeded: src/snapshotter/backend-apply.h.) */
 
 typedef struct LayerStaging {
         int target_fd; /* borrowed */

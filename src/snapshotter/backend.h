@@ -48,6 +48,16 @@ typedef struct BackendVTable {
         int (*open_data)(Backend *b, uint64_t id, int *ret_fd, Error *e);
         /* Deletes snapshots/<name> (an orphan); adds the bytes it freed to *reclaimed. */
         int (*remove_data)(Backend *b, const char *name, uint64_t *reclaimed, Error *e);
+
+        /* Apply, all or nothing (see backend-apply.h): makes dir_fd/<prefix><random>, a
+         * clone of what open_data opens (native, overlayfs: a copy; btrfs: a snapshot of
+         * the subvolume), and returns its name. */
+        int (*clone_data)(Backend *b, uint64_t id, int dir_fd, const char *prefix, char **ret_name, Error *e);
+        /* Opens the directory holding the entry open_data opens; its name there. */
+        int (*open_data_parent)(Backend *b, uint64_t id, int *ret_fd, char ret_name[static 32], Error *e);
+        /* Removes dir_fd/name, a clone or the data it replaced. Needs no Backend: it runs in
+         * a background thread too. */
+        int (*remove_clone)(int dir_fd, const char *name);
 } BackendVTable;
 
 struct Backend {

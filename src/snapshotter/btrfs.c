@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend-apply.h"
 #include "backend.h"
 #include "btrfs-util.h"
 #include "fs-util.h"
@@ -163,6 +164,30 @@ static int btrfs_remove_data(Backend *b, const char *name, uint64_t *reclaimed, 
         return 0;
 }
 
+/* A clone for Apply: a writable snapshot of the subvolume, made in no time. */
+static int btrfs_clone_data(Backend *b, uint64_t id, int dir_fd, const char *prefix, char **ret_name, Error *e) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = open_subvol(b, id, &fd, e);
+        if (r < 0)
+                return r;
+        r = btrfs_subvol_make_temp(dir_fd, prefix, fd, false, ret_name);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot snapshot the subvolume %s/%" PRIu64, b->snapshots_path, id);
+        return 0;
+}
+
+static int btrfs_remove_clone(int dir_fd, const char *name) {
+        int r = btrfs_is_subvol_at(dir_fd, name);
+
+        if (r > 0)
+                return btrfs_subvol_destroy_at(dir_fd, name);
+        if (r == 0)
+                return fs_remove_tree_at(dir_fd, name, NULL);
+        return r == -ENOENT ? 0 : r;
+}
+
 const BackendVTable backend_btrfs = {
         .name = "btrfs",
         .layered = false,
@@ -174,4 +199,7 @@ const BackendVTable backend_btrfs = {
         .usage = btrfs_usage,
         .open_data = open_subvol,
         .remove_data = btrfs_remove_data,
+        .clone_data = btrfs_clone_data,
+        .open_data_parent = backend_open_data_parent_id,
+        .remove_clone = btrfs_remove_clone,
 };

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "backend-apply.h"
 #include "backend.h"
 #include "copy.h"
 #include "fs-util.h"
@@ -94,4 +95,7 @@ const BackendVTable backend_native = {
         .usage = backend_usage_walk,
         .open_data = native_open_data,
         .remove_data = backend_remove_tree,
+        .clone_data = backend_clone_copy,
+        .open_data_parent = backend_open_data_parent_id,
+        .remove_clone = backend_remove_clone_tree,
 };

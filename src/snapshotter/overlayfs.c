@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "backend-apply.h"
 #include "backend.h"
 #include "fs-util.h"
 #include "log.h"
@@ -159,6 +160,20 @@ static int overlay_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {
         return 0;
 }
 
+/* The upper dir "fs" in snapshots/<id>. */
+static int overlay_open_data_parent(Backend *b, uint64_t id, int *ret_fd, char ret_name[static 32], Error *e) {
+        char name[32];
+        int fd;
+
+        snprintf(name, sizeof name, "%" PRIu64, id);
+        fd = openat(b->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return error_set_errno(e, errno, "cannot open %s/%s", b->snapshots_path, name);
+        strcpy(ret_name, "fs");
+        *ret_fd = fd;
+        return 0;
+}
+
 const BackendVTable backend_overlayfs = {
         .name = "overlayfs",
         .layered = true,
@@ -168,4 +183,7 @@ const BackendVTable backend_overlayfs = {
         .usage = backend_usage_walk,
         .open_data = overlay_open_data,
         .remove_data = backend_remove_tree,
+        .clone_data = backend_clone_copy,
+        .open_data_parent = overlay_open_data_parent,
+        .remove_clone = backend_remove_clone_tree,
 };

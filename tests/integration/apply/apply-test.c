@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
 #include <linux/openat2.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -47,12 +51,46 @@ int at_apply_file(BusTest *t, const char *key, const char *path, char **ret_diff
         return at_apply_fd(t, key, fd, NULL, ret_diff_id);
 }
 
+/* The subvolume ID of the directory fd is in (BTRFS_IOC_INO_LOOKUP of its root). */
+static int btrfs_subvol_id_of(int fd, uint64_t *ret) {
+        struct btrfs_ioctl_ino_lookup_args args = { .objectid = BTRFS_FIRST_FREE_OBJECTID };
+
+        if (ioctl(fd, BTRFS_IOC_INO_LOOKUP, &args) < 0)
+                return -errno;
+        *ret = args.treeid;
+        return 0;
+}
+
+/* The entry of $LAMINA_TEST_DIR/state/btrfs/snapshots that is subvolume `subvolid=N`. */
+static char *btrfs_data_dir(const MountSpec *m) {
+        _cleanup_free_ char *dir = strdup_printf("%s/state/btrfs/snapshots", getenv("LAMINA_TEST_DIR") ?: "");
+        _cleanup_strv_free_ char **names = NULL;
+        uint64_t want = 0;
+
+        for (char **o = m->options; o && *o; o++)
+                if (strncmp(*o, "subvolid=", 9) == 0)
+                        want = strtoull(*o + 9, NULL, 10);
+        if (!dir || want == 0 || at_list_prefixed(dir, "", &names) < 0)
+                return NULL;
+        for (char **n = names; *n; n++) {
+                _cleanup_free_ char *p = strdup_printf("%s/%s", dir, *n);
+                _cleanup_close_ int fd = p ? open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -EBADF;
+                uint64_t id;
+
+                if (fd >= 0 && btrfs_subvol_id_of(fd, &id) >= 0 && id == want)
+                        return TAKE_PTR(p);
+        }
+        return NULL;
+}
+
 char *at_data_dir(const MountSpecList *specs) {
         const MountSpec *m;
 
         if (specs->n != 1)
                 return NULL;
         m = &specs->items[0];
+        if (streq(m->type, "btrfs"))
+                return btrfs_data_dir(m);
         if (!streq(m->type, "overlay"))
                 return strdup(m->source);
         for (char **o = m->options; o && *o; o++)
@@ -120,7 +158,7 @@ static int content_hash(int dir_fd, const char *name, const struct stat *st, cha
         return 0;
 }
 
-/* no_times: 1 leaves out the ctime, 2 the mtime too. */
+/* no_times: 1 leaves out the ctime, 2 the mtime too; 3 the ctime and the inode number. */
 static char *describe(int dir_fd, const char *name, const char *rel, const struct stat *st, bool names_only,
                       int no_times) {
         char extra[PATH_MAX + 32] = "";
@@ -142,9 +180,9 @@ static char *describe(int dir_fd, const char *name, const char *rel, const struc
         }
         return strdup_printf("%s mode=%o uid=%u gid=%u size=%lld nlink=%lu ino=%lu rdev=%u:%u mtime=%lld.%09ld ctime=%lld.%09ld%s",
                              rel, st->st_mode, st->st_uid, st->st_gid, (long long) st->st_size,
-                             (unsigned long) st->st_nlink, (unsigned long) st->st_ino, major(st->st_rdev),
-                             minor(st->st_rdev), no_times >= 2 ? 0LL : (long long) st->st_mtim.tv_sec,
-                             no_times >= 2 ? 0L : st->st_mtim.tv_nsec,
+                             (unsigned long) st->st_nlink, no_times == 3 ? 0UL : (unsigned long) st->st_ino,
+                             major(st->st_rdev), minor(st->st_rdev),
+                             no_times == 2 ? 0LL : (long long) st->st_mtim.tv_sec, no_times == 2 ? 0L : st->st_mtim.tv_nsec,
                              no_times >= 1 ? 0LL : (long long) st->st_ctim.tv_sec, no_times >= 1 ? 0L : st->st_ctim.tv_nsec,
                              extra);
 }
@@ -178,7 +216,8 @@ static int walk(int dir_fd, const char *rel, const ManifestOptions *o, Lines *ou
                         r = -errno;
                         break;
                 }
-                char *line = describe(dirfd(d), de->d_name, path, &st, in_list(o->names_only, path), 0);
+                char *line = describe(dirfd(d), de->d_name, path, &st, in_list(o->names_only, path),
+                                      o->content_only ? 3 : 0);
                 r = line ? lines_push(out, line) : -EIO; /* readlink, read or allocation failed */
                 if (r >= 0 && S_ISDIR(st.st_mode)) {
                         _cleanup_close_ int sub = openat(dirfd(d), de->d_name,
@@ -205,7 +244,8 @@ int manifest_take(const char *root, const ManifestOptions *o, char **ret) {
         o = o ?: &none;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return -errno;
-        s = describe(AT_FDCWD, root, ".", &st, false, o->ignore_root_times ? 2 : o->ignore_root_ctime ? 1 : 0);
+        s = describe(AT_FDCWD, root, ".", &st, false,
+                     o->ignore_root_times ? 2 : o->content_only ? 3 : o->ignore_root_ctime ? 1 : 0);
         r = s ? lines_push(&l, s) : -EIO;
         if (r < 0)
                 return r;
@@ -294,6 +334,38 @@ int at_list_prefixed(const char *dir, const char *prefix, char ***ret) {
         }
         *ret = TAKE_PTR(l);
         return 0;
+}
+
+void at_ustar_header(char h[static 512], const char *name, char typeflag, mode_t mode, uint64_t size, uint64_t mtime) {
+        unsigned sum = 0;
+
+        assert(strlen(name) < 100);
+        memset(h, 0, 512);
+        snprintf(h, 100, "%s", name);
+        snprintf(h + 100, 8, "%07o", (unsigned) mode & 07777);
+        snprintf(h + 108, 8, "%07o", 0);
+        snprintf(h + 116, 8, "%07o", 0);
+        snprintf(h + 124, 12, "%011llo", (unsigned long long) (size & 077777777777ULL));
+        snprintf(h + 136, 12, "%011llo", (unsigned long long) mtime);
+        h[156] = typeflag;
+        memcpy(h + 257, "ustar", 6);
+        memcpy(h + 263, "00", 2);
+        memset(h + 148, ' ', 8);
+        for (int i = 0; i < 512; i++)
+                sum += (unsigned char) h[i];
+        snprintf(h + 148, 8, "%06o", sum);
+}
+
+void at_write_all(int fd, const void *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k <= 0) {
+                        fprintf(stderr, "write: %m\n");
+                        abort();
+                }
+                p = (const char *) p + k;
+                n -= (size_t) k;
+        }
 }
 
 int at_laminad_pid(BusTest *t, pid_t *ret) {

@@ -15,7 +15,8 @@ int at_apply_fd(BusTest *t, const char *key, int fd, const char *expected_diff_i
 int at_apply_file(BusTest *t, const char *key, const char *path, char **ret_diff_id);
 
 /* The directory holding a snapshot's own data, from its Prepare/Mounts specs: the overlay
- * upperdir or the bind source. NULL for a view of several layers. */
+ * upperdir, the bind source, or for btrfs the subvolume of $LAMINA_TEST_DIR/state/btrfs/
+ * snapshots that subvolid= names. NULL for a view of several layers. */
 char *at_data_dir(const MountSpecList *specs);
 
 typedef struct ManifestOptions {
@@ -27,6 +28,9 @@ typedef struct ManifestOptions {
         bool ignore_root_ctime;
         /* The root's mtime and ctime are left out. */
         bool ignore_root_times;
+        /* Inode numbers and ctimes are left out: a copy with the same content, owners,
+         * modes, mtimes and links compares equal. */
+        bool content_only;
 } ManifestOptions;
 
 /* One line per entry below root, sorted: path, type, mode, owner, size, link count,
@@ -36,6 +40,11 @@ int manifest_take(const char *root, const ManifestOptions *o, char **ret);
 
 /* 0 if equal, else prints the first differing lines under `what` and returns -1. */
 int manifest_compare(const char *what, const char *before, const char *after);
+
+/* A ustar header: name (< 100 bytes), typeflag ('0' file, '5' directory), mode, size, mtime. */
+void at_ustar_header(char h[static 512], const char *name, char typeflag, mode_t mode, uint64_t size, uint64_t mtime);
+/* write() until all n bytes are written; aborts on an error. */
+void at_write_all(int fd, const void *p, size_t n);
 
 /* Runs argv (argv[0] looked up in PATH), waits; 0 if it exited 0. */
 int at_run(char *const *argv);

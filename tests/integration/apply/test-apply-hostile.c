@@ -108,10 +108,11 @@ static char *outside_manifest(const char *snapshot_dir) {
         _cleanup_free_ char *s = NULL, *st = NULL, *rn = NULL;
         const char *rel = snapshot_dir + strlen(state_dir) + 1;
         const char *skip[] = { rel, NULL };
+        /* An Apply that succeeds swaps the snapshot's data in snapshots/ (native, btrfs). */
         static const char *const names_only[] = {
                 "overlayfs/data.mdb", "overlayfs/lock.mdb", "overlayfs/applying",
-                "native/data.mdb", "native/lock.mdb", "native/applying",
-                "btrfs/data.mdb", "btrfs/lock.mdb", "btrfs/applying", NULL,
+                "native/data.mdb", "native/lock.mdb", "native/applying", "native/snapshots",
+                "btrfs/data.mdb", "btrfs/lock.mdb", "btrfs/applying", "btrfs/snapshots", NULL,
         };
         const ManifestOptions state_opts = { .skip = skip, .names_only = names_only };
         char *all;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* core_apply(): layers applied through the core to overlayfs and native chains, checked
  * through a mounted View; and the snapshots Apply must refuse. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/mount.h>
@@ -162,94 +163,107 @@ static void write_text(const char *path, const char *text) {
         ASSERT_OK(close(fd));
 }
 
-/* A daemon killed during an apply leaves its journal entry, naming the hidden staging
- * directory, and that directory in the snapshot's data; the next start removes both and
- * keeps the rest, including a layer's own entries named like staging directories. */
+/* The number of entries in path (without "." and ".."), or -1 if it cannot be read. */
+static int count_entries(const char *path, char *first, size_t size) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        int n = 0;
+
+        if (!d)
+                return -1;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+                        if (n++ == 0 && first)
+                                snprintf(first, size, "%.200s", de->d_name);
+                }
+        closedir(d);
+        return n;
+}
+
+/* A daemon killed during an apply leaves a clone (or the data a clone replaced) in
+ * applying/; the next start removes them all, in the background, and nothing else. */
 TEST(restart_removes_what_an_interrupted_apply_left) {
         CoreSnapshotter *s = core_snapshotter_by_name(core, "overlayfs");
-        _cleanup_free_ char *data = NULL, *staging = NULL, *journal = NULL, *kept = NULL, *legit = NULL,
-                            *legit_file = NULL, *journal2 = NULL, *not_dir = NULL;
-        MountSpecList m = {}, m2 = {};
+        _cleanup_free_ char *data = NULL, *kept = NULL, *applying = NULL, *clone = NULL, *inner = NULL,
+                            *other = NULL;
+        MountSpecList m = {};
         Error e = ERROR_NULL;
-        SnapshotInfo info = {}, info2 = {};
+        SnapshotInfo info = {};
+        int n = -1;
 
         ASSERT_OK(core_prepare(s, 0, "cut-off", NULL, NULL, &m, &e));
         ASSERT_OK(core_stat(s, 0, "cut-off", &info, &e));
         data = strdup(m.items[0].source);
-        staging = strdup_printf("%s/.lamina-apply-0123456789abcdef", data);
-        journal = strdup_printf("%s/state/overlayfs/applying/%" PRIu64, dir, info.id);
         kept = strdup_printf("%s/kept", data);
-        /* entries an earlier layer made: a directory named like a staging directory, and
-         * one named exactly like a staging directory */
-        legit = strdup_printf("%s/.lamina-apply-x", data);
-        legit_file = strdup_printf("%s/.lamina-apply-fedcba9876543210", data);
-        ASSERT_OK(mkdir(staging, 0700));
-        ASSERT_OK(mkdir(kept, 0755));
-        ASSERT_OK(mkdir(legit, 0755));
-        write_text(legit_file, "layer content");
-        (void) mkdir(test_path(dir, "state/overlayfs/applying"), 0700);
-        write_text(journal, ".lamina-apply-0123456789abcdef");
-
-        /* another snapshot whose journal names a staging directory that is a file there:
-         * a layer's entry, kept */
-        ASSERT_OK(core_prepare(s, 0, "cut-off-2", NULL, NULL, &m2, &e));
-        ASSERT_OK(core_stat(s, 0, "cut-off-2", &info2, &e));
-        not_dir = strdup_printf("%s/.lamina-apply-fedcba9876543210", m2.items[0].source);
-        write_text(not_dir, "layer content");
-        journal2 = strdup_printf("%s/state/overlayfs/applying/%" PRIu64, dir, info2.id);
-        write_text(journal2, ".lamina-apply-fedcba9876543210");
+        write_text(kept, "data");
+        applying = strdup_printf("%s/state/overlayfs/applying", dir);
+        (void) mkdir(applying, 0700);
+        clone = strdup_printf("%s/%" PRIu64 "-0123456789abcdef", applying, info.id);
+        inner = strdup_printf("%s/half", clone);
+        other = strdup_printf("%s/4242-x", applying);
+        ASSERT_OK(mkdir(clone, 0700));
+        write_text(inner, "half a layer");
+        write_text(other, "");
 
         core_free(core);
         core = test_core_new(dir, 0);
-        ASSERT_TRUE(access(staging, F_OK) < 0 && errno == ENOENT);
-        ASSERT_TRUE(access(journal, F_OK) < 0 && errno == ENOENT);
-        ASSERT_TRUE(access(journal2, F_OK) < 0 && errno == ENOENT);
-        ASSERT_OK(access(kept, F_OK));
-        ASSERT_OK(access(legit, F_OK));
-        ASSERT_OK(access(legit_file, F_OK));
-        ASSERT_OK(access(not_dir, F_OK));
+        for (int i = 0; i < 500 && (n = count_entries(applying, NULL, 0)) != 0; i++)
+                usleep(10000);
+        ASSERT_TRUE(n == 0);
+        {
+                _cleanup_free_ char *k = test_read_file(data, "kept");
+                ASSERT_STREQ(k, "data");
+        }
+        ASSERT_OK(core_remove(s = core_snapshotter_by_name(core, "overlayfs"), 0, "cut-off", &e));
         snapshot_info_clear(&info);
-        snapshot_info_clear(&info2);
         mount_spec_list_clear(&m);
-        mount_spec_list_clear(&m2);
 }
 
-typedef struct JournalPeek {
-        char *path;
-        char name[64];
-} JournalPeek;
+typedef struct Peek {
+        char *applying, *data;
+        int n_entries;
+        char first[256];
+        bool data_had_layer;
+} Peek;
 
-static void peek_journal(uint64_t done, uint64_t total, void *userdata) {
-        JournalPeek *p = userdata;
-        int fd = open(p->path, O_RDONLY | O_CLOEXEC);
-        ssize_t n;
+static void peek(uint64_t done, uint64_t total, void *userdata) {
+        Peek *p = userdata;
+        char *x = strdup_printf("%s/x", p->data);
 
-        if (fd < 0)
-                return;
-        n = read(fd, p->name, sizeof p->name - 1);
-        p->name[n > 0 ? n : 0] = 0;
-        close(fd);
+        p->n_entries = count_entries(p->applying, p->first, sizeof p->first);
+        p->data_had_layer = p->data_had_layer || access(x, F_OK) == 0;
+        free(x);
 }
 
-/* While an apply runs, its journal entry names the staging directory; after, it is gone. */
-TEST(journal_names_the_staging_directory) {
+/* While an apply runs, the layer goes into a clone in applying/, not into the data;
+ * after, the clone is the data and applying/ is empty. */
+TEST(apply_builds_beside_the_data) {
         static const TarItem items[] = { { .name = "x", .data = "x" } };
         CoreSnapshotter *s = core_snapshotter_by_name(core, "native");
-        JournalPeek peek = {};
-        CoreApplyOptions o = { .progress = peek_journal, .userdata = &peek };
+        Peek p = {};
+        CoreApplyOptions o = { .progress = peek, .userdata = &p };
         CoreApplyResult res;
         SnapshotInfo info = {};
         Error e = ERROR_NULL;
+        _cleanup_free_ char *prefix = NULL;
         int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, 1);
 
-        ASSERT_OK(core_prepare(s, 0, "journaled", NULL, NULL, NULL, &e));
-        ASSERT_OK(core_stat(s, 0, "journaled", &info, &e));
-        peek.path = strdup_printf("%s/state/native/applying/%" PRIu64, dir, info.id);
-        ASSERT_OK(core_apply(s, 0, "journaled", fd, &o, &res, &e));
-        ASSERT_TRUE(layer_staging_name_is_valid(peek.name));
-        ASSERT_TRUE(access(peek.path, F_OK) < 0 && errno == ENOENT);
-        ASSERT_OK(core_remove(s, 0, "journaled", &e));
-        free(peek.path);
+        ASSERT_OK(core_prepare(s, 0, "cloned", NULL, NULL, NULL, &e));
+        ASSERT_OK(core_stat(s, 0, "cloned", &info, &e));
+        p.applying = strdup_printf("%s/state/native/applying", dir);
+        p.data = strdup_printf("%s/state/native/snapshots/%" PRIu64, dir, info.id);
+        prefix = strdup_printf("%" PRIu64 "-", info.id);
+        ASSERT_OK(core_apply(s, 0, "cloned", fd, &o, &res, &e));
+        ASSERT_TRUE(p.n_entries == 1 && strncmp(p.first, prefix, strlen(prefix)) == 0);
+        ASSERT_TRUE(!p.data_had_layer);
+        ASSERT_TRUE(count_entries(p.applying, NULL, 0) == 0);
+        {
+                _cleanup_free_ char *x = test_read_file(p.data, "x");
+                ASSERT_STREQ(x, "x");
+        }
+        ASSERT_OK(core_remove(s, 0, "cloned", &e));
+        free(p.applying);
+        free(p.data);
         snapshot_info_clear(&info);
         close(fd);
 }
@@ -260,7 +274,7 @@ int main(void) {
                 TEST_ENTRY(native_chain),
                 TEST_ENTRY(refused_snapshots),
                 TEST_ENTRY(restart_removes_what_an_interrupted_apply_left),
-                TEST_ENTRY(journal_names_the_staging_directory),
+                TEST_ENTRY(apply_builds_beside_the_data),
         };
         int r;
 

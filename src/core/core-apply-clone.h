@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "core-internal.h"
+
+/* Apply, all or nothing: the layer goes into a clone of the snapshot's data, which then
+ * replaces the data in one atomic exchange (src/snapshotter/backend-apply.h). */
+
+typedef struct ApplyClone {
+        int dir_fd; /* the applying/ directory */
+        char *name; /* the clone's name there; NULL once nothing is left to remove */
+        int fd;     /* the clone, for the layer to go into */
+} ApplyClone;
+
+#define APPLY_CLONE_NULL ((ApplyClone) { .dir_fd = -EBADF, .fd = -EBADF })
+
+/* Makes a clone of snapshot id's data. */
+int apply_clone_begin(CoreSnapshotter *s, uint64_t id, ApplyClone *ret, Error *e);
+/* Makes the clone snapshot id's data; removes what it replaced. */
+int apply_clone_commit(CoreSnapshotter *s, uint64_t id, ApplyClone *c, Error *e);
+/* Removes the clone if it is still there; closes the fds. */
+void apply_clone_done(CoreSnapshotter *s, ApplyClone *c);
