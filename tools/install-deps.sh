@@ -15,6 +15,8 @@ packages=(
         dbus dbus-bin polkitd pkexec systemd systemd-container util-linux
         btrfs-progs zstd gzip tar python3 libxml2-utils lmdb-utils man-db bash-completion
         jq busybox-static umoci
+        # the nspawn-deb test: builds the Debian package (debian/), lintian, logind sessions
+        debhelper dpkg-dev lintian libglib2.0-bin
         # sanitizer runtime
         clang libclang-rt-14-dev
         # bench peers
