@@ -1,0 +1,217 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A mount belongs to its owner and ends when Unmount says it ends (issue 15), on the
+# snapshotter $1, with real polkitd granting two unprivileged users what an active session
+# gets by default (manage-own, mount-own: the guide's group rule):
+# - another user cannot list, read or write the owner's mount (EACCES); the owner can;
+# - a process holding a directory inside the mount: Unmount, Remove are Busy and Cleanup
+#   leaves its files alone; UnmountWithOptions force detaches it, and Commit, Mount, Remove
+#   of the snapshot are Busy until the holder exits; then Commit succeeds and a View of the
+#   committed snapshot holds exactly what was there at Commit;
+# - the same across a laminad restart (a lingering mount is found again by its ID);
+# - root, a caller-chosen target whose parent is renamed: ListMounts shows the new path,
+#   also after a restart, and Unmount unmounts it there.
+. "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
+sn=${1:?usage: test-mount-linger.sh SNAPSHOTTER}
+command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
+command -v python3 >/dev/null || harness_skip "python3 is not installed (it writes the layer)"
+# run-on-btrfs.sh puts TMPDIR in a 0700 directory: polkitd and the users must get through.
+case "${TMPDIR:-}" in
+/var/tmp/lamina-btrfs.*/fs) chmod 0755 "$TMPDIR" "$(dirname "$TMPDIR")" ;;
+esac
+harness_setup --polkit
+harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
+        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+owner=$(harness_add_user owner)
+other=$(harness_add_user other)
+{
+        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$owner")\")/" \
+                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
+        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$other")\")/" \
+                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
+} >"$T/50-lamina-test.rules"
+harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+
+OBJ=/org/lamina/snapshot1/$sn
+holders=""
+trap '_rc=$?; for p in $holders; do kill -KILL "$p" 2>/dev/null; done; (exit $_rc); harness_cleanup' EXIT
+
+# call USER METHOD ARGS...: one Snapshotter call with gdbus; $got is "ok" or the error's
+# last name component, $msg the reply or the error message.
+call() {
+        local u=$1 m=$2 o
+        shift 2
+        if [ "$u" = root ]; then
+                o=$(gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
+                        --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
+        else
+                o=$(harness_as "$u" gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
+                        --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
+        fi
+        if [ $? = 0 ]; then
+                got=ok
+                msg=$o
+        else
+                got=$(printf '%s' "$o" | sed -n 's/.*GDBus\.Error:[^ ]*\.\([A-Za-z]*\): .*/\1/p' | head -1)
+                msg=$(printf '%s' "$o" | sed 's/.*GDBus\.Error:[^ ]*: //')
+        fi
+}
+
+# want WANT DESCRIPTION USER METHOD ARGS...
+want() {
+        local w=$1 what=$2
+        shift 2
+        call "$@"
+        if [ "$got" = "$w" ]; then
+                pass "$what ($msg)"
+        else
+                fail "$what: want $w, got $got: $msg"
+        fi
+}
+
+# The path a Mount reply ('/path',) names.
+reply_path() {
+        printf '%s' "$msg" | sed -n "s/^('\(.*\)',)$/\1/p"
+}
+
+is_mounted() {
+        findmnt -rn --mountpoint "$1" >/dev/null
+}
+
+# hold USER DIR: a process of USER with its working directory (and fd 3) in DIR; its
+# PID in $h once it is there.
+hold() {
+        setpriv --reuid="$(id -u "$1")" --regid="$(id -g "$1")" --clear-groups -- \
+                bash -c 'cd "$1" && exec 3<. && exec sleep 600' _ "$2" &
+        h=$!
+        holders="$holders $h"
+        harness_wait_for 50 cwd_is "$h" "$2" || fail "the holder did not start"
+}
+
+cwd_is() {
+        [ "$(readlink "/proc/$1/cwd" 2>/dev/null)" = "$2" ]
+}
+
+release() {
+        kill -KILL "$1"
+        wait "$1" 2>/dev/null
+}
+
+restart_laminad() {
+        local pid
+        pid=$(harness_laminad_pid)
+        [ -n "$pid" ] || { fail "laminad is not running"; return; }
+        kill -TERM "$pid"
+        harness_wait_for 100 harness_name_gone org.lamina.snapshot1 || fail "laminad did not exit"
+}
+
+listed() { # USER KEY: the path ListMounts gives for KEY, if any
+        call "$1" ListMounts
+        printf '%s' "$msg" | grep -o "('$2', '[^']*'" | sed "s/.*, '//; s/'$//"
+}
+
+# Root's image: a world-writable w/ (like tmp/), an orig.txt and a secret only the owner's
+# mount should show.
+python3 - "$T/base.tar" <<'EOF'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    for name, kind, mode, data in [("w", tarfile.DIRTYPE, 0o1777, None),
+                                   ("orig.txt", tarfile.REGTYPE, 0o666, b"orig\n"),
+                                   ("secret.conf", tarfile.REGTYPE, 0o644, b"secret\n")]:
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mode = kind, mode
+        if data is not None:
+            ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data) if data is not None else None)
+EOF
+chmod 0644 "$T/base.tar"
+ok "root: prepare the base" -s "$sn" prepare base-work
+ok "root: apply the base" -s "$sn" apply base-work "$T/base.tar"
+ok "root: commit the base" -s "$sn" commit base base-work
+
+rule_active() {
+        call "$owner" Prepare a base "@a{ss} {}"
+        [ "$got" = ok ]
+}
+harness_wait_for 50 rule_active && pass "owner: prepare with the group rule" || fail "the group rule did not take effect: $msg"
+
+echo "# per-owner mount locations"
+want ok "owner: mount" "$owner" Mount a "" "@as []"
+mnt=$(reply_path)
+case "$mnt" in
+"$T/run/mounts/$sn/$(id -u "$owner")/"????????????????) pass "in the owner's directory, a random name" ;;
+*) fail "mount path $mnt" ;;
+esac
+expect "the owner's directory is the owner's, 0700" "$(stat -c '%u %a' "$(dirname "$mnt")")" "$(id -u "$owner") 700"
+harness_as "$owner" cat "$mnt/secret.conf" >/dev/null 2>&1 && pass "owner reads its mount" || fail "owner cannot read its mount"
+harness_as "$owner" sh -c "echo one >'$mnt/w/f1'" && pass "owner writes its mount" || fail "owner cannot write its mount"
+for cmd in "ls '$mnt'" "cat '$mnt/secret.conf'" "touch '$mnt/w/intruder'" "ls '$(dirname "$mnt")'"; do
+        if e=$(harness_as "$other" sh -c "$cmd" 2>&1); then
+                fail "other user: $cmd worked"
+        else
+                case "$e" in
+                *"Permission denied"*) pass "other user: $cmd: EACCES" ;;
+                *) fail "other user: $cmd: $e" ;;
+                esac
+        fi
+done
+[ ! -e "$mnt/w/intruder" ] || fail "the other user wrote into the owner's mount"
+
+echo "# a holder keeps the mount: Busy, and nothing is taken from under it"
+hold "$owner" "$mnt/w"
+want Busy "owner: Unmount while held" "$owner" Unmount a
+is_mounted "$mnt" && pass "still mounted" || fail "Unmount took the held mount away"
+expect "ListMounts still shows it" "$(listed "$owner" a)" "$mnt"
+want Busy "owner: Remove while mounted" "$owner" Remove a
+want Busy "owner: Commit while mounted" "$owner" Commit c a "@a{ss} {}"
+ok "root: cleanup" -s "$sn" cleanup
+expect "the holder's files are still there" "$(cat "/proc/$h/cwd/f1" 2>&1)" "one"
+
+echo "# force: detached, but the snapshot stays busy until the holder lets go"
+want InvalidArgument "owner: an unknown unmount option" "$owner" UnmountWithOptions a "['lazy']"
+want ok "owner: UnmountWithOptions force" "$owner" UnmountWithOptions a "['force']"
+is_mounted "$mnt" && fail "still mounted after force" || pass "gone from the mount table"
+expect "ListMounts no longer shows it" "$(listed "$owner" a)" ""
+echo late >"/proc/$h/cwd/late.txt" && pass "the holder can still write" || fail "the holder cannot write"
+want Busy "owner: Commit while held" "$owner" Commit c a "@a{ss} {}"
+case "$msg" in *"still use"*) pass "the message says it is still in use" ;; *) fail "message: $msg" ;; esac
+want Busy "owner: Mount while held" "$owner" Mount a "" "@as []"
+want Busy "owner: Remove while held" "$owner" Remove a
+ctl_as_owner() { CTL_AS="harness_as $owner" ctl "$@"; CTL_AS=""; }
+ctl_as_owner -s "$sn" apply a "$T/base.tar"
+[ "$rc" != 0 ] && pass "owner: Apply while held fails ($err)" || fail "Apply while held worked"
+ok "root: cleanup" -s "$sn" cleanup
+expect "the holder's files survive Cleanup" "$(cat "/proc/$h/cwd/f1" 2>&1)" "one"
+
+echo "# the same across a restart of laminad"
+restart_laminad
+want Busy "owner: Commit while held, after a restart" "$owner" Commit c a "@a{ss} {}"
+expect "ListMounts after the restart" "$(listed "$owner" a)" ""
+release "$h"
+want ok "owner: Commit once the holder is gone" "$owner" Commit c a "@a{ss} {}"
+want ok "owner: View of the committed snapshot" "$owner" View v c "@a{ss} {}"
+want ok "owner: mount the view" "$owner" Mount v "" "@as []"
+vmnt=$(reply_path)
+expect "the committed content is what was there at Commit" \
+        "$([ -n "$vmnt" ] && cd "$vmnt" && find . | sort | tr '\n' ' ')" ". ./orig.txt ./secret.conf ./w ./w/f1 ./w/late.txt "
+expect "late.txt" "$(cat "$vmnt/w/late.txt")" "late"
+expect "orig.txt" "$(cat "$vmnt/orig.txt")" "orig"
+want ok "owner: unmount the view" "$owner" Unmount v
+[ ! -e "$vmnt" ] && pass "the view's mount point is removed" || fail "$vmnt is left"
+
+echo "# root, a caller-chosen target whose parent is renamed, across a restart"
+mkdir -p "$T/p/t"
+want ok "root: prepare r" root Prepare r base "@a{ss} {}"
+want ok "root: mount r on a chosen target" root Mount r "$T/p/t" "@as []"
+mv "$T/p" "$T/p2"
+expect "ListMounts follows the rename" "$(listed root r)" "$T/p2/t"
+restart_laminad
+expect "ListMounts after a restart" "$(listed root r)" "$T/p2/t"
+hold root "$T/p2/t"
+want Busy "root: Unmount while a process has its cwd inside" root Unmount r
+release "$h"
+want ok "root: Unmount after the rename" root Unmount r
+is_mounted "$T/p2/t" && fail "Unmount left the mount in place" || pass "unmounted where it was"
+want ok "root: remove r" root Remove r
+
+finish
