@@ -432,6 +432,54 @@ TEST(reconcile_drops_old_boot_and_vanished_mounts) {
         run_isolated(body_reconcile);
 }
 
+/* The state on a tmpfs with no inode left: overlayfs cannot create its work dir and would
+ * mount read-only; Mount refuses (QuotaExceeded, naming the key) instead of handing out a
+ * read-only mount as writable, leaves no record, and works again once there is room. */
+static void body_full_fs(const char *dir) {
+        _cleanup_free_ char *state = test_path("%s/state", dir), *filler = NULL, *path = NULL, *written = NULL;
+        CoreMountInfoList l = {};
+        Error e = ERROR_NULL;
+        Env env;
+        unsigned n = 0;
+
+        ASSERT_OK(mkdir(state, 0700));
+        ASSERT_OK(mount("tmpfs", state, "tmpfs", 0, "nr_inodes=400,size=64m,mode=0700"));
+        env = env_new(dir);
+        prepare(&env, 0, "b0", NULL);
+        commit(&env, 0, "base", "b0");
+        prepare(&env, 0, "a", "base");
+
+        filler = test_path("%s/filler", state);
+        ASSERT_OK(mkdir(filler, 0700));
+        for (;; n++) {
+                _cleanup_free_ char *f = test_path("%s/%u", filler, n);
+                int fd = open(f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0) {
+                        ASSERT_TRUE(errno == ENOSPC);
+                        break;
+                }
+                close(fd);
+        }
+
+        expect_error(core_mount(env.s, 0, "a", NULL, NULL, NULL, &e), &e, EDQUOT, "could only be mounted read-only");
+        ASSERT_TRUE(strstr(e.message, "\"a\""));
+        ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
+        ASSERT_TRUE(l.n == 0);
+
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_free_ char *f = test_path("%s/%u", filler, i);
+                ASSERT_OK(unlink(f));
+        }
+        path = mount_key(&env, 0, "a", NULL);
+        written = test_path("%s/written", path);
+        write_file(written, "yes");
+        unmount_key(&env, 0, "a", path);
+        env_done(&env);
+}
+TEST(read_only_fallback_on_a_full_fs_is_refused) {
+        run_isolated(body_full_fs);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(chain_of_three_written_through_mounts),
@@ -439,6 +487,7 @@ int main(void) {
                 TEST_ENTRY(caller_targets_checked_and_kept),
                 TEST_ENTRY(user_mounts_are_nosuid_nodev_and_listed_per_namespace),
                 TEST_ENTRY(reconcile_drops_old_boot_and_vanished_mounts),
+                TEST_ENTRY(read_only_fallback_on_a_full_fs_is_refused),
                 TEST_ENTRY(chains_of_2_128_500_layers_and_501_refused),
         };
 
