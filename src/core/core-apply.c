@@ -4,6 +4,7 @@
 
 #include "core-apply-clone.h"
 #include "core-internal.h"
+#include "layer-unpack.h"
 #include "layer.h"
 #include "log.h"
 
@@ -92,7 +93,7 @@ static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *sna
         }
         r = apply_clone_begin(s, snap->id, &clone.c, e);
         if (r >= 0)
-                r = layer_apply(layer_fd, clone.c.fd, &o, &res, e);
+                r = layer_unpack(layer_fd, clone.c.fd, &o, &res, e);
         if (lowers)
                 close_fds(lowers, snap->n_parents);
         if (r >= 0)

@@ -22,12 +22,6 @@
 static const uint8_t gzip_magic[] = { 0x1f, 0x8b };
 static const uint8_t zstd_magic[] = { 0x28, 0xb5, 0x2f, 0xfd };
 
-static const char *const media_type_names[] = {
-        [LAYER_MEDIA_TAR] = "tar",
-        [LAYER_MEDIA_TAR_GZIP] = "tar+gzip",
-        [LAYER_MEDIA_TAR_ZSTD] = "tar+zstd",
-};
-
 struct LayerReader {
         int fd;
         LayerReaderOptions opts;
@@ -301,7 +295,7 @@ static int reader_detect(LayerReader *r, Error *e) {
                 r->found = LAYER_MEDIA_TAR;
         if (t != LAYER_MEDIA_DETECT && t != r->found)
                 return error_setf(e, EINVAL, "layer is not of media type %s, which was asked for; it is %s",
-                                  media_type_names[t], media_type_names[r->found]);
+                                  layer_media_type_to_string(t), layer_media_type_to_string(r->found));
         return 0;
 }
 

@@ -26,41 +26,6 @@
 #include "layer.h"
 #include "strutil.h"
 
-int layer_media_type_from_string(const char *s) {
-        if (streq(s, "tar"))
-                return LAYER_MEDIA_TAR;
-        if (streq(s, "tar+gzip"))
-                return LAYER_MEDIA_TAR_GZIP;
-        if (streq(s, "tar+zstd"))
-                return LAYER_MEDIA_TAR_ZSTD;
-        return -EINVAL;
-}
-
-static int check_layer_fd(int fd, Error *e) {
-        struct stat st;
-        int flags;
-
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0)
-                return error_set_errno(e, errno, "cannot use the layer fd");
-        if (flags & O_PATH)
-                return error_setf(e, EINVAL, "the layer fd is an O_PATH fd; pass a readable file, pipe or socket");
-        if (fstat(fd, &st) < 0)
-                return error_set_errno(e, errno, "cannot use the layer fd");
-        if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
-                return error_setf(e, EINVAL, "the layer fd is not a regular file, pipe or socket");
-        return 0;
-}
-
-static int check_diff_id(const char *s, Error *e) {
-        if (!s)
-                return 0;
-        if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64 || strspn(s + 7, "0123456789abcdef") != 64)
-                return error_setf(e, EINVAL, "expected-diff-id %s is not \"sha256:\" and 64 lowercase hex digits",
-                                  QUOTE(s));
-        return 0;
-}
-
 /* Everything one call owns. */
 typedef struct Apply {
         const LayerApplyOptions *opts;
@@ -100,27 +65,11 @@ static void apply_done(Apply *a) {
         layer_paths_done(&a->opaques);
 }
 
-static void apply_set_limits(Apply *a) {
-        const LayerLimits *l = &a->opts->limits;
-
-        a->limits = (LayerLimits) {
-                .max_entries = l->max_entries ?: LAYER_DEFAULT_MAX_ENTRIES,
-                .max_bytes = l->max_bytes ?: LAYER_DEFAULT_MAX_BYTES,
-                .max_name_len = l->max_name_len > 0 && l->max_name_len < LAYER_DEFAULT_MAX_NAME_LEN ?
-                                        l->max_name_len : LAYER_DEFAULT_MAX_NAME_LEN,
-        };
-}
-
-/* The caller's staging name, or a fresh one. */
-static int set_staging_name(Apply *a, Error *e) {
-        const char *name = a->opts->staging_name;
-
-        if (!name)
+/* The caller's staging name (checked by layer_check_args()), or a fresh one. */
+static int set_staging_name(Apply *a) {
+        if (!a->opts->staging_name)
                 return layer_staging_name_pick(a->staging_name);
-        if (!layer_staging_name_is_valid(name))
-                return error_setf(e, EINVAL, "staging name %s is not \"%s\" and 16 hex digits", QUOTE(name),
-                                  LAYER_STAGING_PREFIX);
-        strcpy(a->staging_name, name);
+        strcpy(a->staging_name, a->opts->staging_name);
         return 0;
 }
 
@@ -388,18 +337,15 @@ int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerAp
         assert(o);
         assert(ret);
 
-        r = check_layer_fd(layer_fd, err);
-        if (r < 0)
-                return r;
-        r = check_diff_id(o->expected_diff_id, err);
+        r = layer_check_args(layer_fd, o, err);
         if (r < 0)
                 return r;
         /* Our own readable fd of the target, whatever kind the caller passed. */
         a.target_fd = openat(target_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (a.target_fd < 0 || fstat(a.target_fd, &st) < 0)
                 return error_set_errno(err, errno, "cannot open the target directory");
-        apply_set_limits(&a);
-        r = set_staging_name(&a, err);
+        a.limits = layer_limits_resolve(&o->limits);
+        r = set_staging_name(&a);
         if (r < 0)
                 return error_from_errno(err, r, "cannot pick a staging directory name");
 

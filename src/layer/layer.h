@@ -8,9 +8,10 @@
 #include "error.h"
 
 /* Applies one OCI/Docker layer (tar, pax or GNU; plain, gzip or zstd) to a directory,
- * safely: libarchive reads the stream in the caller's process, an openat2-confined
- * writer in a sandboxed child (namespaces, dropped capabilities, seccomp allowlist)
- * writes the entries. */
+ * safely: libarchive reads the stream in the calling process, an openat2-confined writer
+ * in a sandboxed child (namespaces, dropped capabilities, seccomp allowlist) writes the
+ * entries. The daemon never calls layer_apply() itself: the unpack helper does
+ * (layer-unpack.h), so libarchive and the decompressors never run in the daemon. */
 
 typedef enum LayerMediaType {
         LAYER_MEDIA_DETECT,
@@ -20,10 +21,14 @@ typedef enum LayerMediaType {
 } LayerMediaType;
 
 int layer_media_type_from_string(const char *s); /* "tar", "tar+gzip", "tar+zstd"; -EINVAL */
+const char *layer_media_type_to_string(LayerMediaType t); /* NULL for LAYER_MEDIA_DETECT */
 
 #define LAYER_DEFAULT_MAX_ENTRIES (UINT64_C(1) << 20)
 #define LAYER_DEFAULT_MAX_BYTES (UINT64_C(64) << 30)
 #define LAYER_DEFAULT_MAX_NAME_LEN (PATH_MAX - 1)
+#define LAYER_DEFAULT_MAX_MEMORY (UINT64_C(1) << 30)
+#define LAYER_DEFAULT_MAX_CPU_SEC UINT64_C(1800)
+#define LAYER_DEFAULT_MAX_WALL_SEC UINT64_C(3600)
 
 typedef struct LayerLimits {
         uint64_t max_entries;  /* 0: LAYER_DEFAULT_MAX_ENTRIES */
@@ -31,7 +36,15 @@ typedef struct LayerLimits {
          * file counts its full size). 0: LAYER_DEFAULT_MAX_BYTES */
         uint64_t max_bytes;
         size_t max_name_len;   /* at most PATH_MAX - 1; 0: that */
+        /* The unpack helper's (layer_unpack() only): address space (RLIMIT_AS), CPU
+         * seconds (RLIMIT_CPU) and wall-clock seconds. 0: the defaults above. */
+        uint64_t max_memory;
+        uint64_t max_cpu_sec;
+        uint64_t max_wall_sec;
 } LayerLimits;
+
+/* l with every 0 replaced by its default. */
+LayerLimits layer_limits_resolve(const LayerLimits *l);
 
 /* The hidden directory an apply stages the layer in, inside the target: the prefix and
  * 16 hex digits. */
@@ -74,6 +87,11 @@ typedef struct LayerApplyResult {
  * Nothing else may write the target meanwhile; a hidden ".lamina-apply-*" directory
  * exists inside it while the call runs (see layer-staging.h). */
 int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerApplyResult *ret, Error *e);
+
+/* The checks both layer_apply() and layer_unpack() make first: the layer fd is readable
+ * and a regular file, pipe or socket; expected_diff_id (if any) is "sha256:" and 64
+ * lowercase hex digits; the staging name (if any) is valid. EINVAL with e saying why. */
+int layer_check_args(int layer_fd, const LayerApplyOptions *o, Error *e);
 
 /* Removes the staging directory `name` that an apply cut off by a crash left in
  * target_fd: that name only, and only if it is a directory (an entry of a layer may have

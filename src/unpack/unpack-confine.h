@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "error.h"
+#include "layer.h"
+
+/* Confines the helper before it reads anything: resource limits from l (resolved), no
+ * core dumps. */
+int unpack_confine(const LayerLimits *l, Error *e);
