@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "layer-unpack.h"
 #include "strutil.h"
 
@@ -34,10 +33,26 @@ static int pidfd_kill(int pidfd) {
         return (int) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 }
 
-static const char *helper_path(void) {
+/* Next to the running daemon (both are installed in libexecdir), unless the environment
+ * names another (tests run it from the build tree). */
+static int helper_path(char ret[static PATH_MAX]) {
         const char *p = secure_getenv(LAYER_UNPACK_PATH_ENV);
+        ssize_t n;
+        char *slash;
 
-        return p && p[0] == '/' ? p : LAMINA_LIBEXECDIR "/" LAYER_UNPACK_HELPER;
+        if (p && p[0] == '/' && strlen(p) < PATH_MAX) {
+                strcpy(ret, p);
+                return 0;
+        }
+        n = readlink("/proc/self/exe", ret, PATH_MAX - 1);
+        if (n < 0)
+                return -errno;
+        ret[n] = 0;
+        slash = strrchr(ret, '/');
+        if (!slash || (size_t) (slash + 1 - ret) + strlen(LAYER_UNPACK_HELPER) >= PATH_MAX)
+                return -ENAMETOOLONG;
+        strcpy(slash + 1, LAYER_UNPACK_HELPER);
+        return 0;
 }
 
 static uint64_t now_msec(void) {
@@ -49,6 +64,7 @@ static uint64_t now_msec(void) {
 
 /* Everything one call owns. */
 typedef struct Unpack {
+        char path[PATH_MAX]; /* of the helper */
         int result_fd;
         int progress_fd; /* our (read) end */
         int pidfd;
@@ -164,7 +180,7 @@ static int spawn_helper(Unpack *u) {
         if (r == 0)
                 r = -posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
         if (r == 0)
-                r = -posix_spawn(&u->pid, helper_path(), &fa, &attr, u->argv, envp);
+                r = -posix_spawn(&u->pid, u->path, &fa, &attr, u->argv, envp);
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);
         if (r < 0)
@@ -262,7 +278,7 @@ static int helper_verdict(Unpack *u, const LayerLimits *l, const siginfo_t *si, 
                 return error_setf(e, EIO, "the unpack helper ended abnormally");
         if (si->si_status == LAYER_UNPACK_EXIT_USAGE)
                 return error_setf(e, EIO, "the unpack helper %s refused its arguments (not the same version as laminad?)",
-                                  helper_path());
+                                  u->path);
         k = read_result(u, &res);
         if (k < 0 || (si->si_status == 0) != (res.code == 0) || res.code < 0 || res.code >= 4096)
                 return error_setf(e, EIO, "the unpack helper ended (status %d) without a valid result", si->si_status);
@@ -311,13 +327,16 @@ int layer_unpack(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerA
         if (fcntl(u.progress_fd, F_SETFL, O_NONBLOCK) < 0)
                 return error_set_errno(err, errno, "cannot set up the progress pipe");
 
+        r = helper_path(u.path);
+        if (r < 0)
+                return error_set_errno(err, r, "cannot find the unpack helper");
         r = build_argv(&u, &opts, &l);
         if (r >= 0)
                 r = collect_fds(&u, layer_fd, target_fd, progress_w, &opts);
         if (r >= 0)
                 r = spawn_helper(&u);
         if (r < 0)
-                return error_set_errno(err, r, "cannot start the unpack helper %s", helper_path());
+                return error_set_errno(err, r, "cannot start the unpack helper %s", u.path);
         progress_w = safe_close(progress_w);
         for (size_t i = 0; i < u.n_fds; i++)
                 u.fds[i] = safe_close(u.fds[i]);

@@ -20,7 +20,8 @@ int layer_unpack(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerA
 
 /* The helper's contract, for src/unpack (argv carries the options, see there). */
 #define LAYER_UNPACK_HELPER "lamina-unpack"
-/* Tests run the helper from the build tree: an absolute path here overrides LIBEXECDIR. */
+/* The helper is found next to the daemon's executable (both in libexecdir); tests that
+ * run the core in their own process name it with an absolute path in this variable. */
 #define LAYER_UNPACK_PATH_ENV "LAMINA_UNPACK_PATH"
 
 enum {

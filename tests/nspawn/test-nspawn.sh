@@ -26,6 +26,7 @@ install_lamina() {
                 [ -f "$src/$f" ] || harness_die "$src/$f is missing"
         done
         install -D -m 0755 "$LAMINAD" "$M$LIBEXECDIR/laminad"
+        install -D -m 0755 "$LAMINA_BUILD_DIR/src/unpack/lamina-unpack" "$M$LIBEXECDIR/lamina-unpack"
         install -D -m 0755 "$LAMINACTL" "$M/usr/bin/laminactl"
         mkdir -p "$M/usr/share/dbus-1/system-services" "$M/usr/share/dbus-1/system.d" \
                  "$M/lib/systemd/system/laminad.service.d" "$M/usr/share/polkit-1/actions"

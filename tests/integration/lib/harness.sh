@@ -103,6 +103,11 @@ harness_write_activation_file() {
         _laminad=$(harness_find_laminad) || harness_die "laminad is not built in $LAMINA_BUILD_DIR"
         grep -q '^Exec=@libexecdir@/laminad' "$_template" ||
                 harness_die "$_template has no Exec=@libexecdir@/laminad line"
+        # laminad execs its unpack helper from the build tree too (the bus passes its
+        # environment on to the services it activates).
+        : "${LAMINA_UNPACK_PATH:=$LAMINA_BUILD_DIR/src/unpack/lamina-unpack}"
+        [ -x "$LAMINA_UNPACK_PATH" ] || harness_die "lamina-unpack is not built in $LAMINA_BUILD_DIR"
+        export LAMINA_UNPACK_PATH
         _args="--state-dir $T/state --runtime-dir $T/run --idle-timeout $HARNESS_IDLE_TIMEOUT"
         # A test may pass more, e.g. low Apply limits: LAMINA_LAMINAD_ARGS="--apply-max-entries 20000".
         [ -z "${LAMINA_LAMINAD_ARGS:-}" ] || _args="$_args $LAMINA_LAMINAD_ARGS"
