@@ -7,6 +7,7 @@
 #include "backend-apply.h"
 #include "copy.h"
 #include "fs-util.h"
+#include "tree-util.h"
 
 int backend_exchange_data(Backend *b, uint64_t id, int dir_fd, const char *name, Error *e) {
         _cleanup_close_ int parent = -EBADF, fd = -EBADF;
@@ -46,7 +47,7 @@ int backend_clone_copy(Backend *b, uint64_t id, int dir_fd, const char *prefix, 
         dst = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         r = dst < 0 ? -errno : copy_tree(src, dst);
         if (r < 0) {
-                (void) fs_remove_tree_at(dir_fd, name, NULL);
+                (void) rm_rf_at(dir_fd, name, NULL);
                 return error_set_errno(e, r, "cannot copy %s/%" PRIu64 " for the layer", b->snapshots_path, id);
         }
         *ret_name = TAKE_PTR(name);
@@ -64,5 +65,5 @@ int backend_open_data_parent_id(Backend *b, uint64_t id, int *ret_fd, char ret_n
 }
 
 int backend_remove_clone_tree(int dir_fd, const char *name) {
-        return fs_remove_tree_at(dir_fd, name, NULL);
+        return rm_rf_at(dir_fd, name, NULL);
 }

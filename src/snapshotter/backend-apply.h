@@ -23,5 +23,5 @@ int backend_exchange_data(Backend *b, uint64_t id, int dir_fd, const char *name,
 int backend_clone_copy(Backend *b, uint64_t id, int dir_fd, const char *prefix, char **ret_name, Error *e);
 /* snapshots_fd and "<id>": the data is snapshots/<id> itself (native, btrfs). */
 int backend_open_data_parent_id(Backend *b, uint64_t id, int *ret_fd, char ret_name[static 32], Error *e);
-/* fs_remove_tree_at(). */
+/* rm_rf_at(). */
 int backend_remove_clone_tree(int dir_fd, const char *name);

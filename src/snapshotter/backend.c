@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "fs-util.h"
 #include "strutil.h"
+#include "tree-util.h"
 
 int backend_open(const BackendVTable *vt, int state_fd, const char *state_path, Backend **ret) {
         _cleanup_(backend_freep) Backend *b = NULL;
@@ -60,7 +61,7 @@ int backend_usage_walk(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *re
         r = b->vtable->open_data(b, id, &fd, e);
         if (r < 0)
                 return r;
-        r = fs_disk_usage(fd, ret_size, ret_inodes);
+        r = tree_disk_usage(fd, ret_size, ret_inodes);
         if (r < 0)
                 return error_set_errno(e, r, "cannot compute the usage of %s/%" PRIu64, b->snapshots_path, id);
         return 0;
@@ -78,7 +79,7 @@ int backend_prepare_in_temp(Backend *b, backend_build_fn build, SnapshotKind kin
         tmpfd = openat(b->snapshots_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         r = tmpfd < 0 ? -errno : build(b, tmpfd, kind, parents, n_parents);
         if (r < 0) {
-                (void) fs_remove_tree_at(b->snapshots_fd, tmp, NULL);
+                (void) rm_rf_at(b->snapshots_fd, tmp, NULL);
                 if (n_parents > 0)
                         return error_set_errno(e, r, "cannot build a new snapshot on %s/%" PRIu64,
                                                b->snapshots_path, parents[0]);
@@ -89,7 +90,7 @@ int backend_prepare_in_temp(Backend *b, backend_build_fn build, SnapshotKind kin
 }
 
 int backend_remove_tree(Backend *b, const char *name, uint64_t *reclaimed, Error *e) {
-        int r = fs_remove_tree_at(b->snapshots_fd, name, reclaimed);
+        int r = rm_rf_at(b->snapshots_fd, name, reclaimed);
 
         if (r < 0)
                 return error_set_errno(e, r, "cannot remove %s/%s", b->snapshots_path, name);

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/btrfs.h>
@@ -13,9 +12,9 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
-#include "dir-util.h"
 #include "btrfs-util.h"
 #include "strutil.h"
+#include "tree-walk.h"
 
 
 int btrfs_is_fs(int fd) {
@@ -131,49 +130,32 @@ static int subvol_destroy_one(int dirfd, const char *name) {
                 return -errno;
 
         /* Kernels that refuse to delete a read-only subvolume: make it writable first. */
-        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        fd = tree_open_dir(dirfd, name);
         if (fd < 0)
-                return -errno;
+                return fd;
         r = btrfs_subvol_set_read_only(fd, false);
         if (r < 0)
                 return r;
         return RET_NERRNO(ioctl(dirfd, BTRFS_IOC_SNAP_DESTROY, &args));
 }
 
-/* Deletes every subvolume below the directory fd (which must be writable). */
-static int destroy_nested(int fd) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct dirent *de;
+/* In a walk of a subvolume that holds others: deletes those, deepest first. A plain
+ * directory goes with the subvolume it is in; only subvolume roots have this inode number. */
+static int destroy_nested_one(TreeWalkEvent event, const TreeWalkItem *item, void *userdata) {
         int r;
 
-        r = dir_open_fd(fd, &d);
-        if (r < 0)
+        if (event == TREE_WALK_FILE || item->st->st_ino != BTRFS_FIRST_FREE_OBJECTID)
+                return 0;
+        if (event == TREE_WALK_LEAVE)
+                return subvol_destroy_one(item->dirfd, item->name); /* its own nested ones are gone */
+        r = subvol_destroy_one(item->dirfd, item->name);
+        if (r >= 0)
+                return TREE_WALK_SKIP;
+        if (r != -ENOTEMPTY)
                 return r;
-        for (errno = 0; (de = readdir(d)); errno = 0) {
-                _cleanup_close_ int sub = -EBADF;
-                struct stat st;
-
-                if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
-                    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
-                        continue;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return -errno;
-                if (!S_ISDIR(st.st_mode))
-                        continue;
-                if (st.st_ino == BTRFS_FIRST_FREE_OBJECTID) {
-                        r = btrfs_subvol_destroy_at(dirfd(d), de->d_name);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (sub < 0)
-                        return -errno;
-                r = destroy_nested(sub);
-                if (r < 0)
-                        return r;
-        }
-        return errno > 0 ? -errno : 0;
+        /* It holds subvolumes too: go in, and let them be deleted from it. */
+        r = btrfs_subvol_set_read_only(item->fd, false);
+        return r < 0 ? r : 0;
 }
 
 int btrfs_subvol_destroy_at(int dirfd, const char *name) {
@@ -185,12 +167,12 @@ int btrfs_subvol_destroy_at(int dirfd, const char *name) {
                 return r;
 
         /* It holds subvolumes of its own (a container made them): those go first. */
-        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        fd = tree_open_dir(dirfd, name);
         if (fd < 0)
-                return -errno;
+                return fd;
         r = btrfs_subvol_set_read_only(fd, false);
         if (r >= 0)
-                r = destroy_nested(fd);
+                r = tree_walk(fd, -EBADF, destroy_nested_one, NULL);
         if (r < 0)
                 return r;
         return subvol_destroy_one(dirfd, name);

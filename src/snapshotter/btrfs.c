@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mount-api.h"
 #include "strutil.h"
+#include "tree-util.h"
 
 /* Every snapshot is a subvolume at snapshots/<id>, a full tree (containerd-semantics.md
  * §3.8). Prepare snapshots the parent's subvolume (read-only for a view) or creates an
@@ -140,7 +141,7 @@ static int remove_subvol(Backend *b, const char *name, uint64_t *reclaimed) {
 
         if (fd < 0)
                 return -errno;
-        r = fs_disk_usage(fd, &size, &inodes);
+        r = tree_disk_usage(fd, &size, &inodes);
         if (r < 0)
                 log_debug_errno(r, "btrfs: cannot count %s/%s before deleting it: %m", b->snapshots_path, name);
         r = btrfs_subvol_destroy_at(b->snapshots_fd, name);
@@ -184,7 +185,7 @@ static int btrfs_remove_clone(int dir_fd, const char *name) {
         if (r > 0)
                 return btrfs_subvol_destroy_at(dir_fd, name);
         if (r == 0)
-                return fs_remove_tree_at(dir_fd, name, NULL);
+                return rm_rf_at(dir_fd, name, NULL);
         return r == -ENOENT ? 0 : r;
 }
 

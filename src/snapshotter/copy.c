@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
@@ -10,76 +9,53 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
-#include "dir-util.h"
 #include "copy.h"
+#include "inode-map.h"
 #include "log.h"
 #include "strutil.h"
+#include "tree-walk.h"
 
 
-/* The first copy of each inode with more than one link, by its path below the
- * destination root, so later names of it become hardlinks. Open addressing on (dev, ino). */
-typedef struct LinkEntry {
-        dev_t dev;
-        ino_t ino;
-        char *path; /* NULL: a free slot */
-} LinkEntry;
-
-typedef struct LinkMap {
-        LinkEntry *slots;
-        size_t n, n_slots; /* n_slots is 0 or a power of two */
-} LinkMap;
-
-static LinkEntry *link_map_slot(LinkEntry *slots, size_t n_slots, dev_t dev, ino_t ino) {
-        uint64_t h = ((uint64_t) ino ^ ((uint64_t) dev << 32)) * UINT64_C(0x9e3779b97f4a7c15);
-
-        for (size_t i = (size_t) (h >> 32) & (n_slots - 1);; i = (i + 1) & (n_slots - 1))
-                if (!slots[i].path || (slots[i].dev == dev && slots[i].ino == ino))
-                        return &slots[i];
-}
-
-static const char *link_map_get(const LinkMap *m, dev_t dev, ino_t ino) {
-        return m->n_slots > 0 ? link_map_slot(m->slots, m->n_slots, dev, ino)->path : NULL;
-}
-
-static int link_map_grow(LinkMap *m) {
-        size_t n_slots = m->n_slots ? m->n_slots * 2 : 64;
-        LinkEntry *slots = calloc(n_slots, sizeof(LinkEntry));
-
-        if (!slots)
-                return -ENOMEM;
-        for (size_t i = 0; i < m->n_slots; i++)
-                if (m->slots[i].path)
-                        *link_map_slot(slots, n_slots, m->slots[i].dev, m->slots[i].ino) = m->slots[i];
-        free(m->slots);
-        m->slots = slots;
-        m->n_slots = n_slots;
-        return 0;
-}
-
-/* Takes path. */
-static int link_map_put(LinkMap *m, dev_t dev, ino_t ino, char *path) {
-        if ((m->n + 1) * 2 > m->n_slots) {
-                int r = link_map_grow(m);
-                if (r < 0) {
-                        free(path);
-                        return r;
-                }
-        }
-        *link_map_slot(m->slots, m->n_slots, dev, ino) = (LinkEntry) { dev, ino, path };
-        m->n++;
-        return 0;
-}
-
+/* The first copy of each inode with more than one link is remembered by a file handle
+ * (a path could be longer than PATH_MAX in a deep tree, an fd per group is unbounded), so
+ * later names of it become hardlinks to it. */
 typedef struct Copy {
         int dst_root_fd;
-        LinkMap links;
+        InodeMap links; /* the source's (dev, ino) -> struct file_handle of the copy */
         bool no_reflink; /* FICLONE failed once: the filesystem cannot share extents */
 } Copy;
 
 static void copy_clear(Copy *c) {
-        for (size_t i = 0; i < c->links.n_slots; i++)
-                free(c->links.slots[i].path);
-        free(c->links.slots);
+        inode_map_clear(&c->links);
+}
+
+static int link_remember(Copy *c, const struct stat *st, int ddir, const char *name) {
+        union {
+                struct file_handle handle;
+                uint8_t space[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+        } h = { .handle.handle_bytes = MAX_HANDLE_SZ };
+        _cleanup_free_ struct file_handle *copy = NULL;
+        int mnt_id, r;
+
+        if (name_to_handle_at(ddir, name, &h.handle, &mnt_id, 0) < 0)
+                return -errno;
+        copy = malloc(sizeof(struct file_handle) + h.handle.handle_bytes);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, &h.handle, sizeof(struct file_handle) + h.handle.handle_bytes);
+        r = inode_map_put(&c->links, st->st_dev, st->st_ino, copy);
+        if (r > 0)
+                TAKE_PTR(copy);
+        return r < 0 ? r : 0;
+}
+
+/* Links ddir/name to the copy that handle names (a symlink too: O_PATH does not follow it). */
+static int link_to_first(Copy *c, struct file_handle *handle, int ddir, const char *name) {
+        _cleanup_close_ int fd = open_by_handle_at(c->dst_root_fd, handle, O_PATH | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        return RET_NERRNO(linkat(fd, "", ddir, name, AT_EMPTY_PATH));
 }
 
 /* An inode whose metadata is read or written: an open fd, or, for symlinks and special
@@ -334,88 +310,53 @@ static int copy_special(int sdir, int ddir, const char *name, const struct stat 
         return copy_metadata(&src, &dst, st);
 }
 
-static int copy_children(Copy *c, int sfd, int dfd, const char *relpath);
+static int copy_nondir(Copy *c, const TreeWalkItem *item) {
+        const struct stat *st = item->st;
+        bool linked = st->st_nlink > 1;
+        int r;
 
-static int copy_dir(Copy *c, int sdir, int ddir, const char *name, const struct stat *seen,
-                    const char *relpath) {
-        _cleanup_close_ int sfd = -EBADF, dfd = -EBADF;
-        struct stat st;
+        if (linked) {
+                struct file_handle *first = inode_map_get(&c->links, st->st_dev, st->st_ino);
+                if (first)
+                        return link_to_first(c, first, item->mirror_dirfd, item->name);
+        }
+        switch (st->st_mode & S_IFMT) {
+        case S_IFREG:
+                r = copy_regular(c, item->dirfd, item->mirror_dirfd, item->name, st);
+                break;
+        case S_IFLNK:
+                r = copy_symlink(item->dirfd, item->mirror_dirfd, item->name, st);
+                break;
+        default:
+                r = copy_special(item->dirfd, item->mirror_dirfd, item->name, st);
+        }
+        if (r >= 0 && linked)
+                r = link_remember(c, st, item->mirror_dirfd, item->name);
+        return r;
+}
+
+static int copy_one(TreeWalkEvent event, const TreeWalkItem *item, void *userdata) {
+        Copy *c = userdata;
         Node src, dst;
         int r;
 
-        sfd = open_checked(sdir, name, O_RDONLY | O_DIRECTORY, seen, &st);
-        if (sfd < 0)
-                return sfd;
-        if (mkdirat(ddir, name, 0700) < 0)
-                return -errno;
-        dfd = openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        r = copy_children(c, sfd, dfd, relpath);
-        if (r < 0)
-                return r;
-        src = node_fd(sfd);
-        dst = node_fd(dfd);
-        return copy_metadata(&src, &dst, &st);
-}
-
-static int copy_entry(Copy *c, int sdir, int ddir, const char *name, const char *dir_relpath) {
-        _cleanup_free_ char *relpath = NULL;
-        struct stat st;
-        bool linked;
-        int r;
-
-        if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return -errno;
-        linked = !S_ISDIR(st.st_mode) && st.st_nlink > 1;
-        if (linked) {
-                const char *first = link_map_get(&c->links, st.st_dev, st.st_ino);
-                if (first)
-                        return RET_NERRNO(linkat(c->dst_root_fd, first, ddir, name, 0));
-        }
-        if (linked || S_ISDIR(st.st_mode)) {
-                relpath = dir_relpath ? strdup_printf("%s/%s", dir_relpath, name) : strdup(name);
-                if (!relpath)
-                        return -ENOMEM;
-        }
-
-        switch (st.st_mode & S_IFMT) {
-        case S_IFDIR:
-                return copy_dir(c, sdir, ddir, name, &st, relpath);
-        case S_IFREG:
-                r = copy_regular(c, sdir, ddir, name, &st);
-                break;
-        case S_IFLNK:
-                r = copy_symlink(sdir, ddir, name, &st);
-                break;
-        default:
-                r = copy_special(sdir, ddir, name, &st);
+        if (event == TREE_WALK_FILE)
+                r = copy_nondir(c, item);
+        else if (event == TREE_WALK_ENTER)
+                r = RET_NERRNO(mkdirat(item->mirror_dirfd, item->name, 0700));
+        else {
+                /* After its entries, so their creation does not change its times. */
+                src = node_fd(item->fd);
+                dst = node_fd(item->mirror_fd);
+                r = copy_metadata(&src, &dst, item->st);
         }
         if (r < 0)
-                return log_debug_errno(r, "copy: %s%s%s: %m", dir_relpath ?: "", dir_relpath ? "/" : "", name);
-        return linked ? link_map_put(&c->links, st.st_dev, st.st_ino, TAKE_PTR(relpath)) : 0;
-}
-
-static int copy_children(Copy *c, int sfd, int dfd, const char *relpath) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct dirent *de;
-        int r;
-
-        r = dir_open_fd(sfd, &d);
-        if (r < 0)
-                return r;
-        for (errno = 0; (de = readdir(d)); errno = 0) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                r = copy_entry(c, dirfd(d), dfd, de->d_name, relpath);
-                if (r < 0)
-                        return r;
-        }
-        return errno > 0 ? -errno : 0;
+                return log_debug_errno(r, "copy: %s (depth %zu): %m", item->name, item->depth);
+        return 0;
 }
 
 int copy_tree(int src_fd, int dst_fd) {
-        _cleanup_(copy_clear) Copy c = { .dst_root_fd = dst_fd };
+        _cleanup_(copy_clear) Copy c = { .dst_root_fd = dst_fd, .links.free_value = free };
         struct stat st;
         Node src, dst;
         int r;
@@ -425,7 +366,7 @@ int copy_tree(int src_fd, int dst_fd) {
 
         if (fstat(src_fd, &st) < 0)
                 return -errno;
-        r = copy_children(&c, src_fd, dst_fd, NULL);
+        r = tree_walk(src_fd, dst_fd, copy_one, &c);
         if (r < 0)
                 return r;
         src = node_fd(src_fd);

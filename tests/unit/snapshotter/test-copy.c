@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <stdint.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -218,12 +221,82 @@ TEST(fails_cleanly_into_non_empty) {
         close(dfd);
 }
 
+static int chain(int fd, size_t depth) {
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        for (size_t i = 0; i < depth; i++) {
+                int sub;
+
+                ASSERT_OK(mkdirat(fd, "d", 0750) < 0 ? -errno : 0);
+                sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                ASSERT_TRUE(sub >= 0);
+                close(fd);
+                fd = sub;
+        }
+        return fd;
+}
+
+/* 20 000 levels, a hardlink group from the top to the bottom, under a limit of 40 fds
+ * (the walker keeps 2 x TREE_WALK_MAX_FDS for the two trees). */
+TEST(deep_tree_with_few_fds) {
+        struct rlimit old, few = { 40, 40 };
+        char *deep = strdup_printf("%s/deep", base);
+        int root, src, dst, bottom, fd;
+        struct stat a, b;
+
+        /* On a tmpfs of this child's own: 20 000 nested rmdir()s on a disk take a minute. */
+        ASSERT_OK(mkdir(deep, 0700));
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", deep, "tmpfs", 0, "size=512m") < 0) {
+                printf("# skipped: no private tmpfs (%m)\n");
+                return;
+        }
+        root = open(deep, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(root >= 0);
+        ASSERT_OK(mkdirat(root, "src", 0755));
+        ASSERT_OK(mkdirat(root, "dst", 0700));
+        src = openat(root, "src", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        dst = openat(root, "dst", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(src >= 0 && dst >= 0);
+        bottom = chain(src, 20000);
+        fd = openat(bottom, "file", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        ASSERT_TRUE(fd >= 0 && write(fd, "deep", 4) == 4);
+        close(fd);
+        ASSERT_OK(linkat(bottom, "file", src, "link", 0) < 0 ? -errno : 0);
+        close(bottom);
+
+        ASSERT_OK(getrlimit(RLIMIT_NOFILE, &old) < 0 ? -errno : 0);
+        few.rlim_max = old.rlim_max;
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &few) < 0 ? -errno : 0);
+        ASSERT_OK(copy_tree(src, dst));
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &old) < 0 ? -errno : 0);
+
+        bottom = chain(dst, 0);
+        for (int i = 0; i < 20000; i++) {
+                int sub = openat(bottom, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                ASSERT_TRUE(sub >= 0);
+                ASSERT_OK(fstat(sub, &a));
+                ASSERT_TRUE((a.st_mode & 07777) == 0750);
+                close(bottom);
+                bottom = sub;
+        }
+        ASSERT_OK(fstatat(bottom, "file", &a, AT_SYMLINK_NOFOLLOW));
+        ASSERT_OK(fstatat(dst, "link", &b, AT_SYMLINK_NOFOLLOW));
+        ASSERT_TRUE(a.st_ino == b.st_ino && a.st_nlink == 2 && a.st_size == 4);
+        close(bottom);
+        close(src);
+        close(dst);
+        close(root);
+        ASSERT_OK(umount2(deep, MNT_DETACH));
+        free(deep);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(copy_is_identical),
                 TEST_ENTRY(capability_survives),
                 TEST_ENTRY(holes_are_kept),
                 TEST_ENTRY(fails_cleanly_into_non_empty),
+                TEST_ENTRY(deep_tree_with_few_fds),
         };
         char tmpl[] = "/var/tmp/lamina-copy-test-XXXXXX";
 

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+
+/* What lamina does to whole trees, on tree_walk() (tree-walk.h): at any depth, with a
+ * bounded number of fds, never following a symlink or crossing a mount. */
+
+/* Disk usage of the tree at fd (itself included): st_blocks*512 and the number of
+ * inodes, each hardlinked inode counted once. Entries that vanish meanwhile are
+ * skipped. */
+int tree_disk_usage(int fd, uint64_t *ret_size, uint64_t *ret_inodes);
+
+/* Removes dirfd/name and everything below it (0 when it does not exist), adding the
+ * bytes freed to *freed when freed is not NULL. Refuses (-EXDEV) to go into another
+ * filesystem or mount, e.g. a btrfs subvolume. */
+int rm_rf_at(int dirfd, const char *name, uint64_t *freed);
+
+/* Removes everything below the directory fd, except its entry named `skip` (when not
+ * NULL); fd itself stays. */
+int rm_rf_children(int fd, const char *skip, uint64_t *freed);
