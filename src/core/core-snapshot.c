@@ -532,20 +532,35 @@ static int cleanup_in_txn(StoreTxn *t, void *userdata, Error *e) {
 }
 
 int core_cleanup(CoreSnapshotter *s, uint64_t *ret_reclaimed, Error *e) {
+        _cleanup_strv_free_ char **orphans = NULL;
         CleanupArgs a = { .s = s };
         uint64_t reclaimed = 0;
-        int r;
+        size_t n = 0, n_failed = 0;
+        Error first = ERROR_NULL;
+        int r, first_r = 0;
 
         /* The write lock is held only while the list is computed, as in containerd. */
         r = store_write(s->store, cleanup_in_txn, &a, e);
+        orphans = a.orphans;
         if (r < 0)
                 return r;
-        for (char **o = a.orphans; o && *o; o++) {
+        /* Every orphan is tried; what could not be removed is an error naming it, never a
+         * success with the data left behind. */
+        for (char **o = orphans; o && *o; o++, n++) {
                 Error re = ERROR_NULL;
-                if (s->backend->vtable->remove_data(s->backend, *o, &reclaimed, &re) < 0)
-                        log_warning("%s: cannot remove orphaned data %s: %s", s->name, *o, re.message);
+
+                r = s->backend->vtable->remove_data(s->backend, *o, &reclaimed, &re);
+                if (r >= 0)
+                        continue;
+                log_warning("%s: cannot remove orphaned data %s: %s", s->name, *o, re.message);
+                if (n_failed++ == 0) {
+                        first = re;
+                        first_r = r;
+                }
         }
-        strv_free(a.orphans);
         *ret_reclaimed = reclaimed;
+        if (n_failed > 0)
+                return error_setf(e, -first_r, "cleanup of %s removed %zu of %zu orphaned entries (%" PRIu64
+                                  " bytes); %s", s->name, n - n_failed, n, reclaimed, first.message);
         return 0;
 }

@@ -92,6 +92,9 @@ int backend_prepare_in_temp(Backend *b, backend_build_fn build, SnapshotKind kin
 int backend_remove_tree(Backend *b, const char *name, uint64_t *reclaimed, Error *e) {
         int r = rm_rf_at(b->snapshots_fd, name, reclaimed);
 
+        if (r == -EXDEV)
+                return error_setf(e, EXDEV, "cannot remove %s/%s: a mount or another filesystem is inside it",
+                                  b->snapshots_path, name);
         if (r < 0)
                 return error_set_errno(e, r, "cannot remove %s/%s", b->snapshots_path, name);
         return 0;

@@ -4,13 +4,14 @@
  * subvolumes. The filesystem is mounted only in the test's private mount namespace and
  * the loop device is detached at the end whatever happened. */
 #include <inttypes.h>
+#include <linux/btrfs.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
 #include "btrfs-util.h"
-#include "chain-test.h"
+#include "deep-test.h"
 #include "snapshotter-test-util.h"
 
 static char *workdir, *fsdir, *state_dir;
@@ -356,6 +357,26 @@ static int make_image(const char *image) {
         return r == 0 ? 0 : -EIO;
 }
 
+/* A subvolume holding another, made by the container at the bottom of the deep tree. */
+static void nested_subvolumes(int fd) {
+        struct btrfs_ioctl_vol_args args = { .name = "sv" };
+        int sv;
+
+        ASSERT_OK(ioctl(fd, BTRFS_IOC_SUBVOL_CREATE, &args) < 0 ? -errno : 0);
+        sv = openat(fd, "sv", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(sv >= 0);
+        strcpy(args.name, "inner");
+        ASSERT_OK(ioctl(sv, BTRFS_IOC_SUBVOL_CREATE, &args) < 0 ? -errno : 0);
+        close(sv);
+}
+
+TEST(btrfs_deep) {
+        Core *c = core_on_btrfs();
+
+        deep_run(core_snapshotter_by_name(c, "btrfs"), state_dir, workdir, nested_subvolumes, 2);
+        core_free(c);
+}
+
 static void run_cases(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(btrfs_chain),
@@ -366,6 +387,7 @@ static void run_cases(void) {
                 TEST_ENTRY(btrfs_is_offered_only_on_btrfs),
                 TEST_ENTRY(btrfs_mounted_at_state_btrfs),
                 TEST_ENTRY(usage_from_qgroups_excludes_the_parent),
+                TEST_ENTRY(btrfs_deep),
         };
 
         mount_test_fs();

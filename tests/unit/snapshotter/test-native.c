@@ -115,6 +115,39 @@ TEST(cleanup_spares_a_copy_in_progress) {
         core_free(c);
 }
 
+/* Data Cleanup cannot remove (here: a mount inside it) is an error naming it, and a later
+ * Cleanup removes it once it can. */
+TEST(cleanup_names_what_it_cannot_remove) {
+        Core *c;
+        CoreSnapshotter *s;
+        MountSpecList m = {};
+        Error e = ERROR_NULL;
+        uint64_t reclaimed = 0;
+        char *sub;
+
+        /* First: the core's fds must see the mounts made here. */
+        ASSERT_TRUE(test_enter_private_mount_ns());
+        c = test_core_new(workdir, 0);
+        s = core_snapshotter_by_name(c, "native");
+        ASSERT_OK(core_prepare(s, 0, "pinned", NULL, NULL, &m, &e));
+        test_write_file(m.items[0].source, "data", "data");
+        sub = strdup_printf("%s/sub", m.items[0].source);
+        ASSERT_OK(mkdir(sub, 0755));
+        ASSERT_OK(mount("tmpfs", sub, "tmpfs", 0, "size=1m") < 0 ? -errno : 0);
+        ASSERT_OK(core_remove(s, 0, "pinned", &e));
+        ASSERT_ERR(core_cleanup(s, &reclaimed, &e), EXDEV);
+        fprintf(stderr, "# %s\n", e.message);
+        ASSERT_TRUE(strstr(e.message, "removed 0 of 1"));
+        ASSERT_TRUE(strstr(e.message, m.items[0].source));
+        ASSERT_OK(umount2(sub, MNT_DETACH) < 0 ? -errno : 0);
+        e = ERROR_NULL;
+        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_TRUE(access(m.items[0].source, F_OK) < 0 && errno == ENOENT);
+        mount_spec_list_clear(&m);
+        free(sub);
+        core_free(c);
+}
+
 TEST(native_is_always_offered) {
         Core *c = test_core_new(workdir, 0);
 
@@ -129,6 +162,7 @@ int main(void) {
                 TEST_ENTRY(native_chain),
                 TEST_ENTRY(native_apply_deletes_whiteouts),
                 TEST_ENTRY(cleanup_spares_a_copy_in_progress),
+                TEST_ENTRY(cleanup_names_what_it_cannot_remove),
                 TEST_ENTRY(native_is_always_offered),
         };
 
