@@ -68,42 +68,6 @@ int layer_list_dir(int dir_fd, char ***ret) {
         return 0;
 }
 
-int layer_rm_children(int dir_fd, const char *skip) {
-        _cleanup_strv_free_ char **names = NULL;
-        int r;
-
-        r = layer_list_dir(dir_fd, &names);
-        if (r < 0)
-                return r;
-        for (char **n = names; *n; n++) {
-                if (skip && streq(*n, skip))
-                        continue;
-                r = layer_rm_rf_at(dir_fd, *n);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-int layer_rm_rf_at(int dirfd, const char *name) {
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-        int r;
-
-        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!S_ISDIR(st.st_mode))
-                return RET_NERRNO(unlinkat(dirfd, name, 0));
-
-        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = layer_rm_children(fd, NULL);
-        if (r < 0)
-                return r;
-        return RET_NERRNO(unlinkat(dirfd, name, AT_REMOVEDIR));
-}
-
 static bool startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }

@@ -20,10 +20,6 @@ int layer_open_in(int dirfd, const char *path, int flags);
 /* Opens the directory path (O_RDONLY|O_DIRECTORY|O_NOFOLLOW) inside dirfd. */
 int layer_open_dir_in(int dirfd, const char *path);
 
-/* Removes name in dirfd, recursively if it is a directory; 0 if it did not exist. */
-int layer_rm_rf_at(int dirfd, const char *name);
-/* Removes everything inside dir_fd except skip (may be NULL). */
-int layer_rm_children(int dir_fd, const char *skip);
 /* The names in dir_fd (without "." and ".."), as a NULL-terminated array the caller frees
  * with strv_free(). */
 int layer_list_dir(int dir_fd, char ***ret);

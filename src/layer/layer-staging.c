@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "layer-fs.h"
+#include "tree-util.h"
 #include "layer-proto.h"
 #include "layer-staging.h"
 #include "strutil.h"
@@ -69,7 +70,7 @@ int layer_remove_staging(int target_fd, const char *name) {
                 return errno == ENOENT ? 0 : -errno;
         if (!S_ISDIR(st.st_mode))
                 return 0;
-        r = layer_rm_rf_at(target_fd, name);
+        r = rm_rf_at(target_fd, name, NULL);
         return r < 0 ? r : 1;
 }
 
@@ -77,7 +78,7 @@ void layer_staging_discard(LayerStaging *s) {
         if (s->fd < 0)
                 return;
         s->fd = safe_close(s->fd);
-        (void) layer_rm_rf_at(s->target_fd, s->name);
+        (void) rm_rf_at(s->target_fd, s->name, NULL);
         /* creating and removing the staging directory moved the target's mtime */
         (void) futimens(s->target_fd, s->root_times);
 }
@@ -112,7 +113,7 @@ static int apply_deletion(LayerStaging *s, const char *path) {
                 return dir_fd;
         if (!strchr(path, '/') && streq(base, s->name))
                 return 0;
-        return layer_rm_rf_at(dir_fd, base);
+        return rm_rf_at(dir_fd, base, NULL);
 }
 
 static int apply_opaque(LayerStaging *s, const char *path) {
@@ -122,7 +123,7 @@ static int apply_opaque(LayerStaging *s, const char *path) {
                 return 0;
         if (fd < 0)
                 return fd;
-        return layer_rm_children(fd, isempty(path) ? s->name : NULL);
+        return rm_rf_children(fd, isempty(path) ? s->name : NULL, NULL);
 }
 
 static int mark_opaque(LayerStaging *s, const char *path) {
@@ -163,7 +164,7 @@ static int merge_one(int src_fd, int dst_fd, const char *name) {
                 return layer_copy_dir_attrs(sub_src, sub_dst, NULL);
         } else if (S_ISDIR(s.st_mode) || S_ISDIR(d.st_mode)) {
                 /* rename() replaces a non-directory with a non-directory only. */
-                r = layer_rm_rf_at(dst_fd, name);
+                r = rm_rf_at(dst_fd, name, NULL);
                 if (r < 0)
                         return r;
         }
@@ -250,7 +251,7 @@ static int commit_steps(LayerStaging *s, const LayerChanges *c) {
                                 return r;
                 }
         s->fd = safe_close(s->fd);
-        r = layer_rm_rf_at(s->target_fd, s->name);
+        r = rm_rf_at(s->target_fd, s->name, NULL);
         if (r < 0)
                 return r;
         r = apply_dir_times(s, c->report_fd);

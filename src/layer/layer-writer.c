@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "layer-fs.h"
+#include "tree-util.h"
 #include "layer-proto.h"
 #include "layer-writer.h"
 
@@ -150,7 +151,7 @@ static int clear_slot(LayerWriter *w, const char *path, int dir_fd, const char *
         }
         if (S_ISDIR(st.st_mode) && keep_dir)
                 return 1;
-        r = layer_rm_rf_at(dir_fd, base);
+        r = rm_rf_at(dir_fd, base, NULL);
         if (r < 0)
                 return writer_fail(w, r, path, "cannot replace the existing file");
         return 0;

@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "layer-fs.h"
+#include "tree-util.h"
 #include "strutil.h"
 #include "layer-test-util.h"
 #include "layer.h"
@@ -39,8 +40,8 @@ static void fixture_done(Fixture *f) {
         ASSERT_TRUE(dir >= 0);
         close(f->target_fd);
         close(f->lower_fd);
-        ASSERT_OK(layer_rm_rf_at(dir, "target"));
-        ASSERT_OK(layer_rm_rf_at(dir, "lower"));
+        ASSERT_OK(rm_rf_at(dir, "target", NULL));
+        ASSERT_OK(rm_rf_at(dir, "lower", NULL));
         close(dir);
 }
 
