@@ -4,9 +4,12 @@
 /* A minimal harness: each test program runs its cases, prints one line per case and
  * exits 0 (all passed), 77 (skipped: the machine lacks something) or 1. */
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "macro.h"
@@ -53,6 +56,30 @@
                         abort();                                                           \
                 }                                                                          \
         } while (0)
+
+/* fd/d/d/.../d, `depth` directories of `mode`, each file_every-th (0: none) holding a
+ * 4 KiB file "f"; returns an fd of the deepest. For trees deeper than any fd table. */
+static inline int test_mkdir_chain(int fd, size_t depth, mode_t mode, size_t file_every) {
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ASSERT_TRUE(fd >= 0);
+        for (size_t i = 1; i <= depth; i++) {
+                int sub;
+
+                ASSERT_OK(mkdirat(fd, "d", mode) < 0 ? -errno : 0);
+                sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                ASSERT_TRUE(sub >= 0);
+                close(fd);
+                fd = sub;
+                if (file_every > 0 && i % file_every == 0) {
+                        char block[4096] = { 'x' };
+                        int f = openat(fd, "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+                        ASSERT_TRUE(f >= 0 && write(f, block, sizeof block) == sizeof block);
+                        ASSERT_OK(close(f) < 0 ? -errno : 0);
+                }
+        }
+        return fd;
+}
 
 typedef struct TestCase {
         const char *name;

@@ -44,24 +44,6 @@ static void make_file(int dirfd, const char *name, size_t size) {
         ASSERT_OK(close(fd));
 }
 
-/* root/d/d/.../d, `depth` directories; returns an fd of the deepest. Every 1000 levels
- * holds a file "f". */
-static int make_chain(int root, size_t depth) {
-        int fd = fcntl(root, F_DUPFD_CLOEXEC, 3);
-
-        for (size_t i = 1; i <= depth; i++) {
-                int sub;
-
-                ASSERT_OK(mkdirat(fd, "d", 0755) < 0 ? -errno : 0);
-                sub = open_dir(fd, "d");
-                close(fd);
-                fd = sub;
-                if (i % 1000 == 0)
-                        make_file(fd, "f", 4096);
-        }
-        return fd;
-}
-
 static size_t count_fds(void) {
         DIR *d = opendir("/proc/self/fd");
         size_t n = 0;
@@ -79,7 +61,7 @@ TEST(deep_tree_with_few_fds) {
         int root = fresh_dir("deep"), w, bottom;
         size_t fds;
 
-        bottom = make_chain(root, DEEP);
+        bottom = test_mkdir_chain(root, DEEP, 0755, 1000);
         /* A hardlink group spanning the whole depth: counted once. */
         make_file(bottom, "bottom", 8192);
         ASSERT_OK(linkat(bottom, "bottom", root, "top-link", 0) < 0 ? -errno : 0);
@@ -166,7 +148,7 @@ TEST(rename_during_walk) {
         Race race = { .root = fresh_dir("race") };
         int w;
 
-        close(make_chain(race.root, 40));
+        close(test_mkdir_chain(race.root, 40, 0755, 0));
         ASSERT_OK(tree_walk(race.root, -EBADF, race_fn, &race));
         ASSERT_TRUE(race.leaves == 40);
 
@@ -174,7 +156,7 @@ TEST(rename_during_walk) {
         race.leaves = 0;
         ASSERT_OK(rm_rf_at(race.root, "d", NULL));
         ASSERT_OK(rm_rf_at(race.root, "moved", NULL));
-        close(make_chain(race.root, 40));
+        close(test_mkdir_chain(race.root, 40, 0755, 0));
         ASSERT_ERR(tree_walk(race.root, -EBADF, race_fn, &race), ESTALE);
 
         w = open_dir(AT_FDCWD, workdir);

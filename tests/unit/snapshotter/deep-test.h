@@ -14,25 +14,10 @@
 #define DEEP_LINKS 2000
 
 static inline void deep_build(const char *mnt, void (*at_bottom)(int fd)) {
-        int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC), top = -EBADF;
+        int top = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
 
-        ASSERT_TRUE(fd >= 0);
-        top = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        for (size_t i = 1; i <= DEEP_LEVELS; i++) {
-                int sub;
-
-                ASSERT_OK(mkdirat(fd, "d", 0755) < 0 ? -errno : 0);
-                sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                ASSERT_TRUE(sub >= 0);
-                close(fd);
-                fd = sub;
-                if (i % 1000 == 0) {
-                        int f = openat(fd, "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-                        char block[4096] = { 'x' };
-                        ASSERT_TRUE(f >= 0 && write(f, block, sizeof block) == sizeof block);
-                        ASSERT_OK(close(f));
-                }
-        }
+        ASSERT_TRUE(top >= 0);
+        fd = test_mkdir_chain(top, DEEP_LEVELS, 0755, 1000);
         if (at_bottom)
                 at_bottom(fd);
         /* One inode with DEEP_LINKS names: the bottom one and the rest at the top. */

@@ -221,20 +221,6 @@ TEST(fails_cleanly_into_non_empty) {
         close(dfd);
 }
 
-static int chain(int fd, size_t depth) {
-        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        for (size_t i = 0; i < depth; i++) {
-                int sub;
-
-                ASSERT_OK(mkdirat(fd, "d", 0750) < 0 ? -errno : 0);
-                sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                ASSERT_TRUE(sub >= 0);
-                close(fd);
-                fd = sub;
-        }
-        return fd;
-}
-
 /* 20 000 levels, a hardlink group from the top to the bottom, under a limit of 40 fds
  * (the walker keeps 2 x TREE_WALK_MAX_FDS for the two trees). */
 TEST(deep_tree_with_few_fds) {
@@ -257,7 +243,7 @@ TEST(deep_tree_with_few_fds) {
         src = openat(root, "src", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         dst = openat(root, "dst", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         ASSERT_TRUE(src >= 0 && dst >= 0);
-        bottom = chain(src, 20000);
+        bottom = test_mkdir_chain(src, 20000, 0750, 0);
         fd = openat(bottom, "file", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
         ASSERT_TRUE(fd >= 0 && write(fd, "deep", 4) == 4);
         close(fd);
@@ -270,7 +256,7 @@ TEST(deep_tree_with_few_fds) {
         ASSERT_OK(copy_tree(src, dst));
         ASSERT_OK(setrlimit(RLIMIT_NOFILE, &old) < 0 ? -errno : 0);
 
-        bottom = chain(dst, 0);
+        bottom = test_mkdir_chain(dst, 0, 0750, 0);
         for (int i = 0; i < 20000; i++) {
                 int sub = openat(bottom, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 ASSERT_TRUE(sub >= 0);
