@@ -23,6 +23,12 @@ struct CoreSnapshotter {
         size_t n_busy;
         char **building;
         size_t n_preparing; /* backend prepares running, whose "new-" entry is not named yet */
+
+        /* The last detached mount found still held, and one process holding it
+         * (core-mount.c): while that one still does, /proc is not walked again. */
+        uint64_t held_mnt_id;
+        pid_t held_pid;
+        unsigned held_n;
 };
 
 struct Core {

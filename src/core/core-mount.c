@@ -27,6 +27,39 @@ static char *daemon_mount_dir(CoreSnapshotter *s) {
         return strdup_printf("%s/mounts/%s", s->core->runtime_dir, s->name);
 }
 
+/* Walking /proc costs a stat per open file of the machine: while the holder found last
+ * time still holds the mount, calls on its snapshot ask only that process. */
+static int count_holders(CoreSnapshotter *s, uint64_t mnt_id, unsigned *ret) {
+        pid_t pid = 0, first = 0;
+        unsigned n = 0;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        if (s->held_mnt_id == mnt_id) {
+                pid = s->held_pid;
+                n = s->held_n;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (pid > 0 && mount_pid_holds(pid, mnt_id) > 0) {
+                *ret = n;
+                return 0;
+        }
+
+        r = mount_count_holders(mnt_id, &n, &first);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&s->lock);
+        if (n > 0) {
+                s->held_mnt_id = mnt_id;
+                s->held_pid = first;
+                s->held_n = n;
+        } else if (s->held_mnt_id == mnt_id)
+                s->held_mnt_id = 0;
+        pthread_mutex_unlock(&s->lock);
+        *ret = n;
+        return 0;
+}
+
 MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, char **ret_path, unsigned *ret_holders) {
         unsigned holders = 0;
         int r;
@@ -41,7 +74,7 @@ MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, cha
                         log_warning_errno(r, "cannot look up mount %" PRIu64 ": %m", m->mnt_id);
                 return MOUNT_MOUNTED; /* a passing failure must never lose a record */
         }
-        r = mount_count_holders(m->mnt_id, &holders);
+        r = count_holders(s, m->mnt_id, &holders);
         if (r < 0) {
                 log_warning_errno(r, "cannot find the users of mount %" PRIu64 ": %m", m->mnt_id);
                 holders = 1;

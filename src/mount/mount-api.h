@@ -66,8 +66,12 @@ int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n);
 int mount_adopt_legacy(const char *path, uint64_t old_id, uint64_t *ret);
 
 /* Processes holding the mount mnt_id (also a detached one): through an open file, a
- * mapped file, a working or root directory, in any mount namespace (mount-holders.c). */
-int mount_count_holders(uint64_t mnt_id, unsigned *ret);
+ * mapped file, a working or root directory, in any mount namespace (mount-holders.c).
+ * ret_first (may be NULL): the first of them, for mount_pid_holds(). */
+int mount_count_holders(uint64_t mnt_id, unsigned *ret, pid_t *ret_first);
+
+/* 1 when process pid holds mount mnt_id (as above), 0 when not or when it is gone. */
+int mount_pid_holds(pid_t pid, uint64_t mnt_id);
 
 /* Mount points that laminad makes itself (mount-point.c). */
 

@@ -6,6 +6,7 @@
  * process is. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,9 +62,19 @@ static bool process_holds(int pid_fd, uint64_t mnt_id) {
                 dir_holds(pid_fd, "task", mnt_id, true);
 }
 
-int mount_count_holders(uint64_t mnt_id, unsigned *ret) {
+int mount_pid_holds(pid_t pid, uint64_t mnt_id) {
+        _cleanup_close_ int pid_fd = -EBADF;
+        char path[sizeof("/proc/") + 11];
+
+        snprintf(path, sizeof path, "/proc/%d", (int) pid);
+        pid_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return pid_fd >= 0 && process_holds(pid_fd, mnt_id);
+}
+
+int mount_count_holders(uint64_t mnt_id, unsigned *ret, pid_t *ret_first) {
         _cleanup_(closedirp) DIR *proc = NULL;
         struct dirent *de;
+        pid_t first = 0;
         unsigned n = 0;
 
         assert(ret);
@@ -75,11 +86,13 @@ int mount_count_holders(uint64_t mnt_id, unsigned *ret) {
                 if (!is_number(de->d_name))
                         continue;
                 _cleanup_close_ int pid_fd = openat(dirfd(proc), de->d_name, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (pid_fd >= 0 && process_holds(pid_fd, mnt_id))
-                        n++;
+                if (pid_fd >= 0 && process_holds(pid_fd, mnt_id) && n++ == 0)
+                        first = (pid_t) atol(de->d_name);
         }
         if (errno > 0)
                 return -errno;
         *ret = n;
+        if (ret_first)
+                *ret_first = first;
         return 0;
 }

@@ -363,6 +363,7 @@ static void body_unmount_busy_and_force(const char *dir) {
         _cleanup_close_ int tfd = -EBADF, inside = -EBADF;
         Error e = ERROR_NULL;
         unsigned holders;
+        pid_t first = 0;
         uint64_t id;
 
         ASSERT_OK(mkdir(src, 0755));
@@ -370,7 +371,7 @@ static void body_unmount_busy_and_force(const char *dir) {
         tfd = make_target(parent, "t", &target);
         ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
         tfd = safe_close(tfd);
-        ASSERT_OK(mount_count_holders(id, &holders));
+        ASSERT_OK(mount_count_holders(id, &holders, NULL));
         ASSERT_TRUE(holders == 0);
 
         inside = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -382,16 +383,18 @@ static void body_unmount_busy_and_force(const char *dir) {
         ASSERT_ERR(mount_unmount(id, false, &e), EBUSY);
         ASSERT_TRUE(strstr(e.message, "in use"));
         ASSERT_TRUE(mount_find(id, NULL) == 1);
-        ASSERT_OK(mount_count_holders(id, &holders));
+        ASSERT_OK(mount_count_holders(id, &holders, NULL));
         ASSERT_TRUE(holders == 1);
 
         ASSERT_OK(mount_unmount(id, true, &e));
         ASSERT_TRUE(mount_find(id, NULL) == 0);
-        ASSERT_OK(mount_count_holders(id, &holders));
-        ASSERT_TRUE(holders == 1); /* still writable through the fd */
+        ASSERT_OK(mount_count_holders(id, &holders, &first));
+        ASSERT_TRUE(holders == 1 && first == getpid()); /* still writable through the fd */
+        ASSERT_TRUE(mount_pid_holds(getpid(), id) == 1);
         ASSERT_OK(faccessat(inside, ".", W_OK, 0));
         inside = safe_close(inside);
-        ASSERT_OK(mount_count_holders(id, &holders));
+        ASSERT_TRUE(mount_pid_holds(getpid(), id) == 0);
+        ASSERT_OK(mount_count_holders(id, &holders, NULL));
         ASSERT_TRUE(holders == 0);
 }
 TEST(unmount_busy_force_holders_and_renamed_parent) {
