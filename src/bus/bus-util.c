@@ -116,7 +116,7 @@ int bus_parse_user_path(const char *prefix, const char *path, uid_t *ret) {
         return 0;
 }
 
-const char *bus_log_key(const char *s, char buf[static 80]) {
+const char *bus_log_key(const char *s, char buf[static ERROR_QUOTE_SIZE]) {
         if (!s) {
                 buf[0] = 0;
                 return buf;

@@ -26,7 +26,7 @@ int bus_reply_mounts(sd_bus_message *m, const MountSpecList *mounts);
 /* "<prefix>/<uid>" with a canonical decimal uid → 0, else -EINVAL. */
 int bus_parse_user_path(const char *prefix, const char *path, uid_t *ret);
 
-/* A caller-supplied string made safe for one log line: quoted, shortened, control
+/* A caller-supplied string made safe for one log line: quoted (whole up to ERROR_QUOTE_MAX bytes), control
  * characters replaced. NULL gives "". */
-const char *bus_log_key(const char *s, char buf[static 80]);
-#define LOG_KEY(s) bus_log_key((s), (char[80]) {})
+const char *bus_log_key(const char *s, char buf[static ERROR_QUOTE_SIZE]);
+#define LOG_KEY(s) bus_log_key((s), (char[ERROR_QUOTE_SIZE]) {})

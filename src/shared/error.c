@@ -68,22 +68,22 @@ static size_t quote_char(const char *s, char *out, size_t *n, size_t limit) {
         return 1;
 }
 
-const char *error_quote(const char *s, char buf[static 80]) {
-        char q[65];
+const char *error_quote(const char *s, char buf[static ERROR_QUOTE_SIZE]) {
+        char q[ERROR_QUOTE_MAX + 1];
         size_t n = 0, cut = 0, taken;
         const char *p = s;
 
-        /* At most 64 bytes whole; else the first 60 and "…". Never inside a UTF-8
+        /* At most ERROR_QUOTE_MAX bytes whole; else 4 fewer and "…". Never inside a UTF-8
          * sequence, and bytes that are not printable UTF-8 escaped: sd-bus refuses to
          * send a message that is not UTF-8 (the caller would get no error reply at all),
          * and a layer entry's name can hold any byte. */
-        for (; *p && (taken = quote_char(p, q, &n, 64)) > 0; p += taken)
-                if (n <= 60)
+        for (; *p && (taken = quote_char(p, q, &n, ERROR_QUOTE_MAX)) > 0; p += taken)
+                if (n <= ERROR_QUOTE_MAX - 4)
                         cut = n;
         if (*p == 0) {
-                snprintf(buf, 80, "\"%.*s\"", (int) n, q);
+                snprintf(buf, ERROR_QUOTE_SIZE, "\"%.*s\"", (int) n, q);
                 return buf;
         }
-        snprintf(buf, 80, "\"%.*s…\"", (int) cut, q);
+        snprintf(buf, ERROR_QUOTE_SIZE, "\"%.*s…\"", (int) cut, q);
         return buf;
 }

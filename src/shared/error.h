@@ -32,6 +32,9 @@ int error_set_errno(Error *e, int code, const char *fmt, ...) _printf_(3, 4);
 /* Fills e from a bare negative errno if nothing set it yet; returns r. */
 int error_from_errno(Error *e, int r, const char *what);
 
-/* Quoted, shortened form of a user-supplied key for messages: "abc…" (64 bytes max). */
-const char *error_quote(const char *s, char buf[static 80]);
-#define QUOTE(s) error_quote((s), (char[80]) {})
+/* Quoted form of a user-supplied key for messages, whole up to ERROR_QUOTE_MAX bytes (every
+ * chain ID and any key a person types), else cut: "abc…". */
+#define ERROR_QUOTE_MAX 256
+#define ERROR_QUOTE_SIZE (ERROR_QUOTE_MAX + 2 + sizeof("…"))
+const char *error_quote(const char *s, char buf[static ERROR_QUOTE_SIZE]);
+#define QUOTE(s) error_quote((s), (char[ERROR_QUOTE_SIZE]) {})
