@@ -30,7 +30,6 @@ typedef enum FilterOp {
 } FilterOp;
 
 typedef enum FilterField {
-        FIELD_NONE, /* never present */
         FIELD_NAME,
         FIELD_PARENT,
         FIELD_KIND,
@@ -272,7 +271,9 @@ static int parse_fieldpath(Parser *p, char ***ret) {
         return 0;
 }
 
-static int resolve_field(char **parts, Selector *s) {
+/* The fields containerd's snapshot adaptor knows, plus owner; anything else is refused (containerd
+ * would match nothing, which hides a typo behind an empty list). */
+static int resolve_field(Parser *p, size_t start, char **parts, Selector *s) {
         static const struct {
                 const char *name;
                 FilterField field;
@@ -283,19 +284,23 @@ static int resolve_field(char **parts, Selector *s) {
                 { "owner", FIELD_OWNER },
         };
 
-        if (streq(parts[0], "labels") && parts[1]) {
+        if (streq(parts[0], "labels")) {
+                if (!parts[1])
+                        return parse_error(p, start, "labels needs a key (labels.KEY)");
                 s->label = strv_join(parts + 1, ".");
                 if (!s->label)
                         return -ENOMEM;
                 s->field = FIELD_LABEL;
                 return 0;
         }
-        s->field = FIELD_NONE;
-        if (!parts[1])
-                for (size_t i = 0; i < ELEMENTSOF(simple); i++)
-                        if (streq(parts[0], simple[i].name))
-                                s->field = simple[i].field;
-        return 0;
+        for (size_t i = 0; i < ELEMENTSOF(simple); i++)
+                if (streq(parts[0], simple[i].name)) {
+                        if (parts[1])
+                                return parse_error(p, start, "this field has no sub-fields");
+                        s->field = simple[i].field;
+                        return 0;
+                }
+        return parse_error(p, start, "unknown field (the fields are name, parent, kind, owner and labels.KEY)");
 }
 
 static int parse_operator(Parser *p, FilterOp *ret) {
@@ -479,14 +484,16 @@ static int regex_check(Parser *p, const char *re, size_t pos) {
 static int parse_selector(Parser *p, Selector *ret) {
         _cleanup_strv_free_ char **parts = NULL;
         _cleanup_(selector_clear) Selector s = {};
-        size_t value_pos;
+        size_t value_pos, field_pos;
         FilterOp op = OP_PRESENT;
         int r;
 
+        skip_space(p);
+        field_pos = p->pos;
         r = parse_fieldpath(p, &parts);
         if (r < 0)
                 return r;
-        r = resolve_field(parts, &s);
+        r = resolve_field(p, field_pos, parts, &s);
         if (r < 0)
                 return r;
 
@@ -598,8 +605,8 @@ static const char *field_value(const Selector *s, const SnapshotInfo *info, char
         switch (s->field) {
         case FIELD_NAME:
                 return isempty(info->name) ? NULL : info->name;
-        case FIELD_PARENT:
-                return isempty(info->parent) ? NULL : info->parent;
+        case FIELD_PARENT: /* always present, as in containerd: parent=="" is a snapshot without one */
+                return info->parent ?: "";
         case FIELD_KIND:
                 return snapshot_kind_to_string(info->kind);
         case FIELD_OWNER:
@@ -607,8 +614,6 @@ static const char *field_value(const Selector *s, const SnapshotInfo *info, char
                 return buf;
         case FIELD_LABEL:
                 return labels_get(&info->labels, s->label);
-        case FIELD_NONE:
-                break;
         }
         return NULL;
 }

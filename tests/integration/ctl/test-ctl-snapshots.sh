@@ -46,6 +46,9 @@ expect "filter kind==active" "$(json 'map(.name)')" '["child"]'
 ok "ls with two filters (OR)" --json=short ls 'kind==active' 'name==base'
 expect "two filters" "$(json 'map(.name) | sort')" '["base","child"]'
 fails "bad filter" 1 '' ls 'kind=='
+fails "unknown filter field refused" 1 'unknown field' ls 'knd==committed'
+ok "parent==\"\": snapshots without a parent (containerd's parent is always present)" --json=short ls 'parent==""'
+expect "parent==\"\"" "$(json 'map(.name) | sort')" '["base"]'
 
 ok "info" info child
 expect "info is JSON" "$(json '.kind + " " + .parent')" "active base"

@@ -72,14 +72,14 @@ TEST(fields_and_operators) {
         ASSERT_TRUE(matches("owner==1000", &i) && matches("owner==0", &np) && !matches("owner==0", &i));
         ASSERT_TRUE(matches("parent==p-wl", &i));
 
-        /* Presence; != and ~= see an absent field as "". */
-        ASSERT_TRUE(matches("parent", &i) && !matches("parent", &np));
+        /* parent is always present, as in containerd: "" when there is none. */
+        ASSERT_TRUE(matches("parent", &i) && matches("parent", &np));
         ASSERT_TRUE(matches("parent!=\"\"", &i) && !matches("parent!=\"\"", &np));
         ASSERT_TRUE(matches("parent!=x", &np));
-        ASSERT_TRUE(!matches("parent==\"\"", &np));
+        ASSERT_TRUE(matches("parent==\"\"", &np) && !matches("parent==\"\"", &i));
         ASSERT_TRUE(matches("parent~=^$", &np));
-        ASSERT_TRUE(!matches("nosuchfield", &i) && matches("nosuchfield!=x", &i));
-        ASSERT_TRUE(!matches("name.sub", &i)); /* name has no sub-fields */
+        /* Labels are present only when set; != and ~= see an absent one as "". */
+        ASSERT_TRUE(matches("labels.nosuch!=x", &i) && !matches("labels.nosuch==\"\"", &i));
 
         /* Labels: quoted keys, unquoted dotted keys re-joined. */
         ASSERT_TRUE(matches("labels.l", &i) && !matches("labels.l", &np));
@@ -87,7 +87,6 @@ TEST(fields_and_operators) {
         ASSERT_TRUE(matches("labels.\"containerd.io/gc.root\"==check-walk", &i));
         ASSERT_TRUE(matches("labels.a.b.c==dots", &i));
         ASSERT_TRUE(matches("labels.\"a.b.c\"==\"dots\"", &i));
-        ASSERT_TRUE(!matches("labels", &i));
 
         /* AND within a string, OR across strings, whitespace ignored. */
         ASSERT_TRUE(matches("name==a-wl,labels.l==2", &i));
@@ -130,6 +129,11 @@ TEST(parse_errors_name_the_byte) {
         assert_parse_error("labels.-x==1", 7);
         assert_parse_error("name~=\"(\"", 6);           /* bad regex */
         assert_parse_error("  kind  ==  ", 12);
+        assert_parse_error("knd==committed", 0);        /* unknown fields are refused */
+        assert_parse_error(" nosuchfield", 1);
+        assert_parse_error("kind==active,nosuch!=x", 13);
+        assert_parse_error("name.sub", 0);              /* name has no sub-fields */
+        assert_parse_error("labels", 0);                /* labels needs a key */
 }
 
 TEST(message_names_the_filter) {
