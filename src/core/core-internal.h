@@ -49,7 +49,11 @@ int core_busy_acquire(CoreSnapshotter *s, uint64_t id, const char *key, Error *e
 void core_busy_release(CoreSnapshotter *s, uint64_t id);
 bool core_is_busy(CoreSnapshotter *s, uint64_t id);
 
-/* Looks key up in ns only (what a caller may change). */
+/* r, the result of looking key up in ns; when -ENOENT and root has key committed, e says so
+ * (still NotFound: the caller's namespace has no such key, but "does not exist" of a
+ * snapshot the caller lists would be a riddle). */
+int core_not_own(StoreTxn *t, uid_t ns, const char *key, int r, Error *e);
+/* Looks key up in ns only (what a caller may change); NotFound says when root has it. */
 int core_lookup_own(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e);
 /* Looks key up in ns, then, for ns != 0, among root's committed snapshots (what a caller
  * may see). */

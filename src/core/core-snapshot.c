@@ -60,7 +60,7 @@ static int update_in_txn(StoreTxn *t, void *userdata, Error *e) {
         snapshot_info_clear(a->ret);
         r = store_update_info(t, a->ns, a->key, a->labels, a->fieldpaths, now_usec(), a->ret, e);
         if (r < 0)
-                return r;
+                return core_not_own(t, a->ns, a->key, r, e);
         /* The merged result must keep within the limits too (labels.K adds to what is there). */
         return labels_validate(&a->ret->labels, e);
 }

@@ -244,8 +244,20 @@ bool core_is_busy(CoreSnapshotter *s, uint64_t id) {
         return busy;
 }
 
+int core_not_own(StoreTxn *t, uid_t ns, const char *key, int r, Error *e) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo root = {};
+
+        if (r != -ENOENT || ns == 0 || store_get_info(t, 0, key, &root, NULL) < 0 || root.kind != SNAPSHOT_COMMITTED)
+                return r;
+        /* The caller sees it (List, Stat), so "does not exist" would be a riddle. */
+        if (e)
+                *e = ERROR_NULL;
+        return error_setf(e, ENOENT, "snapshot %s belongs to root (its committed snapshots are shared with every user); "
+                          "only root can change or remove it", QUOTE(key));
+}
+
 int core_lookup_own(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e) {
-        return store_get_info(t, ns, key, ret, e);
+        return core_not_own(t, ns, key, store_get_info(t, ns, key, ret, e), e);
 }
 
 int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e) {

@@ -13,7 +13,7 @@ int record_fail(Error *e, int r, const char *name) {
 }
 
 int record_not_found(Error *e, const char *name) {
-        return error_setf(e, ENOENT, "snapshot %s does not exist; check the key with List", QUOTE(name));
+        return error_setf(e, ENOENT, "snapshot %s does not exist", QUOTE(name));
 }
 
 /* --- raw database access --- */

@@ -31,8 +31,7 @@ int store_create(StoreTxn *t, SnapshotKind kind, uid_t owner, const char *name,
         if (!isempty(parent)) {
                 r = record_lookup(t, parent_owner, parent, &p);
                 if (r == -ENOENT)
-                        return error_setf(e, ENOENT, "parent snapshot %s does not exist; check the name with List",
-                                          QUOTE(parent));
+                        return error_setf(e, ENOENT, "parent snapshot %s does not exist", QUOTE(parent));
                 if (r < 0)
                         return record_fail(e, r, parent);
                 if (p.kind != SNAPSHOT_COMMITTED)

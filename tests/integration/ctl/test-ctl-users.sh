@@ -42,6 +42,9 @@ ok "user: ls" --json=short ls
 expect "own and root's snapshots" "$(json 'map([.name, .owner]) | sort')" "[[\"base\",0],[\"mine-done\",$uid]]"
 ctl --user 0 prepare x
 expect "user: root's namespace is refused" "$rc" 1
+fails "user: rm of root's snapshot says whose it is" 1 '"base" belongs to root.*only root can' rm base
+fails "user: label of root's snapshot says whose it is" 1 '"base" belongs to root' label base a=b
+fails "user: rm of a key nobody has" 1 '"nope" does not exist$' rm nope
 ctl cleanup
 expect "user: cleanup needs manage" "$rc" 1
 
