@@ -49,6 +49,51 @@ typedef struct Verb {
         bool may_ask; /* may need polkit to ask for a password */
 } Verb;
 
+/* What `laminactl help CMD` and `laminactl CMD --help` print: the synopsis, then what it does. */
+typedef struct VerbHelp {
+        const char *name;
+        const char *synopsis;
+        const char *text;
+} VerbHelp;
+
+static const VerbHelp verb_help[] = {
+        { "ls", "ls [--list-keys] [FILTER...]",
+          "List snapshots: yours and root's committed ones. Each FILTER is containerd's syntax,\n"
+          "e.g. kind==committed or 'labels.\"org.lamina.image\"==alpine,parent!=\"\"'; several\n"
+          "FILTERs are alternatives. Fields: name, parent, kind, owner, labels.KEY. Alias: list." },
+        { "info", "info KEY", "Show one snapshot as JSON (name, parent, kind, labels, times, owner)." },
+        { "tree", "tree", "Show snapshots as a tree of parents." },
+        { "prepare", "prepare [--mount [--target DIR]] KEY [PARENT]",
+          "Create an active (writable) snapshot KEY on PARENT (a committed snapshot), or empty;\n"
+          "with --mount also mount it and print where." },
+        { "view", "view [--mount [--target DIR]] KEY [PARENT]",
+          "Create a read-only view KEY of PARENT; with --mount also mount it and print where." },
+        { "commit", "commit NAME KEY", "Commit active snapshot KEY as the read-only snapshot NAME." },
+        { "rm", "rm KEY...", "Remove snapshots (children first). Alias: remove." },
+        { "mounts", "mounts KEY [TARGET]", "Print the mount(8) command lines that would mount KEY at TARGET." },
+        { "usage", "usage [-b] [KEY...]", "Show the disk space and inodes snapshots use; -b in bytes." },
+        { "label", "label KEY [K=V|K=|K...]",
+          "Show KEY's labels; K=V sets one, K= or K removes it." },
+        { "mount", "mount KEY [TARGET] [-o OPTS]",
+          "Mount a snapshot (under laminad's runtime directory unless TARGET) and print where.\n"
+          "OPTS: ro, noexec, nosuid, nodev, suid, dev (comma-separated)." },
+        { "umount", "umount KEY", "Unmount what mount did. Alias: unmount." },
+        { "list-mounts", "list-mounts", "List the mounts laminad made." },
+        { "apply", "apply KEY FILE|-", "Unpack a layer tar (optionally compressed) into active snapshot KEY; prints its diff ID." },
+        { "import", "import PATH|- [--name REF]",
+          "Import an OCI image layout or docker save archive (a directory or a tar, compressed or\n"
+          "not; - reads standard input): one committed snapshot per layer, named by its chain ID,\n"
+          "the top one labelled org.lamina.image=REF. Ctrl-C takes the import back." },
+        { "cleanup", "cleanup",
+          "Remove snapshots that interrupted imports left, then reclaim disk space no snapshot\n"
+          "refers to." },
+        { "snapshotters", "snapshotters", "List the snapshotters laminad offers and which is the default." },
+        { "run", "run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [-- COMMAND...]",
+          "Run a container with systemd-nspawn on a new active snapshot of IMAGE (an image name\n"
+          "or a committed snapshot); --rm removes the snapshot afterwards, --commit commits it." },
+        { "help", "help [COMMAND]", "Show the help of COMMAND, or of laminactl." },
+};
+
 static const Verb verbs[] = {
         { "ls",           0, -1, OPT_LIST_KEYS,                     verb_ls },
         { "list",         0, -1, OPT_LIST_KEYS,                     verb_ls },
@@ -93,6 +138,7 @@ static void help(void) {
                "  import PATH|- [--name REF]     Import an OCI image layout or docker save archive\n"
                "  cleanup                        Reclaim disk space no snapshot refers to\n"
                "  snapshotters                   List available snapshotters\n"
+               "  help [COMMAND]                 Show the help of COMMAND\n"
                "\nMount commands:\n"
                "  mount KEY [TARGET] [-o OPTS]   Mount a snapshot, print where\n"
                "  umount KEY                     Unmount what mount did\n"
@@ -116,9 +162,12 @@ static void help(void) {
                "     --rm                        run: remove the snapshot afterwards\n"
                "     --commit=NAME               run: commit the snapshot as NAME afterwards\n"
                "     --boot                      run: boot the container's init\n"
-               "\nSee the laminactl(1) manual page for details.\n",
+               "\n\"laminactl help COMMAND\" or \"laminactl COMMAND --help\" shows one command's help;\n"
+               "see the laminactl(1) manual page for details.\n",
                program_invocation_short_name);
 }
+
+static bool arg_help = false;
 
 static const char *const option_names[] = {
         "--mount", "--target", "--bytes", "--options", "--name", "--rm", "--commit", "--boot", "--list-keys",
@@ -181,8 +230,8 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
         while ((c = getopt_long(argc, argv, ":hs:qt:bo:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        help();
-                        return ARGV_HANDLED;
+                        arg_help = true;
+                        break;
                 case ARG_VERSION:
                         printf("laminactl %s\n", LAMINA_VERSION);
                         return ARGV_HANDLED;
@@ -266,6 +315,31 @@ static const Verb *find_verb(const char *name) {
         return NULL;
 }
 
+static const char *canonical_name(const char *name) {
+        static const char *const aliases[][2] = {
+                { "list", "ls" }, { "remove", "rm" }, { "unmount", "umount" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
+                if (streq(name, aliases[i][0]))
+                        return aliases[i][1];
+        return name;
+}
+
+/* Prints COMMAND's help; EXIT_USAGE for an unknown command. */
+static int help_verb(const char *name) {
+        const char *canonical = canonical_name(name);
+
+        for (size_t i = 0; i < ELEMENTSOF(verb_help); i++)
+                if (streq(verb_help[i].name, canonical)) {
+                        printf("%s [OPTIONS...] %s\n\n%s\n\nGlobal options: see \"%s --help\"; details: laminactl(1).\n",
+                               program_invocation_short_name, verb_help[i].synopsis, verb_help[i].text,
+                               program_invocation_short_name);
+                        return EXIT_SUCCESS;
+                }
+        return ctl_usage_error("unknown command \"%s\"", name);
+}
+
 static int check_verb_options(const Verb *v, unsigned seen) {
         unsigned bad = seen & ~v->options;
 
@@ -305,8 +379,23 @@ static int run(int argc, char **argv) {
         r = parse_argv(argc, argv, &seen);
         if (r != 0)
                 return r == ARGV_HANDLED ? EXIT_SUCCESS : r;
+        if (optind >= argc && arg_help) {
+                help();
+                return EXIT_SUCCESS;
+        }
         if (optind >= argc)
                 return ctl_usage_error("missing command");
+        if (arg_help)
+                return help_verb(argv[optind]);
+        if (streq(argv[optind], "help")) {
+                if (optind + 2 < argc)
+                        return ctl_usage_error("too many arguments for help");
+                if (optind + 1 >= argc) {
+                        help();
+                        return EXIT_SUCCESS;
+                }
+                return help_verb(argv[optind + 1]);
+        }
         v = find_verb(argv[optind]);
         if (!v)
                 return ctl_usage_error("unknown command \"%s\"", argv[optind]);

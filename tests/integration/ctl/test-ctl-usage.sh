@@ -6,6 +6,28 @@ harness_setup
 
 ok "--help" --help
 printf '%s\n' "$out" | grep -q '^  run IMAGE' || fail "--help lists run"
+global_help=$out
+
+# Every command the global help lists has its own help, the same through "help CMD" and
+# "CMD --help", starting with its synopsis.
+commands=$(printf '%s\n' "$global_help" | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p; s/^  \([a-z][a-z-]*\)$/\1/p' | sort -u)
+[ "$(printf '%s\n' "$commands" | wc -l)" -ge 19 ] || fail "commands found in --help: $commands"
+for cmd in $commands; do
+        ctl help "$cmd"
+        help_out=$out
+        if [ "$rc" != 0 ] || ! printf '%s\n' "$out" | head -n 1 | grep -q "^laminactl \[OPTIONS...\] $cmd\b"; then
+                fail "help $cmd: exit $rc: $out $err"
+                continue
+        fi
+        ctl "$cmd" --help
+        [ "$rc" = 0 ] && [ "$out" = "$help_out" ] || fail "$cmd --help differs from help $cmd: $out"
+done
+pass "help CMD and CMD --help for: $(echo $commands)"
+ok "help of an alias" help remove
+expect "an alias shows its command's help" "$(printf '%s\n' "$out" | head -n 1)" "laminactl [OPTIONS...] rm KEY..."
+ok "help alone" help
+expect "help alone is --help" "$out" "$global_help"
+fails "help of an unknown command" 2 'unknown command "nosuch"' help nosuch
 ok "--version" --version
 expect "--version prints the version" "${out%% *}" "laminactl"
 
