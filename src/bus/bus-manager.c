@@ -125,6 +125,9 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
         r = sd_bus_add_object_vtable(bus, &c->manager_slot, BUS_PATH, BUS_MANAGER_INTERFACE, bus_manager_vtable, c);
         if (r < 0)
                 return log_error_errno(r, "failed to register %s: %m", BUS_PATH);
+        r = bus_watchers_register(c);
+        if (r < 0)
+                return r;
 
         n = core_n_snapshotters(core);
         c->snapshotters = calloc(n, sizeof *c->snapshotters);
@@ -159,6 +162,7 @@ BusContext *bus_context_free(BusContext *c) {
         }
         free(c->snapshotters);
         sd_bus_slot_unref(c->manager_slot);
+        bus_watchers_free(c->watchers);
         bus_jobs_free(c->jobs);
         bus_jobs_free(c->queries);
         auth_registry_free(c->auth);

@@ -263,7 +263,7 @@ int bus_request_fail(const BusRequest *req, int r, const Error *e, sd_bus_error 
 /* Never broadcast: a broadcast on the system bus reaches every connection, and the keys,
  * names and paths of one user's namespace are nobody else's business (and root's active
  * snapshots are not visible to users either). The caller is the one authorized for the
- * namespace. */
+ * namespace; watchers of the namespace's uid and root's watchers get a copy (bus-watch.c). */
 void bus_request_emit(const BusRequest *req, sd_bus_message *m, const char *member, const char *types, ...) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *signal = NULL;
         sd_bus *bus = req->snapshotter->context->bus;
@@ -284,4 +284,9 @@ void bus_request_emit(const BusRequest *req, sd_bus_message *m, const char *memb
         if (r < 0)
                 log_warning_errno(r, "%s: failed to send %s: %m", core_snapshotter_name(req->snapshotter->core),
                                   member);
+
+        va_start(ap, types);
+        bus_watchers_emitv(req->snapshotter->context->watchers, req->snapshotter->path, BUS_SNAPSHOTTER_INTERFACE,
+                           member, req->ns, sender, types, ap);
+        va_end(ap);
 }

@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "bus-job.h"
+#include "bus-watch.h"
 #include "core.h"
 #include "macro.h"
 
@@ -45,6 +46,7 @@ struct BusContext {
         BusJobs *jobs;    /* slow calls */
         BusJobs *queries; /* List, ListPage */
         AuthRegistry *auth; /* polkit checks in flight */
+        BusWatchers *watchers; /* connections told about changes (bus-watch.c) */
         sd_bus_slot *manager_slot;
         BusSnapshotter *snapshotters;
         size_t n_snapshotters;

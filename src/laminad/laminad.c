@@ -204,7 +204,7 @@ static void daemon_rearm_idle(Daemon *d) {
 static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
         Daemon *d = userdata;
 
-        if (bus_context_busy(d->context))
+        if (bus_context_busy(d->context) || bus_watchers_any(d->context->watchers))
                 daemon_rearm_idle(d);
         else
                 daemon_stop(d, "idle");

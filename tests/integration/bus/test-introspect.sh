@@ -39,6 +39,7 @@ compare() {
 }
 
 compare /org/lamina/snapshot1 org.lamina.snapshot1.Manager
+compare /org/lamina/snapshot1 org.lamina.snapshot1.Monitor
 
 paths=$(busctl --system call org.lamina.snapshot1 /org/lamina/snapshot1 org.lamina.snapshot1.Manager \
         ListSnapshotters | grep -o '"/org/lamina/snapshot1/[^"]*"' | tr -d '"')
@@ -48,8 +49,8 @@ for p in $paths; do
         compare "$p/user/0" org.lamina.snapshot1.Snapshotter
 done
 
-# Every method of both interfaces has its own allow rule in the policy.
-for iface in org.lamina.snapshot1.Manager org.lamina.snapshot1.Snapshotter; do
+# Every method of the interfaces has its own allow rule in the policy.
+for iface in org.lamina.snapshot1.Manager org.lamina.snapshot1.Monitor org.lamina.snapshot1.Snapshotter; do
         for m in $(interface_block "$iface" <"$DBUS_DIR/$iface.xml" | sed -n 's/^ *<method name="\([^"]*\)".*/\1/p'); do
                 if ! tr -s ' \n' ' ' <"$DBUS_DIR/org.lamina.snapshot1.conf" |
                      grep -q "send_interface=\"$iface\" send_member=\"$m\""; then

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-error.h"
+#include "bus-watch.h"
+#include "bus.h"
+#include "log.h"
+
+typedef struct Watcher {
+        BusWatchers *owner;
+        char *name; /* unique bus name */
+        uid_t uid;
+        sd_bus_track *track;
+} Watcher;
+
+struct BusWatchers {
+        sd_bus *bus;
+        sd_bus_slot *slot;
+        Watcher *items[BUS_WATCHERS_MAX];
+        size_t n;
+};
+
+static Watcher *watcher_free(Watcher *w) {
+        if (!w)
+                return NULL;
+        sd_bus_track_unref(w->track);
+        free(w->name);
+        free(w);
+        return NULL;
+}
+
+static size_t watchers_find(BusWatchers *ws, const char *name) {
+        for (size_t i = 0; i < ws->n; i++)
+                if (streq(ws->items[i]->name, name))
+                        return i;
+        return SIZE_MAX;
+}
+
+static void watchers_drop(BusWatchers *ws, size_t i) {
+        Watcher *w = ws->items[i];
+
+        ws->items[i] = ws->items[--ws->n];
+        log_debug("monitor: %s (uid %u) no longer watches", w->name, (unsigned) w->uid);
+        watcher_free(w);
+}
+
+/* The watcher's connection left the bus. */
+static int on_watcher_gone(sd_bus_track *t, void *userdata) {
+        Watcher *w = userdata;
+        size_t i = watchers_find(w->owner, w->name);
+
+        if (i != SIZE_MAX)
+                watchers_drop(w->owner, i);
+        return 0;
+}
+
+static int watchers_check_limits(BusWatchers *ws, uid_t uid, sd_bus_error *error) {
+        size_t of_uid = 0;
+
+        for (size_t i = 0; i < ws->n; i++)
+                if (ws->items[i]->uid == uid)
+                        of_uid++;
+        if (uid != 0 && of_uid >= BUS_WATCHERS_PER_UID)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "uid %u already has %u watchers; end one first", (unsigned) uid,
+                                         BUS_WATCHERS_PER_UID);
+        if (ws->n >= BUS_WATCHERS_MAX || (uid != 0 && ws->n >= BUS_WATCHERS_MAX - BUS_WATCHERS_ROOT_RESERVE))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "%zu connections watch already; try again later", ws->n);
+        return 0;
+}
+
+static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        BusWatchers *ws = c->watchers;
+        Watcher *w;
+        const char *sender = sd_bus_message_get_sender(m);
+        uid_t uid;
+        int r;
+
+        if (!sender)
+                return bus_error_setf(error, EINVAL, "only connections through the bus can watch");
+        r = bus_caller_uid(c, m, &uid, error);
+        if (r < 0)
+                return r;
+        if (watchers_find(ws, sender) != SIZE_MAX) /* watching already */
+                return sd_bus_reply_method_return(m, NULL);
+        r = watchers_check_limits(ws, uid, error);
+        if (r < 0)
+                return r;
+
+        w = calloc(1, sizeof *w);
+        if (!w)
+                return -ENOMEM;
+        w->owner = ws;
+        w->uid = uid;
+        w->name = strdup(sender);
+        r = w->name ? sd_bus_track_new(ws->bus, &w->track, on_watcher_gone, w) : -ENOMEM;
+        if (r >= 0)
+                r = sd_bus_track_add_sender(w->track, m);
+        if (r < 0) {
+                watcher_free(w);
+                return r;
+        }
+        ws->items[ws->n++] = w;
+        log_debug("monitor: %s (uid %u) watches", sender, (unsigned) uid);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        const char *sender = sd_bus_message_get_sender(m);
+        size_t i = sender ? watchers_find(c->watchers, sender) : SIZE_MAX;
+
+        if (i != SIZE_MAX)
+                watchers_drop(c->watchers, i);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static const sd_bus_vtable bus_monitor_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("Watch", "", "", method_watch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Unwatch", "", "", method_unwatch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int bus_watchers_register(BusContext *c) {
+        BusWatchers *ws;
+        int r;
+
+        ws = calloc(1, sizeof *ws);
+        if (!ws)
+                return -ENOMEM;
+        ws->bus = sd_bus_ref(c->bus);
+        c->watchers = ws;
+        r = sd_bus_add_object_vtable(c->bus, &ws->slot, BUS_PATH, BUS_MONITOR_INTERFACE, bus_monitor_vtable, c);
+        if (r < 0)
+                return log_error_errno(r, "failed to register %s on %s: %m", BUS_MONITOR_INTERFACE, BUS_PATH);
+        return 0;
+}
+
+BusWatchers *bus_watchers_free(BusWatchers *ws) {
+        if (!ws)
+                return NULL;
+        for (size_t i = 0; i < ws->n; i++)
+                watcher_free(ws->items[i]);
+        sd_bus_slot_unref(ws->slot);
+        sd_bus_unref(ws->bus);
+        free(ws);
+        return NULL;
+}
+
+bool bus_watchers_any(const BusWatchers *ws) {
+        return ws && ws->n > 0;
+}
+
+void bus_watchers_emitv(BusWatchers *ws, const char *path, const char *interface, const char *member, uid_t ns,
+                        const char *except, const char *types, va_list ap) {
+        if (!ws)
+                return;
+        for (size_t i = 0; i < ws->n; i++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *signal = NULL;
+                const Watcher *w = ws->items[i];
+                va_list aq;
+                int r;
+
+                if ((w->uid != ns && w->uid != 0) || (except && streq(w->name, except)))
+                        continue;
+                r = sd_bus_message_new_signal(ws->bus, &signal, path, interface, member);
+                if (r >= 0)
+                        r = sd_bus_message_set_destination(signal, w->name);
+                if (r >= 0) {
+                        va_copy(aq, ap);
+                        r = sd_bus_message_appendv(signal, types, aq);
+                        va_end(aq);
+                }
+                if (r >= 0)
+                        r = sd_bus_send(ws->bus, signal, NULL);
+                if (r < 0)
+                        log_warning_errno(r, "monitor: failed to send %s to %s: %m", member, w->name);
+        }
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+
+/* Watchers: connections that called Monitor.Watch to hear about changes made by other
+ * connections. Every change signal of a namespace (Prepared, Committed, Removed, Mounted,
+ * Unmounted, ApplyProgress) goes unicast to the caller that made it (bus_request_emit)
+ * and to each watcher of the namespace's uid and each root watcher: never broadcast,
+ * so no one learns the keys of a namespace not theirs. A watcher is forgotten when its
+ * connection leaves the bus or it calls Unwatch. Each uid may have BUS_WATCHERS_PER_UID;
+ * users together leave BUS_WATCHERS_ROOT_RESERVE of BUS_WATCHERS_MAX to root. */
+
+#define BUS_MONITOR_INTERFACE "org.lamina.snapshot1.Monitor"
+#define BUS_WATCHERS_MAX 256u
+#define BUS_WATCHERS_PER_UID 16u
+#define BUS_WATCHERS_ROOT_RESERVE 16u
+
+typedef struct BusContext BusContext;
+typedef struct BusWatchers BusWatchers;
+
+/* Sets up c->watchers and the Monitor interface on the manager object. */
+int bus_watchers_register(BusContext *c);
+BusWatchers *bus_watchers_free(BusWatchers *w);
+/* Whether anyone watches: laminad does not exit on idle then (it would miss changes). */
+bool bus_watchers_any(const BusWatchers *w);
+
+/* Sends member (of interface, from path) with the arguments in ap to every watcher that may
+ * see namespace ns, except the connection named except (it was told already; may be NULL). */
+void bus_watchers_emitv(BusWatchers *w, const char *path, const char *interface, const char *member, uid_t ns,
+                        const char *except, const char *types, va_list ap);
