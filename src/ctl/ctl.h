@@ -134,6 +134,7 @@ int ctl_remove_stale_imports(Ctl *c);
 
 /* Verbs. */
 int verb_ls(Ctl *c, int argc, char **argv);
+int verb_monitor(Ctl *c, int argc, char **argv);
 int verb_info(Ctl *c, int argc, char **argv);
 int verb_tree(Ctl *c, int argc, char **argv);
 int verb_prepare(Ctl *c, int argc, char **argv);

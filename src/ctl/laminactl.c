@@ -91,6 +91,9 @@ static const VerbHelp verb_help[] = {
         { "run", "run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [-- COMMAND...]",
           "Run a container with systemd-nspawn on a new active snapshot of IMAGE (an image name\n"
           "or a committed snapshot); --rm removes the snapshot afterwards, --commit commits it." },
+        { "monitor", "monitor",
+          "Print each change to your snapshots as it happens, whoever makes it (root: everyone's);\n"
+          "one line per change, or one JSON object per line with --json. Ctrl-C ends it." },
         { "help", "help [COMMAND]", "Show the help of COMMAND, or of laminactl." },
 };
 
@@ -115,6 +118,7 @@ static const Verb verbs[] = {
         { "import",       1, 1,  OPT_NAME,                          verb_import, true },
         { "cleanup",      0, 0,  0,                                 verb_cleanup, true },
         { "snapshotters", 0, 0,  0,                                 verb_snapshotters },
+        { "monitor",      0, 0,  0,                                 verb_monitor },
         { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND, verb_run, true },
 };
 
@@ -138,6 +142,7 @@ static void help(void) {
                "  import PATH|- [--name REF]     Import an OCI image layout or docker save archive\n"
                "  cleanup                        Reclaim disk space no snapshot refers to\n"
                "  snapshotters                   List available snapshotters\n"
+               "  monitor                        Print changes as they happen (own snapshots; root: all)\n"
                "  help [COMMAND]                 Show the help of COMMAND\n"
                "\nMount commands:\n"
                "  mount KEY [TARGET] [-o OPTS]   Mount a snapshot, print where\n"

@@ -13,7 +13,7 @@ ok "commit" commit base w
 ok "prepare child" prepare child base
 
 expect "commands" "$(complete_line pre)" "prepare"
-expect "all commands" "$(complete_line '' | wc -w)" 19
+expect "all commands" "$(complete_line '' | wc -w)" 20
 expect "help: a command" "$(complete_line help imp)" "import"
 expect "options" "$(complete_line ls --no-)" "--no-legend --no-pager"
 expect "keys" "$(complete_line info '')" "base child"
