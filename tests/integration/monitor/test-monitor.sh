@@ -1,0 +1,130 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# laminactl monitor and the Monitor interface (src/bus/bus-watch.c) against real polkitd on
+# the private bus: watchers of users A and B and of root, each its own laminactl monitor;
+# changes made by other connections (laminactl prepare/rm as A, B and root). A's watcher
+# sees exactly A's changes, B's exactly B's, root's all of them, in --json=short for the
+# users and as text for root; Unwatch and a vanished watcher end the copies.
+set -u
+
+HARNESS_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/lib
+. "$HARNESS_LIB/harness.sh"
+
+LAMINACTL=$LAMINA_BUILD_DIR/src/ctl/laminactl
+[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
+[ -x "$LAMINACTL" ] || harness_die "$LAMINACTL is not built"
+harness_setup --idle-timeout 300
+
+A=$(harness_add_user mona)
+B=$(harness_add_user monb)
+
+# Both users may manage their own snapshots (a rules file; polkitd with private copies of
+# the actions and rules directories, as in tests/integration/auth).
+export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
+mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
+cat >"$LAMINA_POLKIT_RULES/50-lamina-monitor-test.rules" <<RULE
+polkit.addRule(function(action, subject) {
+        if (action.id == "org.lamina.snapshot1.manage-own" && (subject.user == "$A" || subject.user == "$B"))
+                return polkit.Result.YES;
+});
+RULE
+chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
+HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
+harness_start_polkitd
+
+failures=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
+
+as() {
+        local u=$1
+        shift
+        if [ "$u" = root ]; then
+                "$@"
+        else
+                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
+                        env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
+        fi
+}
+
+# start_monitor NAME USER [ARGS...]: laminactl monitor in the background, until it watches.
+start_monitor() {
+        local name=$1 u=$2
+        shift 2
+        # Not through as(): $! must be laminactl itself, not a subshell running a function.
+        if [ "$u" = root ]; then
+                "$LAMINACTL" --no-pager monitor "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
+        else
+                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
+                        "$LAMINACTL" --no-pager monitor "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
+        fi
+        harness_record_pid "monitor-$name" "$!"
+        eval "PID_$name=$!"
+        harness_wait_for 100 grep -q "^Watching" "$T/$name.err" ||
+                harness_die "$name's monitor does not watch: $(cat "$T/$name.err")"
+}
+
+lines() { grep -c "$2" "$T/$1.out"; }
+has_lines() { [ "$(lines "$1" "$2")" -ge "$3" ]; }
+
+start_monitor a "$A" --json=short
+start_monitor b "$B" --json=short
+start_monitor root root
+
+# Another connection of each makes the changes; A's removal comes last, so that when A's
+# watcher has seen it, every signal laminad sent before (B's, root's) would have arrived.
+as "$B" "$LAMINACTL" -q prepare mon-b >/dev/null || not_ok "$B cannot prepare mon-b"
+as root "$LAMINACTL" -q prepare mon-r >/dev/null || not_ok "root cannot prepare mon-r"
+as "$A" "$LAMINACTL" -q prepare mon-a >/dev/null || not_ok "$A cannot prepare mon-a"
+as "$A" "$LAMINACTL" -q rm mon-a >/dev/null || not_ok "$A cannot remove mon-a"
+
+harness_wait_for 100 has_lines root . 4 || not_ok "root's watcher saw $(lines root .) of 4 changes"
+harness_wait_for 100 has_lines a '"event":"Removed"' 1 || not_ok "A's watcher did not see the removal"
+harness_wait_for 100 has_lines b '"event":"Prepared"' 1 || not_ok "B's watcher did not see B's Prepare"
+sed 's/^/# a: /' "$T/a.out"; sed 's/^/# b: /' "$T/b.out"; sed 's/^/# root: /' "$T/root.out"
+
+uid_a=$(id -u "$A")
+uid_b=$(id -u "$B")
+if [ "$(cat "$T/a.out")" = "$(printf '%s\n' \
+        "{\"event\":\"Prepared\",\"snapshotter\":\"overlayfs\",\"key\":\"mon-a\",\"parent\":\"\",\"kind\":\"active\",\"owner\":$uid_a}" \
+        "{\"event\":\"Removed\",\"snapshotter\":\"overlayfs\",\"key\":\"mon-a\",\"owner\":$uid_a}")" ]; then
+        ok "A's watcher sees A's Prepare and Remove (JSON), and nothing of B or root"
+else
+        not_ok "A's watcher saw: $(cat "$T/a.out")"
+fi
+if [ "$(cat "$T/b.out")" = \
+     "{\"event\":\"Prepared\",\"snapshotter\":\"overlayfs\",\"key\":\"mon-b\",\"parent\":\"\",\"kind\":\"active\",\"owner\":$uid_b}" ]; then
+        ok "B's watcher sees B's Prepare only"
+else
+        not_ok "B's watcher saw: $(cat "$T/b.out")"
+fi
+want_root=$(printf '%s\n' \
+        "overlayfs Prepared key=\"mon-b\" parent=\"\" kind=\"active\" owner=$B" \
+        "overlayfs Prepared key=\"mon-r\" parent=\"\" kind=\"active\" owner=root" \
+        "overlayfs Prepared key=\"mon-a\" parent=\"\" kind=\"active\" owner=$A" \
+        "overlayfs Removed key=\"mon-a\" owner=$A")
+if [ "$(cat "$T/root.out")" = "$want_root" ]; then
+        ok "root's watcher sees every namespace's changes (text)"
+else
+        not_ok "root's watcher saw: $(cat "$T/root.out")"
+fi
+
+# SIGTERM ends a monitor cleanly and laminad forgets it (sd_bus_track); B's next change
+# still reaches root's watcher, and not A's.
+kill -TERM "$PID_b"
+wait "$PID_b"
+rc=$?
+[ "$rc" = 0 ] && ok "SIGTERM ends laminactl monitor with 0" || not_ok "laminactl monitor exited with $rc on SIGTERM"
+# Unwatch by a connection that does not watch is no error.
+as "$B" busctl --system call org.lamina.snapshot1 /org/lamina/snapshot1 org.lamina.snapshot1.Monitor Unwatch ||
+        not_ok "Unwatch without watching fails"
+as "$B" "$LAMINACTL" -q rm mon-b >/dev/null || not_ok "$B cannot remove mon-b"
+harness_wait_for 100 has_lines root Removed 2 || not_ok "root's watcher did not see B's removal"
+[ "$(lines a .)" = 2 ] && ok "A's watcher still saw nothing of B" || not_ok "A's watcher saw: $(cat "$T/a.out")"
+
+kill -TERM "$PID_a" "$PID_root"
+wait "$PID_a" "$PID_root"
+
+[ "$failures" = 0 ] || exit 1
