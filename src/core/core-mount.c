@@ -374,14 +374,18 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 return error_setf(e, EBUSY, "snapshot %s is being mounted; try again when that is done", QUOTE(a->key));
 
         r = streq(a->rec.boot_id, a->s->core->boot_id) ? mount_unmount(a->rec.mnt_id, a->force, &kernel) : -ENOENT;
-        if (r == -EBUSY)
+        if (r == -EBUSY) {
+                unsigned n = 0;
+                char by[64] = "";
+
+                if (count_holders(a->s, a->rec.mnt_id, &n) >= 0 && n > 0)
+                        snprintf(by, sizeof by, " by %u process%s", n, n == 1 ? "" : "es");
                 return error_setf(e, EBUSY,
-                                  "snapshot %s is in use (%s); stop what uses it, or unmount with \"force\" (it then stays busy until that stops)",
-                                  QUOTE(a->key), kernel.message);
-        if (r < 0 && r != -ENOENT) {
-                *e = kernel;
-                return r;
+                                  "snapshot %s is in use%s (a file, a working directory or a mount in it); stop what uses it, or unmount with \"force\" (it then stays busy until that stops)",
+                                  QUOTE(a->key), by);
         }
+        if (r < 0 && r != -ENOENT)
+                return error_setf(e, -r, "cannot unmount snapshot %s: %s", QUOTE(a->key), kernel.message);
 
         /* A plain umount succeeds only when nothing holds the mount. Detached now or
          * earlier (by someone else): whoever still holds it keeps the snapshot busy. */
