@@ -5,13 +5,16 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 #include "store-internal.h"
 
 #define DEFAULT_MAP_SIZE ((size_t) 64 << 20)
 #define WRITE_ATTEMPTS_MAX 32
+#define FILESYSTEM_FULL_BELOW ((uint64_t) 1 << 20)
 
 /* --- errors --- */
 
@@ -73,7 +76,7 @@ static int open_databases(Store *s) {
         return errno_from_mdb(mdb_txn_commit(txn));
 }
 
-static int prepare_directory(const char *dir) {
+static int prepare_directory(const char *dir, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
 
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -81,19 +84,81 @@ static int prepare_directory(const char *dir) {
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        return RET_NERRNO(fchmod(fd, 0700));
+        if (fchmod(fd, 0700) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int store_env_open(Store *s, size_t map_size) {
+        MDB_env *env = NULL;
+        MDB_stat st;
+        int r, rc, dead;
+
+        assert(!s->env);
+
+        rc = mdb_env_create(&env);
+        if (rc != 0)
+                return errno_from_mdb(rc);
+        rc = mdb_env_set_maxdbs(env, STORE_MAX_DBS);
+        if (rc == 0)
+                rc = mdb_env_set_mapsize(env, map_size);
+        if (rc == 0)
+                /* MDB_NOTLS: read transactions may nest in one thread. */
+                rc = mdb_env_open(env, s->dir, MDB_NOTLS, 0600);
+        if (rc != 0) {
+                mdb_env_close(env);
+                return log_debug_errno(errno_from_mdb(rc), "cannot open metadata in %s: %s", s->dir, mdb_strerror(rc));
+        }
+
+        /* Reader slots of processes that died (crash, SIGKILL). */
+        (void) mdb_reader_check(env, &dead);
+        (void) mdb_env_stat(env, &st);
+        s->page_size = st.ms_psize;
+        s->env = env;
+
+        r = open_databases(s);
+        if (r < 0) {
+                mdb_env_close(TAKE_PTR(s->env));
+                return log_debug_errno(r, "cannot open metadata databases in %s: %m", s->dir);
+        }
+        return 0;
+}
+
+/* While no other process has the environment open: compaction, and a lock file that
+ * cannot fault. Compaction is an optimisation; a lock file that may fault is not
+ * acceptable. */
+static int store_prepare_files(int dir_fd, const char *dir) {
+        _cleanup_close_ int lock_fd = -EBADF;
+        int r, compacted;
+
+        r = store_lock_take(dir_fd, &lock_fd);
+        if (r < 0)
+                return log_debug_errno(r, "cannot lock the metadata in %s: %m", dir);
+        if (r == 0) {
+                log_debug("metadata in %s is open in another process, leaving its files alone", dir);
+                return 0;
+        }
+        compacted = store_compact(dir_fd, dir);
+        if (compacted < 0)
+                log_debug_errno(compacted, "cannot compact the metadata in %s, going on without: %m", dir);
+        r = store_lock_prepare(dir_fd, &lock_fd, compacted > 0);
+        if (r < 0)
+                return log_debug_errno(r, "cannot prepare the lock file of the metadata in %s: %m", dir);
+        /* Closing drops the lock, which would conflict with LMDB's own. */
+        return 0;
 }
 
 int store_open(const char *dir, const StoreOptions *opts, Store **ret) {
         _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
         size_t size = opts && opts->initial_map_size ? opts->initial_map_size : DEFAULT_MAP_SIZE;
-        MDB_stat st;
-        int r, rc, dead;
+        int r;
 
         assert(dir);
         assert(ret);
 
-        r = prepare_directory(dir);
+        r = prepare_directory(dir, &dir_fd);
         if (r < 0)
                 return log_debug_errno(r, "cannot prepare metadata directory %s: %m", dir);
 
@@ -102,27 +167,17 @@ int store_open(const char *dir, const StoreOptions *opts, Store **ret) {
                 return -ENOMEM;
         pthread_mutex_init(&s->mutex, NULL);
         pthread_cond_init(&s->cond, NULL);
+        s->dir = strdup(dir);
+        if (!s->dir)
+                return -ENOMEM;
+        s->initial_map_size = size;
 
-        rc = mdb_env_create(&s->env);
-        if (rc != 0)
-                return errno_from_mdb(rc);
-        rc = mdb_env_set_maxdbs(s->env, 8);
-        if (rc == 0)
-                rc = mdb_env_set_mapsize(s->env, size);
-        if (rc == 0)
-                /* MDB_NOTLS: read transactions may nest in one thread. */
-                rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
-        if (rc != 0)
-                return log_debug_errno(errno_from_mdb(rc), "cannot open metadata in %s: %s", dir, mdb_strerror(rc));
-
-        /* Reader slots of processes that died (crash, SIGKILL). */
-        (void) mdb_reader_check(s->env, &dead);
-        (void) mdb_env_stat(s->env, &st);
-        s->page_size = st.ms_psize;
-
-        r = open_databases(s);
+        r = store_prepare_files(dir_fd, dir);
         if (r < 0)
-                return log_debug_errno(r, "cannot open metadata databases in %s: %m", dir);
+                return r;
+        r = store_env_open(s, size);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(s);
         return 0;
@@ -136,23 +191,27 @@ Store *store_free(Store *s) {
                 mdb_env_close(s->env);
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->mutex);
+        free(s->dir);
         free(s);
         return NULL;
 }
 
-/* Begins a transaction, adopting a map another process grew. */
+/* Begins a transaction, adopting a map another process grew and reopening an
+ * environment that a failed write left unusable. */
 static int txn_begin(Store *s, unsigned flags, MDB_txn **ret) {
         for (unsigned attempt = 0;; attempt++) {
+                MDB_env *env;
                 int rc, r;
 
                 txn_enter(s);
-                rc = mdb_txn_begin(s->env, NULL, flags, ret);
+                env = s->env; /* stays while this thread has a transaction entered */
+                rc = env ? mdb_txn_begin(env, NULL, flags, ret) : MDB_PANIC;
                 if (rc == 0)
                         return 0;
                 txn_leave(s);
-                if (rc != MDB_MAP_RESIZED || attempt > 0)
+                if ((rc != MDB_MAP_RESIZED && rc != MDB_PANIC) || attempt > 0)
                         return errno_from_mdb(rc);
-                r = store_grow(s, 0);
+                r = rc == MDB_PANIC ? store_reopen(s, env) : store_grow(s, 0);
                 if (r < 0)
                         return r;
         }
@@ -185,6 +244,27 @@ void store_read_end(StoreTxn *t) {
         free(t);
 }
 
+/* LMDB reports a short write as EIO: on a full filesystem that means ENOSPC. */
+static int commit_errno(Store *s, int r) {
+        struct statvfs sv;
+
+        if (r == -EIO && statvfs(s->dir, &sv) >= 0 && (uint64_t) sv.f_bavail * sv.f_frsize < FILESYSTEM_FULL_BELOW)
+                return -ENOSPC;
+        return r;
+}
+
+/* The message names what is full; the bus layer reports ENOSPC and EDQUOT as
+ * QuotaExceeded. */
+static int commit_failed(Store *s, int r, Error *e) {
+        r = commit_errno(s, r);
+        log_debug_errno(r, "cannot commit a metadata transaction in %s: %m", s->dir);
+        if (r == -ENOSPC)
+                return error_setf(e, ENOSPC, "no space left for snapshot metadata: the filesystem holding it is full; free space and try again");
+        if (r == -EDQUOT)
+                return error_setf(e, EDQUOT, "no space left for snapshot metadata: the disk quota on the filesystem holding it is exhausted");
+        return error_set_errno(e, r, "cannot commit a metadata transaction");
+}
+
 /* One attempt; *ret_map_full tells the caller to grow and retry. */
 static int store_write_once(Store *s, store_write_fn fn, void *userdata, Error *e,
                             size_t *ret_seen, bool *ret_map_full) {
@@ -204,7 +284,7 @@ static int store_write_once(Store *s, store_write_fn fn, void *userdata, Error *
         else {
                 rc = mdb_txn_commit(t.txn);
                 if (rc != 0)
-                        r = error_set_errno(e, txn_result(&t, rc), "cannot commit a metadata transaction");
+                        r = commit_failed(s, txn_result(&t, rc), e);
         }
         txn_leave(s);
         *ret_map_full = t.map_full;
@@ -234,5 +314,5 @@ int store_write(Store *s, store_write_fn fn, void *userdata, Error *e) {
         }
         if (e)
                 *e = saved;
-        return error_set_errno(e, r, "the metadata database is full and cannot grow");
+        return error_set_errno(e, r, "no space left for snapshot metadata: its map is full and cannot grow");
 }

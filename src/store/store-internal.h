@@ -34,12 +34,17 @@
 #define NAME_GROUP_LEN (OWNER_LEN + NAME_PREFIX_MAX)
 
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
+#define STORE_MAX_DBS 16
 
 #define RECORD_VERSION 1
 #define NEXT_ID_KEY "next-id"
 
 struct Store {
-        MDB_env *env;
+        char *dir;
+        size_t initial_map_size;
+        MDB_env *env; /* NULL after a failed reopen; changes only with no transaction open */
         MDB_dbi meta, records, names, children, mounts;
         size_t page_size;
 
@@ -56,19 +61,31 @@ struct StoreTxn {
         bool map_full; /* an operation hit MDB_MAP_FULL: store_write() grows and reruns */
 };
 
-/* --- errors (store-env.c) --- */
+/* --- the environment (store-env.c) and its files (store-lock.c, store-compact.c) --- */
 
 int errno_from_mdb(int rc);
+/* Opens s->env on s->dir and its databases. */
+int store_env_open(Store *s, size_t map_size);
+
+/* Locks lock.mdb against every other process: 1 when nobody else has the environment
+ * open (*ret_fd holds the lock), 0 when someone does. */
+int store_lock_take(int dir_fd, int *ret_fd);
+/* With the lock held: replaces lock.mdb by one whose mapping cannot fault on a full
+ * disk, unless it is one already (fresh: replace anyway, the data file changed). */
+int store_lock_prepare(int dir_fd, int *lock_fd, bool fresh);
+/* With the lock held: compacts data.mdb when most of it is free; 1 when it did. */
+int store_compact(int dir_fd, const char *dir);
 /* errno_from_mdb(), remembering MDB_MAP_FULL for store_write(). */
 int txn_result(StoreTxn *t, int rc);
 
-/* --- the transaction count and growing the map (store-map.c) --- */
+/* --- the transaction count, growing the map, reopening (store-map.c) --- */
 
 void txn_enter(Store *s);
 void txn_leave(Store *s);
 size_t store_map_size(Store *s);
 int store_grow(Store *s, size_t seen);
 void store_maybe_grow(Store *s);
+int store_reopen(Store *s, const MDB_env *seen);
 
 /* --- encoding (store-codec.c) --- */
 

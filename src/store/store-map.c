@@ -37,20 +37,28 @@ void txn_leave(Store *s) {
         pthread_mutex_unlock(&s->mutex);
 }
 
-size_t store_map_size(Store *s) {
+static size_t map_size_locked(Store *s) {
         MDB_envinfo info;
 
-        (void) mdb_env_info(s->env, &info);
+        if (!s->env || mdb_env_info(s->env, &info) != 0)
+                return 0;
         return info.me_mapsize;
 }
 
-/* Doubles the map unless another thread grew it past `seen` meanwhile. seen == 0: adopt
- * the size another process set (MDB_MAP_RESIZED). */
-int store_grow(Store *s, size_t seen) {
-        int rc = 0;
+size_t store_map_size(Store *s) {
+        size_t size;
 
+        pthread_mutex_lock(&s->mutex);
+        size = map_size_locked(s);
+        pthread_mutex_unlock(&s->mutex);
+        return size;
+}
+
+/* Waits until no transaction is open in the process and keeps new ones waiting, until
+ * exclusive_end(). The mutex stays held. */
+static int exclusive_begin(Store *s) {
         if (thread_txns > 0)
-                return -ENOSPC; /* we would wait for ourselves */
+                return -EDEADLK; /* we would wait for ourselves */
 
         pthread_mutex_lock(&s->mutex);
         while (s->grow_pending)
@@ -58,9 +66,27 @@ int store_grow(Store *s, size_t seen) {
         s->grow_pending = true;
         while (s->active > 0)
                 pthread_cond_wait(&s->cond, &s->mutex);
+        return 0;
+}
 
-        size_t now = store_map_size(s);
-        if (seen == 0)
+static void exclusive_end(Store *s) {
+        s->grow_pending = false;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mutex);
+}
+
+/* Doubles the map unless another thread grew it past `seen` meanwhile. seen == 0: adopt
+ * the size another process set (MDB_MAP_RESIZED). */
+int store_grow(Store *s, size_t seen) {
+        int rc = 0;
+
+        if (exclusive_begin(s) < 0)
+                return -ENOSPC;
+
+        size_t now = map_size_locked(s);
+        if (!s->env)
+                rc = EIO; /* a reopen failed; the next transaction tries again */
+        else if (seen == 0)
                 rc = mdb_env_set_mapsize(s->env, 0);
         else if (now <= seen) {
                 rc = mdb_env_set_mapsize(s->env, now * 2);
@@ -68,18 +94,43 @@ int store_grow(Store *s, size_t seen) {
                         log_debug("metadata map grown from %zu to %zu bytes", now, now * 2);
         }
 
-        s->grow_pending = false;
-        pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->mutex);
+        exclusive_end(s);
         return errno_from_mdb(rc);
 }
 
 /* Grows before a write once the map is mostly used, so writes rarely have to rerun. */
 void store_maybe_grow(Store *s) {
         MDB_envinfo info;
+        bool grow;
 
-        if (thread_txns > 0 || mdb_env_info(s->env, &info) != 0)
+        if (thread_txns > 0)
                 return;
-        if ((info.me_last_pgno + 1) * s->page_size * 100 >= info.me_mapsize * GROW_THRESHOLD_PERCENT)
+        pthread_mutex_lock(&s->mutex);
+        grow = s->env && mdb_env_info(s->env, &info) == 0 &&
+                (info.me_last_pgno + 1) * s->page_size * 100 >= info.me_mapsize * GROW_THRESHOLD_PERCENT;
+        pthread_mutex_unlock(&s->mutex);
+        if (grow)
                 (void) store_grow(s, info.me_mapsize);
+}
+
+/* After a failed write of a meta page (a full disk) LMDB refuses every transaction with
+ * MDB_PANIC until the environment is opened again; on disk it is still the last
+ * committed state. seen: the environment that failed, so that a reopen by another
+ * thread meanwhile is not repeated. */
+int store_reopen(Store *s, const MDB_env *seen) {
+        int r = 0;
+
+        if (exclusive_begin(s) < 0)
+                return -EIO;
+        if (s->env == seen) {
+                size_t size = map_size_locked(s) ?: s->initial_map_size;
+
+                if (s->env)
+                        mdb_env_close(TAKE_PTR(s->env));
+                r = store_env_open(s, size);
+                if (r >= 0)
+                        log_debug("metadata in %s reopened after a failed write", s->dir);
+        }
+        exclusive_end(s);
+        return r;
 }

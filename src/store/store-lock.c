@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* LMDB's lock file, made safe for a full disk.
+ *
+ * LMDB keeps its reader table in lock.mdb and writes it through a shared writable
+ * mapping on every transaction, reads included. A write fault on a page the filesystem
+ * still has to allocate (a hole: LMDB makes the file with ftruncate) or must copy (every
+ * page on btrfs, which is copy-on-write) kills the process with SIGBUS when the
+ * filesystem is full: laminad died on every Stat. So before LMDB opens it, the lock file
+ * gets all its blocks written (zeros) and, on btrfs, the NOCOW attribute: then writing
+ * through the mapping never allocates. LMDB maps the whole file when it is larger than
+ * the table it needs.
+ *
+ * The file can only be replaced while no other process has the environment open. Every
+ * LMDB process holds at least a read lock on the first byte of lock.mdb; an open file
+ * description lock for writing on that byte therefore succeeds only when nobody has the
+ * environment open, and makes others wait in their mdb_env_open() until it is dropped.
+ * (It conflicts with this process's own LMDB locks too: drop it before mdb_env_open().) */
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store-internal.h"
+
+#define LOCK_FILE "lock.mdb"
+#define LOCK_FILE_NEW "lock.mdb.new"
+#define LOCK_FILE_SIZE ((off_t) 64 << 10) /* LMDB needs 8 KiB for its default 126 readers */
+
+static int lock_first_byte(int fd, short type) {
+        struct flock l = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+        return RET_NERRNO(fcntl(fd, F_OFD_SETLK, &l));
+}
+
+static bool on_btrfs(int fd) {
+        struct statfs sfs;
+
+        return fstatfs(fd, &sfs) >= 0 && (uint32_t) sfs.f_type == (uint32_t) BTRFS_SUPER_MAGIC;
+}
+
+/* Whether writing through a mapping of fd can never need a new block. */
+static bool lock_file_is_safe(int fd) {
+        struct stat st;
+        int flags = 0;
+
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < LOCK_FILE_SIZE)
+                return false;
+        if ((off_t) st.st_blocks * 512 < st.st_size)
+                return false; /* holes */
+        if (on_btrfs(fd) && (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0 || !(flags & FS_NOCOW_FL)))
+                return false;
+        return true;
+}
+
+static int write_zeros(int fd, off_t size) {
+        static const uint8_t zeros[4096];
+
+        for (off_t off = 0; off < size;) {
+                ssize_t n = pwrite(fd, zeros, MIN((off_t) sizeof zeros, size - off), off);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                off += n;
+        }
+        return RET_NERRNO(fdatasync(fd));
+}
+
+/* A new lock file, fully written, locked; renamed over lock.mdb. Returns its fd. */
+static int lock_file_replace(int dir_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        int flags = 0, r;
+
+        if (unlinkat(dir_fd, LOCK_FILE_NEW, 0) < 0 && errno != ENOENT)
+                return -errno;
+        fd = openat(dir_fd, LOCK_FILE_NEW, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        r = lock_first_byte(fd, F_WRLCK);
+        if (r < 0)
+                return r;
+        /* NOCOW can only be set while the file is empty. */
+        if (on_btrfs(fd)) {
+                if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+                        return -errno;
+                flags |= FS_NOCOW_FL;
+                if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
+                        return -errno;
+        }
+        r = write_zeros(fd, LOCK_FILE_SIZE);
+        if (r >= 0 && renameat(dir_fd, LOCK_FILE_NEW, dir_fd, LOCK_FILE) < 0)
+                r = -errno;
+        if (r >= 0)
+                r = RET_NERRNO(fsync(dir_fd));
+        if (r < 0) {
+                (void) unlinkat(dir_fd, LOCK_FILE_NEW, 0);
+                return r;
+        }
+        return TAKE_FD(fd);
+}
+
+int store_lock_take(int dir_fd, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        fd = openat(dir_fd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        r = lock_first_byte(fd, F_WRLCK);
+        if (r == -EAGAIN || r == -EACCES) {
+                *ret_fd = -EBADF;
+                return 0; /* in use by another process */
+        }
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 1;
+}
+
+int store_lock_prepare(int dir_fd, int *lock_fd, bool fresh) {
+        int fd;
+
+        assert(*lock_fd >= 0);
+
+        if (!fresh && lock_file_is_safe(*lock_fd))
+                return 0;
+        fd = lock_file_replace(dir_fd);
+        if (fd < 0)
+                return fd;
+        safe_close(*lock_fd);
+        *lock_fd = fd;
+        log_debug("metadata lock file replaced by one that is fully allocated%s",
+                  on_btrfs(fd) ? " and NOCOW" : "");
+        return 1;
+}
