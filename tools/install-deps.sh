@@ -13,7 +13,7 @@ packages=(
         libjson-c-dev groff-base
         # tests: a real bus, real polkit, real systemd in a container, btrfs, layers
         dbus dbus-bin polkitd pkexec systemd systemd-container util-linux
-        btrfs-progs zstd gzip tar python3 libxml2-utils lmdb-utils man-db bash-completion
+        btrfs-progs xfsprogs zstd gzip tar python3 libxml2-utils lmdb-utils man-db bash-completion
         jq busybox-static umoci
         strace          # the mount crash test stops laminad at a chosen syscall
         # the nspawn-deb test: builds the Debian package (debian/), lintian, logind sessions

@@ -1,0 +1,193 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A full filesystem under the state directory (issues 13 and 17), on a small filesystem
+# this test makes and mounts at the daemon's state directory:
+#   test-full-disk.sh ext4|xfs|btrfs|tmpfs
+# While it is full no signal ever kills laminad (LMDB's lock file is written through a
+# mapping: it used to die of SIGBUS on every call on btrfs), reads keep working, also
+# after a restart, and writes fail with QuotaExceeded and a message saying what is full.
+# Once space is freed everything works again, and the metadata is consistent
+# (mdb_stat, store_verify) and survives a restart.
+set -eu
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
+
+fstype=${1:?usage: test-full-disk.sh ext4|xfs|btrfs|tmpfs}
+SN=overlayfs
+OBJ=/org/lamina/snapshot1/$SN
+IFACE=org.lamina.snapshot1.Snapshotter
+QUOTA=org.lamina.snapshot1.Error.QuotaExceeded
+
+[ "$(id -u)" = 0 ] || harness_skip "a test filesystem needs root"
+command -v mdb_stat >/dev/null || harness_die "mdb_stat is missing (install lmdb-utils)"
+command -v gdbus >/dev/null || harness_die "gdbus is missing (install libglib2.0-bin)"
+case $fstype in
+tmpfs) ;;
+ext4 | xfs | btrfs)
+        modprobe "$fstype" >/dev/null 2>&1 || :
+        grep -q "[[:space:]]$fstype\$" /proc/filesystems || harness_skip "this kernel has no $fstype"
+        [ -e /dev/loop-control ] || harness_skip "no loop devices (/dev/loop-control is missing)"
+        command -v "mkfs.$fstype" >/dev/null || harness_die "mkfs.$fstype is missing (tools/install-deps.sh)"
+        ;;
+*) harness_die "unknown filesystem type $fstype" ;;
+esac
+
+harness_setup --idle-timeout 600
+state=$T/state
+store=$state/$SN
+
+fail() {
+        printf 'FAIL: %s\n' "$*" >&2
+        tail -n 30 "$T/bus.log" >&2 || :
+        exit 1
+}
+
+# The filesystem, mounted at the state directory before laminad first starts. Loop
+# devices are set up with autoclear, so the harness's unmount also detaches them.
+make_fs() {
+        local img=$T/disk.img
+        case $fstype in
+        tmpfs) mount -t tmpfs -o size=32m,nr_inodes=4096,mode=0700 lamina-full-disk "$state" ;;
+        ext4) truncate -s 32M "$img" && mkfs.ext4 -q -F -m 0 -N 4096 "$img" ;;
+        xfs) truncate -s 300M "$img" && mkfs.xfs -q -f "$img" ;;
+        btrfs) truncate -s 256M "$img" && mkfs.btrfs -q -f "$img" >/dev/null ;;
+        esac
+        if [ "$fstype" != tmpfs ]; then
+                mount -o loop "$img" "$state" || harness_skip "cannot mount a loop $fstype (no free loop device?)"
+        fi
+        mountpoint -q "$state" || fail "$state is not mounted"
+}
+
+# Takes every block (preallocated files, halving the size on each failure) and then every
+# inode that is left. Bounded: about 60 fallocate calls and 5000 files at most.
+fill() {
+        local n=0 chunk=$((1 << 30)) i=0
+        mkdir -p "$state/fill"
+        while [ "$chunk" -ge 4096 ]; do
+                if fallocate -l "$chunk" "$state/fill/$n" 2>/dev/null; then
+                        n=$((n + 1))
+                else
+                        rm -f "$state/fill/$n"
+                        chunk=$((chunk / 2))
+                fi
+        done
+        while [ "$i" -lt 5000 ] && : 2>/dev/null >"$state/fill/i$i"; do
+                i=$((i + 1))
+        done
+        sync
+        harness_log "filled $state: $(df -h --output=avail,iavail "$state" 2>/dev/null | tail -n 1 | xargs)"
+}
+
+unfill() {
+        rm -rf "$state/fill"
+        sync
+        [ "$fstype" != btrfs ] || btrfs filesystem sync "$state" >/dev/null
+}
+
+call() {
+        busctl --system call org.lamina.snapshot1 "$OBJ" "$IFACE" "$@"
+}
+
+# gdbus prints the error name; busctl does not.
+gcall() {
+        gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" --method "$IFACE.$1" "${@:2}" 2>&1
+}
+
+# 15 labels of 4000 bytes: 60 KiB of metadata, more than any free page left in the file.
+big_labels() {
+        local v l="{" i
+        v=$(head -c 3990 /dev/zero | tr '\0' v)
+        for i in $(seq 1 15); do
+                l="$l'label-$i': '$v',"
+        done
+        echo "${l%,}}"
+}
+BIG=$(big_labels)
+
+# A write on the full filesystem: ok, or QuotaExceeded with a message saying what is
+# full. Anything else fails the test. Returns 1 for QuotaExceeded.
+write_or_quota() {
+        local out
+        if out=$(gcall "$@"); then
+                return 0
+        fi
+        case $out in
+        *"$QUOTA"*) ;;
+        *) fail "$1 on a full $fstype: expected $QUOTA, got: $out" ;;
+        esac
+        echo "$out" | grep -Eqi 'full|space|quota' || fail "$1: the message does not say what is full: $out"
+        harness_log "$1 refused: ${out#*QuotaExceeded: }"
+        return 1
+}
+
+assert_reads() {
+        call Stat s base-c >/dev/null || fail "Stat on a full $fstype: $*"
+        call Stat s active >/dev/null || fail "Stat of an active snapshot on a full $fstype: $*"
+        call List as 0 | grep -q '"base-c"' || fail "List on a full $fstype: $*"
+}
+
+# Prepares w-<tag>-<i> with big labels until one is refused; fails if none is.
+assert_writes_refused() {
+        local i
+        for i in $(seq 1 40); do
+                write_or_quota Prepare "w-$1-$i" "" "$BIG" >/dev/null || return 0
+                written="$written w-$1-$i"
+        done
+        fail "40 Prepares with 60 KiB of labels all succeeded on a full $fstype"
+}
+
+assert_alive() {
+        local pid
+        pid=$(harness_laminad_pid)
+        [ -n "$pid" ] && [ "$pid" = "$1" ] || fail "laminad $1 is gone ($2): killed by a signal?"
+}
+
+stop_laminad() {
+        local pid
+        pid=$(harness_laminad_pid)
+        [ -n "$pid" ] || fail "laminad is not running"
+        harness_kill_pid "$pid"
+        harness_wait_for 50 harness_name_gone org.lamina.snapshot1 || fail "laminad did not exit"
+}
+
+make_fs
+written=""
+
+call Prepare ssa{ss} base "" 0 >/dev/null
+call Commit ssa{ss} base-c base 0
+call Prepare ssa{ss} active base-c 1 k v >/dev/null
+call Prepare ssa{ss} to-commit base-c 0 >/dev/null
+pid=$(harness_laminad_pid)
+[ -n "$pid" ] || fail "laminad did not start"
+
+fill
+assert_reads "while full"
+assert_writes_refused full
+write_or_quota Update active "$BIG" "['labels']" >/dev/null || :
+write_or_quota Commit c-while-full to-commit "{}" >/dev/null || :
+assert_reads "after refused writes"
+assert_alive "$pid" "after writes on a full $fstype"
+
+# A restart while full: start-up, lock file and map must not fault either.
+stop_laminad
+assert_reads "after a restart while full"
+pid=$(harness_laminad_pid)
+assert_writes_refused restarted
+assert_alive "$pid" "after a restart on a full $fstype"
+
+unfill
+gcall Prepare after "" "$BIG" >/dev/null || fail "Prepare after freeing space: $(gcall Prepare after2 "" "{}")"
+call Commit ssa{ss} after-c after 0 || fail "Commit after freeing space"
+call Remove s after-c || fail "Remove after freeing space"
+for k in $written; do
+        call Remove s "$k" || fail "Remove $k after freeing space"
+done
+assert_reads "after freeing space"
+assert_alive "$pid" "after freeing space"
+
+# Clean on disk, and whole after a restart.
+stop_laminad
+mdb_stat -e -f -a "$store" >"$T/mdb_stat.out" 2>&1 || fail "mdb_stat: $(cat "$T/mdb_stat.out")"
+"$LAMINA_BUILD_DIR/tests/integration/disk/store-check" "$store" 2 || fail "the metadata is inconsistent"
+assert_reads "after freeing space and a restart"
+! grep -Eqi 'signal|bus error|core dumped' "$T/bus.log" || fail "a process died of a signal: $(grep -Ei 'signal|bus error' "$T/bus.log")"
+echo "full $fstype survived: reads while full, QuotaExceeded for writes, clean after freeing space"
