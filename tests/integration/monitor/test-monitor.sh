@@ -4,7 +4,8 @@
 # the private bus: watchers of users A and B and of root, each its own laminactl monitor;
 # changes made by other connections (laminactl prepare/rm as A, B and root). A's watcher
 # sees exactly A's changes, B's exactly B's, root's all of them, in --json=short for the
-# users and as text for root; Unwatch and a vanished watcher end the copies.
+# users and as text for root; Unwatch and a vanished watcher end the copies; a uid's 17th
+# watcher is LimitsExceeded, and ended monitors free their slots.
 set -u
 
 HARNESS_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/lib
@@ -124,7 +125,34 @@ as "$B" "$LAMINACTL" -q rm mon-b >/dev/null || not_ok "$B cannot remove mon-b"
 harness_wait_for 100 has_lines root Removed 2 || not_ok "root's watcher did not see B's removal"
 [ "$(lines a .)" = 2 ] && ok "A's watcher still saw nothing of B" || not_ok "A's watcher saw: $(cat "$T/a.out")"
 
-kill -TERM "$PID_a" "$PID_root"
-wait "$PID_a" "$PID_root"
+# Fair share: A has one watcher (monitor a); 15 more fit, the 17th is LimitsExceeded.
+for i in $(seq 2 16); do
+        start_monitor "a$i" "$A" --json=short
+done
+if as "$A" "$LAMINACTL" --no-pager monitor </dev/null >"$T/a17.out" 2>"$T/a17.err"; then
+        not_ok "A's 17th watcher was accepted"
+elif grep -q "already has 16 watchers" "$T/a17.err"; then
+        ok "A's 17th watcher: $(cat "$T/a17.err")"
+else
+        not_ok "A's 17th watcher failed otherwise: $(cat "$T/a17.err")"
+fi
+# B is not affected by A's share.
+start_monitor b2 "$B" --json=short && ok "B may still watch while A has 16"
+for i in $(seq 2 16); do
+        kill -TERM "$(eval echo "\$PID_a$i")"
+done
+# A's freed slots are usable again once laminad saw those connections go.
+can_watch_again() {
+        as "$A" timeout 1 "$LAMINACTL" --no-pager monitor </dev/null >/dev/null 2>"$T/a18.err"
+        grep -q "^Watching" "$T/a18.err"
+}
+if harness_wait_for 20 can_watch_again; then
+        ok "ended monitors free their slots"
+else
+        not_ok "A's watchers were not forgotten after their monitors ended: $(cat "$T/a18.err")"
+fi
+
+kill -TERM "$PID_a" "$PID_root" "$PID_b2"
+wait "$PID_a" "$PID_root" "$PID_b2"
 
 [ "$failures" = 0 ] || exit 1
