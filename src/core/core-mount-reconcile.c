@@ -151,14 +151,19 @@ static void unmount_unknown(const ReconcileArgs *a, const char *dir) {
         }
 }
 
+/* A user may fill its own directory with entries: the start-up sweep looks at this many
+ * per directory at most, so that it never delays serving. */
+#define SWEEP_MAX_ENTRIES 1024
+
 /* Removes the empty directories in dirfd (the mount points of kills) but the live ones. */
 static void remove_empty_dirs(const ReconcileArgs *a, int dirfd, const char *path, unsigned depth) {
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
+        unsigned seen = 0;
 
         if (dir_open_fd(dirfd, &d) < 0)
                 return;
-        while ((de = readdir(d))) {
+        while ((de = readdir(d)) && seen++ < SWEEP_MAX_ENTRIES) {
                 _cleanup_free_ char *p = NULL;
 
                 if (de->d_name[0] == '.')
