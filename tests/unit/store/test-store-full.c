@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A full disk under the store, simulated: this program's pwrite() and writev(), which
+ * LMDB calls, fail with ENOSPC on data.mdb while armed. Writes then fail with ENOSPC and
+ * a message saying what is full, reads keep working, and once space is back writes work
+ * again on the last committed state. A failed write of only the meta page leaves LMDB
+ * refusing every transaction (MDB_PANIC) until the environment is reopened, which the
+ * store does by itself. (The real thing, on loop filesystems: tests/integration/disk.) */
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include "store-test-util.h"
+
+typedef enum Fault {
+        FAULT_NONE,
+        FAULT_ALL,  /* every write to data.mdb: a full filesystem */
+        FAULT_META, /* only writes shorter than a page: the meta page, after the data */
+} Fault;
+
+static Fault fault;
+static ino_t fault_ino;
+static unsigned faults_hit;
+
+static bool fails(int fd, size_t n) {
+        struct stat st;
+
+        if (fault == FAULT_NONE || fstat(fd, &st) < 0 || st.st_ino != fault_ino)
+                return false;
+        if (fault == FAULT_META && n >= 4096)
+                return false;
+        faults_hit++;
+        errno = ENOSPC;
+        return true;
+}
+
+/* Named by symbol: with _FILE_OFFSET_BITS=64 the headers turn "pwrite" into pwrite64,
+ * but liblmdb calls pwrite. */
+ssize_t fault_pwrite(int fd, const void *buf, size_t n, off_t off) __asm__("pwrite");
+ssize_t fault_pwrite(int fd, const void *buf, size_t n, off_t off) {
+        if (fails(fd, n))
+                return -1;
+        return syscall(SYS_pwrite64, fd, buf, n, off);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt) {
+        if (fails(fd, SIZE_MAX))
+                return -1;
+        return syscall(SYS_writev, fd, iov, iovcnt);
+}
+
+static void arm(TestStore *ts, Fault f) {
+        char p[128];
+        struct stat st;
+
+        snprintf(p, sizeof p, "%s/data.mdb", ts->dir.db);
+        ASSERT_OK(stat(p, &st));
+        fault_ino = st.st_ino;
+        faults_hit = 0;
+        fault = f;
+}
+
+static void assert_reads(Store *s, const char *name) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+
+        ASSERT_OK(t_info(s, name, &info, NULL));
+        ASSERT_STREQ(info.name, name);
+}
+
+static void assert_write_refused(Store *s, const char *name) {
+        Error e = ERROR_NULL;
+
+        ASSERT_ERR(t_create(s, SNAPSHOT_ACTIVE, name, NULL, &e), ENOSPC);
+        ASSERT_TRUE(e.code == ENOSPC);
+        ASSERT_TRUE(strstr(e.message, "full") != NULL);
+        ASSERT_TRUE(faults_hit > 0);
+}
+
+TEST(full_filesystem_refuses_writes_keeps_reads) {
+        TestStore ts;
+        Store *s = test_store_new(&ts, 0);
+
+        ASSERT_TRUE(t_create(s, SNAPSHOT_ACTIVE, "a", NULL, NULL) == 1);
+        arm(&ts, FAULT_ALL);
+        assert_write_refused(s, "b");
+        assert_reads(s, "a");
+        assert_write_refused(s, "c");
+        assert_reads(s, "a");
+
+        fault = FAULT_NONE;
+        ASSERT_TRUE(t_create(s, SNAPSHOT_ACTIVE, "b", NULL, NULL) == 2);
+        assert_reads(s, "a");
+        assert_reads(s, "b");
+        t_verify(s);
+        test_store_done(&ts);
+}
+
+TEST(failed_meta_write_is_survived) {
+        TestStore ts;
+        Store *s = test_store_new(&ts, 0);
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+
+        ASSERT_TRUE(t_create(s, SNAPSHOT_ACTIVE, "a", NULL, NULL) == 1);
+        arm(&ts, FAULT_META);
+        assert_write_refused(s, "b");
+        /* LMDB now refuses every transaction until reopened: reads reopen it. */
+        assert_reads(s, "a");
+        ASSERT_ERR(t_info(s, "b", &info, NULL), ENOENT);
+        assert_write_refused(s, "c");
+        assert_reads(s, "a");
+
+        fault = FAULT_NONE;
+        ASSERT_TRUE(t_create(s, SNAPSHOT_ACTIVE, "b", NULL, NULL) == 2);
+        t_verify(s);
+
+        /* What is on disk is whole. */
+        ts.store = store_free(ts.store);
+        ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
+        assert_reads(ts.store, "a");
+        assert_reads(ts.store, "b");
+        t_verify(ts.store);
+        test_store_done(&ts);
+}
+
+TEST_MAIN(TEST_ENTRY(full_filesystem_refuses_writes_keeps_reads), TEST_ENTRY(failed_meta_write_is_survived))
