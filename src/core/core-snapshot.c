@@ -176,6 +176,23 @@ static void building_remove(CoreSnapshotter *s, const char *name) {
         pthread_mutex_unlock(&s->lock);
 }
 
+/* The backend's message names internal paths. A full filesystem is something the caller
+ * can act on: say so, naming the key (the backend's message goes to the debug log). */
+static int data_full_error(Error *e, int r, const char *key) {
+        int code = e && e->code ? e->code : -r;
+
+        if (code != ENOSPC && code != EDQUOT)
+                return r;
+        if (e) {
+                log_debug("snapshot %s: %s", QUOTE(key), e->message);
+                *e = ERROR_NULL;
+        }
+        return error_setf(e, code, "snapshot %s: no space left for its data: %s; free space and try again",
+                          QUOTE(key),
+                          code == ENOSPC ? "the filesystem holding the snapshots is full"
+                                         : "the disk quota on the filesystem holding the snapshots is exhausted");
+}
+
 typedef struct CreateArgs {
         CoreSnapshotter *s;
         SnapshotKind kind;
@@ -273,7 +290,7 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
                 r = vt->prepare(s->backend, kind, ids, n, &tmpname, e);
                 if (r < 0) {
                         (void) preparing_end(s, NULL);
-                        return r;
+                        return data_full_error(e, r, key);
                 }
         }
         r = preparing_end(s, tmpname);

@@ -114,7 +114,10 @@ write_or_quota() {
         *"$QUOTA"*) ;;
         *) fail "$1 on a full $fstype: expected $QUOTA, got: $out" ;;
         esac
-        echo "$out" | grep -Eqi 'full|space|quota' || fail "$1: the message does not say what is full: $out"
+        echo "$out" | grep -Eqi 'full|quota' || fail "$1: the message does not say what is full: $out"
+        case $out in
+        *"$T"*) fail "$1: the message names an internal path: $out" ;;
+        esac
         harness_log "$1 refused: ${out#*QuotaExceeded: }"
         return 1
 }
