@@ -140,6 +140,10 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
                         return r;
         }
 
+        r = bus_objects_register(c);
+        if (r < 0)
+                return r;
+
         r = sd_bus_error_add_map(bus_lamina_errors);
         if (r < 0)
                 return log_error_errno(r, "failed to register the error names: %m");
@@ -151,6 +155,7 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
 BusContext *bus_context_free(BusContext *c) {
         if (!c)
                 return NULL;
+        bus_objects_free(c->objects); /* before the snapshotters its objects point to */
         for (size_t i = 0; i < c->n_snapshotters; i++) {
                 BusSnapshotter *s = &c->snapshotters[i];
 

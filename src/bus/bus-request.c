@@ -286,7 +286,6 @@ void bus_request_emit(const BusRequest *req, sd_bus_message *m, const char *memb
                                   member);
 
         va_start(ap, types);
-        bus_watchers_emitv(req->snapshotter->context->watchers, req->snapshotter->path, BUS_SNAPSHOTTER_INTERFACE,
-                           member, req->ns, sender, types, ap);
+        bus_watchers_emitv(req->snapshotter->context->watchers, req->snapshotter, member, req->ns, sender, types, ap);
         va_end(ap);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bus-error.h"
+#include "bus-objects.h"
 #include "bus-watch.h"
 #include "bus.h"
 #include "log.h"
@@ -72,21 +73,15 @@ static int watchers_check_limits(BusWatchers *ws, uid_t uid, sd_bus_error *error
         return 0;
 }
 
-static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        BusContext *c = userdata;
-        BusWatchers *ws = c->watchers;
-        Watcher *w;
+int bus_watchers_add(BusWatchers *ws, sd_bus_message *m, uid_t uid, sd_bus_error *error) {
         const char *sender = sd_bus_message_get_sender(m);
-        uid_t uid;
+        Watcher *w;
         int r;
 
         if (!sender)
                 return bus_error_setf(error, EINVAL, "only connections through the bus can watch");
-        r = bus_caller_uid(c, m, &uid, error);
-        if (r < 0)
-                return r;
         if (watchers_find(ws, sender) != SIZE_MAX) /* watching already */
-                return sd_bus_reply_method_return(m, NULL);
+                return 0;
         r = watchers_check_limits(ws, uid, error);
         if (r < 0)
                 return r;
@@ -106,6 +101,19 @@ static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         }
         ws->items[ws->n++] = w;
         log_debug("monitor: %s (uid %u) watches", sender, (unsigned) uid);
+        return 0;
+}
+
+static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        uid_t uid;
+        int r;
+
+        r = bus_caller_uid(c, m, &uid, error);
+        if (r >= 0)
+                r = bus_watchers_add(c->watchers, m, uid, error);
+        if (r < 0)
+                return r;
         return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -156,14 +164,13 @@ bool bus_watchers_any(const BusWatchers *ws) {
         return ws && ws->n > 0;
 }
 
-void bus_watchers_emitv(BusWatchers *ws, const char *path, const char *interface, const char *member, uid_t ns,
-                        const char *except, const char *types, va_list ap) {
+void bus_watchers_send(BusWatchers *ws, uid_t ns, const char *except, const char *path, const char *interface,
+                       const char *member, bus_signal_fill_fn fill, void *userdata) {
         if (!ws)
                 return;
         for (size_t i = 0; i < ws->n; i++) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *signal = NULL;
                 const Watcher *w = ws->items[i];
-                va_list aq;
                 int r;
 
                 if ((w->uid != ns && w->uid != 0) || (except && streq(w->name, except)))
@@ -171,14 +178,42 @@ void bus_watchers_emitv(BusWatchers *ws, const char *path, const char *interface
                 r = sd_bus_message_new_signal(ws->bus, &signal, path, interface, member);
                 if (r >= 0)
                         r = sd_bus_message_set_destination(signal, w->name);
-                if (r >= 0) {
-                        va_copy(aq, ap);
-                        r = sd_bus_message_appendv(signal, types, aq);
-                        va_end(aq);
-                }
+                if (r >= 0)
+                        r = fill(signal, userdata);
                 if (r >= 0)
                         r = sd_bus_send(ws->bus, signal, NULL);
                 if (r < 0)
                         log_warning_errno(r, "monitor: failed to send %s to %s: %m", member, w->name);
         }
+}
+
+typedef struct VaArgs {
+        const char *types;
+        va_list *ap;
+} VaArgs;
+
+static int fill_va(sd_bus_message *signal, void *userdata) {
+        VaArgs *a = userdata;
+        va_list aq;
+        int r;
+
+        va_copy(aq, *a->ap);
+        r = sd_bus_message_appendv(signal, a->types, aq);
+        va_end(aq);
+        return r;
+}
+
+void bus_watchers_emitv(BusWatchers *ws, BusSnapshotter *s, const char *member, uid_t ns, const char *except,
+                        const char *types, va_list ap) {
+        va_list aq;
+
+        if (!ws || ws->n == 0)
+                return;
+        va_copy(aq, ap);
+        bus_watchers_send(ws, ns, except, s->path, BUS_SNAPSHOTTER_INTERFACE, member, fill_va,
+                          &(VaArgs) { types, &aq });
+        va_end(aq);
+        va_copy(aq, ap);
+        bus_objects_changed(s, member, ns, types, aq);
+        va_end(aq);
 }

@@ -22,6 +22,7 @@
 #define BUS_WATCHERS_ROOT_RESERVE 16u
 
 typedef struct BusContext BusContext;
+typedef struct BusSnapshotter BusSnapshotter;
 typedef struct BusWatchers BusWatchers;
 
 /* Sets up c->watchers and the Monitor interface on the manager object. */
@@ -30,7 +31,19 @@ BusWatchers *bus_watchers_free(BusWatchers *w);
 /* Whether anyone watches: laminad does not exit on idle then (it would miss changes). */
 bool bus_watchers_any(const BusWatchers *w);
 
-/* Sends member (of interface, from path) with the arguments in ap to every watcher that may
- * see namespace ns, except the connection named except (it was told already; may be NULL). */
-void bus_watchers_emitv(BusWatchers *w, const char *path, const char *interface, const char *member, uid_t ns,
-                        const char *except, const char *types, va_list ap);
+/* Makes the caller of m (uid) a watcher; nothing when it is one already. LimitsExceeded
+ * beyond the limits above. */
+int bus_watchers_add(BusWatchers *w, sd_bus_message *m, uid_t uid, sd_bus_error *error);
+
+/* Appends a signal's arguments. */
+typedef int (*bus_signal_fill_fn)(sd_bus_message *signal, void *userdata);
+/* Sends member (of interface, from path), its arguments appended by fill, to every watcher
+ * that may see namespace ns, except the connection named except (may be NULL). */
+void bus_watchers_send(BusWatchers *w, uid_t ns, const char *except, const char *path, const char *interface,
+                       const char *member, bus_signal_fill_fn fill, void *userdata);
+
+/* A Snapshotter signal (member, with the arguments in ap) that the caller named except was
+ * sent already: a copy to each other watcher, and the object signals it implies
+ * (bus-objects.c) to every watcher. */
+void bus_watchers_emitv(BusWatchers *w, BusSnapshotter *s, const char *member, uid_t ns, const char *except,
+                        const char *types, va_list ap);

@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "bus-job.h"
+#include "bus-objects.h"
 #include "bus-watch.h"
 #include "core.h"
 #include "macro.h"
@@ -47,6 +48,7 @@ struct BusContext {
         BusJobs *queries; /* List, ListPage */
         AuthRegistry *auth; /* polkit checks in flight */
         BusWatchers *watchers; /* connections told about changes (bus-watch.c) */
+        BusObjects *objects;   /* one object per snapshot, the object manager (bus-objects.c) */
         sd_bus_slot *manager_slot;
         BusSnapshotter *snapshotters;
         size_t n_snapshotters;

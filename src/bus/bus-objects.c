@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-error.h"
+#include "bus-objects.h"
+#include "bus-watch.h"
+#include "bus-work.h"
+#include "bus.h"
+#include "log.h"
+#include "strutil.h"
+
+#define OBJECT_MANAGER_INTERFACE "org.freedesktop.DBus.ObjectManager"
+#define PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
+
+/* What the properties of one snapshot object are read from. */
+typedef struct Object {
+        BusSnapshotter *s;
+        const char *path;
+        const SnapshotInfo *info;
+        const char *mount_path; /* "" when laminad has not mounted it */
+} Object;
+
+struct BusObjects {
+        sd_bus_slot *manager_slot, *filter_slot;
+        sd_bus_slot **slots; /* one fallback vtable per snapshotter */
+        size_t n_slots;
+        /* The object find_object() found for the message being dispatched; its property
+         * getters run right after, before the next message. */
+        SnapshotInfo current_info;
+        char *current_mount_path;
+        Object current;
+};
+
+/* --- Paths: <snapshotter>/snapshot/<uid>/<escaped key> --- */
+
+static char *object_path(BusSnapshotter *s, uid_t uid, const char *key) {
+        _cleanup_free_ char *prefix = strdup_printf("%s/snapshot/%u", s->path, (unsigned) uid);
+        char *path = NULL;
+
+        if (!prefix || sd_bus_path_encode(prefix, key, &path) < 0)
+                return NULL;
+        return path;
+}
+
+static int parse_uid(const char *s, uid_t *ret) {
+        char *end;
+        unsigned long v;
+
+        if (!s || !*s || (s[0] == '0' && s[1]) || s[0] < '0' || s[0] > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || *end || v >= (unsigned long) (uid_t) -1)
+                return -EINVAL;
+        *ret = (uid_t) v;
+        return 0;
+}
+
+static int object_path_parse(BusSnapshotter *s, const char *path, uid_t *ret_uid, char **ret_key) {
+        _cleanup_free_ char *template = strdup_printf("%s/snapshot/%%/%%", s->path);
+        _cleanup_free_ char *uid = NULL, *key = NULL;
+        int r;
+
+        if (!template)
+                return -ENOMEM;
+        r = sd_bus_path_decode_many(path, template, &uid, &key);
+        if (r <= 0 || !key || !*key)
+                return -EINVAL;
+        r = parse_uid(uid, ret_uid);
+        if (r < 0)
+                return r;
+        *ret_key = TAKE_PTR(key);
+        return 0;
+}
+
+/* The path where laminad mounted uid's key, or "" (list of uid's mounts: one per mount). */
+static int find_mount_path(BusSnapshotter *s, uid_t uid, const char *key, char **ret) {
+        CoreMountInfoList mounts = {};
+        Error e = ERROR_NULL;
+        int r;
+
+        r = core_list_mounts(s->core, uid, &mounts, &e);
+        if (r < 0)
+                return r;
+        *ret = NULL;
+        for (size_t i = 0; i < mounts.n && !*ret; i++)
+                if (mounts.items[i].owner == uid && streq(mounts.items[i].key, key))
+                        *ret = strdup(mounts.items[i].path);
+        if (!*ret)
+                *ret = strdup("");
+        core_mount_info_list_clear(&mounts);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* --- Properties of org.lamina.snapshot1.Snapshot --- */
+
+static int append_labels(sd_bus_message *m, const Object *o) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{ss}");
+        for (size_t i = 0; r >= 0 && i < o->info->labels.n; i++)
+                r = sd_bus_message_append(m, "{ss}", o->info->labels.items[i].key, o->info->labels.items[i].value);
+        return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+static int append_snapshotter(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append_basic(m, 's', core_snapshotter_name(o->s->core));
+}
+static int append_key(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append_basic(m, 's', o->info->name);
+}
+static int append_owner(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append(m, "u", (uint32_t) o->info->owner);
+}
+static int append_kind(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append_basic(m, 's', snapshot_kind_to_string(o->info->kind));
+}
+static int append_parent(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append_basic(m, 's', o->info->parent ?: "");
+}
+static int append_created(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append_basic(m, 't', &o->info->created_usec);
+}
+static int append_updated(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append_basic(m, 't', &o->info->updated_usec);
+}
+static int append_mount_path(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append_basic(m, 's', o->mount_path);
+}
+
+static const struct {
+        const char *name, *signature;
+        int (*append)(sd_bus_message *m, const Object *o);
+} properties[] = {
+        { "Snapshotter", "s",     append_snapshotter },
+        { "Key",         "s",     append_key },
+        { "Owner",       "u",     append_owner },
+        { "Kind",        "s",     append_kind },
+        { "Parent",      "s",     append_parent },
+        { "Labels",      "a{ss}", append_labels },
+        { "Created",     "t",     append_created },
+        { "Updated",     "t",     append_updated },
+        { "MountPath",   "s",     append_mount_path },
+};
+
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        for (size_t i = 0; i < ELEMENTSOF(properties); i++)
+                if (streq(properties[i].name, property))
+                        return properties[i].append(reply, userdata);
+        return -EINVAL;
+}
+
+/* a{sv} of every property. */
+static int append_properties(sd_bus_message *m, const Object *o) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(properties); i++) {
+                r = sd_bus_message_open_container(m, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(m, 's', properties[i].name);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', properties[i].signature);
+                if (r >= 0)
+                        r = properties[i].append(m, o);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+        }
+        return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+/* o, a{sa{sv}}: the object with its one interface, as GetManagedObjects and InterfacesAdded carry it. */
+static int append_object(sd_bus_message *m, const Object *o) {
+        int r;
+
+        r = sd_bus_message_append_basic(m, 'o', o->path);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sa{sv}}");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'e', "sa{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append_basic(m, 's', BUS_SNAPSHOT_INTERFACE);
+        if (r >= 0)
+                r = append_properties(m, o);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+static const sd_bus_vtable snapshot_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Snapshotter", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Key", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Owner", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Kind", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Parent", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Labels", "a{ss}", property_get, 0, 0),
+        SD_BUS_PROPERTY("Created", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Updated", "t", property_get, 0, 0),
+        SD_BUS_PROPERTY("MountPath", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_VTABLE_END,
+};
+
+/* Only the owner and root find an object; for anyone else it does not exist. */
+static int find_object(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                       sd_bus_error *error) {
+        BusSnapshotter *s = userdata;
+        BusObjects *o = s->context->objects;
+        sd_bus_message *m = sd_bus_get_current_message(bus);
+        _cleanup_free_ char *key = NULL;
+        Error e = ERROR_NULL;
+        uid_t uid, caller;
+
+        if (!m || object_path_parse(s, path, &uid, &key) < 0)
+                return 0;
+        if (bus_caller_uid(s->context, m, &caller, NULL) < 0 || (caller != 0 && caller != uid))
+                return 0;
+
+        snapshot_info_clear(&o->current_info);
+        free(o->current_mount_path);
+        o->current_mount_path = NULL;
+        if (core_stat(s->core, uid, key, &o->current_info, &e) < 0 || o->current_info.owner != uid)
+                return 0; /* gone, or root's committed snapshot seen from uid's namespace */
+        if (find_mount_path(s, uid, key, &o->current_mount_path) < 0)
+                return 0;
+        o->current = (Object) { s, path, &o->current_info, o->current_mount_path };
+        *found = &o->current;
+        return 1;
+}
+
+/* --- GetManagedObjects: the caller's namespace, listed on a worker thread --- */
+
+typedef struct Query {
+        BusContext *c;
+        uid_t uid;
+        SnapshotInfoList *lists;   /* per snapshotter */
+        CoreMountInfoList *mounts; /* per snapshotter */
+} Query;
+
+static void query_free(void *data) {
+        Query *q = data;
+
+        for (size_t i = 0; q && i < q->c->n_snapshotters; i++) {
+                snapshot_info_list_clear(&q->lists[i]);
+                core_mount_info_list_clear(&q->mounts[i]);
+        }
+        if (q) {
+                free(q->lists);
+                free(q->mounts);
+        }
+        free(q);
+}
+
+static size_t info_size(const SnapshotInfo *info) {
+        size_t n = 3 * strlen(info->name) + (info->parent ? strlen(info->parent) : 0) + 512;
+
+        for (size_t i = 0; i < info->labels.n; i++)
+                n += strlen(info->labels.items[i].key) + strlen(info->labels.items[i].value) + 16;
+        return n;
+}
+
+static int query_run(BusJob *job, void *data, Error *e) {
+        Query *q = data;
+        size_t bytes = 0;
+        int r;
+
+        for (size_t i = 0; i < q->c->n_snapshotters; i++) {
+                CoreSnapshotter *core = q->c->snapshotters[i].core;
+
+                r = core_list(core, q->uid, NULL, &q->lists[i], e);
+                if (r >= 0)
+                        r = core_list_mounts(core, q->uid, &q->mounts[i], e);
+                if (r < 0)
+                        return r;
+                for (size_t j = 0; j < q->lists[i].n; j++) {
+                        bytes += info_size(&q->lists[i].items[j]);
+                        if (bytes > BUS_LIST_BYTES_MAX)
+                                return error_setf(e, EUSERS,
+                                                  "uid %u's snapshots would take more than %u MiB as objects; "
+                                                  "page through them with ListPage(filters, cursor, limit)",
+                                                  (unsigned) q->uid, BUS_LIST_BYTES_MAX / 1024u / 1024u);
+                }
+        }
+        return 0;
+}
+
+static const char *mount_path_of(const CoreMountInfoList *mounts, uid_t uid, const char *key) {
+        for (size_t i = 0; i < mounts->n; i++)
+                if (mounts->items[i].owner == uid && streq(mounts->items[i].key, key))
+                        return mounts->items[i].path;
+        return "";
+}
+
+static int query_reply(sd_bus_message *m, void *data) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Query *q = data;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "{oa{sa{sv}}}");
+        for (size_t i = 0; r >= 0 && i < q->c->n_snapshotters; i++)
+                for (size_t j = 0; r >= 0 && j < q->lists[i].n; j++) {
+                        const SnapshotInfo *info = &q->lists[i].items[j];
+                        _cleanup_free_ char *path = NULL;
+
+                        if (info->owner != q->uid) /* root's committed snapshots, seen from uid */
+                                continue;
+                        path = object_path(&q->c->snapshotters[i], q->uid, info->name);
+                        if (!path)
+                                return -ENOMEM;
+                        r = sd_bus_message_open_container(reply, 'e', "oa{sa{sv}}");
+                        if (r >= 0)
+                                r = append_object(reply, &(Object) { &q->c->snapshotters[i], path, info,
+                                                                     mount_path_of(&q->mounts[i], q->uid, info->name) });
+                        if (r >= 0)
+                                r = sd_bus_message_close_container(reply);
+                }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static const BusJobOps query_ops = { .run = query_run, .reply = query_reply, .free = query_free };
+
+static int get_managed_objects(BusContext *c, sd_bus_message *m, sd_bus_error *error) {
+        Query *q;
+        uid_t uid;
+        int r;
+
+        r = bus_caller_uid(c, m, &uid, error);
+        if (r >= 0)
+                r = bus_watchers_add(c->watchers, m, uid, error);
+        if (r < 0)
+                return r;
+        q = calloc(1, sizeof *q);
+        if (!q)
+                return -ENOMEM;
+        *q = (Query) { c, uid, calloc(c->n_snapshotters, sizeof *q->lists),
+                       calloc(c->n_snapshotters, sizeof *q->mounts) };
+        if (!q->lists || !q->mounts) {
+                query_free(q);
+                return -ENOMEM;
+        }
+        return bus_job_start(c->queries, m, uid, &query_ops, q, error);
+}
+
+/* sd-bus answers ObjectManager calls itself (from node enumerators, on the loop); this one
+ * is ours. Every other message goes on. */
+static int filter_object_manager(sd_bus_message *m, void *userdata, sd_bus_error *unused) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *path = sd_bus_message_get_path(m);
+        int r;
+
+        if (!sd_bus_message_is_method_call(m, OBJECT_MANAGER_INTERFACE, "GetManagedObjects") || !path ||
+            !streq(path, BUS_PATH))
+                return 0;
+        r = get_managed_objects(userdata, m, &error);
+        if (r < 0)
+                (void) sd_bus_reply_method_errno(m, r, &error);
+        return 1;
+}
+
+/* --- Signals --- */
+
+static int fill_object(sd_bus_message *signal, void *userdata) {
+        return append_object(signal, userdata);
+}
+
+static int fill_removed(sd_bus_message *signal, void *userdata) {
+        return sd_bus_message_append(signal, "oas", (const char *) userdata, 1, BUS_SNAPSHOT_INTERFACE);
+}
+
+static int fill_mount_path(sd_bus_message *signal, void *userdata) {
+        return sd_bus_message_append(signal, "sa{sv}as", BUS_SNAPSHOT_INTERFACE, 1, "MountPath", "s",
+                                     (const char *) userdata, 0);
+}
+
+static void object_added(BusSnapshotter *s, uid_t ns, const char *key) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        _cleanup_free_ char *path = object_path(s, ns, key), *mount_path = NULL;
+        Error e = ERROR_NULL;
+
+        if (!path || core_stat(s->core, ns, key, &info, &e) < 0 || info.owner != ns ||
+            find_mount_path(s, ns, key, &mount_path) < 0)
+                return;
+        bus_watchers_send(s->context->watchers, ns, NULL, BUS_PATH, OBJECT_MANAGER_INTERFACE, "InterfacesAdded",
+                          fill_object, &(Object) { s, path, &info, mount_path });
+}
+
+static void object_removed(BusSnapshotter *s, uid_t ns, const char *key) {
+        _cleanup_free_ char *path = object_path(s, ns, key);
+
+        if (path)
+                bus_watchers_send(s->context->watchers, ns, NULL, BUS_PATH, OBJECT_MANAGER_INTERFACE,
+                                  "InterfacesRemoved", fill_removed, path);
+}
+
+static void object_mount_path(BusSnapshotter *s, uid_t ns, const char *key, const char *mount_path) {
+        _cleanup_free_ char *path = object_path(s, ns, key);
+
+        if (path)
+                bus_watchers_send(s->context->watchers, ns, NULL, path, PROPERTIES_INTERFACE, "PropertiesChanged",
+                                  fill_mount_path, (void *) mount_path);
+}
+
+void bus_objects_changed(BusSnapshotter *s, const char *member, uid_t ns, const char *types, va_list ap) {
+        const char *a = NULL, *b = NULL;
+
+        /* Every Snapshotter signal starts with one or two strings. */
+        if (types[0] == 's')
+                a = va_arg(ap, const char *);
+        if (types[0] == 's' && types[1] == 's')
+                b = va_arg(ap, const char *);
+        if (!a)
+                return;
+
+        if (streq(member, "Prepared"))
+                object_added(s, ns, a);
+        else if (streq(member, "Committed") && b) { /* name, key */
+                object_removed(s, ns, b);
+                object_added(s, ns, a);
+        } else if (streq(member, "Removed"))
+                object_removed(s, ns, a);
+        else if (streq(member, "Mounted") && b)
+                object_mount_path(s, ns, a, b);
+        else if (streq(member, "Unmounted"))
+                object_mount_path(s, ns, a, "");
+}
+
+/* --- Registration --- */
+
+int bus_objects_register(BusContext *c) {
+        BusObjects *o;
+        int r;
+
+        o = calloc(1, sizeof *o);
+        if (!o)
+                return -ENOMEM;
+        c->objects = o;
+        o->slots = calloc(c->n_snapshotters, sizeof *o->slots);
+        if (!o->slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_snapshotters; i++) {
+                BusSnapshotter *s = &c->snapshotters[i];
+                _cleanup_free_ char *prefix = strdup_printf("%s/snapshot", s->path);
+
+                if (!prefix)
+                        return -ENOMEM;
+                r = sd_bus_add_fallback_vtable(c->bus, &o->slots[i], prefix, BUS_SNAPSHOT_INTERFACE,
+                                               snapshot_vtable, find_object, s);
+                if (r < 0)
+                        return log_error_errno(r, "failed to register %s/*: %m", prefix);
+                o->n_slots++;
+        }
+        r = sd_bus_add_object_manager(c->bus, &o->manager_slot, BUS_PATH);
+        if (r >= 0)
+                r = sd_bus_add_filter(c->bus, &o->filter_slot, filter_object_manager, c);
+        if (r < 0)
+                return log_error_errno(r, "failed to register the object manager on %s: %m", BUS_PATH);
+        return 0;
+}
+
+BusObjects *bus_objects_free(BusObjects *o) {
+        if (!o)
+                return NULL;
+        for (size_t i = 0; i < o->n_slots; i++)
+                sd_bus_slot_unref(o->slots[i]);
+        free(o->slots);
+        sd_bus_slot_unref(o->manager_slot);
+        sd_bus_slot_unref(o->filter_slot);
+        snapshot_info_clear(&o->current_info);
+        free(o->current_mount_path);
+        free(o);
+        return NULL;
+}
