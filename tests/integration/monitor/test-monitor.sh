@@ -8,67 +8,15 @@
 # watcher is LimitsExceeded, and ended monitors free their slots.
 set -u
 
-HARNESS_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/lib
-. "$HARNESS_LIB/harness.sh"
+MONITOR_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/monitor
+. "$MONITOR_LIB/monitor-lib.sh"
 
-LAMINACTL=$LAMINA_BUILD_DIR/src/ctl/laminactl
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
-[ -x "$LAMINACTL" ] || harness_die "$LAMINACTL is not built"
-harness_setup --idle-timeout 300
-
-A=$(harness_add_user mona)
-B=$(harness_add_user monb)
-
-# Both users may manage their own snapshots (a rules file; polkitd with private copies of
-# the actions and rules directories, as in tests/integration/auth).
-export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
-mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
-cat >"$LAMINA_POLKIT_RULES/50-lamina-monitor-test.rules" <<RULE
-polkit.addRule(function(action, subject) {
-        if (action.id == "org.lamina.snapshot1.manage-own" && (subject.user == "$A" || subject.user == "$B"))
-                return polkit.Result.YES;
-});
-RULE
-chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
-HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
-harness_start_polkitd
-
-failures=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
-
-as() {
-        local u=$1
-        shift
-        if [ "$u" = root ]; then
-                "$@"
-        else
-                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
-                        env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
-        fi
-}
-
-# start_monitor NAME USER [ARGS...]: laminactl monitor in the background, until it watches.
+# start_monitor NAME USER [ARGS...]: laminactl monitor, until it watches.
 start_monitor() {
         local name=$1 u=$2
         shift 2
-        # Not through as(): $! must be laminactl itself, not a subshell running a function.
-        if [ "$u" = root ]; then
-                "$LAMINACTL" --no-pager monitor "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
-        else
-                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
-                        "$LAMINACTL" --no-pager monitor "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
-        fi
-        harness_record_pid "monitor-$name" "$!"
-        eval "PID_$name=$!"
-        harness_wait_for 100 grep -q "^Watching" "$T/$name.err" ||
-                harness_die "$name's monitor does not watch: $(cat "$T/$name.err")"
+        start_bg "$name" "$u" "^Watching" "$LAMINACTL" --no-pager monitor "$@"
 }
-
-lines() { grep -c "$2" "$T/$1.out"; }
-has_lines() { [ "$(lines "$1" "$2")" -ge "$3" ]; }
 
 start_monitor a "$A" --json=short
 start_monitor b "$B" --json=short

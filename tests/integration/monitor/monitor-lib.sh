@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sourced by the monitor tests: the private bus, users A and B whom a rules file lets manage
+# and mount their own snapshots, real polkitd (private copies of the actions and rules
+# directories, as in tests/integration/auth), and helpers.
+
+HARNESS_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/lib
+. "$HARNESS_LIB/harness.sh"
+
+LAMINACTL=$LAMINA_BUILD_DIR/src/ctl/laminactl
+[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
+[ -x "$LAMINACTL" ] || harness_die "$LAMINACTL is not built"
+harness_setup --idle-timeout 300
+
+A=$(harness_add_user mona)
+B=$(harness_add_user monb)
+
+export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
+mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
+cat >"$LAMINA_POLKIT_RULES/50-lamina-monitor-test.rules" <<RULE
+polkit.addRule(function(action, subject) {
+        if ((action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own") &&
+            (subject.user == "$A" || subject.user == "$B"))
+                return polkit.Result.YES;
+});
+RULE
+chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
+HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
+harness_start_polkitd
+
+failures=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
+
+as() {
+        local u=$1
+        shift
+        if [ "$u" = root ]; then
+                "$@"
+        else
+                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
+                        env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
+        fi
+}
+
+# start_bg NAME USER READY COMMAND...: COMMAND as USER in the background (PID in $PID_NAME),
+# output in $T/NAME.out and .err, until a line of it matches READY.
+start_bg() {
+        local name=$1 u=$2 ready=$3
+        shift 3
+        # Not through as(): $! must be the command itself, not a subshell running a function.
+        if [ "$u" = root ]; then
+                "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
+        else
+                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
+                        "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
+        fi
+        harness_record_pid "bg-$name" "$!"
+        eval "PID_$name=$!"
+        harness_wait_for 100 grep -q "$ready" "$T/$name.out" "$T/$name.err" ||
+                harness_die "$name did not start: $(cat "$T/$name.err")"
+}
+
+lines() { grep -c "$2" "$T/$1.out"; }
+has_lines() { [ "$(lines "$1" "$2")" -ge "$3" ]; }
