@@ -127,6 +127,12 @@ static int append_created(sd_bus_message *m, const Object *o) {
 static int append_updated(sd_bus_message *m, const Object *o) {
         return sd_bus_message_append_basic(m, 't', &o->info->updated_usec);
 }
+static int append_size(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append_basic(m, 't', &o->info->size);
+}
+static int append_inodes(sd_bus_message *m, const Object *o) {
+        return sd_bus_message_append_basic(m, 't', &o->info->inodes);
+}
 static int append_mount_path(sd_bus_message *m, const Object *o) {
         return sd_bus_message_append_basic(m, 's', o->mount_path);
 }
@@ -143,6 +149,8 @@ static const struct {
         { "Labels",      "a{ss}", append_labels },
         { "Created",     "t",     append_created },
         { "Updated",     "t",     append_updated },
+        { "Size",        "t",     append_size },
+        { "Inodes",      "t",     append_inodes },
         { "MountPath",   "s",     append_mount_path },
 };
 
@@ -200,9 +208,12 @@ static const sd_bus_vtable snapshot_vtable[] = {
         SD_BUS_PROPERTY("Owner", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Kind", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Parent", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Labels", "a{ss}", property_get, 0, 0),
+        SD_BUS_PROPERTY("Labels", "a{ss}", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Created", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Updated", "t", property_get, 0, 0),
+        SD_BUS_PROPERTY("Updated", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        /* Stored at Commit (bytes and inodes the snapshot holds); 0 for active ones and views. */
+        SD_BUS_PROPERTY("Size", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Inodes", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MountPath", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END,
 };
@@ -410,6 +421,43 @@ static void object_mount_path(BusSnapshotter *s, uid_t ns, const char *key, cons
         if (path)
                 bus_watchers_send(s->context->watchers, ns, NULL, path, PROPERTIES_INTERFACE, "PropertiesChanged",
                                   fill_mount_path, (void *) mount_path);
+}
+
+static int fill_labels(sd_bus_message *signal, void *userdata) {
+        const Object *o = userdata;
+        int r;
+
+        r = sd_bus_message_append(signal, "s", BUS_SNAPSHOT_INTERFACE);
+        if (r >= 0)
+                r = sd_bus_message_open_container(signal, 'a', "{sv}");
+        if (r >= 0)
+                r = sd_bus_message_open_container(signal, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(signal, "s", "Labels");
+        if (r >= 0)
+                r = sd_bus_message_open_container(signal, 'v', "a{ss}");
+        if (r >= 0)
+                r = append_labels(signal, o);
+        if (r >= 0)
+                r = sd_bus_message_close_container(signal);
+        if (r >= 0)
+                r = sd_bus_message_close_container(signal);
+        if (r >= 0)
+                r = sd_bus_message_append(signal, "{sv}", "Updated", "t", o->info->updated_usec);
+        if (r >= 0)
+                r = sd_bus_message_close_container(signal);
+        return r < 0 ? r : sd_bus_message_append(signal, "as", 0);
+}
+
+void bus_objects_updated(BusSnapshotter *s, const SnapshotInfo *info) {
+        _cleanup_free_ char *path = NULL;
+
+        if (!bus_watchers_any(s->context->watchers))
+                return;
+        path = object_path(s, info->owner, info->name);
+        if (path)
+                bus_watchers_send(s->context->watchers, info->owner, NULL, path, PROPERTIES_INTERFACE,
+                                  "PropertiesChanged", fill_labels, &(Object) { s, path, info, "" });
 }
 
 void bus_objects_changed(BusSnapshotter *s, const char *member, uid_t ns, const char *types, va_list ap) {

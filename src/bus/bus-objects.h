@@ -5,6 +5,8 @@
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
+#include "snapshot-types.h"
+
 /* One object per snapshot, for desktops: <snapshotter>/snapshot/<uid>/<key, escaped as
  * sd_bus_path_encode() does>, with the read-only properties of org.lamina.snapshot1.Snapshot.
  * Only the owner and root find it (anyone else: UnknownObject, also for Introspect).
@@ -25,3 +27,5 @@ BusObjects *bus_objects_free(BusObjects *o);
 /* The object signals a Snapshotter signal (member, its arguments in ap) implies, to the
  * watchers of namespace ns. */
 void bus_objects_changed(BusSnapshotter *s, const char *member, uid_t ns, const char *types, va_list ap);
+/* PropertiesChanged of Labels and Updated after an Update, to the watchers of its namespace. */
+void bus_objects_updated(BusSnapshotter *s, const SnapshotInfo *info);
