@@ -52,6 +52,7 @@ static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
         log_request(req, LOG_INFO, "");
+        bus_objects_updated(req->snapshotter, &info);
         return bus_reply_info(m, &info);
 }
 

@@ -3,7 +3,7 @@
 # One object per snapshot (org.lamina.snapshot1.Snapshot) and the object manager, against
 # real polkitd on the private bus, with a desktop-style client (watch-objects: GetManagedObjects,
 # then the signals) of users A and B and of root. Changes by other connections (laminactl):
-# A's client sees InterfacesAdded, PropertiesChanged (MountPath) and InterfacesRemoved for
+# A's client sees InterfacesAdded, PropertiesChanged (MountPath, Labels) and InterfacesRemoved for
 # A's snapshots and nothing of B's; B's sees B's only; root's sees both. GetManagedObjects
 # lists only the caller's own namespace. Paths escape keys. B cannot introspect or read A's
 # object (UnknownObject); A can.
@@ -44,6 +44,7 @@ as "$A" "$LAMINACTL" -q prepare obj-a >/dev/null || not_ok "$A cannot prepare ob
 mnt=$(as "$A" "$LAMINACTL" -q mount obj-a) || not_ok "$A cannot mount obj-a"
 as "$A" "$LAMINACTL" -q umount obj-a >/dev/null || not_ok "$A cannot unmount obj-a"
 as "$A" "$LAMINACTL" -q commit obj-a-done obj-a >/dev/null || not_ok "$A cannot commit obj-a"
+as "$A" "$LAMINACTL" -q label obj-a-done color=blue >/dev/null || not_ok "$A cannot label obj-a-done"
 as "$A" "$LAMINACTL" -q rm obj-a-done >/dev/null || not_ok "$A cannot remove obj-a-done"
 
 want_a=$(printf '%s\n' \
@@ -52,12 +53,13 @@ want_a=$(printf '%s\n' \
         "changed $OBJ_A/obj_2da MountPath=" \
         "removed $OBJ_A/obj_2da" \
         "added $OBJ_A/obj_2da_2ddone key=obj-a-done owner=$uid_a mount=" \
+        "changed $OBJ_A/obj_2da_2ddone Labels=color=blue" \
         "removed $OBJ_A/obj_2da_2ddone")
 events() { grep -v '^object\|^ready' "$T/$1.out"; }
 harness_wait_for 100 has_lines a "^removed $OBJ_A/obj_2da_2ddone" 1 || not_ok "A's client did not see the last removal"
 harness_wait_for 100 has_lines root "^removed $OBJ_A/obj_2da_2ddone" 1 || not_ok "root's client did not see it"
 sed 's/^/# a: /' "$T/a.out"; sed 's/^/# b: /' "$T/b.out"; sed 's/^/# root: /' "$T/root.out"
-[ "$(events a)" = "$want_a" ] && ok "A's client: added, MountPath changed twice, removed, added, removed; nothing of B" ||
+[ "$(events a)" = "$want_a" ] && ok "A's client: added, MountPath changed twice, removed, added, Labels changed, removed; nothing of B" ||
         not_ok "A's client saw: $(events a)"
 [ "$(events b)" = "added $OBJ_B/obj_2db key=obj-b owner=$uid_b mount=" ] && ok "B's client: B's snapshot only" ||
         not_ok "B's client saw: $(events b)"

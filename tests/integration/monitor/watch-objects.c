@@ -5,6 +5,7 @@
  *   object|added PATH key=KEY owner=UID mount=PATH
  *   removed PATH
  *   changed PATH MountPath=PATH
+ *   changed PATH Labels=K=V,...
  * Signals from anyone but laminad's unique name are ignored. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,27 @@ static int print_properties(sd_bus_message *m, const char *what, const char *pat
                 return r;
         printf("%s %s key=%s owner=%u mount=%s\n", what, path, key, owner, mount);
         return 0;
+}
+
+/* v of a{ss} → "changed PATH Labels=k=v,k=v". */
+static int print_labels(sd_bus_message *m, const char *path) {
+        const char *k, *v, *sep = "";
+        int r;
+
+        printf("changed %s Labels=", path);
+        r = sd_bus_message_enter_container(m, 'v', "a{ss}");
+        if (r >= 0)
+                r = sd_bus_message_enter_container(m, 'a', "{ss}");
+        while (r >= 0 && (r = sd_bus_message_read(m, "{ss}", &k, &v)) > 0) {
+                printf("%s%s=%s", sep, k, v);
+                sep = ",";
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        putchar('\n');
+        return r;
 }
 
 /* o a{sa{sv}} */
@@ -79,15 +101,17 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                         r = sd_bus_message_enter_container(m, 'a', "{sv}");
                 while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                         r = sd_bus_message_read(m, "s", &name);
-                        if (r >= 0 && strcmp(name, "MountPath") == 0)
+                        if (r >= 0 && strcmp(name, "MountPath") == 0) {
                                 r = sd_bus_message_read(m, "v", "s", &value);
+                                if (r >= 0)
+                                        printf("changed %s MountPath=%s\n", sd_bus_message_get_path(m), value);
+                        } else if (r >= 0 && strcmp(name, "Labels") == 0)
+                                r = print_labels(m, sd_bus_message_get_path(m));
                         else if (r >= 0)
                                 r = sd_bus_message_skip(m, "v");
                         if (r >= 0)
                                 r = sd_bus_message_exit_container(m);
                 }
-                if (r >= 0 && value)
-                        printf("changed %s MountPath=%s\n", sd_bus_message_get_path(m), value);
         }
         if (r < 0)
                 fprintf(stderr, "watch-objects: bad signal %s: %s\n", sd_bus_message_get_member(m), strerror(-r));
