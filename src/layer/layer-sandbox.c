@@ -137,9 +137,16 @@ static int drop_capabilities(bool allow_mknod) {
 static int set_rlimits(const LayerSandbox *sb, int max_fd) {
         struct rlimit nproc = { 1, 1 };
         struct rlimit fsize = { sb->max_file_size, sb->max_file_size };
-        /* The writer holds one fd per level while it removes a deep tree. */
-        struct rlimit nofile = { (rlim_t) max_fd + 4096, (rlim_t) max_fd + 4096 };
+        struct rlimit nofile;
 
+        /* A few fds above the ones it keeps (the tree walker's are bounded at any depth),
+         * never above the hard limit laminad has: raising it would need CAP_SYS_RESOURCE,
+         * which a unit with LimitNOFILE=1024 may not give. */
+        if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                return -1;
+        if ((rlim_t) max_fd + 256 < nofile.rlim_max)
+                nofile.rlim_max = (rlim_t) max_fd + 256;
+        nofile.rlim_cur = nofile.rlim_max;
         if (setrlimit(RLIMIT_NPROC, &nproc) < 0 || setrlimit(RLIMIT_FSIZE, &fsize) < 0 ||
             setrlimit(RLIMIT_NOFILE, &nofile) < 0)
                 return -1;
