@@ -1,55 +1,78 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The main job, end to end, on a private system bus: install what is missing, build, let
-# the first call activate laminad, import a layer, prepare a snapshot on it, have the
-# daemon mount it, list. Everything it starts or mounts is undone when it exits.
+# The main job, end to end, on a private system bus (nothing is installed, the machine's bus
+# and laminad are left alone): install what is missing, build, let the first call activate
+# laminad, import a small image (a static busybox, packed here as an OCI image layout), look
+# at it, prepare and mount a snapshot, run a command in a container with `run`, and clean up.
+# Everything it starts or mounts is undone when it exits, also on failure or Ctrl-C.
+# Run it as root.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-[ "$(id -u)" = 0 ] || { echo "demo: run as root" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "demo: run this as root" >&2; exit 2; }
 
-"$top/tools/install-deps.sh"
-build=${LAMINA_BUILD_DIR:-$top/build}
-[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
-ninja -C "$build" >/dev/null
-
-export LAMINA_BUILD_DIR=$build LAMINA_SOURCE_DIR=$top
-HARNESS_LIB=$top/tests/integration/lib
-. "$HARNESS_LIB/harness.sh"
-harness_setup --idle-timeout 60
-
-ctl() {
-        echo "\$ laminactl $*"
-        "$build/src/ctl/laminactl" "$@"
+step() {
+        printf '\n== %s\n' "$*"
 }
 
-# A small layer: a few files and a directory, as a gzip'ed tar like an image registry serves.
-mkdir -p "$T/layer/etc" "$T/layer/srv/www"
-cp /etc/os-release "$T/layer/etc/os-release"
-echo "hello from a lamina snapshot" >"$T/layer/srv/www/index.html"
-tar -C "$T/layer" -czf "$T/layer.tar.gz" .
+step "install what is missing (tools/install-deps.sh)"
+"$top/tools/install-deps.sh"
+build=${LAMINA_BUILD_DIR:-$top/build}
+step "build in $build (meson, ninja)"
+[ -f "$build/build.ninja" ] || meson setup "$build"
+ninja -C "$build"
 
-echo "== import a layer"
-ctl prepare demo-unpack
-ctl apply demo-unpack "$T/layer.tar.gz"
-ctl commit demo-base demo-unpack
+export LAMINA_BUILD_DIR=$build LAMINA_SOURCE_DIR=$top
+# The test library's helpers (private bus, busybox rootfs, OCI layout); its own lines ("# ...")
+# are the harness talking, not the demo, and are left out (its errors are not).
+. "$top/tests/integration/ctl/ctl-lib.sh"
+need_busybox_nspawn
+harness_setup --idle-timeout 60 2> >(grep -v '^# ' >&2)
+nspawn_setup
+# The undoing must not stop at its first failed step, whatever set -e says.
+trap 'set +e; nspawn_cleanup; harness_cleanup' EXIT
 
-echo "== prepare a writable snapshot on it, and have the daemon mount it"
-ctl prepare --mount demo-rootfs demo-base
-path=$("$build/src/ctl/laminactl" list-mounts --json=short | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["path"])')
-echo "mounted at $path:"
-cat "$path/srv/www/index.html"
-echo "written in the container" >"$path/srv/www/new.txt"
+# Shows each command as one would type it, then runs it.
+ctl() {
+        printf '$ laminactl'
+        for _a in "$@"; do
+                if [[ $_a =~ ^[A-Za-z0-9_./:=@+,-]+$ ]]; then
+                        printf ' %s' "$_a"
+                else
+                        printf " '%s'" "${_a//\'/\'\\\'\'}"
+                fi
+        done
+        printf '\n'
+        "$LAMINACTL" --no-pager "$@"
+}
 
-echo "== list"
+step "make a small image: a static busybox as a one-layer OCI image layout"
+make_busybox_rootfs "$T/rootfs"
+make_layer "$T/rootfs" "$T/rootfs.tar"
+make_oci_layout "$T/busybox-oci" "busybox:latest" "" "$T/rootfs.tar"
+echo "image layout in $T/busybox-oci"
+
+step "import it: one committed snapshot per layer, named by its chain ID"
+ctl import "$T/busybox-oci"
 ctl ls
 ctl tree
-ctl list-mounts
-ctl usage demo-rootfs
 
-echo "== clean up"
+step "prepare a writable snapshot on the image, and have the daemon mount it"
+top_layer=$("$LAMINACTL" --no-legend ls --list-keys 'labels."org.lamina.image"==busybox:latest')
+ctl prepare --mount demo-rootfs "$top_layer"
+ctl list-mounts
+path=$("$LAMINACTL" --json=short list-mounts | jq -r '.[0].path')
+echo "written from the host" >"$path/hello.txt"
+ls -l "$path"
+ctl usage demo-rootfs
 ctl umount demo-rootfs
-ctl rm demo-rootfs demo-base
+
+step "run a command in a container on a new snapshot of the image (systemd-nspawn)"
+ctl run busybox:latest --rm -- /bin/sh -c 'echo "hello from $(. /etc/os-release; echo $NAME) in a container"; uname -sr'
+
+step "clean up"
+ctl rm demo-rootfs "$top_layer"
 ctl cleanup
+ctl ls
 echo "demo: done"
