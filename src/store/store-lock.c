@@ -31,7 +31,8 @@
 
 #define LOCK_FILE "lock.mdb"
 #define LOCK_FILE_NEW "lock.mdb.new"
-#define LOCK_FILE_SIZE ((off_t) 64 << 10) /* LMDB needs 8 KiB for its default 126 readers */
+#define LOCK_FILE_SIZE ((off_t) 64 << 10) /* new ones: room for 1000 readers */
+#define LOCK_FILE_MIN ((off_t) 8 << 10)   /* what LMDB needs for its default 126 readers */
 
 static int lock_first_byte(int fd, short type) {
         struct flock l = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
@@ -50,7 +51,8 @@ static bool lock_file_is_safe(int fd) {
         struct stat st;
         int flags = 0;
 
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < LOCK_FILE_SIZE)
+        /* An older, smaller one is fine if it has no holes: LMDB maps what is there. */
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < LOCK_FILE_MIN)
                 return false;
         if ((off_t) st.st_blocks * 512 < st.st_size)
                 return false; /* holes */

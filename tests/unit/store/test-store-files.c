@@ -2,8 +2,10 @@
 /* The store's files: a lock file that cannot fault on a full disk, and compaction of a
  * data file that is mostly free, but only while no other process has it open. */
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <lmdb.h>
 #include <signal.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 
 #include "store-test-util.h"
@@ -22,14 +24,20 @@ static off_t file_size(const TestDir *d, const char *name) {
         return st.st_size;
 }
 
-static void assert_fully_allocated(const TestDir *d, const char *name) {
+static bool on_btrfs(const char *path) {
+        struct statfs sfs;
+
+        return statfs(path, &sfs) >= 0 && (uint32_t) sfs.f_type == (uint32_t) BTRFS_SUPER_MAGIC;
+}
+
+static void assert_fully_allocated(const TestDir *d, const char *name, off_t min_size) {
         char p[128];
         struct stat st;
 
         snprintf(p, sizeof p, "%s/%s", d->db, name);
         ASSERT_OK(stat(p, &st));
         ASSERT_TRUE(S_ISREG(st.st_mode));
-        ASSERT_TRUE(st.st_size >= 64 * 1024);
+        ASSERT_TRUE(st.st_size >= min_size);
         ASSERT_TRUE((off_t) st.st_blocks * 512 >= st.st_size);
 }
 
@@ -80,7 +88,7 @@ TEST(lock_file_is_fully_allocated) {
         int fd;
 
         test_store_new(&ts, 0);
-        assert_fully_allocated(&ts.dir, "lock.mdb");
+        assert_fully_allocated(&ts.dir, "lock.mdb", 64 * 1024);
         ts.store = store_free(ts.store);
 
         /* A sparse lock file, as LMDB makes it, is replaced. */
@@ -93,7 +101,7 @@ TEST(lock_file_is_fully_allocated) {
         ASSERT_TRUE(before.st_blocks == 0);
         close(fd);
         ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
-        assert_fully_allocated(&ts.dir, "lock.mdb");
+        assert_fully_allocated(&ts.dir, "lock.mdb", 64 * 1024);
         ASSERT_OK(stat(p, &after));
         ASSERT_TRUE(after.st_ino != before.st_ino);
 
@@ -103,6 +111,22 @@ TEST(lock_file_is_fully_allocated) {
         ASSERT_OK(stat(p, &before));
         ASSERT_TRUE(after.st_ino == before.st_ino);
         ASSERT_TRUE(t_create(ts.store, SNAPSHOT_ACTIVE, "a", NULL, NULL) == 1);
+
+        /* So is an older 8 KiB one without holes (not on btrfs, where it is not NOCOW):
+         * a full disk then cannot stop the first start of this version. */
+        ts.store = store_free(ts.store);
+        ASSERT_OK(unlink(p));
+        fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_TRUE(pwrite(fd, (char[8192]) {}, 8192, 0) == 8192);
+        ASSERT_OK(fsync(fd));
+        ASSERT_OK(fstat(fd, &before));
+        close(fd);
+        ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
+        ASSERT_OK(stat(p, &after));
+        ASSERT_TRUE(after.st_ino == before.st_ino || on_btrfs(p));
+        assert_fully_allocated(&ts.dir, "lock.mdb", 8192);
+        ASSERT_TRUE(t_create(ts.store, SNAPSHOT_ACTIVE, "b", NULL, NULL) == 2);
         test_store_done(&ts);
 }
 
