@@ -87,17 +87,23 @@ static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *sna
         if (s->backend->vtable->layered) {
                 r = open_lowers(s, snap, &lowers, e);
                 if (r < 0)
-                        return r;
+                        return core_data_error(e, r, key);
                 o.lower_fds = lowers;
                 o.n_lower_fds = snap->n_parents;
         }
+        /* The backend's failures name the key, not paths; the layer's keep their own. */
         r = apply_clone_begin(s, snap->id, &clone.c, e);
-        if (r >= 0)
+        if (r < 0)
+                r = core_data_error(e, r, key);
+        else
                 r = layer_unpack(layer_fd, clone.c.fd, &o, &res, e);
         if (lowers)
                 close_fds(lowers, snap->n_parents);
-        if (r >= 0)
+        if (r >= 0) {
                 r = apply_clone_commit(s, snap->id, &clone.c, e);
+                if (r < 0)
+                        r = core_data_error(e, r, key);
+        }
         if (r < 0)
                 return log_debug_errno(r, "%s: apply to %s failed: %s", s->name, QUOTE(key), e ? e->message : "");
 

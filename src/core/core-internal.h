@@ -43,6 +43,12 @@ struct Core {
 
 /* A read transaction on s's store; the error names the snapshotter. */
 int core_read_begin(CoreSnapshotter *s, StoreTxn **ret, Error *e);
+/* A backend's failure on the data of snapshot key, for the caller. Its message names
+ * internal paths and an errno of the daemon's own file operations is no API error kind:
+ * a full filesystem or quota becomes QuotaExceeded (ENOSPC, EDQUOT), missing data or a
+ * refusing filesystem FailedPrecondition (instead of NotFound, AccessDenied), each
+ * naming the key and what to do. Other failures are returned unchanged. */
+int core_data_error(Error *e, int r, const char *key);
 
 /* Marks id busy for a long operation; EBUSY (naming key) when it already is. */
 int core_busy_acquire(CoreSnapshotter *s, uint64_t id, const char *key, Error *e);

@@ -241,7 +241,7 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                 a->attrs |= MOUNT_ATTR_RDONLY;
         r = a->s->backend->vtable->mount(a->s->backend, &snap, a->attrs, &a->mnt_fd, e);
         if (r < 0)
-                return r;
+                return core_data_error(e, r, a->key);
         r = check_writable(a, e);
         if (r < 0)
                 return r;

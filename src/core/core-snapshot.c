@@ -89,7 +89,8 @@ int core_usage(CoreSnapshotter *s, uid_t ns, const char *key, uint64_t *ret_size
                 return r;
         switch (info.kind) {
         case SNAPSHOT_ACTIVE:
-                return s->backend->vtable->usage(s->backend, info.id, ret_size, ret_inodes, e);
+                r = s->backend->vtable->usage(s->backend, info.id, ret_size, ret_inodes, e);
+                return r < 0 ? core_data_error(e, r, key) : r;
         case SNAPSHOT_COMMITTED:
                 *ret_size = info.size;
                 *ret_inodes = info.inodes;
@@ -174,23 +175,6 @@ static void building_remove(CoreSnapshotter *s, const char *name) {
                         break;
                 }
         pthread_mutex_unlock(&s->lock);
-}
-
-/* The backend's message names internal paths. A full filesystem is something the caller
- * can act on: say so, naming the key (the backend's message goes to the debug log). */
-static int data_full_error(Error *e, int r, const char *key) {
-        int code = e && e->code ? e->code : -r;
-
-        if (code != ENOSPC && code != EDQUOT)
-                return r;
-        if (e) {
-                log_debug("snapshot %s: %s", QUOTE(key), e->message);
-                *e = ERROR_NULL;
-        }
-        return error_setf(e, code, "snapshot %s: no space left for its data: %s; free space and try again",
-                          QUOTE(key),
-                          code == ENOSPC ? "the filesystem holding the snapshots is full"
-                                         : "the disk quota on the filesystem holding the snapshots is exhausted");
 }
 
 typedef struct CreateArgs {
@@ -290,7 +274,7 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
                 r = vt->prepare(s->backend, kind, ids, n, &tmpname, e);
                 if (r < 0) {
                         (void) preparing_end(s, NULL);
-                        return data_full_error(e, r, key);
+                        return core_data_error(e, r, key);
                 }
         }
         r = preparing_end(s, tmpname);
@@ -395,7 +379,9 @@ int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
 
         /* The walk runs outside the write transaction so other writers are not held up. */
         r = s->backend->vtable->usage(s->backend, a.id, &a.size, &a.inodes, e);
-        if (r >= 0)
+        if (r < 0)
+                r = core_data_error(e, r, key);
+        else
                 r = store_write(s->store, commit_in_txn, &a, e);
         core_busy_release(s, a.id);
         if (r < 0)

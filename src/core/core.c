@@ -194,6 +194,32 @@ int core_validate_key(const char *what, const char *key, Error *e) {
         return 0;
 }
 
+int core_data_error(Error *e, int r, const char *key) {
+        int code = e && e->code ? e->code : -r;
+
+        if (code != ENOSPC && code != EDQUOT && code != ENOENT && code != EACCES && code != EPERM)
+                return r;
+        if (e) {
+                log_debug("snapshot %s: %s", QUOTE(key), e->message);
+                *e = ERROR_NULL;
+        }
+        switch (code) {
+        case ENOSPC:
+        case EDQUOT:
+                return error_setf(e, code, "snapshot %s: no space left for its data: %s; free space and try again",
+                                  QUOTE(key),
+                                  code == ENOSPC ? "the filesystem holding the snapshots is full"
+                                                 : "the disk quota on the filesystem holding the snapshots is exhausted");
+        case ENOENT:
+                return error_setf(e, EWRONGKIND, "snapshot %s: its data is missing on disk; remove the snapshot and create it again",
+                                  QUOTE(key));
+        default:
+                return error_setf(e, EWRONGKIND,
+                                  "snapshot %s: the filesystem refuses access to its data (%s: an immutable file?); ask the administrator to check it",
+                                  QUOTE(key), strerror(code));
+        }
+}
+
 int core_read_begin(CoreSnapshotter *s, StoreTxn **ret, Error *e) {
         int r = store_read_begin(s->store, ret);
 
