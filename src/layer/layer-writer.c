@@ -315,9 +315,8 @@ static int write_node(LayerWriter *w, const LayerEntryView *e) {
                 return r;
         if (mknodat(parent, base, type | (e->msg->kind == LAYER_ENTRY_WHITEOUT ? 0 : e->msg->mode), dev) < 0)
                 return writer_fail(w, errno, e->path, "cannot create the node");
-        if (e->msg->kind == LAYER_ENTRY_WHITEOUT)
-                return fchownat(parent, base, e->msg->uid, e->msg->gid, AT_SYMLINK_NOFOLLOW) < 0 ?
-                               writer_fail(w, errno, e->path, "cannot set the owner") : 0;
+        /* A whiteout takes its entry's owner and times too: the same layer always makes
+         * the same upper directory. */
         return set_node_attrs(w, e, parent, base);
 }
 
