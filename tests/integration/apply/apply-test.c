@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
 #include <linux/openat2.h>
@@ -12,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apply-test.h"
@@ -383,4 +385,91 @@ int at_laminad_pid(BusTest *t, pid_t *ret) {
                 return r;
         *ret = (pid_t) pid;
         return 0;
+}
+
+static int on_apply_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        AtReply *r = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        r->done = true;
+        r->error = strdup(e ? e->name : "(success)");
+        return 0;
+}
+
+int at_apply_async(BusTest *t, const char *key, int fd, AtReply *r) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int k;
+
+        *r = (AtReply) {};
+        k = sd_bus_message_new_method_call(t->bus, &m, BT_SERVICE, t->path, BT_SNAPSHOTTER_IFACE, "Apply");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "sha{sv}", key, fd, 0);
+        if (k >= 0)
+                k = sd_bus_call_async(t->bus, NULL, m, on_apply_reply, r, UINT64_MAX);
+        if (k >= 0)
+                k = sd_bus_flush(t->bus);
+        return k < 0 ? k : 0;
+}
+
+int at_reply_wait(BusTest *t, AtReply *r, unsigned max_ms) {
+        for (unsigned waited = 0; !r->done; waited += 100) {
+                int k;
+
+                if (waited >= max_ms)
+                        return -ETIMEDOUT;
+                k = sd_bus_process(t->bus, NULL);
+                if (k < 0)
+                        return k;
+                if (k == 0) {
+                        k = sd_bus_wait(t->bus, 100000);
+                        if (k < 0)
+                                return k;
+                }
+        }
+        return 0;
+}
+
+void at_sleep_ms(long ms) {
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+        (void) nanosleep(&ts, NULL);
+}
+
+bool at_pid_dead(pid_t pid) {
+        _cleanup_free_ char *p = strdup_printf("/proc/%d/stat", pid);
+        char buf[512], *s;
+        FILE *f;
+
+        f = p ? fopen(p, "re") : NULL;
+        if (!f)
+                return true;
+        s = fgets(buf, sizeof buf, f);
+        fclose(f);
+        s = s ? strrchr(buf, ')') : NULL;
+        return !s || s[2] == 'Z' || s[2] == 'X';
+}
+
+bool at_name_has_owner(BusTest *t) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int has = 0;
+
+        if (sd_bus_call_method(t->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "NameHasOwner", NULL, &reply, "s", BT_SERVICE) < 0 ||
+            sd_bus_message_read(reply, "b", &has) < 0) {
+                fprintf(stderr, "NameHasOwner failed\n");
+                abort();
+        }
+        return has;
+}
+
+void at_kill_laminad(BusTest *t, pid_t pid) {
+        if (kill(pid, SIGKILL) < 0 && errno != ESRCH) {
+                fprintf(stderr, "kill %d: %m\n", pid);
+                abort();
+        }
+        for (int i = 0; i < 600 && (!at_pid_dead(pid) || at_name_has_owner(t)); i++)
+                at_sleep_ms(50);
+        if (!at_pid_dead(pid) || at_name_has_owner(t)) {
+                fprintf(stderr, "laminad %d did not die\n", pid);
+                abort();
+        }
 }

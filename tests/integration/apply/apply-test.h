@@ -58,3 +58,21 @@ int at_list_prefixed(const char *dir, const char *prefix, char ***ret);
 
 /* The PID of the process owning org.lamina.snapshot1 on the bus, or a negative errno. */
 int at_laminad_pid(BusTest *t, pid_t *ret);
+
+/* An Apply sent without waiting for it: its reply's error name, or "(success)". */
+typedef struct AtReply {
+        bool done;
+        char *error;
+} AtReply;
+/* Sends Apply(key, fd, {}); the reply goes to *r once the bus is processed. */
+int at_apply_async(BusTest *t, const char *key, int fd, AtReply *r);
+/* Processes the bus until *r is done, for at most max_ms; 0 or -ETIMEDOUT. */
+int at_reply_wait(BusTest *t, AtReply *r, unsigned max_ms);
+
+void at_sleep_ms(long ms);
+/* Gone or a zombie. */
+bool at_pid_dead(pid_t pid);
+bool at_name_has_owner(BusTest *t);
+/* SIGKILLs laminad (pid) and waits until it is dead and its bus name is gone; aborts
+ * after 30 s. */
+void at_kill_laminad(BusTest *t, pid_t pid);

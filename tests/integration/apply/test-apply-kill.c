@@ -75,20 +75,6 @@ static char *snapshot_id(const char *data) {
         return strndup(p, strcspn(p, "/"));
 }
 
-typedef struct Reply {
-        bool done;
-        char *error;
-} Reply;
-
-static int on_apply_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        Reply *r = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(m);
-
-        r->done = true;
-        r->error = strdup(e ? e->name : "(success)");
-        return 0;
-}
-
 /* The applying/ directory of this snapshotter. */
 static char *applying_dir(void) {
         return strdup_printf("%s/state/%s/applying", T, snapshotter);
@@ -126,11 +112,6 @@ static off_t partial_size(const char *staging) {
         return p && lstat(p, &st) == 0 ? st.st_size : -1;
 }
 
-static void sleep_ms(long ms) {
-        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-        (void) nanosleep(&ts, NULL);
-}
-
 /* The PIDs in /proc/PID/task/TID/children of every thread. */
 static size_t children_of(pid_t pid, pid_t *out, size_t max) {
         _cleanup_free_ char *dir = strdup_printf("/proc/%d/task", pid);
@@ -155,32 +136,6 @@ static size_t children_of(pid_t pid, pid_t *out, size_t max) {
         }
         closedir(d);
         return n;
-}
-
-/* Gone or a zombie. */
-static bool pid_dead(pid_t pid) {
-        _cleanup_free_ char *p = strdup_printf("/proc/%d/stat", pid);
-        char buf[512], *s;
-        FILE *f;
-
-        ASSERT_TRUE(p);
-        f = fopen(p, "re");
-        if (!f)
-                return true;
-        s = fgets(buf, sizeof buf, f);
-        fclose(f);
-        s = s ? strrchr(buf, ')') : NULL;
-        return !s || s[2] == 'Z' || s[2] == 'X';
-}
-
-static bool name_has_owner(void) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int has = 0;
-
-        ASSERT_OK(sd_bus_call_method(bus.bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                     "NameHasOwner", NULL, &reply, "s", BT_SERVICE));
-        ASSERT_OK(sd_bus_message_read(reply, "b", &has));
-        return has;
 }
 
 static int name_cmp(const void *a, const void *b) {
@@ -232,10 +187,9 @@ TEST(kill_during_apply) {
         _cleanup_free_ char *other_before = NULL, *other_after = NULL, *id = NULL, *other_id = NULL;
         /* The layer's own ".lamina-apply-keep" is checked last, separately. */
         const ManifestOptions opts = { .skip = (const char *const[]) { STAGING_PREFIX "keep", NULL } };
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_free_ char *buf = calloc(1, HALF);
-        Reply reply = {};
+        AtReply reply = {};
         pid_t pid, children[16];
         size_t n_children;
         int p[2];
@@ -250,10 +204,7 @@ TEST(kill_during_apply) {
         ASSERT_OK(manifest_take(other, NULL, &other_before));
 
         ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
-        ASSERT_OK(sd_bus_message_new_method_call(bus.bus, &m, BT_SERVICE, bus.path, BT_SNAPSHOTTER_IFACE, "Apply"));
-        ASSERT_OK(sd_bus_message_append(m, "sha{sv}", "victim", p[0], 0));
-        ASSERT_OK(sd_bus_call_async(bus.bus, NULL, m, on_apply_reply, &reply, UINT64_MAX));
-        ASSERT_OK(sd_bus_flush(bus.bus));
+        ASSERT_OK(at_apply_async(&bus, "victim", p[0], &reply));
         close(p[0]);
 
         /* Half of the layer: a header promising 16 MiB, then 8 MiB of it. */
@@ -266,7 +217,7 @@ TEST(kill_during_apply) {
                 staging = find_staging(data);
                 size = staging ? partial_size(staging) : -1;
                 if (size < (off_t) (1u << 20))
-                        sleep_ms(50);
+                        at_sleep_ms(50);
         }
         ASSERT_TRUE(staging);
         fflush(stdout);
@@ -276,26 +227,16 @@ TEST(kill_during_apply) {
         ASSERT_OK(at_laminad_pid(&bus, &pid));
         n_children = children_of(pid, children, ELEMENTSOF(children));
         ASSERT_TRUE(n_children >= 1); /* the sandboxed writer */
-        ASSERT_OK(RET_NERRNO(kill(pid, SIGKILL)));
-        for (int i = 0; i < 100 && (!pid_dead(pid) || name_has_owner()); i++)
-                sleep_ms(50);
-        ASSERT_TRUE(pid_dead(pid));
-        ASSERT_TRUE(!name_has_owner());
-        for (int i = 0; i < 100 && !reply.done; i++) {
-                int r = sd_bus_process(bus.bus, NULL);
-                ASSERT_OK(r);
-                if (r == 0)
-                        ASSERT_OK(sd_bus_wait(bus.bus, 100000));
-        }
-        ASSERT_TRUE(reply.done);
+        at_kill_laminad(&bus, pid);
+        ASSERT_OK(at_reply_wait(&bus, &reply, 10000));
         printf("# the interrupted Apply got %s\n", reply.error);
         fflush(stdout);
         ASSERT_TRUE(!streq(reply.error, "(success)"));
         free(reply.error);
         for (size_t i = 0; i < n_children; i++) {
-                for (int k = 0; k < 40 && !pid_dead(children[i]); k++)
-                        sleep_ms(50);
-                if (!pid_dead(children[i])) {
+                for (int k = 0; k < 40 && !at_pid_dead(children[i]); k++)
+                        at_sleep_ms(50);
+                if (!at_pid_dead(children[i])) {
                         fprintf(stderr, "laminad's child %d outlived it\n", children[i]);
                         abort();
                 }
@@ -317,7 +258,7 @@ TEST(kill_during_apply) {
                         ASSERT_OK(at_list_prefixed(dir, "", &left));
                         n = strv_length(left);
                         if (n != 0)
-                                sleep_ms(50);
+                                at_sleep_ms(50);
                 }
                 if (n != 0) {
                         fprintf(stderr, "the restarted laminad did not remove the clone in %s\n", dir);
