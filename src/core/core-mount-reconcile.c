@@ -44,17 +44,18 @@ static void reconcile_args_done(ReconcileArgs *a) {
 
 static int records_push(MountRecord **list, size_t *n, const MountRecord *r) {
         MountRecord *grown = realloc(*list, (*n + 1) * sizeof *grown);
-        char *target = strdup(r->target);
+        char *target = strdup(r->target), *root = r->mnt_root ? strdup(r->mnt_root) : NULL;
 
-        if (!grown || !target) {
+        if (grown)
+                *list = grown;
+        if (!grown || !target || (r->mnt_root && !root)) {
                 free(target);
-                if (grown)
-                        *list = grown;
+                free(root);
                 return -ENOMEM;
         }
-        *list = grown;
         grown[*n] = *r;
-        grown[(*n)++].target = target;
+        grown[*n].target = target;
+        grown[(*n)++].mnt_root = root;
         return 0;
 }
 

@@ -60,6 +60,22 @@ static int count_holders(CoreSnapshotter *s, uint64_t mnt_id, unsigned *ret) {
         return 0;
 }
 
+/* Whether a user keeps a copy of the mount in a user namespace of its own (unshare -Urm
+ * copies every mount it can see, and a plain umount does not reach such copies). */
+static bool has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m) {
+        unsigned n = 0;
+        int r;
+
+        if (!m->mnt_root)
+                return false; /* not known: mounted by an older laminad */
+        r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, &n);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot look for copies of mount %" PRIu64 ": %m", s->name, m->mnt_id);
+                return true;
+        }
+        return n > 0;
+}
+
 MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, char **ret_path, unsigned *ret_holders) {
         unsigned holders = 0;
         int r;
@@ -81,7 +97,9 @@ MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, cha
         }
         if (ret_holders)
                 *ret_holders = holders;
-        return holders > 0 ? MOUNT_HELD : MOUNT_RELEASED;
+        if (holders > 0)
+                return MOUNT_HELD;
+        return has_user_ns_copies(s, m) ? MOUNT_HELD : MOUNT_RELEASED;
 }
 
 int core_mount_record_forget(StoreTxn *t, const MountRecord *m) {
@@ -100,10 +118,19 @@ int core_mount_record_forget(StoreTxn *t, const MountRecord *m) {
         return 0;
 }
 
+/* Who keeps a detached mount: "N process(es) still use(s) it", or a user's copy of it. */
+static const char *held_by(unsigned holders, char buf[static 64]) {
+        if (holders == 0)
+                return "a copy of it is still mounted in a user namespace (unshare)";
+        snprintf(buf, 64, "%u process%s still use%s it", holders, holders == 1 ? "" : "es", holders == 1 ? "s" : "");
+        return buf;
+}
+
 int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key, Error *e) {
         _cleanup_(mount_record_clear) MountRecord m = {};
         _cleanup_free_ char *path = NULL;
         unsigned holders = 0;
+        char buf[64];
         int r;
 
         r = store_mount_get(t, id, &m);
@@ -117,9 +144,8 @@ int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const c
                 return error_setf(e, EBUSY, "snapshot %s is mounted at %s; unmount it first", QUOTE(key),
                                   path ?: m.target);
         case MOUNT_HELD:
-                return error_setf(e, EBUSY,
-                                  "snapshot %s was unmounted with force but %u process%s still use%s it; it stays busy until they stop",
-                                  QUOTE(key), holders, holders == 1 ? "" : "es", holders == 1 ? "s" : "");
+                return error_setf(e, EBUSY, "snapshot %s was unmounted, but %s; it stays busy until then",
+                                  QUOTE(key), held_by(holders, buf));
         case MOUNT_RELEASED:
                 break;
         }
@@ -139,7 +165,10 @@ typedef struct MountArgs {
         char *path;
         bool made_dir;
         uint64_t id; /* of the snapshot, marked ATTACHING when != 0 */
+        uint64_t mnt_id;
         int target_fd, mnt_fd;
+        uint64_t sb_dev; /* once attached (record_identity) */
+        char *mnt_root;
 } MountArgs;
 
 static void mount_args_undo(MountArgs *a) {
@@ -206,7 +235,6 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_(snapshot_clear) Snapshot snap = {};
         MountRecord rec = {};
-        uint64_t mnt_id;
         int r;
 
         r = core_lookup_own(t, a->ns, a->key, &info, e);
@@ -245,7 +273,7 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         r = check_writable(a, e);
         if (r < 0)
                 return r;
-        r = mount_id_of_fd(a->mnt_fd, &mnt_id);
+        r = mount_id_of_fd(a->mnt_fd, &a->mnt_id);
         if (r < 0)
                 return error_set_errno(e, r, "cannot read the mount ID of the new mount of snapshot %s", QUOTE(a->key));
 
@@ -253,7 +281,7 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                 .snapshot_id = snap.id,
                 .owner = a->ns,
                 .target = a->path,
-                .mnt_id = mnt_id,
+                .mnt_id = a->mnt_id,
                 .daemon_made_target = !a->target,
                 .mounted_usec = now_usec(),
         };
@@ -283,6 +311,38 @@ static int forget_in_txn(StoreTxn *t, void *userdata, Error *e) {
         if (r < 0 && r != -ENOENT)
                 return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(a->key));
         return 0;
+}
+
+/* Adds to the record what the attached mount shows, to recognise copies of it later. */
+static int identity_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        MountArgs *a = userdata;
+        _cleanup_(mount_record_clear) MountRecord m = {};
+        int r;
+
+        r = store_mount_get(t, a->id, &m);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the mount record of snapshot %s", QUOTE(a->key));
+        m.sb_dev = a->sb_dev;
+        m.mnt_root = strdup(a->mnt_root);
+        if (!m.mnt_root)
+                return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
+        r = store_mount_put(t, &m);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot record the mount of snapshot %s", QUOTE(a->key));
+        return 0;
+}
+
+static void record_identity(CoreSnapshotter *s, MountArgs *a) {
+        Error e = ERROR_NULL;
+        int r;
+
+        r = mount_identity(a->mnt_id, &a->sb_dev, &a->mnt_root);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot read what mount %" PRIu64 " shows: %m", s->name, a->mnt_id);
+                return;
+        }
+        if (store_write(s->store, identity_in_txn, a, &e) < 0)
+                log_warning("%s: %s", s->name, e.message);
 }
 
 static uint64_t mount_attrs(uid_t ns, const CoreMountOptions *o) {
@@ -337,6 +397,8 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                                   attach_error.message);
         }
 
+        record_identity(s, &a);
+        free(a.mnt_root);
         log_debug("%s: mounted %s of uid %u at %s", s->name, QUOTE(key), (unsigned) ns, a.path);
         if (ret_path)
                 *ret_path = TAKE_PTR(a.path);
@@ -352,16 +414,20 @@ typedef struct UnmountArgs {
         bool force;
         MountRecord rec;
         unsigned holders; /* still holding it after a forced unmount */
+        bool held;        /* ... or copies of it */
 } UnmountArgs;
 
 static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
         UnmountArgs *a = userdata;
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         Error kernel = ERROR_NULL;
+        MountState state;
+        char buf[64];
         int r;
 
         mount_record_clear(&a->rec);
         a->holders = 0;
+        a->held = false;
         r = core_lookup_own(t, a->ns, a->key, &info, e);
         if (r < 0)
                 return r;
@@ -389,16 +455,20 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
 
         /* A plain umount succeeds only when nothing holds the mount. Detached now or
          * earlier (by someone else): whoever still holds it keeps the snapshot busy. */
-        switch (r == 0 && !a->force ? MOUNT_RELEASED : core_mount_record_state(a->s, &a->rec, NULL, &a->holders)) {
+        if (r == 0 && !a->force && !has_user_ns_copies(a->s, &a->rec))
+                state = MOUNT_RELEASED; /* a plain umount succeeds only when no process holds it */
+        else
+                state = core_mount_record_state(a->s, &a->rec, NULL, &a->holders);
+        switch (state) {
         case MOUNT_MOUNTED:
                 return error_setf(e, EBUSY, "snapshot %s is still mounted at %s; try again", QUOTE(a->key),
                                   a->rec.target);
         case MOUNT_HELD:
                 if (!a->force)
                         return error_setf(e, EBUSY,
-                                          "snapshot %s was unmounted, but %u process%s still use%s it; stop them, or unmount with \"force\"",
-                                          QUOTE(a->key), a->holders, a->holders == 1 ? "" : "es",
-                                          a->holders == 1 ? "s" : "");
+                                          "snapshot %s was unmounted, but %s; stop that, or unmount with \"force\" (it then stays busy until that stops)",
+                                          QUOTE(a->key), held_by(a->holders, buf));
+                a->held = true;
                 return 0; /* the record stays until they stop */
         case MOUNT_RELEASED:
                 break;
@@ -426,10 +496,11 @@ int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, bool force, char
         if (r < 0)
                 return r;
 
-        if (a.holders > 0)
-                log_info("%s: detached %s of uid %u from %s; %u process%s still use%s it", s->name, QUOTE(key),
-                         (unsigned) ns, a.rec.target, a.holders, a.holders == 1 ? "" : "es", a.holders == 1 ? "s" : "");
-        else
+        if (a.held) {
+                char buf[64];
+                log_info("%s: detached %s of uid %u from %s, but %s", s->name, QUOTE(key), (unsigned) ns,
+                         a.rec.target, held_by(a.holders, buf));
+        } else
                 log_debug("%s: unmounted %s of uid %u from %s", s->name, QUOTE(key), (unsigned) ns, a.rec.target);
         if (ret_path)
                 *ret_path = TAKE_PTR(a.rec.target);

@@ -61,6 +61,16 @@ int mount_unmount(uint64_t mnt_id, bool detach, Error *e);
 /* The unique IDs of all mounts whose mount point is below the absolute directory dir. */
 int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n);
 
+/* What a mount shows: its superblock's device and the directory of that filesystem it
+ * shows (statmount), to recognise copies of it in other mount namespaces. */
+int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root);
+
+/* Mount namespaces of user namespaces other than laminad's (made by users with
+ * unshare(CLONE_NEWUSER|CLONE_NEWNS), of processes running now) that hold a copy of
+ * such a mount: of superblock dev, showing root or a directory below it. Copies in
+ * root's own namespaces (services, containers, sandboxes) are root's business. */
+int mount_count_user_ns_copies(uint64_t dev, const char *root, unsigned *ret);
+
 /* For records written before mounts were known by unique ID: 1 and the unique ID of the
  * mount at path when its reusable 32-bit ID is old_id, else 0. */
 int mount_adopt_legacy(const char *path, uint64_t old_id, uint64_t *ret);

@@ -9,27 +9,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "dir-util.h"
 #include "log.h"
 #include "mount-api.h"
 #include "mount-util.h"
 
 #define NR_statmount 457 /* the same on every architecture but alpha and mips */
 #define NR_listmount 458
+#define STATMOUNT_SB_BASIC 0x00000001U
+#define STATMOUNT_MNT_ROOT 0x00000008U
 #define STATMOUNT_MNT_POINT 0x00000010U
 #define LSMT_ROOT UINT64_MAX
-#define MNT_ID_REQ_SIZE_VER0 24
+#define MNT_ID_REQ_SIZE_VER1 32 /* with mnt_ns_id: Linux 6.11 */
 #define LISTMOUNT_BATCH 512
+#define NS_GET_MNTNS_ID _IOR(0xb7, 0x5, uint64_t)
 
 struct mnt_id_req {
         uint32_t size;
         uint32_t spare;
         uint64_t mnt_id;
         uint64_t param;
+        uint64_t mnt_ns_id; /* 0: ours */
 };
 
 /* The head of struct statmount as of Linux 6.8; strings follow in str[]. */
@@ -50,24 +58,77 @@ struct statmount_head {
         char str[];
 };
 
+#define STATMOUNT_SIZE (sizeof(struct statmount_head) + 2 * PATH_MAX)
+
+/* statmount(2) of mnt_id in the mount namespace ns_id (0: ours) into sm (STATMOUNT_SIZE
+ * bytes): 1, or 0 when there is no such mount. */
+static int stat_mount(uint64_t ns_id, uint64_t mnt_id, uint64_t mask, struct statmount_head *sm) {
+        struct mnt_id_req req = {
+                .size = MNT_ID_REQ_SIZE_VER1,
+                .mnt_id = mnt_id,
+                .param = mask,
+                .mnt_ns_id = ns_id,
+        };
+
+        if (syscall(NR_statmount, &req, sm, STATMOUNT_SIZE, 0) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return (sm->mask & mask) == mask ? 1 : -EIO;
+}
+
+/* A string of sm, or NULL when its offset is out of bounds. */
+static const char *statmount_str(const struct statmount_head *sm, uint32_t offset) {
+        size_t room = STATMOUNT_SIZE - sizeof *sm;
+
+        return offset < room && memchr(sm->str + offset, 0, room - offset) ? sm->str + offset : NULL;
+}
+
+/* Every mount of the mount namespace ns_id (0: ours). */
+static int list_mounts(uint64_t ns_id, uint64_t **ret, size_t *ret_n) {
+        _cleanup_free_ uint64_t *all = NULL;
+        size_t n = 0;
+
+        for (uint64_t last = 0;;) {
+                struct mnt_id_req req = {
+                        .size = MNT_ID_REQ_SIZE_VER1,
+                        .mnt_id = LSMT_ROOT,
+                        .param = last,
+                        .mnt_ns_id = ns_id,
+                };
+                uint64_t *grown = realloc(all, (n + LISTMOUNT_BATCH) * sizeof *all);
+                long k;
+
+                if (!grown)
+                        return -ENOMEM;
+                all = grown;
+                k = syscall(NR_listmount, &req, all + n, (size_t) LISTMOUNT_BATCH, 0);
+                if (k < 0)
+                        return -errno;
+                n += (size_t) k;
+                if (k < LISTMOUNT_BATCH)
+                        break;
+                last = all[n - 1];
+        }
+        *ret = TAKE_PTR(all);
+        *ret_n = n;
+        return 0;
+}
+
 /* The mount point of mnt_id: 1 and the path, 0 when it is not in this namespace. */
 int mount_find(uint64_t mnt_id, char **ret_mount_point) {
-        struct mnt_id_req req = {
-                .size = MNT_ID_REQ_SIZE_VER0,
-                .mnt_id = mnt_id,
-                .param = STATMOUNT_MNT_POINT,
-        };
-        size_t size = sizeof(struct statmount_head) + 2 * PATH_MAX;
-        _cleanup_free_ struct statmount_head *sm = malloc(size);
+        _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
+        const char *point;
+        int r;
 
         if (!sm)
                 return -ENOMEM;
-        if (syscall(NR_statmount, &req, sm, size, 0) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!(sm->mask & STATMOUNT_MNT_POINT) || sm->mnt_point >= size - sizeof *sm)
+        r = stat_mount(0, mnt_id, STATMOUNT_MNT_POINT, sm);
+        if (r <= 0)
+                return r;
+        point = statmount_str(sm, sm->mnt_point);
+        if (!point)
                 return -EIO;
         if (ret_mount_point) {
-                char *p = strndup(sm->str + sm->mnt_point, size - sizeof *sm - sm->mnt_point);
+                char *p = strdup(point);
                 if (!p)
                         return -ENOMEM;
                 *ret_mount_point = p;
@@ -125,48 +186,41 @@ int mount_unmount(uint64_t mnt_id, bool detach, Error *e) {
         return 0;
 }
 
-static bool path_is_below(const char *path, const char *dir) {
+/* Whether path is dir or below it (strictly below when `strict`). */
+static bool path_within(const char *path, const char *dir, bool strict) {
         size_t n = strlen(dir);
 
-        while (n > 1 && dir[n - 1] == '/')
+        while (n > 0 && dir[n - 1] == '/')
                 n--;
-        return strncmp(path, dir, n) == 0 && path[n] == '/' && path[n + 1];
+        if (strncmp(path, dir, n) != 0)
+                return false;
+        if (path[n] == 0 || (path[n] == '/' && !path[n + 1]))
+                return !strict;
+        return path[n] == '/';
 }
 
 int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n) {
         _cleanup_free_ uint64_t *all = NULL, *found = NULL;
         size_t n_all = 0, n_found = 0;
+        int r;
 
         assert(dir);
         assert(ret_ids);
         assert(ret_n);
 
-        for (uint64_t last = 0;;) {
-                struct mnt_id_req req = { .size = MNT_ID_REQ_SIZE_VER0, .mnt_id = LSMT_ROOT, .param = last };
-                uint64_t *grown = realloc(all, (n_all + LISTMOUNT_BATCH) * sizeof *all);
-                long k;
-
-                if (!grown)
-                        return -ENOMEM;
-                all = grown;
-                k = syscall(NR_listmount, &req, all + n_all, (size_t) LISTMOUNT_BATCH, 0);
-                if (k < 0)
-                        return -errno;
-                n_all += (size_t) k;
-                if (k < LISTMOUNT_BATCH)
-                        break;
-                last = all[n_all - 1];
-        }
+        r = list_mounts(0, &all, &n_all);
+        if (r < 0)
+                return r;
 
         found = calloc(n_all ?: 1, sizeof *found);
         if (!found)
                 return -ENOMEM;
         for (size_t i = 0; i < n_all; i++) {
                 _cleanup_free_ char *point = NULL;
-                int r = mount_find(all[i], &point);
+                r = mount_find(all[i], &point);
                 if (r < 0)
                         return r;
-                if (r > 0 && path_is_below(point, dir))
+                if (r > 0 && path_within(point, dir, true))
                         found[n_found++] = all[i];
         }
         *ret_ids = TAKE_PTR(found);
@@ -189,4 +243,105 @@ int mount_adopt_legacy(const char *path, uint64_t old_id, uint64_t *ret) {
         if (!(sx.stx_mask & STATX_MNT_ID) || sx.stx_mnt_id != old_id)
                 return 0;
         return mount_id_of_fd(fd, ret) < 0 ? -EIO : 1;
+}
+
+int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root) {
+        _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
+        const char *root;
+        int r;
+
+        if (!sm)
+                return -ENOMEM;
+        r = stat_mount(0, mnt_id, STATMOUNT_SB_BASIC | STATMOUNT_MNT_ROOT, sm);
+        if (r <= 0)
+                return r == 0 ? -ENOENT : r;
+        root = statmount_str(sm, sm->mnt_root);
+        if (!root)
+                return -EIO;
+        *ret_root = strdup(root);
+        if (!*ret_root)
+                return -ENOMEM;
+        *ret_dev = makedev(sm->sb_dev_major, sm->sb_dev_minor);
+        return 0;
+}
+
+/* Whether the mount namespace ns_id has a mount of superblock dev within root. */
+static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, struct statmount_head *sm) {
+        _cleanup_free_ uint64_t *ids = NULL;
+        size_t n = 0;
+        int r;
+
+        r = list_mounts(ns_id, &ids, &n);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r; /* the namespace went meanwhile */
+        for (size_t i = 0; i < n; i++) {
+                const char *copy_root;
+
+                r = stat_mount(ns_id, ids[i], STATMOUNT_SB_BASIC | STATMOUNT_MNT_ROOT, sm);
+                if (r <= 0)
+                        continue;
+                copy_root = statmount_str(sm, sm->mnt_root);
+                if (makedev(sm->sb_dev_major, sm->sb_dev_minor) == dev && copy_root &&
+                    path_within(copy_root, root, false))
+                        return 1;
+        }
+        return 0;
+}
+
+static bool ino_seen(const ino_t *seen, size_t n, ino_t ino) {
+        for (size_t i = 0; i < n; i++)
+                if (seen[i] == ino)
+                        return true;
+        return false;
+}
+
+int mount_count_user_ns_copies(uint64_t dev, const char *root, unsigned *ret) {
+        _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
+        _cleanup_(closedirp) DIR *proc = NULL;
+        _cleanup_free_ ino_t *seen = NULL;
+        size_t n_seen = 0;
+        struct stat own;
+        struct dirent *de;
+        unsigned n = 0;
+
+        assert(root);
+        assert(ret);
+
+        if (!sm)
+                return -ENOMEM;
+        if (stat("/proc/self/ns/user", &own) < 0)
+                return -errno;
+        proc = opendir("/proc");
+        if (!proc)
+                return -errno;
+        for (errno = 0; (de = readdir(proc)); errno = 0) {
+                _cleanup_close_ int ns_fd = -EBADF;
+                char path[sizeof("/proc//ns/user") + 11];
+                struct stat st;
+                uint64_t ns_id;
+                ino_t *grown;
+
+                if (de->d_name[0] < '1' || de->d_name[0] > '9' || strlen(de->d_name) > 10)
+                        continue;
+                snprintf(path, sizeof path, "/proc/%s/ns/user", de->d_name);
+                if (stat(path, &st) < 0 || st.st_ino == own.st_ino)
+                        continue; /* gone, or root's own user namespace: not a user's copy */
+                snprintf(path, sizeof path, "/proc/%s/ns/mnt", de->d_name);
+                ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || ino_seen(seen, n_seen, st.st_ino))
+                        continue;
+                grown = realloc(seen, (n_seen + 1) * sizeof *grown);
+                if (!grown)
+                        return -ENOMEM;
+                seen = grown;
+                seen[n_seen++] = st.st_ino;
+                if (ioctl(ns_fd, NS_GET_MNTNS_ID, &ns_id) < 0)
+                        continue;
+                if (namespace_has_copy(ns_id, dev, root, sm) > 0)
+                        n++;
+        }
+        if (errno > 0)
+                return -errno;
+        *ret = n;
+        return 0;
 }

@@ -7,12 +7,15 @@
 
 #include "store-internal.h"
 
-/* 2: mnt_id is the unique 64-bit mount ID; 1 held the reusable 32-bit one. */
-#define MOUNT_RECORD_VERSION 2
+/* 3: with sb_dev and mnt_root; 2: mnt_id is the unique 64-bit mount ID; 1 held the
+ * reusable 32-bit one. */
+#define MOUNT_RECORD_VERSION 3
+#define MOUNT_RECORD_VERSION_NO_IDENTITY 2
 #define MOUNT_RECORD_VERSION_LEGACY_ID 1
 
 void mount_record_clear(MountRecord *r) {
         free(r->target);
+        free(r->mnt_root);
         *r = (MountRecord) {};
 }
 
@@ -29,6 +32,8 @@ int store_mount_put(StoreTxn *t, const MountRecord *m) {
         buf_put_u8(&b, m->daemon_made_target);
         buf_put_str(&b, m->boot_id, strnlen(m->boot_id, sizeof m->boot_id - 1));
         buf_put_str(&b, m->target, strlen(m->target));
+        buf_put_u64(&b, m->sb_dev);
+        buf_put_str(&b, m->mnt_root ?: "", m->mnt_root ? strlen(m->mnt_root) : 0);
         if (b.oom)
                 return -ENOMEM;
         return db_put(t, t->store->mounts, k.b, sizeof k.b, b.data, b.n, 0);
@@ -42,7 +47,8 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
         size_t n;
 
         version = reader_u8(&r);
-        if (version != MOUNT_RECORD_VERSION && version != MOUNT_RECORD_VERSION_LEGACY_ID)
+        if (version != MOUNT_RECORD_VERSION && version != MOUNT_RECORD_VERSION_NO_IDENTITY &&
+            version != MOUNT_RECORD_VERSION_LEGACY_ID)
                 return -EBADMSG;
         m.legacy_mnt_id = version == MOUNT_RECORD_VERSION_LEGACY_ID;
         m.owner = reader_u32(&r);
@@ -56,6 +62,18 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
         m.target = reader_strdup(&r);
         if (!m.target)
                 return r.bad ? -EBADMSG : -ENOMEM;
+        if (version == MOUNT_RECORD_VERSION) {
+                m.sb_dev = reader_u64(&r);
+                m.mnt_root = reader_strdup(&r);
+                if (!m.mnt_root) {
+                        free(m.target);
+                        return r.bad ? -EBADMSG : -ENOMEM;
+                }
+                if (!m.mnt_root[0]) { /* not known */
+                        free(m.mnt_root);
+                        m.mnt_root = NULL;
+                }
+        }
         mount_record_clear(ret);
         *ret = m;
         return 0;

@@ -100,6 +100,10 @@ typedef struct MountRecord {
         char boot_id[33];
         bool daemon_made_target; /* laminad created the directory and removes it */
         uint64_t mounted_usec;
+        /* What the mount shows (mount_identity), once it is attached; mnt_root NULL:
+         * not known (attached by an older laminad, or killed before it was written). */
+        uint64_t sb_dev;
+        char *mnt_root;
 } MountRecord;
 
 void mount_record_clear(MountRecord *r);

@@ -200,6 +200,31 @@ expect "orig.txt" "$(cat "$vmnt/orig.txt")" "orig"
 want ok "owner: unmount the view" "$owner" Unmount v
 [ ! -e "$vmnt" ] && pass "the view's mount point is removed" || fail "$vmnt is left"
 
+if harness_as "$owner" unshare -Urm true 2>/dev/null; then
+        echo "# a copy in the owner's own user and mount namespace keeps the snapshot busy"
+        want ok "owner: prepare u" "$owner" Prepare u base "@a{ss} {}"
+        want ok "owner: mount u" "$owner" Mount u "" "@as []"
+        umnt=$(reply_path)
+        harness_as "$owner" sh -c "echo before >'$umnt/w/before'"
+        setpriv --reuid="$(id -u "$owner")" --regid="$(id -g "$owner")" --clear-groups -- \
+                unshare -Urm sleep 600 &
+        copier=$!
+        holders="$holders $copier"
+        has_copy() { grep -q " $umnt " "/proc/$copier/mountinfo" 2>/dev/null &&
+                [ "$(readlink "/proc/$copier/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; }
+        harness_wait_for 50 has_copy || fail "the copy did not appear"
+        want Busy "owner: Unmount while a copy lives" "$owner" Unmount u
+        case "$msg" in *"user namespace"*) pass "the message says where" ;; *) fail "message: $msg" ;; esac
+        is_mounted "$umnt" && fail "still mounted here" || pass "gone from laminad's mount table"
+        expect "ListMounts no longer shows u" "$(listed "$owner" u)" ""
+        want Busy "owner: Commit while a copy lives" "$owner" Commit uc u "@a{ss} {}"
+        want Busy "owner: Remove while a copy lives" "$owner" Remove u
+        restart_laminad
+        want Busy "owner: Commit while a copy lives, after a restart" "$owner" Commit uc u "@a{ss} {}"
+        release "$copier"
+        want ok "owner: Commit once the copy is gone" "$owner" Commit uc u "@a{ss} {}"
+fi
+
 echo "# root, a caller-chosen target whose parent is renamed, across a restart"
 mkdir -p "$T/p/t"
 want ok "root: prepare r" root Prepare r base "@a{ss} {}"

@@ -401,6 +401,55 @@ TEST(unmount_busy_force_holders_and_renamed_parent) {
         run_isolated(body_unmount_busy_and_force);
 }
 
+/* A copy of a mount in another user namespace outlives our plain unmount, and is found
+ * by what the mount shows (superblock and root) until the namespace is gone. */
+static void body_user_ns_copies(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *root = NULL;
+        _cleanup_close_ int tfd = make_target(dir, "bind", NULL);
+        int ready[2], status;
+        Error e = ERROR_NULL;
+        unsigned n = 0;
+        uint64_t id, dev;
+        struct stat st;
+        pid_t pid;
+        char c;
+
+        ASSERT_OK(mkdir(src, 0755));
+        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+        ASSERT_OK(mount_identity(id, &dev, &root));
+        ASSERT_STREQ(root, "/src"); /* within the test's tmpfs */
+        ASSERT_OK(stat(src, &st));
+        ASSERT_TRUE(dev == st.st_dev);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, &n));
+        ASSERT_TRUE(n == 0);
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) { /* what a user's unshare -Urm does */
+                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
+                        _exit(1);
+                pause();
+                _exit(0);
+        }
+        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, &n));
+        ASSERT_TRUE(n == 1);
+        ASSERT_OK(mount_unmount(id, false, &e)); /* does not reach the copy */
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, &n));
+        ASSERT_TRUE(n == 1);
+        ASSERT_OK(mount_count_user_ns_copies(dev, "/other", &n));
+        ASSERT_TRUE(n == 0);
+
+        ASSERT_OK(kill(pid, SIGKILL));
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, &n));
+        ASSERT_TRUE(n == 0);
+}
+TEST(user_ns_copies_found_until_their_namespace_is_gone) {
+        run_isolated(body_user_ns_copies);
+}
+
 static void body_mount_list_below(const char *dir) {
         _cleanup_free_ char *src = test_path("%s/src", dir), *inner = test_path("%s/inner", dir);
         _cleanup_free_ uint64_t *ids = NULL;
@@ -481,6 +530,7 @@ int main(void) {
                 TEST_ENTRY(unmount_then_second_unmount_is_enoent),
                 TEST_ENTRY(unmount_busy_force_holders_and_renamed_parent),
                 TEST_ENTRY(list_below_finds_only_mounts_below),
+                TEST_ENTRY(user_ns_copies_found_until_their_namespace_is_gone),
                 TEST_ENTRY(mount_point_per_owner_random_and_removed),
         };
 
