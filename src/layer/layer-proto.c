@@ -199,3 +199,16 @@ int layer_report_error(int fd, int code, const char *message) {
 int layer_report_dir_times(int fd, const char *path, const LayerDirTimes *t) {
         return report(fd, LAYER_REPORT_DIR_TIMES, t, sizeof *t, path);
 }
+
+int layer_report_path(int fd, LayerMsgType type, const char *path) {
+        assert(type == LAYER_PARSE_WHITEOUT || type == LAYER_PARSE_OPAQUE);
+        return report(fd, type, NULL, 0, path);
+}
+
+int layer_report_progress(int fd, const LayerParseProgress *p) {
+        return report(fd, LAYER_PARSE_PROGRESS, p, sizeof *p, "");
+}
+
+int layer_report_result(int fd, const LayerParseResult *r) {
+        return report(fd, LAYER_PARSE_RESULT, r, sizeof *r, "");
+}

@@ -16,7 +16,12 @@
  *   END    nothing: the layer is complete; anything else ending the stream is an abort.
  * The writer answers through a report file (a memfd) with the same framing:
  *   ERROR     int32 error kind (positive errno), message NUL
- *   DIR_TIMES LayerDirTimes, path NUL: set after the merge, when no write moves them. */
+ *   DIR_TIMES LayerDirTimes, path NUL: set after the merge, when no write moves them.
+ * The parser (layer-parse.h) tells the process that commits, through a pipe:
+ *   WHITEOUT  path NUL: a whited-out path, once each (deletion mode: to delete)
+ *   OPAQUE    path NUL: a directory to make opaque, once each
+ *   PROGRESS  LayerParseProgress, "" NUL
+ *   RESULT    LayerParseResult, "" NUL: the layer is complete and valid; or ERROR. */
 
 #define LAYER_DATA_CHUNK (128u * 1024u)
 #define LAYER_XATTRS_MAX (256u * 1024u) /* all xattrs of one entry, packed */
@@ -28,6 +33,10 @@ typedef enum LayerMsgType {
         LAYER_MSG_END,
         LAYER_REPORT_ERROR,
         LAYER_REPORT_DIR_TIMES,
+        LAYER_PARSE_WHITEOUT,
+        LAYER_PARSE_OPAQUE,
+        LAYER_PARSE_PROGRESS,
+        LAYER_PARSE_RESULT,
 } LayerMsgType;
 
 typedef struct LayerMsg {
@@ -61,6 +70,15 @@ typedef struct LayerEntryMsg {
 typedef struct LayerDirTimes {
         struct timespec atime, mtime;
 } LayerDirTimes;
+
+typedef struct LayerParseProgress {
+        uint64_t done, total; /* compressed bytes read; the size of a regular file, else 0 */
+} LayerParseProgress;
+
+typedef struct LayerParseResult {
+        char diff_id[7 + 64 + 1]; /* "sha256:<hex>" of the uncompressed stream */
+        uint64_t bytes, entries;
+} LayerParseResult;
 
 /* An entry as the writer sees it: pointers into the received message. */
 typedef struct LayerEntryView {
@@ -97,3 +115,7 @@ int layer_xattr_next(const uint8_t **p, const uint8_t *end, const char **ret_nam
 /* Writer -> report file. */
 int layer_report_error(int fd, int code, const char *message);
 int layer_report_dir_times(int fd, const char *path, const LayerDirTimes *t);
+/* Parser -> committer. type is LAYER_PARSE_WHITEOUT or LAYER_PARSE_OPAQUE. */
+int layer_report_path(int fd, LayerMsgType type, const char *path);
+int layer_report_progress(int fd, const LayerParseProgress *p);
+int layer_report_result(int fd, const LayerParseResult *r);

@@ -2,7 +2,9 @@
 #include <archive.h>
 #include <inttypes.h>
 #include <locale.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,6 +49,31 @@ struct LayerReader {
         locale_t utf8;         /* C.UTF-8, the locale libarchive decodes names in */
 };
 
+static locale_t utf8_locale;
+static int prepare_error;
+
+static void prepare_once(void) {
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned len;
+
+        utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+        if (!utf8_locale) {
+                prepare_error = errno ?: ENOENT;
+                return;
+        }
+        /* OpenSSL reads its configuration and sets up its providers on first use. */
+        if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 ||
+            EVP_Digest("", 0, d, &len, EVP_sha256(), NULL) != 1)
+                prepare_error = EIO;
+}
+
+int layer_reader_prepare(void) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+        (void) pthread_once(&once, prepare_once);
+        return -prepare_error;
+}
+
 /* Names are bytes. ustar, GNU and v7 headers carry them as such and libarchive copies
  * them unchanged. pax headers carry UTF-8 (POSIX; Go's archive/tar, hence buildah, podman
  * and docker, write every non-ASCII name that way), which libarchive converts to the
@@ -76,8 +103,6 @@ LayerReader *layer_reader_free(LayerReader *r) {
         if (r->z_ready)
                 (void) inflateEnd(&r->z);
         EVP_MD_CTX_free(r->sha256);
-        if (r->utf8)
-                freelocale(r->utf8);
         free(r->entry);
         free(r->in);
         free(r->out);
@@ -270,6 +295,9 @@ static int reader_fail_where(LayerReader *r, struct archive *a, const char *wher
         if (r->over_limit)
                 return error_setf(e, EDQUOT, "layer is larger than the limit of %" PRIu64 " bytes uncompressed%s",
                                   r->opts.max_bytes, where);
+        /* Out of memory is the reader's limit (RLIMIT_AS), not a broken layer. */
+        if (a && archive_errno(a) == ENOMEM)
+                return error_setf(e, ENOMEM, "out of memory reading the layer%s: %s", where, why ?: "");
         return error_setf(e, EINVAL, "layer is not a valid tar, tar+gzip or tar+zstd stream%s: %s", where,
                           why ?: "read error");
 }
@@ -360,9 +388,10 @@ int layer_reader_new(int fd, const LayerReaderOptions *o, LayerReader **ret, Err
         r->sha256 = EVP_MD_CTX_new();
         if (!r->in || !r->sha256)
                 return -ENOMEM;
-        r->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
-        if (!r->utf8)
-                return error_set_errno(e, errno, "cannot select the C.UTF-8 locale to decode names in");
+        k = layer_reader_prepare();
+        if (k < 0)
+                return error_set_errno(e, k, "cannot load the C.UTF-8 locale (to decode names in) or OpenSSL");
+        r->utf8 = utf8_locale;
         if (EVP_DigestInit_ex(r->sha256, EVP_sha256(), NULL) != 1)
                 return error_setf(e, EIO, "SHA-256 is not available");
         if (fstat(fd, &st) < 0)

@@ -23,6 +23,10 @@ typedef struct LayerReaderOptions {
         void *userdata;
 } LayerReaderOptions;
 
+/* Loads what the reader needs from the filesystem (the C.UTF-8 locale, OpenSSL's setup),
+ * once per process: call it before the process loses its filesystem. */
+int layer_reader_prepare(void);
+
 int layer_reader_new(int fd, const LayerReaderOptions *o, LayerReader **ret, Error *e);
 LayerReader *layer_reader_free(LayerReader *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(LayerReader *, layer_reader_free);

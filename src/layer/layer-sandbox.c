@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "layer-sandbox.h"
@@ -31,7 +32,7 @@
 
 /* What the writer needs: data and metadata calls on fds it already holds (5.3 of the
  * reference), plus memory management. No exec, clone, socket, mount, ioctl or prctl. */
-static const char *const allowed_syscalls[] = {
+static const char *const writer_syscalls[] = {
         "read", "readv", "write", "writev", "pread64", "pwrite64", "lseek", "close",
         "fstat", "newfstatat", "statx", "openat", "openat2", "mkdirat", "mknodat",
         "symlinkat", "linkat", "unlinkat", "readlinkat", "getdents64", "fchown",
@@ -42,6 +43,18 @@ static const char *const allowed_syscalls[] = {
         "exit", "exit_group",
 #if defined(__SANITIZE_ADDRESS__)
         /* The sanitizer runtime inspects the signal stack; only sanitizer builds allow it. */
+        "sigaltstack",
+#endif
+};
+
+/* What the parser needs: read its input, write to its socket and pipe, memory. Not even
+ * open: it has no file to open, and its locale and OpenSSL are loaded before. */
+static const char *const parser_syscalls[] = {
+        "read", "readv", "write", "writev", "sendmsg", "sendto", "close", "fstat", "newfstatat",
+        "lseek", "brk", "mmap", "munmap", "mremap", "madvise", "mprotect", "rt_sigreturn",
+        "rt_sigprocmask", "clock_gettime", "getpid", "gettid", "futex", "getrandom",
+        "exit", "exit_group",
+#if defined(__SANITIZE_ADDRESS__)
         "sigaltstack",
 #endif
 };
@@ -61,7 +74,9 @@ static void sandbox_filter_done(SandboxFilter *f) {
 }
 
 /* Compiles the allowlist to classic BPF in the parent (libseccomp allocates and locks). */
-static int sandbox_filter_build(SandboxFilter *ret) {
+static int sandbox_filter_build(LayerSandboxKind kind, SandboxFilter *ret) {
+        const char *const *allowed = kind == LAYER_SANDBOX_PARSER ? parser_syscalls : writer_syscalls;
+        size_t n_allowed = kind == LAYER_SANDBOX_PARSER ? ELEMENTSOF(parser_syscalls) : ELEMENTSOF(writer_syscalls);
         _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
@@ -73,8 +88,8 @@ static int sandbox_filter_build(SandboxFilter *ret) {
         r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(allowed_syscalls); i++) {
-                int nr = seccomp_syscall_resolve_name(allowed_syscalls[i]);
+        for (size_t i = 0; i < n_allowed; i++) {
+                int nr = seccomp_syscall_resolve_name(allowed[i]);
                 if (nr == __NR_SCMP_ERROR)
                         return -EINVAL;
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
@@ -160,8 +175,90 @@ _noreturn_ static void sandbox_exit(int code) {
                 (void) syscall(SYS_exit_group, code);
 }
 
-/* Runs in the child: only system calls until func. Each failing step has its own exit
- * code so the parent can say which one broke. */
+/* The parser's root: an empty tmpfs, read-only, that nothing leads out of (the old root is
+ * detached). Mounted on /tmp, which exists everywhere, in the parser's own mount
+ * namespace (bubblewrap does the same). */
+static int empty_root(void) {
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("lamina-parser", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,mode=0555") < 0 ||
+            chdir("/tmp") < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+            chdir("/") < 0)
+                return -1;
+        return mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+static int drop_bounding_set(void) {
+        for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                        return -1;
+        return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}
+
+static int clear_capabilities(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+
+        return (int) syscall(SYS_capset, &h, d);
+}
+
+/* Becomes nobody in a user namespace of its own, with no capability in it either: the
+ * first process of a new user namespace gets them all there, so they go again. */
+static int become_nobody(void) {
+        static const gid_t no_groups[1];
+
+        if (drop_bounding_set() < 0 || setgroups(0, no_groups) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+            setresuid(65534, 65534, 65534) < 0)
+                return -1;
+        if (unshare(CLONE_NEWUSER) < 0)
+                return -1;
+        if (drop_bounding_set() < 0)
+                return -1;
+        return clear_capabilities();
+}
+
+static int set_parser_rlimits(const LayerSandbox *sb, int max_fd) {
+        struct rlimit cpu = { sb->max_cpu_sec, sb->max_cpu_sec };
+        struct rlimit zero = { 0, 0 };
+        struct rlimit nofile = { (rlim_t) max_fd + 1, (rlim_t) max_fd + 1 };
+#if !defined(__SANITIZE_ADDRESS__)
+        /* Sanitizer runtimes reserve terabytes of address space: no limit there. */
+        struct rlimit as = { sb->max_memory, sb->max_memory };
+
+        if (setrlimit(RLIMIT_AS, &as) < 0)
+                return -1;
+#endif
+        /* CPU: the parser is PID 1 of its namespace, which ignores SIGXCPU, so the kernel's
+         * SIGKILL at the hard limit ends it; the parent tells it by the CPU time used. */
+        if (setrlimit(RLIMIT_CPU, &cpu) < 0 || setrlimit(RLIMIT_FSIZE, &zero) < 0 ||
+            setrlimit(RLIMIT_CORE, &zero) < 0 || setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                return -1;
+        return 0;
+}
+
+/* Runs in the parser child, PID 1 of its own namespaces (cloned so). */
+_noreturn_ static void parser_child(const LayerSandbox *sb, const int *keep, size_t n_keep,
+                                    const SandboxFilter *filter, LayerSandboxFunc func, void *userdata) {
+        struct sock_fprog prog = { .len = (unsigned short) filter->n, .filter = filter->insns };
+
+        if (close_all_but(keep, n_keep) < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_SETUP);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
+        if (empty_root() < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 2);
+        if (set_parser_rlimits(sb, keep[n_keep - 1]) < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 4);
+        if (become_nobody() < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 6);
+        sandbox_exit(func(userdata));
+}
+
+/* Runs in the writer child: only system calls until func. Each failing step has its own
+ * exit code so the parent can say which one broke. */
 _noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, size_t n_keep,
                                      const SandboxFilter *filter, LayerSandboxFunc func,
                                      void *userdata) {
@@ -198,16 +295,17 @@ int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *use
         int r;
 
         assert(sb);
-        assert(sb->root_fd >= 0);
+        assert(sb->kind == LAYER_SANDBOX_PARSER || sb->root_fd >= 0);
 
-        r = sandbox_filter_build(&filter);
+        r = sandbox_filter_build(sb->kind, &filter);
         if (r < 0)
                 return r;
 
         keep = malloc((sb->n_keep_fds + 1) * sizeof(int));
         if (!keep)
                 return -ENOMEM;
-        keep[n++] = sb->root_fd;
+        if (sb->kind == LAYER_SANDBOX_WRITER)
+                keep[n++] = sb->root_fd;
         for (size_t i = 0; i < sb->n_keep_fds; i++) {
                 assert(sb->keep_fds[i] >= 0);
                 keep[n++] = sb->keep_fds[i];
@@ -219,20 +317,36 @@ int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *use
                 if (keep[i] != keep[m - 1])
                         keep[m++] = keep[i];
 
-        pid = fork();
+        if (sb->kind == LAYER_SANDBOX_PARSER)
+                /* fork() into new namespaces: the child is PID 1 of its own. */
+                pid = (pid_t) syscall(SYS_clone, SIGCHLD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
+                                                         CLONE_NEWUTS | CLONE_NEWCGROUP, NULL, NULL, NULL, 0);
+        else
+                pid = fork();
         if (pid < 0)
                 return -errno;
+        if (pid == 0 && sb->kind == LAYER_SANDBOX_PARSER)
+                parser_child(sb, keep, m, &filter, func, userdata);
         if (pid == 0)
                 sandbox_child(sb, keep, m, &filter, func, userdata);
         *ret_pid = pid;
         return 0;
 }
 
-int layer_sandbox_wait(pid_t pid, int *ret_status) {
+int layer_sandbox_wait_cpu(pid_t pid, int *ret_status, uint64_t *ret_cpu_sec) {
+        struct rusage ru = {};
+
         for (;;) {
-                if (waitpid(pid, ret_status, __WALL) >= 0)
-                        return 0;
+                if (wait4(pid, ret_status, __WALL, &ru) >= 0)
+                        break;
                 if (errno != EINTR)
                         return -errno;
         }
+        if (ret_cpu_sec)
+                *ret_cpu_sec = (uint64_t) ru.ru_utime.tv_sec + (uint64_t) ru.ru_stime.tv_sec;
+        return 0;
+}
+
+int layer_sandbox_wait(pid_t pid, int *ret_status) {
+        return layer_sandbox_wait_cpu(pid, ret_status, NULL);
 }

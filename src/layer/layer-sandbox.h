@@ -6,17 +6,30 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The confined child that writes a layer: forked, in its own mount, network and IPC
- * namespaces, chrooted into root_fd, with only the kept fds, a few capabilities, rlimits
- * and a seccomp allowlist that kills the process on anything else (no exec, no sockets,
- * no mounts, no new processes). */
+/* The confined children of an apply, each with only the kept fds, rlimits and a seccomp
+ * allowlist that kills the process on anything else (no exec, no new processes, no
+ * mounts, no opening of files it was not given):
+ *   writer  forked, in its own mount, network and IPC namespaces, chrooted into root_fd,
+ *           with the few capabilities writing a layer takes;
+ *   parser  in its own PID, mount, network, IPC, UTS and cgroup namespaces and, as
+ *           nobody, its own user namespace; its root is an empty read-only tmpfs; no
+ *           capabilities at all; address space, CPU time and file size limited. It only
+ *           reads, computes and writes to the fds it holds. */
+
+typedef enum LayerSandboxKind {
+        LAYER_SANDBOX_WRITER,
+        LAYER_SANDBOX_PARSER,
+} LayerSandboxKind;
 
 typedef struct LayerSandbox {
-        int root_fd;          /* directory the child is chrooted into */
+        LayerSandboxKind kind;
+        int root_fd;          /* writer: directory the child is chrooted into */
         const int *keep_fds;  /* fds the child keeps (root_fd is kept too); others are closed */
         size_t n_keep_fds;
         bool allow_mknod;     /* keep CAP_MKNOD (device nodes; whiteouts need none) */
-        uint64_t max_file_size; /* RLIMIT_FSIZE */
+        uint64_t max_file_size; /* writer: RLIMIT_FSIZE (the parser writes no file) */
+        uint64_t max_memory;    /* parser: RLIMIT_AS */
+        uint64_t max_cpu_sec;   /* parser: RLIMIT_CPU */
 } LayerSandbox;
 
 /* Exit codes of the child when the sandbox itself could not be set up. */
@@ -27,5 +40,7 @@ typedef int (*LayerSandboxFunc)(void *userdata); /* returns the exit code */
 /* Forks the child, confines it and runs func(userdata) in it. Blocks nothing; the caller
  * waits with layer_sandbox_wait(). */
 int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *userdata, pid_t *ret_pid);
-/* Waits for pid; returns its wait status (WIFEXITED ...). */
+/* Waits for pid; returns its wait status (WIFEXITED ...) and, if wanted, the CPU time it
+ * used in seconds. */
 int layer_sandbox_wait(pid_t pid, int *ret_status);
+int layer_sandbox_wait_cpu(pid_t pid, int *ret_status, uint64_t *ret_cpu_sec);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * layer_apply(): the daemon reads and checks the layer (layer-reader.c, layer-entry.c)
- * and streams the entries over a socket to a sandboxed child (layer-sandbox.c) that
- * writes them into a staging directory (layer-writer.c); only a complete, valid layer
- * with the expected diff_id is moved into the target (layer-staging.c).
+ * layer_apply(): two confined children (layer-sandbox.c) do the work. The parser reads and
+ * checks the layer (layer-parse.c) and streams the entries over a socket to the writer,
+ * which writes them into a staging directory (layer-writer.c); the parser tells this
+ * process what the commit needs through a pipe. Only a complete, valid layer with the
+ * expected diff_id is moved into the target (layer-staging.c), by this process.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,11 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "layer-entry.h"
+#include "layer-name.h"
+#include "layer-parse.h"
 #include "layer-fs.h"
 #include "layer-paths.h"
 #include "layer-proto.h"
-#include "layer-reader.h"
 #include "layer-sandbox.h"
 #include "layer-staging.h"
 #include "layer-writer.h"
@@ -30,36 +31,43 @@
 typedef struct Apply {
         const LayerApplyOptions *opts;
         LayerLimits limits;
-        LayerReader *reader;
         LayerStaging staging;
         char staging_name[LAYER_STAGING_NAME_SIZE];
-        LayerMsgBuf msg;
         LayerWriter writer;
+        LayerParser parser;
         int target_fd;
-        int sock;       /* our end of the entry stream */
         int report_fd;  /* the writer's report (memfd) */
-        pid_t pid;
-        uint64_t entries;
-        uint64_t file_bytes; /* sizes of the regular files so far */
+        int parse_fd;   /* the parser's report (pipe, our end) */
+        pid_t writer_pid, parser_pid;
         LayerPaths whiteouts; /* whited-out paths (deletion mode: what to delete) */
         LayerPaths opaques;   /* opaque directories */
+        LayerParseResult result;
+        bool have_result;
+        Error parse_error;    /* what the parser reported */
 } Apply;
 
+static void kill_and_wait(pid_t *pid) {
+        int status;
+
+        if (*pid <= 0)
+                return;
+        (void) kill(*pid, SIGKILL);
+        (void) layer_sandbox_wait(*pid, &status);
+        *pid = 0;
+}
+
 static void apply_done(Apply *a) {
-        if (a->pid > 0) {
-                int status;
-                (void) kill(a->pid, SIGKILL);
-                (void) layer_sandbox_wait(a->pid, &status);
-        }
+        kill_and_wait(&a->parser_pid);
+        kill_and_wait(&a->writer_pid);
         layer_staging_discard(&a->staging);
-        layer_reader_free(a->reader);
-        layer_msg_buf_done(&a->msg);
         free(a->writer.buf);
         free(a->writer.file_xattrs);
         free((int *) a->writer.source_fds);
         safe_close(a->writer.in_fd);
-        safe_close(a->sock);
+        safe_close(a->parser.sock);
+        safe_close(a->parser.report_fd);
         safe_close(a->report_fd);
+        safe_close(a->parse_fd);
         safe_close(a->target_fd);
         layer_paths_done(&a->whiteouts);
         layer_paths_done(&a->opaques);
@@ -73,8 +81,8 @@ static int set_staging_name(Apply *a) {
         return 0;
 }
 
-/* Sets up the writer's end and starts the sandboxed child. */
-static int apply_spawn(Apply *a) {
+/* Sets up the writer's end and starts the sandboxed writer. */
+static int spawn_writer(Apply *a) {
         const LayerApplyOptions *o = a->opts;
         int sv[2], *sources;
         size_t n_sources = 1 + o->n_lower_fds;
@@ -83,7 +91,7 @@ static int apply_spawn(Apply *a) {
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
-        a->sock = sv[0];
+        a->parser.sock = sv[0];
         a->writer.in_fd = sv[1];
         a->report_fd = memfd_create("lamina-layer-report", MFD_CLOEXEC);
         if (a->report_fd < 0)
@@ -109,114 +117,123 @@ static int apply_spawn(Apply *a) {
         sources[n_sources + 1] = a->report_fd;
 
         sb = (LayerSandbox) {
+                .kind = LAYER_SANDBOX_WRITER,
                 .root_fd = a->staging.fd,
                 .keep_fds = sources,
                 .n_keep_fds = n_sources + 2,
                 .allow_mknod = o->allow_devices,
                 .max_file_size = a->limits.max_bytes,
         };
-        r = layer_sandbox_spawn(&sb, layer_writer_run, &a->writer, &a->pid);
+        r = layer_sandbox_spawn(&sb, layer_writer_run, &a->writer, &a->writer_pid);
         if (r < 0)
                 return r;
         a->writer.in_fd = safe_close(a->writer.in_fd);
         return 0;
 }
 
-static int send_file_data(Apply *a, Error *e) {
-        const void *buf;
-        uint64_t offset;
-        size_t size;
-        int r;
+/* Starts the parser with the layer, its socket to the writer and its report pipe. */
+static int spawn_parser(Apply *a, int layer_fd) {
+        int p[2], keep[3], r;
+        LayerSandbox sb;
 
-        while ((r = layer_reader_data(a->reader, &buf, &size, &offset, e)) > 0)
-                for (size_t done = 0; done < size;) {
-                        size_t n = size - done < LAYER_DATA_CHUNK ? size - done : LAYER_DATA_CHUNK;
-
-                        r = layer_msg_send_data(a->sock, offset + done, (const uint8_t *) buf + done, n);
-                        if (r < 0)
-                                return r;
-                        done += n;
-                }
-        return r;
-}
-
-/* A regular file bigger than what is left of the byte limit is refused before the writer
- * starts on it (a sparse file costs nothing to send, whatever size it claims). */
-static int apply_check_size(Apply *a, struct archive_entry *ae, const LayerEntryPlan *p, Error *e) {
-        uint64_t size = (uint64_t) archive_entry_size(ae); /* not negative: checked by the plan */
-        uint64_t left = a->limits.max_bytes - a->file_bytes;
-
-        if (p->kind != LAYER_ENTRY_FILE)
-                return 0;
-        if (size > left)
-                return error_setf(e, EDQUOT, "layer entry %s: its %" PRIu64 " bytes pass the limit of %" PRIu64
-                                  " bytes for a layer's files (%" PRIu64 " bytes were left); the layer is refused",
-                                  QUOTE(layer_entry_name(ae)), size, a->limits.max_bytes, left);
-        a->file_bytes += size;
+        r = layer_parser_prepare();
+        if (r < 0)
+                return r;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        a->parse_fd = p[0];
+        a->parser.report_fd = p[1];
+        a->parser.layer_fd = layer_fd;
+        a->parser.media_type = a->opts->media_type;
+        a->parser.overlay_whiteouts = a->opts->overlay_whiteouts;
+        a->parser.allow_devices = a->opts->allow_devices;
+        a->parser.limits = a->limits;
+        keep[0] = layer_fd;
+        keep[1] = a->parser.sock;
+        keep[2] = a->parser.report_fd;
+        sb = (LayerSandbox) {
+                .kind = LAYER_SANDBOX_PARSER,
+                .root_fd = -EBADF,
+                .keep_fds = keep,
+                .n_keep_fds = ELEMENTSOF(keep),
+                .max_memory = a->limits.max_memory,
+                .max_cpu_sec = a->limits.max_cpu_sec,
+        };
+        r = layer_sandbox_spawn(&sb, layer_parser_run, &a->parser, &a->parser_pid);
+        if (r < 0)
+                return r;
+        /* Only the children hold the stream now: one dying ends the other's input. */
+        a->parser.sock = safe_close(a->parser.sock);
+        a->parser.report_fd = safe_close(a->parser.report_fd);
         return 0;
 }
 
-/* Keeps what the commit needs: the whiteouts and opaque directories. A directory where
- * this layer put a whiteout is re-created, so it is opaque too (OCI: only this layer's
- * content shows there, nothing of the lower layers nor of an earlier Apply). */
-static int apply_collect(Apply *a, const LayerEntryPlan *p) {
-        switch (p->name_kind) {
-        case LAYER_NAME_WHITEOUT:
-                return layer_paths_add(&a->whiteouts, p->path);
-        case LAYER_NAME_OPAQUE:
-                return layer_paths_add(&a->opaques, p->path);
-        default:
-                if (p->kind == LAYER_ENTRY_DIR && layer_paths_contains(&a->whiteouts, p->path))
-                        return layer_paths_add(&a->opaques, p->path);
+/* A path from the parser, which is not trusted: it must be a normalized name (what
+ * layer_name_normalize() makes of itself). */
+static int check_parsed_path(const char *path) {
+        _cleanup_free_ char *n = NULL;
+        const char *rule;
+        int r;
+
+        r = layer_name_normalize(path, PATH_MAX - 1, &n, &rule);
+        if (r < 0)
+                return r;
+        return streq(n, path) ? 0 : -EBADMSG;
+}
+
+static int take_report(Apply *a, const LayerMsg *h, const uint8_t *buf) {
+        const char *s = (const char *) buf;
+        int32_t code;
+
+        if (h->size == 0 || buf[h->size - 1] != 0)
+                return -EBADMSG;
+        switch (h->type) {
+        case LAYER_PARSE_WHITEOUT:
+        case LAYER_PARSE_OPAQUE:
+                if (check_parsed_path(s) < 0)
+                        return -EBADMSG;
+                return layer_paths_add(h->type == LAYER_PARSE_WHITEOUT ? &a->whiteouts : &a->opaques, s);
+        case LAYER_PARSE_PROGRESS: {
+                LayerParseProgress p;
+                if (h->size != sizeof p + 1)
+                        return -EBADMSG;
+                memcpy(&p, buf, sizeof p);
+                if (a->opts->progress)
+                        a->opts->progress(p.done, p.total, a->opts->userdata);
                 return 0;
+        }
+        case LAYER_PARSE_RESULT:
+                if (h->size != sizeof a->result + 1)
+                        return -EBADMSG;
+                memcpy(&a->result, buf, sizeof a->result);
+                a->result.diff_id[sizeof a->result.diff_id - 1] = 0;
+                a->have_result = true;
+                return 0;
+        case LAYER_REPORT_ERROR:
+                if (h->size <= sizeof code)
+                        return -EBADMSG;
+                memcpy(&code, buf, sizeof code);
+                (void) error_setf(&a->parse_error, code > 0 && code < 4096 ? code : EIO, "%s", s + sizeof code);
+                return 0;
+        default:
+                return -EBADMSG;
         }
 }
 
-/* One entry: checked, collected, then sent to the writer unless it is a whiteout or an
- * opaque marker in deletion mode (those are only applied at the commit). */
-static int apply_entry(Apply *a, struct archive_entry *ae, Error *e) {
-        const LayerEntryRules rules = {
-                .max_name_len = a->limits.max_name_len,
-                .allow_devices = a->opts->allow_devices,
-        };
-        _cleanup_(layer_entry_plan_done) LayerEntryPlan plan = {};
+/* Reads what the parser reports until it closes its end. */
+static int read_parse_reports(Apply *a) {
+        _cleanup_free_ uint8_t *buf = malloc(LAYER_MSG_MAX);
+        LayerMsg h;
         int r;
 
-        if (++a->entries > a->limits.max_entries)
-                return error_setf(e, EDQUOT, "layer entry %s: the layer has more than %" PRIu64 " entries, the limit",
-                                  QUOTE(layer_entry_name(ae)), a->limits.max_entries);
-        r = layer_entry_plan(ae, &rules, &plan, &a->msg, e);
-        if (r < 0)
-                return r;
-        r = apply_check_size(a, ae, &plan, e);
-        if (r < 0)
-                return r;
-        r = apply_collect(a, &plan);
-        if (r < 0)
-                return r;
-        if (plan.name_kind != LAYER_NAME_PLAIN && !a->opts->overlay_whiteouts)
-                return 0;
-
-        r = layer_msg_send(a->sock, &a->msg);
-        if (r < 0)
-                return r;
-        if (plan.kind == LAYER_ENTRY_FILE)
-                return send_file_data(a, e);
-        return 0;
-}
-
-static int apply_stream(Apply *a, Error *e) {
-        struct archive_entry *ae;
-        int r;
-
-        while ((r = layer_reader_next(a->reader, &ae, e)) > 0) {
-                r = apply_entry(a, ae, e);
+        if (!buf)
+                return -ENOMEM;
+        while ((r = layer_msg_recv(a->parse_fd, &h, buf)) > 0) {
+                r = take_report(a, &h, buf);
                 if (r < 0)
                         return r;
         }
-        if (r < 0)
-                return r;
-        return layer_msg_send_end(a->sock);
+        return r;
 }
 
 static int read_writer_error(Apply *a, Error *e) {
@@ -240,14 +257,14 @@ static int read_writer_error(Apply *a, Error *e) {
 }
 
 /* Waits for the writer; its verdict. */
-static int apply_wait(Apply *a, Error *e) {
+static int wait_writer(Apply *a, Error *e) {
         int status, r;
 
-        r = layer_sandbox_wait(a->pid, &status);
-        a->pid = 0;
+        r = layer_sandbox_wait(a->writer_pid, &status);
+        a->writer_pid = 0;
         if (r < 0)
                 return error_set_errno(e, r, "cannot wait for the layer writer");
-        /* RLIMIT_FSIZE, a backstop: apply_check_size() refuses big files before. */
+        /* RLIMIT_FSIZE, a backstop: the parser refuses big files before. */
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ)
                 return error_setf(e, EDQUOT, "a file of the layer grew past the limit of %" PRIu64
                                   " bytes; the layer is refused", a->limits.max_bytes);
@@ -266,43 +283,78 @@ static int apply_wait(Apply *a, Error *e) {
         return error_setf(e, EIO, "the layer writer stopped early");
 }
 
+/* Waits for the parser; its verdict, from how it ended and what it reported. */
+static int wait_parser(Apply *a, Error *e) {
+        uint64_t cpu = 0;
+        int status, r;
+
+        r = layer_sandbox_wait_cpu(a->parser_pid, &status, &cpu);
+        a->parser_pid = 0;
+        if (r < 0)
+                return error_set_errno(e, r, "cannot wait for the layer parser");
+        if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || (WTERMSIG(status) == SIGKILL && cpu >= a->limits.max_cpu_sec)))
+                return error_setf(e, EDQUOT, "reading the layer used more than the limit of %" PRIu64
+                                  " s of CPU time; the layer is refused", a->limits.max_cpu_sec);
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+                return error_setf(e, EIO, "the layer parser made a system call its seccomp filter forbids and was killed");
+        if (WIFSIGNALED(status))
+                return error_setf(e, EIO, "the layer parser was killed by signal %s", strsignal(WTERMSIG(status)));
+        if (!WIFEXITED(status))
+                return error_setf(e, EIO, "the layer parser ended abnormally");
+        if (WEXITSTATUS(status) >= LAYER_SANDBOX_EXIT_SETUP)
+                return error_setf(e, EIO, "cannot set up the layer parser sandbox (step %d)",
+                                  WEXITSTATUS(status) - LAYER_SANDBOX_EXIT_SETUP);
+        if (a->parse_error.code != 0)
+                return error_setf(e, a->parse_error.code, "%s", a->parse_error.message);
+        if (WEXITSTATUS(status) != 0 || !a->have_result)
+                return error_setf(e, EIO, "the layer parser ended (status %d) without a result", WEXITSTATUS(status));
+        return 0;
+}
+
+/* Both children's verdicts. A parser that could not send (EPIPE) lost its writer, which
+ * says why; otherwise the parser's error is the first cause. */
+static int wait_children(Apply *a, int reports, Error *e) {
+        Error pe = ERROR_NULL, we = ERROR_NULL;
+        int rp, rw;
+
+        rp = wait_parser(a, &pe);
+        rw = wait_writer(a, &we);
+        if (reports == -ENOMEM)
+                return error_set_errno(e, reports, "too many whiteouts and opaque directories to remember");
+        if (reports < 0)
+                return error_set_errno(e, reports, "the layer parser sent a malformed report");
+        if (rp < 0 && (rw >= 0 || (pe.code != EPIPE && pe.code != ECONNRESET)))
+                return error_setf(e, pe.code, "%s", pe.message);
+        if (rw < 0)
+                return error_setf(e, we.code, "%s", we.message);
+        return 0;
+}
+
 static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
         const LayerApplyOptions *o = a->opts;
-        const LayerReaderOptions ro = {
-                .media_type = o->media_type,
-                .max_bytes = a->limits.max_bytes,
-                .progress = o->progress,
-                .userdata = o->userdata,
-        };
         LayerChanges changes;
         int r;
 
-        r = layer_reader_new(layer_fd, &ro, &a->reader, e);
-        if (r < 0)
-                return error_from_errno(e, r, "cannot read the layer");
         r = layer_staging_new(a->target_fd, a->staging_name, &a->staging);
         if (r < 0)
                 return error_set_errno(e, r, "cannot create a staging directory in the snapshot");
-        r = apply_spawn(a);
+        r = spawn_writer(a);
         if (r < 0)
                 return error_set_errno(e, r, "cannot start the layer writer");
+        r = spawn_parser(a, layer_fd);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot start the layer parser");
 
-        r = apply_stream(a, e);
-        if (r < 0) {
-                /* A broken stream with no error of ours: the writer stopped, and says why. */
-                if (e->code == 0 && (r == -EPIPE || r == -ECONNRESET))
-                        (void) apply_wait(a, e);
-                return error_from_errno(e, r, "cannot stream the layer to the writer");
-        }
-        a->sock = safe_close(a->sock);
-        r = apply_wait(a, e);
+        r = read_parse_reports(a);
+        if (r < 0) /* a parser that lies is stopped; the writer sees its input end */
+                kill_and_wait(&a->parser_pid);
+        r = wait_children(a, r, e);
         if (r < 0)
                 return r;
 
-        r = layer_reader_finish(a->reader, ret, e);
-        if (r < 0)
-                return r;
-        ret->entries = a->entries;
+        memcpy(ret->diff_id, a->result.diff_id, sizeof ret->diff_id);
+        ret->bytes = a->result.bytes;
+        ret->entries = a->result.entries;
         if (o->expected_diff_id && !streq(o->expected_diff_id, ret->diff_id))
                 return error_setf(e, EINVAL, "layer diff_id %s does not match the expected %s; the snapshot was left unchanged",
                                   ret->diff_id, o->expected_diff_id);
@@ -325,9 +377,10 @@ int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerAp
                 .opts = o,
                 .staging = LAYER_STAGING_NULL,
                 .writer = { .in_fd = -EBADF, .report_fd = -EBADF, .root_fd = -EBADF },
+                .parser = { .layer_fd = -EBADF, .sock = -EBADF, .report_fd = -EBADF },
                 .target_fd = -EBADF,
-                .sock = -EBADF,
                 .report_fd = -EBADF,
+                .parse_fd = -EBADF,
         };
         Error local = ERROR_NULL, *err = e ?: &local;
         LayerApplyResult result = {};
