@@ -18,6 +18,7 @@
 
 #include "apply-test.h"
 #include "strutil.h"
+#include "test-util.h"
 
 #define HASH_MAX_SIZE (64u << 20) /* bigger files are described by their size */
 
@@ -472,4 +473,30 @@ void at_kill_laminad(BusTest *t, pid_t pid) {
                 fprintf(stderr, "laminad %d did not die\n", pid);
                 abort();
         }
+}
+
+/* The PIDs in /proc/PID/task/TID/children of every thread. */
+size_t at_children_of(pid_t pid, pid_t *out, size_t max) {
+        _cleanup_free_ char *dir = strdup_printf("/proc/%d/task", pid);
+        struct dirent *de;
+        size_t n = 0;
+        DIR *d;
+
+        ASSERT_TRUE(dir);
+        d = opendir(dir);
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *f = strdup_printf("%s/%s/children", dir, de->d_name);
+                FILE *c;
+                int child;
+
+                if (de->d_name[0] == '.' || !f || !(c = fopen(f, "re")))
+                        continue;
+                while (n < max && fscanf(c, "%d", &child) == 1)
+                        out[n++] = child;
+                fclose(c);
+        }
+        closedir(d);
+        return n;
 }

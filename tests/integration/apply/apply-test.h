@@ -76,3 +76,6 @@ bool at_name_has_owner(BusTest *t);
 /* SIGKILLs laminad (pid) and waits until it is dead and its bus name is gone; aborts
  * after 30 s. */
 void at_kill_laminad(BusTest *t, pid_t pid);
+
+/* The PIDs of pid's children (of every thread), at most max of them. */
+size_t at_children_of(pid_t pid, pid_t *out, size_t max);

@@ -112,32 +112,6 @@ static off_t partial_size(const char *staging) {
         return p && lstat(p, &st) == 0 ? st.st_size : -1;
 }
 
-/* The PIDs in /proc/PID/task/TID/children of every thread. */
-static size_t children_of(pid_t pid, pid_t *out, size_t max) {
-        _cleanup_free_ char *dir = strdup_printf("/proc/%d/task", pid);
-        struct dirent *de;
-        size_t n = 0;
-        DIR *d;
-
-        ASSERT_TRUE(dir);
-        d = opendir(dir);
-        if (!d)
-                return 0;
-        while ((de = readdir(d))) {
-                _cleanup_free_ char *f = strdup_printf("%s/%s/children", dir, de->d_name);
-                FILE *c;
-                int child;
-
-                if (de->d_name[0] == '.' || !f || !(c = fopen(f, "re")))
-                        continue;
-                while (n < max && fscanf(c, "%d", &child) == 1)
-                        out[n++] = child;
-                fclose(c);
-        }
-        closedir(d);
-        return n;
-}
-
 static int name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
@@ -225,7 +199,7 @@ TEST(kill_during_apply) {
         ASSERT_TRUE(size >= (off_t) (1u << 20));
 
         ASSERT_OK(at_laminad_pid(&bus, &pid));
-        n_children = children_of(pid, children, ELEMENTSOF(children));
+        n_children = at_children_of(pid, children, ELEMENTSOF(children));
         ASSERT_TRUE(n_children >= 1); /* the sandboxed writer */
         at_kill_laminad(&bus, pid);
         ASSERT_OK(at_reply_wait(&bus, &reply, 10000));

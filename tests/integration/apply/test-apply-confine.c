@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The confinement of the Apply parser, checked from outside while it waits in the middle
+ * of a layer (it reads from a pipe this test holds open): laminad's child is lamina-unpack,
+ * whose children are the writer and the parser. The parser must be nobody with no
+ * capability (effective, permitted, bounding), NoNewPrivs and a seccomp filter; PID 1 of
+ * its own PID namespace and in its own user, mount, network, IPC and UTS namespaces; see
+ * one mount (its empty read-only tmpfs root); hold exactly three fds (our pipe, its socket
+ * to the writer, its report pipe); and run under its address-space, CPU and file-size
+ * limits. Then the rest of the layer arrives and the Apply succeeds. laminad itself maps
+ * none of the libraries that read layers (libarchive, zlib, libseccomp).
+ *
+ *   test-apply-confine SNAPSHOTTER
+ *
+ * Run under tests/integration/lib/run-test.sh. */
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apply-test.h"
+#include "strutil.h"
+#include "test-util.h"
+
+static BusTest bus;
+static const char *snapshotter;
+
+/* The value of a "Name:\tvalue" line of /proc/PID/status (tabs kept), or NULL. */
+static char *status_field(pid_t pid, const char *name) {
+        _cleanup_free_ char *p = strdup_printf("/proc/%d/status", pid);
+        char line[512], *v = NULL;
+        size_t n = strlen(name);
+        FILE *f;
+
+        ASSERT_TRUE(p);
+        f = fopen(p, "re");
+        if (!f)
+                return NULL;
+        while (!v && fgets(line, sizeof line, f))
+                if (strncmp(line, name, n) == 0 && line[n] == ':') {
+                        line[strcspn(line, "\n")] = 0;
+                        v = strdup(line + n + 1 + strspn(line + n + 1, "\t "));
+                }
+        fclose(f);
+        return v;
+}
+
+static char *read_text(const char *path) {
+        _cleanup_free_ char *buf = malloc(65536);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        ASSERT_TRUE(buf && fd >= 0);
+        n = read(fd, buf, 65535);
+        close(fd);
+        ASSERT_TRUE(n >= 0);
+        buf[n] = 0;
+        return TAKE_PTR(buf);
+}
+
+static char *comm_of(pid_t pid) {
+        _cleanup_free_ char *p = strdup_printf("/proc/%d/comm", pid);
+        char *s = read_text(p);
+
+        s[strcspn(s, "\n")] = 0;
+        return s;
+}
+
+static char *ns_of(pid_t pid, const char *ns) {
+        _cleanup_free_ char *p = pid > 0 ? strdup_printf("/proc/%d/ns/%s", pid, ns) : strdup_printf("/proc/self/ns/%s", ns);
+        char buf[128];
+        ssize_t n = readlink(p, buf, sizeof buf - 1);
+
+        ASSERT_TRUE(n > 0);
+        buf[n] = 0;
+        return strdup(buf);
+}
+
+static void expect_field(pid_t pid, const char *name, const char *want) {
+        _cleanup_free_ char *v = status_field(pid, name);
+
+        printf("# parser %s: %s\n", name, v ?: "(none)");
+        if (!v || !streq(v, want)) {
+                fprintf(stderr, "parser %s is \"%s\", expected \"%s\"\n", name, v ?: "(none)", want);
+                abort();
+        }
+}
+
+/* The fds of pid: "N -> target" lines; how many. */
+static size_t list_fds(pid_t pid, char targets[][128], size_t max) {
+        _cleanup_free_ char *dir = strdup_printf("/proc/%d/fd", pid);
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = 0;
+
+        ASSERT_TRUE(dir);
+        ASSERT_OK(at_list_prefixed(dir, "", &l));
+        for (char **i = l; *i && n < max; i++, n++) {
+                _cleanup_free_ char *p = strdup_printf("%s/%s", dir, *i);
+                ssize_t k = readlink(p, targets[n], 127);
+                ASSERT_TRUE(k > 0);
+                targets[n][k] = 0;
+                printf("# parser fd %s -> %s\n", *i, targets[n]);
+        }
+        return strv_length(l);
+}
+
+/* laminad -> lamina-unpack -> {writer, parser}: the parser is the one in its own PID
+ * namespace (NSpid ends in 1). */
+static void find_helper(pid_t laminad, pid_t *ret_helper, pid_t *ret_parser, pid_t *ret_writer) {
+        pid_t kids[8], grandkids[8];
+        size_t n, m;
+
+        for (int i = 0; i < 200; i++) {
+                n = at_children_of(laminad, kids, ELEMENTSOF(kids));
+                for (size_t k = 0; k < n; k++) {
+                        _cleanup_free_ char *comm = comm_of(kids[k]);
+                        if (!streq(comm, "lamina-unpack"))
+                                continue;
+                        m = at_children_of(kids[k], grandkids, ELEMENTSOF(grandkids));
+                        if (m != 2)
+                                continue;
+                        *ret_helper = kids[k];
+                        *ret_parser = *ret_writer = 0;
+                        for (size_t g = 0; g < m; g++) {
+                                _cleanup_free_ char *nspid = status_field(grandkids[g], "NSpid");
+                                if (nspid && strstr(nspid, "\t1") && strlen(strstr(nspid, "\t1")) == 2)
+                                        *ret_parser = grandkids[g];
+                                else
+                                        *ret_writer = grandkids[g];
+                        }
+                        if (*ret_parser > 0 && *ret_writer > 0)
+                                return;
+                }
+                at_sleep_ms(50);
+        }
+        fprintf(stderr, "no lamina-unpack with a parser and a writer below laminad %d\n", laminad);
+        abort();
+}
+
+static void check_parser(pid_t parser, int layer_pipe) {
+        static const char *const namespaces[] = { "user", "mnt", "net", "ipc", "uts", "pid", "cgroup" };
+        _cleanup_free_ char *mountinfo = NULL, *limits = NULL, *p = NULL, *pipe_name = NULL;
+        char fds[8][128];
+        struct stat st;
+        size_t n, lines = 0;
+        bool have_layer = false;
+
+        expect_field(parser, "Uid", "65534\t65534\t65534\t65534");
+        expect_field(parser, "Gid", "65534\t65534\t65534\t65534");
+        expect_field(parser, "Groups", "");
+        expect_field(parser, "CapEff", "0000000000000000");
+        expect_field(parser, "CapPrm", "0000000000000000");
+        expect_field(parser, "CapBnd", "0000000000000000");
+        expect_field(parser, "CapAmb", "0000000000000000");
+        expect_field(parser, "NoNewPrivs", "1");
+        expect_field(parser, "Seccomp", "2");
+
+        for (size_t i = 0; i < ELEMENTSOF(namespaces); i++) {
+                _cleanup_free_ char *mine = ns_of(0, namespaces[i]), *its = ns_of(parser, namespaces[i]);
+                printf("# parser ns %s (ours %s)\n", its, mine);
+                ASSERT_TRUE(!streq(mine, its));
+        }
+
+        /* One mount: the empty tmpfs, read-only; nothing leads to the host's tree. */
+        p = strdup_printf("/proc/%d/mountinfo", parser);
+        mountinfo = read_text(p);
+        printf("# parser mountinfo: %s", mountinfo);
+        for (const char *s = mountinfo; *s; s++)
+                lines += *s == '\n';
+        ASSERT_TRUE(lines == 1);
+        ASSERT_TRUE(strstr(mountinfo, " / / ro,") && strstr(mountinfo, " - tmpfs "));
+
+        /* Three fds: the layer (our pipe), its socket to the writer, its report pipe. */
+        ASSERT_OK(RET_NERRNO(fstat(layer_pipe, &st)));
+        pipe_name = strdup_printf("pipe:[%lu]", (unsigned long) st.st_ino);
+        n = list_fds(parser, fds, ELEMENTSOF(fds));
+        ASSERT_TRUE(n == 3);
+        for (size_t i = 0; i < n; i++) {
+                ASSERT_TRUE(strncmp(fds[i], "pipe:[", 6) == 0 || strncmp(fds[i], "socket:[", 8) == 0);
+                have_layer = have_layer || streq(fds[i], pipe_name);
+        }
+        ASSERT_TRUE(have_layer);
+
+        free(p);
+        p = strdup_printf("/proc/%d/limits", parser);
+        limits = read_text(p);
+        printf("%s", limits);
+        ASSERT_TRUE(strstr(limits, "Max cpu time              1800                 1800"));
+        ASSERT_TRUE(strstr(limits, "Max file size             0                    0"));
+        ASSERT_TRUE(strstr(limits, "Max core file size        0                    0"));
+#if !defined(__SANITIZE_ADDRESS__)
+        ASSERT_TRUE(strstr(limits, "Max address space         1073741824           1073741824"));
+#endif
+}
+
+TEST(parser_confined_mid_apply) {
+        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
+        _cleanup_free_ char *data = NULL, *second = NULL;
+        AtReply reply;
+        pid_t laminad, helper, parser, writer;
+        char h[512], pad[1024 + 512] = {}, buf[16] = "";
+        int p[2], fd;
+
+        BT_ASSERT_OK(&bus, bt_prepare(&bus, "confined", "", NULL, &specs));
+        data = at_data_dir(&specs);
+        ASSERT_TRUE(data);
+
+        ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
+        ASSERT_OK(at_apply_async(&bus, "confined", p[0], &reply));
+
+        /* One entry, then the parser waits for the next header. */
+        at_ustar_header(h, "first", '0', 0644, 6, 1700000000);
+        at_write_all(p[1], h, sizeof h);
+        at_write_all(p[1], "first\n", 6);
+        at_write_all(p[1], pad, 512 - 6);
+
+        ASSERT_OK(at_laminad_pid(&bus, &laminad));
+        find_helper(laminad, &helper, &parser, &writer);
+        printf("# laminad %d -> lamina-unpack %d -> parser %d, writer %d\n", laminad, helper, parser, writer);
+        check_parser(parser, p[0]);
+        close(p[0]);
+
+        /* The rest: the Apply completes. */
+        at_ustar_header(h, "second", '0', 0644, 7, 1700000000);
+        at_write_all(p[1], h, sizeof h);
+        at_write_all(p[1], "second\n", 7);
+        at_write_all(p[1], pad, 512 - 7 + 1024);
+        close(p[1]);
+        ASSERT_OK(at_reply_wait(&bus, &reply, 60000));
+        printf("# the Apply: %s\n", reply.error);
+        ASSERT_STREQ(reply.error, "(success)");
+        free(reply.error);
+        second = strdup_printf("%s/second", data);
+        fd = open(second, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_TRUE(read(fd, buf, sizeof buf) == 7 && memcmp(buf, "second\n", 7) == 0);
+        close(fd);
+}
+
+/* The daemon maps none of the libraries that read layers. */
+TEST(laminad_maps_no_layer_library) {
+        _cleanup_free_ char *path = NULL, *maps = NULL;
+        pid_t laminad;
+
+        ASSERT_OK(at_laminad_pid(&bus, &laminad));
+        path = strdup_printf("/proc/%d/maps", laminad);
+        maps = read_text(path);
+        printf("# laminad maps libcrypto: %s, libzstd: %s (through libsystemd)\n",
+               strstr(maps, "libcrypto") ? "yes" : "no", strstr(maps, "libzstd") ? "yes" : "no");
+        ASSERT_TRUE(!strstr(maps, "libarchive"));
+        ASSERT_TRUE(!strstr(maps, "/libz.so"));
+        ASSERT_TRUE(!strstr(maps, "libseccomp"));
+}
+
+int main(int argc, char *argv[]) {
+        static const TestCase cases[] = {
+                TEST_ENTRY(parser_confined_mid_apply),
+                TEST_ENTRY(laminad_maps_no_layer_library),
+        };
+        int r;
+
+        if (argc != 2) {
+                fprintf(stderr, "usage: %s SNAPSHOTTER\n", argv[0]);
+                return 2;
+        }
+        snapshotter = argv[1];
+        signal(SIGPIPE, SIG_IGN);
+        ASSERT_OK(bt_open(&bus, snapshotter));
+        r = test_run_all(cases, ELEMENTSOF(cases));
+        bt_close(&bus);
+        return r;
+}
