@@ -99,7 +99,7 @@ static int entry_link(struct archive_entry *ae, const LayerEntryPlan *p, const L
         }
         r = layer_name_normalize(archive_entry_hardlink(ae), rules->max_name_len, ret, &rule);
         if (r == -EINVAL) {
-                char why[256];
+                char why[ERROR_MESSAGE_MAX];
                 snprintf(why, sizeof why, "hardlink target %s is invalid: %s",
                          QUOTE(archive_entry_hardlink(ae)), rule);
                 return entry_reject(e, ae, why);
