@@ -319,8 +319,8 @@ int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *use
 
         if (sb->kind == LAYER_SANDBOX_PARSER)
                 /* fork() into new namespaces: the child is PID 1 of its own. */
-                pid = (pid_t) syscall(SYS_clone, SIGCHLD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
-                                                         CLONE_NEWUTS | CLONE_NEWCGROUP, NULL, NULL, NULL, 0);
+                pid = (pid_t) syscall(SYS_clone, SIGCHLD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC,
+                                      NULL, NULL, NULL, 0);
         else
                 pid = fork();
         if (pid < 0)

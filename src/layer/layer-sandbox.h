@@ -11,8 +11,8 @@
  * mounts, no opening of files it was not given):
  *   writer  forked, in its own mount, network and IPC namespaces, chrooted into root_fd,
  *           with the few capabilities writing a layer takes;
- *   parser  in its own PID, mount, network, IPC, UTS and cgroup namespaces and, as
- *           nobody, its own user namespace; its root is an empty read-only tmpfs; no
+ *   parser  in its own PID, mount, network and IPC namespaces and, as nobody, its own
+ *           user namespace; its root is an empty read-only tmpfs; no
  *           capabilities at all; address space, CPU time and file size limited. It only
  *           reads, computes and writes to the fds it holds. */
 
