@@ -154,6 +154,8 @@ stop_laminad() {
 
 make_fs
 written=""
+mkdir -p "$T/layer/d" && head -c 2000000 /dev/urandom >"$T/layer/d/f" && tar -C "$T/layer" -cf "$T/layer.tar" d
+ctl=$LAMINA_BUILD_DIR/src/ctl/laminactl
 
 call Prepare ssa{ss} base "" 0 >/dev/null
 call Commit ssa{ss} base-c base 0
@@ -167,6 +169,11 @@ assert_reads "while full"
 assert_writes_refused full
 write_or_quota Update active "$BIG" "['labels']" >/dev/null || :
 write_or_quota Commit c-while-full to-commit "{}" >/dev/null || :
+# Apply: the layer cannot be written; busctl and laminactl print no error name, the log does.
+if "$ctl" apply active "$T/layer.tar" >/dev/null 2>&1; then
+        fail "Apply of 2 MB succeeded on a full $fstype"
+fi
+grep -q "apply \"active\": $QUOTA" "$T/bus.log" || fail "Apply on a full $fstype: not $QUOTA: $(grep 'apply "active"' "$T/bus.log")"
 assert_reads "after refused writes"
 assert_alive "$pid" "after writes on a full $fstype"
 
@@ -181,6 +188,7 @@ unfill
 gcall Prepare after "" "$BIG" >/dev/null || fail "Prepare after freeing space: $(gcall Prepare after2 "" "{}")"
 call Commit ssa{ss} after-c after 0 || fail "Commit after freeing space"
 call Remove s after-c || fail "Remove after freeing space"
+"$ctl" apply active "$T/layer.tar" >/dev/null || fail "Apply after freeing space"
 for k in $written; do
         call Remove s "$k" || fail "Remove $k after freeing space"
 done
