@@ -175,6 +175,17 @@ static int bus_jobs_on_wake(sd_event_source *s, int fd, uint32_t revents, void *
         return 0;
 }
 
+void bus_jobs_abandon(BusJobs *j, const sd_bus_error *error) {
+        pthread_mutex_lock(&j->lock);
+        for (BusJob *job = j->running; job; job = job->next) {
+                int r = sd_bus_reply_method_error(job->message, error);
+                if (r < 0)
+                        log_warning_errno(r, "failed to answer %s before exiting: %m",
+                                          sd_bus_message_get_member(job->message));
+        }
+        pthread_mutex_unlock(&j->lock);
+}
+
 int bus_jobs_new(sd_event *event, size_t max, size_t per_caller, size_t root_reserve, BusJobs **ret) {
         _cleanup_(bus_jobs_freep) BusJobs *j = NULL;
         int r;

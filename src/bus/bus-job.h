@@ -46,5 +46,9 @@ void bus_jobs_set_on_finished(BusJobs *j, void (*cb)(void *userdata), void *user
 int bus_job_start(BusJobs *j, sd_bus_message *m, uid_t caller, const BusJobOps *ops, void *data,
                   sd_bus_error *error);
 
+/* Loop thread, when the daemon must exit now: answers every job still running with
+ * error (its thread goes on until the process exits; nothing may be freed after this). */
+void bus_jobs_abandon(BusJobs *j, const sd_bus_error *error);
+
 /* Worker thread: records progress; the loop emits at most ten updates a second. */
 void bus_job_progress(BusJob *job, uint64_t done, uint64_t total);

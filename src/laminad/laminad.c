@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,15 @@
 #include "config.h"
 #include "core.h"
 #include "log.h"
+#include "state-lock.h"
 
 #define USEC_PER_SEC 1000000ULL
 #define DEFAULT_IDLE_TIMEOUT_SEC 30ULL
+/* How long a second laminad waits for the first to finish with the state directory. */
+#define STATE_LOCK_TIMEOUT_USEC (120 * USEC_PER_SEC)
+/* After SIGTERM, running jobs get this long; then they are answered with an error and the
+ * process exits (the state is crash-safe: recovery at the next start cleans up). */
+#define STOP_GRACE_USEC (700 * 1000ULL)
 
 typedef struct Arguments {
         const char *state_dir;
@@ -28,6 +35,7 @@ typedef struct Daemon {
         sd_bus *bus;
         BusContext *context;
         sd_event_source *idle_timer;
+        sd_event_source *stop_timer; /* after a signal: the end of the grace period */
         uint64_t idle_usec;
         bool stopping;      /* no longer taking work: the name is being released */
         bool name_released; /* the bus routes nothing new to us */
@@ -228,9 +236,48 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return 0;
 }
 
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        daemon_stop(userdata, strsignal((int) si->ssi_signo));
+/* Jobs run in threads that cannot be stopped from outside: answer their callers and exit
+ * without tearing anything down under them. */
+static _noreturn_ void daemon_exit_now(Daemon *d) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        (void) sd_bus_error_set(&error, SD_BUS_ERROR_FAILED,
+                                "laminad was stopped while this ran; the call may be partly done: check the "
+                                "snapshot and call again");
+        log_warning("stopping now, abandoning %zu running operations",
+                    bus_jobs_running(d->context->jobs) + bus_jobs_running(d->context->queries));
+        bus_jobs_abandon(d->context->jobs, &error);
+        bus_jobs_abandon(d->context->queries, &error);
+        (void) sd_bus_flush(d->bus);
+        _exit(EXIT_SUCCESS);
+}
+
+static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+
+        if (bus_context_busy(d->context))
+                daemon_exit_now(d);
         return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        int r;
+
+        if (d->stop_timer) /* a second signal: no more grace */
+                daemon_exit_now(d);
+        daemon_stop(d, strsignal((int) si->ssi_signo));
+        r = sd_event_add_time_relative(d->event, &d->stop_timer, CLOCK_MONOTONIC, STOP_GRACE_USEC, 0,
+                                       on_stop_timer, d);
+        if (r < 0)
+                daemon_exit_now(d);
+        return 0;
+}
+
+static void stop_signals(sigset_t *ret) {
+        sigemptyset(ret);
+        sigaddset(ret, SIGTERM);
+        sigaddset(ret, SIGINT);
 }
 
 static int daemon_setup_event(Daemon *d) {
@@ -242,9 +289,7 @@ static int daemon_setup_event(Daemon *d) {
                 return log_error_errno(r, "failed to allocate the event loop: %m");
 
         /* Blocked before any worker thread exists, so they inherit the mask. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
+        stop_signals(&mask);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "failed to block signals: %m");
         r = sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, d);
@@ -315,6 +360,16 @@ static int daemon_setup_bus(Daemon *d, Core *core, size_t fd_limit) {
         return 0;
 }
 
+/* Returns r. */
+static int daemon_free(Daemon *d, int r) {
+        bus_context_free(d->context);
+        sd_bus_flush_close_unref(d->bus);
+        sd_event_source_unref(d->idle_timer);
+        sd_event_source_unref(d->stop_timer);
+        sd_event_unref(d->event);
+        return r;
+}
+
 static int run(int argc, char *argv[]) {
         Arguments a = {
                 .state_dir = LAMINA_STATE_DIR,
@@ -322,7 +377,9 @@ static int run(int argc, char *argv[]) {
                 .idle_usec = DEFAULT_IDLE_TIMEOUT_SEC * USEC_PER_SEC,
                 .log_level = LOG_INFO,
         };
+        _cleanup_close_ int lock_fd = -EBADF; /* released last, after the core is closed */
         _cleanup_(core_freep) Core *core = NULL;
+        sigset_t stop;
         size_t fd_limit;
         Daemon d = {};
         int r;
@@ -335,6 +392,17 @@ static int run(int argc, char *argv[]) {
         d.idle_usec = a.idle_usec;
         fd_limit = raise_fd_limit();
 
+        /* Signals are blocked from here on: the lock wait and the loop both watch them. */
+        r = daemon_setup_event(&d);
+        if (r < 0)
+                return daemon_free(&d, r);
+        stop_signals(&stop);
+        lock_fd = state_lock_acquire(a.state_dir, &stop, STATE_LOCK_TIMEOUT_USEC);
+        if (lock_fd == -EINTR)
+                return daemon_free(&d, 0);
+        if (lock_fd < 0)
+                return daemon_free(&d, lock_fd);
+
         r = core_new(&(CoreOptions) {
                         .state_dir = a.state_dir,
                         .runtime_dir = a.runtime_dir,
@@ -342,15 +410,15 @@ static int run(int argc, char *argv[]) {
                         .apply_max_bytes = a.apply_max_bytes,
                         .apply_max_name_len = (size_t) a.apply_max_name_len,
                 }, &core);
-        if (r < 0)
-                return log_error_errno(r, "failed to open the state in %s: %m", a.state_dir);
+        if (r < 0) {
+                log_error_errno(r, "failed to open the state in %s: %m", a.state_dir);
+                return daemon_free(&d, r);
+        }
         r = core_reconcile_mounts(core);
         if (r < 0)
                 log_warning_errno(r, "failed to reconcile the mount records; going on: %m");
 
-        r = daemon_setup_event(&d);
-        if (r >= 0)
-                r = daemon_setup_bus(&d, core, fd_limit);
+        r = daemon_setup_bus(&d, core, fd_limit);
         if (r >= 0) {
                 log_info("laminad %s serving %s (state %s, runtime %s)", LAMINA_VERSION, BUS_NAME, a.state_dir,
                          a.runtime_dir);
@@ -360,11 +428,7 @@ static int run(int argc, char *argv[]) {
         }
 
         /* The loop only ends with no job running (see daemon_maybe_exit()). */
-        bus_context_free(d.context);
-        sd_bus_flush_close_unref(d.bus);
-        sd_event_source_unref(d.idle_timer);
-        sd_event_unref(d.event);
-        return r;
+        return daemon_free(&d, r);
 }
 
 int main(int argc, char *argv[]) {
