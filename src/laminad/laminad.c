@@ -20,7 +20,7 @@
 #define STATE_LOCK_TIMEOUT_USEC (120 * USEC_PER_SEC)
 /* After SIGTERM, running jobs get this long; then they are answered with an error and the
  * process exits (the state is crash-safe: recovery at the next start cleans up). */
-#define STOP_GRACE_USEC (700 * 1000ULL)
+#define STOP_GRACE_USEC (500 * 1000ULL)
 
 typedef struct Arguments {
         const char *state_dir;
@@ -267,7 +267,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (d->stop_timer) /* a second signal: no more grace */
                 daemon_exit_now(d);
         daemon_stop(d, strsignal((int) si->ssi_signo));
-        r = sd_event_add_time_relative(d->event, &d->stop_timer, CLOCK_MONOTONIC, STOP_GRACE_USEC, 0,
+        r = sd_event_add_time_relative(d->event, &d->stop_timer, CLOCK_MONOTONIC, STOP_GRACE_USEC, 1000,
                                        on_stop_timer, d);
         if (r < 0)
                 daemon_exit_now(d);

@@ -1,0 +1,278 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Hostile local users against the real laminad on a private system bus with real polkitd,
+# under LimitNOFILE=1024 as systemd gives services by default. Each attack runs while a
+# victim user (granted manage-own) keeps calling Stat and List; the victim's calls must all
+# succeed, the daemon must stay the same process on the bus, and the attacker must get the
+# documented error. Attacks: quadratic labels, a huge key, pinned fds behind a polkit agent
+# that never answers (pending-check exhaustion), an oversized List, a regex List over many
+# snapshots, a second laminad on the same state, SIGTERM during a stalled Apply.
+# (ATTACK...: run only those, by name.)
+set -u
+
+: "${LAMINA_SOURCE_DIR:?run through meson test}"
+HARNESS_LIB="$LAMINA_SOURCE_DIR/tests/integration/lib"
+. "$HARNESS_LIB/harness.sh"
+
+TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/hostile.py"
+SERVICE=org.lamina.snapshot1
+IFACE=org.lamina.snapshot1.Snapshotter
+OBJ=/org/lamina/snapshot1/overlayfs
+
+[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
+command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
+/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
+        harness_skip "python3-gi is not installed"
+
+# What systemd gives a service without LimitNOFILE= (soft 1024; the hard limit stays):
+# laminad inherits it from dbus-daemon and must raise it itself.
+ulimit -Sn 1024 || harness_die "cannot set the fd limit"
+harness_setup --idle-timeout 300
+mkdir -m 1777 "$T/out" # the victim's latencies
+
+VICTIM=$(harness_add_user victim)     # granted manage-own
+HOG=$(harness_add_user hog)           # granted too: fills its namespace
+ATTACKER=$(harness_add_user attacker) # no grant at all
+
+export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
+mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
+cat >"$LAMINA_POLKIT_RULES/50-lamina-hostile.rules" <<RULE
+polkit.addRule(function(action, subject) {
+        if ((action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own") &&
+            (subject.user == "$VICTIM" || subject.user == "$HOG"))
+                return polkit.Result.YES;
+});
+RULE
+chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
+HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
+harness_start_polkitd
+
+failures=0
+checks=0
+ok() {
+        checks=$((checks + 1))
+        echo "ok - $*"
+}
+not_ok() {
+        checks=$((checks + 1))
+        failures=$((failures + 1))
+        echo "not ok - $*"
+}
+check() { # check DESCRIPTION COMMAND...
+        local what=$1
+        shift
+        if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+as() {
+        local u=$1
+        shift
+        setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --clear-groups -- \
+                env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
+}
+tool() { # tool USER ARGS...
+        local u=$1
+        shift
+        if [ "$u" = root ]; then
+                timeout 120 /usr/bin/python3 "$TOOL" "$@"
+        else
+                as "$u" timeout 120 /usr/bin/python3 "$TOOL" "$@"
+        fi
+}
+
+# Anonymous memory only: the LMDB map's file pages count in VmRSS but are the page cache's.
+rss_kib() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
+n_fds() { ls "/proc/$1/fd" | wc -l; }
+
+p99() { # p99 S|L FILE
+        awk -v m="$1" '$1 == m { print $2 }' "$2" | sort -n |
+                awk '{ a[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; print a[i] }'
+}
+
+# The victim's background load: Stat and List of its snapshot every 20 ms.
+victim_start() {
+        tool "$VICTIM" victim "$1" "$T/out/victim-$2.ms" v-base >"$T/victim-$2.out" 2>&1 &
+        VICTIM_PID=$!
+}
+victim_check() { # victim_check ATTACK
+        wait "$VICTIM_PID"
+        local line stat list
+        line=$(tail -n 1 "$T/victim-$1.out")
+        stat=$(p99 S "$T/out/victim-$1.ms")
+        list=$(p99 L "$T/out/victim-$1.ms")
+        if [[ "$line" == *" failures 0" ]]; then
+                ok "$1: the victim's Stat and List all succeeded ($line; p99 Stat $stat ms, List $list ms)"
+        else
+                not_ok "$1: the victim failed: $(cat "$T/victim-$1.out")"
+        fi
+        echo "$1 stat-p99-ms $stat list-p99-ms $list" >>"$T/p99"
+}
+same_daemon() {
+        local now
+        now=$(harness_laminad_pid)
+        if [ "$now" = "$PID" ]; then ok "$1: laminad ($PID) is still on the bus"; else not_ok "$1: laminad was $PID, is '$now'"; fi
+}
+want() { # want ATTACK WANTED GOT
+        if [[ "$3" == "$2"* || "$3" == *".$2"* ]]; then ok "$1: the attacker got $2"; else not_ok "$1: wanted $2, got: $3"; fi
+}
+selected() { [ "${#ATTACKS[@]}" = 0 ] || [[ " ${ATTACKS[*]} " == *" $1 "* ]]; }
+ATTACKS=("$@")
+
+[ "$(tool "$VICTIM" call Prepare '(ssa{ss})' '["v-base", "", {}]')" = ok ] || harness_die "the victim cannot Prepare"
+PID=$(harness_laminad_pid)
+[ -n "$PID" ] || harness_die "laminad is not running"
+RSS0=$(rss_kib "$PID")
+limit=$(awk '/Max open files/ { print $4 }' "/proc/$PID/limits")
+echo "# laminad $PID: RSS $RSS0 KiB, $(n_fds "$PID") fds, fd limit $limit"
+check "laminad raised its soft fd limit from 1024 to the hard limit ($limit)" [ "$limit" -gt 1024 ]
+
+if selected labels; then
+        echo "# quadratic labels: 250 000 labels in descending order, before any grant"
+        victim_start 4 labels
+        out=$(tool "$ATTACKER" labels 250000 a-labels)
+        want labels InvalidArgument "$out"
+        check "labels: refused in under 2 s ($out)" awk -v t="${out#* }" 'BEGIN { exit !(t < 2) }'
+        victim_check labels
+        same_daemon labels
+fi
+
+if selected bigkey; then
+        echo "# a 28 MiB key: refused before polkit hears of it"
+        victim_start 3 bigkey
+        out=$(tool "$ATTACKER" bigkey 28)
+        want bigkey InvalidArgument "$out"
+        victim_check bigkey
+        same_daemon bigkey
+fi
+
+if selected pin; then
+        echo "# 100 interactive Apply calls with 16 fds each, behind an agent that never answers"
+        tool "$ATTACKER" pin 100 16 a-pin >"$T/pin.out" 2>&1 &
+        pin_pid=$!
+        harness_wait_for 300 grep -q "^pin sent" "$T/pin.out" || not_ok "pin: the attacker did not report: $(cat "$T/pin.out")"
+        out=$(head -n 1 "$T/pin.out")
+        echo "# $out"
+        waiting=$(sed -n 's/.*waiting-agent \([0-9]*\).*/\1/p' <<<"$out")
+        limited=$(sed -n 's/.*"org.freedesktop.DBus.Error.LimitsExceeded": \([0-9]*\).*/\1/p' <<<"$out")
+        check "pin: the agent holds at most 16 checks (${waiting:-none})" [ "${waiting:-99}" -le 16 ]
+        check "pin: the other ${limited:-0} calls got LimitsExceeded at once" [ "${limited:-0}" -ge 84 ]
+        fds=$(n_fds "$PID")
+        check "pin: laminad holds $fds fds while they wait (limit 1024)" [ "$fds" -lt 600 ]
+        victim_start 3 pin
+        out=$(tool "$VICTIM" call Prepare '(ssa{ss})' '["v-pin", "", {}]')
+        want pin-victim-prepare ok "$out"
+        victim_check pin
+        kill "$pin_pid" 2>/dev/null
+        wait "$pin_pid" 2>/dev/null
+        same_daemon pin
+fi
+
+if selected list; then
+        echo "# an oversized List: 300 snapshots with 60 KiB of labels each (18 MB)"
+        out=$(tool "$HOG" fill 300 60 h)
+        echo "# $out"
+        [ "$out" = "fill ok" ] || harness_die "the hog could not fill its namespace: $out"
+        victim_start 4 list
+        out=$(tool "$HOG" list)
+        want list LimitsExceeded "$out"
+        check "list: the refusal says how to page ($out)" grep -q ListPage <<<"$out"
+        out=$(tool "$HOG" pages 50)
+        echo "# $out"
+        check "list: ListPage returns every snapshot once ($out)" [ "$out" = "pages 6 items 300 distinct 300" ]
+        victim_check list
+        same_daemon list
+fi
+
+if selected regex; then
+        echo "# a regex filter over every snapshot, repeated, while the victim calls"
+        victim_start 4 regex
+        regex_pids=()
+        for i in 1 2 3 4; do
+                tool "$HOG" list 'labels.l000~=/x{255}y/' >"$T/regex-$i.out" &
+                regex_pids+=($!)
+        done
+        wait "${regex_pids[@]}"
+        out=$(cat "$T"/regex-*.out | tr '\n' ' ')
+        check "regex: the attacker's Lists completed ($out)" grep -q "^ok 0 " "$T/regex-1.out"
+        victim_check regex
+        same_daemon regex
+fi
+
+if selected rss; then
+        rss=$(rss_kib "$PID")
+        check "rss: laminad's anonymous memory is near its baseline after the attacks ($RSS0 -> $rss KiB)" \
+                [ "$rss" -lt $((RSS0 + 32768)) ]
+fi
+
+if selected lock; then
+        echo "# a second laminad on the same state directory"
+        laminad=$(harness_find_laminad)
+        "$laminad" --state-dir "$T/state" --runtime-dir "$T/run2" --idle-timeout 5 >"$T/second.log" 2>&1 &
+        second=$!
+        harness_wait_for 50 grep -q "another laminad is using" "$T/second.log"
+        check "lock: the second laminad waits for the first ($(head -n 1 "$T/second.log"))" \
+                grep -q "another laminad is using" "$T/second.log"
+        out=$(tool "$VICTIM" call Stat '(s)' '["v-base"]')
+        want lock-victim-stat ok "$out"
+        kill -TERM "$second"
+        if harness_wait_for 15 harness_pid_gone "$second"; then
+                ok "lock: the waiting laminad left within 1.5 s of SIGTERM"
+        else
+                not_ok "lock: the waiting laminad ignored SIGTERM"
+                kill -KILL "$second"
+        fi
+        wait "$second" 2>/dev/null
+        if grep -q "serving" "$T/second.log"; then
+                not_ok "lock: the second laminad started serving: $(cat "$T/second.log")"
+        else
+                ok "lock: the second laminad never got to the state"
+        fi
+        same_daemon lock
+fi
+
+if selected sigterm; then
+        echo "# SIGTERM while an Apply waits on a pipe that never delivers"
+        busctl --system call "$SERVICE" "$OBJ" "$IFACE" Prepare 'ssa{ss}' r-stall "" 0 >/dev/null ||
+                harness_die "root cannot Prepare"
+        mkfifo "$T/stall"
+        exec {stall_fd}<>"$T/stall"
+        /usr/bin/python3 - "$T/stall" >"$T/stall.out" 2>&1 <<'EOF' &
+import os, sys
+from gi.repository import Gio, GLib
+conn = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+fds = Gio.UnixFDList()
+fds.append(os.open(sys.argv[1], os.O_RDONLY))
+try:
+    conn.call_with_unix_fd_list_sync("org.lamina.snapshot1", "/org/lamina/snapshot1/overlayfs",
+                                     "org.lamina.snapshot1.Snapshotter", "Apply",
+                                     GLib.Variant("(sha{sv})", ("r-stall", 0, {})), None,
+                                     Gio.DBusCallFlags.NONE, 60000, fds, None)
+    print("ok")
+except GLib.Error as e:
+    print(Gio.DBusError.get_remote_error(e))
+EOF
+        caller=$!
+        harness_wait_for 50 grep -q "apply" "$T/bus.log"
+        sleep 0.5
+        start=$(date +%s%N)
+        kill -TERM "$PID"
+        harness_wait_for 30 harness_pid_gone "$PID"
+        ms=$((($(date +%s%N) - start) / 1000000))
+        check "sigterm: laminad exited ${ms} ms after SIGTERM with an Apply running" [ "$ms" -lt 1000 ]
+        wait "$caller"
+        want sigterm-caller org.freedesktop.DBus.Error.Failed "$(cat "$T/stall.out")"
+        exec {stall_fd}>&-
+fi
+
+if [ -f "$T/p99" ]; then
+        echo "# victim p99 during each attack:"
+        sed 's/^/# /' "$T/p99"
+        [ -z "${LAMINA_HOSTILE_P99:-}" ] || cp "$T/p99" "$LAMINA_HOSTILE_P99"
+fi
+if grep -q "Sanitizer" "$T/bus.log"; then
+        not_ok "laminad reported sanitizer errors: $(grep -A 5 Sanitizer "$T/bus.log" | head -n 20)"
+fi
+echo "# $checks checks, $failures failed"
+[ "$failures" = 0 ]
