@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -169,7 +170,13 @@ static void daemon_maybe_exit(Daemon *d) {
 }
 
 static void on_job_finished(void *userdata) {
-        daemon_maybe_exit(userdata);
+        Daemon *d = userdata;
+
+        /* Workers' malloc arenas keep what a big List used; give it back once no job
+         * runs, so memory returns to its baseline after a burst. */
+        if (bus_jobs_running(d->context->jobs) + bus_jobs_running(d->context->queries) == 0)
+                (void) malloc_trim(0);
+        daemon_maybe_exit(d);
 }
 
 static int on_name_released(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -391,6 +398,10 @@ static int run(int argc, char *argv[]) {
         log_set_max_level(a.log_level);
         d.idle_usec = a.idle_usec;
         fd_limit = raise_fd_limit();
+        /* A fixed threshold: blocks of 128 KiB and more (a caller's big message, a List) go
+         * back to the kernel when freed, instead of glibc raising the threshold after the
+         * first such free and keeping later ones in the heap. */
+        (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
         /* Signals are blocked from here on: the lock wait and the loop both watch them. */
         r = daemon_setup_event(&d);

@@ -204,6 +204,7 @@ if selected rss; then
         rss=$(rss_kib "$PID")
         check "rss: laminad's anonymous memory is near its baseline after the attacks ($RSS0 -> $rss KiB)" \
                 [ "$rss" -lt $((RSS0 + 32768)) ]
+        [ "$rss" -lt $((RSS0 + 32768)) ] || awk '/^[0-9a-f]+-/ { m = $0 } /^Anonymous:/ && $2 > 4096 { print "#   " $2 " kB " m }' "/proc/$PID/smaps"
 fi
 
 if selected lock; then
