@@ -92,10 +92,12 @@ static int lock_file_replace(int dir_fd) {
         /* NOCOW can only be set while the file is empty. */
         if (on_btrfs(fd)) {
                 if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
-                        return -errno;
+                        flags = 0;
                 flags |= FS_NOCOW_FL;
+                /* Without it the file is still better than a sparse one; the next start
+                 * tries again. */
                 if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-                        return -errno;
+                        log_debug_errno(errno, "cannot make the metadata lock file NOCOW: %m");
         }
         r = write_zeros(fd, LOCK_FILE_SIZE);
         if (r >= 0 && renameat(dir_fd, LOCK_FILE_NEW, dir_fd, LOCK_FILE) < 0)
@@ -132,6 +134,12 @@ int store_lock_prepare(int dir_fd, int *lock_fd, bool fresh) {
 
         assert(*lock_fd >= 0);
 
+        /* The data file was replaced: a process waiting for our lock on the old file must
+         * not trust its reader table, which names transactions of the old data file (a
+         * compacted copy starts again at 1). LMDB refuses a lock file without its magic,
+         * and initializes it afresh when it is the first to open it. */
+        if (fresh)
+                (void) pwrite(*lock_fd, (const uint8_t[4096]) {}, 4096, 0);
         if (!fresh && lock_file_is_safe(*lock_fd))
                 return 0;
         fd = lock_file_replace(dir_fd);
