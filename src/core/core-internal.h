@@ -81,5 +81,15 @@ typedef enum MountState {
         MOUNT_RELEASED, /* gone for good: the record can go */
 } MountState;
 MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, char **ret_path, unsigned *ret_holders);
+/* Processes holding mount mnt_id (remembering one of them, so that asking again while it
+ * still does costs one process, not a walk of /proc). */
+int core_mount_count_holders(CoreSnapshotter *s, uint64_t mnt_id, unsigned *ret);
+/* Whether a user keeps a copy of m's mount in a user namespace of its own. */
+bool core_mount_has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m);
+/* "N process(es) still use(s) it", or that a copy is mounted elsewhere (holders 0). */
+const char *core_mount_held_by(unsigned holders, char buf[static 64]);
+/* The mark of a snapshot whose mount is being attached, in the busy set beside its own
+ * (snapshot IDs never reach 2^63). */
+#define CORE_MOUNT_ATTACHING(id) ((id) | UINT64_C(1) << 63)
 /* Deletes the record of a released mount (in a write transaction) and its directory. */
 int core_mount_record_forget(StoreTxn *t, const MountRecord *m);

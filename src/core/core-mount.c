@@ -17,142 +17,11 @@
  * leaves a record of a mount that vanished with laminad's fd, which the next start
  * drops. A record lives until the kernel has really let go of the mount: while it is in
  * the mount table, and after a forced (lazy) unmount while any process still holds it;
- * core_check_not_mounted() refuses Commit, Apply, Remove and Mount meanwhile. */
-
-/* The marker of "being attached" in the busy set, beside the snapshot's own busy mark
- * (snapshot IDs never reach 2^63). */
-#define ATTACHING(id) ((id) | UINT64_C(1) << 63)
+ * core_check_not_mounted() (core-mount-state.c) refuses Commit, Apply, Remove and Mount
+ * meanwhile. */
 
 static char *daemon_mount_dir(CoreSnapshotter *s) {
         return strdup_printf("%s/mounts/%s", s->core->runtime_dir, s->name);
-}
-
-/* Walking /proc costs a stat per open file of the machine: while the holder found last
- * time still holds the mount, calls on its snapshot ask only that process. */
-static int count_holders(CoreSnapshotter *s, uint64_t mnt_id, unsigned *ret) {
-        pid_t pid = 0, first = 0;
-        unsigned n = 0;
-        int r;
-
-        pthread_mutex_lock(&s->lock);
-        if (s->held_mnt_id == mnt_id) {
-                pid = s->held_pid;
-                n = s->held_n;
-        }
-        pthread_mutex_unlock(&s->lock);
-        if (pid > 0 && mount_pid_holds(pid, mnt_id) > 0) {
-                *ret = n;
-                return 0;
-        }
-
-        r = mount_count_holders(mnt_id, &n, &first);
-        if (r < 0)
-                return r;
-        pthread_mutex_lock(&s->lock);
-        if (n > 0) {
-                s->held_mnt_id = mnt_id;
-                s->held_pid = first;
-                s->held_n = n;
-        } else if (s->held_mnt_id == mnt_id)
-                s->held_mnt_id = 0;
-        pthread_mutex_unlock(&s->lock);
-        *ret = n;
-        return 0;
-}
-
-/* Whether a user keeps a copy of the mount in a user namespace of its own (unshare -Urm
- * copies every mount it can see, and a plain umount does not reach such copies). */
-static bool has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m) {
-        unsigned n = 0;
-        int r;
-
-        if (!m->mnt_root)
-                return false; /* not known: mounted by an older laminad */
-        r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, &n);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot look for copies of mount %" PRIu64 ": %m", s->name, m->mnt_id);
-                return true;
-        }
-        return n > 0;
-}
-
-MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, char **ret_path, unsigned *ret_holders) {
-        unsigned holders = 0;
-        int r;
-
-        if (!streq(m->boot_id, s->core->boot_id))
-                return MOUNT_RELEASED; /* unique IDs start afresh at each boot */
-        if (core_is_busy(s, ATTACHING(m->snapshot_id)) || m->legacy_mnt_id)
-                return MOUNT_MOUNTED;
-        r = mount_find(m->mnt_id, ret_path);
-        if (r != 0) {
-                if (r < 0)
-                        log_warning_errno(r, "cannot look up mount %" PRIu64 ": %m", m->mnt_id);
-                return MOUNT_MOUNTED; /* a passing failure must never lose a record */
-        }
-        r = count_holders(s, m->mnt_id, &holders);
-        if (r < 0) {
-                log_warning_errno(r, "cannot find the users of mount %" PRIu64 ": %m", m->mnt_id);
-                holders = 1;
-        }
-        if (ret_holders)
-                *ret_holders = holders;
-        if (holders > 0)
-                return MOUNT_HELD;
-        return has_user_ns_copies(s, m) ? MOUNT_HELD : MOUNT_RELEASED;
-}
-
-int core_mount_record_forget(StoreTxn *t, const MountRecord *m) {
-        int r;
-
-        if (!store_txn_is_write(t))
-                return 0;
-        r = store_mount_delete(t, m->snapshot_id);
-        if (r < 0)
-                return r;
-        if (m->daemon_made_target) {
-                int k = mount_point_remove(m->target);
-                if (k < 0)
-                        log_warning_errno(k, "cannot remove mount point %s: %m", m->target);
-        }
-        return 0;
-}
-
-/* Who keeps a detached mount: "N process(es) still use(s) it", or a user's copy of it. */
-static const char *held_by(unsigned holders, char buf[static 64]) {
-        if (holders == 0)
-                return "a copy of it is still mounted in a user namespace (unshare)";
-        snprintf(buf, 64, "%u process%s still use%s it", holders, holders == 1 ? "" : "es", holders == 1 ? "s" : "");
-        return buf;
-}
-
-int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key, Error *e) {
-        _cleanup_(mount_record_clear) MountRecord m = {};
-        _cleanup_free_ char *path = NULL;
-        unsigned holders = 0;
-        char buf[64];
-        int r;
-
-        r = store_mount_get(t, id, &m);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return error_set_errno(e, r, "cannot read the mount records of snapshot %s", QUOTE(key));
-
-        switch (core_mount_record_state(s, &m, &path, &holders)) {
-        case MOUNT_MOUNTED:
-                return error_setf(e, EBUSY, "snapshot %s is mounted at %s; unmount it first", QUOTE(key),
-                                  path ?: m.target);
-        case MOUNT_HELD:
-                return error_setf(e, EBUSY, "snapshot %s was unmounted, but %s; it stays busy until then",
-                                  QUOTE(key), held_by(holders, buf));
-        case MOUNT_RELEASED:
-                break;
-        }
-        r = core_mount_record_forget(t, &m);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(key));
-        return 0;
 }
 
 typedef struct MountArgs {
@@ -181,7 +50,7 @@ static void mount_args_undo(MountArgs *a) {
                 a->made_dir = false;
         }
         if (a->id != 0)
-                core_busy_release(a->s, ATTACHING(a->id));
+                core_busy_release(a->s, CORE_MOUNT_ATTACHING(a->id));
         a->id = 0;
         free(a->path);
         a->path = NULL;
@@ -257,7 +126,7 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         r = core_check_not_mounted(a->s, t, snap.id, a->key, e);
         if (r < 0)
                 return r;
-        r = core_busy_acquire(a->s, ATTACHING(snap.id), a->key, e);
+        r = core_busy_acquire(a->s, CORE_MOUNT_ATTACHING(snap.id), a->key, e);
         if (r < 0)
                 return r;
         a->id = snap.id;
@@ -436,7 +305,7 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 return error_setf(e, ENOENT, "snapshot %s is not mounted; nothing to unmount", QUOTE(a->key));
         if (r < 0)
                 return error_set_errno(e, r, "cannot read the mount record of snapshot %s", QUOTE(a->key));
-        if (core_is_busy(a->s, ATTACHING(info.id)))
+        if (core_is_busy(a->s, CORE_MOUNT_ATTACHING(info.id)))
                 return error_setf(e, EBUSY, "snapshot %s is being mounted; try again when that is done", QUOTE(a->key));
 
         r = streq(a->rec.boot_id, a->s->core->boot_id) ? mount_unmount(a->rec.mnt_id, a->force, &kernel) : -ENOENT;
@@ -444,7 +313,7 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 unsigned n = 0;
                 char by[64] = "";
 
-                if (count_holders(a->s, a->rec.mnt_id, &n) >= 0 && n > 0)
+                if (core_mount_count_holders(a->s, a->rec.mnt_id, &n) >= 0 && n > 0)
                         snprintf(by, sizeof by, " by %u process%s", n, n == 1 ? "" : "es");
                 return error_setf(e, EBUSY,
                                   "snapshot %s is in use%s (a file, a working directory or a mount in it); stop what uses it, or unmount with \"force\" (it then stays busy until that stops)",
@@ -455,7 +324,7 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
 
         /* A plain umount succeeds only when nothing holds the mount. Detached now or
          * earlier (by someone else): whoever still holds it keeps the snapshot busy. */
-        if (r == 0 && !a->force && !has_user_ns_copies(a->s, &a->rec))
+        if (r == 0 && !a->force && !core_mount_has_user_ns_copies(a->s, &a->rec))
                 state = MOUNT_RELEASED; /* a plain umount succeeds only when no process holds it */
         else
                 state = core_mount_record_state(a->s, &a->rec, NULL, &a->holders);
@@ -467,7 +336,7 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 if (!a->force)
                         return error_setf(e, EBUSY,
                                           "snapshot %s was unmounted, but %s; stop that, or unmount with \"force\" (it then stays busy until that stops)",
-                                          QUOTE(a->key), held_by(a->holders, buf));
+                                          QUOTE(a->key), core_mount_held_by(a->holders, buf));
                 a->held = true;
                 return 0; /* the record stays until they stop */
         case MOUNT_RELEASED:
@@ -499,7 +368,7 @@ int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, bool force, char
         if (a.held) {
                 char buf[64];
                 log_info("%s: detached %s of uid %u from %s, but %s", s->name, QUOTE(key), (unsigned) ns,
-                         a.rec.target, held_by(a.holders, buf));
+                         a.rec.target, core_mount_held_by(a.holders, buf));
         } else
                 log_debug("%s: unmounted %s of uid %u from %s", s->name, QUOTE(key), (unsigned) ns, a.rec.target);
         if (ret_path)

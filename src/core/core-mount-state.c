@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Whether a recorded mount still gives access to its snapshot: in laminad's mount table,
+ * detached but held by processes, or copied into a user's own namespace. The one check
+ * Commit, Apply, Remove and Mount make (core_check_not_mounted). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core-internal.h"
+#include "log.h"
+#include "mount-api.h"
+
+/* Walking /proc costs a stat per open file of the machine: while the holder found last
+ * time still holds the mount, calls on its snapshot ask only that process. */
+int core_mount_count_holders(CoreSnapshotter *s, uint64_t mnt_id, unsigned *ret) {
+        pid_t pid = 0, first = 0;
+        unsigned n = 0;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        if (s->held_mnt_id == mnt_id) {
+                pid = s->held_pid;
+                n = s->held_n;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (pid > 0 && mount_pid_holds(pid, mnt_id) > 0) {
+                *ret = n;
+                return 0;
+        }
+
+        r = mount_count_holders(mnt_id, &n, &first);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&s->lock);
+        if (n > 0) {
+                s->held_mnt_id = mnt_id;
+                s->held_pid = first;
+                s->held_n = n;
+        } else if (s->held_mnt_id == mnt_id)
+                s->held_mnt_id = 0;
+        pthread_mutex_unlock(&s->lock);
+        *ret = n;
+        return 0;
+}
+
+/* Whether a user keeps a copy of the mount in a user namespace of its own (unshare -Urm
+ * copies every mount it can see, and a plain umount does not reach such copies). */
+bool core_mount_has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m) {
+        unsigned n = 0;
+        int r;
+
+        if (!m->mnt_root)
+                return false; /* not known: mounted by an older laminad */
+        r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, &n);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot look for copies of mount %" PRIu64 ": %m", s->name, m->mnt_id);
+                return true;
+        }
+        return n > 0;
+}
+
+MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, char **ret_path, unsigned *ret_holders) {
+        unsigned holders = 0;
+        int r;
+
+        if (!streq(m->boot_id, s->core->boot_id))
+                return MOUNT_RELEASED; /* unique IDs start afresh at each boot */
+        if (core_is_busy(s, CORE_MOUNT_ATTACHING(m->snapshot_id)) || m->legacy_mnt_id)
+                return MOUNT_MOUNTED;
+        r = mount_find(m->mnt_id, ret_path);
+        if (r != 0) {
+                if (r < 0)
+                        log_warning_errno(r, "cannot look up mount %" PRIu64 ": %m", m->mnt_id);
+                return MOUNT_MOUNTED; /* a passing failure must never lose a record */
+        }
+        r = core_mount_count_holders(s, m->mnt_id, &holders);
+        if (r < 0) {
+                log_warning_errno(r, "cannot find the users of mount %" PRIu64 ": %m", m->mnt_id);
+                holders = 1;
+        }
+        if (ret_holders)
+                *ret_holders = holders;
+        if (holders > 0)
+                return MOUNT_HELD;
+        return core_mount_has_user_ns_copies(s, m) ? MOUNT_HELD : MOUNT_RELEASED;
+}
+
+int core_mount_record_forget(StoreTxn *t, const MountRecord *m) {
+        int r;
+
+        if (!store_txn_is_write(t))
+                return 0;
+        r = store_mount_delete(t, m->snapshot_id);
+        if (r < 0)
+                return r;
+        if (m->daemon_made_target) {
+                int k = mount_point_remove(m->target);
+                if (k < 0)
+                        log_warning_errno(k, "cannot remove mount point %s: %m", m->target);
+        }
+        return 0;
+}
+
+/* Who keeps a detached mount: "N process(es) still use(s) it", or a user's copy of it. */
+const char *core_mount_held_by(unsigned holders, char buf[static 64]) {
+        if (holders == 0)
+                return "a copy of it is still mounted in a user namespace (unshare)";
+        snprintf(buf, 64, "%u process%s still use%s it", holders, holders == 1 ? "" : "es", holders == 1 ? "s" : "");
+        return buf;
+}
+
+int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key, Error *e) {
+        _cleanup_(mount_record_clear) MountRecord m = {};
+        _cleanup_free_ char *path = NULL;
+        unsigned holders = 0;
+        char buf[64];
+        int r;
+
+        r = store_mount_get(t, id, &m);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the mount records of snapshot %s", QUOTE(key));
+
+        switch (core_mount_record_state(s, &m, &path, &holders)) {
+        case MOUNT_MOUNTED:
+                return error_setf(e, EBUSY, "snapshot %s is mounted at %s; unmount it first", QUOTE(key),
+                                  path ?: m.target);
+        case MOUNT_HELD:
+                return error_setf(e, EBUSY, "snapshot %s was unmounted, but %s; it stays busy until then",
+                                  QUOTE(key), core_mount_held_by(holders, buf));
+        case MOUNT_RELEASED:
+                break;
+        }
+        r = core_mount_record_forget(t, &m);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(key));
+        return 0;
+}
