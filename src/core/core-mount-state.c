@@ -51,7 +51,9 @@ bool core_mount_has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m) {
 
         if (!m->mnt_root)
                 return false; /* not known: mounted by an older laminad */
-        r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, &n);
+        /* Only its owner can copy a user's mount (from its own directory); anyone who can
+         * reach one of root's (at a target of root's choosing). */
+        r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, m->owner != 0 ? m->owner : (uid_t) -1, &n);
         if (r < 0) {
                 log_warning_errno(r, "%s: cannot look for copies of mount %" PRIu64 ": %m", s->name, m->mnt_id);
                 return true;

@@ -65,11 +65,11 @@ int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n);
  * shows (statmount), to recognise copies of it in other mount namespaces. */
 int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root);
 
-/* Mount namespaces of user namespaces other than laminad's (made by users with
- * unshare(CLONE_NEWUSER|CLONE_NEWNS), of processes running now) that hold a copy of
- * such a mount: of superblock dev, showing root or a directory below it. Copies in
- * root's own namespaces (services, containers, sandboxes) are root's business. */
-int mount_count_user_ns_copies(uint64_t dev, const char *root, unsigned *ret);
+/* Mount namespaces (not ours) of processes in user namespaces owned by owner ((uid_t) -1:
+ * by anyone but root), as made by unshare(CLONE_NEWUSER|CLONE_NEWNS), that hold a copy of
+ * such a mount: of superblock dev, showing root or a directory below it. Copies in root's
+ * own namespaces (services, containers, sandboxes) are root's business. */
+int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsigned *ret);
 
 /* For records written before mounts were known by unique ID: 1 and the unique ID of the
  * mount at path when its reusable 32-bit ID is old_id, else 0. */

@@ -30,6 +30,7 @@
 #define LSMT_ROOT UINT64_MAX
 #define MNT_ID_REQ_SIZE_VER1 32 /* with mnt_ns_id: Linux 6.11 */
 #define LISTMOUNT_BATCH 512
+#define NS_GET_OWNER_UID _IO(0xb7, 0x4)
 #define NS_GET_MNTNS_ID _IOR(0xb7, 0x5, uint64_t)
 
 struct mnt_id_req {
@@ -295,12 +296,29 @@ static bool ino_seen(const ino_t *seen, size_t n, ino_t ino) {
         return false;
 }
 
-int mount_count_user_ns_copies(uint64_t dev, const char *root, unsigned *ret) {
+/* Whether the user namespace of process pid (a /proc entry) is not ours and is owned by
+ * owner ((uid_t) -1: by anyone but root). */
+static bool user_ns_counts(const char *pid, ino_t own_ino, uid_t owner) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[sizeof("/proc//ns/user") + 11];
+        struct stat st;
+        uid_t uid;
+
+        snprintf(path, sizeof path, "/proc/%s/ns/user", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_ino == own_ino)
+                return false;
+        if (ioctl(fd, NS_GET_OWNER_UID, &uid) < 0)
+                return false;
+        return owner == (uid_t) -1 ? uid != 0 : uid == owner;
+}
+
+int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsigned *ret) {
         _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
         _cleanup_(closedirp) DIR *proc = NULL;
         _cleanup_free_ ino_t *seen = NULL;
         size_t n_seen = 0;
-        struct stat own;
+        struct stat own, own_mnt;
         struct dirent *de;
         unsigned n = 0;
 
@@ -309,7 +327,7 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, unsigned *ret) {
 
         if (!sm)
                 return -ENOMEM;
-        if (stat("/proc/self/ns/user", &own) < 0)
+        if (stat("/proc/self/ns/user", &own) < 0 || stat("/proc/self/ns/mnt", &own_mnt) < 0)
                 return -errno;
         proc = opendir("/proc");
         if (!proc)
@@ -323,13 +341,13 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, unsigned *ret) {
 
                 if (de->d_name[0] < '1' || de->d_name[0] > '9' || strlen(de->d_name) > 10)
                         continue;
-                snprintf(path, sizeof path, "/proc/%s/ns/user", de->d_name);
-                if (stat(path, &st) < 0 || st.st_ino == own.st_ino)
-                        continue; /* gone, or root's own user namespace: not a user's copy */
+                if (!user_ns_counts(de->d_name, own.st_ino, owner))
+                        continue; /* gone, or not a user namespace of owner's */
                 snprintf(path, sizeof path, "/proc/%s/ns/mnt", de->d_name);
                 ns_fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || ino_seen(seen, n_seen, st.st_ino))
-                        continue;
+                if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt.st_ino ||
+                    ino_seen(seen, n_seen, st.st_ino))
+                        continue; /* our own mount table has no copies: mount_find() sees it */
                 grown = realloc(seen, (n_seen + 1) * sizeof *grown);
                 if (!grown)
                         return -ENOMEM;

@@ -420,7 +420,7 @@ static void body_user_ns_copies(const char *dir) {
         ASSERT_STREQ(root, "/src"); /* within the test's tmpfs */
         ASSERT_OK(stat(src, &st));
         ASSERT_TRUE(dev == st.st_dev);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
         ASSERT_TRUE(n == 0);
 
         ASSERT_OK(pipe2(ready, O_CLOEXEC));
@@ -433,17 +433,19 @@ static void body_user_ns_copies(const char *dir) {
                 _exit(0);
         }
         ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
         ASSERT_TRUE(n == 1);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, &n)); /* not 1234's namespace */
+        ASSERT_TRUE(n == 0);
         ASSERT_OK(mount_unmount(id, false, &e)); /* does not reach the copy */
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
         ASSERT_TRUE(n == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, "/other", &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, "/other", 0, &n));
         ASSERT_TRUE(n == 0);
 
         ASSERT_OK(kill(pid, SIGKILL));
         ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
         ASSERT_TRUE(n == 0);
 }
 TEST(user_ns_copies_found_until_their_namespace_is_gone) {
