@@ -47,13 +47,17 @@ static void watchers_drop(BusWatchers *ws, size_t i) {
         watcher_free(w);
 }
 
-/* The watcher's connection left the bus. */
+/* The watcher's connection left the bus: forget it (which frees t; sd-bus holds its own
+ * reference while calling this). */
 static int on_watcher_gone(sd_bus_track *t, void *userdata) {
         Watcher *w = userdata;
-        size_t i = watchers_find(w->owner, w->name);
+        BusWatchers *ws = w->owner;
 
-        if (i != SIZE_MAX)
-                watchers_drop(w->owner, i);
+        for (size_t i = 0; i < ws->n; i++)
+                if (ws->items[i] == w) {
+                        watchers_drop(ws, i);
+                        break;
+                }
         return 0;
 }
 
