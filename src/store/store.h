@@ -18,8 +18,16 @@
  *
  * Errors: ENOENT no such snapshot (or parent), EEXIST name taken, EINVAL bad
  * argument (parent not committed, fieldpath, filter), EWRONGKIND wrong kind for the
- * operation, ENOTEMPTY has children; anything else is an internal failure. Every
- * failure fills the Error with a message naming the key.
+ * operation, ENOTEMPTY has children, ENOSPC/EDQUOT the filesystem holding the store is
+ * full or its quota exhausted, or the map cannot grow (the message says which);
+ * anything else is an internal failure. Every failure fills the Error with a message
+ * naming the key or what is full.
+ *
+ * A full disk: no signal ever (LMDB's lock file, which it writes through a mapping,
+ * is kept fully allocated and, on btrfs, NOCOW), reads keep working, writes fail with
+ * ENOSPC and work again once there is space; the last committed state is what stays on
+ * disk. store_open() compacts a data file that is mostly free (only while no other
+ * process has it open).
  *
  * Threads: a transaction belongs to the thread that began it and is ended there.
  * Reads may nest (a Stat inside a walk callback). Growing the map waits until no
