@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # A full filesystem under the state directory (issues 13 and 17), on a small filesystem
 # this test makes and mounts at the daemon's state directory:
-#   test-full-disk.sh ext4|xfs|btrfs|tmpfs
+#   test-full-disk.sh ext4|xfs|btrfs|tmpfs [SNAPSHOTTER]   (default overlayfs)
 # While it is full no signal ever kills laminad (LMDB's lock file is written through a
 # mapping: it used to die of SIGBUS on every call on btrfs), reads keep working, also
 # after a restart, and writes fail with QuotaExceeded and a message saying what is full.
@@ -11,8 +11,8 @@
 set -eu
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
 
-fstype=${1:?usage: test-full-disk.sh ext4|xfs|btrfs|tmpfs}
-SN=overlayfs
+fstype=${1:?usage: test-full-disk.sh ext4|xfs|btrfs|tmpfs [SNAPSHOTTER]}
+SN=${2:-overlayfs}
 OBJ=/org/lamina/snapshot1/$SN
 IFACE=org.lamina.snapshot1.Snapshotter
 QUOTA=org.lamina.snapshot1.Error.QuotaExceeded
@@ -155,7 +155,7 @@ stop_laminad() {
 make_fs
 written=""
 mkdir -p "$T/layer/d" && head -c 2000000 /dev/urandom >"$T/layer/d/f" && tar -C "$T/layer" -cf "$T/layer.tar" d
-ctl=$LAMINA_BUILD_DIR/src/ctl/laminactl
+ctl="$LAMINA_BUILD_DIR/src/ctl/laminactl -s $SN"
 
 call Prepare ssa{ss} base "" 0 >/dev/null
 call Commit ssa{ss} base-c base 0
@@ -170,7 +170,7 @@ assert_writes_refused full
 write_or_quota Update active "$BIG" "['labels']" >/dev/null || :
 write_or_quota Commit c-while-full to-commit "{}" >/dev/null || :
 # Apply: the layer cannot be written; busctl and laminactl print no error name, the log does.
-if "$ctl" apply active "$T/layer.tar" >/dev/null 2>&1; then
+if $ctl apply active "$T/layer.tar" >/dev/null 2>&1; then
         fail "Apply of 2 MB succeeded on a full $fstype"
 fi
 grep -q "apply \"active\": $QUOTA" "$T/bus.log" || fail "Apply on a full $fstype: not $QUOTA: $(grep 'apply "active"' "$T/bus.log")"
@@ -188,7 +188,7 @@ unfill
 gcall Prepare after "" "$BIG" >/dev/null || fail "Prepare after freeing space: $(gcall Prepare after2 "" "{}")"
 call Commit ssa{ss} after-c after 0 || fail "Commit after freeing space"
 call Remove s after-c || fail "Remove after freeing space"
-"$ctl" apply active "$T/layer.tar" >/dev/null || fail "Apply after freeing space"
+$ctl apply active "$T/layer.tar" >/dev/null || fail "Apply after freeing space"
 for k in $written; do
         call Remove s "$k" || fail "Remove $k after freeing space"
 done
