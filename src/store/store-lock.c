@@ -17,6 +17,7 @@
  * (It conflicts with this process's own LMDB locks too: drop it before mdb_env_open().) */
 
 #include <fcntl.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #define LOCK_FILE_NEW "lock.mdb.new"
 #define LOCK_FILE_SIZE ((off_t) 64 << 10) /* new ones: room for 1000 readers */
 #define LOCK_FILE_MIN ((off_t) 8 << 10)   /* what LMDB needs for its default 126 readers */
+#define LOCK_FILE_EXTENTS_MAX 16
 
 static int lock_first_byte(int fd, short type) {
         struct flock l = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
@@ -44,6 +46,26 @@ static bool on_btrfs(int fd) {
         struct statfs sfs;
 
         return fstatfs(fd, &sfs) >= 0 && (uint32_t) sfs.f_type == (uint32_t) BTRFS_SUPER_MAGIC;
+}
+
+/* Extents shared with another file (a snapshot or reflink copy of the state directory:
+ * the first write must copy them, even with NOCOW) or allocated but unwritten (the first
+ * write converts them). Filesystems without FIEMAP (tmpfs) share nothing. */
+static bool has_extents_needing_allocation(int fd) {
+        struct {
+                struct fiemap map;
+                struct fiemap_extent extents[LOCK_FILE_EXTENTS_MAX];
+        } f = { .map = { .fm_length = FIEMAP_MAX_OFFSET, .fm_extent_count = LOCK_FILE_EXTENTS_MAX } };
+
+        if (ioctl(fd, FS_IOC_FIEMAP, &f.map) < 0)
+                return false;
+        for (unsigned i = 0; i < f.map.fm_mapped_extents; i++) {
+                if (f.extents[i].fe_flags & (FIEMAP_EXTENT_SHARED | FIEMAP_EXTENT_UNWRITTEN))
+                        return true;
+                if (f.extents[i].fe_flags & FIEMAP_EXTENT_LAST)
+                        return false;
+        }
+        return f.map.fm_mapped_extents > 0; /* more extents than we look at: replace it */
 }
 
 /* Whether writing through a mapping of fd can never need a new block. */
@@ -58,7 +80,7 @@ static bool lock_file_is_safe(int fd) {
                 return false; /* holes */
         if (on_btrfs(fd) && (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0 || !(flags & FS_NOCOW_FL)))
                 return false;
-        return true;
+        return !has_extents_needing_allocation(fd);
 }
 
 static int write_zeros(int fd, off_t size) {

@@ -164,6 +164,18 @@ call Prepare ssa{ss} to-commit base-c 0 >/dev/null
 pid=$(harness_laminad_pid)
 [ -n "$pid" ] || fail "laminad did not start"
 
+# A snapshot or reflink copy of the state directory shares the lock file's blocks, which
+# the first write through LMDB's mapping must then copy: a restart replaces such a file.
+# (btrfs clones a NOCOW file only into another NOCOW file.)
+touch "$state/lock-copy" && { chattr +C "$state/lock-copy" 2>/dev/null || :; }
+if cp --reflink=always "$store/lock.mdb" "$state/lock-copy" 2>/dev/null; then
+        ino=$(stat -c %i "$store/lock.mdb")
+        stop_laminad
+        call Stat s base-c >/dev/null || fail "Stat after restarting with a shared lock file"
+        [ "$(stat -c %i "$store/lock.mdb")" != "$ino" ] || fail "a lock file sharing its blocks was kept"
+        pid=$(harness_laminad_pid)
+fi
+
 fill
 assert_reads "while full"
 assert_writes_refused full
