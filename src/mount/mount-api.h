@@ -70,6 +70,7 @@ int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root);
  * such a mount: of superblock dev, showing root or a directory below it. Copies in root's
  * own namespaces (services, containers, sandboxes) are root's business. */
 int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsigned *ret);
+/* (E2BIG when owner has more than 256 mount namespaces: not looked into.) */
 
 /* For records written before mounts were known by unique ID: 1 and the unique ID of the
  * mount at path when its reusable 32-bit ID is old_id, else 0. */

@@ -30,6 +30,9 @@
 #define LSMT_ROOT UINT64_MAX
 #define MNT_ID_REQ_SIZE_VER1 32 /* with mnt_ns_id: Linux 6.11 */
 #define LISTMOUNT_BATCH 512
+/* Mount namespaces of one owner looked into per call at most: a user who makes more
+ * cannot make laminad spend more on it (mount_count_user_ns_copies fails instead). */
+#define COPIES_MAX_NAMESPACES 256
 #define NS_GET_OWNER_UID _IO(0xb7, 0x4)
 #define NS_GET_MNTNS_ID _IOR(0xb7, 0x5, uint64_t)
 
@@ -348,6 +351,8 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsi
                 if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt.st_ino ||
                     ino_seen(seen, n_seen, st.st_ino))
                         continue; /* our own mount table has no copies: mount_find() sees it */
+                if (n_seen >= COPIES_MAX_NAMESPACES)
+                        return -E2BIG;
                 grown = realloc(seen, (n_seen + 1) * sizeof *grown);
                 if (!grown)
                         return -ENOMEM;
