@@ -61,12 +61,13 @@ traced() {
         [ "$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)" != 0 ]
 }
 
-# trace SPEC: laminad (started if needed) runs under strace with SPEC (an -e inject=…).
+# trace SPEC [SYSCALL]: laminad (started if needed) runs under strace with SPEC (an
+# -e inject=…) on SYSCALL (move_mount).
 trace() {
         local pid
         harness_wait_for 50 laminad_up || fail "laminad does not answer"
         pid=$(harness_laminad_pid)
-        strace -qq -o /dev/null -p "$pid" -e trace=move_mount -e "$1" &
+        strace -qq -o /dev/null -p "$pid" -e trace="${2:-move_mount}" -e "$1" &
         tracer=$!
         harness_wait_for 100 traced "$pid" || fail "strace did not attach"
 }
@@ -133,6 +134,29 @@ ok "cleanup" -s "$sn" cleanup
 expect "its data is intact after Cleanup" "$(cat "$p/d/data" 2>&1)" "data"
 want ok "unmount the re-adopted mount" Unmount a
 expect "gone" "$(kernel_mounts)" ""
+
+echo "# SIGKILL at umount2 (not unmounted yet), then just after it (unmounted, record kept)"
+want ok "mount a" Mount a "" "@as []"
+p=$(reply_path)
+trace "inject=umount2:signal=SIGKILL" umount2
+call Unmount a
+[ "$got" != ok ] && pass "the unmount call died with laminad ($got)" || fail "Unmount succeeded under SIGKILL"
+laminad_gone "SIGKILL at umount2"
+check_agrees "killed before unmounting"
+expect "still mounted and listed" "$(listed_mounts)" "$p"
+trace "inject=umount2:delay_exit=30000000" umount2
+call Unmount a &
+caller=$!
+unmounted_now() { [ -z "$(kernel_mounts)" ]; }
+harness_wait_for 100 unmounted_now || fail "the unmount did not happen"
+kill -KILL "$(harness_laminad_pid)"
+kill -KILL "$tracer"
+laminad_gone "SIGKILL after umount2"
+wait "$caller" 2>/dev/null
+check_agrees "killed after unmounting"
+expect "nothing listed" "$(listed_mounts)" ""
+want ok "Remove works once the record is dropped" Remove a
+want ok "prepare a again" Prepare a base "@a{ss} {}"
 
 echo "# an unknown mount below the runtime mount directory"
 mkdir -p "$RUNMNT/0/0123456789abcdef"
