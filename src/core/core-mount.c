@@ -402,7 +402,8 @@ static int list_one(const MountRecord *r, void *userdata) {
         CoreMountInfo *items;
         int k;
 
-        if (r->owner != a->ns || !streq(r->boot_id, a->s->core->boot_id) || r->legacy_mnt_id)
+        if ((a->ns != CORE_NS_ALL && r->owner != a->ns) || !streq(r->boot_id, a->s->core->boot_id) ||
+            r->legacy_mnt_id)
                 return 0;
         k = mount_find(r->mnt_id, &path);
         if (k <= 0)

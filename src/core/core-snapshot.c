@@ -450,7 +450,8 @@ static int list_one(const SnapshotInfo *info, void *userdata) {
         ListArgs *a = userdata;
         SnapshotInfo *item;
 
-        if (info->owner != a->ns && !(a->ns != 0 && info->owner == 0 && info->kind == SNAPSHOT_COMMITTED))
+        if (a->ns != CORE_NS_ALL && info->owner != a->ns &&
+            !(a->ns != 0 && info->owner == 0 && info->kind == SNAPSHOT_COMMITTED))
                 return 0;
         /* Only now: the caller's patterns never run over snapshots it may not see. */
         if (!filter_match(a->filter, info))

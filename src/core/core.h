@@ -65,6 +65,9 @@ typedef struct SnapshotInfoList {
         size_t n;
 } SnapshotInfoList;
 void snapshot_info_list_clear(SnapshotInfoList *l);
+/* ns CORE_NS_ALL (never a uid): every namespace's snapshots (core_list) and mounts
+ * (core_list_mounts), for root's object manager. */
+#define CORE_NS_ALL ((uid_t) -1)
 int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoList *ret, Error *e);
 
 /* Deletes data no record refers to; the write lock is held only to compute the list. */
