@@ -6,6 +6,7 @@
 
 #include "bus-error.h"
 #include "bus-objects.h"
+#include "bus-util.h"
 #include "bus-watch.h"
 #include "bus-work.h"
 #include "bus.h"
@@ -45,33 +46,22 @@ static char *object_path(BusSnapshotter *s, uid_t uid, const char *key) {
         return path;
 }
 
-static int parse_uid(const char *s, uid_t *ret) {
-        char *end;
-        unsigned long v;
-
-        if (!s || !*s || (s[0] == '0' && s[1]) || s[0] < '0' || s[0] > '9')
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno != 0 || *end || v >= (unsigned long) (uid_t) -1)
-                return -EINVAL;
-        *ret = (uid_t) v;
-        return 0;
-}
-
 static int object_path_parse(BusSnapshotter *s, const char *path, uid_t *ret_uid, char **ret_key) {
-        _cleanup_free_ char *template = strdup_printf("%s/snapshot/%%/%%", s->path);
-        _cleanup_free_ char *uid = NULL, *key = NULL;
+        _cleanup_free_ char *prefix = strdup_printf("%s/snapshot", s->path), *head = NULL, *key = NULL;
+        const char *slash = strrchr(path, '/');
         int r;
 
-        if (!template)
+        if (!prefix)
                 return -ENOMEM;
-        r = sd_bus_path_decode_many(path, template, &uid, &key);
-        if (r <= 0 || !key || !*key)
+        head = slash ? strndup(path, (size_t) (slash - path)) : NULL;
+        if (!head)
                 return -EINVAL;
-        r = parse_uid(uid, ret_uid);
+        r = bus_parse_user_path(prefix, head, ret_uid); /* canonical, never (uid_t) -1 */
         if (r < 0)
                 return r;
+        r = sd_bus_path_decode(path, head, &key);
+        if (r <= 0 || !key || !*key)
+                return -EINVAL;
         *ret_key = TAKE_PTR(key);
         return 0;
 }
@@ -249,7 +239,7 @@ static int find_object(sd_bus *bus, const char *path, const char *interface, voi
 
 typedef struct Query {
         BusContext *c;
-        uid_t uid;
+        uid_t uid; /* the caller: its namespace, or every one for root */
         SnapshotInfoList *lists;   /* per snapshotter */
         CoreMountInfoList *mounts; /* per snapshotter */
 } Query;
@@ -284,16 +274,18 @@ static int query_run(BusJob *job, void *data, Error *e) {
         for (size_t i = 0; i < q->c->n_snapshotters; i++) {
                 CoreSnapshotter *core = q->c->snapshotters[i].core;
 
-                r = core_list(core, q->uid, NULL, &q->lists[i], e);
+                uid_t ns = q->uid == 0 ? CORE_NS_ALL : q->uid;
+
+                r = core_list(core, ns, NULL, &q->lists[i], e);
                 if (r >= 0)
-                        r = core_list_mounts(core, q->uid, &q->mounts[i], e);
+                        r = core_list_mounts(core, ns, &q->mounts[i], e);
                 if (r < 0)
                         return r;
                 for (size_t j = 0; j < q->lists[i].n; j++) {
                         bytes += info_size(&q->lists[i].items[j]);
                         if (bytes > BUS_LIST_BYTES_MAX)
                                 return error_setf(e, EUSERS,
-                                                  "uid %u's snapshots would take more than %u MiB as objects; "
+                                                  "the snapshots of uid %u would take more than %u MiB as objects; "
                                                   "page through them with ListPage(filters, cursor, limit)",
                                                   (unsigned) q->uid, BUS_LIST_BYTES_MAX / 1024u / 1024u);
                 }
@@ -321,15 +313,15 @@ static int query_reply(sd_bus_message *m, void *data) {
                         const SnapshotInfo *info = &q->lists[i].items[j];
                         _cleanup_free_ char *path = NULL;
 
-                        if (info->owner != q->uid) /* root's committed snapshots, seen from uid */
+                        if (q->uid != 0 && info->owner != q->uid) /* root's committed ones, seen from uid */
                                 continue;
-                        path = object_path(&q->c->snapshotters[i], q->uid, info->name);
+                        path = object_path(&q->c->snapshotters[i], info->owner, info->name);
                         if (!path)
                                 return -ENOMEM;
                         r = sd_bus_message_open_container(reply, 'e', "oa{sa{sv}}");
                         if (r >= 0)
                                 r = append_object(reply, &(Object) { &q->c->snapshotters[i], path, info,
-                                                                     mount_path_of(&q->mounts[i], q->uid, info->name) });
+                                                                     mount_path_of(&q->mounts[i], info->owner, info->name) });
                         if (r >= 0)
                                 r = sd_bus_message_close_container(reply);
                 }

@@ -11,7 +11,7 @@
  * sd_bus_path_encode() does>, with the read-only properties of org.lamina.snapshot1.Snapshot.
  * Only the owner and root find it (anyone else: UnknownObject, also for Introspect).
  * org.freedesktop.DBus.ObjectManager on the manager: GetManagedObjects lists the caller's own
- * namespace (on a worker, like List) and makes the caller a watcher (bus-watch.c), which
+ * namespace, or every one for root (on a worker, like List), and makes the caller a watcher (bus-watch.c), which
  * then gets InterfacesAdded, InterfacesRemoved and PropertiesChanged (MountPath), unicast. */
 
 #define BUS_SNAPSHOT_INTERFACE "org.lamina.snapshot1.Snapshot"

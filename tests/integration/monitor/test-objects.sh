@@ -5,7 +5,7 @@
 # then the signals) of users A and B and of root. Changes by other connections (laminactl):
 # A's client sees InterfacesAdded, PropertiesChanged (MountPath, Labels) and InterfacesRemoved for
 # A's snapshots and nothing of B's; B's sees B's only; root's sees both. GetManagedObjects
-# lists only the caller's own namespace. Paths escape keys. B cannot introspect or read A's
+# lists only the caller's own namespace, root's every namespace. Paths escape keys. B cannot introspect or read A's
 # object (UnknownObject); A can.
 set -u
 
@@ -36,6 +36,14 @@ if [ "$(grep '^object' "$T/b.out")" = "object $OBJ_B/obj_2db_2dold key=obj-b-old
         ok "GetManagedObjects as B: B's snapshot only"
 else
         not_ok "GetManagedObjects as B: $(grep '^object' "$T/b.out")"
+fi
+
+want_root=$(printf '%s\n' "object $OBJ_A/obj_2da_2dold key=obj-a-old owner=$uid_a mount=" \
+        "object $OBJ_B/obj_2db_2dold key=obj-b-old owner=$uid_b mount=" | sort)
+if [ "$(grep '^object' "$T/root.out" | sort)" = "$want_root" ]; then
+        ok "GetManagedObjects as root: every namespace's"
+else
+        not_ok "GetManagedObjects as root: $(grep '^object' "$T/root.out")"
 fi
 
 # Changes by other connections; A's last removal comes last (see test-monitor.sh).
