@@ -432,6 +432,50 @@ TEST(reconcile_drops_old_boot_and_vanished_mounts) {
         run_isolated(body_reconcile);
 }
 
+/* A directory fd inside the mount: Unmount is Busy, force detaches it and Commit, Remove
+ * and Mount stay Busy until the fd is closed; ListMounts shows only what is mounted. */
+static void body_force_and_holder(const char *dir) {
+        Env env = env_new(dir);
+        _cleanup_free_ char *path = NULL, *inside = NULL, *late = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        CoreMountInfoList l = {};
+        Error e = ERROR_NULL;
+
+        prepare(&env, 1000, "b0", NULL);
+        commit(&env, 1000, "base", "b0");
+        prepare(&env, 1000, "a", "base");
+        path = mount_key(&env, 1000, "a", NULL);
+        inside = test_path("%s/d", path);
+        ASSERT_OK(mkdir(inside, 0755));
+        fd = open(inside, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+
+        expect_error(core_unmount(env.s, 1000, "a", false, NULL, &e), &e, EBUSY, "in use by 1 process");
+        ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
+        ASSERT_TRUE(l.n == 1);
+        core_mount_info_list_clear(&l);
+
+        e = ERROR_NULL;
+        ASSERT_OK(core_unmount(env.s, 1000, "a", true, NULL, &e));
+        ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
+        ASSERT_TRUE(l.n == 0);
+        late = test_path("/proc/self/fd/%d/late", fd);
+        write_file(late, "late"); /* still writable through the fd */
+        e = ERROR_NULL;
+        expect_error(core_commit(env.s, 1000, "c", "a", NULL, &e), &e, EBUSY, "1 process still uses it");
+        e = ERROR_NULL;
+        expect_error(core_remove(env.s, 1000, "a", &e), &e, EBUSY, "still uses it");
+        e = ERROR_NULL;
+        expect_error(core_mount(env.s, 1000, "a", NULL, NULL, NULL, &e), &e, EBUSY, "still uses it");
+
+        fd = safe_close(fd);
+        commit(&env, 1000, "c", "a");
+        env_done(&env);
+}
+TEST(force_unmount_keeps_the_snapshot_busy_until_released) {
+        run_isolated(body_force_and_holder);
+}
+
 /* The state on a tmpfs with no inode left: overlayfs cannot create its work dir and would
  * mount read-only; Mount refuses (QuotaExceeded, naming the key) instead of handing out a
  * read-only mount as writable, leaves no record, and works again once there is room. */
@@ -488,6 +532,7 @@ int main(void) {
                 TEST_ENTRY(user_mounts_are_nosuid_nodev_and_listed_per_namespace),
                 TEST_ENTRY(reconcile_drops_old_boot_and_vanished_mounts),
                 TEST_ENTRY(read_only_fallback_on_a_full_fs_is_refused),
+                TEST_ENTRY(force_unmount_keeps_the_snapshot_busy_until_released),
                 TEST_ENTRY(chains_of_2_128_500_layers_and_501_refused),
         };
 
