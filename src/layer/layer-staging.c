@@ -60,20 +60,6 @@ int layer_staging_new(int target_fd, const char *name, LayerStaging *ret) {
         return 0;
 }
 
-int layer_remove_staging(int target_fd, const char *name) {
-        struct stat st;
-        int r;
-
-        if (!layer_staging_name_is_valid(name))
-                return -EINVAL;
-        if (fstatat(target_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!S_ISDIR(st.st_mode))
-                return 0;
-        r = rm_rf_at(target_fd, name, NULL);
-        return r < 0 ? r : 1;
-}
-
 void layer_staging_discard(LayerStaging *s) {
         if (s->fd < 0)
                 return;

@@ -14,8 +14,9 @@
  *   EINVAL  the layer is invalid (named entry and rule)
  *   EDQUOT  a limit was reached: entries, bytes, memory, CPU time or wall-clock time
  *   EIO     the helper failed otherwise (killed by its seccomp filter, a bug)
- * A helper that dies leaves at most its staging directory, which the apply journal
- * removes (layer_remove_staging()). Same contract as layer_apply() otherwise. */
+ * A helper that dies leaves at most its staging directory in the target; the daemon's
+ * target is a clone of the snapshot's data that it removes then (core-apply-clone.h).
+ * Same contract as layer_apply() otherwise. */
 int layer_unpack(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerApplyResult *ret, Error *e);
 
 /* The helper's contract, for src/unpack (argv carries the options, see there). */

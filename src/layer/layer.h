@@ -92,9 +92,3 @@ int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerAp
  * and a regular file, pipe or socket; expected_diff_id (if any) is "sha256:" and 64
  * lowercase hex digits; the staging name (if any) is valid. EINVAL with e saying why. */
 int layer_check_args(int layer_fd, const LayerApplyOptions *o, Error *e);
-
-/* Removes the staging directory `name` that an apply cut off by a crash left in
- * target_fd: that name only, and only if it is a directory (an entry of a layer may have
- * a name like it). Returns 1 if it removed it, 0 if there was none, -EINVAL for a name
- * that is not a staging name. Only call it when no apply to target_fd runs. */
-int layer_remove_staging(int target_fd, const char *name);
