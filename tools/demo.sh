@@ -53,14 +53,15 @@ make_layer "$T/rootfs" "$T/rootfs.tar"
 make_oci_layout "$T/busybox-oci" "busybox:latest" "" "$T/rootfs.tar"
 echo "image layout in $T/busybox-oci"
 
-step "import it: one committed snapshot per layer, named by its chain ID"
+step "import it: one committed snapshot per layer, named by its chain ID, and the image's name"
 ctl import "$T/busybox-oci"
 ctl ls
 ctl tree
 
+ctl images
+
 step "prepare a writable snapshot on the image, and have the daemon mount it"
-top_layer=$("$LAMINACTL" --no-legend ls --list-keys 'labels."org.lamina.image"==busybox:latest')
-ctl prepare --mount demo-rootfs "$top_layer"
+ctl prepare --mount demo-rootfs busybox:latest
 ctl list-mounts
 path=$("$LAMINACTL" --json=short list-mounts | jq -r '.[0].path')
 echo "written from the host" >"$path/hello.txt"
@@ -71,8 +72,9 @@ ctl umount demo-rootfs
 step "run a command in a container on a new snapshot of the image (systemd-nspawn)"
 ctl run busybox:latest --rm -- /bin/sh -c 'echo "hello from $(. /etc/os-release; echo $NAME) in a container"; uname -sr'
 
-step "clean up"
-ctl rm demo-rootfs "$top_layer"
+step "clean up: the snapshot, then the image and its layers"
+ctl rm demo-rootfs
+ctl rmi busybox:latest
 ctl cleanup
 ctl ls
 echo "demo: done"

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "bus-error.h"
+#include "bus-image.h"
 #include "bus-util.h"
 #include "bus.h"
 #include "config.h"
@@ -88,6 +89,12 @@ static int bus_snapshotter_register(BusContext *c, BusSnapshotter *s, CoreSnapsh
                                        bus_snapshotter_vtable, find_user_object, s);
         if (r < 0)
                 return log_error_errno(r, "failed to register %s/*: %m", s->user_path);
+        r = sd_bus_add_object_vtable(c->bus, &s->images_slot, s->path, BUS_IMAGES_INTERFACE, bus_images_vtable, s);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(c->bus, &s->images_user_slot, s->user_path, BUS_IMAGES_INTERFACE,
+                                               bus_images_vtable, find_user_object, s);
+        if (r < 0)
+                return log_error_errno(r, "failed to register the images of %s: %m", s->path);
         r = sd_bus_add_node_enumerator(c->bus, &s->enumerator_slot, s->user_path, enumerate_user_objects, s);
         if (r < 0)
                 return log_error_errno(r, "failed to register the enumerator of %s: %m", s->user_path);
@@ -161,6 +168,8 @@ BusContext *bus_context_free(BusContext *c) {
 
                 sd_bus_slot_unref(s->object_slot);
                 sd_bus_slot_unref(s->user_slot);
+                sd_bus_slot_unref(s->images_slot);
+                sd_bus_slot_unref(s->images_user_slot);
                 sd_bus_slot_unref(s->enumerator_slot);
                 free(s->path);
                 free(s->user_path);

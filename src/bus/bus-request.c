@@ -28,6 +28,7 @@ BusRequest *bus_request_free(BusRequest *req) {
         free(req->expected_diff_id);
         free(req->media_type);
         free(req->cursor);
+        free(req->config);
         mount_spec_list_clear(&req->mounts);
         snapshot_info_list_clear(&req->infos);
         free(req->next_cursor);

@@ -35,13 +35,14 @@ struct BusRequest {
 
         char *key;    /* validated, or NULL for calls without one */
         char *parent; /* "" or validated */
-        char *name;   /* Commit */
+        char *name;   /* Commit; TagImage: the new name */
         char *target; /* Mount: "" or the caller's path */
         Labels labels;
         char **strv;  /* fieldpaths, filters or mount options */
         int layer_fd; /* Apply: our own copy */
         char *expected_diff_id, *media_type;
         char *cursor; /* ListPage: "" or "<owner>/<name>" of the last item of the previous page */
+        char *config; /* CreateImage (bus-image.c) */
         uint32_t limit;
 
         /* Results of jobs. */

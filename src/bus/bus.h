@@ -39,6 +39,7 @@ typedef struct BusSnapshotter {
         char *path;      /* /org/lamina/snapshot1/<name> */
         char *user_path; /* /org/lamina/snapshot1/<name>/user */
         sd_bus_slot *object_slot, *user_slot, *enumerator_slot;
+        sd_bus_slot *images_slot, *images_user_slot; /* org.lamina.snapshot1.Images (bus-image.c) */
 } BusSnapshotter;
 
 struct BusContext {

@@ -125,3 +125,37 @@ typedef struct CoreApplyResult {
  * the caller of this function is not assumed: it is checked here again). */
 int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
                const CoreApplyOptions *o, CoreApplyResult *ret, Error *e);
+
+/* --- Images (core-image.c) ---
+ * A name ("name:tag", many per image) in a namespace for a committed top snapshot (the
+ * namespace's own or root's) and the image's OCI config. Callers see their own images and
+ * root's; they change only their own. */
+#define CORE_IMAGE_CONFIG_MAX (1024u * 1024u)
+
+typedef struct CoreImage {
+        char *name;
+        char *top;
+        char *config; /* "" when the image has none */
+        uid_t owner, top_owner;
+        uint64_t created_usec, updated_usec;
+} CoreImage;
+
+typedef struct CoreImageList {
+        CoreImage *items;
+        size_t n;
+} CoreImageList;
+
+void core_image_clear(CoreImage *i);
+void core_image_list_clear(CoreImageList *l);
+int core_image_validate_name(const char *name, Error *e);
+int core_image_get(CoreSnapshotter *s, uid_t ns, const char *name, CoreImage *ret, Error *e);
+int core_image_list(CoreSnapshotter *s, uid_t ns, CoreImageList *ret, Error *e);
+/* Names top (a committed snapshot ns sees) name, with config; an existing name moves. */
+int core_image_create(CoreSnapshotter *s, uid_t ns, const char *name, const char *top, const char *config, Error *e);
+/* Gives the image source (ns's or root's) the name name in ns as well. */
+int core_image_tag(CoreSnapshotter *s, uid_t ns, const char *source, const char *name, Error *e);
+/* Removes the name only. */
+int core_image_untag(CoreSnapshotter *s, uid_t ns, const char *name, Error *e);
+/* Removes the name, then the image's layers from the top down while they are ns's, no other
+ * image names them and nothing is built on them; *ret_removed (may be NULL) lists those. */
+int core_image_remove(CoreSnapshotter *s, uid_t ns, const char *name, char ***ret_removed, Error *e);

@@ -210,6 +210,19 @@ int ctl_call(Ctl *c, const char *member, uint64_t timeout, sd_bus_message **repl
         return r;
 }
 
+int ctl_call_images(Ctl *c, const char *member, sd_bus_message **reply, const char *types, ...) {
+        va_list ap;
+        int r;
+
+        r = ctl_resolve(c);
+        if (r < 0)
+                return r;
+        va_start(ap, types);
+        r = vcall(c, c->path, LAMINA_IMAGES_IFACE, member, CALL_TIMEOUT_DEFAULT, reply, types, ap);
+        va_end(ap);
+        return r;
+}
+
 int ctl_call_manager(Ctl *c, const char *member, sd_bus_message **reply, const char *types, ...) {
         va_list ap;
         int r;

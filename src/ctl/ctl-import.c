@@ -15,8 +15,8 @@
 /* Imports an image: an OCI image layout (https://github.com/opencontainers/image-spec,
  * image-layout.md: index.json → manifest → config) or what docker save writes (manifest.json →
  * config), each as a directory or a tar archive (ctl-image.h). The config's rootfs.diff_ids give
- * one committed snapshot per layer named by its chain ID, then the org.lamina.image label goes
- * on the top one. */
+ * one committed snapshot per layer named by its chain ID, then laminad names the top one as the
+ * image, with its config (org.lamina.snapshot1.Images). */
 
 #define JSON_BLOB_MAX (4u * 1024u * 1024u)
 #define INDEX_DEPTH_MAX 4
@@ -455,59 +455,18 @@ static int import_layer(Ctl *c, ImageSource *src, const Layer *l, const char *pa
         return r;
 }
 
-static bool has_image_label(const char *const *labels, const char *ref) {
-        for (const char *const *p = labels; p && p[0]; p += 2)
-                if (streq(p[0], LAMINA_IMAGE_LABEL) && streq(p[1], ref))
-                        return true;
-        return false;
-}
-
 static uid_t self_uid(void) {
         return arg_have_user ? arg_user : geteuid();
 }
 
-/* Moves the image label: off the caller's other snapshots that carry it, onto top. When
- * every layer was root's already, top is root's, and so is naming it. */
-static int label_image(Ctl *c, const char *top, const char *ref) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *top_reply = NULL, *reply = NULL;
-        _cleanup_(ctl_info_clear) CtlInfo top_info = {};
-        uid_t self = self_uid();
-        const char *fieldpath = "labels." LAMINA_IMAGE_LABEL;
-        int r;
+/* Names the top snapshot in laminad, with the image's config; a name that existed moves. */
+static int create_image(Ctl *c, const Image *img, const char *name) {
+        const char *top = img->layers[img->n - 1].chain_id;
+        const char *config = json_object_to_json_string_ext(img->config, JSON_C_TO_STRING_PLAIN);
 
-        r = ctl_stat(c, top, false, &top_reply, &top_info);
-        if (r < 0)
-                return r;
-        if (top_info.owner != self) {
-                if (!has_image_label(top_info.labels, ref) && !arg_quiet)
-                        log_notice("laminactl: the image is root's snapshot %s, which only root can name %s; "
-                                   "run it by its snapshot name", top, QUOTE(ref));
-                return 0;
-        }
-
-        r = ctl_call(c, "List", CALL_TIMEOUT_DEFAULT, &reply, "as", 1, "labels.\"" LAMINA_IMAGE_LABEL "\"");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(reply, 'a', "(sssa{ss}ttu)");
-        if (r < 0)
-                return ctl_bus_parse_error(r);
-        for (;;) {
-                _cleanup_(ctl_info_clear) CtlInfo info = {};
-
-                r = ctl_info_read(reply, &info);
-                if (r < 0)
-                        return ctl_bus_parse_error(r);
-                if (r == 0)
-                        break;
-                if (info.owner != self || streq(info.name, top) || !has_image_label(info.labels, ref))
-                        continue;
-                r = ctl_call(c, "Update", CALL_TIMEOUT_DEFAULT, NULL, "sa{ss}as", info.name, 1,
-                             LAMINA_IMAGE_LABEL, "", 1, fieldpath);
-                if (r < 0)
-                        return r;
-        }
-        return ctl_call(c, "Update", CALL_TIMEOUT_DEFAULT, NULL, "sa{ss}as", top, 1, LAMINA_IMAGE_LABEL, ref, 1,
-                        fieldpath);
+        if (!config)
+                return ctl_fail(-ENOMEM, "out of memory");
+        return ctl_call_images(c, "CreateImage", NULL, "sss", name, top, config);
 }
 
 /* Whether the laminactl that made import-PID-… is gone: no process PID, or one that is not
@@ -680,7 +639,7 @@ int verb_import(Ctl *c, int argc, char **argv) {
         if (r < 0)
                 return r;
         top = img.layers[img.n - 1].chain_id;
-        r = label_image(c, top, name);
+        r = create_image(c, &img, name);
         if (r < 0)
                 return r;
 

@@ -98,63 +98,6 @@ int verb_list_mounts(Ctl *c, int argc, char **argv) {
         return 0;
 }
 
-/* Quotes s as a filter value: "…" with \ and " escaped. */
-static char *filter_quote(const char *s) {
-        char *q = malloc(strlen(s) * 2 + 3), *p = q;
-
-        if (!q)
-                return NULL;
-        *p++ = '"';
-        for (; *s; s++) {
-                if (*s == '"' || *s == '\\')
-                        *p++ = '\\';
-                *p++ = *s;
-        }
-        *p++ = '"';
-        *p = 0;
-        return q;
-}
-
-/* IMAGE is a committed snapshot's name, or the value of an org.lamina.image label. */
-static int resolve_image(Ctl *c, const char *image, char **ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *m = NULL;
-        _cleanup_(ctl_info_clear) CtlInfo info = {};
-        _cleanup_free_ char *value = NULL, *filter = NULL;
-        int r;
-
-        r = ctl_stat(c, image, true, &reply, &info);
-        if (r >= 0) {
-                if (!streq(info.kind, "committed"))
-                        return ctl_fail(-EINVAL, "snapshot %s is %s, not committed; commit it first, or name an image",
-                                        QUOTE(image), info.kind);
-                *ret = strdup(image);
-                return *ret ? 0 : -ENOMEM;
-        }
-        if (r != -ENOENT)
-                return r;
-
-        value = filter_quote(image);
-        filter = value ? strdup_printf("kind==committed,labels.\"" LAMINA_IMAGE_LABEL "\"==%s", value) : NULL;
-        if (!filter)
-                return ctl_fail(-ENOMEM, "out of memory");
-        reply = sd_bus_message_unref(reply);
-        r = ctl_call(c, "List", CALL_TIMEOUT_DEFAULT, &reply, "as", 1, filter);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(reply, 'a', "(sssa{ss}ttu)");
-        if (r < 0)
-                return ctl_bus_parse_error(r);
-        ctl_info_clear(&info);
-        r = ctl_info_read(reply, &info);
-        if (r < 0)
-                return ctl_bus_parse_error(r);
-        if (r == 0)
-                return ctl_fail(-ENOENT, "no image or committed snapshot %s; import one with laminactl import, "
-                                "or see laminactl ls", QUOTE(image));
-        *ret = strdup(info.name);
-        return *ret ? 0 : -ENOMEM;
-}
-
 /* nspawn registers with machined and asks systemd for a scope; neither exists everywhere. */
 static bool machined_available(Ctl *c) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -267,7 +210,7 @@ int verb_run(Ctl *c, int argc, char **argv) {
         _cleanup_strv_free_ char **nspawn = NULL;
         int r, status;
 
-        r = resolve_image(c, argv[0], &parent);
+        r = ctl_resolve_image(c, argv[0], &parent, NULL);
         if (r < 0)
                 return r;
         key = arg_name ? strdup(arg_name) : strdup_printf("run-%d", (int) getpid());

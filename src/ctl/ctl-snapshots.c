@@ -267,10 +267,17 @@ static int print_mounts(sd_bus_message *reply, const char *target) {
 /* Prepare or View, optionally followed by Mount; a failed mount removes the new snapshot. */
 static int create_snapshot(Ctl *c, const char *method, int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *top = NULL;
         const char *key = argv[0], *parent = argc > 1 ? argv[1] : "";
         int r;
 
+        /* PARENT may name an image: its top snapshot is the parent. */
+        if (!isempty(parent)) {
+                r = ctl_resolve_image(c, parent, &top, NULL);
+                if (r < 0)
+                        return r;
+                parent = top;
+        }
         r = ctl_new_call(c, method, &m);
         if (r < 0)
                 return r;

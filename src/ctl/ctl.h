@@ -15,7 +15,7 @@
 #define LAMINA_MANAGER_PATH "/org/lamina/snapshot1"
 #define LAMINA_MANAGER_IFACE "org.lamina.snapshot1.Manager"
 #define LAMINA_SNAPSHOTTER_IFACE "org.lamina.snapshot1.Snapshotter"
-#define LAMINA_IMAGE_LABEL "org.lamina.image"
+#define LAMINA_IMAGES_IFACE "org.lamina.snapshot1.Images"
 
 /* Timeouts: ordinary calls keep sd-bus' default; calls that walk or write whole trees
  * (Commit, Usage, Apply, Cleanup) wait as long as the daemon works. */
@@ -77,6 +77,8 @@ int ctl_new_call(Ctl *c, const char *member, sd_bus_message **ret);
 int ctl_send(Ctl *c, sd_bus_message *m, uint64_t timeout, sd_bus_message **reply);
 /* ctl_new_call + append + ctl_send for plain argument lists. */
 int ctl_call(Ctl *c, const char *member, uint64_t timeout, sd_bus_message **reply, const char *types, ...);
+/* Same on the Images interface of the snapshotter object. */
+int ctl_call_images(Ctl *c, const char *member, sd_bus_message **reply, const char *types, ...);
 /* Same on the manager object. */
 int ctl_call_manager(Ctl *c, const char *member, sd_bus_message **reply, const char *types, ...);
 int ctl_get_manager_string(Ctl *c, const char *property, char **ret);
@@ -129,6 +131,10 @@ int ctl_apply(Ctl *c, const ApplyArgs *args, char **ret_diff_id, uint64_t *ret_b
 int ctl_interrupt_catch(void);
 int ctl_interrupted(void);
 
+/* What a parent or an image argument names: a committed snapshot (itself; *ret_config NULL)
+ * or an image (its top snapshot and config). ret_config may be NULL. */
+int ctl_resolve_image(Ctl *c, const char *name, char **ret_top, char **ret_config);
+
 /* Removes the caller's active import-PID-… snapshots whose laminactl is gone. */
 int ctl_remove_stale_imports(Ctl *c);
 
@@ -152,3 +158,7 @@ int verb_list_mounts(Ctl *c, int argc, char **argv);
 int verb_apply(Ctl *c, int argc, char **argv);
 int verb_import(Ctl *c, int argc, char **argv);
 int verb_run(Ctl *c, int argc, char **argv);
+int verb_images(Ctl *c, int argc, char **argv);
+int verb_tag(Ctl *c, int argc, char **argv);
+int verb_untag(Ctl *c, int argc, char **argv);
+int verb_rmi(Ctl *c, int argc, char **argv);

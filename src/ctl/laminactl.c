@@ -59,15 +59,17 @@ typedef struct VerbHelp {
 static const VerbHelp verb_help[] = {
         { "ls", "ls [--list-keys] [FILTER...]",
           "List snapshots: yours and root's committed ones. Each FILTER is containerd's syntax,\n"
-          "e.g. kind==committed or 'labels.\"org.lamina.image\"==alpine,parent!=\"\"'; several\n"
+          "e.g. kind==committed or 'labels.\"a.b/c\"==x,parent!=\"\"'; several\n"
           "FILTERs are alternatives. Fields: name, parent, kind, owner, labels.KEY. Alias: list." },
         { "info", "info KEY", "Show one snapshot as JSON (name, parent, kind, labels, times, owner)." },
         { "tree", "tree", "Show snapshots as a tree of parents." },
         { "prepare", "prepare [--mount [--target DIR]] KEY [PARENT]",
-          "Create an active (writable) snapshot KEY on PARENT (a committed snapshot), or empty;\n"
+          "Create an active (writable) snapshot KEY on PARENT (a committed snapshot or an image\n"
+          "name), or empty;\n"
           "with --mount also mount it and print where." },
         { "view", "view [--mount [--target DIR]] KEY [PARENT]",
-          "Create a read-only view KEY of PARENT; with --mount also mount it and print where." },
+          "Create a read-only view KEY of PARENT (a committed snapshot or an image name); with\n"
+          "--mount also mount it and print where." },
         { "commit", "commit NAME KEY", "Commit active snapshot KEY as the read-only snapshot NAME." },
         { "rm", "rm KEY...", "Remove snapshots (children first). Alias: remove." },
         { "mounts", "mounts KEY [TARGET]", "Print the mount(8) command lines that would mount KEY at TARGET." },
@@ -83,7 +85,7 @@ static const VerbHelp verb_help[] = {
         { "import", "import PATH|- [--name REF]",
           "Import an OCI image layout or docker save archive (a directory or a tar, compressed or\n"
           "not; - reads standard input): one committed snapshot per layer, named by its chain ID,\n"
-          "the top one labelled org.lamina.image=REF. Ctrl-C takes the import back." },
+          "and the image REF (see images). Ctrl-C takes the import back." },
         { "cleanup", "cleanup",
           "Remove snapshots that interrupted imports left, then reclaim disk space no snapshot\n"
           "refers to." },
@@ -94,6 +96,14 @@ static const VerbHelp verb_help[] = {
         { "monitor", "monitor",
           "Print each change to your snapshots as it happens, whoever makes it (root: everyone's);\n"
           "one line per change, or one JSON object per line with --json. Ctrl-C ends it." },
+        { "images", "images",
+          "List images: yours and root's, each name with the top snapshot it stands for." },
+        { "tag", "tag IMAGE NAME...",
+          "Give IMAGE (yours or root's) more names, like name:tag; a name you had moves." },
+        { "untag", "untag NAME...", "Remove image names; the image's snapshots stay." },
+        { "rmi", "rmi NAME...",
+          "Remove images: the name, then the image's layers from the top down as long as they are\n"
+          "yours, no other image names them and nothing is built on them." },
         { "help", "help [COMMAND]", "Show the help of COMMAND, or of laminactl." },
 };
 
@@ -120,6 +130,10 @@ static const Verb verbs[] = {
         { "snapshotters", 0, 0,  0,                                 verb_snapshotters },
         { "monitor",      0, 0,  0,                                 verb_monitor },
         { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND, verb_run, true },
+        { "images",       0, 0,  0,                                 verb_images },
+        { "tag",          2, -1, 0,                                 verb_tag, true },
+        { "untag",        1, -1, 0,                                 verb_untag, true },
+        { "rmi",          1, -1, 0,                                 verb_rmi, true },
 };
 
 static void help(void) {
@@ -139,11 +153,16 @@ static void help(void) {
                "  usage [-b] [KEY...]            Show disk usage\n"
                "  label KEY [K=V|K=|K...]        Show or change labels\n"
                "  apply KEY FILE|-               Unpack a layer tar into an active snapshot\n"
-               "  import PATH|- [--name REF]     Import an OCI image layout or docker save archive\n"
                "  cleanup                        Reclaim disk space no snapshot refers to\n"
                "  snapshotters                   List available snapshotters\n"
                "  monitor                        Print changes as they happen (own snapshots; root: all)\n"
                "  help [COMMAND]                 Show the help of COMMAND\n"
+               "\nImage commands:\n"
+               "  import PATH|- [--name REF]     Import an OCI image layout or docker save archive\n"
+               "  images                         List images\n"
+               "  tag IMAGE NAME...              Give an image more names\n"
+               "  untag NAME...                  Remove image names\n"
+               "  rmi NAME...                    Remove images and the layers only they use\n"
                "\nMount commands:\n"
                "  mount KEY [TARGET] [-o OPTS]   Mount a snapshot, print where\n"
                "  umount KEY                     Unmount what mount did\n"

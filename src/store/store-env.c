@@ -58,6 +58,7 @@ static int open_databases(Store *s) {
                 { "names", offsetof(Store, names), MDB_DUPSORT | MDB_DUPFIXED },
                 { "children", offsetof(Store, children), 0 },
                 { "mounts", offsetof(Store, mounts), 0 },
+                { "images", offsetof(Store, images), 0 },
         };
         MDB_txn *txn;
         int rc;

@@ -12,6 +12,7 @@
  *             even a hash collision only costs a record comparison.
  *   children  be64(parent id) + be64(child id) -> "": "has children" is one seek.
  *   mounts    be64(snapshot id) -> mount record
+ *   images    be32(owner) + image name -> image record (store-image.c)
  *
  * The key layout keeps the name index ordered by owner, then by name bytes, except
  * within a group of long names sharing their prefix, which walk sorts in memory.
@@ -45,7 +46,7 @@ struct Store {
         char *dir;
         size_t initial_map_size;
         MDB_env *env; /* NULL after a failed reopen; changes only with no transaction open */
-        MDB_dbi meta, records, names, children, mounts;
+        MDB_dbi meta, records, names, children, mounts, images;
         size_t page_size;
 
         pthread_mutex_t mutex;

@@ -122,3 +122,26 @@ int store_mount_delete(StoreTxn *t, uint64_t snapshot_id);
 bool store_txn_is_write(StoreTxn *t);
 typedef int (*store_mount_walk_fn)(const MountRecord *r, void *userdata);
 int store_mount_walk(StoreTxn *t, store_mount_walk_fn fn, void *userdata);
+
+/* Image records (store-image.c): a name in an owner's namespace → the top snapshot (by name
+ * and owner: the owner's or root's) and the image's OCI config. Names are 1..
+ * STORE_IMAGE_NAME_MAX bytes (the core validates them). */
+#define STORE_IMAGE_NAME_MAX 255
+
+typedef struct ImageRecord {
+        uid_t owner;
+        char *name;
+        char *top;
+        uid_t top_owner;
+        char *config; /* "" when the image has none */
+        uint64_t created_usec, updated_usec;
+} ImageRecord;
+
+void image_record_clear(ImageRecord *r);
+/* Creates or replaces the record of (r->owner, r->name). */
+int store_image_put(StoreTxn *t, const ImageRecord *r);
+int store_image_get(StoreTxn *t, uid_t owner, const char *name, ImageRecord *ret); /* -ENOENT */
+int store_image_delete(StoreTxn *t, uid_t owner, const char *name);              /* -ENOENT */
+/* Every image record, ordered by owner, then by name bytes; a negative return of fn stops. */
+typedef int (*store_image_walk_fn)(const ImageRecord *r, void *userdata);
+int store_image_walk(StoreTxn *t, store_image_walk_fn fn, void *userdata);

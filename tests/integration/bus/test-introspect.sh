@@ -47,10 +47,13 @@ paths=$(busctl --system call org.lamina.snapshot1 /org/lamina/snapshot1 org.lami
 for p in $paths; do
         compare "$p" org.lamina.snapshot1.Snapshotter
         compare "$p/user/0" org.lamina.snapshot1.Snapshotter
+        compare "$p" org.lamina.snapshot1.Images
+        compare "$p/user/0" org.lamina.snapshot1.Images
 done
 
 # Every method of the interfaces has its own allow rule in the policy.
-for iface in org.lamina.snapshot1.Manager org.lamina.snapshot1.Monitor org.lamina.snapshot1.Snapshotter; do
+for iface in org.lamina.snapshot1.Manager org.lamina.snapshot1.Monitor org.lamina.snapshot1.Snapshotter \
+        org.lamina.snapshot1.Images; do
         for m in $(interface_block "$iface" <"$DBUS_DIR/$iface.xml" | sed -n 's/^ *<method name="\([^"]*\)".*/\1/p'); do
                 if ! tr -s ' \n' ' ' <"$DBUS_DIR/org.lamina.snapshot1.conf" |
                      grep -q "send_interface=\"$iface\" send_member=\"$m\""; then

@@ -53,8 +53,8 @@ ok "ls after import" --json=short ls
 expect "one committed snapshot per layer, by chain ID" \
         "$(json 'map([.name, .parent, .kind]) | sort')" \
         "$(printf '%s\n' "[\"$c1\",null,\"committed\"]" "[\"$c2\",\"$c1\",\"committed\"]" | jq -cs sort)"
-ok "label of the top" label "$c2"
-expect "top carries the image label" "$out" "org.lamina.image=busybox:test"
+ok "images" --json=short images
+expect "the image names the top" "$(json 'map([.name, .snapshot])')" "[[\"busybox:test\",\"$c2\"]]"
 
 ok "run busybox:test --rm" run busybox:test --rm -- /bin/busybox echo hello
 expect "the container printed hello" "$out" "hello"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # import: an OCI image layout becomes one committed snapshot per layer, named by chain ID,
-# the top one labelled org.lamina.image=REF; layers already present are skipped.
+# the image REF names the top one (laminactl images); layers already present are skipped.
 . "$(dirname "$0")/ctl-lib.sh"
 harness_setup
 
@@ -22,8 +22,8 @@ ok "ls after import" --json=short ls
 expect "one snapshot per layer, by chain ID" \
         "$(json 'map([.name, .parent, .kind]) | sort')" \
         "$(printf '%s\n' "[\"$c1\",null,\"committed\"]" "[\"$c2\",\"$c1\",\"committed\"]" | jq -cs sort)"
-ok "label of the top" --json=short label "$c2"
-expect "top carries the image label" "$(json '.')" '{"org.lamina.image":"img:1"}'
+ok "images" --json=short images
+expect "the image names the top" "$(json 'map([.name, .snapshot])')" "[[\"img:1\",\"$c2\"]]"
 
 ok "view to check content" view --mount v "$c2"
 expect "both layers' files" "$(cat "$out/etc/one" "$out/etc/two")" "one
@@ -33,8 +33,9 @@ ok "rm v" rm v
 
 ok "import again (name from the index)" --json=short import "$T/img"
 expect "JSON import: nothing new" "$(json '[.name, .snapshot, .layers, .imported]')" "[\"example:latest\",\"$c2\",2,0]"
-ok "label after re-import" label "$c2"
-expect "the label names the new ref" "$out" "org.lamina.image=example:latest"
+ok "images after re-import" --json=short images
+expect "a second name for the same top" "$(json 'map([.name, .snapshot]) | sort')" \
+        "[[\"example:latest\",\"$c2\"],[\"img:1\",\"$c2\"]]"
 
 # A second image sharing the first layer only adds the new one.
 mkdir -p "$T/l3/etc"
@@ -63,5 +64,7 @@ cp -r "$T/img" "$T/corrupt"
 echo '{}' >"$T/corrupt/blobs/sha256/$manifest"
 fails "import of a corrupt manifest" 1 'corrupt' import "$T/corrupt"
 
-ok "rm" rm "$c2" "$c3" "$c1"
+ok "rmi" rmi img:1 example:latest other
+ok "ls after rmi" --json=short ls
+expect "rmi freed every layer" "$(json 'length')" 0
 finish

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "bus-error.h"
+#include "bus-image.h"
+#include "bus-request.h"
+#include "bus-util.h"
+#include "bus-work.h"
+#include "strutil.h"
+
+/* org.lamina.snapshot1.Images, on every Snapshotter object (and its user/<uid> children):
+ * image names for top snapshots plus their OCI configs (core-image.c). Reads need no
+ * authorization in the caller's own namespace; changes need manage-own, another namespace
+ * manage, as for snapshots. All calls are fast (metadata only) and answered on the loop. */
+
+/* An image name, validated as the core does. */
+static int read_image_name(sd_bus_message *m, char **ret, sd_bus_error *error) {
+        Error e = ERROR_NULL;
+        const char *s;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &s);
+        if (r < 0)
+                return r;
+        r = core_image_validate_name(s, &e);
+        if (r < 0)
+                return bus_error_from_core(error, r, &e);
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int read_name(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        return read_image_name(m, &req->key, error);
+}
+
+static int read_create(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        const char *config;
+        int r;
+
+        r = read_name(m, req, error);
+        if (r < 0)
+                return r;
+        r = bus_read_checked_key(m, "top snapshot", false, &req->parent, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "s", &config);
+        if (r < 0)
+                return r;
+        if (strlen(config) > CORE_IMAGE_CONFIG_MAX)
+                return bus_error_setf(error, EINVAL, "the config of image %s is larger than %u bytes", LOG_KEY(req->key),
+                                      CORE_IMAGE_CONFIG_MAX);
+        req->config = strdup(config);
+        return req->config ? 0 : -ENOMEM;
+}
+
+static int read_tag(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int r;
+
+        r = read_name(m, req, error);
+        if (r < 0)
+                return r;
+        return read_image_name(m, &req->name, error);
+}
+
+static int append_image(sd_bus_message *reply, const CoreImage *i) {
+        return sd_bus_message_append(reply, "(ssttu)", i->name, i->top, i->created_usec, i->updated_usec,
+                                     (uint32_t) i->owner);
+}
+
+static int append_image_at(sd_bus_message *reply, const void *items, size_t i) {
+        return append_image(reply, (const CoreImage *) items + i);
+}
+
+static int method_list_images(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(core_image_list_clear) CoreImageList images = {};
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        Error e = ERROR_NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "list-images", NULL, NULL, &req, error);
+        if (r != 0)
+                return r;
+        r = core_image_list(req->snapshotter->core, req->ns, &images, &e);
+        if (r < 0)
+                return bus_request_fail(req, r, &e, error);
+        return bus_reply_array(m, "(ssttu)", images.n, append_image_at, images.items);
+}
+
+static int method_get_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        _cleanup_(core_image_clear) CoreImage image = {};
+        Error e = ERROR_NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "get-image", NULL, read_name, &req, error);
+        if (r != 0)
+                return r;
+        r = core_image_get(req->snapshotter->core, req->ns, req->key, &image, &e);
+        if (r < 0)
+                return bus_request_fail(req, r, &e, error);
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = append_image(reply, &image);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", image.config);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_create_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        Error e = ERROR_NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "create-image", BUS_ACTION_MANAGE_OWN, read_create, &req, error);
+        if (r != 0)
+                return r;
+        r = core_image_create(req->snapshotter->core, req->ns, req->key, req->parent, req->config, &e);
+        if (r < 0)
+                return bus_request_fail(req, r, &e, error);
+        log_request(req, LOG_INFO, " for %s", LOG_KEY(req->parent));
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_tag_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        Error e = ERROR_NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "tag-image", BUS_ACTION_MANAGE_OWN, read_tag, &req, error);
+        if (r != 0)
+                return r;
+        r = core_image_tag(req->snapshotter->core, req->ns, req->key, req->name, &e);
+        if (r < 0)
+                return bus_request_fail(req, r, &e, error);
+        log_request(req, LOG_INFO, " as %s", LOG_KEY(req->name));
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_untag_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        Error e = ERROR_NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "untag-image", BUS_ACTION_MANAGE_OWN, read_name, &req, error);
+        if (r != 0)
+                return r;
+        r = core_image_untag(req->snapshotter->core, req->ns, req->key, &e);
+        if (r < 0)
+                return bus_request_fail(req, r, &e, error);
+        log_request(req, LOG_INFO, "");
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_remove_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        _cleanup_strv_free_ char **removed = NULL;
+        Error e = ERROR_NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "remove-image", BUS_ACTION_MANAGE_OWN, read_name, &req, error);
+        if (r != 0)
+                return r;
+        r = core_image_remove(req->snapshotter->core, req->ns, req->key, &removed, &e);
+        if (r < 0)
+                return bus_request_fail(req, r, &e, error);
+        log_request(req, LOG_INFO, " (%zu layers removed)", strv_length(removed));
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(reply, removed);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+const sd_bus_vtable bus_images_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("ListImages",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssttu)", images),
+                                method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetImage",
+                                SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("(ssttu)", image, "s", config),
+                                method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreateImage",
+                                SD_BUS_ARGS("s", name, "s", top, "s", config),
+                                SD_BUS_NO_RESULT,
+                                method_create_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("TagImage",
+                                SD_BUS_ARGS("s", name, "s", new_name),
+                                SD_BUS_NO_RESULT,
+                                method_tag_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("UntagImage",
+                                SD_BUS_ARGS("s", name),
+                                SD_BUS_NO_RESULT,
+                                method_untag_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveImage",
+                                SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("as", removed_snapshots),
+                                method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core-internal.h"
+#include "log.h"
+#include "strutil.h"
+
+/* Images: names (many per image, "name:tag" like other tools) for a top snapshot plus the
+ * image's OCI config, per namespace like snapshots. A caller sees its own images and root's;
+ * a name can point to the caller's own committed snapshot or to root's. */
+
+void core_image_clear(CoreImage *i) {
+        free(i->name);
+        free(i->top);
+        free(i->config);
+        *i = (CoreImage) {};
+}
+
+void core_image_list_clear(CoreImageList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                core_image_clear(l->items + i);
+        free(l->items);
+        *l = (CoreImageList) {};
+}
+
+/* A reference as podman, docker and skopeo write them: [registry/]path[:tag][@digest]. */
+int core_image_validate_name(const char *name, Error *e) {
+        static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@+";
+        size_t n = strlen(name);
+
+        if (n == 0)
+                return error_setf(e, EINVAL, "image names must not be empty");
+        if (n > STORE_IMAGE_NAME_MAX)
+                return error_setf(e, EINVAL, "image name %s is longer than %d bytes", QUOTE(name), STORE_IMAGE_NAME_MAX);
+        if (strspn(name, allowed) != n || !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+                                                  name[0]))
+                return error_setf(e, EINVAL,
+                                  "image name %s is not a reference like name:tag (letters, digits and . _ - / : @ +, "
+                                  "starting with a letter or digit)",
+                                  QUOTE(name));
+        return 0;
+}
+
+static int image_from_record(const ImageRecord *r, CoreImage *ret) {
+        CoreImage i = {
+                .owner = r->owner,
+                .top_owner = r->top_owner,
+                .created_usec = r->created_usec,
+                .updated_usec = r->updated_usec,
+                .name = strdup(r->name),
+                .top = strdup(r->top),
+                .config = strdup(r->config),
+        };
+
+        if (!i.name || !i.top || !i.config) {
+                core_image_clear(&i);
+                return -ENOMEM;
+        }
+        core_image_clear(ret);
+        *ret = i;
+        return 0;
+}
+
+/* The caller's own image, else root's; NotFound names it. */
+static int image_lookup_visible(StoreTxn *t, uid_t ns, const char *name, ImageRecord *ret, Error *e) {
+        int r;
+
+        r = store_image_get(t, ns, name, ret);
+        if (r == -ENOENT && ns != 0)
+                r = store_image_get(t, 0, name, ret);
+        if (r == -ENOENT)
+                return error_setf(e, ENOENT, "image %s does not exist", QUOTE(name));
+        if (r < 0)
+                return error_set_errno(e, -r, "cannot read the record of image %s", QUOTE(name));
+        return 0;
+}
+
+int core_image_get(CoreSnapshotter *s, uid_t ns, const char *name, CoreImage *ret, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_(image_record_clear) ImageRecord rec = {};
+        int r;
+
+        r = core_image_validate_name(name, e);
+        if (r < 0)
+                return r;
+        r = core_read_begin(s, &t, e);
+        if (r < 0)
+                return r;
+        r = image_lookup_visible(t, ns, name, &rec, e);
+        if (r < 0)
+                return r;
+        r = image_from_record(&rec, ret);
+        return r < 0 ? error_from_errno(e, r, "out of memory") : 0;
+}
+
+typedef struct ImageListArgs {
+        uid_t ns;
+        CoreImageList *list;
+} ImageListArgs;
+
+static int list_one(const ImageRecord *rec, void *userdata) {
+        ImageListArgs *a = userdata;
+        CoreImage *items;
+
+        if (rec->owner != a->ns && !(a->ns != 0 && rec->owner == 0))
+                return 0;
+        items = realloc(a->list->items, (a->list->n + 1) * sizeof(CoreImage));
+        if (!items)
+                return -ENOMEM;
+        a->list->items = items;
+        items[a->list->n] = (CoreImage) {};
+        if (image_from_record(rec, items + a->list->n) < 0)
+                return -ENOMEM;
+        a->list->n++;
+        return 0;
+}
+
+int core_image_list(CoreSnapshotter *s, uid_t ns, CoreImageList *ret, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_(core_image_list_clear) CoreImageList l = {};
+        int r;
+
+        r = core_read_begin(s, &t, e);
+        if (r < 0)
+                return r;
+        r = store_image_walk(t, list_one, &(ImageListArgs) { ns, &l });
+        if (r < 0)
+                return error_set_errno(e, -r, "cannot list the images of snapshotter %s", s->name);
+        core_image_list_clear(ret);
+        *ret = l;
+        l = (CoreImageList) {};
+        return 0;
+}
+
+typedef struct ImageCreateArgs {
+        uid_t ns;
+        const char *name;
+        const char *top;    /* Create: a snapshot key */
+        const char *source; /* Tag: an image name */
+        const char *config;
+} ImageCreateArgs;
+
+static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo top = {};
+        _cleanup_(image_record_clear) ImageRecord src = {}, old = {};
+        ImageCreateArgs *a = userdata;
+        ImageRecord rec = { .owner = a->ns, .name = (char *) a->name, .config = (char *) a->config };
+        uint64_t now = now_usec();
+        int r;
+
+        if (a->source) {
+                r = image_lookup_visible(t, a->ns, a->source, &src, e);
+                if (r < 0)
+                        return r;
+                rec.top = src.top;
+                rec.top_owner = src.top_owner;
+                rec.config = src.config;
+        } else {
+                r = core_lookup_visible(t, a->ns, a->top, &top, e);
+                if (r < 0)
+                        return r;
+                if (top.kind != SNAPSHOT_COMMITTED)
+                        return error_setf(e, EWRONGKIND, "snapshot %s is %s; an image names a committed snapshot",
+                                          QUOTE(a->top), snapshot_kind_to_string(top.kind));
+                rec.top = (char *) a->top;
+                rec.top_owner = top.owner;
+        }
+        r = store_image_get(t, a->ns, a->name, &old);
+        if (r < 0 && r != -ENOENT)
+                return error_set_errno(e, -r, "cannot read the record of image %s", QUOTE(a->name));
+        rec.created_usec = r >= 0 ? old.created_usec : now;
+        rec.updated_usec = now;
+        r = store_image_put(t, &rec);
+        if (r < 0)
+                return error_set_errno(e, -r, "cannot write the record of image %s", QUOTE(a->name));
+        return 0;
+}
+
+int core_image_create(CoreSnapshotter *s, uid_t ns, const char *name, const char *top, const char *config, Error *e) {
+        int r;
+
+        r = core_image_validate_name(name, e);
+        if (r < 0)
+                return r;
+        r = core_validate_key("top snapshot", top, e);
+        if (r < 0)
+                return r;
+        if (strlen(config) > CORE_IMAGE_CONFIG_MAX)
+                return error_setf(e, EINVAL, "the config of image %s is larger than %u bytes", QUOTE(name),
+                                  CORE_IMAGE_CONFIG_MAX);
+        return store_write(s->store, create_in_txn, &(ImageCreateArgs) { ns, name, top, NULL, config }, e);
+}
+
+int core_image_tag(CoreSnapshotter *s, uid_t ns, const char *source, const char *name, Error *e) {
+        int r;
+
+        r = core_image_validate_name(source, e);
+        if (r < 0)
+                return r;
+        r = core_image_validate_name(name, e);
+        if (r < 0)
+                return r;
+        return store_write(s->store, create_in_txn, &(ImageCreateArgs) { ns, name, NULL, source, NULL }, e);
+}
+
+typedef struct ImageUntagArgs {
+        uid_t ns;
+        const char *name;
+        ImageRecord *ret;
+} ImageUntagArgs;
+
+static int untag_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        ImageUntagArgs *a = userdata;
+        int r;
+
+        r = store_image_get(t, a->ns, a->name, a->ret);
+        if (r == -ENOENT && a->ns != 0 && store_image_get(t, 0, a->name, a->ret) >= 0)
+                return error_setf(e, ENOENT, "image %s belongs to root (its images are shared with every user); "
+                                  "only root can untag or remove it",
+                                  QUOTE(a->name));
+        if (r == -ENOENT)
+                return error_setf(e, ENOENT, "image %s does not exist", QUOTE(a->name));
+        if (r >= 0)
+                r = store_image_delete(t, a->ns, a->name);
+        if (r < 0)
+                return error_set_errno(e, -r, "cannot remove the record of image %s", QUOTE(a->name));
+        return 0;
+}
+
+int core_image_untag(CoreSnapshotter *s, uid_t ns, const char *name, Error *e) {
+        _cleanup_(image_record_clear) ImageRecord rec = {};
+        int r;
+
+        r = core_image_validate_name(name, e);
+        if (r < 0)
+                return r;
+        return store_write(s->store, untag_in_txn, &(ImageUntagArgs) { ns, name, &rec }, e);
+}
+
+typedef struct TopRefArgs {
+        uid_t owner;
+        const char *top;
+} TopRefArgs;
+
+static int is_top_of(const ImageRecord *rec, void *userdata) {
+        TopRefArgs *a = userdata;
+
+        return rec->top_owner == a->owner && streq(rec->top, a->top) ? 1 : 0;
+}
+
+/* Whether layer key of ns may go: one of ns's committed snapshots that no image names. On
+ * success *ret_parent is its parent ("" for none). */
+static int layer_is_free(CoreSnapshotter *s, uid_t ns, const char *key, char **ret_parent) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        int r;
+
+        r = core_read_begin(s, &t, NULL);
+        if (r < 0)
+                return r;
+        r = store_get_info(t, ns, key, &info, NULL);
+        if (r < 0 || info.kind != SNAPSHOT_COMMITTED)
+                return 0;
+        r = store_image_walk(t, is_top_of, &(TopRefArgs) { ns, key });
+        if (r != 0)
+                return 0; /* named by an image (1), or unreadable: keep it */
+        *ret_parent = strdup(info.parent ?: "");
+        return *ret_parent ? 1 : -ENOMEM;
+}
+
+int core_image_remove(CoreSnapshotter *s, uid_t ns, const char *name, char ***ret_removed, Error *e) {
+        _cleanup_(image_record_clear) ImageRecord rec = {};
+        _cleanup_strv_free_ char **removed = NULL;
+        _cleanup_free_ char *layer = NULL;
+        int r;
+
+        r = core_image_validate_name(name, e);
+        if (r < 0)
+                return r;
+        r = store_write(s->store, untag_in_txn, &(ImageUntagArgs) { ns, name, &rec }, e);
+        if (r < 0)
+                return r;
+
+        /* Then the layers from the top down, as long as they are the caller's, no image names
+         * them and nothing is built on them (Remove refuses a parent, a mounted or a busy one). */
+        if (rec.top_owner == ns && !(layer = strdup(rec.top)))
+                return error_from_errno(e, -ENOMEM, "out of memory");
+        while (!isempty(layer)) {
+                _cleanup_free_ char *parent = NULL;
+
+                r = layer_is_free(s, ns, layer, &parent);
+                if (r < 0)
+                        return error_from_errno(e, r, "cannot read the metadata");
+                if (r == 0 || core_remove(s, ns, layer, NULL) < 0)
+                        break;
+                log_debug("%s: image %s: removed layer %s", s->name, name, layer);
+                r = strv_push(&removed, TAKE_PTR(layer));
+                if (r < 0)
+                        return error_from_errno(e, r, "out of memory");
+                layer = TAKE_PTR(parent);
+        }
+        if (ret_removed)
+                *ret_removed = TAKE_PTR(removed);
+        return 0;
+}
