@@ -117,7 +117,7 @@ static bool machine_name_is_valid(const char *s) {
                strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == n;
 }
 
-static int nspawn_argv(Ctl *c, const char *key, const char *path, char ***ret) {
+static int nspawn_argv(Ctl *c, const char *key, const char *path, const RunConfig *rc, char ***ret) {
         _cleanup_strv_free_ char **a = NULL;
         bool ok;
 
@@ -136,9 +136,17 @@ static int nspawn_argv(Ctl *c, const char *key, const char *path, char ***ret) {
         if (ok && sd_booted() <= 0)
                 ok = strv_extend(&a, "--keep-unit") >= 0;
         if (ok)
-                ok = strv_extend(&a, "--") >= 0;
-        for (char **p = arg_command; ok && p && *p; p++)
+                ok = run_config_nspawn_options(rc, arg_boot, &a) >= 0;
+        /* The caller's options after the image's: a later --setenv of the same name wins. */
+        for (char **p = arg_nspawn; ok && p && *p; p++)
                 ok = strv_extend(&a, *p) >= 0;
+        if (ok)
+                ok = strv_extend(&a, "--") >= 0;
+        if (ok && arg_boot)
+                for (char **p = arg_command; ok && p && *p; p++)
+                        ok = strv_extend(&a, *p) >= 0;
+        else if (ok)
+                ok = run_config_command(rc, arg_command, &a) >= 0;
         if (!ok)
                 return -ENOMEM;
         *ret = TAKE_PTR(a);
@@ -206,11 +214,19 @@ static int run_finish(Ctl *c, const char *key) {
 }
 
 int verb_run(Ctl *c, int argc, char **argv) {
-        _cleanup_free_ char *parent = NULL, *key = NULL, *path = NULL;
+        _cleanup_free_ char *parent = NULL, *key = NULL, *path = NULL, *config = NULL;
+        _cleanup_(run_config_done) RunConfig rc = {};
         _cleanup_strv_free_ char **nspawn = NULL;
         int r, status;
 
-        r = ctl_resolve_image(c, argv[0], &parent, NULL);
+        /* Ctrl-C before nspawn runs must not end laminactl with the snapshot made. */
+        r = ctl_interrupt_catch();
+        if (r < 0)
+                return r;
+        r = ctl_resolve_image(c, argv[0], &parent, &config);
+        if (r < 0)
+                return r;
+        r = run_config_parse(config, &rc);
         if (r < 0)
                 return r;
         key = arg_name ? strdup(arg_name) : strdup_printf("run-%d", (int) getpid());
@@ -220,13 +236,17 @@ int verb_run(Ctl *c, int argc, char **argv) {
         r = ctl_call(c, "Prepare", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", key, parent, 0);
         if (r < 0)
                 return r;
-        r = ctl_mount(c, key, NULL, NULL, &path);
+        r = ctl_interrupted() ? -EINTR : ctl_mount(c, key, NULL, NULL, &path);
         if (r >= 0)
-                r = nspawn_argv(c, key, path, &nspawn);
+                r = nspawn_argv(c, key, path, &rc, &nspawn);
+        if (r >= 0 && ctl_interrupted())
+                r = -EINTR;
         if (r < 0) {
                 if (path)
                         (void) ctl_unmount(c, key);
                 (void) ctl_remove(c, key);
+                if (r == -EINTR)
+                        return 128 + ctl_interrupted();
                 return r == -ENOMEM ? ctl_fail(r, "out of memory") : r;
         }
 

@@ -48,6 +48,7 @@ extern const char *arg_commit;
 extern bool arg_boot;
 extern bool arg_list_keys;
 extern char **arg_command;
+extern char **arg_nspawn; /* run: options passed to systemd-nspawn as they are */
 
 /* Prints "laminactl: <message>" and returns r (negative errno), for `return ctl_fail(r, …)`. */
 int ctl_fail(int r, const char *fmt, ...) _printf_(2, 3);
@@ -137,6 +138,19 @@ int ctl_resolve_image(Ctl *c, const char *name, char **ret_top, char **ret_confi
 
 /* Removes the caller's active import-PID-… snapshots whose laminactl is gone. */
 int ctl_remove_stale_imports(Ctl *c);
+
+/* What run takes from an image's OCI config (ctl-run-config.c). */
+typedef struct RunConfig {
+        char **entrypoint, **cmd, **env;
+        char *working_dir, *user;
+} RunConfig;
+void run_config_done(RunConfig *rc);
+/* json NULL or "": an empty config. */
+int run_config_parse(const char *json, RunConfig *ret);
+/* --setenv= for Env; unless boot, --chdir= for WorkingDir and --user= for User. */
+int run_config_nspawn_options(const RunConfig *rc, bool boot, char ***argv);
+/* Entrypoint, then args if any, else Cmd. */
+int run_config_command(const RunConfig *rc, char *const *args, char ***argv);
 
 /* Verbs. */
 int verb_ls(Ctl *c, int argc, char **argv);

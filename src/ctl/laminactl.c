@@ -26,6 +26,7 @@ const char *arg_commit = NULL;
 bool arg_boot = false;
 bool arg_list_keys = false;
 char **arg_command = NULL;
+char **arg_nspawn = NULL;
 
 /* Options that only some verbs take; a verb lists the ones it accepts. */
 typedef enum VerbOption {
@@ -39,6 +40,7 @@ typedef enum VerbOption {
         OPT_BOOT = 1 << 7,
         OPT_LIST_KEYS = 1 << 8,
         OPT_COMMAND = 1 << 9, /* "-- COMMAND…" is a command, not more arguments */
+        OPT_NSPAWN = 1 << 10, /* run: options passed on to systemd-nspawn */
 } VerbOption;
 
 typedef struct Verb {
@@ -90,9 +92,12 @@ static const VerbHelp verb_help[] = {
           "Remove snapshots that interrupted imports left, then reclaim disk space no snapshot\n"
           "refers to." },
         { "snapshotters", "snapshotters", "List the snapshotters laminad offers and which is the default." },
-        { "run", "run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [-- COMMAND...]",
+        { "run", "run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [NSPAWN-OPTIONS] [-- COMMAND...]",
           "Run a container with systemd-nspawn on a new active snapshot of IMAGE (an image name\n"
-          "or a committed snapshot); --rm removes the snapshot afterwards, --commit commits it." },
+          "or a committed snapshot); --rm removes the snapshot afterwards, --commit commits it.\n"
+          "An image's config gives the command (Entrypoint, then COMMAND or Cmd), Env, WorkingDir\n"
+          "and User. NSPAWN-OPTIONS, passed on as they are: --bind=, --bind-ro=, -E/--setenv=,\n"
+          "--private-network, --network-veth, --private-users[=]." },
         { "monitor", "monitor",
           "Print each change to your snapshots as it happens, whoever makes it (root: everyone's);\n"
           "one line per change, or one JSON object per line with --json. Ctrl-C ends it." },
@@ -129,7 +134,7 @@ static const Verb verbs[] = {
         { "cleanup",      0, 0,  0,                                 verb_cleanup, true },
         { "snapshotters", 0, 0,  0,                                 verb_snapshotters },
         { "monitor",      0, 0,  0,                                 verb_monitor },
-        { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND, verb_run, true },
+        { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND | OPT_NSPAWN, verb_run, true },
         { "images",       0, 0,  0,                                 verb_images },
         { "tag",          2, -1, 0,                                 verb_tag, true },
         { "untag",        1, -1, 0,                                 verb_untag, true },
@@ -186,6 +191,9 @@ static void help(void) {
                "     --rm                        run: remove the snapshot afterwards\n"
                "     --commit=NAME               run: commit the snapshot as NAME afterwards\n"
                "     --boot                      run: boot the container's init\n"
+               "     --bind=SRC[:DST] --bind-ro=SRC[:DST] -E --setenv=NAME=VALUE --private-network\n"
+               "     --network-veth --private-users[=...]\n"
+               "                                 run: passed on to systemd-nspawn\n"
                "\n\"laminactl help COMMAND\" or \"laminactl COMMAND --help\" shows one command's help;\n"
                "see the laminactl(1) manual page for details.\n",
                program_invocation_short_name);
@@ -195,6 +203,7 @@ static bool arg_help = false;
 
 static const char *const option_names[] = {
         "--mount", "--target", "--bytes", "--options", "--name", "--rm", "--commit", "--boot", "--list-keys",
+        "-- COMMAND", "systemd-nspawn options",
 };
 
 static int parse_uid(const char *s, uid_t *ret) {
@@ -207,6 +216,13 @@ static int parse_uid(const char *s, uid_t *ret) {
                 return -EINVAL;
         *ret = (uid_t) v;
         return 0;
+}
+
+/* Keeps a systemd-nspawn option of run as nspawn spells it: "--name" or "--name=value". */
+static int nspawn_option(const char *name, const char *value) {
+        char *o = value ? strdup_printf("%s=%s", name, value) : strdup(name);
+
+        return o ? strv_push(&arg_nspawn, o) : -ENOMEM;
 }
 
 /* parse_argv() result when --help or --version did all there was to do. */
@@ -226,6 +242,11 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 ARG_COMMIT,
                 ARG_BOOT,
                 ARG_LIST_KEYS,
+                ARG_BIND,
+                ARG_BIND_RO,
+                ARG_PRIVATE_NETWORK,
+                ARG_NETWORK_VETH,
+                ARG_PRIVATE_USERS,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -245,13 +266,19 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 { "commit", required_argument, NULL, ARG_COMMIT },
                 { "boot", no_argument, NULL, ARG_BOOT },
                 { "list-keys", no_argument, NULL, ARG_LIST_KEYS },
+                { "bind", required_argument, NULL, ARG_BIND },
+                { "bind-ro", required_argument, NULL, ARG_BIND_RO },
+                { "setenv", required_argument, NULL, 'E' },
+                { "private-network", no_argument, NULL, ARG_PRIVATE_NETWORK },
+                { "network-veth", no_argument, NULL, ARG_NETWORK_VETH },
+                { "private-users", optional_argument, NULL, ARG_PRIVATE_USERS },
                 {}
         };
         unsigned seen = 0;
         int c;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":hs:qt:bo:", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, ":hs:qt:bo:E:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         arg_help = true;
@@ -321,6 +348,30 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                         arg_list_keys = true;
                         seen |= OPT_LIST_KEYS;
                         break;
+                case ARG_BIND:
+                case ARG_BIND_RO:
+                case 'E':
+                case ARG_PRIVATE_NETWORK:
+                case ARG_NETWORK_VETH:
+                case ARG_PRIVATE_USERS: {
+                        static const struct {
+                                int c;
+                                const char *name;
+                        } nspawn[] = {
+                                { ARG_BIND, "--bind" },
+                                { ARG_BIND_RO, "--bind-ro" },
+                                { 'E', "--setenv" },
+                                { ARG_PRIVATE_NETWORK, "--private-network" },
+                                { ARG_NETWORK_VETH, "--network-veth" },
+                                { ARG_PRIVATE_USERS, "--private-users" },
+                        };
+
+                        for (size_t i = 0; i < ELEMENTSOF(nspawn); i++)
+                                if (nspawn[i].c == c && nspawn_option(nspawn[i].name, optarg) < 0)
+                                        return ctl_usage_error("out of memory");
+                        seen |= OPT_NSPAWN;
+                        break;
+                }
                 case ':':
                         return ctl_usage_error("option %s needs an argument", argv[optind - 1]);
                 default:

@@ -99,6 +99,7 @@ blob_put() {
 
 # make_oci_layout LAYOUT REF CONFIG_DIFF_IDS TAR…: an OCI image layout whose layers are the
 # tars, gzip-compressed. CONFIG_DIFF_IDS "" = the tars' real diff IDs; else used verbatim.
+# $OCI_CONFIG, if set, is the config's "config" object (Entrypoint, Cmd, Env, …).
 make_oci_layout() {
         _dir=$1 _ref=$2 _diffs=$3
         shift 3
@@ -111,8 +112,8 @@ make_oci_layout() {
                 read -r _d _s <<<"$(blob_put "$_dir" "$_dir/tmp")"
                 _layers="$_layers${_layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"$_d\",\"size\":$_s}"
         done
-        printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[%s]}}' \
-                "${_diffs:-$_real}" >"$_dir/tmp"
+        printf '{"architecture":"amd64","os":"linux",%s"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+                "${OCI_CONFIG:+\"config\":$OCI_CONFIG,}" "${_diffs:-$_real}" >"$_dir/tmp"
         read -r _d _s <<<"$(blob_put "$_dir" "$_dir/tmp")"
         printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[%s]}' \
                 "$_d" "$_s" "$_layers" >"$_dir/tmp"

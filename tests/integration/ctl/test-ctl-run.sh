@@ -61,4 +61,23 @@ wait "$pid"
 no_run_snapshots "SIGINT"
 
 fails "run of an unknown image" 1 'no image or committed snapshot "nope"' run nope --rm -- /bin/true
+
+# The image's config: Entrypoint, Cmd, Env, WorkingDir; options passed on to nspawn.
+mkdir -p "$root/srv/app"
+make_layer "$root" "$T/rootfs-app.tar"
+OCI_CONFIG='{"Entrypoint":["/bin/sh","-c"],"Cmd":["echo \"FOO=$FOO BAR=$BAR in $(pwd)\""],"Env":["FOO=from-image","BAR=bar","PATH=/bin"],"WorkingDir":"/srv/app"}' \
+        make_oci_layout "$T/app" "app:1" "" "$T/rootfs-app.tar"
+ok "import an image with a config" -q import "$T/app"
+ok "run with the image's Cmd" run app:1 --rm -q
+expect "Env, WorkingDir, Entrypoint and Cmd are applied" "$out" "FOO=from-image BAR=bar in /srv/app"
+ok "run with a command" run app:1 --rm -q -- 'echo args $FOO'
+expect "the command replaces Cmd after the Entrypoint" "$out" "args from-image"
+echo "from the host" >"$T/shared.txt"
+ok "run with nspawn options" run app:1 --rm -q -E FOO=override --bind-ro="$T/shared.txt:/srv/shared.txt" \
+        --private-network -- 'echo $FOO; cat /srv/shared.txt; ls /sys/class/net'
+expect "-E overrides Env, --bind-ro and --private-network reach nspawn" "$out" "override
+from the host
+lo"
+no_run_snapshots "runs with a config"
+fails "nspawn options only for run" 2 'ls does not take systemd-nspawn options' ls --bind=/x
 finish
