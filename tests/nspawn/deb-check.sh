@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs as root inside the booted container (test-nspawn-deb.sh installs it as the check
 # unit). /srv/pkg holds the package twice (versions $V1 and $V2, from pkg.env); the users'
-# side is lamina-session (deb-session.sh). Install, authorize through real logind sessions,
-# upgrade, remove, purge.
+# side is lamina-session (deb-session.sh). Install, Apply, authorize through real logind
+# sessions, upgrade, remove, purge.
 . /usr/local/libexec/lamina-check-lib.sh
 . /srv/pkg/pkg.env
 set -u
@@ -60,6 +60,12 @@ for f in /usr/libexec/laminad /usr/bin/laminactl /lib/systemd/system/laminad.ser
         [ -e "$f" ] || fail "$f is not installed"
 done
 pkaction --action-id org.lamina.snapshot1.manage-own >/dev/null || fail "polkit does not know manage-own"
+
+step "root applies a layer: laminad runs the installed lamina-unpack"
+mkdir -p /tmp/layer/etc && echo "from the layer" >/tmp/layer/etc/lamina-deb &&
+        tar -C /tmp/layer -cf /tmp/layer.tar etc || fail "making a layer failed"
+laminactl --no-pager -q prepare deb-apply >/dev/null || fail "laminactl prepare failed"
+laminactl --no-pager -q apply deb-apply /tmp/layer.tar || fail "laminactl apply failed"
 
 useradd --create-home --shell /bin/sh "$UA" && useradd --create-home --shell /bin/sh "$UB" ||
         fail "useradd failed"
