@@ -113,6 +113,9 @@ int core_new(const CoreOptions *opts, Core **ret) {
                 .max_entries = opts->apply_max_entries,
                 .max_bytes = opts->apply_max_bytes,
                 .max_name_len = opts->apply_max_name_len,
+                .max_memory = opts->apply_max_memory,
+                .max_cpu_sec = opts->apply_max_cpu_sec,
+                .max_wall_sec = opts->apply_max_wall_sec,
         };
         if (!c->state_dir || !c->runtime_dir)
                 return -ENOMEM;

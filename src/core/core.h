@@ -30,6 +30,8 @@ typedef struct CoreOptions {
         uint64_t apply_max_entries;
         uint64_t apply_max_bytes;    /* uncompressed stream, and all files' sizes together */
         size_t apply_max_name_len;   /* of an entry's normalized path */
+        /* The unpack helper's: address space, CPU seconds, wall-clock seconds. 0: default */
+        uint64_t apply_max_memory, apply_max_cpu_sec, apply_max_wall_sec;
 } CoreOptions;
 
 int core_new(const CoreOptions *opts, Core **ret);

@@ -12,6 +12,7 @@
 #include "bus.h"
 #include "config.h"
 #include "core.h"
+#include "layer.h"
 #include "log.h"
 #include "state-lock.h"
 
@@ -29,6 +30,7 @@ typedef struct Arguments {
         uint64_t idle_usec; /* 0: never exit on idle */
         int log_level;
         uint64_t apply_max_entries, apply_max_bytes, apply_max_name_len; /* 0: default */
+        uint64_t apply_max_memory, apply_max_cpu, apply_timeout;          /* 0: default */
 } Arguments;
 
 typedef struct Daemon {
@@ -55,9 +57,15 @@ static void help(void) {
                "     --apply-max-bytes=N     Bytes of one uncompressed layer, and of all its files\n"
                "                             together (default: 68719476736, 64 GiB)\n"
                "     --apply-max-name-length=N\n"
-               "                             Bytes of a layer entry's path (default and at most: %d)\n",
+               "                             Bytes of a layer entry's path (default and at most: %d)\n"
+               "     --apply-max-memory=N    Bytes of address space of an Apply's unpack helper\n"
+               "                             (default: %llu, 1 GiB)\n"
+               "     --apply-max-cpu=SECONDS CPU time of an Apply's layer parser (default: %llu)\n"
+               "     --apply-timeout=SECONDS Wall-clock time of one Apply (default: %llu)\n",
                program_invocation_short_name, LAMINA_STATE_DIR, LAMINA_RUNTIME_DIR,
-               (unsigned long long) DEFAULT_IDLE_TIMEOUT_SEC, PATH_MAX - 1);
+               (unsigned long long) DEFAULT_IDLE_TIMEOUT_SEC, PATH_MAX - 1,
+               (unsigned long long) LAYER_DEFAULT_MAX_MEMORY, (unsigned long long) LAYER_DEFAULT_MAX_CPU_SEC,
+               (unsigned long long) LAYER_DEFAULT_MAX_WALL_SEC);
 }
 
 /* A decimal number from 0 to max. */
@@ -97,6 +105,7 @@ static int parse_argv(int argc, char *argv[], Arguments *a) {
         enum {
                 ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUNTIME_DIR, ARG_IDLE_TIMEOUT, ARG_LOG_LEVEL,
                 ARG_APPLY_MAX_ENTRIES, ARG_APPLY_MAX_BYTES, ARG_APPLY_MAX_NAME_LENGTH,
+                ARG_APPLY_MAX_MEMORY, ARG_APPLY_MAX_CPU, ARG_APPLY_TIMEOUT,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -108,6 +117,9 @@ static int parse_argv(int argc, char *argv[], Arguments *a) {
                 { "apply-max-entries", required_argument, NULL, ARG_APPLY_MAX_ENTRIES },
                 { "apply-max-bytes", required_argument, NULL, ARG_APPLY_MAX_BYTES },
                 { "apply-max-name-length", required_argument, NULL, ARG_APPLY_MAX_NAME_LENGTH },
+                { "apply-max-memory", required_argument, NULL, ARG_APPLY_MAX_MEMORY },
+                { "apply-max-cpu", required_argument, NULL, ARG_APPLY_MAX_CPU },
+                { "apply-timeout", required_argument, NULL, ARG_APPLY_TIMEOUT },
                 {}
         };
         int c;
@@ -149,6 +161,18 @@ static int parse_argv(int argc, char *argv[], Arguments *a) {
                         break;
                 case ARG_APPLY_MAX_NAME_LENGTH:
                         if (parse_limit("apply-max-name-length", optarg, PATH_MAX - 1, &a->apply_max_name_len) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_APPLY_MAX_MEMORY:
+                        if (parse_limit("apply-max-memory", optarg, UINT64_MAX, &a->apply_max_memory) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_APPLY_MAX_CPU:
+                        if (parse_limit("apply-max-cpu", optarg, UINT32_MAX, &a->apply_max_cpu) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_APPLY_TIMEOUT:
+                        if (parse_limit("apply-timeout", optarg, UINT32_MAX, &a->apply_timeout) < 0)
                                 return -EINVAL;
                         break;
                 case '?':
@@ -420,6 +444,9 @@ static int run(int argc, char *argv[]) {
                         .apply_max_entries = a.apply_max_entries,
                         .apply_max_bytes = a.apply_max_bytes,
                         .apply_max_name_len = (size_t) a.apply_max_name_len,
+                        .apply_max_memory = a.apply_max_memory,
+                        .apply_max_cpu_sec = a.apply_max_cpu,
+                        .apply_max_wall_sec = a.apply_timeout,
                 }, &core);
         if (r < 0) {
                 log_error_errno(r, "failed to open the state in %s: %m", a.state_dir);
