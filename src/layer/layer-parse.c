@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layer-entry.h"
@@ -164,11 +165,23 @@ static int parse_all(Parse *s, Error *e) {
         return layer_report_result(s->p->report_fd, &out);
 }
 
+static int exit_report_fd = -EBADF;
+
+/* libarchive ends the process with exit(1) when an allocation it cannot fail on fails
+ * (__archive_errx("Out of memory")): out of address space, say so. The parser itself
+ * leaves by exit_group(), which runs no atexit handler. */
+static void on_library_exit(void) {
+        (void) layer_report_error(exit_report_fd, ENOMEM, "libarchive stopped the layer parser: out of memory");
+}
+
 int layer_parser_run(void *userdata) {
         _cleanup_(parse_done) Parse s = { .p = userdata };
         Error e = ERROR_NULL;
         int r;
 
+        exit_report_fd = s.p->report_fd;
+        if (atexit(on_library_exit) != 0)
+                return LAYER_PARSER_EXIT_FAILED;
         r = parse_all(&s, &e);
         if (r >= 0)
                 return 0;

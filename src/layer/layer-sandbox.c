@@ -217,7 +217,8 @@ static int become_nobody(void) {
 }
 
 static int set_parser_rlimits(const LayerSandbox *sb, int max_fd) {
-        struct rlimit cpu = { sb->max_cpu_sec, sb->max_cpu_sec };
+        /* SIGXCPU at the limit (see on_cpu_limit), SIGKILL as a backstop. */
+        struct rlimit cpu = { sb->max_cpu_sec, sb->max_cpu_sec + 2 };
         struct rlimit zero = { 0, 0 };
         struct rlimit nofile = { (rlim_t) max_fd + 1, (rlim_t) max_fd + 1 };
 #if !defined(__SANITIZE_ADDRESS__)
@@ -227,12 +228,16 @@ static int set_parser_rlimits(const LayerSandbox *sb, int max_fd) {
         if (setrlimit(RLIMIT_AS, &as) < 0)
                 return -1;
 #endif
-        /* CPU: the parser is PID 1 of its namespace, which ignores SIGXCPU, so the kernel's
-         * SIGKILL at the hard limit ends it; the parent tells it by the CPU time used. */
         if (setrlimit(RLIMIT_CPU, &cpu) < 0 || setrlimit(RLIMIT_FSIZE, &zero) < 0 ||
             setrlimit(RLIMIT_CORE, &zero) < 0 || setrlimit(RLIMIT_NOFILE, &nofile) < 0)
                 return -1;
         return 0;
+}
+
+/* The parser is PID 1 of its namespace, which ignores signals it has no handler for:
+ * SIGXCPU gets one, which ends it with an exit code that names the limit. */
+static void on_cpu_limit(int sig) {
+        sandbox_exit(LAYER_SANDBOX_EXIT_CPU);
 }
 
 /* Runs in the parser child, PID 1 of its own namespaces (cloned so). */
@@ -246,7 +251,8 @@ _noreturn_ static void parser_child(const LayerSandbox *sb, const int *keep, siz
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
         if (empty_root() < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 2);
-        if (set_parser_rlimits(sb, keep[n_keep - 1]) < 0)
+        if (set_parser_rlimits(sb, keep[n_keep - 1]) < 0 ||
+            sigaction(SIGXCPU, &(struct sigaction) { .sa_handler = on_cpu_limit }, NULL) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 4);
         if (become_nobody() < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
@@ -333,7 +339,7 @@ int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *use
         return 0;
 }
 
-int layer_sandbox_wait_cpu(pid_t pid, int *ret_status, uint64_t *ret_cpu_sec) {
+int layer_sandbox_wait_cpu(pid_t pid, int *ret_status, uint64_t *ret_cpu_usec) {
         struct rusage ru = {};
 
         for (;;) {
@@ -342,8 +348,9 @@ int layer_sandbox_wait_cpu(pid_t pid, int *ret_status, uint64_t *ret_cpu_sec) {
                 if (errno != EINTR)
                         return -errno;
         }
-        if (ret_cpu_sec)
-                *ret_cpu_sec = (uint64_t) ru.ru_utime.tv_sec + (uint64_t) ru.ru_stime.tv_sec;
+        if (ret_cpu_usec)
+                *ret_cpu_usec = ((uint64_t) ru.ru_utime.tv_sec + (uint64_t) ru.ru_stime.tv_sec) * 1000000u +
+                                (uint64_t) ru.ru_utime.tv_usec + (uint64_t) ru.ru_stime.tv_usec;
         return 0;
 }
 

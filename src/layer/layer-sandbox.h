@@ -32,8 +32,10 @@ typedef struct LayerSandbox {
         uint64_t max_cpu_sec;   /* parser: RLIMIT_CPU */
 } LayerSandbox;
 
-/* Exit codes of the child when the sandbox itself could not be set up. */
+/* Exit codes of the child when the sandbox itself could not be set up, and of the parser
+ * when it reached its CPU time limit. */
 #define LAYER_SANDBOX_EXIT_SETUP 120
+#define LAYER_SANDBOX_EXIT_CPU 119
 
 typedef int (*LayerSandboxFunc)(void *userdata); /* returns the exit code */
 
@@ -41,6 +43,6 @@ typedef int (*LayerSandboxFunc)(void *userdata); /* returns the exit code */
  * waits with layer_sandbox_wait(). */
 int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *userdata, pid_t *ret_pid);
 /* Waits for pid; returns its wait status (WIFEXITED ...) and, if wanted, the CPU time it
- * used in seconds. */
+ * used in microseconds. */
 int layer_sandbox_wait(pid_t pid, int *ret_status);
-int layer_sandbox_wait_cpu(pid_t pid, int *ret_status, uint64_t *ret_cpu_sec);
+int layer_sandbox_wait_cpu(pid_t pid, int *ret_status, uint64_t *ret_cpu_usec);

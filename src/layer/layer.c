@@ -292,7 +292,8 @@ static int wait_parser(Apply *a, Error *e) {
         a->parser_pid = 0;
         if (r < 0)
                 return error_set_errno(e, r, "cannot wait for the layer parser");
-        if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || (WTERMSIG(status) == SIGKILL && cpu >= a->limits.max_cpu_sec)))
+        if ((WIFEXITED(status) && WEXITSTATUS(status) == LAYER_SANDBOX_EXIT_CPU) ||
+            (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && cpu >= a->limits.max_cpu_sec * 1000000u))
                 return error_setf(e, EDQUOT, "reading the layer used more than the limit of %" PRIu64
                                   " s of CPU time; the layer is refused", a->limits.max_cpu_sec);
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)

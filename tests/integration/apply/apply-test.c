@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
@@ -394,6 +395,7 @@ static int on_apply_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 
         r->done = true;
         r->error = strdup(e ? e->name : "(success)");
+        r->message = strdup(e && e->message ? e->message : "");
         return 0;
 }
 
@@ -499,4 +501,30 @@ size_t at_children_of(pid_t pid, pid_t *out, size_t max) {
         }
         closedir(d);
         return n;
+}
+
+uint64_t at_rss_kib(pid_t pid) {
+        _cleanup_free_ char *p = strdup_printf("/proc/%d/status", pid);
+        char line[256];
+        uint64_t kib = 0;
+        FILE *f;
+
+        ASSERT_TRUE(p);
+        f = fopen(p, "re");
+        ASSERT_TRUE(f);
+        while (fgets(line, sizeof line, f))
+                if (sscanf(line, "VmRSS: %" SCNu64 " kB", &kib) == 1)
+                        break;
+        fclose(f);
+        return kib;
+}
+
+uint64_t at_rss_settled_kib(pid_t pid, uint64_t want) {
+        uint64_t rss = at_rss_kib(pid);
+
+        for (int i = 0; i < 20 && rss > want; i++) {
+                at_sleep_ms(100);
+                rss = at_rss_kib(pid);
+        }
+        return rss;
 }

@@ -62,7 +62,8 @@ int at_laminad_pid(BusTest *t, pid_t *ret);
 /* An Apply sent without waiting for it: its reply's error name, or "(success)". */
 typedef struct AtReply {
         bool done;
-        char *error;
+        char *error;   /* the error name, or "(success)" */
+        char *message; /* the error message, or "" */
 } AtReply;
 /* Sends Apply(key, fd, {}); the reply goes to *r once the bus is processed. */
 int at_apply_async(BusTest *t, const char *key, int fd, AtReply *r);
@@ -79,3 +80,9 @@ void at_kill_laminad(BusTest *t, pid_t pid);
 
 /* The PIDs of pid's children (of every thread), at most max of them. */
 size_t at_children_of(pid_t pid, pid_t *out, size_t max);
+
+/* VmRSS of pid, in KiB. */
+uint64_t at_rss_kib(pid_t pid);
+/* VmRSS of pid once at most want KiB (laminad trims its heap when no call runs), or the
+ * last of 20 readings 0.1 s apart. */
+uint64_t at_rss_settled_kib(pid_t pid, uint64_t want);

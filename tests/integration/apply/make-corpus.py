@@ -5,6 +5,7 @@
     make-corpus.py OUTDIR SENTINEL           the corpus, OUTDIR/corpus.list
     make-corpus.py --bomb OUTDIR ENTRIES     one gzip layer of ENTRIES whiteouts of one name
     make-corpus.py --opaques OUTDIR ENTRIES  a directory and ENTRIES opaque markers for it
+    make-corpus.py --bombs OUTDIR            the resource bombs of test-apply-bombs (bombs.list)
 
 SENTINEL is the absolute path of a tree outside the daemon's state directory that every
 escape in the corpus aims at. OUTDIR also gets base.tar (the committed parent of every
@@ -412,7 +413,102 @@ def repeated(path, first, entry, entries):
         out.write(z.flush())
 
 
+def gzip_stream(out, chunks):
+    """Writes one gzip member of the byte strings chunks yields to out."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    for c in chunks:
+        out.write(z.compress(c))
+    out.write(z.flush())
+
+
+def pax(records, name="PaxHeaders/x"):
+    """A pax 'x' header block and its records (a dict), padded."""
+    body = b""
+    for k, v in records.items():
+        rec = b" " + k.encode() + b"=" + v + b"\n"
+        n = len(rec) + 1
+        while len(str(n)) + len(rec) != n:
+            n += 1
+        body += str(n).encode() + rec
+    ti = tarfile.TarInfo(name)
+    ti.type = tarfile.XHDTYPE
+    ti.size = len(body)
+    return ti.tobuf(tarfile.USTAR_FORMAT) + body + b"\0" * (-len(body) % 512)
+
+
+def bombs(outdir):
+    """Layers that cost the parser memory, CPU or nothing but a refusal; bombs.list has
+    NAME<TAB>ERROR<TAB>TEXT<TAB>WHAT lines (the Apply must fail with that error, its message
+    containing TEXT)."""
+    lines = []
+
+    def add(name, error, text, what):
+        lines.append("\t".join((name, error, text, what)))
+
+    # GNU sparse 1.0 (pax): the map, in the data, has 30 M zero entries; libarchive keeps
+    # each in memory (~48 bytes): 1.4 GB, over the parser's 1 GiB address space.
+    n = 30_000_000
+    with open(os.path.join(outdir, "sparse-map.tar.gz"), "wb") as out:
+        hdr = pax({"GNU.sparse.major": b"1", "GNU.sparse.minor": b"0", "GNU.sparse.name": b"bomb",
+                   "GNU.sparse.realsize": b"1048576"})
+        ti = tarfile.TarInfo("GNUSparseFile.0/bomb")
+        ti.size = len(str(n)) + 1 + 4 * n
+        ti.size += -ti.size % 512
+        first = hdr + ti.tobuf(tarfile.USTAR_FORMAT) + str(n).encode() + b"\n"
+        chunk = b"0\n0\n" * 262144
+
+        def gen():
+            yield first
+            for _ in range(n // 262144):
+                yield chunk
+            yield b"0\n0\n" * (n % 262144) + b"\0" * 4096
+        gzip_stream(out, gen())
+    add("sparse-map.tar.gz", "QuotaExceeded", "bytes of memory", "a GNU sparse map of 30 M entries (120 MB, 0.1 MB gzip)")
+
+    # A zstd frame asking for a 2 GiB window (zstd --long=31 on a stream of unknown size).
+    small = Corpus.tar_bytes([Corpus.info("f", data=b"x" * 100000)[0:2]])
+    zst = subprocess.run(["zstd", "-q", "--long=31", "-c"], input=small, stdout=subprocess.PIPE, check=True).stdout
+    with open(os.path.join(outdir, "zstd-window.tar.zst"), "wb") as out:
+        out.write(zst)
+    add("zstd-window.tar.zst", "InvalidArgument", "zstd", "a zstd frame with a 2 GiB window (--long=31)")
+
+    # 512 MiB of zeros after a small tar, in 0.5 MB of gzip: over a 256 MiB byte limit.
+    with open(os.path.join(outdir, "gzip-bomb.tar.gz"), "wb") as out:
+        zeros = bytes(1 << 20)
+        gzip_stream(out, [small] + [zeros] * 512)
+    add("gzip-bomb.tar.gz", "QuotaExceeded", "bytes uncompressed", "512 MiB of zeros in 0.5 MB of gzip")
+
+    # pax size= of 2^60 bytes: refused from the header.
+    with open(os.path.join(outdir, "pax-size.tar"), "wb") as out:
+        ti = tarfile.TarInfo("huge")
+        out.write(pax({"size": str(1 << 60).encode()}) + ti.tobuf(tarfile.USTAR_FORMAT) + bytes(1024))
+    add("pax-size.tar", "QuotaExceeded", "huge", "a pax size= of 2^60 bytes")
+
+    # A GNU.sparse.map record of 1 MB (0.1 format): over libarchive's limit per record.
+    with open(os.path.join(outdir, "pax-sparse-map.tar"), "wb") as out:
+        m = b",".join([b"0"] * 500_100)
+        ti = tarfile.TarInfo("sparse01")
+        out.write(pax({"GNU.sparse.major": b"0", "GNU.sparse.minor": b"1", "GNU.sparse.map": m,
+                       "GNU.sparse.size": b"1048576"}) + ti.tobuf(tarfile.USTAR_FORMAT) + bytes(1024))
+    add("pax-sparse-map.tar", "InvalidArgument", "libarchive could not read all of its header",
+        "a GNU.sparse.map pax record of 1 MB")
+
+    # A pax header announcing 1 GiB of records (8 KiB of them present).
+    with open(os.path.join(outdir, "header-1g.tar"), "wb") as out:
+        ti = tarfile.TarInfo("PaxHeaders/big")
+        ti.type = tarfile.XHDTYPE
+        ti.size = 1 << 30
+        out.write(ti.tobuf(tarfile.USTAR_FORMAT) + b"9 a=bcde\n" * 900 + bytes(1024))
+    add("header-1g.tar", "InvalidArgument", "header too large", "a pax header of 1 GiB")
+
+    with open(os.path.join(outdir, "bombs.list"), "w") as out:
+        out.write("\n".join(lines) + "\n")
+
+
 def main():
+    if sys.argv[1] == "--bombs":
+        bombs(sys.argv[2])
+        return
     if sys.argv[1] == "--bomb":
         # The daemon must stop at its entry limit. Whiteouts of one name cost the native
         # snapshotter next to nothing (they never reach the writer), so even the default

@@ -328,6 +328,7 @@ static void crash_once(unsigned i, PointKind k, long delay_ms, const char *base,
                 abort();
         }
         free(reply.error);
+        free(reply.message);
         wait_applying_empty();
         BT_ASSERT_OK(&bus, bt_remove(&bus, key));
 }

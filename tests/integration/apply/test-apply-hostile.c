@@ -25,6 +25,7 @@
  * not the minutes a per-entry cost growing with the entries read so far would take. */
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -428,7 +429,9 @@ static void run_bomb(void) {
         _cleanup_free_ char *data = NULL, *snapdir = NULL, *snap_before = NULL, *snap_after = NULL,
                             *out_before = NULL, *out_after = NULL, *bomb = NULL, *verdict = NULL;
         unsigned limit = entry_limit();
+        uint64_t rss, rss_after;
         struct timespec t0;
+        pid_t laminad;
         int r;
 
         ASSERT_TRUE(limit > 0);
@@ -439,11 +442,18 @@ static void run_bomb(void) {
         snap_before = snapshot_manifest(data);
         out_before = outside_manifest(snapdir);
 
+        ASSERT_OK(at_laminad_pid(&bus, &laminad));
+        rss = at_rss_settled_kib(laminad, 0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = at_apply_file(&bus, "bomb", bomb, NULL);
         printf("# bomb of %u entries: %s after %.1f s\n", limit + 1, r < 0 ? bt_error_string(&bus) : "applied",
                seconds_since(&t0));
         check_verdict("bomb", verdict, r);
+        /* The daemon never holds the entries: its RSS stays within 1 MiB. */
+        rss_after = at_rss_settled_kib(laminad, rss + 1024);
+        printf("# laminad RSS %" PRIu64 " KiB before, %" PRIu64 " KiB after\n", rss, rss_after);
+        if (rss_after > rss + 1024)
+                fail("bomb", "laminad's RSS grew by %" PRIu64 " KiB", rss_after - rss);
         out_after = outside_manifest(snapdir);
         if (manifest_compare("bomb", out_before, out_after) < 0)
                 fail("bomb", "something outside the snapshot changed");

@@ -207,6 +207,7 @@ TEST(kill_during_apply) {
         fflush(stdout);
         ASSERT_TRUE(!streq(reply.error, "(success)"));
         free(reply.error);
+        free(reply.message);
         for (size_t i = 0; i < n_children; i++) {
                 for (int k = 0; k < 40 && !at_pid_dead(children[i]); k++)
                         at_sleep_ms(50);
