@@ -2,8 +2,9 @@
 /* laminactl monitor: asks laminad to be told about changes (Monitor.Watch) and prints each
  * change signal as it comes: those of the caller's own namespace, or every namespace for
  * root. Only signals from the connection that owns org.lamina.snapshot1 count (anyone may
- * send a unicast signal to anyone). Ends on SIGINT/SIGTERM, or with an error when laminad
- * leaves the bus (it stays while someone watches). */
+ * send a unicast signal to anyone). laminad stays while someone watches; when it leaves all
+ * the same (stopped, restarted by a package upgrade), monitor watches its successor, which
+ * that call starts. Ends on SIGINT/SIGTERM. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,7 +101,7 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const char *sender = sd_bus_message_get_sender(m), *snapshotter;
         Arg args[4] = {};
 
-        if (!sender || !streq(sender, mon->daemon) || !member || !path)
+        if (!sender || !mon->daemon || !streq(sender, mon->daemon) || !member || !path)
                 return 0;
         if (strncmp(path, LAMINA_MANAGER_PATH "/", strlen(LAMINA_MANAGER_PATH "/")) != 0)
                 return 0;
@@ -122,13 +123,33 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *err
         Monitor *mon = userdata;
         const char *name, *old_owner, *new_owner;
 
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) >= 0 && streq(old_owner, mon->daemon))
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) >= 0 && mon->daemon &&
+            streq(old_owner, mon->daemon))
                 mon->gone = true;
         return 0;
 }
 
-int verb_monitor(Ctl *c, int argc, char **argv) {
+/* Monitor.Watch (which starts laminad if it does not run), then laminad's unique name. */
+static int monitor_watch(Ctl *c, Monitor *mon, sd_bus_creds **creds) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(c->bus, LAMINA_BUS_NAME, LAMINA_MANAGER_PATH, LAMINA_MONITOR_IFACE, "Watch", &error,
+                               NULL, NULL);
+        if (r < 0)
+                return ctl_bus_error(c, &error, r);
+        mon->daemon = NULL;
+        *creds = sd_bus_creds_unref(*creds);
+        r = sd_bus_get_name_creds(c->bus, LAMINA_BUS_NAME, SD_BUS_CREDS_UNIQUE_NAME, creds);
+        if (r >= 0)
+                r = sd_bus_creds_get_unique_name(*creds, &mon->daemon);
+        if (r < 0)
+                return ctl_fail(r, "cannot find laminad on the bus: %m");
+        mon->gone = false;
+        return 0;
+}
+
+int verb_monitor(Ctl *c, int argc, char **argv) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *signals = NULL, *owner = NULL;
         Monitor mon = {};
@@ -137,17 +158,9 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         r = ctl_interrupt_catch();
         if (r < 0)
                 return ctl_fail(r, "cannot catch signals: %m");
-        /* Watch first: it starts laminad if it does not run, then its unique name is known. */
-        r = sd_bus_call_method(c->bus, LAMINA_BUS_NAME, LAMINA_MANAGER_PATH, LAMINA_MONITOR_IFACE, "Watch", &error,
-                               NULL, NULL);
+        r = monitor_watch(c, &mon, &creds);
         if (r < 0)
-                return ctl_bus_error(c, &error, r);
-        r = sd_bus_get_name_creds(c->bus, LAMINA_BUS_NAME, SD_BUS_CREDS_UNIQUE_NAME, &creds);
-        if (r >= 0)
-                r = sd_bus_creds_get_unique_name(creds, &mon.daemon);
-        if (r < 0)
-                return ctl_fail(r, "cannot find laminad on the bus: %m");
-
+                return r;
         r = sd_bus_match_signal(c->bus, &signals, NULL, NULL, LAMINA_SNAPSHOTTER_IFACE, NULL, on_signal, &mon);
         if (r >= 0)
                 r = sd_bus_match_signal(c->bus, &owner, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -157,7 +170,14 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         if (!arg_quiet)
                 fprintf(stderr, "Watching laminad's changes; Ctrl-C ends.\n");
 
-        while (!ctl_interrupted() && !mon.gone) {
+        while (!ctl_interrupted()) {
+                if (mon.gone) {
+                        if (!arg_quiet)
+                                fprintf(stderr, "laminad left the bus; watching its successor.\n");
+                        r = monitor_watch(c, &mon, &creds);
+                        if (r < 0)
+                                return r;
+                }
                 r = sd_bus_process(c->bus, NULL);
                 if (r < 0)
                         return ctl_fail(r, "lost the bus connection: %m");
@@ -167,7 +187,5 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
                 if (r < 0 && r != -EINTR)
                         return ctl_fail(r, "lost the bus connection: %m");
         }
-        if (mon.gone)
-                return ctl_fail(-ECONNRESET, "laminad left the bus");
         return 0;
 }

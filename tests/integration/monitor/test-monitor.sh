@@ -5,7 +5,7 @@
 # changes made by other connections (laminactl prepare/rm as A, B and root). A's watcher
 # sees exactly A's changes, B's exactly B's, root's all of them, in --json=short for the
 # users and as text for root; Unwatch and a vanished watcher end the copies; a uid's 17th
-# watcher is LimitsExceeded, and ended monitors free their slots.
+# watcher is LimitsExceeded, and ended monitors free their slots; monitors outlive laminad.
 set -u
 
 MONITOR_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/monitor
@@ -98,6 +98,18 @@ if harness_wait_for 20 can_watch_again; then
         ok "ended monitors free their slots"
 else
         not_ok "A's watchers were not forgotten after their monitors ended: $(cat "$T/a18.err")"
+fi
+
+# laminad stops (an upgrade's restart): the monitors watch its successor, which they start.
+old=$(harness_laminad_pid)
+kill -TERM "$old"
+harness_wait_for 100 grep -q "watching its successor" "$T/root.err" || not_ok "root's monitor did not notice"
+harness_wait_for 100 sh -c '[ -n "$1" ] && [ "$1" != "$2" ]' _ "$(harness_laminad_pid)" "$old"
+as "$A" "$LAMINACTL" -q prepare mon-a-again >/dev/null || not_ok "$A cannot prepare mon-a-again"
+if harness_wait_for 100 has_lines root mon-a-again 1 && harness_wait_for 100 has_lines a mon-a-again 1; then
+        ok "after laminad's restart the monitors of root and A see A's next change"
+else
+        not_ok "after laminad's restart: root saw $(lines root mon-a-again), A $(lines a mon-a-again)"
 fi
 
 kill -TERM "$PID_a" "$PID_root" "$PID_b2"
