@@ -158,10 +158,11 @@ static const char *descriptor_ref_name(json_object *descriptor) {
         return json_get_string(annotations, ANNOTATION_REF_NAME);
 }
 
-/* Picks the manifest named `name` if one is, else the first one for this platform. */
-static json_object *index_pick(json_object *index, const char *name) {
+/* Picks the manifest named `name` if one is, else the first one for this platform; *ret_named
+ * counts the manifests that carry a name, none of which was `name`. */
+static json_object *index_pick(json_object *index, const char *name, size_t *ret_named) {
         json_object *manifests = json_get_array(index, "manifests"), *fallback = NULL;
-        size_t n = manifests ? json_object_array_length(manifests) : 0;
+        size_t n = manifests ? json_object_array_length(manifests) : 0, named = 0;
 
         for (size_t i = 0; i < n; i++) {
                 json_object *d = json_object_array_get_idx(manifests, i);
@@ -169,9 +170,12 @@ static json_object *index_pick(json_object *index, const char *name) {
 
                 if (name && ref && streq(ref, name))
                         return d;
+                named += !!ref;
                 if (!fallback && platform_matches(d))
                         fallback = d;
         }
+        if (ret_named)
+                *ret_named = named;
         return fallback;
 }
 
@@ -183,12 +187,17 @@ static int load_manifest(ImageSource *src, json_object *top, const char *name, j
         int r;
 
         for (unsigned depth = 0; depth < INDEX_DEPTH_MAX; depth++) {
-                json_object *d = index_pick(index, depth == 0 ? name : NULL);
+                size_t named = 0;
+                json_object *d = index_pick(index, depth == 0 ? name : NULL, &named);
                 _cleanup_json_ json_object *next = NULL;
                 const char *media_type;
 
                 if (!d)
                         return ctl_fail(-ENOENT, "the image index lists no manifest for linux on this architecture");
+                /* With one image, --name names it; among several named ones it must choose. */
+                if (depth == 0 && name && named > 1 && !(descriptor_ref_name(d) && streq(descriptor_ref_name(d), name)))
+                        return ctl_fail(-ENOENT, "the index names %zu images and none %s; give one of their "
+                                        "org.opencontainers.image.ref.name annotations with --name", named, QUOTE(name));
                 if (!ref && descriptor_ref_name(d)) {
                         ref = strdup(descriptor_ref_name(d));
                         if (!ref)
@@ -335,6 +344,10 @@ static int load_docker(ImageSource *src, json_object *list, const char *name, Im
         for (size_t i = 0; !entry && i < json_object_array_length(list); i++)
                 if (docker_has_tag(json_object_array_get_idx(list, i), name))
                         entry = json_object_array_get_idx(list, i);
+        /* With one image, --name names it; among several it must choose one. */
+        if (!entry && name && json_object_array_length(list) > 1)
+                return ctl_fail(-ENOENT, "the archive holds %zu images and none is tagged %s; give one of its "
+                                "RepoTags with --name", json_object_array_length(list), QUOTE(name));
         if (!entry)
                 entry = json_object_array_get_idx(list, 0);
         if (!entry || !json_object_is_type(entry, json_type_object))

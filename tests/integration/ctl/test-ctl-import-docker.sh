@@ -117,6 +117,18 @@ tar -C "$legacy" -cf "$T/noname.tar" .
 ok "import without RepoTags" --json=short import "$T/noname.tar"
 expect "named after the file" "$(json '.name')" "noname"
 
+# Two images in one archive: --name chooses by tag, and one matching no tag is refused
+# (it used to import the first image under that name).
+multi="$T/multi"
+cp -r "$legacy" "$multi"
+printf '[{"Config":"%s","RepoTags":["first:1"],"Layers":["aaa1/layer.tar"]},{"Config":"%s","RepoTags":["second:1"],"Layers":["aaa1/layer.tar","bbb2/layer.tar"]}]' \
+        "$legacy_config" "$legacy_config" >"$multi/manifest.json"
+tar -C "$multi" -cf "$T/multi.tar" .
+fails "--name matching no image of several" 1 'holds 2 images and none is tagged "nosuch:1"' \
+        import "$T/multi.tar" --name nosuch:1
+ok "--name choosing the second image" --json=short import "$T/multi.tar" --name second:1
+expect "the second image" "$(json '[.name, .snapshot]')" "[\"second:1\",\"$c2\"]"
+
 # Failures leave no active snapshot behind and print one line.
 mkdir -p "$T/l4"
 echo four >"$T/l4/four"
