@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Images in the core, without a bus: names per namespace, tags, root's images shared, and
+ * RemoveImage freeing exactly the layers nothing else uses. */
+#include "core-test-util.h"
+
+static char *dir;
+static Core *core;
+static CoreSnapshotter *ovl;
+
+static void setup(void) {
+        dir = test_mkdtemp();
+        core = test_core_new(dir, 0);
+        ovl = core_snapshotter_by_name(core, "overlayfs");
+        ASSERT_TRUE(ovl);
+}
+
+static void teardown(void) {
+        core_free(core);
+        test_rm_rf(dir);
+        free(dir);
+}
+
+/* key committed on parent (NULL: none) in ns. */
+static void layer(uid_t ns, const char *key, const char *parent) {
+        Error e = ERROR_NULL;
+        char *tmp = strdup_printf("tmp-%s", key);
+
+        ASSERT_TRUE(tmp);
+        ASSERT_OK(core_prepare(ovl, ns, tmp, parent, NULL, NULL, &e));
+        ASSERT_OK(core_commit(ovl, ns, key, tmp, NULL, &e));
+        free(tmp);
+}
+
+static bool exists(uid_t ns, const char *key) {
+        SnapshotInfo info = {};
+        int r = core_stat(ovl, ns, key, &info, NULL);
+
+        snapshot_info_clear(&info);
+        return r >= 0;
+}
+
+static size_t n_images(uid_t ns) {
+        CoreImageList l = {};
+        size_t n;
+
+        ASSERT_OK(core_image_list(ovl, ns, &l, NULL));
+        n = l.n;
+        core_image_list_clear(&l);
+        return n;
+}
+
+TEST(names_are_validated) {
+        Error e = ERROR_NULL;
+
+        setup();
+        layer(0, "base", NULL);
+        ASSERT_ERR(core_image_create(ovl, 0, "", "base", "", &e), EINVAL);
+        ASSERT_ERR(core_image_create(ovl, 0, "bad name", "base", "", &e), EINVAL);
+        ASSERT_ERR(core_image_create(ovl, 0, ".hidden", "base", "", &e), EINVAL);
+        ASSERT_OK(core_image_create(ovl, 0, "registry.example/a/b:1.0@sha256:00", "base", "", &e));
+        ASSERT_ERR(core_image_create(ovl, 0, "x:1", "nope", "", &e), ENOENT);
+        teardown();
+}
+
+TEST(an_image_names_a_committed_top_with_its_config) {
+        CoreImage img = {};
+        Error e = ERROR_NULL;
+
+        setup();
+        layer(0, "l1", NULL);
+        ASSERT_OK(core_prepare(ovl, 0, "active", "l1", NULL, NULL, &e));
+        ASSERT_ERR(core_image_create(ovl, 0, "x:1", "active", "{}", &e), EWRONGKIND);
+        ASSERT_OK(core_image_create(ovl, 0, "x:1", "l1", "{\"config\":{}}", &e));
+        ASSERT_OK(core_image_get(ovl, 0, "x:1", &img, &e));
+        ASSERT_STREQ(img.top, "l1");
+        ASSERT_STREQ(img.config, "{\"config\":{}}");
+        ASSERT_TRUE(img.owner == 0 && img.top_owner == 0 && img.created_usec > 0);
+        core_image_clear(&img);
+        ASSERT_ERR(core_image_get(ovl, 0, "y:1", &img, &e), ENOENT);
+        teardown();
+}
+
+TEST(tags_add_names_and_untag_removes_one) {
+        CoreImage img = {};
+        Error e = ERROR_NULL;
+
+        setup();
+        layer(0, "l1", NULL);
+        ASSERT_OK(core_image_create(ovl, 0, "x:1", "l1", "cfg", &e));
+        ASSERT_OK(core_image_tag(ovl, 0, "x:1", "x:latest", &e));
+        ASSERT_OK(core_image_tag(ovl, 0, "x:1", "y:2", &e));
+        ASSERT_TRUE(n_images(0) == 3);
+        ASSERT_OK(core_image_get(ovl, 0, "y:2", &img, &e));
+        ASSERT_STREQ(img.top, "l1");
+        ASSERT_STREQ(img.config, "cfg");
+        core_image_clear(&img);
+        ASSERT_ERR(core_image_tag(ovl, 0, "nope:1", "z:1", &e), ENOENT);
+        ASSERT_OK(core_image_untag(ovl, 0, "x:latest", &e));
+        ASSERT_ERR(core_image_untag(ovl, 0, "x:latest", &e), ENOENT);
+        ASSERT_TRUE(n_images(0) == 2 && exists(0, "l1"));
+        teardown();
+}
+
+TEST(remove_frees_only_unused_own_layers) {
+        char **removed = NULL;
+        Error e = ERROR_NULL;
+
+        setup();
+        /* l1 <- l2 (image a), l1 <- l3 (image b), l2 <- work (a container). */
+        layer(0, "l1", NULL);
+        layer(0, "l2", "l1");
+        layer(0, "l3", "l1");
+        ASSERT_OK(core_image_create(ovl, 0, "a:1", "l2", "", &e));
+        ASSERT_OK(core_image_tag(ovl, 0, "a:1", "a:2", &e));
+        ASSERT_OK(core_image_create(ovl, 0, "b:1", "l3", "", &e));
+        ASSERT_OK(core_prepare(ovl, 0, "work", "l2", NULL, NULL, &e));
+
+        ASSERT_OK(core_image_remove(ovl, 0, "a:1", &removed, &e)); /* a:2 still names l2 */
+        ASSERT_TRUE(strv_length(removed) == 0 && exists(0, "l2"));
+        strv_free(removed);
+        ASSERT_OK(core_image_remove(ovl, 0, "a:2", &removed, &e)); /* work is built on l2 */
+        ASSERT_TRUE(strv_length(removed) == 0 && exists(0, "l2"));
+        strv_free(removed);
+        ASSERT_OK(core_image_remove(ovl, 0, "b:1", &removed, &e)); /* l1 has l2 on it */
+        ASSERT_TRUE(strv_length(removed) == 1);
+        ASSERT_STREQ(removed[0], "l3");
+        ASSERT_TRUE(!exists(0, "l3") && exists(0, "l1"));
+        strv_free(removed);
+        ASSERT_ERR(core_image_remove(ovl, 0, "b:1", NULL, &e), ENOENT);
+        ASSERT_TRUE(n_images(0) == 0);
+        teardown();
+}
+
+TEST(users_see_roots_images_and_change_only_their_own) {
+        char **removed = NULL;
+        CoreImage img = {};
+        Error e = ERROR_NULL;
+
+        setup();
+        layer(0, "base", NULL);
+        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", &e));
+        ASSERT_TRUE(n_images(1000) == 1 && n_images(1001) == 1);
+        ASSERT_OK(core_image_get(ovl, 1000, "root:1", &img, &e));
+        ASSERT_TRUE(img.owner == 0);
+        core_image_clear(&img);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_image_untag(ovl, 1000, "root:1", &e), ENOENT);
+        ASSERT_TRUE(strstr(e.message, "belongs to root"));
+        /* A user's own name for root's layers; removing it frees nothing of root's. */
+        ASSERT_OK(core_image_tag(ovl, 1000, "root:1", "mine:1", &e));
+        ASSERT_TRUE(n_images(1000) == 2 && n_images(1001) == 1 && n_images(0) == 1);
+        layer(1000, "top", "base");
+        ASSERT_OK(core_image_create(ovl, 1000, "mine:2", "top", "", &e));
+        ASSERT_OK(core_image_remove(ovl, 1000, "mine:1", &removed, &e));
+        ASSERT_TRUE(strv_length(removed) == 0 && exists(0, "base"));
+        strv_free(removed);
+        ASSERT_OK(core_image_remove(ovl, 1000, "mine:2", &removed, &e));
+        ASSERT_TRUE(strv_length(removed) == 1 && !exists(1000, "top") && exists(0, "base"));
+        strv_free(removed);
+        teardown();
+}
+
+TEST_MAIN(TEST_ENTRY(names_are_validated), TEST_ENTRY(an_image_names_a_committed_top_with_its_config),
+          TEST_ENTRY(tags_add_names_and_untag_removes_one), TEST_ENTRY(remove_frees_only_unused_own_layers),
+          TEST_ENTRY(users_see_roots_images_and_change_only_their_own))
