@@ -30,21 +30,48 @@ static const char *error_name_of(int code) {
         return NULL;
 }
 
-static int bus_error_set_kind(sd_bus_error *error, int code, const char *message) {
-        const char *name = error_name_of(code);
+/* An internal failure (an errno from below, not a kind): a caller gets a name it can act
+ * on where there is one, and Failed for everything else. Never NotFound, InvalidArgument
+ * and the like: those say something about the caller's request that may not be true. */
+static const char *internal_error_name(int code) {
+        switch (code) {
+        case ENOSPC:
+        case EDQUOT:
+        case EFBIG:
+                return BUS_ERROR_QUOTA_EXCEEDED; /* the message says what is full */
+        case EMFILE:
+        case ENFILE:
+        case ENOMEM:
+        case ENOBUFS:
+        case EUSERS:
+                return SD_BUS_ERROR_LIMITS_EXCEEDED;
+        default:
+                return SD_BUS_ERROR_FAILED;
+        }
+}
 
-        if (!name)
-                return sd_bus_error_set_errnof(error, code, "%s", message);
+static int bus_error_set_name(sd_bus_error *error, int code, const char *name, const char *message) {
         (void) sd_bus_error_set(error, name, message);
         return -code;
+}
+
+static int bus_error_set_kind(sd_bus_error *error, int code, const char *message) {
+        return bus_error_set_name(error, code, error_name_of(code) ?: internal_error_name(code), message);
 }
 
 int bus_error_from_core(sd_bus_error *error, int r, const Error *e) {
         assert(r < 0);
 
         if (e && e->code > 0)
-                return bus_error_set_kind(error, e->code, e->message);
-        return bus_error_set_kind(error, -r, strerror(-r));
+                return e->internal ? bus_error_set_name(error, e->code, internal_error_name(e->code), e->message)
+                                   : bus_error_set_kind(error, e->code, e->message);
+        return bus_error_set_name(error, -r, internal_error_name(-r), strerror(-r));
+}
+
+int bus_error_ensure(sd_bus_error *error, int r) {
+        if (r >= 0 || sd_bus_error_is_set(error))
+                return r;
+        return bus_error_from_core(error, r, NULL);
 }
 
 int bus_error_setf(sd_bus_error *error, int code, const char *fmt, ...) {

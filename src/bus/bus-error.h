@@ -16,9 +16,19 @@
 extern const sd_bus_error_map bus_lamina_errors[];
 
 /* Fills error from a core failure: the kind picks the name, the core's message
- * becomes the D-Bus message. Returns r (negative). Without a kind in e, the errno
- * of r picks the name and strerror() is the message. */
+ * becomes the D-Bus message. Returns r (negative). An internal failure (e->internal,
+ * or no e at all: then strerror() is the message) is QuotaExceeded for a full disk,
+ * LimitsExceeded for exhausted fds or memory, else org.freedesktop.DBus.Error.Failed. */
 int bus_error_from_core(sd_bus_error *error, int r, const Error *e);
+
+/* For a method handler's return value: a bare negative errno without error set becomes
+ * one of the documented names (as an internal failure), instead of the name sd-bus
+ * would make up for it. */
+int bus_error_ensure(sd_bus_error *error, int r);
+#define BUS_DEFINE_METHOD(name, handler)                                                  \
+        static int name(sd_bus_message *m, void *userdata, sd_bus_error *error) {         \
+                return bus_error_ensure(error, handler(m, userdata, error));              \
+        }
 
 /* For arguments the bus layer itself rejects. Returns -code. */
 int bus_error_setf(sd_bus_error *error, int code, const char *fmt, ...) _printf_(3, 4);

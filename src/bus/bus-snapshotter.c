@@ -287,72 +287,90 @@ static int method_list_mounts(sd_bus_message *m, void *userdata, sd_bus_error *e
         return bus_reply_array(m, "(ssut)", mounts.n, append_mount_info_at, mounts.items);
 }
 
+/* Every error a caller gets is a documented name (bus_error_ensure()). */
+BUS_DEFINE_METHOD(safe_stat, method_stat)
+BUS_DEFINE_METHOD(safe_update, method_update)
+BUS_DEFINE_METHOD(safe_usage, bus_method_usage)
+BUS_DEFINE_METHOD(safe_mounts, method_mounts)
+BUS_DEFINE_METHOD(safe_prepare, method_prepare)
+BUS_DEFINE_METHOD(safe_view, method_view)
+BUS_DEFINE_METHOD(safe_commit, bus_method_commit)
+BUS_DEFINE_METHOD(safe_remove, method_remove)
+BUS_DEFINE_METHOD(safe_list, bus_method_list)
+BUS_DEFINE_METHOD(safe_list_page, bus_method_list_page)
+BUS_DEFINE_METHOD(safe_cleanup, bus_method_cleanup)
+BUS_DEFINE_METHOD(safe_mount, method_mount)
+BUS_DEFINE_METHOD(safe_unmount, method_unmount)
+BUS_DEFINE_METHOD(safe_unmount_with_options, method_unmount_with_options)
+BUS_DEFINE_METHOD(safe_list_mounts, method_list_mounts)
+BUS_DEFINE_METHOD(safe_apply, bus_method_apply)
+
 const sd_bus_vtable bus_snapshotter_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Stat",
                                 SD_BUS_ARGS("s", key),
                                 SD_BUS_RESULT("(sssa{ss}ttu)", info),
-                                method_stat, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_stat, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Update",
                                 SD_BUS_ARGS("s", key, "a{ss}", labels, "as", fieldpaths),
                                 SD_BUS_RESULT("(sssa{ss}ttu)", info),
-                                method_update, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_update, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Usage",
                                 SD_BUS_ARGS("s", key),
                                 SD_BUS_RESULT("t", size, "t", inodes),
-                                bus_method_usage, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_usage, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Mounts",
                                 SD_BUS_ARGS("s", key),
                                 SD_BUS_RESULT("a(ssas)", mounts),
-                                method_mounts, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_mounts, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Prepare",
                                 SD_BUS_ARGS("s", key, "s", parent, "a{ss}", labels),
                                 SD_BUS_RESULT("a(ssas)", mounts),
-                                method_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("View",
                                 SD_BUS_ARGS("s", key, "s", parent, "a{ss}", labels),
                                 SD_BUS_RESULT("a(ssas)", mounts),
-                                method_view, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_view, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Commit",
                                 SD_BUS_ARGS("s", name, "s", key, "a{ss}", labels),
                                 SD_BUS_NO_RESULT,
-                                bus_method_commit, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_commit, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Remove",
                                 SD_BUS_ARGS("s", key),
                                 SD_BUS_NO_RESULT,
-                                method_remove, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_remove, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("List",
                                 SD_BUS_ARGS("as", filters),
                                 SD_BUS_RESULT("a(sssa{ss}ttu)", infos),
-                                bus_method_list, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_list, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListPage",
                                 SD_BUS_ARGS("as", filters, "s", cursor, "u", limit),
                                 SD_BUS_RESULT("a(sssa{ss}ttu)", infos, "s", next_cursor),
-                                bus_method_list_page, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_list_page, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Cleanup",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("t", reclaimed_bytes),
-                                bus_method_cleanup, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_cleanup, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Mount",
                                 SD_BUS_ARGS("s", key, "s", target, "as", options),
                                 SD_BUS_RESULT("s", path),
-                                method_mount, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_mount, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Unmount",
                                 SD_BUS_ARGS("s", key),
                                 SD_BUS_NO_RESULT,
-                                method_unmount, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_unmount, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("UnmountWithOptions",
                                 SD_BUS_ARGS("s", key, "as", options),
                                 SD_BUS_NO_RESULT,
-                                method_unmount_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_unmount_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListMounts",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(ssut)", mounts),
-                                method_list_mounts, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_list_mounts, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Apply",
                                 SD_BUS_ARGS("s", key, "h", layer, "a{sv}", options),
                                 SD_BUS_RESULT("s", diff_id, "t", bytes, "t", entries),
-                                bus_method_apply, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_apply, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Prepared",
                                 SD_BUS_ARGS("s", key, "s", parent, "s", kind, "u", owner), 0),
         SD_BUS_SIGNAL_WITH_ARGS("Committed",

@@ -27,6 +27,7 @@ int error_setf(Error *e, int code, const char *fmt, ...) {
 }
 
 int error_set_errno(Error *e, int code, const char *fmt, ...) {
+        bool unset = e && e->code == 0;
         va_list ap;
         int r;
 
@@ -34,8 +35,10 @@ int error_set_errno(Error *e, int code, const char *fmt, ...) {
         va_start(ap, fmt);
         r = error_vsetf(e, code, fmt, ap);
         va_end(ap);
-        if (e && e->code == code) {
+        if (unset) {
                 size_t n = strlen(e->message);
+
+                e->internal = true;
                 snprintf(e->message + n, sizeof e->message - n, ": %s", strerror(code));
         }
         return r;

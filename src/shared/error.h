@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 
 #include "macro.h"
 
@@ -11,7 +12,9 @@
  *   EDQUOT QuotaExceeded, EACCES/EPERM AccessDenied, EOPNOTSUPP NotSupported,
  *   EUSERS LimitsExceeded, and both ENOTEMPTY (has children) and EMEDIUMTYPE
  *   (wrong kind / not active) FailedPrecondition. Anything else is an internal
- *   failure reported with its strerror. */
+ *   failure reported with its strerror. An internal failure (error_set_errno(),
+ *   error_from_errno()) is marked as such: its errno is never taken for a kind (a
+ *   missing data directory is not NotFound). */
 #define ERROR_MESSAGE_MAX 1024
 
 /* Wrong kind: containerd's FailedPrecondition for "not active", "is committed". */
@@ -19,6 +22,7 @@
 
 typedef struct Error {
         int code;
+        bool internal; /* code is what a system call said, not a kind */
         char message[ERROR_MESSAGE_MAX];
 } Error;
 
