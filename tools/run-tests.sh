@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs what is missing, builds lamina twice (plain, and with ASan+UBSan), runs every
-# test suite (unit, integration, nspawn), the unit suite and the daemon's key integration
+# test suite (unit, integration, nspawn, fuzz), the unit suite and the daemon's key integration
 # tests again under the sanitizers, and the benchmark's quick mode as a smoke test; ends
 # with "N passed, N failed, N skipped".
 # Exits non-zero on any failure. Run as root on Debian 12.
@@ -46,6 +46,7 @@ rm -f "$top"/build-testlog-*.json
 run_suite "$build" unit --suite unit
 run_suite "$build" integration --suite integration
 run_suite "$build" nspawn --suite nspawn
+run_suite "$build" fuzz --suite fuzz
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run_suite "$asan" asan-unit --suite unit
 # The daemon under the sanitizers on real buses: polkit checks with callers leaving
