@@ -118,6 +118,7 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
         c->version = LAMINA_VERSION;
         c->state_dir = core_state_dir(core);
         c->default_snapshotter = BUS_DEFAULT_SNAPSHOTTER;
+        c->apply_stall_usec = BUS_APPLY_STALL_USEC_DEFAULT;
 
         r = bus_jobs_new(event, BUS_MAX_JOBS, BUS_JOBS_PER_CALLER, BUS_JOBS_ROOT_RESERVE, &c->jobs);
         if (r >= 0)

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "bus-error.h"
+#include "bus-relay.h"
 #include "bus-util.h"
 #include "bus-work.h"
 #include "strutil.h"
@@ -177,6 +178,7 @@ static void apply_progress_from_core(uint64_t done, uint64_t total, void *userda
 
 static int apply_run(BusJob *job, void *data, Error *e) {
         BusRequest *req = data;
+        uint64_t stall_usec = req->snapshotter->context->apply_stall_usec;
         CoreApplyOptions o = {
                 .expected_diff_id = req->expected_diff_id,
                 .media_type = req->media_type,
@@ -184,8 +186,30 @@ static int apply_run(BusJob *job, void *data, Error *e) {
                 .progress = apply_progress_from_core,
                 .userdata = job,
         };
+        BusRelay *relay = NULL;
+        int fd = req->layer_fd, r;
+        struct stat st;
 
-        return core_apply(req->snapshotter->core, req->ns, req->key, req->layer_fd, &o, &req->applied, e);
+        /* A regular file cannot stall; a pipe or socket goes through a relay that notices. */
+        if (stall_usec > 0 && fstat(req->layer_fd, &st) >= 0 && !S_ISREG(st.st_mode)) {
+                r = bus_relay_start(req->layer_fd, stall_usec, &relay, &fd);
+                if (r < 0)
+                        return error_set_errno(e, r, "cannot read the layer of snapshot %s", QUOTE(req->key));
+        }
+
+        r = core_apply(req->snapshotter->core, req->ns, req->key, fd, &o, &req->applied, e);
+
+        if (relay) {
+                safe_close(fd);
+                if (bus_relay_finish(relay) && r < 0) {
+                        *e = ERROR_NULL;
+                        r = error_setf(e, EDQUOT,
+                                       "the layer for snapshot %s sent nothing for %" PRIu64 " s; Apply gave up and "
+                                       "left the snapshot as it was (laminad --apply-stall-timeout)",
+                                       QUOTE(req->key), stall_usec / 1000000);
+                }
+        }
+        return r;
 }
 
 static int apply_reply(sd_bus_message *m, void *data) {

@@ -24,6 +24,7 @@
 #define BUS_DEFAULT_SNAPSHOTTER "overlayfs"
 /* Slow calls (Usage, Commit, Cleanup, Apply, copying Prepare): 16 workers, 4 per user,
  * 4 kept for root. Lists: 16, 4 per user, 4 for root. */
+#define BUS_APPLY_STALL_USEC_DEFAULT (60ULL * 1000 * 1000)
 #define BUS_MAX_JOBS 16
 #define BUS_JOBS_PER_CALLER 4
 #define BUS_JOBS_ROOT_RESERVE 4
@@ -57,6 +58,8 @@ struct BusContext {
         const char *version;
         const char *state_dir;
         const char *default_snapshotter;
+        /* Apply from a pipe or socket fails after this long without data (0: never). */
+        uint64_t apply_stall_usec;
 };
 
 /* Registers the objects on bus (not yet the name). The context borrows core and bus. */

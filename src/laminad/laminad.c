@@ -30,6 +30,7 @@ typedef struct Arguments {
         uint64_t idle_usec; /* 0: never exit on idle */
         int log_level;
         uint64_t apply_max_entries, apply_max_bytes, apply_max_name_len; /* 0: default */
+        uint64_t apply_stall_usec; /* 0: never */
         uint64_t apply_max_memory, apply_max_cpu, apply_timeout;          /* 0: default */
 } Arguments;
 
@@ -61,11 +62,15 @@ static void help(void) {
                "     --apply-max-memory=N    Bytes of address space of an Apply's unpack helper\n"
                "                             (default: %llu, 1 GiB)\n"
                "     --apply-max-cpu=SECONDS CPU time of an Apply's layer parser (default: %llu)\n"
-               "     --apply-timeout=SECONDS Wall-clock time of one Apply (default: %llu)\n",
+               "     --apply-timeout=SECONDS Wall-clock time of one Apply (default: %llu)\n"
+               "     --apply-stall-timeout=SECONDS\n"
+               "                             Fail an Apply whose pipe or socket sends nothing for\n"
+               "                             this long; 0 never (default: %llu)\n",
                program_invocation_short_name, LAMINA_STATE_DIR, LAMINA_RUNTIME_DIR,
                (unsigned long long) DEFAULT_IDLE_TIMEOUT_SEC, PATH_MAX - 1,
                (unsigned long long) LAYER_DEFAULT_MAX_MEMORY, (unsigned long long) LAYER_DEFAULT_MAX_CPU_SEC,
-               (unsigned long long) LAYER_DEFAULT_MAX_WALL_SEC);
+               (unsigned long long) LAYER_DEFAULT_MAX_WALL_SEC,
+               (unsigned long long) (BUS_APPLY_STALL_USEC_DEFAULT / USEC_PER_SEC));
 }
 
 /* A decimal number from 0 to max. */
@@ -105,7 +110,7 @@ static int parse_argv(int argc, char *argv[], Arguments *a) {
         enum {
                 ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUNTIME_DIR, ARG_IDLE_TIMEOUT, ARG_LOG_LEVEL,
                 ARG_APPLY_MAX_ENTRIES, ARG_APPLY_MAX_BYTES, ARG_APPLY_MAX_NAME_LENGTH,
-                ARG_APPLY_MAX_MEMORY, ARG_APPLY_MAX_CPU, ARG_APPLY_TIMEOUT,
+                ARG_APPLY_MAX_MEMORY, ARG_APPLY_MAX_CPU, ARG_APPLY_TIMEOUT, ARG_APPLY_STALL_TIMEOUT,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -117,6 +122,7 @@ static int parse_argv(int argc, char *argv[], Arguments *a) {
                 { "apply-max-entries", required_argument, NULL, ARG_APPLY_MAX_ENTRIES },
                 { "apply-max-bytes", required_argument, NULL, ARG_APPLY_MAX_BYTES },
                 { "apply-max-name-length", required_argument, NULL, ARG_APPLY_MAX_NAME_LENGTH },
+                { "apply-stall-timeout", required_argument, NULL, ARG_APPLY_STALL_TIMEOUT },
                 { "apply-max-memory", required_argument, NULL, ARG_APPLY_MAX_MEMORY },
                 { "apply-max-cpu", required_argument, NULL, ARG_APPLY_MAX_CPU },
                 { "apply-timeout", required_argument, NULL, ARG_APPLY_TIMEOUT },
@@ -174,6 +180,12 @@ static int parse_argv(int argc, char *argv[], Arguments *a) {
                 case ARG_APPLY_TIMEOUT:
                         if (parse_limit("apply-timeout", optarg, UINT32_MAX, &a->apply_timeout) < 0)
                                 return -EINVAL;
+                        break;
+                case ARG_APPLY_STALL_TIMEOUT:
+                        if (parse_seconds(optarg, &a->apply_stall_usec) < 0) {
+                                log_error("invalid --apply-stall-timeout %s; give a number of seconds", optarg);
+                                return -EINVAL;
+                        }
                         break;
                 case '?':
                         return -EINVAL;
@@ -363,7 +375,7 @@ static size_t raise_fd_limit(void) {
         return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > SIZE_MAX ? SIZE_MAX : (size_t) rl.rlim_cur;
 }
 
-static int daemon_setup_bus(Daemon *d, Core *core, size_t fd_limit) {
+static int daemon_setup_bus(Daemon *d, Core *core, size_t fd_limit, uint64_t apply_stall_usec) {
         int r;
 
         r = sd_bus_open_system(&d->bus);
@@ -383,6 +395,7 @@ static int daemon_setup_bus(Daemon *d, Core *core, size_t fd_limit) {
         bus_jobs_set_on_finished(d->context->queries, on_job_finished, d);
         auth_registry_set_on_idle(d->context->auth, on_job_finished, d);
         auth_registry_set_max(d->context->auth, fd_limit / 2 / (FDS_PER_MESSAGE_MAX + 1));
+        d->context->apply_stall_usec = apply_stall_usec;
 
         /* Last, so no call arrives before the objects exist. */
         r = sd_bus_request_name(d->bus, BUS_NAME, 0);
@@ -407,6 +420,7 @@ static int run(int argc, char *argv[]) {
                 .runtime_dir = LAMINA_RUNTIME_DIR,
                 .idle_usec = DEFAULT_IDLE_TIMEOUT_SEC * USEC_PER_SEC,
                 .log_level = LOG_INFO,
+                .apply_stall_usec = BUS_APPLY_STALL_USEC_DEFAULT,
         };
         _cleanup_close_ int lock_fd = -EBADF; /* released last, after the core is closed */
         _cleanup_(core_freep) Core *core = NULL;
@@ -456,7 +470,7 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 log_warning_errno(r, "failed to reconcile the mount records; going on: %m");
 
-        r = daemon_setup_bus(&d, core, fd_limit);
+        r = daemon_setup_bus(&d, core, fd_limit, a.apply_stall_usec);
         if (r >= 0) {
                 log_info("laminad %s serving %s (state %s, runtime %s)", LAMINA_VERSION, BUS_NAME, a.state_dir,
                          a.runtime_dir);

@@ -13,6 +13,8 @@
 #   hostile.py fill N KIB PREFIX          N snapshots PREFIX-i with KIB KiB of labels each
 #   hostile.py list [FILTER]              List; prints ok N or the error name
 #   hostile.py pages LIMIT                ListPage through everything; prints pages N items M
+#   hostile.py stall N PREFIX             Prepare PREFIX-1..N, then Apply each from a pipe that
+#                                         never delivers; prints the outcomes and seconds taken
 #   hostile.py call METHOD SIG ARGS-JSON  one call, prints ok or the error name
 import json
 import os
@@ -186,6 +188,41 @@ def pages(limit):
     print("pages %d items %d distinct %d" % (n_pages, n_items, len(names)))
 
 
+def stall(n, prefix):
+    conn = bus()
+    for i in range(1, n + 1):
+        r = outcome(conn, "Prepare", "(ssa{ss})", ["%s-%d" % (prefix, i), "", {}])
+        if r != "ok":
+            print("stall: prepare %d: %s" % (i, r))
+            return
+    loop = GLib.MainLoop()
+    results = []
+    writers = []
+    start = time.monotonic()
+
+    def done(c, res, _):
+        try:
+            c.call_with_unix_fd_list_finish(res)
+            results.append(("ok", time.monotonic() - start, ""))
+        except GLib.Error as e:
+            results.append((error_name(e), time.monotonic() - start, e.message))
+        if len(results) == n:
+            loop.quit()
+
+    for i in range(1, n + 1):
+        r, w = os.pipe()
+        writers.append(w)  # held open, never written
+        fds = Gio.UnixFDList()
+        fds.append(r)
+        os.close(r)
+        conn.call_with_unix_fd_list(SERVICE, OBJ, IFACE, "Apply",
+                                    GLib.Variant("(sha{sv})", ("%s-%d" % (prefix, i), 0, {})),
+                                    None, Gio.DBusCallFlags.NONE, 120000, fds, None, done, None)
+    loop.run()
+    for name, seconds, message in sorted(results):
+        print("%s %.1f %s" % (name, seconds, message))
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "victim":
@@ -202,6 +239,8 @@ def main(argv):
         do_list(argv[2] if len(argv) > 2 else "")
     elif cmd == "pages":
         pages(int(argv[2]))
+    elif cmd == "stall":
+        stall(int(argv[2]), argv[3])
     elif cmd == "call":
         print(outcome(bus(), argv[2], argv[3], json.loads(argv[4])))
     else:

@@ -27,6 +27,7 @@ command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not insta
 # What systemd gives a service without LimitNOFILE= (soft 1024; the hard limit stays):
 # laminad inherits it from dbus-daemon and must raise it itself.
 ulimit -Sn 1024 || harness_die "cannot set the fd limit"
+export LAMINA_LAMINAD_ARGS="--apply-stall-timeout 3"
 harness_setup --idle-timeout 300
 mkdir -m 1777 "$T/out" # the victim's latencies
 
@@ -198,6 +199,21 @@ if selected regex; then
         check "regex: the attacker's Lists completed ($out)" grep -q "^ok 0 " "$T/regex-1.out"
         victim_check regex
         same_daemon regex
+fi
+
+if selected stall; then
+        echo "# five Applies from pipes that never deliver (--apply-stall-timeout 3)"
+        victim_start 3 stall
+        out=$(tool "$HOG" stall 5 h-stall)
+        echo "$out" | sed 's/^/# /'
+        check "stall: the fifth got LimitsExceeded at once" \
+                grep -q "^org.freedesktop.DBus.Error.LimitsExceeded 0\.[0-9] .*you have 4 operations running" <<<"$out"
+        check "stall: four failed with QuotaExceeded after the stall timeout" \
+                [ "$(grep -c "^org.lamina.snapshot1.Error.QuotaExceeded [3-9]\.[0-9] .*sent nothing for 3 s" <<<"$out")" = 4 ]
+        victim_check stall
+        out=$(tool "$HOG" call Usage '(s)' '["h-stall-1"]')
+        want stall-slot-free ok "$out"
+        same_daemon stall
 fi
 
 if selected rss; then
