@@ -419,9 +419,7 @@ static int apply_layer(Ctl *c, ImageSource *src, const Layer *l, const char *key
         return r;
 }
 
-/* Commit; 0 when it made the chain ID, 1 when another import committed it first (the daemon says
- * AlreadyExists and the chain ID is a committed snapshot now: the same content by definition). */
-static int commit_layer(Ctl *c, const char *chain_id, const char *key) {
+int ctl_commit_layer(Ctl *c, const char *chain_id, const char *key) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(ctl_info_clear) CtlInfo info = {};
@@ -462,7 +460,7 @@ static int import_layer(Ctl *c, ImageSource *src, const Layer *l, const char *pa
         if (r >= 0 && ctl_interrupted())
                 r = -EINTR;
         if (r >= 0)
-                r = commit_layer(c, l->chain_id, key);
+                r = ctl_commit_layer(c, l->chain_id, key);
         if (r < 0 || r == 1)
                 (void) ctl_remove(c, key);
         return r;
@@ -593,8 +591,7 @@ static int import_all(Ctl *c, ImageSource *src, const Image *img, size_t *ret_ne
         return 0;
 }
 
-/* The last element of path, without a tar suffix: "/tmp/busybox.tar" is "busybox". */
-static char *default_ref(const char *path) {
+char *ctl_default_ref(const char *path) {
         static const char *const suffixes[] = { ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.xz" };
         _cleanup_free_ char *copy = strdup(path);
         char *slash, *base;
@@ -635,7 +632,7 @@ int verb_import(Ctl *c, int argc, char **argv) {
         r = load_image(src, arg_name, &img);
         if (r < 0)
                 return r;
-        if (!arg_name && !img.ref && !streq(argv[0], "-") && !(fallback = default_ref(argv[0])))
+        if (!arg_name && !img.ref && !streq(argv[0], "-") && !(fallback = ctl_default_ref(argv[0])))
                 return ctl_fail(-ENOMEM, "out of memory");
         name = arg_name ?: img.ref ?: fallback;
         if (isempty(name))

@@ -136,6 +136,13 @@ int ctl_interrupted(void);
  * or an image (its top snapshot and config). ret_config may be NULL. */
 int ctl_resolve_image(Ctl *c, const char *name, char **ret_top, char **ret_config);
 
+/* Commit of a layer as its chain ID; 0 when it made it, 1 when another import committed it
+ * first (the daemon says AlreadyExists and the chain ID is a committed snapshot now: the same
+ * content by definition). */
+int ctl_commit_layer(Ctl *c, const char *chain_id, const char *key);
+/* The last element of path, without a tar suffix: "/tmp/busybox.tar" is "busybox". */
+char *ctl_default_ref(const char *path);
+
 /* Removes the caller's active import-PID-… snapshots whose laminactl is gone. */
 int ctl_remove_stale_imports(Ctl *c);
 
@@ -176,3 +183,5 @@ int verb_images(Ctl *c, int argc, char **argv);
 int verb_tag(Ctl *c, int argc, char **argv);
 int verb_untag(Ctl *c, int argc, char **argv);
 int verb_rmi(Ctl *c, int argc, char **argv);
+int verb_import_tar(Ctl *c, int argc, char **argv);
+int verb_export(Ctl *c, int argc, char **argv);

@@ -101,6 +101,12 @@ static const VerbHelp verb_help[] = {
         { "monitor", "monitor",
           "Print each change to your snapshots as it happens, whoever makes it (root: everyone's);\n"
           "one line per change, or one JSON object per line with --json. Ctrl-C ends it." },
+        { "import-tar", "import-tar FILE|- [--name NAME]",
+          "Import a plain root file system tar (compressed or not; - reads standard input) as a\n"
+          "one-layer image NAME (default: the file's name without .tar)." },
+        { "export", "export KEY|IMAGE [FILE|-]",
+          "Write a snapshot, or an image's file system, as a tar (pax, numeric owners, xattrs,\n"
+          "hard links) to FILE or standard output." },
         { "images", "images",
           "List images: yours and root's, each name with the top snapshot it stands for." },
         { "tag", "tag IMAGE NAME...",
@@ -135,6 +141,8 @@ static const Verb verbs[] = {
         { "snapshotters", 0, 0,  0,                                 verb_snapshotters },
         { "monitor",      0, 0,  0,                                 verb_monitor },
         { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND | OPT_NSPAWN, verb_run, true },
+        { "import-tar",   1, 1,  OPT_NAME,                          verb_import_tar, true },
+        { "export",       1, 2,  0,                                 verb_export, true },
         { "images",       0, 0,  0,                                 verb_images },
         { "tag",          2, -1, 0,                                 verb_tag, true },
         { "untag",        1, -1, 0,                                 verb_untag, true },
@@ -164,6 +172,9 @@ static void help(void) {
                "  help [COMMAND]                 Show the help of COMMAND\n"
                "\nImage commands:\n"
                "  import PATH|- [--name REF]     Import an OCI image layout or docker save archive\n"
+               "  import-tar FILE|- [--name NAME]\n"
+               "                                 Import a plain root file system tar as an image\n"
+               "  export KEY|IMAGE [FILE|-]      Write a snapshot or an image as a tar\n"
                "  images                         List images\n"
                "  tag IMAGE NAME...              Give an image more names\n"
                "  untag NAME...                  Remove image names\n"
@@ -187,7 +198,7 @@ static void help(void) {
                "  -t --target=DIR                prepare/view: mount it here (implies --mount)\n"
                "  -b --bytes                     usage: sizes in bytes\n"
                "  -o --options=OPTS              mount: ro,noexec,nosuid,nodev,suid,dev\n"
-               "     --name=NAME                 import: image name; run: machine and snapshot name\n"
+               "     --name=NAME                 import, import-tar: image name; run: machine and snapshot name\n"
                "     --rm                        run: remove the snapshot afterwards\n"
                "     --commit=NAME               run: commit the snapshot as NAME afterwards\n"
                "     --boot                      run: boot the container's init\n"

@@ -18,8 +18,8 @@ ok "commit" commit base w
 ok "prepare child" prepare child base
 
 expect "commands" "$(complete_line pre)" "prepare"
-expect "all commands" "$(complete_line '' | wc -w)" 24
-expect "help: a command" "$(complete_line help imp)" "import"
+expect "all commands" "$(complete_line '' | wc -w)" 26
+expect "help: a command" "$(complete_line help imag)" "images"
 expect "options" "$(complete_line ls --no-)" "--no-legend --no-pager"
 expect "keys" "$(complete_line info '')" "base child"
 expect "keys after options" "$(complete_line --no-legend rm b)" "base"
