@@ -186,6 +186,6 @@ int layer_parser_run(void *userdata) {
         if (r >= 0)
                 return 0;
         (void) error_from_errno(&e, r, "cannot parse the layer");
-        (void) layer_report_error(s.p->report_fd, e.code, e.message);
+        (void) layer_report_error_of(s.p->report_fd, &e);
         return LAYER_PARSER_EXIT_FAILED;
 }

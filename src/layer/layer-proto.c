@@ -196,6 +196,23 @@ int layer_report_error(int fd, int code, const char *message) {
         return report(fd, LAYER_REPORT_ERROR, &c, sizeof c, message);
 }
 
+int layer_report_error_of(int fd, const Error *e) {
+        int32_t c = e->internal ? -e->code : e->code;
+        return report(fd, LAYER_REPORT_ERROR, &c, sizeof c, e->message);
+}
+
+int layer_error_from_report(Error *e, int32_t code, const char *message) {
+        int c = code < 0 ? -code : code;
+        int r;
+
+        if (c <= 0 || c >= 4096)
+                c = EIO;
+        r = error_setf(e, c, "%s", message);
+        if (e && e->code == c && code < 0)
+                e->internal = true;
+        return r;
+}
+
 int layer_report_dir_times(int fd, const char *path, const LayerDirTimes *t) {
         return report(fd, LAYER_REPORT_DIR_TIMES, t, sizeof *t, path);
 }

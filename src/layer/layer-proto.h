@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "error.h"
+
 /* The framed protocol between the reader (daemon) and the writer (sandboxed child).
  *
  * Both ends are the same binary, so payloads are plain structs. Each message is a
@@ -15,7 +17,8 @@
  *   DATA   uint64 offset, then bytes of the regular file announced by the last ENTRY
  *   END    nothing: the layer is complete; anything else ending the stream is an abort.
  * The writer answers through a report file (a memfd) with the same framing:
- *   ERROR     int32 error kind (positive errno), message NUL
+ *   ERROR     int32 error kind (positive errno; negative: an internal failure, that errno
+ *             negated), message NUL
  *   DIR_TIMES LayerDirTimes, path NUL: set after the merge, when no write moves them.
  * The parser (layer-parse.h) tells the process that commits, through a pipe:
  *   WHITEOUT  path NUL: a whited-out path, once each (deletion mode: to delete)
@@ -114,6 +117,9 @@ int layer_xattr_next(const uint8_t **p, const uint8_t *end, const char **ret_nam
 
 /* Writer -> report file. */
 int layer_report_error(int fd, int code, const char *message);
+/* e as an ERROR report, internal failures as such; and back. */
+int layer_report_error_of(int fd, const Error *e);
+int layer_error_from_report(Error *e, int32_t code, const char *message);
 int layer_report_dir_times(int fd, const char *path, const LayerDirTimes *t);
 /* Parser -> committer. type is LAYER_PARSE_WHITEOUT or LAYER_PARSE_OPAQUE. */
 int layer_report_path(int fd, LayerMsgType type, const char *path);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "layer-proto.h"
 #include "layer-unpack.h"
 #include "strutil.h"
 
@@ -280,12 +281,12 @@ static int helper_verdict(Unpack *u, const LayerLimits *l, const siginfo_t *si, 
                 return error_setf(e, EIO, "the unpack helper %s refused its arguments (not the same version as laminad?)",
                                   u->path);
         k = read_result(u, &res);
-        if (k < 0 || (si->si_status == 0) != (res.code == 0) || res.code < 0 || res.code >= 4096)
+        if (k < 0 || (si->si_status == 0) != (res.code == 0) || res.code <= -4096 || res.code >= 4096)
                 return error_setf(e, EIO, "the unpack helper ended (status %d) without a valid result", si->si_status);
         if (!utf8_is_printable(res.message))
                 strcpy(res.message, "(the unpack helper's message was not printable UTF-8)");
         if (res.code != 0)
-                return error_setf(e, res.code, "%s", res.message);
+                return layer_error_from_report(e, res.code, res.message);
         if (strlen(res.diff_id) != 7 + 64)
                 return error_setf(e, EIO, "the unpack helper returned no diff_id");
         memcpy(ret->diff_id, res.diff_id, sizeof ret->diff_id);

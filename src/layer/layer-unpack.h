@@ -37,7 +37,8 @@ enum {
 
 typedef struct LayerUnpackResult {
         uint32_t magic;
-        int32_t code; /* 0, or the positive errno kind of the failure */
+        int32_t code; /* 0, or the positive errno kind of the failure; negated: an internal
+                       * failure (Error.internal), that errno */
         uint64_t bytes, entries;
         char diff_id[7 + 64 + 1];
         char message[ERROR_MESSAGE_MAX];

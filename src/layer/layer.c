@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -213,7 +214,7 @@ static int take_report(Apply *a, const LayerMsg *h, const uint8_t *buf) {
                 if (h->size <= sizeof code)
                         return -EBADMSG;
                 memcpy(&code, buf, sizeof code);
-                (void) error_setf(&a->parse_error, code > 0 && code < 4096 ? code : EIO, "%s", s + sizeof code);
+                (void) layer_error_from_report(&a->parse_error, code, s + sizeof code);
                 return 0;
         default:
                 return -EBADMSG;
@@ -251,7 +252,10 @@ static int read_writer_error(Apply *a, Error *e) {
                 if (h.type != LAYER_REPORT_ERROR || h.size <= sizeof code || buf[h.size - 1] != 0)
                         continue;
                 memcpy(&code, buf, sizeof code);
-                return error_setf(e, code > 0 ? code : EIO, "%s", (const char *) buf + sizeof code);
+                /* The writer refuses entries with EINVAL and EDQUOT; any other errno is
+                 * what a system call said. */
+                return layer_error_from_report(e, code == EINVAL || code == EDQUOT ? code : -abs(code),
+                                               (const char *) buf + sizeof code);
         }
         return error_setf(e, EIO, "the layer writer failed without saying why");
 }
@@ -283,6 +287,13 @@ static int wait_writer(Apply *a, Error *e) {
         return error_setf(e, EIO, "the layer writer stopped early");
 }
 
+/* Sets e (unless set) to src, internal or not. */
+static int copy_error(Error *e, const Error *src) {
+        if (e && e->code == 0)
+                *e = *src;
+        return -src->code;
+}
+
 /* Waits for the parser; its verdict, from how it ended and what it reported. */
 static int wait_parser(Apply *a, Error *e) {
         uint64_t cpu = 0;
@@ -306,7 +317,7 @@ static int wait_parser(Apply *a, Error *e) {
                 return error_setf(e, EIO, "cannot set up the layer parser sandbox (step %d)",
                                   WEXITSTATUS(status) - LAYER_SANDBOX_EXIT_SETUP);
         if (a->parse_error.code != 0)
-                return error_setf(e, a->parse_error.code, "%s", a->parse_error.message);
+                return copy_error(e, &a->parse_error);
         if (WEXITSTATUS(status) != 0 || !a->have_result)
                 return error_setf(e, EIO, "the layer parser ended (status %d) without a result", WEXITSTATUS(status));
         return 0;
@@ -325,9 +336,9 @@ static int wait_children(Apply *a, int reports, Error *e) {
         if (reports < 0)
                 return error_set_errno(e, reports, "the layer parser sent a malformed report");
         if (rp < 0 && (rw >= 0 || (pe.code != EPIPE && pe.code != ECONNRESET)))
-                return error_setf(e, pe.code, "%s", pe.message);
+                return copy_error(e, &pe);
         if (rw < 0)
-                return error_setf(e, we.code, "%s", we.message);
+                return copy_error(e, &we);
         return 0;
 }
 

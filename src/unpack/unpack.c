@@ -166,7 +166,7 @@ int main(int argc, char *argv[]) {
                                           " bytes of memory (%s); the layer is refused", a.o.limits.max_memory, why);
                 }
                 (void) error_from_errno(&e, r, "cannot apply the layer");
-                res.code = e.code;
+                res.code = e.internal ? -e.code : e.code;
                 snprintf(res.message, sizeof res.message, "%s", e.message);
         } else {
                 memcpy(res.diff_id, applied.diff_id, sizeof res.diff_id);
