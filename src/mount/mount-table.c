@@ -2,7 +2,12 @@
 /* The mount table by unique mount ID: statmount(2) and listmount(2) (Linux 6.8), which
  * glibc 2.36 does not wrap and Debian 12's headers do not declare. Paths are never an
  * identity here: a mount is found by its ID and its current mount point is asked from
- * the kernel each time, so renaming a target's parents cannot misdirect an unmount. */
+ * the kernel each time, so renaming a target's parents cannot misdirect an unmount.
+ * Where the two cannot be used (a seccomp filter that does not know them, like systemd
+ * 252's SystemCallFilter=@mount, answers EPERM; ENOSYS before Linux 6.8), which the first
+ * use finds out once, the same answers come from mountinfo (mount-info.c), still by
+ * unique ID; copies in other mount namespaces are then looked for in their processes'
+ * mountinfo, as they are when the kernel cannot list a namespace by ID (before 6.11). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -117,12 +122,68 @@ static int list_mounts(uint64_t ns_id, uint64_t **ret, size_t *ret_n) {
         return 0;
 }
 
+/* Whether statmount(2) and listmount(2) work here, found out by the first call. */
+static bool statmount_usable(void) {
+        static int usable = -1;
+        _cleanup_free_ struct statmount_head *sm = NULL;
+        struct mnt_id_req req = {
+                .size = MNT_ID_REQ_SIZE_VER1,
+                .mnt_id = LSMT_ROOT,
+        };
+        uint64_t root_id, first;
+        int r;
+
+        if (usable >= 0)
+                return usable;
+        sm = malloc(STATMOUNT_SIZE);
+        if (!sm)
+                return false; /* not remembered: only this call falls back */
+        r = mount_id_of_path(AT_FDCWD, "/", &root_id);
+        if (r >= 0)
+                r = stat_mount(0, root_id, STATMOUNT_MNT_POINT, sm);
+        if (r > 0 && syscall(NR_listmount, &req, &first, (size_t) 1, 0) < 0)
+                r = -errno;
+        usable = r > 0;
+        if (!usable)
+                log_debug_errno(r, "statmount/listmount unusable (%m): reading the mount table from mountinfo");
+        return usable;
+}
+
+/* The entry of mnt_id in mountinfo: 1 and it (its strings taken), 0 when not found. */
+static int info_find(uint64_t mnt_id, char **ret_point, dev_t *ret_dev, char **ret_root) {
+        MountInfo *all = NULL;
+        size_t n = 0;
+        int r;
+
+        r = mount_info_read_self(&all, &n);
+        if (r < 0)
+                return r;
+        r = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (all[i].id != mnt_id)
+                        continue;
+                if (ret_point)
+                        *ret_point = TAKE_PTR(all[i].point);
+                if (ret_dev)
+                        *ret_dev = all[i].dev;
+                if (ret_root)
+                        *ret_root = TAKE_PTR(all[i].root);
+                r = 1;
+                break;
+        }
+        mount_info_free(all, n);
+        return r;
+}
+
 /* The mount point of mnt_id: 1 and the path, 0 when it is not in this namespace. */
 int mount_find(uint64_t mnt_id, char **ret_mount_point) {
-        _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
+        _cleanup_free_ struct statmount_head *sm = NULL;
         const char *point;
         int r;
 
+        if (!statmount_usable())
+                return info_find(mnt_id, ret_mount_point, NULL, NULL);
+        sm = malloc(STATMOUNT_SIZE);
         if (!sm)
                 return -ENOMEM;
         r = stat_mount(0, mnt_id, STATMOUNT_MNT_POINT, sm);
@@ -190,8 +251,7 @@ int mount_unmount(uint64_t mnt_id, bool detach, Error *e) {
         return 0;
 }
 
-/* Whether path is dir or below it (strictly below when `strict`). */
-static bool path_within(const char *path, const char *dir, bool strict) {
+bool mount_path_within(const char *path, const char *dir, bool strict) {
         size_t n = strlen(dir);
 
         while (n > 0 && dir[n - 1] == '/')
@@ -203,6 +263,29 @@ static bool path_within(const char *path, const char *dir, bool strict) {
         return path[n] == '/';
 }
 
+static int info_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n) {
+        _cleanup_free_ uint64_t *found = NULL;
+        MountInfo *all = NULL;
+        size_t n_all = 0, n_found = 0;
+        int r;
+
+        r = mount_info_read_self(&all, &n_all);
+        if (r < 0)
+                return r;
+        found = calloc(n_all ?: 1, sizeof *found);
+        if (!found) {
+                mount_info_free(all, n_all);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n_all; i++)
+                if (mount_path_within(all[i].point, dir, true))
+                        found[n_found++] = all[i].id;
+        mount_info_free(all, n_all);
+        *ret_ids = TAKE_PTR(found);
+        *ret_n = n_found;
+        return 0;
+}
+
 int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n) {
         _cleanup_free_ uint64_t *all = NULL, *found = NULL;
         size_t n_all = 0, n_found = 0;
@@ -212,6 +295,8 @@ int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n) {
         assert(ret_ids);
         assert(ret_n);
 
+        if (!statmount_usable())
+                return info_list_below(dir, ret_ids, ret_n);
         r = list_mounts(0, &all, &n_all);
         if (r < 0)
                 return r;
@@ -224,7 +309,7 @@ int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n) {
                 r = mount_find(all[i], &point);
                 if (r < 0)
                         return r;
-                if (r > 0 && path_within(point, dir, true))
+                if (r > 0 && mount_path_within(point, dir, true))
                         found[n_found++] = all[i];
         }
         *ret_ids = TAKE_PTR(found);
@@ -250,10 +335,19 @@ int mount_adopt_legacy(const char *path, uint64_t old_id, uint64_t *ret) {
 }
 
 int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root) {
-        _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
+        _cleanup_free_ struct statmount_head *sm = NULL;
         const char *root;
+        dev_t dev;
         int r;
 
+        if (!statmount_usable()) {
+                r = info_find(mnt_id, NULL, &dev, ret_root);
+                if (r <= 0)
+                        return r == 0 ? -ENOENT : r;
+                *ret_dev = dev;
+                return 0;
+        }
+        sm = malloc(STATMOUNT_SIZE);
         if (!sm)
                 return -ENOMEM;
         r = stat_mount(0, mnt_id, STATMOUNT_SB_BASIC | STATMOUNT_MNT_ROOT, sm);
@@ -286,7 +380,7 @@ static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, st
                         continue;
                 copy_root = statmount_str(sm, sm->mnt_root);
                 if (makedev(sm->sb_dev_major, sm->sb_dev_minor) == dev && copy_root &&
-                    path_within(copy_root, root, false))
+                    mount_path_within(copy_root, root, false))
                         return 1;
         }
         return 0;
@@ -299,21 +393,35 @@ static bool ino_seen(const ino_t *seen, size_t n, ino_t ino) {
         return false;
 }
 
-/* Whether the user namespace of process pid (a /proc entry) is not ours and is owned by
- * owner ((uid_t) -1: by anyone but root). */
-static bool user_ns_counts(const char *pid, ino_t own_ino, uid_t owner) {
+/* Whether the user namespace of the process (its /proc directory) is not ours and is
+ * owned by owner ((uid_t) -1: by anyone but root). */
+static bool user_ns_counts(int pid_fd, ino_t own_ino, uid_t owner) {
         _cleanup_close_ int fd = -EBADF;
-        char path[sizeof("/proc//ns/user") + 11];
         struct stat st;
         uid_t uid;
 
-        snprintf(path, sizeof path, "/proc/%s/ns/user", pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = openat(pid_fd, "ns/user", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0 || st.st_ino == own_ino)
                 return false;
         if (ioctl(fd, NS_GET_OWNER_UID, &uid) < 0)
                 return false;
         return owner == (uid_t) -1 ? uid != 0 : uid == owner;
+}
+
+/* Whether the mount namespace ns_fd of the process pid_fd has a copy: listed by
+ * namespace ID where the kernel and the seccomp policy allow (Linux 6.11), else from the
+ * process's mountinfo (pid_fd is its /proc directory: never another process's). */
+static int process_has_copy(int pid_fd, int ns_fd, uint64_t dev, const char *root, struct statmount_head *sm) {
+        uint64_t ns_id;
+        int r;
+
+        if (statmount_usable() && ioctl(ns_fd, NS_GET_MNTNS_ID, &ns_id) >= 0) {
+                r = namespace_has_copy(ns_id, dev, root, sm);
+                if (r >= 0)
+                        return r;
+                log_debug_errno(r, "cannot list mount namespace %" PRIu64 " by ID (%m), reading mountinfo", ns_id);
+        }
+        return mount_info_has_copy(pid_fd, (dev_t) dev, root);
 }
 
 int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsigned *ret) {
@@ -324,6 +432,7 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsi
         struct stat own, own_mnt;
         struct dirent *de;
         unsigned n = 0;
+        int r;
 
         assert(root);
         assert(ret);
@@ -336,18 +445,18 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsi
         if (!proc)
                 return -errno;
         for (errno = 0; (de = readdir(proc)); errno = 0) {
-                _cleanup_close_ int ns_fd = -EBADF;
-                char path[sizeof("/proc//ns/user") + 11];
+                _cleanup_close_ int pid_fd = -EBADF, ns_fd = -EBADF;
                 struct stat st;
-                uint64_t ns_id;
                 ino_t *grown;
 
                 if (de->d_name[0] < '1' || de->d_name[0] > '9' || strlen(de->d_name) > 10)
                         continue;
-                if (!user_ns_counts(de->d_name, own.st_ino, owner))
+                /* Everything through this fd: if the process goes, it fails rather than
+                 * reaching a new process with the same PID. */
+                pid_fd = openat(dirfd(proc), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (pid_fd < 0 || !user_ns_counts(pid_fd, own.st_ino, owner))
                         continue; /* gone, or not a user namespace of owner's */
-                snprintf(path, sizeof path, "/proc/%s/ns/mnt", de->d_name);
-                ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+                ns_fd = openat(pid_fd, "ns/mnt", O_RDONLY | O_CLOEXEC);
                 if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt.st_ino ||
                     ino_seen(seen, n_seen, st.st_ino))
                         continue; /* our own mount table has no copies: mount_find() sees it */
@@ -358,9 +467,10 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsi
                         return -ENOMEM;
                 seen = grown;
                 seen[n_seen++] = st.st_ino;
-                if (ioctl(ns_fd, NS_GET_MNTNS_ID, &ns_id) < 0)
-                        continue;
-                if (namespace_has_copy(ns_id, dev, root, sm) > 0)
+                r = process_has_copy(pid_fd, ns_fd, dev, root, sm);
+                if (r < 0)
+                        return r;
+                if (r > 0)
                         n++;
         }
         if (errno > 0)

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Helpers shared by the files of src/mount. */
 
@@ -22,3 +25,26 @@ int mount_dir_is_empty(int fd);
 /* The unique mount ID of what dirfd/path (followed, magic links too: /proc/PID/fd/N)
  * refers to; for mount-holders.c. */
 int mount_id_of_path(int dirfd, const char *path, uint64_t *ret);
+
+/* Whether path is dir or below it (strictly below when `strict`). */
+bool mount_path_within(const char *path, const char *dir, bool strict);
+
+/* The mount table from mountinfo, for when statmount(2)/listmount(2) are unavailable
+ * (mount-info.c). One mount of laminad's mount namespace: unique ID, mount point, the
+ * device of its superblock and the directory of that filesystem it shows. */
+typedef struct MountInfo {
+        uint64_t id;
+        char *point;
+        dev_t dev;
+        char *root;
+} MountInfo;
+
+/* The mounts of /proc/self/mountinfo that can be identified by unique ID (all but those
+ * covered by another mount on the same mount point). */
+int mount_info_read_self(MountInfo **ret, size_t *ret_n);
+void mount_info_free(MountInfo *m, size_t n);
+
+/* 1 when the mount table of the process whose /proc directory is proc_pid_fd has a mount
+ * of superblock dev showing root or a directory below it; 0 when not or the process is
+ * gone. */
+int mount_info_has_copy(int proc_pid_fd, dev_t dev, const char *root);

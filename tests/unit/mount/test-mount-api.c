@@ -2,10 +2,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libmount.h>
+#include <seccomp.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "mount-api.h"
+#include "mount-util.h"
 #include "mount-test-util.h"
 
 /* n layer directories dir/L/<i>, each with its own file u<i> and a shared file f
@@ -475,6 +477,121 @@ TEST(list_below_finds_only_mounts_below) {
         run_isolated(body_mount_list_below);
 }
 
+static const MountInfo *info_lookup(const MountInfo *all, size_t n, uint64_t id) {
+        for (size_t i = 0; i < n; i++)
+                if (all[i].id == id)
+                        return &all[i];
+        return NULL;
+}
+
+/* The mountinfo fallback (no statmount/listmount, e.g. under a seccomp filter that does
+ * not know them) knows every mount by the same unique ID, mount point, device and root
+ * as statmount does, with names that need escaping; a covered mount is left out. */
+static void body_mountinfo_fallback(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *odd = test_path("%s/a b\\c\td", dir), *covered = NULL;
+        _cleanup_free_ uint64_t *ids = NULL;
+        _cleanup_close_ int tfd = -EBADF, tfd2 = -EBADF, tfd3 = -EBADF;
+        MountInfo *all = NULL;
+        size_t n_all = 0, n_ids = 0, below = 0;
+        Error e = ERROR_NULL;
+        uint64_t id, id_odd, id_covered, id_top;
+        int ready[2], status;
+        pid_t pid;
+        char c;
+
+        ASSERT_OK(mkdir(src, 0755));
+        tfd = make_target(dir, "plain", NULL);
+        tfd2 = make_target(dir, "a b\\c\td", NULL);
+        tfd3 = make_target(dir, "covered", &covered);
+        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+        ASSERT_OK(bind_at(src, tfd2, MOUNT_ATTR_RDONLY, &id_odd, &e));
+        ASSERT_OK(bind_at(src, tfd3, 0, &id_covered, &e));
+        safe_close(tfd3);
+        ASSERT_OK(mount_open_target(covered, &tfd3, &e)); /* now the bind mount's root */
+        ASSERT_OK(bind_at(src, tfd3, 0, &id_top, &e));
+
+        ASSERT_OK(mount_info_read_self(&all, &n_all));
+        ASSERT_TRUE(n_all > 3);
+        for (size_t i = 0; i < n_all; i++) {
+                _cleanup_free_ char *point = NULL, *root = NULL;
+                uint64_t dev;
+
+                ASSERT_TRUE(mount_find(all[i].id, &point) == 1);
+                ASSERT_STREQ(point, all[i].point);
+                ASSERT_OK(mount_identity(all[i].id, &dev, &root));
+                ASSERT_TRUE(dev == (uint64_t) all[i].dev);
+                ASSERT_STREQ(root, all[i].root);
+                below += mount_path_within(all[i].point, dir, true);
+        }
+        ASSERT_TRUE(info_lookup(all, n_all, id) && info_lookup(all, n_all, id_odd) && info_lookup(all, n_all, id_top));
+        ASSERT_STREQ(info_lookup(all, n_all, id_odd)->point, odd);
+        ASSERT_STREQ(info_lookup(all, n_all, id_odd)->root, "/src");
+        ASSERT_TRUE(!info_lookup(all, n_all, id_covered));
+        ASSERT_OK(mount_list_below(dir, &ids, &n_ids));
+        ASSERT_TRUE(n_ids == below + 1); /* statmount also sees the covered one */
+
+        /* copies in another user namespace, from its process's mountinfo */
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
+                        _exit(1);
+                pause();
+                _exit(0);
+        }
+        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        {
+                _cleanup_free_ char *proc = test_path("/proc/%d", (int) pid);
+                _cleanup_close_ int pid_fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                const MountInfo *m = info_lookup(all, n_all, id);
+
+                ASSERT_TRUE(pid_fd >= 0);
+                ASSERT_TRUE(mount_info_has_copy(pid_fd, m->dev, m->root) == 1);
+                ASSERT_TRUE(mount_info_has_copy(pid_fd, m->dev, "/other") == 0);
+                ASSERT_OK(kill(pid, SIGKILL));
+                ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+                ASSERT_TRUE(mount_info_has_copy(pid_fd, m->dev, m->root) == 0); /* gone: never another's */
+        }
+        mount_info_free(all, n_all);
+}
+TEST(mountinfo_fallback_matches_statmount) {
+        run_isolated(body_mountinfo_fallback);
+}
+
+/* As systemd 252's SystemCallFilter=@mount does: statmount(2) and listmount(2) are
+ * unknown to it and answer EPERM. Everything falls back to mountinfo. */
+static void deny_statmount(void) {
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+
+        ASSERT_TRUE(ctx);
+        ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), 457 /* statmount */, 0));
+        ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), 458 /* listmount */, 0));
+        ASSERT_OK(seccomp_load(ctx));
+        seccomp_release(ctx);
+        ASSERT_TRUE(syscall(457, NULL, NULL, 0, 0) < 0 && errno == EPERM);
+}
+
+static void body_without_statmount(const char *dir) {
+        _cleanup_free_ char *second = test_path("%s/second", dir);
+
+        deny_statmount();
+        body_unmount_busy_and_force(dir);
+        ASSERT_OK(mkdir(second, 0755));
+        body_mount_list_below(second);
+}
+TEST(unmount_and_list_without_statmount) {
+        run_isolated(body_without_statmount);
+}
+
+static void body_copies_without_statmount(const char *dir) {
+        deny_statmount();
+        body_user_ns_copies(dir);
+}
+TEST(user_ns_copies_without_statmount) {
+        run_isolated(body_copies_without_statmount);
+}
+
 static void body_mount_point(const char *dir) {
         _cleanup_free_ char *parent = test_path("%s/run/mounts/overlayfs", dir), *path = NULL, *path2 = NULL;
         _cleanup_free_ char *owner_dir = test_path("%s/1234", parent), *linked = test_path("%s/linked", dir);
@@ -518,6 +635,9 @@ TEST(mount_point_per_owner_random_and_removed) {
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(overlay_1_layer_with_upper),
+                TEST_ENTRY(mountinfo_fallback_matches_statmount),
+                TEST_ENTRY(unmount_and_list_without_statmount),
+                TEST_ENTRY(user_ns_copies_without_statmount),
                 TEST_ENTRY(overlay_2_layers_read_only),
                 TEST_ENTRY(overlay_2_layers_with_upper),
                 TEST_ENTRY(overlay_128_layers),
