@@ -229,6 +229,20 @@ static uint64_t mount_attrs(uid_t ns, const CoreMountOptions *o) {
         return attrs;
 }
 
+/* The failure r (inner) of a step in src/mount, told with the key; still internal when it
+ * was: what a system call said is never a kind (a seccomp filter's EPERM is no
+ * AccessDenied, see error.h). */
+static int mount_error_with_key(Error *e, int r, const Error *inner, const char *what, const char *key,
+                                const char *where) {
+        bool set = e && e->code == 0;
+
+        r = error_setf(e, inner->code > 0 ? inner->code : -r, "cannot %s snapshot %s%s: %s", what, QUOTE(key), where,
+                       inner->code > 0 ? inner->message : strerror(-r));
+        if (set && (inner->internal || inner->code == 0))
+                e->internal = true;
+        return r;
+}
+
 int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target,
                const CoreMountOptions *o, char **ret_path, Error *e) {
         MountArgs a = {
@@ -262,8 +276,7 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                 if (store_write(s->store, forget_in_txn, &a, &forget) < 0)
                         log_warning("%s: %s", s->name, forget.message); /* the next start drops it */
                 mount_args_undo(&a);
-                return error_setf(e, -r, "cannot mount snapshot %s at the target: %s", QUOTE(key),
-                                  attach_error.message);
+                return mount_error_with_key(e, r, &attach_error, "mount", key, " at the target");
         }
 
         record_identity(s, &a);
@@ -320,7 +333,7 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
                                   QUOTE(a->key), by);
         }
         if (r < 0 && r != -ENOENT)
-                return error_setf(e, -r, "cannot unmount snapshot %s: %s", QUOTE(a->key), kernel.message);
+                return mount_error_with_key(e, r, &kernel, "unmount", a->key, "");
 
         /* A plain umount succeeds only when nothing holds the mount. Detached now or
          * earlier (by someone else): whoever still holds it keeps the snapshot busy. */

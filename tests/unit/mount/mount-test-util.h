@@ -7,9 +7,11 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <stdarg.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +31,27 @@ static inline void mount_test_require(void) {
                 exit(EXIT_TEST_SKIP);
         }
         close(fd);
+}
+
+#define NR_STATMOUNT 457 /* unknown to glibc 2.36 and libseccomp 2.5 */
+#define NR_LISTMOUNT 458
+
+/* Makes the system calls nrs[] (-1 ends the list) answer EPERM from now on in this
+ * process and its children, as a seccomp policy that refuses them does: systemd 252's
+ * SystemCallFilter=@mount does not know statmount and listmount. */
+static inline void mount_test_refuse_syscalls(const int *nrs) {
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+
+        ASSERT_TRUE(ctx);
+        for (const int *nr = nrs; *nr >= 0; nr++)
+                ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), *nr, 0));
+        ASSERT_OK(seccomp_load(ctx));
+        seccomp_release(ctx);
+        ASSERT_TRUE(syscall(nrs[0], NULL, NULL, 0, 0) < 0 && errno == EPERM);
+}
+
+static inline void mount_test_refuse_statmount(void) {
+        mount_test_refuse_syscalls((const int[]) { NR_STATMOUNT, NR_LISTMOUNT, -1 });
 }
 
 /* Runs body(dir) in an isolated child (see above); aborts when the child failed. */

@@ -476,6 +476,41 @@ TEST(force_unmount_keeps_the_snapshot_busy_until_released) {
         run_isolated(body_force_and_holder);
 }
 
+/* Where statmount and listmount are refused (EPERM from a seccomp policy that does not
+ * know them): Mount, ListMounts, a forced Unmount with a holder and the start-up
+ * reconciliation work from mountinfo. A refused umount2 is an internal failure naming
+ * the key, never a kind (EPERM would be AccessDenied). */
+static void body_without_statmount(const char *dir) {
+        _cleanup_free_ char *forced = test_path("%s/forced", dir), *path = NULL;
+        CoreMountInfoList l = {};
+        Error e = ERROR_NULL;
+        Env env;
+
+        mount_test_refuse_statmount();
+        ASSERT_OK(mkdir(forced, 0700));
+        body_force_and_holder(forced);
+
+        env = env_new(dir);
+        prepare(&env, 1000, "m", NULL);
+        path = mount_key(&env, 1000, "m", NULL);
+        env_done(&env);
+        env = env_new(dir); /* a restart keeps the record of what is still mounted */
+        ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
+        ASSERT_TRUE(l.n == 1 && streq(l.items[0].key, "m") && streq(l.items[0].path, path));
+        core_mount_info_list_clear(&l);
+
+        mount_test_refuse_syscalls((const int[]) { SYS_umount2, -1 });
+        expect_error(core_unmount(env.s, 1000, "m", false, NULL, &e), &e, EPERM, "snapshot \"m\"");
+        ASSERT_TRUE(e.internal);
+        ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
+        ASSERT_TRUE(l.n == 1);
+        core_mount_info_list_clear(&l);
+        env_done(&env);
+}
+TEST(mount_unmount_and_restart_without_statmount) {
+        run_isolated(body_without_statmount);
+}
+
 /* The state on a tmpfs with no inode left: overlayfs cannot create its work dir and would
  * mount read-only; Mount refuses (QuotaExceeded, naming the key) instead of handing out a
  * read-only mount as writable, leaves no record, and works again once there is room. */
@@ -533,6 +568,7 @@ int main(void) {
                 TEST_ENTRY(reconcile_drops_old_boot_and_vanished_mounts),
                 TEST_ENTRY(read_only_fallback_on_a_full_fs_is_refused),
                 TEST_ENTRY(force_unmount_keeps_the_snapshot_busy_until_released),
+                TEST_ENTRY(mount_unmount_and_restart_without_statmount),
                 TEST_ENTRY(chains_of_2_128_500_layers_and_501_refused),
         };
 

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libmount.h>
-#include <seccomp.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -559,23 +558,10 @@ TEST(mountinfo_fallback_matches_statmount) {
         run_isolated(body_mountinfo_fallback);
 }
 
-/* As systemd 252's SystemCallFilter=@mount does: statmount(2) and listmount(2) are
- * unknown to it and answer EPERM. Everything falls back to mountinfo. */
-static void deny_statmount(void) {
-        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-
-        ASSERT_TRUE(ctx);
-        ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), 457 /* statmount */, 0));
-        ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), 458 /* listmount */, 0));
-        ASSERT_OK(seccomp_load(ctx));
-        seccomp_release(ctx);
-        ASSERT_TRUE(syscall(457, NULL, NULL, 0, 0) < 0 && errno == EPERM);
-}
-
 static void body_without_statmount(const char *dir) {
         _cleanup_free_ char *second = test_path("%s/second", dir);
 
-        deny_statmount();
+        mount_test_refuse_statmount();
         body_unmount_busy_and_force(dir);
         ASSERT_OK(mkdir(second, 0755));
         body_mount_list_below(second);
@@ -585,7 +571,7 @@ TEST(unmount_and_list_without_statmount) {
 }
 
 static void body_copies_without_statmount(const char *dir) {
-        deny_statmount();
+        mount_test_refuse_statmount();
         body_user_ns_copies(dir);
 }
 TEST(user_ns_copies_without_statmount) {
