@@ -5,8 +5,10 @@
 # name with spaces, a hard link and a symlink) and sets its config (Entrypoint, Cmd, Env,
 # WorkingDir); skopeo exports it as oci-archive and docker-archive. Each form is imported
 # with laminactl, compared with `umoci unpack` of the same image (tree-compare.py), and run:
-# the container prints /etc/os-release and honours Env, WorkingDir and Cmd.
+# the container prints /etc/os-release and honours Env, WorkingDir and Cmd. On SNAPSHOTTER ($1,
+# default overlayfs).
 . "$(dirname "$0")/ctl-lib.sh"
+export LAMINA_SNAPSHOTTER=${1:-overlayfs}
 need_busybox_nspawn
 command -v umoci >/dev/null || harness_skip "umoci is not installed (tools/install-deps.sh installs it)"
 command -v skopeo >/dev/null || harness_skip "skopeo is not installed (tools/install-deps.sh installs it)"
