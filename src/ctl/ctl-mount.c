@@ -55,6 +55,8 @@ int verb_mount(Ctl *c, int argc, char **argv) {
 }
 
 int verb_umount(Ctl *c, int argc, char **argv) {
+        if (arg_force)
+                return ctl_call(c, "UnmountWithOptions", CALL_TIMEOUT_DEFAULT, NULL, "sas", argv[0], 1, "force");
         return ctl_unmount(c, argv[0]);
 }
 

@@ -44,6 +44,7 @@ extern bool arg_bytes;
 extern const char *arg_mount_options;
 extern const char *arg_name;
 extern bool arg_rm;
+extern bool arg_force;
 extern const char *arg_commit;
 extern bool arg_boot;
 extern bool arg_list_keys;

@@ -22,6 +22,7 @@ bool arg_bytes = false;
 const char *arg_mount_options = NULL;
 const char *arg_name = NULL;
 bool arg_rm = false;
+bool arg_force = false;
 const char *arg_commit = NULL;
 bool arg_boot = false;
 bool arg_list_keys = false;
@@ -41,6 +42,7 @@ typedef enum VerbOption {
         OPT_LIST_KEYS = 1 << 8,
         OPT_COMMAND = 1 << 9, /* "-- COMMAND…" is a command, not more arguments */
         OPT_NSPAWN = 1 << 10, /* run: options passed on to systemd-nspawn */
+        OPT_FORCE = 1 << 11,
 } VerbOption;
 
 typedef struct Verb {
@@ -81,7 +83,8 @@ static const VerbHelp verb_help[] = {
         { "mount", "mount KEY [TARGET] [-o OPTS]",
           "Mount a snapshot (under laminad's runtime directory unless TARGET) and print where.\n"
           "OPTS: ro, noexec, nosuid, nodev, suid, dev (comma-separated)." },
-        { "umount", "umount KEY", "Unmount what mount did. Alias: unmount." },
+        { "umount", "umount KEY [--force]",
+          "Unmount what mount did. With --force, also while in use: the mount leaves at once and the snapshot stays busy until its last user lets go. Alias: unmount." },
         { "list-mounts", "list-mounts", "List the mounts laminad made." },
         { "apply", "apply KEY FILE|-", "Unpack a layer tar (optionally compressed) into active snapshot KEY; prints its diff ID." },
         { "import", "import PATH|- [--name REF]",
@@ -132,8 +135,8 @@ static const Verb verbs[] = {
         { "usage",        0, -1, OPT_BYTES,                         verb_usage },
         { "label",        1, -1, 0,                                 verb_label, true },
         { "mount",        1, 2,  OPT_OPTIONS,                       verb_mount, true },
-        { "umount",       1, 1,  0,                                 verb_umount, true },
-        { "unmount",      1, 1,  0,                                 verb_umount, true },
+        { "umount",       1, 1,  OPT_FORCE,                         verb_umount, true },
+        { "unmount",      1, 1,  OPT_FORCE,                         verb_umount, true },
         { "list-mounts",  0, 0,  0,                                 verb_list_mounts },
         { "apply",        2, 2,  0,                                 verb_apply, true },
         { "import",       1, 1,  OPT_NAME,                          verb_import, true },
@@ -181,7 +184,7 @@ static void help(void) {
                "  rmi NAME...                    Remove images and the layers only they use\n"
                "\nMount commands:\n"
                "  mount KEY [TARGET] [-o OPTS]   Mount a snapshot, print where\n"
-               "  umount KEY                     Unmount what mount did\n"
+               "  umount KEY [--force]           Unmount what mount did\n"
                "  list-mounts                    List mounts made by laminad\n"
                "  run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [-- COMMAND...]\n"
                "                                 Run a container on a new snapshot of IMAGE\n"
@@ -199,6 +202,7 @@ static void help(void) {
                "  -b --bytes                     usage: sizes in bytes\n"
                "  -o --options=OPTS              mount: ro,noexec,nosuid,nodev,suid,dev\n"
                "     --name=NAME                 import, import-tar: image name; run: machine and snapshot name\n"
+               "  -f --force                     umount: also while in use (detach)\n"
                "     --rm                        run: remove the snapshot afterwards\n"
                "     --commit=NAME               run: commit the snapshot as NAME afterwards\n"
                "     --boot                      run: boot the container's init\n"
@@ -214,7 +218,7 @@ static bool arg_help = false;
 
 static const char *const option_names[] = {
         "--mount", "--target", "--bytes", "--options", "--name", "--rm", "--commit", "--boot", "--list-keys",
-        "-- COMMAND", "systemd-nspawn options",
+        "-- COMMAND", "systemd-nspawn options", "--force",
 };
 
 static int parse_uid(const char *s, uid_t *ret) {
@@ -274,6 +278,7 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 { "options", required_argument, NULL, 'o' },
                 { "name", required_argument, NULL, ARG_NAME },
                 { "rm", no_argument, NULL, ARG_RM },
+                { "force", no_argument, NULL, 'f' },
                 { "commit", required_argument, NULL, ARG_COMMIT },
                 { "boot", no_argument, NULL, ARG_BOOT },
                 { "list-keys", no_argument, NULL, ARG_LIST_KEYS },
@@ -289,7 +294,7 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
         int c;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":hs:qt:bo:E:", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, ":hs:qt:bo:E:f", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         arg_help = true;
@@ -346,6 +351,10 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 case ARG_RM:
                         arg_rm = true;
                         seen |= OPT_RM;
+                        break;
+                case 'f':
+                        arg_force = true;
+                        seen |= OPT_FORCE;
                         break;
                 case ARG_COMMIT:
                         arg_commit = optarg;

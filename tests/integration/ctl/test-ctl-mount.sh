@@ -27,6 +27,24 @@ ok "list-mounts when none" list-mounts
 expect "no mounts" "$out" "No mounts."
 fails "umount of something not mounted" 1 '"a"' umount a
 
+# umount --force: a process in the mount makes a plain umount Busy; forced, the mount
+# leaves at once and the snapshot stays busy until the process is gone.
+ok "prepare f" prepare f
+ok "mount f" mount f
+fpath=$out
+(cd "$fpath" && exec sleep 120) &
+holder=$!
+for _ in $(seq 50); do [ "$(readlink "/proc/$holder/cwd")" = "$fpath" ] && break; sleep 0.1; done
+fails "umount while in use is busy" 1 'in use' umount f
+is_mounted "$fpath" || fail "a busy umount left $fpath mounted"
+ok "umount --force" umount --force f
+is_mounted "$fpath" && fail "umount --force detached $fpath"
+fails "rm while a process still uses it" 1 '"f"' rm f
+kill "$holder"
+wait "$holder" 2>/dev/null
+ok "rm f once it is released" rm f
+fails "--force is only for umount" 2 '' ls --force
+
 ok "commit" commit a-done a
 fails "mount of a committed snapshot" 1 '"a-done"' mount a-done
 
