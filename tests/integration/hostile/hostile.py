@@ -29,7 +29,7 @@ gi.require_version("GLib", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
 
 SERVICE = "org.lamina.snapshot1"
-OBJ = "/org/lamina/snapshot1/overlayfs"
+OBJ = "/org/lamina/snapshot1/" + os.environ.get("LAMINA_HOSTILE_SNAPSHOTTER", "overlayfs")
 IFACE = "org.lamina.snapshot1.Snapshotter"
 POLKIT = "org.freedesktop.PolicyKit1"
 AGENT_PATH = "/org/lamina/test/agent"

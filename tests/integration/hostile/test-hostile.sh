@@ -201,6 +201,33 @@ if selected regex; then
         same_daemon regex
 fi
 
+if selected native; then
+        echo "# a native Prepare copying a 5000-file parent, while the victim calls"
+        NOBJ=/org/lamina/snapshot1/native
+        busctl --system call "$SERVICE" "$NOBJ" "$IFACE" Prepare 'ssa{ss}' n-big "" 0 >/dev/null ||
+                harness_die "root cannot Prepare on native"
+        dir=$(busctl --system call "$SERVICE" "$NOBJ" "$IFACE" Mount 'ssas' n-big "" 0 | sed 's/^s "\(.*\)"$/\1/')
+        [ -d "$dir" ] || harness_die "native Mount gave no directory: $dir"
+        /usr/bin/python3 -c '
+import os, sys
+for d in range(50):
+    os.mkdir("%s/d%d" % (sys.argv[1], d))
+    for f in range(100):
+        with open("%s/d%d/f%d" % (sys.argv[1], d, f), "w") as o:
+            o.write("x" * 4000)' "$dir"
+        busctl --system call "$SERVICE" "$NOBJ" "$IFACE" Unmount s n-big >/dev/null &&
+                busctl --system call "$SERVICE" "$NOBJ" "$IFACE" Commit 'ssa{ss}' n-base n-big 0 >/dev/null ||
+                harness_die "cannot commit the native parent"
+        victim_start 4 native
+        start=$(date +%s%N)
+        out=$(LAMINA_HOSTILE_SNAPSHOTTER=native tool "$HOG" call Prepare '(ssa{ss})' '["h-copy", "n-base", {}]')
+        ms=$((($(date +%s%N) - start) / 1000000))
+        want native-prepare ok "$out"
+        echo "# the copy took $ms ms"
+        victim_check native
+        same_daemon native
+fi
+
 if selected stall; then
         echo "# five Applies from pipes that never deliver (--apply-stall-timeout 3)"
         victim_start 3 stall
