@@ -130,6 +130,15 @@ static int close_all_but(const int *keep, size_t n) {
         return close_range(lo, ~0u, 0);
 }
 
+/* The writer's capabilities, each for what a layer asks of it:
+ *   CHOWN        entries belong to the layer's owners (fchown, fchownat)
+ *   FOWNER       then it still sets their modes, times and xattrs (not owning them)
+ *   FSETID       set-id bits survive fchmod of a file whose group it is not in
+ *   DAC_OVERRIDE entries go into directories whose modes (e.g. 0555, owned by another
+ *                uid) would shut it out, and files are written after their modes are set
+ *   SETFCAP      security.capability xattrs (file capabilities of the layer)
+ *   MKNOD        device nodes, only in layers applied by root (allow_mknod)
+ * Everything else goes, from the bounding set too. (The parser keeps nothing.) */
 static int drop_capabilities(bool allow_mknod) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[2] = {};
