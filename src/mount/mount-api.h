@@ -95,3 +95,39 @@ int mount_point_create(const char *parent_path, uid_t owner, char **ret_path, in
 /* Removes the empty directory path (its parents resolved without symlinks); 0 when it
  * is already gone. */
 int mount_point_remove(const char *path);
+
+/* Idmapped mounts (mount-idmap.c). */
+
+/* At most this many subordinate ids per caller (newuidmap allows any; a map of more
+ * only costs the kernel nothing, but an image uses 65536). Lines of /etc/subuid read. */
+#define MOUNT_IDMAP_MAX_SUBIDS 65536U
+#define MOUNT_IDMAP_MAX_LINES 65536U
+
+typedef struct MountIdmapRange {
+        uint32_t inside, outside, count; /* as in uid_map(5): image-side id, host id */
+} MountIdmapRange;
+
+typedef struct MountIdmap {
+        MountIdmapRange uid[2], gid[2];
+        size_t n_uid, n_gid;
+} MountIdmap;
+
+/* The first range of `name` or of the numeric id `who` in a subordinate id file
+ * (subuid(5), subgid(5)); *ret_count 0 when there is none (or no file). Ranges starting at
+ * 0, reaching (uid_t) -1 or longer than MOUNT_IDMAP_MAX_SUBIDS are ignored. */
+int mount_subid_range(const char *path, const char *name, uint32_t who, uint32_t *ret_start, uint32_t *ret_count);
+
+/* What a caller uid/gid is entitled to, as newuidmap/newgidmap would let it map: image id
+ * 0 is the caller's own uid (gid), image ids 1..N its first subordinate range of the
+ * files (found by the user's name or uid in both), N at most 65536. Without
+ * a range only 0 is mapped; every other image id shows as the overflow id (nobody) and
+ * cannot be written. */
+int mount_idmap_for_caller(uid_t uid, gid_t gid, const char *subuid_path, const char *subgid_path, MountIdmap *ret);
+
+/* A user namespace (fd) with that mapping, made by a child that only waits to be killed. */
+int mount_userns_new(const MountIdmap *m, int *ret_fd);
+
+/* Idmaps the detached mount mnt_fd (not yet idmapped, not an overlay) through userns_fd:
+ * files on disk with image id i show as the host id i maps to, and what is created through
+ * it is stored with the image id. */
+int mount_set_idmap(int mnt_fd, int userns_fd, Error *e);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libmount.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
 
 #include "mount-api.h"
@@ -578,6 +579,94 @@ TEST(user_ns_copies_without_statmount) {
         run_isolated(body_copies_without_statmount);
 }
 
+/* Creates path as uid/gid (a child that becomes them), or aborts. */
+static void create_as(const char *path, uid_t uid, gid_t gid) {
+        int status;
+        pid_t pid = fork();
+
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                int fd;
+                if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(2);
+                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                _exit(fd < 0 ? 1 : 0);
+        }
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void expect_owner(const char *path, uid_t uid, gid_t gid) {
+        struct stat st;
+
+        ASSERT_OK(lstat(path, &st));
+        if (st.st_uid != uid || st.st_gid != gid) {
+                fprintf(stderr, "%s: owner %u:%u, expected %u:%u\n", path, st.st_uid, st.st_gid, uid, gid);
+                abort();
+        }
+}
+
+/* A caller's mapping from subuid/subgid files as newuidmap would allow it, and a bind
+ * mount idmapped through it: image ids show as the caller's, files it creates are stored
+ * with image ids, ids it has no range for show as nobody. */
+static void body_idmap(const char *dir) {
+        _cleanup_free_ char *subuid = test_path("%s/subuid", dir), *subgid = test_path("%s/subgid", dir);
+        _cleanup_free_ char *src = test_path("%s/src", dir), *tgt = NULL;
+        _cleanup_close_ int userns = -EBADF, mfd = -EBADF, tfd = -EBADF;
+        Error e = ERROR_NULL;
+        MountIdmap m;
+        uint32_t start = 0, count = 0;
+        FILE *f;
+
+        ASSERT_TRUE((f = fopen(subuid, "we")));
+        fputs("bad:0:10\nbig:300000:70000\nother:100000:65536\n54321:200000:65536\n54321:400000:65536\n", f);
+        fclose(f);
+        ASSERT_TRUE((f = fopen(subgid, "we")));
+        fputs("54321:500000:1000\n", f);
+        fclose(f);
+        ASSERT_OK(mount_subid_range(subuid, "other", 1, &start, &count));
+        ASSERT_TRUE(start == 100000 && count == 65536);
+        ASSERT_OK(mount_subid_range(subuid, "bad", 1, &start, &count)); /* never from host root */
+        ASSERT_TRUE(count == 0);
+        ASSERT_OK(mount_subid_range(subuid, "big", 1, &start, &count)); /* more than 65536 */
+        ASSERT_TRUE(count == 0);
+        ASSERT_OK(mount_subid_range("/nonexistent", "x", 1, &start, &count));
+        ASSERT_TRUE(count == 0);
+
+        ASSERT_OK(mount_idmap_for_caller(54321, 54320, subuid, subgid, &m));
+        ASSERT_TRUE(m.n_uid == 2 && m.uid[0].inside == 0 && m.uid[0].outside == 54321 && m.uid[0].count == 1);
+        ASSERT_TRUE(m.uid[1].inside == 1 && m.uid[1].outside == 200000 && m.uid[1].count == 65536); /* the first */
+        ASSERT_TRUE(m.n_gid == 2 && m.gid[0].outside == 54320 && m.gid[1].outside == 500000 && m.gid[1].count == 1000);
+        {
+                MountIdmap none;
+                ASSERT_OK(mount_idmap_for_caller(54322, 54322, subuid, subgid, &none));
+                ASSERT_TRUE(none.n_uid == 1 && none.n_gid == 1);
+        }
+
+        ASSERT_OK(chmod(dir, 0711)); /* the test's tmpfs: others may pass */
+        ASSERT_OK(mkdir(src, 0777));
+        ASSERT_OK(chmod(src, 0777));
+        create_as(test_path("%s/root-file", src), 0, 0);
+        create_as(test_path("%s/five", src), 5, 7);
+        create_as(test_path("%s/far", src), 70000, 70000);
+        ASSERT_OK(mount_userns_new(&m, &userns));
+        tfd = make_target(dir, "idmapped", &tgt);
+        ASSERT_OK(mount_bind(src, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &mfd, &e));
+        ASSERT_OK(mount_set_idmap(mfd, userns, &e));
+        ASSERT_OK(mount_attach(mfd, tfd, &e));
+
+        expect_owner(test_path("%s/root-file", tgt), 54321, 54320);
+        expect_owner(test_path("%s/five", tgt), 200004, 500006);
+        expect_owner(test_path("%s/far", tgt), 65534, 65534); /* no range for it: nobody */
+        create_as(test_path("%s/by-caller", tgt), 54321, 54320);
+        expect_owner(test_path("%s/by-caller", src), 0, 0);
+        create_as(test_path("%s/by-sub", tgt), 200009, 500009);
+        expect_owner(test_path("%s/by-sub", src), 10, 10);
+        ASSERT_TRUE(strstr(mount_options_of(tgt), "idmapped"));
+}
+TEST(idmap_for_caller_from_subids) {
+        run_isolated(body_idmap);
+}
+
 static void body_mount_point(const char *dir) {
         _cleanup_free_ char *parent = test_path("%s/run/mounts/overlayfs", dir), *path = NULL, *path2 = NULL;
         _cleanup_free_ char *owner_dir = test_path("%s/1234", parent), *linked = test_path("%s/linked", dir);
@@ -622,6 +711,7 @@ int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(overlay_1_layer_with_upper),
                 TEST_ENTRY(mountinfo_fallback_matches_statmount),
+                TEST_ENTRY(idmap_for_caller_from_subids),
                 TEST_ENTRY(unmount_and_list_without_statmount),
                 TEST_ENTRY(user_ns_copies_without_statmount),
                 TEST_ENTRY(overlay_2_layers_read_only),

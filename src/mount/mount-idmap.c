@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Idmapped mounts for unprivileged callers: the mapping a caller is entitled to (its own
+ * ids and its /etc/subuid, /etc/subgid ranges, as newuidmap(1) and newgidmap(1) would
+ * allow it), a user namespace carrying it, and applying it to a detached mount. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mount-api.h"
+#include "mount-util.h"
+
+/* A line of a subordinate id file (subuid(5)): "name-or-id:start:count". *ret_count 0:
+ * not for who. */
+static int subid_line_parse(char *line, const char *name, uint32_t who, uint32_t *ret_start, uint32_t *ret_count) {
+        char *owner = line, *start, *count, *end;
+        unsigned long long s, c;
+
+        *ret_count = 0;
+        start = strchr(owner, ':');
+        if (!start)
+                return 0;
+        *start++ = 0;
+        count = strchr(start, ':');
+        if (!count)
+                return 0;
+        *count++ = 0;
+        count[strcspn(count, "\n")] = 0;
+        if (!(name && streq(owner, name))) {
+                unsigned long long id;
+
+                errno = 0;
+                id = strtoull(owner, &end, 10);
+                if (errno || end == owner || *end || id != who)
+                        return 0;
+        }
+        errno = 0;
+        s = strtoull(start, &end, 10);
+        if (errno || end == start || *end || start[0] == '-')
+                return 0;
+        c = strtoull(count, &end, 10);
+        if (errno || end == count || *end || count[0] == '-')
+                return 0;
+        /* Never host root, never past the last valid id (UINT32_MAX is (uid_t) -1). */
+        if (s == 0 || c == 0 || c > MOUNT_IDMAP_MAX_SUBIDS || s + c > UINT32_MAX)
+                return 0;
+        *ret_start = (uint32_t) s;
+        *ret_count = (uint32_t) c;
+        return 0;
+}
+
+int mount_subid_range(const char *path, const char *name, uint32_t who, uint32_t *ret_start, uint32_t *ret_count) {
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        assert(path);
+        assert(ret_start);
+        assert(ret_count);
+
+        *ret_count = 0;
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : -errno;
+        for (unsigned n = 0; n < MOUNT_IDMAP_MAX_LINES && getline(&line, &size, f) >= 0; n++) {
+                uint32_t start, count;
+
+                (void) subid_line_parse(line, name, who, &start, &count);
+                if (count > 0) {
+                        *ret_start = start;
+                        *ret_count = count;
+                        break;
+                }
+        }
+        fclose(f);
+        return 0;
+}
+
+/* One map: id 0 to the caller's own id, 1.. to the first subordinate range of user name
+ * or uid `who` (if any). */
+static int idmap_derive(const char *path, const char *name, uid_t who, uint32_t own, MountIdmapRange ret[static 2],
+                        size_t *ret_n) {
+        uint32_t start = 0, count = 0;
+        int r;
+
+        r = mount_subid_range(path, name, who, &start, &count);
+        if (r < 0)
+                return r;
+        ret[0] = (MountIdmapRange) { .inside = 0, .outside = own, .count = 1 };
+        *ret_n = 1;
+        /* A range holding the caller's own id would map it twice. */
+        if (count > 0 && !(own >= start && own - start < count)) {
+                ret[1] = (MountIdmapRange) { .inside = 1, .outside = start, .count = count };
+                *ret_n = 2;
+        }
+        return 0;
+}
+
+int mount_idmap_for_caller(uid_t uid, gid_t gid, const char *subuid_path, const char *subgid_path, MountIdmap *ret) {
+        _cleanup_free_ char *buf = NULL;
+        struct passwd pw, *pwp = NULL;
+        long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+        MountIdmap m = {};
+        int r;
+
+        assert(ret);
+
+        if (uid == (uid_t) -1 || gid == (gid_t) -1)
+                return -EINVAL;
+        buf = malloc(size > 0 ? (size_t) size : 16384);
+        if (!buf)
+                return -ENOMEM;
+        /* newuidmap and newgidmap both look for the user's name or uid. */
+        (void) getpwuid_r(uid, &pw, buf, size > 0 ? (size_t) size : 16384, &pwp);
+        r = idmap_derive(subuid_path, pwp ? pwp->pw_name : NULL, uid, uid, m.uid, &m.n_uid);
+        if (r < 0)
+                return r;
+        r = idmap_derive(subgid_path, pwp ? pwp->pw_name : NULL, uid, gid, m.gid, &m.n_gid);
+        if (r < 0)
+                return r;
+        *ret = m;
+        return 0;
+}
+
+static int write_map(pid_t pid, const char *file, const MountIdmapRange *ranges, size_t n) {
+        char path[64], text[128] = "";
+        size_t used = 0;
+        int fd, k;
+
+        for (size_t i = 0; i < n; i++) {
+                k = snprintf(text + used, sizeof text - used, "%" PRIu32 " %" PRIu32 " %" PRIu32 "\n",
+                             ranges[i].inside, ranges[i].outside, ranges[i].count);
+                if (k < 0 || (size_t) k >= sizeof text - used)
+                        return -E2BIG;
+                used += (size_t) k;
+        }
+        snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, file);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        k = write(fd, text, used) == (ssize_t) used ? 0 : -errno;
+        safe_close(fd);
+        return k;
+}
+
+int mount_userns_new(const MountIdmap *m, int *ret_fd) {
+        char path[64], c = 0;
+        int pipefd[2], fd = -EBADF, status, r;
+        pid_t pid;
+
+        assert(m);
+        assert(ret_fd);
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                safe_close(pipefd[0]);
+                safe_close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                /* Only waits to be mapped and killed: never runs anything. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                safe_close(pipefd[0]);
+                if (unshare(CLONE_NEWUSER) < 0)
+                        _exit(EXIT_FAILURE);
+                (void) write(pipefd[1], "x", 1);
+                for (;;)
+                        pause();
+        }
+        safe_close(pipefd[1]);
+        r = read(pipefd[0], &c, 1) == 1 ? 0 : -ECHILD;
+        safe_close(pipefd[0]);
+        if (r >= 0)
+                r = write_map(pid, "uid_map", m->uid, m->n_uid);
+        if (r >= 0)
+                r = write_map(pid, "gid_map", m->gid, m->n_gid);
+        if (r >= 0) {
+                snprintf(path, sizeof path, "/proc/%d/ns/user", (int) pid);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        r = -errno;
+        }
+        (void) kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+int mount_set_idmap(int mnt_fd, int userns_fd, Error *e) {
+        struct mount_attr attr = {
+                .attr_set = MOUNT_ATTR_IDMAP,
+                .userns_fd = (uint64_t) userns_fd,
+        };
+
+        assert(mnt_fd >= 0);
+        assert(userns_fd >= 0);
+
+        if (mount_setattr(mnt_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+                return error_set_errno(e, errno, "idmapping the mount");
+        return 0;
+}
