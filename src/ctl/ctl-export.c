@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl-diff.h"
 #include "ctl.h"
 #include "strutil.h"
 
@@ -59,10 +60,10 @@ static int write_tree(const char *root, int fd) {
                 return ctl_fail(-ENOMEM, "out of memory");
         if (chdir(root) < 0)
                 return ctl_fail(-errno, "cannot enter %s: %m", root);
-        archive_entry_linkresolver_set_strategy(links, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+        archive_entry_linkresolver_set_strategy(links, ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
         if (archive_read_disk_set_symlink_physical(disk) != ARCHIVE_OK ||
             archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS) != ARCHIVE_OK ||
-            archive_write_set_format_pax_restricted(out) != ARCHIVE_OK ||
+            archive_write_set_format_pax(out) != ARCHIVE_OK ||
             archive_write_set_bytes_in_last_block(out, 1) != ARCHIVE_OK ||
             archive_write_open_fd(out, fd) != ARCHIVE_OK || archive_read_disk_open(disk, ".") != ARCHIVE_OK)
                 return ctl_fail(-EIO, "cannot start the archive: %s", archive_error_string(out));
@@ -112,52 +113,91 @@ static int write_tree(const char *root, int fd) {
         return 0;
 }
 
+/* A read-only mount of key: of a temporary view export-PID[-SUFFIX] on it when it is committed
+ * (or an image), else of the snapshot itself. */
+typedef struct ExportMount {
+        char *key;  /* what is mounted */
+        char *view; /* the temporary view, or NULL */
+        char *path;
+        char *parent; /* of the committed snapshot; "" for none */
+} ExportMount;
+
+static void export_unmount(Ctl *c, ExportMount *m) {
+        if (m->path)
+                (void) ctl_unmount(c, m->key);
+        if (m->view)
+                (void) ctl_remove(c, m->view);
+        free(m->view);
+        free(m->path);
+        free(m->parent);
+        if (m->key != m->view)
+                free(m->key);
+        *m = (ExportMount) {};
+}
+
+static int export_mount(Ctl *c, const char *name, const char *suffix, bool committed_only, ExportMount *ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *top_reply = NULL;
+        _cleanup_(ctl_info_clear) CtlInfo info = {}, top_info = {};
+        _cleanup_free_ char *top = NULL;
+        int r;
+
+        *ret = (ExportMount) {};
+        r = ctl_stat(c, name, true, &reply, &info);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r >= 0 && !streq(info.kind, "committed")) {
+                if (committed_only)
+                        return ctl_fail(-EINVAL, "snapshot %s is %s; --diff takes a committed snapshot or an image",
+                                        QUOTE(name), info.kind);
+                ret->key = strdup(name);
+        } else {
+                r = ctl_resolve_image(c, name, &top, NULL);
+                if (r < 0)
+                        return r;
+                r = ctl_stat(c, top, false, &top_reply, &top_info);
+                if (r < 0)
+                        return r;
+                ret->parent = strdup(top_info.parent);
+                ret->view = strdup_printf("export-%d%s", (int) getpid(), suffix);
+                if (!ret->parent || !ret->view)
+                        return -ENOMEM;
+                r = ctl_call(c, "View", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", ret->view, top, 0);
+                if (r < 0) {
+                        free(TAKE_PTR(ret->view));
+                        return r;
+                }
+                ret->key = ret->view;
+        }
+        if (!ret->key)
+                return -ENOMEM;
+        return ctl_mount(c, ret->key, NULL, (char *[]) { (char *) "ro", NULL }, &ret->path);
+}
+
 int verb_export(Ctl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(ctl_info_clear) CtlInfo info = {};
-        _cleanup_free_ char *top = NULL, *view = NULL, *path = NULL, *cwd = NULL;
+        _cleanup_free_ char *cwd = NULL;
         _cleanup_close_ int fd = -EBADF;
-        const char *target = argc > 1 ? argv[1] : "-", *key;
-        int r, k;
+        const char *target = argc > 1 ? argv[1] : "-";
+        ExportMount m = {}, parent = {};
+        int r;
 
         if (streq(target, "-") && isatty(STDOUT_FILENO))
                 return ctl_fail(-EINVAL, "will not write an archive to a terminal; give a file or redirect");
-        r = ctl_stat(c, argv[0], true, &reply, &info);
-        if (r < 0 && r != -ENOENT)
-                return r;
-        if (r >= 0 && !streq(info.kind, "committed"))
-                key = argv[0]; /* an active snapshot or a view is mounted as it is */
-        else {
-                r = ctl_resolve_image(c, argv[0], &top, NULL);
-                if (r < 0)
-                        return r;
-                view = strdup_printf("export-%d", (int) getpid());
-                if (!view)
-                        return -ENOMEM;
-                r = ctl_call(c, "View", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", view, top, 0);
-                if (r < 0)
-                        return r;
-                key = view;
-        }
         fd = streq(target, "-") ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
                                 : open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
         if (fd < 0)
-                r = ctl_fail(-errno, "cannot open %s: %m", streq(target, "-") ? "standard output" : target);
-        else
-                r = ctl_mount(c, key, NULL, (char *[]) { (char *) "ro", NULL }, &path);
+                return ctl_fail(-errno, "cannot open %s: %m", streq(target, "-") ? "standard output" : target);
         cwd = get_current_dir_name();
+
+        r = export_mount(c, argv[0], "", arg_diff, &m);
+        if (r >= 0 && arg_diff && !isempty(m.parent))
+                r = export_mount(c, m.parent, "-parent", true, &parent);
         if (r >= 0)
-                r = write_tree(path, fd);
+                r = arg_diff ? ctl_write_diff(m.path, parent.path, fd) : write_tree(m.path, fd);
         if (cwd)
                 (void) !chdir(cwd);
-        if (path) {
-                k = ctl_unmount(c, key);
-                if (r >= 0)
-                        r = k;
-        }
-        if (view)
-                (void) ctl_remove(c, view);
-        if (r < 0 && !streq(target, "-") && fd >= 0)
+        export_unmount(c, &parent);
+        export_unmount(c, &m);
+        if (r < 0 && !streq(target, "-"))
                 (void) unlink(target);
         return r;
 }

@@ -48,6 +48,7 @@ extern bool arg_force;
 extern const char *arg_commit;
 extern bool arg_boot;
 extern bool arg_list_keys;
+extern bool arg_diff;
 extern char **arg_command;
 extern char **arg_nspawn; /* run: options passed to systemd-nspawn as they are */
 

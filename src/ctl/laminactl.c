@@ -26,6 +26,7 @@ bool arg_force = false;
 const char *arg_commit = NULL;
 bool arg_boot = false;
 bool arg_list_keys = false;
+bool arg_diff = false;
 char **arg_command = NULL;
 char **arg_nspawn = NULL;
 
@@ -43,6 +44,7 @@ typedef enum VerbOption {
         OPT_COMMAND = 1 << 9, /* "-- COMMAND…" is a command, not more arguments */
         OPT_NSPAWN = 1 << 10, /* run: options passed on to systemd-nspawn */
         OPT_FORCE = 1 << 11,
+        OPT_DIFF = 1 << 12,
 } VerbOption;
 
 typedef struct Verb {
@@ -107,9 +109,10 @@ static const VerbHelp verb_help[] = {
         { "import-tar", "import-tar FILE|- [--name NAME]",
           "Import a plain root file system tar (compressed or not; - reads standard input) as a\n"
           "one-layer image NAME (default: the file's name without .tar)." },
-        { "export", "export KEY|IMAGE [FILE|-]",
+        { "export", "export [--diff] KEY|IMAGE [FILE|-]",
           "Write a snapshot, or an image's file system, as a tar (pax, numeric owners, xattrs,\n"
-          "hard links) to FILE or standard output." },
+          "hard links) to FILE or standard output; with --diff, a committed snapshot's (or an\n"
+          "image's top) changes against its parent as an OCI layer (whiteouts for what is gone)." },
         { "images", "images",
           "List images: yours and root's, each name with the top snapshot it stands for." },
         { "tag", "tag IMAGE NAME...",
@@ -145,7 +148,7 @@ static const Verb verbs[] = {
         { "monitor",      0, 0,  0,                                 verb_monitor },
         { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND | OPT_NSPAWN, verb_run, true },
         { "import-tar",   1, 1,  OPT_NAME,                          verb_import_tar, true },
-        { "export",       1, 2,  0,                                 verb_export, true },
+        { "export",       1, 2,  OPT_DIFF,                          verb_export, true },
         { "images",       0, 0,  0,                                 verb_images },
         { "tag",          2, -1, 0,                                 verb_tag, true },
         { "untag",        1, -1, 0,                                 verb_untag, true },
@@ -177,7 +180,8 @@ static void help(void) {
                "  import PATH|- [--name REF]     Import an OCI image layout or docker save archive\n"
                "  import-tar FILE|- [--name NAME]\n"
                "                                 Import a plain root file system tar as an image\n"
-               "  export KEY|IMAGE [FILE|-]      Write a snapshot or an image as a tar\n"
+               "  export [--diff] KEY|IMAGE [FILE|-]\n"
+               "                                 Write a snapshot or an image (or its top layer) as a tar\n"
                "  images                         List images\n"
                "  tag IMAGE NAME...              Give an image more names\n"
                "  untag NAME...                  Remove image names\n"
@@ -218,7 +222,7 @@ static bool arg_help = false;
 
 static const char *const option_names[] = {
         "--mount", "--target", "--bytes", "--options", "--name", "--rm", "--commit", "--boot", "--list-keys",
-        "-- COMMAND", "systemd-nspawn options", "--force",
+        "-- COMMAND", "systemd-nspawn options", "--force", "--diff",
 };
 
 static int parse_uid(const char *s, uid_t *ret) {
@@ -262,6 +266,7 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 ARG_PRIVATE_NETWORK,
                 ARG_NETWORK_VETH,
                 ARG_PRIVATE_USERS,
+                ARG_DIFF,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -288,6 +293,7 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 { "private-network", no_argument, NULL, ARG_PRIVATE_NETWORK },
                 { "network-veth", no_argument, NULL, ARG_NETWORK_VETH },
                 { "private-users", optional_argument, NULL, ARG_PRIVATE_USERS },
+                { "diff", no_argument, NULL, ARG_DIFF },
                 {}
         };
         unsigned seen = 0;
@@ -363,6 +369,10 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 case ARG_BOOT:
                         arg_boot = true;
                         seen |= OPT_BOOT;
+                        break;
+                case ARG_DIFF:
+                        arg_diff = true;
+                        seen |= OPT_DIFF;
                         break;
                 case ARG_LIST_KEYS:
                         arg_list_keys = true;

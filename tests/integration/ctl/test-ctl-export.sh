@@ -70,13 +70,48 @@ ok "umount work" umount work
 "$LAMINACTL" export work >"$T/work.tar" 2>"$T/err" || fail "export to standard output: $(cat "$T/err")"
 tar -tf "$T/work.tar" | grep -qx './added' || fail "the active snapshot's new file is in its export"
 
+# --diff: a committed snapshot's changes against its parent, as an OCI layer that, applied on
+# the parent, gives the same tree.
+ok "mount work again" mount work
+w=$out
+echo changed >"$w/etc/os-release"
+rm "$w/usr/os-release"
+rm -r "$w/srv/with space"
+chmod 0700 "$w/empty"
+mkdir -p "$w/new/dir"
+echo new >"$w/new/dir/file"
+ok "umount work again" umount work
+ok "commit work" commit changed work
+ctl export --diff changed "$T/diff.tar"
+expect "export --diff" "$rc" 0
+tar -tf "$T/diff.tar" | sort >"$T/diff.list"
+expect "the layer holds the changes and whiteouts, nothing unchanged" "$(tr '\n' ' ' <"$T/diff.list")" \
+        "./added ./empty/ ./etc/os-release ./new/ ./new/dir/ ./new/dir/file ./srv/.wh.with space ./usr/.wh.os-release "
+ok "prepare on the parent" prepare again rootfs:1
+ok "apply the diff" apply again "$T/diff.tar"
+ok "commit it" commit again-done again
+ok "view of the original" view --mount v1 changed
+v1=$out
+ok "view of the rebuilt" view --mount v2 again-done
+if python3 "$LAMINA_SOURCE_DIR/tests/integration/apply/tree-compare.py" "$v1" "$out" >"$T/cmp"; then
+        pass "the diff applied on the parent gives the same tree"
+else
+        fail "the diff applied on the parent differs: $(cat "$T/cmp")"
+fi
+ok "umount v1" umount v1
+ok "umount v2" umount v2
+ok "rm the checks" rm v1 v2 again-done changed
+ok "an active snapshot" prepare act rootfs:1
+fails "--diff of an active snapshot" 1 '--diff takes a committed snapshot' export --diff act "$T/x.tar"
+ok "rm act" rm act
+fails "--diff only for export" 2 'ls does not take --diff' ls --diff
+
 ok "ls" --json=short ls
-expect "no view left" "$(json 'map(.name) | sort')" "[\"$top\",\"work\"]"
+expect "no view left" "$(json 'map(.name) | sort')" "[\"$top\"]"
 ok "list-mounts" list-mounts
 expect "nothing mounted" "$out" "No mounts."
 fails "export of nothing" 1 'no image or committed snapshot "nope"' export nope "$T/nope.tar"
 [ ! -e "$T/nope.tar" ] || fail "a failed export leaves no file"
-ok "rm work" rm work
 ok "rmi" rmi rootfs:1 rootfs:stdin
 ok "ls at the end" --json=short ls
 expect "nothing left" "$(json 'length')" 0
