@@ -100,6 +100,15 @@ static void run_corpus(void) {
                 path = strdup_printf("%s/%s", dir, name);
                 fd = open(path, O_RDONLY | O_CLOEXEC);
                 ASSERT_TRUE(fd >= 0);
+#if defined(__SANITIZE_ADDRESS__)
+                /* Sanitizer builds reserve terabytes of address space: no RLIMIT_AS there. */
+                if (strstr(text, "of memory")) {
+                        printf("# %s: skipped (a sanitizer build has no memory limit)\n", name);
+                        close(fd);
+                        n++;
+                        continue;
+                }
+#endif
                 apply_and_stat("target", fd, &reply);
                 close(fd);
                 expect(name, &reply, error, text);
