@@ -50,9 +50,9 @@ run_suite "$build" fuzz --suite fuzz
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run_suite "$asan" asan-unit --suite unit
 # The daemon under the sanitizers on real buses: polkit checks with callers leaving
-# mid-check, containerd's suite, and mounts with a daemon killed and restarted.
+# mid-check, containerd's suite, mounts with a daemon killed and restarted, and hostile users.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        run_suite "$asan" asan-integration auth-polkit bus-suite-overlayfs mount-bus
+        run_suite "$asan" asan-integration auth-polkit bus-suite-overlayfs mount-bus hostile
 if [ -x "$top/bench/run" ]; then
         echo "=== bench --quick (smoke: every figure produced; no speed is asserted)"
         if "$top/bench/run" --quick >"$top/build-bench-quick.log" 2>&1; then
