@@ -138,6 +138,8 @@ static int parse_mount_options(char **options, CoreMountOptions *ret, const char
                         o.nosuid = true;
                 else if (streq(*i, "nodev"))
                         o.nodev = true;
+                else if (streq(*i, "idmap"))
+                        o.idmap = true;
                 else if (streq(*i, "suid")) {
                         o.nosuid = false;
                         root_only = "suid";
@@ -146,7 +148,7 @@ static int parse_mount_options(char **options, CoreMountOptions *ret, const char
                         root_only = "dev";
                 } else
                         return bus_error_setf(error, EINVAL,
-                                              "unknown mount option %s; use ro, noexec, nosuid, nodev, suid or dev",
+                                              "unknown mount option %s; use ro, noexec, nosuid, nodev, suid, dev or idmap",
                                               LOG_KEY(*i));
         }
         if (ret)

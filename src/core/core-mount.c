@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
+#include <linux/magic.h>
 #include <linux/mount.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 
 #include "core-internal.h"
@@ -29,6 +31,7 @@ typedef struct MountArgs {
         uid_t ns;
         const char *key, *target; /* target NULL: a daemon-made directory */
         uint64_t attrs;
+        const CoreMountOptions *o;
 
         /* What mount_in_txn did outside the store, for mount_attach or undo. */
         char *path;
@@ -100,6 +103,37 @@ static int check_writable(MountArgs *a, Error *e) {
                           QUOTE(a->key));
 }
 
+/* An idmapped mount for the namespace's uid (see CoreMountOptions). An overlay cannot be
+ * idmapped itself (the kernel refuses, EINVAL); it would have to be built over idmapped
+ * layers. */
+static int apply_idmap(MountArgs *a, Error *e) {
+        _cleanup_close_ int userns_fd = -EBADF;
+        MountIdmap map;
+        struct statfs sf;
+        int r;
+
+        if (!a->o || !a->o->idmap)
+                return 0;
+        if (fstatfs(a->mnt_fd, &sf) >= 0 && sf.f_type == OVERLAYFS_SUPER_MAGIC)
+                return error_setf(e, EOPNOTSUPP,
+                                  "snapshot %s cannot be mounted idmapped: it is an overlay of its layers, and idmapped overlays are not supported yet; mount it without \"idmap\"",
+                                  QUOTE(a->key));
+        r = mount_idmap_for_caller(a->ns, (gid_t) -1, a->o->subuid_path ?: "/etc/subuid",
+                                   a->o->subgid_path ?: "/etc/subgid", &map);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the id ranges of uid %u for the idmapped mount of snapshot %s",
+                                       (unsigned) a->ns, QUOTE(a->key));
+        r = mount_userns_new(&map, &userns_fd);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot make the idmapping for snapshot %s", QUOTE(a->key));
+        r = mount_set_idmap(a->mnt_fd, userns_fd, e);
+        if (r < 0)
+                return r;
+        log_debug("%s: idmapped the mount of %s for uid %u (%zu uid ranges)", a->s->name, QUOTE(a->key),
+                  (unsigned) a->ns, map.n_uid);
+        return 0;
+}
+
 static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_(snapshot_clear) Snapshot snap = {};
@@ -139,6 +173,9 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         r = a->s->backend->vtable->mount(a->s->backend, &snap, a->attrs, &a->mnt_fd, e);
         if (r < 0)
                 return core_data_error(e, r, a->key);
+        r = apply_idmap(a, e);
+        if (r < 0)
+                return r;
         r = check_writable(a, e);
         if (r < 0)
                 return r;
@@ -251,6 +288,7 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                 .key = key,
                 .target = isempty(target) ? NULL : target,
                 .attrs = mount_attrs(ns, o),
+                .o = o,
                 .target_fd = -EBADF,
                 .mnt_fd = -EBADF,
         };

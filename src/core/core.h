@@ -80,6 +80,10 @@ int core_cleanup(CoreSnapshotter *s, uint64_t *ret_reclaimed, Error *e);
 typedef struct CoreMountOptions {
         bool read_only, noexec;
         bool nosuid, nodev; /* forced on for non-root namespaces */
+        /* Idmapped for the namespace's uid: image id 0 shows as its uid (and primary gid),
+         * 1..N as its first /etc/subuid (/etc/subgid) range (mount_idmap_for_caller). */
+        bool idmap;
+        const char *subuid_path, *subgid_path; /* NULL: /etc/subuid, /etc/subgid */
 } CoreMountOptions;
 
 /* target NULL or "": <runtime>/mounts/<snapshotter>/<uid>/<random name>, in a directory

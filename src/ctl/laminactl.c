@@ -84,7 +84,7 @@ static const VerbHelp verb_help[] = {
           "Show KEY's labels; K=V sets one, K= or K removes it." },
         { "mount", "mount KEY [TARGET] [-o OPTS]",
           "Mount a snapshot (under laminad's runtime directory unless TARGET) and print where.\n"
-          "OPTS: ro, noexec, nosuid, nodev, suid, dev (comma-separated)." },
+          "OPTS: ro, noexec, nosuid, nodev, suid, dev, idmap (comma-separated)." },
         { "umount", "umount KEY [--force]",
           "Unmount what mount did. With --force, also while in use: the mount leaves at once and the snapshot stays busy until its last user lets go. Alias: unmount." },
         { "list-mounts", "list-mounts", "List the mounts laminad made." },
@@ -204,7 +204,7 @@ static void help(void) {
                "     --mount                     prepare/view: mount the new snapshot\n"
                "  -t --target=DIR                prepare/view: mount it here (implies --mount)\n"
                "  -b --bytes                     usage: sizes in bytes\n"
-               "  -o --options=OPTS              mount: ro,noexec,nosuid,nodev,suid,dev\n"
+               "  -o --options=OPTS              mount: ro,noexec,nosuid,nodev,suid,dev,idmap\n"
                "     --name=NAME                 import, import-tar: image name; run: machine and snapshot name\n"
                "  -f --force                     umount: also while in use (detach)\n"
                "     --rm                        run: remove the snapshot afterwards\n"

@@ -121,7 +121,8 @@ int mount_subid_range(const char *path, const char *name, uint32_t who, uint32_t
  * 0 is the caller's own uid (gid), image ids 1..N its first subordinate range of the
  * files (found by the user's name or uid in both), N at most 65536. Without
  * a range only 0 is mapped; every other image id shows as the overflow id (nobody) and
- * cannot be written. */
+ * cannot be written. gid (gid_t) -1: the user's primary group, or the uid's number when
+ * it has no passwd entry. */
 int mount_idmap_for_caller(uid_t uid, gid_t gid, const char *subuid_path, const char *subgid_path, MountIdmap *ret);
 
 /* A user namespace (fd) with that mapping, made by a child that only waits to be killed. */

@@ -115,13 +115,15 @@ int mount_idmap_for_caller(uid_t uid, gid_t gid, const char *subuid_path, const 
 
         assert(ret);
 
-        if (uid == (uid_t) -1 || gid == (gid_t) -1)
+        if (uid == (uid_t) -1)
                 return -EINVAL;
         buf = malloc(size > 0 ? (size_t) size : 16384);
         if (!buf)
                 return -ENOMEM;
         /* newuidmap and newgidmap both look for the user's name or uid. */
         (void) getpwuid_r(uid, &pw, buf, size > 0 ? (size_t) size : 16384, &pwp);
+        if (gid == (gid_t) -1)
+                gid = pwp ? pwp->pw_gid : (gid_t) uid;
         r = idmap_derive(subuid_path, pwp ? pwp->pw_name : NULL, uid, uid, m.uid, &m.n_uid);
         if (r < 0)
                 return r;

@@ -6,6 +6,8 @@
  * mounts disappears with the namespace when the child exits, even when it aborts. */
 
 #include <fcntl.h>
+#include <grp.h>
+#include <string.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdarg.h>
@@ -118,4 +120,36 @@ static inline int try_create(const char *path) {
         close(fd);
         ASSERT_OK(unlink(path));
         return 0;
+}
+
+/* Creates path as uid/gid (a child that becomes them once it has the parent directory
+ * open: the directories above need not let them pass), or aborts. */
+static inline void create_as(const char *path, uid_t uid, gid_t gid) {
+        int status;
+        pid_t pid = fork();
+
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                const char *slash = strrchr(path, '/');
+                char *parent = strndup(path, (size_t) (slash - path));
+                int dfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
+
+                if (dfd < 0 || setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(2);
+                fd = openat(dfd, slash + 1, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                if (fd < 0)
+                        fprintf(stderr, "creating %s as %u:%u: %m\n", path, (unsigned) uid, (unsigned) gid);
+                _exit(fd < 0 ? 1 : 0);
+        }
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static inline void expect_owner(const char *path, uid_t uid, gid_t gid) {
+        struct stat st;
+
+        ASSERT_OK(lstat(path, &st));
+        if (st.st_uid != uid || st.st_gid != gid) {
+                fprintf(stderr, "%s: owner %u:%u, expected %u:%u\n", path, st.st_uid, st.st_gid, uid, gid);
+                abort();
+        }
 }

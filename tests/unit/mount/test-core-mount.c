@@ -511,6 +511,56 @@ TEST(mount_unmount_and_restart_without_statmount) {
         run_isolated(body_without_statmount);
 }
 
+/* Mount with "idmap" for a user with a subordinate range: the snapshot's image ids show
+ * as the user's, what it creates is stored with image ids (seen through a plain mount),
+ * still nosuid,nodev; on native too. An overlay of layers is refused as not supported. */
+static void body_idmap(const char *dir) {
+        _cleanup_free_ char *subids = test_path("%s/subids", dir), *path = NULL, *plain = NULL, *opts = NULL;
+        CoreMountOptions o = { .idmap = true };
+        Error e = ERROR_NULL;
+        Env env;
+        FILE *f;
+
+        ASSERT_OK(chmod(dir, 0711)); /* the test's tmpfs: the user may pass */
+        ASSERT_TRUE((f = fopen(subids, "we")));
+        fputs("54321:200000:65536\n", f);
+        fclose(f);
+        o.subuid_path = o.subgid_path = subids;
+        env = env_new(dir);
+        for (int native = 0; native <= 1; native++) {
+                if (native)
+                        env.s = core_snapshotter_by_name(env.core, "native");
+                ASSERT_TRUE(env.s);
+                prepare(&env, 54321, "i", NULL);
+                ASSERT_OK(core_mount(env.s, 54321, "i", NULL, &o, &path, &e));
+                expect_owner(path, 54321, 54321); /* no passwd entry: the uid's number as gid */
+                ASSERT_OK(chmod(path, 0777)); /* for the subordinate id too */
+                create_as(test_path("%s/by-caller", path), 54321, 54321);
+                create_as(test_path("%s/by-sub", path), 200009, 200009);
+                opts = mount_options_at(path);
+                ASSERT_TRUE(strstr(opts, "idmapped") && strstr(opts, "nosuid") && strstr(opts, "nodev"));
+                unmount_key(&env, 54321, "i", path);
+
+                plain = mount_key(&env, 54321, "i", NULL);
+                expect_owner(test_path("%s/by-caller", plain), 0, 0);
+                expect_owner(test_path("%s/by-sub", plain), 10, 10);
+                unmount_key(&env, 54321, "i", plain);
+                free(path), free(plain), free(opts);
+                path = plain = opts = NULL;
+        }
+
+        env.s = core_snapshotter_by_name(env.core, "overlayfs");
+        commit(&env, 54321, "base", "i");
+        prepare(&env, 54321, "j", "base");
+        e = ERROR_NULL;
+        expect_error(core_mount(env.s, 54321, "j", NULL, &o, &path, &e), &e, EOPNOTSUPP, "\"j\"");
+        ASSERT_OK(core_list_mounts(env.s, 54321, &(CoreMountInfoList) {}, &e)); /* nothing left behind */
+        env_done(&env);
+}
+TEST(idmapped_mounts_for_a_user_with_subids) {
+        run_isolated(body_idmap);
+}
+
 /* The state on a tmpfs with no inode left: overlayfs cannot create its work dir and would
  * mount read-only; Mount refuses (QuotaExceeded, naming the key) instead of handing out a
  * read-only mount as writable, leaves no record, and works again once there is room. */
@@ -569,6 +619,7 @@ int main(void) {
                 TEST_ENTRY(read_only_fallback_on_a_full_fs_is_refused),
                 TEST_ENTRY(force_unmount_keeps_the_snapshot_busy_until_released),
                 TEST_ENTRY(mount_unmount_and_restart_without_statmount),
+                TEST_ENTRY(idmapped_mounts_for_a_user_with_subids),
                 TEST_ENTRY(chains_of_2_128_500_layers_and_501_refused),
         };
 

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <libmount.h>
 #include <string.h>
-#include <grp.h>
 #include <sys/stat.h>
 
 #include "mount-api.h"
@@ -577,32 +576,6 @@ static void body_copies_without_statmount(const char *dir) {
 }
 TEST(user_ns_copies_without_statmount) {
         run_isolated(body_copies_without_statmount);
-}
-
-/* Creates path as uid/gid (a child that becomes them), or aborts. */
-static void create_as(const char *path, uid_t uid, gid_t gid) {
-        int status;
-        pid_t pid = fork();
-
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                int fd;
-                if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
-                        _exit(2);
-                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-                _exit(fd < 0 ? 1 : 0);
-        }
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-static void expect_owner(const char *path, uid_t uid, gid_t gid) {
-        struct stat st;
-
-        ASSERT_OK(lstat(path, &st));
-        if (st.st_uid != uid || st.st_gid != gid) {
-                fprintf(stderr, "%s: owner %u:%u, expected %u:%u\n", path, st.st_uid, st.st_gid, uid, gid);
-                abort();
-        }
 }
 
 /* A caller's mapping from subuid/subgid files as newuidmap would allow it, and a bind
