@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <sched.h>
 #include <sys/resource.h>
 
 #include "unpack-confine.h"
@@ -13,6 +14,11 @@ static int set_limit(int resource, uint64_t soft, uint64_t hard, const char *wha
 
 int unpack_confine(const LayerLimits *l, Error *e) {
         int r;
+
+        /* No network, no System V IPC: the helper only reads, writes and waits on what it
+         * was given. (Its parser and writer go further, see layer-sandbox.h.) */
+        if (unshare(CLONE_NEWNET | CLONE_NEWIPC) < 0)
+                return error_set_errno(e, errno, "cannot give the unpack helper its own network and IPC namespaces");
 
         /* SIGXCPU at the limit (reported as such), SIGKILL a little later. */
         r = set_limit(RLIMIT_CPU, l->max_cpu_sec, l->max_cpu_sec + 5, "CPU time", e);

@@ -4,6 +4,6 @@
 #include "error.h"
 #include "layer.h"
 
-/* Confines the helper before it reads anything: resource limits from l (resolved), no
- * core dumps. */
+/* Confines the helper before it reads anything: its own network and IPC namespaces,
+ * resource limits from l (resolved), no core dumps. */
 int unpack_confine(const LayerLimits *l, Error *e);

@@ -231,6 +231,13 @@ TEST(parser_confined_mid_apply) {
         find_helper(laminad, &helper, &parser, &writer);
         printf("# laminad %d -> lamina-unpack %d -> parser %d, writer %d\n", laminad, helper, parser, writer);
         check_parser(parser, p[0]);
+        /* The helper itself has no network nor System V IPC of the host. */
+        for (size_t i = 0; i < 2; i++) {
+                const char *ns = i == 0 ? "net" : "ipc";
+                _cleanup_free_ char *mine = ns_of(0, ns), *its = ns_of(helper, ns);
+                printf("# lamina-unpack ns %s (ours %s)\n", its, mine);
+                ASSERT_TRUE(!streq(mine, its));
+        }
         close(p[0]);
 
         /* The rest: the Apply completes. */
