@@ -6,7 +6,8 @@
 # succeed, the daemon must stay the same process on the bus, and the attacker must get the
 # documented error. Attacks: quadratic labels, a huge key, pinned fds behind a polkit agent
 # that never answers (pending-check exhaustion), an oversized List, a regex List over many
-# snapshots, a second laminad on the same state, SIGTERM during a stalled Apply.
+# snapshots, a native copy, stalled Applies, a second laminad on the same state, laminad
+# losing the bus mid-Apply (the re-activated one waits), SIGTERM during a stalled Apply.
 # (ATTACK...: run only those, by name.)
 set -u
 
@@ -116,7 +117,7 @@ same_daemon() {
         if [ "$now" = "$PID" ]; then ok "$1: laminad ($PID) is still on the bus"; else not_ok "$1: laminad was $PID, is '$now'"; fi
 }
 want() { # want ATTACK WANTED GOT
-        if [[ "$3" == "$2"* || "$3" == *".$2"* ]]; then ok "$1: the attacker got $2"; else not_ok "$1: wanted $2, got: $3"; fi
+        if [[ "$3" == "$2"* || "$3" == *".$2"* ]]; then ok "$1: got $2"; else not_ok "$1: wanted $2, got: $3"; fi
 }
 selected() { [ "${#ATTACKS[@]}" = 0 ] || [[ " ${ATTACKS[*]} " == *" $1 "* ]]; }
 ATTACKS=("$@")
@@ -276,6 +277,86 @@ if selected lock; then
                 ok "lock: the second laminad never got to the state"
         fi
         same_daemon lock
+fi
+
+# laminad processes on this test's state directory.
+laminads() {
+        local p exe
+        exe=$(readlink -f "$(harness_find_laminad)")
+        for p in /proc/[0-9]*; do
+                [ "$(readlink "$p/exe" 2>/dev/null)" = "$exe" ] &&
+                        grep -qF -- "$T/state" "$p/cmdline" 2>/dev/null && echo "${p#/proc/}"
+        done
+}
+
+# apply_from_fifo KEY FIFO OUT: Apply as root from FIFO in the background (DC_CALLER).
+apply_from_fifo() {
+        /usr/bin/python3 - "$1" "$2" >"$3" 2>&1 <<'EOF' &
+import os, sys
+from gi.repository import Gio, GLib
+conn = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+fds = Gio.UnixFDList()
+fds.append(os.open(sys.argv[2], os.O_RDONLY))
+try:
+    conn.call_with_unix_fd_list_sync("org.lamina.snapshot1", "/org/lamina/snapshot1/overlayfs",
+                                     "org.lamina.snapshot1.Snapshotter", "Apply",
+                                     GLib.Variant("(sha{sv})", (sys.argv[1], 0, {})), None,
+                                     Gio.DBusCallFlags.NONE, 60000, fds, None)
+    print("ok")
+except GLib.Error as e:
+    print(Gio.DBusError.get_remote_error(e) or e.message)
+EOF
+        DC_CALLER=$!
+}
+
+if selected disconnect; then
+        echo "# laminad loses the bus while an Apply runs; the next call activates a second one"
+        busctl --system call "$SERVICE" "$OBJ" "$IFACE" Prepare 'ssa{ss}' r-dc "" 0 >/dev/null ||
+                harness_die "root cannot Prepare"
+        # A 2 MiB layer trickles in (1 KiB every 0.2 s, never a stall) until $T/dc.go exists.
+        mkdir -p "$T/dc-layer"
+        head -c 2097152 /dev/urandom >"$T/dc-layer/blob"
+        tar -C "$T/dc-layer" -cf "$T/dc.tar" blob
+        mkfifo "$T/dc"
+        /usr/bin/python3 -c '
+import os, sys, time
+data = open(sys.argv[1], "rb").read()
+out = open(sys.argv[2], "wb", buffering=0)
+i = 0
+while not os.path.exists(sys.argv[3]) and i < len(data):
+    out.write(data[i:i + 1024]); i += 1024; time.sleep(0.2)
+out.write(data[i:])' "$T/dc.tar" "$T/dc" "$T/dc.go" &
+        dc_writer=$!
+        apply_from_fifo r-dc "$T/dc" "$T/dc.out"
+        harness_wait_for 50 grep -q "apply" "$T/bus.log"
+        sleep 1
+        first=$PID
+        # Replace dbus-daemon: laminad sees its connection close with the Apply running.
+        bus_pid=$(awk '$1 == "bus" { print $2 }' "$T/.harness/pids" | tail -n 1)
+        harness_kill_pid "$bus_pid"
+        rm -f "$T/bus/system_bus_socket"
+        harness_start_bus
+        harness_wait_for 50 grep -q "lost the bus connection" "$T/bus.log"
+        check "disconnect: the first laminad ($first) still runs its Apply off the bus" \
+                grep -q "lost the bus connection; exiting after 1 running" "$T/bus.log"
+        # The next call activates a second laminad, which must wait for the first.
+        tool "$VICTIM" call Stat '(s)' '["v-base"]' >"$T/dc-stat.out" 2>&1 &
+        dc_stat=$!
+        harness_wait_for 100 grep -q "another laminad is using" "$T/bus.log"
+        check "disconnect: the second laminad waits for the first" grep -q "another laminad is using" "$T/bus.log"
+        n=$(laminads | wc -l)
+        check "disconnect: two laminads exist, only one works on the state ($n)" [ "$n" = 2 ]
+        touch "$T/dc.go"
+        wait "$dc_writer"
+        wait "$dc_stat"
+        want disconnect-victim-stat ok "$(cat "$T/dc-stat.out")"
+        check "disconnect: the first laminad finished its Apply and left" harness_pid_gone "$first"
+        n=$(laminads | wc -l)
+        check "disconnect: exactly one laminad runs on the state now ($n)" [ "$n" = 1 ]
+        PID=$(harness_laminad_pid)
+        out=$(busctl --system call "$SERVICE" "$OBJ" "$IFACE" Usage s r-dc 2>&1)
+        check "disconnect: the Apply the first one finished is in the state ($out)" grep -q "^tt 2[0-9]\{6\} " <<<"$out"
+        wait "$DC_CALLER"
 fi
 
 if selected sigterm; then
