@@ -30,11 +30,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         if (!mkdtemp(dir))
                 abort();
         /* Root: a private tmpfs that disappears with the process. Otherwise a plain
-         * directory (removed at exit would need a handler; it is left, empty). */
+         * directory, left behind empty. */
         if (geteuid() == 0 && (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
                                mount("fuzz", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m") < 0))
                 abort();
         scratch_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* The fd keeps the tmpfs; the directory it was mounted on goes at once. */
+        if (scratch_fd >= 0 && geteuid() == 0 && (umount2(dir, MNT_DETACH) < 0 || rmdir(dir) < 0))
+                abort();
         buf = malloc(LAYER_MSG_MAX);
         xattrs = malloc(LAYER_XATTRS_MAX);
         if (scratch_fd < 0 || !buf || !xattrs)
