@@ -250,11 +250,13 @@ static int write_symlink(LayerWriter *w, const LayerEntryView *e) {
         return set_node_attrs(w, e, parent, base);
 }
 
-/* 1 when an ancestor of path is an entry of this layer that is neither a directory nor a
- * symlink (a file, a hard link, a node, a whiteout): the staging directory holds nothing
- * else. A whiteout there removes nothing (umoci writes one when it turns a non-empty
- * directory into a file) and is ignored. 0 when every existing ancestor is a directory,
- * or one is a symlink: the whiteout is then created, or refused, as any entry. */
+/* 1 when an ancestor of path is an entry of this layer that is not a directory (a file,
+ * a symlink, a hard link, a node, a whiteout): the staging directory holds nothing else.
+ * A whiteout there removes nothing, the entry replaced whatever was below it (umoci writes
+ * such whiteouts when it turns a non-empty directory into a file or a symlink), and is
+ * ignored: nothing is written, so nothing acts through a symlink. 0 when every existing
+ * ancestor is a directory: the whiteout is then created as any entry (and refused through
+ * a symlink of the target, which the staging directory never holds). */
 static int below_non_dir(LayerWriter *w, const char *path) {
         _cleanup_close_ int cur = layer_open_dir_in(w->root_fd, "");
         char name[PATH_MAX];
@@ -270,8 +272,6 @@ static int below_non_dir(LayerWriter *w, const char *path) {
                 name[len] = 0;
                 if (fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return errno == ENOENT ? 0 : -errno;
-                if (S_ISLNK(st.st_mode))
-                        return 0;
                 if (!S_ISDIR(st.st_mode))
                         return 1;
                 fd = layer_open_dir_in(cur, name);

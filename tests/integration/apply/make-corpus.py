@@ -142,6 +142,11 @@ class Corpus:
                  [self.sym("s", s), self.f("s/pwned")])
         self.tar("symlink-rel-then-under", sym_parent, [], "a relative ../ symlink, then a file under it",
                  [self.sym("s", UP + srel), self.f("s/pwned")])
+        # umoci's way of turning a directory into a symlink: whiteouts of the old entries
+        # below the new symlink; redundant, ignored, never acted on through it
+        self.tar("symlink-then-whiteout", "contain", ["s|symlink|" + s],
+                 "a symlink to the sentinel dir, then whiteouts below it (file, dir)",
+                 [self.sym("s", s), self.f("s/.wh.file"), self.f("s/.wh.dir")])
         self.tar("symlink-then-dir", "contain", ["s|dir|", "s/pwned|file|x\n"],
                  "a directory entry over a symlink replaces it",
                  [self.sym("s", s + "/dir"), self.d("s"), self.f("s/pwned")])

@@ -7,8 +7,9 @@
 #   l1: opt/app/deep/ (with the xattr user.dirattr) holding a file and a directory;
 #   l2: opt/app/deep/ again, without the xattr, and a new file in it: the directory takes
 #       the new entry's attributes, so user.dirattr is gone (OCI image spec);
-#   l3: opt/app/deep becomes a file; umoci writes the file, then whiteouts of the old
-#       directory's entries below it (opt/app/deep/.wh.other ...): redundant, ignored.
+#   l3: opt/app/deep becomes a file and opt/app/tolink a symlink; umoci writes the file
+#       (the symlink), then whiteouts of the old directory's entries below it
+#       (opt/app/deep/.wh.other ...): redundant, ignored.
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
 sn=${1:?usage: test-apply-umoci.sh SNAPSHOTTER}
 command -v umoci >/dev/null || harness_skip "umoci is not installed (tools/install-deps.sh installs it)"
@@ -31,12 +32,15 @@ mkdir -p "$R/opt/app/deep/sub"
 echo other >"$R/opt/app/deep/other"
 echo x >"$R/opt/app/deep/sub/x"
 setxattr "$R/opt/app/deep" user.dirattr 1
+mkdir -p "$R/opt/app/tolink/sub"
+echo gone >"$R/opt/app/tolink/gone"
 repack l1
 rmxattr "$R/opt/app/deep" user.dirattr
 echo more >"$R/opt/app/deep/more"
 repack l2
-rm -rf "$R/opt/app/deep"
+rm -rf "$R/opt/app/deep" "$R/opt/app/tolink"
 echo file >"$R/opt/app/deep"
+ln -s deep "$R/opt/app/tolink"
 repack l3
 
 # The layers really are what issue 21 is about.
@@ -46,6 +50,9 @@ expect "three layers" "${#layers[@]}" 3
 expect "l3 holds the file, then whiteouts below it" \
         "$(tar -tzf "$img/blobs/sha256/${layers[2]}" | grep '^opt/app/deep' | tr '\n' ' ')" \
         "opt/app/deep opt/app/deep/.wh.more opt/app/deep/.wh.other opt/app/deep/.wh.sub "
+expect "l3 holds the symlink, then whiteouts below it" \
+        "$(tar -tzf "$img/blobs/sha256/${layers[2]}" | grep '^opt/app/tolink' | tr '\n' ' ')" \
+        "opt/app/tolink opt/app/tolink/.wh.gone opt/app/tolink/.wh.sub "
 
 ok "import" -s "$sn" --json=short import --name l3 "$img"
 chain=""

@@ -500,36 +500,49 @@ TEST(whiteout_below_file_delete) {
         file_over_dir(false);
 }
 
-/* Only a whiteout below a non-directory of this same layer is ignored: below a symlink of
- * the layer it is refused, below a symlink of the target it does not act through it. */
-TEST(whiteout_below_symlink) {
-        LayerApplyOptions overlay = { .overlay_whiteouts = true }, del = {};
+/* A whiteout below a symlink this same layer made is ignored as well (umoci writes them
+ * when it turns a directory into a symlink): nothing is written through the symlink, in
+ * both modes; any other entry below it is refused. In deletion mode a whiteout below a
+ * symlink of the target does not act through it either. */
+static void whiteout_below_own_symlink(bool overlay) {
+        LayerApplyOptions o = { .overlay_whiteouts = overlay };
         static const TarItem items[] = {
                 { .name = "e", .type = AE_IFLNK, .link = "etc" },
                 { .name = "e/.wh.keep" },
+                { .name = "s", .type = AE_IFLNK, .link = "/" },
+                { .name = "s/.wh.keep" },
+                { .name = "t/.wh.keep" },
         };
-        static const TarItem through_target[] = { { .name = "s/.wh.keep" } };
         Error e = ERROR_NULL;
         Fixture f;
         int fd;
 
-        REFUSED(&overlay, EINVAL, "e/keep", { .name = "e", .type = AE_IFLNK, .link = "etc" }, { .name = "e/.wh.keep" });
-        REFUSED(&overlay, EINVAL, "s/keep", { .name = "s", .type = AE_IFLNK, .link = "/" }, { .name = "s/.wh.keep" });
+        REFUSED(&o, EINVAL, "e/keep", { .name = "e", .type = AE_IFLNK, .link = "etc" }, { .name = "e/keep", .data = "x" });
+        if (overlay) /* (deletion mode empties what the target has at e: nothing) */
+                REFUSED(&o, EINVAL, "layer entry \"e\"", { .name = "e", .type = AE_IFLNK, .link = "etc" },
+                        { .name = "e/.wh..wh..opq" });
 
-        /* deletion mode: the target's etc/keep stays, whichever symlink leads there */
         fixture_init(&f);
         ASSERT_OK(mkdirat(f.target_fd, "etc", 0755));
         write_file(f.target_fd, "etc/keep", "original");
-        ASSERT_OK(symlinkat("etc", f.target_fd, "s"));
-        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, ELEMENTSOF(items));
-        ASSERT_OK(apply_opts(fd, &f, &del, NULL, &e));
-        close(fd);
-        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, through_target, ELEMENTSOF(through_target));
-        ASSERT_OK(apply_opts(fd, &f, &del, NULL, &e));
+        ASSERT_OK(symlinkat("etc", f.target_fd, "t"));
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items,
+                       overlay ? ELEMENTSOF(items) - 1 : ELEMENTSOF(items));
+        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
         close(fd);
         ASSERT_STREQ(read_file(f.target_fd, "etc/keep"), "original");
-        ASSERT_TRUE(S_ISLNK(lstat_at(f.target_fd, "e").st_mode));
+        ASSERT_TRUE(S_ISLNK(lstat_at(f.target_fd, "e").st_mode) && S_ISLNK(lstat_at(f.target_fd, "s").st_mode));
         fixture_done(&f);
+}
+
+TEST(whiteout_below_own_symlink_overlay) {
+        whiteout_below_own_symlink(true);
+}
+
+TEST(whiteout_below_own_symlink_delete) {
+        whiteout_below_own_symlink(false);
 }
 
 /* OCI: a directory over a directory takes the new entry's attributes, xattrs included;
@@ -997,7 +1010,8 @@ int main(void) {
           TEST_ENTRY(whiteout_then_recreate_delete),
           TEST_ENTRY(whiteout_below_file_overlay),
           TEST_ENTRY(whiteout_below_file_delete),
-          TEST_ENTRY(whiteout_below_symlink),
+          TEST_ENTRY(whiteout_below_own_symlink_overlay),
+          TEST_ENTRY(whiteout_below_own_symlink_delete),
           TEST_ENTRY(dir_attrs_replaced_overlay),
           TEST_ENTRY(dir_attrs_replaced_delete),
           TEST_ENTRY(expected_diff_id_mismatch),
