@@ -7,6 +7,7 @@
 #include "backend-apply.h"
 #include "copy.h"
 #include "fs-util.h"
+#include "log.h"
 #include "tree-util.h"
 
 int backend_exchange_data(Backend *b, uint64_t id, int dir_fd, const char *name, Error *e) {
@@ -25,10 +26,11 @@ int backend_exchange_data(Backend *b, uint64_t id, int dir_fd, const char *name,
         if (renameat2(dir_fd, name, parent, data, RENAME_EXCHANGE) < 0)
                 return error_set_errno(e, errno, "cannot move the new data of %s/%" PRIu64 " into place",
                                        b->snapshots_path, id);
-        /* Both directories changed; a failure here leaves the exchange done or undone, whole. */
+        /* Done: the data is the new tree now, so this call succeeds whatever follows. Both
+         * directories changed; only a power loss could still undo the exchange, whole. */
         if (fsync(parent) < 0 || fsync(dir_fd) < 0)
-                return error_set_errno(e, errno, "cannot write the new data of %s/%" PRIu64 " to disk",
-                                       b->snapshots_path, id);
+                log_debug_errno(errno, "cannot write the exchange of %s/%" PRIu64 " to disk: %m",
+                                b->snapshots_path, id);
         return 0;
 }
 
