@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
-#include <linux/magic.h>
 #include <linux/mount.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/statfs.h>
 #include <sys/statvfs.h>
 
 #include "core-internal.h"
@@ -32,6 +30,7 @@ typedef struct MountArgs {
         const char *key, *target; /* target NULL: a daemon-made directory */
         uint64_t attrs;
         const CoreMountOptions *o;
+        MountIdmapping idmap; /* userns_fd -EBADF: not idmapped */
 
         /* What mount_in_txn did outside the store, for mount_attach or undo. */
         char *path;
@@ -46,6 +45,7 @@ typedef struct MountArgs {
 static void mount_args_undo(MountArgs *a) {
         a->mnt_fd = safe_close(a->mnt_fd); /* a detached mount vanishes with its last fd */
         a->target_fd = safe_close(a->target_fd);
+        a->idmap.userns_fd = safe_close(a->idmap.userns_fd);
         if (a->made_dir) {
                 int r = mount_point_remove(a->path);
                 if (r < 0)
@@ -103,34 +103,22 @@ static int check_writable(MountArgs *a, Error *e) {
                           QUOTE(a->key));
 }
 
-/* An idmapped mount for the namespace's uid (see CoreMountOptions). An overlay cannot be
- * idmapped itself (the kernel refuses, EINVAL); it would have to be built over idmapped
- * layers. */
-static int apply_idmap(MountArgs *a, Error *e) {
-        _cleanup_close_ int userns_fd = -EBADF;
+/* The idmapping of the namespace's uid for an idmapped mount (see CoreMountOptions): its
+ * user namespace lives in a->idmap until the mount is made. */
+static int make_idmap(MountArgs *a, Error *e) {
         MountIdmap map;
-        struct statfs sf;
         int r;
 
-        if (!a->o || !a->o->idmap)
-                return 0;
-        if (fstatfs(a->mnt_fd, &sf) >= 0 && sf.f_type == OVERLAYFS_SUPER_MAGIC)
-                return error_setf(e, EOPNOTSUPP,
-                                  "snapshot %s cannot be mounted idmapped: it is an overlay of its layers, and idmapped overlays are not supported yet; mount it without \"idmap\"",
-                                  QUOTE(a->key));
         r = mount_idmap_for_caller(a->ns, (gid_t) -1, a->o->subuid_path ?: "/etc/subuid",
                                    a->o->subgid_path ?: "/etc/subgid", &map);
         if (r < 0)
                 return error_set_errno(e, r, "cannot read the id ranges of uid %u for the idmapped mount of snapshot %s",
                                        (unsigned) a->ns, QUOTE(a->key));
-        r = mount_userns_new(&map, &userns_fd);
+        r = mount_userns_new(&map, &a->idmap.userns_fd);
         if (r < 0)
                 return error_set_errno(e, r, "cannot make the idmapping for snapshot %s", QUOTE(a->key));
-        r = mount_set_idmap(a->mnt_fd, userns_fd, e);
-        if (r < 0)
-                return r;
-        log_debug("%s: idmapped the mount of %s for uid %u (%zu uid ranges)", a->s->name, QUOTE(a->key),
-                  (unsigned) a->ns, map.n_uid);
+        a->idmap.uid = map.uid[0].outside;
+        a->idmap.gid = map.gid[0].outside;
         return 0;
 }
 
@@ -170,12 +158,15 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                 return r;
         if (snap.kind == SNAPSHOT_VIEW)
                 a->attrs |= MOUNT_ATTR_RDONLY;
-        r = a->s->backend->vtable->mount(a->s->backend, &snap, a->attrs, &a->mnt_fd, e);
+        if (a->o && a->o->idmap) {
+                r = make_idmap(a, e);
+                if (r < 0)
+                        return r;
+        }
+        r = a->s->backend->vtable->mount(a->s->backend, &snap, a->attrs, a->idmap.userns_fd >= 0 ? &a->idmap : NULL,
+                                         &a->mnt_fd, e);
         if (r < 0)
                 return core_data_error(e, r, a->key);
-        r = apply_idmap(a, e);
-        if (r < 0)
-                return r;
         r = check_writable(a, e);
         if (r < 0)
                 return r;
@@ -289,6 +280,7 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                 .target = isempty(target) ? NULL : target,
                 .attrs = mount_attrs(ns, o),
                 .o = o,
+                .idmap.userns_fd = -EBADF,
                 .target_fd = -EBADF,
                 .mnt_fd = -EBADF,
         };

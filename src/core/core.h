@@ -81,7 +81,8 @@ typedef struct CoreMountOptions {
         bool read_only, noexec;
         bool nosuid, nodev; /* forced on for non-root namespaces */
         /* Idmapped for the namespace's uid: image id 0 shows as its uid (and primary gid),
-         * 1..N as its first /etc/subuid (/etc/subgid) range (mount_idmap_for_caller). */
+         * 1..N as its first /etc/subuid (/etc/subgid) range (mount_idmap_for_caller); an
+         * overlay is made over idmapped layers. */
         bool idmap;
         const char *subuid_path, *subgid_path; /* NULL: /etc/subuid, /etc/subgid */
 } CoreMountOptions;

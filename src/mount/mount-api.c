@@ -90,8 +90,109 @@ int mount_sb_is_read_only(int mnt_fd) {
         return !!(sf.f_flags & ST_RDONLY);
 }
 
+/* The longest directory that holds every path of paths[] (absolute), or NULL. */
+static char *common_dir(const char *const *paths, size_t n) {
+        size_t len = strlen(paths[0]);
+
+        for (size_t i = 1; i < n; i++) {
+                size_t k = 0;
+                while (k < len && paths[i][k] == paths[0][k])
+                        k++;
+                len = k;
+        }
+        /* Back to a "/" after which every path goes on. */
+        for (;;) {
+                bool below = true;
+
+                while (len > 0 && paths[0][len] != '/')
+                        len--;
+                if (len == 0)
+                        return NULL;
+                for (size_t i = 0; i < n; i++)
+                        below = below && paths[i][len] == '/';
+                if (below)
+                        return strndup(paths[0], len);
+                len--;
+        }
+}
+
+/* Layers of an idmapped overlay: an idmapped clone of the directory holding them all. */
+typedef struct IdmappedLayers {
+        int clone_fd; /* kept until the overlay is created: closing it dissolves the clone */
+        size_t prefix_len;
+} IdmappedLayers;
+
+static int idmapped_layers_open(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
+                                const MountIdmapping *idmap, IdmappedLayers *ret, Error *e) {
+        _cleanup_free_ const char **all = calloc(n_lowers + 2, sizeof *all);
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int clone_fd = -EBADF;
+        size_t n = 0;
+        int r;
+
+        if (!all)
+                return error_set_errno(e, ENOMEM, "idmapped overlay");
+        for (size_t i = 0; i < n_lowers; i++)
+                all[n++] = lowers[i];
+        if (upper) {
+                all[n++] = upper;
+                all[n++] = work;
+        }
+        dir = common_dir(all, n);
+        if (!dir)
+                return error_setf(e, EINVAL, "the layers of an idmapped overlay must lie in one directory");
+        clone_fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+        if (clone_fd < 0)
+                return error_set_errno(e, errno, "cloning %s for idmapped layers", QUOTE(dir));
+        r = mount_set_idmap(clone_fd, idmap->userns_fd, 0);
+        if (r < 0)
+                return error_set_errno(e, r, "idmapping the layers in %s", QUOTE(dir));
+        *ret = (IdmappedLayers) { .clone_fd = TAKE_FD(clone_fd), .prefix_len = strlen(dir) + 1 };
+        return 0;
+}
+
+/* Sets layer `key` of the overlay: by path, or through the idmapped clone by fd. */
+static int fs_set_layer(int fs_fd, const char *key, const char *path, const IdmappedLayers *l, Error *e) {
+        _cleanup_close_ int fd = -EBADF;
+
+        if (l->clone_fd < 0)
+                return fs_set_string(fs_fd, key, path, e);
+        fd = mount_openat_no_symlinks(l->clone_fd, path + l->prefix_len, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return overlay_fail(e, fs_fd, fd, key, path);
+        if (fsconfig(fs_fd, FSCONFIG_SET_FD, key, NULL, fd) < 0)
+                return overlay_fail(e, fs_fd, -errno, key, path);
+        return 0;
+}
+
+/* FSCONFIG_CMD_CREATE; with an idmap as its uid/gid, so that overlayfs can create its work
+ * directories on the idmapped upper (host root has no id there: EOVERFLOW, and the overlay
+ * would fall back to read-only). */
+static int fs_create(int fs_fd, const MountIdmapping *idmap) {
+        int r;
+
+        if (idmap) {
+                r = mount_fs_ids_set(idmap->uid, idmap->gid);
+                if (r < 0) {
+                        (void) mount_fs_ids_set(0, 0);
+                        return r;
+                }
+        }
+        r = RET_NERRNO(fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0));
+        if (idmap && mount_fs_ids_set(0, 0) < 0) {
+                log_error("cannot return to root's file system ids after creating an overlay; exiting");
+                abort();
+        }
+        return r;
+}
+
+static void idmapped_layers_close(IdmappedLayers *l) {
+        l->clone_fd = safe_close(l->clone_fd);
+}
+
 int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
-                  uint64_t attrs, int *ret_mnt_fd, Error *e) {
+                  uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
+        _cleanup_(idmapped_layers_close) IdmappedLayers layers = { .clone_fd = -EBADF };
         _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF;
         int r;
 
@@ -112,19 +213,24 @@ int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper,
         if (fs_fd < 0)
                 return error_set_errno(e, errno, "opening an overlay filesystem context (is overlayfs available?)");
 
+        if (idmap) {
+                r = idmapped_layers_open(lowers, n_lowers, upper, work, idmap, &layers, e);
+                if (r < 0)
+                        return r;
+        }
         r = fs_set_string(fs_fd, "source", "lamina", e);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n_lowers; i++) {
-                r = fs_set_string(fs_fd, "lowerdir+", lowers[i], e);
+                r = fs_set_layer(fs_fd, "lowerdir+", lowers[i], &layers, e);
                 if (r < 0)
                         return r;
         }
         if (upper) {
-                r = fs_set_string(fs_fd, "upperdir", upper, e);
+                r = fs_set_layer(fs_fd, "upperdir", upper, &layers, e);
                 if (r < 0)
                         return r;
-                r = fs_set_string(fs_fd, "workdir", work, e);
+                r = fs_set_layer(fs_fd, "workdir", work, &layers, e);
                 if (r < 0)
                         return r;
         }
@@ -137,19 +243,20 @@ int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper,
         if (r < 0)
                 return r;
 
-        if (fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-                return overlay_fail(e, fs_fd, -errno, "create", NULL);
+        r = fs_create(fs_fd, idmap);
+        if (r < 0)
+                return overlay_fail(e, fs_fd, r, "create", NULL);
 
         mnt_fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, (unsigned) attrs);
         if (mnt_fd < 0)
                 return overlay_fail(e, fs_fd, -errno, "fsmount", NULL);
 
-        log_debug("made an overlay of %zu layers%s", n_lowers, upper ? " with an upper" : "");
+        log_debug("made an overlay of %zu%s layers%s", n_lowers, idmap ? " idmapped" : "", upper ? " with an upper" : "");
         *ret_mnt_fd = TAKE_FD(mnt_fd);
         return 0;
 }
 
-int mount_bind(const char *source, uint64_t attrs, int *ret_mnt_fd, Error *e) {
+int mount_bind(const char *source, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
         _cleanup_close_ int tree_fd = -EBADF;
         struct mount_attr attr = {
                 .attr_set = attrs,
@@ -165,6 +272,12 @@ int mount_bind(const char *source, uint64_t attrs, int *ret_mnt_fd, Error *e) {
 
         if (mount_setattr(tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
                 return error_set_errno(e, errno, "setting the flags of the bind mount of %s", QUOTE(source));
+        if (idmap) {
+                /* Not recursive: mounts below the snapshot's data are not ours to idmap. */
+                int r = mount_set_idmap(tree_fd, idmap->userns_fd, 0);
+                if (r < 0)
+                        return error_set_errno(e, r, "idmapping the bind mount of %s", QUOTE(source));
+        }
 
         *ret_mnt_fd = TAKE_FD(tree_fd);
         return 0;

@@ -17,16 +17,28 @@
  * kernel's own fs_context message when there is one. Functions return 0 or a
  * negative errno with e filled. */
 
+/* An idmapping for a mount being made: the user namespace carrying it (mount_userns_new)
+ * and the host uid and gid that image id 0 maps to (the caller's), as which overlayfs
+ * creates its work directories on the idmapped upper. */
+typedef struct MountIdmapping {
+        int userns_fd;
+        uid_t uid;
+        gid_t gid;
+} MountIdmapping;
+
 /* An overlay of `lowers` (topmost first, 1..500 entries; a 501st is EINVAL naming the
  * kernel limit) with optional upper/work (both NULL: read-only, needs >= 2 lowers),
  * index=off and metacopy=off, returned detached (*ret_mnt_fd, for mount_attach) so that
- * its identity can be recorded before anyone can reach it. */
+ * its identity can be recorded before anyone can reach it. With idmap (may be NULL) it is
+ * an overlay of idmapped layers (an overlay cannot be idmapped itself): one idmapped,
+ * non-recursive clone of the directory holding all of them, the layers passed by fd. */
 int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
-                  uint64_t attrs, int *ret_mnt_fd, Error *e);
+                  uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
 
 /* A recursive bind clone of source (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)) with attrs
- * applied by mount_setattr, returned detached like mount_overlay. */
-int mount_bind(const char *source, uint64_t attrs, int *ret_mnt_fd, Error *e);
+ * applied by mount_setattr, idmapped with idmap (may be NULL), returned detached like
+ * mount_overlay. */
+int mount_bind(const char *source, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
 
 /* Attaches the detached mount mnt_fd onto target_fd (an O_PATH dir fd). A detached
  * mount that is never attached vanishes with its last fd. */
@@ -127,8 +139,3 @@ int mount_idmap_for_caller(uid_t uid, gid_t gid, const char *subuid_path, const 
 
 /* A user namespace (fd) with that mapping, made by a child that only waits to be killed. */
 int mount_userns_new(const MountIdmap *m, int *ret_fd);
-
-/* Idmaps the detached mount mnt_fd (not yet idmapped, not an overlay) through userns_fd:
- * files on disk with image id i show as the host id i maps to, and what is created through
- * it is stored with the image id. */
-int mount_set_idmap(int mnt_fd, int userns_fd, Error *e);

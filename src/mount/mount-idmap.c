@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/capability.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -206,16 +209,36 @@ int mount_userns_new(const MountIdmap *m, int *ret_fd) {
         return 0;
 }
 
-int mount_set_idmap(int mnt_fd, int userns_fd, Error *e) {
+int mount_set_idmap(int mnt_fd, int userns_fd, uint64_t attr_set) {
         struct mount_attr attr = {
-                .attr_set = MOUNT_ATTR_IDMAP,
+                .attr_set = attr_set | MOUNT_ATTR_IDMAP,
                 .userns_fd = (uint64_t) userns_fd,
+                .propagation = MS_PRIVATE,
         };
 
         assert(mnt_fd >= 0);
         assert(userns_fd >= 0);
 
-        if (mount_setattr(mnt_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
-                return error_set_errno(e, errno, "idmapping the mount");
-        return 0;
+        return RET_NERRNO(mount_setattr(mnt_fd, "", AT_EMPTY_PATH, &attr, sizeof attr));
+}
+
+static int caps_raise(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -errno;
+        d[0].effective = d[0].permitted;
+        d[1].effective = d[1].permitted;
+        return RET_NERRNO((int) syscall(SYS_capset, &h, d));
+}
+
+int mount_fs_ids_set(uid_t uid, gid_t gid) {
+        /* Per thread, unlike setresuid(); changing the fsuid from 0 drops the file
+         * capabilities from the effective set, hence caps_raise. */
+        (void) setfsgid(gid);
+        (void) setfsuid(uid);
+        if ((uid_t) setfsuid((uid_t) -1) != uid || (gid_t) setfsgid((gid_t) -1) != gid)
+                return -EPERM;
+        return caps_raise();
 }

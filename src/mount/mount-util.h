@@ -48,3 +48,12 @@ void mount_info_free(MountInfo *m, size_t n);
  * of superblock dev showing root or a directory below it; 0 when not or the process is
  * gone. */
 int mount_info_has_copy(int proc_pid_fd, dev_t dev, const char *root);
+
+/* Idmaps the detached mount mnt_fd (not yet idmapped, not an overlay) through userns_fd
+ * (mount-idmap.c): files on disk with image id i show as the host id i maps to, and what
+ * is created through it is stored with the image id. Other attributes of attr_set too. */
+int mount_set_idmap(int mnt_fd, int userns_fd, uint64_t attr_set);
+
+/* Runs this thread with file system ids uid/gid (0/0: back to root's), its capabilities
+ * kept effective: what overlayfs records as its creator at FSCONFIG_CMD_CREATE. */
+int mount_fs_ids_set(uid_t uid, gid_t gid);

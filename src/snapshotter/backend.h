@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "mount-api.h"
 #include "snapshot-types.h"
 
 /* One on-disk layout behind one vtable (overlayfs, native, btrfs).
@@ -38,9 +39,11 @@ typedef struct BackendVTable {
         int (*commit)(Backend *b, uint64_t id, Error *e);
         /* The mounts for an active or view snapshot, exactly as containerd builds them. */
         int (*mounts)(Backend *b, const Snapshot *s, MountSpecList *ret, Error *e);
-        /* Builds a detached mount of s with MOUNT_ATTR_* flags and returns its fd; the
-         * caller records its identity, then attaches it (mount_attach). */
-        int (*mount)(Backend *b, const Snapshot *s, uint64_t attrs, int *ret_mnt_fd, Error *e);
+        /* Builds a detached mount of s with MOUNT_ATTR_* flags, idmapped with idmap (may be
+         * NULL), and returns its fd; the caller records its identity, then attaches it
+         * (mount_attach). */
+        int (*mount)(Backend *b, const Snapshot *s, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
+                     Error *e);
         /* Bytes (st_blocks*512 of unique inodes) and inodes of this snapshot's own data. */
         int (*usage)(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e);
         /* Opens the directory holding snapshot id's own content (overlayfs: the upper

@@ -97,14 +97,15 @@ static int btrfs_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Error
 }
 
 /* A bind of the subvolume's directory shows the same tree as mounting it by subvolid. */
-static int btrfs_mount(Backend *b, const Snapshot *s, uint64_t attrs, int *ret_mnt_fd, Error *e) {
+static int btrfs_mount(Backend *b, const Snapshot *s, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
+                       Error *e) {
         _cleanup_free_ char *src = subvol_path(b, s->id);
 
         if (!src)
                 return error_set_errno(e, ENOMEM, "mount");
         if (s->kind == SNAPSHOT_VIEW)
                 attrs |= MOUNT_ATTR_RDONLY;
-        return mount_bind(src, attrs, ret_mnt_fd, e);
+        return mount_bind(src, attrs, idmap, ret_mnt_fd, e);
 }
 
 /* Bytes from the subvolume's qgroup when quotas are on (only what this snapshot holds

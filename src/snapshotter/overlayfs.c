@@ -126,7 +126,8 @@ static int overlay_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Err
         return r < 0 ? error_set_errno(e, r, "mounts") : 0;
 }
 
-static int overlay_mount(Backend *b, const Snapshot *s, uint64_t attrs, int *ret_mnt_fd, Error *e) {
+static int overlay_mount(Backend *b, const Snapshot *s, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
+                         Error *e) {
         _cleanup_strv_free_ char **lowers = NULL;
         _cleanup_free_ char *upper = NULL, *work = NULL;
 
@@ -136,7 +137,7 @@ static int overlay_mount(Backend *b, const Snapshot *s, uint64_t attrs, int *ret
                 _cleanup_free_ char *src = data_path(b, s->n_parents == 0 ? s->id : s->parent_ids[0], "fs");
                 if (!src)
                         return error_set_errno(e, ENOMEM, "mount");
-                return mount_bind(src, attrs, ret_mnt_fd, e);
+                return mount_bind(src, attrs, idmap, ret_mnt_fd, e);
         }
 
         for (size_t i = 0; i < s->n_parents; i++)
@@ -148,7 +149,7 @@ static int overlay_mount(Backend *b, const Snapshot *s, uint64_t attrs, int *ret
                 if (!upper || !work)
                         return error_set_errno(e, ENOMEM, "mount");
         }
-        return mount_overlay((const char *const *) lowers, s->n_parents, upper, work, attrs,
+        return mount_overlay((const char *const *) lowers, s->n_parents, upper, work, attrs, idmap,
                              ret_mnt_fd, e);
 }
 

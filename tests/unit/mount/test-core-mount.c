@@ -513,7 +513,7 @@ TEST(mount_unmount_and_restart_without_statmount) {
 
 /* Mount with "idmap" for a user with a subordinate range: the snapshot's image ids show
  * as the user's, what it creates is stored with image ids (seen through a plain mount),
- * still nosuid,nodev; on native too. An overlay of layers is refused as not supported. */
+ * still nosuid,nodev; on native too, and for an overlay over idmapped layers. */
 static void body_idmap(const char *dir) {
         _cleanup_free_ char *subids = test_path("%s/subids", dir), *path = NULL, *plain = NULL, *opts = NULL;
         CoreMountOptions o = { .idmap = true };
@@ -549,12 +549,28 @@ static void body_idmap(const char *dir) {
                 path = plain = opts = NULL;
         }
 
+        /* an overlay over idmapped layers: writable, copy-ups and new files stored with
+         * image ids */
         env.s = core_snapshotter_by_name(env.core, "overlayfs");
         commit(&env, 54321, "base", "i");
         prepare(&env, 54321, "j", "base");
-        e = ERROR_NULL;
-        expect_error(core_mount(env.s, 54321, "j", NULL, &o, &path, &e), &e, EOPNOTSUPP, "\"j\"");
-        ASSERT_OK(core_list_mounts(env.s, 54321, &(CoreMountInfoList) {}, &e)); /* nothing left behind */
+        ASSERT_OK(core_mount(env.s, 54321, "j", NULL, &o, &path, &e));
+        expect_owner(path, 54321, 54321);
+        expect_owner(test_path("%s/by-caller", path), 54321, 54321);
+        expect_owner(test_path("%s/by-sub", path), 200009, 200009);
+        opts = mount_options_at(path);
+        ASSERT_TRUE(strstr(opts, "nosuid") && strstr(opts, "nodev") && !strstr(opts, "ro,"));
+        ASSERT_OK(chmod(path, 0777));
+        create_as(test_path("%s/new-by-caller", path), 54321, 54321);
+        create_as(test_path("%s/new-by-sub", path), 200009, 200009);
+        ASSERT_OK(chown(test_path("%s/by-sub", path), 200011, 200011)); /* a copy-up, as root */
+        unmount_key(&env, 54321, "j", path);
+        plain = mount_key(&env, 54321, "j", NULL);
+        expect_owner(test_path("%s/new-by-caller", plain), 0, 0);
+        expect_owner(test_path("%s/new-by-sub", plain), 10, 10);
+        expect_owner(test_path("%s/by-sub", plain), 12, 12);
+        expect_owner(test_path("%s/by-caller", plain), 0, 0);
+        unmount_key(&env, 54321, "j", plain);
         env_done(&env);
 }
 TEST(idmapped_mounts_for_a_user_with_subids) {

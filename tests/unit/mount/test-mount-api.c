@@ -59,9 +59,9 @@ static void make_upper(const char *dir, char **ret_upper, char **ret_work) {
 
 /* mount_overlay/mount_bind and mount_attach onto tfd in one go; the new mount's ID. */
 static int overlay_at(char **lowers, size_t n, const char *upper, const char *work, int tfd, uint64_t attrs,
-                      uint64_t *ret_id, Error *e) {
+                      const MountIdmapping *idmap, uint64_t *ret_id, Error *e) {
         _cleanup_close_ int mfd = -EBADF;
-        int r = mount_overlay((const char *const *) lowers, n, upper, work, attrs, &mfd, e);
+        int r = mount_overlay((const char *const *) lowers, n, upper, work, attrs, idmap, &mfd, e);
 
         if (r >= 0 && ret_id)
                 r = mount_id_of_fd(mfd, ret_id);
@@ -70,7 +70,7 @@ static int overlay_at(char **lowers, size_t n, const char *upper, const char *wo
 
 static int bind_at(const char *src, int tfd, uint64_t attrs, uint64_t *ret_id, Error *e) {
         _cleanup_close_ int mfd = -EBADF;
-        int r = mount_bind(src, attrs, &mfd, e);
+        int r = mount_bind(src, attrs, NULL, &mfd, e);
 
         if (r >= 0 && ret_id)
                 r = mount_id_of_fd(mfd, ret_id);
@@ -79,7 +79,7 @@ static int bind_at(const char *src, int tfd, uint64_t attrs, uint64_t *ret_id, E
 
 /* Mounts n layers (with an upper when rw) and checks the merged view: the topmost f
  * wins and every layer's own file shows through. */
-static void check_overlay(const char *dir, size_t n, bool rw) {
+static void check_overlay_idmapped(const char *dir, size_t n, bool rw, const MountIdmapping *idmap) {
         char **lowers = make_layers(dir, n);
         _cleanup_free_ char *target = NULL, *upper = NULL, *work = NULL;
         _cleanup_close_ int tfd = -EBADF, mfd = -EBADF;
@@ -90,7 +90,7 @@ static void check_overlay(const char *dir, size_t n, bool rw) {
         if (rw)
                 make_upper(dir, &upper, &work);
         tfd = make_target(dir, "merged", &target);
-        if (overlay_at(lowers, n, upper, work, tfd, 0, &id, &e) < 0) {
+        if (overlay_at(lowers, n, upper, work, tfd, 0, idmap, &id, &e) < 0) {
                 fprintf(stderr, "mount_overlay(%zu): %s\n", n, e.message);
                 abort();
         }
@@ -109,7 +109,12 @@ static void check_overlay(const char *dir, size_t n, bool rw) {
                 ASSERT_STREQ(read_file(u, buf), expect);
         }
 
-        if (rw) {
+        if (rw && idmap) { /* image id 0 is idmap->uid: created as it, stored as 0 */
+                ASSERT_OK(chmod(dir, 0711));
+                expect_owner(test_path("%s/f", target), idmap->uid, idmap->gid);
+                create_as(test_path("%s/new", target), idmap->uid, idmap->gid);
+                expect_owner(test_path("%s/new", upper), 0, 0);
+        } else if (rw) {
                 _cleanup_free_ char *merged_new = test_path("%s/new", target);
                 _cleanup_free_ char *upper_new = test_path("%s/new", upper);
                 _cleanup_free_ char *merged_f = test_path("%s/f", target);
@@ -126,6 +131,23 @@ static void check_overlay(const char *dir, size_t n, bool rw) {
                 ASSERT_ERR(try_create(test_path("%s/new", target)), EROFS);
 
         free_layers(lowers);
+}
+
+static void check_overlay(const char *dir, size_t n, bool rw) {
+        check_overlay_idmapped(dir, n, rw, NULL);
+}
+
+/* 500 idmapped layers and an idmapped upper, writable for the mapped user (overlayfs
+ * creates its work directory as it). */
+static void body_overlay_500_idmapped(const char *dir) {
+        MountIdmap m = { .uid = { { 0, 54321, 1 } }, .gid = { { 0, 54320, 1 } }, .n_uid = 1, .n_gid = 1 };
+        _cleanup_close_ int userns = -EBADF;
+
+        ASSERT_OK(mount_userns_new(&m, &userns));
+        check_overlay_idmapped(dir, 500, true, &(MountIdmapping) { userns, 54321, 54320 });
+}
+TEST(overlay_500_idmapped_layers_with_upper) {
+        run_isolated(body_overlay_500_idmapped);
 }
 
 static void body_overlay_1_with_upper(const char *dir) {
@@ -177,7 +199,7 @@ static void body_overlay_501(const char *dir) {
         Error e = ERROR_NULL;
         char buf[256];
 
-        ASSERT_ERR(overlay_at(lowers, 501, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
+        ASSERT_ERR(overlay_at(lowers, 501, NULL, NULL, tfd, 0, NULL, NULL, &e), EINVAL);
         ASSERT_TRUE(e.code == EINVAL);
         ASSERT_TRUE(strstr(e.message, "at most 500 layers"));
         ASSERT_TRUE(!read_file(test_path("%s/f", target), buf)); /* nothing was mounted */
@@ -192,7 +214,7 @@ static void body_overlay_single_read_only(const char *dir) {
         _cleanup_close_ int tfd = make_target(dir, "merged", NULL);
         Error e = ERROR_NULL;
 
-        ASSERT_ERR(overlay_at(lowers, 1, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
+        ASSERT_ERR(overlay_at(lowers, 1, NULL, NULL, tfd, 0, NULL, NULL, &e), EINVAL);
         ASSERT_TRUE(strstr(e.message, "bind"));
         free_layers(lowers);
 }
@@ -209,7 +231,7 @@ static void body_overlay_kernel_message(const char *dir) {
         write_file(file, "x");
         free(lowers[1]);
         lowers[1] = TAKE_PTR(file);
-        ASSERT_ERR(overlay_at(lowers, 2, NULL, NULL, tfd, 0, NULL, &e), EINVAL);
+        ASSERT_ERR(overlay_at(lowers, 2, NULL, NULL, tfd, 0, NULL, NULL, &e), EINVAL);
         ASSERT_TRUE(strstr(e.message, "lowerdir+"));
         ASSERT_TRUE(strstr(e.message, "kernel: overlay: "));
         ASSERT_TRUE(strstr(e.message, "not-a-dir is not a directory"));
@@ -267,7 +289,7 @@ static void body_flags_in_mountinfo(const char *dir) {
         ASSERT_OK(mkdir(src, 0755));
         ASSERT_OK(bind_at(src, bfd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &bid, &e));
         ASSERT_OK(overlay_at(lowers, 2, NULL, NULL, ofd,
-                                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, &oid, &e));
+                                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, NULL, &oid, &e));
 
         opts = mount_options_of(bind_path);
         ASSERT_TRUE(mnt_optstr_get_option(opts, "nosuid", NULL, NULL) == 0);
@@ -337,7 +359,7 @@ static void body_unmount(const char *dir) {
         uint64_t id;
         char buf[256];
 
-        ASSERT_OK(overlay_at(lowers, 2, NULL, NULL, tfd, 0, &id, &e));
+        ASSERT_OK(overlay_at(lowers, 2, NULL, NULL, tfd, 0, NULL, &id, &e));
         ASSERT_TRUE(mount_find(id, &point) == 1);
         ASSERT_STREQ(point, target);
         ASSERT_TRUE(read_file(test_path("%s/f", target), buf));
@@ -623,8 +645,8 @@ static void body_idmap(const char *dir) {
         create_as(test_path("%s/far", src), 70000, 70000);
         ASSERT_OK(mount_userns_new(&m, &userns));
         tfd = make_target(dir, "idmapped", &tgt);
-        ASSERT_OK(mount_bind(src, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &mfd, &e));
-        ASSERT_OK(mount_set_idmap(mfd, userns, &e));
+        ASSERT_OK(mount_bind(src, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &(MountIdmapping) { userns, 54321, 54320 }, &mfd,
+                             &e));
         ASSERT_OK(mount_attach(mfd, tfd, &e));
 
         expect_owner(test_path("%s/root-file", tgt), 54321, 54320);
@@ -684,6 +706,7 @@ int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(overlay_1_layer_with_upper),
                 TEST_ENTRY(mountinfo_fallback_matches_statmount),
+                TEST_ENTRY(overlay_500_idmapped_layers_with_upper),
                 TEST_ENTRY(idmap_for_caller_from_subids),
                 TEST_ENTRY(unmount_and_list_without_statmount),
                 TEST_ENTRY(user_ns_copies_without_statmount),
