@@ -488,7 +488,15 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
         if (r < 0)
                 return r;
         a.filter = f;
-        r = store_walk(t, NULL, list_one, &a, e);
+        /* Only the namespaces the caller sees are read: root's (for its committed
+         * snapshots), then the caller's own; never every user's records. */
+        if (ns == CORE_NS_ALL)
+                r = store_walk(t, NULL, list_one, &a, e);
+        else {
+                r = store_walk_owner(t, 0, NULL, list_one, &a, e);
+                if (r >= 0 && ns != 0)
+                        r = store_walk_owner(t, ns, NULL, list_one, &a, e);
+        }
         if (r < 0) {
                 snapshot_info_list_clear(ret);
                 return error_from_errno(e, r, "cannot list snapshots");

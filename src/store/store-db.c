@@ -51,6 +51,27 @@ int db_each(StoreTxn *t, MDB_dbi dbi, db_each_fn fn, void *userdata, size_t *ret
         return 0;
 }
 
+int db_each_prefix(StoreTxn *t, MDB_dbi dbi, const void *prefix, size_t plen, db_each_fn fn, void *userdata,
+                   Error *e) {
+        _cleanup_cursor_ MDB_cursor *c = NULL;
+        MDB_val key = { .mv_size = plen, .mv_data = (void *) prefix }, val;
+        int r, rc;
+
+        r = cursor_open(t, dbi, &c);
+        if (r < 0)
+                return r;
+        for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+             rc == 0 && key.mv_size >= plen && memcmp(key.mv_data, prefix, plen) == 0;
+             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+                r = fn(t, &key, &val, userdata, e);
+                if (r < 0)
+                        return r;
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND)
+                return txn_result(t, rc);
+        return 0;
+}
+
 int db_get(StoreTxn *t, MDB_dbi dbi, const void *key, size_t klen, MDB_val *ret) {
         MDB_val k = { .mv_size = klen, .mv_data = (void *) key };
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Listing snapshots in name order, and all IDs. */
 
+#include <endian.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,22 @@ int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userda
         assert(t && fn);
 
         r = db_each(t, t->store->names, walk_entry, &a, NULL, NULL);
+        if (r >= 0)
+                r = walk_group_flush(&a.group, fn, userdata);
+        walk_group_clear(&a.group);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot list snapshots");
+        return 0;
+}
+
+int store_walk_owner(StoreTxn *t, uid_t owner, const Filter *filter, store_walk_fn fn, void *userdata, Error *e) {
+        WalkArgs a = { .filter = filter, .fn = fn, .userdata = userdata };
+        uint32_t be = htobe32((uint32_t) owner);
+        int r;
+
+        assert(t && fn);
+
+        r = db_each_prefix(t, t->store->names, &be, sizeof be, walk_entry, &a, NULL);
         if (r >= 0)
                 r = walk_group_flush(&a.group, fn, userdata);
         walk_group_clear(&a.group);

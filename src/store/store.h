@@ -90,6 +90,9 @@ int store_count_children(StoreTxn *t, uint64_t id, size_t *ret);
  * name bytes. A negative return from fn stops the walk and is returned. */
 typedef int (*store_walk_fn)(const SnapshotInfo *info, void *userdata);
 int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userdata, Error *e);
+/* The same for one owner's snapshots only, without reading anyone else's (the names index
+ * starts with the owner). */
+int store_walk_owner(StoreTxn *t, uid_t owner, const Filter *filter, store_walk_fn fn, void *userdata, Error *e);
 
 /* Every live snapshot ID, ascending, for orphan detection. */
 int store_list_ids(StoreTxn *t, uint64_t **ret_ids, size_t *ret_n);

@@ -638,6 +638,40 @@ TEST(walk_callback_stops) {
         test_store_done(&ts);
 }
 
+/* One owner's walk reads only its own names: neighbours in uid order (and long names,
+ * grouped by prefix) stay out. */
+TEST(walk_owner_reads_one_namespace) {
+        TestStore ts;
+        Store *s = test_store_new(&ts, 0);
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_free_ char *long1 = long_name(300, 'l', "1"), *long2 = long_name(300, 'l', "2");
+        static const uid_t owners[] = { 0, 999, 1000, 1001, 65536 };
+        Collected c = {};
+        Error e = ERROR_NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(owners); i++) {
+                ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, owners[i], "a", 0, NULL, NULL, NULL) > 0);
+                ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, owners[i], "b", 0, NULL, NULL, NULL) > 0);
+        }
+        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1000, long2, 0, NULL, NULL, NULL) > 0);
+        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1000, long1, 0, NULL, NULL, NULL) > 0);
+        ASSERT_OK(store_read_begin(s, &t));
+        ASSERT_OK(store_walk_owner(t, 1000, NULL, collect_fn, &c, &e));
+        ASSERT_TRUE(strv_length(c.names) == 4);
+        ASSERT_STREQ(c.names[0], "a");
+        ASSERT_STREQ(c.names[1], "b");
+        ASSERT_STREQ(c.names[2], long1);
+        ASSERT_STREQ(c.names[3], long2);
+        c.names = strv_free(c.names);
+        ASSERT_OK(store_walk_owner(t, 4242, NULL, collect_fn, &c, &e));
+        ASSERT_TRUE(strv_length(c.names) == 0);
+        ASSERT_OK(store_walk_owner(t, 65536, NULL, collect_fn, &c, &e));
+        ASSERT_TRUE(strv_length(c.names) == 2);
+        c.names = strv_free(c.names);
+        t = (store_read_end(t), NULL);
+        test_store_done(&ts);
+}
+
 TEST(labels_round_trip_64k) {
         TestStore ts;
         Store *s = test_store_new(&ts, 64 * 1024);
@@ -913,7 +947,7 @@ TEST_MAIN(TEST_ENTRY(GetInfo), TEST_ENTRY(GetInfoNotExist), TEST_ENTRY(GetInfoEm
           TEST_ENTRY(CommitViewFails), TEST_ENTRY(Remove), TEST_ENTRY(RemoveNotExist),
           TEST_ENTRY(RemoveWithChildren), TEST_ENTRY(ParentIDs), TEST_ENTRY(Rebase),
           TEST_ENTRY(commit_keeps_child_links), TEST_ENTRY(update_fieldpaths), TEST_ENTRY(namespaces),
-          TEST_ENTRY(walk_filters), TEST_ENTRY(walk_callback_stops), TEST_ENTRY(labels_round_trip_64k),
+          TEST_ENTRY(walk_filters), TEST_ENTRY(walk_callback_stops), TEST_ENTRY(walk_owner_reads_one_namespace), TEST_ENTRY(labels_round_trip_64k),
           TEST_ENTRY(long_names), TEST_ENTRY(ids_never_reused), TEST_ENTRY(StatInWalk),
           TEST_ENTRY(read_while_another_thread_writes), TEST_ENTRY(mount_records),
           TEST_ENTRY(directory_modes))
