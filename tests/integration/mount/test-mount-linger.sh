@@ -10,7 +10,9 @@
 #   committed snapshot holds exactly what was there at Commit;
 # - the same across a laminad restart (a lingering mount is found again by its ID);
 # - root, a caller-chosen target whose parent is renamed: ListMounts shows the new path,
-#   also after a restart, and Unmount unmounts it there.
+#   also after a restart, and Unmount unmounts it there;
+# - Mount with "idmap": the image's files show as the owner's, it can write the image's root
+#   directory, and what it writes is stored with image id 0 (nosuid,nodev, idmapped).
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
 sn=${1:?usage: test-mount-linger.sh SNAPSHOTTER}
 command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
@@ -224,6 +226,34 @@ if harness_as "$owner" unshare -Urm true 2>/dev/null; then
         release "$copier"
         want ok "owner: Commit once the copy is gone" "$owner" Commit uc u "@a{ss} {}"
 fi
+
+echo "# idmap: the image's ids show as the owner's, what it writes is stored with image ids"
+want ok "owner: prepare im" "$owner" Prepare im base "@a{ss} {}"
+want ok "owner: mount im without idmap" "$owner" Mount im "" "@as []"
+imnt=$(reply_path)
+harness_as "$owner" touch "$imnt/by-owner" 2>/dev/null &&
+        fail "without idmap the owner could write into the image's root directory" ||
+        pass "without idmap the image's root directory is root's"
+want ok "owner: unmount im" "$owner" Unmount im
+want InvalidArgument "owner: an unknown mount option" "$owner" Mount im "" "@as ['idmapx']"
+want ok "owner: mount im with idmap" "$owner" Mount im "" "@as ['idmap']"
+imnt=$(reply_path)
+expect "the image's root directory shows as the owner's" "$(stat -c %u:%g "$imnt")" \
+        "$(id -u "$owner"):$(id -g "$owner")"
+expect "secret.conf shows as the owner's" "$(stat -c %u "$imnt/secret.conf")" "$(id -u "$owner")"
+harness_as "$owner" sh -c "echo mine >'$imnt/by-owner' && echo changed >>'$imnt/secret.conf'" &&
+        pass "the owner writes and changes files of the image's root" || fail "the owner cannot write with idmap"
+# An overlay is not idmapped itself: its layers are.
+case "$sn,$(findmnt -rn -o OPTIONS --mountpoint "$imnt")," in
+overlayfs,*,nosuid,*nodev,* | *,nosuid,*nodev,*idmapped,*) pass "nosuid,nodev, idmapped (an overlay: its layers)" ;;
+*) fail "options: $(findmnt -rn -o OPTIONS --mountpoint "$imnt")" ;;
+esac
+want ok "owner: unmount the idmapped mount" "$owner" Unmount im
+want ok "owner: mount im plain again" "$owner" Mount im "" "@as []"
+imnt=$(reply_path)
+expect "the new file is stored as image id 0" "$(stat -c %u:%g "$imnt/by-owner")" "0:0"
+expect "the changed file stays image id 0" "$(stat -c %u "$imnt/secret.conf") $(tail -n 1 "$imnt/secret.conf")" "0 changed"
+want ok "owner: unmount im" "$owner" Unmount im
 
 echo "# root, a caller-chosen target whose parent is renamed, across a restart"
 mkdir -p "$T/p/t"
