@@ -414,11 +414,19 @@ int at_apply_async(BusTest *t, const char *key, int fd, AtReply *r) {
         return k < 0 ? k : 0;
 }
 
+static uint64_t now_ms(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
 int at_reply_wait(BusTest *t, AtReply *r, unsigned max_ms) {
-        for (unsigned waited = 0; !r->done; waited += 100) {
+        /* by the clock: many queued messages (ApplyProgress) are processed one per call */
+        for (uint64_t end = now_ms() + max_ms; !r->done;) {
                 int k;
 
-                if (waited >= max_ms)
+                if (now_ms() >= end)
                         return -ETIMEDOUT;
                 k = sd_bus_process(t->bus, NULL);
                 if (k < 0)
