@@ -176,31 +176,39 @@ static int method_remove_image(sd_bus_message *m, void *userdata, sd_bus_error *
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* Every error a caller gets is a documented name (bus_error_ensure()). */
+BUS_DEFINE_METHOD(safe_list_images, method_list_images)
+BUS_DEFINE_METHOD(safe_get_image, method_get_image)
+BUS_DEFINE_METHOD(safe_create_image, method_create_image)
+BUS_DEFINE_METHOD(safe_tag_image, method_tag_image)
+BUS_DEFINE_METHOD(safe_untag_image, method_untag_image)
+BUS_DEFINE_METHOD(safe_remove_image, method_remove_image)
+
 const sd_bus_vtable bus_images_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("ListImages",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(ssttu)", images),
-                                method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetImage",
                                 SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("(ssttu)", image, "s", config),
-                                method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("CreateImage",
                                 SD_BUS_ARGS("s", name, "s", top, "s", config),
                                 SD_BUS_NO_RESULT,
-                                method_create_image, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_create_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("TagImage",
                                 SD_BUS_ARGS("s", name, "s", new_name),
                                 SD_BUS_NO_RESULT,
-                                method_tag_image, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_tag_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("UntagImage",
                                 SD_BUS_ARGS("s", name),
                                 SD_BUS_NO_RESULT,
-                                method_untag_image, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_untag_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RemoveImage",
                                 SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("as", removed_snapshots),
-                                method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

@@ -22,6 +22,9 @@ static int method_list_snapshotters(sd_bus_message *m, void *userdata, sd_bus_er
         return bus_reply_array(m, "(so)", c->n_snapshotters, append_snapshotter, c->snapshotters);
 }
 
+/* Every error a caller gets is a documented name (bus_error_ensure()). */
+BUS_DEFINE_METHOD(safe_list_snapshotters, method_list_snapshotters)
+
 const sd_bus_vtable bus_manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", NULL, offsetof(BusContext, version), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -32,7 +35,7 @@ const sd_bus_vtable bus_manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("ListSnapshotters",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(so)", snapshotters),
-                                method_list_snapshotters, SD_BUS_VTABLE_UNPRIVILEGED),
+                                safe_list_snapshotters, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 

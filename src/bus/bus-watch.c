@@ -131,10 +131,14 @@ static int method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *error
         return sd_bus_reply_method_return(m, NULL);
 }
 
+/* Every error a caller gets is a documented name (bus_error_ensure()). */
+BUS_DEFINE_METHOD(safe_watch, method_watch)
+BUS_DEFINE_METHOD(safe_unwatch, method_unwatch)
+
 static const sd_bus_vtable bus_monitor_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD("Watch", "", "", method_watch, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD("Unwatch", "", "", method_unwatch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Watch", "", "", safe_watch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Unwatch", "", "", safe_unwatch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 
