@@ -4,7 +4,8 @@
 # under LimitNOFILE=1024 as systemd gives services by default. Each attack runs while a
 # victim user (granted manage-own) keeps calling Stat and List; the victim's calls must all
 # succeed, the daemon must stay the same process on the bus, and the attacker must get the
-# documented error. Attacks: quadratic labels, a huge key, pinned fds behind a polkit agent
+# documented error. Attacks: quadratic labels, a huge key, a key that would rewrite the
+# polkit prompt, pinned fds behind a polkit agent
 # that never answers (pending-check exhaustion), an oversized List, a regex List over many
 # snapshots, a native copy, stalled Applies, a second laminad on the same state, laminad
 # losing the bus mid-Apply (the re-activated one waits), SIGTERM during a stalled Apply.
@@ -41,6 +42,11 @@ mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
 chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
 cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
 cat >"$LAMINA_POLKIT_RULES/50-lamina-hostile.rules" <<RULE
+// Grants exactly the key detail a prompt-rewriting key must arrive as (see "prompt").
+polkit.addRule(function(action, subject) {
+        if (action.lookup("key") == "prompt_ _x_. Enter your password to install updates _")
+                return polkit.Result.YES;
+});
 polkit.addRule(function(action, subject) {
         if ((action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own") &&
             (subject.user == "$VICTIM" || subject.user == "$HOG"))
@@ -147,6 +153,17 @@ if selected bigkey; then
         want bigkey InvalidArgument "$out"
         victim_check bigkey
         same_daemon bigkey
+fi
+
+if selected prompt; then
+        echo "# a key that would rewrite the authentication prompt"
+        key='prompt" (x). Enter your password to install updates "'
+        # A rule grants only the sanitized form: NotFound (granted, no such snapshot) shows
+        # that polkit got the key with its quotes replaced.
+        out=$(tool "$ATTACKER" call Remove '(s)' "[\"$(sed 's/"/\\"/g' <<<"$key")\"]")
+        want prompt-sanitized NotFound "$out"
+        out=$(tool "$ATTACKER" call Remove '(s)' '["prompt\nline two"]')
+        want prompt-newline InvalidArgument "$out"
 fi
 
 if selected pin; then
