@@ -15,7 +15,8 @@ packages=(
         dbus dbus-bin polkitd pkexec systemd systemd-container util-linux
         btrfs-progs xfsprogs zstd gzip tar python3 libxml2-utils lmdb-utils man-db bash-completion
         jq busybox-static umoci
-        skopeo          # the real-image test exports as oci-archive and docker-archive
+        skopeo          # the real-image tests export as oci-archive and docker-archive
+        mmdebstrap      # the Debian corpus of the real-image test (built once, cached)
         strace          # the mount and apply crash tests stop or kill laminad at a chosen syscall
         # the nspawn-deb test: builds the Debian package (debian/), lintian, logind sessions
         debhelper dpkg-dev lintian libglib2.0-bin  # (gdbus: also the mount tests)

@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The real-image corpus (make-debian-image.sh: Debian bookworm minbase by mmdebstrap, a layer
+# of corner cases by umoci, exported by skopeo), built once and cached in
+# $LAMINA_TEST_IMAGE_CACHE (default /var/cache/lamina-test-images) under a key of the tools'
+# versions. On SNAPSHOTTER ($1): each form (overlayfs: OCI layout, oci-archive and
+# docker-archive, one after the other; other backends: docker-archive) is imported, compared
+# with `umoci unpack` of the same image (tree-compare.py: zero differences), and run: the
+# container prints /etc/os-release and honours Env, WorkingDir and Cmd. Then rmi frees it all.
+. "$(dirname "$0")/ctl-lib.sh"
+export LAMINA_SNAPSHOTTER=${1:-overlayfs}
+need_busybox_nspawn
+for tool in mmdebstrap umoci skopeo; do
+        command -v "$tool" >/dev/null || harness_skip "$tool is not installed (tools/install-deps.sh installs it)"
+done
+cache=${LAMINA_TEST_IMAGE_CACHE:-/var/cache/lamina-test-images}
+key=$( (cat "$(dirname "$0")/make-debian-image.sh"; mmdebstrap --version; umoci --version; skopeo --version) |
+        sha256sum | cut -c1-16)
+corpus="$cache/debian-$key"
+if [ ! -d "$corpus" ]; then
+        echo "# building the Debian corpus into $corpus (once per tool versions)" >&2
+        rc=0
+        "$(dirname "$0")/make-debian-image.sh" "$corpus" || rc=$?
+        [ "$rc" = 77 ] && harness_skip "the Debian mirror is unreachable and $corpus is not built"
+        [ "$rc" = 0 ] || { echo "make-debian-image.sh failed ($rc)" >&2; exit 1; }
+        # Corpora of older tool versions are of no more use.
+        for old in "$cache"/debian-*; do
+                [ "$old" = "$corpus" ] || rm -rf --one-file-system "$old"
+        done
+fi
+harness_setup --idle-timeout 120
+nspawn_setup
+
+umoci unpack --image "$corpus/oci:debian:test" "$T/unpacked" >/dev/null || harness_die "umoci unpack failed"
+forms="docker-archive"
+[ "$LAMINA_SNAPSHOTTER" = overlayfs ] && forms="layout oci-archive docker-archive"
+for form in $forms; do
+        case $form in
+        layout) source=$corpus/oci ;;
+        oci-archive) source=$corpus/debian-oci.tar ;;
+        docker-archive) source=$corpus/debian-docker.tar ;;
+        esac
+        ok "$form: import" -q import "$source" --name debian:test
+        ok "$form: view" view --mount check debian:test
+        if [ "$rc" = 0 ]; then
+                if python3 "$LAMINA_SOURCE_DIR/tests/integration/apply/tree-compare.py" "$T/unpacked/rootfs" "$out" \
+                        >"$T/diff"; then
+                        pass "$form: the imported tree equals umoci unpack ($(find "$out" | wc -l) entries)"
+                else
+                        fail "$form: differs from umoci unpack: $(head -c 4000 "$T/diff")"
+                fi
+                ok "$form: umount" umount check
+                ok "$form: rm view" rm check
+        fi
+        ok "$form: run" run debian:test --rm -q
+        expect "$form: run prints os-release and honours Env, WorkingDir, Cmd" "$out" \
+                'FOO=from-config in /srv/corpus
+PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"'
+        ok "$form: rmi" --json=short rmi debian:test
+        expect "$form: rmi frees both layers" "$(json '.removed | length')" 2
+done
+no_run_snapshots "debian"
+ok "ls" --json=short ls
+expect "nothing left" "$(json 'length')" 0
+finish
