@@ -435,6 +435,7 @@ typedef struct ListArgs {
         StoreTxn *t;
         uid_t ns;
         CoreMountInfoList *list;
+        MountTable *table;
 } ListArgs;
 
 /* Lists the mounts of ns that are in the mount table now, at their current mount point. */
@@ -448,7 +449,7 @@ static int list_one(const MountRecord *r, void *userdata) {
         if ((a->ns != CORE_NS_ALL && r->owner != a->ns) || !streq(r->boot_id, a->s->core->boot_id) ||
             r->legacy_mnt_id)
                 return 0;
-        k = mount_find(r->mnt_id, &path);
+        k = mount_table_find(a->table, r->mnt_id, &path);
         if (k <= 0)
                 return k; /* being attached, detached, or gone */
         k = store_get_info_by_id(a->t, r->snapshot_id, &info, NULL);
@@ -471,6 +472,7 @@ static int list_one(const MountRecord *r, void *userdata) {
 }
 
 int core_list_mounts(CoreSnapshotter *s, uid_t ns, CoreMountInfoList *ret, Error *e) {
+        _cleanup_(mount_table_freep) MountTable *table = NULL;
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         CoreMountInfoList list = {};
         ListArgs a = { .s = s, .ns = ns, .list = &list };
@@ -479,10 +481,14 @@ int core_list_mounts(CoreSnapshotter *s, uid_t ns, CoreMountInfoList *ret, Error
         assert(s);
         assert(ret);
 
+        r = mount_table_load(&table);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the mount table");
         r = core_read_begin(s, &t, e);
         if (r < 0)
                 return r;
         a.t = t;
+        a.table = table;
         r = store_mount_walk(t, list_one, &a);
         if (r < 0) {
                 core_mount_info_list_clear(&list);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "macro.h"
 
 /* The kernel's OVL_MAX_STACK: lower layers one overlay can stack. */
 #define MOUNT_MAX_LAYERS 500
@@ -63,6 +64,14 @@ int mount_id_of_fd(int fd, uint64_t *ret);
  * parents renamed to) when mount mnt_id is in this mount namespace; 0 when it is not
  * (unmounted, detached, never attached). ret_mount_point may be NULL. */
 int mount_find(uint64_t mnt_id, char **ret_mount_point);
+
+/* The same for many lookups in a row (ListMounts): without statmount the table is read
+ * once, not for each of them. What mount_find says, as of mount_table_load. */
+typedef struct MountTable MountTable;
+int mount_table_load(MountTable **ret);
+MountTable *mount_table_free(MountTable *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(MountTable *, mount_table_free);
+int mount_table_find(MountTable *t, uint64_t mnt_id, char **ret_mount_point);
 
 /* Unmounts exactly the mount mnt_id wherever it is now. Without `detach` this is a
  * plain umount: EBUSY while any process has a file, a working directory or a mount in

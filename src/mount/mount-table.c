@@ -201,6 +201,59 @@ int mount_find(uint64_t mnt_id, char **ret_mount_point) {
         return 1;
 }
 
+struct MountTable {
+        MountInfo *all; /* sorted by ID; NULL with statmount: each lookup asks the kernel */
+        size_t n;
+};
+
+static int info_cmp(const void *a, const void *b) {
+        const MountInfo *x = a, *y = b;
+
+        return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int mount_table_load(MountTable **ret) {
+        MountTable *t = calloc(1, sizeof *t);
+        int r;
+
+        if (!t)
+                return -ENOMEM;
+        if (!statmount_usable()) {
+                r = mount_info_read_self(&t->all, &t->n);
+                if (r < 0) {
+                        free(t);
+                        return r;
+                }
+                qsort(t->all, t->n, sizeof *t->all, info_cmp);
+        }
+        *ret = t;
+        return 0;
+}
+
+MountTable *mount_table_free(MountTable *t) {
+        if (t) {
+                mount_info_free(t->all, t->n);
+                free(t);
+        }
+        return NULL;
+}
+
+int mount_table_find(MountTable *t, uint64_t mnt_id, char **ret_mount_point) {
+        MountInfo key = { .id = mnt_id }, *m;
+
+        if (!t->all)
+                return statmount_usable() ? mount_find(mnt_id, ret_mount_point) : 0;
+        m = bsearch(&key, t->all, t->n, sizeof *t->all, info_cmp);
+        if (!m)
+                return 0;
+        if (ret_mount_point) {
+                *ret_mount_point = strdup(m->point);
+                if (!*ret_mount_point)
+                        return -ENOMEM;
+        }
+        return 1;
+}
+
 int mount_unmount(uint64_t mnt_id, bool detach, Error *e) {
         _cleanup_free_ char *point = NULL;
         _cleanup_close_ int parent_fd = -EBADF;

@@ -550,6 +550,15 @@ static void body_mountinfo_fallback(const char *dir) {
         ASSERT_TRUE(!info_lookup(all, n_all, id_covered));
         ASSERT_OK(mount_list_below(dir, &ids, &n_ids));
         ASSERT_TRUE(n_ids == below + 1); /* statmount also sees the covered one */
+        {
+                _cleanup_(mount_table_freep) MountTable *t = NULL;
+                _cleanup_free_ char *point = NULL;
+
+                ASSERT_OK(mount_table_load(&t));
+                ASSERT_TRUE(mount_table_find(t, id_odd, &point) == 1);
+                ASSERT_STREQ(point, odd);
+                ASSERT_TRUE(mount_table_find(t, UINT64_MAX, NULL) == 0);
+        }
 
         /* copies in another user namespace, from its process's mountinfo */
         ASSERT_OK(pipe2(ready, O_CLOEXEC));
@@ -585,6 +594,22 @@ static void body_without_statmount(const char *dir) {
 
         mount_test_refuse_statmount();
         body_unmount_busy_and_force(dir);
+        {
+                _cleanup_free_ char *src = test_path("%s/tsrc", dir), *tgt = NULL, *point = NULL;
+                _cleanup_(mount_table_freep) MountTable *t = NULL;
+                _cleanup_close_ int tfd = -EBADF;
+                Error e = ERROR_NULL;
+                uint64_t id;
+
+                ASSERT_OK(mkdir(src, 0755));
+                tfd = make_target(dir, "t", &tgt);
+                ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+                ASSERT_OK(mount_table_load(&t)); /* from mountinfo, once */
+                ASSERT_TRUE(mount_table_find(t, id, &point) == 1);
+                ASSERT_STREQ(point, tgt);
+                ASSERT_TRUE(mount_table_find(t, id + 1000000, NULL) == 0);
+                ASSERT_OK(mount_unmount(id, false, &e));
+        }
         ASSERT_OK(mkdir(second, 0755));
         body_mount_list_below(second);
 }
