@@ -171,6 +171,10 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         if (r < 0)
                 return r;
         r = mount_id_of_fd(a->mnt_fd, &a->mnt_id);
+        if (r == -EOPNOTSUPP)
+                return error_setf(e, EOPNOTSUPP,
+                                  "snapshot %s cannot be mounted by laminad on this kernel: it needs unique mount IDs (Linux 6.8); use the mounts that Mounts returns",
+                                  QUOTE(a->key));
         if (r < 0)
                 return error_set_errno(e, r, "cannot read the mount ID of the new mount of snapshot %s", QUOTE(a->key));
 
