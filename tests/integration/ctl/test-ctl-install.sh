@@ -32,7 +32,7 @@ expect "man laminactl exits 0" "$?" 0
 expect "man laminactl prints nothing on stderr" "$(cat "$T/man.err")" ""
 printf '%s\n' "$man_out" | grep -q '^NAME$' || fail "man laminactl has a NAME section: $man_out"
 printf '%s\n' "$man_out" | grep -Eq '^ +laminactl +- ' || fail "man laminactl names laminactl: $(printf '%s\n' "$man_out" | head)"
-printf '%s\n' "$man_out" | grep -Eq '^ +run IMAGE' || fail "man laminactl documents run"
+printf '%s\n' "$man_out" | grep -Eq '^ +run +IMAGE' || fail "man laminactl documents run"
 expect "man -l of the installed file is the same page" \
         "$(MANWIDTH=80 man --pager=cat -l "$dest$page" 2>/dev/null)" "$man_out"
 
