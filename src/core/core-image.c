@@ -238,41 +238,83 @@ int core_image_untag(CoreSnapshotter *s, uid_t ns, const char *name, Error *e) {
         return store_write(s->store, untag_in_txn, &(ImageUntagArgs) { ns, name, &rec }, e);
 }
 
-typedef struct TopRefArgs {
+typedef struct TopsArgs {
         uid_t owner;
-        const char *top;
-} TopRefArgs;
+        char **tops;
+        size_t n, allocated;
+} TopsArgs;
 
-static int is_top_of(const ImageRecord *rec, void *userdata) {
-        TopRefArgs *a = userdata;
+static int collect_top(const ImageRecord *rec, void *userdata) {
+        TopsArgs *a = userdata;
 
-        return rec->top_owner == a->owner && streq(rec->top, a->top) ? 1 : 0;
+        if (rec->top_owner != a->owner)
+                return 0;
+        if (a->n + 2 > a->allocated) {
+                size_t n = a->allocated ? a->allocated * 2 : 16;
+                char **t = realloc(a->tops, n * sizeof(char *));
+
+                if (!t)
+                        return -ENOMEM;
+                a->tops = t;
+                a->allocated = n;
+        }
+        a->tops[a->n] = strdup(rec->top);
+        if (!a->tops[a->n])
+                return -ENOMEM;
+        a->tops[++a->n] = NULL;
+        return 0;
 }
 
-/* Whether layer key of ns may go: one of ns's committed snapshots that no image names. On
- * success *ret_parent is its parent ("" for none). */
-static int layer_is_free(CoreSnapshotter *s, uid_t ns, const char *key, char **ret_parent) {
+static int compare_strings(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The tops of owner's snapshots that images (of any namespace) name, sorted: one walk, so that
+ * removing an image costs one pass over the images whatever its number of layers. */
+static int named_tops(CoreSnapshotter *s, uid_t owner, char ***ret, size_t *ret_n) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        TopsArgs a = { .owner = owner };
+        int r;
+
+        r = core_read_begin(s, &t, NULL);
+        if (r >= 0)
+                r = store_image_walk(t, collect_top, &a);
+        if (r < 0) {
+                strv_free(a.tops);
+                return r;
+        }
+        if (a.n > 1)
+                qsort(a.tops, a.n, sizeof(char *), compare_strings);
+        *ret = a.tops;
+        *ret_n = a.n;
+        return 0;
+}
+
+/* Whether layer key of ns may go: one of ns's committed snapshots that no image names (tops).
+ * On success *ret_parent is its parent ("" for none). */
+static int layer_is_free(CoreSnapshotter *s, uid_t ns, const char *key, char **tops, size_t n_tops,
+                         char **ret_parent) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         int r;
 
+        if (n_tops > 0 && bsearch(&key, tops, n_tops, sizeof(char *), compare_strings))
+                return 0;
         r = core_read_begin(s, &t, NULL);
         if (r < 0)
                 return r;
         r = store_get_info(t, ns, key, &info, NULL);
         if (r < 0 || info.kind != SNAPSHOT_COMMITTED)
                 return 0;
-        r = store_image_walk(t, is_top_of, &(TopRefArgs) { ns, key });
-        if (r != 0)
-                return 0; /* named by an image (1), or unreadable: keep it */
         *ret_parent = strdup(info.parent ?: "");
         return *ret_parent ? 1 : -ENOMEM;
 }
 
 int core_image_remove(CoreSnapshotter *s, uid_t ns, const char *name, char ***ret_removed, Error *e) {
         _cleanup_(image_record_clear) ImageRecord rec = {};
-        _cleanup_strv_free_ char **removed = NULL;
+        _cleanup_strv_free_ char **removed = NULL, **tops = NULL;
         _cleanup_free_ char *layer = NULL;
+        size_t n_tops = 0;
         int r;
 
         r = core_image_validate_name(name, e);
@@ -286,10 +328,15 @@ int core_image_remove(CoreSnapshotter *s, uid_t ns, const char *name, char ***re
          * them and nothing is built on them (Remove refuses a parent, a mounted or a busy one). */
         if (rec.top_owner == ns && !(layer = strdup(rec.top)))
                 return error_from_errno(e, -ENOMEM, "out of memory");
+        if (layer) {
+                r = named_tops(s, ns, &tops, &n_tops);
+                if (r < 0)
+                        return error_from_errno(e, r, "cannot read the image records");
+        }
         while (!isempty(layer)) {
                 _cleanup_free_ char *parent = NULL;
 
-                r = layer_is_free(s, ns, layer, &parent);
+                r = layer_is_free(s, ns, layer, tops, n_tops, &parent);
                 if (r < 0)
                         return error_from_errno(e, r, "cannot read the metadata");
                 if (r == 0 || core_remove(s, ns, layer, NULL) < 0)
