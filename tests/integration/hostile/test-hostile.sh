@@ -367,7 +367,8 @@ out.write(data[i:])' "$T/dc.tar" "$T/dc" "$T/dc.go" &
         wait "$dc_writer"
         wait "$dc_stat"
         want disconnect-victim-stat ok "$(cat "$T/dc-stat.out")"
-        check "disconnect: the first laminad finished its Apply and left" harness_pid_gone "$first"
+        # (It lets go of the lock after closing the state, just before it exits.)
+        check "disconnect: the first laminad finished its Apply and left" harness_wait_for 50 harness_pid_gone "$first"
         n=$(laminads | wc -l)
         check "disconnect: exactly one laminad runs on the state now ($n)" [ "$n" = 1 ]
         PID=$(harness_laminad_pid)
