@@ -130,6 +130,13 @@ int mount_info_read_self(MountInfo **ret, size_t *ret_n) {
         return 0;
 }
 
+/* Whether the process of /proc/PID (proc_pid_fd) has exited: its namespaces are gone. */
+static bool process_gone(int proc_pid_fd) {
+        _cleanup_close_ int fd = openat(proc_pid_fd, "ns/mnt", O_RDONLY | O_CLOEXEC);
+
+        return fd < 0 && (errno == ENOENT || errno == ESRCH);
+}
+
 int mount_info_has_copy(int proc_pid_fd, dev_t dev, const char *root) {
         _cleanup_(mnt_unref_tablep) struct libmnt_table *t = NULL;
         _cleanup_(mnt_free_iterp) struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
@@ -143,7 +150,7 @@ int mount_info_has_copy(int proc_pid_fd, dev_t dev, const char *root) {
                 return -ENOMEM;
         r = mountinfo_parse(proc_pid_fd, &t);
         if (r < 0)
-                return r == -ENOENT || r == -ESRCH ? 0 : r; /* the process went meanwhile */
+                return process_gone(proc_pid_fd) ? 0 : r; /* it exited while we read */
         while (mnt_table_next_fs(t, it, &fs) == 0) {
                 const char *copy_root = mnt_fs_get_root(fs);
 
