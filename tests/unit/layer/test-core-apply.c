@@ -7,8 +7,10 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "bus-error.h"
 #include "core/core-test-util.h"
 #include "layer-test-util.h"
+#include "layer-unpack.h"
 #include "layer.h"
 
 static char *dir, *mnt;
@@ -268,6 +270,34 @@ TEST(apply_builds_beside_the_data) {
         close(fd);
 }
 
+/* An internal failure inside the helper stays internal across its result: the target
+ * directory was removed, so making the staging directory in it fails with ENOENT, which
+ * the bus must not take for NotFound. */
+TEST(helper_internal_failure_stays_internal) {
+        static const TarItem items[] = { { .name = "x", .data = "x" } };
+        _cleanup_free_ char *gone = strdup_printf("%s/gone", dir);
+        LayerApplyOptions o = {};
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        LayerApplyResult res;
+        Error e = ERROR_NULL;
+        int fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, 1), target, r;
+
+        ASSERT_OK(mkdir(gone, 0755));
+        target = open(gone, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(target >= 0);
+        ASSERT_OK(rmdir(gone));
+        r = layer_unpack(fd, target, &o, &res, &e);
+        printf("# the helper said: %d %s: %s\n", r, e.internal ? "internal" : "kind", e.message);
+        ASSERT_TRUE(r == -ENOENT && e.code == ENOENT && e.internal);
+        ASSERT_TRUE(strstr(e.message, "staging directory"));
+        ASSERT_TRUE(bus_error_from_core(&error, r, &e) == r);
+        printf("# on the bus: %s\n", error.name);
+        ASSERT_STREQ(error.name, SD_BUS_ERROR_FAILED);
+        sd_bus_error_free(&error);
+        close(target);
+        close(fd);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(overlayfs_chain),
@@ -275,6 +305,7 @@ int main(void) {
                 TEST_ENTRY(refused_snapshots),
                 TEST_ENTRY(restart_removes_what_an_interrupted_apply_left),
                 TEST_ENTRY(apply_builds_beside_the_data),
+                TEST_ENTRY(helper_internal_failure_stays_internal),
         };
         int r;
 
