@@ -91,7 +91,10 @@ int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root);
  * such a mount: of superblock dev, showing root or a directory below it. Copies in root's
  * own namespaces (services, containers, sandboxes) are root's business. */
 int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsigned *ret);
-/* (E2BIG when owner has more than 256 mount namespaces: not looked into.) */
+/* E2BIG when owner has more than 256 mount namespaces, more than MOUNT_COPIES_MAX_MOUNTS
+ * mounts in them or ones that take more than 100 ms to ask about: not looked into (laminad
+ * asks on its main loop, in a write transaction of the store). */
+#define MOUNT_COPIES_MAX_MOUNTS 16384U
 
 /* For records written before mounts were known by unique ID: 1 and the unique ID of the
  * mount at path when its reusable 32-bit ID is old_id, else 0. */

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dir-util.h"
@@ -35,9 +36,12 @@
 #define LSMT_ROOT UINT64_MAX
 #define MNT_ID_REQ_SIZE_VER1 32 /* with mnt_ns_id: Linux 6.11 */
 #define LISTMOUNT_BATCH 512
-/* Mount namespaces of one owner looked into per call at most: a user who makes more
- * cannot make laminad spend more on it (mount_count_user_ns_copies fails instead). */
+/* Mount namespaces of one owner looked into per call at most, and the time spent on
+ * their mounts (of which MOUNT_COPIES_MAX_MOUNTS at most): a user who makes more, or
+ * mounts that are slow to ask about (thousands stacked on one directory), cannot make
+ * laminad spend more on it (mount_count_user_ns_copies fails instead). */
 #define COPIES_MAX_NAMESPACES 256
+#define COPIES_MAX_USEC (100u * 1000u)
 #define NS_GET_OWNER_UID _IO(0xb7, 0x4)
 #define NS_GET_MNTNS_ID _IOR(0xb7, 0x5, uint64_t)
 
@@ -91,8 +95,8 @@ static const char *statmount_str(const struct statmount_head *sm, uint32_t offse
         return offset < room && memchr(sm->str + offset, 0, room - offset) ? sm->str + offset : NULL;
 }
 
-/* Every mount of the mount namespace ns_id (0: ours). */
-static int list_mounts(uint64_t ns_id, uint64_t **ret, size_t *ret_n) {
+/* Every mount of the mount namespace ns_id (0: ours); E2BIG when it has more than max. */
+static int list_mounts(uint64_t ns_id, size_t max, uint64_t **ret, size_t *ret_n) {
         _cleanup_free_ uint64_t *all = NULL;
         size_t n = 0;
 
@@ -113,6 +117,8 @@ static int list_mounts(uint64_t ns_id, uint64_t **ret, size_t *ret_n) {
                 if (k < 0)
                         return -errno;
                 n += (size_t) k;
+                if (n > max)
+                        return -E2BIG;
                 if (k < LISTMOUNT_BATCH)
                         break;
                 last = all[n - 1];
@@ -350,7 +356,7 @@ int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n) {
 
         if (!statmount_usable())
                 return info_list_below(dir, ret_ids, ret_n);
-        r = list_mounts(0, &all, &n_all);
+        r = list_mounts(0, SIZE_MAX, &all, &n_all);
         if (r < 0)
                 return r;
 
@@ -416,17 +422,36 @@ int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root) {
         return 0;
 }
 
-/* Whether the mount namespace ns_id has a mount of superblock dev within root. */
-static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, struct statmount_head *sm) {
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/* What one search for copies may still look at. */
+typedef struct CopiesBudget {
+        size_t mounts;
+        uint64_t deadline_usec;
+} CopiesBudget;
+
+/* Whether the mount namespace ns_id has a mount of superblock dev within root; E2BIG
+ * when that would take more than what is left of the budget. */
+static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, struct statmount_head *sm,
+                              CopiesBudget *budget) {
         _cleanup_free_ uint64_t *ids = NULL;
         size_t n = 0;
         int r;
 
-        r = list_mounts(ns_id, &ids, &n);
+        r = list_mounts(ns_id, budget->mounts, &ids, &n);
         if (r < 0)
                 return r == -ENOENT ? 0 : r; /* the namespace went meanwhile */
+        budget->mounts -= n;
         for (size_t i = 0; i < n; i++) {
                 const char *copy_root;
+
+                if (i % 64 == 0 && monotonic_usec() > budget->deadline_usec)
+                        return -E2BIG;
 
                 r = stat_mount(ns_id, ids[i], STATMOUNT_SB_BASIC | STATMOUNT_MNT_ROOT, sm);
                 if (r <= 0)
@@ -464,13 +489,14 @@ static bool user_ns_counts(int pid_fd, ino_t own_ino, uid_t owner) {
 /* Whether the mount namespace ns_fd of the process pid_fd has a copy: listed by
  * namespace ID where the kernel and the seccomp policy allow (Linux 6.11), else from the
  * process's mountinfo (pid_fd is its /proc directory: never another process's). */
-static int process_has_copy(int pid_fd, int ns_fd, uint64_t dev, const char *root, struct statmount_head *sm) {
+static int process_has_copy(int pid_fd, int ns_fd, uint64_t dev, const char *root, struct statmount_head *sm,
+                            CopiesBudget *budget) {
         uint64_t ns_id;
         int r;
 
         if (statmount_usable() && ioctl(ns_fd, NS_GET_MNTNS_ID, &ns_id) >= 0) {
-                r = namespace_has_copy(ns_id, dev, root, sm);
-                if (r >= 0)
+                r = namespace_has_copy(ns_id, dev, root, sm, budget);
+                if (r >= 0 || r == -E2BIG)
                         return r;
                 log_debug_errno(r, "cannot list mount namespace %" PRIu64 " by ID (%m), reading mountinfo", ns_id);
         }
@@ -481,6 +507,7 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsi
         _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
         _cleanup_(closedirp) DIR *proc = NULL;
         _cleanup_free_ ino_t *seen = NULL;
+        CopiesBudget budget = { .mounts = MOUNT_COPIES_MAX_MOUNTS, .deadline_usec = monotonic_usec() + COPIES_MAX_USEC };
         size_t n_seen = 0;
         struct stat own, own_mnt;
         struct dirent *de;
@@ -520,7 +547,7 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsi
                         return -ENOMEM;
                 seen = grown;
                 seen[n_seen++] = st.st_ino;
-                r = process_has_copy(pid_fd, ns_fd, dev, root, sm);
+                r = process_has_copy(pid_fd, ns_fd, dev, root, sm, &budget);
                 if (r < 0)
                         return r;
                 if (r > 0)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libmount.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "mount-api.h"
@@ -475,6 +476,55 @@ TEST(user_ns_copies_found_until_their_namespace_is_gone) {
         run_isolated(body_user_ns_copies);
 }
 
+/* A user who fills one of its namespaces with mounts cannot make the search for copies
+ * (on laminad's main loop, in a write transaction) look at all of them: past the budget
+ * it stops with E2BIG (the snapshot then stays busy, which only its owner feels). */
+static void body_user_ns_copies_bounded(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *pile = test_path("%s/pile", dir), *root = NULL;
+        _cleanup_close_ int tfd = make_target(dir, "bind", NULL);
+        int ready[2], status, r;
+        Error e = ERROR_NULL;
+        unsigned n = 0;
+        uint64_t id, dev;
+        pid_t pid;
+        char c;
+
+        ASSERT_OK(mkdir(src, 0755));
+        ASSERT_OK(mkdir(pile, 0755));
+        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+        ASSERT_OK(mount_identity(id, &dev, &root));
+        /* More mounts than the budget (each a directory bound onto itself). */
+        for (unsigned i = 0; i < MOUNT_COPIES_MAX_MOUNTS + 64; i++) {
+                char sub[64];
+
+                snprintf(sub, sizeof sub, "%s/%u", pile, i);
+                ASSERT_OK(mkdir(sub, 0755));
+                ASSERT_OK(mount(sub, sub, NULL, MS_BIND, NULL));
+        }
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) { /* unshare -Urm: a copy of every mount, ours among them */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 ||
+                    write(ready[1], "x", 1) != 1)
+                        _exit(1);
+                pause();
+                _exit(0);
+        }
+        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        /* Without the bound: about 17 s for 50000 mounts on this test machine. */
+        r = mount_count_user_ns_copies(dev, root, 0, &n);
+        ASSERT_TRUE(r == -E2BIG);
+        ASSERT_OK(kill(pid, SIGKILL));
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
+        ASSERT_TRUE(n == 0);
+}
+TEST(user_ns_copies_search_is_bounded) {
+        run_isolated(body_user_ns_copies_bounded);
+}
+
 static void body_mount_list_below(const char *dir) {
         _cleanup_free_ char *src = test_path("%s/src", dir), *inner = test_path("%s/inner", dir);
         _cleanup_free_ uint64_t *ids = NULL;
@@ -750,6 +800,7 @@ int main(void) {
                 TEST_ENTRY(unmount_busy_force_holders_and_renamed_parent),
                 TEST_ENTRY(list_below_finds_only_mounts_below),
                 TEST_ENTRY(user_ns_copies_found_until_their_namespace_is_gone),
+                TEST_ENTRY(user_ns_copies_search_is_bounded),
                 TEST_ENTRY(mount_point_per_owner_random_and_removed),
         };
 
