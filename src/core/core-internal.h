@@ -2,6 +2,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "backend.h"
 #include "core.h"
@@ -23,6 +24,10 @@ struct CoreSnapshotter {
         size_t n_busy;
         char **building;
         size_t n_preparing; /* backend prepares running, whose "new-" entry is not named yet */
+
+        /* Frees removed data in the background (core-reclaim.c); with lock. */
+        struct Reclaimer *reclaimer;
+        atomic_bool stopping; /* laminad exits: the reclaimer and walks give up */
 
         /* The last detached mount found still held, and one process holding it
          * (core-mount.c): while that one still does, /proc is not walked again. */
@@ -64,6 +69,14 @@ int core_lookup_own(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, E
 /* Looks key up in ns, then, for ns != 0, among root's committed snapshots (what a caller
  * may see). */
 int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e);
+
+/* Starts the thread that frees removed data and queues what a crash left (data of
+ * removed snapshots); at start, before any call. */
+int core_reclaim_start(CoreSnapshotter *s);
+/* Stops it (an entry being removed is given up: it stays an orphan for the next start). */
+void core_reclaim_stop(CoreSnapshotter *s);
+/* Queues the data of snapshot id, whose record is gone, for freeing. */
+void core_reclaim_queue(CoreSnapshotter *s, uint64_t id);
 
 /* Starts removing, in the background, what applies cut off by a crash left behind; at
  * start, before any call. Fast: it only lists a directory. */

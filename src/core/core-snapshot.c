@@ -400,13 +400,13 @@ typedef struct RemoveArgs {
         CoreSnapshotter *s;
         uid_t ns;
         const char *key;
+        uint64_t id;
 } RemoveArgs;
 
 static int remove_in_txn(StoreTxn *t, void *userdata, Error *e) {
         RemoveArgs *a = userdata;
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         SnapshotKind kind;
-        uint64_t id;
         int r;
 
         r = core_lookup_own(t, a->ns, a->key, &info, e);
@@ -418,7 +418,7 @@ static int remove_in_txn(StoreTxn *t, void *userdata, Error *e) {
         r = core_check_not_mounted(a->s, t, info.id, a->key, e);
         if (r < 0)
                 return r;
-        return store_remove(t, a->ns, a->key, &id, &kind, e);
+        return store_remove(t, a->ns, a->key, &a->id, &kind, e);
 }
 
 int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
@@ -428,8 +428,13 @@ int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
         r = core_validate_key("key", key, e);
         if (r < 0)
                 return r;
-        /* The data stays until Cleanup: Remove is one metadata write. */
-        return store_write(s->store, remove_in_txn, &a, e);
+        /* One durable metadata write; then the data is freed in the background (a crash
+         * in between leaves an orphan that the next start frees). */
+        r = store_write(s->store, remove_in_txn, &a, e);
+        if (r < 0)
+                return r;
+        core_reclaim_queue(s, a.id);
+        return 0;
 }
 
 void snapshot_info_list_clear(SnapshotInfoList *l) {
@@ -501,78 +506,5 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
                 snapshot_info_list_clear(ret);
                 return error_from_errno(e, r, "cannot list snapshots");
         }
-        return 0;
-}
-
-typedef struct CleanupArgs {
-        CoreSnapshotter *s;
-        char **orphans;
-} CleanupArgs;
-
-static int cleanup_in_txn(StoreTxn *t, void *userdata, Error *e) {
-        CleanupArgs *a = userdata;
-        _cleanup_free_ uint64_t *ids = NULL;
-        char **orphans = NULL;
-        size_t n = 0, k = 0;
-        int r;
-
-        r = store_list_ids(t, &ids, &n);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot list the snapshots of %s", a->s->name);
-        r = backend_list_orphans(a->s->backend, ids, n, &orphans);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot list the data of %s", a->s->name);
-
-        /* Skip what a Prepare is still building: it is not an orphan yet. */
-        pthread_mutex_lock(&a->s->lock);
-        for (size_t i = 0; orphans && orphans[i]; i++) {
-                bool building = a->s->n_preparing > 0 && strncmp(orphans[i], "new-", 4) == 0;
-                for (char **b = a->s->building; b && *b && !building; b++)
-                        building = streq(*b, orphans[i]);
-                if (building)
-                        free(orphans[i]);
-                else
-                        orphans[k++] = orphans[i];
-        }
-        if (orphans)
-                orphans[k] = NULL;
-        pthread_mutex_unlock(&a->s->lock);
-
-        strv_free(a->orphans);
-        a->orphans = orphans;
-        return 0;
-}
-
-int core_cleanup(CoreSnapshotter *s, uint64_t *ret_reclaimed, Error *e) {
-        _cleanup_strv_free_ char **orphans = NULL;
-        CleanupArgs a = { .s = s };
-        uint64_t reclaimed = 0;
-        size_t n = 0, n_failed = 0;
-        Error first = ERROR_NULL;
-        int r, first_r = 0;
-
-        /* The write lock is held only while the list is computed, as in containerd. */
-        r = store_write(s->store, cleanup_in_txn, &a, e);
-        orphans = a.orphans;
-        if (r < 0)
-                return r;
-        /* Every orphan is tried; what could not be removed is an error naming it, never a
-         * success with the data left behind. */
-        for (char **o = orphans; o && *o; o++, n++) {
-                Error re = ERROR_NULL;
-
-                r = s->backend->vtable->remove_data(s->backend, *o, &reclaimed, &re);
-                if (r >= 0)
-                        continue;
-                log_warning("%s: cannot remove orphaned data %s: %s", s->name, *o, re.message);
-                if (n_failed++ == 0) {
-                        first = re;
-                        first_r = r;
-                }
-        }
-        *ret_reclaimed = reclaimed;
-        if (n_failed > 0)
-                return error_setf(e, -first_r, "cleanup of %s removed %zu of %zu orphaned entries (%" PRIu64
-                                  " bytes); %s", s->name, n - n_failed, n, reclaimed, first.message);
         return 0;
 }

@@ -54,6 +54,7 @@ static int read_boot_id(char ret[static 33]) {
 static CoreSnapshotter *core_snapshotter_free(CoreSnapshotter *s) {
         if (!s)
                 return NULL;
+        core_reclaim_stop(s);
         backend_free(s->backend);
         store_free(s->store);
         pthread_mutex_destroy(&s->lock);
@@ -94,6 +95,10 @@ static int core_snapshotter_open(Core *c, const BackendVTable *vt, const CoreOpt
         r = backend_open(vt, fd, path, &s->backend);
         if (r < 0)
                 return log_error_errno(r, "%s: cannot set up %s: %m", vt->name, path);
+        s->backend->cancel = &s->stopping;
+        r = core_reclaim_start(s);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(s);
         return 0;

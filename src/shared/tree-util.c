@@ -51,6 +51,7 @@ int tree_disk_usage(int fd, uint64_t *ret_size, uint64_t *ret_inodes) {
 typedef struct Removal {
         dev_t dev;
         const char *skip;
+        const atomic_bool *cancel;
         uint64_t freed;
 } Removal;
 
@@ -69,6 +70,8 @@ static int remove_one(TreeWalkEvent event, const TreeWalkItem *item, void *userd
                 return event == TREE_WALK_ENTER ? TREE_WALK_SKIP : 0;
         if (item->st->st_dev != rm->dev)
                 return -EXDEV;
+        if (rm->cancel && atomic_load(rm->cancel))
+                return -ECANCELED;
         if (event == TREE_WALK_ENTER)
                 return 0;
         return remove_entry(rm, item->dirfd, item->name, item->st);
@@ -94,8 +97,12 @@ int rm_rf_children(int fd, const char *skip, uint64_t *freed) {
 }
 
 int rm_rf_at(int dirfd, const char *name, uint64_t *freed) {
+        return rm_rf_at_until(dirfd, name, freed, NULL);
+}
+
+int rm_rf_at_until(int dirfd, const char *name, uint64_t *freed, const atomic_bool *cancel) {
         _cleanup_close_ int fd = -EBADF;
-        Removal rm = {};
+        Removal rm = { .cancel = cancel };
         struct stat st;
         int r = 0;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* What lamina does to whole trees, on tree_walk() (tree-walk.h): at any depth, with a
@@ -15,6 +16,9 @@ int tree_disk_usage(int fd, uint64_t *ret_size, uint64_t *ret_inodes);
  * bytes freed to *freed when freed is not NULL. Refuses (-EXDEV) to go into another
  * filesystem or mount, e.g. a btrfs subvolume. */
 int rm_rf_at(int dirfd, const char *name, uint64_t *freed);
+/* The same, giving up with -ECANCELED once *cancel (when not NULL) is true: what is left
+ * stays for a later call. */
+int rm_rf_at_until(int dirfd, const char *name, uint64_t *freed, const atomic_bool *cancel);
 
 /* Removes everything below the directory fd, except its entry named `skip` (when not
  * NULL); fd itself stays. */

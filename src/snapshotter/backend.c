@@ -90,8 +90,11 @@ int backend_prepare_in_temp(Backend *b, backend_build_fn build, SnapshotKind kin
 }
 
 int backend_remove_tree(Backend *b, const char *name, uint64_t *reclaimed, Error *e) {
-        int r = rm_rf_at(b->snapshots_fd, name, reclaimed);
+        int r = rm_rf_at_until(b->snapshots_fd, name, reclaimed, b->cancel);
 
+        if (r == -ECANCELED)
+                return error_setf(e, ECANCELED, "removal of %s/%s given up: laminad is stopping",
+                                  b->snapshots_path, name);
         if (r == -EXDEV)
                 return error_setf(e, EXDEV, "cannot remove %s/%s: a mount or another filesystem is inside it",
                                   b->snapshots_path, name);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -69,6 +70,7 @@ struct Backend {
         int snapshots_fd; /* <state>/<name>/snapshots/ */
         char *snapshots_path;
         void *userdata;   /* the backend's own */
+        const atomic_bool *cancel; /* NULL, or true when long removals should give up */
 };
 
 extern const BackendVTable backend_overlayfs;

@@ -245,12 +245,12 @@ static inline void chain_remove_all(Chain *c, const char *state_dir) {
         ASSERT_ERR(core_remove(c->s, 0, "c1", &e), ENOTEMPTY);
         for (const char *const *k = (const char *const[]) { "l3", "v0", "v1", "v2", "c2", "c1", NULL }; *k; k++)
                 chain_remove(c, *k);
-        /* Remove only drops the metadata; the data goes at Cleanup. */
-        ASSERT_TRUE(dir_entries(snapshots) == 6);
+        /* Remove frees the data in the background, without a Cleanup (bounded wait: 60 s). */
+        for (int i = 0; i < 6000 && dir_entries(snapshots) > 0; i++)
+                usleep(10 * 1000);
+        ASSERT_TRUE(dir_entries(snapshots) == 0);
         e = ERROR_NULL;
         ASSERT_OK(core_cleanup(c->s, &reclaimed, &e));
-        ASSERT_TRUE(reclaimed >= 1024 * 1024);
-        ASSERT_TRUE(dir_entries(snapshots) == 0);
         free(snapshots);
 }
 

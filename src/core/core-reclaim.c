@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Freeing disk space: what no metadata refers to any more goes, in the background.
+ *
+ * Remove commits the metadata change, then queues the snapshot's data here; one thread
+ * per snapshotter removes what is queued, one entry at a time, so the caller and the
+ * main loop never wait for a tree walk, and no two removals of one tree race. A crash
+ * (or exit) leaves only orphans: entries of snapshots/ that no record names, which the
+ * next start queues again. Cleanup queues every orphan and waits until the queue is
+ * empty, then says what was freed and what could not be removed. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core-internal.h"
+#include "log.h"
+#include "strutil.h"
+
+typedef struct Reclaimer {
+        CoreSnapshotter *s;
+        pthread_t thread;
+        pthread_cond_t changed;  /* with s->lock: the queue moved, or stop */
+        char **queue;            /* names in snapshots/, oldest first */
+        size_t n_queue, allocated;
+        char *current;           /* being removed */
+        uint64_t reclaimed;      /* bytes, since start */
+        uint64_t n_failed;
+        Error last_failure;
+} Reclaimer;
+
+static bool queued(const Reclaimer *rc, const char *name) {
+        if (rc->current && streq(rc->current, name))
+                return true;
+        for (size_t i = 0; i < rc->n_queue; i++)
+                if (streq(rc->queue[i], name))
+                        return true;
+        return false;
+}
+
+/* With s->lock held. */
+static int queue_locked(Reclaimer *rc, const char *name) {
+        char *copy;
+
+        if (queued(rc, name))
+                return 0;
+        if (rc->n_queue == rc->allocated) {
+                size_t n = rc->allocated ? rc->allocated * 2 : 16;
+                char **q = realloc(rc->queue, n * sizeof(char *));
+                if (!q)
+                        return -ENOMEM;
+                rc->queue = q;
+                rc->allocated = n;
+        }
+        copy = strdup(name);
+        if (!copy)
+                return -ENOMEM;
+        rc->queue[rc->n_queue++] = copy;
+        pthread_cond_broadcast(&rc->changed);
+        return 1;
+}
+
+static void *reclaim_thread(void *userdata) {
+        Reclaimer *rc = userdata;
+        CoreSnapshotter *s = rc->s;
+
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+                Error e = ERROR_NULL;
+                uint64_t freed = 0;
+                int r;
+
+                while (!atomic_load(&s->stopping) && rc->n_queue == 0)
+                        pthread_cond_wait(&rc->changed, &s->lock);
+                if (atomic_load(&s->stopping))
+                        break;
+                rc->current = rc->queue[0];
+                memmove(rc->queue, rc->queue + 1, --rc->n_queue * sizeof(char *));
+                pthread_mutex_unlock(&s->lock);
+
+                r = s->backend->vtable->remove_data(s->backend, rc->current, &freed, &e);
+                if (r < 0 && r != -ECANCELED)
+                        log_warning("%s: cannot free %s: %s", s->name, rc->current, e.message);
+                else if (r >= 0)
+                        log_debug("%s: freed %s (%" PRIu64 " bytes)", s->name, rc->current, freed);
+
+                pthread_mutex_lock(&s->lock);
+                rc->reclaimed += freed;
+                if (r < 0 && r != -ECANCELED) {
+                        rc->n_failed++;
+                        rc->last_failure = e;
+                }
+                free(rc->current);
+                rc->current = NULL;
+                pthread_cond_broadcast(&rc->changed);
+        }
+        pthread_cond_broadcast(&rc->changed);
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+}
+
+typedef struct OrphanArgs {
+        CoreSnapshotter *s;
+        bool ids_only;   /* only data of removed snapshots, not temporaries */
+        size_t n_queued;
+} OrphanArgs;
+
+static bool is_id(const char *name) {
+        return name[0] >= '1' && name[0] <= '9' && strspn(name, "0123456789") == strlen(name);
+}
+
+/* In a write transaction, so no Prepare or Commit of any process is between renaming its
+ * data into place and recording it: what no record names is garbage. */
+static int queue_orphans_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        OrphanArgs *a = userdata;
+        CoreSnapshotter *s = a->s;
+        _cleanup_strv_free_ char **orphans = NULL;
+        _cleanup_free_ uint64_t *ids = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        r = store_list_ids(t, &ids, &n);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot list the snapshots of %s", s->name);
+        r = backend_list_orphans(s->backend, ids, n, &orphans);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot list the data of %s", s->name);
+
+        pthread_mutex_lock(&s->lock);
+        for (char **o = orphans; o && *o && r >= 0; o++) {
+                /* What a Prepare of this process is still building is no orphan yet. */
+                bool building = s->n_preparing > 0 && strncmp(*o, "new-", 4) == 0;
+
+                for (char **b = s->building; b && *b && !building; b++)
+                        building = streq(*b, *o);
+                if (building || (a->ids_only && !is_id(*o)))
+                        continue;
+                r = queue_locked(s->reclaimer, *o);
+                if (r > 0)
+                        a->n_queued++;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r < 0 ? error_set_errno(e, r, "cannot queue the orphaned data of %s", s->name) : 0;
+}
+
+int core_reclaim_start(CoreSnapshotter *s) {
+        Reclaimer *rc;
+        OrphanArgs a = { .s = s, .ids_only = true };
+        Error e = ERROR_NULL;
+        int r;
+
+        rc = calloc(1, sizeof *rc);
+        if (!rc)
+                return -ENOMEM;
+        rc->s = s;
+        pthread_cond_init(&rc->changed, NULL);
+        r = -pthread_create(&rc->thread, NULL, reclaim_thread, rc);
+        if (r < 0) {
+                pthread_cond_destroy(&rc->changed);
+                free(rc);
+                return log_error_errno(r, "%s: cannot start the thread that frees removed data: %m", s->name);
+        }
+        s->reclaimer = rc;
+
+        /* What a crash cut off: data of snapshots removed before it. Temporaries
+         * ("new-") are left to Cleanup: another laminad could still be building them. */
+        r = store_write(s->store, queue_orphans_in_txn, &a, &e);
+        if (r < 0)
+                log_warning("%s: %s", s->name, e.message);
+        else if (a.n_queued > 0)
+                log_info("%s: freeing the data of %zu removed snapshots in the background", s->name, a.n_queued);
+        return 0;
+}
+
+void core_reclaim_stop(CoreSnapshotter *s) {
+        Reclaimer *rc = s->reclaimer;
+
+        if (!rc)
+                return;
+        pthread_mutex_lock(&s->lock);
+        atomic_store(&s->stopping, true);
+        pthread_cond_broadcast(&rc->changed);
+        pthread_mutex_unlock(&s->lock);
+        (void) pthread_join(rc->thread, NULL);
+        for (size_t i = 0; i < rc->n_queue; i++)
+                free(rc->queue[i]);
+        free(rc->queue);
+        pthread_cond_destroy(&rc->changed);
+        free(rc);
+        s->reclaimer = NULL;
+}
+
+void core_reclaim_queue(CoreSnapshotter *s, uint64_t id) {
+        char name[32];
+        int r;
+
+        snprintf(name, sizeof name, "%" PRIu64, id);
+        pthread_mutex_lock(&s->lock);
+        r = queue_locked(s->reclaimer, name);
+        pthread_mutex_unlock(&s->lock);
+        /* Not lost: an orphan, queued again by the next Cleanup or start. */
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot queue %s for freeing: %m", s->name, name);
+}
+
+int core_cleanup(CoreSnapshotter *s, uint64_t *ret_reclaimed, Error *e) {
+        Reclaimer *rc = s->reclaimer;
+        OrphanArgs a = { .s = s };
+        uint64_t reclaimed, n_failed;
+        Error failure;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        reclaimed = rc->reclaimed;
+        n_failed = rc->n_failed;
+        pthread_mutex_unlock(&s->lock);
+
+        /* The write lock is held only while the list is computed, as in containerd. */
+        r = store_write(s->store, queue_orphans_in_txn, &a, e);
+        if (r < 0)
+                return r;
+
+        pthread_mutex_lock(&s->lock);
+        while (!atomic_load(&s->stopping) && (rc->n_queue > 0 || rc->current))
+                pthread_cond_wait(&rc->changed, &s->lock);
+        reclaimed = rc->reclaimed - reclaimed;
+        n_failed = rc->n_failed - n_failed;
+        failure = rc->last_failure;
+        r = atomic_load(&s->stopping) && (rc->n_queue > 0 || rc->current) ? -ECANCELED : 0;
+        pthread_mutex_unlock(&s->lock);
+
+        *ret_reclaimed = reclaimed;
+        if (r < 0)
+                return error_setf(e, ECANCELED, "laminad is stopping; cleanup of %s freed %" PRIu64
+                                  " bytes, the rest is freed at its next start", s->name, reclaimed);
+        /* What could not be removed is an error naming it, never a success with the data
+         * left behind. */
+        if (n_failed > 0)
+                return error_setf(e, failure.code ?: EIO, "cleanup of %s freed %" PRIu64 " bytes but could not "
+                                  "remove %" PRIu64 " entries; the last: %s", s->name, reclaimed, n_failed,
+                                  failure.message);
+        return 0;
+}
