@@ -147,7 +147,7 @@ int bus_method_commit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 static int cleanup_run(BusJob *job, void *data, Error *e) {
         BusRequest *req = data;
 
-        return core_cleanup(req->snapshotter->core, &req->size, e);
+        return core_cleanup(req->snapshotter->core, req->ns, &req->size, e);
 }
 
 static int cleanup_reply(sd_bus_message *m, void *data) {

@@ -75,8 +75,9 @@ int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *re
 int core_reclaim_start(CoreSnapshotter *s);
 /* Stops it (an entry being removed is given up: it stays an orphan for the next start). */
 void core_reclaim_stop(CoreSnapshotter *s);
-/* Queues the data of snapshot id, whose record is gone, for freeing. */
-void core_reclaim_queue(CoreSnapshotter *s, uint64_t id);
+/* Queues the data of snapshot id, whose record is gone, for freeing; the bytes are
+ * reported to uid's next Cleanup. */
+void core_reclaim_queue(CoreSnapshotter *s, uint64_t id, uid_t uid);
 
 /* Starts removing, in the background, what applies cut off by a crash left behind; at
  * start, before any call. Fast: it only lists a directory. */

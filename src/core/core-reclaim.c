@@ -6,7 +6,8 @@
  * main loop never wait for a tree walk, and no two removals of one tree race. A crash
  * (or exit) leaves only orphans: entries of snapshots/ that no record names, which the
  * next start queues again. Cleanup queues every orphan and waits until the queue is
- * empty, then says what was freed and what could not be removed. */
+ * empty, then says what could not be removed, and how many bytes were freed for the
+ * caller's namespace since its last Cleanup (its Removes, and the orphans it queued). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,36 +16,48 @@
 #include "log.h"
 #include "strutil.h"
 
+typedef struct Entry {
+        char *name;   /* in snapshots/ */
+        uid_t uid;    /* whose Remove (or Cleanup) queued it: the bytes are reported to it */
+} Entry;
+
+/* Bytes freed for a uid that its next Cleanup reports. */
+typedef struct Credit {
+        uid_t uid;
+        uint64_t bytes;
+} Credit;
+
 typedef struct Reclaimer {
         CoreSnapshotter *s;
         pthread_t thread;
         pthread_cond_t changed;  /* with s->lock: the queue moved, or stop */
-        char **queue;            /* names in snapshots/, oldest first */
+        Entry *queue;            /* oldest first */
         size_t n_queue, allocated;
-        char *current;           /* being removed */
-        uint64_t reclaimed;      /* bytes, since start */
-        uint64_t n_failed;
+        Entry current;           /* being removed (name NULL: none) */
+        Credit *credits;
+        size_t n_credits;
+        uint64_t n_failed;       /* since start */
         Error last_failure;
 } Reclaimer;
 
 static bool queued(const Reclaimer *rc, const char *name) {
-        if (rc->current && streq(rc->current, name))
+        if (rc->current.name && streq(rc->current.name, name))
                 return true;
         for (size_t i = 0; i < rc->n_queue; i++)
-                if (streq(rc->queue[i], name))
+                if (streq(rc->queue[i].name, name))
                         return true;
         return false;
 }
 
 /* With s->lock held. */
-static int queue_locked(Reclaimer *rc, const char *name) {
+static int queue_locked(Reclaimer *rc, const char *name, uid_t uid) {
         char *copy;
 
         if (queued(rc, name))
                 return 0;
         if (rc->n_queue == rc->allocated) {
                 size_t n = rc->allocated ? rc->allocated * 2 : 16;
-                char **q = realloc(rc->queue, n * sizeof(char *));
+                Entry *q = realloc(rc->queue, n * sizeof(Entry));
                 if (!q)
                         return -ENOMEM;
                 rc->queue = q;
@@ -53,9 +66,35 @@ static int queue_locked(Reclaimer *rc, const char *name) {
         copy = strdup(name);
         if (!copy)
                 return -ENOMEM;
-        rc->queue[rc->n_queue++] = copy;
+        rc->queue[rc->n_queue++] = (Entry) { copy, uid };
         pthread_cond_broadcast(&rc->changed);
         return 1;
+}
+
+/* With s->lock held. The credit list holds one entry per uid that removed something. */
+static void credit_locked(Reclaimer *rc, uid_t uid, uint64_t bytes) {
+        Credit *c;
+
+        for (size_t i = 0; i < rc->n_credits; i++)
+                if (rc->credits[i].uid == uid) {
+                        rc->credits[i].bytes += bytes;
+                        return;
+                }
+        c = realloc(rc->credits, (rc->n_credits + 1) * sizeof(Credit));
+        if (!c)
+                return; /* only the report loses them */
+        rc->credits = c;
+        rc->credits[rc->n_credits++] = (Credit) { uid, bytes };
+}
+
+static uint64_t credit_take_locked(Reclaimer *rc, uid_t uid) {
+        for (size_t i = 0; i < rc->n_credits; i++)
+                if (rc->credits[i].uid == uid) {
+                        uint64_t bytes = rc->credits[i].bytes;
+                        rc->credits[i] = rc->credits[--rc->n_credits];
+                        return bytes;
+                }
+        return 0;
 }
 
 static void *reclaim_thread(void *userdata) {
@@ -73,23 +112,23 @@ static void *reclaim_thread(void *userdata) {
                 if (atomic_load(&s->stopping))
                         break;
                 rc->current = rc->queue[0];
-                memmove(rc->queue, rc->queue + 1, --rc->n_queue * sizeof(char *));
+                memmove(rc->queue, rc->queue + 1, --rc->n_queue * sizeof(Entry));
                 pthread_mutex_unlock(&s->lock);
 
-                r = s->backend->vtable->remove_data(s->backend, rc->current, &freed, &e);
+                r = s->backend->vtable->remove_data(s->backend, rc->current.name, &freed, &e);
                 if (r < 0 && r != -ECANCELED)
-                        log_warning("%s: cannot free %s: %s", s->name, rc->current, e.message);
+                        log_warning("%s: cannot free %s: %s", s->name, rc->current.name, e.message);
                 else if (r >= 0)
-                        log_debug("%s: freed %s (%" PRIu64 " bytes)", s->name, rc->current, freed);
+                        log_debug("%s: freed %s (%" PRIu64 " bytes)", s->name, rc->current.name, freed);
 
                 pthread_mutex_lock(&s->lock);
-                rc->reclaimed += freed;
+                credit_locked(rc, rc->current.uid, freed);
                 if (r < 0 && r != -ECANCELED) {
                         rc->n_failed++;
                         rc->last_failure = e;
                 }
-                free(rc->current);
-                rc->current = NULL;
+                free(rc->current.name);
+                rc->current.name = NULL;
                 pthread_cond_broadcast(&rc->changed);
         }
         pthread_cond_broadcast(&rc->changed);
@@ -99,6 +138,7 @@ static void *reclaim_thread(void *userdata) {
 
 typedef struct OrphanArgs {
         CoreSnapshotter *s;
+        uid_t uid;       /* credited with what they free */
         bool ids_only;   /* only data of removed snapshots, not temporaries */
         size_t n_queued;
 } OrphanArgs;
@@ -133,7 +173,7 @@ static int queue_orphans_in_txn(StoreTxn *t, void *userdata, Error *e) {
                         building = streq(*b, *o);
                 if (building || (a->ids_only && !is_id(*o)))
                         continue;
-                r = queue_locked(s->reclaimer, *o);
+                r = queue_locked(s->reclaimer, *o, a->uid);
                 if (r > 0)
                         a->n_queued++;
         }
@@ -181,35 +221,36 @@ void core_reclaim_stop(CoreSnapshotter *s) {
         pthread_mutex_unlock(&s->lock);
         (void) pthread_join(rc->thread, NULL);
         for (size_t i = 0; i < rc->n_queue; i++)
-                free(rc->queue[i]);
+                free(rc->queue[i].name);
         free(rc->queue);
+        free(rc->credits);
         pthread_cond_destroy(&rc->changed);
         free(rc);
         s->reclaimer = NULL;
 }
 
-void core_reclaim_queue(CoreSnapshotter *s, uint64_t id) {
+void core_reclaim_queue(CoreSnapshotter *s, uint64_t id, uid_t uid) {
         char name[32];
         int r;
 
         snprintf(name, sizeof name, "%" PRIu64, id);
         pthread_mutex_lock(&s->lock);
-        r = queue_locked(s->reclaimer, name);
+        r = queue_locked(s->reclaimer, name, uid);
         pthread_mutex_unlock(&s->lock);
         /* Not lost: an orphan, queued again by the next Cleanup or start. */
         if (r < 0)
                 log_warning_errno(r, "%s: cannot queue %s for freeing: %m", s->name, name);
 }
 
-int core_cleanup(CoreSnapshotter *s, uint64_t *ret_reclaimed, Error *e) {
+int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e) {
         Reclaimer *rc = s->reclaimer;
-        OrphanArgs a = { .s = s };
+        OrphanArgs a = { .s = s, .uid = ns };
         uint64_t reclaimed, n_failed;
+        bool stopped;
         Error failure;
         int r;
 
         pthread_mutex_lock(&s->lock);
-        reclaimed = rc->reclaimed;
         n_failed = rc->n_failed;
         pthread_mutex_unlock(&s->lock);
 
@@ -219,16 +260,16 @@ int core_cleanup(CoreSnapshotter *s, uint64_t *ret_reclaimed, Error *e) {
                 return r;
 
         pthread_mutex_lock(&s->lock);
-        while (!atomic_load(&s->stopping) && (rc->n_queue > 0 || rc->current))
+        while (!atomic_load(&s->stopping) && (rc->n_queue > 0 || rc->current.name))
                 pthread_cond_wait(&rc->changed, &s->lock);
-        reclaimed = rc->reclaimed - reclaimed;
+        reclaimed = credit_take_locked(rc, ns);
         n_failed = rc->n_failed - n_failed;
         failure = rc->last_failure;
-        r = atomic_load(&s->stopping) && (rc->n_queue > 0 || rc->current) ? -ECANCELED : 0;
+        stopped = rc->n_queue > 0 || rc->current.name;
         pthread_mutex_unlock(&s->lock);
 
         *ret_reclaimed = reclaimed;
-        if (r < 0)
+        if (stopped)
                 return error_setf(e, ECANCELED, "laminad is stopping; cleanup of %s freed %" PRIu64
                                   " bytes, the rest is freed at its next start", s->name, reclaimed);
         /* What could not be removed is an error naming it, never a success with the data

@@ -433,7 +433,7 @@ int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
         r = store_write(s->store, remove_in_txn, &a, e);
         if (r < 0)
                 return r;
-        core_reclaim_queue(s, a.id);
+        core_reclaim_queue(s, a.id, ns);
         return 0;
 }
 

@@ -72,8 +72,10 @@ void snapshot_info_list_clear(SnapshotInfoList *l);
 #define CORE_NS_ALL ((uid_t) -1)
 int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoList *ret, Error *e);
 
-/* Deletes data no record refers to; the write lock is held only to compute the list. */
-int core_cleanup(CoreSnapshotter *s, uint64_t *ret_reclaimed, Error *e);
+/* Deletes data no record refers to (the write lock is held only to compute the list) and
+ * waits for the data Removes are freeing in the background; returns the bytes freed for
+ * namespace ns since its last Cleanup. */
+int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e);
 
 /* --- Mounts made by the daemon (core-mount.c) --- */
 

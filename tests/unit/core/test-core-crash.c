@@ -43,7 +43,7 @@ _noreturn_ static void worker(const char *dir) {
                         (void) core_remove(s, 0, key, &e);
                         break;
                 default:
-                        (void) core_cleanup(s, &reclaimed, &e);
+                        (void) core_cleanup(s, 0, &reclaimed, &e);
                 }
         }
 }
@@ -75,7 +75,7 @@ static void check_invariants(const char *dir) {
                         abort();
                 }
         }
-        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
         d = opendir(snapdir);
         ASSERT_TRUE(d);
         while ((de = readdir(d)))

@@ -300,7 +300,7 @@ TEST(cleanup_reclaims_removed_data_and_keeps_live_data) {
         p = strdup_printf("%s/state/overlayfs/snapshots/new-crashed", dir);
         ASSERT_OK(mkdir(p, 0700));
         ASSERT_OK(core_remove(ovl, 0, "a", &e));
-        ASSERT_OK(core_cleanup(ovl, &reclaimed, &e));
+        ASSERT_OK(core_cleanup(ovl, 0, &reclaimed, &e));
         ASSERT_TRUE(reclaimed > 0);
         ASSERT_TRUE(access(p, F_OK) < 0 && errno == ENOENT);
         ASSERT_TRUE(access(m.items[0].source, F_OK) < 0);

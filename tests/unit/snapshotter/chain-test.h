@@ -250,7 +250,11 @@ static inline void chain_remove_all(Chain *c, const char *state_dir) {
                 usleep(10 * 1000);
         ASSERT_TRUE(dir_entries(snapshots) == 0);
         e = ERROR_NULL;
-        ASSERT_OK(core_cleanup(c->s, &reclaimed, &e));
+        /* Cleanup reports what root's Removes freed since its last Cleanup. */
+        ASSERT_OK(core_cleanup(c->s, 0, &reclaimed, &e));
+        ASSERT_TRUE(reclaimed >= 1024 * 1024);
+        ASSERT_OK(core_cleanup(c->s, 0, &reclaimed, &e));
+        ASSERT_TRUE(reclaimed == 0);
         free(snapshots);
 }
 
@@ -343,6 +347,6 @@ static inline void apply_run(CoreSnapshotter *s, const char *workdir) {
 
         for (const char *const *k = (const char *const[]) { "av", "ac2", "ac1", NULL }; *k; k++)
                 chain_remove(&c, *k);
-        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
         free(c.mnt);
 }

@@ -63,7 +63,7 @@ static inline void deep_run(CoreSnapshotter *s, const char *state_dir, const cha
         chain_remove(&c, "deep-l");
         chain_remove(&c, "deep-c");
         /* Cleanup waits for the background removal Remove started. */
-        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
         ASSERT_TRUE(dir_entries(snapshots) == 0);
 
         ASSERT_OK(setrlimit(RLIMIT_NOFILE, &old) < 0 ? -errno : 0);

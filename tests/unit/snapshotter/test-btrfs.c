@@ -136,7 +136,7 @@ TEST(cleanup_deletes_orphaned_subvolumes) {
         ASSERT_OK(btrfs_subvol_make_temp(fd, "new-", -EBADF, true, &name));
         ASSERT_OK(mkdirat(fd, "stale-1-2", 0700));
         ASSERT_TRUE(dir_entries(snapshots) == 2);
-        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
         ASSERT_TRUE(dir_entries(snapshots) == 0);
         close(fd);
         free(name);
@@ -169,7 +169,7 @@ TEST(cleanup_deletes_nested_subvolumes) {
         ASSERT_OK(umount2(mnt, 0));
         ASSERT_OK(core_commit(s, 0, "nested", "nest", NULL, &e));
         ASSERT_OK(core_remove(s, 0, "nested", &e));
-        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
         ASSERT_TRUE(dir_entries(snapshots) == 0);
         mount_spec_list_clear(&m);
         free(inner);
@@ -218,7 +218,7 @@ TEST(btrfs_mounted_at_state_btrfs) {
         ASSERT_OK(core_prepare(s, 0, "k", NULL, NULL, &m, &e));
         ASSERT_STREQ(m.items[0].type, "btrfs");
         ASSERT_OK(core_remove(s, 0, "k", &e));
-        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
         mount_spec_list_clear(&m);
         core_free(c);
         ASSERT_OK(umount2(at, 0));

@@ -102,7 +102,7 @@ TEST(cleanup_spares_a_copy_in_progress) {
         ASSERT_TRUE(pthread_create(&thread, NULL, prepare_thread, &p) == 0);
         while (!p.done) {
                 uint64_t reclaimed = 0;
-                ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+                ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
                 ASSERT_TRUE(reclaimed == 0);
                 cleanups++;
         }
@@ -135,13 +135,13 @@ TEST(cleanup_names_what_it_cannot_remove) {
         ASSERT_OK(mkdir(sub, 0755));
         ASSERT_OK(mount("tmpfs", sub, "tmpfs", 0, "size=1m") < 0 ? -errno : 0);
         ASSERT_OK(core_remove(s, 0, "pinned", &e));
-        ASSERT_ERR(core_cleanup(s, &reclaimed, &e), EXDEV);
+        ASSERT_ERR(core_cleanup(s, 0, &reclaimed, &e), EXDEV);
         fprintf(stderr, "# %s\n", e.message);
         ASSERT_TRUE(strstr(e.message, "could not remove 1 entries"));
         ASSERT_TRUE(strstr(e.message, m.items[0].source));
         ASSERT_OK(umount2(sub, MNT_DETACH) < 0 ? -errno : 0);
         e = ERROR_NULL;
-        ASSERT_OK(core_cleanup(s, &reclaimed, &e));
+        ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
         ASSERT_TRUE(access(m.items[0].source, F_OK) < 0 && errno == ENOENT);
         mount_spec_list_clear(&m);
         free(sub);
@@ -166,12 +166,43 @@ TEST(start_frees_data_of_removed_snapshots) {
                 usleep(10 * 1000);
         ASSERT_TRUE(access(orphan, F_OK) < 0 && errno == ENOENT);
         ASSERT_OK(access(tmp, F_OK));
-        ASSERT_OK(core_cleanup(core_snapshotter_by_name(c, "native"), &reclaimed, &e));
+        ASSERT_OK(core_cleanup(core_snapshotter_by_name(c, "native"), 0, &reclaimed, &e));
         ASSERT_TRUE(access(tmp, F_OK) < 0 && errno == ENOENT);
         core_free(c);
         free(orphan);
         free(tmp);
         free(snapshots);
+}
+
+/* A user's Cleanup reports what its own Removes freed, nobody else's. */
+TEST(cleanup_reports_own_frees) {
+        Core *c = test_core_new(workdir, 0);
+        CoreSnapshotter *s = core_snapshotter_by_name(c, "native");
+        MountSpecList m = {};
+        Error e = ERROR_NULL;
+        uint64_t reclaimed = 0;
+        char *big;
+        FILE *f;
+
+        ASSERT_OK(core_prepare(s, 1000, "mine", NULL, NULL, &m, &e));
+        big = strdup_printf("%s/big", m.items[0].source);
+        f = fopen(big, "we");
+        ASSERT_TRUE(f);
+        for (int i = 0; i < 256; i++) {
+                char block[4096];
+                memset(block, 'a' + i % 26, sizeof block);
+                ASSERT_TRUE(fwrite(block, 1, sizeof block, f) == sizeof block);
+        }
+        ASSERT_TRUE(fclose(f) == 0);
+        ASSERT_OK(core_remove(s, 1000, "mine", &e));
+        ASSERT_OK(core_cleanup(s, 1001, &reclaimed, &e));
+        ASSERT_TRUE(reclaimed == 0);
+        ASSERT_TRUE(access(big, F_OK) < 0 && errno == ENOENT);
+        ASSERT_OK(core_cleanup(s, 1000, &reclaimed, &e));
+        ASSERT_TRUE(reclaimed >= 1024 * 1024);
+        mount_spec_list_clear(&m);
+        free(big);
+        core_free(c);
 }
 
 TEST(native_is_always_offered) {
@@ -190,6 +221,7 @@ int main(void) {
                 TEST_ENTRY(cleanup_spares_a_copy_in_progress),
                 TEST_ENTRY(cleanup_names_what_it_cannot_remove),
                 TEST_ENTRY(start_frees_data_of_removed_snapshots),
+                TEST_ENTRY(cleanup_reports_own_frees),
                 TEST_ENTRY(native_is_always_offered),
         };
 
