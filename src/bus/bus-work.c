@@ -164,7 +164,7 @@ int bus_method_cleanup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusRequest *req = NULL;
         int r;
 
-        r = bus_request_begin(userdata, m, "cleanup", BUS_ACTION_MANAGE, NULL, &req, error);
+        r = bus_request_begin(userdata, m, "cleanup", BUS_ACTION_MANAGE_OWN, NULL, &req, error);
         if (r != 0)
                 return r;
         return work_start(SLOW_JOBS(req), m, &cleanup_ops, req, error);

@@ -151,6 +151,7 @@ expect ok "$OWNER" "$OBJ" Prepare o-act o-img
 expect ok "$OWNER" "$OBJ" Mount o-act "" ""
 expect ok "$OWNER" "$OBJ" Stat r-img
 expect ok "$OWNER" "$OBJ" List
+expect ok "$OWNER" "$OBJ" Cleanup  # of its own namespace: manage-own
 
 echo "# denials: nothing may change"
 state >"$T/before"
@@ -162,8 +163,8 @@ expect $IA "$OWNER" "$OBJ" Mount o-act "" suid
 expect $IA "$OWNER" "$OBJ" Mount o-act "" dev
 expect $IA "$OWNER" --interactive "$OBJ" Mount o-act "" nosuid,dev
 expect $AD "$OWNER" --interactive "$OBJ" Mount o-img "$T/mnt-owner" ""
-expect $IAR "$OWNER" "$OBJ" Cleanup
-expect $AD "$OWNER" --interactive "$OBJ" Cleanup
+expect $IAR "$OWNER" "$OBJ/user/0" Cleanup
+expect $AD "$OWNER" --interactive "$OBJ/user/0" Cleanup
 expect $IAR "$OWNER" "$OBJ/user/0" Stat r-img
 expect $IAR "$OWNER" "$OBJ/user/0" List
 expect $IAR "$OWNER" "$OBJ/user/$UX" Remove x-act

@@ -45,8 +45,9 @@ expect "user: root's namespace is refused" "$rc" 1
 fails "user: rm of root's snapshot says whose it is" 1 '"base" belongs to root.*only root can' rm base
 fails "user: label of root's snapshot says whose it is" 1 '"base" belongs to root' label base a=b
 fails "user: rm of a key nobody has" 1 '"nope" does not exist$' rm nope
-ctl cleanup
-expect "user: cleanup needs manage" "$rc" 1
+ok "user: cleanup of the own namespace (manage-own)" cleanup
+ctl --user 0 cleanup
+expect "user: cleanup of root's namespace needs manage" "$rc" 1
 
 # Images: root's layers are shared; the user's own layers are the user's and named by them.
 mkdir -p "$T/l1/etc" "$T/l2/etc"
