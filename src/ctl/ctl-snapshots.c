@@ -326,6 +326,30 @@ int verb_commit(Ctl *c, int argc, char **argv) {
         return ctl_send(c, m, CALL_TIMEOUT_LONG, NULL);
 }
 
+#define REPORT_FREED_TIMEOUT_USEC (5ULL * 1000 * 1000)
+
+void ctl_report_freed(Ctl *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint64_t freed;
+        int r;
+
+        if (arg_quiet || arg_json != JSON_OFF)
+                return;
+        r = ctl_new_call(c, "Cleanup", &m);
+        if (r < 0)
+                return;
+        r = sd_bus_message_set_allow_interactive_authorization(m, false);
+        if (r >= 0)
+                r = sd_bus_call(c->bus, m, REPORT_FREED_TIMEOUT_USEC, &error, &reply);
+        if (r >= 0 && sd_bus_message_read(reply, "t", &freed) > 0)
+                printf("Freed %s.\n", FORMAT_BYTES(freed));
+        else if (r == -ETIMEDOUT || sd_bus_error_has_name(&error, SD_BUS_ERROR_NO_REPLY))
+                printf("Freeing the data continues in the background.\n");
+        else
+                printf("The data is freed in the background.\n");
+}
+
 int verb_rm(Ctl *c, int argc, char **argv) {
         /* Like `ctr snapshots rm`: stop at the first failure, so the order can be relied on. */
         for (int i = 0; i < argc; i++) {
@@ -334,6 +358,7 @@ int verb_rm(Ctl *c, int argc, char **argv) {
                 if (r < 0)
                         return r;
         }
+        ctl_report_freed(c);
         return 0;
 }
 

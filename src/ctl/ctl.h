@@ -115,6 +115,10 @@ int ctl_unmount(Ctl *c, const char *key);
 /* Prints where a snapshot was mounted: the path, or {"key", "path"} as JSON. */
 void print_mounted(const char *key, const char *path);
 int ctl_remove(Ctl *c, const char *key);
+/* After Removes: waits a few seconds for laminad to free their data (Cleanup of the own
+ * namespace, never asking for a password) and says what was freed, or that freeing goes
+ * on in the background. Prints nothing with --quiet or --json. */
+void ctl_report_freed(Ctl *c);
 
 /* One Apply call: a layer tar read from fd into active snapshot key. */
 typedef struct ApplyArgs {
