@@ -279,6 +279,9 @@ static void crash_once(unsigned i, PointKind k, long delay_ms, const char *base,
 
         ASSERT_TRUE(key);
         data = prepare_base(key, base);
+        /* Removes free their data in a thread of laminad's own, whose unlinkat()s strace
+         * would count too: Cleanup waits until that is done. */
+        BT_ASSERT_OK(&bus, bt_cleanup(&bus, NULL));
         ASSERT_OK(at_laminad_pid(&bus, &pid));
         if (inject)
                 tracer = strace_start(pid, inject);
