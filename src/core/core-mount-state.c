@@ -51,8 +51,14 @@ bool core_mount_has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m) {
 
         if (!m->mnt_root)
                 return false; /* not known: mounted by an older laminad */
-        /* Only its owner can copy a user's mount (from its own directory); anyone who can
-         * reach one of root's (at a target of root's choosing). */
+        /* unshare -Urm copies every mount of the namespace, reachable or not, so a copy
+         * counts only where its holder can reach the mount through it: a user's in that
+         * user's namespaces, root's at a target of root's choosing in anyone's. Root's
+         * mounts in the 0700 directory under the runtime dir are out of every user's
+         * reach; counting other users' copies of them would let any user make root's
+         * Unmount Busy at will. */
+        if (m->owner == 0 && m->daemon_made_target)
+                return false;
         r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, m->owner != 0 ? m->owner : (uid_t) -1, &n);
         if (r < 0) {
                 log_warning_errno(r, "%s: cannot look for copies of mount %" PRIu64 ": %m", s->name, m->mnt_id);

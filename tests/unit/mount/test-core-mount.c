@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <libmount.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "core-internal.h"
@@ -476,6 +477,42 @@ TEST(force_unmount_keeps_the_snapshot_busy_until_released) {
         run_isolated(body_force_and_holder);
 }
 
+/* Another user's unshare -Urm copies root's mount in the 0700 runtime directory too, but
+ * cannot reach it there: root's Unmount is not Busy because of it. */
+static void body_root_mount_copied_by_another_user(const char *dir) {
+        Env env = env_new(dir);
+        _cleanup_free_ char *path = NULL;
+        int ready[2], status;
+        Error e = ERROR_NULL;
+        pid_t pid;
+        char c;
+
+        prepare(&env, 0, "r", NULL);
+        path = mount_key(&env, 0, "r", NULL);
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || /* also when the test aborts */
+                    setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0 ||
+                    unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
+                        _exit(1);
+                pause();
+                _exit(0);
+        }
+        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        ASSERT_OK(core_unmount(env.s, 0, "r", false, NULL, &e));
+        ASSERT_OK(core_remove(env.s, 0, "r", &e));
+        ASSERT_OK(kill(pid, SIGKILL));
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        safe_close(ready[0]);
+        safe_close(ready[1]);
+        env_done(&env);
+}
+TEST(root_mount_copied_by_another_user_is_not_busy) {
+        run_isolated(body_root_mount_copied_by_another_user);
+}
+
 /* Where statmount and listmount are refused (EPERM from a seccomp policy that does not
  * know them): Mount, ListMounts, a forced Unmount with a holder and the start-up
  * reconciliation work from mountinfo. A refused umount2 is an internal failure naming
@@ -634,6 +671,7 @@ int main(void) {
                 TEST_ENTRY(reconcile_drops_old_boot_and_vanished_mounts),
                 TEST_ENTRY(read_only_fallback_on_a_full_fs_is_refused),
                 TEST_ENTRY(force_unmount_keeps_the_snapshot_busy_until_released),
+                TEST_ENTRY(root_mount_copied_by_another_user_is_not_busy),
                 TEST_ENTRY(mount_unmount_and_restart_without_statmount),
                 TEST_ENTRY(idmapped_mounts_for_a_user_with_subids),
                 TEST_ENTRY(chains_of_2_128_500_layers_and_501_refused),
