@@ -8,6 +8,7 @@ packages=(
         # build
         build-essential meson ninja-build pkg-config
         libsystemd-dev liblmdb-dev libmount-dev libseccomp-dev libarchive-dev libssl-dev
+        libgcrypt20-dev # store: SHA-256 of long snapshot names (libsystemd already maps libgcrypt)
         libdbus-1-dev   # dbus-1.pc: where the bus reads policy and activation files
         zlib1g-dev      # layers: gzip inflated with zlib, which checks CRC32 and length
         libjson-c-dev groff-base

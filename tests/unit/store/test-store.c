@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include "filter.h"
+#include "store-internal.h"
 #include "store-test-util.h"
 
 /* committed-1 <- committed-2; active-1; active-2 on committed-1; active-3 on committed-2;
@@ -939,6 +940,25 @@ TEST(directory_modes) {
         test_store_done(&ts);
 }
 
+/* The on-disk key of a long name is owner, prefix and SHA-256 of the whole name: a fixed
+ * vector (python3 hashlib.sha256(b"n" * 500)), so a change of hashing library cannot change
+ * the keys existing stores hold. */
+TEST(name_key_long_is_sha256) {
+        static const uint8_t want[HASH_LEN] = {
+                0x2c, 0x62, 0xce, 0x96, 0x04, 0xb9, 0x64, 0xdf, 0x36, 0xbf, 0xb0, 0xf5, 0x05, 0xad, 0x10, 0xb7,
+                0x8c, 0x56, 0x26, 0x9e, 0x3a, 0x2e, 0xde, 0x20, 0x28, 0x29, 0xea, 0x6b, 0xfc, 0x53, 0xd8, 0xd3,
+        };
+        char name[500];
+        NameKey k;
+
+        memset(name, 'n', sizeof name);
+        ASSERT_OK(name_key(1000, name, sizeof name, &k));
+        ASSERT_TRUE(k.n == NAME_KEY_LONG);
+        ASSERT_TRUE(k.b[3] == 0xe8 && k.b[2] == 0x03 && k.b[0] == 0 && k.b[1] == 0);
+        ASSERT_TRUE(memcmp(k.b + OWNER_LEN, name, NAME_PREFIX_MAX) == 0);
+        ASSERT_TRUE(memcmp(k.b + NAME_GROUP_LEN, want, HASH_LEN) == 0);
+}
+
 TEST_MAIN(TEST_ENTRY(GetInfo), TEST_ENTRY(GetInfoNotExist), TEST_ENTRY(GetInfoEmptyDB), TEST_ENTRY(Walk),
           TEST_ENTRY(GetSnapshot), TEST_ENTRY(GetSnapshotNotExist), TEST_ENTRY(GetSnapshotCommitted),
           TEST_ENTRY(GetSnapshotEmptyDB), TEST_ENTRY(CreateActive), TEST_ENTRY(CreateActiveNotExist),
@@ -950,4 +970,4 @@ TEST_MAIN(TEST_ENTRY(GetInfo), TEST_ENTRY(GetInfoNotExist), TEST_ENTRY(GetInfoEm
           TEST_ENTRY(walk_filters), TEST_ENTRY(walk_callback_stops), TEST_ENTRY(walk_owner_reads_one_namespace), TEST_ENTRY(labels_round_trip_64k),
           TEST_ENTRY(long_names), TEST_ENTRY(ids_never_reused), TEST_ENTRY(StatInWalk),
           TEST_ENTRY(read_while_another_thread_writes), TEST_ENTRY(mount_records),
-          TEST_ENTRY(directory_modes))
+          TEST_ENTRY(directory_modes), TEST_ENTRY(name_key_long_is_sha256))
