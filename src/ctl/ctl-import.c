@@ -466,10 +466,6 @@ static int import_layer(Ctl *c, ImageSource *src, const Layer *l, const char *pa
         return r;
 }
 
-static uid_t self_uid(void) {
-        return arg_have_user ? arg_user : geteuid();
-}
-
 /* Names the top snapshot in laminad, with the image's config; a name that existed moves. */
 static int create_image(Ctl *c, const Image *img, const char *name) {
         const char *top = img->layers[img->n - 1].chain_id;
@@ -478,66 +474,6 @@ static int create_image(Ctl *c, const Image *img, const char *name) {
         if (!config)
                 return ctl_fail(-ENOMEM, "out of memory");
         return ctl_call_images(c, "CreateImage", NULL, "sss", name, top, config);
-}
-
-/* Whether the laminactl that made import-PID-… is gone: no process PID, or one that is not
- * laminactl (the PID was reused). */
-static bool import_owner_gone(const char *key) {
-        _cleanup_free_ char *path = NULL;
-        char comm[32] = "";
-        unsigned long pid;
-        ssize_t n;
-        char *end;
-        int fd;
-
-        errno = 0;
-        pid = strtoul(key + strlen("import-"), &end, 10);
-        if (errno != 0 || end == key + strlen("import-") || *end != '-' || pid == 0 || pid > INT32_MAX)
-                return false;
-        if ((pid_t) pid == getpid())
-                return false;
-        path = strdup_printf("/proc/%lu/comm", pid);
-        if (!path)
-                return false;
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT;
-        n = read(fd, comm, sizeof comm - 1);
-        (void) close(fd);
-        if (n < 0)
-                return false;
-        comm[n] = 0;
-        return !streq(comm, "laminactl\n");
-}
-
-int ctl_remove_stale_imports(Ctl *c) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        uid_t self = self_uid();
-        int r;
-
-        r = ctl_call(c, "List", CALL_TIMEOUT_DEFAULT, &reply, "as", 1, "kind==active,name~=^import-[0-9]+-");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(reply, 'a', "(sssa{ss}ttu)");
-        if (r < 0)
-                return ctl_bus_parse_error(r);
-        for (;;) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                _cleanup_(ctl_info_clear) CtlInfo info = {};
-
-                r = ctl_info_read(reply, &info);
-                if (r < 0)
-                        return ctl_bus_parse_error(r);
-                if (r == 0)
-                        return 0;
-                if (info.owner != self || !import_owner_gone(info.name))
-                        continue;
-                /* Busy: an Apply into it still runs; the next import or cleanup tries again. */
-                r = sd_bus_call_method(c->bus, LAMINA_BUS_NAME, c->path, LAMINA_SNAPSHOTTER_IFACE, "Remove",
-                                       &error, NULL, "s", info.name);
-                if (r >= 0 && !arg_quiet && arg_json == JSON_OFF)
-                        log_info("Removed %s, left behind by an interrupted import.", info.name);
-        }
 }
 
 /* Takes back the layers this import made, top first, after an interruption. One that another

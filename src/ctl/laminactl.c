@@ -2,7 +2,10 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ctl-output.h"
@@ -54,6 +57,14 @@ typedef struct Verb {
         int (*run)(Ctl *c, int argc, char **argv);
         bool may_ask; /* may need polkit to ask for a password */
 } Verb;
+
+/* The image commands run in laminactl-image: the same command line, exec'd, in a build of this
+ * file that also links libarchive and libcrypto, which laminactl does not load (meson.build). */
+#if LAMINACTL_IMAGE
+#  define IMAGE_VERB(f) f
+#else
+#  define IMAGE_VERB(f) NULL
+#endif
 
 /* What `laminactl help CMD` and `laminactl CMD --help` print: the synopsis, then what it does. */
 typedef struct VerbHelp {
@@ -142,13 +153,13 @@ static const Verb verbs[] = {
         { "unmount",      1, 1,  OPT_FORCE,                         verb_umount, true },
         { "list-mounts",  0, 0,  0,                                 verb_list_mounts },
         { "apply",        2, 2,  0,                                 verb_apply, true },
-        { "import",       1, 1,  OPT_NAME,                          verb_import, true },
+        { "import",       1, 1,  OPT_NAME,                          IMAGE_VERB(verb_import), true },
         { "cleanup",      0, 0,  0,                                 verb_cleanup, true },
         { "snapshotters", 0, 0,  0,                                 verb_snapshotters },
         { "monitor",      0, 0,  0,                                 verb_monitor },
         { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND | OPT_NSPAWN, verb_run, true },
-        { "import-tar",   1, 1,  OPT_NAME,                          verb_import_tar, true },
-        { "export",       1, 2,  OPT_DIFF,                          verb_export, true },
+        { "import-tar",   1, 1,  OPT_NAME,                          IMAGE_VERB(verb_import_tar), true },
+        { "export",       1, 2,  OPT_DIFF,                          IMAGE_VERB(verb_export), true },
         { "images",       0, 0,  0,                                 verb_images },
         { "tag",          2, -1, 0,                                 verb_tag, true },
         { "untag",        1, -1, 0,                                 verb_untag, true },
@@ -464,7 +475,28 @@ static int check_arg_count(const Verb *v, int n) {
         return 0;
 }
 
-static int run(int argc, char **argv) {
+/* Runs the command line ARGV, untouched, in laminactl-image: next to this executable (a build
+ * tree), else in libexecdir. Returns only on failure. */
+static int exec_image_helper(char **argv) {
+        _cleanup_free_ char *self = NULL, *sibling = NULL;
+        const char *path = LAMINA_LIBEXECDIR "/laminactl-image";
+        char *slash;
+
+        self = realpath("/proc/self/exe", NULL);
+        slash = self ? strrchr(self, '/') : NULL;
+        if (slash) {
+                *slash = 0;
+                sibling = strdup_printf("%s/laminactl-image", self);
+                if (sibling && access(sibling, X_OK) == 0)
+                        path = sibling;
+        }
+        execv(path, argv);
+        (void) ctl_fail(-errno, "cannot run %s: %s", path, strerror(errno));
+        return EXIT_FAILURE;
+}
+
+/* ARGV is permuted by getopt; ORIG_ARGV is the command line as given, for laminactl-image. */
+static int run(int argc, char **argv, char **orig_argv) {
         _cleanup_(ctl_close) Ctl c = {};
         _cleanup_free_ char **positional = NULL;
         char **trailing = NULL;
@@ -524,6 +556,9 @@ static int run(int argc, char **argv) {
         if (r != 0)
                 return r;
 
+        if (!v->run)
+                return exec_image_helper(orig_argv);
+
         r = ctl_open(&c);
         if (r < 0)
                 return EXIT_FAILURE;
@@ -540,10 +575,22 @@ static int run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+        _cleanup_free_ char **args = NULL;
         int r;
 
+#if LAMINACTL_IMAGE
+        /* An import's snapshots are named after this process, which must look like the
+         * laminactl it was exec'd from to the import-owner check (ctl-import-stale.c). */
+        (void) prctl(PR_SET_NAME, "laminactl");
+#endif
         log_set_max_level(LOG_INFO);
-        r = run(argc, argv);
+        args = malloc(((size_t) argc + 1) * sizeof(char *));
+        if (!args) {
+                (void) ctl_fail(-ENOMEM, "out of memory");
+                return EXIT_FAILURE;
+        }
+        memcpy(args, argv, ((size_t) argc + 1) * sizeof(char *));
+        r = run(argc, args, argv);
         pager_close();
         return r;
 }
