@@ -420,6 +420,33 @@ static int cmd_stat_bus(int argc, char **argv) {
         return 0;
 }
 
+/* One line per repetition: microseconds per org.freedesktop.DBus.Peer.Ping round trip to
+ * laminad over N calls from one connection: the transport's own cost of one call (what the
+ * bus overhead per call is compared with). */
+static int cmd_ping_bus(int argc, char **argv) {
+        _cleanup_(bt_closep) BusTest t = {};
+        size_t n;
+        int r;
+
+        r = parse_size(argv[1], &n);
+        if (r >= 0)
+                r = bus_open(&t);
+        if (r < 0)
+                return r;
+        for (unsigned rep = 0; rep < arg_reps; rep++) {
+                uint64_t start = now_ns();
+
+                for (size_t i = 0; i < n; i++) {
+                        r = bt_call(&t, BT_MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, NULL);
+                        if (r < 0)
+                                return bus_fail(&t, "Peer.Ping", BT_MANAGER_PATH, r);
+                }
+                printf("%.1f\n", ms_since(start) * 1000.0 / (double) n);
+                fflush(stdout);
+        }
+        return 0;
+}
+
 /* Milliseconds from sending the first call to a name with no owner (so the bus activates
  * laminad) to its reply. The connection is made before the clock starts. */
 static int cmd_activate_bus(int argc, char **argv) {
@@ -461,6 +488,7 @@ static const Command commands[] = {
         { "list-bus",          "",                     0, cmd_list_bus },
         { "stat-bus",          "N DEPTH SAMPLES",      3, cmd_stat_bus },
         { "activate-bus",      "",                     0, cmd_activate_bus },
+        { "ping-bus",          "N",                    1, cmd_ping_bus },
 };
 
 static void usage(void) {

@@ -21,12 +21,25 @@ README_END = "<!-- bench:table:end -->"
 # ("faster", X): peer median / lamina median >= X (times),
 # ("throughput", X): lamina median / peer median >= X (rates),
 # ("overhead", X): lamina median / peer median - 1 <= X,
-# ("slower", X): lamina median / peer median <= X (times).
+# ("slower", X): lamina median / peer median <= X (times),
+# ("plus", X): lamina median - peer median <= X (the peer is a floor).
 ROWS = [
+    ("Floor: an empty process linked like a minimal sd-bus client, exec'd", "floor_empty", None, "ms", None),
+    ("Floor: the same process making one Peer.Ping call to laminad", "floor_ping", None, "ms", None),
+]
+for cmd in ("prepare", "commit", "rm", "ls", "info"):
+    ROWS.append(("laminactl %s, one process / the empty-process floor" % cmd,
+                 "cli_%s_lamina" % cmd, "floor_empty", "ms", ("plus", 3.0)))
+    ROWS.append(("laminactl %s, one process / ctr snapshots %s" % (cmd, cmd),
+                 "cli_%s_lamina" % cmd, "cli_%s_ctr" % cmd, "ms", ("faster", 4.0)))
+ROWS += [
     ("Prepare+Commit+Remove per snapshot, one process per command (laminactl / ctr snapshots)",
      "pcr_cli_lamina", "pcr_cli_containerd", "ms", ("faster", 5.0)),
     ("Prepare+Commit+Remove per snapshot, one long-lived sd-bus client / core in-process",
      "pcr_bus", "pcr_core", "µs", ("overhead", 0.30)),
+    ("Floor: Peer.Ping round trip to laminad, long-lived sd-bus client", "ping_bus", None, "µs", None),
+    ("Bus overhead per call ((bus − core) / 3 of the row above) / one Peer.Ping round trip",
+     "pcr_bus_overhead_per_call", "ping_bus", "µs", ("slower", 1.25)),
 ]
 for depth in (16, 128, 500):
     ROWS.append(("Prepare + mount, chain of %d: bus client Prepare+Mount / ctr prepare --mounts + mount(8)" % depth,
@@ -128,13 +141,16 @@ def judge(target, lamina, peer):
     if kind == "slower":
         r = m / peer["median"]
         return target_text(target), r <= x, "%.2f×" % r
+    if kind == "plus":
+        d = m - peer["median"]
+        return target_text(target), d <= x, "%+.2f" % d
     r = m / peer["median"] - 1
     return target_text(target), r <= x, "%+.0f %%" % (100 * r)
 
 
 def target_text(target):
     kind, x = target
-    return {"max": "≤ %g", "faster": "≥ %g× faster", "throughput": "≥ %g× peer", "slower": "≤ %g× peer",
+    return {"max": "≤ %g", "faster": "≥ %g× faster", "throughput": "≥ %g× peer", "slower": "≤ %g× peer", "plus": "≤ peer + %g",
             "overhead": "≤ %d %% overhead"}[kind] % (x * 100 if kind == "overhead" else x)
 
 
