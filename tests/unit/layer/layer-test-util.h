@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test-util.h"
@@ -132,4 +133,27 @@ static inline void layer_test_remove_tree(const char *path) {
 
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
         (void) !system(cmd);
+}
+
+/* Runs fn in a child process that writes a layer into write_fd, and closes the parent's
+ * copy so the reader sees the end. A process, not a thread: the parser sandbox is made
+ * with a raw clone(), and a thread holding a libc lock at that moment would leave the
+ * child stuck on it. */
+static inline pid_t feeder_start(void *(*fn)(void *), void *userdata, int write_fd) {
+        pid_t pid = fork();
+
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                fn(userdata);
+                _exit(0);
+        }
+        close(write_fd);
+        return pid;
+}
+
+static inline void feeder_wait(pid_t pid) {
+        int status;
+
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }

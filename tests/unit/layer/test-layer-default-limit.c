@@ -2,7 +2,6 @@
 /* layer_apply() without limits set enforces the default entry limit: a stream of
  * 2^20 + 1 whiteouts (cheap: in deletion mode they never reach the writer) is refused
  * with EDQUOT at the entry past the limit, and the target is left as it was. */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,7 +45,7 @@ TEST(default_entry_limit) {
         LayerApplyResult res;
         Error e = ERROR_NULL;
         Feeder fe;
-        pthread_t t;
+        pid_t feeder;
         int p[2], target, tar;
 
         ASSERT_TRUE(mkdtemp(dir));
@@ -60,11 +59,11 @@ TEST(default_entry_limit) {
         close(tar);
         ASSERT_OK(pipe2(p, O_CLOEXEC));
         fe.fd = p[1];
-        ASSERT_TRUE(pthread_create(&t, NULL, feed, &fe) == 0);
+        feeder = feeder_start(feed, &fe, p[1]);
 
         ASSERT_ERR(layer_apply(p[0], target, &o, &res, &e), EDQUOT);
         close(p[0]);
-        ASSERT_TRUE(pthread_join(t, NULL) == 0);
+        feeder_wait(feeder);
         if (!strstr(e.message, "more than 1048576 entries"))
                 fprintf(stderr, "unexpected message: %s\n", e.message);
         ASSERT_TRUE(strstr(e.message, "more than 1048576 entries"));

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* layer_apply(): round trips, whiteouts, diff_id, and refused layers leaving the target
  * as it was. Needs root (chown, mknod, trusted.* xattrs, namespaces). */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -929,9 +928,9 @@ static void *feed(void *userdata) {
 static void apply_through(int kind) {
         LayerApplyOptions o = { .overlay_whiteouts = true };
         Error e = ERROR_NULL;
-        pthread_t t;
         Feeder fe;
         Fixture f;
+        pid_t feeder;
         int p[2];
 
         fixture_init(&f);
@@ -941,11 +940,11 @@ static void apply_through(int kind) {
                 ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p));
         fe = (Feeder) { .from = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_GZIP, tree, ELEMENTSOF(tree)),
                         .to = p[1] };
-        ASSERT_TRUE(pthread_create(&t, NULL, feed, &fe) == 0);
+        feeder = feeder_start(feed, &fe, p[1]);
         if (apply_opts(p[0], &f, &o, NULL, &e) < 0)
                 fprintf(stderr, "apply: %s\n", e.message);
         ASSERT_TRUE(e.code == 0);
-        ASSERT_TRUE(pthread_join(t, NULL) == 0);
+        feeder_wait(feeder);
         check_tree(&f);
         close(p[0]);
         close(fe.from);
