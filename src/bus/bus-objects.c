@@ -368,7 +368,7 @@ static int filter_object_manager(sd_bus_message *m, void *userdata, sd_bus_error
                 return 0;
         r = get_managed_objects(userdata, m, &error);
         if (r < 0)
-                (void) sd_bus_reply_method_errno(m, r, &error);
+                (void) sd_bus_reply_method_errno(m, bus_error_ensure(&error, r), &error);
         return 1;
 }
 
