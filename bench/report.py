@@ -62,7 +62,7 @@ ROWS += [
     ("Stat p50 over the bus", "many_stat_p50", None, "µs", None),
     ("Stat p99 over the bus", "many_stat_p99", None, "µs", ("max", 1000.0)),
     ("laminad RSS after List of all", "many_rss", None, "MiB", ("max", 64.0)),
-    ("laminad idle RSS (just activated)", "idle_rss", None, "MiB", ("max", 8.0)),
+    ("laminad idle RSS (just activated)", "idle_rss", None, "MiB", ("max", 4.0)),
     ("First call to a stopped laminad (D-Bus activation) to reply", "activation", None, "ms", ("max", 50.0)),
     ("Usage of a snapshot of usage_links files with two hardlinked names each (laminactl usage / du -s)",
      "usage_links_lamina", "usage_links_du", "ms", ("slower", 1.5)),
