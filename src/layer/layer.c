@@ -356,6 +356,9 @@ static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
         r = spawn_parser(a, layer_fd);
         if (r < 0)
                 return error_set_errno(e, r, "cannot start the layer parser");
+        r = o->confine_self ? o->confine_self() : 0;
+        if (r < 0)
+                return error_set_errno(e, r, "cannot confine the unpack helper");
 
         r = read_parse_reports(a);
         if (r < 0) /* a parser that lies is stopped; the writer sees its input end */

@@ -71,6 +71,10 @@ typedef struct LayerApplyOptions {
         LayerLimits limits;
         void (*progress)(uint64_t bytes_done, uint64_t bytes_total, void *userdata);
         void *userdata;
+        /* Called once the parser and the writer run, before the layer is read: from then on
+         * the calling process only waits, reads their reports and commits, so the unpack
+         * helper confines itself to that here. A negative errno fails the call. NULL: none. */
+        int (*confine_self)(void);
 } LayerApplyOptions;
 
 typedef struct LayerApplyResult {

@@ -7,3 +7,8 @@
 /* Confines the helper before it reads anything: its own network and IPC namespaces,
  * resource limits from l (resolved), no core dumps. */
 int unpack_confine(const LayerLimits *l, Error *e);
+
+/* Called by layer_apply() once the parser and the writer run (confine_self): the helper
+ * keeps only the capabilities committing a layer takes and gets a seccomp filter that
+ * kills it on exec, mounts, namespaces, sockets and the like (see there). */
+int unpack_confine_committer(void);

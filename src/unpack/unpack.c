@@ -152,6 +152,7 @@ int main(int argc, char *argv[]) {
         a.o.lower_fds = lowers;
         a.o.n_lower_fds = a.n_lowers;
         a.o.progress = on_progress;
+        a.o.confine_self = unpack_confine_committer;
 
         r = unpack_confine(&a.o.limits, &e);
         if (r >= 0)

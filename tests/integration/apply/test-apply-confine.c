@@ -79,12 +79,14 @@ static char *ns_of(pid_t pid, const char *ns) {
         return strdup(buf);
 }
 
+static const char *who = "parser";
+
 static void expect_field(pid_t pid, const char *name, const char *want) {
         _cleanup_free_ char *v = status_field(pid, name);
 
-        printf("# parser %s: %s\n", name, v ?: "(none)");
+        printf("# %s %s: %s\n", who, name, v ?: "(none)");
         if (!v || !streq(v, want)) {
-                fprintf(stderr, "parser %s is \"%s\", expected \"%s\"\n", name, v ?: "(none)", want);
+                fprintf(stderr, "%s %s is \"%s\", expected \"%s\"\n", who, name, v ?: "(none)", want);
                 abort();
         }
 }
@@ -206,6 +208,26 @@ static void check_parser(pid_t parser, int layer_pipe) {
 #endif
 }
 
+/* lamina-unpack itself, once its children run: only the capabilities committing takes
+ * (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SYS_ADMIN for trusted.* xattrs, SETFCAP), in
+ * the bounding set too, NoNewPrivs and a seccomp filter. */
+static void check_helper(pid_t helper) {
+        for (int i = 0; i < 200; i++) {
+                _cleanup_free_ char *seccomp = status_field(helper, "Seccomp");
+                if (seccomp && streq(seccomp, "2"))
+                        break;
+                at_sleep_ms(50);
+        }
+        who = "lamina-unpack";
+        expect_field(helper, "CapEff", "000000008020003b");
+        expect_field(helper, "CapPrm", "000000008020003b");
+        expect_field(helper, "CapBnd", "000000008020003b");
+        expect_field(helper, "CapAmb", "0000000000000000");
+        expect_field(helper, "NoNewPrivs", "1");
+        expect_field(helper, "Seccomp", "2");
+        who = "parser";
+}
+
 TEST(parser_confined_mid_apply) {
         _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
         _cleanup_free_ char *data = NULL, *second = NULL;
@@ -231,6 +253,7 @@ TEST(parser_confined_mid_apply) {
         find_helper(laminad, &helper, &parser, &writer);
         printf("# laminad %d -> lamina-unpack %d -> parser %d, writer %d\n", laminad, helper, parser, writer);
         check_parser(parser, p[0]);
+        check_helper(helper);
         /* The helper itself has no network nor System V IPC of the host. */
         for (size_t i = 0; i < 2; i++) {
                 const char *ns = i == 0 ? "net" : "ipc";
