@@ -224,3 +224,23 @@ complete_line() {
         _laminactl
         printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' ' | sed 's/ $//'
 }
+
+# image_corpus NAME MAKER [ARG...]: sets corpus to the directory MAKER builds (MAKER DIR ARG...),
+# cached in $LAMINA_TEST_IMAGE_CACHE (default /var/cache/lamina-test-images) as NAME-KEY, KEY a
+# hash of MAKER, its arguments and stdin (the tools' versions); built once, older keys removed.
+# Skips when MAKER exits 77.
+image_corpus() {
+        local name=$1 maker=$2 cache=${LAMINA_TEST_IMAGE_CACHE:-/var/cache/lamina-test-images} key old
+        shift 2
+        key=$( (cat "$maker"; [ $# = 0 ] || echo "$@"; cat) | sha256sum | cut -c1-16)
+        corpus="$cache/$name-$key"
+        [ -d "$corpus" ] && return 0
+        echo "# building the $name corpus into $corpus (once per tool versions)" >&2
+        rc=0
+        "$maker" "$corpus" "$@" || rc=$?
+        [ "$rc" = 77 ] && harness_skip "$(basename "$maker") cannot build the $name corpus here (see above)"
+        [ "$rc" = 0 ] || { echo "$(basename "$maker") failed ($rc)" >&2; exit 1; }
+        for old in "$cache/$name"-*; do
+                [ "$old" = "$corpus" ] || rm -rf --one-file-system "$old"
+        done
+}

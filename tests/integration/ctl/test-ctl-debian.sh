@@ -13,21 +13,7 @@ need_busybox_nspawn
 for tool in mmdebstrap umoci skopeo; do
         command -v "$tool" >/dev/null || harness_skip "$tool is not installed (tools/install-deps.sh installs it)"
 done
-cache=${LAMINA_TEST_IMAGE_CACHE:-/var/cache/lamina-test-images}
-key=$( (cat "$(dirname "$0")/make-debian-image.sh"; mmdebstrap --version; umoci --version; skopeo --version) |
-        sha256sum | cut -c1-16)
-corpus="$cache/debian-$key"
-if [ ! -d "$corpus" ]; then
-        echo "# building the Debian corpus into $corpus (once per tool versions)" >&2
-        rc=0
-        "$(dirname "$0")/make-debian-image.sh" "$corpus" || rc=$?
-        [ "$rc" = 77 ] && harness_skip "the Debian mirror is unreachable and $corpus is not built"
-        [ "$rc" = 0 ] || { echo "make-debian-image.sh failed ($rc)" >&2; exit 1; }
-        # Corpora of older tool versions are of no more use.
-        for old in "$cache"/debian-*; do
-                [ "$old" = "$corpus" ] || rm -rf --one-file-system "$old"
-        done
-fi
+image_corpus debian "$(dirname "$0")/make-debian-image.sh" < <(mmdebstrap --version; umoci --version; skopeo --version)
 harness_setup --idle-timeout 120
 nspawn_setup
 
