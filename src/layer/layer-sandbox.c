@@ -274,6 +274,36 @@ _noreturn_ static void parser_child(const LayerSandbox *sb, const int *keep, siz
 
 /* Runs in the writer child: only system calls until func. Each failing step has its own
  * exit code so the parent can say which one broke. */
+/* The writer reads its sources (the target, the lower layers) outside its chroot, where
+ * ".." from one of their fds would lead to the whole host: each becomes, under the same
+ * number, a detached read-only clone of itself, whose ".." stops at its root. Done in the
+ * mount namespace the fds' mounts are in (open_tree clones only from there). */
+static int confine_sources(const LayerSandbox *sb) {
+        struct mount_attr attr = {
+                .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        };
+
+        for (size_t i = 0; i < sb->n_keep_fds; i++) {
+                int fd = sb->keep_fds[i], clone, k;
+                struct stat st;
+
+                if (fd == sb->root_fd)
+                        continue;
+                if (fstat(fd, &st) < 0)
+                        return -1;
+                if (!S_ISDIR(st.st_mode))
+                        continue;
+                clone = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+                if (clone < 0)
+                        return -1;
+                k = mount_setattr(clone, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0 || dup3(clone, fd, O_CLOEXEC) < 0 ? -1 : 0;
+                close(clone);
+                if (k < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 _noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, size_t n_keep,
                                      const SandboxFilter *filter, LayerSandboxFunc func,
                                      void *userdata) {
@@ -283,7 +313,7 @@ _noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, si
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
-        if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) < 0 ||
+        if (confine_sources(sb) < 0 || unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) < 0 ||
             mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 2);
         if (fchdir(sb->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -105,10 +106,60 @@ TEST(fork_kills) {
         expect_killed(child_fork);
 }
 
+/* The sources a writer reads missing parents from (the target, the lower layers) are
+ * outside its chroot: through them it must neither reach the host (".." of one of them)
+ * nor write. */
+static int child_escape_source(void *userdata) {
+        int src = ((int *) userdata)[1], fd;
+
+        fd = openat(src, "inside", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 12; /* it must still read them */
+        close(fd);
+        fd = openat(src, "../marker", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+                return 10;
+        if (mkdirat(src, "made", 0700) == 0 || errno != EROFS)
+                return 11;
+        return 0;
+}
+
+TEST(sources_lead_nowhere_and_are_read_only) {
+        _cleanup_free_ char *root = NULL, *src = NULL, *marker = NULL, *inside = NULL;
+        int fds[2], status;
+        pid_t pid;
+
+        ASSERT_TRUE(asprintf(&root, "%s/root", dir) > 0 && asprintf(&src, "%s/src", dir) > 0 &&
+                    asprintf(&marker, "%s/marker", dir) > 0 && asprintf(&inside, "%s/src/inside", dir) > 0);
+        ASSERT_OK(mkdir(root, 0755));
+        ASSERT_OK(mkdir(src, 0755));
+        close(open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        close(open(inside, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        fds[0] = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fds[1] = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(fds[0] >= 0 && fds[1] >= 0);
+        {
+                LayerSandbox sb = { .root_fd = fds[0], .keep_fds = &fds[1], .n_keep_fds = 1, .max_file_size = 1 << 20 };
+
+                ASSERT_OK(layer_sandbox_spawn(&sb, child_escape_source, fds, &pid));
+                ASSERT_OK(layer_sandbox_wait(pid, &status));
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                fprintf(stderr, "status %#x\n", status);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        close(fds[0]);
+        close(fds[1]);
+        ASSERT_OK(unlink(inside));
+        ASSERT_OK(unlink(marker));
+        ASSERT_OK(rmdir(src));
+        ASSERT_OK(rmdir(root));
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(allowed_work_succeeds), TEST_ENTRY(chrooted), TEST_ENTRY(execve_kills),
                 TEST_ENTRY(socket_kills), TEST_ENTRY(mount_kills), TEST_ENTRY(fork_kills),
+                TEST_ENTRY(sources_lead_nowhere_and_are_read_only),
         };
         int r;
 
