@@ -158,6 +158,27 @@ static int parse_mount_options(char **options, CoreMountOptions *ret, const char
         return 0;
 }
 
+/* The request's options, nosuid,nodev forced for non-root callers (suid, dev refused). */
+static int request_mount_options(BusRequest *req, CoreMountOptions *ret, sd_bus_error *error) {
+        const char *root_only = NULL;
+        Error e = ERROR_NULL;
+        int r;
+
+        r = parse_mount_options(req->strv, ret, &root_only, error);
+        if (r < 0)
+                return r;
+        if (req->caller != 0 && root_only) {
+                (void) error_setf(&e, EINVAL,
+                                  "mount option %s is refused: mounts of non-root callers are always nosuid,nodev; "
+                                  "leave it out",
+                                  root_only);
+                return bus_request_fail(req, -EINVAL, &e, error);
+        }
+        if (req->caller != 0)
+                ret->nosuid = ret->nodev = true;
+        return 0;
+}
+
 static int read_mount(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
         const char *target;
         int r;
@@ -187,7 +208,6 @@ static int read_mount(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
 static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
         _cleanup_free_ char *path = NULL;
-        const char *root_only = NULL;
         Error e = ERROR_NULL;
         CoreMountOptions o;
         int r;
@@ -195,18 +215,9 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = bus_request_begin(userdata, m, "mount", BUS_ACTION_MOUNT_OWN, read_mount, &req, error);
         if (r != 0)
                 return r;
-        r = parse_mount_options(req->strv, &o, &root_only, error);
+        r = request_mount_options(req, &o, error);
         if (r < 0)
                 return r;
-        if (req->caller != 0 && root_only) {
-                (void) error_setf(&e, EINVAL,
-                                  "mount option %s is refused: mounts of non-root callers are always nosuid,nodev; "
-                                  "leave it out",
-                                  root_only);
-                return bus_request_fail(req, -EINVAL, &e, error);
-        }
-        if (req->caller != 0)
-                o.nosuid = o.nodev = true;
 
         r = core_mount(req->snapshotter->core, req->ns, req->key, isempty(req->target) ? NULL : req->target, &o,
                        &path, &e);
@@ -216,6 +227,43 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
         r = sd_bus_reply_method_return(m, "s", path);
         bus_request_emit(req, m, "Mounted", "ssu", req->key, path, (uint32_t) req->ns);
+        return r;
+}
+
+static int read_mount_fd(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int r;
+
+        r = bus_read_key(m, req, error);
+        if (r < 0)
+                return r;
+        r = bus_read_strv(m, "mount options", &req->strv, error);
+        if (r < 0)
+                return r;
+        return parse_mount_options(req->strv, NULL, NULL, error);
+}
+
+/* MountFd(s key, as options) -> h: the mount detached, for the caller to attach. */
+static int method_mount_fd(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        Error e = ERROR_NULL;
+        CoreMountOptions o;
+        int r;
+
+        r = bus_request_begin(userdata, m, "mount-fd", BUS_ACTION_MOUNT_OWN, read_mount_fd, &req, error);
+        if (r != 0)
+                return r;
+        r = request_mount_options(req, &o, error);
+        if (r < 0)
+                return r;
+
+        r = core_mount_fd(req->snapshotter->core, req->ns, req->key, &o, &fd, &e);
+        if (r < 0)
+                return bus_request_fail(req, r, &e, error);
+        log_request(req, LOG_INFO, " as a mount fd");
+
+        r = sd_bus_reply_method_return(m, "h", fd);
+        bus_request_emit(req, m, "Mounted", "ssu", req->key, "", (uint32_t) req->ns);
         return r;
 }
 
@@ -302,6 +350,7 @@ BUS_DEFINE_METHOD(safe_list, bus_method_list)
 BUS_DEFINE_METHOD(safe_list_page, bus_method_list_page)
 BUS_DEFINE_METHOD(safe_cleanup, bus_method_cleanup)
 BUS_DEFINE_METHOD(safe_mount, method_mount)
+BUS_DEFINE_METHOD(safe_mount_fd, method_mount_fd)
 BUS_DEFINE_METHOD(safe_unmount, method_unmount)
 BUS_DEFINE_METHOD(safe_unmount_with_options, method_unmount_with_options)
 BUS_DEFINE_METHOD(safe_list_mounts, method_list_mounts)
@@ -357,6 +406,10 @@ const sd_bus_vtable bus_snapshotter_vtable[] = {
                                 SD_BUS_ARGS("s", key, "s", target, "as", options),
                                 SD_BUS_RESULT("s", path),
                                 safe_mount, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("MountFd",
+                                SD_BUS_ARGS("s", key, "as", options),
+                                SD_BUS_RESULT("h", mount_fd),
+                                safe_mount_fd, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Unmount",
                                 SD_BUS_ARGS("s", key),
                                 SD_BUS_NO_RESULT,

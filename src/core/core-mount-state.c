@@ -135,8 +135,9 @@ int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const c
                 return error_setf(e, EBUSY, "snapshot %s is mounted at %s; unmount it first", QUOTE(key),
                                   path ?: m.target);
         case MOUNT_HELD:
-                return error_setf(e, EBUSY, "snapshot %s was unmounted, but %s; it stays busy until then",
-                                  QUOTE(key), core_mount_held_by(holders, buf));
+                return error_setf(e, EBUSY, "snapshot %s %s, but %s; it stays busy until then", QUOTE(key),
+                                  isempty(m.target) ? "was handed out as a mount fd" : "was unmounted",
+                                  core_mount_held_by(holders, buf));
         case MOUNT_RELEASED:
                 break;
         }

@@ -28,6 +28,7 @@ typedef struct MountArgs {
         CoreSnapshotter *s;
         uid_t ns;
         const char *key, *target; /* target NULL: a daemon-made directory */
+        bool hand_out; /* core_mount_fd: attached in root's own directory, only to be cloned */
         uint64_t attrs;
         const CoreMountOptions *o;
         MountIdmapping idmap; /* userns_fd -EBADF: not idmapped */
@@ -74,7 +75,7 @@ static int mount_args_open_target(MountArgs *a, Error *e) {
         dir = daemon_mount_dir(a->s);
         if (!dir)
                 return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
-        r = mount_point_create(dir, a->ns, &a->path, &a->target_fd, e);
+        r = mount_point_create(dir, a->hand_out ? 0 : a->ns, &a->path, &a->target_fd, e);
         if (r < 0)
                 return r;
         a->made_dir = true;
@@ -275,6 +276,37 @@ static int mount_error_with_key(Error *e, int r, const Error *inner, const char 
         return r;
 }
 
+/* Records the mount, makes it and attaches it; on failure everything is undone. */
+static int mount_recorded(MountArgs *a, Error *e) {
+        Error attach_error = ERROR_NULL;
+        int r;
+
+        r = core_validate_key("key", a->key, e);
+        if (r < 0)
+                return r;
+
+        r = store_write(a->s->store, mount_in_txn, a, e);
+        if (r < 0) {
+                mount_args_undo(a); /* the commit itself failed */
+                return r;
+        }
+
+        /* Recorded: now it may exist. */
+        r = mount_attach(a->mnt_fd, a->target_fd, &attach_error);
+        if (r < 0) {
+                Error forget = ERROR_NULL;
+                if (store_write(a->s->store, forget_in_txn, a, &forget) < 0)
+                        log_warning("%s: %s", a->s->name, forget.message); /* the next start drops it */
+                mount_args_undo(a);
+                return mount_error_with_key(e, r, &attach_error, "mount", a->key, " at the target");
+        }
+
+        record_identity(a->s, a);
+        free(a->mnt_root);
+        a->mnt_root = NULL;
+        return 0;
+}
+
 int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target,
                const CoreMountOptions *o, char **ret_path, Error *e) {
         MountArgs a = {
@@ -288,38 +320,105 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                 .target_fd = -EBADF,
                 .mnt_fd = -EBADF,
         };
-        Error attach_error = ERROR_NULL;
         int r;
 
         assert(s);
 
-        r = core_validate_key("key", key, e);
+        r = mount_recorded(&a, e);
         if (r < 0)
                 return r;
-
-        r = store_write(s->store, mount_in_txn, &a, e);
-        if (r < 0) {
-                mount_args_undo(&a); /* the commit itself failed */
-                return r;
-        }
-
-        /* Recorded: now it may exist. */
-        r = mount_attach(a.mnt_fd, a.target_fd, &attach_error);
-        if (r < 0) {
-                Error forget = ERROR_NULL;
-                if (store_write(s->store, forget_in_txn, &a, &forget) < 0)
-                        log_warning("%s: %s", s->name, forget.message); /* the next start drops it */
-                mount_args_undo(&a);
-                return mount_error_with_key(e, r, &attach_error, "mount", key, " at the target");
-        }
-
-        record_identity(s, &a);
-        free(a.mnt_root);
         log_debug("%s: mounted %s of uid %u at %s", s->name, QUOTE(key), (unsigned) ns, a.path);
         if (ret_path)
                 *ret_path = TAKE_PTR(a.path);
         a.made_dir = false;
         mount_args_undo(&a);
+        return 0;
+}
+
+/* The record of a handed-out mount: the clone's ID, no mount point. */
+static int hand_out_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        MountArgs *a = userdata;
+        _cleanup_(mount_record_clear) MountRecord m = {};
+        int r;
+
+        r = store_mount_get(t, a->id, &m);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the mount record of snapshot %s", QUOTE(a->key));
+        free(m.target);
+        m.target = strdup("");
+        if (!m.target)
+                return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
+        m.mnt_id = a->mnt_id;
+        m.daemon_made_target = false;
+        r = store_mount_put(t, &m);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot record the mount of snapshot %s", QUOTE(a->key));
+        return 0;
+}
+
+/* Made like core_mount's, attached in root's own directory only so that what it shows can
+ * be recorded (statmount cannot see a detached mount), then cloned: the record follows the
+ * clone, the original goes. Its holders (/proc) and its copies in the owner's user
+ * namespaces keep the snapshot busy like those of any mount. */
+int core_mount_fd(CoreSnapshotter *s, uid_t ns, const char *key, const CoreMountOptions *o, int *ret_fd,
+                  Error *e) {
+        MountArgs a = {
+                .s = s,
+                .ns = ns,
+                .key = key,
+                .hand_out = true,
+                .attrs = mount_attrs(ns, o),
+                .o = o,
+                .idmap.userns_fd = -EBADF,
+                .target_fd = -EBADF,
+                .mnt_fd = -EBADF,
+        };
+        _cleanup_close_ int clone_fd = -EBADF;
+        Error inner = ERROR_NULL, umount_error = ERROR_NULL;
+        uint64_t original;
+        int r, k;
+
+        assert(s);
+        assert(ret_fd);
+
+        r = mount_recorded(&a, e);
+        if (r < 0)
+                return r;
+        original = a.mnt_id;
+        r = mount_clone_detached(a.mnt_fd, &clone_fd, &inner);
+        if (r >= 0) {
+                r = mount_id_of_fd(clone_fd, &a.mnt_id);
+                if (r < 0)
+                        (void) error_set_errno(&inner, r, "reading the mount ID of the clone");
+        }
+        if (r >= 0)
+                r = store_write(s->store, hand_out_in_txn, &a, &inner);
+        if (r < 0) {
+                clone_fd = safe_close(clone_fd);
+                a.mnt_id = original; /* the record still names it: Unmount or the next start forget it */
+        }
+
+        /* The original is laminad's alone: nothing else can hold it once our fds are closed. */
+        a.mnt_fd = safe_close(a.mnt_fd);
+        a.target_fd = safe_close(a.target_fd);
+        k = mount_unmount(original, false, &umount_error);
+        if (k < 0 && k != -ENOENT) {
+                log_warning("%s: cannot unmount the original of the handed-out mount of %s: %s", s->name, QUOTE(key),
+                            umount_error.message);
+                a.made_dir = false; /* still a mount point: the next start unmounts it */
+        }
+        if (r < 0) {
+                Error forget = ERROR_NULL;
+
+                if (a.made_dir && store_write(s->store, forget_in_txn, &a, &forget) < 0)
+                        log_warning("%s: %s", s->name, forget.message); /* the next start drops it */
+                mount_args_undo(&a);
+                return mount_error_with_key(e, r, &inner, "hand out a mount of", key, "");
+        }
+        log_debug("%s: handed out a mount of %s of uid %u (mount %" PRIu64 ")", s->name, QUOTE(key), (unsigned) ns,
+                  a.mnt_id);
+        mount_args_undo(&a);
+        *ret_fd = TAKE_FD(clone_fd);
         return 0;
 }
 
@@ -453,9 +552,15 @@ static int list_one(const MountRecord *r, void *userdata) {
         if ((a->ns != CORE_NS_ALL && r->owner != a->ns) || !streq(r->boot_id, a->s->core->boot_id) ||
             r->legacy_mnt_id)
                 return 0;
-        k = mount_table_find(a->table, r->mnt_id, &path);
-        if (k <= 0)
-                return k; /* being attached, detached, or gone */
+        if (isempty(r->target)) { /* handed out (core_mount_fd): listed until found released */
+                path = strdup("");
+                if (!path)
+                        return -ENOMEM;
+        } else {
+                k = mount_table_find(a->table, r->mnt_id, &path);
+                if (k <= 0)
+                        return k; /* being attached, detached, or gone */
+        }
         k = store_get_info_by_id(a->t, r->snapshot_id, &info, NULL);
         if (k == -ENOENT)
                 return 0; /* cannot happen: Remove refuses mounted snapshots */

@@ -93,6 +93,11 @@ typedef struct CoreMountOptions {
  * only uid can enter. Returns the path. */
 int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target,
                const CoreMountOptions *o, char **ret_path, Error *e);
+/* The same mount, handed out detached (*ret_fd, an open_tree clone) for the caller to
+ * attach in a mount namespace of its own; recorded, with no path, until it is released
+ * (no process holds the fd or has it attached in the owner's user namespaces). */
+int core_mount_fd(CoreSnapshotter *s, uid_t ns, const char *key, const CoreMountOptions *o, int *ret_fd,
+                  Error *e);
 /* Without force: Busy while anything uses the mount; succeeds only when it is gone.
  * With force: detaches it even when in use; the snapshot then stays busy (Commit, Apply,
  * Remove, Mount refuse) until the last process holding it lets go. */

@@ -45,6 +45,10 @@ int mount_bind(const char *source, uint64_t attrs, const MountIdmapping *idmap, 
  * mount that is never attached vanishes with its last fd. */
 int mount_attach(int mnt_fd, int target_fd, Error *e);
 
+/* A detached, private, non-recursive copy (open_tree OPEN_TREE_CLONE) of the mount mnt_fd
+ * refers to, with its flags and idmapping; it has a unique ID of its own. */
+int mount_clone_detached(int mnt_fd, int *ret_fd, Error *e);
+
 /* 1 when the superblock under the mount fd is read-only (e.g. overlayfs fell back to
  * read-only because it could not create its work dir), 0 when it is writable. */
 int mount_sb_is_read_only(int mnt_fd);

@@ -1,0 +1,151 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# MountFd (issue 18) on the snapshotter $1, real polkitd granting two unprivileged users
+# what an active session gets by default (the guide's group rule):
+# - another user cannot get a mount fd of the owner's snapshot, nor see it in ListMounts;
+# - while the owner's process holds the fd: ListMounts shows it with an empty path, Remove,
+#   Commit and Mount are Busy; once the process is gone Mount works again;
+# - "idmap", attached with move_mount in the owner's own user and mount namespace (its uid
+#   as 0): it reads the image, the image's root shows as 0:0 inside, nosuid,nodev; what it
+#   writes is stored with image id 0; Remove is Busy while the namespace lives and succeeds
+#   once it is gone;
+# - "suid" is refused for non-root callers.
+. "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
+sn=${1:?usage: test-mount-fd.sh SNAPSHOTTER}
+command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
+command -v python3 >/dev/null || harness_skip "python3 is not installed (it writes the layer)"
+RUN="$LAMINA_BUILD_DIR/tests/integration/mount/mount-fd-run"
+[ -x "$RUN" ] || harness_die "mount-fd-run is not built"
+case "${TMPDIR:-}" in
+/var/tmp/lamina-btrfs.*/fs) chmod 0755 "$TMPDIR" "$(dirname "$TMPDIR")" ;;
+esac
+harness_setup --polkit
+harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
+        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+owner=$(harness_add_user owner)
+other=$(harness_add_user other)
+{
+        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$owner")\")/" \
+                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
+        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$other")\")/" \
+                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
+} >"$T/50-lamina-test.rules"
+harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+
+OBJ=/org/lamina/snapshot1/$sn
+pids=""
+trap '_rc=$?; for p in $pids; do kill -KILL "$p" 2>/dev/null; done; (exit $_rc); harness_cleanup' EXIT
+
+# call USER METHOD ARGS...: $got is "ok" or the error's last name component, $msg the
+# reply or the error message.
+call() {
+        local u=$1 m=$2 o
+        shift 2
+        o=$(harness_as "$u" gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
+                --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
+        if [ $? = 0 ]; then
+                got=ok msg=$o
+        else
+                got=$(printf '%s' "$o" | sed -n 's/.*GDBus\.Error:[^ ]*\.\([A-Za-z]*\): .*/\1/p' | head -1)
+                msg=$(printf '%s' "$o" | sed 's/.*GDBus\.Error:[^ ]*: //')
+        fi
+}
+
+want() { # WANT DESCRIPTION USER METHOD ARGS...
+        local w=$1 what=$2
+        shift 2
+        call "$@"
+        [ "$got" = "$w" ] && pass "$what ($msg)" || fail "$what: want $w, got $got: $msg"
+}
+
+# run_fd USER KEY OPTIONS MODE ARGS...: mount-fd-run as USER in the background, its output
+# in $T/run.out; its PID in $p.
+run_fd() {
+        local u=$1
+        shift
+        rm -f "$T/run.out"
+        setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --clear-groups -- \
+                "$RUN" "$OBJ" "$@" >"$T/run.out" 2>&1 &
+        p=$!
+        pids="$pids $p"
+}
+
+stop() { kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+python3 - "$T/base.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    for name, kind, mode, data in [("w", tarfile.DIRTYPE, 0o1777, None),
+                                   ("orig.txt", tarfile.REGTYPE, 0o644, b"orig\n")]:
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mode = kind, mode
+        if data is not None:
+            ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data) if data is not None else None)
+PY
+chmod 0644 "$T/base.tar"
+ok "root: prepare the base" -s "$sn" prepare base-work
+ok "root: apply the base" -s "$sn" apply base-work "$T/base.tar"
+ok "root: commit the base" -s "$sn" commit base base-work
+install -d -m 0777 "$T/shared"
+install -d -o "$owner" -m 0700 "$T/att"
+
+rule_active() {
+        call "$owner" Prepare a base "@a{ss} {}"
+        [ "$got" = ok ]
+}
+harness_wait_for 50 rule_active && pass "owner: prepare a" || fail "the group rule did not take effect: $msg"
+
+echo "# another user can neither get nor see it"
+harness_as "$other" "$RUN" "$OBJ" a - hold true >"$T/other.out" 2>&1
+expect "other: MountFd of the owner's key" "$(sed 's/:.*//' "$T/other.out")" "error NotFound"
+harness_as "$owner" "$RUN" "$OBJ" a suid hold true >"$T/suid.out" 2>&1
+expect "owner: MountFd with suid" "$(sed 's/:.*//' "$T/suid.out")" "error InvalidArgument"
+
+echo "# a held fd keeps the snapshot busy"
+run_fd "$owner" a - hold sh -c "touch '$T/shared/ready'; exec sleep 600"
+fdready() { [ -e "$T/shared/ready" ]; }
+harness_wait_for 100 fdready || fail "the holder did not get its fd: $(cat "$T/run.out")"
+call "$owner" ListMounts
+case "$msg" in *"('a', '', "*) pass "ListMounts shows it handed out ($msg)" ;; *) fail "ListMounts: $msg" ;; esac
+call "$other" ListMounts
+case "$msg" in *"'a'"*) fail "another user sees it: $msg" ;; *) pass "another user does not see it ($msg)" ;; esac
+want Busy "owner: Remove while the fd lives" "$owner" Remove a
+case "$msg" in *"mount fd"*) pass "the message says it was handed out" ;; *) fail "message: $msg" ;; esac
+want Busy "owner: Commit while the fd lives" "$owner" Commit c a "@a{ss} {}"
+want Busy "owner: Mount while the fd lives" "$owner" Mount a "" "@as []"
+stop "$p"
+want ok "owner: Mount once the holder is gone" "$owner" Mount a "" "@as []"
+want ok "owner: Unmount" "$owner" Unmount a
+
+echo "# idmap, attached in the owner's own user and mount namespace"
+D=$T/att
+run_fd "$owner" a idmap attach "$D" sh -c "
+        cat '$D/orig.txt'; id -u; stat -c %u:%g '$D' '$D/orig.txt'
+        grep ' $D ' /proc/self/mountinfo | cut -d' ' -f6
+        echo new >'$D/created' && mkdir '$D/dir' && touch '$T/shared/ready'; exec sleep 600"
+rm -f "$T/shared/ready"
+harness_wait_for 100 fdready || fail "the attached process did not get there: $(cat "$T/run.out")"
+out=$(cat "$T/run.out")
+expect "it reads the image" "$(sed -n 1p <<<"$out")" "orig"
+expect "it runs as uid 0 inside" "$(sed -n 2p <<<"$out")" "0"
+expect "the image's root and files show as 0:0" "$(sed -n 3,4p <<<"$out" | tr '\n' ' ')" "0:0 0:0 "
+case ",$(sed -n 5p <<<"$out")," in
+*,nosuid,*) ;;
+*) fail "not nosuid: $(sed -n 5p <<<"$out")" ;;
+esac
+case ",$(sed -n 5p <<<"$out")," in
+*,nodev,*) pass "nosuid,nodev ($(sed -n 5p <<<"$out"))" ;;
+*) fail "not nodev: $(sed -n 5p <<<"$out")" ;;
+esac
+want Busy "owner: Remove while the attached copy lives" "$owner" Remove a
+want Busy "owner: Commit while the attached copy lives" "$owner" Commit c a "@a{ss} {}"
+stop "$p"
+# root sees the owner's snapshot only in the owner's namespace: mount it as the owner.
+want ok "owner: Mount once the namespace is gone" "$owner" Mount a "" "@as []"
+m=$(printf '%s' "$msg" | sed -n "s/^('\(.*\)',)$/\1/p")
+expect "what it created is stored with image id 0" "$(stat -c %u:%g "$m/created" "$m/dir" | tr '\n' ' ')" "0:0 0:0 "
+want ok "owner: Unmount" "$owner" Unmount a
+want ok "owner: Remove" "$owner" Remove a
+
+finish
