@@ -121,6 +121,7 @@ int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
         LayerApplyOptions lo = {
                 .overlay_whiteouts = s->backend->vtable->layered,
                 .allow_devices = o->allow_devices,
+                .write_uid = ns,
                 .expected_diff_id = o->expected_diff_id,
                 .limits = s->core->apply_limits,
                 .progress = o->progress,

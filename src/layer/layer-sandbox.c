@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -321,6 +322,15 @@ _noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, si
         if (set_rlimits(sb, keep[n_keep - 1]) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 4);
         umask(0);
+        /* Before the capabilities are set: leaving fsuid 0 clears the effective file
+         * capabilities, which capset() then restores from the permitted set. Without
+         * CAP_SYS_RESOURCE and as a uid other than 0, ext4's root-reserved blocks stay
+         * out of reach. */
+        if (sb->fsuid != 0) {
+                (void) setfsuid(sb->fsuid);
+                if ((uid_t) setfsuid((uid_t) -1) != sb->fsuid)
+                        sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
+        }
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || drop_capabilities(sb->allow_mknod) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)

@@ -27,6 +27,7 @@ typedef struct LayerSandbox {
         const int *keep_fds;  /* fds the child keeps (root_fd is kept too); others are closed */
         size_t n_keep_fds;
         bool allow_mknod;     /* keep CAP_MKNOD (device nodes; whiteouts need none) */
+        uid_t fsuid;          /* writer: the fsuid it writes as (its capabilities stay) */
         uint64_t max_file_size; /* writer: RLIMIT_FSIZE (the parser writes no file) */
         uint64_t max_memory;    /* parser: RLIMIT_AS */
         uint64_t max_cpu_sec;   /* parser: RLIMIT_CPU */

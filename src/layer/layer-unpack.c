@@ -120,6 +120,7 @@ static int build_argv(Unpack *u, const LayerApplyOptions *o, const LayerLimits *
         r = r ?: argv_add(u, "--media-type=%s", mt ?: "detect");
         r = r ?: argv_add(u, "--whiteouts=%s", o->overlay_whiteouts ? "overlay" : "delete");
         r = r ?: argv_add(u, "--devices=%s", o->allow_devices ? "yes" : "no");
+        r = r ?: argv_add(u, "--write-uid=%u", (unsigned) o->write_uid);
         r = r ?: argv_add(u, "--lowers=%zu", o->n_lower_fds);
         r = r ?: argv_add(u, "--staging-name=%s", o->staging_name);
         r = r ?: argv_add(u, "--max-entries=%" PRIu64, l->max_entries);

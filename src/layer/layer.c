@@ -123,6 +123,7 @@ static int spawn_writer(Apply *a) {
                 .keep_fds = sources,
                 .n_keep_fds = n_sources + 2,
                 .allow_mknod = o->allow_devices,
+                .fsuid = o->write_uid,
                 .max_file_size = a->limits.max_bytes,
         };
         r = layer_sandbox_spawn(&sb, layer_writer_run, &a->writer, &a->writer_pid);

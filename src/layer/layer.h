@@ -65,6 +65,9 @@ typedef struct LayerApplyOptions {
         const int *lower_fds;
         size_t n_lower_fds;
         bool allow_devices;         /* root callers only */
+        /* The writer writes as this fsuid (the snapshot's owner): filesystems that keep blocks
+         * for root (ext4's resuid 0) keep them from a user's layer. 0 for root's. */
+        uid_t write_uid;
         const char *expected_diff_id; /* "sha256:<hex>" or NULL */
         /* The staging directory's name (from layer_staging_name_pick()); NULL: pick one. */
         const char *staging_name;

@@ -40,7 +40,7 @@ static int parse_u64(const char *s, uint64_t *ret) {
 }
 
 static int parse_args(int argc, char *argv[], Args *a) {
-        enum { MEDIA = 256, WHITEOUTS, DEVICES, LOWERS, STAGING, ENTRIES, BYTES, NAMELEN, MEMORY, CPU, PARENT, DIFFID };
+        enum { MEDIA = 256, WHITEOUTS, DEVICES, LOWERS, STAGING, ENTRIES, BYTES, NAMELEN, MEMORY, CPU, PARENT, DIFFID, WRITEUID };
         static const struct option options[] = {
                 { "media-type", required_argument, NULL, MEDIA },
                 { "whiteouts", required_argument, NULL, WHITEOUTS },
@@ -54,6 +54,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 { "max-cpu", required_argument, NULL, CPU },
                 { "parent", required_argument, NULL, PARENT },
                 { "expected-diff-id", required_argument, NULL, DIFFID },
+                { "write-uid", required_argument, NULL, WRITEUID },
                 {}
         };
         LayerLimits *l = &a->o.limits;
@@ -88,6 +89,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 case MEMORY:
                 case CPU:
                 case PARENT:
+                case WRITEUID:
                         r = parse_u64(optarg, &v);
                         if (c == LOWERS)
                                 a->n_lowers = (size_t) v, r = r ?: v > 4096 ? -EINVAL : 0;
@@ -101,6 +103,8 @@ static int parse_args(int argc, char *argv[], Args *a) {
                                 l->max_memory = v;
                         else if (c == CPU)
                                 l->max_cpu_sec = v;
+                        else if (c == WRITEUID)
+                                a->o.write_uid = (uid_t) v, r = r ?: v >= UINT32_MAX ? -EINVAL : 0;
                         else
                                 a->parent = (pid_t) v;
                         break;
