@@ -9,7 +9,9 @@
 #   as 0): it reads the image, the image's root shows as 0:0 inside, nosuid,nodev; what it
 #   writes is stored with image id 0; Remove is Busy while the namespace lives and succeeds
 #   once it is gone;
-# - "suid" is refused for non-root callers.
+# - "suid" is refused for non-root callers;
+# - the fd of a snapshot over 500 layers (root's chain) attaches, idmapped, and reads the
+#   bottom layer.
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
 sn=${1:?usage: test-mount-fd.sh SNAPSHOTTER}
 command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
@@ -59,11 +61,11 @@ want() { # WANT DESCRIPTION USER METHOD ARGS...
 }
 
 # run_fd USER KEY OPTIONS MODE ARGS...: mount-fd-run as USER in the background, its output
-# in $T/run.out; its PID in $p.
+# in $T/run.out; its PID in $p. CMD touches $T/shared/ready when it is there.
 run_fd() {
         local u=$1
         shift
-        rm -f "$T/run.out"
+        rm -f "$T/run.out" "$T/shared/ready"
         setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --clear-groups -- \
                 "$RUN" "$OBJ" "$@" >"$T/run.out" 2>&1 &
         p=$!
@@ -124,7 +126,6 @@ run_fd "$owner" a idmap attach "$D" sh -c "
         cat '$D/orig.txt'; id -u; stat -c %u:%g '$D' '$D/orig.txt'
         grep ' $D ' /proc/self/mountinfo | cut -d' ' -f6
         echo new >'$D/created' && mkdir '$D/dir' && touch '$T/shared/ready'; exec sleep 600"
-rm -f "$T/shared/ready"
 harness_wait_for 100 fdready || fail "the attached process did not get there: $(cat "$T/run.out")"
 out=$(cat "$T/run.out")
 expect "it reads the image" "$(sed -n 1p <<<"$out")" "orig"
@@ -147,5 +148,20 @@ m=$(printf '%s' "$msg" | sed -n "s/^('\(.*\)',)$/\1/p")
 expect "what it created is stored with image id 0" "$(stat -c %u:%g "$m/created" "$m/dir" | tr '\n' ' ')" "0:0 0:0 "
 want ok "owner: Unmount" "$owner" Unmount a
 want ok "owner: Remove" "$owner" Remove a
+
+echo "# a chain of 500 layers"
+parent=base
+for i in $(seq 1 499); do
+        "$LAMINACTL" -s "$sn" prepare "cw$i" "$parent" >/dev/null &&
+                "$LAMINACTL" -s "$sn" commit "c$i" "cw$i" >/dev/null || { fail "building layer $i"; break; }
+        parent=c$i
+done
+want ok "owner: prepare over the 500th layer" "$owner" Prepare top c499 "@a{ss} {}"
+run_fd "$owner" top idmap attach "$D" sh -c "cat '$D/orig.txt' && touch '$T/shared/ready'; exec sleep 600"
+harness_wait_for 200 fdready || fail "the chain's fd did not attach: $(cat "$T/run.out")"
+expect "the chain's bottom layer reads through the fd" "$(cat "$T/run.out")" "orig"
+want Busy "owner: Remove while the chain's copy lives" "$owner" Remove top
+stop "$p"
+want ok "owner: Remove the chain's top once it is gone" "$owner" Remove top
 
 finish
