@@ -54,10 +54,14 @@ static int check_layer_fd(int fd, Error *e) {
         return 0;
 }
 
+bool layer_diff_id_is_valid(const char *s) {
+        return s && strncmp(s, "sha256:", 7) == 0 && strlen(s) == 7 + 64 && strspn(s + 7, "0123456789abcdef") == 64;
+}
+
 static int check_diff_id(const char *s, Error *e) {
         if (!s)
                 return 0;
-        if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64 || strspn(s + 7, "0123456789abcdef") != 64)
+        if (!layer_diff_id_is_valid(s))
                 return error_setf(e, EINVAL, "expected-diff-id %s is not \"sha256:\" and 64 lowercase hex digits",
                                   QUOTE(s));
         return 0;

@@ -202,15 +202,21 @@ int layer_report_error_of(int fd, const Error *e) {
 }
 
 int layer_error_from_report(Error *e, int32_t code, const char *message) {
-        int c = code < 0 ? -code : code;
+        int c = code <= -4096 || code >= 4096 ? EIO : abs(code);
         int r;
 
-        if (c <= 0 || c >= 4096)
+        if (c == 0)
                 c = EIO;
         r = error_setf(e, c, "%s", message);
         if (e && e->code == c && code < 0)
                 e->internal = true;
         return r;
+}
+
+int layer_error_from_child(Error *e, int32_t code, const char *message) {
+        if (code == EINVAL || code == EDQUOT)
+                return layer_error_from_report(e, code, message);
+        return layer_error_from_report(e, code < 0 ? code : code > 0 ? -code : -EIO, message);
 }
 
 int layer_report_dir_times(int fd, const char *path, const LayerDirTimes *t) {

@@ -209,13 +209,15 @@ static int take_report(Apply *a, const LayerMsg *h, const uint8_t *buf) {
                         return -EBADMSG;
                 memcpy(&a->result, buf, sizeof a->result);
                 a->result.diff_id[sizeof a->result.diff_id - 1] = 0;
+                if (!layer_diff_id_is_valid(a->result.diff_id))
+                        return -EBADMSG;
                 a->have_result = true;
                 return 0;
         case LAYER_REPORT_ERROR:
                 if (h->size <= sizeof code)
                         return -EBADMSG;
                 memcpy(&code, buf, sizeof code);
-                (void) layer_error_from_report(&a->parse_error, code, s + sizeof code);
+                (void) layer_error_from_child(&a->parse_error, code, s + sizeof code);
                 return 0;
         default:
                 return -EBADMSG;
@@ -253,10 +255,7 @@ static int read_writer_error(Apply *a, Error *e) {
                 if (h.type != LAYER_REPORT_ERROR || h.size <= sizeof code || buf[h.size - 1] != 0)
                         continue;
                 memcpy(&code, buf, sizeof code);
-                /* The writer refuses entries with EINVAL and EDQUOT; any other errno is
-                 * what a system call said. */
-                return layer_error_from_report(e, code == EINVAL || code == EDQUOT ? code : -abs(code),
-                                               (const char *) buf + sizeof code);
+                return layer_error_from_child(e, code, (const char *) buf + sizeof code);
         }
         return error_setf(e, EIO, "the layer writer failed without saying why");
 }

@@ -99,3 +99,5 @@ int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerAp
  * and a regular file, pipe or socket; expected_diff_id (if any) is "sha256:" and 64
  * lowercase hex digits; the staging name (if any) is valid. EINVAL with e saying why. */
 int layer_check_args(int layer_fd, const LayerApplyOptions *o, Error *e);
+/* Whether s is a diff_id: "sha256:" and 64 lowercase hex digits. */
+bool layer_diff_id_is_valid(const char *s);
