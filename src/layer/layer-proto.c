@@ -224,7 +224,7 @@ int layer_report_dir_times(int fd, const char *path, const LayerDirTimes *t) {
 }
 
 int layer_report_path(int fd, LayerMsgType type, const char *path) {
-        assert(type == LAYER_PARSE_WHITEOUT || type == LAYER_PARSE_OPAQUE);
+        assert(type == LAYER_PARSE_WHITEOUT || type == LAYER_PARSE_OPAQUE || type == LAYER_REPORT_IMPLICIT_DIR);
         return report(fd, type, NULL, 0, path);
 }
 

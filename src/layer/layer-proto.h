@@ -40,6 +40,7 @@ typedef enum LayerMsgType {
         LAYER_PARSE_OPAQUE,
         LAYER_PARSE_PROGRESS,
         LAYER_PARSE_RESULT,
+        LAYER_REPORT_IMPLICIT_DIR, /* writer: made this missing parent, with mode 0755 */
 } LayerMsgType;
 
 typedef struct LayerMsg {
@@ -125,7 +126,8 @@ int layer_error_from_report(Error *e, int32_t code, const char *message);
  * other code is an internal failure (never NotFound, AccessDenied, Busy... on their word). */
 int layer_error_from_child(Error *e, int32_t code, const char *message);
 int layer_report_dir_times(int fd, const char *path, const LayerDirTimes *t);
-/* Parser -> committer. type is LAYER_PARSE_WHITEOUT or LAYER_PARSE_OPAQUE. */
+/* Parser -> committer: LAYER_PARSE_WHITEOUT or LAYER_PARSE_OPAQUE; writer -> report file:
+ * LAYER_REPORT_IMPLICIT_DIR. */
 int layer_report_path(int fd, LayerMsgType type, const char *path);
 int layer_report_progress(int fd, const LayerParseProgress *p);
 int layer_report_result(int fd, const LayerParseResult *r);

@@ -48,23 +48,12 @@ static int report_times(LayerWriter *w, const char *path, const struct timespec 
         return layer_report_dir_times(w->report_fd, path, &t);
 }
 
-/* A missing parent: copied from the first source that has it as a directory, else 0755. */
+/* A missing parent: 0755, and reported, so that the committer copies it from the target
+ * or a lower layer that has it (the writer holds neither). */
 static int init_implicit_dir(LayerWriter *w, int dir_fd, const char *path) {
-        for (size_t i = 0; i < w->n_source_fds; i++) {
-                _cleanup_close_ int src = layer_open_dir_in(w->source_fds[i], path);
-                struct stat st;
-                int r;
-
-                if (src == -ENOENT || src == -ENOTDIR || src == -ELOOP)
-                        continue;
-                if (src < 0)
-                        return src;
-                r = layer_copy_dir_attrs(src, dir_fd, &st);
-                if (r < 0)
-                        return r;
-                return report_times(w, path, &st.st_atim, &st.st_mtim);
-        }
-        return RET_NERRNO(fchmod(dir_fd, 0755));
+        if (fchmod(dir_fd, 0755) < 0)
+                return -errno;
+        return layer_report_path(w->report_fd, LAYER_REPORT_IMPLICIT_DIR, path);
 }
 
 /* Creates the missing directories of path one component at a time; returns an fd of

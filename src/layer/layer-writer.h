@@ -6,15 +6,14 @@
 
 /* The writer: runs in the sandboxed child, receives framed entries (layer-proto.h) and
  * creates them inside root_fd with openat2()/ *at() calls that never follow a symlink.
- * Missing parent directories copy owner, mode, times and xattrs from the first of
- * source_fds that has them (the target, then the lower layers). */
+ * It holds no fd but root_fd that leads to a file system: missing parent directories are
+ * made with mode 0755 and reported (LAYER_REPORT_IMPLICIT_DIR); the committer copies their
+ * owner, mode, times and xattrs from the target or a lower layer (layer.c). */
 
 typedef struct LayerWriter {
         int in_fd;        /* entries from the reader */
         int report_fd;    /* errors and directory times for the parent */
         int root_fd;      /* the staging directory */
-        const int *source_fds;
-        size_t n_source_fds;
         uint8_t *buf;     /* LAYER_MSG_MAX bytes, allocated before the fork */
         uint8_t *file_xattrs; /* LAYER_XATTRS_MAX bytes, likewise */
 } LayerWriter;

@@ -63,7 +63,6 @@ static void apply_done(Apply *a) {
         layer_staging_discard(&a->staging);
         free(a->writer.buf);
         free(a->writer.file_xattrs);
-        free((int *) a->writer.source_fds);
         safe_close(a->writer.in_fd);
         safe_close(a->parser.sock);
         safe_close(a->parser.report_fd);
@@ -85,8 +84,7 @@ static int set_staging_name(Apply *a) {
 /* Sets up the writer's end and starts the sandboxed writer. */
 static int spawn_writer(Apply *a) {
         const LayerApplyOptions *o = a->opts;
-        int sv[2], *sources;
-        size_t n_sources = 1 + o->n_lower_fds;
+        int sv[2], keep[2];
         LayerSandbox sb;
         int r;
 
@@ -100,28 +98,20 @@ static int spawn_writer(Apply *a) {
         a->writer.report_fd = a->report_fd;
         a->writer.root_fd = a->staging.fd;
 
-        sources = malloc((n_sources + 2) * sizeof(int));
         a->writer.buf = malloc(LAYER_MSG_MAX);
         a->writer.file_xattrs = malloc(LAYER_XATTRS_MAX);
-        if (!sources || !a->writer.buf || !a->writer.file_xattrs) {
-                free(sources);
+        if (!a->writer.buf || !a->writer.file_xattrs)
                 return -ENOMEM;
-        }
-        /* Missing parents copy from what the target has, then from the lowers. */
-        sources[0] = a->target_fd;
-        if (o->n_lower_fds > 0)
-                memcpy(sources + 1, o->lower_fds, o->n_lower_fds * sizeof(int));
-        a->writer.source_fds = sources;
-        a->writer.n_source_fds = n_sources;
-        /* The fds the child keeps: the sources, then its socket end and the report memfd. */
-        sources[n_sources] = a->writer.in_fd;
-        sources[n_sources + 1] = a->report_fd;
+        /* The fds the child keeps besides the staging directory: its socket end and the
+         * report memfd. Not the target nor the lowers (see implicit_dirs_copy()). */
+        keep[0] = a->writer.in_fd;
+        keep[1] = a->report_fd;
 
         sb = (LayerSandbox) {
                 .kind = LAYER_SANDBOX_WRITER,
                 .root_fd = a->staging.fd,
-                .keep_fds = sources,
-                .n_keep_fds = n_sources + 2,
+                .keep_fds = keep,
+                .n_keep_fds = ELEMENTSOF(keep),
                 .allow_mknod = o->allow_devices,
                 .fsuid = o->write_uid,
                 .max_file_size = a->limits.max_bytes,
@@ -342,6 +332,88 @@ static int wait_children(Apply *a, int reports, Error *e) {
         return 0;
 }
 
+/* The implicit directory path of the staging tree: owner, mode, xattrs and times from the
+ * first of the target and the lowers that has it as a directory (the times as a report
+ * record, applied after the move like the writer's). Kept as the writer made it (0755)
+ * when none has it or the layer replaced it. */
+static int implicit_dir_copy(Apply *a, const char *path) {
+        _cleanup_close_ int dst = layer_open_dir_in(a->staging.fd, path);
+        int r;
+
+        if (dst == -ENOENT || dst == -ENOTDIR || dst == -ELOOP)
+                return 0;
+        if (dst < 0)
+                return dst;
+        for (size_t i = 0; i <= a->opts->n_lower_fds; i++) {
+                _cleanup_close_ int src = layer_open_dir_in(i == 0 ? a->target_fd : a->opts->lower_fds[i - 1], path);
+                struct stat st;
+
+                if (src == -ENOENT || src == -ENOTDIR || src == -ELOOP)
+                        continue;
+                if (src < 0)
+                        return src;
+                r = layer_copy_dir_attrs(src, dst, &st);
+                if (r < 0)
+                        return r;
+                if (lseek(a->report_fd, 0, SEEK_END) < 0)
+                        return -errno;
+                return layer_report_dir_times(a->report_fd, path,
+                                              &(LayerDirTimes) { .atime = st.st_atim, .mtime = st.st_mtim });
+        }
+        return 0;
+}
+
+/* The missing parents the writer made and reported, each still implicit: its last record
+ * (implicit, or the times of a directory entry of the layer) is read from the end. */
+static int implicit_dirs_copy(Apply *a) {
+        _cleanup_free_ uint8_t *buf = malloc(LAYER_MSG_MAX);
+        _cleanup_(layer_paths_done) LayerPaths seen = {};
+        _cleanup_strv_free_ char **paths = NULL;
+        _cleanup_free_ bool *implicit = NULL;
+        size_t n = 0, size = 0;
+        LayerMsg h;
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        if (lseek(a->report_fd, 0, SEEK_SET) < 0)
+                return -errno;
+        while ((r = layer_msg_recv(a->report_fd, &h, buf)) > 0) {
+                size_t skip = h.type == LAYER_REPORT_DIR_TIMES ? sizeof(LayerDirTimes) : 0;
+
+                if (h.type != LAYER_REPORT_IMPLICIT_DIR && h.type != LAYER_REPORT_DIR_TIMES)
+                        continue;
+                if (h.size <= skip || buf[h.size - 1] != 0)
+                        return -EBADMSG;
+                if (n + 2 > size) {
+                        size = size ? size * 2 : 64;
+                        char **p = reallocarray(paths, size, sizeof(char *));
+                        if (!p)
+                                return -ENOMEM;
+                        paths = p;
+                        bool *k = reallocarray(implicit, size, sizeof(bool));
+                        if (!k)
+                                return -ENOMEM;
+                        implicit = k;
+                }
+                paths[n] = strdup((const char *) buf + skip);
+                if (!paths[n])
+                        return -ENOMEM;
+                implicit[n] = h.type == LAYER_REPORT_IMPLICIT_DIR;
+                paths[++n] = NULL;
+        }
+        if (r < 0)
+                return r;
+        for (size_t i = n; i > 0; i--) {
+                r = layer_paths_add(&seen, paths[i - 1]);
+                if (r > 0 && implicit[i - 1])
+                        r = implicit_dir_copy(a, paths[i - 1]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
         const LayerApplyOptions *o = a->opts;
         LayerChanges changes;
@@ -373,6 +445,10 @@ static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
         if (o->expected_diff_id && !streq(o->expected_diff_id, ret->diff_id))
                 return error_setf(e, EINVAL, "layer diff_id %s does not match the expected %s; the snapshot was left unchanged",
                                   ret->diff_id, o->expected_diff_id);
+
+        r = implicit_dirs_copy(a);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot copy the missing parent directories of the layer from the snapshot's layers");
 
         changes = (LayerChanges) {
                 .deletions = o->overlay_whiteouts ? NULL : a->whiteouts.list.l,
