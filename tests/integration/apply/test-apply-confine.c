@@ -104,7 +104,7 @@ static size_t list_fds(pid_t pid, char targets[][128], size_t max) {
                 ssize_t k = readlink(p, targets[n], 127);
                 ASSERT_TRUE(k > 0);
                 targets[n][k] = 0;
-                printf("# parser fd %s -> %s\n", *i, targets[n]);
+                printf("# %s fd %s -> %s\n", who, *i, targets[n]);
         }
         return strv_length(l);
 }
@@ -228,6 +228,74 @@ static void check_helper(pid_t helper) {
         who = "parser";
 }
 
+/* The writer: root with only the capabilities writing a layer takes (CHOWN, DAC_OVERRIDE,
+ * FOWNER, FSETID, SETFCAP, and MKNOD for root's layers), NoNewPrivs and a seccomp filter,
+ * its own mount, network and IPC namespaces, chrooted into the staging directory; its fds
+ * are that directory, its socket from the parser and its report memfd: none of the
+ * snapshot's lower layers, nor the snapshot itself, nor anything that leads out (".." of
+ * its root is its root). */
+static void check_writer(pid_t writer) {
+        static const char *const namespaces[] = { "mnt", "net", "ipc" };
+        _cleanup_free_ char *p = NULL, *root = NULL, *mountinfo = NULL;
+        char fds[8][128];
+        unsigned sockets = 0, memfds = 0, dirs = 0;
+        size_t n;
+
+        for (int i = 0; i < 200; i++) {
+                _cleanup_free_ char *seccomp = status_field(writer, "Seccomp");
+                if (seccomp && streq(seccomp, "2"))
+                        break;
+                at_sleep_ms(50);
+        }
+        who = "writer";
+        expect_field(writer, "CapEff", "000000008800001b");
+        expect_field(writer, "CapPrm", "000000008800001b");
+        expect_field(writer, "CapBnd", "000000008800001b");
+        expect_field(writer, "CapAmb", "0000000000000000");
+        expect_field(writer, "NoNewPrivs", "1");
+        expect_field(writer, "Seccomp", "2");
+        for (size_t i = 0; i < ELEMENTSOF(namespaces); i++) {
+                _cleanup_free_ char *mine = ns_of(0, namespaces[i]), *its = ns_of(writer, namespaces[i]);
+                printf("# writer ns %s (ours %s)\n", its, mine);
+                ASSERT_TRUE(!streq(mine, its));
+        }
+
+        n = list_fds(writer, fds, ELEMENTSOF(fds));
+        ASSERT_TRUE(n >= 3 && n < ELEMENTSOF(fds));
+        p = strdup_printf("/proc/%d/root", writer);
+        root = realpath(p, NULL);
+        ASSERT_TRUE(root);
+        printf("# writer root: %s\n", root);
+        ASSERT_TRUE(strstr(root, "/.lamina-apply-"));
+        for (size_t i = 0; i < n; i++) {
+                bool socket = strncmp(fds[i], "socket:[", 8) == 0;
+                bool memfd = strncmp(fds[i], "/memfd:lamina-layer-report", 26) == 0;
+                bool in_root = strncmp(fds[i], root, strlen(root)) == 0 &&
+                               (fds[i][strlen(root)] == 0 || fds[i][strlen(root)] == '/');
+
+                /* anything else is a file of the layer it is still writing */
+                ASSERT_TRUE(socket || memfd || in_root);
+                sockets += socket;
+                memfds += memfd;
+                dirs += streq(fds[i], root);
+        }
+        ASSERT_TRUE(sockets == 1 && memfds == 1 && dirs == 1);
+
+        /* It sees no mount but what its root is on (mount points outside its root are
+         * not shown to it). */
+        free(p);
+        p = strdup_printf("/proc/%d/mountinfo", writer);
+        mountinfo = read_text(p);
+        printf("# writer mountinfo: %s\n", mountinfo);
+        for (const char *l = mountinfo; *l; l = strchr(l, '\n') + 1) {
+                const char *f = l;
+                for (int k = 0; k < 4; k++)
+                        f = strchr(f, ' ') + 1;
+                ASSERT_TRUE(strncmp(f, "/ ", 2) == 0);
+        }
+        who = "parser";
+}
+
 TEST(parser_confined_mid_apply) {
         _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
         _cleanup_free_ char *data = NULL, *second = NULL;
@@ -254,6 +322,7 @@ TEST(parser_confined_mid_apply) {
         printf("# laminad %d -> lamina-unpack %d -> parser %d, writer %d\n", laminad, helper, parser, writer);
         check_parser(parser, p[0]);
         check_helper(helper);
+        check_writer(writer);
         /* The helper itself has no network nor System V IPC of the host. */
         for (size_t i = 0; i < 2; i++) {
                 const char *ns = i == 0 ? "net" : "ipc";
