@@ -139,7 +139,15 @@ static int close_all_but(const int *keep, size_t n) {
  *                uid) would shut it out, and files are written after their modes are set
  *   SETFCAP      security.capability xattrs (file capabilities of the layer)
  *   MKNOD        device nodes, only in layers applied by root (allow_mknod)
- * Everything else goes, from the bounding set too. (The parser keeps nothing.) */
+ * Everything else goes, from the bounding set too. (The parser keeps nothing.)
+ * Host capabilities, not those of a user namespace mapping every id onto itself: such a
+ * mapping (0..2^32-2, possible for root) would cover any owner, but device nodes need
+ * CAP_MKNOD of the initial user namespace, and security.capability written from inside
+ * one is stored as a namespaced (v3) file capability, not the layer's own; over the
+ * files it can reach, those capabilities would be as strong (every id is mapped). What
+ * bounds the writer is what it can reach: only its chroot, the staging directory (it
+ * holds no other directory, so ".." of any fd stops there), which is why openat and
+ * linkat may stay in its filter. */
 static int drop_capabilities(bool allow_mknod) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[2] = {};
