@@ -267,6 +267,42 @@ TEST(file_replaces_dir_and_symlink) {
         fixture_done(&f);
 }
 
+/* A missing parent copies owner, mode and times from the target (made by the writer, filled
+ * in by the committer); an explicit entry of the same directory later in the layer wins. */
+TEST(implicit_parents_then_explicit) {
+        static const TarItem items[] = {
+                { .name = "p/x", .data = "x" },
+                { .name = "p/", .type = AE_IFDIR, .mode = 0750, .uid = 9, .gid = 9, .mtime = 1600000000 },
+                { .name = "q/x", .data = "x" },
+        };
+        LayerApplyOptions o = { .overlay_whiteouts = true };
+        struct timespec t[2] = { { .tv_sec = 1500000000 }, { .tv_sec = 1500000000 } };
+        Error e = ERROR_NULL;
+        struct stat st;
+        Fixture f;
+        int fd, q;
+
+        fixture_init(&f);
+        ASSERT_OK(mkdirat(f.target_fd, "p", 0700));
+        ASSERT_OK(fchownat(f.target_fd, "p", 7, 7, 0));
+        ASSERT_OK(mkdirat(f.target_fd, "q", 0711));
+        ASSERT_OK(fchownat(f.target_fd, "q", 7, 8, 0));
+        q = openat(f.target_fd, "q", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(q >= 0);
+        ASSERT_OK(futimens(q, t));
+        close(q);
+
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, ELEMENTSOF(items));
+        ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
+        st = lstat_at(f.target_fd, "p");
+        ASSERT_TRUE((st.st_mode & 07777) == 0750 && st.st_uid == 9 && st.st_gid == 9 && st.st_mtime == 1600000000);
+        st = lstat_at(f.target_fd, "q");
+        ASSERT_TRUE((st.st_mode & 07777) == 0711 && st.st_uid == 7 && st.st_gid == 8 && st.st_mtime == 1500000000);
+        ASSERT_STREQ(read_file(f.target_fd, "q/x"), "x");
+        close(fd);
+        fixture_done(&f);
+}
+
 static void setxattr_at(int dir, const char *name, const char *attr, const char *value) {
         int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         ASSERT_TRUE(fd >= 0);
@@ -1003,6 +1039,7 @@ int main(void) {
           TEST_ENTRY(roundtrip_pax_zstd),
           TEST_ENTRY(roundtrip_gnu_gzip_long_names),
           TEST_ENTRY(file_replaces_dir_and_symlink),
+          TEST_ENTRY(implicit_parents_then_explicit),
           TEST_ENTRY(whiteouts_overlay),
           TEST_ENTRY(whiteouts_delete),
           TEST_ENTRY(whiteout_then_recreate_overlay),
