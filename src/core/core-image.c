@@ -50,10 +50,10 @@ static int image_from_record(const ImageRecord *r, CoreImage *ret) {
                 .updated_usec = r->updated_usec,
                 .name = strdup(r->name),
                 .top = strdup(r->top),
-                .config = strdup(r->config),
+                .config = r->config ? strdup(r->config) : NULL,
         };
 
-        if (!i.name || !i.top || !i.config) {
+        if (!i.name || !i.top || (r->config && !i.config)) {
                 core_image_clear(&i);
                 return -ENOMEM;
         }
@@ -94,25 +94,18 @@ int core_image_get(CoreSnapshotter *s, uid_t ns, const char *name, CoreImage *re
         return r < 0 ? error_from_errno(e, r, "out of memory") : 0;
 }
 
-typedef struct ImageListArgs {
-        uid_t ns;
-        CoreImageList *list;
-} ImageListArgs;
-
 static int list_one(const ImageRecord *rec, void *userdata) {
-        ImageListArgs *a = userdata;
+        CoreImageList *l = userdata;
         CoreImage *items;
 
-        if (rec->owner != a->ns && !(a->ns != 0 && rec->owner == 0))
-                return 0;
-        items = realloc(a->list->items, (a->list->n + 1) * sizeof(CoreImage));
+        items = realloc(l->items, (l->n + 1) * sizeof(CoreImage));
         if (!items)
                 return -ENOMEM;
-        a->list->items = items;
-        items[a->list->n] = (CoreImage) {};
-        if (image_from_record(rec, items + a->list->n) < 0)
+        l->items = items;
+        items[l->n] = (CoreImage) {};
+        if (image_from_record(rec, items + l->n) < 0)
                 return -ENOMEM;
-        a->list->n++;
+        l->n++;
         return 0;
 }
 
@@ -124,7 +117,10 @@ int core_image_list(CoreSnapshotter *s, uid_t ns, CoreImageList *ret, Error *e) 
         r = core_read_begin(s, &t, e);
         if (r < 0)
                 return r;
-        r = store_image_walk(t, list_one, &(ImageListArgs) { ns, &l });
+        /* Root's images, then the caller's: two key ranges, whatever other users named. */
+        r = store_image_walk_owner(t, 0, list_one, &l);
+        if (r >= 0 && ns != 0)
+                r = store_image_walk_owner(t, ns, list_one, &l);
         if (r < 0)
                 return error_set_errno(e, -r, "cannot list the images of snapshotter %s", s->name);
         core_image_list_clear(ret);
@@ -169,6 +165,18 @@ static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
         r = store_image_get(t, a->ns, a->name, &old);
         if (r < 0 && r != -ENOENT)
                 return error_set_errno(e, -r, "cannot read the record of image %s", QUOTE(a->name));
+        if (r == -ENOENT && a->ns != 0) {
+                size_t n;
+
+                r = store_image_count_owner(t, a->ns, CORE_IMAGES_PER_USER_MAX, &n);
+                if (r < 0)
+                        return error_set_errno(e, -r, "cannot count the images of uid %u", (unsigned) a->ns);
+                if (n >= CORE_IMAGES_PER_USER_MAX)
+                        return error_setf(e, EDQUOT, "cannot name image %s: uid %u already names %u images, the limit "
+                                          "per user; untag or remove some first",
+                                          QUOTE(a->name), (unsigned) a->ns, CORE_IMAGES_PER_USER_MAX);
+                r = -ENOENT;
+        }
         rec.created_usec = r >= 0 ? old.created_usec : now;
         rec.updated_usec = now;
         r = store_image_put(t, &rec);

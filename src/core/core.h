@@ -145,11 +145,13 @@ int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
  * namespace's own or root's) and the image's OCI config. Callers see their own images and
  * root's; they change only their own. */
 #define CORE_IMAGE_CONFIG_MAX (1024u * 1024u)
+/* Image names a non-root uid may hold (root: no limit); one more is QuotaExceeded. */
+#define CORE_IMAGES_PER_USER_MAX 1024u
 
 typedef struct CoreImage {
         char *name;
         char *top;
-        char *config; /* "" when the image has none */
+        char *config; /* "" when the image has none; NULL in core_image_list()'s items */
         uid_t owner, top_owner;
         uint64_t created_usec, updated_usec;
 } CoreImage;

@@ -58,7 +58,8 @@ int store_image_put(StoreTxn *t, const ImageRecord *img) {
         return db_put(t, t->store->images, k.b, k.n, b.data, b.n, 0);
 }
 
-static int image_record_decode(const MDB_val *key, const MDB_val *v, ImageRecord *ret) {
+/* with_config false: config stays NULL (a walk never copies the configs, up to 1 MiB each). */
+static int image_record_decode(const MDB_val *key, const MDB_val *v, bool with_config, ImageRecord *ret) {
         _cleanup_(image_record_clear) ImageRecord img = {};
         Reader r = { .p = v->mv_data, .left = v->mv_size };
         uint32_t owner;
@@ -76,8 +77,9 @@ static int image_record_decode(const MDB_val *key, const MDB_val *v, ImageRecord
         img.top = reader_strdup(&r);
         img.created_usec = reader_u64(&r);
         img.updated_usec = reader_u64(&r);
-        img.config = reader_strdup(&r);
-        if (r.bad || !img.top || !img.config)
+        if (with_config)
+                img.config = reader_strdup(&r);
+        if (r.bad || !img.top || (with_config && !img.config))
                 return r.bad ? -EBADMSG : -ENOMEM;
         image_record_clear(ret);
         *ret = img;
@@ -99,7 +101,7 @@ int store_image_get(StoreTxn *t, uid_t owner, const char *name, ImageRecord *ret
         if (r < 0)
                 return r;
         key = (MDB_val) { .mv_size = k.n, .mv_data = k.b };
-        return image_record_decode(&key, &v, ret);
+        return image_record_decode(&key, &v, true, ret);
 }
 
 int store_image_delete(StoreTxn *t, uid_t owner, const char *name) {
@@ -124,7 +126,7 @@ static int image_walk_one(StoreTxn *t, const MDB_val *key, const MDB_val *val, v
         ImageWalkArgs *a = userdata;
         int r;
 
-        r = image_record_decode(key, val, &img);
+        r = image_record_decode(key, val, false, &img);
         if (r < 0)
                 return r;
         return a->fn(&img, a->userdata);
@@ -134,4 +136,37 @@ int store_image_walk(StoreTxn *t, store_image_walk_fn fn, void *userdata) {
         assert(t && fn);
 
         return db_each(t, t->store->images, image_walk_one, &(ImageWalkArgs) { fn, userdata }, NULL, NULL);
+}
+
+int store_image_walk_owner(StoreTxn *t, uid_t owner, store_image_walk_fn fn, void *userdata) {
+        uint32_t be = htobe32((uint32_t) owner);
+
+        assert(t && fn);
+
+        return db_each_prefix(t, t->store->images, &be, sizeof be, image_walk_one, &(ImageWalkArgs) { fn, userdata },
+                              NULL);
+}
+
+typedef struct ImageCountArgs {
+        size_t n, max;
+} ImageCountArgs;
+
+static int image_count_one(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        ImageCountArgs *a = userdata;
+
+        return ++a->n >= a->max ? -ERANGE : 0;
+}
+
+int store_image_count_owner(StoreTxn *t, uid_t owner, size_t max, size_t *ret) {
+        uint32_t be = htobe32((uint32_t) owner);
+        ImageCountArgs a = { .max = max };
+        int r;
+
+        assert(t && ret && max > 0);
+
+        r = db_each_prefix(t, t->store->images, &be, sizeof be, image_count_one, &a, NULL);
+        if (r < 0 && r != -ERANGE)
+                return r;
+        *ret = a.n;
+        return 0;
 }

@@ -145,6 +145,11 @@ void image_record_clear(ImageRecord *r);
 int store_image_put(StoreTxn *t, const ImageRecord *r);
 int store_image_get(StoreTxn *t, uid_t owner, const char *name, ImageRecord *ret); /* -ENOENT */
 int store_image_delete(StoreTxn *t, uid_t owner, const char *name);              /* -ENOENT */
-/* Every image record, ordered by owner, then by name bytes; a negative return of fn stops. */
+/* Every image record, ordered by owner, then by name bytes; a negative return of fn stops.
+ * Walks never read the configs: r->config is NULL (store_image_get() has it). */
 typedef int (*store_image_walk_fn)(const ImageRecord *r, void *userdata);
 int store_image_walk(StoreTxn *t, store_image_walk_fn fn, void *userdata);
+/* The same for owner's records only (one key range). */
+int store_image_walk_owner(StoreTxn *t, uid_t owner, store_image_walk_fn fn, void *userdata);
+/* How many images owner names, counting no further than max (> 0): min(count, max). */
+int store_image_count_owner(StoreTxn *t, uid_t owner, size_t max, size_t *ret);

@@ -160,6 +160,64 @@ TEST(users_see_roots_images_and_change_only_their_own) {
         teardown();
 }
 
+/* A user holds at most CORE_IMAGES_PER_USER_MAX names (QuotaExceeded naming the limit); moving
+ * one of its names, other users and root are not held back. */
+TEST(names_per_user_are_capped) {
+        char name[32];
+        Error e = ERROR_NULL;
+
+        setup();
+        layer(0, "base", NULL);
+        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", &e));
+        for (unsigned i = 0; i < CORE_IMAGES_PER_USER_MAX; i++) {
+                snprintf(name, sizeof name, "mine:%u", i);
+                ASSERT_OK(core_image_tag(ovl, 1000, "root:1", name, &e));
+        }
+        ASSERT_ERR(core_image_tag(ovl, 1000, "root:1", "one:more", &e), EDQUOT);
+        ASSERT_TRUE(strstr(e.message, "one:more") && strstr(e.message, "1024 images"));
+        e = ERROR_NULL;
+        ASSERT_ERR(core_image_create(ovl, 1000, "one:more", "base", "", &e), EDQUOT);
+        e = ERROR_NULL;
+        ASSERT_OK(core_image_create(ovl, 1000, "mine:7", "base", "{}", &e));
+        ASSERT_OK(core_image_untag(ovl, 1000, "mine:0", &e));
+        ASSERT_OK(core_image_tag(ovl, 1000, "root:1", "one:more", &e));
+        ASSERT_OK(core_image_tag(ovl, 1001, "root:1", "other:1", &e));
+        for (unsigned i = 0; i < CORE_IMAGES_PER_USER_MAX; i++) {
+                snprintf(name, sizeof name, "root:x%u", i);
+                ASSERT_OK(core_image_tag(ovl, 0, "root:1", name, &e));
+        }
+        ASSERT_TRUE(n_images(1000) == 2 * CORE_IMAGES_PER_USER_MAX + 1);
+        ASSERT_TRUE(n_images(1001) == CORE_IMAGES_PER_USER_MAX + 2);
+        teardown();
+}
+
+/* ListImages reads no config (GetImage has it) and only the caller's and root's names. */
+TEST(list_reads_no_config_nor_other_users) {
+        CoreImageList l = {};
+        CoreImage img = {};
+        Error e = ERROR_NULL;
+
+        setup();
+        layer(0, "base", NULL);
+        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "{\"root\":1}", &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "a:1", "base", "{\"a\":1}", &e));
+        ASSERT_OK(core_image_create(ovl, 1001, "b:1", "base", "{\"b\":1}", &e));
+        ASSERT_OK(core_image_create(ovl, 2000000, "c:1", "base", "{\"c\":1}", &e));
+        ASSERT_OK(core_image_list(ovl, 1001, &l, &e));
+        ASSERT_TRUE(l.n == 2);
+        ASSERT_STREQ(l.items[0].name, "root:1");
+        ASSERT_TRUE(l.items[0].owner == 0 && l.items[0].config == NULL);
+        ASSERT_STREQ(l.items[1].name, "b:1");
+        ASSERT_TRUE(l.items[1].owner == 1001 && l.items[1].config == NULL);
+        core_image_list_clear(&l);
+        ASSERT_TRUE(n_images(0) == 1 && n_images(1000) == 2 && n_images(2000000) == 2);
+        ASSERT_OK(core_image_get(ovl, 1001, "b:1", &img, &e));
+        ASSERT_STREQ(img.config, "{\"b\":1}");
+        core_image_clear(&img);
+        teardown();
+}
+
 TEST_MAIN(TEST_ENTRY(names_are_validated), TEST_ENTRY(an_image_names_a_committed_top_with_its_config),
           TEST_ENTRY(tags_add_names_and_untag_removes_one), TEST_ENTRY(remove_frees_only_unused_own_layers),
-          TEST_ENTRY(users_see_roots_images_and_change_only_their_own))
+          TEST_ENTRY(users_see_roots_images_and_change_only_their_own), TEST_ENTRY(names_per_user_are_capped),
+          TEST_ENTRY(list_reads_no_config_nor_other_users))
