@@ -119,8 +119,8 @@ int unpack_confine_committer(void) {
         struct __user_cap_data_struct d[2] = {};
         uint64_t keep = 0, have;
 
-        /* Of those, what the helper has: laminad.service's bounding set has no CAP_KILL
-         * (then SIGKILL reaches the parser only through its parent-death signal). */
+        /* Of those, what the helper has (a unit whose bounding set lacks CAP_KILL leaves the
+         * parser to its parent-death signal). */
         if (syscall(SYS_capget, &h, d) < 0)
                 return -errno;
         have = (uint64_t) d[0].permitted | (uint64_t) d[1].permitted << 32;
