@@ -19,6 +19,14 @@
 /* Of which one user may hold this many, so that no user can keep the others waiting. */
 #define AUTH_QUERIES_PER_UID 16u
 
+/* Whether a user with mine checks pending gets one more, pending of max being taken: a fair
+ * share of the slots. One user holds at most min(AUTH_QUERIES_PER_UID, max / 4) of them, and
+ * the last max / 4 are kept for users with none pending, so that a few users whose agents
+ * never answer cannot lock the others out. 0, or -EUSERS (over the user's share) or -EBUSY
+ * (no slot left for it). */
+int auth_admit(size_t mine, size_t pending, size_t max);
+size_t auth_share_per_uid(size_t max);
+
 /* A person typing a password needs longer than sd-bus's default 25 s. */
 #define AUTH_INTERACTIVE_TIMEOUT_USEC (5ull * 60 * 1000 * 1000)
 

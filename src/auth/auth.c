@@ -436,6 +436,20 @@ int auth_caller_uid(AuthRegistry *reg, sd_bus_message *m, uid_t *ret) {
         return 0;
 }
 
+size_t auth_share_per_uid(size_t max) {
+        size_t share = max / 4;
+
+        return share < 1 ? 1 : share < AUTH_QUERIES_PER_UID ? share : AUTH_QUERIES_PER_UID;
+}
+
+int auth_admit(size_t mine, size_t pending, size_t max) {
+        if (mine >= auth_share_per_uid(max))
+                return -EUSERS;
+        if (pending >= max || (mine > 0 && pending >= max - max / 4))
+                return -EBUSY;
+        return 0;
+}
+
 int auth_check(sd_bus_message *m, const char *action, const char *const *details, AuthRegistry *reg,
                sd_bus_error *error) {
         AuthQuery *q;
@@ -471,12 +485,13 @@ int auth_check(sd_bus_message *m, const char *action, const char *const *details
 
                 for (AuthQuery *i = reg->queries; i; i = i->next)
                         mine += i->uid == uid;
-                if (mine >= AUTH_QUERIES_PER_UID)
+                r = auth_admit(mine, reg->n_queries, reg->max_queries);
+                if (r == -EUSERS)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                                 "you have %zu authorization checks pending; "
+                                                 "you have %zu authorization checks pending (at most %zu per user); "
                                                  "wait for their answers before calling again",
-                                                 mine);
-                if (reg->n_queries >= reg->max_queries)
+                                                 mine, auth_share_per_uid(reg->max_queries));
+                if (r < 0)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                                  "too many authorization checks are pending; try again later");
                 r = auth_query_new(reg, m, uid, &q);

@@ -214,6 +214,51 @@ TEST(empty_registry) {
         ASSERT_TRUE(auth_registry_free(NULL) == NULL);
 }
 
+/* n_attackers uids whose agents never answer ask until refused; then every one of max / 4
+ * other uids still gets a check, and none of the attackers more than its share. */
+static void check_fair_share(size_t max, size_t n_attackers) {
+        size_t held[64] = {}, pending = 0, share = auth_share_per_uid(max);
+        bool progress = true;
+
+        ASSERT_TRUE(n_attackers <= 64);
+        ASSERT_TRUE(share >= 1 && share <= AUTH_QUERIES_PER_UID && share <= (max < 4 ? 1 : max / 4));
+        while (progress) {
+                progress = false;
+                for (size_t u = 0; u < n_attackers; u++)
+                        if (auth_admit(held[u], pending, max) == 0) {
+                                held[u]++;
+                                pending++;
+                                progress = true;
+                        }
+        }
+        for (size_t u = 0; u < n_attackers; u++) {
+                ASSERT_TRUE(held[u] <= share);
+                ASSERT_TRUE(auth_admit(held[u], pending, max) < 0);
+        }
+        ASSERT_TRUE(pending <= max);
+        /* The reserve: users with nothing pending, one check each, as long as slots last. */
+        for (size_t v = 0; v < max / 4 && pending < max; v++) {
+                ASSERT_OK(auth_admit(0, pending, max));
+                ASSERT_TRUE(auth_admit(1, pending + 1, max) < 0 || pending + 1 < max - max / 4);
+                pending++;
+        }
+        ASSERT_TRUE(auth_admit(0, max, max) == -EBUSY);
+}
+
+TEST(pending_checks_are_shared_fairly) {
+        /* One user alone gets its share, over it -EUSERS. */
+        ASSERT_TRUE(auth_share_per_uid(AUTH_QUERIES_MAX) == AUTH_QUERIES_PER_UID);
+        ASSERT_TRUE(auth_share_per_uid(30) == 7);
+        ASSERT_OK(auth_admit(6, 6, 30));
+        ASSERT_TRUE(auth_admit(7, 7, 30) == -EUSERS);
+        /* A few users can no longer take every slot (with 100 slots 16 each, 7 users could). */
+        for (size_t n = 1; n <= 12; n++) {
+                check_fair_share(AUTH_QUERIES_MAX, n);
+                check_fair_share(30, n);
+                check_fair_share(AUTH_QUERIES_PER_UID, n);
+        }
+}
+
 TEST_MAIN(TEST_ENTRY(authorized_is_allowed),
           TEST_ENTRY(challenge_without_interaction_asks_for_it),
           TEST_ENTRY(challenge_with_interaction_is_denied),
@@ -223,4 +268,5 @@ TEST_MAIN(TEST_ENTRY(authorized_is_allowed),
           TEST_ENTRY(polkit_failure_is_denied),
           TEST_ENTRY(details_are_sent_as_pairs),
           TEST_ENTRY(root_is_authorized_without_polkit),
-          TEST_ENTRY(empty_registry))
+          TEST_ENTRY(empty_registry),
+          TEST_ENTRY(pending_checks_are_shared_fairly))
