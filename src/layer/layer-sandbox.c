@@ -283,10 +283,11 @@ _noreturn_ static void parser_child(const LayerSandbox *sb, const int *keep, siz
 
 /* Runs in the writer child: only system calls until func. Each failing step has its own
  * exit code so the parent can say which one broke. */
-/* The writer reads its sources (the target, the lower layers) outside its chroot, where
- * ".." from one of their fds would lead to the whole host: each becomes, under the same
- * number, a detached read-only clone of itself, whose ".." stops at its root. Done in the
- * mount namespace the fds' mounts are in (open_tree clones only from there). */
+/* The writer is given no directory but its root today; should a kept fd ever be a
+ * directory outside the chroot, ".." from it would lead to the whole host: each such fd
+ * becomes, under the same number, a detached read-only clone of itself, whose ".." stops
+ * at its root. Done in the mount namespace the fds' mounts are in (open_tree clones only
+ * from there). */
 static int confine_sources(const LayerSandbox *sb) {
         struct mount_attr attr = {
                 .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
