@@ -288,7 +288,6 @@ static int helper_verdict(Unpack *u, const LayerLimits *l, const siginfo_t *si, 
                 strcpy(res.message, "(the unpack helper's message was not printable UTF-8)");
         if (res.code != 0)
                 return layer_error_from_report(e, res.code, res.message);
-        res.diff_id[sizeof res.diff_id - 1] = 0;
         if (!layer_diff_id_is_valid(res.diff_id))
                 return error_setf(e, EIO, "the unpack helper returned no valid diff_id");
         memcpy(ret->diff_id, res.diff_id, sizeof ret->diff_id);
