@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The shipped laminad.service: `systemd-analyze verify` reports nothing, the offline
-# security exposure is at most 4.8, no directive gives laminad its own mount namespace
+# security exposure is at most 4.9, no directive gives laminad its own mount namespace
 # (its mounts must reach the host), and there is no [Install] (D-Bus activated).
 #   test-unit-file.sh BUILT_UNIT LAMINAD
 set -eu
@@ -36,10 +36,12 @@ echo "ok: systemd-analyze verify is silent"
 systemd-analyze security --offline=yes --no-pager "$dir/laminad.service" >"$dir/security.out" 2>&1 || true
 exposure=$(sed -n 's/.*Overall exposure level for laminad.service: \([0-9.]*\).*/\1/p' "$dir/security.out")
 [ -n "$exposure" ] || { cat "$dir/security.out" >&2; fail "no exposure level in the security report"; }
-# 4.5, plus 0.3 for the user and PID namespaces of the Apply parser (issue 14).
-awk -v e="$exposure" 'BEGIN { exit !(e <= 4.8) }' || fail "exposure $exposure > 4.8"
-systemd-analyze security --offline=yes --threshold=48 "$dir/laminad.service" >/dev/null 2>&1 ||
-        fail "systemd-analyze security --threshold=48 refused the unit"
+# 4.5, plus 0.3 for the user and PID namespaces of the Apply parser (issue 14), plus
+# 0.1 for CAP_KILL: the unpack helper kills its parser, which runs as nobody in a user
+# namespace of its own (no other capability lets it).
+awk -v e="$exposure" 'BEGIN { exit !(e <= 4.9) }' || fail "exposure $exposure > 4.9"
+systemd-analyze security --offline=yes --threshold=49 "$dir/laminad.service" >/dev/null 2>&1 ||
+        fail "systemd-analyze security --threshold=49 refused the unit"
 echo "ok: exposure $exposure"
 
 # Each of these makes systemd set up a mount namespace for the service (ProtectHostname=
