@@ -121,7 +121,7 @@ int layer_report_error(int fd, int code, const char *message);
 /* e as an ERROR report, internal failures as such; and back. */
 int layer_report_error_of(int fd, const Error *e);
 int layer_error_from_report(Error *e, int32_t code, const char *message);
-/* The same for a report from the parser or the writer, which may have been taken over by
+/* The same for a report from the parser, the writer or the helper, which may have been taken over by
  * the layer: only EINVAL and EDQUOT (what they refuse entries with) keep their kind, any
  * other code is an internal failure (never NotFound, AccessDenied, Busy... on their word). */
 int layer_error_from_child(Error *e, int32_t code, const char *message);

@@ -287,7 +287,7 @@ static int helper_verdict(Unpack *u, const LayerLimits *l, const siginfo_t *si, 
         if (!utf8_is_printable(res.message))
                 strcpy(res.message, "(the unpack helper's message was not printable UTF-8)");
         if (res.code != 0)
-                return layer_error_from_report(e, res.code, res.message);
+                return layer_error_from_child(e, res.code, res.message);
         if (!layer_diff_id_is_valid(res.diff_id))
                 return error_setf(e, EIO, "the unpack helper returned no valid diff_id");
         memcpy(ret->diff_id, res.diff_id, sizeof ret->diff_id);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What laminad takes from the parser and the writer (which a layer may have taken over):
+/* What laminad takes from the parser, the writer and the unpack helper (which a layer may have taken over):
  * only EINVAL and EDQUOT as error kinds, a diff_id only as "sha256:" and 64 lowercase hex digits. */
 #include <errno.h>
 #include <stdint.h>
