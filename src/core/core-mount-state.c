@@ -2,6 +2,7 @@
 /* Whether a recorded mount still gives access to its snapshot: in laminad's mount table,
  * detached but held by processes, or copied into a user's own namespace. The one check
  * Commit, Apply, Remove and Mount make (core_check_not_mounted). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,7 +83,12 @@ MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, cha
                 return MOUNT_MOUNTED; /* a passing failure must never lose a record */
         }
         r = core_mount_count_holders(s, m->mnt_id, &holders);
-        if (r < 0) {
+        if (r == -E2BIG) {
+                /* Someone holds more open files than laminad looks through per call. */
+                log_warning("%s: too many open files to look through for the users of mount %" PRIu64
+                            " of uid %u; it counts as still in use", s->name, m->mnt_id, (unsigned) m->owner);
+                holders = 1;
+        } else if (r < 0) {
                 log_warning_errno(r, "cannot find the users of mount %" PRIu64 ": %m", m->mnt_id);
                 holders = 1;
         }

@@ -111,6 +111,11 @@ int mount_count_holders(uint64_t mnt_id, unsigned *ret, pid_t *ret_first);
 
 /* 1 when process pid holds mount mnt_id (as above), 0 when not or when it is gone. */
 int mount_pid_holds(pid_t pid, uint64_t mnt_id);
+/* Both: E2BIG when that takes looking at more than MOUNT_HOLDERS_MAX_LINKS files of
+ * processes or more than MOUNT_HOLDERS_MAX_USEC (any process may hold 2^19 open files;
+ * laminad asks on its main loop): not known, to be taken as held. */
+#define MOUNT_HOLDERS_MAX_LINKS 131072U
+#define MOUNT_HOLDERS_MAX_USEC (250u * 1000u)
 
 /* Mount points that laminad makes itself (mount-point.c). */
 

@@ -425,6 +425,63 @@ TEST(unmount_busy_force_holders_and_renamed_parent) {
         run_isolated(body_unmount_busy_and_force);
 }
 
+/* A process holding more open files than the budget cannot make the search for holders
+ * (on laminad's main loop, in the store's write transaction) stat all of them: it stops
+ * with E2BIG (the snapshot then stays busy, which only its owner feels). */
+static void body_holders_search_bounded(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *target = NULL;
+        /* The files the budget allows, in processes of 16384 open files each (the
+         * machine's limit for one may be lower than the budget). */
+        enum { PER_CHILD = 16384, N_CHILDREN = MOUNT_HOLDERS_MAX_LINKS / PER_CHILD + 1 };
+        _cleanup_close_ int tfd = -EBADF;
+        pid_t pids[N_CHILDREN];
+        int ready[2], status;
+        Error e = ERROR_NULL;
+        unsigned holders = 0;
+        uint64_t id;
+        char c;
+
+        ASSERT_OK(mkdir(src, 0755));
+        tfd = make_target(dir, "t", &target);
+        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+        tfd = safe_close(tfd);
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        for (size_t i = 0; i < N_CHILDREN; i++) {
+                pids[i] = fork();
+                ASSERT_TRUE(pids[i] >= 0);
+                if (pids[i] == 0) { /* open files, none in the mount */
+                        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+                        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || null < 0)
+                                _exit(1);
+                        for (unsigned k = 0; k < PER_CHILD; k++)
+                                if (dup(null) < 0)
+                                        _exit(1);
+                        if (write(ready[1], "x", 1) != 1)
+                                _exit(1);
+                        pause();
+                        _exit(0);
+                }
+        }
+        ready[1] = safe_close(ready[1]);
+        for (size_t i = 0; i < N_CHILDREN; i++)
+                ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        /* Without the bound: about 30 µs a file, seconds for these processes. */
+        ASSERT_TRUE(mount_count_holders(id, &holders, NULL) == -E2BIG);
+        for (size_t i = 0; i < N_CHILDREN; i++) {
+                ASSERT_OK(kill(pids[i], SIGKILL));
+                ASSERT_TRUE(waitpid(pids[i], &status, 0) == pids[i]);
+        }
+        safe_close(ready[0]);
+        ASSERT_OK(mount_count_holders(id, &holders, NULL));
+        ASSERT_TRUE(holders == 0);
+        ASSERT_OK(mount_unmount(id, false, &e));
+}
+TEST(holders_search_is_bounded) {
+        run_isolated(body_holders_search_bounded);
+}
+
 /* A copy of a mount in another user namespace outlives our plain unmount, and is found
  * by what the mount shows (superblock and root) until the namespace is gone. */
 static void body_user_ns_copies(const char *dir) {
@@ -798,6 +855,7 @@ int main(void) {
                 TEST_ENTRY(open_target_refuses_symlink_nonempty_relative),
                 TEST_ENTRY(unmount_then_second_unmount_is_enoent),
                 TEST_ENTRY(unmount_busy_force_holders_and_renamed_parent),
+                TEST_ENTRY(holders_search_is_bounded),
                 TEST_ENTRY(list_below_finds_only_mounts_below),
                 TEST_ENTRY(user_ns_copies_found_until_their_namespace_is_gone),
                 TEST_ENTRY(user_ns_copies_search_is_bounded),
