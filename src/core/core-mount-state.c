@@ -123,10 +123,48 @@ const char *core_mount_held_by(unsigned holders, char buf[static 64]) {
         return buf;
 }
 
+void core_mount_precheck(CoreSnapshotter *s, uid_t ns, const char *key, MountPrecheck *ret) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        _cleanup_(mount_record_clear) MountRecord m = {};
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        Error e = ERROR_NULL;
+
+        *ret = (MountPrecheck) {};
+        if (store_read_begin(s->store, &t) < 0 || core_lookup_own(t, ns, key, &info, &e) < 0 ||
+            store_mount_get(t, info.id, &m) < 0)
+                return; /* no record, or not known: the write transaction looks itself */
+        store_read_end(t);
+        t = NULL;
+        ret->known = true;
+        ret->state = core_mount_record_state(s, &m, NULL, &ret->holders);
+        ret->snapshot_id = m.snapshot_id;
+        ret->mnt_id = m.mnt_id;
+        memcpy(ret->boot_id, m.boot_id, sizeof ret->boot_id);
+}
+
+/* Whether what core_mount_precheck() found still holds for record m: the same mount and,
+ * when it was found gone, still not being attached nor in the mount table (a detached
+ * mount nobody holds cannot gain holders or copies). Busy found may have ended since:
+ * the caller asks again. */
+static bool precheck_applies(CoreSnapshotter *s, const MountPrecheck *pre, const MountRecord *m) {
+        if (!pre || !pre->known || pre->snapshot_id != m->snapshot_id || pre->mnt_id != m->mnt_id ||
+            !streq(pre->boot_id, m->boot_id) || m->legacy_mnt_id)
+                return false;
+        if (pre->state != MOUNT_RELEASED || !streq(m->boot_id, s->core->boot_id))
+                return true;
+        return !core_is_busy(s, CORE_MOUNT_ATTACHING(m->snapshot_id)) && mount_find(m->mnt_id, NULL) == 0;
+}
+
 int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key, Error *e) {
+        return core_check_not_mounted_pre(s, t, id, key, NULL, e);
+}
+
+int core_check_not_mounted_pre(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key,
+                               const MountPrecheck *pre, Error *e) {
         _cleanup_(mount_record_clear) MountRecord m = {};
         _cleanup_free_ char *path = NULL;
         unsigned holders = 0;
+        MountState state;
         char buf[64];
         int r;
 
@@ -136,7 +174,12 @@ int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const c
         if (r < 0)
                 return error_set_errno(e, r, "cannot read the mount records of snapshot %s", QUOTE(key));
 
-        switch (core_mount_record_state(s, &m, &path, &holders)) {
+        if (precheck_applies(s, pre, &m)) {
+                state = pre->state;
+                holders = pre->holders;
+        } else
+                state = core_mount_record_state(s, &m, &path, &holders);
+        switch (state) {
         case MOUNT_MOUNTED:
                 return error_setf(e, EBUSY, "snapshot %s is mounted at %s; unmount it first", QUOTE(key),
                                   path ?: m.target);

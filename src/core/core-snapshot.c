@@ -401,6 +401,7 @@ typedef struct RemoveArgs {
         uid_t ns;
         const char *key;
         uint64_t id;
+        MountPrecheck pre;
 } RemoveArgs;
 
 static int remove_in_txn(StoreTxn *t, void *userdata, Error *e) {
@@ -415,7 +416,7 @@ static int remove_in_txn(StoreTxn *t, void *userdata, Error *e) {
         if (core_is_busy(a->s, info.id))
                 return error_setf(e, EBUSY, "snapshot %s is busy with another operation; try again when it is done",
                                   QUOTE(a->key));
-        r = core_check_not_mounted(a->s, t, info.id, a->key, e);
+        r = core_check_not_mounted_pre(a->s, t, info.id, a->key, &a->pre, e);
         if (r < 0)
                 return r;
         return store_remove(t, a->ns, a->key, &a->id, &kind, e);
@@ -428,6 +429,8 @@ int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
         r = core_validate_key("key", key, e);
         if (r < 0)
                 return r;
+        /* Whether a forced unmount's mount is still held, asked before the write lock. */
+        core_mount_precheck(s, ns, key, &a.pre);
         /* One durable metadata write; then the data is freed in the background (a crash
          * in between leaves an orphan that the next start frees). */
         r = store_write(s->store, remove_in_txn, &a, e);
