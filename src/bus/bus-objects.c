@@ -66,23 +66,11 @@ static int object_path_parse(BusSnapshotter *s, const char *path, uid_t *ret_uid
         return 0;
 }
 
-/* The path where laminad mounted uid's key, or "" (list of uid's mounts: one per mount). */
+/* The path where laminad mounted uid's key, or "". */
 static int find_mount_path(BusSnapshotter *s, uid_t uid, const char *key, char **ret) {
-        CoreMountInfoList mounts = {};
         Error e = ERROR_NULL;
-        int r;
 
-        r = core_list_mounts(s->core, uid, &mounts, &e);
-        if (r < 0)
-                return r;
-        *ret = NULL;
-        for (size_t i = 0; i < mounts.n && !*ret; i++)
-                if (mounts.items[i].owner == uid && streq(mounts.items[i].key, key))
-                        *ret = strdup(mounts.items[i].path);
-        if (!*ret)
-                *ret = strdup("");
-        core_mount_info_list_clear(&mounts);
-        return *ret ? 0 : -ENOMEM;
+        return core_mount_path(s->core, uid, key, ret, &e);
 }
 
 /* --- Properties of org.lamina.snapshot1.Snapshot --- */

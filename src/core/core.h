@@ -115,6 +115,9 @@ typedef struct CoreMountInfoList {
 } CoreMountInfoList;
 void core_mount_info_list_clear(CoreMountInfoList *l);
 int core_list_mounts(CoreSnapshotter *s, uid_t ns, CoreMountInfoList *ret, Error *e);
+/* Where laminad has ns's key mounted now, or "" (not mounted, or handed out by
+ * core_mount_fd): one record and one mount looked up, not the whole table. */
+int core_mount_path(CoreSnapshotter *s, uid_t ns, const char *key, char **ret, Error *e);
 /* At start: records against the kernel's mount table, both ways (core-mount-reconcile.c). */
 int core_reconcile_mounts(Core *c);
 

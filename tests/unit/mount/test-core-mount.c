@@ -324,7 +324,7 @@ static char *mount_options_at(const char *path) {
 
 static void body_user_mounts(const char *dir) {
         Env env = env_new(dir);
-        _cleanup_free_ char *upath = NULL, *rpath = NULL, *uopts = NULL, *ropts = NULL;
+        _cleanup_free_ char *upath = NULL, *rpath = NULL, *uopts = NULL, *ropts = NULL, *p = NULL;
         CoreMountInfoList l = {};
         Error e = ERROR_NULL;
         uint64_t before = now_usec();
@@ -355,8 +355,24 @@ static void body_user_mounts(const char *dir) {
         ASSERT_TRUE(l.items[0].owner == 0);
         core_mount_info_list_clear(&l);
 
+        /* the one mount of a key, looked up alone */
+        ASSERT_OK(core_mount_path(env.s, 1000, "k", &p, &e));
+        ASSERT_STREQ(p, upath);
+        free(p);
+        p = NULL;
+        ASSERT_OK(core_mount_path(env.s, 0, "k", &p, &e));
+        ASSERT_STREQ(p, rpath);
+        free(p);
+        p = NULL;
+        ASSERT_ERR(core_mount_path(env.s, 1000, "nope", &p, &e), ENOENT);
+        e = ERROR_NULL;
+
         /* unmounting the user's k leaves root's k alone: keys are per namespace */
         unmount_key(&env, 1000, "k", upath);
+        ASSERT_OK(core_mount_path(env.s, 1000, "k", &p, &e));
+        ASSERT_STREQ(p, "");
+        free(p);
+        p = NULL;
         ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
         ASSERT_TRUE(l.n == 0);
         ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
