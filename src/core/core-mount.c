@@ -234,17 +234,18 @@ static int identity_in_txn(StoreTxn *t, void *userdata, Error *e) {
         return 0;
 }
 
-static void record_identity(CoreSnapshotter *s, MountArgs *a) {
-        Error e = ERROR_NULL;
+/* Without it copies of the mount in users' namespaces would never be found: a failure
+ * undoes the mount (the caller tells it). */
+static int record_identity(CoreSnapshotter *s, MountArgs *a, Error *e) {
         int r;
 
         r = mount_identity(a->mnt_id, &a->sb_dev, &a->mnt_root);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot read what mount %" PRIu64 " shows: %m", s->name, a->mnt_id);
-                return;
-        }
-        if (store_write(s->store, identity_in_txn, a, &e) < 0)
-                log_warning("%s: %s", s->name, e.message);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read what mount %" PRIu64 " shows", a->mnt_id);
+        r = store_write(s->store, identity_in_txn, a, e);
+        if (r < 0)
+                return r;
+        return 0;
 }
 
 static uint64_t mount_attrs(uid_t ns, const CoreMountOptions *o) {
@@ -301,9 +302,21 @@ static int mount_recorded(MountArgs *a, Error *e) {
                 return mount_error_with_key(e, r, &attach_error, "mount", a->key, " at the target");
         }
 
-        record_identity(a->s, a);
+        r = record_identity(a->s, a, &attach_error);
         free(a->mnt_root);
         a->mnt_root = NULL;
+        if (r < 0) {
+                Error undo = ERROR_NULL;
+                log_warning("%s: mounted snapshot %s, but %s; unmounting it", a->s->name, QUOTE(a->key),
+                            attach_error.message);
+                if (mount_unmount(a->mnt_id, true, &undo) < 0)
+                        log_warning("%s: cannot unmount snapshot %s again: %s", a->s->name, QUOTE(a->key),
+                                    undo.message); /* the record stays: Busy until reconciled */
+                else if (store_write(a->s->store, forget_in_txn, a, &undo) < 0)
+                        log_warning("%s: %s", a->s->name, undo.message); /* the next start drops it */
+                mount_args_undo(a);
+                return mount_error_with_key(e, r, &attach_error, "record the mount of", a->key, "");
+        }
         return 0;
 }
 

@@ -564,6 +564,25 @@ TEST(mount_unmount_and_restart_without_statmount) {
         run_isolated(body_without_statmount);
 }
 
+/* When what the mount shows cannot be recorded (statmount refused once it was found
+ * usable), copies of it could never be found: Mount fails, telling the key. */
+static void body_identity_refused(const char *dir) {
+        _cleanup_free_ char *path = NULL, *again = NULL;
+        Error e = ERROR_NULL;
+        Env env = env_new(dir);
+
+        prepare(&env, 1000, "m", NULL);
+        path = mount_key(&env, 1000, "m", NULL);
+        unmount_key(&env, 1000, "m", path);
+        mount_test_refuse_statmount();
+        expect_error(core_mount(env.s, 1000, "m", NULL, NULL, &again, &e), &e, EPERM, "snapshot \"m\"");
+        ASSERT_TRUE(e.internal);
+        ASSERT_TRUE(!again);
+}
+TEST(mount_fails_when_its_identity_cannot_be_recorded) {
+        run_isolated(body_identity_refused);
+}
+
 /* Mount with "idmap" for a user with a subordinate range: the snapshot's image ids show
  * as the user's, what it creates is stored with image ids (seen through a plain mount),
  * still nosuid,nodev; on native too, and for an overlay over idmapped layers. */
@@ -689,6 +708,7 @@ int main(void) {
                 TEST_ENTRY(force_unmount_keeps_the_snapshot_busy_until_released),
                 TEST_ENTRY(root_mount_copied_by_another_user_is_not_busy),
                 TEST_ENTRY(mount_unmount_and_restart_without_statmount),
+                TEST_ENTRY(mount_fails_when_its_identity_cannot_be_recorded),
                 TEST_ENTRY(idmapped_mounts_for_a_user_with_subids),
                 TEST_ENTRY(chains_of_2_128_500_layers_and_501_refused),
         };
