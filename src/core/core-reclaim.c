@@ -27,6 +27,12 @@ typedef struct Credit {
         uint64_t bytes;
 } Credit;
 
+/* An entry whose last removal failed; forgotten once a removal of it succeeds. */
+typedef struct Failure {
+        char *name;
+        uint64_t seq;  /* of its last failure */
+} Failure;
+
 typedef struct Reclaimer {
         CoreSnapshotter *s;
         pthread_t thread;
@@ -36,7 +42,11 @@ typedef struct Reclaimer {
         Entry current;           /* being removed (name NULL: none) */
         Credit *credits;
         size_t n_credits;
-        uint64_t n_failed;       /* since start */
+        /* One per name, so a Cleanup that queues again what a Remove's removal is
+         * failing on at that moment reports it once. */
+        Failure *failures;
+        size_t n_failures;
+        uint64_t failure_seq;    /* failures since start */
         Error last_failure;
 } Reclaimer;
 
@@ -97,6 +107,47 @@ static uint64_t credit_take_locked(Reclaimer *rc, uid_t uid) {
         return 0;
 }
 
+/* With s->lock held. */
+static void failure_forget_locked(Reclaimer *rc, const char *name) {
+        for (size_t i = 0; i < rc->n_failures; i++)
+                if (streq(rc->failures[i].name, name)) {
+                        free(rc->failures[i].name);
+                        rc->failures[i] = rc->failures[--rc->n_failures];
+                        return;
+                }
+}
+
+/* With s->lock held. */
+static void failure_record_locked(Reclaimer *rc, const char *name, const Error *e) {
+        Failure *f;
+        char *copy;
+
+        rc->failure_seq++;
+        rc->last_failure = *e;
+        for (size_t i = 0; i < rc->n_failures; i++)
+                if (streq(rc->failures[i].name, name)) {
+                        rc->failures[i].seq = rc->failure_seq;
+                        return;
+                }
+        copy = strdup(name);
+        f = copy ? realloc(rc->failures, (rc->n_failures + 1) * sizeof(Failure)) : NULL;
+        if (!f) {
+                free(copy);
+                return; /* only the count in Cleanup's report loses it */
+        }
+        rc->failures = f;
+        rc->failures[rc->n_failures++] = (Failure) { copy, rc->failure_seq };
+}
+
+static uint64_t failures_since_locked(const Reclaimer *rc, uint64_t seq) {
+        uint64_t n = 0;
+
+        for (size_t i = 0; i < rc->n_failures; i++)
+                if (rc->failures[i].seq > seq)
+                        n++;
+        return n;
+}
+
 static void *reclaim_thread(void *userdata) {
         Reclaimer *rc = userdata;
         CoreSnapshotter *s = rc->s;
@@ -123,10 +174,10 @@ static void *reclaim_thread(void *userdata) {
 
                 pthread_mutex_lock(&s->lock);
                 credit_locked(rc, rc->current.uid, freed);
-                if (r < 0 && r != -ECANCELED) {
-                        rc->n_failed++;
-                        rc->last_failure = e;
-                }
+                if (r < 0 && r != -ECANCELED)
+                        failure_record_locked(rc, rc->current.name, &e);
+                else if (r >= 0)
+                        failure_forget_locked(rc, rc->current.name);
                 free(rc->current.name);
                 rc->current.name = NULL;
                 pthread_cond_broadcast(&rc->changed);
@@ -224,6 +275,9 @@ void core_reclaim_stop(CoreSnapshotter *s) {
                 free(rc->queue[i].name);
         free(rc->queue);
         free(rc->credits);
+        for (size_t i = 0; i < rc->n_failures; i++)
+                free(rc->failures[i].name);
+        free(rc->failures);
         pthread_cond_destroy(&rc->changed);
         free(rc);
         s->reclaimer = NULL;
@@ -245,13 +299,13 @@ void core_reclaim_queue(CoreSnapshotter *s, uint64_t id, uid_t uid) {
 int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e) {
         Reclaimer *rc = s->reclaimer;
         OrphanArgs a = { .s = s, .uid = ns };
-        uint64_t reclaimed, n_failed;
+        uint64_t reclaimed, seq, n_failed;
         bool stopped;
         Error failure;
         int r;
 
         pthread_mutex_lock(&s->lock);
-        n_failed = rc->n_failed;
+        seq = rc->failure_seq;
         pthread_mutex_unlock(&s->lock);
 
         /* The write lock is held only while the list is computed, as in containerd. */
@@ -263,7 +317,7 @@ int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e
         while (!atomic_load(&s->stopping) && (rc->n_queue > 0 || rc->current.name))
                 pthread_cond_wait(&rc->changed, &s->lock);
         reclaimed = credit_take_locked(rc, ns);
-        n_failed = rc->n_failed - n_failed;
+        n_failed = failures_since_locked(rc, seq);
         failure = rc->last_failure;
         stopped = rc->n_queue > 0 || rc->current.name;
         pthread_mutex_unlock(&s->lock);
