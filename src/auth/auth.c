@@ -8,6 +8,7 @@
 #include "auth-internal.h"
 #include "auth.h"
 #include "error.h"
+#include "fair-share.h"
 #include "log.h"
 #include "macro.h"
 #include "strutil.h"
@@ -437,17 +438,11 @@ int auth_caller_uid(AuthRegistry *reg, sd_bus_message *m, uid_t *ret) {
 }
 
 size_t auth_share_per_uid(size_t max) {
-        size_t share = max / 4;
-
-        return share < 1 ? 1 : share < AUTH_QUERIES_PER_UID ? share : AUTH_QUERIES_PER_UID;
+        return fair_share_per_user(max, AUTH_QUERIES_PER_UID);
 }
 
 int auth_admit(size_t mine, size_t pending, size_t max) {
-        if (mine >= auth_share_per_uid(max))
-                return -EUSERS;
-        if (pending >= max || (mine > 0 && pending >= max - max / 4))
-                return -EBUSY;
-        return 0;
+        return fair_share_admit(mine, pending, max, AUTH_QUERIES_PER_UID);
 }
 
 int auth_check(sd_bus_message *m, const char *action, const char *const *details, AuthRegistry *reg,
