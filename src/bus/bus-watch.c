@@ -7,6 +7,7 @@
 #include "bus-objects.h"
 #include "bus-watch.h"
 #include "bus.h"
+#include "fair-share.h"
 #include "log.h"
 
 typedef struct Watcher {
@@ -61,17 +62,27 @@ static int on_watcher_gone(sd_bus_track *t, void *userdata) {
         return 0;
 }
 
+int bus_watchers_admit(uid_t uid, size_t mine, size_t taken) {
+        if (uid == 0)
+                return taken >= BUS_WATCHERS_MAX ? -EBUSY : 0;
+        return fair_share_admit(mine, taken, BUS_WATCHERS_MAX - BUS_WATCHERS_ROOT_RESERVE, BUS_WATCHERS_PER_UID);
+}
+
 static int watchers_check_limits(BusWatchers *ws, uid_t uid, sd_bus_error *error) {
-        size_t of_uid = 0;
+        size_t mine = 0;
+        int r;
 
         for (size_t i = 0; i < ws->n; i++)
                 if (ws->items[i]->uid == uid)
-                        of_uid++;
-        if (uid != 0 && of_uid >= BUS_WATCHERS_PER_UID)
+                        mine++;
+        r = bus_watchers_admit(uid, mine, ws->n);
+        if (r == -EUSERS)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "uid %u already has %u watchers; end one first", (unsigned) uid,
-                                         BUS_WATCHERS_PER_UID);
-        if (ws->n >= BUS_WATCHERS_MAX || (uid != 0 && ws->n >= BUS_WATCHERS_MAX - BUS_WATCHERS_ROOT_RESERVE))
+                                         "uid %u already has %zu watchers (at most %zu per user); end one first",
+                                         (unsigned) uid, mine,
+                                         fair_share_per_user(BUS_WATCHERS_MAX - BUS_WATCHERS_ROOT_RESERVE,
+                                                             BUS_WATCHERS_PER_UID));
+        if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                          "%zu connections watch already; try again later", ws->n);
         return 0;

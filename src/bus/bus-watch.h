@@ -13,8 +13,10 @@
  * Unmounted, ApplyProgress) goes unicast to the caller that made it (bus_request_emit)
  * and to each watcher of the namespace's uid and each root watcher: never broadcast,
  * so no one learns the keys of a namespace not theirs. A watcher is forgotten when its
- * connection leaves the bus or it calls Unwatch. Each uid may have BUS_WATCHERS_PER_UID;
- * users together leave BUS_WATCHERS_ROOT_RESERVE of BUS_WATCHERS_MAX to root. */
+ * connection leaves the bus or it calls Unwatch. Users together leave
+ * BUS_WATCHERS_ROOT_RESERVE of BUS_WATCHERS_MAX to root and share the others fairly
+ * (fair_share_admit, like pending polkit checks): one uid holds at most BUS_WATCHERS_PER_UID,
+ * and the last quarter of the users' slots is kept for uids that watch with none yet. */
 
 #define BUS_MONITOR_INTERFACE "org.lamina.snapshot1.Monitor"
 #define BUS_WATCHERS_MAX 256u
@@ -30,6 +32,10 @@ int bus_watchers_register(BusContext *c);
 BusWatchers *bus_watchers_free(BusWatchers *w);
 /* Whether anyone watches: laminad does not exit on idle then (it would miss changes). */
 bool bus_watchers_any(const BusWatchers *w);
+
+/* Whether uid, with mine of the taken watcher slots, gets one more: 0, -EUSERS (over its
+ * share) or -EBUSY (none left for it). */
+int bus_watchers_admit(uid_t uid, size_t mine, size_t taken);
 
 /* Makes the caller of m (uid) a watcher; nothing when it is one already. LimitsExceeded
  * beyond the limits above. */
