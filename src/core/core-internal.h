@@ -9,7 +9,7 @@
 #include "layer.h"
 #include "store.h"
 
-/* Shared by core.c, core-mount.c and core-apply.c; nothing outside src/core sees this. */
+/* Shared by the files of src/core; nothing outside src/core sees this. */
 
 struct CoreSnapshotter {
         Core *core;
@@ -30,7 +30,7 @@ struct CoreSnapshotter {
         atomic_bool stopping; /* laminad exits: the reclaimer and walks give up */
 
         /* The last detached mount found still held, and one process holding it
-         * (core-mount.c): while that one still does, /proc is not walked again. */
+         * (core-mount-state.c): while that one still does, /proc is not walked again. */
         uint64_t held_mnt_id;
         pid_t held_pid;
         unsigned held_n;
@@ -83,7 +83,7 @@ void core_reclaim_queue(CoreSnapshotter *s, uint64_t id, uid_t uid);
  * start, before any call. Fast: it only lists a directory. */
 int core_apply_recover(CoreSnapshotter *s);
 
-/* Mount records against the kernel (core-mount.c, for core-mount-reconcile.c). */
+/* Mount records against the kernel (core-mount-state.c). */
 typedef enum MountState {
         MOUNT_MOUNTED,  /* in the mount table (or being attached) */
         MOUNT_HELD,     /* detached, but processes still hold it */

@@ -195,37 +195,3 @@ int core_check_not_mounted_pre(CoreSnapshotter *s, StoreTxn *t, uint64_t id, con
                 return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(key));
         return 0;
 }
-
-int core_mount_path(CoreSnapshotter *s, uid_t ns, const char *key, char **ret, Error *e) {
-        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-        _cleanup_(mount_record_clear) MountRecord m = {};
-        _cleanup_(store_read_endp) StoreTxn *t = NULL;
-        _cleanup_free_ char *path = NULL;
-        int r;
-
-        assert(ret);
-
-        r = core_read_begin(s, &t, e);
-        if (r < 0)
-                return r;
-        r = core_lookup_own(t, ns, key, &info, e);
-        if (r < 0)
-                return r;
-        r = store_mount_get(t, info.id, &m);
-        if (r < 0 && r != -ENOENT)
-                return error_set_errno(e, r, "cannot read the mount records of snapshot %s", QUOTE(key));
-        /* Like core_list_mounts(): this boot's mounts in the mount table now, at their
-         * current mount point; handed out ones (core_mount_fd) have none. */
-        if (r >= 0 && streq(m.boot_id, s->core->boot_id) && !m.legacy_mnt_id && !isempty(m.target)) {
-                r = mount_find(m.mnt_id, &path);
-                if (r < 0)
-                        return error_set_errno(e, r, "cannot look up the mount of snapshot %s", QUOTE(key));
-        }
-        if (!path) {
-                path = strdup("");
-                if (!path)
-                        return -ENOMEM;
-        }
-        *ret = TAKE_PTR(path);
-        return 0;
-}

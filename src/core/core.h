@@ -77,7 +77,7 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
  * namespace ns since its last Cleanup. */
 int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e);
 
-/* --- Mounts made by the daemon (core-mount.c) --- */
+/* --- Mounts made by the daemon (core-mount*.c, core-unmount.c) --- */
 
 typedef struct CoreMountOptions {
         bool read_only, noexec;

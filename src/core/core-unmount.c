@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unmount: plain (Busy while anything uses the mount) or forced (detached; the snapshot
+ * stays busy while it is held). */
+#include <stdio.h>
+#include <string.h>
+
+#include "core-mount.h"
+#include "log.h"
+#include "strutil.h"
+
+typedef struct UnmountArgs {
+        CoreSnapshotter *s;
+        uid_t ns;
+        const char *key;
+        bool force;
+        MountRecord rec;
+        unsigned holders; /* still holding it after a forced unmount */
+        bool held;        /* ... or copies of it */
+} UnmountArgs;
+
+static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        UnmountArgs *a = userdata;
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        Error kernel = ERROR_NULL;
+        MountState state;
+        char buf[64];
+        int r;
+
+        mount_record_clear(&a->rec);
+        a->holders = 0;
+        a->held = false;
+        r = core_lookup_own(t, a->ns, a->key, &info, e);
+        if (r < 0)
+                return r;
+        r = store_mount_get(t, info.id, &a->rec);
+        if (r == -ENOENT)
+                return error_setf(e, ENOENT, "snapshot %s is not mounted; nothing to unmount", QUOTE(a->key));
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the mount record of snapshot %s", QUOTE(a->key));
+        if (core_is_busy(a->s, CORE_MOUNT_ATTACHING(info.id)))
+                return error_setf(e, EBUSY, "snapshot %s is being mounted; try again when that is done", QUOTE(a->key));
+
+        r = streq(a->rec.boot_id, a->s->core->boot_id) ? mount_unmount(a->rec.mnt_id, a->force, &kernel) : -ENOENT;
+        if (r == -EBUSY) {
+                unsigned n = 0;
+                char by[64] = "";
+
+                if (core_mount_count_holders(a->s, a->rec.mnt_id, &n) >= 0 && n > 0)
+                        snprintf(by, sizeof by, " by %u process%s", n, n == 1 ? "" : "es");
+                return error_setf(e, EBUSY,
+                                  "snapshot %s is in use%s (a file, a working directory or a mount in it); stop what uses it, or unmount with \"force\" (it then stays busy until that stops)",
+                                  QUOTE(a->key), by);
+        }
+        if (r < 0 && r != -ENOENT)
+                return core_mount_error_with_key(e, r, &kernel, "unmount", a->key, "");
+
+        /* A plain umount succeeds only when nothing holds the mount. Detached now or
+         * earlier (by someone else): whoever still holds it keeps the snapshot busy. */
+        if (r == 0 && !a->force && !core_mount_has_user_ns_copies(a->s, &a->rec))
+                state = MOUNT_RELEASED; /* a plain umount succeeds only when no process holds it */
+        else
+                state = core_mount_record_state(a->s, &a->rec, NULL, &a->holders);
+        switch (state) {
+        case MOUNT_MOUNTED:
+                return error_setf(e, EBUSY, "snapshot %s is still mounted at %s; try again", QUOTE(a->key),
+                                  a->rec.target);
+        case MOUNT_HELD:
+                if (!a->force)
+                        return error_setf(e, EBUSY,
+                                          "snapshot %s was unmounted, but %s; stop that, or unmount with \"force\" (it then stays busy until that stops)",
+                                          QUOTE(a->key), core_mount_held_by(a->holders, buf));
+                a->held = true;
+                return 0; /* the record stays until they stop */
+        case MOUNT_RELEASED:
+                break;
+        }
+        r = core_mount_record_forget(t, &a->rec);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(a->key));
+        return 0;
+}
+
+static void unmount_args_done(UnmountArgs *a) {
+        mount_record_clear(&a->rec);
+}
+
+int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, bool force, char **ret_path, Error *e) {
+        _cleanup_(unmount_args_done) UnmountArgs a = { .s = s, .ns = ns, .key = key, .force = force };
+        int r;
+
+        assert(s);
+
+        r = core_validate_key("key", key, e);
+        if (r < 0)
+                return r;
+        r = store_write(s->store, unmount_in_txn, &a, e);
+        if (r < 0)
+                return r;
+
+        if (a.held) {
+                char buf[64];
+                log_info("%s: detached %s of uid %u from %s, but %s", s->name, QUOTE(key), (unsigned) ns,
+                         a.rec.target, core_mount_held_by(a.holders, buf));
+        } else
+                log_debug("%s: unmounted %s of uid %u from %s", s->name, QUOTE(key), (unsigned) ns, a.rec.target);
+        if (ret_path)
+                *ret_path = TAKE_PTR(a.rec.target);
+        return 0;
+}
