@@ -25,6 +25,7 @@ BusRequest *bus_request_free(BusRequest *req) {
         labels_clear(&req->labels);
         strv_free(req->strv);
         safe_close(req->layer_fd);
+        safe_close(req->userns_fd);
         free(req->expected_diff_id);
         free(req->media_type);
         free(req->cursor);
@@ -218,7 +219,7 @@ int bus_request_begin(BusSnapshotter *s, sd_bus_message *m, const char *verb, co
                 req = calloc(1, sizeof *req);
                 if (!req)
                         return -ENOMEM;
-                *req = (BusRequest) { .snapshotter = s, .verb = verb, .layer_fd = -EBADF };
+                *req = (BusRequest) { .snapshotter = s, .verb = verb, .layer_fd = -EBADF, .userns_fd = -EBADF };
 
                 r = bus_caller_uid(s->context, m, &req->caller, error);
                 if (r < 0)

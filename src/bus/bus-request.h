@@ -40,6 +40,7 @@ struct BusRequest {
         Labels labels;
         char **strv;  /* fieldpaths, filters or mount options */
         int layer_fd; /* Apply: our own copy */
+        int userns_fd; /* Mount(Fd)WithUserNamespace: our own copy */
         char *expected_diff_id, *media_type;
         char *cursor; /* ListPage: "" or "<owner>/<name>" of the last item of the previous page */
         char *config; /* CreateImage (bus-image.c) */

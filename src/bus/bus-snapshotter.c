@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus-error.h"
+#include "bus-job.h"
 #include "bus-request.h"
 #include "bus-util.h"
 #include "bus-work.h"
@@ -179,6 +183,17 @@ static int request_mount_options(BusRequest *req, CoreMountOptions *ret, sd_bus_
         return 0;
 }
 
+/* Mount(Fd)WithUserNamespace: the namespace, checked by the core (mount_userns_check). */
+static int read_userns(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int fd, r;
+
+        r = sd_bus_message_read(m, "h", &fd);
+        if (r < 0)
+                return r;
+        req->userns_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return req->userns_fd < 0 ? -errno : 0;
+}
+
 static int read_mount(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
         const char *target;
         int r;
@@ -205,29 +220,10 @@ static int read_mount(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
         return 0;
 }
 
-static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        _cleanup_free_ char *path = NULL;
-        Error e = ERROR_NULL;
-        CoreMountOptions o;
-        int r;
+static int read_mount_userns(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int r = read_mount(m, req, error);
 
-        r = bus_request_begin(userdata, m, "mount", BUS_ACTION_MOUNT_OWN, read_mount, &req, error);
-        if (r != 0)
-                return r;
-        r = request_mount_options(req, &o, error);
-        if (r < 0)
-                return r;
-
-        r = core_mount(req->snapshotter->core, req->ns, req->key, isempty(req->target) ? NULL : req->target, &o,
-                       &path, &e);
-        if (r < 0)
-                return bus_request_fail(req, r, &e, error);
-        log_request(req, LOG_INFO, " on %s", path);
-
-        r = sd_bus_reply_method_return(m, "s", path);
-        bus_request_emit(req, m, "Mounted", "ssu", req->key, path, (uint32_t) req->ns);
-        return r;
+        return r < 0 ? r : read_userns(m, req, error);
 }
 
 static int read_mount_fd(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
@@ -242,29 +238,113 @@ static int read_mount_fd(sd_bus_message *m, BusRequest *req, sd_bus_error *error
         return parse_mount_options(req->strv, NULL, NULL, error);
 }
 
-/* MountFd(s key, as options) -> h: the mount detached, for the caller to attach. */
-static int method_mount_fd(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        Error e = ERROR_NULL;
+static int read_mount_fd_userns(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int r = read_mount_fd(m, req, error);
+
+        return r < 0 ? r : read_userns(m, req, error);
+}
+
+/* One Mount or MountFd call (verb "mount" or "mount-fd"): an idmapped one looks the caller
+ * up (NSS), reads the subordinate id files and forks, so it runs as a job on a worker. */
+typedef struct MountCall {
+        BusRequest *req;
         CoreMountOptions o;
+        char *path;
+        int fd;
+} MountCall;
+
+static void mount_call_free(void *data) {
+        MountCall *c = data;
+
+        if (!c)
+                return;
+        bus_request_free(c->req);
+        free(c->path);
+        safe_close(c->fd);
+        free(c);
+}
+
+static int mount_call_run(BusJob *job, void *data, Error *e) {
+        MountCall *c = data;
+        BusRequest *req = c->req;
+
+        if (streq(req->verb, "mount-fd"))
+                return core_mount_fd(req->snapshotter->core, req->ns, req->key, &c->o, &c->fd, e);
+        return core_mount(req->snapshotter->core, req->ns, req->key, isempty(req->target) ? NULL : req->target,
+                          &c->o, &c->path, e);
+}
+
+static int mount_call_reply(sd_bus_message *m, void *data) {
+        MountCall *c = data;
         int r;
 
-        r = bus_request_begin(userdata, m, "mount-fd", BUS_ACTION_MOUNT_OWN, read_mount_fd, &req, error);
+        if (c->fd >= 0) {
+                log_request(c->req, LOG_INFO, " as a mount fd");
+                r = sd_bus_reply_method_return(m, "h", c->fd);
+        } else {
+                log_request(c->req, LOG_INFO, " on %s", c->path);
+                r = sd_bus_reply_method_return(m, "s", c->path);
+        }
+        bus_request_emit(c->req, m, "Mounted", "ssu", c->req->key, c->path ?: "", (uint32_t) c->req->ns);
+        return r;
+}
+
+static void mount_call_failed(void *data, const sd_bus_error *error) {
+        MountCall *c = data;
+
+        log_request(c->req, LOG_INFO, ": %s: %s", error->name, error->message);
+}
+
+static const BusJobOps mount_call_ops = { .run = mount_call_run, .reply = mount_call_reply,
+                                          .failed = mount_call_failed, .free = mount_call_free };
+
+static int mount_call(sd_bus_message *m, void *userdata, const char *verb, bus_read_fn read, sd_bus_error *error) {
+        BusRequest *req = NULL;
+        MountCall *c;
+        Error e = ERROR_NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, verb, BUS_ACTION_MOUNT_OWN, read, &req, error);
         if (r != 0)
                 return r;
-        r = request_mount_options(req, &o, error);
-        if (r < 0)
-                return r;
-
-        r = core_mount_fd(req->snapshotter->core, req->ns, req->key, &o, &fd, &e);
-        if (r < 0)
-                return bus_request_fail(req, r, &e, error);
-        log_request(req, LOG_INFO, " as a mount fd");
-
-        r = sd_bus_reply_method_return(m, "h", fd);
-        bus_request_emit(req, m, "Mounted", "ssu", req->key, "", (uint32_t) req->ns);
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                bus_request_free(req);
+                return -ENOMEM;
+        }
+        *c = (MountCall) { .req = req, .fd = -EBADF };
+        r = request_mount_options(req, &c->o, error);
+        if (r >= 0) {
+                c->o.userns = req->userns_fd >= 0;
+                c->o.userns_fd = req->userns_fd;
+                if (c->o.idmap || c->o.userns)
+                        return bus_job_start(req->snapshotter->context->jobs, m, req->caller, &mount_call_ops, c,
+                                             error);
+                r = mount_call_run(NULL, c, &e);
+                if (r < 0)
+                        r = bus_request_fail(req, r, &e, error);
+                else
+                        r = mount_call_reply(m, c);
+        }
+        mount_call_free(c);
         return r;
+}
+
+static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return mount_call(m, userdata, "mount", read_mount, error);
+}
+
+static int method_mount_userns(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return mount_call(m, userdata, "mount", read_mount_userns, error);
+}
+
+/* MountFd(s key, as options) -> h: the mount detached, for the caller to attach. */
+static int method_mount_fd(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return mount_call(m, userdata, "mount-fd", read_mount_fd, error);
+}
+
+static int method_mount_fd_userns(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return mount_call(m, userdata, "mount-fd", read_mount_fd_userns, error);
 }
 
 static int read_unmount_options(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
@@ -351,6 +431,8 @@ BUS_DEFINE_METHOD(safe_list_page, bus_method_list_page)
 BUS_DEFINE_METHOD(safe_cleanup, bus_method_cleanup)
 BUS_DEFINE_METHOD(safe_mount, method_mount)
 BUS_DEFINE_METHOD(safe_mount_fd, method_mount_fd)
+BUS_DEFINE_METHOD(safe_mount_userns, method_mount_userns)
+BUS_DEFINE_METHOD(safe_mount_fd_userns, method_mount_fd_userns)
 BUS_DEFINE_METHOD(safe_unmount, method_unmount)
 BUS_DEFINE_METHOD(safe_unmount_with_options, method_unmount_with_options)
 BUS_DEFINE_METHOD(safe_list_mounts, method_list_mounts)
@@ -410,6 +492,14 @@ const sd_bus_vtable bus_snapshotter_vtable[] = {
                                 SD_BUS_ARGS("s", key, "as", options),
                                 SD_BUS_RESULT("h", mount_fd),
                                 safe_mount_fd, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("MountWithUserNamespace",
+                                SD_BUS_ARGS("s", key, "s", target, "as", options, "h", userns),
+                                SD_BUS_RESULT("s", path),
+                                safe_mount_userns, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("MountFdWithUserNamespace",
+                                SD_BUS_ARGS("s", key, "as", options, "h", userns),
+                                SD_BUS_RESULT("h", mount_fd),
+                                safe_mount_fd_userns, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Unmount",
                                 SD_BUS_ARGS("s", key),
                                 SD_BUS_NO_RESULT,

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/mount.h>
 #include <stdio.h>
@@ -84,25 +85,6 @@ static int check_writable(MountArgs *a, Error *e) {
                           QUOTE(a->key));
 }
 
-/* The idmapping of the namespace's uid for an idmapped mount (see CoreMountOptions): its
- * user namespace lives in a->idmap until the mount is made. */
-static int make_idmap(MountArgs *a, Error *e) {
-        MountIdmap map;
-        int r;
-
-        r = mount_idmap_for_caller(a->ns, (gid_t) -1, a->o->subuid_path ?: "/etc/subuid",
-                                   a->o->subgid_path ?: "/etc/subgid", &map);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot read the id ranges of uid %u for the idmapped mount of snapshot %s",
-                                       (unsigned) a->ns, QUOTE(a->key));
-        r = mount_userns_new(&map, &a->idmap.userns_fd);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot make the idmapping for snapshot %s", QUOTE(a->key));
-        a->idmap.uid = map.uid[0].outside;
-        a->idmap.gid = map.gid[0].outside;
-        return 0;
-}
-
 static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_(snapshot_clear) Snapshot snap = {};
@@ -139,10 +121,11 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                 return r;
         if (snap.kind == SNAPSHOT_VIEW)
                 a->attrs |= MOUNT_ATTR_RDONLY;
-        if (a->o && a->o->idmap) {
-                r = make_idmap(a, e);
-                if (r < 0)
-                        return r;
+        if (a->prepared.userns_fd >= 0) {
+                a->idmap = a->prepared;
+                a->idmap.userns_fd = fcntl(a->prepared.userns_fd, F_DUPFD_CLOEXEC, 3);
+                if (a->idmap.userns_fd < 0)
+                        return error_set_errno(e, errno, "cannot copy the idmapping of snapshot %s", QUOTE(a->key));
         }
         r = a->s->backend->vtable->mount(a->s->backend, &snap, a->attrs, a->idmap.userns_fd >= 0 ? &a->idmap : NULL,
                                          &a->mnt_fd, e);
@@ -261,8 +244,12 @@ int core_mount_recorded(MountArgs *a, Error *e) {
         r = core_validate_key("key", a->key, e);
         if (r < 0)
                 return r;
+        r = core_mount_idmap_prepare(a->ns, a->o, a->key, &a->prepared, e);
+        if (r < 0)
+                return r;
 
         r = store_write(a->s->store, mount_in_txn, a, e);
+        a->prepared.userns_fd = safe_close(a->prepared.userns_fd);
         if (r < 0) {
                 core_mount_args_undo(a); /* the commit itself failed */
                 return r;
@@ -305,6 +292,7 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                 .target = isempty(target) ? NULL : target,
                 .attrs = core_mount_attrs(ns, o),
                 .o = o,
+                .prepared.userns_fd = -EBADF,
                 .idmap.userns_fd = -EBADF,
                 .target_fd = -EBADF,
                 .mnt_fd = -EBADF,

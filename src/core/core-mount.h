@@ -14,7 +14,8 @@ typedef struct MountArgs {
         bool hand_out; /* core_mount_fd: attached in root's own directory, only to be cloned */
         uint64_t attrs;
         const CoreMountOptions *o;
-        MountIdmapping idmap; /* userns_fd -EBADF: not idmapped */
+        MountIdmapping prepared; /* core_mount_idmap_prepare, before the transaction */
+        MountIdmapping idmap;    /* a copy for the mount being made; userns_fd -EBADF: not idmapped */
 
         /* What mount_in_txn did outside the store, for mount_attach or undo. */
         char *path;
@@ -40,3 +41,8 @@ int core_mount_forget_in_txn(StoreTxn *t, void *userdata, Error *e);
  * AccessDenied, see error.h). */
 int core_mount_error_with_key(Error *e, int r, const Error *inner, const char *what, const char *key,
                               const char *where);
+
+/* The idmapping an idmapped mount of ns's key asks for (core-mount-idmap.c): made for
+ * "idmap", checked for a user namespace the caller passed, nothing (userns_fd -EBADF)
+ * otherwise. May block (NSS, files): before the write transaction, off the event loop. */
+int core_mount_idmap_prepare(uid_t ns, const CoreMountOptions *o, const char *key, MountIdmapping *ret, Error *e);

@@ -86,6 +86,12 @@ typedef struct CoreMountOptions {
          * 1..N as its first /etc/subuid (/etc/subgid) range (mount_idmap_for_caller); an
          * overlay is made over idmapped layers. */
         bool idmap;
+        /* Idmapped through the caller's own user namespace userns_fd instead: one of the
+         * namespace's uid (it and its ancestors below the host's), mapping only host ids that
+         * uid may use (its own uid and primary gid, its subordinate ranges; root: any),
+         * checked by mount_userns_check. */
+        bool userns;
+        int userns_fd;
         const char *subuid_path, *subgid_path; /* NULL: /etc/subuid, /etc/subgid */
 } CoreMountOptions;
 

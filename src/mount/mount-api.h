@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "macro.h"
+#include "subid.h"
 
 /* The kernel's OVL_MAX_STACK: lower layers one overlay can stack. */
 #define MOUNT_MAX_LAYERS 500
@@ -131,11 +132,6 @@ int mount_point_remove(const char *path);
 
 /* Idmapped mounts (mount-idmap.c). */
 
-/* At most this many subordinate ids per caller (newuidmap allows any; a map of more
- * only costs the kernel nothing, but an image uses 65536). Lines of /etc/subuid read. */
-#define MOUNT_IDMAP_MAX_SUBIDS 65536U
-#define MOUNT_IDMAP_MAX_LINES 65536U
-
 typedef struct MountIdmapRange {
         uint32_t inside, outside, count; /* as in uid_map(5): image-side id, host id */
 } MountIdmapRange;
@@ -145,9 +141,7 @@ typedef struct MountIdmap {
         size_t n_uid, n_gid;
 } MountIdmap;
 
-/* The first range of `name` or of the numeric id `who` in a subordinate id file
- * (subuid(5), subgid(5)); *ret_count 0 when there is none (or no file). Ranges starting at
- * 0, reaching (uid_t) -1 or longer than MOUNT_IDMAP_MAX_SUBIDS are ignored. */
+/* The first range of subid_ranges(); *ret_count 0 when there is none. */
 int mount_subid_range(const char *path, const char *name, uint32_t who, uint32_t *ret_start, uint32_t *ret_count);
 
 /* What a caller uid/gid is entitled to, as newuidmap/newgidmap would let it map: image id
@@ -160,3 +154,27 @@ int mount_idmap_for_caller(uid_t uid, gid_t gid, const char *subuid_path, const 
 
 /* A user namespace (fd) with that mapping, made by a child that only waits to be killed. */
 int mount_userns_new(const MountIdmap *m, int *ret_fd);
+
+/* Every host id a uid may map in a user namespace of its own, as newuidmap/newgidmap let it:
+ * its uid and primary gid, and its first MOUNT_ENTITLED_RANGES_MAX ranges in the subordinate
+ * id files (by user name or uid). */
+#define MOUNT_ENTITLED_RANGES_MAX 16
+typedef struct MountEntitlement {
+        uid_t uid;
+        gid_t gid;
+        SubidRange subuid[MOUNT_ENTITLED_RANGES_MAX], subgid[MOUNT_ENTITLED_RANGES_MAX];
+        size_t n_subuid, n_subgid;
+} MountEntitlement;
+
+/* Looks the user up (NSS: may block, keep it off the event loop) and reads the files. */
+int mount_entitlement_for_caller(uid_t uid, const char *subuid_path, const char *subgid_path,
+                                 MountEntitlement *ret);
+
+/* Checks a user namespace fd a caller passed for an idmapped mount (mount-userns.c): not
+ * O_PATH, a user namespace (NS_GET_NSTYPE), not laminad's own; it and every ancestor below
+ * laminad's owned by ent->uid (NS_GET_OWNER_UID); every host id its uid_map and gid_map
+ * map within ent (ent NULL: root's call, any id). On success *ret holds a copy of the fd
+ * and the host ids image id 0 maps to (else the first mapped ones), as which overlayfs
+ * makes its work directories. Errors: EINVAL for what is not a user namespace (or maps
+ * nothing), EPERM for someone else's or ids ent does not hold, with e naming why. */
+int mount_userns_check(int userns_fd, const MountEntitlement *ent, MountIdmapping *ret, Error *e);

@@ -23,69 +23,19 @@
 #include "mount-api.h"
 #include "mount-util.h"
 
-/* A line of a subordinate id file (subuid(5)): "name-or-id:start:count". *ret_count 0:
- * not for who. */
-static int subid_line_parse(char *line, const char *name, uint32_t who, uint32_t *ret_start, uint32_t *ret_count) {
-        char *owner = line, *start, *count, *end;
-        unsigned long long s, c;
-
-        *ret_count = 0;
-        start = strchr(owner, ':');
-        if (!start)
-                return 0;
-        *start++ = 0;
-        count = strchr(start, ':');
-        if (!count)
-                return 0;
-        *count++ = 0;
-        count[strcspn(count, "\n")] = 0;
-        if (!(name && streq(owner, name))) {
-                unsigned long long id;
-
-                errno = 0;
-                id = strtoull(owner, &end, 10);
-                if (errno || end == owner || *end || id != who)
-                        return 0;
-        }
-        errno = 0;
-        s = strtoull(start, &end, 10);
-        if (errno || end == start || *end || start[0] == '-')
-                return 0;
-        c = strtoull(count, &end, 10);
-        if (errno || end == count || *end || count[0] == '-')
-                return 0;
-        /* Never host root, never past the last valid id (UINT32_MAX is (uid_t) -1). */
-        if (s == 0 || c == 0 || c > MOUNT_IDMAP_MAX_SUBIDS || s + c > UINT32_MAX)
-                return 0;
-        *ret_start = (uint32_t) s;
-        *ret_count = (uint32_t) c;
-        return 0;
-}
-
 int mount_subid_range(const char *path, const char *name, uint32_t who, uint32_t *ret_start, uint32_t *ret_count) {
-        _cleanup_free_ char *line = NULL;
-        size_t size = 0;
-        FILE *f;
+        SubidRange range;
+        size_t n;
+        int r;
 
-        assert(path);
         assert(ret_start);
         assert(ret_count);
 
-        *ret_count = 0;
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? 0 : -errno;
-        for (unsigned n = 0; n < MOUNT_IDMAP_MAX_LINES && getline(&line, &size, f) >= 0; n++) {
-                uint32_t start, count;
-
-                (void) subid_line_parse(line, name, who, &start, &count);
-                if (count > 0) {
-                        *ret_start = start;
-                        *ret_count = count;
-                        break;
-                }
-        }
-        fclose(f);
+        r = subid_ranges(path, name, who, &range, 1, &n);
+        if (r < 0)
+                return r;
+        *ret_start = n > 0 ? range.start : 0;
+        *ret_count = n > 0 ? range.count : 0;
         return 0;
 }
 
@@ -109,10 +59,31 @@ static int idmap_derive(const char *path, const char *name, uid_t who, uint32_t 
         return 0;
 }
 
-int mount_idmap_for_caller(uid_t uid, gid_t gid, const char *subuid_path, const char *subgid_path, MountIdmap *ret) {
+/* The user's name and primary gid (getpwuid_r: NSS, may block); without a passwd entry
+ * no name and the uid's number as gid. */
+static int user_lookup(uid_t uid, char **ret_name, gid_t *ret_gid) {
         _cleanup_free_ char *buf = NULL;
         struct passwd pw, *pwp = NULL;
         long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+        size_t n = size > 0 ? (size_t) size : 16384;
+
+        buf = malloc(n);
+        if (!buf)
+                return -ENOMEM;
+        (void) getpwuid_r(uid, &pw, buf, n, &pwp);
+        *ret_gid = pwp ? pwp->pw_gid : (gid_t) uid;
+        *ret_name = NULL;
+        if (pwp) {
+                *ret_name = strdup(pwp->pw_name);
+                if (!*ret_name)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int mount_idmap_for_caller(uid_t uid, gid_t gid, const char *subuid_path, const char *subgid_path, MountIdmap *ret) {
+        _cleanup_free_ char *name = NULL;
+        gid_t primary;
         MountIdmap m = {};
         int r;
 
@@ -120,17 +91,39 @@ int mount_idmap_for_caller(uid_t uid, gid_t gid, const char *subuid_path, const 
 
         if (uid == (uid_t) -1)
                 return -EINVAL;
-        buf = malloc(size > 0 ? (size_t) size : 16384);
-        if (!buf)
-                return -ENOMEM;
         /* newuidmap and newgidmap both look for the user's name or uid. */
-        (void) getpwuid_r(uid, &pw, buf, size > 0 ? (size_t) size : 16384, &pwp);
-        if (gid == (gid_t) -1)
-                gid = pwp ? pwp->pw_gid : (gid_t) uid;
-        r = idmap_derive(subuid_path, pwp ? pwp->pw_name : NULL, uid, uid, m.uid, &m.n_uid);
+        r = user_lookup(uid, &name, &primary);
         if (r < 0)
                 return r;
-        r = idmap_derive(subgid_path, pwp ? pwp->pw_name : NULL, uid, gid, m.gid, &m.n_gid);
+        if (gid == (gid_t) -1)
+                gid = primary;
+        r = idmap_derive(subuid_path, name, uid, uid, m.uid, &m.n_uid);
+        if (r < 0)
+                return r;
+        r = idmap_derive(subgid_path, name, uid, gid, m.gid, &m.n_gid);
+        if (r < 0)
+                return r;
+        *ret = m;
+        return 0;
+}
+
+int mount_entitlement_for_caller(uid_t uid, const char *subuid_path, const char *subgid_path,
+                                 MountEntitlement *ret) {
+        _cleanup_free_ char *name = NULL;
+        MountEntitlement m = { .uid = uid };
+        int r;
+
+        assert(ret);
+
+        if (uid == (uid_t) -1)
+                return -EINVAL;
+        r = user_lookup(uid, &name, &m.gid);
+        if (r < 0)
+                return r;
+        r = subid_ranges(subuid_path, name, uid, m.subuid, ELEMENTSOF(m.subuid), &m.n_subuid);
+        if (r < 0)
+                return r;
+        r = subid_ranges(subgid_path, name, uid, m.subgid, ELEMENTSOF(m.subgid), &m.n_subgid);
         if (r < 0)
                 return r;
         *ret = m;
