@@ -63,6 +63,9 @@ static int list_one(const MountRecord *r, void *userdata) {
                 .path = TAKE_PTR(path),
                 .owner = r->owner,
                 .mounted_usec = r->mounted_usec,
+                .snapshot_id = r->snapshot_id,
+                .attrs = r->attrs,
+                .attrs_known = r->attrs_known,
         };
         return 0;
 }

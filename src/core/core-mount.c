@@ -149,6 +149,7 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                 .mnt_id = a->mnt_id,
                 .daemon_made_target = !a->target,
                 .mounted_usec = now_usec(),
+                .attrs = a->attrs | (a->idmap.userns_fd >= 0 ? MOUNT_ATTR_IDMAP : 0),
         };
         memcpy(rec.boot_id, a->s->core->boot_id, sizeof rec.boot_id);
         r = store_mount_put(t, &rec);

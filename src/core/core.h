@@ -111,9 +111,12 @@ int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, bool force, char
 
 typedef struct CoreMountInfo {
         char *key;
-        char *path;
+        char *path; /* "" when handed out by core_mount_fd */
         uid_t owner;
         uint64_t mounted_usec;
+        uint64_t snapshot_id;
+        uint64_t attrs; /* MOUNT_ATTR_* it was made with, MOUNT_ATTR_IDMAP when idmapped */
+        bool attrs_known; /* false: mounted by an older laminad */
 } CoreMountInfo;
 typedef struct CoreMountInfoList {
         CoreMountInfo *items;
@@ -121,6 +124,10 @@ typedef struct CoreMountInfoList {
 } CoreMountInfoList;
 void core_mount_info_list_clear(CoreMountInfoList *l);
 int core_list_mounts(CoreSnapshotter *s, uid_t ns, CoreMountInfoList *ret, Error *e);
+/* The mount ns's snapshot snapshot_id has in core_list_mounts(), or -ENOENT: one record
+ * and one mount looked up (core-mount-info.c). */
+int core_mount_info(CoreSnapshotter *s, uid_t ns, uint64_t snapshot_id, CoreMountInfo *ret, Error *e);
+void core_mount_info_clear(CoreMountInfo *i);
 /* Where laminad has ns's key mounted now, or "" (not mounted, or handed out by
  * core_mount_fd): one record and one mount looked up, not the whole table. */
 int core_mount_path(CoreSnapshotter *s, uid_t ns, const char *key, char **ret, Error *e);
@@ -181,6 +188,28 @@ int core_image_create(CoreSnapshotter *s, uid_t ns, const char *name, const char
 int core_image_tag(CoreSnapshotter *s, uid_t ns, const char *source, const char *name, Error *e);
 /* Removes the name only. */
 int core_image_untag(CoreSnapshotter *s, uid_t ns, const char *name, Error *e);
+/* An image as the bus shows it as an object (core-image-object.c): the names one namespace
+ * gives one top snapshot, known by that snapshot's ID (never reused, says nothing of a name). */
+typedef struct CoreImageObject {
+        uint64_t top_id;
+        uid_t owner, top_owner;
+        char *top;
+        char **names; /* sorted by bytes */
+        /* Of the config of the name updated last: "sha256:<hex>" of its bytes (the image ID
+         * when it is the config as imported), "" when it has none. */
+        char config_digest[7 + 64 + 1];
+        uint64_t config_size;
+        uint64_t created_usec, updated_usec; /* earliest of its names, latest */
+} CoreImageObject;
+typedef struct CoreImageObjectList {
+        CoreImageObject *items;
+        size_t n;
+} CoreImageObjectList;
+void core_image_object_list_clear(CoreImageObjectList *l);
+/* The image objects of namespace ns (its own names only; CORE_NS_ALL: every namespace's),
+ * ordered by owner and top; top_id != 0: only the one of that top snapshot. Reads one config
+ * per object. */
+int core_image_objects(CoreSnapshotter *s, uid_t ns, uint64_t top_id, CoreImageObjectList *ret, Error *e);
 /* Removes the name, then the image's layers from the top down while they are ns's, no other
  * image names them and nothing is built on them; *ret_removed (may be NULL) lists those. */
 int core_image_remove(CoreSnapshotter *s, uid_t ns, const char *name, char ***ret_removed, Error *e);

@@ -140,7 +140,7 @@ static void gcrypt_init(void) {
         gcrypt_ok = gcry_check_version(NULL) != NULL;
 }
 
-static int sha256(const void *data, size_t len, uint8_t ret[static HASH_LEN]) {
+int store_sha256(const void *data, size_t len, uint8_t ret[static 32]) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
 
         if (pthread_once(&once, gcrypt_init) != 0 || !gcrypt_ok)
@@ -160,7 +160,7 @@ int name_key(uid_t owner, const char *name, size_t len, NameKey *ret) {
                 return 0;
         }
         memcpy(ret->b + OWNER_LEN, name, NAME_PREFIX_MAX);
-        r = sha256(name, len, ret->b + NAME_GROUP_LEN);
+        r = store_sha256(name, len, ret->b + NAME_GROUP_LEN);
         if (r < 0)
                 return r;
         ret->n = NAME_KEY_LONG;

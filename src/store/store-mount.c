@@ -7,9 +7,10 @@
 
 #include "store-internal.h"
 
-/* 3: with sb_dev and mnt_root; 2: mnt_id is the unique 64-bit mount ID; 1 held the
- * reusable 32-bit one. */
-#define MOUNT_RECORD_VERSION 3
+/* 4: with the mount's attrs; 3: with sb_dev and mnt_root; 2: mnt_id is the unique 64-bit
+ * mount ID; 1 held the reusable 32-bit one. */
+#define MOUNT_RECORD_VERSION 4
+#define MOUNT_RECORD_VERSION_NO_ATTRS 3
 #define MOUNT_RECORD_VERSION_NO_IDENTITY 2
 #define MOUNT_RECORD_VERSION_LEGACY_ID 1
 
@@ -34,6 +35,7 @@ int store_mount_put(StoreTxn *t, const MountRecord *m) {
         buf_put_str(&b, m->target, strlen(m->target));
         buf_put_u64(&b, m->sb_dev);
         buf_put_str(&b, m->mnt_root ?: "", m->mnt_root ? strlen(m->mnt_root) : 0);
+        buf_put_u64(&b, m->attrs);
         if (b.oom)
                 return -ENOMEM;
         return db_put(t, t->store->mounts, k.b, sizeof k.b, b.data, b.n, 0);
@@ -47,8 +49,8 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
         size_t n;
 
         version = reader_u8(&r);
-        if (version != MOUNT_RECORD_VERSION && version != MOUNT_RECORD_VERSION_NO_IDENTITY &&
-            version != MOUNT_RECORD_VERSION_LEGACY_ID)
+        if (version != MOUNT_RECORD_VERSION && version != MOUNT_RECORD_VERSION_NO_ATTRS &&
+            version != MOUNT_RECORD_VERSION_NO_IDENTITY && version != MOUNT_RECORD_VERSION_LEGACY_ID)
                 return -EBADMSG;
         m.legacy_mnt_id = version == MOUNT_RECORD_VERSION_LEGACY_ID;
         m.owner = reader_u32(&r);
@@ -62,7 +64,7 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
         m.target = reader_strdup(&r);
         if (!m.target)
                 return r.bad ? -EBADMSG : -ENOMEM;
-        if (version == MOUNT_RECORD_VERSION) {
+        if (version >= MOUNT_RECORD_VERSION_NO_ATTRS) {
                 m.sb_dev = reader_u64(&r);
                 m.mnt_root = reader_strdup(&r);
                 if (!m.mnt_root) {
@@ -72,6 +74,14 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
                 if (!m.mnt_root[0]) { /* not known */
                         free(m.mnt_root);
                         m.mnt_root = NULL;
+                }
+        }
+        if (version >= MOUNT_RECORD_VERSION) {
+                m.attrs = reader_u64(&r);
+                m.attrs_known = true;
+                if (r.bad) {
+                        mount_record_clear(&m);
+                        return -EBADMSG;
                 }
         }
         mount_record_clear(ret);

@@ -115,6 +115,10 @@ typedef struct MountRecord {
          * not known (attached by an older laminad, or killed before it was written). */
         uint64_t sb_dev;
         char *mnt_root;
+        /* The MOUNT_ATTR_* flags it was made with (MOUNT_ATTR_IDMAP when idmapped);
+         * attrs_known false: recorded by an older laminad. */
+        uint64_t attrs;
+        bool attrs_known;
 } MountRecord;
 
 void mount_record_clear(MountRecord *r);
@@ -153,3 +157,7 @@ int store_image_walk(StoreTxn *t, store_image_walk_fn fn, void *userdata);
 int store_image_walk_owner(StoreTxn *t, uid_t owner, store_image_walk_fn fn, void *userdata);
 /* How many images owner names, counting no further than max (> 0): min(count, max). */
 int store_image_count_owner(StoreTxn *t, uid_t owner, size_t max, size_t *ret);
+
+/* SHA-256 of data (libgcrypt, already mapped by libsystemd), for keys of long names and
+ * image config digests; -EIO when libgcrypt cannot be initialized. */
+int store_sha256(const void *data, size_t len, uint8_t ret[static 32]);
