@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bus-error.h"
-#include "bus-objects.h"
+#include "bus-objects-internal.h"
 #include "bus-util.h"
 #include "bus-watch.h"
 #include "bus-work.h"
@@ -13,31 +14,11 @@
 #include "log.h"
 #include "strutil.h"
 
-#define OBJECT_MANAGER_INTERFACE "org.freedesktop.DBus.ObjectManager"
-#define PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
-
-/* What the properties of one snapshot object are read from. */
-typedef struct Object {
-        BusSnapshotter *s;
-        const char *path;
-        const SnapshotInfo *info;
-        const char *mount_path; /* "" when laminad has not mounted it */
-} Object;
-
-struct BusObjects {
-        sd_bus_slot *manager_slot, *filter_slot;
-        sd_bus_slot **slots; /* one fallback vtable per snapshotter */
-        size_t n_slots;
-        /* The object find_object() found for the message being dispatched; its property
-         * getters run right after, before the next message. */
-        SnapshotInfo current_info;
-        char *current_mount_path;
-        Object current;
-};
+typedef SnapshotObject Object;
 
 /* --- Paths: <snapshotter>/snapshot/<uid>/<escaped key> --- */
 
-static char *object_path(BusSnapshotter *s, uid_t uid, const char *key) {
+char *bus_object_snapshot_path(BusSnapshotter *s, uid_t uid, const char *key) {
         _cleanup_free_ char *prefix = strdup_printf("%s/snapshot/%u", s->path, (unsigned) uid);
         char *path = NULL;
 
@@ -75,7 +56,8 @@ static int find_mount_path(BusSnapshotter *s, uid_t uid, const char *key, char *
 
 /* --- Properties of org.lamina.snapshot1.Snapshot --- */
 
-static int append_labels(sd_bus_message *m, const Object *o) {
+static int append_labels(sd_bus_message *m, const void *object) {
+        const Object *o = object;
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{ss}");
@@ -84,41 +66,58 @@ static int append_labels(sd_bus_message *m, const Object *o) {
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
-static int append_snapshotter(sd_bus_message *m, const Object *o) {
+static int append_snapshotter(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append_basic(m, 's', core_snapshotter_name(o->s->core));
 }
-static int append_key(sd_bus_message *m, const Object *o) {
+static int append_key(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append_basic(m, 's', o->info->name);
 }
-static int append_owner(sd_bus_message *m, const Object *o) {
+static int append_owner(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append(m, "u", (uint32_t) o->info->owner);
 }
-static int append_kind(sd_bus_message *m, const Object *o) {
+static int append_kind(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append_basic(m, 's', snapshot_kind_to_string(o->info->kind));
 }
-static int append_parent(sd_bus_message *m, const Object *o) {
+static int append_parent(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append_basic(m, 's', o->info->parent ?: "");
 }
-static int append_created(sd_bus_message *m, const Object *o) {
+static int append_created(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append_basic(m, 't', &o->info->created_usec);
 }
-static int append_updated(sd_bus_message *m, const Object *o) {
+static int append_updated(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append_basic(m, 't', &o->info->updated_usec);
 }
-static int append_size(sd_bus_message *m, const Object *o) {
+static int append_size(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append_basic(m, 't', &o->info->size);
 }
-static int append_inodes(sd_bus_message *m, const Object *o) {
+static int append_inodes(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append_basic(m, 't', &o->info->inodes);
 }
-static int append_mount_path(sd_bus_message *m, const Object *o) {
+static int append_mount_path(sd_bus_message *m, const void *object) {
+        const Object *o = object;
+
         return sd_bus_message_append_basic(m, 's', o->mount_path);
 }
 
-static const struct {
-        const char *name, *signature;
-        int (*append)(sd_bus_message *m, const Object *o);
-} properties[] = {
+static const BusObjectProperty properties[] = {
         { "Snapshotter", "s",     append_snapshotter },
         { "Key",         "s",     append_key },
         { "Owner",       "u",     append_owner },
@@ -132,27 +131,43 @@ static const struct {
         { "MountPath",   "s",     append_mount_path },
 };
 
+static const BusObjectKind snapshot_kind = { BUS_SNAPSHOT_INTERFACE, properties, ELEMENTSOF(properties) };
+
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        for (size_t i = 0; i < ELEMENTSOF(properties); i++)
-                if (streq(properties[i].name, property))
-                        return properties[i].append(reply, userdata);
+        return bus_object_append_property(reply, &snapshot_kind, property, userdata);
+}
+
+/* --- What every kind shares --- */
+
+int bus_object_append_property(sd_bus_message *m, const BusObjectKind *k, const char *name, const void *o) {
+        for (size_t i = 0; i < k->n_properties; i++)
+                if (streq(k->properties[i].name, name))
+                        return k->properties[i].append(m, o);
         return -EINVAL;
 }
 
-/* a{sv} of every property. */
-static int append_properties(sd_bus_message *m, const Object *o) {
+static bool strv_has(char *const *l, const char *s) {
+        for (; l && *l; l++)
+                if (streq(*l, s))
+                        return true;
+        return false;
+}
+
+int bus_object_append_properties(sd_bus_message *m, const BusObjectKind *k, const void *o, char *const *only) {
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(properties); i++) {
+        for (size_t i = 0; r >= 0 && i < k->n_properties; i++) {
+                if (only && !strv_has(only, k->properties[i].name))
+                        continue;
                 r = sd_bus_message_open_container(m, 'e', "sv");
                 if (r >= 0)
-                        r = sd_bus_message_append_basic(m, 's', properties[i].name);
+                        r = sd_bus_message_append_basic(m, 's', k->properties[i].name);
                 if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', properties[i].signature);
+                        r = sd_bus_message_open_container(m, 'v', k->properties[i].signature);
                 if (r >= 0)
-                        r = properties[i].append(m, o);
+                        r = k->properties[i].append(m, o);
                 if (r >= 0)
                         r = sd_bus_message_close_container(m);
                 if (r >= 0)
@@ -161,22 +176,59 @@ static int append_properties(sd_bus_message *m, const Object *o) {
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
-/* o, a{sa{sv}}: the object with its one interface, as GetManagedObjects and InterfacesAdded carry it. */
-static int append_object(sd_bus_message *m, const Object *o) {
+int bus_object_append(sd_bus_message *m, const BusObjectKind *k, const char *path, const void *o) {
         int r;
 
-        r = sd_bus_message_append_basic(m, 'o', o->path);
+        r = sd_bus_message_append_basic(m, 'o', path);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sa{sv}}");
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'e', "sa{sv}");
         if (r >= 0)
-                r = sd_bus_message_append_basic(m, 's', BUS_SNAPSHOT_INTERFACE);
+                r = sd_bus_message_append_basic(m, 's', k->interface);
         if (r >= 0)
-                r = append_properties(m, o);
+                r = bus_object_append_properties(m, k, o, NULL);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+char *bus_object_id_path(BusSnapshotter *s, const char *what, uid_t uid, uint64_t id) {
+        return strdup_printf("%s/%s/%u/%" PRIu64, s->path, what, (unsigned) uid, id);
+}
+
+int bus_object_id_path_parse(BusSnapshotter *s, const char *what, const char *path, uid_t *ret_uid, uint64_t *ret_id) {
+        _cleanup_free_ char *prefix = strdup_printf("%s/%s", s->path, what), *head = NULL;
+        const char *slash = strrchr(path, '/'), *p;
+        uint64_t id = 0;
+        int r;
+
+        if (!prefix)
+                return -ENOMEM;
+        head = slash ? strndup(path, (size_t) (slash - path)) : NULL;
+        if (!head)
+                return -EINVAL;
+        r = bus_parse_user_path(prefix, head, ret_uid);
+        if (r < 0)
+                return r;
+        /* Canonical only: digits without a leading zero, not 0, no overflow. */
+        p = slash + 1;
+        if (p[0] < '1' || p[0] > '9')
+                return -EINVAL;
+        for (; *p; p++) {
+                if (*p < '0' || *p > '9' || id > (UINT64_MAX - 9) / 10)
+                        return -EINVAL;
+                id = id * 10 + (uint64_t) (*p - '0');
+        }
+        *ret_id = id;
+        return 0;
+}
+
+bool bus_object_caller_may_see(BusSnapshotter *s, sd_bus *bus, uid_t uid) {
+        sd_bus_message *m = sd_bus_get_current_message(bus);
+        uid_t caller;
+
+        return m && bus_caller_uid(s->context, m, &caller, NULL) >= 0 && (caller == 0 || caller == uid);
 }
 
 static const sd_bus_vtable snapshot_vtable[] = {
@@ -201,14 +253,11 @@ static int find_object(sd_bus *bus, const char *path, const char *interface, voi
                        sd_bus_error *error) {
         BusSnapshotter *s = userdata;
         BusObjects *o = s->context->objects;
-        sd_bus_message *m = sd_bus_get_current_message(bus);
         _cleanup_free_ char *key = NULL;
         Error e = ERROR_NULL;
-        uid_t uid, caller;
+        uid_t uid;
 
-        if (!m || object_path_parse(s, path, &uid, &key) < 0)
-                return 0;
-        if (bus_caller_uid(s->context, m, &caller, NULL) < 0 || (caller != 0 && caller != uid))
+        if (object_path_parse(s, path, &uid, &key) < 0 || !bus_object_caller_may_see(s, bus, uid))
                 return 0;
 
         snapshot_info_clear(&o->current_info);
@@ -218,8 +267,8 @@ static int find_object(sd_bus *bus, const char *path, const char *interface, voi
                 return 0; /* gone, or root's committed snapshot seen from uid's namespace */
         if (find_mount_path(s, uid, key, &o->current_mount_path) < 0)
                 return 0;
-        o->current = (Object) { s, path, &o->current_info, o->current_mount_path };
-        *found = &o->current;
+        o->current.snapshot = (Object) { s, path, &o->current_info, o->current_mount_path };
+        *found = &o->current.snapshot;
         return 1;
 }
 
@@ -228,8 +277,9 @@ static int find_object(sd_bus *bus, const char *path, const char *interface, voi
 typedef struct Query {
         BusContext *c;
         uid_t uid; /* the caller: its namespace, or every one for root */
-        SnapshotInfoList *lists;   /* per snapshotter */
-        CoreMountInfoList *mounts; /* per snapshotter */
+        SnapshotInfoList *lists;     /* per snapshotter */
+        CoreMountInfoList *mounts;   /* per snapshotter */
+        CoreImageObjectList *images; /* per snapshotter */
 } Query;
 
 static void query_free(void *data) {
@@ -238,10 +288,12 @@ static void query_free(void *data) {
         for (size_t i = 0; q && i < q->c->n_snapshotters; i++) {
                 snapshot_info_list_clear(&q->lists[i]);
                 core_mount_info_list_clear(&q->mounts[i]);
+                core_image_object_list_clear(&q->images[i]);
         }
         if (q) {
                 free(q->lists);
                 free(q->mounts);
+                free(q->images);
         }
         free(q);
 }
@@ -261,22 +313,25 @@ static int query_run(BusJob *job, void *data, Error *e) {
 
         for (size_t i = 0; i < q->c->n_snapshotters; i++) {
                 CoreSnapshotter *core = q->c->snapshotters[i].core;
-
                 uid_t ns = q->uid == 0 ? CORE_NS_ALL : q->uid;
 
                 r = core_list(core, ns, NULL, &q->lists[i], e);
                 if (r >= 0)
                         r = core_list_mounts(core, ns, &q->mounts[i], e);
+                if (r >= 0)
+                        r = core_image_objects(core, ns, 0, &q->images[i], e);
                 if (r < 0)
                         return r;
-                for (size_t j = 0; j < q->lists[i].n; j++) {
+                for (size_t j = 0; j < q->lists[i].n; j++)
                         bytes += info_size(&q->lists[i].items[j]);
-                        if (bytes > BUS_LIST_BYTES_MAX)
-                                return error_setf(e, EUSERS,
-                                                  "the snapshots of uid %u would take more than %u MiB as objects; "
-                                                  "page through them with ListPage(filters, cursor, limit)",
-                                                  (unsigned) q->uid, BUS_LIST_BYTES_MAX / 1024u / 1024u);
-                }
+                for (size_t j = 0; j < q->mounts[i].n; j++)
+                        bytes += 2 * strlen(q->mounts[i].items[j].key) + strlen(q->mounts[i].items[j].path) + 768;
+                bytes += bus_image_objects_size(&q->images[i]);
+                if (bytes > BUS_LIST_BYTES_MAX)
+                        return error_setf(e, EUSERS,
+                                          "the snapshots, images and mounts of uid %u would take more than %u MiB as "
+                                          "objects; page through them with ListPage(filters, cursor, limit) and ListImages",
+                                          (unsigned) q->uid, BUS_LIST_BYTES_MAX / 1024u / 1024u);
         }
         return 0;
 }
@@ -288,6 +343,29 @@ static const char *mount_path_of(const CoreMountInfoList *mounts, uid_t uid, con
         return "";
 }
 
+static int append_snapshot_objects(sd_bus_message *reply, const Query *q, size_t i) {
+        int r = 0;
+
+        for (size_t j = 0; r >= 0 && j < q->lists[i].n; j++) {
+                const SnapshotInfo *info = &q->lists[i].items[j];
+                _cleanup_free_ char *path = NULL;
+
+                if (q->uid != 0 && info->owner != q->uid) /* root's committed ones, seen from uid */
+                        continue;
+                path = bus_object_snapshot_path(&q->c->snapshotters[i], info->owner, info->name);
+                if (!path)
+                        return -ENOMEM;
+                r = sd_bus_message_open_container(reply, 'e', "oa{sa{sv}}");
+                if (r >= 0)
+                        r = bus_object_append(reply, &snapshot_kind, path,
+                                              &(Object) { &q->c->snapshotters[i], path, info,
+                                                          mount_path_of(&q->mounts[i], info->owner, info->name) });
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+        }
+        return r;
+}
+
 static int query_reply(sd_bus_message *m, void *data) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Query *q = data;
@@ -296,23 +374,13 @@ static int query_reply(sd_bus_message *m, void *data) {
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "{oa{sa{sv}}}");
-        for (size_t i = 0; r >= 0 && i < q->c->n_snapshotters; i++)
-                for (size_t j = 0; r >= 0 && j < q->lists[i].n; j++) {
-                        const SnapshotInfo *info = &q->lists[i].items[j];
-                        _cleanup_free_ char *path = NULL;
-
-                        if (q->uid != 0 && info->owner != q->uid) /* root's committed ones, seen from uid */
-                                continue;
-                        path = object_path(&q->c->snapshotters[i], info->owner, info->name);
-                        if (!path)
-                                return -ENOMEM;
-                        r = sd_bus_message_open_container(reply, 'e', "oa{sa{sv}}");
-                        if (r >= 0)
-                                r = append_object(reply, &(Object) { &q->c->snapshotters[i], path, info,
-                                                                     mount_path_of(&q->mounts[i], info->owner, info->name) });
-                        if (r >= 0)
-                                r = sd_bus_message_close_container(reply);
-                }
+        for (size_t i = 0; r >= 0 && i < q->c->n_snapshotters; i++) {
+                r = append_snapshot_objects(reply, q, i);
+                if (r >= 0)
+                        r = bus_image_objects_append(reply, &q->c->snapshotters[i], &q->images[i]);
+                if (r >= 0)
+                        r = bus_mount_objects_append(reply, &q->c->snapshotters[i], &q->mounts[i]);
+        }
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r < 0)
@@ -336,8 +404,8 @@ static int get_managed_objects(BusContext *c, sd_bus_message *m, sd_bus_error *e
         if (!q)
                 return -ENOMEM;
         *q = (Query) { c, uid, calloc(c->n_snapshotters, sizeof *q->lists),
-                       calloc(c->n_snapshotters, sizeof *q->mounts) };
-        if (!q->lists || !q->mounts) {
+                       calloc(c->n_snapshotters, sizeof *q->mounts), calloc(c->n_snapshotters, sizeof *q->images) };
+        if (!q->lists || !q->mounts || !q->images) {
                 query_free(q);
                 return -ENOMEM;
         }
@@ -362,71 +430,85 @@ static int filter_object_manager(sd_bus_message *m, void *userdata, sd_bus_error
 
 /* --- Signals --- */
 
-static int fill_object(sd_bus_message *signal, void *userdata) {
-        return append_object(signal, userdata);
+typedef struct AddedArgs {
+        const BusObjectKind *kind;
+        const char *path;
+        const void *object;
+} AddedArgs;
+
+static int fill_added(sd_bus_message *signal, void *userdata) {
+        const AddedArgs *a = userdata;
+
+        return bus_object_append(signal, a->kind, a->path, a->object);
 }
+
+void bus_object_send_added(BusSnapshotter *s, uid_t ns, const BusObjectKind *k, const char *path, const void *o) {
+        bus_watchers_send(s->context->watchers, ns, NULL, BUS_PATH, OBJECT_MANAGER_INTERFACE, "InterfacesAdded",
+                          fill_added, &(AddedArgs) { k, path, o });
+}
+
+typedef struct RemovedArgs {
+        const char *path, *interface;
+} RemovedArgs;
 
 static int fill_removed(sd_bus_message *signal, void *userdata) {
-        return sd_bus_message_append(signal, "oas", (const char *) userdata, 1, BUS_SNAPSHOT_INTERFACE);
+        const RemovedArgs *a = userdata;
+
+        return sd_bus_message_append(signal, "oas", a->path, 1, a->interface);
 }
 
-static int fill_mount_path(sd_bus_message *signal, void *userdata) {
-        return sd_bus_message_append(signal, "sa{sv}as", BUS_SNAPSHOT_INTERFACE, 1, "MountPath", "s",
-                                     (const char *) userdata, 0);
+void bus_object_send_removed(BusSnapshotter *s, uid_t ns, const BusObjectKind *k, const char *path) {
+        bus_watchers_send(s->context->watchers, ns, NULL, BUS_PATH, OBJECT_MANAGER_INTERFACE, "InterfacesRemoved",
+                          fill_removed, &(RemovedArgs) { path, k->interface });
+}
+
+typedef struct ChangedArgs {
+        const BusObjectKind *kind;
+        const void *object;
+        char *const *names;
+} ChangedArgs;
+
+static int fill_changed(sd_bus_message *signal, void *userdata) {
+        const ChangedArgs *a = userdata;
+        int r;
+
+        r = sd_bus_message_append(signal, "s", a->kind->interface);
+        if (r >= 0)
+                r = bus_object_append_properties(signal, a->kind, a->object, a->names);
+        return r < 0 ? r : sd_bus_message_append(signal, "as", 0);
+}
+
+void bus_object_send_changed(BusSnapshotter *s, uid_t ns, const BusObjectKind *k, const char *path, const void *o,
+                             char *const *names) {
+        bus_watchers_send(s->context->watchers, ns, NULL, path, PROPERTIES_INTERFACE, "PropertiesChanged",
+                          fill_changed, &(ChangedArgs) { k, o, names });
 }
 
 static void object_added(BusSnapshotter *s, uid_t ns, const char *key) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-        _cleanup_free_ char *path = object_path(s, ns, key), *mount_path = NULL;
+        _cleanup_free_ char *path = bus_object_snapshot_path(s, ns, key), *mount_path = NULL;
         Error e = ERROR_NULL;
 
         if (!path || core_stat(s->core, ns, key, &info, &e) < 0 || info.owner != ns ||
             find_mount_path(s, ns, key, &mount_path) < 0)
                 return;
-        bus_watchers_send(s->context->watchers, ns, NULL, BUS_PATH, OBJECT_MANAGER_INTERFACE, "InterfacesAdded",
-                          fill_object, &(Object) { s, path, &info, mount_path });
+        bus_object_send_added(s, ns, &snapshot_kind, path, &(Object) { s, path, &info, mount_path });
 }
 
-static void object_removed(BusSnapshotter *s, uid_t ns, const char *key) {
-        _cleanup_free_ char *path = object_path(s, ns, key);
+void bus_objects_snapshot_removed(BusSnapshotter *s, uid_t ns, const char *key) {
+        _cleanup_free_ char *path = bus_object_snapshot_path(s, ns, key);
 
         if (path)
-                bus_watchers_send(s->context->watchers, ns, NULL, BUS_PATH, OBJECT_MANAGER_INTERFACE,
-                                  "InterfacesRemoved", fill_removed, path);
+                bus_object_send_removed(s, ns, &snapshot_kind, path);
 }
 
 static void object_mount_path(BusSnapshotter *s, uid_t ns, const char *key, const char *mount_path) {
-        _cleanup_free_ char *path = object_path(s, ns, key);
+        _cleanup_free_ char *path = bus_object_snapshot_path(s, ns, key);
 
         if (path)
-                bus_watchers_send(s->context->watchers, ns, NULL, path, PROPERTIES_INTERFACE, "PropertiesChanged",
-                                  fill_mount_path, (void *) mount_path);
-}
-
-static int fill_labels(sd_bus_message *signal, void *userdata) {
-        const Object *o = userdata;
-        int r;
-
-        r = sd_bus_message_append(signal, "s", BUS_SNAPSHOT_INTERFACE);
-        if (r >= 0)
-                r = sd_bus_message_open_container(signal, 'a', "{sv}");
-        if (r >= 0)
-                r = sd_bus_message_open_container(signal, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(signal, "s", "Labels");
-        if (r >= 0)
-                r = sd_bus_message_open_container(signal, 'v', "a{ss}");
-        if (r >= 0)
-                r = append_labels(signal, o);
-        if (r >= 0)
-                r = sd_bus_message_close_container(signal);
-        if (r >= 0)
-                r = sd_bus_message_close_container(signal);
-        if (r >= 0)
-                r = sd_bus_message_append(signal, "{sv}", "Updated", "t", o->info->updated_usec);
-        if (r >= 0)
-                r = sd_bus_message_close_container(signal);
-        return r < 0 ? r : sd_bus_message_append(signal, "as", 0);
+                bus_object_send_changed(s, ns, &snapshot_kind, path,
+                                        &(Object) { s, path, &(SnapshotInfo) {}, mount_path },
+                                        STRV_MAKE("MountPath"));
 }
 
 void bus_objects_updated(BusSnapshotter *s, const SnapshotInfo *info) {
@@ -434,10 +516,10 @@ void bus_objects_updated(BusSnapshotter *s, const SnapshotInfo *info) {
 
         if (!bus_watchers_any(s->context->watchers))
                 return;
-        path = object_path(s, info->owner, info->name);
+        path = bus_object_snapshot_path(s, info->owner, info->name);
         if (path)
-                bus_watchers_send(s->context->watchers, info->owner, NULL, path, PROPERTIES_INTERFACE,
-                                  "PropertiesChanged", fill_labels, &(Object) { s, path, info, "" });
+                bus_object_send_changed(s, info->owner, &snapshot_kind, path, &(Object) { s, path, info, "" },
+                                        STRV_MAKE("Labels", "Updated"));
 }
 
 void bus_objects_changed(BusSnapshotter *s, const char *member, uid_t ns, const char *types, va_list ap) {
@@ -454,19 +536,31 @@ void bus_objects_changed(BusSnapshotter *s, const char *member, uid_t ns, const 
         if (streq(member, "Prepared"))
                 object_added(s, ns, a);
         else if (streq(member, "Committed") && b) { /* name, key */
-                object_removed(s, ns, b);
+                bus_objects_snapshot_removed(s, ns, b);
                 object_added(s, ns, a);
         } else if (streq(member, "Removed"))
-                object_removed(s, ns, a);
-        else if (streq(member, "Mounted") && b)
+                bus_objects_snapshot_removed(s, ns, a);
+        else if (streq(member, "Mounted") && b) {
                 object_mount_path(s, ns, a, b);
-        else if (streq(member, "Unmounted"))
+                bus_mount_object_added(s, ns, a);
+        } else if (streq(member, "Unmounted")) {
                 object_mount_path(s, ns, a, "");
+                bus_mount_object_removed(s, ns, a);
+        }
 }
 
 /* --- Registration --- */
 
 int bus_objects_register(BusContext *c) {
+        static const struct {
+                const char *what, *interface;
+                const sd_bus_vtable *vtable;
+                sd_bus_object_find_t find;
+        } kinds[] = {
+                { "snapshot", BUS_SNAPSHOT_INTERFACE, snapshot_vtable, find_object },
+                { "image", BUS_IMAGE_OBJECT_INTERFACE, bus_image_object_vtable, bus_image_object_find },
+                { "mount", BUS_MOUNT_OBJECT_INTERFACE, bus_mount_object_vtable, bus_mount_object_find },
+        };
         BusObjects *o;
         int r;
 
@@ -474,21 +568,22 @@ int bus_objects_register(BusContext *c) {
         if (!o)
                 return -ENOMEM;
         c->objects = o;
-        o->slots = calloc(c->n_snapshotters, sizeof *o->slots);
+        o->slots = calloc(c->n_snapshotters * ELEMENTSOF(kinds), sizeof *o->slots);
         if (!o->slots)
                 return -ENOMEM;
-        for (size_t i = 0; i < c->n_snapshotters; i++) {
-                BusSnapshotter *s = &c->snapshotters[i];
-                _cleanup_free_ char *prefix = strdup_printf("%s/snapshot", s->path);
+        for (size_t i = 0; i < c->n_snapshotters; i++)
+                for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+                        BusSnapshotter *s = &c->snapshotters[i];
+                        _cleanup_free_ char *prefix = strdup_printf("%s/%s", s->path, kinds[k].what);
 
-                if (!prefix)
-                        return -ENOMEM;
-                r = sd_bus_add_fallback_vtable(c->bus, &o->slots[i], prefix, BUS_SNAPSHOT_INTERFACE,
-                                               snapshot_vtable, find_object, s);
-                if (r < 0)
-                        return log_error_errno(r, "failed to register %s/*: %m", prefix);
-                o->n_slots++;
-        }
+                        if (!prefix)
+                                return -ENOMEM;
+                        r = sd_bus_add_fallback_vtable(c->bus, &o->slots[o->n_slots], prefix, kinds[k].interface,
+                                                       kinds[k].vtable, kinds[k].find, s);
+                        if (r < 0)
+                                return log_error_errno(r, "failed to register %s/*: %m", prefix);
+                        o->n_slots++;
+                }
         r = sd_bus_add_object_manager(c->bus, &o->manager_slot, BUS_PATH);
         if (r >= 0)
                 r = sd_bus_add_filter(c->bus, &o->filter_slot, filter_object_manager, c);
@@ -507,6 +602,9 @@ BusObjects *bus_objects_free(BusObjects *o) {
         sd_bus_slot_unref(o->filter_slot);
         snapshot_info_clear(&o->current_info);
         free(o->current_mount_path);
+        core_image_object_list_clear(&o->current_images);
+        core_mount_info_clear(&o->current_mount);
+        free(o->current_snapshot_path);
         free(o);
         return NULL;
 }
