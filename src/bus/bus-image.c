@@ -3,6 +3,7 @@
 
 #include "bus-error.h"
 #include "bus-image.h"
+#include "bus-objects.h"
 #include "bus-request.h"
 #include "bus-util.h"
 #include "bus-work.h"
@@ -11,7 +12,8 @@
 /* org.lamina.snapshot1.Images, on every Snapshotter object (and its user/<uid> children):
  * image names for top snapshots plus their OCI configs (core-image.c). Reads need no
  * authorization in the caller's own namespace; changes need manage-own, another namespace
- * manage, as for snapshots. All calls are fast (metadata only) and answered on the loop. */
+ * manage, as for snapshots. All calls are fast (metadata only) and answered on the loop.
+ * Changes are told to the watchers of the image objects (bus-objects-image.c). */
 
 /* An image name, validated as the core does. */
 static int read_image_name(sd_bus_message *m, char **ret, sd_bus_error *error) {
@@ -111,59 +113,73 @@ static int method_get_image(sd_bus_message *m, void *userdata, sd_bus_error *err
 
 static int method_create_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        uint64_t before;
         Error e = ERROR_NULL;
         int r;
 
         r = bus_request_begin(userdata, m, "create-image", BUS_ACTION_MANAGE_OWN, read_create, &req, error);
         if (r != 0)
                 return r;
+        before = bus_objects_image_top(req->snapshotter, req->ns, req->key);
         r = core_image_create(req->snapshotter->core, req->ns, req->key, req->parent, req->config, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
         log_request(req, LOG_INFO, " for %s", LOG_KEY(req->parent));
-        return sd_bus_reply_method_return(m, NULL);
+        r = sd_bus_reply_method_return(m, NULL);
+        bus_objects_image_changed(req->snapshotter, req->ns, req->key, before, NULL);
+        return r;
 }
 
 static int method_tag_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        uint64_t before;
         Error e = ERROR_NULL;
         int r;
 
         r = bus_request_begin(userdata, m, "tag-image", BUS_ACTION_MANAGE_OWN, read_tag, &req, error);
         if (r != 0)
                 return r;
+        before = bus_objects_image_top(req->snapshotter, req->ns, req->name);
         r = core_image_tag(req->snapshotter->core, req->ns, req->key, req->name, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
         log_request(req, LOG_INFO, " as %s", LOG_KEY(req->name));
-        return sd_bus_reply_method_return(m, NULL);
+        r = sd_bus_reply_method_return(m, NULL);
+        bus_objects_image_changed(req->snapshotter, req->ns, req->name, before, NULL);
+        return r;
 }
 
 static int method_untag_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        uint64_t before;
         Error e = ERROR_NULL;
         int r;
 
         r = bus_request_begin(userdata, m, "untag-image", BUS_ACTION_MANAGE_OWN, read_name, &req, error);
         if (r != 0)
                 return r;
+        before = bus_objects_image_top(req->snapshotter, req->ns, req->key);
         r = core_image_untag(req->snapshotter->core, req->ns, req->key, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
         log_request(req, LOG_INFO, "");
-        return sd_bus_reply_method_return(m, NULL);
+        r = sd_bus_reply_method_return(m, NULL);
+        bus_objects_image_changed(req->snapshotter, req->ns, req->key, before, NULL);
+        return r;
 }
 
 static int method_remove_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
         _cleanup_strv_free_ char **removed = NULL;
+        uint64_t before;
         Error e = ERROR_NULL;
         int r;
 
         r = bus_request_begin(userdata, m, "remove-image", BUS_ACTION_MANAGE_OWN, read_name, &req, error);
         if (r != 0)
                 return r;
+        before = bus_objects_image_top(req->snapshotter, req->ns, req->key);
         r = core_image_remove(req->snapshotter->core, req->ns, req->key, &removed, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
@@ -171,9 +187,10 @@ static int method_remove_image(sd_bus_message *m, void *userdata, sd_bus_error *
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = sd_bus_message_append_strv(reply, removed);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        bus_objects_image_changed(req->snapshotter, req->ns, req->key, before, removed);
+        return r;
 }
 
 /* Every error a caller gets is a documented name (bus_error_ensure()). */
