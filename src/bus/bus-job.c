@@ -9,12 +9,14 @@
 #include "log.h"
 
 #define PROGRESS_INTERVAL_USEC (100 * 1000ULL) /* ten a second */
+#define WORKER_IDLE_USEC (10 * 1000 * 1000ULL)
 
 struct BusJob {
         uid_t caller;
         BusJobs *jobs;
         BusJob *next; /* written by the loop thread only */
         sd_bus_message *message;
+        BusJob *queued_next; /* under jobs->lock: waiting for a worker */
         const BusJobOps *ops;
         void *data;
         Error error; /* written by the worker until finished is set */
@@ -36,6 +38,19 @@ struct BusJobs {
         BusJob *running;
         size_t n_running;
         size_t max, per_caller, root_reserve;
+
+        /* The worker pool, under lock. Every admitted job has a thread of its own at once
+         * (a job that never ends must not hold up another caller's): a job is queued only
+         * when a worker not running one will take it, otherwise a new worker is started
+         * for it. Workers running a job plus queued jobs are admitted jobs, so there are
+         * never more workers than max; one idle for worker_idle_usec exits. */
+        pthread_cond_t wake, exited;
+        BusJob *queue_head, **queue_tail;
+        size_t n_queued, n_busy, n_workers;
+        uint64_t worker_idle_usec; /* 0: never */
+        bool stopping;  /* bus_jobs_free(): every worker exits */
+        bool abandoned; /* bus_jobs_abandon(): no queued job starts */
+
         int eventfd;
         sd_event_source *source;
         void (*on_finished)(void *userdata);
@@ -75,8 +90,7 @@ void bus_job_progress(BusJob *job, uint64_t done, uint64_t total) {
         bus_jobs_wake(j);
 }
 
-static void *bus_job_thread(void *p) {
-        BusJob *job = p;
+static void bus_job_run(BusJob *job) {
         BusJobs *j = job->jobs;
         int r;
 
@@ -85,9 +99,64 @@ static void *bus_job_thread(void *p) {
         pthread_mutex_lock(&j->lock);
         job->result = r;
         job->finished = true;
+        /* Free for the next job before the loop learns that this one finished, so that
+         * a job the loop admits next goes to this worker, not to a new one. */
+        j->n_busy--;
         pthread_mutex_unlock(&j->lock);
         /* From here on the loop thread may free job. */
         bus_jobs_wake(j);
+}
+
+static struct timespec worker_deadline(uint64_t idle_usec) {
+        uint64_t usec = monotonic_usec() + idle_usec;
+
+        return (struct timespec) { .tv_sec = (time_t) (usec / 1000000ULL),
+                                   .tv_nsec = (long) (usec % 1000000ULL) * 1000L };
+}
+
+/* Under the lock. */
+static BusJob *bus_jobs_dequeue(BusJobs *j) {
+        BusJob *job = j->queue_head;
+
+        if (!job || j->abandoned)
+                return NULL;
+        j->queue_head = job->queued_next;
+        if (!j->queue_head)
+                j->queue_tail = &j->queue_head;
+        j->n_queued--;
+        return job;
+}
+
+static void *bus_worker(void *p) {
+        BusJobs *j = p;
+        bool timed_out = false;
+
+        pthread_mutex_lock(&j->lock);
+        for (;;) {
+                BusJob *job = bus_jobs_dequeue(j);
+                struct timespec deadline;
+
+                if (job) {
+                        j->n_busy++;
+                        pthread_mutex_unlock(&j->lock);
+                        bus_job_run(job);
+                        pthread_mutex_lock(&j->lock);
+                        timed_out = false;
+                        continue;
+                }
+                if (j->stopping || timed_out)
+                        break;
+                if (j->worker_idle_usec == 0)
+                        pthread_cond_wait(&j->wake, &j->lock);
+                else {
+                        deadline = worker_deadline(j->worker_idle_usec);
+                        timed_out = pthread_cond_timedwait(&j->wake, &j->lock, &deadline) == ETIMEDOUT;
+                }
+        }
+        j->n_workers--;
+        if (j->n_workers == 0)
+                pthread_cond_signal(&j->exited);
+        pthread_mutex_unlock(&j->lock);
         return NULL;
 }
 
@@ -177,6 +246,7 @@ static int bus_jobs_on_wake(sd_event_source *s, int fd, uint32_t revents, void *
 
 void bus_jobs_abandon(BusJobs *j, const sd_bus_error *error) {
         pthread_mutex_lock(&j->lock);
+        j->abandoned = true;
         for (BusJob *job = j->running; job; job = job->next) {
                 int r = sd_bus_reply_method_error(job->message, error);
                 if (r < 0)
@@ -188,6 +258,7 @@ void bus_jobs_abandon(BusJobs *j, const sd_bus_error *error) {
 
 int bus_jobs_new(sd_event *event, size_t max, size_t per_caller, size_t root_reserve, BusJobs **ret) {
         _cleanup_(bus_jobs_freep) BusJobs *j = NULL;
+        pthread_condattr_t attr;
         int r;
 
         assert(event);
@@ -198,7 +269,20 @@ int bus_jobs_new(sd_event *event, size_t max, size_t per_caller, size_t root_res
         if (!j)
                 return -ENOMEM;
         j->eventfd = -EBADF;
+        j->queue_tail = &j->queue_head;
+        j->worker_idle_usec = WORKER_IDLE_USEC;
         r = pthread_mutex_init(&j->lock, NULL);
+        if (r != 0)
+                return -r;
+        r = pthread_condattr_init(&attr);
+        if (r != 0)
+                return -r;
+        r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        if (r == 0)
+                r = pthread_cond_init(&j->wake, &attr);
+        if (r == 0)
+                r = pthread_cond_init(&j->exited, &attr);
+        (void) pthread_condattr_destroy(&attr);
         if (r != 0)
                 return -r;
         j->max = max;
@@ -221,8 +305,19 @@ BusJobs *bus_jobs_free(BusJobs *j) {
         if (!j)
                 return NULL;
         assert(j->n_running == 0);
+
+        /* Idle workers exit now; the last one signals. */
+        pthread_mutex_lock(&j->lock);
+        j->stopping = true;
+        pthread_cond_broadcast(&j->wake);
+        while (j->n_workers > 0)
+                pthread_cond_wait(&j->exited, &j->lock);
+        pthread_mutex_unlock(&j->lock);
+
         sd_event_source_disable_unref(j->source);
         safe_close(j->eventfd);
+        pthread_cond_destroy(&j->wake);
+        pthread_cond_destroy(&j->exited);
         pthread_mutex_destroy(&j->lock);
         free(j);
         return NULL;
@@ -232,12 +327,29 @@ size_t bus_jobs_running(BusJobs *j) {
         return j->n_running;
 }
 
+size_t bus_jobs_workers(BusJobs *j) {
+        size_t n;
+
+        pthread_mutex_lock(&j->lock);
+        n = j->n_workers;
+        pthread_mutex_unlock(&j->lock);
+        return n;
+}
+
+void bus_jobs_set_worker_idle(BusJobs *j, uint64_t usec) {
+        pthread_mutex_lock(&j->lock);
+        j->worker_idle_usec = usec;
+        pthread_cond_broadcast(&j->wake); /* waiting workers take the new time */
+        pthread_mutex_unlock(&j->lock);
+}
+
 void bus_jobs_set_on_finished(BusJobs *j, void (*cb)(void *userdata), void *userdata) {
         j->on_finished = cb;
         j->userdata = userdata;
 }
 
-static int bus_job_spawn(BusJob *job) {
+/* Under the lock. */
+static int bus_jobs_add_worker(BusJobs *j) {
         pthread_attr_t attr;
         pthread_t thread;
         int r;
@@ -247,9 +359,29 @@ static int bus_job_spawn(BusJob *job) {
                 return -r;
         r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (r == 0)
-                r = pthread_create(&thread, &attr, bus_job_thread, job);
+                r = pthread_create(&thread, &attr, bus_worker, j);
         pthread_attr_destroy(&attr);
-        return -r;
+        if (r != 0)
+                return -r;
+        j->n_workers++;
+        return 0;
+}
+
+/* Under the lock: hands job to a worker running none (it takes queued jobs before it
+ * waits), or to a new one. */
+static int bus_jobs_dispatch(BusJobs *j, BusJob *job) {
+        int r;
+
+        if (j->n_queued >= j->n_workers - j->n_busy) {
+                r = bus_jobs_add_worker(j);
+                if (r < 0)
+                        return r;
+        } else
+                pthread_cond_signal(&j->wake);
+        *j->queue_tail = job;
+        j->queue_tail = &job->queued_next;
+        j->n_queued++;
+        return 0;
 }
 
 /* Loop thread. Root may use every slot; other callers together leave root_reserve free
@@ -309,17 +441,14 @@ int bus_job_start(BusJobs *j, sd_bus_message *m, uid_t caller, const BusJobOps *
                 .data = data,
         };
 
-        /* Linked in before the thread exists, so a fast finish finds it. */
         pthread_mutex_lock(&j->lock);
-        job->next = j->running;
-        j->running = job;
+        r = bus_jobs_dispatch(j, job);
+        if (r >= 0) {
+                job->next = j->running;
+                j->running = job;
+        }
         pthread_mutex_unlock(&j->lock);
-
-        r = bus_job_spawn(job);
         if (r < 0) {
-                pthread_mutex_lock(&j->lock);
-                j->running = job->next;
-                pthread_mutex_unlock(&j->lock);
                 bus_job_free(job);
                 return log_error_errno(r, "failed to start a worker thread: %m");
         }

@@ -10,10 +10,12 @@
 #include "error.h"
 #include "macro.h"
 
-/* Slow calls (Usage, Commit, Cleanup, Apply) run on worker threads, one thread per
- * job, at most `max` at a time. Workers never touch sd-bus: they hand results and
- * progress to the event loop through an eventfd, and the loop thread sends the reply
- * and the progress signals. */
+/* Slow calls (Usage, Commit, Cleanup, Apply) run on worker threads, at most `max` at a
+ * time, each job on a thread of its own from the moment it is admitted. The threads are a
+ * pool: a worker that finished waits for the next job and exits after 10 s without one,
+ * so a burst of calls creates no thread per call and an idle daemon keeps none. Workers
+ * never touch sd-bus: they hand results and progress to the event loop through an
+ * eventfd, and the loop thread sends the reply and the progress signals. */
 
 typedef struct BusJobs BusJobs;
 typedef struct BusJob BusJob;
@@ -33,10 +35,14 @@ typedef struct BusJobOps {
 /* At most max jobs; one non-root caller at most per_caller, and non-root callers together
  * leave root_reserve for root. */
 int bus_jobs_new(sd_event *event, size_t max, size_t per_caller, size_t root_reserve, BusJobs **ret);
-/* Only when none are running (see bus_jobs_running()). */
+/* Only when none are running (see bus_jobs_running()); waits for the idle workers to exit. */
 BusJobs *bus_jobs_free(BusJobs *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BusJobs *, bus_jobs_free);
 size_t bus_jobs_running(BusJobs *j);
+/* Worker threads alive, running a job or waiting for one. */
+size_t bus_jobs_workers(BusJobs *j);
+/* How long a worker waits for a job before it exits (default 10 s; 0: until bus_jobs_free()). */
+void bus_jobs_set_worker_idle(BusJobs *j, uint64_t usec);
 /* Called on the loop thread whenever a job has finished and replied. */
 void bus_jobs_set_on_finished(BusJobs *j, void (*cb)(void *userdata), void *userdata);
 

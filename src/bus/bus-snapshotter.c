@@ -55,7 +55,7 @@ static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = core_update(req->snapshotter->core, req->ns, req->key, &req->labels, req->strv, &info, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
-        log_request(req, LOG_INFO, "");
+        log_request(req, LOG_DEBUG, "");
         bus_objects_updated(req->snapshotter, &info);
         return bus_reply_info(m, &info);
 }
@@ -120,7 +120,7 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = core_remove(req->snapshotter->core, req->ns, req->key, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
-        log_request(req, LOG_INFO, "");
+        log_request(req, LOG_DEBUG, "");
 
         r = sd_bus_reply_method_return(m, NULL);
         bus_request_emit(req, m, "Removed", "su", req->key, (uint32_t) req->ns);
@@ -279,10 +279,10 @@ static int mount_call_reply(sd_bus_message *m, void *data) {
         int r;
 
         if (c->fd >= 0) {
-                log_request(c->req, LOG_INFO, " as a mount fd");
+                log_request(c->req, LOG_DEBUG, " as a mount fd");
                 r = sd_bus_reply_method_return(m, "h", c->fd);
         } else {
-                log_request(c->req, LOG_INFO, " on %s", c->path);
+                log_request(c->req, LOG_DEBUG, " on %s", c->path);
                 r = sd_bus_reply_method_return(m, "s", c->path);
         }
         bus_request_emit(c->req, m, "Mounted", "ssu", c->req->key, c->path ?: "", (uint32_t) c->req->ns);
@@ -380,7 +380,7 @@ static int unmount(sd_bus_message *m, void *userdata, bool with_options, sd_bus_
         r = core_unmount(req->snapshotter->core, req->ns, req->key, force, &path, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
-        log_request(req, LOG_INFO, " from %s%s", path, force ? " (force)" : "");
+        log_request(req, LOG_DEBUG, " from %s%s", path, force ? " (force)" : "");
 
         r = sd_bus_reply_method_return(m, NULL);
         bus_request_emit(req, m, "Unmounted", "ssu", req->key, path, (uint32_t) req->ns);

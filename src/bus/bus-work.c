@@ -40,7 +40,7 @@ static int create_reply(sd_bus_message *m, void *data) {
         BusRequest *req = data;
         int r;
 
-        log_request(req, LOG_INFO, " parent %s", LOG_KEY(req->parent));
+        log_request(req, LOG_DEBUG, " parent %s", LOG_KEY(req->parent));
         r = bus_reply_mounts(m, &req->mounts);
         bus_request_emit(req, m, "Prepared", "sssu", req->key, req->parent,
                          streq(req->verb, "view") ? "view" : "active", (uint32_t) req->ns);
@@ -111,7 +111,7 @@ static int commit_reply(sd_bus_message *m, void *data) {
         BusRequest *req = data;
         int r;
 
-        log_request(req, LOG_INFO, " as %s", LOG_KEY(req->name));
+        log_request(req, LOG_DEBUG, " as %s", LOG_KEY(req->name));
         r = sd_bus_reply_method_return(m, NULL);
         bus_request_emit(req, m, "Committed", "ssu", req->name, req->key, (uint32_t) req->ns);
         return r;
@@ -153,7 +153,7 @@ static int cleanup_run(BusJob *job, void *data, Error *e) {
 static int cleanup_reply(sd_bus_message *m, void *data) {
         BusRequest *req = data;
 
-        log_request(req, LOG_INFO, ": reclaimed %" PRIu64 " bytes", req->size);
+        log_request(req, LOG_DEBUG, ": reclaimed %" PRIu64 " bytes", req->size);
         return sd_bus_reply_method_return(m, "t", req->size);
 }
 
@@ -215,7 +215,7 @@ static int apply_run(BusJob *job, void *data, Error *e) {
 static int apply_reply(sd_bus_message *m, void *data) {
         BusRequest *req = data;
 
-        log_request(req, LOG_INFO, ": %s, %" PRIu64 " bytes, %" PRIu64 " entries", req->applied.diff_id,
+        log_request(req, LOG_DEBUG, ": %s, %" PRIu64 " bytes, %" PRIu64 " entries", req->applied.diff_id,
                     req->applied.bytes, req->applied.entries);
         return sd_bus_reply_method_return(m, "stt", req->applied.diff_id, req->applied.bytes,
                                           req->applied.entries);
