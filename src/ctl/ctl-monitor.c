@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* laminactl monitor: asks laminad to be told about changes (Monitor.Watch) and prints each
  * change signal as it comes: those of the caller's own namespace, or every namespace for
- * root. Only signals from the connection that owns org.lamina.snapshot1 count (anyone may
+ * root; the Snapshotter signals here, the objects' (snapshots, images, mounts: InterfacesAdded,
+ * InterfacesRemoved, PropertiesChanged) in ctl-monitor-objects.c. Only signals from the connection that owns org.lamina.snapshot1 count (anyone may
  * send a unicast signal to anyone). laminad stays while someone watches; when it leaves all
  * the same (stopped, restarted by a package upgrade), monitor watches its successor, which
  * that call starts. Ends on SIGINT/SIGTERM. */
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl-monitor.h"
 #include "ctl-output.h"
 #include "ctl.h"
 
@@ -103,6 +105,10 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 
         if (!sender || !mon->daemon || !streq(sender, mon->daemon) || !member || !path)
                 return 0;
+        if (!streq(sd_bus_message_get_interface(m) ?: "", LAMINA_SNAPSHOTTER_IFACE)) {
+                (void) monitor_print_object_signal(m);
+                return 0;
+        }
         if (strncmp(path, LAMINA_MANAGER_PATH "/", strlen(LAMINA_MANAGER_PATH "/")) != 0)
                 return 0;
         snapshotter = path + strlen(LAMINA_MANAGER_PATH "/");
@@ -151,7 +157,7 @@ static int monitor_watch(Ctl *c, Monitor *mon, sd_bus_creds **creds) {
 
 int verb_monitor(Ctl *c, int argc, char **argv) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *signals = NULL, *owner = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *signals = NULL, *owner = NULL, *objects = NULL, *properties = NULL;
         Monitor mon = {};
         int r;
 
@@ -162,6 +168,13 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         if (r < 0)
                 return r;
         r = sd_bus_match_signal(c->bus, &signals, NULL, NULL, LAMINA_SNAPSHOTTER_IFACE, NULL, on_signal, &mon);
+        /* The objects' signals (ctl-monitor-objects.c). */
+        if (r >= 0)
+                r = sd_bus_match_signal(c->bus, &objects, NULL, LAMINA_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
+                                        NULL, on_signal, &mon);
+        if (r >= 0)
+                r = sd_bus_match_signal(c->bus, &properties, NULL, NULL, "org.freedesktop.DBus.Properties",
+                                        "PropertiesChanged", on_signal, &mon);
         if (r >= 0)
                 r = sd_bus_match_signal(c->bus, &owner, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                         "org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed, &mon);

@@ -42,6 +42,9 @@ call "$A" CreateImage sss old:1 top "$config" >/dev/null || not_ok "$A cannot cr
 start_bg a "$A" "^ready" /usr/bin/python3 -I "$WATCH"
 start_bg b "$B" "^ready" /usr/bin/python3 -I "$WATCH"
 start_bg root root "^ready" /usr/bin/python3 -I "$WATCH"
+# laminactl monitor prints the same object signals: A's in JSON, root's as text.
+start_bg mona "$A" "Watching" "$LAMINACTL" monitor --json=short
+start_bg monroot root "Watching" "$LAMINACTL" monitor
 
 # Enumeration: A's image, one object named by the ID of its top, with names, top, digest.
 img_a=$(awk -v i=$IMG '$1 == "object" && $3 == i { print $2 }' "$T/a.out")
@@ -134,6 +137,27 @@ want_b="added $SNAPSHOTTER/image/$uid_b/"
 [ "$(events root | grep -v "/$uid_b/")" = "$want_a" ] && [ "$(events root | grep -c "/$uid_b/")" = 1 ] &&
         ok "root's client: A's and B's" || not_ok "root's client saw: $(events root)"
 
-kill -TERM "$PID_a" "$PID_b" "$PID_root"
-wait "$PID_a" "$PID_b" "$PID_root" 2>/dev/null
+# laminactl monitor: A's JSON has A's image and mount objects added, changed, removed.
+harness_wait_for 600 grep -q "\"path\":\"$img_a\"" "$T/mona.out" || not_ok "A's monitor did not see A's image"
+harness_wait_for 600 grep -q "^removed $img_a $IMG" "$T/monroot.out" || not_ok "root's monitor did not see A's image go"
+sed 's/^/# monitor a: /' "$T/mona.out" | grep -v ApplyProgress | head -40
+jqa() { jq -r "$1" "$T/mona.out" | tr '\n' ' '; }
+[ "$(jqa 'select(.interface == "'$IMG'" and .event != "PropertiesChanged") | .event + " " + .path + " " + ((.properties.Names // []) | join(","))')" = \
+  "InterfacesAdded $img2_a app:1 " ] &&
+        [ "$(jqa 'select(.interfaces[0]? == "'$IMG'") | .path')" = "$img2_a $img_a " ] &&
+        ok "laminactl monitor --json: A's image objects added and removed" ||
+        not_ok "laminactl monitor --json, A's images: $(jqa 'select(.interface == "'$IMG'" or .interfaces[0]? == "'$IMG'")')"
+[ "$(jqa 'select(.event == "PropertiesChanged" and .interface == "'$IMG'") | .properties.Names | join(",")')" = "old:1,old:2 old:2 " ] &&
+        ok "laminactl monitor --json: A's image names changed" || not_ok "laminactl monitor --json, image changes: $(cat "$T/mona.out")"
+[ "$(jqa 'select(.interface == "'$MNT'") | .properties.Path + " " + (.properties.Options | join(",")) + " " + (.properties.Detached | tostring)')" = \
+  "$mnt noexec,nosuid,nodev false  nosuid,nodev true " ] &&
+        ok "laminactl monitor --json: A's mounts (a path, then a detached fd) with their options" ||
+        not_ok "laminactl monitor --json, mounts: $(jqa 'select(.interface == "'$MNT'")')"
+grep -q "/$uid_b/" "$T/mona.out" && not_ok "A's monitor saw B's: $(grep "/$uid_b/" "$T/mona.out")" || ok "A's monitor: nothing of B's"
+grep -q "^added $SNAPSHOTTER/image/$uid_b/[1-9][0-9]* $IMG .*Names=b:1" "$T/monroot.out" &&
+        grep -q "^added $mnt_a $MNT .*Options=noexec,nosuid,nodev" "$T/monroot.out" &&
+        ok "laminactl monitor as root (text): B's image, A's mount" || not_ok "root's monitor: $(cat "$T/monroot.out")"
+
+kill -TERM "$PID_a" "$PID_b" "$PID_root" "$PID_mona" "$PID_monroot"
+wait "$PID_a" "$PID_b" "$PID_root" "$PID_mona" "$PID_monroot" 2>/dev/null
 [ "$failures" = 0 ] || exit 1
