@@ -212,29 +212,34 @@ static void forward_progress(Unpack *u, const LayerApplyOptions *o) {
                 o->progress(last.done, last.total, o->userdata);
 }
 
-/* Waits for the helper under the wall-clock limit; 1 if it ended, 0 if the limit
- * passed (it is killed then). */
+/* Waits for the helper under the wall-clock limit; 1 if it ended, 0 if the limit passed,
+ * -ECANCELED if o->cancel_fd became readable (it is killed in both cases). */
 static int wait_helper(Unpack *u, const LayerApplyOptions *o, uint64_t limit_sec, siginfo_t *ret) {
         uint64_t deadline = now_msec() + limit_sec * 1000u;
-        bool timed_out = false, progress_open = true;
+        bool timed_out = false, cancelled = false, progress_open = true;
 
         for (;;) {
-                struct pollfd p[2] = {
+                struct pollfd p[3] = {
                         { .fd = u->pidfd, .events = POLLIN },
                         { .fd = progress_open ? u->progress_fd : -1, .events = POLLIN },
+                        { .fd = o->cancel_fd > 0 && !cancelled ? o->cancel_fd : -1, .events = POLLIN },
                 };
                 uint64_t now = now_msec(), left = deadline > now ? deadline - now : 0;
                 int k;
 
-                if (!timed_out && left == 0) {
+                if (!timed_out && !cancelled && left == 0) {
                         (void) pidfd_kill(u->pidfd);
                         timed_out = true;
                 }
-                k = poll(p, 2, timed_out ? -1 : left > INT32_MAX ? INT32_MAX : (int) left);
+                k = poll(p, 3, timed_out || cancelled ? -1 : left > INT32_MAX ? INT32_MAX : (int) left);
                 if (k < 0 && errno != EINTR)
                         return -errno;
                 if (k <= 0)
                         continue;
+                if (p[2].revents && !timed_out) {
+                        (void) pidfd_kill(u->pidfd);
+                        cancelled = true;
+                }
                 if (p[1].revents & POLLIN)
                         forward_progress(u, o);
                 else if (p[1].revents)
@@ -246,7 +251,7 @@ static int wait_helper(Unpack *u, const LayerApplyOptions *o, uint64_t limit_sec
         if (waitid(P_PIDFD, (id_t) u->pidfd, ret, WEXITED) < 0)
                 return -errno;
         u->pidfd = safe_close(u->pidfd);
-        return timed_out ? 0 : 1;
+        return cancelled ? -ECANCELED : timed_out ? 0 : 1;
 }
 
 static int read_result(Unpack *u, LayerUnpackResult *ret) {
@@ -344,6 +349,8 @@ int layer_unpack(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerA
                 u.fds[i] = safe_close(u.fds[i]);
 
         r = wait_helper(&u, &opts, l.max_wall_sec, &si);
+        if (r == -ECANCELED)
+                return error_setf(err, ECANCELED, "the Apply was cancelled (its caller left) and the layer not applied");
         if (r < 0)
                 return error_set_errno(err, r, "cannot wait for the unpack helper");
         if (r == 0)

@@ -78,6 +78,10 @@ typedef struct LayerApplyOptions {
          * the calling process only waits, reads their reports and commits, so the unpack
          * helper confines itself to that here. A negative errno fails the call. NULL: none. */
         int (*confine_self)(void);
+        /* layer_unpack() only: an fd (an eventfd) that becomes readable when the Apply must
+         * stop (its caller left); the helper is killed and the call fails with ECANCELED.
+         * Looked at only when > 0 (fd 0 is stdin, never one). */
+        int cancel_fd;
 } LayerApplyOptions;
 
 typedef struct LayerApplyResult {
