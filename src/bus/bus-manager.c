@@ -129,6 +129,9 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
                                  &c->queries);
         if (r < 0)
                 return log_error_errno(r, "failed to set up the worker jobs: %m");
+        r = bus_tracks_new(bus, &c->tracks);
+        if (r < 0)
+                return log_error_errno(r, "failed to set up caller tracking: %m");
         r = auth_registry_new(&c->auth);
         if (r < 0)
                 return r;
@@ -183,6 +186,7 @@ BusContext *bus_context_free(BusContext *c) {
         bus_watchers_free(c->watchers);
         bus_jobs_free(c->jobs);
         bus_jobs_free(c->queries);
+        bus_tracks_free(c->tracks); /* after the jobs, whose requests end their tracking */
         auth_registry_free(c->auth);
         sd_bus_unref(c->bus);
         free(c);

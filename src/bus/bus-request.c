@@ -5,6 +5,7 @@
 
 #include "bus-error.h"
 #include "bus-request.h"
+#include "bus-track.h"
 #include "bus-util.h"
 #include "strutil.h"
 
@@ -26,6 +27,7 @@ BusRequest *bus_request_free(BusRequest *req) {
         strv_free(req->strv);
         safe_close(req->layer_fd);
         safe_close(req->userns_fd);
+        bus_track_job_end(req->track);
         free(req->expected_diff_id);
         free(req->media_type);
         free(req->cursor);

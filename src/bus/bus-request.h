@@ -41,6 +41,7 @@ struct BusRequest {
         char **strv;  /* fieldpaths, filters or mount options */
         int layer_fd; /* Apply: our own copy */
         int userns_fd; /* Mount(Fd)WithUserNamespace: our own copy */
+        BusTrackJob *track; /* Apply: cancelled when the caller leaves (bus-track.h) */
         char *expected_diff_id, *media_type;
         char *cursor; /* ListPage: "" or "<owner>/<name>" of the last item of the previous page */
         char *config; /* CreateImage (bus-image.c) */

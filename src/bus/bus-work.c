@@ -44,6 +44,8 @@ static int create_reply(sd_bus_message *m, void *data) {
         r = bus_reply_mounts(m, &req->mounts);
         bus_request_emit(req, m, "Prepared", "sssu", req->key, req->parent,
                          streq(req->verb, "view") ? "view" : "active", (uint32_t) req->ns);
+        if (labels_get(&req->labels, CORE_LABEL_TRANSIENT))
+                (void) bus_track_transient(req->snapshotter->context->tracks, m, req->snapshotter, req->ns, req->key);
         return r;
 }
 
@@ -185,6 +187,7 @@ static int apply_run(BusJob *job, void *data, Error *e) {
                 .allow_devices = req->caller == 0,
                 .progress = apply_progress_from_core,
                 .userdata = job,
+                .cancel_fd = bus_track_job_cancel_fd(req->track),
         };
         BusRelay *relay = NULL;
         int fd = req->layer_fd, r;
@@ -328,6 +331,11 @@ int bus_method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = bus_request_begin(userdata, m, "apply", BUS_ACTION_MANAGE_OWN, read_apply, &req, error);
         if (r != 0)
                 return r;
+        r = bus_track_job(req->snapshotter->context->tracks, m, &req->track);
+        if (r < 0) {
+                bus_request_free(req);
+                return r;
+        }
         return work_start(SLOW_JOBS(req), m, &apply_ops, req, error);
 }
 

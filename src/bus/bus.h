@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "bus-job.h"
 #include "bus-objects.h"
+#include "bus-track.h"
 #include "bus-watch.h"
 #include "core.h"
 #include "macro.h"
@@ -51,6 +52,7 @@ struct BusContext {
         AuthRegistry *auth; /* polkit checks in flight */
         BusWatchers *watchers; /* connections told about changes (bus-watch.c) */
         BusObjects *objects;   /* one object per snapshot, the object manager (bus-objects.c) */
+        BusTracks *tracks;     /* callers with Applies or transient snapshots (bus-track.c) */
         sd_bus_slot *manager_slot;
         BusSnapshotter *snapshotters;
         size_t n_snapshotters;

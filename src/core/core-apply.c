@@ -126,6 +126,7 @@ int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
                 .limits = s->core->apply_limits,
                 .progress = o->progress,
                 .userdata = o->userdata,
+                .cancel_fd = o->cancel_fd,
         };
         uint64_t id;
         int r;

@@ -400,6 +400,7 @@ typedef struct RemoveArgs {
         CoreSnapshotter *s;
         uid_t ns;
         const char *key;
+        const char *transient_owner; /* core_remove_transient() */
         uint64_t id;
         MountPrecheck pre;
 } RemoveArgs;
@@ -413,6 +414,10 @@ static int remove_in_txn(StoreTxn *t, void *userdata, Error *e) {
         r = core_lookup_own(t, a->ns, a->key, &info, e);
         if (r < 0)
                 return r;
+        if (a->transient_owner && (info.kind == SNAPSHOT_COMMITTED || !labels_get(&info.labels, CORE_LABEL_TRANSIENT) ||
+                                   !streq(labels_get(&info.labels, CORE_LABEL_TRANSIENT), a->transient_owner)))
+                return error_setf(e, ESRCH, "snapshot %s is no longer transient for %s", QUOTE(a->key),
+                                  a->transient_owner);
         if (core_is_busy(a->s, info.id))
                 return error_setf(e, EBUSY, "snapshot %s is busy with another operation; try again when it is done",
                                   QUOTE(a->key));
@@ -422,8 +427,8 @@ static int remove_in_txn(StoreTxn *t, void *userdata, Error *e) {
         return store_remove(t, a->ns, a->key, &a->id, &kind, e);
 }
 
-int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
-        RemoveArgs a = { s, ns, key };
+static int remove_snapshot(CoreSnapshotter *s, uid_t ns, const char *key, const char *transient_owner, Error *e) {
+        RemoveArgs a = { s, ns, key, transient_owner };
         int r;
 
         r = core_validate_key("key", key, e);
@@ -438,6 +443,15 @@ int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
                 return r;
         core_reclaim_queue(s, a.id, ns);
         return 0;
+}
+
+int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
+        return remove_snapshot(s, ns, key, NULL, e);
+}
+
+int core_remove_transient(CoreSnapshotter *s, uid_t ns, const char *key, const char *owner, Error *e) {
+        assert(owner);
+        return remove_snapshot(s, ns, key, owner, e);
 }
 
 void snapshot_info_list_clear(SnapshotInfoList *l) {

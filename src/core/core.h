@@ -62,6 +62,13 @@ int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
                 const Labels *labels, Error *e);
 int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e);
 
+/* A snapshot whose maker asked for it to go when it goes: the label CORE_LABEL_TRANSIENT,
+ * given at Prepare or View, names the maker (the bus layer: its unique connection name).
+ * core_remove_transient() removes key only if it is still active or a view carrying that
+ * label with the value owner; ESRCH when it no longer is (committed, removed, relabelled). */
+#define CORE_LABEL_TRANSIENT "org.lamina.transient"
+int core_remove_transient(CoreSnapshotter *s, uid_t ns, const char *key, const char *owner, Error *e);
+
 typedef struct SnapshotInfoList {
         SnapshotInfo *items;
         size_t n;
@@ -143,6 +150,8 @@ typedef struct CoreApplyOptions {
         /* Called from the applying thread, at most ten times a second. */
         void (*progress)(uint64_t bytes_done, uint64_t bytes_total, void *userdata);
         void *userdata;
+        /* > 0: an eventfd that becomes readable when the Apply must stop (ECANCELED). */
+        int cancel_fd;
 } CoreApplyOptions;
 
 typedef struct CoreApplyResult {

@@ -46,6 +46,19 @@ static bool import_owner_gone(const char *key) {
         return !streq(comm, "laminactl\n");
 }
 
+int ctl_prepare_import(Ctl *c, const char *key, const char *parent) {
+        const char *self;
+        int r;
+
+        r = sd_bus_get_unique_name(c->bus, &self);
+        if (r < 0)
+                return ctl_fail(r, "cannot tell this connection's bus name: %s", strerror(-r));
+        return ctl_call(c, "Prepare", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", key, parent ?: "", 1,
+                        "org.lamina.transient", self);
+}
+
+/* Left by a laminactl whose daemon stopped before it noticed the connection go, or that is
+ * older than transient snapshots. */
 int ctl_remove_stale_imports(Ctl *c) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         uid_t self = self_uid();

@@ -48,7 +48,7 @@ int verb_import_tar(Ctl *c, int argc, char **argv) {
         key = strdup_printf("import-%d-tar", (int) getpid());
         if (!key)
                 return -ENOMEM;
-        r = ctl_call(c, "Prepare", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", key, "", 0);
+        r = ctl_prepare_import(c, key, NULL);
         if (r < 0)
                 return r;
         r = ctl_apply(c, &(ApplyArgs) { .key = key, .fd = fd, .label = name }, &diff_id, &bytes, &entries);

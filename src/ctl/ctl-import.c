@@ -453,7 +453,7 @@ static int import_layer(Ctl *c, ImageSource *src, const Layer *l, const char *pa
 
         if (!key)
                 return -ENOMEM;
-        r = ctl_call(c, "Prepare", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", key, parent ?: "", 0);
+        r = ctl_prepare_import(c, key, parent);
         if (r < 0)
                 return r;
         r = ctl_interrupted() ? -EINTR : apply_layer(c, src, l, key, label);

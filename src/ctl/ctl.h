@@ -151,6 +151,9 @@ char *ctl_default_ref(const char *path);
 
 /* Removes the caller's active import-PID-… snapshots whose laminactl is gone. */
 int ctl_remove_stale_imports(Ctl *c);
+/* Prepare of an import's working snapshot, transient: laminad removes it (and cancels its
+ * Apply) when this connection goes, also when laminactl is killed outright. */
+int ctl_prepare_import(Ctl *c, const char *key, const char *parent);
 
 /* What run takes from an image's OCI config (ctl-run-config.c). */
 typedef struct RunConfig {

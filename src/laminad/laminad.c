@@ -255,7 +255,9 @@ static void daemon_rearm_idle(Daemon *d) {
 static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
         Daemon *d = userdata;
 
-        if (bus_context_busy(d->context) || bus_watchers_any(d->context->watchers))
+        /* Not while a connection holds transient snapshots: they go when it goes. */
+        if (bus_context_busy(d->context) || bus_watchers_any(d->context->watchers) ||
+            bus_tracks_any(d->context->tracks))
                 daemon_rearm_idle(d);
         else
                 daemon_stop(d, "idle");

@@ -349,9 +349,49 @@ TEST(chains_deeper_than_500_are_refused) {
         teardown();
 }
 
+/* Only an active snapshot or view whose transient label still names the owner goes. */
+TEST(remove_transient_only_while_still_transient) {
+        Labels mine = LABELS_NULL, other = LABELS_NULL;
+        Error e = ERROR_NULL;
+        SnapshotInfo info = {};
+
+        setup();
+        ASSERT_OK(labels_set(&mine, CORE_LABEL_TRANSIENT, ":1.7"));
+        ASSERT_OK(labels_set(&other, CORE_LABEL_TRANSIENT, ":1.8"));
+        ASSERT_OK(core_prepare(ovl, 0, "t", NULL, &mine, NULL, &e));
+        ASSERT_OK(core_view(ovl, 0, "tv", NULL, &mine, NULL, &e));
+        ASSERT_OK(core_prepare(ovl, 0, "theirs", NULL, &other, NULL, &e));
+        prepare(0, "plain", NULL);
+        ASSERT_OK(core_prepare(ovl, 0, "c", NULL, &mine, NULL, &e));
+        ASSERT_OK(core_commit(ovl, 0, "committed", "c", &mine, &e));
+
+        ASSERT_OK(core_remove_transient(ovl, 0, "t", ":1.7", &e));
+        ASSERT_OK(core_remove_transient(ovl, 0, "tv", ":1.7", &e));
+        ASSERT_ERR(core_remove_transient(ovl, 0, "theirs", ":1.7", &e), ESRCH);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_remove_transient(ovl, 0, "plain", ":1.7", &e), ESRCH);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_remove_transient(ovl, 0, "committed", ":1.7", &e), ESRCH);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_remove_transient(ovl, 0, "t", ":1.7", &e), ENOENT);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_remove_transient(ovl, 1000, "theirs", ":1.8", &e), ENOENT); /* its namespace only */
+        e = ERROR_NULL;
+        ASSERT_ERR(core_stat(ovl, 0, "t", &info, &e), ENOENT);
+        e = ERROR_NULL;
+        for (const char *k = "theirs"; k; k = streq(k, "theirs") ? "plain" : streq(k, "plain") ? "committed" : NULL) {
+                ASSERT_OK(core_stat(ovl, 0, k, &info, &e));
+                snapshot_info_clear(&info);
+        }
+        labels_clear(&mine);
+        labels_clear(&other);
+        teardown();
+}
+
 TEST_MAIN(TEST_ENTRY(error_kinds_follow_containerd), TEST_ENTRY(key_limit_is_4096_bytes),
           TEST_ENTRY(labels_are_validated_and_merged),
           TEST_ENTRY(namespaces_are_separate_and_root_images_shared),
           TEST_ENTRY(usage_counts_own_data_only), TEST_ENTRY(mount_specs_are_containerds),
           TEST_ENTRY(cleanup_reclaims_removed_data_and_keeps_live_data), TEST_ENTRY(ids_are_not_reused),
-          TEST_ENTRY(chains_deeper_than_500_are_refused), TEST_ENTRY(three_layer_chain_through_the_core))
+          TEST_ENTRY(chains_deeper_than_500_are_refused), TEST_ENTRY(three_layer_chain_through_the_core),
+          TEST_ENTRY(remove_transient_only_while_still_transient))

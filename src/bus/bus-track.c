@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+
+#include "bus-error.h"
+#include "bus-track.h"
+#include "bus.h"
+#include "log.h"
+#include "strutil.h"
+
+typedef struct Transient {
+        struct Transient *next;
+        BusSnapshotter *snapshotter;
+        uid_t ns;
+        char *key;
+} Transient;
+
+/* One unique name with Applies running or transient snapshots. */
+typedef struct Tracked {
+        struct Tracked *next;
+        BusTracks *tracks;
+        char *name;
+        sd_bus_track *track; /* NULL once the name is gone */
+        BusTrackJob *jobs;
+        Transient *transients;
+        size_t n_transients;
+        bool gone;
+} Tracked;
+
+struct BusTrackJob {
+        BusTrackJob *next;
+        Tracked *owner;
+        int cancel_fd;
+};
+
+struct BusTracks {
+        sd_bus *bus;
+        Tracked *list;
+};
+
+static Transient *transient_free(Transient *x) {
+        Transient *next = x->next;
+
+        free(x->key);
+        free(x);
+        return next;
+}
+
+static void tracked_free(Tracked *t) {
+        for (Tracked **p = &t->tracks->list; *p; p = &(*p)->next)
+                if (*p == t) {
+                        *p = t->next;
+                        break;
+                }
+        assert(!t->jobs);
+        while (t->transients)
+                t->transients = transient_free(t->transients);
+        if (t->track) {
+                (void) sd_bus_track_set_userdata(t->track, NULL);
+                sd_bus_track_unref(t->track);
+        }
+        free(t->name);
+        free(t);
+}
+
+/* Watchers and snapshot objects learn of it as of a Remove ("su": key, ns). */
+static void emit_removed(BusSnapshotter *s, uid_t ns, ...) {
+        va_list ap;
+
+        va_start(ap, ns);
+        bus_watchers_emitv(s->context->watchers, s, "Removed", ns, NULL, "su", ap);
+        va_end(ap);
+}
+
+/* The name has gone and none of its Applies runs: its transient snapshots go. One that is
+ * busy or mounted stays (logged); Cleanup or the maker's next start removes it. */
+static void tracked_sweep(Tracked *t) {
+        while (t->transients) {
+                Transient *x = t->transients;
+                Error e = ERROR_NULL;
+                int r;
+
+                r = core_remove_transient(x->snapshotter->core, x->ns, x->key, t->name, &e);
+                if (r >= 0) {
+                        log_info("%s: ns %u: removed transient snapshot %s: %s, which made it, left the bus",
+                                 core_snapshotter_name(x->snapshotter->core), (unsigned) x->ns, QUOTE(x->key),
+                                 t->name);
+                        emit_removed(x->snapshotter, x->ns, x->key, (uint32_t) x->ns);
+                } else if (r != -ENOENT && r != -ESRCH)
+                        log_warning("%s: ns %u: cannot remove transient snapshot %s of %s, which left the bus: %s",
+                                    core_snapshotter_name(x->snapshotter->core), (unsigned) x->ns, QUOTE(x->key),
+                                    t->name, e.message);
+                t->transients = transient_free(x);
+        }
+        t->n_transients = 0;
+}
+
+static void tracked_gone(Tracked *t) {
+        t->gone = true;
+        for (BusTrackJob *j = t->jobs; j; j = j->next)
+                (void) eventfd_write(j->cancel_fd, 1);
+        if (!t->jobs) {
+                tracked_sweep(t);
+                tracked_free(t);
+        }
+}
+
+static int on_name_gone(sd_bus_track *track, void *userdata) {
+        Tracked *t = userdata;
+
+        if (!t)
+                return 1;
+        log_debug("%s left the bus", t->name);
+        t->track = sd_bus_track_unref(t->track); /* the dispatcher holds its own reference */
+        tracked_gone(t);
+        return 1; /* not 0: that would dispatch this again */
+}
+
+/* The entry of m's sender, made (and its name tracked) if needed. -ENXIO: the sender has no
+ * unique name or has gone already. */
+static int tracked_get(BusTracks *ts, sd_bus_message *m, Tracked **ret) {
+        const char *sender = sd_bus_message_get_sender(m);
+        Tracked *t;
+        int r;
+
+        if (!sender || sender[0] != ':')
+                return -ENXIO;
+        for (t = ts->list; t; t = t->next)
+                if (streq(t->name, sender)) {
+                        *ret = t;
+                        return 0;
+                }
+        t = calloc(1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        t->tracks = ts;
+        t->name = strdup(sender);
+        if (!t->name) {
+                free(t);
+                return -ENOMEM;
+        }
+        t->next = ts->list;
+        ts->list = t;
+        r = sd_bus_track_new(ts->bus, &t->track, on_name_gone, t);
+        if (r >= 0)
+                /* Asks the bus whether the name still exists (one round trip per connection). */
+                r = sd_bus_track_add_name(t->track, sender);
+        if (r < 0) {
+                tracked_free(t);
+                return r == -ENOMEM ? r : -ENXIO;
+        }
+        *ret = t;
+        return 0;
+}
+
+int bus_tracks_new(sd_bus *bus, BusTracks **ret) {
+        BusTracks *t = calloc(1, sizeof *t);
+
+        if (!t)
+                return -ENOMEM;
+        t->bus = bus;
+        *ret = t;
+        return 0;
+}
+
+BusTracks *bus_tracks_free(BusTracks *ts) {
+        if (!ts)
+                return NULL;
+        /* Only at exit, after the jobs: nothing is removed, the names are just let go. */
+        while (ts->list) {
+                Tracked *t = ts->list;
+
+                while (t->jobs) {
+                        BusTrackJob *j = t->jobs;
+
+                        t->jobs = j->next;
+                        j->owner = NULL;
+                }
+                tracked_free(t);
+        }
+        free(ts);
+        return NULL;
+}
+
+bool bus_tracks_any(const BusTracks *ts) {
+        return ts && ts->list;
+}
+
+int bus_track_job(BusTracks *ts, sd_bus_message *m, BusTrackJob **ret) {
+        _cleanup_free_ BusTrackJob *j = calloc(1, sizeof *j);
+        Tracked *t = NULL;
+        int r;
+
+        if (!j)
+                return -ENOMEM;
+        j->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (j->cancel_fd < 0)
+                return -errno;
+        r = tracked_get(ts, m, &t);
+        if (r == -ENXIO) {
+                /* Gone before it started: the Apply stops at once. */
+                (void) eventfd_write(j->cancel_fd, 1);
+                *ret = TAKE_PTR(j);
+                return 0;
+        }
+        if (r < 0) {
+                safe_close(j->cancel_fd);
+                return r;
+        }
+        j->owner = t;
+        j->next = t->jobs;
+        t->jobs = j;
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+int bus_track_job_cancel_fd(const BusTrackJob *j) {
+        return j ? j->cancel_fd : 0;
+}
+
+BusTrackJob *bus_track_job_end(BusTrackJob *j) {
+        Tracked *t;
+
+        if (!j)
+                return NULL;
+        t = j->owner;
+        if (t) {
+                for (BusTrackJob **p = &t->jobs; *p; p = &(*p)->next)
+                        if (*p == j) {
+                                *p = j->next;
+                                break;
+                        }
+                if (!t->jobs && (t->gone || t->n_transients == 0)) {
+                        if (t->gone)
+                                tracked_sweep(t);
+                        tracked_free(t);
+                }
+        }
+        safe_close(j->cancel_fd);
+        free(j);
+        return NULL;
+}
+
+/* Whether x is still a transient snapshot of t (not committed, removed or relabelled since). */
+static bool transient_holds(const Tracked *t, const Transient *x) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        const char *v;
+
+        if (core_stat(x->snapshotter->core, x->ns, x->key, &info, NULL) < 0)
+                return false;
+        v = labels_get(&info.labels, CORE_LABEL_TRANSIENT);
+        return info.kind != SNAPSHOT_COMMITTED && v && streq(v, t->name);
+}
+
+/* Drops the entries of t that no longer name a transient snapshot. */
+static void tracked_prune(Tracked *t) {
+        for (Transient **p = &t->transients; *p;) {
+                if (transient_holds(t, *p)) {
+                        p = &(*p)->next;
+                        continue;
+                }
+                *p = transient_free(*p);
+                t->n_transients--;
+        }
+}
+
+int bus_track_transient_check(BusTracks *ts, sd_bus_message *m, const char *value, sd_bus_error *error) {
+        const char *sender = sd_bus_message_get_sender(m);
+
+        if (!value)
+                return 0;
+        if (!sender || !streq(value, sender))
+                return bus_error_setf(error, EINVAL,
+                                      "label " CORE_LABEL_TRANSIENT " must be your unique bus name (%s), not %s",
+                                      sender ?: "none: a direct connection cannot make transient snapshots",
+                                      QUOTE(value));
+        for (Tracked *t = ts->list; t; t = t->next) {
+                if (!streq(t->name, sender))
+                        continue;
+                if (t->n_transients >= BUS_TRANSIENT_PER_CONNECTION)
+                        tracked_prune(t);
+                if (t->n_transients >= BUS_TRANSIENT_PER_CONNECTION)
+                        return bus_error_setf(error, EUSERS,
+                                              "this connection holds %u transient snapshots already; commit or "
+                                              "remove some first", BUS_TRANSIENT_PER_CONNECTION);
+                break;
+        }
+        return 1;
+}
+
+int bus_track_transient(BusTracks *ts, sd_bus_message *m, BusSnapshotter *s, uid_t ns, const char *key) {
+        _cleanup_free_ Transient *x = calloc(1, sizeof *x);
+        Tracked *t = NULL;
+        Error e = ERROR_NULL;
+        int r;
+
+        if (!x || !(x->key = strdup(key)))
+                return -ENOMEM;
+        x->snapshotter = s;
+        x->ns = ns;
+        r = tracked_get(ts, m, &t);
+        if (r == -ENXIO) {
+                /* Gone while it was being made. */
+                free(x->key);
+                r = core_remove_transient(s->core, ns, key, sd_bus_message_get_sender(m), &e);
+                if (r >= 0)
+                        emit_removed(s, ns, key, (uint32_t) ns);
+                return r == -ENOENT || r == -ESRCH ? 0 : r;
+        }
+        if (r < 0) {
+                free(x->key);
+                return log_warning_errno(r, "%s: ns %u: cannot watch the maker of transient snapshot %s: %m",
+                                         core_snapshotter_name(s->core), (unsigned) ns, QUOTE(key));
+        }
+        x->next = t->transients;
+        t->transients = TAKE_PTR(x);
+        t->n_transients++;
+        return 0;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+
+/* Callers that leave the bus (exit, are killed, lose their connection) while laminad works
+ * for them: their Applies are cancelled (the unpack helper is killed), and the snapshots they
+ * made transient (label org.lamina.transient = their unique name, at Prepare or View) are
+ * removed once none of their Applies runs any more. One sd_bus_track per unique name that has
+ * either; unique names are never reused on a bus. Loop thread only. */
+
+typedef struct BusTracks BusTracks;
+typedef struct BusTrackJob BusTrackJob;
+typedef struct BusSnapshotter BusSnapshotter;
+
+/* A connection holds at most this many transient snapshots at a time. */
+#define BUS_TRANSIENT_PER_CONNECTION 1024u
+
+int bus_tracks_new(sd_bus *bus, BusTracks **ret);
+BusTracks *bus_tracks_free(BusTracks *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BusTracks *, bus_tracks_free);
+/* Whether some connection still has transient snapshots or Applies: no idle exit then. */
+bool bus_tracks_any(const BusTracks *t);
+
+/* Registers an Apply for m's sender; *ret carries an eventfd that becomes readable when the
+ * sender leaves (already, if it has). */
+int bus_track_job(BusTracks *t, sd_bus_message *m, BusTrackJob **ret);
+int bus_track_job_cancel_fd(const BusTrackJob *j);
+/* The Apply has ended; its sender's transient snapshots go now if it left meanwhile. */
+BusTrackJob *bus_track_job_end(BusTrackJob *j);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BusTrackJob *, bus_track_job_end);
+
+/* Checks the label org.lamina.transient of a Prepare or View: absent (0), or the sender's
+ * unique name with room for one more (1); else InvalidArgument or LimitsExceeded. */
+int bus_track_transient_check(BusTracks *t, sd_bus_message *m, const char *value, sd_bus_error *error);
+/* After the Prepare or View made it: key in ns of s goes when m's sender goes (at once if
+ * it has gone already). */
+int bus_track_transient(BusTracks *t, sd_bus_message *m, BusSnapshotter *s, uid_t ns, const char *key);
