@@ -16,7 +16,7 @@ packages=(
         dbus dbus-bin polkitd pkexec systemd systemd-container util-linux
         btrfs-progs xfsprogs zstd gzip tar python3 libxml2-utils lmdb-utils man-db bash-completion
         jq busybox-static umoci
-        python3-dbus python3-gi  # the objects-images-mounts test: a desktop-style watcher in python3-dbus
+        python3-dbus python3-gi  # the objects-images-mounts test (python3-dbus); hostile, ctl-import-vanish (GDBus)
         skopeo          # the real-image tests export as oci-archive and docker-archive
         mmdebstrap      # the Debian corpus of the real-image test (built once, cached)
         podman          # the podman part of the corpus: podman build and save (PAX headers, UTF-8)
