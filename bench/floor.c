@@ -3,18 +3,28 @@
  * client (libsystemd and libc, nothing else):
  *   lamina-floor        returns at once: what starting a process costs on this machine;
  *   lamina-floor ping   connects to the system bus and calls org.freedesktop.DBus.Peer.Ping on
- *                       laminad once: the least any one-shot laminactl command must do. */
+ *                       laminad once, sent right behind Hello as laminactl sends its call
+ *                       (AUTH, then Hello and the call in one round trip): the least any
+ *                       one-shot laminactl command must do. */
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <systemd/sd-bus.h>
 
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        int *result = userdata;
+
+        *result = sd_bus_message_is_method_error(m, NULL) ? -sd_bus_message_get_errno(m) : 1;
+        if (*result == 0)
+                *result = -EIO;
+        return 0;
+}
+
 int main(int argc, char **argv) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
         sd_bus *bus = NULL;
-        int r;
+        int r, result = 0;
 
         if (argc < 2)
                 return 0;
@@ -24,12 +34,17 @@ int main(int argc, char **argv) {
         }
         r = sd_bus_open_system(&bus);
         if (r >= 0)
-                r = sd_bus_call_method(bus, "org.lamina.snapshot1", "/org/lamina/snapshot1",
-                                       "org.freedesktop.DBus.Peer", "Ping", &error, &reply, NULL);
+                r = sd_bus_call_method_async(bus, NULL, "org.lamina.snapshot1", "/org/lamina/snapshot1",
+                                             "org.freedesktop.DBus.Peer", "Ping", on_reply, &result, NULL);
+        while (r >= 0 && result == 0) {
+                r = sd_bus_process(bus, NULL);
+                if (r == 0)
+                        r = sd_bus_wait(bus, UINT64_MAX);
+        }
+        if (r >= 0 && result < 0)
+                r = result;
         if (r < 0)
-                fprintf(stderr, "Peer.Ping: %s\n", error.message ?: strerror(-r));
-        sd_bus_message_unref(reply);
-        sd_bus_error_free(&error);
+                fprintf(stderr, "Peer.Ping: %s\n", strerror(-r));
         sd_bus_flush_close_unref(bus);
         return r < 0;
 }

@@ -51,6 +51,17 @@ static int find_user_object(sd_bus *bus, const char *path, const char *interface
         return 1;
 }
 
+/* /org/lamina/snapshot1/default/user/<uid>: the same, on the default snapshotter. */
+static int find_default_user_object(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                                    void **ret_found, sd_bus_error *error) {
+        uid_t uid;
+
+        if (bus_parse_user_path(BUS_DEFAULT_USER_PATH, path, &uid) < 0)
+                return 0;
+        *ret_found = userdata;
+        return 1;
+}
+
 /* Lists the caller's own user object; other uids exist but are not enumerable. */
 static int enumerate_user_objects(sd_bus *bus, const char *prefix, void *userdata, char ***ret_nodes,
                                   sd_bus_error *error) {
@@ -104,6 +115,38 @@ static int bus_snapshotter_register(BusContext *c, BusSnapshotter *s, CoreSnapsh
         return 0;
 }
 
+/* BUS_DEFAULT_PATH: the default snapshotter's interfaces once more (not enumerated). */
+static int bus_default_register(BusContext *c) {
+        BusSnapshotter *s = NULL;
+        int r;
+
+        for (size_t i = 0; i < c->n_snapshotters; i++)
+                if (streq(core_snapshotter_name(c->snapshotters[i].core), c->default_snapshotter))
+                        s = &c->snapshotters[i];
+        if (!s) {
+                log_warning("the default snapshotter %s is not available; %s answers nothing",
+                            c->default_snapshotter, BUS_DEFAULT_PATH);
+                return 0;
+        }
+
+        r = sd_bus_add_object_vtable(c->bus, &c->default_slots[0], BUS_DEFAULT_PATH, BUS_SNAPSHOTTER_INTERFACE,
+                                     bus_snapshotter_vtable, s);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(c->bus, &c->default_slots[1], BUS_DEFAULT_USER_PATH,
+                                               BUS_SNAPSHOTTER_INTERFACE, bus_snapshotter_vtable,
+                                               find_default_user_object, s);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(c->bus, &c->default_slots[2], BUS_DEFAULT_PATH, BUS_IMAGES_INTERFACE,
+                                             bus_images_vtable, s);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(c->bus, &c->default_slots[3], BUS_DEFAULT_USER_PATH,
+                                               BUS_IMAGES_INTERFACE, bus_images_vtable, find_default_user_object,
+                                               s);
+        if (r < 0)
+                return log_error_errno(r, "failed to register %s: %m", BUS_DEFAULT_PATH);
+        return 0;
+}
+
 int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) {
         _cleanup_(bus_context_freep) BusContext *c = NULL;
         size_t n;
@@ -153,6 +196,9 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
                 if (r < 0)
                         return r;
         }
+        r = bus_default_register(c);
+        if (r < 0)
+                return r;
 
         r = bus_objects_register(c);
         if (r < 0)
@@ -170,6 +216,8 @@ BusContext *bus_context_free(BusContext *c) {
         if (!c)
                 return NULL;
         bus_objects_free(c->objects); /* before the snapshotters its objects point to */
+        for (size_t i = 0; i < ELEMENTSOF(c->default_slots); i++)
+                sd_bus_slot_unref(c->default_slots[i]);
         for (size_t i = 0; i < c->n_snapshotters; i++) {
                 BusSnapshotter *s = &c->snapshotters[i];
 

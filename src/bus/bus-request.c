@@ -169,12 +169,15 @@ int bus_read_strv(sd_bus_message *m, const char *what, char ***ret, sd_bus_error
 static int object_namespace(BusSnapshotter *s, sd_bus_message *m, uid_t caller, uid_t *ret) {
         const char *path = sd_bus_message_get_path(m);
 
-        if (streq(path, s->path)) {
+        /* BUS_DEFAULT_PATH is registered for the default snapshotter only. */
+        if (streq(path, s->path) || streq(path, BUS_DEFAULT_PATH)) {
                 *ret = caller;
                 return 0;
         }
-        /* The find callback let only <user_path>/<uid> through. */
-        return bus_parse_user_path(s->user_path, path, ret);
+        /* The find callbacks let only <user_path>/<uid> and BUS_DEFAULT_USER_PATH/<uid> through. */
+        if (bus_parse_user_path(s->user_path, path, ret) >= 0)
+                return 0;
+        return bus_parse_user_path(BUS_DEFAULT_USER_PATH, path, ret);
 }
 
 static const char *polkit_key(const char *key, char buf[static BUS_POLKIT_KEY_MAX + 4]) {

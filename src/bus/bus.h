@@ -23,6 +23,11 @@
 #define BUS_MANAGER_INTERFACE "org.lamina.snapshot1.Manager"
 #define BUS_SNAPSHOTTER_INTERFACE "org.lamina.snapshot1.Snapshotter"
 #define BUS_DEFAULT_SNAPSHOTTER "overlayfs"
+/* The default snapshotter's Snapshotter and Images interfaces also answer here (and at
+ * .../default/user/<uid>), so that a client need not ask DefaultSnapshotter first. Its
+ * signals still come from the snapshotter's own path. */
+#define BUS_DEFAULT_PATH BUS_PATH "/default"
+#define BUS_DEFAULT_USER_PATH BUS_DEFAULT_PATH "/user"
 /* Slow calls (Usage, Commit, Cleanup, Apply, copying Prepare): 16 workers, 4 per user,
  * 4 kept for root. Lists: 16, 4 per user, 4 for root. */
 #define BUS_APPLY_STALL_USEC_DEFAULT (60ULL * 1000 * 1000)
@@ -54,6 +59,7 @@ struct BusContext {
         BusObjects *objects;   /* one object per snapshot, the object manager (bus-objects.c) */
         BusTracks *tracks;     /* callers with Applies or transient snapshots (bus-track.c) */
         sd_bus_slot *manager_slot;
+        sd_bus_slot *default_slots[4]; /* BUS_DEFAULT_PATH and its user children */
         BusSnapshotter *snapshotters;
         size_t n_snapshotters;
         /* Manager properties, read straight from here by the vtable. */

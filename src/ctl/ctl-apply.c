@@ -18,8 +18,6 @@ typedef struct ApplyCall {
         uid_t owner;
         bool bar;
         bool drawn;
-        bool done;
-        sd_bus_message *reply;
 } ApplyCall;
 
 static void progress_draw(ApplyCall *a, uint64_t done, uint64_t total) {
@@ -61,29 +59,6 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         return 0;
 }
 
-static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        ApplyCall *a = userdata;
-
-        a->reply = sd_bus_message_ref(m);
-        a->done = true;
-        return 0;
-}
-
-static int apply_wait(Ctl *c, ApplyCall *a) {
-        while (!a->done) {
-                int r = sd_bus_process(c->bus, NULL);
-
-                if (r < 0)
-                        return ctl_fail(r, "lost the connection to laminad: %s", strerror(-r));
-                if (r > 0)
-                        continue;
-                r = sd_bus_wait(c->bus, UINT64_MAX);
-                if (r < 0 && r != -EINTR)
-                        return ctl_fail(r, "lost the connection to laminad: %s", strerror(-r));
-        }
-        return 0;
-}
-
 static int apply_message(Ctl *c, const char *key, int fd, const char *expected_diff_id, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
@@ -102,8 +77,8 @@ static int apply_message(Ctl *c, const char *key, int fd, const char *expected_d
 }
 
 int ctl_apply(Ctl *c, const ApplyArgs *args, char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL, *call = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         ApplyCall a = {
                 .key = args->key,
                 .label = args->label ?: args->key,
@@ -126,30 +101,25 @@ int ctl_apply(Ctl *c, const ApplyArgs *args, char **ret_diff_id, uint64_t *ret_b
                 else
                         progress_draw(&a, 0, a.size);
         }
-        r = sd_bus_call_async(c->bus, &call, m, on_reply, &a, CALL_TIMEOUT_LONG);
-        if (r < 0)
-                return ctl_fail(r, "cannot send Apply: %s", strerror(-r));
-        r = apply_wait(c, &a);
+        r = ctl_send_wait(c, m, CALL_TIMEOUT_LONG, &reply);
         progress_clear(&a);
         if (r < 0)
                 return r;
 
-        if (sd_bus_message_is_method_error(a.reply, NULL)) {
-                r = -sd_bus_message_get_errno(a.reply);
+        if (sd_bus_message_is_method_error(reply, NULL)) {
+                r = -sd_bus_message_get_errno(reply);
                 if (args->ret_error)
-                        (void) sd_bus_error_copy(args->ret_error, sd_bus_message_get_error(a.reply));
+                        (void) sd_bus_error_copy(args->ret_error, sd_bus_message_get_error(reply));
                 else
-                        r = ctl_bus_error(c, sd_bus_message_get_error(a.reply), r);
-                sd_bus_message_unref(a.reply);
+                        r = ctl_bus_error(c, sd_bus_message_get_error(reply), r);
                 return r;
         }
-        r = sd_bus_message_read(a.reply, "stt", &diff_id, ret_bytes, ret_entries);
+        r = sd_bus_message_read(reply, "stt", &diff_id, ret_bytes, ret_entries);
         if (r >= 0 && ret_diff_id) {
                 *ret_diff_id = strdup(diff_id);
                 if (!*ret_diff_id)
                         r = -ENOMEM;
         }
-        sd_bus_message_unref(a.reply);
         return r < 0 ? ctl_bus_parse_error(r) : 0;
 }
 

@@ -108,26 +108,23 @@ static bool snapshotter_name_is_valid(const char *s) {
 }
 
 int ctl_resolve(Ctl *c) {
-        const char *name = arg_snapshotter ?: getenv("LAMINA_SNAPSHOTTER");
-        int r;
+        const char *name = arg_snapshotter ?: getenv("LAMINA_SNAPSHOTTER"), *base = LAMINA_DEFAULT_PATH;
 
         if (c->path)
                 return 0;
-        if (!isempty(name))
+        if (!isempty(name)) {
+                if (!snapshotter_name_is_valid(name))
+                        return ctl_fail(-EINVAL, "no snapshotter %s; see laminactl snapshotters", QUOTE(name));
                 c->snapshotter = strdup(name);
-        else {
-                r = ctl_get_manager_string(c, "DefaultSnapshotter", &c->snapshotter);
-                if (r < 0)
-                        return r;
+                if (!c->snapshotter)
+                        return -ENOMEM;
+                base = NULL;
         }
-        if (!c->snapshotter)
-                return -ENOMEM;
-        if (!snapshotter_name_is_valid(c->snapshotter))
-                return ctl_fail(-EINVAL, "no snapshotter %s; see laminactl snapshotters", QUOTE(c->snapshotter));
         if (arg_have_user)
-                c->path = strdup_printf(LAMINA_MANAGER_PATH "/%s/user/%u", c->snapshotter, (unsigned) arg_user);
+                c->path = base ? strdup_printf("%s/user/%u", base, (unsigned) arg_user)
+                               : strdup_printf(LAMINA_MANAGER_PATH "/%s/user/%u", c->snapshotter, (unsigned) arg_user);
         else
-                c->path = strdup_printf(LAMINA_MANAGER_PATH "/%s", c->snapshotter);
+                c->path = base ? strdup(base) : strdup_printf(LAMINA_MANAGER_PATH "/%s", c->snapshotter);
         return c->path ? 0 : -ENOMEM;
 }
 
@@ -151,6 +148,10 @@ int ctl_bus_error(Ctl *c, const sd_bus_error *error, int r) {
         if (sd_bus_error_has_names(error, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_INTERFACE) &&
             c && c->snapshotter)
                 return ctl_fail(r, "no snapshotter %s here; see laminactl snapshotters", QUOTE(c->snapshotter));
+        if (sd_bus_error_has_names(error, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_INTERFACE) &&
+            c && c->path)
+                return ctl_fail(r, "laminad's default snapshotter is not available here; choose one with -s "
+                                "(see laminactl snapshotters)");
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
                 return ctl_fail(r, "%s; run laminactl from a terminal with a polkit agent, or ask an administrator "
                                 "to grant you access (see the laminactl(1) manual)", msg);
@@ -173,12 +174,61 @@ int ctl_new_call(Ctl *c, const char *member, sd_bus_message **ret) {
         return new_call(c, c->path, LAMINA_SNAPSHOTTER_IFACE, member, ret);
 }
 
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        sd_bus_message **reply = userdata;
+
+        *reply = sd_bus_message_ref(m);
+        return 0;
+}
+
+/* Unlike sd_bus_call(), which first waits for the reply to Hello, m goes out right behind
+ * Hello: a one-shot command waits for one round trip less. Signals reach their matches
+ * meanwhile; an interruption does not end the wait (the call goes on in laminad anyway). */
+int ctl_send_wait(Ctl *c, sd_bus_message *m, uint64_t timeout, sd_bus_message **ret) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_async(c->bus, &slot, m, on_reply, &reply, timeout);
+        if (r < 0)
+                return ctl_fail(r, "cannot send %s: %s", sd_bus_message_get_member(m), strerror(-r));
+        while (!reply) {
+                r = sd_bus_process(c->bus, NULL);
+                if (r < 0)
+                        return ctl_fail(r, "lost the connection to laminad: %s", strerror(-r));
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(c->bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR)
+                        return ctl_fail(r, "lost the connection to laminad: %s", strerror(-r));
+        }
+        *ret = reply;
+        return 0;
+}
+
+/* ctl_send_wait(), with a D-Bus error returned as a negative errno (error set). */
+static int send_checked(Ctl *c, sd_bus_message *m, uint64_t timeout, sd_bus_error *error, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = ctl_send_wait(c, m, timeout, &reply);
+        if (r < 0)
+                return r;
+        if (sd_bus_message_is_method_error(reply, NULL))
+                return sd_bus_error_copy(error, sd_bus_message_get_error(reply));
+        if (ret)
+                *ret = TAKE_PTR(reply);
+        return 0;
+}
+
 int ctl_send(Ctl *c, sd_bus_message *m, uint64_t timeout, sd_bus_message **reply) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call(c->bus, m, timeout, &error, reply);
-        return r < 0 ? ctl_bus_error(c, &error, r) : 0;
+        r = send_checked(c, m, timeout, &error, reply);
+        if (r < 0 && sd_bus_error_is_set(&error))
+                return ctl_bus_error(c, &error, r);
+        return r;
 }
 
 static int vcall(Ctl *c, const char *path, const char *iface, const char *member, uint64_t timeout,
@@ -326,11 +376,11 @@ int ctl_stat(Ctl *c, const char *key, bool quiet_missing, sd_bus_message **reply
         r = sd_bus_message_append(m, "s", key);
         if (r < 0)
                 return ctl_bus_append_error(r);
-        r = sd_bus_call(c->bus, m, CALL_TIMEOUT_DEFAULT, &error, reply);
+        r = send_checked(c, m, CALL_TIMEOUT_DEFAULT, &error, reply);
         if (r < 0) {
                 if (quiet_missing && sd_bus_error_has_name(&error, "org.lamina.snapshot1.Error.NotFound"))
                         return -ENOENT;
-                return ctl_bus_error(c, &error, r);
+                return sd_bus_error_is_set(&error) ? ctl_bus_error(c, &error, r) : r;
         }
         r = ctl_info_read(*reply, ret);
         return r < 0 ? ctl_bus_parse_error(r) : 0;

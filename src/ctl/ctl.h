@@ -13,6 +13,8 @@
 
 #define LAMINA_BUS_NAME "org.lamina.snapshot1"
 #define LAMINA_MANAGER_PATH "/org/lamina/snapshot1"
+/* The default snapshotter answers here too: no DefaultSnapshotter round trip per command. */
+#define LAMINA_DEFAULT_PATH LAMINA_MANAGER_PATH "/default"
 #define LAMINA_MANAGER_IFACE "org.lamina.snapshot1.Manager"
 #define LAMINA_SNAPSHOTTER_IFACE "org.lamina.snapshot1.Snapshotter"
 #define LAMINA_IMAGES_IFACE "org.lamina.snapshot1.Images"
@@ -78,6 +80,8 @@ int ctl_resolve(Ctl *c);
 int ctl_new_call(Ctl *c, const char *member, sd_bus_message **ret);
 /* Sends; on failure prints the daemon's message and returns a negative errno. */
 int ctl_send(Ctl *c, sd_bus_message *m, uint64_t timeout, sd_bus_message **reply);
+/* Sends m and runs the connection until its reply or error message arrives (*ret). */
+int ctl_send_wait(Ctl *c, sd_bus_message *m, uint64_t timeout, sd_bus_message **ret);
 /* ctl_new_call + append + ctl_send for plain argument lists. */
 int ctl_call(Ctl *c, const char *member, uint64_t timeout, sd_bus_message **reply, const char *types, ...);
 /* Same on the Images interface of the snapshotter object. */

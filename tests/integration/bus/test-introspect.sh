@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # What the running laminad says about its interfaces (org.freedesktop.DBus.Introspectable)
 # is exactly what dbus/org.lamina.snapshot1.*.xml ship, on the Manager, on every
-# snapshotter object and on a user/<uid> object; and every method there is let through
-# by the bus policy, by name.
+# snapshotter object and on a user/<uid> object, and on the default snapshotter's second
+# path (/org/lamina/snapshot1/default), which acts on the same snapshots; and every method
+# there is let through by the bus policy, by name.
 set -eu
 
 HARNESS_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/lib
@@ -50,6 +51,30 @@ for p in $paths; do
         compare "$p" org.lamina.snapshot1.Images
         compare "$p/user/0" org.lamina.snapshot1.Images
 done
+
+# The default snapshotter also answers at /org/lamina/snapshot1/default: the same snapshots.
+S=org.lamina.snapshot1
+SN=org.lamina.snapshot1.Snapshotter
+D=/org/lamina/snapshot1/default
+compare $D $SN
+compare $D/user/0 $SN
+compare $D org.lamina.snapshot1.Images
+compare $D/user/0 org.lamina.snapshot1.Images
+def=$(busctl --system get-property $S /org/lamina/snapshot1 org.lamina.snapshot1.Manager DefaultSnapshotter |
+      sed 's/^s "\(.*\)"$/\1/')
+busctl --system call $S $D $SN Prepare 'ssa{ss}' by-default "" 0 >/dev/null || fail "Prepare at $D failed"
+busctl --system call $S "/org/lamina/snapshot1/$def" $SN Stat s by-default >/dev/null ||
+        fail "what Prepare made at $D is not found at /org/lamina/snapshot1/$def"
+busctl --system call $S $D/user/0 $SN Stat s by-default >/dev/null || fail "$D/user/0 does not find it"
+for p in $paths; do
+        [ "$p" = "/org/lamina/snapshot1/$def" ] && continue
+        busctl --system call $S "$p" $SN Prepare 'ssa{ss}' elsewhere "" 0 >/dev/null || fail "Prepare at $p failed"
+        if busctl --system call $S $D $SN Stat s elsewhere >/dev/null 2>&1; then
+                fail "$D finds a snapshot of $p"
+        fi
+done
+busctl --system call $S $D $SN Remove s by-default >/dev/null || fail "Remove at $D failed"
+[ "$failed" = 1 ] || echo "ok: $D acts on the snapshots of the default snapshotter ($def) only"
 
 # Every method of the interfaces has its own allow rule in the policy.
 for iface in org.lamina.snapshot1.Manager org.lamina.snapshot1.Monitor org.lamina.snapshot1.Snapshotter \
