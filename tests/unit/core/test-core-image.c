@@ -217,7 +217,62 @@ TEST(list_reads_no_config_nor_other_users) {
         teardown();
 }
 
+/* The bus's image objects: one per (namespace, top), with all the namespace's names for it. */
+TEST(image_objects_group_names_by_top) {
+        CoreImageObjectList l = {};
+        SnapshotInfo l1 = {};
+        Error e = ERROR_NULL;
+
+        setup();
+        layer(0, "base", NULL);
+        layer(1000, "l1", NULL);
+        layer(1000, "l2", NULL);
+        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "{}", &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "a:1", "l1", "cfg1", &e));
+        ASSERT_OK(core_image_tag(ovl, 1000, "a:1", "a:0", &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "b:1", "l2", "", &e));
+        ASSERT_OK(core_image_tag(ovl, 1000, "root:1", "c:1", &e)); /* a user's name for root's top */
+        ASSERT_OK(core_stat(ovl, 1000, "l1", &l1, &e));
+
+        ASSERT_OK(core_image_objects(ovl, 1000, 0, &l, &e));
+        ASSERT_TRUE(l.n == 3); /* not root's own */
+        ASSERT_TRUE(l.items[0].owner == 1000 && l.items[0].top_owner == 0);
+        ASSERT_STREQ(l.items[0].top, "base");
+        ASSERT_STREQ(l.items[0].names[0], "c:1");
+        ASSERT_STREQ(l.items[1].top, "l1");
+        ASSERT_TRUE(l.items[1].top_id == l1.id && strv_length(l.items[1].names) == 2);
+        ASSERT_STREQ(l.items[1].names[0], "a:0");
+        ASSERT_STREQ(l.items[1].names[1], "a:1");
+        ASSERT_STREQ(l.items[1].config_digest, "sha256:991e5b930fd9f8bfd9904b057b8860e4a9c3ba6d63c93f5fb3770bf0ab592f77");
+        ASSERT_TRUE(l.items[1].config_size == 4);
+        ASSERT_TRUE(l.items[1].created_usec <= l.items[1].updated_usec);
+        ASSERT_STREQ(l.items[2].top, "l2");
+        ASSERT_STREQ(l.items[2].config_digest, "");
+        core_image_object_list_clear(&l);
+
+        /* one top alone; an ID no image of the namespace names: none */
+        ASSERT_OK(core_image_objects(ovl, 1000, l1.id, &l, &e));
+        ASSERT_TRUE(l.n == 1 && l.items[0].top_id == l1.id);
+        core_image_object_list_clear(&l);
+        ASSERT_OK(core_image_objects(ovl, 1001, l1.id, &l, &e));
+        ASSERT_TRUE(l.n == 0);
+        core_image_object_list_clear(&l);
+        ASSERT_OK(core_image_objects(ovl, CORE_NS_ALL, 0, &l, &e));
+        ASSERT_TRUE(l.n == 4);
+        core_image_object_list_clear(&l);
+
+        /* the last name gone: no object */
+        ASSERT_OK(core_image_untag(ovl, 1000, "a:0", &e));
+        ASSERT_OK(core_image_untag(ovl, 1000, "a:1", &e));
+        ASSERT_OK(core_image_objects(ovl, 1000, l1.id, &l, &e));
+        ASSERT_TRUE(l.n == 0);
+        core_image_object_list_clear(&l);
+        snapshot_info_clear(&l1);
+        teardown();
+}
+
 TEST_MAIN(TEST_ENTRY(names_are_validated), TEST_ENTRY(an_image_names_a_committed_top_with_its_config),
           TEST_ENTRY(tags_add_names_and_untag_removes_one), TEST_ENTRY(remove_frees_only_unused_own_layers),
           TEST_ENTRY(users_see_roots_images_and_change_only_their_own), TEST_ENTRY(names_per_user_are_capped),
-          TEST_ENTRY(list_reads_no_config_nor_other_users))
+          TEST_ENTRY(list_reads_no_config_nor_other_users),
+          TEST_ENTRY(image_objects_group_names_by_top))

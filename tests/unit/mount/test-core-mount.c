@@ -347,7 +347,22 @@ static void body_user_mounts(const char *dir) {
         ASSERT_STREQ(l.items[0].path, upath);
         ASSERT_TRUE(l.items[0].owner == 1000);
         ASSERT_TRUE(l.items[0].mounted_usec >= before && l.items[0].mounted_usec <= now_usec());
+        /* what the mount objects show: the snapshot's ID, the options it was made with */
+        ASSERT_TRUE(l.items[0].snapshot_id == snapshot_id(&env, 1000, "k"));
+        ASSERT_TRUE(l.items[0].attrs_known && l.items[0].attrs == (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
         core_mount_info_list_clear(&l);
+        {
+                CoreMountInfo one = {};
+
+                ASSERT_OK(core_mount_info(env.s, 1000, snapshot_id(&env, 1000, "k"), &one, &e));
+                ASSERT_STREQ(one.key, "k");
+                ASSERT_STREQ(one.path, upath);
+                ASSERT_TRUE(one.owner == 1000 && one.attrs == (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
+                core_mount_info_clear(&one);
+                /* not another namespace's, nor a snapshot without a mount */
+                ASSERT_TRUE(core_mount_info(env.s, 0, snapshot_id(&env, 1000, "k"), &one, &e) == -ENOENT);
+                ASSERT_TRUE(core_mount_info(env.s, 1000, snapshot_id(&env, 1000, "k") + 1000, &one, &e) == -ENOENT);
+        }
 
         ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
         ASSERT_TRUE(l.n == 1);
