@@ -10,7 +10,7 @@
 #include "core.h"
 
 /* Shared by the object kinds of bus-objects.c (snapshots, the object manager),
- * bus-objects-image.c and bus-objects-mount.c. */
+ * bus-objects-image.c and bus-objects-mount.c; what they share is in bus-objects-kind.c. */
 
 #define OBJECT_MANAGER_INTERFACE "org.freedesktop.DBus.ObjectManager"
 #define PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"

@@ -115,8 +115,10 @@ static const VerbHelp verb_help[] = {
           "and User. NSPAWN-OPTIONS, passed on as they are: --bind=, --bind-ro=, -E/--setenv=,\n"
           "--private-network, --network-veth, --private-users[=]." },
         { "monitor", "monitor",
-          "Print each change to your snapshots as it happens, whoever makes it (root: everyone's);\n"
-          "one line per change, or one JSON object per line with --json. Ctrl-C ends it." },
+          "Print each change to your snapshots, images and mounts as it happens, whoever makes it\n"
+          "(root: everyone's): the Snapshotter signals and the objects' InterfacesAdded,\n"
+          "PropertiesChanged and InterfacesRemoved; one line per change, or one JSON object per\n"
+          "line with --json. Ctrl-C ends it." },
         { "import-tar", "import-tar FILE|- [--name NAME]",
           "Import a plain root file system tar (compressed or not; - reads standard input) as a\n"
           "one-layer image NAME (default: the file's name without .tar)." },
@@ -185,7 +187,7 @@ static void help(void) {
                "  apply KEY FILE|-               Unpack a layer tar into an active snapshot\n"
                "  cleanup                        Reclaim disk space no snapshot refers to\n"
                "  snapshotters                   List available snapshotters\n"
-               "  monitor                        Print changes as they happen (own snapshots; root: all)\n"
+               "  monitor                        Print changes as they happen (own objects; root: all)\n"
                "  help [COMMAND]                 Show the help of COMMAND\n"
                "\nImage commands:\n"
                "  import PATH|- [--name REF]     Import an OCI image layout or docker save archive\n"
