@@ -232,6 +232,19 @@ int layer_report_progress(int fd, const LayerParseProgress *p) {
         return report(fd, LAYER_PARSE_PROGRESS, p, sizeof *p, "");
 }
 
+int layer_request_mknod(int fd, const LayerMknodRequest *q, const char *path) {
+        int32_t code;
+        int r;
+
+        r = report(fd, LAYER_REQUEST_MKNOD, q, sizeof *q, path);
+        if (r < 0)
+                return r;
+        r = layer_read_full(fd, &code, sizeof code);
+        if (r <= 0)
+                return r < 0 ? r : -EPIPE;
+        return code <= 0 || code >= 4096 ? (code == 0 ? 0 : -EIO) : -code;
+}
+
 int layer_report_result(int fd, const LayerParseResult *r) {
         return report(fd, LAYER_PARSE_RESULT, r, sizeof *r, "");
 }

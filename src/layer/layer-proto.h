@@ -20,6 +20,9 @@
  *   ERROR     int32 error kind (positive errno; negative: an internal failure, that errno
  *             negated), message NUL
  *   DIR_TIMES LayerDirTimes, path NUL: set after the merge, when no write moves them.
+ * The writer asks the process that commits, over a socket, for each device node (it holds
+ * no CAP_MKNOD of the host; layer-sandbox.c), and waits for the answer, an int32 errno:
+ *   MKNOD     LayerMknodRequest, path NUL: make that node, mode 0, in the staging tree.
  * The parser (layer-parse.h) tells the process that commits, through a pipe:
  *   WHITEOUT  path NUL: a whited-out path, once each (deletion mode: to delete)
  *   OPAQUE    path NUL: a directory to make opaque, once each
@@ -41,6 +44,7 @@ typedef enum LayerMsgType {
         LAYER_PARSE_PROGRESS,
         LAYER_PARSE_RESULT,
         LAYER_REPORT_IMPLICIT_DIR, /* writer: made this missing parent, with mode 0755 */
+        LAYER_REQUEST_MKNOD,
 } LayerMsgType;
 
 typedef struct LayerMsg {
@@ -74,6 +78,11 @@ typedef struct LayerEntryMsg {
 typedef struct LayerDirTimes {
         struct timespec atime, mtime;
 } LayerDirTimes;
+
+typedef struct LayerMknodRequest {
+        uint32_t type; /* S_IFCHR or S_IFBLK */
+        uint32_t major, minor;
+} LayerMknodRequest;
 
 typedef struct LayerParseProgress {
         uint64_t done, total; /* compressed bytes read; the size of a regular file, else 0 */
@@ -130,4 +139,7 @@ int layer_report_dir_times(int fd, const char *path, const LayerDirTimes *t);
  * LAYER_REPORT_IMPLICIT_DIR. */
 int layer_report_path(int fd, LayerMsgType type, const char *path);
 int layer_report_progress(int fd, const LayerParseProgress *p);
+/* Writer -> committer: asks for a device node at path and waits; 0 or the negative errno
+ * it was answered with (-EPIPE when nobody answers). */
+int layer_request_mknod(int fd, const LayerMknodRequest *q, const char *path);
 int layer_report_result(int fd, const LayerParseResult *r);

@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,12 +23,15 @@
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <grp.h>
 #include <unistd.h>
 
+#include "layer-fs.h"
+#include "layer-landlock.h"
 #include "layer-sandbox.h"
 #include "macro.h"
 
@@ -138,24 +142,24 @@ static int close_all_but(const int *keep, size_t n) {
  *   DAC_OVERRIDE entries go into directories whose modes (e.g. 0555, owned by another
  *                uid) would shut it out, and files are written after their modes are set
  *   SETFCAP      security.capability xattrs (file capabilities of the layer)
- *   MKNOD        device nodes, only in layers applied by root (allow_mknod)
  * Everything else goes, from the bounding set too. (The parser keeps nothing.)
- * Host capabilities, not those of a user namespace mapping every id onto itself: such a
- * mapping (0..2^32-2, possible for root) would cover any owner, but device nodes need
- * CAP_MKNOD of the initial user namespace, and security.capability written from inside
- * one is stored as a namespaced (v3) file capability, not the layer's own; over the
- * files it can reach, those capabilities would be as strong (every id is mapped). What
- * bounds the writer is what it can reach: only its chroot, the staging directory (it
- * holds no other directory, so ".." of any fd stops there), which is why openat and
- * linkat may stay in its filter. */
-static int drop_capabilities(bool allow_mknod) {
+ * They are capabilities of the writer's own user namespace (enter_user_namespace()), not
+ * of the host: its uid_map and gid_map map every id onto itself, so the owners a layer
+ * names are written as they are, and each of these applies to every inode, while
+ * nothing the kernel checks against the initial namespace (devices, mounts, module,
+ * raw I/O, sysctl...) is within its reach. What a user namespace cannot do is kept out
+ * of the writer: device nodes need CAP_MKNOD of the initial namespace (whiteouts, 0/0
+ * character devices, need none), so the committer makes them on the writer's request
+ * (layer.c). security.capability written from inside is stored by the kernel as a
+ * namespaced (v3) file capability whose root is uid 0 of the host, which every reader in
+ * the initial namespace gets back as the plain (v2) value and which the kernel honours
+ * as such. */
+static int drop_capabilities(void) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[2] = {};
         uint64_t keep = (1ULL << CAP_CHOWN) | (1ULL << CAP_FOWNER) | (1ULL << CAP_FSETID) |
                         (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_SETFCAP);
 
-        if (allow_mknod)
-                keep |= 1ULL << CAP_MKNOD;
         for (int cap = 0; cap < 64; cap++)
                 if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
                     errno != EINVAL)
@@ -281,41 +285,21 @@ _noreturn_ static void parser_child(const LayerSandbox *sb, const int *keep, siz
         sandbox_exit(func(userdata));
 }
 
-/* Runs in the writer child: only system calls until func. Each failing step has its own
- * exit code so the parent can say which one broke. */
-/* The writer is given no directory but its root today; should a kept fd ever be a
- * directory outside the chroot, ".." from it would lead to the whole host: each such fd
- * becomes, under the same number, a detached read-only clone of itself, whose ".." stops
- * at its root. Done in the mount namespace the fds' mounts are in (open_tree clones only
- * from there). */
-static int confine_sources(const LayerSandbox *sb) {
-        struct mount_attr attr = {
-                .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-        };
+/* The writer's user namespace: made by the child, mapped by the parent (only a process
+ * with CAP_SETUID and CAP_SETGID in the parent namespace may map every id), which
+ * answers on the sync socket once uid_map and gid_map are written. */
+static int enter_user_namespace(int sync_fd) {
+        char c = 'u';
 
-        for (size_t i = 0; i < sb->n_keep_fds; i++) {
-                int fd = sb->keep_fds[i], clone, k;
-                struct stat st;
-
-                if (fd == sb->root_fd)
-                        continue;
-                if (fstat(fd, &st) < 0)
-                        return -1;
-                if (!S_ISDIR(st.st_mode))
-                        continue;
-                clone = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-                if (clone < 0)
-                        return -1;
-                k = mount_setattr(clone, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0 || dup3(clone, fd, O_CLOEXEC) < 0 ? -1 : 0;
-                close(clone);
-                if (k < 0)
-                        return -1;
-        }
-        return 0;
+        if (unshare(CLONE_NEWUSER) < 0 || write(sync_fd, &c, 1) != 1 || read(sync_fd, &c, 1) != 1 || c != 'm')
+                return -1;
+        return close(sync_fd);
 }
 
-_noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, size_t n_keep,
-                                     const SandboxFilter *filter, LayerSandboxFunc func,
+/* Runs in the writer child: only system calls until func. Each failing step has its own
+ * exit code so the parent can say which one broke. */
+_noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, size_t n_keep, int sync_fd,
+                                     int ruleset_fd, const SandboxFilter *filter, LayerSandboxFunc func,
                                      void *userdata) {
         struct sock_fprog prog = { .len = (unsigned short) filter->n, .filter = filter->insns };
 
@@ -323,9 +307,11 @@ _noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, si
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
-        if (confine_sources(sb) < 0 || unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) < 0 ||
-            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 2);
+        /* Before the chroot, which rules a new user namespace out. */
+        if (enter_user_namespace(sync_fd) < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 7);
         if (fchdir(sb->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 3);
         if (set_rlimits(sb, keep[n_keep - 1]) < 0)
@@ -340,22 +326,130 @@ _noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, si
                 if ((uid_t) setfsuid((uid_t) -1) != sb->fsuid)
                         sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
         }
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || drop_capabilities(sb->allow_mknod) < 0)
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || drop_capabilities() < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
+        if (layer_landlock_enforce(ruleset_fd, sb->root_fd) < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_LANDLOCK);
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 6);
         sandbox_exit(func(userdata));
+}
+
+/* Maps every uid and gid of the writer's user namespace onto itself (see
+ * drop_capabilities()) once the child made it, and tells it to go on. */
+static int map_user_namespace(pid_t pid, int sync_fd) {
+        static const char map[] = "0 0 4294967295\n";
+        char c;
+
+        if (layer_read_full(sync_fd, &c, 1) != 1 || c != 'u')
+                return -ECHILD; /* it failed before: its exit code says where */
+        for (size_t i = 0; i < 2; i++) {
+                char path[64];
+                _cleanup_close_ int fd = -EBADF;
+
+                snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, i == 0 ? "uid_map" : "gid_map");
+                fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                if (write(fd, map, sizeof map - 1) != (ssize_t) sizeof map - 1)
+                        return -errno;
+        }
+        return layer_write_full(sync_fd, "m", 1);
 }
 
 static int cmp_int(const void *a, const void *b) {
         return *(const int *) a - *(const int *) b;
 }
 
+/* The sorted, distinct fds the child keeps: root_fd (writer), keep_fds and extra. */
+static int keep_list(const LayerSandbox *sb, const int *extra, size_t n_extra, int **ret, size_t *ret_n) {
+        _cleanup_free_ int *keep = malloc((sb->n_keep_fds + n_extra + 1) * sizeof(int));
+        size_t n = 0, m = 1;
+
+        if (!keep)
+                return -ENOMEM;
+        if (sb->kind == LAYER_SANDBOX_WRITER)
+                keep[n++] = sb->root_fd;
+        for (size_t i = 0; i < sb->n_keep_fds; i++) {
+                struct stat st;
+
+                assert(sb->keep_fds[i] >= 0);
+                /* The writer's only directory is its root: ".." of any other would lead
+                 * out of its chroot, and Landlock does not cover chown, chmod, xattrs
+                 * and times by path. */
+                if (sb->kind == LAYER_SANDBOX_WRITER &&
+                    (fstat(sb->keep_fds[i], &st) < 0 || S_ISDIR(st.st_mode)) && sb->keep_fds[i] != sb->root_fd)
+                        return -EISDIR;
+                keep[n++] = sb->keep_fds[i];
+        }
+        for (size_t i = 0; i < n_extra; i++)
+                keep[n++] = extra[i];
+        qsort(keep, n, sizeof(int), cmp_int);
+        for (size_t i = 1; i < n; i++)
+                if (keep[i] != keep[m - 1])
+                        keep[m++] = keep[i];
+        *ret = TAKE_PTR(keep);
+        *ret_n = m;
+        return 0;
+}
+
+static int spawn_writer(const LayerSandbox *sb, const SandboxFilter *filter, LayerSandboxFunc func, void *userdata,
+                        pid_t *ret_pid) {
+        _cleanup_close_ int ruleset = -EBADF, sync_parent = -EBADF, sync_child = -EBADF;
+        _cleanup_free_ int *keep = NULL;
+        int sv[2], status, r;
+        size_t n;
+        pid_t pid;
+
+        ruleset = layer_landlock_ruleset(sb->root_fd, NULL);
+        if (ruleset < 0)
+                return ruleset;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        sync_parent = sv[0];
+        sync_child = sv[1];
+        r = keep_list(sb, (int[]) { ruleset, sync_child }, 2, &keep, &n);
+        if (r < 0)
+                return r;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                sandbox_child(sb, keep, n, sync_child, ruleset, filter, func, userdata);
+        sync_child = safe_close(sync_child);
+        r = map_user_namespace(pid, sync_parent);
+        if (r < 0 && r != -ECHILD) {
+                (void) kill(pid, SIGKILL);
+                (void) layer_sandbox_wait(pid, &status);
+                return r;
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
+static int spawn_parser(const LayerSandbox *sb, const SandboxFilter *filter, LayerSandboxFunc func, void *userdata,
+                        pid_t *ret_pid) {
+        _cleanup_free_ int *keep = NULL;
+        size_t n;
+        pid_t pid;
+        int r;
+
+        r = keep_list(sb, NULL, 0, &keep, &n);
+        if (r < 0)
+                return r;
+        /* fork() into new namespaces: the child is PID 1 of its own. */
+        pid = (pid_t) syscall(SYS_clone, SIGCHLD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC,
+                              NULL, NULL, NULL, 0);
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                parser_child(sb, keep, n, filter, func, userdata);
+        *ret_pid = pid;
+        return 0;
+}
+
 int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *userdata, pid_t *ret_pid) {
         _cleanup_(sandbox_filter_done) SandboxFilter filter = {};
-        _cleanup_free_ int *keep = NULL;
-        size_t n = 0;
-        pid_t pid;
         int r;
 
         assert(sb);
@@ -364,37 +458,9 @@ int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *use
         r = sandbox_filter_build(sb->kind, &filter);
         if (r < 0)
                 return r;
-
-        keep = malloc((sb->n_keep_fds + 1) * sizeof(int));
-        if (!keep)
-                return -ENOMEM;
-        if (sb->kind == LAYER_SANDBOX_WRITER)
-                keep[n++] = sb->root_fd;
-        for (size_t i = 0; i < sb->n_keep_fds; i++) {
-                assert(sb->keep_fds[i] >= 0);
-                keep[n++] = sb->keep_fds[i];
-        }
-        qsort(keep, n, sizeof(int), cmp_int);
-        /* drop duplicates so close_all_but() sees strictly increasing fds */
-        size_t m = 1;
-        for (size_t i = 1; i < n; i++)
-                if (keep[i] != keep[m - 1])
-                        keep[m++] = keep[i];
-
         if (sb->kind == LAYER_SANDBOX_PARSER)
-                /* fork() into new namespaces: the child is PID 1 of its own. */
-                pid = (pid_t) syscall(SYS_clone, SIGCHLD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC,
-                                      NULL, NULL, NULL, 0);
-        else
-                pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0 && sb->kind == LAYER_SANDBOX_PARSER)
-                parser_child(sb, keep, m, &filter, func, userdata);
-        if (pid == 0)
-                sandbox_child(sb, keep, m, &filter, func, userdata);
-        *ret_pid = pid;
-        return 0;
+                return spawn_parser(sb, &filter, func, userdata, ret_pid);
+        return spawn_writer(sb, &filter, func, userdata, ret_pid);
 }
 
 int layer_sandbox_wait_cpu(pid_t pid, int *ret_status, uint64_t *ret_cpu_usec) {

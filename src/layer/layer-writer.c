@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -274,23 +273,7 @@ static int below_non_dir(LayerWriter *w, const char *path) {
 static int write_node(LayerWriter *w, const LayerEntryView *e) {
         _cleanup_close_ int parent = -EBADF;
         const char *base;
-        mode_t type;
-        dev_t dev = 0;
         int r;
-
-        switch (e->msg->kind) {
-        case LAYER_ENTRY_FIFO:
-                type = S_IFIFO;
-                break;
-        case LAYER_ENTRY_CHARDEV:
-        case LAYER_ENTRY_BLOCKDEV:
-                type = e->msg->kind == LAYER_ENTRY_CHARDEV ? S_IFCHR : S_IFBLK;
-                dev = makedev(e->msg->rdev_major, e->msg->rdev_minor);
-                break;
-        default: /* LAYER_ENTRY_WHITEOUT: overlayfs' 0/0 character device */
-                type = S_IFCHR;
-                break;
-        }
 
         if (e->msg->kind == LAYER_ENTRY_WHITEOUT) {
                 r = below_non_dir(w, e->path);
@@ -302,8 +285,24 @@ static int write_node(LayerWriter *w, const LayerEntryView *e) {
         r = open_slot(w, e->path, false, &parent, &base);
         if (r < 0)
                 return r;
-        if (mknodat(parent, base, type | (e->msg->kind == LAYER_ENTRY_WHITEOUT ? 0 : e->msg->mode), dev) < 0)
-                return writer_fail(w, errno, e->path, "cannot create the node");
+        if (e->msg->kind == LAYER_ENTRY_CHARDEV || e->msg->kind == LAYER_ENTRY_BLOCKDEV) {
+                /* The committer makes it (mode 0): CAP_MKNOD of the host is not ours. */
+                LayerMknodRequest q = {
+                        .type = e->msg->kind == LAYER_ENTRY_CHARDEV ? S_IFCHR : S_IFBLK,
+                        .major = e->msg->rdev_major,
+                        .minor = e->msg->rdev_minor,
+                };
+
+                r = w->mknod_fd < 0 ? -EPERM : layer_request_mknod(w->mknod_fd, &q, e->path);
+                if (r < 0)
+                        return writer_fail(w, r, e->path, "cannot create the device node");
+                if (fchmodat(parent, base, e->msg->mode, 0) < 0)
+                        return writer_fail(w, errno, e->path, "cannot set the mode");
+        } else if (e->msg->kind == LAYER_ENTRY_FIFO) {
+                if (mknodat(parent, base, S_IFIFO | e->msg->mode, 0) < 0)
+                        return writer_fail(w, errno, e->path, "cannot create the FIFO");
+        } else if (mknodat(parent, base, S_IFCHR, 0) < 0) /* overlayfs' whiteout, 0/0 */
+                return writer_fail(w, errno, e->path, "cannot create the whiteout");
         /* A whiteout takes its entry's owner and times too: the same layer always makes
          * the same upper directory. */
         return set_node_attrs(w, e, parent, base);

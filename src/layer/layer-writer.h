@@ -13,6 +13,7 @@
 typedef struct LayerWriter {
         int in_fd;        /* entries from the reader */
         int report_fd;    /* errors and directory times for the parent */
+        int mknod_fd;     /* device node requests to the parent; -EBADF: no devices */
         int root_fd;      /* the staging directory */
         uint8_t *buf;     /* LAYER_MSG_MAX bytes, allocated before the fork */
         uint8_t *file_xattrs; /* LAYER_XATTRS_MAX bytes, likewise */

@@ -3,17 +3,20 @@
  * layer_apply(): two confined children (layer-sandbox.c) do the work. The parser reads and
  * checks the layer (layer-parse.c) and streams the entries over a socket to the writer,
  * which writes them into a staging directory (layer-writer.c); the parser tells this
- * process what the commit needs through a pipe. Only a complete, valid layer with the
+ * process what the commit needs through a pipe, and the writer asks it for the device
+ * nodes it cannot make itself (layer-sandbox.c). Only a complete, valid layer with the
  * expected diff_id is moved into the target (layer-staging.c), by this process.
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +42,8 @@ typedef struct Apply {
         int target_fd;
         int report_fd;  /* the writer's report (memfd) */
         int parse_fd;   /* the parser's report (pipe, our end) */
+        int mknod_fd;   /* the writer's device node requests (socket, our end) */
+        bool mknod_refused; /* the writer sent a malformed request */
         pid_t writer_pid, parser_pid;
         LayerPaths whiteouts; /* whited-out paths (deletion mode: what to delete) */
         LayerPaths opaques;   /* opaque directories */
@@ -64,6 +69,8 @@ static void apply_done(Apply *a) {
         free(a->writer.buf);
         free(a->writer.file_xattrs);
         safe_close(a->writer.in_fd);
+        safe_close(a->writer.mknod_fd);
+        safe_close(a->mknod_fd);
         safe_close(a->parser.sock);
         safe_close(a->parser.report_fd);
         safe_close(a->report_fd);
@@ -84,7 +91,8 @@ static int set_staging_name(Apply *a) {
 /* Sets up the writer's end and starts the sandboxed writer. */
 static int spawn_writer(Apply *a) {
         const LayerApplyOptions *o = a->opts;
-        int sv[2], keep[2];
+        int sv[2], keep[3];
+        size_t n_keep = 2;
         LayerSandbox sb;
         int r;
 
@@ -102,17 +110,23 @@ static int spawn_writer(Apply *a) {
         a->writer.file_xattrs = malloc(LAYER_XATTRS_MAX);
         if (!a->writer.buf || !a->writer.file_xattrs)
                 return -ENOMEM;
-        /* The fds the child keeps besides the staging directory: its socket end and the
-         * report memfd. Not the target nor the lowers (see implicit_dirs_copy()). */
+        /* The fds the child keeps besides the staging directory: its socket end, the
+         * report memfd and, for layers that may carry devices, its end of the socket
+         * for device nodes. Not the target nor the lowers (see implicit_dirs_copy()). */
         keep[0] = a->writer.in_fd;
         keep[1] = a->report_fd;
+        if (o->allow_devices) {
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                        return -errno;
+                a->mknod_fd = sv[0];
+                a->writer.mknod_fd = keep[n_keep++] = sv[1];
+        }
 
         sb = (LayerSandbox) {
                 .kind = LAYER_SANDBOX_WRITER,
                 .root_fd = a->staging.fd,
                 .keep_fds = keep,
-                .n_keep_fds = ELEMENTSOF(keep),
-                .allow_mknod = o->allow_devices,
+                .n_keep_fds = n_keep,
                 .fsuid = o->write_uid,
                 .max_file_size = a->limits.max_bytes,
         };
@@ -120,6 +134,7 @@ static int spawn_writer(Apply *a) {
         if (r < 0)
                 return r;
         a->writer.in_fd = safe_close(a->writer.in_fd);
+        a->writer.mknod_fd = safe_close(a->writer.mknod_fd);
         return 0;
 }
 
@@ -214,20 +229,80 @@ static int take_report(Apply *a, const LayerMsg *h, const uint8_t *buf) {
         }
 }
 
-/* Reads what the parser reports until it closes its end. */
-static int read_parse_reports(Apply *a) {
+/* A device node the writer asks for (it has no CAP_MKNOD of the host): made with mode 0
+ * in the staging tree, the path resolved beneath it (the writer sets mode, owner and
+ * times). Returns the errno to answer with, or -EBADMSG for a request no writer of ours
+ * sends. */
+static int make_device(Apply *a, const LayerMsg *h, const uint8_t *buf) {
+        _cleanup_close_ int dir_fd = -EBADF;
+        _cleanup_free_ char *dir = NULL;
+        LayerMknodRequest q;
+        const char *path = (const char *) buf + sizeof q, *base;
+
+        if (h->type != LAYER_REQUEST_MKNOD || h->size <= sizeof q || buf[h->size - 1] != 0)
+                return -EBADMSG;
+        memcpy(&q, buf, sizeof q);
+        if ((q.type != S_IFCHR && q.type != S_IFBLK) || isempty(path) || check_parsed_path(path) < 0)
+                return -EBADMSG;
+        if (!a->opts->allow_devices)
+                return EPERM;
+        base = strrchr(path, '/');
+        dir = strndup(path, base ? (size_t) (base - path) : 0);
+        if (!dir)
+                return ENOMEM;
+        base = base ? base + 1 : path;
+        dir_fd = layer_open_dir_in(a->staging.fd, dir);
+        if (dir_fd < 0)
+                return -dir_fd;
+        if (mknodat(dir_fd, base, q.type, makedev(q.major, q.minor)) < 0)
+                return errno;
+        return 0;
+}
+
+/* Reads what the parser reports until it closes its end, and answers the writer's
+ * device node requests until it closes its end. */
+static int serve_children(Apply *a) {
         _cleanup_free_ uint8_t *buf = malloc(LAYER_MSG_MAX);
+        int result = 0;
         LayerMsg h;
-        int r;
 
         if (!buf)
                 return -ENOMEM;
-        while ((r = layer_msg_recv(a->parse_fd, &h, buf)) > 0) {
-                r = take_report(a, &h, buf);
-                if (r < 0)
-                        return r;
+        while (a->parse_fd >= 0 || a->mknod_fd >= 0) {
+                struct pollfd p[2] = { { .fd = a->parse_fd, .events = POLLIN }, { .fd = a->mknod_fd, .events = POLLIN } };
+                int r;
+
+                if (poll(p, ELEMENTSOF(p), -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (p[0].revents) {
+                        r = layer_msg_recv(a->parse_fd, &h, buf);
+                        if (r > 0)
+                                r = take_report(a, &h, buf) ?: 1;
+                        if (r <= 0) {
+                                a->parse_fd = safe_close(a->parse_fd);
+                                result = r;
+                        }
+                        if (r < 0) /* a parser that lies is stopped; the writer sees its input end */
+                                kill_and_wait(&a->parser_pid);
+                }
+                if (p[1].revents) {
+                        int32_t code;
+
+                        r = layer_msg_recv(a->mknod_fd, &h, buf);
+                        code = r > 0 ? make_device(a, &h, buf) : -EPIPE;
+                        if (code >= 0 && send(a->mknod_fd, &code, sizeof code, MSG_NOSIGNAL) != sizeof code)
+                                code = -EPIPE;
+                        if (code < 0) {
+                                /* the writer is gone, or sent what it never sends */
+                                a->mknod_refused = code != -EPIPE;
+                                a->mknod_fd = safe_close(a->mknod_fd);
+                        }
+                }
         }
-        return r;
+        return result;
 }
 
 static int read_writer_error(Apply *a, Error *e) {
@@ -428,16 +503,16 @@ static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
         r = spawn_parser(a, layer_fd);
         if (r < 0)
                 return error_set_errno(e, r, "cannot start the layer parser");
-        r = o->confine_self ? o->confine_self() : 0;
+        r = o->confine_self ? o->confine_self(o->allow_devices, (const pid_t[]) { a->parser_pid, a->writer_pid }) : 0;
         if (r < 0)
                 return error_set_errno(e, r, "cannot confine the unpack helper");
 
-        r = read_parse_reports(a);
-        if (r < 0) /* a parser that lies is stopped; the writer sees its input end */
-                kill_and_wait(&a->parser_pid);
+        r = serve_children(a);
         r = wait_children(a, r, e);
         if (r < 0)
                 return r;
+        if (a->mknod_refused)
+                return error_setf(e, EIO, "the layer writer sent a malformed device node request");
 
         memcpy(ret->diff_id, a->result.diff_id, sizeof ret->diff_id);
         ret->bytes = a->result.bytes;
@@ -467,11 +542,12 @@ int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerAp
         _cleanup_(apply_done) Apply a = {
                 .opts = o,
                 .staging = LAYER_STAGING_NULL,
-                .writer = { .in_fd = -EBADF, .report_fd = -EBADF, .root_fd = -EBADF },
+                .writer = { .in_fd = -EBADF, .report_fd = -EBADF, .root_fd = -EBADF, .mknod_fd = -EBADF },
                 .parser = { .layer_fd = -EBADF, .sock = -EBADF, .report_fd = -EBADF },
                 .target_fd = -EBADF,
                 .report_fd = -EBADF,
                 .parse_fd = -EBADF,
+                .mknod_fd = -EBADF,
         };
         Error local = ERROR_NULL, *err = e ?: &local;
         LayerApplyResult result = {};

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 
@@ -75,9 +76,11 @@ typedef struct LayerApplyOptions {
         void (*progress)(uint64_t bytes_done, uint64_t bytes_total, void *userdata);
         void *userdata;
         /* Called once the parser and the writer run, before the layer is read: from then on
-         * the calling process only waits, reads their reports and commits, so the unpack
-         * helper confines itself to that here. A negative errno fails the call. NULL: none. */
-        int (*confine_self)(void);
+         * the calling process only waits, reads their reports, makes the device nodes the
+         * writer asks for (only when allow_devices, passed on), stops those two children
+         * (their pids) and commits, so the unpack helper confines itself to that here. A
+         * negative errno fails the call. NULL: none. */
+        int (*confine_self)(bool allow_devices, const pid_t children[static 2]);
         /* layer_unpack() only: an fd (an eventfd) that becomes readable when the Apply must
          * stop (its caller left); the helper is killed and the call fails with ECANCELED.
          * Looked at only when > 0 (fd 0 is stdin, never one). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <linux/capability.h>
 #include <sched.h>
+#include <signal.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -43,7 +44,8 @@ int unpack_confine(const LayerLimits *l, Error *e) {
 
 /* What the helper keeps once its parser and writer run, each for what committing takes
  * (layer-staging.c: deletions, opaque directories, moving the staged tree into the target,
- * copying directory attributes, setting directory times), and for stopping its children:
+ * copying directory attributes, setting directory times), for the device nodes of layers
+ * that may have them, and for stopping its children:
  *   CHOWN, FOWNER, FSETID  directory owners, modes and times copied onto the target's
  *   DAC_OVERRIDE           entries moved and deleted in directories of any mode and owner
  *   SETFCAP                xattrs copied as they are, security.capability included
@@ -51,32 +53,32 @@ int unpack_confine(const LayerLimits *l, Error *e) {
  *                          for CAP_SYS_ADMIN (of the initial user namespace) and nothing less;
  *                          the filter below takes away what else it would allow
  *   KILL                   the parser runs as nobody in a user namespace of its own
+ *   MKNOD                  only when the layer may carry devices: the writer, in a user
+ *                          namespace, asks for them (layer.c)
  * Everything else goes, from the bounding set too (no DAC_READ_SEARCH: no open_by_handle_at;
  * no MKNOD, SETUID, SETGID, SETPCAP, SYS_PTRACE, NET_*, SYS_MODULE, ...). */
 static const int committer_caps[] = {
         CAP_CHOWN, CAP_FOWNER, CAP_FSETID, CAP_DAC_OVERRIDE, CAP_SETFCAP, CAP_SYS_ADMIN, CAP_KILL,
 };
 
-/* System calls the committer never makes, and that CAP_SYS_ADMIN or root would otherwise
- * make dangerous: killed. A deny list, not an allowlist: the commit runs on glibc's
- * and (in sanitizer builds) the sanitizer runtime's choice of calls, which an allowlist
- * would have to chase; what it needs is files, directories, xattrs, waits and memory. */
-static const char *const committer_denied[] = {
-        "execve", "execveat", "fork", "vfork",
-        "mount", "umount2", "pivot_root", "chroot", "open_tree", "move_mount", "fsopen", "fsconfig",
-        "fsmount", "fspick", "mount_setattr", "unshare", "setns",
-        "name_to_handle_at", "open_by_handle_at", "mknod", "mknodat",
-        "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
-        "bpf", "perf_event_open", "userfaultfd", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
-        "kcmp", "keyctl", "add_key", "request_key",
-        "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "reboot",
-        "swapon", "swapoff", "sethostname", "setdomainname", "quotactl", "quotactl_fd", "acct",
-        "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "syslog", "iopl", "ioperm",
-        "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid",
-        "setgroups", "capset", "personality", "fanotify_init", "io_uring_setup",
-#if !defined(__SANITIZE_ADDRESS__)
-        /* The sanitizer runtime's leak check stops the process's threads with ptrace. */
-        "ptrace",
+/* The system calls the committer makes once its children run, and nothing else: waiting
+ * for them and stopping them (SIGKILL only), reading their reports, making the device
+ * nodes the writer asks for (when the layer may carry them), and the commit's file and
+ * xattr calls on fds it holds (layer-staging.c, tree-walk.c), memory, its result. Any
+ * other call kills it: no exec, fork, mount, namespace, socket, identity change, ptrace,
+ * BPF, keyring or module call; nor open_by_handle_at, which CAP_DAC_READ_SEARCH would
+ * not allow anyway. */
+static const char *const committer_allowed[] = {
+        "read", "readv", "write", "writev", "pread64", "pwrite64", "lseek", "close", "fcntl", "dup",
+        "fstat", "newfstatat", "statx", "openat", "openat2", "getdents64", "poll", "ppoll",
+        "sendto", "sendmsg", "wait4", "waitid",
+        "unlinkat", "renameat", "renameat2", "fchown", "fchownat", "fchmod", "fchmodat", "utimensat",
+        "flistxattr", "fgetxattr", "fsetxattr", "fremovexattr", "syncfs",
+        "brk", "mmap", "munmap", "mremap", "madvise", "mprotect", "futex", "getrandom",
+        "rt_sigreturn", "rt_sigprocmask", "clock_gettime", "getpid", "gettid", "exit", "exit_group",
+#if defined(__SANITIZE_ADDRESS__)
+        /* The sanitizer runtime's signal stack (its leak check is off here, see unpack.c). */
+        "sigaltstack",
 #endif
 };
 
@@ -85,36 +87,36 @@ static void seccomp_releasep(scmp_filter_ctx *ctx) {
                 seccomp_release(*ctx);
 }
 
-/* Kills the process on any of committer_denied, on clone with a namespace flag, and
- * answers clone3 (whose flags a filter cannot see) with ENOSYS, so glibc falls back to clone. */
-static int committer_filter(void) {
-        static const uint64_t ns_flags[] = {
-                CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS,
-                CLONE_NEWCGROUP, CLONE_NEWTIME,
-        };
-        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+static int allow(scmp_filter_ctx ctx, const char *name) {
+        int nr = seccomp_syscall_resolve_name(name);
+
+        return nr == __NR_SCMP_ERROR ? -EINVAL : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+}
+
+/* The allowlist; the default kills the process. kill() only SIGKILL to its two children
+ * (with CAP_KILL any other pid would be in reach); mknodat only for layers that may carry
+ * devices. */
+static int committer_filter(bool allow_devices, const pid_t children[static 2]) {
+        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
         int r;
 
         if (!ctx)
                 return -ENOMEM;
         r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(committer_denied); i++) {
-                int nr = seccomp_syscall_resolve_name(committer_denied[i]);
-                if (nr != __NR_SCMP_ERROR) /* else not on this architecture */
-                        r = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, nr, 0);
-        }
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(ns_flags); i++)
-                r = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 1,
-                                     SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
-        if (r >= 0)
-                r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(committer_allowed); i++)
+                r = allow(ctx, committer_allowed[i]);
+        for (size_t i = 0; r >= 0 && i < 2; i++)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 2, SCMP_A0(SCMP_CMP_EQ, (uint64_t) children[i]),
+                                     SCMP_A1(SCMP_CMP_EQ, SIGKILL));
+        if (r >= 0 && allow_devices)
+                r = allow(ctx, "mknodat");
         if (r >= 0)
                 r = seccomp_load(ctx);
         return r;
 }
 
 /* Only the committer's capabilities, in the bounding set too; then the filter. */
-int unpack_confine_committer(void) {
+int unpack_confine_committer(bool allow_devices, const pid_t children[static 2]) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[2] = {};
         uint64_t keep = 0, have;
@@ -126,6 +128,8 @@ int unpack_confine_committer(void) {
         have = (uint64_t) d[0].permitted | (uint64_t) d[1].permitted << 32;
         for (size_t i = 0; i < ELEMENTSOF(committer_caps); i++)
                 keep |= UINT64_C(1) << committer_caps[i];
+        if (allow_devices)
+                keep |= UINT64_C(1) << CAP_MKNOD;
         keep &= have;
         for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
                 if (!(keep & (UINT64_C(1) << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
@@ -138,5 +142,5 @@ int unpack_confine_committer(void) {
                 return -errno;
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return -errno;
-        return committer_filter();
+        return committer_filter(allow_devices, children);
 }

@@ -209,8 +209,9 @@ static void check_parser(pid_t parser, int layer_pipe) {
 }
 
 /* lamina-unpack itself, once its children run: only the capabilities committing takes
- * (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SYS_ADMIN for trusted.* xattrs, SETFCAP), in
- * the bounding set too, NoNewPrivs and a seccomp filter. */
+ * (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SYS_ADMIN for trusted.* xattrs, SETFCAP, and
+ * MKNOD for the device nodes the writer asks for: root's layers may carry them), in the
+ * bounding set too, NoNewPrivs and a seccomp filter. */
 static void check_helper(pid_t helper) {
         for (int i = 0; i < 200; i++) {
                 _cleanup_free_ char *seccomp = status_field(helper, "Seccomp");
@@ -219,24 +220,28 @@ static void check_helper(pid_t helper) {
                 at_sleep_ms(50);
         }
         who = "lamina-unpack";
-        expect_field(helper, "CapEff", "000000008020003b");
-        expect_field(helper, "CapPrm", "000000008020003b");
-        expect_field(helper, "CapBnd", "000000008020003b");
+        expect_field(helper, "CapEff", "000000008820003b");
+        expect_field(helper, "CapPrm", "000000008820003b");
+        expect_field(helper, "CapBnd", "000000008820003b");
         expect_field(helper, "CapAmb", "0000000000000000");
         expect_field(helper, "NoNewPrivs", "1");
         expect_field(helper, "Seccomp", "2");
         who = "parser";
 }
 
-/* The writer: root with only the capabilities writing a layer takes (CHOWN, DAC_OVERRIDE,
- * FOWNER, FSETID, SETFCAP, and MKNOD for root's layers), NoNewPrivs and a seccomp filter,
- * its own mount, network and IPC namespaces, chrooted into the staging directory; its fds
- * are that directory, its socket from the parser and its report memfd: none of the
- * snapshot's lower layers, nor the snapshot itself, nor anything that leads out (".." of
- * its root is its root). */
+/* The writer: in a user namespace of its own that maps every id onto itself, with only
+ * the capabilities writing a layer takes (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SETFCAP)
+ * and those of that namespace, not of the host (no MKNOD: it asks lamina-unpack for
+ * device nodes), NoNewPrivs and a seccomp filter, its own mount, network and IPC
+ * namespaces, chrooted into the staging directory; Landlock confines it to that
+ * directory (it checks that itself before it reads a byte, and fails the Apply
+ * otherwise: the Apply succeeding proves it; its ruleset fd is closed by then). Its fds
+ * are that directory, its socket from the parser, its socket for device nodes and its
+ * report memfd: none of the snapshot's lower layers, nor the snapshot itself, nor
+ * anything that leads out (".." of its root is its root). */
 static void check_writer(pid_t writer) {
-        static const char *const namespaces[] = { "mnt", "net", "ipc" };
-        _cleanup_free_ char *p = NULL, *root = NULL, *mountinfo = NULL;
+        static const char *const namespaces[] = { "user", "mnt", "net", "ipc" };
+        _cleanup_free_ char *p = NULL, *root = NULL, *mountinfo = NULL, *map = NULL;
         char fds[8][128];
         unsigned sockets = 0, memfds = 0, dirs = 0;
         size_t n;
@@ -248,9 +253,9 @@ static void check_writer(pid_t writer) {
                 at_sleep_ms(50);
         }
         who = "writer";
-        expect_field(writer, "CapEff", "000000008800001b");
-        expect_field(writer, "CapPrm", "000000008800001b");
-        expect_field(writer, "CapBnd", "000000008800001b");
+        expect_field(writer, "CapEff", "000000008000001b");
+        expect_field(writer, "CapPrm", "000000008000001b");
+        expect_field(writer, "CapBnd", "000000008000001b");
         expect_field(writer, "CapAmb", "0000000000000000");
         expect_field(writer, "NoNewPrivs", "1");
         expect_field(writer, "Seccomp", "2");
@@ -258,6 +263,14 @@ static void check_writer(pid_t writer) {
                 _cleanup_free_ char *mine = ns_of(0, namespaces[i]), *its = ns_of(writer, namespaces[i]);
                 printf("# writer ns %s (ours %s)\n", its, mine);
                 ASSERT_TRUE(!streq(mine, its));
+        }
+        for (size_t i = 0; i < 2; i++) {
+                free(p);
+                p = strdup_printf("/proc/%d/%s", writer, i == 0 ? "uid_map" : "gid_map");
+                free(map);
+                map = read_text(p);
+                printf("# writer %s: %s", i == 0 ? "uid_map" : "gid_map", map);
+                ASSERT_TRUE(streq(map, "         0          0 4294967295\n"));
         }
 
         n = list_fds(writer, fds, ELEMENTSOF(fds));
@@ -273,13 +286,14 @@ static void check_writer(pid_t writer) {
                 bool in_root = strncmp(fds[i], root, strlen(root)) == 0 &&
                                (fds[i][strlen(root)] == 0 || fds[i][strlen(root)] == '/');
 
-                /* anything else is a file of the layer it is still writing */
+                /* anything else is a file of the layer it is still writing; no
+                 * anon_inode:landlock-ruleset left either */
                 ASSERT_TRUE(socket || memfd || in_root);
                 sockets += socket;
                 memfds += memfd;
                 dirs += streq(fds[i], root);
         }
-        ASSERT_TRUE(sockets == 1 && memfds == 1 && dirs == 1);
+        ASSERT_TRUE(sockets == 2 && memfds == 1 && dirs == 1);
 
         /* It sees no mount but what its root is on (mount points outside its root are
          * not shown to it). */

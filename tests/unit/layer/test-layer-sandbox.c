@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The writer's sandbox: allowed work succeeds, anything outside the allowlist kills. */
+/* The writer's sandbox: allowed work succeeds, anything outside the allowlist kills,
+ * Landlock and its own user namespace hold. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -7,8 +8,11 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 
+#include "layer-landlock.h"
 #include "layer-sandbox.h"
 #include "test-util.h"
 
@@ -106,60 +110,139 @@ TEST(fork_kills) {
         expect_killed(child_fork);
 }
 
-/* The sources a writer reads missing parents from (the target, the lower layers) are
- * outside its chroot: through them it must neither reach the host (".." of one of them)
- * nor write. */
-static int child_escape_source(void *userdata) {
-        int src = ((int *) userdata)[1], fd;
+/* The writer keeps no directory but its root: ".." of another would lead out of its
+ * chroot, and Landlock does not cover chown, chmod, xattrs and times by path. */
+TEST(other_directories_are_refused) {
+        int fds[2] = { open_root(), open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC) };
+        LayerSandbox sb = { .root_fd = fds[0], .keep_fds = &fds[1], .n_keep_fds = 1, .max_file_size = 1 << 20 };
+        pid_t pid;
 
-        fd = openat(src, "inside", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 12; /* it must still read them */
-        close(fd);
-        fd = openat(src, "../marker", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0)
-                return 10;
-        if (mkdirat(src, "made", 0700) == 0 || errno != EROFS)
-                return 11;
+        ASSERT_TRUE(fds[1] >= 0);
+        ASSERT_TRUE(layer_sandbox_spawn(&sb, child_ok, fds, &pid) == -EISDIR);
+        close(fds[0]);
+        close(fds[1]);
+}
+
+/* Landlock grants beneath the root only what writing a layer takes: files, directories,
+ * symlinks, FIFOs, whiteouts; no socket nodes, no block devices. Device nodes are
+ * refused by the kernel too (no CAP_MKNOD of the host in its user namespace), whiteouts
+ * are not. */
+static int child_landlock(void *userdata) {
+        int root = *(int *) userdata;
+
+        if (mknodat(root, "sock", S_IFSOCK | 0600, 0) == 0 || errno != EACCES)
+                return 20;
+        if (mknodat(root, "blk", S_IFBLK | 0600, makedev(7, 0)) == 0 || errno != EACCES)
+                return 21;
+        if (mknodat(root, "null", S_IFCHR | 0600, makedev(1, 3)) == 0 || errno != EPERM)
+                return 22;
+        if (mknodat(root, "whiteout", S_IFCHR, 0) < 0 || mknodat(root, "fifo", S_IFIFO | 0600, 0) < 0 ||
+            symlinkat("x", root, "link") < 0)
+                return 23;
         return 0;
 }
 
-TEST(sources_lead_nowhere_and_are_read_only) {
-        _cleanup_free_ char *root = NULL, *src = NULL, *marker = NULL, *inside = NULL;
-        int fds[2], status;
-        pid_t pid;
+TEST(landlock_and_no_device_nodes) {
+        int fd = open_root(), status = run(child_landlock, fd);
+        struct stat st;
 
-        ASSERT_TRUE(asprintf(&root, "%s/root", dir) > 0 && asprintf(&src, "%s/src", dir) > 0 &&
-                    asprintf(&marker, "%s/marker", dir) > 0 && asprintf(&inside, "%s/src/inside", dir) > 0);
-        ASSERT_OK(mkdir(root, 0755));
-        ASSERT_OK(mkdir(src, 0755));
-        close(open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-        close(open(inside, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-        fds[0] = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        fds[1] = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        ASSERT_TRUE(fds[0] >= 0 && fds[1] >= 0);
-        {
-                LayerSandbox sb = { .root_fd = fds[0], .keep_fds = &fds[1], .n_keep_fds = 1, .max_file_size = 1 << 20 };
-
-                ASSERT_OK(layer_sandbox_spawn(&sb, child_escape_source, fds, &pid));
-                ASSERT_OK(layer_sandbox_wait(pid, &status));
-        }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 fprintf(stderr, "status %#x\n", status);
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ASSERT_OK(fstatat(fd, "whiteout", &st, AT_SYMLINK_NOFOLLOW));
+        ASSERT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == 0);
+        ASSERT_TRUE(fstatat(fd, "null", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+        ASSERT_TRUE(fstatat(fd, LAYER_LANDLOCK_PROBE, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+        ASSERT_OK(unlinkat(fd, "whiteout", 0));
+        ASSERT_OK(unlinkat(fd, "fifo", 0));
+        ASSERT_OK(unlinkat(fd, "link", 0));
+        close(fd);
+}
+
+/* In its user namespace, every id mapped onto itself, the writer still gives entries any
+ * owner and security.capability; seen from here while it waits on a pipe. */
+static int child_userns(void *userdata) {
+        int *fds = userdata, fd;
+        static const unsigned char cap[20] = { 0, 0, 0, 2, 0, 0x20 }; /* v2: cap_net_raw permitted */
+        char c;
+
+        fd = openat(fds[0], "owned", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+        if (fd < 0 || fchown(fd, 1234, 5678) < 0 || fsetxattr(fd, "security.capability", cap, sizeof cap, 0) < 0)
+                return 30;
+        close(fd);
+        return read(fds[1], &c, 1) == 1 ? 0 : 31;
+}
+
+static char *proc_text(pid_t pid, const char *what) {
+        char path[64], *buf = calloc(1, 4096);
+        int fd;
+        ssize_t n;
+
+        ASSERT_TRUE(buf);
+        snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, what);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        n = read(fd, buf, 4095);
+        ASSERT_TRUE(n >= 0);
+        close(fd);
+        return buf;
+}
+
+TEST(own_user_namespace_maps_every_id) {
+        int p[2], fds[2], status;
+        unsigned char cap[32];
+        char ours[64] = "", its[64] = "";
+        _cleanup_free_ char *uid_map = NULL, *gid_map = NULL, *st_text = NULL;
+        struct stat st;
+        pid_t pid;
+
+        ASSERT_OK(pipe2(p, O_CLOEXEC));
+        fds[0] = open_root();
+        fds[1] = p[0];
+        {
+                LayerSandbox sb = { .root_fd = fds[0], .keep_fds = &p[0], .n_keep_fds = 1, .max_file_size = 1 << 20 };
+                ASSERT_OK(layer_sandbox_spawn(&sb, child_userns, fds, &pid));
+        }
+        /* it is mapped before layer_sandbox_spawn() returns */
+        uid_map = proc_text(pid, "uid_map");
+        gid_map = proc_text(pid, "gid_map");
+        printf("# uid_map: %s# gid_map: %s", uid_map, gid_map);
+        ASSERT_TRUE(strstr(uid_map, "4294967295") && strspn(uid_map, " 0") > 10);
+        ASSERT_TRUE(strstr(gid_map, "4294967295") && strspn(gid_map, " 0") > 10);
+        ASSERT_TRUE(readlink("/proc/self/ns/user", ours, sizeof ours - 1) > 0);
+        {
+                char path[64];
+                snprintf(path, sizeof path, "/proc/%d/ns/user", (int) pid);
+                ASSERT_TRUE(readlink(path, its, sizeof its - 1) > 0);
+        }
+        printf("# user ns: ours %s, the writer's %s\n", ours, its);
+        ASSERT_TRUE(strcmp(ours, its) != 0);
+        ASSERT_TRUE(write(p[1], "x", 1) == 1);
+        ASSERT_OK(layer_sandbox_wait(pid, &status));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                fprintf(stderr, "status %#x\n", status);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ASSERT_OK(fstatat(fds[0], "owned", &st, 0));
+        ASSERT_TRUE(st.st_uid == 1234 && st.st_gid == 5678);
+        /* read back here as the plain (v2) value it was given */
+        {
+                int fd = openat(fds[0], "owned", O_RDONLY | O_CLOEXEC);
+                ssize_t n = fgetxattr(fd, "security.capability", cap, sizeof cap);
+                ASSERT_TRUE(n == 20 && cap[3] == 2 && cap[5] == 0x20);
+                close(fd);
+        }
+        ASSERT_OK(unlinkat(fds[0], "owned", 0));
         close(fds[0]);
-        close(fds[1]);
-        ASSERT_OK(unlink(inside));
-        ASSERT_OK(unlink(marker));
-        ASSERT_OK(rmdir(src));
-        ASSERT_OK(rmdir(root));
+        close(p[0]);
+        close(p[1]);
 }
 
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(allowed_work_succeeds), TEST_ENTRY(chrooted), TEST_ENTRY(execve_kills),
                 TEST_ENTRY(socket_kills), TEST_ENTRY(mount_kills), TEST_ENTRY(fork_kills),
-                TEST_ENTRY(sources_lead_nowhere_and_are_read_only),
+                TEST_ENTRY(other_directories_are_refused), TEST_ENTRY(landlock_and_no_device_nodes),
+                TEST_ENTRY(own_user_namespace_maps_every_id),
         };
         int r;
 
