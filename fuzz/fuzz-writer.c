@@ -70,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 .in_fd = in,
                 .report_fd = report,
                 .root_fd = root,
+                .mknod_fd = -EBADF, /* device nodes are refused (EPERM), as without devices */
                 .buf = buf,
                 .file_xattrs = xattrs,
         };
