@@ -94,6 +94,22 @@ int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userda
  * starts with the owner). */
 int store_walk_owner(StoreTxn *t, uid_t owner, const Filter *filter, store_walk_fn fn, void *userdata, Error *e);
 
+/* What one owner holds (for quotas), in one pass over its own records: snapshots of every
+ * kind, their label bytes (keys and values), the recorded usage of its committed ones and
+ * the IDs of (at most max_uncommitted of) its active ones and views, whose usage only
+ * their data shows. */
+typedef struct StoreOwnerTotals {
+        uint64_t snapshots;
+        uint64_t label_bytes;
+        uint64_t committed_bytes, committed_inodes;
+        uint64_t *uncommitted_ids;
+        size_t n_uncommitted;
+} StoreOwnerTotals;
+void store_owner_totals_clear(StoreOwnerTotals *o);
+int store_owner_totals(StoreTxn *t, uid_t owner, size_t max_uncommitted, StoreOwnerTotals *ret, Error *e);
+/* The owners that have snapshots, ascending: one seek per owner. */
+int store_list_owners(StoreTxn *t, uid_t **ret, size_t *ret_n);
+
 /* Every live snapshot ID, ascending, for orphan detection. */
 int store_list_ids(StoreTxn *t, uint64_t **ret_ids, size_t *ret_n);
 
