@@ -115,6 +115,38 @@ static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *sna
         return 0;
 }
 
+/* apply_locked() within what ns's Bytes= and Inodes= quotas leave: the layer's byte and
+ * entry limits are lowered to that, and a layer refused by such a lowered limit is
+ * QuotaExceeded naming the quota. */
+static int apply_quota(CoreSnapshotter *s, uid_t ns, const char *key, const Snapshot *snap, int layer_fd,
+                       const LayerApplyOptions *lo, CoreApplyResult *ret, Error *e) {
+        LayerApplyOptions o = *lo;
+        QuotaLimits max;
+        QuotaUse used;
+        Error le = ERROR_NULL;
+        bool lowered;
+        int r;
+
+        r = core_quota_apply_limits(s, ns, key, &o.limits, &used, &max, e);
+        if (r < 0)
+                return r;
+        lowered = o.limits.max_bytes != lo->limits.max_bytes || o.limits.max_entries != lo->limits.max_entries;
+        r = apply_locked(s, key, snap, layer_fd, &o, ret, &le);
+        if (r == -EDQUOT && lowered && le.code == EDQUOT && !le.internal) {
+                char b[32], i[32];
+
+                return error_setf(e, EDQUOT,
+                                  "snapshot %s: uid %u's quota leaves too little for this layer (%" PRIu64
+                                  " of Bytes=%s, %" PRIu64 " of Inodes=%s in use; laminad.conf): %s",
+                                  QUOTE(key), (unsigned) ns, used.used[QUOTA_BYTES],
+                                  quota_value_to_string(max.max[QUOTA_BYTES], b), used.used[QUOTA_INODES],
+                                  quota_value_to_string(max.max[QUOTA_INODES], i), le.message);
+        }
+        if (r < 0 && e)
+                *e = le;
+        return r;
+}
+
 int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
                const CoreApplyOptions *o, CoreApplyResult *ret, Error *e) {
         _cleanup_(apply_check_done) ApplyCheck a = { .s = s, .ns = ns, .key = key };
@@ -159,7 +191,7 @@ int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
         if (r >= 0 && a.snap.id != id)
                 r = error_setf(e, EBUSY, "snapshot %s changed while the layer was being prepared; try again", QUOTE(key));
         if (r >= 0)
-                r = apply_locked(s, key, &a.snap, layer_fd, &lo, ret, e);
+                r = apply_quota(s, ns, key, &a.snap, layer_fd, &lo, ret, e);
         core_busy_release(s, id);
         return r;
 }

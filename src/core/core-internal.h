@@ -44,6 +44,8 @@ struct Core {
         LayerLimits apply_limits;
         CoreSnapshotter *snapshotters[3];
         size_t n_snapshotters;
+        QuotaConfig quota;
+        uint64_t fs_bytes, fs_inodes; /* of the state filesystem, for quotas in percent */
 };
 
 /* A read transaction on s's store; the error names the snapshotter. */
@@ -122,3 +124,28 @@ const char *core_mount_held_by(unsigned holders, char buf[static 64]);
 #define CORE_MOUNT_ATTACHING(id) ((id) | UINT64_C(1) << 63)
 /* Deletes the record of a released mount (in a write transaction) and its directory. */
 int core_mount_record_forget(StoreTxn *t, const MountRecord *m);
+
+/* --- Quotas (core-quota.c) --- */
+
+typedef struct QuotaUse {
+        uint64_t used[_QUOTA_KIND_MAX];
+} QuotaUse;
+
+/* Copies config (NULL: the defaults) and reads the size of the state filesystem. */
+int core_quota_init(Core *c, const QuotaConfig *config);
+/* Keys and values of l, the bytes LabelBytes= counts. */
+uint64_t core_labels_bytes(const Labels *l);
+/* The snapshots and label bytes ns holds in the snapshotters other than s, read before a
+ * write transaction of s (that transaction counts s's own). */
+int core_quota_meta_elsewhere(CoreSnapshotter *s, uid_t ns, QuotaUse *ret, Error *e);
+/* Whether ns may make a change that adds add_snapshots snapshots and add_label_bytes bytes
+ * of labels: EDQUOT naming the limit when ns would then hold more than its quota in what t
+ * (a transaction of s; NULL: a read transaction of its own) shows plus elsewhere, the change
+ * included (counted: t already holds it; the caller aborts t then). A kind the change does
+ * not grow always passes, also for a uid over a lowered quota. Root: no quota. */
+int core_quota_check_meta(CoreSnapshotter *s, StoreTxn *t, uid_t ns, const QuotaUse *elsewhere, bool counted,
+                          uint64_t add_snapshots, uint64_t add_label_bytes, Error *e);
+/* Lowers an Apply's byte and entry limits to what ns's Bytes= and Inodes= quotas leave
+ * (EDQUOT when nothing is left); *ret_used and *ret_max say what was found. */
+int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, LayerLimits *limits, QuotaUse *ret_used,
+                            QuotaLimits *ret_max, Error *e);

@@ -46,31 +46,46 @@ int core_stat(CoreSnapshotter *s, uid_t ns, const char *key, SnapshotInfo *ret, 
 }
 
 typedef struct UpdateArgs {
+        CoreSnapshotter *s;
         uid_t ns;
         const char *key;
         const Labels *labels;
         char *const *fieldpaths;
         SnapshotInfo *ret;
+        QuotaUse elsewhere;
 } UpdateArgs;
 
 static int update_in_txn(StoreTxn *t, void *userdata, Error *e) {
         UpdateArgs *a = userdata;
+        _cleanup_(snapshot_info_clear) SnapshotInfo old = {};
+        uint64_t before, after;
         int r;
 
         snapshot_info_clear(a->ret);
+        r = core_lookup_own(t, a->ns, a->key, &old, e);
+        if (r < 0)
+                return r;
         r = store_update_info(t, a->ns, a->key, a->labels, a->fieldpaths, now_usec(), a->ret, e);
         if (r < 0)
                 return core_not_own(t, a->ns, a->key, r, e);
         /* The merged result must keep within the limits too (labels.K adds to what is there). */
-        return labels_validate(&a->ret->labels, e);
+        r = labels_validate(&a->ret->labels, e);
+        if (r < 0)
+                return r;
+        before = core_labels_bytes(&old.labels);
+        after = core_labels_bytes(&a->ret->labels);
+        return core_quota_check_meta(a->s, t, a->ns, &a->elsewhere, true, 0, after > before ? after - before : 0, e);
 }
 
 int core_update(CoreSnapshotter *s, uid_t ns, const char *key, const Labels *labels,
                 char *const *fieldpaths, SnapshotInfo *ret, Error *e) {
-        UpdateArgs a = { ns, key, labels, fieldpaths, ret };
+        UpdateArgs a = { s, ns, key, labels, fieldpaths, ret };
         int r;
 
         r = validate_key_and_labels(key, labels, e);
+        if (r < 0)
+                return r;
+        r = core_quota_meta_elsewhere(s, ns, &a.elsewhere, e);
         if (r < 0)
                 return r;
         r = store_write(s->store, update_in_txn, &a, e);
@@ -188,6 +203,7 @@ typedef struct CreateArgs {
         const Labels *labels;
         const char *tmpname;
         Snapshot *ret;
+        const QuotaUse *elsewhere;
 } CreateArgs;
 
 /* Moves the finished data to snapshots/<id>. A directory already there is the orphan of
@@ -218,6 +234,9 @@ static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
                          now_usec(), a->ret, e);
         if (r < 0)
                 return r;
+        r = core_quota_check_meta(a->s, t, a->ns, a->elsewhere, true, 1, core_labels_bytes(a->labels), e);
+        if (r < 0)
+                return r;
         if (a->parent && (a->ret->n_parents == 0 || a->ret->parent_ids[0] != a->parent_id))
                 return error_setf(e, EBUSY, "parent snapshot %s changed while %s was being prepared; try again",
                                   QUOTE(a->parent), QUOTE(a->key));
@@ -230,6 +249,7 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
         _cleanup_free_ char *tmpname = NULL;
         const BackendVTable *vt = s->backend->vtable;
         uid_t parent_owner = 0;
+        QuotaUse elsewhere;
         int r;
 
         if (isempty(parent))
@@ -243,6 +263,12 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
                         return r;
         }
         r = validate_labels(labels, e);
+        if (r < 0)
+                return r;
+        /* Quotas first, before any data is made; checked again when it is recorded. */
+        r = core_quota_meta_elsewhere(s, ns, &elsewhere, e);
+        if (r >= 0)
+                r = core_quota_check_meta(s, NULL, ns, &elsewhere, false, 1, core_labels_bytes(labels), e);
         if (r < 0)
                 return r;
 
@@ -281,7 +307,7 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
         if (r < 0)
                 return error_set_errno(e, r, "snapshot %s", QUOTE(key));
 
-        CreateArgs a = { s, kind, ns, key, parent_owner, parent, chain.id, labels, tmpname, &snap };
+        CreateArgs a = { s, kind, ns, key, parent_owner, parent, chain.id, labels, tmpname, &snap, &elsewhere };
         r = store_write(s->store, create_in_txn, &a, e);
         building_remove(s, tmpname);
         if (r < 0) {
@@ -313,23 +339,30 @@ typedef struct CommitArgs {
         const char *name, *key;
         uint64_t id, size, inodes;
         const Labels *labels;
+        QuotaUse elsewhere;
 } CommitArgs;
 
 static int commit_in_txn(StoreTxn *t, void *userdata, Error *e) {
         CommitArgs *a = userdata;
-        uint64_t id;
+        _cleanup_(snapshot_info_clear) SnapshotInfo old = {};
+        uint64_t id, before, after = core_labels_bytes(a->labels);
         int r;
 
         r = core_check_not_mounted(a->s, t, a->id, a->key, e);
         if (r < 0)
                 return r;
+        r = core_lookup_own(t, a->ns, a->key, &old, e);
+        if (r < 0)
+                return r;
+        before = core_labels_bytes(&old.labels);
         r = store_commit_active(t, a->ns, a->key, a->name, a->size, a->inodes, a->labels, now_usec(), &id, e);
         if (r < 0)
                 return r;
         if (id != a->id)
                 return error_setf(e, EBUSY, "snapshot %s changed while it was being committed; try again",
                                   QUOTE(a->key));
-        return 0;
+        /* The committed snapshot's labels replace the active one's. */
+        return core_quota_check_meta(a->s, t, a->ns, &a->elsewhere, true, 0, after > before ? after - before : 0, e);
 }
 
 /* Checks in containerd's order, before the slow usage walk. */
@@ -371,6 +404,9 @@ int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
         if (r < 0)
                 return r;
         r = commit_precheck(s, ns, name, key, &a.id, e);
+        if (r < 0)
+                return r;
+        r = core_quota_meta_elsewhere(s, ns, &a.elsewhere, e);
         if (r < 0)
                 return r;
         r = core_busy_acquire(s, a.id, key, e);

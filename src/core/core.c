@@ -135,6 +135,10 @@ int core_new(const CoreOptions *opts, Core **ret) {
         if (c->state_fd < 0)
                 return log_error_errno(errno, "cannot open the state directory %s: %m", c->state_dir);
 
+        r = core_quota_init(c, opts->quota);
+        if (r < 0)
+                return r;
+
         for (size_t i = 0; i < ELEMENTSOF(backend_tables); i++) {
                 const BackendVTable *vt = backend_tables[i];
 
@@ -159,6 +163,7 @@ Core *core_free(Core *c) {
         for (size_t i = 0; i < c->n_snapshotters; i++)
                 core_snapshotter_free(c->snapshotters[i]);
         safe_close(c->state_fd);
+        quota_config_clear(&c->quota);
         free(c->state_dir);
         free(c->runtime_dir);
         free(c);

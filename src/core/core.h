@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core-quota.h"
 #include "error.h"
 #include "labels.h"
 #include "snapshot-types.h"
@@ -32,6 +33,7 @@ typedef struct CoreOptions {
         size_t apply_max_name_len;   /* of an entry's normalized path */
         /* The unpack helper's: address space, CPU seconds, wall-clock seconds. 0: default */
         uint64_t apply_max_memory, apply_max_cpu_sec, apply_max_wall_sec;
+        const QuotaConfig *quota; /* NULL: the built-in defaults (copied) */
 } CoreOptions;
 
 int core_new(const CoreOptions *opts, Core **ret);
@@ -83,6 +85,19 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
  * waits for the data Removes are freeing in the background; returns the bytes freed for
  * namespace ns since its last Cleanup. */
 int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e);
+
+/* --- Per-uid quotas (core-quota.c) --- */
+
+/* uid's limits (root: none); percentages are of the state filesystem's size. */
+void core_quota_limits(Core *c, uid_t uid, QuotaLimits *ret);
+/* What uid holds in one snapshotter, indexed by QuotaKind: its snapshots, their label bytes,
+ * and their data (committed: as recorded at Commit; active and views: walked now, so this
+ * takes as long as their data is large). */
+int core_quota_usage(CoreSnapshotter *s, uid_t uid, uint64_t ret[static _QUOTA_KIND_MAX], Error *e);
+/* The same, summed over every snapshotter (what the quotas are checked against). */
+int core_quota_usage_all(Core *c, uid_t uid, uint64_t ret[static _QUOTA_KIND_MAX], Error *e);
+/* The uids that have snapshots in s, ascending. */
+int core_quota_owners(CoreSnapshotter *s, uid_t **ret, size_t *ret_n, Error *e);
 
 /* --- Mounts made by the daemon (core-mount*.c, core-unmount.c) --- */
 

@@ -25,6 +25,7 @@
 #define STOP_GRACE_USEC (500 * 1000ULL)
 
 typedef struct Arguments {
+        const char *config;
         const char *state_dir;
         const char *runtime_dir;
         uint64_t idle_usec; /* 0: never exit on idle */
@@ -50,6 +51,8 @@ static void help(void) {
                "The lamina snapshotter daemon: serves org.lamina.snapshot1 on the system bus.\n\n"
                "  -h --help                  Show this help and exit\n"
                "     --version               Show the version and exit\n"
+               "     --config=FILE           Configuration (per-uid quotas), with drop-ins in\n"
+               "                             FILE.d/*.conf (default: %s)\n"
                "     --state-dir=DIR         Snapshots and metadata (default: %s)\n"
                "     --runtime-dir=DIR       Mount points and runtime state (default: %s)\n"
                "     --idle-timeout=SECONDS  Exit after this long without calls; 0 never (default: %llu)\n"
@@ -66,7 +69,7 @@ static void help(void) {
                "     --apply-stall-timeout=SECONDS\n"
                "                             Fail an Apply whose pipe or socket sends nothing for\n"
                "                             this long; 0 never (default: %llu)\n",
-               program_invocation_short_name, LAMINA_STATE_DIR, LAMINA_RUNTIME_DIR,
+               program_invocation_short_name, LAMINA_CONFIG_FILE, LAMINA_STATE_DIR, LAMINA_RUNTIME_DIR,
                (unsigned long long) DEFAULT_IDLE_TIMEOUT_SEC, PATH_MAX - 1,
                (unsigned long long) LAYER_DEFAULT_MAX_MEMORY, (unsigned long long) LAYER_DEFAULT_MAX_CPU_SEC,
                (unsigned long long) LAYER_DEFAULT_MAX_WALL_SEC,
@@ -108,13 +111,14 @@ static int parse_limit(const char *option, const char *s, uint64_t max, uint64_t
 /* Returns 1 to run, 0 to exit successfully (--help, --version), or a negative errno. */
 static int parse_argv(int argc, char *argv[], Arguments *a) {
         enum {
-                ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUNTIME_DIR, ARG_IDLE_TIMEOUT, ARG_LOG_LEVEL,
+                ARG_VERSION = 0x100, ARG_CONFIG, ARG_STATE_DIR, ARG_RUNTIME_DIR, ARG_IDLE_TIMEOUT, ARG_LOG_LEVEL,
                 ARG_APPLY_MAX_ENTRIES, ARG_APPLY_MAX_BYTES, ARG_APPLY_MAX_NAME_LENGTH,
                 ARG_APPLY_MAX_MEMORY, ARG_APPLY_MAX_CPU, ARG_APPLY_TIMEOUT, ARG_APPLY_STALL_TIMEOUT,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "config", required_argument, NULL, ARG_CONFIG },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
@@ -138,6 +142,9 @@ static int parse_argv(int argc, char *argv[], Arguments *a) {
                 case ARG_VERSION:
                         printf("laminad %s\n", LAMINA_VERSION);
                         return 0;
+                case ARG_CONFIG:
+                        a->config = optarg;
+                        break;
                 case ARG_STATE_DIR:
                         a->state_dir = optarg;
                         break;
@@ -418,6 +425,7 @@ static int daemon_free(Daemon *d, int r) {
 
 static int run(int argc, char *argv[]) {
         Arguments a = {
+                .config = LAMINA_CONFIG_FILE,
                 .state_dir = LAMINA_STATE_DIR,
                 .runtime_dir = LAMINA_RUNTIME_DIR,
                 .idle_usec = DEFAULT_IDLE_TIMEOUT_SEC * USEC_PER_SEC,
@@ -426,6 +434,8 @@ static int run(int argc, char *argv[]) {
         };
         _cleanup_close_ int lock_fd = -EBADF; /* released last, after the core is closed */
         _cleanup_(core_freep) Core *core = NULL;
+        _cleanup_(quota_config_clear) QuotaConfig quota = {};
+        Error error = ERROR_NULL;
         sigset_t stop;
         size_t fd_limit;
         Daemon d = {};
@@ -436,6 +446,9 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
         log_set_max_level(a.log_level);
+        r = quota_config_load(a.config, &quota, &error);
+        if (r < 0)
+                return log_error_errno(r, "invalid configuration: %s", error.message);
         d.idle_usec = a.idle_usec;
         fd_limit = raise_fd_limit();
         /* A fixed threshold: blocks of 128 KiB and more (a caller's big message, a List) go
@@ -463,11 +476,15 @@ static int run(int argc, char *argv[]) {
                         .apply_max_memory = a.apply_max_memory,
                         .apply_max_cpu_sec = a.apply_max_cpu,
                         .apply_max_wall_sec = a.apply_timeout,
+                        .quota = &quota,
                 }, &core);
         if (r < 0) {
                 log_error_errno(r, "failed to open the state in %s: %m", a.state_dir);
                 return daemon_free(&d, r);
         }
+        log_notice("per-user quotas: laminad enforces Snapshots= and LabelBytes=, and Bytes= and Inodes= at Apply; "
+                   "the filesystem of %s is not asked for project quotas or qgroups, so writes through users' "
+                   "mounts are not limited", a.state_dir);
         r = core_reconcile_mounts(core);
         if (r < 0)
                 log_warning_errno(r, "failed to reconcile the mount records; going on: %m");

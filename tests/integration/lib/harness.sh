@@ -108,7 +108,9 @@ harness_write_activation_file() {
         : "${LAMINA_UNPACK_PATH:=$LAMINA_BUILD_DIR/src/unpack/lamina-unpack}"
         [ -x "$LAMINA_UNPACK_PATH" ] || harness_die "lamina-unpack is not built in $LAMINA_BUILD_DIR"
         export LAMINA_UNPACK_PATH
-        _args="--state-dir $T/state --runtime-dir $T/run --idle-timeout $HARNESS_IDLE_TIMEOUT"
+        # --config: only what the test writes there (nothing: the built-in defaults), never
+        # the machine's /etc/lamina/laminad.conf.
+        _args="--config $T/laminad.conf --state-dir $T/state --runtime-dir $T/run --idle-timeout $HARNESS_IDLE_TIMEOUT"
         # A test may pass more, e.g. low Apply limits: LAMINA_LAMINAD_ARGS="--apply-max-entries 20000".
         [ -z "${LAMINA_LAMINAD_ARGS:-}" ] || _args="$_args $LAMINA_LAMINAD_ARGS"
         sed -e "s|^Exec=@libexecdir@/laminad\(.*\)$|Exec=$_laminad\1 $_args|" \

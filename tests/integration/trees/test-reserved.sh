@@ -17,6 +17,8 @@ CTL=("$LAMINA_BUILD_DIR/src/ctl/laminactl" --no-pager -q -s native)
 command -v mkfs.ext4 >/dev/null || harness_die "mkfs.ext4 is missing (tools/install-deps.sh)"
 
 harness_setup --idle-timeout 600
+# No per-user quota here: the filesystem's reserve is what must stop the user.
+printf '[Quota]\nBytes=infinity\nInodes=infinity\n' >"$T/laminad.conf"
 truncate -s 128M "$T/disk.img"
 mkfs.ext4 -q -F -m 10 "$T/disk.img"
 mount -o loop "$T/disk.img" "$T/state" || harness_skip "cannot mount a loop ext4 (no free loop device?)"
