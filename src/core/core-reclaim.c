@@ -334,3 +334,16 @@ int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e
                                   failure.message);
         return 0;
 }
+
+bool core_reclaim_pending(Core *c) {
+        bool pending = false;
+
+        for (size_t i = 0; i < c->n_snapshotters && !pending; i++) {
+                CoreSnapshotter *s = c->snapshotters[i];
+
+                pthread_mutex_lock(&s->lock);
+                pending = s->reclaimer && (s->reclaimer->n_queue > 0 || s->reclaimer->current.name);
+                pthread_mutex_unlock(&s->lock);
+        }
+        return pending;
+}

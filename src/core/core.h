@@ -85,6 +85,9 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
  * waits for the data Removes are freeing in the background; returns the bytes freed for
  * namespace ns since its last Cleanup. */
 int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e);
+/* Whether data of removed snapshots is still queued or being freed (laminad's idle exit
+ * waits for it). */
+bool core_reclaim_pending(Core *c);
 
 /* --- Per-uid quotas (core-quota.c) --- */
 
