@@ -150,6 +150,9 @@ int quota_config_load(const char *path, QuotaConfig *c, Error *e) {
 static uint64_t resolve(const QuotaSetting *s, uint64_t fs_total) {
         if (!s->percent || s->value == QUOTA_NONE)
                 return s->value;
+        /* btrfs has no fixed number of inodes (f_files is 0): a share of it is no limit. */
+        if (fs_total == 0)
+                return QUOTA_NONE;
         /* fs_total / 100 * p rounds down a little; fine for a limit. */
         return fs_total / 100 * s->value + fs_total % 100 * s->value / 100;
 }

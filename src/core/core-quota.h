@@ -60,7 +60,7 @@ void quota_config_clear(QuotaConfig *c);
 /* quota_config_init(), then path and its drop-ins "<path>.d/NAME.conf" (conf-file.h); a
  * missing file keeps the defaults. EINVAL naming file and line for a bad line. */
 int quota_config_load(const char *path, QuotaConfig *c, Error *e);
-/* The limits of uid, percentages taken of a filesystem of fs_bytes and fs_inodes; root:
- * none. */
+/* The limits of uid, percentages taken of a filesystem of fs_bytes and fs_inodes (0: no
+ * fixed number, as btrfs's inodes, so a percentage is no limit); root: none. */
 void quota_config_limits(const QuotaConfig *c, uid_t uid, uint64_t fs_bytes, uint64_t fs_inodes,
                          QuotaLimits *ret);

@@ -28,6 +28,9 @@ TEST(defaults_without_a_file) {
         ASSERT_TRUE(l.max[QUOTA_INODES] == 1000);
         ASSERT_TRUE(l.max[QUOTA_SNAPSHOTS] == QUOTA_DEFAULT_SNAPSHOTS);
         ASSERT_TRUE(l.max[QUOTA_LABEL_BYTES] == QUOTA_DEFAULT_LABEL_BYTES);
+        /* btrfs: no fixed number of inodes, so 25% of them is no limit. */
+        quota_config_limits(&c, 1000, 1000000, 0, &l);
+        ASSERT_TRUE(l.max[QUOTA_INODES] == QUOTA_NONE && l.max[QUOTA_BYTES] == 250000);
         quota_config_limits(&c, 0, 1000000, 4000, &l);
         for (QuotaKind k = 0; k < _QUOTA_KIND_MAX; k++)
                 ASSERT_TRUE(l.max[k] == QUOTA_NONE);
