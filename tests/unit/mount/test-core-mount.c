@@ -601,6 +601,15 @@ TEST(mount_fails_when_its_identity_cannot_be_recorded) {
 /* Mount with "idmap" for a user with a subordinate range: the snapshot's image ids show
  * as the user's, what it creates is stored with image ids (seen through a plain mount),
  * still nosuid,nodev; on native too, and for an overlay over idmapped layers. */
+/* What the mount object shows (core_mount_info): idmap among the options it was made with. */
+static void expect_idmap_recorded(Env *env, uid_t ns, const char *key) {
+        CoreMountInfo mi = {};
+
+        ASSERT_OK(core_mount_info(env->s, ns, snapshot_id(env, ns, key), &mi, NULL));
+        ASSERT_TRUE(mi.attrs_known && (mi.attrs & MOUNT_ATTR_IDMAP) && (mi.attrs & MOUNT_ATTR_NOSUID));
+        core_mount_info_clear(&mi);
+}
+
 static void body_idmap(const char *dir) {
         _cleanup_free_ char *subids = test_path("%s/subids", dir), *path = NULL, *plain = NULL, *opts = NULL;
         CoreMountOptions o = { .idmap = true };
@@ -626,6 +635,7 @@ static void body_idmap(const char *dir) {
                 create_as(test_path("%s/by-sub", path), 200009, 200009);
                 opts = mount_options_at(path);
                 ASSERT_TRUE(strstr(opts, "idmapped") && strstr(opts, "nosuid") && strstr(opts, "nodev"));
+                expect_idmap_recorded(&env, 54321, "i");
                 unmount_key(&env, 54321, "i", path);
 
                 plain = mount_key(&env, 54321, "i", NULL);
@@ -647,6 +657,7 @@ static void body_idmap(const char *dir) {
         expect_owner(test_path("%s/by-sub", path), 200009, 200009);
         opts = mount_options_at(path);
         ASSERT_TRUE(strstr(opts, "nosuid") && strstr(opts, "nodev") && !strstr(opts, "ro,"));
+        expect_idmap_recorded(&env, 54321, "j");
         ASSERT_OK(chmod(path, 0777));
         create_as(test_path("%s/new-by-caller", path), 54321, 54321);
         create_as(test_path("%s/new-by-sub", path), 200009, 200009);
