@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The mount table from /proc/PID/mountinfo (parsed by libmount), for when statmount(2)
+/* The mount table from /proc/PID/mountinfo, for when statmount(2)
  * and listmount(2) cannot be used: a kernel older than 6.8, or a seccomp policy that does
  * not know them and refuses them (systemd 252's @mount, SystemCallFilter= answers EPERM).
  * mountinfo has only the reusable 32-bit mount IDs; an entry gets its unique ID from its
@@ -8,35 +8,109 @@
  * one on the same mount point cannot be reached that way and is left out (only root can
  * cover a mount in laminad's mount namespace). */
 #include <fcntl.h>
-#include <libmount.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "mount-api.h"
 #include "mount-util.h"
 
-static void mnt_unref_tablep(struct libmnt_table **t) {
-        mnt_unref_table(*t);
-}
-
 static void fclosep(FILE **f) {
         if (*f)
                 fclose(*f);
 }
 
-static void mnt_free_iterp(struct libmnt_iter **i) {
-        mnt_free_iter(*i);
+/* The kernel writes space, tab, newline and backslash in paths as \ooo (and nothing else
+ * escaped): decoded in place, so that no path can run into the next field or line. */
+static bool is_octal(char c) {
+        return c >= '0' && c <= '7';
 }
 
-/* Parses the mountinfo file of /proc/PID (proc_pid_fd, or AT_FDCWD with "self"). */
-static int mountinfo_parse(int proc_pid_fd, struct libmnt_table **ret) {
-        struct libmnt_table *t = NULL;
-        _cleanup_(fclosep) FILE *f = NULL;
-        int fd, r;
+static void unescape_octal(char *s) {
+        char *w = s;
+
+        for (const char *r = s; *r;) {
+                unsigned v = 0;
+
+                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && is_octal(r[2]) && is_octal(r[3]))
+                        v = ((unsigned) (r[1] - '0') << 6) | ((unsigned) (r[2] - '0') << 3) | (unsigned) (r[3] - '0');
+                if (v == 0) { /* not an escape (a path never holds NUL) */
+                        *w++ = *r++;
+                        continue;
+                }
+                *w++ = (char) v;
+                r += 4;
+        }
+        *w = 0;
+}
+
+/* The next field of a line (fields are separated by one space); NULL past the last. */
+static char *next_field(char **p) {
+        char *s = *p, *end;
+
+        if (!s)
+                return NULL;
+        end = strchr(s, ' ');
+        if (end) {
+                *end = 0;
+                *p = end + 1;
+        } else
+                *p = NULL;
+        return s;
+}
+
+static int parse_uint(const char *s, unsigned *ret) {
+        uint64_t v = 0;
+
+        if (*s < '0' || *s > '9')
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
+                v = v * 10 + (uint64_t) (*s - '0');
+                if (v > UINT32_MAX)
+                        return -EINVAL;
+        }
+        *ret = (unsigned) v;
+        return 0;
+}
+
+int mount_info_parse_line(char *line, MountInfoLine *ret) {
+        char *p = line, *id, *devno, *colon, *root, *point;
+        unsigned parsed_id, major, minor;
+
+        assert(line);
+        assert(ret);
+
+        line[strcspn(line, "\n")] = 0;
+        id = next_field(&p);
+        (void) next_field(&p); /* the parent's ID */
+        devno = next_field(&p);
+        root = next_field(&p);
+        point = next_field(&p);
+        if (!point || !p) /* the mount options and the rest follow */
+                return -EINVAL;
+        colon = strchr(devno, ':');
+        if (!colon)
+                return -EINVAL;
+        *colon = 0;
+        if (parse_uint(id, &parsed_id) < 0 || parsed_id > INT32_MAX || parse_uint(devno, &major) < 0 ||
+            parse_uint(colon + 1, &minor) < 0)
+                return -EINVAL;
+        unescape_octal(root);
+        unescape_octal(point);
+        *ret = (MountInfoLine) { .id = (int) parsed_id, .dev = makedev(major, minor), .root = root, .point = point };
+        return 0;
+}
+
+/* Opens the mountinfo file of /proc/PID (proc_pid_fd, or AT_FDCWD with "self"). */
+static int mountinfo_open(int proc_pid_fd, FILE **ret) {
+        FILE *f;
+        int fd;
 
         fd = openat(proc_pid_fd, proc_pid_fd == AT_FDCWD ? "/proc/self/mountinfo" : "mountinfo",
                     O_RDONLY | O_CLOEXEC);
@@ -47,32 +121,31 @@ static int mountinfo_parse(int proc_pid_fd, struct libmnt_table **ret) {
                 safe_close(fd);
                 return -errno;
         }
-        t = mnt_new_table();
-        if (!t)
-                return -ENOMEM;
-        r = mnt_table_parse_stream(t, f, "mountinfo");
-        if (r < 0) {
-                mnt_unref_table(t);
-                return r;
-        }
-        *ret = t;
+        *ret = f;
         return 0;
 }
 
-/* The unique ID of the mount fs when its mount point leads to it (not covered), else 0. */
-static uint64_t entry_unique_id(struct libmnt_fs *fs) {
+/* The next entry of f; 0 at the end. line and *size belong to getline(). */
+static int mountinfo_next(FILE *f, char **line, size_t *size, MountInfoLine *ret) {
+        errno = 0;
+        if (getline(line, size, f) < 0)
+                return errno == 0 ? 0 : -errno;
+        return mount_info_parse_line(*line, ret) < 0 ? -EBADMSG : 1;
+}
+
+/* The unique ID of the mount e when its mount point leads to it (not covered), else 0. */
+static uint64_t entry_unique_id(const MountInfoLine *e) {
         _cleanup_close_ int fd = -EBADF;
-        const char *point = mnt_fs_get_target(fs);
         struct statx sx = {};
         uint64_t id;
 
-        if (!point || point[0] != '/')
+        if (e->point[0] != '/')
                 return 0;
-        fd = mount_openat_no_symlinks(AT_FDCWD, point, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        fd = mount_openat_no_symlinks(AT_FDCWD, e->point, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return 0; /* renamed, unmounted meanwhile, or a symlink on the way */
         if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_MNT_ID, &sx) < 0 ||
-            !(sx.stx_mask & STATX_MNT_ID) || sx.stx_mnt_id != (uint64_t) mnt_fs_get_id(fs))
+            !(sx.stx_mask & STATX_MNT_ID) || sx.stx_mnt_id != (uint64_t) e->id)
                 return 0;
         return mount_id_of_fd(fd, &id) < 0 ? 0 : id;
 }
@@ -86,44 +159,40 @@ void mount_info_free(MountInfo *m, size_t n) {
 }
 
 int mount_info_read_self(MountInfo **ret, size_t *ret_n) {
-        _cleanup_(mnt_unref_tablep) struct libmnt_table *t = NULL;
-        _cleanup_(mnt_free_iterp) struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+        _cleanup_(fclosep) FILE *f = NULL;
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0, n = 0;
         MountInfo *all = NULL;
-        struct libmnt_fs *fs;
-        size_t n = 0;
+        MountInfoLine e;
         int r;
 
         assert(ret);
         assert(ret_n);
 
-        if (!it)
-                return -ENOMEM;
-        r = mountinfo_parse(AT_FDCWD, &t);
+        r = mountinfo_open(AT_FDCWD, &f);
         if (r < 0)
                 return r;
-        while (mnt_table_next_fs(t, it, &fs) == 0) {
-                uint64_t id = entry_unique_id(fs);
-                const char *root = mnt_fs_get_root(fs);
+        while ((r = mountinfo_next(f, &line, &size, &e)) > 0) {
+                uint64_t id = entry_unique_id(&e);
                 MountInfo *grown;
 
                 if (id == 0)
                         continue;
                 grown = realloc(all, (n + 1) * sizeof *all);
                 if (!grown) {
-                        mount_info_free(all, n);
-                        return -ENOMEM;
+                        r = -ENOMEM;
+                        break;
                 }
                 all = grown;
-                all[n] = (MountInfo) {
-                        .id = id,
-                        .point = strdup(mnt_fs_get_target(fs)),
-                        .dev = mnt_fs_get_devno(fs),
-                        .root = strdup(root ?: "/"),
-                };
+                all[n] = (MountInfo) { .id = id, .point = strdup(e.point), .dev = e.dev, .root = strdup(e.root) };
                 if (!all[n++].point || !all[n - 1].root) {
-                        mount_info_free(all, n);
-                        return -ENOMEM;
+                        r = -ENOMEM;
+                        break;
                 }
+        }
+        if (r < 0) {
+                mount_info_free(all, n);
+                return r;
         }
         *ret = all;
         *ret_n = n;
@@ -138,24 +207,22 @@ static bool process_gone(int proc_pid_fd) {
 }
 
 int mount_info_has_copy(int proc_pid_fd, dev_t dev, const char *root) {
-        _cleanup_(mnt_unref_tablep) struct libmnt_table *t = NULL;
-        _cleanup_(mnt_free_iterp) struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
-        struct libmnt_fs *fs;
+        _cleanup_(fclosep) FILE *f = NULL;
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+        MountInfoLine e;
         int r;
 
         assert(proc_pid_fd >= 0);
         assert(root);
 
-        if (!it)
-                return -ENOMEM;
-        r = mountinfo_parse(proc_pid_fd, &t);
+        r = mountinfo_open(proc_pid_fd, &f);
+        if (r < 0)
+                return process_gone(proc_pid_fd) ? 0 : r;
+        while ((r = mountinfo_next(f, &line, &size, &e)) > 0)
+                if (e.dev == dev && mount_path_within(e.root, root, false))
+                        return 1;
         if (r < 0)
                 return process_gone(proc_pid_fd) ? 0 : r; /* it exited while we read */
-        while (mnt_table_next_fs(t, it, &fs) == 0) {
-                const char *copy_root = mnt_fs_get_root(fs);
-
-                if (mnt_fs_get_devno(fs) == dev && copy_root && mount_path_within(copy_root, root, false))
-                        return 1;
-        }
         return 0;
 }

@@ -39,6 +39,17 @@ typedef struct MountInfo {
         char *root;
 } MountInfo;
 
+/* One line of a mountinfo file, parsed in place (the strings point into it): the mount's
+ * 32-bit ID, the device of its superblock, and root and mount point with the kernel's
+ * \ooo escapes decoded. -EINVAL for a line that is not one. */
+typedef struct MountInfoLine {
+        int id;
+        dev_t dev;
+        const char *root;
+        const char *point;
+} MountInfoLine;
+int mount_info_parse_line(char *line, MountInfoLine *ret);
+
 /* The mounts of /proc/self/mountinfo that can be identified by unique ID (all but those
  * covered by another mount on the same mount point). */
 int mount_info_read_self(MountInfo **ret, size_t *ret_n);
