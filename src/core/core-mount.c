@@ -24,35 +24,41 @@ static char *daemon_mount_dir(CoreSnapshotter *s) {
         return strdup_printf("%s/mounts/%s", s->core->runtime_dir, s->name);
 }
 
-void core_mount_args_undo(MountArgs *a) {
+/* What one run of mount_in_txn did outside the store (store_write may run it again). */
+static void mount_args_reset(MountArgs *a) {
         a->mnt_fd = safe_close(a->mnt_fd); /* a detached mount vanishes with its last fd */
-        a->target_fd = safe_close(a->target_fd);
-        a->idmap.userns_fd = safe_close(a->idmap.userns_fd);
+        a->idmap.userns_fd = safe_close(a->idmap.userns_fd); /* the run's copy of prepared */
         if (a->made_dir) {
-                int r = mount_point_remove(a->path);
+                int r;
+
+                a->target_fd = safe_close(a->target_fd);
+                r = mount_point_remove(a->path);
                 if (r < 0)
                         log_warning_errno(r, "cannot remove mount point %s: %m", a->path);
                 a->made_dir = false;
+                free(a->path);
+                a->path = NULL;
         }
         if (a->id != 0)
                 core_busy_release(a->s, CORE_MOUNT_ATTACHING(a->id));
         a->id = 0;
+}
+
+void core_mount_args_undo(MountArgs *a) {
+        mount_args_reset(a);
+        a->target_fd = safe_close(a->target_fd);
+        a->prepared.userns_fd = safe_close(a->prepared.userns_fd);
         free(a->path);
         a->path = NULL;
 }
 
-/* Opens the mount point: the caller's target or a new directory of our own. */
-static int mount_args_open_target(MountArgs *a, Error *e) {
+/* A new directory of our own as the mount point, when the caller named none. */
+static int mount_args_make_target(MountArgs *a, Error *e) {
         _cleanup_free_ char *dir = NULL;
         int r;
 
-        if (a->target) {
-                a->path = strdup(a->target);
-                if (!a->path)
-                        return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
-                return mount_open_target(a->target, &a->target_fd, e);
-        }
-
+        if (a->target)
+                return 0; /* opened before the transaction (mount_args_open_caller_target) */
         dir = daemon_mount_dir(a->s);
         if (!dir)
                 return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
@@ -85,6 +91,43 @@ static int check_writable(MountArgs *a, Error *e) {
                           QUOTE(a->key));
 }
 
+/* The caller's target, resolved once before the store's write lock is taken: it may lie
+ * on a slow or hung filesystem of the caller's, and no one else should wait for that. */
+static int mount_args_open_caller_target(MountArgs *a, Error *e) {
+        if (!a->target)
+                return 0;
+        a->path = strdup(a->target);
+        if (!a->path)
+                return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
+        return mount_open_target(a->target, &a->target_fd, e);
+}
+
+static int count_owned(const MountRecord *m, void *userdata) {
+        MountArgs *a = userdata;
+
+        a->n_owned += m->owner == a->ns;
+        return 0;
+}
+
+/* A user's mounts, mount fds and force-unmounted mounts still held each cost a record, a
+ * mount in the kernel (with up to 500 layers) and a look at every Busy check: at most
+ * CORE_MOUNTS_PER_USER_MAX per user and snapshotter; root has no limit. */
+static int check_mounts_per_user(StoreTxn *t, MountArgs *a, Error *e) {
+        int r;
+
+        if (a->ns == 0)
+                return 0;
+        a->n_owned = 0;
+        r = store_mount_walk(t, count_owned, a);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot count the mounts of uid %u", (unsigned) a->ns);
+        if (a->n_owned >= CORE_MOUNTS_PER_USER_MAX)
+                return error_setf(e, EUSERS,
+                                  "cannot mount snapshot %s: uid %u has %zu mounts of snapshotter %s, the most a user may have (%u, mount fds and force-unmounted mounts still in use included); unmount one first",
+                                  QUOTE(a->key), (unsigned) a->ns, a->n_owned, a->s->name, CORE_MOUNTS_PER_USER_MAX);
+        return 0;
+}
+
 static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_(snapshot_clear) Snapshot snap = {};
@@ -108,7 +151,10 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         if (core_is_busy(a->s, snap.id))
                 return error_setf(e, EBUSY, "snapshot %s is busy with another operation; try again when it is done",
                                   QUOTE(a->key));
-        r = core_check_not_mounted(a->s, t, snap.id, a->key, e);
+        r = core_check_not_mounted_pre(a->s, t, snap.id, a->key, &a->pre, e);
+        if (r < 0)
+                return r;
+        r = check_mounts_per_user(t, a, e);
         if (r < 0)
                 return r;
         r = core_busy_acquire(a->s, CORE_MOUNT_ATTACHING(snap.id), a->key, e);
@@ -116,7 +162,7 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                 return r;
         a->id = snap.id;
 
-        r = mount_args_open_target(a, e);
+        r = mount_args_make_target(a, e);
         if (r < 0)
                 return r;
         if (snap.kind == SNAPSHOT_VIEW)
@@ -163,10 +209,10 @@ static int mount_in_txn(StoreTxn *t, void *userdata, Error *e) {
         MountArgs *a = userdata;
         int r;
 
-        core_mount_args_undo(a);
+        mount_args_reset(a);
         r = mount_in_txn_unguarded(t, a, e);
         if (r < 0)
-                core_mount_args_undo(a);
+                mount_args_reset(a);
         return r;
 }
 
@@ -248,6 +294,13 @@ int core_mount_recorded(MountArgs *a, Error *e) {
         r = core_mount_idmap_prepare(a->ns, a->o, a->key, &a->prepared, e);
         if (r < 0)
                 return r;
+        r = mount_args_open_caller_target(a, e);
+        if (r < 0) {
+                core_mount_args_undo(a);
+                return r;
+        }
+        /* Whether a force-unmounted mount of it is still held, asked before the write lock. */
+        core_mount_precheck(a->s, a->ns, a->key, &a->pre);
 
         r = store_write(a->s->store, mount_in_txn, a, e);
         a->prepared.userns_fd = safe_close(a->prepared.userns_fd);
@@ -273,7 +326,9 @@ int core_mount_recorded(MountArgs *a, Error *e) {
                 Error undo = ERROR_NULL;
                 log_warning("%s: mounted snapshot %s, but %s; unmounting it", a->s->name, QUOTE(a->key),
                             attach_error.message);
-                if (mount_unmount(a->mnt_id, true, &undo) < 0)
+                /* Through our fd: what made recording fail (statmount refused) would make
+                 * finding the mount by ID fail too. */
+                if (mount_detach_fd(a->mnt_fd, &undo) < 0)
                         log_warning("%s: cannot unmount snapshot %s again: %s", a->s->name, QUOTE(a->key),
                                     undo.message); /* the record stays: Busy until reconciled */
                 else if (store_write(a->s->store, core_mount_forget_in_txn, a, &undo) < 0)

@@ -16,8 +16,11 @@ typedef struct MountArgs {
         const CoreMountOptions *o;
         MountIdmapping prepared; /* core_mount_idmap_prepare, before the transaction */
         MountIdmapping idmap;    /* a copy for the mount being made; userns_fd -EBADF: not idmapped */
+        MountPrecheck pre;       /* core_mount_precheck() before the write transaction */
+        size_t n_owned;          /* the namespace's mount records (check_mounts_per_user) */
 
-        /* What mount_in_txn did outside the store, for mount_attach or undo. */
+        /* What mount_in_txn did outside the store, for mount_attach or undo (path and
+         * target_fd: the caller's target, opened before, or a directory of our own). */
         char *path;
         bool made_dir;
         uint64_t id; /* of the snapshot, marked ATTACHING when != 0 */

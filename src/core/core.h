@@ -120,6 +120,10 @@ typedef struct CoreMountOptions {
         const char *subuid_path, *subgid_path; /* NULL: /etc/subuid, /etc/subgid */
 } CoreMountOptions;
 
+/* Mounts (mount fds and force-unmounted mounts still in use included) a non-root uid may
+ * have per snapshotter (root: no limit); one more is LimitsExceeded naming the limit. */
+#define CORE_MOUNTS_PER_USER_MAX 256u
+
 /* target NULL or "": <runtime>/mounts/<snapshotter>/<uid>/<random name>, in a directory
  * only uid can enter. Returns the path. */
 int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target,
@@ -156,6 +160,9 @@ void core_mount_info_clear(CoreMountInfo *i);
 /* Where laminad has ns's key mounted now, or "" (not mounted, or handed out by
  * core_mount_fd): one record and one mount looked up, not the whole table. */
 int core_mount_path(CoreSnapshotter *s, uid_t ns, const char *key, char **ret, Error *e);
+/* Whether ns's key has a mount record (or that cannot be read): Remove then looks for the
+ * holders of a force-unmounted mount, which may take a while. One record looked up. */
+bool core_mount_has_record(CoreSnapshotter *s, uid_t ns, const char *key);
 /* At start: records against the kernel's mount table, both ways (core-mount-reconcile.c). */
 int core_reconcile_mounts(Core *c);
 

@@ -84,6 +84,10 @@ int mount_table_find(MountTable *t, uint64_t mnt_id, char **ret_mount_point);
  * user lets go (see mount_count_holders). ENOENT when it is not in this namespace. */
 int mount_unmount(uint64_t mnt_id, bool detach, Error *e);
 
+/* Detaches (MNT_DETACH) the attached mount whose root mnt_fd is, found through the fd: also
+ * where statmount is refused and mount_unmount cannot find it by ID. */
+int mount_detach_fd(int mnt_fd, Error *e);
+
 /* The unique IDs of all mounts whose mount point is below the absolute directory dir. */
 int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n);
 

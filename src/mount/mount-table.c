@@ -310,6 +310,18 @@ int mount_unmount(uint64_t mnt_id, bool detach, Error *e) {
         return 0;
 }
 
+int mount_detach_fd(int mnt_fd, Error *e) {
+        char path[PROC_FD_PATH_MAX];
+
+        assert(mnt_fd >= 0);
+
+        /* Followed: the magic link leads to the root of the mount itself, wherever it is. */
+        snprintf(path, sizeof path, "/proc/self/fd/%d", mnt_fd);
+        if (umount2(path, MNT_DETACH) < 0)
+                return error_set_errno(e, errno, "detaching the mount");
+        return 0;
+}
+
 bool mount_path_within(const char *path, const char *dir, bool strict) {
         size_t n = strlen(dir);
 

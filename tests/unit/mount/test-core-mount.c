@@ -3,9 +3,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libmount.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core-internal.h"
 #include "mount-api.h"
@@ -579,10 +583,25 @@ TEST(mount_unmount_and_restart_without_statmount) {
         run_isolated(body_without_statmount);
 }
 
+/* Whether /proc/self/mountinfo shows a mount at dir or below it. */
+static bool mounted_below(const char *dir) {
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[4096];
+        bool found = false;
+
+        ASSERT_TRUE(f);
+        while (!found && fgets(line, sizeof line, f))
+                found = strstr(line, dir);
+        fclose(f);
+        return found;
+}
+
 /* When what the mount shows cannot be recorded (statmount refused once it was found
- * usable), copies of it could never be found: Mount fails, telling the key. */
+ * usable), copies of it could never be found: Mount fails, telling the key, and the mount
+ * is detached and forgotten again. */
 static void body_identity_refused(const char *dir) {
         _cleanup_free_ char *path = NULL, *again = NULL;
+        CoreMountInfoList l = {};
         Error e = ERROR_NULL;
         Env env = env_new(dir);
 
@@ -593,6 +612,14 @@ static void body_identity_refused(const char *dir) {
         expect_error(core_mount(env.s, 1000, "m", NULL, NULL, &again, &e), &e, EPERM, "snapshot \"m\"");
         ASSERT_TRUE(e.internal);
         ASSERT_TRUE(!again);
+
+        /* undone through the mount's fd (finding it by ID needs statmount too): not in the
+         * mount table, no record, nothing Busy */
+        ASSERT_OK(core_list_mounts(env.s, CORE_NS_ALL, &l, &e));
+        ASSERT_TRUE(l.n == 0);
+        ASSERT_TRUE(!mounted_below(env.mounts));
+        ASSERT_OK(core_remove(env.s, 1000, "m", &e));
+        env_done(&env);
 }
 TEST(mount_fails_when_its_identity_cannot_be_recorded) {
         run_isolated(body_identity_refused);
@@ -675,6 +702,121 @@ TEST(idmapped_mounts_for_a_user_with_subids) {
         run_isolated(body_idmap);
 }
 
+/* A non-root uid has at most CORE_MOUNTS_PER_USER_MAX mounts per snapshotter, mount fds
+ * included: one more is LimitsExceeded (EUSERS) naming the limit, whether by Mount or
+ * MountFd; other users and root are not held back, and an Unmount makes room again. */
+static void body_mounts_per_user(const char *dir) {
+        _cleanup_free_ char **paths = calloc(CORE_MOUNTS_PER_USER_MAX, sizeof *paths);
+        _cleanup_close_ int fd = -EBADF, fd2 = -EBADF;
+        char key[32], needle[64];
+        Error e = ERROR_NULL;
+        Env env = env_new(dir);
+
+        ASSERT_TRUE(paths);
+        for (unsigned i = 0; i <= CORE_MOUNTS_PER_USER_MAX; i++) {
+                snprintf(key, sizeof key, "k%u", i);
+                prepare(&env, 1000, key, NULL);
+        }
+        for (unsigned i = 0; i + 1 < CORE_MOUNTS_PER_USER_MAX; i++) {
+                snprintf(key, sizeof key, "k%u", i);
+                paths[i] = mount_key(&env, 1000, key, NULL);
+        }
+        snprintf(key, sizeof key, "k%u", CORE_MOUNTS_PER_USER_MAX - 1);
+        ASSERT_OK(core_mount_fd(env.s, 1000, key, NULL, &fd, &e));
+
+        snprintf(key, sizeof key, "k%u", CORE_MOUNTS_PER_USER_MAX);
+        snprintf(needle, sizeof needle, "the most a user may have (%u", CORE_MOUNTS_PER_USER_MAX);
+        expect_error(core_mount(env.s, 1000, key, NULL, NULL, NULL, &e), &e, EUSERS, needle);
+        ASSERT_TRUE(strstr(e.message, "\"k256\"") && !e.internal);
+        e = ERROR_NULL;
+        expect_error(core_mount_fd(env.s, 1000, key, NULL, &fd2, &e), &e, EUSERS, needle);
+        ASSERT_TRUE(fd2 < 0);
+
+        prepare(&env, 1001, "other", NULL);
+        free(mount_key(&env, 1001, "other", NULL));
+        prepare(&env, 0, "root", NULL);
+        free(mount_key(&env, 0, "root", NULL));
+
+        unmount_key(&env, 1000, "k0", paths[0]);
+        free(mount_key(&env, 1000, key, NULL));
+        for (unsigned i = 0; i < CORE_MOUNTS_PER_USER_MAX; i++)
+                free(paths[i]);
+        env_done(&env);
+}
+TEST(mounts_per_user_are_capped) {
+        run_isolated(body_mounts_per_user);
+}
+
+typedef struct MountThread {
+        Env *env;
+        uid_t ns;
+        const char *key;
+        const CoreMountOptions *o;
+        char *path;
+        Error e;
+        int r;
+} MountThread;
+
+static void *mount_thread(void *p) {
+        MountThread *m = p;
+
+        m->r = core_mount(m->env->s, m->ns, m->key, NULL, m->o, &m->path, &m->e);
+        return NULL;
+}
+
+static void *prepare_thread(void *p) {
+        MountThread *m = p;
+
+        m->r = core_prepare(m->env->s, m->ns, m->key, NULL, NULL, NULL, &m->e);
+        return NULL;
+}
+
+/* Resolving an idmapped mount's ids (user database, subid files) may take long: the
+ * store's write lock is not held meanwhile, so every other change goes on. The subuid
+ * file here is a FIFO that the test writes only after another Prepare has finished. */
+static void body_idmap_outside_the_write_lock(const char *dir) {
+        _cleanup_free_ char *fifo = test_path("%s/subuid", dir), *subgid = test_path("%s/subgid", dir);
+        CoreMountOptions o = { .idmap = true, .subuid_path = fifo, .subgid_path = subgid };
+        Env env = env_new(dir);
+        MountThread m = { .env = &env, .ns = 54321, .key = "i", .o = &o };
+        MountThread other = { .env = &env, .ns = 1000, .key = "other" };
+        static const char line[] = "54321:200000:65536\n";
+        pthread_t mounting, preparing;
+        struct timespec deadline;
+        int fd;
+
+        write_file(subgid, line);
+        ASSERT_OK(mkfifo(fifo, 0600));
+        prepare(&env, 54321, "i", NULL);
+        ASSERT_TRUE(pthread_create(&mounting, NULL, mount_thread, &m) == 0);
+        fd = open(fifo, O_WRONLY | O_CLOEXEC); /* returns once the Mount reads the subuid file */
+        ASSERT_TRUE(fd >= 0);
+
+        ASSERT_TRUE(pthread_create(&preparing, NULL, prepare_thread, &other) == 0);
+        ASSERT_OK(clock_gettime(CLOCK_REALTIME, &deadline));
+        deadline.tv_sec += 120; /* generous: it waits for nothing once the lock is free */
+        if (pthread_timedjoin_np(preparing, NULL, &deadline) != 0) {
+                fprintf(stderr, "Prepare waited for the Mount reading the subuid file\n");
+                abort();
+        }
+        ASSERT_OK(other.r);
+
+        ASSERT_TRUE(write(fd, line, strlen(line)) == (ssize_t) strlen(line));
+        ASSERT_OK(close(fd));
+        ASSERT_TRUE(pthread_join(mounting, NULL) == 0);
+        if (m.r < 0) {
+                fprintf(stderr, "mount: %s\n", m.e.message);
+                abort();
+        }
+        expect_owner(m.path, 54321, 54321);
+        unmount_key(&env, 54321, "i", m.path);
+        free(m.path);
+        env_done(&env);
+}
+TEST(idmap_resolved_outside_the_write_lock) {
+        run_isolated(body_idmap_outside_the_write_lock);
+}
+
 /* The state on a tmpfs with no inode left: overlayfs cannot create its work dir and would
  * mount read-only; Mount refuses (QuotaExceeded, naming the key) instead of handing out a
  * read-only mount as writable, leaves no record, and works again once there is room. */
@@ -736,6 +878,8 @@ int main(void) {
                 TEST_ENTRY(mount_unmount_and_restart_without_statmount),
                 TEST_ENTRY(mount_fails_when_its_identity_cannot_be_recorded),
                 TEST_ENTRY(idmapped_mounts_for_a_user_with_subids),
+                TEST_ENTRY(idmap_resolved_outside_the_write_lock),
+                TEST_ENTRY(mounts_per_user_are_capped),
                 TEST_ENTRY(chains_of_2_128_500_layers_and_501_refused),
         };
 
