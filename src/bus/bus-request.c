@@ -26,6 +26,7 @@ BusRequest *bus_request_free(BusRequest *req) {
         labels_clear(&req->labels);
         strv_free(req->strv);
         safe_close(req->layer_fd);
+        free(req->path);
         safe_close(req->userns_fd);
         bus_track_job_end(req->track);
         free(req->expected_diff_id);

@@ -54,6 +54,7 @@ struct BusRequest {
         SnapshotInfoList infos;
         size_t first, count; /* the part of infos to send */
         char *next_cursor;
+        char *path; /* Unmount: where it was */
 };
 
 BusRequest *bus_request_free(BusRequest *req);

@@ -111,6 +111,32 @@ static int method_view(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return create_snapshot(m, userdata, SNAPSHOT_VIEW, error);
 }
 
+/* Runs req on a worker (a slow job of the caller's); takes req. */
+static int start_job(sd_bus_message *m, const BusJobOps *ops, BusRequest *req, sd_bus_error *error) {
+        return bus_job_start(req->snapshotter->context->jobs, m, req->caller, ops, req, error);
+}
+
+static int remove_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+
+        return core_remove(req->snapshotter->core, req->ns, req->key, e);
+}
+
+static int remove_reply(sd_bus_message *m, void *data) {
+        BusRequest *req = data;
+        int r;
+
+        log_request(req, LOG_DEBUG, "");
+        r = sd_bus_reply_method_return(m, NULL);
+        bus_request_emit(req, m, "Removed", "su", req->key, (uint32_t) req->ns);
+        return r;
+}
+
+static const BusJobOps remove_ops = { .run = remove_run, .reply = remove_reply, .failed = bus_work_failed,
+                                      .free = bus_request_free_void };
+
+/* On the loop, unless the snapshot has a mount record: then Remove looks for the holders
+ * of a force-unmounted mount (up to MOUNT_HOLDERS_MAX_USEC), on a worker. */
 static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
         Error e = ERROR_NULL;
@@ -119,15 +145,13 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = bus_request_begin(userdata, m, "remove", BUS_ACTION_MANAGE_OWN, bus_read_key, &req, error);
         if (r != 0)
                 return r;
+        if (core_mount_has_record(req->snapshotter->core, req->ns, req->key))
+                return start_job(m, &remove_ops, TAKE_PTR(req), error);
 
-        r = core_remove(req->snapshotter->core, req->ns, req->key, &e);
+        r = remove_run(NULL, req, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
-        log_request(req, LOG_DEBUG, "");
-
-        r = sd_bus_reply_method_return(m, NULL);
-        bus_request_emit(req, m, "Removed", "su", req->key, (uint32_t) req->ns);
-        return r;
+        return remove_reply(m, req);
 }
 
 /* Mount options; suid and dev are root's only (every non-root mount is nosuid,nodev). */
@@ -247,8 +271,10 @@ static int read_mount_fd_userns(sd_bus_message *m, BusRequest *req, sd_bus_error
         return r < 0 ? r : read_userns(m, req, error);
 }
 
-/* One Mount or MountFd call (verb "mount" or "mount-fd"): an idmapped one looks the caller
- * up (NSS), reads the subordinate id files and forks, so it runs as a job on a worker. */
+/* One Mount or MountFd call (verb "mount" or "mount-fd"), as a job on a worker: the
+ * caller's target may lie on a slow filesystem of its own, an idmapped one looks the
+ * caller up (NSS), reads the subordinate id files and forks, and a mount stacks up to 500
+ * layers. */
 typedef struct MountCall {
         BusRequest *req;
         CoreMountOptions o;
@@ -304,7 +330,6 @@ static const BusJobOps mount_call_ops = { .run = mount_call_run, .reply = mount_
 static int mount_call(sd_bus_message *m, void *userdata, const char *verb, bus_read_fn read, sd_bus_error *error) {
         BusRequest *req = NULL;
         MountCall *c;
-        Error e = ERROR_NULL;
         int r;
 
         r = bus_request_begin(userdata, m, verb, BUS_ACTION_MOUNT_OWN, read, &req, error);
@@ -317,20 +342,13 @@ static int mount_call(sd_bus_message *m, void *userdata, const char *verb, bus_r
         }
         *c = (MountCall) { .req = req, .fd = -EBADF };
         r = request_mount_options(req, &c->o, error);
-        if (r >= 0) {
-                c->o.userns = req->userns_fd >= 0;
-                c->o.userns_fd = req->userns_fd;
-                if (c->o.idmap || c->o.userns)
-                        return bus_job_start(req->snapshotter->context->jobs, m, req->caller, &mount_call_ops, c,
-                                             error);
-                r = mount_call_run(NULL, c, &e);
-                if (r < 0)
-                        r = bus_request_fail(req, r, &e, error);
-                else
-                        r = mount_call_reply(m, c);
+        if (r < 0) {
+                mount_call_free(c);
+                return r;
         }
-        mount_call_free(c);
-        return r;
+        c->o.userns = req->userns_fd >= 0;
+        c->o.userns_fd = req->userns_fd;
+        return bus_job_start(req->snapshotter->context->jobs, m, req->caller, &mount_call_ops, c, error);
 }
 
 static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -365,29 +383,41 @@ static int read_unmount_options(sd_bus_message *m, BusRequest *req, sd_bus_error
         return 0;
 }
 
+static bool unmount_force(const BusRequest *req) {
+        return req->strv && req->strv[0];
+}
+
+static int unmount_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+
+        return core_unmount(req->snapshotter->core, req->ns, req->key, unmount_force(req), &req->path, e);
+}
+
+static int unmount_reply(sd_bus_message *m, void *data) {
+        BusRequest *req = data;
+        int r;
+
+        log_request(req, LOG_DEBUG, " from %s%s", req->path, unmount_force(req) ? " (force)" : "");
+        r = sd_bus_reply_method_return(m, NULL);
+        bus_request_emit(req, m, "Unmounted", "ssu", req->key, req->path, (uint32_t) req->ns);
+        return r;
+}
+
+static const BusJobOps unmount_ops = { .run = unmount_run, .reply = unmount_reply, .failed = bus_work_failed,
+                                       .free = bus_request_free_void };
+
 /* Unmount(s key) and UnmountWithOptions(s key, as options); "force" detaches a mount
- * that is in use (the snapshot stays busy until it is released). */
+ * that is in use (the snapshot stays busy until it is released). On a worker: a busy or
+ * forced unmount looks for the mount's holders and copies. */
 static int unmount(sd_bus_message *m, void *userdata, bool with_options, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        _cleanup_free_ char *path = NULL;
-        Error e = ERROR_NULL;
-        bool force;
         int r;
 
         r = bus_request_begin(userdata, m, "unmount", BUS_ACTION_MOUNT_OWN,
                               with_options ? read_unmount_options : bus_read_key, &req, error);
         if (r != 0)
                 return r;
-        force = !!req->strv && req->strv[0];
-
-        r = core_unmount(req->snapshotter->core, req->ns, req->key, force, &path, &e);
-        if (r < 0)
-                return bus_request_fail(req, r, &e, error);
-        log_request(req, LOG_DEBUG, " from %s%s", path, force ? " (force)" : "");
-
-        r = sd_bus_reply_method_return(m, NULL);
-        bus_request_emit(req, m, "Unmounted", "ssu", req->key, path, (uint32_t) req->ns);
-        return r;
+        return start_job(m, &unmount_ops, TAKE_PTR(req), error);
 }
 
 static int method_unmount(sd_bus_message *m, void *userdata, sd_bus_error *error) {

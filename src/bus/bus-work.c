@@ -11,7 +11,7 @@
 #include "bus-work.h"
 #include "strutil.h"
 
-static void work_failed(void *data, const sd_bus_error *error) {
+void bus_work_failed(void *data, const sd_bus_error *error) {
         BusRequest *req = data;
 
         log_request(req, LOG_INFO, ": %s: %s", error->name, error->message);
@@ -49,7 +49,7 @@ static int create_reply(sd_bus_message *m, void *data) {
         return r;
 }
 
-static const BusJobOps create_ops = { .run = create_run, .reply = create_reply, .failed = work_failed,
+static const BusJobOps create_ops = { .run = create_run, .reply = create_reply, .failed = bus_work_failed,
                                       .free = bus_request_free_void };
 
 /* Only native copies its parent's tree (as big as the caller made it); the others stack
@@ -88,7 +88,7 @@ static int usage_reply(sd_bus_message *m, void *data) {
         return sd_bus_reply_method_return(m, "tt", req->size, req->inodes);
 }
 
-static const BusJobOps usage_ops = { .run = usage_run, .reply = usage_reply, .failed = work_failed,
+static const BusJobOps usage_ops = { .run = usage_run, .reply = usage_reply, .failed = bus_work_failed,
                                      .free = bus_request_free_void };
 
 int bus_method_usage(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -119,7 +119,7 @@ static int commit_reply(sd_bus_message *m, void *data) {
         return r;
 }
 
-static const BusJobOps commit_ops = { .run = commit_run, .reply = commit_reply, .failed = work_failed,
+static const BusJobOps commit_ops = { .run = commit_run, .reply = commit_reply, .failed = bus_work_failed,
                                       .free = bus_request_free_void };
 
 static int read_commit(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
@@ -159,7 +159,7 @@ static int cleanup_reply(sd_bus_message *m, void *data) {
         return sd_bus_reply_method_return(m, "t", req->size);
 }
 
-static const BusJobOps cleanup_ops = { .run = cleanup_run, .reply = cleanup_reply, .failed = work_failed,
+static const BusJobOps cleanup_ops = { .run = cleanup_run, .reply = cleanup_reply, .failed = bus_work_failed,
                                        .free = bus_request_free_void };
 
 int bus_method_cleanup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -234,7 +234,7 @@ static const BusJobOps apply_ops = {
         .run = apply_run,
         .reply = apply_reply,
         .progress = apply_progress,
-        .failed = work_failed,
+        .failed = bus_work_failed,
         .free = bus_request_free_void,
 };
 
@@ -470,9 +470,9 @@ static int list_page_reply(sd_bus_message *m, void *data) {
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static const BusJobOps list_ops = { .run = list_run, .reply = list_reply, .failed = work_failed,
+static const BusJobOps list_ops = { .run = list_run, .reply = list_reply, .failed = bus_work_failed,
                                     .free = bus_request_free_void };
-static const BusJobOps list_page_ops = { .run = list_page_run, .reply = list_page_reply, .failed = work_failed,
+static const BusJobOps list_page_ops = { .run = list_page_run, .reply = list_page_reply, .failed = bus_work_failed,
                                          .free = bus_request_free_void };
 
 static int read_filters(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {

@@ -20,6 +20,9 @@
 #define BUS_PAGE_BYTES_MAX (4u * 1024u * 1024u)
 #define BUS_PAGE_ITEMS_MAX 10000u
 
+/* BusJobOps.failed for a job whose data is its BusRequest: logs the error. */
+void bus_work_failed(void *data, const sd_bus_error *error);
+
 /* Prepare or View of an authorized request (takes req). */
 int bus_work_create(sd_bus_message *m, BusRequest *req, SnapshotKind kind, sd_bus_error *error);
 

@@ -67,7 +67,7 @@ trace() {
         local pid
         harness_wait_for 50 laminad_up || fail "laminad does not answer"
         pid=$(harness_laminad_pid)
-        strace -qq -o /dev/null -p "$pid" -e trace="${2:-move_mount}" -e "$1" &
+        strace -f -qq -o /dev/null -p "$pid" -e trace="${2:-move_mount}" -e "$1" &
         tracer=$!
         harness_wait_for 100 traced "$pid" || fail "strace did not attach"
 }
