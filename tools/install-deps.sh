@@ -21,6 +21,7 @@ packages=(
         mmdebstrap      # the Debian corpus of the real-image test (built once, cached)
         podman          # the podman part of the corpus: podman build and save (PAX headers, UTF-8)
         buildah         # the buildah part of the corpus: buildah from/commit/push
+        uidmap          # run --rootless: newuidmap/newgidmap write the user namespace's subordinate ids
         strace          # the mount and apply crash tests stop or kill laminad at a chosen syscall
         # the nspawn-deb test: builds the Debian package (debian/), lintian, logind sessions
         debhelper dpkg-dev lintian libglib2.0-bin  # (gdbus: also the mount tests)

@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "ctl-output.h"
+#include "ctl-rootless.h"
 #include "ctl.h"
 #include "strutil.h"
 
@@ -155,47 +156,20 @@ static int nspawn_argv(Ctl *c, const char *key, const char *path, const RunConfi
         return 0;
 }
 
-static volatile pid_t child_pid = 0;
+static int exec_child(void *userdata) {
+        char **argv = userdata;
 
-static void forward_signal(int sig) {
-        if (child_pid > 0)
-                (void) kill(child_pid, sig);
+        execvp(argv[0], argv);
+        log_error("laminactl: cannot run %s: %m; install systemd-container", argv[0]);
+        return 127;
 }
 
 /* Runs argv and returns its exit status; Ctrl-C reaches nspawn directly (same process group),
  * so laminactl only ignores it and stays to clean up. */
 static int spawn_and_wait(char **argv) {
-        struct sigaction ignore = { .sa_handler = SIG_IGN }, forward = { .sa_handler = forward_signal };
-        struct sigaction old_int, old_quit, old_term, old_hup;
-        int status = 0;
-        pid_t pid;
+        int r = ctl_fork_and_wait(exec_child, argv);
 
-        fflush(stdout);
-        fflush(stderr);
-        pid = fork();
-        if (pid < 0)
-                return ctl_fail(-errno, "cannot start systemd-nspawn: %m");
-        if (pid == 0) {
-                execvp(argv[0], argv);
-                log_error("laminactl: cannot run %s: %m; install systemd-container", argv[0]);
-                _exit(127);
-        }
-        child_pid = pid;
-        sigaction(SIGINT, &ignore, &old_int);
-        sigaction(SIGQUIT, &ignore, &old_quit);
-        sigaction(SIGTERM, &forward, &old_term);
-        sigaction(SIGHUP, &forward, &old_hup);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        child_pid = 0;
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGQUIT, &old_quit, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        sigaction(SIGHUP, &old_hup, NULL);
-
-        if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-        return 128 + WTERMSIG(status);
+        return r < 0 ? ctl_fail(r, "cannot start systemd-nspawn: %s", strerror(-r)) : r;
 }
 
 /* After the container: unmount, then remove or commit as asked. */
@@ -238,6 +212,15 @@ int verb_run(Ctl *c, int argc, char **argv) {
         r = ctl_call(c, "Prepare", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", key, parent, 0);
         if (r < 0)
                 return r;
+        if (arg_rootless) {
+                status = rootless_run(c, key, &rc, arg_command);
+                if (status < 0) { /* it never ran; a handed-out mount is released with our fd */
+                        (void) ctl_remove(c, key);
+                        return status == -EINTR ? 128 + ctl_interrupted() : status;
+                }
+                r = run_finish(c, key);
+                return r < 0 ? r : status;
+        }
         r = ctl_interrupted() ? -EINTR : ctl_mount(c, key, NULL, NULL, &path);
         if (r >= 0)
                 r = nspawn_argv(c, key, path, &rc, &nspawn);

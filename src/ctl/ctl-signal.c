@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -35,4 +36,42 @@ int ctl_interrupt_catch(void) {
 
 int ctl_interrupted(void) {
         return interrupted;
+}
+
+static volatile pid_t child_pid = 0;
+
+static void forward_signal(int sig) {
+        if (child_pid > 0)
+                (void) kill(child_pid, sig);
+}
+
+int ctl_fork_and_wait(int (*child)(void *userdata), void *userdata) {
+        struct sigaction ignore = { .sa_handler = SIG_IGN }, forward = { .sa_handler = forward_signal };
+        struct sigaction old_int, old_quit, old_term, old_hup;
+        int status = 0;
+        pid_t pid;
+
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                _exit(child(userdata));
+        child_pid = pid;
+        sigaction(SIGINT, &ignore, &old_int);
+        sigaction(SIGQUIT, &ignore, &old_quit);
+        sigaction(SIGTERM, &forward, &old_term);
+        sigaction(SIGHUP, &forward, &old_hup);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        child_pid = 0;
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGQUIT, &old_quit, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
+
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        return 128 + WTERMSIG(status);
 }

@@ -49,6 +49,7 @@ extern bool arg_rm;
 extern bool arg_force;
 extern const char *arg_commit;
 extern bool arg_boot;
+extern bool arg_rootless; /* run: ctl-rootless.c instead of systemd-nspawn */
 extern bool arg_list_keys;
 extern bool arg_diff;
 extern char **arg_command;
@@ -141,6 +142,10 @@ int ctl_apply(Ctl *c, const ApplyArgs *args, char **ret_diff_id, uint64_t *ret_b
  * ctl_interrupted() returns the signal, or 0. */
 int ctl_interrupt_catch(void);
 int ctl_interrupted(void);
+/* Runs child(userdata) in a forked process and returns its exit status (128 + signal when
+ * killed), or a negative errno when it cannot fork. Meanwhile SIGINT and SIGQUIT are ignored
+ * (the terminal sends them to the child too) and SIGTERM and SIGHUP passed on to it. */
+int ctl_fork_and_wait(int (*child)(void *userdata), void *userdata);
 
 /* What a parent or an image argument names: a committed snapshot (itself; *ret_config NULL)
  * or an image (its top snapshot and config). ret_config may be NULL. */

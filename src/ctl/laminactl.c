@@ -28,6 +28,7 @@ bool arg_rm = false;
 bool arg_force = false;
 const char *arg_commit = NULL;
 bool arg_boot = false;
+bool arg_rootless = false;
 bool arg_list_keys = false;
 bool arg_diff = false;
 char **arg_command = NULL;
@@ -48,6 +49,7 @@ typedef enum VerbOption {
         OPT_NSPAWN = 1 << 10, /* run: options passed on to systemd-nspawn */
         OPT_FORCE = 1 << 11,
         OPT_DIFF = 1 << 12,
+        OPT_ROOTLESS = 1 << 13,
 } VerbOption;
 
 typedef struct Verb {
@@ -108,12 +110,17 @@ static const VerbHelp verb_help[] = {
           "Remove snapshots that interrupted imports left, then reclaim disk space no snapshot\n"
           "refers to." },
         { "snapshotters", "snapshotters", "List the snapshotters laminad offers and which is the default." },
-        { "run", "run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [NSPAWN-OPTIONS] [-- COMMAND...]",
+        { "run", "run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [NSPAWN-OPTIONS] [-- COMMAND...]\n"
+                 "       run --rootless IMAGE [--name NAME] [--rm|--commit NAME] [-- COMMAND...]",
           "Run a container with systemd-nspawn on a new active snapshot of IMAGE (an image name\n"
           "or a committed snapshot); --rm removes the snapshot afterwards, --commit commits it.\n"
           "An image's config gives the command (Entrypoint, then COMMAND or Cmd), Env, WorkingDir\n"
           "and User. NSPAWN-OPTIONS, passed on as they are: --bind=, --bind-ro=, -E/--setenv=,\n"
-          "--private-network, --network-veth, --private-users[=]." },
+          "--private-network, --network-veth, --private-users[=].\n"
+          "With --rootless, as an ordinary user and without systemd-nspawn: in a user namespace\n"
+          "mapping your uid and gid as 0 and your /etc/subuid, /etc/subgid ranges as 1..N\n"
+          "(newuidmap, newgidmap), on laminad's idmapped mount of the snapshot, with its own\n"
+          "/proc, a minimal /dev and /tmp (no network namespace); without COMMAND or Cmd, /bin/sh." },
         { "monitor", "monitor",
           "Print each change to your snapshots, images and mounts as it happens, whoever makes it\n"
           "(root: everyone's): the Snapshotter signals and the objects' InterfacesAdded,\n"
@@ -159,7 +166,7 @@ static const Verb verbs[] = {
         { "cleanup",      0, 0,  0,                                 verb_cleanup, true },
         { "snapshotters", 0, 0,  0,                                 verb_snapshotters },
         { "monitor",      0, 0,  0,                                 verb_monitor },
-        { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND | OPT_NSPAWN, verb_run, true },
+        { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND | OPT_NSPAWN | OPT_ROOTLESS, verb_run, true },
         { "import-tar",   1, 1,  OPT_NAME,                          IMAGE_VERB(verb_import_tar), true },
         { "export",       1, 2,  OPT_DIFF,                          IMAGE_VERB(verb_export), true },
         { "images",       0, 0,  0,                                 verb_images },
@@ -205,6 +212,8 @@ static void help(void) {
                "  list-mounts                    List mounts made by laminad\n"
                "  run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [-- COMMAND...]\n"
                "                                 Run a container on a new snapshot of IMAGE\n"
+               "  run --rootless IMAGE [--name NAME] [--rm|--commit NAME] [-- COMMAND...]\n"
+               "                                 ... as an ordinary user, in a user namespace\n"
                "\nOptions:\n"
                "  -h --help                      Show this help\n"
                "     --version                   Show the version\n"
@@ -223,6 +232,7 @@ static void help(void) {
                "     --rm                        run: remove the snapshot afterwards\n"
                "     --commit=NAME               run: commit the snapshot as NAME afterwards\n"
                "     --boot                      run: boot the container's init\n"
+               "     --rootless                  run: in a user namespace, without systemd-nspawn\n"
                "     --bind=SRC[:DST] --bind-ro=SRC[:DST] -E --setenv=NAME=VALUE --private-network\n"
                "     --network-veth --private-users[=...]\n"
                "                                 run: passed on to systemd-nspawn\n"
@@ -235,7 +245,7 @@ static bool arg_help = false;
 
 static const char *const option_names[] = {
         "--mount", "--target", "--bytes", "--options", "--name", "--rm", "--commit", "--boot", "--list-keys",
-        "-- COMMAND", "systemd-nspawn options", "--force", "--diff",
+        "-- COMMAND", "systemd-nspawn options", "--force", "--diff", "--rootless",
 };
 
 static int parse_uid(const char *s, uid_t *ret) {
@@ -280,6 +290,7 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 ARG_NETWORK_VETH,
                 ARG_PRIVATE_USERS,
                 ARG_DIFF,
+                ARG_ROOTLESS,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -299,6 +310,7 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 { "force", no_argument, NULL, 'f' },
                 { "commit", required_argument, NULL, ARG_COMMIT },
                 { "boot", no_argument, NULL, ARG_BOOT },
+                { "rootless", no_argument, NULL, ARG_ROOTLESS },
                 { "list-keys", no_argument, NULL, ARG_LIST_KEYS },
                 { "bind", required_argument, NULL, ARG_BIND },
                 { "bind-ro", required_argument, NULL, ARG_BIND_RO },
@@ -383,6 +395,10 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                         arg_boot = true;
                         seen |= OPT_BOOT;
                         break;
+                case ARG_ROOTLESS:
+                        arg_rootless = true;
+                        seen |= OPT_ROOTLESS;
+                        break;
                 case ARG_DIFF:
                         arg_diff = true;
                         seen |= OPT_DIFF;
@@ -422,6 +438,8 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 }
         if (arg_rm && arg_commit)
                 return ctl_usage_error("--rm and --commit exclude each other");
+        if (arg_rootless && (seen & (OPT_BOOT | OPT_NSPAWN)))
+                return ctl_usage_error("--rootless runs without systemd-nspawn: --boot and nspawn's options do not apply");
         *ret_options = seen;
         return 0;
 }

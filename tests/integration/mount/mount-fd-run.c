@@ -3,8 +3,9 @@
  *   mount-fd-run OBJECT KEY OPTIONS hold CMD...        keeps the fd (in $MOUNT_FD) and runs CMD
  *   mount-fd-run OBJECT KEY OPTIONS attach DIR CMD...  attaches it on DIR in a new user and mount
  *                                                      namespace (its uid and gid as 0) and runs CMD
- * OPTIONS: comma-separated mount options, "-" for none. A D-Bus error is printed as
- * "error NAME: MESSAGE" with exit status 3. */
+ * OPTIONS: comma-separated mount options, "-" for none; "userns=fd:N" or "userns=PATH" among
+ * them calls MountFdWithUserNamespace with that user namespace (fd N inherited, or PATH
+ * opened). A D-Bus error is printed as "error NAME: MESSAGE" with exit status 3. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -35,21 +36,31 @@ static int get_mount_fd(const char *object, const char *key, char *options, int 
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *m = NULL, *reply = NULL;
         sd_bus *bus = NULL;
-        int fd = -1, r;
+        const char *userns = strstr(options, "userns=");
+        int fd = -1, userns_fd = -1, r;
 
+        if (userns) {
+                userns += strlen("userns=");
+                userns_fd = strncmp(userns, "fd:", 3) == 0 ? atoi(userns + 3) : open(userns, O_RDONLY | O_CLOEXEC);
+                if (userns_fd < 0)
+                        return die(userns);
+        }
         r = sd_bus_open_system(&bus);
         if (r < 0)
                 return errno = -r, die("connecting to the system bus");
         r = sd_bus_message_new_method_call(bus, &m, "org.lamina.snapshot1", object, "org.lamina.snapshot1.Snapshotter",
-                                           "MountFd");
+                                           userns ? "MountFdWithUserNamespace" : "MountFd");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", key);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "s");
         for (char *o = strcmp(options, "-") ? strtok(options, ",") : NULL; r >= 0 && o; o = strtok(NULL, ","))
-                r = sd_bus_message_append(m, "s", o);
+                if (strncmp(o, "userns=", 7) != 0)
+                        r = sd_bus_message_append(m, "s", o);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
+        if (r >= 0 && userns)
+                r = sd_bus_message_append(m, "h", userns_fd);
         if (r < 0)
                 return errno = -r, die("building the call");
         r = sd_bus_call(bus, m, 120 * 1000000ULL, &error, &reply);
