@@ -368,8 +368,10 @@ static int bus_jobs_add_worker(BusJobs *j) {
 }
 
 /* Under the lock: hands job to a worker running none (it takes queued jobs before it
- * waits), or to a new one. */
+ * waits), or to a new one. Returns 1 when a waiting worker is to be woken (after the
+ * unlock, so that it does not wake only to wait for the lock). */
 static int bus_jobs_dispatch(BusJobs *j, BusJob *job) {
+        bool wake = false;
         int r;
 
         if (j->n_queued >= j->n_workers - j->n_busy) {
@@ -377,11 +379,11 @@ static int bus_jobs_dispatch(BusJobs *j, BusJob *job) {
                 if (r < 0)
                         return r;
         } else
-                pthread_cond_signal(&j->wake);
+                wake = true;
         *j->queue_tail = job;
         j->queue_tail = &job->queued_next;
         j->n_queued++;
-        return 0;
+        return wake;
 }
 
 /* Loop thread. Root may use every slot; other callers together leave root_reserve free
@@ -452,6 +454,8 @@ int bus_job_start(BusJobs *j, sd_bus_message *m, uid_t caller, const BusJobOps *
                 bus_job_free(job);
                 return log_error_errno(r, "failed to start a worker thread: %m");
         }
+        if (r > 0)
+                pthread_cond_signal(&j->wake);
         j->n_running++;
         return 1;
 }

@@ -212,12 +212,17 @@ static void daemon_maybe_exit(Daemon *d) {
                 (void) sd_event_exit(d->event, 0);
 }
 
+#define TRIM_FREE_BYTES_MIN (1024u * 1024u)
+
 static void on_job_finished(void *userdata) {
         Daemon *d = userdata;
 
         /* Workers' malloc arenas keep what a big List used; give it back once no job
-         * runs, so memory returns to its baseline after a burst. */
-        if (bus_jobs_running(d->context->jobs) + bus_jobs_running(d->context->queries) == 0)
+         * runs, so memory returns to its baseline after a burst. Only when there is
+         * something to give back: after an ordinary Commit, trimming released the top of
+         * the heap that the next call grew again (two brk per call). */
+        if (bus_jobs_running(d->context->jobs) + bus_jobs_running(d->context->queries) == 0 &&
+            mallinfo2().fordblks > TRIM_FREE_BYTES_MIN)
                 (void) malloc_trim(0);
         daemon_maybe_exit(d);
 }
