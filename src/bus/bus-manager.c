@@ -4,6 +4,7 @@
 
 #include "bus-error.h"
 #include "bus-image.h"
+#include "bus-quota.h"
 #include "bus-util.h"
 #include "bus.h"
 #include "config.h"
@@ -24,6 +25,7 @@ static int method_list_snapshotters(sd_bus_message *m, void *userdata, sd_bus_er
 
 /* Every error a caller gets is a documented name (bus_error_ensure()). */
 BUS_DEFINE_METHOD(safe_list_snapshotters, method_list_snapshotters)
+BUS_DEFINE_METHOD(safe_get_disk_usage, bus_method_get_disk_usage)
 
 const sd_bus_vtable bus_manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
@@ -36,6 +38,10 @@ const sd_bus_vtable bus_manager_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(so)", snapshotters),
                                 safe_list_snapshotters, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetDiskUsage",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ustttt)", usage, "a(utttt)", quotas, "s", enforcement),
+                                safe_get_disk_usage, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 
