@@ -188,6 +188,7 @@ int verb_commit(Ctl *c, int argc, char **argv);
 int verb_rm(Ctl *c, int argc, char **argv);
 int verb_mounts(Ctl *c, int argc, char **argv);
 int verb_usage(Ctl *c, int argc, char **argv);
+int verb_df(Ctl *c, int argc, char **argv);
 int verb_label(Ctl *c, int argc, char **argv);
 int verb_cleanup(Ctl *c, int argc, char **argv);
 int verb_snapshotters(Ctl *c, int argc, char **argv);

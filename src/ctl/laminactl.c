@@ -93,6 +93,10 @@ static const VerbHelp verb_help[] = {
         { "rm", "rm KEY...", "Remove snapshots (children first). Alias: remove." },
         { "mounts", "mounts KEY [TARGET]", "Print the mount(8) command lines that would mount KEY at TARGET." },
         { "usage", "usage [-b] [KEY...]", "Show the disk space and inodes snapshots use; -b in bytes." },
+        { "df", "df [-b]",
+          "Show per user and snapshotter the disk space, inodes, snapshots and label bytes held,\n"
+          "and each user's total against its quota (laminad.conf); root sees every user, anyone\n"
+          "else only itself. -b: sizes in bytes." },
         { "label", "label KEY [K=V|K=|K...]",
           "Show KEY's labels; K=V sets one, K= or K removes it." },
         { "mount", "mount KEY [TARGET] [-o OPTS]",
@@ -156,6 +160,7 @@ static const Verb verbs[] = {
         { "remove",       1, -1, 0,                                 verb_rm, true },
         { "mounts",       1, 2,  0,                                 verb_mounts },
         { "usage",        0, -1, OPT_BYTES,                         verb_usage },
+        { "df",           0, 0,  OPT_BYTES,                         verb_df },
         { "label",        1, -1, 0,                                 verb_label, true },
         { "mount",        1, 2,  OPT_OPTIONS,                       verb_mount, true },
         { "umount",       1, 1,  OPT_FORCE,                         verb_umount, true },
@@ -190,6 +195,7 @@ static void help(void) {
                "  rm KEY...                      Remove snapshots\n"
                "  mounts KEY [TARGET]            Print the mount(8) command lines for KEY\n"
                "  usage [-b] [KEY...]            Show disk usage\n"
+               "  df [-b]                        Show what users hold against their quotas\n"
                "  label KEY [K=V|K=|K...]        Show or change labels\n"
                "  apply KEY FILE|-               Unpack a layer tar into an active snapshot\n"
                "  cleanup                        Reclaim disk space no snapshot refers to\n"
@@ -225,7 +231,7 @@ static void help(void) {
                "  -q --quiet                     Print less (no progress, no hints)\n"
                "     --mount                     prepare/view: mount the new snapshot\n"
                "  -t --target=DIR                prepare/view: mount it here (implies --mount)\n"
-               "  -b --bytes                     usage: sizes in bytes\n"
+               "  -b --bytes                     usage, df: sizes in bytes\n"
                "  -o --options=OPTS              mount: ro,noexec,nosuid,nodev,suid,dev,idmap\n"
                "     --name=NAME                 import, import-tar: image name; run: machine and snapshot name\n"
                "  -f --force                     umount: also while in use (detach)\n"

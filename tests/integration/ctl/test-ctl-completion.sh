@@ -18,7 +18,7 @@ ok "commit" commit base w
 ok "prepare child" prepare child base
 
 expect "commands" "$(complete_line pre)" "prepare"
-expect "all commands" "$(complete_line '' | wc -w)" 26
+expect "all commands" "$(complete_line '' | wc -w)" 27
 expect "help: a command" "$(complete_line help imag)" "images"
 expect "options" "$(complete_line ls --no-)" "--no-legend --no-pager"
 expect "keys" "$(complete_line info '')" "base child"

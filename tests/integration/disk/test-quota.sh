@@ -114,6 +114,25 @@ ok "root: 122 bytes of labels" label r2 "k=$long" "l=$long"
 CTL_AS="harness_as $alice"
 fails "alice: still refused" 1 "Bytes=6291456" -q apply a5 "$T/l2.tar"
 
+# --- df: alice sees only herself, against her quota; root sees everyone ---
+auid=$(id -u "$alice") buid=$(id -u "$bob")
+ok "alice: df" --json=short df
+expect "alice: df shows only alice" "$(json 'map(.uid)')" "[$auid]"
+expect "alice: her quota" "$(json '.[0].quota')" '{"bytes":6291456,"inodes":300,"label_bytes":100,"snapshots":4}'
+expect "alice: her snapshots (a1, a2, a3-done, a5)" "$(json '.[0].total.snapshots')" 4
+[ "$(json '.[0].total.bytes')" -ge 4194304 ] || fail "alice's df total holds her 4 MiB layer: $out"
+expect "alice: per snapshotter" "$(json '.[0].snapshotters.overlayfs.snapshots')" 4
+expect "alice: enforced by laminad" "$(json '.[0].enforcement')" laminad
+ok "alice: df as a table" df
+harness_log "$out"
+printf '%s\n' "$out" | grep -q "total/quota.*/6.0M" || fail "the table shows the quota: $out"
+printf '%s\n' "$out" | grep -q "writes through mounts are not limited" || fail "the table says what is enforced: $out"
+CTL_AS=""
+ok "root: df" --json=short df
+expect "root: df shows root, alice and bob" "$(json 'map(.uid) | sort')" "[0,$buid,$auid]"
+expect "root: no quota for root" "$(json 'map(select(.uid == 0))[0].quota.bytes')" null
+expect "root: bob's own section" "$(json "map(select(.uid == $buid))[0].quota | [.bytes, .snapshots]")" "[null,6]"
+
 # --- a bad line: laminad refuses to start, naming the file and line ---
 printf '[Quota]\nBytes=6M\nBites=1\n' >"$T/bad.conf"
 laminad=$(harness_find_laminad)
