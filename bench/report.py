@@ -74,6 +74,10 @@ ROWS += [
      "many_rss_anon", None, "MiB", None),
     ("laminad idle RSS (just activated)", "idle_rss", None, "MiB", ("max", 4.0)),
     ("First call to a stopped laminad (D-Bus activation) to reply", "activation", None, "ms", ("max", 50.0)),
+    ("From request to a running rootless shell, busybox (laminactl run --rootless --rm / podman run --rm, rootless)",
+     "rootless_lamina", "rootless_podman", "ms", ("faster", 1.0)),
+    ("... until the command has ended and its container is removed (same commands)",
+     "rootless_lamina_total", "rootless_podman_total", "ms", None),
     ("Usage of a snapshot of usage_links files with two hardlinked names each (laminactl usage / du -s)",
      "usage_links_lamina", "usage_links_du", "ms", ("slower", 1.5)),
 ]
