@@ -191,10 +191,10 @@ static int apply_run(BusJob *job, void *data, Error *e) {
         };
         BusRelay *relay = NULL;
         int fd = req->layer_fd, r;
-        struct stat st;
 
-        /* A regular file cannot stall; a pipe or socket goes through a relay that notices. */
-        if (stall_usec > 0 && fstat(req->layer_fd, &st) >= 0 && !S_ISREG(st.st_mode)) {
+        /* A regular file cannot stall (core_check_layer_fd() refused those of FUSE and network
+         * filesystems); a pipe or socket goes through a relay that notices. */
+        if (stall_usec > 0 && core_check_layer_fd(req->layer_fd, 0, e) == 0) {
                 r = bus_relay_start(req->layer_fd, stall_usec, &relay, &fd);
                 if (r < 0)
                         return error_set_errno(e, r, "cannot read the layer of snapshot %s", QUOTE(req->key));
@@ -240,27 +240,16 @@ static const BusJobOps apply_ops = {
 
 /* The layer fd must be something the caller could read itself: not O_PATH (which
  * would let it name a file it cannot open), a regular file, pipe or socket. */
-static int take_layer_fd(int fd, int *ret, sd_bus_error *error) {
-        struct stat st;
-        int flags, copy;
+/* Checked as core_check_layer_fd() says (constant time, asking no filesystem), then ours. */
+static int take_layer_fd(BusRequest *req, int fd, sd_bus_error *error) {
+        Error e = ERROR_NULL;
+        int r;
 
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0)
-                return -errno;
-        if (flags & O_PATH)
-                return bus_error_setf(error, EINVAL, "the layer is an O_PATH descriptor; pass one opened for reading");
-        if ((flags & O_ACCMODE) == O_WRONLY)
-                return bus_error_setf(error, EINVAL, "the layer descriptor is write-only; pass one opened for reading");
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
-                return bus_error_setf(error, EINVAL, "the layer must be a regular file, pipe or socket");
-
-        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (copy < 0)
-                return -errno;
-        *ret = copy;
-        return 0;
+        r = core_check_layer_fd(fd, req->caller, &e);
+        if (r < 0)
+                return bus_error_from_core(error, r, &e);
+        req->layer_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return req->layer_fd < 0 ? -errno : 0;
 }
 
 #define APPLY_OPTION_MAX 1024u
@@ -321,7 +310,7 @@ static int read_apply(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
         r = read_apply_options(m, req, error);
         if (r < 0)
                 return r;
-        return take_layer_fd(fd, &req->layer_fd, error);
+        return take_layer_fd(req, fd, error);
 }
 
 int bus_method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -1,18 +1,95 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <linux/magic.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include "core-apply-clone.h"
 #include "core-internal.h"
 #include "layer-unpack.h"
 #include "layer.h"
 #include "log.h"
+#include "mount-api.h"
 
 /* Apply: unpacks a layer into an active snapshot of the caller that nobody has mounted.
  * The snapshot is marked busy for the whole call, so Mount, Commit and Remove refuse it
  * meanwhile. The layer goes into a clone of the data that replaces it in one atomic
  * exchange (core-apply-clone.h): whatever fails or is killed, the data is as it was or
  * has the whole layer. */
+
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+/* Filesystems whose reads a server (maybe the caller's own) answers, or never does. */
+static const char *remote_fs_name(uint64_t magic) {
+        switch (magic) {
+        case FUSE_SUPER_MAGIC:
+                return "FUSE";
+        case NFS_SUPER_MAGIC:
+                return "NFS";
+        case SMB_SUPER_MAGIC:
+        case 0xFF534D42: /* CIFS */
+        case 0xFE534D42: /* SMB2 */
+                return "SMB";
+        case V9FS_MAGIC:
+                return "9P";
+        case 0x00c36400: /* Ceph */
+                return "Ceph";
+        case AFS_SUPER_MAGIC:
+        case AFS_FS_MAGIC:
+                return "AFS";
+        case CODA_SUPER_MAGIC:
+                return "Coda";
+        case 0x19920119: /* OrangeFS */
+                return "OrangeFS";
+        default:
+                return NULL;
+        }
+}
+
+int core_check_layer_fd(int fd, uid_t caller, Error *e) {
+        struct statx sx = {};
+        struct statfs sfs;
+        uint64_t magic;
+        const char *remote;
+        int flags, r;
+
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return error_set_errno(e, errno, "cannot use the layer descriptor");
+        if (flags & O_PATH)
+                return error_setf(e, EINVAL, "the layer is an O_PATH descriptor; pass one opened for reading");
+        if ((flags & O_ACCMODE) == O_WRONLY)
+                return error_setf(e, EINVAL, "the layer descriptor is write-only; pass one opened for reading");
+        if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &sx) < 0)
+                return error_set_errno(e, errno, "cannot use the layer descriptor");
+        if (S_ISFIFO(sx.stx_mode) || S_ISSOCK(sx.stx_mode))
+                return 0;
+        if (!S_ISREG(sx.stx_mode))
+                return error_setf(e, EINVAL, "the layer must be a regular file, pipe or socket");
+        if (caller == 0)
+                return 1;
+
+        r = mount_fs_magic_of_fd(fd, &magic);
+        if (r == -ENOENT || r == -EOPNOTSUPP) {
+                /* On a mount of another namespace (a user's own: of the filesystems that
+                 * can have a server, only FUSE can be mounted there, and the kernel answers
+                 * laminad's statfs of it without asking the server), or without statmount. */
+                if (fstatfs(fd, &sfs) < 0)
+                        return error_set_errno(e, errno, "cannot use the layer descriptor");
+                magic = (uint64_t) sfs.f_type;
+        } else if (r < 0)
+                return error_set_errno(e, r, "cannot use the layer descriptor");
+        remote = remote_fs_name(magic);
+        if (remote)
+                return error_setf(e, EINVAL,
+                                  "the layer is a file on a %s filesystem, whose server could hold its reads up; pass it through a pipe instead (e.g. cat FILE | ...)",
+                                  remote);
+        return 1;
+}
 
 typedef struct ApplyCheck {
         CoreSnapshotter *s;

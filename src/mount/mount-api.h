@@ -78,6 +78,12 @@ MountTable *mount_table_free(MountTable *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(MountTable *, mount_table_free);
 int mount_table_find(MountTable *t, uint64_t mnt_id, char **ret_mount_point);
 
+/* The filesystem magic (statfs(2) f_type) of the mount that the file fd is on, from the
+ * kernel's mount table (statmount), never asking the filesystem (a FUSE or network server
+ * may not answer): ENOENT when that mount is not in this mount namespace, EOPNOTSUPP
+ * without statmount. */
+int mount_fs_magic_of_fd(int fd, uint64_t *ret);
+
 /* Unmounts exactly the mount mnt_id wherever it is now. Without `detach` this is a
  * plain umount: EBUSY while any process has a file, a working directory or a mount in
  * it. With `detach` (MNT_DETACH) it leaves the tree at once and lives on until its last

@@ -181,6 +181,28 @@ static int info_find(uint64_t mnt_id, char **ret_point, dev_t *ret_dev, char **r
         return r;
 }
 
+int mount_fs_magic_of_fd(int fd, uint64_t *ret) {
+        _cleanup_free_ struct statmount_head *sm = NULL;
+        uint64_t mnt_id;
+        int r;
+
+        r = mount_id_of_fd(fd, &mnt_id); /* statx AT_STATX_DONT_SYNC: no round trip to a server */
+        if (r < 0)
+                return r;
+        if (!statmount_usable())
+                return -EOPNOTSUPP;
+        sm = malloc(STATMOUNT_SIZE);
+        if (!sm)
+                return -ENOMEM;
+        r = stat_mount(0, mnt_id, STATMOUNT_SB_BASIC, sm);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        *ret = sm->sb_magic;
+        return 0;
+}
+
 /* The mount point of mnt_id: 1 and the path, 0 when it is not in this namespace. */
 int mount_find(uint64_t mnt_id, char **ret_mount_point) {
         _cleanup_free_ struct statmount_head *sm = NULL;
