@@ -86,7 +86,7 @@ ROWS += [
 def read_series(samples_dir, name):
     """Numbers, plus the count of 'fail' and 'skipped' entries."""
     path = os.path.join(samples_dir, name)
-    values, fails, skipped = [], 0, 0
+    values, fails, skipped, unavailable = [], 0, 0, 0
     if name and os.path.exists(path):
         for line in open(path):
             word = line.split()[0] if line.split() else ""
@@ -94,9 +94,12 @@ def read_series(samples_dir, name):
                 fails += 1
             elif word == "skipped":
                 skipped += 1
+            elif word == "unavailable":  # the peer cannot run on this machine
+                skipped += 1
+                unavailable += 1
             elif word:
                 values.append(float(word))
-    return {"samples": values, "fails": fails, "skipped": skipped}
+    return {"samples": values, "fails": fails, "skipped": skipped, "unavailable": unavailable}
 
 
 def summarize(series):
@@ -123,6 +126,8 @@ def fmt_series(series, unit):
         return "—"
     if not produced(series):
         return "**not produced**"
+    if series["unavailable"]:
+        return "cannot run on this machine"
     if series["skipped"]:
         return "not measured (--quick)"
     if not series["samples"]:
