@@ -6,6 +6,7 @@
 
 #include "backend-apply.h"
 #include "copy.h"
+#include "fs-quota.h"
 #include "fs-util.h"
 #include "log.h"
 #include "tree-util.h"
@@ -34,6 +35,18 @@ int backend_exchange_data(Backend *b, uint64_t id, int dir_fd, const char *name,
         return 0;
 }
 
+/* A data directory with a project ID (project quotas, core-quota.c) gives it to its clone
+ * before anything is copied: what the copy makes inherits it, and the exchange, which the
+ * filesystem refuses (EXDEV) into a directory of another project, works. */
+static int clone_project(int src, int dst) {
+        uint32_t projid;
+        bool inherit;
+
+        if (fsquota_get_project(src, &projid, &inherit) < 0 || projid == 0)
+                return 0; /* no project (or no such ioctl): nothing to keep */
+        return fsquota_set_project(dst, projid);
+}
+
 int backend_clone_copy(Backend *b, uint64_t id, int dir_fd, const char *prefix, char **ret_name, Error *e) {
         _cleanup_close_ int src = -EBADF, dst = -EBADF;
         _cleanup_free_ char *name = NULL;
@@ -47,7 +60,9 @@ int backend_clone_copy(Backend *b, uint64_t id, int dir_fd, const char *prefix, 
                 return error_set_errno(e, r, "cannot make a directory for the new data of %s/%" PRIu64,
                                        b->snapshots_path, id);
         dst = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        r = dst < 0 ? -errno : copy_tree(src, dst);
+        r = dst < 0 ? -errno : clone_project(src, dst);
+        if (r >= 0)
+                r = copy_tree(src, dst);
         if (r < 0) {
                 (void) rm_rf_at(dir_fd, name, NULL);
                 return error_set_errno(e, r, "cannot copy %s/%" PRIu64 " for the layer", b->snapshots_path, id);

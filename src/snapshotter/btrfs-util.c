@@ -230,3 +230,19 @@ int btrfs_qgroup_exclusive(int fd, uint64_t subvolid, uint64_t *ret) {
         *ret = le64toh(item->excl);
         return 0;
 }
+
+int btrfs_qgroup_limit_exclusive(int fd, uint64_t bytes) {
+        struct btrfs_ioctl_qgroup_limit_args args = {
+                .qgroupid = 0, /* the qgroup of fd's subvolume */
+                .lim = {
+                        .flags = BTRFS_QGROUP_LIMIT_MAX_EXCL,
+                        .max_excl = bytes == UINT64_MAX ? 0 : bytes, /* 0: no limit */
+                },
+        };
+
+        if (bytes == 0)
+                args.lim.max_excl = 1;
+        if (ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &args) < 0)
+                return -errno;
+        return 0;
+}
