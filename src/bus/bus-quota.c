@@ -125,8 +125,11 @@ static int disk_usage_reply(sd_bus_message *m, void *data) {
         }
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", BUS_QUOTA_ENFORCEMENT);
+        if (r >= 0) {
+                char buf[512];
+
+                r = sd_bus_message_append(reply, "s", core_quota_enforcement(d->core, buf, sizeof buf));
+        }
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         return r;

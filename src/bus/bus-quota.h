@@ -8,7 +8,3 @@
  * beyond that (like List). It walks the data of active snapshots and views, so it runs as
  * a query job. userdata: the BusContext. */
 int bus_method_get_disk_usage(sd_bus_message *m, void *userdata, sd_bus_error *error);
-
-/* How the quotas are enforced: "laminad" (the daemon checks them; writes through mounts
- * are not limited). */
-#define BUS_QUOTA_ENFORCEMENT "laminad"

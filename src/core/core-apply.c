@@ -209,6 +209,9 @@ static int apply_quota(CoreSnapshotter *s, uid_t ns, const char *key, const Snap
                 return r;
         lowered = o.limits.max_bytes != lo->limits.max_bytes || o.limits.max_entries != lo->limits.max_entries;
         r = apply_locked(s, key, snap, layer_fd, &o, ret, &le);
+        /* The data is a new tree now (btrfs: a new subvolume, without the old one's limit). */
+        if (r >= 0)
+                core_quota_fs_limit(s, ns, snap->id);
         if (r == -EDQUOT && lowered && le.code == EDQUOT && !le.internal) {
                 char b[32], i[32];
 

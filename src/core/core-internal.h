@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "core.h"
+#include "fs-quota.h"
 #include "layer.h"
 #include "store.h"
 
@@ -24,6 +25,12 @@ struct CoreSnapshotter {
         size_t n_busy;
         char **building;
         size_t n_preparing; /* backend prepares running, whose "new-" entry is not named yet */
+
+        /* The state filesystem's project quotas, used for this snapshotter's snapshots
+         * (core-quota.c): projects is true when each new snapshot gets a project. */
+        FsQuota fsquota;
+        bool projects;
+        bool qgroups; /* btrfs: quotas are on, each subvolume has its qgroup */
 
         /* Frees removed data in the background (core-reclaim.c); with lock. */
         struct Reclaimer *reclaimer;
@@ -145,6 +152,19 @@ int core_quota_meta_elsewhere(CoreSnapshotter *s, uid_t ns, QuotaUse *ret, Error
  * not grow always passes, also for a uid over a lowered quota. Root: no quota. */
 int core_quota_check_meta(CoreSnapshotter *s, StoreTxn *t, uid_t ns, const QuotaUse *elsewhere, bool counted,
                           uint64_t add_snapshots, uint64_t add_label_bytes, Error *e);
+/* Probes the state filesystem's project quotas for s (at start). */
+void core_quota_probe(CoreSnapshotter *s);
+/* Bytes and inodes of snapshot id's own data: from its project's quota when it has one
+ * (O(1)), else the backend's walk. */
+int core_data_usage(CoreSnapshotter *s, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e);
+/* In the write transaction that names snapshot id: gives its new data snapshots/<tmpname>
+ * (and the directories in it) the project of id, when s uses projects. Failures are only
+ * logged: the snapshot then has no project (usage walks, no filesystem limit). */
+void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uint64_t id);
+/* After snapshot id of ns is made or its data replaced (Apply): the filesystem's limits
+ * on its data (its project's, its btrfs qgroup's), where the filesystem enforces them, are
+ * what ns's Bytes= (and Inodes=, projects only) leave now. Best effort: logged at debug. */
+void core_quota_fs_limit(CoreSnapshotter *s, uid_t ns, uint64_t id);
 /* Lowers an Apply's byte and entry limits to what ns's Bytes= and Inodes= quotas leave
  * (EDQUOT when nothing is left); *ret_used and *ret_max say what was found. */
 int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, LayerLimits *limits, QuotaUse *ret_used,

@@ -2,8 +2,12 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
+#include "btrfs-util.h"
 #include "core-internal.h"
 #include "log.h"
 
@@ -56,6 +60,202 @@ static int totals_in(CoreSnapshotter *s, StoreTxn *t, uid_t ns, size_t max_uncom
                 t = own;
         }
         return store_owner_totals(t, ns, max_uncommitted, ret, e);
+}
+
+void core_quota_probe(CoreSnapshotter *s) {
+        fsquota_probe(s->backend->snapshots_fd, &s->fsquota);
+        /* Only overlayfs makes a snapshot's data in constant time in an empty directory,
+         * which can take a project before anything is in it; native copies trees and
+         * btrfs would need qgroups. */
+        s->projects = s->fsquota.accounting && s->backend->vtable->layered;
+        if (s->backend->vtable == &backend_btrfs) {
+                uint64_t subvolid, excl;
+
+                s->qgroups = btrfs_subvol_id(s->backend->snapshots_fd, &subvolid) >= 0 &&
+                             btrfs_qgroup_exclusive(s->backend->snapshots_fd, subvolid, &excl) >= 0;
+        }
+}
+
+const char *core_quota_enforcement(Core *c, char *buf, size_t size) {
+        size_t n = 0;
+
+        buf[0] = 0;
+        for (size_t i = 0; i < c->n_snapshotters && n < size; i++) {
+                CoreSnapshotter *s = c->snapshotters[i];
+                int k = snprintf(buf + n, size - n, "%s%s: %s", i > 0 ? "; " : "", s->name,
+                                 s->qgroups                ? "laminad and btrfs qgroups (bytes)"
+                                 : !s->projects            ? "laminad"
+                                 : s->fsquota.enforced     ? "laminad and project quotas"
+                                                           : "laminad (project quotas count usage, limits not enforced)");
+                if (k < 0)
+                        break;
+                n += (size_t) k;
+        }
+        return buf;
+}
+
+/* The project snapshot id's data has: its ID when the directory has it. */
+static int data_project(CoreSnapshotter *s, uint64_t id, uint32_t *ret) {
+        _cleanup_close_ int fd = -EBADF;
+        char name[32];
+        uint32_t projid;
+        bool inherit;
+        int r;
+
+        *ret = 0;
+        if (!s->projects || fsquota_project_of(id) == 0)
+                return 0;
+        snprintf(name, sizeof name, "%" PRIu64, id);
+        fd = openat(s->backend->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = fsquota_get_project(fd, &projid, &inherit);
+        if (r < 0)
+                return r;
+        if (projid == fsquota_project_of(id) && inherit)
+                *ret = projid;
+        return 0;
+}
+
+int core_data_usage(CoreSnapshotter *s, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
+        uint32_t projid;
+        int r;
+
+        r = data_project(s, id, &projid);
+        if (r == -ENOENT)
+                return error_setf(e, ENOENT, "the data of snapshot %" PRIu64 " is missing", id);
+        if (r >= 0 && projid != 0 && fsquota_usage(s->backend->snapshots_fd, projid, ret_size, ret_inodes) >= 0)
+                return 0;
+        return s->backend->vtable->usage(s->backend, id, ret_size, ret_inodes, e);
+}
+
+void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uint64_t id) {
+        static const char *const subdirs[] = { "fs", "work" };
+        _cleanup_close_ int fd = -EBADF;
+        uint32_t projid = fsquota_project_of(id);
+        int r;
+
+        if (!s->projects || projid == 0)
+                return;
+        fd = openat(s->backend->snapshots_fd, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        r = fd < 0 ? -errno : fsquota_set_project(fd, projid);
+        /* Made before the project: the directories in it, still empty. */
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(subdirs); i++) {
+                _cleanup_close_ int sub = openat(fd, subdirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+                if (sub < 0)
+                        r = errno == ENOENT ? 0 : -errno;
+                else
+                        r = fsquota_set_project(sub, projid);
+        }
+        if (r < 0)
+                log_debug_errno(r, "%s: cannot give snapshot %" PRIu64 " its project: %m", s->name, id);
+}
+
+/* Bytes of snapshot id's data in O(1), from its project or its qgroup; -EOPNOTSUPP when
+ * only a walk would tell. */
+static int data_bytes_fast(CoreSnapshotter *s, uint64_t id, uint64_t *ret) {
+        uint64_t inodes, subvolid;
+        uint32_t projid;
+        int r;
+
+        if (s->qgroups) {
+                _cleanup_close_ int fd = -EBADF;
+                char name[32];
+
+                snprintf(name, sizeof name, "%" PRIu64, id);
+                fd = openat(s->backend->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                r = btrfs_subvol_id(fd, &subvolid);
+                return r < 0 ? r : btrfs_qgroup_exclusive(fd, subvolid, ret);
+        }
+        r = data_project(s, id, &projid);
+        if (r < 0)
+                return r;
+        if (projid == 0)
+                return -EOPNOTSUPP;
+        return fsquota_usage(s->backend->snapshots_fd, projid, ret, &inodes);
+}
+
+/* What ns's data holds, bytes and inodes, in O(its snapshots): -EOPNOTSUPP when some
+ * active snapshot's data would have to be walked. */
+static int usage_fast(Core *c, uid_t ns, uint64_t *ret_bytes, uint64_t *ret_inodes) {
+        uint64_t bytes = 0, inodes = 0;
+
+        for (size_t i = 0; i < c->n_snapshotters; i++) {
+                _cleanup_(store_owner_totals_clear) StoreOwnerTotals o = {};
+                CoreSnapshotter *s = c->snapshotters[i];
+                int r;
+
+                r = totals_in(s, NULL, ns, SIZE_MAX, &o, NULL);
+                if (r < 0)
+                        return r;
+                bytes += o.committed_bytes;
+                inodes += o.committed_inodes;
+                for (size_t k = 0; k < o.n_uncommitted; k++) {
+                        uint64_t b = 0, n = 0;
+                        uint32_t projid;
+
+                        r = data_bytes_fast(s, o.uncommitted_ids[k], &b);
+                        if (r == -ENOENT)
+                                continue;
+                        if (r < 0)
+                                return r;
+                        /* Inodes only a project counts; a qgroup has none (Inodes= is laminad's). */
+                        if (data_project(s, o.uncommitted_ids[k], &projid) >= 0 && projid != 0)
+                                (void) fsquota_usage(s->backend->snapshots_fd, projid, &b, &n);
+                        bytes += b;
+                        inodes += n;
+                }
+        }
+        *ret_bytes = bytes;
+        *ret_inodes = inodes;
+        return 0;
+}
+
+static uint64_t left(uint64_t max, uint64_t used) {
+        return max == QUOTA_NONE ? QUOTA_NONE : max - (used < max ? used : max);
+}
+
+void core_quota_fs_limit(CoreSnapshotter *s, uid_t ns, uint64_t id) {
+        _cleanup_close_ int fd = -EBADF;
+        uint64_t used_bytes, used_inodes, own_bytes = 0, own_inodes = 0;
+        uint32_t projid = 0;
+        QuotaLimits l;
+        char name[32];
+        int r;
+
+        if (ns == 0 || !(s->qgroups || (s->projects && s->fsquota.enforced)))
+                return;
+        if (s->projects && (data_project(s, id, &projid) < 0 || projid == 0))
+                return;
+        core_quota_limits(s->core, ns, &l);
+        /* Computed on the caller's thread (Prepare runs on the loop): only from figures the
+         * filesystem keeps, never by walking data. */
+        r = usage_fast(s->core, ns, &used_bytes, &used_inodes);
+        if (r < 0) {
+                log_debug_errno(r, "%s: no filesystem limit for snapshot %" PRIu64 ": its owner's usage needs a walk: %m",
+                                s->name, id);
+                return;
+        }
+        /* The snapshot's own data counts in what is used, and it may keep it. */
+        (void) data_bytes_fast(s, id, &own_bytes);
+        if (projid != 0)
+                (void) fsquota_usage(s->backend->snapshots_fd, projid, &own_bytes, &own_inodes);
+        used_bytes -= own_bytes < used_bytes ? own_bytes : used_bytes;
+        used_inodes -= own_inodes < used_inodes ? own_inodes : used_inodes;
+
+        if (projid != 0)
+                r = fsquota_set_limits(s->backend->snapshots_fd, projid, left(l.max[QUOTA_BYTES], used_bytes),
+                                       left(l.max[QUOTA_INODES], used_inodes));
+        else {
+                snprintf(name, sizeof name, "%" PRIu64, id);
+                fd = openat(s->backend->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = fd < 0 ? -errno : btrfs_qgroup_limit_exclusive(fd, left(l.max[QUOTA_BYTES], used_bytes));
+        }
+        if (r < 0)
+                log_debug_errno(r, "%s: cannot set the filesystem's limit on snapshot %" PRIu64 ": %m", s->name, id);
 }
 
 int core_quota_meta_elsewhere(CoreSnapshotter *s, uid_t ns, QuotaUse *ret, Error *e) {
@@ -130,7 +330,7 @@ int core_quota_usage(CoreSnapshotter *s, uid_t ns, uint64_t ret[static _QUOTA_KI
 
                 if (atomic_load(&s->stopping))
                         return error_setf(e, ECANCELED, "laminad is stopping");
-                r = s->backend->vtable->usage(s->backend, o.uncommitted_ids[i], &size, &inodes, &ue);
+                r = core_data_usage(s, o.uncommitted_ids[i], &size, &inodes, &ue);
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)

@@ -104,7 +104,7 @@ int core_usage(CoreSnapshotter *s, uid_t ns, const char *key, uint64_t *ret_size
                 return r;
         switch (info.kind) {
         case SNAPSHOT_ACTIVE:
-                r = s->backend->vtable->usage(s->backend, info.id, ret_size, ret_inodes, e);
+                r = core_data_usage(s, info.id, ret_size, ret_inodes, e);
                 return r < 0 ? core_data_error(e, r, key) : r;
         case SNAPSHOT_COMMITTED:
                 *ret_size = info.size;
@@ -237,6 +237,7 @@ static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
         r = core_quota_check_meta(a->s, t, a->ns, a->elsewhere, true, 1, core_labels_bytes(a->labels), e);
         if (r < 0)
                 return r;
+        core_quota_project_new(a->s, a->tmpname, a->ret->id);
         if (a->parent && (a->ret->n_parents == 0 || a->ret->parent_ids[0] != a->parent_id))
                 return error_setf(e, EBUSY, "parent snapshot %s changed while %s was being prepared; try again",
                                   QUOTE(a->parent), QUOTE(a->key));
@@ -318,6 +319,8 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
 
         log_debug("%s: %s %s of uid %u prepared as %" PRIu64, s->name, snapshot_kind_to_string(kind),
                   QUOTE(key), (unsigned) ns, snap.id);
+        if (kind == SNAPSHOT_ACTIVE)
+                core_quota_fs_limit(s, ns, snap.id);
         if (!ret)
                 return 0;
         return vt->mounts(s->backend, &snap, ret, e);
@@ -414,7 +417,7 @@ int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
                 return r;
 
         /* The walk runs outside the write transaction so other writers are not held up. */
-        r = s->backend->vtable->usage(s->backend, a.id, &a.size, &a.inodes, e);
+        r = core_data_usage(s, a.id, &a.size, &a.inodes, e);
         if (r < 0)
                 r = core_data_error(e, r, key);
         else

@@ -96,6 +96,7 @@ static int core_snapshotter_open(Core *c, const BackendVTable *vt, const CoreOpt
         if (r < 0)
                 return log_error_errno(r, "%s: cannot set up %s: %m", vt->name, path);
         s->backend->cancel = &s->stopping;
+        core_quota_probe(s);
         r = core_reclaim_start(s);
         if (r < 0)
                 return r;

@@ -99,6 +99,9 @@ void core_quota_limits(Core *c, uid_t uid, QuotaLimits *ret);
 int core_quota_usage(CoreSnapshotter *s, uid_t uid, uint64_t ret[static _QUOTA_KIND_MAX], Error *e);
 /* The same, summed over every snapshotter (what the quotas are checked against). */
 int core_quota_usage_all(Core *c, uid_t uid, uint64_t ret[static _QUOTA_KIND_MAX], Error *e);
+/* Who enforces the quotas, per snapshotter: "overlayfs: laminad and project quotas;
+ * native: laminad; …" (laminad alone does not limit writes through mounts). */
+const char *core_quota_enforcement(Core *c, char *buf, size_t size);
 /* The uids that have snapshots in s, ascending. */
 int core_quota_owners(CoreSnapshotter *s, uid_t **ret, size_t *ret_n, Error *e);
 

@@ -195,7 +195,8 @@ int verb_df(Ctl *c, int argc, char **argv) {
         if (table_rows(&out.table) > 0)
                 table_print(&out.table);
         print_footer(n_quotas, "user", "users");
-        if (arg_legend && streq(enforcement, "laminad"))
-                printf("Quotas are enforced by laminad: writes through mounts are not limited, only the next Apply.\n");
+        if (arg_legend)
+                printf("Quotas are enforced by %s.\nWhere laminad alone enforces them, writes through mounts are not "
+                       "limited, only the next Apply.\n", enforcement);
         return 0;
 }

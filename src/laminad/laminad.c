@@ -488,9 +488,12 @@ static int run(int argc, char *argv[]) {
                 log_error_errno(r, "failed to open the state in %s: %m", a.state_dir);
                 return daemon_free(&d, r);
         }
-        log_notice("per-user quotas: laminad enforces Snapshots= and LabelBytes=, and Bytes= and Inodes= at Apply; "
-                   "the filesystem of %s is not asked for project quotas or qgroups, so writes through users' "
-                   "mounts are not limited", a.state_dir);
+        {
+                char buf[512];
+
+                /* Where laminad alone enforces them, writes through mounts are not limited. */
+                log_notice("per-user quotas enforced by %s", core_quota_enforcement(core, buf, sizeof buf));
+        }
         r = core_reconcile_mounts(core);
         if (r < 0)
                 log_warning_errno(r, "failed to reconcile the mount records; going on: %m");

@@ -122,7 +122,7 @@ expect "alice: her quota" "$(json '.[0].quota')" '{"bytes":6291456,"inodes":300,
 expect "alice: her snapshots (a1, a2, a3-done, a5)" "$(json '.[0].total.snapshots')" 4
 [ "$(json '.[0].total.bytes')" -ge 4194304 ] || fail "alice's df total holds her 4 MiB layer: $out"
 expect "alice: per snapshotter" "$(json '.[0].snapshotters.overlayfs.snapshots')" 4
-expect "alice: enforced by laminad" "$(json '.[0].enforcement')" laminad
+printf '%s\n' "$(json '.[0].enforcement')" | grep -q "overlayfs: laminad" || fail "alice: enforced by laminad: $out"
 ok "alice: df as a table" df
 harness_log "$out"
 printf '%s\n' "$out" | grep -q "total/quota.*/6.0M" || fail "the table shows the quota: $out"
