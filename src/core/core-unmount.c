@@ -18,17 +18,15 @@ typedef struct UnmountArgs {
         bool held;        /* ... or copies of it */
 } UnmountArgs;
 
-static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
-        UnmountArgs *a = userdata;
+/* ns's record of key, in a read transaction. */
+static int unmount_find_record(UnmountArgs *a, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-        Error kernel = ERROR_NULL;
-        MountState state;
-        char buf[64];
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
         int r;
 
-        mount_record_clear(&a->rec);
-        a->holders = 0;
-        a->held = false;
+        r = core_read_begin(a->s, &t, e);
+        if (r < 0)
+                return r;
         r = core_lookup_own(t, a->ns, a->key, &info, e);
         if (r < 0)
                 return r;
@@ -39,6 +37,19 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 return error_set_errno(e, r, "cannot read the mount record of snapshot %s", QUOTE(a->key));
         if (core_is_busy(a->s, CORE_MOUNT_ATTACHING(info.id)))
                 return error_setf(e, EBUSY, "snapshot %s is being mounted; try again when that is done", QUOTE(a->key));
+        return 0;
+}
+
+/* Unmounts what a->rec names and finds out whether anything still holds it: the kernel's
+ * part, outside the store's write lock (looking for holders and copies may take up to
+ * MOUNT_HOLDERS_MAX_USEC; no one else should wait for it). 1: released, the record can go;
+ * 0: held after a forced unmount, the record stays. While the record exists nobody else
+ * can mount the snapshot again. */
+static int unmount_kernel(UnmountArgs *a, Error *e) {
+        Error kernel = ERROR_NULL;
+        MountState state;
+        char buf[64];
+        int r;
 
         r = streq(a->rec.boot_id, a->s->core->boot_id) ? mount_unmount(a->rec.mnt_id, a->force, &kernel) : -ENOENT;
         if (r == -EBUSY) {
@@ -70,10 +81,27 @@ static int unmount_in_txn(StoreTxn *t, void *userdata, Error *e) {
                                           "snapshot %s was unmounted, but %s; stop that, or unmount with \"force\" (it then stays busy until that stops)",
                                           QUOTE(a->key), core_mount_held_by(a->holders, buf));
                 a->held = true;
-                return 0; /* the record stays until they stop */
+                return 0;
         case MOUNT_RELEASED:
                 break;
         }
+        return 1;
+}
+
+/* Deletes the record of the released mount, unless it is not that one any more (another
+ * Unmount forgot it, and the snapshot was mounted again). */
+static int forget_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        UnmountArgs *a = userdata;
+        _cleanup_(mount_record_clear) MountRecord now = {};
+        int r;
+
+        r = store_mount_get(t, a->rec.snapshot_id, &now);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return error_set_errno(e, r, "cannot read the mount record of snapshot %s", QUOTE(a->key));
+        if (now.mnt_id != a->rec.mnt_id || !streq(now.boot_id, a->rec.boot_id))
+                return 0;
         r = core_mount_record_forget(t, &a->rec);
         if (r < 0)
                 return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(a->key));
@@ -93,9 +121,17 @@ int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, bool force, char
         r = core_validate_key("key", key, e);
         if (r < 0)
                 return r;
-        r = store_write(s->store, unmount_in_txn, &a, e);
+        r = unmount_find_record(&a, e);
         if (r < 0)
                 return r;
+        r = unmount_kernel(&a, e);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                r = store_write(s->store, forget_in_txn, &a, e);
+                if (r < 0)
+                        return r;
+        }
 
         if (a.held) {
                 char buf[64];
