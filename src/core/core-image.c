@@ -277,8 +277,11 @@ static int compare_strings(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* The tops of owner's snapshots that images (of any namespace) name, sorted: one walk, so that
- * removing an image costs one pass over the images whatever its number of layers. */
+/* The tops of owner's snapshots that images name, sorted: one walk, so that removing an image
+ * costs one pass over the images whatever its number of layers. A user's snapshots can only
+ * be named in the user's own namespace (a name points to the namespace's own top or root's):
+ * only root's are looked for in every namespace, so a user's RemoveImage never costs a walk of
+ * other users' images. */
 static int named_tops(CoreSnapshotter *s, uid_t owner, char ***ret, size_t *ret_n) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         TopsArgs a = { .owner = owner };
@@ -286,7 +289,7 @@ static int named_tops(CoreSnapshotter *s, uid_t owner, char ***ret, size_t *ret_
 
         r = core_read_begin(s, &t, NULL);
         if (r >= 0)
-                r = store_image_walk(t, collect_top, &a);
+                r = owner == 0 ? store_image_walk(t, collect_top, &a) : store_image_walk_owner(t, owner, collect_top, &a);
         if (r < 0) {
                 strv_free(a.tops);
                 return r;

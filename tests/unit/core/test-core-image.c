@@ -131,6 +131,35 @@ TEST(remove_frees_only_unused_own_layers) {
         teardown();
 }
 
+/* A user's RemoveImage looks for other names of its layers in its own namespace only (no
+ * other user's image can name them); root's looks in every namespace (users' images name
+ * root's layers). */
+TEST(remove_looks_for_names_where_they_can_be) {
+        char **removed = NULL;
+        Error e = ERROR_NULL;
+
+        setup();
+        layer(0, "r1", NULL);
+        layer(0, "r2", "r1");
+        layer(1000, "u1", "r2");
+        layer(1000, "u2", "u1");
+        ASSERT_OK(core_image_create(ovl, 0, "r:1", "r2", "", &e));
+        ASSERT_OK(core_image_create(ovl, 1001, "other:1", "r2", "", &e)); /* another user names r2 */
+        ASSERT_OK(core_image_create(ovl, 1000, "u:1", "u2", "", &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "u:2", "u1", "", &e));
+
+        ASSERT_OK(core_image_remove(ovl, 1000, "u:1", &removed, &e)); /* u:2 names u1 */
+        ASSERT_TRUE(strv_length(removed) == 1 && streq(removed[0], "u2") && exists(1000, "u1"));
+        strv_free(removed);
+        ASSERT_OK(core_image_remove(ovl, 1000, "u:2", &removed, &e)); /* then root's: not the user's */
+        ASSERT_TRUE(strv_length(removed) == 1 && streq(removed[0], "u1") && exists(0, "r2"));
+        strv_free(removed);
+        ASSERT_OK(core_image_remove(ovl, 0, "r:1", &removed, &e)); /* user 1001's image names r2 */
+        ASSERT_TRUE(strv_length(removed) == 0 && exists(0, "r2") && exists(0, "r1"));
+        strv_free(removed);
+        teardown();
+}
+
 TEST(users_see_roots_images_and_change_only_their_own) {
         char **removed = NULL;
         CoreImage img = {};
@@ -273,6 +302,7 @@ TEST(image_objects_group_names_by_top) {
 
 TEST_MAIN(TEST_ENTRY(names_are_validated), TEST_ENTRY(an_image_names_a_committed_top_with_its_config),
           TEST_ENTRY(tags_add_names_and_untag_removes_one), TEST_ENTRY(remove_frees_only_unused_own_layers),
+          TEST_ENTRY(remove_looks_for_names_where_they_can_be),
           TEST_ENTRY(users_see_roots_images_and_change_only_their_own), TEST_ENTRY(names_per_user_are_capped),
           TEST_ENTRY(list_reads_no_config_nor_other_users),
           TEST_ENTRY(image_objects_group_names_by_top))
