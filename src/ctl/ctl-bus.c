@@ -108,23 +108,24 @@ static bool snapshotter_name_is_valid(const char *s) {
 }
 
 int ctl_resolve(Ctl *c) {
-        const char *name = arg_snapshotter ?: getenv("LAMINA_SNAPSHOTTER"), *base = LAMINA_DEFAULT_PATH;
+        const char *name = arg_snapshotter ?: getenv("LAMINA_SNAPSHOTTER");
+        _cleanup_free_ char *base = NULL;
 
         if (c->path)
                 return 0;
-        if (!isempty(name)) {
+        if (isempty(name))
+                base = strdup(LAMINA_DEFAULT_PATH); /* no round trip to ask which one that is */
+        else {
                 if (!snapshotter_name_is_valid(name))
                         return ctl_fail(-EINVAL, "no snapshotter %s; see laminactl snapshotters", QUOTE(name));
                 c->snapshotter = strdup(name);
                 if (!c->snapshotter)
                         return -ENOMEM;
-                base = NULL;
+                base = strdup_printf(LAMINA_MANAGER_PATH "/%s", name);
         }
-        if (arg_have_user)
-                c->path = base ? strdup_printf("%s/user/%u", base, (unsigned) arg_user)
-                               : strdup_printf(LAMINA_MANAGER_PATH "/%s/user/%u", c->snapshotter, (unsigned) arg_user);
-        else
-                c->path = base ? strdup(base) : strdup_printf(LAMINA_MANAGER_PATH "/%s", c->snapshotter);
+        if (!base)
+                return -ENOMEM;
+        c->path = arg_have_user ? strdup_printf("%s/user/%u", base, (unsigned) arg_user) : TAKE_PTR(base);
         return c->path ? 0 : -ENOMEM;
 }
 
