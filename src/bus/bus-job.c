@@ -387,10 +387,11 @@ static int bus_jobs_dispatch(BusJobs *j, BusJob *job) {
 }
 
 /* Loop thread. Root may use every slot; other callers together leave root_reserve free
- * for root, and one caller takes at most per_caller, so nobody can block the
- * others with layers that never arrive. */
+ * for root, one caller takes at most per_caller, and the last quarter of the users' slots
+ * is kept for callers with none running (as fair_share_admit does), so that a few users
+ * with layers that never arrive cannot block the others' Mounts and Commits. */
 static int bus_jobs_check_room(BusJobs *j, uid_t caller, sd_bus_error *error) {
-        size_t mine = 0, unprivileged = 0;
+        size_t mine = 0, unprivileged = 0, users;
 
         if (j->n_running >= j->max)
                 return bus_error_setf(error, EUSERS,
@@ -406,7 +407,8 @@ static int bus_jobs_check_room(BusJobs *j, uid_t caller, sd_bus_error *error) {
                 return bus_error_setf(error, EUSERS,
                                       "you have %zu operations running already; try again when one has finished",
                                       mine);
-        if (unprivileged + j->root_reserve >= j->max)
+        users = j->max - j->root_reserve;
+        if (unprivileged >= users || (mine > 0 && unprivileged >= users - users / 4))
                 return bus_error_setf(error, EUSERS,
                                       "too many operations of users running (%zu); try again when one has finished",
                                       unprivileged);

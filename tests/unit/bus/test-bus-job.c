@@ -84,7 +84,7 @@ typedef struct Pool {
 
 /* max 4 jobs, 2 per non-root caller, 1 kept for root. Messages need a started bus; one
  * end of a socketpair is enough (nothing is sent). */
-static void pool_open(Pool *p) {
+static void pool_open_sized(Pool *p, size_t max, size_t per_caller, size_t root_reserve) {
         int fds[2];
 
         ASSERT_OK(sd_event_new(&p->event));
@@ -95,7 +95,11 @@ static void pool_open(Pool *p) {
         ASSERT_TRUE(close(fds[1]) == 0);
         ASSERT_OK(sd_bus_message_new_method_call(p->bus, &p->m, "org.lamina.snapshot1", "/org/lamina/snapshot1",
                                                  "org.lamina.snapshot1.Snapshotter", "Commit"));
-        ASSERT_OK(bus_jobs_new(p->event, 4, 2, 1, &p->jobs));
+        ASSERT_OK(bus_jobs_new(p->event, max, per_caller, root_reserve, &p->jobs));
+}
+
+static void pool_open(Pool *p) {
+        pool_open_sized(p, 4, 2, 1);
 }
 
 static void pool_close(Pool *p) {
@@ -186,6 +190,30 @@ TEST(per_caller_caps_and_the_root_reserve_hold) {
         pool_close(&p);
 }
 
+/* laminad's sizes: 16 slots, 4 per caller, 4 for root. Two users holding all theirs and a
+ * third holding one leave the last quarter of the users' 12 to users with none running. */
+TEST(the_last_quarter_of_users_slots_is_for_users_with_none) {
+        Pool p = {};
+
+        pool_open_sized(&p, 16, 4, 4);
+        gate_reset(false);
+        for (size_t i = 0; i < 4; i++) {
+                pool_start(&p, 1000);
+                pool_start(&p, 1001);
+        }
+        pool_start(&p, 1002);
+        pool_refused(&p, 1002); /* holds one, and 9 of 12 are taken */
+        pool_start(&p, 1003);
+        pool_start(&p, 1004);
+        pool_start(&p, 1005);
+        pool_refused(&p, 1006); /* all 12 taken */
+        pool_start(&p, 0);
+        gate_wait_started(13);
+        gate_open();
+        pool_drain(&p, 13);
+        pool_close(&p);
+}
+
 TEST(workers_are_kept_for_the_next_jobs) {
         Pool p = {};
 
@@ -240,5 +268,6 @@ TEST(idle_workers_exit) {
 
 TEST_MAIN(TEST_ENTRY(every_admitted_job_runs_at_once_on_a_worker_of_its_own),
           TEST_ENTRY(per_caller_caps_and_the_root_reserve_hold),
+          TEST_ENTRY(the_last_quarter_of_users_slots_is_for_users_with_none),
           TEST_ENTRY(workers_are_kept_for_the_next_jobs),
           TEST_ENTRY(idle_workers_exit))
