@@ -205,6 +205,13 @@ int btrfs_device_path(int fd, char **ret) {
 }
 
 int btrfs_qgroup_exclusive(int fd, uint64_t subvolid, uint64_t *ret) {
+        /* Accounting is brought up to date when the transaction commits. */
+        if (syncfs(fd) < 0)
+                return -errno;
+        return btrfs_qgroup_exclusive_committed(fd, subvolid, ret);
+}
+
+int btrfs_qgroup_exclusive_committed(int fd, uint64_t subvolid, uint64_t *ret) {
         struct btrfs_ioctl_search_args args = {
                 .key = {
                         .tree_id = BTRFS_QUOTA_TREE_OBJECTID,
@@ -219,9 +226,6 @@ int btrfs_qgroup_exclusive(int fd, uint64_t subvolid, uint64_t *ret) {
         const struct btrfs_ioctl_search_header *h = (const void *) args.buf;
         const struct btrfs_qgroup_info_item *item = (const void *) (args.buf + sizeof *h);
 
-        /* Accounting is brought up to date when the transaction commits. */
-        if (syncfs(fd) < 0)
-                return -errno;
         if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &args) < 0)
                 return errno == ENOENT ? -ENOENT : -errno; /* no quota tree: quotas off */
         if (args.key.nr_items == 0 || h->type != BTRFS_QGROUP_INFO_KEY || h->offset != subvolid ||

@@ -36,6 +36,9 @@ int btrfs_device_path(int fd, char **ret);
  * the transaction that fd's filesystem has open is committed); -ENOENT when quotas are
  * not enabled on that filesystem. */
 int btrfs_qgroup_exclusive(int fd, uint64_t subvolid, uint64_t *ret);
+/* The same as of the last transaction commit (up to a commit interval old), without the
+ * syncfs() that brings it up to date. */
+int btrfs_qgroup_exclusive_committed(int fd, uint64_t subvolid, uint64_t *ret);
 /* Limits the exclusive bytes of the qgroup of fd's subvolume (UINT64_MAX: no limit): writes
  * past it fail with EDQUOT. Needs quotas on (ENOTCONN/ENOENT otherwise). */
 int btrfs_qgroup_limit_exclusive(int fd, uint64_t bytes);
