@@ -3,6 +3,7 @@
 
 #include "bus-error.h"
 #include "bus-image.h"
+#include "bus-job.h"
 #include "bus-objects.h"
 #include "bus-request.h"
 #include "bus-util.h"
@@ -12,8 +13,10 @@
 /* org.lamina.snapshot1.Images, on every Snapshotter object (and its user/<uid> children):
  * image names for top snapshots plus their OCI configs (core-image.c). Reads need no
  * authorization in the caller's own namespace; changes need manage-own, another namespace
- * manage, as for snapshots. All calls are fast (metadata only) and answered on the loop.
- * Changes are told to the watchers of the image objects (bus-objects-image.c). */
+ * manage, as for snapshots. ListImages (up to 1024 names of the caller's plus root's, in a
+ * reply of megabytes) runs as a List does, RemoveImage (up to 500 layers removed, each a
+ * durable write) as a slow call, on workers; the others change or read one record on the
+ * loop. Changes are told to the watchers of the image objects (bus-objects-image.c). */
 
 /* An image name, validated as the core does. */
 static int read_image_name(sd_bus_message *m, char **ret, sd_bus_error *error) {
@@ -73,19 +76,29 @@ static int append_image_at(sd_bus_message *reply, const void *items, size_t i) {
         return append_image(reply, (const CoreImage *) items + i);
 }
 
+static int list_images_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+
+        return core_image_list(req->snapshotter->core, req->ns, &req->images, e);
+}
+
+static int list_images_reply(sd_bus_message *m, void *data) {
+        BusRequest *req = data;
+
+        return bus_reply_array(m, "(ssttu)", req->images.n, append_image_at, req->images.items);
+}
+
+static const BusJobOps list_images_ops = { .run = list_images_run, .reply = list_images_reply,
+                                           .failed = bus_work_failed, .free = bus_request_free_void };
+
 static int method_list_images(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(core_image_list_clear) CoreImageList images = {};
-        _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        Error e = ERROR_NULL;
+        BusRequest *req = NULL;
         int r;
 
         r = bus_request_begin(userdata, m, "list-images", NULL, NULL, &req, error);
         if (r != 0)
                 return r;
-        r = core_image_list(req->snapshotter->core, req->ns, &images, &e);
-        if (r < 0)
-                return bus_request_fail(req, r, &e, error);
-        return bus_reply_array(m, "(ssttu)", images.n, append_image_at, images.items);
+        return bus_job_start(req->snapshotter->context->queries, m, req->caller, &list_images_ops, req, error);
 }
 
 static int method_get_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -168,29 +181,39 @@ static int method_untag_image(sd_bus_message *m, void *userdata, sd_bus_error *e
         return r;
 }
 
-static int method_remove_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+static int remove_image_run(BusJob *job, void *data, Error *e) {
+        BusRequest *req = data;
+
+        return core_image_remove(req->snapshotter->core, req->ns, req->key, &req->removed, e);
+}
+
+static int remove_image_reply(sd_bus_message *m, void *data) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        _cleanup_strv_free_ char **removed = NULL;
-        uint64_t before;
-        Error e = ERROR_NULL;
+        BusRequest *req = data;
+        int r;
+
+        log_request(req, LOG_INFO, " (%zu layers removed)", strv_length(req->removed));
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(reply, req->removed);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        bus_objects_image_changed(req->snapshotter, req->ns, req->key, req->image_top, req->removed);
+        return r;
+}
+
+static const BusJobOps remove_image_ops = { .run = remove_image_run, .reply = remove_image_reply,
+                                            .failed = bus_work_failed, .free = bus_request_free_void };
+
+static int method_remove_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusRequest *req = NULL;
         int r;
 
         r = bus_request_begin(userdata, m, "remove-image", BUS_ACTION_MANAGE_OWN, read_name, &req, error);
         if (r != 0)
                 return r;
-        before = bus_objects_image_top(req->snapshotter, req->ns, req->key);
-        r = core_image_remove(req->snapshotter->core, req->ns, req->key, &removed, &e);
-        if (r < 0)
-                return bus_request_fail(req, r, &e, error);
-        log_request(req, LOG_INFO, " (%zu layers removed)", strv_length(removed));
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r >= 0)
-                r = sd_bus_message_append_strv(reply, removed);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        bus_objects_image_changed(req->snapshotter, req->ns, req->key, before, removed);
-        return r;
+        req->image_top = bus_objects_image_top(req->snapshotter, req->ns, req->key);
+        return bus_job_start(req->snapshotter->context->jobs, m, req->caller, &remove_image_ops, req, error);
 }
 
 /* Every error a caller gets is a documented name (bus_error_ensure()). */

@@ -36,6 +36,8 @@ BusRequest *bus_request_free(BusRequest *req) {
         mount_spec_list_clear(&req->mounts);
         snapshot_info_list_clear(&req->infos);
         free(req->next_cursor);
+        core_image_list_clear(&req->images);
+        strv_free(req->removed);
         free(req);
         return NULL;
 }

@@ -55,6 +55,9 @@ struct BusRequest {
         size_t first, count; /* the part of infos to send */
         char *next_cursor;
         char *path; /* Unmount: where it was */
+        CoreImageList images; /* ListImages */
+        uint64_t image_top;   /* RemoveImage: the image's top snapshot before (its object) */
+        char **removed;       /* RemoveImage: the layers removed with it */
 };
 
 BusRequest *bus_request_free(BusRequest *req);
