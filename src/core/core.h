@@ -163,8 +163,9 @@ void core_mount_info_clear(CoreMountInfo *i);
 /* Where laminad has ns's key mounted now, or "" (not mounted, or handed out by
  * core_mount_fd): one record and one mount looked up, not the whole table. */
 int core_mount_path(CoreSnapshotter *s, uid_t ns, const char *key, char **ret, Error *e);
-/* Whether ns's key has a mount record (or that cannot be read): Remove then looks for the
- * holders of a force-unmounted mount, which may take a while. One record looked up. */
+/* Whether ns's key has a mount record (or the store cannot be read; not when there is no
+ * such key): Remove then looks for the holders of a force-unmounted mount, which may take a
+ * while. One record looked up. */
 bool core_mount_has_record(CoreSnapshotter *s, uid_t ns, const char *key);
 /* At start: records against the kernel's mount table, both ways (core-mount-reconcile.c). */
 int core_reconcile_mounts(Core *c);
