@@ -192,9 +192,13 @@ static int apply_run(BusJob *job, void *data, Error *e) {
         BusRelay *relay = NULL;
         int fd = req->layer_fd, r;
 
-        /* A regular file cannot stall (core_check_layer_fd() refused those of FUSE and network
-         * filesystems); a pipe or socket goes through a relay that notices. */
-        if (stall_usec > 0 && core_check_layer_fd(req->layer_fd, 0, e) == 0) {
+        /* A regular file cannot stall once core_check_layer_fd() refused those of FUSE and
+         * network filesystems (asked again here: on the loop it could not look into other
+         * mount namespaces); a pipe or socket goes through a relay that notices. */
+        r = core_check_layer_fd(req->layer_fd, req->caller, true, e);
+        if (r < 0)
+                return r;
+        if (stall_usec > 0 && r == 0) {
                 r = bus_relay_start(req->layer_fd, stall_usec, &relay, &fd);
                 if (r < 0)
                         return error_set_errno(e, r, "cannot read the layer of snapshot %s", QUOTE(req->key));
@@ -245,7 +249,7 @@ static int take_layer_fd(BusRequest *req, int fd, sd_bus_error *error) {
         Error e = ERROR_NULL;
         int r;
 
-        r = core_check_layer_fd(fd, req->caller, &e);
+        r = core_check_layer_fd(fd, req->caller, false, &e);
         if (r < 0)
                 return bus_error_from_core(error, r, &e);
         req->layer_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);

@@ -50,7 +50,7 @@ static const char *remote_fs_name(uint64_t magic) {
         }
 }
 
-int core_check_layer_fd(int fd, uid_t caller, Error *e) {
+int core_check_layer_fd(int fd, uid_t caller, bool may_ask_fs, Error *e) {
         struct statx sx = {};
         struct statfs sfs;
         uint64_t magic;
@@ -75,9 +75,11 @@ int core_check_layer_fd(int fd, uid_t caller, Error *e) {
 
         r = mount_fs_magic_of_fd(fd, &magic);
         if (r == -ENOENT || r == -EOPNOTSUPP) {
-                /* On a mount of another namespace (a user's own: of the filesystems that
-                 * can have a server, only FUSE can be mounted there, and the kernel answers
-                 * laminad's statfs of it without asking the server), or without statmount. */
+                /* On a mount of another namespace (a user's own), or without statmount:
+                 * statfs asks a FUSE server when it lets laminad in (allow_other), so only
+                 * where waiting holds up no one but the caller. */
+                if (!may_ask_fs)
+                        return 1;
                 if (fstatfs(fd, &sfs) < 0)
                         return error_set_errno(e, errno, "cannot use the layer descriptor");
                 magic = (uint64_t) sfs.f_type;

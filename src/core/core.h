@@ -190,11 +190,14 @@ typedef struct CoreApplyResult {
 } CoreApplyResult;
 
 /* Whether fd may be passed to core_apply() by caller: readable, not O_PATH, a regular file
- * (1), pipe or socket (0), else EINVAL; asks no filesystem (statx AT_STATX_DONT_SYNC). A
- * regular file of a non-root caller on a FUSE or network filesystem is EINVAL too: its
- * server could hold every read until the Apply's wall-clock limit (a pipe or socket goes
- * through the stall relay instead). Constant time: for the bus, before authorization. */
-int core_check_layer_fd(int fd, uid_t caller, Error *e);
+ * (1), pipe or socket (0), else EINVAL. A regular file of a non-root caller on a FUSE or
+ * network filesystem is EINVAL too: its server could hold every read until the Apply's
+ * wall-clock limit (a pipe or socket goes through the stall relay instead). Without
+ * may_ask_fs no filesystem is asked anything (statx AT_STATX_DONT_SYNC, the mount table),
+ * in constant time, for the bus before authorization; a file on a mount of another mount
+ * namespace (or without statmount) then passes, and is checked with statfs(2) only with
+ * may_ask_fs (on the caller's worker). */
+int core_check_layer_fd(int fd, uid_t caller, bool may_ask_fs, Error *e);
 
 /* layer_fd: a regular file, pipe or socket the daemon reads (already type-checked by
  * the caller of this function is not assumed: it is checked here again). */

@@ -7,6 +7,8 @@
 #   through a pipe), without laminad asking the filesystem anything (it would wait for ever,
 #   and on its main loop every other caller with it); the user's Apply through a pipe of the
 #   same bytes would go through the stall relay instead;
+# - the same from a FUSE mount in another mount namespace (laminad cannot look it up in its
+#   mount table): refused too, found out on the caller's worker;
 # - Mount (root) at a target below a name whose lookup is never answered: that call waits,
 #   on a worker, while Stat, Prepare and Remove of others are answered; once the server is
 #   gone the Mount fails and leaves nothing.
@@ -24,12 +26,12 @@ sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$user")\")/" \
         "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-test.rules"
 harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
 
-fuse_pid="" mount_pid=""
+fuse_pid="" fuse2_pid="" mount_pid=""
 stop_server() {
         [ -n "$fuse_pid" ] && kill -KILL "$fuse_pid" 2>/dev/null && wait "$fuse_pid" 2>/dev/null
         fuse_pid=""
 }
-trap '_rc=$?; stop_server; [ -n "$mount_pid" ] && kill -KILL "$mount_pid" 2>/dev/null; (exit $_rc); harness_cleanup' EXIT
+trap '_rc=$?; stop_server; for p in $fuse2_pid $mount_pid; do kill -KILL "$p" 2>/dev/null; done; (exit $_rc); harness_cleanup' EXIT
 
 chmod 0711 "$T" # the user reaches the FUSE mount below it
 mkdir -m 0755 "$T/fuse"
@@ -59,6 +61,23 @@ fi
 held=$(grep -c '^held 3 0$' "$T/fuse.status")
 expect "laminad asked the filesystem for nothing" "$held" 0
 ok "root: info v answers" -s overlayfs info v
+
+echo "# the same on a FUSE mount of another mount namespace"
+mkdir -m 0755 "$T/fuse2"
+unshare -m --propagation private "$STALL" "$T/fuse2" "$T/fuse2.status" 2>"$T/fuse2.err" &
+fuse2_pid=$!
+server2_ready() { grep -q '^ready$' "$T/fuse2.status" 2>/dev/null; }
+harness_wait_for 100 server2_ready || harness_die "fuse-stall in its own namespace did not start: $(cat "$T/fuse2.err")"
+nsenter -t "$fuse2_pid" -m -- setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --clear-groups -- \
+        timeout 120 "$LAMINACTL" --no-pager -s overlayfs apply u "$T/fuse2/layer" >"$T/apply2.out" 2>&1
+case "$?:$(cat "$T/apply2.out")" in
+0:*) fail "Apply of a FUSE file of another namespace succeeded: $(cat "$T/apply2.out")" ;;
+*FUSE*pipe*) pass "refused too: $(cat "$T/apply2.out")" ;;
+*) fail "Apply of a FUSE file of another namespace: $(cat "$T/apply2.out")" ;;
+esac
+kill -KILL "$fuse2_pid" 2>/dev/null
+wait "$fuse2_pid" 2>/dev/null
+fuse2_pid=""
 
 echo "# Mount at a target whose lookup is never answered"
 gdbus call --system --timeout 600 --dest org.lamina.snapshot1 --object-path /org/lamina/snapshot1/overlayfs \

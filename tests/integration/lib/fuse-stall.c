@@ -2,7 +2,8 @@
 /* A FUSE filesystem whose server holds up what a hostile user's would: it mounts itself
  * (root, allow_other) at DIR, holding one regular file "layer" of SIZE bytes, and answers
  * on /dev/fuse without libfuse:
- * - the mount's root and "layer" are looked up, opened, flushed and released at once;
+ * - the mount's root and "layer" are looked up, opened, flushed and released at once, and
+ *   statfs is answered;
  * - a getattr of "layer" is answered for any uid but root (attributes are never cached, so
  *   every stat asks), root's is never answered: laminad stat'ing a caller's file waits;
  * - a lookup of any other name and every read are never answered.
@@ -24,6 +25,7 @@ enum {
         OP_GETATTR = 3,
         OP_OPEN = 14,
         OP_READ = 15,
+        OP_STATFS = 17,
         OP_RELEASE = 18,
         OP_FLUSH = 25,
         OP_INIT = 26,
@@ -138,6 +140,11 @@ static void handle(const struct in_header *h, const char *arg) {
         case OP_OPENDIR: {
                 struct open_out o = { .fh = 1 };
                 reply(h, 0, &o, sizeof o);
+                break;
+        }
+        case OP_STATFS: {
+                uint64_t kstatfs[10] = {}; /* struct fuse_kstatfs: the kernel sets f_type */
+                reply(h, 0, kstatfs, sizeof kstatfs);
                 break;
         }
         case OP_FLUSH:
