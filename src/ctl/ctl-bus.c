@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "strutil.h"
@@ -412,6 +413,31 @@ int ctl_mount(Ctl *c, const char *key, const char *target, char *const *options,
 
 int ctl_unmount(Ctl *c, const char *key) {
         return ctl_call(c, "Unmount", CALL_TIMEOUT_DEFAULT, NULL, "s", key);
+}
+
+int ctl_unmount_released(Ctl *c, const char *key) {
+        useconds_t wait = 20000;
+
+        /* At most ~10 s: 20, 40, ... 640 ms, then 640 ms steps. */
+        for (unsigned attempt = 0;; attempt++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+                int r;
+
+                r = ctl_new_call(c, "Unmount", &m);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(m, "s", key);
+                if (r < 0)
+                        return ctl_bus_append_error(r);
+                r = send_checked(c, m, CALL_TIMEOUT_DEFAULT, &error, &reply);
+                if (r >= 0)
+                        return 0;
+                if (!sd_bus_error_has_name(&error, "org.lamina.snapshot1.Error.Busy") || attempt >= 20)
+                        return sd_bus_error_is_set(&error) ? ctl_bus_error(c, &error, r) : r;
+                (void) usleep(wait);
+                wait = wait * 2 < 640000u ? wait * 2 : 640000u;
+        }
 }
 
 int ctl_remove(Ctl *c, const char *key) {

@@ -176,7 +176,7 @@ static int spawn_and_wait(char **argv) {
 static int run_finish(Ctl *c, const char *key) {
         int r;
 
-        r = ctl_unmount(c, key);
+        r = arg_rootless ? ctl_unmount_released(c, key) : ctl_unmount(c, key);
         if (r < 0)
                 return r;
         if (arg_rm)

@@ -35,8 +35,9 @@ harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
         /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
 user=$(harness_add_user rootless)
 other=$(harness_add_user other)
+plain=$(harness_add_user plain) # no subordinate ranges
 {
-        for u in "$user" "$other"; do
+        for u in "$user" "$other" "$plain"; do
                 sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$u")\")/" \
                         "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
         done
@@ -215,6 +216,23 @@ case "$got" in
 esac
 ok "user: rm the target" rm nsk
 
+echo "# a user without subordinate ranges: only id 0 is mapped"
+CTL_AS="harness_as $plain" ok "plain: import busybox" -q import "$T/bb" --name bb
+CTL_AS="harness_as $plain" ok "plain: run --rootless" run --rootless bb --rm -q -- \
+        /bin/sh -c 'id -u; chown 1000 /etc/os-release 2>/dev/null && echo chowned || echo refused'
+expect "plain: uid 0 inside, no other id to give" "$out" "0
+refused"
+CTL_AS="harness_as $plain" ctl run --rootless bb --rm -- /bin/true
+expect "plain: laminactl says what is missing" "$(printf '%s\n' "$err" | grep -c 'has no range for')" 2
+CTL_AS="harness_as $plain" ok "plain: rmi" -q rmi bb
+
+ok "user: rm what it committed" rm bbkept bbcommitted
 ok "user: rmi" -q rmi bb
 CTL_AS="" ok "root: rmi" -q rmi debian:test
+# Data is freed in the background: wait for it (btrfs: read-only subvolumes the harness's rm
+# cannot remove).
+for u in "$user" "$plain"; do
+        CTL_AS="harness_as $u" ok "$u: cleanup" -q cleanup
+done
+CTL_AS="" ok "root: cleanup" -q cleanup
 finish
