@@ -112,6 +112,13 @@ static int on_name_gone(sd_bus_track *track, void *userdata) {
 
         if (!t)
                 return 1;
+        /* When laminad itself loses the bus, every tracked name "vanishes": its callers did
+         * not leave, so their Applies run to the end off the bus (as laminad's exit on a
+         * lost bus promises), and their transient snapshots stay for the next start. */
+        if (sd_bus_is_open(sd_bus_track_get_bus(track)) <= 0) {
+                log_debug("%s: laminad lost the bus; not treating it as gone", t->name);
+                return 1;
+        }
         log_debug("%s left the bus", t->name);
         t->track = sd_bus_track_unref(t->track); /* the dispatcher holds its own reference */
         tracked_gone(t);
