@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Per-uid quotas (core-quota.h). laminad enforces snapshots and label bytes at every change
+ * of the metadata (a pass over the owner's own records, at most its Snapshots= of them),
+ * and bytes and inodes of the data at Apply. The filesystem enforces bytes (and inodes)
+ * of writes through mounts where it can: a project per overlayfs snapshot on ext4/XFS
+ * with project quotas, the subvolume's qgroup on btrfs with quotas on; each snapshot's
+ * limit is what its owner's quota left when it was set (Prepare, Apply). Usage of the
+ * data is what the records say for committed snapshots, and for active ones and views
+ * their project's usage, else a walk. */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "btrfs-util.h"
 #include "core-internal.h"
 #include "log.h"
-
-/* Per-uid quotas enforced by laminad (core-quota.h): snapshots and label bytes at every
- * change of the metadata, bytes and inodes of the data at Apply. Usage of the data is what
- * the records say for committed snapshots and what a walk finds for active ones and views. */
 
 int core_quota_init(Core *c, const QuotaConfig *config) {
         struct statvfs sv;
