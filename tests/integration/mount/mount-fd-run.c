@@ -67,6 +67,9 @@ static int get_mount_fd(const char *object, const char *key, char *options, int 
         if (r < 0) {
                 const char *name = strrchr(error.name ?: "", '.');
                 printf("error %s: %s\n", name ? name + 1 : error.name, error.message);
+                sd_bus_error_free(&error);
+                sd_bus_message_unref(m);
+                sd_bus_flush_close_unref(bus);
                 return 3;
         }
         r = sd_bus_message_read(reply, "h", &fd);
