@@ -165,6 +165,8 @@ void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uint64_t id
  * on its data (its project's, its btrfs qgroup's), where the filesystem enforces them, are
  * what ns's Bytes= (and Inodes=, projects only) leave now. Best effort: logged at debug. */
 void core_quota_fs_limit(CoreSnapshotter *s, uid_t ns, uint64_t id);
+/* The same for every active snapshot and view of ns in s, after a Remove left ns more. */
+void core_quota_fs_refresh(CoreSnapshotter *s, uid_t ns);
 /* Lowers an Apply's byte and entry limits to what ns's Bytes= and Inodes= quotas leave
  * (EDQUOT when nothing is left); *ret_used and *ret_max say what was found. */
 int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, LayerLimits *limits, QuotaUse *ret_used,

@@ -223,44 +223,74 @@ static uint64_t left(uint64_t max, uint64_t used) {
         return max == QUOTA_NONE ? QUOTA_NONE : max - (used < max ? used : max);
 }
 
-void core_quota_fs_limit(CoreSnapshotter *s, uid_t ns, uint64_t id) {
+static bool fs_limits(CoreSnapshotter *s, uid_t ns) {
+        return ns != 0 && (s->qgroups || (s->projects && s->fsquota.enforced));
+}
+
+/* Sets snapshot id's limit to its own data plus what its owner, using used_bytes and
+ * used_inodes in all (its own data included), has left of l. */
+static void fs_limit_one(CoreSnapshotter *s, uint64_t id, const QuotaLimits *l, uint64_t used_bytes,
+                         uint64_t used_inodes) {
         _cleanup_close_ int fd = -EBADF;
-        uint64_t used_bytes, used_inodes, own_bytes = 0, own_inodes = 0;
+        uint64_t own_bytes = 0, own_inodes = 0;
         uint32_t projid = 0;
-        QuotaLimits l;
         char name[32];
         int r;
 
-        if (ns == 0 || !(s->qgroups || (s->projects && s->fsquota.enforced)))
-                return;
         if (s->projects && (data_project(s, id, &projid) < 0 || projid == 0))
                 return;
-        core_quota_limits(s->core, ns, &l);
-        /* Computed on the caller's thread (Prepare runs on the loop): only from figures the
-         * filesystem keeps, never by walking data. */
-        r = usage_fast(s->core, ns, &used_bytes, &used_inodes);
-        if (r < 0) {
-                log_debug_errno(r, "%s: no filesystem limit for snapshot %" PRIu64 ": its owner's usage needs a walk: %m",
-                                s->name, id);
-                return;
-        }
         /* The snapshot's own data counts in what is used, and it may keep it. */
-        (void) data_bytes_fast(s, id, &own_bytes);
         if (projid != 0)
                 (void) fsquota_usage(s->backend->snapshots_fd, projid, &own_bytes, &own_inodes);
+        else
+                (void) data_bytes_fast(s, id, &own_bytes);
         used_bytes -= own_bytes < used_bytes ? own_bytes : used_bytes;
         used_inodes -= own_inodes < used_inodes ? own_inodes : used_inodes;
 
         if (projid != 0)
-                r = fsquota_set_limits(s->backend->snapshots_fd, projid, left(l.max[QUOTA_BYTES], used_bytes),
-                                       left(l.max[QUOTA_INODES], used_inodes));
+                r = fsquota_set_limits(s->backend->snapshots_fd, projid, left(l->max[QUOTA_BYTES], used_bytes),
+                                       left(l->max[QUOTA_INODES], used_inodes));
         else {
                 snprintf(name, sizeof name, "%" PRIu64, id);
                 fd = openat(s->backend->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                r = fd < 0 ? -errno : btrfs_qgroup_limit_exclusive(fd, left(l.max[QUOTA_BYTES], used_bytes));
+                r = fd < 0 ? -errno : btrfs_qgroup_limit_exclusive(fd, left(l->max[QUOTA_BYTES], used_bytes));
         }
         if (r < 0)
                 log_debug_errno(r, "%s: cannot set the filesystem's limit on snapshot %" PRIu64 ": %m", s->name, id);
+}
+
+/* What ns uses, from figures the filesystem keeps only (never a walk: Prepare and Remove
+ * run on the loop); false when that cannot be known so. */
+static bool fs_usage(CoreSnapshotter *s, uid_t ns, uint64_t *ret_bytes, uint64_t *ret_inodes) {
+        int r = usage_fast(s->core, ns, ret_bytes, ret_inodes);
+
+        if (r < 0)
+                log_debug_errno(r, "%s: no filesystem limits for uid %u: its usage needs a walk: %m", s->name,
+                                (unsigned) ns);
+        return r >= 0;
+}
+
+void core_quota_fs_limit(CoreSnapshotter *s, uid_t ns, uint64_t id) {
+        uint64_t used_bytes, used_inodes;
+        QuotaLimits l;
+
+        if (!fs_limits(s, ns) || !fs_usage(s, ns, &used_bytes, &used_inodes))
+                return;
+        core_quota_limits(s->core, ns, &l);
+        fs_limit_one(s, id, &l, used_bytes, used_inodes);
+}
+
+void core_quota_fs_refresh(CoreSnapshotter *s, uid_t ns) {
+        _cleanup_(store_owner_totals_clear) StoreOwnerTotals o = {};
+        uint64_t used_bytes, used_inodes;
+        QuotaLimits l;
+
+        if (!fs_limits(s, ns) || !fs_usage(s, ns, &used_bytes, &used_inodes) ||
+            totals_in(s, NULL, ns, SIZE_MAX, &o, NULL) < 0)
+                return;
+        core_quota_limits(s->core, ns, &l);
+        for (size_t i = 0; i < o.n_uncommitted; i++)
+                fs_limit_one(s, o.uncommitted_ids[i], &l, used_bytes, used_inodes);
 }
 
 int core_quota_meta_elsewhere(CoreSnapshotter *s, uid_t ns, QuotaUse *ret, Error *e) {

@@ -481,6 +481,9 @@ static int remove_snapshot(CoreSnapshotter *s, uid_t ns, const char *key, const 
         if (r < 0)
                 return r;
         core_reclaim_queue(s, a.id, ns);
+        /* What the removed snapshot held is the owner's again (its data goes in the
+         * background, but no longer counts): its other snapshots' limits grow. */
+        core_quota_fs_refresh(s, ns);
         return 0;
 }
 
