@@ -121,6 +121,20 @@ expect "laminactl ends with the container's status after SIGTERM" "$?" 0
 ctl --json=short ls
 expect "--rm removed it once it ended" "$(json 'map(select(.name == "busy")) | length')" 0
 
+echo "# the container goes with laminactl"
+# shellcheck disable=SC2046
+setpriv $(ids "$user") -- "$LAMINACTL" run --rootless bb --name killed -q -- \
+        /bin/sh -c 'echo ready; while :; do sleep 1; done' >"$T/killed.out" 2>&1 &
+p=$!
+pids="$pids $p"
+killed_running() { grep -q ready "$T/killed.out"; }
+harness_wait_for 300 killed_running || fail "the container did not start: $(cat "$T/killed.out")"
+kill -KILL "$p"
+wait "$p" 2>/dev/null
+removed() { harness_as "$user" "$LAMINACTL" rm killed >/dev/null 2>&1; }
+harness_wait_for 300 removed && pass "its snapshot is released once laminactl is killed (Remove works)" ||
+        fail "the snapshot stayed busy after laminactl was killed"
+
 echo "# --commit"
 ok "user: run --rootless --commit" run --rootless bb --name cm --commit bbcommitted -q -- /bin/sh -c 'echo c >/committed'
 ok "user: view the commit" view --mount cmview bbcommitted
