@@ -68,7 +68,7 @@ rule_active() {
         ctl -q -s "$SN" prepare a
         [ "$rc" = 0 ]
 }
-harness_wait_for 50 rule_active && pass "alice: prepare (group rule active)" || fail "the group rule did not take effect: $err"
+harness_wait_for 300 rule_active && pass "alice: prepare (group rule active)" || fail "the group rule did not take effect: $err"
 ok "alice: df" -s "$SN" --json=short df
 printf '%s\n' "$(json '.[0].enforcement')" | grep -Eq "$SN: laminad and (btrfs qgroups|project quotas)" ||
         fail "df does not say the filesystem enforces the quotas on $SN: $out"

@@ -58,7 +58,7 @@ rule_active() {
         ctl -q prepare a1
         [ "$rc" = 0 ]
 }
-harness_wait_for 50 rule_active && pass "alice: prepare (group rule active)" || fail "the group rule did not take effect: $err"
+harness_wait_for 300 rule_active && pass "alice: prepare (group rule active)" || fail "the group rule did not take effect: $err"
 
 # --- Bytes= at Apply ---
 ok "alice: a 4 MiB layer within 6M" -q apply a1 "$T/l1.tar"
