@@ -97,7 +97,8 @@ static int create_snapshot(sd_bus_message *m, BusSnapshotter *s, SnapshotKind ki
                               &req, error);
         if (r != 0)
                 return r;
-        r = bus_track_transient_check(s->context->tracks, m, labels_get(&req->labels, CORE_LABEL_TRANSIENT), error);
+        r = bus_track_transient_check(s->context->tracks, m, req->caller, labels_get(&req->labels, CORE_LABEL_TRANSIENT),
+                                      error);
         if (r < 0)
                 return r;
         return bus_work_create(m, TAKE_PTR(req), kind, error);

@@ -7,6 +7,7 @@
 #include "bus-error.h"
 #include "bus-track.h"
 #include "bus.h"
+#include "fair-share.h"
 #include "log.h"
 #include "strutil.h"
 
@@ -22,6 +23,7 @@ typedef struct Tracked {
         struct Tracked *next;
         BusTracks *tracks;
         char *name;
+        uid_t uid;
         sd_bus_track *track; /* NULL once the name is gone */
         BusTrackJob *jobs;
         Transient *transients;
@@ -127,22 +129,30 @@ static int on_name_gone(sd_bus_track *track, void *userdata) {
 
 /* The entry of m's sender, made (and its name tracked) if needed. -ENXIO: the sender has no
  * unique name or has gone already. */
-static int tracked_get(BusTracks *ts, sd_bus_message *m, Tracked **ret) {
+static Tracked *tracked_find(BusTracks *ts, const char *name) {
+        for (Tracked *t = ts->list; t; t = t->next)
+                if (streq(t->name, name))
+                        return t;
+        return NULL;
+}
+
+static int tracked_get(BusTracks *ts, sd_bus_message *m, uid_t uid, Tracked **ret) {
         const char *sender = sd_bus_message_get_sender(m);
         Tracked *t;
         int r;
 
         if (!sender || sender[0] != ':')
                 return -ENXIO;
-        for (t = ts->list; t; t = t->next)
-                if (streq(t->name, sender)) {
-                        *ret = t;
-                        return 0;
-                }
+        t = tracked_find(ts, sender);
+        if (t) {
+                *ret = t;
+                return 0;
+        }
         t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
         t->tracks = ts;
+        t->uid = uid;
         t->name = strdup(sender);
         if (!t->name) {
                 free(t);
@@ -195,7 +205,7 @@ bool bus_tracks_any(const BusTracks *ts) {
         return ts && ts->list;
 }
 
-int bus_track_job(BusTracks *ts, sd_bus_message *m, BusTrackJob **ret) {
+int bus_track_job(BusTracks *ts, sd_bus_message *m, uid_t uid, BusTrackJob **ret) {
         _cleanup_free_ BusTrackJob *j = calloc(1, sizeof *j);
         Tracked *t = NULL;
         int r;
@@ -205,16 +215,16 @@ int bus_track_job(BusTracks *ts, sd_bus_message *m, BusTrackJob **ret) {
         j->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (j->cancel_fd < 0)
                 return -errno;
-        r = tracked_get(ts, m, &t);
-        if (r == -ENXIO) {
+        r = tracked_get(ts, m, uid, &t);
+        if (r == -ENXIO)
                 /* Gone before it started: the Apply stops at once. */
                 (void) eventfd_write(j->cancel_fd, 1);
+        if (r < 0) {
+                if (r != -ENXIO)
+                        log_warning_errno(r, "cannot watch %s, the caller of an Apply; it runs to its end even "
+                                          "if the caller leaves: %m", sd_bus_message_get_sender(m));
                 *ret = TAKE_PTR(j);
                 return 0;
-        }
-        if (r < 0) {
-                safe_close(j->cancel_fd);
-                return r;
         }
         j->owner = t;
         j->next = t->jobs;
@@ -273,8 +283,24 @@ static void tracked_prune(Tracked *t) {
         }
 }
 
-int bus_track_transient_check(BusTracks *ts, sd_bus_message *m, const char *value, sd_bus_error *error) {
+/* Connections of uid that hold transient snapshots, and of everyone. */
+static void count_holders(const BusTracks *ts, uid_t uid, size_t *ret_mine, size_t *ret_all) {
+        size_t mine = 0, all = 0;
+
+        for (const Tracked *t = ts->list; t; t = t->next) {
+                if (t->n_transients == 0)
+                        continue;
+                all++;
+                mine += t->uid == uid;
+        }
+        *ret_mine = mine;
+        *ret_all = all;
+}
+
+int bus_track_transient_check(BusTracks *ts, sd_bus_message *m, uid_t uid, const char *value, sd_bus_error *error) {
         const char *sender = sd_bus_message_get_sender(m);
+        Tracked *t;
+        size_t mine, all;
 
         if (!value)
                 return 0;
@@ -283,21 +309,24 @@ int bus_track_transient_check(BusTracks *ts, sd_bus_message *m, const char *valu
                                       "label " CORE_LABEL_TRANSIENT " must be your unique bus name (%s), not %s",
                                       sender ?: "none: a direct connection cannot make transient snapshots",
                                       QUOTE(value));
-        for (Tracked *t = ts->list; t; t = t->next) {
-                if (!streq(t->name, sender))
-                        continue;
-                if (t->n_transients >= BUS_TRANSIENT_PER_CONNECTION)
-                        tracked_prune(t);
-                if (t->n_transients >= BUS_TRANSIENT_PER_CONNECTION)
-                        return bus_error_setf(error, EUSERS,
-                                              "this connection holds %u transient snapshots already; commit or "
-                                              "remove some first", BUS_TRANSIENT_PER_CONNECTION);
-                break;
-        }
+        t = tracked_find(ts, sender);
+        if (t && t->n_transients >= BUS_TRANSIENT_PER_CONNECTION)
+                tracked_prune(t);
+        if (t && t->n_transients >= BUS_TRANSIENT_PER_CONNECTION)
+                return bus_error_setf(error, EUSERS,
+                                      "this connection holds %u transient snapshots already; commit or remove some first",
+                                      BUS_TRANSIENT_PER_CONNECTION);
+        if (t && t->n_transients > 0)
+                return 1;
+        count_holders(ts, uid, &mine, &all);
+        if (fair_share_admit(mine, all, BUS_TRACKED_MAX, BUS_TRACKED_PER_UID) < 0)
+                return bus_error_setf(error, EUSERS,
+                                      "too many connections hold transient snapshots (%zu, %zu of them yours); "
+                                      "try again when one has closed", all, mine);
         return 1;
 }
 
-int bus_track_transient(BusTracks *ts, sd_bus_message *m, BusSnapshotter *s, uid_t ns, const char *key) {
+int bus_track_transient(BusTracks *ts, sd_bus_message *m, uid_t uid, BusSnapshotter *s, uid_t ns, const char *key) {
         _cleanup_free_ Transient *x = calloc(1, sizeof *x);
         Tracked *t = NULL;
         Error e = ERROR_NULL;
@@ -307,7 +336,7 @@ int bus_track_transient(BusTracks *ts, sd_bus_message *m, BusSnapshotter *s, uid
                 return -ENOMEM;
         x->snapshotter = s;
         x->ns = ns;
-        r = tracked_get(ts, m, &t);
+        r = tracked_get(ts, m, uid, &t);
         if (r == -ENXIO) {
                 /* Gone while it was being made. */
                 free(x->key);

@@ -17,8 +17,14 @@ typedef struct BusTracks BusTracks;
 typedef struct BusTrackJob BusTrackJob;
 typedef struct BusSnapshotter BusSnapshotter;
 
-/* A connection holds at most this many transient snapshots at a time. */
+/* A connection holds at most this many transient snapshots at a time. Each connection
+ * watched costs laminad a match rule on the bus (dbus-daemon allows 512 per connection,
+ * shared with the watchers and pending polkit checks): at most BUS_TRACKED_MAX connections
+ * hold transient snapshots, fairly shared among uids (fair-share.h, at most
+ * BUS_TRACKED_PER_UID each); Applies, at most the job slots, come on top. */
 #define BUS_TRANSIENT_PER_CONNECTION 1024u
+#define BUS_TRACKED_MAX 128u
+#define BUS_TRACKED_PER_UID 16u
 
 int bus_tracks_new(sd_bus *bus, BusTracks **ret);
 BusTracks *bus_tracks_free(BusTracks *t);
@@ -26,17 +32,18 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(BusTracks *, bus_tracks_free);
 /* Whether some connection still has transient snapshots or Applies: no idle exit then. */
 bool bus_tracks_any(const BusTracks *t);
 
-/* Registers an Apply for m's sender; *ret carries an eventfd that becomes readable when the
- * sender leaves (already, if it has). */
-int bus_track_job(BusTracks *t, sd_bus_message *m, BusTrackJob **ret);
+/* Registers an Apply of uid's for m's sender; *ret carries an eventfd that becomes readable
+ * when the sender leaves (already, if it has). When the bus refuses to watch the sender, the
+ * Apply runs unwatched (logged). */
+int bus_track_job(BusTracks *t, sd_bus_message *m, uid_t uid, BusTrackJob **ret);
 int bus_track_job_cancel_fd(const BusTrackJob *j);
 /* The Apply has ended; its sender's transient snapshots go now if it left meanwhile. */
 BusTrackJob *bus_track_job_end(BusTrackJob *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BusTrackJob *, bus_track_job_end);
 
-/* Checks the label org.lamina.transient of a Prepare or View: absent (0), or the sender's
- * unique name with room for one more (1); else InvalidArgument or LimitsExceeded. */
-int bus_track_transient_check(BusTracks *t, sd_bus_message *m, const char *value, sd_bus_error *error);
+/* Checks the label org.lamina.transient of a Prepare or View by uid: absent (0), or the
+ * sender's unique name with room for one more (1); else InvalidArgument or LimitsExceeded. */
+int bus_track_transient_check(BusTracks *t, sd_bus_message *m, uid_t uid, const char *value, sd_bus_error *error);
 /* After the Prepare or View made it: key in ns of s goes when m's sender goes (at once if
  * it has gone already). */
-int bus_track_transient(BusTracks *t, sd_bus_message *m, BusSnapshotter *s, uid_t ns, const char *key);
+int bus_track_transient(BusTracks *t, sd_bus_message *m, uid_t uid, BusSnapshotter *s, uid_t ns, const char *key);

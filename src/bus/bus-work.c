@@ -45,7 +45,8 @@ static int create_reply(sd_bus_message *m, void *data) {
         bus_request_emit(req, m, "Prepared", "sssu", req->key, req->parent,
                          streq(req->verb, "view") ? "view" : "active", (uint32_t) req->ns);
         if (labels_get(&req->labels, CORE_LABEL_TRANSIENT))
-                (void) bus_track_transient(req->snapshotter->context->tracks, m, req->snapshotter, req->ns, req->key);
+                (void) bus_track_transient(req->snapshotter->context->tracks, m, req->caller, req->snapshotter,
+                                          req->ns, req->key);
         return r;
 }
 
@@ -324,7 +325,7 @@ int bus_method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = bus_request_begin(userdata, m, "apply", BUS_ACTION_MANAGE_OWN, read_apply, &req, error);
         if (r != 0)
                 return r;
-        r = bus_track_job(req->snapshotter->context->tracks, m, &req->track);
+        r = bus_track_job(req->snapshotter->context->tracks, m, req->caller, &req->track);
         if (r < 0) {
                 bus_request_free(req);
                 return r;
