@@ -43,7 +43,6 @@ int core_mount_fd(CoreSnapshotter *s, uid_t ns, const char *key, const CoreMount
                 .attrs = core_mount_attrs(ns, o),
                 .o = o,
                 .prepared.userns_fd = -EBADF,
-                .idmap.userns_fd = -EBADF,
                 .target_fd = -EBADF,
                 .mnt_fd = -EBADF,
         };

@@ -13,7 +13,8 @@
 /* Mounts that laminad makes. A mount is known by the kernel's unique 64-bit mount ID,
  * never by its path (a caller may rename the target's parents) nor by the reusable
  * 32-bit ID. Its record is durable before it can be reached: the mount is built
- * detached, its ID recorded and committed, and only then attached; a kill in between
+ * detached (outside the store's write lock, the snapshot marked busy), its ID recorded and
+ * committed, and only then attached; a kill in between
  * leaves a record of a mount that vanished with laminad's fd, which the next start
  * drops. A record lives until the kernel has really let go of the mount: while it is in
  * the mount table, and after a forced (lazy) unmount while any process still holds it;
@@ -26,8 +27,6 @@ static char *daemon_mount_dir(CoreSnapshotter *s) {
 
 /* What one run of mount_in_txn did outside the store (store_write may run it again). */
 static void mount_args_reset(MountArgs *a) {
-        a->mnt_fd = safe_close(a->mnt_fd); /* a detached mount vanishes with its last fd */
-        a->idmap.userns_fd = safe_close(a->idmap.userns_fd); /* the run's copy of prepared */
         if (a->made_dir) {
                 int r;
 
@@ -46,6 +45,10 @@ static void mount_args_reset(MountArgs *a) {
 
 void core_mount_args_undo(MountArgs *a) {
         mount_args_reset(a);
+        a->mnt_fd = safe_close(a->mnt_fd); /* a detached mount vanishes with its last fd */
+        if (a->busy_id != 0)
+                core_busy_release(a->s, a->busy_id);
+        a->busy_id = 0;
         a->target_fd = safe_close(a->target_fd);
         a->prepared.userns_fd = safe_close(a->prepared.userns_fd);
         free(a->path);
@@ -128,12 +131,20 @@ static int check_mounts_per_user(StoreTxn *t, MountArgs *a, Error *e) {
         return 0;
 }
 
-static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
+/* Makes the mount, detached, before the store's write lock is taken: stacking up to 500
+ * layers (idmapped, each a mount of its own) takes a while, and no other writer should wait
+ * for it. The snapshot is marked busy meanwhile (Commit, Apply, Remove refuse it), so the
+ * mount shows what the record will name; a detached mount nothing records vanishes with
+ * laminad's fd. */
+static int mount_make(MountArgs *a, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_(snapshot_clear) Snapshot snap = {};
-        MountRecord rec = {};
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
         int r;
 
+        r = core_read_begin(a->s, &t, e);
+        if (r < 0)
+                return r;
         r = core_lookup_own(t, a->ns, a->key, &info, e);
         if (r < 0)
                 return r;
@@ -144,37 +155,27 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         r = store_get_snapshot(t, a->ns, a->key, &snap, e);
         if (r < 0)
                 return r;
-        if (snap.n_parents > CORE_MAX_LAYERS)
-                return error_setf(e, EINVAL,
-                                  "snapshot %s stacks %zu layers; the kernel stacks at most %d layers",
-                                  QUOTE(a->key), snap.n_parents, CORE_MAX_LAYERS);
-        if (core_is_busy(a->s, snap.id))
-                return error_setf(e, EBUSY, "snapshot %s is busy with another operation; try again when it is done",
-                                  QUOTE(a->key));
+        /* Refused before any work when it would be in the write transaction (asked again there). */
         r = core_check_not_mounted_pre(a->s, t, snap.id, a->key, &a->pre, e);
         if (r < 0)
                 return r;
         r = check_mounts_per_user(t, a, e);
         if (r < 0)
                 return r;
-        r = core_busy_acquire(a->s, CORE_MOUNT_ATTACHING(snap.id), a->key, e);
+        store_read_end(TAKE_PTR(t));
+        if (snap.n_parents > CORE_MAX_LAYERS)
+                return error_setf(e, EINVAL,
+                                  "snapshot %s stacks %zu layers; the kernel stacks at most %d layers",
+                                  QUOTE(a->key), snap.n_parents, CORE_MAX_LAYERS);
+        r = core_busy_acquire(a->s, snap.id, a->key, e);
         if (r < 0)
                 return r;
-        a->id = snap.id;
+        a->busy_id = snap.id;
 
-        r = mount_args_make_target(a, e);
-        if (r < 0)
-                return r;
         if (snap.kind == SNAPSHOT_VIEW)
                 a->attrs |= MOUNT_ATTR_RDONLY;
-        if (a->prepared.userns_fd >= 0) {
-                a->idmap = a->prepared;
-                a->idmap.userns_fd = fcntl(a->prepared.userns_fd, F_DUPFD_CLOEXEC, 3);
-                if (a->idmap.userns_fd < 0)
-                        return error_set_errno(e, errno, "cannot copy the idmapping of snapshot %s", QUOTE(a->key));
-        }
-        r = a->s->backend->vtable->mount(a->s->backend, &snap, a->attrs, a->idmap.userns_fd >= 0 ? &a->idmap : NULL,
-                                         &a->mnt_fd, e);
+        r = a->s->backend->vtable->mount(a->s->backend, &snap, a->attrs,
+                                         a->prepared.userns_fd >= 0 ? &a->prepared : NULL, &a->mnt_fd, e);
         if (r < 0)
                 return core_data_error(e, r, a->key);
         r = check_writable(a, e);
@@ -187,15 +188,45 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                                   QUOTE(a->key));
         if (r < 0)
                 return error_set_errno(e, r, "cannot read the mount ID of the new mount of snapshot %s", QUOTE(a->key));
+        return 0;
+}
+
+/* Records the mount mount_make() made: still the same snapshot (busy since: it cannot have
+ * been committed, applied to or removed), not mounted, the owner under its limit. */
+static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        MountRecord rec = {};
+        int r;
+
+        r = core_lookup_own(t, a->ns, a->key, &info, e);
+        if (r < 0)
+                return r;
+        if (info.id != a->busy_id) /* removed and made again before we marked it */
+                return error_setf(e, EBUSY, "snapshot %s changed while it was being mounted; try again",
+                                  QUOTE(a->key));
+        r = core_check_not_mounted_pre(a->s, t, info.id, a->key, &a->pre, e);
+        if (r < 0)
+                return r;
+        r = check_mounts_per_user(t, a, e);
+        if (r < 0)
+                return r;
+        r = core_busy_acquire(a->s, CORE_MOUNT_ATTACHING(info.id), a->key, e);
+        if (r < 0)
+                return r;
+        a->id = info.id;
+
+        r = mount_args_make_target(a, e);
+        if (r < 0)
+                return r;
 
         rec = (MountRecord) {
-                .snapshot_id = snap.id,
+                .snapshot_id = info.id,
                 .owner = a->ns,
                 .target = a->path,
                 .mnt_id = a->mnt_id,
                 .daemon_made_target = !a->target,
                 .mounted_usec = now_usec(),
-                .attrs = a->attrs | (a->idmap.userns_fd >= 0 ? MOUNT_ATTR_IDMAP : 0),
+                .attrs = a->attrs | (a->prepared.userns_fd >= 0 ? MOUNT_ATTR_IDMAP : 0),
         };
         memcpy(rec.boot_id, a->s->core->boot_id, sizeof rec.boot_id);
         r = store_mount_put(t, &rec);
@@ -301,9 +332,16 @@ int core_mount_recorded(MountArgs *a, Error *e) {
         }
         /* Whether a force-unmounted mount of it is still held, asked before the write lock. */
         core_mount_precheck(a->s, a->ns, a->key, &a->pre);
+        r = mount_make(a, e);
+        if (r < 0) {
+                core_mount_args_undo(a);
+                return r;
+        }
 
         r = store_write(a->s->store, mount_in_txn, a, e);
         a->prepared.userns_fd = safe_close(a->prepared.userns_fd);
+        core_busy_release(a->s, a->busy_id); /* ATTACHING (a->id) keeps it busy until attached */
+        a->busy_id = 0;
         if (r < 0) {
                 core_mount_args_undo(a); /* the commit itself failed */
                 return r;
@@ -349,7 +387,6 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
                 .attrs = core_mount_attrs(ns, o),
                 .o = o,
                 .prepared.userns_fd = -EBADF,
-                .idmap.userns_fd = -EBADF,
                 .target_fd = -EBADF,
                 .mnt_fd = -EBADF,
         };

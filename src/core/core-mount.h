@@ -15,9 +15,10 @@ typedef struct MountArgs {
         uint64_t attrs;
         const CoreMountOptions *o;
         MountIdmapping prepared; /* core_mount_idmap_prepare, before the transaction */
-        MountIdmapping idmap;    /* a copy for the mount being made; userns_fd -EBADF: not idmapped */
         MountPrecheck pre;       /* core_mount_precheck() before the write transaction */
         size_t n_owned;          /* the namespace's mount records (check_mounts_per_user) */
+
+        uint64_t busy_id;        /* the snapshot, marked busy while mount_make() makes its mount */
 
         /* What mount_in_txn did outside the store, for mount_attach or undo (path and
          * target_fd: the caller's target, opened before, or a directory of our own). */
