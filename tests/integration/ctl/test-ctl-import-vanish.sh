@@ -5,7 +5,8 @@
 # connection while its Apply runs. Each Apply reads a FIFO whose writer the test holds open,
 # so it can only end because laminad cancels it (laminad runs with --apply-stall-timeout 0:
 # no stall timeout either). Afterwards nothing is left: no transient snapshot, no unpack
-# helper, the data freed; what the client made without the transient label stays.
+# helper, the data freed; what the client made without the transient label stays. One uid's
+# connections holding transient snapshots are capped (16).
 . "$(dirname "$0")/ctl-lib.sh"
 command -v /usr/bin/python3 >/dev/null && /usr/bin/python3 -c 'import gi' 2>/dev/null ||
         harness_skip "python3-gi is not installed (tools/install-deps.sh installs it)"
@@ -103,5 +104,23 @@ kill "$raw"
 wait "$raw" 2>/dev/null
 exec 8>&-
 ok "rm the snapshot made without the label" rm raw-kept
-harness_wait_for 600 all_gone || fail "left at the end: snapshots '$(snapshots)', data dirs $(data_dirs)"
+
+# 3. Connections holding transient snapshots are a bounded, fairly shared resource (each costs
+# laminad a match rule on the bus): one uid's 17th is refused; once one has closed (and its
+# snapshot is gone) another may; when they all close, their snapshots go.
+ctl_py overlayfs many many 17 "$T/go-many" >"$T/many.out" 2>&1 &
+many=$!
+harness_record_pid vanish-client "$many"
+many_done() { [ "$(wc -l <"$T/many.out")" -ge 18 ]; }
+harness_wait_for 1200 many_done || fail "the 18 connections did not all answer: $(cat "$T/many.out")"
+expect "16 connections of one uid hold transient snapshots" "$(head -16 "$T/many.out" | sort -u)" ok
+expect "the 17th connection is refused" "$(sed -n 17p "$T/many.out")" org.freedesktop.DBus.Error.LimitsExceeded
+expect "after one closed, another connection may" "$(sed -n 18p "$T/many.out")" ok
+touch "$T/go-many"
+wait "$many" 2>/dev/null
+if harness_wait_for 600 all_gone; then
+        pass "all their transient snapshots went with the connections"
+else
+        fail "left after the connections closed: snapshots '$(snapshots)', data dirs $(data_dirs)"
+fi
 finish

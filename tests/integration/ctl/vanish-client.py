@@ -11,6 +11,10 @@
 #     reply), prints "closed" and sleeps until killed.
 #   vanish-client.py SNAPSHOTTER KEY check
 #     Prepare KEY with the label naming another connection; prints the error name.
+#   vanish-client.py SNAPSHOTTER KEY many N GO
+#     N connections each Prepare KEY-i transient; prints one line per connection ("ok" or the
+#     error name); then closes the first one, waits for its snapshot to go, Prepares
+#     KEY-again transient on a new connection and prints its outcome; then waits for the file GO and exits (closing the rest).
 import os
 import sys
 import time
@@ -42,6 +46,36 @@ def main(argv):
             print("ok")
         except GLib.Error as e:
             print(Gio.DBusError.get_remote_error(e) or str(e))
+        return 0
+    if argv[3] == "many":
+        address = os.environ["DBUS_SYSTEM_BUS_ADDRESS"]
+        flags = Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION
+
+        def prepare(name):
+            c = Gio.DBusConnection.new_for_address_sync(address, flags, None, None)
+            try:
+                call(c, obj, "Prepare", "(ssa{ss})", [name, "", {LABEL: c.get_unique_name()}])
+                return c, "ok"
+            except GLib.Error as e:
+                return c, Gio.DBusError.get_remote_error(e) or str(e)
+
+        conns = []
+        for i in range(int(argv[4])):
+            c, result = prepare("%s-%d" % (key, i))
+            conns.append(c)
+            print(result, flush=True)
+        conns[0].close_sync(None)
+        # laminad has let that connection go once its snapshot is gone.
+        for _ in range(1200):
+            try:
+                call(conns[1], obj, "Stat", "(s)", [key + "-0"])
+            except GLib.Error:
+                break
+            time.sleep(0.05)
+        _, result = prepare(key + "-again")
+        print(result, flush=True)
+        while not os.path.exists(argv[5]):
+            time.sleep(0.05)
         return 0
     layer, go = argv[3], argv[4]
     call(conn, obj, "Prepare", "(ssa{ss})", [key, "", {LABEL: me}])
