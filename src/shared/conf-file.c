@@ -191,11 +191,12 @@ int conf_parse_with_dropins(const char *path, conf_item_fn fn, void *userdata, E
 
                 if (!p)
                         return error_set_errno(e, ENOMEM, "cannot read %s", dir_path);
-                fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+                /* The administrator's directory: symlinks are followed, as systemd does. */
+                fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
                 if (fd < 0)
                         return error_set_errno(e, errno, "cannot open %s", p);
-                /* Like systemd, a drop-in that is not a regular file (a directory named
-                 * x.conf) is skipped; a symlink is refused by O_NOFOLLOW above. */
+                /* Like systemd, a drop-in that is not a regular file is skipped: a
+                 * directory named x.conf, or a symlink to /dev/null that masks one. */
                 if (fstat(fd, &st) < 0)
                         return error_set_errno(e, errno, "cannot read %s", p);
                 if (!S_ISREG(st.st_mode))

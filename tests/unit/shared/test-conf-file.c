@@ -24,6 +24,14 @@ static void write_file(const char *name, const char *content) {
         free(p);
 }
 
+/* dir/name, for calls that take an absolute path (one at a time). */
+static const char *test_path_of(const char *name) {
+        static char buf[4096];
+
+        snprintf(buf, sizeof buf, "%s/%s", dir, name);
+        return buf;
+}
+
 /* Collects "section/key=value;" for every item. */
 static int collect(const char *section, const char *key, const char *value, void *userdata, Error *e) {
         char **out = userdata;
@@ -81,9 +89,12 @@ TEST(dropins_follow_the_main_file_in_name_order) {
         write_file("main.conf.d/10-a.conf", "[Q]\nK=10\n");
         write_file("main.conf.d/30-c.conf.disabled", "[Q]\nK=ignored\n");
         write_file("main.conf.d/.hidden.conf", "[Q]\nK=hidden\n");
+        write_file("main.conf.d/other", "[Q]\nK=via-symlink\n");
+        ASSERT_OK(symlinkat("other", -1, test_path_of("main.conf.d/15-link.conf")));
+        ASSERT_OK(symlinkat("/dev/null", -1, test_path_of("main.conf.d/25-masked.conf")));
         ASSERT_OK(parse("main.conf", &out, &e));
         /* The callback sees them in order; the last one a consumer keeps wins. */
-        ASSERT_STREQ(out, "Q/K=main;Q/K=10;Q/K=20;");
+        ASSERT_STREQ(out, "Q/K=main;Q/K=10;Q/K=via-symlink;Q/K=20;");
         free(out);
         free(d);
         free(sub);
