@@ -137,6 +137,29 @@ typedef struct ImageCreateArgs {
         const char *config;
 } ImageCreateArgs;
 
+/* About the bytes a record of name takes (its value holds top and config). */
+static uint64_t image_record_bytes(const char *name, const ImageRecord *rec) {
+        return 64 + strlen(name) + strlen(rec->top) + (rec->config ? strlen(rec->config) : 0);
+}
+
+/* A user's 1024 names could each keep a config of 1 MiB: 1 GiB of metadata that every
+ * user's writes share. At most CORE_IMAGE_BYTES_PER_USER_MAX, counting what replacing old
+ * (may be NULL) gives back. */
+static int check_bytes_per_user(StoreTxn *t, uid_t ns, const char *name, const ImageRecord *rec,
+                                const ImageRecord *old, Error *e) {
+        uint64_t bytes, add = image_record_bytes(name, rec), back = old ? image_record_bytes(name, old) : 0;
+        int r;
+
+        r = store_image_bytes_owner(t, ns, &bytes);
+        if (r < 0)
+                return error_set_errno(e, -r, "cannot count the image records of uid %u", (unsigned) ns);
+        if (bytes + add > CORE_IMAGE_BYTES_PER_USER_MAX + back)
+                return error_setf(e, EDQUOT,
+                                  "cannot name image %s: the image records of uid %u would take more than %u MiB (each name keeps its image's config), the limit per user; untag or remove some first",
+                                  QUOTE(name), (unsigned) ns, CORE_IMAGE_BYTES_PER_USER_MAX / 1024u / 1024u);
+        return 0;
+}
+
 static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo top = {};
         _cleanup_(image_record_clear) ImageRecord src = {}, old = {};
@@ -176,6 +199,11 @@ static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
                                           "per user; untag or remove some first",
                                           QUOTE(a->name), (unsigned) a->ns, CORE_IMAGES_PER_USER_MAX);
                 r = -ENOENT;
+        }
+        if (a->ns != 0) {
+                int k = check_bytes_per_user(t, a->ns, a->name, &rec, r >= 0 ? &old : NULL, e);
+                if (k < 0)
+                        return k;
         }
         rec.created_usec = r >= 0 ? old.created_usec : now;
         rec.updated_usec = now;

@@ -211,6 +211,9 @@ int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
 #define CORE_IMAGE_CONFIG_MAX (1024u * 1024u)
 /* Image names a non-root uid may hold (root: no limit); one more is QuotaExceeded. */
 #define CORE_IMAGES_PER_USER_MAX 1024u
+/* Bytes a non-root uid's image records may take in all, configs included (each name keeps
+ * its image's config); a name or config past it is QuotaExceeded. */
+#define CORE_IMAGE_BYTES_PER_USER_MAX (64u * 1024u * 1024u)
 
 typedef struct CoreImage {
         char *name;

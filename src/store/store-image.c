@@ -170,3 +170,24 @@ int store_image_count_owner(StoreTxn *t, uid_t owner, size_t max, size_t *ret) {
         *ret = a.n;
         return 0;
 }
+
+static int image_bytes_one(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        uint64_t *n = userdata;
+
+        *n += key->mv_size + val->mv_size;
+        return 0;
+}
+
+int store_image_bytes_owner(StoreTxn *t, uid_t owner, uint64_t *ret) {
+        uint32_t be = htobe32((uint32_t) owner);
+        uint64_t n = 0;
+        int r;
+
+        assert(t && ret);
+
+        r = db_each_prefix(t, t->store->images, &be, sizeof be, image_bytes_one, &n, NULL);
+        if (r < 0)
+                return r;
+        *ret = n;
+        return 0;
+}

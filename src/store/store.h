@@ -173,6 +173,9 @@ int store_image_walk(StoreTxn *t, store_image_walk_fn fn, void *userdata);
 int store_image_walk_owner(StoreTxn *t, uid_t owner, store_image_walk_fn fn, void *userdata);
 /* How many images owner names, counting no further than max (> 0): min(count, max). */
 int store_image_count_owner(StoreTxn *t, uid_t owner, size_t max, size_t *ret);
+/* The bytes owner's records take (keys and values: configs, one copy per name), without
+ * copying any. */
+int store_image_bytes_owner(StoreTxn *t, uid_t owner, uint64_t *ret);
 
 /* SHA-256 of data (libgcrypt, already mapped by libsystemd), for keys of long names and
  * image config digests; -EIO when libgcrypt cannot be initialized. */

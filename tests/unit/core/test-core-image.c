@@ -189,6 +189,39 @@ TEST(users_see_roots_images_and_change_only_their_own) {
         teardown();
 }
 
+/* A user's image records take at most CORE_IMAGE_BYTES_PER_USER_MAX (each name keeps a copy
+ * of its config): past it a new name, by CreateImage or TagImage, is QuotaExceeded naming the
+ * limit; replacing a name with a config as big is not held back, nor is another user. */
+TEST(image_bytes_per_user_are_capped) {
+        _cleanup_free_ char *config = malloc(CORE_IMAGE_CONFIG_MAX + 1);
+        char name[32];
+        unsigned n = 0;
+        Error e = ERROR_NULL;
+
+        ASSERT_TRUE(config);
+        memset(config, 'x', CORE_IMAGE_CONFIG_MAX);
+        config[CORE_IMAGE_CONFIG_MAX] = 0;
+        setup();
+        layer(1000, "top", NULL);
+        for (;; n++) {
+                ASSERT_TRUE(n <= CORE_IMAGE_BYTES_PER_USER_MAX / CORE_IMAGE_CONFIG_MAX);
+                snprintf(name, sizeof name, "big:%u", n);
+                e = ERROR_NULL;
+                if (core_image_create(ovl, 1000, name, "top", config, &e) < 0)
+                        break;
+        }
+        ASSERT_TRUE(e.code == EDQUOT && strstr(e.message, "more than 64 MiB") && strstr(e.message, name));
+        ASSERT_TRUE(n + 1 == CORE_IMAGE_BYTES_PER_USER_MAX / CORE_IMAGE_CONFIG_MAX); /* 63 of 1 MiB, and names */
+        e = ERROR_NULL;
+        ASSERT_ERR(core_image_tag(ovl, 1000, "big:0", "big:tag", &e), EDQUOT);
+        ASSERT_OK(core_image_create(ovl, 1000, "big:0", "top", config, &e)); /* replaced */
+        layer(1001, "other", NULL);
+        ASSERT_OK(core_image_create(ovl, 1001, "other:1", "other", config, &e));
+        ASSERT_OK(core_image_untag(ovl, 1000, "big:1", &e));
+        ASSERT_OK(core_image_tag(ovl, 1000, "big:0", "big:tag", &e));
+        teardown();
+}
+
 /* A user holds at most CORE_IMAGES_PER_USER_MAX names (QuotaExceeded naming the limit); moving
  * one of its names, other users and root are not held back. */
 TEST(names_per_user_are_capped) {
@@ -304,5 +337,6 @@ TEST_MAIN(TEST_ENTRY(names_are_validated), TEST_ENTRY(an_image_names_a_committed
           TEST_ENTRY(tags_add_names_and_untag_removes_one), TEST_ENTRY(remove_frees_only_unused_own_layers),
           TEST_ENTRY(remove_looks_for_names_where_they_can_be),
           TEST_ENTRY(users_see_roots_images_and_change_only_their_own), TEST_ENTRY(names_per_user_are_capped),
+          TEST_ENTRY(image_bytes_per_user_are_capped),
           TEST_ENTRY(list_reads_no_config_nor_other_users),
           TEST_ENTRY(image_objects_group_names_by_top))
