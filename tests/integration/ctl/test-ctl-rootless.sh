@@ -228,6 +228,25 @@ case "$got" in
 "error InvalidArgument: "*"network namespace"*) pass "a network namespace is refused ($got)" ;;
 *) fail "a network namespace: $got" ;;
 esac
+echo "# MountWithUserNamespace: the user's own namespace (its uid as 0), attached by laminad"
+setpriv $(ids "$user") -- unshare --user --map-root-user sleep 600 &
+up=$!
+pids="$pids $up"
+harness_wait_for 100 has_own || fail "the user's namespace did not appear"
+got=$(harness_as "$user" "$RUN" "/org/lamina/snapshot1/$sn" nsk "userns=fd:3" mount 3<"/proc/$up/ns/user" 2>&1)
+m=$got
+if [ -d "$m" ]; then
+        expect "through it the image's root files show as the user's uid" \
+                "$(stat -c %u:%g "$m/etc/os-release")" "$(id -u "$user"):$(id -g "$user")"
+        case ",$(findmnt -rn -o OPTIONS --mountpoint "$m")," in
+        *,nosuid,*nodev,* | *,nodev,*nosuid,*) pass "nosuid,nodev" ;;
+        *) fail "not nosuid,nodev: $(findmnt -rn -o OPTIONS --mountpoint "$m")" ;;
+        esac
+        ok "user: unmount it" umount nsk
+else
+        fail "MountWithUserNamespace: $got"
+fi
+kill -KILL "$up"
 ok "user: rm the target" rm nsk
 
 echo "# a user without subordinate ranges: only id 0 is mapped"

@@ -3,6 +3,8 @@
  *   mount-fd-run OBJECT KEY OPTIONS hold CMD...        keeps the fd (in $MOUNT_FD) and runs CMD
  *   mount-fd-run OBJECT KEY OPTIONS attach DIR CMD...  attaches it on DIR in a new user and mount
  *                                                      namespace (its uid and gid as 0) and runs CMD
+ *   mount-fd-run OBJECT KEY OPTIONS mount              Mount (MountWithUserNamespace) instead, by
+ *                                                      laminad in its directory; prints the path
  * OPTIONS: comma-separated mount options, "-" for none; "userns=fd:N" or "userns=PATH" among
  * them calls MountFdWithUserNamespace with that user namespace (fd N inherited, or PATH
  * opened). A D-Bus error is printed as "error NAME: MESSAGE" with exit status 3. */
@@ -32,6 +34,7 @@ static int write_file(const char *path, const char *content) {
         return n == (ssize_t) strlen(content) ? 0 : -1;
 }
 
+/* ret NULL: Mount(WithUserNamespace) with no target, the path printed. */
 static int get_mount_fd(const char *object, const char *key, char *options, int *ret) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *m = NULL, *reply = NULL;
@@ -49,9 +52,12 @@ static int get_mount_fd(const char *object, const char *key, char *options, int 
         if (r < 0)
                 return errno = -r, die("connecting to the system bus");
         r = sd_bus_message_new_method_call(bus, &m, "org.lamina.snapshot1", object, "org.lamina.snapshot1.Snapshotter",
-                                           userns ? "MountFdWithUserNamespace" : "MountFd");
+                                           !ret ? (userns ? "MountWithUserNamespace" : "Mount")
+                                                : (userns ? "MountFdWithUserNamespace" : "MountFd"));
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", key);
+        if (r >= 0 && !ret)
+                r = sd_bus_message_append(m, "s", "");
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "s");
         for (char *o = strcmp(options, "-") ? strtok(options, ",") : NULL; r >= 0 && o; o = strtok(NULL, ","))
@@ -72,12 +78,21 @@ static int get_mount_fd(const char *object, const char *key, char *options, int 
                 sd_bus_flush_close_unref(bus);
                 return 3;
         }
-        r = sd_bus_message_read(reply, "h", &fd);
-        if (r < 0)
-                return errno = -r, die("reading the reply");
-        *ret = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (*ret < 0)
-                return die("dup");
+        if (!ret) {
+                const char *path;
+
+                r = sd_bus_message_read(reply, "s", &path);
+                if (r < 0)
+                        return errno = -r, die("reading the reply");
+                printf("%s\n", path);
+        } else {
+                r = sd_bus_message_read(reply, "h", &fd);
+                if (r < 0)
+                        return errno = -r, die("reading the reply");
+                *ret = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                if (*ret < 0)
+                        return die("dup");
+        }
         sd_bus_message_unref(reply);
         sd_bus_message_unref(m);
         sd_bus_flush_close_unref(bus);
@@ -90,9 +105,11 @@ int main(int argc, char **argv) {
         gid_t gid = getgid();
         int fd = -1, r;
 
+        if (argc == 5 && !strcmp(argv[4], "mount"))
+                return get_mount_fd(argv[1], argv[2], argv[3], NULL);
         if (argc < 6 || (strcmp(argv[4], "hold") && strcmp(argv[4], "attach")) ||
             (!strcmp(argv[4], "attach") && argc < 7)) {
-                fprintf(stderr, "usage: mount-fd-run OBJECT KEY OPTIONS hold CMD... | attach DIR CMD...\n");
+                fprintf(stderr, "usage: mount-fd-run OBJECT KEY OPTIONS hold CMD... | attach DIR CMD... | mount\n");
                 return 2;
         }
         r = get_mount_fd(argv[1], argv[2], argv[3], &fd);
