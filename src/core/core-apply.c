@@ -98,6 +98,7 @@ typedef struct ApplyCheck {
         uid_t ns;
         const char *key;
         Snapshot snap; /* ID and parents, nearest first */
+        MountPrecheck pre; /* core_mount_precheck(), before the write transactions */
 } ApplyCheck;
 
 /* Active, the caller's own, and not mounted by laminad. */
@@ -116,7 +117,7 @@ static int apply_check_in_txn(StoreTxn *t, void *userdata, Error *e) {
         r = store_get_snapshot(t, a->ns, a->key, &a->snap, e);
         if (r < 0)
                 return r;
-        return core_check_not_mounted(a->s, t, a->snap.id, a->key, e);
+        return core_check_not_mounted_pre(a->s, t, a->snap.id, a->key, &a->pre, e);
 }
 
 static void apply_check_done(ApplyCheck *a) {
@@ -261,7 +262,10 @@ int core_apply(CoreSnapshotter *s, uid_t ns, const char *key, int layer_fd,
         }
 
         /* Look the snapshot up, mark it busy, then check again under the store's write
-         * lock: a Mount that started before the mark is then either recorded or refused. */
+         * lock: a Mount that started before the mark is then either recorded or refused.
+         * Whether a force-unmounted mount of it is still held is asked before (walking /proc
+         * for holders may take a while; no other writer should wait for it). */
+        core_mount_precheck(s, ns, key, &a.pre);
         r = store_write(s->store, apply_check_in_txn, &a, e);
         if (r < 0)
                 return r;

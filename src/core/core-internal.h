@@ -103,10 +103,6 @@ MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, cha
  * still does costs one process, not a walk of /proc). */
 int core_mount_count_holders(CoreSnapshotter *s, uint64_t mnt_id, unsigned *ret);
 
-/* EBUSY when laminad has id mounted, or unmounted it with force while processes still
- * hold it (the one check before Commit, Apply, Remove and Mount). A record of a mount
- * that is gone for good is deleted on the way when t is a write transaction. */
-int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key, Error *e);
 /* The state of the mount record of ns's key, found before the write transaction (walking
  * /proc for holders can take a while; no one else should wait for it meanwhile). */
 typedef struct MountPrecheck {
@@ -118,8 +114,11 @@ typedef struct MountPrecheck {
         char boot_id[33];
 } MountPrecheck;
 void core_mount_precheck(CoreSnapshotter *s, uid_t ns, const char *key, MountPrecheck *ret);
-/* core_check_not_mounted(), taking pre (may be NULL) as the state of the record while it
- * is the same one and still out of the mount table. */
+/* EBUSY when laminad has id mounted, or unmounted it with force while processes still
+ * hold it (the one check before Commit, Apply, Remove and Mount). A record of a mount
+ * that is gone for good is deleted on the way when t is a write transaction. pre (may be
+ * NULL: look now) is taken as the state of the record while it is the same one and still
+ * out of the mount table. */
 int core_check_not_mounted_pre(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key,
                                const MountPrecheck *pre, Error *e);
 /* Whether a user keeps a copy of m's mount in a user namespace of its own. */

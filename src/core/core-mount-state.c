@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Whether a recorded mount still gives access to its snapshot: in laminad's mount table,
  * detached but held by processes, or copied into a user's own namespace. The one check
- * Commit, Apply, Remove and Mount make (core_check_not_mounted). */
+ * Commit, Apply, Remove and Mount make (core_check_not_mounted_pre), each with the state
+ * found before its write transaction (core_mount_precheck). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -166,10 +167,6 @@ static bool precheck_applies(CoreSnapshotter *s, const MountPrecheck *pre, const
         if (pre->state != MOUNT_RELEASED || !streq(m->boot_id, s->core->boot_id))
                 return true;
         return !core_is_busy(s, CORE_MOUNT_ATTACHING(m->snapshot_id)) && mount_find(m->mnt_id, NULL) == 0;
-}
-
-int core_check_not_mounted(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key, Error *e) {
-        return core_check_not_mounted_pre(s, t, id, key, NULL, e);
 }
 
 int core_check_not_mounted_pre(CoreSnapshotter *s, StoreTxn *t, uint64_t id, const char *key,

@@ -18,7 +18,7 @@
  * leaves a record of a mount that vanished with laminad's fd, which the next start
  * drops. A record lives until the kernel has really let go of the mount: while it is in
  * the mount table, and after a forced (lazy) unmount while any process still holds it;
- * core_check_not_mounted() (core-mount-state.c) refuses Commit, Apply, Remove and Mount
+ * core_check_not_mounted_pre() (core-mount-state.c) refuses Commit, Apply, Remove and Mount
  * meanwhile. */
 
 static char *daemon_mount_dir(CoreSnapshotter *s) {

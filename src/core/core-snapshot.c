@@ -343,6 +343,7 @@ typedef struct CommitArgs {
         uint64_t id, size, inodes;
         const Labels *labels;
         QuotaUse elsewhere;
+        MountPrecheck pre; /* core_mount_precheck(), before any transaction */
 } CommitArgs;
 
 static int commit_in_txn(StoreTxn *t, void *userdata, Error *e) {
@@ -351,7 +352,7 @@ static int commit_in_txn(StoreTxn *t, void *userdata, Error *e) {
         uint64_t id, before, after = core_labels_bytes(a->labels);
         int r;
 
-        r = core_check_not_mounted(a->s, t, a->id, a->key, e);
+        r = core_check_not_mounted_pre(a->s, t, a->id, a->key, &a->pre, e);
         if (r < 0)
                 return r;
         r = core_lookup_own(t, a->ns, a->key, &old, e);
@@ -370,7 +371,7 @@ static int commit_in_txn(StoreTxn *t, void *userdata, Error *e) {
 
 /* Checks in containerd's order, before the slow usage walk. */
 static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
-                           uint64_t *ret_id, Error *e) {
+                           const MountPrecheck *pre, uint64_t *ret_id, Error *e) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {}, existing = {};
         int r;
@@ -388,7 +389,7 @@ static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const
         if (info.kind != SNAPSHOT_ACTIVE)
                 return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; only active snapshots can be committed",
                                   QUOTE(key), snapshot_kind_to_string(info.kind));
-        r = core_check_not_mounted(s, t, info.id, key, e);
+        r = core_check_not_mounted_pre(s, t, info.id, key, pre, e);
         if (r < 0)
                 return r;
         *ret_id = info.id;
@@ -406,7 +407,10 @@ int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
         r = validate_key_and_labels(key, labels, e);
         if (r < 0)
                 return r;
-        r = commit_precheck(s, ns, name, key, &a.id, e);
+        /* Whether a force-unmounted mount of it is still held: asked once, outside every
+         * transaction (walking /proc for holders may take a while). */
+        core_mount_precheck(s, ns, key, &a.pre);
+        r = commit_precheck(s, ns, name, key, &a.pre, &a.id, e);
         if (r < 0)
                 return r;
         r = core_quota_meta_elsewhere(s, ns, &a.elsewhere, e);
