@@ -9,6 +9,7 @@
  * it (/proc, a few /dev nodes, /tmp, pivot_root) is short. */
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -100,6 +101,32 @@ static int mount_new_at(int root, const char *name, const char *type, const char
         return mount_new(type, options, attrs, target, what);
 }
 
+/* The caller's terminal (standard input) as /dev/console: the host's devpts is not in the
+ * container, and ttyname() finds a terminal under /dev by its device number. */
+static int bind_terminal(int dev) {
+        _cleanup_close_ int file = -EBADF, tree = -EBADF;
+        char path[PATH_MAX];
+        struct stat in, found;
+        ssize_t n;
+
+        /* Only the copy of its mount in this namespace can be cloned: by path, checked. */
+        n = readlink("/proc/self/fd/0", path, sizeof path - 1);
+        if (n <= 0 || fstat(STDIN_FILENO, &in) < 0)
+                return 0;
+        path[n] = 0;
+        tree = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0 || fstat(tree, &found) < 0 || !S_ISCHR(found.st_mode) || found.st_rdev != in.st_rdev)
+                return 0; /* not reachable here: no /dev/console */
+        file = openat(dev, "console", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (file < 0)
+                return fail("cannot make /dev/console in the container: %m");
+        file = safe_close(file);
+        file = open_beneath(dev, "console", O_PATH);
+        if (file < 0)
+                return fail("cannot open /dev/console in the container: %m");
+        return attach(tree, file, "/dev/console");
+}
+
 /* /dev: a tmpfs with the harmless host devices bound onto empty files (no mknod in a user
  * namespace), its own devpts instance, /dev/shm and the usual links. */
 static int make_dev(int root) {
@@ -140,7 +167,7 @@ static int make_dev(int root) {
         for (size_t i = 0; i < ELEMENTSOF(links); i++)
                 if (symlinkat(links[i][1], dev, links[i][0]) < 0)
                         return fail("cannot make /dev/%s in the container: %m", links[i][0]);
-        return 0;
+        return isatty(STDIN_FILENO) ? bind_terminal(dev) : 0;
 }
 
 /* The root: the snapshot's mount attached in a private staging tmpfs, then its mounts. */

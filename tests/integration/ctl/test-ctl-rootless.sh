@@ -90,6 +90,12 @@ done
 ok "user: /dev/null and /dev/urandom work" run --rootless bb --rm -q -- /bin/sh -c \
         'echo x >/dev/null && head -c 4 /dev/urandom | wc -c'
 expect "four random bytes" "$(printf '%s' "$out" | tr -d ' ')" 4
+if command -v script >/dev/null; then
+        # On a terminal (script's pty, the user's own): it is /dev/console inside.
+        out=$(harness_as "$user" script -qec "'$LAMINACTL' run --rootless bb --rm -q -- /bin/sh -c 'tty; stat -c %u /dev/console'" /dev/null </dev/null 2>&1 | tr -d '\r')
+        expect "on a terminal, tty is /dev/console, the user's own as 0" "$(printf '%s\n' "$out" | grep -A1 '^/dev/console$')" "/dev/console
+0"
+fi
 fails "user: a command that is not there" 127 "cannot run /nonexistent" run --rootless bb --rm -q -- /nonexistent
 ctl --json=short ls
 expect "--rm left no snapshot" "$(json 'map(select(.kind != "committed") | .name)')" "[]"
