@@ -65,6 +65,10 @@ OCI_CONFIG='{"Env":["PATH=/bin","GREETING=hello"],"WorkingDir":"/srv/work","Cmd"
         make_oci_layout "$T/bb" "busybox" "" "$T/rootfs.tar"
 chmod -R a+rX "$T/bb"
 
+# polkitd reads the rules file a moment after it appears.
+rule_active() { harness_as "$user" "$LAMINACTL" -q prepare rule-probe >/dev/null 2>&1; }
+harness_wait_for 100 rule_active || fail "the group rule did not take effect"
+ok "user: rm the probe" rm rule-probe
 ok "user: import busybox" -q import "$T/bb" --name bb
 ok "user: run --rootless with the image's Cmd" run --rootless bb --rm -q
 expect "Env, WorkingDir and Cmd are the image's" "$out" "hello in /srv/work"
