@@ -543,6 +543,10 @@ static int list_one(const SnapshotInfo *info, void *userdata) {
         return labels_copy(&item->labels, &info->labels);
 }
 
+/* A List this long has touched many pages of the store's map: give them back (a List of
+ * 100 000 left 15 MiB of them in laminad's RSS). */
+#define CORE_LIST_RELEASE_MIN 4096
+
 int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoList *ret, Error *e) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         _cleanup_(filter_freep) Filter *f = NULL;
@@ -569,5 +573,8 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
                 snapshot_info_list_clear(ret);
                 return error_from_errno(e, r, "cannot list snapshots");
         }
+        store_read_end(TAKE_PTR(t));
+        if (ret->n >= CORE_LIST_RELEASE_MIN)
+                store_release_pages(s->store);
         return 0;
 }

@@ -16,13 +16,9 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "file-util.h"
 #include "mount-api.h"
 #include "mount-util.h"
-
-static void fclosep(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
 
 /* The kernel writes space, tab, newline and backslash in paths as \ooo (and nothing else
  * escaped): decoded in place, so that no path can run into the next field or line. */

@@ -4,11 +4,15 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 
+#include "file-util.h"
 #include "log.h"
 #include "store-internal.h"
 
@@ -243,6 +247,41 @@ void store_read_end(StoreTxn *t) {
         mdb_txn_abort(t->txn);
         txn_leave(t->store);
         free(t);
+}
+
+/* LMDB does not say where it mapped the file (mdb_env_info gives a fixed address only):
+ * the mappings of the data file's inode, read from /proc/self/maps. */
+static void release_file_mappings(int data_fd) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        struct stat st;
+        char line[512];
+
+        if (fstat(data_fd, &st) < 0)
+                return;
+        f = fopen("/proc/self/maps", "re");
+        if (!f)
+                return;
+        while (fgets(line, sizeof line, f)) {
+                unsigned long start, end, ino;
+                unsigned maj, min;
+
+                if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &start, &end, &maj, &min, &ino) != 5 ||
+                    ino != (unsigned long) st.st_ino || maj != major(st.st_dev) || min != minor(st.st_dev))
+                        continue;
+                if (madvise((void *) start, end - start, MADV_DONTNEED) < 0)
+                        log_debug_errno(errno, "cannot release the store's mapped pages: %m");
+        }
+}
+
+void store_release_pages(Store *s) {
+        mdb_filehandle_t fd;
+
+        /* Entered like a transaction: the map is neither grown nor reopened meanwhile, so
+         * the range is still LMDB's read-only file mapping (MADV_DONTNEED loses nothing). */
+        txn_enter(s);
+        if (s->env && mdb_env_get_fd(s->env, &fd) == 0)
+                release_file_mappings(fd);
+        txn_leave(s);
 }
 
 /* LMDB reports a short write as EIO: on a full filesystem that means ENOSPC. */

@@ -56,6 +56,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
 int store_read_begin(Store *s, StoreTxn **ret);
 void store_read_end(StoreTxn *t); /* NULL is fine */
 DEFINE_TRIVIAL_CLEANUP_FUNC(StoreTxn *, store_read_end);
+/* Unmaps from this process the pages of the store's file that reads touched: they stay in
+ * the page cache, and a later read maps them again. After a read of many records, so the
+ * daemon's RSS returns to its baseline. */
+void store_release_pages(Store *s);
 
 /* Runs fn in a write transaction and commits it when fn returns >= 0; aborts when
  * fn fails. fn may run more than once (after the map grew), so it must undo its own
