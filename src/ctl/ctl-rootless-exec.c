@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -351,6 +352,9 @@ int rootless_container_exec(int mnt_fd, const RunConfig *rc, char *const *args, 
         if (rc->working_dir && chdir(rc->working_dir) < 0)
                 return fail("cannot enter the image's working directory %s: %m", rc->working_dir), ROOTLESS_EXIT_SETUP;
 
+        /* Only standard input, output and error go in (as with podman run). */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                return fail("cannot close laminactl's files: %m"), ROOTLESS_EXIT_SETUP;
         environ = env;
         execvp(argv[0], argv);
         fail("cannot run %s in the container: %m", argv[0]);

@@ -91,6 +91,8 @@ for d in /proc /dev /tmp /dev/pts; do
         printf '%s\n' "$out" | awk -v d="$d" '$5 == d { found = 1 } END { exit !found }' &&
                 pass "$d is mounted" || fail "$d is not mounted: $out"
 done
+ok "user: only standard input, output and error are open inside" run --rootless bb --rm -q -- /bin/busybox ls /proc/self/fd 7</dev/null
+expect "fds inside (ls has 3 open itself)" "$(printf '%s' "$out" | tr '\n' ' ')" "0 1 2 3"
 ok "user: /dev/null and /dev/urandom work" run --rootless bb --rm -q -- /bin/sh -c \
         'echo x >/dev/null && head -c 4 /dev/urandom | wc -c'
 expect "four random bytes" "$(printf '%s' "$out" | tr -d ' ')" 4
