@@ -52,9 +52,11 @@ int layer_landlock_ruleset(int dir_fd, int *ret_abi) {
         size_t size;
         long abi, fd;
 
+        /* The kernel refuses this probe only when it has no Landlock (ENOSYS) or has it
+         * off (EOPNOTSUPP); EPERM comes from a seccomp filter, e.g. systemd-nspawn's. */
         abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
         if (abi < 0)
-                return errno == ENOSYS || errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
+                return errno == ENOSYS || errno == EOPNOTSUPP || errno == EPERM ? -EOPNOTSUPP : -errno;
         attr.handled_access_fs = fs_rights((int) abi);
         size = sizeof attr.handled_access_fs;
         if (abi >= 4) {
