@@ -81,6 +81,57 @@ static void remove_range(Store *s, unsigned from, unsigned to) {
         ASSERT_OK(store_write(s, range_fn, &(Range) { from, to, NULL }, NULL));
 }
 
+/* KiB of the data file that this process has mapped in (the sum of Rss over its maps). */
+static unsigned long data_file_rss_kib(const TestDir *d) {
+        char path[160], line[512];
+        unsigned long kib = 0, v;
+        bool in_data = false;
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/data.mdb", d->db);
+        f = fopen("/proc/self/smaps", "re");
+        ASSERT_TRUE(f);
+        while (fgets(line, sizeof line, f)) {
+                if (strchr(line, '-') && strchr(line, ' ') && strchr(line, '-') < strchr(line, ' '))
+                        in_data = strstr(line, path) != NULL;
+                else if (in_data && sscanf(line, "Rss: %lu kB", &v) == 1)
+                        kib += v;
+        }
+        fclose(f);
+        return kib;
+}
+
+static int count_fn(const SnapshotInfo *info, void *userdata) {
+        (*(unsigned *) userdata)++;
+        return 0;
+}
+
+/* After a read of many records the store gives the pages it touched back: they leave the
+ * process's RSS (and are read again, unchanged, by the next walk). */
+TEST(release_pages_after_a_large_read) {
+        TestStore ts;
+        Store *s = test_store_new(&ts, 0);
+        StoreTxn *t;
+        unsigned long before;
+        unsigned n = 0;
+
+        create_many(s, N_SNAPSHOTS);
+        ASSERT_OK(store_read_begin(s, &t));
+        ASSERT_OK(store_walk(t, NULL, count_fn, &n, NULL));
+        store_read_end(t);
+        ASSERT_TRUE(n == N_SNAPSHOTS);
+        before = data_file_rss_kib(&ts.dir);
+        ASSERT_TRUE(before >= N_SNAPSHOTS * LABEL_SIZE / 1024);
+        store_release_pages(s);
+        ASSERT_TRUE(data_file_rss_kib(&ts.dir) < before / 4);
+        n = 0;
+        ASSERT_OK(store_read_begin(s, &t));
+        ASSERT_OK(store_walk(t, NULL, count_fn, &n, NULL));
+        store_read_end(t);
+        ASSERT_TRUE(n == N_SNAPSHOTS);
+        test_store_done(&ts);
+}
+
 TEST(lock_file_is_fully_allocated) {
         TestStore ts;
         char p[128];
@@ -244,6 +295,6 @@ TEST(files_left_alone_while_another_process_has_them_open) {
         test_store_done(&ts);
 }
 
-TEST_MAIN(TEST_ENTRY(lock_file_is_fully_allocated), TEST_ENTRY(compaction_after_removing_most),
+TEST_MAIN(TEST_ENTRY(lock_file_is_fully_allocated), TEST_ENTRY(release_pages_after_a_large_read), TEST_ENTRY(compaction_after_removing_most),
           TEST_ENTRY(leftover_compaction_file_removed),
           TEST_ENTRY(files_left_alone_while_another_process_has_them_open))
