@@ -115,7 +115,7 @@ static const VerbHelp verb_help[] = {
           "refers to." },
         { "snapshotters", "snapshotters", "List the snapshotters laminad offers and which is the default." },
         { "run", "run IMAGE [--name NAME] [--rm|--commit NAME] [--boot] [NSPAWN-OPTIONS] [-- COMMAND...]\n"
-                 "       run --rootless IMAGE [--name NAME] [--rm|--commit NAME] [-- COMMAND...]",
+                 "laminactl [OPTIONS...] run --rootless IMAGE [--name NAME] [--rm|--commit NAME] [-- COMMAND...]",
           "Run a container with systemd-nspawn on a new active snapshot of IMAGE (an image name\n"
           "or a committed snapshot); --rm removes the snapshot afterwards, --commit commits it.\n"
           "An image's config gives the command (Entrypoint, then COMMAND or Cmd), Env, WorkingDir\n"
@@ -446,6 +446,8 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 return ctl_usage_error("--rm and --commit exclude each other");
         if (arg_rootless && (seen & (OPT_BOOT | OPT_NSPAWN)))
                 return ctl_usage_error("--rootless runs without systemd-nspawn: --boot and nspawn's options do not apply");
+        if (arg_rootless && arg_have_user)
+                return ctl_usage_error("--rootless runs in your own user namespace, on your own snapshots: leave out --user");
         *ret_options = seen;
         return 0;
 }

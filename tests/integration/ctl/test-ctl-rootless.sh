@@ -69,6 +69,8 @@ chmod -R a+rX "$T/bb"
 rule_active() { harness_as "$user" "$LAMINACTL" -q prepare rule-probe >/dev/null 2>&1; }
 harness_wait_for 100 rule_active || fail "the group rule did not take effect"
 ok "user: rm the probe" rm rule-probe
+fails "--rootless with --boot" 2 "without systemd-nspawn" run --rootless --boot bb
+fails "--rootless with --user" 2 "leave out --user" run --rootless --user 0 bb
 ok "user: import busybox" -q import "$T/bb" --name bb
 ok "user: run --rootless with the image's Cmd" run --rootless bb --rm -q
 expect "Env, WorkingDir and Cmd are the image's" "$out" "hello in /srv/work"
