@@ -27,6 +27,8 @@ void layer_entry_plan_done(LayerEntryPlan *p);
 /* The entry's name for messages, as it appears in the archive. */
 const char *layer_entry_name(struct archive_entry *ae);
 
-/* Fills *plan and packs the message into b; -EINVAL with e naming the entry and the rule. */
+/* Fills *plan and packs the message into b; -EINVAL with e naming the entry and the rule;
+ * 1 (nothing packed) for an entry the layer's applier may not make and that is skipped: a
+ * device node when rules->allow_devices is false. */
 int layer_entry_plan(struct archive_entry *ae, const LayerEntryRules *rules, LayerEntryPlan *plan,
                      LayerMsgBuf *b, Error *e);

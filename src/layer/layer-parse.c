@@ -110,8 +110,8 @@ static int parse_entry(Parse *s, struct archive_entry *ae, Error *e) {
                 return error_setf(e, EDQUOT, "layer entry %s: the layer has more than %" PRIu64 " entries, the limit",
                                   QUOTE(layer_entry_name(ae)), s->p->limits.max_entries);
         r = layer_entry_plan(ae, &rules, &plan, &s->msg, e);
-        if (r < 0)
-                return r;
+        if (r != 0)
+                return r < 0 ? r : 0;
         r = check_size(s, ae, &plan, e);
         if (r < 0)
                 return r;

@@ -721,16 +721,26 @@ TEST(refuses_bad_whiteouts) {
         REFUSED(&o, EINVAL, ".wh.dir/x", { .name = ".wh.dir/x" });
 }
 
+/* Without permission device entries are skipped, the rest of the layer applied. */
 TEST(devices_need_permission) {
         static const TarItem items[] = { { .name = "null", .type = AE_IFCHR, .mode = 0666, .rmajor = 1, .rminor = 3 } };
+        static const TarItem mixed[] = { { .name = "null", .type = AE_IFCHR, .mode = 0666, .rmajor = 1, .rminor = 3 },
+                                         { .name = "sda", .type = AE_IFBLK, .mode = 0600, .rmajor = 8, .rminor = 0 },
+                                         { .name = "kept", .data = "x" } };
         LayerApplyOptions o = {};
         Error e = ERROR_NULL;
         struct stat st;
         Fixture f;
         int fd;
 
-        REFUSED(&o, EINVAL, "null", { .name = "null", .type = AE_IFCHR, .rmajor = 1, .rminor = 3 });
-        REFUSED(&o, EINVAL, "sda", { .name = "sda", .type = AE_IFBLK, .rmajor = 8, .rminor = 0 });
+        fixture_init(&f);
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, mixed, 3);
+        ASSERT_OK(apply_opts(fd, &f, &o, NULL, &e));
+        ASSERT_TRUE(faccessat(f.target_fd, "null", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+        ASSERT_TRUE(faccessat(f.target_fd, "sda", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+        ASSERT_TRUE(S_ISREG(lstat_at(f.target_fd, "kept").st_mode));
+        close(fd);
+        fixture_done(&f);
 
         fixture_init(&f);
         o.allow_devices = true;
