@@ -25,6 +25,7 @@ typedef struct Tracked {
         char *name;
         uid_t uid;
         sd_bus_track *track; /* NULL once the name is gone */
+        sd_event_source *sweep; /* removing its transient snapshots, one per loop iteration */
         BusTrackJob *jobs;
         Transient *transients;
         size_t n_transients;
@@ -63,6 +64,7 @@ static void tracked_free(Tracked *t) {
                 (void) sd_bus_track_set_userdata(t->track, NULL);
                 sd_bus_track_unref(t->track);
         }
+        sd_event_source_disable_unref(t->sweep);
         free(t->name);
         free(t);
 }
@@ -76,37 +78,60 @@ static void emit_removed(BusSnapshotter *s, uid_t ns, ...) {
         va_end(ap);
 }
 
-/* The name has gone and none of its Applies runs: its transient snapshots go. One that is
- * busy or mounted stays (logged); Cleanup or the maker's next start removes it. */
-static void tracked_sweep(Tracked *t) {
-        while (t->transients) {
-                Transient *x = t->transients;
-                Error e = ERROR_NULL;
-                int r;
+/* Removes one transient snapshot of a name that has gone. One that is busy or mounted stays
+ * (logged). */
+static void tracked_sweep_one(Tracked *t) {
+        Transient *x = t->transients;
+        const char *sn = core_snapshotter_name(x->snapshotter->core);
+        Error e = ERROR_NULL;
+        int r;
 
-                r = core_remove_transient(x->snapshotter->core, x->ns, x->key, t->name, &e);
-                if (r >= 0) {
-                        log_info("%s: ns %u: removed transient snapshot %s: %s, which made it, left the bus",
-                                 core_snapshotter_name(x->snapshotter->core), (unsigned) x->ns, QUOTE(x->key),
-                                 t->name);
-                        emit_removed(x->snapshotter, x->ns, x->key, (uint32_t) x->ns);
-                } else if (r != -ENOENT && r != -ESRCH)
-                        log_warning("%s: ns %u: cannot remove transient snapshot %s of %s, which left the bus: %s",
-                                    core_snapshotter_name(x->snapshotter->core), (unsigned) x->ns, QUOTE(x->key),
-                                    t->name, e.message);
-                t->transients = transient_free(x);
+        r = core_remove_transient(x->snapshotter->core, x->ns, x->key, t->name, &e);
+        if (r >= 0) {
+                log_info("%s: ns %u: removed transient snapshot %s: %s, which made it, left the bus", sn,
+                         (unsigned) x->ns, QUOTE(x->key), t->name);
+                emit_removed(x->snapshotter, x->ns, x->key, (uint32_t) x->ns);
+        } else if (r != -ENOENT && r != -ESRCH)
+                log_warning("%s: ns %u: cannot remove transient snapshot %s of %s, which left the bus: %s", sn,
+                            (unsigned) x->ns, QUOTE(x->key), t->name, e.message);
+        t->transients = transient_free(x);
+        t->n_transients--;
+}
+
+static int on_sweep(sd_event_source *source, void *userdata) {
+        Tracked *t = userdata;
+
+        if (t->transients)
+                tracked_sweep_one(t);
+        if (!t->transients)
+                tracked_free(t); /* and this source with it */
+        return 0;
+}
+
+/* The name has gone and none of its Applies runs: its transient snapshots go, one per
+ * iteration of the loop, taking turns with calls (a connection may hold many), then t. */
+static void tracked_sweep(Tracked *t) {
+        sd_event *event = sd_bus_get_event(t->tracks->bus);
+
+        if (t->transients && event && sd_event_add_defer(event, &t->sweep, on_sweep, t) >= 0) {
+                /* A defer source fires once unless switched on. */
+                if (sd_event_source_set_enabled(t->sweep, SD_EVENT_ON) >= 0) {
+                        (void) sd_event_source_set_description(t->sweep, "transient-sweep");
+                        return;
+                }
+                t->sweep = sd_event_source_disable_unref(t->sweep);
         }
-        t->n_transients = 0;
+        while (t->transients)
+                tracked_sweep_one(t);
+        tracked_free(t);
 }
 
 static void tracked_gone(Tracked *t) {
         t->gone = true;
         for (BusTrackJob *j = t->jobs; j; j = j->next)
                 (void) eventfd_write(j->cancel_fd, 1);
-        if (!t->jobs) {
+        if (!t->jobs)
                 tracked_sweep(t);
-                tracked_free(t);
-        }
 }
 
 static int on_name_gone(sd_bus_track *track, void *userdata) {
@@ -216,8 +241,10 @@ int bus_track_job(BusTracks *ts, sd_bus_message *m, uid_t uid, BusTrackJob **ret
         if (j->cancel_fd < 0)
                 return -errno;
         r = tracked_get(ts, m, uid, &t);
+        if (r >= 0 && t->gone)
+                r = -ENXIO; /* its snapshots are being removed; the job must not hold on to t */
         if (r == -ENXIO)
-                /* Gone before it started: the Apply stops at once. */
+                /* Gone before it started (a polkit check may have waited): it stops at once. */
                 (void) eventfd_write(j->cancel_fd, 1);
         if (r < 0) {
                 if (r != -ENXIO)
@@ -249,11 +276,10 @@ BusTrackJob *bus_track_job_end(BusTrackJob *j) {
                                 *p = j->next;
                                 break;
                         }
-                if (!t->jobs && (t->gone || t->n_transients == 0)) {
-                        if (t->gone)
-                                tracked_sweep(t);
+                if (!t->jobs && t->gone)
+                        tracked_sweep(t);
+                else if (!t->jobs && t->n_transients == 0)
                         tracked_free(t);
-                }
         }
         safe_close(j->cancel_fd);
         free(j);

@@ -22,7 +22,7 @@ typedef struct BusSnapshotter BusSnapshotter;
  * shared with the watchers and pending polkit checks): at most BUS_TRACKED_MAX connections
  * hold transient snapshots, fairly shared among uids (fair-share.h, at most
  * BUS_TRACKED_PER_UID each); Applies, at most the job slots, come on top. */
-#define BUS_TRANSIENT_PER_CONNECTION 1024u
+#define BUS_TRANSIENT_PER_CONNECTION 64u
 #define BUS_TRACKED_MAX 128u
 #define BUS_TRACKED_PER_UID 16u
 
