@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core-internal.h"
 #include "log.h"
@@ -45,6 +46,27 @@ int core_mount_count_holders(CoreSnapshotter *s, uint64_t mnt_id, unsigned *ret)
         return 0;
 }
 
+/* Whether some directory above path (as recorded: a caller's target) is root's and shut
+ * to everyone else (no search permission for group and others): then no user reaches a
+ * mount there, in any namespace, whatever copies of it exist. A name that cannot be
+ * looked at, or a symlink on the way, counts as open. */
+static bool target_shut_to_users(const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+        struct stat st;
+        char *slash;
+
+        if (!p || p[0] != '/')
+                return false;
+        while ((slash = strrchr(p, '/')) && slash != p) {
+                *slash = 0;
+                if (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return false;
+                if (st.st_uid == 0 && (st.st_mode & (S_IXGRP | S_IXOTH)) == 0)
+                        return true;
+        }
+        return false;
+}
+
 /* Whether a user keeps a copy of the mount in a user namespace of its own (unshare -Urm
  * copies every mount it can see, and a plain umount does not reach such copies). */
 bool core_mount_has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m) {
@@ -58,8 +80,8 @@ bool core_mount_has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m) {
          * user's namespaces, root's at a target of root's choosing in anyone's. Root's
          * mounts in the 0700 directory under the runtime dir are out of every user's
          * reach; counting other users' copies of them would let any user make root's
-         * Unmount Busy at will. */
-        if (m->owner == 0 && m->daemon_made_target)
+         * Unmount Busy at will; so are root's targets below a directory shut to users. */
+        if (m->owner == 0 && (m->daemon_made_target || (m->target && target_shut_to_users(m->target))))
                 return false;
         r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, m->owner != 0 ? m->owner : (uid_t) -1, &n);
         if (r < 0) {

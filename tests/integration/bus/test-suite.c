@@ -768,6 +768,9 @@ int main(int argc, char **argv) {
         ASSERT_OK(bt_open(&bus, snapshotter));
         root = strdup_printf("%s/suite-%s", test_dir, snapshotter);
         mkdir_or_exists(root);
+        /* Shut to users: their unshare -Urm copies of the suite's mounts (other tests'
+         * users, run at the same time) then cannot reach them, and do not count. */
+        ASSERT_OK(RET_NERRNO(chmod(root, 0700)));
         printf("# snapshotter %s over the bus, mounts %s\n", snapshotter,
                mount_by_hand ? "performed by the test from the returned specs" : "made by the daemon");
 

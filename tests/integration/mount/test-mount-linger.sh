@@ -270,4 +270,23 @@ want ok "root: Unmount after the rename" root Unmount r
 is_mounted "$T/p2/t" && fail "Unmount left the mount in place" || pass "unmounted where it was"
 want ok "root: remove r" root Remove r
 
+if harness_as "$owner" unshare -Urm true 2>/dev/null; then
+        echo "# root's target: a user's copy counts only while users can reach the target"
+        install -d -m 0755 "$T/q/t"
+        want ok "root: prepare q" root Prepare q base "@a{ss} {}"
+        want ok "root: mount q on a chosen target" root Mount q "$T/q/t" "@as []"
+        setpriv --reuid="$(id -u "$owner")" --regid="$(id -g "$owner")" --clear-groups -- \
+                unshare -Urm sleep 600 &
+        copier=$!
+        holders="$holders $copier"
+        has_root_copy() { grep -q " $T/q/t " "/proc/$copier/mountinfo" 2>/dev/null &&
+                [ "$(readlink "/proc/$copier/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; }
+        harness_wait_for 50 has_root_copy || fail "the copy did not appear"
+        want Busy "root: Unmount while a user's copy can reach the target" root Unmount q
+        chmod 0700 "$T/q"
+        want ok "root: Unmount once the target is below a directory shut to users" root Unmount q
+        release "$copier"
+        want ok "root: remove q" root Remove q
+fi
+
 finish
