@@ -20,6 +20,8 @@ typedef struct WriterFile {
         LayerEntryMsg msg;
         char path[PATH_MAX];
         size_t xattrs_len; /* its xattrs, copied to w->file_xattrs */
+        uint64_t end;      /* the end of the data written so far */
+        bool mode_set;     /* created with its mode: no fchmod needed */
 } WriterFile;
 
 /* Reports "layer entry "X": <why>" and returns -code. Fork-safe: vsnprintf into a stack
@@ -173,13 +175,14 @@ static int set_xattrs(LayerWriter *w, const LayerEntryView *e, int fd) {
 
 /* Owner, mode and xattrs of a file or directory, in that order: chown may clear set-id
  * bits and security.capability, so it goes first. A directory that was there already
- * (a parent made for an earlier entry) loses the xattrs the entry does not have. */
-static int set_fd_attrs(LayerWriter *w, const LayerEntryView *e, int fd) {
+ * (a parent made for an earlier entry) loses the xattrs the entry does not have.
+ * mode_set: the file was created with its mode, which has no set-id bit chown clears. */
+static int set_fd_attrs(LayerWriter *w, const LayerEntryView *e, int fd, bool mode_set) {
         int r;
 
         if (fchown(fd, e->msg->uid, e->msg->gid) < 0)
                 return writer_fail(w, errno, e->path, "cannot set the owner");
-        if (fchmod(fd, e->msg->mode) < 0)
+        if (!mode_set && fchmod(fd, e->msg->mode) < 0)
                 return writer_fail(w, errno, e->path, "cannot set the mode");
         if (e->msg->kind == LAYER_ENTRY_DIR) {
                 r = layer_clear_xattrs(fd);
@@ -217,7 +220,7 @@ static int write_dir(LayerWriter *w, const LayerEntryView *e) {
         }
         if (fd < 0)
                 return writer_fail(w, fd, e->path, "cannot open the directory");
-        r = set_fd_attrs(w, e, fd);
+        r = set_fd_attrs(w, e, fd, false);
         if (r < 0)
                 return r;
         /* Later entries change the directory's times; the parent sets them at the end. */
@@ -347,17 +350,31 @@ static int write_opaque(LayerWriter *w, const LayerEntryView *e) {
         return open_dir(w, e->path, e->path, true, &fd);
 }
 
+/* Creates the file where nothing is yet, or after clearing the slot: most entries are new,
+ * and need no look first. With its mode when that has no set-id bit (the umask is 0 in
+ * the sandbox; a new file is writable through the fd O_CREAT returns, whatever its mode),
+ * so that no fchmod follows. */
 static int file_begin(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
         _cleanup_close_ int parent = -EBADF;
         const char *base;
+        mode_t mode;
         int r;
 
-        r = open_slot(w, e->path, false, &parent, &base);
+        r = open_parent(w, e->path, &parent, &base);
         if (r < 0)
                 return r;
-        f->fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        f->mode_set = (e->msg->mode & (S_ISUID | S_ISGID)) == 0;
+        mode = f->mode_set ? e->msg->mode & 07777 : 0600;
+        f->fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (f->fd < 0 && errno == EEXIST) {
+                r = clear_slot(w, e->path, parent, base, false);
+                if (r < 0)
+                        return r;
+                f->fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        }
         if (f->fd < 0)
                 return writer_fail(w, errno, e->path, "cannot create the file");
+        f->end = 0;
         f->msg = *e->msg;
         strcpy(f->path, e->path);
         /* xattrs are set at the end (writes drop security.capability); DATA messages reuse
@@ -383,6 +400,8 @@ static int file_data(LayerWriter *w, WriterFile *f, const uint8_t *buf, size_t s
                         return writer_fail(w, errno, f->path, "cannot write");
                 done += (size_t) k;
         }
+        if (offset + len > f->end)
+                f->end = offset + len;
         return 0;
 }
 
@@ -398,10 +417,10 @@ static int file_end(LayerWriter *w, WriterFile *f) {
         _cleanup_close_ int fd = TAKE_FD(f->fd);
         int r;
 
-        /* Sparse files end in a hole. */
-        if (ftruncate(fd, (off_t) f->msg.size) < 0)
+        /* Sparse files may end in a hole. */
+        if (f->end < f->msg.size && ftruncate(fd, (off_t) f->msg.size) < 0)
                 return writer_fail(w, errno, f->path, "cannot set the size");
-        r = set_fd_attrs(w, &e, fd);
+        r = set_fd_attrs(w, &e, fd, f->mode_set);
         if (r < 0)
                 return r;
         if (futimens(fd, ts) < 0)
