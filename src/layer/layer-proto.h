@@ -30,6 +30,7 @@
  *   RESULT    LayerParseResult, "" NUL: the layer is complete and valid; or ERROR. */
 
 #define LAYER_DATA_CHUNK (128u * 1024u)
+#define LAYER_PIPELINE_BYTES (2 * 1024 * 1024) /* the parser's send buffer, at most */
 #define LAYER_XATTRS_MAX (256u * 1024u) /* all xattrs of one entry, packed */
 #define LAYER_MSG_MAX (sizeof(LayerEntryMsg) + 2u * PATH_MAX + LAYER_XATTRS_MAX)
 

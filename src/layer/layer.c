@@ -100,6 +100,11 @@ static int spawn_writer(Apply *a) {
                 return -errno;
         a->parser.sock = sv[0];
         a->writer.in_fd = sv[1];
+        /* What the parser may send ahead of the writer (a unix stream socket holds what
+         * its sender's buffer allows): the default, about 200 KiB, is a wake-up of the
+         * other process every one or two 128 KiB chunks, each a wait for a CPU on a busy
+         * machine. Capped by net.core.wmem_max; smaller is only slower. */
+        (void) setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &(int) { LAYER_PIPELINE_BYTES }, sizeof(int));
         a->report_fd = memfd_create("lamina-layer-report", MFD_CLOEXEC);
         if (a->report_fd < 0)
                 return -errno;
