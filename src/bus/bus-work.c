@@ -344,15 +344,6 @@ static size_t info_wire_size(const SnapshotInfo *info) {
         return n;
 }
 
-static int info_compare(const void *a, const void *b) {
-        const SnapshotInfo *x = a, *y = b;
-        int c = strcmp(x->name, y->name);
-
-        if (c != 0)
-                return c;
-        return x->owner < y->owner ? -1 : x->owner > y->owner;
-}
-
 /* "" or "<owner>/<name>": the position after which a page starts. */
 static int parse_cursor(const char *cursor, uid_t *ret_owner, const char **ret_name) {
         uint64_t owner = 0;
@@ -372,64 +363,55 @@ static int parse_cursor(const char *cursor, uid_t *ret_owner, const char **ret_n
         return 0;
 }
 
-static bool info_after_cursor(const SnapshotInfo *info, uid_t owner, const char *name) {
-        int c = strcmp(info->name, name);
-
-        return c > 0 || (c == 0 && info->owner > owner);
-}
-
+/* The walk stops at the first snapshot past the limit: no List holds more than one reply. */
 static int list_run(BusJob *job, void *data, Error *e) {
         BusRequest *req = data;
-        size_t bytes = 0;
+        const CoreListLimit limit = { .max_items = SIZE_MAX, .max_bytes = BUS_LIST_BYTES_MAX, .size = info_wire_size };
+        bool more;
         int r;
 
-        r = core_list(req->snapshotter->core, req->ns, req->strv, &req->infos, e);
+        r = core_list_limited(req->snapshotter->core, req->ns, req->strv, &limit, &req->infos, &more, e);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < req->infos.n; i++) {
-                bytes += info_wire_size(&req->infos.items[i]);
-                if (bytes > BUS_LIST_BYTES_MAX)
-                        return error_setf(e, EUSERS,
-                                          "the %zu snapshots listed would take more than %u MiB, more than one "
-                                          "message may carry; page with ListPage(filters, cursor, limit) or "
-                                          "narrow the list with filters",
-                                          req->infos.n, BUS_LIST_BYTES_MAX / 1024u / 1024u);
-        }
+        if (more)
+                return error_setf(e, EUSERS,
+                                  "the snapshots listed would take more than %u MiB (more than %zu snapshots), "
+                                  "more than one message may carry; page with ListPage(filters, cursor, limit) or "
+                                  "narrow the list with filters",
+                                  BUS_LIST_BYTES_MAX / 1024u / 1024u, req->infos.n);
         req->first = 0;
         req->count = req->infos.n;
         return 0;
 }
 
+/* Only the page is read (twice at most: root's snapshots and the caller's). */
 static int list_page_run(BusJob *job, void *data, Error *e) {
         BusRequest *req = data;
         SnapshotInfoList *l = &req->infos;
-        size_t limit = req->limit == 0 || req->limit > BUS_PAGE_ITEMS_MAX ? BUS_PAGE_ITEMS_MAX : req->limit;
-        size_t i = 0, bytes = 0;
+        const CoreListLimit limit = {
+                .max_items = req->limit == 0 || req->limit > BUS_PAGE_ITEMS_MAX ? BUS_PAGE_ITEMS_MAX : req->limit,
+                .max_bytes = BUS_PAGE_BYTES_MAX,
+                .size = info_wire_size,
+        };
         const char *name = NULL;
         uid_t owner = 0;
+        bool more;
         int r;
 
-        r = core_list(req->snapshotter->core, req->ns, req->strv, l, e);
-        if (r < 0)
-                return r;
-        if (l->n > 1)
-                qsort(l->items, l->n, sizeof *l->items, info_compare);
         if (!isempty(req->cursor)) {
                 r = parse_cursor(req->cursor, &owner, &name);
                 assert(r >= 0); /* read_list_page() checked it */
-                while (i < l->n && !info_after_cursor(&l->items[i], owner, name))
-                        i++;
         }
-        req->first = i;
-        for (; i < l->n && i - req->first < limit; i++) {
-                bytes += info_wire_size(&l->items[i]);
-                if (bytes > BUS_PAGE_BYTES_MAX && i > req->first)
-                        break;
-        }
-        req->count = i - req->first;
-        if (i < l->n) {
-                const SnapshotInfo *last = &l->items[i - 1];
+        r = core_list_page(req->snapshotter->core, req->ns, req->strv, owner, name, &limit, l, &more, e);
+        if (r < 0)
+                return r;
+        req->first = 0;
+        req->count = l->n;
+        if (more) {
+                const SnapshotInfo *last;
 
+                assert(l->n > 0); /* a page holds at least one snapshot */
+                last = &l->items[l->n - 1];
                 req->next_cursor = strdup_printf("%u/%s", (unsigned) last->owner, last->name);
                 if (!req->next_cursor)
                         return error_set_errno(e, ENOMEM, "cannot page the list");

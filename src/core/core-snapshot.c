@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "core-internal.h"
-#include "filter.h"
 #include "log.h"
 #include "strutil.h"
 
@@ -498,83 +497,4 @@ int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
 int core_remove_transient(CoreSnapshotter *s, uid_t ns, const char *key, const char *owner, Error *e) {
         assert(owner);
         return remove_snapshot(s, ns, key, owner, e);
-}
-
-void snapshot_info_list_clear(SnapshotInfoList *l) {
-        for (size_t i = 0; i < l->n; i++)
-                snapshot_info_clear(&l->items[i]);
-        free(l->items);
-        *l = (SnapshotInfoList) {};
-}
-
-typedef struct ListArgs {
-        uid_t ns;
-        const Filter *filter;
-        SnapshotInfoList *list;
-        size_t allocated;
-} ListArgs;
-
-static int list_one(const SnapshotInfo *info, void *userdata) {
-        ListArgs *a = userdata;
-        SnapshotInfo *item;
-
-        if (a->ns != CORE_NS_ALL && info->owner != a->ns &&
-            !(a->ns != 0 && info->owner == 0 && info->kind == SNAPSHOT_COMMITTED))
-                return 0;
-        /* Only now: the caller's patterns never run over snapshots it may not see. */
-        if (!filter_match(a->filter, info))
-                return 0;
-        if (a->list->n == a->allocated) {
-                size_t n = a->allocated ? a->allocated * 2 : 64;
-                SnapshotInfo *items = realloc(a->list->items, n * sizeof(SnapshotInfo));
-                if (!items)
-                        return -ENOMEM;
-                a->list->items = items;
-                a->allocated = n;
-        }
-        item = &a->list->items[a->list->n];
-        *item = *info;
-        item->labels = LABELS_NULL;
-        item->name = strdup(info->name);
-        item->parent = info->parent ? strdup(info->parent) : NULL;
-        a->list->n++;
-        if (!item->name || (info->parent && !item->parent))
-                return -ENOMEM;
-        return labels_copy(&item->labels, &info->labels);
-}
-
-/* A List this long has touched many pages of the store's map: give them back (a List of
- * 100 000 left 15 MiB of them in laminad's RSS). */
-#define CORE_LIST_RELEASE_MIN 4096
-
-int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoList *ret, Error *e) {
-        _cleanup_(store_read_endp) StoreTxn *t = NULL;
-        _cleanup_(filter_freep) Filter *f = NULL;
-        ListArgs a = { .ns = ns, .list = ret };
-        int r;
-
-        r = filter_parse(filters, &f, e);
-        if (r < 0)
-                return r;
-        r = core_read_begin(s, &t, e);
-        if (r < 0)
-                return r;
-        a.filter = f;
-        /* Only the namespaces the caller sees are read: root's (for its committed
-         * snapshots), then the caller's own; never every user's records. */
-        if (ns == CORE_NS_ALL)
-                r = store_walk(t, NULL, list_one, &a, e);
-        else {
-                r = store_walk_owner(t, 0, NULL, list_one, &a, e);
-                if (r >= 0 && ns != 0)
-                        r = store_walk_owner(t, ns, NULL, list_one, &a, e);
-        }
-        if (r < 0) {
-                snapshot_info_list_clear(ret);
-                return error_from_errno(e, r, "cannot list snapshots");
-        }
-        store_read_end(TAKE_PTR(t));
-        if (ret->n >= CORE_LIST_RELEASE_MIN)
-                store_release_pages(s->store);
-        return 0;
 }

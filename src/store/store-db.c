@@ -51,25 +51,32 @@ int db_each(StoreTxn *t, MDB_dbi dbi, db_each_fn fn, void *userdata, size_t *ret
         return 0;
 }
 
-int db_each_prefix(StoreTxn *t, MDB_dbi dbi, const void *prefix, size_t plen, db_each_fn fn, void *userdata,
-                   Error *e) {
+int db_each_from(StoreTxn *t, MDB_dbi dbi, const void *start, size_t slen, size_t plen, db_each_fn fn,
+                 void *userdata, Error *e) {
         _cleanup_cursor_ MDB_cursor *c = NULL;
-        MDB_val key = { .mv_size = plen, .mv_data = (void *) prefix }, val;
+        MDB_val key = { .mv_size = slen, .mv_data = (void *) start }, val;
         int r, rc;
+
+        assert(plen <= slen);
 
         r = cursor_open(t, dbi, &c);
         if (r < 0)
                 return r;
         for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-             rc == 0 && key.mv_size >= plen && memcmp(key.mv_data, prefix, plen) == 0;
+             rc == 0 && key.mv_size >= plen && memcmp(key.mv_data, start, plen) == 0;
              rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
                 r = fn(t, &key, &val, userdata, e);
-                if (r < 0)
-                        return r;
+                if (r != 0)
+                        return r < 0 ? r : 0;
         }
         if (rc != 0 && rc != MDB_NOTFOUND)
                 return txn_result(t, rc);
         return 0;
+}
+
+int db_each_prefix(StoreTxn *t, MDB_dbi dbi, const void *prefix, size_t plen, db_each_fn fn, void *userdata,
+                   Error *e) {
+        return db_each_from(t, dbi, prefix, plen, plen, fn, userdata, e);
 }
 
 int db_get(StoreTxn *t, MDB_dbi dbi, const void *key, size_t klen, MDB_val *ret) {

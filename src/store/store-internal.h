@@ -164,9 +164,12 @@ int cursor_open(StoreTxn *t, MDB_dbi dbi, MDB_cursor **ret);
 
 typedef int (*db_each_fn)(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e);
 int db_each(StoreTxn *t, MDB_dbi dbi, db_each_fn fn, void *userdata, size_t *ret_n, Error *e);
-/* Only the keys that start with prefix, in order. */
+/* Only the keys that start with prefix, in order; a positive return from fn stops (0). */
 int db_each_prefix(StoreTxn *t, MDB_dbi dbi, const void *prefix, size_t plen, db_each_fn fn, void *userdata,
                    Error *e);
+/* The same from the first key >= start, for the keys that start with start's first plen bytes. */
+int db_each_from(StoreTxn *t, MDB_dbi dbi, const void *start, size_t slen, size_t plen, db_each_fn fn,
+                 void *userdata, Error *e);
 int db_get(StoreTxn *t, MDB_dbi dbi, const void *key, size_t klen, MDB_val *ret);
 int db_put(StoreTxn *t, MDB_dbi dbi, const void *key, size_t klen, const void *data,
            size_t dlen, unsigned flags);

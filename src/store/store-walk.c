@@ -35,7 +35,7 @@ static int walk_group_flush(WalkGroup *g, store_walk_fn fn, void *userdata) {
         if (g->n == 0)
                 return 0;
         qsort(g->items, g->n, sizeof(SnapshotInfo), info_compare);
-        for (size_t i = 0; i < g->n && r >= 0; i++)
+        for (size_t i = 0; i < g->n && r == 0; i++)
                 r = fn(g->items + i, userdata);
         walk_group_clear(g);
         return r;
@@ -55,10 +55,18 @@ static int walk_group_add(WalkGroup *g, const uint8_t *prefix, SnapshotInfo *inf
 
 typedef struct WalkArgs {
         const Filter *filter;
+        const char *from;
         WalkGroup group;
         store_walk_fn fn;
         void *userdata;
+        bool stopped; /* fn returned > 0 */
 } WalkArgs;
+
+static int walk_result(WalkArgs *a, int r) {
+        if (r > 0)
+                a->stopped = true;
+        return r;
+}
 
 static int walk_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
@@ -69,8 +77,8 @@ static int walk_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void 
         int r;
 
         if (g->n > 0 && !(long_name && memcmp(key->mv_data, g->prefix, NAME_GROUP_LEN) == 0)) {
-                r = walk_group_flush(g, a->fn, a->userdata);
-                if (r < 0)
+                r = walk_result(a, walk_group_flush(g, a->fn, a->userdata));
+                if (r != 0)
                         return r;
         }
 
@@ -80,11 +88,14 @@ static int walk_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void 
         r = record_to_info(t, &rec, &info);
         if (r < 0)
                 return r;
+        /* The seek lands on from's group of long names: those before from are skipped. */
+        if (a->from && strcmp(info.name, a->from) < 0)
+                return 0;
         if (a->filter && !filter_match(a->filter, &info))
                 return 0;
         if (long_name)
                 return walk_group_add(g, key->mv_data, &info);
-        return a->fn(&info, a->userdata);
+        return walk_result(a, a->fn(&info, a->userdata));
 }
 
 int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userdata, Error *e) {
@@ -102,20 +113,28 @@ int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userda
         return 0;
 }
 
-int store_walk_owner(StoreTxn *t, uid_t owner, const Filter *filter, store_walk_fn fn, void *userdata, Error *e) {
-        WalkArgs a = { .filter = filter, .fn = fn, .userdata = userdata };
-        uint32_t be = htobe32((uint32_t) owner);
+int store_walk_owner_from(StoreTxn *t, uid_t owner, const char *from, const Filter *filter, store_walk_fn fn,
+                          void *userdata, Error *e) {
+        WalkArgs a = { .filter = filter, .from = from, .fn = fn, .userdata = userdata };
+        NameKey start;
         int r;
 
         assert(t && fn);
 
-        r = db_each_prefix(t, t->store->names, &be, sizeof be, walk_entry, &a, NULL);
+        /* Long names are keyed by their first NAME_PREFIX_MAX bytes: seek to that. */
+        r = name_key(owner, from ?: "", from ? MIN(strlen(from), (size_t) NAME_PREFIX_MAX) : 0, &start);
         if (r >= 0)
+                r = db_each_from(t, t->store->names, start.b, start.n, OWNER_LEN, walk_entry, &a, NULL);
+        if (r >= 0 && !a.stopped)
                 r = walk_group_flush(&a.group, fn, userdata);
         walk_group_clear(&a.group);
         if (r < 0)
                 return error_set_errno(e, r, "cannot list snapshots");
         return 0;
+}
+
+int store_walk_owner(StoreTxn *t, uid_t owner, const Filter *filter, store_walk_fn fn, void *userdata, Error *e) {
+        return store_walk_owner_from(t, owner, NULL, filter, fn, userdata, e);
 }
 
 typedef struct IdList {

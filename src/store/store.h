@@ -97,6 +97,10 @@ int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userda
 /* The same for one owner's snapshots only, without reading anyone else's (the names index
  * starts with the owner). */
 int store_walk_owner(StoreTxn *t, uid_t owner, const Filter *filter, store_walk_fn fn, void *userdata, Error *e);
+/* The same from the name from on (NULL: the first), in name order; a positive return from
+ * fn stops the walk (0): a page of n reads about n records, however many follow. */
+int store_walk_owner_from(StoreTxn *t, uid_t owner, const char *from, const Filter *filter, store_walk_fn fn,
+                          void *userdata, Error *e);
 
 /* What one owner holds (for quotas), in one pass over its own records: snapshots of every
  * kind, their label bytes (keys and values), the recorded usage of its committed ones and

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Lists of snapshots (core-list.c): ListPage's pages in name-then-owner order after a cursor,
+ * List's limit, and that both read only about what they return. */
+#include "core-test-util.h"
+
+static char *dir;
+static Core *core;
+static CoreSnapshotter *ovl;
+static size_t size_calls;
+
+static void setup(void) {
+        dir = test_mkdtemp();
+        core = test_core_new(dir, 0);
+        ovl = core_snapshotter_by_name(core, "overlayfs");
+        ASSERT_TRUE(ovl);
+}
+
+static void teardown(void) {
+        core_free(core);
+        test_rm_rf(dir);
+        free(dir);
+}
+
+static void prepare(uid_t ns, const char *key) {
+        Error e = ERROR_NULL;
+        ASSERT_OK(core_prepare(ovl, ns, key, NULL, NULL, NULL, &e));
+}
+
+static void committed(uid_t ns, const char *name) {
+        _cleanup_free_ char *key = strdup_printf("%s-key", name);
+        Error e = ERROR_NULL;
+
+        prepare(ns, key);
+        ASSERT_OK(core_commit(ovl, ns, name, key, NULL, &e));
+}
+
+/* Every snapshot counts 10 bytes. */
+static size_t size_ten(const SnapshotInfo *info) {
+        size_calls++;
+        return 10;
+}
+
+/* What uid 1000 sees, in name-then-owner order: root's committed snapshots and its own;
+ * not root's active one, nor uid 1001's. */
+static const char *const expected[] = { "0/a", "1000/a", "1000/b", "0/c", "1000/d", "0/e", "1000/f" };
+
+static void populate(void) {
+        committed(0, "a");
+        committed(0, "c");
+        committed(0, "e");
+        prepare(0, "b0");
+        prepare(1000, "a");
+        prepare(1000, "b");
+        prepare(1000, "d");
+        prepare(1000, "f");
+        prepare(1001, "c1");
+}
+
+/* Pages through uid 1000's list with limit; returns the "owner/name"s joined by spaces and
+ * the number of pages. */
+static char *page_all(char *const *filters, const CoreListLimit *limit, size_t *ret_pages) {
+        _cleanup_free_ char *cursor_name = NULL;
+        uid_t cursor_owner = 0;
+        char *all = strdup("");
+        size_t pages = 0;
+
+        for (bool more = true; more; pages++) {
+                _cleanup_(snapshot_info_list_clear) SnapshotInfoList l = {};
+                Error e = ERROR_NULL;
+
+                ASSERT_TRUE(pages < 100);
+                ASSERT_OK(core_list_page(ovl, 1000, filters, cursor_owner, cursor_name, limit, &l, &more, &e));
+                ASSERT_TRUE(l.n > 0 || (pages == 0 && !more));
+                for (size_t i = 0; i < l.n; i++) {
+                        char *s = strdup_printf("%s%s%u/%s", all, *all ? " " : "", (unsigned) l.items[i].owner,
+                                                l.items[i].name);
+                        free(all);
+                        all = s;
+                }
+                if (l.n > 0) {
+                        free(cursor_name);
+                        cursor_name = strdup(l.items[l.n - 1].name);
+                        cursor_owner = l.items[l.n - 1].owner;
+                }
+        }
+        *ret_pages = pages;
+        return all;
+}
+
+static char *expected_joined(void) {
+        char *all = strdup("");
+
+        for (size_t i = 0; i < ELEMENTSOF(expected); i++) {
+                char *s = strdup_printf("%s%s%s", all, *all ? " " : "", expected[i]);
+                free(all);
+                all = s;
+        }
+        return all;
+}
+
+/* Every page size gives the same list, each snapshot once, in ListPage's order; the last
+ * page says nothing follows (no empty page after it). */
+TEST(pages_are_in_name_then_owner_order) {
+        _cleanup_free_ char *want = NULL;
+
+        setup();
+        populate();
+        want = expected_joined();
+        for (size_t limit = 1; limit <= ELEMENTSOF(expected) + 1; limit++) {
+                const CoreListLimit l = { .max_items = limit, .max_bytes = SIZE_MAX, .size = size_ten };
+                _cleanup_free_ char *got = NULL;
+                size_t pages;
+
+                got = page_all(NULL, &l, &pages);
+                if (!streq(got, want))
+                        fprintf(stderr, "limit %zu: got \"%s\", expected \"%s\"\n", limit, got, want);
+                ASSERT_STREQ(got, want);
+                ASSERT_TRUE(pages == (ELEMENTSOF(expected) + limit - 1) / limit);
+        }
+        teardown();
+}
+
+/* Bytes cut a page too, but a page always holds one snapshot; filters apply before. */
+TEST(pages_end_at_their_bytes_and_filters_apply) {
+        const CoreListLimit two = { .max_items = 100, .max_bytes = 25, .size = size_ten },
+                            one = { .max_items = 100, .max_bytes = 5, .size = size_ten };
+        char *active[] = { (char *) "kind==active", NULL };
+        _cleanup_free_ char *want = NULL, *got = NULL, *got_one = NULL, *got_active = NULL;
+        size_t pages;
+
+        setup();
+        populate();
+        want = expected_joined();
+        got = page_all(NULL, &two, &pages);
+        ASSERT_STREQ(got, want);
+        ASSERT_TRUE(pages == 4);
+        got_one = page_all(NULL, &one, &pages);
+        ASSERT_STREQ(got_one, want);
+        ASSERT_TRUE(pages == ELEMENTSOF(expected));
+        got_active = page_all(active, &two, &pages);
+        ASSERT_STREQ(got_active, "1000/a 1000/b 1000/d 1000/f");
+        ASSERT_TRUE(pages == 2);
+        teardown();
+}
+
+#define N_OWN 300
+
+/* A page of 10 from 300 of the caller's snapshots and root's weighs about 10 of them per
+ * namespace, not the whole list; List stops at its limit the same way. */
+TEST(a_page_reads_about_a_page) {
+        const CoreListLimit ten = { .max_items = 10, .max_bytes = SIZE_MAX, .size = size_ten },
+                            bytes = { .max_items = SIZE_MAX, .max_bytes = 95, .size = size_ten };
+        _cleanup_(snapshot_info_list_clear) SnapshotInfoList page = {}, all = {}, cut = {};
+        Error e = ERROR_NULL;
+        bool more;
+
+        setup();
+        populate();
+        for (unsigned i = 0; i < N_OWN; i++) {
+                _cleanup_free_ char *key = strdup_printf("k%04u", i);
+                prepare(1000, key);
+        }
+
+        size_calls = 0;
+        ASSERT_OK(core_list_page(ovl, 1000, NULL, 1000, "k0100", &ten, &page, &more, &e));
+        ASSERT_TRUE(more && page.n == 10);
+        ASSERT_STREQ(page.items[0].name, "k0101");
+        ASSERT_STREQ(page.items[9].name, "k0110");
+        /* 11 of the caller's (the 11th shows the page is full), 0 of root's (all after "k"
+         * are none), then the merge: no more than twice a page. */
+        ASSERT_TRUE(size_calls <= 2 * 11 + 10);
+
+        ASSERT_OK(core_list_limited(ovl, 1000, NULL, NULL, &all, &more, &e));
+        ASSERT_TRUE(!more && all.n == ELEMENTSOF(expected) + N_OWN);
+
+        size_calls = 0;
+        ASSERT_OK(core_list_limited(ovl, 1000, NULL, &bytes, &cut, &more, &e));
+        ASSERT_TRUE(more && cut.n == 9);
+        ASSERT_TRUE(size_calls == 10);
+        teardown();
+}
+
+TEST_MAIN(TEST_ENTRY(pages_are_in_name_then_owner_order), TEST_ENTRY(pages_end_at_their_bytes_and_filters_apply),
+          TEST_ENTRY(a_page_reads_about_a_page))
