@@ -375,7 +375,7 @@ static int list_run(BusJob *job, void *data, Error *e) {
                 return r;
         if (more)
                 return error_setf(e, EUSERS,
-                                  "the snapshots listed would take more than %u MiB (more than %zu snapshots), "
+                                  "the snapshots listed would take more than %u MiB (the first %zu of them fit), "
                                   "more than one message may carry; page with ListPage(filters, cursor, limit) or "
                                   "narrow the list with filters",
                                   BUS_LIST_BYTES_MAX / 1024u / 1024u, req->infos.n);
