@@ -10,46 +10,67 @@
 #include "store-internal.h"
 
 /* Long names sharing their first NAME_PREFIX_MAX bytes are ordered by hash in the index;
- * walk collects such a group and sorts it by name. */
+ * walk collects such a group, names and IDs only (not labels: a group can be all of an
+ * owner's snapshots), sorts it by name and reads each record again as it calls back. */
+typedef struct GroupItem {
+        char *name;
+        uint64_t id;
+} GroupItem;
+
 typedef struct WalkGroup {
         uint8_t prefix[NAME_GROUP_LEN];
-        SnapshotInfo *items;
+        GroupItem *items;
         size_t n;
 } WalkGroup;
 
-static int info_compare(const void *a, const void *b) {
-        return strcmp(((const SnapshotInfo *) a)->name, ((const SnapshotInfo *) b)->name);
+static int item_compare(const void *a, const void *b) {
+        return strcmp(((const GroupItem *) a)->name, ((const GroupItem *) b)->name);
 }
 
 static void walk_group_clear(WalkGroup *g) {
         for (size_t i = 0; i < g->n; i++)
-                snapshot_info_clear(g->items + i);
+                free(g->items[i].name);
         free(g->items);
         g->items = NULL;
         g->n = 0;
 }
 
-static int walk_group_flush(WalkGroup *g, store_walk_fn fn, void *userdata) {
+static int walk_group_call(StoreTxn *t, uint64_t id, store_walk_fn fn, void *userdata) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        Record rec;
+        int r;
+
+        r = record_get(t, id, &rec);
+        if (r < 0)
+                return r == -ENOENT ? -EBADMSG : r;
+        r = record_to_info(t, &rec, &info);
+        if (r < 0)
+                return r;
+        return fn(&info, userdata);
+}
+
+static int walk_group_flush(StoreTxn *t, WalkGroup *g, store_walk_fn fn, void *userdata) {
         int r = 0;
 
         if (g->n == 0)
                 return 0;
-        qsort(g->items, g->n, sizeof(SnapshotInfo), info_compare);
+        qsort(g->items, g->n, sizeof(GroupItem), item_compare);
         for (size_t i = 0; i < g->n && r == 0; i++)
-                r = fn(g->items + i, userdata);
+                r = walk_group_call(t, g->items[i].id, fn, userdata);
         walk_group_clear(g);
         return r;
 }
 
+/* Takes info's name. */
 static int walk_group_add(WalkGroup *g, const uint8_t *prefix, SnapshotInfo *info) {
-        SnapshotInfo *a = realloc(g->items, (g->n + 1) * sizeof(SnapshotInfo));
+        GroupItem *a = realloc(g->items, (g->n + 1) * sizeof(GroupItem));
 
         if (!a)
                 return -ENOMEM;
         g->items = a;
         memcpy(g->prefix, prefix, NAME_GROUP_LEN);
-        g->items[g->n++] = *info;
-        *info = (SnapshotInfo) {};
+        g->items[g->n++] = (GroupItem) { .name = info->name, .id = info->id };
+        info->name = NULL;
         return 0;
 }
 
@@ -77,7 +98,7 @@ static int walk_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void 
         int r;
 
         if (g->n > 0 && !(long_name && memcmp(key->mv_data, g->prefix, NAME_GROUP_LEN) == 0)) {
-                r = walk_result(a, walk_group_flush(g, a->fn, a->userdata));
+                r = walk_result(a, walk_group_flush(t, g, a->fn, a->userdata));
                 if (r != 0)
                         return r;
         }
@@ -106,7 +127,7 @@ int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userda
 
         r = db_each(t, t->store->names, walk_entry, &a, NULL, NULL);
         if (r >= 0)
-                r = walk_group_flush(&a.group, fn, userdata);
+                r = walk_group_flush(t, &a.group, fn, userdata);
         walk_group_clear(&a.group);
         if (r < 0)
                 return error_set_errno(e, r, "cannot list snapshots");
@@ -126,7 +147,7 @@ int store_walk_owner_from(StoreTxn *t, uid_t owner, const char *from, const Filt
         if (r >= 0)
                 r = db_each_from(t, t->store->names, start.b, start.n, OWNER_LEN, walk_entry, &a, NULL);
         if (r >= 0 && !a.stopped)
-                r = walk_group_flush(&a.group, fn, userdata);
+                r = walk_group_flush(t, &a.group, fn, userdata);
         walk_group_clear(&a.group);
         if (r < 0)
                 return error_set_errno(e, r, "cannot list snapshots");

@@ -6,13 +6,15 @@
 
 typedef struct Counted {
         char **names;
-        size_t calls, stop_after;
+        size_t calls, stop_after, labelled;
 } Counted;
 
 static int count_fn(const SnapshotInfo *info, void *userdata) {
         Counted *c = userdata;
 
         c->calls++;
+        if (labels_get(&info->labels, "k") && streq(labels_get(&info->labels, "k"), "v"))
+                c->labelled++;
         ASSERT_OK(strv_extend(&c->names, info->name));
         return c->stop_after > 0 && c->calls >= c->stop_after ? 1 : 0;
 }
@@ -81,15 +83,18 @@ TEST(walk_from_stops_after_a_page) {
 }
 
 /* Long names sharing their first NAME_PREFIX_MAX bytes sit in the index by hash: a start
- * inside such a group still gives the names from it on, in name order. */
+ * inside such a group still gives the names from it on, in name order, with their labels
+ * (the group keeps only names; each record is read again for the callback). */
 TEST(walk_from_inside_a_group_of_long_names) {
         TestStore ts;
         Store *s = test_store_new(&ts, 0);
         _cleanup_free_ char *l1 = long_name(600, 'l', "1"), *l2 = long_name(600, 'l', "2"),
                             *l3 = long_name(600, 'l', "3"), *prefix = long_name(NAME_PREFIX_MAX, 'l', NULL);
+        Labels labels = LABELS_NULL;
         Counted c;
 
-        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1000, l3, 0, NULL, NULL, NULL) > 0);
+        ASSERT_OK(labels_set(&labels, "k", "v"));
+        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1000, l3, 0, NULL, &labels, NULL) > 0);
         ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1000, l1, 0, NULL, NULL, NULL) > 0);
         ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1000, l2, 0, NULL, NULL, NULL) > 0);
         ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1000, prefix, 0, NULL, NULL, NULL) > 0);
@@ -100,6 +105,7 @@ TEST(walk_from_inside_a_group_of_long_names) {
         ASSERT_STREQ(c.names[0], l2);
         ASSERT_STREQ(c.names[1], l3);
         ASSERT_STREQ(c.names[2], "m");
+        ASSERT_TRUE(c.labelled == 1);
         c.names = strv_free(c.names);
 
         walk_from(s, 1000, prefix, 2, &c);
@@ -111,6 +117,7 @@ TEST(walk_from_inside_a_group_of_long_names) {
         walk_from(s, 1000, "l", 0, &c);
         ASSERT_TRUE(c.calls == 5);
         c.names = strv_free(c.names);
+        labels_clear(&labels);
         test_store_done(&ts);
 }
 
