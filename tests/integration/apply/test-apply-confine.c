@@ -275,6 +275,7 @@ static void check_writer(pid_t writer) {
 
         n = list_fds(writer, fds, ELEMENTSOF(fds));
         ASSERT_TRUE(n >= 3 && n < ELEMENTSOF(fds));
+        free(p);
         p = strdup_printf("/proc/%d/root", writer);
         root = realpath(p, NULL);
         ASSERT_TRUE(root);
