@@ -2,6 +2,7 @@
 /* The writer's sandbox: allowed work succeeds, anything outside the allowlist kills,
  * Landlock and its own user namespace hold. */
 #include <fcntl.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,12 +238,34 @@ TEST(own_user_namespace_maps_every_id) {
         close(p[1]);
 }
 
+/* A kernel without Landlock (here: landlock_create_ruleset() answered ENOSYS by a
+ * filter): the writer is not started at all. */
+TEST(no_landlock_no_writer) {
+        int status;
+        pid_t pid = fork();
+
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+                LayerSandbox sb = { .max_file_size = 1 << 20 };
+                pid_t writer;
+
+                if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(landlock_create_ruleset), 0) < 0 ||
+                    seccomp_load(ctx) < 0)
+                        _exit(2);
+                sb.root_fd = open_root();
+                _exit(layer_sandbox_spawn(&sb, child_ok, &sb.root_fd, &writer) == -EOPNOTSUPP ? 0 : 3);
+        }
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(allowed_work_succeeds), TEST_ENTRY(chrooted), TEST_ENTRY(execve_kills),
                 TEST_ENTRY(socket_kills), TEST_ENTRY(mount_kills), TEST_ENTRY(fork_kills),
                 TEST_ENTRY(other_directories_are_refused), TEST_ENTRY(landlock_and_no_device_nodes),
-                TEST_ENTRY(own_user_namespace_maps_every_id),
+                TEST_ENTRY(own_user_namespace_maps_every_id), TEST_ENTRY(no_landlock_no_writer),
         };
         int r;
 
