@@ -220,8 +220,20 @@ static int query_run(BusJob *job, void *data, Error *e) {
         for (size_t i = 0; i < q->c->n_snapshotters; i++) {
                 CoreSnapshotter *core = q->c->snapshotters[i].core;
                 uid_t ns = q->uid == 0 ? CORE_NS_ALL : q->uid;
+                bool more = false;
 
-                r = core_list(core, ns, NULL, &q->lists[i], e);
+                /* A user's list is read only up to what the reply may still take (its
+                 * labels could be its whole LabelBytes= quota); root's walk of every
+                 * namespace reads all. */
+                if (q->uid == 0)
+                        r = core_list(core, ns, NULL, &q->lists[i], e);
+                else
+                        r = core_list_limited(core, ns, NULL,
+                                              &(CoreListLimit) { SIZE_MAX, BUS_LIST_BYTES_MAX - bytes,
+                                                                 info_size },
+                                              &q->lists[i], &more, e);
+                if (r >= 0 && more)
+                        bytes = BUS_LIST_BYTES_MAX + 1;
                 if (r >= 0)
                         r = core_list_mounts(core, ns, &q->mounts[i], e);
                 if (r >= 0)

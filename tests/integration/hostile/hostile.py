@@ -243,6 +243,13 @@ def main(argv):
         stall(int(argv[2]), argv[3])
     elif cmd == "call":
         print(outcome(bus(), argv[2], argv[3], json.loads(argv[4])))
+    elif cmd == "objects":
+        try:
+            bus().call_sync(SERVICE, "/org/lamina/snapshot1", "org.freedesktop.DBus.ObjectManager",
+                            "GetManagedObjects", None, None, Gio.DBusCallFlags.NONE, 120000, None)
+            print("ok")
+        except GLib.Error as e:
+            print(error_name(e))
     else:
         sys.exit("unknown command " + cmd)
 

@@ -200,6 +200,8 @@ if selected list; then
         out=$(tool "$HOG" pages 50)
         echo "# $out"
         check "list: ListPage returns every snapshot once ($out)" [ "$out" = "pages 6 items 300 distinct 300" ]
+        out=$(tool "$HOG" objects)
+        want list-objects LimitsExceeded "$out"
         victim_check list
         same_daemon list
 fi
