@@ -504,14 +504,12 @@ static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
                 return error_set_errno(e, r, "cannot create a staging directory in the snapshot");
         r = spawn_writer(a);
         if (r == -EOPNOTSUPP)
-                return error_set_errno(e, r, "cannot confine the layer writer: the kernel offers no Landlock, or a "
-                                       "seccomp filter refuses it (in a container: allow landlock_create_ruleset, "
-                                       "landlock_add_rule and landlock_restrict_self); no layer is applied without it");
+                return error_set_errno(e, r, "cannot start the layer writer: the kernel offers no Landlock (5.13 or later, "
+                                       "with landlock in its lsm= list) or a seccomp filter refuses it (in a container: "
+                                       "allow landlock_create_ruleset, landlock_add_rule and landlock_restrict_self); it "
+                                       "confines the writer to its staging directory, and no layer is applied without it");
         if (r < 0)
-                return r == -EOPNOTSUPP ? error_set_errno(e, r, "cannot start the layer writer: the kernel offers no Landlock "
-                                                          "(5.13 or later, with landlock in its lsm= list), which "
-                                                          "confines it to its staging directory; no layer is applied without it")
-                                        : error_set_errno(e, r, "cannot start the layer writer");
+                return error_set_errno(e, r, "cannot start the layer writer");
         r = spawn_parser(a, layer_fd);
         if (r < 0)
                 return error_set_errno(e, r, "cannot start the layer parser");
