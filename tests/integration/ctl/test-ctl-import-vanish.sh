@@ -74,7 +74,9 @@ fi
 exec 7>&-
 
 # 2. A raw client that closes its bus connection mid-Apply (the process lives on).
-ctl_py() { /usr/bin/python3 "$LAMINA_SOURCE_DIR/tests/integration/ctl/vanish-client.py" "$@"; }
+# exec: run in the background, $! must be the client itself (a subshell's PID was killed
+# and waited for while the client lived on, left behind by every run).
+ctl_py() { exec /usr/bin/python3 "$LAMINA_SOURCE_DIR/tests/integration/ctl/vanish-client.py" "$@"; }
 expect "the transient label must name the caller's own connection" "$(ctl_py overlayfs raw-bad check)" \
         org.lamina.snapshot1.Error.InvalidArgument
 expect "nothing made by the refused Prepare" "$(snapshots)" ""
