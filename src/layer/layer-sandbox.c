@@ -278,6 +278,11 @@ _noreturn_ static void parser_child(const LayerSandbox *sb, const int *keep, siz
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 4);
         if (become_nobody() < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
+        /* Changing the effective uid cleared the death signal: set it again. (A parent that
+         * dies in the few system calls between goes unnoticed: PID 1 of its own namespace,
+         * the parser cannot see it.) */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
@@ -302,10 +307,11 @@ _noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, si
                                      int ruleset_fd, const SandboxFilter *filter, LayerSandboxFunc func,
                                      void *userdata) {
         struct sock_fprog prog = { .len = (unsigned short) filter->n, .filter = filter->insns };
+        pid_t parent = getppid();
 
         if (close_all_but(keep, n_keep) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP);
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
         if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 2);
@@ -325,6 +331,10 @@ _noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, si
                 (void) setfsuid(sb->fsuid);
                 if ((uid_t) setfsuid((uid_t) -1) != sb->fsuid)
                         sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
+                /* A new fsuid cleared the death signal: set again, then make sure the
+                 * parent did not die in between. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+                        sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
         }
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || drop_capabilities() < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);

@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -260,12 +263,108 @@ TEST(no_landlock_no_writer) {
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* Blocks reading a pipe nobody writes to, as a parser reading a stalled layer does. */
+static int child_block(void *userdata) {
+        char c;
+
+        return read(*(int *) userdata, &c, 1) == 0 ? 10 : 11;
+}
+
+static bool confined(pid_t pid) {
+        char path[64], line[128];
+        bool found = false;
+        FILE *f;
+
+        snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        while (!found && fgets(line, sizeof line, f))
+                found = strncmp(line, "Seccomp:\t2", 10) == 0;
+        fclose(f);
+        return found;
+}
+
+/* Whichever child of ours ends next, within about 10 s: its pid, or -1. */
+static pid_t wait_child_exit(int *ret_status) {
+        for (int i = 0; i < 1000; i++) {
+                pid_t pid = waitpid(-1, ret_status, WNOHANG);
+                if (pid != 0)
+                        return pid;
+                usleep(10000);
+        }
+        return -1;
+}
+
+/* A sandboxed child dies with the process that spawned it (PR_SET_PDEATHSIG), also after
+ * its credentials changed (the kernel clears the death signal then): killed mid-read, the
+ * parent leaves no child behind. */
+static void dies_with_its_parent(LayerSandboxKind kind, uid_t fsuid) {
+        int report[2], stall[2], status;
+        pid_t middle, child = 0, gone;
+
+        ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+        ASSERT_OK(pipe2(report, O_CLOEXEC));
+        ASSERT_OK(pipe(stall));
+        middle = fork();
+        ASSERT_TRUE(middle >= 0);
+        if (middle == 0) {
+                LayerSandbox sb = { .kind = kind, .root_fd = -EBADF, .keep_fds = &stall[0], .n_keep_fds = 1,
+                                    .max_file_size = 1 << 20, .max_memory = 1u << 30, .max_cpu_sec = 60,
+                                    .fsuid = fsuid };
+                pid_t pid;
+
+                if (kind == LAYER_SANDBOX_WRITER)
+                        sb.root_fd = open_root();
+                if (layer_sandbox_spawn(&sb, child_block, &stall[0], &pid) < 0)
+                        _exit(2);
+                /* Reported once confined (its filter is the last step): what is tested is a
+                 * child in its steady state, not the few calls between its credential change
+                 * and setting the death signal again. */
+                for (int i = 0; i < 1000 && !confined(pid); i++)
+                        usleep(10000);
+                if (write(report[1], &pid, sizeof pid) != sizeof pid)
+                        _exit(3);
+                for (;;)
+                        pause();
+        }
+        close(report[1]);
+        ASSERT_TRUE(read(report[0], &child, sizeof child) == sizeof child);
+        close(report[0]);
+        ASSERT_OK(kill(middle, SIGKILL));
+        ASSERT_TRUE(waitpid(middle, &status, 0) == middle);
+        /* Reparented to us, the subreaper: it must end (killed) though the pipe stays open. */
+        gone = wait_child_exit(&status);
+        if (gone != child)
+                (void) kill(child, SIGKILL), (void) waitpid(child, NULL, 0);
+        ASSERT_TRUE(gone == child);
+        ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        close(stall[0]);
+        close(stall[1]);
+        ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0));
+}
+
+TEST(writer_dies_with_its_parent) {
+        dies_with_its_parent(LAYER_SANDBOX_WRITER, 0);
+}
+
+/* A user's layer: the writer writes as the owner's fsuid. */
+TEST(users_writer_dies_with_its_parent) {
+        dies_with_its_parent(LAYER_SANDBOX_WRITER, 65534);
+}
+
+TEST(parser_dies_with_its_parent) {
+        dies_with_its_parent(LAYER_SANDBOX_PARSER, 0);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(allowed_work_succeeds), TEST_ENTRY(chrooted), TEST_ENTRY(execve_kills),
                 TEST_ENTRY(socket_kills), TEST_ENTRY(mount_kills), TEST_ENTRY(fork_kills),
                 TEST_ENTRY(other_directories_are_refused), TEST_ENTRY(landlock_and_no_device_nodes),
                 TEST_ENTRY(own_user_namespace_maps_every_id), TEST_ENTRY(no_landlock_no_writer),
+                TEST_ENTRY(writer_dies_with_its_parent), TEST_ENTRY(users_writer_dies_with_its_parent),
+                TEST_ENTRY(parser_dies_with_its_parent),
         };
         int r;
 
