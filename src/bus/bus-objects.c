@@ -212,6 +212,13 @@ static size_t info_size(const SnapshotInfo *info) {
         return n;
 }
 
+static int objects_too_big(Error *e, uid_t uid) {
+        return error_setf(e, EUSERS,
+                          "the snapshots, images and mounts of uid %u would take more than %u MiB as objects; page "
+                          "through them with ListPage(filters, cursor, limit) and ListImages",
+                          (unsigned) uid, BUS_LIST_BYTES_MAX / 1024u / 1024u);
+}
+
 static int query_run(BusJob *job, void *data, Error *e) {
         Query *q = data;
         size_t bytes = 0;
@@ -232,10 +239,11 @@ static int query_run(BusJob *job, void *data, Error *e) {
                                               &(CoreListLimit) { SIZE_MAX, BUS_LIST_BYTES_MAX - bytes,
                                                                  info_size },
                                               &q->lists[i], &more, e);
-                if (r >= 0 && more)
-                        bytes = BUS_LIST_BYTES_MAX + 1;
-                if (r >= 0)
-                        r = core_list_mounts(core, ns, &q->mounts[i], e);
+                if (r < 0)
+                        return r;
+                if (more)
+                        return objects_too_big(e, q->uid);
+                r = core_list_mounts(core, ns, &q->mounts[i], e);
                 if (r >= 0)
                         r = core_image_objects(core, ns, 0, &q->images[i], e);
                 if (r < 0)
@@ -246,10 +254,7 @@ static int query_run(BusJob *job, void *data, Error *e) {
                         bytes += 2 * strlen(q->mounts[i].items[j].key) + strlen(q->mounts[i].items[j].path) + 768;
                 bytes += bus_image_objects_size(&q->images[i]);
                 if (bytes > BUS_LIST_BYTES_MAX)
-                        return error_setf(e, EUSERS,
-                                          "the snapshots, images and mounts of uid %u would take more than %u MiB as "
-                                          "objects; page through them with ListPage(filters, cursor, limit) and ListImages",
-                                          (unsigned) q->uid, BUS_LIST_BYTES_MAX / 1024u / 1024u);
+                        return objects_too_big(e, q->uid);
         }
         return 0;
 }
