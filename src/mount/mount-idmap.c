@@ -6,17 +6,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <linux/capability.h>
 #include <sys/fsuid.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -130,10 +126,11 @@ int mount_entitlement_for_caller(uid_t uid, const char *subuid_path, const char 
         return 0;
 }
 
-static int write_map(pid_t pid, const char *file, const MountIdmapRange *ranges, size_t n) {
-        char path[64], text[128] = "";
+static int write_map(int proc_fd, const char *file, const MountIdmapRange *ranges, size_t n) {
+        _cleanup_close_ int fd = -EBADF;
+        char text[128] = "";
         size_t used = 0;
-        int fd, k;
+        int k;
 
         for (size_t i = 0; i < n; i++) {
                 k = snprintf(text + used, sizeof text - used, "%" PRIu32 " %" PRIu32 " %" PRIu32 "\n",
@@ -142,63 +139,30 @@ static int write_map(pid_t pid, const char *file, const MountIdmapRange *ranges,
                         return -E2BIG;
                 used += (size_t) k;
         }
-        snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, file);
-        fd = open(path, O_WRONLY | O_CLOEXEC);
+        fd = openat(proc_fd, file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
-        k = write(fd, text, used) == (ssize_t) used ? 0 : -errno;
-        safe_close(fd);
-        return k;
+        return write(fd, text, used) == (ssize_t) used ? 0 : -errno;
 }
 
 int mount_userns_new(const MountIdmap *m, int *ret_fd) {
-        char path[64], c = 0;
-        int pipefd[2], fd = -EBADF, status, r;
+        _cleanup_close_ int proc_fd = -EBADF, fd = -EBADF;
         pid_t pid;
+        int r;
 
         assert(m);
         assert(ret_fd);
 
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                safe_close(pipefd[0]);
-                safe_close(pipefd[1]);
+        r = mount_userns_child_start(-EBADF, &pid, &proc_fd, &fd);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0) {
-                /* Only waits to be mapped and killed: never runs anything. */
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                safe_close(pipefd[0]);
-                if (unshare(CLONE_NEWUSER) < 0)
-                        _exit(EXIT_FAILURE);
-                (void) write(pipefd[1], "x", 1);
-                for (;;)
-                        pause();
-        }
-        safe_close(pipefd[1]);
-        r = read(pipefd[0], &c, 1) == 1 ? 0 : -ECHILD;
-        safe_close(pipefd[0]);
+        r = write_map(proc_fd, "uid_map", m->uid, m->n_uid);
         if (r >= 0)
-                r = write_map(pid, "uid_map", m->uid, m->n_uid);
-        if (r >= 0)
-                r = write_map(pid, "gid_map", m->gid, m->n_gid);
-        if (r >= 0) {
-                snprintf(path, sizeof path, "/proc/%d/ns/user", (int) pid);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        r = -errno;
-        }
-        (void) kill(pid, SIGKILL);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        if (r < 0) {
-                safe_close(fd);
+                r = write_map(proc_fd, "gid_map", m->gid, m->n_gid);
+        mount_userns_child_end(pid);
+        if (r < 0)
                 return r;
-        }
-        *ret_fd = fd;
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 

@@ -4,22 +4,18 @@
  * with it. The maps are read from a child that joins the namespace only to be looked at. */
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/close_range.h>
 #include <linux/nsfs.h>
-#include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "mount-api.h"
+#include "mount-util.h"
 
 /* The kernel nests user namespaces at most 32 deep and a map has at most 340 lines. */
 #define USERNS_DEPTH_MAX 33
@@ -130,67 +126,20 @@ static int read_bounded(int dirfd, const char *name, char *buf, size_t size) {
         return 0;
 }
 
-#define JOIN_TIMEOUT_MS 5000
-
-/* Closes every fd from 3 on but a and b. */
-static int close_all_but(int a, int b) {
-        int lo = a < b ? a : b, hi = a < b ? b : a;
-
-        if (lo > 3 && close_range(3, (unsigned) lo - 1, 0) < 0)
-                return -errno;
-        if (hi > lo + 1 && close_range((unsigned) lo + 1, (unsigned) hi - 1, 0) < 0)
-                return -errno;
-        return RET_NERRNO(close_range((unsigned) hi + 1, ~0U, 0));
-}
-
 /* Reads uid_map and gid_map of the namespace through a child in it: opened by laminad, in
  * the initial namespace, their second column is in host ids. */
 static int read_maps(int userns_fd, char *uid_map, char *gid_map, size_t size) {
         _cleanup_close_ int proc_fd = -EBADF;
-        char path[32], c;
-        int pipefd[2], status, r;
         pid_t pid;
+        int r;
 
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                safe_close(pipefd[0]);
-                safe_close(pipefd[1]);
+        r = mount_userns_child_start(userns_fd, &pid, &proc_fd, NULL);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0) {
-                /* Joins, says so and waits to be killed: never runs anything. In the caller's
-                 * namespace the caller has every capability, CAP_SYS_PTRACE too, and this
-                 * child still has host uid 0: it must not be dumpable (then ptrace and
-                 * /proc/PID/{mem,fd,root} need a capability in laminad's namespace) and
-                 * holds none of laminad's fds. */
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (prctl(PR_SET_DUMPABLE, 0) < 0 || close_all_but(userns_fd, pipefd[1]) < 0 ||
-                    setns(userns_fd, CLONE_NEWUSER) < 0)
-                        _exit(EXIT_FAILURE);
-                (void) write(pipefd[1], "x", 1);
-                for (;;)
-                        pause();
-        }
-        safe_close(pipefd[1]);
-        /* The caller may stop the child (it may signal what is in its namespace). */
-        r = poll(&(struct pollfd) { .fd = pipefd[0], .events = POLLIN }, 1, JOIN_TIMEOUT_MS);
-        r = r > 0 && read(pipefd[0], &c, 1) == 1 ? 0 : -ECHILD;
-        safe_close(pipefd[0]);
-        if (r >= 0) {
-                snprintf(path, sizeof path, "/proc/%d", (int) pid);
-                proc_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                r = proc_fd < 0 ? -errno : 0;
-        }
-        if (r >= 0)
-                r = read_bounded(proc_fd, "uid_map", uid_map, size);
+        r = read_bounded(proc_fd, "uid_map", uid_map, size);
         if (r >= 0)
                 r = read_bounded(proc_fd, "gid_map", gid_map, size);
-        (void) kill(pid, SIGKILL);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
+        mount_userns_child_end(pid);
         return r;
 }
 

@@ -65,6 +65,15 @@ int mount_info_has_copy(int proc_pid_fd, dev_t dev, const char *root);
  * is created through it is stored with the image id. Other attributes of attr_set too. */
 int mount_set_idmap(int mnt_fd, int userns_fd, uint64_t attr_set);
 
+/* A child that sits in a user namespace and runs nothing, so that its /proc/PID directory
+ * (*ret_proc_fd, O_PATH) reaches the namespace's uid_map and gid_map
+ * (mount-userns-child.c): the namespace userns_fd, joined, or a new one (userns_fd < 0;
+ * *ret_new_userns_fd is then an fd of it). The child is not dumpable, holds no other fd,
+ * dies with the calling thread; -ECHILD when it did not get there within 5 s. End it with
+ * mount_userns_child_end(), which kills and reaps it. */
+int mount_userns_child_start(int userns_fd, pid_t *ret_pid, int *ret_proc_fd, int *ret_new_userns_fd);
+void mount_userns_child_end(pid_t pid);
+
 /* Runs this thread with file system ids uid/gid (0/0: back to root's), its capabilities
  * kept effective: what overlayfs records as its creator at FSCONFIG_CMD_CREATE. */
 int mount_fs_ids_set(uid_t uid, gid_t gid);

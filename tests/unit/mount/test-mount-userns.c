@@ -4,11 +4,13 @@
  * root, as newuidmap would write them. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -213,6 +215,44 @@ TEST(what_is_no_user_namespace_is_refused) {
         ns_done(&ns);
 }
 
+/* The capabilities laminad.service leaves laminad (CapabilityBoundingSet=): no
+ * CAP_SYS_PTRACE, so nothing of a child that is not dumpable beyond its maps. */
+static int caps_of_the_service(void) {
+        static const int caps[] = { CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_CHOWN,
+                                    CAP_FSETID, CAP_MKNOD, CAP_SETFCAP, CAP_SYS_CHROOT, CAP_SETPCAP, CAP_SETUID,
+                                    CAP_SETGID, CAP_KILL };
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(caps); i++)
+                d[caps[i] / 32].effective |= 1u << (caps[i] % 32);
+        d[0].permitted = d[0].effective;
+        d[1].permitted = d[1].effective;
+        return (int) syscall(SYS_capset, &h, d);
+}
+
+/* A namespace laminad makes (mount_userns_new) is read back as mapped by mount_userns_check,
+ * both with only the service's capabilities. */
+TEST(new_namespace_reads_back_with_the_services_capabilities) {
+        int status;
+        pid_t pid = fork();
+
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                MountIdmap map = { .uid = { { 0, OWNER, 1 }, { 1, 200000, 65536 } }, .n_uid = 2,
+                                   .gid = { { 0, OWNER - 1, 1 } }, .n_gid = 1 };
+                MountIdmapping m;
+                Error e;
+                int fd = -EBADF;
+
+                if (caps_of_the_service() < 0 || mount_userns_new(&map, &fd) < 0 || check(fd, NULL, &m, &e) < 0)
+                        _exit(1);
+                _exit(m.uid == OWNER && m.gid == OWNER - 1 ? 0 : 2);
+        }
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(entitled_map_is_taken_with_its_id_0),
@@ -220,6 +260,7 @@ int main(void) {
                 TEST_ENTRY(someone_elses_namespace_is_refused),
                 TEST_ENTRY(nested_in_someone_elses_is_refused),
                 TEST_ENTRY(what_is_no_user_namespace_is_refused),
+                TEST_ENTRY(new_namespace_reads_back_with_the_services_capabilities),
         };
 
         if (geteuid() != 0)

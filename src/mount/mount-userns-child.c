@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A child that sits in a user namespace so that laminad may read or write the namespace's
+ * uid_map and gid_map through its /proc/PID: for a caller's namespace (mount-userns.c)
+ * and for one laminad makes (mount-idmap.c). It never runs anything. */
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "mount-util.h"
+
+/* A caller may stop the child (it may signal what is in its namespace). */
+#define USERNS_CHILD_TIMEOUT_MS 5000
+
+/* Closes every fd from 3 on but a and b (none when b < 0). */
+static int close_all_but(int a, int b) {
+        int lo = a, hi = a;
+
+        if (b >= 0 && b < a)
+                lo = b;
+        else if (b > a)
+                hi = b;
+        if (lo > 3 && close_range(3, (unsigned) lo - 1, 0) < 0)
+                return -errno;
+        if (hi > lo + 1 && close_range((unsigned) lo + 1, (unsigned) hi - 1, 0) < 0)
+                return -errno;
+        return RET_NERRNO(close_range((unsigned) hi + 1, ~0U, 0));
+}
+
+/* Sends one byte and, when fd >= 0, fd with it. */
+static int send_ready(int sock, int fd) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct iovec iov = { .iov_base = (char[]) { 'x' }, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (fd >= 0) {
+                mh.msg_control = &control;
+                mh.msg_controllen = sizeof control;
+                CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
+                CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
+                CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), &fd, sizeof(int));
+        }
+        return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* Runs in the child: joins userns_fd or makes a new namespace, says so (with the new
+ * namespace's fd) and waits to be killed. Host uid 0 still, and in a caller's namespace
+ * the caller has every capability, CAP_SYS_PTRACE too: it must not be dumpable (then
+ * ptrace and /proc/PID/{mem,fd,root} need a capability in laminad's namespace) and holds
+ * none of laminad's fds. */
+_noreturn_ static void child(pid_t parent, int userns_fd, int sock) {
+        int fd = -EBADF;
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent || prctl(PR_SET_DUMPABLE, 0) < 0 ||
+            close_all_but(sock, userns_fd) < 0)
+                _exit(EXIT_FAILURE);
+        if (userns_fd >= 0 ? setns(userns_fd, CLONE_NEWUSER) < 0 : unshare(CLONE_NEWUSER) < 0)
+                _exit(EXIT_FAILURE);
+        /* Not dumpable, its /proc/PID/ns/user is out of laminad's reach (without
+         * CAP_SYS_PTRACE): the new namespace is sent. */
+        if (userns_fd < 0 && (fd = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC)) < 0)
+                _exit(EXIT_FAILURE);
+        if (send_ready(sock, fd) < 0)
+                _exit(EXIT_FAILURE);
+        for (;;)
+                pause();
+}
+
+/* Waits for the child's byte and, when wanted, the fd that comes with it. */
+static int recv_ready(int sock, int *ret_fd) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        char c;
+        struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                             .msg_controllen = sizeof control };
+        struct cmsghdr *cm;
+        int fd = -EBADF, r;
+
+        r = poll(&(struct pollfd) { .fd = sock, .events = POLLIN }, 1, USERNS_CHILD_TIMEOUT_MS);
+        if (r < 0)
+                return -errno;
+        if (r == 0 || recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
+                return -ECHILD;
+        cm = CMSG_FIRSTHDR(&mh);
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
+                memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+        if (!ret_fd) {
+                safe_close(fd);
+                return 0;
+        }
+        if (fd < 0 || (mh.msg_flags & MSG_CTRUNC)) {
+                safe_close(fd);
+                return -ECHILD;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+int mount_userns_child_start(int userns_fd, pid_t *ret_pid, int *ret_proc_fd, int *ret_new_userns_fd) {
+        _cleanup_close_ int sock = -EBADF, proc_fd = -EBADF, new_fd = -EBADF;
+        char path[32];
+        pid_t parent = getpid(), pid;
+        int sv[2], r;
+
+        assert(ret_pid);
+        assert(ret_proc_fd);
+        assert((userns_fd >= 0) == !ret_new_userns_fd);
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        sock = sv[0];
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                safe_close(sv[1]);
+                return r;
+        }
+        if (pid == 0)
+                child(parent, userns_fd, sv[1]);
+        safe_close(sv[1]);
+        r = recv_ready(sock, ret_new_userns_fd ? &new_fd : NULL);
+        if (r >= 0) {
+                snprintf(path, sizeof path, "/proc/%d", (int) pid);
+                proc_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (proc_fd < 0)
+                        r = -errno;
+        }
+        if (r < 0) {
+                mount_userns_child_end(pid);
+                return r;
+        }
+        *ret_pid = pid;
+        *ret_proc_fd = TAKE_FD(proc_fd);
+        if (ret_new_userns_fd)
+                *ret_new_userns_fd = TAKE_FD(new_fd);
+        return 0;
+}
+
+void mount_userns_child_end(pid_t pid) {
+        int status;
+
+        (void) kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+}
