@@ -262,8 +262,23 @@ static void on_cpu_limit(int sig) {
         sandbox_exit(LAYER_SANDBOX_EXIT_CPU);
 }
 
-/* Runs in the parser child, PID 1 of its own namespaces (cloned so). */
-_noreturn_ static void parser_child(const LayerSandbox *sb, const int *keep, size_t n_keep,
+/* Changing the effective uid cleared the death signal: set again, then make sure the
+ * parent did not die in between. PID 1 of its own namespace, the parser cannot see its
+ * parent (getppid() is 0): it asks on the sync socket, whose other end only the parent
+ * holds, and is answered only by a parent that is still there after the death signal was
+ * set; a parent that died closed its end, and the parser reads its end of file. */
+static int parent_still_there(int sync_fd) {
+        char c = 'a';
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || write(sync_fd, &c, 1) != 1 ||
+            read(sync_fd, &c, 1) != 1 || c != 'g')
+                return -1;
+        return close(sync_fd);
+}
+
+/* Runs in the parser child, PID 1 of its own namespaces (cloned so). keep[] holds sync_fd
+ * too; max_fd is the highest fd func gets. */
+_noreturn_ static void parser_child(const LayerSandbox *sb, const int *keep, size_t n_keep, int max_fd, int sync_fd,
                                     const SandboxFilter *filter, LayerSandboxFunc func, void *userdata) {
         struct sock_fprog prog = { .len = (unsigned short) filter->n, .filter = filter->insns };
 
@@ -273,15 +288,12 @@ _noreturn_ static void parser_child(const LayerSandbox *sb, const int *keep, siz
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
         if (empty_root() < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 2);
-        if (set_parser_rlimits(sb, keep[n_keep - 1]) < 0 ||
+        if (set_parser_rlimits(sb, max_fd) < 0 ||
             sigaction(SIGXCPU, &(struct sigaction) { .sa_handler = on_cpu_limit }, NULL) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 4);
         if (become_nobody() < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
-        /* Changing the effective uid cleared the death signal: set it again. (A parent that
-         * dies in the few system calls between goes unnoticed: PID 1 of its own namespace,
-         * the parser cannot see it.) */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        if (parent_still_there(sync_fd) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 5);
@@ -437,14 +449,33 @@ static int spawn_writer(const LayerSandbox *sb, const SandboxFilter *filter, Lay
         return 0;
 }
 
+/* Answers the parser's question (parent_still_there()). A parser that failed before, or
+ * is killed before the answer, ends: its exit status says where. */
+static void answer_parser(int sync_fd) {
+        char c;
+
+        if (layer_read_full(sync_fd, &c, 1) == 1 && c == 'a')
+                (void) send(sync_fd, "g", 1, MSG_NOSIGNAL);
+}
+
 static int spawn_parser(const LayerSandbox *sb, const SandboxFilter *filter, LayerSandboxFunc func, void *userdata,
                         pid_t *ret_pid) {
-        _cleanup_free_ int *keep = NULL;
+        _cleanup_close_ int sync_parent = -EBADF, sync_child = -EBADF;
+        _cleanup_free_ int *keep = NULL, *keep_func = NULL;
+        int sv[2], max_fd, r;
         size_t n;
         pid_t pid;
-        int r;
 
-        r = keep_list(sb, NULL, 0, &keep, &n);
+        /* The rlimit on fds is that of what func gets, without the sync socket. */
+        r = keep_list(sb, NULL, 0, &keep_func, &n);
+        if (r < 0)
+                return r;
+        max_fd = n > 0 ? keep_func[n - 1] : 2;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        sync_parent = sv[0];
+        sync_child = sv[1];
+        r = keep_list(sb, &sync_child, 1, &keep, &n);
         if (r < 0)
                 return r;
         /* fork() into new namespaces: the child is PID 1 of its own. */
@@ -453,7 +484,9 @@ static int spawn_parser(const LayerSandbox *sb, const SandboxFilter *filter, Lay
         if (pid < 0)
                 return -errno;
         if (pid == 0)
-                parser_child(sb, keep, n, filter, func, userdata);
+                parser_child(sb, keep, n, max_fd, sync_child, filter, func, userdata);
+        sync_child = safe_close(sync_child);
+        answer_parser(sync_parent);
         *ret_pid = pid;
         return 0;
 }

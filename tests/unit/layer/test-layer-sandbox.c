@@ -2,6 +2,7 @@
 /* The writer's sandbox: allowed work succeeds, anything outside the allowlist kills,
  * Landlock and its own user namespace hold. */
 #include <fcntl.h>
+#include <poll.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <sys/wait.h>
@@ -357,6 +359,62 @@ TEST(parser_dies_with_its_parent) {
         dies_with_its_parent(LAYER_SANDBOX_PARSER, 0);
 }
 
+/* The parser's window: after its uid changed (which cleared its death signal) and before
+ * the death signal is set again, its parent is killed; the parser still ends (it finds its
+ * parent gone) instead of parsing on. It is held there, at the unshare() right after its
+ * setresuid(), by a seccomp filter of the spawning process's (children inherit it) that
+ * asks us, who let it go on only once the spawning process is dead. */
+TEST(parser_ends_when_its_parent_died_while_its_death_signal_was_cleared) {
+        struct seccomp_notif *req = NULL;
+        struct seccomp_notif_resp *resp = NULL;
+        int report[2], stall[2], status, remote_fd = -1, pidfd, listener;
+        pid_t middle, gone;
+
+        ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+        ASSERT_OK(pipe2(report, O_CLOEXEC));
+        ASSERT_OK(pipe(stall));
+        middle = fork();
+        ASSERT_TRUE(middle >= 0);
+        if (middle == 0) {
+                LayerSandbox sb = { .kind = LAYER_SANDBOX_PARSER, .root_fd = -EBADF, .keep_fds = &stall[0],
+                                    .n_keep_fds = 1, .max_memory = 1u << 30, .max_cpu_sec = 60 };
+                scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+                pid_t pid;
+                int fd;
+
+                if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(unshare), 0) < 0 || seccomp_load(ctx) < 0 ||
+                    (fd = seccomp_notify_fd(ctx)) < 0 || write(report[1], &fd, sizeof fd) != sizeof fd)
+                        _exit(2);
+                (void) layer_sandbox_spawn(&sb, child_block, &stall[0], &pid);
+                for (;;) /* killed by the test */
+                        pause();
+        }
+        close(report[1]);
+        ASSERT_TRUE(read(report[0], &remote_fd, sizeof remote_fd) == sizeof remote_fd);
+        close(report[0]);
+        ASSERT_TRUE((pidfd = (int) syscall(SYS_pidfd_open, middle, 0)) >= 0);
+        ASSERT_TRUE((listener = (int) syscall(SYS_pidfd_getfd, pidfd, remote_fd, 0)) >= 0);
+        close(pidfd);
+        ASSERT_OK(seccomp_notify_alloc(&req, &resp));
+        ASSERT_TRUE(poll(&(struct pollfd) { .fd = listener, .events = POLLIN }, 1, 10000) == 1);
+        ASSERT_OK(seccomp_notify_receive(listener, req));
+        /* the parser waits in unshare(), nobody already: the spawning process dies now */
+        ASSERT_OK(kill(middle, SIGKILL));
+        ASSERT_TRUE(waitpid(middle, &status, 0) == middle);
+        *resp = (struct seccomp_notif_resp) { .id = req->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+        ASSERT_OK(seccomp_notify_respond(listener, resp));
+        gone = wait_child_exit(&status);
+        if (gone != (pid_t) req->pid)
+                (void) kill((pid_t) req->pid, SIGKILL), (void) waitpid((pid_t) req->pid, NULL, 0);
+        ASSERT_TRUE(gone == (pid_t) req->pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == LAYER_SANDBOX_EXIT_SETUP + 1);
+        seccomp_notify_free(req, resp);
+        close(listener);
+        close(stall[0]);
+        close(stall[1]);
+        ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0));
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(allowed_work_succeeds), TEST_ENTRY(chrooted), TEST_ENTRY(execve_kills),
@@ -365,6 +423,7 @@ int main(void) {
                 TEST_ENTRY(own_user_namespace_maps_every_id), TEST_ENTRY(no_landlock_no_writer),
                 TEST_ENTRY(writer_dies_with_its_parent), TEST_ENTRY(users_writer_dies_with_its_parent),
                 TEST_ENTRY(parser_dies_with_its_parent),
+                TEST_ENTRY(parser_ends_when_its_parent_died_while_its_death_signal_was_cleared),
         };
         int r;
 
