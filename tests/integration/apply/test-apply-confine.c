@@ -79,9 +79,7 @@ static char *ns_of(pid_t pid, const char *ns) {
         return strdup(buf);
 }
 
-static const char *who = "parser";
-
-static void expect_field(pid_t pid, const char *name, const char *want) {
+static void expect_field(const char *who, pid_t pid, const char *name, const char *want) {
         _cleanup_free_ char *v = status_field(pid, name);
 
         printf("# %s %s: %s\n", who, name, v ?: "(none)");
@@ -92,7 +90,7 @@ static void expect_field(pid_t pid, const char *name, const char *want) {
 }
 
 /* The fds of pid: "N -> target" lines; how many. */
-static size_t list_fds(pid_t pid, char targets[][128], size_t max) {
+static size_t list_fds(const char *who, pid_t pid, char targets[][128], size_t max) {
         _cleanup_free_ char *dir = strdup_printf("/proc/%d/fd", pid);
         _cleanup_strv_free_ char **l = NULL;
         size_t n = 0;
@@ -142,36 +140,42 @@ static void find_helper(pid_t laminad, pid_t *ret_helper, pid_t *ret_parser, pid
         abort();
 }
 
+/* What every confined process of an Apply shows once its seccomp filter is on (the last
+ * step: from then on, it is what it stays): the capabilities caps (hex) effective,
+ * permitted and bounding, none ambient, NoNewPrivs, the filter, and each of namespaces
+ * (NULL-terminated) its own, not ours. */
+static void check_confined(const char *who, pid_t pid, const char *caps, const char *const *namespaces) {
+        for (int i = 0; i < 200; i++) {
+                _cleanup_free_ char *seccomp = status_field(pid, "Seccomp");
+                if (seccomp && streq(seccomp, "2"))
+                        break;
+                at_sleep_ms(50);
+        }
+        expect_field(who, pid, "CapEff", caps);
+        expect_field(who, pid, "CapPrm", caps);
+        expect_field(who, pid, "CapBnd", caps);
+        expect_field(who, pid, "CapAmb", "0000000000000000");
+        expect_field(who, pid, "NoNewPrivs", "1");
+        expect_field(who, pid, "Seccomp", "2");
+        for (const char *const *ns = namespaces; *ns; ns++) {
+                _cleanup_free_ char *mine = ns_of(0, *ns), *its = ns_of(pid, *ns);
+                printf("# %s ns %s (ours %s)\n", who, its, mine);
+                ASSERT_TRUE(!streq(mine, its));
+        }
+}
+
 static void check_parser(pid_t parser, int layer_pipe) {
-        static const char *const namespaces[] = { "user", "mnt", "net", "ipc", "pid" };
         _cleanup_free_ char *mountinfo = NULL, *limits = NULL, *p = NULL, *pipe_name = NULL;
         char fds[8][128];
         struct stat st;
         size_t n, lines = 0;
         unsigned pipes = 0;
 
-        /* Its filter goes on last: from then on, it is what it stays. */
-        for (int i = 0; i < 200; i++) {
-                _cleanup_free_ char *seccomp = status_field(parser, "Seccomp");
-                if (seccomp && streq(seccomp, "2"))
-                        break;
-                at_sleep_ms(50);
-        }
-        expect_field(parser, "Uid", "65534\t65534\t65534\t65534");
-        expect_field(parser, "Gid", "65534\t65534\t65534\t65534");
-        expect_field(parser, "Groups", "");
-        expect_field(parser, "CapEff", "0000000000000000");
-        expect_field(parser, "CapPrm", "0000000000000000");
-        expect_field(parser, "CapBnd", "0000000000000000");
-        expect_field(parser, "CapAmb", "0000000000000000");
-        expect_field(parser, "NoNewPrivs", "1");
-        expect_field(parser, "Seccomp", "2");
-
-        for (size_t i = 0; i < ELEMENTSOF(namespaces); i++) {
-                _cleanup_free_ char *mine = ns_of(0, namespaces[i]), *its = ns_of(parser, namespaces[i]);
-                printf("# parser ns %s (ours %s)\n", its, mine);
-                ASSERT_TRUE(!streq(mine, its));
-        }
+        check_confined("parser", parser, "0000000000000000",
+                       (const char *const[]) { "user", "mnt", "net", "ipc", "pid", NULL });
+        expect_field("parser", parser, "Uid", "65534\t65534\t65534\t65534");
+        expect_field("parser", parser, "Gid", "65534\t65534\t65534\t65534");
+        expect_field("parser", parser, "Groups", "");
 
         /* One mount: the empty tmpfs, read-only; nothing leads to the host's tree. */
         p = strdup_printf("/proc/%d/mountinfo", parser);
@@ -186,7 +190,7 @@ static void check_parser(pid_t parser, int layer_pipe) {
          * socket to the writer, its report pipe. Nothing that leads to a file system. */
         ASSERT_OK(RET_NERRNO(fstat(layer_pipe, &st)));
         pipe_name = strdup_printf("pipe:[%lu]", (unsigned long) st.st_ino);
-        n = list_fds(parser, fds, ELEMENTSOF(fds));
+        n = list_fds("parser", parser, fds, ELEMENTSOF(fds));
         ASSERT_TRUE(n == 3);
         for (size_t i = 0; i < n; i++) {
                 ASSERT_TRUE(strncmp(fds[i], "pipe:[", 6) == 0 || strncmp(fds[i], "socket:[", 8) == 0);
@@ -211,22 +215,10 @@ static void check_parser(pid_t parser, int layer_pipe) {
 /* lamina-unpack itself, once its children run: only the capabilities committing takes
  * (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SYS_ADMIN for trusted.* xattrs, SETFCAP, and
  * MKNOD for the device nodes the writer asks for: root's layers may carry them), in the
- * bounding set too, NoNewPrivs and a seccomp filter. */
+ * bounding set too, NoNewPrivs and a seccomp filter; no network nor System V IPC of the
+ * host. */
 static void check_helper(pid_t helper) {
-        for (int i = 0; i < 200; i++) {
-                _cleanup_free_ char *seccomp = status_field(helper, "Seccomp");
-                if (seccomp && streq(seccomp, "2"))
-                        break;
-                at_sleep_ms(50);
-        }
-        who = "lamina-unpack";
-        expect_field(helper, "CapEff", "000000008820003b");
-        expect_field(helper, "CapPrm", "000000008820003b");
-        expect_field(helper, "CapBnd", "000000008820003b");
-        expect_field(helper, "CapAmb", "0000000000000000");
-        expect_field(helper, "NoNewPrivs", "1");
-        expect_field(helper, "Seccomp", "2");
-        who = "parser";
+        check_confined("lamina-unpack", helper, "000000008820003b", (const char *const[]) { "net", "ipc", NULL });
 }
 
 /* The writer: in a user namespace of its own that maps every id onto itself, with only
@@ -240,30 +232,12 @@ static void check_helper(pid_t helper) {
  * report memfd: none of the snapshot's lower layers, nor the snapshot itself, nor
  * anything that leads out (".." of its root is its root). */
 static void check_writer(pid_t writer) {
-        static const char *const namespaces[] = { "user", "mnt", "net", "ipc" };
         _cleanup_free_ char *p = NULL, *root = NULL, *mountinfo = NULL, *map = NULL;
         char fds[8][128];
         unsigned sockets = 0, memfds = 0, dirs = 0;
         size_t n;
 
-        for (int i = 0; i < 200; i++) {
-                _cleanup_free_ char *seccomp = status_field(writer, "Seccomp");
-                if (seccomp && streq(seccomp, "2"))
-                        break;
-                at_sleep_ms(50);
-        }
-        who = "writer";
-        expect_field(writer, "CapEff", "000000008000001b");
-        expect_field(writer, "CapPrm", "000000008000001b");
-        expect_field(writer, "CapBnd", "000000008000001b");
-        expect_field(writer, "CapAmb", "0000000000000000");
-        expect_field(writer, "NoNewPrivs", "1");
-        expect_field(writer, "Seccomp", "2");
-        for (size_t i = 0; i < ELEMENTSOF(namespaces); i++) {
-                _cleanup_free_ char *mine = ns_of(0, namespaces[i]), *its = ns_of(writer, namespaces[i]);
-                printf("# writer ns %s (ours %s)\n", its, mine);
-                ASSERT_TRUE(!streq(mine, its));
-        }
+        check_confined("writer", writer, "000000008000001b", (const char *const[]) { "user", "mnt", "net", "ipc", NULL });
         for (size_t i = 0; i < 2; i++) {
                 free(p);
                 p = strdup_printf("/proc/%d/%s", writer, i == 0 ? "uid_map" : "gid_map");
@@ -273,7 +247,7 @@ static void check_writer(pid_t writer) {
                 ASSERT_TRUE(streq(map, "         0          0 4294967295\n"));
         }
 
-        n = list_fds(writer, fds, ELEMENTSOF(fds));
+        n = list_fds("writer", writer, fds, ELEMENTSOF(fds));
         ASSERT_TRUE(n >= 3 && n < ELEMENTSOF(fds));
         free(p);
         p = strdup_printf("/proc/%d/root", writer);
@@ -308,7 +282,6 @@ static void check_writer(pid_t writer) {
                         f = strchr(f, ' ') + 1;
                 ASSERT_TRUE(strncmp(f, "/ ", 2) == 0);
         }
-        who = "parser";
 }
 
 TEST(parser_confined_mid_apply) {
@@ -338,13 +311,6 @@ TEST(parser_confined_mid_apply) {
         check_parser(parser, p[0]);
         check_helper(helper);
         check_writer(writer);
-        /* The helper itself has no network nor System V IPC of the host. */
-        for (size_t i = 0; i < 2; i++) {
-                const char *ns = i == 0 ? "net" : "ipc";
-                _cleanup_free_ char *mine = ns_of(0, ns), *its = ns_of(helper, ns);
-                printf("# lamina-unpack ns %s (ours %s)\n", its, mine);
-                ASSERT_TRUE(!streq(mine, its));
-        }
         close(p[0]);
 
         /* The rest: the Apply completes. */
