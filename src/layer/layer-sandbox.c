@@ -46,6 +46,8 @@ static const char *const writer_syscalls[] = {
         "fcntl", "brk", "mmap", "munmap", "mremap", "madvise", "mprotect",
         "rt_sigreturn", "rt_sigprocmask", "clock_gettime", "getpid", "gettid", "futex",
         "exit", "exit_group",
+        /* How the kernel resumes a call that a stop (SIGSTOP, a debugger) interrupted. */
+        "restart_syscall",
 #if defined(__SANITIZE_ADDRESS__)
         /* The sanitizer runtime inspects the signal stack; only sanitizer builds allow it. */
         "sigaltstack",
@@ -58,7 +60,7 @@ static const char *const parser_syscalls[] = {
         "read", "readv", "write", "writev", "sendmsg", "sendto", "close", "fstat", "newfstatat",
         "lseek", "brk", "mmap", "munmap", "mremap", "madvise", "mprotect", "rt_sigreturn",
         "rt_sigprocmask", "clock_gettime", "getpid", "gettid", "futex", "getrandom",
-        "exit", "exit_group",
+        "exit", "exit_group", "restart_syscall",
 #if defined(__SANITIZE_ADDRESS__)
         "sigaltstack",
 #endif

@@ -76,6 +76,8 @@ static const char *const committer_allowed[] = {
         "flistxattr", "fgetxattr", "fsetxattr", "fremovexattr", "syncfs",
         "brk", "mmap", "munmap", "mremap", "madvise", "mprotect", "futex", "getrandom",
         "rt_sigreturn", "rt_sigprocmask", "clock_gettime", "getpid", "gettid", "exit", "exit_group",
+        /* How the kernel resumes a poll() that a stop (SIGSTOP, a debugger) interrupted. */
+        "restart_syscall",
 #if defined(__SANITIZE_ADDRESS__)
         /* The sanitizer runtime's signal stack (its leak check is off here, see unpack.c). */
         "sigaltstack",

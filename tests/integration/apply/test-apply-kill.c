@@ -252,6 +252,81 @@ TEST(kill_during_apply) {
         BT_ASSERT_OK(&bus, bt_remove(&bus, "bystander"));
 }
 
+/* The state letter of pid in /proc/PID/stat, 0 when it is gone. */
+static char proc_state(pid_t pid) {
+        _cleanup_free_ char *p = strdup_printf("/proc/%d/stat", pid);
+        char buf[512], *s;
+        FILE *f;
+
+        f = p ? fopen(p, "re") : NULL;
+        if (!f)
+                return 0;
+        s = fgets(buf, sizeof buf, f);
+        fclose(f);
+        s = s ? strrchr(buf, ')') : NULL;
+        return s && s[1] == ' ' ? s[2] : 0;
+}
+
+/* An admin (or a debugger, or strace) stopping and continuing the unpack helper mid-Apply
+ * must not kill it: a stop interrupts the helper's poll(), which the kernel resumes with
+ * restart_syscall(2), a call its seccomp filter must allow. */
+TEST(stop_and_continue_during_apply) {
+        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
+        _cleanup_free_ char *data = NULL, *big = NULL, *buf = calloc(1, HALF);
+        pid_t pid, helpers[16];
+        size_t n = 0;
+        AtReply reply = {};
+        struct stat st;
+        char h[512], end[1024] = {};
+        int p[2];
+
+        BT_ASSERT_OK(&bus, bt_prepare(&bus, "stopped", "", NULL, &specs));
+        data = at_data_dir(&specs);
+        ASSERT_TRUE(data && buf);
+        ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
+        ASSERT_OK(at_apply_async(&bus, "stopped", p[0], &reply));
+        close(p[0]);
+        at_ustar_header(h, "big", '0', 0644, BIG_SIZE, 1700000000);
+        at_write_all(p[1], h, sizeof h);
+        memset(buf, 'x', HALF);
+        at_write_all(p[1], buf, HALF);
+
+        /* lamina-unpack, then its parser and writer, once all three run. */
+        ASSERT_OK(at_laminad_pid(&bus, &pid));
+        for (int i = 0; i < 200 && n < 3; i++) {
+                n = at_children_of(pid, helpers, 1);
+                if (n == 1)
+                        n += at_children_of(helpers[0], helpers + 1, ELEMENTSOF(helpers) - 1);
+                if (n < 3)
+                        at_sleep_ms(50);
+        }
+        ASSERT_TRUE(n >= 3);
+        for (size_t i = 0; i < n; i++)
+                ASSERT_OK(RET_NERRNO(kill(helpers[i], SIGSTOP)));
+        for (size_t i = 0; i < n; i++) {
+                for (int k = 0; k < 200 && proc_state(helpers[i]) != 'T'; k++)
+                        at_sleep_ms(50);
+                ASSERT_TRUE(proc_state(helpers[i]) == 'T');
+        }
+        for (size_t i = 0; i < n; i++)
+                ASSERT_OK(RET_NERRNO(kill(helpers[i], SIGCONT)));
+
+        at_write_all(p[1], buf, HALF);
+        at_write_all(p[1], end, sizeof end);
+        close(p[1]);
+        ASSERT_OK(at_reply_wait(&bus, &reply, 120000));
+        printf("# the stopped and continued Apply got %s %s\n", reply.error, reply.message);
+        fflush(stdout);
+        ASSERT_TRUE(streq(reply.error, "(success)"));
+        big = strdup_printf("%s/big", data);
+        ASSERT_TRUE(big);
+        ASSERT_OK(RET_NERRNO(lstat(big, &st)));
+        ASSERT_TRUE(S_ISREG(st.st_mode) && st.st_size == (off_t) BIG_SIZE);
+        free(reply.error);
+        free(reply.message);
+        BT_ASSERT_OK(&bus, bt_remove(&bus, "stopped"));
+}
+
 int main(int argc, char **argv) {
         if (argc != 2) {
                 fprintf(stderr, "usage: %s SNAPSHOTTER\n", argv[0]);
@@ -264,6 +339,8 @@ int main(int argc, char **argv) {
         ASSERT_OK(bt_open(&bus, snapshotter));
         test_kill_during_apply();
         printf("ok 1 - %s kill_during_apply\n", snapshotter);
+        test_stop_and_continue_during_apply();
+        printf("ok 2 - %s stop_and_continue_during_apply\n", snapshotter);
         bt_close(&bus);
         return 0;
 }
