@@ -13,7 +13,7 @@
 #   path; after a restart ListMounts does not show it and Unmount leaves the tmpfs alone.
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
 sn=${1:?usage: test-mount-crash.sh SNAPSHOTTER}
-command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
+. "$HARNESS_LIB/gdbus-call.sh"
 command -v strace >/dev/null || harness_skip "strace is not installed (it stops laminad at a syscall)"
 harness_setup
 
@@ -22,25 +22,6 @@ RUNMNT=$T/run/mounts/$sn
 tracer=""
 trap '_rc=$?; [ -z "$tracer" ] || kill -KILL "$tracer" 2>/dev/null; (exit $_rc); harness_cleanup' EXIT
 
-call() { # METHOD ARGS...: $got is ok or the error's last name component, $msg the rest
-        local o
-        o=$(gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
-                --method "org.lamina.snapshot1.Snapshotter.$1" "${@:2}" 2>&1)
-        if [ $? = 0 ]; then
-                got=ok msg=$o
-        else
-                got=$(printf '%s' "$o" | sed -n 's/.*GDBus\.Error:[^ ]*\.\([A-Za-z]*\): .*/\1/p' | head -1)
-                msg=$(printf '%s' "$o" | sed 's/.*GDBus\.Error:[^ ]*: //')
-        fi
-}
-
-want() { # WANT DESCRIPTION METHOD ARGS...
-        local w=$1 what=$2
-        shift 2
-        call "$@"
-        [ "$got" = "$w" ] && pass "$what" || fail "$what: want $w, got $got: $msg"
-}
-
 # The lamina mounts the kernel has below $T (not the harness's own), sorted.
 kernel_mounts() {
         findmnt -rn -o TARGET | grep "^$T/" | sort
@@ -48,12 +29,12 @@ kernel_mounts() {
 
 # What ListMounts says, as sorted paths.
 listed_mounts() {
-        call ListMounts
+        call root ListMounts
         printf '%s' "$msg" | grep -o "'/[^']*'" | tr -d "'" | sort
 }
 
 laminad_up() {
-        call ListMounts
+        call root ListMounts
         [ "$got" = ok ] && [ -n "$(harness_laminad_pid)" ]
 }
 
@@ -95,28 +76,28 @@ tar -C "$T/layer" -cf "$T/layer.tar" .
 ok "prepare the base" -s "$sn" prepare base-work
 ok "apply the base" -s "$sn" apply base-work "$T/layer.tar"
 ok "commit the base" -s "$sn" commit base base-work
-want ok "prepare a" Prepare a base "@a{ss} {}"
+want ok "prepare a" root Prepare a base "@a{ss} {}"
 
 echo "# SIGKILL at move_mount: recorded, never attached"
 for target in "" "$T/tgt"; do
         trace "inject=move_mount:signal=SIGKILL"
-        call Mount a "$target" "@as []"
+        call root Mount a "$target" "@as []"
         [ "$got" != ok ] && pass "the mount call died with laminad ($got)" || fail "Mount succeeded under SIGKILL"
         laminad_gone "SIGKILL at move_mount"
         check_agrees "killed before attaching at ${target:-a daemon path}"
         expect "no mount left" "$(kernel_mounts)" ""
         expect "no mount point left" "$(find "$RUNMNT" -mindepth 2 2>/dev/null)" ""
-        want ok "mount a again" Mount a "$target" "@as []"
+        want ok "mount a again" root Mount a "$target" "@as []"
         p=$(reply_path)
         expect "its data is intact" "$(cat "$p/d/data" 2>&1)" "data"
-        want Busy "a second mount is Busy" Mount a "$T/tgt2" "@as []"
+        want Busy "a second mount is Busy" root Mount a "$T/tgt2" "@as []"
         expect "mounted once" "$(kernel_mounts | wc -l)" 1
-        want ok "unmount a" Unmount a
+        want ok "unmount a" root Unmount a
 done
 
 echo "# SIGKILL just after move_mount: attached, never answered"
 trace "inject=move_mount:delay_exit=30000000"
-call Mount a "" "@as []" &
+call root Mount a "" "@as []" &
 caller=$!
 mounted_now() { [ -n "$(kernel_mounts)" ]; }
 harness_wait_for 100 mounted_now || fail "the mount did not appear"
@@ -129,23 +110,23 @@ wait "$caller" 2>/dev/null
 check_agrees "killed after attaching"
 p=$(kernel_mounts)
 expect "re-adopted" "$(listed_mounts)" "$p"
-want Busy "Remove of the re-adopted mount's snapshot" Remove a
+want Busy "Remove of the re-adopted mount's snapshot" root Remove a
 ok "cleanup" -s "$sn" cleanup
 expect "its data is intact after Cleanup" "$(cat "$p/d/data" 2>&1)" "data"
-want ok "unmount the re-adopted mount" Unmount a
+want ok "unmount the re-adopted mount" root Unmount a
 expect "gone" "$(kernel_mounts)" ""
 
 echo "# SIGKILL at umount2 (not unmounted yet), then just after it (unmounted, record kept)"
-want ok "mount a" Mount a "" "@as []"
+want ok "mount a" root Mount a "" "@as []"
 p=$(reply_path)
 trace "inject=umount2:signal=SIGKILL" umount2
-call Unmount a
+call root Unmount a
 [ "$got" != ok ] && pass "the unmount call died with laminad ($got)" || fail "Unmount succeeded under SIGKILL"
 laminad_gone "SIGKILL at umount2"
 check_agrees "killed before unmounting"
 expect "still mounted and listed" "$(listed_mounts)" "$p"
 trace "inject=umount2:delay_exit=30000000" umount2
-call Unmount a &
+call root Unmount a &
 caller=$!
 unmounted_now() { [ -z "$(kernel_mounts)" ]; }
 harness_wait_for 100 unmounted_now || fail "the unmount did not happen"
@@ -155,8 +136,8 @@ laminad_gone "SIGKILL after umount2"
 wait "$caller" 2>/dev/null
 check_agrees "killed after unmounting"
 expect "nothing listed" "$(listed_mounts)" ""
-want ok "Remove works once the record is dropped" Remove a
-want ok "prepare a again" Prepare a base "@a{ss} {}"
+want ok "Remove works once the record is dropped" root Remove a
+want ok "prepare a again" root Prepare a base "@a{ss} {}"
 
 echo "# an unknown mount below the runtime mount directory"
 mkdir -p "$RUNMNT/0/0123456789abcdef"
@@ -172,18 +153,18 @@ expect "it is unmounted at start" "$(kernel_mounts)" ""
 expect "what it showed is intact" "$(cat "$T/layer/d/data")" "data"
 
 echo "# mount-ID reuse: a foreign tmpfs where the mount was"
-want ok "mount a at a target" Mount a "$T/tgt" "@as []"
+want ok "mount a at a target" root Mount a "$T/tgt" "@as []"
 umount "$T/tgt"
 mount -t tmpfs lamina-foreign "$T/tgt"
 echo foreign >"$T/tgt/foreign"
 restart
 harness_wait_for 50 laminad_up || fail "laminad did not come back"
 expect "ListMounts does not show a" "$(listed_mounts)" ""
-call Unmount a
+call root Unmount a
 expect "Unmount does not touch the tmpfs" "$(findmnt -rn -o SOURCE --mountpoint "$T/tgt")" "lamina-foreign"
 expect "its file is there" "$(cat "$T/tgt/foreign")" "foreign"
-want ok "a mounts again elsewhere" Mount a "$T/tgt2" "@as []"
-want ok "and unmounts" Unmount a
+want ok "a mounts again elsewhere" root Mount a "$T/tgt2" "@as []"
+want ok "and unmounts" root Unmount a
 umount "$T/tgt"
 
 finish

@@ -14,51 +14,9 @@
 #   bottom layer.
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
 sn=${1:?usage: test-mount-fd.sh SNAPSHOTTER}
-command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
-command -v python3 >/dev/null || harness_skip "python3 is not installed (it writes the layer)"
 RUN="$LAMINA_BUILD_DIR/tests/integration/mount/mount-fd-run"
 [ -x "$RUN" ] || harness_die "mount-fd-run is not built"
-case "${TMPDIR:-}" in
-/var/tmp/lamina-btrfs.*/fs) chmod 0755 "$TMPDIR" "$(dirname "$TMPDIR")" ;;
-esac
-harness_setup --polkit
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
-owner=$(harness_add_user owner)
-other=$(harness_add_user other)
-{
-        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$owner")\")/" \
-                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
-        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$other")\")/" \
-                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
-} >"$T/50-lamina-test.rules"
-harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
-
-OBJ=/org/lamina/snapshot1/$sn
-pids=""
-trap '_rc=$?; for p in $pids; do kill -KILL "$p" 2>/dev/null; done; (exit $_rc); harness_cleanup' EXIT
-
-# call USER METHOD ARGS...: $got is "ok" or the error's last name component, $msg the
-# reply or the error message.
-call() {
-        local u=$1 m=$2 o
-        shift 2
-        o=$(harness_as "$u" gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
-                --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
-        if [ $? = 0 ]; then
-                got=ok msg=$o
-        else
-                got=$(printf '%s' "$o" | sed -n 's/.*GDBus\.Error:[^ ]*\.\([A-Za-z]*\): .*/\1/p' | head -1)
-                msg=$(printf '%s' "$o" | sed 's/.*GDBus\.Error:[^ ]*: //')
-        fi
-}
-
-want() { # WANT DESCRIPTION USER METHOD ARGS...
-        local w=$1 what=$2
-        shift 2
-        call "$@"
-        [ "$got" = "$w" ] && pass "$what ($msg)" || fail "$what: want $w, got $got: $msg"
-}
+. "$HARNESS_LIB/mount-users.sh"
 
 # run_fd USER KEY OPTIONS MODE ARGS...: mount-fd-run as USER in the background, its output
 # in $T/run.out; its PID in $p. CMD touches $T/shared/ready when it is there.
@@ -69,10 +27,8 @@ run_fd() {
         setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --clear-groups -- \
                 "$RUN" "$OBJ" "$@" >"$T/run.out" 2>&1 &
         p=$!
-        pids="$pids $p"
+        bg_pids="$bg_pids $p"
 }
-
-stop() { kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
 python3 - "$T/base.tar" <<'PY'
 import io, sys, tarfile

@@ -15,61 +15,7 @@
 #   directory, and what it writes is stored with image id 0 (nosuid,nodev, idmapped).
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
 sn=${1:?usage: test-mount-linger.sh SNAPSHOTTER}
-command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
-command -v python3 >/dev/null || harness_skip "python3 is not installed (it writes the layer)"
-# run-on-btrfs.sh puts TMPDIR in a 0700 directory: polkitd and the users must get through.
-case "${TMPDIR:-}" in
-/var/tmp/lamina-btrfs.*/fs) chmod 0755 "$TMPDIR" "$(dirname "$TMPDIR")" ;;
-esac
-harness_setup --polkit
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
-owner=$(harness_add_user owner)
-other=$(harness_add_user other)
-{
-        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$owner")\")/" \
-                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
-        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$other")\")/" \
-                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
-} >"$T/50-lamina-test.rules"
-harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
-
-OBJ=/org/lamina/snapshot1/$sn
-holders=""
-trap '_rc=$?; for p in $holders; do kill -KILL "$p" 2>/dev/null; done; (exit $_rc); harness_cleanup' EXIT
-
-# call USER METHOD ARGS...: one Snapshotter call with gdbus; $got is "ok" or the error's
-# last name component, $msg the reply or the error message.
-call() {
-        local u=$1 m=$2 o
-        shift 2
-        if [ "$u" = root ]; then
-                o=$(gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
-                        --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
-        else
-                o=$(harness_as "$u" gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
-                        --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
-        fi
-        if [ $? = 0 ]; then
-                got=ok
-                msg=$o
-        else
-                got=$(printf '%s' "$o" | sed -n 's/.*GDBus\.Error:[^ ]*\.\([A-Za-z]*\): .*/\1/p' | head -1)
-                msg=$(printf '%s' "$o" | sed 's/.*GDBus\.Error:[^ ]*: //')
-        fi
-}
-
-# want WANT DESCRIPTION USER METHOD ARGS...
-want() {
-        local w=$1 what=$2
-        shift 2
-        call "$@"
-        if [ "$got" = "$w" ]; then
-                pass "$what ($msg)"
-        else
-                fail "$what: want $w, got $got: $msg"
-        fi
-}
+. "$HARNESS_LIB/mount-users.sh"
 
 # The path a Mount reply ('/path',) names.
 reply_path() {
@@ -86,17 +32,12 @@ hold() {
         setpriv --reuid="$(id -u "$1")" --regid="$(id -g "$1")" --clear-groups -- \
                 bash -c 'cd "$1" && exec 3<. && exec sleep 600' _ "$2" &
         h=$!
-        holders="$holders $h"
+        bg_pids="$bg_pids $h"
         harness_wait_for 50 cwd_is "$h" "$2" || fail "the holder did not start"
 }
 
 cwd_is() {
         [ "$(readlink "/proc/$1/cwd" 2>/dev/null)" = "$2" ]
-}
-
-release() {
-        kill -KILL "$1"
-        wait "$1" 2>/dev/null
 }
 
 restart_laminad() {
@@ -190,7 +131,7 @@ echo "# the same across a restart of laminad"
 restart_laminad
 want Busy "owner: Commit while held, after a restart" "$owner" Commit c a "@a{ss} {}"
 expect "ListMounts after the restart" "$(listed "$owner" a)" ""
-release "$h"
+stop "$h"
 want ok "owner: Commit once the holder is gone" "$owner" Commit c a "@a{ss} {}"
 want ok "owner: View of the committed snapshot" "$owner" View v c "@a{ss} {}"
 want ok "owner: mount the view" "$owner" Mount v "" "@as []"
@@ -211,7 +152,7 @@ if harness_as "$owner" unshare -Urm true 2>/dev/null; then
         setpriv --reuid="$(id -u "$owner")" --regid="$(id -g "$owner")" --clear-groups -- \
                 unshare -Urm sleep 600 &
         copier=$!
-        holders="$holders $copier"
+        bg_pids="$bg_pids $copier"
         has_copy() { grep -q " $umnt " "/proc/$copier/mountinfo" 2>/dev/null &&
                 [ "$(readlink "/proc/$copier/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; }
         harness_wait_for 50 has_copy || fail "the copy did not appear"
@@ -223,7 +164,7 @@ if harness_as "$owner" unshare -Urm true 2>/dev/null; then
         want Busy "owner: Remove while a copy lives" "$owner" Remove u
         restart_laminad
         want Busy "owner: Commit while a copy lives, after a restart" "$owner" Commit uc u "@a{ss} {}"
-        release "$copier"
+        stop "$copier"
         want ok "owner: Commit once the copy is gone" "$owner" Commit uc u "@a{ss} {}"
 fi
 
@@ -265,7 +206,7 @@ restart_laminad
 expect "ListMounts after a restart" "$(listed root r)" "$T/p2/t"
 hold root "$T/p2/t"
 want Busy "root: Unmount while a process has its cwd inside" root Unmount r
-release "$h"
+stop "$h"
 want ok "root: Unmount after the rename" root Unmount r
 is_mounted "$T/p2/t" && fail "Unmount left the mount in place" || pass "unmounted where it was"
 want ok "root: remove r" root Remove r
@@ -278,14 +219,14 @@ if harness_as "$owner" unshare -Urm true 2>/dev/null; then
         setpriv --reuid="$(id -u "$owner")" --regid="$(id -g "$owner")" --clear-groups -- \
                 unshare -Urm sleep 600 &
         copier=$!
-        holders="$holders $copier"
+        bg_pids="$bg_pids $copier"
         has_root_copy() { grep -q " $T/q/t " "/proc/$copier/mountinfo" 2>/dev/null &&
                 [ "$(readlink "/proc/$copier/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; }
         harness_wait_for 50 has_root_copy || fail "the copy did not appear"
         want Busy "root: Unmount while a user's copy can reach the target" root Unmount q
         chmod 0700 "$T/q"
         want ok "root: Unmount once the target is below a directory shut to users" root Unmount q
-        release "$copier"
+        stop "$copier"
         want ok "root: remove q" root Remove q
 fi
 

@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Snapshotter calls with gdbus for shell tests that check D-Bus error names; source after
+# ctl-lib.sh (pass, fail) and set OBJ to the snapshotter's object path.
+#   call USER METHOD ARGS...   one call as USER (root: as the test itself); $got is "ok" or
+#                              the error's last name component, $msg the reply or the
+#                              error message
+#   want WANT DESCRIPTION USER METHOD ARGS...   the call, passed when $got is WANT
+
+command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
+
+call() {
+        local u=$1 m=$2 o
+        shift 2
+        if [ "$u" = root ]; then
+                o=$(gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
+                        --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
+        else
+                o=$(harness_as "$u" gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
+                        --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
+        fi
+        if [ $? = 0 ]; then
+                got=ok
+                msg=$o
+        else
+                got=$(printf '%s' "$o" | sed -n 's/.*GDBus\.Error:[^ ]*\.\([A-Za-z]*\): .*/\1/p' | head -1)
+                msg=$(printf '%s' "$o" | sed 's/.*GDBus\.Error:[^ ]*: //')
+        fi
+}
+
+want() {
+        local w=$1 what=$2
+        shift 2
+        call "$@"
+        if [ "$got" = "$w" ]; then
+                pass "$what ($msg)"
+        else
+                fail "$what: want $w, got $got: $msg"
+        fi
+}

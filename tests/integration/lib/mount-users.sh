@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared by the mount tests in which two unprivileged users, $owner and $other, call
+# laminad on the snapshotter $sn under real polkitd granting what an active session gets by
+# default (the guide's group rule for each user's group). Source after ctl-lib.sh with sn
+# set: it sets up the harness, installs our policy and that rule, sets OBJ, gives call and
+# want (gdbus-call.sh), and at exit SIGKILLs the PIDs the test added to $bg_pids, then
+# cleans the harness up. stop PID: SIGKILLs one of them now and reaps it.
+
+command -v python3 >/dev/null || harness_skip "python3 is not installed (it writes the layer)"
+. "$HARNESS_LIB/gdbus-call.sh"
+# run-on-btrfs.sh puts TMPDIR in a 0700 directory: polkitd and the users must get through.
+case "${TMPDIR:-}" in
+/var/tmp/lamina-btrfs.*/fs) chmod 0755 "$TMPDIR" "$(dirname "$TMPDIR")" ;;
+esac
+harness_setup --polkit
+harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
+        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+owner=$(harness_add_user owner)
+other=$(harness_add_user other)
+{
+        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$owner")\")/" \
+                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
+        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$other")\")/" \
+                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
+} >"$T/50-lamina-test.rules"
+harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+
+OBJ=/org/lamina/snapshot1/$sn
+bg_pids=""
+trap '_rc=$?; for p in $bg_pids; do kill -KILL "$p" 2>/dev/null; done; (exit $_rc); harness_cleanup' EXIT
+
+stop() {
+        kill -KILL "$1" 2>/dev/null
+        wait "$1" 2>/dev/null
+}
