@@ -145,15 +145,11 @@ static uint64_t image_record_bytes(const char *name, const ImageRecord *rec) {
 /* A user's 1024 names could each keep a config of 1 MiB: 1 GiB of metadata that every
  * user's writes share. At most CORE_IMAGE_BYTES_PER_USER_MAX, counting what replacing old
  * (may be NULL) gives back. */
-static int check_bytes_per_user(StoreTxn *t, uid_t ns, const char *name, const ImageRecord *rec,
-                                const ImageRecord *old, Error *e) {
-        uint64_t bytes, add = image_record_bytes(name, rec), back = old ? image_record_bytes(name, old) : 0;
-        int r;
+static int check_bytes_per_user(const StoreOwnerTotals *held, const char *name, const ImageRecord *rec,
+                                const ImageRecord *old, uid_t ns, Error *e) {
+        uint64_t add = image_record_bytes(name, rec), back = old ? image_record_bytes(name, old) : 0;
 
-        r = store_image_bytes_owner(t, ns, &bytes);
-        if (r < 0)
-                return error_set_errno(e, -r, "cannot count the image records of uid %u", (unsigned) ns);
-        if (bytes + add > CORE_IMAGE_BYTES_PER_USER_MAX + back)
+        if (held->image_bytes + add > CORE_IMAGE_BYTES_PER_USER_MAX + back)
                 return error_setf(e, EDQUOT,
                                   "cannot name image %s: the image records of uid %u would take more than %u MiB (each name keeps its image's config), the limit per user; untag or remove some first",
                                   QUOTE(name), (unsigned) ns, CORE_IMAGE_BYTES_PER_USER_MAX / 1024u / 1024u);
@@ -188,20 +184,17 @@ static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
         r = store_image_get(t, a->ns, a->name, &old);
         if (r < 0 && r != -ENOENT)
                 return error_set_errno(e, -r, "cannot read the record of image %s", QUOTE(a->name));
-        if (r == -ENOENT && a->ns != 0) {
-                size_t n;
+        if (a->ns != 0) {
+                StoreOwnerTotals held;
+                int k = store_owner_totals(t, a->ns, &held, e);
 
-                r = store_image_count_owner(t, a->ns, CORE_IMAGES_PER_USER_MAX, &n);
-                if (r < 0)
-                        return error_set_errno(e, -r, "cannot count the images of uid %u", (unsigned) a->ns);
-                if (n >= CORE_IMAGES_PER_USER_MAX)
+                if (k < 0)
+                        return k;
+                if (r == -ENOENT && held.images >= CORE_IMAGES_PER_USER_MAX)
                         return error_setf(e, EDQUOT, "cannot name image %s: uid %u already names %u images, the limit "
                                           "per user; untag or remove some first",
                                           QUOTE(a->name), (unsigned) a->ns, CORE_IMAGES_PER_USER_MAX);
-                r = -ENOENT;
-        }
-        if (a->ns != 0) {
-                int k = check_bytes_per_user(t, a->ns, a->name, &rec, r >= 0 ? &old : NULL, e);
+                k = check_bytes_per_user(&held, a->name, &rec, r >= 0 ? &old : NULL, a->ns, e);
                 if (k < 0)
                         return k;
         }

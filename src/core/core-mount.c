@@ -105,29 +105,22 @@ static int mount_args_open_caller_target(MountArgs *a, Error *e) {
         return mount_open_target(a->target, &a->target_fd, e);
 }
 
-static int count_owned(const MountRecord *m, void *userdata) {
-        MountArgs *a = userdata;
-
-        a->n_owned += m->owner == a->ns;
-        return 0;
-}
-
 /* A user's mounts, mount fds and force-unmounted mounts still held each cost a record, a
  * mount in the kernel (with up to 500 layers) and a look at every Busy check: at most
  * CORE_MOUNTS_PER_USER_MAX per user and snapshotter; root has no limit. */
 static int check_mounts_per_user(StoreTxn *t, MountArgs *a, Error *e) {
+        StoreOwnerTotals held;
         int r;
 
         if (a->ns == 0)
                 return 0;
-        a->n_owned = 0;
-        r = store_mount_walk(t, count_owned, a);
+        r = store_owner_totals(t, a->ns, &held, e);
         if (r < 0)
-                return error_set_errno(e, r, "cannot count the mounts of uid %u", (unsigned) a->ns);
-        if (a->n_owned >= CORE_MOUNTS_PER_USER_MAX)
+                return r;
+        if (held.mounts >= CORE_MOUNTS_PER_USER_MAX)
                 return error_setf(e, EUSERS,
-                                  "cannot mount snapshot %s: uid %u has %zu mounts of snapshotter %s, the most a user may have (%u, mount fds and force-unmounted mounts still in use included); unmount one first",
-                                  QUOTE(a->key), (unsigned) a->ns, a->n_owned, a->s->name, CORE_MOUNTS_PER_USER_MAX);
+                                  "cannot mount snapshot %s: uid %u has %" PRIu64 " mounts of snapshotter %s, the most a user may have (%u, mount fds and force-unmounted mounts still in use included); unmount one first",
+                                  QUOTE(a->key), (unsigned) a->ns, held.mounts, a->s->name, CORE_MOUNTS_PER_USER_MAX);
         return 0;
 }
 

@@ -16,7 +16,6 @@ typedef struct MountArgs {
         const CoreMountOptions *o;
         MountIdmapping prepared; /* core_mount_idmap_prepare, before the transaction */
         MountPrecheck pre;       /* core_mount_precheck() before the write transaction */
-        size_t n_owned;          /* the namespace's mount records (check_mounts_per_user) */
 
         uint64_t busy_id;        /* the snapshot, marked busy while mount_make() makes its mount */
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Per-uid quotas (core-quota.h). laminad enforces snapshots and label bytes at every change
- * of the metadata (a pass over the owner's own records, at most its Snapshots= of them),
- * and bytes and inodes of the data at Apply. The filesystem enforces bytes (and inodes)
+ * of the metadata (one totals record per snapshotter, which the store keeps with the
+ * records), and bytes and inodes of the data at Apply. The filesystem enforces bytes (and inodes)
  * of writes through mounts where it can: a project per overlayfs snapshot on ext4/XFS
  * with project quotas, the subvolume's qgroup on btrfs with quotas on; each snapshot's
  * limit is what its owner's quota left when it was set (Prepare, Apply). Usage of the
@@ -52,8 +52,10 @@ uint64_t core_labels_bytes(const Labels *l) {
         return n;
 }
 
-static int totals_in(CoreSnapshotter *s, StoreTxn *t, uid_t ns, size_t max_uncommitted, StoreOwnerTotals *ret,
-                     Error *e) {
+/* What ns holds in s, in t or (NULL) a read of its own; with the IDs of its active
+ * snapshots and views when ret_ids is not NULL (a pass over its records). */
+static int totals_in(CoreSnapshotter *s, StoreTxn *t, uid_t ns, StoreOwnerTotals *ret, uint64_t **ret_ids,
+                     size_t *ret_n, Error *e) {
         _cleanup_(store_read_endp) StoreTxn *own = NULL;
         int r;
 
@@ -63,7 +65,10 @@ static int totals_in(CoreSnapshotter *s, StoreTxn *t, uid_t ns, size_t max_uncom
                         return r;
                 t = own;
         }
-        return store_owner_totals(t, ns, max_uncommitted, ret, e);
+        r = store_owner_totals(t, ns, ret, e);
+        if (r >= 0 && ret_ids)
+                r = store_owner_uncommitted(t, ns, ret_ids, ret_n, e);
+        return r;
 }
 
 void core_quota_probe(CoreSnapshotter *s) {
@@ -189,26 +194,28 @@ static int usage_fast(Core *c, uid_t ns, uint64_t *ret_bytes, uint64_t *ret_inod
         uint64_t bytes = 0, inodes = 0;
 
         for (size_t i = 0; i < c->n_snapshotters; i++) {
-                _cleanup_(store_owner_totals_clear) StoreOwnerTotals o = {};
+                _cleanup_free_ uint64_t *ids = NULL;
                 CoreSnapshotter *s = c->snapshotters[i];
+                StoreOwnerTotals o;
+                size_t n_ids = 0;
                 int r;
 
-                r = totals_in(s, NULL, ns, SIZE_MAX, &o, NULL);
+                r = totals_in(s, NULL, ns, &o, &ids, &n_ids, NULL);
                 if (r < 0)
                         return r;
                 bytes += o.committed_bytes;
                 inodes += o.committed_inodes;
-                for (size_t k = 0; k < o.n_uncommitted; k++) {
+                for (size_t k = 0; k < n_ids; k++) {
                         uint64_t b = 0, n = 0;
                         uint32_t projid;
 
-                        r = data_bytes_fast(s, o.uncommitted_ids[k], &b);
+                        r = data_bytes_fast(s, ids[k], &b);
                         if (r == -ENOENT)
                                 continue;
                         if (r < 0)
                                 return r;
                         /* Inodes only a project counts; a qgroup has none (Inodes= is laminad's). */
-                        if (data_project(s, o.uncommitted_ids[k], &projid) >= 0 && projid != 0)
+                        if (data_project(s, ids[k], &projid) >= 0 && projid != 0)
                                 (void) fsquota_usage(s->backend->snapshots_fd, projid, &b, &n);
                         bytes += b;
                         inodes += n;
@@ -281,16 +288,18 @@ void core_quota_fs_limit(CoreSnapshotter *s, uid_t ns, uint64_t id) {
 }
 
 void core_quota_fs_refresh(CoreSnapshotter *s, uid_t ns) {
-        _cleanup_(store_owner_totals_clear) StoreOwnerTotals o = {};
+        _cleanup_free_ uint64_t *ids = NULL;
         uint64_t used_bytes, used_inodes;
+        StoreOwnerTotals o;
+        size_t n_ids = 0;
         QuotaLimits l;
 
         if (!fs_limits(s, ns) || !fs_usage(s, ns, &used_bytes, &used_inodes) ||
-            totals_in(s, NULL, ns, SIZE_MAX, &o, NULL) < 0)
+            totals_in(s, NULL, ns, &o, &ids, &n_ids, NULL) < 0)
                 return;
         core_quota_limits(s->core, ns, &l);
-        for (size_t i = 0; i < o.n_uncommitted; i++)
-                fs_limit_one(s, o.uncommitted_ids[i], &l, used_bytes, used_inodes);
+        for (size_t i = 0; i < n_ids; i++)
+                fs_limit_one(s, ids[i], &l, used_bytes, used_inodes);
 }
 
 int core_quota_meta_elsewhere(CoreSnapshotter *s, uid_t ns, QuotaUse *ret, Error *e) {
@@ -300,12 +309,12 @@ int core_quota_meta_elsewhere(CoreSnapshotter *s, uid_t ns, QuotaUse *ret, Error
         if (ns == 0)
                 return 0;
         for (size_t i = 0; i < c->n_snapshotters; i++) {
-                _cleanup_(store_owner_totals_clear) StoreOwnerTotals o = {};
+                StoreOwnerTotals o;
                 int r;
 
                 if (c->snapshotters[i] == s)
                         continue;
-                r = totals_in(c->snapshotters[i], NULL, ns, 0, &o, e);
+                r = totals_in(c->snapshotters[i], NULL, ns, &o, NULL, NULL, e);
                 if (r < 0)
                         return r;
                 ret->used[QUOTA_SNAPSHOTS] += o.snapshots;
@@ -323,7 +332,7 @@ static int quota_exceeded(Error *e, uid_t ns, QuotaKind k, uint64_t total, uint6
 
 int core_quota_check_meta(CoreSnapshotter *s, StoreTxn *t, uid_t ns, const QuotaUse *elsewhere, bool counted,
                           uint64_t add_snapshots, uint64_t add_label_bytes, Error *e) {
-        _cleanup_(store_owner_totals_clear) StoreOwnerTotals o = {};
+        StoreOwnerTotals o;
         QuotaLimits l;
         uint64_t total;
         int r;
@@ -333,7 +342,7 @@ int core_quota_check_meta(CoreSnapshotter *s, StoreTxn *t, uid_t ns, const Quota
         core_quota_limits(s->core, ns, &l);
         if (l.max[QUOTA_SNAPSHOTS] == QUOTA_NONE && l.max[QUOTA_LABEL_BYTES] == QUOTA_NONE)
                 return 0;
-        r = totals_in(s, t, ns, 0, &o, e);
+        r = totals_in(s, t, ns, &o, NULL, NULL, e);
         if (r < 0)
                 return r;
 
@@ -347,10 +356,12 @@ int core_quota_check_meta(CoreSnapshotter *s, StoreTxn *t, uid_t ns, const Quota
 }
 
 int core_quota_usage(CoreSnapshotter *s, uid_t ns, uint64_t ret[static _QUOTA_KIND_MAX], Error *e) {
-        _cleanup_(store_owner_totals_clear) StoreOwnerTotals o = {};
+        _cleanup_free_ uint64_t *ids = NULL;
+        StoreOwnerTotals o;
+        size_t n_ids = 0;
         int r;
 
-        r = totals_in(s, NULL, ns, SIZE_MAX, &o, e);
+        r = totals_in(s, NULL, ns, &o, &ids, &n_ids, e);
         if (r < 0)
                 return r;
         ret[QUOTA_SNAPSHOTS] = o.snapshots;
@@ -359,13 +370,13 @@ int core_quota_usage(CoreSnapshotter *s, uid_t ns, uint64_t ret[static _QUOTA_KI
         ret[QUOTA_INODES] = o.committed_inodes;
         /* The data of active snapshots and views: read from disk, after the transaction
          * (a snapshot removed meanwhile counts nothing). */
-        for (size_t i = 0; i < o.n_uncommitted; i++) {
+        for (size_t i = 0; i < n_ids; i++) {
                 Error ue = ERROR_NULL;
                 uint64_t size = 0, inodes = 0;
 
                 if (atomic_load(&s->stopping))
                         return error_setf(e, ECANCELED, "laminad is stopping");
-                r = core_data_usage(s, o.uncommitted_ids[i], &size, &inodes, &ue);
+                r = core_data_usage(s, ids[i], &size, &inodes, &ue);
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)

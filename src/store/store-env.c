@@ -63,6 +63,7 @@ static int open_databases(Store *s) {
                 { "children", offsetof(Store, children), 0 },
                 { "mounts", offsetof(Store, mounts), 0 },
                 { "images", offsetof(Store, images), 0 },
+                { "owners", offsetof(Store, owners), 0 },
         };
         MDB_txn *txn;
         int rc;
@@ -181,6 +182,9 @@ int store_open(const char *dir, const StoreOptions *opts, Store **ret) {
         if (r < 0)
                 return r;
         r = store_env_open(s, size);
+        if (r < 0)
+                return r;
+        r = store_owner_totals_ensure(s);
         if (r < 0)
                 return r;
 

@@ -37,8 +37,22 @@ void image_record_clear(ImageRecord *r) {
         *r = (ImageRecord) {};
 }
 
+/* Takes away what the record at k counts, if there is one. */
+static int image_uncount(StoreTxn *t, uid_t owner, const ImageKey *k, OwnerChange *c) {
+        MDB_val key = { .mv_size = k->n, .mv_data = (void *) k->b }, v;
+        int r;
+
+        r = db_get(t, t->store->images, k->b, k->n, &v);
+        if (r < 0)
+                return r;
+        owner_change_image(owner, &key, &v, false, c);
+        return 0;
+}
+
 int store_image_put(StoreTxn *t, const ImageRecord *img) {
         _cleanup_(buf_done) Buf b = {};
+        OwnerChange change = {};
+        MDB_val key, val;
         ImageKey k;
         int r;
 
@@ -55,7 +69,16 @@ int store_image_put(StoreTxn *t, const ImageRecord *img) {
         buf_put_str(&b, img->config ?: "", img->config ? strlen(img->config) : 0);
         if (b.oom)
                 return -ENOMEM;
-        return db_put(t, t->store->images, k.b, k.n, b.data, b.n, 0);
+        r = image_uncount(t, img->owner, &k, &change);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = db_put(t, t->store->images, k.b, k.n, b.data, b.n, 0);
+        if (r < 0)
+                return r;
+        key = (MDB_val) { .mv_size = k.n, .mv_data = k.b };
+        val = (MDB_val) { .mv_size = b.n, .mv_data = b.data };
+        owner_change_image(img->owner, &key, &val, true, &change);
+        return owner_change_commit(t, &change);
 }
 
 /* with_config false: config stays NULL (a walk never copies the configs, up to 1 MiB each). */
@@ -105,6 +128,7 @@ int store_image_get(StoreTxn *t, uid_t owner, const char *name, ImageRecord *ret
 }
 
 int store_image_delete(StoreTxn *t, uid_t owner, const char *name) {
+        OwnerChange change = {};
         ImageKey k;
         int r;
 
@@ -113,7 +137,12 @@ int store_image_delete(StoreTxn *t, uid_t owner, const char *name) {
         r = image_key(owner, name, &k);
         if (r < 0)
                 return r == -EINVAL ? -ENOENT : r;
-        return db_del(t, t->store->images, k.b, k.n, NULL, 0);
+        r = image_uncount(t, owner, &k, &change);
+        if (r >= 0)
+                r = db_del(t, t->store->images, k.b, k.n, NULL, 0);
+        if (r >= 0)
+                r = owner_change_commit(t, &change);
+        return r;
 }
 
 typedef struct ImageWalkArgs {
@@ -145,49 +174,4 @@ int store_image_walk_owner(StoreTxn *t, uid_t owner, store_image_walk_fn fn, voi
 
         return db_each_prefix(t, t->store->images, &be, sizeof be, image_walk_one, &(ImageWalkArgs) { fn, userdata },
                               NULL);
-}
-
-typedef struct ImageCountArgs {
-        size_t n, max;
-} ImageCountArgs;
-
-static int image_count_one(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
-        ImageCountArgs *a = userdata;
-
-        return ++a->n >= a->max ? -ERANGE : 0;
-}
-
-int store_image_count_owner(StoreTxn *t, uid_t owner, size_t max, size_t *ret) {
-        uint32_t be = htobe32((uint32_t) owner);
-        ImageCountArgs a = { .max = max };
-        int r;
-
-        assert(t && ret && max > 0);
-
-        r = db_each_prefix(t, t->store->images, &be, sizeof be, image_count_one, &a, NULL);
-        if (r < 0 && r != -ERANGE)
-                return r;
-        *ret = a.n;
-        return 0;
-}
-
-static int image_bytes_one(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
-        uint64_t *n = userdata;
-
-        *n += key->mv_size + val->mv_size;
-        return 0;
-}
-
-int store_image_bytes_owner(StoreTxn *t, uid_t owner, uint64_t *ret) {
-        uint32_t be = htobe32((uint32_t) owner);
-        uint64_t n = 0;
-        int r;
-
-        assert(t && ret);
-
-        r = db_each_prefix(t, t->store->images, &be, sizeof be, image_bytes_one, &n, NULL);
-        if (r < 0)
-                return r;
-        *ret = n;
-        return 0;
 }

@@ -13,13 +13,17 @@
  *   children  be64(parent id) + be64(child id) -> "": "has children" is one seek.
  *   mounts    be64(snapshot id) -> mount record
  *   images    be32(owner) + image name -> image record (store-image.c)
+ *   owners    be32(owner) -> what the owner's records, images and mounts count
+ *             (StoreOwnerTotals, store-owner.c), changed in every transaction that
+ *             changes them; none for an owner holding nothing
  *
  * The key layout keeps the name index ordered by owner, then by name bytes, except
  * within a group of long names sharing their prefix, which walk sorts in memory.
  *
  * Files: store-env.c (open, close, transactions), store-map.c (growing the map),
  * store-codec.c (bytes of records and keys), store-db.c (raw access and record lookups),
- * store.c (containerd's operations), store-walk.c, store-verify.c, store-mount.c. */
+ * store.c (containerd's operations), store-walk.c, store-verify.c, store-mount.c,
+ * store-owner.c (the totals per owner). */
 
 #include <lmdb.h>
 #include <pthread.h>
@@ -46,7 +50,7 @@ struct Store {
         char *dir;
         size_t initial_map_size;
         MDB_env *env; /* NULL after a failed reopen; changes only with no transaction open */
-        MDB_dbi meta, records, names, children, mounts, images;
+        MDB_dbi meta, records, names, children, mounts, images, owners;
         size_t page_size;
 
         pthread_mutex_t mutex;
@@ -186,3 +190,30 @@ int record_lookup_or_fail(StoreTxn *t, uid_t owner, const char *name, Record *re
 int record_check_name_free(StoreTxn *t, uid_t owner, const char *name, const char *hint, Error *e);
 int record_to_info(StoreTxn *t, const Record *rec, SnapshotInfo *ret);
 int record_chain(StoreTxn *t, const Record *rec, Snapshot *ret);
+
+/* --- mount records (store-mount.c) --- */
+
+/* The owner in a mount record's value, without decoding the rest: -EBADMSG when it has none. */
+int mount_value_owner(const MDB_val *v, uid_t *ret);
+
+/* --- the totals per owner (store-owner.c) --- */
+
+/* What one write changes in one owner's totals: what it adds and what it takes away,
+ * applied at once by owner_change_commit() after the records changed. */
+typedef struct OwnerChange {
+        uid_t owner;
+        bool set;
+        StoreOwnerTotals add, sub;
+} OwnerChange;
+
+/* What snapshot record id counts, as it is now in t: added or taken away. */
+int owner_change_record(StoreTxn *t, uint64_t id, bool add, OwnerChange *c);
+/* What an image record of owner (its key and value as stored) counts. */
+void owner_change_image(uid_t owner, const MDB_val *key, const MDB_val *val, bool add, OwnerChange *c);
+void owner_change_mount(uid_t owner, bool add, OwnerChange *c);
+int owner_change_commit(StoreTxn *t, const OwnerChange *c);
+/* Builds the totals of a store written before they existed (once, at open). */
+int store_owner_totals_ensure(Store *s);
+/* For store_verify(): every totals record equals a recount and together they count all
+ * n_records records, every image and every mount. */
+int owner_totals_verify(StoreTxn *t, size_t n_records, Error *e);

@@ -20,9 +20,43 @@ void mount_record_clear(MountRecord *r) {
         *r = (MountRecord) {};
 }
 
+static bool mount_record_version_known(uint8_t version) {
+        return version == MOUNT_RECORD_VERSION || version == MOUNT_RECORD_VERSION_NO_ATTRS ||
+               version == MOUNT_RECORD_VERSION_NO_IDENTITY || version == MOUNT_RECORD_VERSION_LEGACY_ID;
+}
+
+int mount_value_owner(const MDB_val *v, uid_t *ret) {
+        Reader r = { .p = v->mv_data, .left = v->mv_size };
+        uint8_t version = reader_u8(&r);
+        uint32_t owner = reader_u32(&r);
+
+        if (r.bad || !mount_record_version_known(version))
+                return -EBADMSG;
+        *ret = (uid_t) owner;
+        return 0;
+}
+
+/* Takes away the mount record of snapshot_id from its owner's totals, if there is one (a
+ * record without a readable owner counts for nobody). */
+static int mount_uncount(StoreTxn *t, uint64_t snapshot_id, OwnerChange *c) {
+        IdKey k = id_key(snapshot_id);
+        uid_t owner;
+        MDB_val v;
+        int r;
+
+        r = db_get(t, t->store->mounts, k.b, sizeof k.b, &v);
+        if (r < 0)
+                return r;
+        if (mount_value_owner(&v, &owner) >= 0)
+                owner_change_mount(owner, false, c);
+        return 0;
+}
+
 int store_mount_put(StoreTxn *t, const MountRecord *m) {
         _cleanup_(buf_done) Buf b = {};
+        OwnerChange gone = {}, added = {};
         IdKey k = id_key(m->snapshot_id);
+        int r;
 
         assert(t && m && m->target);
 
@@ -38,7 +72,18 @@ int store_mount_put(StoreTxn *t, const MountRecord *m) {
         buf_put_u64(&b, m->attrs);
         if (b.oom)
                 return -ENOMEM;
-        return db_put(t, t->store->mounts, k.b, sizeof k.b, b.data, b.n, 0);
+        /* A record replaced may have had another owner: two changes. */
+        r = mount_uncount(t, m->snapshot_id, &gone);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = db_put(t, t->store->mounts, k.b, sizeof k.b, b.data, b.n, 0);
+        if (r < 0)
+                return r;
+        owner_change_mount(m->owner, true, &added);
+        r = owner_change_commit(t, &gone);
+        if (r >= 0)
+                r = owner_change_commit(t, &added);
+        return r;
 }
 
 static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) {
@@ -49,8 +94,7 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
         size_t n;
 
         version = reader_u8(&r);
-        if (version != MOUNT_RECORD_VERSION && version != MOUNT_RECORD_VERSION_NO_ATTRS &&
-            version != MOUNT_RECORD_VERSION_NO_IDENTITY && version != MOUNT_RECORD_VERSION_LEGACY_ID)
+        if (!mount_record_version_known(version))
                 return -EBADMSG;
         m.legacy_mnt_id = version == MOUNT_RECORD_VERSION_LEGACY_ID;
         m.owner = reader_u32(&r);
@@ -108,10 +152,17 @@ bool store_txn_is_write(StoreTxn *t) {
 }
 
 int store_mount_delete(StoreTxn *t, uint64_t snapshot_id) {
+        OwnerChange change = {};
         IdKey k = id_key(snapshot_id);
+        int r;
 
         assert(t);
-        return db_del(t, t->store->mounts, k.b, sizeof k.b, NULL, 0);
+        r = mount_uncount(t, snapshot_id, &change);
+        if (r >= 0 || r == -ENOENT)
+                r = db_del(t, t->store->mounts, k.b, sizeof k.b, NULL, 0);
+        if (r >= 0)
+                r = owner_change_commit(t, &change);
+        return r;
 }
 
 typedef struct MountWalkArgs {

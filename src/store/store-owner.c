@@ -1,17 +1,60 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <endian.h>
+#include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "store-internal.h"
 
-/* What one owner holds, for quotas: one pass over the owner's part of the name index. */
+/* What one owner holds, for quotas: a totals record per owner (the "owners" database),
+ * changed in the same write transaction as every record, image and mount of that owner,
+ * so reading it is one lookup however much the owner holds, and a crash never leaves it
+ * apart from what it counts. A store written before the totals existed gets them built
+ * once, when it is opened (the meta key OWNER_TOTALS_KEY says they are). */
 
-typedef struct OwnerArgs {
-        StoreOwnerTotals *totals;
-        size_t max_uncommitted; /* IDs of active snapshots and views kept, at most */
-        size_t allocated;
-} OwnerArgs;
+#define OWNER_TOTALS_VERSION 1
+#define OWNER_TOTALS_KEY "owner-totals"
+
+static const size_t totals_fields[] = {
+        offsetof(StoreOwnerTotals, snapshots),       offsetof(StoreOwnerTotals, label_bytes),
+        offsetof(StoreOwnerTotals, committed_bytes), offsetof(StoreOwnerTotals, committed_inodes),
+        offsetof(StoreOwnerTotals, images),          offsetof(StoreOwnerTotals, image_bytes),
+        offsetof(StoreOwnerTotals, mounts),
+};
+
+static uint64_t *totals_field(StoreOwnerTotals *o, size_t i) {
+        return (uint64_t *) ((uint8_t *) o + totals_fields[i]);
+}
+
+static uint64_t totals_get(const StoreOwnerTotals *o, size_t i) {
+        uint64_t v;
+
+        memcpy(&v, (const uint8_t *) o + totals_fields[i], sizeof v);
+        return v;
+}
+
+static bool totals_empty(const StoreOwnerTotals *o) {
+        for (size_t i = 0; i < ELEMENTSOF(totals_fields); i++)
+                if (totals_get(o, i) != 0)
+                        return false;
+        return true;
+}
+
+static void totals_add(StoreOwnerTotals *o, const StoreOwnerTotals *add) {
+        for (size_t i = 0; i < ELEMENTSOF(totals_fields); i++)
+                *totals_field(o, i) += totals_get(add, i);
+}
+
+bool store_owner_totals_equal(const StoreOwnerTotals *a, const StoreOwnerTotals *b) {
+        for (size_t i = 0; i < ELEMENTSOF(totals_fields); i++)
+                if (totals_get(a, i) != totals_get(b, i))
+                        return false;
+        return true;
+}
+
+/* --- what one record, image or mount counts --- */
 
 static uint64_t record_label_bytes(const Record *rec, bool *bad) {
         Reader r = rec->labels;
@@ -28,58 +71,403 @@ static uint64_t record_label_bytes(const Record *rec, bool *bad) {
         return n;
 }
 
-static int owner_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
-        OwnerArgs *a = userdata;
-        StoreOwnerTotals *o = a->totals;
-        Record rec;
+static int record_counts(const Record *rec, StoreOwnerTotals *ret) {
         bool bad;
+
+        *ret = (StoreOwnerTotals) { .snapshots = 1, .label_bytes = record_label_bytes(rec, &bad) };
+        if (bad)
+                return -EBADMSG;
+        if (rec->kind == SNAPSHOT_COMMITTED) {
+                ret->committed_bytes = rec->size;
+                ret->committed_inodes = rec->inodes;
+        }
+        return 0;
+}
+
+/* An image record counts its key and its value: the bytes it takes. */
+static StoreOwnerTotals image_counts(const MDB_val *key, const MDB_val *val) {
+        return (StoreOwnerTotals) { .images = 1, .image_bytes = key->mv_size + val->mv_size };
+}
+
+static uid_t key_owner(const MDB_val *key) {
+        uint32_t be;
+
+        memcpy(&be, key->mv_data, OWNER_LEN);
+        return (uid_t) be32toh(be);
+}
+
+/* --- the totals records --- */
+
+static int totals_read(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret) {
+        uint32_t be = htobe32((uint32_t) owner);
+        Reader rd;
+        MDB_val v;
+        int r;
+
+        *ret = (StoreOwnerTotals) {};
+        r = db_get(t, t->store->owners, &be, sizeof be, &v);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        rd = (Reader) { .p = v.mv_data, .left = v.mv_size };
+        if (reader_u8(&rd) != OWNER_TOTALS_VERSION)
+                return -EBADMSG;
+        for (size_t i = 0; i < ELEMENTSOF(totals_fields); i++)
+                *totals_field(ret, i) = reader_u64(&rd);
+        return rd.bad || rd.left != 0 ? -EBADMSG : 0;
+}
+
+/* An owner holding nothing has no record. */
+static int totals_write(StoreTxn *t, uid_t owner, const StoreOwnerTotals *o) {
+        _cleanup_(buf_done) Buf b = {};
+        uint32_t be = htobe32((uint32_t) owner);
+        int r;
+
+        if (totals_empty(o)) {
+                r = db_del(t, t->store->owners, &be, sizeof be, NULL, 0);
+                return r == -ENOENT ? 0 : r;
+        }
+        buf_put_u8(&b, OWNER_TOTALS_VERSION);
+        for (size_t i = 0; i < ELEMENTSOF(totals_fields); i++)
+                buf_put_u64(&b, totals_get(o, i));
+        if (b.oom)
+                return -ENOMEM;
+        return db_put(t, t->store->owners, &be, sizeof be, b.data, b.n, 0);
+}
+
+/* --- counting from the records themselves --- */
+
+static int recount_record(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        StoreOwnerTotals *o = userdata, c;
+        Record rec;
         int r;
 
         r = record_get(t, id_from_val(val), &rec);
         if (r < 0)
                 return r == -ENOENT ? -EBADMSG : r;
-        o->snapshots++;
-        o->label_bytes += record_label_bytes(&rec, &bad);
-        if (bad)
-                return -EBADMSG;
-        if (rec.kind == SNAPSHOT_COMMITTED) {
-                o->committed_bytes += rec.size;
-                o->committed_inodes += rec.inodes;
-        } else if (o->n_uncommitted < a->max_uncommitted) {
-                if (o->n_uncommitted == a->allocated) {
-                        size_t n = a->allocated ? a->allocated * 2 : 16;
-                        uint64_t *ids = realloc(o->uncommitted_ids, n * sizeof(uint64_t));
-
-                        if (!ids)
-                                return -ENOMEM;
-                        o->uncommitted_ids = ids;
-                        a->allocated = n;
-                }
-                o->uncommitted_ids[o->n_uncommitted++] = rec.id;
-        }
+        r = record_counts(&rec, &c);
+        if (r < 0)
+                return r;
+        totals_add(o, &c);
         return 0;
 }
 
-void store_owner_totals_clear(StoreOwnerTotals *o) {
-        free(o->uncommitted_ids);
-        *o = (StoreOwnerTotals) {};
+static int recount_image(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        StoreOwnerTotals *o = userdata, c = image_counts(key, val);
+
+        totals_add(o, &c);
+        return 0;
 }
 
-int store_owner_totals(StoreTxn *t, uid_t owner, size_t max_uncommitted, StoreOwnerTotals *ret, Error *e) {
+typedef struct RecountMounts {
+        uid_t owner;
+        uint64_t n;
+} RecountMounts;
+
+/* A mount record without a readable owner counts for nobody (as mount_uncount() does). */
+static int recount_mount(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        RecountMounts *a = userdata;
+        uid_t owner;
+
+        a->n += mount_value_owner(val, &owner) >= 0 && owner == a->owner;
+        return 0;
+}
+
+int store_owner_recount(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret) {
         uint32_t be = htobe32((uint32_t) owner);
         StoreOwnerTotals o = {};
-        OwnerArgs a = { .totals = &o, .max_uncommitted = max_uncommitted };
+        RecountMounts m = { .owner = owner };
         int r;
 
         assert(t && ret);
 
-        r = db_each_prefix(t, t->store->names, &be, sizeof be, owner_entry, &a, NULL);
-        if (r < 0) {
-                store_owner_totals_clear(&o);
-                return error_set_errno(e, -r, "cannot count the snapshots of uid %u", (unsigned) owner);
-        }
-        store_owner_totals_clear(ret);
+        r = db_each_prefix(t, t->store->names, &be, sizeof be, recount_record, &o, NULL);
+        if (r >= 0)
+                r = db_each_prefix(t, t->store->images, &be, sizeof be, recount_image, &o, NULL);
+        /* Mounts are keyed by snapshot ID: all of them are read (a recount is rare). */
+        if (r >= 0)
+                r = db_each(t, t->store->mounts, recount_mount, &m, NULL, NULL);
+        if (r < 0)
+                return r;
+        o.mounts = m.n;
         *ret = o;
+        return 0;
+}
+
+/* --- keeping them --- */
+
+static int change_apply(StoreTxn *t, uid_t owner, const StoreOwnerTotals *add, const StoreOwnerTotals *sub) {
+        StoreOwnerTotals o;
+        bool under = false;
+        int r;
+
+        r = totals_read(t, owner, &o);
+        if (r < 0 && r != -EBADMSG)
+                return r;
+        under = r < 0;
+        for (size_t i = 0; !under && i < ELEMENTSOF(totals_fields); i++) {
+                uint64_t *f = totals_field(&o, i), v = *f + totals_get(add, i), s = totals_get(sub, i);
+
+                under = v < s;
+                *f = v - s;
+        }
+        if (under) {
+                /* The record did not hold what it counts (damaged, or records changed by a
+                 * laminad that did not keep it): count again, from the records as they are now. */
+                log_debug("the totals of uid %u do not match its records; counting them again", (unsigned) owner);
+                r = store_owner_recount(t, owner, &o);
+                if (r < 0)
+                        return r;
+        }
+        return totals_write(t, owner, &o);
+}
+
+static void change_count(OwnerChange *c, uid_t owner, bool add, const StoreOwnerTotals *n) {
+        assert(!c->set || c->owner == owner);
+        c->owner = owner;
+        c->set = true;
+        totals_add(add ? &c->add : &c->sub, n);
+}
+
+int owner_change_record(StoreTxn *t, uint64_t id, bool add, OwnerChange *c) {
+        StoreOwnerTotals n;
+        Record rec;
+        int r;
+
+        r = record_get(t, id, &rec);
+        if (r < 0)
+                return r;
+        r = record_counts(&rec, &n);
+        if (r < 0)
+                return r;
+        change_count(c, rec.owner, add, &n);
+        return 0;
+}
+
+void owner_change_image(uid_t owner, const MDB_val *key, const MDB_val *val, bool add, OwnerChange *c) {
+        StoreOwnerTotals n = image_counts(key, val);
+
+        change_count(c, owner, add, &n);
+}
+
+void owner_change_mount(uid_t owner, bool add, OwnerChange *c) {
+        change_count(c, owner, add, &(StoreOwnerTotals) { .mounts = 1 });
+}
+
+int owner_change_commit(StoreTxn *t, const OwnerChange *c) {
+        assert(t && t->write);
+
+        if (!c->set)
+                return 0;
+        return change_apply(t, c->owner, &c->add, &c->sub);
+}
+
+/* --- building them for a store that has none --- */
+
+static int build_record(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        OwnerChange c = {};
+        int r;
+
+        r = owner_change_record(t, id_from_val(key), true, &c);
+        return r < 0 ? r : owner_change_commit(t, &c);
+}
+
+static int build_image(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        OwnerChange c = {};
+
+        if (key->mv_size < OWNER_LEN)
+                return -EBADMSG;
+        owner_change_image(key_owner(key), key, val, true, &c);
+        return owner_change_commit(t, &c);
+}
+
+static int build_mount(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        OwnerChange c = {};
+        uid_t owner;
+
+        if (mount_value_owner(val, &owner) < 0)
+                return 0;
+        owner_change_mount(owner, true, &c);
+        return owner_change_commit(t, &c);
+}
+
+static int totals_built(StoreTxn *t) {
+        MDB_val v;
+        int r;
+
+        r = db_get(t, t->store->meta, OWNER_TOTALS_KEY, strlen(OWNER_TOTALS_KEY), &v);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        return v.mv_size == 1 && *(const uint8_t *) v.mv_data == OWNER_TOTALS_VERSION ? 1 : -EBADMSG;
+}
+
+static int build_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        uint8_t version = OWNER_TOTALS_VERSION;
+        int r;
+
+        r = totals_built(t);
+        if (r != 0) /* another process built them meanwhile */
+                return r;
+        r = txn_result(t, mdb_drop(t->txn, t->store->owners, 0));
+        if (r >= 0)
+                r = db_each(t, t->store->records, build_record, NULL, NULL, NULL);
+        if (r >= 0)
+                r = db_each(t, t->store->images, build_image, NULL, NULL, NULL);
+        if (r >= 0)
+                r = db_each(t, t->store->mounts, build_mount, NULL, NULL, NULL);
+        if (r >= 0)
+                r = db_put(t, t->store->meta, OWNER_TOTALS_KEY, strlen(OWNER_TOTALS_KEY), &version, 1, 0);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot count what each user holds in the metadata");
+        return 0;
+}
+
+int store_owner_totals_ensure(Store *s) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        Error e = ERROR_NULL;
+        int r;
+
+        r = store_read_begin(s, &t);
+        if (r < 0)
+                return r;
+        r = totals_built(t);
+        store_read_end(TAKE_PTR(t));
+        if (r != 0)
+                return r < 0 ? r : 0;
+        log_debug("metadata in %s has no totals per user yet: counting them once", s->dir);
+        r = store_write(s, build_in_txn, NULL, &e);
+        if (r < 0)
+                return log_debug_errno(r, "metadata in %s: %s", s->dir, e.message ?: "cannot count");
+        return 0;
+}
+
+/* --- checking them (store_verify()) --- */
+
+typedef struct VerifyArgs {
+        StoreOwnerTotals sum;
+} VerifyArgs;
+
+static int verify_owner(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        VerifyArgs *a = userdata;
+        StoreOwnerTotals kept, counted;
+        uid_t owner;
+        int r;
+
+        if (key->mv_size != OWNER_LEN)
+                return error_setf(e, EBADMSG, "a totals record has a key of %zu bytes", key->mv_size);
+        owner = key_owner(key);
+        r = totals_read(t, owner, &kept);
+        if (r == -EBADMSG)
+                return error_setf(e, EBADMSG, "the totals record of uid %u is damaged", (unsigned) owner);
+        if (r >= 0)
+                r = store_owner_recount(t, owner, &counted);
+        if (r < 0)
+                return r;
+        if (!store_owner_totals_equal(&kept, &counted))
+                return error_setf(e, EBADMSG,
+                                  "the totals record of uid %u says %" PRIu64 " snapshots, %" PRIu64
+                                  " label bytes, %" PRIu64 " images, %" PRIu64 " mounts; its records hold %" PRIu64
+                                  ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 " (or their usage differs)",
+                                  (unsigned) owner, kept.snapshots, kept.label_bytes, kept.images, kept.mounts,
+                                  counted.snapshots, counted.label_bytes, counted.images, counted.mounts);
+        if (totals_empty(&kept))
+                return error_setf(e, EBADMSG, "uid %u has an empty totals record", (unsigned) owner);
+        totals_add(&a->sum, &kept);
+        return 0;
+}
+
+static int count_mount(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        uid_t owner;
+
+        *(size_t *) userdata += mount_value_owner(val, &owner) >= 0;
+        return 0;
+}
+
+int owner_totals_verify(StoreTxn *t, size_t n_records, Error *e) {
+        VerifyArgs a = {};
+        size_t n_images = 0, n_mounts = 0;
+        int r;
+
+        r = totals_built(t);
+        if (r == 0)
+                return error_setf(e, EBADMSG, "the totals per user have not been counted");
+        if (r < 0)
+                return error_setf(e, EBADMSG, "the marker of the totals per user is damaged");
+        r = db_each(t, t->store->owners, verify_owner, &a, NULL, e);
+        if (r >= 0)
+                r = db_each(t, t->store->images, recount_image, &(StoreOwnerTotals) {}, &n_images, NULL);
+        if (r >= 0)
+                r = db_each(t, t->store->mounts, count_mount, &n_mounts, NULL, NULL);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot check the totals per user");
+        /* Every owner's record matches its own; the sums show none is missing. */
+        if (a.sum.snapshots != n_records || a.sum.images != n_images || a.sum.mounts != n_mounts)
+                return error_setf(e, EBADMSG,
+                                  "the totals per user add up to %" PRIu64 " snapshots, %" PRIu64 " images, %" PRIu64
+                                  " mounts; the store holds %zu, %zu, %zu",
+                                  a.sum.snapshots, a.sum.images, a.sum.mounts, n_records, n_images, n_mounts);
+        return 0;
+}
+
+/* --- reading them --- */
+
+int store_owner_totals(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret, Error *e) {
+        int r;
+
+        assert(t && ret);
+
+        r = totals_read(t, owner, ret);
+        if (r < 0)
+                return error_set_errno(e, -r, "cannot read what uid %u holds", (unsigned) owner);
+        return 0;
+}
+
+typedef struct UncommittedArgs {
+        uint64_t *ids;
+        size_t n, allocated;
+} UncommittedArgs;
+
+static int uncommitted_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
+        UncommittedArgs *a = userdata;
+        Record rec;
+        int r;
+
+        r = record_get(t, id_from_val(val), &rec);
+        if (r < 0)
+                return r == -ENOENT ? -EBADMSG : r;
+        if (rec.kind == SNAPSHOT_COMMITTED)
+                return 0;
+        if (a->n == a->allocated) {
+                size_t n = a->allocated ? a->allocated * 2 : 16;
+                uint64_t *ids = realloc(a->ids, n * sizeof(uint64_t));
+
+                if (!ids)
+                        return -ENOMEM;
+                a->ids = ids;
+                a->allocated = n;
+        }
+        a->ids[a->n++] = rec.id;
+        return 0;
+}
+
+int store_owner_uncommitted(StoreTxn *t, uid_t owner, uint64_t **ret_ids, size_t *ret_n, Error *e) {
+        uint32_t be = htobe32((uint32_t) owner);
+        UncommittedArgs a = {};
+        int r;
+
+        assert(t && ret_ids && ret_n);
+
+        r = db_each_prefix(t, t->store->names, &be, sizeof be, uncommitted_entry, &a, NULL);
+        if (r < 0) {
+                free(a.ids);
+                return error_set_errno(e, -r, "cannot list the active snapshots and views of uid %u",
+                                       (unsigned) owner);
+        }
+        *ret_ids = a.ids;
+        *ret_n = a.n;
         return 0;
 }
 
@@ -103,8 +491,7 @@ int store_list_owners(StoreTxn *t, uid_t **ret, size_t *ret_n) {
 
                 if (key.mv_size < OWNER_LEN)
                         return -EBADMSG;
-                memcpy(&owner, key.mv_data, OWNER_LEN);
-                owner = be32toh(owner);
+                owner = (uint32_t) key_owner(&key);
                 u = realloc(uids, (n + 1) * sizeof(uid_t));
                 if (!u)
                         return -ENOMEM;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Checking records, name index, child links and the ID counter against each other. */
+/* Checking records, name index, child links, the ID counter and the totals per owner against
+ * each other. */
 
 #include <inttypes.h>
 #include <lmdb.h>
@@ -106,5 +107,5 @@ int store_verify(StoreTxn *t, Error *e) {
                 return r;
         if (n_records != n_names)
                 return error_setf(e, EBADMSG, "%zu records but %zu name index entries", n_records, n_names);
-        return 0;
+        return owner_totals_verify(t, n_records, e);
 }

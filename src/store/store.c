@@ -14,6 +14,7 @@ static const char *kind_phrase(SnapshotKind k) {
 int store_create(StoreTxn *t, SnapshotKind kind, uid_t owner, const char *name,
                  uid_t parent_owner, const char *parent, const Labels *labels,
                  uint64_t now_usec, Snapshot *ret, Error *e) {
+        OwnerChange change = {};
         Record p = {}, rec;
         uint64_t id;
         int r;
@@ -62,6 +63,10 @@ int store_create(StoreTxn *t, SnapshotKind kind, uid_t owner, const char *name,
                 ChildKey k = child_key(p.id, id);
                 r = db_put(t, t->store->children, k.b, sizeof k.b, "", 0, 0);
         }
+        if (r >= 0)
+                r = owner_change_record(t, id, true, &change);
+        if (r >= 0)
+                r = owner_change_commit(t, &change);
         if (r >= 0 && ret)
                 r = record_chain(t, &rec, ret);
         if (r < 0)
@@ -158,6 +163,7 @@ static int apply_fieldpaths(Labels *l, const Labels *in, char *const *fieldpaths
 int store_update_info(StoreTxn *t, uid_t owner, const char *name, const Labels *labels,
                       char *const *fieldpaths, uint64_t now_usec, SnapshotInfo *ret, Error *e) {
         _cleanup_(labels_clear) Labels l = LABELS_NULL;
+        OwnerChange change = {};
         Record rec;
         int r;
 
@@ -167,7 +173,9 @@ int store_update_info(StoreTxn *t, uid_t owner, const char *name, const Labels *
         r = record_lookup_or_fail(t, owner, name, &rec, e);
         if (r < 0)
                 return r;
-        r = labels_decode(&rec, &l);
+        r = owner_change_record(t, rec.id, false, &change);
+        if (r >= 0)
+                r = labels_decode(&rec, &l);
         if (r < 0)
                 return record_fail(e, r, name);
         r = apply_fieldpaths(&l, labels, fieldpaths, name, e);
@@ -176,6 +184,10 @@ int store_update_info(StoreTxn *t, uid_t owner, const char *name, const Labels *
 
         rec.updated_usec = now_usec;
         r = record_put(t, &rec, &l);
+        if (r >= 0)
+                r = owner_change_record(t, rec.id, true, &change);
+        if (r >= 0)
+                r = owner_change_commit(t, &change);
         if (r < 0)
                 return record_fail(e, r, name);
         return ret ? store_get_info(t, owner, name, ret, e) : 0;
@@ -184,6 +196,7 @@ int store_update_info(StoreTxn *t, uid_t owner, const char *name, const Labels *
 int store_commit_active(StoreTxn *t, uid_t owner, const char *key, const char *name,
                         uint64_t size, uint64_t inodes, const Labels *labels,
                         uint64_t now_usec, uint64_t *ret_id, Error *e) {
+        OwnerChange change = {};
         Record rec;
         int r;
 
@@ -203,6 +216,9 @@ int store_commit_active(StoreTxn *t, uid_t owner, const char *key, const char *n
                 return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; only active snapshots can be committed",
                                   QUOTE(key), kind_phrase(rec.kind));
 
+        r = owner_change_record(t, rec.id, false, &change);
+        if (r < 0)
+                return record_fail(e, r, key);
         rec.kind = SNAPSHOT_COMMITTED;
         rec.name = name;
         rec.name_len = strlen(name);
@@ -215,6 +231,10 @@ int store_commit_active(StoreTxn *t, uid_t owner, const char *key, const char *n
                 r = name_index_change(t, owner, key, rec.id, false);
         if (r >= 0)
                 r = name_index_change(t, owner, name, rec.id, true);
+        if (r >= 0)
+                r = owner_change_record(t, rec.id, true, &change);
+        if (r >= 0)
+                r = owner_change_commit(t, &change);
         if (r < 0)
                 return record_fail(e, r, key);
         if (ret_id)
@@ -246,6 +266,7 @@ int store_count_children(StoreTxn *t, uint64_t id, size_t *ret) {
 
 int store_remove(StoreTxn *t, uid_t owner, const char *name, uint64_t *ret_id,
                  SnapshotKind *ret_kind, Error *e) {
+        OwnerChange change = {};
         Record rec;
         IdKey k;
         size_t n;
@@ -271,8 +292,8 @@ int store_remove(StoreTxn *t, uid_t owner, const char *name, uint64_t *ret_id,
                 *ret_kind = rec.kind;
 
         k = id_key(rec.id);
-        r = 0;
-        if (rec.parent_id != 0) {
+        r = owner_change_record(t, rec.id, false, &change);
+        if (r >= 0 && rec.parent_id != 0) {
                 ChildKey ck = child_key(rec.parent_id, rec.id);
                 r = db_del(t, t->store->children, ck.b, sizeof ck.b, NULL, 0);
         }
@@ -280,6 +301,8 @@ int store_remove(StoreTxn *t, uid_t owner, const char *name, uint64_t *ret_id,
                 r = name_index_change(t, owner, name, rec.id, false);
         if (r >= 0)
                 r = db_del(t, t->store->records, k.b, sizeof k.b, NULL, 0);
+        if (r >= 0)
+                r = owner_change_commit(t, &change);
         if (r < 0)
                 return record_fail(e, r, name);
         return 0;

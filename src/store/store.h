@@ -102,27 +102,33 @@ int store_walk_owner(StoreTxn *t, uid_t owner, const Filter *filter, store_walk_
 int store_walk_owner_from(StoreTxn *t, uid_t owner, const char *from, const Filter *filter, store_walk_fn fn,
                           void *userdata, Error *e);
 
-/* What one owner holds (for quotas), in one pass over its own records: snapshots of every
- * kind, their label bytes (keys and values), the recorded usage of its committed ones and
- * the IDs of (at most max_uncommitted of) its active ones and views, whose usage only
- * their data shows. */
+/* What one owner holds (for quotas): snapshots of every kind, their label bytes (keys and
+ * values), the recorded usage of its committed ones, its image records (count, and bytes
+ * of keys and values) and its mount records. Kept in a record of its own, changed in the
+ * same transaction as what it counts: reading it is one lookup. */
 typedef struct StoreOwnerTotals {
         uint64_t snapshots;
         uint64_t label_bytes;
         uint64_t committed_bytes, committed_inodes;
-        uint64_t *uncommitted_ids;
-        size_t n_uncommitted;
+        uint64_t images, image_bytes;
+        uint64_t mounts;
 } StoreOwnerTotals;
-void store_owner_totals_clear(StoreOwnerTotals *o);
-int store_owner_totals(StoreTxn *t, uid_t owner, size_t max_uncommitted, StoreOwnerTotals *ret, Error *e);
+int store_owner_totals(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret, Error *e);
+/* The same counted from the records themselves, in O(what the owner holds + all mounts):
+ * for checks and tests. */
+int store_owner_recount(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret);
+bool store_owner_totals_equal(const StoreOwnerTotals *a, const StoreOwnerTotals *b);
+/* The IDs of owner's active snapshots and views, whose usage only their data shows: one
+ * pass over the owner's records. *ret_ids is freed by the caller. */
+int store_owner_uncommitted(StoreTxn *t, uid_t owner, uint64_t **ret_ids, size_t *ret_n, Error *e);
 /* The owners that have snapshots, ascending: one seek per owner. */
 int store_list_owners(StoreTxn *t, uid_t **ret, size_t *ret_n);
 
 /* Every live snapshot ID, ascending, for orphan detection. */
 int store_list_ids(StoreTxn *t, uint64_t **ret_ids, size_t *ret_n);
 
-/* Checks records, name index, child links and the ID counter against each other
- * (after a crash, in tests, for fsck): EBADMSG naming the first inconsistency. */
+/* Checks records, name index, child links, the ID counter and the totals per owner against
+ * each other (after a crash, in tests, for fsck): EBADMSG naming the first inconsistency. */
 int store_verify(StoreTxn *t, Error *e);
 
 /* Records of mounts that laminad made, keyed by snapshot ID. */
@@ -179,11 +185,8 @@ typedef int (*store_image_walk_fn)(const ImageRecord *r, void *userdata);
 int store_image_walk(StoreTxn *t, store_image_walk_fn fn, void *userdata);
 /* The same for owner's records only (one key range). */
 int store_image_walk_owner(StoreTxn *t, uid_t owner, store_image_walk_fn fn, void *userdata);
-/* How many images owner names, counting no further than max (> 0): min(count, max). */
-int store_image_count_owner(StoreTxn *t, uid_t owner, size_t max, size_t *ret);
-/* The bytes owner's records take (keys and values: configs, one copy per name), without
- * copying any. */
-int store_image_bytes_owner(StoreTxn *t, uid_t owner, uint64_t *ret);
+/* How many images owner names and the bytes their records take (keys and values: configs,
+ * one copy per name): images and image_bytes of store_owner_totals(). */
 
 /* SHA-256 of data (libgcrypt, already mapped by libsystemd), for keys of long names and
  * image config digests; -EIO when libgcrypt cannot be initialized. */

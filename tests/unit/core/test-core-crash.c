@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A worker runs random Prepare/View/Commit/Remove/Cleanup calls and is SIGKILLed at a few
- * hundred random points. After each kill the state must open, every record must have its
- * directory, and after Cleanup only live snapshots may have one. */
+/* A worker runs random Prepare/View/Commit/Remove/Update/Cleanup calls with labels and is
+ * SIGKILLed at a few hundred random points. After each kill the state must open, every
+ * record must have its directory, after Cleanup only live snapshots may have one, and what
+ * the quotas read (the totals the store keeps) must equal what a List counts. */
 #include <dirent.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -21,30 +22,41 @@ static unsigned rnd(unsigned n) {
 _noreturn_ static void worker(const char *dir) {
         Core *c = test_core_new(dir, 0);
         CoreSnapshotter *s = core_snapshotter_by_name(c, "overlayfs");
-        char key[32], other[32];
+        char key[32], other[32], value[64];
         uint64_t reclaimed;
 
         for (;;) {
+                Labels labels = LABELS_NULL;
+                SnapshotInfo info = {};
                 Error e = ERROR_NULL;
+
                 snprintf(key, sizeof key, "k%u", rnd(40));
                 snprintf(other, sizeof other, "k%u", rnd(40));
-                switch (rnd(6)) {
+                snprintf(value, sizeof value, "%0*u", (int) rnd(48), rnd(10));
+                if (rnd(2))
+                        ASSERT_OK(labels_set(&labels, rnd(2) ? "a" : "bb", value));
+                switch (rnd(7)) {
                 case 0:
                 case 1:
-                        (void) core_prepare(s, 0, key, rnd(2) ? other : NULL, NULL, NULL, &e);
+                        (void) core_prepare(s, 0, key, rnd(2) ? other : NULL, &labels, NULL, &e);
                         break;
                 case 2:
-                        (void) core_view(s, 0, key, other, NULL, NULL, &e);
+                        (void) core_view(s, 0, key, other, &labels, NULL, &e);
                         break;
                 case 3:
-                        (void) core_commit(s, 0, key, other, NULL, &e);
+                        (void) core_commit(s, 0, key, other, &labels, &e);
                         break;
                 case 4:
                         (void) core_remove(s, 0, key, &e);
                         break;
+                case 5:
+                        (void) core_update(s, 0, key, &labels, NULL, &info, &e);
+                        snapshot_info_clear(&info);
+                        break;
                 default:
                         (void) core_cleanup(s, 0, &reclaimed, &e);
                 }
+                labels_clear(&labels);
         }
 }
 
@@ -61,12 +73,23 @@ static void check_invariants(const char *dir) {
         char *snapdir = strdup_printf("%s/state/overlayfs/snapshots", dir);
         SnapshotInfoList list = {};
         Error e = ERROR_NULL;
-        uint64_t reclaimed;
+        uint64_t reclaimed, used[_QUOTA_KIND_MAX], label_bytes = 0;
         struct dirent *de;
         size_t entries = 0;
         DIR *d;
 
         ASSERT_OK(core_list(s, 0, NULL, &list, &e));
+        ASSERT_OK(core_quota_usage(s, 0, used, &e));
+        for (size_t i = 0; i < list.n; i++)
+                for (size_t k = 0; k < list.items[i].labels.n; k++)
+                        label_bytes += strlen(list.items[i].labels.items[k].key) +
+                                       strlen(list.items[i].labels.items[k].value);
+        if (used[QUOTA_SNAPSHOTS] != list.n || used[QUOTA_LABEL_BYTES] != label_bytes) {
+                fprintf(stderr, "totals: %llu snapshots, %llu label bytes; listed %zu, %llu\n",
+                        (unsigned long long) used[QUOTA_SNAPSHOTS], (unsigned long long) used[QUOTA_LABEL_BYTES],
+                        list.n, (unsigned long long) label_bytes);
+                abort();
+        }
         for (size_t i = 0; i < list.n; i++) {
                 char id[32];
                 snprintf(id, sizeof id, "%lu", (unsigned long) list.items[i].id);

@@ -241,6 +241,79 @@ TEST(usage_counts_committed_records_and_active_data) {
         core_done();
 }
 
+/* What the quotas read (the totals the store keeps) against what a List of the same
+ * snapshots counts. */
+static void expect_totals_as_listed(uid_t ns) {
+        uint64_t used[_QUOTA_KIND_MAX], snapshots = 0, label_bytes = 0;
+        Error e = ERROR_NULL;
+
+        for (CoreSnapshotter **s = (CoreSnapshotter *[]) { ovl, native, NULL }; *s; s++) {
+                SnapshotInfoList l = {};
+
+                ASSERT_OK(core_list(*s, ns, NULL, &l, &e));
+                for (size_t i = 0; i < l.n; i++) {
+                        if (l.items[i].owner != ns)
+                                continue;
+                        snapshots++;
+                        for (size_t k = 0; k < l.items[i].labels.n; k++)
+                                label_bytes += strlen(l.items[i].labels.items[k].key) +
+                                               strlen(l.items[i].labels.items[k].value);
+                }
+                snapshot_info_list_clear(&l);
+        }
+        ASSERT_OK(core_quota_usage_all(core, ns, used, &e));
+        if (used[QUOTA_SNAPSHOTS] != snapshots || used[QUOTA_LABEL_BYTES] != label_bytes)
+                fprintf(stderr, "uid %u: totals %llu snapshots, %llu label bytes; listed %llu, %llu\n", (unsigned) ns,
+                        (unsigned long long) used[QUOTA_SNAPSHOTS], (unsigned long long) used[QUOTA_LABEL_BYTES],
+                        (unsigned long long) snapshots, (unsigned long long) label_bytes);
+        ASSERT_TRUE(used[QUOTA_SNAPSHOTS] == snapshots && used[QUOTA_LABEL_BYTES] == label_bytes);
+        ASSERT_TRUE(snapshots <= 12 && label_bytes <= 3000);
+}
+
+TEST(totals_stay_as_listed_and_within_quota_after_random_changes) {
+        unsigned state = 0x2545f491u, refused = 0;
+
+        core_with("[Quota]\nSnapshots=12\nLabelBytes=3000\n");
+        for (unsigned i = 0; i < 400; i++) {
+                CoreSnapshotter *s = (state = state * 1103515245u + 12345u) >> 16 & 1 ? ovl : native;
+                unsigned op = (state = state * 1103515245u + 12345u) >> 16 & 7;
+                char key[16], other[16], value[512];
+                Labels l = LABELS_NULL;
+                SnapshotInfo info = {};
+                Error e = ERROR_NULL;
+                int r;
+
+                snprintf(key, sizeof key, "k%u", (state = state * 1103515245u + 12345u) >> 16 & 15);
+                snprintf(other, sizeof other, "k%u", (state = state * 1103515245u + 12345u) >> 16 & 15);
+                memset(value, 'v', sizeof value - 1);
+                value[((state = state * 1103515245u + 12345u) >> 16) % sizeof value] = 0;
+                if (value[0])
+                        ASSERT_OK(labels_set(&l, op & 1 ? "a" : "b", value));
+                switch (op) {
+                case 0:
+                case 1:
+                case 2:
+                        r = core_prepare(s, 1000, key, op == 2 ? other : NULL, &l, NULL, &e);
+                        break;
+                case 3:
+                        r = core_commit(s, 1000, other, key, &l, &e);
+                        break;
+                case 4:
+                case 5:
+                        r = core_update(s, 1000, key, &l, NULL, &info, &e);
+                        snapshot_info_clear(&info);
+                        break;
+                default:
+                        r = core_remove(s, 1000, key, &e);
+                }
+                refused += r == -EDQUOT;
+                labels_clear(&l);
+                expect_totals_as_listed(1000);
+        }
+        ASSERT_TRUE(refused > 0); /* the quotas were reached */
+        core_done();
+}
+
 TEST(setup) {
         dir = test_mkdtemp();
         ASSERT_TRUE(dir);
@@ -255,4 +328,5 @@ TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(defaults_without_a_file),
           TEST_ENTRY(dropins_override_in_name_order_and_users_inherit_defaults),
           TEST_ENTRY(bad_settings_name_file_line_and_key), TEST_ENTRY(snapshot_count_is_per_uid_across_snapshotters),
           TEST_ENTRY(label_bytes_at_prepare_update_and_commit), TEST_ENTRY(usage_counts_committed_records_and_active_data),
+          TEST_ENTRY(totals_stay_as_listed_and_within_quota_after_random_changes),
           TEST_ENTRY(teardown))
