@@ -298,52 +298,89 @@ static pid_t wait_child_exit(int *ret_status) {
         return -1;
 }
 
-/* A sandboxed child dies with the process that spawned it (PR_SET_PDEATHSIG), also after
- * its credentials changed (the kernel clears the death signal then): killed mid-read, the
- * parent leaves no child behind. */
-static void dies_with_its_parent(LayerSandboxKind kind, uid_t fsuid) {
-        int report[2], stall[2], status;
-        pid_t middle, child = 0, gone;
+/* The middle process, lamina-unpack's stand-in: spawns a sandboxed child (kind, fsuid)
+ * that blocks reading stall_fd, as a parser reading a stalled layer does, and reports on
+ * report_fd the child's pid once it is confined (its filter is the last step: what is
+ * tested then is a child in its steady state). With hold_at_unshare it reports instead,
+ * before the spawn, the fd of a seccomp filter of its own (children inherit it) that makes
+ * the child's unshare() wait for the test's answer. */
+_noreturn_ static void middle_run(LayerSandboxKind kind, uid_t fsuid, bool hold_at_unshare, int report_fd,
+                                  int stall_fd) {
+        LayerSandbox sb = { .kind = kind, .root_fd = -EBADF, .keep_fds = &stall_fd, .n_keep_fds = 1,
+                            .max_file_size = 1 << 20, .max_memory = 1u << 30, .max_cpu_sec = 60, .fsuid = fsuid };
+        pid_t pid;
+
+        if (hold_at_unshare) {
+                scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+                int fd;
+
+                if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(unshare), 0) < 0 || seccomp_load(ctx) < 0 ||
+                    (fd = seccomp_notify_fd(ctx)) < 0 || write(report_fd, &fd, sizeof fd) != sizeof fd)
+                        _exit(2);
+        }
+        if (kind == LAYER_SANDBOX_WRITER)
+                sb.root_fd = open_root();
+        if (layer_sandbox_spawn(&sb, child_block, &stall_fd, &pid) < 0)
+                _exit(2);
+        for (int i = 0; i < 1000 && !confined(pid); i++)
+                usleep(10000);
+        if (!hold_at_unshare && write(report_fd, &pid, sizeof pid) != sizeof pid)
+                _exit(3);
+        for (;;) /* killed by the test */
+                pause();
+}
+
+/* Starts the middle process, with us as the subreaper its orphans are reparented to; what
+ * it reports comes on *ret_report. */
+static pid_t middle_start(LayerSandboxKind kind, uid_t fsuid, bool hold_at_unshare, int *ret_report, int stall[2]) {
+        int report[2];
+        pid_t middle;
 
         ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
         ASSERT_OK(pipe2(report, O_CLOEXEC));
         ASSERT_OK(pipe(stall));
         middle = fork();
         ASSERT_TRUE(middle >= 0);
-        if (middle == 0) {
-                LayerSandbox sb = { .kind = kind, .root_fd = -EBADF, .keep_fds = &stall[0], .n_keep_fds = 1,
-                                    .max_file_size = 1 << 20, .max_memory = 1u << 30, .max_cpu_sec = 60,
-                                    .fsuid = fsuid };
-                pid_t pid;
-
-                if (kind == LAYER_SANDBOX_WRITER)
-                        sb.root_fd = open_root();
-                if (layer_sandbox_spawn(&sb, child_block, &stall[0], &pid) < 0)
-                        _exit(2);
-                /* Reported once confined (its filter is the last step): what is tested is a
-                 * child in its steady state, not the few calls between its credential change
-                 * and setting the death signal again. */
-                for (int i = 0; i < 1000 && !confined(pid); i++)
-                        usleep(10000);
-                if (write(report[1], &pid, sizeof pid) != sizeof pid)
-                        _exit(3);
-                for (;;)
-                        pause();
-        }
+        if (middle == 0)
+                middle_run(kind, fsuid, hold_at_unshare, report[1], stall[0]);
         close(report[1]);
-        ASSERT_TRUE(read(report[0], &child, sizeof child) == sizeof child);
-        close(report[0]);
+        *ret_report = report[0];
+        return middle;
+}
+
+static void middle_kill(pid_t middle) {
         ASSERT_OK(kill(middle, SIGKILL));
-        ASSERT_TRUE(waitpid(middle, &status, 0) == middle);
-        /* Reparented to us, the subreaper: it must end (killed) though the pipe stays open. */
-        gone = wait_child_exit(&status);
+        ASSERT_TRUE(waitpid(middle, NULL, 0) == middle);
+}
+
+/* The middle is dead: its child, reparented to us, must end though its pipe stays open.
+ * Its wait status. */
+static int child_ends(pid_t child, int stall[2]) {
+        int status;
+        pid_t gone = wait_child_exit(&status);
+
         if (gone != child)
                 (void) kill(child, SIGKILL), (void) waitpid(child, NULL, 0);
         ASSERT_TRUE(gone == child);
-        ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
         close(stall[0]);
         close(stall[1]);
         ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0));
+        return status;
+}
+
+/* A sandboxed child dies with the process that spawned it (PR_SET_PDEATHSIG), also after
+ * its credentials changed (the kernel clears the death signal then): killed mid-read, the
+ * parent leaves no child behind. */
+static void dies_with_its_parent(LayerSandboxKind kind, uid_t fsuid) {
+        int report, stall[2], status;
+        pid_t middle, child = 0;
+
+        middle = middle_start(kind, fsuid, false, &report, stall);
+        ASSERT_TRUE(read(report, &child, sizeof child) == sizeof child);
+        close(report);
+        middle_kill(middle);
+        status = child_ends(child, stall);
+        ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
 
 TEST(writer_dies_with_its_parent) {
@@ -362,57 +399,31 @@ TEST(parser_dies_with_its_parent) {
 /* The parser's window: after its uid changed (which cleared its death signal) and before
  * the death signal is set again, its parent is killed; the parser still ends (it finds its
  * parent gone) instead of parsing on. It is held there, at the unshare() right after its
- * setresuid(), by a seccomp filter of the spawning process's (children inherit it) that
- * asks us, who let it go on only once the spawning process is dead. */
+ * setresuid(), by the middle's seccomp filter, which we answer only once the middle is
+ * dead. */
 TEST(parser_ends_when_its_parent_died_while_its_death_signal_was_cleared) {
         struct seccomp_notif *req = NULL;
         struct seccomp_notif_resp *resp = NULL;
-        int report[2], stall[2], status, remote_fd = -1, pidfd, listener;
-        pid_t middle, gone;
+        int report, stall[2], status, remote_fd = -1, pidfd, listener;
+        pid_t middle;
 
-        ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
-        ASSERT_OK(pipe2(report, O_CLOEXEC));
-        ASSERT_OK(pipe(stall));
-        middle = fork();
-        ASSERT_TRUE(middle >= 0);
-        if (middle == 0) {
-                LayerSandbox sb = { .kind = LAYER_SANDBOX_PARSER, .root_fd = -EBADF, .keep_fds = &stall[0],
-                                    .n_keep_fds = 1, .max_memory = 1u << 30, .max_cpu_sec = 60 };
-                scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-                pid_t pid;
-                int fd;
-
-                if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(unshare), 0) < 0 || seccomp_load(ctx) < 0 ||
-                    (fd = seccomp_notify_fd(ctx)) < 0 || write(report[1], &fd, sizeof fd) != sizeof fd)
-                        _exit(2);
-                (void) layer_sandbox_spawn(&sb, child_block, &stall[0], &pid);
-                for (;;) /* killed by the test */
-                        pause();
-        }
-        close(report[1]);
-        ASSERT_TRUE(read(report[0], &remote_fd, sizeof remote_fd) == sizeof remote_fd);
-        close(report[0]);
+        middle = middle_start(LAYER_SANDBOX_PARSER, 0, true, &report, stall);
+        ASSERT_TRUE(read(report, &remote_fd, sizeof remote_fd) == sizeof remote_fd);
+        close(report);
         ASSERT_TRUE((pidfd = (int) syscall(SYS_pidfd_open, middle, 0)) >= 0);
         ASSERT_TRUE((listener = (int) syscall(SYS_pidfd_getfd, pidfd, remote_fd, 0)) >= 0);
         close(pidfd);
         ASSERT_OK(seccomp_notify_alloc(&req, &resp));
         ASSERT_TRUE(poll(&(struct pollfd) { .fd = listener, .events = POLLIN }, 1, 10000) == 1);
         ASSERT_OK(seccomp_notify_receive(listener, req));
-        /* the parser waits in unshare(), nobody already: the spawning process dies now */
-        ASSERT_OK(kill(middle, SIGKILL));
-        ASSERT_TRUE(waitpid(middle, &status, 0) == middle);
+        /* the parser waits in unshare(), nobody already: the middle dies now */
+        middle_kill(middle);
         *resp = (struct seccomp_notif_resp) { .id = req->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
         ASSERT_OK(seccomp_notify_respond(listener, resp));
-        gone = wait_child_exit(&status);
-        if (gone != (pid_t) req->pid)
-                (void) kill((pid_t) req->pid, SIGKILL), (void) waitpid((pid_t) req->pid, NULL, 0);
-        ASSERT_TRUE(gone == (pid_t) req->pid);
+        status = child_ends((pid_t) req->pid, stall);
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == LAYER_SANDBOX_EXIT_SETUP + 1);
         seccomp_notify_free(req, resp);
         close(listener);
-        close(stall[0]);
-        close(stall[1]);
-        ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0));
 }
 
 int main(void) {
