@@ -30,6 +30,7 @@
 #include <grp.h>
 #include <unistd.h>
 
+#include "layer-confine.h"
 #include "layer-fs.h"
 #include "layer-landlock.h"
 #include "layer-sandbox.h"
@@ -66,11 +67,6 @@ static const char *const parser_syscalls[] = {
 #endif
 };
 
-static void seccomp_releasep(scmp_filter_ctx *ctx) {
-        if (*ctx)
-                seccomp_release(*ctx);
-}
-
 typedef struct SandboxFilter {
         struct sock_filter *insns;
         size_t n;
@@ -84,26 +80,14 @@ static void sandbox_filter_done(SandboxFilter *f) {
 static int sandbox_filter_build(LayerSandboxKind kind, SandboxFilter *ret) {
         const char *const *allowed = kind == LAYER_SANDBOX_PARSER ? parser_syscalls : writer_syscalls;
         size_t n_allowed = kind == LAYER_SANDBOX_PARSER ? ELEMENTSOF(parser_syscalls) : ELEMENTSOF(writer_syscalls);
-        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
+        _cleanup_(layer_seccomp_releasep) scmp_filter_ctx ctx = NULL;
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
         int r;
 
-        ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-        if (!ctx)
-                return -ENOMEM;
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        r = layer_seccomp_allowlist(allowed, n_allowed, &ctx);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n_allowed; i++) {
-                int nr = seccomp_syscall_resolve_name(allowed[i]);
-                if (nr == __NR_SCMP_ERROR)
-                        return -EINVAL;
-                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-                if (r < 0)
-                        return r;
-        }
-
         fd = memfd_create("lamina-seccomp", MFD_CLOEXEC);
         if (fd < 0)
                 return -errno;
@@ -157,20 +141,8 @@ static int close_all_but(const int *keep, size_t n) {
  * the initial namespace gets back as the plain (v2) value and which the kernel honours
  * as such. */
 static int drop_capabilities(void) {
-        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-        struct __user_cap_data_struct d[2] = {};
-        uint64_t keep = (1ULL << CAP_CHOWN) | (1ULL << CAP_FOWNER) | (1ULL << CAP_FSETID) |
-                        (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_SETFCAP);
-
-        for (int cap = 0; cap < 64; cap++)
-                if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
-                    errno != EINVAL)
-                        return -1;
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-                return -1;
-        d[0].effective = d[0].permitted = (uint32_t) keep;
-        d[1].effective = d[1].permitted = (uint32_t) (keep >> 32);
-        return (int) syscall(SYS_capset, &h, d);
+        return layer_capabilities_keep((1ULL << CAP_CHOWN) | (1ULL << CAP_FOWNER) | (1ULL << CAP_FSETID) |
+                                       (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_SETFCAP));
 }
 
 static int set_rlimits(const LayerSandbox *sb, int max_fd) {
@@ -218,13 +190,6 @@ static int drop_bounding_set(void) {
         return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 }
 
-static int clear_capabilities(void) {
-        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-        struct __user_cap_data_struct d[2] = {};
-
-        return (int) syscall(SYS_capset, &h, d);
-}
-
 /* Becomes nobody in a user namespace of its own, with no capability in it either: the
  * first process of a new user namespace gets them all there, so they go again. */
 static int become_nobody(void) {
@@ -235,9 +200,7 @@ static int become_nobody(void) {
                 return -1;
         if (unshare(CLONE_NEWUSER) < 0)
                 return -1;
-        if (drop_bounding_set() < 0)
-                return -1;
-        return clear_capabilities();
+        return layer_capabilities_keep(0);
 }
 
 static int set_parser_rlimits(const LayerSandbox *sb, int max_fd) {

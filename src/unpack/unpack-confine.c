@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "layer-confine.h"
 #include "unpack-confine.h"
 
 static int set_limit(int resource, uint64_t soft, uint64_t hard, const char *what, Error *e) {
@@ -84,34 +85,19 @@ static const char *const committer_allowed[] = {
 #endif
 };
 
-static void seccomp_releasep(scmp_filter_ctx *ctx) {
-        if (*ctx)
-                seccomp_release(*ctx);
-}
-
-static int allow(scmp_filter_ctx ctx, const char *name) {
-        int nr = seccomp_syscall_resolve_name(name);
-
-        return nr == __NR_SCMP_ERROR ? -EINVAL : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-}
-
 /* The allowlist; the default kills the process. kill() only SIGKILL to its two children
  * (with CAP_KILL any other pid would be in reach); mknodat only for layers that may carry
  * devices. */
 static int committer_filter(bool allow_devices, const pid_t children[static 2]) {
-        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+        _cleanup_(layer_seccomp_releasep) scmp_filter_ctx ctx = NULL;
         int r;
 
-        if (!ctx)
-                return -ENOMEM;
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(committer_allowed); i++)
-                r = allow(ctx, committer_allowed[i]);
+        r = layer_seccomp_allowlist(committer_allowed, ELEMENTSOF(committer_allowed), &ctx);
         for (size_t i = 0; r >= 0 && i < 2; i++)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 2, SCMP_A0(SCMP_CMP_EQ, (uint64_t) children[i]),
                                      SCMP_A1(SCMP_CMP_EQ, SIGKILL));
         if (r >= 0 && allow_devices)
-                r = allow(ctx, "mknodat");
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mknodat), 0);
         if (r >= 0)
                 r = seccomp_load(ctx);
         return r;
@@ -122,6 +108,7 @@ int unpack_confine_committer(bool allow_devices, const pid_t children[static 2])
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[2] = {};
         uint64_t keep = 0, have;
+        int r;
 
         /* Of those, what the helper has (a unit whose bounding set lacks CAP_KILL leaves the
          * parser to its parent-death signal). */
@@ -132,16 +119,9 @@ int unpack_confine_committer(bool allow_devices, const pid_t children[static 2])
                 keep |= UINT64_C(1) << committer_caps[i];
         if (allow_devices)
                 keep |= UINT64_C(1) << CAP_MKNOD;
-        keep &= have;
-        for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
-                if (!(keep & (UINT64_C(1) << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-                        return -errno;
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-                return -errno;
-        d[0].effective = d[0].permitted = (uint32_t) keep;
-        d[1].effective = d[1].permitted = (uint32_t) (keep >> 32);
-        if (syscall(SYS_capset, &h, d) < 0)
-                return -errno;
+        r = layer_capabilities_keep(keep & have);
+        if (r < 0)
+                return r;
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return -errno;
         return committer_filter(allow_devices, children);
