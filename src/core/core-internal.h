@@ -99,9 +99,11 @@ typedef enum MountState {
         MOUNT_RELEASED, /* gone for good: the record can go */
 } MountState;
 MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, char **ret_path, unsigned *ret_holders);
-/* Processes holding mount mnt_id (remembering one of them, so that asking again while it
- * still does costs one process, not a walk of /proc). */
-int core_mount_count_holders(CoreSnapshotter *s, uint64_t mnt_id, unsigned *ret);
+/* Processes holding the mount of record m (remembering one of them, so that asking again
+ * while it still does costs one process, not a walk of /proc); E2BIG when not known (see
+ * mount_count_holders: other users' processes count so only where they reach the mount
+ * by path). */
+int core_mount_count_holders(CoreSnapshotter *s, const MountRecord *m, unsigned *ret);
 
 /* The state of the mount record of ns's key, found before the write transaction (walking
  * /proc for holders can take a while; no one else should wait for it meanwhile). */

@@ -13,44 +13,11 @@
 #include "log.h"
 #include "mount-api.h"
 
-/* Walking /proc costs a stat per open file of the machine: while the holder found last
- * time still holds the mount, calls on its snapshot ask only that process. */
-int core_mount_count_holders(CoreSnapshotter *s, uint64_t mnt_id, unsigned *ret) {
-        pid_t pid = 0, first = 0;
-        unsigned n = 0;
-        int r;
-
-        pthread_mutex_lock(&s->lock);
-        if (s->held_mnt_id == mnt_id) {
-                pid = s->held_pid;
-                n = s->held_n;
-        }
-        pthread_mutex_unlock(&s->lock);
-        if (pid > 0 && mount_pid_holds(pid, mnt_id) > 0) {
-                *ret = n;
-                return 0;
-        }
-
-        r = mount_count_holders(mnt_id, &n, &first);
-        if (r < 0)
-                return r;
-        pthread_mutex_lock(&s->lock);
-        if (n > 0) {
-                s->held_mnt_id = mnt_id;
-                s->held_pid = first;
-                s->held_n = n;
-        } else if (s->held_mnt_id == mnt_id)
-                s->held_mnt_id = 0;
-        pthread_mutex_unlock(&s->lock);
-        *ret = n;
-        return 0;
-}
-
-/* Whether some directory above path (as recorded: a caller's target) is root's and shut
- * to everyone else (no search permission for group and others): then no user reaches a
- * mount there, in any namespace, whatever copies of it exist. A name that cannot be
- * looked at, or a symlink on the way, counts as open. */
-static bool target_shut_to_users(const char *path) {
+/* Whether some directory above path (as recorded: a caller's target) is root's or owner's
+ * and shut to everyone else (no search permission for group and others): then no other
+ * user reaches a mount there by path, in any namespace, whatever copies of it exist. A
+ * name that cannot be looked at, or a symlink on the way, counts as open. */
+static bool target_shut_to_others(const char *path, uid_t owner) {
         _cleanup_free_ char *p = strdup(path);
         struct stat st;
         char *slash;
@@ -61,10 +28,51 @@ static bool target_shut_to_users(const char *path) {
                 *slash = 0;
                 if (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode))
                         return false;
-                if (st.st_uid == 0 && (st.st_mode & (S_IXGRP | S_IXOTH)) == 0)
+                if ((st.st_uid == 0 || st.st_uid == owner) && (st.st_mode & (S_IXGRP | S_IXOTH)) == 0)
                         return true;
         }
         return false;
+}
+
+/* Whether users other than the owner and root can reach the mount by path: not when it
+ * was handed out (MountFd), nor in the owner's 0700 directory that laminad made, nor
+ * below a directory shut to them. Their processes hold it otherwise only through a file
+ * descriptor or a working directory that the owner or root handed them. */
+static bool mount_others_reach(const MountRecord *m) {
+        return !isempty(m->target) && !m->daemon_made_target && !target_shut_to_others(m->target, m->owner);
+}
+
+/* Walking /proc costs a stat per open file of the machine: while the holder found last
+ * time still holds the mount, calls on its snapshot ask only that process. */
+int core_mount_count_holders(CoreSnapshotter *s, const MountRecord *m, unsigned *ret) {
+        pid_t pid = 0, first = 0;
+        unsigned n = 0;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        if (s->held_mnt_id == m->mnt_id) {
+                pid = s->held_pid;
+                n = s->held_n;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (pid > 0 && mount_pid_holds(pid, m->mnt_id) > 0) {
+                *ret = n;
+                return 0;
+        }
+
+        r = mount_count_holders(m->mnt_id, m->owner, mount_others_reach(m), &n, &first);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&s->lock);
+        if (n > 0) {
+                s->held_mnt_id = m->mnt_id;
+                s->held_pid = first;
+                s->held_n = n;
+        } else if (s->held_mnt_id == m->mnt_id)
+                s->held_mnt_id = 0;
+        pthread_mutex_unlock(&s->lock);
+        *ret = n;
+        return 0;
 }
 
 /* Whether a user keeps a copy of the mount in a user namespace of its own (unshare -Urm
@@ -81,7 +89,7 @@ bool core_mount_has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m) {
          * mounts in the 0700 directory under the runtime dir are out of every user's
          * reach; counting other users' copies of them would let any user make root's
          * Unmount Busy at will; so are root's targets below a directory shut to users. */
-        if (m->owner == 0 && (m->daemon_made_target || (m->target && target_shut_to_users(m->target))))
+        if (m->owner == 0 && (m->daemon_made_target || (m->target && target_shut_to_others(m->target, 0))))
                 return false;
         r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, m->owner != 0 ? m->owner : (uid_t) -1, &n);
         if (r < 0) {
@@ -105,9 +113,10 @@ MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, cha
                         log_warning_errno(r, "cannot look up mount %" PRIu64 ": %m", m->mnt_id);
                 return MOUNT_MOUNTED; /* a passing failure must never lose a record */
         }
-        r = core_mount_count_holders(s, m->mnt_id, &holders);
+        r = core_mount_count_holders(s, m, &holders);
         if (r == -E2BIG) {
-                /* Someone holds more open files than laminad looks through per call. */
+                /* The owner or root (or, where others reach the mount, another user) holds
+                 * more open files than laminad looks through per call. */
                 log_warning("%s: too many open files to look through for the users of mount %" PRIu64
                             " of uid %u; it counts as still in use", s->name, m->mnt_id, (unsigned) m->owner);
                 holders = 1;

@@ -56,7 +56,7 @@ static int unmount_kernel(UnmountArgs *a, Error *e) {
                 unsigned n = 0;
                 char by[64] = "";
 
-                if (core_mount_count_holders(a->s, a->rec.mnt_id, &n) >= 0 && n > 0)
+                if (core_mount_count_holders(a->s, &a->rec, &n) >= 0 && n > 0)
                         snprintf(by, sizeof by, " by %u process%s", n, n == 1 ? "" : "es");
                 return error_setf(e, EBUSY,
                                   "snapshot %s is in use%s (a file, a working directory or a mount in it); stop what uses it, or unmount with \"force\" (it then stays busy until that stops)",

@@ -117,14 +117,23 @@ int mount_adopt_legacy(const char *path, uint64_t old_id, uint64_t *ret);
 
 /* Processes holding the mount mnt_id (also a detached one): through an open file, a
  * mapped file, a working or root directory, in any mount namespace (mount-holders.c).
- * ret_first (may be NULL): the first of them, for mount_pid_holds(). */
-int mount_count_holders(uint64_t mnt_id, unsigned *ret, pid_t *ret_first);
+ * ret_first (may be NULL): the first of them, for mount_pid_holds().
+ * Each uid pays for looking at its own processes (a process's uid: its real uid where its
+ * /proc directory shows root). The owner's and root's come first, MOUNT_HOLDERS_MAX_LINKS
+ * links each and MOUNT_HOLDERS_MAX_USEC together; when they cannot all be looked at:
+ * E2BIG, not known, to be taken as held. Then every other uid's, MOUNT_HOLDERS_MAX_LINKS
+ * each, all together twice the links and the time; what cannot be looked at there is
+ * E2BIG when others_reach (other users can reach the mount by path: they could hold it
+ * for real as cheaply), else taken as not holding it (they could hold it only through
+ * what the owner or root handed them). So no user's open files make another's mount
+ * busy. A holder found is found, whatever was not looked at. */
+int mount_count_holders(uint64_t mnt_id, uid_t owner, bool others_reach, unsigned *ret, pid_t *ret_first);
 
-/* 1 when process pid holds mount mnt_id (as above), 0 when not or when it is gone. */
+/* 1 when process pid holds mount mnt_id (as above), 0 when not or when it is gone, E2BIG
+ * when it has more than MOUNT_HOLDERS_MAX_LINKS links or they take more than
+ * MOUNT_HOLDERS_MAX_USEC to look at. */
 int mount_pid_holds(pid_t pid, uint64_t mnt_id);
-/* Both: E2BIG when that takes looking at more than MOUNT_HOLDERS_MAX_LINKS files of
- * processes or more than MOUNT_HOLDERS_MAX_USEC (any process may hold 2^19 open files):
- * not known, to be taken as held. laminad asks on its workers, so the time bound is
+/* Any process may hold 2^19 open files. laminad asks on its workers, so the time bound is
  * loose enough that a loaded machine still finishes a normal search (250 ms did not:
  * false Busy at load 14). */
 #define MOUNT_HOLDERS_MAX_LINKS 131072U

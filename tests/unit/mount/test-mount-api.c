@@ -4,6 +4,7 @@
 #include <libmount.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -396,7 +397,7 @@ static void body_unmount_busy_and_force(const char *dir) {
         tfd = make_target(parent, "t", &target);
         ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
         tfd = safe_close(tfd);
-        ASSERT_OK(mount_count_holders(id, &holders, NULL));
+        ASSERT_OK(mount_count_holders(id, 0, false, &holders, NULL));
         ASSERT_TRUE(holders == 0);
 
         inside = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -408,37 +409,76 @@ static void body_unmount_busy_and_force(const char *dir) {
         ASSERT_ERR(mount_unmount(id, false, &e), EBUSY);
         ASSERT_TRUE(strstr(e.message, "in use"));
         ASSERT_TRUE(mount_find(id, NULL) == 1);
-        ASSERT_OK(mount_count_holders(id, &holders, NULL));
+        ASSERT_OK(mount_count_holders(id, 0, false, &holders, NULL));
         ASSERT_TRUE(holders == 1);
 
         ASSERT_OK(mount_unmount(id, true, &e));
         ASSERT_TRUE(mount_find(id, NULL) == 0);
-        ASSERT_OK(mount_count_holders(id, &holders, &first));
+        ASSERT_OK(mount_count_holders(id, 0, false, &holders, &first));
         ASSERT_TRUE(holders == 1 && first == getpid()); /* still writable through the fd */
         ASSERT_TRUE(mount_pid_holds(getpid(), id) == 1);
         ASSERT_OK(faccessat(inside, ".", W_OK, 0));
         inside = safe_close(inside);
         ASSERT_TRUE(mount_pid_holds(getpid(), id) == 0);
-        ASSERT_OK(mount_count_holders(id, &holders, NULL));
+        ASSERT_OK(mount_count_holders(id, 0, false, &holders, NULL));
         ASSERT_TRUE(holders == 0);
 }
 TEST(unmount_busy_force_holders_and_renamed_parent) {
         run_isolated(body_unmount_busy_and_force);
 }
 
-/* A process holding more open files than the budget cannot make the search for holders
- * (on laminad's main loop, in the store's write transaction) stat all of them: it stops
- * with E2BIG (the snapshot then stays busy, which only its owner feels). */
+/* Uids no account uses: a user holding more open files than a search for holders looks
+ * at, and another user holding the mount through a directory fd that root handed it. */
+#define HOARDER_UID ((uid_t) 0x7ffffff0)
+#define HOLDER_UID ((uid_t) 0x7ffffff1)
+
+/* A child process as uid: with fd (may be -1) inherited and n more open files (none in
+ * the mount); says so on ready, then waits to be killed (also when the test aborts). */
+static pid_t spawn_as(uid_t uid, unsigned n, int ready) {
+        pid_t pid = fork();
+
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                struct rlimit rl = { n + 64, n + 64 };
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || null < 0 || setrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+                    setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(1);
+                for (unsigned k = 0; k < n; k++)
+                        if (dup(null) < 0)
+                                _exit(1);
+                if (write(ready, "x", 1) != 1)
+                        _exit(1);
+                pause();
+                _exit(0);
+        }
+        return pid;
+}
+
+static void kill_and_reap(pid_t pid) {
+        int status;
+
+        ASSERT_OK(kill(pid, SIGKILL));
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+}
+
+/* A search for holders is bounded (laminad's workers ask; any process may hold 2^19 open
+ * files), and each uid pays for its own processes: a user holding more open files than
+ * the search looks at makes only decisions that depend on its own processes unknown
+ * (E2BIG, held): of its own mounts, and of mounts it can reach by path; root's and other
+ * users' mounts it cannot reach are decided without it, and a holder of any other uid is
+ * still found. */
 static void body_holders_search_bounded(const char *dir) {
         _cleanup_free_ char *src = test_path("%s/src", dir), *target = NULL;
-        /* The files the budget allows, in processes of 16384 open files each (the
-         * machine's limit for one may be lower than the budget). */
+        /* More files than a uid's budget, in processes of 16384 open files each. */
         enum { PER_CHILD = 16384, N_CHILDREN = MOUNT_HOLDERS_MAX_LINKS / PER_CHILD + 1 };
-        _cleanup_close_ int tfd = -EBADF;
-        pid_t pids[N_CHILDREN];
-        int ready[2], status;
+        _cleanup_close_ int tfd = -EBADF, inside = -EBADF;
+        pid_t pids[N_CHILDREN], holder;
         Error e = ERROR_NULL;
         unsigned holders = 0;
+        int ready[2];
+        pid_t first = 0;
         uint64_t id;
         char c;
 
@@ -448,34 +488,37 @@ static void body_holders_search_bounded(const char *dir) {
         tfd = safe_close(tfd);
 
         ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        for (size_t i = 0; i < N_CHILDREN; i++) {
-                pids[i] = fork();
-                ASSERT_TRUE(pids[i] >= 0);
-                if (pids[i] == 0) { /* open files, none in the mount */
-                        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-                        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || null < 0)
-                                _exit(1);
-                        for (unsigned k = 0; k < PER_CHILD; k++)
-                                if (dup(null) < 0)
-                                        _exit(1);
-                        if (write(ready[1], "x", 1) != 1)
-                                _exit(1);
-                        pause();
-                        _exit(0);
-                }
-        }
-        ready[1] = safe_close(ready[1]);
+        for (size_t i = 0; i < N_CHILDREN; i++)
+                pids[i] = spawn_as(HOARDER_UID, PER_CHILD, ready[1]);
         for (size_t i = 0; i < N_CHILDREN; i++)
                 ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        /* Without the bound: about 30 µs a file, seconds for these processes. */
-        ASSERT_TRUE(mount_count_holders(id, &holders, NULL) == -E2BIG);
-        for (size_t i = 0; i < N_CHILDREN; i++) {
-                ASSERT_OK(kill(pids[i], SIGKILL));
-                ASSERT_TRUE(waitpid(pids[i], &status, 0) == pids[i]);
-        }
+
+        /* Without the hoarder: root's mount, and another user's it cannot reach. */
+        ASSERT_OK(mount_count_holders(id, 0, false, &holders, NULL));
+        ASSERT_TRUE(holders == 0);
+        ASSERT_OK(mount_count_holders(id, 1000, false, &holders, NULL));
+        ASSERT_TRUE(holders == 0);
+        /* Where it can reach the mount by path (it could hold it as cheaply), and of its
+         * own mount: not known. */
+        ASSERT_TRUE(mount_count_holders(id, 0, true, &holders, NULL) == -E2BIG);
+        ASSERT_TRUE(mount_count_holders(id, HOARDER_UID, false, &holders, NULL) == -E2BIG);
+
+        /* A real holder of another uid (searched after the hoarder's processes) is found. */
+        inside = open(target, O_RDONLY | O_DIRECTORY); /* inherited by the holder */
+        ASSERT_TRUE(inside >= 0);
+        holder = spawn_as(HOLDER_UID, 0, ready[1]);
+        inside = safe_close(inside);
+        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        ASSERT_OK(mount_count_holders(id, 0, false, &holders, &first));
+        ASSERT_TRUE(holders == 1 && first == holder);
+        ASSERT_TRUE(mount_pid_holds(holder, id) == 1);
+        kill_and_reap(holder);
+
+        for (size_t i = 0; i < N_CHILDREN; i++)
+                kill_and_reap(pids[i]);
         safe_close(ready[0]);
-        ASSERT_OK(mount_count_holders(id, &holders, NULL));
+        safe_close(ready[1]);
+        ASSERT_OK(mount_count_holders(id, 0, true, &holders, NULL));
         ASSERT_TRUE(holders == 0);
         ASSERT_OK(mount_unmount(id, false, &e));
 }
