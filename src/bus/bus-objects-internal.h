@@ -80,6 +80,9 @@ void bus_object_send_removed(BusSnapshotter *s, uid_t ns, const BusObjectKind *k
 void bus_object_send_changed(BusSnapshotter *s, uid_t ns, const BusObjectKind *k, const char *path, const void *o,
                              char *const *names);
 
+/* <snapshotter>/<what>/<uid>/<last>: the uid (canonical) and, in *ret_head, all before the
+ * last '/' (the last component starts strlen(*ret_head) + 1 into path). */
+int bus_object_path_split(BusSnapshotter *s, const char *what, const char *path, uid_t *ret_uid, char **ret_head);
 /* <snapshotter>/<what>/<uid>/<id>, for objects known by a number that says nothing of a
  * name (snapshot IDs are never reused). */
 char *bus_object_id_path(BusSnapshotter *s, const char *what, uid_t uid, uint64_t id);

@@ -70,10 +70,9 @@ char *bus_object_id_path(BusSnapshotter *s, const char *what, uid_t uid, uint64_
         return strdup_printf("%s/%s/%u/%" PRIu64, s->path, what, (unsigned) uid, id);
 }
 
-int bus_object_id_path_parse(BusSnapshotter *s, const char *what, const char *path, uid_t *ret_uid, uint64_t *ret_id) {
+int bus_object_path_split(BusSnapshotter *s, const char *what, const char *path, uid_t *ret_uid, char **ret_head) {
         _cleanup_free_ char *prefix = strdup_printf("%s/%s", s->path, what), *head = NULL;
-        const char *slash = strrchr(path, '/'), *p;
-        uint64_t id = 0;
+        const char *slash = strrchr(path, '/');
         int r;
 
         if (!prefix)
@@ -81,11 +80,24 @@ int bus_object_id_path_parse(BusSnapshotter *s, const char *what, const char *pa
         head = slash ? strndup(path, (size_t) (slash - path)) : NULL;
         if (!head)
                 return -EINVAL;
-        r = bus_parse_user_path(prefix, head, ret_uid);
+        r = bus_parse_user_path(prefix, head, ret_uid); /* canonical, never (uid_t) -1 */
+        if (r < 0)
+                return r;
+        *ret_head = TAKE_PTR(head);
+        return 0;
+}
+
+int bus_object_id_path_parse(BusSnapshotter *s, const char *what, const char *path, uid_t *ret_uid, uint64_t *ret_id) {
+        _cleanup_free_ char *head = NULL;
+        const char *p;
+        uint64_t id = 0;
+        int r;
+
+        r = bus_object_path_split(s, what, path, ret_uid, &head);
         if (r < 0)
                 return r;
         /* Canonical only: digits without a leading zero, not 0, no overflow. */
-        p = slash + 1;
+        p = path + strlen(head) + 1;
         if (p[0] < '1' || p[0] > '9')
                 return -EINVAL;
         for (; *p; p++) {

@@ -27,16 +27,10 @@ char *bus_object_snapshot_path(BusSnapshotter *s, uid_t uid, const char *key) {
 }
 
 static int object_path_parse(BusSnapshotter *s, const char *path, uid_t *ret_uid, char **ret_key) {
-        _cleanup_free_ char *prefix = strdup_printf("%s/snapshot", s->path), *head = NULL, *key = NULL;
-        const char *slash = strrchr(path, '/');
+        _cleanup_free_ char *head = NULL, *key = NULL;
         int r;
 
-        if (!prefix)
-                return -ENOMEM;
-        head = slash ? strndup(path, (size_t) (slash - path)) : NULL;
-        if (!head)
-                return -EINVAL;
-        r = bus_parse_user_path(prefix, head, ret_uid); /* canonical, never (uid_t) -1 */
+        r = bus_object_path_split(s, "snapshot", path, ret_uid, &head);
         if (r < 0)
                 return r;
         r = sd_bus_path_decode(path, head, &key);
