@@ -20,22 +20,13 @@ static char *strip(char *s) {
         return s;
 }
 
-static bool section_name_is_valid(const char *s) {
+/* Letters, digits, '-', '_', '.' and the characters in extra; not empty. */
+static bool name_is_valid(const char *s, const char *extra) {
         if (!s[0])
                 return false;
         for (; *s; s++)
                 if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-                      *s == '-' || *s == '_' || *s == '.' || *s == ':' || *s == '/'))
-                        return false;
-        return true;
-}
-
-static bool key_is_valid(const char *s) {
-        if (!s[0])
-                return false;
-        for (; *s; s++)
-                if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-                      *s == '-' || *s == '_' || *s == '.'))
+                      *s == '-' || *s == '_' || *s == '.' || strchr(extra, *s)))
                         return false;
         return true;
 }
@@ -56,7 +47,7 @@ static int parse_line(const char *path, unsigned line, char *text, char section[
                         return error_setf(e, EINVAL, "%s:%u: a section header must end with ']'", path, line);
                 l[n - 1] = 0;
                 l = strip(l + 1);
-                if (!section_name_is_valid(l))
+                if (!name_is_valid(l, ":/"))
                         return error_setf(e, EINVAL, "%s:%u: invalid section name", path, line);
                 strcpy(section, l); /* shorter than the line */
                 return 0;
@@ -67,7 +58,7 @@ static int parse_line(const char *path, unsigned line, char *text, char section[
         *eq = 0;
         key = strip(l);
         value = strip(eq + 1);
-        if (!key_is_valid(key))
+        if (!name_is_valid(key, ""))
                 return error_setf(e, EINVAL, "%s:%u: invalid key name", path, line);
         if (!section[0])
                 return error_setf(e, EINVAL, "%s:%u: %s= comes before any [Section]", path, line, key);
