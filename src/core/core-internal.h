@@ -75,6 +75,8 @@ bool core_is_busy(CoreSnapshotter *s, uint64_t id);
 int core_not_own(StoreTxn *t, uid_t ns, const char *key, int r, Error *e);
 /* Looks key up in ns only (what a caller may change); NotFound says when root has it. */
 int core_lookup_own(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e);
+/* core_read_begin() then core_lookup_own() in that transaction, which *ret_txn then owns. */
+int core_read_own(CoreSnapshotter *s, uid_t ns, const char *key, StoreTxn **ret_txn, SnapshotInfo *ret, Error *e);
 /* Looks key up in ns, then, for ns != 0, among root's committed snapshots (what a caller
  * may see). */
 int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e);

@@ -106,10 +106,7 @@ int core_mount_path(CoreSnapshotter *s, uid_t ns, const char *key, char **ret, E
 
         assert(ret);
 
-        r = core_read_begin(s, &t, e);
-        if (r < 0)
-                return r;
-        r = core_lookup_own(t, ns, key, &info, e);
+        r = core_read_own(s, ns, key, &t, &info, e);
         if (r < 0)
                 return r;
         r = store_mount_get(t, info.id, &m);

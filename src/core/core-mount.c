@@ -135,10 +135,7 @@ static int mount_make(MountArgs *a, Error *e) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         int r;
 
-        r = core_read_begin(a->s, &t, e);
-        if (r < 0)
-                return r;
-        r = core_lookup_own(t, a->ns, a->key, &info, e);
+        r = core_read_own(a->s, a->ns, a->key, &t, &info, e);
         if (r < 0)
                 return r;
         if (info.kind == SNAPSHOT_COMMITTED)

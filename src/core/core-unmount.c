@@ -24,10 +24,7 @@ static int unmount_find_record(UnmountArgs *a, Error *e) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         int r;
 
-        r = core_read_begin(a->s, &t, e);
-        if (r < 0)
-                return r;
-        r = core_lookup_own(t, a->ns, a->key, &info, e);
+        r = core_read_own(a->s, a->ns, a->key, &t, &info, e);
         if (r < 0)
                 return r;
         r = store_mount_get(t, info.id, &a->rec);

@@ -300,6 +300,20 @@ int core_lookup_own(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, E
         return core_not_own(t, ns, key, store_get_info(t, ns, key, ret, e), e);
 }
 
+int core_read_own(CoreSnapshotter *s, uid_t ns, const char *key, StoreTxn **ret_txn, SnapshotInfo *ret, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        int r;
+
+        r = core_read_begin(s, &t, e);
+        if (r < 0)
+                return r;
+        r = core_lookup_own(t, ns, key, ret, e);
+        if (r < 0)
+                return r;
+        *ret_txn = TAKE_PTR(t);
+        return 0;
+}
+
 int core_lookup_visible(StoreTxn *t, uid_t ns, const char *key, SnapshotInfo *ret, Error *e) {
         Error own = ERROR_NULL;
         int r;
