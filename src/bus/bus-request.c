@@ -270,27 +270,43 @@ int bus_request_fail(const BusRequest *req, int r, const Error *e, sd_bus_error 
         return r;
 }
 
-/* Never broadcast: a broadcast on the system bus reaches every connection, and the keys,
- * names and paths of one user's namespace are nobody else's business (and root's active
- * snapshots are not visible to users either). The caller is the one authorized for the
- * namespace; watchers of the namespace's uid and root's watchers get a copy (bus-watch.c). */
-void bus_request_emit(const BusRequest *req, sd_bus_message *m, const char *member, const char *types, ...) {
+/* Sends the signal to the caller alone (unless it muted the signals of its own calls). */
+static int emit_to_caller(const BusRequest *req, const char *sender, const char *member, const char *types,
+                          va_list ap) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *signal = NULL;
         sd_bus *bus = req->snapshotter->context->bus;
-        const char *sender = sd_bus_message_get_sender(m);
-        va_list ap;
+        va_list aq;
         int r;
 
+        if (bus_watchers_muted(req->snapshotter->context->watchers, sender))
+                return 0;
         r = sd_bus_message_new_signal(bus, &signal, req->snapshotter->path, BUS_SNAPSHOTTER_INTERFACE, member);
         if (r >= 0 && sender) /* no sender: a direct connection, whose peer is the caller */
                 r = sd_bus_message_set_destination(signal, sender);
         if (r >= 0) {
-                va_start(ap, types);
-                r = sd_bus_message_appendv(signal, types, ap);
-                va_end(ap);
+                va_copy(aq, ap);
+                r = sd_bus_message_appendv(signal, types, aq);
+                va_end(aq);
         }
         if (r >= 0)
                 r = sd_bus_send(bus, signal, NULL);
+        return r;
+}
+
+/* Never broadcast: a broadcast on the system bus reaches every connection, and the keys,
+ * names and paths of one user's namespace are nobody else's business (and root's active
+ * snapshots are not visible to users either). The caller is the one authorized for the
+ * namespace; watchers of the namespace's uid and root's watchers get a copy (bus-watch.c).
+ * Sent after the reply (ApplyProgress: while the call runs), so the caller reads the reply
+ * first, then the signal: the bus keeps the order of one sender's messages. */
+void bus_request_emit(const BusRequest *req, sd_bus_message *m, const char *member, const char *types, ...) {
+        const char *sender = sd_bus_message_get_sender(m);
+        va_list ap;
+        int r;
+
+        va_start(ap, types);
+        r = emit_to_caller(req, sender, member, types, ap);
+        va_end(ap);
         if (r < 0)
                 log_warning_errno(r, "%s: failed to send %s: %m", core_snapshotter_name(req->snapshotter->core),
                                   member);

@@ -10,10 +10,14 @@
 #include "fair-share.h"
 #include "log.h"
 
+/* A connection known to the monitor: it watches (Watch), or it muted the signals of its own
+ * calls (Mute), or both. */
 typedef struct Watcher {
         BusWatchers *owner;
         char *name; /* unique bus name */
         uid_t uid;
+        bool watching;
+        bool muted;
         sd_bus_track *track;
 } Watcher;
 
@@ -22,6 +26,7 @@ struct BusWatchers {
         sd_bus_slot *slot;
         Watcher *items[BUS_WATCHERS_MAX];
         size_t n;
+        size_t n_watching;
 };
 
 static Watcher *watcher_free(Watcher *w) {
@@ -33,7 +38,7 @@ static Watcher *watcher_free(Watcher *w) {
         return NULL;
 }
 
-static size_t watchers_find(BusWatchers *ws, const char *name) {
+static size_t watchers_find(const BusWatchers *ws, const char *name) {
         for (size_t i = 0; i < ws->n; i++)
                 if (streq(ws->items[i]->name, name))
                         return i;
@@ -44,8 +49,28 @@ static void watchers_drop(BusWatchers *ws, size_t i) {
         Watcher *w = ws->items[i];
 
         ws->items[i] = ws->items[--ws->n];
-        log_debug("monitor: %s (uid %u) no longer watches", w->name, (unsigned) w->uid);
+        if (w->watching)
+                ws->n_watching--;
+        log_debug("monitor: %s (uid %u) is gone", w->name, (unsigned) w->uid);
         watcher_free(w);
+}
+
+/* Clears what Unwatch or Unmute ends; the connection is forgotten when nothing is left. */
+static void watchers_clear(BusWatchers *ws, const char *name, bool watching, bool muted) {
+        size_t i = name ? watchers_find(ws, name) : SIZE_MAX;
+        Watcher *w;
+
+        if (i == SIZE_MAX)
+                return;
+        w = ws->items[i];
+        if (watching && w->watching) {
+                w->watching = false;
+                ws->n_watching--;
+        }
+        if (muted)
+                w->muted = false;
+        if (!w->watching && !w->muted)
+                watchers_drop(ws, i);
 }
 
 /* The watcher's connection left the bus: forget it (which frees t; sd-bus holds its own
@@ -78,25 +103,31 @@ static int watchers_check_limits(BusWatchers *ws, uid_t uid, sd_bus_error *error
         r = bus_watchers_admit(uid, mine, ws->n);
         if (r == -EUSERS)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "uid %u already has %zu watchers (at most %zu per user); end one first",
+                                         "uid %u already has %zu watchers or muted connections (at most %zu "
+                                         "per user); end one first",
                                          (unsigned) uid, mine,
                                          fair_share_per_user(BUS_WATCHERS_MAX - BUS_WATCHERS_ROOT_RESERVE,
                                                              BUS_WATCHERS_PER_UID));
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "%zu connections watch already; try again later", ws->n);
+                                         "%zu connections watch or muted already; try again later", ws->n);
         return 0;
 }
 
-int bus_watchers_add(BusWatchers *ws, sd_bus_message *m, uid_t uid, sd_bus_error *error) {
+/* The entry of the caller of m (uid), made when it has none. */
+static int watchers_enter(BusWatchers *ws, sd_bus_message *m, uid_t uid, Watcher **ret, sd_bus_error *error) {
         const char *sender = sd_bus_message_get_sender(m);
+        size_t i;
         Watcher *w;
         int r;
 
         if (!sender)
-                return bus_error_setf(error, EINVAL, "only connections through the bus can watch");
-        if (watchers_find(ws, sender) != SIZE_MAX) /* watching already */
+                return bus_error_setf(error, EINVAL, "only connections through the bus can watch or mute");
+        i = watchers_find(ws, sender);
+        if (i != SIZE_MAX) {
+                *ret = ws->items[i];
                 return 0;
+        }
         r = watchers_check_limits(ws, uid, error);
         if (r < 0)
                 return r;
@@ -115,8 +146,30 @@ int bus_watchers_add(BusWatchers *ws, sd_bus_message *m, uid_t uid, sd_bus_error
                 return r;
         }
         ws->items[ws->n++] = w;
-        log_debug("monitor: %s (uid %u) watches", sender, (unsigned) uid);
+        *ret = w;
         return 0;
+}
+
+int bus_watchers_add(BusWatchers *ws, sd_bus_message *m, uid_t uid, sd_bus_error *error) {
+        Watcher *w;
+        int r;
+
+        r = watchers_enter(ws, m, uid, &w, error);
+        if (r < 0 || w->watching)
+                return r;
+        w->watching = true;
+        ws->n_watching++;
+        log_debug("monitor: %s (uid %u) watches", w->name, (unsigned) uid);
+        return 0;
+}
+
+bool bus_watchers_muted(const BusWatchers *ws, const char *name) {
+        size_t i;
+
+        if (!ws || !name)
+                return false;
+        i = watchers_find(ws, name);
+        return i != SIZE_MAX && ws->items[i]->muted;
 }
 
 static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -134,22 +187,47 @@ static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
 static int method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
-        const char *sender = sd_bus_message_get_sender(m);
-        size_t i = sender ? watchers_find(c->watchers, sender) : SIZE_MAX;
 
-        if (i != SIZE_MAX)
-                watchers_drop(c->watchers, i);
+        watchers_clear(c->watchers, sd_bus_message_get_sender(m), true, false);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_mute(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        Watcher *w;
+        uid_t uid;
+        int r;
+
+        r = bus_caller_uid(c, m, &uid, error);
+        if (r >= 0)
+                r = watchers_enter(c->watchers, m, uid, &w, error);
+        if (r < 0)
+                return r;
+        if (!w->muted)
+                log_debug("monitor: %s (uid %u) muted the signals of its own calls", w->name, (unsigned) uid);
+        w->muted = true;
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_unmute(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+
+        watchers_clear(c->watchers, sd_bus_message_get_sender(m), false, true);
         return sd_bus_reply_method_return(m, NULL);
 }
 
 /* Every error a caller gets is a documented name (bus_error_ensure()). */
 BUS_DEFINE_METHOD(safe_watch, method_watch)
 BUS_DEFINE_METHOD(safe_unwatch, method_unwatch)
+BUS_DEFINE_METHOD(safe_mute, method_mute)
+BUS_DEFINE_METHOD(safe_unmute, method_unmute)
 
 static const sd_bus_vtable bus_monitor_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD("Watch", "", "", safe_watch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Unwatch", "", "", safe_unwatch, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Mute", "", "", safe_mute, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Unmute", "", "", safe_unmute, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 
@@ -180,6 +258,10 @@ BusWatchers *bus_watchers_free(BusWatchers *ws) {
 }
 
 bool bus_watchers_any(const BusWatchers *ws) {
+        return ws && ws->n_watching > 0;
+}
+
+bool bus_watchers_hold(const BusWatchers *ws) {
         return ws && ws->n > 0;
 }
 
@@ -192,7 +274,7 @@ void bus_watchers_send(BusWatchers *ws, uid_t ns, const char *except, const char
                 const Watcher *w = ws->items[i];
                 int r;
 
-                if ((w->uid != ns && w->uid != 0) || (except && streq(w->name, except)))
+                if (!w->watching || (w->uid != ns && w->uid != 0) || (except && streq(w->name, except)))
                         continue;
                 r = sd_bus_message_new_signal(ws->bus, &signal, path, interface, member);
                 if (r >= 0)
@@ -226,7 +308,7 @@ void bus_watchers_emitv(BusWatchers *ws, BusSnapshotter *s, const char *member, 
                         const char *types, va_list ap) {
         va_list aq;
 
-        if (!ws || ws->n == 0)
+        if (!bus_watchers_any(ws))
                 return;
         va_copy(aq, ap);
         bus_watchers_send(ws, ns, except, s->path, BUS_SNAPSHOTTER_INTERFACE, member, fill_va,

@@ -13,7 +13,10 @@
  * Unmounted, ApplyProgress) goes unicast to the caller that made it (bus_request_emit)
  * and to each watcher of the namespace's uid and each root watcher: never broadcast,
  * so no one learns the keys of a namespace not theirs. A watcher is forgotten when its
- * connection leaves the bus or it calls Unwatch. Users together leave
+ * connection leaves the bus or it calls Unwatch. A connection may also mute the signals
+ * its own calls cause (Mute: a long-lived client that learns every outcome from the replies
+ * saves one message through the bus per change); watchers still get their copies. Muted
+ * connections take watcher slots: users together leave
  * BUS_WATCHERS_ROOT_RESERVE of BUS_WATCHERS_MAX to root and share the others fairly
  * (fair_share_admit, like pending polkit checks): one uid holds at most BUS_WATCHERS_PER_UID,
  * and the last quarter of the users' slots is kept for uids that watch with none yet. */
@@ -30,8 +33,13 @@ typedef struct BusWatchers BusWatchers;
 /* Sets up c->watchers and the Monitor interface on the manager object. */
 int bus_watchers_register(BusContext *c);
 BusWatchers *bus_watchers_free(BusWatchers *w);
-/* Whether anyone watches: laminad does not exit on idle then (it would miss changes). */
+/* Whether anyone watches. */
 bool bus_watchers_any(const BusWatchers *w);
+/* Whether anyone watches or muted: laminad does not exit on idle then (a watcher would miss
+ * changes, a muted connection would get its signals again from the next laminad). */
+bool bus_watchers_hold(const BusWatchers *w);
+/* Whether the connection named name muted the signals of its own calls. */
+bool bus_watchers_muted(const BusWatchers *w, const char *name);
 
 /* Whether uid, with mine of the taken watcher slots, gets one more: 0, -EUSERS (over its
  * share) or -EBUSY (none left for it). */

@@ -269,7 +269,7 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
 
         /* Not while a connection holds transient snapshots: they go when it goes. Nor with
          * frees pending: they would be left for the next start. */
-        if (bus_context_busy(d->context) || bus_watchers_any(d->context->watchers) ||
+        if (bus_context_busy(d->context) || bus_watchers_hold(d->context->watchers) ||
             bus_tracks_any(d->context->tracks) || core_reclaim_pending(d->context->core))
                 daemon_rearm_idle(d);
         else
