@@ -124,6 +124,25 @@ static int cmd_pcr_bus(int argc, char **argv) {
         return r < 0 ? r : pcr_run(&ops, &t, n);
 }
 
+/* The same from a client that first muted the signals of its own calls (Monitor.Mute): each
+ * call is then one message each way through the bus, as for a Ping. */
+static int cmd_pcr_bus_muted(int argc, char **argv) {
+        static const PcrOps ops = { pcr_bus_prepare, pcr_bus_commit, pcr_bus_remove };
+        _cleanup_(bt_closep) BusTest t = {};
+        size_t n;
+        int r;
+
+        r = parse_size(argv[1], &n);
+        if (r >= 0)
+                r = bus_open(&t);
+        if (r < 0)
+                return r;
+        r = bt_call(&t, BT_MANAGER_PATH, "org.lamina.snapshot1.Monitor", "Mute", NULL, NULL);
+        if (r < 0)
+                return bus_fail(&t, "Monitor.Mute", BT_MANAGER_PATH, r);
+        return pcr_run(&ops, &t, n);
+}
+
 static int core_fail(const Error *e, const char *what, const char *key, int r) {
         return log_error_errno(r, "%s %s: %s", what, key, e->message[0] ? e->message : "failed");
 }
@@ -480,6 +499,7 @@ typedef struct Command {
 
 static const Command commands[] = {
         { "pcr-bus",           "N",                    1, cmd_pcr_bus },
+        { "pcr-bus-muted",     "N",                    1, cmd_pcr_bus_muted },
         { "pcr-core",          "STATE_DIR RUN_DIR N",  3, cmd_pcr_core },
         { "chain-bus",         "PREFIX N",             2, cmd_chain_bus },
         { "prepare-mount-bus", "PARENT",               1, cmd_prepare_mount_bus },

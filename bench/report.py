@@ -44,6 +44,10 @@ ROWS += [
     ("Floor: Peer.Ping round trip to laminad, long-lived sd-bus client", "ping_bus", None, "µs", None),
     ("Bus overhead per call ((bus − core) / 3 of the tmpfs row) / one Peer.Ping round trip",
      "pcr_bus_overhead_per_call", "ping_bus", "µs", ("slower", 1.25)),
+    ("Prepare+Commit+Remove per snapshot, state on tmpfs: bus client that muted the signals of its own calls "
+     "(Monitor.Mute) / core in-process", "pcr_bus_muted_tmpfs", "pcr_core_tmpfs", "µs", None),
+    ("Bus overhead per call of that muted client ((bus − core) / 3) / one Peer.Ping round trip",
+     "pcr_bus_muted_overhead_per_call", "ping_bus", "µs", ("slower", 1.25)),
 ]
 for depth in (16, 128, 500):
     ROWS.append(("Prepare + mount, chain of %d: bus client Prepare+Mount / ctr prepare --mounts + mount(8)" % depth,
