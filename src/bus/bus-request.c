@@ -11,10 +11,12 @@
 
 #define ACTION_MANAGE "org.lamina.snapshot1.manage"
 
-/* The key as polkit details carry it (rules and the prompt's $(key)): at most
- * BUS_POLKIT_KEY_MAX characters from a small set, anything else shown as "_", so that a
- * key can neither rewrite the authentication prompt nor make polkitd hold megabytes. */
+/* The key and the target as polkit details carry them (rules and the prompt's $(key) and
+ * $(target)): at most BUS_POLKIT_KEY_MAX (BUS_POLKIT_TARGET_MAX) characters from a small set,
+ * anything else shown as "_", so that they can neither rewrite the authentication prompt nor
+ * make polkitd hold megabytes. */
 #define BUS_POLKIT_KEY_MAX 64u
+#define BUS_POLKIT_TARGET_MAX 128u
 
 BusRequest *bus_request_free(BusRequest *req) {
         if (!req)
@@ -183,15 +185,16 @@ static int object_namespace(BusSnapshotter *s, sd_bus_message *m, uid_t caller, 
         return bus_parse_user_path(BUS_DEFAULT_USER_PATH, path, ret);
 }
 
-static const char *polkit_key(const char *key, char buf[static BUS_POLKIT_KEY_MAX + 4]) {
+/* buf: max + 1 bytes. */
+static const char *polkit_detail(const char *value, size_t max, char *buf) {
         static const char safe[] = " ._-:/@+=,~#%";
         size_t n = 0;
 
-        for (const char *c = key; *c && n < BUS_POLKIT_KEY_MAX; c++)
+        for (const char *c = value; *c && n < max; c++)
                 buf[n++] = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
                                            strchr(safe, *c) ? *c : '_';
-        if (strlen(key) > BUS_POLKIT_KEY_MAX)
-                memcpy(buf + BUS_POLKIT_KEY_MAX - 3, "...", 3);
+        if (strlen(value) > max)
+                memcpy(buf + max - 3, "...", 3);
         buf[n] = 0;
         return buf;
 }
@@ -200,14 +203,23 @@ static const char *polkit_key(const char *key, char buf[static BUS_POLKIT_KEY_MA
  * go on, 0 when a decision is pending, or a negative errno. */
 static int bus_request_verify(const BusRequest *req, sd_bus_message *m, const char *action,
                               sd_bus_error *error) {
-        char shown[BUS_POLKIT_KEY_MAX + 4];
-        const char *details[] = {
+        char key[BUS_POLKIT_KEY_MAX + 1], target[BUS_POLKIT_TARGET_MAX + 1];
+        const char *details[9] = {
                 "snapshotter", core_snapshotter_name(req->snapshotter->core),
                 "verb", req->verb,
-                req->key ? "key" : NULL, req->key ? polkit_key(req->key, shown) : NULL,
-                NULL
         };
+        size_t n = 4;
         int r;
+
+        if (req->key) {
+                details[n++] = "key";
+                details[n++] = polkit_detail(req->key, BUS_POLKIT_KEY_MAX, key);
+        }
+        /* What a caller-chosen mount would cover is what an administrator is asked about. */
+        if (!isempty(req->target)) {
+                details[n++] = "target";
+                details[n++] = polkit_detail(req->target, BUS_POLKIT_TARGET_MAX, target);
+        }
 
         r = bus_verify(req->snapshotter->context, m, action, details, error);
         if (r < 0)

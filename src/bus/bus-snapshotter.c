@@ -208,6 +208,7 @@ static int request_mount_options(BusRequest *req, CoreMountOptions *ret, sd_bus_
         }
         if (req->caller != 0)
                 ret->nosuid = ret->nodev = true;
+        ret->target_owner = req->caller;
         return 0;
 }
 
@@ -234,6 +235,10 @@ static int read_mount(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
                 return r;
         if (strlen(target) >= 4096)
                 return bus_error_setf(error, EINVAL, "the mount target is longer than a path may be");
+        if (!isempty(target) && target[0] != '/')
+                return bus_error_setf(error, EINVAL,
+                                      "target %s is not an absolute path; give the full path of an empty directory",
+                                      LOG_KEY(target));
         req->target = strdup(target);
         if (!req->target)
                 return -ENOMEM;

@@ -4,6 +4,7 @@
 #include <linux/mount.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include "core-mount.h"
@@ -97,12 +98,27 @@ static int check_writable(MountArgs *a, Error *e) {
 /* The caller's target, resolved once before the store's write lock is taken: it may lie
  * on a slow or hung filesystem of the caller's, and no one else should wait for that. */
 static int mount_args_open_caller_target(MountArgs *a, Error *e) {
+        uid_t owner = a->o ? a->o->target_owner : 0;
+        struct stat st;
+        int r;
+
         if (!a->target)
                 return 0;
         a->path = strdup(a->target);
         if (!a->path)
                 return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
-        return mount_open_target(a->target, &a->target_fd, e);
+        r = mount_open_target(a->target, &a->target_fd, e);
+        if (r < 0 || owner == 0)
+                return r;
+        /* Checked on the directory opened, the one the mount will cover. */
+        if (fstat(a->target_fd, &st) < 0)
+                return error_set_errno(e, errno, "cannot check target %s", QUOTE(a->target));
+        if (st.st_uid != owner)
+                return error_setf(e, EACCES,
+                                  "cannot mount snapshot %s on %s: the directory belongs to uid %u, not to you (uid %u); "
+                                  "mount on an empty directory of your own",
+                                  QUOTE(a->key), QUOTE(a->target), (unsigned) st.st_uid, (unsigned) owner);
+        return 0;
 }
 
 /* A user's mounts, mount fds and force-unmounted mounts still held each cost a record, a

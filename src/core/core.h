@@ -136,6 +136,11 @@ typedef struct CoreMountOptions {
         bool userns;
         int userns_fd;
         const char *subuid_path, *subgid_path; /* NULL: /etc/subuid, /etc/subgid */
+        /* A target the caller names must be a directory of this uid (the caller's): else a
+         * user would shadow a directory it cannot write (/etc/polkit-1/rules.d) with a tree
+         * of its own, root-owned files of its layers included. 0: a call of root's, any
+         * directory. */
+        uid_t target_owner;
 } CoreMountOptions;
 
 /* Mounts (mount fds and force-unmounted mounts still in use included) a non-root uid may
