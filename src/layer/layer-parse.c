@@ -14,6 +14,7 @@ typedef struct Parse {
         const LayerParser *p;
         LayerReader *reader;
         LayerMsgBuf msg;
+        LayerMsgQueue out;    /* to the writer */
         uint64_t entries;
         uint64_t file_bytes;  /* sizes of the regular files so far */
         LayerPaths whiteouts; /* whited-out paths */
@@ -23,6 +24,7 @@ typedef struct Parse {
 static void parse_done(Parse *s) {
         layer_reader_free(s->reader);
         layer_msg_buf_done(&s->msg);
+        free(s->out.buf);
         layer_paths_done(&s->whiteouts);
         layer_paths_done(&s->opaques);
 }
@@ -48,7 +50,7 @@ static int send_file_data(Parse *s, Error *e) {
                 for (size_t done = 0; done < size;) {
                         size_t n = size - done < LAYER_DATA_CHUNK ? size - done : LAYER_DATA_CHUNK;
 
-                        r = layer_msg_send_data(s->p->sock, offset + done, (const uint8_t *) buf + done, n);
+                        r = layer_msg_queue_data(&s->out, offset + done, (const uint8_t *) buf + done, n);
                         if (r < 0)
                                 return r;
                         done += n;
@@ -121,7 +123,7 @@ static int parse_entry(Parse *s, struct archive_entry *ae, Error *e) {
         if (plan.name_kind != LAYER_NAME_PLAIN && !s->p->overlay_whiteouts)
                 return 0;
 
-        r = layer_msg_send(s->p->sock, &s->msg);
+        r = layer_msg_queue(&s->out, &s->msg);
         if (r < 0)
                 return r;
         if (plan.kind == LAYER_ENTRY_FILE)
@@ -141,6 +143,9 @@ static int parse_all(Parse *s, Error *e) {
         struct archive_entry *ae;
         int r;
 
+        s->out = (LayerMsgQueue) { .fd = s->p->sock, .buf = malloc(LAYER_MSG_QUEUE_BYTES) };
+        if (!s->out.buf)
+                return -ENOMEM;
         r = layer_reader_new(s->p->layer_fd, &ro, &s->reader, e);
         if (r < 0)
                 return error_from_errno(e, r, "cannot read the layer");
@@ -151,7 +156,7 @@ static int parse_all(Parse *s, Error *e) {
         }
         if (r < 0)
                 return r;
-        r = layer_msg_send_end(s->p->sock);
+        r = layer_msg_queue_end(&s->out);
         if (r < 0)
                 return r;
         /* The writer may finish meanwhile: what follows the archive is read to its end

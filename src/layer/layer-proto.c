@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "layer-fs.h"
 #include "layer-proto.h"
@@ -100,27 +101,63 @@ static int send_iov(int fd, struct iovec *iov, size_t n) {
         return 0;
 }
 
-int layer_msg_send(int fd, const LayerMsgBuf *b) {
-        struct iovec iov = { .iov_base = b->data, .iov_len = b->size };
-        return send_iov(fd, &iov, 1);
+static int queue_flush(LayerMsgQueue *q, struct iovec *more, size_t n_more) {
+        struct iovec iov[4] = { { .iov_base = q->buf, .iov_len = q->len } };
+        int r;
+
+        assert(n_more < ELEMENTSOF(iov));
+        for (size_t i = 0; i < n_more; i++)
+                iov[1 + i] = more[i];
+        r = send_iov(q->fd, iov, 1 + n_more);
+        q->len = 0;
+        return r;
 }
 
-int layer_msg_send_data(int fd, uint64_t offset, const void *data, size_t len) {
+static int queue_append(LayerMsgQueue *q, const void *p, size_t n) {
+        if (q->len + n > LAYER_MSG_QUEUE_BYTES) {
+                int r = queue_flush(q, NULL, 0);
+                if (r < 0)
+                        return r;
+        }
+        if (n > LAYER_MSG_QUEUE_BYTES) /* an entry with large xattrs */
+                return send_iov(q->fd, &(struct iovec) { .iov_base = (void *) p, .iov_len = n }, 1);
+        memcpy(q->buf + q->len, p, n);
+        q->len += n;
+        return 0;
+}
+
+int layer_msg_queue(LayerMsgQueue *q, const LayerMsgBuf *b) {
+        return queue_append(q, b->data, b->size);
+}
+
+int layer_msg_queue_data(LayerMsgQueue *q, uint64_t offset, const void *data, size_t len) {
         LayerMsg h = { .type = LAYER_MSG_DATA, .size = (uint32_t) (sizeof offset + len) };
         struct iovec iov[] = {
                 { .iov_base = &h, .iov_len = sizeof h },
                 { .iov_base = &offset, .iov_len = sizeof offset },
                 { .iov_base = (void *) data, .iov_len = len },
         };
+        size_t n = sizeof h + sizeof offset + len;
+        int r;
 
         assert(len <= LAYER_DATA_CHUNK);
-        return send_iov(fd, iov, ELEMENTSOF(iov));
+        if (len > LAYER_MSG_COPY_MAX)
+                return queue_flush(q, iov, ELEMENTSOF(iov));
+        if (q->len + n > LAYER_MSG_QUEUE_BYTES) {
+                r = queue_flush(q, NULL, 0);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(iov); i++) {
+                memcpy(q->buf + q->len, iov[i].iov_base, iov[i].iov_len);
+                q->len += iov[i].iov_len;
+        }
+        return 0;
 }
 
-int layer_msg_send_end(int fd) {
+int layer_msg_queue_end(LayerMsgQueue *q) {
         LayerMsg h = { .type = LAYER_MSG_END };
-        struct iovec iov = { .iov_base = &h, .iov_len = sizeof h };
-        return send_iov(fd, &iov, 1);
+        return queue_flush(q, &(struct iovec) { .iov_base = &h, .iov_len = sizeof h }, 1);
 }
 
 int layer_msg_recv(int fd, LayerMsg *ret_hdr, uint8_t *buf) {
@@ -135,6 +172,51 @@ int layer_msg_recv(int fd, LayerMsg *ret_hdr, uint8_t *buf) {
         if (r < 0)
                 return r;
         return ret_hdr->size == 0 || r > 0 ? 1 : -EPIPE;
+}
+
+/* Makes n bytes available at r->buf + r->pos: 1, or 0 on EOF before the first of them,
+ * -EPIPE on EOF after it. */
+static int reader_want(LayerMsgReader *r, size_t n) {
+        assert(n <= LAYER_MSG_RECV_BYTES);
+
+        while (r->len - r->pos < n) {
+                ssize_t k;
+
+                if (r->pos + n > LAYER_MSG_RECV_BYTES) {
+                        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+                        r->len -= r->pos;
+                        r->pos = 0;
+                }
+                k = read(r->fd, r->buf + r->len, LAYER_MSG_RECV_BYTES - r->len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return r->len == r->pos ? 0 : -EPIPE;
+                r->len += (size_t) k;
+        }
+        return 1;
+}
+
+int layer_msg_reader_next(LayerMsgReader *r, LayerMsg *ret_hdr, const uint8_t **ret_payload) {
+        int k;
+
+        k = reader_want(r, sizeof *ret_hdr);
+        if (k <= 0)
+                return k;
+        memcpy(ret_hdr, r->buf + r->pos, sizeof *ret_hdr);
+        if (ret_hdr->size > LAYER_MSG_MAX)
+                return -EBADMSG;
+        k = reader_want(r, sizeof *ret_hdr + ret_hdr->size);
+        if (k < 0)
+                return k;
+        *ret_payload = r->buf + r->pos + sizeof *ret_hdr;
+        r->pos += sizeof *ret_hdr + ret_hdr->size;
+        if (r->pos == r->len)
+                r->pos = r->len = 0;
+        return 1;
 }
 
 int layer_entry_view(const uint8_t *buf, size_t size, LayerEntryView *ret) {
@@ -179,16 +261,35 @@ int layer_xattr_next(const uint8_t **p, const uint8_t *end, const char **ret_nam
         return 1;
 }
 
+/* One system call for the whole record (a directory's times for each directory). */
 static int report(int fd, LayerMsgType type, const void *head, size_t head_len, const char *s) {
         LayerMsg h = { .type = type, .size = (uint32_t) (head_len + strlen(s) + 1) };
-        int r;
+        struct iovec iov[] = {
+                { .iov_base = &h, .iov_len = sizeof h },
+                { .iov_base = (void *) head, .iov_len = head_len },
+                { .iov_base = (void *) s, .iov_len = strlen(s) + 1 },
+        };
+        struct iovec *v = iov;
+        size_t n = ELEMENTSOF(iov);
 
-        r = layer_write_full(fd, &h, sizeof h);
-        if (r >= 0)
-                r = layer_write_full(fd, head, head_len);
-        if (r >= 0)
-                r = layer_write_full(fd, s, strlen(s) + 1);
-        return r;
+        while (n > 0) {
+                ssize_t k = writev(fd, v, (int) n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                while (n > 0 && (size_t) k >= v->iov_len) {
+                        k -= (ssize_t) v->iov_len;
+                        v++;
+                        n--;
+                }
+                if (n > 0) {
+                        v->iov_base = (char *) v->iov_base + k;
+                        v->iov_len -= (size_t) k;
+                }
+        }
+        return 0;
 }
 
 int layer_report_error(int fd, int code, const char *message) {

@@ -33,6 +33,13 @@
 #define LAYER_PIPELINE_BYTES (2 * 1024 * 1024) /* the parser's send buffer, at most */
 #define LAYER_XATTRS_MAX (256u * 1024u) /* all xattrs of one entry, packed */
 #define LAYER_MSG_MAX (sizeof(LayerEntryMsg) + 2u * PATH_MAX + LAYER_XATTRS_MAX)
+/* The parser queues messages up to this many bytes and sends them in one system call; a
+ * DATA chunk larger than LAYER_MSG_COPY_MAX goes out with the queue, without a copy. */
+#define LAYER_MSG_QUEUE_BYTES (128u * 1024u)
+#define LAYER_MSG_COPY_MAX (32u * 1024u)
+/* The writer reads as many messages as have arrived, up to this many bytes at once: room
+ * for the largest message and more. */
+#define LAYER_MSG_RECV_BYTES (sizeof(LayerMsg) + LAYER_MSG_MAX + 256u * 1024u)
 
 typedef enum LayerMsgType {
         LAYER_MSG_ENTRY = 1,
@@ -112,14 +119,34 @@ void layer_msg_buf_done(LayerMsgBuf *b);
 int layer_msg_pack_entry(LayerMsgBuf *b, const LayerEntryMsg *m, const char *path, const char *link);
 int layer_msg_add_xattr(LayerMsgBuf *b, const char *name, const void *value, size_t len);
 
-/* Sends a packed message / a DATA chunk / END over a socket, without SIGPIPE. */
-int layer_msg_send(int fd, const LayerMsgBuf *b);
-int layer_msg_send_data(int fd, uint64_t offset, const void *data, size_t len);
-int layer_msg_send_end(int fd);
+/* The parser's messages to the writer, queued in buf (LAYER_MSG_QUEUE_BYTES, allocated by
+ * the caller) and sent over a socket, without SIGPIPE, whenever the next would not fit and
+ * at END: one system call (and one wake-up of the writer) for many small entries. */
+typedef struct LayerMsgQueue {
+        int fd;
+        uint8_t *buf;
+        size_t len;
+} LayerMsgQueue;
+/* Queues a packed message / a DATA chunk (at most LAYER_DATA_CHUNK bytes); queues END and
+ * sends everything. */
+int layer_msg_queue(LayerMsgQueue *q, const LayerMsgBuf *b);
+int layer_msg_queue_data(LayerMsgQueue *q, uint64_t offset, const void *data, size_t len);
+int layer_msg_queue_end(LayerMsgQueue *q);
 
 /* Receives one message into buf (LAYER_MSG_MAX bytes). Returns 1, 0 on a clean EOF
  * before a header, or -EBADMSG/-EPIPE/-errno. */
 int layer_msg_recv(int fd, LayerMsg *ret_hdr, uint8_t *buf);
+
+/* The writer's end: reads whatever has arrived into buf (LAYER_MSG_RECV_BYTES, allocated
+ * by the caller) and hands out one message at a time from there. */
+typedef struct LayerMsgReader {
+        int fd;
+        uint8_t *buf;
+        size_t pos, len; /* buf[pos..len): received, not handed out yet */
+} LayerMsgReader;
+/* The next message: *ret_payload points at its ret_hdr->size bytes in the reader's buffer,
+ * valid until the next call and not aligned. Same returns as layer_msg_recv(). */
+int layer_msg_reader_next(LayerMsgReader *r, LayerMsg *ret_hdr, const uint8_t **ret_payload);
 /* Checks an ENTRY payload and points *ret into it. */
 int layer_entry_view(const uint8_t *buf, size_t size, LayerEntryView *ret);
 /* Iterates the xattrs of a view: 1 with the next item, 0 at the end, -EBADMSG. */

@@ -182,10 +182,11 @@ static int set_times(LayerStaging *s, const char *path, const struct timespec ts
 
 /* Directory times from the writer's report, now that nothing moves them any more. */
 static int apply_dir_times(LayerStaging *s, int report_fd) {
-        _cleanup_free_ uint8_t *buf = malloc(LAYER_MSG_MAX);
+        _cleanup_free_ uint8_t *rbuf = malloc(LAYER_MSG_RECV_BYTES);
+        LayerMsgReader in = { .fd = report_fd, .buf = rbuf };
         int r;
 
-        if (!buf)
+        if (!rbuf)
                 return -ENOMEM;
         r = set_times(s, "", s->root_times);
         if (r < 0)
@@ -193,10 +194,11 @@ static int apply_dir_times(LayerStaging *s, int report_fd) {
         if (lseek(report_fd, 0, SEEK_SET) < 0)
                 return -errno;
         for (;;) {
+                const uint8_t *buf;
                 LayerDirTimes t;
                 LayerMsg h;
 
-                r = layer_msg_recv(report_fd, &h, buf);
+                r = layer_msg_reader_next(&in, &h, &buf);
                 if (r <= 0)
                         return r;
                 if (h.type != LAYER_REPORT_DIR_TIMES)

@@ -119,13 +119,40 @@ static void split_parent(const char *path, char dir[static PATH_MAX]) {
         dir[n] = 0;
 }
 
-/* Opens (creating) the parent directory of path; *ret_base points into path. */
+/* An entry at path may replace what is there: the directory kept open goes when it is
+ * path or below it, so that it is always what resolving its path again would give (only
+ * the writer changes the staging tree). */
+static void forget_dir(LayerWriter *w, const char *path) {
+        size_t n = strlen(path);
+
+        if (w->dir_fd >= 0 && strncmp(w->dir_path, path, n) == 0 && (w->dir_path[n] == 0 || w->dir_path[n] == '/'))
+                w->dir_fd = safe_close(w->dir_fd);
+}
+
+/* Opens (creating) the parent directory of path; *ret_base points into path. The fd is
+ * the writer's: the root, or the directory kept open for the next entries of the same
+ * directory (a layer lists a directory's entries together), resolved beneath the root
+ * once for them all. */
 static int open_parent(LayerWriter *w, const char *path, int *ret, const char **ret_base) {
         char dir[PATH_MAX];
+        int fd, r;
 
         split_parent(path, dir);
         *ret_base = base_name(path);
-        return open_dir(w, path, dir, true, ret);
+        if (dir[0] == 0) {
+                *ret = w->root_fd;
+                return 0;
+        }
+        if (w->dir_fd < 0 || !streq(dir, w->dir_path)) {
+                r = open_dir(w, path, dir, true, &fd);
+                if (r < 0)
+                        return r;
+                safe_close(w->dir_fd);
+                w->dir_fd = fd;
+                strcpy(w->dir_path, dir);
+        }
+        *ret = w->dir_fd;
+        return 0;
 }
 
 /* Makes room for a new entry: an existing directory stays when keep_dir (dir over dir
@@ -147,8 +174,8 @@ static int clear_slot(LayerWriter *w, const char *path, int dir_fd, const char *
         return 0;
 }
 
-/* Opens the parent of path (creating it) and makes room there for the entry; *ret_base
- * points into path. Returns what clear_slot() returns. */
+/* Opens the parent of path (creating it; the fd is open_parent()'s) and makes room there
+ * for the entry; *ret_base points into path. Returns what clear_slot() returns. */
 static int open_slot(LayerWriter *w, const char *path, bool keep_dir, int *ret_parent, const char **ret_base) {
         int r;
 
@@ -203,19 +230,36 @@ static int set_node_attrs(LayerWriter *w, const LayerEntryView *e, int dir_fd, c
         return 0;
 }
 
-static int write_dir(LayerWriter *w, const LayerEntryView *e) {
-        _cleanup_close_ int parent = -EBADF, fd = -EBADF;
-        const char *base;
+/* Creates the directory where nothing is yet (most are new: no look first), or keeps the
+ * one there, or replaces what else is there. */
+static int make_dir(LayerWriter *w, const char *path, int parent, const char *base) {
         int r;
+
+        if (mkdirat(parent, base, 0700) >= 0)
+                return 0;
+        if (errno != EEXIST)
+                return writer_fail(w, errno, path, "cannot create the directory");
+        r = clear_slot(w, path, parent, base, true);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (mkdirat(parent, base, 0700) < 0)
+                return writer_fail(w, errno, path, "cannot create the directory");
+        return 0;
+}
+
+static int write_dir(LayerWriter *w, const LayerEntryView *e) {
+        _cleanup_close_ int fd = -EBADF;
+        const char *base;
+        int parent, r;
 
         if (isempty(e->path))
                 fd = layer_open_dir_in(w->root_fd, "");
         else {
-                r = open_slot(w, e->path, true, &parent, &base);
+                r = open_parent(w, e->path, &parent, &base);
+                if (r >= 0)
+                        r = make_dir(w, e->path, parent, base);
                 if (r < 0)
                         return r;
-                if (r == 0 && mkdirat(parent, base, 0700) < 0)
-                        return writer_fail(w, errno, e->path, "cannot create the directory");
                 fd = layer_open_dir_in(parent, base);
         }
         if (fd < 0)
@@ -225,13 +269,21 @@ static int write_dir(LayerWriter *w, const LayerEntryView *e) {
                 return r;
         /* Later entries change the directory's times; the parent sets them at the end. */
         r = report_times(w, e->path, &e->msg->atime, &e->msg->mtime);
-        return r < 0 ? writer_fail(w, r, e->path, "cannot report the times") : 0;
+        if (r < 0)
+                return writer_fail(w, r, e->path, "cannot report the times");
+        /* Its entries most likely follow: it is their parent, resolved beneath the root
+         * through its own (open_parent()). */
+        if (!isempty(e->path)) {
+                safe_close(w->dir_fd);
+                w->dir_fd = TAKE_FD(fd);
+                strcpy(w->dir_path, e->path);
+        }
+        return 0;
 }
 
 static int write_symlink(LayerWriter *w, const LayerEntryView *e) {
-        _cleanup_close_ int parent = -EBADF;
         const char *base;
-        int r;
+        int parent, r;
 
         r = open_slot(w, e->path, false, &parent, &base);
         if (r < 0)
@@ -274,9 +326,8 @@ static int below_non_dir(LayerWriter *w, const char *path) {
 }
 
 static int write_node(LayerWriter *w, const LayerEntryView *e) {
-        _cleanup_close_ int parent = -EBADF;
         const char *base;
-        int r;
+        int parent, r;
 
         if (e->msg->kind == LAYER_ENTRY_WHITEOUT) {
                 r = below_non_dir(w, e->path);
@@ -312,11 +363,11 @@ static int write_node(LayerWriter *w, const LayerEntryView *e) {
 }
 
 static int write_hardlink(LayerWriter *w, const LayerEntryView *e) {
-        _cleanup_close_ int target_dir = -EBADF, parent = -EBADF;
+        _cleanup_close_ int target_dir = -EBADF;
         const char *target_base, *base;
         char dir[PATH_MAX];
         struct stat st;
-        int r;
+        int parent, r;
 
         if (streq(e->path, e->link))
                 return writer_fail(w, EINVAL, e->path, "the hardlink points to itself");
@@ -355,10 +406,9 @@ static int write_opaque(LayerWriter *w, const LayerEntryView *e) {
  * the sandbox; a new file is writable through the fd O_CREAT returns, whatever its mode),
  * so that no fchmod follows. */
 static int file_begin(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
-        _cleanup_close_ int parent = -EBADF;
         const char *base;
         mode_t mode;
-        int r;
+        int parent, r;
 
         r = open_parent(w, e->path, &parent, &base);
         if (r < 0)
@@ -431,6 +481,7 @@ static int file_end(LayerWriter *w, WriterFile *f) {
 }
 
 static int write_entry(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
+        forget_dir(w, e->path);
         switch (e->msg->kind) {
         case LAYER_ENTRY_FILE:
                 return file_begin(w, e, f);
@@ -454,21 +505,24 @@ static int write_entry(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
 
 int layer_writer_run(void *userdata) {
         LayerWriter *w = userdata;
+        LayerMsgReader in = { .fd = w->in_fd, .buf = w->recv_buf };
         WriterFile f = { .fd = -EBADF };
 
+        w->dir_fd = -EBADF;
         for (;;) {
+                const uint8_t *payload;
                 LayerEntryView e;
                 LayerMsg h;
                 int r;
 
-                r = layer_msg_recv(w->in_fd, &h, w->buf);
+                r = layer_msg_reader_next(&in, &h, &payload);
                 if (r == 0 || r == -EPIPE)
                         return LAYER_WRITER_EXIT_ABORTED;
                 if (r < 0)
                         return writer_fail(w, r, "", "cannot receive"), LAYER_WRITER_EXIT_FAILED;
 
                 if (h.type == LAYER_MSG_DATA) {
-                        if (file_data(w, &f, w->buf, h.size) < 0)
+                        if (file_data(w, &f, payload, h.size) < 0)
                                 return LAYER_WRITER_EXIT_FAILED;
                         continue;
                 }
@@ -476,6 +530,9 @@ int layer_writer_run(void *userdata) {
                         return LAYER_WRITER_EXIT_FAILED;
                 if (h.type == LAYER_MSG_END)
                         return 0;
+                /* An entry is read in place, aligned: a copy of its few hundred bytes. */
+                if (h.type == LAYER_MSG_ENTRY)
+                        memcpy(w->buf, payload, h.size);
                 if (h.type != LAYER_MSG_ENTRY || layer_entry_view(w->buf, h.size, &e) < 0)
                         return writer_fail(w, EBADMSG, "", "malformed message"), LAYER_WRITER_EXIT_FAILED;
                 if (write_entry(w, &e, &f) < 0)

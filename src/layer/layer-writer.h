@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,7 +17,12 @@ typedef struct LayerWriter {
         int mknod_fd;     /* device node requests to the parent; -EBADF: no devices */
         int root_fd;      /* the staging directory */
         uint8_t *buf;     /* LAYER_MSG_MAX bytes, allocated before the fork */
+        uint8_t *recv_buf; /* LAYER_MSG_RECV_BYTES bytes, likewise */
         uint8_t *file_xattrs; /* LAYER_XATTRS_MAX bytes, likewise */
+        /* The writer's own (layer_writer_run() sets them up): the parent directory of the
+         * last entry below the root, kept open for the next entries of that directory. */
+        int dir_fd;
+        char dir_path[PATH_MAX];
 } LayerWriter;
 
 /* Exit codes: 0 when END was received and everything was written, 1 after reporting an

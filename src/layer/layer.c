@@ -67,6 +67,7 @@ static void apply_done(Apply *a) {
         kill_and_wait(&a->writer_pid);
         layer_staging_discard(&a->staging);
         free(a->writer.buf);
+        free(a->writer.recv_buf);
         free(a->writer.file_xattrs);
         safe_close(a->writer.in_fd);
         safe_close(a->writer.mknod_fd);
@@ -112,8 +113,9 @@ static int spawn_writer(Apply *a) {
         a->writer.root_fd = a->staging.fd;
 
         a->writer.buf = malloc(LAYER_MSG_MAX);
+        a->writer.recv_buf = malloc(LAYER_MSG_RECV_BYTES);
         a->writer.file_xattrs = malloc(LAYER_XATTRS_MAX);
-        if (!a->writer.buf || !a->writer.file_xattrs)
+        if (!a->writer.buf || !a->writer.recv_buf || !a->writer.file_xattrs)
                 return -ENOMEM;
         /* The fds the child keeps besides the staging directory: its socket end, the
          * report memfd and, for layers that may carry devices, its end of the socket
@@ -446,19 +448,21 @@ static int implicit_dir_copy(Apply *a, const char *path) {
 /* The missing parents the writer made and reported, each still implicit: its last record
  * (implicit, or the times of a directory entry of the layer) is read from the end. */
 static int implicit_dirs_copy(Apply *a) {
-        _cleanup_free_ uint8_t *buf = malloc(LAYER_MSG_MAX);
+        _cleanup_free_ uint8_t *rbuf = malloc(LAYER_MSG_RECV_BYTES);
+        LayerMsgReader in = { .fd = a->report_fd, .buf = rbuf };
         _cleanup_(layer_paths_done) LayerPaths seen = {};
         _cleanup_strv_free_ char **paths = NULL;
         _cleanup_free_ bool *implicit = NULL;
         size_t n = 0, size = 0;
+        const uint8_t *buf;
         LayerMsg h;
         int r;
 
-        if (!buf)
+        if (!rbuf)
                 return -ENOMEM;
         if (lseek(a->report_fd, 0, SEEK_SET) < 0)
                 return -errno;
-        while ((r = layer_msg_recv(a->report_fd, &h, buf)) > 0) {
+        while ((r = layer_msg_reader_next(&in, &h, &buf)) > 0) {
                 size_t skip = h.type == LAYER_REPORT_DIR_TIMES ? sizeof(LayerDirTimes) : 0;
 
                 if (h.type != LAYER_REPORT_IMPLICIT_DIR && h.type != LAYER_REPORT_DIR_TIMES)
@@ -552,7 +556,7 @@ int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerAp
         _cleanup_(apply_done) Apply a = {
                 .opts = o,
                 .staging = LAYER_STAGING_NULL,
-                .writer = { .in_fd = -EBADF, .report_fd = -EBADF, .root_fd = -EBADF, .mknod_fd = -EBADF },
+                .writer = { .in_fd = -EBADF, .report_fd = -EBADF, .root_fd = -EBADF, .mknod_fd = -EBADF, .dir_fd = -EBADF },
                 .parser = { .layer_fd = -EBADF, .sock = -EBADF, .report_fd = -EBADF },
                 .target_fd = -EBADF,
                 .report_fd = -EBADF,

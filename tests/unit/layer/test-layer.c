@@ -700,6 +700,67 @@ TEST(refuses_writes_through_symlinks) {
         decoy_free(decoy);
 }
 
+/* The writer keeps the directory it writes in open for the entries that follow: a later
+ * entry that replaces that directory or one above it (by a symlink, a file, a hard link,
+ * a whiteout) makes it resolve the path again, so nothing is written through the symlink,
+ * below the file, or into the replaced directory. */
+TEST(replaced_parent_resolved_again) {
+        LayerApplyOptions o = {}, overlay = { .overlay_whiteouts = true };
+        char *decoy = decoy_new();
+        char *before = tree_listing(decoy), *after;
+
+        REFUSED(&o, EINVAL, "d/b", { .name = "d/", .type = AE_IFDIR }, { .name = "d/a", .data = "a" },
+                { .name = "d", .type = AE_IFLNK, .link = decoy }, { .name = "d/b", .data = "b" });
+        REFUSED(&o, EINVAL, "p/q/b", { .name = "p/q/", .type = AE_IFDIR }, { .name = "p/q/a", .data = "a" },
+                { .name = "p", .type = AE_IFLNK, .link = decoy }, { .name = "p/q/b", .data = "b" });
+        REFUSED(&o, EINVAL, "d/b", { .name = "d/a", .data = "a" }, { .name = "d", .data = "now a file" },
+                { .name = "d/b", .data = "b" });
+        REFUSED(&o, EINVAL, "d/b", { .name = "x", .data = "x" }, { .name = "d/a", .data = "a" },
+                { .name = "d", .hardlink = "x" }, { .name = "d/b", .data = "b" });
+        REFUSED(&overlay, EINVAL, "d/b", { .name = "d/a", .data = "a" }, { .name = ".wh.d" },
+                { .name = "d/b", .data = "b" });
+        after = tree_listing(decoy);
+        ASSERT_STREQ(before, after);
+        free(before);
+        free(after);
+        decoy_free(decoy);
+}
+
+/* A directory replaced by a file or a symlink and made again: the entries after it land in
+ * the new one. */
+TEST(replaced_parent_made_again) {
+        static const TarItem items[] = {
+                { .name = "d/", .type = AE_IFDIR },
+                { .name = "d/a", .data = "a" },
+                { .name = "d", .data = "now a file" },
+                { .name = "d/", .type = AE_IFDIR, .mode = 0750 },
+                { .name = "d/b", .data = "b" },
+                { .name = "d/c/", .type = AE_IFDIR },
+                { .name = "d/c/a", .data = "a" },
+                { .name = "d/c", .type = AE_IFLNK, .link = "b" },
+                { .name = "d/c/", .type = AE_IFDIR },
+                { .name = "d/c/b", .data = "b" },
+        };
+        LayerApplyOptions o = {};
+        Error e = ERROR_NULL;
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, ELEMENTSOF(items));
+        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+        ASSERT_TRUE((lstat_at(f.target_fd, "d").st_mode & 07777) == 0750);
+        ASSERT_TRUE(!exists_at(f.target_fd, "d/a"));
+        ASSERT_STREQ(read_file(f.target_fd, "d/b"), "b");
+        ASSERT_TRUE(S_ISDIR(lstat_at(f.target_fd, "d/c").st_mode));
+        ASSERT_TRUE(!exists_at(f.target_fd, "d/c/a"));
+        ASSERT_STREQ(read_file(f.target_fd, "d/c/b"), "b");
+        close(fd);
+        fixture_done(&f);
+}
+
 TEST(refuses_bad_hardlinks) {
         LayerApplyOptions o = {};
 
@@ -1065,6 +1126,8 @@ int main(void) {
           TEST_ENTRY(refuses_dotdot),
           TEST_ENTRY(absolute_names_stay_inside),
           TEST_ENTRY(refuses_writes_through_symlinks),
+          TEST_ENTRY(replaced_parent_resolved_again),
+          TEST_ENTRY(replaced_parent_made_again),
           TEST_ENTRY(refuses_bad_hardlinks),
           TEST_ENTRY(refuses_bad_whiteouts),
           TEST_ENTRY(devices_need_permission),
