@@ -384,7 +384,8 @@ static int list_run(BusJob *job, void *data, Error *e) {
         return 0;
 }
 
-/* Only the page is read (twice at most: root's snapshots and the caller's). */
+/* Only the page is read (twice at most: root's snapshots and the caller's), and no more
+ * than BUS_PAGE_READ_MAX snapshots of each however few the filters keep. */
 static int list_page_run(BusJob *job, void *data, Error *e) {
         BusRequest *req = data;
         SnapshotInfoList *l = &req->infos;
@@ -392,27 +393,25 @@ static int list_page_run(BusJob *job, void *data, Error *e) {
                 .max_items = req->limit == 0 || req->limit > BUS_PAGE_ITEMS_MAX ? BUS_PAGE_ITEMS_MAX : req->limit,
                 .max_bytes = BUS_PAGE_BYTES_MAX,
                 .size = info_wire_size,
+                .max_read = BUS_PAGE_READ_MAX,
         };
+        _cleanup_free_ char *next_name = NULL;
         const char *name = NULL;
-        uid_t owner = 0;
-        bool more;
+        uid_t owner = 0, next_owner = 0;
         int r;
 
         if (!isempty(req->cursor)) {
                 r = parse_cursor(req->cursor, &owner, &name);
                 assert(r >= 0); /* read_list_page() checked it */
         }
-        r = core_list_page(req->snapshotter->core, req->ns, req->strv, owner, name, &limit, l, &more, e);
+        r = core_list_page(req->snapshotter->core, req->ns, req->strv, owner, name, &limit, l, &next_name,
+                           &next_owner, e);
         if (r < 0)
                 return r;
         req->first = 0;
         req->count = l->n;
-        if (more) {
-                const SnapshotInfo *last;
-
-                assert(l->n > 0); /* a page holds at least one snapshot */
-                last = &l->items[l->n - 1];
-                req->next_cursor = strdup_printf("%u/%s", (unsigned) last->owner, last->name);
+        if (next_name) {
+                req->next_cursor = strdup_printf("%u/%s", (unsigned) next_owner, next_name);
                 if (!req->next_cursor)
                         return error_set_errno(e, ENOMEM, "cannot page the list");
         }

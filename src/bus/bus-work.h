@@ -19,6 +19,9 @@
 #define BUS_LIST_BYTES_MAX (16u * 1024u * 1024u)
 #define BUS_PAGE_BYTES_MAX (4u * 1024u * 1024u)
 #define BUS_PAGE_ITEMS_MAX 10000u
+/* Snapshots a ListPage reads per namespace, kept by its filters or not: a filter that keeps
+ * almost nothing costs a page of reading, and the reply a cursor to go on from. */
+#define BUS_PAGE_READ_MAX (2u * BUS_PAGE_ITEMS_MAX)
 
 /* BusJobOps.failed for a job whose data is its BusRequest: logs the error. */
 void bus_work_failed(void *data, const sd_bus_error *error);

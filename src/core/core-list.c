@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Listing the snapshots a namespace sees: whole (the object manager), up to a limit (List)
- * or one page after a cursor (ListPage), reading no more than the limit or page needs. */
+ * or one page after a cursor (ListPage), reading no more than the limit or page needs, and
+ * a page no more than limit->max_read snapshots however few of them its filters keep. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,15 @@ typedef struct ListArgs {
         SnapshotInfoList *list;
         size_t allocated, bytes;
         bool more; /* a snapshot past the limit was left out and the walk stopped */
+        size_t read;
+        char *stop_name; /* the walk read limit->max_read snapshots, this one the last */
+        uid_t stop_owner;
 } ListArgs;
+
+static void list_args_done(ListArgs *a) {
+        free(a->stop_name);
+        a->stop_name = NULL;
+}
 
 /* Whether info fits in what a holds; counts it when it does. */
 static bool list_fits(ListArgs *a, const SnapshotInfo *info) {
@@ -38,14 +47,13 @@ static bool list_fits(ListArgs *a, const SnapshotInfo *info) {
         return true;
 }
 
-static int list_one(const SnapshotInfo *info, void *userdata) {
-        ListArgs *a = userdata;
+/* Adds info to the list if the caller sees it, its filters keep it and it fits: 0, or 1
+ * when it does not fit (the walk stops there). */
+static int list_take(ListArgs *a, const SnapshotInfo *info) {
         SnapshotInfo *item;
 
         if (a->ns != CORE_NS_ALL && info->owner != a->ns &&
             !(a->ns != 0 && info->owner == 0 && info->kind == SNAPSHOT_COMMITTED))
-                return 0;
-        if (a->skip && streq(info->name, a->skip))
                 return 0;
         /* Only now: the caller's patterns never run over snapshots it may not see. */
         if (!filter_match(a->filter, info))
@@ -73,6 +81,22 @@ static int list_one(const SnapshotInfo *info, void *userdata) {
         return labels_copy(&item->labels, &info->labels);
 }
 
+static int list_one(const SnapshotInfo *info, void *userdata) {
+        ListArgs *a = userdata;
+        int r;
+
+        /* The cursor's own snapshot: not after it, and not read for the page either. */
+        if (a->skip && streq(info->name, a->skip))
+                return 0;
+        r = list_take(a, info);
+        if (r != 0 || !a->limit || a->limit->max_read == 0 || ++a->read < a->limit->max_read)
+                return r;
+        /* Read enough for one reply, kept or not: the walk stops, and remembers where. */
+        a->stop_name = strdup(info->name);
+        a->stop_owner = info->owner;
+        return a->stop_name ? 1 : -ENOMEM;
+}
+
 /* A List this long has touched many pages of the store's map: give them back (a List of
  * 100 000 left 15 MiB of them in laminad's RSS). */
 #define CORE_LIST_RELEASE_MIN 4096
@@ -96,6 +120,7 @@ int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const 
         int r;
 
         assert(!limit || ns != CORE_NS_ALL); /* store_walk() does not stop early */
+        assert(!limit || limit->max_read == 0); /* a List is whole or refused */
 
         r = filter_parse(filters, &f, e);
         if (r < 0)
@@ -127,12 +152,17 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
         return core_list_limited(s, ns, filters, NULL, ret, NULL, e);
 }
 
-static int info_compare(const SnapshotInfo *x, const SnapshotInfo *y) {
-        int c = strcmp(x->name, y->name);
+/* Name-then-owner order: ListPage's. */
+static int position_compare(const char *x_name, uid_t x_owner, const char *y_name, uid_t y_owner) {
+        int c = strcmp(x_name, y_name);
 
         if (c != 0)
                 return c;
-        return x->owner < y->owner ? -1 : x->owner > y->owner;
+        return x_owner < y_owner ? -1 : x_owner > y_owner;
+}
+
+static int info_compare(const SnapshotInfo *x, const SnapshotInfo *y) {
+        return position_compare(x->name, x->owner, y->name, y->owner);
 }
 
 /* One owner's part of a page: its snapshots after the cursor, in name order, as many as
@@ -145,13 +175,41 @@ static int page_walk(StoreTxn *t, uid_t owner, uid_t after_owner, const char *af
         return store_walk_owner_from(t, owner, after_name, NULL, list_one, a, e);
 }
 
-/* Merges two owners' parts into the page, moving their items. Where a part was cut at its
- * limit, the page ends: what was cut would come next, and does not fit. */
+/* Where reading a part stopped before its end (false: it read to the end): at the last
+ * snapshot read when it read its most, after its last item when the limit cut it. */
+static bool part_stop(const ListArgs *x, const char **ret_name, uid_t *ret_owner) {
+        if (x->stop_name) {
+                *ret_name = x->stop_name;
+                *ret_owner = x->stop_owner;
+                return true;
+        }
+        if (!x->more)
+                return false;
+        assert(x->list->n > 0); /* a limit always lets one snapshot in */
+        *ret_name = x->list->items[x->list->n - 1].name;
+        *ret_owner = x->list->items[x->list->n - 1].owner;
+        return true;
+}
+
+/* Merges two owners' parts into the page, moving their items, as far as both parts were
+ * read: up to the earlier of the places where they stopped (whatever comes after it
+ * might not have been read). The page ends there, or earlier where it is full;
+ * *ret_stop_name and *ret_stop_owner: where it ended, NULL after the last page. */
 static int page_merge(ListArgs *x, ListArgs *y, const CoreListLimit *limit, SnapshotInfoList *ret,
-                      bool *ret_more) {
+                      char **ret_stop_name, uid_t *ret_stop_owner) {
         _cleanup_(snapshot_info_list_clear) SnapshotInfoList page = {};
-        ListArgs p = { .limit = limit, .list = &page };
+        ListArgs p = { .limit = limit, .list = &page }, *parts[] = { x, y };
+        const char *stop_name = NULL, *name;
+        uid_t stop_owner = 0, owner;
         size_t i = 0, j = 0;
+        bool full = false;
+
+        for (size_t k = 0; k < ELEMENTSOF(parts); k++)
+                if (part_stop(parts[k], &name, &owner) &&
+                    (!stop_name || position_compare(name, owner, stop_name, stop_owner) < 0)) {
+                        stop_name = name;
+                        stop_owner = owner;
+                }
 
         page.items = calloc(x->list->n + y->list->n + 1, sizeof(SnapshotInfo));
         if (!page.items)
@@ -160,14 +218,18 @@ static int page_merge(ListArgs *x, ListArgs *y, const CoreListLimit *limit, Snap
                 bool has_x = i < x->list->n, has_y = j < y->list->n;
                 SnapshotInfo *next;
 
-                if ((!has_x && x->more) || (!has_y && y->more) || (!has_x && !has_y))
+                if (!has_x && !has_y)
                         break;
                 if (!has_y || (has_x && info_compare(&x->list->items[i], &y->list->items[j]) < 0))
                         next = &x->list->items[i];
                 else
                         next = &y->list->items[j];
-                if (!list_fits(&p, next))
+                if (stop_name && position_compare(stop_name, stop_owner, next->name, next->owner) < 0)
                         break;
+                if (!list_fits(&p, next)) {
+                        full = true;
+                        break;
+                }
                 page.items[page.n++] = *next;
                 *next = (SnapshotInfo) {};
                 if (next == &x->list->items[i])
@@ -175,21 +237,33 @@ static int page_merge(ListArgs *x, ListArgs *y, const CoreListLimit *limit, Snap
                 else
                         j++;
         }
-        *ret_more = x->more || y->more || i < x->list->n || j < y->list->n;
+        if (full) {
+                stop_name = page.items[page.n - 1].name;
+                stop_owner = page.items[page.n - 1].owner;
+        }
+        *ret_stop_name = NULL;
+        if (stop_name) {
+                *ret_stop_name = strdup(stop_name);
+                if (!*ret_stop_name)
+                        return -ENOMEM;
+        }
+        *ret_stop_owner = stop_owner;
         *ret = page;
         page = (SnapshotInfoList) {};
         return 0;
 }
 
 int core_list_page(CoreSnapshotter *s, uid_t ns, char *const *filters, uid_t after_owner, const char *after_name,
-                   const CoreListLimit *limit, SnapshotInfoList *ret, bool *ret_more, Error *e) {
+                   const CoreListLimit *limit, SnapshotInfoList *ret, char **ret_next_name, uid_t *ret_next_owner,
+                   Error *e) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         _cleanup_(filter_freep) Filter *f = NULL;
         _cleanup_(snapshot_info_list_clear) SnapshotInfoList root = {}, own = {};
-        ListArgs a = { .ns = ns, .limit = limit, .list = &root }, b = { .ns = ns, .limit = limit, .list = &own };
+        _cleanup_(list_args_done) ListArgs a = { .ns = ns, .limit = limit, .list = &root },
+                                           b = { .ns = ns, .limit = limit, .list = &own };
         int r;
 
-        assert(limit && ret_more);
+        assert(limit && ret_next_name && ret_next_owner);
         assert(ns != CORE_NS_ALL);
 
         r = filter_parse(filters, &f, e);
@@ -207,7 +281,7 @@ int core_list_page(CoreSnapshotter *s, uid_t ns, char *const *filters, uid_t aft
         r = list_end(s, TAKE_PTR(t), r, root.n + own.n, e);
         if (r < 0)
                 return r;
-        r = page_merge(&a, &b, limit, ret, ret_more);
+        r = page_merge(&a, &b, limit, ret, ret_next_name, ret_next_owner);
         if (r < 0)
                 return error_set_errno(e, r, "cannot page the list of snapshots");
         return 0;

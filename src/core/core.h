@@ -81,20 +81,27 @@ void snapshot_info_list_clear(SnapshotInfoList *l);
 #define CORE_NS_ALL ((uid_t) -1)
 int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoList *ret, Error *e);
 /* How much one list may hold: at most max_items snapshots and, past the first, at most
- * max_bytes as size() counts them (the bus layer counts what they take in a message). */
+ * max_bytes as size() counts them (the bus layer counts what they take in a message). A
+ * page also reads at most max_read snapshots (0: no bound), whether its filters keep
+ * them or not. */
 typedef struct CoreListLimit {
         size_t max_items, max_bytes;
         size_t (*size)(const SnapshotInfo *info);
+        size_t max_read;
 } CoreListLimit;
 /* core_list() (ns a uid) that stops reading where the list would pass limit: *ret_more says
  * whether it did, and ret holds what fitted; limit NULL: none. */
 int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const CoreListLimit *limit,
                       SnapshotInfoList *ret, bool *ret_more, Error *e);
 /* One page of core_list() (ns a uid) in name-then-owner order: the snapshots after
- * (after_name, after_owner) (after_name NULL: from the first) that fit limit; *ret_more:
- * whether any follow. Reads about one page per namespace, however long the list. */
+ * (after_name, after_owner) (after_name NULL: from the first) that fit limit.
+ * *ret_next_name (freed by the caller) and *ret_next_owner: where the next page starts
+ * after, NULL after the last page. Reads about one page per namespace, however long the
+ * list, and at most limit->max_read snapshots per namespace: a filter that keeps few
+ * gives pages with fewer snapshots than fit, even none, and a next page. */
 int core_list_page(CoreSnapshotter *s, uid_t ns, char *const *filters, uid_t after_owner, const char *after_name,
-                   const CoreListLimit *limit, SnapshotInfoList *ret, bool *ret_more, Error *e);
+                   const CoreListLimit *limit, SnapshotInfoList *ret, char **ret_next_name, uid_t *ret_next_owner,
+                   Error *e);
 
 /* Deletes data no record refers to (the write lock is held only to compute the list) and
  * waits for the data Removes are freeing in the background; returns the bytes freed for

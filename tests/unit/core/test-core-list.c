@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Lists of snapshots (core-list.c): ListPage's pages in name-then-owner order after a cursor,
- * List's limit, and that both read only about what they return. */
+ * List's limit, that both read only about what they return, and that a page whose filter
+ * keeps almost nothing stops after max_read snapshots with a cursor to go on from. */
 #include "core-test-util.h"
 
 static char *dir;
@@ -21,9 +22,13 @@ static void teardown(void) {
         free(dir);
 }
 
-static void prepare(uid_t ns, const char *key) {
+static void prepare_labelled(uid_t ns, const char *key, const Labels *labels) {
         Error e = ERROR_NULL;
-        ASSERT_OK(core_prepare(ovl, ns, key, NULL, NULL, NULL, &e));
+        ASSERT_OK(core_prepare(ovl, ns, key, NULL, labels, NULL, &e));
+}
+
+static void prepare(uid_t ns, const char *key) {
+        prepare_labelled(ns, key, NULL);
 }
 
 static void committed(uid_t ns, const char *name) {
@@ -56,8 +61,9 @@ static void populate(void) {
         prepare(1001, "c1");
 }
 
-/* Pages through uid 1000's list with limit; returns the "owner/name"s joined by spaces and
- * the number of pages. */
+/* Pages through uid 1000's list with limit, from the cursor each page returns; returns the
+ * "owner/name"s joined by spaces and the number of pages. Without max_read, every page but
+ * an only one holds a snapshot and ends at its last. */
 static char *page_all(char *const *filters, const CoreListLimit *limit, size_t *ret_pages) {
         _cleanup_free_ char *cursor_name = NULL;
         uid_t cursor_owner = 0;
@@ -66,22 +72,27 @@ static char *page_all(char *const *filters, const CoreListLimit *limit, size_t *
 
         for (bool more = true; more; pages++) {
                 _cleanup_(snapshot_info_list_clear) SnapshotInfoList l = {};
+                _cleanup_free_ char *next = NULL;
                 Error e = ERROR_NULL;
+                uid_t next_owner;
 
-                ASSERT_TRUE(pages < 100);
-                ASSERT_OK(core_list_page(ovl, 1000, filters, cursor_owner, cursor_name, limit, &l, &more, &e));
-                ASSERT_TRUE(l.n > 0 || (pages == 0 && !more));
+                ASSERT_TRUE(pages < 1000);
+                ASSERT_OK(core_list_page(ovl, 1000, filters, cursor_owner, cursor_name, limit, &l, &next, &next_owner,
+                                         &e));
+                more = next;
+                if (limit->max_read == 0) {
+                        ASSERT_TRUE(l.n > 0 || (pages == 0 && !more));
+                        ASSERT_TRUE(!more || (streq(next, l.items[l.n - 1].name) && next_owner == l.items[l.n - 1].owner));
+                }
                 for (size_t i = 0; i < l.n; i++) {
                         char *s = strdup_printf("%s%s%u/%s", all, *all ? " " : "", (unsigned) l.items[i].owner,
                                                 l.items[i].name);
                         free(all);
                         all = s;
                 }
-                if (l.n > 0) {
-                        free(cursor_name);
-                        cursor_name = strdup(l.items[l.n - 1].name);
-                        cursor_owner = l.items[l.n - 1].owner;
-                }
+                free(cursor_name);
+                cursor_name = TAKE_PTR(next);
+                cursor_owner = next_owner;
         }
         *ret_pages = pages;
         return all;
@@ -151,7 +162,9 @@ TEST(a_page_reads_about_a_page) {
         const CoreListLimit ten = { .max_items = 10, .max_bytes = SIZE_MAX, .size = size_ten },
                             bytes = { .max_items = SIZE_MAX, .max_bytes = 95, .size = size_ten };
         _cleanup_(snapshot_info_list_clear) SnapshotInfoList page = {}, all = {}, cut = {};
+        _cleanup_free_ char *next = NULL;
         Error e = ERROR_NULL;
+        uid_t next_owner;
         bool more;
 
         setup();
@@ -162,8 +175,9 @@ TEST(a_page_reads_about_a_page) {
         }
 
         size_calls = 0;
-        ASSERT_OK(core_list_page(ovl, 1000, NULL, 1000, "k0100", &ten, &page, &more, &e));
-        ASSERT_TRUE(more && page.n == 10);
+        ASSERT_OK(core_list_page(ovl, 1000, NULL, 1000, "k0100", &ten, &page, &next, &next_owner, &e));
+        ASSERT_TRUE(next && page.n == 10);
+        ASSERT_STREQ(next, "k0110");
         ASSERT_STREQ(page.items[0].name, "k0101");
         ASSERT_STREQ(page.items[9].name, "k0110");
         /* 11 of the caller's (the 11th shows the page is full), 0 of root's (all after "k"
@@ -180,5 +194,56 @@ TEST(a_page_reads_about_a_page) {
         teardown();
 }
 
+/* Whatever a page may read, paging gives the whole list once, in order: pages stop at
+ * their reading bound (some hold nothing) and go on from where they stopped. */
+TEST(pages_that_stop_reading_give_the_same_list) {
+        _cleanup_free_ char *want = NULL;
+
+        setup();
+        populate();
+        want = expected_joined();
+        for (size_t max_read = 1; max_read <= 4; max_read++)
+                for (size_t limit = 1; limit <= ELEMENTSOF(expected) + 1; limit++) {
+                        const CoreListLimit l = { .max_items = limit, .max_bytes = SIZE_MAX, .size = size_ten,
+                                                  .max_read = max_read };
+                        _cleanup_free_ char *got = NULL;
+                        size_t pages;
+
+                        got = page_all(NULL, &l, &pages);
+                        if (!streq(got, want))
+                                fprintf(stderr, "max_read %zu, limit %zu: got \"%s\", expected \"%s\"\n", max_read,
+                                        limit, got, want);
+                        ASSERT_STREQ(got, want);
+                }
+        teardown();
+}
+
+/* A filter that keeps one snapshot of 300: each page reads at most max_read snapshots per
+ * namespace (the caller's 304 take 7 pages of 50), most pages are empty, and the one
+ * snapshot is listed once. */
+TEST(a_filter_that_keeps_little_reads_a_bounded_page) {
+        const CoreListLimit l = { .max_items = 10, .max_bytes = SIZE_MAX, .size = size_ten, .max_read = 50 };
+        char *filters[] = { (char *) "labels.pick==yes", NULL };
+        _cleanup_free_ char *got = NULL;
+        Labels pick = LABELS_NULL;
+        size_t pages;
+
+        setup();
+        populate();
+        ASSERT_OK(labels_set(&pick, "pick", "yes"));
+        for (unsigned i = 0; i < N_OWN; i++) {
+                _cleanup_free_ char *key = strdup_printf("k%04u", i);
+                prepare_labelled(1000, key, i == 250 ? &pick : NULL);
+        }
+        size_calls = 0;
+        got = page_all(filters, &l, &pages);
+        ASSERT_STREQ(got, "1000/k0250");
+        ASSERT_TRUE(pages == (4 + N_OWN + 49) / 50);
+        ASSERT_TRUE(size_calls == 2); /* only what the filter kept is weighed: as kept, as merged */
+        labels_clear(&pick);
+        teardown();
+}
+
 TEST_MAIN(TEST_ENTRY(pages_are_in_name_then_owner_order), TEST_ENTRY(pages_end_at_their_bytes_and_filters_apply),
-          TEST_ENTRY(a_page_reads_about_a_page))
+          TEST_ENTRY(a_page_reads_about_a_page), TEST_ENTRY(pages_that_stop_reading_give_the_same_list),
+          TEST_ENTRY(a_filter_that_keeps_little_reads_a_bounded_page))
