@@ -59,7 +59,8 @@ static bool queued(const Reclaimer *rc, const char *name) {
         return false;
 }
 
-/* With s->lock held. */
+/* With s->lock held; 1 when queued: the caller wakes the thread (reclaim_wake) once it let
+ * go of the lock. */
 static int queue_locked(Reclaimer *rc, const char *name, uid_t uid) {
         char *copy;
 
@@ -77,8 +78,13 @@ static int queue_locked(Reclaimer *rc, const char *name, uid_t uid) {
         if (!copy)
                 return -ENOMEM;
         rc->queue[rc->n_queue++] = (Entry) { copy, uid };
-        pthread_cond_broadcast(&rc->changed);
         return 1;
+}
+
+/* Without s->lock: a thread woken while the lock is still held would only wake up to wait
+ * for it (one more context switch per Remove). */
+static void reclaim_wake(Reclaimer *rc) {
+        pthread_cond_broadcast(&rc->changed);
 }
 
 /* With s->lock held. The credit list holds one entry per uid that removed something. */
@@ -229,6 +235,8 @@ static int queue_orphans_in_txn(StoreTxn *t, void *userdata, Error *e) {
                         a->n_queued++;
         }
         pthread_mutex_unlock(&s->lock);
+        if (a->n_queued > 0)
+                reclaim_wake(s->reclaimer);
         return r < 0 ? error_set_errno(e, r, "cannot queue the orphaned data of %s", s->name) : 0;
 }
 
@@ -291,6 +299,8 @@ void core_reclaim_queue(CoreSnapshotter *s, uint64_t id, uid_t uid) {
         pthread_mutex_lock(&s->lock);
         r = queue_locked(s->reclaimer, name, uid);
         pthread_mutex_unlock(&s->lock);
+        if (r > 0)
+                reclaim_wake(s->reclaimer);
         /* Not lost: an orphan, queued again by the next Cleanup or start. */
         if (r < 0)
                 log_warning_errno(r, "%s: cannot queue %s for freeing: %m", s->name, name);
