@@ -92,11 +92,13 @@ char *strv_join(char *const *l, const char *sep) {
         return s;
 }
 
-size_t utf8_printable_char_len(const char *s) {
+size_t utf8_char_len(const char *s, uint32_t *ret_cp) {
         const unsigned char *p = (const unsigned char *) s;
         uint32_t cp;
         size_t len;
 
+        if (*p == 0)
+                return 0;
         if (*p < 0x80) {
                 cp = *p;
                 len = 1;
@@ -120,7 +122,16 @@ size_t utf8_printable_char_len(const char *s) {
         if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
             (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
                 return 0;
-        if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0))
+        if (ret_cp)
+                *ret_cp = cp;
+        return len;
+}
+
+size_t utf8_printable_char_len(const char *s) {
+        uint32_t cp;
+        size_t len = utf8_char_len(s, &cp);
+
+        if (len == 0 || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0))
                 return 0;
         return len;
 }
@@ -132,6 +143,33 @@ bool utf8_is_printable(const char *s) {
                         return false;
         }
         return true;
+}
+
+bool utf8_is_valid(const char *s) {
+        for (size_t len; *s; s += len) {
+                len = (unsigned char) *s < 0x80 ? 1 : utf8_char_len(s, NULL);
+                if (len == 0)
+                        return false;
+        }
+        return true;
+}
+
+char *utf8_replace_invalid(const char *s) {
+        /* at most 3 bytes (U+FFFD) for each byte of s */
+        char *fixed = malloc(strlen(s) * 3 + 1), *p = fixed;
+
+        if (!fixed)
+                return NULL;
+        for (size_t len; *s; s += len) {
+                len = utf8_char_len(s, NULL);
+                if (len == 0) {
+                        p = stpcpy(p, "\xEF\xBF\xBD");
+                        len = 1;
+                } else
+                        p = mempcpy(p, s, len);
+        }
+        *p = 0;
+        return fixed;
 }
 
 char *strdup_printf(const char *fmt, ...) {

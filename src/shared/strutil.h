@@ -25,6 +25,13 @@ typedef struct StrvBuilder {
 int strv_builder_push(StrvBuilder *b, char *value);         /* takes value */
 int strv_builder_extend(StrvBuilder *b, const char *value); /* copies value */
 
+/* The length of the UTF-8 character s starts with (1 to 4) and, when ret_cp is not NULL, its
+ * code point; 0 if s does not start with one (the terminating NUL, a stray byte, an overlong
+ * form, a surrogate). Control characters count as characters here. */
+size_t utf8_char_len(const char *s, uint32_t *ret_cp);
+bool utf8_is_valid(const char *s);
+/* A copy of s with each byte that is not part of a UTF-8 character replaced by U+FFFD. */
+char *utf8_replace_invalid(const char *s);
 /* Valid UTF-8 and no C0/C1 control characters or DEL. */
 bool utf8_is_printable(const char *s);
 /* The length of the printable UTF-8 character s starts with (1 to 4), or 0 if it is not

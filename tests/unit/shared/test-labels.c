@@ -51,6 +51,23 @@ TEST(control_characters_rejected) {
         ASSERT_TRUE(!utf8_is_printable("\xff"));
 }
 
+TEST(utf8_characters_and_stray_bytes) {
+        uint32_t cp = 0;
+
+        ASSERT_TRUE(utf8_char_len("\x01", &cp) == 1 && cp == 1); /* a control character is UTF-8 */
+        ASSERT_TRUE(utf8_char_len("\xc2\x85", &cp) == 2 && cp == 0x85);
+        ASSERT_TRUE(utf8_char_len("\xf0\x9f\x98\x80", &cp) == 4 && cp == 0x1F600);
+        ASSERT_TRUE(utf8_char_len("", NULL) == 0);
+        ASSERT_TRUE(utf8_char_len("\xc0\xaf", NULL) == 0);     /* overlong */
+        ASSERT_TRUE(utf8_char_len("\xed\xa0\x80", NULL) == 0); /* surrogate */
+        ASSERT_TRUE(utf8_char_len("\xe2\x9c", NULL) == 0);     /* cut short */
+
+        ASSERT_TRUE(utf8_is_valid("\x01\x7f é ✓") && !utf8_is_valid("a\xff"));
+        char *fixed = utf8_replace_invalid("a\xff" "b\xe2\x9c\x93\xe2\x9c\x01");
+        ASSERT_TRUE(fixed && streq(fixed, "a\xef\xbf\xbd" "b\xe2\x9c\x93\xef\xbf\xbd\xef\xbf\xbd\x01"));
+        free(fixed);
+}
+
 static Label pair(const char *k, const char *v) {
         return (Label) { .key = strdup(k), .value = strdup(v) };
 }
@@ -91,6 +108,6 @@ TEST(build_is_fast_for_descending_keys) {
         ASSERT_TRUE(l.n == 0 && !l.items);
 }
 
-TEST_MAIN(TEST_ENTRY(empty_value_deletes), TEST_ENTRY(pair_limit_is_4096_bytes),
+TEST_MAIN(TEST_ENTRY(empty_value_deletes), TEST_ENTRY(utf8_characters_and_stray_bytes), TEST_ENTRY(pair_limit_is_4096_bytes),
           TEST_ENTRY(total_limit_is_64k), TEST_ENTRY(control_characters_rejected),
           TEST_ENTRY(build_last_value_wins_and_empty_deletes), TEST_ENTRY(build_is_fast_for_descending_keys))
