@@ -140,8 +140,7 @@ int verb_apply(Ctl *c, int argc, char **argv) {
         if (r < 0)
                 return r;
         if (arg_json != JSON_OFF)
-                json_print_object("diff_id", 's', diff_id, "bytes", 'u', bytes, "entries", 'u', entries, NULL);
-        else
-                puts(diff_id);
+                return json_print_object("diff_id", 's', diff_id, "bytes", 'u', bytes, "entries", 'u', entries, NULL);
+        puts(diff_id);
         return 0;
 }

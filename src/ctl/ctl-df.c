@@ -91,17 +91,16 @@ static const char *format_value(char buf[static 32], int k, uint64_t v) {
         return buf;
 }
 
-static void json_values(JsonWriter *j, const char *key, const uint64_t v[static _DF_MAX]) {
-        jw_key(j, key);
-        jw_begin_object(j);
-        for (int k = 0; k < _DF_MAX; k++) {
-                jw_key(j, df_keys[k]);
+/* {"bytes", "inodes", "snapshots", "label_bytes"}; null where there is no quota */
+static json_object *json_values(const uint64_t v[static _DF_MAX]) {
+        json_object *o = json_object_new_object();
+
+        for (int k = 0; k < _DF_MAX; k++)
                 if (v[k] == UINT64_MAX)
-                        jw_null(j);
+                        json_add_null(&o, df_keys[k]);
                 else
-                        jw_uint(j, v[k]);
-        }
-        jw_end_object(j);
+                        json_add_uint(&o, df_keys[k], v[k]);
+        return o;
 }
 
 static int add_user(Listing *out, const DfQuota *q, const DfRow *rows, size_t n_rows, const char *enforcement) {
@@ -113,25 +112,18 @@ static int add_user(Listing *out, const DfQuota *q, const DfRow *rows, size_t n_
                                 total[k] += rows[i].v[k];
 
         if (listing_is_json()) {
-                JsonWriter *j = &out->json;
+                json_object *o = json_object_new_object(), *snapshotters = json_object_new_object();
 
-                jw_begin_object(j);
-                jw_key(j, "uid");
-                jw_uint(j, q->uid);
-                jw_key(j, "user");
-                jw_string(j, FORMAT_OWNER(q->uid));
-                jw_key(j, "snapshotters");
-                jw_begin_object(j);
                 for (size_t i = 0; i < n_rows; i++)
                         if (rows[i].uid == q->uid)
-                                json_values(j, rows[i].snapshotter, rows[i].v);
-                jw_end_object(j);
-                json_values(j, "total", total);
-                json_values(j, "quota", q->max);
-                jw_key(j, "enforcement");
-                jw_string(j, enforcement);
-                jw_end_object(j);
-                return 0;
+                                json_add(&snapshotters, rows[i].snapshotter, json_values(rows[i].v));
+                json_add_uint(&o, "uid", q->uid);
+                json_add_string(&o, "user", FORMAT_OWNER(q->uid));
+                json_add(&o, "snapshotters", snapshotters);
+                json_add(&o, "total", json_values(total));
+                json_add(&o, "quota", json_values(q->max));
+                json_add_string(&o, "enforcement", enforcement);
+                return json_stream_add(&out->json, o);
         }
 
         for (size_t i = 0; i < n_rows; i++) {

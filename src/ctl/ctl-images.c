@@ -76,22 +76,18 @@ int verb_images(Ctl *c, int argc, char **argv) {
                 return ctl_fail(r, "out of memory");
         while ((r = sd_bus_message_read(reply, "(ssttu)", &name, &top, &created, &updated, &owner)) > 0) {
                 if (listing_is_json()) {
-                        jw_begin_object(&out.json);
-                        jw_key(&out.json, "name");
-                        jw_string(&out.json, name);
-                        jw_key(&out.json, "snapshot");
-                        jw_string(&out.json, top);
-                        jw_key(&out.json, "owner");
-                        jw_uint(&out.json, owner);
-                        jw_key(&out.json, "created");
-                        jw_uint(&out.json, created);
-                        jw_key(&out.json, "updated");
-                        jw_uint(&out.json, updated);
-                        jw_end_object(&out.json);
-                        continue;
-                }
-                if (table_add_row(&out.table, name, top, FORMAT_OWNER(owner), FORMAT_TIMESTAMP(created)) < 0)
-                        return ctl_fail(-ENOMEM, "out of memory");
+                        json_object *o = json_object_new_object();
+
+                        json_add_string(&o, "name", name);
+                        json_add_string(&o, "snapshot", top);
+                        json_add_uint(&o, "owner", owner);
+                        json_add_uint(&o, "created", created);
+                        json_add_uint(&o, "updated", updated);
+                        r = json_stream_add(&out.json, o);
+                } else
+                        r = table_add_row(&out.table, name, top, FORMAT_OWNER(owner), FORMAT_TIMESTAMP(created));
+                if (r < 0)
+                        return ctl_fail(r, "out of memory");
         }
         if (r < 0)
                 return ctl_bus_parse_error(r);
@@ -130,19 +126,13 @@ int verb_rmi(Ctl *c, int argc, char **argv) {
                 if (r < 0)
                         return ctl_bus_parse_error(r);
                 if (arg_json != JSON_OFF) {
-                        JsonWriter j;
+                        json_object *o = json_object_new_object();
 
-                        jw_init(&j, stdout, arg_json);
-                        jw_begin_object(&j);
-                        jw_key(&j, "name");
-                        jw_string(&j, argv[i]);
-                        jw_key(&j, "removed");
-                        jw_begin_array(&j);
-                        for (char **s = removed; s && *s; s++)
-                                jw_string(&j, *s);
-                        jw_end_array(&j);
-                        jw_end_object(&j);
-                        jw_finish(&j);
+                        json_add_string(&o, "name", argv[i]);
+                        json_add(&o, "removed", json_strv(removed));
+                        r = json_print(o, arg_json);
+                        if (r < 0)
+                                return r;
                 } else if (!arg_quiet)
                         printf("Removed image %s (%zu layer%s freed).\n", argv[i], strv_length(removed),
                                strv_length(removed) == 1 ? "" : "s");

@@ -23,8 +23,23 @@ static const char *oci_architecture(void) {
 #endif
 }
 
+/* The image config (image-spec config.md) of the one layer. */
+static json_object *image_config(char *diff_id) {
+        json_object *config = json_object_new_object(), *rootfs = json_object_new_object();
+
+        json_add_string(&rootfs, "type", "layers");
+        json_add(&rootfs, "diff_ids", json_strv((char *[]) { diff_id, NULL }));
+        json_add_string(&config, "architecture", oci_architecture());
+        json_add_string(&config, "os", "linux");
+        json_add(&config, "config", json_object_new_object());
+        json_add(&config, "rootfs", rootfs);
+        return config;
+}
+
 int verb_import_tar(Ctl *c, int argc, char **argv) {
-        _cleanup_free_ char *key = NULL, *diff_id = NULL, *fallback = NULL, *config = NULL;
+        _cleanup_free_ char *key = NULL, *diff_id = NULL, *fallback = NULL;
+        _cleanup_json_ json_object *config = NULL;
+        const char *config_text;
         _cleanup_close_ int fd = -EBADF;
         const char *name;
         uint64_t bytes, entries;
@@ -65,18 +80,17 @@ int verb_import_tar(Ctl *c, int argc, char **argv) {
         if (made < 0)
                 return made;
 
-        config = strdup_printf("{\"architecture\":\"%s\",\"os\":\"linux\",\"config\":{},"
-                               "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
-                               oci_architecture(), diff_id);
-        if (!config)
+        config = image_config(diff_id);
+        config_text = config ? json_object_to_json_string_ext(config, JSON_C_TO_STRING_PLAIN) : NULL;
+        if (!config_text)
                 return ctl_fail(-ENOMEM, "out of memory");
-        r = ctl_call_images(c, "CreateImage", NULL, "sss", name, diff_id, config);
+        r = ctl_call_images(c, "CreateImage", NULL, "sss", name, diff_id, config_text);
         if (r < 0)
                 return r;
         if (arg_json != JSON_OFF)
-                json_print_object("name", 's', name, "snapshot", 's', diff_id, "imported", 'u', (uint64_t) (made == 0),
-                                  "bytes", 'u', bytes, "entries", 'u', entries, NULL);
-        else if (!arg_quiet)
+                return json_print_object("name", 's', name, "snapshot", 's', diff_id, "imported", 'u',
+                                         (uint64_t) (made == 0), "bytes", 'u', bytes, "entries", 'u', entries, NULL);
+        if (!arg_quiet)
                 printf("Imported %s as %s (%s, %s).\n", name, diff_id, FORMAT_BYTES(bytes),
                        made == 0 ? "new" : "already present");
         return 0;

@@ -24,12 +24,6 @@
 #define MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 
-static void json_object_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_object_putp)
-
 static const char *json_get_string(json_object *o, const char *key) {
         json_object *v;
 

@@ -5,6 +5,7 @@
  *   added|changed PATH INTERFACE Name=value ...      removed PATH INTERFACE...
  * JSON: {"event", "path", "interface", "properties": {...}} or {"event", "path", "interfaces"}. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,8 +14,10 @@
 #include "ctl.h"
 #include "strutil.h"
 
-/* One property value (the variant entered): s, o, u, t, b, as, a{ss}; others skipped. */
-static int print_value(sd_bus_message *m, JsonWriter *j) {
+/* One property value (the variant entered) as JSON: s, o, u, t, b, as, a{ss}; *ret NULL (null)
+ * for others, which are skipped. */
+static int read_value(sd_bus_message *m, json_object **ret) {
+        _cleanup_json_ json_object *v = NULL;
         const char *contents, *s, *k;
         char type;
         int r;
@@ -24,107 +27,139 @@ static int print_value(sd_bus_message *m, JsonWriter *j) {
                 return r < 0 ? r : -EBADMSG;
         if (type == 's' || type == 'o') {
                 r = sd_bus_message_read_basic(m, type, &s);
-                if (r >= 0 && j)
-                        jw_string(j, s);
-                else if (r >= 0)
-                        printf("%s", s);
+                v = r >= 0 ? json_string(s) : NULL;
         } else if (type == 'u' || type == 't' || type == 'b') {
-                uint64_t v = 0;
+                uint64_t t = 0;
                 uint32_t u = 0;
                 int b = 0;
 
-                r = sd_bus_message_read_basic(m, type, type == 't' ? (void *) &v : type == 'u' ? (void *) &u : (void *) &b);
-                v = type == 't' ? v : type == 'u' ? u : (uint64_t) !!b;
-                if (r >= 0 && j && type == 'b')
-                        jw_bool(j, b);
-                else if (r >= 0 && j)
-                        jw_uint(j, v);
-                else if (r >= 0 && type == 'b')
-                        printf("%s", b ? "yes" : "no");
-                else if (r >= 0)
-                        printf("%llu", (unsigned long long) v);
+                r = sd_bus_message_read_basic(m, type, type == 't' ? (void *) &t : type == 'u' ? (void *) &u : (void *) &b);
+                v = r < 0 ? NULL : type == 'b' ? json_object_new_boolean(b) : json_object_new_uint64(type == 't' ? t : u);
         } else if (type == 'a' && streq(contents, "s")) {
-                const char *sep = "";
+                _cleanup_strv_free_ char **l = NULL;
 
-                r = sd_bus_message_enter_container(m, 'a', "s");
-                if (r >= 0 && j)
-                        jw_begin_array(j);
-                while (r >= 0 && (r = sd_bus_message_read_basic(m, 's', &s)) > 0) {
-                        if (j)
-                                jw_string(j, s);
-                        else
-                                printf("%s%s", sep, s);
-                        sep = ",";
-                }
-                if (r >= 0 && j)
-                        jw_end_array(j);
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(m);
+                r = sd_bus_message_read_strv(m, &l);
+                v = r >= 0 ? json_strv(l) : NULL;
         } else if (type == 'a' && streq(contents, "{ss}")) {
-                const char *sep = "";
-
+                v = json_object_new_object();
                 r = sd_bus_message_enter_container(m, 'a', "{ss}");
-                if (r >= 0 && j)
-                        jw_begin_object(j);
-                while (r >= 0 && (r = sd_bus_message_read(m, "{ss}", &k, &s)) > 0) {
-                        if (j) {
-                                jw_key(j, k);
-                                jw_string(j, s);
-                        } else
-                                printf("%s%s=%s", sep, k, s);
-                        sep = ",";
-                }
-                if (r >= 0 && j)
-                        jw_end_object(j);
+                while (r >= 0 && (r = sd_bus_message_read(m, "{ss}", &k, &s)) > 0)
+                        json_add_string(&v, k, s);
                 if (r >= 0)
                         r = sd_bus_message_exit_container(m);
         } else {
-                r = sd_bus_message_skip(m, NULL);
-                if (r >= 0 && j)
-                        jw_null(j);
+                *ret = NULL;
+                return sd_bus_message_skip(m, NULL);
         }
-        return r;
+        if (r < 0)
+                return r;
+        if (!v)
+                return -ENOMEM;
+        *ret = TAKE_PTR(v);
+        return 0;
 }
 
-/* a{sv} */
-static int print_properties(sd_bus_message *m, JsonWriter *j) {
+/* a{sv} as a JSON object */
+static int read_properties(sd_bus_message *m, json_object **ret) {
+        _cleanup_json_ json_object *props = json_object_new_object();
         const char *name, *contents;
         int r;
 
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r >= 0 && j) {
-                jw_key(j, "properties");
-                jw_begin_object(j);
-        }
         while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                json_object *v = NULL;
+
                 r = sd_bus_message_read_basic(m, 's', &name);
                 if (r >= 0)
                         r = sd_bus_message_peek_type(m, NULL, &contents);
                 if (r >= 0)
                         r = sd_bus_message_enter_container(m, 'v', contents);
-                if (r >= 0 && j)
-                        jw_key(j, name);
-                else if (r >= 0)
-                        printf(" %s=", name);
                 if (r >= 0)
-                        r = print_value(m, j);
+                        r = read_value(m, &v);
+                if (r >= 0 && v)
+                        json_add(&props, name, v);
+                else if (r >= 0)
+                        json_add_null(&props, name);
                 if (r >= 0)
                         r = sd_bus_message_exit_container(m);
                 if (r >= 0)
                         r = sd_bus_message_exit_container(m);
         }
-        if (r >= 0 && j)
-                jw_end_object(j);
-        return r < 0 ? r : sd_bus_message_exit_container(m);
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        if (!props)
+                return -ENOMEM;
+        *ret = TAKE_PTR(props);
+        return 0;
 }
 
-static void begin(JsonWriter *j, const char *event, const char *path) {
-        jw_init(j, stdout, arg_json);
-        jw_begin_object(j);
-        jw_key(j, "event");
-        jw_string(j, event);
-        jw_key(j, "path");
-        jw_string(j, path);
+/* A property value as text: strings as they are, booleans yes/no, lists joined by ",", maps
+ * as k=v joined by ",", nothing for null. */
+static void print_text_value(json_object *v) {
+        const char *sep = "";
+
+        switch (json_object_get_type(v)) {
+        case json_type_string:
+                fputs(json_object_get_string(v), stdout);
+                break;
+        case json_type_boolean:
+                fputs(json_object_get_boolean(v) ? "yes" : "no", stdout);
+                break;
+        case json_type_int:
+                printf("%" PRIu64, json_object_get_uint64(v));
+                break;
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(v); i++, sep = ",") {
+                        fputs(sep, stdout);
+                        print_text_value(json_object_array_get_idx(v, i));
+                }
+                break;
+        case json_type_object:
+                json_object_object_foreach(v, key, value) {
+                        printf("%s%s=", sep, key);
+                        print_text_value(value);
+                        sep = ",";
+                }
+                break;
+        default:
+                break;
+        }
+}
+
+static json_object *event_new(const char *event, const char *path) {
+        json_object *o = json_object_new_object();
+
+        json_add_string(&o, "event", event);
+        json_add_string(&o, "path", path);
+        return o;
+}
+
+/* One interface of an object and its properties (the a{sv} next in m): the line
+ * "WORD PATH INTERFACE Name=value ..." or the JSON document of the signal EVENT. */
+static int print_interface(sd_bus_message *m, const char *event, const char *word, const char *path,
+                           const char *iface) {
+        _cleanup_json_ json_object *props = NULL;
+        json_object *o;
+        int r;
+
+        r = read_properties(m, &props);
+        if (r < 0)
+                return r;
+        if (arg_json != JSON_OFF) {
+                o = event_new(event, path);
+                json_add_string(&o, "interface", iface);
+                json_add(&o, "properties", TAKE_PTR(props));
+                return json_print(o, arg_json);
+        }
+        printf("%s %s %s", word, path, iface);
+        json_object_object_foreach(props, name, value) {
+                printf(" %s=", name);
+                print_text_value(value);
+        }
+        putchar('\n');
+        return 0;
 }
 
 /* One line (or JSON document) per interface of an object. */
@@ -136,23 +171,9 @@ static int print_added(sd_bus_message *m) {
         if (r >= 0)
                 r = sd_bus_message_enter_container(m, 'a', "{sa{sv}}");
         while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sa{sv}")) > 0) {
-                JsonWriter j;
-
                 r = sd_bus_message_read_basic(m, 's', &iface);
-                if (r < 0)
-                        break;
-                if (arg_json != JSON_OFF) {
-                        begin(&j, "InterfacesAdded", path);
-                        jw_key(&j, "interface");
-                        jw_string(&j, iface);
-                } else
-                        printf("added %s %s", path, iface);
-                r = print_properties(m, arg_json != JSON_OFF ? &j : NULL);
-                if (arg_json != JSON_OFF) {
-                        jw_end_object(&j);
-                        jw_finish(&j);
-                } else
-                        putchar('\n');
+                if (r >= 0)
+                        r = print_interface(m, "InterfacesAdded", "added", path, iface);
                 if (r >= 0)
                         r = sd_bus_message_exit_container(m);
         }
@@ -162,7 +183,7 @@ static int print_added(sd_bus_message *m) {
 static int print_removed(sd_bus_message *m) {
         _cleanup_strv_free_ char **ifaces = NULL;
         const char *path;
-        JsonWriter j;
+        json_object *o;
         int r;
 
         r = sd_bus_message_read_basic(m, 'o', &path);
@@ -171,44 +192,25 @@ static int print_removed(sd_bus_message *m) {
         if (r < 0)
                 return r;
         if (arg_json != JSON_OFF) {
-                begin(&j, "InterfacesRemoved", path);
-                jw_key(&j, "interfaces");
-                jw_begin_array(&j);
-                for (char **i = ifaces; i && *i; i++)
-                        jw_string(&j, *i);
-                jw_end_array(&j);
-                jw_end_object(&j);
-                jw_finish(&j);
-        } else {
-                printf("removed %s", path);
-                for (char **i = ifaces; i && *i; i++)
-                        printf(" %s", *i);
-                putchar('\n');
+                o = event_new("InterfacesRemoved", path);
+                json_add(&o, "interfaces", json_strv(ifaces));
+                return json_print(o, arg_json);
         }
+        printf("removed %s", path);
+        for (char **i = ifaces; i && *i; i++)
+                printf(" %s", *i);
+        putchar('\n');
         return 0;
 }
 
 static int print_changed(sd_bus_message *m) {
         const char *iface, *path = sd_bus_message_get_path(m);
-        JsonWriter j;
         int r;
 
         r = sd_bus_message_read_basic(m, 's', &iface);
         if (r < 0 || !path)
                 return r < 0 ? r : -EBADMSG;
-        if (arg_json != JSON_OFF) {
-                begin(&j, "PropertiesChanged", path);
-                jw_key(&j, "interface");
-                jw_string(&j, iface);
-        } else
-                printf("changed %s %s", path, iface);
-        r = print_properties(m, arg_json != JSON_OFF ? &j : NULL);
-        if (arg_json != JSON_OFF) {
-                jw_end_object(&j);
-                jw_finish(&j);
-        } else
-                putchar('\n');
-        return r;
+        return print_interface(m, "PropertiesChanged", "changed", path, iface);
 }
 
 int monitor_print_object_signal(sd_bus_message *m) {

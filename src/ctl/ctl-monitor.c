@@ -66,23 +66,16 @@ static int read_args(sd_bus_message *m, const char *types, Arg args[static 4]) {
 static void print_event(const char *member, const char *snapshotter, const char *const *fields, const Arg *args,
                         size_t n) {
         if (arg_json != JSON_OFF) {
-                JsonWriter j;
+                json_object *o = json_object_new_object();
 
-                jw_init(&j, stdout, arg_json);
-                jw_begin_object(&j);
-                jw_key(&j, "event");
-                jw_string(&j, member);
-                jw_key(&j, "snapshotter");
-                jw_string(&j, snapshotter);
-                for (size_t i = 0; i < n; i++) {
-                        jw_key(&j, fields[i]);
+                json_add_string(&o, "event", member);
+                json_add_string(&o, "snapshotter", snapshotter);
+                for (size_t i = 0; i < n; i++)
                         if (args[i].type == 's')
-                                jw_string(&j, args[i].s);
+                                json_add_string(&o, fields[i], args[i].s);
                         else
-                                jw_uint(&j, args[i].u);
-                }
-                jw_end_object(&j);
-                jw_finish(&j);
+                                json_add_uint(&o, fields[i], args[i].u);
+                (void) json_print(o, arg_json);
         } else {
                 printf("%s %s", snapshotter, member);
                 for (size_t i = 0; i < n; i++)

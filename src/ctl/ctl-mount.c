@@ -34,11 +34,11 @@ static int split_options(const char *s, char ***ret) {
         return 0;
 }
 
-void print_mounted(const char *key, const char *path) {
+int print_mounted(const char *key, const char *path) {
         if (arg_json != JSON_OFF)
-                json_print_object("key", 's', key, "path", 's', path, NULL);
-        else
-                puts(path);
+                return json_print_object("key", 's', key, "path", 's', path, NULL);
+        puts(path);
+        return 0;
 }
 
 int verb_mount(Ctl *c, int argc, char **argv) {
@@ -51,8 +51,7 @@ int verb_mount(Ctl *c, int argc, char **argv) {
         r = ctl_mount(c, argv[0], argc > 1 ? argv[1] : NULL, options, &path);
         if (r < 0)
                 return r;
-        print_mounted(argv[0], path);
-        return 0;
+        return print_mounted(argv[0], path);
 }
 
 int verb_umount(Ctl *c, int argc, char **argv) {
@@ -80,20 +79,17 @@ int verb_list_mounts(Ctl *c, int argc, char **argv) {
                 return ctl_fail(r, "out of memory");
         while ((r = sd_bus_message_read(reply, "(ssut)", &key, &path, &owner, &since)) > 0) {
                 if (listing_is_json()) {
-                        jw_begin_object(&out.json);
-                        jw_key(&out.json, "key");
-                        jw_string(&out.json, key);
-                        jw_key(&out.json, "path");
-                        jw_string(&out.json, path);
-                        jw_key(&out.json, "owner");
-                        jw_uint(&out.json, owner);
-                        jw_key(&out.json, "mounted");
-                        jw_uint(&out.json, since);
-                        jw_end_object(&out.json);
-                        continue;
-                }
-                if (table_add_row(&out.table, key, path, FORMAT_OWNER(owner), FORMAT_TIMESTAMP(since)) < 0)
-                        return ctl_fail(-ENOMEM, "out of memory");
+                        json_object *o = json_object_new_object();
+
+                        json_add_string(&o, "key", key);
+                        json_add_string(&o, "path", path);
+                        json_add_uint(&o, "owner", owner);
+                        json_add_uint(&o, "mounted", since);
+                        r = json_stream_add(&out.json, o);
+                } else
+                        r = table_add_row(&out.table, key, path, FORMAT_OWNER(owner), FORMAT_TIMESTAMP(since));
+                if (r < 0)
+                        return ctl_fail(r, "out of memory");
         }
         if (r < 0)
                 return ctl_bus_parse_error(r);

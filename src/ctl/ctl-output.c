@@ -48,150 +48,147 @@ const char *format_timestamp(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t use
 
 /* JSON */
 
-void jw_init(JsonWriter *j, FILE *f, JsonMode mode) {
-        *j = (JsonWriter) { .f = f, .pretty = mode == JSON_PRETTY, .first = true };
+json_object *json_string(const char *s) {
+        _cleanup_free_ char *fixed = NULL;
+
+        if (!utf8_is_valid(s)) {
+                fixed = utf8_replace_invalid(s);
+                if (!fixed)
+                        return NULL;
+        }
+        return json_object_new_string(fixed ?: s);
 }
 
-static void jw_indent(JsonWriter *j) {
-        if (!j->pretty)
+json_object *json_strv(char *const *l) {
+        json_object *a = json_object_new_array();
+
+        for (char *const *i = l; i && *i; i++)
+                json_append(&a, json_string(*i));
+        return a;
+}
+
+json_object *json_labels(const char *const *pairs) {
+        json_object *o = json_object_new_object();
+
+        for (const char *const *p = pairs; p && p[0]; p += 2)
+                json_add_string(&o, p[0], p[1]);
+        return o;
+}
+
+static void json_fail(json_object **o) {
+        json_object_put(*o);
+        *o = NULL;
+}
+
+/* v (taken) under key; a NULL v is null when null is set, else a value that could not be made. */
+static void json_add_value(json_object **o, const char *key, json_object *v, bool null) {
+        _cleanup_json_ json_object *value = v;
+
+        if (!*o)
                 return;
-        fputc('\n', j->f);
-        for (unsigned i = 0; i < j->depth; i++)
-                fputs("    ", j->f);
-}
 
-/* Separator and indentation before a value or key. */
-static void jw_prefix(JsonWriter *j) {
-        if (j->after_key) {
-                j->after_key = false;
+        bool valid = utf8_is_valid(key);
+        _cleanup_free_ char *fixed = valid ? NULL : utf8_replace_invalid(key);
+
+        if ((!value && !null) || (!valid && !fixed) || json_object_object_add(*o, fixed ?: key, value) < 0) {
+                json_fail(o);
                 return;
         }
-        if (j->depth > 0) {
-                if (!j->first)
-                        fputc(',', j->f);
-                jw_indent(j);
+        TAKE_PTR(value);
+}
+
+void json_add(json_object **o, const char *key, json_object *v) {
+        json_add_value(o, key, v, false);
+}
+
+void json_add_null(json_object **o, const char *key) {
+        json_add_value(o, key, NULL, true);
+}
+
+void json_add_string(json_object **o, const char *key, const char *s) {
+        json_add_value(o, key, s ? json_string(s) : NULL, !s);
+}
+
+void json_add_uint(json_object **o, const char *key, uint64_t v) {
+        json_add(o, key, json_object_new_uint64(v));
+}
+
+void json_add_bool(json_object **o, const char *key, bool v) {
+        json_add(o, key, json_object_new_boolean(v));
+}
+
+void json_append(json_object **a, json_object *v) {
+        _cleanup_json_ json_object *value = v;
+
+        if (!*a)
+                return;
+        if (!value || json_object_array_add(*a, value) < 0) {
+                json_fail(a);
+                return;
         }
-        j->first = false;
+        TAKE_PTR(value);
 }
 
-static void jw_begin(JsonWriter *j, char c) {
-        jw_prefix(j);
-        fputc(c, j->f);
-        j->depth++;
-        j->first = true;
+static const char *json_text(json_object *o, JsonMode mode) {
+        int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
+
+        flags |= mode == JSON_PRETTY ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN;
+        return json_object_to_json_string_ext(o, flags);
 }
 
-static void jw_end(JsonWriter *j, char c) {
-        assert(j->depth > 0);
-        j->depth--;
-        if (!j->first)
-                jw_indent(j);
-        fputc(c, j->f);
-        j->first = false;
+int json_print(json_object *o, JsonMode mode) {
+        _cleanup_json_ json_object *doc = o;
+        const char *text = doc ? json_text(doc, mode) : NULL;
+
+        if (!text)
+                return ctl_fail(-ENOMEM, "out of memory");
+        puts(text);
+        return 0;
 }
 
-void jw_begin_object(JsonWriter *j) {
-        jw_begin(j, '{');
-}
-
-void jw_begin_array(JsonWriter *j) {
-        jw_begin(j, '[');
-}
-
-void jw_end_object(JsonWriter *j) {
-        jw_end(j, '}');
-}
-
-void jw_end_array(JsonWriter *j) {
-        jw_end(j, ']');
-}
-
-static void jw_write_escaped(FILE *f, const char *s) {
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-                switch (*p) {
-                case '"':
-                        fputs("\\\"", f);
-                        break;
-                case '\\':
-                        fputs("\\\\", f);
-                        break;
-                case '\n':
-                        fputs("\\n", f);
-                        break;
-                case '\t':
-                        fputs("\\t", f);
-                        break;
-                case '\r':
-                        fputs("\\r", f);
-                        break;
-                default:
-                        if (*p < 0x20 || *p == 0x7f)
-                                fprintf(f, "\\u%04x", *p);
-                        else
-                                fputc(*p, f);
-                }
-        fputc('"', f);
-}
-
-void jw_key(JsonWriter *j, const char *key) {
-        jw_prefix(j);
-        jw_write_escaped(j->f, key);
-        fputs(j->pretty ? ": " : ":", j->f);
-        j->after_key = true;
-}
-
-void jw_string(JsonWriter *j, const char *s) {
-        jw_prefix(j);
-        jw_write_escaped(j->f, s);
-}
-
-void jw_uint(JsonWriter *j, uint64_t v) {
-        jw_prefix(j);
-        fprintf(j->f, "%" PRIu64, v);
-}
-
-void jw_bool(JsonWriter *j, bool v) {
-        jw_prefix(j);
-        fputs(v ? "true" : "false", j->f);
-}
-
-void jw_null(JsonWriter *j) {
-        jw_prefix(j);
-        fputs("null", j->f);
-}
-
-void jw_finish(JsonWriter *j) {
-        assert(j->depth == 0);
-        fputc('\n', j->f);
-}
-
-void json_print_object(const char *key, ...) {
-        JsonWriter j;
+int json_print_object(const char *key, ...) {
+        json_object *o = json_object_new_object();
         va_list ap;
 
-        jw_init(&j, stdout, arg_json);
-        jw_begin_object(&j);
         va_start(ap, key);
-        for (const char *k = key; k; k = va_arg(ap, const char *)) {
-                jw_key(&j, k);
+        for (const char *k = key; k; k = va_arg(ap, const char *))
                 if (va_arg(ap, int) == 's')
-                        jw_string(&j, va_arg(ap, const char *));
+                        json_add_string(&o, k, va_arg(ap, const char *));
                 else
-                        jw_uint(&j, va_arg(ap, uint64_t));
-        }
+                        json_add_uint(&o, k, va_arg(ap, uint64_t));
         va_end(ap);
-        jw_end_object(&j);
-        jw_finish(&j);
+        return json_print(o, arg_json);
 }
 
-void jw_labels(JsonWriter *j, const char *const *pairs) {
-        jw_begin_object(j);
-        for (const char *const *p = pairs; p && p[0]; p += 2) {
-                jw_key(j, p[0]);
-                jw_string(j, p[1]);
+void json_stream_begin(JsonStream *s) {
+        *s = (JsonStream) {};
+        fputc('[', stdout);
+}
+
+int json_stream_add(JsonStream *s, json_object *o) {
+        _cleanup_json_ json_object *element = o;
+        const char *text = element ? json_text(element, arg_json) : NULL;
+
+        if (!text)
+                return -ENOMEM;
+        if (s->n++ > 0)
+                fputc(',', stdout);
+        if (arg_json != JSON_PRETTY) {
+                fputs(text, stdout);
+                return 0;
         }
-        jw_end_object(j);
+        /* json-c printed the element at depth 0; in the array it stands one level deeper: two
+         * more spaces after every newline (newlines inside strings are escaped). */
+        for (const char *line = text, *nl; line; line = nl ? nl + 1 : NULL) {
+                nl = strchr(line, '\n');
+                fputs("\n  ", stdout);
+                fwrite(line, 1, nl ? (size_t) (nl - line) : strlen(line), stdout);
+        }
+        return 0;
+}
+
+void json_stream_end(JsonStream *s) {
+        fputs(arg_json == JSON_PRETTY ? "\n]\n" : "]\n", stdout);
 }
 
 /* Whether stdout was a terminal before the pager took it over; cached on first use. */
@@ -314,8 +311,7 @@ int listing_begin(Listing *l, size_t n_columns, ...) {
         *l = (Listing) {};
         pager_open();
         if (listing_is_json()) {
-                jw_init(&l->json, stdout, arg_json);
-                jw_begin_array(&l->json);
+                json_stream_begin(&l->json);
                 return 0;
         }
         va_start(ap, n_columns);
@@ -326,8 +322,7 @@ int listing_begin(Listing *l, size_t n_columns, ...) {
 
 void listing_end(Listing *l, const char *singular, const char *plural) {
         if (listing_is_json()) {
-                jw_end_array(&l->json);
-                jw_finish(&l->json);
+                json_stream_end(&l->json);
                 return;
         }
         if (table_rows(&l->table) > 0)

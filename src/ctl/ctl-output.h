@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <json-c/json.h>
+
 #include "ctl.h"
 
 /* "512B", "4.0K", "1.5M": base 1024, one decimal, like systemd's format_bytes(). */
@@ -23,32 +25,45 @@ const char *format_timestamp(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t use
 const char *format_owner(char buf[static FORMAT_OWNER_MAX], uint32_t uid);
 #define FORMAT_OWNER(u) format_owner((char[FORMAT_OWNER_MAX]) {}, (u))
 
-/* A streaming JSON writer: commas, indentation and string escaping are done here. */
-typedef struct JsonWriter {
-        FILE *f;
-        bool pretty;
-        unsigned depth;
-        bool first;     /* no element written yet at this depth */
-        bool after_key; /* the next value completes a "key": pair */
-} JsonWriter;
+/* JSON output; json-c writes it (--json=short: one line; pretty: indented by two spaces per level).
+ * Building: each json_add_*() adds "key": value to the object *o and json_append() a value to
+ * the array *a; when that fails (out of memory) it frees *o and sets it to NULL, and on a NULL
+ * *o it does nothing, so a caller adds every field and checks once (json_print() and
+ * json_stream_add() take NULL as out of memory). Strings and keys that are not UTF-8 get U+FFFD
+ * for each stray byte, so the output is always valid JSON. */
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+#define _cleanup_json_ _cleanup_(json_object_putp)
 
-void jw_init(JsonWriter *j, FILE *f, JsonMode mode);
-void jw_begin_object(JsonWriter *j);
-void jw_begin_array(JsonWriter *j);
-void jw_end_object(JsonWriter *j);
-void jw_end_array(JsonWriter *j);
-void jw_key(JsonWriter *j, const char *key);
-void jw_string(JsonWriter *j, const char *s);
-void jw_uint(JsonWriter *j, uint64_t v);
-void jw_bool(JsonWriter *j, bool v);
-void jw_null(JsonWriter *j);
-/* Ends the document with a newline. */
-void jw_finish(JsonWriter *j);
-/* Prints one JSON document {…} to stdout in --json's mode from NULL-terminated triples:
+json_object *json_string(const char *s);
+json_object *json_strv(char *const *l);
+/* {"k": "v", …} from a key, value, …, NULL array (NULL: {}). */
+json_object *json_labels(const char *const *pairs);
+/* v is taken; NULL v means it could not be made. */
+void json_add(json_object **o, const char *key, json_object *v);
+void json_append(json_object **a, json_object *v);
+void json_add_null(json_object **o, const char *key);
+void json_add_string(json_object **o, const char *key, const char *s); /* NULL s: null */
+void json_add_uint(json_object **o, const char *key, uint64_t v);
+void json_add_bool(json_object **o, const char *key, bool v);
+
+/* Prints o (taken) as one document in mode and a newline; NULL o: prints "out of memory" and
+ * returns -ENOMEM. */
+int json_print(json_object *o, JsonMode mode);
+/* json_print() in --json's mode of an object from NULL-terminated triples:
  * "key", 's', const char *value  or  "key", 'u', uint64_t value. */
-void json_print_object(const char *key, ...);
-/* Writes {"k": "v", …} from a key, value, …, NULL array. */
-void jw_labels(JsonWriter *j, const char *const *pairs);
+int json_print_object(const char *key, ...);
+
+/* A JSON array in --json's mode printed one element at a time, so that a listing of 100 000
+ * snapshots is never one tree in memory; the output is what json-c prints for the whole array. */
+typedef struct JsonStream {
+        size_t n; /* elements printed */
+} JsonStream;
+
+void json_stream_begin(JsonStream *s);
+/* Prints o (taken) as the next element; NULL o: -ENOMEM, nothing printed. */
+int json_stream_add(JsonStream *s, json_object *o);
+/* Closes the array, with a newline. */
+void json_stream_end(JsonStream *s);
 
 /* A column-aligned table with a header legend. */
 typedef struct Table {
@@ -68,10 +83,10 @@ void table_print(const Table *t);
 /* "\nN what listed." or "No what." unless --no-legend. */
 void print_footer(size_t n, const char *singular, const char *plural);
 
-/* A listing in the chosen format: a JSON array (the caller writes one object per row into
- * .json) or a table (the caller adds rows to .table) with legend and footer. */
+/* A listing in the chosen format: a JSON array (the caller adds one object per row with
+ * json_stream_add(&.json, …)) or a table (the caller adds rows to .table) with legend and footer. */
 typedef struct Listing {
-        JsonWriter json;
+        JsonStream json;
         Table table;
 } Listing;
 

@@ -56,26 +56,17 @@ static int list_snapshots(Ctl *c, char **filters, InfoList *ret) {
         return 0;
 }
 
-static void jw_info(JsonWriter *j, const CtlInfo *i) {
-        jw_begin_object(j);
-        jw_key(j, "name");
-        jw_string(j, i->name);
-        jw_key(j, "parent");
-        if (isempty(i->parent))
-                jw_null(j);
-        else
-                jw_string(j, i->parent);
-        jw_key(j, "kind");
-        jw_string(j, i->kind);
-        jw_key(j, "labels");
-        jw_labels(j, i->labels);
-        jw_key(j, "created");
-        jw_uint(j, i->created);
-        jw_key(j, "updated");
-        jw_uint(j, i->updated);
-        jw_key(j, "owner");
-        jw_uint(j, i->owner);
-        jw_end_object(j);
+static json_object *info_json(const CtlInfo *i) {
+        json_object *o = json_object_new_object();
+
+        json_add_string(&o, "name", i->name);
+        json_add_string(&o, "parent", isempty(i->parent) ? NULL : i->parent);
+        json_add_string(&o, "kind", i->kind);
+        json_add(&o, "labels", json_labels(i->labels));
+        json_add_uint(&o, "created", i->created);
+        json_add_uint(&o, "updated", i->updated);
+        json_add_uint(&o, "owner", i->owner);
+        return o;
 }
 
 int verb_ls(Ctl *c, int argc, char **argv) {
@@ -95,7 +86,7 @@ int verb_ls(Ctl *c, int argc, char **argv) {
         r = listing_begin(&out, 4, "KEY", "PARENT", "KIND", "OWNER");
         for (size_t i = 0; r >= 0 && i < l.n; i++)
                 if (listing_is_json())
-                        jw_info(&out.json, l.items + i);
+                        r = json_stream_add(&out.json, info_json(l.items + i));
                 else
                         r = table_add_row(&out.table, l.items[i].name,
                                           isempty(l.items[i].parent) ? NULL : l.items[i].parent, l.items[i].kind,
@@ -109,17 +100,13 @@ int verb_ls(Ctl *c, int argc, char **argv) {
 int verb_info(Ctl *c, int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(ctl_info_clear) CtlInfo info = {};
-        JsonWriter j;
         int r;
 
         r = ctl_stat(c, argv[0], false, &reply, &info);
         if (r < 0)
                 return r;
         /* Like `ctr snapshots info`: JSON is the human format too. */
-        jw_init(&j, stdout, arg_json == JSON_SHORT ? JSON_SHORT : JSON_PRETTY);
-        jw_info(&j, &info);
-        jw_finish(&j);
-        return 0;
+        return json_print(info_json(&info), arg_json == JSON_SHORT ? JSON_SHORT : JSON_PRETTY);
 }
 
 /* Tree: nodes sorted by name; each knows its parent's index (or SIZE_MAX). */
@@ -139,35 +126,34 @@ static size_t node_find(const Node *nodes, size_t n, const char *name) {
         return hit ? (size_t) (hit - nodes) : SIZE_MAX;
 }
 
-static void tree_print(const Node *nodes, size_t n, size_t node, unsigned level, JsonWriter *j) {
-        if (j) {
-                jw_begin_object(j);
-                jw_key(j, "name");
-                jw_string(j, nodes[node].info->name);
-                jw_key(j, "kind");
-                jw_string(j, nodes[node].info->kind);
-                jw_key(j, "children");
-                jw_begin_array(j);
-        } else if (level == 0)
+static void tree_print(const Node *nodes, size_t n, size_t node, unsigned level) {
+        if (level == 0)
                 printf(" %s\n", nodes[node].info->name);
         else
                 printf("%*s\\_ %s\n", (int) (level * 2), "", nodes[node].info->name);
+        for (size_t i = 0; i < n; i++)
+                if (nodes[i].parent == node)
+                        tree_print(nodes, n, i, level + 1);
+}
+
+/* {"name", "kind", "children": [...]} */
+static json_object *tree_json(const Node *nodes, size_t n, size_t node) {
+        json_object *o = json_object_new_object(), *children = json_object_new_array();
 
         for (size_t i = 0; i < n; i++)
                 if (nodes[i].parent == node)
-                        tree_print(nodes, n, i, level + 1, j);
-
-        if (j) {
-                jw_end_array(j);
-                jw_end_object(j);
-        }
+                        json_append(&children, tree_json(nodes, n, i));
+        json_add_string(&o, "name", nodes[node].info->name);
+        json_add_string(&o, "kind", nodes[node].info->kind);
+        json_add(&o, "children", children);
+        return o;
 }
 
 int verb_tree(Ctl *c, int argc, char **argv) {
         _cleanup_(info_list_done) InfoList l = {};
         _cleanup_free_ Node *nodes = NULL;
-        JsonWriter j, *jp = NULL;
-        int r;
+        JsonStream roots;
+        int r = 0;
 
         r = list_snapshots(c, NULL, &l);
         if (r < 0)
@@ -183,26 +169,27 @@ int verb_tree(Ctl *c, int argc, char **argv) {
                                                                  : node_find(nodes, l.n, nodes[i].info->parent);
 
         pager_open();
-        if (arg_json != JSON_OFF) {
-                jw_init(&j, stdout, arg_json);
-                jw_begin_array(&j);
-                jp = &j;
-        }
+        if (arg_json != JSON_OFF)
+                json_stream_begin(&roots);
         /* Parents missing from the list (e.g. another user's) make their children roots. */
-        for (size_t i = 0; i < l.n; i++)
-                if (nodes[i].parent == SIZE_MAX)
-                        tree_print(nodes, l.n, i, 0, jp);
-        if (jp) {
-                jw_end_array(jp);
-                jw_finish(jp);
-        }
+        for (size_t i = 0; r >= 0 && i < l.n; i++)
+                if (nodes[i].parent != SIZE_MAX)
+                        continue;
+                else if (arg_json != JSON_OFF)
+                        r = json_stream_add(&roots, tree_json(nodes, l.n, i));
+                else
+                        tree_print(nodes, l.n, i, 0);
+        if (r < 0)
+                return ctl_fail(r, "out of memory");
+        if (arg_json != JSON_OFF)
+                json_stream_end(&roots);
         return 0;
 }
 
 /* Prints a(ssas) as mount(8) command lines, or as JSON. */
 static int print_mounts(sd_bus_message *reply, const char *target) {
         _cleanup_free_ char *qtarget = shell_quote(target);
-        JsonWriter j;
+        JsonStream mounts;
         int r;
 
         if (!qtarget)
@@ -210,10 +197,8 @@ static int print_mounts(sd_bus_message *reply, const char *target) {
         r = sd_bus_message_enter_container(reply, 'a', "(ssas)");
         if (r < 0)
                 return ctl_bus_parse_error(r);
-        if (arg_json != JSON_OFF) {
-                jw_init(&j, stdout, arg_json);
-                jw_begin_array(&j);
-        }
+        if (arg_json != JSON_OFF)
+                json_stream_begin(&mounts);
         for (;;) {
                 _cleanup_strv_free_ char **options = NULL;
                 _cleanup_free_ char *joined = NULL, *qtype = NULL, *qsource = NULL, *qoptions = NULL;
@@ -233,17 +218,13 @@ static int print_mounts(sd_bus_message *reply, const char *target) {
                         return ctl_bus_parse_error(r);
 
                 if (arg_json != JSON_OFF) {
-                        jw_begin_object(&j);
-                        jw_key(&j, "type");
-                        jw_string(&j, type);
-                        jw_key(&j, "source");
-                        jw_string(&j, source);
-                        jw_key(&j, "options");
-                        jw_begin_array(&j);
-                        for (char **o = options; o && *o; o++)
-                                jw_string(&j, *o);
-                        jw_end_array(&j);
-                        jw_end_object(&j);
+                        json_object *o = json_object_new_object();
+
+                        json_add_string(&o, "type", type);
+                        json_add_string(&o, "source", source);
+                        json_add(&o, "options", json_strv(options));
+                        if (json_stream_add(&mounts, o) < 0)
+                                return ctl_fail(-ENOMEM, "out of memory");
                         continue;
                 }
                 joined = strv_join(options, ",");
@@ -257,10 +238,8 @@ static int print_mounts(sd_bus_message *reply, const char *target) {
                         printf(" -o %s", qoptions);
                 putchar('\n');
         }
-        if (arg_json != JSON_OFF) {
-                jw_end_array(&j);
-                jw_finish(&j);
-        }
+        if (arg_json != JSON_OFF)
+                json_stream_end(&mounts);
         return 0;
 }
 
@@ -299,8 +278,7 @@ static int create_snapshot(Ctl *c, const char *method, int argc, char **argv) {
                         log_info("laminactl: removed %s again because it could not be mounted", QUOTE(key));
                 return r;
         }
-        print_mounted(key, path);
-        return 0;
+        return print_mounted(key, path);
 }
 
 int verb_prepare(Ctl *c, int argc, char **argv) {
@@ -411,14 +389,13 @@ int verb_usage(Ctl *c, int argc, char **argv) {
                 if (r < 0)
                         return r;
                 if (listing_is_json()) {
-                        jw_begin_object(&out.json);
-                        jw_key(&out.json, "name");
-                        jw_string(&out.json, argv[i]);
-                        jw_key(&out.json, "size");
-                        jw_uint(&out.json, size);
-                        jw_key(&out.json, "inodes");
-                        jw_uint(&out.json, inodes);
-                        jw_end_object(&out.json);
+                        json_object *o = json_object_new_object();
+
+                        json_add_string(&o, "name", argv[i]);
+                        json_add_uint(&o, "size", size);
+                        json_add_uint(&o, "inodes", inodes);
+                        if (json_stream_add(&out.json, o) < 0)
+                                return ctl_fail(-ENOMEM, "out of memory");
                         continue;
                 }
                 if (arg_bytes)
@@ -480,14 +457,8 @@ int verb_label(Ctl *c, int argc, char **argv) {
         if (r < 0)
                 return r;
 
-        if (arg_json != JSON_OFF) {
-                JsonWriter j;
-
-                jw_init(&j, stdout, arg_json);
-                jw_labels(&j, info.labels);
-                jw_finish(&j);
-                return 0;
-        }
+        if (arg_json != JSON_OFF)
+                return json_print(json_labels(info.labels), arg_json);
         for (const char **p = info.labels; p && p[0]; p += 2)
                 printf("%s%s=%s", p == info.labels ? "" : ",", p[0], p[1]);
         if (info.labels && info.labels[0])
@@ -510,8 +481,8 @@ int verb_cleanup(Ctl *c, int argc, char **argv) {
         if (r < 0)
                 return ctl_bus_parse_error(r);
         if (arg_json != JSON_OFF)
-                json_print_object("reclaimed", 'u', reclaimed, NULL);
-        else if (!arg_quiet)
+                return json_print_object("reclaimed", 'u', reclaimed, NULL);
+        if (!arg_quiet)
                 printf("Reclaimed %s.\n", FORMAT_BYTES(reclaimed));
         return 0;
 }
@@ -535,18 +506,19 @@ int verb_snapshotters(Ctl *c, int argc, char **argv) {
         r = listing_begin(&out, 3, "NAME", "DEFAULT", "PATH");
         if (r < 0)
                 return ctl_fail(r, "out of memory");
-        while ((r = sd_bus_message_read(reply, "(so)", &name, &path)) > 0)
+        while ((r = sd_bus_message_read(reply, "(so)", &name, &path)) > 0) {
                 if (listing_is_json()) {
-                        jw_begin_object(&out.json);
-                        jw_key(&out.json, "name");
-                        jw_string(&out.json, name);
-                        jw_key(&out.json, "default");
-                        jw_bool(&out.json, streq(name, def));
-                        jw_key(&out.json, "path");
-                        jw_string(&out.json, path);
-                        jw_end_object(&out.json);
-                } else if (table_add_row(&out.table, name, streq(name, def) ? "yes" : "no", path) < 0)
-                        return ctl_fail(-ENOMEM, "out of memory");
+                        json_object *o = json_object_new_object();
+
+                        json_add_string(&o, "name", name);
+                        json_add_bool(&o, "default", streq(name, def));
+                        json_add_string(&o, "path", path);
+                        r = json_stream_add(&out.json, o);
+                } else
+                        r = table_add_row(&out.table, name, streq(name, def) ? "yes" : "no", path);
+                if (r < 0)
+                        return ctl_fail(r, "out of memory");
+        }
         if (r < 0)
                 return ctl_bus_parse_error(r);
         listing_end(&out, "snapshotter", "snapshotters");

@@ -122,7 +122,7 @@ int ctl_unmount(Ctl *c, const char *key);
  * short as in use), so Busy is asked again for about 10 s before it is reported. */
 int ctl_unmount_released(Ctl *c, const char *key);
 /* Prints where a snapshot was mounted: the path, or {"key", "path"} as JSON. */
-void print_mounted(const char *key, const char *path);
+int print_mounted(const char *key, const char *path);
 int ctl_remove(Ctl *c, const char *key);
 /* After Removes: waits a few seconds for laminad to free their data (Cleanup of the own
  * namespace, never asking for a password) and says what was freed, or that freeing goes

@@ -39,7 +39,7 @@ expect "JSON parents" "$(json 'map({(.name): .parent}) | add')" '{"base":null,"c
 expect "JSON owner and timestamps" "$(json 'all(.[]; .owner == 0 and .created > 1e15 and .updated >= .created)')" "true"
 ok "ls --json=pretty" --json=pretty ls
 expect "JSON pretty parses" "$(json 'length')" 3
-printf '%s\n' "$out" | grep -q '^        "name": ' || fail "pretty JSON is indented by 4 per level: $out"
+printf '%s\n' "$out" | grep -q '^    "name": ' || fail "pretty JSON is indented by 2 per level: $out"
 
 ok "ls with a filter" --json=short ls 'kind==active'
 expect "filter kind==active" "$(json 'map(.name)')" '["child"]'
@@ -52,7 +52,7 @@ expect "parent==\"\"" "$(json 'map(.name) | sort')" '["base"]'
 
 ok "info" info child
 expect "info is JSON" "$(json '.kind + " " + .parent')" "active base"
-expect "info is pretty by default" "$(printf '%s\n' "$out" | head -n 2 | tail -n 1)" '    "name": "child",'
+expect "info is pretty by default" "$(printf '%s\n' "$out" | head -n 2 | tail -n 1)" '  "name": "child",'
 fails "info of a missing key" 1 '"nope"' info nope
 
 ok "tree" tree
@@ -96,6 +96,8 @@ ok "prepare with a strange key" prepare "$weird"
 ok "label with a strange value" label "$weird" "k=$weird"
 ok "label --json of strange text" --json=short label "$weird"
 expect "strange label value round-trips" "$(json '.k')" "$weird"
+ok "info --json=pretty of strange text" info "$weird"
+expect "strange key and label round-trip in pretty JSON" "$(json '[.name, .labels.k]')" "$(jq -cn --arg k "$weird" '[$k, $k]')"
 ok "ls --json with a strange key" --json=short ls "name==\"we \\\"ir\\\\d\\\" é ✓\""
 expect "strange key round-trips" "$(json 'map(.name)')" "$(jq -cn --arg k "$weird" '[$k]')"
 ok "mounts quote for the shell" mounts "$weird" "/mnt/a b"
