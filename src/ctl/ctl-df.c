@@ -23,62 +23,51 @@ typedef struct DfQuota {
         uint64_t max[_DF_MAX]; /* UINT64_MAX: none */
 } DfQuota;
 
-static int read_rows(sd_bus_message *reply, DfRow **ret, size_t *ret_n) {
-        _cleanup_free_ DfRow *rows = NULL;
+/* Reads one element of an array; > 0 when it did, 0 at the array's end. */
+typedef int (*ReadElement)(sd_bus_message *m, void *element);
+
+/* The array a(contents) as elements of size bytes each, read by read_element. */
+static int read_array(sd_bus_message *reply, const char *contents, size_t size, ReadElement read_element,
+                      void **ret, size_t *ret_n) {
+        _cleanup_free_ char *items = NULL;
         size_t n = 0, allocated = 0;
-        DfRow row;
         int r;
 
-        r = sd_bus_message_enter_container(reply, 'a', "(ustttt)");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_read(reply, "(ustttt)", &row.uid, &row.snapshotter, &row.v[DF_BYTES],
-                                        &row.v[DF_INODES], &row.v[DF_SNAPSHOTS], &row.v[DF_LABEL_BYTES])) > 0) {
+        r = sd_bus_message_enter_container(reply, 'a', contents);
+        while (r >= 0) {
                 if (n == allocated) {
-                        DfRow *p = realloc(rows, (allocated = allocated ? allocated * 2 : 8) * sizeof(DfRow));
+                        char *p = reallocarray(items, allocated = allocated ? allocated * 2 : 8, size);
+
                         if (!p)
                                 return -ENOMEM;
-                        rows = p;
+                        items = p;
                 }
-                rows[n++] = row;
+                r = read_element(reply, items + n * size);
+                if (r <= 0)
+                        break;
+                n++;
         }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_exit_container(reply);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(rows);
+        *ret = TAKE_PTR(items);
         *ret_n = n;
         return 0;
 }
 
-static int read_quotas(sd_bus_message *reply, DfQuota **ret, size_t *ret_n) {
-        _cleanup_free_ DfQuota *quotas = NULL;
-        size_t n = 0, allocated = 0;
-        DfQuota q;
-        int r;
+static int read_row(sd_bus_message *m, void *element) {
+        DfRow *row = element;
 
-        r = sd_bus_message_enter_container(reply, 'a', "(utttt)");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_read(reply, "(utttt)", &q.uid, &q.max[DF_BYTES], &q.max[DF_INODES],
-                                        &q.max[DF_SNAPSHOTS], &q.max[DF_LABEL_BYTES])) > 0) {
-                if (n == allocated) {
-                        DfQuota *p = realloc(quotas, (allocated = allocated ? allocated * 2 : 8) * sizeof(DfQuota));
-                        if (!p)
-                                return -ENOMEM;
-                        quotas = p;
-                }
-                quotas[n++] = q;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(reply);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(quotas);
-        *ret_n = n;
-        return 0;
+        return sd_bus_message_read(m, "(ustttt)", &row->uid, &row->snapshotter, &row->v[DF_BYTES], &row->v[DF_INODES],
+                                   &row->v[DF_SNAPSHOTS], &row->v[DF_LABEL_BYTES]);
+}
+
+static int read_quota(sd_bus_message *m, void *element) {
+        DfQuota *q = element;
+
+        return sd_bus_message_read(m, "(utttt)", &q->uid, &q->max[DF_BYTES], &q->max[DF_INODES], &q->max[DF_SNAPSHOTS],
+                                   &q->max[DF_LABEL_BYTES]);
 }
 
 /* A size or count for the table; bytes as "4.0M" unless -b. */
@@ -154,8 +143,7 @@ static int add_user(Listing *out, const DfQuota *q, const DfRow *rows, size_t n_
 int verb_df(Ctl *c, int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(listing_done) Listing out = {};
-        _cleanup_free_ DfRow *rows = NULL;
-        _cleanup_free_ DfQuota *quotas = NULL;
+        _cleanup_free_ void *rows = NULL, *quotas = NULL;
         size_t n_rows = 0, n_quotas = 0;
         const char *enforcement;
         int r;
@@ -163,9 +151,9 @@ int verb_df(Ctl *c, int argc, char **argv) {
         r = ctl_call_manager(c, "GetDiskUsage", &reply, NULL);
         if (r < 0)
                 return r;
-        r = read_rows(reply, &rows, &n_rows);
+        r = read_array(reply, "(ustttt)", sizeof(DfRow), read_row, &rows, &n_rows);
         if (r >= 0)
-                r = read_quotas(reply, &quotas, &n_quotas);
+                r = read_array(reply, "(utttt)", sizeof(DfQuota), read_quota, &quotas, &n_quotas);
         if (r >= 0)
                 r = sd_bus_message_read(reply, "s", &enforcement);
         if (r < 0)
@@ -175,7 +163,7 @@ int verb_df(Ctl *c, int argc, char **argv) {
         if (r < 0)
                 return ctl_fail(r, "out of memory");
         for (size_t i = 0; i < n_quotas; i++) {
-                r = add_user(&out, &quotas[i], rows, n_rows, enforcement);
+                r = add_user(&out, (const DfQuota *) quotas + i, rows, n_rows, enforcement);
                 if (r < 0)
                         return ctl_fail(r, "out of memory");
         }
