@@ -249,15 +249,20 @@ static int vcall(Ctl *c, const char *path, const char *iface, const char *member
         return ctl_send(c, m, timeout, reply);
 }
 
+/* vcall() on the snapshotter object, which --snapshotter and --user name. */
+static int vcall_snapshotter(Ctl *c, const char *iface, const char *member, uint64_t timeout, sd_bus_message **reply,
+                             const char *types, va_list ap) {
+        int r = ctl_resolve(c);
+
+        return r < 0 ? r : vcall(c, c->path, iface, member, timeout, reply, types, ap);
+}
+
 int ctl_call(Ctl *c, const char *member, uint64_t timeout, sd_bus_message **reply, const char *types, ...) {
         va_list ap;
         int r;
 
-        r = ctl_resolve(c);
-        if (r < 0)
-                return r;
         va_start(ap, types);
-        r = vcall(c, c->path, LAMINA_SNAPSHOTTER_IFACE, member, timeout, reply, types, ap);
+        r = vcall_snapshotter(c, LAMINA_SNAPSHOTTER_IFACE, member, timeout, reply, types, ap);
         va_end(ap);
         return r;
 }
@@ -266,11 +271,8 @@ int ctl_call_images(Ctl *c, const char *member, sd_bus_message **reply, const ch
         va_list ap;
         int r;
 
-        r = ctl_resolve(c);
-        if (r < 0)
-                return r;
         va_start(ap, types);
-        r = vcall(c, c->path, LAMINA_IMAGES_IFACE, member, CALL_TIMEOUT_DEFAULT, reply, types, ap);
+        r = vcall_snapshotter(c, LAMINA_IMAGES_IFACE, member, CALL_TIMEOUT_DEFAULT, reply, types, ap);
         va_end(ap);
         return r;
 }
