@@ -68,26 +68,41 @@ typedef struct PcrOps {
         int (*remove)(void *ctx, const char *key);
 } PcrOps;
 
+/* Prepare+Commit+Remove of the snapshots first..first+n-1 named after tag; nanoseconds in
+ * *ns. */
+static int pcr_block(const PcrOps *ops, void *ctx, const char *tag, size_t first, size_t n, uint64_t *ns) {
+        uint64_t start = now_ns();
+
+        for (size_t i = first; i < first + n; i++) {
+                char key[64], name[64];
+                int r;
+
+                snprintf(key, sizeof key, "pcr-%d-%s-%zu", (int) getpid(), tag, i);
+                snprintf(name, sizeof name, "pcr-%d-%s-%zu-c", (int) getpid(), tag, i);
+                r = ops->prepare(ctx, key);
+                if (r >= 0)
+                        r = ops->commit(ctx, name, key);
+                if (r >= 0)
+                        r = ops->remove(ctx, name);
+                if (r < 0)
+                        return r;
+        }
+        *ns += now_ns() - start;
+        return 0;
+}
+
 /* One line per repetition: microseconds per snapshot over n Prepare+Commit+Remove. */
 static int pcr_run(const PcrOps *ops, void *ctx, size_t n) {
         for (unsigned rep = 0; rep < arg_reps; rep++) {
-                uint64_t start = now_ns();
+                char tag[16];
+                uint64_t ns = 0;
+                int r;
 
-                for (size_t i = 0; i < n; i++) {
-                        char key[64], name[64];
-                        int r;
-
-                        snprintf(key, sizeof key, "pcr-%d-%u-%zu", (int) getpid(), rep, i);
-                        snprintf(name, sizeof name, "pcr-%d-%u-%zu-c", (int) getpid(), rep, i);
-                        r = ops->prepare(ctx, key);
-                        if (r >= 0)
-                                r = ops->commit(ctx, name, key);
-                        if (r >= 0)
-                                r = ops->remove(ctx, name);
-                        if (r < 0)
-                                return r;
-                }
-                printf("%.1f\n", ms_since(start) * 1000.0 / (double) n);
+                snprintf(tag, sizeof tag, "%u", rep);
+                r = pcr_block(ops, ctx, tag, 0, n, &ns);
+                if (r < 0)
+                        return r;
+                printf("%.1f\n", (double) ns / 1000.0 / (double) n);
                 fflush(stdout);
         }
         return 0;
@@ -122,25 +137,6 @@ static int cmd_pcr_bus(int argc, char **argv) {
         if (r >= 0)
                 r = bus_open(&t);
         return r < 0 ? r : pcr_run(&ops, &t, n);
-}
-
-/* The same from a client that first muted the signals of its own calls (Monitor.Mute): each
- * call is then one message each way through the bus, as for a Ping. */
-static int cmd_pcr_bus_muted(int argc, char **argv) {
-        static const PcrOps ops = { pcr_bus_prepare, pcr_bus_commit, pcr_bus_remove };
-        _cleanup_(bt_closep) BusTest t = {};
-        size_t n;
-        int r;
-
-        r = parse_size(argv[1], &n);
-        if (r >= 0)
-                r = bus_open(&t);
-        if (r < 0)
-                return r;
-        r = bt_call(&t, BT_MANAGER_PATH, "org.lamina.snapshot1.Monitor", "Mute", NULL, NULL);
-        if (r < 0)
-                return bus_fail(&t, "Monitor.Mute", BT_MANAGER_PATH, r);
-        return pcr_run(&ops, &t, n);
 }
 
 static int core_fail(const Error *e, const char *what, const char *key, int r) {
@@ -194,6 +190,83 @@ static int cmd_pcr_core(int argc, char **argv) {
         if (r >= 0)
                 r = core_open(argv[1], argv[2], &c, &s);
         return r < 0 ? r : pcr_run(&ops, s, n);
+}
+
+static int ping_block(BusTest *t, size_t n, uint64_t *ns) {
+        uint64_t start = now_ns();
+
+        for (size_t i = 0; i < n; i++) {
+                int r = bt_call(t, BT_MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, NULL);
+                if (r < 0)
+                        return bus_fail(t, "Peer.Ping", BT_MANAGER_PATH, r);
+        }
+        *ns += now_ns() - start;
+        return 0;
+}
+
+/* The rows of the bus overhead, interleaved finely so that a changing load hits each alike
+ * (on a shared machine it changes within seconds): per repetition, n snapshots in blocks of
+ * 10, each block done by the bus client, by a second client that muted its own signals
+ * (Monitor.Mute), in-process by the core (state in STATE_DIR) and as 30 Peer.Pings from the
+ * first client, the order rotating from block to block. One line per repetition: µs per
+ * snapshot of bus, muted and core, and µs per Ping. */
+#define INTERLEAVE_BLOCK 10u
+
+static int cmd_pcr_interleaved(int argc, char **argv) {
+        static const PcrOps bus_ops = { pcr_bus_prepare, pcr_bus_commit, pcr_bus_remove };
+        static const PcrOps core_ops = { pcr_core_prepare, pcr_core_commit, pcr_core_remove };
+        _cleanup_(bt_closep) BusTest bus = {}, muted = {};
+        _cleanup_(core_freep) Core *c = NULL;
+        CoreSnapshotter *s = NULL;
+        size_t n;
+        int r;
+
+        r = parse_size(argv[3], &n);
+        if (r >= 0 && (n == 0 || n % INTERLEAVE_BLOCK != 0))
+                r = log_error_errno(-EINVAL, "N must be a multiple of %u", INTERLEAVE_BLOCK);
+        if (r >= 0)
+                r = core_open(argv[1], argv[2], &c, &s);
+        if (r >= 0)
+                r = bus_open(&bus);
+        if (r >= 0)
+                r = bus_open(&muted);
+        if (r < 0)
+                return r;
+        r = bt_call(&muted, BT_MANAGER_PATH, "org.lamina.snapshot1.Monitor", "Mute", NULL, NULL);
+        if (r < 0)
+                return bus_fail(&muted, "Monitor.Mute", BT_MANAGER_PATH, r);
+
+        for (unsigned rep = 0; rep < arg_reps; rep++) {
+                uint64_t ns[4] = {};
+
+                for (size_t b = 0; b < n / INTERLEAVE_BLOCK; b++) {
+                        size_t first = b * INTERLEAVE_BLOCK;
+                        char tag[3][32];
+
+                        snprintf(tag[0], sizeof tag[0], "b%u", rep);
+                        snprintf(tag[1], sizeof tag[1], "m%u", rep);
+                        snprintf(tag[2], sizeof tag[2], "c%u", rep);
+                        for (size_t k = 0; k < 4 && r >= 0; k++)
+                                switch ((b + k) % 4) {
+                                case 0: r = pcr_block(&bus_ops, &bus, tag[0], first, INTERLEAVE_BLOCK, &ns[0]); break;
+                                case 1: r = pcr_block(&bus_ops, &muted, tag[1], first, INTERLEAVE_BLOCK, &ns[1]); break;
+                                case 2: r = pcr_block(&core_ops, s, tag[2], first, INTERLEAVE_BLOCK, &ns[2]); break;
+                                default: r = ping_block(&bus, 3 * INTERLEAVE_BLOCK, &ns[3]); break;
+                                }
+                        if (r < 0)
+                                return r;
+                        /* The caller's own signals, queued on the default client, are not read. */
+                        while ((r = sd_bus_process(bus.bus, NULL)) > 0)
+                                ;
+                        if (r < 0)
+                                return r;
+                }
+                printf("%.1f %.1f %.1f %.1f\n", (double) ns[0] / 1000.0 / (double) n,
+                       (double) ns[1] / 1000.0 / (double) n, (double) ns[2] / 1000.0 / (double) n,
+                       (double) ns[3] / 1000.0 / (double) (3 * n));
+                fflush(stdout);
+        }
+        return 0;
 }
 
 /* --- Chains and their mounts --- */
@@ -499,8 +572,8 @@ typedef struct Command {
 
 static const Command commands[] = {
         { "pcr-bus",           "N",                    1, cmd_pcr_bus },
-        { "pcr-bus-muted",     "N",                    1, cmd_pcr_bus_muted },
         { "pcr-core",          "STATE_DIR RUN_DIR N",  3, cmd_pcr_core },
+        { "pcr-interleaved",   "STATE_DIR RUN_DIR N",  3, cmd_pcr_interleaved },
         { "chain-bus",         "PREFIX N",             2, cmd_chain_bus },
         { "prepare-mount-bus", "PARENT",               1, cmd_prepare_mount_bus },
         { "apply-bus",         "LAYER_FILE",           1, cmd_apply_bus },
