@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,79 @@ int bus_read_checked_key(sd_bus_message *m, const char *what, bool may_be_empty,
 
 int bus_read_key(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
         return bus_read_checked_key(m, "key", false, &req->key, error);
+}
+
+static const BusOption *option_find(const BusOption *options, const char *name) {
+        for (const BusOption *o = options; o->name; o++)
+                if (streq(o->name, name))
+                        return o;
+        return NULL;
+}
+
+static int option_unknown(const char *method, const BusOption *options, const char *name, sd_bus_error *error) {
+        char list[256] = "";
+        size_t n = 0;
+
+        for (const BusOption *o = options; o->name; o++)
+                n++;
+        for (size_t i = 0; i < n; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                         options[i].name);
+        return bus_error_setf(error, EINVAL, "unknown %s option %s; use %s", method, LOG_KEY(name), list);
+}
+
+static int option_read_value(sd_bus_message *m, const char *method, const BusOption *o, sd_bus_error *error) {
+        const char *value;
+        int b, r;
+
+        if (o->type == 'b') {
+                r = sd_bus_message_read(m, "v", "b", &b);
+                if (r == -ENXIO)
+                        return bus_error_setf(error, EINVAL, "%s option %s must be a boolean (b)", method, o->name);
+                if (r >= 0)
+                        *(bool *) o->slot = b;
+                return r;
+        }
+        assert(o->type == 's');
+        r = sd_bus_message_read(m, "v", "s", &value);
+        if (r == -ENXIO)
+                return bus_error_setf(error, EINVAL, "%s option %s must be a string (s)", method, o->name);
+        if (r < 0)
+                return r;
+        if (strlen(value) > BUS_OPTION_MAX)
+                return bus_error_setf(error, EINVAL, "%s option %s is longer than %u bytes", method, o->name,
+                                      BUS_OPTION_MAX);
+        free(*(char **) o->slot);
+        *(char **) o->slot = strdup(value);
+        return *(char **) o->slot ? 0 : -ENOMEM;
+}
+
+int bus_read_options(sd_bus_message *m, const char *method, const BusOption *options, sd_bus_error *error) {
+        const char *name;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const BusOption *o;
+
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+                o = option_find(options, name);
+                if (!o)
+                        return option_unknown(method, options, name, error);
+                r = option_read_value(m, method, o, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
 }
 
 int bus_read_labels(sd_bus_message *m, Labels *ret, sd_bus_error *error) {

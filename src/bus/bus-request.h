@@ -34,7 +34,8 @@ struct BusRequest {
         const char *extra_action; /* asked about after the namespace's action (mount-anywhere) */
 
         char *key;    /* validated, or NULL for calls without one */
-        char *parent; /* "" or validated */
+        char *parent; /* "" or validated; CommitWithOptions: its parent option (NULL: none) */
+        bool rebase;  /* PrepareWithOptions */
         char *name;   /* Commit; TagImage: the new name */
         char *target; /* Mount: "" or the caller's path */
         Labels labels;
@@ -77,6 +78,16 @@ int bus_read_key(sd_bus_message *m, BusRequest *req, sd_bus_error *error);
 int bus_read_checked_key(sd_bus_message *m, const char *what, bool may_be_empty, char **ret, sd_bus_error *error);
 /* a{ss}: pair and total limits checked while reading, then sorted once (labels_build()). */
 int bus_read_labels(sd_bus_message *m, Labels *ret, sd_bus_error *error);
+/* a{sv} of a method's options: each name one of options (ended by an entry with name NULL),
+ * its value of that entry's type, 's' (a string of at most BUS_OPTION_MAX bytes, stored as
+ * a new char * in *slot) or 'b' (a bool *). Anything else: InvalidArgument naming it. */
+#define BUS_OPTION_MAX 1024u
+typedef struct BusOption {
+        const char *name;
+        char type;
+        void *slot;
+} BusOption;
+int bus_read_options(sd_bus_message *m, const char *method, const BusOption *options, sd_bus_error *error);
 /* as, at most BUS_STRV_MAX strings of BUS_STRV_BYTES_MAX bytes in all. */
 int bus_read_strv(sd_bus_message *m, const char *what, char ***ret, sd_bus_error *error);
 

@@ -88,12 +88,29 @@ static int read_create(sd_bus_message *m, BusRequest *req, sd_bus_error *error) 
         return bus_read_labels(m, &req->labels, error);
 }
 
+static int read_create_with_options(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int r;
+
+        r = read_create(m, req, error);
+        if (r < 0)
+                return r;
+        r = bus_read_options(m, "Prepare", (const BusOption[]) { { "rebase", 'b', &req->rebase }, {} }, error);
+        if (r < 0)
+                return r;
+        if (req->rebase && !isempty(req->parent))
+                return bus_error_setf(error, EINVAL,
+                                      "snapshot %s: a snapshot prepared with the rebase option has no parent until Commit; pass \"\" as parent and the parent to CommitWithOptions",
+                                      LOG_KEY(req->key));
+        return 0;
+}
+
 /* Prepare and View differ only in the kind they create. */
-static int create_snapshot(sd_bus_message *m, BusSnapshotter *s, SnapshotKind kind, sd_bus_error *error) {
+static int create_snapshot(sd_bus_message *m, BusSnapshotter *s, SnapshotKind kind, bus_read_fn read,
+                           sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
         int r;
 
-        r = bus_request_begin(s, m, kind == SNAPSHOT_VIEW ? "view" : "prepare", BUS_ACTION_MANAGE_OWN, read_create,
+        r = bus_request_begin(s, m, kind == SNAPSHOT_VIEW ? "view" : "prepare", BUS_ACTION_MANAGE_OWN, read,
                               &req, error);
         if (r != 0)
                 return r;
@@ -105,11 +122,15 @@ static int create_snapshot(sd_bus_message *m, BusSnapshotter *s, SnapshotKind ki
 }
 
 static int method_prepare(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return create_snapshot(m, userdata, SNAPSHOT_ACTIVE, error);
+        return create_snapshot(m, userdata, SNAPSHOT_ACTIVE, read_create, error);
+}
+
+static int method_prepare_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return create_snapshot(m, userdata, SNAPSHOT_ACTIVE, read_create_with_options, error);
 }
 
 static int method_view(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return create_snapshot(m, userdata, SNAPSHOT_VIEW, error);
+        return create_snapshot(m, userdata, SNAPSHOT_VIEW, read_create, error);
 }
 
 /* Runs req on a worker (a slow job of the caller's); takes req. */
@@ -462,8 +483,10 @@ BUS_DEFINE_METHOD(safe_update, method_update)
 BUS_DEFINE_METHOD(safe_usage, bus_method_usage)
 BUS_DEFINE_METHOD(safe_mounts, method_mounts)
 BUS_DEFINE_METHOD(safe_prepare, method_prepare)
+BUS_DEFINE_METHOD(safe_prepare_with_options, method_prepare_with_options)
 BUS_DEFINE_METHOD(safe_view, method_view)
 BUS_DEFINE_METHOD(safe_commit, bus_method_commit)
+BUS_DEFINE_METHOD(safe_commit_with_options, bus_method_commit_with_options)
 BUS_DEFINE_METHOD(safe_remove, method_remove)
 BUS_DEFINE_METHOD(safe_list, bus_method_list)
 BUS_DEFINE_METHOD(safe_list_page, bus_method_list_page)
@@ -499,6 +522,10 @@ const sd_bus_vtable bus_snapshotter_vtable[] = {
                                 SD_BUS_ARGS("s", key, "s", parent, "a{ss}", labels),
                                 SD_BUS_RESULT("a(ssas)", mounts),
                                 safe_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PrepareWithOptions",
+                                SD_BUS_ARGS("s", key, "s", parent, "a{ss}", labels, "a{sv}", options),
+                                SD_BUS_RESULT("a(ssas)", mounts),
+                                safe_prepare_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("View",
                                 SD_BUS_ARGS("s", key, "s", parent, "a{ss}", labels),
                                 SD_BUS_RESULT("a(ssas)", mounts),
@@ -507,6 +534,10 @@ const sd_bus_vtable bus_snapshotter_vtable[] = {
                                 SD_BUS_ARGS("s", name, "s", key, "a{ss}", labels),
                                 SD_BUS_NO_RESULT,
                                 safe_commit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CommitWithOptions",
+                                SD_BUS_ARGS("s", name, "s", key, "a{ss}", labels, "a{sv}", options),
+                                SD_BUS_NO_RESULT,
+                                safe_commit_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Remove",
                                 SD_BUS_ARGS("s", key),
                                 SD_BUS_NO_RESULT,

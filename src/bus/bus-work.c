@@ -33,6 +33,8 @@ static int create_run(BusJob *job, void *data, Error *e) {
 
         if (streq(req->verb, "view"))
                 return core_view(s, req->ns, req->key, req->parent, &req->labels, &req->mounts, e);
+        if (req->rebase)
+                return core_prepare_rebase(s, req->ns, req->key, &req->labels, &req->mounts, e);
         return core_prepare(s, req->ns, req->key, req->parent, &req->labels, &req->mounts, e);
 }
 
@@ -107,7 +109,7 @@ int bus_method_usage(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 static int commit_run(BusJob *job, void *data, Error *e) {
         BusRequest *req = data;
 
-        return core_commit(req->snapshotter->core, req->ns, req->name, req->key, &req->labels, e);
+        return core_commit_onto(req->snapshotter->core, req->ns, req->name, req->key, req->parent, &req->labels, e);
 }
 
 static int commit_reply(sd_bus_message *m, void *data) {
@@ -133,6 +135,25 @@ static int read_commit(sd_bus_message *m, BusRequest *req, sd_bus_error *error) 
         if (r < 0)
                 return r;
         return bus_read_labels(m, &req->labels, error);
+}
+
+static int read_commit_with_options(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int r;
+
+        r = read_commit(m, req, error);
+        if (r < 0)
+                return r;
+        return bus_read_options(m, "Commit", (const BusOption[]) { { "parent", 's', &req->parent }, {} }, error);
+}
+
+int bus_method_commit_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusRequest *req = NULL;
+        int r;
+
+        r = bus_request_begin(userdata, m, "commit", BUS_ACTION_MANAGE_OWN, read_commit_with_options, &req, error);
+        if (r != 0)
+                return r;
+        return work_start(SLOW_JOBS(req), m, &commit_ops, req, error);
 }
 
 int bus_method_commit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -257,50 +278,14 @@ static int take_layer_fd(BusRequest *req, int fd, sd_bus_error *error) {
         return req->layer_fd < 0 ? -errno : 0;
 }
 
-#define APPLY_OPTION_MAX 1024u
-
 static int read_apply_options(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
-        const char *name;
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                char **slot;
-                const char *value;
-
-                r = sd_bus_message_read(m, "s", &name);
-                if (r < 0)
-                        return r;
-                if (streq(name, "expected-diff-id"))
-                        slot = &req->expected_diff_id;
-                else if (streq(name, "media-type"))
-                        slot = &req->media_type;
-                else
-                        return bus_error_setf(error, EINVAL,
-                                              "unknown Apply option %s; use expected-diff-id or media-type",
-                                              LOG_KEY(name));
-
-                r = sd_bus_message_read(m, "v", "s", &value);
-                if (r == -ENXIO)
-                        return bus_error_setf(error, EINVAL, "Apply option %s must be a string (s)", name);
-                if (r < 0)
-                        return r;
-                if (strlen(value) > APPLY_OPTION_MAX)
-                        return bus_error_setf(error, EINVAL, "Apply option %s is longer than %u bytes", name,
-                                              APPLY_OPTION_MAX);
-                free(*slot);
-                *slot = strdup(value);
-                if (!*slot)
-                        return -ENOMEM;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+        return bus_read_options(m, "Apply",
+                                (const BusOption[]) {
+                                        { "expected-diff-id", 's', &req->expected_diff_id },
+                                        { "media-type", 's', &req->media_type },
+                                        {},
+                                },
+                                error);
 }
 
 static int read_apply(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {

@@ -31,6 +31,7 @@ int bus_work_create(sd_bus_message *m, BusRequest *req, SnapshotKind kind, sd_bu
 
 int bus_method_usage(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_commit(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_commit_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cleanup(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_list(sd_bus_message *m, void *userdata, sd_bus_error *error);

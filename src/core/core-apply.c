@@ -164,7 +164,11 @@ static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *sna
         int *lowers = NULL, r;
 
         /* Only a layered snapshot holds its own changes alone; a full tree has its parents. */
-        if (s->backend->vtable->layered) {
+        if (s->backend->vtable->layered && snap->n_parents == 0) {
+                r = core_rebase_apply_check(s, snap->id, key, &o.mark_implicit, e);
+                if (r < 0)
+                        return core_data_error(e, r, key);
+        } else if (s->backend->vtable->layered) {
                 r = open_lowers(s, snap, &lowers, e);
                 if (r < 0)
                         return core_data_error(e, r, key);

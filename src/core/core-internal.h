@@ -90,6 +90,19 @@ void core_reclaim_stop(CoreSnapshotter *s);
  * reported to uid's next Cleanup. */
 void core_reclaim_queue(CoreSnapshotter *s, uint64_t id, uid_t uid);
 
+/* Rebase (core-rebase.c). Marks the data of the new active snapshot id for a rebase. */
+int core_rebase_mark(CoreSnapshotter *s, uint64_t id, Error *e);
+/* Before an Apply to id: *ret_mark whether it is a rebase snapshot (its parent directories
+ * are marked); EWRONGKIND when a Commit of it began. */
+int core_rebase_apply_check(CoreSnapshotter *s, uint64_t id, const char *key, bool *ret_mark, Error *e);
+/* Before Commit records id: gives its data what Apply onto chain (the parent's ID and
+ * parents; NULL: none) would have given it. 0: not a rebase snapshot and chain NULL
+ * (nothing to do); 1: done; EWRONGKIND: not a rebase snapshot but chain given, or a
+ * Commit onto another parent began. */
+int core_rebase_attach(CoreSnapshotter *s, uint64_t id, const char *key, const Snapshot *chain, Error *e);
+/* After the commit of a rebase snapshot is recorded. */
+void core_rebase_finish(CoreSnapshotter *s, uint64_t id, const char *key);
+
 /* Starts removing, in the background, what applies cut off by a crash left behind; at
  * start, before any call. Fast: it only lists a directory. */
 int core_apply_recover(CoreSnapshotter *s);

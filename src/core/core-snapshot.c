@@ -243,8 +243,25 @@ static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
         return install_data(a->s->backend, a->tmpname, a->ret->id, e);
 }
 
+/* The data of a new rebase snapshot is marked before anyone is told of it; a snapshot that
+ * cannot be marked goes again. */
+static int rebase_mark_new(CoreSnapshotter *s, uid_t ns, const char *key, uint64_t id, Error *e) {
+        int r;
+
+        r = core_busy_acquire(s, id, key, e);
+        if (r >= 0) {
+                r = core_rebase_mark(s, id, e);
+                core_busy_release(s, id);
+                if (r < 0)
+                        r = core_data_error(e, r, key);
+        }
+        if (r < 0)
+                (void) core_remove(s, ns, key, NULL);
+        return r;
+}
+
 static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const char *key,
-                       const char *parent, const Labels *labels, MountSpecList *ret, Error *e) {
+                       const char *parent, bool rebase, const Labels *labels, MountSpecList *ret, Error *e) {
         _cleanup_(snapshot_clear) Snapshot chain = {}, snap = {};
         _cleanup_free_ char *tmpname = NULL;
         const BackendVTable *vt = s->backend->vtable;
@@ -316,8 +333,13 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
                 return r;
         }
 
-        log_debug("%s: %s %s of uid %u prepared as %" PRIu64, s->name, snapshot_kind_to_string(kind),
-                  QUOTE(key), (unsigned) ns, snap.id);
+        if (rebase) {
+                r = rebase_mark_new(s, ns, key, snap.id, e);
+                if (r < 0)
+                        return r;
+        }
+        log_debug("%s: %s %s of uid %u prepared as %" PRIu64 "%s", s->name, snapshot_kind_to_string(kind),
+                  QUOTE(key), (unsigned) ns, snap.id, rebase ? " for a rebase" : "");
         if (kind == SNAPSHOT_ACTIVE)
                 core_quota_fs_limit(s, ns, snap.id);
         if (!ret)
@@ -327,18 +349,30 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
 
 int core_prepare(CoreSnapshotter *s, uid_t ns, const char *key, const char *parent,
                  const Labels *labels, MountSpecList *ret, Error *e) {
-        return core_create(s, SNAPSHOT_ACTIVE, ns, key, parent, labels, ret, e);
+        return core_create(s, SNAPSHOT_ACTIVE, ns, key, parent, false, labels, ret, e);
+}
+
+int core_prepare_rebase(CoreSnapshotter *s, uid_t ns, const char *key, const Labels *labels, MountSpecList *ret,
+                        Error *e) {
+        if (!s->backend->vtable->layered)
+                return error_setf(e, EOPNOTSUPP,
+                                  "snapshot %s: the %s snapshotter keeps whole trees, so a layer applied without its parent cannot be given one at Commit; prepare it on its parent instead",
+                                  QUOTE(key), s->name);
+        return core_create(s, SNAPSHOT_ACTIVE, ns, key, NULL, true, labels, ret, e);
 }
 
 int core_view(CoreSnapshotter *s, uid_t ns, const char *key, const char *parent,
               const Labels *labels, MountSpecList *ret, Error *e) {
-        return core_create(s, SNAPSHOT_VIEW, ns, key, parent, labels, ret, e);
+        return core_create(s, SNAPSHOT_VIEW, ns, key, parent, false, labels, ret, e);
 }
 
 typedef struct CommitArgs {
         CoreSnapshotter *s;
         uid_t ns;
         const char *name, *key;
+        const char *parent; /* rebase: attached to it */
+        uid_t parent_owner;
+        uint64_t parent_id;
         uint64_t id, size, inodes;
         const Labels *labels;
         QuotaUse elsewhere;
@@ -358,6 +392,16 @@ static int commit_in_txn(StoreTxn *t, void *userdata, Error *e) {
         if (r < 0)
                 return r;
         before = core_labels_bytes(&old.labels);
+        if (a->parent) {
+                uint64_t pid;
+
+                r = store_attach_parent(t, a->ns, a->key, a->parent_owner, a->parent, &pid, e);
+                if (r < 0)
+                        return r;
+                if (pid != a->parent_id)
+                        return error_setf(e, EBUSY, "parent snapshot %s changed while %s was being committed; remove %s and apply its layer again",
+                                          QUOTE(a->parent), QUOTE(a->key), QUOTE(a->key));
+        }
         r = store_commit_active(t, a->ns, a->key, a->name, a->size, a->inodes, a->labels, now_usec(), &id, e);
         if (r < 0)
                 return r;
@@ -397,8 +441,14 @@ static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const
 
 int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
                 const Labels *labels, Error *e) {
+        return core_commit_onto(s, ns, name, key, NULL, labels, e);
+}
+
+int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char *key, const char *parent,
+                     const Labels *labels, Error *e) {
         CommitArgs a = { .s = s, .ns = ns, .name = name, .key = key, .labels = labels };
-        int r;
+        _cleanup_(snapshot_clear) Snapshot chain = {};
+        int r, rebase;
 
         r = core_validate_key("name", name, e);
         if (r < 0)
@@ -406,6 +456,24 @@ int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
         r = validate_key_and_labels(key, labels, e);
         if (r < 0)
                 return r;
+        if (!isempty(parent)) {
+                r = core_validate_key("parent", parent, e);
+                if (r < 0)
+                        return r;
+                if (!s->backend->vtable->layered)
+                        return error_setf(e, EOPNOTSUPP,
+                                          "snapshot %s: the %s snapshotter keeps whole trees and cannot give a snapshot a parent at Commit",
+                                          QUOTE(key), s->name);
+                r = resolve_parent(s, ns, parent, &a.parent_owner, &chain, e);
+                if (r < 0)
+                        return r;
+                if (chain.n_parents + 1 > CORE_MAX_LAYERS)
+                        return error_setf(e, EINVAL,
+                                          "parent snapshot %s is %zu layers deep; the kernel stacks at most %d layers",
+                                          QUOTE(parent), chain.n_parents + 1, CORE_MAX_LAYERS);
+                a.parent = parent;
+                a.parent_id = chain.id;
+        }
         /* Whether a force-unmounted mount of it is still held: asked once, outside every
          * transaction (walking /proc for holders may take a while). */
         core_mount_precheck(s, ns, key, &a.pre);
@@ -419,12 +487,15 @@ int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
         if (r < 0)
                 return r;
 
-        /* The walk runs outside the write transaction so other writers are not held up. */
-        r = core_data_usage(s, a.id, &a.size, &a.inodes, e);
+        /* The walks run outside the write transaction so other writers are not held up. */
+        rebase = core_rebase_attach(s, a.id, key, a.parent ? &chain : NULL, e);
+        r = rebase < 0 ? core_data_error(e, rebase, key) : core_data_usage(s, a.id, &a.size, &a.inodes, e);
         if (r < 0)
-                r = core_data_error(e, r, key);
+                r = rebase < 0 ? r : core_data_error(e, r, key);
         else
                 r = store_write(s->store, commit_in_txn, &a, e);
+        if (r >= 0 && rebase > 0)
+                core_rebase_finish(s, a.id, name);
         core_busy_release(s, a.id);
         if (r < 0)
                 return r;

@@ -62,6 +62,14 @@ int core_view(CoreSnapshotter *s, uid_t ns, const char *key, const char *parent,
               const Labels *labels, MountSpecList *ret, Error *e);
 int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
                 const Labels *labels, Error *e);
+/* Rebase (containerd 2.1's, overlayfs): an active snapshot without a parent whose data
+ * is one layer's changes (EOPNOTSUPP on a backend holding full trees); Commit onto a parent
+ * (resolved as Prepare resolves it; NULL or "": none) then gives it what an Apply onto that
+ * parent would have (core-rebase.c). Committing another snapshot with a parent: EWRONGKIND. */
+int core_prepare_rebase(CoreSnapshotter *s, uid_t ns, const char *key, const Labels *labels, MountSpecList *ret,
+                        Error *e);
+int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char *key, const char *parent,
+                     const Labels *labels, Error *e);
 int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e);
 
 /* A snapshot whose maker asked for it to go when it goes: the label CORE_LABEL_TRANSIENT,

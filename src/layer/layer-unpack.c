@@ -122,6 +122,7 @@ static int build_argv(Unpack *u, const LayerApplyOptions *o, const LayerLimits *
         r = r ?: argv_add(u, "--devices=%s", o->allow_devices ? "yes" : "no");
         r = r ?: argv_add(u, "--write-uid=%u", (unsigned) o->write_uid);
         r = r ?: argv_add(u, "--lowers=%zu", o->n_lower_fds);
+        r = r ?: argv_add(u, "--mark-implicit=%s", o->mark_implicit ? "yes" : "no");
         r = r ?: argv_add(u, "--staging-name=%s", o->staging_name);
         r = r ?: argv_add(u, "--max-entries=%" PRIu64, l->max_entries);
         r = r ?: argv_add(u, "--max-bytes=%" PRIu64, l->max_bytes);

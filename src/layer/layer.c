@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -442,6 +443,20 @@ static int implicit_dir_copy(Apply *a, const char *path) {
                 return layer_report_dir_times(a->report_fd, path,
                                               &(LayerDirTimes) { .atime = st.st_atim, .mtime = st.st_mtim });
         }
+        return a->opts->mark_implicit ? RET_NERRNO(fsetxattr(dst, LAYER_XATTR_IMPLICIT, "", 0, 0)) : 0;
+}
+
+/* A directory the layer carries itself: no longer implicit where an earlier Apply left it
+ * so (the target is the Apply's own clone: a failure leaves the snapshot as it was). */
+static int explicit_dir_unmark(Apply *a, const char *path) {
+        _cleanup_close_ int fd = layer_open_dir_in(a->target_fd, path);
+
+        if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
+                return 0;
+        if (fd < 0)
+                return fd;
+        if (fremovexattr(fd, LAYER_XATTR_IMPLICIT) < 0 && errno != ENODATA)
+                return -errno;
         return 0;
 }
 
@@ -492,6 +507,8 @@ static int implicit_dirs_copy(Apply *a) {
                 r = layer_paths_add(&seen, paths[i - 1]);
                 if (r > 0 && implicit[i - 1])
                         r = implicit_dir_copy(a, paths[i - 1]);
+                else if (r > 0 && a->opts->mark_implicit)
+                        r = explicit_dir_unmark(a, paths[i - 1]);
                 if (r < 0)
                         return r;
         }

@@ -65,6 +65,11 @@ typedef struct LayerApplyOptions {
          * owner, mode, times and xattrs from. May be empty. */
         const int *lower_fds;
         size_t n_lower_fds;
+        /* A layer applied without its parent (a rebase: overlay whiteouts, no lowers): each
+         * missing parent directory that neither the target nor a lower has gets the xattr
+         * LAYER_XATTR_IMPLICIT, and a directory the layer carries loses it, so that the
+         * parent's attributes can be copied in when it is attached (core-rebase.c). */
+        bool mark_implicit;
         bool allow_devices;         /* root callers only */
         /* The writer writes as this fsuid (the snapshot's owner): filesystems that keep blocks
          * for root (ext4's resuid 0) keep them from a user's layer. 0 for root's. */
@@ -86,6 +91,10 @@ typedef struct LayerApplyOptions {
          * Looked at only when > 0 (fd 0 is stdin, never one). */
         int cancel_fd;
 } LayerApplyOptions;
+
+/* The mark of a directory whose owner, mode, times and xattrs come from the parent the
+ * snapshot is attached to later (trusted.*: never from a layer, never copied by Apply). */
+#define LAYER_XATTR_IMPLICIT "trusted.lamina.implicit"
 
 typedef struct LayerApplyResult {
         char diff_id[7 + 64 + 1]; /* "sha256:<hex>" of the uncompressed stream */

@@ -242,6 +242,47 @@ int store_commit_active(StoreTxn *t, uid_t owner, const char *key, const char *n
         return 0;
 }
 
+int store_attach_parent(StoreTxn *t, uid_t owner, const char *key, uid_t parent_owner, const char *parent,
+                        uint64_t *ret_parent_id, Error *e) {
+        _cleanup_(labels_clear) Labels l = LABELS_NULL;
+        Record p, rec;
+        ChildKey k;
+        int r;
+
+        assert(t && t->write);
+        assert(key && parent);
+
+        r = record_lookup(t, parent_owner, parent, &p);
+        if (r == -ENOENT)
+                return error_setf(e, ENOENT, "parent snapshot %s does not exist", QUOTE(parent));
+        if (r < 0)
+                return record_fail(e, r, parent);
+        if (p.kind != SNAPSHOT_COMMITTED)
+                return error_setf(e, EINVAL, "parent snapshot %s is %s, not committed; commit it first",
+                                  QUOTE(parent), kind_phrase(p.kind));
+        r = record_lookup_or_fail(t, owner, key, &rec, e);
+        if (r < 0)
+                return r;
+        if (rec.kind != SNAPSHOT_ACTIVE)
+                return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; only active snapshots can be committed",
+                                  QUOTE(key), kind_phrase(rec.kind));
+        if (rec.parent_id != 0)
+                return error_setf(e, EEXIST, "snapshot %s has a parent already; commit it without one", QUOTE(key));
+
+        rec.parent_id = p.id;
+        k = child_key(p.id, rec.id);
+        r = labels_decode(&rec, &l);
+        if (r >= 0)
+                r = record_put(t, &rec, &l);
+        if (r >= 0)
+                r = db_put(t, t->store->children, k.b, sizeof k.b, "", 0, 0);
+        if (r < 0)
+                return record_fail(e, r, key);
+        if (ret_parent_id)
+                *ret_parent_id = p.id;
+        return 0;
+}
+
 int store_count_children(StoreTxn *t, uint64_t id, size_t *ret) {
         _cleanup_cursor_ MDB_cursor *c = NULL;
         ChildKey k = child_key(id, 0);

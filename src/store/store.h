@@ -85,6 +85,12 @@ int store_update_info(StoreTxn *t, uid_t owner, const char *name, const Labels *
 int store_commit_active(StoreTxn *t, uid_t owner, const char *key, const char *name,
                         uint64_t size, uint64_t inodes, const Labels *labels,
                         uint64_t now_usec, uint64_t *ret_id, Error *e);
+/* Gives the parentless active `key` the committed parent (parent_owner, parent): the
+ * record's parent and the children index, as store_create() records them (a rebase, done
+ * just before its store_commit_active()). ENOENT no parent, EINVAL parent not committed,
+ * EWRONGKIND key not active, EEXIST key has a parent already. */
+int store_attach_parent(StoreTxn *t, uid_t owner, const char *key, uid_t parent_owner, const char *parent,
+                        uint64_t *ret_parent_id, Error *e);
 int store_remove(StoreTxn *t, uid_t owner, const char *name, uint64_t *ret_id,
                  SnapshotKind *ret_kind, Error *e);
 /* Number of children (any kind) of the snapshot; 0 when none. */

@@ -4,7 +4,7 @@
  * libarchive, zlib, libzstd and libcrypto never run (nor load) in the daemon. The fds and
  * the result record are the contract in layer-unpack.h; the options come as arguments:
  *
- *   lamina-unpack --media-type=detect|tar|tar+gzip|tar+zstd --whiteouts=overlay|delete
+ *   lamina-unpack --media-type=detect|tar|tar+gzip|tar+zstd --whiteouts=overlay|delete --mark-implicit=yes|no
  *                 --devices=yes|no --lowers=N --staging-name=NAME --max-entries=N
  *                 --max-bytes=N --max-name-length=N --max-memory=BYTES --max-cpu=SECONDS
  *                 --parent=PID [--expected-diff-id=sha256:HEX]
@@ -51,7 +51,7 @@ static int parse_u64(const char *s, uint64_t *ret) {
 }
 
 static int parse_args(int argc, char *argv[], Args *a) {
-        enum { MEDIA = 256, WHITEOUTS, DEVICES, LOWERS, STAGING, ENTRIES, BYTES, NAMELEN, MEMORY, CPU, PARENT, DIFFID, WRITEUID };
+        enum { MEDIA = 256, WHITEOUTS, DEVICES, LOWERS, STAGING, ENTRIES, BYTES, NAMELEN, MEMORY, CPU, PARENT, DIFFID, WRITEUID, MARK };
         static const struct option options[] = {
                 { "media-type", required_argument, NULL, MEDIA },
                 { "whiteouts", required_argument, NULL, WHITEOUTS },
@@ -66,6 +66,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 { "parent", required_argument, NULL, PARENT },
                 { "expected-diff-id", required_argument, NULL, DIFFID },
                 { "write-uid", required_argument, NULL, WRITEUID },
+                { "mark-implicit", required_argument, NULL, MARK },
                 {}
         };
         LayerLimits *l = &a->o.limits;
@@ -86,6 +87,10 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 case DEVICES:
                         a->o.allow_devices = streq(optarg, "yes");
                         r = a->o.allow_devices || streq(optarg, "no") ? 0 : -EINVAL;
+                        break;
+                case MARK:
+                        a->o.mark_implicit = streq(optarg, "yes");
+                        r = a->o.mark_implicit || streq(optarg, "no") ? 0 : -EINVAL;
                         break;
                 case STAGING:
                         a->o.staging_name = optarg;
