@@ -214,9 +214,10 @@ int record_decode(uint64_t id, const MDB_val *v, Record *ret) {
         rec.labels = r;
         if (rec.n_labels > r.left / (2 * sizeof(uint32_t)))
                 return -EBADMSG;
-        /* Parents are created before their children, so a parent's ID is always smaller:
-         * chains end. */
-        if (r.bad || rec.name_len == 0 || rec.parent_id >= id || !kind_is_valid(rec.kind))
+        /* A parent's ID is smaller than its child's, except where the child was prepared
+         * without it and attached at Commit (a rebase, store_attach_parent()); record_chain()
+         * bounds the walk up a chain. */
+        if (r.bad || rec.name_len == 0 || rec.parent_id == id || !kind_is_valid(rec.kind))
                 return -EBADMSG;
         *ret = rec;
         return 0;

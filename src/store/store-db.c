@@ -270,11 +270,19 @@ int record_chain(StoreTxn *t, const Record *rec, Snapshot *ret) {
         _cleanup_free_ uint64_t *ids = NULL;
         size_t n = 0, cap = 0;
         uint64_t parent = rec->parent_id;
+        MDB_stat st = {};
 
+        /* A chain has fewer links than there are records, or it is a loop: a corrupt store
+         * (nothing makes a snapshot its own ancestor: only committed ones are parents, and
+         * only a parentless active one is attached to one). */
+        if (parent != 0 && mdb_stat(t->txn, t->store->records, &st) != 0)
+                return -EIO;
         while (parent != 0) {
                 Record p;
                 int r;
 
+                if (n >= st.ms_entries)
+                        return -EBADMSG;
                 if (n == cap) {
                         uint64_t *a = realloc(ids, (cap = MAX(cap * 2, 8u)) * sizeof(uint64_t));
                         if (!a)
@@ -285,7 +293,7 @@ int record_chain(StoreTxn *t, const Record *rec, Snapshot *ret) {
                 r = record_get(t, parent, &p);
                 if (r < 0)
                         return r == -ENOENT ? -EBADMSG : r;
-                parent = p.parent_id; /* decode ensures it is smaller: the loop ends */
+                parent = p.parent_id;
         }
         snapshot_clear(ret);
         *ret = (Snapshot) { .id = rec->id, .kind = rec->kind, .parent_ids = TAKE_PTR(ids), .n_parents = n };

@@ -257,8 +257,43 @@ TEST(rebase_refusals) {
         ASSERT_OK(core_remove(o, 0, "base", &e));
 }
 
+/* Layers applied at once: a snapshot may be attached to a parent younger than itself. */
+TEST(rebase_onto_a_younger_parent) {
+        CoreSnapshotter *s = core_snapshotter_by_name(core, "overlayfs");
+        SnapshotInfo old = {}, young = {};
+        MountSpecList m = {};
+        Error e = ERROR_NULL;
+
+        ASSERT_OK(core_prepare_rebase(s, 0, "old", NULL, NULL, &e));
+        apply(s, "old", layer, ELEMENTSOF(layer));
+        ASSERT_OK(core_prepare(s, 0, "y", NULL, NULL, NULL, &e));
+        apply(s, "y", base, ELEMENTSOF(base));
+        ASSERT_OK(core_commit(s, 0, "young", "y", NULL, &e));
+        ASSERT_OK(core_commit_onto(s, 0, "top", "old", "young", NULL, &e));
+        ASSERT_OK(core_stat(s, 0, "top", &old, &e));
+        ASSERT_OK(core_stat(s, 0, "young", &young, &e));
+        ASSERT_TRUE(old.id < young.id);
+        ASSERT_STREQ(old.parent, "young");
+        ASSERT_OK(core_view(s, 0, "v", "top", NULL, &m, &e));
+        ASSERT_TRUE(m.n == 1 && strstr(m.items[0].type, "overlay"));
+        test_mount_spec(&m.items[0], mnt);
+        {
+                _cleanup_free_ char *a = test_read_file(mnt, "keep/a"), *b = test_read_file(mnt, "keep/b");
+                ASSERT_STREQ(a, "one");
+                ASSERT_STREQ(b, "two");
+        }
+        ASSERT_OK(umount(mnt));
+        mount_spec_list_clear(&m);
+        snapshot_info_clear(&old);
+        snapshot_info_clear(&young);
+        ASSERT_OK(core_remove(s, 0, "v", &e));
+        ASSERT_OK(core_remove(s, 0, "top", &e));
+        ASSERT_OK(core_remove(s, 0, "young", &e));
+}
+
 int main(void) {
         static const TestCase cases[] = {
+                TEST_ENTRY(rebase_onto_a_younger_parent),
                 TEST_ENTRY(rebase_gives_what_apply_onto_the_parent_gives),
                 TEST_ENTRY(rebase_without_parent_and_explicit_root),
                 TEST_ENTRY(rebase_refusals),
