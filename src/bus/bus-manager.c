@@ -209,6 +209,8 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
         r = bus_objects_register(c);
         if (r < 0)
                 return r;
+        for (size_t i = 0; i < c->n_snapshotters; i++)
+                (void) bus_tracks_recover(c->tracks, &c->snapshotters[i]);
 
         r = sd_bus_error_add_map(bus_lamina_errors);
         if (r < 0)

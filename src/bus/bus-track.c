@@ -161,8 +161,7 @@ static Tracked *tracked_find(BusTracks *ts, const char *name) {
         return NULL;
 }
 
-static int tracked_get(BusTracks *ts, sd_bus_message *m, uid_t uid, Tracked **ret) {
-        const char *sender = sd_bus_message_get_sender(m);
+static int tracked_get(BusTracks *ts, const char *sender, uid_t uid, Tracked **ret) {
         Tracked *t;
         int r;
 
@@ -240,7 +239,7 @@ int bus_track_job(BusTracks *ts, sd_bus_message *m, uid_t uid, BusTrackJob **ret
         j->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (j->cancel_fd < 0)
                 return -errno;
-        r = tracked_get(ts, m, uid, &t);
+        r = tracked_get(ts, sd_bus_message_get_sender(m), uid, &t);
         if (r >= 0 && t->gone)
                 r = -ENXIO; /* its snapshots are being removed; the job must not hold on to t */
         if (r == -ENXIO)
@@ -352,7 +351,8 @@ int bus_track_transient_check(BusTracks *ts, sd_bus_message *m, uid_t uid, const
         return 1;
 }
 
-int bus_track_transient(BusTracks *ts, sd_bus_message *m, uid_t uid, BusSnapshotter *s, uid_t ns, const char *key) {
+/* key in ns of s goes when maker (a unique name) goes, at once if it has gone already. */
+static int track_transient(BusTracks *ts, const char *maker, uid_t uid, BusSnapshotter *s, uid_t ns, const char *key) {
         _cleanup_free_ Transient *x = calloc(1, sizeof *x);
         Tracked *t = NULL;
         Error e = ERROR_NULL;
@@ -362,13 +362,16 @@ int bus_track_transient(BusTracks *ts, sd_bus_message *m, uid_t uid, BusSnapshot
                 return -ENOMEM;
         x->snapshotter = s;
         x->ns = ns;
-        r = tracked_get(ts, m, uid, &t);
+        r = tracked_get(ts, maker, uid, &t);
         if (r == -ENXIO) {
-                /* Gone while it was being made. */
+                /* Gone while it was being made (or while laminad did not run). */
                 free(x->key);
-                r = core_remove_transient(s->core, ns, key, sd_bus_message_get_sender(m), &e);
-                if (r >= 0)
+                r = core_remove_transient(s->core, ns, key, maker, &e);
+                if (r >= 0) {
+                        log_info("%s: ns %u: removed transient snapshot %s: %s, which made it, has left the bus",
+                                 core_snapshotter_name(s->core), (unsigned) ns, QUOTE(key), maker);
                         emit_removed(s, ns, key, (uint32_t) ns);
+                }
                 return r == -ENOENT || r == -ESRCH ? 0 : r;
         }
         if (r < 0) {
@@ -379,5 +382,33 @@ int bus_track_transient(BusTracks *ts, sd_bus_message *m, uid_t uid, BusSnapshot
         x->next = t->transients;
         t->transients = TAKE_PTR(x);
         t->n_transients++;
+        return 0;
+}
+
+int bus_track_transient(BusTracks *ts, sd_bus_message *m, uid_t uid, BusSnapshotter *s, uid_t ns, const char *key) {
+        return track_transient(ts, sd_bus_message_get_sender(m), uid, s, ns, key);
+}
+
+int bus_tracks_recover(BusTracks *ts, BusSnapshotter *s) {
+        static char *const filters[] = { (char *) "kind!=committed,labels.\"" CORE_LABEL_TRANSIENT "\"", NULL };
+        _cleanup_(snapshot_info_list_clear) SnapshotInfoList l = {};
+        Error e = ERROR_NULL;
+        int r;
+
+        r = core_list(s->core, CORE_NS_ALL, filters, &l, &e);
+        if (r < 0)
+                return log_warning_errno(r, "%s: cannot list the transient snapshots left from before: %s",
+                                         core_snapshotter_name(s->core), e.message);
+        for (size_t i = 0; i < l.n; i++) {
+                const char *maker = labels_get(&l.items[i].labels, CORE_LABEL_TRANSIENT);
+
+                if (!maker)
+                        continue;
+                r = track_transient(ts, maker, l.items[i].owner, s, l.items[i].owner, l.items[i].name);
+                if (r < 0)
+                        log_warning_errno(r, "%s: ns %u: cannot look after transient snapshot %s: %m",
+                                          core_snapshotter_name(s->core), (unsigned) l.items[i].owner,
+                                          QUOTE(l.items[i].name));
+        }
         return 0;
 }

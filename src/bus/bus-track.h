@@ -47,3 +47,6 @@ int bus_track_transient_check(BusTracks *t, sd_bus_message *m, uid_t uid, const 
 /* After the Prepare or View made it: key in ns of s goes when m's sender goes (at once if
  * it has gone already). */
 int bus_track_transient(BusTracks *t, sd_bus_message *m, uid_t uid, BusSnapshotter *s, uid_t ns, const char *key);
+/* At start: the transient snapshots of s that laminad left when it stopped go now if their
+ * maker has left the bus (one round trip per maker), else when it does. */
+int bus_tracks_recover(BusTracks *t, BusSnapshotter *s);
