@@ -59,7 +59,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         return 0;
 }
 
-static int apply_message(Ctl *c, const char *key, int fd, const char *expected_diff_id, sd_bus_message **ret) {
+int ctl_apply_message(Ctl *c, const char *key, int fd, const char *expected_diff_id, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
@@ -89,7 +89,7 @@ int ctl_apply(Ctl *c, const ApplyArgs *args, char **ret_diff_id, uint64_t *ret_b
         const char *diff_id;
         int r;
 
-        r = apply_message(c, args->key, args->fd, args->expected_diff_id, &m);
+        r = ctl_apply_message(c, args->key, args->fd, args->expected_diff_id, &m);
         if (r < 0)
                 return r;
         if (a.bar) {

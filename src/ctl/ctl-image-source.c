@@ -39,10 +39,14 @@ struct ImageSource {
         bool archive;
         uint64_t size;
         char *name; /* as given, for messages */
+};
 
-        /* The member being copied into a pipe by the feeder thread, while one is. */
-        ArchiveReader *stream;
-        char *stream_path;
+/* A member being copied into a pipe by its feeder thread. Several may run at once: each has
+ * its own reader (its own offset on the archive's fd). */
+struct ImageStream {
+        ImageSource *source;
+        ArchiveReader *reader;
+        char *path;
         pthread_t feeder;
         int feeder_fd;
         int feeder_result;
@@ -313,12 +317,12 @@ static int write_all(int fd, const char *p, size_t n) {
 /* A member stored as a range of the archive file goes into the pipe by splice: the page
  * cache's pages, no copy through this process (libarchive's reading and our write were
  * most of laminactl's CPU time in an import). */
-static int feed_range(ImageSource *s) {
-        loff_t offset = (loff_t) s->stream->data_offset;
-        uint64_t left = s->stream->member_size;
+static int feed_range(ImageStream *st) {
+        loff_t offset = (loff_t) st->reader->data_offset;
+        uint64_t left = st->reader->member_size;
 
         while (left > 0) {
-                ssize_t n = splice(s->fd, &offset, s->feeder_fd, NULL, left < PIPE_SIZE ? (size_t) left : PIPE_SIZE,
+                ssize_t n = splice(st->source->fd, &offset, st->feeder_fd, NULL, left < PIPE_SIZE ? (size_t) left : PIPE_SIZE,
                                    SPLICE_F_MOVE);
 
                 if (n < 0 && errno == EINTR)
@@ -326,7 +330,7 @@ static int feed_range(ImageSource *s) {
                 if (n < 0)
                         return -errno;
                 if (n == 0) {
-                        s->feeder_error = strdup("truncated archive: it ends inside the member");
+                        st->feeder_error = strdup("truncated archive: it ends inside the member");
                         return -EBADMSG;
                 }
                 left -= (uint64_t) n;
@@ -338,47 +342,62 @@ static int feed_range(ImageSource *s) {
 
 /* The feeder thread: copies the member into the pipe, then closes it (the reader sees EOF). */
 static void *feed(void *userdata) {
-        ImageSource *s = userdata;
+        ImageStream *st = userdata;
         _cleanup_free_ char *buf = NULL;
-        sigset_t sigpipe;
+        sigset_t blocked;
 
-        /* A reader that goes away must end the copy with EPIPE, not the whole program. */
-        sigemptyset(&sigpipe);
-        sigaddset(&sigpipe, SIGPIPE);
-        (void) pthread_sigmask(SIG_BLOCK, &sigpipe, NULL);
+        /* A reader that goes away must end the copy with EPIPE, not the whole program; the
+         * main thread takes the interrupting signals (its waits return EINTR for them). */
+        sigemptyset(&blocked);
+        sigaddset(&blocked, SIGPIPE);
+        sigaddset(&blocked, SIGINT);
+        sigaddset(&blocked, SIGTERM);
+        sigaddset(&blocked, SIGHUP);
+        (void) pthread_sigmask(SIG_BLOCK, &blocked, NULL);
 
-        if (s->stream->contiguous) {
-                s->feeder_result = feed_range(s);
-                s->feeder_fd = safe_close(s->feeder_fd);
+        if (st->reader->contiguous) {
+                st->feeder_result = feed_range(st);
+                st->feeder_fd = safe_close(st->feeder_fd);
                 return NULL;
         }
         buf = malloc(READ_BLOCK);
-        s->feeder_result = buf ? 0 : -ENOMEM;
-        while (s->feeder_result == 0) {
-                la_ssize_t n = archive_read_data(s->stream->archive, buf, READ_BLOCK);
+        st->feeder_result = buf ? 0 : -ENOMEM;
+        while (st->feeder_result == 0) {
+                la_ssize_t n = archive_read_data(st->reader->archive, buf, READ_BLOCK);
 
                 if (n < 0) {
-                        s->feeder_error = strdup(archive_message(s->stream->archive));
-                        s->feeder_result = -EBADMSG;
+                        st->feeder_error = strdup(archive_message(st->reader->archive));
+                        st->feeder_result = -EBADMSG;
                 } else if (n == 0)
                         break;
                 else
-                        s->feeder_result = write_all(s->feeder_fd, buf, (size_t) n);
+                        st->feeder_result = write_all(st->feeder_fd, buf, (size_t) n);
                 /* The reader sees a truncated layer and its Apply ends; the caller knows why. */
-                if (s->feeder_result == 0 && ctl_interrupted())
-                        s->feeder_result = -EINTR;
+                if (st->feeder_result == 0 && ctl_interrupted())
+                        st->feeder_result = -EINTR;
         }
-        s->feeder_fd = safe_close(s->feeder_fd);
+        st->feeder_fd = safe_close(st->feeder_fd);
         return NULL;
 }
 
-int image_source_stream(ImageSource *s, const char *path, int *ret_fd, uint64_t *ret_size) {
-        _cleanup_(reader_freep) ArchiveReader *r = NULL;
-        _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
-        _cleanup_free_ char *copy = NULL;
+static ImageStream *stream_free(ImageStream *st) {
+        if (!st)
+                return NULL;
+        safe_close(st->feeder_fd);
+        reader_free(st->reader);
+        free(st->path);
+        free(st->feeder_error);
+        free(st);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(ImageStream *, stream_free);
+
+int image_source_stream(ImageSource *s, const char *path, ImageStream **ret, int *ret_fd, uint64_t *ret_size) {
+        _cleanup_(stream_freep) ImageStream *st = NULL;
+        _cleanup_close_ int rfd = -EBADF;
         int fds[2], k;
 
-        assert(!s->stream);
+        *ret = NULL;
         if (!s->archive) {
                 /* The daemon sees the size of a file itself. */
                 k = directory_open(s, path);
@@ -389,48 +408,44 @@ int image_source_stream(ImageSource *s, const char *path, int *ret_fd, uint64_t 
                 return 0;
         }
 
-        k = archive_find(s, path, &r);
+        st = calloc(1, sizeof *st);
+        if (!st)
+                return ctl_fail(-ENOMEM, "out of memory");
+        st->source = s;
+        st->feeder_fd = -EBADF;
+        k = archive_find(s, path, &st->reader);
         if (k < 0)
                 return k;
-        copy = strdup(path);
-        if (!copy || pipe2(fds, O_CLOEXEC) < 0)
-                return ctl_fail(copy ? -errno : -ENOMEM, "cannot make a pipe: %s", strerror(copy ? errno : ENOMEM));
+        st->path = strdup(path);
+        if (!st->path || pipe2(fds, O_CLOEXEC) < 0)
+                return ctl_fail(st->path ? -errno : -ENOMEM, "cannot make a pipe: %s",
+                                strerror(st->path ? errno : ENOMEM));
         rfd = fds[0];
-        wfd = fds[1];
-        (void) fcntl(wfd, F_SETPIPE_SZ, PIPE_SIZE); /* fewer wake-ups; the default works too */
+        st->feeder_fd = fds[1];
+        (void) fcntl(st->feeder_fd, F_SETPIPE_SZ, PIPE_SIZE); /* fewer wake-ups; the default works too */
 
-        s->stream = TAKE_PTR(r);
-        s->stream_path = TAKE_PTR(copy);
-        s->feeder_fd = TAKE_FD(wfd);
-        s->feeder_result = 0;
-        k = pthread_create(&s->feeder, NULL, feed, s);
-        if (k != 0) {
-                s->feeder_fd = safe_close(s->feeder_fd);
-                s->stream = reader_free(s->stream);
-                free(TAKE_PTR(s->stream_path));
+        k = pthread_create(&st->feeder, NULL, feed, st);
+        if (k != 0)
                 return ctl_fail(-k, "cannot start a thread: %s", strerror(k));
-        }
         *ret_fd = TAKE_FD(rfd);
-        *ret_size = s->stream->member_size;
+        *ret_size = st->reader->member_size;
+        *ret = TAKE_PTR(st);
         return 0;
 }
 
-int image_source_end_stream(ImageSource *s) {
-        _cleanup_free_ char *path = NULL, *error = NULL;
+int image_stream_end(ImageStream *st) {
+        _cleanup_(stream_freep) ImageStream *owned = st;
         int r;
 
-        if (!s->stream)
+        if (!st)
                 return 0;
-        (void) pthread_join(s->feeder, NULL);
-        s->stream = reader_free(s->stream);
-        path = TAKE_PTR(s->stream_path);
-        error = TAKE_PTR(s->feeder_error);
-        r = s->feeder_result;
+        (void) pthread_join(st->feeder, NULL);
+        r = st->feeder_result;
         if (r == -EPIPE || r >= 0)
                 return 0; /* the reader stopped early: its own error, if any, says why */
         if (r == -EINTR)
                 return r;
-        return ctl_fail(r, "cannot read %s from %s: %s%s", path, s->name, error ?: strerror(-r),
+        return ctl_fail(r, "cannot read %s from %s: %s%s", st->path, st->source->name, st->feeder_error ?: strerror(-r),
                         r == -EBADMSG ? "; is the archive complete?" : "");
 }
 
@@ -473,7 +488,6 @@ int image_source_open(const char *path, ImageSource **ret) {
 
         if (!s || !(s->name = strdup(stdin_ ? "standard input" : path)))
                 return ctl_fail(-ENOMEM, "out of memory");
-        s->feeder_fd = -EBADF;
         s->fd = stdin_ ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (s->fd < 0 || fstat(s->fd, &st) < 0)
                 return ctl_fail(-errno, "cannot open %s: %m; give an OCI image layout directory or a docker save archive",
@@ -495,7 +509,6 @@ int image_source_open(const char *path, ImageSource **ret) {
 ImageSource *image_source_free(ImageSource *s) {
         if (!s)
                 return NULL;
-        (void) image_source_end_stream(s);
         safe_close(s->fd);
         free(s->name);
         free(s);

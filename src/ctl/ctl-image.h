@@ -27,9 +27,11 @@ const char *image_source_name(const ImageSource *s);
 int image_source_read(ImageSource *s, const char *path, size_t max, char **ret, size_t *ret_len);
 
 /* An fd to read a (large) file from, and the file's size. For an archive it is a pipe that a
- * thread fills; call image_source_end_stream() once the fd is closed. -ENOENT unprinted, like
- * image_source_read(). */
-int image_source_stream(ImageSource *s, const char *path, int *ret_fd, uint64_t *ret_size);
-/* Waits for the thread filling the stream; prints and returns its error, if it had one other
- * than the reader going away. */
-int image_source_end_stream(ImageSource *s);
+ * thread fills (*ret the stream, else NULL); several may be open at once; call
+ * image_stream_end() once the fd is closed (and before the source is freed). -ENOENT
+ * unprinted, like image_source_read(). */
+typedef struct ImageStream ImageStream;
+int image_source_stream(ImageSource *s, const char *path, ImageStream **ret, int *ret_fd, uint64_t *ret_size);
+/* Waits for the thread filling the stream and frees it (NULL: nothing); prints and returns
+ * its error, if it had one other than the reader going away. */
+int image_stream_end(ImageStream *st);

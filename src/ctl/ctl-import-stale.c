@@ -46,15 +46,33 @@ static bool import_owner_gone(const char *key) {
         return !streq(comm, "laminactl\n");
 }
 
+static int self_name(Ctl *c, const char **ret) {
+        int r = sd_bus_get_unique_name(c->bus, ret);
+
+        return r < 0 ? ctl_fail(r, "cannot tell this connection's bus name: %s", strerror(-r)) : 0;
+}
+
 int ctl_prepare_import(Ctl *c, const char *key, const char *parent) {
         const char *self;
         int r;
 
-        r = sd_bus_get_unique_name(c->bus, &self);
+        r = self_name(c, &self);
         if (r < 0)
-                return ctl_fail(r, "cannot tell this connection's bus name: %s", strerror(-r));
+                return r;
         return ctl_call(c, "Prepare", CALL_TIMEOUT_DEFAULT, NULL, "ssa{ss}", key, parent ?: "", 1,
                         "org.lamina.transient", self);
+}
+
+int ctl_prepare_import_rebase(Ctl *c, const char *key, sd_bus_error *error) {
+        const char *self;
+        int r;
+
+        r = self_name(c, &self);
+        if (r < 0)
+                return r;
+        return sd_bus_call_method(c->bus, LAMINA_BUS_NAME, c->path, LAMINA_SNAPSHOTTER_IFACE, "PrepareWithOptions",
+                                  error, NULL, "ssa{ss}a{sv}", key, "", 1, "org.lamina.transient", self, 1, "rebase",
+                                  "b", 1);
 }
 
 /* Left by a laminactl whose daemon stopped before it noticed the connection go, or that is

@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "ctl-image.h"
+#include "ctl-import.h"
 #include "ctl-output.h"
 #include "ctl.h"
 #include "strutil.h"
@@ -212,21 +211,6 @@ static int load_manifest(ImageSource *src, json_object *top, const char *name, j
         return ctl_fail(-ELOOP, "the image's indexes nest deeper than %d levels", INDEX_DEPTH_MAX);
 }
 
-typedef struct Layer {
-        const char *path;    /* the (possibly compressed) tar in the image */
-        const char *diff_id; /* digest of the uncompressed tar */
-        char chain_id[7 + 64 + 1];
-} Layer;
-
-/* What either format yields: the layers bottom first, and the name the image carries, if any. */
-typedef struct Image {
-        json_object *manifest, *config;
-        char *ref;
-        char **paths; /* owns Layer.path */
-        Layer *layers;
-        size_t n;
-} Image;
-
 static void image_done(Image *img) {
         if (img->manifest)
                 json_object_put(img->manifest);
@@ -387,79 +371,6 @@ static int load_image(ImageSource *src, const char *name, Image *img) {
         return load_oci(src, top, name, img);
 }
 
-/* Streams the layer into Apply. A broken archive fails the Apply too; its own error says more. */
-static int apply_layer(Ctl *c, ImageSource *src, const Layer *l, const char *key, const char *label) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_close_ int fd = -EBADF;
-        uint64_t size = 0, bytes, entries;
-        int r, k;
-
-        r = image_source_stream(src, l->path, &fd, &size);
-        if (r == -ENOENT)
-                return ctl_fail(r, "the image's layer %s is missing; is the image complete?", l->path);
-        if (r < 0)
-                return r;
-        r = ctl_apply(c, &(ApplyArgs) { .key = key, .fd = fd, .expected_diff_id = l->diff_id, .label = label,
-                                        .size = size, .ret_error = &error },
-                      NULL, &bytes, &entries);
-        fd = safe_close(fd);
-        k = image_source_end_stream(src);
-        if (ctl_interrupted())
-                return -EINTR;
-        if (k < 0)
-                return k;
-        if (r < 0 && sd_bus_error_is_set(&error))
-                return ctl_bus_error(c, &error, r);
-        return r;
-}
-
-int ctl_commit_layer(Ctl *c, const char *chain_id, const char *key) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_(ctl_info_clear) CtlInfo info = {};
-        int r;
-
-        r = ctl_new_call(c, "Commit", &m);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "ssa{ss}", chain_id, key, 0);
-        if (r < 0)
-                return ctl_bus_append_error(r);
-        r = sd_bus_call(c->bus, m, CALL_TIMEOUT_LONG, &error, NULL);
-        if (r >= 0)
-                return 0;
-        if (!sd_bus_error_has_name(&error, "org.lamina.snapshot1.Error.AlreadyExists"))
-                return ctl_bus_error(c, &error, r);
-        r = ctl_stat(c, chain_id, false, &reply, &info);
-        if (r < 0)
-                return r;
-        if (!streq(info.kind, "committed"))
-                return ctl_fail(-EEXIST, "snapshot %s exists but is %s; remove it (laminactl rm) and import again",
-                                chain_id, info.kind);
-        return 1;
-}
-
-/* Prepare on parent, Apply the layer, Commit as the chain ID; the active key never outlives a
- * failure or an interruption. Returns 0 when it made the layer, 1 when another import did. */
-static int import_layer(Ctl *c, ImageSource *src, const Layer *l, const char *parent, const char *label) {
-        _cleanup_free_ char *key = strdup_printf("import-%d-%.19s", (int) getpid(), l->chain_id + 7);
-        int r;
-
-        if (!key)
-                return -ENOMEM;
-        r = ctl_prepare_import(c, key, parent);
-        if (r < 0)
-                return r;
-        r = ctl_interrupted() ? -EINTR : apply_layer(c, src, l, key, label);
-        if (r >= 0 && ctl_interrupted())
-                r = -EINTR;
-        if (r >= 0)
-                r = ctl_commit_layer(c, l->chain_id, key);
-        if (r < 0 || r == 1)
-                (void) ctl_remove(c, key);
-        return r;
-}
-
 /* Names the top snapshot in laminad, with the image's config; a name that existed moves. */
 static int create_image(Ctl *c, const Image *img, const char *name) {
         const char *top = img->layers[img->n - 1].chain_id;
@@ -468,57 +379,6 @@ static int create_image(Ctl *c, const Image *img, const char *name) {
         if (!config)
                 return ctl_fail(-ENOMEM, "out of memory");
         return ctl_call_images(c, "CreateImage", NULL, "sss", name, top, config);
-}
-
-/* Takes back the layers this import made, top first, after an interruption. One that another
- * import builds on by now stays (Remove refuses a parent). */
-static void remove_created(Ctl *c, const Image *img, const bool *created) {
-        for (size_t i = img->n; i > 0; i--) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
-                if (created[i - 1])
-                        (void) sd_bus_call_method(c->bus, LAMINA_BUS_NAME, c->path, LAMINA_SNAPSHOTTER_IFACE,
-                                                  "Remove", &error, NULL, "s", img->layers[i - 1].chain_id);
-        }
-}
-
-static int import_all(Ctl *c, ImageSource *src, const Image *img, size_t *ret_new) {
-        _cleanup_free_ bool *created = calloc(img->n, sizeof(bool));
-        size_t n_created = 0;
-        int r = 0;
-
-        if (!created)
-                return -ENOMEM;
-        for (size_t i = 0; i < img->n && r >= 0; i++) {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                _cleanup_(ctl_info_clear) CtlInfo info = {};
-                _cleanup_free_ char *label = strdup_printf("layer %zu/%zu", i + 1, img->n);
-                const Layer *l = img->layers + i;
-
-                if (!label)
-                        return -ENOMEM;
-                r = ctl_interrupted() ? -EINTR : ctl_stat(c, l->chain_id, true, &reply, &info);
-                if (r >= 0 && !streq(info.kind, "committed"))
-                        r = ctl_fail(-EEXIST, "snapshot %s exists but is %s; remove it (laminactl rm) and import again",
-                                     l->chain_id, info.kind);
-                else if (r == -ENOENT)
-                        r = import_layer(c, src, l, i > 0 ? l[-1].chain_id : NULL, label);
-                else if (r >= 0)
-                        r = 1;
-                if (r < 0)
-                        break;
-                created[i] = r == 0;
-                n_created += r == 0;
-                if (!arg_quiet && arg_json == JSON_OFF)
-                        log_info("%s %s: %s", label, l->chain_id, r == 0 ? "imported" : "already present");
-        }
-        if (r < 0) {
-                if (ctl_interrupted())
-                        remove_created(c, img, created);
-                return r;
-        }
-        *ret_new = n_created;
-        return 0;
 }
 
 char *ctl_default_ref(const char *path) {
@@ -550,7 +410,7 @@ int verb_import(Ctl *c, int argc, char **argv) {
         _cleanup_(image_done) Image img = {};
         _cleanup_free_ char *fallback = NULL;
         const char *top, *name;
-        size_t created = 0;
+        size_t created = 0, rebased = 0;
         int r;
 
         r = ctl_interrupt_catch();
@@ -571,7 +431,7 @@ int verb_import(Ctl *c, int argc, char **argv) {
         r = ctl_remove_stale_imports(c);
         if (r < 0)
                 return r;
-        r = import_all(c, src, &img, &created);
+        r = import_layers(c, src, &img, &created, &rebased);
         if (r < 0 && ctl_interrupted()) {
                 (void) ctl_fail(r, "interrupted; the import was taken back");
                 return 128 + ctl_interrupted();
@@ -585,7 +445,7 @@ int verb_import(Ctl *c, int argc, char **argv) {
 
         if (arg_json != JSON_OFF)
                 json_print_object("name", 's', name, "snapshot", 's', top, "layers", 'u', (uint64_t) img.n,
-                                  "imported", 'u', (uint64_t) created, NULL);
+                                  "imported", 'u', (uint64_t) created, "rebased", 'u', (uint64_t) rebased, NULL);
         else if (!arg_quiet)
                 printf("Imported %s as %s (%zu layer%s, %zu new).\n", name, top, img.n, img.n == 1 ? "" : "s",
                        created);

@@ -139,6 +139,8 @@ typedef struct ApplyArgs {
         sd_bus_error *ret_error;      /* if set, the daemon's error is stored here, not printed */
 } ApplyArgs;
 
+/* The Apply call of key, reading fd, to be sent. */
+int ctl_apply_message(Ctl *c, const char *key, int fd, const char *expected_diff_id, sd_bus_message **ret);
 /* Apply with a progress bar on a TTY; diff_id may be NULL. */
 int ctl_apply(Ctl *c, const ApplyArgs *args, char **ret_diff_id, uint64_t *ret_bytes, uint64_t *ret_entries);
 
@@ -159,6 +161,9 @@ int ctl_resolve_image(Ctl *c, const char *name, char **ret_top, char **ret_confi
  * first (the daemon says AlreadyExists and the chain ID is a committed snapshot now: the same
  * content by definition). */
 int ctl_commit_layer(Ctl *c, const char *chain_id, const char *key);
+/* The same onto parent (NULL: none; a snapshot prepared with the rebase option); the daemon's
+ * other errors are returned in error, not printed. */
+int ctl_commit_layer_onto(Ctl *c, const char *chain_id, const char *key, const char *parent, sd_bus_error *error);
 /* The last element of path, without a tar suffix: "/tmp/busybox.tar" is "busybox". */
 char *ctl_default_ref(const char *path);
 
@@ -167,6 +172,9 @@ int ctl_remove_stale_imports(Ctl *c);
 /* Prepare of an import's working snapshot, transient: laminad removes it (and cancels its
  * Apply) when this connection goes, also when laminactl is killed outright. */
 int ctl_prepare_import(Ctl *c, const char *key, const char *parent);
+/* The same without a parent, with the rebase option (PrepareWithOptions); the daemon's errors
+ * are returned in error, not printed (NotSupported: a snapshotter that cannot rebase). */
+int ctl_prepare_import_rebase(Ctl *c, const char *key, sd_bus_error *error);
 
 /* What run takes from an image's OCI config (ctl-run-config.c). */
 typedef struct RunConfig {
