@@ -88,7 +88,8 @@ typedef struct BusOption {
         void *slot;
 } BusOption;
 int bus_read_options(sd_bus_message *m, const char *method, const BusOption *options, sd_bus_error *error);
-/* as, at most BUS_STRV_MAX strings of BUS_STRV_BYTES_MAX bytes in all. */
+/* as, at most BUS_STRV_MAX strings of BUS_STRV_BYTES_MAX bytes in all; *ret is NULL for an
+ * empty array. */
 int bus_read_strv(sd_bus_message *m, const char *what, char ***ret, sd_bus_error *error);
 
 /* Logs about the request: "<snapshotter>: uid U ns N: <verb> "<key>"<fmt>". */

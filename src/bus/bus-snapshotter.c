@@ -404,7 +404,7 @@ static int read_unmount_options(sd_bus_message *m, BusRequest *req, sd_bus_error
         r = bus_read_strv(m, "unmount options", &req->strv, error);
         if (r < 0)
                 return r;
-        for (char **i = req->strv; *i; i++)
+        for (char **i = req->strv; i && *i; i++) /* NULL: no options */
                 if (!streq(*i, "force"))
                         return bus_error_setf(error, EINVAL, "unknown unmount option %s; use force", LOG_KEY(*i));
         return 0;
