@@ -56,32 +56,31 @@ bool store_owner_totals_equal(const StoreOwnerTotals *a, const StoreOwnerTotals 
 
 /* --- what one record, image or mount counts --- */
 
-static uint64_t record_label_bytes(const Record *rec, bool *bad) {
+/* The bytes of the labels as far as they can be read: a damaged record counts the same each
+ * time, so that it can still be removed, and the totals still be built, with it there. */
+static uint64_t record_label_bytes(const Record *rec) {
         Reader r = rec->labels;
         uint64_t n = 0;
 
-        for (uint32_t i = 0; i < rec->n_labels; i++) {
+        for (uint32_t i = 0; i < rec->n_labels && !r.bad; i++) {
                 size_t k = 0, v = 0;
 
                 (void) reader_str(&r, &k);
                 (void) reader_str(&r, &v);
-                n += k + v;
+                if (!r.bad)
+                        n += k + v;
         }
-        *bad = r.bad;
         return n;
 }
 
-static int record_counts(const Record *rec, StoreOwnerTotals *ret) {
-        bool bad;
+static StoreOwnerTotals record_counts(const Record *rec) {
+        StoreOwnerTotals o = { .snapshots = 1, .label_bytes = record_label_bytes(rec) };
 
-        *ret = (StoreOwnerTotals) { .snapshots = 1, .label_bytes = record_label_bytes(rec, &bad) };
-        if (bad)
-                return -EBADMSG;
         if (rec->kind == SNAPSHOT_COMMITTED) {
-                ret->committed_bytes = rec->size;
-                ret->committed_inodes = rec->inodes;
+                o.committed_bytes = rec->size;
+                o.committed_inodes = rec->inodes;
         }
-        return 0;
+        return o;
 }
 
 /* An image record counts its key and its value: the bytes it takes. */
@@ -146,9 +145,7 @@ static int recount_record(StoreTxn *t, const MDB_val *key, const MDB_val *val, v
         r = record_get(t, id_from_val(val), &rec);
         if (r < 0)
                 return r == -ENOENT ? -EBADMSG : r;
-        r = record_counts(&rec, &c);
-        if (r < 0)
-                return r;
+        c = record_counts(&rec);
         totals_add(o, &c);
         return 0;
 }
@@ -238,9 +235,7 @@ int owner_change_record(StoreTxn *t, uint64_t id, bool add, OwnerChange *c) {
         r = record_get(t, id, &rec);
         if (r < 0)
                 return r;
-        r = record_counts(&rec, &n);
-        if (r < 0)
-                return r;
+        n = record_counts(&rec);
         change_count(c, rec.owner, add, &n);
         return 0;
 }
@@ -292,6 +287,8 @@ static int build_mount(StoreTxn *t, const MDB_val *key, const MDB_val *val, void
         return owner_change_commit(t, &c);
 }
 
+/* 1 when the totals were built; 0 when not, or the marker is not this version's (they
+ * are built again). */
 static int totals_built(StoreTxn *t) {
         MDB_val v;
         int r;
@@ -301,7 +298,7 @@ static int totals_built(StoreTxn *t) {
                 return 0;
         if (r < 0)
                 return r;
-        return v.mv_size == 1 && *(const uint8_t *) v.mv_data == OWNER_TOTALS_VERSION ? 1 : -EBADMSG;
+        return v.mv_size == 1 && *(const uint8_t *) v.mv_data == OWNER_TOTALS_VERSION;
 }
 
 static int build_in_txn(StoreTxn *t, void *userdata, Error *e) {
@@ -392,10 +389,10 @@ int owner_totals_verify(StoreTxn *t, size_t n_records, Error *e) {
         int r;
 
         r = totals_built(t);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot check the totals per user");
         if (r == 0)
                 return error_setf(e, EBADMSG, "the totals per user have not been counted");
-        if (r < 0)
-                return error_setf(e, EBADMSG, "the marker of the totals per user is damaged");
         r = db_each(t, t->store->owners, verify_owner, &a, NULL, e);
         if (r >= 0)
                 r = db_each(t, t->store->images, recount_image, &(StoreOwnerTotals) {}, &n_images, NULL);

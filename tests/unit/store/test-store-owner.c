@@ -361,7 +361,64 @@ TEST(verify_finds_totals_that_are_off_and_a_change_counts_them_again) {
         test_store_done(&ts);
 }
 
+static uint64_t damaged_id;
+
+/* The record of damaged_id loses the last 3 bytes of its last label's value. */
+static void damage_labels(MDB_txn *txn, MDB_dbi meta, MDB_dbi owners_db) {
+        uint8_t key[8], *copy;
+        MDB_dbi records;
+        MDB_val k = { .mv_size = sizeof key, .mv_data = key }, v;
+
+        for (int i = 0; i < 8; i++)
+                key[i] = (uint8_t) (damaged_id >> (56 - 8 * i));
+        ASSERT_TRUE(mdb_dbi_open(txn, "records", 0, &records) == 0);
+        ASSERT_TRUE(mdb_get(txn, records, &k, &v) == 0);
+        copy = malloc(v.mv_size);
+        ASSERT_TRUE(copy);
+        memcpy(copy, v.mv_data, v.mv_size);
+        v = (MDB_val) { .mv_size = v.mv_size - 3, .mv_data = copy };
+        ASSERT_TRUE(mdb_put(txn, records, &k, &v, 0) == 0);
+        free(copy);
+        drop_totals(txn, meta, owners_db);
+}
+
+/* Damaged labels count what can be read of them: the store still opens and builds its
+ * totals, and the snapshot can be removed. */
+TEST(a_record_with_damaged_labels_is_counted_and_removed) {
+        TestStore ts;
+        Store *s = test_store_new(&ts, 0);
+        Labels l = LABELS_NULL;
+        long id;
+
+        ASSERT_OK(labels_set(&l, "key", "value"));
+        ASSERT_OK(labels_set(&l, "other", "value"));
+        id = t_create_as(s, SNAPSHOT_ACTIVE, 1001, "a", 0, NULL, &l, NULL);
+        ASSERT_TRUE(id > 0);
+        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "b", 0, NULL, &l, NULL) > 0);
+        damaged_id = (uint64_t) id;
+        ts.store = store_free(ts.store);
+        raw_change(ts.dir.db, damage_labels);
+
+        ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
+        s = ts.store;
+        check_totals(s);
+        {
+                _cleanup_(store_read_endp) StoreTxn *t = NULL;
+                StoreOwnerTotals o;
+
+                ASSERT_OK(store_read_begin(s, &t));
+                ASSERT_OK(store_owner_totals(t, 1001, &o, NULL));
+                /* b's 18, and of a's only its first label, 8 (its second cannot be read). */
+                ASSERT_TRUE(o.snapshots == 2 && o.label_bytes == 18 + 8);
+        }
+        ASSERT_TRUE(t_remove_as(s, 1001, "a", NULL, NULL) == id);
+        check_totals(s);
+        labels_clear(&l);
+        test_store_done(&ts);
+}
+
 TEST_MAIN(TEST_ENTRY(totals_equal_a_recount_after_random_changes), TEST_ENTRY(an_aborted_transaction_changes_no_totals),
           TEST_ENTRY(writers_killed_at_random_points_leave_exact_totals),
           TEST_ENTRY(a_store_without_totals_gets_them_when_opened),
-          TEST_ENTRY(verify_finds_totals_that_are_off_and_a_change_counts_them_again))
+          TEST_ENTRY(verify_finds_totals_that_are_off_and_a_change_counts_them_again),
+          TEST_ENTRY(a_record_with_damaged_labels_is_counted_and_removed))
