@@ -40,6 +40,9 @@
 /* The writer reads as many messages as have arrived, up to this many bytes at once: room
  * for the largest message and more. */
 #define LAYER_MSG_RECV_BYTES (sizeof(LayerMsg) + LAYER_MSG_MAX + 256u * 1024u)
+/* The committer has what was written so far written back after each this many bytes of
+ * the layer read (layer.c). */
+#define LAYER_WRITEBACK_BYTES (UINT64_C(32) << 20)
 
 typedef enum LayerMsgType {
         LAYER_MSG_ENTRY = 1,

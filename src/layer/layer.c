@@ -50,6 +50,7 @@ typedef struct Apply {
         LayerPaths opaques;   /* opaque directories */
         LayerParseResult result;
         bool have_result;
+        uint64_t sync_at;     /* layer bytes read after which to write back again */
         Error parse_error;    /* what the parser reported */
 } Apply;
 
@@ -215,6 +216,15 @@ static int take_report(Apply *a, const LayerMsg *h, const uint8_t *buf) {
                 memcpy(&p, buf, sizeof p);
                 if (a->opts->progress)
                         a->opts->progress(p.done, p.total, a->opts->userdata);
+                /* This process only waits while the writer writes: it has the file system
+                 * write back what is written so far, so that the syncfs() that makes the
+                 * layer durable at the end finds little left. (The kernel would start only
+                 * at its dirty limits, far above a layer.) Best effort: that one fails the
+                 * Apply, this one cannot. */
+                if (p.done >= a->sync_at) {
+                        (void) syncfs(a->target_fd);
+                        a->sync_at = p.done + LAYER_WRITEBACK_BYTES;
+                }
                 return 0;
         }
         case LAYER_PARSE_RESULT:
@@ -577,6 +587,7 @@ int layer_apply(int layer_fd, int target_fd, const LayerApplyOptions *o, LayerAp
                 .parser = { .layer_fd = -EBADF, .sock = -EBADF, .report_fd = -EBADF },
                 .target_fd = -EBADF,
                 .report_fd = -EBADF,
+                .sync_at = LAYER_WRITEBACK_BYTES,
                 .parse_fd = -EBADF,
                 .mknod_fd = -EBADF,
         };
