@@ -7,7 +7,7 @@
 # documented error. Attacks: quadratic labels, a huge key, a key that would rewrite the
 # polkit prompt, pinned fds behind a polkit agent
 # that never answers (pending-check exhaustion), an oversized List, a regex List over many
-# snapshots, a native copy, stalled Applies, a second laminad on the same state, laminad
+# snapshots, quota checks of a user holding much, a native copy, stalled Applies, a second laminad on the same state, laminad
 # losing the bus mid-Apply (the re-activated one waits), SIGTERM during a stalled Apply.
 # (ATTACK...: run only those, by name.)
 set -u
@@ -219,6 +219,20 @@ if selected regex; then
         check "regex: the attacker's Lists completed ($out)" grep -q "^ok 0 " "$T/regex-1.out"
         victim_check regex
         same_daemon regex
+fi
+
+if selected quota; then
+        echo "# quota checks: the hog, holding 300 snapshots with 60 KiB of labels each, prepares 200 more"
+        echo "# with 16 KiB each, while the victim calls (each check reads one totals record)"
+        if ! selected list; then
+                out=$(tool "$HOG" fill 300 60 h)
+                [ "$out" = "fill ok" ] || harness_die "the hog could not fill its namespace: $out"
+        fi
+        victim_start 4 quota
+        out=$(tool "$HOG" fill 200 16 q)
+        want quota "fill ok" "$out"
+        victim_check quota
+        same_daemon quota
 fi
 
 if selected native; then
