@@ -4,7 +4,8 @@
  *
  *   test-errors [SNAPSHOTTER]        every error case, the policy cases as nobody
  *   test-errors --idle [SNAPSHOTTER] laminad started with --idle-timeout 2 exits and is
- *                                    re-activated with its state intact
+ *                                    re-activated with its state intact; it stays while a
+ *                                    connection muted its own signals (Monitor.Mute)
  *
  * Run under tests/integration/lib/run-test.sh. */
 
@@ -398,6 +399,8 @@ static bool pid_gone(uint32_t pid) {
         return zombie;
 }
 
+static BusTest quiet;
+
 static int idle_checks(void) {
         _cleanup_(snapshot_info_clear) SnapshotInfo before = {}, after = {};
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -442,8 +445,22 @@ static int idle_checks(void) {
         BT_ASSERT_ERROR(&bus, bt_remove(&bus, "idle-base"), "FailedPrecondition");
         BT_ASSERT_OK(&bus, bt_remove(&bus, "idle-child"));
         BT_ASSERT_OK(&bus, bt_remove(&bus, "idle-base"));
-        bt_close(&bus);
         printf("ok 1 - idle_exit_and_reactivation\n");
+
+        check("a connection that muted the signals of its own calls keeps laminad (the next one would not know)");
+        BT_ASSERT_OK(&quiet, bt_open(&quiet, snapshotter));
+        BT_ASSERT_OK(&quiet, bt_call(&quiet, BT_MANAGER_PATH, "org.lamina.snapshot1.Monitor", "Mute", NULL, NULL));
+        /* Three idle timeouts: an idle laminad would have exited within the first. */
+        nanosleep(&(struct timespec) { .tv_sec = 6 }, NULL);
+        ASSERT_TRUE(laminad_pid() == pid2);
+        check("and exits once that connection left");
+        bt_close(&quiet);
+        deadline = now_usec() + 15 * 1000000ULL;
+        while (!pid_gone(pid2) && now_usec() < deadline)
+                nanosleep(&(struct timespec) { .tv_nsec = 100 * 1000 * 1000 }, NULL);
+        ASSERT_TRUE(pid_gone(pid2));
+        bt_close(&bus);
+        printf("ok 2 - a_muted_connection_holds_laminad\n");
         return 0;
 }
 
