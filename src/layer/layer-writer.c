@@ -22,6 +22,7 @@ typedef struct WriterFile {
         size_t xattrs_len; /* its xattrs, copied to w->file_xattrs */
         uint64_t end;      /* the end of the data written so far */
         bool mode_set;     /* created with its mode: no fchmod needed */
+        bool owner_set;    /* created with its owner: no fchown needed */
 } WriterFile;
 
 /* Reports "layer entry "X": <why>" and returns -code. Fork-safe: vsnprintf into a stack
@@ -129,11 +130,19 @@ static void forget_dir(LayerWriter *w, const char *path) {
                 w->dir_fd = safe_close(w->dir_fd);
 }
 
+/* Keeps fd open as directory path (a parent for the next entries). */
+static void keep_dir(LayerWriter *w, int fd, const char *path) {
+        safe_close(w->dir_fd);
+        w->dir_fd = fd;
+        strcpy(w->dir_path, path);
+        w->dir_owner.known = false;
+}
+
 /* Opens (creating) the parent directory of path; *ret_base points into path. The fd is
  * the writer's: the root, or the directory kept open for the next entries of the same
  * directory (a layer lists a directory's entries together), resolved beneath the root
- * once for them all. */
-static int open_parent(LayerWriter *w, const char *path, int *ret, const char **ret_base) {
+ * once for them all. *ret_owner (may be NULL): what a new file there is owned by. */
+static int open_parent(LayerWriter *w, const char *path, int *ret, const char **ret_base, LayerNewOwner **ret_owner) {
         char dir[PATH_MAX];
         int fd, r;
 
@@ -141,17 +150,19 @@ static int open_parent(LayerWriter *w, const char *path, int *ret, const char **
         *ret_base = base_name(path);
         if (dir[0] == 0) {
                 *ret = w->root_fd;
+                if (ret_owner)
+                        *ret_owner = &w->root_owner;
                 return 0;
         }
         if (w->dir_fd < 0 || !streq(dir, w->dir_path)) {
                 r = open_dir(w, path, dir, true, &fd);
                 if (r < 0)
                         return r;
-                safe_close(w->dir_fd);
-                w->dir_fd = fd;
-                strcpy(w->dir_path, dir);
+                keep_dir(w, fd, dir);
         }
         *ret = w->dir_fd;
+        if (ret_owner)
+                *ret_owner = &w->dir_owner;
         return 0;
 }
 
@@ -179,7 +190,7 @@ static int clear_slot(LayerWriter *w, const char *path, int dir_fd, const char *
 static int open_slot(LayerWriter *w, const char *path, bool keep_dir, int *ret_parent, const char **ret_base) {
         int r;
 
-        r = open_parent(w, path, ret_parent, ret_base);
+        r = open_parent(w, path, ret_parent, ret_base, NULL);
         if (r < 0)
                 return r;
         return clear_slot(w, path, *ret_parent, *ret_base, keep_dir);
@@ -203,11 +214,12 @@ static int set_xattrs(LayerWriter *w, const LayerEntryView *e, int fd) {
 /* Owner, mode and xattrs of a file or directory, in that order: chown may clear set-id
  * bits and security.capability, so it goes first. A directory that was there already
  * (a parent made for an earlier entry) loses the xattrs the entry does not have.
- * mode_set: the file was created with its mode, which has no set-id bit chown clears. */
-static int set_fd_attrs(LayerWriter *w, const LayerEntryView *e, int fd, bool mode_set) {
+ * mode_set: the file was created with its mode, which has no set-id bit chown clears;
+ * owner_set: it was created with its owner (a new file: no set-id bit, no capability). */
+static int set_fd_attrs(LayerWriter *w, const LayerEntryView *e, int fd, bool mode_set, bool owner_set) {
         int r;
 
-        if (fchown(fd, e->msg->uid, e->msg->gid) < 0)
+        if (!owner_set && fchown(fd, e->msg->uid, e->msg->gid) < 0)
                 return writer_fail(w, errno, e->path, "cannot set the owner");
         if (!mode_set && fchmod(fd, e->msg->mode) < 0)
                 return writer_fail(w, errno, e->path, "cannot set the mode");
@@ -255,7 +267,7 @@ static int write_dir(LayerWriter *w, const LayerEntryView *e) {
         if (isempty(e->path))
                 fd = layer_open_dir_in(w->root_fd, "");
         else {
-                r = open_parent(w, e->path, &parent, &base);
+                r = open_parent(w, e->path, &parent, &base, NULL);
                 if (r >= 0)
                         r = make_dir(w, e->path, parent, base);
                 if (r < 0)
@@ -264,7 +276,7 @@ static int write_dir(LayerWriter *w, const LayerEntryView *e) {
         }
         if (fd < 0)
                 return writer_fail(w, fd, e->path, "cannot open the directory");
-        r = set_fd_attrs(w, e, fd, false);
+        r = set_fd_attrs(w, e, fd, false, false);
         if (r < 0)
                 return r;
         /* Later entries change the directory's times; the parent sets them at the end. */
@@ -273,11 +285,10 @@ static int write_dir(LayerWriter *w, const LayerEntryView *e) {
                 return writer_fail(w, r, e->path, "cannot report the times");
         /* Its entries most likely follow: it is their parent, resolved beneath the root
          * through its own (open_parent()). */
-        if (!isempty(e->path)) {
-                safe_close(w->dir_fd);
-                w->dir_fd = TAKE_FD(fd);
-                strcpy(w->dir_path, e->path);
-        }
+        if (isempty(e->path))
+                w->root_owner.known = false; /* its group and set-group-ID bit may be new */
+        else
+                keep_dir(w, TAKE_FD(fd), e->path);
         return 0;
 }
 
@@ -406,11 +417,12 @@ static int write_opaque(LayerWriter *w, const LayerEntryView *e) {
  * the sandbox; a new file is writable through the fd O_CREAT returns, whatever its mode),
  * so that no fchmod follows. */
 static int file_begin(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
+        LayerNewOwner *owner;
         const char *base;
         mode_t mode;
         int parent, r;
 
-        r = open_parent(w, e->path, &parent, &base);
+        r = open_parent(w, e->path, &parent, &base, &owner);
         if (r < 0)
                 return r;
         f->mode_set = (e->msg->mode & (S_ISUID | S_ISGID)) == 0;
@@ -424,6 +436,14 @@ static int file_begin(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
         }
         if (f->fd < 0)
                 return writer_fail(w, errno, e->path, "cannot create the file");
+        if (!owner->known) {
+                struct stat st;
+
+                if (fstat(f->fd, &st) < 0)
+                        return writer_fail(w, errno, e->path, "cannot inspect the new file");
+                *owner = (LayerNewOwner) { .known = true, .uid = st.st_uid, .gid = st.st_gid };
+        }
+        f->owner_set = owner->uid == e->msg->uid && owner->gid == e->msg->gid;
         f->end = 0;
         f->msg = *e->msg;
         strcpy(f->path, e->path);
@@ -470,7 +490,7 @@ static int file_end(LayerWriter *w, WriterFile *f) {
         /* Sparse files may end in a hole. */
         if (f->end < f->msg.size && ftruncate(fd, (off_t) f->msg.size) < 0)
                 return writer_fail(w, errno, f->path, "cannot set the size");
-        r = set_fd_attrs(w, &e, fd, f->mode_set);
+        r = set_fd_attrs(w, &e, fd, f->mode_set, f->owner_set);
         if (r < 0)
                 return r;
         if (futimens(fd, ts) < 0)
@@ -509,6 +529,7 @@ int layer_writer_run(void *userdata) {
         WriterFile f = { .fd = -EBADF };
 
         w->dir_fd = -EBADF;
+        w->dir_owner = w->root_owner = (LayerNewOwner) {};
         for (;;) {
                 const uint8_t *payload;
                 LayerEntryView e;

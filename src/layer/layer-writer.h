@@ -2,14 +2,25 @@
 #pragma once
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The writer: runs in the sandboxed child, receives framed entries (layer-proto.h) and
  * creates them inside root_fd with openat2()/ *at() calls that never follow a symlink.
  * It holds no fd but root_fd that leads to a file system: missing parent directories are
  * made with mode 0755 and reported (LAYER_REPORT_IMPLICIT_DIR); the committer copies their
  * owner, mode, times and xattrs from the target or a lower layer (layer.c). */
+
+/* The owner the kernel gives a new file in a directory (the writer's fsuid; its fsgid or,
+ * in a set-group-ID directory, the directory's group), learnt from the first one made
+ * there: a file whose entry names that owner needs no chown. */
+typedef struct LayerNewOwner {
+        bool known;
+        uid_t uid;
+        gid_t gid;
+} LayerNewOwner;
 
 typedef struct LayerWriter {
         int in_fd;        /* entries from the reader */
@@ -20,9 +31,11 @@ typedef struct LayerWriter {
         uint8_t *recv_buf; /* LAYER_MSG_RECV_BYTES bytes, likewise */
         uint8_t *file_xattrs; /* LAYER_XATTRS_MAX bytes, likewise */
         /* The writer's own (layer_writer_run() sets them up): the parent directory of the
-         * last entry below the root, kept open for the next entries of that directory. */
+         * last entry below the root, kept open for the next entries of that directory, and
+         * the owner a new file gets in it and in the root. */
         int dir_fd;
         char dir_path[PATH_MAX];
+        LayerNewOwner dir_owner, root_owner;
 } LayerWriter;
 
 /* Exit codes: 0 when END was received and everything was written, 1 after reporting an

@@ -761,6 +761,57 @@ TEST(replaced_parent_made_again) {
         fixture_done(&f);
 }
 
+/* Every file gets the owner its entry names, also where a new file would have another: in
+ * a set-group-ID directory (the directory's group), for a user's layer (its fsuid). */
+static void owners_as_named(uid_t write_uid) {
+        static const TarItem items[] = {
+                { .name = "r0", .data = "r" },
+                { .name = "r1", .data = "r", .uid = 7, .gid = 8 },
+                { .name = "g/", .type = AE_IFDIR, .mode = 02775, .gid = 1234 },
+                { .name = "g/a", .data = "a", .gid = 1234 },
+                { .name = "g/b", .data = "b" },
+                { .name = "g/c", .data = "c", .uid = 5, .gid = 1234 },
+                { .name = "g/d", .data = "d", .uid = 1000, .gid = 1000 },
+                { .name = "g/e", .data = "e", .mode = 02755 },
+                { .name = "h/", .type = AE_IFDIR },
+                { .name = "h/a", .data = "a", .uid = 1000, .gid = 1000 },
+                { .name = "h/b", .data = "b" },
+        };
+        static const struct { const char *name; uid_t uid; gid_t gid; } want[] = {
+                { "r0", 0, 0 }, { "r1", 7, 8 }, { "g/a", 0, 1234 }, { "g/b", 0, 0 }, { "g/c", 5, 1234 },
+                { "g/d", 1000, 1000 }, { "g/e", 0, 0 }, { "h/a", 1000, 1000 }, { "h/b", 0, 0 },
+        };
+        LayerApplyOptions o = { .write_uid = write_uid };
+        Error e = ERROR_NULL;
+        Fixture f;
+        int fd;
+
+        fixture_init(&f);
+        fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, ELEMENTSOF(items));
+        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                struct stat st = lstat_at(f.target_fd, want[i].name);
+                if (st.st_uid != want[i].uid || st.st_gid != want[i].gid)
+                        fprintf(stderr, "%s: %u:%u, expected %u:%u\n", want[i].name, (unsigned) st.st_uid,
+                                (unsigned) st.st_gid, (unsigned) want[i].uid, (unsigned) want[i].gid);
+                ASSERT_TRUE(st.st_uid == want[i].uid && st.st_gid == want[i].gid);
+        }
+        ASSERT_TRUE((lstat_at(f.target_fd, "g/e").st_mode & 07777) == 02755);
+        ASSERT_TRUE((lstat_at(f.target_fd, "g").st_mode & 07777) == 02775);
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(owners_as_named_root) {
+        owners_as_named(0);
+}
+
+TEST(owners_as_named_user) {
+        owners_as_named(1000);
+}
+
 TEST(refuses_bad_hardlinks) {
         LayerApplyOptions o = {};
 
@@ -1128,6 +1179,8 @@ int main(void) {
           TEST_ENTRY(refuses_writes_through_symlinks),
           TEST_ENTRY(replaced_parent_resolved_again),
           TEST_ENTRY(replaced_parent_made_again),
+          TEST_ENTRY(owners_as_named_root),
+          TEST_ENTRY(owners_as_named_user),
           TEST_ENTRY(refuses_bad_hardlinks),
           TEST_ENTRY(refuses_bad_whiteouts),
           TEST_ENTRY(devices_need_permission),
