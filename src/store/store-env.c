@@ -323,6 +323,11 @@ static int store_write_once(Store *s, store_write_fn fn, void *userdata, Error *
         }
 
         r = fn(&t, userdata, e);
+        if (r >= 0 && !t.map_full) {
+                int k = owner_totals_stamp(&t);
+                if (k < 0)
+                        r = error_set_errno(e, k, "cannot write a metadata transaction");
+        }
         if (r < 0 || t.map_full)
                 mdb_txn_abort(t.txn);
         else {

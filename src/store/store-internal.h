@@ -212,8 +212,12 @@ int owner_change_record(StoreTxn *t, uint64_t id, bool add, OwnerChange *c);
 void owner_change_image(uid_t owner, const MDB_val *key, const MDB_val *val, bool add, OwnerChange *c);
 void owner_change_mount(uid_t owner, bool add, OwnerChange *c);
 int owner_change_commit(StoreTxn *t, const OwnerChange *c);
-/* Builds the totals of a store written before they existed (once, at open). */
+/* Builds the totals of a store written before they existed, or last written by a laminad
+ * that did not keep them (at open). */
 int store_owner_totals_ensure(Store *s);
+/* Every write transaction (store_write()) ends with this: it records that a writer that
+ * keeps the totals wrote last. */
+int owner_totals_stamp(StoreTxn *t);
 /* For store_verify(): every totals record equals a recount and together they count all
  * n_records records, every image and every mount. */
 int owner_totals_verify(StoreTxn *t, size_t n_records, Error *e);

@@ -12,10 +12,14 @@
  * changed in the same write transaction as every record, image and mount of that owner,
  * so reading it is one lookup however much the owner holds, and a crash never leaves it
  * apart from what it counts. A store written before the totals existed gets them built
- * once, when it is opened (the meta key OWNER_TOTALS_KEY says they are). */
+ * once, when it is opened (the meta key OWNER_TOTALS_KEY says they are). Every write
+ * transaction also records its own ID (OWNER_TOTALS_TXN_KEY): when the store's last
+ * transaction is not the one recorded, a laminad that did not keep the totals (an older
+ * one, after a downgrade) wrote since, and they are built again at open. */
 
 #define OWNER_TOTALS_VERSION 1
 #define OWNER_TOTALS_KEY "owner-totals"
+#define OWNER_TOTALS_TXN_KEY "owner-totals-txn"
 
 static const size_t totals_fields[] = {
         offsetof(StoreOwnerTotals, snapshots),       offsetof(StoreOwnerTotals, label_bytes),
@@ -287,6 +291,13 @@ static int build_mount(StoreTxn *t, const MDB_val *key, const MDB_val *val, void
         return owner_change_commit(t, &c);
 }
 
+int owner_totals_stamp(StoreTxn *t) {
+        uint64_t le = htole64((uint64_t) mdb_txn_id(t->txn));
+
+        assert(t->write);
+        return db_put(t, t->store->meta, OWNER_TOTALS_TXN_KEY, strlen(OWNER_TOTALS_TXN_KEY), &le, sizeof le, 0);
+}
+
 /* 1 when the totals were built; 0 when not, or the marker is not this version's (they
  * are built again). */
 static int totals_built(StoreTxn *t) {
@@ -301,13 +312,32 @@ static int totals_built(StoreTxn *t) {
         return v.mv_size == 1 && *(const uint8_t *) v.mv_data == OWNER_TOTALS_VERSION;
 }
 
+/* Whether the last write transaction t sees was one that kept the totals. */
+static int totals_current(StoreTxn *t) {
+        uint64_t le;
+        MDB_val v;
+        int r;
+
+        r = db_get(t, t->store->meta, OWNER_TOTALS_TXN_KEY, strlen(OWNER_TOTALS_TXN_KEY), &v);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (v.mv_size != sizeof le)
+                return 0;
+        memcpy(&le, v.mv_data, sizeof le);
+        return le64toh(le) == (uint64_t) mdb_txn_id(t->txn);
+}
+
 static int build_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        uint64_t *seen = userdata;
         uint8_t version = OWNER_TOTALS_VERSION;
         int r;
 
-        r = totals_built(t);
-        if (r != 0) /* another process built them meanwhile */
-                return r;
+        /* Another process wrote meanwhile (a write transaction has the ID of the last one
+         * committed, plus one): it built them or kept them. */
+        if ((uint64_t) mdb_txn_id(t->txn) != *seen + 1)
+                return 0;
         r = txn_result(t, mdb_drop(t->txn, t->store->owners, 0));
         if (r >= 0)
                 r = db_each(t, t->store->records, build_record, NULL, NULL, NULL);
@@ -325,17 +355,23 @@ static int build_in_txn(StoreTxn *t, void *userdata, Error *e) {
 int store_owner_totals_ensure(Store *s) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         Error e = ERROR_NULL;
-        int r;
+        uint64_t seen;
+        int r, k;
 
         r = store_read_begin(s, &t);
         if (r < 0)
                 return r;
         r = totals_built(t);
+        k = r > 0 ? totals_current(t) : 0;
+        seen = (uint64_t) mdb_txn_id(t->txn);
         store_read_end(TAKE_PTR(t));
-        if (r != 0)
-                return r < 0 ? r : 0;
-        log_debug("metadata in %s has no totals per user yet: counting them once", s->dir);
-        r = store_write(s, build_in_txn, NULL, &e);
+        if (r < 0 || k < 0)
+                return r < 0 ? r : k;
+        if (r > 0 && k > 0)
+                return 0;
+        log_debug("metadata in %s has %s: counting what each user holds", s->dir,
+                  r == 0 ? "no totals per user yet" : "been written by a laminad that did not keep its totals per user");
+        r = store_write(s, build_in_txn, &seen, &e);
         if (r < 0)
                 return log_debug_errno(r, "metadata in %s: %s", s->dir, e.message ?: "cannot count");
         return 0;

@@ -3,7 +3,8 @@
  * kept in a record of their own: after any sequence of creates, commits, removes, updates,
  * image and mount changes, after an aborted transaction and after writers SIGKILLed at
  * random points, they equal a recount from the records; a store written without them gets
- * them when it is opened, and store_verify() finds a totals record that is off. */
+ * them when it is opened, and so does one a writer that did not keep them wrote last;
+ * store_verify() finds a totals record that is off. */
 #include <lmdb.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -14,6 +15,32 @@
 #include "store-test-util.h"
 
 static const uid_t owners[] = { 0, 1000, 1001 };
+
+/* The ID of the last transaction committed to the store in db, read past the store. */
+static uint64_t raw_last_txn(const char *db) {
+        MDB_env *env;
+        MDB_envinfo info;
+
+        ASSERT_TRUE(mdb_env_create(&env) == 0);
+        ASSERT_TRUE(mdb_env_set_maxdbs(env, STORE_MAX_DBS) == 0);
+        ASSERT_TRUE(mdb_env_open(env, db, MDB_NOTLS | MDB_RDONLY, 0600) == 0);
+        ASSERT_TRUE(mdb_env_info(env, &info) == 0);
+        mdb_env_close(env);
+        return (uint64_t) info.me_last_txnid;
+}
+
+/* Opens the store in db, which must write nothing while it opens: its totals are current,
+ * not counted again (which would hide totals that are off). */
+static Store *open_without_recount(const char *db) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        uint64_t before = raw_last_txn(db);
+        Store *s = NULL;
+
+        ASSERT_OK(store_open(db, NULL, &s));
+        ASSERT_OK(store_read_begin(s, &t));
+        ASSERT_TRUE((uint64_t) mdb_txn_id(t->txn) == before);
+        return s;
+}
 
 /* A small generator with a seed per test, printed so a failure can be replayed. */
 static unsigned rnd(uint64_t *state, unsigned n) {
@@ -228,7 +255,9 @@ TEST(writers_killed_at_random_points_leave_exact_totals) {
         uint64_t st = seed_new("killed writers");
         TestStore ts;
 
-        test_dir_make(&ts.dir);
+        /* Made (and its totals built) here: a writer killed while it opens writes nothing. */
+        test_store_new(&ts, 0);
+        ts.store = store_free(ts.store);
         for (unsigned i = 0; i < 40; i++) {
                 struct timespec delay = { 0, (long) rnd(&st, 20000) * 1000L };
                 uint64_t seed = st ^ (i + 1) * 0x9e3779b97f4a7c15ULL;
@@ -244,11 +273,11 @@ TEST(writers_killed_at_random_points_leave_exact_totals) {
                 ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
                 /* Killed, not failed on its own. */
                 ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-                ASSERT_OK(store_open(ts.dir.db, NULL, &s));
+                s = open_without_recount(ts.dir.db);
                 check_totals(s);
                 store_free(s);
         }
-        test_dir_remove(&ts.dir);
+        test_store_done(&ts);
 }
 
 /* --- a store without totals, or with one that is off, changed behind the store's back --- */
@@ -320,13 +349,18 @@ TEST(a_store_without_totals_gets_them_when_opened) {
         for (size_t i = 0; i < ELEMENTSOF(owners); i++)
                 ASSERT_TRUE(store_owner_totals_equal(&before[i], &after[i]));
         check_totals(s);
-        /* And they are kept from then on. */
+        /* And they are kept from then on, without counting again at the next open. */
         run_ops(s, &st, 200);
         check_totals(s);
+        ts.store = store_free(ts.store);
+        ts.store = open_without_recount(ts.dir.db);
+        check_totals(ts.store);
         test_store_done(&ts);
 }
 
-TEST(verify_finds_totals_that_are_off_and_a_change_counts_them_again) {
+/* A laminad that did not keep the totals (an older one, after a downgrade) wrote last: they
+ * are counted again when the store is opened. */
+TEST(totals_are_counted_again_after_a_writer_that_did_not_keep_them) {
         TestStore ts;
         Store *s = test_store_new(&ts, 0);
         Labels l = LABELS_NULL;
@@ -339,6 +373,35 @@ TEST(verify_finds_totals_that_are_off_and_a_change_counts_them_again) {
         raw_change(ts.dir.db, drop_totals_of_1001);
         ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
         s = ts.store;
+        check_totals(s);
+        {
+                _cleanup_(store_read_endp) StoreTxn *t = NULL;
+
+                ASSERT_OK(store_read_begin(s, &t));
+                ASSERT_OK(store_owner_totals(t, 1001, &o, NULL));
+                ASSERT_TRUE(o.snapshots == 2 && o.label_bytes == 2 * (strlen("key") + strlen("value")));
+        }
+        labels_clear(&l);
+        test_store_done(&ts);
+}
+
+/* Loses the totals record of uid 1001 inside the store (as damage would). */
+static int lose_totals_of_1001(StoreTxn *t, void *userdata, Error *e) {
+        uint8_t be[4] = { 0, 0, 0x03, 0xe9 };
+
+        return db_del(t, t->store->owners, be, sizeof be, NULL, 0);
+}
+
+TEST(verify_finds_totals_that_are_off_and_a_change_counts_them_again) {
+        TestStore ts;
+        Store *s = test_store_new(&ts, 0);
+        Labels l = LABELS_NULL;
+        StoreOwnerTotals o;
+
+        ASSERT_OK(labels_set(&l, "key", "value"));
+        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "a", 0, NULL, &l, NULL) > 0);
+        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "b", 0, NULL, &l, NULL) > 0);
+        ASSERT_OK(store_write(s, lose_totals_of_1001, NULL, NULL));
         {
                 _cleanup_(store_read_endp) StoreTxn *t = NULL;
                 Error e = ERROR_NULL;
@@ -420,5 +483,6 @@ TEST(a_record_with_damaged_labels_is_counted_and_removed) {
 TEST_MAIN(TEST_ENTRY(totals_equal_a_recount_after_random_changes), TEST_ENTRY(an_aborted_transaction_changes_no_totals),
           TEST_ENTRY(writers_killed_at_random_points_leave_exact_totals),
           TEST_ENTRY(a_store_without_totals_gets_them_when_opened),
+          TEST_ENTRY(totals_are_counted_again_after_a_writer_that_did_not_keep_them),
           TEST_ENTRY(verify_finds_totals_that_are_off_and_a_change_counts_them_again),
           TEST_ENTRY(a_record_with_damaged_labels_is_counted_and_removed))
