@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <libmount.h>
 #include <string.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -152,4 +153,21 @@ static inline void expect_owner(const char *path, uid_t uid, gid_t gid) {
                 fprintf(stderr, "%s: owner %u:%u, expected %u:%u\n", path, st.st_uid, st.st_gid, uid, gid);
                 abort();
         }
+}
+
+/* The per-mount options of the mount at target in /proc/self/mountinfo. */
+static inline char *mount_options_of(const char *target) {
+        struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+        struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+        struct libmnt_fs *fs;
+        char *r = NULL;
+
+        ASSERT_TRUE(tb && it);
+        while (!r && mnt_table_next_fs(tb, it, &fs) == 0)
+                if (streq(mnt_fs_get_target(fs), target))
+                        r = strdup(mnt_fs_get_vfs_options(fs));
+        mnt_free_iter(it);
+        mnt_unref_table(tb);
+        ASSERT_TRUE(r);
+        return r;
 }

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libmount.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -310,22 +309,6 @@ TEST(caller_targets_checked_and_kept) {
         run_isolated(body_caller_targets);
 }
 
-static char *mount_options_at(const char *path) {
-        struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
-        struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
-        struct libmnt_fs *fs;
-        char *r = NULL;
-
-        ASSERT_TRUE(tb && it);
-        while (!r && mnt_table_next_fs(tb, it, &fs) == 0)
-                if (streq(mnt_fs_get_target(fs), path))
-                        r = strdup(mnt_fs_get_vfs_options(fs));
-        mnt_free_iter(it);
-        mnt_unref_table(tb);
-        ASSERT_TRUE(r);
-        return r;
-}
-
 static void body_user_mounts(const char *dir) {
         Env env = env_new(dir);
         _cleanup_free_ char *upath = NULL, *rpath = NULL, *uopts = NULL, *ropts = NULL, *p = NULL;
@@ -339,10 +322,10 @@ static void body_user_mounts(const char *dir) {
         rpath = mount_key(&env, 0, "k", NULL);
         ASSERT_TRUE(!streq(upath, rpath));
 
-        uopts = mount_options_at(upath);
+        uopts = mount_options_of(upath);
         ASSERT_TRUE(mnt_optstr_get_option(uopts, "nosuid", NULL, NULL) == 0);
         ASSERT_TRUE(mnt_optstr_get_option(uopts, "nodev", NULL, NULL) == 0);
-        ropts = mount_options_at(rpath);
+        ropts = mount_options_of(rpath);
         ASSERT_TRUE(mnt_optstr_get_option(ropts, "nosuid", NULL, NULL) == 1);
 
         ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
@@ -660,7 +643,7 @@ static void body_idmap(const char *dir) {
                 ASSERT_OK(chmod(path, 0777)); /* for the subordinate id too */
                 create_as(test_path("%s/by-caller", path), 54321, 54321);
                 create_as(test_path("%s/by-sub", path), 200009, 200009);
-                opts = mount_options_at(path);
+                opts = mount_options_of(path);
                 ASSERT_TRUE(strstr(opts, "idmapped") && strstr(opts, "nosuid") && strstr(opts, "nodev"));
                 expect_idmap_recorded(&env, 54321, "i");
                 unmount_key(&env, 54321, "i", path);
@@ -682,7 +665,7 @@ static void body_idmap(const char *dir) {
         expect_owner(path, 54321, 54321);
         expect_owner(test_path("%s/by-caller", path), 54321, 54321);
         expect_owner(test_path("%s/by-sub", path), 200009, 200009);
-        opts = mount_options_at(path);
+        opts = mount_options_of(path);
         ASSERT_TRUE(strstr(opts, "nosuid") && strstr(opts, "nodev") && !strstr(opts, "ro,"));
         expect_idmap_recorded(&env, 54321, "j");
         ASSERT_OK(chmod(path, 0777));

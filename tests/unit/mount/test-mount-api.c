@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <libmount.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -262,23 +261,6 @@ static void body_bind_read_only(const char *dir) {
 }
 TEST(bind_read_only_refuses_writes) {
         run_isolated(body_bind_read_only);
-}
-
-/* The per-mount options of the mount at target in /proc/self/mountinfo. */
-static char *mount_options_of(const char *target) {
-        struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
-        struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
-        struct libmnt_fs *fs;
-        char *r = NULL;
-
-        ASSERT_TRUE(tb && it);
-        while (!r && mnt_table_next_fs(tb, it, &fs) == 0)
-                if (streq(mnt_fs_get_target(fs), target))
-                        r = strdup(mnt_fs_get_vfs_options(fs));
-        mnt_free_iter(it);
-        mnt_unref_table(tb);
-        ASSERT_TRUE(r);
-        return r;
 }
 
 static void body_flags_in_mountinfo(const char *dir) {
