@@ -46,6 +46,24 @@ static inline Core *test_core_new(const char *dir, size_t map_size) {
         return c;
 }
 
+/* A core on a new throwaway directory (*ret_dir) and its overlayfs snapshotter; undone by
+ * test_core_teardown(). */
+static inline Core *test_core_setup(char **ret_dir, CoreSnapshotter **ret_ovl) {
+        Core *c;
+
+        *ret_dir = test_mkdtemp();
+        c = test_core_new(*ret_dir, 0);
+        *ret_ovl = core_snapshotter_by_name(c, "overlayfs");
+        ASSERT_TRUE(*ret_ovl);
+        return c;
+}
+
+static inline void test_core_teardown(Core *c, char *dir) {
+        core_free(c);
+        test_rm_rf(dir);
+        free(dir);
+}
+
 /* dir/name in one of a few rotating buffers, for paths used once in a call. */
 static inline const char *test_path(const char *dir, const char *name) {
         static char bufs[4][4096];

@@ -7,19 +7,6 @@ static char *dir;
 static Core *core;
 static CoreSnapshotter *ovl;
 
-static void setup(void) {
-        dir = test_mkdtemp();
-        core = test_core_new(dir, 0);
-        ovl = core_snapshotter_by_name(core, "overlayfs");
-        ASSERT_TRUE(ovl);
-}
-
-static void teardown(void) {
-        core_free(core);
-        test_rm_rf(dir);
-        free(dir);
-}
-
 /* key committed on parent (NULL: none) in ns. */
 static void layer(uid_t ns, const char *key, const char *parent) {
         Error e = ERROR_NULL;
@@ -52,21 +39,21 @@ static size_t n_images(uid_t ns) {
 TEST(names_are_validated) {
         Error e = ERROR_NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         layer(0, "base", NULL);
         ASSERT_ERR(core_image_create(ovl, 0, "", "base", "", &e), EINVAL);
         ASSERT_ERR(core_image_create(ovl, 0, "bad name", "base", "", &e), EINVAL);
         ASSERT_ERR(core_image_create(ovl, 0, ".hidden", "base", "", &e), EINVAL);
         ASSERT_OK(core_image_create(ovl, 0, "registry.example/a/b:1.0@sha256:00", "base", "", &e));
         ASSERT_ERR(core_image_create(ovl, 0, "x:1", "nope", "", &e), ENOENT);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(an_image_names_a_committed_top_with_its_config) {
         CoreImage img = {};
         Error e = ERROR_NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         layer(0, "l1", NULL);
         ASSERT_OK(core_prepare(ovl, 0, "active", "l1", NULL, NULL, &e));
         ASSERT_ERR(core_image_create(ovl, 0, "x:1", "active", "{}", &e), EWRONGKIND);
@@ -77,14 +64,14 @@ TEST(an_image_names_a_committed_top_with_its_config) {
         ASSERT_TRUE(img.owner == 0 && img.top_owner == 0 && img.created_usec > 0);
         core_image_clear(&img);
         ASSERT_ERR(core_image_get(ovl, 0, "y:1", &img, &e), ENOENT);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(tags_add_names_and_untag_removes_one) {
         CoreImage img = {};
         Error e = ERROR_NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         layer(0, "l1", NULL);
         ASSERT_OK(core_image_create(ovl, 0, "x:1", "l1", "cfg", &e));
         ASSERT_OK(core_image_tag(ovl, 0, "x:1", "x:latest", &e));
@@ -98,14 +85,14 @@ TEST(tags_add_names_and_untag_removes_one) {
         ASSERT_OK(core_image_untag(ovl, 0, "x:latest", &e));
         ASSERT_ERR(core_image_untag(ovl, 0, "x:latest", &e), ENOENT);
         ASSERT_TRUE(n_images(0) == 2 && exists(0, "l1"));
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(remove_frees_only_unused_own_layers) {
         char **removed = NULL;
         Error e = ERROR_NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         /* l1 <- l2 (image a), l1 <- l3 (image b), l2 <- work (a container). */
         layer(0, "l1", NULL);
         layer(0, "l2", "l1");
@@ -128,7 +115,7 @@ TEST(remove_frees_only_unused_own_layers) {
         strv_free(removed);
         ASSERT_ERR(core_image_remove(ovl, 0, "b:1", NULL, &e), ENOENT);
         ASSERT_TRUE(n_images(0) == 0);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* A user's RemoveImage looks for other names of its layers in its own namespace only (no
@@ -138,7 +125,7 @@ TEST(remove_looks_for_names_where_they_can_be) {
         char **removed = NULL;
         Error e = ERROR_NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         layer(0, "r1", NULL);
         layer(0, "r2", "r1");
         layer(1000, "u1", "r2");
@@ -157,7 +144,7 @@ TEST(remove_looks_for_names_where_they_can_be) {
         ASSERT_OK(core_image_remove(ovl, 0, "r:1", &removed, &e)); /* user 1001's image names r2 */
         ASSERT_TRUE(strv_length(removed) == 0 && exists(0, "r2") && exists(0, "r1"));
         strv_free(removed);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(users_see_roots_images_and_change_only_their_own) {
@@ -165,7 +152,7 @@ TEST(users_see_roots_images_and_change_only_their_own) {
         CoreImage img = {};
         Error e = ERROR_NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         layer(0, "base", NULL);
         ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", &e));
         ASSERT_TRUE(n_images(1000) == 1 && n_images(1001) == 1);
@@ -186,7 +173,7 @@ TEST(users_see_roots_images_and_change_only_their_own) {
         ASSERT_OK(core_image_remove(ovl, 1000, "mine:2", &removed, &e));
         ASSERT_TRUE(strv_length(removed) == 1 && !exists(1000, "top") && exists(0, "base"));
         strv_free(removed);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* A user's image records take at most CORE_IMAGE_BYTES_PER_USER_MAX (each name keeps a copy
@@ -201,7 +188,7 @@ TEST(image_bytes_per_user_are_capped) {
         ASSERT_TRUE(config);
         memset(config, 'x', CORE_IMAGE_CONFIG_MAX);
         config[CORE_IMAGE_CONFIG_MAX] = 0;
-        setup();
+        core = test_core_setup(&dir, &ovl);
         layer(1000, "top", NULL);
         for (;; n++) {
                 ASSERT_TRUE(n <= CORE_IMAGE_BYTES_PER_USER_MAX / CORE_IMAGE_CONFIG_MAX);
@@ -219,7 +206,7 @@ TEST(image_bytes_per_user_are_capped) {
         ASSERT_OK(core_image_create(ovl, 1001, "other:1", "other", config, &e));
         ASSERT_OK(core_image_untag(ovl, 1000, "big:1", &e));
         ASSERT_OK(core_image_tag(ovl, 1000, "big:0", "big:tag", &e));
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* A user holds at most CORE_IMAGES_PER_USER_MAX names (QuotaExceeded naming the limit); moving
@@ -228,7 +215,7 @@ TEST(names_per_user_are_capped) {
         char name[32];
         Error e = ERROR_NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         layer(0, "base", NULL);
         ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", &e));
         for (unsigned i = 0; i < CORE_IMAGES_PER_USER_MAX; i++) {
@@ -250,7 +237,7 @@ TEST(names_per_user_are_capped) {
         }
         ASSERT_TRUE(n_images(1000) == 2 * CORE_IMAGES_PER_USER_MAX + 1);
         ASSERT_TRUE(n_images(1001) == CORE_IMAGES_PER_USER_MAX + 2);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* ListImages reads no config (GetImage has it) and only the caller's and root's names. */
@@ -259,7 +246,7 @@ TEST(list_reads_no_config_nor_other_users) {
         CoreImage img = {};
         Error e = ERROR_NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         layer(0, "base", NULL);
         ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "{\"root\":1}", &e));
         ASSERT_OK(core_image_create(ovl, 1000, "a:1", "base", "{\"a\":1}", &e));
@@ -276,7 +263,7 @@ TEST(list_reads_no_config_nor_other_users) {
         ASSERT_OK(core_image_get(ovl, 1001, "b:1", &img, &e));
         ASSERT_STREQ(img.config, "{\"b\":1}");
         core_image_clear(&img);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* The bus's image objects: one per (namespace, top), with all the namespace's names for it. */
@@ -285,7 +272,7 @@ TEST(image_objects_group_names_by_top) {
         SnapshotInfo l1 = {};
         Error e = ERROR_NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         layer(0, "base", NULL);
         layer(1000, "l1", NULL);
         layer(1000, "l2", NULL);
@@ -330,7 +317,7 @@ TEST(image_objects_group_names_by_top) {
         ASSERT_TRUE(l.n == 0);
         core_image_object_list_clear(&l);
         snapshot_info_clear(&l1);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST_MAIN(TEST_ENTRY(names_are_validated), TEST_ENTRY(an_image_names_a_committed_top_with_its_config),

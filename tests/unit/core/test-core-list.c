@@ -9,19 +9,6 @@ static Core *core;
 static CoreSnapshotter *ovl;
 static size_t size_calls;
 
-static void setup(void) {
-        dir = test_mkdtemp();
-        core = test_core_new(dir, 0);
-        ovl = core_snapshotter_by_name(core, "overlayfs");
-        ASSERT_TRUE(ovl);
-}
-
-static void teardown(void) {
-        core_free(core);
-        test_rm_rf(dir);
-        free(dir);
-}
-
 static void prepare_labelled(uid_t ns, const char *key, const Labels *labels) {
         Error e = ERROR_NULL;
         ASSERT_OK(core_prepare(ovl, ns, key, NULL, labels, NULL, &e));
@@ -114,7 +101,7 @@ static char *expected_joined(void) {
 TEST(pages_are_in_name_then_owner_order) {
         _cleanup_free_ char *want = NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         populate();
         want = expected_joined();
         for (size_t limit = 1; limit <= ELEMENTSOF(expected) + 1; limit++) {
@@ -128,7 +115,7 @@ TEST(pages_are_in_name_then_owner_order) {
                 ASSERT_STREQ(got, want);
                 ASSERT_TRUE(pages == (ELEMENTSOF(expected) + limit - 1) / limit);
         }
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* Bytes cut a page too, but a page always holds one snapshot; filters apply before. */
@@ -139,7 +126,7 @@ TEST(pages_end_at_their_bytes_and_filters_apply) {
         _cleanup_free_ char *want = NULL, *got = NULL, *got_one = NULL, *got_active = NULL;
         size_t pages;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         populate();
         want = expected_joined();
         got = page_all(NULL, &two, &pages);
@@ -151,7 +138,7 @@ TEST(pages_end_at_their_bytes_and_filters_apply) {
         got_active = page_all(active, &two, &pages);
         ASSERT_STREQ(got_active, "1000/a 1000/b 1000/d 1000/f");
         ASSERT_TRUE(pages == 2);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 #define N_OWN 300
@@ -167,7 +154,7 @@ TEST(a_page_reads_about_a_page) {
         uid_t next_owner;
         bool more;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         populate();
         for (unsigned i = 0; i < N_OWN; i++) {
                 _cleanup_free_ char *key = strdup_printf("k%04u", i);
@@ -191,7 +178,7 @@ TEST(a_page_reads_about_a_page) {
         ASSERT_OK(core_list_limited(ovl, 1000, NULL, &bytes, &cut, &more, &e));
         ASSERT_TRUE(more && cut.n == 9);
         ASSERT_TRUE(size_calls == 10);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* Whatever a page may read, paging gives the whole list once, in order: pages stop at
@@ -199,7 +186,7 @@ TEST(a_page_reads_about_a_page) {
 TEST(pages_that_stop_reading_give_the_same_list) {
         _cleanup_free_ char *want = NULL;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         populate();
         want = expected_joined();
         for (size_t max_read = 1; max_read <= 4; max_read++)
@@ -215,7 +202,7 @@ TEST(pages_that_stop_reading_give_the_same_list) {
                                         limit, got, want);
                         ASSERT_STREQ(got, want);
                 }
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* A filter that keeps one snapshot of 300: each page reads at most max_read snapshots per
@@ -228,7 +215,7 @@ TEST(a_filter_that_keeps_little_reads_a_bounded_page) {
         Labels pick = LABELS_NULL;
         size_t pages;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         populate();
         ASSERT_OK(labels_set(&pick, "pick", "yes"));
         for (unsigned i = 0; i < N_OWN; i++) {
@@ -241,7 +228,7 @@ TEST(a_filter_that_keeps_little_reads_a_bounded_page) {
         ASSERT_TRUE(pages == (4 + N_OWN + 49) / 50);
         ASSERT_TRUE(size_calls == 2); /* only what the filter kept is weighed: as kept, as merged */
         labels_clear(&pick);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST_MAIN(TEST_ENTRY(pages_are_in_name_then_owner_order), TEST_ENTRY(pages_end_at_their_bytes_and_filters_apply),

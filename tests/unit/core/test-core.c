@@ -8,19 +8,6 @@ static char *dir;
 static Core *core;
 static CoreSnapshotter *ovl;
 
-static void setup(void) {
-        dir = test_mkdtemp();
-        core = test_core_new(dir, 0);
-        ovl = core_snapshotter_by_name(core, "overlayfs");
-        ASSERT_TRUE(ovl);
-}
-
-static void teardown(void) {
-        core_free(core);
-        test_rm_rf(dir);
-        free(dir);
-}
-
 static void prepare(uid_t ns, const char *key, const char *parent) {
         Error e = ERROR_NULL;
         ASSERT_OK(core_prepare(ovl, ns, key, parent, NULL, NULL, &e));
@@ -37,7 +24,7 @@ TEST(error_kinds_follow_containerd) {
         SnapshotInfo info = {};
         char *fp[] = { (char *) "parent", NULL };
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         prepare(0, "a", NULL);
         commit(0, "base", "a");
         prepare(0, "act", "base");
@@ -74,7 +61,7 @@ TEST(error_kinds_follow_containerd) {
         ASSERT_ERR(core_prepare(ovl, 0, "", NULL, NULL, NULL, &e), EINVAL);
         e = ERROR_NULL;
         ASSERT_ERR(core_prepare(ovl, 0, "bad\nkey", NULL, NULL, NULL, &e), EINVAL);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(key_limit_is_4096_bytes) {
@@ -82,7 +69,7 @@ TEST(key_limit_is_4096_bytes) {
         Error e = ERROR_NULL;
         SnapshotInfo info = {};
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         memset(key, 'k', 4097);
         key[4097] = 0;
         ASSERT_ERR(core_prepare(ovl, 0, key, NULL, NULL, NULL, &e), EINVAL);
@@ -92,7 +79,7 @@ TEST(key_limit_is_4096_bytes) {
         ASSERT_TRUE(info.kind == SNAPSHOT_ACTIVE && strlen(info.name) == 4096);
         snapshot_info_clear(&info);
         free(key);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(labels_are_validated_and_merged) {
@@ -102,7 +89,7 @@ TEST(labels_are_validated_and_merged) {
         char *v = calloc(1, 4000);
         char *fp[2] = {};
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         memset(v, 'v', 3990);
         ASSERT_OK(labels_set(&l, "k", v));
         ASSERT_OK(core_prepare(ovl, 0, "a", NULL, &l, NULL, &e));
@@ -128,7 +115,7 @@ TEST(labels_are_validated_and_merged) {
         snapshot_info_clear(&info);
         labels_clear(&l);
         free(v);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(namespaces_are_separate_and_root_images_shared) {
@@ -136,7 +123,7 @@ TEST(namespaces_are_separate_and_root_images_shared) {
         SnapshotInfo info = {};
         SnapshotInfoList list = {};
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         prepare(0, "img-a", NULL);
         commit(0, "img", "img-a");
         prepare(0, "root-active", NULL);
@@ -168,7 +155,7 @@ TEST(namespaces_are_separate_and_root_images_shared) {
         ASSERT_OK(core_list(ovl, 1000, f, &list, &e));
         ASSERT_TRUE(list.n == 2);
         snapshot_info_list_clear(&list);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(usage_counts_own_data_only) {
@@ -176,7 +163,7 @@ TEST(usage_counts_own_data_only) {
         MountSpecList m = {};
         uint64_t size, inodes, size2, inodes2;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         prepare(0, "a", NULL);
         ASSERT_OK(core_mounts(ovl, 0, "a", &m, &e));
         ASSERT_STREQ(m.items[0].type, "bind");
@@ -190,14 +177,14 @@ TEST(usage_counts_own_data_only) {
         ASSERT_OK(core_usage(ovl, 0, "v", &size, &inodes, &e));
         ASSERT_TRUE(size == 0 && inodes == 0);
         mount_spec_list_clear(&m);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(mount_specs_are_containerds) {
         Error e = ERROR_NULL;
         MountSpecList m = {};
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         prepare(0, "a", NULL);
         commit(0, "c1", "a");
         prepare(0, "b", "c1");
@@ -222,7 +209,7 @@ TEST(mount_specs_are_containerds) {
         ASSERT_STREQ(m.items[0].type, "overlay");
         ASSERT_TRUE(strncmp(m.items[0].options[0], "lowerdir=", 9) == 0);
         mount_spec_list_clear(&m);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* Prepare, mount the returned spec, write, unmount, commit: three times; then a view of
@@ -236,7 +223,7 @@ TEST(three_layer_chain_through_the_core) {
                 printf("# skipped: needs root and mount namespaces\n");
                 return;
         }
-        setup();
+        core = test_core_setup(&dir, &ovl);
         mnt = strdup_printf("%s/mnt", dir);
         ASSERT_OK(mkdir(mnt, 0755));
 
@@ -283,7 +270,7 @@ TEST(three_layer_chain_through_the_core) {
         ASSERT_OK(umount(mnt));
         mount_spec_list_clear(&m);
         free(mnt);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(cleanup_reclaims_removed_data_and_keeps_live_data) {
@@ -292,7 +279,7 @@ TEST(cleanup_reclaims_removed_data_and_keeps_live_data) {
         uint64_t reclaimed = 0;
         char *p;
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         ASSERT_OK(core_prepare(ovl, 0, "a", NULL, NULL, &m, &e));
         test_write_file(m.items[0].source, "big", "0123456789");
         prepare(0, "b", NULL);
@@ -311,28 +298,28 @@ TEST(cleanup_reclaims_removed_data_and_keeps_live_data) {
         prepare(0, "a", NULL);
         free(p);
         mount_spec_list_clear(&m);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(ids_are_not_reused) {
         Error e = ERROR_NULL;
         SnapshotInfo info = {};
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         prepare(0, "a", NULL);
         ASSERT_OK(core_remove(ovl, 0, "a", &e));
         prepare(0, "a", NULL);
         ASSERT_OK(core_stat(ovl, 0, "a", &info, &e));
         ASSERT_TRUE(info.id == 2);
         snapshot_info_clear(&info);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST(chains_deeper_than_500_are_refused) {
         Error e = ERROR_NULL;
         char key[32], name[32], parent[32] = "";
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         for (int i = 1; i <= 501; i++) {
                 snprintf(key, sizeof key, "a%d", i);
                 snprintf(name, sizeof name, "c%d", i);
@@ -346,7 +333,7 @@ TEST(chains_deeper_than_500_are_refused) {
         ASSERT_ERR(core_prepare(ovl, 0, "too-deep", "c501", NULL, NULL, &e), EINVAL);
         e = ERROR_NULL;
         ASSERT_OK(core_view(ovl, 0, "deep", "c500", NULL, NULL, &e)); /* 500 lowers: the limit */
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 /* Only an active snapshot or view whose transient label still names the owner goes. */
@@ -355,7 +342,7 @@ TEST(remove_transient_only_while_still_transient) {
         Error e = ERROR_NULL;
         SnapshotInfo info = {};
 
-        setup();
+        core = test_core_setup(&dir, &ovl);
         ASSERT_OK(labels_set(&mine, CORE_LABEL_TRANSIENT, ":1.7"));
         ASSERT_OK(labels_set(&other, CORE_LABEL_TRANSIENT, ":1.8"));
         ASSERT_OK(core_prepare(ovl, 0, "t", NULL, &mine, NULL, &e));
@@ -385,7 +372,7 @@ TEST(remove_transient_only_while_still_transient) {
         }
         labels_clear(&mine);
         labels_clear(&other);
-        teardown();
+        test_core_teardown(core, dir);
 }
 
 TEST_MAIN(TEST_ENTRY(error_kinds_follow_containerd), TEST_ENTRY(key_limit_is_4096_bytes),
