@@ -33,10 +33,8 @@ UX=$(id -u "$OTHER")
 
 # polkitd 122 reads actions only from /usr/share/polkit-1/actions and rules from
 # /etc/polkit-1/rules.d; it runs with private copies bound over those (polkitd-private.sh).
-export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
-mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
+. "$HARNESS_LIB/polkit-private.sh"
+polkit_private_dirs
 # Our example rules file, for OWNER's own group instead of "lamina"; a second rule makes
 # checks on key "slow" take a second (a check that is still pending when its caller leaves).
 {
@@ -50,24 +48,10 @@ RULE
 } >"$LAMINA_POLKIT_RULES/50-lamina-test.rules"
 grep -q "isInGroup(\"$OWNER\")" "$LAMINA_POLKIT_RULES/50-lamina-test.rules" ||
         harness_die "the rules example has no isInGroup(\"lamina\")"
-chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
-HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
-harness_start_polkitd
+polkit_private_start
 
 failures=0
 cells=0
-
-# as USER COMMAND...: runs COMMAND as USER (root: as is) on the private bus.
-as() {
-        local u=$1
-        shift
-        if [ "$u" = root ]; then
-                "$@"
-        else
-                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
-                        env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
-        fi
-}
 
 # expect WANT USER [--interactive] OBJECT METHOD ARGS...: WANT is ok or an error's last
 # name component.

@@ -37,10 +37,8 @@ VICTIM=$(harness_add_user victim)     # granted manage-own
 HOG=$(harness_add_user hog)           # granted too: fills its namespace
 ATTACKER=$(harness_add_user attacker) # no grant at all
 
-export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
-mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
+. "$HARNESS_LIB/polkit-private.sh"
+polkit_private_dirs
 cat >"$LAMINA_POLKIT_RULES/50-lamina-hostile.rules" <<RULE
 // Grants exactly the key detail a prompt-rewriting key must arrive as (see "prompt").
 polkit.addRule(function(action, subject) {
@@ -53,9 +51,7 @@ polkit.addRule(function(action, subject) {
                 return polkit.Result.YES;
 });
 RULE
-chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
-HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
-harness_start_polkitd
+polkit_private_start
 
 failures=0
 checks=0
@@ -74,20 +70,10 @@ check() { # check DESCRIPTION COMMAND...
         if "$@"; then ok "$what"; else not_ok "$what"; fi
 }
 
-as() {
-        local u=$1
-        shift
-        setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --clear-groups -- \
-                env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
-}
 tool() { # tool USER ARGS...
         local u=$1
         shift
-        if [ "$u" = root ]; then
-                timeout 120 /usr/bin/python3 "$TOOL" "$@"
-        else
-                as "$u" timeout 120 /usr/bin/python3 "$TOOL" "$@"
-        fi
+        as "$u" timeout 120 /usr/bin/python3 "$TOOL" "$@"
 }
 
 # Anonymous memory only: the LMDB map's file pages count in VmRSS but are the page cache's.

@@ -14,10 +14,8 @@ harness_setup --idle-timeout 300
 A=$(harness_add_user mona)
 B=$(harness_add_user monb)
 
-export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
-mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
+. "$HARNESS_LIB/polkit-private.sh"
+polkit_private_dirs
 cat >"$LAMINA_POLKIT_RULES/50-lamina-monitor-test.rules" <<RULE
 polkit.addRule(function(action, subject) {
         if ((action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own") &&
@@ -25,24 +23,12 @@ polkit.addRule(function(action, subject) {
                 return polkit.Result.YES;
 });
 RULE
-chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
-HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
-harness_start_polkitd
+polkit_private_start
 
 failures=0
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
 
-as() {
-        local u=$1
-        shift
-        if [ "$u" = root ]; then
-                "$@"
-        else
-                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
-                        env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
-        fi
-}
 
 # start_bg NAME USER READY COMMAND...: COMMAND as USER in the background (PID in $PID_NAME),
 # output in $T/NAME.out and .err, until a line of it matches READY.

@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Real polkitd with private copies of its actions and rules directories
+# (tests/integration/auth/polkitd-private.sh binds them over the system's), for shell tests
+# that write their own rules; source after harness_setup:
+#   polkit_private_dirs    LAMINA_POLKIT_ACTIONS (our .policy in it) and LAMINA_POLKIT_RULES,
+#                          empty, below $T: write the rules files into the latter
+#   polkit_private_start   polkitd on the private bus with them
+#   as USER COMMAND...     COMMAND as USER (root: as is) with its groups, on the private bus
+
+polkit_private_dirs() {
+        export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
+        mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+        chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
+        cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
+}
+
+polkit_private_start() {
+        chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
+        HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
+        harness_start_polkitd
+}
+
+as() {
+        local u=$1
+        shift
+        if [ "$u" = root ]; then
+                "$@"
+        else
+                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
+                        env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$@"
+        fi
+}
