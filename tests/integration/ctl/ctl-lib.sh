@@ -193,6 +193,23 @@ no_run_snapshots() {
         expect "$1: no mount left in the system's table" "$(findmnt -rn -o TARGET | grep -c "^$T/run/")" 0
 }
 
+# view_matches_unpack WHAT IMAGE: a view of IMAGE, mounted, holds what `umoci unpack` made
+# of the same image in $T/unpacked/rootfs (tree-compare.py: zero differences); then
+# unmounted and removed.
+view_matches_unpack() {
+        local what=$1
+        ok "$what: view" view --mount check "$2"
+        [ "$rc" = 0 ] || return 0
+        if python3 "$LAMINA_SOURCE_DIR/tests/integration/apply/tree-compare.py" "$T/unpacked/rootfs" "$out" \
+                >"$T/diff"; then
+                pass "$what: the imported tree equals umoci unpack ($(find "$out" | wc -l) entries)"
+        else
+                fail "$what: differs from umoci unpack: $(head -c 4000 "$T/diff")"
+        fi
+        ok "$what: umount" umount check
+        ok "$what: rm view" rm check
+}
+
 # completion_load FILE [real]: sources laminactl's bash completion FILE on top of
 # bash-completion's own helpers when "real" is given and bash-completion is installed, else on
 # two stubs (_filedir offers "FILES").

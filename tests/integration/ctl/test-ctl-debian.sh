@@ -27,17 +27,7 @@ for form in $forms; do
         docker-archive) source=$corpus/debian-docker.tar ;;
         esac
         ok "$form: import" -q import "$source" --name debian:test
-        ok "$form: view" view --mount check debian:test
-        if [ "$rc" = 0 ]; then
-                if python3 "$LAMINA_SOURCE_DIR/tests/integration/apply/tree-compare.py" "$T/unpacked/rootfs" "$out" \
-                        >"$T/diff"; then
-                        pass "$form: the imported tree equals umoci unpack ($(find "$out" | wc -l) entries)"
-                else
-                        fail "$form: differs from umoci unpack: $(head -c 4000 "$T/diff")"
-                fi
-                ok "$form: umount" umount check
-                ok "$form: rm view" rm check
-        fi
+        view_matches_unpack "$form" debian:test
         ok "$form: run" run debian:test --rm -q
         expect "$form: run prints os-release and honours Env, WorkingDir, Cmd" "$out" \
                 'FOO=from-config in /srv/corpus
