@@ -135,6 +135,34 @@ static inline void layer_test_remove_tree(const char *path) {
         (void) !system(cmd);
 }
 
+/* The scratch directory of a layer test (layer_test_run_all()), removed when a failing
+ * case aborts too. */
+static const char *layer_test_dir;
+
+static inline void layer_test_cleanup_on_abort(int sig) {
+        layer_test_remove_tree(layer_test_dir);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+/* Runs the cases as root in a new scratch directory made from dir_template (which then
+ * names it), removed afterwards; skips when not root, saying what layer_apply needs it
+ * for. */
+static inline int layer_test_run_all(char *dir_template, const char *why_root, const TestCase *cases, size_t n) {
+        int r;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "layer_apply needs root (%s)\n", why_root);
+                return EXIT_TEST_SKIP;
+        }
+        ASSERT_TRUE(mkdtemp(dir_template));
+        layer_test_dir = dir_template;
+        signal(SIGABRT, layer_test_cleanup_on_abort);
+        r = test_run_all(cases, n);
+        layer_test_remove_tree(dir_template);
+        return r;
+}
+
 /* Runs fn in a child process that writes a layer into write_fd, and closes the parent's
  * copy so the reader sees the end. A process, not a thread: the parser sandbox is made
  * with a raw clone(), and a thread holding a libc lock at that moment would leave the

@@ -205,12 +205,6 @@ TEST(pax_name_not_utf8_names_the_entry) {
         close(w.fd);
 }
 
-static void cleanup_on_abort(int sig) {
-        layer_test_remove_tree(base_dir);
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(pax_utf8_names),
@@ -219,15 +213,6 @@ int main(void) {
                 TEST_ENTRY(v7_utf8_names),
                 TEST_ENTRY(pax_name_not_utf8_names_the_entry),
         };
-        int r;
 
-        if (geteuid() != 0) {
-                fprintf(stderr, "layer_apply needs root (chown)\n");
-                return EXIT_TEST_SKIP;
-        }
-        ASSERT_TRUE(mkdtemp(base_dir));
-        signal(SIGABRT, cleanup_on_abort);
-        r = test_run_all(cases, ELEMENTSOF(cases));
-        layer_test_remove_tree(base_dir);
-        return r;
+        return layer_test_run_all(base_dir, "chown", cases, ELEMENTSOF(cases));
 }

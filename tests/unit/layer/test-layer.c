@@ -139,10 +139,18 @@ static int apply_opts(int fd, Fixture *f, const LayerApplyOptions *o, LayerApply
         return layer_apply(fd, f->target_fd, o, res ?: &dummy, e);
 }
 
+/* apply_opts(), which must succeed (its message shown when not). */
+static void apply_ok(int fd, Fixture *f, const LayerApplyOptions *o, LayerApplyResult *res) {
+        Error e = ERROR_NULL;
+
+        if (apply_opts(fd, f, o, res, &e) < 0)
+                fprintf(stderr, "apply: %s\n", e.message);
+        ASSERT_TRUE(e.code == 0);
+}
+
 static void roundtrip(int format, int filter) {
         LayerApplyOptions o = { .overlay_whiteouts = true };
         LayerApplyResult res;
-        Error e = ERROR_NULL;
         char want[7 + 64 + 1];
         uint64_t size;
         Fixture f;
@@ -153,9 +161,7 @@ static void roundtrip(int format, int filter) {
         fd_sha256(plain, want, &size);
         fd = filter == ARCHIVE_FILTER_NONE ? plain : tar_build(format, filter, tree, ELEMENTSOF(tree));
 
-        if (apply_opts(fd, &f, &o, &res, &e) < 0)
-                fprintf(stderr, "apply: %s\n", e.message);
-        ASSERT_TRUE(e.code == 0);
+        apply_ok(fd, &f, &o, &res);
         ASSERT_STREQ(res.diff_id, want);
         ASSERT_TRUE(res.bytes == size);
         ASSERT_TRUE(res.entries == ELEMENTSOF(tree));
@@ -319,7 +325,6 @@ static const TarItem whiteout_layer[] = {
 
 TEST(whiteouts_overlay) {
         LayerApplyOptions o = { .overlay_whiteouts = true };
-        Error e = ERROR_NULL;
         char buf[8];
         struct stat st;
         Fixture f;
@@ -335,9 +340,7 @@ TEST(whiteouts_overlay) {
         o.n_lower_fds = 1;
 
         fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, whiteout_layer, ELEMENTSOF(whiteout_layer));
-        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
-                fprintf(stderr, "apply: %s\n", e.message);
-        ASSERT_TRUE(e.code == 0);
+        apply_ok(fd, &f, &o, NULL);
 
         st = lstat_at(f.target_fd, "d");
         ASSERT_TRUE(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0711 && st.st_uid == 5 && st.st_gid == 6);
@@ -398,7 +401,6 @@ static const TarItem recreate_layer[] = {
  * the lower layers, nor of an earlier apply to the same target, shows through. */
 static void whiteout_then_recreate(bool overlay) {
         LayerApplyOptions o = { .overlay_whiteouts = overlay };
-        Error e = ERROR_NULL;
         char buf[8];
         Fixture f;
         int fd;
@@ -413,9 +415,7 @@ static void whiteout_then_recreate(bool overlay) {
         ASSERT_OK(mkdirat(f.target_fd, "o", 0755));
 
         fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, recreate_layer, ELEMENTSOF(recreate_layer));
-        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
-                fprintf(stderr, "apply: %s\n", e.message);
-        ASSERT_TRUE(e.code == 0);
+        apply_ok(fd, &f, &o, NULL);
         ASSERT_TRUE(S_ISDIR(lstat_at(f.target_fd, "d").st_mode));
         ASSERT_STREQ(read_file(f.target_fd, "d/new"), "new");
         ASSERT_TRUE(!exists_at(f.target_fd, "d/old") && !exists_at(f.target_fd, "d/lower"));
@@ -496,7 +496,6 @@ static const TarItem file_over_dir_layer[] = {
 
 static void file_over_dir(bool overlay) {
         LayerApplyOptions o = { .overlay_whiteouts = overlay };
-        Error e = ERROR_NULL;
         Fixture f;
         int fd, dir;
 
@@ -514,9 +513,7 @@ static void file_over_dir(bool overlay) {
 
         fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, file_over_dir_layer,
                        ELEMENTSOF(file_over_dir_layer));
-        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
-                fprintf(stderr, "apply: %s\n", e.message);
-        ASSERT_TRUE(e.code == 0);
+        apply_ok(fd, &f, &o, NULL);
         ASSERT_TRUE(S_ISREG(lstat_at(f.target_fd, "opt/app/deep").st_mode));
         ASSERT_STREQ(read_file(f.target_fd, "opt/app/deep"), "now a file");
         if (overlay)
@@ -548,7 +545,6 @@ static void whiteout_below_own_symlink(bool overlay) {
                 { .name = "s/.wh.keep" },
                 { .name = "t/.wh.keep" },
         };
-        Error e = ERROR_NULL;
         Fixture f;
         int fd;
 
@@ -563,9 +559,7 @@ static void whiteout_below_own_symlink(bool overlay) {
         ASSERT_OK(symlinkat("etc", f.target_fd, "t"));
         fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items,
                        overlay ? ELEMENTSOF(items) - 1 : ELEMENTSOF(items));
-        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
-                fprintf(stderr, "apply: %s\n", e.message);
-        ASSERT_TRUE(e.code == 0);
+        apply_ok(fd, &f, &o, NULL);
         close(fd);
         ASSERT_STREQ(read_file(f.target_fd, "etc/keep"), "original");
         ASSERT_TRUE(S_ISLNK(lstat_at(f.target_fd, "e").st_mode) && S_ISLNK(lstat_at(f.target_fd, "s").st_mode));
@@ -589,7 +583,6 @@ static void dir_attrs_replaced(bool overlay) {
                 { .name = "p/", .type = AE_IFDIR, .mode = 0750 },
         };
         LayerApplyOptions o = { .overlay_whiteouts = overlay };
-        Error e = ERROR_NULL;
         char buf[8];
         struct stat st;
         Fixture f;
@@ -605,9 +598,7 @@ static void dir_attrs_replaced(bool overlay) {
         o.n_lower_fds = 1;
 
         fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, items, ELEMENTSOF(items));
-        if (apply_opts(fd, &f, &o, NULL, &e) < 0)
-                fprintf(stderr, "apply: %s\n", e.message);
-        ASSERT_TRUE(e.code == 0);
+        apply_ok(fd, &f, &o, NULL);
         st = lstat_at(f.target_fd, "d");
         ASSERT_TRUE((st.st_mode & 07777) == 0700 && st.st_uid == 4 && st.st_gid == 5);
         ASSERT_TRUE(xattr_at(f.target_fd, "d", "user.dirattr", buf, sizeof buf) < 0 && errno == ENODATA);
@@ -1021,7 +1012,6 @@ TEST(gzip_members_concatenated) {
         size_t plain_len, gz1_len, gz2_len, half;
         char want[7 + 64 + 1];
         LayerApplyResult res;
-        Error e = ERROR_NULL;
         Fixture f;
         int fd;
 
@@ -1033,9 +1023,7 @@ TEST(gzip_members_concatenated) {
         fd = memfd_of(gz1, gz1_len, gz2, gz2_len);
 
         fixture_init(&f);
-        if (apply_opts(fd, &f, &o, &res, &e) < 0)
-                fprintf(stderr, "apply: %s\n", e.message);
-        ASSERT_TRUE(e.code == 0);
+        apply_ok(fd, &f, &o, &res);
         ASSERT_STREQ(res.diff_id, want);
         ASSERT_TRUE(res.bytes == plain_len);
         check_tree(&f);
@@ -1085,7 +1073,6 @@ static void *feed(void *userdata) {
 
 static void apply_through(int kind) {
         LayerApplyOptions o = { .overlay_whiteouts = true };
-        Error e = ERROR_NULL;
         Feeder fe;
         Fixture f;
         pid_t feeder;
@@ -1099,9 +1086,7 @@ static void apply_through(int kind) {
         fe = (Feeder) { .from = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_GZIP, tree, ELEMENTSOF(tree)),
                         .to = p[1] };
         feeder = feeder_start(feed, &fe, p[1]);
-        if (apply_opts(p[0], &f, &o, NULL, &e) < 0)
-                fprintf(stderr, "apply: %s\n", e.message);
-        ASSERT_TRUE(e.code == 0);
+        apply_ok(p[0], &f, &o, NULL);
         feeder_wait(feeder);
         check_tree(&f);
         close(p[0]);
@@ -1148,13 +1133,6 @@ TEST(progress) {
         fixture_done(&f);
 }
 
-/* A failing case aborts: remove the scratch tree on the way out. */
-static void cleanup_on_abort(int sig) {
-        layer_test_remove_tree(base_dir);
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
 int main(void) {
         static const TestCase cases[] = { TEST_ENTRY(roundtrip_pax_plain),
           TEST_ENTRY(roundtrip_pax_gzip),
@@ -1193,15 +1171,6 @@ int main(void) {
           TEST_ENTRY(pipe_works),
           TEST_ENTRY(socket_works),
           TEST_ENTRY(progress) };
-        int r;
 
-        if (geteuid() != 0) {
-                fprintf(stderr, "layer_apply needs root (chown, mknod, trusted.* xattrs)\n");
-                return EXIT_TEST_SKIP;
-        }
-        ASSERT_TRUE(mkdtemp(base_dir));
-        signal(SIGABRT, cleanup_on_abort);
-        r = test_run_all(cases, ELEMENTSOF(cases));
-        layer_test_remove_tree(base_dir);
-        return r;
+        return layer_test_run_all(base_dir, "chown, mknod, trusted.* xattrs", cases, ELEMENTSOF(cases));
 }
