@@ -30,7 +30,7 @@
  * copies into each marked directory what Apply onto that parent would have copied (from
  * the first of the parent's layers, topmost first, that has the path as a directory; the
  * root: the parent root's owner, as Prepare on the parent gives it), drops the marks,
- * syncs, and only then records the commit. Killed in between, a retry onto the same
+ * syncing each directory it changed, and only then records the commit. Killed in between, a retry onto the same
  * parent finishes what is left; onto another parent, or an Apply, is refused. The state
  * xattr goes once the commit is recorded. */
 
@@ -158,10 +158,12 @@ static int copy_from_lowers(Attach *a, int fd, const char *path) {
         return 0;
 }
 
+/* Durable at once: only the directories changed are synced, not the filesystem (other
+ * layers' Applies may be writing to it). */
 static int unmark(int fd) {
         if (fremovexattr(fd, LAYER_XATTR_IMPLICIT) < 0 && errno != ENODATA)
                 return -errno;
-        return 0;
+        return RET_NERRNO(fsync(fd));
 }
 
 static int attach_one(TreeWalkEvent event, const TreeWalkItem *item, void *userdata) {
@@ -249,8 +251,6 @@ int core_rebase_attach(CoreSnapshotter *s, uint64_t id, const char *key, const S
         r = attach_root(&a, root);
         if (r >= 0)
                 r = tree_walk(root, -EBADF, attach_one, &a);
-        if (r >= 0)
-                r = RET_NERRNO(syncfs(root));
         close_lowers(lowers, n);
         if (r < 0)
                 return error_set_errno(e, r, "cannot give snapshot %s its parent's directories%s%s", QUOTE(key),

@@ -66,9 +66,8 @@ static int apply_layer(Ctl *c, ImageSource *src, const Layer *l, const char *key
         return r;
 }
 
-int ctl_commit_layer_onto(Ctl *c, const char *chain_id, const char *key, const char *parent, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_(ctl_info_clear) CtlInfo info = {};
+static int commit_message(Ctl *c, const char *chain_id, const char *key, const char *parent, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
         r = ctl_new_call(c, parent ? "CommitWithOptions" : "Commit", &m);
@@ -79,12 +78,16 @@ int ctl_commit_layer_onto(Ctl *c, const char *chain_id, const char *key, const c
                 r = sd_bus_message_append(m, "a{sv}", 1, "parent", "s", parent);
         if (r < 0)
                 return ctl_bus_append_error(r);
-        r = sd_bus_call(c->bus, m, CALL_TIMEOUT_LONG, error, NULL);
-        if (r >= 0)
-                return 0;
-        if (!sd_bus_error_has_name(error, "org.lamina.snapshot1.Error.AlreadyExists"))
-                return r;
-        sd_bus_error_free(error);
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+/* After a Commit as chain_id answered AlreadyExists: 1 when another import committed it. */
+static int committed_by_another(Ctl *c, const char *chain_id) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(ctl_info_clear) CtlInfo info = {};
+        int r;
+
         r = ctl_stat(c, chain_id, false, &reply, &info);
         if (r < 0)
                 return r;
@@ -92,6 +95,24 @@ int ctl_commit_layer_onto(Ctl *c, const char *chain_id, const char *key, const c
                 return ctl_fail(-EEXIST, "snapshot %s exists but is %s; remove it (laminactl rm) and import again",
                                 chain_id, info.kind);
         return 1;
+}
+
+#define ERROR_EXISTS "org.lamina.snapshot1.Error.AlreadyExists"
+
+int ctl_commit_layer_onto(Ctl *c, const char *chain_id, const char *key, const char *parent, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = commit_message(c, chain_id, key, parent, &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(c->bus, m, CALL_TIMEOUT_LONG, error, NULL);
+        if (r >= 0)
+                return 0;
+        if (!sd_bus_error_has_name(error, ERROR_EXISTS))
+                return r;
+        sd_bus_error_free(error);
+        return committed_by_another(c, chain_id);
 }
 
 int ctl_commit_layer(Ctl *c, const char *chain_id, const char *key) {
@@ -180,16 +201,17 @@ static int import_sequential(Ctl *c, ImageSource *src, const Image *img, size_t 
 }
 
 typedef enum Step {
-        STEP_PENDING,  /* to apply (a working snapshot may be prepared already) */
-        STEP_APPLYING, /* its Apply runs */
-        STEP_APPLIED,  /* to commit onto its parent */
-        STEP_PRESENT,  /* committed: by this import (created) or another */
+        STEP_PENDING,    /* to apply (its working snapshot may be prepared already) */
+        STEP_APPLYING,   /* its Apply runs */
+        STEP_APPLIED,    /* to commit onto its parent */
+        STEP_COMMITTING, /* its Commit runs */
+        STEP_PRESENT,    /* committed: by this import (created) or another */
 } Step;
 
 typedef struct Job {
         Step step;
-        char *key;          /* the working snapshot, while it exists */
-        sd_bus_slot *call;  /* the Apply in flight */
+        char *key;         /* the working snapshot, while it exists */
+        sd_bus_slot *call; /* the Apply or Commit in flight */
         sd_bus_message *reply;
         ImageStream *stream;
 } Job;
@@ -200,13 +222,13 @@ typedef struct Parallel {
         const Image *img;
         Job *jobs;
         bool *created;
-        size_t running, max;
-        size_t rebased; /* layers this import committed onto their parent at Commit */
-        bool replied;
-        unsigned limited; /* LimitsExceeded answers in a row */
+        size_t running, max; /* Applies */
+        size_t committed;    /* the layers below this one are committed */
+        size_t rebased;      /* layers this import committed onto their parent at Commit */
+        unsigned limited;    /* LimitsExceeded answers in a row */
 } Parallel;
 
-static int on_apply_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Job *j = userdata;
 
         j->reply = sd_bus_message_ref(m);
@@ -215,7 +237,7 @@ static int on_apply_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 
 /* Starts the Apply of layer i into its rebase snapshot (prepared first if needed).
  * -EOPNOTSUPP: the snapshotter cannot rebase (nothing was made). */
-static int job_start(Parallel *p, size_t i) {
+static int apply_start(Parallel *p, size_t i) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         const Layer *l = p->img->layers + i;
         Job *j = p->jobs + i;
@@ -244,7 +266,7 @@ static int job_start(Parallel *p, size_t i) {
                 return r;
         r = ctl_apply_message(p->c, j->key, fd, l->diff_id, &m);
         if (r >= 0)
-                r = sd_bus_call_async(p->c->bus, &j->call, m, on_apply_reply, j, CALL_TIMEOUT_LONG);
+                r = sd_bus_call_async(p->c->bus, &j->call, m, on_reply, j, CALL_TIMEOUT_LONG);
         fd = safe_close(fd); /* the message has its own copy; the feeder sees EPIPE if it is gone */
         if (r < 0) {
                 (void) image_stream_end(TAKE_PTR(j->stream));
@@ -255,7 +277,31 @@ static int job_start(Parallel *p, size_t i) {
         return 0;
 }
 
-/* Runs the connection until an Apply replies. */
+/* Starts the Commit of layer i onto the layer below it (committed by now). */
+static int commit_start(Parallel *p, size_t i) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        Job *j = p->jobs + i;
+        int r;
+
+        r = commit_message(p->c, p->img->layers[i].chain_id, j->key, i > 0 ? p->img->layers[i - 1].chain_id : NULL,
+                           &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_call_async(p->c->bus, &j->call, m, on_reply, j, CALL_TIMEOUT_LONG);
+        if (r < 0)
+                return ctl_fail(r, "cannot send Commit: %s", strerror(-r));
+        j->step = STEP_COMMITTING;
+        return 0;
+}
+
+static bool any_in_flight(const Parallel *p) {
+        for (size_t i = 0; i < p->img->n; i++)
+                if (p->jobs[i].call)
+                        return true;
+        return false;
+}
+
+/* Runs the connection until a call in flight replies. */
 static int wait_reply(Parallel *p) {
         for (;;) {
                 int r;
@@ -274,73 +320,55 @@ static int wait_reply(Parallel *p) {
         }
 }
 
-static void limited_pause(Parallel *p) {
-        (void) nanosleep(&(struct timespec) { .tv_nsec = LIMITED_WAIT_NSEC }, NULL);
+/* LimitsExceeded: this user's other calls hold laminad's slots for long calls. With none of
+ * this import's own in flight to wait for, a pause. */
+static bool limited(Parallel *p, sd_bus_message *reply) {
+        if (!sd_bus_message_is_method_error(reply, ERROR_LIMITS) || p->limited >= LIMITED_RETRIES || ctl_interrupted())
+                return false;
         p->limited++;
+        if (!any_in_flight(p))
+                (void) nanosleep(&(struct timespec) { .tv_nsec = LIMITED_WAIT_NSEC }, NULL);
+        return true;
 }
 
-/* The replies that came: an applied layer, or (LimitsExceeded: this user's other calls hold
- * laminad's slots) one to apply again later, with one job fewer. */
-static int collect(Parallel *p) {
-        int ret = 0;
+static int reply_error(Parallel *p, sd_bus_message *reply) {
+        if (ctl_interrupted())
+                return -EINTR;
+        return ctl_bus_error(p->c, sd_bus_message_get_error(reply), -sd_bus_message_get_errno(reply));
+}
 
-        for (size_t i = 0; i < p->img->n; i++) {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                Job *j = p->jobs + i;
-                int r, k;
+/* An Apply ended: the layer is applied, or (limited) to apply again, with one job fewer. */
+static int apply_done(Parallel *p, Job *j, sd_bus_message *reply) {
+        int k;
 
-                if (!j->reply)
-                        continue;
-                reply = TAKE_PTR(j->reply);
-                j->call = sd_bus_slot_unref(j->call);
-                p->running--;
-                k = image_stream_end(TAKE_PTR(j->stream));
-                j->step = STEP_APPLIED;
-                if (!sd_bus_message_is_method_error(reply, NULL)) {
-                        p->limited = 0;
-                        r = k;
-                } else if (sd_bus_message_is_method_error(reply, ERROR_LIMITS) && p->limited < LIMITED_RETRIES &&
-                           !ctl_interrupted()) {
-                        j->step = STEP_PENDING;
-                        p->max = p->running > 0 ? p->running : 1;
-                        if (p->running == 0)
-                                limited_pause(p);
-                        r = 0;
-                } else
-                        r = ctl_interrupted() ? -EINTR : k < 0 ? k
-                          : ctl_bus_error(p->c, sd_bus_message_get_error(reply), -sd_bus_message_get_errno(reply));
-                if (r < 0 && ret >= 0)
-                        ret = r;
+        p->running--;
+        k = image_stream_end(TAKE_PTR(j->stream));
+        j->step = STEP_APPLIED;
+        if (!sd_bus_message_is_method_error(reply, NULL)) {
+                p->limited = 0;
+                return k;
         }
-        return ret;
+        if (limited(p, reply)) {
+                j->step = STEP_PENDING;
+                p->max = p->running > 0 ? p->running : 1;
+                return 0;
+        }
+        return k < 0 && !ctl_interrupted() ? k : reply_error(p, reply);
 }
 
-/* Commits layer i onto the layer below it (committed by now). */
-static int job_commit(Parallel *p, size_t i) {
+/* A Commit ended: the layer is committed (by this import, or another first), or (limited) to
+ * commit again. */
+static int commit_done(Parallel *p, size_t i, sd_bus_message *reply) {
         Job *j = p->jobs + i;
-        int r;
+        int r = 0;
 
-        for (;;) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
-                r = ctl_interrupted() ? -EINTR
-                                      : ctl_commit_layer_onto(p->c, p->img->layers[i].chain_id, j->key,
-                                                              i > 0 ? p->img->layers[i - 1].chain_id : NULL, &error);
-                if (r >= 0 || !sd_bus_error_has_name(&error, ERROR_LIMITS) || p->limited >= LIMITED_RETRIES) {
-                        if (r < 0 && sd_bus_error_is_set(&error))
-                                r = ctl_bus_error(p->c, &error, r);
-                        break;
-                }
-                /* a slot frees when one of this import's Applies (or someone else's call) ends */
-                if (p->running > 0) {
-                        r = wait_reply(p);
-                        if (r >= 0)
-                                r = collect(p);
-                        if (r < 0)
-                                return r;
-                } else
-                        limited_pause(p);
-        }
+        j->step = STEP_APPLIED;
+        if (sd_bus_message_is_method_error(reply, ERROR_EXISTS))
+                r = committed_by_another(p->c, p->img->layers[i].chain_id);
+        else if (limited(p, reply))
+                return 0;
+        else if (sd_bus_message_is_method_error(reply, NULL))
+                return reply_error(p, reply);
         if (r < 0)
                 return r;
         p->limited = 0;
@@ -350,13 +378,32 @@ static int job_commit(Parallel *p, size_t i) {
         j->step = STEP_PRESENT;
         p->created[i] = r == 0;
         p->rebased += r == 0;
-        report_layer(p->img, i, r == 0);
         return 0;
+}
+
+/* The replies that came. */
+static int collect(Parallel *p) {
+        int ret = 0;
+
+        for (size_t i = 0; i < p->img->n; i++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                Job *j = p->jobs + i;
+                int r;
+
+                if (!j->reply)
+                        continue;
+                reply = TAKE_PTR(j->reply);
+                j->call = sd_bus_slot_unref(j->call);
+                r = j->step == STEP_COMMITTING ? commit_done(p, i, reply) : apply_done(p, j, reply);
+                if (r < 0 && ret >= 0)
+                        ret = r;
+        }
+        return ret;
 }
 
 /* Ends what runs and removes the working snapshots left, after a failure. */
 static void parallel_stop(Parallel *p) {
-        while (p->running > 0) {
+        while (any_in_flight(p)) {
                 if (wait_reply(p) < 0)
                         break; /* the connection is gone: laminad removes them */
                 (void) collect(p);
@@ -368,11 +415,36 @@ static void parallel_stop(Parallel *p) {
         }
 }
 
+/* Starts what may start: Applies of the pending layers, up to max at once, and the Commit of
+ * the lowest layer not committed once it is applied (one at a time, in chain order). */
+static int parallel_step(Parallel *p, bool *started) {
+        int r;
+
+        for (size_t i = p->committed; i < p->img->n && p->running < p->max; i++)
+                if (p->jobs[i].step == STEP_PENDING) {
+                        r = ctl_interrupted() ? -EINTR : apply_start(p, i);
+                        if (r == -EOPNOTSUPP && *started)
+                                r = ctl_fail(r, "laminad refused a rebase after accepting one");
+                        *started = true;
+                        if (r < 0)
+                                return r;
+                }
+        for (; p->committed < p->img->n; p->committed++) {
+                Job *j = p->jobs + p->committed;
+
+                if (j->step == STEP_APPLIED)
+                        return ctl_interrupted() ? -EINTR : commit_start(p, p->committed);
+                if (j->step != STEP_PRESENT)
+                        return 0;
+                report_layer(p->img, p->committed, p->created[p->committed]);
+        }
+        return 0;
+}
+
 /* -EOPNOTSUPP before it made anything: the snapshotter cannot rebase. */
 static int import_parallel(Parallel *p) {
-        size_t committed = 0;
         bool started = false;
-        int r = 0;
+        int r;
 
         for (size_t i = 0; i < p->img->n; i++) {
                 r = layer_present(p->c, p->img->layers[i].chain_id);
@@ -380,26 +452,18 @@ static int import_parallel(Parallel *p) {
                         return r;
                 p->jobs[i].step = r > 0 ? STEP_PRESENT : STEP_PENDING;
         }
-        for (r = 0; r >= 0 && committed < p->img->n;) {
-                for (size_t i = committed; i < p->img->n && p->running < p->max && r >= 0; i++)
-                        if (p->jobs[i].step == STEP_PENDING) {
-                                r = ctl_interrupted() ? -EINTR : job_start(p, i);
-                                if (r == -EOPNOTSUPP && started)
-                                        r = ctl_fail(r, "laminad refused a rebase after accepting one");
-                                started = true;
-                        }
-                for (; r >= 0 && committed < p->img->n && p->jobs[committed].step >= STEP_APPLIED; committed++)
-                        if (p->jobs[committed].step == STEP_APPLIED)
-                                r = job_commit(p, committed);
-                        else
-                                report_layer(p->img, committed, false);
-                if (r < 0 || committed == p->img->n)
+        for (;;) {
+                r = parallel_step(p, &started);
+                if (r < 0 || p->committed == p->img->n)
                         break;
-                if (p->running > 0) {
-                        r = wait_reply(p);
-                        if (r >= 0)
-                                r = collect(p);
-                }
+                /* a pause after LimitsExceeded left nothing in flight: try again */
+                if (!any_in_flight(p))
+                        continue;
+                r = wait_reply(p);
+                if (r >= 0)
+                        r = collect(p);
+                if (r < 0)
+                        break;
         }
         if (r < 0)
                 parallel_stop(p);
