@@ -22,6 +22,26 @@ struct BusRelay {
         bool stalled;   /* written by the thread, read after the join */
 };
 
+/* Waits for fd to get events (or cancel_fd to be written) for at most timeout_ms (-1:
+ * forever). Returns the revents of fd, 0 on timeout, -ECANCELED, or -errno. */
+static int relay_wait(BusRelay *r, int fd, short events, int timeout_ms) {
+        for (;;) {
+                struct pollfd fds[2] = {
+                        { .fd = fd, .events = events },
+                        { .fd = r->cancel_fd, .events = POLLIN },
+                };
+                int k = poll(fds, 2, timeout_ms);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (fds[1].revents)
+                        return -ECANCELED;
+                return fds[0].revents;
+        }
+}
+
 static void *relay_thread(void *p) {
         BusRelay *r = p;
         sigset_t pipe_mask;
@@ -33,24 +53,25 @@ static void *relay_thread(void *p) {
         (void) pthread_sigmask(SIG_BLOCK, &pipe_mask, NULL);
 
         for (;;) {
-                struct pollfd fds[2] = {
-                        { .fd = r->source_fd, .events = POLLIN },
-                        { .fd = r->cancel_fd, .events = POLLIN },
-                };
                 ssize_t n;
                 int k;
 
-                k = poll(fds, 2, r->stall_ms);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0 || fds[1].revents)
+                /* Room in our pipe first: waiting for the unpacker is not the caller's stall. */
+                k = relay_wait(r, r->write_fd, POLLOUT, -1);
+                if (k <= 0 || (k & (POLLERR | POLLHUP)))
+                        break;
+                k = relay_wait(r, r->source_fd, POLLIN, r->stall_ms);
+                if (k < 0)
                         break;
                 if (k == 0) {
                         r->stalled = true;
                         break;
                 }
-                /* Blocks while the unpacker is busy: that is not the caller's stall. */
-                n = splice(r->source_fd, NULL, r->write_fd, NULL, RELAY_CHUNK, SPLICE_F_MOVE);
+                /* Never blocking on the caller's fd, whatever its flags: readable by poll() may
+                 * still mean a read that waits (data the caller read back itself through its
+                 * own copy of the fd, a socket's SO_RCVLOWAT), and a thread blocked there
+                 * would notice neither the stall timeout nor a cancel. Our pipe has room. */
+                n = splice(r->source_fd, NULL, r->write_fd, NULL, RELAY_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
                 if (n < 0 && (errno == EINTR || errno == EAGAIN))
                         continue;
                 if (n <= 0) /* the end, or an error the unpacker will report as an early end */

@@ -15,10 +15,14 @@
 #   hostile.py pages LIMIT                ListPage through everything; prints pages N items M
 #   hostile.py stall N PREFIX             Prepare PREFIX-1..N, then Apply each from a pipe that
 #                                         never delivers; prints the outcomes and seconds taken
+#   hostile.py lowat KEY                  Prepare KEY, then Apply it from a socket that sent one
+#                                         byte and asks readers to wait for a MiB (SO_RCVLOWAT);
+#                                         prints the outcome and seconds taken
 #   hostile.py call METHOD SIG ARGS-JSON  one call, prints ok or the error name
 import json
 import os
 import resource
+import socket
 import sys
 import time
 
@@ -223,6 +227,30 @@ def stall(n, prefix):
         print("%s %.1f %s" % (name, seconds, message))
 
 
+def lowat(key):
+    conn = bus()
+    r = outcome(conn, "Prepare", "(ssa{ss})", [key, "", {}])
+    if r != "ok":
+        print("lowat: prepare: %s" % r)
+        return
+    layer, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    # A blocking read of this socket waits for a MiB, though poll() says it is readable.
+    layer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1 << 20)
+    peer.sendall(b"x")  # peer stays open (and silent) until this process exits
+    fds = Gio.UnixFDList()
+    fds.append(layer.fileno())
+    layer.close()
+    start = time.monotonic()
+    try:
+        conn.call_with_unix_fd_list_sync(SERVICE, OBJ, IFACE, "Apply", GLib.Variant("(sha{sv})", (key, 0, {})),
+                                         None, Gio.DBusCallFlags.NONE, 30000, fds, None)
+        name, message = "ok", ""
+    except GLib.Error as e:
+        name, message = error_name(e), e.message
+    print("%s %.1f %s" % (name, time.monotonic() - start, message))
+    peer.close()
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "victim":
@@ -241,6 +269,8 @@ def main(argv):
         pages(int(argv[2]))
     elif cmd == "stall":
         stall(int(argv[2]), argv[3])
+    elif cmd == "lowat":
+        lowat(argv[2])
     elif cmd == "call":
         print(outcome(bus(), argv[2], argv[3], json.loads(argv[4])))
     elif cmd == "objects":

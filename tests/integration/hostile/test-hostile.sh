@@ -7,7 +7,9 @@
 # documented error. Attacks: quadratic labels, a huge key, a key that would rewrite the
 # polkit prompt, pinned fds behind a polkit agent
 # that never answers (pending-check exhaustion), an oversized List, a regex List over many
-# snapshots, quota checks of a user holding much, a native copy, stalled Applies, a second laminad on the same state, laminad
+# snapshots, quota checks of a user holding much, a native copy, stalled Applies, an Apply
+# from a socket whose reads block though poll says readable (SO_RCVLOWAT), a second laminad
+# on the same state, laminad
 # losing the bus mid-Apply (the re-activated one waits), SIGTERM during a stalled Apply.
 # (ATTACK...: run only those, by name.)
 set -u
@@ -263,6 +265,19 @@ if selected stall; then
         out=$(tool "$HOG" call Usage '(s)' '["h-stall-1"]')
         want stall-slot-free ok "$out"
         same_daemon stall
+fi
+
+if selected lowat; then
+        echo "# an Apply from a socket that sent one byte and holds blocking reads (SO_RCVLOWAT 1 MiB)"
+        out=$(tool "$HOG" lowat h-lowat)
+        echo "# $out"
+        # Within the stall timeout (3 s) and a margin for a loaded machine, far from the
+        # tool's 30 s: a relay blocked in a read would answer only when the socket closes.
+        check "lowat: the Apply failed with QuotaExceeded after the stall timeout" \
+                grep -q "^org.lamina.snapshot1.Error.QuotaExceeded \([3-9]\|1[0-9]\)\.[0-9] .*sent nothing for 3 s" <<<"$out"
+        out=$(tool "$HOG" call Usage '(s)' '["h-lowat"]')
+        want lowat-slot-free ok "$out"
+        same_daemon lowat
 fi
 
 if selected rss && grep -q libasan "/proc/$PID/maps"; then
