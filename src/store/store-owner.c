@@ -453,6 +453,12 @@ int store_owner_totals(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret, Error *e
         assert(t && ret);
 
         r = totals_read(t, owner, ret);
+        if (r == -EBADMSG) {
+                /* A damaged record (the next change of the owner's writes a good one):
+                 * counted from the records meanwhile. */
+                log_debug("the totals record of uid %u is damaged; counting its records", (unsigned) owner);
+                r = store_owner_recount(t, owner, ret);
+        }
         if (r < 0)
                 return error_set_errno(e, -r, "cannot read what uid %u holds", (unsigned) owner);
         return 0;

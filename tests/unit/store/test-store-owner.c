@@ -392,6 +392,40 @@ static int lose_totals_of_1001(StoreTxn *t, void *userdata, Error *e) {
         return db_del(t, t->store->owners, be, sizeof be, NULL, 0);
 }
 
+/* Writes a record of the wrong size for uid 1001. */
+static int damage_totals_of_1001(StoreTxn *t, void *userdata, Error *e) {
+        uint8_t be[4] = { 0, 0, 0x03, 0xe9 }, bad[3] = { 1, 2, 3 };
+
+        return db_put(t, t->store->owners, be, sizeof be, bad, sizeof bad, 0);
+}
+
+/* A damaged totals record: reading it counts the records instead (a quota check still
+ * works), verify says so, and the next change writes a good one. */
+TEST(a_damaged_totals_record_is_read_as_a_recount_and_replaced) {
+        TestStore ts;
+        Store *s = test_store_new(&ts, 0);
+        Labels l = LABELS_NULL;
+        StoreOwnerTotals o;
+
+        ASSERT_OK(labels_set(&l, "key", "value"));
+        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "a", 0, NULL, &l, NULL) > 0);
+        ASSERT_OK(store_write(s, damage_totals_of_1001, NULL, NULL));
+        {
+                _cleanup_(store_read_endp) StoreTxn *t = NULL;
+                Error e = ERROR_NULL;
+
+                ASSERT_OK(store_read_begin(s, &t));
+                ASSERT_OK(store_owner_totals(t, 1001, &o, NULL));
+                ASSERT_TRUE(o.snapshots == 1 && o.label_bytes == strlen("key") + strlen("value"));
+                ASSERT_ERR(store_verify(t, &e), EBADMSG);
+                ASSERT_TRUE(strstr(e.message, "totals record of uid 1001 is damaged"));
+        }
+        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "b", 0, NULL, &l, NULL) > 0);
+        check_totals(s);
+        labels_clear(&l);
+        test_store_done(&ts);
+}
+
 TEST(verify_finds_totals_that_are_off_and_a_change_counts_them_again) {
         TestStore ts;
         Store *s = test_store_new(&ts, 0);
@@ -485,4 +519,5 @@ TEST_MAIN(TEST_ENTRY(totals_equal_a_recount_after_random_changes), TEST_ENTRY(an
           TEST_ENTRY(a_store_without_totals_gets_them_when_opened),
           TEST_ENTRY(totals_are_counted_again_after_a_writer_that_did_not_keep_them),
           TEST_ENTRY(verify_finds_totals_that_are_off_and_a_change_counts_them_again),
-          TEST_ENTRY(a_record_with_damaged_labels_is_counted_and_removed))
+          TEST_ENTRY(a_record_with_damaged_labels_is_counted_and_removed),
+          TEST_ENTRY(a_damaged_totals_record_is_read_as_a_recount_and_replaced))
