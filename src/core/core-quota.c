@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Per-uid quotas (core-quota.h). laminad enforces snapshots and label bytes at every change
  * of the metadata (one totals record per snapshotter, which the store keeps with the
- * records), and bytes and inodes of the data at Apply. The filesystem enforces bytes (and inodes)
- * of writes through mounts where it can: a project per overlayfs snapshot on ext4/XFS
+ * records), and bytes and inodes of the data at Apply. The filesystem enforces bytes (and
+ * inodes) of writes through mounts where it can: a project per overlayfs snapshot on ext4/XFS
  * with project quotas, the subvolume's qgroup on btrfs with quotas on; each snapshot's
  * limit is what its owner's quota left when it was set (Prepare, Apply). Usage of the
  * data is what the records say for committed snapshots, and for active ones and views

@@ -370,7 +370,8 @@ int store_owner_totals_ensure(Store *s) {
         if (r > 0 && k > 0)
                 return 0;
         log_debug("metadata in %s has %s: counting what each user holds", s->dir,
-                  r == 0 ? "no totals per user yet" : "been written by a laminad that did not keep its totals per user");
+                  r == 0 ? "no totals per user yet"
+                         : "been written by a laminad that did not keep its totals per user");
         r = store_write(s, build_in_txn, &seen, &e);
         if (r < 0)
                 return log_debug_errno(r, "metadata in %s: %s", s->dir, e.message ?: "cannot count");
