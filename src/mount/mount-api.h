@@ -121,8 +121,9 @@ int mount_adopt_legacy(const char *path, uint64_t old_id, uint64_t *ret);
  * Each uid pays for looking at its own processes (a process's uid: its real uid where its
  * /proc directory shows root). The owner's and root's come first, MOUNT_HOLDERS_MAX_LINKS
  * links each and MOUNT_HOLDERS_MAX_USEC together; when they cannot all be looked at:
- * E2BIG, not known, to be taken as held. Then every other uid's, MOUNT_HOLDERS_MAX_LINKS
- * each, all together twice the links and the time; what cannot be looked at there is
+ * E2BIG, not known, to be taken as held. Then every other uid's: a first look at each
+ * process (its directories, its first files), then the rest, MOUNT_HOLDERS_MAX_LINKS per
+ * uid, all together twice the links and the time; what cannot be looked at there is
  * E2BIG when others_reach (other users can reach the mount by path: they could hold it
  * for real as cheaply), else taken as not holding it (they could hold it only through
  * what the owner or root handed them). So no user's open files make another's mount

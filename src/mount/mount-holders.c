@@ -10,7 +10,9 @@
  * mount only where that cannot be turned against another user. Each uid pays for its
  * own processes: the owner's and root's are searched first (running out there is the
  * owner's own business, or root's, and counts as held); every other uid's afterwards,
- * each with a budget of its own and all together with a bounded pool. Running out
+ * each with a budget of its own and all together with a bounded pool, after a first
+ * look at every one of their processes (a holder with few files is found however much
+ * others hold). Running out
  * there counts as held only when other users can reach the mount by path themselves
  * (they could hold it for real just as cheaply); otherwise their processes can hold it
  * only through a file descriptor or a working directory that the owner or root handed
@@ -34,6 +36,10 @@
 /* At most this many processes of other users are remembered for the second part of a
  * search (8 bytes each); beyond that they are not looked at. */
 #define OTHERS_MAX ((size_t) 1 << 20)
+
+/* The first look at another user's process: its working and root directories and its
+ * first open files. */
+#define FIRST_LOOK_LINKS 64
 
 static bool is_number(const char *s) {
         if (!*s)
@@ -194,6 +200,7 @@ int mount_pid_holds(pid_t pid, uint64_t mnt_id) {
 typedef struct OtherProcess {
         uid_t uid;
         pid_t pid;
+        bool again; /* more to look at after the first look */
 } OtherProcess;
 
 static int other_process_compare(const void *a, const void *b) {
@@ -233,7 +240,7 @@ static int holders_search_remember(HoldersSearch *s, uid_t uid, pid_t pid) {
                 s->others = o;
                 s->n_allocated = n;
         }
-        s->others[s->n_others++] = (OtherProcess) { uid, pid };
+        s->others[s->n_others++] = (OtherProcess) { .uid = uid, .pid = pid };
         return 0;
 }
 
@@ -281,9 +288,24 @@ static int search_owner_and_root(HoldersSearch *s) {
         return 0;
 }
 
-/* The second part: the remembered processes of other users, by uid, each uid with
- * MOUNT_HOLDERS_MAX_LINKS, all together twice that and 2 * MOUNT_HOLDERS_MAX_USEC.
- * What it cannot look at is E2BIG when others_reach, else skipped. */
+/* What the second part cannot look at: E2BIG where other users reach the mount, else
+ * nothing (they hold it only through what the owner or root handed them). */
+static int others_missed(HoldersSearch *s, uid_t uid, bool others_reach, bool whole_pool) {
+        if (others_reach)
+                return log_debug_errno(-E2BIG,
+                                       "other users' processes (uid %u's) hold more links than a search for the holders of mount %" PRIu64 " looks at; they can reach it, so it counts as held",
+                                       (unsigned) uid, s->mnt_id);
+        log_debug("other users' processes (uid %u's) hold more links than a search for the holders of mount %" PRIu64 " of uid %u looks at; %s not looked at",
+                  (unsigned) uid, s->mnt_id, (unsigned) s->owner,
+                  whole_pool ? "the rest are" : "that uid's other processes are");
+        return 0;
+}
+
+/* The second part: the remembered processes of other users, all together with twice
+ * MOUNT_HOLDERS_MAX_LINKS and 2 * MOUNT_HOLDERS_MAX_USEC. First a look at each one's
+ * directories and first few files (a holder with few files is found however much others
+ * hold), then the rest of those it did not finish, by uid, each uid with
+ * MOUNT_HOLDERS_MAX_LINKS. What it cannot look at: others_missed(). */
 static int search_others(HoldersSearch *s, bool others_reach) {
         HoldersPool pool = { 2 * MOUNT_HOLDERS_MAX_LINKS, 2 * MOUNT_HOLDERS_MAX_USEC };
         size_t uid_links = 0;
@@ -293,36 +315,38 @@ static int search_others(HoldersSearch *s, bool others_reach) {
         if (s->others_missed && others_reach)
                 return -E2BIG;
         qsort(s->others, s->n_others, sizeof *s->others, other_process_compare);
-        for (size_t i = 0; i < s->n_others; i++) {
-                const OtherProcess *o = &s->others[i];
-                char path[sizeof("/proc/") + 11];
+        for (unsigned round = 0; round < 2; round++)
+                for (size_t i = 0; i < s->n_others; i++) {
+                        OtherProcess *o = &s->others[i];
+                        char path[sizeof("/proc/") + 11];
+                        size_t first_look = FIRST_LOOK_LINKS;
 
-                if (i == 0 || o->uid != o[-1].uid) {
-                        uid_links = MOUNT_HOLDERS_MAX_LINKS;
-                        skip_uid = false;
+                        if (i == 0 || o->uid != o[-1].uid) {
+                                uid_links = MOUNT_HOLDERS_MAX_LINKS;
+                                skip_uid = false;
+                        }
+                        if (skip_uid || (round == 1 && !o->again))
+                                continue;
+                        snprintf(path, sizeof path, "/proc/%d", (int) o->pid);
+                        _cleanup_close_ int pid_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        if (pid_fd < 0)
+                                continue; /* gone */
+                        r = process_holds_charged(pid_fd, s->mnt_id, round == 0 ? &first_look : &uid_links, &pool);
+                        if (r > 0)
+                                holders_search_found(s, o->pid);
+                        if (r != -E2BIG)
+                                continue;
+                        if (pool.links == 0 || pool.usec == 0)
+                                return others_missed(s, o->uid, others_reach, true);
+                        if (round == 0) {
+                                o->again = true;
+                                continue;
+                        }
+                        r = others_missed(s, o->uid, others_reach, false);
+                        if (r < 0)
+                                return r;
+                        skip_uid = true;
                 }
-                if (skip_uid)
-                        continue;
-                snprintf(path, sizeof path, "/proc/%d", (int) o->pid);
-                _cleanup_close_ int pid_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (pid_fd < 0)
-                        continue; /* gone */
-                r = process_holds_charged(pid_fd, s->mnt_id, &uid_links, &pool);
-                if (r > 0)
-                        holders_search_found(s, o->pid);
-                if (r != -E2BIG)
-                        continue;
-                if (others_reach)
-                        return log_debug_errno(r, "other users' processes (uid %u's) hold more links than a search for the holders of mount %" PRIu64 " looks at; they can reach it, so it counts as held",
-                                               (unsigned) o->uid, s->mnt_id);
-                /* Unreachable for them but through what the owner or root handed them. */
-                log_debug("other users' processes (uid %u's) hold more links than a search for the holders of mount %" PRIu64 " of uid %u looks at; the rest of %s are not looked at",
-                          (unsigned) o->uid, s->mnt_id, (unsigned) s->owner,
-                          uid_links == 0 ? "that uid's" : "all other users'");
-                if (uid_links != 0)
-                        break; /* the pool is spent */
-                skip_uid = true;
-        }
         return 0;
 }
 

@@ -414,18 +414,19 @@ TEST(unmount_busy_force_holders_and_renamed_parent) {
 #define HOARDER_UID ((uid_t) 0x7ffffff0)
 #define HOLDER_UID ((uid_t) 0x7ffffff1)
 
-/* A child process as uid: with fd (may be -1) inherited and n more open files (none in
- * the mount); says so on ready, then waits to be killed (also when the test aborts). */
+/* A child process as uid, with what this one has open and n more open files (none in the
+ * mount); says so on ready, then waits to be killed (also when the test aborts: the death
+ * signal is set after the uid change, which clears it). */
 static pid_t spawn_as(uid_t uid, unsigned n, int ready) {
-        pid_t pid = fork();
+        pid_t parent = getpid(), pid = fork();
 
         ASSERT_TRUE(pid >= 0);
         if (pid == 0) {
                 struct rlimit rl = { n + 64, n + 64 };
                 int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || null < 0 || setrlimit(RLIMIT_NOFILE, &rl) < 0 ||
-                    setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                if (null < 0 || setrlimit(RLIMIT_NOFILE, &rl) < 0 || setresgid(uid, uid, uid) < 0 ||
+                    setresuid(uid, uid, uid) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                         _exit(1);
                 for (unsigned k = 0; k < n; k++)
                         if (dup(null) < 0)
@@ -506,6 +507,52 @@ static void body_holders_search_bounded(const char *dir) {
 }
 TEST(holders_search_is_bounded) {
         run_isolated(body_holders_search_bounded);
+}
+
+/* Two users below the holder's uid hold more open files together than the search looks
+ * at for all other users: the first look at every process (its directories and first
+ * files) still finds the holder, where a search by uid alone would have spent everything
+ * on the two before reaching it. */
+static void body_holders_first_look(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *target = NULL;
+        enum { PER_CHILD = 16384, N_CHILDREN = 2 * (MOUNT_HOLDERS_MAX_LINKS / PER_CHILD + 1) };
+        _cleanup_close_ int tfd = -EBADF, inside = -EBADF;
+        pid_t pids[N_CHILDREN], holder;
+        Error e = ERROR_NULL;
+        unsigned holders = 0;
+        int ready[2];
+        pid_t first = 0;
+        uint64_t id;
+        char c;
+
+        ASSERT_OK(mkdir(src, 0755));
+        tfd = make_target(dir, "t", &target);
+        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+        tfd = safe_close(tfd);
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        for (size_t i = 0; i < N_CHILDREN; i++)
+                pids[i] = spawn_as(i % 2 ? HOARDER_UID : HOARDER_UID - 1, PER_CHILD, ready[1]);
+        for (size_t i = 0; i < N_CHILDREN; i++)
+                ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        inside = open(target, O_RDONLY | O_DIRECTORY);
+        ASSERT_TRUE(inside >= 0);
+        holder = spawn_as(HOLDER_UID, 0, ready[1]);
+        inside = safe_close(inside);
+        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+
+        ASSERT_OK(mount_count_holders(id, 0, false, &holders, &first));
+        ASSERT_TRUE(holders == 1 && first == holder);
+
+        kill_and_reap(holder);
+        for (size_t i = 0; i < N_CHILDREN; i++)
+                kill_and_reap(pids[i]);
+        safe_close(ready[0]);
+        safe_close(ready[1]);
+        ASSERT_OK(mount_unmount(id, false, &e));
+}
+TEST(holders_first_look_finds_a_holder_with_few_files) {
+        run_isolated(body_holders_first_look);
 }
 
 /* A copy of a mount in another user namespace outlives our plain unmount, and is found
@@ -957,6 +1004,7 @@ int main(void) {
                 TEST_ENTRY(unmount_then_second_unmount_is_enoent),
                 TEST_ENTRY(unmount_busy_force_holders_and_renamed_parent),
                 TEST_ENTRY(holders_search_is_bounded),
+                TEST_ENTRY(holders_first_look_finds_a_holder_with_few_files),
                 TEST_ENTRY(list_below_finds_only_mounts_below),
                 TEST_ENTRY(user_ns_copies_found_until_their_namespace_is_gone),
                 TEST_ENTRY(user_ns_copies_search_is_bounded),
