@@ -284,40 +284,55 @@ static void check_writer(pid_t writer) {
         }
 }
 
+/* A regular file entry of a tar stream (content shorter than a block): header, content,
+ * padding. */
+static void write_entry(int fd, const char *name, const char *content) {
+        char h[512], pad[512] = {};
+        size_t n = strlen(content);
+
+        assert(n < sizeof pad);
+        at_ustar_header(h, name, '0', 0644, n, 1700000000);
+        at_write_all(fd, h, sizeof h);
+        at_write_all(fd, content, n);
+        at_write_all(fd, pad, sizeof pad - n);
+}
+
+/* Starts an Apply into key from a new pipe p and sends one entry: the parser then waits
+ * for the next header. Finds laminad's lamina-unpack, its parser and its writer. */
+static void apply_one_entry(const char *key, int p[2], AtReply *reply, pid_t *ret_helper, pid_t *ret_parser,
+                            pid_t *ret_writer) {
+        pid_t laminad;
+
+        ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
+        ASSERT_OK(at_apply_async(&bus, key, p[0], reply));
+        write_entry(p[1], "first", "first\n");
+        ASSERT_OK(at_laminad_pid(&bus, &laminad));
+        find_helper(laminad, ret_helper, ret_parser, ret_writer);
+        printf("# laminad %d -> lamina-unpack %d -> parser %d, writer %d\n", laminad, *ret_helper, *ret_parser,
+               *ret_writer);
+}
+
 TEST(parser_confined_mid_apply) {
         _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
         _cleanup_free_ char *data = NULL, *second = NULL;
         AtReply reply;
-        pid_t laminad, helper, parser, writer;
-        char h[512], pad[1024 + 512] = {}, buf[16] = "";
+        pid_t helper, parser, writer;
+        char end[1024] = {}, buf[16] = "";
         int p[2], fd;
 
         BT_ASSERT_OK(&bus, bt_prepare(&bus, "confined", "", NULL, &specs));
         data = at_data_dir(&specs);
         ASSERT_TRUE(data);
 
-        ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
-        ASSERT_OK(at_apply_async(&bus, "confined", p[0], &reply));
-
-        /* One entry, then the parser waits for the next header. */
-        at_ustar_header(h, "first", '0', 0644, 6, 1700000000);
-        at_write_all(p[1], h, sizeof h);
-        at_write_all(p[1], "first\n", 6);
-        at_write_all(p[1], pad, 512 - 6);
-
-        ASSERT_OK(at_laminad_pid(&bus, &laminad));
-        find_helper(laminad, &helper, &parser, &writer);
-        printf("# laminad %d -> lamina-unpack %d -> parser %d, writer %d\n", laminad, helper, parser, writer);
+        apply_one_entry("confined", p, &reply, &helper, &parser, &writer);
         check_parser(parser, p[0]);
         check_helper(helper);
         check_writer(writer);
         close(p[0]);
 
         /* The rest: the Apply completes. */
-        at_ustar_header(h, "second", '0', 0644, 7, 1700000000);
-        at_write_all(p[1], h, sizeof h);
-        at_write_all(p[1], "second\n", 7);
-        at_write_all(p[1], pad, 512 - 7 + 1024);
+        write_entry(p[1], "second", "second\n");
+        at_write_all(p[1], end, sizeof end);
         close(p[1]);
         ASSERT_OK(at_reply_wait(&bus, &reply, 60000));
         printf("# the Apply: %s\n", reply.error);
@@ -337,8 +352,7 @@ TEST(killed_helper_leaves_nothing) {
         _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
         _cleanup_free_ char *data = NULL, *before = NULL, *after = NULL;
         const ManifestOptions mo = { .ignore_root_times = true };
-        pid_t laminad, helper, parser, writer;
-        char h[512], pad[512] = {};
+        pid_t helper, parser, writer;
         AtReply reply;
         int p[2];
 
@@ -347,14 +361,7 @@ TEST(killed_helper_leaves_nothing) {
         ASSERT_TRUE(data);
         ASSERT_OK(manifest_take(data, &mo, &before));
 
-        ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
-        ASSERT_OK(at_apply_async(&bus, "killed", p[0], &reply));
-        at_ustar_header(h, "partial", '0', 0644, 6, 1700000000);
-        at_write_all(p[1], h, sizeof h);
-        at_write_all(p[1], "first\n", 6);
-        at_write_all(p[1], pad, 512 - 6);
-        ASSERT_OK(at_laminad_pid(&bus, &laminad));
-        find_helper(laminad, &helper, &parser, &writer);
+        apply_one_entry("killed", p, &reply, &helper, &parser, &writer);
         ASSERT_OK(RET_NERRNO(kill(helper, SIGKILL)));
         ASSERT_OK(at_reply_wait(&bus, &reply, 60000));
         printf("# the Apply of a killed helper: %s: %s\n", reply.error, reply.message);
