@@ -14,15 +14,7 @@
 
 #include "bus-test.h"
 #include "macro.h"
-
-#define ASSERT_TRUE(expr)                                                                  \
-        do {                                                                               \
-                if (!(expr)) {                                                             \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,         \
-                                __LINE__, #expr);                                          \
-                        abort();                                                           \
-                }                                                                          \
-        } while (0)
+#include "test-util.h"
 
 static BusTest t;
 static const char *test_dir;
