@@ -25,13 +25,7 @@ ln -s busybox "$T/l2/bin/cat"
 echo lamina >"$T/l2/etc/hostname"
 : >"$T/l2/etc/.wh.motd"
 chmod 1777 "$T/l2/tmp"
-make_layer "$T/l1" "$T/l1.tar"
-make_layer "$T/l2" "$T/l2.tar"
-d1="sha256:$(sha256sum "$T/l1.tar" | cut -d' ' -f1)"
-d2="sha256:$(sha256sum "$T/l2.tar" | cut -d' ' -f1)"
-c1=$d1
-c2=$(chain_id "$c1" "$d2")
-make_oci_layout "$T/img" "busybox:test" "" "$T/l1.tar" "$T/l2.tar"
+two_layer_image "$T/img" "busybox:test"
 
 ok "import" -s "$sn" --json=short import "$T/img"
 expect "import reports the top chain ID" "$(json '[.snapshot, .layers, .imported]')" "[\"$c2\",2,2]"

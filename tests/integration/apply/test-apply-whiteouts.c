@@ -344,15 +344,6 @@ static const TestCase cases[] = {
         TEST_ENTRY(WhiteoutAndRecreateInOneLayer),
 };
 
-static bool selected(int argc, char **argv, const char *name) {
-        if (argc <= 2)
-                return true;
-        for (int i = 2; i < argc; i++)
-                if (streq(argv[i], name))
-                        return true;
-        return false;
-}
-
 int main(int argc, char **argv) {
         unsigned n = 0;
 
@@ -366,7 +357,7 @@ int main(int argc, char **argv) {
         umask(0); /* as containerd's suite: modes are exactly what the layers say */
         ASSERT_OK(bt_open(&bus, snapshotter));
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                if (!selected(argc, argv, cases[i].name))
+                if (!bt_case_selected(cases[i].name, argc, argv))
                         continue;
                 cases[i].func();
                 printf("ok %u - %s %s\n", ++n, snapshotter, cases[i].name);

@@ -742,15 +742,6 @@ static const SuiteCase cases[] = {
         { "128LayersMount", case_128_layers_mount },
 };
 
-static bool selected(const char *name, int argc, char **argv) {
-        if (argc <= 2)
-                return true;
-        for (int i = 2; i < argc; i++)
-                if (streq(argv[i], name))
-                        return true;
-        return false;
-}
-
 int main(int argc, char **argv) {
         const char *test_dir = getenv("LAMINA_TEST_DIR"), *mode = getenv("LAMINA_SUITE_MOUNT");
         _cleanup_free_ char *root = NULL;
@@ -777,7 +768,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *dir = NULL, *work = NULL;
 
-                if (!selected(cases[i].name, argc, argv))
+                if (!bt_case_selected(cases[i].name, argc, argv))
                         continue;
                 dir = strdup_printf("%s/%s", root, cases[i].name);
                 work = strdup_printf("%s/work", dir);

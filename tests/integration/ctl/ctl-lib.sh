@@ -132,6 +132,19 @@ tar_digest() {
         echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"
 }
 
+# two_layer_image LAYOUT REF: the directories $T/l1 and $T/l2 as layer tars ($T/l1.tar,
+# $T/l2.tar) and an OCI image layout of the two; their diff IDs in d1 and d2, their chain
+# IDs in c1 and c2.
+two_layer_image() {
+        make_layer "$T/l1" "$T/l1.tar"
+        make_layer "$T/l2" "$T/l2.tar"
+        d1=$(tar_digest "$T/l1.tar")
+        d2=$(tar_digest "$T/l2.tar")
+        c1=$d1
+        c2=$(chain_id "$c1" "$d2")
+        make_oci_layout "$1" "$2" "" "$T/l1.tar" "$T/l2.tar"
+}
+
 # need_busybox_nspawn: skips unless systemd-nspawn and a static busybox (in $busybox) are
 # here. Call before harness_setup.
 need_busybox_nspawn() {

@@ -8,13 +8,7 @@ harness_setup
 mkdir -p "$T/l1/etc" "$T/l2/etc"
 echo one >"$T/l1/etc/one"
 echo two >"$T/l2/etc/two"
-make_layer "$T/l1" "$T/l1.tar"
-make_layer "$T/l2" "$T/l2.tar"
-d1="sha256:$(sha256sum "$T/l1.tar" | cut -d' ' -f1)"
-d2="sha256:$(sha256sum "$T/l2.tar" | cut -d' ' -f1)"
-c1=$d1
-c2=$(chain_id "$c1" "$d2")
-make_oci_layout "$T/img" "example:latest" "" "$T/l1.tar" "$T/l2.tar"
+two_layer_image "$T/img" "example:latest"
 
 ok "import" import "$T/img" --name img:1
 expect "import summary" "$(printf '%s\n' "$out" | tail -n 1)" "Imported img:1 as $c2 (2 layers, 2 new)."

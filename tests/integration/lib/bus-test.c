@@ -441,3 +441,12 @@ const char *bt_error_string(const BusTest *t) {
         snprintf(buf, sizeof buf, "%s: %s", t->error.name, t->error.message ?: "");
         return buf;
 }
+
+bool bt_case_selected(const char *name, int argc, char **argv) {
+        if (argc <= 2)
+                return true;
+        for (int i = 2; i < argc; i++)
+                if (streq(argv[i], name))
+                        return true;
+        return false;
+}

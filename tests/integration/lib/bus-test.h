@@ -76,6 +76,9 @@ int labels_gc_root(Labels *ret);
 int bt_error_is(const BusTest *t, const char *name);
 const char *bt_error_string(const BusTest *t); /* "Name: message" of the last call */
 
+/* Whether the case name runs: PROGRAM SNAPSHOTTER [CASE...] runs the cases named, or all. */
+bool bt_case_selected(const char *name, int argc, char **argv);
+
 #define BT_ASSERT_OK(t, expr)                                                              \
         do {                                                                               \
                 int _r = (expr);                                                           \
