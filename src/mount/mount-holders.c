@@ -12,12 +12,11 @@
  * owner's own business, or root's, and counts as held); every other uid's afterwards,
  * each with a budget of its own and all together with a bounded pool, after a first
  * look at every one of their processes (a holder with few files is found however much
- * others hold). Running out
- * there counts as held only when other users can reach the mount by path themselves
- * (they could hold it for real just as cheaply); otherwise their processes can hold it
- * only through a file descriptor or a working directory that the owner or root handed
- * them, and what was not looked at counts as not holding it: one user's many files
- * never make another user's mount busy. */
+ * others hold). Running out there counts as held only when other users can reach the
+ * mount by path themselves (they could hold it for real just as cheaply); otherwise
+ * their processes can hold it only through a file descriptor or a working directory
+ * that the owner or root handed them, and what was not looked at counts as not holding
+ * it: one user's many files never make another user's mount busy. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
