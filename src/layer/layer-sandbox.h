@@ -45,7 +45,9 @@ typedef struct LayerSandbox {
 typedef int (*LayerSandboxFunc)(void *userdata); /* returns the exit code */
 
 /* Forks the child, confines it and runs func(userdata) in it; for the writer, waits until
- * its user namespace is mapped. The caller waits with layer_sandbox_wait(). -EOPNOTSUPP:
+ * its user namespace is mapped, for the parser until it has its death signal again after
+ * becoming nobody (both die with the calling process, also one killed while they are being
+ * confined). The caller waits with layer_sandbox_wait(). -EOPNOTSUPP:
  * the kernel has no Landlock (the writer is not started without it); -EISDIR: a kept fd
  * of the writer is a directory. */
 int layer_sandbox_spawn(const LayerSandbox *sb, LayerSandboxFunc func, void *userdata, pid_t *ret_pid);
