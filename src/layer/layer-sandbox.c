@@ -235,7 +235,7 @@ static void on_cpu_limit(int sig) {
 static int parent_still_there(int sync_fd) {
         char c = 'a';
 
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || write(sync_fd, &c, 1) != 1 ||
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || send(sync_fd, &c, 1, MSG_NOSIGNAL) != 1 ||
             read(sync_fd, &c, 1) != 1 || c != 'g')
                 return -1;
         return close(sync_fd);
