@@ -187,16 +187,10 @@ static inline void chain_views(Chain *c) {
 }
 
 /* An active on c2 with 1 MiB more; Usage of active, committed and view. */
-static inline void chain_usage(Chain *c) {
-        uint64_t size, inodes, size2, inodes2;
-        Error e = ERROR_NULL;
-        char *p;
-        FILE *f;
+/* A 1 MiB file at path, of 4 KiB blocks of letters. */
+static inline void write_one_mib(const char *path) {
+        FILE *f = fopen(path, "we");
 
-        chain_create(c, SNAPSHOT_ACTIVE, "l3", "c2");
-        chain_mount(c, "l3");
-        p = strdup_printf("%s/big", c->mnt);
-        f = fopen(p, "we");
         ASSERT_TRUE(f);
         for (int i = 0; i < 256; i++) {
                 char block[4096];
@@ -204,6 +198,17 @@ static inline void chain_usage(Chain *c) {
                 ASSERT_TRUE(fwrite(block, 1, sizeof block, f) == sizeof block);
         }
         ASSERT_TRUE(fclose(f) == 0);
+}
+
+static inline void chain_usage(Chain *c) {
+        uint64_t size, inodes, size2, inodes2;
+        Error e = ERROR_NULL;
+        char *p;
+
+        chain_create(c, SNAPSHOT_ACTIVE, "l3", "c2");
+        chain_mount(c, "l3");
+        p = strdup_printf("%s/big", c->mnt);
+        write_one_mib(p);
         free(p);
         chain_umount(c);
 

@@ -182,18 +182,10 @@ TEST(cleanup_reports_own_frees) {
         Error e = ERROR_NULL;
         uint64_t reclaimed = 0;
         char *big;
-        FILE *f;
 
         ASSERT_OK(core_prepare(s, 1000, "mine", NULL, NULL, &m, &e));
         big = strdup_printf("%s/big", m.items[0].source);
-        f = fopen(big, "we");
-        ASSERT_TRUE(f);
-        for (int i = 0; i < 256; i++) {
-                char block[4096];
-                memset(block, 'a' + i % 26, sizeof block);
-                ASSERT_TRUE(fwrite(block, 1, sizeof block, f) == sizeof block);
-        }
-        ASSERT_TRUE(fclose(f) == 0);
+        write_one_mib(big);
         ASSERT_OK(core_remove(s, 1000, "mine", &e));
         ASSERT_OK(core_cleanup(s, 1001, &reclaimed, &e));
         ASSERT_TRUE(reclaimed == 0);
