@@ -7,6 +7,7 @@
 #include "bus-error.h"
 #include "bus-job.h"
 #include "log.h"
+#include "strutil.h"
 
 #define PROGRESS_INTERVAL_USEC (100 * 1000ULL) /* ten a second */
 #define WORKER_IDLE_USEC (10 * 1000 * 1000ULL)
@@ -57,13 +58,6 @@ struct BusJobs {
         void *userdata;
 };
 
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail for this clock */
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
 static BusJob *bus_job_free(BusJob *job) {
         if (!job)
                 return NULL;
@@ -108,7 +102,7 @@ static void bus_job_run(BusJob *job) {
 }
 
 static struct timespec worker_deadline(uint64_t idle_usec) {
-        uint64_t usec = monotonic_usec() + idle_usec;
+        uint64_t usec = clock_usec(CLOCK_MONOTONIC) + idle_usec;
 
         return (struct timespec) { .tv_sec = (time_t) (usec / 1000000ULL),
                                    .tv_nsec = (long) (usec % 1000000ULL) * 1000L };
@@ -207,7 +201,7 @@ static BusJob *bus_jobs_collect(BusJobs *j) {
 }
 
 static void bus_jobs_emit_progress(BusJobs *j) {
-        uint64_t now = monotonic_usec();
+        uint64_t now = clock_usec(CLOCK_MONOTONIC);
 
         for (BusJob *job = j->running; job; job = job->next) {
                 if (!job->progress_due || !job->ops->progress)

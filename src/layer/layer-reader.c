@@ -110,19 +110,12 @@ LayerReader *layer_reader_free(LayerReader *r) {
         return NULL;
 }
 
-static uint64_t now_monotonic_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 static void reader_progress(LayerReader *r) {
         uint64_t now;
 
         if (!r->opts.progress)
                 return;
-        now = now_monotonic_usec();
+        now = clock_usec(CLOCK_MONOTONIC);
         if (r->last_progress_usec != 0 && now - r->last_progress_usec < PROGRESS_INTERVAL_USEC)
                 return;
         r->last_progress_usec = now;

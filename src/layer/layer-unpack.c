@@ -56,13 +56,6 @@ static int helper_path(char ret[static PATH_MAX]) {
         return 0;
 }
 
-static uint64_t now_msec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
 /* Everything one call owns. */
 typedef struct Unpack {
         char path[PATH_MAX]; /* of the helper */
@@ -216,7 +209,7 @@ static void forward_progress(Unpack *u, const LayerApplyOptions *o) {
 /* Waits for the helper under the wall-clock limit; 1 if it ended, 0 if the limit passed,
  * -ECANCELED if o->cancel_fd became readable (it is killed in both cases). */
 static int wait_helper(Unpack *u, const LayerApplyOptions *o, uint64_t limit_sec, siginfo_t *ret) {
-        uint64_t deadline = now_msec() + limit_sec * 1000u;
+        uint64_t deadline = clock_usec(CLOCK_MONOTONIC) / 1000u + limit_sec * 1000u;
         bool timed_out = false, cancelled = false, progress_open = true;
 
         for (;;) {
@@ -225,7 +218,7 @@ static int wait_helper(Unpack *u, const LayerApplyOptions *o, uint64_t limit_sec
                         { .fd = progress_open ? u->progress_fd : -1, .events = POLLIN },
                         { .fd = o->cancel_fd > 0 && !cancelled ? o->cancel_fd : -1, .events = POLLIN },
                 };
-                uint64_t now = now_msec(), left = deadline > now ? deadline - now : 0;
+                uint64_t now = clock_usec(CLOCK_MONOTONIC) / 1000u, left = deadline > now ? deadline - now : 0;
                 int k;
 
                 if (!timed_out && !cancelled && left == 0) {

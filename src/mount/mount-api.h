@@ -132,11 +132,12 @@ int mount_count_holders(uint64_t mnt_id, uid_t owner, bool others_reach, unsigne
 
 /* 1 when process pid holds mount mnt_id (as above), 0 when not or when it is gone, E2BIG
  * when it has more than MOUNT_HOLDERS_MAX_LINKS links or they take more than
- * MOUNT_HOLDERS_MAX_USEC to look at. */
+ * MOUNT_HOLDERS_MAX_USEC of CPU time to look at. */
 int mount_pid_holds(pid_t pid, uint64_t mnt_id);
-/* Any process may hold 2^19 open files. laminad asks on its workers, so the time bound is
- * loose enough that a loaded machine still finishes a normal search (250 ms did not:
- * false Busy at load 14). */
+/* Any process may hold 2^19 open files. The time bound is CPU time of the searching
+ * thread (a worker of laminad's), not wall-clock time: a loaded machine makes a search
+ * slower but never shorter (wall-clock bounds of 250 ms, then 2 s, made normal searches
+ * falsely Busy at load 14 to 19). */
 #define MOUNT_HOLDERS_MAX_LINKS 131072U
 #define MOUNT_HOLDERS_MAX_USEC (2000u * 1000u)
 

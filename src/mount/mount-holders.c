@@ -31,6 +31,7 @@
 #include "log.h"
 #include "mount-api.h"
 #include "mount-util.h"
+#include "strutil.h"
 
 /* At most this many processes of other users are remembered for the second part of a
  * search (8 bytes each); beyond that they are not looked at. */
@@ -49,13 +50,6 @@ static bool is_number(const char *s) {
         return true;
 }
 
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 /* What looking at one process may still cost. */
 typedef struct HoldersBudget {
         size_t links;
@@ -63,7 +57,7 @@ typedef struct HoldersBudget {
 } HoldersBudget;
 
 /* What a part of a search (the owner's and root's processes; everyone else's) may still
- * spend: links looked at, microseconds. */
+ * spend: links looked at, microseconds of the searching thread's CPU time. */
 typedef struct HoldersPool {
         size_t links;
         uint64_t usec;
@@ -76,7 +70,7 @@ static int link_holds(int dirfd, const char *name, uint64_t mnt_id, HoldersBudge
 
         if (budget->links == 0)
                 return -E2BIG;
-        if (--budget->links % 64 == 0 && monotonic_usec() > budget->deadline_usec)
+        if (--budget->links % 64 == 0 && clock_usec(CLOCK_THREAD_CPUTIME_ID) > budget->deadline_usec)
                 return -E2BIG;
         return mount_id_of_path(dirfd, name, &id) >= 0 && id == mnt_id;
 }
@@ -131,7 +125,7 @@ static int process_holds(int pid_fd, uint64_t mnt_id, HoldersBudget *budget) {
 /* process_holds(), paid from the links left to the process's uid and from pool (links and
  * time): E2BIG when either runs out first. */
 static int process_holds_charged(int pid_fd, uint64_t mnt_id, size_t *uid_links, HoldersPool *pool) {
-        uint64_t start = monotonic_usec(), used;
+        uint64_t start = clock_usec(CLOCK_THREAD_CPUTIME_ID), used;
         HoldersBudget b = {
                 .links = *uid_links < pool->links ? *uid_links : pool->links,
                 .deadline_usec = start + pool->usec,
@@ -144,7 +138,7 @@ static int process_holds_charged(int pid_fd, uint64_t mnt_id, size_t *uid_links,
         r = process_holds(pid_fd, mnt_id, &b);
         *uid_links -= before - b.links;
         pool->links -= before - b.links;
-        used = monotonic_usec() - start;
+        used = clock_usec(CLOCK_THREAD_CPUTIME_ID) - start;
         pool->usec -= used < pool->usec ? used : pool->usec;
         return r;
 }
@@ -183,7 +177,7 @@ static int process_uid(int pid_fd, uid_t *ret) {
 int mount_pid_holds(pid_t pid, uint64_t mnt_id) {
         HoldersBudget budget = {
                 .links = MOUNT_HOLDERS_MAX_LINKS,
-                .deadline_usec = monotonic_usec() + MOUNT_HOLDERS_MAX_USEC,
+                .deadline_usec = clock_usec(CLOCK_THREAD_CPUTIME_ID) + MOUNT_HOLDERS_MAX_USEC,
         };
         _cleanup_close_ int pid_fd = -EBADF;
         char path[sizeof("/proc/") + 11];

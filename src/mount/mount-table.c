@@ -27,6 +27,7 @@
 #include "log.h"
 #include "mount-api.h"
 #include "mount-util.h"
+#include "strutil.h"
 
 #define NR_statmount 457 /* the same on every architecture but alpha and mips */
 #define NR_listmount 458
@@ -36,10 +37,12 @@
 #define LSMT_ROOT UINT64_MAX
 #define MNT_ID_REQ_SIZE_VER1 32 /* with mnt_ns_id: Linux 6.11 */
 #define LISTMOUNT_BATCH 512
-/* Mount namespaces of one owner looked into per call at most, and the time spent on
+/* Mount namespaces of one owner looked into per call at most, and the CPU time spent on
  * their mounts (of which MOUNT_COPIES_MAX_MOUNTS at most): a user who makes more, or
  * mounts that are slow to ask about (thousands stacked on one directory), cannot make
- * laminad spend more on it (mount_count_user_ns_copies fails instead). */
+ * laminad spend more on it (mount_count_user_ns_copies fails instead). CPU time of the
+ * searching thread, not wall-clock time: a loaded machine makes a search slower, never
+ * shorter. */
 #define COPIES_MAX_NAMESPACES 256
 #define COPIES_MAX_USEC (100u * 1000u)
 #define NS_GET_OWNER_UID _IO(0xb7, 0x4)
@@ -456,13 +459,6 @@ int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root) {
         return 0;
 }
 
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 /* What one search for copies may still look at. */
 typedef struct CopiesBudget {
         size_t mounts;
@@ -484,7 +480,7 @@ static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, st
         for (size_t i = 0; i < n; i++) {
                 const char *copy_root;
 
-                if (i % 64 == 0 && monotonic_usec() > budget->deadline_usec)
+                if (i % 64 == 0 && clock_usec(CLOCK_THREAD_CPUTIME_ID) > budget->deadline_usec)
                         return -E2BIG;
 
                 r = stat_mount(ns_id, ids[i], STATMOUNT_SB_BASIC | STATMOUNT_MNT_ROOT, sm);
@@ -541,7 +537,10 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsi
         _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
         _cleanup_(closedirp) DIR *proc = NULL;
         _cleanup_free_ ino_t *seen = NULL;
-        CopiesBudget budget = { .mounts = MOUNT_COPIES_MAX_MOUNTS, .deadline_usec = monotonic_usec() + COPIES_MAX_USEC };
+        CopiesBudget budget = {
+                .mounts = MOUNT_COPIES_MAX_MOUNTS,
+                .deadline_usec = clock_usec(CLOCK_THREAD_CPUTIME_ID) + COPIES_MAX_USEC,
+        };
         size_t n_seen = 0;
         struct stat own, own_mnt;
         struct dirent *de;

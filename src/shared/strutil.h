@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "macro.h"
 
@@ -40,4 +41,5 @@ size_t utf8_printable_char_len(const char *s);
 
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 
+uint64_t clock_usec(clockid_t clock);
 uint64_t now_usec(void); /* CLOCK_REALTIME */
