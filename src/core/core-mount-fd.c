@@ -2,6 +2,7 @@
 /* MountFd: a mount of a snapshot handed out detached, for the caller to attach in a mount
  * namespace of its own. */
 #include <inttypes.h>
+#include <linux/mount.h>
 #include <string.h>
 
 #include "core-mount.h"
@@ -58,7 +59,11 @@ int core_mount_fd(CoreSnapshotter *s, uid_t ns, const char *key, const CoreMount
         if (r < 0)
                 return r;
         original = a.mnt_id;
-        r = mount_clone_detached(a.mnt_fd, &clone_fd, &inner);
+        /* A user attaches it in a mount namespace of its own user namespace, where it could
+         * clear nosuid and nodev of a clone made here: the flags of a forced nosuid,nodev
+         * mount go out locked. */
+        r = mount_clone_detached(a.mnt_fd, (a.attrs & (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) != 0, &clone_fd,
+                                 &inner);
         if (r >= 0) {
                 r = mount_id_of_fd(clone_fd, &a.mnt_id);
                 if (r < 0)

@@ -80,16 +80,23 @@ int mount_attach(int mnt_fd, int target_fd, Error *e) {
         return 0;
 }
 
-int mount_clone_detached(int mnt_fd, int *ret_fd, Error *e) {
+int mount_clone_detached(int mnt_fd, bool lock_flags, int *ret_fd, Error *e) {
         _cleanup_close_ int fd = -EBADF;
         struct mount_attr attr = { .propagation = MS_PRIVATE };
+        int r;
 
         assert(mnt_fd >= 0);
         assert(ret_fd);
 
-        fd = open_tree(mnt_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-        if (fd < 0)
-                return error_set_errno(e, errno, "cloning the new mount");
+        if (lock_flags) {
+                r = mount_clone_locked(mnt_fd, &fd);
+                if (r < 0)
+                        return error_set_errno(e, r, "cloning the new mount with its flags locked");
+        } else {
+                fd = open_tree(mnt_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+                if (fd < 0)
+                        return error_set_errno(e, errno, "cloning the new mount");
+        }
         if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
                 return error_set_errno(e, errno, "making the clone of the new mount private");
         *ret_fd = TAKE_FD(fd);

@@ -47,8 +47,10 @@ int mount_bind(const char *source, uint64_t attrs, const MountIdmapping *idmap, 
 int mount_attach(int mnt_fd, int target_fd, Error *e);
 
 /* A detached, private, non-recursive copy (open_tree OPEN_TREE_CLONE) of the mount mnt_fd
- * refers to, with its flags and idmapping; it has a unique ID of its own. */
-int mount_clone_detached(int mnt_fd, int *ret_fd, Error *e);
+ * refers to (attached), with its flags and idmapping; it has a unique ID of its own. With
+ * lock_flags its flags are locked (mount_clone_locked): for a mount handed to a user, who
+ * could otherwise clear nosuid and nodev from a user namespace of its own. */
+int mount_clone_detached(int mnt_fd, bool lock_flags, int *ret_fd, Error *e);
 
 /* 1 when the superblock under the mount fd is read-only (e.g. overlayfs fell back to
  * read-only because it could not create its work dir), 0 when it is writable. */

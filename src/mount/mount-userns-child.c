@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A child that sits in a user namespace so that laminad may read or write the namespace's
  * uid_map and gid_map through its /proc/PID: for a caller's namespace (mount-userns.c)
- * and for one laminad makes (mount-idmap.c). It never runs anything. */
+ * and for one laminad makes (mount-idmap.c). It never runs anything. And a child that
+ * clones a mount from a user namespace of its own, where the mount's flags are locked
+ * (mount_clone_locked). */
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mount.h> /* glibc 2.36 wraps the new mount API; never with <linux/mount.h> */
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +79,27 @@ _noreturn_ static void child(pid_t parent, int userns_fd, int sock) {
                 _exit(EXIT_FAILURE);
         for (;;)
                 pause();
+}
+
+/* Runs in the child: enters the mount mnt_fd refers to (its working directory), makes a
+ * user and mount namespace of its own, whose copy of every mount of laminad's namespace
+ * the kernel gives locked flags (a less privileged namespace must not clear what a more
+ * privileged one set) and into which it moves the working directory, and sends a clone
+ * of that copy, which keeps the locks. Not dumpable, no other fd. */
+_noreturn_ static void clone_child(pid_t parent, int mnt_fd, int sock) {
+        int fd;
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent || prctl(PR_SET_DUMPABLE, 0) < 0 ||
+            close_all_but(sock, mnt_fd) < 0)
+                _exit(EXIT_FAILURE);
+        if (fchdir(mnt_fd) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                _exit(EXIT_FAILURE);
+        /* The working directory itself: no lookup, which the new namespace's unmapped ids
+         * could be refused. */
+        fd = open_tree(AT_FDCWD, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (fd < 0 || send_ready(sock, fd) < 0)
+                _exit(EXIT_FAILURE);
+        _exit(EXIT_SUCCESS);
 }
 
 /* Waits for the child's byte and, when wanted, the fd that comes with it. */
@@ -157,4 +181,29 @@ void mount_userns_child_end(pid_t pid) {
         (void) kill(pid, SIGKILL);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
+}
+
+int mount_clone_locked(int mnt_fd, int *ret_fd) {
+        _cleanup_close_ int sock = -EBADF;
+        pid_t parent = getpid(), pid;
+        int sv[2], r;
+
+        assert(mnt_fd >= 0);
+        assert(ret_fd);
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        sock = sv[0];
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                safe_close(sv[1]);
+                return r;
+        }
+        if (pid == 0)
+                clone_child(parent, mnt_fd, sv[1]);
+        safe_close(sv[1]);
+        r = recv_ready(sock, ret_fd);
+        mount_userns_child_end(pid);
+        return r;
 }

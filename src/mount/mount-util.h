@@ -74,6 +74,14 @@ int mount_set_idmap(int mnt_fd, int userns_fd, uint64_t attr_set);
 int mount_userns_child_start(int userns_fd, pid_t *ret_pid, int *ret_proc_fd, int *ret_new_userns_fd);
 void mount_userns_child_end(pid_t pid);
 
+/* A detached clone of the attached mount mnt_fd refers to whose flags (nosuid, nodev,
+ * noexec, ro) are locked: made by a child that enters the mount and then a user and mount
+ * namespace of its own, where the kernel locks the flags of its copy of every mount, which
+ * a clone keeps (mount-userns-child.c). Whoever gets it cannot clear them with
+ * mount_setattr(), not even with CAP_SYS_ADMIN in a user namespace of its own. -ECHILD
+ * when the child did not send it within 5 s. */
+int mount_clone_locked(int mnt_fd, int *ret_fd);
+
 /* Runs this thread with file system ids uid/gid (0/0: back to root's), its capabilities
  * kept effective: what overlayfs records as its creator at FSCONFIG_CMD_CREATE. */
 int mount_fs_ids_set(uid_t uid, gid_t gid);

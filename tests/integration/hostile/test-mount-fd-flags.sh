@@ -1,0 +1,74 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A mount that MountFd hands to a user stays nosuid,nodev: the user attaches it in a mount
+# namespace of its own user namespace, where it holds CAP_SYS_ADMIN, and mount_setattr()
+# there could clear both on a mount as laminad made it (then a device node of root's layers,
+# shown as the user's own through "idmap", would open). laminad hands out a clone whose
+# flags the kernel has locked. Against the real laminad and polkitd on a private bus, for a
+# plain and an idmapped mount fd on overlayfs and native: clearing nosuid or nodev is refused
+# before and after attaching, making the mount read-only still works, the mount shows the
+# snapshot's files with nosuid,nodev.
+set -u
+
+: "${LAMINA_SOURCE_DIR:?run through meson test}"
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
+
+TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/mount-fd-flags.py"
+[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
+command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
+/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
+        harness_skip "python3-gi is not installed"
+harness_setup --idle-timeout 120
+
+USER_A=$(harness_add_user mfdflags)
+polkit_private_dirs
+cat >"$LAMINA_POLKIT_RULES/50-lamina-mount-fd-flags.rules" <<RULE
+polkit.addRule(function(action, subject) {
+        if (subject.user == "$USER_A" &&
+            (action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own"))
+                return polkit.Result.YES;
+});
+RULE
+polkit_private_start
+
+failures=0
+check() { # check DESCRIPTION COMMAND...
+        if "${@:2}"; then echo "ok - $1"; else echo "not ok - $1"; failures=$((failures + 1)); fi
+}
+line_is() { grep -qx -- "$2" <<<"$1"; }
+
+mkdir -p "$T/layer/etc"
+echo hello >"$T/layer/etc/hello"
+tar -C "$T/layer" -cf "$T/layer.tar" etc
+chmod 0644 "$T/layer.tar"
+
+for sn in overlayfs native; do
+        obj=/org/lamina/snapshot1/$sn
+        as "$USER_A" busctl --system call org.lamina.snapshot1 "$obj" org.lamina.snapshot1.Snapshotter \
+                Prepare 'ssa{ss}' "k-$sn" "" 0 >/dev/null || harness_die "$sn: the user cannot Prepare"
+        as "$USER_A" "$LAMINA_BUILD_DIR/src/ctl/laminactl" --snapshotter "$sn" apply "k-$sn" "$T/layer.tar" >/dev/null ||
+                harness_die "$sn: the user cannot Apply"
+        for opts in "" idmap; do
+                what="$sn${opts:+ $opts}"
+                target="$T/attach-$sn-${opts:-plain}"
+                install -d -o "$USER_A" -m 0755 "$target"
+                out=$(as "$USER_A" env LAMINA_SNAPSHOTTER="$sn" timeout 120 /usr/bin/python3 "$TOOL" "k-$sn" "$opts" "$target" 2>&1)
+                echo "$out" | sed "s/^/# $what: /"
+                check "$what: the user gets a mount fd" line_is "$out" "mount-fd ok"
+                for step in clear-nosuid-detached clear-nodev-detached clear-nosuid-attached clear-nodev-attached; do
+                        check "$what: $step is refused" line_is "$out" "$step Operation-not-permitted"
+                done
+                check "$what: the user attaches it in its own namespace" line_is "$out" "attach ok"
+                check "$what: it may still make it read-only" line_is "$out" "set-ro-attached ok"
+                check "$what: it shows the snapshot's files" line_is "$out" "files etc"
+                check "$what: it is nosuid,nodev" grep -q "^options .*nosuid,nodev" <<<"$out"
+                # The user's process has ended: the snapshot is free again.
+                harness_wait_for 100 as "$USER_A" busctl --system call org.lamina.snapshot1 "$obj" \
+                        org.lamina.snapshot1.Snapshotter Unmount s "k-$sn" >/dev/null 2>&1 ||
+                        harness_die "$what: the handed-out mount was never released"
+        done
+done
+
+[ "$failures" = 0 ] || harness_die "$failures checks failed"
+echo "# all checks passed"
