@@ -96,9 +96,13 @@ static int check_writable(MountArgs *a, Error *e) {
 }
 
 /* The caller's target, resolved once before the store's write lock is taken: it may lie
- * on a slow or hung filesystem of the caller's, and no one else should wait for that. */
+ * on a slow or hung filesystem of the caller's, and no one else should wait for that. A
+ * caller other than root must name an empty directory of its own. laminad resolves the
+ * path with root's rights, so every other outcome is one refusal for such a caller: it
+ * learns nothing (there, missing, empty, whose) of paths it could not look at itself. */
 static int mount_args_open_caller_target(MountArgs *a, Error *e) {
         uid_t owner = a->o ? a->o->target_owner : 0;
+        Error inner = ERROR_NULL;
         struct stat st;
         int r;
 
@@ -107,17 +111,23 @@ static int mount_args_open_caller_target(MountArgs *a, Error *e) {
         a->path = strdup(a->target);
         if (!a->path)
                 return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
-        r = mount_open_target(a->target, &a->target_fd, e);
-        if (r < 0 || owner == 0)
-                return r;
-        /* Checked on the directory opened, the one the mount will cover. */
-        if (fstat(a->target_fd, &st) < 0)
-                return error_set_errno(e, errno, "cannot check target %s", QUOTE(a->target));
-        if (st.st_uid != owner)
+        if (owner == 0)
+                return mount_open_target(a->target, &a->target_fd, e);
+
+        r = mount_open_target(a->target, &a->target_fd, &inner);
+        /* Checked on the directory opened, the one the mount would cover. */
+        if (r >= 0 && fstat(a->target_fd, &st) < 0)
+                r = -errno;
+        if (r < 0 || st.st_uid != owner) {
+                log_debug("%s: mount target %s refused for uid %u: %s", a->s->name, QUOTE(a->target), (unsigned) owner,
+                          r < 0 ? inner.message : "another uid's");
+                a->target_fd = safe_close(a->target_fd);
                 return error_setf(e, EACCES,
-                                  "cannot mount snapshot %s on %s: the directory belongs to uid %u, not to you (uid %u); "
-                                  "mount on an empty directory of your own",
-                                  QUOTE(a->key), QUOTE(a->target), (unsigned) st.st_uid, (unsigned) owner);
+                                  "cannot mount snapshot %s on %s: not an empty directory of yours (uid %u) that laminad "
+                                  "reaches without following symbolic links; give the full path of an empty directory "
+                                  "you own",
+                                  QUOTE(a->key), QUOTE(a->target), (unsigned) owner);
+        }
         return 0;
 }
 

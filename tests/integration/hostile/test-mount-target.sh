@@ -4,10 +4,12 @@
 # its own: its snapshot may hold root-owned files of its layers (a polkit rule, a sudoers
 # snippet), so covering an empty root-owned directory such as /etc/polkit-1/rules.d with it
 # would make those files root's configuration. Against the real laminad and polkitd on a
-# private bus: the grant is for exact targets (the polkit detail "target"), a mount on a
-# root-owned and on another user's directory is AccessDenied and changes nothing, one on
-# the user's own directory works, a relative target is InvalidArgument before polkit is
-# asked.
+# private bus: the grant is for targets named so (the polkit detail "target"), a mount on a
+# root-owned and on another user's directory is AccessDenied and changes nothing, and so is
+# one on a missing path, a non-empty directory or a symbolic link, with the same message
+# (laminad resolves the path as root: a user learns nothing of paths it could not look at),
+# one on the user's own directory works, a relative target is InvalidArgument before
+# polkit is asked.
 set -u
 
 : "${LAMINA_SOURCE_DIR:?run through meson test}"
@@ -19,6 +21,7 @@ OBJ=/org/lamina/snapshot1/overlayfs
 [ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
 command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
 [ -x "$CALL" ] || harness_die "$CALL is not built"
+command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error messages)"
 harness_setup --idle-timeout 120
 
 USER_A=$(harness_add_user mtarget)
@@ -28,9 +31,12 @@ UB=$(id -u "$USER_B")
 
 # Directories the user names as targets: root's, the other user's, its own (two: only one
 # is granted by the rule, the other shows that the grant depends on the target detail).
-install -d -m 0755 -o root -g root "$T/root-dir"
-install -d -m 0755 -o "$UB" -g "$UB" "$T/other-dir"
-install -d -m 0755 -o "$UA" -g "$UA" "$T/own-dir" "$T/own-ungranted"
+install -d -m 0755 -o root -g root "$T/g-root-dir"
+install -d -m 0755 -o "$UB" -g "$UB" "$T/g-other-dir"
+install -d -m 0755 -o "$UA" -g "$UA" "$T/g-own-dir" "$T/own-ungranted"
+install -d -m 0700 -o root -g root "$T/g-shut" "$T/g-shut/full" "$T/g-shut/empty"
+touch "$T/g-shut/full/file"
+ln -s "$T/g-own-dir" "$T/g-link"
 
 export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
 mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
@@ -44,7 +50,7 @@ polkit.addRule(function(action, subject) {
                 return polkit.Result.YES;
         if (action.id == "org.lamina.snapshot1.mount-anywhere") {
                 var t = action.lookup("target");
-                if (t == "$T/root-dir" || t == "$T/other-dir" || t == "$T/own-dir")
+                if (t.indexOf("$T/g-") == 0)
                         return polkit.Result.YES;
         }
 });
@@ -89,25 +95,34 @@ expect ok "$USER_A" "$OBJ" Prepare a ""
 expect ok "$USER_A" "$OBJ" Apply a "$T/layer.tar"
 
 echo "# directories not the user's: refused, nothing mounted"
-expect AccessDenied "$USER_A" "$OBJ" Mount a "$T/root-dir" ""
-check "root's directory is still an empty directory" is_empty_plain_dir "$T/root-dir"
-expect AccessDenied "$USER_A" "$OBJ" Mount a "$T/other-dir" ""
-check "the other user's directory is still an empty directory" is_empty_plain_dir "$T/other-dir"
+expect AccessDenied "$USER_A" "$OBJ" Mount a "$T/g-root-dir" ""
+check "root's directory is still an empty directory" is_empty_plain_dir "$T/g-root-dir"
+expect AccessDenied "$USER_A" "$OBJ" Mount a "$T/g-other-dir" ""
+check "the other user's directory is still an empty directory" is_empty_plain_dir "$T/g-other-dir"
 mounts=$(busctl --system call org.lamina.snapshot1 "$OBJ/user/$UA" org.lamina.snapshot1.Snapshotter ListMounts)
 check "no mount is recorded ($mounts)" [ "$mounts" = "a(ssut) 0" ]
-check "the refusals name the directory's owner and the caller" \
-        grep -q "belongs to uid 0, not to you (uid $UA)" "$T/bus.log"
-check "... for the other user's directory too" grep -q "belongs to uid $UB, not to you (uid $UA)" "$T/bus.log"
+
+echo "# paths the user cannot look at: one refusal, whatever is there"
+msg() { # the error (name and message) of a Mount on $1 as the user
+        as "$USER_A" gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
+                --method org.lamina.snapshot1.Snapshotter.Mount a "$1" "[]" 2>&1 | sed "s|$1|TARGET|"
+}
+want=$(msg "$T/g-root-dir")
+check "the refusal says what to give ($want)" grep -q "AccessDenied: .*not an empty directory of yours (uid $UA)" <<<"$want"
+for p in "$T/g-shut/missing" "$T/g-shut/full" "$T/g-shut/empty" "$T/g-link" "$T/g-own-dir/missing"; do
+        got=$(msg "$p")
+        check "the same refusal for ${p#"$T"/} ($got)" [ "$got" = "$want" ]
+done
 
 echo "# the grant follows the target detail; a relative target is refused before polkit"
 expect InteractiveAuthorizationRequired "$USER_A" "$OBJ" Mount a "$T/own-ungranted" ""
 expect InvalidArgument "$USER_B" "$OBJ" Mount a "relative/dir" ""
 
 echo "# the user's own directory: mounted, its layer's files there"
-expect ok "$USER_A" "$OBJ" Mount a "$T/own-dir" ""
-check "the mount shows the layer's file" [ -f "$T/own-dir/99-all.rules" ]
+expect ok "$USER_A" "$OBJ" Mount a "$T/g-own-dir" ""
+check "the mount shows the layer's file" [ -f "$T/g-own-dir/99-all.rules" ]
 expect ok "$USER_A" "$OBJ" Unmount a
-check "unmounted again" is_empty_plain_dir "$T/own-dir"
+check "unmounted again" is_empty_plain_dir "$T/g-own-dir"
 
 [ "$failures" = 0 ] || harness_die "$failures checks failed"
 echo "# all checks passed"
