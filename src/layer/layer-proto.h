@@ -41,8 +41,9 @@
  * for the largest message and more. */
 #define LAYER_MSG_RECV_BYTES (sizeof(LayerMsg) + LAYER_MSG_MAX + 256u * 1024u)
 /* The committer has what was written so far written back after each this many bytes of
- * the layer read (layer.c). */
+ * the layer read, at most once in this many microseconds (layer.c). */
 #define LAYER_WRITEBACK_BYTES (UINT64_C(32) << 20)
+#define LAYER_WRITEBACK_USEC (UINT64_C(250) * 1000u)
 
 typedef enum LayerMsgType {
         LAYER_MSG_ENTRY = 1,

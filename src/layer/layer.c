@@ -51,6 +51,7 @@ typedef struct Apply {
         LayerParseResult result;
         bool have_result;
         uint64_t sync_at;     /* layer bytes read after which to write back again */
+        uint64_t synced_usec; /* when it last did */
         Error parse_error;    /* what the parser reported */
 } Apply;
 
@@ -220,10 +221,12 @@ static int take_report(Apply *a, const LayerMsg *h, const uint8_t *buf) {
                  * write back what is written so far, so that the syncfs() that makes the
                  * layer durable at the end finds little left. (The kernel would start only
                  * at its dirty limits, far above a layer.) Best effort: that one fails the
-                 * Apply, this one cannot. */
-                if (p.done >= a->sync_at) {
+                 * Apply, this one cannot. The byte count is the parser's word, so no more
+                 * than a few a second, whatever it says. */
+                if (p.done >= a->sync_at && clock_usec(CLOCK_MONOTONIC) >= a->synced_usec + LAYER_WRITEBACK_USEC) {
                         (void) syncfs(a->target_fd);
                         a->sync_at = p.done + LAYER_WRITEBACK_BYTES;
+                        a->synced_usec = clock_usec(CLOCK_MONOTONIC);
                 }
                 return 0;
         }
