@@ -22,7 +22,7 @@
 #include "layer-writer.h"
 
 static int scratch_fd = -EBADF;
-static uint8_t *buf, *xattrs;
+static uint8_t *buf, *recv_buf, *xattrs;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         char dir[] = "/tmp/lamina-fuzz-writer-XXXXXX";
@@ -39,8 +39,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         if (scratch_fd >= 0 && geteuid() == 0 && (umount2(dir, MNT_DETACH) < 0 || rmdir(dir) < 0))
                 abort();
         buf = malloc(LAYER_MSG_MAX);
+        recv_buf = malloc(LAYER_MSG_RECV_BYTES);
         xattrs = malloc(LAYER_XATTRS_MAX);
-        if (scratch_fd < 0 || !buf || !xattrs)
+        if (scratch_fd < 0 || !buf || !recv_buf || !xattrs)
                 abort();
         return 0;
 }
@@ -72,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 .root_fd = root,
                 .mknod_fd = -EBADF, /* device nodes are refused (EPERM), as without devices */
                 .buf = buf,
+                .recv_buf = recv_buf,
                 .file_xattrs = xattrs,
         };
         (void) layer_writer_run(&w);
