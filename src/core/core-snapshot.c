@@ -414,7 +414,7 @@ static int commit_in_txn(StoreTxn *t, void *userdata, Error *e) {
 
 /* Checks in containerd's order, before the slow usage walk. */
 static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
-                           const MountPrecheck *pre, uint64_t *ret_id, Error *e) {
+                           const MountPrecheck *pre, uint64_t *ret_id, bool *ret_parentless, Error *e) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {}, existing = {};
         int r;
@@ -436,6 +436,7 @@ static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const
         if (r < 0)
                 return r;
         *ret_id = info.id;
+        *ret_parentless = isempty(info.parent);
         return 0;
 }
 
@@ -448,6 +449,7 @@ int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char 
                      const Labels *labels, Error *e) {
         CommitArgs a = { .s = s, .ns = ns, .name = name, .key = key, .labels = labels };
         _cleanup_(snapshot_clear) Snapshot chain = {};
+        bool parentless = false;
         int r, rebase;
 
         r = core_validate_key("name", name, e);
@@ -477,7 +479,7 @@ int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char 
         /* Whether a force-unmounted mount of it is still held: asked once, outside every
          * transaction (walking /proc for holders may take a while). */
         core_mount_precheck(s, ns, key, &a.pre);
-        r = commit_precheck(s, ns, name, key, &a.pre, &a.id, e);
+        r = commit_precheck(s, ns, name, key, &a.pre, &a.id, &parentless, e);
         if (r < 0)
                 return r;
         r = core_quota_meta_elsewhere(s, ns, &a.elsewhere, e);
@@ -488,7 +490,10 @@ int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char 
                 return r;
 
         /* The walks run outside the write transaction so other writers are not held up. */
-        rebase = core_rebase_attach(s, a.id, key, a.parent ? &chain : NULL, e);
+        /* Only a parentless snapshot of a layered backend can be a rebase one: the others are
+         * spared looking at their data. */
+        rebase = a.parent || (parentless && s->backend->vtable->layered) ?
+                core_rebase_attach(s, a.id, key, a.parent ? &chain : NULL, e) : 0;
         r = rebase < 0 ? core_data_error(e, rebase, key) : core_data_usage(s, a.id, &a.size, &a.inodes, e);
         if (r < 0)
                 r = rebase < 0 ? r : core_data_error(e, r, key);
