@@ -134,7 +134,8 @@ int core_mounts(CoreSnapshotter *s, uid_t ns, const char *key, MountSpecList *re
 }
 
 /* Resolves parent for a new snapshot in ns: own namespace first, then root's committed
- * snapshots. Fills the parent's owner and its chain (its own ID first). */
+ * snapshots. Fills the parent's owner and its chain (its own ID first); a chain the kernel
+ * cannot stack below a child is InvalidArgument. */
 static int resolve_parent(CoreSnapshotter *s, uid_t ns, const char *parent, uid_t *ret_owner,
                           Snapshot *ret_chain, Error *e) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
@@ -156,6 +157,10 @@ static int resolve_parent(CoreSnapshotter *s, uid_t ns, const char *parent, uid_
         r = store_get_chain(t, info.owner, parent, ret_chain, e);
         if (r < 0)
                 return r;
+        /* A view mounts every layer of the chain as a lower; an active its parents. */
+        if (ret_chain->n_parents + 1 > CORE_MAX_LAYERS)
+                return error_setf(e, EINVAL, "parent snapshot %s is %zu layers deep; the kernel stacks at most %d layers",
+                                  QUOTE(parent), ret_chain->n_parents + 1, CORE_MAX_LAYERS);
         *ret_owner = info.owner;
         return 0;
 }
@@ -293,11 +298,6 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
                 r = resolve_parent(s, ns, parent, &parent_owner, &chain, e);
                 if (r < 0)
                         return r;
-                /* A view mounts every layer of the chain as a lower; an active its parents. */
-                if (chain.n_parents + 1 > CORE_MAX_LAYERS)
-                        return error_setf(e, EINVAL,
-                                          "parent snapshot %s is %zu layers deep; the kernel stacks at most %d layers",
-                                          QUOTE(parent), chain.n_parents + 1, CORE_MAX_LAYERS);
         }
 
         /* Build the data outside the write transaction: a native copy may take long. */
@@ -469,10 +469,6 @@ int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char 
                 r = resolve_parent(s, ns, parent, &a.parent_owner, &chain, e);
                 if (r < 0)
                         return r;
-                if (chain.n_parents + 1 > CORE_MAX_LAYERS)
-                        return error_setf(e, EINVAL,
-                                          "parent snapshot %s is %zu layers deep; the kernel stacks at most %d layers",
-                                          QUOTE(parent), chain.n_parents + 1, CORE_MAX_LAYERS);
                 a.parent = parent;
                 a.parent_id = chain.id;
         }

@@ -82,19 +82,27 @@ static int commit_message(Ctl *c, const char *chain_id, const char *key, const c
         return 0;
 }
 
-/* After a Commit as chain_id answered AlreadyExists: 1 when another import committed it. */
-static int committed_by_another(Ctl *c, const char *chain_id) {
+/* 1 when chain_id is a committed snapshot; 0 when it does not exist (and may_be_missing); a
+ * snapshot of another kind is an error. */
+static int layer_committed(Ctl *c, const char *chain_id, bool may_be_missing) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(ctl_info_clear) CtlInfo info = {};
         int r;
 
-        r = ctl_stat(c, chain_id, false, &reply, &info);
+        r = ctl_stat(c, chain_id, may_be_missing, &reply, &info);
+        if (r == -ENOENT && may_be_missing)
+                return 0;
         if (r < 0)
                 return r;
         if (!streq(info.kind, "committed"))
                 return ctl_fail(-EEXIST, "snapshot %s exists but is %s; remove it (laminactl rm) and import again",
                                 chain_id, info.kind);
         return 1;
+}
+
+/* After a Commit as chain_id answered AlreadyExists: 1 when another import committed it. */
+static int committed_by_another(Ctl *c, const char *chain_id) {
+        return layer_committed(c, chain_id, false);
 }
 
 #define ERROR_EXISTS "org.lamina.snapshot1.Error.AlreadyExists"
@@ -163,19 +171,7 @@ static void report_layer(const Image *img, size_t i, bool made) {
 
 /* 1 when chain_id is committed, 0 when it does not exist. */
 static int layer_present(Ctl *c, const char *chain_id) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(ctl_info_clear) CtlInfo info = {};
-        int r;
-
-        r = ctl_interrupted() ? -EINTR : ctl_stat(c, chain_id, true, &reply, &info);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        if (!streq(info.kind, "committed"))
-                return ctl_fail(-EEXIST, "snapshot %s exists but is %s; remove it (laminactl rm) and import again",
-                                chain_id, info.kind);
-        return 1;
+        return ctl_interrupted() ? -EINTR : layer_committed(c, chain_id, true);
 }
 
 /* One layer after the other from layer `from` on, each on its committed parent. */

@@ -11,6 +11,20 @@ static const char *kind_phrase(SnapshotKind k) {
         return k == SNAPSHOT_VIEW ? "a view" : snapshot_kind_to_string(k);
 }
 
+/* The committed parent (parent_owner, parent) into *ret. */
+static int lookup_committed_parent(StoreTxn *t, uid_t parent_owner, const char *parent, Record *ret, Error *e) {
+        int r = record_lookup(t, parent_owner, parent, ret);
+
+        if (r == -ENOENT)
+                return error_setf(e, ENOENT, "parent snapshot %s does not exist", QUOTE(parent));
+        if (r < 0)
+                return record_fail(e, r, parent);
+        if (ret->kind != SNAPSHOT_COMMITTED)
+                return error_setf(e, EINVAL, "parent snapshot %s is %s, not committed; commit it first",
+                                  QUOTE(parent), kind_phrase(ret->kind));
+        return 0;
+}
+
 int store_create(StoreTxn *t, SnapshotKind kind, uid_t owner, const char *name,
                  uid_t parent_owner, const char *parent, const Labels *labels,
                  uint64_t now_usec, Snapshot *ret, Error *e) {
@@ -30,14 +44,9 @@ int store_create(StoreTxn *t, SnapshotKind kind, uid_t owner, const char *name,
 
         /* The parent first: containerd reports a missing parent before a taken key. */
         if (!isempty(parent)) {
-                r = record_lookup(t, parent_owner, parent, &p);
-                if (r == -ENOENT)
-                        return error_setf(e, ENOENT, "parent snapshot %s does not exist", QUOTE(parent));
+                r = lookup_committed_parent(t, parent_owner, parent, &p, e);
                 if (r < 0)
-                        return record_fail(e, r, parent);
-                if (p.kind != SNAPSHOT_COMMITTED)
-                        return error_setf(e, EINVAL, "parent snapshot %s is %s, not committed; commit it first",
-                                          QUOTE(parent), kind_phrase(p.kind));
+                        return r;
         }
         r = record_check_name_free(t, owner, name, "remove it first or choose another key", e);
         if (r < 0)
@@ -252,14 +261,9 @@ int store_attach_parent(StoreTxn *t, uid_t owner, const char *key, uid_t parent_
         assert(t && t->write);
         assert(key && parent);
 
-        r = record_lookup(t, parent_owner, parent, &p);
-        if (r == -ENOENT)
-                return error_setf(e, ENOENT, "parent snapshot %s does not exist", QUOTE(parent));
+        r = lookup_committed_parent(t, parent_owner, parent, &p, e);
         if (r < 0)
-                return record_fail(e, r, parent);
-        if (p.kind != SNAPSHOT_COMMITTED)
-                return error_setf(e, EINVAL, "parent snapshot %s is %s, not committed; commit it first",
-                                  QUOTE(parent), kind_phrase(p.kind));
+                return r;
         r = record_lookup_or_fail(t, owner, key, &rec, e);
         if (r < 0)
                 return r;
