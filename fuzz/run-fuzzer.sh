@@ -7,7 +7,7 @@
 #
 # LAMINA_SOURCE_DIR and LAMINA_BUILD_DIR (meson's build dir, for config.h) are set by meson
 # test; the binary goes to $LAMINA_BUILD_DIR/fuzz/fuzz-TARGET. Exits 77 without clang's
-# fuzzer runtime.
+# fuzzer runtime; a crash exits 1 (libFuzzer's own code, 77, would read as a skip).
 set -eu
 
 target=$1 seconds=$2
@@ -39,5 +39,5 @@ clang -g -O1 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing
 work=$(mktemp -d "${TMPDIR:-/tmp}/lamina-fuzz-$target.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "fuzz-$target: ${seconds}s from $(find "$src/fuzz/corpus/$target" -type f | wc -l) seeds"
-"$out/fuzz-$target" -max_total_time="$seconds" -max_len=262144 -rss_limit_mb=2048 -timeout=30 \
+"$out/fuzz-$target" -max_total_time="$seconds" -max_len=262144 -rss_limit_mb=2048 -timeout=30 -error_exitcode=1 \
         -print_final_stats=1 -artifact_prefix="$out/crash-$target-" "$@" "$work" "$src/fuzz/corpus/$target"

@@ -523,13 +523,9 @@ static int write_entry(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
         }
 }
 
-int layer_writer_run(void *userdata) {
-        LayerWriter *w = userdata;
+static int writer_loop(LayerWriter *w, WriterFile *f) {
         LayerMsgReader in = { .fd = w->in_fd, .buf = w->recv_buf };
-        WriterFile f = { .fd = -EBADF };
 
-        w->dir_fd = -EBADF;
-        w->dir_owner = w->root_owner = (LayerNewOwner) {};
         for (;;) {
                 const uint8_t *payload;
                 LayerEntryView e;
@@ -543,11 +539,11 @@ int layer_writer_run(void *userdata) {
                         return writer_fail(w, r, "", "cannot receive"), LAYER_WRITER_EXIT_FAILED;
 
                 if (h.type == LAYER_MSG_DATA) {
-                        if (file_data(w, &f, payload, h.size) < 0)
+                        if (file_data(w, f, payload, h.size) < 0)
                                 return LAYER_WRITER_EXIT_FAILED;
                         continue;
                 }
-                if (f.fd >= 0 && file_end(w, &f) < 0)
+                if (f->fd >= 0 && file_end(w, f) < 0)
                         return LAYER_WRITER_EXIT_FAILED;
                 if (h.type == LAYER_MSG_END)
                         return 0;
@@ -556,7 +552,22 @@ int layer_writer_run(void *userdata) {
                         memcpy(w->buf, payload, h.size);
                 if (h.type != LAYER_MSG_ENTRY || layer_entry_view(w->buf, h.size, &e) < 0)
                         return writer_fail(w, EBADMSG, "", "malformed message"), LAYER_WRITER_EXIT_FAILED;
-                if (write_entry(w, &e, &f) < 0)
+                if (write_entry(w, &e, f) < 0)
                         return LAYER_WRITER_EXIT_FAILED;
         }
+}
+
+/* The file and the directory the loop keeps open are closed whatever ended it (the
+ * process ends next, but the fuzzer runs the writer many times in one). */
+int layer_writer_run(void *userdata) {
+        LayerWriter *w = userdata;
+        WriterFile f = { .fd = -EBADF };
+        int r;
+
+        w->dir_fd = -EBADF;
+        w->dir_owner = w->root_owner = (LayerNewOwner) {};
+        r = writer_loop(w, &f);
+        safe_close(f.fd);
+        w->dir_fd = safe_close(w->dir_fd);
+        return r;
 }
