@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -135,28 +136,43 @@ static int recv_ready(int sock, int *ret_fd) {
         return 0;
 }
 
+/* Forks a child running fn(parent, fd, its end of a socket pair); our end in *ret_sock. */
+static int fork_child(void (*fn)(pid_t parent, int fd, int sock), int fd, pid_t *ret_pid, int *ret_sock) {
+        pid_t parent = getpid(), pid;
+        int sv[2], r;
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                safe_close(sv[0]);
+                safe_close(sv[1]);
+                return r;
+        }
+        if (pid == 0) {
+                fn(parent, fd, sv[1]);
+                _exit(EXIT_FAILURE); /* fn does not return */
+        }
+        safe_close(sv[1]);
+        *ret_pid = pid;
+        *ret_sock = sv[0];
+        return 0;
+}
+
 int mount_userns_child_start(int userns_fd, pid_t *ret_pid, int *ret_proc_fd, int *ret_new_userns_fd) {
         _cleanup_close_ int sock = -EBADF, proc_fd = -EBADF, new_fd = -EBADF;
         char path[32];
-        pid_t parent = getpid(), pid;
-        int sv[2], r;
+        pid_t pid;
+        int r;
 
         assert(ret_pid);
         assert(ret_proc_fd);
         assert((userns_fd >= 0) == !ret_new_userns_fd);
 
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-                return -errno;
-        sock = sv[0];
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                safe_close(sv[1]);
+        r = fork_child(child, userns_fd, &pid, &sock);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0)
-                child(parent, userns_fd, sv[1]);
-        safe_close(sv[1]);
         r = recv_ready(sock, ret_new_userns_fd ? &new_fd : NULL);
         if (r >= 0) {
                 snprintf(path, sizeof path, "/proc/%d", (int) pid);
@@ -185,24 +201,15 @@ void mount_userns_child_end(pid_t pid) {
 
 int mount_clone_locked(int mnt_fd, int *ret_fd) {
         _cleanup_close_ int sock = -EBADF;
-        pid_t parent = getpid(), pid;
-        int sv[2], r;
+        pid_t pid;
+        int r;
 
         assert(mnt_fd >= 0);
         assert(ret_fd);
 
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-                return -errno;
-        sock = sv[0];
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                safe_close(sv[1]);
+        r = fork_child(clone_child, mnt_fd, &pid, &sock);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0)
-                clone_child(parent, mnt_fd, sv[1]);
-        safe_close(sv[1]);
         r = recv_ready(sock, ret_fd);
         mount_userns_child_end(pid);
         return r;
