@@ -202,6 +202,19 @@ int store_update_info(StoreTxn *t, uid_t owner, const char *name, const Labels *
         return ret ? store_get_info(t, owner, name, ret, e) : 0;
 }
 
+/* The active snapshot key, the one kind a Commit takes. */
+static int record_lookup_committable(StoreTxn *t, uid_t owner, const char *key, Record *ret, Error *e) {
+        int r;
+
+        r = record_lookup_or_fail(t, owner, key, ret, e);
+        if (r < 0)
+                return r;
+        if (ret->kind != SNAPSHOT_ACTIVE)
+                return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; only active snapshots can be committed",
+                                  QUOTE(key), kind_phrase(ret->kind));
+        return 0;
+}
+
 int store_commit_active(StoreTxn *t, uid_t owner, const char *key, const char *name,
                         uint64_t size, uint64_t inodes, const Labels *labels,
                         uint64_t now_usec, uint64_t *ret_id, Error *e) {
@@ -218,12 +231,9 @@ int store_commit_active(StoreTxn *t, uid_t owner, const char *key, const char *n
         r = record_check_name_free(t, owner, name, "commit under another name or remove it first", e);
         if (r < 0)
                 return r;
-        r = record_lookup_or_fail(t, owner, key, &rec, e);
+        r = record_lookup_committable(t, owner, key, &rec, e);
         if (r < 0)
                 return r;
-        if (rec.kind != SNAPSHOT_ACTIVE)
-                return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; only active snapshots can be committed",
-                                  QUOTE(key), kind_phrase(rec.kind));
 
         r = owner_change_record(t, rec.id, false, &change);
         if (r < 0)
@@ -264,12 +274,9 @@ int store_attach_parent(StoreTxn *t, uid_t owner, const char *key, uid_t parent_
         r = lookup_committed_parent(t, parent_owner, parent, &p, e);
         if (r < 0)
                 return r;
-        r = record_lookup_or_fail(t, owner, key, &rec, e);
+        r = record_lookup_committable(t, owner, key, &rec, e);
         if (r < 0)
                 return r;
-        if (rec.kind != SNAPSHOT_ACTIVE)
-                return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; only active snapshots can be committed",
-                                  QUOTE(key), kind_phrase(rec.kind));
         if (rec.parent_id != 0)
                 return error_setf(e, EEXIST, "snapshot %s has a parent already; commit it without one", QUOTE(key));
 
