@@ -307,6 +307,8 @@ static int search_others(HoldersSearch *s, bool others_reach) {
 
         if (s->others_missed && others_reach)
                 return -E2BIG;
+        if (s->n_others == 0) /* and s->others NULL, which qsort() may not be given */
+                return 0;
         qsort(s->others, s->n_others, sizeof *s->others, other_process_compare);
         for (unsigned round = 0; round < 2; round++)
                 for (size_t i = 0; i < s->n_others; i++) {
