@@ -148,10 +148,12 @@ int layer_msg_queue_data(LayerMsgQueue *q, uint64_t offset, const void *data, si
                 if (r < 0)
                         return r;
         }
-        for (size_t i = 0; i < ELEMENTSOF(iov); i++) {
-                memcpy(q->buf + q->len, iov[i].iov_base, iov[i].iov_len);
-                q->len += iov[i].iov_len;
-        }
+        /* An empty chunk may come without a buffer, which memcpy() may not be given. */
+        for (size_t i = 0; i < ELEMENTSOF(iov); i++)
+                if (iov[i].iov_len > 0) {
+                        memcpy(q->buf + q->len, iov[i].iov_base, iov[i].iov_len);
+                        q->len += iov[i].iov_len;
+                }
         return 0;
 }
 
