@@ -174,15 +174,8 @@ int bus_read_labels(sd_bus_message *m, Labels *ret, sd_bus_error *error) {
                         return bus_error_setf(error, EINVAL,
                                               "the labels of one call may have %u bytes in all; drop some",
                                               LABELS_TOTAL_MAX);
-                if (read.n == allocated) {
-                        size_t want = allocated ? 2 * allocated : 16;
-                        Label *grown = realloc(read.items, want * sizeof *grown);
-
-                        if (!grown)
-                                return -ENOMEM;
-                        read.items = grown;
-                        allocated = want;
-                }
+                if (array_reserve_one((void **) &read.items, &allocated, read.n, sizeof *read.items, 16) < 0)
+                        return -ENOMEM;
                 read.items[read.n] = (Label) { .key = strdup(key), .value = strdup(value) };
                 if (!read.items[read.n].key || !read.items[read.n].value) {
                         free(read.items[read.n].key);

@@ -32,15 +32,8 @@ static void entries_clear(Entries *l) {
 static int collect_one(const ImageRecord *rec, void *userdata) {
         Entries *l = userdata;
 
-        if (l->n == l->allocated) {
-                size_t n = l->allocated ? 2 * l->allocated : 16;
-                Entry *items = reallocarray(l->items, n, sizeof *items);
-
-                if (!items)
-                        return -ENOMEM;
-                l->items = items;
-                l->allocated = n;
-        }
+        if (array_reserve_one((void **) &l->items, &l->allocated, l->n, sizeof *l->items, 16) < 0)
+                return -ENOMEM;
         l->items[l->n] = (Entry) {
                 .owner = rec->owner,
                 .top_owner = rec->top_owner,

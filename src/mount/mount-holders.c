@@ -224,15 +224,8 @@ static int holders_search_remember(HoldersSearch *s, uid_t uid, pid_t pid) {
                 s->others_missed = true;
                 return 0;
         }
-        if (s->n_others == s->n_allocated) {
-                size_t n = s->n_allocated ? 2 * s->n_allocated : 256;
-                OtherProcess *o = reallocarray(s->others, n, sizeof *o);
-
-                if (!o)
-                        return -ENOMEM;
-                s->others = o;
-                s->n_allocated = n;
-        }
+        if (array_reserve_one((void **) &s->others, &s->n_allocated, s->n_others, sizeof *s->others, 256) < 0)
+                return -ENOMEM;
         s->others[s->n_others++] = (OtherProcess) { .uid = uid, .pid = pid };
         return 0;
 }

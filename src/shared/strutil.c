@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -181,6 +182,21 @@ char *strdup_printf(const char *fmt, ...) {
         r = vasprintf(&s, fmt, ap);
         va_end(ap);
         return r < 0 ? NULL : s;
+}
+
+int array_reserve_one(void **p, size_t *allocated, size_t n, size_t size, size_t initial) {
+        size_t want;
+        void *grown;
+
+        if (n < *allocated)
+                return 0;
+        want = *allocated ? 2 * *allocated : initial;
+        grown = reallocarray(*p, want, size);
+        if (!grown)
+                return -ENOMEM;
+        *p = grown;
+        *allocated = want;
+        return 0;
 }
 
 uint64_t clock_usec(clockid_t clock) {
