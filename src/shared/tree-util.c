@@ -10,9 +10,25 @@
 typedef struct Usage {
         InodeMap seen; /* inodes with more than one link */
         uint64_t size, inodes;
+        const TreeWalkBudget *budget;
+        uint64_t entries, dir_bytes; /* spent of the budget */
 } Usage;
 
+static int usage_spend(Usage *u, const struct stat *st) {
+        if (!u->budget)
+                return 0;
+        u->entries++;
+        if (S_ISDIR(st->st_mode))
+                u->dir_bytes += st->st_size > 0 ? (uint64_t) st->st_size : 0;
+        return u->entries > u->budget->entries || u->dir_bytes > u->budget->dir_bytes ? -E2BIG : 0;
+}
+
 static int usage_add(Usage *u, const struct stat *st) {
+        int r;
+
+        r = usage_spend(u, st);
+        if (r < 0)
+                return r;
         if (st->st_nlink > 1 && !S_ISDIR(st->st_mode)) {
                 int r = inode_map_put(&u->seen, st->st_dev, st->st_ino, u);
                 if (r <= 0)
@@ -31,8 +47,8 @@ static void usage_done(Usage *u) {
         inode_map_clear(&u->seen);
 }
 
-int tree_disk_usage(int fd, uint64_t *ret_size, uint64_t *ret_inodes) {
-        _cleanup_(usage_done) Usage u = {};
+int tree_disk_usage(int fd, const TreeWalkBudget *budget, uint64_t *ret_size, uint64_t *ret_inodes) {
+        _cleanup_(usage_done) Usage u = { .budget = budget };
         struct stat st;
         int r;
 

@@ -7,10 +7,19 @@
 /* What lamina does to whole trees, on tree_walk() (tree-walk.h): at any depth, with a
  * bounded number of fds, never following a symlink or crossing a mount. */
 
+/* How much a walk may look at before it gives up: entries (each name, hardlinks too) and
+ * the bytes of the directories whose names it reads (their st_size, checked before they
+ * are read: what reading a directory costs grows with it, and an emptied one keeps its
+ * size on most filesystems). */
+typedef struct TreeWalkBudget {
+        uint64_t entries, dir_bytes;
+} TreeWalkBudget;
+
 /* Disk usage of the tree at fd (itself included): st_blocks*512 and the number of
  * inodes, each hardlinked inode counted once. Entries that vanish meanwhile are
- * skipped. */
-int tree_disk_usage(int fd, uint64_t *ret_size, uint64_t *ret_inodes);
+ * skipped. With a budget (NULL: none), -E2BIG as soon as the tree turns out to be more
+ * than it allows. */
+int tree_disk_usage(int fd, const TreeWalkBudget *budget, uint64_t *ret_size, uint64_t *ret_inodes);
 
 /* Removes dirfd/name and everything below it (0 when it does not exist), adding the
  * bytes freed to *freed when freed is not NULL. Refuses (-EXDEV) to go into another

@@ -54,14 +54,18 @@ Backend *backend_free(Backend *b) {
         return NULL;
 }
 
-int backend_usage_walk(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
+int backend_usage_walk(Backend *b, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,
+                       uint64_t *ret_inodes, Error *e) {
         _cleanup_close_ int fd = -EBADF;
         int r;
 
         r = b->vtable->open_data(b, id, &fd, e);
         if (r < 0)
                 return r;
-        r = tree_disk_usage(fd, ret_size, ret_inodes);
+        r = tree_disk_usage(fd, budget, ret_size, ret_inodes);
+        if (r == -E2BIG)
+                return error_setf(e, E2BIG, "the data of %s/%" PRIu64 " is more than the walk's budget",
+                                  b->snapshots_path, id);
         if (r < 0)
                 return error_set_errno(e, r, "cannot compute the usage of %s/%" PRIu64, b->snapshots_path, id);
         return 0;

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "mount-api.h"
 #include "snapshot-types.h"
+#include "tree-util.h"
 
 /* One on-disk layout behind one vtable (overlayfs, native, btrfs).
  *
@@ -45,8 +46,10 @@ typedef struct BackendVTable {
          * (mount_attach). */
         int (*mount)(Backend *b, const Snapshot *s, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
                      Error *e);
-        /* Bytes (st_blocks*512 of unique inodes) and inodes of this snapshot's own data. */
-        int (*usage)(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e);
+        /* Bytes (st_blocks*512 of unique inodes) and inodes of this snapshot's own data;
+         * with a budget (NULL: none), E2BIG when walking it would take more. */
+        int (*usage)(Backend *b, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,
+                     uint64_t *ret_inodes, Error *e);
         /* Opens the directory holding snapshot id's own content (overlayfs: the upper
          * "fs" dir; native/btrfs: the full tree) for Apply to write into or read from. */
         int (*open_data)(Backend *b, uint64_t id, int *ret_fd, Error *e);
@@ -84,7 +87,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Backend *, backend_free);
 
 /* Shared implementations of vtable ops. */
 /* Usage by walking what open_data opens. */
-int backend_usage_walk(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e);
+int backend_usage_walk(Backend *b, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,
+                       uint64_t *ret_inodes, Error *e);
 /* Creates a temporary "new-" directory in snapshots/, lets build fill it, and returns its
  * name; on failure removes it again. */
 typedef int (*backend_build_fn)(Backend *b, int tmpfd, SnapshotKind kind, const uint64_t *parents,

@@ -111,12 +111,13 @@ static int btrfs_mount(Backend *b, const Snapshot *s, uint64_t attrs, const Moun
 /* Bytes from the subvolume's qgroup when quotas are on (only what this snapshot holds
  * alone: extents shared with its parent are not its usage); else, and for the inode
  * count always, a walk of the tree. */
-static int btrfs_usage(Backend *b, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
+static int btrfs_usage(Backend *b, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,
+                       uint64_t *ret_inodes, Error *e) {
         _cleanup_close_ int fd = -EBADF;
         uint64_t subvolid, excl;
         int r;
 
-        r = backend_usage_walk(b, id, ret_size, ret_inodes, e);
+        r = backend_usage_walk(b, id, budget, ret_size, ret_inodes, e);
         if (r < 0)
                 return r;
         r = open_subvol(b, id, &fd, e);
@@ -142,7 +143,7 @@ static int remove_subvol(Backend *b, const char *name, uint64_t *reclaimed) {
 
         if (fd < 0)
                 return -errno;
-        r = tree_disk_usage(fd, &size, &inodes);
+        r = tree_disk_usage(fd, NULL, &size, &inodes);
         if (r < 0)
                 log_debug_errno(r, "btrfs: cannot count %s/%s before deleting it: %m", b->snapshots_path, name);
         r = btrfs_subvol_destroy_at(b->snapshots_fd, name);

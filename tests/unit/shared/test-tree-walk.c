@@ -73,7 +73,7 @@ TEST(deep_tree_with_few_fds) {
         ASSERT_OK(setrlimit(RLIMIT_NOFILE, &few) < 0 ? -errno : 0);
         fds = count_fds();
 
-        ASSERT_OK(tree_disk_usage(root, &size, &inodes));
+        ASSERT_OK(tree_disk_usage(root, NULL, &size, &inodes));
         /* root, DEEP dirs, DEEP/1000 files "f", one hardlinked file. */
         ASSERT_TRUE(inodes == 1 + DEEP + DEEP / 1000 + 1);
         ASSERT_TRUE(size >= (uint64_t) (DEEP / 1000) * 4096 + 8192);
@@ -98,13 +98,53 @@ TEST(hardlinks_counted_once) {
                 snprintf(name, sizeof name, "%d", i);
                 ASSERT_OK(linkat(root, "0", root, name, 0) < 0 ? -errno : 0);
         }
-        ASSERT_OK(tree_disk_usage(root, &size, &inodes));
+        ASSERT_OK(tree_disk_usage(root, NULL, &size, &inodes));
         ASSERT_TRUE(inodes == 2);
         ASSERT_TRUE(size < 64 * 1024 + 4096 * 4); /* the directory and one file, not 20000 */
         w = open_dir(AT_FDCWD, workdir);
         ASSERT_OK(rm_rf_at(w, "links", &freed));
         ASSERT_TRUE(faccessat(w, "links", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
         close(w);
+        close(root);
+}
+
+/* A budget counts every name (hardlinks too) and the size of each directory before its
+ * names are read; the walk gives up with E2BIG past either, and counts in full within. */
+TEST(budget_bounds_the_walk) {
+        int root = fresh_dir("budget"), sub, w;
+        uint64_t size, inodes, dir_bytes;
+        struct stat rst, sst;
+
+        ASSERT_OK(mkdirat(root, "sub", 0755) < 0 ? -errno : 0);
+        sub = open_dir(root, "sub");
+        for (int i = 0; i < 5; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "f%d", i);
+                make_file(root, name, 0);
+                make_file(sub, name, 0);
+        }
+        ASSERT_OK(linkat(root, "f0", root, "link", 0) < 0 ? -errno : 0);
+        ASSERT_OK(fstat(root, &rst) < 0 ? -errno : 0);
+        ASSERT_OK(fstat(sub, &sst) < 0 ? -errno : 0);
+        ASSERT_TRUE(rst.st_size > 0);
+        dir_bytes = (uint64_t) rst.st_size + (uint64_t) sst.st_size;
+
+        /* The root, sub, 10 files and the link: 13 names, 12 inodes. */
+        ASSERT_OK(tree_disk_usage(root, &(TreeWalkBudget) { .entries = 13, .dir_bytes = dir_bytes }, &size, &inodes));
+        ASSERT_TRUE(inodes == 12);
+        ASSERT_ERR(tree_disk_usage(root, &(TreeWalkBudget) { .entries = 12, .dir_bytes = dir_bytes }, &size, &inodes),
+                   E2BIG);
+        ASSERT_ERR(tree_disk_usage(root, &(TreeWalkBudget) { .entries = 13, .dir_bytes = dir_bytes - 1 }, &size,
+                                   &inodes),
+                   E2BIG);
+        /* The root alone is more than the budget: nothing is read. */
+        ASSERT_ERR(tree_disk_usage(root, &(TreeWalkBudget) { .entries = 13, .dir_bytes = 0 }, &size, &inodes),
+                   E2BIG);
+
+        w = open_dir(AT_FDCWD, workdir);
+        ASSERT_OK(rm_rf_at(w, "budget", NULL));
+        close(w);
+        close(sub);
         close(root);
 }
 
@@ -173,7 +213,7 @@ TEST(symlinks_not_followed) {
         ASSERT_OK(mkdirat(root, "sub", 0755) < 0 ? -errno : 0);
         ASSERT_OK(symlinkat("../../outside", root, "sub/escape") < 0 ? -errno : 0);
         ASSERT_OK(symlinkat("/", root, "abs") < 0 ? -errno : 0);
-        ASSERT_OK(tree_disk_usage(root, &size, &inodes));
+        ASSERT_OK(tree_disk_usage(root, NULL, &size, &inodes));
         ASSERT_TRUE(inodes == 4);
         w = open_dir(AT_FDCWD, workdir);
         ASSERT_OK(rm_rf_at(w, "links-out", NULL));
@@ -227,6 +267,7 @@ int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(deep_tree_with_few_fds),
                 TEST_ENTRY(hardlinks_counted_once),
+                TEST_ENTRY(budget_bounds_the_walk),
                 TEST_ENTRY(rename_during_walk),
                 TEST_ENTRY(symlinks_not_followed),
                 TEST_ENTRY(children_but_one),
