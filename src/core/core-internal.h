@@ -172,7 +172,8 @@ int core_quota_check_meta(CoreSnapshotter *s, StoreTxn *t, uid_t ns, const Quota
 void core_quota_probe(CoreSnapshotter *s);
 /* Bytes and inodes of snapshot id's own data: from its project's quota when it has one
  * (O(1)), else the backend's walk. */
-int core_data_usage(CoreSnapshotter *s, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e);
+int core_data_usage(CoreSnapshotter *s, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,
+                    uint64_t *ret_inodes, Error *e);
 /* In the write transaction that names snapshot id: gives its new data snapshots/<tmpname>
  * (and the directories in it) the project of id, when s uses projects. Failures are only
  * logged: the snapshot then has no project (usage walks, no filesystem limit). */

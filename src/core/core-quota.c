@@ -126,7 +126,8 @@ static int data_project(CoreSnapshotter *s, uint64_t id, uint32_t *ret) {
         return 0;
 }
 
-int core_data_usage(CoreSnapshotter *s, uint64_t id, uint64_t *ret_size, uint64_t *ret_inodes, Error *e) {
+int core_data_usage(CoreSnapshotter *s, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,
+                    uint64_t *ret_inodes, Error *e) {
         uint32_t projid;
         int r;
 
@@ -135,7 +136,7 @@ int core_data_usage(CoreSnapshotter *s, uint64_t id, uint64_t *ret_size, uint64_
                 return error_setf(e, ENOENT, "the data of snapshot %" PRIu64 " is missing", id);
         if (r >= 0 && projid != 0 && fsquota_usage(s->backend->snapshots_fd, projid, ret_size, ret_inodes) >= 0)
                 return 0;
-        return s->backend->vtable->usage(s->backend, id, ret_size, ret_inodes, e);
+        return s->backend->vtable->usage(s->backend, id, budget, ret_size, ret_inodes, e);
 }
 
 void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uint64_t id) {
@@ -376,7 +377,7 @@ int core_quota_usage(CoreSnapshotter *s, uid_t ns, uint64_t ret[static _QUOTA_KI
 
                 if (atomic_load(&s->stopping))
                         return error_setf(e, ECANCELED, "laminad is stopping");
-                r = core_data_usage(s, ids[i], &size, &inodes, &ue);
+                r = core_data_usage(s, ids[i], NULL, &size, &inodes, &ue);
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)

@@ -103,7 +103,7 @@ int core_usage(CoreSnapshotter *s, uid_t ns, const char *key, uint64_t *ret_size
                 return r;
         switch (info.kind) {
         case SNAPSHOT_ACTIVE:
-                r = core_data_usage(s, info.id, ret_size, ret_inodes, e);
+                r = core_data_usage(s, info.id, NULL, ret_size, ret_inodes, e);
                 return r < 0 ? core_data_error(e, r, key) : r;
         case SNAPSHOT_COMMITTED:
                 *ret_size = info.size;
@@ -440,13 +440,23 @@ static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const
         return 0;
 }
 
-int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
-                const Labels *labels, Error *e) {
-        return core_commit_onto(s, ns, name, key, NULL, labels, e);
+
+/* What a quick Commit may walk of the data: about a millisecond of work on a cached tree. */
+static const TreeWalkBudget commit_quick_budget = { .entries = 256, .dir_bytes = 256 * 1024 };
+
+/* Whether a quick Commit of id must leave it to core_commit(): its data is to be rebased
+ * (a walk of the whole tree), or the rebase state cannot be read. */
+static bool commit_needs_rebase(CoreSnapshotter *s, uint64_t id, const char *key) {
+        Error ignored = ERROR_NULL;
+        bool mark;
+
+        return core_rebase_apply_check(s, id, key, &mark, &ignored) < 0 || mark;
 }
 
-int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char *key, const char *parent,
-                     const Labels *labels, Error *e) {
+/* quick: refuse with EWOULDBLOCK, before anything is changed, whatever takes longer than
+ * a bounded walk (core_commit_quick()). */
+static int commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key, const char *parent,
+                  const Labels *labels, bool quick, Error *e) {
         CommitArgs a = { .s = s, .ns = ns, .name = name, .key = key, .labels = labels };
         _cleanup_(snapshot_clear) Snapshot chain = {};
         bool parentless = false;
@@ -474,6 +484,8 @@ int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char 
         }
         /* Whether a force-unmounted mount of it is still held: asked once, outside every
          * transaction (walking /proc for holders may take a while). */
+        if (quick && core_mount_has_record(s, ns, key))
+                return -EWOULDBLOCK;
         core_mount_precheck(s, ns, key, &a.pre);
         r = commit_precheck(s, ns, name, key, &a.pre, &a.id, &parentless, e);
         if (r < 0)
@@ -488,11 +500,18 @@ int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char 
         /* The walks run outside the write transaction so other writers are not held up. */
         /* Only a parentless snapshot of a layered backend can be a rebase one: the others are
          * spared looking at their data. */
-        rebase = a.parent || (parentless && s->backend->vtable->layered) ?
-                core_rebase_attach(s, a.id, key, a.parent ? &chain : NULL, e) : 0;
-        r = rebase < 0 ? core_data_error(e, rebase, key) : core_data_usage(s, a.id, &a.size, &a.inodes, e);
-        if (r < 0)
-                r = rebase < 0 ? r : core_data_error(e, r, key);
+        if (quick && parentless && s->backend->vtable->layered)
+                rebase = commit_needs_rebase(s, a.id, key) ? -EWOULDBLOCK : 0;
+        else
+                rebase = a.parent || (parentless && s->backend->vtable->layered) ?
+                        core_rebase_attach(s, a.id, key, a.parent ? &chain : NULL, e) : 0;
+        r = rebase < 0 ? rebase
+                       : core_data_usage(s, a.id, quick ? &commit_quick_budget : NULL, &a.size, &a.inodes, e);
+        if (quick && (r == -EWOULDBLOCK || r == -E2BIG)) {
+                *e = ERROR_NULL;
+                r = -EWOULDBLOCK;
+        } else if (r < 0)
+                r = core_data_error(e, r, key);
         else
                 r = store_write(s->store, commit_in_txn, &a, e);
         if (r >= 0 && rebase > 0)
@@ -508,6 +527,21 @@ int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char 
                                     s->name, QUOTE(name), (unsigned) ns, ce.message);
         }
         return 0;
+}
+
+int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
+                const Labels *labels, Error *e) {
+        return commit(s, ns, name, key, NULL, labels, false, e);
+}
+
+int core_commit_quick(CoreSnapshotter *s, uid_t ns, const char *name, const char *key, const Labels *labels,
+                      Error *e) {
+        return commit(s, ns, name, key, NULL, labels, true, e);
+}
+
+int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char *key, const char *parent,
+                     const Labels *labels, Error *e) {
+        return commit(s, ns, name, key, parent, labels, false, e);
 }
 
 typedef struct RemoveArgs {

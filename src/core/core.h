@@ -62,6 +62,12 @@ int core_view(CoreSnapshotter *s, uid_t ns, const char *key, const char *parent,
               const Labels *labels, MountSpecList *ret, Error *e);
 int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
                 const Labels *labels, Error *e);
+/* core_commit() in bounded time, for an event loop: EWOULDBLOCK, with nothing changed and e
+ * not set, when it would take longer: the data is more than a small walk (256 entries,
+ * 256 KiB of directories) and no project quota counts it, it is to be rebased, or the
+ * snapshot has a mount record (whose holders may have to be searched). */
+int core_commit_quick(CoreSnapshotter *s, uid_t ns, const char *name, const char *key, const Labels *labels,
+                      Error *e);
 /* Rebase (containerd 2.1's, overlayfs): an active snapshot without a parent whose data
  * is one layer's changes (EOPNOTSUPP on a backend holding full trees); Commit onto a parent
  * (resolved as Prepare resolves it; NULL or "": none) then gives it what an Apply onto that

@@ -180,6 +180,58 @@ TEST(usage_counts_own_data_only) {
         test_core_teardown(core, dir);
 }
 
+/* A quick Commit (the bus runs it on its loop) commits a small tree and leaves a big one,
+ * a rebase and a missing snapshot as it found them: EWOULDBLOCK with no error set, or the
+ * same error core_commit() gives. */
+TEST(commit_quick_only_when_bounded) {
+        Error e = ERROR_NULL;
+        MountSpecList m = {};
+        SnapshotInfo info = {};
+        uint64_t size, inodes;
+
+        core = test_core_setup(&dir, &ovl);
+        prepare(0, "small", NULL);
+        ASSERT_OK(core_mounts(ovl, 0, "small", &m, &e));
+        test_write_file(m.items[0].source, "f", "hello");
+        mount_spec_list_clear(&m);
+        ASSERT_OK(core_commit_quick(ovl, 0, "small-c", "small", NULL, &e));
+        ASSERT_OK(core_stat(ovl, 0, "small-c", &info, &e));
+        ASSERT_TRUE(info.kind == SNAPSHOT_COMMITTED);
+        snapshot_info_clear(&info);
+        ASSERT_OK(core_usage(ovl, 0, "small-c", &size, &inodes, &e));
+        ASSERT_TRUE(inodes == 2 && size > 0);
+
+        prepare(0, "big", NULL);
+        ASSERT_OK(core_mounts(ovl, 0, "big", &m, &e));
+        for (int i = 0; i < 300; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "f%d", i);
+                test_write_file(m.items[0].source, name, "x");
+        }
+        ASSERT_ERR(core_commit_quick(ovl, 0, "big-c", "big", NULL, &e), EWOULDBLOCK);
+        ASSERT_TRUE(e.code == 0);
+        ASSERT_ERR(core_stat(ovl, 0, "big-c", &info, &e), ENOENT);
+        e = ERROR_NULL;
+        ASSERT_OK(core_stat(ovl, 0, "big", &info, &e));
+        ASSERT_TRUE(info.kind == SNAPSHOT_ACTIVE);
+        snapshot_info_clear(&info);
+        ASSERT_OK(core_commit(ovl, 0, "big-c", "big", NULL, &e));
+        ASSERT_OK(core_usage(ovl, 0, "big-c", &size, &inodes, &e));
+        ASSERT_TRUE(inodes == 301);
+
+        ASSERT_OK(core_prepare_rebase(ovl, 0, "rebase", NULL, NULL, &e));
+        ASSERT_ERR(core_commit_quick(ovl, 0, "rebase-c", "rebase", NULL, &e), EWOULDBLOCK);
+        ASSERT_TRUE(e.code == 0);
+        ASSERT_OK(core_commit(ovl, 0, "rebase-c", "rebase", NULL, &e));
+
+        ASSERT_ERR(core_commit_quick(ovl, 0, "nope-c", "nope", NULL, &e), ENOENT);
+        ASSERT_TRUE(e.code == ENOENT);
+        e = ERROR_NULL;
+        ASSERT_ERR(core_commit_quick(ovl, 0, "big-c", "small", NULL, &e), EEXIST);
+        mount_spec_list_clear(&m);
+        test_core_teardown(core, dir);
+}
+
 TEST(mount_specs_are_containerds) {
         Error e = ERROR_NULL;
         MountSpecList m = {};
@@ -378,7 +430,8 @@ TEST(remove_transient_only_while_still_transient) {
 TEST_MAIN(TEST_ENTRY(error_kinds_follow_containerd), TEST_ENTRY(key_limit_is_4096_bytes),
           TEST_ENTRY(labels_are_validated_and_merged),
           TEST_ENTRY(namespaces_are_separate_and_root_images_shared),
-          TEST_ENTRY(usage_counts_own_data_only), TEST_ENTRY(mount_specs_are_containerds),
+          TEST_ENTRY(usage_counts_own_data_only), TEST_ENTRY(commit_quick_only_when_bounded),
+          TEST_ENTRY(mount_specs_are_containerds),
           TEST_ENTRY(cleanup_reclaims_removed_data_and_keeps_live_data), TEST_ENTRY(ids_are_not_reused),
           TEST_ENTRY(chains_deeper_than_500_are_refused), TEST_ENTRY(three_layer_chain_through_the_core),
           TEST_ENTRY(remove_transient_only_while_still_transient))
