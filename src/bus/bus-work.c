@@ -146,24 +146,35 @@ static int read_commit_with_options(sd_bus_message *m, BusRequest *req, sd_bus_e
         return bus_read_options(m, "Commit", (const BusOption[]) { { "parent", 's', &req->parent }, {} }, error);
 }
 
-int bus_method_commit_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        BusRequest *req = NULL;
+/* On the loop when the core can do it in bounded time (a small tree to count, no rebase:
+ * core_commit_quick()), else on a worker. Each hand-over to a worker costs wake-ups of
+ * two threads, more than the rest of a small Commit. */
+static int commit(sd_bus_message *m, void *userdata, bus_read_fn read, sd_bus_error *error) {
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        Error e = ERROR_NULL;
+        BusJobs *jobs;
         int r;
 
-        r = bus_request_begin(userdata, m, "commit", BUS_ACTION_MANAGE_OWN, read_commit_with_options, &req, error);
+        r = bus_request_begin(userdata, m, "commit", BUS_ACTION_MANAGE_OWN, read, &req, error);
         if (r != 0)
                 return r;
-        return work_start(SLOW_JOBS(req), m, &commit_ops, req, error);
+        if (isempty(req->parent)) {
+                r = core_commit_quick(req->snapshotter->core, req->ns, req->name, req->key, &req->labels, &e);
+                if (r >= 0)
+                        return commit_reply(m, req);
+                if (r != -EWOULDBLOCK)
+                        return bus_request_fail(req, r, &e, error);
+        }
+        jobs = SLOW_JOBS(req);
+        return work_start(jobs, m, &commit_ops, TAKE_PTR(req), error);
+}
+
+int bus_method_commit_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return commit(m, userdata, read_commit_with_options, error);
 }
 
 int bus_method_commit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        BusRequest *req = NULL;
-        int r;
-
-        r = bus_request_begin(userdata, m, "commit", BUS_ACTION_MANAGE_OWN, read_commit, &req, error);
-        if (r != 0)
-                return r;
-        return work_start(SLOW_JOBS(req), m, &commit_ops, req, error);
+        return commit(m, userdata, read_commit, error);
 }
 
 /* --- Cleanup --- */

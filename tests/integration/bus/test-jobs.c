@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Slow calls run off the event loop: while 16 Apply calls block on pipes nobody has
  * written yet, the daemon still answers Stat at once, a 17th slow call gets
- * LimitsExceeded, the snapshot being applied is Busy, ApplyProgress arrives at most ten
- * times a second, and every blocked call gets its reply once its pipe delivers. */
+ * LimitsExceeded (a Commit of a small tree, answered on the loop, does not), the snapshot
+ * being applied is Busy, ApplyProgress arrives at most ten times a second, and every
+ * blocked call gets its reply once its pipe delivers. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -145,6 +146,35 @@ TEST(a_seventeenth_slow_call_is_refused) {
         ASSERT_TRUE(bt_error_is(&t, "org.freedesktop.DBus.Error.LimitsExceeded"));
 }
 
+/* A Commit whose data is small is answered on the loop (core_commit_quick()): it needs
+ * none of the slots the blocked Applies hold. */
+TEST(a_small_commit_needs_no_slot) {
+        _cleanup_(mount_spec_list_clear) MountSpecList mounts = {};
+
+        BT_ASSERT_OK(&t, bt_prepare(&t, "job-small", "", NULL, &mounts));
+        BT_ASSERT_OK(&t, bt_commit(&t, "job-small-c", "job-small", NULL));
+}
+
+/* One with more than the loop's walk may count goes to a worker: no slot is free. */
+TEST(a_big_commit_takes_a_slot) {
+        _cleanup_(mount_spec_list_clear) MountSpecList mounts = {};
+        SnapshotInfo info = {};
+
+        BT_ASSERT_OK(&t, bt_prepare(&t, "job-big", "", NULL, &mounts));
+        ASSERT_STREQ(mounts.items[0].type, "bind");
+        for (int i = 0; i < 300; i++) {
+                _cleanup_free_ char *path = strdup_printf("%s/f%d", mounts.items[0].source, i);
+                _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+                ASSERT_TRUE(fd >= 0);
+        }
+        ASSERT_TRUE(bt_commit(&t, "job-big-c", "job-big", NULL) < 0);
+        ASSERT_TRUE(bt_error_is(&t, "org.freedesktop.DBus.Error.LimitsExceeded"));
+        BT_ASSERT_OK(&t, bt_stat(&t, "job-big", &info));
+        ASSERT_STREQ(snapshot_kind_to_string(info.kind), "active");
+        snapshot_info_clear(&info);
+}
+
 TEST(a_snapshot_being_applied_is_busy) {
         ASSERT_TRUE(bt_remove(&t, "job-1") < 0);
         ASSERT_TRUE(bt_error_is(&t, "Busy"));
@@ -190,6 +220,8 @@ static int run(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(sixteen_blocked_applies_leave_the_daemon_responsive),
                 TEST_ENTRY(a_seventeenth_slow_call_is_refused),
+                TEST_ENTRY(a_small_commit_needs_no_slot),
+                TEST_ENTRY(a_big_commit_takes_a_slot),
                 TEST_ENTRY(a_snapshot_being_applied_is_busy),
                 TEST_ENTRY(blocked_applies_reply_when_their_layer_arrives),
         };
