@@ -44,3 +44,9 @@ int auth_check(sd_bus_message *m, const char *action, const char *const *details
 /* The caller's euid as the bus reports it, remembered per unique bus name; fails
  * (deny) when it cannot be had without augmentation. */
 int auth_caller_uid(AuthRegistry *r, sd_bus_message *m, uid_t *ret);
+
+/* The caller's groups (its gid and supplementary groups) as the bus daemon recorded them
+ * when it connected, for looking something up as the caller; uid is the caller's (from
+ * auth_caller_uid) and must be the connection's. Fails (deny) when the bus daemon does not
+ * tell them. One synchronous call to the bus daemon. */
+int auth_caller_groups(sd_bus_message *m, uid_t uid, gid_t **ret, size_t *ret_n);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "bus-error.h"
 #include "bus-job.h"
 #include "bus-request.h"
@@ -305,6 +306,7 @@ static int read_mount_fd_userns(sd_bus_message *m, BusRequest *req, sd_bus_error
 typedef struct MountCall {
         BusRequest *req;
         CoreMountOptions o;
+        gid_t *target_gids; /* o.target_gids */
         char *path;
         int fd;
 } MountCall;
@@ -315,6 +317,7 @@ static void mount_call_free(void *data) {
         if (!c)
                 return;
         bus_request_free(c->req);
+        free(c->target_gids);
         free(c->path);
         safe_close(c->fd);
         free(c);
@@ -375,6 +378,19 @@ static int mount_call(sd_bus_message *m, void *userdata, const char *verb, bus_r
         }
         c->o.userns = req->userns_fd >= 0;
         c->o.userns_fd = req->userns_fd;
+        /* A target of a caller other than root is looked up with its uid and groups. */
+        if (req->caller != 0 && !isempty(req->target)) {
+                r = auth_caller_groups(m, req->caller, &c->target_gids, &c->o.n_target_gids);
+                if (r < 0) {
+                        log_request(req, LOG_WARNING, ": cannot determine the caller's groups: %s", strerror(-r));
+                        mount_call_free(c);
+                        return bus_error_setf(error, EACCES,
+                                              "cannot determine your groups (%s), with which laminad looks the "
+                                              "target up; refusing",
+                                              strerror(-r));
+                }
+                c->o.target_gids = c->target_gids;
+        }
         return bus_job_start(req->snapshotter->context->jobs, m, req->caller, &mount_call_ops, c, error);
 }
 

@@ -97,13 +97,13 @@ static int check_writable(MountArgs *a, Error *e) {
 
 /* The caller's target, resolved once before the store's write lock is taken: it may lie
  * on a slow or hung filesystem of the caller's, and no one else should wait for that. A
- * caller other than root must name an empty directory of its own. laminad resolves the
- * path with root's rights, so every other outcome is one refusal for such a caller: it
- * learns nothing (there, missing, empty, whose) of paths it could not look at itself. */
+ * caller other than root must name an empty directory of its own, which laminad looks up
+ * with the caller's uid and groups (mount_open_target_as): every component is searched
+ * with the caller's rights, not root's. Every outcome but a stalled filesystem is one
+ * refusal: the caller learns nothing (there, missing, empty, whose) it could not learn
+ * by looking itself. */
 static int mount_args_open_caller_target(MountArgs *a, Error *e) {
         uid_t owner = a->o ? a->o->target_owner : 0;
-        Error inner = ERROR_NULL;
-        struct stat st;
         int r;
 
         if (!a->target)
@@ -114,21 +114,24 @@ static int mount_args_open_caller_target(MountArgs *a, Error *e) {
         if (owner == 0)
                 return mount_open_target(a->target, &a->target_fd, e);
 
-        r = mount_open_target(a->target, &a->target_fd, &inner);
-        /* Checked on the directory opened, the one the mount would cover. */
-        if (r >= 0 && fstat(a->target_fd, &st) < 0)
-                r = -errno;
-        if (r < 0 || st.st_uid != owner) {
-                log_debug("%s: mount target %s refused for uid %u: %s", a->s->name, QUOTE(a->target), (unsigned) owner,
-                          r < 0 ? inner.message : "another uid's");
-                a->target_fd = safe_close(a->target_fd);
-                return error_setf(e, EACCES,
-                                  "cannot mount snapshot %s on %s: not an empty directory of yours (uid %u) that laminad "
-                                  "reaches without following symbolic links; give the full path of an empty directory "
-                                  "you own",
-                                  QUOTE(a->key), QUOTE(a->target), (unsigned) owner);
-        }
-        return 0;
+        r = mount_open_target_as(a->target, owner, a->o->target_gids, a->o->n_target_gids, &a->target_fd);
+        if (r >= 0)
+                return 0;
+        log_debug_errno(r, "%s: mount target %s refused for uid %u: %m", a->s->name, QUOTE(a->target),
+                        (unsigned) owner);
+        if (r == -ETIMEDOUT || r == -EBUSY)
+                return error_setf(e, EBUSY,
+                                  "cannot mount snapshot %s on %s: %s; try again once the filesystem answers",
+                                  QUOTE(a->key), QUOTE(a->target),
+                                  r == -EBUSY ? "an earlier lookup of a target of yours is still waiting on its filesystem"
+                                              : "its lookup did not end within 5 s");
+        if (r != -EACCES && r != -EINVAL)
+                return error_set_errno(e, r, "cannot look up the target %s of snapshot %s", QUOTE(a->target),
+                                       QUOTE(a->key));
+        return error_setf(e, EACCES,
+                          "cannot mount snapshot %s on %s: not an empty directory of yours (uid %u) that you can reach "
+                          "without following symbolic links; give the full path of an empty directory you own",
+                          QUOTE(a->key), QUOTE(a->target), (unsigned) owner);
 }
 
 /* A user's mounts, mount fds and force-unmounted mounts still held each cost a record, a

@@ -162,6 +162,10 @@ typedef struct CoreMountOptions {
          * of its own, root-owned files of its layers included. 0: a call of root's, any
          * directory. */
         uid_t target_owner;
+        /* And the caller's groups (its gid first), with which, and target_owner as its uid,
+         * laminad looks the target up (mount_open_target_as): none, a call of root's. */
+        const gid_t *target_gids;
+        size_t n_target_gids;
 } CoreMountOptions;
 
 /* Mounts (mount fds and force-unmounted mounts still in use included) a non-root uid may

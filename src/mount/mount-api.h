@@ -60,6 +60,15 @@ int mount_sb_is_read_only(int mnt_fd);
  * (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS) as an O_PATH fd. */
 int mount_open_target(const char *path, int *ret_fd, Error *e);
 
+/* The same for a caller other than root, looked up as the caller (mount-target.c): a child
+ * with uid, gids[0] as its gid and gids as its groups, and no capability, opens it and
+ * checks that it is an empty directory owned by uid. -EACCES for any path that is not one
+ * the caller reaches (missing, below a directory it cannot search, a symbolic link on the
+ * way, not a directory, not its own, not empty); -ETIMEDOUT when the lookup did not end
+ * within MOUNT_CHILD_TIMEOUT_MS (its filesystem does not answer: the child is killed);
+ * -EBUSY while such a killed child of uid's has not ended yet. */
+int mount_open_target_as(const char *path, uid_t uid, const gid_t *gids, size_t n_gids, int *ret_fd);
+
 /* The unique 64-bit mount ID (statx STATX_MNT_ID_UNIQUE: never reused until reboot) of
  * the mount fd refers to. */
 int mount_id_of_fd(int fd, uint64_t *ret);

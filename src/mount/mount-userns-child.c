@@ -3,7 +3,8 @@
  * uid_map and gid_map through its /proc/PID: for a caller's namespace (mount-userns.c)
  * and for one laminad makes (mount-idmap.c). It never runs anything. And a child that
  * clones a mount from a user namespace of its own, where the mount's flags are locked
- * (mount_clone_locked). */
+ * (mount_clone_locked). The fork and the socket pair these children (and the one that
+ * opens a caller's mount target, mount-target.c) talk over. */
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
@@ -21,11 +22,7 @@
 #include "macro.h"
 #include "mount-util.h"
 
-/* A caller may stop the child (it may signal what is in its namespace). */
-#define USERNS_CHILD_TIMEOUT_MS 5000
-
-/* Closes every fd from 3 on but a and b (none when b < 0). */
-static int close_all_but(int a, int b) {
+int mount_child_close_all_but(int a, int b) {
         int lo = a, hi = a;
 
         if (b >= 0 && b < a)
@@ -39,8 +36,7 @@ static int close_all_but(int a, int b) {
         return RET_NERRNO(close_range((unsigned) hi + 1, ~0U, 0));
 }
 
-/* Sends one byte and, when fd >= 0, fd with it. */
-static int send_ready(int sock, int fd) {
+int mount_child_send_ready(int sock, int fd) {
         union {
                 struct cmsghdr h;
                 char buf[CMSG_SPACE(sizeof(int))];
@@ -64,11 +60,11 @@ static int send_ready(int sock, int fd) {
  * the caller has every capability, CAP_SYS_PTRACE too: it must not be dumpable (then
  * ptrace and /proc/PID/{mem,fd,root} need a capability in laminad's namespace) and holds
  * none of laminad's fds. */
-_noreturn_ static void child(pid_t parent, int userns_fd, int sock) {
+_noreturn_ static void child(pid_t parent, int userns_fd, const void *userdata, int sock) {
         int fd = -EBADF;
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent || prctl(PR_SET_DUMPABLE, 0) < 0 ||
-            close_all_but(sock, userns_fd) < 0)
+            mount_child_close_all_but(sock, userns_fd) < 0)
                 _exit(EXIT_FAILURE);
         if (userns_fd >= 0 ? setns(userns_fd, CLONE_NEWUSER) < 0 : unshare(CLONE_NEWUSER) < 0)
                 _exit(EXIT_FAILURE);
@@ -76,7 +72,7 @@ _noreturn_ static void child(pid_t parent, int userns_fd, int sock) {
          * CAP_SYS_PTRACE): the new namespace is sent. */
         if (userns_fd < 0 && (fd = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC)) < 0)
                 _exit(EXIT_FAILURE);
-        if (send_ready(sock, fd) < 0)
+        if (mount_child_send_ready(sock, fd) < 0)
                 _exit(EXIT_FAILURE);
         for (;;)
                 pause();
@@ -87,24 +83,23 @@ _noreturn_ static void child(pid_t parent, int userns_fd, int sock) {
  * the kernel gives locked flags (a less privileged namespace must not clear what a more
  * privileged one set) and into which it moves the working directory, and sends a clone
  * of that copy, which keeps the locks. Not dumpable, no other fd. */
-_noreturn_ static void clone_child(pid_t parent, int mnt_fd, int sock) {
+_noreturn_ static void clone_child(pid_t parent, int mnt_fd, const void *userdata, int sock) {
         int fd;
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent || prctl(PR_SET_DUMPABLE, 0) < 0 ||
-            close_all_but(sock, mnt_fd) < 0)
+            mount_child_close_all_but(sock, mnt_fd) < 0)
                 _exit(EXIT_FAILURE);
         if (fchdir(mnt_fd) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
                 _exit(EXIT_FAILURE);
         /* The working directory itself: no lookup, which the new namespace's unmapped ids
          * could be refused. */
         fd = open_tree(AT_FDCWD, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-        if (fd < 0 || send_ready(sock, fd) < 0)
+        if (fd < 0 || mount_child_send_ready(sock, fd) < 0)
                 _exit(EXIT_FAILURE);
         _exit(EXIT_SUCCESS);
 }
 
-/* Waits for the child's byte and, when wanted, the fd that comes with it. */
-static int recv_ready(int sock, int *ret_fd) {
+int mount_child_recv_ready(int sock, int *ret_fd) {
         union {
                 struct cmsghdr h;
                 char buf[CMSG_SPACE(sizeof(int))];
@@ -116,10 +111,12 @@ static int recv_ready(int sock, int *ret_fd) {
         struct cmsghdr *cm;
         int fd = -EBADF, r;
 
-        r = poll(&(struct pollfd) { .fd = sock, .events = POLLIN }, 1, USERNS_CHILD_TIMEOUT_MS);
+        r = poll(&(struct pollfd) { .fd = sock, .events = POLLIN }, 1, MOUNT_CHILD_TIMEOUT_MS);
         if (r < 0)
                 return -errno;
-        if (r == 0 || recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
+        if (r == 0)
+                return -ETIMEDOUT;
+        if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
                 return -ECHILD;
         cm = CMSG_FIRSTHDR(&mh);
         if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
@@ -136,8 +133,7 @@ static int recv_ready(int sock, int *ret_fd) {
         return 0;
 }
 
-/* Forks a child running fn(parent, fd, its end of a socket pair); our end in *ret_sock. */
-static int fork_child(void (*fn)(pid_t parent, int fd, int sock), int fd, pid_t *ret_pid, int *ret_sock) {
+int mount_child_fork(MountChildFn fn, int fd, const void *userdata, pid_t *ret_pid, int *ret_sock) {
         pid_t parent = getpid(), pid;
         int sv[2], r;
 
@@ -151,7 +147,7 @@ static int fork_child(void (*fn)(pid_t parent, int fd, int sock), int fd, pid_t 
                 return r;
         }
         if (pid == 0) {
-                fn(parent, fd, sv[1]);
+                fn(parent, fd, userdata, sv[1]);
                 _exit(EXIT_FAILURE); /* fn does not return */
         }
         safe_close(sv[1]);
@@ -170,10 +166,10 @@ int mount_userns_child_start(int userns_fd, pid_t *ret_pid, int *ret_proc_fd, in
         assert(ret_proc_fd);
         assert((userns_fd >= 0) == !ret_new_userns_fd);
 
-        r = fork_child(child, userns_fd, &pid, &sock);
+        r = mount_child_fork(child, userns_fd, NULL, &pid, &sock);
         if (r < 0)
                 return r;
-        r = recv_ready(sock, ret_new_userns_fd ? &new_fd : NULL);
+        r = mount_child_recv_ready(sock, ret_new_userns_fd ? &new_fd : NULL);
         if (r >= 0) {
                 snprintf(path, sizeof path, "/proc/%d", (int) pid);
                 proc_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -207,10 +203,10 @@ int mount_clone_locked(int mnt_fd, int *ret_fd) {
         assert(mnt_fd >= 0);
         assert(ret_fd);
 
-        r = fork_child(clone_child, mnt_fd, &pid, &sock);
+        r = mount_child_fork(clone_child, mnt_fd, NULL, &pid, &sock);
         if (r < 0)
                 return r;
-        r = recv_ready(sock, ret_fd);
+        r = mount_child_recv_ready(sock, ret_fd);
         mount_userns_child_end(pid);
         return r;
 }

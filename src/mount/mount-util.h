@@ -65,11 +65,28 @@ int mount_info_has_copy(int proc_pid_fd, dev_t dev, const char *root);
  * is created through it is stored with the image id. Other attributes of attr_set too. */
 int mount_set_idmap(int mnt_fd, int userns_fd, uint64_t attr_set);
 
+/* Children of laminad's that do one thing and report over a socket pair
+ * (mount-userns-child.c). fn runs in the child (forked from a thread of a multi-threaded
+ * daemon: async-signal-safe calls only) with the caller's fd and userdata and its end of
+ * the pair, and never returns; our end in *ret_sock. */
+typedef void (*MountChildFn)(pid_t parent, int fd, const void *userdata, int sock);
+int mount_child_fork(MountChildFn fn, int fd, const void *userdata, pid_t *ret_pid, int *ret_sock);
+/* In the child: closes every fd from 3 on but a and b (none when b < 0). */
+int mount_child_close_all_but(int a, int b);
+/* In the child: sends one byte and, when fd >= 0, fd with it; 0 or -1. */
+int mount_child_send_ready(int sock, int fd);
+/* Waits up to MOUNT_CHILD_TIMEOUT_MS for the child's byte and, when ret_fd is not NULL, the
+ * fd that must come with it: -ECHILD when the child failed or died without it, -ETIMEDOUT
+ * when it did not come in time (a caller may stop a child that runs with its ids or in its
+ * namespace, or hold up its lookup on a filesystem of its own). */
+#define MOUNT_CHILD_TIMEOUT_MS 5000
+int mount_child_recv_ready(int sock, int *ret_fd);
+
 /* A child that sits in a user namespace and runs nothing, so that its /proc/PID directory
  * (*ret_proc_fd, O_PATH) reaches the namespace's uid_map and gid_map
  * (mount-userns-child.c): the namespace userns_fd, joined, or a new one (userns_fd < 0;
  * *ret_new_userns_fd is then an fd of it). The child is not dumpable, holds no other fd,
- * dies with the calling thread; -ECHILD when it did not get there within 5 s. End it with
+ * dies with the calling thread; -ETIMEDOUT when it did not get there within 5 s. End it with
  * mount_userns_child_end(), which kills and reaps it. */
 int mount_userns_child_start(int userns_fd, pid_t *ret_pid, int *ret_proc_fd, int *ret_new_userns_fd);
 void mount_userns_child_end(pid_t pid);
@@ -78,8 +95,8 @@ void mount_userns_child_end(pid_t pid);
  * noexec, ro) are locked: made by a child that enters the mount and then a user and mount
  * namespace of its own, where the kernel locks the flags of its copy of every mount, which
  * a clone keeps (mount-userns-child.c). Whoever gets it cannot clear them with
- * mount_setattr(), not even with CAP_SYS_ADMIN in a user namespace of its own. -ECHILD
- * when the child did not send it within 5 s. */
+ * mount_setattr(), not even with CAP_SYS_ADMIN in a user namespace of its own.
+ * -ETIMEDOUT when the child did not send it within 5 s. */
 int mount_clone_locked(int mnt_fd, int *ret_fd);
 
 /* Runs this thread with file system ids uid/gid (0/0: back to root's), its capabilities
