@@ -11,7 +11,9 @@
  * child is waited for MOUNT_CHILD_TIMEOUT_MS, then killed. A killed child waiting on a
  * FUSE request its server already read stays until the server answers or goes: it is
  * not waited for then (the worker goes on), but remembered and reaped later, and while it
- * is there its uid gets no other child (at most one such process per uid). */
+ * is there its uid gets no other child: one such process per uid, beyond lookups of the
+ * same uid that were under way at the same time (each on a job of the caller's, which the
+ * per-caller job slots bound). */
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
