@@ -152,7 +152,8 @@ static void target_child_end(pid_t pid, uid_t uid) {
 
 int mount_open_target_as(const char *path, uid_t uid, const gid_t *gids, size_t n_gids, int *ret_fd) {
         const TargetLookup l = { .path = path, .uid = uid, .gids = gids, .n_gids = n_gids };
-        _cleanup_close_ int sock = -EBADF;
+        _cleanup_close_ int sock = -EBADF, fd = -EBADF;
+        struct statx sx;
         pid_t pid;
         int r;
 
@@ -168,7 +169,19 @@ int mount_open_target_as(const char *path, uid_t uid, const gid_t *gids, size_t 
         r = mount_child_fork(target_child, -EBADF, &l, &pid, &sock);
         if (r < 0)
                 return r;
-        r = mount_child_recv_ready(sock, ret_fd);
+        r = mount_child_recv_ready(sock, &fd);
         target_child_end(pid, uid);
-        return r == -ECHILD ? -EACCES : r;
+        if (r < 0)
+                return r == -ECHILD ? -EACCES : r;
+        /* What the child checked, checked again on the fd itself from cached attributes
+         * (AT_STATX_DONT_SYNC: FUSE and NFS do not ask their server). Its emptiness was
+         * checked by the child only: reading the directory could wait on the caller's
+         * filesystem, here with no bound. */
+        if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_UID, &sx) < 0)
+                return -errno;
+        if ((sx.stx_mask & (STATX_TYPE | STATX_UID)) != (STATX_TYPE | STATX_UID) || !S_ISDIR(sx.stx_mode) ||
+            sx.stx_uid != uid)
+                return -EACCES;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }
