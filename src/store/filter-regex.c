@@ -8,13 +8,15 @@
 #include "filter-regex.h"
 
 /* glibc's regcomp() expands bounded repetitions into copies ("((a{1,100}){1,100}){1,100}"
- * compiles for seconds), recurses on nesting, and its matcher recurses on backreferences
- * ("(|)(\1\1)*" overflows the stack) and takes time in proportion to the expanded size
- * for every byte it matches ("[ab]{1000}c" needs 70 ms for a 4 KiB name). Anyone may call
- * List, so patterns are checked first: containerd's Go regexps know no backreferences and
- * repeat at most 1000 times; on top of that, all ~= patterns of one call together may
- * expand to FILTER_REGEX_SIZE_MAX atoms, nested at
- * most REGEX_DEPTH_MAX groups deep. */
+ * compiles for seconds), recurses on nesting, takes time far beyond linear in the number of
+ * its nodes ("a" and 4000 "*" compile for a minute) and copies empty groups too
+ * ("(){1000}{1000}" overflows the stack), and its matcher recurses on backreferences
+ * ("(|)(\1\1)*" overflows the stack) and takes time in proportion to the expanded size for
+ * every byte it matches ("[ab]{1000}c" needs 70 ms for a 4 KiB name). Anyone may call List,
+ * so patterns are checked first: containerd's Go regexps know no backreferences and repeat
+ * at most 1000 times; on top of that, all ~= patterns of one call together may expand to
+ * FILTER_REGEX_SIZE_MAX nodes, each atom, operator and group counted (a sha256 digest with
+ * [0-9a-f]{64} takes 65), nested at most REGEX_DEPTH_MAX groups deep. */
 #define REGEX_REPEAT_MAX 1000u
 #define REGEX_DEPTH_MAX 100u
 
@@ -75,25 +77,28 @@ static size_t regex_parse_bound(const char *re, size_t i, unsigned long *ret_cop
         return i + 1;
 }
 
-/* Each group level keeps the size of its contents so far and of its last atom, which a
- * repetition copies. */
+/* One node for each atom, each operator ("*", "?", "|", a repetition's own) and each
+ * group's open and close, plus the copies a repetition makes. Each group level keeps the
+ * size of its contents so far and of its last atom, which a repetition copies. */
 int filter_regex_check(const char *re, size_t *budget, const char **ret_why) {
         size_t total[REGEX_DEPTH_MAX + 1] = {}, last[REGEX_DEPTH_MAX + 1] = {};
         size_t depth = 0, size = 0;
 
         for (size_t i = 0; re[i];) {
-                unsigned long copies = 0; /* > 0: a repetition of the last atom */
+                unsigned long copies = 1; /* > 1: a repetition of the last atom */
+                size_t added = 1, next;   /* nodes: the atom's or the operator's own */
                 bool too_big;
-                size_t next;
 
                 switch (re[i]) {
                 case '\\':
                         if (re[i + 1] >= '1' && re[i + 1] <= '9')
                                 return refuse(ret_why, "backreferences (\\1 to \\9) are not supported in regular expressions");
                         i += re[i + 1] ? 2 : 1;
+                        last[depth] = 0;
                         break;
                 case '[':
                         i = regex_skip_bracket(re, i);
+                        last[depth] = 0;
                         break;
                 case '(':
                         if (depth == REGEX_DEPTH_MAX)
@@ -101,32 +106,39 @@ int filter_regex_check(const char *re, size_t *budget, const char **ret_why) {
                         depth++;
                         total[depth] = last[depth] = 0;
                         i++;
-                        continue;
+                        break;
                 case ')':
                         i++;
-                        if (depth == 0)
-                                break; /* a plain character in an ERE */
-                        /* The group becomes the last atom of its parent; it is counted already. */
+                        if (depth == 0) { /* a plain character in an ERE */
+                                last[depth] = 0;
+                                break;
+                        }
+                        /* The group, its contents counted already and its close here, becomes
+                         * the last atom of its parent. */
                         depth--;
-                        last[depth] = total[depth + 1];
+                        last[depth] = total[depth + 1] + 1;
                         total[depth] += last[depth];
+                        size++;
                         continue;
                 case '|':
+                        i++;
+                        total[depth]++;
                         last[depth] = 0;
-                        i++;
-                        continue;
-                case '*':
-                case '?':
-                        i++;
+                        size++;
                         continue;
                 case '+': /* regcomp() makes "x+" "xx*" */
                         copies = 2;
                         i++;
                         break;
+                case '*':
+                case '?':
+                        i++;
+                        break;
                 case '{':
                         next = regex_parse_bound(re, i, &copies, &too_big);
                         if (next == 0) { /* a plain '{' */
-                                copies = 0;
+                                copies = 1;
+                                last[depth] = 0;
                                 i++;
                                 break;
                         }
@@ -136,20 +148,16 @@ int filter_regex_check(const char *re, size_t *budget, const char **ret_why) {
                         break;
                 default:
                         i++;
+                        last[depth] = 0;
                 }
 
-                if (copies > 0) {
-                        size_t extra = last[depth] * (copies - 1);
-                        total[depth] += extra;
-                        last[depth] += extra;
-                        size += extra;
-                } else {
-                        total[depth]++;
-                        last[depth] = 1;
-                        size++;
-                }
+                /* An atom starts a new last atom; an operator extends the last one. */
+                added += last[depth] * (copies - 1);
+                total[depth] += added;
+                last[depth] += added;
+                size += added;
                 if (size > *budget)
-                        return refuse(ret_why, "regular expressions too large (too many repetitions or alternatives); simplify them");
+                        return refuse(ret_why, "regular expressions too large (too many repetitions, alternatives or groups); simplify them");
         }
         *budget -= size;
         return 0;

@@ -3,8 +3,8 @@
 
 #include <stddef.h>
 
-/* What all ~= patterns of one List call together may expand to, in atoms (a sha256 digest
- * with [0-9a-f]{64} takes 64). */
+/* What all ~= patterns of one List call together may expand to, in nodes: atoms, operators
+ * and groups (a sha256 digest with [0-9a-f]{64} takes 65). */
 #define FILTER_REGEX_SIZE_MAX 256u
 
 /* Refuses a POSIX extended regular expression that would make glibc's regcomp() or

@@ -13,6 +13,7 @@
 #   hostile.py fill N KIB PREFIX          N snapshots PREFIX-i with KIB KiB of labels each
 #   hostile.py list [FILTER]              List; prints ok N or the error name
 #   hostile.py pages LIMIT                ListPage through everything; prints pages N items M
+#   hostile.py page FILTER                one ListPage with FILTER; prints ok N or the error name
 #   hostile.py stall N PREFIX             Prepare PREFIX-1..N, then Apply each from a pipe that
 #                                         never delivers; prints the outcomes and seconds taken
 #   hostile.py lowat KEY                  Prepare KEY, then Apply it from a socket that sent one
@@ -192,6 +193,14 @@ def pages(limit):
     print("pages %d items %d distinct %d" % (n_pages, n_items, len(names)))
 
 
+def page(flt):
+    try:
+        infos, _ = call(bus(), "ListPage", "(assu)", [[flt], "", 100]).unpack()
+        print("ok %d" % len(infos))
+    except GLib.Error as e:
+        print("%s %s" % (error_name(e), e.message))
+
+
 def stall(n, prefix):
     conn = bus()
     for i in range(1, n + 1):
@@ -267,6 +276,8 @@ def main(argv):
         do_list(argv[2] if len(argv) > 2 else "")
     elif cmd == "pages":
         pages(int(argv[2]))
+    elif cmd == "page":
+        page(argv[2])
     elif cmd == "stall":
         stall(int(argv[2]), argv[3])
     elif cmd == "lowat":

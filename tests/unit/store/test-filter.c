@@ -162,6 +162,9 @@ TEST(regex_bombs_are_refused) {
         assert_parse_error("name~=\"x(ab|cd|ef|gh){1,1000}\"", 6);     /* expands to 8001 */
         assert_parse_error("name~=\"[ab]{257}\"", 6);                   /* slow to match */
         assert_parse_error("name~=\"(ab+){1000}\"", 6);
+        assert_parse_error("name~=\"(){1000}{1000}\"", 6);            /* empty groups are copied too */
+        assert_parse_error("name~=\"(()){1000}\"", 6);
+        assert_parse_error("name~=\"(|){300}\"", 6);
 
         strcpy(deep, "name~=");
         for (size_t i = 0; i < 5000; i++)
@@ -170,6 +173,11 @@ TEST(regex_bombs_are_refused) {
         for (size_t i = 0; i < 5000; i++)
                 strcat(deep, ")");
         assert_parse_error(deep, 6);                                      /* deep nesting */
+
+        strcpy(deep, "name~=a");                                          /* operators are nodes too */
+        memset(deep + 7, '*', 1000);
+        deep[7 + 1000] = 0;
+        assert_parse_error(deep, 6);
 
         strcpy(alts, "name~=");
         for (size_t i = 0; i < 3000; i++)
@@ -194,7 +202,9 @@ TEST(regex_limits_leave_real_patterns_alone) {
         ASSERT_TRUE(matches("name~=^(sha256|sha512):[[:xdigit:]]+$", &i));
         ASSERT_TRUE(matches("name~=/[\\1]|sha/", &i));        /* \1 in a bracket is no backreference */
         ASSERT_TRUE(!matches("name~=/[]a]{0}sha\\{/", &i));
-        ASSERT_TRUE(matches("name~=\"x{1,253}|sha\"", &i));     /* 256 atoms: exactly the limit */
+        ASSERT_TRUE(matches("name~=\"x{1,251}|sha\"", &i));     /* 256 nodes: exactly the limit */
+        assert_parse_error("name~=\"x{1,252}|sha\"", 6);
+        ASSERT_TRUE(matches("name~=\"^sha(256)?:a*[0-9a-f]+$\"", &i));
         ASSERT_TRUE(matches("name~=\"sha{1}256\"", &i));
 }
 

@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Regular expressions in List and ListPage filters that glibc's regcomp() cannot take: any
+# user may List its own namespace without a grant, so each must be refused with
+# InvalidArgument before it is compiled. Against the real laminad and polkitd on a private
+# bus, under LimitNOFILE=1024, by a user holding no grant: empty groups repeated ("(){1000}
+# {1000}" overflowed the stack and killed laminad), "(()){1000}" (1.5 GB), "a" and 1000 "*"
+# (seconds of CPU; 4000 took a minute). laminad stays the same process and still answers a
+# plain pattern, and another user's snapshot is untouched.
+set -u
+
+: "${LAMINA_SOURCE_DIR:?run through meson test}"
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
+
+TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/hostile.py"
+[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
+/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
+        harness_skip "python3-gi is not installed"
+ulimit -Sn 1024 || harness_die "cannot set the fd limit"
+harness_setup --idle-timeout 120
+
+ATTACKER=$(harness_add_user rxattacker) # no grant at all
+VICTIM=$(harness_add_user rxvictim)
+polkit_private_dirs
+cat >"$LAMINA_POLKIT_RULES/50-lamina-filter-bombs.rules" <<RULE
+polkit.addRule(function(action, subject) {
+        if (subject.user == "$VICTIM" && action.id == "org.lamina.snapshot1.manage-own")
+                return polkit.Result.YES;
+});
+RULE
+polkit_private_start
+
+failures=0
+check() { # check DESCRIPTION COMMAND...
+        if "${@:2}"; then echo "ok - $1"; else echo "not ok - $1"; failures=$((failures + 1)); fi
+}
+tool() { # tool USER ARGS...
+        local u=$1
+        shift
+        as "$u" timeout 120 /usr/bin/python3 "$TOOL" "$@"
+}
+
+[ "$(tool "$VICTIM" call Prepare '(ssa{ss})' '["v-base", "", {"k": "v"}]')" = ok ] ||
+        harness_die "the victim cannot Prepare"
+PID=$(harness_laminad_pid)
+[ -n "$PID" ] || harness_die "laminad is not running"
+
+stars=$(printf '%1000s' '' | tr ' ' '*')
+for re in '(){1000}{1000}' '(()){1000}' '(|){300}' "a$stars"; do
+        out=$(tool "$ATTACKER" list "name~=/$re/")
+        check "List with ${re:0:24}: InvalidArgument (${out:0:200})" \
+                grep -q '^org.lamina.snapshot1.Error.InvalidArgument .*too large' <<<"$out"
+        check "List with ${re:0:24}: laminad ($PID) is still on the bus" [ "$(harness_laminad_pid)" = "$PID" ]
+done
+out=$(tool "$ATTACKER" page 'name~=/(){1000}{1000}/')
+check "ListPage with (){1000}{1000}: InvalidArgument (${out:0:200})" \
+        grep -q '^org.lamina.snapshot1.Error.InvalidArgument .*too large' <<<"$out"
+check "ListPage: laminad ($PID) is still on the bus" [ "$(harness_laminad_pid)" = "$PID" ]
+
+out=$(tool "$VICTIM" list 'labels.k~=/^(v|w)*$/')
+check "a plain pattern still lists the victim's snapshot ($out)" grep -q '^ok 1 ' <<<"$out"
+out=$(tool "$VICTIM" call Stat '(s)' '["v-base"]')
+check "the victim's snapshot is there ($out)" [ "$out" = ok ]
+
+[ "$failures" = 0 ] || harness_die "$failures checks failed"
+echo "all checks passed"
