@@ -359,14 +359,33 @@ static int parse_cursor(const char *cursor, uid_t *ret_owner, const char **ret_n
         return 0;
 }
 
+/* A List: no more than one reply holds. */
+static const CoreListLimit list_limit = { .max_items = SIZE_MAX, .max_bytes = BUS_LIST_BYTES_MAX,
+                                          .size = info_wire_size };
+/* A List answered on the loop: a short one without filters (which may match patterns);
+ * one that is more is read again on a worker. */
+static const CoreListLimit list_quick_limit = { .max_items = SIZE_MAX, .max_bytes = 64 * 1024,
+                                                .size = info_wire_size, .max_read = 256 };
+
+/* *ret_more when the list is more than limit. */
+static int list_read(BusRequest *req, const CoreListLimit *limit, bool *ret_more, Error *e) {
+        int r;
+
+        r = core_list_limited(req->snapshotter->core, req->ns, req->strv, limit, &req->infos, ret_more, e);
+        if (r < 0)
+                return r;
+        req->first = 0;
+        req->count = req->infos.n;
+        return 0;
+}
+
 /* The walk stops at the first snapshot past the limit: no List holds more than one reply. */
 static int list_run(BusJob *job, void *data, Error *e) {
         BusRequest *req = data;
-        const CoreListLimit limit = { .max_items = SIZE_MAX, .max_bytes = BUS_LIST_BYTES_MAX, .size = info_wire_size };
         bool more;
         int r;
 
-        r = core_list_limited(req->snapshotter->core, req->ns, req->strv, &limit, &req->infos, &more, e);
+        r = list_read(req, &list_limit, &more, e);
         if (r < 0)
                 return r;
         if (more)
@@ -375,8 +394,6 @@ static int list_run(BusJob *job, void *data, Error *e) {
                                   "more than one message may carry; page with ListPage(filters, cursor, limit) or "
                                   "narrow the list with filters",
                                   BUS_LIST_BYTES_MAX / 1024u / 1024u, req->infos.n);
-        req->first = 0;
-        req->count = req->infos.n;
         return 0;
 }
 
@@ -473,13 +490,25 @@ static int read_list_page(sd_bus_message *m, BusRequest *req, sd_bus_error *erro
 }
 
 int bus_method_list(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        BusRequest *req = NULL;
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        Error e = ERROR_NULL;
+        BusJobs *jobs;
+        bool more;
         int r;
 
         r = bus_request_begin(userdata, m, "list", NULL, read_filters, &req, error);
         if (r != 0)
                 return r;
-        return work_start(QUERY_JOBS(req), m, &list_ops, req, error);
+        if (!req->strv) {
+                r = list_read(req, &list_quick_limit, &more, &e);
+                if (r < 0)
+                        return bus_request_fail(req, r, &e, error);
+                if (!more)
+                        return list_reply(m, req);
+                snapshot_info_list_clear(&req->infos);
+        }
+        jobs = QUERY_JOBS(req);
+        return work_start(jobs, m, &list_ops, TAKE_PTR(req), error);
 }
 
 int bus_method_list_page(sd_bus_message *m, void *userdata, sd_bus_error *error) {

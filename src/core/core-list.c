@@ -116,11 +116,10 @@ int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const 
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         _cleanup_(filter_freep) Filter *f = NULL;
         _cleanup_(snapshot_info_list_clear) SnapshotInfoList l = {};
-        ListArgs a = { .ns = ns, .limit = limit, .list = &l };
+        _cleanup_(list_args_done) ListArgs a = { .ns = ns, .limit = limit, .list = &l };
         int r;
 
         assert(!limit || ns != CORE_NS_ALL); /* store_walk() does not stop early */
-        assert(!limit || limit->max_read == 0); /* a List is whole or refused */
 
         r = filter_parse(filters, &f, e);
         if (r < 0)
@@ -135,7 +134,7 @@ int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const 
                 r = store_walk(t, NULL, list_one, &a, e);
         else {
                 r = store_walk_owner(t, 0, NULL, list_one, &a, e);
-                if (r >= 0 && ns != 0 && !a.more)
+                if (r >= 0 && ns != 0 && !a.more && !a.stop_name)
                         r = store_walk_owner(t, ns, NULL, list_one, &a, e);
         }
         r = list_end(s, TAKE_PTR(t), r, l.n, e);
@@ -144,7 +143,7 @@ int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const 
         *ret = l;
         l = (SnapshotInfoList) {};
         if (ret_more)
-                *ret_more = a.more;
+                *ret_more = a.more || a.stop_name;
         return 0;
 }
 

@@ -103,8 +103,9 @@ typedef struct CoreListLimit {
         size_t (*size)(const SnapshotInfo *info);
         size_t max_read;
 } CoreListLimit;
-/* core_list() (ns a uid) that stops reading where the list would pass limit: *ret_more says
- * whether it did, and ret holds what fitted; limit NULL: none. */
+/* core_list() (ns a uid) that stops reading where the list would pass limit, or once it
+ * has read limit->max_read snapshots (0: any number), kept or not: *ret_more says whether
+ * it did, and ret holds what fitted; limit NULL: none. */
 int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const CoreListLimit *limit,
                       SnapshotInfoList *ret, bool *ret_more, Error *e);
 /* One page of core_list() (ns a uid) in name-then-owner order: the snapshots after

@@ -231,6 +231,30 @@ TEST(a_filter_that_keeps_little_reads_a_bounded_page) {
         test_core_teardown(core, dir);
 }
 
+/* A List bounded in what it reads (the bus answers a short one on its loop): it reads root's
+ * four, then uid 1000's four, and says it stopped early when the bound is reached, even at
+ * the last snapshot (the caller then reads without the bound). */
+TEST(a_list_stops_after_max_read) {
+        Error e = ERROR_NULL;
+        bool more;
+
+        core = test_core_setup(&dir, &ovl);
+        populate();
+        for (size_t max_read = 1; max_read <= 10; max_read++) {
+                const CoreListLimit l = { .max_items = SIZE_MAX, .max_bytes = SIZE_MAX, .size = size_ten,
+                                          .max_read = max_read };
+                _cleanup_(snapshot_info_list_clear) SnapshotInfoList got = {};
+
+                ASSERT_OK(core_list_limited(ovl, 1000, NULL, &l, &got, &more, &e));
+                ASSERT_TRUE(more == (max_read <= 8));
+                if (max_read > 8)
+                        ASSERT_TRUE(got.n == ELEMENTSOF(expected));
+                if (max_read == 4) /* root's: a, b0 (active: not shown), c, e */
+                        ASSERT_TRUE(got.n == 3 && got.items[0].owner == 0 && got.items[2].owner == 0);
+        }
+        test_core_teardown(core, dir);
+}
+
 TEST_MAIN(TEST_ENTRY(pages_are_in_name_then_owner_order), TEST_ENTRY(pages_end_at_their_bytes_and_filters_apply),
           TEST_ENTRY(a_page_reads_about_a_page), TEST_ENTRY(pages_that_stop_reading_give_the_same_list),
-          TEST_ENTRY(a_filter_that_keeps_little_reads_a_bounded_page))
+          TEST_ENTRY(a_filter_that_keeps_little_reads_a_bounded_page), TEST_ENTRY(a_list_stops_after_max_read))
