@@ -134,6 +134,10 @@ static int mount_args_open_caller_target(MountArgs *a, Error *e) {
                           QUOTE(a->key), QUOTE(a->target), (unsigned) owner);
 }
 
+bool core_mount_lookups_pending(void) {
+        return mount_target_lookups_stuck();
+}
+
 /* A user's mounts, mount fds and force-unmounted mounts still held each cost a record, a
  * mount in the kernel (with up to 500 layers) and a look at every Busy check: at most
  * CORE_MOUNTS_PER_USER_MAX per user and snapshotter; root has no limit. */

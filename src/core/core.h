@@ -125,6 +125,10 @@ int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e
 /* Whether data of removed snapshots is still queued or being freed (laminad's idle exit
  * waits for it). */
 bool core_reclaim_pending(Core *c);
+/* Whether a lookup of a caller's mount target, ended after its time, still waits on the
+ * caller's filesystem (laminad's idle exit waits for it: its service could not stop
+ * before that process is gone, and would hold up the next start). */
+bool core_mount_lookups_pending(void);
 
 /* --- Per-uid quotas (core-quota.c) --- */
 

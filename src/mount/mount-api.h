@@ -68,6 +68,8 @@ int mount_open_target(const char *path, int *ret_fd, Error *e);
  * within MOUNT_CHILD_TIMEOUT_MS (its filesystem does not answer: the child is killed);
  * -EBUSY while such a killed child of uid's has not ended yet. */
 int mount_open_target_as(const char *path, uid_t uid, const gid_t *gids, size_t n_gids, int *ret_fd);
+/* Whether a child of mount_open_target_as, killed, still waits on its filesystem. */
+bool mount_target_lookups_stuck(void);
 
 /* The unique 64-bit mount ID (statx STATX_MNT_ID_UNIQUE: never reused until reboot) of
  * the mount fd refers to. */

@@ -128,6 +128,16 @@ static int stuck_check(uid_t uid) {
         return r;
 }
 
+bool mount_target_lookups_stuck(void) {
+        bool any;
+
+        pthread_mutex_lock(&stuck_lock);
+        (void) stuck_reap((uid_t) -1);
+        any = n_stuck > 0;
+        pthread_mutex_unlock(&stuck_lock);
+        return any;
+}
+
 /* Kills the child and reaps it when it is gone within TARGET_CHILD_KILL_WAIT_MS; else it
  * is remembered (see above). */
 static void target_child_end(pid_t pid, uid_t uid) {
