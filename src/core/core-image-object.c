@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ typedef struct Entry {
 typedef struct Entries {
         Entry *items;
         size_t n, allocated;
+        const SnapshotInfo *top; /* not NULL: only the names of this top snapshot */
 } Entries;
 
 static void entries_clear(Entries *l) {
@@ -32,6 +34,8 @@ static void entries_clear(Entries *l) {
 static int collect_one(const ImageRecord *rec, void *userdata) {
         Entries *l = userdata;
 
+        if (l->top && (rec->top_owner != l->top->owner || !streq(rec->top, l->top->name)))
+                return 0;
         if (array_reserve_one((void **) &l->items, &l->allocated, l->n, sizeof *l->items, 16) < 0)
                 return -ENOMEM;
         l->items[l->n] = (Entry) {
@@ -141,6 +145,7 @@ static int make_object(StoreTxn *t, const Entry *first, const Entry *end, uint64
 
 int core_image_objects(CoreSnapshotter *s, uid_t ns, uint64_t top_id, CoreImageObjectList *ret, Error *e) {
         _cleanup_(core_image_object_list_clear) CoreImageObjectList l = {};
+        _cleanup_(snapshot_info_clear) SnapshotInfo top = {};
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         _cleanup_(entries_clear) Entries entries = {};
         int r;
@@ -151,6 +156,19 @@ int core_image_objects(CoreSnapshotter *s, uid_t ns, uint64_t top_id, CoreImageO
         r = core_read_begin(s, &t, e);
         if (r < 0)
                 return r;
+        /* One image (a property read of its object, on the loop): its top is read once, and
+         * only the names of that top are kept, instead of reading the top of every image of
+         * the namespace (each with up to 64 KiB of labels). */
+        if (top_id != 0) {
+                r = store_get_info_by_id(t, top_id, &top, NULL);
+                if (r == -ENOENT) {
+                        core_image_object_list_clear(ret);
+                        return 0;
+                }
+                if (r < 0)
+                        return error_set_errno(e, -r, "cannot read the snapshot with ID %" PRIu64, top_id);
+                entries.top = &top;
+        }
         r = ns == CORE_NS_ALL ? store_image_walk(t, collect_one, &entries)
                               : store_image_walk_owner(t, ns, collect_one, &entries);
         if (r < 0)

@@ -14,6 +14,10 @@
 #   hostile.py list [FILTER]              List; prints ok N or the error name
 #   hostile.py pages LIMIT                ListPage through everything; prints pages N items M
 #   hostile.py page FILTER                one ListPage with FILTER; prints ok N or the error name
+#   hostile.py images N KIB               N committed snapshots with KIB KiB of labels each, an
+#                                         image name for each; prints images ok
+#   hostile.py image-get N                Properties.GetAll of the caller's first image object N
+#                                         times; prints got N or the error name
 #   hostile.py stall N PREFIX             Prepare PREFIX-1..N, then Apply each from a pipe that
 #                                         never delivers; prints the outcomes and seconds taken
 #   hostile.py lowat KEY                  Prepare KEY, then Apply it from a socket that sent one
@@ -201,6 +205,45 @@ def page(flt):
         print("%s %s" % (error_name(e), e.message))
 
 
+def images(n, kib):
+    conn = bus()
+    lab = {"l%03d" % j: "x" * 1000 for j in range(kib)}
+    for i in range(n):
+        for method, sig, args in (("Prepare", "(ssa{ss})", ["img-a-%d" % i, "", {}]),
+                                  ("Commit", "(ssa{ss})", ["img-c-%d" % i, "img-a-%d" % i, lab])):
+            r = outcome(conn, method, sig, args)
+            if r != "ok":
+                print("images %d: %s %s" % (i, method, r))
+                return
+        try:
+            conn.call_sync(SERVICE, OBJ, "org.lamina.snapshot1.Images", "CreateImage",
+                           GLib.Variant("(sss)", ("img%d:latest" % i, "img-c-%d" % i, "{}")),
+                           None, Gio.DBusCallFlags.NONE, 120000, None)
+        except GLib.Error as e:
+            print("images %d: CreateImage %s" % (i, error_name(e)))
+            return
+    print("images ok")
+
+
+def image_get(n):
+    conn = bus()
+    # The first image's object: its top is the first snapshot the caller made (IDs count up).
+    for top in range(1, 100):
+        path = "%s/image/%d/%d" % (OBJ, os.getuid(), top)
+        try:
+            for i in range(n):
+                conn.call_sync(SERVICE, path, "org.freedesktop.DBus.Properties", "GetAll",
+                               GLib.Variant("(s)", ("org.lamina.snapshot1.Image",)), None,
+                               Gio.DBusCallFlags.NONE, 120000, None)
+            print("got %d" % n)
+            return
+        except GLib.Error as e:
+            if i > 0:
+                print(error_name(e))
+                return
+    print("no image object")
+
+
 def stall(n, prefix):
     conn = bus()
     for i in range(1, n + 1):
@@ -278,6 +321,10 @@ def main(argv):
         pages(int(argv[2]))
     elif cmd == "page":
         page(argv[2])
+    elif cmd == "images":
+        images(int(argv[2]), int(argv[3]))
+    elif cmd == "image-get":
+        image_get(int(argv[2]))
     elif cmd == "stall":
         stall(int(argv[2]), argv[3])
     elif cmd == "lowat":
