@@ -23,8 +23,10 @@ static int apply_dir_open(CoreSnapshotter *s) {
         return RET_NERRNO(openat(s->backend->state_fd, APPLY_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
 
-int apply_clone_begin(CoreSnapshotter *s, uint64_t id, ApplyClone *ret, Error *e) {
+int apply_clone_begin(CoreSnapshotter *s, uid_t ns, const Snapshot *snap, ApplyClone *ret, Error *e) {
         ApplyClone c = { .dir_fd = -EBADF, .fd = -EBADF };
+        uint64_t id = snap->id;
+        BackendCharge charge;
         char prefix[32];
         int r;
 
@@ -32,7 +34,10 @@ int apply_clone_begin(CoreSnapshotter *s, uint64_t id, ApplyClone *ret, Error *e
         if (c.dir_fd < 0)
                 return error_set_errno(e, c.dir_fd, "cannot open the %s directory of %s", APPLY_DIR, s->name);
         snprintf(prefix, sizeof prefix, "%" PRIu64 "-", id);
-        r = s->backend->vtable->clone_data(s->backend, id, c.dir_fd, prefix, &c.name, e);
+        /* The clone becomes the snapshot's data: charged as the snapshot's new data is. */
+        core_quota_charge(s, ns, snap->kind, id, &charge);
+        r = s->backend->vtable->clone_data(s->backend, id, c.dir_fd, prefix, &charge, &c.name, e);
+        core_quota_charged(s, ns, &charge);
         if (r < 0) {
                 safe_close(c.dir_fd);
                 return r;

@@ -14,8 +14,8 @@ typedef struct ApplyClone {
 
 #define APPLY_CLONE_NULL ((ApplyClone) { .dir_fd = -EBADF, .fd = -EBADF })
 
-/* Makes a clone of snapshot id's data. */
-int apply_clone_begin(CoreSnapshotter *s, uint64_t id, ApplyClone *ret, Error *e);
+/* Makes a clone of the data of snap, a snapshot of ns, charged to ns as its data (core_quota_charge). */
+int apply_clone_begin(CoreSnapshotter *s, uid_t ns, const Snapshot *snap, ApplyClone *ret, Error *e);
 /* Makes the clone snapshot id's data; removes what it replaced. */
 int apply_clone_commit(CoreSnapshotter *s, uint64_t id, ApplyClone *c, Error *e);
 /* Removes the clone if it is still there; closes the fds. */

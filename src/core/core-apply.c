@@ -156,7 +156,7 @@ static int open_lowers(CoreSnapshotter *s, const Snapshot *snap, int **ret, Erro
         return 0;
 }
 
-static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *snap, int layer_fd,
+static int apply_locked(CoreSnapshotter *s, uid_t ns, const char *key, const Snapshot *snap, int layer_fd,
                         const LayerApplyOptions *lo, CoreApplyResult *ret, Error *e) {
         _cleanup_(apply_clone_done_p) ApplyCloneRef clone = { .s = s, .c = APPLY_CLONE_NULL };
         LayerApplyOptions o = *lo;
@@ -176,7 +176,7 @@ static int apply_locked(CoreSnapshotter *s, const char *key, const Snapshot *sna
                 o.n_lower_fds = snap->n_parents;
         }
         /* The backend's failures name the key, not paths; the layer's keep their own. */
-        r = apply_clone_begin(s, snap->id, &clone.c, e);
+        r = apply_clone_begin(s, ns, snap, &clone.c, e);
         if (r < 0)
                 r = core_data_error(e, r, key);
         else
@@ -215,10 +215,9 @@ static int apply_quota(CoreSnapshotter *s, uid_t ns, const char *key, const Snap
         if (r < 0)
                 return r;
         lowered = o.limits.max_bytes != lo->limits.max_bytes || o.limits.max_entries != lo->limits.max_entries;
-        r = apply_locked(s, key, snap, layer_fd, &o, ret, &le);
-        /* The data is a new tree now (btrfs: a new subvolume, without the old one's limit). */
+        r = apply_locked(s, ns, key, snap, layer_fd, &o, ret, &le);
         if (r >= 0)
-                core_quota_fs_limit(s, ns, snap->id);
+                core_quota_fs_limit(s->core, ns);
         if (r == -EDQUOT && lowered && le.code == EDQUOT && !le.internal) {
                 char b[32], i[32];
 

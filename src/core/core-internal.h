@@ -31,6 +31,9 @@ struct CoreSnapshotter {
         FsQuota fsquota;
         bool projects;
         bool qgroups; /* btrfs: quotas are on, each subvolume has its qgroup */
+        /* btrfs: uids whose new snapshots join their qgroup no more (core-quota.c); with lock. */
+        uid_t *qgroup_barred;
+        size_t n_qgroup_barred;
 
         /* Frees removed data in the background (core-reclaim.c); with lock. */
         struct Reclaimer *reclaimer;
@@ -170,20 +173,32 @@ int core_quota_check_meta(CoreSnapshotter *s, StoreTxn *t, uid_t ns, const Quota
                           uint64_t add_snapshots, uint64_t add_label_bytes, Error *e);
 /* Probes the state filesystem's project quotas for s (at start). */
 void core_quota_probe(CoreSnapshotter *s);
-/* Bytes and inodes of snapshot id's own data: from its project's quota when it has one
- * (O(1)), else the backend's walk. */
+/* Bytes and inodes of snapshot id's own data: the backend's walk (or its qgroup), within
+ * budget (NULL: none). */
 int core_data_usage(CoreSnapshotter *s, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,
                     uint64_t *ret_inodes, Error *e);
-/* In the write transaction that names snapshot id: gives its new data snapshots/<tmpname>
- * (and the directories in it) the project of id, when s uses projects. Failures are only
- * logged: the snapshot then has no project (usage walks, no filesystem limit). */
-void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uint64_t id);
-/* After snapshot id of ns is made or its data replaced (Apply): the filesystem's limits
- * on its data (its project's, its btrfs qgroup's), where the filesystem enforces them, are
- * what ns's Bytes= (and Inodes=, projects only) leave now. Best effort: logged at debug. */
-void core_quota_fs_limit(CoreSnapshotter *s, uid_t ns, uint64_t id);
-/* The same for every active snapshot and view of ns in s, after a Remove left ns more. */
-void core_quota_fs_refresh(CoreSnapshotter *s, uid_t ns);
+/* The filesystem counts each non-root uid's data in one group per snapshotter and enforces
+ * its quota on the group, so no call walks a uid's snapshots: on btrfs with quotas on its
+ * qgroup (quota_user_qgroup), which each new subvolume joins when it is created; on ext4
+ * and XFS with project quotas its project (quota_user_project), which each new overlayfs
+ * snapshot's directories get before the snapshot is recorded. */
+/* In the write transaction that records a snapshot of ns: gives its new data
+ * snapshots/<tmpname> (and the directories in it) ns's project, when s uses projects.
+ * Failures are only logged: the snapshot then has no project (no filesystem limit). */
+void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uid_t ns);
+/* Before the data of a snapshot of ns of kind is made (Prepare, View, or an Apply's clone
+ * of snapshot replaces_id): sets the limit of ns's group (core_quota_fs_limit), and says
+ * how the backend charges the data. Makes ns's qgroup when it has none; a snapshot
+ * that cannot join it (its parent is not in it alone) is limited to what ns's quota leaves,
+ * plus what replaces_id holds alone. O(snapshotters). */
+void core_quota_charge(CoreSnapshotter *s, uid_t ns, SnapshotKind kind, uint64_t replaces_id, BackendCharge *ret);
+/* After the backend made it: a uid whose snapshot made the kernel's counts stale (and
+ * start a rescan) has its new snapshots limited one by one for the rest of the run. */
+void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charge);
+/* After what ns holds changed (Apply, Remove): the limit of each of its groups is
+ * what its Bytes= (and Inodes=, projects) leave besides what it holds in the other
+ * snapshotters. O(snapshotters); best effort, logged at debug. */
+void core_quota_fs_limit(Core *c, uid_t ns);
 /* Lowers an Apply's byte and entry limits to what ns's Bytes= and Inodes= quotas leave
  * (EDQUOT when nothing is left); *ret_used and *ret_max say what was found. */
 int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, LayerLimits *limits, QuotaUse *ret_used,

@@ -2,11 +2,11 @@
 /* Per-uid quotas (core-quota.h). laminad enforces snapshots and label bytes at every change
  * of the metadata (one totals record per snapshotter, which the store keeps with the
  * records), and bytes and inodes of the data at Apply. The filesystem enforces bytes (and
- * inodes) of writes through mounts where it can: a project per overlayfs snapshot on ext4/XFS
- * with project quotas, the subvolume's qgroup on btrfs with quotas on; each snapshot's
- * limit is what its owner's quota left when it was set (Prepare, Apply). Usage of the
- * data is what the records say for committed snapshots, and for active ones and views
- * their project's usage, else a walk. */
+ * inodes) of writes through mounts where it can, on one group per uid and snapshotter (its
+ * btrfs qgroup, its ext4/XFS project) that each new snapshot's data joins as it is made:
+ * the group's limit is the uid's quota less what it holds elsewhere, so setting it costs
+ * the same however many snapshots the uid has (core-internal.h). Usage of the data is what
+ * the records say for committed snapshots, and a walk for active ones and views. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -103,46 +103,15 @@ const char *core_quota_enforcement(Core *c, char *buf, size_t size) {
         return buf;
 }
 
-/* The project snapshot id's data has: its ID when the directory has it. */
-static int data_project(CoreSnapshotter *s, uint64_t id, uint32_t *ret) {
-        _cleanup_close_ int fd = -EBADF;
-        char name[32];
-        uint32_t projid;
-        bool inherit;
-        int r;
-
-        *ret = 0;
-        if (!s->projects || fsquota_project_of(id) == 0)
-                return 0;
-        snprintf(name, sizeof name, "%" PRIu64, id);
-        fd = openat(s->backend->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = fsquota_get_project(fd, &projid, &inherit);
-        if (r < 0)
-                return r;
-        if (projid == fsquota_project_of(id) && inherit)
-                *ret = projid;
-        return 0;
-}
-
 int core_data_usage(CoreSnapshotter *s, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,
                     uint64_t *ret_inodes, Error *e) {
-        uint32_t projid;
-        int r;
-
-        r = data_project(s, id, &projid);
-        if (r == -ENOENT)
-                return error_setf(e, ENOENT, "the data of snapshot %" PRIu64 " is missing", id);
-        if (r >= 0 && projid != 0 && fsquota_usage(s->backend->snapshots_fd, projid, ret_size, ret_inodes) >= 0)
-                return 0;
         return s->backend->vtable->usage(s->backend, id, budget, ret_size, ret_inodes, e);
 }
 
-void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uint64_t id) {
+void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uid_t ns) {
         static const char *const subdirs[] = { "fs", "work" };
         _cleanup_close_ int fd = -EBADF;
-        uint32_t projid = fsquota_project_of(id);
+        uint32_t projid = quota_user_project(ns);
         int r;
 
         if (!s->projects || projid == 0)
@@ -159,148 +128,172 @@ void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uint64_t id
                         r = fsquota_set_project(sub, projid);
         }
         if (r < 0)
-                log_debug_errno(r, "%s: cannot give snapshot %" PRIu64 " its project: %m", s->name, id);
-}
-
-/* Bytes of snapshot id's data in O(1), from its project or its qgroup; -EOPNOTSUPP when
- * only a walk would tell. */
-static int data_bytes_fast(CoreSnapshotter *s, uint64_t id, uint64_t *ret) {
-        uint64_t inodes, subvolid;
-        uint32_t projid;
-        int r;
-
-        if (s->qgroups) {
-                _cleanup_close_ int fd = -EBADF;
-                char name[32];
-
-                snprintf(name, sizeof name, "%" PRIu64, id);
-                fd = openat(s->backend->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0)
-                        return -errno;
-                r = btrfs_subvol_id(fd, &subvolid);
-                /* No syncfs() on the loop: as of the last commit is close enough for a limit. */
-                return r < 0 ? r : btrfs_qgroup_exclusive_committed(fd, subvolid, ret);
-        }
-        r = data_project(s, id, &projid);
-        if (r < 0)
-                return r;
-        if (projid == 0)
-                return -EOPNOTSUPP;
-        return fsquota_usage(s->backend->snapshots_fd, projid, ret, &inodes);
-}
-
-/* What ns's data holds, bytes and inodes, in O(its snapshots): -EOPNOTSUPP when some
- * active snapshot's data would have to be walked. */
-static int usage_fast(Core *c, uid_t ns, uint64_t *ret_bytes, uint64_t *ret_inodes) {
-        uint64_t bytes = 0, inodes = 0;
-
-        for (size_t i = 0; i < c->n_snapshotters; i++) {
-                _cleanup_free_ uint64_t *ids = NULL;
-                CoreSnapshotter *s = c->snapshotters[i];
-                StoreOwnerTotals o;
-                size_t n_ids = 0;
-                int r;
-
-                r = totals_in(s, NULL, ns, &o, &ids, &n_ids, NULL);
-                if (r < 0)
-                        return r;
-                bytes += o.committed_bytes;
-                inodes += o.committed_inodes;
-                for (size_t k = 0; k < n_ids; k++) {
-                        uint64_t b = 0, n = 0;
-                        uint32_t projid;
-
-                        r = data_bytes_fast(s, ids[k], &b);
-                        if (r == -ENOENT)
-                                continue;
-                        if (r < 0)
-                                return r;
-                        /* Inodes only a project counts; a qgroup has none (Inodes= is laminad's). */
-                        if (data_project(s, ids[k], &projid) >= 0 && projid != 0)
-                                (void) fsquota_usage(s->backend->snapshots_fd, projid, &b, &n);
-                        bytes += b;
-                        inodes += n;
-                }
-        }
-        *ret_bytes = bytes;
-        *ret_inodes = inodes;
-        return 0;
+                log_debug_errno(r, "%s: cannot give %s of uid %u its project: %m", s->name, tmpname, (unsigned) ns);
 }
 
 static uint64_t left(uint64_t max, uint64_t used) {
         return max == QUOTA_NONE ? QUOTA_NONE : max - (used < max ? used : max);
 }
 
-static bool fs_limits(CoreSnapshotter *s, uid_t ns) {
-        return ns != 0 && (s->qgroups || (s->projects && s->fsquota.enforced));
-}
-
-/* Sets snapshot id's limit to its own data plus what its owner, using used_bytes and
- * used_inodes in all (its own data included), has left of l. */
-static void fs_limit_one(CoreSnapshotter *s, uint64_t id, const QuotaLimits *l, uint64_t used_bytes,
-                         uint64_t used_inodes) {
-        _cleanup_close_ int fd = -EBADF;
-        uint64_t own_bytes = 0, own_inodes = 0;
-        uint32_t projid = 0;
-        char name[32];
+/* What ns's group in s holds now, as the filesystem counts it: its qgroup's exclusive
+ * bytes, or its project's bytes and inodes; 0 when it has none yet. */
+static int group_usage(CoreSnapshotter *s, uid_t ns, uint64_t *ret_bytes, uint64_t *ret_inodes) {
+        uint64_t rfer;
         int r;
 
-        if (s->projects && (data_project(s, id, &projid) < 0 || projid == 0))
-                return;
-        /* The snapshot's own data counts in what is used, and it may keep it. */
-        if (projid != 0)
-                (void) fsquota_usage(s->backend->snapshots_fd, projid, &own_bytes, &own_inodes);
+        *ret_bytes = *ret_inodes = 0;
+        if (s->qgroups)
+                r = btrfs_qgroup_usage(s->backend->snapshots_fd, quota_user_qgroup(ns), &rfer, ret_bytes);
+        else if (s->projects && quota_user_project(ns) != 0)
+                r = fsquota_usage(s->backend->snapshots_fd, quota_user_project(ns), ret_bytes, ret_inodes);
         else
-                (void) data_bytes_fast(s, id, &own_bytes);
-        used_bytes -= own_bytes < used_bytes ? own_bytes : used_bytes;
-        used_inodes -= own_inodes < used_inodes ? own_inodes : used_inodes;
+                return -EOPNOTSUPP;
+        return r == -ENOENT || r == -ESRCH ? 0 : r;
+}
 
-        if (projid != 0)
-                r = fsquota_set_limits(s->backend->snapshots_fd, projid, left(l->max[QUOTA_BYTES], used_bytes),
-                                       left(l->max[QUOTA_INODES], used_inodes));
-        else {
-                snprintf(name, sizeof name, "%" PRIu64, id);
-                fd = openat(s->backend->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                r = fd < 0 ? -errno : btrfs_qgroup_limit_exclusive(fd, left(l->max[QUOTA_BYTES], used_bytes));
+/* What ns holds in the snapshotters other than s, in O(their number): the usage of its
+ * groups where the filesystem counts one, else the recorded usage of its committed
+ * snapshots (active ones there are counted by laminad at Apply only). */
+static int usage_elsewhere(CoreSnapshotter *s, uid_t ns, uint64_t *ret_bytes, uint64_t *ret_inodes) {
+        Core *c = s->core;
+        uint64_t bytes = 0, inodes = 0;
+
+        for (size_t i = 0; i < c->n_snapshotters; i++) {
+                CoreSnapshotter *o = c->snapshotters[i];
+                StoreOwnerTotals t;
+                uint64_t b, n;
+                int r;
+
+                if (o == s)
+                        continue;
+                r = totals_in(o, NULL, ns, &t, NULL, NULL, NULL);
+                if (r < 0)
+                        return r;
+                r = group_usage(o, ns, &b, &n);
+                if (r == -EOPNOTSUPP) {
+                        b = t.committed_bytes;
+                        n = t.committed_inodes;
+                } else if (r < 0)
+                        return r;
+                else if (o->qgroups)
+                        n = t.committed_inodes; /* qgroups count no inodes */
+                bytes += b;
+                inodes += n;
         }
-        if (r < 0)
-                log_debug_errno(r, "%s: cannot set the filesystem's limit on snapshot %" PRIu64 ": %m", s->name, id);
+        *ret_bytes = bytes;
+        *ret_inodes = inodes;
+        return 0;
 }
 
-/* What ns uses, from figures the filesystem keeps only (never a walk: Prepare and Remove
- * run on the loop); false when that cannot be known so. */
-static bool fs_usage(CoreSnapshotter *s, uid_t ns, uint64_t *ret_bytes, uint64_t *ret_inodes) {
-        int r = usage_fast(s->core, ns, ret_bytes, ret_inodes);
-
-        if (r < 0)
-                log_debug_errno(r, "%s: no filesystem limits for uid %u: its usage needs a walk: %m", s->name,
-                                (unsigned) ns);
-        return r >= 0;
+static bool fs_limits(CoreSnapshotter *s, uid_t ns) {
+        return ns != 0 && (s->qgroups || (s->projects && s->fsquota.enforced && quota_user_project(ns) != 0));
 }
 
-void core_quota_fs_limit(CoreSnapshotter *s, uid_t ns, uint64_t id) {
-        uint64_t used_bytes, used_inodes;
+/* Limits ns's group in s to what its quota leaves besides what it holds elsewhere. */
+static int limit_group(CoreSnapshotter *s, uid_t ns) {
+        uint64_t bytes, inodes;
         QuotaLimits l;
+        int r;
 
-        if (!fs_limits(s, ns) || !fs_usage(s, ns, &used_bytes, &used_inodes))
+        r = usage_elsewhere(s, ns, &bytes, &inodes);
+        if (r < 0)
+                return r;
+        core_quota_limits(s->core, ns, &l);
+        if (s->qgroups)
+                return btrfs_qgroup_limit_exclusive(s->backend->snapshots_fd, quota_user_qgroup(ns),
+                                                    left(l.max[QUOTA_BYTES], bytes));
+        return fsquota_set_limits(s->backend->snapshots_fd, quota_user_project(ns), left(l.max[QUOTA_BYTES], bytes),
+                                  left(l.max[QUOTA_INODES], inodes));
+}
+
+void core_quota_fs_limit(Core *c, uid_t ns) {
+        for (size_t i = 0; i < c->n_snapshotters; i++) {
+                CoreSnapshotter *s = c->snapshotters[i];
+                int r;
+
+                if (!fs_limits(s, ns))
+                        continue;
+                r = limit_group(s, ns);
+                if (r < 0)
+                        log_debug_errno(r, "%s: cannot set the filesystem's limit of uid %u: %m", s->name, (unsigned) ns);
+        }
+}
+
+static bool qgroup_barred(CoreSnapshotter *s, uid_t ns) {
+        bool found = false;
+
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->n_qgroup_barred && !found; i++)
+                found = s->qgroup_barred[i] == ns;
+        pthread_mutex_unlock(&s->lock);
+        return found;
+}
+
+void core_quota_charge(CoreSnapshotter *s, uid_t ns, SnapshotKind kind, uint64_t replaces_id, BackendCharge *ret) {
+        uint64_t group = quota_user_qgroup(ns), elsewhere, inodes, held, own = 0, rfer;
+        QuotaLimits l;
+        int r;
+
+        *ret = (BackendCharge) { .own_limit = UINT64_MAX };
+        if (!fs_limits(s, ns))
+                return;
+        if (!s->qgroups) {
+                /* The project its directory gets (core_quota_project_new) has its limit. */
+                r = limit_group(s, ns);
+                if (r < 0)
+                        log_debug_errno(r, "%s: cannot set the limit of the project of uid %u: %m", s->name,
+                                        (unsigned) ns);
+                return;
+        }
+        r = btrfs_qgroup_usage(s->backend->snapshots_fd, group, &rfer, &held);
+        if (r == -ENOENT) {
+                held = 0;
+                r = btrfs_qgroup_create(s->backend->snapshots_fd, group);
+        }
+        /* Nothing joins a group whose limit is not what the quota leaves now. */
+        if (r >= 0)
+                r = limit_group(s, ns);
+        if (r < 0)
+                log_debug_errno(r, "%s: cannot make the qgroup of uid %u: %m", s->name, (unsigned) ns);
+        else if (!qgroup_barred(s, ns))
+                ret->qgroup = group;
+        if (kind != SNAPSHOT_ACTIVE)
+                return;
+        /* Where it cannot join: what the quota leaves now, plus what the data it replaces
+         * held alone (an Apply's clone takes that over). */
+        if (usage_elsewhere(s, ns, &elsewhere, &inodes) < 0)
                 return;
         core_quota_limits(s->core, ns, &l);
-        fs_limit_one(s, id, &l, used_bytes, used_inodes);
+        if (replaces_id != 0) {
+                _cleanup_close_ int fd = -EBADF;
+                char name[32];
+                uint64_t subvolid;
+
+                snprintf(name, sizeof name, "%" PRIu64, replaces_id);
+                fd = openat(s->backend->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0 || btrfs_subvol_id(fd, &subvolid) < 0 || btrfs_qgroup_exclusive_committed(fd, subvolid, &own) < 0)
+                        own = 0;
+        }
+        ret->own_limit = left(l.max[QUOTA_BYTES], elsewhere + held);
+        if (ret->own_limit != QUOTA_NONE)
+                ret->own_limit += own < QUOTA_NONE - 1 - ret->own_limit ? own : QUOTA_NONE - 1 - ret->own_limit;
 }
 
-void core_quota_fs_refresh(CoreSnapshotter *s, uid_t ns) {
-        _cleanup_free_ uint64_t *ids = NULL;
-        uint64_t used_bytes, used_inodes;
-        StoreOwnerTotals o;
-        size_t n_ids = 0;
-        QuotaLimits l;
+void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charge) {
+        uid_t *barred;
 
-        if (!fs_limits(s, ns) || !fs_usage(s, ns, &used_bytes, &used_inodes) ||
-            totals_in(s, NULL, ns, &o, &ids, &n_ids, NULL) < 0)
+        if (!charge->rescanned)
                 return;
-        core_quota_limits(s->core, ns, &l);
-        for (size_t i = 0; i < n_ids; i++)
-                fs_limit_one(s, ids[i], &l, used_bytes, used_inodes);
+        log_warning("%s: a new snapshot of uid %u made btrfs stop counting quotas until a rescan (an extent shared "
+                    "into its qgroup from outside it); a rescan was started, and its new snapshots are limited one "
+                    "by one from now on", s->name, (unsigned) ns);
+        pthread_mutex_lock(&s->lock);
+        barred = realloc(s->qgroup_barred, (s->n_qgroup_barred + 1) * sizeof(uid_t));
+        if (barred) {
+                s->qgroup_barred = barred;
+                s->qgroup_barred[s->n_qgroup_barred++] = ns;
+        }
+        pthread_mutex_unlock(&s->lock);
 }
 
 int core_quota_meta_elsewhere(CoreSnapshotter *s, uid_t ns, QuotaUse *ret, Error *e) {

@@ -50,6 +50,16 @@ typedef struct QuotaLimits {
         uint64_t max[_QUOTA_KIND_MAX]; /* QUOTA_NONE: unlimited */
 } QuotaLimits;
 
+/* The filesystem's group of a uid's data (core-internal.h): the btrfs qgroup 1/(2^32 + uid),
+ * the project 2^31 + uid (0 for a uid past 2^31 - 2: no project). None for root. Snapshot
+ * directories of older versions have projects below 2^31 (their IDs). */
+static inline uint64_t quota_user_qgroup(uid_t uid) {
+        return uid == 0 ? 0 : UINT64_C(1) << 48 | UINT64_C(1) << 32 | uid;
+}
+static inline uint32_t quota_user_project(uid_t uid) {
+        return uid == 0 || uid >= UINT32_C(0x7fffffff) ? 0 : UINT32_C(0x80000000) + uid;
+}
+
 const char *quota_kind_to_string(QuotaKind k); /* the key: "Bytes", "Inodes", … */
 /* A limit as the configuration writes it: decimal, or "infinity". */
 const char *quota_value_to_string(uint64_t v, char buf[static 32]);

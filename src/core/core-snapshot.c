@@ -241,7 +241,7 @@ static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
         r = core_quota_check_meta(a->s, t, a->ns, a->elsewhere, true, 1, core_labels_bytes(a->labels), e);
         if (r < 0)
                 return r;
-        core_quota_project_new(a->s, a->tmpname, a->ret->id);
+        core_quota_project_new(a->s, a->tmpname, a->ns);
         if (a->parent && (a->ret->n_parents == 0 || a->ret->parent_ids[0] != a->parent_id))
                 return error_setf(e, EBUSY, "parent snapshot %s changed while %s was being prepared; try again",
                                   QUOTE(a->parent), QUOTE(a->key));
@@ -304,6 +304,7 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
         {
                 _cleanup_free_ uint64_t *ids = NULL;
                 size_t n = parent ? chain.n_parents + 1 : 0;
+                BackendCharge charge;
 
                 if (n > 0) {
                         ids = malloc(n * sizeof(uint64_t));
@@ -313,8 +314,10 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
                         if (chain.n_parents > 0)
                                 memcpy(ids + 1, chain.parent_ids, chain.n_parents * sizeof(uint64_t));
                 }
+                core_quota_charge(s, ns, kind, 0, &charge);
                 preparing_begin(s);
-                r = vt->prepare(s->backend, kind, ids, n, &tmpname, e);
+                r = vt->prepare(s->backend, kind, ids, n, &charge, &tmpname, e);
+                core_quota_charged(s, ns, &charge);
                 if (r < 0) {
                         (void) preparing_end(s, NULL);
                         return core_data_error(e, r, key);
@@ -340,8 +343,6 @@ static int core_create(CoreSnapshotter *s, SnapshotKind kind, uid_t ns, const ch
         }
         log_debug("%s: %s %s of uid %u prepared as %" PRIu64 "%s", s->name, snapshot_kind_to_string(kind),
                   QUOTE(key), (unsigned) ns, snap.id, rebase ? " for a rebase" : "");
-        if (kind == SNAPSHOT_ACTIVE)
-                core_quota_fs_limit(s, ns, snap.id);
         if (!ret)
                 return 0;
         return vt->mounts(s->backend, &snap, ret, e);
@@ -590,9 +591,9 @@ static int remove_snapshot(CoreSnapshotter *s, uid_t ns, const char *key, const 
         if (r < 0)
                 return r;
         core_reclaim_queue(s, a.id, ns);
-        /* What the removed snapshot held is the owner's again (its data goes in the
-         * background, but no longer counts): its other snapshots' limits grow. */
-        core_quota_fs_refresh(s, ns);
+        /* What the removed snapshot held no longer counts elsewhere (the filesystem counts
+         * it in its own group until its data is gone). */
+        core_quota_fs_limit(s->core, ns);
         return 0;
 }
 

@@ -59,6 +59,7 @@ static CoreSnapshotter *core_snapshotter_free(CoreSnapshotter *s) {
         store_free(s->store);
         pthread_mutex_destroy(&s->lock);
         free(s->busy_ids);
+        free(s->qgroup_barred);
         strv_free(s->building);
         free(s);
         return NULL;

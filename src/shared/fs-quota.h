@@ -25,7 +25,3 @@ int fsquota_get_project(int dir_fd, uint32_t *ret_projid, bool *ret_inherit);
 int fsquota_usage(int fd, uint32_t projid, uint64_t *ret_bytes, uint64_t *ret_inodes);
 /* Hard limits of projid (UINT64_MAX: none), bytes rounded up to 1 KiB. */
 int fsquota_set_limits(int fd, uint32_t projid, uint64_t bytes, uint64_t inodes);
-/* A snapshot's project ID: its ID, when that fits (0 is no project). */
-static inline uint32_t fsquota_project_of(uint64_t id) {
-        return id > 0 && id <= UINT32_MAX ? (uint32_t) id : 0;
-}

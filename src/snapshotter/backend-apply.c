@@ -47,7 +47,8 @@ static int clone_project(int src, int dst) {
         return fsquota_set_project(dst, projid);
 }
 
-int backend_clone_copy(Backend *b, uint64_t id, int dir_fd, const char *prefix, char **ret_name, Error *e) {
+int backend_clone_copy(Backend *b, uint64_t id, int dir_fd, const char *prefix, BackendCharge *charge,
+                       char **ret_name, Error *e) {
         _cleanup_close_ int src = -EBADF, dst = -EBADF;
         _cleanup_free_ char *name = NULL;
         int r;

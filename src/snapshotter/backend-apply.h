@@ -20,7 +20,8 @@ int backend_exchange_data(Backend *b, uint64_t id, int dir_fd, const char *name,
 
 /* Shared implementations of the clone ops for plain directory trees. */
 /* A copy (copy_tree) of what open_data opens. */
-int backend_clone_copy(Backend *b, uint64_t id, int dir_fd, const char *prefix, char **ret_name, Error *e);
+int backend_clone_copy(Backend *b, uint64_t id, int dir_fd, const char *prefix, BackendCharge *charge,
+                       char **ret_name, Error *e);
 /* snapshots_fd and "<id>": the data is snapshots/<id> itself (native, btrfs). */
 int backend_open_data_parent_id(Backend *b, uint64_t id, int *ret_fd, char ret_name[static 32], Error *e);
 /* rm_rf_at(). */

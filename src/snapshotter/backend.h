@@ -20,6 +20,16 @@
 
 typedef struct Backend Backend;
 
+/* How a new snapshot's data is charged to its owner's disk quota where the filesystem
+ * counts it (btrfs qgroups; the other backends take NULL and ignore it): the subvolume
+ * joins the owner's qgroup when it is created, if it can without the kernel rescanning
+ * every quota count; else its own exclusive bytes are limited, before anyone can write. */
+typedef struct BackendCharge {
+        uint64_t qgroup;    /* the owner's qgroup; 0: none */
+        uint64_t own_limit; /* if it joins none; UINT64_MAX: none */
+        bool rescanned;     /* out: joining made the counts stale after all; a rescan was started */
+} BackendCharge;
+
 /* Flags for mount(): MOUNT_ATTR_* from linux/mount.h (RDONLY, NOSUID, NODEV, NOEXEC). */
 
 typedef struct BackendVTable {
@@ -33,9 +43,10 @@ typedef struct BackendVTable {
         void (*done)(Backend *b);
 
         /* Builds the data of a new snapshot of `kind` on `parents` (IDs, nearest first) in a
-         * new temporary entry of snapshots/; returns its name. May be slow (native copies). */
+         * new temporary entry of snapshots/, charged as charge says (may be NULL); returns
+         * its name. May be slow (native copies). */
         int (*prepare)(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
-                       char **ret_tmpname, Error *e);
+                       BackendCharge *charge, char **ret_tmpname, Error *e);
         /* After the metadata commit of a Commit: e.g. btrfs makes the subvolume read-only.
          * Failures are logged, not fatal: the metadata already says committed. */
         int (*commit)(Backend *b, uint64_t id, Error *e);
@@ -58,8 +69,9 @@ typedef struct BackendVTable {
 
         /* Apply, all or nothing (see backend-apply.h): makes dir_fd/<prefix><random>, a
          * clone of what open_data opens (native, overlayfs: a copy; btrfs: a snapshot of
-         * the subvolume), and returns its name. */
-        int (*clone_data)(Backend *b, uint64_t id, int dir_fd, const char *prefix, char **ret_name, Error *e);
+         * the subvolume, charged as charge says, may be NULL), and returns its name. */
+        int (*clone_data)(Backend *b, uint64_t id, int dir_fd, const char *prefix, BackendCharge *charge,
+                          char **ret_name, Error *e);
         /* Opens the directory holding the entry open_data opens; its name there. */
         int (*open_data_parent)(Backend *b, uint64_t id, int *ret_fd, char ret_name[static 32], Error *e);
         /* Removes dir_fd/name, a clone or the data it replaced. Needs no Backend: it runs in

@@ -39,7 +39,14 @@ int btrfs_is_subvol_at(int dirfd, const char *name) {
         return btrfs_is_fs(fd);
 }
 
-static int subvol_create_at(int dirfd, const char *name, int src_fd, bool read_only) {
+/* A qgroup_inherit naming one qgroup, as the create ioctls take it. */
+typedef struct QgroupInherit {
+        struct btrfs_qgroup_inherit head;
+        uint64_t qgroup;
+} QgroupInherit;
+
+static int subvol_create_at(int dirfd, const char *name, int src_fd, bool read_only, uint64_t qgroup) {
+        QgroupInherit inherit = { .head.num_qgroups = 1, .qgroup = qgroup };
         struct btrfs_ioctl_vol_args_v2 args = {
                 .fd = src_fd,
                 .flags = read_only ? BTRFS_SUBVOL_RDONLY : 0,
@@ -49,10 +56,15 @@ static int subvol_create_at(int dirfd, const char *name, int src_fd, bool read_o
         if (strlen(name) > BTRFS_SUBVOL_NAME_MAX)
                 return -ENAMETOOLONG;
         strcpy(args.name, name);
+        if (qgroup != 0) {
+                args.flags |= BTRFS_SUBVOL_QGROUP_INHERIT;
+                args.size = sizeof inherit;
+                args.qgroup_inherit = &inherit.head;
+        }
         if (src_fd >= 0)
                 return RET_NERRNO(ioctl(dirfd, BTRFS_IOC_SNAP_CREATE_V2, &args));
 
-        args.flags = 0;
+        args.flags &= ~(uint64_t) BTRFS_SUBVOL_RDONLY;
         if (ioctl(dirfd, BTRFS_IOC_SUBVOL_CREATE_V2, &args) < 0)
                 return -errno;
         fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -64,7 +76,8 @@ static int subvol_create_at(int dirfd, const char *name, int src_fd, bool read_o
         return read_only ? btrfs_subvol_set_read_only(fd, true) : 0;
 }
 
-int btrfs_subvol_make_temp(int dirfd, const char *prefix, int src_fd, bool read_only, char **ret_name) {
+int btrfs_subvol_make_temp(int dirfd, const char *prefix, int src_fd, bool read_only, uint64_t qgroup,
+                           char **ret_name) {
         for (int attempt = 0; attempt < 100; attempt++) {
                 _cleanup_free_ char *name = NULL;
                 uint64_t rnd;
@@ -75,7 +88,7 @@ int btrfs_subvol_make_temp(int dirfd, const char *prefix, int src_fd, bool read_
                 name = strdup_printf("%s%016" PRIx64, prefix, rnd);
                 if (!name)
                         return -ENOMEM;
-                r = subvol_create_at(dirfd, name, src_fd, read_only);
+                r = subvol_create_at(dirfd, name, src_fd, read_only, qgroup);
                 if (r == -EEXIST)
                         continue;
                 if (r < 0) {
@@ -205,39 +218,159 @@ int btrfs_device_path(int fd, char **ret) {
 }
 
 int btrfs_qgroup_exclusive(int fd, uint64_t subvolid, uint64_t *ret) {
+        uint64_t rfer;
+
         /* Accounting is brought up to date when the transaction commits. */
         if (syncfs(fd) < 0)
                 return -errno;
-        return btrfs_qgroup_exclusive_committed(fd, subvolid, ret);
+        return btrfs_qgroup_usage(fd, subvolid, &rfer, ret);
 }
 
-int btrfs_qgroup_exclusive_committed(int fd, uint64_t subvolid, uint64_t *ret) {
+/* Up to max items of key type `type` in the quota tree, objectid `objectid`, offsets
+ * min_offset..max_offset; *ret_n of them found. Each item's offset and (len bytes of) data
+ * are handed to fn. */
+typedef void (*quota_item_fn)(uint64_t offset, const void *data, uint32_t len, void *userdata);
+
+static int quota_tree_search(int fd, uint64_t objectid, uint32_t type, uint64_t min_offset, uint64_t max_offset,
+                             uint32_t max, quota_item_fn fn, void *userdata, size_t *ret_n) {
         struct btrfs_ioctl_search_args args = {
                 .key = {
                         .tree_id = BTRFS_QUOTA_TREE_OBJECTID,
-                        .min_type = BTRFS_QGROUP_INFO_KEY,
-                        .max_type = BTRFS_QGROUP_INFO_KEY,
-                        .min_offset = subvolid, /* level 0: the qgroup ID is the subvolume ID */
-                        .max_offset = subvolid,
+                        .min_objectid = objectid,
+                        .max_objectid = objectid,
+                        .min_type = type,
+                        .max_type = type,
+                        .min_offset = min_offset,
+                        .max_offset = max_offset,
                         .max_transid = UINT64_MAX,
-                        .nr_items = 1,
+                        .nr_items = max,
                 },
         };
-        const struct btrfs_ioctl_search_header *h = (const void *) args.buf;
-        const struct btrfs_qgroup_info_item *item = (const void *) (args.buf + sizeof *h);
+        size_t pos = 0, n = 0;
 
         if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &args) < 0)
                 return errno == ENOENT ? -ENOENT : -errno; /* no quota tree: quotas off */
-        if (args.key.nr_items == 0 || h->type != BTRFS_QGROUP_INFO_KEY || h->offset != subvolid ||
-            h->len < sizeof *item)
-                return -ENOENT;
-        *ret = le64toh(item->excl);
+        for (uint32_t i = 0; i < args.key.nr_items; i++) {
+                struct btrfs_ioctl_search_header h;
+
+                if (pos + sizeof h > sizeof args.buf)
+                        return -EIO;
+                memcpy(&h, args.buf + pos, sizeof h);
+                pos += sizeof h;
+                if (h.len > sizeof args.buf - pos)
+                        return -EIO;
+                if (h.objectid == objectid && h.type == type) {
+                        fn(h.offset, args.buf + pos, h.len, userdata);
+                        n++;
+                }
+                pos += h.len;
+        }
+        *ret_n = n;
         return 0;
 }
 
-int btrfs_qgroup_limit_exclusive(int fd, uint64_t bytes) {
+typedef struct QgroupUsage {
+        uint64_t rfer, excl;
+        bool found;
+} QgroupUsage;
+
+static void read_info(uint64_t offset, const void *data, uint32_t len, void *userdata) {
+        QgroupUsage *u = userdata;
+        struct btrfs_qgroup_info_item item;
+
+        if (len < sizeof item)
+                return;
+        memcpy(&item, data, sizeof item);
+        u->rfer = le64toh(item.rfer);
+        u->excl = le64toh(item.excl);
+        u->found = true;
+}
+
+int btrfs_qgroup_usage(int fd, uint64_t qgroupid, uint64_t *ret_rfer, uint64_t *ret_excl) {
+        QgroupUsage u = {};
+        size_t n;
+        int r;
+
+        r = quota_tree_search(fd, 0, BTRFS_QGROUP_INFO_KEY, qgroupid, qgroupid, 1, read_info, &u, &n);
+        if (r < 0)
+                return r;
+        if (!u.found)
+                return -ENOENT;
+        *ret_rfer = u.rfer;
+        *ret_excl = u.excl;
+        return 0;
+}
+
+int btrfs_qgroup_exclusive_committed(int fd, uint64_t subvolid, uint64_t *ret) {
+        uint64_t rfer;
+
+        return btrfs_qgroup_usage(fd, subvolid, &rfer, ret);
+}
+
+static void read_status(uint64_t offset, const void *data, uint32_t len, void *userdata) {
+        struct btrfs_qgroup_status_item item;
+
+        if (len < sizeof item)
+                return;
+        memcpy(&item, data, sizeof item);
+        *(uint64_t *) userdata = le64toh(item.flags);
+}
+
+int btrfs_quota_consistent(int fd) {
+        uint64_t flags = 0;
+        size_t n;
+        int r;
+
+        r = quota_tree_search(fd, 0, BTRFS_QGROUP_STATUS_KEY, 0, 0, 1, read_status, &flags, &n);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return -ENOENT;
+        return (flags & BTRFS_QGROUP_STATUS_FLAG_ON) &&
+               !(flags & (BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT | BTRFS_QGROUP_STATUS_FLAG_RESCAN));
+}
+
+static void keep_offset(uint64_t offset, const void *data, uint32_t len, void *userdata) {
+        *(uint64_t *) userdata = offset;
+}
+
+int btrfs_qgroup_can_join(int fd, uint64_t src_subvolid, uint64_t qgroupid) {
+        uint64_t rfer, excl, parent = 0;
+        size_t n;
+        int r;
+
+        r = btrfs_quota_consistent(fd);
+        if (r <= 0)
+                return r;
+        r = btrfs_qgroup_usage(fd, qgroupid, &rfer, &excl);
+        if (r < 0)
+                return r;
+        /* A new empty subvolume joins any qgroup as it is. The kernel counts a snapshot in
+         * only when the qgroup shares no extent with anything outside it and the source is
+         * in it and in no other; else it marks every count stale, until a rescan. */
+        if (src_subvolid == 0)
+                return 1;
+        if (rfer != excl)
+                return 0;
+        /* (child, RELATION, parent): a level-0 qgroup's parents have higher IDs. */
+        r = quota_tree_search(fd, src_subvolid, BTRFS_QGROUP_RELATION_KEY, src_subvolid + 1, UINT64_MAX, 2,
+                              keep_offset, &parent, &n);
+        if (r < 0)
+                return r;
+        return n == 1 && parent == qgroupid;
+}
+
+int btrfs_qgroup_create(int fd, uint64_t qgroupid) {
+        struct btrfs_ioctl_qgroup_create_args args = { .create = 1, .qgroupid = qgroupid };
+
+        if (ioctl(fd, BTRFS_IOC_QGROUP_CREATE, &args) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int btrfs_qgroup_limit_exclusive(int fd, uint64_t qgroupid, uint64_t bytes) {
         struct btrfs_ioctl_qgroup_limit_args args = {
-                .qgroupid = 0, /* the qgroup of fd's subvolume */
+                .qgroupid = qgroupid,
                 .lim = {
                         .flags = BTRFS_QGROUP_LIMIT_MAX_EXCL,
                         .max_excl = bytes == UINT64_MAX ? 0 : bytes, /* 0: no limit */
@@ -247,6 +380,14 @@ int btrfs_qgroup_limit_exclusive(int fd, uint64_t bytes) {
         if (bytes == 0)
                 args.lim.max_excl = 1;
         if (ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &args) < 0)
+                return -errno;
+        return 0;
+}
+
+int btrfs_quota_rescan(int fd) {
+        struct btrfs_ioctl_quota_rescan_args args = {};
+
+        if (ioctl(fd, BTRFS_IOC_QUOTA_RESCAN, &args) < 0 && errno != EINPROGRESS)
                 return -errno;
         return 0;
 }

@@ -16,8 +16,10 @@ int btrfs_is_fs(int fd);
 int btrfs_is_subvol_at(int dirfd, const char *name);
 
 /* Creates dirfd/<prefix><random> as a new subvolume: a snapshot of the subvolume src_fd,
- * or an empty one (root 0755) when src_fd < 0; read-only when asked. Returns its name. */
-int btrfs_subvol_make_temp(int dirfd, const char *prefix, int src_fd, bool read_only, char **ret_name);
+ * or an empty one (root 0755) when src_fd < 0; read-only when asked; its qgroup a member
+ * of qgroup (0: of none) from the start. Returns its name. */
+int btrfs_subvol_make_temp(int dirfd, const char *prefix, int src_fd, bool read_only, uint64_t qgroup,
+                           char **ret_name);
 
 int btrfs_subvol_set_read_only(int fd, bool read_only);
 /* 1 read-only, 0 writable. */
@@ -32,6 +34,10 @@ int btrfs_subvol_destroy_at(int dirfd, const char *name);
 /* A block device path of the filesystem fd lives on (the lowest device ID present). */
 int btrfs_device_path(int fd, char **ret);
 
+/* Quotas (qgroups). Each subvolume has the level-0 qgroup of its ID; a qgroup of a higher
+ * level (level << 48 | id) counts the extents of its members together. The figures are
+ * those of the last transaction commit, unless said otherwise. */
+
 /* Bytes that only subvolume `subvolid` holds (its level-0 qgroup's exclusive count, after
  * the transaction that fd's filesystem has open is committed); -ENOENT when quotas are
  * not enabled on that filesystem. */
@@ -39,6 +45,20 @@ int btrfs_qgroup_exclusive(int fd, uint64_t subvolid, uint64_t *ret);
 /* The same as of the last transaction commit (up to a commit interval old), without the
  * syncfs() that brings it up to date. */
 int btrfs_qgroup_exclusive_committed(int fd, uint64_t subvolid, uint64_t *ret);
-/* Limits the exclusive bytes of the qgroup of fd's subvolume (UINT64_MAX: no limit): writes
- * past it fail with EDQUOT. Needs quotas on (ENOTCONN/ENOENT otherwise). */
-int btrfs_qgroup_limit_exclusive(int fd, uint64_t bytes);
+/* Referenced and exclusive bytes of a qgroup; -ENOENT when there is no such qgroup or
+ * quotas are off. */
+int btrfs_qgroup_usage(int fd, uint64_t qgroupid, uint64_t *ret_rfer, uint64_t *ret_excl);
+/* 1 when quotas are on and their counts up to date (no rescan due or running), else 0. */
+int btrfs_quota_consistent(int fd);
+/* 1 when a new subvolume, a snapshot of subvolume src_subvolid (0: an empty one), can join
+ * the existing qgroup qgroupid at creation with the counts staying up to date, 0 when the
+ * kernel would need a rescan of all quotas for it. */
+int btrfs_qgroup_can_join(int fd, uint64_t src_subvolid, uint64_t qgroupid);
+/* Creates qgroup qgroupid of a level above 0 (no error when it exists). */
+int btrfs_qgroup_create(int fd, uint64_t qgroupid);
+/* Limits the exclusive bytes of qgroup qgroupid (0: the one of fd's subvolume) to bytes
+ * (UINT64_MAX: no limit): writes past it fail with EDQUOT. Needs quotas on
+ * (ENOTCONN/ENOENT otherwise). */
+int btrfs_qgroup_limit_exclusive(int fd, uint64_t qgroupid, uint64_t bytes);
+/* Starts the kernel's rescan of all quota counts (in the background); no error when one runs. */
+int btrfs_quota_rescan(int fd);

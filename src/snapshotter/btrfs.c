@@ -39,8 +39,58 @@ static char *subvol_path(Backend *b, uint64_t id) {
         return strdup_printf("%s/%" PRIu64, b->snapshots_path, id);
 }
 
+/* Whether the new subvolume, a snapshot of src_fd (< 0: an empty one), joins
+ * charge->qgroup: only where the kernel keeps its counts up to date doing so. */
+static uint64_t qgroup_to_join(int dir_fd, int src_fd, const BackendCharge *charge) {
+        uint64_t srcid = 0;
+        int r;
+
+        if (!charge || charge->qgroup == 0)
+                return 0;
+        r = src_fd >= 0 ? btrfs_subvol_id(src_fd, &srcid) : 0;
+        if (r >= 0)
+                r = btrfs_qgroup_can_join(dir_fd, srcid, charge->qgroup);
+        if (r < 0)
+                log_debug_errno(r, "btrfs: cannot tell whether a new subvolume can join qgroup %" PRIu64 ": %m",
+                                charge->qgroup);
+        return r > 0 ? charge->qgroup : 0;
+}
+
+/* Makes dir_fd/<prefix><random>, a snapshot of src_fd or an empty subvolume, charged to its
+ * owner as charge says before it is handed out: a crash leaves it charged or unnamed. */
+static int make_charged(int dir_fd, const char *prefix, int src_fd, bool read_only, BackendCharge *charge,
+                        char **ret_name) {
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        uint64_t qgroup = qgroup_to_join(dir_fd, src_fd, charge);
+        int r;
+
+        r = btrfs_subvol_make_temp(dir_fd, prefix, src_fd, read_only, qgroup, &name);
+        if (r < 0)
+                return r;
+        if (qgroup != 0) {
+                /* A write between the check and the snapshot (an extent shared in from
+                 * outside the qgroup) made the kernel stop counting until a rescan. */
+                if (btrfs_quota_consistent(dir_fd) == 0) {
+                        charge->rescanned = true;
+                        r = btrfs_quota_rescan(dir_fd);
+                        if (r < 0)
+                                log_debug_errno(r, "btrfs: cannot start a quota rescan: %m");
+                }
+        } else if (charge && charge->own_limit != UINT64_MAX) {
+                fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = fd < 0 ? -errno : btrfs_qgroup_limit_exclusive(fd, 0, charge->own_limit);
+                if (r < 0) {
+                        (void) btrfs_subvol_destroy_at(dir_fd, name);
+                        return r;
+                }
+        }
+        *ret_name = TAKE_PTR(name);
+        return 0;
+}
+
 static int btrfs_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
-                         char **ret_tmpname, Error *e) {
+                         BackendCharge *charge, char **ret_tmpname, Error *e) {
         _cleanup_close_ int pfd = -EBADF;
         int r;
 
@@ -49,7 +99,7 @@ static int btrfs_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents,
                 if (r < 0)
                         return r;
         }
-        r = btrfs_subvol_make_temp(b->snapshots_fd, "new-", pfd, kind == SNAPSHOT_VIEW, ret_tmpname);
+        r = make_charged(b->snapshots_fd, "new-", pfd, kind == SNAPSHOT_VIEW, charge, ret_tmpname);
         if (r < 0)
                 return error_set_errno(e, r, "cannot create a subvolume in %s", b->snapshots_path);
         return 0;
@@ -168,14 +218,15 @@ static int btrfs_remove_data(Backend *b, const char *name, uint64_t *reclaimed, 
 }
 
 /* A clone for Apply: a writable snapshot of the subvolume, made in no time. */
-static int btrfs_clone_data(Backend *b, uint64_t id, int dir_fd, const char *prefix, char **ret_name, Error *e) {
+static int btrfs_clone_data(Backend *b, uint64_t id, int dir_fd, const char *prefix, BackendCharge *charge,
+                            char **ret_name, Error *e) {
         _cleanup_close_ int fd = -EBADF;
         int r;
 
         r = open_subvol(b, id, &fd, e);
         if (r < 0)
                 return r;
-        r = btrfs_subvol_make_temp(dir_fd, prefix, fd, false, ret_name);
+        r = make_charged(dir_fd, prefix, fd, false, charge, ret_name);
         if (r < 0)
                 return error_set_errno(e, r, "cannot snapshot the subvolume %s/%" PRIu64, b->snapshots_path, id);
         return 0;

@@ -47,7 +47,7 @@ static int native_build(Backend *b, int tmpfd, SnapshotKind kind, const uint64_t
 }
 
 static int native_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
-                          char **ret_tmpname, Error *e) {
+                          BackendCharge *charge, char **ret_tmpname, Error *e) {
         return backend_prepare_in_temp(b, native_build, kind, parents, n_parents, ret_tmpname, e);
 }
 

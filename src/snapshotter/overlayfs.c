@@ -55,7 +55,7 @@ static int overlay_build(Backend *b, int tmpfd, SnapshotKind kind, const uint64_
 }
 
 static int overlay_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
-                           char **ret_tmpname, Error *e) {
+                           BackendCharge *charge, char **ret_tmpname, Error *e) {
         return backend_prepare_in_temp(b, overlay_build, kind, parents, n_parents, ret_tmpname, e);
 }
 

@@ -104,7 +104,14 @@ else
         fail "alice's write into c failed, but not with EDQUOT: $(cat "$T/dd.err")"
 fi
 harness_as "$alice" rm -f "$cmnt/data"
+# The filesystem counts a's data until it is freed (in the background after the Remove).
+n_data=$(ls "$T/state/$SN/snapshots" | wc -l)
 ok "alice: remove a" -s "$SN" -q rm a
+a_freed() {
+        [ "$(ls "$T/state/$SN/snapshots" | wc -l)" -lt "$n_data" ]
+}
+harness_wait_for 600 a_freed || fail "a's data was not freed after its Remove"
+[ "$FS" != btrfs ] || { btrfs subvolume sync "$T/state" && btrfs filesystem sync "$T/state"; } >/dev/null
 if write "$alice" "$cmnt" 6; then
         pass "alice: after removing a, c may take 6 MiB"
 else
@@ -125,4 +132,72 @@ ok "root: prepare" -s "$SN" -q prepare r
 ok "root: mount" -s "$SN" mount r
 write root "$out" 20 && pass "root: 20 MiB, no quota" || fail "root was held back: $(cat "$T/dd.err")"
 ok "root: umount" -s "$SN" umount r
+
+# The filesystem counts each user's data in one group (btrfs: a qgroup every new subvolume
+# joins when it is made; ext4/XFS: a project): a Prepare costs the same system calls
+# whatever the user holds. Counted with strace on laminad over one Prepare of carol with
+# 10, then 200 active snapshots.
+command -v strace >/dev/null || harness_die "strace is missing (tools/install-deps.sh)"
+carol=$(harness_add_user fsq-c)
+sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$carol")\")/" \
+        "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-$carol.rules"
+harness_install_file "$T/50-lamina-$carol.rules" "/etc/polkit-1/rules.d/50-lamina-test-$carol.rules"
+CTL_AS="harness_as $carol"
+carol_ready() {
+        ctl -q -s "$SN" prepare s1
+        [ "$rc" = 0 ]
+}
+harness_wait_for 300 carol_ready || fail "carol's group rule did not take effect: $err"
+# prepare_to N: carol holds active snapshots s1..sN.
+held=1
+prepare_to() {
+        while [ "$held" -lt "$1" ]; do
+                held=$((held + 1))
+                ctl -q -s "$SN" prepare "s$held"
+                [ "$rc" = 0 ] || { fail "carol: prepare s$held: $err"; return 1; }
+        done
+}
+# counted NAME: $calls, the ioctl, quotactl_fd and openat calls of all of laminad's
+# threads over carol's Prepare of NAME.
+counted() {
+        _pid=$(harness_laminad_pid)
+        rm -f "$T/strace.out" "$T/strace.err"
+        strace -f -c -e trace=ioctl,quotactl_fd,openat -o "$T/strace.out" -p "$_pid" 2>"$T/strace.err" &
+        _strace=$!
+        harness_record_pid strace "$_strace"
+        harness_wait_for 300 grep -q attached "$T/strace.err" || fail "strace did not attach to laminad: $(cat "$T/strace.err")"
+        ctl -q -s "$SN" prepare "$1"
+        [ "$rc" = 0 ] || fail "carol: prepare $1 under strace: $err"
+        kill -INT "$_strace"
+        wait "$_strace"
+        calls=$(awk '$NF ~ /^(ioctl|quotactl_fd|openat)$/ { n += $4 } END { print n + 0 }' "$T/strace.out")
+}
+prepare_to 10
+counted m10
+calls10=$calls
+prepare_to 200
+counted m200
+calls200=$calls
+if [ "$calls10" -gt 0 ] && [ "$calls200" = "$calls10" ]; then
+        pass "a Prepare makes $calls10 ioctl/quotactl_fd/openat calls with 10 and with 200 snapshots"
+else
+        fail "a Prepare's calls grow with the user's snapshots: $calls10 with 10, $calls200 with 200"
+fi
+# Two of the 200 together stay within carol's 8M: 3 MiB in one fits, 3 more in another not
+# (what 200 subvolumes and the first write hold leave less than that).
+ok "carol: mount s1" -s "$SN" mount s1
+chown "$carol" "$out"
+write "$carol" "$out" 3 && pass "carol: 3 MiB in s1" || fail "carol: 3 MiB in s1: $(cat "$T/dd.err")"
+ok "carol: umount s1" -s "$SN" umount s1
+[ "$FS" != btrfs ] || btrfs filesystem sync "$T/state" >/dev/null
+ok "carol: mount s2" -s "$SN" mount s2
+chown "$carol" "$out"
+if write "$carol" "$out" 3; then
+        fail "carol wrote 3 MiB into s2 past her 8M with s1's 3 MiB and 200 snapshots"
+elif grep -q "Disk quota exceeded" "$T/dd.err"; then
+        pass "carol: EDQUOT in s2: her snapshots share one limit"
+else
+        fail "carol's write into s2 failed, but not with EDQUOT: $(cat "$T/dd.err")"
+fi
+ok "carol: umount s2" -s "$SN" umount s2
 finish

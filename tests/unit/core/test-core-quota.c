@@ -133,6 +133,23 @@ static void expect_absent(CoreSnapshotter *s, uid_t ns, const char *key) {
         ASSERT_ERR(core_stat(s, ns, key, &info, NULL), ENOENT);
 }
 
+/* Each non-root uid has a group of its own in the filesystem's quotas: a level-1 btrfs
+ * qgroup, and a project above 2^31 (older versions gave snapshot directories their IDs as
+ * projects, below that). Root, and a uid whose project would not fit, have none. */
+TEST(user_groups_are_one_per_uid_and_apart_from_older_projects) {
+        ASSERT_TRUE(quota_user_qgroup(0) == 0);
+        ASSERT_TRUE(quota_user_qgroup(1000) >> 48 == 1);
+        ASSERT_TRUE(quota_user_qgroup(1000) != quota_user_qgroup(1001));
+        ASSERT_TRUE(quota_user_qgroup(UINT32_MAX - 1) >> 48 == 1);
+        ASSERT_TRUE(quota_user_qgroup(UINT32_MAX - 1) != quota_user_qgroup(1000));
+        ASSERT_TRUE(quota_user_project(0) == 0);
+        ASSERT_TRUE(quota_user_project(1) == UINT32_C(0x80000001));
+        ASSERT_TRUE(quota_user_project(1000) != quota_user_project(1001));
+        ASSERT_TRUE(quota_user_project(0x7ffffffe) == UINT32_C(0xfffffffe));
+        ASSERT_TRUE(quota_user_project(0x7fffffff) == 0);
+        ASSERT_TRUE(quota_user_project(UINT32_MAX - 1) == 0);
+}
+
 TEST(snapshot_count_is_per_uid_across_snapshotters) {
         Error e = ERROR_NULL;
         uint64_t used[_QUOTA_KIND_MAX];
@@ -326,7 +343,9 @@ TEST(teardown) {
 
 TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(defaults_without_a_file),
           TEST_ENTRY(dropins_override_in_name_order_and_users_inherit_defaults),
-          TEST_ENTRY(bad_settings_name_file_line_and_key), TEST_ENTRY(snapshot_count_is_per_uid_across_snapshotters),
+          TEST_ENTRY(bad_settings_name_file_line_and_key),
+          TEST_ENTRY(user_groups_are_one_per_uid_and_apart_from_older_projects),
+          TEST_ENTRY(snapshot_count_is_per_uid_across_snapshotters),
           TEST_ENTRY(label_bytes_at_prepare_update_and_commit), TEST_ENTRY(usage_counts_committed_records_and_active_data),
           TEST_ENTRY(totals_stay_as_listed_and_within_quota_after_random_changes),
           TEST_ENTRY(teardown))

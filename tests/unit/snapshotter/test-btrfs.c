@@ -133,7 +133,7 @@ TEST(cleanup_deletes_orphaned_subvolumes) {
         /* What a crash in the middle of a Prepare leaves: a read-only temporary subvolume
          * and a stale plain directory. */
         ASSERT_TRUE(fd >= 0);
-        ASSERT_OK(btrfs_subvol_make_temp(fd, "new-", -EBADF, true, &name));
+        ASSERT_OK(btrfs_subvol_make_temp(fd, "new-", -EBADF, true, 0, &name));
         ASSERT_OK(mkdirat(fd, "stale-1-2", 0700));
         ASSERT_TRUE(dir_entries(snapshots) == 2);
         ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
@@ -160,10 +160,10 @@ TEST(cleanup_deletes_nested_subvolumes) {
         test_mount_spec(&m.items[0], mnt);
         fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         ASSERT_TRUE(fd >= 0);
-        ASSERT_OK(btrfs_subvol_make_temp(fd, "inner-", -EBADF, false, &inner));
+        ASSERT_OK(btrfs_subvol_make_temp(fd, "inner-", -EBADF, false, 0, &inner));
         ifd = openat(fd, inner, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         ASSERT_TRUE(ifd >= 0);
-        ASSERT_OK(btrfs_subvol_make_temp(ifd, "deeper-", -EBADF, true, &deeper));
+        ASSERT_OK(btrfs_subvol_make_temp(ifd, "deeper-", -EBADF, true, 0, &deeper));
         close(ifd);
         close(fd);
         ASSERT_OK(umount2(mnt, 0));
@@ -285,6 +285,134 @@ TEST(usage_from_qgroups_excludes_the_parent) {
         core_free(c);
 }
 
+/* The row of qgroup `id` ("0/257", "1/4294968296") in `btrfs qgroup show`: its exclusive
+ * limit ("none" or bytes) and parent ("-" or a qgroup). False when it has none. */
+static bool qgroup_row(const char *id, char max_excl[static 32], char parent[static 64]) {
+        _cleanup_free_ char *cmd = strdup_printf("btrfs qgroup show -pe --raw '%s' 2>/dev/null", fsdir);
+        FILE *f = popen(cmd, "r");
+        char line[512], q[64], rfer[32], excl[32];
+        bool found = false;
+
+        ASSERT_TRUE(f);
+        while (!found && fgets(line, sizeof line, f))
+                found = sscanf(line, "%63s %31s %31s %31s %63s", q, rfer, excl, max_excl, parent) == 5 && streq(q, id);
+        pclose(f);
+        return found;
+}
+
+/* The qgroup row of snapshot key of ns. */
+static bool snapshot_qgroup(CoreSnapshotter *s, uid_t ns, const char *key, char max_excl[static 32],
+                            char parent[static 64]) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        _cleanup_free_ char *path = NULL;
+        Error e = ERROR_NULL;
+        uint64_t subvolid;
+        char id[32];
+        int fd;
+
+        ASSERT_OK(core_stat(s, ns, key, &info, &e));
+        path = strdup_printf("%s/btrfs/snapshots/%" PRIu64, state_dir, info.id);
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(btrfs_subvol_id(fd, &subvolid));
+        close(fd);
+        snprintf(id, sizeof id, "0/%" PRIu64, subvolid);
+        return qgroup_row(id, max_excl, parent);
+}
+
+static int quota_consistent(void) {
+        int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+        ASSERT_TRUE(fd >= 0);
+        r = btrfs_quota_consistent(fd);
+        close(fd);
+        return r;
+}
+
+/* With quotas on, a user's snapshots join its qgroup when they are made, which carries the
+ * user's limit (Bytes=, 25% of the filesystem by default); a snapshot of root's layer
+ * cannot join without a rescan of all quotas and is limited by itself instead. Root's
+ * snapshots join nothing and have no limit. */
+TEST(snapshots_join_their_owners_qgroup) {
+        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
+        char max_excl[32], parent[64];
+        Core *c;
+        CoreSnapshotter *s;
+        QuotaLimits l;
+        Error e = ERROR_NULL;
+
+        if (system(enable) != 0) {
+                printf("# skipped: btrfs quotas cannot be enabled here\n");
+                return;
+        }
+        c = core_on_btrfs(); /* sees quotas on */
+        s = core_snapshotter_by_name(c, "btrfs");
+        ASSERT_OK(core_prepare(s, 1000, "j-a", NULL, NULL, NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-a", max_excl, parent));
+        ASSERT_STREQ(parent, group);
+        ASSERT_STREQ(max_excl, "none");
+        core_quota_limits(c, 1000, &l);
+        ASSERT_TRUE(qgroup_row(group, max_excl, parent));
+        ASSERT_TRUE(strtoull(max_excl, NULL, 10) == l.max[QUOTA_BYTES]);
+
+        /* Its own committed layer: the snapshot on it joins too, and so does a view. */
+        ASSERT_OK(core_commit(s, 1000, "j-base", "j-a", NULL, &e));
+        ASSERT_OK(core_prepare(s, 1000, "j-b", "j-base", NULL, NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-b", max_excl, parent));
+        ASSERT_STREQ(parent, group);
+        ASSERT_OK(core_view(s, 1000, "j-v", "j-base", NULL, NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-v", max_excl, parent));
+        ASSERT_STREQ(parent, group);
+
+        /* root's layer: root's snapshots are in no group; the user's snapshot on it is
+         * limited by itself, to what the quota leaves. */
+        ASSERT_OK(core_prepare(s, 0, "j-root-a", NULL, NULL, NULL, &e));
+        ASSERT_OK(core_commit(s, 0, "j-root", "j-root-a", NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 0, "j-root", max_excl, parent));
+        ASSERT_STREQ(parent, "-");
+        ASSERT_OK(core_prepare(s, 1000, "j-c", "j-root", NULL, NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-c", max_excl, parent));
+        ASSERT_STREQ(parent, "-");
+        ASSERT_TRUE(strtoull(max_excl, NULL, 10) > 0 && strtoull(max_excl, NULL, 10) <= l.max[QUOTA_BYTES]);
+        /* The kernel kept counting all along. */
+        ASSERT_TRUE(quota_consistent() == 1);
+
+        /* What laminad must never do, and detects if a write races it: a snapshot of root's
+         * layer made to join the user's qgroup stops the kernel counting until a rescan. */
+        {
+                _cleanup_free_ char *snapshots = strdup_printf("%s/btrfs/snapshots", state_dir);
+                _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+                _cleanup_free_ char *name = NULL;
+                char idname[32];
+                int fd = open(snapshots, O_RDONLY | O_DIRECTORY | O_CLOEXEC), src;
+
+                ASSERT_TRUE(fd >= 0);
+                ASSERT_OK(core_stat(s, 0, "j-root", &info, &e));
+                snprintf(idname, sizeof idname, "%" PRIu64, info.id);
+                src = openat(fd, idname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                ASSERT_TRUE(src >= 0);
+                ASSERT_OK(btrfs_subvol_make_temp(fd, "race-", src, false, quota_user_qgroup(1000), &name));
+                ASSERT_TRUE(btrfs_quota_consistent(fd) == 0);
+                ASSERT_OK(btrfs_quota_rescan(fd));
+                for (int i = 0; i < 600 && quota_consistent() != 1; i++)
+                        usleep(100 * 1000);
+                ASSERT_TRUE(quota_consistent() == 1);
+                ASSERT_OK(btrfs_subvol_destroy_at(fd, name));
+                close(src);
+                close(fd);
+        }
+
+        ASSERT_OK(core_remove(s, 1000, "j-c", &e));
+        ASSERT_OK(core_remove(s, 1000, "j-v", &e));
+        ASSERT_OK(core_remove(s, 1000, "j-b", &e));
+        ASSERT_OK(core_remove(s, 1000, "j-base", &e));
+        ASSERT_OK(core_remove(s, 0, "j-root", &e));
+        core_free(c);
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+}
+
 static void mount_test_fs(void) {
         ASSERT_TRUE(test_enter_private_mount_ns());
         ASSERT_OK(mkdir(fsdir, 0755));
@@ -387,6 +515,7 @@ static void run_cases(void) {
                 TEST_ENTRY(btrfs_is_offered_only_on_btrfs),
                 TEST_ENTRY(btrfs_mounted_at_state_btrfs),
                 TEST_ENTRY(usage_from_qgroups_excludes_the_parent),
+                TEST_ENTRY(snapshots_join_their_owners_qgroup),
                 TEST_ENTRY(btrfs_deep),
         };
 
