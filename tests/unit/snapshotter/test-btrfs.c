@@ -320,6 +320,20 @@ static bool snapshot_qgroup(CoreSnapshotter *s, uid_t ns, const char *key, char 
         return qgroup_row(id, max_excl, parent);
 }
 
+/* A one-file layer applied to key of uid 1000. */
+static void user_apply(CoreSnapshotter *s, const char *key, const char *layer) {
+        static const char *const files[] = { "f=layer\n", NULL };
+        int fd = make_layer(workdir, layer, files);
+        CoreApplyOptions o = {};
+        CoreApplyResult res = {};
+        Error e = ERROR_NULL;
+
+        if (core_apply(s, 1000, key, fd, &o, &res, &e) < 0)
+                fprintf(stderr, "apply to %s: %s\n", key, e.message);
+        ASSERT_TRUE(e.code == 0);
+        close(fd);
+}
+
 static int quota_consistent(void) {
         int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
 
@@ -377,6 +391,14 @@ TEST(snapshots_join_their_owners_qgroup) {
         ASSERT_STREQ(parent, "-");
         ASSERT_TRUE(strtoull(max_excl, NULL, 10) > 0 && strtoull(max_excl, NULL, 10) <= l.max[QUOTA_BYTES]);
         /* The kernel kept counting all along. */
+        /* An Apply's new subvolume is charged as the one it replaces. */
+        user_apply(s, "j-b", "jl1");
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-b", max_excl, parent));
+        ASSERT_STREQ(parent, group);
+        user_apply(s, "j-c", "jl2");
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-c", max_excl, parent));
+        ASSERT_STREQ(parent, "-");
+        ASSERT_TRUE(strtoull(max_excl, NULL, 10) > 0 && strtoull(max_excl, NULL, 10) <= l.max[QUOTA_BYTES]);
         ASSERT_TRUE(quota_consistent() == 1);
 
         /* What laminad must never do, and detects if a write races it: a snapshot of root's
