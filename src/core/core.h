@@ -64,8 +64,9 @@ int core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
                 const Labels *labels, Error *e);
 /* core_commit() in bounded time, for an event loop: EWOULDBLOCK, with nothing changed and e
  * not set, when it would take longer: the data is more than a small walk (256 entries,
- * 256 KiB of directories) and no project quota counts it, it is to be rebased, or the
- * snapshot has a mount record (whose holders may have to be searched). */
+ * 256 KiB of directories) or its count needs a sync of the filesystem (btrfs qgroups), it
+ * is to be rebased, or the snapshot has a mount record (whose holders may have to be
+ * searched). */
 int core_commit_quick(CoreSnapshotter *s, uid_t ns, const char *name, const char *key, const Labels *labels,
                       Error *e);
 /* Rebase (containerd 2.1's, overlayfs): an active snapshot without a parent whose data

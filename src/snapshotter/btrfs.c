@@ -160,7 +160,8 @@ static int btrfs_mount(Backend *b, const Snapshot *s, uint64_t attrs, const Moun
 
 /* Bytes from the subvolume's qgroup when quotas are on (only what this snapshot holds
  * alone: extents shared with its parent are not its usage); else, and for the inode
- * count always, a walk of the tree. */
+ * count always, a walk of the tree. Up-to-date qgroup figures take a syncfs() of the whole
+ * filesystem, as long as everyone's unwritten data makes it: not within a budget (E2BIG). */
 static int btrfs_usage(Backend *b, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,
                        uint64_t *ret_inodes, Error *e) {
         _cleanup_close_ int fd = -EBADF;
@@ -174,7 +175,12 @@ static int btrfs_usage(Backend *b, uint64_t id, const TreeWalkBudget *budget, ui
         if (r < 0)
                 return r;
         r = btrfs_subvol_id(fd, &subvolid);
-        if (r >= 0)
+        if (r >= 0 && budget) {
+                r = btrfs_qgroup_exclusive_committed(fd, subvolid, &excl);
+                if (r >= 0)
+                        return error_setf(e, E2BIG, "the usage of %s/%" PRIu64 " needs a sync of its filesystem",
+                                          b->snapshots_path, id);
+        } else if (r >= 0)
                 r = btrfs_qgroup_exclusive(fd, subvolid, &excl);
         if (r >= 0)
                 *ret_size = excl;
