@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/fs.h>
 
 #include "backend-apply.h"
 #include "core-apply-clone.h"
 #include "dir-util.h"
+#include "inode-flags.h"
 #include "log.h"
 #include "strutil.h"
 
@@ -17,10 +19,26 @@
  * garbage. */
 #define APPLY_DIR "applying"
 
+/* The directory is marked a top of directory hierarchies (chattr +T): ext4's allocator
+ * then places each clone, a tree of its own, in a block group of its own choosing instead
+ * of next to the directory, so the inodes of a layer's files do not all go into the group
+ * where the trees of earlier snapshots were just deleted. On an ext4 without a journal
+ * every new inode is allocated past the free ones of its group that were deleted in the
+ * last minute (recently_deleted()); after the removal of an image of 8 700 files that
+ * made the next import of it spend 2 to 5 s of CPU there instead of 0.5 s for everything
+ * (bench/README, Import, session 5). Elsewhere the flag means nothing or does not exist. */
 static int apply_dir_open(CoreSnapshotter *s) {
+        int fd, r;
+
         if (mkdirat(s->backend->state_fd, APPLY_DIR, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        return RET_NERRNO(openat(s->backend->state_fd, APPLY_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        fd = openat(s->backend->state_fd, APPLY_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = fd_add_inode_flags(fd, FS_TOPDIR_FL);
+        if (r < 0)
+                log_debug_errno(r, "%s: cannot mark %s a top directory: %m", s->name, APPLY_DIR);
+        return fd;
 }
 
 int apply_clone_begin(CoreSnapshotter *s, uid_t ns, const Snapshot *snap, ApplyClone *ret, Error *e) {

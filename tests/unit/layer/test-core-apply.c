@@ -4,8 +4,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "bus-error.h"
 #include "core/core-test-util.h"
@@ -237,8 +241,25 @@ static void peek(uint64_t done, uint64_t total, void *userdata) {
         free(x);
 }
 
+/* On ext4, applying/ is a top of directory hierarchies (chattr +T), so each clone's tree is
+ * placed in block groups of its own (core-apply-clone.c). */
+static void expect_top_directory(const char *path) {
+        struct statfs sf;
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), flags = 0;
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(fstatfs(fd, &sf));
+        if (sf.f_type != EXT4_SUPER_MAGIC)
+                printf("# %s is not on ext4: no top-directory flag to check\n", path);
+        else {
+                ASSERT_OK(ioctl(fd, FS_IOC_GETFLAGS, &flags));
+                ASSERT_TRUE(flags & FS_TOPDIR_FL);
+        }
+        close(fd);
+}
+
 /* While an apply runs, the layer goes into a clone in applying/, not into the data;
- * after, the clone is the data and applying/ is empty. */
+ * after, the clone is the data and applying/ is empty (and on ext4 a top directory). */
 TEST(apply_builds_beside_the_data) {
         static const TarItem items[] = { { .name = "x", .data = "x" } };
         CoreSnapshotter *s = core_snapshotter_by_name(core, "native");
@@ -264,6 +285,7 @@ TEST(apply_builds_beside_the_data) {
                 ASSERT_STREQ(x, "x");
         }
         ASSERT_OK(core_remove(s, 0, "cloned", &e));
+        expect_top_directory(p.applying);
         free(p.applying);
         free(p.data);
         snapshot_info_clear(&info);
