@@ -27,6 +27,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "inode-flags.h"
 #include "log.h"
 #include "store-internal.h"
 
@@ -101,7 +102,7 @@ static int write_zeros(int fd, off_t size) {
 /* A new lock file, fully written, locked; renamed over lock.mdb. Returns its fd. */
 static int lock_file_replace(int dir_fd) {
         _cleanup_close_ int fd = -EBADF;
-        int flags = 0, r;
+        int r;
 
         if (unlinkat(dir_fd, LOCK_FILE_NEW, 0) < 0 && errno != ENOENT)
                 return -errno;
@@ -111,15 +112,12 @@ static int lock_file_replace(int dir_fd) {
         r = lock_first_byte(fd, F_WRLCK);
         if (r < 0)
                 return r;
-        /* NOCOW can only be set while the file is empty. */
+        /* NOCOW can only be set while the file is empty. Without it the file is still
+         * better than a sparse one; the next start tries again. */
         if (on_btrfs(fd)) {
-                if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
-                        flags = 0;
-                flags |= FS_NOCOW_FL;
-                /* Without it the file is still better than a sparse one; the next start
-                 * tries again. */
-                if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-                        log_debug_errno(errno, "cannot make the metadata lock file NOCOW: %m");
+                r = fd_add_inode_flags(fd, FS_NOCOW_FL);
+                if (r < 0)
+                        log_debug_errno(r, "cannot make the metadata lock file NOCOW: %m");
         }
         r = write_zeros(fd, LOCK_FILE_SIZE);
         if (r >= 0 && renameat(dir_fd, LOCK_FILE_NEW, dir_fd, LOCK_FILE) < 0)
