@@ -2,8 +2,8 @@
 /* A mount target named by a caller other than root, looked up with the caller's rights: a
  * short-lived child of laminad's becomes the caller (its uid, gid and groups, no
  * capability, no new privileges), opens the path without following symbolic links and
- * checks that it is an empty directory of the caller's, and sends the O_PATH fd back; the
- * mount is made on that fd. Every component of the path is searched as the caller: a
+ * checks that it is an empty directory of the caller's, and sends the O_PATH fd back,
+ * whose type and owner laminad checks again; the mount is made on that fd. Every component of the path is searched as the caller: a
  * directory of its own inside a tree it cannot enter (another user's 0700 home, /root)
  * is out of its reach, as it is for the caller itself.
  *
@@ -15,9 +15,9 @@
  * same uid that were under way at the same time (each on a job of the caller's, which the
  * per-caller job slots bound). */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <fcntl.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>

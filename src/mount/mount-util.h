@@ -67,8 +67,9 @@ int mount_set_idmap(int mnt_fd, int userns_fd, uint64_t attr_set);
 
 /* Children of laminad's that do one thing and report over a socket pair
  * (mount-userns-child.c). fn runs in the child (forked from a thread of a multi-threaded
- * daemon: async-signal-safe calls only) with the caller's fd and userdata and its end of
- * the pair, and never returns; our end in *ret_sock. */
+ * daemon: plain system calls, malloc() at most, which glibc's fork() makes safe, never
+ * stdio, logging or NSS) with the caller's fd and userdata and its end of the pair, and
+ * never returns; our end in *ret_sock. */
 typedef void (*MountChildFn)(pid_t parent, int fd, const void *userdata, int sock);
 int mount_child_fork(MountChildFn fn, int fd, const void *userdata, pid_t *ret_pid, int *ret_sock);
 /* In the child: closes every fd from 3 on but a and b (none when b < 0). */
