@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/openat2.h>
@@ -12,7 +11,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "dir-util.h"
 #include "log.h"
 #include "mount-api.h"
 #include "mount-util.h"
@@ -25,10 +23,6 @@ int mount_openat_no_symlinks(int dirfd, const char *path, int flags) {
 
         /* glibc 2.36 has no openat2() wrapper. */
         return RET_NERRNO((int) syscall(SYS_openat2, dirfd, path, &how, sizeof how));
-}
-
-static int openat2_no_symlinks(const char *path, int flags) {
-        return mount_openat_no_symlinks(AT_FDCWD, path, flags);
 }
 
 /* Appends the fs_context log of fs_fd ("e overlay: …" lines) to buf as "; "-separated
@@ -303,53 +297,6 @@ int mount_bind(const char *source, uint64_t attrs, const MountIdmapping *idmap, 
         }
 
         *ret_mnt_fd = TAKE_FD(tree_fd);
-        return 0;
-}
-
-int mount_dir_is_empty(int fd) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct dirent *de;
-        int r;
-
-        r = dir_open_fd(fd, &d);
-        if (r < 0)
-                return r;
-
-        for (errno = 0; (de = readdir(d)); errno = 0)
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        return 0;
-        return errno > 0 ? -errno : 1;
-}
-
-int mount_open_target(const char *path, int *ret_fd, Error *e) {
-        _cleanup_close_ int fd = -EBADF;
-        int r;
-
-        assert(path);
-        assert(ret_fd);
-
-        if (path[0] != '/')
-                return error_setf(e, EINVAL, "target %s is not an absolute path; give the full path of an empty directory",
-                                  QUOTE(path));
-
-        fd = openat2_no_symlinks(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd == -ELOOP || fd == -EXDEV)
-                return error_setf(e, EINVAL, "target %s is or passes through a symbolic link; give the real path",
-                                  QUOTE(path));
-        if (fd == -ENOENT)
-                return error_setf(e, ENOENT, "target %s does not exist; create an empty directory first", QUOTE(path));
-        if (fd == -ENOTDIR)
-                return error_setf(e, EINVAL, "target %s is not a directory; give an empty directory", QUOTE(path));
-        if (fd < 0)
-                return error_set_errno(e, fd, "opening target %s", QUOTE(path));
-
-        r = mount_dir_is_empty(fd);
-        if (r < 0)
-                return error_set_errno(e, r, "reading target %s", QUOTE(path));
-        if (r == 0)
-                return error_setf(e, EINVAL, "target %s is not empty; give an empty directory", QUOTE(path));
-
-        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 

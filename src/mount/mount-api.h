@@ -56,11 +56,13 @@ int mount_clone_detached(int mnt_fd, bool lock_flags, int *ret_fd, Error *e);
  * read-only because it could not create its work dir), 0 when it is writable. */
 int mount_sb_is_read_only(int mnt_fd);
 
+/* Mount targets a caller names (mount-target.c). */
+
 /* Opens an existing, empty directory `path` (absolute) without following any symlink
- * (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS) as an O_PATH fd. */
+ * (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS) as an O_PATH fd: root's target. */
 int mount_open_target(const char *path, int *ret_fd, Error *e);
 
-/* The same for a caller other than root, looked up as the caller (mount-target.c): a child
+/* The same for a caller other than root, looked up as the caller: a child
  * with uid, gids[0] as its gid and gids as its groups, and no capability, opens it and
  * checks that it is an empty directory owned by uid. -EACCES for any path that is not one
  * the caller reaches (missing, below a directory it cannot search, a symbolic link on the

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A mount target named by a caller other than root, looked up with the caller's rights: a
+/* Opening the directory a caller names as a mount target. Root's is looked up by laminad
+ * itself. One named by a caller other than root is looked up with the caller's rights: a
  * short-lived child of laminad's becomes the caller (its uid, gid and groups, no
  * capability, no new privileges), opens the path without following symbolic links and
  * checks that it is an empty directory of the caller's, and sends the O_PATH fd back,
@@ -14,6 +15,7 @@
  * is there its uid gets no other child: one such process per uid, beyond lookups of the
  * same uid that were under way at the same time (each on a job of the caller's, which the
  * per-caller job slots bound). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -23,12 +25,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dir-util.h"
 #include "macro.h"
 #include "mount-api.h"
 #include "mount-util.h"
@@ -53,6 +57,54 @@ typedef struct StuckChild {
 static pthread_mutex_t stuck_lock = PTHREAD_MUTEX_INITIALIZER;
 static StuckChild *stuck;
 static size_t n_stuck, n_stuck_allocated;
+
+/* 1 when the directory fd (O_PATH is fine) has no entries besides . and .., 0 if it has. */
+static int dir_is_empty(int fd) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+        int r;
+
+        r = dir_open_fd(fd, &d);
+        if (r < 0)
+                return r;
+
+        for (errno = 0; (de = readdir(d)); errno = 0)
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        return 0;
+        return errno > 0 ? -errno : 1;
+}
+
+int mount_open_target(const char *path, int *ret_fd, Error *e) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        assert(path);
+        assert(ret_fd);
+
+        if (path[0] != '/')
+                return error_setf(e, EINVAL, "target %s is not an absolute path; give the full path of an empty directory",
+                                  QUOTE(path));
+
+        fd = mount_openat_no_symlinks(AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd == -ELOOP || fd == -EXDEV)
+                return error_setf(e, EINVAL, "target %s is or passes through a symbolic link; give the real path",
+                                  QUOTE(path));
+        if (fd == -ENOENT)
+                return error_setf(e, ENOENT, "target %s does not exist; create an empty directory first", QUOTE(path));
+        if (fd == -ENOTDIR)
+                return error_setf(e, EINVAL, "target %s is not a directory; give an empty directory", QUOTE(path));
+        if (fd < 0)
+                return error_set_errno(e, fd, "opening target %s", QUOTE(path));
+
+        r = dir_is_empty(fd);
+        if (r < 0)
+                return error_set_errno(e, r, "reading target %s", QUOTE(path));
+        if (r == 0)
+                return error_setf(e, EINVAL, "target %s is not empty; give an empty directory", QUOTE(path));
+
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
 
 /* Becomes the caller: its groups, gid and uid (setresuid to a uid other than 0 clears
  * every capability, which is checked, and the death signal, which the child sets again
@@ -85,7 +137,7 @@ static int is_empty_dir_of(int fd, uid_t uid) {
                 return -errno;
         if (!S_ISDIR(st.st_mode) || st.st_uid != uid)
                 return 0;
-        return mount_dir_is_empty(fd);
+        return dir_is_empty(fd);
 }
 
 /* Runs in the child: as the caller, opens and checks the target and sends it. */
