@@ -309,6 +309,62 @@ TEST(caller_targets_checked_and_kept) {
         run_isolated(body_caller_targets);
 }
 
+/* e's message with target replaced by "TARGET", for comparing refusals of several paths. */
+static char *message_for(const Error *e, const char *target) {
+        const char *at = strstr(e->message, target);
+
+        ASSERT_TRUE(at);
+        return strdup_printf("%.*sTARGET%s", (int) (at - e->message), e->message, at + strlen(target));
+}
+
+/* A user's target is looked up with its uid and groups: its own empty directory inside
+ * another user's private one is refused like a missing path or another's directory (one
+ * message), one below directories it can search is mounted. */
+static void body_user_targets(const char *dir) {
+        Env env = env_new(dir);
+        const CoreMountOptions o = { .target_owner = 1000, .target_gids = (const gid_t[]) { 1000 }, .n_target_gids = 1 };
+        _cleanup_free_ char *private = test_path("%s/private", dir), *hidden = test_path("%s/private/own", dir);
+        _cleanup_free_ char *open_dir = test_path("%s/open", dir), *own = test_path("%s/open/own", dir);
+        _cleanup_free_ char *theirs = test_path("%s/open/theirs", dir), *first = NULL, *path = NULL;
+        const char *refused[] = { hidden, theirs, "/nonexistent/own" };
+        Error e = ERROR_NULL;
+
+        ASSERT_OK(chmod(dir, 0711));
+        ASSERT_OK(mkdir(private, 0700));
+        ASSERT_OK(chown(private, 2000, 2000));
+        ASSERT_OK(mkdir(open_dir, 0755));
+        ASSERT_OK(mkdir(hidden, 0755));
+        ASSERT_OK(chown(hidden, 1000, 1000));
+        ASSERT_OK(mkdir(own, 0755));
+        ASSERT_OK(chown(own, 1000, 1000));
+        ASSERT_OK(mkdir(theirs, 0777));
+        ASSERT_OK(chown(theirs, 2000, 2000));
+        prepare(&env, 1000, "u", NULL);
+
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                _cleanup_free_ char *m = NULL;
+
+                e = ERROR_NULL;
+                expect_error(core_mount(env.s, 1000, "u", refused[i], &o, &path, &e), &e, EACCES,
+                             "not an empty directory of yours (uid 1000)");
+                m = message_for(&e, refused[i]);
+                if (!first)
+                        first = TAKE_PTR(m);
+                else
+                        ASSERT_STREQ(m, first);
+        }
+        ASSERT_TRUE(!path);
+
+        ASSERT_OK(core_mount(env.s, 1000, "u", own, &o, &path, &e));
+        ASSERT_STREQ(path, own);
+        free(mount_options_of(own)); /* a mount there (aborts when none) */
+        unmount_key(&env, 1000, "u", own);
+        env_done(&env);
+}
+TEST(user_targets_looked_up_with_the_users_rights) {
+        run_isolated(body_user_targets);
+}
+
 static void body_user_mounts(const char *dir) {
         Env env = env_new(dir);
         _cleanup_free_ char *upath = NULL, *rpath = NULL, *uopts = NULL, *ropts = NULL, *p = NULL;
@@ -853,6 +909,7 @@ int main(void) {
                 TEST_ENTRY(chain_of_three_written_through_mounts),
                 TEST_ENTRY(committed_refused_and_mounted_is_busy),
                 TEST_ENTRY(caller_targets_checked_and_kept),
+                TEST_ENTRY(user_targets_looked_up_with_the_users_rights),
                 TEST_ENTRY(user_mounts_are_nosuid_nodev_and_listed_per_namespace),
                 TEST_ENTRY(reconcile_drops_old_boot_and_vanished_mounts),
                 TEST_ENTRY(read_only_fallback_on_a_full_fs_is_refused),
