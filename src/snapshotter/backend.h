@@ -57,6 +57,9 @@ typedef struct BackendVTable {
          * (mount_attach). */
         int (*mount)(Backend *b, const Snapshot *s, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
                      Error *e);
+        /* The mounts the kernel holds for that mount of s, for the budget per user (NULL:
+         * one, a bind mount). */
+        uint64_t (*kernel_mounts)(Backend *b, const Snapshot *s);
         /* Bytes (st_blocks*512 of unique inodes) and inodes of this snapshot's own data;
          * with a budget (NULL: none), E2BIG when walking it would take more. */
         int (*usage)(Backend *b, uint64_t id, const TreeWalkBudget *budget, uint64_t *ret_size,

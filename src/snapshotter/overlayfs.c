@@ -91,12 +91,18 @@ static int strv_new_push(char ***l, char *s) {
         return 0;
 }
 
+/* A snapshot without parents, or a view of one layer, is mounted as a bind mount of its
+ * directory; any other as an overlay. */
+static bool overlay_is_bind(const Snapshot *s) {
+        return s->n_parents == 0 || (s->kind == SNAPSHOT_VIEW && s->n_parents == 1);
+}
+
 static int overlay_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Error *e) {
         _cleanup_strv_free_ char **opts = NULL;
         char *lower = NULL;
         int r = 0;
 
-        if (s->n_parents == 0 || (s->kind == SNAPSHOT_VIEW && s->n_parents == 1)) {
+        if (overlay_is_bind(s)) {
                 uint64_t id = s->n_parents == 0 ? s->id : s->parent_ids[0];
                 _cleanup_free_ char *src = data_path(b, id, "fs");
 
@@ -126,6 +132,14 @@ static int overlay_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Err
         return r < 0 ? error_set_errno(e, r, "mounts") : 0;
 }
 
+/* An overlay holds a private clone of the mount of each of its layers and of its upper
+ * (overlayfs's clone_private_mount), and is a mount itself. */
+static uint64_t overlay_kernel_mounts(Backend *b, const Snapshot *s) {
+        if (overlay_is_bind(s))
+                return 1;
+        return s->n_parents + (s->kind == SNAPSHOT_ACTIVE) + 1;
+}
+
 static int overlay_mount(Backend *b, const Snapshot *s, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
                          Error *e) {
         _cleanup_strv_free_ char **lowers = NULL;
@@ -133,7 +147,7 @@ static int overlay_mount(Backend *b, const Snapshot *s, uint64_t attrs, const Mo
 
         if (s->kind == SNAPSHOT_VIEW)
                 attrs |= MOUNT_ATTR_RDONLY;
-        if (s->n_parents == 0 || (s->kind == SNAPSHOT_VIEW && s->n_parents == 1)) {
+        if (overlay_is_bind(s)) {
                 _cleanup_free_ char *src = data_path(b, s->n_parents == 0 ? s->id : s->parent_ids[0], "fs");
                 if (!src)
                         return error_set_errno(e, ENOMEM, "mount");
@@ -181,6 +195,7 @@ const BackendVTable backend_overlayfs = {
         .prepare = overlay_prepare,
         .mounts = overlay_mounts,
         .mount = overlay_mount,
+        .kernel_mounts = overlay_kernel_mounts,
         .usage = backend_usage_walk,
         .open_data = overlay_open_data,
         .remove_data = backend_remove_tree,
