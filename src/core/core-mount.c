@@ -138,9 +138,16 @@ bool core_mount_lookups_pending(void) {
         return mount_target_lookups_stuck();
 }
 
+static uint64_t kernel_mounts_of(CoreSnapshotter *s, const Snapshot *snap) {
+        const BackendVTable *v = s->backend->vtable;
+
+        return v->kernel_mounts ? v->kernel_mounts(s->backend, snap) : 1;
+}
+
 /* A user's mounts, mount fds and force-unmounted mounts still held each cost a record, a
- * mount in the kernel (with up to 500 layers) and a look at every Busy check: at most
- * CORE_MOUNTS_PER_USER_MAX per user and snapshotter; root has no limit. */
+ * look at every Busy check and kernel mounts (an overlay one per layer): at most
+ * CORE_MOUNTS_PER_USER_MAX per user and snapshotter, together at most
+ * CORE_KERNEL_MOUNTS_PER_USER_MAX kernel mounts; root has no limit. */
 static int check_mounts_per_user(StoreTxn *t, MountArgs *a, Error *e) {
         StoreOwnerTotals held;
         int r;
@@ -154,6 +161,11 @@ static int check_mounts_per_user(StoreTxn *t, MountArgs *a, Error *e) {
                 return error_setf(e, EUSERS,
                                   "cannot mount snapshot %s: uid %u has %" PRIu64 " mounts of snapshotter %s, the most a user may have (%u, mount fds and force-unmounted mounts still in use included); unmount one first",
                                   QUOTE(a->key), (unsigned) a->ns, held.mounts, a->s->name, CORE_MOUNTS_PER_USER_MAX);
+        if (held.kernel_mounts + a->kernel_mounts > CORE_KERNEL_MOUNTS_PER_USER_MAX)
+                return error_setf(e, EUSERS,
+                                  "cannot mount snapshot %s: it costs %" PRIu64 " kernel mounts (one per layer, its upper and itself) and uid %u's mounts of snapshotter %s cost %" PRIu64 " already, of the %u a user may have (mount fds and force-unmounted mounts still in use included); unmount one first, or mount a snapshot with fewer layers",
+                                  QUOTE(a->key), a->kernel_mounts, (unsigned) a->ns, a->s->name, held.kernel_mounts,
+                                  CORE_KERNEL_MOUNTS_PER_USER_MAX);
         return 0;
 }
 
@@ -182,6 +194,7 @@ static int mount_make(MountArgs *a, Error *e) {
         r = core_check_not_mounted_pre(a->s, t, snap.id, a->key, &a->pre, e);
         if (r < 0)
                 return r;
+        a->kernel_mounts = kernel_mounts_of(a->s, &snap);
         r = check_mounts_per_user(t, a, e);
         if (r < 0)
                 return r;
@@ -250,6 +263,7 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                 .daemon_made_target = !a->target,
                 .mounted_usec = now_usec(),
                 .attrs = a->attrs | (a->prepared.userns_fd >= 0 ? MOUNT_ATTR_IDMAP : 0),
+                .kernel_mounts = a->kernel_mounts,
         };
         memcpy(rec.boot_id, a->s->core->boot_id, sizeof rec.boot_id);
         r = store_mount_put(t, &rec);

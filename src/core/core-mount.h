@@ -18,6 +18,7 @@ typedef struct MountArgs {
         MountPrecheck pre;       /* core_mount_precheck() before the write transaction */
 
         uint64_t busy_id;        /* the snapshot, marked busy while mount_make() makes its mount */
+        uint64_t kernel_mounts;  /* what its mount costs the kernel (the backend's kernel_mounts) */
 
         /* What mount_in_txn did outside the store, for mount_attach or undo (path and
          * target_fd: the caller's target, opened before, or a directory of our own). */

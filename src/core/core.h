@@ -178,6 +178,16 @@ typedef struct CoreMountOptions {
  * have per snapshotter (root: no limit); one more is LimitsExceeded naming the limit. */
 #define CORE_MOUNTS_PER_USER_MAX 256u
 
+/* Kernel mounts a non-root uid's mounts may cost per snapshotter (root: no limit). An
+ * overlay of N layers is N + 2 mounts in the kernel (a private clone of each layer's mount
+ * and of its upper, and itself; only the last is in a mount table, so they never meet
+ * fs.mount-max, but each is a struct mount of 384 bytes of unswappable kernel memory,
+ * charged to laminad): without a budget the 256 mounts above, of 500 layers each, are
+ * 128 512 mounts, ~50 MiB per user and snapshotter. 16 384 (6 MiB) are the 256 mounts of
+ * images up to 62 layers deep (images have a few to a few dozen), or 32 mounts of the
+ * deepest image the kernel stacks; one more is LimitsExceeded naming the budget. */
+#define CORE_KERNEL_MOUNTS_PER_USER_MAX 16384u
+
 /* target NULL or "": <runtime>/mounts/<snapshotter>/<uid>/<random name>, in a directory
  * only uid can enter. Returns the path. */
 int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target,

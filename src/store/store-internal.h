@@ -193,8 +193,9 @@ int record_chain(StoreTxn *t, const Record *rec, Snapshot *ret);
 
 /* --- mount records (store-mount.c) --- */
 
-/* The owner in a mount record's value, without decoding the rest: -EBADMSG when it has none. */
-int mount_value_owner(const MDB_val *v, uid_t *ret);
+/* The owner in a mount record's value and the kernel mounts it costs, without decoding the
+ * rest: -EBADMSG when it has none. */
+int mount_value_cost(const MDB_val *v, uid_t *ret_owner, uint64_t *ret_kernel_mounts);
 
 /* --- the totals per owner (store-owner.c) --- */
 
@@ -210,7 +211,7 @@ typedef struct OwnerChange {
 int owner_change_record(StoreTxn *t, uint64_t id, bool add, OwnerChange *c);
 /* What an image record of owner (its key and value as stored) counts. */
 void owner_change_image(uid_t owner, const MDB_val *key, const MDB_val *val, bool add, OwnerChange *c);
-void owner_change_mount(uid_t owner, bool add, OwnerChange *c);
+void owner_change_mount(uid_t owner, uint64_t kernel_mounts, bool add, OwnerChange *c);
 int owner_change_commit(StoreTxn *t, const OwnerChange *c);
 /* Builds the totals of a store written before they existed, or last written by a laminad
  * that did not keep them (at open). */

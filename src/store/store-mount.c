@@ -7,9 +7,11 @@
 
 #include "store-internal.h"
 
-/* 4: with the mount's attrs; 3: with sb_dev and mnt_root; 2: mnt_id is the unique 64-bit
- * mount ID; 1 held the reusable 32-bit one. */
-#define MOUNT_RECORD_VERSION 4
+/* 5: with the kernel mounts it costs, right after the owner (the totals read both without
+ * decoding the rest); 4: with the mount's attrs; 3: with sb_dev and mnt_root; 2: mnt_id is
+ * the unique 64-bit mount ID; 1 held the reusable 32-bit one. */
+#define MOUNT_RECORD_VERSION 5
+#define MOUNT_RECORD_VERSION_NO_COST 4
 #define MOUNT_RECORD_VERSION_NO_ATTRS 3
 #define MOUNT_RECORD_VERSION_NO_IDENTITY 2
 #define MOUNT_RECORD_VERSION_LEGACY_ID 1
@@ -21,25 +23,39 @@ void mount_record_clear(MountRecord *r) {
 }
 
 static bool mount_record_version_known(uint8_t version) {
-        return version == MOUNT_RECORD_VERSION || version == MOUNT_RECORD_VERSION_NO_ATTRS ||
+        return version == MOUNT_RECORD_VERSION || version == MOUNT_RECORD_VERSION_NO_COST ||
+               version == MOUNT_RECORD_VERSION_NO_ATTRS ||
                version == MOUNT_RECORD_VERSION_NO_IDENTITY || version == MOUNT_RECORD_VERSION_LEGACY_ID;
 }
 
-int mount_value_owner(const MDB_val *v, uid_t *ret) {
-        Reader r = { .p = v->mv_data, .left = v->mv_size };
-        uint8_t version = reader_u8(&r);
-        uint32_t owner = reader_u32(&r);
+/* The head every version has, and the cost of a record of version 5 on. */
+static int mount_value_head(Reader *r, uint8_t *ret_version, uid_t *ret_owner, uint64_t *ret_kernel_mounts) {
+        uint8_t version = reader_u8(r);
+        uint32_t owner = reader_u32(r);
+        uint64_t kernel_mounts = STORE_MOUNT_KERNEL_MOUNTS_UNKNOWN;
 
-        if (r.bad || !mount_record_version_known(version))
+        if (version >= MOUNT_RECORD_VERSION)
+                kernel_mounts = reader_u64(r);
+        if (r->bad || !mount_record_version_known(version))
                 return -EBADMSG;
-        *ret = (uid_t) owner;
+        *ret_version = version;
+        *ret_owner = (uid_t) owner;
+        *ret_kernel_mounts = kernel_mounts;
         return 0;
+}
+
+int mount_value_cost(const MDB_val *v, uid_t *ret_owner, uint64_t *ret_kernel_mounts) {
+        Reader r = { .p = v->mv_data, .left = v->mv_size };
+        uint8_t version;
+
+        return mount_value_head(&r, &version, ret_owner, ret_kernel_mounts);
 }
 
 /* Takes away the mount record of snapshot_id from its owner's totals, if there is one (a
  * record without a readable owner counts for nobody). */
 static int mount_uncount(StoreTxn *t, uint64_t snapshot_id, OwnerChange *c) {
         IdKey k = id_key(snapshot_id);
+        uint64_t kernel_mounts;
         uid_t owner;
         MDB_val v;
         int r;
@@ -47,8 +63,8 @@ static int mount_uncount(StoreTxn *t, uint64_t snapshot_id, OwnerChange *c) {
         r = db_get(t, t->store->mounts, k.b, sizeof k.b, &v);
         if (r < 0)
                 return r;
-        if (mount_value_owner(&v, &owner) >= 0)
-                owner_change_mount(owner, false, c);
+        if (mount_value_cost(&v, &owner, &kernel_mounts) >= 0)
+                owner_change_mount(owner, kernel_mounts, false, c);
         return 0;
 }
 
@@ -62,6 +78,7 @@ int store_mount_put(StoreTxn *t, const MountRecord *m) {
 
         buf_put_u8(&b, MOUNT_RECORD_VERSION);
         buf_put_u32(&b, (uint32_t) m->owner);
+        buf_put_u64(&b, m->kernel_mounts);
         buf_put_u64(&b, m->mnt_id);
         buf_put_u64(&b, m->mounted_usec);
         buf_put_u8(&b, m->daemon_made_target);
@@ -79,7 +96,9 @@ int store_mount_put(StoreTxn *t, const MountRecord *m) {
         r = db_put(t, t->store->mounts, k.b, sizeof k.b, b.data, b.n, 0);
         if (r < 0)
                 return r;
-        owner_change_mount(m->owner, true, &added);
+        /* One change when the owner stays: a total found off is counted again from the
+         * records as they are now, which the record put is then part of already. */
+        owner_change_mount(m->owner, m->kernel_mounts, true, gone.set && gone.owner == m->owner ? &gone : &added);
         r = owner_change_commit(t, &gone);
         if (r >= 0)
                 r = owner_change_commit(t, &added);
@@ -93,11 +112,9 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
         uint8_t version;
         size_t n;
 
-        version = reader_u8(&r);
-        if (!mount_record_version_known(version))
+        if (mount_value_head(&r, &version, &m.owner, &m.kernel_mounts) < 0)
                 return -EBADMSG;
         m.legacy_mnt_id = version == MOUNT_RECORD_VERSION_LEGACY_ID;
-        m.owner = reader_u32(&r);
         m.mnt_id = reader_u64(&r);
         m.mounted_usec = reader_u64(&r);
         m.daemon_made_target = reader_u8(&r);
@@ -120,7 +137,7 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
                         m.mnt_root = NULL;
                 }
         }
-        if (version >= MOUNT_RECORD_VERSION) {
+        if (version >= MOUNT_RECORD_VERSION_NO_COST) {
                 m.attrs = reader_u64(&r);
                 m.attrs_known = true;
                 if (r.bad) {

@@ -17,7 +17,8 @@
  * transaction is not the one recorded, a laminad that did not keep the totals (an older
  * one, after a downgrade) wrote since, and they are built again at open. */
 
-#define OWNER_TOTALS_VERSION 1
+/* 2: with the kernel mounts of the owner's mount records. */
+#define OWNER_TOTALS_VERSION 2
 #define OWNER_TOTALS_KEY "owner-totals"
 #define OWNER_TOTALS_TXN_KEY "owner-totals-txn"
 
@@ -25,7 +26,7 @@ static const size_t totals_fields[] = {
         offsetof(StoreOwnerTotals, snapshots),       offsetof(StoreOwnerTotals, label_bytes),
         offsetof(StoreOwnerTotals, committed_bytes), offsetof(StoreOwnerTotals, committed_inodes),
         offsetof(StoreOwnerTotals, images),          offsetof(StoreOwnerTotals, image_bytes),
-        offsetof(StoreOwnerTotals, mounts),
+        offsetof(StoreOwnerTotals, mounts),          offsetof(StoreOwnerTotals, kernel_mounts),
 };
 
 static uint64_t *totals_field(StoreOwnerTotals *o, size_t i) {
@@ -163,15 +164,21 @@ static int recount_image(StoreTxn *t, const MDB_val *key, const MDB_val *val, vo
 
 typedef struct RecountMounts {
         uid_t owner;
-        uint64_t n;
+        bool every_owner;
+        uint64_t n, kernel_mounts;
 } RecountMounts;
 
-/* A mount record without a readable owner counts for nobody (as mount_uncount() does). */
+/* The mount records of a->owner (or of every owner); a record without a readable owner
+ * counts for nobody (as mount_uncount() does). */
 static int recount_mount(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
         RecountMounts *a = userdata;
+        uint64_t kernel_mounts;
         uid_t owner;
 
-        a->n += mount_value_owner(val, &owner) >= 0 && owner == a->owner;
+        if (mount_value_cost(val, &owner, &kernel_mounts) < 0 || (!a->every_owner && owner != a->owner))
+                return 0;
+        a->n++;
+        a->kernel_mounts += kernel_mounts;
         return 0;
 }
 
@@ -192,6 +199,7 @@ int store_owner_recount(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret) {
         if (r < 0)
                 return r;
         o.mounts = m.n;
+        o.kernel_mounts = m.kernel_mounts;
         *ret = o;
         return 0;
 }
@@ -250,8 +258,8 @@ void owner_change_image(uid_t owner, const MDB_val *key, const MDB_val *val, boo
         change_count(c, owner, add, &n);
 }
 
-void owner_change_mount(uid_t owner, bool add, OwnerChange *c) {
-        change_count(c, owner, add, &(StoreOwnerTotals) { .mounts = 1 });
+void owner_change_mount(uid_t owner, uint64_t kernel_mounts, bool add, OwnerChange *c) {
+        change_count(c, owner, add, &(StoreOwnerTotals) { .mounts = 1, .kernel_mounts = kernel_mounts });
 }
 
 int owner_change_commit(StoreTxn *t, const OwnerChange *c) {
@@ -283,11 +291,12 @@ static int build_image(StoreTxn *t, const MDB_val *key, const MDB_val *val, void
 
 static int build_mount(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
         OwnerChange c = {};
+        uint64_t kernel_mounts;
         uid_t owner;
 
-        if (mount_value_owner(val, &owner) < 0)
+        if (mount_value_cost(val, &owner, &kernel_mounts) < 0)
                 return 0;
-        owner_change_mount(owner, true, &c);
+        owner_change_mount(owner, kernel_mounts, true, &c);
         return owner_change_commit(t, &c);
 }
 
@@ -403,26 +412,22 @@ static int verify_owner(StoreTxn *t, const MDB_val *key, const MDB_val *val, voi
         if (!store_owner_totals_equal(&kept, &counted))
                 return error_setf(e, EBADMSG,
                                   "the totals record of uid %u says %" PRIu64 " snapshots, %" PRIu64
-                                  " label bytes, %" PRIu64 " images, %" PRIu64 " mounts; its records hold %" PRIu64
-                                  ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 " (or their usage differs)",
+                                  " label bytes, %" PRIu64 " images, %" PRIu64 " mounts (%" PRIu64
+                                  " kernel mounts); its records hold %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
+                                  " (%" PRIu64 ") (or their usage differs)",
                                   (unsigned) owner, kept.snapshots, kept.label_bytes, kept.images, kept.mounts,
-                                  counted.snapshots, counted.label_bytes, counted.images, counted.mounts);
+                                  kept.kernel_mounts, counted.snapshots, counted.label_bytes, counted.images,
+                                  counted.mounts, counted.kernel_mounts);
         if (totals_empty(&kept))
                 return error_setf(e, EBADMSG, "uid %u has an empty totals record", (unsigned) owner);
         totals_add(&a->sum, &kept);
         return 0;
 }
 
-static int count_mount(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
-        uid_t owner;
-
-        *(size_t *) userdata += mount_value_owner(val, &owner) >= 0;
-        return 0;
-}
-
 int owner_totals_verify(StoreTxn *t, size_t n_records, Error *e) {
         VerifyArgs a = {};
-        size_t n_images = 0, n_mounts = 0;
+        RecountMounts all = { .every_owner = true };
+        size_t n_images = 0;
         int r;
 
         r = totals_built(t);
@@ -434,15 +439,17 @@ int owner_totals_verify(StoreTxn *t, size_t n_records, Error *e) {
         if (r >= 0)
                 r = db_each(t, t->store->images, recount_image, &(StoreOwnerTotals) {}, &n_images, NULL);
         if (r >= 0)
-                r = db_each(t, t->store->mounts, count_mount, &n_mounts, NULL, NULL);
+                r = db_each(t, t->store->mounts, recount_mount, &all, NULL, NULL);
         if (r < 0)
                 return error_set_errno(e, r, "cannot check the totals per user");
         /* Every owner's record matches its own; the sums show none is missing. */
-        if (a.sum.snapshots != n_records || a.sum.images != n_images || a.sum.mounts != n_mounts)
+        if (a.sum.snapshots != n_records || a.sum.images != n_images || a.sum.mounts != all.n ||
+            a.sum.kernel_mounts != all.kernel_mounts)
                 return error_setf(e, EBADMSG,
                                   "the totals per user add up to %" PRIu64 " snapshots, %" PRIu64 " images, %" PRIu64
-                                  " mounts; the store holds %zu, %zu, %zu",
-                                  a.sum.snapshots, a.sum.images, a.sum.mounts, n_records, n_images, n_mounts);
+                                  " mounts (%" PRIu64 " kernel mounts); the store holds %zu, %zu, %" PRIu64 " (%" PRIu64 ")",
+                                  a.sum.snapshots, a.sum.images, a.sum.mounts, a.sum.kernel_mounts, n_records,
+                                  n_images, all.n, all.kernel_mounts);
         return 0;
 }
 

@@ -110,14 +110,16 @@ int store_walk_owner_from(StoreTxn *t, uid_t owner, const char *from, const Filt
 
 /* What one owner holds (for quotas): snapshots of every kind, their label bytes (keys and
  * values), the recorded usage of its committed ones, its image records (count, and bytes
- * of keys and values) and its mount records. Kept in a record of its own, changed in the
- * same transaction as what it counts: reading it is one lookup. */
+ * of keys and values), its mount records and the kernel mounts they cost (kernel_mounts of
+ * each). Kept in a record of its own, changed in the same transaction as what it counts:
+ * reading it is one lookup. */
 typedef struct StoreOwnerTotals {
         uint64_t snapshots;
         uint64_t label_bytes;
         uint64_t committed_bytes, committed_inodes;
         uint64_t images, image_bytes;
         uint64_t mounts;
+        uint64_t kernel_mounts;
 } StoreOwnerTotals;
 int store_owner_totals(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret, Error *e);
 /* The same counted from the records themselves, in O(what the owner holds + all mounts):
@@ -155,7 +157,16 @@ typedef struct MountRecord {
          * attrs_known false: recorded by an older laminad. */
         uint64_t attrs;
         bool attrs_known;
+        /* The mounts the kernel holds for it (an overlay: one per layer, one for its upper
+         * and itself; a bind mount: one). STORE_MOUNT_KERNEL_MOUNTS_UNKNOWN in a record of
+         * an older laminad. */
+        uint64_t kernel_mounts;
 } MountRecord;
+
+/* What a mount recorded by an older laminad (which did not record its cost) counts: the
+ * most one mount can cost, an overlay of the 500 layers the kernel stacks at most, its
+ * upper and itself. */
+#define STORE_MOUNT_KERNEL_MOUNTS_UNKNOWN 502u
 
 void mount_record_clear(MountRecord *r);
 int store_mount_put(StoreTxn *t, const MountRecord *r);

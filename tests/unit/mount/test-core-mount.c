@@ -10,82 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core-internal.h"
+#include "core-mount-test-util.h"
 #include "mount-api.h"
-#include "mount-test-util.h"
 #include "strutil.h"
-
-/* The core on a state and a runtime directory inside the test's tmpfs. */
-typedef struct Env {
-        Core *core;
-        CoreSnapshotter *s;
-        char *runtime;
-        char *mounts; /* runtime/mounts/overlayfs */
-} Env;
-
-static Env env_new(const char *dir) {
-        _cleanup_free_ char *state = test_path("%s/state", dir);
-        Env env = { .runtime = test_path("%s/run", dir) };
-        CoreOptions o = { .state_dir = state, .runtime_dir = env.runtime };
-
-        ASSERT_OK(core_new(&o, &env.core));
-        env.s = core_snapshotter_by_name(env.core, "overlayfs");
-        ASSERT_TRUE(env.s);
-        env.mounts = test_path("%s/mounts/overlayfs", env.runtime);
-        return env;
-}
-
-static void env_done(Env *env) {
-        core_free(env->core);
-        free(env->runtime);
-        free(env->mounts);
-}
-
-static void expect_error(int r, Error *e, int code, const char *needle) {
-        if (r != -code || e->code != code || !strstr(e->message, needle)) {
-                fprintf(stderr, "got %d (%s), expected -%d with \"%s\"\n", r, e->message, code, needle);
-                abort();
-        }
-}
-
-static void prepare(Env *env, uid_t ns, const char *key, const char *parent) {
-        Error e = ERROR_NULL;
-        if (core_prepare(env->s, ns, key, parent, NULL, NULL, &e) < 0) {
-                fprintf(stderr, "prepare %s: %s\n", key, e.message);
-                abort();
-        }
-}
-
-static void commit(Env *env, uid_t ns, const char *name, const char *key) {
-        Error e = ERROR_NULL;
-        if (core_commit(env->s, ns, name, key, NULL, &e) < 0) {
-                fprintf(stderr, "commit %s: %s\n", key, e.message);
-                abort();
-        }
-}
-
-static char *mount_key(Env *env, uid_t ns, const char *key, const char *target) {
-        Error e = ERROR_NULL;
-        char *path = NULL;
-
-        if (core_mount(env->s, ns, key, target, &(CoreMountOptions) {}, &path, &e) < 0) {
-                fprintf(stderr, "mount %s: %s\n", key, e.message);
-                abort();
-        }
-        ASSERT_TRUE(path);
-        return path;
-}
-
-static void unmount_key(Env *env, uid_t ns, const char *key, const char *expected_path) {
-        _cleanup_free_ char *path = NULL;
-        Error e = ERROR_NULL;
-
-        if (core_unmount(env->s, ns, key, false, &path, &e) < 0) {
-                fprintf(stderr, "unmount %s: %s\n", key, e.message);
-                abort();
-        }
-        ASSERT_STREQ(path, expected_path);
-}
 
 static uint64_t snapshot_id(Env *env, uid_t ns, const char *key) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
