@@ -91,7 +91,10 @@ bool core_mount_has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m) {
          * Unmount Busy at will; so are root's targets below a directory shut to users. */
         if (m->owner == 0 && (m->daemon_made_target || (m->target && target_shut_to_others(m->target, 0))))
                 return false;
-        r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, m->owner != 0 ? m->owner : (uid_t) -1, &n);
+        /* A handed-out mount may have been passed on (SCM_RIGHTS) and attached in another
+         * user's namespace: every user's count. */
+        r = mount_count_user_ns_copies(m->sb_dev, m->mnt_root, m->owner != 0 ? m->owner : (uid_t) -1,
+                                       m->owner != 0 && isempty(m->target), &n);
         if (r < 0) {
                 log_warning_errno(r, "%s: cannot look for copies of mount %" PRIu64 ": %m", s->name, m->mnt_id);
                 return true;

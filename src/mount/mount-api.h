@@ -118,12 +118,15 @@ int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root);
 
 /* Mount namespaces (not ours) of processes in user namespaces owned by owner ((uid_t) -1:
  * by anyone but root), as made by unshare(CLONE_NEWUSER|CLONE_NEWNS), that hold a copy of
- * such a mount: of superblock dev, showing root or a directory below it. Copies in root's
- * own namespaces (services, containers, sandboxes) are root's business. */
-int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsigned *ret);
-/* E2BIG when owner has more than 256 mount namespaces, more than MOUNT_COPIES_MAX_MOUNTS
+ * such a mount: of superblock dev, showing root or a directory below it; with others, also
+ * those of every other uid but root (a mount fd handed out may be passed to anyone). Copies
+ * in root's own namespaces (services, containers, sandboxes) are root's business.
+ * E2BIG when owner has more than 256 mount namespaces, more than MOUNT_COPIES_MAX_MOUNTS
  * mounts in them or ones that take more than 100 ms to ask about: not looked into (laminad
- * asks on its main loop, in a write transaction of the store). */
+ * asks on its main loop, in a write transaction of the store). Every other uid pays for its
+ * own namespaces, as much each (all of them together 4 times as many namespaces): what it
+ * cannot pay for is not looked into, so that no user's namespaces decide another's Busy. */
+int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool others, unsigned *ret);
 #define MOUNT_COPIES_MAX_MOUNTS 16384U
 
 /* For records written before mounts were known by unique ID: 1 and the unique ID of the

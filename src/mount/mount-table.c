@@ -501,19 +501,18 @@ static bool ino_seen(const ino_t *seen, size_t n, ino_t ino) {
         return false;
 }
 
-/* Whether the user namespace of the process (its /proc directory) is not ours and is
- * owned by owner ((uid_t) -1: by anyone but root). */
-static bool user_ns_counts(int pid_fd, ino_t own_ino, uid_t owner) {
+/* The owner of the user namespace of the process (its /proc directory), -ENOENT when
+ * that is ours (or the process is gone). */
+static int user_ns_owner(int pid_fd, ino_t own_ino, uid_t *ret) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
-        uid_t uid;
 
         fd = openat(pid_fd, "ns/user", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0 || st.st_ino == own_ino)
-                return false;
-        if (ioctl(fd, NS_GET_OWNER_UID, &uid) < 0)
-                return false;
-        return owner == (uid_t) -1 ? uid != 0 : uid == owner;
+                return -ENOENT;
+        if (ioctl(fd, NS_GET_OWNER_UID, ret) < 0)
+                return -ENOENT;
+        return 0;
 }
 
 /* Whether the mount namespace ns_fd of the process pid_fd has a copy: listed by
@@ -533,19 +532,118 @@ static int process_has_copy(int pid_fd, int ns_fd, uint64_t dev, const char *roo
         return mount_info_has_copy(pid_fd, (dev_t) dev, root);
 }
 
-int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsigned *ret) {
+/* What the namespaces of one other uid may still cost a search (COPIES_MAX_NAMESPACES,
+ * MOUNT_COPIES_MAX_MOUNTS, COPIES_MAX_USEC each). */
+typedef struct OtherUid {
+        uid_t uid;
+        size_t namespaces, mounts;
+        uint64_t usec;
+} OtherUid;
+
+typedef struct CopiesSearch {
+        uint64_t dev;
+        const char *root;
+        uid_t owner;
+        bool others;
+        struct statmount_head *sm;
+        CopiesBudget budget; /* the owner's */
+        size_t owner_namespaces;
+        ino_t *seen;
+        size_t n_seen, n_seen_allocated;
+        OtherUid *uids;
+        size_t n_uids, n_uids_allocated;
+        size_t others_namespaces; /* of OTHERS_MAX_NAMESPACES, all other uids together */
+        unsigned n;
+} CopiesSearch;
+
+/* All other uids' namespaces together looked into per search, at most. */
+#define OTHERS_MAX_NAMESPACES (4 * COPIES_MAX_NAMESPACES)
+
+static OtherUid *other_uid(CopiesSearch *s, uid_t uid) {
+        for (size_t i = 0; i < s->n_uids; i++)
+                if (s->uids[i].uid == uid)
+                        return &s->uids[i];
+        if (array_reserve_one((void **) &s->uids, &s->n_uids_allocated, s->n_uids, sizeof *s->uids, 16) < 0)
+                return NULL;
+        s->uids[s->n_uids] = (OtherUid) { .uid = uid, .mounts = MOUNT_COPIES_MAX_MOUNTS, .usec = COPIES_MAX_USEC };
+        return &s->uids[s->n_uids++];
+}
+
+/* A namespace of another uid, paid from what is left to that uid: what it cannot pay for
+ * is not looked at (0). */
+static int other_has_copy(CopiesSearch *s, uid_t uid, int pid_fd, int ns_fd) {
+        OtherUid *o = other_uid(s, uid);
+        CopiesBudget b;
+        uint64_t start, used;
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        if (o->namespaces >= COPIES_MAX_NAMESPACES || o->usec == 0 || s->others_namespaces >= OTHERS_MAX_NAMESPACES) {
+                log_debug("uid %u has more mount namespaces than a search for copies looks into; the rest are not looked at",
+                          (unsigned) uid);
+                return 0;
+        }
+        o->namespaces++;
+        s->others_namespaces++;
+        start = clock_usec(CLOCK_THREAD_CPUTIME_ID);
+        b = (CopiesBudget) { .mounts = o->mounts, .deadline_usec = start + o->usec };
+        r = process_has_copy(pid_fd, ns_fd, s->dev, s->root, s->sm, &b);
+        o->mounts = b.mounts;
+        used = clock_usec(CLOCK_THREAD_CPUTIME_ID) - start;
+        o->usec -= used < o->usec ? used : o->usec;
+        if (r == -E2BIG) {
+                o->usec = 0;
+                return 0;
+        }
+        return r;
+}
+
+/* The namespace of the process pid_fd, once (by inode), when it counts. */
+static int search_process(CopiesSearch *s, int pid_fd, ino_t own_ino, ino_t own_mnt_ino) {
+        _cleanup_close_ int ns_fd = -EBADF;
+        struct stat st;
+        bool owners;
+        uid_t uid;
+        int r;
+
+        if (user_ns_owner(pid_fd, own_ino, &uid) < 0)
+                return 0; /* gone, or in our own user namespace */
+        owners = s->owner == (uid_t) -1 ? uid != 0 : uid == s->owner;
+        if (!owners && (!s->others || uid == 0))
+                return 0;
+        ns_fd = openat(pid_fd, "ns/mnt", O_RDONLY | O_CLOEXEC);
+        if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt_ino || ino_seen(s->seen, s->n_seen, st.st_ino))
+                return 0; /* our own mount table has no copies: mount_find() sees it */
+        if (owners && s->owner_namespaces++ >= COPIES_MAX_NAMESPACES)
+                return -E2BIG;
+        if (array_reserve_one((void **) &s->seen, &s->n_seen_allocated, s->n_seen, sizeof *s->seen, 64) < 0)
+                return -ENOMEM;
+        s->seen[s->n_seen++] = st.st_ino;
+        r = owners ? process_has_copy(pid_fd, ns_fd, s->dev, s->root, s->sm, &s->budget)
+                   : other_has_copy(s, uid, pid_fd, ns_fd);
+        if (r > 0)
+                s->n++;
+        return r < 0 ? r : 0;
+}
+
+int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool others, unsigned *ret) {
         _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
         _cleanup_(closedirp) DIR *proc = NULL;
-        _cleanup_free_ ino_t *seen = NULL;
-        CopiesBudget budget = {
-                .mounts = MOUNT_COPIES_MAX_MOUNTS,
-                .deadline_usec = clock_usec(CLOCK_THREAD_CPUTIME_ID) + COPIES_MAX_USEC,
+        CopiesSearch s = {
+                .dev = dev,
+                .root = root,
+                .owner = owner,
+                .others = others,
+                .sm = sm,
+                .budget = {
+                        .mounts = MOUNT_COPIES_MAX_MOUNTS,
+                        .deadline_usec = clock_usec(CLOCK_THREAD_CPUTIME_ID) + COPIES_MAX_USEC,
+                },
         };
-        size_t n_seen = 0;
         struct stat own, own_mnt;
         struct dirent *de;
-        unsigned n = 0;
-        int r;
+        int r = 0;
 
         assert(root);
         assert(ret);
@@ -557,37 +655,23 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, unsi
         proc = opendir("/proc");
         if (!proc)
                 return -errno;
-        for (errno = 0; (de = readdir(proc)); errno = 0) {
-                _cleanup_close_ int pid_fd = -EBADF, ns_fd = -EBADF;
-                struct stat st;
-                ino_t *grown;
+        for (errno = 0; r >= 0 && (de = readdir(proc)); errno = 0) {
+                _cleanup_close_ int pid_fd = -EBADF;
 
                 if (de->d_name[0] < '1' || de->d_name[0] > '9' || strlen(de->d_name) > 10)
                         continue;
                 /* Everything through this fd: if the process goes, it fails rather than
                  * reaching a new process with the same PID. */
                 pid_fd = openat(dirfd(proc), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (pid_fd < 0 || !user_ns_counts(pid_fd, own.st_ino, owner))
-                        continue; /* gone, or not a user namespace of owner's */
-                ns_fd = openat(pid_fd, "ns/mnt", O_RDONLY | O_CLOEXEC);
-                if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt.st_ino ||
-                    ino_seen(seen, n_seen, st.st_ino))
-                        continue; /* our own mount table has no copies: mount_find() sees it */
-                if (n_seen >= COPIES_MAX_NAMESPACES)
-                        return -E2BIG;
-                grown = realloc(seen, (n_seen + 1) * sizeof *grown);
-                if (!grown)
-                        return -ENOMEM;
-                seen = grown;
-                seen[n_seen++] = st.st_ino;
-                r = process_has_copy(pid_fd, ns_fd, dev, root, sm, &budget);
-                if (r < 0)
-                        return r;
-                if (r > 0)
-                        n++;
+                if (pid_fd >= 0)
+                        r = search_process(&s, pid_fd, own.st_ino, own_mnt.st_ino);
         }
+        free(s.seen);
+        free(s.uids);
+        if (r < 0)
+                return r;
         if (errno > 0)
                 return -errno;
-        *ret = n;
+        *ret = s.n;
         return 0;
 }

@@ -555,6 +555,25 @@ TEST(holders_first_look_finds_a_holder_with_few_files) {
         run_isolated(body_holders_first_look);
 }
 
+#define OTHER_NS_UID 4321
+
+/* A process of uid that does what its unshare -Urm does (a copy of every mount), tells
+ * ready and waits to be killed. */
+static pid_t unshare_as(uid_t uid, int ready) {
+        pid_t pid = fork();
+
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0 ||
+                    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 ||
+                    write(ready, "x", 1) != 1)
+                        _exit(1);
+                pause();
+                _exit(0);
+        }
+        return pid;
+}
+
 /* A copy of a mount in another user namespace outlives our plain unmount, and is found
  * by what the mount shows (superblock and root) until the namespace is gone. */
 static void body_user_ns_copies(const char *dir) {
@@ -574,7 +593,7 @@ static void body_user_ns_copies(const char *dir) {
         ASSERT_STREQ(root, "/src"); /* within the test's tmpfs */
         ASSERT_OK(stat(src, &st));
         ASSERT_TRUE(dev == st.st_dev);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 0);
 
         ASSERT_OK(pipe2(ready, O_CLOEXEC));
@@ -587,20 +606,38 @@ static void body_user_ns_copies(const char *dir) {
                 _exit(0);
         }
         ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, &n)); /* not 1234's namespace */
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, false, &n)); /* not 1234's namespace */
         ASSERT_TRUE(n == 0);
         ASSERT_OK(mount_unmount(id, false, &e)); /* does not reach the copy */
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, "/other", 0, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, "/other", 0, false, &n));
         ASSERT_TRUE(n == 0);
 
         ASSERT_OK(kill(pid, SIGKILL));
         ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 0);
+
+        /* A user's namespace (one a mount fd passed to it was attached in, or copied into):
+         * found for its owner, and for any other with others. */
+        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+        pid = unshare_as(OTHER_NS_UID, ready[1]);
+        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, OTHER_NS_UID, false, &n));
+        ASSERT_TRUE(n == 1);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, false, &n));
+        ASSERT_TRUE(n == 0);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
+        ASSERT_TRUE(n == 1);
+        ASSERT_OK(mount_unmount(id, false, &e));
+        kill_and_reap(pid);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
+        ASSERT_TRUE(n == 0);
+        safe_close(ready[0]);
+        safe_close(ready[1]);
 }
 TEST(user_ns_copies_found_until_their_namespace_is_gone) {
         run_isolated(body_user_ns_copies);
@@ -644,12 +681,23 @@ static void body_user_ns_copies_bounded(const char *dir) {
         }
         ASSERT_TRUE(read(ready[0], &c, 1) == 1);
         /* Without the bound: about 17 s for 50000 mounts on this test machine. */
-        r = mount_count_user_ns_copies(dev, root, 0, &n);
+        r = mount_count_user_ns_copies(dev, root, 0, false, &n);
         ASSERT_TRUE(r == -E2BIG);
         ASSERT_OK(kill(pid, SIGKILL));
         ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, &n));
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 0);
+
+        /* Another user's namespaces past its own budget are not looked into (its many
+         * mounts do not make another user's mount busy); its owner's search stops. */
+        pid = unshare_as(OTHER_NS_UID, ready[1]);
+        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        ASSERT_TRUE(mount_count_user_ns_copies(dev, root, OTHER_NS_UID, false, &n) == -E2BIG);
+        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
+        ASSERT_TRUE(n == 0);
+        kill_and_reap(pid);
+        safe_close(ready[0]);
+        safe_close(ready[1]);
 }
 TEST(user_ns_copies_search_is_bounded) {
         run_isolated(body_user_ns_copies_bounded);

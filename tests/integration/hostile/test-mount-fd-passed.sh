@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A mount fd the owner passes to another user still keeps the snapshot busy. Against the
+# real laminad and polkitd, two unprivileged users: the owner's process gets a MountFd of
+# its snapshot, passes it (SCM_RIGHTS) to a process of the other user and exits, so that
+# nothing of the owner's holds the mount. The other user's process either
+# - attaches it in a user and mount namespace of its own and closes the fd (only that
+#   namespace, which the owner does not own, holds the mount), or
+# - keeps the fd open.
+# While it lives, the owner's Remove, Commit and Mount are Busy (else Remove and Cleanup
+# would delete the data under a live, writable mount, which the other user goes on
+# writing to); what is written through the other user's copy is in the snapshot; once the
+# process is gone, the snapshot mounts again and Remove succeeds. overlayfs and native (a
+# bind mount: its copies share the host filesystem's superblock).
+. "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
+sn=${1:?usage: test-mount-fd-passed.sh SNAPSHOTTER}
+/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
+        harness_skip "python3-gi is not installed"
+command -v nsenter >/dev/null || harness_skip "nsenter (util-linux) is not installed"
+. "$HARNESS_LIB/mount-users.sh"
+PASS="$LAMINA_SOURCE_DIR/tests/integration/hostile/mount-fd-pass.py"
+
+install -d -m 0777 "$T/shared"
+install -d -o "$other" -m 0755 "$T/other-att"
+
+rule_active() {
+        call "$1" Prepare "probe" "" "@a{ss} {}"
+        [ "$got" = ok ]
+}
+for u in "$owner" "$other"; do
+        harness_wait_for 50 rule_active "$u" || harness_die "the group rule did not take effect for $u: $msg"
+done
+want ok "owner: prepare k" "$owner" Prepare k "" "@a{ss} {}"
+
+reply_path() {
+        printf '%s' "$msg" | sed -n "s/^('\(.*\)',)$/\1/p"
+}
+ready() { [ -s "$T/shared/ready" ]; }
+mounts_again() {
+        call "$owner" Mount k "" "@as []"
+        [ "$got" = ok ]
+}
+
+for mode in attach hold; do
+        case $mode in
+        attach) how="has it attached in its own namespace" ;;
+        hold) how="holds its fd" ;;
+        esac
+        echo "# the other user's process $how"
+        rm -f "$T/shared/ready"
+        /usr/bin/python3 "$PASS" "$sn" k "$(id -u "$owner"):$(id -g "$owner")" "$(id -u "$other"):$(id -g "$other")" \
+                "$mode" "$T/other-att" "$T/shared/ready" >"$T/pass.out" 2>&1 &
+        pp=$!
+        bg_pids="$bg_pids $pp"
+        harness_wait_for 600 ready || harness_die "the fd was not passed: $(cat "$T/pass.out")"
+        read -r holder _ <"$T/shared/ready"
+        bg_pids="$bg_pids $holder"
+        pgrep -u "$(id -u "$owner")" >/dev/null && fail "a process of the owner's still runs"
+
+        want Busy "owner: Remove while the other user's process $how" "$owner" Remove k
+        want Busy "owner: Commit meanwhile" "$owner" Commit c k "@a{ss} {}"
+        want Busy "owner: Mount meanwhile" "$owner" Mount k "" "@as []"
+        want ok "owner: Cleanup meanwhile" "$owner" Cleanup
+        # The mount is live and writable through the other user's copy (root writes, as the
+        # other user could where the owner's files let it).
+        if [ "$mode" = attach ]; then
+                nsenter -t "$holder" -m -- sh -c "echo $mode >'$T/other-att/by-$mode'" ||
+                        fail "cannot write through the copy in the other user's namespace"
+        else
+                echo "$mode" >"/proc/$holder/fd/200/by-$mode" || fail "cannot write through the other user's fd"
+        fi
+
+        stop "$holder"
+        wait "$pp" 2>/dev/null
+        harness_wait_for 100 mounts_again || fail "owner: the snapshot does not mount again once the process is gone: $got $msg"
+        mnt=$(reply_path)
+        [ "$(cat "$mnt/by-$mode" 2>/dev/null)" = "$mode" ] && pass "what was written through the copy is in the snapshot" ||
+                fail "the snapshot lacks what was written through the other user's copy"
+        want ok "owner: unmount" "$owner" Unmount k
+done
+want ok "owner: Remove once the other user's processes are gone" "$owner" Remove k
+
+finish
