@@ -101,13 +101,6 @@ static void bus_job_run(BusJob *job) {
         bus_jobs_wake(j);
 }
 
-static struct timespec worker_deadline(uint64_t idle_usec) {
-        uint64_t usec = clock_usec(CLOCK_MONOTONIC) + idle_usec;
-
-        return (struct timespec) { .tv_sec = (time_t) (usec / 1000000ULL),
-                                   .tv_nsec = (long) (usec % 1000000ULL) * 1000L };
-}
-
 /* Under the lock. */
 static BusJob *bus_jobs_dequeue(BusJobs *j) {
         BusJob *job = j->queue_head;
@@ -143,7 +136,7 @@ static void *bus_worker(void *p) {
                 if (j->worker_idle_usec == 0)
                         pthread_cond_wait(&j->wake, &j->lock);
                 else {
-                        deadline = worker_deadline(j->worker_idle_usec);
+                        deadline = monotonic_deadline(j->worker_idle_usec);
                         timed_out = pthread_cond_timedwait(&j->wake, &j->lock, &deadline) == ETIMEDOUT;
                 }
         }
@@ -252,7 +245,6 @@ void bus_jobs_abandon(BusJobs *j, const sd_bus_error *error) {
 
 int bus_jobs_new(sd_event *event, size_t max, size_t per_caller, size_t root_reserve, BusJobs **ret) {
         _cleanup_(bus_jobs_freep) BusJobs *j = NULL;
-        pthread_condattr_t attr;
         int r;
 
         assert(event);
@@ -268,17 +260,11 @@ int bus_jobs_new(sd_event *event, size_t max, size_t per_caller, size_t root_res
         r = pthread_mutex_init(&j->lock, NULL);
         if (r != 0)
                 return -r;
-        r = pthread_condattr_init(&attr);
-        if (r != 0)
-                return -r;
-        r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        if (r == 0)
-                r = pthread_cond_init(&j->wake, &attr);
-        if (r == 0)
-                r = pthread_cond_init(&j->exited, &attr);
-        (void) pthread_condattr_destroy(&attr);
-        if (r != 0)
-                return -r;
+        r = cond_init_monotonic(&j->wake);
+        if (r >= 0)
+                r = cond_init_monotonic(&j->exited);
+        if (r < 0)
+                return r;
         j->max = max;
         j->per_caller = per_caller;
         j->root_reserve = root_reserve;

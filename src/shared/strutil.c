@@ -209,3 +209,23 @@ uint64_t clock_usec(clockid_t clock) {
 uint64_t now_usec(void) {
         return clock_usec(CLOCK_REALTIME);
 }
+
+int cond_init_monotonic(pthread_cond_t *c) {
+        pthread_condattr_t attr;
+        int r;
+
+        r = pthread_condattr_init(&attr);
+        if (r != 0)
+                return -r;
+        r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        if (r == 0)
+                r = pthread_cond_init(c, &attr);
+        (void) pthread_condattr_destroy(&attr);
+        return -r;
+}
+
+struct timespec monotonic_deadline(uint64_t usec) {
+        uint64_t t = clock_usec(CLOCK_MONOTONIC) + usec;
+
+        return (struct timespec) { .tv_sec = (time_t) (t / 1000000ULL), .tv_nsec = (long) (t % 1000000ULL) * 1000L };
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,3 +47,7 @@ char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 int array_reserve_one(void **p, size_t *allocated, size_t n, size_t size, size_t initial);
 uint64_t clock_usec(clockid_t clock);
 uint64_t now_usec(void); /* CLOCK_REALTIME */
+/* Condition variables whose timed waits run on CLOCK_MONOTONIC (0 or a negative errno),
+ * and the deadline usec from now for such a wait. */
+int cond_init_monotonic(pthread_cond_t *c);
+struct timespec monotonic_deadline(uint64_t usec);
