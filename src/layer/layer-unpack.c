@@ -292,6 +292,7 @@ static int helper_verdict(Unpack *u, const LayerLimits *l, const siginfo_t *si, 
         memcpy(ret->diff_id, res.diff_id, sizeof ret->diff_id);
         ret->bytes = res.bytes;
         ret->entries = res.entries;
+        ret->marked_implicit = res.marked_implicit != 0;
         return 0;
 }
 

@@ -33,13 +33,14 @@ enum {
         LAYER_UNPACK_FD_LOWERS,   /* and the n lower layers after it, topmost first */
 };
 
-#define LAYER_UNPACK_RESULT_MAGIC UINT32_C(0x4c4d5531) /* "LMU1" */
+#define LAYER_UNPACK_RESULT_MAGIC UINT32_C(0x4c4d5532) /* "LMU2" */
 
 typedef struct LayerUnpackResult {
         uint32_t magic;
         int32_t code; /* 0, or the positive errno kind of the failure; negated: an internal
                        * failure (Error.internal), that errno */
         uint64_t bytes, entries;
+        uint32_t marked_implicit; /* LayerApplyResult's, 0 or 1 */
         char diff_id[7 + 64 + 1];
         char message[ERROR_MESSAGE_MAX];
 } LayerUnpackResult;

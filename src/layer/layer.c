@@ -50,6 +50,7 @@ typedef struct Apply {
         LayerPaths opaques;   /* opaque directories */
         LayerParseResult result;
         bool have_result;
+        bool marked_implicit; /* a directory got LAYER_XATTR_IMPLICIT */
         uint64_t sync_at;     /* layer bytes read after which to write back again */
         uint64_t synced_usec; /* when it last did */
         Error parse_error;    /* what the parser reported */
@@ -456,7 +457,10 @@ static int implicit_dir_copy(Apply *a, const char *path) {
                 return layer_report_dir_times(a->report_fd, path,
                                               &(LayerDirTimes) { .atime = st.st_atim, .mtime = st.st_mtim });
         }
-        return a->opts->mark_implicit ? RET_NERRNO(fsetxattr(dst, LAYER_XATTR_IMPLICIT, "", 0, 0)) : 0;
+        if (!a->opts->mark_implicit)
+                return 0;
+        a->marked_implicit = true;
+        return RET_NERRNO(fsetxattr(dst, LAYER_XATTR_IMPLICIT, "", 0, 0));
 }
 
 /* A directory the layer carries itself: no longer implicit where an earlier Apply left it
@@ -568,6 +572,7 @@ static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
         r = implicit_dirs_copy(a);
         if (r < 0)
                 return error_set_errno(e, r, "cannot copy the missing parent directories of the layer from the snapshot's layers");
+        ret->marked_implicit = a->marked_implicit;
 
         changes = (LayerChanges) {
                 .deletions = o->overlay_whiteouts ? NULL : a->whiteouts.list.l,

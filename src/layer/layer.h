@@ -100,6 +100,9 @@ typedef struct LayerApplyResult {
         char diff_id[7 + 64 + 1]; /* "sha256:<hex>" of the uncompressed stream */
         uint64_t bytes;           /* uncompressed length */
         uint64_t entries;         /* archive entries read */
+        /* mark_implicit: a directory below the root got LAYER_XATTR_IMPLICIT (a Commit
+         * onto a parent then has directories to complete). */
+        bool marked_implicit;
 } LayerApplyResult;
 
 /* Reads the layer from layer_fd (a regular file, pipe or socket; O_PATH and other fds

@@ -193,6 +193,7 @@ int main(int argc, char *argv[]) {
                 memcpy(res.diff_id, applied.diff_id, sizeof res.diff_id);
                 res.bytes = applied.bytes;
                 res.entries = applied.entries;
+                res.marked_implicit = applied.marked_implicit;
         }
         if (write_result(&res) < 0)
                 return LAYER_UNPACK_EXIT_USAGE;
