@@ -183,6 +183,8 @@ static int apply_locked(CoreSnapshotter *s, uid_t ns, const char *key, const Sna
                 r = layer_unpack(layer_fd, clone.c.fd, &o, &res, e);
         if (lowers)
                 close_fds(lowers, snap->n_parents);
+        if (r >= 0 && res.marked_implicit)
+                r = core_rebase_applied(clone.c.fd, key, e);
         if (r >= 0) {
                 r = apply_clone_commit(s, snap->id, &clone.c, e);
                 if (r < 0)

@@ -98,6 +98,9 @@ int core_rebase_mark(CoreSnapshotter *s, uint64_t id, Error *e);
 /* Before an Apply to id: *ret_mark whether it is a rebase snapshot (its parent directories
  * are marked); EWRONGKIND when a Commit of it began. */
 int core_rebase_apply_check(CoreSnapshotter *s, uint64_t id, const char *key, bool *ret_mark, Error *e);
+/* After an Apply to a rebase snapshot marked a directory below its root, before its clone
+ * (clone_fd) replaces the data: the Commit has directories to complete. */
+int core_rebase_applied(int clone_fd, const char *key, Error *e);
 /* Before Commit records id: gives its data what Apply onto chain (the parent's ID and
  * parents; NULL: none) would have given it. 0: not a rebase snapshot and chain NULL
  * (nothing to do); 1: done; EWRONGKIND: not a rebase snapshot but chain given, or a

@@ -24,7 +24,11 @@
  * xattrs of a parent directory the layer lacks (layer.c), comes at Commit instead.
  *
  * On the data's root, the xattr REBASE_XATTR: "-" while no Commit has begun, else the ID
- * of the parent a Commit began attaching it to ("0": none). Each directory still to take
+ * of the parent a Commit began attaching it to ("0": none); led by "=" (REBASE_CLEAN) while
+ * no Apply marked a directory below the root: a Commit then has no tree to walk. The clean
+ * state goes in the Apply's clone before it replaces the data, so it changes with the
+ * layer, whatever is killed when; a state without it (an older laminad's, or a Commit's
+ * that began while it was unknown) has the tree walked. Each directory still to take
  * its attributes from the parent carries LAYER_XATTR_IMPLICIT (Apply marks them; the root
  * from Prepare on, until a layer carries "./"). A Commit records its parent first, then
  * copies into each marked directory what Apply onto that parent would have copied (from
@@ -36,16 +40,19 @@
 
 #define REBASE_XATTR "trusted.lamina.rebase"
 #define REBASE_NOT_BEGUN "-"
+#define REBASE_CLEAN '='
 
 static int open_root(CoreSnapshotter *s, uint64_t id, int *ret, Error *e) {
         return s->backend->vtable->open_data(s->backend, id, ret, e);
 }
 
 /* 0: not a rebase snapshot; 1: one, *ret_parent the parent a Commit began attaching it
- * to, or REBASE_NONE when none began. */
+ * to, or REBASE_NONE when none began, *ret_clean whether no directory below the root is
+ * marked. */
 #define REBASE_NONE UINT64_MAX
-static int read_state(int root_fd, uint64_t *ret_parent) {
+static int read_state(int root_fd, uint64_t *ret_parent, bool *ret_clean) {
         char buf[32];
+        const char *p = buf;
         ssize_t n;
         char *end;
 
@@ -53,15 +60,27 @@ static int read_state(int root_fd, uint64_t *ret_parent) {
         if (n < 0)
                 return errno == ENODATA || errno == EOPNOTSUPP ? 0 : -errno;
         buf[n] = 0;
-        if (streq(buf, REBASE_NOT_BEGUN)) {
+        *ret_clean = buf[0] == REBASE_CLEAN;
+        p += *ret_clean;
+        if (streq(p, *ret_clean ? "" : REBASE_NOT_BEGUN)) {
                 *ret_parent = REBASE_NONE;
                 return 1;
         }
         errno = 0;
-        *ret_parent = strtoull(buf, &end, 10);
-        if (errno != 0 || end == buf || *end != 0 || buf[0] == '-')
+        *ret_parent = strtoull(p, &end, 10);
+        if (errno != 0 || end == p || *end != 0 || p[0] == '-')
                 return -EBADMSG;
         return 1;
+}
+
+static int write_state(int root_fd, uint64_t parent, bool clean) {
+        char value[32];
+
+        if (parent == REBASE_NONE)
+                snprintf(value, sizeof value, "%s", clean ? (const char[]) { REBASE_CLEAN, 0 } : REBASE_NOT_BEGUN);
+        else
+                snprintf(value, sizeof value, "%s%" PRIu64, clean ? (const char[]) { REBASE_CLEAN, 0 } : "", parent);
+        return RET_NERRNO(fsetxattr(root_fd, REBASE_XATTR, value, strlen(value), 0));
 }
 
 int core_rebase_mark(CoreSnapshotter *s, uint64_t id, Error *e) {
@@ -71,15 +90,28 @@ int core_rebase_mark(CoreSnapshotter *s, uint64_t id, Error *e) {
         r = open_root(s, id, &fd, e);
         if (r < 0)
                 return r;
-        if (fsetxattr(fd, LAYER_XATTR_IMPLICIT, "", 0, 0) < 0 ||
-            fsetxattr(fd, REBASE_XATTR, REBASE_NOT_BEGUN, strlen(REBASE_NOT_BEGUN), 0) < 0 || fsync(fd) < 0)
+        if (fsetxattr(fd, LAYER_XATTR_IMPLICIT, "", 0, 0) < 0 || write_state(fd, REBASE_NONE, true) < 0 || fsync(fd) < 0)
                 return error_set_errno(e, errno, "cannot mark the new snapshot's data for a rebase");
+        return 0;
+}
+
+int core_rebase_applied(int clone_fd, const char *key, Error *e) {
+        uint64_t parent;
+        bool clean;
+        int r;
+
+        r = read_state(clone_fd, &parent, &clean);
+        if (r > 0 && clean)
+                r = write_state(clone_fd, parent, false);
+        if (r < 0)
+                return error_set_errno(e, r, "cannot record the rebase state of snapshot %s", QUOTE(key));
         return 0;
 }
 
 int core_rebase_apply_check(CoreSnapshotter *s, uint64_t id, const char *key, bool *ret_mark, Error *e) {
         _cleanup_close_ int fd = -EBADF;
         uint64_t parent;
+        bool clean;
         int r;
 
         *ret_mark = false;
@@ -88,7 +120,7 @@ int core_rebase_apply_check(CoreSnapshotter *s, uint64_t id, const char *key, bo
         r = open_root(s, id, &fd, e);
         if (r < 0)
                 return r;
-        r = read_state(fd, &parent);
+        r = read_state(fd, &parent, &clean);
         if (r < 0)
                 return error_set_errno(e, r, "cannot read the rebase state of snapshot %s", QUOTE(key));
         if (r > 0 && parent != REBASE_NONE)
@@ -205,8 +237,8 @@ static void close_lowers(int *fds, size_t n) {
 int core_rebase_attach(CoreSnapshotter *s, uint64_t id, const char *key, const Snapshot *chain, Error *e) {
         _cleanup_(attach_done) Attach a = {};
         _cleanup_close_ int root = -EBADF;
-        char value[32];
-        uint64_t begun;
+        uint64_t begun, parent = chain ? chain->id : 0;
+        bool clean;
         int *lowers = NULL;
         size_t n = chain ? chain->n_parents + 1 : 0;
         int r;
@@ -214,7 +246,7 @@ int core_rebase_attach(CoreSnapshotter *s, uint64_t id, const char *key, const S
         r = open_root(s, id, &root, e);
         if (r < 0)
                 return r;
-        r = read_state(root, &begun);
+        r = read_state(root, &begun, &clean);
         if (r < 0)
                 return error_set_errno(e, r, "cannot read the rebase state of snapshot %s", QUOTE(key));
         if (r == 0) {
@@ -224,13 +256,12 @@ int core_rebase_attach(CoreSnapshotter *s, uint64_t id, const char *key, const S
                                   "snapshot %s was not prepared with the rebase option; only such a snapshot takes a parent at Commit",
                                   QUOTE(key));
         }
-        if (begun != REBASE_NONE && begun != (chain ? chain->id : 0))
+        if (begun != REBASE_NONE && begun != parent)
                 return error_setf(e, EWRONGKIND,
                                   "snapshot %s was being committed onto another parent when laminad stopped; commit it onto that one or remove it",
                                   QUOTE(key));
 
-        snprintf(value, sizeof value, "%" PRIu64, chain ? chain->id : 0);
-        if (fsetxattr(root, REBASE_XATTR, value, strlen(value), 0) < 0 || fsync(root) < 0)
+        if (write_state(root, parent, clean) < 0 || fsync(root) < 0)
                 return error_set_errno(e, errno, "cannot record the parent of snapshot %s", QUOTE(key));
 
         if (n > 0) {
@@ -249,13 +280,15 @@ int core_rebase_attach(CoreSnapshotter *s, uint64_t id, const char *key, const S
         a.lowers = lowers;
         a.n_lowers = n;
         r = attach_root(&a, root);
-        if (r >= 0)
+        /* Nothing below the root to complete: no Apply marked a directory there. */
+        if (r >= 0 && !clean)
                 r = tree_walk(root, -EBADF, attach_one, &a);
         close_lowers(lowers, n);
         if (r < 0)
                 return error_set_errno(e, r, "cannot give snapshot %s its parent's directories%s%s", QUOTE(key),
                                        a.path ? " at " : "", a.path ?: "");
-        log_debug("%s: data of %s attached to parent ID %s", s->name, QUOTE(key), value);
+        log_debug("%s: data of %s attached to parent ID %" PRIu64 "%s", s->name, QUOTE(key), parent,
+                  clean ? " (nothing below its root marked)" : "");
         return 1;
 }
 

@@ -257,6 +257,87 @@ TEST(rebase_refusals) {
         ASSERT_OK(core_remove(o, 0, "base", &e));
 }
 
+static void expect_state(const char *data, const char *want) {
+        char buf[32] = {};
+
+        ASSERT_TRUE(lgetxattr(data, "trusted.lamina.rebase", buf, sizeof buf - 1) == (ssize_t) strlen(want));
+        ASSERT_STREQ(buf, want);
+}
+
+/* A mark no Apply made: a Commit that walks the tree completes the directory and drops
+ * it; one that skips the walk leaves it (and the directory's own attributes). */
+static char *plant_mark(CoreSnapshotter *s, const char *key) {
+        char *p = data_of(s, key);
+
+        ASSERT_OK(lsetxattr(test_path(p, "keep"), LAYER_XATTR_IMPLICIT, "", 0, 0));
+        return p;
+}
+
+/* "keep/" carried by the layer: nothing below the root is marked. */
+static const TarItem explicit_layer[] = {
+        { .name = "keep/", .type = AE_IFDIR, .mode = 0700, .mtime = 3000 },
+        { .name = "keep/c", .data = "three", .mtime = 3001 },
+};
+
+/* The Commit walks the tree only when an Apply marked a directory below the root: recorded
+ * with the Apply's data (so kept across a restart between Apply and Commit), sticky once
+ * set, and assumed for a state an older laminad wrote. */
+TEST(rebase_commit_walks_only_what_apply_marked) {
+        CoreSnapshotter *s = core_snapshotter_by_name(core, "overlayfs");
+        _cleanup_free_ char *clean = NULL, *marked = NULL, *old = NULL;
+        Error e = ERROR_NULL;
+        struct stat st;
+
+        ASSERT_OK(core_prepare(s, 0, "b", NULL, NULL, NULL, &e));
+        apply(s, "b", base, ELEMENTSOF(base));
+        ASSERT_OK(core_commit(s, 0, "base", "b", NULL, &e));
+
+        /* nothing marked: no walk, the root still gets the parent's owner */
+        ASSERT_OK(core_prepare_rebase(s, 0, "clean", NULL, NULL, &e));
+        apply(s, "clean", explicit_layer, ELEMENTSOF(explicit_layer));
+        clean = plant_mark(s, "clean");
+        expect_state(clean, "=");
+        ASSERT_OK(core_commit_onto(s, 0, "clean-c", "clean", "base", NULL, &e));
+        ASSERT_TRUE(has_mark(test_path(clean, "keep"), LAYER_XATTR_IMPLICIT));
+        ASSERT_OK(lstat(test_path(clean, "keep"), &st));
+        ASSERT_TRUE((st.st_mode & 07777) == 0700 && st.st_uid == 0);
+        ASSERT_OK(lstat(clean, &st));
+        ASSERT_TRUE(st.st_uid == 7 && st.st_gid == 8 && !has_mark(clean, LAYER_XATTR_IMPLICIT));
+
+        /* marked by the second of three Applies, laminad restarted before the Commit */
+        ASSERT_OK(core_prepare_rebase(s, 0, "marked", NULL, NULL, &e));
+        apply(s, "marked", explicit_layer, ELEMENTSOF(explicit_layer));
+        marked = data_of(s, "marked");
+        expect_state(marked, "=");
+        apply(s, "marked", (const TarItem[]) { { .name = "deep/er/g", .data = "four", .mtime = 4000 } }, 1);
+        expect_state(marked, "-");
+        apply(s, "marked", explicit_layer, ELEMENTSOF(explicit_layer));
+        expect_state(marked, "-");
+        ASSERT_TRUE(has_mark(test_path(marked, "deep"), LAYER_XATTR_IMPLICIT));
+        core_free(core);
+        core = test_core_new(dir, 0);
+        s = core_snapshotter_by_name(core, "overlayfs");
+        ASSERT_OK(core_commit_onto(s, 0, "marked-c", "marked", "base", NULL, &e));
+        ASSERT_TRUE(!has_mark(test_path(marked, "deep"), LAYER_XATTR_IMPLICIT));
+        ASSERT_OK(lstat(test_path(marked, "deep"), &st));
+        ASSERT_TRUE((st.st_mode & 07777) == 0711 && st.st_uid == 43);
+
+        /* prepared by an older laminad ("-": marks unknown): walked */
+        ASSERT_OK(core_prepare_rebase(s, 0, "old", NULL, NULL, &e));
+        apply(s, "old", explicit_layer, ELEMENTSOF(explicit_layer));
+        old = plant_mark(s, "old");
+        ASSERT_OK(lsetxattr(old, "trusted.lamina.rebase", "-", 1, 0));
+        ASSERT_OK(core_commit_onto(s, 0, "old-c", "old", "base", NULL, &e));
+        ASSERT_TRUE(!has_mark(test_path(old, "keep"), LAYER_XATTR_IMPLICIT));
+        ASSERT_OK(lstat(test_path(old, "keep"), &st));
+        ASSERT_TRUE((st.st_mode & 07777) == 0701 && st.st_uid == 42);
+
+        ASSERT_OK(core_remove(s, 0, "old-c", &e));
+        ASSERT_OK(core_remove(s, 0, "marked-c", &e));
+        ASSERT_OK(core_remove(s, 0, "clean-c", &e));
+        ASSERT_OK(core_remove(s, 0, "base", &e));
+}
+
 /* Layers applied at once: a snapshot may be attached to a parent younger than itself. */
 TEST(rebase_onto_a_younger_parent) {
         CoreSnapshotter *s = core_snapshotter_by_name(core, "overlayfs");
@@ -297,6 +378,7 @@ int main(void) {
                 TEST_ENTRY(rebase_gives_what_apply_onto_the_parent_gives),
                 TEST_ENTRY(rebase_without_parent_and_explicit_root),
                 TEST_ENTRY(rebase_refusals),
+                TEST_ENTRY(rebase_commit_walks_only_what_apply_marked),
         };
         int r;
 
