@@ -157,9 +157,11 @@ int record_put(StoreTxn *t, const Record *rec, const Labels *labels) {
         int r;
 
         r = record_encode(rec, labels, &b);
-        if (r < 0)
-                return r;
-        return db_put(t, t->store->records, k.b, sizeof k.b, b.data, b.n, 0);
+        if (r >= 0)
+                r = db_put(t, t->store->records, k.b, sizeof k.b, b.data, b.n, 0);
+        if (r >= 0)
+                r = transient_index_put(t, rec, labels);
+        return r;
 }
 
 int name_index_change(StoreTxn *t, uid_t owner, const char *name, uint64_t id, bool add) {

@@ -49,6 +49,11 @@ int txn_result(StoreTxn *t, int rc) {
         return errno_from_mdb(rc);
 }
 
+uint64_t txn_last_committed(StoreTxn *t) {
+        /* A write transaction has the ID of the last one committed, plus one. */
+        return (uint64_t) mdb_txn_id(t->txn) - t->write;
+}
+
 /* --- open, close, transactions --- */
 
 static int open_databases(Store *s) {
@@ -63,10 +68,9 @@ static int open_databases(Store *s) {
                 { "children", offsetof(Store, children), 0 },
                 { "mounts", offsetof(Store, mounts), 0 },
                 { "images", offsetof(Store, images), 0 },
-                { "owners", offsetof(Store, owners), 0 },
         };
         MDB_txn *txn;
-        int rc;
+        int r, rc;
 
         rc = mdb_txn_begin(s->env, NULL, 0, &txn);
         if (rc != 0)
@@ -78,6 +82,12 @@ static int open_databases(Store *s) {
                         mdb_txn_abort(txn);
                         return errno_from_mdb(rc);
                 }
+        }
+        /* Those of the derived records only where they exist: creating one is a write. */
+        r = derived_dbs_open(s, txn, false);
+        if (r < 0) {
+                mdb_txn_abort(txn);
+                return r;
         }
         return errno_from_mdb(mdb_txn_commit(txn));
 }
@@ -184,7 +194,7 @@ int store_open(const char *dir, const StoreOptions *opts, Store **ret) {
         r = store_env_open(s, size);
         if (r < 0)
                 return r;
-        r = store_owner_totals_ensure(s);
+        r = store_derived_ensure(s);
         if (r < 0)
                 return r;
 
@@ -322,9 +332,17 @@ static int store_write_once(Store *s, store_write_fn fn, void *userdata, Error *
                 return error_set_errno(e, r, "cannot begin a metadata transaction");
         }
 
-        r = fn(&t, userdata, e);
-        if (r >= 0 && !t.map_full) {
+        r = store_derived_missing_in(&t);
+        if (r < 0)
+                r = error_set_errno(e, r, "cannot begin a metadata transaction");
+        else {
+                t.derived_missing = r > 0;
+                r = fn(&t, userdata, e);
+        }
+        if (r >= 0 && !t.map_full && !t.derived_missing) {
                 int k = owner_totals_stamp(&t);
+                if (k >= 0)
+                        k = transient_index_stamp(&t);
                 if (k < 0)
                         r = error_set_errno(e, k, "cannot write a metadata transaction");
         }
@@ -341,6 +359,13 @@ static int store_write_once(Store *s, store_write_fn fn, void *userdata, Error *
 }
 
 int store_write(Store *s, store_write_fn fn, void *userdata, Error *e) {
+        assert(s);
+
+        store_derived_maybe_retry(s);
+        return store_write_now(s, fn, userdata, e);
+}
+
+int store_write_now(Store *s, store_write_fn fn, void *userdata, Error *e) {
         Error saved = e ? *e : ERROR_NULL;
         int r = -ENOSPC;
 

@@ -16,6 +16,11 @@
  *   owners    be32(owner) -> what the owner's records, images and mounts count
  *             (StoreOwnerTotals, store-owner.c), changed in every transaction that
  *             changes them; none for an owner holding nothing
+ *   transients be64(id) -> "": the active snapshots and views carrying the label
+ *             STORE_LABEL_TRANSIENT (store-transient.c), changed with their records
+ *
+ * The totals and the transient index are derived from the records: built at open when
+ * missing, or later when the filesystem is full then (store-derived.c).
  *
  * The key layout keeps the name index ordered by owner, then by name bytes, except
  * within a group of long names sharing their prefix, which walk sorts in memory.
@@ -23,10 +28,12 @@
  * Files: store-env.c (open, close, transactions), store-map.c (growing the map),
  * store-codec.c (bytes of records and keys), store-db.c (raw access and record lookups),
  * store.c (containerd's operations), store-walk.c, store-verify.c, store-mount.c,
- * store-owner.c (the totals per owner). */
+ * store-owner.c (the totals per owner), store-transient.c (the transient index),
+ * store-derived.c (building both). */
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,8 +57,13 @@ struct Store {
         char *dir;
         size_t initial_map_size;
         MDB_env *env; /* NULL after a failed reopen; changes only with no transaction open */
-        MDB_dbi meta, records, names, children, mounts, images, owners;
+        MDB_dbi meta, records, names, children, mounts, images, owners, transients;
         size_t page_size;
+
+        /* The totals and the transient index could not be built (store-derived.c): the
+         * totals refuse to be read, neither is kept, no write stamps them as kept. */
+        atomic_bool derived_missing;
+        uint64_t derived_tried_usec; /* the last attempt to build them; with mutex */
 
         pthread_mutex_t mutex;
         pthread_cond_t cond;
@@ -64,6 +76,9 @@ struct StoreTxn {
         MDB_txn *txn;
         bool write;
         bool map_full; /* an operation hit MDB_MAP_FULL: store_write() grows and reruns */
+        /* A write that neither keeps nor stamps the totals and the transient index: they are
+         * missing (store-derived.c), as the transaction saw when it began. */
+        bool derived_missing;
 };
 
 /* --- the environment (store-env.c) and its files (store-lock.c, store-compact.c) --- */
@@ -82,6 +97,8 @@ int store_lock_prepare(int dir_fd, int *lock_fd, bool fresh);
 int store_compact(int dir_fd, const char *dir);
 /* errno_from_mdb(), remembering MDB_MAP_FULL for store_write(). */
 int txn_result(StoreTxn *t, int rc);
+/* The ID of the last write transaction committed as t sees it. */
+uint64_t txn_last_committed(StoreTxn *t);
 
 /* --- the transaction count, growing the map, reopening (store-map.c) --- */
 
@@ -213,12 +230,44 @@ int owner_change_record(StoreTxn *t, uint64_t id, bool add, OwnerChange *c);
 void owner_change_image(uid_t owner, const MDB_val *key, const MDB_val *val, bool add, OwnerChange *c);
 void owner_change_mount(uid_t owner, uint64_t kernel_mounts, bool add, OwnerChange *c);
 int owner_change_commit(StoreTxn *t, const OwnerChange *c);
-/* Builds the totals of a store written before they existed, or last written by a laminad
- * that did not keep them (at open). */
-int store_owner_totals_ensure(Store *s);
+/* 1 when the totals are built and the last write transaction t sees kept them; 0 when they
+ * must be built (a store written before they existed, or last written by a laminad that did
+ * not keep them). */
+int owner_totals_current(StoreTxn *t);
+/* Counts them again from the records, in t. */
+int owner_totals_build(StoreTxn *t);
 /* Every write transaction (store_write()) ends with this: it records that a writer that
  * keeps the totals wrote last. */
 int owner_totals_stamp(StoreTxn *t);
 /* For store_verify(): every totals record equals a recount and together they count all
  * n_records records, every image and every mount. */
 int owner_totals_verify(StoreTxn *t, size_t n_records, Error *e);
+
+/* --- the transient index (store-transient.c) --- */
+
+/* After record_put(): rec is in the index when it is active or a view with the label. */
+int transient_index_put(StoreTxn *t, const Record *rec, const Labels *labels);
+/* After the record of id is deleted. */
+int transient_index_delete(StoreTxn *t, uint64_t id);
+/* As owner_totals_current(), owner_totals_build(), owner_totals_stamp(). */
+int transient_index_current(StoreTxn *t);
+int transient_index_build(StoreTxn *t);
+int transient_index_stamp(StoreTxn *t);
+/* For store_verify(): the index holds exactly the records it should. */
+int transient_index_verify(StoreTxn *t, Error *e);
+
+/* --- building the derived records (store-derived.c) --- */
+
+/* Opens the databases of the derived records (owners, transients) in txn: 1, or 0 when
+ * create is false and one does not exist (a store written before it: the build creates it;
+ * until then nothing uses them). */
+int derived_dbs_open(Store *s, MDB_txn *txn, bool create);
+/* At open: builds what is missing; on a full filesystem leaves them missing. */
+int store_derived_ensure(Store *s);
+/* At the start of every store_write(): another try while they are missing, at most every
+ * few seconds and only when the filesystem has space. */
+void store_derived_maybe_retry(Store *s);
+/* Whether the write transaction t, just begun, finds them missing. */
+int store_derived_missing_in(StoreTxn *t);
+/* store_write() without that try. */
+int store_write_now(Store *s, store_write_fn fn, void *userdata, Error *e);

@@ -12,7 +12,8 @@
  * changed in the same write transaction as every record, image and mount of that owner,
  * so reading it is one lookup however much the owner holds, and a crash never leaves it
  * apart from what it counts. A store written before the totals existed gets them built
- * once, when it is opened (the meta key OWNER_TOTALS_KEY says they are). Every write
+ * once, when it is opened or later (store-derived.c; the meta key OWNER_TOTALS_KEY says
+ * they are). Every write
  * transaction also records its own ID (OWNER_TOTALS_TXN_KEY): when the store's last
  * transaction is not the one recorded, a laminad that did not keep the totals (an older
  * one, after a downgrade) wrote since, and they are built again at open. */
@@ -265,7 +266,8 @@ void owner_change_mount(uid_t owner, uint64_t kernel_mounts, bool add, OwnerChan
 int owner_change_commit(StoreTxn *t, const OwnerChange *c) {
         assert(t && t->write);
 
-        if (!c->set)
+        /* Missing: counted from the records when they are built. */
+        if (!c->set || t->derived_missing)
                 return 0;
         return change_apply(t, c->owner, &c->add, &c->sub);
 }
@@ -335,18 +337,19 @@ static int totals_current(StoreTxn *t) {
         if (v.mv_size != sizeof le)
                 return 0;
         memcpy(&le, v.mv_data, sizeof le);
-        return le64toh(le) == (uint64_t) mdb_txn_id(t->txn);
+        return le64toh(le) == txn_last_committed(t);
 }
 
-static int build_in_txn(StoreTxn *t, void *userdata, Error *e) {
-        uint64_t *seen = userdata;
+int owner_totals_current(StoreTxn *t) {
+        int r = totals_built(t);
+
+        return r > 0 ? totals_current(t) : r;
+}
+
+int owner_totals_build(StoreTxn *t) {
         uint8_t version = OWNER_TOTALS_VERSION;
         int r;
 
-        /* Another process wrote meanwhile (a write transaction has the ID of the last one
-         * committed, plus one): it built them or kept them. */
-        if ((uint64_t) mdb_txn_id(t->txn) != *seen + 1)
-                return 0;
         r = txn_result(t, mdb_drop(t->txn, t->store->owners, 0));
         if (r >= 0)
                 r = db_each(t, t->store->records, build_record, NULL, NULL, NULL);
@@ -356,35 +359,7 @@ static int build_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 r = db_each(t, t->store->mounts, build_mount, NULL, NULL, NULL);
         if (r >= 0)
                 r = db_put(t, t->store->meta, OWNER_TOTALS_KEY, strlen(OWNER_TOTALS_KEY), &version, 1, 0);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot count what each user holds in the metadata");
-        return 0;
-}
-
-int store_owner_totals_ensure(Store *s) {
-        _cleanup_(store_read_endp) StoreTxn *t = NULL;
-        Error e = ERROR_NULL;
-        uint64_t seen;
-        int r, k;
-
-        r = store_read_begin(s, &t);
-        if (r < 0)
-                return r;
-        r = totals_built(t);
-        k = r > 0 ? totals_current(t) : 0;
-        seen = (uint64_t) mdb_txn_id(t->txn);
-        store_read_end(TAKE_PTR(t));
-        if (r < 0 || k < 0)
-                return r < 0 ? r : k;
-        if (r > 0 && k > 0)
-                return 0;
-        log_debug("metadata in %s has %s: counting what each user holds", s->dir,
-                  r == 0 ? "no totals per user yet"
-                         : "been written by a laminad that did not keep its totals per user");
-        r = store_write(s, build_in_txn, &seen, &e);
-        if (r < 0)
-                return log_debug_errno(r, "metadata in %s: %s", s->dir, e.message ?: "cannot count");
-        return 0;
+        return r;
 }
 
 /* --- checking them (store_verify()) --- */
@@ -460,6 +435,12 @@ int store_owner_totals(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret, Error *e
 
         assert(t && ret);
 
+        if (atomic_load(&t->store->derived_missing))
+                return error_setf(e, ENOSPC,
+                                  "cannot tell what uid %u holds: the totals per user are not counted yet, the "
+                                  "filesystem holding the snapshot metadata has been too full to count them since "
+                                  "laminad started; free space there (Remove, Cleanup) and try again",
+                                  (unsigned) owner);
         r = totals_read(t, owner, ret);
         if (r == -EBADMSG) {
                 /* A damaged record (the next change of the owner's writes a good one):

@@ -107,5 +107,8 @@ int store_verify(StoreTxn *t, Error *e) {
                 return r;
         if (n_records != n_names)
                 return error_setf(e, EBADMSG, "%zu records but %zu name index entries", n_records, n_names);
-        return owner_totals_verify(t, n_records, e);
+        r = owner_totals_verify(t, n_records, e);
+        if (r < 0)
+                return r;
+        return transient_index_verify(t, e);
 }

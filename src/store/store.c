@@ -354,6 +354,8 @@ int store_remove(StoreTxn *t, uid_t owner, const char *name, uint64_t *ret_id,
         if (r >= 0)
                 r = db_del(t, t->store->records, k.b, sizeof k.b, NULL, 0);
         if (r >= 0)
+                r = transient_index_delete(t, rec.id);
+        if (r >= 0)
                 r = owner_change_commit(t, &change);
         if (r < 0)
                 return record_fail(e, r, name);

@@ -108,6 +108,22 @@ int store_walk_owner(StoreTxn *t, uid_t owner, const Filter *filter, store_walk_
 int store_walk_owner_from(StoreTxn *t, uid_t owner, const char *from, const Filter *filter, store_walk_fn fn,
                           void *userdata, Error *e);
 
+/* Whether the totals per owner and the transient index are missing: they could not be
+ * built at open because the filesystem holding the store was full. store_owner_totals()
+ * then fails with ENOSPC saying so, and store_walk_transient() reads every record. Each
+ * store_write() tries again (at most every few seconds, once the filesystem has space);
+ * store_derived_retry() tries now: 1 when it built them, 0 when they are there or still
+ * cannot be built. Never inside a transaction. */
+bool store_derived_missing(Store *s);
+int store_derived_retry(Store *s);
+
+/* The label of a snapshot its maker asked to go when it goes (core.h); the store keeps an
+ * index of the active snapshots and views carrying it. */
+#define STORE_LABEL_TRANSIENT "org.lamina.transient"
+/* Calls fn for every active snapshot and view carrying STORE_LABEL_TRANSIENT, in ID order,
+ * reading only those (unless the index is missing: then every record). */
+int store_walk_transient(StoreTxn *t, store_walk_fn fn, void *userdata, Error *e);
+
 /* What one owner holds (for quotas): snapshots of every kind, their label bytes (keys and
  * values), the recorded usage of its committed ones, its image records (count, and bytes
  * of keys and values), its mount records and the kernel mounts they cost (kernel_mounts of

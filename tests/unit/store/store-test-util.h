@@ -4,13 +4,15 @@
 /* Helpers for the store tests: a scratch directory and one-operation write
  * transactions. */
 
+#include <endian.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store-internal.h"
 #include "strutil.h"
 #include "test-util.h"
 
@@ -193,4 +195,60 @@ static inline char *long_name(size_t len, char fill, const char *tail) {
         memcpy(s + len - n, tail ?: "", n);
         s[len] = 0;
         return s;
+}
+
+/* A change made behind the store's back (it must not be open), in one raw LMDB write
+ * transaction of the store in db. */
+typedef void (*test_raw_fn)(MDB_txn *txn, void *userdata);
+
+static inline void test_raw_change(const char *db, test_raw_fn fn, void *userdata) {
+        MDB_env *env;
+        MDB_txn *txn;
+
+        ASSERT_TRUE(mdb_env_create(&env) == 0);
+        ASSERT_TRUE(mdb_env_set_maxdbs(env, STORE_MAX_DBS) == 0);
+        ASSERT_TRUE(mdb_env_open(env, db, MDB_NOTLS, 0600) == 0);
+        ASSERT_TRUE(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+        fn(txn, userdata);
+        ASSERT_TRUE(mdb_txn_commit(txn) == 0);
+        mdb_env_close(env);
+}
+
+static inline MDB_dbi test_raw_dbi(MDB_txn *txn, const char *name) {
+        MDB_dbi dbi;
+
+        ASSERT_TRUE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
+        return dbi;
+}
+
+/* As a store written before the totals per owner and/or the transient index existed: the
+ * database and its marker gone. */
+static inline void test_raw_drop_derived(MDB_txn *txn, bool totals, bool index) {
+        MDB_dbi meta = test_raw_dbi(txn, "meta");
+        MDB_val k;
+
+        if (totals) {
+                ASSERT_TRUE(mdb_drop(txn, test_raw_dbi(txn, "owners"), 1) == 0);
+                k = (MDB_val) { .mv_size = strlen("owner-totals"), .mv_data = (void *) "owner-totals" };
+                ASSERT_TRUE(mdb_del(txn, meta, &k, NULL) == 0);
+        }
+        if (index) {
+                ASSERT_TRUE(mdb_drop(txn, test_raw_dbi(txn, "transients"), 1) == 0);
+                k = (MDB_val) { .mv_size = strlen("transient-index"), .mv_data = (void *) "transient-index" };
+                ASSERT_TRUE(mdb_del(txn, meta, &k, NULL) == 0);
+        }
+}
+
+/* Records txn as a write of a laminad that kept the totals per owner (and the transient
+ * index too when index): what it changed is taken as kept at the next open. */
+static inline void test_raw_stamp_derived(MDB_txn *txn, bool index) {
+        uint64_t le = htole64((uint64_t) mdb_txn_id(txn));
+        MDB_val v = { .mv_size = sizeof le, .mv_data = &le };
+        MDB_val k = { .mv_size = strlen("owner-totals-txn"), .mv_data = (void *) "owner-totals-txn" };
+        MDB_dbi meta = test_raw_dbi(txn, "meta");
+
+        ASSERT_TRUE(mdb_put(txn, meta, &k, &v, 0) == 0);
+        k = (MDB_val) { .mv_size = strlen("transient-index-txn"), .mv_data = (void *) "transient-index-txn" };
+        if (index)
+                ASSERT_TRUE(mdb_put(txn, meta, &k, &v, 0) == 0);
 }

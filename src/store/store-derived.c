@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Building the records derived from the others: the totals per owner (store-owner.c) and
+ * the transient index (store-transient.c). A store written before they existed, or last by
+ * a laminad that did not keep them, gets them built in one write transaction when it is
+ * opened. That transaction reads every record and writes new pages: on a full filesystem
+ * (less than DERIVED_FREE_MIN free, or the build failing with ENOSPC/EDQUOT) the store opens
+ * without them (derived_missing), so that reads, and the writes that free space (Remove,
+ * Cleanup), still work: the free pages of the data file are left to them. Meanwhile neither
+ * is kept, no write stamps them as kept, the totals refuse to be read and the transient walk
+ * reads every record. Each write tries again, at most every DERIVED_RETRY_USEC and only once
+ * the filesystem has space, and so does store_derived_retry(). Whatever is killed when, the
+ * build is one transaction, and a store whose last writer did not stamp them is built again
+ * at the next open. */
+
+#include <inttypes.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "log.h"
+#include "store-internal.h"
+#include "strutil.h"
+
+#define DERIVED_FREE_MIN ((uint64_t) 1 << 20)
+#define DERIVED_RETRY_USEC (5 * (uint64_t) 1000000)
+
+int derived_dbs_open(Store *s, MDB_txn *txn, bool create) {
+        static const struct {
+                const char *name;
+                size_t offset;
+        } table[] = {
+                { "owners", offsetof(Store, owners) },
+                { "transients", offsetof(Store, transients) },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                int rc = mdb_dbi_open(txn, table[i].name, create ? MDB_CREATE : 0,
+                                      (MDB_dbi *) ((uint8_t *) s + table[i].offset));
+                if (rc == MDB_NOTFOUND && !create)
+                        return 0;
+                if (rc != 0)
+                        return errno_from_mdb(rc);
+        }
+        return 1;
+}
+
+/* 1 when both are built and kept by the last writer. */
+static int derived_current(StoreTxn *t) {
+        int r = owner_totals_current(t);
+
+        return r > 0 ? transient_index_current(t) : r;
+}
+
+typedef struct BuildArgs {
+        uint64_t seen; /* the last transaction when they were found missing */
+} BuildArgs;
+
+static int build_in_txn(StoreTxn *t, void *userdata, Error *e) {
+        BuildArgs *a = userdata;
+        int r;
+
+        /* This transaction builds them, and stamps them as kept (store_write_once()). */
+        t->derived_missing = false;
+        /* Another process wrote meanwhile (a write transaction has the ID of the last one
+         * committed, plus one): look again. */
+        if ((uint64_t) mdb_txn_id(t->txn) != a->seen + 1) {
+                r = derived_current(t);
+                if (r != 0)
+                        return r;
+        }
+        r = derived_dbs_open(t->store, t->txn, true);
+        if (r >= 0)
+                r = owner_totals_build(t);
+        if (r >= 0)
+                r = transient_index_build(t);
+        if (r < 0)
+                return error_set_errno(e, -r, "cannot count what each user holds in the metadata");
+        return 0;
+}
+
+static bool filesystem_has_space(Store *s) {
+        struct statvfs sv;
+
+        return statvfs(s->dir, &sv) < 0 || (uint64_t) sv.f_bavail * sv.f_frsize >= DERIVED_FREE_MIN;
+}
+
+/* 1 when built now, 0 when there already, -ENOSPC/-EDQUOT when the filesystem is too full. */
+static int derived_build(Store *s) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        Error e = ERROR_NULL;
+        BuildArgs a;
+        int r;
+
+        r = store_read_begin(s, &t);
+        if (r < 0)
+                return r;
+        r = derived_current(t);
+        a.seen = (uint64_t) mdb_txn_id(t->txn);
+        store_read_end(TAKE_PTR(t));
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (!filesystem_has_space(s))
+                return log_debug_errno(-ENOSPC, "metadata in %s: too little space to count what each user holds",
+                                       s->dir);
+        log_debug("metadata in %s has no totals per user or transient index, or was written by a laminad "
+                  "that did not keep them: counting them", s->dir);
+        r = store_write_now(s, build_in_txn, &a, &e);
+        if (r < 0)
+                return log_debug_errno(r, "metadata in %s: %s", s->dir, e.message ?: "cannot count");
+        return 1;
+}
+
+int store_derived_missing_in(StoreTxn *t) {
+        int r;
+
+        /* Found missing before: the transaction that built them may have committed since,
+         * before derived_settle() said so (this one then keeps them on top of it). */
+        if (!atomic_load(&t->store->derived_missing))
+                return 0;
+        r = derived_current(t);
+        return r < 0 ? r : r == 0;
+}
+
+/* With the build's result: whether they are missing from now on. */
+static int derived_settle(Store *s, int r) {
+        pthread_mutex_lock(&s->mutex);
+        s->derived_tried_usec = clock_usec(CLOCK_MONOTONIC);
+        pthread_mutex_unlock(&s->mutex);
+        if (r == -ENOSPC || r == -EDQUOT) {
+                atomic_store(&s->derived_missing, true);
+                return 0;
+        }
+        if (r >= 0)
+                atomic_store(&s->derived_missing, false);
+        return r;
+}
+
+int store_derived_ensure(Store *s) {
+        /* Missing until found or built. */
+        atomic_store(&s->derived_missing, true);
+        return derived_settle(s, derived_build(s));
+}
+
+bool store_derived_missing(Store *s) {
+        assert(s);
+        return atomic_load(&s->derived_missing);
+}
+
+int store_derived_retry(Store *s) {
+        int r;
+
+        assert(s);
+
+        if (!atomic_load(&s->derived_missing))
+                return 0;
+        r = derived_build(s);
+        if (derived_settle(s, r) < 0)
+                return r;
+        return r > 0;
+}
+
+void store_derived_maybe_retry(Store *s) {
+        bool due;
+
+        if (!atomic_load(&s->derived_missing))
+                return;
+        pthread_mutex_lock(&s->mutex);
+        due = clock_usec(CLOCK_MONOTONIC) >= s->derived_tried_usec + DERIVED_RETRY_USEC;
+        pthread_mutex_unlock(&s->mutex);
+        if (due && store_derived_retry(s) < 0)
+                log_debug("metadata in %s: counting what each user holds failed; tried again later", s->dir);
+}
