@@ -390,12 +390,11 @@ int bus_track_transient(BusTracks *ts, sd_bus_message *m, uid_t uid, BusSnapshot
 }
 
 int bus_tracks_recover(BusTracks *ts, BusSnapshotter *s) {
-        static char *const filters[] = { (char *) "kind!=committed,labels.\"" CORE_LABEL_TRANSIENT "\"", NULL };
         _cleanup_(snapshot_info_list_clear) SnapshotInfoList l = {};
         Error e = ERROR_NULL;
         int r;
 
-        r = core_list(s->core, CORE_NS_ALL, filters, &l, &e);
+        r = core_list_transient(s->core, &l, &e);
         if (r < 0)
                 return log_warning_errno(r, "%s: cannot list the transient snapshots left from before: %s",
                                          core_snapshotter_name(s->core), e.message);

@@ -151,6 +151,24 @@ int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoLi
         return core_list_limited(s, ns, filters, NULL, ret, NULL, e);
 }
 
+int core_list_transient(CoreSnapshotter *s, SnapshotInfoList *ret, Error *e) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_(snapshot_info_list_clear) SnapshotInfoList l = {};
+        ListArgs a = { .ns = CORE_NS_ALL, .list = &l };
+        int r;
+
+        r = core_read_begin(s, &t, e);
+        if (r < 0)
+                return r;
+        r = store_walk_transient(t, list_one, &a, e);
+        r = list_end(s, TAKE_PTR(t), r, l.n, e);
+        if (r < 0)
+                return r;
+        *ret = l;
+        l = (SnapshotInfoList) {};
+        return 0;
+}
+
 /* Name-then-owner order: ListPage's. */
 static int position_compare(const char *x_name, uid_t x_owner, const char *y_name, uid_t y_owner) {
         int c = strcmp(x_name, y_name);

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "labels.h"
 #include "snapshot-types.h"
+#include "store.h"
 
 /* Snapshot semantics: kinds, parents, labels, namespaces, busy state. No bus here.
  *
@@ -39,6 +40,11 @@ typedef struct CoreOptions {
 int core_new(const CoreOptions *opts, Core **ret);
 Core *core_free(Core *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Core *, core_free);
+
+/* Whether a snapshotter's store opened without its totals per user and transient index
+ * (store_derived_missing(): its filesystem was full), and another try to build them. */
+bool core_derived_missing(Core *c);
+void core_derived_retry(Core *c);
 
 /* Available snapshotters, overlayfs first. */
 size_t core_n_snapshotters(Core *c);
@@ -83,7 +89,7 @@ int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e);
  * given at Prepare or View, names the maker (the bus layer: its unique connection name).
  * core_remove_transient() removes key only if it is still active or a view carrying that
  * label with the value owner; ESRCH when it no longer is (committed, removed, relabelled). */
-#define CORE_LABEL_TRANSIENT "org.lamina.transient"
+#define CORE_LABEL_TRANSIENT STORE_LABEL_TRANSIENT
 int core_remove_transient(CoreSnapshotter *s, uid_t ns, const char *key, const char *owner, Error *e);
 
 typedef struct SnapshotInfoList {
@@ -95,6 +101,9 @@ void snapshot_info_list_clear(SnapshotInfoList *l);
  * (core_list_mounts), for root's object manager. */
 #define CORE_NS_ALL ((uid_t) -1)
 int core_list(CoreSnapshotter *s, uid_t ns, char *const *filters, SnapshotInfoList *ret, Error *e);
+/* The active snapshots and views of every namespace carrying CORE_LABEL_TRANSIENT, reading
+ * only those (store_walk_transient()): what a stopped laminad left, at start. */
+int core_list_transient(CoreSnapshotter *s, SnapshotInfoList *ret, Error *e);
 /* How much one list may hold: at most max_items snapshots and, past the first, at most
  * max_bytes as size() counts them (the bus layer counts what they take in a message). A
  * page also reads at most max_read snapshots (0: no bound), whether its filters keep
