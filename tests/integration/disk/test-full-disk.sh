@@ -20,16 +20,8 @@ QUOTA=org.lamina.snapshot1.Error.QuotaExceeded
 [ "$(id -u)" = 0 ] || harness_skip "a test filesystem needs root"
 command -v mdb_stat >/dev/null || harness_die "mdb_stat is missing (install lmdb-utils)"
 command -v gdbus >/dev/null || harness_die "gdbus is missing (install libglib2.0-bin)"
-case $fstype in
-tmpfs) ;;
-ext4 | xfs | btrfs)
-        modprobe "$fstype" >/dev/null 2>&1 || :
-        grep -q "[[:space:]]$fstype\$" /proc/filesystems || harness_skip "this kernel has no $fstype"
-        [ -e /dev/loop-control ] || harness_skip "no loop devices (/dev/loop-control is missing)"
-        command -v "mkfs.$fstype" >/dev/null || harness_die "mkfs.$fstype is missing (tools/install-deps.sh)"
-        ;;
-*) harness_die "unknown filesystem type $fstype" ;;
-esac
+. "$LAMINA_SOURCE_DIR/tests/integration/disk/full-disk-lib.sh"
+full_disk_check "$fstype"
 
 harness_setup --idle-timeout 600
 state=$T/state
@@ -39,48 +31,6 @@ fail() {
         printf 'FAIL: %s\n' "$*" >&2
         tail -n 30 "$T/bus.log" >&2 || :
         exit 1
-}
-
-# The filesystem, mounted at the state directory before laminad first starts. Loop
-# devices are set up with autoclear, so the harness's unmount also detaches them.
-make_fs() {
-        local img=$T/disk.img
-        case $fstype in
-        tmpfs) mount -t tmpfs -o size=32m,nr_inodes=4096,mode=0700 lamina-full-disk "$state" ;;
-        ext4) truncate -s 32M "$img" && mkfs.ext4 -q -F -m 0 -N 4096 "$img" ;;
-        xfs) truncate -s 300M "$img" && mkfs.xfs -q -f "$img" ;;
-        btrfs) truncate -s 256M "$img" && mkfs.btrfs -q -f "$img" >/dev/null ;;
-        esac
-        if [ "$fstype" != tmpfs ]; then
-                mount -o loop "$img" "$state" || harness_skip "cannot mount a loop $fstype (no free loop device?)"
-        fi
-        mountpoint -q "$state" || fail "$state is not mounted"
-}
-
-# Takes every block (preallocated files, halving the size on each failure) and then every
-# inode that is left. Bounded: about 60 fallocate calls and 5000 files at most.
-fill() {
-        local n=0 chunk=$((1 << 30)) i=0
-        mkdir -p "$state/fill"
-        while [ "$chunk" -ge 4096 ]; do
-                if fallocate -l "$chunk" "$state/fill/$n" 2>/dev/null; then
-                        n=$((n + 1))
-                else
-                        rm -f "$state/fill/$n"
-                        chunk=$((chunk / 2))
-                fi
-        done
-        while [ "$i" -lt 5000 ] && : 2>/dev/null >"$state/fill/i$i"; do
-                i=$((i + 1))
-        done
-        sync
-        harness_log "filled $state: $(df -h --output=avail,iavail "$state" 2>/dev/null | tail -n 1 | xargs)"
-}
-
-unfill() {
-        rm -rf "$state/fill"
-        sync
-        [ "$fstype" != btrfs ] || btrfs filesystem sync "$state" >/dev/null
 }
 
 call() {
@@ -142,14 +92,6 @@ assert_alive() {
         local pid
         pid=$(harness_laminad_pid)
         [ -n "$pid" ] && [ "$pid" = "$1" ] || fail "laminad $1 is gone ($2): killed by a signal?"
-}
-
-stop_laminad() {
-        local pid
-        pid=$(harness_laminad_pid)
-        [ -n "$pid" ] || fail "laminad is not running"
-        harness_kill_pid "$pid"
-        harness_wait_for 50 harness_name_gone org.lamina.snapshot1 || fail "laminad did not exit"
 }
 
 make_fs
