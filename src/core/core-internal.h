@@ -34,6 +34,9 @@ struct CoreSnapshotter {
         /* btrfs: uids whose new snapshots join their qgroup no more (core-quota.c); with lock. */
         uid_t *qgroup_barred;
         size_t n_qgroup_barred;
+        pthread_t migrate_thread; /* core-quota-migrate.c */
+        bool migrating;
+        uint64_t migrate_started; /* µs, CLOCK_REALTIME */
 
         /* Frees removed data in the background (core-reclaim.c); with lock. */
         struct Reclaimer *reclaimer;
@@ -195,6 +198,15 @@ void core_quota_project_new(CoreSnapshotter *s, const char *tmpname, uid_t ns);
  * that cannot join it (its parent is not in it alone) is limited to what ns's quota leaves,
  * plus what replaces_id holds alone. O(snapshotters). */
 void core_quota_charge(CoreSnapshotter *s, uid_t ns, SnapshotKind kind, uint64_t replaces_id, BackendCharge *ret);
+/* btrfs with quotas on, ns not root: makes ns's qgroup if it has none, and sets its limit
+ * (core_quota_fs_limit); *ret_held: its exclusive bytes. */
+int core_quota_qgroup_ready(CoreSnapshotter *s, uid_t ns, uint64_t *ret_held);
+/* btrfs with quotas on: unless every subvolume was charged since quotas were enabled, a
+ * thread of s's own makes the subvolumes of older snapshots of non-root owners members of
+ * their owners' qgroups (core-quota-migrate.c). At start, once every snapshotter is open. */
+void core_quota_migrate_start(CoreSnapshotter *s);
+/* Stops and joins it (before any snapshotter is freed: it reads the others' totals). */
+void core_quota_migrate_stop(CoreSnapshotter *s);
 /* After the backend made it: a uid whose snapshot made the kernel's counts stale (and
  * start a rescan) has its new snapshots limited one by one for the rest of the run. */
 void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charge);

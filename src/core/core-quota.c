@@ -229,8 +229,23 @@ static bool qgroup_barred(CoreSnapshotter *s, uid_t ns) {
         return found;
 }
 
+int core_quota_qgroup_ready(CoreSnapshotter *s, uid_t ns, uint64_t *ret_held) {
+        uint64_t group = quota_user_qgroup(ns), rfer;
+        int r;
+
+        assert(s->qgroups && ns != 0);
+
+        r = btrfs_qgroup_usage(s->backend->snapshots_fd, group, &rfer, ret_held);
+        if (r == -ENOENT) {
+                *ret_held = 0;
+                r = btrfs_qgroup_create(s->backend->snapshots_fd, group);
+        }
+        /* Nothing joins a group whose limit is not what the quota leaves now. */
+        return r < 0 ? r : limit_group(s, ns);
+}
+
 void core_quota_charge(CoreSnapshotter *s, uid_t ns, SnapshotKind kind, uint64_t replaces_id, BackendCharge *ret) {
-        uint64_t group = quota_user_qgroup(ns), elsewhere, inodes, held, own = 0, rfer;
+        uint64_t elsewhere, inodes, held = 0, own = 0;
         QuotaLimits l;
         int r;
 
@@ -245,18 +260,11 @@ void core_quota_charge(CoreSnapshotter *s, uid_t ns, SnapshotKind kind, uint64_t
                                         (unsigned) ns);
                 return;
         }
-        r = btrfs_qgroup_usage(s->backend->snapshots_fd, group, &rfer, &held);
-        if (r == -ENOENT) {
-                held = 0;
-                r = btrfs_qgroup_create(s->backend->snapshots_fd, group);
-        }
-        /* Nothing joins a group whose limit is not what the quota leaves now. */
-        if (r >= 0)
-                r = limit_group(s, ns);
+        r = core_quota_qgroup_ready(s, ns, &held);
         if (r < 0)
                 log_debug_errno(r, "%s: cannot make the qgroup of uid %u: %m", s->name, (unsigned) ns);
         else if (!qgroup_barred(s, ns))
-                ret->qgroup = group;
+                ret->qgroup = quota_user_qgroup(ns);
         if (kind != SNAPSHOT_ACTIVE)
                 return;
         /* Where it cannot join: what the quota leaves now, plus what the data it replaces

@@ -154,6 +154,8 @@ int core_new(const CoreOptions *opts, Core **ret) {
                 (void) core_apply_recover(c->snapshotters[c->n_snapshotters]);
                 c->n_snapshotters++;
         }
+        for (size_t i = 0; i < c->n_snapshotters; i++)
+                core_quota_migrate_start(c->snapshotters[i]);
 
         *ret = TAKE_PTR(c);
         return 0;
@@ -162,6 +164,8 @@ int core_new(const CoreOptions *opts, Core **ret) {
 Core *core_free(Core *c) {
         if (!c)
                 return NULL;
+        for (size_t i = 0; i < c->n_snapshotters; i++)
+                core_quota_migrate_stop(c->snapshotters[i]);
         for (size_t i = 0; i < c->n_snapshotters; i++)
                 core_snapshotter_free(c->snapshotters[i]);
         safe_close(c->state_fd);

@@ -336,7 +336,6 @@ static void keep_offset(uint64_t offset, const void *data, uint32_t len, void *u
 
 int btrfs_qgroup_can_join(int fd, uint64_t src_subvolid, uint64_t qgroupid) {
         uint64_t rfer, excl, parent = 0;
-        size_t n;
         int r;
 
         r = btrfs_quota_consistent(fd);
@@ -352,12 +351,27 @@ int btrfs_qgroup_can_join(int fd, uint64_t src_subvolid, uint64_t qgroupid) {
                 return 1;
         if (rfer != excl)
                 return 0;
-        /* (child, RELATION, parent): a level-0 qgroup's parents have higher IDs. */
-        r = quota_tree_search(fd, src_subvolid, BTRFS_QGROUP_RELATION_KEY, src_subvolid + 1, UINT64_MAX, 2,
-                              keep_offset, &parent, &n);
+        r = btrfs_qgroup_parent(fd, src_subvolid, &parent);
+        return r < 0 ? r : r == 1 && parent == qgroupid;
+}
+
+int btrfs_qgroup_parent(int fd, uint64_t qgroupid, uint64_t *ret) {
+        size_t n;
+        int r;
+
+        /* (child, RELATION, parent): a qgroup's parents have higher IDs than it. */
+        r = quota_tree_search(fd, qgroupid, BTRFS_QGROUP_RELATION_KEY, qgroupid + 1, UINT64_MAX, 2, keep_offset,
+                              ret, &n);
+        return r < 0 ? r : (int) n;
+}
+
+int btrfs_qgroup_assign(int fd, uint64_t child, uint64_t parent) {
+        struct btrfs_ioctl_qgroup_assign_args args = { .assign = 1, .src = child, .dst = parent };
+        int r = ioctl(fd, BTRFS_IOC_QGROUP_ASSIGN, &args);
+
         if (r < 0)
-                return r;
-        return n == 1 && parent == qgroupid;
+                return -errno;
+        return r > 0; /* the kernel could not count it in: a rescan is due */
 }
 
 int btrfs_qgroup_create(int fd, uint64_t qgroupid) {
@@ -373,12 +387,10 @@ int btrfs_qgroup_limit_exclusive(int fd, uint64_t qgroupid, uint64_t bytes) {
                 .qgroupid = qgroupid,
                 .lim = {
                         .flags = BTRFS_QGROUP_LIMIT_MAX_EXCL,
-                        .max_excl = bytes == UINT64_MAX ? 0 : bytes, /* 0: no limit */
+                        .max_excl = bytes, /* UINT64_MAX: the kernel clears the limit */
                 },
         };
 
-        if (bytes == 0)
-                args.lim.max_excl = 1;
         if (ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &args) < 0)
                 return -errno;
         return 0;

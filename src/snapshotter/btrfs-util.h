@@ -54,11 +54,17 @@ int btrfs_quota_consistent(int fd);
  * the existing qgroup qgroupid at creation with the counts staying up to date, 0 when the
  * kernel would need a rescan of all quotas for it. */
 int btrfs_qgroup_can_join(int fd, uint64_t src_subvolid, uint64_t qgroupid);
+/* The number of qgroups qgroupid is a member of (0, 1, or 2 for more), the first in *ret. */
+int btrfs_qgroup_parent(int fd, uint64_t qgroupid, uint64_t *ret);
+/* Makes qgroup child a member of qgroup parent: 0, or 1 when the kernel could not count it
+ * in and its counts are stale until a rescan (btrfs_quota_rescan()). */
+int btrfs_qgroup_assign(int fd, uint64_t child, uint64_t parent);
 /* Creates qgroup qgroupid of a level above 0 (no error when it exists). */
 int btrfs_qgroup_create(int fd, uint64_t qgroupid);
 /* Limits the exclusive bytes of qgroup qgroupid (0: the one of fd's subvolume) to bytes
- * (UINT64_MAX: no limit): writes past it fail with EDQUOT. Needs quotas on
- * (ENOTCONN/ENOENT otherwise). */
+ * (UINT64_MAX: no limit; 0 lets nothing more be written): writes past it fail with EDQUOT.
+ * The change is a transaction charged to fd's subvolume: give an fd outside the qgroup,
+ * which may be over its limit already. Needs quotas on (ENOTCONN/ENOENT otherwise). */
 int btrfs_qgroup_limit_exclusive(int fd, uint64_t qgroupid, uint64_t bytes);
 /* Starts the kernel's rescan of all quota counts (in the background); no error when one runs. */
 int btrfs_quota_rescan(int fd);

@@ -62,7 +62,7 @@ static int make_charged(int dir_fd, const char *prefix, int src_fd, bool read_on
                         char **ret_name) {
         _cleanup_free_ char *name = NULL;
         _cleanup_close_ int fd = -EBADF;
-        uint64_t qgroup = qgroup_to_join(dir_fd, src_fd, charge);
+        uint64_t qgroup = qgroup_to_join(dir_fd, src_fd, charge), subvolid;
         int r;
 
         r = btrfs_subvol_make_temp(dir_fd, prefix, src_fd, read_only, qgroup, &name);
@@ -79,7 +79,9 @@ static int make_charged(int dir_fd, const char *prefix, int src_fd, bool read_on
                 }
         } else if (charge && charge->own_limit != UINT64_MAX) {
                 fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                r = fd < 0 ? -errno : btrfs_qgroup_limit_exclusive(fd, 0, charge->own_limit);
+                r = fd < 0 ? -errno : btrfs_subvol_id(fd, &subvolid);
+                if (r >= 0)
+                        r = btrfs_qgroup_limit_exclusive(dir_fd, subvolid, charge->own_limit);
                 if (r < 0) {
                         (void) btrfs_subvol_destroy_at(dir_fd, name);
                         return r;

@@ -228,15 +228,15 @@ TEST(btrfs_mounted_at_state_btrfs) {
         free(src);
 }
 
-/* n MiB of data that does not compress into the snapshot with this key's ID. */
-static void write_mib(CoreSnapshotter *s, const char *key, const char *name, size_t n) {
+/* n MiB of data that does not compress into the snapshot key of ns. */
+static void write_mib(CoreSnapshotter *s, uid_t ns, const char *key, const char *name, size_t n) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_free_ char *path = NULL;
         Error e = ERROR_NULL;
         char buf[4096];
         FILE *f;
 
-        ASSERT_OK(core_stat(s, 0, key, &info, &e));
+        ASSERT_OK(core_stat(s, ns, key, &info, &e));
         path = strdup_printf("%s/btrfs/snapshots/%" PRIu64 "/%s", state_dir, info.id, name);
         f = fopen(path, "we");
         ASSERT_TRUE(f);
@@ -264,13 +264,13 @@ TEST(usage_from_qgroups_excludes_the_parent) {
                 return;
         }
         ASSERT_OK(core_prepare(s, 0, "q-base-a", NULL, NULL, NULL, &e));
-        write_mib(s, "q-base-a", "big", 4);
+        write_mib(s, 0, "q-base-a", "big", 4);
         ASSERT_OK(core_commit(s, 0, "q-base", "q-base-a", NULL, &e));
         ASSERT_OK(core_usage(s, 0, "q-base", &size, &inodes, &e));
         ASSERT_TRUE(size >= 4u << 20);
 
         ASSERT_OK(core_prepare(s, 0, "q-child-a", "q-base", NULL, NULL, &e));
-        write_mib(s, "q-child-a", "small", 1);
+        write_mib(s, 0, "q-child-a", "small", 1);
         ASSERT_OK(core_usage(s, 0, "q-child-a", &size, &inodes, &e));
         printf("# child usage with quotas: %" PRIu64 " bytes, %" PRIu64 " inodes\n", size, inodes);
         ASSERT_TRUE(size >= 1u << 20 && size < 2u << 20);
@@ -403,6 +403,18 @@ TEST(snapshots_join_their_owners_qgroup) {
         ASSERT_TRUE(strtoull(max_excl, NULL, 10) > 0 && strtoull(max_excl, NULL, 10) <= l.max[QUOTA_BYTES]);
         ASSERT_TRUE(quota_consistent() == 1);
 
+        /* No limit is no limit (not 0), and is set from outside a qgroup that is full. */
+        {
+                int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                ASSERT_TRUE(fd >= 0);
+                ASSERT_OK(btrfs_qgroup_limit_exclusive(fd, quota_user_qgroup(1000), 0));
+                ASSERT_TRUE(qgroup_row(group, max_excl, parent) && streq(max_excl, "0"));
+                ASSERT_OK(btrfs_qgroup_limit_exclusive(fd, quota_user_qgroup(1000), UINT64_MAX));
+                ASSERT_TRUE(qgroup_row(group, max_excl, parent) && streq(max_excl, "none"));
+                close(fd);
+        }
+
         /* What laminad must never do, and detects if a write races it: a snapshot of root's
          * layer made to join the user's qgroup stops the kernel counting until a rescan. */
         {
@@ -433,6 +445,58 @@ TEST(snapshots_join_their_owners_qgroup) {
         ASSERT_OK(core_remove(s, 1000, "j-b", &e));
         ASSERT_OK(core_remove(s, 1000, "j-base", &e));
         ASSERT_OK(core_remove(s, 0, "j-root", &e));
+        core_free(c);
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+}
+
+static bool in_group(CoreSnapshotter *s, uid_t ns, const char *key, const char *group) {
+        char max_excl[32], parent[64];
+
+        return snapshot_qgroup(s, ns, key, max_excl, parent) && streq(parent, group);
+}
+
+static bool migrated(CoreSnapshotter *s, const char *group) {
+        char max_excl[32], parent[64];
+
+        return in_group(s, 1000, "o-a", group) && in_group(s, 1000, "o-base", group) && quota_consistent() == 1 &&
+               qgroup_row("1/4294967296", max_excl, parent);
+}
+
+/* Subvolumes made while quotas were off (or by an older laminad) are in no qgroup: at the
+ * next start with quotas on, a background pass puts the users' ones into their owners'
+ * qgroups, has the kernel rescan what it cannot count in at once, and marks the quota tree
+ * done. Root's stay out. */
+TEST(older_snapshots_join_their_owners_qgroup_at_start) {
+        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
+        char max_excl[32], parent[64];
+        Core *c = core_on_btrfs();
+        CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
+        Error e = ERROR_NULL;
+        int i;
+
+        ASSERT_OK(core_prepare(s, 1000, "o-base-a", NULL, NULL, NULL, &e));
+        write_mib(s, 1000, "o-base-a", "big", 1);
+        ASSERT_OK(core_commit(s, 1000, "o-base", "o-base-a", NULL, &e));
+        ASSERT_OK(core_prepare(s, 1000, "o-a", "o-base", NULL, NULL, &e));
+        ASSERT_OK(core_prepare(s, 0, "o-r", NULL, NULL, NULL, &e));
+        core_free(c);
+        if (system(enable) != 0) {
+                printf("# skipped: btrfs quotas cannot be enabled here\n");
+                return;
+        }
+
+        c = core_on_btrfs();
+        s = core_snapshotter_by_name(c, "btrfs");
+        for (i = 0; i < 600 && !migrated(s, group); i++)
+                usleep(100 * 1000);
+        ASSERT_TRUE(migrated(s, group));
+        ASSERT_TRUE(snapshot_qgroup(s, 0, "o-r", max_excl, parent) && streq(parent, "-"));
+
+        ASSERT_OK(core_remove(s, 1000, "o-a", &e));
+        ASSERT_OK(core_remove(s, 1000, "o-base", &e));
+        ASSERT_OK(core_remove(s, 0, "o-r", &e));
         core_free(c);
         ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
 }
@@ -540,6 +604,7 @@ static void run_cases(void) {
                 TEST_ENTRY(btrfs_mounted_at_state_btrfs),
                 TEST_ENTRY(usage_from_qgroups_excludes_the_parent),
                 TEST_ENTRY(snapshots_join_their_owners_qgroup),
+                TEST_ENTRY(older_snapshots_join_their_owners_qgroup_at_start),
                 TEST_ENTRY(btrfs_deep),
         };
 
