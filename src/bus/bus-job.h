@@ -10,12 +10,13 @@
 #include "error.h"
 #include "macro.h"
 
-/* Slow calls (Usage, Commit, Cleanup, Apply) run on worker threads, at most `max` at a
- * time, each job on a thread of its own from the moment it is admitted. The threads are a
- * pool: a worker that finished waits for the next job and exits after 10 s without one,
- * so a burst of calls creates no thread per call and an idle daemon keeps none. Workers
- * never touch sd-bus: they hand results and progress to the event loop through an
- * eventfd, and the loop thread sends the reply and the progress signals. */
+/* Slow calls (Usage, Cleanup, Apply, a Commit of more than a small tree) run on worker
+ * threads, at most `max` at a time, each job on a thread of its own from the moment it is
+ * admitted. The threads are a pool: a worker that finished waits for the next job and
+ * exits after 10 s without one, so a burst of calls creates no thread per call and an
+ * idle daemon keeps none. Workers never touch sd-bus: they hand results and progress to
+ * the event loop through an eventfd, and the loop thread sends the reply and the progress
+ * signals. */
 
 typedef struct BusJobs BusJobs;
 typedef struct BusJob BusJob;
