@@ -25,7 +25,7 @@
 #define STOP_GRACE_USEC (500 * 1000ULL)
 /* While a store lacks its totals per user (its filesystem was full at start): how often
  * building them is tried again, beside each write. */
-#define DERIVED_RETRY_USEC (10 * USEC_PER_SEC)
+#define DERIVED_TIMER_USEC (10 * USEC_PER_SEC)
 
 typedef struct Arguments {
         const char *config;
@@ -430,7 +430,7 @@ static int on_derived_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         core_derived_retry(d->context->core);
         if (core_derived_missing(d->context->core)) {
-                (void) sd_event_source_set_time_relative(s, DERIVED_RETRY_USEC);
+                (void) sd_event_source_set_time_relative(s, DERIVED_TIMER_USEC);
                 (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         }
         return 0;
@@ -446,8 +446,8 @@ static void daemon_watch_derived(Daemon *d) {
         log_warning("the filesystem holding the snapshot metadata is too full to count what each user holds: "
                     "reads, Remove and Cleanup work, calls that check a user's quota are refused until it is "
                     "counted (tried again at each write and every %llu s)",
-                    (unsigned long long) (DERIVED_RETRY_USEC / USEC_PER_SEC));
-        r = sd_event_add_time_relative(d->event, &d->derived_timer, CLOCK_MONOTONIC, DERIVED_RETRY_USEC,
+                    (unsigned long long) (DERIVED_TIMER_USEC / USEC_PER_SEC));
+        r = sd_event_add_time_relative(d->event, &d->derived_timer, CLOCK_MONOTONIC, DERIVED_TIMER_USEC,
                                        USEC_PER_SEC, on_derived_timer, d);
         if (r < 0)
                 log_warning_errno(r, "cannot set up the timer that counts what each user holds; counted at the "

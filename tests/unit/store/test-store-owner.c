@@ -282,37 +282,16 @@ TEST(writers_killed_at_random_points_leave_exact_totals) {
 
 /* --- a store without totals, or with one that is off, changed behind the store's back --- */
 
-typedef void (*raw_fn)(MDB_txn *txn, MDB_dbi meta, MDB_dbi owners_db);
-
-static void raw_change(const char *db, raw_fn fn) {
-        MDB_env *env;
-        MDB_txn *txn;
-        MDB_dbi meta, owners_db;
-
-        ASSERT_TRUE(mdb_env_create(&env) == 0);
-        ASSERT_TRUE(mdb_env_set_maxdbs(env, STORE_MAX_DBS) == 0);
-        ASSERT_TRUE(mdb_env_open(env, db, MDB_NOTLS, 0600) == 0);
-        ASSERT_TRUE(mdb_txn_begin(env, NULL, 0, &txn) == 0);
-        ASSERT_TRUE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-        ASSERT_TRUE(mdb_dbi_open(txn, "owners", 0, &owners_db) == 0);
-        fn(txn, meta, owners_db);
-        ASSERT_TRUE(mdb_txn_commit(txn) == 0);
-        mdb_env_close(env);
-}
-
 /* As a store written before the totals existed: no owners database, no marker. */
-static void drop_totals(MDB_txn *txn, MDB_dbi meta, MDB_dbi owners_db) {
-        MDB_val k = { .mv_size = strlen("owner-totals"), .mv_data = (void *) "owner-totals" };
-
-        ASSERT_TRUE(mdb_drop(txn, owners_db, 1) == 0);
-        ASSERT_TRUE(mdb_del(txn, meta, &k, NULL) == 0);
+static void drop_totals(MDB_txn *txn, void *userdata) {
+        test_raw_drop_derived(txn, true, false);
 }
 
-static void drop_totals_of_1001(MDB_txn *txn, MDB_dbi meta, MDB_dbi owners_db) {
+static void drop_totals_of_1001(MDB_txn *txn, void *userdata) {
         uint8_t be[4] = { 0, 0, 0x03, 0xe9 };
         MDB_val k = { .mv_size = sizeof be, .mv_data = be };
 
-        ASSERT_TRUE(mdb_del(txn, owners_db, &k, NULL) == 0);
+        ASSERT_TRUE(mdb_del(txn, test_raw_dbi(txn, "owners"), &k, NULL) == 0);
 }
 
 static bool db_has_owners(const char *db) {
@@ -340,7 +319,7 @@ TEST(a_store_without_totals_gets_them_when_opened) {
         run_ops(s, &st, 400);
         read_totals(s, before);
         ts.store = store_free(ts.store);
-        raw_change(ts.dir.db, drop_totals);
+        test_raw_change(ts.dir.db, drop_totals, NULL);
         ASSERT_TRUE(!db_has_owners(ts.dir.db));
 
         ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
@@ -370,7 +349,7 @@ TEST(totals_are_counted_again_after_a_writer_that_did_not_keep_them) {
         ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "a", 0, NULL, &l, NULL) > 0);
         ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "b", 0, NULL, &l, NULL) > 0);
         ts.store = store_free(ts.store);
-        raw_change(ts.dir.db, drop_totals_of_1001);
+        test_raw_change(ts.dir.db, drop_totals_of_1001, NULL);
         ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
         s = ts.store;
         check_totals(s);
@@ -461,14 +440,13 @@ TEST(verify_finds_totals_that_are_off_and_a_change_counts_them_again) {
 static uint64_t damaged_id;
 
 /* The record of damaged_id loses the last 3 bytes of its last label's value. */
-static void damage_labels(MDB_txn *txn, MDB_dbi meta, MDB_dbi owners_db) {
+static void damage_labels(MDB_txn *txn, void *userdata) {
         uint8_t key[8], *copy;
-        MDB_dbi records;
+        MDB_dbi records = test_raw_dbi(txn, "records");
         MDB_val k = { .mv_size = sizeof key, .mv_data = key }, v;
 
         for (int i = 0; i < 8; i++)
                 key[i] = (uint8_t) (damaged_id >> (56 - 8 * i));
-        ASSERT_TRUE(mdb_dbi_open(txn, "records", 0, &records) == 0);
         ASSERT_TRUE(mdb_get(txn, records, &k, &v) == 0);
         copy = malloc(v.mv_size);
         ASSERT_TRUE(copy);
@@ -476,7 +454,7 @@ static void damage_labels(MDB_txn *txn, MDB_dbi meta, MDB_dbi owners_db) {
         v = (MDB_val) { .mv_size = v.mv_size - 3, .mv_data = copy };
         ASSERT_TRUE(mdb_put(txn, records, &k, &v, 0) == 0);
         free(copy);
-        drop_totals(txn, meta, owners_db);
+        test_raw_drop_derived(txn, true, false);
 }
 
 /* Damaged labels count what can be read of them: the store still opens and builds its
@@ -494,7 +472,7 @@ TEST(a_record_with_damaged_labels_is_counted_and_removed) {
         ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "b", 0, NULL, &l, NULL) > 0);
         damaged_id = (uint64_t) id;
         ts.store = store_free(ts.store);
-        raw_change(ts.dir.db, damage_labels);
+        test_raw_change(ts.dir.db, damage_labels, NULL);
 
         ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
         s = ts.store;
