@@ -26,8 +26,9 @@
  * A full disk: no signal ever (LMDB's lock file, which it writes through a mapping,
  * is kept fully allocated and, on btrfs, NOCOW), reads keep working, writes fail with
  * ENOSPC and work again once there is space; the last committed state is what stays on
- * disk. store_open() compacts a data file that is mostly free (only while no other
- * process has it open).
+ * disk. A store that needs its totals per owner or transient index built opens without
+ * them (store_derived_missing()). store_open() compacts a data file that is mostly free
+ * (only while no other process has it open).
  *
  * Threads: a transaction belongs to the thread that began it and is ended there.
  * Reads may nest (a Stat inside a walk callback). Growing the map waits until no
