@@ -134,9 +134,10 @@ write root "$out" 20 && pass "root: 20 MiB, no quota" || fail "root was held bac
 ok "root: umount" -s "$SN" umount r
 
 # The filesystem counts each user's data in one group (btrfs: a qgroup every new subvolume
-# joins when it is made; ext4/XFS: a project): a Prepare costs the same system calls
-# whatever the user holds. Counted with strace on laminad over one Prepare of carol with
-# 10, then 200 active snapshots.
+# joins when it is made; ext4/XFS: a project): a Prepare and a Remove cost the same system
+# calls whatever the user holds. Counted with strace on laminad's main thread (where both
+# run; the freeing thread is left out) over one Prepare and one Remove of carol with 10,
+# then 200 active snapshots.
 command -v strace >/dev/null || harness_die "strace is missing (tools/install-deps.sh)"
 carol=$(harness_add_user fsq-c)
 sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$carol")\")/" \
@@ -157,32 +158,42 @@ prepare_to() {
                 [ "$rc" = 0 ] || { fail "carol: prepare s$held: $err"; return 1; }
         done
 }
-# counted NAME: $calls, the ioctl, quotactl_fd and openat calls of all of laminad's
-# threads over carol's Prepare of NAME.
+# counted VERB NAME: $calls, the ioctl, quotactl_fd and openat calls of laminad's main
+# thread over carol's laminactl VERB NAME.
 counted() {
         _pid=$(harness_laminad_pid)
         rm -f "$T/strace.out" "$T/strace.err"
-        strace -f -c -e trace=ioctl,quotactl_fd,openat -o "$T/strace.out" -p "$_pid" 2>"$T/strace.err" &
+        strace -c -e trace=ioctl,quotactl_fd,openat -o "$T/strace.out" -p "$_pid" 2>"$T/strace.err" &
         _strace=$!
         harness_record_pid strace "$_strace"
         harness_wait_for 300 grep -q attached "$T/strace.err" || fail "strace did not attach to laminad: $(cat "$T/strace.err")"
-        ctl -q -s "$SN" prepare "$1"
-        [ "$rc" = 0 ] || fail "carol: prepare $1 under strace: $err"
+        ctl -q -s "$SN" "$1" "$2"
+        [ "$rc" = 0 ] || fail "carol: $1 $2 under strace: $err"
         kill -INT "$_strace"
         wait "$_strace"
         calls=$(awk '$NF ~ /^(ioctl|quotactl_fd|openat)$/ { n += $4 } END { print n + 0 }' "$T/strace.out")
 }
+# same_cost VERB: the counts of VERB with 10 and with 200 snapshots are the same.
+same_cost() {
+        if [ "${calls10[$1]}" -gt 0 ] && [ "${calls200[$1]}" = "${calls10[$1]}" ]; then
+                pass "a $1 makes ${calls10[$1]} ioctl/quotactl_fd/openat calls with 10 and with 200 snapshots"
+        else
+                fail "a $1's calls grow with the user's snapshots: ${calls10[$1]} with 10, ${calls200[$1]} with 200"
+        fi
+}
+declare -A calls10 calls200
 prepare_to 10
-counted m10
-calls10=$calls
+counted prepare m10
+calls10[prepare]=$calls
+counted rm m10
+calls10[rm]=$calls
 prepare_to 200
-counted m200
-calls200=$calls
-if [ "$calls10" -gt 0 ] && [ "$calls200" = "$calls10" ]; then
-        pass "a Prepare makes $calls10 ioctl/quotactl_fd/openat calls with 10 and with 200 snapshots"
-else
-        fail "a Prepare's calls grow with the user's snapshots: $calls10 with 10, $calls200 with 200"
-fi
+counted prepare m200
+calls200[prepare]=$calls
+counted rm m200
+calls200[rm]=$calls
+same_cost prepare
+same_cost rm
 # Two of the 200 together stay within carol's 8M: 3 MiB in one fits, 3 more in another not
 # (what 200 subvolumes and the first write hold leave less than that).
 ok "carol: mount s1" -s "$SN" mount s1
