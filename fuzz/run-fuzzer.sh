@@ -33,7 +33,7 @@ for f in "${shared_sources[@]}"; do sources+=("$src/src/shared/$f"); done
 clang -g -O1 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -fno-omit-frame-pointer \
       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
       -I"$build" -I"$src/src/shared" -I"$src/src/layer" "${sources[@]}" \
-      $(pkg-config --cflags --libs libarchive libcrypto zlib) -o "$out/fuzz-$target"
+      $(pkg-config --cflags --libs libarchive libcrypto libisal) -o "$out/fuzz-$target"
 
 # The seeds stay as they are: new inputs go to a scratch corpus, crashes to $out.
 work=$(mktemp -d "${TMPDIR:-/tmp}/lamina-fuzz-$target.XXXXXX")

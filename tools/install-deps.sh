@@ -10,7 +10,8 @@ packages=(
         libsystemd-dev liblmdb-dev libmount-dev libseccomp-dev libarchive-dev libssl-dev
         libgcrypt20-dev # store: SHA-256 of long snapshot names (libsystemd already maps libgcrypt)
         libdbus-1-dev   # dbus-1.pc: where the bus reads policy and activation files
-        zlib1g-dev      # layers: gzip inflated with zlib, which checks CRC32 and length
+        libisal-dev     # layers: gzip inflated with ISA-L's igzip (3x zlib), which checks CRC32 and length
+        zlib1g-dev      # the layer tests make gzip members with zlib
         libjson-c-dev groff-base
         # tests: a real bus, real polkit, real systemd in a container, btrfs, layers
         dbus dbus-bin polkitd pkexec systemd systemd-container util-linux

@@ -293,8 +293,9 @@ static void expect_refused_bytes(const uint8_t *a, size_t a_len, const uint8_t *
         close(fd);
 }
 
-/* A gzip layer whose CRC32 or length trailer is wrong, that is cut short or that has
- * anything but another member after it, is refused and changes nothing. */
+/* A gzip layer whose CRC32 or length trailer is wrong, whose deflate data is damaged,
+ * whose header names another method, that is cut short or that has anything but another
+ * member after it, is refused and changes nothing. */
 TEST(gzip_damage_refused) {
         int plain_fd = tar_build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, tree, ELEMENTSOF(tree));
         _cleanup_free_ uint8_t *plain = NULL, *gz = NULL;
@@ -304,11 +305,17 @@ TEST(gzip_damage_refused) {
         gz = gzip_member(plain, plain_len, &gz_len);
 
         gz[gz_len - 8] ^= 0xff;
-        expect_refused_bytes(gz, gz_len, NULL, 0, "incorrect data check");
+        expect_refused_bytes(gz, gz_len, NULL, 0, "CRC32 or length");
         gz[gz_len - 8] ^= 0xff;
         gz[gz_len - 4] ^= 0xff;
-        expect_refused_bytes(gz, gz_len, NULL, 0, "incorrect length check");
+        expect_refused_bytes(gz, gz_len, NULL, 0, "CRC32 or length");
         gz[gz_len - 4] ^= 0xff;
+        gz[gz_len / 2] ^= 0x55; /* the tar reader may find the garbage before the CRC32 does */
+        expect_refused_bytes(gz, gz_len, NULL, 0, "");
+        gz[gz_len / 2] ^= 0x55;
+        gz[2] = 7; /* not deflate */
+        expect_refused_bytes(gz, gz_len, NULL, 0, "gzip: ");
+        gz[2] = 8;
         expect_refused_bytes(gz, gz_len - 4, NULL, 0, "truncated");
         expect_refused_bytes(gz, gz_len / 2, NULL, 0, "truncated");
         expect_refused_bytes(gz, gz_len, (const uint8_t *) "JUNKJUNK", 8, "data follows the end of the gzip stream");
