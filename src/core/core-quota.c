@@ -215,7 +215,8 @@ void core_quota_fs_limit(Core *c, uid_t ns) {
                         continue;
                 r = limit_group(s, ns);
                 if (r < 0)
-                        log_debug_errno(r, "%s: cannot set the filesystem's limit of uid %u: %m", s->name, (unsigned) ns);
+                        log_debug_errno(r, "%s: cannot set the filesystem's limit of uid %u: %m", s->name,
+                                        (unsigned) ns);
         }
 }
 
@@ -279,7 +280,8 @@ void core_quota_charge(CoreSnapshotter *s, uid_t ns, SnapshotKind kind, uint64_t
 
                 snprintf(name, sizeof name, "%" PRIu64, replaces_id);
                 fd = openat(s->backend->snapshots_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0 || btrfs_subvol_id(fd, &subvolid) < 0 || btrfs_qgroup_exclusive_committed(fd, subvolid, &own) < 0)
+                if (fd < 0 || btrfs_subvol_id(fd, &subvolid) < 0 ||
+                    btrfs_qgroup_exclusive_committed(fd, subvolid, &own) < 0)
                         own = 0;
         }
         ret->own_limit = left(l.max[QUOTA_BYTES], elsewhere + held);
