@@ -34,9 +34,10 @@ struct CoreSnapshotter {
         /* btrfs: uids whose new snapshots join their qgroup no more (core-quota.c); with lock. */
         uid_t *qgroup_barred;
         size_t n_qgroup_barred;
-        pthread_t migrate_thread; /* core-quota-migrate.c */
-        bool migrating;
-        uint64_t migrate_started; /* µs, CLOCK_REALTIME */
+        /* The pass at start (core-quota-start.c). */
+        pthread_t quota_start_thread;
+        bool quota_starting, quota_migrate;
+        uint64_t quota_start_usec; /* CLOCK_REALTIME */
 
         /* Frees removed data in the background (core-reclaim.c); with lock. */
         struct Reclaimer *reclaimer;
@@ -201,12 +202,16 @@ void core_quota_charge(CoreSnapshotter *s, uid_t ns, SnapshotKind kind, uint64_t
 /* btrfs with quotas on, ns not root: makes ns's qgroup if it has none, and sets its limit
  * (core_quota_fs_limit); *ret_held: its exclusive bytes. */
 int core_quota_qgroup_ready(CoreSnapshotter *s, uid_t ns, uint64_t *ret_held);
-/* btrfs with quotas on: unless every subvolume was charged since quotas were enabled, a
- * thread of s's own makes the subvolumes of older snapshots of non-root owners members of
- * their owners' qgroups (core-quota-migrate.c). At start, once every snapshotter is open. */
-void core_quota_migrate_start(CoreSnapshotter *s);
+/* Whether the filesystem enforces s's quotas on groups (btrfs qgroups, enforced projects). */
+bool core_quota_fs_groups(CoreSnapshotter *s);
+/* Sets the limit of ns's group in s (core_quota_fs_limit() for one snapshotter). */
+void core_quota_limit_group(CoreSnapshotter *s, uid_t ns);
+/* Where core_quota_fs_groups(): a thread of s's own sets the limits of every owner's group
+ * and (btrfs) puts older snapshots' subvolumes into their owners' qgroups
+ * (core-quota-start.c). At start, once every snapshotter is open. */
+void core_quota_start_pass(CoreSnapshotter *s);
 /* Stops and joins it (before any snapshotter is freed: it reads the others' totals). */
-void core_quota_migrate_stop(CoreSnapshotter *s);
+void core_quota_stop_pass(CoreSnapshotter *s);
 /* After the backend made it: a uid whose snapshot made the kernel's counts stale (and
  * start a rescan) has its new snapshots limited one by one for the rest of the run. */
 void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charge);

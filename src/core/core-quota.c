@@ -186,7 +186,7 @@ static int usage_elsewhere(CoreSnapshotter *s, uid_t ns, uint64_t *ret_bytes, ui
 }
 
 static bool fs_limits(CoreSnapshotter *s, uid_t ns) {
-        return ns != 0 && (s->qgroups || (s->projects && s->fsquota.enforced && quota_user_project(ns) != 0));
+        return ns != 0 && core_quota_fs_groups(s) && (s->qgroups || quota_user_project(ns) != 0);
 }
 
 /* Limits ns's group in s to what its quota leaves besides what it holds elsewhere. */
@@ -206,18 +206,23 @@ static int limit_group(CoreSnapshotter *s, uid_t ns) {
                                   left(l.max[QUOTA_INODES], inodes));
 }
 
-void core_quota_fs_limit(Core *c, uid_t ns) {
-        for (size_t i = 0; i < c->n_snapshotters; i++) {
-                CoreSnapshotter *s = c->snapshotters[i];
-                int r;
+bool core_quota_fs_groups(CoreSnapshotter *s) {
+        return s->qgroups || (s->projects && s->fsquota.enforced);
+}
 
-                if (!fs_limits(s, ns))
-                        continue;
-                r = limit_group(s, ns);
-                if (r < 0)
-                        log_debug_errno(r, "%s: cannot set the filesystem's limit of uid %u: %m", s->name,
-                                        (unsigned) ns);
-        }
+void core_quota_limit_group(CoreSnapshotter *s, uid_t ns) {
+        int r;
+
+        if (!fs_limits(s, ns))
+                return;
+        r = limit_group(s, ns);
+        if (r < 0)
+                log_debug_errno(r, "%s: cannot set the filesystem's limit of uid %u: %m", s->name, (unsigned) ns);
+}
+
+void core_quota_fs_limit(Core *c, uid_t ns) {
+        for (size_t i = 0; i < c->n_snapshotters; i++)
+                core_quota_limit_group(c->snapshotters[i], ns);
 }
 
 static bool qgroup_barred(CoreSnapshotter *s, uid_t ns) {

@@ -155,7 +155,7 @@ int core_new(const CoreOptions *opts, Core **ret) {
                 c->n_snapshotters++;
         }
         for (size_t i = 0; i < c->n_snapshotters; i++)
-                core_quota_migrate_start(c->snapshotters[i]);
+                core_quota_start_pass(c->snapshotters[i]);
 
         *ret = TAKE_PTR(c);
         return 0;
@@ -165,7 +165,7 @@ Core *core_free(Core *c) {
         if (!c)
                 return NULL;
         for (size_t i = 0; i < c->n_snapshotters; i++)
-                core_quota_migrate_stop(c->snapshotters[i]);
+                core_quota_stop_pass(c->snapshotters[i]);
         for (size_t i = 0; i < c->n_snapshotters; i++)
                 core_snapshotter_free(c->snapshotters[i]);
         safe_close(c->state_fd);

@@ -501,6 +501,53 @@ TEST(older_snapshots_join_their_owners_qgroup_at_start) {
         ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
 }
 
+/* A core on the test filesystem whose non-root users have Bytes=mib MiB. */
+static Core *core_with_bytes(uint64_t mib) {
+        _cleanup_free_ char *state = strdup_printf("%s/state", fsdir), *run = strdup_printf("%s/run", fsdir);
+        QuotaConfig q;
+        CoreOptions o = { .state_dir = state, .runtime_dir = run, .quota = &q };
+        Core *c = NULL;
+
+        quota_config_init(&q);
+        q.defaults[QUOTA_BYTES] = (QuotaSetting) { .value = mib << 20, .set = true };
+        ASSERT_OK(core_new(&o, &c));
+        quota_config_clear(&q);
+        return c;
+}
+
+static bool group_limit_is(const char *group, uint64_t bytes) {
+        char max_excl[32], parent[64];
+
+        return qgroup_row(group, max_excl, parent) && strtoull(max_excl, NULL, 10) == bytes;
+}
+
+/* A changed quota holds from the next start on, before the user calls again. */
+TEST(group_limits_follow_the_configuration_at_start) {
+        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
+        Error e = ERROR_NULL;
+        Core *c;
+        int i;
+
+        if (system(enable) != 0) {
+                printf("# skipped: btrfs quotas cannot be enabled here\n");
+                return;
+        }
+        c = core_with_bytes(64);
+        ASSERT_OK(core_prepare(core_snapshotter_by_name(c, "btrfs"), 1000, "l-a", NULL, NULL, NULL, &e));
+        ASSERT_TRUE(group_limit_is(group, UINT64_C(64) << 20));
+        core_free(c);
+
+        c = core_with_bytes(32);
+        for (i = 0; i < 600 && !group_limit_is(group, UINT64_C(32) << 20); i++)
+                usleep(100 * 1000);
+        ASSERT_TRUE(group_limit_is(group, UINT64_C(32) << 20));
+        ASSERT_OK(core_remove(core_snapshotter_by_name(c, "btrfs"), 1000, "l-a", &e));
+        core_free(c);
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+}
+
 static void mount_test_fs(void) {
         ASSERT_TRUE(test_enter_private_mount_ns());
         ASSERT_OK(mkdir(fsdir, 0755));
@@ -605,6 +652,7 @@ static void run_cases(void) {
                 TEST_ENTRY(usage_from_qgroups_excludes_the_parent),
                 TEST_ENTRY(snapshots_join_their_owners_qgroup),
                 TEST_ENTRY(older_snapshots_join_their_owners_qgroup_at_start),
+                TEST_ENTRY(group_limits_follow_the_configuration_at_start),
                 TEST_ENTRY(btrfs_deep),
         };
 

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* btrfs with quotas on: the subvolumes an older laminad made (or any laminad while quotas
- * were off) are in no user's qgroup (core-quota.c), so the user's limit does not see them.
- * At start, unless every subvolume was charged since quotas were enabled, a thread of the
- * snapshotter's own makes each subvolume of a non-root owner that is in no qgroup a member
- * of its owner's, and clears the limit an older laminad gave it alone (subvolumes made
- * since the start were charged already, some of them outside on purpose: they stay). Where the kernel
- * cannot count one in (it shares extents with its parent), one rescan of all quota counts
- * is started at the end. Idempotent: a crash or exit midway leaves the rest to the next
- * start; a pass that got through marks the quota tree, so later starts do nothing. */
+/* At start, where the filesystem enforces the quotas on one group per user (core-quota.c),
+ * a thread of the snapshotter's own:
+ * - sets the limit of every owner's group, so a changed configuration holds before the
+ *   owner's next call;
+ * - btrfs: puts the subvolumes an older laminad made (or any laminad while quotas were
+ *   off), which are in no qgroup, into their owners' qgroups, and clears the limit an older
+ *   laminad gave each alone (subvolumes made since the start were charged already, some
+ *   outside on purpose: they stay). Where the kernel cannot count one in (it shares extents
+ *   with its parent), one rescan of all quota counts is started at the end. Idempotent: a
+ *   crash or exit midway leaves the rest to the next start; a pass that got through marks
+ *   the quota tree, so later starts skip it. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -86,9 +88,22 @@ static int migrate_one(CoreSnapshotter *s, const Legacy *l, uint64_t started) {
         return r < 0 ? r : 1 + stale;
 }
 
-static void *migrate_thread(void *userdata) {
-        CoreSnapshotter *s = userdata;
-        uint64_t started = s->migrate_started;
+/* Every owner's group gets the limit its quota gives now. */
+static void limit_every_owner(CoreSnapshotter *s) {
+        _cleanup_free_ uid_t *owners = NULL;
+        size_t n = 0;
+        Error e = ERROR_NULL;
+
+        if (core_quota_owners(s, &owners, &n, &e) < 0) {
+                log_warning("%s: cannot set the limits of the users' groups: %s", s->name, e.message);
+                return;
+        }
+        for (size_t i = 0; i < n && !atomic_load(&s->stopping); i++)
+                core_quota_limit_group(s, owners[i]);
+}
+
+static void migrate(CoreSnapshotter *s) {
+        uint64_t started = s->quota_start_usec;
         StoreTxn *t = NULL;
         LegacyList l = {};
         size_t moved = 0, failed = 0;
@@ -105,7 +120,7 @@ static void *migrate_thread(void *userdata) {
                 log_warning_errno(r, "%s: cannot list the snapshots to put into their owners' qgroups: %m %s", s->name,
                                   e.message);
                 free(l.items);
-                return NULL;
+                return;
         }
         for (size_t i = 0; i < l.n && !atomic_load(&s->stopping); i++) {
                 r = migrate_one(s, &l.items[i], started);
@@ -134,28 +149,37 @@ static void *migrate_thread(void *userdata) {
                         log_debug_errno(r, "%s: cannot mark the qgroups as complete: %m", s->name);
         }
         free(l.items);
+}
+
+static void *start_thread(void *userdata) {
+        CoreSnapshotter *s = userdata;
+
+        limit_every_owner(s);
+        if (s->quota_migrate)
+                migrate(s);
         return NULL;
 }
 
-void core_quota_migrate_start(CoreSnapshotter *s) {
+void core_quota_start_pass(CoreSnapshotter *s) {
         uint64_t rfer, excl;
         int r;
 
-        if (!s->qgroups || btrfs_qgroup_usage(s->backend->snapshots_fd, MIGRATED_MARK, &rfer, &excl) >= 0)
+        if (!core_quota_fs_groups(s))
                 return;
-        s->migrate_started = now_usec();
-        r = -pthread_create(&s->migrate_thread, NULL, migrate_thread, s);
+        s->quota_migrate = s->qgroups && btrfs_qgroup_usage(s->backend->snapshots_fd, MIGRATED_MARK, &rfer, &excl) < 0;
+        s->quota_start_usec = now_usec();
+        r = -pthread_create(&s->quota_start_thread, NULL, start_thread, s);
         if (r < 0) {
-                log_warning_errno(r, "%s: cannot start the thread that puts older snapshots into qgroups: %m", s->name);
+                log_warning_errno(r, "%s: cannot start the thread that sets the users' quota groups: %m", s->name);
                 return;
         }
-        s->migrating = true;
+        s->quota_starting = true;
 }
 
-void core_quota_migrate_stop(CoreSnapshotter *s) {
-        if (!s->migrating)
+void core_quota_stop_pass(CoreSnapshotter *s) {
+        if (!s->quota_starting)
                 return;
         atomic_store(&s->stopping, true);
-        (void) pthread_join(s->migrate_thread, NULL);
-        s->migrating = false;
+        (void) pthread_join(s->quota_start_thread, NULL);
+        s->quota_starting = false;
 }
