@@ -15,7 +15,15 @@ void log_set_prefix_priority(int enable);
 
 int log_internal(int level, int error, const char *func, const char *fmt, ...) _printf_(4, 5);
 
-#define log_full_errno(level, error, ...) log_internal((level), (error), __func__, __VA_ARGS__)
+/* The arguments are evaluated only when the level is logged: a key quoted for a debug line
+ * costs nothing on every call while debug is off. */
+#define log_full_errno(level, error, ...)                                                 \
+        ({                                                                                \
+                int _log_level = (level), _log_error = (error);                          \
+                log_get_max_level() >= _log_level                                         \
+                        ? log_internal(_log_level, _log_error, __func__, __VA_ARGS__)     \
+                        : (_log_error < 0 ? _log_error : -_log_error);                    \
+        })
 #define log_full(level, ...) (void) log_full_errno((level), 0, __VA_ARGS__)
 
 #define log_debug(...) log_full(LOG_DEBUG, __VA_ARGS__)
