@@ -199,7 +199,7 @@ if selected regex; then
         victim_start 4 regex
         regex_pids=()
         for i in 1 2 3 4; do
-                tool "$HOG" list 'labels.l000~=/x{255}y/' >"$T/regex-$i.out" &
+                tool "$HOG" list 'labels.l000~=/x{254}y/' >"$T/regex-$i.out" &
                 regex_pids+=($!)
         done
         wait "${regex_pids[@]}"
