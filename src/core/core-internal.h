@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -48,6 +49,10 @@ struct CoreSnapshotter {
         uint64_t held_mnt_id;
         pid_t held_pid;
         unsigned held_n;
+
+        /* Overlays handed out or force-unmounted, watched until their filesystem is shut
+         * down, by the mount ID of their record (mount-sb-watch.c). */
+        MountSbWatch *sb_watch;
 };
 
 struct Core {
@@ -150,8 +155,19 @@ int core_check_not_mounted_pre(CoreSnapshotter *s, StoreTxn *t, uint64_t id, con
                                const MountPrecheck *pre, Error *e);
 /* Whether a user keeps a copy of m's mount in a user namespace of its own. */
 bool core_mount_has_user_ns_copies(CoreSnapshotter *s, const MountRecord *m);
-/* "N process(es) still use(s) it", or that a copy is mounted elsewhere (holders 0). */
+/* "N process(es) still use(s) it", that a copy is mounted elsewhere (holders 0) or that
+ * its filesystem lives on where no search looks (CORE_MOUNT_HOLDERS_UNSEEN). */
 const char *core_mount_held_by(unsigned holders, char buf[static 64]);
+#define CORE_MOUNT_HOLDERS_UNSEEN UINT_MAX
+/* Whether a mount of kernel_mounts (its record's) has a superblock of its own: an overlay
+ * (more than one kernel mount), whose filesystem lives exactly as long as any mount of it.
+ * A mount recorded by an older laminad (cost unknown) counts as a bind mount. */
+static inline bool core_mount_own_sb(uint64_t kernel_mounts) {
+        return kernel_mounts > 1 && kernel_mounts != STORE_MOUNT_KERNEL_MOUNTS_UNKNOWN;
+}
+/* Watches the filesystem of the overlay mnt_fd (record mount ID mnt_id) until the kernel
+ * shuts it down; a failure only leaves it to the search for holders. */
+void core_mount_watch_sb(CoreSnapshotter *s, int mnt_fd, uint64_t mnt_id);
 /* The mark of a snapshot whose mount is being attached, in the busy set beside its own
  * (snapshot IDs never reach 2^63). */
 #define CORE_MOUNT_ATTACHING(id) ((id) | UINT64_C(1) << 63)

@@ -32,8 +32,9 @@ static int hand_out_in_txn(StoreTxn *t, void *userdata, Error *e) {
 
 /* Made like core_mount's, attached in root's own directory only so that what it shows can
  * be recorded (statmount cannot see a detached mount), then cloned: the record follows the
- * clone, the original goes. Its holders (/proc) and its copies in the owner's user
- * namespaces keep the snapshot busy like those of any mount. */
+ * clone, the original goes. Its holders (/proc), its copies in any user's namespaces (the
+ * fd may be passed on) and, for an overlay, its filesystem while it lives keep the
+ * snapshot busy. */
 int core_mount_fd(CoreSnapshotter *s, uid_t ns, const char *key, const CoreMountOptions *o, int *ret_fd,
                   Error *e) {
         MountArgs a = {
@@ -71,6 +72,10 @@ int core_mount_fd(CoreSnapshotter *s, uid_t ns, const char *key, const CoreMount
         }
         if (r >= 0)
                 r = store_write(s->store, hand_out_in_txn, &a, &inner);
+        /* A descriptor of it may be kept where no search for holders looks (in flight in a
+         * socket): an overlay's filesystem tells when it is really gone. */
+        if (r >= 0 && core_mount_own_sb(a.kernel_mounts))
+                core_mount_watch_sb(s, clone_fd, a.mnt_id);
         if (r < 0) {
                 clone_fd = safe_close(clone_fd);
                 a.mnt_id = original; /* the record still names it: Unmount or the next start forget it */

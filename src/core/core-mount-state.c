@@ -129,9 +129,31 @@ MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, cha
         }
         if (ret_holders)
                 *ret_holders = holders;
-        if (holders > 0)
+        if (holders > 0 || core_mount_has_user_ns_copies(s, m))
                 return MOUNT_HELD;
-        return core_mount_has_user_ns_copies(s, m) ? MOUNT_HELD : MOUNT_RELEASED;
+        /* Held where no search looks: a file descriptor in flight in a socket, a namespace
+         * no process is in, or past what a search looks at of another user's. */
+        if (core_mount_own_sb(m->kernel_mounts) && mount_sb_watch_alive(s->sb_watch, m->mnt_id)) {
+                if (ret_holders)
+                        *ret_holders = CORE_MOUNT_HOLDERS_UNSEEN;
+                return MOUNT_HELD;
+        }
+        return MOUNT_RELEASED;
+}
+
+bool core_mount_filesystems_watched(Core *c) {
+        for (size_t i = 0; i < c->n_snapshotters; i++)
+                if (mount_sb_watch_live(c->snapshotters[i]->sb_watch) > 0)
+                        return true;
+        return false;
+}
+
+void core_mount_watch_sb(CoreSnapshotter *s, int mnt_fd, uint64_t mnt_id) {
+        int r = mount_sb_watch_add(s->sb_watch, mnt_fd, mnt_id);
+
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot watch the filesystem of mount %" PRIu64 " (%m); its holders are looked for instead",
+                                  s->name, mnt_id);
 }
 
 int core_mount_record_forget(StoreTxn *t, const MountRecord *m) {
@@ -154,6 +176,8 @@ int core_mount_record_forget(StoreTxn *t, const MountRecord *m) {
 const char *core_mount_held_by(unsigned holders, char buf[static 64]) {
         if (holders == 0)
                 return "a copy of it is still mounted in a user namespace (unshare)";
+        if (holders == CORE_MOUNT_HOLDERS_UNSEEN)
+                return "its filesystem is still in use (a descriptor of it passed on, in flight in a socket, or a copy in a namespace no process is in)";
         snprintf(buf, 64, "%u process%s still use%s it", holders, holders == 1 ? "" : "es", holders == 1 ? "s" : "");
         return buf;
 }

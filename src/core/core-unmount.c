@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unmount: plain (Busy while anything uses the mount) or forced (detached; the snapshot
  * stays busy while it is held). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core-mount.h"
 #include "log.h"
@@ -37,6 +39,23 @@ static int unmount_find_record(UnmountArgs *a, Error *e) {
         return 0;
 }
 
+/* A forced unmount detaches the mount whoever holds it: an overlay's filesystem is watched
+ * first, so that a file of it kept where no search looks (in flight in a socket) keeps
+ * the snapshot busy. The mount is opened where it is now and must show that filesystem. */
+static void watch_before_detach(UnmountArgs *a) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        if (!core_mount_own_sb(a->rec.kernel_mounts) || !a->rec.mnt_root || mount_find(a->rec.mnt_id, &path) <= 0)
+                return;
+        /* Whatever the path leads to now: only that filesystem is ever watched. */
+        fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != a->rec.sb_dev)
+                return;
+        core_mount_watch_sb(a->s, fd, a->rec.mnt_id);
+}
+
 /* Unmounts what a->rec names and finds out whether anything still holds it: the kernel's
  * part, outside the store's write lock (looking for holders and copies may take up to
  * MOUNT_HOLDERS_MAX_USEC; no one else should wait for it). 1: released, the record can go;
@@ -48,6 +67,8 @@ static int unmount_kernel(UnmountArgs *a, Error *e) {
         char buf[64];
         int r;
 
+        if (a->force && streq(a->rec.boot_id, a->s->core->boot_id))
+                watch_before_detach(a);
         r = streq(a->rec.boot_id, a->s->core->boot_id) ? mount_unmount(a->rec.mnt_id, a->force, &kernel) : -ENOENT;
         if (r == -EBUSY) {
                 unsigned n = 0;

@@ -57,6 +57,7 @@ static CoreSnapshotter *core_snapshotter_free(CoreSnapshotter *s) {
         core_reclaim_stop(s);
         backend_free(s->backend);
         store_free(s->store);
+        mount_sb_watch_free(s->sb_watch);
         pthread_mutex_destroy(&s->lock);
         free(s->busy_ids);
         free(s->qgroup_barred);
@@ -81,6 +82,9 @@ static int core_snapshotter_open(Core *c, const BackendVTable *vt, const CoreOpt
         pthread_mutex_init(&s->lock, NULL);
         s->core = c;
         s->name = vt->name;
+        r = mount_sb_watch_new(&s->sb_watch);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot watch the filesystems of overlays: %m", vt->name);
 
         if (mkdirat(c->state_fd, vt->name, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "%s: cannot create %s: %m", vt->name, path);

@@ -135,6 +135,10 @@ int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e
 /* Whether data of removed snapshots is still queued or being freed (laminad's idle exit
  * waits for it). */
 bool core_reclaim_pending(Core *c);
+/* Whether an overlay laminad handed out or force-unmounted is still in use somewhere:
+ * laminad watches its filesystem (core-mount-state.c) and must not exit meanwhile, or a
+ * descriptor of it kept where no search looks would outlive the record. */
+bool core_mount_filesystems_watched(Core *c);
 /* Whether a lookup of a caller's mount target, ended after its time, still waits on the
  * caller's filesystem (laminad's idle exit waits for it: its service could not stop
  * before that process is gone, and would hold up the next start). */

@@ -273,10 +273,12 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
 
         /* Not while a connection holds transient snapshots: they go when it goes. Nor with
          * frees pending: they would be left for the next start. Nor while a killed lookup
-         * of a mount target still waits on a caller's filesystem. */
+         * of a mount target still waits on a caller's filesystem. Nor while an overlay it
+         * handed out or force-unmounted is still in use: only this laminad knows when its
+         * filesystem goes. */
         if (bus_context_busy(d->context) || bus_watchers_hold(d->context->watchers) ||
             bus_tracks_any(d->context->tracks) || core_reclaim_pending(d->context->core) ||
-            core_mount_lookups_pending())
+            core_mount_lookups_pending() || core_mount_filesystems_watched(d->context->core))
                 daemon_rearm_idle(d);
         else
                 daemon_stop(d, "idle");

@@ -129,6 +129,21 @@ int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root);
 int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool others, unsigned *ret);
 #define MOUNT_COPIES_MAX_MOUNTS 16384U
 
+/* Overlays laminad watches until the kernel shuts their filesystem down
+ * (mount-sb-watch.c): only for a mount whose superblock is its own (an overlay: every
+ * copy, clone and file of it holds that superblock; a bind mount shares its filesystem's,
+ * which never goes). Thread-safe. */
+typedef struct MountSbWatch MountSbWatch;
+int mount_sb_watch_new(MountSbWatch **ret);
+MountSbWatch *mount_sb_watch_free(MountSbWatch *w);
+/* Watches the filesystem of the mount mnt_fd (its root) under key (its superblock's
+ * device). */
+int mount_sb_watch_add(MountSbWatch *w, int mnt_fd, uint64_t key);
+/* Whether key's filesystem is watched and still lives (false: not watched, or gone). */
+bool mount_sb_watch_alive(MountSbWatch *w, uint64_t key);
+/* How many watched filesystems still live. */
+size_t mount_sb_watch_live(MountSbWatch *w);
+
 /* For records written before mounts were known by unique ID: 1 and the unique ID of the
  * mount at path when its reusable 32-bit ID is old_id, else 0. */
 int mount_adopt_legacy(const char *path, uint64_t old_id, uint64_t *ret);

@@ -76,6 +76,11 @@ def other(sock, mode, target, ready):
         check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "making / private")
         check(libc.syscall(SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, target.encode(), MOVE_MOUNT_F_EMPTY_PATH), "move_mount")
         os.close(fd)
+    elif mode == "inflight":
+        x, y = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        socket.send_fds(x, [b"fd"], [fd])
+        os.close(fd)
+        keep = (x, y)  # noqa: F841 (the fd lives in y's receive queue only)
     else:
         os.dup2(fd, 200)
         os.close(fd)

@@ -13,6 +13,7 @@
 #include <seccomp.h>
 #include <stdarg.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -170,4 +171,21 @@ static inline char *mount_options_of(const char *target) {
         mnt_unref_table(tb);
         ASSERT_TRUE(r);
         return r;
+}
+
+/* Sends fd into a socket pair of ours and closes it: only the message holds it then. */
+static inline void send_in_flight(int fd, int pair[2]) {
+        char cmsg_buf[CMSG_SPACE(sizeof(int))] = {};
+        struct iovec iov = { .iov_base = (char *) "x", .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cmsg_buf,
+                             .msg_controllen = sizeof cmsg_buf };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair));
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        ASSERT_TRUE(sendmsg(pair[0], &mh, 0) == 1);
+        ASSERT_OK(close(fd));
 }

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A descriptor of an overlay that a user keeps where no search for holders looks (in
+ * flight in a socket, SCM_RIGHTS) keeps its snapshot busy: after a forced Unmount and for
+ * a MountFd, Remove is Busy naming why, laminad does not exit on idle meanwhile, and once
+ * the message is gone the snapshot is released. */
+#include "core-mount-test-util.h"
+
+static void expect_held_then_released(Env *env, int pair[2]) {
+        Error e = ERROR_NULL;
+
+        ASSERT_TRUE(core_mount_filesystems_watched(env->core));
+        expect_error(core_remove(env->s, 1000, "k", &e), &e, EBUSY, "its filesystem is still in use");
+        e = ERROR_NULL;
+        safe_close(pair[0]);
+        safe_close(pair[1]);
+        ASSERT_TRUE(!core_mount_filesystems_watched(env->core));
+        ASSERT_OK(core_remove(env->s, 1000, "k", &e));
+}
+
+static void body_force_unmounted(const char *dir) {
+        _cleanup_free_ char *path = NULL, *inside = NULL;
+        Env env = env_new(dir);
+        int pair[2], fd;
+
+        prepare(&env, 0, "a", NULL);
+        commit(&env, 0, "base", "a");
+        prepare(&env, 1000, "k", "base");
+        path = mount_key(&env, 1000, "k", NULL);
+        ASSERT_TRUE(!core_mount_filesystems_watched(env.core)); /* a mount laminad sees */
+        inside = test_path("%s/d", path);
+        ASSERT_OK(mkdir(inside, 0755));
+        fd = open(inside, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        send_in_flight(fd, pair);
+        ASSERT_OK(core_unmount(env.s, 1000, "k", true, NULL, &(Error) {}));
+        expect_held_then_released(&env, pair);
+        env_done(&env);
+}
+TEST(a_force_unmounted_overlay_in_flight_stays_busy) {
+        run_isolated(body_force_unmounted);
+}
+
+static void body_mount_fd(const char *dir) {
+        Env env = env_new(dir);
+        int pair[2], fd = -EBADF;
+
+        prepare(&env, 0, "a", NULL);
+        commit(&env, 0, "base", "a");
+        prepare(&env, 1000, "k", "base");
+        ASSERT_OK(core_mount_fd(env.s, 1000, "k", NULL, &fd, &(Error) {}));
+        send_in_flight(fd, pair);
+        expect_held_then_released(&env, pair);
+        env_done(&env);
+}
+TEST(a_handed_out_overlay_in_flight_stays_busy) {
+        run_isolated(body_mount_fd);
+}
+
+int main(void) {
+        static const TestCase cases[] = {
+                TEST_ENTRY(a_force_unmounted_overlay_in_flight_stays_busy),
+                TEST_ENTRY(a_handed_out_overlay_in_flight_stays_busy),
+        };
+
+        mount_test_require();
+        return test_run_all(cases, ELEMENTSOF(cases));
+}
