@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The btrfs backend with quotas on (btrfs-test.h): a snapshot's usage from its qgroup, and
+ * each user's qgroup (core-quota.c) that its new subvolumes join, with its limit, the
+ * subvolumes that cannot join, older ones moved in at start, the limits set at start. */
+#include "btrfs-test.h"
+#include "chain-test.h"
+
+/* n MiB of data that does not compress into the snapshot key of ns. */
+static void write_mib(CoreSnapshotter *s, uid_t ns, const char *key, const char *name, size_t n) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        _cleanup_free_ char *path = NULL;
+        Error e = ERROR_NULL;
+        char buf[4096];
+        FILE *f;
+
+        ASSERT_OK(core_stat(s, ns, key, &info, &e));
+        path = strdup_printf("%s/btrfs/snapshots/%" PRIu64 "/%s", state_dir, info.id, name);
+        f = fopen(path, "we");
+        ASSERT_TRUE(f);
+        for (size_t i = 0; i < n * 256; i++) {
+                for (size_t j = 0; j < sizeof buf; j++)
+                        buf[j] = (char) (random() & 0xff);
+                ASSERT_TRUE(fwrite(buf, 1, sizeof buf, f) == sizeof buf);
+        }
+        ASSERT_TRUE(fclose(f) == 0);
+}
+
+/* With quotas on, a snapshot's usage is what it holds alone: not the extents it shares
+ * with its parent (a walk would count those again). */
+TEST(usage_from_qgroups_excludes_the_parent) {
+        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+        Core *c = core_on_btrfs();
+        CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
+        uint64_t size, inodes;
+        Error e = ERROR_NULL;
+
+        if (system(enable) != 0) {
+                printf("# skipped: btrfs quotas cannot be enabled here\n");
+                core_free(c);
+                return;
+        }
+        ASSERT_OK(core_prepare(s, 0, "q-base-a", NULL, NULL, NULL, &e));
+        write_mib(s, 0, "q-base-a", "big", 4);
+        ASSERT_OK(core_commit(s, 0, "q-base", "q-base-a", NULL, &e));
+        ASSERT_OK(core_usage(s, 0, "q-base", &size, &inodes, &e));
+        ASSERT_TRUE(size >= 4u << 20);
+
+        ASSERT_OK(core_prepare(s, 0, "q-child-a", "q-base", NULL, NULL, &e));
+        write_mib(s, 0, "q-child-a", "small", 1);
+        ASSERT_OK(core_usage(s, 0, "q-child-a", &size, &inodes, &e));
+        printf("# child usage with quotas: %" PRIu64 " bytes, %" PRIu64 " inodes\n", size, inodes);
+        ASSERT_TRUE(size >= 1u << 20 && size < 2u << 20);
+        ASSERT_TRUE(inodes == 3); /* root dir, big (shared), small */
+        ASSERT_OK(core_commit(s, 0, "q-child", "q-child-a", NULL, &e));
+        ASSERT_OK(core_usage(s, 0, "q-child", &size, &inodes, &e));
+        ASSERT_TRUE(size >= 1u << 20 && size < 2u << 20);
+
+        ASSERT_OK(core_remove(s, 0, "q-child", &e));
+        ASSERT_OK(core_remove(s, 0, "q-base", &e));
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+        core_free(c);
+}
+
+/* The row of qgroup `id` ("0/257", "1/4294968296") in `btrfs qgroup show`: its exclusive
+ * limit ("none" or bytes) and parent ("-" or a qgroup). False when it has none. */
+static bool qgroup_row(const char *id, char max_excl[static 32], char parent[static 64]) {
+        _cleanup_free_ char *cmd = strdup_printf("btrfs qgroup show -pe --raw '%s' 2>/dev/null", fsdir);
+        FILE *f = popen(cmd, "r");
+        char line[512], q[64], rfer[32], excl[32];
+        bool found = false;
+
+        ASSERT_TRUE(f);
+        while (!found && fgets(line, sizeof line, f))
+                found = sscanf(line, "%63s %31s %31s %31s %63s", q, rfer, excl, max_excl, parent) == 5 && streq(q, id);
+        pclose(f);
+        return found;
+}
+
+/* The qgroup row of snapshot key of ns. */
+static bool snapshot_qgroup(CoreSnapshotter *s, uid_t ns, const char *key, char max_excl[static 32],
+                            char parent[static 64]) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        _cleanup_free_ char *path = NULL;
+        Error e = ERROR_NULL;
+        uint64_t subvolid;
+        char id[32];
+        int fd;
+
+        ASSERT_OK(core_stat(s, ns, key, &info, &e));
+        path = strdup_printf("%s/btrfs/snapshots/%" PRIu64, state_dir, info.id);
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(btrfs_subvol_id(fd, &subvolid));
+        close(fd);
+        snprintf(id, sizeof id, "0/%" PRIu64, subvolid);
+        return qgroup_row(id, max_excl, parent);
+}
+
+/* A one-file layer applied to key of uid 1000. */
+static void user_apply(CoreSnapshotter *s, const char *key, const char *layer) {
+        static const char *const files[] = { "f=layer\n", NULL };
+        int fd = make_layer(workdir, layer, files);
+        CoreApplyOptions o = {};
+        CoreApplyResult res = {};
+        Error e = ERROR_NULL;
+
+        if (core_apply(s, 1000, key, fd, &o, &res, &e) < 0)
+                fprintf(stderr, "apply to %s: %s\n", key, e.message);
+        ASSERT_TRUE(e.code == 0);
+        close(fd);
+}
+
+static int quota_consistent(void) {
+        int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+        ASSERT_TRUE(fd >= 0);
+        r = btrfs_quota_consistent(fd);
+        close(fd);
+        return r;
+}
+
+/* With quotas on, a user's snapshots join its qgroup when they are made, which carries the
+ * user's limit (Bytes=, 25% of the filesystem by default); a snapshot of root's layer
+ * cannot join without a rescan of all quotas and is limited by itself instead. Root's
+ * snapshots join nothing and have no limit. */
+TEST(snapshots_join_their_owners_qgroup) {
+        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
+        char max_excl[32], parent[64];
+        Core *c;
+        CoreSnapshotter *s;
+        QuotaLimits l;
+        Error e = ERROR_NULL;
+
+        if (system(enable) != 0) {
+                printf("# skipped: btrfs quotas cannot be enabled here\n");
+                return;
+        }
+        c = core_on_btrfs(); /* sees quotas on */
+        s = core_snapshotter_by_name(c, "btrfs");
+        ASSERT_OK(core_prepare(s, 1000, "j-a", NULL, NULL, NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-a", max_excl, parent));
+        ASSERT_STREQ(parent, group);
+        ASSERT_STREQ(max_excl, "none");
+        core_quota_limits(c, 1000, &l);
+        ASSERT_TRUE(qgroup_row(group, max_excl, parent));
+        ASSERT_TRUE(strtoull(max_excl, NULL, 10) == l.max[QUOTA_BYTES]);
+
+        /* Its own committed layer: the snapshot on it joins too, and so does a view. A Commit
+         * is not done on the event loop: its qgroup's count needs a syncfs(). */
+        ASSERT_TRUE(core_commit_quick(s, 1000, "j-base", "j-a", NULL, &e) == -EWOULDBLOCK && e.code == 0);
+        ASSERT_OK(core_commit(s, 1000, "j-base", "j-a", NULL, &e));
+        ASSERT_OK(core_prepare(s, 1000, "j-b", "j-base", NULL, NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-b", max_excl, parent));
+        ASSERT_STREQ(parent, group);
+        ASSERT_OK(core_view(s, 1000, "j-v", "j-base", NULL, NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-v", max_excl, parent));
+        ASSERT_STREQ(parent, group);
+
+        /* root's layer: root's snapshots are in no group; the user's snapshot on it is
+         * limited by itself, to what the quota leaves. */
+        ASSERT_OK(core_prepare(s, 0, "j-root-a", NULL, NULL, NULL, &e));
+        ASSERT_OK(core_commit(s, 0, "j-root", "j-root-a", NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 0, "j-root", max_excl, parent));
+        ASSERT_STREQ(parent, "-");
+        ASSERT_OK(core_prepare(s, 1000, "j-c", "j-root", NULL, NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-c", max_excl, parent));
+        ASSERT_STREQ(parent, "-");
+        ASSERT_TRUE(strtoull(max_excl, NULL, 10) > 0 && strtoull(max_excl, NULL, 10) <= l.max[QUOTA_BYTES]);
+        /* The kernel kept counting all along. */
+        /* An Apply's new subvolume is charged as the one it replaces. */
+        user_apply(s, "j-b", "jl1");
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-b", max_excl, parent));
+        ASSERT_STREQ(parent, group);
+        user_apply(s, "j-c", "jl2");
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-c", max_excl, parent));
+        ASSERT_STREQ(parent, "-");
+        ASSERT_TRUE(strtoull(max_excl, NULL, 10) > 0 && strtoull(max_excl, NULL, 10) <= l.max[QUOTA_BYTES]);
+        ASSERT_TRUE(quota_consistent() == 1);
+
+        /* No limit is no limit (not 0), and is set from outside a qgroup that is full. */
+        {
+                int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                ASSERT_TRUE(fd >= 0);
+                ASSERT_OK(btrfs_qgroup_limit_exclusive(fd, quota_user_qgroup(1000), 0));
+                ASSERT_TRUE(qgroup_row(group, max_excl, parent) && streq(max_excl, "0"));
+                ASSERT_OK(btrfs_qgroup_limit_exclusive(fd, quota_user_qgroup(1000), UINT64_MAX));
+                ASSERT_TRUE(qgroup_row(group, max_excl, parent) && streq(max_excl, "none"));
+                close(fd);
+        }
+
+        /* What laminad must never do, and detects if a write races it: a snapshot of root's
+         * layer made to join the user's qgroup stops the kernel counting until a rescan. */
+        {
+                _cleanup_free_ char *snapshots = strdup_printf("%s/btrfs/snapshots", state_dir);
+                _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+                _cleanup_free_ char *name = NULL;
+                char idname[32];
+                int fd = open(snapshots, O_RDONLY | O_DIRECTORY | O_CLOEXEC), src;
+
+                ASSERT_TRUE(fd >= 0);
+                ASSERT_OK(core_stat(s, 0, "j-root", &info, &e));
+                snprintf(idname, sizeof idname, "%" PRIu64, info.id);
+                src = openat(fd, idname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                ASSERT_TRUE(src >= 0);
+                ASSERT_OK(btrfs_subvol_make_temp(fd, "race-", src, false, quota_user_qgroup(1000), &name));
+                ASSERT_TRUE(btrfs_quota_consistent(fd) == 0);
+                ASSERT_OK(btrfs_quota_rescan(fd));
+                for (int i = 0; i < 600 && quota_consistent() != 1; i++)
+                        usleep(100 * 1000);
+                ASSERT_TRUE(quota_consistent() == 1);
+                ASSERT_OK(btrfs_subvol_destroy_at(fd, name));
+                close(src);
+                close(fd);
+        }
+
+        ASSERT_OK(core_remove(s, 1000, "j-c", &e));
+        ASSERT_OK(core_remove(s, 1000, "j-v", &e));
+        ASSERT_OK(core_remove(s, 1000, "j-b", &e));
+        ASSERT_OK(core_remove(s, 1000, "j-base", &e));
+        ASSERT_OK(core_remove(s, 0, "j-root", &e));
+        core_free(c);
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+}
+
+static bool in_group(CoreSnapshotter *s, uid_t ns, const char *key, const char *group) {
+        char max_excl[32], parent[64];
+
+        return snapshot_qgroup(s, ns, key, max_excl, parent) && streq(parent, group);
+}
+
+static bool migrated(CoreSnapshotter *s, const char *group) {
+        char max_excl[32], parent[64];
+
+        return in_group(s, 1000, "o-a", group) && in_group(s, 1000, "o-base", group) && quota_consistent() == 1 &&
+               qgroup_row("1/4294967296", max_excl, parent);
+}
+
+/* Subvolumes made while quotas were off (or by an older laminad) are in no qgroup: at the
+ * next start with quotas on, a background pass puts the users' ones into their owners'
+ * qgroups, has the kernel rescan what it cannot count in at once, and marks the quota tree
+ * done. Root's stay out. */
+TEST(older_snapshots_join_their_owners_qgroup_at_start) {
+        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
+        char max_excl[32], parent[64];
+        Core *c = core_on_btrfs();
+        CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
+        Error e = ERROR_NULL;
+        int i;
+
+        ASSERT_OK(core_prepare(s, 1000, "o-base-a", NULL, NULL, NULL, &e));
+        write_mib(s, 1000, "o-base-a", "big", 1);
+        ASSERT_OK(core_commit(s, 1000, "o-base", "o-base-a", NULL, &e));
+        ASSERT_OK(core_prepare(s, 1000, "o-a", "o-base", NULL, NULL, &e));
+        ASSERT_OK(core_prepare(s, 0, "o-r", NULL, NULL, NULL, &e));
+        core_free(c);
+        if (system(enable) != 0) {
+                printf("# skipped: btrfs quotas cannot be enabled here\n");
+                return;
+        }
+
+        c = core_on_btrfs();
+        s = core_snapshotter_by_name(c, "btrfs");
+        for (i = 0; i < 600 && !migrated(s, group); i++)
+                usleep(100 * 1000);
+        ASSERT_TRUE(migrated(s, group));
+        ASSERT_TRUE(snapshot_qgroup(s, 0, "o-r", max_excl, parent) && streq(parent, "-"));
+
+        ASSERT_OK(core_remove(s, 1000, "o-a", &e));
+        ASSERT_OK(core_remove(s, 1000, "o-base", &e));
+        ASSERT_OK(core_remove(s, 0, "o-r", &e));
+        core_free(c);
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+}
+
+/* A core on the test filesystem whose non-root users have Bytes=mib MiB. */
+static Core *core_with_bytes(uint64_t mib) {
+        _cleanup_free_ char *state = strdup_printf("%s/state", fsdir), *run = strdup_printf("%s/run", fsdir);
+        QuotaConfig q;
+        CoreOptions o = { .state_dir = state, .runtime_dir = run, .quota = &q };
+        Core *c = NULL;
+
+        quota_config_init(&q);
+        q.defaults[QUOTA_BYTES] = (QuotaSetting) { .value = mib << 20, .set = true };
+        ASSERT_OK(core_new(&o, &c));
+        quota_config_clear(&q);
+        return c;
+}
+
+static bool group_limit_is(const char *group, uint64_t bytes) {
+        char max_excl[32], parent[64];
+
+        return qgroup_row(group, max_excl, parent) && strtoull(max_excl, NULL, 10) == bytes;
+}
+
+/* A changed quota holds from the next start on, before the user calls again. */
+TEST(group_limits_follow_the_configuration_at_start) {
+        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
+        Error e = ERROR_NULL;
+        Core *c;
+        int i;
+
+        if (system(enable) != 0) {
+                printf("# skipped: btrfs quotas cannot be enabled here\n");
+                return;
+        }
+        c = core_with_bytes(64);
+        ASSERT_OK(core_prepare(core_snapshotter_by_name(c, "btrfs"), 1000, "l-a", NULL, NULL, NULL, &e));
+        ASSERT_TRUE(group_limit_is(group, UINT64_C(64) << 20));
+        core_free(c);
+
+        c = core_with_bytes(32);
+        for (i = 0; i < 600 && !group_limit_is(group, UINT64_C(32) << 20); i++)
+                usleep(100 * 1000);
+        ASSERT_TRUE(group_limit_is(group, UINT64_C(32) << 20));
+        ASSERT_OK(core_remove(core_snapshotter_by_name(c, "btrfs"), 1000, "l-a", &e));
+        core_free(c);
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+}
+
+int main(void) {
+        static const TestCase cases[] = {
+                TEST_ENTRY(usage_from_qgroups_excludes_the_parent),
+                TEST_ENTRY(snapshots_join_their_owners_qgroup),
+                TEST_ENTRY(older_snapshots_join_their_owners_qgroup_at_start),
+                TEST_ENTRY(group_limits_follow_the_configuration_at_start),
+        };
+
+        return btrfs_test_main(cases, ELEMENTSOF(cases));
+}
