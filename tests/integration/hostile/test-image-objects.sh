@@ -55,9 +55,9 @@ out=$(tool "$HOG" image-get 200)
 spent=$(($(cpu_ms "$PID") - before))
 check "the user reads its image object 200 times ($out)" [ "$out" = "got 200" ]
 # One read of every top per call: 500 x 60 KiB of labels decoded, ~5 ms of CPU each on a
-# quiet machine, so 1 s for 200 (before the fix: 1.9 s at load 8). One image per call: well
-# under 1 ms each, also in a sanitizer build.
-check "laminad spent $spent ms of CPU on the 200 reads (less than 400)" [ "$spent" -lt 400 ]
+# quiet machine, so 1 s for 200 (before the fix: 1.2 s at load 14). One image per call: 20 ms
+# for 200, 130 ms in a sanitizer build.
+check "laminad spent $spent ms of CPU on the 200 reads (less than 500)" [ "$spent" -lt 500 ]
 check "laminad ($PID) is still on the bus" [ "$(harness_laminad_pid)" = "$PID" ]
 
 [ "$failures" = 0 ] || harness_die "$failures checks failed"
