@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "mount-api.h"
+#include "mount-util.h"
 #include "strutil.h"
 
 typedef struct Watched {
@@ -94,7 +95,7 @@ static void drain(MountSbWatch *w) {
 }
 
 int mount_sb_watch_add(MountSbWatch *w, int mnt_fd, uint64_t key) {
-        char path[sizeof("/proc/self/fd/") + 11];
+        char path[PROC_FD_PATH_MAX];
         int wd, r = 0;
 
         assert(w);

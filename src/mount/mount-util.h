@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,3 +101,35 @@ int mount_clone_locked(int mnt_fd, int *ret_fd);
 /* Runs this thread with file system ids uid/gid (0/0: back to root's), its capabilities
  * kept effective: what overlayfs records as its creator at FSCONFIG_CMD_CREATE. */
 int mount_fs_ids_set(uid_t uid, gid_t gid);
+
+/* statmount(2) and listmount(2) (mount-table.c), for mount-copies.c. */
+#define STATMOUNT_SB_BASIC 0x00000001U
+#define STATMOUNT_MNT_ROOT 0x00000008U
+/* The head of struct statmount as of Linux 6.8; strings follow in str[]. */
+struct statmount_head {
+        uint32_t size;
+        uint32_t mnt_opts;
+        uint64_t mask;
+        uint32_t sb_dev_major, sb_dev_minor;
+        uint64_t sb_magic;
+        uint32_t sb_flags;
+        uint32_t fs_type;
+        uint64_t mnt_id, mnt_parent_id;
+        uint32_t mnt_id_old, mnt_parent_id_old;
+        uint64_t mnt_attr, mnt_propagation, mnt_peer_group, mnt_master, propagate_from;
+        uint32_t mnt_root;
+        uint32_t mnt_point;
+        uint64_t spare2[50];
+        char str[];
+};
+
+#define STATMOUNT_SIZE (sizeof(struct statmount_head) + 2 * PATH_MAX)
+/* statmount(2) of mnt_id in the mount namespace ns_id (0: ours) into sm (STATMOUNT_SIZE
+ * bytes): 1, or 0 when there is no such mount. */
+int stat_mount(uint64_t ns_id, uint64_t mnt_id, uint64_t mask, struct statmount_head *sm);
+/* A string of sm, or NULL when its offset is out of bounds. */
+const char *statmount_str(const struct statmount_head *sm, uint32_t offset);
+/* Whether statmount(2) and listmount(2) work here, found out by the first call. */
+bool statmount_usable(void);
+/* Every mount of the mount namespace ns_id (0: ours); E2BIG when it has more than max. */
+int list_mounts(uint64_t ns_id, size_t max, uint64_t **ret, size_t *ret_n);
