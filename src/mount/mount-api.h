@@ -136,9 +136,11 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool
 typedef struct MountSbWatch MountSbWatch;
 int mount_sb_watch_new(MountSbWatch **ret);
 MountSbWatch *mount_sb_watch_free(MountSbWatch *w);
-/* Watches the filesystem of the mount mnt_fd (its root) under key (its superblock's
- * device). */
+/* Watches the filesystem of the mount mnt_fd (its root) under key. ENOSPC past
+ * MOUNT_SB_WATCH_MAX watches: inotify watches are root's, shared with every service of
+ * root's (fs.inotify.max_user_watches), and laminad takes no more than a share of them. */
 int mount_sb_watch_add(MountSbWatch *w, int mnt_fd, uint64_t key);
+#define MOUNT_SB_WATCH_MAX 8192U
 /* Whether key's filesystem is watched and still lives (false: not watched, or gone). */
 bool mount_sb_watch_alive(MountSbWatch *w, uint64_t key);
 /* How many watched filesystems still live. */

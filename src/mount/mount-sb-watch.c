@@ -94,9 +94,28 @@ static void drain(MountSbWatch *w) {
         }
 }
 
+/* With w->lock. */
+static int watch_one(MountSbWatch *w, const char *path, uint64_t key) {
+        int wd;
+
+        if (w->n >= MOUNT_SB_WATCH_MAX)
+                return -ENOSPC;
+        /* Events only on what never happens to an overlay's root: the watch is quiet. */
+        wd = inotify_add_watch(w->fd, path, IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+        if (wd < 0)
+                return -errno;
+        forget_wd(w, wd); /* the same root watched again */
+        if (array_reserve_one((void **) &w->watched, &w->allocated, w->n, sizeof *w->watched, 16) < 0) {
+                (void) inotify_rm_watch(w->fd, wd);
+                return -ENOMEM;
+        }
+        w->watched[w->n++] = (Watched) { .wd = wd, .key = key };
+        return 0;
+}
+
 int mount_sb_watch_add(MountSbWatch *w, int mnt_fd, uint64_t key) {
         char path[PROC_FD_PATH_MAX];
-        int wd, r = 0;
+        int r;
 
         assert(w);
         assert(mnt_fd >= 0);
@@ -104,18 +123,7 @@ int mount_sb_watch_add(MountSbWatch *w, int mnt_fd, uint64_t key) {
         snprintf(path, sizeof path, "/proc/self/fd/%d", mnt_fd);
         pthread_mutex_lock(&w->lock);
         drain(w);
-        /* Events only on what never happens to an overlay's root: the watch is quiet. */
-        wd = inotify_add_watch(w->fd, path, IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
-        if (wd < 0)
-                r = -errno;
-        else {
-                forget_wd(w, wd); /* the same root watched again */
-                if (array_reserve_one((void **) &w->watched, &w->allocated, w->n, sizeof *w->watched, 16) < 0) {
-                        (void) inotify_rm_watch(w->fd, wd);
-                        r = -ENOMEM;
-                } else
-                        w->watched[w->n++] = (Watched) { .wd = wd, .key = key };
-        }
+        r = watch_one(w, path, key);
         pthread_mutex_unlock(&w->lock);
         return r;
 }
