@@ -64,7 +64,8 @@ for mode in $modes; do
         harness_wait_for 600 ready || harness_die "the fd was not passed: $(cat "$T/pass.out")"
         read -r holder _ <"$T/shared/ready"
         bg_pids="$bg_pids $holder"
-        pgrep -u "$(id -u "$owner")" >/dev/null && fail "a process of the owner's still runs"
+        # The owner's process has passed the fd on and exits: nothing of the owner's holds it.
+        harness_wait_for 100 sh -c "! pgrep -u '$(id -u "$owner")' >/dev/null" || fail "a process of the owner's still runs"
 
         want Busy "owner: Remove while the other user's process $how" "$owner" Remove k
         want Busy "owner: Commit meanwhile" "$owner" Commit c k "@a{ss} {}"
