@@ -58,7 +58,8 @@ typedef struct BackendVTable {
         int (*mount)(Backend *b, const Snapshot *s, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
                      Error *e);
         /* The mounts the kernel holds for that mount of s, for the budget per user (NULL:
-         * one, a bind mount). */
+         * one, a bind mount). More than one is an overlay, whose superblock is its own: the
+         * core watches it to know when it is really gone (core_mount_own_sb). */
         uint64_t (*kernel_mounts)(Backend *b, const Snapshot *s);
         /* Bytes (st_blocks*512 of unique inodes) and inodes of this snapshot's own data;
          * with a budget (NULL: none), E2BIG when walking it would take more. */
