@@ -32,9 +32,6 @@ struct CoreSnapshotter {
         FsQuota fsquota;
         bool projects;
         bool qgroups; /* btrfs: quotas are on, each subvolume has its qgroup */
-        /* btrfs: uids whose new snapshots join their qgroup no more (core-quota.c); with lock. */
-        uid_t *qgroup_barred;
-        size_t n_qgroup_barred;
         /* The pass at start (core-quota-start.c). */
         pthread_t quota_start_thread;
         bool quota_starting, quota_migrate;
@@ -229,7 +226,8 @@ void core_quota_start_pass(CoreSnapshotter *s);
 /* Stops and joins it (before any snapshotter is freed: it reads the others' totals). */
 void core_quota_stop_pass(CoreSnapshotter *s);
 /* After the backend made it: a uid whose snapshot made the kernel's counts stale (and
- * start a rescan) has its new snapshots limited one by one for the rest of the run. */
+ * start a rescan) has its new snapshots join its qgroup no more (for as long as the
+ * filesystem's quota tree lives): only those on other users' layers can be made. */
 void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charge);
 /* After what ns holds changed (Apply, Remove): the limit of each of its groups is
  * what its Bytes= (and Inodes=, projects) leave besides what it holds in the other

@@ -225,14 +225,18 @@ void core_quota_fs_limit(Core *c, uid_t ns) {
                 core_quota_limit_group(c->snapshotters[i], ns);
 }
 
-static bool qgroup_barred(CoreSnapshotter *s, uid_t ns) {
-        bool found = false;
+/* An empty qgroup that says uid's new snapshots no longer join its qgroup (so snapshots
+ * of its own snapshots are refused: made outside, they would make the counts stale too):
+ * one of them made the kernel's counts stale. It lives as long as the quota tree does, so a
+ * user can cause one rescan, however often laminad starts. */
+static uint64_t qgroup_bar(uid_t uid) {
+        return quota_user_qgroup(uid) + (UINT64_C(1) << 32);
+}
 
-        pthread_mutex_lock(&s->lock);
-        for (size_t i = 0; i < s->n_qgroup_barred && !found; i++)
-                found = s->qgroup_barred[i] == ns;
-        pthread_mutex_unlock(&s->lock);
-        return found;
+static bool qgroup_barred(CoreSnapshotter *s, uid_t ns) {
+        uint64_t rfer, excl;
+
+        return btrfs_qgroup_usage(s->backend->snapshots_fd, qgroup_bar(ns), &rfer, &excl) >= 0;
 }
 
 int core_quota_qgroup_ready(CoreSnapshotter *s, uid_t ns, uint64_t *ret_held) {
@@ -295,20 +299,18 @@ void core_quota_charge(CoreSnapshotter *s, uid_t ns, SnapshotKind kind, uint64_t
 }
 
 void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charge) {
-        uid_t *barred;
+        int r;
 
         if (!charge->rescanned)
                 return;
         log_warning("%s: a new snapshot of uid %u made btrfs stop counting quotas until a rescan (an extent shared "
-                    "into its qgroup from outside it); a rescan was started, and its new snapshots are limited one "
-                    "by one from now on", s->name, (unsigned) ns);
-        pthread_mutex_lock(&s->lock);
-        barred = realloc(s->qgroup_barred, (s->n_qgroup_barred + 1) * sizeof(uid_t));
-        if (barred) {
-                s->qgroup_barred = barred;
-                s->qgroup_barred[s->n_qgroup_barred++] = ns;
-        }
-        pthread_mutex_unlock(&s->lock);
+                    "into its qgroup from outside it); a rescan was started, and snapshots of its own snapshots are "
+                    "refused from now on (\"btrfs qgroup destroy 1/%" PRIu64 "\" on the filesystem lifts that)",
+                    s->name, (unsigned) ns, qgroup_bar(ns) & ((UINT64_C(1) << 48) - 1));
+        r = btrfs_qgroup_create(s->backend->snapshots_fd, qgroup_bar(ns));
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot record that uid %u's snapshots stay out of its qgroup: %m", s->name,
+                                  (unsigned) ns);
 }
 
 int core_quota_meta_elsewhere(CoreSnapshotter *s, uid_t ns, QuotaUse *ret, Error *e) {

@@ -60,7 +60,6 @@ static CoreSnapshotter *core_snapshotter_free(CoreSnapshotter *s) {
         mount_sb_watch_free(s->sb_watch);
         pthread_mutex_destroy(&s->lock);
         free(s->busy_ids);
-        free(s->qgroup_barred);
         strv_free(s->building);
         free(s);
         return NULL;

@@ -316,18 +316,36 @@ static void read_status(uint64_t offset, const void *data, uint32_t len, void *u
         *(uint64_t *) userdata = le64toh(item.flags);
 }
 
-int btrfs_quota_consistent(int fd) {
-        uint64_t flags = 0;
+/* Simple quotas (Linux 6.7): extents count for the subvolume that made them, and nothing
+ * a snapshot does makes the counts stale. */
+#ifndef BTRFS_QGROUP_STATUS_FLAG_SIMPLE_MODE
+#define BTRFS_QGROUP_STATUS_FLAG_SIMPLE_MODE (1ULL << 3)
+#endif
+
+static int quota_flags(int fd, uint64_t *ret) {
         size_t n;
         int r;
 
-        r = quota_tree_search(fd, 0, BTRFS_QGROUP_STATUS_KEY, 0, 0, 1, read_status, &flags, &n);
+        *ret = 0;
+        r = quota_tree_search(fd, 0, BTRFS_QGROUP_STATUS_KEY, 0, 0, 1, read_status, ret, &n);
+        return r < 0 ? r : n == 0 ? -ENOENT : 0;
+}
+
+int btrfs_quota_consistent(int fd) {
+        uint64_t flags;
+        int r = quota_flags(fd, &flags);
+
         if (r < 0)
                 return r;
-        if (n == 0)
-                return -ENOENT;
         return (flags & BTRFS_QGROUP_STATUS_FLAG_ON) &&
                !(flags & (BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT | BTRFS_QGROUP_STATUS_FLAG_RESCAN));
+}
+
+int btrfs_quota_simple(int fd) {
+        uint64_t flags;
+        int r = quota_flags(fd, &flags);
+
+        return r < 0 ? r : !!(flags & BTRFS_QGROUP_STATUS_FLAG_SIMPLE_MODE);
 }
 
 static void keep_offset(uint64_t offset, const void *data, uint32_t len, void *userdata) {
@@ -344,6 +362,8 @@ int btrfs_qgroup_can_join(int fd, uint64_t src_subvolid, uint64_t qgroupid) {
         r = btrfs_qgroup_usage(fd, qgroupid, &rfer, &excl);
         if (r < 0)
                 return r;
+        if (btrfs_quota_simple(fd) > 0)
+                return 1;
         /* A new empty subvolume joins any qgroup as it is. The kernel counts a snapshot in
          * only when the qgroup shares no extent with anything outside it and the source is
          * in it and in no other; else it marks every count stale, until a rescan. */

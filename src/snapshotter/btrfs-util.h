@@ -50,9 +50,13 @@ int btrfs_qgroup_exclusive_committed(int fd, uint64_t subvolid, uint64_t *ret);
 int btrfs_qgroup_usage(int fd, uint64_t qgroupid, uint64_t *ret_rfer, uint64_t *ret_excl);
 /* 1 when quotas are on and their counts up to date (no rescan due or running), else 0. */
 int btrfs_quota_consistent(int fd);
+/* 1 when quotas are simple quotas (counted for the subvolume that wrote; no rescans). */
+int btrfs_quota_simple(int fd);
 /* 1 when a new subvolume, a snapshot of subvolume src_subvolid (0: an empty one), can join
  * the existing qgroup qgroupid at creation with the counts staying up to date, 0 when the
- * kernel would need a rescan of all quotas for it. */
+ * kernel would need a rescan of all quotas for it. (With full quotas, a snapshot of a
+ * subvolume in a qgroup that does not join that qgroup needs one too: it takes extents
+ * from it.) */
 int btrfs_qgroup_can_join(int fd, uint64_t src_subvolid, uint64_t qgroupid);
 /* The number of qgroups qgroupid is a member of (0, 1, or 2 for more), the first in *ret. */
 int btrfs_qgroup_parent(int fd, uint64_t qgroupid, uint64_t *ret);

@@ -39,21 +39,32 @@ static char *subvol_path(Backend *b, uint64_t id) {
         return strdup_printf("%s/%" PRIu64, b->snapshots_path, id);
 }
 
-/* Whether the new subvolume, a snapshot of src_fd (< 0: an empty one), joins
- * charge->qgroup: only where the kernel keeps its counts up to date doing so. */
-static uint64_t qgroup_to_join(int dir_fd, int src_fd, const BackendCharge *charge) {
-        uint64_t srcid = 0;
+/* The qgroup the new subvolume, a snapshot of src_fd (< 0: an empty one), joins (0: none):
+ * charge->qgroup where the kernel keeps its counts up to date doing so. EXDEV when a
+ * snapshot of src_fd could neither join nor stay outside without stale counts. */
+static int qgroup_to_join(int dir_fd, int src_fd, const BackendCharge *charge, uint64_t *ret) {
+        uint64_t srcid = 0, parent;
         int r;
 
-        if (!charge || charge->qgroup == 0)
-                return 0;
+        *ret = 0;
         r = src_fd >= 0 ? btrfs_subvol_id(src_fd, &srcid) : 0;
-        if (r >= 0)
-                r = btrfs_qgroup_can_join(dir_fd, srcid, charge->qgroup);
         if (r < 0)
-                log_debug_errno(r, "btrfs: cannot tell whether a new subvolume can join qgroup %" PRIu64 ": %m",
-                                charge->qgroup);
-        return r > 0 ? charge->qgroup : 0;
+                return r;
+        if (charge && charge->qgroup != 0) {
+                r = btrfs_qgroup_can_join(dir_fd, srcid, charge->qgroup);
+                if (r < 0)
+                        log_debug_errno(r, "btrfs: cannot tell whether a new subvolume can join qgroup %" PRIu64 ": %m",
+                                        charge->qgroup);
+                if (r > 0) {
+                        *ret = charge->qgroup;
+                        return 0;
+                }
+        }
+        /* Made outside, a snapshot of a subvolume in a qgroup would take extents from it, and
+         * full quotas would stop counting everyone's until a rescan. */
+        if (srcid != 0 && btrfs_quota_simple(dir_fd) == 0 && btrfs_qgroup_parent(dir_fd, srcid, &parent) > 0)
+                return -EXDEV;
+        return 0;
 }
 
 /* Makes dir_fd/<prefix><random>, a snapshot of src_fd or an empty subvolume, charged to its
@@ -62,9 +73,12 @@ static int make_charged(int dir_fd, const char *prefix, int src_fd, bool read_on
                         char **ret_name) {
         _cleanup_free_ char *name = NULL;
         _cleanup_close_ int fd = -EBADF;
-        uint64_t qgroup = qgroup_to_join(dir_fd, src_fd, charge), subvolid;
+        uint64_t qgroup, subvolid;
         int r;
 
+        r = qgroup_to_join(dir_fd, src_fd, charge, &qgroup);
+        if (r < 0)
+                return r;
         r = btrfs_subvol_make_temp(dir_fd, prefix, src_fd, read_only, qgroup, &name);
         if (r < 0)
                 return r;
@@ -91,6 +105,15 @@ static int make_charged(int dir_fd, const char *prefix, int src_fd, bool read_on
         return 0;
 }
 
+/* FailedPrecondition: the owner can change what makes it so. */
+static int qgroup_refused(Error *e) {
+        return error_setf(e, ENOTEMPTY,
+                          "btrfs would have to rescan all quotas to count a snapshot of this one: its owner's "
+                          "snapshots share data with subvolumes outside the owner's qgroup (files cloned in from a "
+                          "snapshot of another user's layer), or did when a snapshot was made; remove such files, "
+                          "or ask the administrator");
+}
+
 static int btrfs_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents, size_t n_parents,
                          BackendCharge *charge, char **ret_tmpname, Error *e) {
         _cleanup_close_ int pfd = -EBADF;
@@ -102,6 +125,8 @@ static int btrfs_prepare(Backend *b, SnapshotKind kind, const uint64_t *parents,
                         return r;
         }
         r = make_charged(b->snapshots_fd, "new-", pfd, kind == SNAPSHOT_VIEW, charge, ret_tmpname);
+        if (r == -EXDEV)
+                return qgroup_refused(e);
         if (r < 0)
                 return error_set_errno(e, r, "cannot create a subvolume in %s", b->snapshots_path);
         return 0;
@@ -235,6 +260,8 @@ static int btrfs_clone_data(Backend *b, uint64_t id, int dir_fd, const char *pre
         if (r < 0)
                 return r;
         r = make_charged(dir_fd, prefix, fd, false, charge, ret_name);
+        if (r == -EXDEV)
+                return qgroup_refused(e);
         if (r < 0)
                 return error_set_errno(e, r, "cannot snapshot the subvolume %s/%" PRIu64, b->snapshots_path, id);
         return 0;

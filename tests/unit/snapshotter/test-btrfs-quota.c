@@ -2,6 +2,8 @@
 /* The btrfs backend with quotas on (btrfs-test.h): a snapshot's usage from its qgroup, and
  * each user's qgroup (core-quota.c) that its new subvolumes join, with its limit, the
  * subvolumes that cannot join, older ones moved in at start, the limits set at start. */
+#include <linux/fs.h>
+
 #include "btrfs-test.h"
 #include "chain-test.h"
 
@@ -95,6 +97,19 @@ static bool snapshot_qgroup(CoreSnapshotter *s, uid_t ns, const char *key, char 
         close(fd);
         snprintf(id, sizeof id, "0/%" PRIu64, subvolid);
         return qgroup_row(id, max_excl, parent);
+}
+
+/* dir/name in the data of snapshot key of ns (one buffer of a few). */
+static const char *data_path(CoreSnapshotter *s, uid_t ns, const char *key, const char *name) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        static char bufs[2][4096];
+        static unsigned i;
+        Error e = ERROR_NULL;
+
+        ASSERT_OK(core_stat(s, ns, key, &info, &e));
+        i = (i + 1) % 2;
+        snprintf(bufs[i], sizeof bufs[i], "%s/btrfs/snapshots/%" PRIu64 "/%s", state_dir, info.id, name);
+        return bufs[i];
 }
 
 /* A one-file layer applied to key of uid 1000. */
@@ -215,6 +230,45 @@ TEST(snapshots_join_their_owners_qgroup) {
                 ASSERT_OK(btrfs_subvol_destroy_at(fd, name));
                 close(src);
                 close(fd);
+        }
+
+        /* The figures laminad checks are those of the last commit: a file cloned in from
+         * outside the qgroup (from j-c, on root's layer) just before a Prepare passes the
+         * check and makes the kernel stop counting (no periodic commit between). laminad
+         * starts a rescan; the user's later snapshots of its own ones, which could neither
+         * join nor stay out without the same, are refused, also after a restart; one on
+         * root's layer is still made, outside. */
+        {
+                _cleanup_free_ char *remount = strdup_printf("mount -o remount,commit=3600 '%s'", fsdir);
+                _cleanup_free_ char *bar = strdup_printf(
+                        "1/%" PRIu64, (quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1)) + (UINT64_C(1) << 32));
+                int from, to;
+
+                write_mib(s, 1000, "j-c", "outside", 1);
+                ASSERT_OK(system(remount) == 0 ? 0 : -EIO);
+                from = open(data_path(s, 1000, "j-c", "outside"), O_RDONLY | O_CLOEXEC);
+                to = open(data_path(s, 1000, "j-b", "cloned"), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                ASSERT_TRUE(from >= 0 && to >= 0);
+                ASSERT_OK(ioctl(to, FICLONE, from) < 0 ? -errno : 0);
+                close(from);
+                close(to);
+                ASSERT_OK(core_prepare(s, 1000, "j-e", "j-base", NULL, NULL, &e));
+                ASSERT_TRUE(qgroup_row(bar, max_excl, parent));
+                for (int i = 0; i < 600 && quota_consistent() != 1; i++)
+                        usleep(100 * 1000);
+                ASSERT_TRUE(quota_consistent() == 1);
+                core_free(c);
+                c = core_on_btrfs();
+                s = core_snapshotter_by_name(c, "btrfs");
+                ASSERT_TRUE(core_prepare(s, 1000, "j-f", "j-base", NULL, NULL, &e) == -ENOTEMPTY);
+                printf("# %s\n", e.message);
+                e = ERROR_NULL;
+                ASSERT_OK(core_prepare(s, 1000, "j-g", "j-root", NULL, NULL, &e));
+                ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-g", max_excl, parent));
+                ASSERT_STREQ(parent, "-");
+                ASSERT_TRUE(quota_consistent() == 1);
+                ASSERT_OK(core_remove(s, 1000, "j-g", &e));
+                ASSERT_OK(core_remove(s, 1000, "j-e", &e));
         }
 
         ASSERT_OK(core_remove(s, 1000, "j-c", &e));
