@@ -20,12 +20,13 @@ podman_() {
 }
 
 sec_real_image() {
-        local rep s image
+        local rep s image pid c0 f self=$BASHPID
         if [ "$mode" = quick ]; then
                 for rep in $(seq "$REPS"); do
-                        record real_image_lamina skipped
-                        record real_image_containerd skipped
-                        record real_image_podman skipped
+                        for f in lamina containerd podman; do
+                                record "real_image_$f" skipped
+                                record "real_image_${f}_cpu" skipped
+                        done
                 done
                 return 0
         fi
@@ -33,23 +34,31 @@ sec_real_image() {
         image=$(real_image_corpus)
         log "real image: $image ($(du -m "$image" | cut -f1) MiB)"
         for rep in $(seq "$REPS"); do
+                pid=$(laminad_pid)
                 settle
+                c0=$(cpu_pair "$self" "$pid")
                 s=$(now_us)
                 "${CTL[@]}" import --name debian:bench "$image" >/dev/null
                 record real_image_lamina "$(ms_per $(($(now_us) - s)) 1000)"
+                record real_image_lamina_cpu "$(cpu_since "$self" "$c0" "$pid")"
                 "${CTL[@]}" rmi debian:bench >/dev/null
                 reclaim
+                pid=$(containerd_pid)
                 settle
+                c0=$(cpu_pair "$self" "$pid")
                 s=$(now_us)
                 ctr_ns real images import "$image" >/dev/null
                 record real_image_containerd "$(ms_per $(($(now_us) - s)) 1000)"
+                record real_image_containerd_cpu "$(cpu_since "$self" "$c0" "$pid")"
                 [ "$(ctr_ns real snapshots ls | grep -c Committed)" -ge 2 ] ||
                         harness_die "ctr images import did not unpack the image's 2 layers"
                 ctr_ns real images rm --sync docker.io/library/debian:test >/dev/null
                 settle
+                c0=$(cpu_pair "$self")
                 s=$(now_us)
                 podman_ load -q -i "$image" >/dev/null
                 record real_image_podman "$(ms_per $(($(now_us) - s)) 1000)"
+                record real_image_podman_cpu "$(cpu_since "$self" "$c0")"
                 podman_ rmi -af >/dev/null
         done
 }
