@@ -38,12 +38,26 @@ typedef enum FilterField {
         FIELD_LABEL,
 } FilterField;
 
+/* glibc's matcher keeps a state of its DFA for every new set of pattern positions it
+ * reaches, and drops none until regfree(): a pattern like "(a|b)*a(a|b){20}" reaches a new
+ * one at nearly every byte of a string of a and b, so ten labels of 4 KiB took laminad 165 MB
+ * and 5 s of CPU (time grows with the square of what was cached). A pattern is compiled
+ * again once it has matched REGEX_RECOMPILE_BYTES, which keeps its cache to the states of
+ * about one label (~20 MB at most). */
+#define REGEX_RECOMPILE_BYTES 4096u
+
+typedef struct Regex {
+        regex_t re;
+        size_t matched; /* bytes since it was compiled */
+        bool compiled;  /* false: compiling again failed (out of memory), nothing matches */
+} Regex;
+
 typedef struct Selector {
         FilterField field;
         char *label; /* FIELD_LABEL: the key */
         FilterOp op;
         char *value;
-        regex_t re; /* OP_MATCH */
+        Regex *re; /* OP_MATCH */
 } Selector;
 
 /* Selectors that must all match. */
@@ -62,8 +76,9 @@ struct Filter {
 static void selector_clear(Selector *s) {
         free(s->label);
         free(s->value);
-        if (s->op == OP_MATCH)
-                regfree(&s->re);
+        if (s->re && s->re->compiled)
+                regfree(&s->re->re);
+        free(s->re);
         *s = (Selector) {};
 }
 
@@ -375,7 +390,11 @@ static int parse_selector(Parser *p, Selector *ret) {
                 r = filter_regex_check(s.value, p->regex_budget, &why);
                 if (r < 0)
                         return parse_error(p, value_pos, why);
-                rc = regcomp(&s.re, s.value, REG_EXTENDED | REG_NOSUB);
+                s.re = calloc(1, sizeof *s.re);
+                if (!s.re)
+                        return -ENOMEM;
+                rc = regcomp(&s.re->re, s.value, REG_EXTENDED | REG_NOSUB);
+                s.re->compiled = rc == 0;
                 if (rc != 0) {
                         regerror(rc, NULL, msg, sizeof msg);
                         snprintf(what, sizeof what, "invalid regular expression (%s)", msg);
@@ -475,6 +494,18 @@ static const char *field_value(const Selector *s, const SnapshotInfo *info, char
         return NULL;
 }
 
+static bool regex_match(Regex *r, const char *pattern, const char *v) {
+        if (r->compiled && r->matched >= REGEX_RECOMPILE_BYTES) {
+                regfree(&r->re);
+                r->compiled = regcomp(&r->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
+                r->matched = 0;
+        }
+        if (!r->compiled)
+                return false;
+        r->matched += strlen(v) + 1;
+        return regexec(&r->re, v, 0, NULL, 0) == 0;
+}
+
 static bool selector_match(const Selector *s, const SnapshotInfo *info) {
         char buf[16];
         const char *v = field_value(s, info, buf);
@@ -487,7 +518,7 @@ static bool selector_match(const Selector *s, const SnapshotInfo *info) {
         case OP_NOT_EQUAL: /* an absent field counts as "" */
                 return !streq(v ?: "", s->value);
         case OP_MATCH:
-                return regexec(&s->re, v ?: "", 0, NULL, 0) == 0;
+                return regex_match(s->re, s->value, v ?: "");
         }
         return false;
 }

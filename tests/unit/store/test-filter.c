@@ -208,6 +208,27 @@ TEST(regex_limits_leave_real_patterns_alone) {
         ASSERT_TRUE(matches("name~=\"sha{1}256\"", &i));
 }
 
+/* A pattern is compiled again after each 4 KiB it matched (its DFA cache kept small): the
+ * answers stay the same across many long names, matching and not in turn. */
+TEST(regex_matches_the_same_after_compiling_again) {
+        _cleanup_(filter_freep) Filter *f = NULL;
+        char *filters[] = { (char *) "name~=^(a|b)*a(a|b){3}$", NULL };
+        _cleanup_free_ char *name = malloc(4001);
+
+        ASSERT_TRUE(name);
+        ASSERT_OK(filter_parse(filters, &f, NULL));
+        for (size_t i = 0; i < 64; i++) {
+                _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+
+                for (size_t j = 0; j < 4000; j++)
+                        name[j] = (j * 7 + i) % 3 == 0 ? 'a' : 'b';
+                name[3996] = i % 2 == 0 ? 'a' : 'b'; /* the fourth byte from the end decides */
+                name[4000] = 0;
+                info = info_new(name, NULL, SNAPSHOT_ACTIVE, 0);
+                ASSERT_TRUE(filter_match(f, &info) == (i % 2 == 0));
+        }
+}
+
 TEST(huge_filters_are_refused) {
         _cleanup_(filter_freep) Filter *f = NULL;
         _cleanup_free_ char *big = malloc(64 * 1024 + 16);
@@ -228,4 +249,4 @@ TEST(huge_filters_are_refused) {
 TEST_MAIN(TEST_ENTRY(empty_matches_all), TEST_ENTRY(fields_and_operators), TEST_ENTRY(quoting),
           TEST_ENTRY(parse_errors_name_the_byte), TEST_ENTRY(message_names_the_filter),
           TEST_ENTRY(regex_bombs_are_refused), TEST_ENTRY(regex_limits_leave_real_patterns_alone),
-          TEST_ENTRY(huge_filters_are_refused))
+          TEST_ENTRY(regex_matches_the_same_after_compiling_again), TEST_ENTRY(huge_filters_are_refused))
