@@ -32,6 +32,8 @@ btrfs)
         truncate -s 512M "$img" && mkfs.btrfs -q -f "$img" >/dev/null
         mount -o loop "$img" "$T/state" || harness_skip "cannot mount a loop btrfs (no free loop device?)"
         btrfs quota enable "$T/state" || harness_skip "btrfs quotas cannot be enabled here"
+        # (until the rescan that enabling starts is done, no new subvolume joins a qgroup)
+        btrfs quota rescan -W "$T/state" >/dev/null || harness_die "btrfs quota rescan -W failed"
         ;;
 ext4)
         truncate -s 256M "$img" && mkfs.ext4 -q -F -m 0 -O quota,project "$img"

@@ -7,6 +7,10 @@
 #include "btrfs-test.h"
 #include "chain-test.h"
 
+/* Quotas on, and the rescan that enabling starts done (until then no new subvolume joins a
+ * qgroup: the counts are not up to date). */
+#define ENABLE_QUOTAS "btrfs quota enable '%s' && btrfs quota rescan -W '%s' >/dev/null"
+
 /* n MiB of data that does not compress into the snapshot key of ns. */
 static void write_mib(CoreSnapshotter *s, uid_t ns, const char *key, const char *name, size_t n) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
@@ -30,7 +34,7 @@ static void write_mib(CoreSnapshotter *s, uid_t ns, const char *key, const char 
 /* With quotas on, a snapshot's usage is what it holds alone: not the extents it shares
  * with its parent (a walk would count those again). */
 TEST(usage_from_qgroups_excludes_the_parent) {
-        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *enable = strdup_printf(ENABLE_QUOTAS, fsdir, fsdir);
         _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
         Core *c = core_on_btrfs();
         CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
@@ -140,7 +144,7 @@ static int quota_consistent(void) {
  * cannot join without a rescan of all quotas and is limited by itself instead. Root's
  * snapshots join nothing and have no limit. */
 TEST(snapshots_join_their_owners_qgroup) {
-        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *enable = strdup_printf(ENABLE_QUOTAS, fsdir, fsdir);
         _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
         _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
         char max_excl[32], parent[64];
@@ -231,6 +235,20 @@ TEST(snapshots_join_their_owners_qgroup) {
                 close(src);
                 close(fd);
         }
+        /* Until the kernel has dropped that subvolume, the user's qgroup shares its extents
+         * with j-root: wait for that, and for the counts to be committed. */
+        {
+                _cleanup_free_ char *wait_dropped = strdup_printf("btrfs subvolume sync '%s' >/dev/null", fsdir);
+                uint64_t rfer, excl;
+                int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                ASSERT_TRUE(fd >= 0);
+                ASSERT_OK(system(wait_dropped) == 0 ? 0 : -EIO);
+                ASSERT_OK(syncfs(fd) < 0 ? -errno : 0);
+                ASSERT_OK(btrfs_qgroup_usage(fd, quota_user_qgroup(1000), &rfer, &excl));
+                ASSERT_TRUE(rfer == excl);
+                close(fd);
+        }
 
         /* The figures laminad checks are those of the last commit: a file cloned in from
          * outside the qgroup (from j-c, on root's layer) just before a Prepare passes the
@@ -298,7 +316,7 @@ static bool migrated(CoreSnapshotter *s, const char *group) {
  * qgroups, has the kernel rescan what it cannot count in at once, and marks the quota tree
  * done. Root's stay out. */
 TEST(older_snapshots_join_their_owners_qgroup_at_start) {
-        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *enable = strdup_printf(ENABLE_QUOTAS, fsdir, fsdir);
         _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
         _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
         char max_excl[32], parent[64];
@@ -354,7 +372,7 @@ static bool group_limit_is(const char *group, uint64_t bytes) {
 
 /* A changed quota holds from the next start on, before the user calls again. */
 TEST(group_limits_follow_the_configuration_at_start) {
-        _cleanup_free_ char *enable = strdup_printf("btrfs quota enable '%s'", fsdir);
+        _cleanup_free_ char *enable = strdup_printf(ENABLE_QUOTAS, fsdir, fsdir);
         _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
         _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
         Error e = ERROR_NULL;
