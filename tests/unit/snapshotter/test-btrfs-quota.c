@@ -397,12 +397,50 @@ TEST(group_limits_follow_the_configuration_at_start) {
         ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
 }
 
+/* Simple quotas (Linux 6.7) count each extent for the subvolume that wrote it and never go
+ * stale: a snapshot of root's layer joins the user's qgroup too. */
+TEST(simple_quotas_count_every_snapshot_in) {
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
+        struct btrfs_ioctl_quota_ctl_args args = { .cmd = 4 /* BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA */ };
+        char max_excl[32], parent[64];
+        Error e = ERROR_NULL;
+        CoreSnapshotter *s;
+        Core *c;
+        int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+        ASSERT_TRUE(fd >= 0);
+        r = ioctl(fd, BTRFS_IOC_QUOTA_CTL, &args) < 0 ? -errno : 0;
+        if (r < 0) {
+                printf("# skipped: no simple quotas here: %s\n", strerror(-r));
+                close(fd);
+                return;
+        }
+        ASSERT_TRUE(btrfs_quota_simple(fd) == 1);
+        c = core_on_btrfs();
+        s = core_snapshotter_by_name(c, "btrfs");
+        ASSERT_OK(core_prepare(s, 0, "s-root-a", NULL, NULL, NULL, &e));
+        write_mib(s, 0, "s-root-a", "big", 1);
+        ASSERT_OK(core_commit(s, 0, "s-root", "s-root-a", NULL, &e));
+        ASSERT_OK(core_prepare(s, 1000, "s-a", "s-root", NULL, NULL, &e));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "s-a", max_excl, parent));
+        ASSERT_STREQ(parent, group);
+        ASSERT_TRUE(quota_consistent() == 1);
+
+        ASSERT_OK(core_remove(s, 1000, "s-a", &e));
+        ASSERT_OK(core_remove(s, 0, "s-root", &e));
+        core_free(c);
+        close(fd);
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(usage_from_qgroups_excludes_the_parent),
                 TEST_ENTRY(snapshots_join_their_owners_qgroup),
                 TEST_ENTRY(older_snapshots_join_their_owners_qgroup_at_start),
                 TEST_ENTRY(group_limits_follow_the_configuration_at_start),
+                TEST_ENTRY(simple_quotas_count_every_snapshot_in),
         };
 
         return btrfs_test_main(cases, ELEMENTSOF(cases));
