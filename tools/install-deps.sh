@@ -22,6 +22,7 @@ packages=(
         mmdebstrap      # the Debian corpus of the real-image test (built once, cached)
         podman          # the podman part of the corpus: podman build and save (PAX headers, UTF-8)
         buildah         # the buildah part of the corpus: buildah from/commit/push
+        docker.io       # the docker part of the corpus: a private dockerd builds and saves (see below)
         uidmap          # run --rootless: newuidmap/newgidmap write the user namespace's subordinate ids
         strace          # the mount and apply crash tests stop or kill laminad at a chosen syscall
         # the nspawn-deb test: builds the Debian package (debian/), lintian, logind sessions
@@ -41,6 +42,22 @@ if [ ${#missing[@]} -eq 0 ]; then
         echo "install-deps: all ${#packages[@]} packages present"
         exit 0
 fi
+
+# docker.io's postinst starts docker.service and docker.socket (containerd's, containerd). The
+# tests start private daemons of their own (dbus, polkitd, containerd, and dockerd in
+# tests/integration/ctl/make-docker-image.sh) and must not leave a system docker running, so
+# apt runs under a policy-rc.d that denies every start (Debian's interface for invoke-rc.d and
+# deb-systemd-invoke: exit 101); one already there is put back afterwards. The units stay
+# enabled as the packages ship them: nothing starts before the next boot.
+policy=/usr/sbin/policy-rc.d
+if [ -e "$policy" ]; then
+        mv "$policy" "$policy.lamina-saved"
+        trap 'mv -f "$policy.lamina-saved" "$policy"' EXIT
+else
+        trap 'rm -f "$policy"' EXIT
+fi
+printf '#!/bin/sh\n# tools/install-deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+chmod 755 "$policy"
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
