@@ -4,9 +4,11 @@
 # Dockerfile FROM the Debian corpus with the legacy builder and with BuildKit (whiteouts, an
 # opaque directory, a file become a directory and back, hard links, UTF-8, setuid, a fifo,
 # chown, security.capability, a sparse file) and `docker save`s each; built once and cached by
-# the tools' versions. On SNAPSHOTTER ($1): each archive is imported, compared with `umoci
-# unpack` of the same image (tree-compare.py: zero differences), and run: the container prints
-# /etc/os-release and honours the Dockerfile's ENV, WORKDIR, ENTRYPOINT and CMD. rmi frees it.
+# the tools' versions. On SNAPSHOTTER ($1) each archive (overlayfs: both; native, whose every
+# layer and run is a copy of the tree: the legacy builder's; btrfs: BuildKit's) is imported,
+# compared with `umoci unpack` of the same image (tree-compare.py: zero differences), and run:
+# the container prints /etc/os-release and honours the Dockerfile's ENV, WORKDIR, ENTRYPOINT and
+# CMD. rmi frees it.
 . "$(dirname "$0")/ctl-lib.sh"
 export LAMINA_SNAPSHOTTER=${1:-overlayfs}
 need_busybox_nspawn
@@ -19,7 +21,12 @@ image_corpus docker "$(dirname "$0")/make-docker-image.sh" "$corpus/debian-docke
 harness_setup --idle-timeout 120
 nspawn_setup
 
-for b in legacy buildkit; do
+case $LAMINA_SNAPSHOTTER in
+overlayfs) builders="legacy buildkit" ;;
+native) builders=legacy ;;
+*) builders=buildkit ;;
+esac
+for b in $builders; do
         rm -rf "$T/unpacked"
         umoci unpack --image "$corpus/oci:docker:$b" "$T/unpacked" >/dev/null || harness_die "umoci unpack failed"
         u=$T/unpacked/rootfs/srv/docker
