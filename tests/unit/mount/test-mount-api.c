@@ -2,14 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
-#include "mount-api.h"
-#include "mount-util.h"
-#include "mount-test-util.h"
+#include "mount-api-test-util.h"
 
 /* n layer directories dir/L/<i>, each with its own file u<i> and a shared file f
  * saying "<i>"; returns the lowers topmost first (layer n-1 on top). */
@@ -39,19 +34,6 @@ static void free_layers(char **lowers) {
         free(lowers);
 }
 
-/* An empty directory dir/<name> opened as a mount target. */
-static int make_target(const char *dir, const char *name, char **ret_path) {
-        _cleanup_free_ char *p = test_path("%s/%s", dir, name);
-        Error e = ERROR_NULL;
-        int fd;
-
-        ASSERT_OK(mkdir(p, 0755));
-        ASSERT_OK(mount_open_target(p, &fd, &e));
-        if (ret_path)
-                *ret_path = TAKE_PTR(p);
-        return fd;
-}
-
 static void make_upper(const char *dir, char **ret_upper, char **ret_work) {
         *ret_upper = test_path("%s/upper", dir);
         *ret_work = test_path("%s/work", dir);
@@ -59,20 +41,11 @@ static void make_upper(const char *dir, char **ret_upper, char **ret_work) {
         ASSERT_OK(mkdir(*ret_work, 0755));
 }
 
-/* mount_overlay/mount_bind and mount_attach onto tfd in one go; the new mount's ID. */
+/* mount_overlay and mount_attach onto tfd in one go; the new mount's ID. */
 static int overlay_at(char **lowers, size_t n, const char *upper, const char *work, int tfd, uint64_t attrs,
                       const MountIdmapping *idmap, uint64_t *ret_id, Error *e) {
         _cleanup_close_ int mfd = -EBADF;
         int r = mount_overlay((const char *const *) lowers, n, upper, work, attrs, idmap, &mfd, e);
-
-        if (r >= 0 && ret_id)
-                r = mount_id_of_fd(mfd, ret_id);
-        return r < 0 ? r : mount_attach(mfd, tfd, e);
-}
-
-static int bind_at(const char *src, int tfd, uint64_t attrs, uint64_t *ret_id, Error *e) {
-        _cleanup_close_ int mfd = -EBADF;
-        int r = mount_bind(src, attrs, NULL, &mfd, e);
 
         if (r >= 0 && ret_id)
                 r = mount_id_of_fd(mfd, ret_id);
@@ -409,300 +382,6 @@ TEST(unmount_busy_force_holders_and_renamed_parent) {
         run_isolated(body_unmount_busy_and_force);
 }
 
-/* Uids no account uses: a user holding more open files than a search for holders looks
- * at, and another user holding the mount through a directory fd that root handed it. */
-#define HOARDER_UID ((uid_t) 0x7ffffff0)
-#define HOLDER_UID ((uid_t) 0x7ffffff1)
-
-/* A child process as uid, with what this one has open and n more open files (none in the
- * mount); says so on ready, then waits to be killed (also when the test aborts: the death
- * signal is set after the uid change, which clears it). */
-static pid_t spawn_as(uid_t uid, unsigned n, int ready) {
-        pid_t parent = getpid(), pid = fork();
-
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                struct rlimit rl = { n + 64, n + 64 };
-                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-                if (null < 0 || setrlimit(RLIMIT_NOFILE, &rl) < 0 || setresgid(uid, uid, uid) < 0 ||
-                    setresuid(uid, uid, uid) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                        _exit(1);
-                for (unsigned k = 0; k < n; k++)
-                        if (dup(null) < 0)
-                                _exit(1);
-                if (write(ready, "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        return pid;
-}
-
-static void kill_and_reap(pid_t pid) {
-        int status;
-
-        ASSERT_OK(kill(pid, SIGKILL));
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-}
-
-/* A search for holders is bounded (laminad's workers ask; any process may hold 2^19 open
- * files), and each uid pays for its own processes: a user holding more open files than
- * the search looks at makes only decisions that depend on its own processes unknown
- * (E2BIG, held): of its own mounts, and of mounts it can reach by path; root's and other
- * users' mounts it cannot reach are decided without it, and a holder of any other uid is
- * still found. */
-static void body_holders_search_bounded(const char *dir) {
-        _cleanup_free_ char *src = test_path("%s/src", dir), *target = NULL;
-        /* More files than a uid's budget, in processes of 16384 open files each. */
-        enum { PER_CHILD = 16384, N_CHILDREN = MOUNT_HOLDERS_MAX_LINKS / PER_CHILD + 1 };
-        _cleanup_close_ int tfd = -EBADF, inside = -EBADF;
-        pid_t pids[N_CHILDREN], holder;
-        Error e = ERROR_NULL;
-        unsigned holders = 0;
-        int ready[2];
-        pid_t first = 0;
-        uint64_t id;
-        char c;
-
-        ASSERT_OK(mkdir(src, 0755));
-        tfd = make_target(dir, "t", &target);
-        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
-        tfd = safe_close(tfd);
-
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        for (size_t i = 0; i < N_CHILDREN; i++)
-                pids[i] = spawn_as(HOARDER_UID, PER_CHILD, ready[1]);
-        for (size_t i = 0; i < N_CHILDREN; i++)
-                ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-
-        /* Without the hoarder: root's mount, and another user's it cannot reach. */
-        ASSERT_OK(mount_count_holders(id, 0, false, &holders, NULL));
-        ASSERT_TRUE(holders == 0);
-        ASSERT_OK(mount_count_holders(id, 1000, false, &holders, NULL));
-        ASSERT_TRUE(holders == 0);
-        /* Where it can reach the mount by path (it could hold it as cheaply), and of its
-         * own mount: not known. */
-        ASSERT_TRUE(mount_count_holders(id, 0, true, &holders, NULL) == -E2BIG);
-        ASSERT_TRUE(mount_count_holders(id, HOARDER_UID, false, &holders, NULL) == -E2BIG);
-
-        /* A real holder of another uid (searched after the hoarder's processes) is found. */
-        inside = open(target, O_RDONLY | O_DIRECTORY); /* inherited by the holder */
-        ASSERT_TRUE(inside >= 0);
-        holder = spawn_as(HOLDER_UID, 0, ready[1]);
-        inside = safe_close(inside);
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        ASSERT_OK(mount_count_holders(id, 0, false, &holders, &first));
-        ASSERT_TRUE(holders == 1 && first == holder);
-        ASSERT_TRUE(mount_pid_holds(holder, id) == 1);
-        kill_and_reap(holder);
-
-        for (size_t i = 0; i < N_CHILDREN; i++)
-                kill_and_reap(pids[i]);
-        safe_close(ready[0]);
-        safe_close(ready[1]);
-        ASSERT_OK(mount_count_holders(id, 0, true, &holders, NULL));
-        ASSERT_TRUE(holders == 0);
-        ASSERT_OK(mount_unmount(id, false, &e));
-}
-TEST(holders_search_is_bounded) {
-        run_isolated(body_holders_search_bounded);
-}
-
-/* Two users below the holder's uid hold more open files together than the search looks
- * at for all other users: the first look at every process (its directories and first
- * files) still finds the holder, where a search by uid alone would have spent everything
- * on the two before reaching it. */
-static void body_holders_first_look(const char *dir) {
-        _cleanup_free_ char *src = test_path("%s/src", dir), *target = NULL;
-        enum { PER_CHILD = 16384, N_CHILDREN = 2 * (MOUNT_HOLDERS_MAX_LINKS / PER_CHILD + 1) };
-        _cleanup_close_ int tfd = -EBADF, inside = -EBADF;
-        pid_t pids[N_CHILDREN], holder;
-        Error e = ERROR_NULL;
-        unsigned holders = 0;
-        int ready[2];
-        pid_t first = 0;
-        uint64_t id;
-        char c;
-
-        ASSERT_OK(mkdir(src, 0755));
-        tfd = make_target(dir, "t", &target);
-        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
-        tfd = safe_close(tfd);
-
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        for (size_t i = 0; i < N_CHILDREN; i++)
-                pids[i] = spawn_as(i % 2 ? HOARDER_UID : HOARDER_UID - 1, PER_CHILD, ready[1]);
-        for (size_t i = 0; i < N_CHILDREN; i++)
-                ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        inside = open(target, O_RDONLY | O_DIRECTORY);
-        ASSERT_TRUE(inside >= 0);
-        holder = spawn_as(HOLDER_UID, 0, ready[1]);
-        inside = safe_close(inside);
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-
-        ASSERT_OK(mount_count_holders(id, 0, false, &holders, &first));
-        ASSERT_TRUE(holders == 1 && first == holder);
-
-        kill_and_reap(holder);
-        for (size_t i = 0; i < N_CHILDREN; i++)
-                kill_and_reap(pids[i]);
-        safe_close(ready[0]);
-        safe_close(ready[1]);
-        ASSERT_OK(mount_unmount(id, false, &e));
-}
-TEST(holders_first_look_finds_a_holder_with_few_files) {
-        run_isolated(body_holders_first_look);
-}
-
-#define OTHER_NS_UID 4321
-
-/* A process of uid that does what its unshare -Urm does (a copy of every mount), tells
- * ready and waits to be killed. */
-static pid_t unshare_as(uid_t uid, int ready) {
-        pid_t pid = fork();
-
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0 ||
-                    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 ||
-                    write(ready, "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        return pid;
-}
-
-/* A copy of a mount in another user namespace outlives our plain unmount, and is found
- * by what the mount shows (superblock and root) until the namespace is gone. */
-static void body_user_ns_copies(const char *dir) {
-        _cleanup_free_ char *src = test_path("%s/src", dir), *root = NULL;
-        _cleanup_close_ int tfd = make_target(dir, "bind", NULL);
-        int ready[2], status;
-        Error e = ERROR_NULL;
-        unsigned n = 0;
-        uint64_t id, dev;
-        struct stat st;
-        pid_t pid;
-        char c;
-
-        ASSERT_OK(mkdir(src, 0755));
-        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
-        ASSERT_OK(mount_identity(id, &dev, &root));
-        ASSERT_STREQ(root, "/src"); /* within the test's tmpfs */
-        ASSERT_OK(stat(src, &st));
-        ASSERT_TRUE(dev == st.st_dev);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
-        ASSERT_TRUE(n == 0);
-
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) { /* what a user's unshare -Urm does */
-                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
-        ASSERT_TRUE(n == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, false, &n)); /* not 1234's namespace */
-        ASSERT_TRUE(n == 0);
-        ASSERT_OK(mount_unmount(id, false, &e)); /* does not reach the copy */
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
-        ASSERT_TRUE(n == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, "/other", 0, false, &n));
-        ASSERT_TRUE(n == 0);
-
-        ASSERT_OK(kill(pid, SIGKILL));
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
-        ASSERT_TRUE(n == 0);
-
-        /* A user's namespace (one a mount fd passed to it was attached in, or copied into):
-         * found for its owner, and for any other with others. */
-        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
-        pid = unshare_as(OTHER_NS_UID, ready[1]);
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, OTHER_NS_UID, false, &n));
-        ASSERT_TRUE(n == 1);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, false, &n));
-        ASSERT_TRUE(n == 0);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
-        ASSERT_TRUE(n == 1);
-        ASSERT_OK(mount_unmount(id, false, &e));
-        kill_and_reap(pid);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
-        ASSERT_TRUE(n == 0);
-        safe_close(ready[0]);
-        safe_close(ready[1]);
-}
-TEST(user_ns_copies_found_until_their_namespace_is_gone) {
-        run_isolated(body_user_ns_copies);
-}
-
-/* A user who fills one of its namespaces with mounts cannot make the search for copies
- * (on laminad's main loop, in a write transaction) look at all of them: past the budget
- * it stops with E2BIG (the snapshot then stays busy, which only its owner feels). */
-static void body_user_ns_copies_bounded(const char *dir) {
-        _cleanup_free_ char *src = test_path("%s/src", dir), *pile = test_path("%s/pile", dir), *root = NULL;
-        _cleanup_close_ int tfd = make_target(dir, "bind", NULL);
-        int ready[2], status, r;
-        Error e = ERROR_NULL;
-        unsigned n = 0;
-        uint64_t id, dev;
-        pid_t pid;
-        char c;
-
-        ASSERT_OK(mkdir(src, 0755));
-        ASSERT_OK(mkdir(pile, 0755));
-        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
-        ASSERT_OK(mount_identity(id, &dev, &root));
-        /* More mounts than the budget (each a directory bound onto itself). */
-        for (unsigned i = 0; i < MOUNT_COPIES_MAX_MOUNTS + 64; i++) {
-                char sub[64];
-
-                snprintf(sub, sizeof sub, "%s/%u", pile, i);
-                ASSERT_OK(mkdir(sub, 0755));
-                ASSERT_OK(mount(sub, sub, NULL, MS_BIND, NULL));
-        }
-
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) { /* unshare -Urm: a copy of every mount, ours among them */
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 ||
-                    write(ready[1], "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        /* Without the bound: about 17 s for 50000 mounts on this test machine. */
-        r = mount_count_user_ns_copies(dev, root, 0, false, &n);
-        ASSERT_TRUE(r == -E2BIG);
-        ASSERT_OK(kill(pid, SIGKILL));
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
-        ASSERT_TRUE(n == 0);
-
-        /* Another user's namespaces past its own budget are not looked into (its many
-         * mounts do not make another user's mount busy); its owner's search stops. */
-        pid = unshare_as(OTHER_NS_UID, ready[1]);
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        ASSERT_TRUE(mount_count_user_ns_copies(dev, root, OTHER_NS_UID, false, &n) == -E2BIG);
-        ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
-        ASSERT_TRUE(n == 0);
-        kill_and_reap(pid);
-        safe_close(ready[0]);
-        safe_close(ready[1]);
-}
-TEST(user_ns_copies_search_is_bounded) {
-        run_isolated(body_user_ns_copies_bounded);
-}
-
 static void body_mount_list_below(const char *dir) {
         _cleanup_free_ char *src = test_path("%s/src", dir), *inner = test_path("%s/inner", dir);
         _cleanup_free_ uint64_t *ids = NULL;
@@ -724,170 +403,6 @@ static void body_mount_list_below(const char *dir) {
 }
 TEST(list_below_finds_only_mounts_below) {
         run_isolated(body_mount_list_below);
-}
-
-static const MountInfo *info_lookup(const MountInfo *all, size_t n, uint64_t id) {
-        for (size_t i = 0; i < n; i++)
-                if (all[i].id == id)
-                        return &all[i];
-        return NULL;
-}
-
-/* The mountinfo fallback (no statmount/listmount, e.g. under a seccomp filter that does
- * not know them) knows every mount by the same unique ID, mount point, device and root
- * as statmount does, with names that need escaping; a covered mount is left out. */
-static void body_mountinfo_fallback(const char *dir) {
-        _cleanup_free_ char *src = test_path("%s/src", dir), *odd = test_path("%s/a b\\c\td\ne", dir), *covered = NULL;
-        _cleanup_free_ uint64_t *ids = NULL;
-        _cleanup_close_ int tfd = -EBADF, tfd2 = -EBADF, tfd3 = -EBADF;
-        MountInfo *all = NULL;
-        size_t n_all = 0, n_ids = 0, below = 0;
-        Error e = ERROR_NULL;
-        uint64_t id, id_odd, id_covered, id_top;
-        int ready[2], status;
-        pid_t pid;
-        char c;
-
-        ASSERT_OK(mkdir(src, 0755));
-        tfd = make_target(dir, "plain", NULL);
-        tfd2 = make_target(dir, "a b\\c\td\ne", NULL);
-        tfd3 = make_target(dir, "covered", &covered);
-        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
-        ASSERT_OK(bind_at(src, tfd2, MOUNT_ATTR_RDONLY, &id_odd, &e));
-        ASSERT_OK(bind_at(src, tfd3, 0, &id_covered, &e));
-        safe_close(tfd3);
-        ASSERT_OK(mount_open_target(covered, &tfd3, &e)); /* now the bind mount's root */
-        ASSERT_OK(bind_at(src, tfd3, 0, &id_top, &e));
-
-        ASSERT_OK(mount_info_read_self(&all, &n_all));
-        ASSERT_TRUE(n_all > 3);
-        for (size_t i = 0; i < n_all; i++) {
-                _cleanup_free_ char *point = NULL, *root = NULL;
-                uint64_t dev;
-
-                ASSERT_TRUE(mount_find(all[i].id, &point) == 1);
-                ASSERT_STREQ(point, all[i].point);
-                ASSERT_OK(mount_identity(all[i].id, &dev, &root));
-                ASSERT_TRUE(dev == (uint64_t) all[i].dev);
-                ASSERT_STREQ(root, all[i].root);
-                below += mount_path_within(all[i].point, dir, true);
-        }
-        ASSERT_TRUE(info_lookup(all, n_all, id) && info_lookup(all, n_all, id_odd) && info_lookup(all, n_all, id_top));
-        ASSERT_STREQ(info_lookup(all, n_all, id_odd)->point, odd);
-        ASSERT_STREQ(info_lookup(all, n_all, id_odd)->root, "/src");
-        ASSERT_TRUE(!info_lookup(all, n_all, id_covered));
-        ASSERT_OK(mount_list_below(dir, &ids, &n_ids));
-        ASSERT_TRUE(n_ids == below + 1); /* statmount also sees the covered one */
-        {
-                _cleanup_(mount_table_freep) MountTable *t = NULL;
-                _cleanup_free_ char *point = NULL;
-
-                ASSERT_OK(mount_table_load(&t));
-                ASSERT_TRUE(mount_table_find(t, id_odd, &point) == 1);
-                ASSERT_STREQ(point, odd);
-                ASSERT_TRUE(mount_table_find(t, UINT64_MAX, NULL) == 0);
-        }
-
-        /* copies in another user namespace, from its process's mountinfo */
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        {
-                _cleanup_free_ char *proc = test_path("/proc/%d", (int) pid);
-                _cleanup_close_ int pid_fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                const MountInfo *m = info_lookup(all, n_all, id);
-
-                ASSERT_TRUE(pid_fd >= 0);
-                ASSERT_TRUE(mount_info_has_copy(pid_fd, m->dev, m->root) == 1);
-                ASSERT_TRUE(mount_info_has_copy(pid_fd, m->dev, "/other") == 0);
-                ASSERT_OK(kill(pid, SIGKILL));
-                ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-                ASSERT_TRUE(mount_info_has_copy(pid_fd, m->dev, m->root) == 0); /* gone: never another's */
-        }
-        mount_info_free(all, n_all);
-}
-TEST(mountinfo_fallback_matches_statmount) {
-        run_isolated(body_mountinfo_fallback);
-}
-
-/* laminad's own mountinfo parser reads every line of a real mount table as libmount does. */
-static void body_mountinfo_lines_like_libmount(const char *dir) {
-        _cleanup_close_ int tfd = make_target(dir, "x \\y\tz\n", NULL);
-        _cleanup_free_ char *src = test_path("%s/src", dir), *line = NULL;
-        struct libmnt_table *tb;
-        struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
-        struct libmnt_fs *fs;
-        Error e = ERROR_NULL;
-        size_t size = 0, n = 0;
-        uint64_t id;
-        FILE *f;
-
-        ASSERT_OK(mkdir(src, 0755));
-        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
-        tb = mnt_new_table_from_file("/proc/self/mountinfo");
-        f = fopen("/proc/self/mountinfo", "re");
-        ASSERT_TRUE(tb && it && f);
-        while (getline(&line, &size, f) > 0) {
-                MountInfoLine l;
-
-                ASSERT_OK(mount_info_parse_line(line, &l));
-                ASSERT_TRUE(mnt_table_next_fs(tb, it, &fs) == 0);
-                ASSERT_TRUE(l.id == mnt_fs_get_id(fs));
-                ASSERT_TRUE(l.dev == mnt_fs_get_devno(fs));
-                ASSERT_STREQ(l.root, mnt_fs_get_root(fs));
-                ASSERT_STREQ(l.point, mnt_fs_get_target(fs));
-                n++;
-        }
-        ASSERT_TRUE(n > 2 && mnt_table_next_fs(tb, it, &fs) == 1);
-        fclose(f);
-        mnt_free_iter(it);
-        mnt_unref_table(tb);
-        ASSERT_OK(mount_unmount(id, false, &e));
-}
-TEST(mountinfo_lines_parse_like_libmount) {
-        run_isolated(body_mountinfo_lines_like_libmount);
-}
-
-static void expect_line(const char *text, int id, unsigned major, unsigned minor, const char *root,
-                        const char *point) {
-        _cleanup_free_ char *copy = strdup(text);
-        MountInfoLine l;
-
-        ASSERT_TRUE(copy);
-        ASSERT_OK(mount_info_parse_line(copy, &l));
-        ASSERT_TRUE(l.id == id && l.dev == makedev(major, minor));
-        ASSERT_STREQ(l.root, root);
-        ASSERT_STREQ(l.point, point);
-}
-
-static void expect_bad_line(const char *text) {
-        _cleanup_free_ char *copy = strdup(text);
-        MountInfoLine l;
-
-        ASSERT_TRUE(copy);
-        ASSERT_ERR(mount_info_parse_line(copy, &l), EINVAL);
-}
-
-TEST(mountinfo_escapes_and_malformed_lines) {
-        expect_line("36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw\n", 36, 98, 0, "/mnt1", "/mnt2");
-        expect_line("7 1 0:5 / /a\\040b\\011c\\012d\\134e rw - tmpfs t rw", 7, 0, 5, "/", "/a b\tc\nd\\e");
-        /* what the kernel never writes stays as it is: no NUL, no digit 8, no short escape */
-        expect_line("7 1 0:5 /r\\000 /p\\08 rw - tmpfs t rw", 7, 0, 5, "/r\\000", "/p\\08");
-        expect_line("7 1 0:5 / /p\\4 rw - tmpfs t rw", 7, 0, 5, "/", "/p\\4");
-        expect_bad_line("");
-        expect_bad_line("36 35 98:0 /mnt1 /mnt2");      /* nothing after the mount point */
-        expect_bad_line("36 35 980 /mnt1 /mnt2 rw - x y rw");
-        expect_bad_line("x 35 98:0 /mnt1 /mnt2 rw - x y rw");
-        expect_bad_line("-1 35 98:0 /mnt1 /mnt2 rw - x y rw");
-        expect_bad_line("4294967296 35 98:0 / / rw - x y rw");
-        expect_bad_line("36 35 98:99999999999 / / rw - x y rw");
 }
 
 static void body_without_statmount(const char *dir) {
@@ -916,14 +431,6 @@ static void body_without_statmount(const char *dir) {
 }
 TEST(unmount_and_list_without_statmount) {
         run_isolated(body_without_statmount);
-}
-
-static void body_copies_without_statmount(const char *dir) {
-        mount_test_refuse_statmount();
-        body_user_ns_copies(dir);
-}
-TEST(user_ns_copies_without_statmount) {
-        run_isolated(body_copies_without_statmount);
 }
 
 /* A caller's mapping from subuid/subgid files as newuidmap would allow it, and a bind
@@ -1031,13 +538,9 @@ TEST(mount_point_per_owner_random_and_removed) {
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(overlay_1_layer_with_upper),
-                TEST_ENTRY(mountinfo_fallback_matches_statmount),
-                TEST_ENTRY(mountinfo_lines_parse_like_libmount),
-                TEST_ENTRY(mountinfo_escapes_and_malformed_lines),
                 TEST_ENTRY(overlay_500_idmapped_layers_with_upper),
                 TEST_ENTRY(idmap_for_caller_from_subids),
                 TEST_ENTRY(unmount_and_list_without_statmount),
-                TEST_ENTRY(user_ns_copies_without_statmount),
                 TEST_ENTRY(overlay_2_layers_read_only),
                 TEST_ENTRY(overlay_2_layers_with_upper),
                 TEST_ENTRY(overlay_128_layers),
@@ -1051,11 +554,7 @@ int main(void) {
                 TEST_ENTRY(open_target_refuses_symlink_nonempty_relative),
                 TEST_ENTRY(unmount_then_second_unmount_is_enoent),
                 TEST_ENTRY(unmount_busy_force_holders_and_renamed_parent),
-                TEST_ENTRY(holders_search_is_bounded),
-                TEST_ENTRY(holders_first_look_finds_a_holder_with_few_files),
                 TEST_ENTRY(list_below_finds_only_mounts_below),
-                TEST_ENTRY(user_ns_copies_found_until_their_namespace_is_gone),
-                TEST_ENTRY(user_ns_copies_search_is_bounded),
                 TEST_ENTRY(mount_point_per_owner_random_and_removed),
         };
 
