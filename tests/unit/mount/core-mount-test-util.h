@@ -82,3 +82,12 @@ static inline void unmount_key(Env *env, uid_t ns, const char *key, const char *
         }
         ASSERT_STREQ(path, expected_path);
 }
+
+/* The ID the store gave the snapshot key. */
+static inline uint64_t snapshot_id(Env *env, uid_t ns, const char *key) {
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        Error e = ERROR_NULL;
+
+        ASSERT_OK(core_stat(env->s, ns, key, &info, &e));
+        return info.id;
+}

@@ -1,26 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core-mount-test-util.h"
 #include "mount-api.h"
 #include "strutil.h"
-
-static uint64_t snapshot_id(Env *env, uid_t ns, const char *key) {
-        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-        Error e = ERROR_NULL;
-
-        ASSERT_OK(core_stat(env->s, ns, key, &info, &e));
-        return info.id;
-}
 
 static uint64_t mount_id_at(const char *path) {
         _cleanup_close_ int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -236,140 +224,6 @@ TEST(caller_targets_checked_and_kept) {
         run_isolated(body_caller_targets);
 }
 
-/* e's message with target replaced by "TARGET", for comparing refusals of several paths. */
-static char *message_for(const Error *e, const char *target) {
-        const char *at = strstr(e->message, target);
-
-        ASSERT_TRUE(at);
-        return strdup_printf("%.*sTARGET%s", (int) (at - e->message), e->message, at + strlen(target));
-}
-
-/* A user's target is looked up with its uid and groups: its own empty directory inside
- * another user's private one is refused like a missing path or another's directory (one
- * message), one below directories it can search is mounted. */
-static void body_user_targets(const char *dir) {
-        Env env = env_new(dir);
-        const CoreMountOptions o = { .target_owner = 1000, .target_gids = (const gid_t[]) { 1000 }, .n_target_gids = 1 };
-        _cleanup_free_ char *private = test_path("%s/private", dir), *hidden = test_path("%s/private/own", dir);
-        _cleanup_free_ char *open_dir = test_path("%s/open", dir), *own = test_path("%s/open/own", dir);
-        _cleanup_free_ char *theirs = test_path("%s/open/theirs", dir), *first = NULL, *path = NULL;
-        const char *refused[] = { hidden, theirs, "/nonexistent/own" };
-        Error e = ERROR_NULL;
-
-        ASSERT_OK(chmod(dir, 0711));
-        ASSERT_OK(mkdir(private, 0700));
-        ASSERT_OK(chown(private, 2000, 2000));
-        ASSERT_OK(mkdir(open_dir, 0755));
-        ASSERT_OK(mkdir(hidden, 0755));
-        ASSERT_OK(chown(hidden, 1000, 1000));
-        ASSERT_OK(mkdir(own, 0755));
-        ASSERT_OK(chown(own, 1000, 1000));
-        ASSERT_OK(mkdir(theirs, 0777));
-        ASSERT_OK(chown(theirs, 2000, 2000));
-        prepare(&env, 1000, "u", NULL);
-
-        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
-                _cleanup_free_ char *m = NULL;
-
-                e = ERROR_NULL;
-                expect_error(core_mount(env.s, 1000, "u", refused[i], &o, &path, &e), &e, EACCES,
-                             "not an empty directory of yours (uid 1000)");
-                m = message_for(&e, refused[i]);
-                if (!first)
-                        first = TAKE_PTR(m);
-                else
-                        ASSERT_STREQ(m, first);
-        }
-        ASSERT_TRUE(!path);
-
-        ASSERT_OK(core_mount(env.s, 1000, "u", own, &o, &path, &e));
-        ASSERT_STREQ(path, own);
-        free(mount_options_of(own)); /* a mount there (aborts when none) */
-        unmount_key(&env, 1000, "u", own);
-        env_done(&env);
-}
-TEST(user_targets_looked_up_with_the_users_rights) {
-        run_isolated(body_user_targets);
-}
-
-static void body_user_mounts(const char *dir) {
-        Env env = env_new(dir);
-        _cleanup_free_ char *upath = NULL, *rpath = NULL, *uopts = NULL, *ropts = NULL, *p = NULL;
-        CoreMountInfoList l = {};
-        Error e = ERROR_NULL;
-        uint64_t before = now_usec();
-
-        prepare(&env, 1000, "k", NULL);
-        prepare(&env, 0, "k", NULL);
-        upath = mount_key(&env, 1000, "k", NULL);
-        rpath = mount_key(&env, 0, "k", NULL);
-        ASSERT_TRUE(!streq(upath, rpath));
-
-        uopts = mount_options_of(upath);
-        ASSERT_TRUE(mnt_optstr_get_option(uopts, "nosuid", NULL, NULL) == 0);
-        ASSERT_TRUE(mnt_optstr_get_option(uopts, "nodev", NULL, NULL) == 0);
-        ropts = mount_options_of(rpath);
-        ASSERT_TRUE(mnt_optstr_get_option(ropts, "nosuid", NULL, NULL) == 1);
-
-        ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
-        ASSERT_TRUE(l.n == 1);
-        ASSERT_STREQ(l.items[0].key, "k");
-        ASSERT_STREQ(l.items[0].path, upath);
-        ASSERT_TRUE(l.items[0].owner == 1000);
-        ASSERT_TRUE(l.items[0].mounted_usec >= before && l.items[0].mounted_usec <= now_usec());
-        /* what the mount objects show: the snapshot's ID, the options it was made with */
-        ASSERT_TRUE(l.items[0].snapshot_id == snapshot_id(&env, 1000, "k"));
-        ASSERT_TRUE(l.items[0].attrs_known && l.items[0].attrs == (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
-        core_mount_info_list_clear(&l);
-        {
-                CoreMountInfo one = {};
-
-                ASSERT_OK(core_mount_info(env.s, 1000, snapshot_id(&env, 1000, "k"), &one, &e));
-                ASSERT_STREQ(one.key, "k");
-                ASSERT_STREQ(one.path, upath);
-                ASSERT_TRUE(one.owner == 1000 && one.attrs == (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
-                core_mount_info_clear(&one);
-                /* not another namespace's, nor a snapshot without a mount */
-                ASSERT_TRUE(core_mount_info(env.s, 0, snapshot_id(&env, 1000, "k"), &one, &e) == -ENOENT);
-                ASSERT_TRUE(core_mount_info(env.s, 1000, snapshot_id(&env, 1000, "k") + 1000, &one, &e) == -ENOENT);
-        }
-
-        ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
-        ASSERT_TRUE(l.n == 1);
-        ASSERT_STREQ(l.items[0].path, rpath);
-        ASSERT_TRUE(l.items[0].owner == 0);
-        core_mount_info_list_clear(&l);
-
-        /* the one mount of a key, looked up alone */
-        ASSERT_OK(core_mount_path(env.s, 1000, "k", &p, &e));
-        ASSERT_STREQ(p, upath);
-        free(p);
-        p = NULL;
-        ASSERT_OK(core_mount_path(env.s, 0, "k", &p, &e));
-        ASSERT_STREQ(p, rpath);
-        free(p);
-        p = NULL;
-        ASSERT_ERR(core_mount_path(env.s, 1000, "nope", &p, &e), ENOENT);
-        e = ERROR_NULL;
-
-        /* unmounting the user's k leaves root's k alone: keys are per namespace */
-        unmount_key(&env, 1000, "k", upath);
-        ASSERT_OK(core_mount_path(env.s, 1000, "k", &p, &e));
-        ASSERT_STREQ(p, "");
-        free(p);
-        p = NULL;
-        ASSERT_OK(core_list_mounts(env.s, 1000, &l, &e));
-        ASSERT_TRUE(l.n == 0);
-        ASSERT_OK(core_list_mounts(env.s, 0, &l, &e));
-        ASSERT_TRUE(l.n == 1);
-        core_mount_info_list_clear(&l);
-        unmount_key(&env, 0, "k", rpath);
-        env_done(&env);
-}
-TEST(user_mounts_are_nosuid_nodev_and_listed_per_namespace) {
-        run_isolated(body_user_mounts);
-}
-
 static int put_record(StoreTxn *t, void *userdata, Error *e) {
         return store_mount_put(t, userdata);
 }
@@ -478,42 +332,6 @@ TEST(force_unmount_keeps_the_snapshot_busy_until_released) {
         run_isolated(body_force_and_holder);
 }
 
-/* Another user's unshare -Urm copies root's mount in the 0700 runtime directory too, but
- * cannot reach it there: root's Unmount is not Busy because of it. */
-static void body_root_mount_copied_by_another_user(const char *dir) {
-        Env env = env_new(dir);
-        _cleanup_free_ char *path = NULL;
-        int ready[2], status;
-        Error e = ERROR_NULL;
-        pid_t pid;
-        char c;
-
-        prepare(&env, 0, "r", NULL);
-        path = mount_key(&env, 0, "r", NULL);
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || /* also when the test aborts */
-                    setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0 ||
-                    unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
-        ASSERT_OK(core_unmount(env.s, 0, "r", false, NULL, &e));
-        ASSERT_OK(core_remove(env.s, 0, "r", &e));
-        ASSERT_OK(kill(pid, SIGKILL));
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        safe_close(ready[0]);
-        safe_close(ready[1]);
-        env_done(&env);
-}
-TEST(root_mount_copied_by_another_user_is_not_busy) {
-        run_isolated(body_root_mount_copied_by_another_user);
-}
-
 /* Where statmount and listmount are refused (EPERM from a seccomp policy that does not
  * know them): Mount, ListMounts, a forced Unmount with a holder and the start-up
  * reconciliation work from mountinfo. A refused umount2 is an internal failure naming
@@ -591,198 +409,6 @@ TEST(mount_fails_when_its_identity_cannot_be_recorded) {
         run_isolated(body_identity_refused);
 }
 
-/* Mount with "idmap" for a user with a subordinate range: the snapshot's image ids show
- * as the user's, what it creates is stored with image ids (seen through a plain mount),
- * still nosuid,nodev; on native too, and for an overlay over idmapped layers. */
-/* What the mount object shows (core_mount_info): idmap among the options it was made with. */
-static void expect_idmap_recorded(Env *env, uid_t ns, const char *key) {
-        CoreMountInfo mi = {};
-
-        ASSERT_OK(core_mount_info(env->s, ns, snapshot_id(env, ns, key), &mi, NULL));
-        ASSERT_TRUE(mi.attrs_known && (mi.attrs & MOUNT_ATTR_IDMAP) && (mi.attrs & MOUNT_ATTR_NOSUID));
-        core_mount_info_clear(&mi);
-}
-
-static void body_idmap(const char *dir) {
-        _cleanup_free_ char *subids = test_path("%s/subids", dir), *path = NULL, *plain = NULL, *opts = NULL;
-        CoreMountOptions o = { .idmap = true };
-        Error e = ERROR_NULL;
-        Env env;
-        FILE *f;
-
-        ASSERT_OK(chmod(dir, 0711)); /* the test's tmpfs: the user may pass */
-        ASSERT_TRUE((f = fopen(subids, "we")));
-        fputs("54321:200000:65536\n", f);
-        fclose(f);
-        o.subuid_path = o.subgid_path = subids;
-        env = env_new(dir);
-        for (int native = 0; native <= 1; native++) {
-                if (native)
-                        env.s = core_snapshotter_by_name(env.core, "native");
-                ASSERT_TRUE(env.s);
-                prepare(&env, 54321, "i", NULL);
-                ASSERT_OK(core_mount(env.s, 54321, "i", NULL, &o, &path, &e));
-                expect_owner(path, 54321, 54321); /* no passwd entry: the uid's number as gid */
-                ASSERT_OK(chmod(path, 0777)); /* for the subordinate id too */
-                create_as(test_path("%s/by-caller", path), 54321, 54321);
-                create_as(test_path("%s/by-sub", path), 200009, 200009);
-                opts = mount_options_of(path);
-                ASSERT_TRUE(strstr(opts, "idmapped") && strstr(opts, "nosuid") && strstr(opts, "nodev"));
-                expect_idmap_recorded(&env, 54321, "i");
-                unmount_key(&env, 54321, "i", path);
-
-                plain = mount_key(&env, 54321, "i", NULL);
-                expect_owner(test_path("%s/by-caller", plain), 0, 0);
-                expect_owner(test_path("%s/by-sub", plain), 10, 10);
-                unmount_key(&env, 54321, "i", plain);
-                free(path), free(plain), free(opts);
-                path = plain = opts = NULL;
-        }
-
-        /* an overlay over idmapped layers: writable, copy-ups and new files stored with
-         * image ids */
-        env.s = core_snapshotter_by_name(env.core, "overlayfs");
-        commit(&env, 54321, "base", "i");
-        prepare(&env, 54321, "j", "base");
-        ASSERT_OK(core_mount(env.s, 54321, "j", NULL, &o, &path, &e));
-        expect_owner(path, 54321, 54321);
-        expect_owner(test_path("%s/by-caller", path), 54321, 54321);
-        expect_owner(test_path("%s/by-sub", path), 200009, 200009);
-        opts = mount_options_of(path);
-        ASSERT_TRUE(strstr(opts, "nosuid") && strstr(opts, "nodev") && !strstr(opts, "ro,"));
-        expect_idmap_recorded(&env, 54321, "j");
-        ASSERT_OK(chmod(path, 0777));
-        create_as(test_path("%s/new-by-caller", path), 54321, 54321);
-        create_as(test_path("%s/new-by-sub", path), 200009, 200009);
-        ASSERT_OK(chown(test_path("%s/by-sub", path), 200011, 200011)); /* a copy-up, as root */
-        unmount_key(&env, 54321, "j", path);
-        plain = mount_key(&env, 54321, "j", NULL);
-        expect_owner(test_path("%s/new-by-caller", plain), 0, 0);
-        expect_owner(test_path("%s/new-by-sub", plain), 10, 10);
-        expect_owner(test_path("%s/by-sub", plain), 12, 12);
-        expect_owner(test_path("%s/by-caller", plain), 0, 0);
-        unmount_key(&env, 54321, "j", plain);
-        env_done(&env);
-}
-TEST(idmapped_mounts_for_a_user_with_subids) {
-        run_isolated(body_idmap);
-}
-
-/* A non-root uid has at most CORE_MOUNTS_PER_USER_MAX mounts per snapshotter, mount fds
- * included: one more is LimitsExceeded (EUSERS) naming the limit, whether by Mount or
- * MountFd; other users and root are not held back, and an Unmount makes room again. */
-static void body_mounts_per_user(const char *dir) {
-        _cleanup_free_ char **paths = calloc(CORE_MOUNTS_PER_USER_MAX, sizeof *paths);
-        _cleanup_close_ int fd = -EBADF, fd2 = -EBADF;
-        char key[32], needle[64];
-        Error e = ERROR_NULL;
-        Env env = env_new(dir);
-
-        ASSERT_TRUE(paths);
-        for (unsigned i = 0; i <= CORE_MOUNTS_PER_USER_MAX; i++) {
-                snprintf(key, sizeof key, "k%u", i);
-                prepare(&env, 1000, key, NULL);
-        }
-        for (unsigned i = 0; i + 1 < CORE_MOUNTS_PER_USER_MAX; i++) {
-                snprintf(key, sizeof key, "k%u", i);
-                paths[i] = mount_key(&env, 1000, key, NULL);
-        }
-        snprintf(key, sizeof key, "k%u", CORE_MOUNTS_PER_USER_MAX - 1);
-        ASSERT_OK(core_mount_fd(env.s, 1000, key, NULL, &fd, &e));
-
-        snprintf(key, sizeof key, "k%u", CORE_MOUNTS_PER_USER_MAX);
-        snprintf(needle, sizeof needle, "the most a user may have (%u", CORE_MOUNTS_PER_USER_MAX);
-        expect_error(core_mount(env.s, 1000, key, NULL, NULL, NULL, &e), &e, EUSERS, needle);
-        ASSERT_TRUE(strstr(e.message, "\"k256\"") && !e.internal);
-        e = ERROR_NULL;
-        expect_error(core_mount_fd(env.s, 1000, key, NULL, &fd2, &e), &e, EUSERS, needle);
-        ASSERT_TRUE(fd2 < 0);
-
-        prepare(&env, 1001, "other", NULL);
-        free(mount_key(&env, 1001, "other", NULL));
-        prepare(&env, 0, "root", NULL);
-        free(mount_key(&env, 0, "root", NULL));
-
-        unmount_key(&env, 1000, "k0", paths[0]);
-        free(mount_key(&env, 1000, key, NULL));
-        for (unsigned i = 0; i < CORE_MOUNTS_PER_USER_MAX; i++)
-                free(paths[i]);
-        env_done(&env);
-}
-TEST(mounts_per_user_are_capped) {
-        run_isolated(body_mounts_per_user);
-}
-
-typedef struct MountThread {
-        Env *env;
-        uid_t ns;
-        const char *key;
-        const CoreMountOptions *o;
-        char *path;
-        Error e;
-        int r;
-} MountThread;
-
-static void *mount_thread(void *p) {
-        MountThread *m = p;
-
-        m->r = core_mount(m->env->s, m->ns, m->key, NULL, m->o, &m->path, &m->e);
-        return NULL;
-}
-
-static void *prepare_thread(void *p) {
-        MountThread *m = p;
-
-        m->r = core_prepare(m->env->s, m->ns, m->key, NULL, NULL, NULL, &m->e);
-        return NULL;
-}
-
-/* Resolving an idmapped mount's ids (user database, subid files) may take long: the
- * store's write lock is not held meanwhile, so every other change goes on. The subuid
- * file here is a FIFO that the test writes only after another Prepare has finished. */
-static void body_idmap_outside_the_write_lock(const char *dir) {
-        _cleanup_free_ char *fifo = test_path("%s/subuid", dir), *subgid = test_path("%s/subgid", dir);
-        CoreMountOptions o = { .idmap = true, .subuid_path = fifo, .subgid_path = subgid };
-        Env env = env_new(dir);
-        MountThread m = { .env = &env, .ns = 54321, .key = "i", .o = &o };
-        MountThread other = { .env = &env, .ns = 1000, .key = "other" };
-        static const char line[] = "54321:200000:65536\n";
-        pthread_t mounting, preparing;
-        struct timespec deadline;
-        int fd;
-
-        write_file(subgid, line);
-        ASSERT_OK(mkfifo(fifo, 0600));
-        prepare(&env, 54321, "i", NULL);
-        ASSERT_TRUE(pthread_create(&mounting, NULL, mount_thread, &m) == 0);
-        fd = open(fifo, O_WRONLY | O_CLOEXEC); /* returns once the Mount reads the subuid file */
-        ASSERT_TRUE(fd >= 0);
-
-        ASSERT_TRUE(pthread_create(&preparing, NULL, prepare_thread, &other) == 0);
-        ASSERT_OK(clock_gettime(CLOCK_REALTIME, &deadline));
-        deadline.tv_sec += 120; /* generous: it waits for nothing once the lock is free */
-        if (pthread_timedjoin_np(preparing, NULL, &deadline) != 0) {
-                fprintf(stderr, "Prepare waited for the Mount reading the subuid file\n");
-                abort();
-        }
-        ASSERT_OK(other.r);
-
-        ASSERT_TRUE(write(fd, line, strlen(line)) == (ssize_t) strlen(line));
-        ASSERT_OK(close(fd));
-        ASSERT_TRUE(pthread_join(mounting, NULL) == 0);
-        if (m.r < 0) {
-                fprintf(stderr, "mount: %s\n", m.e.message);
-                abort();
-        }
-        expect_owner(m.path, 54321, 54321);
-        unmount_key(&env, 54321, "i", m.path);
-        free(m.path);
-        env_done(&env);
-}
-TEST(idmap_resolved_outside_the_write_lock) {
-        run_isolated(body_idmap_outside_the_write_lock);
-}
-
 /* The state on a tmpfs with no inode left: overlayfs cannot create its work dir and would
  * mount read-only; Mount refuses (QuotaExceeded, naming the key) instead of handing out a
  * read-only mount as writable, leaves no record, and works again once there is room. */
@@ -836,17 +462,11 @@ int main(void) {
                 TEST_ENTRY(chain_of_three_written_through_mounts),
                 TEST_ENTRY(committed_refused_and_mounted_is_busy),
                 TEST_ENTRY(caller_targets_checked_and_kept),
-                TEST_ENTRY(user_targets_looked_up_with_the_users_rights),
-                TEST_ENTRY(user_mounts_are_nosuid_nodev_and_listed_per_namespace),
                 TEST_ENTRY(reconcile_drops_old_boot_and_vanished_mounts),
                 TEST_ENTRY(read_only_fallback_on_a_full_fs_is_refused),
                 TEST_ENTRY(force_unmount_keeps_the_snapshot_busy_until_released),
-                TEST_ENTRY(root_mount_copied_by_another_user_is_not_busy),
                 TEST_ENTRY(mount_unmount_and_restart_without_statmount),
                 TEST_ENTRY(mount_fails_when_its_identity_cannot_be_recorded),
-                TEST_ENTRY(idmapped_mounts_for_a_user_with_subids),
-                TEST_ENTRY(idmap_resolved_outside_the_write_lock),
-                TEST_ENTRY(mounts_per_user_are_capped),
                 TEST_ENTRY(chains_of_2_128_500_layers_and_501_refused),
         };
 
