@@ -66,6 +66,14 @@ struct Core {
 
 /* A read transaction on s's store; the error names the snapshotter. */
 int core_read_begin(CoreSnapshotter *s, StoreTxn **ret, Error *e);
+/* The arguments of a write to key (its name, the labels when any): checked before the
+ * store is touched. */
+int core_validate_key_and_labels(const char *key, const Labels *labels, Error *e);
+/* Resolves parent for a new snapshot in ns: own namespace first, then root's committed
+ * snapshots. Fills the parent's owner and its chain (its own ID first); a chain the kernel
+ * cannot stack below a child is InvalidArgument. */
+int core_resolve_parent(CoreSnapshotter *s, uid_t ns, const char *parent, uid_t *ret_owner, Snapshot *ret_chain,
+                        Error *e);
 /* A backend's failure on the data of snapshot key, for the caller. Its message names
  * internal paths and an errno of the daemon's own file operations is no API error kind:
  * a full filesystem or quota becomes QuotaExceeded (ENOSPC, EDQUOT), missing data or a
