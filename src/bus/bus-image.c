@@ -98,7 +98,7 @@ static int method_list_images(sd_bus_message *m, void *userdata, sd_bus_error *e
         r = bus_request_begin(userdata, m, "list-images", NULL, NULL, &req, error);
         if (r != 0)
                 return r;
-        return bus_job_start(req->snapshotter->context->queries, m, req->caller, &list_images_ops, req, error);
+        return bus_work_start_query(m, &list_images_ops, req, error);
 }
 
 static int method_get_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -213,7 +213,7 @@ static int method_remove_image(sd_bus_message *m, void *userdata, sd_bus_error *
         if (r != 0)
                 return r;
         req->image_top = bus_objects_image_top(req->snapshotter, req->ns, req->key);
-        return bus_job_start(req->snapshotter->context->jobs, m, req->caller, &remove_image_ops, req, error);
+        return bus_work_start(m, &remove_image_ops, req, error);
 }
 
 /* Every error a caller gets is a documented name (bus_error_ensure()). */

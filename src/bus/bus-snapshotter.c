@@ -134,11 +134,6 @@ static int method_view(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return create_snapshot(m, userdata, SNAPSHOT_VIEW, read_create, error);
 }
 
-/* Runs req on a worker (a slow job of the caller's); takes req. */
-static int start_job(sd_bus_message *m, const BusJobOps *ops, BusRequest *req, sd_bus_error *error) {
-        return bus_job_start(req->snapshotter->context->jobs, m, req->caller, ops, req, error);
-}
-
 static int remove_run(BusJob *job, void *data, Error *e) {
         BusRequest *req = data;
 
@@ -169,7 +164,7 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (r != 0)
                 return r;
         if (core_mount_has_record(req->snapshotter->core, req->ns, req->key))
-                return start_job(m, &remove_ops, TAKE_PTR(req), error);
+                return bus_work_start(m, &remove_ops, TAKE_PTR(req), error);
 
         r = remove_run(NULL, req, &e);
         if (r < 0)
@@ -460,7 +455,7 @@ static int unmount(sd_bus_message *m, void *userdata, bool with_options, sd_bus_
                               with_options ? read_unmount_options : bus_read_key, &req, error);
         if (r != 0)
                 return r;
-        return start_job(m, &unmount_ops, TAKE_PTR(req), error);
+        return bus_work_start(m, &unmount_ops, TAKE_PTR(req), error);
 }
 
 static int method_unmount(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -17,13 +17,13 @@ void bus_work_failed(void *data, const sd_bus_error *error) {
         log_request(req, LOG_INFO, ": %s: %s", error->name, error->message);
 }
 
-static int work_start(BusJobs *jobs, sd_bus_message *m, const BusJobOps *ops, BusRequest *req,
-                      sd_bus_error *error) {
-        return bus_job_start(jobs, m, req->caller, ops, req, error);
+int bus_work_start(sd_bus_message *m, const BusJobOps *ops, BusRequest *req, sd_bus_error *error) {
+        return bus_job_start(req->snapshotter->context->jobs, m, req->caller, ops, req, error);
 }
 
-#define SLOW_JOBS(req) ((req)->snapshotter->context->jobs)
-#define QUERY_JOBS(req) ((req)->snapshotter->context->queries)
+int bus_work_start_query(sd_bus_message *m, const BusJobOps *ops, BusRequest *req, sd_bus_error *error) {
+        return bus_job_start(req->snapshotter->context->queries, m, req->caller, ops, req, error);
+}
 
 /* --- Prepare and View --- */
 
@@ -69,7 +69,7 @@ int bus_work_create(sd_bus_message *m, BusRequest *req, SnapshotKind kind, sd_bu
         assert(streq(req->verb, kind == SNAPSHOT_VIEW ? "view" : "prepare"));
 
         if (create_copies(req))
-                return work_start(SLOW_JOBS(req), m, &create_ops, TAKE_PTR(owned), error);
+                return bus_work_start(m, &create_ops, TAKE_PTR(owned), error);
 
         r = create_run(NULL, req, &e);
         if (r < 0)
@@ -101,7 +101,7 @@ int bus_method_usage(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = bus_request_begin(userdata, m, "usage", NULL, bus_read_key, &req, error);
         if (r != 0)
                 return r;
-        return work_start(SLOW_JOBS(req), m, &usage_ops, req, error);
+        return bus_work_start(m, &usage_ops, req, error);
 }
 
 /* --- Commit --- */
@@ -152,7 +152,6 @@ static int read_commit_with_options(sd_bus_message *m, BusRequest *req, sd_bus_e
 static int commit(sd_bus_message *m, void *userdata, bus_read_fn read, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
         Error e = ERROR_NULL;
-        BusJobs *jobs;
         int r;
 
         r = bus_request_begin(userdata, m, "commit", BUS_ACTION_MANAGE_OWN, read, &req, error);
@@ -165,8 +164,7 @@ static int commit(sd_bus_message *m, void *userdata, bus_read_fn read, sd_bus_er
                 if (r != -EWOULDBLOCK)
                         return bus_request_fail(req, r, &e, error);
         }
-        jobs = SLOW_JOBS(req);
-        return work_start(jobs, m, &commit_ops, TAKE_PTR(req), error);
+        return bus_work_start(m, &commit_ops, TAKE_PTR(req), error);
 }
 
 int bus_method_commit_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -202,7 +200,7 @@ int bus_method_cleanup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = bus_request_begin(userdata, m, "cleanup", BUS_ACTION_MANAGE_OWN, NULL, &req, error);
         if (r != 0)
                 return r;
-        return work_start(SLOW_JOBS(req), m, &cleanup_ops, req, error);
+        return bus_work_start(m, &cleanup_ops, req, error);
 }
 
 /* --- Apply --- */
@@ -326,7 +324,7 @@ int bus_method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 bus_request_free(req);
                 return r;
         }
-        return work_start(SLOW_JOBS(req), m, &apply_ops, req, error);
+        return bus_work_start(m, &apply_ops, req, error);
 }
 
 /* --- List and ListPage --- */
@@ -492,7 +490,6 @@ static int read_list_page(sd_bus_message *m, BusRequest *req, sd_bus_error *erro
 int bus_method_list(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
         Error e = ERROR_NULL;
-        BusJobs *jobs;
         bool more;
         int r;
 
@@ -507,8 +504,7 @@ int bus_method_list(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                         return list_reply(m, req);
                 snapshot_info_list_clear(&req->infos);
         }
-        jobs = QUERY_JOBS(req);
-        return work_start(jobs, m, &list_ops, TAKE_PTR(req), error);
+        return bus_work_start_query(m, &list_ops, TAKE_PTR(req), error);
 }
 
 int bus_method_list_page(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -518,5 +514,5 @@ int bus_method_list_page(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = bus_request_begin(userdata, m, "list", NULL, read_list_page, &req, error);
         if (r != 0)
                 return r;
-        return work_start(QUERY_JOBS(req), m, &list_page_ops, req, error);
+        return bus_work_start_query(m, &list_page_ops, req, error);
 }

@@ -23,6 +23,12 @@
  * almost nothing costs a page of reading, and the reply a cursor to go on from. */
 #define BUS_PAGE_READ_MAX (2u * BUS_PAGE_ITEMS_MAX)
 
+/* Runs req as a job of the caller's on a worker, ops with req as their data; takes req
+ * (also when it fails). _query: among the queries (List and other reads), not the slow
+ * jobs. */
+int bus_work_start(sd_bus_message *m, const BusJobOps *ops, BusRequest *req, sd_bus_error *error);
+int bus_work_start_query(sd_bus_message *m, const BusJobOps *ops, BusRequest *req, sd_bus_error *error);
+
 /* BusJobOps.failed for a job whose data is its BusRequest: logs the error. */
 void bus_work_failed(void *data, const sd_bus_error *error);
 
