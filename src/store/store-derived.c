@@ -12,7 +12,9 @@
  * build is one transaction, and a store whose last writer did not stamp them is built again
  * at the next open. */
 
+#include <endian.h>
 #include <inttypes.h>
+#include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
@@ -41,6 +43,52 @@ int derived_dbs_open(Store *s, MDB_txn *txn, bool create) {
                         return errno_from_mdb(rc);
         }
         return 1;
+}
+
+int derived_built(StoreTxn *t, const char *key, uint8_t version) {
+        MDB_val v;
+        int r;
+
+        r = db_get(t, t->store->meta, key, strlen(key), &v);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        return v.mv_size == 1 && *(const uint8_t *) v.mv_data == version;
+}
+
+int derived_mark_built(StoreTxn *t, const char *key, uint8_t version) {
+        return db_put(t, t->store->meta, key, strlen(key), &version, 1, 0);
+}
+
+int derived_stamp(StoreTxn *t, const char *txn_key) {
+        uint64_t le = htole64((uint64_t) mdb_txn_id(t->txn));
+
+        assert(t->write);
+        return db_put(t, t->store->meta, txn_key, strlen(txn_key), &le, sizeof le, 0);
+}
+
+/* Whether the last write transaction t sees stamped txn_key. */
+static int derived_stamped_last(StoreTxn *t, const char *txn_key) {
+        uint64_t le;
+        MDB_val v;
+        int r;
+
+        r = db_get(t, t->store->meta, txn_key, strlen(txn_key), &v);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (v.mv_size != sizeof le)
+                return 0;
+        memcpy(&le, v.mv_data, sizeof le);
+        return le64toh(le) == txn_last_committed(t);
+}
+
+int derived_kept(StoreTxn *t, const char *key, uint8_t version, const char *txn_key) {
+        int r = derived_built(t, key, version);
+
+        return r > 0 ? derived_stamped_last(t, txn_key) : r;
 }
 
 /* 1 when both are built and kept by the last writer. */

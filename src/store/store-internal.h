@@ -258,6 +258,17 @@ int transient_index_verify(StoreTxn *t, Error *e);
 
 /* --- building the derived records (store-derived.c) --- */
 
+/* The markers of a derived structure in the meta database: key holds the version it was
+ * built in, txn_key the ID of the last write transaction that kept it. */
+/* 1 when key says it was built in this version; 0 when not, or in another version (it is
+ * built again). */
+int derived_built(StoreTxn *t, const char *key, uint8_t version);
+int derived_mark_built(StoreTxn *t, const char *key, uint8_t version);
+/* In a write transaction: records that this writer kept it. */
+int derived_stamp(StoreTxn *t, const char *txn_key);
+/* 1 when it is built and the last write transaction t sees kept it. */
+int derived_kept(StoreTxn *t, const char *key, uint8_t version, const char *txn_key);
+
 /* Opens the databases of the derived records (owners, transients) in txn: 1, or 0 when
  * create is false and one does not exist (a store written before it: the build creates it;
  * until then nothing uses them). */

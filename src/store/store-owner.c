@@ -303,51 +303,14 @@ static int build_mount(StoreTxn *t, const MDB_val *key, const MDB_val *val, void
 }
 
 int owner_totals_stamp(StoreTxn *t) {
-        uint64_t le = htole64((uint64_t) mdb_txn_id(t->txn));
-
-        assert(t->write);
-        return db_put(t, t->store->meta, OWNER_TOTALS_TXN_KEY, strlen(OWNER_TOTALS_TXN_KEY), &le, sizeof le, 0);
-}
-
-/* 1 when the totals were built; 0 when not, or the marker is not this version's (they
- * are built again). */
-static int totals_built(StoreTxn *t) {
-        MDB_val v;
-        int r;
-
-        r = db_get(t, t->store->meta, OWNER_TOTALS_KEY, strlen(OWNER_TOTALS_KEY), &v);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        return v.mv_size == 1 && *(const uint8_t *) v.mv_data == OWNER_TOTALS_VERSION;
-}
-
-/* Whether the last write transaction t sees was one that kept the totals. */
-static int totals_current(StoreTxn *t) {
-        uint64_t le;
-        MDB_val v;
-        int r;
-
-        r = db_get(t, t->store->meta, OWNER_TOTALS_TXN_KEY, strlen(OWNER_TOTALS_TXN_KEY), &v);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        if (v.mv_size != sizeof le)
-                return 0;
-        memcpy(&le, v.mv_data, sizeof le);
-        return le64toh(le) == txn_last_committed(t);
+        return derived_stamp(t, OWNER_TOTALS_TXN_KEY);
 }
 
 int owner_totals_current(StoreTxn *t) {
-        int r = totals_built(t);
-
-        return r > 0 ? totals_current(t) : r;
+        return derived_kept(t, OWNER_TOTALS_KEY, OWNER_TOTALS_VERSION, OWNER_TOTALS_TXN_KEY);
 }
 
 int owner_totals_build(StoreTxn *t) {
-        uint8_t version = OWNER_TOTALS_VERSION;
         int r;
 
         r = txn_result(t, mdb_drop(t->txn, t->store->owners, 0));
@@ -358,7 +321,7 @@ int owner_totals_build(StoreTxn *t) {
         if (r >= 0)
                 r = db_each(t, t->store->mounts, build_mount, NULL, NULL, NULL);
         if (r >= 0)
-                r = db_put(t, t->store->meta, OWNER_TOTALS_KEY, strlen(OWNER_TOTALS_KEY), &version, 1, 0);
+                r = derived_mark_built(t, OWNER_TOTALS_KEY, OWNER_TOTALS_VERSION);
         return r;
 }
 
@@ -405,7 +368,7 @@ int owner_totals_verify(StoreTxn *t, size_t n_records, Error *e) {
         size_t n_images = 0;
         int r;
 
-        r = totals_built(t);
+        r = derived_built(t, OWNER_TOTALS_KEY, OWNER_TOTALS_VERSION);
         if (r < 0)
                 return error_set_errno(e, r, "cannot check the totals per user");
         if (r == 0)

@@ -71,7 +71,6 @@ static int build_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void
 }
 
 int transient_index_build(StoreTxn *t) {
-        uint8_t version = TRANSIENT_INDEX_VERSION;
         int r;
 
         assert(t && t->write);
@@ -80,46 +79,16 @@ int transient_index_build(StoreTxn *t) {
         if (r >= 0)
                 r = db_each(t, t->store->records, build_entry, NULL, NULL, NULL);
         if (r >= 0)
-                r = db_put(t, t->store->meta, TRANSIENT_INDEX_KEY, strlen(TRANSIENT_INDEX_KEY), &version, 1, 0);
+                r = derived_mark_built(t, TRANSIENT_INDEX_KEY, TRANSIENT_INDEX_VERSION);
         return r;
 }
 
 int transient_index_stamp(StoreTxn *t) {
-        uint64_t le = htole64((uint64_t) mdb_txn_id(t->txn));
-
-        assert(t->write);
-        return db_put(t, t->store->meta, TRANSIENT_INDEX_TXN_KEY, strlen(TRANSIENT_INDEX_TXN_KEY), &le, sizeof le, 0);
-}
-
-static int index_built(StoreTxn *t) {
-        MDB_val v;
-        int r;
-
-        r = db_get(t, t->store->meta, TRANSIENT_INDEX_KEY, strlen(TRANSIENT_INDEX_KEY), &v);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        return v.mv_size == 1 && *(const uint8_t *) v.mv_data == TRANSIENT_INDEX_VERSION;
+        return derived_stamp(t, TRANSIENT_INDEX_TXN_KEY);
 }
 
 int transient_index_current(StoreTxn *t) {
-        uint64_t le;
-        MDB_val v;
-        int r;
-
-        r = index_built(t);
-        if (r <= 0)
-                return r;
-        r = db_get(t, t->store->meta, TRANSIENT_INDEX_TXN_KEY, strlen(TRANSIENT_INDEX_TXN_KEY), &v);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        if (v.mv_size != sizeof le)
-                return 0;
-        memcpy(&le, v.mv_data, sizeof le);
-        return le64toh(le) == txn_last_committed(t);
+        return derived_kept(t, TRANSIENT_INDEX_KEY, TRANSIENT_INDEX_VERSION, TRANSIENT_INDEX_TXN_KEY);
 }
 
 /* --- walking them --- */
@@ -198,7 +167,7 @@ int transient_index_verify(StoreTxn *t, Error *e) {
         MDB_stat st;
         int r;
 
-        r = index_built(t);
+        r = derived_built(t, TRANSIENT_INDEX_KEY, TRANSIENT_INDEX_VERSION);
         if (r < 0)
                 return error_set_errno(e, -r, "cannot check the transient index");
         if (r == 0)
