@@ -359,7 +359,8 @@ static int parse_cursor(const char *cursor, uid_t *ret_owner, const char **ret_n
 
 /* A List: no more than one reply holds. */
 static const CoreListLimit list_limit = { .max_items = SIZE_MAX, .max_bytes = BUS_LIST_BYTES_MAX,
-                                          .size = info_wire_size };
+                                          .size = info_wire_size,
+                                          .max_filter_cpu_usec = BUS_LIST_FILTER_CPU_USEC };
 /* A List answered on the loop: a short one without filters (which may match patterns);
  * one that is more is read again on a worker. */
 static const CoreListLimit list_quick_limit = { .max_items = SIZE_MAX, .max_bytes = 64 * 1024,
@@ -405,6 +406,7 @@ static int list_page_run(BusJob *job, void *data, Error *e) {
                 .max_bytes = BUS_PAGE_BYTES_MAX,
                 .size = info_wire_size,
                 .max_read = BUS_PAGE_READ_MAX,
+                .max_filter_cpu_usec = BUS_PAGE_FILTER_CPU_USEC,
         };
         _cleanup_free_ char *next_name = NULL;
         const char *name = NULL;

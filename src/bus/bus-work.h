@@ -22,6 +22,11 @@
 /* Snapshots a ListPage reads per namespace, kept by its filters or not: a filter that keeps
  * almost nothing costs a page of reading, and the reply a cursor to go on from. */
 #define BUS_PAGE_READ_MAX (2u * BUS_PAGE_ITEMS_MAX)
+/* CPU time the ~= patterns of a List may take (whose caller then pages), and of a page in
+ * each namespace it reads (which then ends early, with a next page): a worker is no user's
+ * for longer, whatever its patterns and labels. */
+#define BUS_LIST_FILTER_CPU_USEC (5u * 1000u * 1000u)
+#define BUS_PAGE_FILTER_CPU_USEC (1u * 1000u * 1000u)
 
 /* Runs req as a job of the caller's on a worker, ops with req as their data; takes req
  * (also when it fails). _query: among the queries (List and other reads), not the slow

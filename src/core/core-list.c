@@ -24,6 +24,7 @@ typedef struct ListArgs {
         SnapshotInfoList *list;
         size_t allocated, bytes;
         bool more; /* a snapshot past the limit was left out and the walk stopped */
+        bool exhausted; /* the filters' patterns took their CPU time; the walk stopped */
         size_t read;
         char *stop_name; /* the walk read limit->max_read snapshots, this one the last */
         uid_t stop_owner;
@@ -89,7 +90,11 @@ static int list_one(const SnapshotInfo *info, void *userdata) {
         if (a->skip && streq(info->name, a->skip))
                 return 0;
         r = list_take(a, info);
-        if (r != 0 || !a->limit || a->limit->max_read == 0 || ++a->read < a->limit->max_read)
+        if (r == 0 && filter_exhausted(a->filter)) {
+                a->exhausted = true;
+                if (!a->limit || a->limit->max_read == 0)
+                        return 1; /* the caller refuses the List */
+        } else if (r != 0 || !a->limit || a->limit->max_read == 0 || ++a->read < a->limit->max_read)
                 return r;
         /* Read enough for one reply, kept or not: the walk stops, and remembers where. */
         a->stop_name = strdup(info->name);
@@ -128,6 +133,7 @@ int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const 
         if (r < 0)
                 return r;
         a.filter = f;
+        filter_budget_start(f, limit ? limit->max_filter_cpu_usec : 0);
         /* Only the namespaces the caller sees are read: root's (for its committed
          * snapshots), then the caller's own; never every user's records. */
         if (ns == CORE_NS_ALL)
@@ -140,6 +146,10 @@ int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const 
         r = list_end(s, TAKE_PTR(t), r, l.n, e);
         if (r < 0)
                 return r;
+        if (a.exhausted && !a.stop_name)
+                return error_setf(e, EUSERS,
+                                  "the filters' regular expressions took more than %.1f s of CPU time; list with simpler patterns, or page through the list (ListPage) to spread their cost",
+                                  (double) limit->max_filter_cpu_usec / 1e6);
         *ret = l;
         l = (SnapshotInfoList) {};
         if (ret_more)
@@ -292,7 +302,10 @@ int core_list_page(CoreSnapshotter *s, uid_t ns, char *const *filters, uid_t aft
         a.filter = b.filter = f;
         /* Root's snapshots and the caller's are two runs in name order in the store: each is
          * read only as far as a page could reach into it, then the two are merged. */
+        filter_budget_start(f, limit->max_filter_cpu_usec);
         r = page_walk(t, 0, after_owner, after_name, &a, e);
+        /* Each part stops where its patterns ran out of time as where it read its most. */
+        filter_budget_start(f, limit->max_filter_cpu_usec);
         if (r >= 0 && ns != 0)
                 r = page_walk(t, ns, after_owner, after_name, &b, e);
         r = list_end(s, TAKE_PTR(t), r, root.n + own.n, e);

@@ -112,10 +112,12 @@ typedef struct CoreListLimit {
         size_t max_items, max_bytes;
         size_t (*size)(const SnapshotInfo *info);
         size_t max_read;
+        uint64_t max_filter_cpu_usec; /* CPU time of its ~= patterns per namespace read; 0: any */
 } CoreListLimit;
 /* core_list() (ns a uid) that stops reading where the list would pass limit, or once it
  * has read limit->max_read snapshots (0: any number), kept or not: *ret_more says whether
- * it did, and ret holds what fitted; limit NULL: none. */
+ * it did, and ret holds what fitted; limit NULL: none. EUSERS when the filters' patterns
+ * take more than limit->max_filter_cpu_usec. */
 int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const CoreListLimit *limit,
                       SnapshotInfoList *ret, bool *ret_more, Error *e);
 /* One page of core_list() (ns a uid) in name-then-owner order: the snapshots after
@@ -123,7 +125,8 @@ int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const 
  * *ret_next_name (freed by the caller) and *ret_next_owner: where the next page starts
  * after, NULL after the last page. Reads about one page per namespace, however long the
  * list, and at most limit->max_read snapshots per namespace: a filter that keeps few
- * gives pages with fewer snapshots than fit, even none, and a next page. */
+ * gives pages with fewer snapshots than fit, even none, and a next page; so does one whose
+ * patterns took limit->max_filter_cpu_usec in a namespace. */
 int core_list_page(CoreSnapshotter *s, uid_t ns, char *const *filters, uid_t after_owner, const char *after_name,
                    const CoreListLimit *limit, SnapshotInfoList *ret, char **ret_next_name, uid_t *ret_next_owner,
                    Error *e);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "filter-regex.h"
 #include "filter.h"
@@ -46,10 +47,22 @@ typedef enum FilterField {
  * about one label (~20 MB at most). */
 #define REGEX_RECOMPILE_BYTES 4096u
 
+/* What the patterns of one Filter have cost so far. Within the node budget a pattern may
+ * still take ~25 us of CPU per byte it matches ("(a|b)*a(a|b){20}" over labels of a and b),
+ * so a List over thousands of a user's own 4 KiB labels would take minutes of a worker:
+ * the caller gives a filter a budget of CPU time (filter_budget_start()), checked each time
+ * a pattern has matched REGEX_RECOMPILE_BYTES. */
+typedef struct FilterCost {
+        uint64_t budget;    /* usec of CPU time; 0: no bound */
+        uint64_t cpu_start; /* the thread's CPU clock at the first match; 0: none yet */
+        bool exhausted;
+} FilterCost;
+
 typedef struct Regex {
         regex_t re;
         size_t matched; /* bytes since it was compiled */
         bool compiled;  /* false: compiling again failed (out of memory), nothing matches */
+        FilterCost *cost; /* its Filter's */
 } Regex;
 
 typedef struct Selector {
@@ -71,6 +84,7 @@ struct Filter {
         Clause *clauses;
         size_t n;
         bool all;
+        FilterCost cost;
 };
 
 static void selector_clear(Selector *s) {
@@ -105,6 +119,7 @@ typedef struct Parser {
         const char *input;
         size_t pos;
         size_t *regex_budget; /* atoms the ~= patterns of this call may still expand to */
+        FilterCost *cost;
         Error *e;
 } Parser;
 
@@ -395,6 +410,7 @@ static int parse_selector(Parser *p, Selector *ret) {
                         return -ENOMEM;
                 rc = regcomp(&s.re->re, s.value, REG_EXTENDED | REG_NOSUB);
                 s.re->compiled = rc == 0;
+                s.re->cost = p->cost;
                 if (rc != 0) {
                         regerror(rc, NULL, msg, sizeof msg);
                         snprintf(what, sizeof what, "invalid regular expression (%s)", msg);
@@ -440,7 +456,7 @@ int filter_parse(char *const *filters, Filter **ret, Error *e) {
 
         assert(ret);
 
-        /* Every selector is matched against every snapshot on the daemon's loop thread. */
+        /* Every selector is matched against every snapshot the caller sees. */
         for (char *const *s = filters; s && *s; s++)
                 total += strlen(*s);
         if (total > FILTERS_SIZE_MAX)
@@ -453,7 +469,7 @@ int filter_parse(char *const *filters, Filter **ret, Error *e) {
         f->all = !filters || !filters[0];
 
         for (char *const *s = filters; s && *s; s++) {
-                Parser p = { .input = *s, .regex_budget = &regex_budget, .e = e };
+                Parser p = { .input = *s, .regex_budget = &regex_budget, .cost = &f->cost, .e = e };
                 Clause *a;
 
                 skip_space(&p);
@@ -494,8 +510,25 @@ static const char *field_value(const Selector *s, const SnapshotInfo *info, char
         return NULL;
 }
 
+/* Takes note when the patterns have used up their time; the match under way still completes,
+ * so whatever filter_match() answered before filter_exhausted() says so holds. */
+static void regex_charge(FilterCost *c) {
+        uint64_t now;
+
+        if (c->budget == 0)
+                return;
+        now = clock_usec(CLOCK_THREAD_CPUTIME_ID);
+        if (c->cpu_start == 0)
+                c->cpu_start = now ?: 1;
+        else if (now - c->cpu_start > c->budget)
+                c->exhausted = true;
+}
+
 static bool regex_match(Regex *r, const char *pattern, const char *v) {
+        if (r->cost->cpu_start == 0)
+                regex_charge(r->cost);
         if (r->compiled && r->matched >= REGEX_RECOMPILE_BYTES) {
+                regex_charge(r->cost);
                 regfree(&r->re);
                 r->compiled = regcomp(&r->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
                 r->matched = 0;
@@ -533,8 +566,19 @@ static bool clause_match(const Clause *c, const SnapshotInfo *info) {
 bool filter_match(const Filter *f, const SnapshotInfo *info) {
         if (!f || f->all)
                 return true;
+        if (f->cost.exhausted)
+                return false;
         for (size_t i = 0; i < f->n; i++)
                 if (clause_match(f->clauses + i, info))
                         return true;
         return false;
+}
+
+bool filter_exhausted(const Filter *f) {
+        return f && f->cost.exhausted;
+}
+
+void filter_budget_start(Filter *f, uint64_t cpu_usec) {
+        if (f)
+                f->cost = (FilterCost) { .budget = cpu_usec };
 }

@@ -19,3 +19,10 @@ int filter_parse(char *const *filters, Filter **ret, Error *e);
 Filter *filter_free(Filter *f);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Filter *, filter_free);
 bool filter_match(const Filter *f, const SnapshotInfo *info);
+
+/* From now on, the ~= patterns of f may take cpu_usec of the calling thread's CPU time
+ * (counted from their first match, the caller's walk included; 0: no bound); once they
+ * have, filter_exhausted() is true and filter_match() keeps nothing more: the caller stops
+ * its walk after the snapshot it last matched. */
+void filter_budget_start(Filter *f, uint64_t cpu_usec);
+bool filter_exhausted(const Filter *f);

@@ -255,6 +255,59 @@ TEST(a_list_stops_after_max_read) {
         test_core_teardown(core, dir);
 }
 
+/* A pattern that costs glibc's matcher ~20 us per byte of a and b (a new state of its DFA at
+ * nearly every byte): a List whose patterns take
+ * more than their CPU time is refused (EUSERS, LimitsExceeded on the bus); pages end early
+ * instead, each after the snapshot it matched last, and together list what an unbounded List
+ * does, each snapshot once. */
+TEST(patterns_that_take_their_cpu_time_end_the_list_or_the_page) {
+        const CoreListLimit list = { .max_items = SIZE_MAX, .max_bytes = SIZE_MAX, .size = size_ten,
+                                     .max_filter_cpu_usec = 1000 },
+                            page = { .max_items = 1000, .max_bytes = SIZE_MAX, .size = size_ten, .max_read = 1000,
+                                     .max_filter_cpu_usec = 1000 };
+        char *filters[] = { (char *) "labels.ab~=/^(a|b)*a(a|b){20}$/", NULL };
+        _cleanup_(snapshot_info_list_clear) SnapshotInfoList all = {}, refused = {};
+        _cleanup_free_ char *want = strdup(""), *got = NULL;
+        char value[4000];
+        uint32_t seed = 1;
+        Error e = ERROR_NULL;
+        size_t pages;
+
+        core = test_core_setup(&dir, &ovl);
+        populate();
+        for (unsigned i = 0; i < 24; i++) {
+                _cleanup_free_ char *key = strdup_printf("r%02u", i);
+                Labels ab = LABELS_NULL;
+
+                for (size_t j = 0; j < sizeof value - 1; j++) {
+                        seed = seed * 1103515245u + 12345u;
+                        value[j] = (seed >> 16) & 1 ? 'a' : 'b';
+                }
+                value[sizeof value - 1] = 0;
+                ASSERT_OK(labels_set(&ab, "ab", value));
+                prepare_labelled(1000, key, i % 2 ? &ab : NULL);
+                labels_clear(&ab);
+        }
+
+        ASSERT_OK(core_list(ovl, 1000, filters, &all, &e));
+        ASSERT_TRUE(all.n > 0 && all.n < 12); /* labels whose 21st byte from the end is an a */
+        for (size_t i = 0; i < all.n; i++) {
+                char *w = strdup_printf("%s%s%u/%s", want, *want ? " " : "", (unsigned) all.items[i].owner,
+                                        all.items[i].name);
+                free(want);
+                want = w;
+        }
+
+        ASSERT_ERR(core_list_limited(ovl, 1000, filters, &list, &refused, NULL, &e), EUSERS);
+        ASSERT_TRUE(strstr(e.message, "regular expressions took more than"));
+
+        got = page_all(filters, &page, &pages);
+        ASSERT_STREQ(got, want);
+        ASSERT_TRUE(pages > 1);
+        test_core_teardown(core, dir);
+}
+
 TEST_MAIN(TEST_ENTRY(pages_are_in_name_then_owner_order), TEST_ENTRY(pages_end_at_their_bytes_and_filters_apply),
           TEST_ENTRY(a_page_reads_about_a_page), TEST_ENTRY(pages_that_stop_reading_give_the_same_list),
-          TEST_ENTRY(a_filter_that_keeps_little_reads_a_bounded_page), TEST_ENTRY(a_list_stops_after_max_read))
+          TEST_ENTRY(a_filter_that_keeps_little_reads_a_bounded_page), TEST_ENTRY(a_list_stops_after_max_read),
+          TEST_ENTRY(patterns_that_take_their_cpu_time_end_the_list_or_the_page))
