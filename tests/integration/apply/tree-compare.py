@@ -5,33 +5,35 @@ included) its type, mode, owner, size, content digest, symlink target, device nu
 xattrs a layer may carry (user.* except user.overlay.*, security.capability, POSIX ACLs)
 and, for everything but directories, mtime. Never follows symlinks.
 
-    tree-compare.py A B
+    tree-compare.py [--ignore PATH]... [--no-user-xattrs] A B
 
-Prints the differences and exits 1 if there are any, 0 if the trees are equal."""
+--ignore leaves PATH (absolute, as a container sees it) and everything below it out of both
+trees; --no-user-xattrs leaves user.* xattrs out (`docker export` writes none). Prints the differences and exits 1 if there are any, 0 if the trees are equal."""
 
+import argparse
 import hashlib
 import os
 import stat
 import sys
 
 
-def xattrs(path):
+def xattrs(path, user):
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
         return ()
     keep = []
     for n in sorted(names):
-        if (n.startswith("user.") and not n.startswith("user.overlay.")) or n in (
+        if (user and n.startswith("user.") and not n.startswith("user.overlay.")) or n in (
                 "security.capability", "system.posix_acl_access", "system.posix_acl_default"):
             keep.append((n, os.getxattr(path, n, follow_symlinks=False).hex()))
     return tuple(keep)
 
 
-def describe(path):
+def describe(path, user_xattrs):
     st = os.lstat(path)
     d = {"type": stat.S_IFMT(st.st_mode), "mode": oct(stat.S_IMODE(st.st_mode)),
-         "owner": (st.st_uid, st.st_gid), "xattrs": xattrs(path)}
+         "owner": (st.st_uid, st.st_gid), "xattrs": xattrs(path, user_xattrs)}
     if stat.S_ISREG(st.st_mode):
         with open(path, "rb") as f:
             d["sha256"] = hashlib.sha256(f.read()).hexdigest()
@@ -45,22 +47,31 @@ def describe(path):
     return d
 
 
-def walk(root):
-    tree = {"/": describe(root)}
+def walk(root, user_xattrs):
+    tree = {"/": describe(root, user_xattrs)}
     for dirpath, dirnames, filenames in os.walk(root):
         for n in dirnames + filenames:
             p = os.path.join(dirpath, n)
-            tree["/" + os.path.relpath(p, root)] = describe(p)
+            tree["/" + os.path.relpath(p, root)] = describe(p, user_xattrs)
     return tree
 
 
 def main():
-    a, b = walk(sys.argv[1]), walk(sys.argv[2])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ignore", action="append", default=[], metavar="PATH")
+    parser.add_argument("--no-user-xattrs", dest="user_xattrs", action="store_false")
+    parser.add_argument("a")
+    parser.add_argument("b")
+    args = parser.parse_args()
+    a, b = walk(args.a, args.user_xattrs), walk(args.b, args.user_xattrs)
+    ignored = tuple(args.ignore)
     diffs = 0
     for p in sorted(set(a) | set(b)):
+        if p in ignored or p.startswith(tuple(i + "/" for i in ignored)):
+            continue
         if a.get(p) != b.get(p):
             diffs += 1
-            print(f"{p}:\n  {sys.argv[1]}: {a.get(p)}\n  {sys.argv[2]}: {b.get(p)}")
+            print(f"{p}:\n  {args.a}: {a.get(p)}\n  {args.b}: {b.get(p)}")
     return 1 if diffs else 0
 
 

@@ -206,21 +206,27 @@ no_run_snapshots() {
         expect "$1: no mount left in the system's table" "$(findmnt -rn -o TARGET | grep -c "^$T/run/")" 0
 }
 
-# view_matches_unpack WHAT IMAGE: a view of IMAGE, mounted, holds what `umoci unpack` made
-# of the same image in $T/unpacked/rootfs (tree-compare.py: zero differences); then
-# unmounted and removed.
+# view_matches_unpack WHAT IMAGE [NAME DIR [OPTION...]]: a view of IMAGE, mounted, holds what
+# `umoci unpack` made of the same image in $T/unpacked/rootfs and, when given, the tree NAME in
+# DIR (tree-compare.py OPTIONs: what to leave out); zero differences. Then unmounted, removed.
 view_matches_unpack() {
-        local what=$1
+        local what=$1 view
         ok "$what: view" view --mount check "$2"
         [ "$rc" = 0 ] || return 0
-        if python3 "$LAMINA_SOURCE_DIR/tests/integration/apply/tree-compare.py" "$T/unpacked/rootfs" "$out" \
-                >"$T/diff"; then
-                pass "$what: the imported tree equals umoci unpack ($(find "$out" | wc -l) entries)"
-        else
-                fail "$what: differs from umoci unpack: $(head -c 4000 "$T/diff")"
-        fi
+        view=$out
+        tree_matches "$what" "umoci unpack" "$T/unpacked/rootfs" "$view"
+        [ $# -lt 4 ] || tree_matches "$what" "$3" "$4" "$view" "${@:5}"
         ok "$what: umount" umount check
         ok "$what: rm view" rm check
+}
+
+# tree_matches WHAT NAME REFERENCE TREE [tree-compare options]: TREE equals REFERENCE.
+tree_matches() {
+        if python3 "$LAMINA_SOURCE_DIR/tests/integration/apply/tree-compare.py" "${@:5}" "$3" "$4" >"$T/diff"; then
+                pass "$1: the imported tree equals $2 ($(find "$4" | wc -l) entries)"
+        else
+                fail "$1: differs from $2: $(head -c 4000 "$T/diff")"
+        fi
 }
 
 # completion_load FILE [real]: sources laminactl's bash completion FILE on top of

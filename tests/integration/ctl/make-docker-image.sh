@@ -13,8 +13,10 @@
 # spaces in names, setuid, a fifo, chown, a security.capability xattr (the only xattr docker's
 # layers keep), a sparse 64 MiB file; ENV, WORKDIR, ENTRYPOINT and CMD. `docker save` writes
 # DIR/docker-legacy.tar and DIR/docker-buildkit.tar as docker writes them; DIR/oci is an OCI
-# layout of both (skopeo, tags docker:legacy and docker:buildkit) for `umoci unpack`, the
-# reference tree.
+# layout of both (skopeo, tags docker:legacy and docker:buildkit) for `umoci unpack`, and
+# DIR/docker-BUILDER-export.tar.zst is `docker export` of a container created from each: the
+# tree as docker itself sees it (with the few paths docker's init layer adds when the image
+# lacks them: /.dockerenv, /etc/hosts, /dev/pts, …).
 # Everything is stopped and removed on exit, failure included; only the daemons started here are
 # ended. Two host paths are fixed in these versions: containerd's shims put their sockets in
 # /run/containerd/s (removed when the build's containers end) and dockerd makes
@@ -148,6 +150,9 @@ mkdir "$work/out"
 for b in legacy buildkit; do
         "${D[@]}" save -o "$work/out/docker-$b.tar" "docker:$b"
         skopeo copy --quiet "docker-archive:$work/out/docker-$b.tar" "oci:$work/out/oci:docker:$b"
+        cid=$("${D[@]}" create "docker:$b")
+        "${D[@]}" export "$cid" | zstd -q -1 >"$work/out/docker-$b-export.tar.zst"
+        "${D[@]}" rm "$cid" >/dev/null
 done
 mkdir -p "$(dirname "$out")"
 mv -T "$work/out" "$out"
