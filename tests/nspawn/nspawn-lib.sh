@@ -109,7 +109,8 @@ nspawn_probe() {
 }
 
 # Boots systemd with lamina-check.service wanted; host services that would only cost time
-# are masked. $1: timeout in seconds. Succeeds when the check wrote PASS to /srv/out/result.
+# are masked (docker.io, which tools/install-deps.sh installs for the docker corpus, enables
+# docker.socket and docker.service). $1: timeout in seconds. Succeeds when the check wrote PASS to /srv/out/result.
 nspawn_boot() {
         local rc
         harness_log "booting systemd in the container (console log: $T/console.log)"
@@ -118,7 +119,7 @@ nspawn_boot() {
                 systemd.mask=containerd.service systemd.mask=postgresql.service \
                 systemd.mask=getty@tty1.service systemd.mask=console-getty.service \
                 systemd.mask=e2scrub_reap.service systemd.mask=systemd-timesyncd.service \
-                systemd.mask=packagekit.service \
+                systemd.mask=packagekit.service systemd.mask=docker.service systemd.mask=docker.socket \
                 </dev/null >"$T/console.log" 2>&1
         rc=$?
         sed 's/^/# /' "$T/out/check.log" 2>/dev/null
