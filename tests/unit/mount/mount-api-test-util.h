@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* What the tests of src/mount's API share: a target directory opened to attach to, a
- * bind mount attached there, and the end of a child process a case started. */
+/* What the tests of src/mount's API share: a target directory opened to attach to, and
+ * a bind mount attached there. */
 
 #include "mount-api.h"
 #include "mount-util.h"
@@ -29,12 +29,4 @@ static inline int bind_at(const char *src, int tfd, uint64_t attrs, uint64_t *re
         if (r >= 0 && ret_id)
                 r = mount_id_of_fd(mfd, ret_id);
         return r < 0 ? r : mount_attach(mfd, tfd, e);
-}
-
-/* Ends a child process the case started, and reaps it. */
-static inline void kill_and_reap(pid_t pid) {
-        int status;
-
-        ASSERT_OK(kill(pid, SIGKILL));
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
 }

@@ -13,6 +13,7 @@
 #include <seccomp.h>
 #include <stdarg.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -188,4 +189,38 @@ static inline void send_in_flight(int fd, int pair[2]) {
         memcpy(CMSG_DATA(c), &fd, sizeof fd);
         ASSERT_TRUE(sendmsg(pair[0], &mh, 0) == 1);
         ASSERT_OK(close(fd));
+}
+
+/* A child process that does what a user's `unshare -Urm` does, as uid (0: root): a user
+ * and a mount namespace of its own, with a copy of every mount. Returns once it is there;
+ * it then waits to be killed (also when the test aborts: the death signal is set after the
+ * uid change, which clears it). */
+static inline pid_t spawn_unshared(uid_t uid) {
+        pid_t parent = getpid(), pid;
+        int ready[2];
+        char c;
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0 ||
+                    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent ||
+                    unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
+                        _exit(1);
+                pause();
+                _exit(0);
+        }
+        ASSERT_OK(close(ready[1]));
+        ASSERT_TRUE(read(ready[0], &c, 1) == 1); /* 0: it failed */
+        ASSERT_OK(close(ready[0]));
+        return pid;
+}
+
+/* Ends a child process the case started, and reaps it. */
+static inline void kill_and_reap(pid_t pid) {
+        int status;
+
+        ASSERT_OK(kill(pid, SIGKILL));
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
 }

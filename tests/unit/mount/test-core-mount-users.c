@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -153,31 +152,15 @@ TEST(user_mounts_are_nosuid_nodev_and_listed_per_namespace) {
 static void body_root_mount_copied_by_another_user(const char *dir) {
         Env env = env_new(dir);
         _cleanup_free_ char *path = NULL;
-        int ready[2], status;
         Error e = ERROR_NULL;
         pid_t pid;
-        char c;
 
         prepare(&env, 0, "r", NULL);
         path = mount_key(&env, 0, "r", NULL);
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || /* also when the test aborts */
-                    setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0 ||
-                    unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        pid = spawn_unshared(65534);
         ASSERT_OK(core_unmount(env.s, 0, "r", false, NULL, &e));
         ASSERT_OK(core_remove(env.s, 0, "r", &e));
-        ASSERT_OK(kill(pid, SIGKILL));
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        safe_close(ready[0]);
-        safe_close(ready[1]);
+        kill_and_reap(pid);
         env_done(&env);
 }
 TEST(root_mount_copied_by_another_user_is_not_busy) {

@@ -4,42 +4,22 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "mount-api-test-util.h"
 
 #define OTHER_NS_UID 4321
 
-/* A process of uid that does what its unshare -Urm does (a copy of every mount), tells
- * ready and waits to be killed. */
-static pid_t unshare_as(uid_t uid, int ready) {
-        pid_t pid = fork();
-
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0 ||
-                    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 ||
-                    write(ready, "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        return pid;
-}
-
 /* A copy of a mount in another user namespace outlives our plain unmount, and is found
  * by what the mount shows (superblock and root) until the namespace is gone. */
 static void body_user_ns_copies(const char *dir) {
         _cleanup_free_ char *src = test_path("%s/src", dir), *root = NULL;
         _cleanup_close_ int tfd = make_target(dir, "bind", NULL);
-        int ready[2], status;
         Error e = ERROR_NULL;
         unsigned n = 0;
         uint64_t id, dev;
         struct stat st;
         pid_t pid;
-        char c;
 
         ASSERT_OK(mkdir(src, 0755));
         ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
@@ -50,16 +30,7 @@ static void body_user_ns_copies(const char *dir) {
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 0);
 
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) { /* what a user's unshare -Urm does */
-                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        pid = spawn_unshared(0);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 1);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, false, &n)); /* not 1234's namespace */
@@ -70,16 +41,14 @@ static void body_user_ns_copies(const char *dir) {
         ASSERT_OK(mount_count_user_ns_copies(dev, "/other", 0, false, &n));
         ASSERT_TRUE(n == 0);
 
-        ASSERT_OK(kill(pid, SIGKILL));
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        kill_and_reap(pid);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 0);
 
         /* A user's namespace (one a mount fd passed to it was attached in, or copied into):
          * found for its owner, and for any other with others. */
         ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
-        pid = unshare_as(OTHER_NS_UID, ready[1]);
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        pid = spawn_unshared(OTHER_NS_UID);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, OTHER_NS_UID, false, &n));
         ASSERT_TRUE(n == 1);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, false, &n));
@@ -90,8 +59,6 @@ static void body_user_ns_copies(const char *dir) {
         kill_and_reap(pid);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
         ASSERT_TRUE(n == 0);
-        safe_close(ready[0]);
-        safe_close(ready[1]);
 }
 TEST(user_ns_copies_found_until_their_namespace_is_gone) {
         run_isolated(body_user_ns_copies);
@@ -103,12 +70,11 @@ TEST(user_ns_copies_found_until_their_namespace_is_gone) {
 static void body_user_ns_copies_bounded(const char *dir) {
         _cleanup_free_ char *src = test_path("%s/src", dir), *pile = test_path("%s/pile", dir), *root = NULL;
         _cleanup_close_ int tfd = make_target(dir, "bind", NULL);
-        int ready[2], status, r;
         Error e = ERROR_NULL;
         unsigned n = 0;
         uint64_t id, dev;
         pid_t pid;
-        char c;
+        int r;
 
         ASSERT_OK(mkdir(src, 0755));
         ASSERT_OK(mkdir(pile, 0755));
@@ -123,35 +89,21 @@ static void body_user_ns_copies_bounded(const char *dir) {
                 ASSERT_OK(mount(sub, sub, NULL, MS_BIND, NULL));
         }
 
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) { /* unshare -Urm: a copy of every mount, ours among them */
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 ||
-                    write(ready[1], "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        pid = spawn_unshared(0); /* a copy of every mount, ours among them */
         /* Without the bound: about 17 s for 50000 mounts on this test machine. */
         r = mount_count_user_ns_copies(dev, root, 0, false, &n);
         ASSERT_TRUE(r == -E2BIG);
-        ASSERT_OK(kill(pid, SIGKILL));
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        kill_and_reap(pid);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 0);
 
         /* Another user's namespaces past its own budget are not looked into (its many
          * mounts do not make another user's mount busy); its owner's search stops. */
-        pid = unshare_as(OTHER_NS_UID, ready[1]);
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        pid = spawn_unshared(OTHER_NS_UID);
         ASSERT_TRUE(mount_count_user_ns_copies(dev, root, OTHER_NS_UID, false, &n) == -E2BIG);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
         ASSERT_TRUE(n == 0);
         kill_and_reap(pid);
-        safe_close(ready[0]);
-        safe_close(ready[1]);
 }
 TEST(user_ns_copies_search_is_bounded) {
         run_isolated(body_user_ns_copies_bounded);

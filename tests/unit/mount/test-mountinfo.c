@@ -26,9 +26,7 @@ static void body_mountinfo_fallback(const char *dir) {
         size_t n_all = 0, n_ids = 0, below = 0;
         Error e = ERROR_NULL;
         uint64_t id, id_odd, id_covered, id_top;
-        int ready[2], status;
         pid_t pid;
-        char c;
 
         ASSERT_OK(mkdir(src, 0755));
         tfd = make_target(dir, "plain", NULL);
@@ -71,16 +69,7 @@ static void body_mountinfo_fallback(const char *dir) {
         }
 
         /* copies in another user namespace, from its process's mountinfo */
-        ASSERT_OK(pipe2(ready, O_CLOEXEC));
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || write(ready[1], "x", 1) != 1)
-                        _exit(1);
-                pause();
-                _exit(0);
-        }
-        ASSERT_TRUE(read(ready[0], &c, 1) == 1);
+        pid = spawn_unshared(0);
         {
                 _cleanup_free_ char *proc = test_path("/proc/%d", (int) pid);
                 _cleanup_close_ int pid_fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -89,8 +78,7 @@ static void body_mountinfo_fallback(const char *dir) {
                 ASSERT_TRUE(pid_fd >= 0);
                 ASSERT_TRUE(mount_info_has_copy(pid_fd, m->dev, m->root) == 1);
                 ASSERT_TRUE(mount_info_has_copy(pid_fd, m->dev, "/other") == 0);
-                ASSERT_OK(kill(pid, SIGKILL));
-                ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+                kill_and_reap(pid);
                 ASSERT_TRUE(mount_info_has_copy(pid_fd, m->dev, m->root) == 0); /* gone: never another's */
         }
         mount_info_free(all, n_all);
