@@ -10,8 +10,6 @@
 #include "bus-util.h"
 #include "strutil.h"
 
-#define ACTION_MANAGE "org.lamina.snapshot1.manage"
-
 /* The key and the target as polkit details carry them (rules and the prompt's $(key) and
  * $(target)): at most BUS_POLKIT_KEY_MAX (BUS_POLKIT_TARGET_MAX) characters from a small set,
  * anything else shown as "_", so that they can neither rewrite the authentication prompt nor
@@ -321,7 +319,7 @@ int bus_request_begin(BusSnapshotter *s, sd_bus_message *m, const char *verb, co
                 }
         }
 
-        actions[0] = req->ns != req->caller ? ACTION_MANAGE : own_action;
+        actions[0] = req->ns != req->caller ? BUS_ACTION_MANAGE : own_action;
         actions[1] = req->extra_action;
         for (size_t i = 0; i < ELEMENTSOF(actions); i++) {
                 if (!actions[i])

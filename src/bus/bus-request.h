@@ -17,6 +17,13 @@
  * reading the message a second time. Slow calls hand it to their job, which adds the
  * results. */
 
+/* The polkit actions a request may need: on the caller's own snapshots, mounts of them
+ * (MOUNT_ANYWHERE for a target the caller names), and MANAGE for another uid's. */
+#define BUS_ACTION_MANAGE_OWN "org.lamina.snapshot1.manage-own"
+#define BUS_ACTION_MOUNT_OWN "org.lamina.snapshot1.mount-own"
+#define BUS_ACTION_MOUNT_ANYWHERE "org.lamina.snapshot1.mount-anywhere"
+#define BUS_ACTION_MANAGE "org.lamina.snapshot1.manage"
+
 /* Filters, fieldpaths and mount options: at most this many strings, of this many bytes
  * in all (the filter language's own limit is 64 KiB). */
 #define BUS_STRV_MAX 256u

@@ -9,11 +9,6 @@
  * (bus-job.c), never on the loop: Usage, Commit, Cleanup and Apply (in BusContext.jobs),
  * List (in BusContext.queries), and Prepare/View when they copy their parent. */
 
-#define BUS_ACTION_MANAGE_OWN "org.lamina.snapshot1.manage-own"
-#define BUS_ACTION_MOUNT_OWN "org.lamina.snapshot1.mount-own"
-#define BUS_ACTION_MOUNT_ANYWHERE "org.lamina.snapshot1.mount-anywhere"
-#define BUS_ACTION_MANAGE "org.lamina.snapshot1.manage"
-
 /* A List reply stays below this (dbus-daemon drops messages over 32 MiB, and with them
  * the connection of whoever sent it); a ListPage reply below BUS_PAGE_BYTES_MAX. */
 #define BUS_LIST_BYTES_MAX (16u * 1024u * 1024u)
