@@ -202,7 +202,8 @@ static bool stdout_on_tty(void) {
 
 /* Tables */
 
-int table_newv(Table *t, size_t n_columns, va_list ap) {
+/* A table of n_columns, with the header strings in ap. */
+static int table_newv(Table *t, size_t n_columns, va_list ap) {
         *t = (Table) { .n_columns = n_columns, .cells = calloc(n_columns, sizeof(char *)) };
         if (!t->cells)
                 return -ENOMEM;
@@ -215,17 +216,7 @@ int table_newv(Table *t, size_t n_columns, va_list ap) {
         return 0;
 }
 
-int table_new(Table *t, size_t n_columns, ...) {
-        va_list ap;
-        int r;
-
-        va_start(ap, n_columns);
-        r = table_newv(t, n_columns, ap);
-        va_end(ap);
-        return r;
-}
-
-void table_done(Table *t) {
+static void table_done(Table *t) {
         for (size_t i = 0; i < t->n_cells; i++)
                 free(t->cells[i]);
         free(t->cells);

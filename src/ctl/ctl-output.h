@@ -72,9 +72,6 @@ typedef struct Table {
         size_t n_cells;
 } Table;
 
-int table_new(Table *t, size_t n_columns, ...); /* header strings */
-int table_newv(Table *t, size_t n_columns, va_list ap);
-void table_done(Table *t);
 /* Adds one row of exactly n_columns strings (copied; NULL prints as "-"). */
 int table_add_row(Table *t, ...);
 size_t table_rows(const Table *t); /* without the header */
