@@ -52,11 +52,6 @@ static inline void closep(int *fd) {
 }
 #define _cleanup_close_ _cleanup_(closep)
 
-static inline int negative_errno(void) {
-        assert(errno > 0);
-        return -errno;
-}
-
 #define RET_NERRNO(expr)                          \
         ({                                        \
                 int _r_ = (expr);                 \
