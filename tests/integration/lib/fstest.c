@@ -49,7 +49,7 @@ int fs_remove_all(const char *path) {
 
 static int apply_one(const char *root, const FsOp *op) {
         _cleanup_free_ char *p = join(root, op->path);
-        _cleanup_free_ char *q = op->arg && op->type != FS_OP_FILE && op->type != FS_OP_SYMLINK ?
+        _cleanup_free_ char *q = op->arg && op->type != FS_OP_FILE ?
                 join(root, op->arg) : NULL;
 
         if (!p)
@@ -65,12 +65,8 @@ static int apply_one(const char *root, const FsOp *op) {
                 return fs_remove_all(p);
         case FS_OP_CHOWN:
                 return RET_NERRNO(lchown(p, op->uid, op->gid));
-        case FS_OP_CHMOD:
-                return RET_NERRNO(chmod(p, op->mode));
         case FS_OP_LINK:
                 return q ? RET_NERRNO(link(p, q)) : -ENOMEM;
-        case FS_OP_SYMLINK:
-                return RET_NERRNO(symlink(op->arg, p));
         case FS_OP_RENAME:
                 return q ? RET_NERRNO(rename(p, q)) : -ENOMEM;
         case FS_OP_END:

@@ -12,9 +12,7 @@ typedef enum FsOpType {
         FS_OP_MKDIR,      /* path, mode */
         FS_OP_REMOVE_ALL, /* path; missing is fine */
         FS_OP_CHOWN,      /* path, uid, gid (no symlink following) */
-        FS_OP_CHMOD,      /* path, mode */
         FS_OP_LINK,       /* path = existing, arg = new hard link */
-        FS_OP_SYMLINK,    /* path = link, arg = target */
         FS_OP_RENAME,     /* path = old, arg = new */
 } FsOpType;
 
@@ -31,9 +29,7 @@ typedef struct FsOp {
 #define FS_MKDIR(p, m) { .type = FS_OP_MKDIR, .path = (p), .mode = (m) }
 #define FS_REMOVE_ALL(p) { .type = FS_OP_REMOVE_ALL, .path = (p) }
 #define FS_CHOWN(p, u, g) { .type = FS_OP_CHOWN, .path = (p), .uid = (u), .gid = (g) }
-#define FS_CHMOD(p, m) { .type = FS_OP_CHMOD, .path = (p), .mode = (m) }
 #define FS_LINK(old, new) { .type = FS_OP_LINK, .path = (old), .arg = (new) }
-#define FS_SYMLINK(link, target) { .type = FS_OP_SYMLINK, .path = (link), .arg = (target) }
 #define FS_RENAME(old, new) { .type = FS_OP_RENAME, .path = (old), .arg = (new) }
 #define FS_END { .type = FS_OP_END }
 
