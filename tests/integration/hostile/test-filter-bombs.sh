@@ -15,6 +15,7 @@ set -u
 
 : "${LAMINA_SOURCE_DIR:?run through meson test}"
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
 
 TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/hostile.py"
@@ -36,10 +37,6 @@ polkit.addRule(function(action, subject) {
 RULE
 polkit_private_start
 
-failures=0
-check() { # check DESCRIPTION COMMAND...
-        if "${@:2}"; then echo "ok - $1"; else echo "not ok - $1"; failures=$((failures + 1)); fi
-}
 tool() { # tool USER ARGS...
         local u=$1
         shift
@@ -87,5 +84,5 @@ check "a plain pattern still lists the victim's snapshot ($out)" grep -q '^ok 1 
 out=$(tool "$VICTIM" call Stat '(s)' '["v-base"]')
 check "the victim's snapshot is there ($out)" [ "$out" = ok ]
 
-[ "$failures" = 0 ] || harness_die "$failures checks failed"
+checks_done
 echo "all checks passed"

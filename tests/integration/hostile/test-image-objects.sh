@@ -13,6 +13,7 @@ set -u
 
 : "${LAMINA_SOURCE_DIR:?run through meson test}"
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
 
 TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/hostile.py"
@@ -32,10 +33,6 @@ polkit.addRule(function(action, subject) {
 RULE
 polkit_private_start
 
-failures=0
-check() { # check DESCRIPTION COMMAND...
-        if "${@:2}"; then echo "ok - $1"; else echo "not ok - $1"; failures=$((failures + 1)); fi
-}
 tool() { # tool USER ARGS...
         local u=$1
         shift
@@ -60,5 +57,5 @@ check "the user reads its image object 200 times ($out)" [ "$out" = "got 200" ]
 check "laminad spent $spent ms of CPU on the 200 reads (less than 500)" [ "$spent" -lt 500 ]
 check "laminad ($PID) is still on the bus" [ "$(harness_laminad_pid)" = "$PID" ]
 
-[ "$failures" = 0 ] || harness_die "$failures checks failed"
+checks_done
 echo "all checks passed"

@@ -12,6 +12,7 @@ set -u
 
 : "${LAMINA_SOURCE_DIR:?run through meson test}"
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
 
 TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/mount-fd-flags.py"
@@ -32,10 +33,6 @@ polkit.addRule(function(action, subject) {
 RULE
 polkit_private_start
 
-failures=0
-check() { # check DESCRIPTION COMMAND...
-        if "${@:2}"; then echo "ok - $1"; else echo "not ok - $1"; failures=$((failures + 1)); fi
-}
 line_is() { grep -qx -- "$2" <<<"$1"; }
 
 mkdir -p "$T/layer/etc"
@@ -70,5 +67,5 @@ for sn in overlayfs native; do
         done
 done
 
-[ "$failures" = 0 ] || harness_die "$failures checks failed"
+checks_done
 echo "# all checks passed"

@@ -18,6 +18,7 @@ set -u
 
 : "${LAMINA_SOURCE_DIR:?run through meson test}"
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
 
 CALL="$LAMINA_BUILD_DIR/tests/integration/auth/auth-call"
 OBJ=/org/lamina/snapshot1/overlayfs
@@ -82,7 +83,6 @@ chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
 HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
 harness_start_polkitd
 
-failures=0
 GROUPS_ARG=--clear-groups # as(): the user's groups, none but its gid unless changed
 as() {
         local u=$1
@@ -101,9 +101,6 @@ expect() { # expect WANT USER ARGS...: WANT ok or an error's last name component
                 echo "not ok - $*: want $want, got $got: $(cat "$T/last.err")"
                 failures=$((failures + 1))
         fi
-}
-check() { # check DESCRIPTION COMMAND...
-        if "${@:2}"; then echo "ok - $1"; else echo "not ok - $1"; failures=$((failures + 1)); fi
 }
 is_empty_plain_dir() { # not a mount point, nothing in it
         ! mountpoint -q "$1" && [ -z "$(ls -A "$1")" ]
@@ -210,5 +207,5 @@ else
         echo "ok - # skip: no FUSE on this machine"
 fi
 
-[ "$failures" = 0 ] || harness_die "$failures checks failed"
+checks_done
 echo "# all checks passed"
