@@ -268,9 +268,22 @@ int record_to_info(StoreTxn *t, const Record *rec, SnapshotInfo *ret) {
         return 0;
 }
 
+int id_list_add(IdList *l, uint64_t id) {
+        if (l->n == l->cap) {
+                size_t cap = MAX(l->cap * 2, 16u);
+                uint64_t *a = realloc(l->ids, cap * sizeof(uint64_t));
+
+                if (!a)
+                        return -ENOMEM;
+                l->ids = a;
+                l->cap = cap;
+        }
+        l->ids[l->n++] = id;
+        return 0;
+}
+
 int record_chain(StoreTxn *t, const Record *rec, Snapshot *ret) {
-        _cleanup_free_ uint64_t *ids = NULL;
-        size_t n = 0, cap = 0;
+        _cleanup_(id_list_clear) IdList chain = {};
         uint64_t parent = rec->parent_id;
         MDB_stat st = {};
 
@@ -283,21 +296,17 @@ int record_chain(StoreTxn *t, const Record *rec, Snapshot *ret) {
                 Record p;
                 int r;
 
-                if (n >= st.ms_entries)
+                if (chain.n >= st.ms_entries)
                         return -EBADMSG;
-                if (n == cap) {
-                        uint64_t *a = realloc(ids, (cap = MAX(cap * 2, 8u)) * sizeof(uint64_t));
-                        if (!a)
-                                return -ENOMEM;
-                        ids = a;
-                }
-                ids[n++] = parent;
+                r = id_list_add(&chain, parent);
+                if (r < 0)
+                        return r;
                 r = record_get(t, parent, &p);
                 if (r < 0)
                         return r == -ENOENT ? -EBADMSG : r;
                 parent = p.parent_id;
         }
         snapshot_clear(ret);
-        *ret = (Snapshot) { .id = rec->id, .kind = rec->kind, .parent_ids = TAKE_PTR(ids), .n_parents = n };
+        *ret = (Snapshot) { .id = rec->id, .kind = rec->kind, .n_parents = chain.n, .parent_ids = TAKE_PTR(chain.ids) };
         return 0;
 }

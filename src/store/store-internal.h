@@ -36,6 +36,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "store.h"
 
@@ -136,6 +137,19 @@ uint32_t reader_u32(Reader *r);
 uint64_t reader_u64(Reader *r);
 const char *reader_str(Reader *r, size_t *ret_len);
 char *reader_strdup(Reader *r);
+
+/* A growing list of snapshot IDs (store-db.c). */
+typedef struct IdList {
+        uint64_t *ids;
+        size_t n, cap;
+} IdList;
+
+/* Appends id; -ENOMEM leaves l as it was. */
+int id_list_add(IdList *l, uint64_t id);
+static inline void id_list_clear(IdList *l) {
+        free(l->ids);
+        *l = (IdList) {};
+}
 
 typedef struct IdKey {
         uint8_t b[8];

@@ -416,37 +416,19 @@ int store_owner_totals(StoreTxn *t, uid_t owner, StoreOwnerTotals *ret, Error *e
         return 0;
 }
 
-typedef struct UncommittedArgs {
-        uint64_t *ids;
-        size_t n, allocated;
-} UncommittedArgs;
-
 static int uncommitted_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
-        UncommittedArgs *a = userdata;
         Record rec;
         int r;
 
         r = record_get(t, id_from_val(val), &rec);
         if (r < 0)
                 return r == -ENOENT ? -EBADMSG : r;
-        if (rec.kind == SNAPSHOT_COMMITTED)
-                return 0;
-        if (a->n == a->allocated) {
-                size_t n = a->allocated ? a->allocated * 2 : 16;
-                uint64_t *ids = realloc(a->ids, n * sizeof(uint64_t));
-
-                if (!ids)
-                        return -ENOMEM;
-                a->ids = ids;
-                a->allocated = n;
-        }
-        a->ids[a->n++] = rec.id;
-        return 0;
+        return rec.kind == SNAPSHOT_COMMITTED ? 0 : id_list_add(userdata, rec.id);
 }
 
 int store_owner_uncommitted(StoreTxn *t, uid_t owner, uint64_t **ret_ids, size_t *ret_n, Error *e) {
         uint32_t be = htobe32((uint32_t) owner);
-        UncommittedArgs a = {};
+        IdList a = {};
         int r;
 
         assert(t && ret_ids && ret_n);

@@ -158,22 +158,8 @@ int store_walk_owner(StoreTxn *t, uid_t owner, const Filter *filter, store_walk_
         return store_walk_owner_from(t, owner, NULL, filter, fn, userdata, e);
 }
 
-typedef struct IdList {
-        uint64_t *ids;
-        size_t n, cap;
-} IdList;
-
 static int list_id(StoreTxn *t, const MDB_val *key, const MDB_val *val, void *userdata, Error *e) {
-        IdList *l = userdata;
-
-        if (l->n == l->cap) {
-                uint64_t *a = realloc(l->ids, (l->cap = MAX(l->cap * 2, 64u)) * sizeof(uint64_t));
-                if (!a)
-                        return -ENOMEM;
-                l->ids = a;
-        }
-        l->ids[l->n++] = id_from_val(key);
-        return 0;
+        return id_list_add(userdata, id_from_val(key));
 }
 
 int store_list_ids(StoreTxn *t, uint64_t **ret_ids, size_t *ret_n) {
