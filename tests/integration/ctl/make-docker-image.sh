@@ -12,8 +12,9 @@
 # (its own and the base's), hard links (one to a file of the base), symbolic links, UTF-8 and
 # spaces in names, setuid, a fifo, chown, a security.capability xattr (the only xattr docker's
 # layers keep), a sparse 64 MiB file; ENV, WORKDIR, ENTRYPOINT and CMD. `docker save` writes
-# DIR/docker-legacy.tar and DIR/docker-buildkit.tar as docker writes them; DIR/oci is an OCI
-# layout of both (skopeo, tags docker:legacy and docker:buildkit) for `umoci unpack`, and
+# DIR/docker-legacy.tar and DIR/docker-buildkit.tar as docker writes them (and both images in
+# one archive, DIR/docker-both.tar, their shared layers once); DIR/oci is an OCI layout of both
+# (skopeo, tags docker:legacy and docker:buildkit) for `umoci unpack`, and
 # DIR/docker-BUILDER-export.tar.zst is `docker export` of a container created from each: the
 # tree as docker itself sees it (with the few paths docker's init layer adds when the image
 # lacks them: /.dockerenv, /etc/hosts, /dev/pts, …).
@@ -154,5 +155,6 @@ for b in legacy buildkit; do
         "${D[@]}" export "$cid" | zstd -q -1 >"$work/out/docker-$b-export.tar.zst"
         "${D[@]}" rm "$cid" >/dev/null
 done
+"${D[@]}" save -o "$work/out/docker-both.tar" docker:legacy docker:buildkit
 mkdir -p "$(dirname "$out")"
 mv -T "$work/out" "$out"

@@ -9,7 +9,8 @@
 # compared with `umoci unpack` of the same image and (overlayfs) with `docker export` of a
 # container made from it (tree-compare.py: zero differences but for what docker's init layer
 # adds), and run: the container prints /etc/os-release and honours the Dockerfile's ENV,
-# WORKDIR, ENTRYPOINT and CMD. rmi frees it.
+# WORKDIR, ENTRYPOINT and CMD. On overlayfs, one `docker save` of both images imports each by
+# --name. rmi frees it all.
 . "$(dirname "$0")/ctl-lib.sh"
 export LAMINA_SNAPSHOTTER=${1:-overlayfs}
 need_busybox_nspawn
@@ -27,6 +28,7 @@ overlayfs) builders="legacy buildkit" ;;
 native) builders=legacy ;;
 *) builders=buildkit ;;
 esac
+declare -A top
 for b in $builders; do
         rm -rf "$T/unpacked"
         umoci unpack --image "$corpus/oci:docker:$b" "$T/unpacked" >/dev/null || harness_die "umoci unpack failed"
@@ -64,8 +66,18 @@ for b in $builders; do
         expect "$b: run prints os-release and honours ENV, WORKDIR, ENTRYPOINT and CMD" "$out" \
                 'BUILT_BY=docker in /srv/docker
 PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"'
+        if [ "$LAMINA_SNAPSHOTTER" = overlayfs ]; then
+                ok "$b: images" --json=short images
+                top[$b]=$(json "map(select(.name == \"docker:$b\"))[0].snapshot")
+                ok "$b: import from one docker save of both images" -q import "$corpus/docker-both.tar" --name "docker:$b"
+                ok "$b: images" --json=short images
+                expect "$b: --name chose the image tagged docker:$b" \
+                        "$(json "map(select(.name == \"docker:$b\"))[0].snapshot")" "${top[$b]}"
+        fi
         ok "$b: rmi" --json=short rmi "docker:$b"
 done
+[ "$LAMINA_SNAPSHOTTER" != overlayfs ] || [ "${top[legacy]}" != "${top[buildkit]}" ] ||
+        fail "the two builders' images have the same top: docker-both.tar cannot tell them apart"
 no_run_snapshots "docker"
 ok "ls" --json=short ls
 expect "nothing left" "$(json 'length')" 0
