@@ -18,13 +18,7 @@ COST=$((DEPTH + 2))
 BUDGET=16384
 FIT=$((BUDGET / COST))
 
-rule_active() {
-        call "$1" Prepare "probe" "" "@a{ss} {}"
-        [ "$got" = ok ]
-}
-for u in "$owner" "$other"; do
-        harness_wait_for 50 rule_active "$u" || harness_die "the group rule did not take effect for $u: $msg"
-done
+mount_users_wait_for_rule "$owner" "$other"
 
 /usr/bin/python3 "$LAMINA_SOURCE_DIR/tests/integration/hostile/make-chain.py" "$sn" "$DEPTH" ||
         harness_die "root cannot make a chain of $DEPTH layers"

@@ -27,13 +27,7 @@ PASS="$LAMINA_SOURCE_DIR/tests/integration/hostile/mount-fd-pass.py"
 install -d -m 0777 "$T/shared"
 install -d -o "$other" -m 0755 "$T/other-att"
 
-rule_active() {
-        call "$1" Prepare "probe" "" "@a{ss} {}"
-        [ "$got" = ok ]
-}
-for u in "$owner" "$other"; do
-        harness_wait_for 50 rule_active "$u" || harness_die "the group rule did not take effect for $u: $msg"
-done
+mount_users_wait_for_rule "$owner" "$other"
 want ok "root: prepare the base" root Prepare base-a "" "@a{ss} {}"
 want ok "root: commit the base" root Commit base base-a "@a{ss} {}"
 want ok "owner: prepare k on it" "$owner" Prepare k base "@a{ss} {}"

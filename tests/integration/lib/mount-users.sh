@@ -5,6 +5,8 @@
 # set: it sets up the harness, installs our policy and that rule, sets OBJ, gives call and
 # want (gdbus-call.sh), and at exit SIGKILLs the PIDs the test added to $bg_pids, then
 # cleans the harness up. stop PID: SIGKILLs one of them now and reaps it.
+# mount_users_wait_for_rule USER...: waits until polkitd applies the group rule to each
+# (a Prepare of "probe" works), or harness_die.
 
 command -v python3 >/dev/null || harness_skip "python3 is not installed (it writes the layer)"
 . "$HARNESS_LIB/gdbus-call.sh"
@@ -32,4 +34,17 @@ trap '_rc=$?; for p in $bg_pids; do kill -KILL "$p" 2>/dev/null; done; (exit $_r
 stop() {
         kill -KILL "$1" 2>/dev/null
         wait "$1" 2>/dev/null
+}
+
+_mount_users_rule_active() {
+        call "$1" Prepare "probe" "" "@a{ss} {}"
+        [ "$got" = ok ]
+}
+
+mount_users_wait_for_rule() {
+        local u
+        for u; do
+                harness_wait_for 50 _mount_users_rule_active "$u" ||
+                        harness_die "the group rule did not take effect for $u: $msg"
+        done
 }

@@ -63,13 +63,7 @@ mount_held_then_released() {
         stop "$h"
 }
 
-rule_active() {
-        call "$1" Prepare "probe" "" "@a{ss} {}"
-        [ "$got" = ok ]
-}
-for u in "$owner" "$hoarder"; do
-        harness_wait_for 50 rule_active "$u" || harness_die "the group rule did not take effect for $u: $msg"
-done
+mount_users_wait_for_rule "$owner" "$hoarder"
 
 echo "# the hoarder holds more open files than a search looks at per user"
 prlimit --nofile=1024:1024 -- setpriv --reuid="$(id -u "$hoarder")" --regid="$(id -g "$hoarder")" \
