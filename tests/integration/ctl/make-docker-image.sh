@@ -66,6 +66,7 @@ cleanup() {
         exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP   # a test's timeout: clean up all the same
 
 # wait_for_socket PATH PID NAME: until PATH is a socket, or PID died, or 60 s passed.
 wait_for_socket() {
