@@ -4,9 +4,10 @@
  * short-lived child of laminad's becomes the caller (its uid, gid and groups, no
  * capability, no new privileges), opens the path without following symbolic links and
  * checks that it is an empty directory of the caller's, and sends the O_PATH fd back,
- * whose type and owner laminad checks again; the mount is made on that fd. Every component of the path is searched as the caller: a
- * directory of its own inside a tree it cannot enter (another user's 0700 home, /root)
- * is out of its reach, as it is for the caller itself.
+ * whose type and owner laminad checks again; the mount is made on that fd. Every
+ * component of the path is searched as the caller: a directory of its own inside a tree
+ * it cannot enter (another user's 0700 home, /root) is out of its reach, as it is for the
+ * caller itself.
  *
  * The target may lie on a filesystem of the caller's that never answers (FUSE): the
  * child is waited for MOUNT_CHILD_TIMEOUT_MS, then killed. A killed child waiting on a
