@@ -68,8 +68,6 @@ struct BusObjects {
 
 /* The value of property name of o (a vtable getter's reply). */
 int bus_object_append_property(sd_bus_message *m, const BusObjectKind *k, const char *name, const void *o);
-/* a{sv} of o's properties: every one (only NULL), or those named in only. */
-int bus_object_append_properties(sd_bus_message *m, const BusObjectKind *k, const void *o, char *const *only);
 /* o a{sa{sv}}: path with its one interface, as GetManagedObjects and InterfacesAdded carry it. */
 int bus_object_append(sd_bus_message *m, const BusObjectKind *k, const char *path, const void *o);
 

@@ -27,7 +27,8 @@ static bool strv_has(char *const *l, const char *s) {
         return false;
 }
 
-int bus_object_append_properties(sd_bus_message *m, const BusObjectKind *k, const void *o, char *const *only) {
+/* a{sv} of o's properties: every one (only NULL), or those named in only. */
+static int bus_object_append_properties(sd_bus_message *m, const BusObjectKind *k, const void *o, char *const *only) {
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");

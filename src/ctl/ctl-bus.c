@@ -108,7 +108,8 @@ static bool snapshotter_name_is_valid(const char *s) {
                strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
 }
 
-int ctl_resolve(Ctl *c) {
+/* Resolves --snapshotter, $LAMINA_SNAPSHOTTER or the daemon's default, plus --user. */
+static int ctl_resolve(Ctl *c) {
         const char *name = arg_snapshotter ?: getenv("LAMINA_SNAPSHOTTER");
         _cleanup_free_ char *base = NULL;
 

@@ -107,7 +107,10 @@ static int committed_by_another(Ctl *c, const char *chain_id) {
 
 #define ERROR_EXISTS "org.lamina.snapshot1.Error.AlreadyExists"
 
-int ctl_commit_layer_onto(Ctl *c, const char *chain_id, const char *key, const char *parent, sd_bus_error *error) {
+/* ctl_commit_layer() onto parent (NULL: none; a snapshot prepared with the rebase option);
+ * the daemon's other errors are returned in error, not printed. */
+static int ctl_commit_layer_onto(Ctl *c, const char *chain_id, const char *key, const char *parent,
+                                 sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 

@@ -306,7 +306,10 @@ int verb_commit(Ctl *c, int argc, char **argv) {
 
 #define REPORT_FREED_TIMEOUT_USEC (5ULL * 1000 * 1000)
 
-void ctl_report_freed(Ctl *c) {
+/* After Removes: waits a few seconds for laminad to free their data (Cleanup of the own
+ * namespace, never asking for a password) and says what was freed, or that freeing goes
+ * on in the background. Prints nothing with --quiet or --json. */
+static void ctl_report_freed(Ctl *c) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         uint64_t freed;

@@ -74,8 +74,6 @@ int ctl_open(Ctl *c);
 void ctl_close(Ctl *c); /* also ends the polkit agent */
 /* Starts pkttyagent for this connection when a password could be asked on this terminal. */
 void ctl_polkit_agent_open(Ctl *c);
-/* Resolves --snapshotter, $LAMINA_SNAPSHOTTER or the daemon's default, plus --user. */
-int ctl_resolve(Ctl *c);
 
 /* A method call on the snapshotter object, to be filled and passed to ctl_send(). */
 int ctl_new_call(Ctl *c, const char *member, sd_bus_message **ret);
@@ -124,10 +122,6 @@ int ctl_unmount_released(Ctl *c, const char *key);
 /* Prints where a snapshot was mounted: the path, or {"key", "path"} as JSON. */
 int print_mounted(const char *key, const char *path);
 int ctl_remove(Ctl *c, const char *key);
-/* After Removes: waits a few seconds for laminad to free their data (Cleanup of the own
- * namespace, never asking for a password) and says what was freed, or that freeing goes
- * on in the background. Prints nothing with --quiet or --json. */
-void ctl_report_freed(Ctl *c);
 
 /* One Apply call: a layer tar read from fd into active snapshot key. */
 typedef struct ApplyArgs {
@@ -161,9 +155,6 @@ int ctl_resolve_image(Ctl *c, const char *name, char **ret_top, char **ret_confi
  * first (the daemon says AlreadyExists and the chain ID is a committed snapshot now: the same
  * content by definition). */
 int ctl_commit_layer(Ctl *c, const char *chain_id, const char *key);
-/* The same onto parent (NULL: none; a snapshot prepared with the rebase option); the daemon's
- * other errors are returned in error, not printed. */
-int ctl_commit_layer_onto(Ctl *c, const char *chain_id, const char *key, const char *parent, sd_bus_error *error);
 /* The last element of path, without a tar suffix: "/tmp/busybox.tar" is "busybox". */
 char *ctl_default_ref(const char *path);
 

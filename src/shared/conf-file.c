@@ -120,7 +120,8 @@ static int parse_fd(int fd, const char *path, conf_item_fn fn, void *userdata, E
         return 0;
 }
 
-int conf_parse_file(const char *path, conf_item_fn fn, void *userdata, Error *e) {
+/* Reads path; a missing file is no error (returns 0 having called fn for nothing). */
+static int conf_parse_file(const char *path, conf_item_fn fn, void *userdata, Error *e) {
         _cleanup_close_ int fd = -EBADF;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);

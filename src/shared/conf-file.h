@@ -19,8 +19,6 @@
  * (without file and line: the parser puts them in front). */
 typedef int (*conf_item_fn)(const char *section, const char *key, const char *value, void *userdata, Error *e);
 
-/* Reads path; a missing file is no error (returns 0 having called fn for nothing). */
-int conf_parse_file(const char *path, conf_item_fn fn, void *userdata, Error *e);
 /* Reads path, then every regular "*.conf" in the directory "<path>.d" in the byte order of
  * their names: a key set again later overrides the earlier value (systemd's drop-ins). A
  * missing file or directory is no error. */

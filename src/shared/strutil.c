@@ -48,7 +48,8 @@ int strv_extend(char ***l, const char *value) {
         return r;
 }
 
-int strv_builder_push(StrvBuilder *b, char *value) {
+/* Takes value. */
+static int strv_builder_push(StrvBuilder *b, char *value) {
         if (b->n + 1 >= b->allocated) {
                 size_t a = b->allocated ? b->allocated * 2 : 16;
                 char **c = realloc(b->l, a * sizeof(char *));

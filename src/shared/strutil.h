@@ -24,7 +24,6 @@ typedef struct StrvBuilder {
         char **l;
         size_t n, allocated;
 } StrvBuilder;
-int strv_builder_push(StrvBuilder *b, char *value);         /* takes value */
 int strv_builder_extend(StrvBuilder *b, const char *value); /* copies value */
 
 /* The length of the UTF-8 character s starts with (1 to 4) and, when ret_cp is not NULL, its

@@ -19,7 +19,7 @@ void buf_done(Buf *b) {
         free(b->data);
 }
 
-void buf_put(Buf *b, const void *p, size_t n) {
+static void buf_put(Buf *b, const void *p, size_t n) {
         if (b->oom)
                 return;
         if (b->n + n > b->cap) {
@@ -55,7 +55,7 @@ void buf_put_str(Buf *b, const char *s, size_t n) {
         buf_put(b, s, n);
 }
 
-const void *reader_take(Reader *r, size_t n) {
+static const void *reader_take(Reader *r, size_t n) {
         const void *p = r->p;
 
         if (r->bad || r->left < n) {

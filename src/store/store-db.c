@@ -12,7 +12,7 @@ int record_fail(Error *e, int r, const char *name) {
         return error_set_errno(e, r, "cannot access the metadata of snapshot %s", QUOTE(name));
 }
 
-int record_not_found(Error *e, const char *name) {
+static int record_not_found(Error *e, const char *name) {
         return error_setf(e, ENOENT, "snapshot %s does not exist", QUOTE(name));
 }
 

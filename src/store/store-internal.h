@@ -119,7 +119,6 @@ typedef struct Buf {
 } Buf;
 
 void buf_done(Buf *b);
-void buf_put(Buf *b, const void *p, size_t n);
 void buf_put_u8(Buf *b, uint8_t v);
 void buf_put_u32(Buf *b, uint32_t v);
 void buf_put_u64(Buf *b, uint64_t v);
@@ -131,7 +130,6 @@ typedef struct Reader {
         bool bad;
 } Reader;
 
-const void *reader_take(Reader *r, size_t n);
 uint8_t reader_u8(Reader *r);
 uint32_t reader_u32(Reader *r);
 uint64_t reader_u64(Reader *r);
@@ -191,7 +189,6 @@ int labels_decode(const Record *rec, Labels *ret);
 /* --- raw database access and records (store-db.c) --- */
 
 int record_fail(Error *e, int r, const char *name);
-int record_not_found(Error *e, const char *name);
 
 void cursor_closep(MDB_cursor **c);
 #define _cleanup_cursor_ _cleanup_(cursor_closep)
