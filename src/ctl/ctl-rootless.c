@@ -75,7 +75,9 @@ static SubidRange first_range(const char *path, const char *name, uid_t uid) {
         return n > 0 ? range : (SubidRange) {};
 }
 
-int rootless_userns_new(int *ret_fd) {
+/* A user namespace mapping the caller's uid and gid as 0 and its first /etc/subuid and
+ * /etc/subgid ranges as 1..N (newuidmap, newgidmap). */
+static int rootless_userns_new(int *ret_fd) {
         _cleanup_free_ char *name = NULL;
         struct passwd *pw;
         IdMapTool uid_tool, gid_tool;
@@ -134,7 +136,8 @@ int rootless_userns_new(int *ret_fd) {
         return 0;
 }
 
-int rootless_mount_fd(Ctl *c, const char *key, int userns_fd, int *ret) {
+/* MountFdWithUserNamespace of key through userns_fd. */
+static int rootless_mount_fd(Ctl *c, const char *key, int userns_fd, int *ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int fd, r;
 

@@ -8,11 +8,6 @@
 /* What the container's side exits with when it could not set the container up. */
 #define ROOTLESS_EXIT_SETUP 125
 
-/* A user namespace mapping the caller's uid and gid as 0 and its first /etc/subuid and
- * /etc/subgid ranges as 1..N (newuidmap, newgidmap). */
-int rootless_userns_new(int *ret_fd);
-/* MountFdWithUserNamespace of key through userns_fd. */
-int rootless_mount_fd(Ctl *c, const char *key, int userns_fd, int *ret);
 /* Runs the container on key's snapshot; returns its exit status or a negative errno. */
 int rootless_run(Ctl *c, const char *key, const RunConfig *rc, char *const *args);
 
