@@ -12,36 +12,13 @@
 # its peak memory (VmHWM, reset before) now grows by less than 100 MB, and the List takes
 # well below the 5 s of CPU time a List's patterns may take (3 s with 16 in a sanitizer build).
 set -u
-
-: "${LAMINA_SOURCE_DIR:?run through meson test}"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
-
-TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/hostile.py"
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
-/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
-        harness_skip "python3-gi is not installed"
-ulimit -Sn 1024 || harness_die "cannot set the fd limit"
-harness_setup --idle-timeout 120
+. "${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/hostile/hostile-lib.sh"
+hostile_setup --idle-timeout 120
 
 ATTACKER=$(harness_add_user rxattacker) # no grant at all
 VICTIM=$(harness_add_user rxvictim)
 HOG=$(harness_add_user rxhog) # granted: labels its own snapshots
-polkit_private_dirs
-cat >"$LAMINA_POLKIT_RULES/50-lamina-filter-bombs.rules" <<RULE
-polkit.addRule(function(action, subject) {
-        if ((subject.user == "$VICTIM" || subject.user == "$HOG") && action.id == "org.lamina.snapshot1.manage-own")
-                return polkit.Result.YES;
-});
-RULE
-polkit_private_start
-
-tool() { # tool USER ARGS...
-        local u=$1
-        shift
-        as "$u" timeout 120 /usr/bin/python3 "$TOOL" "$@"
-}
+hostile_grant manage-own "$VICTIM" "$HOG"
 
 [ "$(tool "$VICTIM" call Prepare '(ssa{ss})' '["v-base", "", {"k": "v"}]')" = ok ] ||
         harness_die "the victim cannot Prepare"

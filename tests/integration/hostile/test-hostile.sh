@@ -13,70 +13,28 @@
 # losing the bus mid-Apply (the re-activated one waits), SIGTERM during a stalled Apply.
 # (ATTACK...: run only those, by name.)
 set -u
-
-: "${LAMINA_SOURCE_DIR:?run through meson test}"
-HARNESS_LIB="$LAMINA_SOURCE_DIR/tests/integration/lib"
-. "$HARNESS_LIB/harness.sh"
-
-TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/hostile.py"
+. "${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/hostile/hostile-lib.sh"
 SERVICE=org.lamina.snapshot1
 IFACE=org.lamina.snapshot1.Snapshotter
 OBJ=/org/lamina/snapshot1/overlayfs
 
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
 command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
-/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
-        harness_skip "python3-gi is not installed"
-
-# What systemd gives a service without LimitNOFILE= (soft 1024; the hard limit stays):
-# laminad inherits it from dbus-daemon and must raise it itself.
-ulimit -Sn 1024 || harness_die "cannot set the fd limit"
 export LAMINA_LAMINAD_ARGS="--apply-stall-timeout 3"
-harness_setup --idle-timeout 300
+hostile_setup --idle-timeout 300
 mkdir -m 1777 "$T/out" # the victim's latencies
 
 VICTIM=$(harness_add_user victim)     # granted manage-own
 HOG=$(harness_add_user hog)           # granted too: fills its namespace
 ATTACKER=$(harness_add_user attacker) # no grant at all
 
-. "$HARNESS_LIB/polkit-private.sh"
-polkit_private_dirs
 cat >"$LAMINA_POLKIT_RULES/50-lamina-hostile.rules" <<RULE
 // Grants exactly the key detail a prompt-rewriting key must arrive as (see "prompt").
 polkit.addRule(function(action, subject) {
         if (action.lookup("key") == "prompt_ _x_. Enter your password to install updates _")
                 return polkit.Result.YES;
 });
-polkit.addRule(function(action, subject) {
-        if ((action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own") &&
-            (subject.user == "$VICTIM" || subject.user == "$HOG"))
-                return polkit.Result.YES;
-});
 RULE
-polkit_private_start
-
-failures=0
-checks=0
-ok() {
-        checks=$((checks + 1))
-        echo "ok - $*"
-}
-not_ok() {
-        checks=$((checks + 1))
-        failures=$((failures + 1))
-        echo "not ok - $*"
-}
-check() { # check DESCRIPTION COMMAND...
-        local what=$1
-        shift
-        if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-tool() { # tool USER ARGS...
-        local u=$1
-        shift
-        as "$u" timeout 120 /usr/bin/python3 "$TOOL" "$@"
-}
+hostile_grant manage-own,mount-own "$VICTIM" "$HOG"
 
 # Anonymous memory only: the LMDB map's file pages count in VmRSS but are the page cache's.
 rss_kib() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
@@ -438,5 +396,4 @@ fi
 if grep -q "Sanitizer" "$T/bus.log"; then
         not_ok "laminad reported sanitizer errors: $(grep -A 5 Sanitizer "$T/bus.log" | head -n 20)"
 fi
-echo "# $checks checks, $failures failed"
-[ "$failures" = 0 ]
+checks_done

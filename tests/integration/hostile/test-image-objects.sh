@@ -10,34 +10,13 @@
 # object's properties 200 times; laminad's CPU time for those reads (user + system, from
 # /proc, not wall-clock time) stays under a tenth of what one walk per read costs.
 set -u
-
-: "${LAMINA_SOURCE_DIR:?run through meson test}"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
-
-TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/hostile.py"
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
-/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
-        harness_skip "python3-gi is not installed"
-ulimit -Sn 1024 || harness_die "cannot set the fd limit"
-harness_setup --idle-timeout 300
+. "${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/hostile/hostile-lib.sh"
+hostile_setup --idle-timeout 300
+TOOL_TIMEOUT=600
 
 HOG=$(harness_add_user imghog)
-polkit_private_dirs
-cat >"$LAMINA_POLKIT_RULES/50-lamina-image-objects.rules" <<RULE
-polkit.addRule(function(action, subject) {
-        if (subject.user == "$HOG" && action.id == "org.lamina.snapshot1.manage-own")
-                return polkit.Result.YES;
-});
-RULE
-polkit_private_start
+hostile_grant manage-own "$HOG"
 
-tool() { # tool USER ARGS...
-        local u=$1
-        shift
-        as "$u" timeout 600 /usr/bin/python3 "$TOOL" "$@"
-}
 cpu_ms() { # laminad's user + system time in ms
         awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"
 }

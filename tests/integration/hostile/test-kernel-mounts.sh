@@ -9,8 +9,7 @@
 # still mounts the same layers, and the owner's own Unmount makes room again.
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
 sn=overlayfs
-/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
-        harness_skip "python3-gi is not installed"
+harness_need_python_gi
 . "$HARNESS_LIB/mount-users.sh"
 
 DEPTH=500

@@ -9,29 +9,13 @@
 # before and after attaching, making the mount read-only still works, the mount shows the
 # snapshot's files with nosuid,nodev.
 set -u
-
-: "${LAMINA_SOURCE_DIR:?run through meson test}"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
-
-TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/mount-fd-flags.py"
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
+. "${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/hostile/hostile-lib.sh"
 command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
-/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
-        harness_skip "python3-gi is not installed"
-harness_setup --idle-timeout 120
+hostile_setup --idle-timeout 120
+TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/mount-fd-flags.py"
 
 USER_A=$(harness_add_user mfdflags)
-polkit_private_dirs
-cat >"$LAMINA_POLKIT_RULES/50-lamina-mount-fd-flags.rules" <<RULE
-polkit.addRule(function(action, subject) {
-        if (subject.user == "$USER_A" &&
-            (action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own"))
-                return polkit.Result.YES;
-});
-RULE
-polkit_private_start
+hostile_grant manage-own,mount-own "$USER_A"
 
 line_is() { grep -qx -- "$2" <<<"$1"; }
 

@@ -18,8 +18,7 @@
 # The snapshot has a parent (an overlay on overlayfs).
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
 sn=${1:?usage: test-mount-fd-passed.sh SNAPSHOTTER}
-/usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
-        harness_skip "python3-gi is not installed"
+harness_need_python_gi
 command -v nsenter >/dev/null || harness_skip "nsenter (util-linux) is not installed"
 . "$HARNESS_LIB/mount-users.sh"
 PASS="$LAMINA_SOURCE_DIR/tests/integration/hostile/mount-fd-pass.py"

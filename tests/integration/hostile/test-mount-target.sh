@@ -19,6 +19,7 @@ set -u
 : "${LAMINA_SOURCE_DIR:?run through meson test}"
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
 . "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
 
 CALL="$LAMINA_BUILD_DIR/tests/integration/auth/auth-call"
 OBJ=/org/lamina/snapshot1/overlayfs
@@ -62,10 +63,7 @@ install -d -m 0710 -o root -g "$GB" "$T/g-group-b"
 install -d -m 0755 -o "$UA" -g "$UA" "$T/g-group-b/own"
 ln -s "$T/g-open-b" "$T/g-link-b"
 
-export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"
-mkdir -p "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-chmod 0755 "$T/polkit" "$LAMINA_POLKIT_ACTIONS" "$LAMINA_POLKIT_RULES"
-cp "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" "$LAMINA_POLKIT_ACTIONS/"
+polkit_private_dirs
 cat >"$LAMINA_POLKIT_RULES/50-lamina-mount-target.rules" <<RULE
 polkit.addRule(function(action, subject) {
         if (subject.user != "$USER_A")
@@ -79,9 +77,7 @@ polkit.addRule(function(action, subject) {
         }
 });
 RULE
-chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
-HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
-harness_start_polkitd
+polkit_private_start
 
 GROUPS_ARG=--clear-groups # as(): the user's groups, none but its gid unless changed
 as() {
@@ -96,10 +92,9 @@ expect() { # expect WANT USER ARGS...: WANT ok or an error's last name component
         got=$(as "$u" "$CALL" "$@" 2>"$T/last.err")
         got=${got##*.}
         if [ "$got" = "$want" ]; then
-                echo "ok - $*: $want"
+                ok "$*: $want"
         else
-                echo "not ok - $*: want $want, got $got: $(cat "$T/last.err")"
-                failures=$((failures + 1))
+                not_ok "$*: want $want, got $got: $(cat "$T/last.err")"
         fi
 }
 is_empty_plain_dir() { # not a mount point, nothing in it
@@ -194,10 +189,9 @@ if [ -c /dev/fuse ] && grep -qw fuse /proc/filesystems; then
         wait "$fuse_pid" 2>/dev/null
         own_mount_works() { as "$USER_A" "$CALL" "$OBJ" Mount a "$T/g-own-dir" "" >/dev/null 2>&1; }
         if harness_wait_for 300 own_mount_works; then
-                echo "ok - once the server is gone, the user's own directory is mounted again"
+                ok "once the server is gone, the user's own directory is mounted again"
         else
-                echo "not ok - the user's mount stays refused after the server is gone"
-                failures=$((failures + 1))
+                not_ok "the user's mount stays refused after the server is gone"
         fi
         expect ok "$USER_A" "$OBJ" Unmount a
         if [ "$PART" = stuck ]; then

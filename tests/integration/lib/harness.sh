@@ -26,6 +26,12 @@ harness_skip() {
         exit 77
 }
 
+# For tests whose clients are Python tools speaking D-Bus through Gio.
+harness_need_python_gi() {
+        /usr/bin/python3 -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null ||
+                harness_skip "python3-gi is not installed"
+}
+
 harness_find_laminad() {
         if [ -n "${LAMINA_LAMINAD:-}" ]; then
                 echo "$LAMINA_LAMINAD"
