@@ -7,7 +7,7 @@
  * still fits, other users are not held back, and an Unmount makes room again. */
 #include <inttypes.h>
 
-#include "core-mount-test-util.h"
+#include "core-mount-fill.h"
 #include "strutil.h"
 
 #define DEPTH 500
@@ -40,30 +40,21 @@ static uint64_t kernel_mounts_held(Env *env, uid_t owner) {
 }
 
 static void body_budget(const char *dir) {
-        _cleanup_free_ char **paths = calloc(FIT, sizeof *paths);
-        _cleanup_free_ char *needle = NULL, *view = NULL, *flat = NULL, *other = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        char key[32], parent[32];
+        _cleanup_free_ char *needle = NULL, *flat = NULL, *other = NULL;
+        _cleanup_(user_mounts_done) UserMounts m = { .fd = -EBADF };
+        const char *key;
+        char parent[32];
         Error e = ERROR_NULL;
         Env env = env_new(dir);
 
-        ASSERT_TRUE(paths && FIT > 1 && FIT < CORE_MOUNTS_PER_USER_MAX);
+        ASSERT_TRUE(FIT > 1 && FIT < CORE_MOUNTS_PER_USER_MAX);
         make_chain(&env, DEPTH);
         snprintf(parent, sizeof parent, "L%d", DEPTH);
-        for (unsigned i = 0; i <= FIT; i++) {
-                snprintf(key, sizeof key, "k%u", i);
-                prepare(&env, 1000, key, parent);
-        }
-        for (unsigned i = 0; i + 1 < FIT; i++) {
-                snprintf(key, sizeof key, "k%u", i);
-                paths[i] = mount_key(&env, 1000, key, NULL);
-        }
-        snprintf(key, sizeof key, "k%u", FIT - 1);
-        ASSERT_OK(core_mount_fd(env.s, 1000, key, NULL, &fd, &e)); /* the record follows the clone */
+        user_mounts_fill(&env, 1000, FIT, parent, &m); /* the mount fd's record follows the clone */
         ASSERT_TRUE(kernel_mounts_held(&env, 1000) == (uint64_t) FIT * COST);
 
         /* One more of them is refused, by Mount and by MountFd, naming what is held. */
-        snprintf(key, sizeof key, "k%u", FIT);
+        key = m.next;
         needle = strdup_printf("snapshot \"%s\": it costs %d kernel mounts (one per layer, its upper and itself) "
                                "and uid 1000's mounts of snapshotter overlayfs cost %u already, of the %u a user may have",
                                key, COST, FIT * COST, CORE_KERNEL_MOUNTS_PER_USER_MAX);
@@ -94,13 +85,10 @@ static void body_budget(const char *dir) {
         ASSERT_TRUE(kernel_mounts_held(&env, 1001) == COST);
 
         /* An unmount makes room for one more. */
-        unmount_key(&env, 1000, "k0", paths[0]);
+        unmount_key(&env, 1000, "k0", m.paths[0]);
         ASSERT_TRUE(kernel_mounts_held(&env, 1000) == (uint64_t) (FIT - 1) * COST + 1);
         free(mount_key(&env, 1000, key, NULL));
         ASSERT_TRUE(kernel_mounts_held(&env, 1000) == (uint64_t) FIT * COST + 1);
-
-        for (unsigned i = 0; i < FIT; i++)
-                free(paths[i]);
         env_done(&env);
 }
 TEST(kernel_mounts_per_user_are_budgeted) {

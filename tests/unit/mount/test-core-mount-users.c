@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core-mount-test-util.h"
+#include "core-mount-fill.h"
 #include "mount-api.h"
 #include "strutil.h"
 
@@ -171,25 +171,15 @@ TEST(root_mount_copied_by_another_user_is_not_busy) {
  * included: one more is LimitsExceeded (EUSERS) naming the limit, whether by Mount or
  * MountFd; other users and root are not held back, and an Unmount makes room again. */
 static void body_mounts_per_user(const char *dir) {
-        _cleanup_free_ char **paths = calloc(CORE_MOUNTS_PER_USER_MAX, sizeof *paths);
-        _cleanup_close_ int fd = -EBADF, fd2 = -EBADF;
-        char key[32], needle[64];
+        _cleanup_(user_mounts_done) UserMounts m = { .fd = -EBADF };
+        _cleanup_close_ int fd2 = -EBADF;
+        const char *key;
+        char needle[64];
         Error e = ERROR_NULL;
         Env env = env_new(dir);
 
-        ASSERT_TRUE(paths);
-        for (unsigned i = 0; i <= CORE_MOUNTS_PER_USER_MAX; i++) {
-                snprintf(key, sizeof key, "k%u", i);
-                prepare(&env, 1000, key, NULL);
-        }
-        for (unsigned i = 0; i + 1 < CORE_MOUNTS_PER_USER_MAX; i++) {
-                snprintf(key, sizeof key, "k%u", i);
-                paths[i] = mount_key(&env, 1000, key, NULL);
-        }
-        snprintf(key, sizeof key, "k%u", CORE_MOUNTS_PER_USER_MAX - 1);
-        ASSERT_OK(core_mount_fd(env.s, 1000, key, NULL, &fd, &e));
-
-        snprintf(key, sizeof key, "k%u", CORE_MOUNTS_PER_USER_MAX);
+        user_mounts_fill(&env, 1000, CORE_MOUNTS_PER_USER_MAX, NULL, &m);
+        key = m.next;
         snprintf(needle, sizeof needle, "the most a user may have (%u", CORE_MOUNTS_PER_USER_MAX);
         expect_error(core_mount(env.s, 1000, key, NULL, NULL, NULL, &e), &e, EUSERS, needle);
         ASSERT_TRUE(strstr(e.message, "\"k256\"") && !e.internal);
@@ -202,10 +192,8 @@ static void body_mounts_per_user(const char *dir) {
         prepare(&env, 0, "root", NULL);
         free(mount_key(&env, 0, "root", NULL));
 
-        unmount_key(&env, 1000, "k0", paths[0]);
+        unmount_key(&env, 1000, "k0", m.paths[0]);
         free(mount_key(&env, 1000, key, NULL));
-        for (unsigned i = 0; i < CORE_MOUNTS_PER_USER_MAX; i++)
-                free(paths[i]);
         env_done(&env);
 }
 TEST(mounts_per_user_are_capped) {
