@@ -53,6 +53,22 @@ typedef struct UpdateArgs {
         QuotaUse elsewhere;
 } UpdateArgs;
 
+/* The transient label is given at Prepare or View, where the bus layer checks that it names
+ * the caller's own connection and counts it against the limits per connection and per uid:
+ * an Update may keep or drop it, never add or change it, else the next start would take
+ * the snapshot for a transient one of any connection and watch that past those limits. */
+static int check_transient_kept(const SnapshotInfo *old, const SnapshotInfo *new, const char *key, Error *e) {
+        const char *was = labels_get(&old->labels, CORE_LABEL_TRANSIENT),
+                   *is = labels_get(&new->labels, CORE_LABEL_TRANSIENT);
+
+        if (old->kind == SNAPSHOT_COMMITTED || !is || (was && streq(was, is)))
+                return 0;
+        return error_setf(e, EINVAL,
+                          "snapshot %s: label " CORE_LABEL_TRANSIENT " is given at Prepare or View only; an Update may "
+                          "keep or drop it, not %s it",
+                          QUOTE(key), was ? "change" : "add");
+}
+
 static int update_in_txn(StoreTxn *t, void *userdata, Error *e) {
         UpdateArgs *a = userdata;
         _cleanup_(snapshot_info_clear) SnapshotInfo old = {};
@@ -68,6 +84,9 @@ static int update_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 return core_not_own(t, a->ns, a->key, r, e);
         /* The merged result must keep within the limits too (labels.K adds to what is there). */
         r = labels_validate(&a->ret->labels, e);
+        if (r < 0)
+                return r;
+        r = check_transient_kept(&old, a->ret, a->key, e);
         if (r < 0)
                 return r;
         before = core_labels_bytes(&old.labels);
