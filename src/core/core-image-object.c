@@ -108,12 +108,14 @@ static int config_digest(StoreTxn *t, uid_t owner, const char *name, CoreImageOb
         return 0;
 }
 
-/* The object of entries [first, end), one image; 0 when its top is not found (skipped). */
+/* The object of entries [first, end), one image; 0 when its top is not found (skipped). *o
+ * is filled (empty at least) whatever it returns: on an error the caller frees it. */
 static int make_object(StoreTxn *t, const Entry *first, const Entry *end, uint64_t top_id, CoreImageObject *o) {
         _cleanup_(snapshot_info_clear) SnapshotInfo top = {};
         const Entry *newest = first;
         int r;
 
+        *o = (CoreImageObject) {};
         r = store_get_info(t, first->top_owner, first->top, &top, NULL);
         if (r == -ENOENT || (r >= 0 && top_id != 0 && top.id != top_id))
                 return 0;
