@@ -41,8 +41,9 @@ static int subid_line_parse(char *line, const char *name, uint32_t who, uint32_t
         c = strtoull(count, &end, 10);
         if (errno || end == count || *end || count[0] == '-')
                 return 0;
-        /* Never host root, never past the last valid id (UINT32_MAX is (uid_t) -1). */
-        if (s == 0 || c == 0 || c > SUBID_COUNT_MAX || s + c > UINT32_MAX)
+        /* Never host root, never past the last valid id (UINT32_MAX is (uid_t) -1); c is
+         * small, s anything up to 2^64 - 1: no sum that could wrap. */
+        if (s == 0 || c == 0 || c > SUBID_COUNT_MAX || s > UINT32_MAX - c)
                 return 0;
         *ret_start = (uint32_t) s;
         *ret_count = (uint32_t) c;
