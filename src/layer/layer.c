@@ -5,7 +5,8 @@
  * which writes them into a staging directory (layer-writer.c); the parser tells this
  * process what the commit needs through a pipe, and the writer asks it for the device
  * nodes it cannot make itself (layer-sandbox.c). Only a complete, valid layer with the
- * expected diff_id is moved into the target (layer-staging.c), by this process.
+ * expected diff_id is moved into the target (layer-staging.c), by this process, after the
+ * parent directories the layer lacks got their attributes (layer-implicit.c).
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,11 +17,11 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "layer-implicit.h"
 #include "layer-name.h"
 #include "layer-parse.h"
 #include "layer-fs.h"
@@ -50,7 +51,6 @@ typedef struct Apply {
         LayerPaths opaques;   /* opaque directories */
         LayerParseResult result;
         bool have_result;
-        bool marked_implicit; /* a directory got LAYER_XATTR_IMPLICIT */
         uint64_t sync_at;     /* layer bytes read after which to write back again */
         uint64_t synced_usec; /* when it last did */
         Error parse_error;    /* what the parser reported */
@@ -429,109 +429,6 @@ static int wait_children(Apply *a, int reports, Error *e) {
         return 0;
 }
 
-/* The implicit directory path of the staging tree: owner, mode, xattrs and times from the
- * first of the target and the lowers that has it as a directory (the times as a report
- * record, applied after the move like the writer's). Kept as the writer made it (0755)
- * when none has it or the layer replaced it. */
-static int implicit_dir_copy(Apply *a, const char *path) {
-        _cleanup_close_ int dst = layer_open_dir_in(a->staging.fd, path);
-        int r;
-
-        if (dst == -ENOENT || dst == -ENOTDIR || dst == -ELOOP)
-                return 0;
-        if (dst < 0)
-                return dst;
-        for (size_t i = 0; i <= a->opts->n_lower_fds; i++) {
-                _cleanup_close_ int src = layer_open_dir_in(i == 0 ? a->target_fd : a->opts->lower_fds[i - 1], path);
-                struct stat st;
-
-                if (src == -ENOENT || src == -ENOTDIR || src == -ELOOP)
-                        continue;
-                if (src < 0)
-                        return src;
-                r = layer_copy_dir_attrs(src, dst, &st);
-                if (r < 0)
-                        return r;
-                if (lseek(a->report_fd, 0, SEEK_END) < 0)
-                        return -errno;
-                return layer_report_dir_times(a->report_fd, path,
-                                              &(LayerDirTimes) { .atime = st.st_atim, .mtime = st.st_mtim });
-        }
-        if (!a->opts->mark_implicit)
-                return 0;
-        a->marked_implicit = true;
-        return RET_NERRNO(fsetxattr(dst, LAYER_XATTR_IMPLICIT, "", 0, 0));
-}
-
-/* A directory the layer carries itself: no longer implicit where an earlier Apply left it
- * so (the target is the Apply's own clone: a failure leaves the snapshot as it was). */
-static int explicit_dir_unmark(Apply *a, const char *path) {
-        _cleanup_close_ int fd = layer_open_dir_in(a->target_fd, path);
-
-        if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
-                return 0;
-        if (fd < 0)
-                return fd;
-        if (fremovexattr(fd, LAYER_XATTR_IMPLICIT) < 0 && errno != ENODATA)
-                return -errno;
-        return 0;
-}
-
-/* The missing parents the writer made and reported, each still implicit: its last record
- * (implicit, or the times of a directory entry of the layer) is read from the end. */
-static int implicit_dirs_copy(Apply *a) {
-        _cleanup_free_ uint8_t *rbuf = malloc(LAYER_MSG_RECV_BYTES);
-        LayerMsgReader in = { .fd = a->report_fd, .buf = rbuf };
-        _cleanup_(layer_paths_done) LayerPaths seen = {};
-        _cleanup_strv_free_ char **paths = NULL;
-        _cleanup_free_ bool *implicit = NULL;
-        size_t n = 0, size = 0;
-        const uint8_t *buf;
-        LayerMsg h;
-        int r;
-
-        if (!rbuf)
-                return -ENOMEM;
-        if (lseek(a->report_fd, 0, SEEK_SET) < 0)
-                return -errno;
-        while ((r = layer_msg_reader_next(&in, &h, &buf)) > 0) {
-                size_t skip = h.type == LAYER_REPORT_DIR_TIMES ? sizeof(LayerDirTimes) : 0;
-
-                if (h.type != LAYER_REPORT_IMPLICIT_DIR && h.type != LAYER_REPORT_DIR_TIMES)
-                        continue;
-                if (h.size <= skip || buf[h.size - 1] != 0)
-                        return -EBADMSG;
-                if (n + 2 > size) {
-                        size = size ? size * 2 : 64;
-                        char **p = reallocarray(paths, size, sizeof(char *));
-                        if (!p)
-                                return -ENOMEM;
-                        paths = p;
-                        bool *k = reallocarray(implicit, size, sizeof(bool));
-                        if (!k)
-                                return -ENOMEM;
-                        implicit = k;
-                }
-                paths[n] = strdup((const char *) buf + skip);
-                if (!paths[n])
-                        return -ENOMEM;
-                implicit[n] = h.type == LAYER_REPORT_IMPLICIT_DIR;
-                paths[++n] = NULL;
-        }
-        if (r < 0)
-                return r;
-        for (size_t i = n; i > 0; i--) {
-                r = layer_paths_add(&seen, paths[i - 1]);
-                if (r > 0 && implicit[i - 1])
-                        r = implicit_dir_copy(a, paths[i - 1]);
-                else if (r > 0 && a->opts->mark_implicit)
-                        r = explicit_dir_unmark(a, paths[i - 1]);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
 static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
         const LayerApplyOptions *o = a->opts;
         LayerChanges changes;
@@ -569,10 +466,9 @@ static int apply_run(Apply *a, int layer_fd, LayerApplyResult *ret, Error *e) {
                 return error_setf(e, EINVAL, "layer diff_id %s does not match the expected %s; the snapshot was left unchanged",
                                   ret->diff_id, o->expected_diff_id);
 
-        r = implicit_dirs_copy(a);
+        r = layer_implicit_dirs_copy(a->report_fd, a->staging.fd, a->target_fd, o, &ret->marked_implicit);
         if (r < 0)
                 return error_set_errno(e, r, "cannot copy the missing parent directories of the layer from the snapshot's layers");
-        ret->marked_implicit = a->marked_implicit;
 
         changes = (LayerChanges) {
                 .deletions = o->overlay_whiteouts ? NULL : a->whiteouts.list.l,
