@@ -1,164 +1,457 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <ctype.h>
+/* ~= patterns compiled to a program of at most FILTER_REGEX_SIZE_MAX instructions and
+ * matched by simulating all of its threads at once (a Pike VM without captures): a thread
+ * is an instruction, each is in the list at most once per position, so a search costs at
+ * most two steps per instruction and rune however the pattern nests and repeats ("(a*)*b",
+ * "(x+x+)+y"), and needs no memory beyond two lists sized by the program. glibc's regexec()
+ * backtracked on backreferences and grew a DFA cache without bound; this has neither. */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "filter-regex-internal.h"
 #include "filter-regex.h"
 
-/* glibc's regcomp() expands bounded repetitions into copies ("((a{1,100}){1,100}){1,100}"
- * compiles for seconds), recurses on nesting, takes time far beyond linear in the number of
- * its nodes ("a" and 4000 "*" compile for a minute) and copies empty groups too
- * ("(){1000}{1000}" overflows the stack), and its matcher recurses on backreferences
- * ("(|)(\1\1)*" overflows the stack) and takes time in proportion to the expanded size for
- * every byte it matches ("[ab]{1000}c" needs 70 ms for a 4 KiB name). Anyone may call List,
- * so patterns are checked first: containerd's Go regexps know no backreferences and repeat
- * at most 1000 times; on top of that, all ~= patterns of one call together may expand to
- * FILTER_REGEX_SIZE_MAX nodes, each atom, operator and group counted (a sha256 digest with
- * [0-9a-f]{64} takes 65), nested at most REGEX_DEPTH_MAX groups deep. */
-#define REGEX_REPEAT_MAX 1000u
-#define REGEX_DEPTH_MAX 100u
+typedef enum InstOp {
+        OP_CLASS,  /* one rune of classes[x], then the next instruction */
+        OP_ASSERT, /* an empty match where x (a RegexAssert) holds */
+        OP_SPLIT,  /* both x and y */
+        OP_JMP,    /* x */
+        OP_MATCH,
+} InstOp;
 
-static int refuse(const char **ret_why, const char *why) {
-        *ret_why = why;
+typedef struct Inst {
+        InstOp op;
+        uint32_t x, y;
+} Inst;
+
+typedef struct RegexClass {
+        uint64_t ascii[2]; /* runes below 128, bit by bit */
+        RuneSet set;
+} RegexClass;
+
+/* The threads at one position: a sparse set of instructions. */
+typedef struct ThreadList {
+        uint32_t *dense, *sparse;
+        size_t n;
+} ThreadList;
+
+struct FilterRegex {
+        Inst *prog;
+        size_t n;
+        RegexClass *classes;
+        size_t n_classes;
+        ThreadList lists[2];
+        uint32_t *stack;
+        bool anchored; /* starts with ^: only threads from position 0 */
+        /* When no thread is alive, positions whose first byte cannot start a match are
+         * skipped (skip: a match needs a first rune): the ASCII bytes that can, and whether
+         * any byte of 128 or more can. */
+        bool skip, first_high;
+        uint64_t first[2];
+        uint64_t steps;
+};
+
+FilterRegex *filter_regex_free(FilterRegex *re) {
+        if (!re)
+                return NULL;
+        for (size_t i = 0; i < re->n_classes; i++)
+                rune_set_clear(&re->classes[i].set);
+        free(re->classes);
+        for (size_t i = 0; i < 2; i++) {
+                free(re->lists[i].dense);
+                free(re->lists[i].sparse);
+        }
+        free(re->stack);
+        free(re->prog);
+        free(re);
+        return NULL;
+}
+
+static void thread_push(ThreadList *l, uint32_t *stack, size_t *top, uint32_t pc);
+
+/* --- compiling --- */
+
+typedef struct Compiler {
+        const RegexTree *t;
+        Inst *prog;
+        size_t n, max;
+} Compiler;
+
+static int emit(Compiler *c, InstOp op, uint32_t x, uint32_t y) {
+        if (c->n >= c->max)
+                return -E2BIG;
+        c->prog[c->n++] = (Inst) { op, x, y };
+        return 0;
+}
+
+/* Appends a copy of code, compiled at from, n instructions whose jumps stay within it. */
+static int emit_copy(Compiler *c, const Inst *code, size_t n, size_t from) {
+        uint32_t delta = (uint32_t) (c->n - from);
+
+        if (n > c->max - c->n)
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++) {
+                Inst in = code[i];
+
+                if (in.op == OP_SPLIT || in.op == OP_JMP) {
+                        in.x += delta;
+                        in.y += delta;
+                }
+                c->prog[c->n++] = in;
+        }
+        return 0;
+}
+
+static int compile_node(Compiler *c, size_t node);
+
+/* x{min,max}: min copies of x, then x* (a loop back over the last copy when there is
+ * one) or max - min optional copies. x is compiled once, then copied; x{0} and copies of
+ * what compiles to nothing ("(){1000}") take nothing. */
+static int compile_repeat(Compiler *c, const RegexNode *node) {
+        _cleanup_free_ Inst *body = NULL;
+        size_t start = c->n, n, split;
+        int r;
+
+        r = compile_node(c, node->child);
+        if (r < 0)
+                return r;
+        n = c->n - start;
+        if (n == 0 || node->max == 0) {
+                c->n = start;
+                return 0;
+        }
+        body = malloc(n * sizeof *body);
+        if (!body)
+                return -ENOMEM;
+        memcpy(body, c->prog + start, n * sizeof *body);
+        c->n = start;
+
+        for (int i = 0; i < node->min; i++) {
+                r = emit_copy(c, body, n, start);
+                if (r < 0)
+                        return r;
+        }
+        if (node->max < 0 && node->min > 0) /* x+ */
+                return emit(c, OP_SPLIT, (uint32_t) (c->n - n), (uint32_t) (c->n + 1));
+        if (node->max < 0) { /* x*: split, x, back to the split */
+                split = c->n;
+                r = emit(c, OP_SPLIT, (uint32_t) (split + 1), 0);
+                if (r >= 0)
+                        r = emit_copy(c, body, n, start);
+                if (r >= 0)
+                        r = emit(c, OP_JMP, (uint32_t) split, 0);
+                if (r >= 0)
+                        c->prog[split].y = (uint32_t) c->n;
+                return r;
+        }
+        for (int i = node->min; i < node->max; i++) { /* x? */
+                split = c->n;
+                r = emit(c, OP_SPLIT, (uint32_t) (split + 1), (uint32_t) (split + 1 + n));
+                if (r >= 0)
+                        r = emit_copy(c, body, n, start);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* x|y|z: split to x or on, x, jump to the end; ... z. The jumps to patch are chained
+ * through their targets until the end is known. */
+static int compile_alternation(Compiler *c, const RegexNode *node) {
+        uint32_t jumps = UINT32_MAX;
+        int r;
+
+        for (size_t k = node->child; k != 0; k = c->t->nodes[k].next) {
+                size_t split = c->n;
+                bool last = c->t->nodes[k].next == 0;
+
+                if (!last) {
+                        r = emit(c, OP_SPLIT, (uint32_t) (split + 1), 0);
+                        if (r < 0)
+                                return r;
+                }
+                r = compile_node(c, k);
+                if (r < 0)
+                        return r;
+                if (last)
+                        break;
+                r = emit(c, OP_JMP, jumps, 0);
+                if (r < 0)
+                        return r;
+                jumps = (uint32_t) (c->n - 1);
+                c->prog[split].y = (uint32_t) c->n;
+        }
+        while (jumps != UINT32_MAX) {
+                uint32_t next = c->prog[jumps].x;
+
+                c->prog[jumps].x = (uint32_t) c->n;
+                jumps = next;
+        }
+        return 0;
+}
+
+static int compile_node(Compiler *c, size_t index) {
+        const RegexNode *node = c->t->nodes + index;
+        int r;
+
+        switch (node->type) {
+        case NODE_EMPTY:
+                return 0;
+        case NODE_CLASS:
+                return emit(c, OP_CLASS, (uint32_t) node->class, 0);
+        case NODE_ASSERT:
+                return emit(c, OP_ASSERT, node->assert, 0);
+        case NODE_CONCAT:
+                for (size_t k = node->child; k != 0; k = c->t->nodes[k].next) {
+                        r = compile_node(c, k);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        case NODE_ALT:
+                return compile_alternation(c, node);
+        case NODE_REPEAT:
+                return compile_repeat(c, node);
+        }
         return -EINVAL;
 }
 
-/* Skips a bracket expression starting at re[i] == '['; returns the index after it. */
-static size_t regex_skip_bracket(const char *re, size_t i) {
-        i++;
-        if (re[i] == '^')
-                i++;
-        if (re[i] == ']')
-                i++;
-        while (re[i] && re[i] != ']') {
-                if (re[i] == '[' && re[i + 1] && strchr(":.=", re[i + 1])) {
-                        const char *end = strchr(re + i + 2, re[i + 1]);
-                        while (end && end[1] != ']')
-                                end = strchr(end + 1, re[i + 1]);
-                        if (!end)
-                                return strlen(re); /* unterminated: regcomp() says so */
-                        i = (size_t) (end - re) + 2;
-                } else
-                        i++;
+/* Takes the tree's classes, with a bitmap of their ASCII runes. */
+static int regex_take_classes(FilterRegex *re, RegexTree *t) {
+        re->classes = calloc(t->n_classes ?: 1, sizeof *re->classes);
+        if (!re->classes)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_classes; i++) {
+                RegexClass *k = re->classes + i;
+
+                k->set = t->classes[i];
+                t->classes[i] = (RuneSet) {};
+                for (uint32_t r = 0; r < 128; r++)
+                        if (rune_set_has(&k->set, r))
+                                k->ascii[r / 64] |= UINT64_C(1) << (r % 64);
         }
-        return re[i] ? i + 1 : i;
+        re->n_classes = t->n_classes;
+        return 0;
 }
 
-/* Parses "{m}", "{m,}", "{m,n}" or "{,n}" at re[i]; returns the index after it and the
- * copies regcomp() makes, or 0 when it is no bound (then '{' is a plain character). */
-static size_t regex_parse_bound(const char *re, size_t i, unsigned long *ret_copies, bool *ret_too_big) {
-        unsigned long m = 0, n = 0;
-        bool comma = false, have_n = false;
-        char *end;
+/* What the first rune of a match may be: the classes that pc 0 reaches without a rune,
+ * assertions taken as holding. None when it reaches the match itself. */
+static void regex_first_runes(FilterRegex *re) {
+        size_t top = 0;
 
-        *ret_too_big = false;
-        if (isdigit((unsigned char) re[i + 1])) {
-                m = strtoul(re + i + 1, &end, 10);
-                i = (size_t) (end - re);
-        } else
-                i++;
-        if (re[i] == ',') {
-                comma = true;
-                if (isdigit((unsigned char) re[i + 1])) {
-                        n = strtoul(re + i + 1, &end, 10);
-                        have_n = true;
-                        i = (size_t) (end - re);
-                } else
-                        i++;
+        re->lists[0].n = 0;
+        thread_push(&re->lists[0], re->stack, &top, 0);
+        re->skip = true;
+        while (top > 0) {
+                const Inst *in = re->prog + re->stack[--top];
+                const RegexClass *k;
+
+                switch (in->op) {
+                case OP_CLASS:
+                        k = re->classes + in->x;
+                        re->first[0] |= k->ascii[0];
+                        re->first[1] |= k->ascii[1];
+                        re->first_high = re->first_high || (k->set.n > 0 && k->set.ranges[k->set.n - 1].hi >= 128);
+                        break;
+                case OP_MATCH:
+                        re->skip = false;
+                        return;
+                case OP_JMP:
+                        thread_push(&re->lists[0], re->stack, &top, in->x);
+                        break;
+                case OP_SPLIT:
+                        thread_push(&re->lists[0], re->stack, &top, in->y);
+                        thread_push(&re->lists[0], re->stack, &top, in->x);
+                        break;
+                case OP_ASSERT:
+                        thread_push(&re->lists[0], re->stack, &top, (uint32_t) (in - re->prog) + 1);
+                        break;
+                }
         }
-        if (re[i] != '}')
-                return 0;
-        *ret_too_big = m > REGEX_REPEAT_MAX || n > REGEX_REPEAT_MAX;
-        *ret_copies = have_n ? n : comma ? m + 1 : m;
-        if (*ret_copies == 0)
-                *ret_copies = 1;
-        return i + 1;
 }
 
-/* One node for each atom, each operator ("*", "?", "|", a repetition's own) and each
- * group's open and close, plus the copies a repetition makes. Each group level keeps the
- * size of its contents so far and of its last atom, which a repetition copies. */
-int filter_regex_check(const char *re, size_t *budget, const char **ret_why) {
-        size_t total[REGEX_DEPTH_MAX + 1] = {}, last[REGEX_DEPTH_MAX + 1] = {};
-        size_t depth = 0, size = 0;
+int filter_regex_compile(const char *pattern, size_t *budget, FilterRegex **ret, const char **ret_why) {
+        _cleanup_(filter_regex_freep) FilterRegex *re = NULL;
+        _cleanup_(regex_tree_clear) RegexTree t = {};
+        Compiler c = { .max = *budget };
+        int r;
 
-        for (size_t i = 0; re[i];) {
-                unsigned long copies = 1; /* > 1: a repetition of the last atom */
-                size_t added = 1, next;   /* nodes: the atom's or the operator's own */
-                bool too_big;
+        r = regex_parse(pattern, &t, ret_why);
+        if (r < 0)
+                return r;
+        re = calloc(1, sizeof *re);
+        if (!re)
+                return -ENOMEM;
+        c.t = &t;
+        c.prog = re->prog = calloc(c.max ?: 1, sizeof *re->prog);
+        if (!c.prog)
+                return -ENOMEM;
+        r = compile_node(&c, t.root);
+        if (r >= 0)
+                r = emit(&c, OP_MATCH, 0, 0);
+        if (r == -E2BIG) {
+                *ret_why = "regular expressions too large (too many repetitions, alternatives or characters); simplify them";
+                return -EINVAL;
+        }
+        if (r < 0)
+                return r;
+        re->n = c.n;
+        re->anchored = re->prog[0].op == OP_ASSERT && re->prog[0].x == ASSERT_BEGIN_TEXT;
+        r = regex_take_classes(re, &t);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < 2; i++) {
+                re->lists[i].dense = calloc(re->n, sizeof(uint32_t));
+                re->lists[i].sparse = calloc(re->n, sizeof(uint32_t));
+                if (!re->lists[i].dense || !re->lists[i].sparse)
+                        return -ENOMEM;
+        }
+        re->stack = calloc(re->n, sizeof(uint32_t));
+        if (!re->stack)
+                return -ENOMEM;
+        if (!re->anchored)
+                regex_first_runes(re);
+        *budget -= re->n;
+        *ret = TAKE_PTR(re);
+        return 0;
+}
 
-                switch (re[i]) {
-                case '\\':
-                        if (re[i + 1] >= '1' && re[i + 1] <= '9')
-                                return refuse(ret_why, "backreferences (\\1 to \\9) are not supported in regular expressions");
-                        i += re[i + 1] ? 2 : 1;
-                        last[depth] = 0;
+/* --- matching --- */
+
+#define RUNE_NONE UINT32_MAX /* before the start or after the end */
+
+/* What the assertions see at a position between two runes. */
+typedef struct Position {
+        uint32_t prev, next;
+} Position;
+
+static bool is_word(uint32_t r) {
+        return r < 128 && ((r >= '0' && r <= '9') || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || r == '_');
+}
+
+static bool assert_holds(RegexAssert a, const Position *at) {
+        switch (a) {
+        case ASSERT_BEGIN_TEXT:
+                return at->prev == RUNE_NONE;
+        case ASSERT_END_TEXT:
+                return at->next == RUNE_NONE;
+        case ASSERT_BEGIN_LINE:
+                return at->prev == RUNE_NONE || at->prev == '\n';
+        case ASSERT_END_LINE:
+                return at->next == RUNE_NONE || at->next == '\n';
+        case ASSERT_WORD:
+                return is_word(at->prev) != is_word(at->next);
+        case ASSERT_NOT_WORD:
+                return is_word(at->prev) == is_word(at->next);
+        }
+        return false;
+}
+
+static bool class_has(const RegexClass *k, uint32_t r) {
+        if (r < 128)
+                return k->ascii[r / 64] & (UINT64_C(1) << (r % 64));
+        return rune_set_has(&k->set, r);
+}
+
+static bool first_has(const FilterRegex *re, unsigned char b) {
+        return b < 128 ? re->first[b / 64] & (UINT64_C(1) << (b % 64)) : re->first_high;
+}
+
+/* Adds pc to l and to the stack of those to follow, unless l has it already. */
+static void thread_push(ThreadList *l, uint32_t *stack, size_t *top, uint32_t pc) {
+        if (l->sparse[pc] < l->n && l->dense[l->sparse[pc]] == pc)
+                return;
+        l->sparse[pc] = (uint32_t) l->n;
+        l->dense[l->n++] = pc;
+        stack[(*top)++] = pc;
+}
+
+/* Adds the thread at pc and all it reaches without a rune at position at; true when one
+ * of them matches. */
+static bool thread_add(FilterRegex *re, ThreadList *l, uint32_t pc, const Position *at) {
+        size_t top = 0;
+
+        thread_push(l, re->stack, &top, pc);
+        while (top > 0) {
+                const Inst *in = re->prog + re->stack[--top];
+
+                re->steps++;
+                switch (in->op) {
+                case OP_CLASS:
+                        break; /* waits for the next rune */
+                case OP_MATCH:
+                        return true;
+                case OP_JMP:
+                        thread_push(l, re->stack, &top, in->x);
                         break;
-                case '[':
-                        i = regex_skip_bracket(re, i);
-                        last[depth] = 0;
+                case OP_SPLIT:
+                        thread_push(l, re->stack, &top, in->y);
+                        thread_push(l, re->stack, &top, in->x);
                         break;
-                case '(':
-                        if (depth == REGEX_DEPTH_MAX)
-                                return refuse(ret_why, "regular expression nests groups too deeply");
-                        depth++;
-                        total[depth] = last[depth] = 0;
-                        i++;
+                case OP_ASSERT:
+                        if (assert_holds(in->x, at))
+                                thread_push(l, re->stack, &top, (uint32_t) (in - re->prog) + 1);
                         break;
-                case ')':
-                        i++;
-                        if (depth == 0) { /* a plain character in an ERE */
-                                last[depth] = 0;
-                                break;
-                        }
-                        /* The group, its contents counted already and its close here, becomes
-                         * the last atom of its parent. */
-                        depth--;
-                        last[depth] = total[depth + 1] + 1;
-                        total[depth] += last[depth];
-                        size++;
-                        continue;
-                case '|':
-                        i++;
-                        total[depth]++;
-                        last[depth] = 0;
-                        size++;
-                        continue;
-                case '+': /* regcomp() makes "x+" "xx*" */
-                        copies = 2;
-                        i++;
-                        break;
-                case '*':
-                case '?':
-                        i++;
-                        break;
-                case '{':
-                        next = regex_parse_bound(re, i, &copies, &too_big);
-                        if (next == 0) { /* a plain '{' */
-                                copies = 1;
-                                last[depth] = 0;
-                                i++;
-                                break;
-                        }
-                        if (too_big)
-                                return refuse(ret_why, "regular expression repeats more than 1000 times");
-                        i = next;
-                        break;
-                default:
-                        i++;
-                        last[depth] = 0;
+                }
+        }
+        return false;
+}
+
+bool filter_regex_search(FilterRegex *re, const char *s, size_t len) {
+        const unsigned char *u = (const unsigned char *) s;
+        ThreadList *now = &re->lists[0], *next = &re->lists[1], *swap;
+        Position at = { .prev = RUNE_NONE, .next = RUNE_NONE };
+        size_t pos = 0, width = 0;
+
+        now->n = 0;
+        if (len > 0)
+                width = rune_decode(u, len, &at.next);
+        for (;;) {
+                Position after = { .prev = at.next, .next = RUNE_NONE };
+                size_t after_width = 0;
+
+                /* Bytes skipped are ASCII or not a first rune's: the byte before the new
+                 * position is what the assertions need to know of the rune before it. */
+                if (now->n == 0 && re->skip && pos < len && !first_has(re, u[pos])) {
+                        do
+                                pos++;
+                        while (pos < len && !first_has(re, u[pos]));
+                        at.prev = u[pos - 1] < 128 ? u[pos - 1] : RUNE_ERROR;
+                        at.next = RUNE_NONE;
+                        width = pos < len ? rune_decode(u + pos, len - pos, &at.next) : 0;
+                        after.prev = at.next;
                 }
 
-                /* An atom starts a new last atom; an operator extends the last one. */
-                added += last[depth] * (copies - 1);
-                total[depth] += added;
-                last[depth] += added;
-                size += added;
-                if (size > *budget)
-                        return refuse(ret_why, "regular expressions too large (too many repetitions, alternatives or groups); simplify them");
+                /* An unanchored search: a new thread at every position. */
+                if ((pos == 0 || !re->anchored) && thread_add(re, now, 0, &at))
+                        return true;
+                if (pos == len || (now->n == 0 && re->anchored))
+                        return false;
+                if (pos + width < len)
+                        after_width = rune_decode(u + pos + width, len - pos - width, &after.next);
+                next->n = 0;
+                for (size_t i = 0; i < now->n; i++) {
+                        const Inst *in = re->prog + now->dense[i];
+
+                        re->steps++;
+                        if (in->op == OP_CLASS && class_has(re->classes + in->x, at.next) &&
+                            thread_add(re, next, now->dense[i] + 1, &after))
+                                return true;
+                }
+                swap = now;
+                now = next;
+                next = swap;
+                pos += width;
+                width = after_width;
+                at = after;
         }
-        *budget -= size;
-        return 0;
+}
+
+uint64_t filter_regex_steps(const FilterRegex *re) {
+        return re->steps;
+}
+
+size_t filter_regex_size(const FilterRegex *re) {
+        return re->n;
 }

@@ -5,13 +5,12 @@
  *   selector  := fieldpath [op value]          no op: the field is present
  *   fieldpath := field ("." field)*
  *   field     := [A-Za-z0-9_]+ | "quoted"
- *   op        := "==" | "!=" | "~="            ~= is a POSIX extended regex search
+ *   op        := "==" | "!=" | "~="            ~= is a regex search (Go's syntax, filter-regex.c)
  *   value     := [^,\s]+ | "quoted"            ~= also takes /quoted/ and |quoted|
  *
  * Whitespace between tokens is ignored. "..." takes Go's escapes; in /.../ and |...|
  * only the quote character is escaped, so regexes keep their backslashes. */
 #include <ctype.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,29 +38,23 @@ typedef enum FilterField {
         FIELD_LABEL,
 } FilterField;
 
-/* glibc's matcher keeps a state of its DFA for every new set of pattern positions it
- * reaches, and drops none until regfree(): a pattern like "(a|b)*a(a|b){20}" reaches a new
- * one at nearly every byte of a string of a and b, so ten labels of 4 KiB took laminad 165 MB
- * and 5 s of CPU (time grows with the square of what was cached). A pattern is compiled
- * again once it has matched REGEX_RECOMPILE_BYTES, which keeps its cache to the states of
- * about one label (~20 MB at most). */
-#define REGEX_RECOMPILE_BYTES 4096u
+/* What the patterns of one Filter have cost so far. A pattern costs at most two steps per
+ * instruction of its program and rune it matches (filter-regex.h), ~2.5 ns each: up to
+ * ~1.3 us per byte of a label for the largest programs ("[ab]{254}c" over a and b), and a
+ * page reads 20000 snapshots with labels of 4 KiB, a List all of a user's. So the caller
+ * still gives a filter a budget of CPU time (filter_budget_start()), checked each time the
+ * patterns have run REGEX_CHARGE_STEPS more steps (~0.2 ms). */
+#define REGEX_CHARGE_STEPS (1u << 16)
 
-/* What the patterns of one Filter have cost so far. Within the node budget a pattern may
- * still take ~25 us of CPU per byte it matches ("(a|b)*a(a|b){20}" over labels of a and b),
- * so a List over thousands of a user's own 4 KiB labels would take minutes of a worker:
- * the caller gives a filter a budget of CPU time (filter_budget_start()), checked each time
- * a pattern has matched REGEX_RECOMPILE_BYTES. */
 typedef struct FilterCost {
         uint64_t budget;    /* usec of CPU time; 0: no bound */
         uint64_t cpu_start; /* the thread's CPU clock at the first match; 0: none yet */
+        uint64_t steps;     /* the patterns' steps since the clock was read */
         bool exhausted;
 } FilterCost;
 
 typedef struct Regex {
-        regex_t re;
-        size_t matched; /* bytes since it was compiled */
-        bool compiled;  /* false: compiling again failed (out of memory), nothing matches */
+        FilterRegex *re;
         FilterCost *cost; /* its Filter's */
 } Regex;
 
@@ -90,8 +83,8 @@ struct Filter {
 static void selector_clear(Selector *s) {
         free(s->label);
         free(s->value);
-        if (s->re && s->re->compiled)
-                regfree(&s->re->re);
+        if (s->re)
+                filter_regex_free(s->re->re);
         free(s->re);
         *s = (Selector) {};
 }
@@ -118,7 +111,7 @@ Filter *filter_free(Filter *f) {
 typedef struct Parser {
         const char *input;
         size_t pos;
-        size_t *regex_budget; /* atoms the ~= patterns of this call may still expand to */
+        size_t *regex_budget; /* instructions the ~= patterns of this call may still take */
         FilterCost *cost;
         Error *e;
 } Parser;
@@ -399,23 +392,16 @@ static int parse_selector(Parser *p, Selector *ret) {
                 return r;
         if (op == OP_MATCH) {
                 const char *why;
-                char msg[128], what[160];
-                int rc;
 
-                r = filter_regex_check(s.value, p->regex_budget, &why);
-                if (r < 0)
-                        return parse_error(p, value_pos, why);
                 s.re = calloc(1, sizeof *s.re);
                 if (!s.re)
                         return -ENOMEM;
-                rc = regcomp(&s.re->re, s.value, REG_EXTENDED | REG_NOSUB);
-                s.re->compiled = rc == 0;
                 s.re->cost = p->cost;
-                if (rc != 0) {
-                        regerror(rc, NULL, msg, sizeof msg);
-                        snprintf(what, sizeof what, "invalid regular expression (%s)", msg);
-                        return parse_error(p, value_pos, what);
-                }
+                r = filter_regex_compile(s.value, p->regex_budget, &s.re->re, &why);
+                if (r == -EINVAL)
+                        return parse_error(p, value_pos, why);
+                if (r < 0)
+                        return r;
         }
         s.op = op;
         *ret = s;
@@ -513,30 +499,26 @@ static const char *field_value(const Selector *s, const SnapshotInfo *info, char
 /* Takes note when the patterns have used up their time; the match under way still completes,
  * so whatever filter_match() answered before filter_exhausted() says so holds. */
 static void regex_charge(FilterCost *c) {
-        uint64_t now;
+        uint64_t now = clock_usec(CLOCK_THREAD_CPUTIME_ID);
 
-        if (c->budget == 0)
-                return;
-        now = clock_usec(CLOCK_THREAD_CPUTIME_ID);
+        c->steps = 0;
         if (c->cpu_start == 0)
                 c->cpu_start = now ?: 1;
         else if (now - c->cpu_start > c->budget)
                 c->exhausted = true;
 }
 
-static bool regex_match(Regex *r, const char *pattern, const char *v) {
-        if (r->cost->cpu_start == 0)
+static bool regex_match(Regex *r, const char *v) {
+        uint64_t before = filter_regex_steps(r->re);
+        bool match;
+
+        if (r->cost->budget > 0 && r->cost->cpu_start == 0)
                 regex_charge(r->cost);
-        if (r->compiled && r->matched >= REGEX_RECOMPILE_BYTES) {
+        match = filter_regex_search(r->re, v, strlen(v));
+        r->cost->steps += filter_regex_steps(r->re) - before;
+        if (r->cost->budget > 0 && r->cost->steps >= REGEX_CHARGE_STEPS)
                 regex_charge(r->cost);
-                regfree(&r->re);
-                r->compiled = regcomp(&r->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
-                r->matched = 0;
-        }
-        if (!r->compiled)
-                return false;
-        r->matched += strlen(v) + 1;
-        return regexec(&r->re, v, 0, NULL, 0) == 0;
+        return match;
 }
 
 static bool selector_match(const Selector *s, const SnapshotInfo *info) {
@@ -551,7 +533,7 @@ static bool selector_match(const Selector *s, const SnapshotInfo *info) {
         case OP_NOT_EQUAL: /* an absent field counts as "" */
                 return !streq(v ?: "", s->value);
         case OP_MATCH:
-                return regex_match(s->re, s->value, v ?: "");
+                return regex_match(s->re, v ?: "");
         }
         return false;
 }

@@ -10,9 +10,10 @@
  * labels.<key> and owner (decimal uid). Several strings are OR'ed; the selectors
  * within one string (","-separated) are AND'ed; an empty list or string matches all.
  * A parse error is EINVAL with a message naming the filter and the byte position. So is
- * more than 64 KiB of filters, and a ~= pattern with backreferences, repetitions of more
- * than 1000, or (all patterns of the call together) too large an expansion: glibc's
- * regcomp() would take seconds or crash on them. */
+ * more than 64 KiB of filters, and a ~= pattern that is not valid in Go's syntax, uses
+ * what the matcher does not support (backreferences, lookaround, \p classes), or would
+ * make all patterns of the call together more than FILTER_REGEX_SIZE_MAX instructions
+ * (filter-regex.h): a pattern then costs at most linear time in what it matches. */
 typedef struct Filter Filter;
 
 int filter_parse(char *const *filters, Filter **ret, Error *e);
