@@ -46,7 +46,19 @@ int auth_check(sd_bus_message *m, const char *action, const char *const *details
 int auth_caller_uid(AuthRegistry *r, sd_bus_message *m, uid_t *ret);
 
 /* The caller's groups (its gid and supplementary groups) as the bus daemon recorded them
- * when it connected, for looking something up as the caller; uid is the caller's (from
- * auth_caller_uid) and must be the connection's. Fails (deny) when the bus daemon does not
- * tell them. One synchronous call to the bus daemon. */
-int auth_caller_groups(sd_bus_message *m, uid_t uid, gid_t **ret, size_t *ret_n);
+ * when it connected, for looking something up as the caller: asks the bus daemon about the
+ * connection sender (the caller's unique name), whose uid must be uid (from
+ * auth_caller_uid), and returns at once. done runs on the bus's event loop when it
+ * answered: r 0 and the groups (the callee owns gids, at least one), or a negative errno
+ * (deny) when the daemon did not tell them, told another uid or failed; -ECONNRESET when
+ * the bus went before it answered.
+ * At most AUTH_GROUPS_PENDING_MAX lookups are pending, a fair share of them per uid
+ * (fair-share.h): -EUSERS or -EBUSY (done is not called) beyond. */
+typedef void (*AuthGroupsDone)(int r, gid_t *gids, size_t n, void *userdata);
+int auth_caller_groups_async(sd_bus *bus, const char *sender, uid_t uid, AuthGroupsDone done, void *userdata);
+/* Below dbus-daemon's per-connection limit on outstanding replies (128 on the stock system
+ * bus) together with the pending polkit checks (AUTH_QUERIES_MAX). */
+#define AUTH_GROUPS_PENDING_MAX 16u
+#define AUTH_GROUPS_PENDING_PER_UID 4u
+/* Lookups waiting for the bus daemon (laminad does not exit on idle meanwhile). */
+size_t auth_groups_pending(void);

@@ -146,6 +146,7 @@ static int read_mount_fd_userns(sd_bus_message *m, BusRequest *req, sd_bus_error
  * layers. */
 typedef struct MountCall {
         BusRequest *req;
+        sd_bus_message *message; /* while the caller's groups are asked for */
         CoreMountOptions o;
         gid_t *target_gids; /* o.target_gids */
         char *path;
@@ -158,6 +159,7 @@ static void mount_call_free(void *data) {
         if (!c)
                 return;
         bus_request_free(c->req);
+        sd_bus_message_unref(c->message);
         free(c->target_gids);
         free(c->path);
         safe_close(c->fd);
@@ -198,6 +200,41 @@ static void mount_call_failed(void *data, const sd_bus_error *error) {
 static const BusJobOps mount_call_ops = { .run = mount_call_run, .reply = mount_call_reply,
                                           .failed = mount_call_failed, .free = mount_call_free };
 
+static int groups_refused(const BusRequest *req, int r, sd_bus_error *error) {
+        log_request(req, LOG_WARNING, ": cannot determine the caller's groups: %s", strerror(-r));
+        return bus_error_setf(error, EACCES,
+                              "cannot determine your groups (%s), with which laminad looks the target up; refusing",
+                              strerror(-r));
+}
+
+/* The bus daemon told the caller's groups (or failed: denied): the call goes on as a job,
+ * or is answered with its error. */
+static void mount_call_with_groups(int r, gid_t *gids, size_t n, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        MountCall *c = userdata;
+
+        m = TAKE_PTR(c->message);
+        if (r == -ECONNRESET) { /* the bus went unanswered: nobody to tell */
+                mount_call_free(c);
+                return;
+        }
+        if (r < 0) {
+                r = groups_refused(c->req, r, &error);
+                mount_call_free(c);
+        } else {
+                c->target_gids = gids;
+                c->o.target_gids = gids;
+                c->o.n_target_gids = n;
+                r = bus_job_start(c->req->snapshotter->context->jobs, m, c->req->caller, &mount_call_ops, c, &error);
+                if (r >= 0)
+                        return;
+        }
+        r = bus_error_ensure(&error, r);
+        if (sd_bus_reply_method_error(m, &error) < 0)
+                log_debug("cannot answer a Mount call whose caller's groups were not known: %s", error.message);
+}
+
 static int mount_call(sd_bus_message *m, void *userdata, const char *verb, bus_read_fn read, sd_bus_error *error) {
         BusRequest *req = NULL;
         MountCall *c;
@@ -219,18 +256,21 @@ static int mount_call(sd_bus_message *m, void *userdata, const char *verb, bus_r
         }
         c->o.userns = req->userns_fd >= 0;
         c->o.userns_fd = req->userns_fd;
-        /* A target of a caller other than root is looked up with its uid and groups. */
+        /* A target of a caller other than root is looked up with its uid and groups, which
+         * the bus daemon tells: the call goes on when it has answered. */
         if (req->caller != 0 && !isempty(req->target)) {
-                r = auth_caller_groups(m, req->caller, &c->target_gids, &c->o.n_target_gids);
+                c->message = sd_bus_message_ref(m);
+                r = auth_caller_groups_async(sd_bus_message_get_bus(m), sd_bus_message_get_sender(m), req->caller,
+                                             mount_call_with_groups, c);
                 if (r < 0) {
-                        log_request(req, LOG_WARNING, ": cannot determine the caller's groups: %s", strerror(-r));
                         mount_call_free(c);
-                        return bus_error_setf(error, EACCES,
-                                              "cannot determine your groups (%s), with which laminad looks the "
-                                              "target up; refusing",
-                                              strerror(-r));
+                        if (r == -EUSERS || r == -EBUSY)
+                                return bus_error_setf(error, EUSERS,
+                                                      "too many lookups of callers' groups are pending (at most %u per user); try again when your earlier calls are answered",
+                                                      AUTH_GROUPS_PENDING_PER_UID);
+                        return groups_refused(req, r, error);
                 }
-                c->o.target_gids = c->target_gids;
+                return 1; /* answered once the job ends */
         }
         return bus_job_start(req->snapshotter->context->jobs, m, req->caller, &mount_call_ops, c, error);
 }
