@@ -251,5 +251,5 @@ BusContext *bus_context_free(BusContext *c) {
 
 bool bus_context_busy(BusContext *c) {
         return bus_jobs_running(c->jobs) > 0 || bus_jobs_running(c->queries) > 0 ||
-               auth_registry_pending(c->auth) > 0;
+               auth_registry_pending(c->auth) > 0 || auth_groups_pending() > 0;
 }
