@@ -106,6 +106,25 @@ void core_reclaim_stop(CoreSnapshotter *s);
 /* Queues the data of snapshot id, whose record is gone, for freeing; the bytes are
  * reported to uid's next Cleanup. */
 void core_reclaim_queue(CoreSnapshotter *s, uint64_t id, uid_t uid);
+/* In the write transaction that found them to be orphans: queues the n entries names of
+ * snapshots/ for freeing, credited to uid, except what a Prepare of this process is still
+ * building; *ret_queued: how many were not queued yet. */
+int core_reclaim_queue_orphans(CoreSnapshotter *s, char *const *names, size_t n, uid_t uid, size_t *ret_queued);
+
+/* Searching snapshots/ for orphans a page at a time (core-orphans.c): every entry that no
+ * record names (ids_only: only those named by an ID, the data of removed snapshots; the
+ * temporaries may be another laminad's), queued for freeing credited to uid. */
+#define ORPHAN_PAGE 256
+typedef struct OrphanScan OrphanScan;
+int orphan_scan_new(CoreSnapshotter *s, uid_t uid, bool ids_only, OrphanScan **ret);
+OrphanScan *orphan_scan_free(OrphanScan *o);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OrphanScan *, orphan_scan_free);
+/* The next page: reads at most ORPHAN_PAGE entries and records, in a write transaction only
+ * when some have no record. 1 when there may be more, 0 when the search is done. */
+int orphan_scan_page(OrphanScan *o, Error *e);
+size_t orphan_scan_queued(const OrphanScan *o);
+/* A whole search, page after page (ECANCELED when laminad stops meanwhile). */
+int orphan_scan_run(CoreSnapshotter *s, uid_t uid, bool ids_only, size_t *ret_queued, Error *e);
 
 /* Rebase (core-rebase.c). Marks the data of the new active snapshot id for a rebase. */
 int core_rebase_mark(CoreSnapshotter *s, uint64_t id, Error *e);

@@ -5,9 +5,13 @@
  * per snapshotter removes what is queued, one entry at a time, so the caller and the
  * main loop never wait for a tree walk, and no two removals of one tree race. A crash
  * (or exit) leaves only orphans: entries of snapshots/ that no record names, which the
- * next start queues again. Cleanup queues every orphan and waits until the queue is
- * empty, then says what could not be removed, and how many bytes were freed for the
- * caller's namespace since its last Cleanup (its Removes, and the orphans it queued).
+ * next start queues again, a page at a time between removals (core-orphans.c), so that
+ * laminad serves calls at once however big the store is. Cleanup queues every orphan and
+ * waits until what was queued before it and by it is freed (not what others queue
+ * meanwhile), then says what could not be removed, and how many bytes were freed for the
+ * caller's namespace since its last Cleanup (its Removes, and the orphans it queued). One
+ * search for orphans runs at a time, shared by the Cleanups of every caller that wait for
+ * it (cleanup_search()).
  *
  * Woken by the first entry of a burst, the thread gathers the Removes that follow for
  * RECLAIM_GATHER_USEC before it frees them, unwoken: waking it costs the main loop and the
@@ -26,6 +30,7 @@
 typedef struct Entry {
         char *name;   /* in snapshots/ */
         uid_t uid;    /* whose Remove (or Cleanup) queued it: the bytes are reported to it */
+        uint64_t seq; /* queued as the seq-th entry since start */
 } Entry;
 
 /* Bytes freed for a uid that its next Cleanup reports. */
@@ -48,7 +53,14 @@ typedef struct Reclaimer {
         unsigned hurry;          /* Cleanups waiting: no gathering */
         Entry *queue;            /* oldest first */
         size_t n_queue, allocated;
+        uint64_t queued_seq;     /* entries queued since start */
         Entry current;           /* being removed (name NULL: none) */
+        OrphanScan *start_scan;  /* the search at start, a page between removals (NULL: done) */
+        /* Cleanup's searches, one at a time (cleanup_search()). */
+        bool searching;
+        uint64_t searches_started, searches_done;
+        int search_result;       /* of the last one done */
+        Error search_error;
         Credit *credits;
         size_t n_credits;
         /* One per name, so a Cleanup that queues again what a Remove's removal is
@@ -86,7 +98,7 @@ static int queue_locked(Reclaimer *rc, const char *name, uid_t uid) {
         copy = strdup(name);
         if (!copy)
                 return -ENOMEM;
-        rc->queue[rc->n_queue++] = (Entry) { copy, uid };
+        rc->queue[rc->n_queue++] = (Entry) { copy, uid, ++rc->queued_seq };
         return 1;
 }
 
@@ -174,18 +186,66 @@ static void gather_locked(Reclaimer *rc) {
         rc->gathering = false;
 }
 
+/* With s->lock held: whether every entry queued up to seq is freed (or given up). */
+static bool done_through_locked(const Reclaimer *rc, uint64_t seq) {
+        return !(rc->current.name && rc->current.seq <= seq) && !(rc->n_queue > 0 && rc->queue[0].seq <= seq);
+}
+
+/* With s->lock held, let go of while the oldest entry is removed. */
+static void reclaim_one_locked(Reclaimer *rc) {
+        CoreSnapshotter *s = rc->s;
+        Error e = ERROR_NULL;
+        uint64_t freed = 0;
+        int r;
+
+        rc->current = rc->queue[0];
+        memmove(rc->queue, rc->queue + 1, --rc->n_queue * sizeof(Entry));
+        pthread_mutex_unlock(&s->lock);
+
+        r = s->backend->vtable->remove_data(s->backend, rc->current.name, &freed, &e);
+        if (r < 0 && r != -ECANCELED)
+                log_warning("%s: cannot free %s: %s", s->name, rc->current.name, e.message);
+        else if (r >= 0)
+                log_debug("%s: freed %s (%" PRIu64 " bytes)", s->name, rc->current.name, freed);
+
+        pthread_mutex_lock(&s->lock);
+        credit_locked(rc, rc->current.uid, freed);
+        if (r < 0 && r != -ECANCELED)
+                failure_record_locked(rc, rc->current.name, &e);
+        else if (r >= 0)
+                failure_forget_locked(rc, rc->current.name);
+        free(rc->current.name);
+        rc->current.name = NULL;
+        pthread_cond_broadcast(&rc->changed);
+}
+
+/* With s->lock held, let go of during the page: a page of the search at start. */
+static void start_scan_step_locked(Reclaimer *rc) {
+        CoreSnapshotter *s = rc->s;
+        Error e = ERROR_NULL;
+        int r;
+
+        pthread_mutex_unlock(&s->lock);
+        r = orphan_scan_page(rc->start_scan, &e);
+        if (r < 0)
+                log_warning("%s: %s; what a crash left is freed by the next Cleanup", s->name, e.message);
+        else if (r == 0 && orphan_scan_queued(rc->start_scan) > 0)
+                log_info("%s: freeing the data of %zu removed snapshots in the background", s->name,
+                         orphan_scan_queued(rc->start_scan));
+        pthread_mutex_lock(&s->lock);
+        if (r <= 0)
+                rc->start_scan = orphan_scan_free(rc->start_scan);
+}
+
 static void *reclaim_thread(void *userdata) {
         Reclaimer *rc = userdata;
         CoreSnapshotter *s = rc->s;
 
         pthread_mutex_lock(&s->lock);
         for (;;) {
-                Error e = ERROR_NULL;
-                uint64_t freed = 0;
                 bool woken = false;
-                int r;
 
-                while (!atomic_load(&s->stopping) && rc->n_queue == 0) {
+                while (!atomic_load(&s->stopping) && rc->n_queue == 0 && !rc->start_scan) {
                         pthread_cond_wait(&rc->changed, &s->lock);
                         woken = true;
                 }
@@ -193,110 +253,74 @@ static void *reclaim_thread(void *userdata) {
                         gather_locked(rc);
                 if (atomic_load(&s->stopping))
                         break;
-                rc->current = rc->queue[0];
-                memmove(rc->queue, rc->queue + 1, --rc->n_queue * sizeof(Entry));
-                pthread_mutex_unlock(&s->lock);
-
-                r = s->backend->vtable->remove_data(s->backend, rc->current.name, &freed, &e);
-                if (r < 0 && r != -ECANCELED)
-                        log_warning("%s: cannot free %s: %s", s->name, rc->current.name, e.message);
-                else if (r >= 0)
-                        log_debug("%s: freed %s (%" PRIu64 " bytes)", s->name, rc->current.name, freed);
-
-                pthread_mutex_lock(&s->lock);
-                credit_locked(rc, rc->current.uid, freed);
-                if (r < 0 && r != -ECANCELED)
-                        failure_record_locked(rc, rc->current.name, &e);
-                else if (r >= 0)
-                        failure_forget_locked(rc, rc->current.name);
-                free(rc->current.name);
-                rc->current.name = NULL;
-                pthread_cond_broadcast(&rc->changed);
+                /* What Removes queue waits for one page of the search at most. */
+                if (rc->start_scan)
+                        start_scan_step_locked(rc);
+                if (rc->n_queue > 0 && !atomic_load(&s->stopping))
+                        reclaim_one_locked(rc);
         }
         pthread_cond_broadcast(&rc->changed);
         pthread_mutex_unlock(&s->lock);
         return NULL;
 }
 
-typedef struct OrphanArgs {
-        CoreSnapshotter *s;
-        uid_t uid;       /* credited with what they free */
-        bool ids_only;   /* only data of removed snapshots, not temporaries */
-        size_t n_queued;
-} OrphanArgs;
-
-static bool is_id(const char *name) {
-        return name[0] >= '1' && name[0] <= '9' && strspn(name, "0123456789") == strlen(name);
-}
-
-/* In a write transaction, so no Prepare or Commit of any process is between renaming its
- * data into place and recording it: what no record names is garbage. */
-static int queue_orphans_in_txn(StoreTxn *t, void *userdata, Error *e) {
-        OrphanArgs *a = userdata;
-        CoreSnapshotter *s = a->s;
-        _cleanup_strv_free_ char **orphans = NULL;
-        _cleanup_free_ uint64_t *ids = NULL;
-        size_t n = 0;
+int core_reclaim_queue_orphans(CoreSnapshotter *s, char *const *names, size_t n, uid_t uid, size_t *ret_queued) {
+        Reclaimer *rc = s->reclaimer;
+        size_t queued = 0;
         bool wake;
         int r = 0;
 
-        r = store_list_ids(t, &ids, &n);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot list the snapshots of %s", s->name);
-        r = backend_list_orphans(s->backend, ids, n, &orphans);
-        if (r < 0)
-                return error_set_errno(e, r, "cannot list the data of %s", s->name);
-
         pthread_mutex_lock(&s->lock);
-        wake = !s->reclaimer->gathering;
-        for (char **o = orphans; o && *o && r >= 0; o++) {
+        wake = !rc->gathering;
+        for (size_t i = 0; i < n && r >= 0; i++) {
                 /* What a Prepare of this process is still building is no orphan yet. */
-                bool building = s->n_preparing > 0 && strncmp(*o, "new-", 4) == 0;
+                bool building = s->n_preparing > 0 && strncmp(names[i], "new-", 4) == 0;
 
                 for (char **b = s->building; b && *b && !building; b++)
-                        building = streq(*b, *o);
-                if (building || (a->ids_only && !is_id(*o)))
+                        building = streq(*b, names[i]);
+                if (building)
                         continue;
-                r = queue_locked(s->reclaimer, *o, a->uid);
+                r = queue_locked(rc, names[i], uid);
                 if (r > 0)
-                        a->n_queued++;
+                        queued++;
         }
         pthread_mutex_unlock(&s->lock);
-        if (a->n_queued > 0 && wake)
-                reclaim_wake(s->reclaimer);
-        return r < 0 ? error_set_errno(e, r, "cannot queue the orphaned data of %s", s->name) : 0;
+        if (queued > 0 && wake)
+                reclaim_wake(rc);
+        *ret_queued = queued;
+        return r < 0 ? r : 0;
 }
 
 int core_reclaim_start(CoreSnapshotter *s) {
         Reclaimer *rc;
-        OrphanArgs a = { .s = s, .ids_only = true };
-        Error e = ERROR_NULL;
         int r;
 
         rc = calloc(1, sizeof *rc);
         if (!rc)
                 return -ENOMEM;
         rc->s = s;
+        /* What a crash cut off: data of snapshots removed before it, searched for by the
+         * thread. Temporaries ("new-") are left to Cleanup: another laminad could still be
+         * building them. */
+        r = orphan_scan_new(s, 0, true, &rc->start_scan);
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot read the data directory; what a crash left is freed by the next "
+                                  "Cleanup: %m", s->name);
         r = cond_init_monotonic(&rc->changed);
         if (r < 0) {
+                orphan_scan_free(rc->start_scan);
                 free(rc);
                 return log_error_errno(r, "%s: cannot start the thread that frees removed data: %m", s->name);
         }
+        s->reclaimer = rc; /* the thread's search queues through it */
         r = -pthread_create(&rc->thread, NULL, reclaim_thread, rc);
         if (r < 0) {
+                s->reclaimer = NULL;
                 pthread_cond_destroy(&rc->changed);
+                orphan_scan_free(rc->start_scan);
                 free(rc);
                 return log_error_errno(r, "%s: cannot start the thread that frees removed data: %m", s->name);
         }
-        s->reclaimer = rc;
-
-        /* What a crash cut off: data of snapshots removed before it. Temporaries
-         * ("new-") are left to Cleanup: another laminad could still be building them. */
-        r = store_write(s->store, queue_orphans_in_txn, &a, &e);
-        if (r < 0)
-                log_warning("%s: %s", s->name, e.message);
-        else if (a.n_queued > 0)
-                log_info("%s: freeing the data of %zu removed snapshots in the background", s->name, a.n_queued);
         return 0;
 }
 
@@ -310,6 +334,7 @@ void core_reclaim_stop(CoreSnapshotter *s) {
         pthread_cond_broadcast(&rc->changed);
         pthread_mutex_unlock(&s->lock);
         (void) pthread_join(rc->thread, NULL);
+        orphan_scan_free(rc->start_scan);
         for (size_t i = 0; i < rc->n_queue; i++)
                 free(rc->queue[i].name);
         free(rc->queue);
@@ -339,10 +364,51 @@ void core_reclaim_queue(CoreSnapshotter *s, uint64_t id, uid_t uid) {
                 log_warning_errno(r, "%s: cannot queue %s for freeing: %m", s->name, name);
 }
 
+/* One search for orphans at a time, whoever asks: a Cleanup that comes while one runs waits
+ * for the next, which serves every Cleanup that came meanwhile (what it queues is credited
+ * to the caller that runs it). The Cleanups of any number of callers thus cost one search
+ * of the directory at a time, not one each. */
+static int cleanup_search(CoreSnapshotter *s, uid_t ns, Error *e) {
+        Reclaimer *rc = s->reclaimer;
+        uint64_t want;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        /* The next search to start: it sees every orphan made before this call. */
+        want = rc->searches_started + 1;
+        while (rc->searches_done < want && !atomic_load(&s->stopping)) {
+                Error found = ERROR_NULL;
+                uint64_t mine;
+
+                if (rc->searching) {
+                        pthread_cond_wait(&rc->changed, &s->lock);
+                        continue;
+                }
+                rc->searching = true;
+                mine = ++rc->searches_started;
+                pthread_mutex_unlock(&s->lock);
+                r = orphan_scan_run(s, ns, false, NULL, &found);
+                pthread_mutex_lock(&s->lock);
+                rc->searching = false;
+                rc->searches_done = mine;
+                rc->search_result = r < 0 ? r : 0;
+                rc->search_error = found;
+                pthread_cond_broadcast(&rc->changed);
+        }
+        if (rc->searches_done < want)
+                r = error_setf(e, ECANCELED, "laminad is stopping; cleanup of %s given up", s->name);
+        else {
+                r = rc->search_result;
+                if (r < 0 && e && e->code == 0)
+                        *e = rc->search_error;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
 int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e) {
         Reclaimer *rc = s->reclaimer;
-        OrphanArgs a = { .s = s, .uid = ns };
-        uint64_t reclaimed, seq, n_failed;
+        uint64_t reclaimed, seq, mark, n_failed;
         bool stopped;
         Error failure;
         int r;
@@ -351,21 +417,23 @@ int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e
         seq = rc->failure_seq;
         pthread_mutex_unlock(&s->lock);
 
-        /* The write lock is held only while the list is computed, as in containerd. */
-        r = store_write(s->store, queue_orphans_in_txn, &a, e);
+        r = cleanup_search(s, ns, e);
         if (r < 0)
                 return r;
 
         pthread_mutex_lock(&s->lock);
+        /* What was queued until now, by the search or before it; later entries are for
+         * later calls to wait for. */
+        mark = rc->queued_seq;
         rc->hurry++;
         pthread_cond_broadcast(&rc->changed); /* ends a gathering */
-        while (!atomic_load(&s->stopping) && (rc->n_queue > 0 || rc->current.name))
+        while (!atomic_load(&s->stopping) && !done_through_locked(rc, mark))
                 pthread_cond_wait(&rc->changed, &s->lock);
         rc->hurry--;
         reclaimed = credit_take_locked(rc, ns);
         n_failed = failures_since_locked(rc, seq);
         failure = rc->last_failure;
-        stopped = rc->n_queue > 0 || rc->current.name;
+        stopped = !done_through_locked(rc, mark);
         pthread_mutex_unlock(&s->lock);
 
         *ret_reclaimed = reclaimed;
@@ -388,7 +456,8 @@ bool core_reclaim_pending(Core *c) {
                 CoreSnapshotter *s = c->snapshotters[i];
 
                 pthread_mutex_lock(&s->lock);
-                pending = s->reclaimer && (s->reclaimer->n_queue > 0 || s->reclaimer->current.name);
+                pending = s->reclaimer && (s->reclaimer->n_queue > 0 || s->reclaimer->current.name ||
+                                           s->reclaimer->start_scan);
                 pthread_mutex_unlock(&s->lock);
         }
         return pending;

@@ -135,8 +135,8 @@ int core_list_page(CoreSnapshotter *s, uid_t ns, char *const *filters, uid_t aft
  * waits for the data Removes are freeing in the background; returns the bytes freed for
  * namespace ns since its last Cleanup. */
 int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e);
-/* Whether data of removed snapshots is still queued or being freed (laminad's idle exit
- * waits for it). */
+/* Whether data of removed snapshots is still queued or being freed, or the search at start
+ * for what a crash left still runs (laminad's idle exit waits for it). */
 bool core_reclaim_pending(Core *c);
 /* Whether an overlay laminad handed out or force-unmounted is still in use somewhere:
  * laminad watches its filesystem (core-mount-state.c) and must not exit meanwhile, or a

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* containerd's storage operations on the records: create, look up, update, commit, remove. */
 
+#include <endian.h>
 #include <inttypes.h>
 #include <lmdb.h>
 #include <string.h>
@@ -112,6 +113,32 @@ int store_get_info_by_id(StoreTxn *t, uint64_t id, SnapshotInfo *ret, Error *e) 
         if (r < 0)
                 return error_set_errno(e, r, "cannot access the metadata of snapshot ID %" PRIu64, id);
         return 0;
+}
+
+int store_has_id(StoreTxn *t, uint64_t id) {
+        IdKey k = id_key(id);
+        MDB_val v;
+        int r;
+
+        assert(t);
+
+        r = db_get(t, t->store->records, k.b, sizeof k.b, &v);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : 1;
+}
+
+int store_retire_id(StoreTxn *t, uint64_t id) {
+        uint64_t next, le;
+        int r;
+
+        assert(t && t->write);
+
+        r = read_next_id(t, &next);
+        if (r < 0 || id < next)
+                return r;
+        le = htole64(id + 1);
+        return db_put(t, t->store->meta, NEXT_ID_KEY, strlen(NEXT_ID_KEY), &le, sizeof le, 0);
 }
 
 static int get_chain(StoreTxn *t, uid_t owner, const char *name, bool committed_ok, Snapshot *ret, Error *e) {

@@ -149,8 +149,14 @@ int store_owner_uncommitted(StoreTxn *t, uid_t owner, uint64_t **ret_ids, size_t
 /* The owners that have snapshots, ascending: one seek per owner. */
 int store_list_owners(StoreTxn *t, uid_t **ret, size_t *ret_n);
 
-/* Every live snapshot ID, ascending, for orphan detection. */
+/* Every live snapshot ID, ascending (for checks and tests: it reads every record). */
 int store_list_ids(StoreTxn *t, uint64_t **ret_ids, size_t *ret_n);
+/* For orphan detection one entry at a time: 1 when a snapshot record has id, 0 when none. */
+int store_has_id(StoreTxn *t, uint64_t id);
+/* In a write transaction: no snapshot is ever given id or a lower ID from now on. The data
+ * of a snapshot whose record a crash (or a failed commit) never let be written carries an
+ * ID the counter would give out again. */
+int store_retire_id(StoreTxn *t, uint64_t id);
 
 /* Checks records, name index, child links, the ID counter and the totals per owner against
  * each other (after a crash, in tests, for fsck): EBADMSG naming the first inconsistency. */
