@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dir-util.h"
 #include "backend.h"
 #include "fs-util.h"
 #include "strutil.h"
@@ -104,54 +102,5 @@ int backend_remove_tree(Backend *b, const char *name, uint64_t *reclaimed, Error
                                   b->snapshots_path, name);
         if (r < 0)
                 return error_set_errno(e, r, "cannot remove %s/%s", b->snapshots_path, name);
-        return 0;
-}
-
-static bool parse_id(const char *name, uint64_t *ret) {
-        char *end;
-
-        if (name[0] < '1' || name[0] > '9')
-                return false;
-        errno = 0;
-        *ret = strtoull(name, &end, 10);
-        return errno == 0 && *end == 0;
-}
-
-static bool id_in(uint64_t id, const uint64_t *ids, size_t n) {
-        size_t lo = 0, hi = n;
-
-        while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                if (ids[mid] == id)
-                        return true;
-                if (ids[mid] < id)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return false;
-}
-
-int backend_list_orphans(Backend *b, const uint64_t *ids, size_t n_ids, char ***ret) {
-        _cleanup_strv_free_ char **orphans = NULL;
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct dirent *de;
-        int r;
-
-        r = dir_open_fd(b->snapshots_fd, &d);
-        if (r < 0)
-                return r;
-        while ((de = readdir(d))) {
-                uint64_t id;
-
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (parse_id(de->d_name, &id) && id_in(id, ids, n_ids))
-                        continue;
-                r = strv_extend(&orphans, de->d_name);
-                if (r < 0)
-                        return r;
-        }
-        *ret = TAKE_PTR(orphans);
         return 0;
 }

@@ -113,6 +113,3 @@ int backend_prepare_in_temp(Backend *b, backend_build_fn build, SnapshotKind kin
                             size_t n_parents, char **ret_tmpname, Error *e);
 /* Removes snapshots/<name> as a plain directory tree. */
 int backend_remove_tree(Backend *b, const char *name, uint64_t *reclaimed, Error *e);
-
-/* Entries of snapshots/ that are not live IDs (orphans and stale temporaries). */
-int backend_list_orphans(Backend *b, const uint64_t *ids, size_t n_ids, char ***ret);
