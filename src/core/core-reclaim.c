@@ -16,7 +16,11 @@
  * Woken by the first entry of a burst, the thread gathers the Removes that follow for
  * RECLAIM_GATHER_USEC before it frees them, unwoken: waking it costs the main loop and the
  * machine more than freeing an empty tree, once per Remove. A Cleanup (which waits for the
- * queue) or a stop ends the gathering at once. */
+ * queue) or a stop ends the gathering at once.
+ *
+ * The thread also builds the store's totals per user when a full filesystem kept it from
+ * doing so at start (store_derived_retry_due(): that reads every record, so never on the
+ * event loop), sooner when it freed space. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +65,9 @@ typedef struct Reclaimer {
         uint64_t searches_started, searches_done;
         int search_result;       /* of the last one done */
         Error search_error;
+        /* When to ask the store to build its totals again (0: now; UINT64_MAX: never); the
+         * thread's. */
+        uint64_t derived_next;
         Credit *credits;
         size_t n_credits;
         /* One per name, so a Cleanup that queues again what a Remove's removal is
@@ -208,6 +215,10 @@ static void reclaim_one_locked(Reclaimer *rc) {
         else if (r >= 0)
                 log_debug("%s: freed %s (%" PRIu64 " bytes)", s->name, rc->current.name, freed);
 
+        if (freed > 0 && store_derived_missing(s->store)) {
+                store_derived_space_freed(s->store);
+                rc->derived_next = 0;
+        }
         pthread_mutex_lock(&s->lock);
         credit_locked(rc, rc->current.uid, freed);
         if (r < 0 && r != -ECANCELED)
@@ -237,6 +248,40 @@ static void start_scan_step_locked(Reclaimer *rc) {
                 rc->start_scan = orphan_scan_free(rc->start_scan);
 }
 
+static bool derived_due(const Reclaimer *rc) {
+        return rc->derived_next != UINT64_MAX && clock_usec(CLOCK_MONOTONIC) >= rc->derived_next;
+}
+
+/* With s->lock held, let go of during the try. */
+static void derived_step_locked(Reclaimer *rc) {
+        CoreSnapshotter *s = rc->s;
+        uint64_t next;
+        int r;
+
+        pthread_mutex_unlock(&s->lock);
+        r = store_derived_retry_due(s->store, clock_usec(CLOCK_MONOTONIC), &next);
+        if (r > 0)
+                log_info("%s: counted what each user holds; quotas are checked again", s->name);
+        else if (r < 0)
+                log_warning_errno(r, "%s: cannot count what each user holds (tried again later): %m", s->name);
+        pthread_mutex_lock(&s->lock);
+        rc->derived_next = next;
+}
+
+/* With s->lock held: until something is queued, or the totals are due. */
+static void wait_locked(Reclaimer *rc) {
+        struct timespec deadline;
+        uint64_t now;
+
+        if (rc->derived_next == UINT64_MAX) {
+                pthread_cond_wait(&rc->changed, &rc->s->lock);
+                return;
+        }
+        now = clock_usec(CLOCK_MONOTONIC);
+        deadline = monotonic_deadline(rc->derived_next > now ? rc->derived_next - now : 0);
+        (void) pthread_cond_timedwait(&rc->changed, &rc->s->lock, &deadline);
+}
+
 static void *reclaim_thread(void *userdata) {
         Reclaimer *rc = userdata;
         CoreSnapshotter *s = rc->s;
@@ -245,17 +290,19 @@ static void *reclaim_thread(void *userdata) {
         for (;;) {
                 bool woken = false;
 
-                while (!atomic_load(&s->stopping) && rc->n_queue == 0 && !rc->start_scan) {
-                        pthread_cond_wait(&rc->changed, &s->lock);
+                while (!atomic_load(&s->stopping) && rc->n_queue == 0 && !rc->start_scan && !derived_due(rc)) {
+                        wait_locked(rc);
                         woken = true;
                 }
-                if (woken)
+                if (woken && rc->n_queue > 0)
                         gather_locked(rc);
                 if (atomic_load(&s->stopping))
                         break;
                 /* What Removes queue waits for one page of the search at most. */
                 if (rc->start_scan)
                         start_scan_step_locked(rc);
+                if (derived_due(rc))
+                        derived_step_locked(rc);
                 if (rc->n_queue > 0 && !atomic_load(&s->stopping))
                         reclaim_one_locked(rc);
         }

@@ -186,18 +186,6 @@ bool core_derived_missing(Core *c) {
         return false;
 }
 
-void core_derived_retry(Core *c) {
-        for (size_t i = 0; i < c->n_snapshotters; i++) {
-                CoreSnapshotter *s = c->snapshotters[i];
-                int r = store_derived_retry(s->store);
-
-                if (r > 0)
-                        log_info("%s: counted what each user holds; quotas are checked again", s->name);
-                else if (r < 0)
-                        log_warning_errno(r, "%s: cannot count what each user holds: %m", s->name);
-        }
-}
-
 size_t core_n_snapshotters(Core *c) {
         return c->n_snapshotters;
 }

@@ -42,9 +42,9 @@ Core *core_free(Core *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Core *, core_free);
 
 /* Whether a snapshotter's store opened without its totals per user and transient index
- * (store_derived_missing(): its filesystem was full), and another try to build them. */
+ * (store_derived_missing(): its filesystem was full). Each snapshotter's reclaim thread
+ * builds them once there is space, with back-off (store_derived_retry_due()), and logs it. */
 bool core_derived_missing(Core *c);
-void core_derived_retry(Core *c);
 
 /* Available snapshotters, overlayfs first. */
 size_t core_n_snapshotters(Core *c);

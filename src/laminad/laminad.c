@@ -25,7 +25,6 @@
 #define STOP_GRACE_USEC (500 * 1000ULL)
 /* While a store lacks its totals per user (its filesystem was full at start): how often
  * building them is tried again, beside each write. */
-#define DERIVED_TIMER_USEC (10 * USEC_PER_SEC)
 
 typedef struct Arguments {
         const char *config;
@@ -44,7 +43,6 @@ typedef struct Daemon {
         BusContext *context;
         sd_event_source *idle_timer;
         sd_event_source *stop_timer; /* after a signal: the end of the grace period */
-        sd_event_source *derived_timer; /* building the totals per user again (core_derived_retry) */
         uint64_t idle_usec;
         bool stopping;      /* no longer taking work: the name is being released */
         bool name_released; /* the bus routes nothing new to us */
@@ -427,33 +425,13 @@ static int daemon_setup_bus(Daemon *d, Core *core, size_t fd_limit, uint64_t app
         return 0;
 }
 
-static int on_derived_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Daemon *d = userdata;
-
-        core_derived_retry(d->context->core);
-        if (core_derived_missing(d->context->core)) {
-                (void) sd_event_source_set_time_relative(s, DERIVED_TIMER_USEC);
-                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-        }
-        return 0;
-}
-
-/* A store opened without its totals per user: serve what works without them, and count
- * them as soon as there is space. */
-static void daemon_watch_derived(Daemon *d) {
-        int r;
-
-        if (!core_derived_missing(d->context->core))
-                return;
-        log_warning("the filesystem holding the snapshot metadata is too full to count what each user holds: "
-                    "reads, Remove and Cleanup work, calls that check a user's quota are refused until it is "
-                    "counted (tried again at each write and every %llu s)",
-                    (unsigned long long) (DERIVED_TIMER_USEC / USEC_PER_SEC));
-        r = sd_event_add_time_relative(d->event, &d->derived_timer, CLOCK_MONOTONIC, DERIVED_TIMER_USEC,
-                                       USEC_PER_SEC, on_derived_timer, d);
-        if (r < 0)
-                log_warning_errno(r, "cannot set up the timer that counts what each user holds; counted at the "
-                                  "next write: %m");
+/* A store opened without its totals per user: serve what works without them (the core
+ * counts them in the background once there is space). */
+static void daemon_warn_derived(Daemon *d) {
+        if (core_derived_missing(d->context->core))
+                log_warning("the filesystem holding the snapshot metadata is too full to count what each user "
+                            "holds: reads, Remove and Cleanup work, calls that check a user's quota are refused "
+                            "until it is counted (in the background, once there is space)");
 }
 
 /* Returns r. */
@@ -462,7 +440,6 @@ static int daemon_free(Daemon *d, int r) {
         sd_bus_flush_close_unref(d->bus);
         sd_event_source_unref(d->idle_timer);
         sd_event_source_unref(d->stop_timer);
-        sd_event_source_unref(d->derived_timer);
         sd_event_unref(d->event);
         return r;
 }
@@ -538,7 +515,7 @@ static int run(int argc, char *argv[]) {
 
         r = daemon_setup_bus(&d, core, fd_limit, a.apply_stall_usec);
         if (r >= 0) {
-                daemon_watch_derived(&d);
+                daemon_warn_derived(&d);
                 log_info("laminad %s serving %s (state %s, runtime %s)", LAMINA_VERSION, BUS_NAME, a.state_dir,
                          a.runtime_dir);
                 r = sd_event_loop(d.event);

@@ -7,10 +7,12 @@
  * without them (derived_missing), so that reads, and the writes that free space (Remove,
  * Cleanup), still work: the free pages of the data file are left to them. Meanwhile neither
  * is kept, no write stamps them as kept, the totals refuse to be read and the transient walk
- * reads every record. Each write tries again, at most every DERIVED_RETRY_USEC and only once
- * the filesystem has space, and so does store_derived_retry(). Whatever is killed when, the
- * build is one transaction, and a store whose last writer did not stamp them is built again
- * at the next open. */
+ * reads every record. store_derived_retry_due() tries again, off the event loop (the core's
+ * reclaim thread): it looks at the filesystem every DERIVED_POLL_USEC while it is full, and
+ * once it has space builds them, which reads every record: after a failure again only after
+ * DERIVED_RETRY_FIRST_USEC, doubled after each up to DERIVED_RETRY_MAX_USEC, unless space
+ * was freed meanwhile. Whatever is killed when, the build is one transaction, and a store
+ * whose last writer did not stamp them is built again at the next open. */
 
 #include <endian.h>
 #include <inttypes.h>
@@ -23,7 +25,9 @@
 #include "strutil.h"
 
 #define DERIVED_FREE_MIN ((uint64_t) 1 << 20)
-#define DERIVED_RETRY_USEC (5 * (uint64_t) 1000000)
+#define DERIVED_POLL_USEC (10 * (uint64_t) 1000000)
+#define DERIVED_RETRY_FIRST_USEC (10 * (uint64_t) 1000000)
+#define DERIVED_RETRY_MAX_USEC (300 * (uint64_t) 1000000)
 
 int derived_dbs_open(Store *s, MDB_txn *txn, bool create) {
         static const struct {
@@ -131,8 +135,10 @@ static bool filesystem_has_space(Store *s) {
         return statvfs(s->dir, &sv) < 0 || (uint64_t) sv.f_bavail * sv.f_frsize >= DERIVED_FREE_MIN;
 }
 
-/* 1 when built now, 0 when there already, -ENOSPC/-EDQUOT when the filesystem is too full. */
-static int derived_build(Store *s) {
+/* 1 when built now, 0 when there already, -ENOSPC/-EDQUOT when the filesystem is too full;
+ * *ret_tried: whether it read the records to build them (not when the filesystem has less
+ * than DERIVED_FREE_MIN free). */
+static int derived_build(Store *s, bool *ret_tried) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         Error e = ERROR_NULL;
         BuildArgs a;
@@ -149,9 +155,10 @@ static int derived_build(Store *s) {
         if (!filesystem_has_space(s))
                 return log_debug_errno(-ENOSPC, "metadata in %s: too little space to count what each user holds",
                                        s->dir);
+        *ret_tried = true;
         log_debug("metadata in %s has no totals per user or transient index, or was written by a laminad "
                   "that did not keep them: counting them", s->dir);
-        r = store_write_now(s, build_in_txn, &a, &e);
+        r = store_write(s, build_in_txn, &a, &e);
         if (r < 0)
                 return log_debug_errno(r, "metadata in %s: %s", s->dir, e.message ?: "cannot count");
         return 1;
@@ -170,9 +177,6 @@ int store_derived_missing_in(StoreTxn *t) {
 
 /* With the build's result: whether they are missing from now on. */
 static int derived_settle(Store *s, int r) {
-        pthread_mutex_lock(&s->mutex);
-        s->derived_tried_usec = clock_usec(CLOCK_MONOTONIC);
-        pthread_mutex_unlock(&s->mutex);
         if (r == -ENOSPC || r == -EDQUOT) {
                 atomic_store(&s->derived_missing, true);
                 return 0;
@@ -182,10 +186,34 @@ static int derived_settle(Store *s, int r) {
         return r;
 }
 
+/* A try at now: as derived_build(), with when to try next. */
+static int derived_try(Store *s, uint64_t now) {
+        bool tried = false;
+        int r = derived_build(s, &tried);
+
+        pthread_mutex_lock(&s->mutex);
+        if (!tried) {
+                /* Too full to try (or found there: then nothing is due): look again soon. */
+                s->derived_full = true;
+                s->derived_due_usec = now + DERIVED_POLL_USEC;
+        } else {
+                /* Space since the last look found none: freed meanwhile, start over. */
+                if (s->derived_full)
+                        s->derived_delay_usec = DERIVED_RETRY_FIRST_USEC;
+                s->derived_full = false;
+                s->derived_tried_usec = now;
+                s->derived_due_usec = now + s->derived_delay_usec;
+                s->derived_delay_usec = MIN(2 * s->derived_delay_usec, DERIVED_RETRY_MAX_USEC);
+        }
+        pthread_mutex_unlock(&s->mutex);
+        return r;
+}
+
 int store_derived_ensure(Store *s) {
         /* Missing until found or built. */
         atomic_store(&s->derived_missing, true);
-        return derived_settle(s, derived_build(s));
+        s->derived_delay_usec = DERIVED_RETRY_FIRST_USEC;
+        return derived_settle(s, derived_try(s, clock_usec(CLOCK_MONOTONIC)));
 }
 
 bool store_derived_missing(Store *s) {
@@ -193,27 +221,31 @@ bool store_derived_missing(Store *s) {
         return atomic_load(&s->derived_missing);
 }
 
-int store_derived_retry(Store *s) {
-        int r;
+int store_derived_retry_due(Store *s, uint64_t now_usec, uint64_t *ret_next_usec) {
+        bool due;
+        int r = 0;
 
         assert(s);
+        assert(ret_next_usec);
 
-        if (!atomic_load(&s->derived_missing))
-                return 0;
-        r = derived_build(s);
-        if (derived_settle(s, r) < 0)
-                return r;
-        return r > 0;
+        if (atomic_load(&s->derived_missing)) {
+                pthread_mutex_lock(&s->mutex);
+                due = now_usec >= s->derived_due_usec;
+                pthread_mutex_unlock(&s->mutex);
+                if (due)
+                        r = derived_settle(s, derived_try(s, now_usec));
+        }
+        pthread_mutex_lock(&s->mutex);
+        *ret_next_usec = atomic_load(&s->derived_missing) ? s->derived_due_usec : UINT64_MAX;
+        pthread_mutex_unlock(&s->mutex);
+        return r;
 }
 
-void store_derived_maybe_retry(Store *s) {
-        bool due;
+void store_derived_space_freed(Store *s) {
+        assert(s);
 
-        if (!atomic_load(&s->derived_missing))
-                return;
         pthread_mutex_lock(&s->mutex);
-        due = clock_usec(CLOCK_MONOTONIC) >= s->derived_tried_usec + DERIVED_RETRY_USEC;
+        s->derived_delay_usec = DERIVED_RETRY_FIRST_USEC;
+        s->derived_due_usec = MIN(s->derived_due_usec, s->derived_tried_usec + DERIVED_RETRY_FIRST_USEC);
         pthread_mutex_unlock(&s->mutex);
-        if (due && store_derived_retry(s) < 0)
-                log_debug("metadata in %s: counting what each user holds failed; tried again later", s->dir);
 }

@@ -359,13 +359,6 @@ static int store_write_once(Store *s, store_write_fn fn, void *userdata, Error *
 }
 
 int store_write(Store *s, store_write_fn fn, void *userdata, Error *e) {
-        assert(s);
-
-        store_derived_maybe_retry(s);
-        return store_write_now(s, fn, userdata, e);
-}
-
-int store_write_now(Store *s, store_write_fn fn, void *userdata, Error *e) {
         Error saved = e ? *e : ERROR_NULL;
         int r = -ENOSPC;
 

@@ -64,7 +64,12 @@ struct Store {
         /* The totals and the transient index could not be built (store-derived.c): the
          * totals refuse to be read, neither is kept, no write stamps them as kept. */
         atomic_bool derived_missing;
-        uint64_t derived_tried_usec; /* the last attempt to build them; with mutex */
+        /* When to try building them again (store_derived_retry_due()), CLOCK_MONOTONIC; with
+         * mutex. */
+        uint64_t derived_due_usec;
+        uint64_t derived_delay_usec; /* the wait after the next try, if it fails */
+        uint64_t derived_tried_usec; /* the last try that read the records (0: none) */
+        bool derived_full;           /* the last look found the filesystem too full to try */
 
         pthread_mutex_t mutex;
         pthread_cond_t cond;
@@ -286,10 +291,5 @@ int derived_kept(StoreTxn *t, const char *key, uint8_t version, const char *txn_
 int derived_dbs_open(Store *s, MDB_txn *txn, bool create);
 /* At open: builds what is missing; on a full filesystem leaves them missing. */
 int store_derived_ensure(Store *s);
-/* At the start of every store_write(): another try while they are missing, at most every
- * few seconds and only when the filesystem has space. */
-void store_derived_maybe_retry(Store *s);
 /* Whether the write transaction t, just begun, finds them missing. */
 int store_derived_missing_in(StoreTxn *t);
-/* store_write() without that try. */
-int store_write_now(Store *s, store_write_fn fn, void *userdata, Error *e);

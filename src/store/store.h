@@ -111,12 +111,19 @@ int store_walk_owner_from(StoreTxn *t, uid_t owner, const char *from, const Filt
 
 /* Whether the totals per owner and the transient index are missing: they could not be
  * built at open because the filesystem holding the store was full. store_owner_totals()
- * then fails with ENOSPC saying so, and store_walk_transient() reads every record. Each
- * store_write() tries again (at most every few seconds, once the filesystem has space);
- * store_derived_retry() tries now: 1 when it built them, 0 when they are there or still
- * cannot be built. Never inside a transaction. */
+ * then fails with ENOSPC saying so, and store_walk_transient() reads every record. */
 bool store_derived_missing(Store *s);
-int store_derived_retry(Store *s);
+/* Builds them when it is time at now_usec (CLOCK_MONOTONIC): while the filesystem has less
+ * than 1 MiB free it only looks (statvfs), again 10 s later; once it has, it builds them,
+ * which reads every record in a write transaction: after a failure it tries again 10 s
+ * later, then 20 s, 40 s... up to every 5 min, and 10 s after the last try once space was
+ * freed (store_derived_space_freed(), or the filesystem full at the last look). 1 when it
+ * built them, 0 when not (not yet due, there, or still too full), negative on another
+ * failure; *ret_next_usec: when to call it again (UINT64_MAX: they are there). Off the event
+ * loop, never inside a transaction. */
+int store_derived_retry_due(Store *s, uint64_t now_usec, uint64_t *ret_next_usec);
+/* The caller freed space on the filesystem holding the store (removed snapshots' data). */
+void store_derived_space_freed(Store *s);
 
 /* The label of a snapshot its maker asked to go when it goes (core.h); the store keeps an
  * index of the active snapshots and views carrying it. */

@@ -7,7 +7,7 @@
 # Update (growing its labels) are QuotaExceeded saying the totals are not counted yet; the
 # same after a restart
 # while full. Once space is freed they are counted (the log says so, without a restart; in
-# the stores no call writes to, by laminad's timer), every call works, and the metadata is
+# the stores no call writes to too: in the background), every call works, and the metadata is
 # consistent (store_verify checks the totals and the index against the records, after the
 # writes made while they were missing).
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
@@ -38,7 +38,7 @@ stop_laminad
 
 # Every snapshotter's store as an older laminad left it; then the filesystem fills up. A
 # user's Prepare on one reads its totals in the others too, which no write of that call
-# touches: only laminad's timer counts them there.
+# touches: only the background retry counts them there.
 n_stores=0
 for d in "$state"/*/; do
         [ -e "$d/data.mdb" ] || continue

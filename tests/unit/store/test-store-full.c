@@ -137,7 +137,7 @@ static int count_transient(const SnapshotInfo *info, void *userdata) {
 /* Without the totals and the transient index on a full filesystem, the store opens anyway:
  * reads work, the totals refuse to be read saying why, the transient walk reads every
  * record; writes made meanwhile are counted when they are built, at the next open or by
- * store_derived_retry() once there is space. */
+ * store_derived_retry_due() once there is space. */
 TEST(a_store_without_totals_opens_on_a_full_filesystem) {
         TestStore ts;
         Store *s = test_store_new(&ts, 0);
@@ -145,6 +145,7 @@ TEST(a_store_without_totals_opens_on_a_full_filesystem) {
         _cleanup_(labels_clear) Labels l = LABELS_NULL;
         StoreOwnerTotals o;
         Error e = ERROR_NULL;
+        uint64_t next;
         unsigned n = 0;
 
         ASSERT_OK(labels_set(&l, STORE_LABEL_TRANSIENT, ":1.1"));
@@ -177,19 +178,19 @@ TEST(a_store_without_totals_opens_on_a_full_filesystem) {
         t_verify(s);
         ts.store = store_free(ts.store);
 
-        /* the same, built by a retry */
+        /* the same, built by a retry once it is due (a write never tries: it may run on the
+         * event loop, and the try reads every record) */
         test_raw_change(ts.dir.db, drop_derived, NULL);
         arm(&ts, FAULT_ALL);
         ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
         s = ts.store;
         ASSERT_TRUE(store_derived_missing(s));
-        ASSERT_TRUE(store_derived_retry(s) == 0);
         fault = FAULT_NONE;
         ASSERT_TRUE(t_remove_as(s, 1000, "t2", NULL, NULL) == 3);
-        /* 0 only if that write's own try (due after a few seconds) counted them */
-        ASSERT_TRUE(store_derived_retry(s) >= 0);
-        ASSERT_TRUE(!store_derived_missing(s));
-        ASSERT_TRUE(store_derived_retry(s) == 0);
+        ASSERT_TRUE(store_derived_missing(s));
+        ASSERT_TRUE(store_derived_retry_due(s, 0, &next) == 0 && next < UINT64_MAX);
+        ASSERT_TRUE(store_derived_retry_due(s, next, &next) == 1);
+        ASSERT_TRUE(!store_derived_missing(s) && next == UINT64_MAX);
         t_verify(s);
         ASSERT_OK(store_read_begin(s, &t));
         ASSERT_OK(store_owner_totals(t, 1000, &o, NULL));
@@ -198,5 +199,57 @@ TEST(a_store_without_totals_opens_on_a_full_filesystem) {
         test_store_done(&ts);
 }
 
+#define SEC ((uint64_t) 1000000)
+
+/* Building the totals reads every record: a store that cannot build them (here every write
+ * fails, though the filesystem shows space) tries again with back-off, on the caller's
+ * clock: 10 s after it opened, then 20, 40, 80, 160 s, then every 5 min, never before it is
+ * due; once space was freed, 10 s after the last try, and the waits start over; a store
+ * that built them asks for nothing more. */
+TEST(building_the_totals_again_backs_off) {
+        static const uint64_t waits[] = { 20 * SEC, 40 * SEC, 80 * SEC, 160 * SEC, 300 * SEC, 300 * SEC };
+        TestStore ts;
+        Store *s = test_store_new(&ts, 0);
+        uint64_t due, next, before = clock_usec(CLOCK_MONOTONIC);
+        unsigned hits;
+
+        ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1000, "a", 0, NULL, NULL, NULL) == 1);
+        ts.store = store_free(ts.store);
+        test_raw_change(ts.dir.db, drop_derived, NULL);
+        arm(&ts, FAULT_ALL);
+        ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
+        s = ts.store;
+        ASSERT_TRUE(store_derived_missing(s) && faults_hit > 0);
+
+        hits = faults_hit;
+        ASSERT_TRUE(store_derived_retry_due(s, 0, &due) == 0 && faults_hit == hits);
+        ASSERT_TRUE(due >= before + 10 * SEC && due <= clock_usec(CLOCK_MONOTONIC) + 10 * SEC);
+        for (size_t i = 0; i < ELEMENTSOF(waits); i++) {
+                ASSERT_TRUE(store_derived_retry_due(s, due - 1, &next) == 0 && next == due && faults_hit == hits);
+                ASSERT_TRUE(store_derived_retry_due(s, due, &next) == 0 && faults_hit > hits);
+                ASSERT_TRUE(next == due + waits[i]);
+                hits = faults_hit;
+                due = next;
+        }
+
+        /* space freed: 10 s after the last try, then 10, 20 s... again */
+        store_derived_space_freed(s);
+        ASSERT_TRUE(store_derived_retry_due(s, 0, &next) == 0 && next == due - 300 * SEC + 10 * SEC);
+        due = next;
+        ASSERT_TRUE(store_derived_retry_due(s, due, &next) == 0 && faults_hit > hits);
+        ASSERT_TRUE(next == due + 10 * SEC);
+        due = next;
+        ASSERT_TRUE(store_derived_retry_due(s, due, &next) == 0 && next == due + 20 * SEC);
+        due = next;
+
+        fault = FAULT_NONE;
+        ASSERT_TRUE(store_derived_retry_due(s, due - 1, &next) == 0 && store_derived_missing(s));
+        ASSERT_TRUE(store_derived_retry_due(s, due, &next) == 1);
+        ASSERT_TRUE(!store_derived_missing(s) && next == UINT64_MAX);
+        ASSERT_TRUE(store_derived_retry_due(s, due + 3600 * SEC, &next) == 0 && next == UINT64_MAX);
+        t_verify(s);
+        test_store_done(&ts);
+}
+
 TEST_MAIN(TEST_ENTRY(full_filesystem_refuses_writes_keeps_reads), TEST_ENTRY(failed_meta_write_is_survived),
-          TEST_ENTRY(a_store_without_totals_opens_on_a_full_filesystem))
+          TEST_ENTRY(a_store_without_totals_opens_on_a_full_filesystem), TEST_ENTRY(building_the_totals_again_backs_off))
