@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <endian.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "mount-api.h"
@@ -60,12 +62,42 @@ static int mkdir_p_open(const char *path, int *ret_fd) {
         return 0;
 }
 
-/* Opens (creating it when missing) the directory of owner in parent_fd, and makes sure it
- * is owner's and 0700 whatever happened to it: only root can create entries in parent_fd,
- * but the owner may have chmod-ed it. */
+/* The kernel's form of the access ACL "u::rwx,u:OWNER:--x,g::---,m::--x,o::---". */
+struct owner_dir_acl {
+        uint32_t version;
+        struct {
+                uint16_t tag, perm;
+                uint32_t id;
+        } entries[5];
+};
+
+static void owner_dir_acl_init(struct owner_dir_acl *acl, uid_t owner) {
+        static const struct { uint16_t tag, perm; } entries[5] = {
+                { 0x01, 07 }, /* ACL_USER_OBJ: rwx */
+                { 0x02, 01 }, /* ACL_USER owner: --x */
+                { 0x04, 00 }, /* ACL_GROUP_OBJ */
+                { 0x10, 01 }, /* ACL_MASK: --x */
+                { 0x20, 00 }, /* ACL_OTHER */
+        };
+
+        acl->version = htole32(2);
+        for (size_t i = 0; i < ELEMENTSOF(entries); i++) {
+                acl->entries[i].tag = htole16(entries[i].tag);
+                acl->entries[i].perm = htole16(entries[i].perm);
+                acl->entries[i].id = htole32(entries[i].tag == 0x02 ? (uint32_t) owner : UINT32_MAX);
+        }
+}
+
+/* Opens (creating it when missing) the directory of owner in parent_fd. It is root's, and
+ * an ACL lets the owner search it and nothing more: the owner reaches its mounts there by
+ * their random names, other users cannot (mount points are public in mountinfo), and the
+ * owner cannot create files on laminad's runtime filesystem (/run, shared by every service
+ * and counted by no quota). Owner and ACL are set again whatever happened to them, which
+ * also takes back the directories older versions gave to the owner. */
 static int owner_dir_open(int parent_fd, uid_t owner, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
         char name[11], proc_path[PROC_FD_PATH_MAX];
+        struct owner_dir_acl acl;
         struct stat st;
         int r;
 
@@ -76,9 +108,13 @@ static int owner_dir_open(int parent_fd, uid_t owner, int *ret_fd) {
         if (fstat(fd, &st) < 0)
                 return -errno;
         snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
-        if (st.st_uid != owner && chown(proc_path, owner, (gid_t) -1) < 0)
+        if ((st.st_uid != 0 || st.st_gid != 0) && chown(proc_path, 0, 0) < 0)
                 return -errno;
-        if ((st.st_mode & 07777) != 0700 && chmod(proc_path, 0700) < 0)
+        if (owner != 0) {
+                owner_dir_acl_init(&acl, owner);
+                if (setxattr(proc_path, "system.posix_acl_access", &acl, sizeof acl, 0) < 0)
+                        return -errno;
+        } else if ((st.st_mode & 07777) != 0700 && chmod(proc_path, 0700) < 0)
                 return -errno;
         *ret_fd = TAKE_FD(fd);
         return 0;
@@ -107,6 +143,9 @@ int mount_point_create(const char *parent_path, uid_t owner, char **ret_path, in
         if (r < 0)
                 return error_set_errno(e, r, "cannot create the mount directory %s", QUOTE(parent_path));
         r = owner_dir_open(parent_fd, owner, &owner_fd);
+        if (r == -EOPNOTSUPP)
+                return error_set_errno(e, r, "cannot give uid %u its mount directory in %s: its filesystem has no "
+                                       "POSIX ACLs", (unsigned) owner, QUOTE(parent_path));
         if (r < 0)
                 return error_set_errno(e, r, "cannot create the mount directory of uid %u in %s", (unsigned) owner,
                                        QUOTE(parent_path));

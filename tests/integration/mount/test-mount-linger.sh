@@ -85,7 +85,12 @@ case "$mnt" in
 "$T/run/mounts/$sn/$(id -u "$owner")/"????????????????) pass "in the owner's directory, a random name" ;;
 *) fail "mount path $mnt" ;;
 esac
-expect "the owner's directory is the owner's, 0700" "$(stat -c '%u %a' "$(dirname "$mnt")")" "$(id -u "$owner") 700"
+expect "the owner's directory is root's, searchable by the owner through its ACL" \
+        "$(stat -c '%u %a' "$(dirname "$mnt")")" "0 710"
+harness_as "$owner" touch "$(dirname "$mnt")/fill" 2>/dev/null && fail "owner creates files beside its mounts" ||
+        pass "owner cannot create files beside its mounts"
+harness_as "$owner" ls "$(dirname "$mnt")" >/dev/null 2>&1 && fail "owner lists its mount directory" ||
+        pass "owner cannot list its mount directory"
 harness_as "$owner" cat "$mnt/secret.conf" >/dev/null 2>&1 && pass "owner reads its mount" || fail "owner cannot read its mount"
 harness_as "$owner" sh -c "echo one >'$mnt/w/f1'" && pass "owner writes its mount" || fail "owner cannot write its mount"
 for cmd in "ls '$mnt'" "cat '$mnt/secret.conf'" "touch '$mnt/w/intruder'" "ls '$(dirname "$mnt")'"; do

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "mount-api-test-util.h"
 
@@ -507,17 +508,20 @@ static void body_mount_point(const char *dir) {
         ASSERT_OK(stat(parent, &st));
         ASSERT_TRUE((st.st_mode & 07777) == 0755 && st.st_uid == 0);
         ASSERT_OK(stat(owner_dir, &st));
-        ASSERT_TRUE((st.st_mode & 07777) == 0700 && st.st_uid == 1234);
+        ASSERT_TRUE((st.st_mode & 07777) == 0710 && st.st_uid == 0 && st.st_gid == 0); /* g: the ACL's mask */
+        ASSERT_TRUE(getxattr(owner_dir, "system.posix_acl_access", NULL, 0) == 44); /* five entries */
         ASSERT_OK(stat(path, &st));
         ASSERT_TRUE((st.st_mode & 07777) == 0700 && st.st_uid == 0);
         ASSERT_TRUE(strncmp(path, owner_dir, strlen(owner_dir)) == 0 && strlen(path) == strlen(owner_dir) + 17);
 
-        /* a new, random name each time; the owner's directory is put right again */
+        /* a new, random name each time; the owner's directory is put right again, also
+         * when an older version gave it to the owner */
         ASSERT_OK(chmod(owner_dir, 0755));
+        ASSERT_OK(chown(owner_dir, 1234, 1234));
         ASSERT_OK(mount_point_create(parent, 1234, &path2, &fd2, &e));
         ASSERT_TRUE(!streq(path, path2));
         ASSERT_OK(stat(owner_dir, &st));
-        ASSERT_TRUE((st.st_mode & 07777) == 0700);
+        ASSERT_TRUE((st.st_mode & 07777) == 0710 && st.st_uid == 0 && st.st_gid == 0);
 
         ASSERT_OK(mount_point_remove(path));
         ASSERT_TRUE(stat(path, &st) < 0 && errno == ENOENT);
