@@ -10,12 +10,9 @@
 sn=${1:?usage: test-apply-devices.sh SNAPSHOTTER}
 command -v python3 >/dev/null || harness_skip "python3 is not installed (it writes the layers)"
 harness_setup --polkit
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+harness_install_policy
 user=$(harness_add_user dev)
-sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$user")\")/" \
-        "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-test.rules"
-harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+harness_install_group_rule "$user"
 
 # layer NAME TYPE:PATH[:MAJOR:MINOR|:MODE]...: a tar in $T/NAME.tar, readable by the user.
 layer() {

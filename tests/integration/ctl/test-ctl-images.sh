@@ -6,8 +6,7 @@
 # their own; busctl lists them without laminactl; bad names are InvalidArgument.
 . "$(dirname "$0")/ctl-lib.sh"
 harness_setup --polkit
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+harness_install_policy
 user=$(harness_add_user img)
 uid=$(id -u "$user")
 
@@ -83,9 +82,7 @@ expect "GetImage returns the image's config" "$got" 2
 
 # A user sees root's images, builds on them, names them in the own namespace, and cannot
 # remove root's.
-sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$user")\")/" \
-        "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-test.rules"
-harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+harness_install_group_rule "$user"
 CTL_AS="harness_as $user"
 ok "user: images" --json=short images
 expect "user sees root's images" "$(json 'map([.name, .owner]) | sort')" '[["a:1",0],["b:1",0]]'

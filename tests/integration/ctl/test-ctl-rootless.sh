@@ -31,18 +31,11 @@ case "${TMPDIR:-}" in
 esac
 
 harness_setup --polkit --idle-timeout 300
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+harness_install_policy
 user=$(harness_add_user rootless)
 other=$(harness_add_user other)
 plain=$(harness_add_user plain) # no subordinate ranges
-{
-        for u in "$user" "$other" "$plain"; do
-                sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$u")\")/" \
-                        "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
-        done
-} >"$T/50-lamina-test.rules"
-harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+harness_install_group_rule "$user" "$other" "$plain"
 # Ranges far above any real user's (100000 + 65536 n), one per test user by uid.
 for u in "$user" "$other"; do
         s=$((1000000000 + $(id -u "$u") * 65536))

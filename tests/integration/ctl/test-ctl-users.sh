@@ -4,8 +4,7 @@
 # the guide's group rule (no session needed), own namespace plus root's images, --user.
 . "$(dirname "$0")/ctl-lib.sh"
 harness_setup --polkit
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+harness_install_policy
 user=$(harness_add_user ctl)
 uid=$(id -u "$user")
 
@@ -20,9 +19,7 @@ expect "user: prepare without authorization fails" "$rc" 1
 printf '%s\n' "$err" | grep -q '^laminactl: ' || fail "refusal message: $err"
 
 # The guide's rule, for the test user's own group.
-sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$user")\")/" \
-        "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-test.rules"
-harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+harness_install_group_rule "$user"
 rule_active() {
         ctl prepare mine base
         [ "$rc" = 0 ]

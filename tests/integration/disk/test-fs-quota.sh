@@ -47,15 +47,10 @@ xfs)
         ;;
 esac
 
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+harness_install_policy
 alice=$(harness_add_user fsq-a)
 bob=$(harness_add_user fsq-b)
-for u in "$alice" "$bob"; do
-        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$u")\")/" \
-                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-$u.rules"
-        harness_install_file "$T/50-lamina-$u.rules" "/etc/polkit-1/rules.d/50-lamina-test-$u.rules"
-done
+harness_install_group_rule "$alice" "$bob"
 printf '[Quota]\nBytes=8M\nInodes=infinity\n' >"$T/laminad.conf"
 mkdir -p "$T/l"
 head -c 12M /dev/urandom >"$T/l/big"
@@ -144,9 +139,7 @@ ok "root: umount" -s "$SN" umount r
 # then 200 active snapshots.
 command -v strace >/dev/null || harness_die "strace is missing (tools/install-deps.sh)"
 carol=$(harness_add_user fsq-c)
-sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$carol")\")/" \
-        "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-$carol.rules"
-harness_install_file "$T/50-lamina-$carol.rules" "/etc/polkit-1/rules.d/50-lamina-test-$carol.rules"
+harness_install_group_rule "$carol"
 CTL_AS="harness_as $carol"
 carol_ready() {
         ctl -q -s "$SN" prepare s1

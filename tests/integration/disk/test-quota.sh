@@ -10,16 +10,11 @@
 QUOTA=org.lamina.snapshot1.Error.QuotaExceeded
 
 harness_setup --polkit --idle-timeout 600
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+harness_install_policy
 alice=$(harness_add_user quota-a)
 bob=$(harness_add_user quota-b)
 # Both users may manage their own snapshots: the guide's group rule, for each one's group.
-for u in "$alice" "$bob"; do
-        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$u")\")/" \
-                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-$u.rules"
-        harness_install_file "$T/50-lamina-$u.rules" "/etc/polkit-1/rules.d/50-lamina-test-$u.rules"
-done
+harness_install_group_rule "$alice" "$bob"
 
 # The main file and drop-ins: 20-tight.conf lowers what the main file set, bob has his own.
 mkdir "$T/laminad.conf.d"

@@ -19,12 +19,9 @@ STALL="$LAMINA_BUILD_DIR/tests/integration/lib/fuse-stall"
 grep -qw fuse /proc/filesystems || harness_skip "the kernel has no FUSE"
 command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
 harness_setup --polkit
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+harness_install_policy
 user=$(harness_add_user stall)
-sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$user")\")/" \
-        "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-test.rules"
-harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+harness_install_group_rule "$user"
 
 fuse_pid="" fuse2_pid="" mount_pid=""
 stop_server() {

@@ -203,6 +203,24 @@ harness_install_file() {
         echo "$2" >>"$T/.harness/files"
 }
 
+# Our polkit actions (polkit/org.lamina.snapshot1.policy) where polkitd reads them.
+harness_install_policy() {
+        harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
+                /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+}
+
+# The guide's group rule (polkit/50-lamina-group.rules.example: members of a group may
+# manage and mount their own snapshots) for each USER's own group, one rules file each.
+# In the test's own shell, as harness_install_file.
+harness_install_group_rule() {
+        for _rule_user; do
+                sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$_rule_user")\")/" \
+                        "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example" >"$T/50-lamina-test-$_rule_user.rules"
+                harness_install_file "$T/50-lamina-test-$_rule_user.rules" \
+                        "/etc/polkit-1/rules.d/50-lamina-test-$_rule_user.rules"
+        done
+}
+
 # Creates an unprivileged user (and its group) removed at cleanup; prints its name.
 harness_add_user() {
         _user="lt-${1:-user}-$(tr -dc a-z0-9 </dev/urandom | head -c 6)"

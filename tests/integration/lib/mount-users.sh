@@ -15,17 +15,10 @@ case "${TMPDIR:-}" in
 /var/tmp/lamina-btrfs.*/fs) chmod 0755 "$TMPDIR" "$(dirname "$TMPDIR")" ;;
 esac
 harness_setup --polkit
-harness_install_file "$LAMINA_SOURCE_DIR/polkit/org.lamina.snapshot1.policy" \
-        /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
+harness_install_policy
 owner=$(harness_add_user owner)
 other=$(harness_add_user other)
-{
-        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$owner")\")/" \
-                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
-        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$other")\")/" \
-                "$LAMINA_SOURCE_DIR/polkit/50-lamina-group.rules.example"
-} >"$T/50-lamina-test.rules"
-harness_install_file "$T/50-lamina-test.rules" /etc/polkit-1/rules.d/50-lamina-test.rules
+harness_install_group_rule "$owner" "$other"
 
 OBJ=/org/lamina/snapshot1/$sn
 bg_pids=""
