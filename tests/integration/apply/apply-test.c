@@ -103,6 +103,18 @@ char *at_data_dir(const MountSpecList *specs) {
         return NULL;
 }
 
+char *at_prepare(BusTest *t, const char *key, const char *parent, const char *layer) {
+        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
+        char *data;
+
+        BT_ASSERT_OK(t, bt_prepare(t, key, parent, NULL, &specs));
+        data = at_data_dir(&specs);
+        ASSERT_TRUE(data);
+        if (layer)
+                BT_ASSERT_OK(t, at_apply_file(t, key, layer, NULL));
+        return data;
+}
+
 typedef struct Lines {
         char **items;
         size_t n, cap;

@@ -18,6 +18,9 @@ int at_apply_file(BusTest *t, const char *key, const char *path, char **ret_diff
  * upperdir, the bind source, or for btrfs the subvolume of $LAMINA_TEST_DIR/state/btrfs/
  * snapshots that subvolid= names. NULL for a view of several layers. */
 char *at_data_dir(const MountSpecList *specs);
+/* Prepares key on parent ("" for none), then Applies the file layer to it unless NULL;
+ * its data directory (at_data_dir). Aborts when any of it fails. */
+char *at_prepare(BusTest *t, const char *key, const char *parent, const char *layer);
 
 typedef struct ManifestOptions {
         /* Paths relative to the root that are left out, with everything below them. */

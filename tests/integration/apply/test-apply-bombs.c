@@ -33,16 +33,6 @@ static BusTest bus;
 static const char *snapshotter, *corpus_script, *T;
 static unsigned failures;
 
-static char *prepare_target(const char *key) {
-        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
-        char *data;
-
-        BT_ASSERT_OK(&bus, bt_prepare(&bus, key, "", NULL, &specs));
-        data = at_data_dir(&specs);
-        ASSERT_TRUE(data);
-        return data;
-}
-
 /* Sends Apply(key, fd); while it runs another snapshot's Stat is answered; the reply. */
 static void apply_and_stat(const char *key, int fd, AtReply *reply) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
@@ -75,8 +65,8 @@ static void run_corpus(void) {
         ASSERT_TRUE(dir);
         ASSERT_OK(RET_NERRNO(mkdir(dir, 0755)));
         ASSERT_OK(at_run(STRV_MAKE("python3", (char *) corpus_script, "--bombs", dir)));
-        data = prepare_target("target");
-        free(prepare_target("bystander"));
+        data = at_prepare(&bus, "target", "", NULL);
+        free(at_prepare(&bus, "bystander", "", NULL));
         ASSERT_OK(manifest_take(data, &mo, &before));
 
         ASSERT_OK(at_laminad_pid(&bus, &laminad));
@@ -179,8 +169,8 @@ static void run_cpu(void) {
         int p[2], status;
         pid_t feeder;
 
-        free(prepare_target("target"));
-        free(prepare_target("bystander"));
+        free(at_prepare(&bus, "target", "", NULL));
+        free(at_prepare(&bus, "bystander", "", NULL));
         ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
         feeder = feed_forever(p[1]);
         close(p[1]);
@@ -197,8 +187,8 @@ static void run_timeout(void) {
         AtReply reply;
         int p[2];
 
-        free(prepare_target("target"));
-        free(prepare_target("bystander"));
+        free(at_prepare(&bus, "target", "", NULL));
+        free(at_prepare(&bus, "bystander", "", NULL));
         ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
         apply_and_stat("target", p[0], &reply);
         expect("a silent pipe", &reply, "QuotaExceeded", "longer than the limit of 3 s");

@@ -313,16 +313,13 @@ static void apply_one_entry(const char *key, int p[2], AtReply *reply, pid_t *re
 }
 
 TEST(parser_confined_mid_apply) {
-        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
         _cleanup_free_ char *data = NULL, *second = NULL;
         AtReply reply;
         pid_t helper, parser, writer;
         char end[1024] = {}, buf[16] = "";
         int p[2], fd;
 
-        BT_ASSERT_OK(&bus, bt_prepare(&bus, "confined", "", NULL, &specs));
-        data = at_data_dir(&specs);
-        ASSERT_TRUE(data);
+        data = at_prepare(&bus, "confined", "", NULL);
 
         apply_one_entry("confined", p, &reply, &helper, &parser, &writer);
         check_parser(parser, p[0]);
@@ -349,16 +346,13 @@ TEST(parser_confined_mid_apply) {
 /* The helper SIGKILLed mid-Apply: the Apply fails, the parser and the writer die with it,
  * the snapshot is as it was. */
 TEST(killed_helper_leaves_nothing) {
-        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
         _cleanup_free_ char *data = NULL, *before = NULL, *after = NULL;
         const ManifestOptions mo = { .ignore_root_times = true };
         pid_t helper, parser, writer;
         AtReply reply;
         int p[2];
 
-        BT_ASSERT_OK(&bus, bt_prepare(&bus, "killed", "", NULL, &specs));
-        data = at_data_dir(&specs);
-        ASSERT_TRUE(data);
+        data = at_prepare(&bus, "killed", "", NULL);
         ASSERT_OK(manifest_take(data, &mo, &before));
 
         apply_one_entry("killed", p, &reply, &helper, &parser, &writer);

@@ -150,18 +150,6 @@ static char *take_manifest(const char *data) {
         return m;
 }
 
-/* Active snapshot key holding the base layer; its data directory. */
-static char *prepare_base(const char *key, const char *base) {
-        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
-        char *data;
-
-        BT_ASSERT_OK(&bus, bt_prepare(&bus, key, "", NULL, &specs));
-        data = at_data_dir(&specs);
-        ASSERT_TRUE(data);
-        BT_ASSERT_OK(&bus, at_apply_file(&bus, key, base, NULL));
-        return data;
-}
-
 static long now_ms(void) {
         struct timespec ts;
 
@@ -172,7 +160,7 @@ static long now_ms(void) {
 /* The before and after trees from a snapshot that takes the big layer undisturbed; the
  * time that took, for the random kills. */
 static long reference(const char *base, const char *big) {
-        _cleanup_free_ char *data = prepare_base("reference", base);
+        _cleanup_free_ char *data = at_prepare(&bus, "reference", "", base);
         long start;
 
         before = take_manifest(data);
@@ -278,7 +266,7 @@ static void crash_once(unsigned i, PointKind k, long delay_ms, const char *base,
         pid_t pid, tracer = 0;
 
         ASSERT_TRUE(key);
-        data = prepare_base(key, base);
+        data = at_prepare(&bus, key, "", base);
         /* Removes free their data in a thread of laminad's own, whose unlinkat()s strace
          * would count too: Cleanup waits until that is done. */
         BT_ASSERT_OK(&bus, bt_cleanup(&bus, NULL));

@@ -310,14 +310,9 @@ typedef struct Case {
 /* A fresh active snapshot on base with prepop.tar applied; its data dir and the dir to
  * leave out of the outside manifest. */
 static void prepare_target(const char *key, char **ret_data, char **ret_snapshot_dir) {
-        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
         _cleanup_free_ char *prepop = path_in(corpus, "prepop.tar");
-        char *data;
+        char *data = at_prepare(&bus, key, "base", prepop);
 
-        BT_ASSERT_OK(&bus, bt_prepare(&bus, key, "base", NULL, &specs));
-        data = at_data_dir(&specs);
-        ASSERT_TRUE(data);
-        BT_ASSERT_OK(&bus, at_apply_file(&bus, key, prepop, NULL));
         *ret_snapshot_dir = streq(snapshotter, "overlayfs") ? strdup(dirname(strdupa(data))) : strdup(data);
         ASSERT_TRUE(*ret_snapshot_dir);
         *ret_data = data;

@@ -54,18 +54,6 @@ static char *small_layer(const char *file, const char *name, const char *content
         return TAKE_PTR(path);
 }
 
-/* Active snapshot key with one good layer; its data directory. */
-static char *prepare_with(const char *key, const char *layer) {
-        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
-        char *data;
-
-        BT_ASSERT_OK(&bus, bt_prepare(&bus, key, "", NULL, &specs));
-        data = at_data_dir(&specs);
-        ASSERT_TRUE(data);
-        BT_ASSERT_OK(&bus, at_apply_file(&bus, key, layer, NULL));
-        return data;
-}
-
 /* The snapshot ID in a data dir path: ".../snapshots/<id>[/fs]". */
 static char *snapshot_id(const char *data) {
         const char *p = strstr(data, "/snapshots/");
@@ -154,6 +142,23 @@ static void check_kept(const char *data) {
         }
 }
 
+/* Starts Apply(key) from a pipe and writes half of its layer: a header promising BIG_SIZE
+ * bytes of "big", then HALF of them (buf, HALF bytes long, filled with 'x'). The pipe's
+ * write end, for the rest. */
+static int apply_first_half(const char *key, char *buf, AtReply *reply) {
+        char h[512];
+        int p[2];
+
+        ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
+        ASSERT_OK(at_apply_async(&bus, key, p[0], reply));
+        close(p[0]);
+        at_ustar_header(h, "big", '0', 0644, BIG_SIZE, 1700000000);
+        at_write_all(p[1], h, sizeof h);
+        memset(buf, 'x', HALF);
+        at_write_all(p[1], buf, HALF);
+        return p[1];
+}
+
 TEST(kill_during_apply) {
         _cleanup_free_ char *keep = small_layer("keep.tar", STAGING_PREFIX "keep", "layer content\n");
         _cleanup_free_ char *good = small_layer("good.tar", "after", "after the crash\n");
@@ -166,26 +171,18 @@ TEST(kill_during_apply) {
         AtReply reply = {};
         pid_t pid, children[16];
         size_t n_children;
-        int p[2];
-        char h[512];
         off_t size = -1;
+        int fd;
 
         ASSERT_TRUE(buf);
         /* The victim holds an entry named like a staging dir: recovery must keep it. */
-        data = prepare_with("victim", keep);
-        other = prepare_with("bystander", good);
+        data = at_prepare(&bus, "victim", "", keep);
+        other = at_prepare(&bus, "bystander", "", good);
         ASSERT_OK(manifest_take(data, &opts, &before));
         ASSERT_OK(manifest_take(other, NULL, &other_before));
 
-        ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
-        ASSERT_OK(at_apply_async(&bus, "victim", p[0], &reply));
-        close(p[0]);
-
         /* Half of the layer: a header promising 16 MiB, then 8 MiB of it. */
-        at_ustar_header(h, "big", '0', 0644, BIG_SIZE, 1700000000);
-        at_write_all(p[1], h, sizeof h);
-        memset(buf, 'x', HALF);
-        at_write_all(p[1], buf, HALF);
+        fd = apply_first_half("victim", buf, &reply);
         for (int i = 0; i < 100 && size < (off_t) (1u << 20); i++) {
                 free(staging);
                 staging = find_staging(data);
@@ -216,7 +213,7 @@ TEST(kill_during_apply) {
                         abort();
                 }
         }
-        close(p[1]);
+        close(fd);
 
         /* The next call activates a new laminad, which recovers. */
         BT_ASSERT_OK(&bus, bt_stat(&bus, "victim", &info));
@@ -271,25 +268,17 @@ static char proc_state(pid_t pid) {
  * must not kill it: a stop interrupts the helper's poll(), which the kernel resumes with
  * restart_syscall(2), a call its seccomp filter must allow. */
 TEST(stop_and_continue_during_apply) {
-        _cleanup_(mount_spec_list_clear) MountSpecList specs = {};
         _cleanup_free_ char *data = NULL, *big = NULL, *buf = calloc(1, HALF);
         pid_t pid, helpers[16];
         size_t n = 0;
         AtReply reply = {};
         struct stat st;
-        char h[512], end[1024] = {};
-        int p[2];
+        char end[1024] = {};
+        int fd;
 
-        BT_ASSERT_OK(&bus, bt_prepare(&bus, "stopped", "", NULL, &specs));
-        data = at_data_dir(&specs);
-        ASSERT_TRUE(data && buf);
-        ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
-        ASSERT_OK(at_apply_async(&bus, "stopped", p[0], &reply));
-        close(p[0]);
-        at_ustar_header(h, "big", '0', 0644, BIG_SIZE, 1700000000);
-        at_write_all(p[1], h, sizeof h);
-        memset(buf, 'x', HALF);
-        at_write_all(p[1], buf, HALF);
+        ASSERT_TRUE(buf);
+        data = at_prepare(&bus, "stopped", "", NULL);
+        fd = apply_first_half("stopped", buf, &reply);
 
         /* lamina-unpack, then its parser and writer, once all three run. */
         ASSERT_OK(at_laminad_pid(&bus, &pid));
@@ -311,9 +300,9 @@ TEST(stop_and_continue_during_apply) {
         for (size_t i = 0; i < n; i++)
                 ASSERT_OK(RET_NERRNO(kill(helpers[i], SIGCONT)));
 
-        at_write_all(p[1], buf, HALF);
-        at_write_all(p[1], end, sizeof end);
-        close(p[1]);
+        at_write_all(fd, buf, HALF);
+        at_write_all(fd, end, sizeof end);
+        close(fd);
         ASSERT_OK(at_reply_wait(&bus, &reply, 120000));
         printf("# the stopped and continued Apply got %s %s\n", reply.error, reply.message);
         fflush(stdout);
