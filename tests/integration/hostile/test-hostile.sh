@@ -283,7 +283,8 @@ laminads() {
         done
 }
 
-# apply_from_fifo KEY FIFO OUT: Apply as root from FIFO in the background (DC_CALLER).
+# apply_from_fifo KEY FIFO OUT: Apply as root from FIFO in the background (its PID in
+# APPLY_CALLER); OUT gets "ok", the error's name, or the message of a local error.
 apply_from_fifo() {
         /usr/bin/python3 - "$1" "$2" >"$3" 2>&1 <<'EOF' &
 import os, sys
@@ -300,7 +301,7 @@ try:
 except GLib.Error as e:
     print(Gio.DBusError.get_remote_error(e) or e.message)
 EOF
-        DC_CALLER=$!
+        APPLY_CALLER=$!
 }
 
 if selected disconnect; then
@@ -351,7 +352,7 @@ out.write(data[i:])' "$T/dc.tar" "$T/dc" "$T/dc.go" &
         PID=$(harness_laminad_pid)
         out=$(busctl --system call "$SERVICE" "$OBJ" "$IFACE" Usage s r-dc 2>&1)
         check "disconnect: the Apply the first one finished is in the state ($out)" grep -q "^tt 2[0-9]\{6\} " <<<"$out"
-        wait "$DC_CALLER"
+        wait "$APPLY_CALLER"
 fi
 
 if selected sigterm; then
@@ -360,22 +361,7 @@ if selected sigterm; then
                 harness_die "root cannot Prepare"
         mkfifo "$T/stall"
         exec {stall_fd}<>"$T/stall"
-        /usr/bin/python3 - "$T/stall" >"$T/stall.out" 2>&1 <<'EOF' &
-import os, sys
-from gi.repository import Gio, GLib
-conn = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
-fds = Gio.UnixFDList()
-fds.append(os.open(sys.argv[1], os.O_RDONLY))
-try:
-    conn.call_with_unix_fd_list_sync("org.lamina.snapshot1", "/org/lamina/snapshot1/overlayfs",
-                                     "org.lamina.snapshot1.Snapshotter", "Apply",
-                                     GLib.Variant("(sha{sv})", ("r-stall", 0, {})), None,
-                                     Gio.DBusCallFlags.NONE, 60000, fds, None)
-    print("ok")
-except GLib.Error as e:
-    print(Gio.DBusError.get_remote_error(e))
-EOF
-        caller=$!
+        apply_from_fifo r-stall "$T/stall" "$T/stall.out"
         harness_wait_for 50 grep -q "apply" "$T/bus.log"
         sleep 0.5
         start=$(date +%s%N)
@@ -383,7 +369,7 @@ EOF
         harness_wait_for 30 harness_pid_gone "$PID"
         ms=$((($(date +%s%N) - start) / 1000000))
         check "sigterm: laminad exited ${ms} ms after SIGTERM with an Apply running" [ "$ms" -lt 1000 ]
-        wait "$caller"
+        wait "$APPLY_CALLER"
         want sigterm-caller org.freedesktop.DBus.Error.Failed "$(cat "$T/stall.out")"
         exec {stall_fd}>&-
 fi
