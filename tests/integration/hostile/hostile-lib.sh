@@ -7,10 +7,6 @@
 #                       and the laminad it activates the fd limit of a service without
 #                       LimitNOFILE= (soft 1024; the hard limit stays: laminad must raise it
 #                       itself), then harness_setup and polkit_private_dirs
-#   hostile_grant ACTION[,ACTION...] USER...
-#                       a rules file granting each USER each org.lamina.snapshot1.ACTION
-#                       (manage-own, mount-own), then polkitd with it and the rules files
-#                       the test wrote to $LAMINA_POLKIT_RULES
 #   tool USER ARGS...   the test's Python tool $TOOL (default hostile.py) as USER, killed
 #                       after $TOOL_TIMEOUT seconds (default 120)
 
@@ -29,24 +25,6 @@ hostile_setup() {
         ulimit -Sn 1024 || harness_die "cannot set the fd limit"
         harness_setup "$@"
         polkit_private_dirs
-}
-
-hostile_grant() {
-        local actions="" users="" a u
-        for a in ${1//,/ }; do
-                actions+="${actions:+, }\"org.lamina.snapshot1.$a\""
-        done
-        shift
-        for u; do
-                users+="${users:+, }\"$u\""
-        done
-        cat >"$LAMINA_POLKIT_RULES/50-lamina-hostile-grant.rules" <<RULE
-polkit.addRule(function(action, subject) {
-        if ([$users].indexOf(subject.user) >= 0 && [$actions].indexOf(action.id) >= 0)
-                return polkit.Result.YES;
-});
-RULE
-        polkit_private_start
 }
 
 tool() {

@@ -21,7 +21,7 @@ hostile_setup --idle-timeout 120
 ATTACKER=$(harness_add_user rxattacker) # no grant at all
 VICTIM=$(harness_add_user rxvictim)
 HOG=$(harness_add_user rxhog) # granted: labels its own snapshots
-hostile_grant manage-own "$VICTIM" "$HOG"
+polkit_private_grant manage-own "$VICTIM" "$HOG"
 
 [ "$(tool "$VICTIM" call Prepare '(ssa{ss})' '["v-base", "", {"k": "v"}]')" = ok ] ||
         harness_die "the victim cannot Prepare"

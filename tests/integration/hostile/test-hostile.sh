@@ -34,7 +34,7 @@ polkit.addRule(function(action, subject) {
                 return polkit.Result.YES;
 });
 RULE
-hostile_grant manage-own,mount-own "$VICTIM" "$HOG"
+polkit_private_grant manage-own,mount-own "$VICTIM" "$HOG"
 
 # Anonymous memory only: the LMDB map's file pages count in VmRSS but are the page cache's.
 rss_kib() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }

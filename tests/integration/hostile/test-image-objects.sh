@@ -15,7 +15,7 @@ hostile_setup --idle-timeout 300
 TOOL_TIMEOUT=600
 
 HOG=$(harness_add_user imghog)
-hostile_grant manage-own "$HOG"
+polkit_private_grant manage-own "$HOG"
 
 cpu_ms() { # laminad's user + system time in ms
         awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"

@@ -15,7 +15,7 @@ hostile_setup --idle-timeout 120
 TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/mount-fd-flags.py"
 
 USER_A=$(harness_add_user mfdflags)
-hostile_grant manage-own,mount-own "$USER_A"
+polkit_private_grant manage-own,mount-own "$USER_A"
 
 line_is() { grep -qx -- "$2" <<<"$1"; }
 

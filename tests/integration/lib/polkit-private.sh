@@ -5,6 +5,9 @@
 #   polkit_private_dirs    LAMINA_POLKIT_ACTIONS (our .policy in it) and LAMINA_POLKIT_RULES,
 #                          empty, below $T: write the rules files into the latter
 #   polkit_private_start   polkitd on the private bus with them
+#   polkit_private_grant ACTION[,ACTION...] USER...
+#                          a rules file granting each USER each org.lamina.snapshot1.ACTION
+#                          (manage-own, mount-own), then polkit_private_start
 #   as USER COMMAND...     COMMAND as USER (root: as is) with its groups, on the private bus
 
 polkit_private_dirs() {
@@ -18,6 +21,24 @@ polkit_private_start() {
         chmod 0644 "$LAMINA_POLKIT_RULES"/* "$LAMINA_POLKIT_ACTIONS"/*
         HARNESS_POLKITD="$LAMINA_SOURCE_DIR/tests/integration/auth/polkitd-private.sh"
         harness_start_polkitd
+}
+
+polkit_private_grant() {
+        local actions="" users="" a u
+        for a in ${1//,/ }; do
+                actions+="${actions:+, }\"org.lamina.snapshot1.$a\""
+        done
+        shift
+        for u; do
+                users+="${users:+, }\"$u\""
+        done
+        cat >"$LAMINA_POLKIT_RULES/50-lamina-grant.rules" <<RULE
+polkit.addRule(function(action, subject) {
+        if ([$users].indexOf(subject.user) >= 0 && [$actions].indexOf(action.id) >= 0)
+                return polkit.Result.YES;
+});
+RULE
+        polkit_private_start
 }
 
 as() {

@@ -16,19 +16,8 @@ B=$(harness_add_user monb)
 
 . "$HARNESS_LIB/polkit-private.sh"
 polkit_private_dirs
-cat >"$LAMINA_POLKIT_RULES/50-lamina-monitor-test.rules" <<RULE
-polkit.addRule(function(action, subject) {
-        if ((action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own") &&
-            (subject.user == "$A" || subject.user == "$B"))
-                return polkit.Result.YES;
-});
-RULE
-polkit_private_start
-
-failures=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
-
+polkit_private_grant manage-own,mount-own "$A" "$B"
+. "$HARNESS_LIB/checks.sh"
 
 # start_bg NAME USER READY COMMAND...: COMMAND as USER in the background (PID in $PID_NAME),
 # output in $T/NAME.out and .err, until a line of it matches READY.
