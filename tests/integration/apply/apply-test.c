@@ -352,6 +352,17 @@ int at_list_prefixed(const char *dir, const char *prefix, char ***ret) {
         return 0;
 }
 
+size_t at_wait_empty(const char *dir, unsigned max_ms) {
+        for (unsigned waited = 0;; waited += 50) {
+                _cleanup_strv_free_ char **left = NULL;
+
+                ASSERT_OK(at_list_prefixed(dir, "", &left));
+                if (!left[0] || waited >= max_ms)
+                        return strv_length(left);
+                at_sleep_ms(50);
+        }
+}
+
 void at_ustar_header(char h[static 512], const char *name, char typeflag, mode_t mode, uint64_t size, uint64_t mtime) {
         unsigned sum = 0;
 
@@ -457,18 +468,24 @@ void at_sleep_ms(long ms) {
         (void) nanosleep(&ts, NULL);
 }
 
-bool at_pid_dead(pid_t pid) {
+char at_pid_state(pid_t pid) {
         _cleanup_free_ char *p = strdup_printf("/proc/%d/stat", pid);
         char buf[512], *s;
         FILE *f;
 
         f = p ? fopen(p, "re") : NULL;
         if (!f)
-                return true;
+                return 0;
         s = fgets(buf, sizeof buf, f);
         fclose(f);
         s = s ? strrchr(buf, ')') : NULL;
-        return !s || s[2] == 'Z' || s[2] == 'X';
+        return s && s[1] == ' ' ? s[2] : 0;
+}
+
+bool at_pid_dead(pid_t pid) {
+        char state = at_pid_state(pid);
+
+        return state == 0 || state == 'Z' || state == 'X';
 }
 
 bool at_name_has_owner(BusTest *t) {

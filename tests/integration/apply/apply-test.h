@@ -58,6 +58,8 @@ int at_open_beneath(int dir_fd, const char *path, int flags);
 
 /* Names in dir that start with prefix, "." and ".." excluded (NULL-terminated, may be empty). */
 int at_list_prefixed(const char *dir, const char *prefix, char ***ret);
+/* Waits until dir is empty, at most max_ms; how many entries are left. */
+size_t at_wait_empty(const char *dir, unsigned max_ms);
 
 /* The PID of the process owning org.lamina.snapshot1 on the bus, or a negative errno. */
 int at_laminad_pid(BusTest *t, pid_t *ret);
@@ -75,6 +77,8 @@ int at_reply_wait(BusTest *t, AtReply *r, unsigned max_ms);
 
 void at_sleep_ms(long ms);
 /* Gone or a zombie. */
+/* The state letter of pid in /proc/PID/stat ('R', 'S', 'T', 'Z'...), 0 when it is gone. */
+char at_pid_state(pid_t pid);
 bool at_pid_dead(pid_t pid);
 bool at_name_has_owner(BusTest *t);
 /* SIGKILLs laminad (pid) and waits until it is dead and its bus name is gone; aborts

@@ -239,16 +239,10 @@ static const char *observe(const char *data) {
  * background: wait (bounded) for applying/ to be empty. */
 static void wait_applying_empty(void) {
         _cleanup_free_ char *dir = strdup_printf("%s/state/%s/applying", T, snapshotter);
-        size_t n = SIZE_MAX;
+        size_t n;
 
         ASSERT_TRUE(dir);
-        for (int i = 0; i < 2400 && n != 0; i++) {
-                _cleanup_strv_free_ char **left = NULL;
-                ASSERT_OK(at_list_prefixed(dir, "", &left));
-                n = strv_length(left);
-                if (n != 0)
-                        at_sleep_ms(50);
-        }
+        n = at_wait_empty(dir, 120000);
         if (n != 0) {
                 fprintf(stderr, "the restarted laminad left %zu entries in %s\n", n, dir);
                 abort();

@@ -224,15 +224,8 @@ TEST(kill_during_apply) {
         ASSERT_TRUE(manifest_compare("the other snapshot", other_before, other_after) == 0);
         {
                 _cleanup_free_ char *dir = applying_dir();
-                size_t n = SIZE_MAX;
-                for (int i = 0; i < 200 && n != 0; i++) {
-                        _cleanup_strv_free_ char **left = NULL;
-                        ASSERT_OK(at_list_prefixed(dir, "", &left));
-                        n = strv_length(left);
-                        if (n != 0)
-                                at_sleep_ms(50);
-                }
-                if (n != 0) {
+
+                if (at_wait_empty(dir, 10000) != 0) {
                         fprintf(stderr, "the restarted laminad did not remove the clone in %s\n", dir);
                         abort();
                 }
@@ -247,21 +240,6 @@ TEST(kill_during_apply) {
         check_kept(data);
         BT_ASSERT_OK(&bus, bt_remove(&bus, "victim"));
         BT_ASSERT_OK(&bus, bt_remove(&bus, "bystander"));
-}
-
-/* The state letter of pid in /proc/PID/stat, 0 when it is gone. */
-static char proc_state(pid_t pid) {
-        _cleanup_free_ char *p = strdup_printf("/proc/%d/stat", pid);
-        char buf[512], *s;
-        FILE *f;
-
-        f = p ? fopen(p, "re") : NULL;
-        if (!f)
-                return 0;
-        s = fgets(buf, sizeof buf, f);
-        fclose(f);
-        s = s ? strrchr(buf, ')') : NULL;
-        return s && s[1] == ' ' ? s[2] : 0;
 }
 
 /* An admin (or a debugger, or strace) stopping and continuing the unpack helper mid-Apply
@@ -293,9 +271,9 @@ TEST(stop_and_continue_during_apply) {
         for (size_t i = 0; i < n; i++)
                 ASSERT_OK(RET_NERRNO(kill(helpers[i], SIGSTOP)));
         for (size_t i = 0; i < n; i++) {
-                for (int k = 0; k < 200 && proc_state(helpers[i]) != 'T'; k++)
+                for (int k = 0; k < 200 && at_pid_state(helpers[i]) != 'T'; k++)
                         at_sleep_ms(50);
-                ASSERT_TRUE(proc_state(helpers[i]) == 'T');
+                ASSERT_TRUE(at_pid_state(helpers[i]) == 'T');
         }
         for (size_t i = 0; i < n; i++)
                 ASSERT_OK(RET_NERRNO(kill(helpers[i], SIGCONT)));
