@@ -41,9 +41,12 @@
  * for the largest message and more. */
 #define LAYER_MSG_RECV_BYTES (sizeof(LayerMsg) + LAYER_MSG_MAX + 256u * 1024u)
 /* The committer has what was written so far written back after each this many bytes of
- * the layer read, at most once in this many microseconds (layer.c). */
-#define LAYER_WRITEBACK_BYTES (UINT64_C(32) << 20)
-#define LAYER_WRITEBACK_USEC (UINT64_C(250) * 1000u)
+ * the layer read, at most once in this many microseconds (layer.c). The parser reports
+ * its progress at that pace (layer-reader.c); the caller hears of it at most once in
+ * LAYER_PROGRESS_USEC. */
+#define LAYER_WRITEBACK_BYTES (UINT64_C(4) << 20)
+#define LAYER_WRITEBACK_USEC (UINT64_C(40) * 1000u)
+#define LAYER_PROGRESS_USEC (UINT64_C(100) * 1000u)
 
 typedef enum LayerMsgType {
         LAYER_MSG_ENTRY = 1,

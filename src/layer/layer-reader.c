@@ -19,7 +19,7 @@
 #include "strutil.h"
 
 #define READ_BLOCK (128u * 1024u)
-#define PROGRESS_INTERVAL_USEC 100000u /* ten calls a second at most */
+#define PROGRESS_INTERVAL_USEC 20000u /* the committer's writeback follows it (layer-proto.h) */
 
 static const uint8_t gzip_magic[] = { 0x1f, 0x8b };
 static const uint8_t zstd_magic[] = { 0x28, 0xb5, 0x2f, 0xfd };

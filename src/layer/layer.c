@@ -53,6 +53,7 @@ typedef struct Apply {
         bool have_result;
         uint64_t sync_at;     /* layer bytes read after which to write back again */
         uint64_t synced_usec; /* when it last did */
+        uint64_t progress_usec; /* when the caller last heard of the progress */
         Error parse_error;    /* what the parser reported */
 } Apply;
 
@@ -199,6 +200,21 @@ static int check_parsed_path(const char *path) {
         return streq(n, path) ? 0 : -EBADMSG;
 }
 
+/* This process only waits while the writer writes: it has the file system write back what
+ * is written so far, so that the syncfs() that makes the layer durable at the end finds
+ * little left (the kernel would start only at its dirty limits, far above a layer). Often
+ * enough that what is left takes little time (bench/README, Apply). Best effort: that
+ * one fails the Apply, this one cannot.
+ * The byte count is the parser's word, so no more than LAYER_WRITEBACK_USEC apart, which
+ * is what any user may do with sync(1). */
+static void write_back(Apply *a, uint64_t done) {
+        if (done < a->sync_at || clock_usec(CLOCK_MONOTONIC) < a->synced_usec + LAYER_WRITEBACK_USEC)
+                return;
+        (void) syncfs(a->target_fd);
+        a->sync_at = done + LAYER_WRITEBACK_BYTES;
+        a->synced_usec = clock_usec(CLOCK_MONOTONIC);
+}
+
 static int take_report(Apply *a, const LayerMsg *h, const uint8_t *buf) {
         const char *s = (const char *) buf;
         int32_t code;
@@ -216,19 +232,11 @@ static int take_report(Apply *a, const LayerMsg *h, const uint8_t *buf) {
                 if (h->size != sizeof p + 1)
                         return -EBADMSG;
                 memcpy(&p, buf, sizeof p);
-                if (a->opts->progress)
+                if (a->opts->progress && clock_usec(CLOCK_MONOTONIC) >= a->progress_usec + LAYER_PROGRESS_USEC) {
                         a->opts->progress(p.done, p.total, a->opts->userdata);
-                /* This process only waits while the writer writes: it has the file system
-                 * write back what is written so far, so that the syncfs() that makes the
-                 * layer durable at the end finds little left. (The kernel would start only
-                 * at its dirty limits, far above a layer.) Best effort: that one fails the
-                 * Apply, this one cannot. The byte count is the parser's word, so no more
-                 * than a few a second, whatever it says. */
-                if (p.done >= a->sync_at && clock_usec(CLOCK_MONOTONIC) >= a->synced_usec + LAYER_WRITEBACK_USEC) {
-                        (void) syncfs(a->target_fd);
-                        a->sync_at = p.done + LAYER_WRITEBACK_BYTES;
-                        a->synced_usec = clock_usec(CLOCK_MONOTONIC);
+                        a->progress_usec = clock_usec(CLOCK_MONOTONIC);
                 }
+                write_back(a, p.done);
                 return 0;
         }
         case LAYER_PARSE_RESULT:
