@@ -150,8 +150,9 @@ static int remove_reply(sd_bus_message *m, void *data) {
 static const BusJobOps remove_ops = { .run = remove_run, .reply = remove_reply, .failed = bus_work_failed,
                                       .free = bus_request_free_void };
 
-/* On the loop, unless the snapshot has a mount record: then Remove looks for the holders
- * of a force-unmounted mount (up to MOUNT_HOLDERS_MAX_USEC), on a worker. */
+/* On the loop, unless the snapshot has a mount record (core_remove_quick()): then Remove
+ * looks for the holders of a force-unmounted mount (up to MOUNT_HOLDERS_MAX_USEC), on a
+ * worker. */
 static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
         Error e = ERROR_NULL;
@@ -160,10 +161,9 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = bus_request_begin(userdata, m, "remove", BUS_ACTION_MANAGE_OWN, bus_read_key, &req, error);
         if (r != 0)
                 return r;
-        if (core_mount_has_record(req->snapshotter->core, req->ns, req->key))
+        r = core_remove_quick(req->snapshotter->core, req->ns, req->key, &e);
+        if (r == -EWOULDBLOCK)
                 return bus_work_start(m, &remove_ops, TAKE_PTR(req), error);
-
-        r = remove_run(NULL, req, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
         return remove_reply(m, req);

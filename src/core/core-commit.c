@@ -53,9 +53,11 @@ static int commit_in_txn(StoreTxn *t, void *userdata, Error *e) {
         return core_quota_check_meta(a->s, t, a->ns, &a->elsewhere, true, 0, after > before ? after - before : 0, e);
 }
 
-/* Checks in containerd's order, before the slow usage walk. */
+/* Checks in containerd's order, before the slow usage walk. quick: EWOULDBLOCK, e not set,
+ * when the snapshot has a mount record (whose holders may have to be searched). */
 static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const char *key,
-                           const MountPrecheck *pre, uint64_t *ret_id, bool *ret_parentless, Error *e) {
+                           const MountPrecheck *pre, bool quick, uint64_t *ret_id, bool *ret_parentless,
+                           Error *e) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {}, existing = {};
         int r;
@@ -73,9 +75,16 @@ static int commit_precheck(CoreSnapshotter *s, uid_t ns, const char *name, const
         if (info.kind != SNAPSHOT_ACTIVE)
                 return error_setf(e, EWRONGKIND, "snapshot %s is %s, not active; only active snapshots can be committed",
                                   QUOTE(key), snapshot_kind_to_string(info.kind));
-        r = core_check_not_mounted_pre(s, t, info.id, key, pre, e);
-        if (r < 0)
-                return r;
+        if (quick) {
+                _cleanup_(mount_record_clear) MountRecord m = {};
+
+                if (store_mount_get(t, info.id, &m) != -ENOENT)
+                        return -EWOULDBLOCK;
+        } else {
+                r = core_check_not_mounted_pre(s, t, info.id, key, pre, e);
+                if (r < 0)
+                        return r;
+        }
         *ret_id = info.id;
         *ret_parentless = isempty(info.parent);
         return 0;
@@ -123,11 +132,11 @@ static int commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *ke
                 a.parent_id = chain.id;
         }
         /* Whether a force-unmounted mount of it is still held: asked once, outside every
-         * transaction (walking /proc for holders may take a while). */
-        if (quick && core_mount_has_record(s, ns, key))
-                return -EWOULDBLOCK;
-        core_mount_precheck(s, ns, key, &a.pre);
-        r = commit_precheck(s, ns, name, key, &a.pre, &a.id, &parentless, e);
+         * transaction (walking /proc for holders may take a while); the quick form leaves a
+         * snapshot with a mount record alone instead. */
+        if (!quick)
+                core_mount_precheck(s, ns, key, &a.pre);
+        r = commit_precheck(s, ns, name, key, &a.pre, quick, &a.id, &parentless, e);
         if (r < 0)
                 return r;
         r = core_quota_meta_elsewhere(s, ns, &a.elsewhere, e);

@@ -182,19 +182,6 @@ const char *core_mount_held_by(unsigned holders, char buf[static 64]) {
         return buf;
 }
 
-bool core_mount_has_record(CoreSnapshotter *s, uid_t ns, const char *key) {
-        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-        _cleanup_(mount_record_clear) MountRecord m = {};
-        _cleanup_(store_read_endp) StoreTxn *t = NULL;
-        Error e = ERROR_NULL;
-
-        if (store_read_begin(s->store, &t) < 0)
-                return true; /* let the worker find out */
-        if (core_lookup_own(t, ns, key, &info, &e) < 0)
-                return false; /* no such snapshot: Remove says so at once */
-        return store_mount_get(t, info.id, &m) != -ENOENT;
-}
-
 void core_mount_precheck(CoreSnapshotter *s, uid_t ns, const char *key, MountPrecheck *ret) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_(mount_record_clear) MountRecord m = {};

@@ -387,6 +387,7 @@ typedef struct RemoveArgs {
         uid_t ns;
         const char *key;
         const char *transient_owner; /* core_remove_transient() */
+        bool quick;                  /* core_remove_quick() */
         uint64_t id;
         MountPrecheck pre;
 } RemoveArgs;
@@ -407,21 +408,32 @@ static int remove_in_txn(StoreTxn *t, void *userdata, Error *e) {
         if (core_is_busy(a->s, info.id))
                 return error_setf(e, EBUSY, "snapshot %s is busy with another operation; try again when it is done",
                                   QUOTE(a->key));
-        r = core_check_not_mounted_pre(a->s, t, info.id, a->key, &a->pre, e);
-        if (r < 0)
-                return r;
+        if (a->quick) {
+                _cleanup_(mount_record_clear) MountRecord m = {};
+
+                /* A mount record may mean a search for holders: not in bounded time. */
+                if (store_mount_get(t, info.id, &m) != -ENOENT)
+                        return -EWOULDBLOCK;
+        } else {
+                r = core_check_not_mounted_pre(a->s, t, info.id, a->key, &a->pre, e);
+                if (r < 0)
+                        return r;
+        }
         return store_remove(t, a->ns, a->key, &a->id, &kind, e);
 }
 
-static int remove_snapshot(CoreSnapshotter *s, uid_t ns, const char *key, const char *transient_owner, Error *e) {
-        RemoveArgs a = { s, ns, key, transient_owner };
+static int remove_snapshot(CoreSnapshotter *s, uid_t ns, const char *key, const char *transient_owner, bool quick,
+                           Error *e) {
+        RemoveArgs a = { s, ns, key, transient_owner, quick };
         int r;
 
         r = core_validate_key("key", key, e);
         if (r < 0)
                 return r;
-        /* Whether a forced unmount's mount is still held, asked before the write lock. */
-        core_mount_precheck(s, ns, key, &a.pre);
+        /* Whether a forced unmount's mount is still held, asked before the write lock (the
+         * quick form leaves a snapshot with a mount record alone). */
+        if (!quick)
+                core_mount_precheck(s, ns, key, &a.pre);
         /* One durable metadata write; then the data is freed in the background (a crash
          * in between leaves an orphan that the next start frees). */
         r = store_write(s->store, remove_in_txn, &a, e);
@@ -435,10 +447,14 @@ static int remove_snapshot(CoreSnapshotter *s, uid_t ns, const char *key, const 
 }
 
 int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
-        return remove_snapshot(s, ns, key, NULL, e);
+        return remove_snapshot(s, ns, key, NULL, false, e);
+}
+
+int core_remove_quick(CoreSnapshotter *s, uid_t ns, const char *key, Error *e) {
+        return remove_snapshot(s, ns, key, NULL, true, e);
 }
 
 int core_remove_transient(CoreSnapshotter *s, uid_t ns, const char *key, const char *owner, Error *e) {
         assert(owner);
-        return remove_snapshot(s, ns, key, owner, e);
+        return remove_snapshot(s, ns, key, owner, false, e);
 }

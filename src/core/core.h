@@ -84,6 +84,10 @@ int core_prepare_rebase(CoreSnapshotter *s, uid_t ns, const char *key, const Lab
 int core_commit_onto(CoreSnapshotter *s, uid_t ns, const char *name, const char *key, const char *parent,
                      const Labels *labels, Error *e);
 int core_remove(CoreSnapshotter *s, uid_t ns, const char *key, Error *e);
+/* core_remove() for an event loop: EWOULDBLOCK, with nothing changed and e not set, when the
+ * snapshot has a mount record (Remove may have to search for the holders of a force-unmounted
+ * mount); the record is looked up in Remove's own write transaction. */
+int core_remove_quick(CoreSnapshotter *s, uid_t ns, const char *key, Error *e);
 
 /* A snapshot whose maker asked for it to go when it goes: the label CORE_LABEL_TRANSIENT,
  * given at Prepare or View, names the maker (the bus layer: its unique connection name).
@@ -240,10 +244,6 @@ void core_mount_info_clear(CoreMountInfo *i);
 /* Where laminad has ns's key mounted now, or "" (not mounted, or handed out by
  * core_mount_fd): one record and one mount looked up, not the whole table. */
 int core_mount_path(CoreSnapshotter *s, uid_t ns, const char *key, char **ret, Error *e);
-/* Whether ns's key has a mount record (or the store cannot be read; not when there is no
- * such key): Remove then looks for the holders of a force-unmounted mount, which may take a
- * while. One record looked up. */
-bool core_mount_has_record(CoreSnapshotter *s, uid_t ns, const char *key);
 /* At start: records against the kernel's mount table, both ways (core-mount-reconcile.c). */
 int core_reconcile_mounts(Core *c);
 
