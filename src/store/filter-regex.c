@@ -3,54 +3,15 @@
  * matched by simulating all of its threads at once (a Pike VM without captures): a thread
  * is an instruction, each is in the list at most once per position, so a search costs at
  * most two steps per instruction and rune however the pattern nests and repeats ("(a*)*b",
- * "(x+x+)+y"), and needs no memory beyond two lists sized by the program. glibc's regexec()
- * backtracked on backreferences and grew a DFA cache without bound; this has neither. */
+ * "(x+x+)+y"), and needs no memory beyond two lists sized by the program (and the DFA
+ * cache of filter-regex-dfa.c, bounded by it too). glibc's regexec() backtracked on
+ * backreferences and grew its DFA cache without bound; this has neither. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "filter-regex-internal.h"
 #include "filter-regex.h"
-
-typedef enum InstOp {
-        OP_CLASS,  /* one rune of classes[x], then the next instruction */
-        OP_ASSERT, /* an empty match where x (a RegexAssert) holds */
-        OP_SPLIT,  /* both x and y */
-        OP_JMP,    /* x */
-        OP_MATCH,
-} InstOp;
-
-typedef struct Inst {
-        InstOp op;
-        uint32_t x, y;
-} Inst;
-
-typedef struct RegexClass {
-        uint64_t ascii[2]; /* runes below 128, bit by bit */
-        RuneSet set;
-} RegexClass;
-
-/* The threads at one position: a sparse set of instructions. */
-typedef struct ThreadList {
-        uint32_t *dense, *sparse;
-        size_t n;
-} ThreadList;
-
-struct FilterRegex {
-        Inst *prog;
-        size_t n;
-        RegexClass *classes;
-        size_t n_classes;
-        ThreadList lists[2];
-        uint32_t *stack;
-        bool anchored; /* starts with ^: only threads from position 0 */
-        /* When no thread is alive, positions whose first byte cannot start a match are
-         * skipped (skip: a match needs a first rune): the ASCII bytes that can, and whether
-         * any byte of 128 or more can. */
-        bool skip, first_high;
-        uint64_t first[2];
-        uint64_t steps;
-};
 
 FilterRegex *filter_regex_free(FilterRegex *re) {
         if (!re)
@@ -64,6 +25,7 @@ FilterRegex *filter_regex_free(FilterRegex *re) {
         }
         free(re->stack);
         free(re->prog);
+        regex_dfa_free(re->dfa);
         free(re);
         return NULL;
 }
@@ -312,19 +274,15 @@ int filter_regex_compile(const char *pattern, size_t *budget, FilterRegex **ret,
                 return -ENOMEM;
         if (!re->anchored)
                 regex_first_runes(re);
+        r = regex_dfa_new(re, &re->dfa);
+        if (r < 0)
+                return r;
         *budget -= re->n;
         *ret = TAKE_PTR(re);
         return 0;
 }
 
 /* --- matching --- */
-
-#define RUNE_NONE UINT32_MAX /* before the start or after the end */
-
-/* What the assertions see at a position between two runes. */
-typedef struct Position {
-        uint32_t prev, next;
-} Position;
 
 static bool is_word(uint32_t r) {
         return r < 128 && ((r >= '0' && r <= '9') || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || r == '_');
@@ -348,16 +306,6 @@ static bool assert_holds(RegexAssert a, const Position *at) {
         return false;
 }
 
-static bool class_has(const RegexClass *k, uint32_t r) {
-        if (r < 128)
-                return k->ascii[r / 64] & (UINT64_C(1) << (r % 64));
-        return rune_set_has(&k->set, r);
-}
-
-static bool first_has(const FilterRegex *re, unsigned char b) {
-        return b < 128 ? re->first[b / 64] & (UINT64_C(1) << (b % 64)) : re->first_high;
-}
-
 /* Adds pc to l and to the stack of those to follow, unless l has it already. */
 static void thread_push(ThreadList *l, uint32_t *stack, size_t *top, uint32_t pc) {
         if (l->sparse[pc] < l->n && l->dense[l->sparse[pc]] == pc)
@@ -367,9 +315,7 @@ static void thread_push(ThreadList *l, uint32_t *stack, size_t *top, uint32_t pc
         stack[(*top)++] = pc;
 }
 
-/* Adds the thread at pc and all it reaches without a rune at position at; true when one
- * of them matches. */
-static bool thread_add(FilterRegex *re, ThreadList *l, uint32_t pc, const Position *at) {
+bool regex_thread_add(FilterRegex *re, ThreadList *l, uint32_t pc, const Position *at) {
         size_t top = 0;
 
         thread_push(l, re->stack, &top, pc);
@@ -398,12 +344,27 @@ static bool thread_add(FilterRegex *re, ThreadList *l, uint32_t pc, const Positi
         return false;
 }
 
+bool regex_step(FilterRegex *re, const ThreadList *now, ThreadList *next, uint32_t r, const Position *after) {
+        next->n = 0;
+        for (size_t i = 0; i < now->n; i++) {
+                const Inst *in = re->prog + now->dense[i];
+
+                re->steps++;
+                if (in->op == OP_CLASS && regex_class_has(re->classes + in->x, r) &&
+                    regex_thread_add(re, next, now->dense[i] + 1, after))
+                        return true;
+        }
+        return false;
+}
+
 bool filter_regex_search(FilterRegex *re, const char *s, size_t len) {
         const unsigned char *u = (const unsigned char *) s;
         ThreadList *now = &re->lists[0], *next = &re->lists[1], *swap;
         Position at = { .prev = RUNE_NONE, .next = RUNE_NONE };
         size_t pos = 0, width = 0;
 
+        if (re->dfa)
+                return regex_dfa_search(re, u, len);
         now->n = 0;
         if (len > 0)
                 width = rune_decode(u, len, &at.next);
@@ -413,10 +374,10 @@ bool filter_regex_search(FilterRegex *re, const char *s, size_t len) {
 
                 /* Bytes skipped are ASCII or not a first rune's: the byte before the new
                  * position is what the assertions need to know of the rune before it. */
-                if (now->n == 0 && re->skip && pos < len && !first_has(re, u[pos])) {
+                if (now->n == 0 && re->skip && pos < len && !regex_first_has(re, u[pos])) {
                         do
                                 pos++;
-                        while (pos < len && !first_has(re, u[pos]));
+                        while (pos < len && !regex_first_has(re, u[pos]));
                         at.prev = u[pos - 1] < 128 ? u[pos - 1] : RUNE_ERROR;
                         at.next = RUNE_NONE;
                         width = pos < len ? rune_decode(u + pos, len - pos, &at.next) : 0;
@@ -424,21 +385,14 @@ bool filter_regex_search(FilterRegex *re, const char *s, size_t len) {
                 }
 
                 /* An unanchored search: a new thread at every position. */
-                if ((pos == 0 || !re->anchored) && thread_add(re, now, 0, &at))
+                if ((pos == 0 || !re->anchored) && regex_thread_add(re, now, 0, &at))
                         return true;
                 if (pos == len || (now->n == 0 && re->anchored))
                         return false;
                 if (pos + width < len)
                         after_width = rune_decode(u + pos + width, len - pos - width, &after.next);
-                next->n = 0;
-                for (size_t i = 0; i < now->n; i++) {
-                        const Inst *in = re->prog + now->dense[i];
-
-                        re->steps++;
-                        if (in->op == OP_CLASS && class_has(re->classes + in->x, at.next) &&
-                            thread_add(re, next, now->dense[i] + 1, &after))
-                                return true;
-                }
+                if (regex_step(re, now, next, at.next, &after))
+                        return true;
                 swap = now;
                 now = next;
                 next = swap;

@@ -13,8 +13,9 @@
 #define FILTER_REGEX_SIZE_MAX 256u
 
 /* A ~= pattern compiled for a matcher that keeps a set of threads, one per instruction at
- * most (Thompson's construction, run as Pike's VM): each rune of the input costs at most
- * twice the program's size, whatever the pattern, and matching allocates nothing. */
+ * most (Thompson's construction, run as Pike's VM), the sets it meets cached as the states
+ * of a DFA (filter-regex-dfa.c): each rune of the input costs at most twice the program's
+ * size in steps, whatever the pattern, usually one; matching allocates nothing. */
 typedef struct FilterRegex FilterRegex;
 
 /* Compiles pattern (Go's regexp syntax, as containerd's filters take it) and charges its

@@ -39,11 +39,13 @@ typedef enum FilterField {
 } FilterField;
 
 /* What the patterns of one Filter have cost so far. A pattern costs at most two steps per
- * instruction of its program and rune it matches (filter-regex.h), ~2.5 ns each: up to
- * ~1.3 us per byte of a label for the largest programs ("[ab]{254}c" over a and b), and a
- * page reads 20000 snapshots with labels of 4 KiB, a List all of a user's. So the caller
- * still gives a filter a budget of CPU time (filter_budget_start()), checked each time the
- * patterns have run REGEX_CHARGE_STEPS more steps (~0.2 ms). */
+ * instruction of its program and rune it matches (filter-regex.h), ~2.5 ns each, and one
+ * per byte while its DFA cache holds the states the input meets; but an input meeting a
+ * new state at every byte ("[ab]*a[ab]{250}c" over a and b) still costs ~1 us per byte for
+ * the largest programs, and a page reads 20000 snapshots with labels of 4 KiB, a List all
+ * of a user's. So the caller still gives a filter a budget of CPU time
+ * (filter_budget_start()), checked each time the patterns have run REGEX_CHARGE_STEPS more
+ * steps (~0.2 ms at most). */
 #define REGEX_CHARGE_STEPS (1u << 16)
 
 typedef struct FilterCost {

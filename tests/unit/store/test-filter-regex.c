@@ -340,6 +340,82 @@ TEST(pathological_patterns_take_linear_steps) {
         assert_linear("^(.*)*$", multi, true);
 }
 
+/* Programs whose assertions are only those of the text's ends run through the DFA cache:
+ * an input that stays among few states costs one step per byte, not the VM's hundreds. */
+TEST(the_dfa_cache_makes_long_runs_cheap) {
+        _cleanup_free_ char *x = malloc(4097), *ab = malloc(4097);
+        const char *patterns[] = { "[ab]{254}c", "^x*[ab]{250}$", "(x|xx){40}y" };
+        uint32_t seed = 7;
+
+        ASSERT_TRUE(x && ab);
+        memset(x, 'x', 4096);
+        x[4096] = 0;
+        for (size_t i = 0; i < 4096; i++) {
+                seed = seed * 1103515245u + 12345u;
+                ab[i] = (seed >> 16) & 1 ? 'a' : 'b';
+        }
+        ab[4096] = 0;
+        for (size_t i = 0; i < ELEMENTSOF(patterns); i++) {
+                _cleanup_(filter_regex_freep) FilterRegex *re = NULL;
+                size_t budget = FILTER_REGEX_SIZE_MAX;
+                const char *why;
+
+                ASSERT_OK(filter_regex_compile(patterns[i], &budget, &re, &why));
+                ASSERT_TRUE(!filter_regex_search(re, ab, 4096) && !filter_regex_search(re, x, 4096));
+                /* The states after each count of a, b or x, then one per byte. */
+                if (filter_regex_steps(re) > 2 * 4096 + 4 * filter_regex_size(re) * filter_regex_size(re))
+                        fprintf(stderr, "/%s/: %" PRIu64 " steps\n", patterns[i], filter_regex_steps(re));
+                ASSERT_TRUE(filter_regex_steps(re) <= 2 * 4096 + 4 * filter_regex_size(re) * filter_regex_size(re));
+        }
+}
+
+/* "(?:\\b|\\B)" always holds but keeps a program off the DFA cache: random patterns answer the
+ * same with it and without, over inputs long enough to empty the cache many times. */
+TEST(the_dfa_cache_answers_as_the_vm) {
+        static const char *const atoms[] = { "a", "b", "é", ".", "[ab]", "[^a]", "(", ")", "|", "*", "+",
+                                             "?", "{1,3}", "{2}", "^", "$", "(?:", "(?i)", "A", "\\d", "[é-ë]" };
+        static const char *const runes[] = { "a", "b", "A", "é", "É", "1", "\n", "\xff" };
+        char pattern[256], forced[300], input[400];
+        uint32_t seed = 42;
+        size_t compared = 0, matched = 0;
+
+        for (size_t round = 0; round < 3000; round++) {
+                _cleanup_(filter_regex_freep) FilterRegex *re = NULL, *vm = NULL;
+                size_t budget = FILTER_REGEX_SIZE_MAX, budget_vm = FILTER_REGEX_SIZE_MAX, n;
+                const char *why;
+                bool a, b;
+
+                pattern[0] = input[0] = 0;
+                seed = seed * 1103515245u + 12345u;
+                n = (seed >> 16) % 10;
+                for (size_t i = 0; i < n; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        strcat(pattern, atoms[(seed >> 16) % ELEMENTSOF(atoms)]);
+                }
+                seed = seed * 1103515245u + 12345u;
+                n = (seed >> 16) % 300;
+                for (size_t i = 0; i < n; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        strcat(input, runes[(seed >> 16) % ELEMENTSOF(runes)]);
+                }
+                snprintf(forced, sizeof forced, "(?:\\b|\\B)(?:%s)", pattern);
+                if (filter_regex_compile(pattern, &budget, &re, &why) < 0)
+                        continue;
+                ASSERT_OK(filter_regex_compile(forced, &budget_vm, &vm, &why));
+                for (size_t k = 0; k < 3; k++) { /* again, with the cache warm */
+                        a = filter_regex_search(re, input, strlen(input));
+                        b = filter_regex_search(vm, input, strlen(input));
+                        if (a != b)
+                                fprintf(stderr, "/%s/ on \"%s\": %d, the VM %d\n", pattern, input, a, b);
+                        ASSERT_TRUE(a == b);
+                }
+                compared++;
+                matched += a;
+        }
+        ASSERT_TRUE(compared > 1000 && matched > 100 && compared - matched > 100);
+}
+
 TEST_MAIN(TEST_ENTRY(matches_as_go_does), TEST_ENTRY(invalid_patterns_are_refused_as_go_refuses_them),
           TEST_ENTRY(backreferences_lookaround_and_unicode_classes_are_refused),
-          TEST_ENTRY(programs_are_counted_and_bounded), TEST_ENTRY(pathological_patterns_take_linear_steps))
+          TEST_ENTRY(programs_are_counted_and_bounded), TEST_ENTRY(pathological_patterns_take_linear_steps),
+          TEST_ENTRY(the_dfa_cache_makes_long_runs_cheap), TEST_ENTRY(the_dfa_cache_answers_as_the_vm))
