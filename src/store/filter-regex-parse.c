@@ -23,6 +23,7 @@ typedef struct Parser {
         size_t pos;
         RegexTree *t;
         const char **why;
+        bool no_posix_end; /* no ":]" after p->pos: "[:" is no [:class:] (nor searched again) */
 } Parser;
 
 static int refuse(Parser *p, const char *why) {
@@ -198,7 +199,7 @@ static int parse_escape(Parser *p, uint32_t *ret) {
 static int parse_rune(Parser *p, uint32_t *ret) {
         if (peek(p) == '\\')
                 return parse_escape(p, ret);
-        p->pos += rune_decode((const unsigned char *) p->s + p->pos, strlen(p->s + p->pos), ret);
+        p->pos += rune_decode((const unsigned char *) p->s + p->pos, strnlen(p->s + p->pos, 4), ret);
         return 0;
 }
 
@@ -227,7 +228,9 @@ static int parse_class(Parser *p, unsigned flags, size_t *ret) {
                         p->pos++;
                         break;
                 }
-                if (c == '[' && n == ':' && (end = strstr(p->s + p->pos + 2, ":]"))) {
+                end = c == '[' && n == ':' && !p->no_posix_end ? strstr(p->s + p->pos + 2, ":]") : NULL;
+                p->no_posix_end = p->no_posix_end || (c == '[' && n == ':' && !end);
+                if (end) {
                         r = rune_set_posix(&set, p->s + p->pos + 2, (size_t) (end - p->s) - p->pos - 2, fold);
                         if (r == -EINVAL)
                                 r = refuse(p, "unknown [:class:] in regular expression");
@@ -444,7 +447,7 @@ static int parse_atom(Parser *p, unsigned *flags, unsigned depth, size_t *ret) {
         }
         if (strchr("*+?", c) || parse_repeat(p, NULL, NULL))
                 return refuse(p, "missing argument to repetition operator in regular expression");
-        p->pos += rune_decode((const unsigned char *) p->s + p->pos, strlen(p->s + p->pos), &rune);
+        p->pos += rune_decode((const unsigned char *) p->s + p->pos, strnlen(p->s + p->pos, 4), &rune);
         return node_rune(p, rune, *flags, ret);
 }
 

@@ -179,21 +179,32 @@ static int compile_node(Compiler *c, size_t index) {
         return -EINVAL;
 }
 
-/* Takes the tree's classes, with a bitmap of their ASCII runes. */
+/* Takes the tree's classes that the program uses (not those of "(...){0}"), numbered
+ * again in their order there, each with a bitmap of its ASCII runes. */
 static int regex_take_classes(FilterRegex *re, RegexTree *t) {
-        re->classes = calloc(t->n_classes ?: 1, sizeof *re->classes);
-        if (!re->classes)
-                return -ENOMEM;
-        for (size_t i = 0; i < t->n_classes; i++) {
-                RegexClass *k = re->classes + i;
+        _cleanup_free_ uint32_t *number = malloc((t->n_classes ?: 1) * sizeof *number);
 
-                k->set = t->classes[i];
-                t->classes[i] = (RuneSet) {};
-                for (uint32_t r = 0; r < 128; r++)
-                        if (rune_set_has(&k->set, r))
-                                k->ascii[r / 64] |= UINT64_C(1) << (r % 64);
+        re->classes = calloc(re->n, sizeof *re->classes);
+        if (!number || !re->classes)
+                return -ENOMEM;
+        memset(number, 0xff, t->n_classes * sizeof *number);
+        for (size_t pc = 0; pc < re->n; pc++) {
+                Inst *in = re->prog + pc;
+                RegexClass *k;
+
+                if (in->op != OP_CLASS)
+                        continue;
+                if (number[in->x] == UINT32_MAX) {
+                        k = re->classes + re->n_classes;
+                        k->set = t->classes[in->x];
+                        t->classes[in->x] = (RuneSet) {};
+                        for (uint32_t r = 0; r < 128; r++)
+                                if (rune_set_has(&k->set, r))
+                                        k->ascii[r / 64] |= UINT64_C(1) << (r % 64);
+                        number[in->x] = (uint32_t) re->n_classes++;
+                }
+                in->x = number[in->x];
         }
-        re->n_classes = t->n_classes;
         return 0;
 }
 
