@@ -255,8 +255,9 @@ TEST(a_list_stops_after_max_read) {
         test_core_teardown(core, dir);
 }
 
-/* A pattern that keeps ~40 threads of the matcher alive at each byte of a and b (~0.2 us per
- * byte; its 12 labels take ~10 ms against a budget of 1 ms): a List whose patterns take
+/* A pattern that keeps ~40 threads of the matcher alive at each byte of a and b, a new set
+ * at nearly every byte (~0.3 us per byte; its 12 labels take ~14 ms against a budget of
+ * 1 ms): a List whose patterns take
  * more than their CPU time is refused (EUSERS, LimitsExceeded on the bus); pages end early
  * instead, each after the snapshot it matched last, and together list what an unbounded List
  * does, each snapshot once. */
