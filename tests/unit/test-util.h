@@ -4,6 +4,7 @@
 /* A minimal harness: each test program runs its cases, prints one line per case and
  * exits 0 (all passed), 77 (skipped: the machine lacks something) or 1. */
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,19 @@ static inline int test_mkdir_chain(int fd, size_t depth, mode_t mode, size_t fil
                 }
         }
         return fd;
+}
+
+/* How many entries dir holds, those whose names start with "." left out. */
+static inline size_t test_count_entries(const char *dir) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        size_t n = 0;
+
+        ASSERT_TRUE(d);
+        while ((de = readdir(d)))
+                n += de->d_name[0] != '.';
+        closedir(d);
+        return n;
 }
 
 typedef struct TestCase {

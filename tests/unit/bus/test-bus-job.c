@@ -2,7 +2,6 @@
 /* The worker pool behind slow calls: every admitted job runs at once on a thread of its
  * own (one that never ends holds up nobody else's), the caps refuse what is over them,
  * threads are kept for the next jobs instead of one per job, and idle ones go away. */
-#include <dirent.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -138,21 +137,9 @@ static void pool_drain(Pool *p, size_t replies) {
         }
 }
 
-static size_t threads_of_process(void) {
-        DIR *d = opendir("/proc/self/task");
-        struct dirent *de;
-        size_t n = 0;
-
-        ASSERT_TRUE(d);
-        while ((de = readdir(d)))
-                n += de->d_name[0] != '.';
-        closedir(d);
-        return n;
-}
-
 /* A worker counted gone may still be on its way out of the kernel: wait for that. */
 static void wait_for_only_this_thread(void) {
-        while (threads_of_process() > 1)
+        while (test_count_entries("/proc/self/task") > 1)
                 ASSERT_OK(usleep(10 * 1000) < 0 ? -errno : 0);
 }
 

@@ -3,7 +3,6 @@
  * SIGKILLed at a few hundred random points. After each kill the state must open, every
  * record must have its directory, after Cleanup only live snapshots may have one, and what
  * the quotas read (the totals the store keeps) must equal what a List counts. */
-#include <dirent.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/wait.h>
@@ -74,9 +73,7 @@ static void check_invariants(const char *dir) {
         SnapshotInfoList list = {};
         Error e = ERROR_NULL;
         uint64_t reclaimed, used[_QUOTA_KIND_MAX], label_bytes = 0;
-        struct dirent *de;
-        size_t entries = 0;
-        DIR *d;
+        size_t entries;
 
         ASSERT_OK(core_list(s, 0, NULL, &list, &e));
         ASSERT_OK(core_quota_usage(s, 0, used, &e));
@@ -99,12 +96,7 @@ static void check_invariants(const char *dir) {
                 }
         }
         ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
-        d = opendir(snapdir);
-        ASSERT_TRUE(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        entries++;
-        closedir(d);
+        entries = test_count_entries(snapdir);
         if (entries != list.n) {
                 fprintf(stderr, "%zu directories for %zu snapshots after cleanup\n", entries, list.n);
                 abort();
