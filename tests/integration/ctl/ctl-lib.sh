@@ -30,6 +30,12 @@ ctl() {
         err=$(cat "$T/ctl.err")
 }
 
+# ctl_succeeds ARGS…: ctl ARGS… exited 0 (a condition for harness_wait_for).
+ctl_succeeds() {
+        ctl "$@"
+        [ "$rc" = 0 ]
+}
+
 # ok DESCRIPTION ARGS…: laminactl must succeed.
 ok() {
         _what=$1

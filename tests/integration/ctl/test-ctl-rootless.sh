@@ -59,8 +59,7 @@ OCI_CONFIG='{"Env":["PATH=/bin","GREETING=hello"],"WorkingDir":"/srv/work","Cmd"
 chmod -R a+rX "$T/bb"
 
 # polkitd reads the rules file a moment after it appears.
-rule_active() { harness_as "$user" "$LAMINACTL" -q prepare rule-probe >/dev/null 2>&1; }
-harness_wait_for 100 rule_active || fail "the group rule did not take effect"
+CTL_AS="harness_as $user" harness_wait_for 100 ctl_succeeds -q prepare rule-probe || fail "the group rule did not take effect"
 ok "user: rm the probe" rm rule-probe
 fails "--rootless with --boot" 2 "without systemd-nspawn" run --rootless --boot bb
 fails "--rootless with --user" 2 "leave out --user" run --rootless --user 0 bb

@@ -63,11 +63,7 @@ write() {
 }
 
 CTL_AS="harness_as $alice"
-rule_active() {
-        ctl -q -s "$SN" prepare a
-        [ "$rc" = 0 ]
-}
-harness_wait_for 300 rule_active && pass "alice: prepare (group rule active)" || fail "the group rule did not take effect: $err"
+harness_wait_for 300 ctl_succeeds -q -s "$SN" prepare a && pass "alice: prepare (group rule active)" || fail "the group rule did not take effect: $err"
 ok "alice: df" -s "$SN" --json=short df
 printf '%s\n' "$(json '.[0].enforcement')" | grep -Eq "$SN: laminad and (btrfs qgroups|project quotas)" ||
         fail "df does not say the filesystem enforces the quotas on $SN: $out"
@@ -141,11 +137,7 @@ command -v strace >/dev/null || harness_die "strace is missing (tools/install-de
 carol=$(harness_add_user fsq-c)
 harness_install_group_rule "$carol"
 CTL_AS="harness_as $carol"
-carol_ready() {
-        ctl -q -s "$SN" prepare s1
-        [ "$rc" = 0 ]
-}
-harness_wait_for 300 carol_ready || fail "carol's group rule did not take effect: $err"
+harness_wait_for 300 ctl_succeeds -q -s "$SN" prepare s1 || fail "carol's group rule did not take effect: $err"
 # prepare_to N: carol holds active snapshots s1..sN.
 held=1
 prepare_to() {

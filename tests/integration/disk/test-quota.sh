@@ -49,11 +49,7 @@ chmod 0644 "$T"/*.tar
 chmod 0755 "$T"
 
 CTL_AS="harness_as $alice"
-rule_active() {
-        ctl -q prepare a1
-        [ "$rc" = 0 ]
-}
-harness_wait_for 300 rule_active && pass "alice: prepare (group rule active)" || fail "the group rule did not take effect: $err"
+harness_wait_for 300 ctl_succeeds -q prepare a1 && pass "alice: prepare (group rule active)" || fail "the group rule did not take effect: $err"
 
 # --- Bytes= at Apply ---
 ok "alice: a 4 MiB layer within 6M" -q apply a1 "$T/l1.tar"
