@@ -18,6 +18,9 @@
 #define DFA_UNKNOWN (-1)
 #define DFA_MATCHED (-2)
 
+/* States are numbered in int16_t, their instructions counted in uint16_t. */
+_Static_assert(2 * FILTER_REGEX_SIZE_MAX + 8 <= INT16_MAX, "DFA states must fit an int16_t");
+
 struct RegexDfa {
         size_t words;          /* of a state's bitmap of instructions */
         size_t max, n;         /* states */
