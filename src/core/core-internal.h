@@ -110,6 +110,10 @@ void core_reclaim_queue(CoreSnapshotter *s, uint64_t id, uid_t uid);
  * snapshots/ for freeing, credited to uid, except what a Prepare of this process is still
  * building; *ret_queued: how many were not queued yet. */
 int core_reclaim_queue_orphans(CoreSnapshotter *s, char *const *names, size_t n, uid_t uid, size_t *ret_queued);
+/* Waits until fewer than ORPHAN_PAGE entries are queued, before a search queues another
+ * page: the queue, which each Remove and Cleanup looks through with the snapshotter's lock
+ * held, stays short however many orphans there are. */
+void core_reclaim_wait_room(CoreSnapshotter *s);
 
 /* Searching snapshots/ for orphans a page at a time (core-orphans.c): every entry that no
  * record names (ids_only: only those named by an ID, the data of removed snapshots; the

@@ -8,9 +8,11 @@
  * nothing) is looked up again in a write transaction, where no Prepare or Commit of any
  * process is between renaming its data into place and recording it, and queued for freeing
  * from there (core-reclaim.c). A write transaction thus reads at most ORPHAN_PAGE records,
- * and a store without orphans takes none. Entries made or removed while the directory is
- * read may be seen or not: the new ones are snapshots being recorded, the removed ones
- * data that its Remove queued. */
+ * and a store without orphans takes none. A search queues a page only once fewer than a
+ * page are queued: the queue stays short (each Remove and Cleanup looks through it with
+ * the snapshotter's lock held) however many orphans a crash left. Entries made or removed
+ * while the directory is read may be seen or not: the new ones are snapshots being
+ * recorded, the removed ones data that its Remove queued. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +178,7 @@ int orphan_scan_run(CoreSnapshotter *s, uid_t uid, bool ids_only, size_t *ret_qu
         if (r < 0)
                 return error_set_errno(e, -r, "cannot read the data directory of %s", s->name);
         do {
+                core_reclaim_wait_room(s);
                 if (atomic_load(&s->stopping))
                         return error_setf(e, ECANCELED, "laminad is stopping; cleanup of %s given up", s->name);
                 r = orphan_scan_page(o, e);

@@ -298,8 +298,9 @@ static void *reclaim_thread(void *userdata) {
                         gather_locked(rc);
                 if (atomic_load(&s->stopping))
                         break;
-                /* What Removes queue waits for one page of the search at most. */
-                if (rc->start_scan)
+                /* What Removes queue waits for one page of the search at most, and the
+                 * search queues no faster than the thread frees. */
+                if (rc->start_scan && rc->n_queue < ORPHAN_PAGE)
                         start_scan_step_locked(rc);
                 if (derived_due(rc))
                         derived_step_locked(rc);
@@ -309,6 +310,15 @@ static void *reclaim_thread(void *userdata) {
         pthread_cond_broadcast(&rc->changed);
         pthread_mutex_unlock(&s->lock);
         return NULL;
+}
+
+void core_reclaim_wait_room(CoreSnapshotter *s) {
+        Reclaimer *rc = s->reclaimer;
+
+        pthread_mutex_lock(&s->lock);
+        while (!atomic_load(&s->stopping) && rc->n_queue >= ORPHAN_PAGE)
+                pthread_cond_wait(&rc->changed, &s->lock);
+        pthread_mutex_unlock(&s->lock);
 }
 
 int core_reclaim_queue_orphans(CoreSnapshotter *s, char *const *names, size_t n, uid_t uid, size_t *ret_queued) {
