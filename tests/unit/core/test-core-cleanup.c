@@ -2,12 +2,15 @@
 /* Finding orphans (core-orphans.c) costs other writers a page at a time: Cleanup and the
  * search at start read the snapshot directory and the records without the write lock, and
  * take it only for the entries no record names, ORPHAN_PAGE at most per write transaction.
- * This program counts, by wrapping liblmdb's calls, the records each write transaction
- * reads, how many write transactions there are, and what each thread reads. */
+ * One search runs at a time, shared by the Cleanups waiting for it. This program counts,
+ * by wrapping liblmdb's calls, the records each write transaction reads, how many write
+ * transactions there are, and what each thread reads; and by wrapping fdopendir and
+ * pthread_cond_wait, the searches Cleanup callers start and when they wait. */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <inttypes.h>
 #include <lmdb.h>
+#include <pthread.h>
 
 #include "core-internal.h"
 #include "core-test-util.h"
@@ -68,6 +71,44 @@ int mdb_cursor_get(MDB_cursor *cursor, MDB_val *key, MDB_val *data, MDB_cursor_o
         if (write_txn && mdb_cursor_txn(cursor) == write_txn)
                 write_reads++;
         return REAL(mdb_cursor_get)(cursor, key, data, op);
+}
+
+/* A gate on the start of the searches of Cleanup callers' threads (each opens snapshots/
+ * with fdopendir), and those of them that have come to wait (their first
+ * pthread_cond_wait). */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_changed = PTHREAD_COND_INITIALIZER;
+static bool gate_armed, gate_closed;
+static unsigned searches, arrived;
+static _Thread_local bool caller, caller_waits_once, caller_arrived;
+
+DIR *fdopendir(int fd) {
+        pthread_mutex_lock(&gate_lock);
+        if (gate_armed && caller) {
+                searches++;
+                pthread_cond_broadcast(&gate_changed);
+                while (gate_closed)
+                        REAL(pthread_cond_wait)(&gate_changed, &gate_lock);
+        }
+        pthread_mutex_unlock(&gate_lock);
+        return REAL(fdopendir)(fd);
+}
+
+int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex) {
+        if (caller_waits_once && !caller_arrived) {
+                caller_arrived = true;
+                pthread_mutex_lock(&gate_lock);
+                arrived++;
+                pthread_cond_broadcast(&gate_changed);
+                pthread_mutex_unlock(&gate_lock);
+        }
+        return REAL(pthread_cond_wait)(cond, mutex);
+}
+
+/* With gate_lock held. */
+static void gate_wait_until(unsigned *counter, unsigned n) {
+        while (*counter < n)
+                REAL(pthread_cond_wait)(&gate_changed, &gate_lock);
 }
 
 static void counters_reset(void) {
@@ -249,5 +290,77 @@ TEST(start_searches_for_orphans_in_the_background) {
         free(dir);
 }
 
+/* Cleanups of several callers share one search: while one runs, those that come wait for
+ * the next, which serves them all (a search started before a call may miss what it must
+ * free). Four callers here cost two searches, not four, whatever the order they come in. */
+typedef struct Caller {
+        CoreSnapshotter *s;
+        uid_t uid;
+        bool waits_first; /* counted in `arrived` */
+        int r;
+} Caller;
+
+static void *cleanup_thread(void *userdata) {
+        Caller *c = userdata;
+        Error e = ERROR_NULL;
+        uint64_t reclaimed;
+
+        caller = true;
+        caller_waits_once = c->waits_first;
+        c->r = core_cleanup(c->s, c->uid, &reclaimed, &e);
+        return NULL;
+}
+
+TEST(cleanups_of_many_callers_share_one_search) {
+        char *dir = test_mkdtemp();
+        Caller callers[4];
+        pthread_t threads[4];
+        CoreSnapshotter *s;
+        Core *c;
+
+        populate(dir, NULL, 0);
+        ASSERT_OK(mkdir(test_path(dir, "state/overlayfs/snapshots/new-crashed"), 0700) < 0 ? -errno : 0);
+        c = test_core_new(dir, 0);
+        s = core_snapshotter_by_name(c, "overlayfs");
+        for (unsigned i = 0; i < 600 && core_reclaim_pending(c); i++)
+                usleep(100 * 1000);
+        ASSERT_TRUE(!core_reclaim_pending(c));
+
+        pthread_mutex_lock(&gate_lock);
+        gate_armed = gate_closed = true;
+        searches = arrived = 0;
+        pthread_mutex_unlock(&gate_lock);
+        for (size_t i = 0; i < ELEMENTSOF(callers); i++)
+                callers[i] = (Caller) { s, 1000 + i, i > 0, 1 };
+
+        /* the first starts a search, held at its start; the others come meanwhile */
+        ASSERT_OK(-pthread_create(&threads[0], NULL, cleanup_thread, &callers[0]));
+        pthread_mutex_lock(&gate_lock);
+        gate_wait_until(&searches, 1);
+        pthread_mutex_unlock(&gate_lock);
+        for (size_t i = 1; i < ELEMENTSOF(callers); i++)
+                ASSERT_OK(-pthread_create(&threads[i], NULL, cleanup_thread, &callers[i]));
+        pthread_mutex_lock(&gate_lock);
+        gate_wait_until(&arrived, ELEMENTSOF(callers) - 1);
+        gate_closed = false;
+        pthread_cond_broadcast(&gate_changed);
+        pthread_mutex_unlock(&gate_lock);
+
+        for (size_t i = 0; i < ELEMENTSOF(callers); i++) {
+                ASSERT_TRUE(pthread_join(threads[i], NULL) == 0);
+                ASSERT_OK(callers[i].r);
+        }
+        pthread_mutex_lock(&gate_lock);
+        gate_armed = false;
+        fprintf(stderr, "%zu Cleanups: %u searches\n", ELEMENTSOF(callers), searches);
+        ASSERT_TRUE(searches == 2);
+        pthread_mutex_unlock(&gate_lock);
+        ASSERT_TRUE(!entry_exists(dir, "new-crashed"));
+        core_free(c);
+        test_rm_rf(dir);
+        free(dir);
+}
+
 TEST_MAIN(TEST_ENTRY(cleanup_holds_the_write_lock_for_a_page_of_orphans_at_a_time),
-          TEST_ENTRY(start_searches_for_orphans_in_the_background))
+          TEST_ENTRY(start_searches_for_orphans_in_the_background),
+          TEST_ENTRY(cleanups_of_many_callers_share_one_search))
