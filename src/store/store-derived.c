@@ -8,10 +8,10 @@
  * Cleanup), still work: the free pages of the data file are left to them. Meanwhile neither
  * is kept, no write stamps them as kept, the totals refuse to be read and the transient walk
  * reads every record. store_derived_retry_due() tries again, off the event loop (the core's
- * reclaim thread): it looks at the filesystem every DERIVED_POLL_USEC while it is full, and
- * once it has space builds them, which reads every record: after a failure again only after
- * DERIVED_RETRY_FIRST_USEC, doubled after each up to DERIVED_RETRY_MAX_USEC, unless space
- * was freed meanwhile. Whatever is killed when, the build is one transaction, and a store
+ * reclaim thread): it looks at the filesystem every DERIVED_POLL_USEC (statvfs), and once it
+ * has space builds them, which reads every record: after a failure again only after
+ * DERIVED_RETRY_FIRST_USEC, doubled after each up to DERIVED_RETRY_MAX_USEC, or
+ * DERIVED_RETRY_FIRST_USEC after the last try once space was freed. Whatever is killed when, the build is one transaction, and a store
  * whose last writer did not stamp them is built again at the next open. */
 
 #include <endian.h>
@@ -129,16 +129,19 @@ static int build_in_txn(StoreTxn *t, void *userdata, Error *e) {
         return 0;
 }
 
-static bool filesystem_has_space(Store *s) {
+/* What the filesystem holding the store has free; UINT64_MAX when it cannot tell. */
+static uint64_t filesystem_available(Store *s) {
         struct statvfs sv;
 
-        return statvfs(s->dir, &sv) < 0 || (uint64_t) sv.f_bavail * sv.f_frsize >= DERIVED_FREE_MIN;
+        if (statvfs(s->dir, &sv) < 0)
+                return UINT64_MAX;
+        return (uint64_t) sv.f_bavail * sv.f_frsize;
 }
 
 /* 1 when built now, 0 when there already, -ENOSPC/-EDQUOT when the filesystem is too full;
  * *ret_tried: whether it read the records to build them (not when the filesystem has less
- * than DERIVED_FREE_MIN free). */
-static int derived_build(Store *s, bool *ret_tried) {
+ * than DERIVED_FREE_MIN free, avail). */
+static int derived_build(Store *s, uint64_t avail, bool *ret_tried) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         Error e = ERROR_NULL;
         BuildArgs a;
@@ -152,7 +155,7 @@ static int derived_build(Store *s, bool *ret_tried) {
         store_read_end(TAKE_PTR(t));
         if (r != 0)
                 return r < 0 ? r : 0;
-        if (!filesystem_has_space(s))
+        if (avail < DERIVED_FREE_MIN)
                 return log_debug_errno(-ENOSPC, "metadata in %s: too little space to count what each user holds",
                                        s->dir);
         *ret_tried = true;
@@ -186,34 +189,48 @@ static int derived_settle(Store *s, int r) {
         return r;
 }
 
-/* A try at now: as derived_build(), with when to try next. */
-static int derived_try(Store *s, uint64_t now) {
-        bool tried = false;
-        int r = derived_build(s, &tried);
+/* With s->mutex held: space was freed, the next try is due DERIVED_RETRY_FIRST_USEC after
+ * the last, and the waits start over. */
+static void derived_space_freed_locked(Store *s) {
+        s->derived_delay_usec = DERIVED_RETRY_FIRST_USEC;
+        s->derived_due_usec = MIN(s->derived_due_usec, s->derived_tried_usec + DERIVED_RETRY_FIRST_USEC);
+}
+
+/* A look at the filesystem at now, and a try when one is due: as derived_build(), except
+ * that a filesystem too full is 0. */
+static int derived_look(Store *s, uint64_t now) {
+        uint64_t avail = filesystem_available(s);
+        bool due, tried = false;
+        int r;
 
         pthread_mutex_lock(&s->mutex);
-        if (!tried) {
-                /* Too full to try (or found there: then nothing is due): look again soon. */
-                s->derived_full = true;
-                s->derived_due_usec = now + DERIVED_POLL_USEC;
-        } else {
-                /* Space since the last look found none: freed meanwhile, start over. */
-                if (s->derived_full)
-                        s->derived_delay_usec = DERIVED_RETRY_FIRST_USEC;
-                s->derived_full = false;
+        s->derived_look_usec = now + DERIVED_POLL_USEC;
+        /* More than twice as much free as at the last failed try: freed meanwhile (by
+         * someone else than laminad: it says so, store_derived_space_freed()). */
+        if (avail >= DERIVED_FREE_MIN && (avail - DERIVED_FREE_MIN) / 2 >= s->derived_avail_tried)
+                derived_space_freed_locked(s);
+        due = now >= s->derived_due_usec;
+        pthread_mutex_unlock(&s->mutex);
+        if (!due)
+                return 0;
+
+        r = derived_build(s, avail, &tried);
+        if (tried && r < 0) {
+                pthread_mutex_lock(&s->mutex);
                 s->derived_tried_usec = now;
+                s->derived_avail_tried = avail;
                 s->derived_due_usec = now + s->derived_delay_usec;
                 s->derived_delay_usec = MIN(2 * s->derived_delay_usec, DERIVED_RETRY_MAX_USEC);
+                pthread_mutex_unlock(&s->mutex);
         }
-        pthread_mutex_unlock(&s->mutex);
-        return r;
+        return derived_settle(s, r);
 }
 
 int store_derived_ensure(Store *s) {
         /* Missing until found or built. */
         atomic_store(&s->derived_missing, true);
         s->derived_delay_usec = DERIVED_RETRY_FIRST_USEC;
-        return derived_settle(s, derived_try(s, clock_usec(CLOCK_MONOTONIC)));
+        return derived_look(s, clock_usec(CLOCK_MONOTONIC));
 }
 
 bool store_derived_missing(Store *s) {
@@ -222,7 +239,7 @@ bool store_derived_missing(Store *s) {
 }
 
 int store_derived_retry_due(Store *s, uint64_t now_usec, uint64_t *ret_next_usec) {
-        bool due;
+        bool look;
         int r = 0;
 
         assert(s);
@@ -230,13 +247,18 @@ int store_derived_retry_due(Store *s, uint64_t now_usec, uint64_t *ret_next_usec
 
         if (atomic_load(&s->derived_missing)) {
                 pthread_mutex_lock(&s->mutex);
-                due = now_usec >= s->derived_due_usec;
+                look = now_usec >= MIN(s->derived_look_usec, s->derived_due_usec);
                 pthread_mutex_unlock(&s->mutex);
-                if (due)
-                        r = derived_settle(s, derived_try(s, now_usec));
+                if (look)
+                        r = derived_look(s, now_usec);
         }
         pthread_mutex_lock(&s->mutex);
-        *ret_next_usec = atomic_load(&s->derived_missing) ? s->derived_due_usec : UINT64_MAX;
+        if (!atomic_load(&s->derived_missing))
+                *ret_next_usec = UINT64_MAX;
+        else if (s->derived_due_usec > now_usec)
+                *ret_next_usec = MIN(s->derived_look_usec, s->derived_due_usec);
+        else /* due, but too full to try */
+                *ret_next_usec = s->derived_look_usec;
         pthread_mutex_unlock(&s->mutex);
         return r;
 }
@@ -245,7 +267,6 @@ void store_derived_space_freed(Store *s) {
         assert(s);
 
         pthread_mutex_lock(&s->mutex);
-        s->derived_delay_usec = DERIVED_RETRY_FIRST_USEC;
-        s->derived_due_usec = MIN(s->derived_due_usec, s->derived_tried_usec + DERIVED_RETRY_FIRST_USEC);
+        derived_space_freed_locked(s);
         pthread_mutex_unlock(&s->mutex);
 }

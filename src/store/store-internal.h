@@ -66,10 +66,11 @@ struct Store {
         atomic_bool derived_missing;
         /* When to try building them again (store_derived_retry_due()), CLOCK_MONOTONIC; with
          * mutex. */
-        uint64_t derived_due_usec;
-        uint64_t derived_delay_usec; /* the wait after the next try, if it fails */
-        uint64_t derived_tried_usec; /* the last try that read the records (0: none) */
-        bool derived_full;           /* the last look found the filesystem too full to try */
+        uint64_t derived_due_usec;    /* the next try */
+        uint64_t derived_look_usec;   /* the next look at the free space */
+        uint64_t derived_delay_usec;  /* the wait after the next try, if it fails */
+        uint64_t derived_tried_usec;  /* the last try that read the records and failed (0: none) */
+        uint64_t derived_avail_tried; /* the bytes free then */
 
         pthread_mutex_t mutex;
         pthread_cond_t cond;

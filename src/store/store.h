@@ -113,14 +113,14 @@ int store_walk_owner_from(StoreTxn *t, uid_t owner, const char *from, const Filt
  * built at open because the filesystem holding the store was full. store_owner_totals()
  * then fails with ENOSPC saying so, and store_walk_transient() reads every record. */
 bool store_derived_missing(Store *s);
-/* Builds them when it is time at now_usec (CLOCK_MONOTONIC): while the filesystem has less
- * than 1 MiB free it only looks (statvfs), again 10 s later; once it has, it builds them,
- * which reads every record in a write transaction: after a failure it tries again 10 s
- * later, then 20 s, 40 s... up to every 5 min, and 10 s after the last try once space was
- * freed (store_derived_space_freed(), or the filesystem full at the last look). 1 when it
- * built them, 0 when not (not yet due, there, or still too full), negative on another
- * failure; *ret_next_usec: when to call it again (UINT64_MAX: they are there). Off the event
- * loop, never inside a transaction. */
+/* Builds them when it is time at now_usec (CLOCK_MONOTONIC). It looks at the filesystem's
+ * free space every 10 s (statvfs); with 1 MiB free or more it builds them, which reads every
+ * record in a write transaction: after a failure it tries again 10 s later, then 20 s,
+ * 40 s... up to every 5 min, and 10 s after the last try once space was freed
+ * (store_derived_space_freed(), or a look finds more than twice as much free as that try).
+ * 1 when it built them, 0 when not (not yet due, there, or still too full), negative on
+ * another failure; *ret_next_usec: when to call it again (UINT64_MAX: they are there). Off
+ * the event loop, never inside a transaction. */
 int store_derived_retry_due(Store *s, uint64_t now_usec, uint64_t *ret_next_usec);
 /* The caller freed space on the filesystem holding the store (removed snapshots' data). */
 void store_derived_space_freed(Store *s);

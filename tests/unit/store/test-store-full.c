@@ -204,14 +204,23 @@ TEST(a_store_without_totals_opens_on_a_full_filesystem) {
 /* Building the totals reads every record: a store that cannot build them (here every write
  * fails, though the filesystem shows space) tries again with back-off, on the caller's
  * clock: 10 s after it opened, then 20, 40, 80, 160 s, then every 5 min, never before it is
- * due; once space was freed, 10 s after the last try, and the waits start over; a store
- * that built them asks for nothing more. */
+ * due (it only looks at the free space, every 10 s, meanwhile); once space was freed, 10 s
+ * after the last try, and the waits start over; a store that built them asks for nothing
+ * more. */
+static bool try_at(Store *s, uint64_t now) {
+        unsigned hits = faults_hit;
+        uint64_t next;
+
+        ASSERT_TRUE(store_derived_retry_due(s, now, &next) == 0);
+        ASSERT_TRUE(next > now);
+        return faults_hit > hits;
+}
+
 TEST(building_the_totals_again_backs_off) {
         static const uint64_t waits[] = { 20 * SEC, 40 * SEC, 80 * SEC, 160 * SEC, 300 * SEC, 300 * SEC };
         TestStore ts;
         Store *s = test_store_new(&ts, 0);
-        uint64_t due, next, before = clock_usec(CLOCK_MONOTONIC);
-        unsigned hits;
+        uint64_t due, next, last, before = clock_usec(CLOCK_MONOTONIC);
 
         ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1000, "a", 0, NULL, NULL, NULL) == 1);
         ts.store = store_free(ts.store);
@@ -221,32 +230,33 @@ TEST(building_the_totals_again_backs_off) {
         s = ts.store;
         ASSERT_TRUE(store_derived_missing(s) && faults_hit > 0);
 
-        hits = faults_hit;
-        ASSERT_TRUE(store_derived_retry_due(s, 0, &due) == 0 && faults_hit == hits);
+        /* not due before the clock says so: the first try 10 s after the open's */
+        ASSERT_TRUE(!try_at(s, 0));
+        ASSERT_TRUE(store_derived_retry_due(s, 0, &due) == 0);
         ASSERT_TRUE(due >= before + 10 * SEC && due <= clock_usec(CLOCK_MONOTONIC) + 10 * SEC);
         for (size_t i = 0; i < ELEMENTSOF(waits); i++) {
-                ASSERT_TRUE(store_derived_retry_due(s, due - 1, &next) == 0 && next == due && faults_hit == hits);
-                ASSERT_TRUE(store_derived_retry_due(s, due, &next) == 0 && faults_hit > hits);
-                ASSERT_TRUE(next == due + waits[i]);
-                hits = faults_hit;
-                due = next;
+                for (uint64_t t = due - waits[i] / 2; t < due; t += 10 * SEC)
+                        ASSERT_TRUE(!try_at(s, t));
+                ASSERT_TRUE(!try_at(s, due - 1));
+                ASSERT_TRUE(try_at(s, due));
+                last = due;
+                due += waits[i];
         }
 
         /* space freed: 10 s after the last try, then 10, 20 s... again */
         store_derived_space_freed(s);
-        ASSERT_TRUE(store_derived_retry_due(s, 0, &next) == 0 && next == due - 300 * SEC + 10 * SEC);
-        due = next;
-        ASSERT_TRUE(store_derived_retry_due(s, due, &next) == 0 && faults_hit > hits);
-        ASSERT_TRUE(next == due + 10 * SEC);
-        due = next;
-        ASSERT_TRUE(store_derived_retry_due(s, due, &next) == 0 && next == due + 20 * SEC);
-        due = next;
+        ASSERT_TRUE(!try_at(s, last + 10 * SEC - 1));
+        ASSERT_TRUE(try_at(s, last + 10 * SEC));
+        last += 10 * SEC;
+        ASSERT_TRUE(!try_at(s, last + 10 * SEC - 1));
+        ASSERT_TRUE(try_at(s, last + 10 * SEC));
+        last += 10 * SEC;
+        ASSERT_TRUE(!try_at(s, last + 20 * SEC - 1));
 
         fault = FAULT_NONE;
-        ASSERT_TRUE(store_derived_retry_due(s, due - 1, &next) == 0 && store_derived_missing(s));
-        ASSERT_TRUE(store_derived_retry_due(s, due, &next) == 1);
+        ASSERT_TRUE(store_derived_retry_due(s, last + 20 * SEC, &next) == 1);
         ASSERT_TRUE(!store_derived_missing(s) && next == UINT64_MAX);
-        ASSERT_TRUE(store_derived_retry_due(s, due + 3600 * SEC, &next) == 0 && next == UINT64_MAX);
+        ASSERT_TRUE(store_derived_retry_due(s, last + 3600 * SEC, &next) == 0 && next == UINT64_MAX);
         t_verify(s);
         test_store_done(&ts);
 }
