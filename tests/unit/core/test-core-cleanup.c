@@ -191,15 +191,8 @@ static bool entry_exists(const char *dir, const char *name) {
 
 static size_t entries(const char *dir) {
         _cleanup_free_ char *snaps = snapshots_dir(dir);
-        DIR *d = opendir(snaps);
-        struct dirent *de;
-        size_t n = 0;
 
-        ASSERT_TRUE(d);
-        while ((de = readdir(d)))
-                n += de->d_name[0] != '.';
-        closedir(d);
-        return n;
+        return test_count_entries(snaps);
 }
 
 /* Cleanup reads every entry and record, but holds the write lock only for the entries that
