@@ -20,6 +20,7 @@
 #include "tree-util.h"
 #include "layer-proto.h"
 #include "layer-writer.h"
+#include "layer.h"
 
 static int scratch_fd = -EBADF;
 static uint8_t *buf, *recv_buf, *xattrs;
@@ -75,6 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 .buf = buf,
                 .recv_buf = recv_buf,
                 .file_xattrs = xattrs,
+                .max_entries = LAYER_DEFAULT_MAX_ENTRIES,
+                .max_bytes = 32u << 20, /* of the 64 MiB tmpfs */
+                .block_size = 4096,
         };
         (void) layer_writer_run(&w);
         read_report(report);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,23 +26,73 @@ typedef struct WriterFile {
         bool owner_set;    /* created with its owner: no fchown needed */
 } WriterFile;
 
-/* Reports "layer entry "X": <why>" and returns -code. Fork-safe: vsnprintf into a stack
- * buffer takes no locks, and strerrordesc_np(), unlike strerror(), does not touch the
- * locale (whose lock another thread of the daemon may have held at fork time). */
-_printf_(4, 5) static int writer_fail(LayerWriter *w, int code, const char *path, const char *fmt, ...) {
+/* Reports "layer entry "X": <why>", with the cause of code or, for a rule the layer broke,
+ * "; the layer is refused", and returns -code. Fork-safe: vsnprintf into a stack buffer
+ * takes no locks, and strerrordesc_np(), unlike strerror(), does not touch the locale
+ * (whose lock another thread of the daemon may have held at fork time). */
+_printf_(5, 0) static int writer_vfail(LayerWriter *w, int code, bool refused, const char *path, const char *fmt,
+                                       va_list ap) {
         char why[512], msg[ERROR_MESSAGE_MAX];
-        va_list ap;
 
-        va_start(ap, fmt);
         vsnprintf(why, sizeof why, fmt, ap);
-        va_end(ap);
         code = code < 0 ? -code : code;
-        if (code == EINVAL)
+        if (refused)
                 snprintf(msg, sizeof msg, "layer entry %s: %s; the layer is refused", QUOTE(path), why);
         else
                 snprintf(msg, sizeof msg, "layer entry %s: %s: %s", QUOTE(path), why, strerrordesc_np(code) ?: "unknown error");
         (void) layer_report_error(w->report_fd, code, msg);
         return -code;
+}
+
+/* A failure (EINVAL: the layer is refused). */
+_printf_(4, 5) static int writer_fail(LayerWriter *w, int code, const char *path, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = writer_vfail(w, code, code == EINVAL || code == -EINVAL, path, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* A limit the layer passes: EDQUOT, the layer is refused. */
+_printf_(3, 4) static int writer_over(LayerWriter *w, const char *path, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = writer_vfail(w, EDQUOT, true, path, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* Counts what is made next for entry: n entries and bytes of the layer's limits; refuses
+ * the entry past one of them, before it is made. */
+static int charge(LayerWriter *w, const char *entry, uint64_t n, uint64_t bytes) {
+        if (n > w->max_entries - w->entries)
+                return writer_over(w, entry, "the layer makes more than %" PRIu64 " files and directories, the limit "
+                                   "(its entries, and %" PRIu64 " directories made for missing parents)",
+                                   w->max_entries, w->made_dirs);
+        if (bytes > w->max_bytes - w->bytes)
+                return writer_over(w, entry, "the layer takes more than the limit of %" PRIu64 " bytes (its regular "
+                                   "files, and %" PRIu64 " bytes for each directory, %" PRIu64 " of them made for "
+                                   "missing parents)", w->max_bytes, w->block_size, w->made_dirs);
+        w->entries += n;
+        w->bytes += bytes;
+        return 0;
+}
+
+/* What an entry costs, counted before anything is made for it (its missing parents are
+ * counted as they are made). */
+static int charge_entry(LayerWriter *w, const LayerEntryView *e) {
+        switch (e->msg->kind) {
+        case LAYER_ENTRY_FILE:
+                return charge(w, e->path, 1, e->msg->size);
+        case LAYER_ENTRY_DIR:
+                return charge(w, e->path, 1, w->block_size);
+        default:
+                return charge(w, e->path, 1, 0);
+        }
 }
 
 static int report_times(LayerWriter *w, const char *path, const struct timespec *atime,
@@ -50,37 +101,57 @@ static int report_times(LayerWriter *w, const char *path, const struct timespec 
         return layer_report_dir_times(w->report_fd, path, &t);
 }
 
-/* A missing parent: 0755, and reported, so that the committer copies it from the target
- * or a lower layer that has it (the writer holds neither). */
-static int init_implicit_dir(LayerWriter *w, int dir_fd, const char *path) {
-        if (fchmod(dir_fd, 0755) < 0)
-                return -errno;
-        return layer_report_path(w->report_fd, LAYER_REPORT_IMPLICIT_DIR, path);
+/* fd, just opened as directory path for entry, or its failure reported: a symlink or a
+ * non-directory in the way refuses the layer. */
+static int dir_opened(LayerWriter *w, const char *entry, const char *path, int fd) {
+        if (fd == -ELOOP || fd == -ENOTDIR)
+                return writer_fail(w, EINVAL, entry, "a parent directory is a symlink or not a directory");
+        if (fd < 0)
+                return writer_fail(w, fd, entry, "cannot open directory %s", QUOTE(path));
+        return fd;
 }
 
-/* Creates the missing directories of path one component at a time; returns an fd of
- * path or a negative errno (-ELOOP/-ENOTDIR: a symlink or a non-directory in the way). */
-static int create_dirs(LayerWriter *w, const char *path) {
-        _cleanup_close_ int cur = layer_open_dir_in(w->root_fd, "");
+/* A missing parent of entry, base in parent: counted, made 0755, and reported, so that the
+ * committer copies its attributes from the target or a lower layer that has it (the
+ * writer holds neither). Returns its fd or a reported failure. */
+static int make_implicit_dir(LayerWriter *w, const char *entry, int parent, const char *path, const char *base) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = charge(w, entry, 1, w->block_size);
+        if (r < 0)
+                return r;
+        if (mkdirat(parent, base, 0700) < 0)
+                return writer_fail(w, errno, entry, "cannot create directory %s", QUOTE(path));
+        w->made_dirs++;
+        fd = dir_opened(w, entry, path, layer_open_dir_in(parent, base));
+        if (fd < 0)
+                return fd;
+        if (fchmod(fd, 0755) < 0)
+                return writer_fail(w, errno, entry, "cannot set the mode of directory %s", QUOTE(path));
+        r = layer_report_path(w->report_fd, LAYER_REPORT_IMPLICIT_DIR, path);
+        if (r < 0)
+                return writer_fail(w, r, entry, "cannot report directory %s", QUOTE(path));
+        return TAKE_FD(fd);
+}
+
+/* Creates the missing directories of path (for entry) one component at a time; returns an
+ * fd of path or a reported failure. */
+static int create_dirs(LayerWriter *w, const char *entry, const char *path) {
+        _cleanup_close_ int cur = dir_opened(w, entry, "", layer_open_dir_in(w->root_fd, ""));
         char prefix[PATH_MAX];
 
         for (size_t i = 0; cur >= 0;) {
                 size_t len = strcspn(path + i, "/");
-                int fd, r;
+                int fd;
 
                 memcpy(prefix, path, i + len);
                 prefix[i + len] = 0;
                 fd = layer_open_dir_in(cur, prefix + i);
-                if (fd == -ENOENT) {
-                        if (mkdirat(cur, prefix + i, 0700) < 0)
-                                return -errno;
-                        fd = layer_open_dir_in(cur, prefix + i);
-                        r = fd < 0 ? fd : init_implicit_dir(w, fd, prefix);
-                        if (r < 0) {
-                                safe_close(fd);
-                                return r;
-                        }
-                }
+                if (fd == -ENOENT)
+                        fd = make_implicit_dir(w, entry, cur, prefix, prefix + i);
+                else
+                        fd = dir_opened(w, entry, prefix, fd);
                 if (fd < 0 || path[i + len] == 0)
                         return fd;
                 safe_close(cur);
@@ -97,11 +168,11 @@ static int open_dir(LayerWriter *w, const char *entry, const char *path, bool cr
 
         fd = layer_open_dir_in(w->root_fd, path);
         if (fd == -ENOENT && create)
-                fd = create_dirs(w, path);
-        if (fd == -ELOOP || fd == -ENOTDIR)
-                return writer_fail(w, EINVAL, entry, "a parent directory is a symlink or not a directory");
+                fd = create_dirs(w, entry, path);
+        else
+                fd = dir_opened(w, entry, path, fd);
         if (fd < 0)
-                return writer_fail(w, fd, entry, "cannot open directory %s", QUOTE(path));
+                return fd;
         *ret = fd;
         return 0;
 }
@@ -501,6 +572,11 @@ static int file_end(LayerWriter *w, WriterFile *f) {
 }
 
 static int write_entry(LayerWriter *w, const LayerEntryView *e, WriterFile *f) {
+        int r;
+
+        r = charge_entry(w, e);
+        if (r < 0)
+                return r;
         forget_dir(w, e->path);
         switch (e->msg->kind) {
         case LAYER_ENTRY_FILE:
@@ -566,6 +642,7 @@ int layer_writer_run(void *userdata) {
 
         w->dir_fd = -EBADF;
         w->dir_owner = w->root_owner = (LayerNewOwner) {};
+        w->entries = w->bytes = w->made_dirs = 0;
         r = writer_loop(w, &f);
         safe_close(f.fd);
         w->dir_fd = safe_close(w->dir_fd);

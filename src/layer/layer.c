@@ -94,6 +94,19 @@ static int set_staging_name(Apply *a) {
         return 0;
 }
 
+/* What the writer may make: the layer's entries and bytes, each directory a block of the
+ * target's file system (its st_blksize, 4096 when that is no block size). */
+static int writer_limits(Apply *a) {
+        struct stat st;
+
+        if (fstat(a->staging.fd, &st) < 0)
+                return -errno;
+        a->writer.max_entries = a->limits.max_entries;
+        a->writer.max_bytes = a->limits.max_bytes;
+        a->writer.block_size = st.st_blksize >= 512 && st.st_blksize <= 65536 ? (uint64_t) st.st_blksize : 4096;
+        return 0;
+}
+
 /* Sets up the writer's end and starts the sandboxed writer. */
 static int spawn_writer(Apply *a) {
         const LayerApplyOptions *o = a->opts;
@@ -116,6 +129,9 @@ static int spawn_writer(Apply *a) {
                 return -errno;
         a->writer.report_fd = a->report_fd;
         a->writer.root_fd = a->staging.fd;
+        r = writer_limits(a);
+        if (r < 0)
+                return r;
 
         a->writer.buf = malloc(LAYER_MSG_MAX);
         a->writer.recv_buf = malloc(LAYER_MSG_RECV_BYTES);

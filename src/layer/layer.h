@@ -32,9 +32,12 @@ const char *layer_media_type_to_string(LayerMediaType t); /* NULL for LAYER_MEDI
 #define LAYER_DEFAULT_MAX_WALL_SEC UINT64_C(3600)
 
 typedef struct LayerLimits {
-        uint64_t max_entries;  /* 0: LAYER_DEFAULT_MAX_ENTRIES */
+        /* Entries, and directories made for missing parents (layer-writer.h).
+         * 0: LAYER_DEFAULT_MAX_ENTRIES */
+        uint64_t max_entries;
         /* Of the uncompressed stream, and of all regular files' sizes together (a sparse
-         * file counts its full size). 0: LAYER_DEFAULT_MAX_BYTES */
+         * file counts its full size) with a block of the target's file system for each
+         * directory. 0: LAYER_DEFAULT_MAX_BYTES */
         uint64_t max_bytes;
         size_t max_name_len;   /* at most PATH_MAX - 1; 0: that */
         /* The unpack helper's (layer_unpack() only): address space (RLIMIT_AS), CPU
