@@ -78,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 .file_xattrs = xattrs,
                 .max_entries = LAYER_DEFAULT_MAX_ENTRIES,
                 .max_bytes = 32u << 20, /* of the 64 MiB tmpfs */
+                .max_report = 16u << 20,
                 .block_size = 4096,
         };
         (void) layer_writer_run(&w);

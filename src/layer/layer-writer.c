@@ -66,9 +66,14 @@ _printf_(3, 4) static int writer_over(LayerWriter *w, const char *path, const ch
         return r;
 }
 
-/* Counts what is made next for entry: n entries and bytes of the layer's limits; refuses
- * the entry past one of them, before it is made. */
-static int charge(LayerWriter *w, const char *entry, uint64_t n, uint64_t bytes) {
+/* The bytes of a report record of path after n fixed bytes. */
+static uint64_t record_size(size_t n, const char *path) {
+        return sizeof(LayerMsg) + n + strlen(path) + 1;
+}
+
+/* Counts what is made next for entry: n entries and bytes of the layer's limits, report
+ * bytes of the report's; refuses the entry past one of them, before it is made. */
+static int charge(LayerWriter *w, const char *entry, uint64_t n, uint64_t bytes, uint64_t report) {
         if (n > w->max_entries - w->entries)
                 return writer_over(w, entry, "the layer makes more than %" PRIu64 " files and directories, the limit "
                                    "(its entries, and %" PRIu64 " directories made for missing parents)",
@@ -77,8 +82,12 @@ static int charge(LayerWriter *w, const char *entry, uint64_t n, uint64_t bytes)
                 return writer_over(w, entry, "the layer takes more than the limit of %" PRIu64 " bytes (its regular "
                                    "files, and %" PRIu64 " bytes for each directory, %" PRIu64 " of them made for "
                                    "missing parents)", w->max_bytes, w->block_size, w->made_dirs);
+        if (report > w->max_report - w->report_bytes)
+                return writer_over(w, entry, "the paths of the layer's directories, kept until the end, pass the "
+                                   "limit of %" PRIu64 " bytes", w->max_report);
         w->entries += n;
         w->bytes += bytes;
+        w->report_bytes += report;
         return 0;
 }
 
@@ -87,11 +96,11 @@ static int charge(LayerWriter *w, const char *entry, uint64_t n, uint64_t bytes)
 static int charge_entry(LayerWriter *w, const LayerEntryView *e) {
         switch (e->msg->kind) {
         case LAYER_ENTRY_FILE:
-                return charge(w, e->path, 1, e->msg->size);
+                return charge(w, e->path, 1, e->msg->size, 0);
         case LAYER_ENTRY_DIR:
-                return charge(w, e->path, 1, w->block_size);
+                return charge(w, e->path, 1, w->block_size, record_size(sizeof(LayerDirTimes), e->path));
         default:
-                return charge(w, e->path, 1, 0);
+                return charge(w, e->path, 1, 0, 0);
         }
 }
 
@@ -118,7 +127,7 @@ static int make_implicit_dir(LayerWriter *w, const char *entry, int parent, cons
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        r = charge(w, entry, 1, w->block_size);
+        r = charge(w, entry, 1, w->block_size, record_size(0, path));
         if (r < 0)
                 return r;
         if (mkdirat(parent, base, 0700) < 0)
@@ -642,7 +651,7 @@ int layer_writer_run(void *userdata) {
 
         w->dir_fd = -EBADF;
         w->dir_owner = w->root_owner = (LayerNewOwner) {};
-        w->entries = w->bytes = w->made_dirs = 0;
+        w->entries = w->bytes = w->report_bytes = w->made_dirs = 0;
         r = writer_loop(w, &f);
         safe_close(f.fd);
         w->dir_fd = safe_close(w->dir_fd);

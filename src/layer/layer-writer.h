@@ -34,17 +34,18 @@ typedef struct LayerWriter {
          * received and each directory made for a missing parent is one of max_entries;
          * the regular files' sizes, and block_size bytes for each directory (an entry or a
          * missing parent: a directory takes a block of the file system, which the Bytes=
-         * quota counts), count against max_bytes. Past a limit the entry is refused
-         * (EDQUOT) before anything is made for it: the limits bound the staging tree, not
-         * only the layer's own entries, which the parser counts. */
-        uint64_t max_entries, max_bytes, block_size;
+         * quota counts), count against max_bytes; the report holds at most max_report
+         * bytes of directory records. Past a limit the entry is refused (EDQUOT) before
+         * anything is made for it: the limits bound the staging tree, not only the layer's
+         * own entries, which the parser counts. */
+        uint64_t max_entries, max_bytes, max_report, block_size;
         /* The writer's own (layer_writer_run() sets them up): the parent directory of the
          * last entry below the root, kept open for the next entries of that directory, and
          * the owner a new file gets in it and in the root. */
         int dir_fd;
         char dir_path[PATH_MAX];
         LayerNewOwner dir_owner, root_owner;
-        uint64_t entries, bytes, made_dirs; /* used so far */
+        uint64_t entries, bytes, report_bytes, made_dirs; /* used so far */
 } LayerWriter;
 
 /* Exit codes: 0 when END was received and everything was written, 1 after reporting an

@@ -95,7 +95,10 @@ static int set_staging_name(Apply *a) {
 }
 
 /* What the writer may make: the layer's entries and bytes, each directory a block of the
- * target's file system (its st_blksize, 4096 when that is no block size). */
+ * target's file system (its st_blksize, 4096 when that is no block size); and what it
+ * may report: the committer reads the report's paths into its memory (layer-implicit.c),
+ * so a sixteenth of that, 64 MiB by default (some 2^20 directory paths of 24 bytes; the
+ * records of the committer's own copies add at most as much). */
 static int writer_limits(Apply *a) {
         struct stat st;
 
@@ -103,6 +106,7 @@ static int writer_limits(Apply *a) {
                 return -errno;
         a->writer.max_entries = a->limits.max_entries;
         a->writer.max_bytes = a->limits.max_bytes;
+        a->writer.max_report = a->limits.max_memory / 16;
         a->writer.block_size = st.st_blksize >= 512 && st.st_blksize <= 65536 ? (uint64_t) st.st_blksize : 4096;
         return 0;
 }

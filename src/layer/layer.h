@@ -41,7 +41,8 @@ typedef struct LayerLimits {
         uint64_t max_bytes;
         size_t max_name_len;   /* at most PATH_MAX - 1; 0: that */
         /* The unpack helper's (layer_unpack() only): address space (RLIMIT_AS), CPU
-         * seconds (RLIMIT_CPU) and wall-clock seconds. 0: the defaults above. */
+         * seconds (RLIMIT_CPU) and wall-clock seconds. 0: the defaults above. A sixteenth
+         * of max_memory also caps the writer's report of directory paths (layer.c). */
         uint64_t max_memory;
         uint64_t max_cpu_sec;
         uint64_t max_wall_sec;
