@@ -97,8 +97,9 @@ static int set_staging_name(Apply *a) {
 /* What the writer may make: the layer's entries and bytes, each directory a block of the
  * target's file system (its st_blksize, 4096 when that is no block size); and what it
  * may report: the committer reads the report's paths into its memory (layer-implicit.c),
- * so a sixteenth of that, 64 MiB by default (some 2^20 directory paths of 24 bytes; the
- * records of the committer's own copies add at most as much). */
+ * so a sixteenth of that, 64 MiB by default (some 2^20 directory paths of 24 bytes). The
+ * committer appends the times of the missing parents it completes: for each, 32 bytes
+ * more than the writer's record of it, which max_entries bounds too. */
 static int writer_limits(Apply *a) {
         struct stat st;
 
