@@ -207,8 +207,14 @@ static void idmapped_layers_close(IdmappedLayers *l) {
         l->clone_fd = safe_close(l->clone_fd);
 }
 
-int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
-                  uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
+/* Options that keep an upper exactly as it was but for what is written through the
+ * overlay: no uuid xattr on its root, and with no redirects, index or metacopy (and xino not
+ * forced on) overlayfs marks no directory opaque when it makes one. */
+static const char *const overlay_pristine_upper[] = { "uuid", "off", "redirect_dir", "off", "xino", "off", NULL };
+
+static int overlay_make(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
+                        const char *const *options, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
+                        Error *e) {
         _cleanup_(idmapped_layers_close) IdmappedLayers layers = { .clone_fd = -EBADF };
         _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF;
         int r;
@@ -259,6 +265,11 @@ int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper,
         r = fs_set_string(fs_fd, "metacopy", "off", e);
         if (r < 0)
                 return r;
+        for (const char *const *o = options; o && *o; o += 2) {
+                r = fs_set_string(fs_fd, o[0], o[1], e);
+                if (r < 0)
+                        return r;
+        }
 
         r = fs_create(fs_fd, idmap);
         if (r < 0)
@@ -270,6 +281,39 @@ int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper,
 
         log_debug("made an overlay of %zu%s layers%s", n_lowers, idmap ? " idmapped" : "", upper ? " with an upper" : "");
         *ret_mnt_fd = TAKE_FD(mnt_fd);
+        return 0;
+}
+
+int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
+                  uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
+        return overlay_make(lowers, n_lowers, upper, work, NULL, attrs, idmap, ret_mnt_fd, e);
+}
+
+int mount_dir_own_sb(const char *parent, const char *name, const char *empty, const char *work, uint64_t attrs,
+                     const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
+        _cleanup_close_ int ovl_fd = -EBADF, fd = -EBADF;
+        struct mount_attr attr = {
+                .attr_set = attrs,
+                .propagation = MS_PRIVATE,
+        };
+        int r;
+
+        assert(parent);
+        assert(name);
+        assert(ret_mnt_fd);
+
+        r = overlay_make((const char *const[]) { empty }, 1, parent, work, overlay_pristine_upper, attrs, idmap,
+                         &ovl_fd, e);
+        if (r < 0)
+                return r;
+        /* Only name, not a merged directory (its parent is, the upper's root being over the
+         * empty lower): overlayfs would mark directories moved into a merged one opaque. */
+        fd = open_tree(ovl_fd, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+        if (fd < 0)
+                return error_set_errno(e, errno, "cloning %s of the overlay of %s", QUOTE(name), QUOTE(parent));
+        if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+                return error_set_errno(e, errno, "setting the flags of the overlay of %s/%s", parent, name);
+        *ret_mnt_fd = TAKE_FD(fd);
         return 0;
 }
 

@@ -37,6 +37,18 @@ typedef struct MountIdmapping {
 int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
                   uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
 
+/* A mount of the directory parent/name (name one component) with a superblock of its own,
+ * whose life mount_sb_watch can see: an overlay whose upper is parent, over the empty
+ * directory empty, with the work directory work (on parent's filesystem, outside parent),
+ * of which only name is cloned and returned detached, with attrs (idmap as for
+ * mount_overlay). It shows the same files with the same inode numbers and writes to them;
+ * nothing of overlayfs's is stored in name's tree (no xattr, no whiteout: there is nothing
+ * below it), but st_dev is the overlay's, overlayfs refuses to create a 0/0 character
+ * device (its whiteout) and hides trusted.overlay.* attributes. 3 kernel mounts. */
+int mount_dir_own_sb(const char *parent, const char *name, const char *empty, const char *work, uint64_t attrs,
+                     const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
+#define MOUNT_DIR_OWN_SB_KERNEL_MOUNTS 3
+
 /* A recursive bind clone of source (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)) with attrs
  * applied by mount_setattr, idmapped with idmap (may be NULL), returned detached like
  * mount_overlay. */
