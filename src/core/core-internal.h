@@ -199,8 +199,9 @@ void core_mount_watch_sb(CoreSnapshotter *s, int mnt_fd, uint64_t mnt_id);
 /* The mark of a snapshot whose mount is being attached, in the busy set beside its own
  * (snapshot IDs never reach 2^63). */
 #define CORE_MOUNT_ATTACHING(id) ((id) | UINT64_C(1) << 63)
-/* Deletes the record of a released mount (in a write transaction) and its directory. */
-int core_mount_record_forget(StoreTxn *t, const MountRecord *m);
+/* Deletes the record of a released mount (in a write transaction), its directory and
+ * its work directory. */
+int core_mount_record_forget(CoreSnapshotter *s, StoreTxn *t, const MountRecord *m);
 
 /* --- Quotas (core-quota.c) --- */
 

@@ -100,7 +100,7 @@ static int reconcile_in_txn(StoreTxn *t, void *userdata, Error *e) {
         if (r < 0)
                 return error_set_errno(e, r, "cannot walk the mount records");
         for (size_t i = 0; i < a->n_stale; i++) {
-                r = core_mount_record_forget(t, &a->stale[i]);
+                r = core_mount_record_forget(a->s, t, &a->stale[i]);
                 if (r < 0)
                         return error_set_errno(e, r, "cannot delete a mount record");
         }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core-internal.h"
+#include "core-mount.h"
 #include "log.h"
 #include "mount-api.h"
 
@@ -156,7 +157,7 @@ void core_mount_watch_sb(CoreSnapshotter *s, int mnt_fd, uint64_t mnt_id) {
                                   s->name, mnt_id);
 }
 
-int core_mount_record_forget(StoreTxn *t, const MountRecord *m) {
+int core_mount_record_forget(CoreSnapshotter *s, StoreTxn *t, const MountRecord *m) {
         int r;
 
         if (!store_txn_is_write(t))
@@ -164,6 +165,7 @@ int core_mount_record_forget(StoreTxn *t, const MountRecord *m) {
         r = store_mount_delete(t, m->snapshot_id);
         if (r < 0)
                 return r;
+        core_mount_work_remove(s, m->snapshot_id);
         if (m->daemon_made_target) {
                 int k = mount_point_remove(m->target);
                 if (k < 0)
@@ -245,7 +247,7 @@ int core_check_not_mounted_pre(CoreSnapshotter *s, StoreTxn *t, uint64_t id, con
         case MOUNT_RELEASED:
                 break;
         }
-        r = core_mount_record_forget(t, &m);
+        r = core_mount_record_forget(s, t, &m);
         if (r < 0)
                 return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(key));
         return 0;

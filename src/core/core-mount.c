@@ -138,12 +138,6 @@ bool core_mount_lookups_pending(void) {
         return mount_target_lookups_stuck();
 }
 
-static uint64_t kernel_mounts_of(CoreSnapshotter *s, const Snapshot *snap) {
-        const BackendVTable *v = s->backend->vtable;
-
-        return v->kernel_mounts ? v->kernel_mounts(s->backend, snap) : 1;
-}
-
 /* A user's mounts, mount fds and force-unmounted mounts still held each cost a record, a
  * look at every Busy check and kernel mounts (an overlay one per layer): at most
  * CORE_MOUNTS_PER_USER_MAX per user and snapshotter, together at most
@@ -194,7 +188,7 @@ static int mount_make(MountArgs *a, Error *e) {
         r = core_check_not_mounted_pre(a->s, t, snap.id, a->key, &a->pre, e);
         if (r < 0)
                 return r;
-        a->kernel_mounts = kernel_mounts_of(a->s, &snap);
+        a->kernel_mounts = core_mount_cost(a->s, &snap, a->attrs);
         r = check_mounts_per_user(t, a, e);
         if (r < 0)
                 return r;
@@ -210,8 +204,8 @@ static int mount_make(MountArgs *a, Error *e) {
 
         if (snap.kind == SNAPSHOT_VIEW)
                 a->attrs |= MOUNT_ATTR_RDONLY;
-        r = a->s->backend->vtable->mount(a->s->backend, &snap, a->attrs,
-                                         a->prepared.userns_fd >= 0 ? &a->prepared : NULL, &a->mnt_fd, e);
+        r = core_mount_build(a->s, &snap, a->attrs, a->prepared.userns_fd >= 0 ? &a->prepared : NULL, &a->mnt_fd,
+                             e);
         if (r < 0)
                 return core_data_error(e, r, a->key);
         r = check_writable(a, e);

@@ -36,6 +36,14 @@ typedef struct MountArgs {
 void core_mount_args_undo(MountArgs *a);
 /* The attributes of ns's mount with options o (NULL: none); nosuid,nodev for ns != 0. */
 uint64_t core_mount_attrs(uid_t ns, const CoreMountOptions *o);
+/* What a mount of snap with attrs costs the kernel (core-mount-own-sb.c), and the mount
+ * itself, detached: the backend's, or for a writable mount of what the backend binds, an
+ * overlay of its data directory, whose superblock is its own (mount_dir_own_sb). */
+uint64_t core_mount_cost(CoreSnapshotter *s, const Snapshot *snap, uint64_t attrs);
+int core_mount_build(CoreSnapshotter *s, const Snapshot *snap, uint64_t attrs, const MountIdmapping *idmap,
+                     int *ret_mnt_fd, Error *e);
+/* Removes the work directory of snapshot id's mount (its overlay gone). */
+void core_mount_work_remove(CoreSnapshotter *s, uint64_t id);
 /* Records the mount, makes it and attaches it; on failure everything is undone. */
 int core_mount_recorded(MountArgs *a, Error *e);
 /* store_write callback deleting the record of a's snapshot (gone already: fine). */

@@ -120,7 +120,7 @@ static int forget_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 return error_set_errno(e, r, "cannot read the mount record of snapshot %s", QUOTE(a->key));
         if (now.mnt_id != a->rec.mnt_id || !streq(now.boot_id, a->rec.boot_id))
                 return 0;
-        r = core_mount_record_forget(t, &a->rec);
+        r = core_mount_record_forget(a->s, t, &a->rec);
         if (r < 0)
                 return error_set_errno(e, r, "cannot delete the mount record of snapshot %s", QUOTE(a->key));
         return 0;

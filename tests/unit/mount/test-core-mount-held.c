@@ -2,7 +2,8 @@
 /* A descriptor of an overlay that a user keeps where no search for holders looks (in
  * flight in a socket, SCM_RIGHTS) keeps its snapshot busy: after a forced Unmount and for
  * a MountFd, Remove is Busy naming why, laminad does not exit on idle meanwhile, and once
- * the message is gone the snapshot is released. */
+ * the message is gone the snapshot is released. So does one of a writable mount of what a
+ * backend would bind (native, btrfs, overlayfs without parents): an overlay of its data. */
 #include "core-mount-test-util.h"
 
 static void expect_held_then_released(Env *env, int pair[2]) {
@@ -56,10 +57,41 @@ TEST(a_handed_out_overlay_in_flight_stays_busy) {
         run_isolated(body_mount_fd);
 }
 
+/* Writable snapshots without an overlay of their own, handed out and forced off. */
+static void body_bind_type(const char *dir) {
+        _cleanup_free_ char *path = NULL;
+        Env env = env_new(dir);
+        int pair[2], fd = -EBADF;
+
+        for (int native = 0; native <= 1; native++) {
+                if (native)
+                        env.s = core_snapshotter_by_name(env.core, "native");
+                prepare(&env, 1000, "k", NULL);
+                ASSERT_OK(core_mount_fd(env.s, 1000, "k", NULL, &fd, &(Error) {}));
+                send_in_flight(fd, pair);
+                expect_held_then_released(&env, pair);
+
+                prepare(&env, 1000, "k", NULL);
+                path = mount_key(&env, 1000, "k", NULL);
+                fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                ASSERT_TRUE(fd >= 0);
+                send_in_flight(fd, pair);
+                ASSERT_OK(core_unmount(env.s, 1000, "k", true, NULL, &(Error) {}));
+                expect_held_then_released(&env, pair);
+                free(path);
+                path = NULL;
+        }
+        env_done(&env);
+}
+TEST(a_writable_snapshot_without_overlay_in_flight_stays_busy) {
+        run_isolated(body_bind_type);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(a_force_unmounted_overlay_in_flight_stays_busy),
                 TEST_ENTRY(a_handed_out_overlay_in_flight_stays_busy),
+                TEST_ENTRY(a_writable_snapshot_without_overlay_in_flight_stays_busy),
         };
 
         mount_test_require();
