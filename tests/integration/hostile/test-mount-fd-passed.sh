@@ -7,14 +7,14 @@
 # - attaches it in a user and mount namespace of its own and closes the fd (only that
 #   namespace, which the owner does not own, holds the mount), or
 # - keeps the fd open, or
-# - (overlayfs) sends it into a socket of its own and closes it: only the message in
-#   flight holds the mount, which no look through /proc finds; laminad watches the
-#   overlay's filesystem instead.
+# - sends it into a socket of its own and closes it: only the message in flight holds the
+#   mount, which no look through /proc finds; laminad watches the overlay's filesystem
+#   instead (a writable mount is an overlay on native too: of the snapshot's data alone).
 # While it lives, the owner's Remove, Commit and Mount are Busy (else Remove and Cleanup
 # would delete the data under a live, writable mount, and the mount would no longer count
 # against the owner's limits); what is written through the other user's copy is in the
 # snapshot; once the process is gone, the snapshot mounts again and Remove succeeds.
-# overlayfs and native (a bind mount: its copies share the host filesystem's superblock).
+# overlayfs and native.
 # The snapshot has a parent (an overlay on overlayfs).
 . "$LAMINA_SOURCE_DIR/tests/integration/ctl/ctl-lib.sh"
 sn=${1:?usage: test-mount-fd-passed.sh SNAPSHOTTER}
@@ -40,8 +40,7 @@ mounts_again() {
         [ "$got" = ok ]
 }
 
-modes="attach hold"
-[ "$sn" = overlayfs ] && modes="$modes inflight"
+modes="attach hold inflight"
 for mode in $modes; do
         case $mode in
         attach) how="has it attached in its own namespace" ;;
