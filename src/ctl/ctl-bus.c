@@ -16,26 +16,39 @@ bool ctl_failure_printed(void) {
         return failure_printed;
 }
 
+/* One line "laminactl: MESSAGE SUFFIX" on stderr. The message may hold what an image's author
+ * wrote (a path in its manifest): each byte that is not printable UTF-8 is written as "\xNN",
+ * never as is to the terminal (an escape sequence, a newline forging a line). */
+_printf_(2, 0) static void log_failure(const char *suffix, const char *fmt, va_list ap) {
+        char buf[2048], escaped[sizeof buf * 4], *p = escaped;
+
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        for (const char *s = buf; *s;) {
+                size_t written;
+
+                s += utf8_escape_char(s, p, &written);
+                p += written;
+        }
+        *p = 0;
+        log_error("laminactl: %s%s", escaped, suffix);
+}
+
 int ctl_fail(int r, const char *fmt, ...) {
-        char buf[2048];
         va_list ap;
 
         failure_printed = true;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
+        log_failure("", fmt, ap);
         va_end(ap);
-        log_error("laminactl: %s", buf);
         return r < 0 ? r : -EIO;
 }
 
 int ctl_usage_error(const char *fmt, ...) {
-        char buf[2048];
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
+        log_failure(" (see laminactl --help)", fmt, ap);
         va_end(ap);
-        log_error("laminactl: %s (see laminactl --help)", buf);
         return EXIT_USAGE;
 }
 

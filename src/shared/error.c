@@ -56,19 +56,14 @@ int error_from_errno(Error *e, int r, const char *what) {
  * byte as \xNN) unless that passes limit bytes; returns how many bytes of s it took, 0
  * if it did not fit. */
 static size_t quote_char(const char *s, char *out, size_t *n, size_t limit) {
-        size_t len = utf8_printable_char_len(s);
+        char c[4];
+        size_t written, len = utf8_escape_char(s, c, &written);
 
-        if (len > 0) {
-                if (*n + len > limit)
-                        return 0;
-                memcpy(out + *n, s, len);
-                *n += len;
-                return len;
-        }
-        if (*n + 4 > limit)
+        if (*n + written > limit)
                 return 0;
-        *n += (size_t) sprintf(out + *n, "\\x%02x", (unsigned char) *s);
-        return 1;
+        memcpy(out + *n, c, written);
+        *n += written;
+        return len;
 }
 
 const char *error_quote(const char *s, char buf[static ERROR_QUOTE_SIZE]) {

@@ -138,6 +138,26 @@ size_t utf8_printable_char_len(const char *s) {
         return len;
 }
 
+size_t utf8_escape_char(const char *s, char out[static 4], size_t *ret_written) {
+        size_t len = utf8_printable_char_len(s);
+
+        if (*s == 0) {
+                *ret_written = 0;
+                return 0;
+        }
+        if (len > 0) {
+                memcpy(out, s, len);
+                *ret_written = len;
+                return len;
+        }
+        out[0] = '\\';
+        out[1] = 'x';
+        out[2] = "0123456789abcdef"[(unsigned char) *s >> 4];
+        out[3] = "0123456789abcdef"[(unsigned char) *s & 0xF];
+        *ret_written = 4;
+        return 1;
+}
+
 bool utf8_is_printable(const char *s) {
         for (size_t len; *s; s += len) {
                 len = utf8_printable_char_len(s);

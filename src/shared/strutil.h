@@ -38,6 +38,10 @@ bool utf8_is_printable(const char *s);
 /* The length of the printable UTF-8 character s starts with (1 to 4), or 0 if it is not
  * one (a control character, the terminating NUL, or not UTF-8). */
 size_t utf8_printable_char_len(const char *s);
+/* The escaped form of the character s starts with: itself if it is printable UTF-8, else
+ * "\xNN" for its first byte. Writes it to out (at most 4 bytes, no NUL), its length to
+ * *ret_written; returns how many bytes of s it stands for (0 at the terminating NUL). */
+size_t utf8_escape_char(const char *s, char out[static 4], size_t *ret_written);
 
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 
