@@ -9,25 +9,24 @@
 
 #include "backend-apply.h"
 #include "core-apply-clone.h"
+#include "core-apply-place.h"
 #include "dir-util.h"
 #include "inode-flags.h"
 #include "log.h"
 #include "strutil.h"
 
-/* <state>/<snapshotter>/applying/: the clones Apply builds in (backend-apply.h), named
- * "<id>-<random>". Nothing else is kept there, so after a crash everything in it is
- * garbage. */
+/* <state>/<snapshotter>/applying/: the clones Apply builds in (backend-apply.h), each in a
+ * placement directory of its own, both named "<id>-<random>". Nothing else is kept there,
+ * so after a crash everything in it is garbage. */
 #define APPLY_DIR "applying"
 
 /* The directory is marked a top of directory hierarchies (chattr +T): ext4's allocator
- * then places each clone, a tree of its own, in a block group of its own choosing instead
- * of next to the directory, so the inodes of a layer's files do not all go into the group
- * where the trees of earlier snapshots were just deleted. On an ext4 without a journal
- * every new inode is allocated past the free ones of its group that were deleted in the
- * last minute (recently_deleted()); after the removal of an image of 8 700 files that
- * made the next import of it spend 2 to 5 s of CPU there instead of 0.5 s for everything
- * (bench/README, Import, session 5). Elsewhere the flag means nothing or does not exist. */
-static int apply_dir_open(CoreSnapshotter *s) {
+ * then places each directory made in it, a clone's placement directory, in a block group of
+ * its own choosing instead of next to applying/, and the clone's files and directories
+ * follow it there (core-apply-place.c says why that matters on an ext4 without a journal,
+ * and how the placement keeps away from trees removed a moment ago). Elsewhere the flag
+ * means nothing or does not exist: *ret_top says whether it is set. */
+static int apply_dir_open(CoreSnapshotter *s, bool *ret_top) {
         int fd, r;
 
         if (mkdirat(s->backend->state_fd, APPLY_DIR, 0700) < 0 && errno != EEXIST)
@@ -38,31 +37,48 @@ static int apply_dir_open(CoreSnapshotter *s) {
         r = fd_add_inode_flags(fd, FS_TOPDIR_FL);
         if (r < 0)
                 log_debug_errno(r, "%s: cannot mark %s a top directory: %m", s->name, APPLY_DIR);
+        if (ret_top)
+                *ret_top = r >= 0;
         return fd;
 }
 
 int apply_clone_begin(CoreSnapshotter *s, uid_t ns, const Snapshot *snap, ApplyClone *ret, Error *e) {
-        ApplyClone c = { .dir_fd = -EBADF, .fd = -EBADF };
+        ApplyClone c = APPLY_CLONE_NULL;
         uint64_t id = snap->id;
         BackendCharge charge;
         char prefix[32];
+        bool top;
         int r;
 
-        c.dir_fd = apply_dir_open(s);
-        if (c.dir_fd < 0)
-                return error_set_errno(e, c.dir_fd, "cannot open the %s directory of %s", APPLY_DIR, s->name);
+        c.apply_fd = apply_dir_open(s, &top);
+        if (c.apply_fd < 0)
+                return error_set_errno(e, c.apply_fd, "cannot open the %s directory of %s", APPLY_DIR, s->name);
         snprintf(prefix, sizeof prefix, "%" PRIu64 "-", id);
+        r = apply_place_dir(s, c.apply_fd, prefix, top, &c.place);
+        if (r < 0) {
+                apply_clone_done(s, &c);
+                return error_set_errno(e, r, "cannot make a directory in %s of %s", APPLY_DIR, s->name);
+        }
+        if (r > 1)
+                log_debug("%s: %s/%s placed after %d tries, away from trees removed a moment ago",
+                          s->name, APPLY_DIR, c.place, r);
+        c.dir_fd = openat(c.apply_fd, c.place, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (c.dir_fd < 0) {
+                r = error_set_errno(e, errno, "cannot open %s/%s", APPLY_DIR, c.place);
+                apply_clone_done(s, &c);
+                return r;
+        }
         /* The clone becomes the snapshot's data: charged as the snapshot's new data is. */
         core_quota_charge(s, ns, snap->kind, id, &charge);
         r = s->backend->vtable->clone_data(s->backend, id, c.dir_fd, prefix, &charge, &c.name, e);
         core_quota_charged(s, ns, &charge);
         if (r < 0) {
-                safe_close(c.dir_fd);
+                apply_clone_done(s, &c);
                 return r;
         }
         c.fd = openat(c.dir_fd, c.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (c.fd < 0) {
-                r = error_set_errno(e, errno, "cannot open the clone %s/%s", APPLY_DIR, c.name);
+                r = error_set_errno(e, errno, "cannot open the clone %s/%s/%s", APPLY_DIR, c.place, c.name);
                 apply_clone_done(s, &c);
                 return r;
         }
@@ -70,68 +86,13 @@ int apply_clone_begin(CoreSnapshotter *s, uid_t ns, const Snapshot *snap, ApplyC
         return 0;
 }
 
-static void remove_clone(CoreSnapshotter *s, ApplyClone *c) {
-        int r = s->backend->vtable->remove_clone(c->dir_fd, c->name);
-
-        /* Harmless: the next start removes it. */
-        if (r < 0)
-                log_warning_errno(r, "%s: cannot remove %s/%s: %m", s->name, APPLY_DIR, c->name);
-}
-
 int apply_clone_commit(CoreSnapshotter *s, uint64_t id, ApplyClone *c, Error *e) {
-        int r;
-
         c->fd = safe_close(c->fd);
-        r = backend_exchange_data(s->backend, id, c->dir_fd, c->name, e);
-        if (r < 0)
-                return r;
-        /* the clone's name now holds the data it replaced */
-        remove_clone(s, c);
-        free(c->name);
-        c->name = NULL;
-        return 0;
+        /* After it, the clone's name holds the data it replaced, which apply_clone_done removes. */
+        return backend_exchange_data(s->backend, id, c->dir_fd, c->name, e);
 }
 
-void apply_clone_done(CoreSnapshotter *s, ApplyClone *c) {
-        c->fd = safe_close(c->fd);
-        if (c->name) {
-                remove_clone(s, c);
-                free(c->name);
-                c->name = NULL;
-        }
-        c->dir_fd = safe_close(c->dir_fd);
-}
-
-typedef struct Leftovers {
-        const BackendVTable *vt; /* static: outlives the Core */
-        char *snapshotter;
-        int dir_fd;
-        char **names;
-} Leftovers;
-
-static void leftovers_free(Leftovers *l) {
-        safe_close(l->dir_fd);
-        strv_free(l->names);
-        free(l->snapshotter);
-        free(l);
-}
-
-static void *remove_leftovers(void *userdata) {
-        Leftovers *l = userdata;
-
-        for (char **n = l->names; *n; n++) {
-                int r = l->vt->remove_clone(l->dir_fd, *n);
-                if (r < 0)
-                        log_warning_errno(r, "%s: cannot remove %s/%s that an interrupted apply left: %m",
-                                          l->snapshotter, APPLY_DIR, *n);
-                else
-                        log_info("%s: removed %s/%s that an interrupted apply left", l->snapshotter, APPLY_DIR, *n);
-        }
-        leftovers_free(l);
-        return NULL;
-}
-
-static int list_leftovers(int dir_fd, char ***ret) {
+static int list_entries(int dir_fd, char ***ret) {
         _cleanup_(closedirp) DIR *d = NULL;
         _cleanup_strv_free_ char **names = NULL;
         struct dirent *de;
@@ -152,6 +113,75 @@ static int list_leftovers(int dir_fd, char ***ret) {
         return 0;
 }
 
+/* Removes applying/<name>: a placement directory with the clone, or what it replaced, in it
+ * (on btrfs a subvolume, which rm_rf does not cross into: EXDEV, so each entry goes by
+ * remove_clone), or a clone an older laminad left there. */
+static int remove_place(const BackendVTable *vt, int apply_fd, const char *name) {
+        _cleanup_strv_free_ char **entries = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r = vt->remove_clone(apply_fd, name);
+
+        if (r != -EXDEV)
+                return r;
+        fd = openat(apply_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = list_entries(fd, &entries);
+        for (char **e = entries; r >= 0 && e && *e; e++)
+                r = vt->remove_clone(fd, *e);
+        if (r >= 0 && unlinkat(apply_fd, name, AT_REMOVEDIR) < 0)
+                r = -errno;
+        return r;
+}
+
+void apply_clone_done(CoreSnapshotter *s, ApplyClone *c) {
+        c->fd = safe_close(c->fd);
+        if (c->name)
+                apply_place_note_removal(s, c->dir_fd, c->name);
+        if (c->place) {
+                int r = remove_place(s->backend->vtable, c->apply_fd, c->place);
+
+                /* Harmless: the next start removes it. */
+                if (r < 0)
+                        log_warning_errno(r, "%s: cannot remove %s/%s: %m", s->name, APPLY_DIR, c->place);
+        }
+        free(c->name);
+        c->name = NULL;
+        free(c->place);
+        c->place = NULL;
+        c->dir_fd = safe_close(c->dir_fd);
+        c->apply_fd = safe_close(c->apply_fd);
+}
+
+typedef struct Leftovers {
+        const BackendVTable *vt; /* static: outlives the Core */
+        char *snapshotter;
+        int dir_fd;
+        char **names;
+} Leftovers;
+
+static void leftovers_free(Leftovers *l) {
+        safe_close(l->dir_fd);
+        strv_free(l->names);
+        free(l->snapshotter);
+        free(l);
+}
+
+static void *remove_leftovers(void *userdata) {
+        Leftovers *l = userdata;
+
+        for (char **n = l->names; *n; n++) {
+                int r = remove_place(l->vt, l->dir_fd, *n);
+                if (r < 0)
+                        log_warning_errno(r, "%s: cannot remove %s/%s that an interrupted apply left: %m",
+                                          l->snapshotter, APPLY_DIR, *n);
+                else
+                        log_info("%s: removed %s/%s that an interrupted apply left", l->snapshotter, APPLY_DIR, *n);
+        }
+        leftovers_free(l);
+        return NULL;
+}
+
 int core_apply_recover(CoreSnapshotter *s) {
         Leftovers *l;
         pthread_attr_t attr;
@@ -162,9 +192,9 @@ int core_apply_recover(CoreSnapshotter *s) {
         if (!l)
                 return -ENOMEM;
         l->vt = s->backend->vtable;
-        l->dir_fd = apply_dir_open(s);
+        l->dir_fd = apply_dir_open(s, NULL);
         l->snapshotter = strdup(s->name);
-        r = l->dir_fd < 0 ? l->dir_fd : !l->snapshotter ? -ENOMEM : list_leftovers(l->dir_fd, &l->names);
+        r = l->dir_fd < 0 ? l->dir_fd : !l->snapshotter ? -ENOMEM : list_entries(l->dir_fd, &l->names);
         if (r < 0 || !l->names) {
                 leftovers_free(l);
                 return r < 0 ? log_error_errno(r, "%s: cannot read the %s directory: %m", s->name, APPLY_DIR) : 0;

@@ -7,16 +7,20 @@
  * replaces the data in one atomic exchange (src/snapshotter/backend-apply.h). */
 
 typedef struct ApplyClone {
-        int dir_fd; /* the applying/ directory */
-        char *name; /* the clone's name there; NULL once nothing is left to remove */
-        int fd;     /* the clone, for the layer to go into */
+        int apply_fd; /* the applying/ directory */
+        char *place;  /* the clone's placement directory there (core-apply-place.h); NULL
+                       * once nothing is left to remove */
+        int dir_fd;   /* the placement directory */
+        char *name;   /* the clone's name in it */
+        int fd;       /* the clone, for the layer to go into */
 } ApplyClone;
 
-#define APPLY_CLONE_NULL ((ApplyClone) { .dir_fd = -EBADF, .fd = -EBADF })
+#define APPLY_CLONE_NULL ((ApplyClone) { .apply_fd = -EBADF, .dir_fd = -EBADF, .fd = -EBADF })
 
 /* Makes a clone of the data of snap, a snapshot of ns, charged to ns as its data (core_quota_charge). */
 int apply_clone_begin(CoreSnapshotter *s, uid_t ns, const Snapshot *snap, ApplyClone *ret, Error *e);
-/* Makes the clone snapshot id's data; removes what it replaced. */
+/* Makes the clone snapshot id's data. */
 int apply_clone_commit(CoreSnapshotter *s, uint64_t id, ApplyClone *c, Error *e);
-/* Removes the clone if it is still there; closes the fds. */
+/* Removes the placement directory with what is in it (the clone, or the data it
+ * replaced); closes the fds. */
 void apply_clone_done(CoreSnapshotter *s, ApplyClone *c);

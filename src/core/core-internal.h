@@ -37,6 +37,10 @@ struct CoreSnapshotter {
         bool quota_starting, quota_migrate;
         uint64_t quota_start_usec; /* CLOCK_REALTIME */
 
+        /* Where trees were removed a moment ago, for Apply to build away from them
+         * (core-apply-place.c; NULL until the first removal); with lock. */
+        struct ApplyPlacement *placement;
+
         /* Frees removed data in the background (core-reclaim.c); with lock. */
         struct Reclaimer *reclaimer;
         atomic_bool stopping; /* laminad exits: the reclaimer and walks give up */

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "core-apply-place.h"
 #include "core-internal.h"
 #include "log.h"
 #include "strutil.h"
@@ -58,6 +59,7 @@ static CoreSnapshotter *core_snapshotter_free(CoreSnapshotter *s) {
         backend_free(s->backend);
         store_free(s->store);
         mount_sb_watch_free(s->sb_watch);
+        apply_place_free(s->placement);
         pthread_mutex_destroy(&s->lock);
         free(s->busy_ids);
         strv_free(s->building);

@@ -68,23 +68,33 @@ static char *applying_dir(void) {
         return strdup_printf("%s/state/%s/applying", T, snapshotter);
 }
 
-/* The staging directory the running Apply writes into: inside the one clone in
- * applying/, whose name starts with the snapshot's ID (not the layer's own entry). */
-static char *find_staging(const char *data) {
-        _cleanup_free_ char *dir = applying_dir(), *id = snapshot_id(data), *prefix = NULL, *clone = NULL;
-        _cleanup_strv_free_ char **clones = NULL, **l = NULL;
+/* The one entry of dir, whose name starts with the snapshot's ID; NULL while there is none. */
+static char *find_named_after(const char *dir, const char *id) {
+        _cleanup_free_ char *prefix = strdup_printf("%s-", id);
+        _cleanup_strv_free_ char **l = NULL;
 
-        ASSERT_TRUE(dir && id);
-        prefix = strdup_printf("%s-", id);
         ASSERT_TRUE(prefix);
-        if (at_list_prefixed(dir, "", &clones) < 0 || strv_length(clones) != 1)
+        if (at_list_prefixed(dir, "", &l) < 0 || strv_length(l) != 1)
                 return NULL;
-        if (strncmp(clones[0], prefix, strlen(prefix)) != 0) {
-                fprintf(stderr, "the clone %s/%s is not named after snapshot %s\n", dir, clones[0], id);
+        if (strncmp(l[0], prefix, strlen(prefix)) != 0) {
+                fprintf(stderr, "%s/%s is not named after snapshot %s\n", dir, l[0], id);
                 abort();
         }
-        clone = strdup_printf("%s/%s", dir, clones[0]);
-        ASSERT_TRUE(clone);
+        return strdup_printf("%s/%s", dir, l[0]);
+}
+
+/* The staging directory the running Apply writes into: inside the one clone in its
+ * placement directory in applying/, both named after the snapshot's ID (not the layer's
+ * own entry). */
+static char *find_staging(const char *data) {
+        _cleanup_free_ char *dir = applying_dir(), *id = snapshot_id(data), *place = NULL, *clone = NULL;
+        _cleanup_strv_free_ char **l = NULL;
+
+        ASSERT_TRUE(dir && id);
+        place = find_named_after(dir, id);
+        clone = place ? find_named_after(place, id) : NULL;
+        if (!clone)
+                return NULL;
         if (at_list_prefixed(clone, STAGING_PREFIX, &l) < 0)
                 return NULL;
         for (char **i = l; *i; i++)

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Where Apply builds a layer's tree (core-apply-place.c): away from trees removed a moment
+ * ago, as the reclaim thread notes them; on ext4 only. */
+#include <dirent.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
+
+#include "core-apply-place.h"
+#include "core/core-test-util.h"
+#include "inode-flags.h"
+
+static char *dir;
+static Core *core;
+static CoreSnapshotter *ovl;
+
+static size_t count_dir(int fd) {
+        DIR *d = fdopendir(dup(fd));
+        struct dirent *de;
+        size_t n = 0;
+
+        ASSERT_TRUE(d);
+        rewinddir(d);
+        while ((de = readdir(d)))
+                n += !streq(de->d_name, ".") && !streq(de->d_name, "..");
+        closedir(d);
+        return n;
+}
+
+/* Near is within PLACE_WINDOW inode numbers either way, recent is less than
+ * PLACE_RECENT_USEC; the oldest removal is forgotten first. */
+TEST(near_and_recent_removals_count) {
+        const uint64_t ino = 10 * PLACE_WINDOW, t = 1000 * PLACE_RECENT_USEC;
+        ApplyPlacement *p = NULL;
+
+        ASSERT_TRUE(!apply_place_near_removal(p, ino, t));
+        apply_place_note(&p, ino, t);
+        ASSERT_TRUE(p);
+        ASSERT_TRUE(apply_place_near_removal(p, ino, t + 1000));
+        ASSERT_TRUE(apply_place_near_removal(p, ino + PLACE_WINDOW, t));
+        ASSERT_TRUE(apply_place_near_removal(p, ino - PLACE_WINDOW, t));
+        ASSERT_TRUE(!apply_place_near_removal(p, ino + PLACE_WINDOW + 1, t));
+        ASSERT_TRUE(!apply_place_near_removal(p, ino - PLACE_WINDOW - 1, t));
+        ASSERT_TRUE(apply_place_near_removal(p, ino, t + PLACE_RECENT_USEC - 1));
+        ASSERT_TRUE(!apply_place_near_removal(p, ino, t + PLACE_RECENT_USEC));
+        for (uint64_t i = 0; i < 256; i++)
+                apply_place_note(&p, 1000 * PLACE_WINDOW + i, t);
+        ASSERT_TRUE(!apply_place_near_removal(p, ino, t + 1000));
+        apply_place_free(p);
+}
+
+/* A placement directory is made again while it lands near a recent removal, at most
+ * PLACE_TRIES times; only the one taken is left. */
+TEST(placements_keep_away_from_removals) {
+        _cleanup_free_ char *name = NULL, *first = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct statvfs sv;
+        struct stat st;
+        int n;
+
+        core = test_core_setup(&dir, &ovl);
+        ASSERT_OK(mkdir(test_path(dir, "place"), 0700));
+        fd = open(test_path(dir, "place"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        /* As applying/ is (core-apply-clone.c): on ext4, each directory made in it is placed
+         * in a block group of the filesystem's choosing. */
+        (void) fd_add_inode_flags(fd, FS_TOPDIR_FL);
+        /* Nothing removed: the first directory is taken. */
+        ASSERT_TRUE(apply_place_dir(ovl, fd, "1-", true, &first) == 1);
+        ASSERT_OK(fstatat(fd, first, &st, 0));
+        ASSERT_TRUE(count_dir(fd) == 1);
+        /* A tree removed right there: taken is one away from it, or the last try. */
+        pthread_mutex_lock(&ovl->lock);
+        apply_place_note(&ovl->placement, st.st_ino, now_usec());
+        pthread_mutex_unlock(&ovl->lock);
+        ASSERT_OK(unlinkat(fd, first, AT_REMOVEDIR));
+        n = apply_place_dir(ovl, fd, "2-", true, &name);
+        printf("# placed after %d tries\n", n);
+        ASSERT_TRUE(n >= 1 && n <= PLACE_TRIES);
+        ASSERT_OK(fstatat(fd, name, &st, 0));
+        ASSERT_TRUE(n == PLACE_TRIES || !apply_place_near_removal(ovl->placement, st.st_ino, now_usec()));
+        ASSERT_TRUE(count_dir(fd) == 1);
+        ASSERT_OK(unlinkat(fd, name, AT_REMOVEDIR));
+        free(name);
+        name = NULL;
+        /* Removals near every inode of the filesystem (where 256 windows cover it): the
+         * last try is taken. */
+        ASSERT_OK(fstatvfs(fd, &sv));
+        if (sv.f_files / (2 * PLACE_WINDOW + 1) < 255) {
+                pthread_mutex_lock(&ovl->lock);
+                for (uint64_t ino = PLACE_WINDOW; ino <= sv.f_files + PLACE_WINDOW; ino += 2 * PLACE_WINDOW)
+                        apply_place_note(&ovl->placement, ino, now_usec());
+                pthread_mutex_unlock(&ovl->lock);
+                ASSERT_TRUE(apply_place_dir(ovl, fd, "3-", true, &name) == PLACE_TRIES);
+                ASSERT_TRUE(count_dir(fd) == 1);
+                ASSERT_OK(unlinkat(fd, name, AT_REMOVEDIR));
+        } else
+                printf("# %" PRIu64 " inodes: too many to cover\n", (uint64_t) sv.f_files);
+        /* Without the check (not ext4), the first is taken whatever it is near. */
+        free(first);
+        ASSERT_TRUE(apply_place_dir(ovl, fd, "4-", false, &first) == 1);
+        test_core_teardown(core, dir);
+}
+
+TEST_MAIN(TEST_ENTRY(near_and_recent_removals_count), TEST_ENTRY(placements_keep_away_from_removals))
