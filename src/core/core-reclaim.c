@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core-apply-place.h"
 #include "core-internal.h"
 #include "log.h"
 #include "strutil.h"
@@ -209,6 +210,8 @@ static void reclaim_one_locked(Reclaimer *rc) {
         memmove(rc->queue, rc->queue + 1, --rc->n_queue * sizeof(Entry));
         pthread_mutex_unlock(&s->lock);
 
+        /* Apply builds away from where this was, for a while (core-apply-place.c). */
+        apply_place_note_removal(s, s->backend->snapshots_fd, rc->current.name);
         r = s->backend->vtable->remove_data(s->backend, rc->current.name, &freed, &e);
         if (r < 0 && r != -ECANCELED)
                 log_warning("%s: cannot free %s: %s", s->name, rc->current.name, e.message);

@@ -16,6 +16,15 @@ static char *dir;
 static Core *core;
 static CoreSnapshotter *ovl;
 
+static bool dir_on_ext4(const char *path) {
+        struct statfs sf;
+
+        ASSERT_OK(statfs(path, &sf));
+        if (sf.f_type != EXT4_SUPER_MAGIC)
+                printf("# %s is not on ext4: nothing is noted there\n", path);
+        return sf.f_type == EXT4_SUPER_MAGIC;
+}
+
 static size_t count_dir(int fd) {
         DIR *d = fdopendir(dup(fd));
         struct dirent *de;
@@ -49,6 +58,33 @@ TEST(near_and_recent_removals_count) {
                 apply_place_note(&p, 1000 * PLACE_WINDOW + i, t);
         ASSERT_TRUE(!apply_place_near_removal(p, ino, t + 1000));
         apply_place_free(p);
+}
+
+/* Removing a snapshot's data notes where its tree was (overlayfs: snapshots/<id> and its
+ * fs/, the tree a layer went into). */
+TEST(the_reclaim_notes_what_it_removes) {
+        MountSpecList m = {};
+        Error e = ERROR_NULL;
+        struct stat st;
+        uint64_t freed;
+        bool ext4;
+
+        core = test_core_setup(&dir, &ovl);
+        ext4 = dir_on_ext4(dir);
+        ASSERT_OK(core_prepare(ovl, 0, "tree", NULL, NULL, &m, &e));
+        test_write_file(m.items[0].source, "file", "data");
+        ASSERT_OK(stat(m.items[0].source, &st));
+        ASSERT_TRUE(!ovl->placement);
+        ASSERT_OK(core_remove(ovl, 0, "tree", &e));
+        ASSERT_OK(core_cleanup(ovl, 0, &freed, &e));
+        pthread_mutex_lock(&ovl->lock);
+        if (ext4)
+                ASSERT_TRUE(apply_place_near_removal(ovl->placement, st.st_ino, now_usec()));
+        else
+                ASSERT_TRUE(!ovl->placement);
+        pthread_mutex_unlock(&ovl->lock);
+        mount_spec_list_clear(&m);
+        test_core_teardown(core, dir);
 }
 
 /* A placement directory is made again while it lands near a recent removal, at most
@@ -104,4 +140,5 @@ TEST(placements_keep_away_from_removals) {
         test_core_teardown(core, dir);
 }
 
-TEST_MAIN(TEST_ENTRY(near_and_recent_removals_count), TEST_ENTRY(placements_keep_away_from_removals))
+TEST_MAIN(TEST_ENTRY(near_and_recent_removals_count), TEST_ENTRY(the_reclaim_notes_what_it_removes),
+          TEST_ENTRY(placements_keep_away_from_removals))
