@@ -15,10 +15,6 @@
 #include "log.h"
 #include "strutil.h"
 
-/* <state>/<snapshotter>/applying/: the clones Apply builds in (backend-apply.h), each in a
- * placement directory of its own, both named "<id>-<random>". Nothing else is kept there,
- * so after a crash everything in it is garbage. */
-#define APPLY_DIR "applying"
 
 /* The directory is marked a top of directory hierarchies (chattr +T): ext4's allocator
  * then places each directory made in it, a clone's placement directory, in a block group of

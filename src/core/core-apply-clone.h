@@ -6,6 +6,11 @@
 /* Apply, all or nothing: the layer goes into a clone of the snapshot's data, which then
  * replaces the data in one atomic exchange (src/snapshotter/backend-apply.h). */
 
+/* <state>/<snapshotter>/applying/: the clones Apply builds in (backend-apply.h), each in a
+ * placement directory of its own, both named "<id>-<random>". Nothing else is kept there,
+ * so after a crash everything in it is garbage. */
+#define APPLY_DIR "applying"
+
 typedef struct ApplyClone {
         int apply_fd; /* the applying/ directory */
         char *place;  /* the clone's placement directory there (core-apply-place.h); NULL

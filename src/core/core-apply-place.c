@@ -28,8 +28,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "core-apply-clone.h"
 #include "core-apply-place.h"
 #include "dir-util.h"
 #include "fs-util.h"
@@ -39,8 +41,9 @@
 /* Inodes noted per removal: the tree's directory and the first directories in it (overlayfs:
  * snapshots/<id> and its fs/, the layer's tree). */
 #define PLACE_NOTE_MAX 4
-/* Removals remembered: a ring, the oldest forgotten first. */
-#define PLACE_FREED_MAX 256
+/* The ring of PLACE_FREED_MAX removals is kept as the extended attribute PLACE_XATTR of
+ * applying/ (its entries as they are in memory: 2 KiB, within ext4's one block). */
+#define PLACE_XATTR "trusted.lamina.removed-trees"
 
 typedef struct PlaceFreed {
         uint64_t ino;
@@ -61,6 +64,16 @@ void apply_place_note(ApplyPlacement **p, uint64_t ino, uint64_t usec) {
                 *p = calloc(1, sizeof **p);
                 if (!*p)
                         return; /* only the placement loses it */
+        }
+        /* One entry per neighbourhood: a tree's directories, and snapshots/<id> of every
+         * removal, are near each other. */
+        for (size_t i = 0; i < PLACE_FREED_MAX; i++) {
+                PlaceFreed *f = &(*p)->freed[i];
+
+                if (f->ino != 0 && ino + PLACE_WINDOW / 4 >= f->ino && ino <= f->ino + PLACE_WINDOW / 4) {
+                        f->usec = f->usec > usec ? f->usec : usec;
+                        return;
+                }
         }
         (*p)->freed[(*p)->next++ % PLACE_FREED_MAX] = (PlaceFreed) { ino, usec };
 }
@@ -84,11 +97,51 @@ static bool on_ext4(int fd) {
         return fstatfs(fd, &sf) >= 0 && sf.f_type == EXT4_SUPER_MAGIC;
 }
 
+static int place_dir_open(CoreSnapshotter *s) {
+        return openat(s->backend->state_fd, APPLY_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* s->placement, read from PLACE_XATTR the first time: laminad exits when idle (30 s by
+ * default), and the next one must still keep away from what the last one removed. */
+static void place_load(CoreSnapshotter *s) {
+        _cleanup_close_ int fd = -EBADF;
+        ApplyPlacement *p;
+        bool loaded;
+        ssize_t n;
+
+        pthread_mutex_lock(&s->lock);
+        loaded = s->placement;
+        pthread_mutex_unlock(&s->lock);
+        if (loaded)
+                return;
+        p = calloc(1, sizeof *p);
+        if (!p)
+                return;
+        fd = place_dir_open(s);
+        n = fd < 0 ? 0 : fgetxattr(fd, PLACE_XATTR, p->freed, sizeof p->freed);
+        if (n < 0 || n % sizeof(PlaceFreed) != 0)
+                memset(p->freed, 0, sizeof p->freed); /* none yet, or only the placement loses it */
+        else if (n > 0) {
+                size_t newest = 0;
+
+                for (size_t i = 1; i < (size_t) n / sizeof(PlaceFreed); i++)
+                        if (p->freed[i].usec > p->freed[newest].usec)
+                                newest = i;
+                p->next = newest + 1;
+        }
+        pthread_mutex_lock(&s->lock);
+        if (!s->placement)
+                s->placement = TAKE_PTR(p);
+        pthread_mutex_unlock(&s->lock);
+        free(p);
+}
+
 void apply_place_note_removal(CoreSnapshotter *s, int dir_fd, const char *name) {
         _cleanup_(closedirp) DIR *d = NULL;
         uint64_t inos[PLACE_NOTE_MAX], usec = now_usec();
+        _cleanup_close_ int fd = -EBADF, dir = -EBADF;
+        ApplyPlacement copy;
         struct dirent *de;
-        _cleanup_close_ int fd = -EBADF;
         struct stat st;
         bool empty = true;
         size_t n = 0;
@@ -107,10 +160,26 @@ void apply_place_note_removal(CoreSnapshotter *s, int dir_fd, const char *name) 
         if (empty)
                 return; /* frees one inode: nothing to keep away from */
 
+        place_load(s);
         pthread_mutex_lock(&s->lock);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; s->placement && i < n; i++)
                 apply_place_note(&s->placement, inos[i], usec);
+        copy = s->placement ? *s->placement : (ApplyPlacement) {};
         pthread_mutex_unlock(&s->lock);
+        /* Not synced: a crash loses only a preference. */
+        dir = place_dir_open(s);
+        if (dir < 0 || fsetxattr(dir, PLACE_XATTR, copy.freed, sizeof copy.freed, 0) < 0)
+                log_debug_errno(errno, "%s: cannot keep where trees were removed: %m", s->name);
+}
+
+bool apply_place_near(CoreSnapshotter *s, uint64_t ino) {
+        bool near;
+
+        place_load(s);
+        pthread_mutex_lock(&s->lock);
+        near = apply_place_near_removal(s->placement, ino, now_usec());
+        pthread_mutex_unlock(&s->lock);
+        return near;
 }
 
 int apply_place_dir(CoreSnapshotter *s, int dir_fd, const char *prefix, bool check, char **ret_name) {
@@ -120,7 +189,6 @@ int apply_place_dir(CoreSnapshotter *s, int dir_fd, const char *prefix, bool che
 
         for (;;) {
                 struct stat st;
-                bool near;
 
                 r = fs_mkdtemp_at(dir_fd, prefix, 0700, &name);
                 if (r < 0)
@@ -133,10 +201,7 @@ int apply_place_dir(CoreSnapshotter *s, int dir_fd, const char *prefix, bool che
                         free(name);
                         return r;
                 }
-                pthread_mutex_lock(&s->lock);
-                near = apply_place_near_removal(s->placement, st.st_ino, now_usec());
-                pthread_mutex_unlock(&s->lock);
-                if (!near)
+                if (!apply_place_near(s, st.st_ino))
                         break;
                 (void) unlinkat(dir_fd, name, AT_REMOVEDIR);
                 free(name);

@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
-#include <sys/statvfs.h>
 #include <sys/vfs.h>
 
 #include "core-apply-place.h"
@@ -25,19 +24,6 @@ static bool dir_on_ext4(const char *path) {
         return sf.f_type == EXT4_SUPER_MAGIC;
 }
 
-static size_t count_dir(int fd) {
-        DIR *d = fdopendir(dup(fd));
-        struct dirent *de;
-        size_t n = 0;
-
-        ASSERT_TRUE(d);
-        rewinddir(d);
-        while ((de = readdir(d)))
-                n += !streq(de->d_name, ".") && !streq(de->d_name, "..");
-        closedir(d);
-        return n;
-}
-
 /* Near is within PLACE_WINDOW inode numbers either way, recent is less than
  * PLACE_RECENT_USEC; the oldest removal is forgotten first. */
 TEST(near_and_recent_removals_count) {
@@ -54,14 +40,19 @@ TEST(near_and_recent_removals_count) {
         ASSERT_TRUE(!apply_place_near_removal(p, ino - PLACE_WINDOW - 1, t));
         ASSERT_TRUE(apply_place_near_removal(p, ino, t + PLACE_RECENT_USEC - 1));
         ASSERT_TRUE(!apply_place_near_removal(p, ino, t + PLACE_RECENT_USEC));
-        for (uint64_t i = 0; i < 256; i++)
-                apply_place_note(&p, 1000 * PLACE_WINDOW + i, t);
-        ASSERT_TRUE(!apply_place_near_removal(p, ino, t + 1000));
+        /* A removal near a noted one makes it recent again. */
+        apply_place_note(&p, ino + PLACE_WINDOW / 4, t + PLACE_RECENT_USEC);
+        ASSERT_TRUE(apply_place_near_removal(p, ino, t + PLACE_RECENT_USEC));
+        for (uint64_t i = 0; i < PLACE_FREED_MAX - 1; i++)
+                apply_place_note(&p, 1000 * PLACE_WINDOW + i * PLACE_WINDOW, t + PLACE_RECENT_USEC);
+        ASSERT_TRUE(apply_place_near_removal(p, ino, t + PLACE_RECENT_USEC));
+        apply_place_note(&p, 2000 * PLACE_WINDOW, t + PLACE_RECENT_USEC);
+        ASSERT_TRUE(!apply_place_near_removal(p, ino, t + PLACE_RECENT_USEC));
         apply_place_free(p);
 }
 
 /* Removing a snapshot's data notes where its tree was (overlayfs: snapshots/<id> and its
- * fs/, the tree a layer went into). */
+ * fs/, the tree a layer went into), for this laminad and the next. */
 TEST(the_reclaim_notes_what_it_removes) {
         MountSpecList m = {};
         Error e = ERROR_NULL;
@@ -83,6 +74,12 @@ TEST(the_reclaim_notes_what_it_removes) {
         else
                 ASSERT_TRUE(!ovl->placement);
         pthread_mutex_unlock(&ovl->lock);
+        /* The next laminad (this one exits when idle) knows it too. */
+        core_free(core);
+        core = test_core_new(dir, 0);
+        ovl = core_snapshotter_by_name(core, "overlayfs");
+        ASSERT_TRUE(apply_place_near(ovl, st.st_ino) == ext4);
+        ASSERT_TRUE(!apply_place_near(ovl, st.st_ino + 2 * PLACE_WINDOW));
         mount_spec_list_clear(&m);
         test_core_teardown(core, dir);
 }
@@ -92,7 +89,6 @@ TEST(the_reclaim_notes_what_it_removes) {
 TEST(placements_keep_away_from_removals) {
         _cleanup_free_ char *name = NULL, *first = NULL;
         _cleanup_close_ int fd = -EBADF;
-        struct statvfs sv;
         struct stat st;
         int n;
 
@@ -106,7 +102,7 @@ TEST(placements_keep_away_from_removals) {
         /* Nothing removed: the first directory is taken. */
         ASSERT_TRUE(apply_place_dir(ovl, fd, "1-", true, &first) == 1);
         ASSERT_OK(fstatat(fd, first, &st, 0));
-        ASSERT_TRUE(count_dir(fd) == 1);
+        ASSERT_TRUE(test_count_entries(test_path(dir, "place")) == 1);
         /* A tree removed right there: taken is one away from it, or the last try. */
         pthread_mutex_lock(&ovl->lock);
         apply_place_note(&ovl->placement, st.st_ino, now_usec());
@@ -117,23 +113,34 @@ TEST(placements_keep_away_from_removals) {
         ASSERT_TRUE(n >= 1 && n <= PLACE_TRIES);
         ASSERT_OK(fstatat(fd, name, &st, 0));
         ASSERT_TRUE(n == PLACE_TRIES || !apply_place_near_removal(ovl->placement, st.st_ino, now_usec()));
-        ASSERT_TRUE(count_dir(fd) == 1);
+        ASSERT_TRUE(test_count_entries(test_path(dir, "place")) == 1);
         ASSERT_OK(unlinkat(fd, name, AT_REMOVEDIR));
         free(name);
         name = NULL;
-        /* Removals near every inode of the filesystem (where 256 windows cover it): the
-         * last try is taken. */
-        ASSERT_OK(fstatvfs(fd, &sv));
-        if (sv.f_files / (2 * PLACE_WINDOW + 1) < 255) {
+        /* Removals near wherever it lands: the last try is taken. On a new tmpfs, inode
+         * numbers follow each other, so a removal noted at one directory is near the next
+         * ones. */
+        ASSERT_OK(mkdir(test_path(dir, "tmpfs"), 0700));
+        ASSERT_OK(unshare(CLONE_NEWNS));
+        ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+        ASSERT_OK(mount("place", test_path(dir, "tmpfs"), "tmpfs", 0, "mode=0700"));
+        {
+                _cleanup_close_ int t = open(test_path(dir, "tmpfs"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                ASSERT_TRUE(t >= 0);
+                ASSERT_TRUE(apply_place_dir(ovl, t, "3-", true, &name) == 1);
+                ASSERT_OK(fstatat(t, name, &st, 0));
+                ASSERT_OK(unlinkat(t, name, AT_REMOVEDIR));
+                free(name);
                 pthread_mutex_lock(&ovl->lock);
-                for (uint64_t ino = PLACE_WINDOW; ino <= sv.f_files + PLACE_WINDOW; ino += 2 * PLACE_WINDOW)
-                        apply_place_note(&ovl->placement, ino, now_usec());
+                apply_place_note(&ovl->placement, st.st_ino, now_usec());
                 pthread_mutex_unlock(&ovl->lock);
-                ASSERT_TRUE(apply_place_dir(ovl, fd, "3-", true, &name) == PLACE_TRIES);
-                ASSERT_TRUE(count_dir(fd) == 1);
-                ASSERT_OK(unlinkat(fd, name, AT_REMOVEDIR));
-        } else
-                printf("# %" PRIu64 " inodes: too many to cover\n", (uint64_t) sv.f_files);
+                ASSERT_TRUE(apply_place_dir(ovl, t, "3-", true, &name) == PLACE_TRIES);
+                ASSERT_TRUE(test_count_entries(test_path(dir, "tmpfs")) == 1);
+                ASSERT_OK(fstatat(t, name, &st, 0));
+                ASSERT_TRUE(apply_place_near(ovl, st.st_ino));
+        }
+        ASSERT_OK(umount(test_path(dir, "tmpfs")));
         /* Without the check (not ext4), the first is taken whatever it is near. */
         free(first);
         ASSERT_TRUE(apply_place_dir(ovl, fd, "4-", false, &first) == 1);
