@@ -95,11 +95,15 @@ const char *reader_str(Reader *r, size_t *ret_len) {
         return reader_take(r, *ret_len);
 }
 
+/* NULL with r->bad for a string that is cut or holds a NUL (damaged), NULL alone when out of
+ * memory. */
 char *reader_strdup(Reader *r) {
         size_t n;
         const char *s = reader_str(r, &n);
 
-        return s && !memchr(s, 0, n) ? strndup(s, n) : NULL;
+        if (s && memchr(s, 0, n))
+                r->bad = true;
+        return r->bad ? NULL : strndup(s, n);
 }
 
 /* --- keys --- */
@@ -217,7 +221,8 @@ int record_decode(uint64_t id, const MDB_val *v, Record *ret) {
         /* A parent's ID is smaller than its child's, except where the child was prepared
          * without it and attached at Commit (a rebase, store_attach_parent()); record_chain()
          * bounds the walk up a chain. */
-        if (r.bad || rec.name_len == 0 || rec.parent_id == id || !kind_is_valid(rec.kind))
+        if (r.bad || rec.name_len == 0 || memchr(rec.name, 0, rec.name_len) || rec.parent_id == id ||
+            !kind_is_valid(rec.kind))
                 return -EBADMSG;
         *ret = rec;
         return 0;
