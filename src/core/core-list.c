@@ -106,6 +106,16 @@ static int list_one(const SnapshotInfo *info, void *userdata) {
  * 100 000 left 15 MiB of them in laminad's RSS). */
 #define CORE_LIST_RELEASE_MIN 4096
 
+/* Parses a list's filters, then begins its read: filters are refused before the store is read. */
+static int list_begin(CoreSnapshotter *s, char *const *filters, Filter **ret_filter, StoreTxn **ret_txn, Error *e) {
+        int r;
+
+        r = filter_parse(filters, ret_filter, e);
+        if (r < 0)
+                return r;
+        return core_read_begin(s, ret_txn, e);
+}
+
 /* Ends the read of a list that read n snapshots, with the walk's result r. */
 static int list_end(CoreSnapshotter *s, StoreTxn *t, int r, size_t n, Error *e) {
         store_read_end(t);
@@ -126,10 +136,7 @@ int core_list_limited(CoreSnapshotter *s, uid_t ns, char *const *filters, const 
 
         assert(!limit || ns != CORE_NS_ALL); /* store_walk() does not stop early */
 
-        r = filter_parse(filters, &f, e);
-        if (r < 0)
-                return r;
-        r = core_read_begin(s, &t, e);
+        r = list_begin(s, filters, &f, &t, e);
         if (r < 0)
                 return r;
         a.filter = f;
@@ -293,10 +300,7 @@ int core_list_page(CoreSnapshotter *s, uid_t ns, char *const *filters, uid_t aft
         assert(limit && ret_next_name && ret_next_owner);
         assert(ns != CORE_NS_ALL);
 
-        r = filter_parse(filters, &f, e);
-        if (r < 0)
-                return r;
-        r = core_read_begin(s, &t, e);
+        r = list_begin(s, filters, &f, &t, e);
         if (r < 0)
                 return r;
         a.filter = b.filter = f;
