@@ -37,11 +37,8 @@ sec_rootless() {
         uid=$(id -u "$user")
         start=$((1000000000 + uid * 65536))
         usermod --add-subuids "$start-$((start + 65535))" --add-subgids "$start-$((start + 65535))" "$user"
-        harness_install_file "$top/polkit/org.lamina.snapshot1.policy" \
-                /usr/share/polkit-1/actions/org.lamina.snapshot1.policy
-        sed "s/isInGroup(\"lamina\")/isInGroup(\"$(id -gn "$user")\")/" \
-                "$top/polkit/50-lamina-group.rules.example" >"$T/50-lamina-bench.rules"
-        harness_install_file "$T/50-lamina-bench.rules" /etc/polkit-1/rules.d/50-lamina-bench.rules
+        harness_install_policy
+        harness_install_group_rule "$user"
         harness_start_polkitd
 
         home=$T/rootless
