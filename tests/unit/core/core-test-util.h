@@ -64,6 +64,17 @@ static inline void test_core_teardown(Core *c, char *dir) {
         free(dir);
 }
 
+/* Commits name (on parent; NULL: none) in ns, through an active snapshot of its own. */
+static inline void test_core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *parent) {
+        char *key = strdup_printf("%s-active", name);
+        Error e = ERROR_NULL;
+
+        ASSERT_TRUE(key);
+        ASSERT_OK(core_prepare(s, ns, key, parent, NULL, NULL, &e));
+        ASSERT_OK(core_commit(s, ns, name, key, NULL, &e));
+        free(key);
+}
+
 /* dir/name in one of a few rotating buffers, for paths used once in a call. */
 static inline const char *test_path(const char *dir, const char *name) {
         static char bufs[4][4096];

@@ -7,17 +7,6 @@ static char *dir;
 static Core *core;
 static CoreSnapshotter *ovl;
 
-/* key committed on parent (NULL: none) in ns. */
-static void layer(uid_t ns, const char *key, const char *parent) {
-        Error e = ERROR_NULL;
-        char *tmp = strdup_printf("tmp-%s", key);
-
-        ASSERT_TRUE(tmp);
-        ASSERT_OK(core_prepare(ovl, ns, tmp, parent, NULL, NULL, &e));
-        ASSERT_OK(core_commit(ovl, ns, key, tmp, NULL, &e));
-        free(tmp);
-}
-
 static bool exists(uid_t ns, const char *key) {
         SnapshotInfo info = {};
         int r = core_stat(ovl, ns, key, &info, NULL);
@@ -40,7 +29,7 @@ TEST(names_are_validated) {
         Error e = ERROR_NULL;
 
         core = test_core_setup(&dir, &ovl);
-        layer(0, "base", NULL);
+        test_core_commit(ovl, 0, "base", NULL);
         ASSERT_ERR(core_image_create(ovl, 0, "", "base", "", &e), EINVAL);
         ASSERT_ERR(core_image_create(ovl, 0, "bad name", "base", "", &e), EINVAL);
         ASSERT_ERR(core_image_create(ovl, 0, ".hidden", "base", "", &e), EINVAL);
@@ -54,7 +43,7 @@ TEST(an_image_names_a_committed_top_with_its_config) {
         Error e = ERROR_NULL;
 
         core = test_core_setup(&dir, &ovl);
-        layer(0, "l1", NULL);
+        test_core_commit(ovl, 0, "l1", NULL);
         ASSERT_OK(core_prepare(ovl, 0, "active", "l1", NULL, NULL, &e));
         ASSERT_ERR(core_image_create(ovl, 0, "x:1", "active", "{}", &e), EWRONGKIND);
         ASSERT_OK(core_image_create(ovl, 0, "x:1", "l1", "{\"config\":{}}", &e));
@@ -72,7 +61,7 @@ TEST(tags_add_names_and_untag_removes_one) {
         Error e = ERROR_NULL;
 
         core = test_core_setup(&dir, &ovl);
-        layer(0, "l1", NULL);
+        test_core_commit(ovl, 0, "l1", NULL);
         ASSERT_OK(core_image_create(ovl, 0, "x:1", "l1", "cfg", &e));
         ASSERT_OK(core_image_tag(ovl, 0, "x:1", "x:latest", &e));
         ASSERT_OK(core_image_tag(ovl, 0, "x:1", "y:2", &e));
@@ -94,9 +83,9 @@ TEST(remove_frees_only_unused_own_layers) {
 
         core = test_core_setup(&dir, &ovl);
         /* l1 <- l2 (image a), l1 <- l3 (image b), l2 <- work (a container). */
-        layer(0, "l1", NULL);
-        layer(0, "l2", "l1");
-        layer(0, "l3", "l1");
+        test_core_commit(ovl, 0, "l1", NULL);
+        test_core_commit(ovl, 0, "l2", "l1");
+        test_core_commit(ovl, 0, "l3", "l1");
         ASSERT_OK(core_image_create(ovl, 0, "a:1", "l2", "", &e));
         ASSERT_OK(core_image_tag(ovl, 0, "a:1", "a:2", &e));
         ASSERT_OK(core_image_create(ovl, 0, "b:1", "l3", "", &e));
@@ -126,10 +115,10 @@ TEST(remove_looks_for_names_where_they_can_be) {
         Error e = ERROR_NULL;
 
         core = test_core_setup(&dir, &ovl);
-        layer(0, "r1", NULL);
-        layer(0, "r2", "r1");
-        layer(1000, "u1", "r2");
-        layer(1000, "u2", "u1");
+        test_core_commit(ovl, 0, "r1", NULL);
+        test_core_commit(ovl, 0, "r2", "r1");
+        test_core_commit(ovl, 1000, "u1", "r2");
+        test_core_commit(ovl, 1000, "u2", "u1");
         ASSERT_OK(core_image_create(ovl, 0, "r:1", "r2", "", &e));
         ASSERT_OK(core_image_create(ovl, 1001, "other:1", "r2", "", &e)); /* another user names r2 */
         ASSERT_OK(core_image_create(ovl, 1000, "u:1", "u2", "", &e));
@@ -153,7 +142,7 @@ TEST(users_see_roots_images_and_change_only_their_own) {
         Error e = ERROR_NULL;
 
         core = test_core_setup(&dir, &ovl);
-        layer(0, "base", NULL);
+        test_core_commit(ovl, 0, "base", NULL);
         ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", &e));
         ASSERT_TRUE(n_images(1000) == 1 && n_images(1001) == 1);
         ASSERT_OK(core_image_get(ovl, 1000, "root:1", &img, &e));
@@ -165,7 +154,7 @@ TEST(users_see_roots_images_and_change_only_their_own) {
         /* A user's own name for root's layers; removing it frees nothing of root's. */
         ASSERT_OK(core_image_tag(ovl, 1000, "root:1", "mine:1", &e));
         ASSERT_TRUE(n_images(1000) == 2 && n_images(1001) == 1 && n_images(0) == 1);
-        layer(1000, "top", "base");
+        test_core_commit(ovl, 1000, "top", "base");
         ASSERT_OK(core_image_create(ovl, 1000, "mine:2", "top", "", &e));
         ASSERT_OK(core_image_remove(ovl, 1000, "mine:1", &removed, &e));
         ASSERT_TRUE(strv_length(removed) == 0 && exists(0, "base"));
@@ -189,7 +178,7 @@ TEST(image_bytes_per_user_are_capped) {
         memset(config, 'x', CORE_IMAGE_CONFIG_MAX);
         config[CORE_IMAGE_CONFIG_MAX] = 0;
         core = test_core_setup(&dir, &ovl);
-        layer(1000, "top", NULL);
+        test_core_commit(ovl, 1000, "top", NULL);
         for (;; n++) {
                 ASSERT_TRUE(n <= CORE_IMAGE_BYTES_PER_USER_MAX / CORE_IMAGE_CONFIG_MAX);
                 snprintf(name, sizeof name, "big:%u", n);
@@ -202,7 +191,7 @@ TEST(image_bytes_per_user_are_capped) {
         e = ERROR_NULL;
         ASSERT_ERR(core_image_tag(ovl, 1000, "big:0", "big:tag", &e), EDQUOT);
         ASSERT_OK(core_image_create(ovl, 1000, "big:0", "top", config, &e)); /* replaced */
-        layer(1001, "other", NULL);
+        test_core_commit(ovl, 1001, "other", NULL);
         ASSERT_OK(core_image_create(ovl, 1001, "other:1", "other", config, &e));
         ASSERT_OK(core_image_untag(ovl, 1000, "big:1", &e));
         ASSERT_OK(core_image_tag(ovl, 1000, "big:0", "big:tag", &e));
@@ -216,7 +205,7 @@ TEST(names_per_user_are_capped) {
         Error e = ERROR_NULL;
 
         core = test_core_setup(&dir, &ovl);
-        layer(0, "base", NULL);
+        test_core_commit(ovl, 0, "base", NULL);
         ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", &e));
         for (unsigned i = 0; i < CORE_IMAGES_PER_USER_MAX; i++) {
                 snprintf(name, sizeof name, "mine:%u", i);
@@ -247,7 +236,7 @@ TEST(list_reads_no_config_nor_other_users) {
         Error e = ERROR_NULL;
 
         core = test_core_setup(&dir, &ovl);
-        layer(0, "base", NULL);
+        test_core_commit(ovl, 0, "base", NULL);
         ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "{\"root\":1}", &e));
         ASSERT_OK(core_image_create(ovl, 1000, "a:1", "base", "{\"a\":1}", &e));
         ASSERT_OK(core_image_create(ovl, 1001, "b:1", "base", "{\"b\":1}", &e));
@@ -273,9 +262,9 @@ TEST(image_objects_group_names_by_top) {
         Error e = ERROR_NULL;
 
         core = test_core_setup(&dir, &ovl);
-        layer(0, "base", NULL);
-        layer(1000, "l1", NULL);
-        layer(1000, "l2", NULL);
+        test_core_commit(ovl, 0, "base", NULL);
+        test_core_commit(ovl, 1000, "l1", NULL);
+        test_core_commit(ovl, 1000, "l2", NULL);
         ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "{}", &e));
         ASSERT_OK(core_image_create(ovl, 1000, "a:1", "l1", "cfg1", &e));
         ASSERT_OK(core_image_tag(ovl, 1000, "a:1", "a:0", &e));

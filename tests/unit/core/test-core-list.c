@@ -18,14 +18,6 @@ static void prepare(uid_t ns, const char *key) {
         prepare_labelled(ns, key, NULL);
 }
 
-static void committed(uid_t ns, const char *name) {
-        _cleanup_free_ char *key = strdup_printf("%s-key", name);
-        Error e = ERROR_NULL;
-
-        prepare(ns, key);
-        ASSERT_OK(core_commit(ovl, ns, name, key, NULL, &e));
-}
-
 /* Every snapshot counts 10 bytes. */
 static size_t size_ten(const SnapshotInfo *info) {
         size_calls++;
@@ -37,9 +29,9 @@ static size_t size_ten(const SnapshotInfo *info) {
 static const char *const expected[] = { "0/a", "1000/a", "1000/b", "0/c", "1000/d", "0/e", "1000/f" };
 
 static void populate(void) {
-        committed(0, "a");
-        committed(0, "c");
-        committed(0, "e");
+        test_core_commit(ovl, 0, "a", NULL);
+        test_core_commit(ovl, 0, "c", NULL);
+        test_core_commit(ovl, 0, "e", NULL);
         prepare(0, "b0");
         prepare(1000, "a");
         prepare(1000, "b");
