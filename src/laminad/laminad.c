@@ -286,10 +286,19 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /* Sees every incoming message before dispatch: calls re-arm the idle timer, and a
- * lost bus connection stops the daemon (after its jobs finish). */
+ * lost bus connection stops the daemon (after its jobs finish). Any connection may send
+ * laminad a signal: a NameOwnerChanged counts only from the bus itself (sd-bus's own matches
+ * do not check the sender of one sent to laminad alone, and the tracks of callers would take
+ * a forged one for a caller gone: its Applies cancelled, its transient snapshots removed,
+ * its watches ended). Returning 1 drops the message. (The bus refuses to pass on a
+ * message of org.freedesktop.DBus.Local: a Disconnected is sd-bus's own.) */
 static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *d = userdata;
+        const char *sender = sd_bus_message_get_sender(m);
 
+        if (sd_bus_message_is_signal(m, "org.freedesktop.DBus", "NameOwnerChanged") &&
+            (!sender || !streq(sender, "org.freedesktop.DBus")))
+                return 1;
         if (sd_bus_message_is_signal(m, "org.freedesktop.DBus.Local", "Disconnected")) {
                 d->stopping = d->name_released = true;
                 log_warning("lost the bus connection; exiting after %zu running operations",
