@@ -224,17 +224,26 @@ static int archive_find(ImageSource *s, const char *path, ArchiveReader **ret) {
                         LINK_DEPTH_MAX);
 }
 
-/* Opens a file of the directory without leaving it. */
+/* Opens a regular file of the directory without leaving it. Whoever made the directory
+ * chose its files: O_NONBLOCK, so that a FIFO cannot block the open, and nothing but a
+ * regular file is read (a device, a socket), as in an archive. */
 static int directory_open(ImageSource *s, const char *path) {
         struct open_how how = {
-                .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+                .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
         };
-        int fd = (int) syscall(SYS_openat2, s->fd, path, &how, sizeof how);
+        _cleanup_close_ int fd = (int) syscall(SYS_openat2, s->fd, path, &how, sizeof how);
+        struct stat st;
 
-        if (fd < 0 && errno != ENOENT)
+        if (fd < 0 && errno == ENOENT)
+                return -ENOENT;
+        if (fd < 0 || fstat(fd, &st) < 0)
                 return ctl_fail(-errno, "cannot open %s in %s: %m", path, s->name);
-        return fd < 0 ? -ENOENT : fd;
+        if (!S_ISREG(st.st_mode))
+                return ctl_fail(-EISDIR, "%s in %s is not a regular file", path, s->name);
+        if (fcntl(fd, F_SETFL, O_RDONLY) < 0)
+                return ctl_fail(-errno, "cannot open %s in %s: %m", path, s->name);
+        return TAKE_FD(fd);
 }
 
 typedef ssize_t (*ReadFn)(void *userdata, void *buf, size_t n);
