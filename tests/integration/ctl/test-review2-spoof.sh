@@ -4,7 +4,7 @@
 # NameOwnerChanged of its own making (to laminad alone, from its own unique name) saying that
 # the maker of a transient snapshot left, and a Disconnected of org.freedesktop.DBus.Local:
 # the snapshot stays and laminad keeps answering; when the maker really leaves, it goes (the
-# check could see a removal).
+# check could see a removal). A NameOwnerChanged forged to laminactl monitor is ignored too.
 . "$(dirname "$0")/ctl-lib.sh"
 command -v /usr/bin/python3 >/dev/null && /usr/bin/python3 -c 'import gi' 2>/dev/null ||
         harness_skip "python3-gi is not installed (tools/install-deps.sh installs it)"
@@ -44,6 +44,30 @@ busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" emit --destination=org.lamina.snapsh
         org.freedesktop.DBus.Local Disconnected 2>/dev/null
 ok "laminad answers after a forged Disconnected" ls
 expect "the same laminad answers (it did not stop)" "$(harness_laminad_pid)" "$pid"
+
+# laminactl monitor takes laminad's NameOwnerChanged for its end: a forged one, sent to the
+# monitor alone, must not make it say that laminad left.
+"$LAMINACTL" --no-pager monitor >"$T/mon.out" 2>"$T/mon.err" &
+monitor=$!
+harness_record_pid laminactl-monitor "$monitor"
+monitor_says() { grep -q "$1" "$T/mon.out" "$T/mon.err"; }
+harness_wait_for 600 monitor_says Watching || fail "the monitor did not start: $(cat "$T/mon.err")"
+monitor_name=$(busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" list --unique --no-legend | awk -v p="$monitor" '$2 == p { print $1 }')
+daemon_name=$(harness_bus_call GetNameOwner s org.lamina.snapshot1 | sed 's/^s "\(.*\)"$/\1/')
+case "$monitor_name$daemon_name" in :*:*) ;; *) harness_die "no unique names: monitor $monitor_name, laminad $daemon_name" ;; esac
+busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" emit --destination="$monitor_name" /org/freedesktop/DBus \
+        org.freedesktop.DBus NameOwnerChanged sss org.lamina.snapshot1 "$daemon_name" "" ||
+        fail "busctl emit to the monitor failed"
+ok "prepare after the forgery" prepare after-forgery
+harness_wait_for 600 monitor_says after-forgery || fail "the monitor did not see after-forgery: $(cat "$T/mon.out")"
+if grep -q "left the bus" "$T/mon.err"; then
+        fail "a forged NameOwnerChanged made the monitor say that laminad left: $(cat "$T/mon.err")"
+else
+        pass "the monitor ignored a forged NameOwnerChanged"
+fi
+kill "$monitor"
+wait "$monitor" 2>/dev/null
+ok "rm after-forgery" rm after-forgery
 
 touch "$T/close-left"
 harness_wait_for 600 client_says "closed left" || harness_die "the client did not close: $(cat "$T/client.out")"
