@@ -118,11 +118,14 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return 0;
 }
 
+/* Only the bus says that laminad left: sd-bus cannot check the sender of a match's signal
+ * sent to us alone, and anyone may send one. */
 static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Monitor *mon = userdata;
-        const char *name, *old_owner, *new_owner;
+        const char *name, *old_owner, *new_owner, *sender = sd_bus_message_get_sender(m);
 
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) >= 0 && mon->daemon &&
+        if (sender && streq(sender, "org.freedesktop.DBus") &&
+            sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) >= 0 && mon->daemon &&
             streq(old_owner, mon->daemon))
                 mon->gone = true;
         return 0;
