@@ -349,16 +349,32 @@ char *shell_quote(const char *s) {
 
 static pid_t pager_pid = 0;
 
+/* Run with privileges someone else gave (sudo, pkexec, set-user-ID): that one may be allowed
+ * laminactl alone, and a pager's shell command ("!" in less and more) would be a root shell
+ * (CVE-2023-26604 in systemd's tools). Then only less runs, in its secure mode, never a
+ * command of the invoker's environment. */
+static bool pager_secure(void) {
+        return geteuid() != getuid() || getenv("SUDO_UID") || getenv("PKEXEC_UID");
+}
+
+/* The pager the user chose, or NULL for less. */
+static const char *pager_chosen(void) {
+        return pager_secure() ? NULL : getenv("LAMINA_PAGER") ?: getenv("PAGER");
+}
+
 static _noreturn_ void pager_run(void) {
-        const char *pager = getenv("LAMINA_PAGER") ?: getenv("PAGER");
+        const char *pager = pager_chosen();
         char buf[4096];
         ssize_t n;
 
         (void) setenv("LESS", "FRSXMK", 0);
+        if (pager_secure())
+                (void) setenv("LESSSECURE", "1", 1);
         if (pager)
                 execlp("sh", "sh", "-c", pager, (char *) NULL);
         execlp("less", "less", (char *) NULL);
-        execlp("more", "more", (char *) NULL);
+        if (!pager_secure())
+                execlp("more", "more", (char *) NULL);
         /* No pager at all: copy through so nothing is lost. */
         while ((n = read(STDIN_FILENO, buf, sizeof buf)) > 0)
                 if (write(STDOUT_FILENO, buf, (size_t) n) != n)
@@ -367,7 +383,7 @@ static _noreturn_ void pager_run(void) {
 }
 
 void pager_open(void) {
-        const char *pager = getenv("LAMINA_PAGER") ?: getenv("PAGER");
+        const char *pager = pager_chosen();
         int fd[2];
 
         if (!arg_pager || pager_pid > 0 || !stdout_on_tty())
