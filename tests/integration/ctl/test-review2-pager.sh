@@ -17,9 +17,10 @@ exec cat
 EOS
 chmod +x "$T/bin/less"
 
-# on_tty ENV…: laminactl ls with stdout on a terminal (script's pty), env as given.
+# on_tty ENV…: laminactl ls with stdout on a terminal (script's pty), env as given (the run
+# of the tests may itself be under sudo).
 on_tty() {
-        env PATH="$T/bin:$PATH" "$@" script -qec "'$LAMINACTL' ls" /dev/null </dev/null >/dev/null 2>&1
+        env -u SUDO_UID -u SUDO_USER -u PKEXEC_UID PATH="$T/bin:$PATH" "$@" script -qec "'$LAMINACTL' ls" /dev/null </dev/null >/dev/null 2>&1
 }
 
 ok "prepare a snapshot to list" prepare paged
