@@ -197,6 +197,10 @@ const char *core_mount_held_by(unsigned holders, char buf[static 64]);
 static inline bool core_mount_own_sb(uint64_t kernel_mounts) {
         return kernel_mounts > 1 && kernel_mounts != STORE_MOUNT_KERNEL_MOUNTS_UNKNOWN;
 }
+/* Whether m's watched filesystem lives on (waiting up to wait_ms for it to go) where no
+ * search looks: no live copy of it in any namespace, counted or not, explains it. A copy
+ * that does makes the watch tell nothing: it is dropped. */
+bool core_mount_held_unseen(CoreSnapshotter *s, const MountRecord *m, unsigned wait_ms);
 /* Watches the filesystem of the overlay mnt_fd (record mount ID mnt_id) until the kernel
  * shuts it down; a failure only leaves it to the search for holders. */
 void core_mount_watch_sb(CoreSnapshotter *s, int mnt_fd, uint64_t mnt_id);

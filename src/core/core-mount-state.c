@@ -134,12 +134,27 @@ MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, cha
                 return MOUNT_HELD;
         /* Held where no search looks: a file descriptor in flight in a socket, a namespace
          * no process is in, or past what a search looks at of another user's. */
-        if (core_mount_own_sb(m->kernel_mounts) && mount_sb_watch_alive(s->sb_watch, m->mnt_id)) {
+        if (core_mount_held_unseen(s, m, 0)) {
                 if (ret_holders)
                         *ret_holders = CORE_MOUNT_HOLDERS_UNSEEN;
                 return MOUNT_HELD;
         }
         return MOUNT_RELEASED;
+}
+
+bool core_mount_held_unseen(CoreSnapshotter *s, const MountRecord *m, unsigned wait_ms) {
+        unsigned n = 0;
+
+        if (!core_mount_own_sb(m->kernel_mounts) || mount_sb_watch_wait_gone(s->sb_watch, m->mnt_id, wait_ms))
+                return false;
+        /* unshare copies every mount, also ones its user cannot reach, and root's own
+         * namespaces are root's: a live copy anywhere may be what keeps the filesystem, and
+         * then it tells nothing (the copies that count were looked for already). */
+        if (!m->mnt_root || mount_count_any_copies(m->sb_dev, m->mnt_root, &n) < 0 || n > 0) {
+                mount_sb_watch_forget(s->sb_watch, m->mnt_id);
+                return false;
+        }
+        return true;
 }
 
 bool core_mount_filesystems_watched(Core *c) {

@@ -39,10 +39,12 @@ static int unmount_find_record(UnmountArgs *a, Error *e) {
         return 0;
 }
 
-/* A forced unmount detaches the mount whoever holds it: an overlay's filesystem is watched
- * first, so that a file of it kept where no search looks (in flight in a socket) keeps
- * the snapshot busy. The mount is opened where it is now and must show that filesystem. */
-static void watch_before_detach(UnmountArgs *a) {
+/* An overlay's filesystem is watched before it is unmounted, plain or forced: a copy of it
+ * (a user's namespace copies every mount) can outlive the namespace it was made in, held
+ * by a file of it kept where no search looks (in flight in a socket, in any process: its
+ * mount is not this one), and only the filesystem tells that it lives on. The mount is
+ * opened where it is now and must show that filesystem. */
+static void watch_before_unmount(UnmountArgs *a) {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
@@ -56,6 +58,18 @@ static void watch_before_detach(UnmountArgs *a) {
         core_mount_watch_sb(a->s, fd, a->rec.mnt_id);
 }
 
+/* A namespace that just ended lets go of its copies a little later. */
+#define PLAIN_UNMOUNT_SB_WAIT_MS 1000u
+
+/* Whether nothing can hold the mount any more after a plain umount succeeded: that proves
+ * no process holds this mount, but not that no copy of it lives on, in a user's namespace
+ * (the search for copies) or detached, held by a file of it that a process passed out of
+ * its namespace before that ended (its filesystem tells). */
+static bool released_by_plain_unmount(UnmountArgs *a) {
+        return !core_mount_has_user_ns_copies(a->s, &a->rec) &&
+               !core_mount_held_unseen(a->s, &a->rec, PLAIN_UNMOUNT_SB_WAIT_MS);
+}
+
 /* Unmounts what a->rec names and finds out whether anything still holds it: the kernel's
  * part, outside the store's write lock (looking for holders and copies may take up to
  * MOUNT_HOLDERS_MAX_USEC; no one else should wait for it). 1: released, the record can go;
@@ -67,9 +81,11 @@ static int unmount_kernel(UnmountArgs *a, Error *e) {
         char buf[64];
         int r;
 
-        if (a->force && streq(a->rec.boot_id, a->s->core->boot_id))
-                watch_before_detach(a);
+        if (streq(a->rec.boot_id, a->s->core->boot_id))
+                watch_before_unmount(a);
         r = streq(a->rec.boot_id, a->s->core->boot_id) ? mount_unmount(a->rec.mnt_id, a->force, &kernel) : -ENOENT;
+        if (r < 0 && r != -ENOENT) /* still attached, where laminad sees it */
+                mount_sb_watch_forget(a->s->sb_watch, a->rec.mnt_id);
         if (r == -EBUSY) {
                 unsigned n = 0;
                 char by[64] = "";
@@ -85,8 +101,8 @@ static int unmount_kernel(UnmountArgs *a, Error *e) {
 
         /* A plain umount succeeds only when nothing holds the mount. Detached now or
          * earlier (by someone else): whoever still holds it keeps the snapshot busy. */
-        if (r == 0 && !a->force && !core_mount_has_user_ns_copies(a->s, &a->rec))
-                state = MOUNT_RELEASED; /* a plain umount succeeds only when no process holds it */
+        if (r == 0 && !a->force && released_by_plain_unmount(a))
+                state = MOUNT_RELEASED;
         else
                 state = core_mount_record_state(a->s, &a->rec, NULL, &a->holders);
         switch (state) {

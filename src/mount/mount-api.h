@@ -140,6 +140,10 @@ int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root);
  * cannot pay for is not looked into, so that no user's namespaces decide another's Busy. */
 int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool others, unsigned *ret);
 #define MOUNT_COPIES_MAX_MOUNTS 16384U
+/* The same in every mount namespace but laminad's, root's own too (a process in laminad's
+ * user namespace: uid 0), every uid paying as another's: what its budget does not cover is
+ * not looked into. */
+int mount_count_any_copies(uint64_t dev, const char *root, unsigned *ret);
 
 /* Overlays laminad watches until the kernel shuts their filesystem down
  * (mount-sb-watch.c): only for a mount whose superblock is its own (an overlay: every
@@ -153,6 +157,11 @@ MountSbWatch *mount_sb_watch_free(MountSbWatch *w);
  * root's (fs.inotify.max_user_watches), and laminad takes no more than a share of them. */
 int mount_sb_watch_add(MountSbWatch *w, int mnt_fd, uint64_t key);
 #define MOUNT_SB_WATCH_MAX 8192U
+/* Stops watching key's filesystem (its mount stayed where laminad sees it). */
+void mount_sb_watch_forget(MountSbWatch *w, uint64_t key);
+/* Waits up to timeout_ms for key's watched filesystem to go (a namespace that just ended
+ * lets go of its mounts a little later): true when it is gone or not watched. */
+bool mount_sb_watch_wait_gone(MountSbWatch *w, uint64_t key, unsigned timeout_ms);
 /* Whether key's filesystem is watched and still lives (false: not watched, or gone). */
 bool mount_sb_watch_alive(MountSbWatch *w, uint64_t key);
 /* How many watched filesystems still live. */

@@ -72,15 +72,17 @@ static bool ino_seen(const ino_t *seen, size_t n, ino_t ino) {
         return false;
 }
 
-/* The owner of the user namespace of the process (its /proc directory), -ENOENT when
- * that is ours (or the process is gone). */
+/* The owner of the user namespace of the process (its /proc directory): -EEXIST when that
+ * is ours, -ENOENT when the process is gone. */
 static int user_ns_owner(int pid_fd, ino_t own_ino, uid_t *ret) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
 
         fd = openat(pid_fd, "ns/user", O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &st) < 0 || st.st_ino == own_ino)
+        if (fd < 0 || fstat(fd, &st) < 0)
                 return -ENOENT;
+        if (st.st_ino == own_ino)
+                return -EEXIST;
         if (ioctl(fd, NS_GET_OWNER_UID, ret) < 0)
                 return -ENOENT;
         return 0;
@@ -116,6 +118,7 @@ typedef struct CopiesSearch {
         const char *root;
         uid_t owner;
         bool others;
+        bool any; /* every namespace, root's own too, each uid paying as another's */
         struct statmount_head *sm;
         CopiesBudget budget; /* the owner's */
         size_t owner_namespaces;
@@ -178,10 +181,13 @@ static int search_process(CopiesSearch *s, int pid_fd, ino_t own_ino, ino_t own_
         uid_t uid;
         int r;
 
-        if (user_ns_owner(pid_fd, own_ino, &uid) < 0)
+        r = user_ns_owner(pid_fd, own_ino, &uid);
+        if (r == -EEXIST && s->any)
+                uid = 0; /* a namespace of root's own */
+        else if (r < 0)
                 return 0; /* gone, or in our own user namespace */
-        owners = s->owner == (uid_t) -1 ? uid != 0 : uid == s->owner;
-        if (!owners && (!s->others || uid == 0))
+        owners = !s->any && (s->owner == (uid_t) -1 ? uid != 0 : uid == s->owner);
+        if (!owners && !s->any && (!s->others || uid == 0))
                 return 0;
         ns_fd = openat(pid_fd, "ns/mnt", O_RDONLY | O_CLOEXEC);
         if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt_ino || ino_seen(s->seen, s->n_seen, st.st_ino))
@@ -198,7 +204,7 @@ static int search_process(CopiesSearch *s, int pid_fd, ino_t own_ino, ino_t own_
         return r < 0 ? r : 0;
 }
 
-int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool others, unsigned *ret) {
+static int copies_search(uint64_t dev, const char *root, uid_t owner, bool others, bool any, unsigned *ret) {
         _cleanup_free_ struct statmount_head *sm = malloc(STATMOUNT_SIZE);
         _cleanup_(closedirp) DIR *proc = NULL;
         CopiesSearch s = {
@@ -206,6 +212,7 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool
                 .root = root,
                 .owner = owner,
                 .others = others,
+                .any = any,
                 .sm = sm,
                 .budget = {
                         .mounts = MOUNT_COPIES_MAX_MOUNTS,
@@ -245,4 +252,12 @@ int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool
                 return -errno;
         *ret = s.n;
         return 0;
+}
+
+int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool others, unsigned *ret) {
+        return copies_search(dev, root, owner, others, false, ret);
+}
+
+int mount_count_any_copies(uint64_t dev, const char *root, unsigned *ret) {
+        return copies_search(dev, root, (uid_t) -1, true, true, ret);
 }

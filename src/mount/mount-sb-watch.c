@@ -8,6 +8,7 @@
  * long as it is. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,20 @@ int mount_sb_watch_add(MountSbWatch *w, int mnt_fd, uint64_t key) {
         return r;
 }
 
+void mount_sb_watch_forget(MountSbWatch *w, uint64_t key) {
+        assert(w);
+
+        pthread_mutex_lock(&w->lock);
+        drain(w);
+        for (size_t i = 0; i < w->n; i++)
+                if (w->watched[i].key == key) {
+                        (void) inotify_rm_watch(w->fd, w->watched[i].wd);
+                        w->watched[i] = w->watched[--w->n];
+                        break;
+                }
+        pthread_mutex_unlock(&w->lock);
+}
+
 bool mount_sb_watch_alive(MountSbWatch *w, uint64_t key) {
         bool alive = false;
 
@@ -139,6 +154,26 @@ bool mount_sb_watch_alive(MountSbWatch *w, uint64_t key) {
                 alive = w->watched[i].key == key;
         pthread_mutex_unlock(&w->lock);
         return alive;
+}
+
+bool mount_sb_watch_wait_gone(MountSbWatch *w, uint64_t key, unsigned timeout_ms) {
+        uint64_t deadline = clock_usec(CLOCK_MONOTONIC) + (uint64_t) timeout_ms * 1000;
+
+        assert(w);
+
+        for (;;) {
+                struct pollfd p = { .fd = w->fd, .events = POLLIN };
+                uint64_t now, left_ms;
+
+                if (!mount_sb_watch_alive(w, key))
+                        return true;
+                now = clock_usec(CLOCK_MONOTONIC);
+                if (now >= deadline)
+                        return false;
+                /* Others may drain the queue meanwhile: look again at least every 10 ms. */
+                left_ms = (deadline - now + 999) / 1000;
+                (void) poll(&p, 1, left_ms < 10 ? (int) left_ms : 10);
+        }
 }
 
 size_t mount_sb_watch_live(MountSbWatch *w) {

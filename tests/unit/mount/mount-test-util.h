@@ -174,21 +174,26 @@ static inline char *mount_options_of(const char *target) {
         return r;
 }
 
-/* Sends fd into a socket pair of ours and closes it: only the message holds it then. */
-static inline void send_in_flight(int fd, int pair[2]) {
+/* Sends fd on sock and closes it: while nobody receives it, only the message holds it. */
+static inline void send_fd(int sock, int fd) {
         char cmsg_buf[CMSG_SPACE(sizeof(int))] = {};
         struct iovec iov = { .iov_base = (char *) "x", .iov_len = 1 };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cmsg_buf,
                              .msg_controllen = sizeof cmsg_buf };
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
-        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair));
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
         c->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(c), &fd, sizeof fd);
-        ASSERT_TRUE(sendmsg(pair[0], &mh, 0) == 1);
+        ASSERT_TRUE(sendmsg(sock, &mh, 0) == 1);
         ASSERT_OK(close(fd));
+}
+
+/* The same into a new socket pair of ours. */
+static inline void send_in_flight(int fd, int pair[2]) {
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair));
+        send_fd(pair[0], fd);
 }
 
 /* A child process that does what a user's `unshare -Urm` does, as uid (0: root): a user
