@@ -23,7 +23,7 @@ clang -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2>/dev/null ||
         { echo "SKIP: clang has no libFuzzer runtime (libclang-rt-dev)"; exit 77; }
 
 layer_sources=(layer-check.c layer-entry.c layer-staging.c layer-fs.c layer-name.c layer-paths.c layer-proto.c
-               layer-reader.c layer-writer.c)
+               layer-reader.c layer-writer.c layer-writer-dirs.c)
 shared_sources=(dir-util.c error.c strutil.c tree-util.c tree-walk.c log.c inode-map.c)
 sources=("$src/fuzz/fuzz-$target.c")
 for f in "${layer_sources[@]}"; do sources+=("$src/src/layer/$f"); done
