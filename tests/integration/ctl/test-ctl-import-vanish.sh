@@ -1,30 +1,26 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The daemon cleans up after a caller that leaves the bus mid-import (issue 16): laminactl
-# import killed outright (SIGKILL, no handler runs) and a raw client that closes its bus
+# import-tar killed outright (SIGKILL, no handler runs) and a raw client that closes its bus
 # connection while its Apply runs. Each Apply reads a FIFO whose writer the test holds open,
 # so it can only end because laminad cancels it (laminad runs with --apply-stall-timeout 0:
 # no stall timeout either). Afterwards nothing is left: no transient snapshot, no unpack
 # helper, the data freed; what the client made without the transient label stays. One uid's
-# connections holding transient snapshots are capped (16).
+# connections holding transient snapshots are capped (16). (laminactl import makes its
+# working snapshots the same way, but takes only regular files from an image layout: the
+# FIFO goes to import-tar's standard input.)
 . "$(dirname "$0")/ctl-lib.sh"
 command -v /usr/bin/python3 >/dev/null && /usr/bin/python3 -c 'import gi' 2>/dev/null ||
         harness_skip "python3-gi is not installed (tools/install-deps.sh installs it)"
 export LAMINA_LAMINAD_ARGS="--apply-stall-timeout 0"
 harness_setup
 
-mkdir -p "$T/base/d" "$T/top/etc"
+mkdir -p "$T/base/d"
 (cd "$T/base/d" && seq 1 3000 | xargs touch)
-echo top >"$T/top/etc/top"
 make_layer "$T/base" "$T/base.tar"
-make_layer "$T/top" "$T/top.tar"
-make_oci_layout "$T/img" "vanish" "" "$T/base.tar" "$T/top.tar"
-# The base layer's blob becomes a FIFO that the test feeds: part of the layer, then nothing.
-base_blob=$T/img/blobs/sha256/$(gzip -c "$T/base.tar" | sha256sum | cut -d' ' -f1)
-[ -f "$base_blob" ] || harness_die "no blob $base_blob"
-mv "$base_blob" "$T/base.tar.gz"
-mkfifo "$base_blob"
-mkfifo "$T/raw-layer"
+gzip -c "$T/base.tar" >"$T/base.tar.gz"
+# FIFOs that the test feeds: part of the layer, then nothing.
+mkfifo "$T/tar-layer" "$T/raw-layer"
 
 laminad_pid() { harness_laminad_pid; }
 # helpers: the unpack helpers laminad runs now (its children named lamina-unpack).
@@ -53,10 +49,10 @@ ok "laminad runs" ls
 [ -d "$T/state/overlayfs/snapshots" ] || harness_die "no $T/state/overlayfs/snapshots: $(ls -R "$T/state" | head -20)"
 expect "no data directory at first" "$(data_dirs)" 0
 
-# 1. laminactl import, SIGKILLed while its Apply reads the FIFO.
-exec 7<>"$base_blob"
+# 1. laminactl import-tar, SIGKILLed while its Apply reads the FIFO.
+exec 7<>"$T/tar-layer"
 head -c 20000 "$T/base.tar.gz" >&7
-"$LAMINACTL" import "$T/img" >"$T/import.out" 2>&1 &
+"$LAMINACTL" import-tar --name vanish - <"$T/tar-layer" >"$T/import.out" 2>&1 &
 pid=$!
 harness_record_pid laminactl "$pid"
 if harness_wait_for 600 import_under_way "$pid"; then
