@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "bus-error.h"
 #include "bus-track.h"
@@ -351,11 +353,24 @@ int bus_track_transient_check(BusTracks *ts, sd_bus_message *m, uid_t uid, const
         return 1;
 }
 
+/* Removes transient snapshot key of maker, which is gone (why). */
+static int remove_left(BusSnapshotter *s, uid_t ns, const char *key, const char *maker, const char *why) {
+        Error e = ERROR_NULL;
+        int r;
+
+        r = core_remove_transient(s->core, ns, key, maker, &e);
+        if (r >= 0) {
+                log_info("%s: ns %u: removed transient snapshot %s: %s, which made it, %s",
+                         core_snapshotter_name(s->core), (unsigned) ns, QUOTE(key), maker, why);
+                emit_removed(s, ns, key, (uint32_t) ns);
+        }
+        return r == -ENOENT || r == -ESRCH ? 0 : r;
+}
+
 /* key in ns of s goes when maker (a unique name) goes, at once if it has gone already. */
 static int track_transient(BusTracks *ts, const char *maker, uid_t uid, BusSnapshotter *s, uid_t ns, const char *key) {
         _cleanup_free_ Transient *x = calloc(1, sizeof *x);
         Tracked *t = NULL;
-        Error e = ERROR_NULL;
         int r;
 
         if (!x || !(x->key = strdup(key)))
@@ -366,13 +381,7 @@ static int track_transient(BusTracks *ts, const char *maker, uid_t uid, BusSnaps
         if (r == -ENXIO) {
                 /* Gone while it was being made (or while laminad did not run). */
                 free(x->key);
-                r = core_remove_transient(s->core, ns, key, maker, &e);
-                if (r >= 0) {
-                        log_info("%s: ns %u: removed transient snapshot %s: %s, which made it, has left the bus",
-                                 core_snapshotter_name(s->core), (unsigned) ns, QUOTE(key), maker);
-                        emit_removed(s, ns, key, (uint32_t) ns);
-                }
-                return r == -ENOENT || r == -ESRCH ? 0 : r;
+                return remove_left(s, ns, key, maker, "has left the bus");
         }
         if (r < 0) {
                 free(x->key);
@@ -389,7 +398,45 @@ int bus_track_transient(BusTracks *ts, sd_bus_message *m, uid_t uid, BusSnapshot
         return track_transient(ts, sd_bus_message_get_sender(m), uid, s, ns, key);
 }
 
-int bus_tracks_recover(BusTracks *ts, BusSnapshotter *s) {
+/* The file in the state directory that names the bus laminad last ran on. */
+#define BUS_ID_FILE "bus-id"
+
+int bus_tracks_same_bus(sd_bus *bus, const char *state_dir, bool *ret_same) {
+        _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF;
+        char now[SD_ID128_STRING_MAX], before[SD_ID128_STRING_MAX] = "";
+        sd_id128_t id;
+        ssize_t n;
+        int r;
+
+        r = sd_bus_get_bus_id(bus, &id);
+        if (r < 0)
+                return r;
+        sd_id128_to_string(id, now);
+        dir_fd = open(state_dir, O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return -errno;
+        fd = openat(dir_fd, BUS_ID_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+                n = read(fd, before, sizeof before - 1);
+                before[n > 0 ? n : 0] = 0;
+                *ret_same = streq(before, now);
+        } else if (errno == ENOENT)
+                *ret_same = true; /* no record (a version without it ran): the names decide */
+        else
+                return -errno;
+        if (fd >= 0 && *ret_same)
+                return 0;
+        fd = safe_close(fd);
+        fd = openat(dir_fd, BUS_ID_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        n = write(fd, now, strlen(now));
+        if (n < 0)
+                return -errno;
+        return n == (ssize_t) strlen(now) ? 0 : -EIO;
+}
+
+int bus_tracks_recover(BusTracks *ts, BusSnapshotter *s, bool same_bus) {
         _cleanup_(snapshot_info_list_clear) SnapshotInfoList l = {};
         Error e = ERROR_NULL;
         int r;
@@ -403,7 +450,13 @@ int bus_tracks_recover(BusTracks *ts, BusSnapshotter *s) {
 
                 if (!maker)
                         continue;
-                r = track_transient(ts, maker, l.items[i].owner, s, l.items[i].owner, l.items[i].name);
+                /* Unique names start again on a new bus (after a reboot or a restart of
+                 * dbus-daemon): there, another connection may have the maker's name, and
+                 * the maker is gone anyway. */
+                if (same_bus)
+                        r = track_transient(ts, maker, l.items[i].owner, s, l.items[i].owner, l.items[i].name);
+                else
+                        r = remove_left(s, l.items[i].owner, l.items[i].name, maker, "was on another bus");
                 if (r < 0)
                         log_warning_errno(r, "%s: ns %u: cannot look after transient snapshot %s: %m",
                                           core_snapshotter_name(s->core), (unsigned) l.items[i].owner,
