@@ -14,15 +14,18 @@ snapshots() {
         ctl --json=short ls
         json 'map(.name) | sort | join(" ")'
 }
-client_says() { grep -qx "$1" "$T/client.out"; }
+# Each client writes its own file: a second one that has not yet truncated a shared file
+# would show the first one's "ready".
+client_says() { grep -sqx "$1" "$out"; }
 laminad_gone() { [ -z "$(harness_laminad_pid)" ]; }
 only_kept() { [ "$(snapshots)" = kept ]; }
 
 ok "laminad runs" prepare kept
-exec /usr/bin/python3 "$(dirname "$0")/restart-client.py" overlayfs "$T" >"$T/client.out" 2>&1 &
+out=$T/client.out
+exec /usr/bin/python3 "$(dirname "$0")/restart-client.py" overlayfs "$T" >"$out" 2>&1 &
 client=$!
 harness_record_pid restart-client "$client"
-harness_wait_for 600 client_says ready || harness_die "the client did not prepare its snapshots: $(cat "$T/client.out")"
+harness_wait_for 600 client_says ready || harness_die "the client did not prepare its snapshots: $(cat "$out")"
 expect "three snapshots, two of them transient" "$(snapshots)" "kept left stays"
 
 pid=$(harness_laminad_pid)
@@ -30,7 +33,7 @@ pid=$(harness_laminad_pid)
 kill -KILL "$pid"
 harness_wait_for 600 laminad_gone || harness_die "laminad $pid did not go"
 touch "$T/close-left"
-harness_wait_for 600 client_says "closed left" || harness_die "the client did not close: $(cat "$T/client.out")"
+harness_wait_for 600 client_says "closed left" || harness_die "the client did not close: $(cat "$out")"
 
 # The first call activates laminad again; it has looked at what it left before it answers.
 expect "at start, laminad removed the snapshot whose maker left while it was stopped" "$(snapshots)" "kept stays"
@@ -49,10 +52,11 @@ wait "$client" 2>/dev/null
 [ "$(wc -c <"$T/state/bus-id")" = 32 ] && pass "laminad records the bus it runs on" ||
         fail "no bus ID in $T/state/bus-id"
 mkdir "$T/second"
-exec /usr/bin/python3 "$(dirname "$0")/restart-client.py" overlayfs "$T/second" >"$T/client.out" 2>&1 &
+out=$T/second/client.out
+exec /usr/bin/python3 "$(dirname "$0")/restart-client.py" overlayfs "$T/second" >"$out" 2>&1 &
 client=$!
 harness_record_pid restart-client "$client"
-harness_wait_for 600 client_says ready || harness_die "the client did not prepare its snapshots: $(cat "$T/client.out")"
+harness_wait_for 600 client_says ready || harness_die "the client did not prepare its snapshots: $(cat "$out")"
 pid=$(harness_laminad_pid)
 kill -KILL "$pid"
 harness_wait_for 600 laminad_gone || harness_die "laminad $pid did not go"
