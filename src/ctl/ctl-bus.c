@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ctl-escape.h"
 #include "ctl.h"
 #include "strutil.h"
 
@@ -17,8 +18,8 @@ bool ctl_failure_printed(void) {
 }
 
 /* One line "laminactl: MESSAGE SUFFIX" on stderr. The message may hold what an image's author
- * wrote (a path in its manifest): each byte that is not printable UTF-8 is written as "\xNN",
- * never as is to the terminal (an escape sequence, a newline forging a line). */
+ * wrote (a path in its manifest): escaped (ctl-escape.h), never as is to the terminal (an
+ * escape sequence, a newline forging a line, a bidi override reordering it). */
 _printf_(2, 0) static void log_failure(const char *suffix, const char *fmt, va_list ap) {
         char buf[2048], escaped[sizeof buf * 4], *p = escaped;
 
@@ -26,7 +27,7 @@ _printf_(2, 0) static void log_failure(const char *suffix, const char *fmt, va_l
         for (const char *s = buf; *s;) {
                 size_t written;
 
-                s += utf8_escape_char(s, p, &written);
+                s += ctl_escape_char(s, p, &written);
                 p += written;
         }
         *p = 0;

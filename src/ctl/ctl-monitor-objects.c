@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl-escape.h"
 #include "ctl-monitor.h"
 #include "ctl-output.h"
 #include "ctl.h"
@@ -102,7 +103,7 @@ static void print_text_value(json_object *v) {
 
         switch (json_object_get_type(v)) {
         case json_type_string:
-                fputs(json_object_get_string(v), stdout);
+                ctl_print_escaped(json_object_get_string(v));
                 break;
         case json_type_boolean:
                 fputs(json_object_get_boolean(v) ? "yes" : "no", stdout);
@@ -118,7 +119,9 @@ static void print_text_value(json_object *v) {
                 break;
         case json_type_object:
                 json_object_object_foreach(v, key, value) {
-                        printf("%s%s=", sep, key);
+                        fputs(sep, stdout);
+                        ctl_print_escaped(key);
+                        putchar('=');
                         print_text_value(value);
                         sep = ",";
                 }
@@ -153,9 +156,14 @@ static int print_interface(sd_bus_message *m, const char *event, const char *wor
                 json_add(&o, "properties", TAKE_PTR(props));
                 return json_print(o, arg_json);
         }
-        printf("%s %s %s", word, path, iface);
+        printf("%s ", word);
+        ctl_print_escaped(path);
+        putchar(' ');
+        ctl_print_escaped(iface);
         json_object_object_foreach(props, name, value) {
-                printf(" %s=", name);
+                putchar(' ');
+                ctl_print_escaped(name);
+                putchar('=');
                 print_text_value(value);
         }
         putchar('\n');

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl-escape.h"
 #include "ctl-monitor.h"
 #include "ctl-output.h"
 #include "ctl.h"
@@ -79,9 +80,11 @@ static void print_event(const char *member, const char *snapshotter, const char 
         } else {
                 printf("%s %s", snapshotter, member);
                 for (size_t i = 0; i < n; i++)
-                        if (args[i].type == 's')
-                                printf(" %s=\"%s\"", fields[i], args[i].s);
-                        else if (streq(fields[i], "owner"))
+                        if (args[i].type == 's') {
+                                printf(" %s=\"", fields[i]);
+                                ctl_print_escaped(args[i].s);
+                                putchar('"');
+                        } else if (streq(fields[i], "owner"))
                                 printf(" owner=%s", FORMAT_OWNER((uint32_t) args[i].u));
                         else
                                 printf(" %s=%llu", fields[i], (unsigned long long) args[i].u);

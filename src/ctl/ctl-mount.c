@@ -6,6 +6,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "ctl-escape.h"
 #include "ctl-output.h"
 #include "ctl-rootless.h"
 #include "ctl.h"
@@ -37,7 +38,8 @@ static int split_options(const char *s, char ***ret) {
 int print_mounted(const char *key, const char *path) {
         if (arg_json != JSON_OFF)
                 return json_print_object("key", 's', key, "path", 's', path, NULL);
-        puts(path);
+        ctl_print_escaped(path);
+        putchar('\n');
         return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "ctl-escape.h"
 #include "ctl-output.h"
 #include "strutil.h"
 
@@ -129,16 +130,19 @@ void json_append(json_object **a, json_object *v) {
         TAKE_PTR(value);
 }
 
-static const char *json_text(json_object *o, JsonMode mode) {
+/* The text of o, with invisible characters escaped (ctl-escape.h); NULL when out of memory. */
+static char *json_text(json_object *o, JsonMode mode) {
         int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
+        const char *text;
 
         flags |= mode == JSON_PRETTY ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN;
-        return json_object_to_json_string_ext(o, flags);
+        text = json_object_to_json_string_ext(o, flags);
+        return text ? ctl_escape_json(text) : NULL;
 }
 
 int json_print(json_object *o, JsonMode mode) {
         _cleanup_json_ json_object *doc = o;
-        const char *text = doc ? json_text(doc, mode) : NULL;
+        _cleanup_free_ char *text = doc ? json_text(doc, mode) : NULL;
 
         if (!text)
                 return ctl_fail(-ENOMEM, "out of memory");
@@ -167,7 +171,7 @@ void json_stream_begin(JsonStream *s) {
 
 int json_stream_add(JsonStream *s, json_object *o) {
         _cleanup_json_ json_object *element = o;
-        const char *text = element ? json_text(element, arg_json) : NULL;
+        _cleanup_free_ char *text = element ? json_text(element, arg_json) : NULL;
 
         if (!text)
                 return -ENOMEM;
@@ -235,7 +239,7 @@ int table_add_row(Table *t, ...) {
         for (size_t i = 0; i < t->n_columns; i++) {
                 const char *s = va_arg(ap, const char *);
 
-                cells[t->n_cells] = strdup(s ?: "-");
+                cells[t->n_cells] = ctl_escape(s ?: "-");
                 if (!cells[t->n_cells])
                         r = -ENOMEM;
                 t->n_cells++;

@@ -72,7 +72,7 @@ typedef struct Table {
         size_t n_cells;
 } Table;
 
-/* Adds one row of exactly n_columns strings (copied; NULL prints as "-"). */
+/* Adds one row of exactly n_columns strings (copied, escaped: ctl-escape.h; NULL prints as "-"). */
 int table_add_row(Table *t, ...);
 size_t table_rows(const Table *t); /* without the header */
 /* Prints the header (unless --no-legend) and the rows. */

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "ctl-escape.h"
 #include "ctl-output.h"
 #include "ctl.h"
 #include "strutil.h"
@@ -79,8 +80,10 @@ int verb_ls(Ctl *c, int argc, char **argv) {
                 return r;
 
         if (arg_list_keys) {
-                for (size_t i = 0; i < l.n; i++)
-                        puts(l.items[i].name);
+                for (size_t i = 0; i < l.n; i++) {
+                        ctl_print_escaped(l.items[i].name);
+                        putchar('\n');
+                }
                 return 0;
         }
         r = listing_begin(&out, 4, "KEY", "PARENT", "KIND", "OWNER");
@@ -128,9 +131,11 @@ static size_t node_find(const Node *nodes, size_t n, const char *name) {
 
 static void tree_print(const Node *nodes, size_t n, size_t node, unsigned level) {
         if (level == 0)
-                printf(" %s\n", nodes[node].info->name);
+                putchar(' ');
         else
-                printf("%*s\\_ %s\n", (int) (level * 2), "", nodes[node].info->name);
+                printf("%*s\\_ ", (int) (level * 2), "");
+        ctl_print_escaped(nodes[node].info->name);
+        putchar('\n');
         for (size_t i = 0; i < n; i++)
                 if (nodes[i].parent == node)
                         tree_print(nodes, n, i, level + 1);
@@ -462,8 +467,12 @@ int verb_label(Ctl *c, int argc, char **argv) {
 
         if (arg_json != JSON_OFF)
                 return json_print(json_labels(info.labels), arg_json);
-        for (const char **p = info.labels; p && p[0]; p += 2)
-                printf("%s%s=%s", p == info.labels ? "" : ",", p[0], p[1]);
+        for (const char **p = info.labels; p && p[0]; p += 2) {
+                fputs(p == info.labels ? "" : ",", stdout);
+                ctl_print_escaped(p[0]);
+                putchar('=');
+                ctl_print_escaped(p[1]);
+        }
         if (info.labels && info.labels[0])
                 putchar('\n');
         return 0;

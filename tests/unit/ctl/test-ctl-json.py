@@ -4,7 +4,9 @@
 # backslashes, control characters, non-ASCII UTF-8 and bytes that are not UTF-8: the output is
 # strict UTF-8 and strict JSON in both --json modes; every valid string round-trips exactly;
 # each stray byte becomes U+FFFD; the array streamed one element at a time is byte for byte what
-# json-c prints for the whole array. Usage: test-ctl-json.py PATH-TO-ctl-json-print
+# json-c prints for the whole array; characters a terminal shows as nothing or that reorder the
+# text (bidi controls, zero-width, BOM, tags), C1 controls and DEL are written as \uXXXX, never
+# as is. Usage: test-ctl-json.py PATH-TO-ctl-json-print
 import json
 import subprocess
 import sys
@@ -19,6 +21,7 @@ STRINGS = [
     b'\x01\x02\x1f\t\n\r\x08\x0c\x7f',
     b'\xc2\x85 \xc2\x9f',                         # C1 controls: valid UTF-8
     'é ✓ 日本 😀 \u2028\u2029 \ufeff'.encode(),
+    'bidi \u202e\u2066 zero-width \u200b\u00ad tag \U000e0041'.encode(),
     b'a\xffb',                                    # stray byte
     b'\xc3(',                                     # lead byte without its continuation
     b'\xc0\xaf',                                  # overlong "/"
@@ -80,6 +83,9 @@ for mode in ('short', 'pretty'):
               item == {'name': want, 'parent': None, 'labels': {want: want}, 'owner': 2**64 - 1,
                        'default': True, 'options': [want, want]}, repr(item))
     check(f'{mode}: "/" is not escaped', b'"a/b </script>"' in streamed)
+    invisible = ['\x7f', '\x85', '\x9f', '\u2028', '\ufeff', '\u202e', '\u2066', '\u200b', '\xad', '\U000e0041']
+    check(f'{mode}: no invisible character as is', not any(c in text for c in invisible), text)
+    check(f'{mode}: a tag character as a surrogate pair', '\\udb40\\udc41' in text)
     if mode == 'short':
         check('short: one line', streamed.count(b'\n') == 1 and streamed.endswith(b'\n'))
     else:
@@ -89,5 +95,5 @@ for mode in ('short', 'pretty'):
     check(f'{mode}: empty array', empty == run(mode, 'tree', []) and json.loads(empty) == [], repr(empty))
 
 check('valid strings stay as they are',
-      all(expected(b) == b.decode('utf-8') for b in STRINGS[:7]))
+      all(expected(b) == b.decode('utf-8') for b in STRINGS[:8]))
 sys.exit(1 if failures else 0)
