@@ -45,7 +45,8 @@ done
 start=$((1000000000 + $(id -u "$user") * 65536))
 
 pids=""
-trap '_rc=$?; for p in $pids; do kill -KILL "$p" 2>/dev/null; done; (exit $_rc); harness_cleanup' EXIT
+# PID/START of each background process: the ones killed on the way are not signalled again.
+trap '_rc=$?; for p in $pids; do harness_signal_id KILL "$p"; done; (exit $_rc); harness_cleanup' EXIT
 CTL_AS="harness_as $user"
 
 # The busybox image: Env, WorkingDir and Cmd in its config.
@@ -116,7 +117,7 @@ ids() { echo "--reuid=$(id -u "$1") --regid=$(id -g "$1") --clear-groups"; }
 setpriv $(ids "$user") -- "$LAMINACTL" run --rootless bb --name busy --rm -q -- \
         /bin/sh -c 'trap "exit 0" TERM; echo ready; while :; do sleep 1; done' >"$T/busy.out" 2>&1 &
 p=$!
-pids="$pids $p"
+pids="$pids $(harness_pid_id "$p")"
 running() { grep -q ready "$T/busy.out"; }
 harness_wait_for 300 running || fail "the container did not start: $(cat "$T/busy.out")"
 fails "user: Remove while the container runs" 1 "Busy|busy|in use" rm busy
@@ -132,7 +133,7 @@ echo "# the container goes with laminactl"
 setpriv $(ids "$user") -- "$LAMINACTL" run --rootless bb --name killed -q -- \
         /bin/sh -c 'echo ready; while :; do sleep 1; done' >"$T/killed.out" 2>&1 &
 p=$!
-pids="$pids $p"
+pids="$pids $(harness_pid_id "$p")"
 killed_running() { grep -q ready "$T/killed.out"; }
 harness_wait_for 300 killed_running || fail "the container did not start: $(cat "$T/killed.out")"
 kill -KILL "$p"
@@ -179,7 +180,7 @@ call_fd() { # USER OPTIONS [REDIRECT...]: mount-fd-run hold true; $got "ok" or t
 }
 setpriv $(ids "$other") -- unshare --user --map-root-user sleep 600 &
 op=$!
-pids="$pids $op"
+pids="$pids $(harness_pid_id "$op")"
 has_ns() { [ "$(readlink "/proc/$op/ns/user")" != "$(readlink /proc/self/ns/user)" ]; }
 harness_wait_for 100 has_ns || fail "the other user's namespace did not appear"
 call_fd "$user" "userns=fd:3" 3<"/proc/$op/ns/user"
@@ -190,7 +191,7 @@ esac
 kill -KILL "$op"
 setpriv $(ids "$user") -- unshare --user sleep 600 &
 up=$!
-pids="$pids $up"
+pids="$pids $(harness_pid_id "$up")"
 has_own() { [ "$(readlink "/proc/$up/ns/user")" != "$(readlink /proc/self/ns/user)" ]; }
 harness_wait_for 100 has_own || fail "the user's namespace did not appear"
 call_fd "$user" "userns=/proc/$up/ns/user"
@@ -208,7 +209,7 @@ esac
 kill -KILL "$up"
 setpriv $(ids "$user") -- unshare --user sleep 600 &
 up=$!
-pids="$pids $up"
+pids="$pids $(harness_pid_id "$up")"
 harness_wait_for 100 has_own || fail "the user's namespace did not appear"
 ostart=$((1000000000 + $(id -u "$other") * 65536))
 write_map "$up" uid_map "0 $(id -u "$user") 1
@@ -237,7 +238,7 @@ esac
 echo "# MountWithUserNamespace: the user's own namespace (its uid as 0), attached by laminad"
 setpriv $(ids "$user") -- unshare --user --map-root-user sleep 600 &
 up=$!
-pids="$pids $up"
+pids="$pids $(harness_pid_id "$up")"
 harness_wait_for 100 has_own || fail "the user's namespace did not appear"
 got=$(harness_as "$user" "$RUN" "/org/lamina/snapshot1/$sn" nsk "userns=fd:3" mount 3<"/proc/$up/ns/user" 2>&1)
 m=$got

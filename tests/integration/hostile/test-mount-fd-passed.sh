@@ -52,10 +52,10 @@ for mode in $modes; do
         /usr/bin/python3 "$PASS" "$sn" k "$(id -u "$owner"):$(id -g "$owner")" "$(id -u "$other"):$(id -g "$other")" \
                 "$mode" "$T/other-att" "$T/shared/ready" >"$T/pass.out" 2>&1 &
         pp=$!
-        bg_pids="$bg_pids $pp"
+        bg_pids="$bg_pids $(harness_pid_id "$pp")"
         harness_wait_for 600 ready || harness_die "the fd was not passed: $(cat "$T/pass.out")"
         read -r holder _ <"$T/shared/ready"
-        bg_pids="$bg_pids $holder"
+        bg_pids="$bg_pids $(harness_pid_id "$holder")"
         # The owner's process has passed the fd on and exits: nothing of the owner's holds it.
         harness_wait_for 100 sh -c "! pgrep -u '$(id -u "$owner")' >/dev/null" || fail "a process of the owner's still runs"
 

@@ -5,8 +5,10 @@
 #
 # Everything the harness starts or creates is recorded under $T/.harness, so functions
 # also work from subshells ($(harness_add_user x)), and harness_cleanup (installed as
-# EXIT trap) undoes exactly that: it kills only the PIDs it started, unmounts what is
+# EXIT trap) undoes exactly that: it kills only the processes it started, unmounts what is
 # mounted under $T (deepest first), removes the users and installed files, then $T.
+# A process is recorded as its PID and start time: pid_max may be 32768, and a PID whose
+# process ended long ago may name another test's process by the time we clean up.
 
 HARNESS_NAME=org.lamina.snapshot1
 HARNESS_POLKITD=${HARNESS_POLKITD:-/usr/lib/polkit-1/polkitd}
@@ -60,8 +62,34 @@ harness_wait_for() {
         return 1
 }
 
+# Start time of process PID (field 22 of /proc/PID/stat, after the parenthesized name);
+# fails when no such process exists.
+harness_pid_start() {
+        _stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+        # shellcheck disable=SC2086
+        set -- ${_stat##*) }
+        shift 19
+        echo "$1"
+}
+
+# PID/START naming one process for harness_signal_id; empty if PID has gone already.
+harness_pid_id() {
+        _start=$(harness_pid_start "$1") && echo "$1/$_start"
+}
+
+# True if PID is still the process that started at START.
+harness_pid_is() {
+        [ -n "$2" ] && [ "$(harness_pid_start "$1")" = "$2" ]
+}
+
+# harness_signal_id SIGNAL PID/START: signals the process only if the PID still names it.
+harness_signal_id() {
+        harness_pid_is "${2%/*}" "${2#*/}" && kill -"$1" "${2%/*}" 2>/dev/null
+}
+
+# Records NAME PID (and the process's start time) for harness_cleanup to kill.
 harness_record_pid() {
-        echo "$1 $2" >>"$T/.harness/pids"
+        echo "$1 $2 $(harness_pid_start "$2")" >>"$T/.harness/pids"
 }
 
 # Starts a background process with output to $T/<name>.log and records its PID.
@@ -237,16 +265,21 @@ harness_as() {
         setpriv --reuid="$(id -u "$_user")" --regid="$(id -g "$_user")" --clear-groups -- "$@"
 }
 
+# harness_kill_pid PID [START]: SIGTERM, SIGKILL after 5 s, to the process PID names now
+# (or, given START, only if PID still names the process that started then).
 harness_kill_pid() {
-        kill -TERM "$1" 2>/dev/null || return 0
-        harness_wait_for 50 harness_pid_gone "$1" && return 0
-        kill -KILL "$1" 2>/dev/null
-        harness_wait_for 20 harness_pid_gone "$1"
+        [ $# -ge 2 ] || set -- "$1" "$(harness_pid_start "$1")"
+        harness_signal_id TERM "$1/$2" || return 0
+        harness_wait_for 50 harness_pid_gone "$1" "$2" && return 0
+        harness_signal_id KILL "$1/$2"
+        harness_wait_for 20 harness_pid_gone "$1" "$2"
 }
 
-# Gone or a zombie of someone else's (activated laminad is dbus-daemon's child).
+# harness_pid_gone PID [START]: gone, a zombie of someone else's (activated laminad is
+# dbus-daemon's child; pid 1 may never reap it), or (given START) another process now.
 harness_pid_gone() {
-        [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+        [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null ||
+                { [ -n "${2:-}" ] && ! harness_pid_is "$1" "$2"; }
 }
 
 harness_mounts_under_t() {
@@ -305,11 +338,13 @@ harness_cleanup() {
         if [ -f "$T/.harness/pids" ]; then
                 # Reverse order: dbus-daemon, started first, goes last, after the services it
                 # activated (a laminad that never took its name, a helper it left behind).
-                for _pid in $(awk '{ print $2 }' "$T/.harness/pids" | tac); do
+                # A recorded process that has ended is skipped: its PID may be another's now.
+                tac "$T/.harness/pids" | while read -r _name _pid _start; do
+                        harness_pid_is "$_pid" "${_start:-}" || continue
                         for _child in $(pgrep -P "$_pid"); do
                                 harness_kill_pid "$_child"
                         done
-                        harness_kill_pid "$_pid"
+                        harness_kill_pid "$_pid" "$_start"
                 done
         fi
         harness_unmount_all

@@ -3,7 +3,8 @@
 # laminad on the snapshotter $sn under real polkitd granting what an active session gets by
 # default (the guide's group rule for each user's group). Source after ctl-lib.sh with sn
 # set: it sets up the harness, installs our policy and that rule, sets OBJ, gives call and
-# want (gdbus-call.sh), and at exit SIGKILLs the PIDs the test added to $bg_pids, then
+# want (gdbus-call.sh), and at exit SIGKILLs the processes the test added to $bg_pids (as
+# PID/START from harness_pid_id: one that ended long ago is not signalled), then
 # cleans the harness up. stop PID: SIGKILLs one of them now and reaps it.
 # mount_users_wait_for_rule USER...: waits until polkitd applies the group rule to each
 # (a Prepare of "probe" works), or harness_die.
@@ -22,7 +23,7 @@ harness_install_group_rule "$owner" "$other"
 
 OBJ=/org/lamina/snapshot1/$sn
 bg_pids=""
-trap '_rc=$?; for p in $bg_pids; do kill -KILL "$p" 2>/dev/null; done; (exit $_rc); harness_cleanup' EXIT
+trap '_rc=$?; for p in $bg_pids; do harness_signal_id KILL "$p"; done; (exit $_rc); harness_cleanup' EXIT
 
 stop() {
         kill -KILL "$1" 2>/dev/null

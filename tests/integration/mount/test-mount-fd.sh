@@ -27,7 +27,7 @@ run_fd() {
         setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --clear-groups -- \
                 "$RUN" "$OBJ" "$@" >"$T/run.out" 2>&1 &
         p=$!
-        bg_pids="$bg_pids $p"
+        bg_pids="$bg_pids $(harness_pid_id "$p")"
 }
 
 python3 - "$T/base.tar" <<'PY'

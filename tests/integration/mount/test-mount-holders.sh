@@ -46,7 +46,7 @@ hold() {
         bash -c 'cd "$1" && exec setpriv --reuid="$2" --regid="$3" --clear-groups -- sleep 600' \
                 _ "$2" "$(id -u "$1")" "$(id -g "$1")" &
         h=$!
-        bg_pids="$bg_pids $h"
+        bg_pids="$bg_pids $(harness_pid_id "$h")"
         harness_wait_for 50 cwd_is "$h" "$2" || fail "the holder did not start"
 }
 
@@ -69,7 +69,7 @@ echo "# the hoarder holds more open files than a search looks at per user"
 prlimit --nofile=1024:1024 -- setpriv --reuid="$(id -u "$hoarder")" --regid="$(id -g "$hoarder")" \
         --clear-groups -- "$HOLD_FILES" 140000 >"$T/hoard.out" 2>&1 &
 hoard=$!
-bg_pids="$bg_pids $hoard"
+bg_pids="$bg_pids $(harness_pid_id "$hoard")"
 hoard_ready() { grep -q '^ready' "$T/hoard.out"; }
 harness_wait_for 600 hoard_ready || harness_die "hold-files did not get ready: $(cat "$T/hoard.out")"
 n=$(sed -n 's/^ready //p' "$T/hoard.out")

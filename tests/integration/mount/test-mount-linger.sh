@@ -32,7 +32,7 @@ hold() {
         setpriv --reuid="$(id -u "$1")" --regid="$(id -g "$1")" --clear-groups -- \
                 bash -c 'cd "$1" && exec 3<. && exec sleep 600' _ "$2" &
         h=$!
-        bg_pids="$bg_pids $h"
+        bg_pids="$bg_pids $(harness_pid_id "$h")"
         harness_wait_for 50 cwd_is "$h" "$2" || fail "the holder did not start"
 }
 
@@ -157,7 +157,7 @@ if harness_as "$owner" unshare -Urm true 2>/dev/null; then
         setpriv --reuid="$(id -u "$owner")" --regid="$(id -g "$owner")" --clear-groups -- \
                 unshare -Urm sleep 600 &
         copier=$!
-        bg_pids="$bg_pids $copier"
+        bg_pids="$bg_pids $(harness_pid_id "$copier")"
         has_copy() { grep -q " $umnt " "/proc/$copier/mountinfo" 2>/dev/null &&
                 [ "$(readlink "/proc/$copier/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; }
         harness_wait_for 50 has_copy || fail "the copy did not appear"
@@ -225,7 +225,7 @@ if harness_as "$owner" unshare -Urm true 2>/dev/null; then
         setpriv --reuid="$(id -u "$owner")" --regid="$(id -g "$owner")" --clear-groups -- \
                 unshare -Urm sleep 600 &
         copier=$!
-        bg_pids="$bg_pids $copier"
+        bg_pids="$bg_pids $(harness_pid_id "$copier")"
         has_root_copy() { grep -q " $T/q/t " "/proc/$copier/mountinfo" 2>/dev/null &&
                 [ "$(readlink "/proc/$copier/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; }
         harness_wait_for 50 has_root_copy || fail "the copy did not appear"
