@@ -408,6 +408,23 @@ int core_mount_recorded(MountArgs *a, Error *e) {
         return 0;
 }
 
+int core_validate_mount_target(const char *target, Error *e) {
+        assert(target);
+
+        if (target[0] != '/')
+                return error_setf(e, EINVAL, "target %s is not an absolute path; give the full path of an empty directory",
+                                  QUOTE(target));
+        for (const char *p = target; *p; p += strspn(p, "/")) {
+                size_t n = strcspn(p, "/");
+
+                if (n == 2 && p[0] == '.' && p[1] == '.')
+                        return error_setf(e, EINVAL, "target %s has a \"..\" component; give the path of the directory itself",
+                                          QUOTE(target));
+                p += n;
+        }
+        return 0;
+}
+
 int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target,
                const CoreMountOptions *o, char **ret_path, Error *e) {
         MountArgs a = {
@@ -425,6 +442,11 @@ int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target
 
         assert(s);
 
+        if (a.target) {
+                r = core_validate_mount_target(a.target, e);
+                if (r < 0)
+                        return r;
+        }
         r = core_mount_recorded(&a, e);
         if (r < 0)
                 return r;

@@ -208,8 +208,13 @@ typedef struct CoreMountOptions {
  * deepest image the kernel stacks; one more is LimitsExceeded naming the budget. */
 #define CORE_KERNEL_MOUNTS_PER_USER_MAX 16384u
 
+/* A caller's mount target: an absolute path without a ".." component, so that the path
+ * polkit is asked about (the detail "target", which rules match by prefix) names the tree
+ * the directory is in. EINVAL otherwise. */
+int core_validate_mount_target(const char *target, Error *e);
+
 /* target NULL or "": <runtime>/mounts/<snapshotter>/<uid>/<random name>, in a directory
- * only uid can enter. Returns the path. */
+ * only uid can enter; else core_validate_mount_target(). Returns the path. */
 int core_mount(CoreSnapshotter *s, uid_t ns, const char *key, const char *target,
                const CoreMountOptions *o, char **ret_path, Error *e);
 /* The same mount, handed out detached (*ret_fd, an open_tree clone) for the caller to

@@ -22,6 +22,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -130,13 +132,48 @@ static int become_caller(const TargetLookup *l) {
         return 0;
 }
 
-/* 1 when fd is an empty directory of uid's, 0 when it is something else. */
+/* Filesystems of the kernel's interfaces: their directories are the kernel's view of
+ * something (a process's files in /proc/PID/fd, a cgroup), owned by a user as the thing
+ * is, and programs of other users and root read them by path. A user's tree over one
+ * would be read as the kernel's word. */
+static bool fs_is_kernel_api(uint64_t magic) {
+        switch (magic) {
+        case PROC_SUPER_MAGIC:
+        case SYSFS_MAGIC:
+        case CGROUP_SUPER_MAGIC:
+        case CGROUP2_SUPER_MAGIC:
+        case DEVPTS_SUPER_MAGIC:
+        case NSFS_MAGIC:
+        case BPF_FS_MAGIC:
+        case DEBUGFS_MAGIC:
+        case TRACEFS_MAGIC:
+        case SECURITYFS_MAGIC:
+        case SELINUX_MAGIC:
+        case SMACK_MAGIC:
+        case PSTOREFS_MAGIC:
+        case EFIVARFS_MAGIC:
+        case BINFMTFS_MAGIC:
+        case AUTOFS_SUPER_MAGIC:
+        case 0x62656570: /* configfs */
+        case 0x65735543: /* fusectl */
+        case 0x19800202: /* mqueue */
+        case 0x5a3c69f0: /* apparmorfs */
+        case 0x67596969: /* rpc_pipefs */
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* 1 when fd is an empty directory of uid's that is not the kernel's (fs_is_kernel_api),
+ * 0 when it is something else. */
 static int is_empty_dir_of(int fd, uid_t uid) {
+        struct statfs sfs;
         struct stat st;
 
-        if (fstat(fd, &st) < 0)
+        if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
                 return -errno;
-        if (!S_ISDIR(st.st_mode) || st.st_uid != uid)
+        if (!S_ISDIR(st.st_mode) || st.st_uid != uid || fs_is_kernel_api((uint64_t) sfs.f_type))
                 return 0;
         return dir_is_empty(fd);
 }
