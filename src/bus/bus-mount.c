@@ -98,10 +98,13 @@ static int read_mount(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
                 return r;
         if (strlen(target) >= 4096)
                 return bus_error_setf(error, EINVAL, "the mount target is longer than a path may be");
-        if (!isempty(target) && target[0] != '/')
-                return bus_error_setf(error, EINVAL,
-                                      "target %s is not an absolute path; give the full path of an empty directory",
-                                      LOG_KEY(target));
+        if (!isempty(target)) {
+                Error e = ERROR_NULL;
+
+                r = core_validate_mount_target(target, &e);
+                if (r < 0)
+                        return bus_error_from_core(error, r, &e);
+        }
         req->target = strdup(target);
         if (!req->target)
                 return -ENOMEM;
