@@ -13,8 +13,8 @@
  * "blobs/sha256/…"); in an archive, links between members are followed. */
 typedef struct ImageSource ImageSource;
 
-/* Opens path, a directory or a file; "-" (or a pipe) is copied into an unlinked temporary file
- * first. Prints why not on failure. */
+/* Opens path, a directory or a file ("-": standard input); an archive is read once, into an
+ * index of its members (ctl-archive-index.h). Prints why not on failure. */
 int image_source_open(const char *path, ImageSource **ret);
 ImageSource *image_source_free(ImageSource *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ImageSource *, image_source_free);
