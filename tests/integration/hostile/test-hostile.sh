@@ -87,7 +87,9 @@ if selected labels; then
         victim_start 4 labels
         out=$(tool "$ATTACKER" labels 250000 a-labels)
         want labels InvalidArgument "$out"
-        check "labels: refused in under 2 s ($out)" awk -v t="${out#* }" 'BEGIN { exit !(t < 2) }'
+        # Linear work is a fraction of a second; quadratic work over 250 000 labels takes
+        # minutes. The bound is for a loaded machine running the sanitizer build.
+        check "labels: refused in under 20 s ($out)" awk -v t="${out#* }" 'BEGIN { exit !(t < 20) }'
         victim_check labels
         same_daemon labels
 fi
@@ -213,12 +215,13 @@ if selected stall; then
         victim_start 3 stall
         out=$(tool "$HOG" stall 5 h-stall)
         echo "$out" | sed 's/^/# /'
-        # "At once" means before any stall timeout (3 s) could have freed a slot, not a
-        # wall-clock figure: a loaded machine takes over a second to start five calls.
-        check "stall: the fifth got LimitsExceeded before any slot was freed" \
-                grep -q "^org.freedesktop.DBus.Error.LimitsExceeded [0-2]\.[0-9] .*you have 4 operations running" <<<"$out"
+        # Its message says four were running when it came: no slot had been freed yet (a
+        # freed slot would have taken it, and five would have stalled). No wall-clock
+        # bound: a loaded machine may take seconds to start five calls.
+        check "stall: the fifth got LimitsExceeded while four were running" \
+                grep -q "^org.freedesktop.DBus.Error.LimitsExceeded [0-9.]* .*you have 4 operations running" <<<"$out"
         check "stall: four failed with QuotaExceeded after the stall timeout" \
-                [ "$(grep -c "^org.lamina.snapshot1.Error.QuotaExceeded [3-9]\.[0-9] .*sent nothing for 3 s" <<<"$out")" = 4 ]
+                [ "$(grep -c "^org.lamina.snapshot1.Error.QuotaExceeded \([3-9]\|[1-9][0-9]\)\.[0-9] .*sent nothing for 3 s" <<<"$out")" = 4 ]
         victim_check stall
         out=$(tool "$HOG" call Usage '(s)' '["h-stall-1"]')
         want stall-slot-free ok "$out"
@@ -229,10 +232,10 @@ if selected lowat; then
         echo "# an Apply from a socket that sent one byte and holds blocking reads (SO_RCVLOWAT 1 MiB)"
         out=$(tool "$HOG" lowat h-lowat)
         echo "# $out"
-        # Within the stall timeout (3 s) and a margin for a loaded machine, far from the
-        # tool's 30 s: a relay blocked in a read would answer only when the socket closes.
+        # After the stall timeout (3 s), before the tool's own 30 s timeout: a relay blocked
+        # in a read would answer only when the socket closes (never: the tool gives up).
         check "lowat: the Apply failed with QuotaExceeded after the stall timeout" \
-                grep -q "^org.lamina.snapshot1.Error.QuotaExceeded \([3-9]\|1[0-9]\)\.[0-9] .*sent nothing for 3 s" <<<"$out"
+                grep -q "^org.lamina.snapshot1.Error.QuotaExceeded \([3-9]\|[12][0-9]\)\.[0-9] .*sent nothing for 3 s" <<<"$out"
         out=$(tool "$HOG" call Usage '(s)' '["h-lowat"]')
         want lowat-slot-free ok "$out"
         same_daemon lowat
@@ -252,14 +255,14 @@ if selected lock; then
         laminad=$(harness_find_laminad)
         "$laminad" --state-dir "$T/state" --runtime-dir "$T/run2" --idle-timeout 5 >"$T/second.log" 2>&1 &
         second=$!
-        harness_wait_for 50 grep -q "another laminad is using" "$T/second.log"
+        harness_wait_for 300 grep -q "another laminad is using" "$T/second.log"
         check "lock: the second laminad waits for the first ($(head -n 1 "$T/second.log"))" \
                 grep -q "another laminad is using" "$T/second.log"
         out=$(tool "$VICTIM" call Stat '(s)' '["v-base"]')
         want lock-victim-stat ok "$out"
         kill -TERM "$second"
-        if harness_wait_for 15 harness_pid_gone "$second"; then
-                ok "lock: the waiting laminad left within 1.5 s of SIGTERM"
+        if harness_wait_for 300 harness_pid_gone "$second"; then
+                ok "lock: the waiting laminad left on SIGTERM"
         else
                 not_ok "lock: the waiting laminad ignored SIGTERM"
                 kill -KILL "$second"
@@ -281,6 +284,16 @@ laminads() {
                 [ "$(readlink "$p/exe" 2>/dev/null)" = "$exe" ] &&
                         grep -qF -- "$T/state" "$p/cmdline" 2>/dev/null && echo "${p#/proc/}"
         done
+}
+
+# True once laminad $PID holds FILE open: the Apply reading it has reached laminad and runs.
+# (A wait on bus.log would find an earlier attack's lines; laminad logs nothing at the start.)
+laminad_holds() {
+        local f
+        for f in /proc/"$PID"/fd/*; do
+                [ "$(readlink "$f" 2>/dev/null)" = "$1" ] && return 0
+        done
+        return 1
 }
 
 # apply_from_fifo KEY FIFO OUT: Apply as root from FIFO in the background (its PID in
@@ -323,21 +336,20 @@ while not os.path.exists(sys.argv[3]) and i < len(data):
 out.write(data[i:])' "$T/dc.tar" "$T/dc" "$T/dc.go" &
         dc_writer=$!
         apply_from_fifo r-dc "$T/dc" "$T/dc.out"
-        harness_wait_for 50 grep -q "apply" "$T/bus.log"
-        sleep 1
+        harness_wait_for 300 laminad_holds "$T/dc" || not_ok "disconnect: the Apply did not reach laminad"
         first=$PID
         # Replace dbus-daemon: laminad sees its connection close with the Apply running.
         bus_pid=$(awk '$1 == "bus" { print $2 }' "$T/.harness/pids" | tail -n 1)
         harness_kill_pid "$bus_pid"
         rm -f "$T/bus/system_bus_socket"
         harness_start_bus
-        harness_wait_for 50 grep -q "lost the bus connection" "$T/bus.log"
+        harness_wait_for 300 grep -q "lost the bus connection" "$T/bus.log"
         check "disconnect: the first laminad ($first) still runs its Apply off the bus" \
                 grep -q "lost the bus connection; exiting after 1 running" "$T/bus.log"
         # The next call activates a second laminad, which must wait for the first.
         tool "$VICTIM" call Stat '(s)' '["v-base"]' >"$T/dc-stat.out" 2>&1 &
         dc_stat=$!
-        harness_wait_for 100 grep -q "another laminad is using" "$T/bus.log"
+        harness_wait_for 300 grep -q "another laminad is using" "$T/bus.log"
         check "disconnect: the second laminad waits for the first" grep -q "another laminad is using" "$T/bus.log"
         n=$(laminads | wc -l)
         check "disconnect: two laminads exist, only one works on the state ($n)" [ "$n" = 2 ]
@@ -346,7 +358,7 @@ out.write(data[i:])' "$T/dc.tar" "$T/dc" "$T/dc.go" &
         wait "$dc_stat"
         want disconnect-victim-stat ok "$(cat "$T/dc-stat.out")"
         # (It lets go of the lock after closing the state, just before it exits.)
-        check "disconnect: the first laminad finished its Apply and left" harness_wait_for 50 harness_pid_gone "$first"
+        check "disconnect: the first laminad finished its Apply and left" harness_wait_for 600 harness_pid_gone "$first"
         n=$(laminads | wc -l)
         check "disconnect: exactly one laminad runs on the state now ($n)" [ "$n" = 1 ]
         PID=$(harness_laminad_pid)
@@ -362,13 +374,15 @@ if selected sigterm; then
         mkfifo "$T/stall"
         exec {stall_fd}<>"$T/stall"
         apply_from_fifo r-stall "$T/stall" "$T/stall.out"
-        harness_wait_for 50 grep -q "apply" "$T/bus.log"
-        sleep 0.5
+        harness_wait_for 300 laminad_holds "$T/stall" || not_ok "sigterm: the Apply did not reach laminad"
         start=$(date +%s%N)
         kill -TERM "$PID"
-        harness_wait_for 30 harness_pid_gone "$PID"
+        harness_wait_for 300 harness_pid_gone "$PID"
         ms=$((($(date +%s%N) - start) / 1000000))
-        check "sigterm: laminad exited ${ms} ms after SIGTERM with an Apply running" [ "$ms" -lt 1000 ]
+        # Not a wall-clock bound: it abandoned the Apply after its grace (0.5 s), where
+        # waiting for the Apply would have ended it with the stall timeout (QuotaExceeded).
+        check "sigterm: laminad exited ${ms} ms after SIGTERM, abandoning the running Apply" \
+                grep -q "stopping now, abandoning 1 running operations" "$T/bus.log"
         wait "$APPLY_CALLER"
         want sigterm-caller org.freedesktop.DBus.Error.Failed "$(cat "$T/stall.out")"
         exec {stall_fd}>&-
