@@ -291,7 +291,12 @@ for i in 1 2 3 4; do
         exec {fd}>"$T/cap-$i"
         cap_fds+=("$fd")
 done
-sleep 1
+# Until all four run: a slow call of the user's own (Usage takes a slot, changes nothing)
+# is refused for the four. (They start only once polkit has answered for each.)
+four_running() {
+        ! out=$(as "$OWNER" "$CTL" usage cap-5 2>&1) && grep -q "you have 4 operations running" <<<"$out"
+}
+harness_wait_for 600 four_running || echo "# the four Applies did not all start: $out"
 cells=$((cells + 1))
 if out=$(echo | as "$OWNER" "$CTL" apply cap-5 - 2>&1); then
         echo "not ok - a fifth slow call of one user was accepted"

@@ -132,7 +132,9 @@ TEST(sixteen_blocked_applies_leave_the_daemon_responsive) {
         BT_ASSERT_OK(&t, bt_stat(&t, "job-3", &info));
         ASSERT_STREQ(snapshot_kind_to_string(info.kind), "active");
         snapshot_info_clear(&info);
-        ASSERT_TRUE(now_mono_usec() - start < 2 * 1000 * 1000);
+        /* Far below the stall timeout (60 s) a loop blocked on the pipes would answer after,
+         * far above what a loaded machine takes. */
+        ASSERT_TRUE(now_mono_usec() - start < 20 * 1000 * 1000);
         for (size_t i = 0; i < N_JOBS; i++)
                 ASSERT_TRUE(!pending[i].done);
 }
