@@ -91,5 +91,5 @@ size_t at_children_of(pid_t pid, pid_t *out, size_t max);
 /* VmRSS of pid, in KiB. */
 uint64_t at_rss_kib(pid_t pid);
 /* VmRSS of pid once at most want KiB (laminad trims its heap when no call runs), or the
- * last of 20 readings 0.1 s apart. */
+ * last of 100 readings 0.1 s apart (of 20 for want 0, a baseline). */
 uint64_t at_rss_settled_kib(pid_t pid, uint64_t want);

@@ -422,11 +422,11 @@ static int idle_checks(void) {
         BT_ASSERT_OK(&bus, bt_stat(&bus, "idle-child", &before));
 
         check("with --idle-timeout 2 laminad releases its name and exits");
-        deadline = now_usec() + 15 * 1000000ULL;
+        deadline = now_usec() + 60 * 1000000ULL;
         while (laminad_pid() != 0 && now_usec() < deadline)
                 nanosleep(&(struct timespec) { .tv_nsec = 100 * 1000 * 1000 }, NULL);
         if (laminad_pid() != 0) {
-                fprintf(stderr, "laminad (pid %u) still owns its name 15 s after the last call\n", pid);
+                fprintf(stderr, "laminad (pid %u) still owns its name 60 s after the last call\n", pid);
                 abort();
         }
         while (!pid_gone(pid) && now_usec() < deadline)
@@ -455,7 +455,7 @@ static int idle_checks(void) {
         ASSERT_TRUE(laminad_pid() == pid2);
         check("and exits once that connection left");
         bt_close(&quiet);
-        deadline = now_usec() + 15 * 1000000ULL;
+        deadline = now_usec() + 60 * 1000000ULL;
         while (!pid_gone(pid2) && now_usec() < deadline)
                 nanosleep(&(struct timespec) { .tv_nsec = 100 * 1000 * 1000 }, NULL);
         ASSERT_TRUE(pid_gone(pid2));

@@ -213,7 +213,7 @@ TEST(restart_removes_what_an_interrupted_apply_left) {
 
         core_free(core);
         core = test_core_new(dir, 0);
-        for (int i = 0; i < 500 && (n = count_entries(applying, NULL, 0)) != 0; i++)
+        for (int i = 0; i < 6000 && (n = count_entries(applying, NULL, 0)) != 0; i++)
                 usleep(10000);
         ASSERT_TRUE(n == 0);
         {
