@@ -184,11 +184,12 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
 
         while (!ctl_interrupted()) {
                 if (mon.gone) {
-                        if (!arg_quiet)
-                                fprintf(stderr, "laminad left the bus; watching its successor.\n");
                         r = monitor_watch(c, &mon, &creds);
                         if (r < 0)
                                 return r;
+                        /* Said once it is true: a change made after it reaches us. */
+                        if (!arg_quiet)
+                                fprintf(stderr, "laminad left the bus; watching its successor.\n");
                 }
                 r = sd_bus_process(c->bus, NULL);
                 if (r < 0)
