@@ -66,6 +66,7 @@ struct Core {
         size_t n_snapshotters;
         QuotaConfig quota;
         uint64_t fs_bytes, fs_inodes; /* of the state filesystem, for quotas in percent */
+        struct QuotaState *quota_state; /* core-quota-cache.c */
 };
 
 /* A read transaction on s's store; the error names the snapshotter. */
@@ -213,12 +214,37 @@ int core_mount_record_forget(CoreSnapshotter *s, StoreTxn *t, const MountRecord 
 
 /* --- Quotas (core-quota.c) --- */
 
+/* The usages of active snapshots known, and the Applies under quota running
+ * (core-quota-cache.c): made by core_quota_init(), freed by core_quota_done(). */
+typedef struct QuotaState QuotaState;
+int core_quota_state_new(Core *c);
+void core_quota_state_free(Core *c);
+/* What made uid's usages in s stale so far: core_quota_cache_put() keeps a walk only when
+ * nothing did since this was read, before the records the walk follows. */
+uint64_t core_quota_cache_generation(CoreSnapshotter *s, uid_t uid);
+/* The usage of uid's snapshot id as last walked: false when not known. */
+bool core_quota_cache_get(CoreSnapshotter *s, uid_t uid, uint64_t id, uint64_t *ret_bytes, uint64_t *ret_inodes);
+/* What uid's usages in s are now: usage[i] (bytes, inodes) of ids[i] where known[i] (not
+ * mounted), kept when generation is still current; the others are forgotten. */
+void core_quota_cache_put(CoreSnapshotter *s, uid_t uid, uint64_t generation, const uint64_t *ids,
+                          const uint64_t (*usage)[2], const bool *known, size_t n);
+/* The data of uid's snapshot id may change (its mount is recorded, an Apply to it ended):
+ * its usage is walked again, and a walk running now is not kept. */
+void core_quota_forget(CoreSnapshotter *s, uid_t uid, uint64_t id);
+/* An Apply of uid under a Bytes= or Inodes= quota: waits until no other one of uid's runs
+ * (ECANCELED when cancel_fd becomes readable or laminad stops meanwhile). Paired with
+ * core_quota_apply_end(). */
+int core_quota_apply_begin(CoreSnapshotter *s, uid_t uid, int cancel_fd);
+void core_quota_apply_end(CoreSnapshotter *s, uid_t uid);
+
 typedef struct QuotaUse {
         uint64_t used[_QUOTA_KIND_MAX];
 } QuotaUse;
 
 /* Copies config (NULL: the defaults) and reads the size of the state filesystem. */
 int core_quota_init(Core *c, const QuotaConfig *config);
+/* Frees what core_quota_init() made. */
+void core_quota_done(Core *c);
 /* Keys and values of l, the bytes LabelBytes= counts. */
 uint64_t core_labels_bytes(const Labels *l);
 /* The snapshots and label bytes ns holds in the snapshotters other than s, read before a
@@ -274,6 +300,11 @@ void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charg
  * snapshotters. O(snapshotters); best effort, logged at debug. */
 void core_quota_fs_limit(Core *c, uid_t ns);
 /* Lowers an Apply's byte and entry limits to what ns's Bytes= and Inodes= quotas leave
- * (EDQUOT when nothing is left); *ret_used and *ret_max say what was found. */
-int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, LayerLimits *limits, QuotaUse *ret_used,
-                            QuotaLimits *ret_max, Error *e);
+ * (EDQUOT when nothing is left); *ret_used and *ret_max say what was found. Under such a
+ * quota, waits until ns's other Apply under it is over (ECANCELED: cancel_fd became
+ * readable); once it succeeded, core_quota_applied() when the Apply is over. */
+int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, int cancel_fd, LayerLimits *limits,
+                            QuotaUse *ret_used, QuotaLimits *ret_max, Error *e);
+/* After an Apply to ns's snapshot id, done or failed: its usage is walked again, and ns's
+ * next Apply under quota may begin. */
+void core_quota_applied(CoreSnapshotter *s, uid_t ns, uint64_t id);

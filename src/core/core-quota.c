@@ -21,6 +21,11 @@
 
 int core_quota_init(Core *c, const QuotaConfig *config) {
         struct statvfs sv;
+        int r;
+
+        r = core_quota_state_new(c);
+        if (r < 0)
+                return r;
 
         if (config) {
                 c->quota = *config;
@@ -40,6 +45,11 @@ int core_quota_init(Core *c, const QuotaConfig *config) {
         return 0;
 }
 
+void core_quota_done(Core *c) {
+        core_quota_state_free(c);
+        quota_config_clear(&c->quota);
+}
+
 void core_quota_limits(Core *c, uid_t uid, QuotaLimits *ret) {
         quota_config_limits(&c->quota, uid, c->fs_bytes, c->fs_inodes, ret);
 }
@@ -53,10 +63,12 @@ uint64_t core_labels_bytes(const Labels *l) {
 }
 
 /* What ns holds in s, in t or (NULL) a read of its own; with the IDs of its active
- * snapshots and views when ret_ids is not NULL (a pass over its records). */
+ * snapshots and views when ret_ids is not NULL (a pass over its records), and whether each
+ * has a mount record (its data may be changing). */
 static int totals_in(CoreSnapshotter *s, StoreTxn *t, uid_t ns, StoreOwnerTotals *ret, uint64_t **ret_ids,
-                     size_t *ret_n, Error *e) {
+                     bool **ret_mounted, size_t *ret_n, Error *e) {
         _cleanup_(store_read_endp) StoreTxn *own = NULL;
+        _cleanup_free_ bool *mounted = NULL;
         int r;
 
         if (!t) {
@@ -66,9 +78,21 @@ static int totals_in(CoreSnapshotter *s, StoreTxn *t, uid_t ns, StoreOwnerTotals
                 t = own;
         }
         r = store_owner_totals(t, ns, ret, e);
-        if (r >= 0 && ret_ids)
-                r = store_owner_uncommitted(t, ns, ret_ids, ret_n, e);
-        return r;
+        if (r < 0 || !ret_ids)
+                return r;
+        r = store_owner_uncommitted(t, ns, ret_ids, ret_n, e);
+        if (r < 0)
+                return r;
+        mounted = calloc(*ret_n ?: 1, sizeof *mounted);
+        if (!mounted)
+                return error_set_errno(e, ENOMEM, "cannot read the usage of the snapshots of uid %u", (unsigned) ns);
+        for (size_t i = 0; i < *ret_n; i++) {
+                _cleanup_(mount_record_clear) MountRecord m = {};
+
+                mounted[i] = store_mount_get(t, (*ret_ids)[i], &m) != -ENOENT;
+        }
+        *ret_mounted = TAKE_PTR(mounted);
+        return 0;
 }
 
 void core_quota_probe(CoreSnapshotter *s) {
@@ -166,7 +190,7 @@ static int usage_elsewhere(CoreSnapshotter *s, uid_t ns, uint64_t *ret_bytes, ui
 
                 if (o == s)
                         continue;
-                r = totals_in(o, NULL, ns, &t, NULL, NULL, NULL);
+                r = totals_in(o, NULL, ns, &t, NULL, NULL, NULL, NULL);
                 if (r < 0)
                         return r;
                 r = group_usage(o, ns, &b, &n);
@@ -325,7 +349,7 @@ int core_quota_meta_elsewhere(CoreSnapshotter *s, uid_t ns, QuotaUse *ret, Error
 
                 if (c->snapshotters[i] == s)
                         continue;
-                r = totals_in(c->snapshotters[i], NULL, ns, &o, NULL, NULL, e);
+                r = totals_in(c->snapshotters[i], NULL, ns, &o, NULL, NULL, NULL, e);
                 if (r < 0)
                         return r;
                 ret->used[QUOTA_SNAPSHOTS] += o.snapshots;
@@ -353,7 +377,7 @@ int core_quota_check_meta(CoreSnapshotter *s, StoreTxn *t, uid_t ns, const Quota
         core_quota_limits(s->core, ns, &l);
         if (l.max[QUOTA_SNAPSHOTS] == QUOTA_NONE && l.max[QUOTA_LABEL_BYTES] == QUOTA_NONE)
                 return 0;
-        r = totals_in(s, t, ns, &o, NULL, NULL, e);
+        r = totals_in(s, t, ns, &o, NULL, NULL, NULL, e);
         if (r < 0)
                 return r;
 
@@ -366,36 +390,55 @@ int core_quota_check_meta(CoreSnapshotter *s, StoreTxn *t, uid_t ns, const Quota
         return 0;
 }
 
+/* The usage of ns's active snapshot or view ids[i], as last walked where it has no mount
+ * (only laminad changes its data then), else walked now. */
+static int snapshot_usage(CoreSnapshotter *s, uid_t ns, uint64_t id, bool mounted, uint64_t ret[static 2], Error *e) {
+        Error ue = ERROR_NULL;
+        int r;
+
+        if (!mounted && core_quota_cache_get(s, ns, id, &ret[0], &ret[1]))
+                return 0;
+        if (atomic_load(&s->stopping))
+                return error_setf(e, ECANCELED, "laminad is stopping");
+        r = core_data_usage(s, id, NULL, &ret[0], &ret[1], &ue);
+        if (r < 0 && r != -ENOENT)
+                return error_setf(e, -r, "cannot read the usage of the snapshots of uid %u: %s", (unsigned) ns,
+                                  ue.message);
+        return r;
+}
+
 int core_quota_usage(CoreSnapshotter *s, uid_t ns, uint64_t ret[static _QUOTA_KIND_MAX], Error *e) {
-        _cleanup_free_ uint64_t *ids = NULL;
+        uint64_t generation = core_quota_cache_generation(s, ns);
+        _cleanup_free_ uint64_t *ids = NULL, (*usage)[2] = NULL;
+        _cleanup_free_ bool *mounted = NULL, *known = NULL;
         StoreOwnerTotals o;
         size_t n_ids = 0;
         int r;
 
-        r = totals_in(s, NULL, ns, &o, &ids, &n_ids, e);
+        r = totals_in(s, NULL, ns, &o, &ids, &mounted, &n_ids, e);
         if (r < 0)
                 return r;
         ret[QUOTA_SNAPSHOTS] = o.snapshots;
         ret[QUOTA_LABEL_BYTES] = o.label_bytes;
         ret[QUOTA_BYTES] = o.committed_bytes;
         ret[QUOTA_INODES] = o.committed_inodes;
-        /* The data of active snapshots and views: read from disk, after the transaction
-         * (a snapshot removed meanwhile counts nothing). */
+        usage = calloc(n_ids ?: 1, sizeof *usage);
+        known = calloc(n_ids ?: 1, sizeof *known);
+        if (!usage || !known)
+                return error_set_errno(e, ENOMEM, "cannot read the usage of the snapshots of uid %u", (unsigned) ns);
+        /* The data of active snapshots and views, after the transaction (a snapshot
+         * removed meanwhile counts nothing). */
         for (size_t i = 0; i < n_ids; i++) {
-                Error ue = ERROR_NULL;
-                uint64_t size = 0, inodes = 0;
-
-                if (atomic_load(&s->stopping))
-                        return error_setf(e, ECANCELED, "laminad is stopping");
-                r = core_data_usage(s, ids[i], NULL, &size, &inodes, &ue);
+                r = snapshot_usage(s, ns, ids[i], mounted[i], usage[i], e);
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)
-                        return error_setf(e, -r, "cannot read the usage of the snapshots of uid %u: %s",
-                                          (unsigned) ns, ue.message);
-                ret[QUOTA_BYTES] += size;
-                ret[QUOTA_INODES] += inodes;
+                        return r;
+                known[i] = !mounted[i];
+                ret[QUOTA_BYTES] += usage[i][0];
+                ret[QUOTA_INODES] += usage[i][1];
         }
+        core_quota_cache_put(s, ns, generation, ids, (const uint64_t (*)[2]) usage, known, n_ids);
         return 0;
 }
 
@@ -426,16 +469,17 @@ int core_quota_owners(CoreSnapshotter *s, uid_t **ret, size_t *ret_n, Error *e) 
         return 0;
 }
 
-int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, LayerLimits *limits, QuotaUse *ret_used,
-                            QuotaLimits *ret_max, Error *e) {
+static bool apply_limited(CoreSnapshotter *s, uid_t ns, QuotaLimits *ret_max) {
+        core_quota_limits(s->core, ns, ret_max);
+        return ns != 0 && (ret_max->max[QUOTA_BYTES] != QUOTA_NONE || ret_max->max[QUOTA_INODES] != QUOTA_NONE);
+}
+
+static int apply_limits_leased(CoreSnapshotter *s, uid_t ns, const char *key, LayerLimits *limits, QuotaUse *ret_used,
+                               const QuotaLimits *max, Error *e) {
         static const QuotaKind kinds[] = { QUOTA_BYTES, QUOTA_INODES };
         uint64_t used[_QUOTA_KIND_MAX];
         int r;
 
-        *ret_used = (QuotaUse) {};
-        core_quota_limits(s->core, ns, ret_max);
-        if (ns == 0 || (ret_max->max[QUOTA_BYTES] == QUOTA_NONE && ret_max->max[QUOTA_INODES] == QUOTA_NONE))
-                return 0;
         r = core_quota_usage_all(s->core, ns, used, e);
         if (r < 0)
                 return r;
@@ -443,21 +487,46 @@ int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, Layer
 
         for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
                 QuotaKind k = kinds[i];
-                uint64_t max = ret_max->max[k], left;
+                uint64_t left;
                 uint64_t *limit = k == QUOTA_BYTES ? &limits->max_bytes : &limits->max_entries;
                 uint64_t dflt = k == QUOTA_BYTES ? LAYER_DEFAULT_MAX_BYTES : LAYER_DEFAULT_MAX_ENTRIES;
 
-                if (max == QUOTA_NONE)
+                if (max->max[k] == QUOTA_NONE)
                         continue;
-                if (used[k] >= max)
+                if (used[k] >= max->max[k])
                         return error_setf(e, EDQUOT,
                                           "snapshot %s: uid %u uses %" PRIu64 " %s, all of its quota %s=%" PRIu64
                                           " (laminad.conf); remove snapshots to apply layers again",
                                           QUOTE(key), (unsigned) ns, used[k], k == QUOTA_BYTES ? "bytes" : "inodes",
-                                          quota_kind_to_string(k), max);
-                left = max - used[k];
+                                          quota_kind_to_string(k), max->max[k]);
+                left = max->max[k] - used[k];
                 if (left < (*limit ?: dflt))
                         *limit = left;
         }
         return 0;
+}
+
+int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, int cancel_fd, LayerLimits *limits,
+                            QuotaUse *ret_used, QuotaLimits *ret_max, Error *e) {
+        int r;
+
+        *ret_used = (QuotaUse) {};
+        if (!apply_limited(s, ns, ret_max))
+                return 0;
+        r = core_quota_apply_begin(s, ns, cancel_fd);
+        if (r < 0)
+                return error_setf(e, -r, "snapshot %s: the Apply was cancelled while uid %u's other Apply ran",
+                                  QUOTE(key), (unsigned) ns);
+        r = apply_limits_leased(s, ns, key, limits, ret_used, ret_max, e);
+        if (r < 0)
+                core_quota_apply_end(s, ns);
+        return r;
+}
+
+void core_quota_applied(CoreSnapshotter *s, uid_t ns, uint64_t id) {
+        QuotaLimits max;
+
+        core_quota_forget(s, ns, id);
+        if (apply_limited(s, ns, &max))
+                core_quota_apply_end(s, ns);
 }
