@@ -213,11 +213,12 @@ static int apply_quota(CoreSnapshotter *s, uid_t ns, const char *key, const Snap
         bool lowered;
         int r;
 
-        r = core_quota_apply_limits(s, ns, key, &o.limits, &used, &max, e);
+        r = core_quota_apply_limits(s, ns, key, lo->cancel_fd, &o.limits, &used, &max, e);
         if (r < 0)
                 return r;
         lowered = o.limits.max_bytes != lo->limits.max_bytes || o.limits.max_entries != lo->limits.max_entries;
         r = apply_locked(s, ns, key, snap, layer_fd, &o, ret, &le);
+        core_quota_applied(s, ns, snap->id);
         if (r >= 0)
                 core_quota_fs_limit(s->core, ns);
         if (r == -EDQUOT && lowered && le.code == EDQUOT && !le.internal) {

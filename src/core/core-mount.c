@@ -378,7 +378,8 @@ int core_mount_recorded(MountArgs *a, Error *e) {
                 return r;
         }
 
-        /* Recorded: now it may exist. */
+        /* Recorded: now it may exist, and its data change through it. */
+        core_quota_forget(a->s, a->ns, a->id);
         r = mount_attach(a->mnt_fd, a->target_fd, &attach_error);
         if (r < 0) {
                 Error forget = ERROR_NULL;

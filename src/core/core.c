@@ -174,7 +174,7 @@ Core *core_free(Core *c) {
         for (size_t i = 0; i < c->n_snapshotters; i++)
                 core_snapshotter_free(c->snapshotters[i]);
         safe_close(c->state_fd);
-        quota_config_clear(&c->quota);
+        core_quota_done(c);
         free(c->state_dir);
         free(c->runtime_dir);
         free(c);
