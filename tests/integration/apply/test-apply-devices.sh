@@ -46,7 +46,7 @@ ok "root: apply the base" -s "$sn" apply base-work "$T/base.tar"
 ok "root: commit the base" -s "$sn" commit base base-work
 
 CTL_AS="harness_as $user"
-harness_wait_for 50 ctl_succeeds -s "$sn" prepare u base && pass "user: prepare with the group rule" || fail "the group rule did not take effect: $err"
+harness_wait_for 300 ctl_succeeds -s "$sn" prepare u base && pass "user: prepare with the group rule" || fail "the group rule did not take effect: $err"
 ok "user: a layer with a char device applies" -s "$sn" apply u "$T/chr.tar"
 ok "user: a layer with a block device applies" -s "$sn" apply u "$T/blk.tar"
 ok "user: a layer with a literal 0/0 char device applies" -s "$sn" apply u "$T/zero.tar"

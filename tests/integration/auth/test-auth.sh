@@ -319,7 +319,7 @@ done
 echo "# polkit stopped: non-root refused, root still served"
 polkitd_pid=$(awk '$1 == "polkitd" { print $2 }' "$T/.harness/pids" | tail -n 1)
 harness_kill_pid "$polkitd_pid"
-harness_wait_for 50 harness_name_gone org.freedesktop.PolicyKit1 || harness_die "polkitd did not go away"
+harness_wait_for 300 harness_name_gone org.freedesktop.PolicyKit1 || harness_die "polkitd did not go away"
 state >"$T/before"
 expect $AD "$OWNER" "$OBJ" Prepare p-1 ""
 expect $AD "$OWNER" --interactive "$OBJ" Prepare p-1 ""

@@ -86,7 +86,7 @@ harness_install_group_rule "$user"
 CTL_AS="harness_as $user"
 ok "user: images" --json=short images
 expect "user sees root's images" "$(json 'map([.name, .owner]) | sort')" '[["a:1",0],["b:1",0]]'
-harness_wait_for 50 ctl_succeeds prepare mine a:1 && pass "user: prepare on root's image" || fail "user: prepare on root's image: $err"
+harness_wait_for 300 ctl_succeeds prepare mine a:1 && pass "user: prepare on root's image" || fail "user: prepare on root's image: $err"
 fails "user: rmi of root's image" 1 '"a:1" belongs to root' rmi a:1
 ok "user: import of an image root has" --json=short import "$T/img" --name mine:1
 expect "user: nothing new" "$(json '.imported')" 0

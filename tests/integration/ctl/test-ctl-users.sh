@@ -20,7 +20,7 @@ printf '%s\n' "$err" | grep -q '^laminactl: ' || fail "refusal message: $err"
 
 # The guide's rule, for the test user's own group.
 harness_install_group_rule "$user"
-harness_wait_for 50 ctl_succeeds prepare mine base && pass "user: prepare with the group rule" || fail "the group rule did not take effect: $err"
+harness_wait_for 300 ctl_succeeds prepare mine base && pass "user: prepare with the group rule" || fail "the group rule did not take effect: $err"
 ok "user: mount" mount mine
 path=$out
 ok "user: list-mounts" --json=short list-mounts

@@ -67,5 +67,5 @@ stop_laminad() {
         pid=$(harness_laminad_pid)
         [ -n "$pid" ] || harness_die "laminad is not running"
         harness_kill_pid "$pid"
-        harness_wait_for 50 harness_name_gone org.lamina.snapshot1 || harness_die "laminad did not exit"
+        harness_wait_for 300 harness_name_gone org.lamina.snapshot1 || harness_die "laminad did not exit"
 }

@@ -38,7 +38,7 @@ server_ready() { grep -q '^ready$' "$T/fuse.status" 2>/dev/null; }
 harness_wait_for 100 server_ready || harness_die "fuse-stall did not start: $(cat "$T/fuse.err")"
 
 ok "root: prepare v" -s overlayfs prepare v
-CTL_AS="harness_as $user" harness_wait_for 50 ctl_succeeds -s overlayfs prepare u && pass "user: prepare u" || fail "the group rule did not take effect: $err"
+CTL_AS="harness_as $user" harness_wait_for 300 ctl_succeeds -s overlayfs prepare u && pass "user: prepare u" || fail "the group rule did not take effect: $err"
 
 echo "# Apply of a file on the stalling filesystem"
 harness_as "$user" "$LAMINACTL" --no-pager -s overlayfs apply u "$T/fuse/layer" >"$T/apply.out" 2>&1 &

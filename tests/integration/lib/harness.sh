@@ -160,7 +160,7 @@ harness_start_bus() {
         # No --fork: activated services inherit our stderr, so laminad's log lands in bus.log.
         harness_spawn bus dbus-daemon --config-file="$T/bus/bus.conf" --nofork --nopidfile
         export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/bus/system_bus_socket"
-        harness_wait_for 50 harness_bus_ready || harness_die "dbus-daemon did not start (see $T/bus.log)"
+        harness_wait_for 300 harness_bus_ready || harness_die "dbus-daemon did not start (see $T/bus.log)"
 }
 
 # harness_setup [--idle-timeout SECONDS] [--polkit]
@@ -208,7 +208,7 @@ harness_setup() {
 harness_start_polkitd() {
         [ -x "$HARNESS_POLKITD" ] || harness_skip "polkitd is not installed ($HARNESS_POLKITD)"
         harness_spawn polkitd "$HARNESS_POLKITD" --no-debug
-        harness_wait_for 100 harness_name_has_owner org.freedesktop.PolicyKit1 ||
+        harness_wait_for 300 harness_name_has_owner org.freedesktop.PolicyKit1 ||
                 harness_die "polkitd did not take its name (see $T/polkitd.log)"
         harness_log "polkitd runs on the private bus"
 }

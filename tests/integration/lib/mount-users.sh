@@ -38,7 +38,7 @@ _mount_users_rule_active() {
 mount_users_wait_for_rule() {
         local u
         for u; do
-                harness_wait_for 50 _mount_users_rule_active "$u" ||
+                harness_wait_for 300 _mount_users_rule_active "$u" ||
                         harness_die "the group rule did not take effect for $u: $msg"
         done
 }

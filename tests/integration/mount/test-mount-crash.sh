@@ -46,7 +46,7 @@ traced() {
 # -e inject=…) on SYSCALL (move_mount).
 trace() {
         local pid
-        harness_wait_for 50 laminad_up || fail "laminad does not answer"
+        harness_wait_for 300 laminad_up || fail "laminad does not answer"
         pid=$(harness_laminad_pid)
         strace -f -qq -o /dev/null -p "$pid" -e trace="${2:-move_mount}" -e "$1" &
         tracer=$!
@@ -62,7 +62,7 @@ laminad_gone() {
 
 # The restarted laminad must agree with the kernel.
 check_agrees() {
-        harness_wait_for 50 laminad_up || fail "laminad did not come back"
+        harness_wait_for 300 laminad_up || fail "laminad did not come back"
         expect "$1: ListMounts equals the kernel's mounts" "$(listed_mounts | tr '\n' ' ')" "$(kernel_mounts | tr '\n' ' ')"
 }
 
@@ -158,7 +158,7 @@ umount "$T/tgt"
 mount -t tmpfs lamina-foreign "$T/tgt"
 echo foreign >"$T/tgt/foreign"
 restart
-harness_wait_for 50 laminad_up || fail "laminad did not come back"
+harness_wait_for 300 laminad_up || fail "laminad did not come back"
 expect "ListMounts does not show a" "$(listed_mounts)" ""
 call root Unmount a
 expect "Unmount does not touch the tmpfs" "$(findmnt -rn -o SOURCE --mountpoint "$T/tgt")" "lamina-foreign"

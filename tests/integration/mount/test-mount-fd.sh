@@ -52,7 +52,7 @@ rule_active() {
         call "$owner" Prepare a base "@a{ss} {}"
         [ "$got" = ok ]
 }
-harness_wait_for 50 rule_active && pass "owner: prepare a" || fail "the group rule did not take effect: $msg"
+harness_wait_for 300 rule_active && pass "owner: prepare a" || fail "the group rule did not take effect: $msg"
 
 echo "# another user can neither get nor see it"
 harness_as "$other" "$RUN" "$OBJ" a - hold true >"$T/other.out" 2>&1

@@ -47,7 +47,7 @@ hold() {
                 _ "$2" "$(id -u "$1")" "$(id -g "$1")" &
         h=$!
         bg_pids="$bg_pids $(harness_pid_id "$h")"
-        harness_wait_for 50 cwd_is "$h" "$2" || fail "the holder did not start"
+        harness_wait_for 300 cwd_is "$h" "$2" || fail "the holder did not start"
 }
 
 # mount_held_then_released USER KEY [TARGET]: prepares and mounts KEY, has a process of

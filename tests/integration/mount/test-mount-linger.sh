@@ -33,7 +33,7 @@ hold() {
                 bash -c 'cd "$1" && exec 3<. && exec sleep 600' _ "$2" &
         h=$!
         bg_pids="$bg_pids $(harness_pid_id "$h")"
-        harness_wait_for 50 cwd_is "$h" "$2" || fail "the holder did not start"
+        harness_wait_for 300 cwd_is "$h" "$2" || fail "the holder did not start"
 }
 
 cwd_is() {
@@ -76,7 +76,7 @@ rule_active() {
         call "$owner" Prepare a base "@a{ss} {}"
         [ "$got" = ok ]
 }
-harness_wait_for 50 rule_active && pass "owner: prepare with the group rule" || fail "the group rule did not take effect: $msg"
+harness_wait_for 300 rule_active && pass "owner: prepare with the group rule" || fail "the group rule did not take effect: $msg"
 
 echo "# per-owner mount locations"
 want ok "owner: mount" "$owner" Mount a "" "@as []"
@@ -160,7 +160,7 @@ if harness_as "$owner" unshare -Urm true 2>/dev/null; then
         bg_pids="$bg_pids $(harness_pid_id "$copier")"
         has_copy() { grep -q " $umnt " "/proc/$copier/mountinfo" 2>/dev/null &&
                 [ "$(readlink "/proc/$copier/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; }
-        harness_wait_for 50 has_copy || fail "the copy did not appear"
+        harness_wait_for 300 has_copy || fail "the copy did not appear"
         want Busy "owner: Unmount while a copy lives" "$owner" Unmount u
         case "$msg" in *"user namespace"*) pass "the message says where" ;; *) fail "message: $msg" ;; esac
         is_mounted "$umnt" && fail "still mounted here" || pass "gone from laminad's mount table"
@@ -228,7 +228,7 @@ if harness_as "$owner" unshare -Urm true 2>/dev/null; then
         bg_pids="$bg_pids $(harness_pid_id "$copier")"
         has_root_copy() { grep -q " $T/q/t " "/proc/$copier/mountinfo" 2>/dev/null &&
                 [ "$(readlink "/proc/$copier/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; }
-        harness_wait_for 50 has_root_copy || fail "the copy did not appear"
+        harness_wait_for 300 has_root_copy || fail "the copy did not appear"
         want Busy "root: Unmount while a user's copy can reach the target" root Unmount q
         chmod 0700 "$T/q"
         want ok "root: Unmount once the target is below a directory shut to users" root Unmount q

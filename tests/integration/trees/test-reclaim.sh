@@ -69,8 +69,8 @@ pid=$(harness_laminad_pid)
 "${CTL[@]}" -q rm deep
 sleep 0.3 # let the background removal start
 kill -9 "$pid"
-harness_wait_for 50 harness_pid_gone "$pid" || harness_die "laminad $pid did not die"
-harness_wait_for 50 harness_name_gone "$HARNESS_NAME" || harness_die "the bus still names the killed laminad"
+harness_wait_for 300 harness_pid_gone "$pid" || harness_die "laminad $pid did not die"
+harness_wait_for 300 harness_name_gone "$HARNESS_NAME" || harness_die "the bus still names the killed laminad"
 left=$(snapshot_dirs)
 harness_log "killed laminad while freeing: $left entries left in snapshots/"
 [ "$left" -gt 0 ] || harness_log "(the removal was done before the kill: the restart has nothing to do)"
