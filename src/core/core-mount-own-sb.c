@@ -22,8 +22,6 @@
 #include "strutil.h"
 #include "tree-util.h"
 
-#define MOUNT_WORK_DIR "mount-work"
-
 /* The path of what fd refers to, as laminad sees it. */
 static int fd_path(int fd, char **ret) {
         char proc[sizeof("/proc/self/fd/") + 11], buf[PATH_MAX];

@@ -42,6 +42,8 @@ uint64_t core_mount_attrs(uid_t ns, const CoreMountOptions *o);
 uint64_t core_mount_cost(CoreSnapshotter *s, const Snapshot *snap, uint64_t attrs);
 int core_mount_build(CoreSnapshotter *s, const Snapshot *snap, uint64_t attrs, const MountIdmapping *idmap,
                      int *ret_mnt_fd, Error *e);
+/* In the backend's state directory: the work directories of own-superblock mounts. */
+#define MOUNT_WORK_DIR "mount-work"
 /* Removes the work directory of snapshot id's mount (its overlay gone). */
 void core_mount_work_remove(CoreSnapshotter *s, uint64_t id);
 /* Records the mount, makes it and attaches it; on failure everything is undone. */
