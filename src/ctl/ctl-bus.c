@@ -20,7 +20,7 @@ bool ctl_failure_printed(void) {
 /* One line "laminactl: MESSAGE SUFFIX" on stderr. The message may hold what an image's author
  * wrote (a path in its manifest): escaped (ctl-escape.h), never as is to the terminal (an
  * escape sequence, a newline forging a line, a bidi override reordering it). */
-_printf_(2, 0) static void log_failure(const char *suffix, const char *fmt, va_list ap) {
+_printf_(3, 0) static void log_failure(int level, const char *suffix, const char *fmt, va_list ap) {
         char buf[2048], escaped[sizeof buf * 4], *p = escaped;
 
         vsnprintf(buf, sizeof buf, fmt, ap);
@@ -31,7 +31,7 @@ _printf_(2, 0) static void log_failure(const char *suffix, const char *fmt, va_l
                 p += written;
         }
         *p = 0;
-        log_error("laminactl: %s%s", escaped, suffix);
+        log_full(level, "laminactl: %s%s", escaped, suffix);
 }
 
 int ctl_fail(int r, const char *fmt, ...) {
@@ -39,16 +39,24 @@ int ctl_fail(int r, const char *fmt, ...) {
 
         failure_printed = true;
         va_start(ap, fmt);
-        log_failure("", fmt, ap);
+        log_failure(LOG_ERR, "", fmt, ap);
         va_end(ap);
         return r < 0 ? r : -EIO;
+}
+
+void ctl_warn(const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        log_failure(LOG_WARNING, "", fmt, ap);
+        va_end(ap);
 }
 
 int ctl_usage_error(const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        log_failure(" (see laminactl --help)", fmt, ap);
+        log_failure(LOG_ERR, " (see laminactl --help)", fmt, ap);
         va_end(ap);
         return EXIT_USAGE;
 }
@@ -122,8 +130,7 @@ static bool snapshotter_name_is_valid(const char *s) {
                strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
 }
 
-/* Resolves --snapshotter, $LAMINA_SNAPSHOTTER or the daemon's default, plus --user. */
-static int ctl_resolve(Ctl *c) {
+int ctl_resolve(Ctl *c) {
         const char *name = arg_snapshotter ?: getenv("LAMINA_SNAPSHOTTER");
         _cleanup_free_ char *base = NULL;
 

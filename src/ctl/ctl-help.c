@@ -44,10 +44,11 @@ static const VerbHelp verb_help[] = {
           "Unmount what mount did. With --force, also while in use: the mount leaves at once and the snapshot stays busy until its last user lets go. Alias: unmount." },
         { "list-mounts", "list-mounts", "List the mounts laminad made." },
         { "apply", "apply KEY FILE|-", "Unpack a layer tar (optionally compressed) into active snapshot KEY; prints its diff ID." },
-        { "import", "import PATH|- [--name REF]",
+        { "import", "import PATH|- [--name REF] [--no-replace]",
           "Import an OCI image layout or docker save archive (a directory or a tar, compressed or\n"
           "not; - reads standard input): one committed snapshot per layer, named by its chain ID,\n"
-          "and the image REF (see images). Ctrl-C takes the import back." },
+          "and the image REF (see images). A name you had moves (a warning says from what);\n"
+          "--no-replace refuses that instead. Ctrl-C takes the import back." },
         { "cleanup", "cleanup",
           "Remove snapshots that interrupted imports left, then reclaim disk space no snapshot\n"
           "refers to." },
@@ -68,9 +69,9 @@ static const VerbHelp verb_help[] = {
           "(root: everyone's): the Snapshotter signals and the objects' InterfacesAdded,\n"
           "PropertiesChanged and InterfacesRemoved; one line per change, or one JSON object per\n"
           "line with --json. Ctrl-C ends it." },
-        { "import-tar", "import-tar FILE|- [--name NAME]",
+        { "import-tar", "import-tar FILE|- [--name NAME] [--no-replace]",
           "Import a plain root file system tar (compressed or not; - reads standard input) as a\n"
-          "one-layer image NAME (default: the file's name without .tar)." },
+          "one-layer image NAME (default: the file's name without .tar); --no-replace as import." },
         { "export", "export [--diff] KEY|IMAGE [FILE|-]",
           "Write a snapshot, or an image's file system, as a tar (pax, numeric owners, xattrs,\n"
           "hard links) to FILE or standard output; with --diff, a committed snapshot's (or an\n"
@@ -140,6 +141,7 @@ void ctl_help(void) {
                "  -b --bytes                     usage, df: sizes in bytes\n"
                "  -o --options=OPTS              mount: ro,noexec,nosuid,nodev,suid,dev,idmap\n"
                "     --name=NAME                 import, import-tar: image name; run: machine and snapshot name\n"
+               "     --no-replace                import, import-tar: refuse to move an image name you have\n"
                "  -f --force                     umount: also while in use (detach)\n"
                "     --rm                        run: remove the snapshot afterwards\n"
                "     --commit=NAME               run: commit the snapshot as NAME afterwards\n"

@@ -37,7 +37,7 @@ static json_object *image_config(char *diff_id) {
 }
 
 int verb_import_tar(Ctl *c, int argc, char **argv) {
-        _cleanup_free_ char *key = NULL, *diff_id = NULL, *fallback = NULL;
+        _cleanup_free_ char *key = NULL, *diff_id = NULL, *fallback = NULL, *replaced = NULL;
         _cleanup_json_ json_object *config = NULL;
         const char *config_text;
         _cleanup_close_ int fd = -EBADF;
@@ -84,12 +84,15 @@ int verb_import_tar(Ctl *c, int argc, char **argv) {
         config_text = config ? json_object_to_json_string_ext(config, JSON_C_TO_STRING_PLAIN) : NULL;
         if (!config_text)
                 return ctl_fail(-ENOMEM, "out of memory");
-        r = ctl_call_images(c, "CreateImage", NULL, "sss", name, diff_id, config_text);
+        r = ctl_create_image(c, name, diff_id, config_text, &replaced);
+        if (r < 0 && made == 0)
+                (void) ctl_remove(c, diff_id); /* refused (--no-replace): the layer this import made goes */
         if (r < 0)
                 return r;
         if (arg_json != JSON_OFF)
                 return json_print_object("name", 's', name, "snapshot", 's', diff_id, "imported", 'u',
-                                         (uint64_t) (made == 0), "bytes", 'u', bytes, "entries", 'u', entries, NULL);
+                                         (uint64_t) (made == 0), "bytes", 'u', bytes, "entries", 'u', entries,
+                                         "replaced", 's', replaced, NULL);
         if (!arg_quiet)
                 printf("Imported %s as %s (%s, %s).\n", name, diff_id, FORMAT_BYTES(bytes),
                        made == 0 ? "new" : "already present");

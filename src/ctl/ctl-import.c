@@ -371,16 +371,6 @@ static int load_image(ImageSource *src, const char *name, Image *img) {
         return load_oci(src, top, name, img);
 }
 
-/* Names the top snapshot in laminad, with the image's config; a name that existed moves. */
-static int create_image(Ctl *c, const Image *img, const char *name) {
-        const char *top = img->layers[img->n - 1].chain_id;
-        const char *config = json_object_to_json_string_ext(img->config, JSON_C_TO_STRING_PLAIN);
-
-        if (!config)
-                return ctl_fail(-ENOMEM, "out of memory");
-        return ctl_call_images(c, "CreateImage", NULL, "sss", name, top, config);
-}
-
 char *ctl_default_ref(const char *path) {
         static const char *const suffixes[] = { ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.xz" };
         _cleanup_free_ char *copy = strdup(path);
@@ -408,8 +398,8 @@ char *ctl_default_ref(const char *path) {
 int verb_import(Ctl *c, int argc, char **argv) {
         _cleanup_(image_source_freep) ImageSource *src = NULL;
         _cleanup_(image_done) Image img = {};
-        _cleanup_free_ char *fallback = NULL;
-        const char *top, *name;
+        _cleanup_free_ char *fallback = NULL, *replaced = NULL;
+        const char *top, *name, *config;
         size_t created = 0, rebased = 0;
         int r;
 
@@ -427,6 +417,14 @@ int verb_import(Ctl *c, int argc, char **argv) {
         name = arg_name ?: img.ref ?: fallback;
         if (isempty(name))
                 return ctl_fail(-EINVAL, "cannot tell the image's name; give one with --name");
+        top = img.layers[img.n - 1].chain_id;
+        config = json_object_to_json_string_ext(img.config, JSON_C_TO_STRING_PLAIN);
+        if (!config)
+                return ctl_fail(-ENOMEM, "out of memory");
+        /* Refused before anything is made; checked again at the end. */
+        r = arg_no_replace ? ctl_image_replaces(c, name, top, config, NULL) : 0;
+        if (r < 0)
+                return r;
 
         r = ctl_remove_stale_imports(c);
         if (r < 0)
@@ -438,14 +436,15 @@ int verb_import(Ctl *c, int argc, char **argv) {
         }
         if (r < 0)
                 return r;
-        top = img.layers[img.n - 1].chain_id;
-        r = create_image(c, &img, name);
+        /* Names the top snapshot in laminad, with the image's config. */
+        r = ctl_create_image(c, name, top, config, &replaced);
         if (r < 0)
                 return r;
 
         if (arg_json != JSON_OFF)
                 json_print_object("name", 's', name, "snapshot", 's', top, "layers", 'u', (uint64_t) img.n,
-                                  "imported", 'u', (uint64_t) created, "rebased", 'u', (uint64_t) rebased, NULL);
+                                  "imported", 'u', (uint64_t) created, "rebased", 'u', (uint64_t) rebased,
+                                  "replaced", 's', replaced, NULL);
         else if (!arg_quiet)
                 printf("Imported %s as %s (%zu layer%s, %zu new).\n", name, top, img.n, img.n == 1 ? "" : "s",
                        created);

@@ -47,6 +47,7 @@ extern const char *arg_mount_options;
 extern const char *arg_name;
 extern bool arg_rm;
 extern bool arg_force;
+extern bool arg_no_replace; /* import, import-tar: refuse to move an existing image name */
 extern const char *arg_commit;
 extern bool arg_boot;
 extern bool arg_rootless; /* run: ctl-rootless.c instead of systemd-nspawn */
@@ -57,6 +58,8 @@ extern char **arg_nspawn; /* run: options passed to systemd-nspawn as they are *
 
 /* Prints "laminactl: <message>" and returns r (negative errno), for `return ctl_fail(r, …)`. */
 int ctl_fail(int r, const char *fmt, ...) _printf_(2, 3);
+/* Prints "laminactl: <message>" as a warning; escaped like ctl_fail()'s. */
+void ctl_warn(const char *fmt, ...) _printf_(1, 2);
 /* Whether ctl_fail() printed anything: a failure nobody described still gets one line. */
 bool ctl_failure_printed(void);
 /* Prints a usage error and returns EXIT_USAGE. */
@@ -75,6 +78,8 @@ void ctl_close(Ctl *c); /* also ends the polkit agent */
 /* Starts pkttyagent for this connection when a password could be asked on this terminal. */
 void ctl_polkit_agent_open(Ctl *c);
 
+/* Sets c->path: --snapshotter, $LAMINA_SNAPSHOTTER or the daemon's default, plus --user. */
+int ctl_resolve(Ctl *c);
 /* A method call on the snapshotter object, to be filled and passed to ctl_send(). */
 int ctl_new_call(Ctl *c, const char *member, sd_bus_message **ret);
 /* Sends; on failure prints the daemon's message and returns a negative errno. */
@@ -150,6 +155,14 @@ int ctl_fork_and_wait(int (*child)(void *userdata), void *userdata);
 /* What a parent or an image argument names: a committed snapshot (itself; *ret_config NULL)
  * or an image (its top snapshot and config). ret_config may be NULL. */
 int ctl_resolve_image(Ctl *c, const char *name, char **ret_top, char **ret_config);
+/* 1 when the caller has an image name that stands for another snapshot or config than top
+ * and config (*ret_old_top, if not NULL: its snapshot); 0 when it has none or the same. With
+ * --no-replace the first is refused (-EEXIST, printed). */
+int ctl_image_replaces(Ctl *c, const char *name, const char *top, const char *config, char **ret_old_top);
+/* CreateImage of name for top with config, after ctl_image_replaces(): a name that stood for
+ * another image moves, and a warning names the image and its old and new snapshots
+ * (*ret_replaced: the old one, else NULL). */
+int ctl_create_image(Ctl *c, const char *name, const char *top, const char *config, char **ret_replaced);
 
 /* Commit of a layer as its chain ID; 0 when it made it, 1 when another import committed it
  * first (the daemon says AlreadyExists and the chain ID is a committed snapshot now: the same

@@ -27,6 +27,7 @@ const char *arg_mount_options = NULL;
 const char *arg_name = NULL;
 bool arg_rm = false;
 bool arg_force = false;
+bool arg_no_replace = false;
 const char *arg_commit = NULL;
 bool arg_boot = false;
 bool arg_rootless = false;
@@ -51,6 +52,7 @@ typedef enum VerbOption {
         OPT_FORCE = 1 << 11,
         OPT_DIFF = 1 << 12,
         OPT_ROOTLESS = 1 << 13,
+        OPT_NO_REPLACE = 1 << 14,
 } VerbOption;
 
 typedef struct Verb {
@@ -88,12 +90,12 @@ static const Verb verbs[] = {
         { "unmount",      1, 1,  OPT_FORCE,                         verb_umount, true },
         { "list-mounts",  0, 0,  0,                                 verb_list_mounts },
         { "apply",        2, 2,  0,                                 verb_apply, true },
-        { "import",       1, 1,  OPT_NAME,                          IMAGE_VERB(verb_import), true },
+        { "import",       1, 1,  OPT_NAME | OPT_NO_REPLACE,         IMAGE_VERB(verb_import), true },
         { "cleanup",      0, 0,  0,                                 verb_cleanup, true },
         { "snapshotters", 0, 0,  0,                                 verb_snapshotters },
         { "monitor",      0, 0,  0,                                 verb_monitor },
         { "run",          1, 1,  OPT_NAME | OPT_RM | OPT_COMMIT | OPT_BOOT | OPT_COMMAND | OPT_NSPAWN | OPT_ROOTLESS, verb_run, true },
-        { "import-tar",   1, 1,  OPT_NAME,                          IMAGE_VERB(verb_import_tar), true },
+        { "import-tar",   1, 1,  OPT_NAME | OPT_NO_REPLACE,         IMAGE_VERB(verb_import_tar), true },
         { "export",       1, 2,  OPT_DIFF,                          IMAGE_VERB(verb_export), true },
         { "images",       0, 0,  0,                                 verb_images },
         { "tag",          2, -1, 0,                                 verb_tag, true },
@@ -105,7 +107,7 @@ static bool arg_help = false;
 
 static const char *const option_names[] = {
         "--mount", "--target", "--bytes", "--options", "--name", "--rm", "--commit", "--boot", "--list-keys",
-        "-- COMMAND", "systemd-nspawn options", "--force", "--diff", "--rootless",
+        "-- COMMAND", "systemd-nspawn options", "--force", "--diff", "--rootless", "--no-replace",
 };
 
 static int parse_uid(const char *s, uid_t *ret) {
@@ -151,6 +153,7 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 ARG_PRIVATE_USERS,
                 ARG_DIFF,
                 ARG_ROOTLESS,
+                ARG_NO_REPLACE,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -179,6 +182,7 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 { "network-veth", no_argument, NULL, ARG_NETWORK_VETH },
                 { "private-users", optional_argument, NULL, ARG_PRIVATE_USERS },
                 { "diff", no_argument, NULL, ARG_DIFF },
+                { "no-replace", no_argument, NULL, ARG_NO_REPLACE },
                 {}
         };
         unsigned seen = 0;
@@ -258,6 +262,10 @@ static int parse_argv(int argc, char **argv, unsigned *ret_options) {
                 case ARG_ROOTLESS:
                         arg_rootless = true;
                         seen |= OPT_ROOTLESS;
+                        break;
+                case ARG_NO_REPLACE:
+                        arg_no_replace = true;
+                        seen |= OPT_NO_REPLACE;
                         break;
                 case ARG_DIFF:
                         arg_diff = true;

@@ -20,7 +20,7 @@ ok "prepare child" prepare child base
 expect "commands" "$(complete_line pre)" "prepare"
 expect "all commands" "$(complete_line '' | wc -w)" 27
 expect "help: a command" "$(complete_line help imag)" "images"
-expect "options" "$(complete_line ls --no-)" "--no-legend --no-pager"
+expect "options" "$(complete_line ls --no-)" "--no-legend --no-pager --no-replace"
 expect "keys" "$(complete_line info '')" "base child"
 expect "keys after options" "$(complete_line --no-legend rm b)" "base"
 expect "parents are committed" "$(complete_line prepare new '')" "base"
