@@ -276,16 +276,6 @@ if selected lock; then
         same_daemon lock
 fi
 
-# laminad processes on this test's state directory.
-laminads() {
-        local p exe
-        exe=$(readlink -f "$(harness_find_laminad)")
-        for p in /proc/[0-9]*; do
-                [ "$(readlink "$p/exe" 2>/dev/null)" = "$exe" ] &&
-                        grep -qF -- "$T/state" "$p/cmdline" 2>/dev/null && echo "${p#/proc/}"
-        done
-}
-
 # True once laminad $PID holds FILE open: the Apply reading it has reached laminad and runs.
 # (A wait on bus.log would find an earlier attack's lines; laminad logs nothing at the start.)
 laminad_holds() {
@@ -351,7 +341,7 @@ out.write(data[i:])' "$T/dc.tar" "$T/dc" "$T/dc.go" &
         dc_stat=$!
         harness_wait_for 300 grep -q "another laminad is using" "$T/bus.log"
         check "disconnect: the second laminad waits for the first" grep -q "another laminad is using" "$T/bus.log"
-        n=$(laminads | wc -l)
+        n=$(harness_laminads | wc -l)
         check "disconnect: two laminads exist, only one works on the state ($n)" [ "$n" = 2 ]
         touch "$T/dc.go"
         wait "$dc_writer"
@@ -359,7 +349,7 @@ out.write(data[i:])' "$T/dc.tar" "$T/dc" "$T/dc.go" &
         want disconnect-victim-stat ok "$(cat "$T/dc-stat.out")"
         # (It lets go of the lock after closing the state, just before it exits.)
         check "disconnect: the first laminad finished its Apply and left" harness_wait_for 600 harness_pid_gone "$first"
-        n=$(laminads | wc -l)
+        n=$(harness_laminads | wc -l)
         check "disconnect: exactly one laminad runs on the state now ($n)" [ "$n" = 1 ]
         PID=$(harness_laminad_pid)
         out=$(busctl --system call "$SERVICE" "$OBJ" "$IFACE" Usage s r-dc 2>&1)

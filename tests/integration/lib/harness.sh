@@ -282,6 +282,18 @@ harness_pid_gone() {
                 { [ -n "${2:-}" ] && ! harness_pid_is "$1" "$2"; }
 }
 
+# Every laminad on this test's state directory, also one that holds no name (waiting for
+# another's lock, or off the bus): dbus-daemon activates services as orphans (pid 1's).
+harness_laminads() {
+        for _p in /proc/[0-9]*; do
+                _comm=
+                read -r _comm 2>/dev/null <"$_p/comm"
+                [ "$_comm" = laminad ] &&
+                        tr '\0' '\n' <"$_p/cmdline" 2>/dev/null | grep -qxF "$T/state" &&
+                        echo "${_p#/proc/}"
+        done
+}
+
 harness_mounts_under_t() {
         findmnt -rn -o TARGET | grep "^$T/" | sort -r
 }
@@ -335,6 +347,9 @@ harness_cleanup() {
         if [ -n "$_pid" ]; then
                 harness_kill_pid "$_pid"
         fi
+        for _pid in $(harness_laminads); do
+                harness_kill_pid "$_pid"
+        done
         if [ -f "$T/.harness/pids" ]; then
                 # Reverse order: dbus-daemon, started first, goes last, after the services it
                 # activated (a laminad that never took its name, a helper it left behind).
