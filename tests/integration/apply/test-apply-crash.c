@@ -190,7 +190,7 @@ static pid_t strace_start(pid_t pid, const char *spec) {
                        (char *) NULL);
                 _exit(127);
         }
-        for (int i = 0; i < 200; i++) {
+        for (int i = 0; i < 1200; i++) {
                 char line[256];
                 FILE *f = fopen(status, "re");
                 long tracer = 0;
@@ -289,7 +289,7 @@ static void crash_once(unsigned i, PointKind k, long delay_ms, const char *base,
         if (tracer > 0)
                 strace_stop(tracer);
         at_kill_laminad(&bus, pid);
-        ASSERT_OK(at_reply_wait(&bus, &reply, 10000));
+        ASSERT_OK(at_reply_wait(&bus, &reply, 60000));
 
         /* The next call starts a new laminad, which recovers. */
         BT_ASSERT_OK(&bus, bt_stat(&bus, key, &info));

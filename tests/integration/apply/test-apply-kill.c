@@ -193,7 +193,7 @@ TEST(kill_during_apply) {
 
         /* Half of the layer: a header promising 16 MiB, then 8 MiB of it. */
         fd = apply_first_half("victim", buf, &reply);
-        for (int i = 0; i < 100 && size < (off_t) (1u << 20); i++) {
+        for (int i = 0; i < 600 && size < (off_t) (1u << 20); i++) {
                 free(staging);
                 staging = find_staging(data);
                 size = staging ? partial_size(staging) : -1;
@@ -209,14 +209,14 @@ TEST(kill_during_apply) {
         n_children = at_children_of(pid, children, ELEMENTSOF(children));
         ASSERT_TRUE(n_children >= 1); /* the sandboxed writer */
         at_kill_laminad(&bus, pid);
-        ASSERT_OK(at_reply_wait(&bus, &reply, 10000));
+        ASSERT_OK(at_reply_wait(&bus, &reply, 60000));
         printf("# the interrupted Apply got %s\n", reply.error);
         fflush(stdout);
         ASSERT_TRUE(!streq(reply.error, "(success)"));
         free(reply.error);
         free(reply.message);
         for (size_t i = 0; i < n_children; i++) {
-                for (int k = 0; k < 40 && !at_pid_dead(children[i]); k++)
+                for (int k = 0; k < 600 && !at_pid_dead(children[i]); k++)
                         at_sleep_ms(50);
                 if (!at_pid_dead(children[i])) {
                         fprintf(stderr, "laminad's child %d outlived it\n", children[i]);
@@ -235,7 +235,7 @@ TEST(kill_during_apply) {
         {
                 _cleanup_free_ char *dir = applying_dir();
 
-                if (at_wait_empty(dir, 10000) != 0) {
+                if (at_wait_empty(dir, 60000) != 0) {
                         fprintf(stderr, "the restarted laminad did not remove the clone in %s\n", dir);
                         abort();
                 }
@@ -270,7 +270,7 @@ TEST(stop_and_continue_during_apply) {
 
         /* lamina-unpack, then its parser and writer, once all three run. */
         ASSERT_OK(at_laminad_pid(&bus, &pid));
-        for (int i = 0; i < 200 && n < 3; i++) {
+        for (int i = 0; i < 600 && n < 3; i++) {
                 n = at_children_of(pid, helpers, 1);
                 if (n == 1)
                         n += at_children_of(helpers[0], helpers + 1, ELEMENTSOF(helpers) - 1);
@@ -281,7 +281,7 @@ TEST(stop_and_continue_during_apply) {
         for (size_t i = 0; i < n; i++)
                 ASSERT_OK(RET_NERRNO(kill(helpers[i], SIGSTOP)));
         for (size_t i = 0; i < n; i++) {
-                for (int k = 0; k < 200 && at_pid_state(helpers[i]) != 'T'; k++)
+                for (int k = 0; k < 600 && at_pid_state(helpers[i]) != 'T'; k++)
                         at_sleep_ms(50);
                 ASSERT_TRUE(at_pid_state(helpers[i]) == 'T');
         }
