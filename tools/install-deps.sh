@@ -61,5 +61,12 @@ chmod 755 "$policy"
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# A mirror's passing failure (a reset, a 5xx, an index being replaced mid-update) is no
+# reason to fail a fresh machine's run: each download is retried, then the whole step.
+apt=(apt-get -o Acquire::Retries=5)
+for try in 1 2 3; do
+        "${apt[@]}" update -qq && "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null && exit 0
+        echo "install-deps: apt-get failed (try $try of 3)" >&2
+        sleep $((try * 20))
+done
+exit 1
