@@ -28,9 +28,26 @@ call() {
 }
 
 want() {
-        local w=$1 what=$2
-        shift 2
+        want_tries 0 "$@"
+}
+
+# want, for an outcome that follows the end of a process after a while: its mount namespace
+# (with the copy of a mount it held) goes once the kernel has put it, not when the process is
+# reaped. Calls again until the outcome is WANTED, at most 60 s; for calls that change nothing
+# while they fail.
+want_soon() {
+        want_tries 600 "$@"
+}
+
+want_tries() { # TRIES WANTED WHAT USER METHOD ARGS...
+        local n=$1 w=$2 what=$3
+        shift 3
         call "$@"
+        while [ "$got" != "$w" ] && [ "$n" -gt 0 ]; do
+                sleep 0.1
+                n=$((n - 1))
+                call "$@"
+        done
         if [ "$got" = "$w" ]; then
                 pass "$what ($msg)"
         else

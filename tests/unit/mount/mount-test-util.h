@@ -84,6 +84,46 @@ static inline void run_isolated(void (*body)(const char *dir)) {
         }
 }
 
+/* run_isolated(), and in a PID namespace of its own with its own /proc: for searches of
+ * every process (holders of a mount), which must not see the rest of the machine — other
+ * tests running meanwhile may hold more open files as root than a search looks at. */
+_noreturn_ static inline void run_isolated_pid_child(void (*body)(const char *dir), const char *dir) {
+        int status;
+        pid_t pid;
+
+        ASSERT_OK(unshare(CLONE_NEWNS | CLONE_NEWPID));
+        pid = fork(); /* PID 1 of the new namespace */
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+                ASSERT_OK(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+                ASSERT_OK(mount("tmpfs", dir, "tmpfs", 0, "mode=0700"));
+                body(dir);
+                fflush(NULL);
+                _exit(EXIT_SUCCESS);
+        }
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_FAILURE);
+}
+
+static inline void run_isolated_pid(void (*body)(const char *dir)) {
+        char dir[] = "/tmp/lamina-mount-test-XXXXXX";
+        int status;
+        pid_t pid;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0)
+                run_isolated_pid_child(body, dir);
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        (void) rmdir(dir);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "isolated test child failed (status 0x%x)\n", status);
+                abort();
+        }
+}
+
 static inline char *test_path(const char *fmt, ...) _printf_(1, 2);
 static inline char *test_path(const char *fmt, ...) {
         va_list ap;

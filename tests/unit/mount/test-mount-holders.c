@@ -133,7 +133,7 @@ static void body_holders_search_bounded(const char *dir) {
         hoard_end(&h);
 }
 TEST(holders_search_is_bounded) {
-        run_isolated(body_holders_search_bounded);
+        run_isolated_pid(body_holders_search_bounded);
 }
 
 /* Two users below the holder's uid hold more open files together than the search looks
@@ -153,7 +153,7 @@ static void body_holders_first_look(const char *dir) {
         hoard_end(&h);
 }
 TEST(holders_first_look_finds_a_holder_with_few_files) {
-        run_isolated(body_holders_first_look);
+        run_isolated_pid(body_holders_first_look);
 }
 
 int main(void) {
