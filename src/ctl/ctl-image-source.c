@@ -3,6 +3,7 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,25 +39,31 @@ struct ImageStream {
 };
 
 /* Opens a regular file of the directory without leaving it. Whoever made the directory
- * chose its files: O_NONBLOCK, so that a FIFO cannot block the open, and nothing but a
- * regular file is read (a device, a socket), as in an archive. */
+ * chose its files, and opening a FIFO blocks, opening a device acts (a watchdog starts its
+ * countdown, a tape rewinds): the file is looked at through an O_PATH descriptor, which
+ * opens nothing, and only a regular file is then opened for reading, through that
+ * descriptor (the same inode, whatever the directory holds by then). */
 static int directory_open(ImageSource *s, const char *path) {
         struct open_how how = {
-                .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                .flags = O_PATH | O_CLOEXEC,
                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
         };
-        _cleanup_close_ int fd = (int) syscall(SYS_openat2, s->fd, path, &how, sizeof how);
+        _cleanup_close_ int pfd = (int) syscall(SYS_openat2, s->fd, path, &how, sizeof how);
+        char proc[sizeof("/proc/self/fd/") + 11];
         struct stat st;
+        int fd;
 
-        if (fd < 0 && errno == ENOENT)
+        if (pfd < 0 && errno == ENOENT)
                 return -ENOENT;
-        if (fd < 0 || fstat(fd, &st) < 0)
+        if (pfd < 0 || fstat(pfd, &st) < 0)
                 return ctl_fail(-errno, "cannot open %s in %s: %m", path, s->name);
         if (!S_ISREG(st.st_mode))
                 return ctl_fail(-EISDIR, "%s in %s is not a regular file", path, s->name);
-        if (fcntl(fd, F_SETFL, O_RDONLY) < 0)
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+        fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
                 return ctl_fail(-errno, "cannot open %s in %s: %m", path, s->name);
-        return TAKE_FD(fd);
+        return fd;
 }
 
 /* Bytes [offset, + left) of fd, read with pread; left UINT64_MAX: to its end. */
