@@ -174,7 +174,7 @@ static int spawn_and_wait(char **argv) {
 static int run_finish(Ctl *c, const char *key) {
         int r;
 
-        r = arg_rootless ? ctl_unmount_released(c, key) : ctl_unmount(c, key);
+        r = ctl_unmount_released(c, key);
         if (r < 0)
                 return r;
         if (arg_rm)

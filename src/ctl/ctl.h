@@ -120,9 +120,11 @@ int ctl_stat(Ctl *c, const char *key, bool quiet_missing, sd_bus_message **reply
 /* Mount(key, target, options) and Unmount(key). */
 int ctl_mount(Ctl *c, const char *key, const char *target, char *const *options, char **ret_path);
 int ctl_unmount(Ctl *c, const char *key);
-/* Unmount of a handed-out mount whose holders have all ended: laminad may count it in use a
- * moment longer (its look through /proc is bounded in time and takes a search it had to cut
- * short as in use), so Busy is asked again for about 10 s before it is reported. */
+/* Unmount of a mount whose holders have all ended (a container that exited): laminad may
+ * count it in use a moment longer (its look through /proc is bounded in time and takes a
+ * search it had to cut short as in use; the kernel drops the mounts of an exited process's
+ * namespace from a work queue, later under load), so Busy is asked again for about 10 s
+ * before it is reported. */
 int ctl_unmount_released(Ctl *c, const char *key);
 /* Prints where a snapshot was mounted: the path, or {"key", "path"} as JSON. */
 int print_mounted(const char *key, const char *path);
