@@ -23,7 +23,7 @@ struct ArchiveMember {
         bool link_out; /* a link that leaves the archive's top */
         bool regular;
         bool spooled; /* its data is in the temporary copy */
-        size_t ordinal; /* in the archive, to keep the first of equal paths */
+        bool repeated; /* more than one member has this path */
         uint64_t offset, size;
 };
 
@@ -169,7 +169,6 @@ static int member_add(ArchiveIndex *x, ArchiveMember *m, const char *name) {
                                 name, MEMBERS_MAX, TEXT_BYTES_MAX >> 20);
         if (array_reserve_one((void **) &x->members, &x->allocated, x->n, sizeof *m, 64) < 0)
                 return ctl_fail(-ENOMEM, "out of memory");
-        m->ordinal = x->n;
         x->members[x->n++] = *m;
         *m = (ArchiveMember) {};
         return 0;
@@ -203,13 +202,12 @@ static int index_entry(ArchiveIndex *x, struct archive *a, struct archive_entry 
 }
 
 static int member_compare(const void *a, const void *b) {
-        const ArchiveMember *x = a, *y = b;
-        int c = strcmp(x->path, y->path);
-
-        return c != 0 ? c : x->ordinal < y->ordinal ? -1 : x->ordinal > y->ordinal;
+        return strcmp(((const ArchiveMember *) a)->path, ((const ArchiveMember *) b)->path);
 }
 
-/* Sorted by path; of equal paths the first in the archive stays, as a scan would find it. */
+/* Sorted by path, one member per path. Of equal paths one stays, marked: tar -x keeps the
+ * last, a scan finds the first, and a reviewer and laminactl must not see two images in
+ * one archive. */
 static void index_sort(ArchiveIndex *x) {
         size_t kept = 0;
 
@@ -218,6 +216,7 @@ static void index_sort(ArchiveIndex *x) {
         qsort(x->members, x->n, sizeof(ArchiveMember), member_compare);
         for (size_t i = 0; i < x->n; i++) {
                 if (kept > 0 && streq(x->members[kept - 1].path, x->members[i].path)) {
+                        x->members[kept - 1].repeated = true;
                         free(x->members[i].path);
                         free(x->members[i].link);
                         continue;
@@ -305,6 +304,9 @@ int archive_index_find(const ArchiveIndex *x, int archive_fd, const char *path, 
 
                 if (!m)
                         return -ENOENT;
+                if (m->repeated)
+                        return ctl_fail(-EBADMSG, "%s is in %s more than once; which one is meant is not clear, "
+                                        "so the archive is refused", m->path, name);
                 if (m->link_out)
                         return ctl_fail(-ELOOP, "%s in %s is a link out of the archive", path, name);
                 if (m->link) {

@@ -16,7 +16,7 @@
 typedef struct ArchiveMember ArchiveMember;
 
 typedef struct ArchiveIndex {
-        ArchiveMember *members; /* sorted by path; the first of equal paths only */
+        ArchiveMember *members; /* sorted by path, one per path */
         size_t n, allocated;
         size_t text_bytes; /* of the members' paths and link targets */
         int spool;         /* the temporary copy, or -EBADF */
@@ -32,6 +32,7 @@ void archive_index_done(ArchiveIndex *x);
 
 /* Where the data of the regular file at path is: bytes [*ret_offset, + *ret_size) of
  * *ret_fd (the archive's fd, archive_fd, or the temporary copy; not to be closed).
- * -ENOENT, unprinted, when there is no such member; other failures are printed. */
+ * -ENOENT, unprinted, when there is no such member; other failures are printed: a path
+ * (or a link on the way) that more than one member has is refused. */
 int archive_index_find(const ArchiveIndex *x, int archive_fd, const char *path, const char *name, int *ret_fd,
                        uint64_t *ret_offset, uint64_t *ret_size);
