@@ -58,8 +58,11 @@ static void watch_before_unmount(UnmountArgs *a) {
         core_mount_watch_sb(a->s, fd, a->rec.mnt_id);
 }
 
-/* A namespace that just ended lets go of its copies a little later. */
-#define PLAIN_UNMOUNT_SB_WAIT_MS 1000u
+/* A namespace that just ended lets go of its copies a little later: after the kernel has
+ * synced the overlay's upper filesystem, which under heavy writeback takes seconds (1 s was
+ * too short for `laminactl run --rm` on a loaded machine: nspawn's namespace still held the
+ * overlay, and the Unmount said Busy). Only an overlay really held on costs the wait. */
+#define PLAIN_UNMOUNT_SB_WAIT_MS 5000u
 
 /* Whether nothing can hold the mount any more after a plain umount succeeded: that proves
  * no process holds this mount, but not that no copy of it lives on, in a user's namespace
