@@ -125,13 +125,37 @@ static int make_implicit_dir(LayerWriter *w, const char *entry, int parent, cons
         return TAKE_FD(fd);
 }
 
-/* Creates the missing directories of path (for entry) one component at a time; returns an
- * fd of path or a reported failure. */
-static int create_dirs(LayerWriter *w, const char *entry, const char *path) {
-        _cleanup_close_ int cur = dir_opened(w, entry, "", layer_open_dir_in(w->root_fd, ""));
+/* The deepest existing ancestor of path (whose lookup found it missing), opened, and in
+ * *ret_len the length of its path: looked up from the end, one lookup per missing
+ * component (each is made next, and counted), not one per existing one, which would cost
+ * Landlock a walk up to the root each (layer-writer.c: below_non_dir()). */
+static int open_deepest_existing(LayerWriter *w, const char *entry, const char *path, size_t *ret_len) {
         char prefix[PATH_MAX];
+        size_t len = strlen(path);
 
-        for (size_t i = 0; cur >= 0;) {
+        memcpy(prefix, path, len + 1);
+        for (;;) {
+                const char *slash = memrchr(prefix, '/', len);
+                int fd;
+
+                len = slash ? (size_t) (slash - prefix) : 0;
+                prefix[len] = 0;
+                fd = layer_open_dir_in(w->root_fd, prefix);
+                if (fd != -ENOENT || len == 0) {
+                        *ret_len = len;
+                        return dir_opened(w, entry, prefix, fd);
+                }
+        }
+}
+
+/* Creates the missing directories of path (for entry) one component at a time below the
+ * deepest one that exists; returns an fd of path or a reported failure. */
+static int create_dirs(LayerWriter *w, const char *entry, const char *path) {
+        char prefix[PATH_MAX];
+        size_t i;
+        _cleanup_close_ int cur = open_deepest_existing(w, entry, path, &i);
+
+        for (i = i == 0 ? 0 : i + 1; cur >= 0;) {
                 size_t len = strcspn(path + i, "/");
                 int fd;
 

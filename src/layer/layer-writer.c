@@ -141,30 +141,23 @@ static int write_symlink(LayerWriter *w, const LayerEntryView *e) {
  * such whiteouts when it turns a non-empty directory into a file or a symlink), and is
  * ignored: nothing is written, so nothing acts through a symlink. 0 when every existing
  * ancestor is a directory: the whiteout is then created as any entry (and refused through
- * a symlink of the target, which the staging directory never holds). */
+ * a symlink of the target, which the staging directory never holds).
+ * One lookup of the whole parent (none when it is the directory kept open, which is what
+ * resolving it gives): it fails at the first ancestor that is not a directory, and a
+ * missing one has no ancestor below it. Not one per component: each lookup the writer
+ * makes costs Landlock a walk up to the root, so a walk by components would cost a deep
+ * whiteout the square of its depth. */
 static int below_non_dir(LayerWriter *w, const char *path) {
-        _cleanup_close_ int cur = layer_open_dir_in(w->root_fd, "");
-        char name[PATH_MAX];
+        _cleanup_close_ int fd = -EBADF;
+        char dir[PATH_MAX];
 
-        for (size_t i = 0; cur >= 0;) {
-                size_t len = strcspn(path + i, "/");
-                struct stat st;
-                int fd;
-
-                if (path[i + len] == 0)
-                        return 0;
-                memcpy(name, path + i, len);
-                name[len] = 0;
-                if (fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return errno == ENOENT ? 0 : -errno;
-                if (!S_ISDIR(st.st_mode))
-                        return 1;
-                fd = layer_open_dir_in(cur, name);
-                safe_close(cur);
-                cur = fd;
-                i += len + 1;
-        }
-        return cur;
+        writer_split_parent(path, dir);
+        if (dir[0] == 0 || (w->dir_fd >= 0 && streq(dir, w->dir_path)))
+                return 0;
+        fd = layer_open_dir_in(w->root_fd, dir);
+        if (fd == -ENOTDIR || fd == -ELOOP)
+                return 1;
+        return fd >= 0 || fd == -ENOENT ? 0 : fd;
 }
 
 static int write_node(LayerWriter *w, const LayerEntryView *e) {
