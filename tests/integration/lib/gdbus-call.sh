@@ -12,10 +12,10 @@ call() {
         local u=$1 m=$2 o
         shift 2
         if [ "$u" = root ]; then
-                o=$(gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
+                o=$(gdbus call --system --timeout 600 --dest org.lamina.snapshot1 --object-path "$OBJ" \
                         --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
         else
-                o=$(harness_as "$u" gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" \
+                o=$(harness_as "$u" gdbus call --system --timeout 600 --dest org.lamina.snapshot1 --object-path "$OBJ" \
                         --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
         fi
         if [ $? = 0 ]; then

@@ -154,7 +154,7 @@ int mount_specs_perform(const MountSpecList *l, const char *target) {
 }
 
 int mount_spec_unmount(const char *target) {
-        for (int i = 0; i < 50; i++) {
+        for (int i = 0; i < 600; i++) {
                 if (umount2(target, UMOUNT_NOFOLLOW) >= 0)
                         return 0;
                 if (errno != EBUSY)
