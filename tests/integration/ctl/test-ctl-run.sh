@@ -52,8 +52,25 @@ pid=$!
 container_mounted() {
         [ -n "$("$LAMINACTL" --no-legend list-mounts)" ]
 }
-harness_wait_for 100 container_mounted || fail "the container did not start: $(cat "$T/sigint.out")"
-sleep 0.5
+harness_wait_for 300 container_mounted || fail "the container did not start: $(cat "$T/sigint.out")"
+# Its command runs: nspawn is past its start (and its handling of signals), the SIGINT is
+# one for a running container.
+descends_from() { # PID ANCESTOR
+        local p=$1
+        while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+                [ "$p" = "$2" ] && return 0
+                p=$(awk '/^PPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+        done
+        return 1
+}
+payload_running() {
+        local p
+        for p in $(pgrep -x sleep); do
+                descends_from "$p" "$pid" && return 0
+        done
+        return 1
+}
+harness_wait_for 300 payload_running || fail "the container's command did not start: $(cat "$T/sigint.out")"
 kill -INT -- "-$pid"
 harness_wait_for 100 harness_pid_gone "$pid" || fail "laminactl did not end after SIGINT"
 wait "$pid"
