@@ -7,7 +7,8 @@
 /* A caller's layer stream (a pipe or socket) may stall: the writer neither writes nor
  * closes. Apply reads such a stream through a relay: a thread splices it into a pipe of
  * ours and closes that pipe (the unpacker sees the stream end early and fails) when the
- * caller has sent nothing for stall_usec. Waiting for the unpacker to read is never a
+ * caller has sent nothing for stall_usec (a socket is read with recv(MSG_DONTWAIT), not
+ * spliced: the thread never waits in a read). Waiting for the unpacker to read is never a
  * stall. */
 
 typedef struct BusRelay BusRelay;
