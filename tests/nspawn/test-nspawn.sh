@@ -110,7 +110,7 @@ fi
 
 step "after the idle timeout (${IDLE_TIMEOUT}s) laminad.service becomes inactive, successfully"
 i=0
-while [ "$(systemctl is-active laminad.service)" = active ] && [ $i -lt $((IDLE_TIMEOUT * 10 + 100)) ]; do
+while [ "$(systemctl is-active laminad.service)" != inactive ] && [ $i -lt $((IDLE_TIMEOUT * 10 + 600)) ]; do
         sleep 0.1
         i=$((i + 1))
 done
