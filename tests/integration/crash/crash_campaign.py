@@ -408,6 +408,9 @@ class Client:
         try:
             self.bus.call("Unmount", "(s)", [key])
         except CallError as e:
+            if e.short == "NotFound" and s.held:
+                s.doubt, s.held = None, False  # the copy went: released
+                return
             if e.short != "Busy" or not s.mounted:
                 raise
             # Unmounted, but a copy of the mount lives on (in another mount namespace):
@@ -552,8 +555,10 @@ class Client:
                                % (key, tree_diff(seen, before), tree_diff(seen, after)))
                 s.doubt = None
             if d and d[0] in ("mount", "unmount"):
+                # not listed: unmounted, or a record kept for a copy that lives on (the
+                # next Unmount tells)
                 s.mounted = mounts.get(key)
-                s.held = s.held and not s.mounted
+                s.held = not s.mounted
                 s.doubt = None
             elif s.mounted and mounts.get(key) != s.mounted:
                 bad.append("%s: mounted at %s, ListMounts says %s" % (key, s.mounted, mounts.get(key)))
@@ -597,7 +602,8 @@ class Client:
                 bad = self.check()
                 self.emit(ev="checked", bad=bad, keys=sorted(self.snaps), gone=self.gone_transients,
                           mounts=sorted(s.mounted for s in self.snaps.values() if s.mounted),
-                          unexpected=self.unexpected, ops=self.ops, cut=self.cut, held=self.held_busy)
+                          held=[s.data for s in self.snaps.values() if s.held and s.data],
+                          unexpected=self.unexpected, ops=self.ops, cut=self.cut, busy=self.held_busy)
                 self.unexpected = []
             elif c == "quit":
                 return
@@ -765,14 +771,15 @@ class Driver:
             self.startup_kill()
         if self.rng.random() < 0.3:
             self.cleanup_kill()
-        wait_for("laminad to answer", self.try_up, 120)
+        # (start-up may take long: see test-crash-review-startup-records.py)
+        wait_for("laminad to answer", self.try_up, 600)
         self.send({"cmd": "reconnect", "p": 0.3})
         for p in self.clients:
             self.recv(p, "ok")
         self.bus.call("Cleanup")
         wait_for("applying/ to empty", lambda: not self.applying(), 120)
         self.send({"cmd": "check"})
-        keys, mounts, gone = set(), [], []
+        keys, mounts, gone, held = set(), [], [], []
         for p in self.clients:
             ev = self.recv(p, "checked")
             for b in ev["bad"]:
@@ -783,7 +790,8 @@ class Driver:
             self.unexpected += ev["unexpected"]
             self.cut += ev["cut"] - self.cut_seen.get(p, 0)
             self.cut_seen[p] = ev["cut"]
-            self.held[p] = ev["held"]
+            self.held[p] = ev["busy"]
+            held += ev["held"]
         self.checks += 1
         # Transients of clients that left: gone (laminad removes them in the background).
         if gone:
@@ -824,6 +832,9 @@ class Driver:
         work = os.path.join(T, "state", self.sn, "mount-work")
         if os.path.isdir(work):
             used = {o[8:] for _, _, _, sopts, _ in km for o in sopts.split(",") if o.startswith("workdir=")}
+            # a mount unmounted while a copy lives on keeps its work directory
+            top = os.path.join(T, "state", self.sn, "snapshots") + "/"
+            used |= {os.path.join(work, d[len(top):].split("/")[0]) for d in held if d.startswith(top)}
             left = [n for n in os.listdir(work) if n != "empty" and os.path.join(work, n) not in used]
             if left:
                 self.fail("mount-work holds %d entries of no mount: %s" % (len(left), left[:5]))
