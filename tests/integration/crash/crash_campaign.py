@@ -411,7 +411,7 @@ class Client:
             if e.short == "NotFound" and s.held:
                 s.doubt, s.held = None, False  # the copy went: released
                 return
-            if e.short != "Busy" or not s.mounted:
+            if e.short != "Busy" or not (s.mounted or s.held):
                 raise
             # Unmounted, but a copy of the mount lives on (in another mount namespace):
             # the snapshot stays busy until a later Unmount finds it gone.
