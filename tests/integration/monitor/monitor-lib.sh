@@ -33,7 +33,7 @@ start_bg() {
         fi
         harness_record_pid "bg-$name" "$!"
         eval "PID_$name=$!"
-        harness_wait_for 100 grep -q "$ready" "$T/$name.out" "$T/$name.err" ||
+        harness_wait_for 600 grep -q "$ready" "$T/$name.out" "$T/$name.err" ||
                 harness_die "$name did not start: $(cat "$T/$name.err")"
 }
 

@@ -33,9 +33,9 @@ as root "$LAMINACTL" -q prepare mon-r >/dev/null || not_ok "root cannot prepare 
 as "$A" "$LAMINACTL" -q prepare mon-a >/dev/null || not_ok "$A cannot prepare mon-a"
 as "$A" "$LAMINACTL" -q rm mon-a >/dev/null || not_ok "$A cannot remove mon-a"
 
-harness_wait_for 100 has_lines root . 4 || not_ok "root's watcher saw $(lines root .) of 4 changes"
-harness_wait_for 100 has_lines a '"event":"Removed"' 1 || not_ok "A's watcher did not see the removal"
-harness_wait_for 100 has_lines b '"event":"Prepared"' 1 || not_ok "B's watcher did not see B's Prepare"
+harness_wait_for 600 has_lines root . 4 || not_ok "root's watcher saw $(lines root .) of 4 changes"
+harness_wait_for 600 has_lines a '"event":"Removed"' 1 || not_ok "A's watcher did not see the removal"
+harness_wait_for 600 has_lines b '"event":"Prepared"' 1 || not_ok "B's watcher did not see B's Prepare"
 sed 's/^/# a: /' "$T/a.out"; sed 's/^/# b: /' "$T/b.out"; sed 's/^/# root: /' "$T/root.out"
 
 uid_a=$(id -u "$A")
@@ -74,7 +74,7 @@ rc=$?
 as "$B" busctl --system call org.lamina.snapshot1 /org/lamina/snapshot1 org.lamina.snapshot1.Monitor Unwatch ||
         not_ok "Unwatch without watching fails"
 as "$B" "$LAMINACTL" -q rm mon-b >/dev/null || not_ok "$B cannot remove mon-b"
-harness_wait_for 100 has_lines root Removed 2 || not_ok "root's watcher did not see B's removal"
+harness_wait_for 600 has_lines root Removed 2 || not_ok "root's watcher did not see B's removal"
 [ "$(lines a .)" = 2 ] && ok "A's watcher still saw nothing of B" || not_ok "A's watcher saw: $(sig a)"
 
 # Fair share: A has one watcher (monitor a); 15 more fit, the 17th is LimitsExceeded.
@@ -119,7 +119,7 @@ kill -TERM "$old"
 harness_wait_for 300 grep -q "watching its successor" "$T/root.err" || not_ok "root's monitor did not notice"
 harness_wait_for 300 grep -q "watching its successor" "$T/a.err" || not_ok "A's monitor did not notice"
 as "$A" "$LAMINACTL" -q prepare mon-a-again >/dev/null || not_ok "$A cannot prepare mon-a-again"
-if harness_wait_for 100 has_lines root mon-a-again 1 && harness_wait_for 100 has_lines a mon-a-again 1; then
+if harness_wait_for 600 has_lines root mon-a-again 1 && harness_wait_for 600 has_lines a mon-a-again 1; then
         ok "after laminad's restart the monitors of root and A see A's next change"
 else
         not_ok "after laminad's restart: root saw $(lines root mon-a-again), A $(lines a mon-a-again)"

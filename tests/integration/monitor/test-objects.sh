@@ -65,8 +65,8 @@ want_a=$(printf '%s\n' \
         "removed $OBJ_A/obj_2da_2ddone")
 # The snapshot objects' signals (test-objects-images-mounts.sh follows the mount and image objects).
 events() { grep -v '^object\|^ready' "$T/$1.out" | grep '/snapshot/'; }
-harness_wait_for 100 has_lines a "^removed $OBJ_A/obj_2da_2ddone" 1 || not_ok "A's client did not see the last removal"
-harness_wait_for 100 has_lines root "^removed $OBJ_A/obj_2da_2ddone" 1 || not_ok "root's client did not see it"
+harness_wait_for 600 has_lines a "^removed $OBJ_A/obj_2da_2ddone" 1 || not_ok "A's client did not see the last removal"
+harness_wait_for 600 has_lines root "^removed $OBJ_A/obj_2da_2ddone" 1 || not_ok "root's client did not see it"
 sed 's/^/# a: /' "$T/a.out"; sed 's/^/# b: /' "$T/b.out"; sed 's/^/# root: /' "$T/root.out"
 [ "$(events a)" = "$want_a" ] && ok "A's client: added, MountPath changed twice, removed, added, Labels changed, removed; nothing of B" ||
         not_ok "A's client saw: $(events a)"
