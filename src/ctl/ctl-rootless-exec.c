@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ctl-escape.h"
 #include "ctl-rootless.h"
 #include "strutil.h"
 
@@ -30,16 +31,41 @@
 #define ROOT STAGING "/root"
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+/* The message may hold what the image's config says (its User, WorkingDir, command):
+ * escaped (ctl-escape.h) on its way to the terminal. */
 static int fail(const char *fmt, ...) _printf_(1, 2);
 static int fail(const char *fmt, ...) {
+        _cleanup_free_ char *escaped = NULL;
+        char buf[2048];
         va_list ap;
 
-        fputs("laminactl: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
+        escaped = ctl_escape(buf);
+        fprintf(stderr, "laminactl: %s\n", escaped ?: "out of memory");
         return -1;
+}
+
+/* The container's /etc/passwd or /etc/group, if it is a regular file of a sane size: a FIFO
+ * there would block the start for ever, /dev/zero (a link to it) never end. NULL when it is
+ * missing; -1 (printed) when it is something else. */
+#define USER_DB_MAX (64 * 1024 * 1024)
+static int open_user_db(const char *path, FILE **ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+
+        *ret = NULL;
+        if (fd < 0 && errno == ENOENT)
+                return 0;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return fail("cannot open the image's %s: %m", path);
+        if (!S_ISREG(st.st_mode) || st.st_size > USER_DB_MAX)
+                return fail("the image's %s is not a regular file of at most %d MiB", path, USER_DB_MAX >> 20);
+        if (fcntl(fd, F_SETFL, O_RDONLY) < 0 || !(*ret = fdopen(fd, "re")))
+                return fail("cannot open the image's %s: %m", path);
+        TAKE_FD(fd);
+        return 0;
 }
 
 /* dirfd/path beneath dirfd, no symlink followed. */
@@ -240,7 +266,8 @@ static int resolve_user(const char *spec, uid_t *ret_uid, gid_t *ret_gid, char *
         numeric = parse_id(user, &id);
         *ret_uid = numeric ? id : 0;
         *ret_gid = 0;
-        f = fopen("/etc/passwd", "re");
+        if (open_user_db("/etc/passwd", &f) < 0)
+                return -1;
         for (struct passwd *pw; f && (pw = fgetpwent(f));)
                 if (numeric ? pw->pw_uid == id : streq(pw->pw_name, user)) {
                         *ret_uid = pw->pw_uid;
@@ -261,7 +288,8 @@ static int resolve_user(const char *spec, uid_t *ret_uid, gid_t *ret_gid, char *
                 return 0;
         }
         found = false;
-        f = fopen("/etc/group", "re");
+        if (open_user_db("/etc/group", &f) < 0)
+                return -1;
         for (struct group *gr; f && (gr = fgetgrent(f));)
                 if (streq(gr->gr_name, group)) {
                         *ret_gid = gr->gr_gid;
@@ -323,8 +351,10 @@ int rootless_container_exec(int mnt_fd, const RunConfig *rc, char *const *args, 
                 return ROOTLESS_EXIT_SETUP;
         if (!rc->user) {
                 struct passwd *pw;
-                FILE *f = fopen("/etc/passwd", "re");
+                FILE *f;
 
+                if (open_user_db("/etc/passwd", &f) < 0)
+                        return ROOTLESS_EXIT_SETUP;
                 while (f && (pw = fgetpwent(f)))
                         if (pw->pw_uid == 0) {
                                 home = strdup(pw->pw_dir);
