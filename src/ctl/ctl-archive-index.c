@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "ctl-archive-index.h"
 #include "ctl.h"
@@ -128,6 +129,26 @@ static int write_all(int fd, const char *p, size_t n) {
         return 0;
 }
 
+/* The temporary copy stops before it leaves less than a twentieth of its file system free:
+ * an archive may not fit, or be a bomb (a few MiB of gzip that expand to all the disk). The
+ * file system is looked at again once half of the room left then is used. */
+static int spool_reserve(ArchiveIndex *x, uint64_t n, const char *name, const char *dir) {
+        uint64_t avail, reserve;
+        struct statvfs v;
+
+        if (x->spool_size + n <= x->spool_room)
+                return 0;
+        if (fstatvfs(x->spool, &v) < 0)
+                return ctl_fail(-errno, "cannot look at the file system of %s: %m", dir);
+        avail = (uint64_t) v.f_bavail * v.f_frsize;
+        reserve = (uint64_t) v.f_blocks * v.f_frsize / 20;
+        if (avail < reserve + n)
+                return ctl_fail(-ENOSPC, "the temporary copy of %s would leave less than 5%% of %s free; set TMPDIR to "
+                                "a place with room for the whole image, uncompressed", name, dir);
+        x->spool_room = x->spool_size + (avail - reserve) / 2;
+        return 0;
+}
+
 /* Copies the member's data to the end of the temporary copy (made on first use: an
  * unlinked file in $TMPDIR, else /var/tmp; images can be larger than memory). */
 static int spool_member(ArchiveIndex *x, struct archive *a, ArchiveMember *m, const char *name) {
@@ -154,6 +175,9 @@ static int spool_member(ArchiveIndex *x, struct archive *a, ArchiveMember *m, co
                         return 0;
                 if (ctl_interrupted())
                         return -EINTR;
+                r = spool_reserve(x, (uint64_t) n, name, dir);
+                if (r < 0)
+                        return r;
                 r = write_all(x->spool, buf, (size_t) n);
                 if (r < 0)
                         return ctl_fail(r, "cannot write a temporary copy of %s to %s: %s", name, dir, strerror(-r));

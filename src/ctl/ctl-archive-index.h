@@ -21,6 +21,7 @@ typedef struct ArchiveIndex {
         size_t text_bytes; /* of the members' paths and link targets */
         int spool;         /* the temporary copy, or -EBADF */
         uint64_t spool_size;
+        uint64_t spool_room; /* the size it may grow to before its file system is looked at again */
 } ArchiveIndex;
 
 #define ARCHIVE_INDEX_NULL ((ArchiveIndex) { .spool = -EBADF })

@@ -4,8 +4,9 @@
 # the bytes it reads from a docker save archive of 40 layers stay within twice the archive's
 # size, plain or gzip-compressed (read from the start for every member it was 20 times that
 # and more), counted by strace, not by time. A compressed archive or one from a pipe is copied
-# to an unlinked file in $TMPDIR, which is empty afterwards; an archive of more members than
-# an image has is refused before anything is made.
+# to an unlinked file in $TMPDIR, which is empty afterwards and never filled up (a gzip bomb
+# stops at 5% free); an archive of more members than an image has is refused before anything
+# is made.
 . "$(dirname "$0")/ctl-lib.sh"
 
 command -v strace >/dev/null || harness_skip "strace is not installed"
@@ -71,6 +72,28 @@ ok "pipe: rmi" rmi piped
 # TMPDIR where no file can be made: the import says so and makes nothing.
 TMPDIR="$T/none" fails "a compressed archive without a temporary directory" 1 \
         'cannot make a temporary file in .*none.*set TMPDIR' import "$T/many.tar.gz"
+
+# A bomb (a few KiB of gzip that expand to 96 MiB) against a 32 MiB TMPDIR: the copy stops
+# before it leaves less than 5% of the file system free, not when the file system is full.
+mkdir -p "$T/small"
+mount -t tmpfs -o size=32m tmpfs "$T/small" || harness_die "cannot mount a tmpfs on $T/small"
+python3 - "$T/bomb.tar.gz" <<'PY'
+import io, sys, tarfile
+class Zeros(io.RawIOBase):
+    def readable(self):
+        return True
+    def readinto(self, b):
+        b[:] = bytes(len(b))
+        return len(b)
+info = tarfile.TarInfo('junk')
+info.size = 96 << 20
+with tarfile.open(sys.argv[1], 'w:gz', compresslevel=1) as t:
+    t.addfile(info, io.BufferedReader(Zeros()))
+PY
+[ "$?" = 0 ] || harness_die "cannot make the bomb"
+TMPDIR="$T/small" fails "a gzip bomb against a small TMPDIR" 1 \
+        'temporary copy of .*bomb.tar.gz would leave less than 5% of .*small free; set TMPDIR' import "$T/bomb.tar.gz"
+expect "the bomb's copy is gone" "$(ls -A "$T/small")" ""
 
 # More members than an image has: refused after the index's bound, before any layer.
 python3 - "$T/members.tar" <<'PY'
