@@ -171,9 +171,11 @@ _noreturn_ static void sandbox_exit(int code) {
                 (void) syscall(SYS_exit_group, code);
 }
 
-/* The parser's root: an empty tmpfs, read-only, that nothing leads out of (the old root is
- * detached). Mounted on /tmp, which exists everywhere, in the parser's own mount
- * namespace (bubblewrap does the same). */
+/* A child's root: an empty tmpfs, read-only, that nothing leads out of (the old root is
+ * detached). Mounted on /tmp, which exists everywhere, in the child's own mount namespace
+ * (bubblewrap does the same). A new mount namespace copies every mount of laminad's, users'
+ * overlays too, and a copy keeps a mount's filesystem alive (Unmount would find it in use
+ * while the Apply runs): detached, no copy stays. */
 static int empty_root(void) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
             mount("lamina-parser", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,mode=0555") < 0 ||
@@ -290,7 +292,9 @@ _noreturn_ static void sandbox_child(const LayerSandbox *sb, const int *keep, si
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 1);
-        if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        /* Its files are reached through root_fd only: its mount namespace holds an empty
+         * root, none of laminad's mounts. */
+        if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) < 0 || empty_root() < 0)
                 sandbox_exit(LAYER_SANDBOX_EXIT_SETUP + 2);
         /* Before the chroot, which rules a new user namespace out. */
         if (enter_user_namespace(sync_fd) < 0)
