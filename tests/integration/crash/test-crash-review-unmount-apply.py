@@ -1,26 +1,22 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Parked finding of the crash campaign (suite review-open, skipped unless
-# LAMINA_REVIEW_OPEN=1): an Apply to one snapshot makes the Unmount of ANOTHER snapshot's
-# writable (own-superblock) mount Busy while it runs. The Apply's confined parser
-# (layer-sandbox.c) unshares a mount namespace, which copies every mount of laminad's,
-# the other snapshot's overlay included; Unmount then finds the overlay's superblock alive
-# and answers Busy ("its filesystem is still in use ... unmount with force"), and the
-# snapshot stays busy (no Commit, Apply, Remove) until that Apply ends. The campaign saw it
-# as "Unmounts Busy for a copy" with three clients; an Apply may run for minutes.
+# A finding of the crash campaign (mended): an Apply to one snapshot made the Unmount of
+# ANOTHER snapshot's writable (own-superblock) mount Busy while it ran. The Apply's
+# confined writer (layer-sandbox.c) unshared a mount namespace, which copies every mount
+# of laminad's, the other snapshot's overlay included, and kept it; Unmount then found the
+# overlay's superblock alive and answered Busy ("its filesystem is still in use ...
+# unmount with force"), and the snapshot stayed busy (no Commit, Apply, Remove) until that
+# Apply ended. The campaign saw it as "Unmounts Busy for a copy" with three clients; an
+# Apply may run for minutes. Now the writer, like the parser, detaches them all.
 #
 #   test-crash-review-unmount-apply.py SNAPSHOTTER    (under run-test.sh)
 import os
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crash_campaign as cc  # noqa: E402
 
-if os.environ.get("LAMINA_REVIEW_OPEN") != "1":
-    print("a parked finding: runs with LAMINA_REVIEW_OPEN=1", file=sys.stderr)
-    sys.exit(77)
 sn = sys.argv[1]
 bus = cc.Bus(sn)
 bus.call("Prepare", "(ssa{ss})", ["mounted", "", {}])
@@ -42,8 +38,24 @@ def apply():
 thread = threading.Thread(target=apply)
 thread.start()
 laminad = cc.laminad_pids()[0]
-cc.wait_for("the Apply's parser", lambda: os.popen("pgrep -P %d lamina-unpack" % laminad).read().strip(), 60)
-time.sleep(0.5)  # its namespace made (it is then blocked reading the pipe)
+
+
+def children_confined():
+    """The unpack helper's parser and writer both run under their seccomp filters, which
+    they load after their mount namespaces are set up (then blocked reading the pipe)."""
+    helper = os.popen("pgrep -P %d lamina-unpack" % laminad).read().split()
+    kids = os.popen("pgrep -P %s" % helper[0]).read().split() if helper else []
+    confined = 0
+    for k in kids:
+        try:
+            with open("/proc/%s/status" % k) as f:
+                confined += "Seccomp:\t2\n" in f.read()
+        except OSError:
+            pass
+    return confined == 2
+
+
+cc.wait_for("the Apply's parser and writer", children_confined, 300)
 try:
     bus.call("Unmount", "(s)", ["mounted"])
     outcome = "ok"
