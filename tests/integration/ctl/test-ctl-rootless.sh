@@ -46,7 +46,7 @@ start=$((1000000000 + $(id -u "$user") * 65536))
 
 pids=""
 # PID/START of each background process: the ones killed on the way are not signalled again.
-trap '_rc=$?; for p in $pids; do harness_signal_id KILL "$p"; done; (exit $_rc); harness_cleanup' EXIT
+trap '_rc=$?; for p in $pids; do harness_signal_id KILL "$p" || :; done; (exit $_rc); harness_cleanup' EXIT
 CTL_AS="harness_as $user"
 
 # The busybox image: Env, WorkingDir and Cmd in its config.

@@ -170,7 +170,7 @@ if [ -c /dev/fuse ] && grep -qw fuse /proc/filesystems; then
         "$STALL" "$T/g-fuse" "$T/fuse.status" 2>"$T/fuse.err" &
         fuse_pid=$!
         fuse_id=$(harness_pid_id "$fuse_pid") # killed below: its PID may be another's by the exit
-        trap '_rc=$?; harness_signal_id KILL "$fuse_id"; wait "$fuse_pid" 2>/dev/null; (exit $_rc); harness_cleanup' EXIT
+        trap '_rc=$?; harness_signal_id KILL "$fuse_id" || :; wait "$fuse_pid" 2>/dev/null; (exit $_rc); harness_cleanup' EXIT
         server_ready() { grep -q '^ready$' "$T/fuse.status" 2>/dev/null; }
         harness_wait_for 100 server_ready || harness_die "fuse-stall did not start: $(cat "$T/fuse.err")"
         expect Busy "$USER_A" "$OBJ" Mount a "$T/g-fuse/hang" ""

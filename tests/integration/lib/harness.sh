@@ -72,9 +72,12 @@ harness_pid_start() {
         echo "$1"
 }
 
-# PID/START naming one process for harness_signal_id; empty if PID has gone already.
+# PID/START naming one process for harness_signal_id; empty if PID has gone already
+# (never a failure: PID=$(harness_pid_id ...) under set -e).
 harness_pid_id() {
-        _start=$(harness_pid_start "$1") && echo "$1/$_start"
+        if _start=$(harness_pid_start "$1"); then
+                echo "$1/$_start"
+        fi
 }
 
 # True if PID is still the process that started at START.

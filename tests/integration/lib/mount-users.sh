@@ -23,7 +23,7 @@ harness_install_group_rule "$owner" "$other"
 
 OBJ=/org/lamina/snapshot1/$sn
 bg_pids=""
-trap '_rc=$?; for p in $bg_pids; do harness_signal_id KILL "$p"; done; (exit $_rc); harness_cleanup' EXIT
+trap '_rc=$?; for p in $bg_pids; do harness_signal_id KILL "$p" || :; done; (exit $_rc); harness_cleanup' EXIT
 
 stop() {
         kill -KILL "$1" 2>/dev/null
