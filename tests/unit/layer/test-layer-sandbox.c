@@ -287,9 +287,10 @@ static bool confined(pid_t pid) {
         return found;
 }
 
-/* Whichever child of ours ends next, within about 10 s: its pid, or -1. */
+/* Whichever child of ours ends next, within about 60 s (a loaded machine, the sanitizer
+ * build): its pid, or -1. */
 static pid_t wait_child_exit(int *ret_status) {
-        for (int i = 0; i < 1000; i++) {
+        for (int i = 0; i < 6000; i++) {
                 pid_t pid = waitpid(-1, ret_status, WNOHANG);
                 if (pid != 0)
                         return pid;
@@ -322,7 +323,7 @@ _noreturn_ static void middle_run(LayerSandboxKind kind, uid_t fsuid, bool hold_
                 sb.root_fd = open_root();
         if (layer_sandbox_spawn(&sb, child_block, &stall_fd, &pid) < 0)
                 _exit(2);
-        for (int i = 0; i < 1000 && !confined(pid); i++)
+        for (int i = 0; i < 6000 && !confined(pid); i++)
                 usleep(10000);
         if (!hold_at_unshare && write(report_fd, &pid, sizeof pid) != sizeof pid)
                 _exit(3);
