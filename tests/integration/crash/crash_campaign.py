@@ -5,7 +5,7 @@
 # kill laminad is started again by activation and the invariants are checked.
 #
 #   crash_campaign.py SNAPSHOTTER [--rounds N] [--seed S] [--clients C] [--ops N]
-#                     [--big OLD:NEW] [--store-check PROGRAM]
+#                     [--big OLD:NEW] [--no-targets] [--store-check PROGRAM]
 #
 # Run under tests/integration/lib/run-test.sh (btrfs: inside run-on-btrfs.sh); it needs
 # $LAMINA_TEST_DIR and the private bus. Each client is a process of its own (this script
@@ -13,7 +13,7 @@
 # its snapshots: what each call reported, and what a call cut off by the kill may have
 # done. A round: the clients run; laminad is killed (at a random moment, during an Apply
 # of a layer that deletes many files of an existing directory and adds many, during a
-# Mount, during Cleanup, or during start-up recovery); the clients stop; root's Cleanup;
+# Mount, during an import, during Cleanup, or during start-up recovery); the clients stop; root's Cleanup;
 # then every client checks its own snapshots and the driver the whole state:
 #   - every snapshot reported committed exists, committed, with the content it had
 #     (a manifest of its data directory: type, mode, owner, size, content hash, target);
@@ -24,6 +24,8 @@
 #   - ListMounts equals the kernel's mounts below the test directory, each path once, no
 #     two writable overlays on one upper directory and root;
 #   - transient snapshots of a client that left the bus go;
+#   - every image a client imported (laminactl import-tar, killed too) is listed, its top
+#     committed; no snapshot is left but a committed one of an import cut off;
 #   - at the end, laminad stopped, the metadata verifies (store-check).
 # Prints "ok"/"not ok" lines and a summary; exits 1 when any invariant failed.
 import argparse
@@ -53,6 +55,7 @@ except (ImportError, ValueError):
 
 SERVICE = "org.lamina.snapshot1"
 IFACE = "org.lamina.snapshot1.Snapshotter"
+IMAGES = "org.lamina.snapshot1.Images"
 ERR = "org.lamina.snapshot1.Error."
 TRANSIENT = "org.lamina.transient"
 T = os.environ.get("LAMINA_TEST_DIR", "")
@@ -273,6 +276,7 @@ class Client:
         self.unexpected = []
         self.held_busy = 0
         self.gone_transients = []  # transient keys whose maker connection was closed
+        self.images = {}  # name -> True, or None while an import cut off may have made it
         self.layers = os.path.join(T, "layers")
         self.targets = os.path.join(T, "tgt", "c%d" % idx)
         os.makedirs(self.layers, exist_ok=True)
@@ -390,7 +394,7 @@ class Client:
             return
         s = self.snaps[key]
         target = ""
-        if self.rng.random() < 0.5:
+        if self.callers_targets and self.rng.random() < 0.5:
             target = os.path.join(self.targets, key)
             os.makedirs(target, exist_ok=True)
         s.doubt = ("mount", target)
@@ -439,7 +443,35 @@ class Client:
                 self.unexpected.append("stat %s: kind %s, the model says %s" % (key, r[2], self.snaps[key].kind))
         self.bus.call("List", "(as)", [["name~=^c%d-" % self.idx]])
 
-    OPS = [("prepare", 14), ("view", 4), ("write", 8), ("apply", 10), ("apply-big", 2), ("commit", 10),
+    def op_import(self):
+        """laminactl import-tar of a small tree: its working snapshot is transient, its
+        top committed under a name of laminactl's, then the image name made."""
+        name = "c%d-img-%d" % (self.idx, self.n)
+        path = os.path.join(self.layers, "c%d-img-%d.tar" % (self.idx, self.n))
+        self.n += 1
+        write_layer(path, {"img/f%d" % i: os.urandom(self.rng.randint(0, 3000)) for i in range(5)}, [])
+        self.images[name] = None
+        self.emit(ev="begin", op="import")
+        ctl = os.path.join(os.environ["LAMINA_BUILD_DIR"], "src", "ctl", "laminactl")
+        r = subprocess.run([ctl, "-s", self.sn, "import-tar", path, "--name", name], capture_output=True, text=True,
+                           timeout=900, stdin=subprocess.DEVNULL)
+        os.unlink(path)
+        if r.returncode == 0:
+            self.images[name] = True
+            return
+        if "did not answer" not in r.stderr and "activate" not in r.stderr:
+            self.unexpected.append("c%d import: %s" % (self.idx, r.stderr.strip()[-300:]))
+        raise CallError("org.freedesktop.DBus.Error.NoReply", "laminactl import-tar failed")
+
+    def op_rmimage(self):
+        names = sorted(n for n, v in self.images.items() if v)
+        if names:
+            name = self.rng.choice(names)
+            self.images[name] = None
+            self.bus.call("RemoveImage", "(s)", [name], iface=IMAGES)
+            del self.images[name]
+
+    OPS = [("import", 2), ("rmimage", 1), ("prepare", 14), ("view", 4), ("write", 8), ("apply", 10), ("apply-big", 2), ("commit", 10),
            ("remove", 10), ("mount", 8), ("unmount", 7), ("update", 4), ("cleanup", 2), ("stat", 6)]
 
     def one_op(self):
@@ -449,7 +481,8 @@ class Client:
         fn = {"prepare": self.op_prepare, "view": lambda: self.op_prepare(True), "write": self.op_write,
               "apply": self.op_apply, "apply-big": lambda: self.op_apply(True), "commit": self.op_commit,
               "remove": self.op_remove, "mount": self.op_mount, "unmount": self.op_unmount,
-              "update": self.op_update, "cleanup": self.op_cleanup, "stat": self.op_stat_list}[op]
+              "update": self.op_update, "cleanup": self.op_cleanup, "stat": self.op_stat_list,
+              "import": self.op_import, "rmimage": self.op_rmimage}[op]
         self.ops += 1
         try:
             fn()
@@ -570,6 +603,17 @@ class Client:
                     seen = manifest(s.data)
                     if seen != s.content:
                         bad.append("%s: committed content changed: %s" % (key, tree_diff(seen, s.content)))
+        images = {i[0]: i[1] for i in self.bus.call("ListImages", iface=IMAGES)[0]}
+        for name in list(self.images):
+            if name not in images:
+                if self.images[name]:
+                    bad.append("image %s is gone" % name)
+                del self.images[name]
+                continue
+            self.images[name] = True
+            top = self.stat(images[name])
+            if not top or top[2] != "committed":
+                bad.append("image %s: its top %s is %s" % (name, images[name], top[2] if top else "gone"))
         for key in list(self.gone_transients):
             if self.stat(key) is None:
                 self.gone_transients.remove(key)
@@ -583,8 +627,9 @@ class Client:
         self.bus.close()
         self.bus = Bus(self.sn)
 
-    def serve(self, big):
+    def serve(self, big, callers_targets):
         self.big = big
+        self.callers_targets = callers_targets
         inp = Lines(0)
         while True:
             try:
@@ -651,6 +696,10 @@ def kernel_mounts():
     return out
 
 
+class CampaignOver(Exception):
+    pass
+
+
 class Driver:
     def __init__(self, args):
         self.a = args
@@ -672,8 +721,9 @@ class Driver:
 
     def start_clients(self):
         for i in range(self.a.clients):
-            p = subprocess.Popen([sys.executable, __file__, self.sn, "--client", str(i), "--seed", str(self.a.seed),
-                                  "--big", self.a.big], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            argv = [sys.executable, __file__, self.sn, "--client", str(i), "--seed", str(self.a.seed),
+                    "--big", self.a.big] + (["--no-targets"] if self.a.no_targets else [])
+            p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             self.clients.append(p)
         self.readers = {p: Lines(p.stdout.fileno()) for p in self.clients}
 
@@ -722,14 +772,15 @@ class Driver:
         return False
 
     def run_round(self):
-        mode = self.rng.choices(["random", "apply-big", "mount", "none"], [5, 2, 2, 1])[0]
+        mode = self.rng.choices(["random", "apply-big", "mount", "import", "none"], [5, 2, 2, 1, 1])[0]
         self.send({"cmd": "run", "ops": self.a.ops})
         if mode == "random":
             time.sleep(self.rng.uniform(0, self.a.max_delay))
             self.kill("random")
-        elif mode in ("apply-big", "mount"):
+        elif mode in ("apply-big", "mount", "import"):
             if self.wait_event(mode, 60):
-                time.sleep(self.rng.uniform(0, self.big_ms * 1.3 if mode == "apply-big" else 0.01) / 1000)
+                upto = {"apply-big": self.big_ms * 1.3, "mount": 10, "import": 1500}[mode]
+                time.sleep(self.rng.uniform(0, upto) / 1000)
                 self.kill(mode)
             else:
                 self.kill("random")
@@ -771,8 +822,13 @@ class Driver:
             self.startup_kill()
         if self.rng.random() < 0.3:
             self.cleanup_kill()
-        # (start-up may take long: see test-crash-review-startup-records.py)
-        wait_for("laminad to answer", self.try_up, 600)
+        # Start-up may take long (test-crash-review-startup-records.py); dbus-daemon kills
+        # an activation after 25 s, so one that takes longer each time never ends.
+        try:
+            wait_for("laminad to answer", self.try_up, 300)
+        except RuntimeError:
+            self.fail("laminad does not come back: every activation timed out for 300 s")
+            raise CampaignOver from None
         self.send({"cmd": "reconnect", "p": 0.3})
         for p in self.clients:
             self.recv(p, "ok")
@@ -801,7 +857,9 @@ class Driver:
             except RuntimeError:
                 self.fail("transient snapshots of a client that left stay: %s" % [k for k in gone if self.stat(k)])
         listed = {i[0]: i for i in self.bus.call("List", "(as)", [[]])[0]}
-        extra = set(listed) - keys - set(gone)
+        # imports commit under names of laminactl's: the tops of images, or left by a kill
+        # between Commit and CreateImage (committed, never transient or active)
+        extra = {k for k in set(listed) - keys - set(gone) if listed[k][2] != "committed" or k.startswith("c")}
         if extra:
             self.fail("List has snapshots no client knows of: %s" % sorted(extra)[:5])
         missing = keys - set(listed)
@@ -880,7 +938,10 @@ class Driver:
         t0 = time.monotonic()
         for self.round in range(1, self.a.rounds + 1):
             self.run_round()
-            self.check_round()
+            try:
+                self.check_round()
+            except CampaignOver:
+                break
             if self.round % 10 == 0 or self.round == self.a.rounds:
                 print("# round %d: %d calls, kills %s, %d failures, %.0f s"
                       % (self.round, self.ops, self.kills, len(self.failures), time.monotonic() - t0), flush=True)
@@ -912,13 +973,14 @@ def main():
     ap.add_argument("--max-delay", type=float, default=1.5, help="random kills within this many seconds")
     ap.add_argument("--big", default="300:2000", help="OLD:NEW files of the big layer")
     ap.add_argument("--store-check")
+    ap.add_argument("--no-targets", action="store_true", help="mount at laminad's paths only, not at the caller's")
     ap.add_argument("--client", type=int)
     a = ap.parse_args()
     if not T:
         print("LAMINA_TEST_DIR is not set: run under tests/integration/lib/run-test.sh", file=sys.stderr)
         return 2
     if a.client is not None:
-        Client(a.client, a.snapshotter, a.seed).serve(tuple(int(x) for x in a.big.split(":")))
+        Client(a.client, a.snapshotter, a.seed).serve(tuple(int(x) for x in a.big.split(":")), not a.no_targets)
         return 0
     return Driver(a).main()
 
