@@ -12,8 +12,9 @@
 
 /* The key and the target as polkit details carry them (rules and the prompt's $(key) and
  * $(target)): at most BUS_POLKIT_KEY_MAX (BUS_POLKIT_TARGET_MAX) characters from a small set,
- * anything else shown as "_", so that they can neither rewrite the authentication prompt nor
- * make polkitd hold megabytes. */
+ * so that they can neither rewrite the authentication prompt nor make polkitd hold
+ * megabytes. One not shown as it is carries a "?", which no detail shown as it is has: a
+ * rule that matches a key (or target) exactly matches that one alone. */
 #define BUS_POLKIT_KEY_MAX 64u
 #define BUS_POLKIT_TARGET_MAX 128u
 
@@ -250,16 +251,17 @@ static int object_namespace(BusSnapshotter *s, sd_bus_message *m, uid_t caller, 
         return bus_parse_user_path(BUS_DEFAULT_USER_PATH, path, ret);
 }
 
-/* buf: max + 1 bytes. */
+/* buf: max + 1 bytes. Any other byte becomes "?"; a longer value is cut to max - 4
+ * characters followed by "?...". */
 static const char *polkit_detail(const char *value, size_t max, char *buf) {
         static const char safe[] = " ._-:/@+=,~#%";
         size_t n = 0;
 
         for (const char *c = value; *c && n < max; c++)
                 buf[n++] = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-                                           strchr(safe, *c) ? *c : '_';
+                                           strchr(safe, *c) ? *c : '?';
         if (strlen(value) > max)
-                memcpy(buf + max - 3, "...", 3);
+                memcpy(buf + max - 4, "?...", 4);
         buf[n] = 0;
         return buf;
 }

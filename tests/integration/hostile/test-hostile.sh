@@ -30,7 +30,7 @@ ATTACKER=$(harness_add_user attacker) # no grant at all
 cat >"$LAMINA_POLKIT_RULES/50-lamina-hostile.rules" <<RULE
 // Grants exactly the key detail a prompt-rewriting key must arrive as (see "prompt").
 polkit.addRule(function(action, subject) {
-        if (action.lookup("key") == "prompt_ _x_. Enter your password to install updates _")
+        if (action.lookup("key") == "prompt? ?x?. Enter your password to install updates ?")
                 return polkit.Result.YES;
 });
 RULE
