@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* At start, before serving anyone: the mount records against the kernel's mount table,
  * both ways. A record whose mount is in the table, or detached but still held, stays;
- * one whose mount is gone for good goes (with its directory). A mount below our own
+ * one whose mount is gone for good goes (with its directory), as far as the searches for
+ * that fit in RECONCILE_SEARCH_USEC (the rest when next used). A mount below our own
  * mount directory that no record knows is unmounted: a record is always durable before
  * its mount exists, so only a laminad of before that could have left one. Empty mount
  * points left by kills go. A mount at a recorded caller target that is not the recorded
@@ -19,8 +20,12 @@
 #include "mount-api.h"
 #include "strutil.h"
 
+/* What the searches of start-up may take together (may_search()). */
+#define RECONCILE_SEARCH_USEC (200u * 1000u)
+
 typedef struct ReconcileArgs {
         CoreSnapshotter *s;
+        uint64_t search_until_usec; /* CLOCK_MONOTONIC, see may_search() */
         MountRecord *stale, *adopted;
         size_t n_stale, n_adopted;
         uint64_t *live_ids;
@@ -39,7 +44,7 @@ static void reconcile_args_done(ReconcileArgs *a) {
         records_free(a->adopted, a->n_adopted);
         free(a->live_ids);
         strv_free(a->live_targets);
-        *a = (ReconcileArgs) { .s = a->s };
+        *a = (ReconcileArgs) { .s = a->s, .search_until_usec = a->search_until_usec };
 }
 
 static int records_push(MountRecord **list, size_t *n, const MountRecord *r) {
@@ -57,6 +62,20 @@ static int records_push(MountRecord **list, size_t *n, const MountRecord *r) {
         grown[*n].target = target;
         grown[(*n)++].mnt_root = root;
         return 0;
+}
+
+/* Whether the state of m may be found out now. For a mount of this boot that is no longer
+ * in the mount table it takes a search for its holders (every open file of the machine)
+ * and copies (other mount namespaces), up to seconds each on a busy machine, and laminad
+ * serves no one until this is done: with many such records it would never serve (D-Bus
+ * gives an activation 25 s). Past RECONCILE_SEARCH_USEC the rest are kept as they are, as
+ * if still held, and found out when next used (core_check_not_mounted_pre(), Unmount),
+ * at the cost of that call. */
+static bool may_search(const ReconcileArgs *a, const MountRecord *m) {
+        if (!streq(m->boot_id, a->s->core->boot_id) || m->legacy_mnt_id ||
+            clock_usec(CLOCK_MONOTONIC) < a->search_until_usec)
+                return true;
+        return mount_find(m->mnt_id, NULL) != 0; /* in the table (or unknown): no search */
 }
 
 static int reconcile_one(const MountRecord *r, void *userdata) {
@@ -78,7 +97,7 @@ static int reconcile_one(const MountRecord *r, void *userdata) {
                 }
         }
 
-        if (core_mount_record_state(a->s, &m, NULL, NULL) == MOUNT_RELEASED) {
+        if (may_search(a, &m) && core_mount_record_state(a->s, &m, NULL, NULL) == MOUNT_RELEASED) {
                 log_info("%s: the mount of snapshot %" PRIu64 " at %s is gone; dropping its record", a->s->name,
                          m.snapshot_id, m.target);
                 return records_push(&a->stale, &a->n_stale, &m);
@@ -181,8 +200,8 @@ static void remove_empty_dirs(const ReconcileArgs *a, int dirfd, const char *pat
         }
 }
 
-static int reconcile_snapshotter(CoreSnapshotter *s) {
-        _cleanup_(reconcile_args_done) ReconcileArgs a = { .s = s };
+static int reconcile_snapshotter(CoreSnapshotter *s, uint64_t search_until_usec) {
+        _cleanup_(reconcile_args_done) ReconcileArgs a = { .s = s, .search_until_usec = search_until_usec };
         _cleanup_free_ char *dir = strdup_printf("%s/mounts/%s", s->core->runtime_dir, s->name);
         _cleanup_close_ int fd = -EBADF;
         Error e = ERROR_NULL;
@@ -203,12 +222,13 @@ static int reconcile_snapshotter(CoreSnapshotter *s) {
 }
 
 int core_reconcile_mounts(Core *c) {
+        uint64_t search_until_usec = clock_usec(CLOCK_MONOTONIC) + RECONCILE_SEARCH_USEC;
         int r = 0;
 
         assert(c);
 
         for (size_t i = 0; i < c->n_snapshotters; i++) {
-                int k = reconcile_snapshotter(c->snapshotters[i]);
+                int k = reconcile_snapshotter(c->snapshotters[i], search_until_usec);
                 if (k < 0 && r == 0)
                         r = k;
         }
