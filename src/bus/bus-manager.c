@@ -155,7 +155,7 @@ static int bus_default_register(BusContext *c) {
 
 int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) {
         _cleanup_(bus_context_freep) BusContext *c = NULL;
-        bool same_bus;
+        bool same_bus = true; /* unknown: the makers' names decide, as before there was a record */
         size_t n;
         int r;
 
@@ -211,12 +211,10 @@ int bus_context_new(Core *core, sd_bus *bus, sd_event *event, BusContext **ret) 
         if (r < 0)
                 return r;
         r = bus_tracks_same_bus(bus, c->state_dir, &same_bus);
-        if (r < 0) {
-                /* Unknown: the makers' names decide, as before there was a record. */
-                log_warning_errno(r, "cannot compare this bus with the one laminad last ran on (%s/bus-id): %m",
-                                  c->state_dir);
-                same_bus = true;
-        }
+        if (r < 0)
+                log_warning_errno(r, "cannot compare this bus with the one laminad last ran on, or record it (%s/bus-id); "
+                                  "taking it for %s: %m",
+                                  c->state_dir, same_bus ? "the same" : "another");
         for (size_t i = 0; i < c->n_snapshotters; i++)
                 (void) bus_tracks_recover(c->tracks, &c->snapshotters[i], same_bus);
 

@@ -424,6 +424,8 @@ int bus_tracks_same_bus(sd_bus *bus, const char *state_dir, bool *ret_same) {
                 *ret_same = true; /* no record (a version without it ran): the names decide */
         else
                 return -errno;
+        /* Known from here on, also when this bus's ID cannot be recorded (a full disk):
+         * another bus stays another. */
         if (fd >= 0 && *ret_same)
                 return 0;
         fd = safe_close(fd);

@@ -49,7 +49,8 @@ int bus_track_transient_check(BusTracks *t, sd_bus_message *m, uid_t uid, const 
 int bus_track_transient(BusTracks *t, sd_bus_message *m, uid_t uid, BusSnapshotter *s, uid_t ns, const char *key);
 /* At start: whether laminad last ran on this bus (dbus-daemon makes a new ID each time it
  * starts: after a reboot or its restart, unique names start again), by the bus ID recorded
- * in state_dir; records this bus's. */
+ * in state_dir; records this bus's. *ret_same is set once the answer is known, also when
+ * recording this bus's ID then fails (a negative errno). */
 int bus_tracks_same_bus(sd_bus *bus, const char *state_dir, bool *ret_same);
 /* At start: the transient snapshots of s that laminad left when it stopped go now if their
  * maker has left the bus (one round trip per maker) or was on another bus (same_bus
