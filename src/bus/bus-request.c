@@ -270,17 +270,26 @@ static const char *polkit_detail(const char *value, size_t max, char *buf) {
  * go on, 0 when a decision is pending, or a negative errno. */
 static int bus_request_verify(const BusRequest *req, sd_bus_message *m, const char *action,
                               sd_bus_error *error) {
-        char key[BUS_POLKIT_KEY_MAX + 1], target[BUS_POLKIT_TARGET_MAX + 1];
-        const char *details[9] = {
+        char key[BUS_POLKIT_KEY_MAX + 1], name[BUS_POLKIT_KEY_MAX + 1], target[BUS_POLKIT_TARGET_MAX + 1],
+                namespace[sizeof("4294967295")];
+        const char *details[13] = {
                 "snapshotter", core_snapshotter_name(req->snapshotter->core),
                 "verb", req->verb,
+                "namespace", namespace,
         };
-        size_t n = 4;
+        size_t n = 6;
         int r;
 
+        /* Whose snapshots: a rule on a key alone would grant it in every namespace. */
+        snprintf(namespace, sizeof namespace, "%u", (unsigned) req->ns);
         if (req->key) {
                 details[n++] = "key";
                 details[n++] = polkit_detail(req->key, BUS_POLKIT_KEY_MAX, key);
+        }
+        /* The name a call gives (Commit's, TagImage's new one): part of what it changes. */
+        if (req->name) {
+                details[n++] = "name";
+                details[n++] = polkit_detail(req->name, BUS_POLKIT_KEY_MAX, name);
         }
         /* What a caller-chosen mount would cover is what an administrator is asked about. */
         if (!isempty(req->target)) {
