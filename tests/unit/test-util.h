@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,23 @@
                         abort();                                                           \
                 }                                                                          \
         } while (0)
+
+/* A new directory /tmp/lamina-test-XXXXXX; the caller frees the name. */
+static inline char *test_mkdtemp(void) {
+        char *d = strdup("/tmp/lamina-test-XXXXXX");
+
+        ASSERT_TRUE(d && mkdtemp(d));
+        return d;
+}
+
+/* rm -rf of a test's scratch directory; --one-file-system: never through a mount a failed
+ * case left behind. */
+static inline void test_rm_rf(const char *path) {
+        char cmd[PATH_MAX + 64];
+
+        ASSERT_TRUE((size_t) snprintf(cmd, sizeof cmd, "rm -rf --one-file-system '%s'", path) < sizeof cmd);
+        (void) !system(cmd);
+}
 
 /* fd/d/d/.../d, `depth` directories of `mode`, each file_every-th (0: none) holding a
  * 4 KiB file "f"; returns an fd of the deepest. For trees deeper than any fd table. */

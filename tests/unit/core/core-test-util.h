@@ -14,19 +14,6 @@
 #include "strutil.h"
 #include "test-util.h"
 
-static inline char *test_mkdtemp(void) {
-        char *d = strdup("/tmp/lamina-test-XXXXXX");
-        ASSERT_TRUE(d && mkdtemp(d));
-        return d;
-}
-
-static inline void test_rm_rf(const char *path) {
-        char *cmd = strdup_printf("rm -rf --one-file-system '%s'", path);
-        ASSERT_TRUE(cmd);
-        (void) !system(cmd);
-        free(cmd);
-}
-
 /* Returns false when not root or mount namespaces are unavailable. */
 static inline bool test_enter_private_mount_ns(void) {
         if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0)

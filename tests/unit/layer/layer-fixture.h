@@ -163,9 +163,7 @@ static inline char *decoy_new(void) {
 }
 
 static inline void decoy_free(char *d) {
-        _cleanup_free_ char *cmd = strdup_printf("rm -rf '%s'", d);
-
-        ASSERT_OK(system(cmd));
+        test_rm_rf(d);
         free(d);
 }
 

@@ -127,20 +127,12 @@ static inline char *tree_listing(const char *dir) {
         return out;
 }
 
-/* rm -rf path (an absolute directory). */
-static inline void layer_test_remove_tree(const char *path) {
-        char cmd[512];
-
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-        (void) !system(cmd);
-}
-
 /* The scratch directory of a layer test (layer_test_run_all()), removed when a failing
  * case aborts too. */
 static const char *layer_test_dir;
 
 static inline void layer_test_cleanup_on_abort(int sig) {
-        layer_test_remove_tree(layer_test_dir);
+        test_rm_rf(layer_test_dir);
         signal(sig, SIG_DFL);
         raise(sig);
 }
@@ -159,7 +151,7 @@ static inline int layer_test_run_all(char *dir_template, const char *why_root, c
         layer_test_dir = dir_template;
         signal(SIGABRT, layer_test_cleanup_on_abort);
         r = test_run_all(cases, n);
-        layer_test_remove_tree(dir_template);
+        test_rm_rf(dir_template);
         return r;
 }
 

@@ -73,7 +73,7 @@ TEST(default_entry_limit) {
         free(before);
         free(after);
         close(target);
-        layer_test_remove_tree(dir);
+        test_rm_rf(dir);
 }
 
 int main(void) {

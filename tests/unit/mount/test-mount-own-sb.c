@@ -113,10 +113,6 @@ static void body_data(const char *dir) {
         data_stays_as_written(t2, ext4_base);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 /* The directory on the root filesystem goes also when the case fails. */
 TEST(what_is_written_through_it_is_all_that_changes) {
         int status;
@@ -130,7 +126,7 @@ TEST(what_is_written_through_it_is_all_that_changes) {
                 _exit(EXIT_SUCCESS);
         }
         ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        ASSERT_OK(nftw(ext4_base, remove_entry, 16, FTW_DEPTH | FTW_PHYS));
+        test_rm_rf(ext4_base);
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 

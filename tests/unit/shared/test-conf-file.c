@@ -209,10 +209,7 @@ TEST(setup) {
 }
 
 TEST(teardown) {
-        char *cmd = strdup_printf("rm -rf '%s'", dir);
-
-        (void) !system(cmd);
-        free(cmd);
+        test_rm_rf(dir);
         free(dir);
 }
 

@@ -125,13 +125,13 @@ static inline int btrfs_test_main(const TestCase *cases, size_t n) {
         state_dir = strdup_printf("%s/state", fsdir);
         image = strdup_printf("%s/btrfs.img", workdir);
         if (make_image(image) < 0) {
-                test_remove_tree(workdir);
+                test_rm_rf(workdir);
                 fprintf(stderr, "mkfs.btrfs failed (is btrfs-progs installed?)\n");
                 return EXIT_FAILURE;
         }
         loop_fd = loop_attach(image);
         if (loop_fd < 0) {
-                test_remove_tree(workdir);
+                test_rm_rf(workdir);
                 fprintf(stderr, "skipping: no loop device available: %s\n", strerror(-loop_fd));
                 return EXIT_TEST_SKIP;
         }

@@ -8,13 +8,6 @@
 #include "strutil.h"
 #include "test-util.h"
 
-static inline void test_remove_tree(const char *path) {
-        char *cmd = strdup_printf("rm -rf --one-file-system '%s'", path);
-        ASSERT_TRUE(cmd);
-        (void) !system(cmd);
-        free(cmd);
-}
-
 /* Runs the cases in a child process, then removes `dir` whatever happened (an assertion
  * aborts the child, and atexit handlers would not run). Returns the child's exit code. */
 static inline int test_run_forked(const TestCase *cases, size_t n, const char *dir) {
@@ -30,7 +23,7 @@ static inline int test_run_forked(const TestCase *cases, size_t n, const char *d
                 _exit(r);
         }
         ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        test_remove_tree(dir);
+        test_rm_rf(dir);
         if (WIFEXITED(status))
                 return WEXITSTATUS(status);
         fprintf(stderr, "test child died (status 0x%x)\n", status);
