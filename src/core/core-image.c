@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "core-internal.h"
 #include "log.h"
 #include "strutil.h"
@@ -278,15 +279,8 @@ static int collect_top(const ImageRecord *rec, void *userdata) {
 
         if (rec->top_owner != a->owner)
                 return 0;
-        if (a->n + 2 > a->allocated) {
-                size_t n = a->allocated ? a->allocated * 2 : 16;
-                char **t = realloc(a->tops, n * sizeof(char *));
-
-                if (!t)
-                        return -ENOMEM;
-                a->tops = t;
-                a->allocated = n;
-        }
+        if (GREEDY_REALLOC(a->tops, a->allocated, a->n + 2, 16) < 0)
+                return -ENOMEM;
         a->tops[a->n] = strdup(rec->top);
         if (!a->tops[a->n])
                 return -ENOMEM;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "core-internal.h"
 #include "filter.h"
 #include "strutil.h"
@@ -63,14 +64,8 @@ static int list_take(ListArgs *a, const SnapshotInfo *info) {
                 a->more = true;
                 return 1; /* stops the walk */
         }
-        if (a->list->n == a->allocated) {
-                size_t n = a->allocated ? a->allocated * 2 : 64;
-                SnapshotInfo *items = realloc(a->list->items, n * sizeof(SnapshotInfo));
-                if (!items)
-                        return -ENOMEM;
-                a->list->items = items;
-                a->allocated = n;
-        }
+        if (GREEDY_REALLOC(a->list->items, a->allocated, a->list->n + 1, 64) < 0)
+                return -ENOMEM;
         item = &a->list->items[a->list->n];
         *item = *info;
         item->labels = LABELS_NULL;

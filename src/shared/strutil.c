@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc-util.h"
 #include "strutil.h"
 
 char **strv_free(char **l) {
@@ -50,15 +51,8 @@ int strv_extend(char ***l, const char *value) {
 
 /* Takes value. */
 static int strv_builder_push(StrvBuilder *b, char *value) {
-        if (b->n + 1 >= b->allocated) {
-                size_t a = b->allocated ? b->allocated * 2 : 16;
-                char **c = realloc(b->l, a * sizeof(char *));
-
-                if (!c)
-                        return -ENOMEM;
-                b->l = c;
-                b->allocated = a;
-        }
+        if (GREEDY_REALLOC(b->l, b->allocated, b->n + 2, 16) < 0)
+                return -ENOMEM;
         b->l[b->n++] = value;
         b->l[b->n] = NULL;
         return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "alloc-util.h"
 #include "dir-util.h"
 #include "tree-walk.h"
 
@@ -93,18 +94,8 @@ static int read_names(int fd, char **ret, size_t *ret_size) {
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
                 len = strlen(de->d_name) + 1;
-                if (size + len > allocated) {
-                        size_t n = allocated ? allocated * 2 : 4096;
-                        char *p;
-
-                        while (n < size + len)
-                                n *= 2;
-                        p = realloc(buf, n);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                        allocated = n;
-                }
+                if (GREEDY_REALLOC(buf, allocated, size + len, 4096) < 0)
+                        return -ENOMEM;
                 memcpy(buf + size, de->d_name, len);
                 size += len;
         }
@@ -117,17 +108,10 @@ static int read_names(int fd, char **ret, size_t *ret_size) {
 static int push(Walk *w, Side side[2], const char *name, const struct stat *st) {
         Level *l;
 
-        if (w->n == w->allocated) {
-                size_t n = w->allocated ? w->allocated * 2 : 64;
-                Level *levels = realloc(w->levels, n * sizeof(Level));
-
-                if (!levels) {
-                        for (size_t s = 0; w->n > 0 && s < w->n_sides; s++)
-                                safe_close(side[s].fd); /* the root's are borrowed */
-                        return -ENOMEM;
-                }
-                w->levels = levels;
-                w->allocated = n;
+        if (GREEDY_REALLOC(w->levels, w->allocated, w->n + 1, 64) < 0) {
+                for (size_t s = 0; w->n > 0 && s < w->n_sides; s++)
+                        safe_close(side[s].fd); /* the root's are borrowed */
+                return -ENOMEM;
         }
         l = &w->levels[w->n++];
         *l = (Level) { .side = { side[0], side[1] }, .st = *st, .name = name };

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "filter-regex-internal.h"
 #include "macro.h"
 
@@ -52,14 +53,8 @@ void rune_set_clear(RuneSet *s) {
 }
 
 int rune_set_add(RuneSet *s, uint32_t lo, uint32_t hi) {
-        if (s->n == s->allocated) {
-                size_t n = s->allocated ? s->allocated * 2 : 4;
-                RuneRange *a = realloc(s->ranges, n * sizeof *a);
-                if (!a)
-                        return -ENOMEM;
-                s->ranges = a;
-                s->allocated = n;
-        }
+        if (GREEDY_REALLOC(s->ranges, s->allocated, s->n + 1, 4) < 0)
+                return -ENOMEM;
         s->ranges[s->n++] = (RuneRange) { lo, hi };
         return 0;
 }

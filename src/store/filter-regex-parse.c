@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "filter-regex-internal.h"
 #include "macro.h"
 
@@ -63,16 +64,10 @@ void regex_tree_clear(RegexTree *t) {
 static int node_new(Parser *p, RegexNodeType type, size_t *ret) {
         RegexTree *t = p->t;
 
-        if (t->n_nodes == t->allocated_nodes) {
-                size_t n = t->allocated_nodes ? t->allocated_nodes * 2 : 16;
-                RegexNode *a = realloc(t->nodes, n * sizeof *a);
-                if (!a)
-                        return -ENOMEM;
-                t->nodes = a;
-                t->allocated_nodes = n;
-                if (t->n_nodes == 0)
-                        t->nodes[t->n_nodes++] = (RegexNode) {};
-        }
+        if (GREEDY_REALLOC(t->nodes, t->allocated_nodes, t->n_nodes + (t->n_nodes == 0) + 1, 16) < 0)
+                return -ENOMEM;
+        if (t->n_nodes == 0)
+                t->nodes[t->n_nodes++] = (RegexNode) {};
         t->nodes[t->n_nodes] = (RegexNode) { .type = type };
         *ret = t->n_nodes++;
         return 0;
@@ -85,15 +80,8 @@ static int node_class(Parser *p, RuneSet *set, bool negate, size_t *ret) {
 
         if (negate)
                 r = rune_set_negate(set);
-        if (r >= 0 && t->n_classes == t->allocated_classes) {
-                size_t n = t->allocated_classes ? t->allocated_classes * 2 : 8;
-                RuneSet *a = realloc(t->classes, n * sizeof *a);
-                if (a) {
-                        t->classes = a;
-                        t->allocated_classes = n;
-                } else
-                        r = -ENOMEM;
-        }
+        if (r >= 0)
+                r = GREEDY_REALLOC(t->classes, t->allocated_classes, t->n_classes + 1, 8);
         if (r >= 0)
                 r = node_new(p, NODE_CLASS, ret);
         if (r < 0) {

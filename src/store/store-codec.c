@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "store-internal.h"
 
 static bool kind_is_valid(SnapshotKind k) {
@@ -22,15 +23,9 @@ void buf_done(Buf *b) {
 static void buf_put(Buf *b, const void *p, size_t n) {
         if (b->oom)
                 return;
-        if (b->n + n > b->cap) {
-                size_t cap = MAX(b->cap * 2, b->n + n + 64);
-                uint8_t *d = realloc(b->data, cap);
-                if (!d) {
-                        b->oom = true;
-                        return;
-                }
-                b->data = d;
-                b->cap = cap;
+        if (GREEDY_REALLOC(b->data, b->cap, b->n + n, 64) < 0) {
+                b->oom = true;
+                return;
         }
         memcpy(b->data + b->n, p, n);
         b->n += n;

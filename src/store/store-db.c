@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "store-internal.h"
 
 int record_fail(Error *e, int r, const char *name) {
@@ -269,15 +270,8 @@ int record_to_info(StoreTxn *t, const Record *rec, SnapshotInfo *ret) {
 }
 
 int id_list_add(IdList *l, uint64_t id) {
-        if (l->n == l->cap) {
-                size_t cap = MAX(l->cap * 2, 16u);
-                uint64_t *a = realloc(l->ids, cap * sizeof(uint64_t));
-
-                if (!a)
-                        return -ENOMEM;
-                l->ids = a;
-                l->cap = cap;
-        }
+        if (GREEDY_REALLOC(l->ids, l->cap, l->n + 1, 16) < 0)
+                return -ENOMEM;
         l->ids[l->n++] = id;
         return 0;
 }
