@@ -51,6 +51,32 @@ static inline void test_core_teardown(Core *c, char *dir) {
         free(dir);
 }
 
+/* Runs the cases of a test that mounts what the core gives: in a private mount namespace,
+ * with *dir a scratch directory, *mnt its empty subdirectory "mnt" and *core a core on
+ * *dir, all gone afterwards. Skips without root or mount namespaces, saying that what
+ * needs them. */
+static inline int test_core_run_mounted(const char *what, const TestCase *cases, size_t n, char **dir, char **mnt,
+                                        Core **core) {
+        int r;
+
+        if (!test_enter_private_mount_ns()) {
+                fprintf(stderr, "%s needs root and mount namespaces\n", what);
+                return EXIT_TEST_SKIP;
+        }
+        *dir = test_mkdtemp();
+        *mnt = strdup_printf("%s/mnt", *dir);
+        ASSERT_OK(mkdir(*mnt, 0755));
+        *core = test_core_new(*dir, 0);
+
+        r = test_run_all(cases, n);
+
+        core_free(*core);
+        test_rm_rf(*dir);
+        free(*mnt);
+        free(*dir);
+        return r;
+}
+
 /* Commits name (on parent; NULL: none) in ns, through an active snapshot of its own. */
 static inline void test_core_commit(CoreSnapshotter *s, uid_t ns, const char *name, const char *parent) {
         char *key = strdup_printf("%s-active", name);

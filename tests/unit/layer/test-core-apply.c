@@ -329,22 +329,6 @@ int main(void) {
                 TEST_ENTRY(apply_builds_beside_the_data),
                 TEST_ENTRY(helper_internal_failure_stays_internal),
         };
-        int r;
 
-        if (!test_enter_private_mount_ns()) {
-                fprintf(stderr, "core_apply needs root and mount namespaces\n");
-                return EXIT_TEST_SKIP;
-        }
-        dir = test_mkdtemp();
-        mnt = strdup_printf("%s/mnt", dir);
-        ASSERT_OK(mkdir(mnt, 0755));
-        core = test_core_new(dir, 0);
-
-        r = test_run_all(cases, ELEMENTSOF(cases));
-
-        core_free(core);
-        test_rm_rf(dir);
-        free(mnt);
-        free(dir);
-        return r;
+        return test_core_run_mounted("core_apply", cases, ELEMENTSOF(cases), &dir, &mnt, &core);
 }

@@ -380,22 +380,6 @@ int main(void) {
                 TEST_ENTRY(rebase_refusals),
                 TEST_ENTRY(rebase_commit_walks_only_what_apply_marked),
         };
-        int r;
 
-        if (!test_enter_private_mount_ns()) {
-                fprintf(stderr, "rebase needs root and mount namespaces\n");
-                return EXIT_TEST_SKIP;
-        }
-        dir = test_mkdtemp();
-        mnt = strdup_printf("%s/mnt", dir);
-        ASSERT_OK(mkdir(mnt, 0755));
-        core = test_core_new(dir, 0);
-
-        r = test_run_all(cases, ELEMENTSOF(cases));
-
-        core_free(core);
-        test_rm_rf(dir);
-        free(mnt);
-        free(dir);
-        return r;
+        return test_core_run_mounted("rebase", cases, ELEMENTSOF(cases), &dir, &mnt, &core);
 }
