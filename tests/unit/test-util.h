@@ -59,6 +59,15 @@
                 }                                                                          \
         } while (0)
 
+/* Waits for cond, checked every 100 ms for up to 60 s (a loaded machine is slow; a
+ * condition that never comes fails the case); aborts when it never held. */
+#define ASSERT_EVENTUALLY(cond)                                                            \
+        do {                                                                               \
+                for (unsigned _w = 0; _w < 600 && !(cond); _w++)                           \
+                        usleep(100 * 1000);                                                \
+                ASSERT_TRUE(cond);                                                         \
+        } while (0)
+
 /* A new directory /tmp/lamina-test-XXXXXX; the caller frees the name. */
 static inline char *test_mkdtemp(void) {
         char *d = strdup("/tmp/lamina-test-XXXXXX");

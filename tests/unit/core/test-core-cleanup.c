@@ -227,9 +227,7 @@ TEST(cleanup_holds_the_write_lock_for_a_page_of_orphans_at_a_time) {
         ASSERT_TRUE(!entry_exists(dir, "new-crashed") && !entry_exists(dir, "stale-7-1"));
 
         /* nothing left to free: no write transaction at all */
-        for (unsigned i = 0; i < 600 && core_reclaim_pending(c); i++)
-                usleep(100 * 1000);
-        ASSERT_TRUE(!core_reclaim_pending(c));
+        ASSERT_EVENTUALLY(!core_reclaim_pending(c));
         counters_reset();
         ASSERT_OK(core_cleanup(s, 0, &reclaimed, &e));
         ASSERT_TRUE(atomic_load(&write_txns) == 0);
@@ -267,9 +265,7 @@ TEST(start_searches_for_orphans_in_the_background) {
         ASSERT_TRUE(reads < 64);
 
         s = core_snapshotter_by_name(c, "overlayfs");
-        for (unsigned i = 0; i < 600 && core_reclaim_pending(c); i++)
-                usleep(100 * 1000);
-        ASSERT_TRUE(!core_reclaim_pending(c));
+        ASSERT_EVENTUALLY(!core_reclaim_pending(c));
         ASSERT_TRUE(!entry_exists(dir, "1000") && !entry_exists(dir, "3001") && entry_exists(dir, "2999"));
 
         ASSERT_OK(core_prepare(s, 0, "a", NULL, NULL, NULL, &e));
@@ -315,9 +311,7 @@ TEST(cleanups_of_many_callers_share_one_search) {
         ASSERT_OK(mkdir(test_path(dir, "state/overlayfs/snapshots/new-crashed"), 0700) < 0 ? -errno : 0);
         c = test_core_new(dir, 0);
         s = core_snapshotter_by_name(c, "overlayfs");
-        for (unsigned i = 0; i < 600 && core_reclaim_pending(c); i++)
-                usleep(100 * 1000);
-        ASSERT_TRUE(!core_reclaim_pending(c));
+        ASSERT_EVENTUALLY(!core_reclaim_pending(c));
 
         pthread_mutex_lock(&gate_lock);
         gate_armed = gate_closed = true;

@@ -251,9 +251,7 @@ static inline void chain_remove_all(Chain *c, const char *state_dir) {
         for (const char *const *k = (const char *const[]) { "l3", "v0", "v1", "v2", "c2", "c1", NULL }; *k; k++)
                 chain_remove(c, *k);
         /* Remove frees the data in the background, without a Cleanup (bounded wait: 60 s). */
-        for (int i = 0; i < 6000 && dir_entries(snapshots) > 0; i++)
-                usleep(10 * 1000);
-        ASSERT_TRUE(dir_entries(snapshots) == 0);
+        ASSERT_EVENTUALLY(dir_entries(snapshots) == 0);
         e = ERROR_NULL;
         /* Cleanup reports what root's Removes freed since its last Cleanup. */
         ASSERT_OK(core_cleanup(c->s, 0, &reclaimed, &e));

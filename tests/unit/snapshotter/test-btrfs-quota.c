@@ -8,8 +8,31 @@
 #include "chain-test.h"
 
 /* Quotas on, and the rescan that enabling starts done (until then no new subvolume joins a
- * qgroup: the counts are not up to date). */
-#define ENABLE_QUOTAS "btrfs quota enable '%s' && btrfs quota rescan -W '%s' >/dev/null"
+ * qgroup: the counts are not up to date). False (the case is skipped, saying so) where they
+ * cannot be enabled. */
+static bool quotas_enable(void) {
+        _cleanup_free_ char *enable = strdup_printf(
+                "btrfs quota enable '%s' && btrfs quota rescan -W '%s' >/dev/null", fsdir, fsdir);
+
+        if (system(enable) == 0)
+                return true;
+        printf("# skipped: btrfs quotas cannot be enabled here\n");
+        return false;
+}
+
+static void quotas_disable(void) {
+        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
+
+        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+}
+
+/* The qgroup of uid's snapshots as `btrfs qgroup show` names it ("1/<id>"). */
+static const char *user_group(uid_t uid) {
+        static char buf[64];
+
+        snprintf(buf, sizeof buf, "1/%" PRIu64, quota_user_qgroup(uid) & ((UINT64_C(1) << 48) - 1));
+        return buf;
+}
 
 /* n MiB of data that does not compress into the snapshot key of ns. */
 static void write_mib(CoreSnapshotter *s, uid_t ns, const char *key, const char *name, size_t n) {
@@ -34,15 +57,12 @@ static void write_mib(CoreSnapshotter *s, uid_t ns, const char *key, const char 
 /* With quotas on, a snapshot's usage is what it holds alone: not the extents it shares
  * with its parent (a walk would count those again). */
 TEST(usage_from_qgroups_excludes_the_parent) {
-        _cleanup_free_ char *enable = strdup_printf(ENABLE_QUOTAS, fsdir, fsdir);
-        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
         Core *c = core_on_btrfs();
         CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
         uint64_t size, inodes;
         Error e = ERROR_NULL;
 
-        if (system(enable) != 0) {
-                printf("# skipped: btrfs quotas cannot be enabled here\n");
+        if (!quotas_enable()) {
                 core_free(c);
                 return;
         }
@@ -64,7 +84,7 @@ TEST(usage_from_qgroups_excludes_the_parent) {
 
         ASSERT_OK(core_remove(s, 0, "q-child", &e));
         ASSERT_OK(core_remove(s, 0, "q-base", &e));
-        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+        quotas_disable();
         core_free(c);
 }
 
@@ -139,30 +159,139 @@ static int quota_consistent(void) {
         return r;
 }
 
+static bool in_group(CoreSnapshotter *s, uid_t ns, const char *key, const char *group) {
+        char max_excl[32], parent[64];
+
+        return snapshot_qgroup(s, ns, key, max_excl, parent) && streq(parent, group);
+}
+
+/* The exclusive limit on snapshot key of ns, 0 if it has none. */
+static uint64_t snapshot_limit(CoreSnapshotter *s, uid_t ns, const char *key) {
+        char max_excl[32], parent[64];
+
+        ASSERT_TRUE(snapshot_qgroup(s, ns, key, max_excl, parent));
+        return strtoull(max_excl, NULL, 10);
+}
+
+/* A snapshot of uid 1000 on root's layer: in no group, limited by itself to what the
+ * quota leaves. */
+static void limited_by_itself(CoreSnapshotter *s, const char *key, const QuotaLimits *l) {
+        uint64_t limit = snapshot_limit(s, 1000, key);
+
+        ASSERT_TRUE(in_group(s, 1000, key, "-"));
+        ASSERT_TRUE(limit > 0 && limit <= l->max[QUOTA_BYTES]);
+}
+
+/* No limit is no limit (not 0), and is set from outside a qgroup that is full. */
+static void no_limit_is_not_zero(void) {
+        const char *group = user_group(1000);
+        char max_excl[32], parent[64];
+        int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(btrfs_qgroup_limit_exclusive(fd, quota_user_qgroup(1000), 0));
+        ASSERT_TRUE(qgroup_row(group, max_excl, parent) && streq(max_excl, "0"));
+        ASSERT_OK(btrfs_qgroup_limit_exclusive(fd, quota_user_qgroup(1000), UINT64_MAX));
+        ASSERT_TRUE(qgroup_row(group, max_excl, parent) && streq(max_excl, "none"));
+        close(fd);
+}
+
+/* What laminad must never do, and detects if a write races it: a snapshot of root's layer
+ * (root_key) made to join the user's qgroup stops the kernel counting until a rescan. Then,
+ * until the kernel has dropped that subvolume, the user's qgroup shares its extents with
+ * root_key: waits for that, and for the counts to be committed. */
+static void joining_from_roots_layer_stops_counting(CoreSnapshotter *s, const char *root_key) {
+        _cleanup_free_ char *snapshots = strdup_printf("%s/btrfs/snapshots", state_dir);
+        _cleanup_free_ char *wait_dropped = strdup_printf("btrfs subvolume sync '%s' >/dev/null", fsdir);
+        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+        _cleanup_free_ char *name = NULL;
+        Error e = ERROR_NULL;
+        uint64_t rfer, excl;
+        char idname[32];
+        int fd = open(snapshots, O_RDONLY | O_DIRECTORY | O_CLOEXEC), src, fs;
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(core_stat(s, 0, root_key, &info, &e));
+        snprintf(idname, sizeof idname, "%" PRIu64, info.id);
+        src = openat(fd, idname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(src >= 0);
+        ASSERT_OK(btrfs_subvol_make_temp(fd, "race-", src, false, quota_user_qgroup(1000), &name));
+        ASSERT_TRUE(btrfs_quota_consistent(fd) == 0);
+        ASSERT_OK(btrfs_quota_rescan(fd));
+        ASSERT_EVENTUALLY(quota_consistent() == 1);
+        ASSERT_OK(btrfs_subvol_destroy_at(fd, name));
+        close(src);
+        close(fd);
+
+        fs = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(fs >= 0);
+        ASSERT_OK(system(wait_dropped) == 0 ? 0 : -EIO);
+        ASSERT_OK(syncfs(fs) < 0 ? -errno : 0);
+        ASSERT_OK(btrfs_qgroup_usage(fs, quota_user_qgroup(1000), &rfer, &excl));
+        ASSERT_TRUE(rfer == excl);
+        close(fs);
+}
+
+/* The figures laminad checks are those of the last commit: a file cloned in from outside
+ * the qgroup (from outside_key, on root's layer, into own_key) just before a Prepare on
+ * base_key passes the check and makes the kernel stop counting (no periodic commit
+ * between). laminad starts a rescan; the user's later snapshots of its own ones, which
+ * could neither join nor stay out without the same, are refused, also after a restart (of
+ * *c); one on root's layer (root_key) is still made, outside. */
+static void clone_from_outside_starts_a_rescan(Core **c, const char *outside_key, const char *own_key,
+                                               const char *base_key, const char *root_key) {
+        _cleanup_free_ char *remount = strdup_printf("mount -o remount,commit=3600 '%s'", fsdir);
+        _cleanup_free_ char *bar = strdup_printf(
+                "1/%" PRIu64, (quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1)) + (UINT64_C(1) << 32));
+        CoreSnapshotter *s = core_snapshotter_by_name(*c, "btrfs");
+        char max_excl[32], parent[64];
+        Error e = ERROR_NULL;
+        int from, to;
+
+        write_mib(s, 1000, outside_key, "outside", 1);
+        ASSERT_OK(system(remount) == 0 ? 0 : -EIO);
+        from = open(data_path(s, 1000, outside_key, "outside"), O_RDONLY | O_CLOEXEC);
+        to = open(data_path(s, 1000, own_key, "cloned"), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        ASSERT_TRUE(from >= 0 && to >= 0);
+        ASSERT_OK(ioctl(to, FICLONE, from) < 0 ? -errno : 0);
+        close(from);
+        close(to);
+        ASSERT_OK(core_prepare(s, 1000, "j-e", base_key, NULL, NULL, &e));
+        ASSERT_TRUE(qgroup_row(bar, max_excl, parent));
+        ASSERT_EVENTUALLY(quota_consistent() == 1);
+
+        core_free(*c);
+        *c = core_on_btrfs();
+        s = core_snapshotter_by_name(*c, "btrfs");
+        ASSERT_TRUE(core_prepare(s, 1000, "j-f", base_key, NULL, NULL, &e) == -ENOTEMPTY);
+        printf("# %s\n", e.message);
+        e = ERROR_NULL;
+        ASSERT_OK(core_prepare(s, 1000, "j-g", root_key, NULL, NULL, &e));
+        ASSERT_TRUE(in_group(s, 1000, "j-g", "-"));
+        ASSERT_TRUE(quota_consistent() == 1);
+        ASSERT_OK(core_remove(s, 1000, "j-g", &e));
+        ASSERT_OK(core_remove(s, 1000, "j-e", &e));
+}
+
 /* With quotas on, a user's snapshots join its qgroup when they are made, which carries the
  * user's limit (Bytes=, 25% of the filesystem by default); a snapshot of root's layer
  * cannot join without a rescan of all quotas and is limited by itself instead. Root's
  * snapshots join nothing and have no limit. */
 TEST(snapshots_join_their_owners_qgroup) {
-        _cleanup_free_ char *enable = strdup_printf(ENABLE_QUOTAS, fsdir, fsdir);
-        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
-        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
+        const char *group = user_group(1000);
         char max_excl[32], parent[64];
         Core *c;
         CoreSnapshotter *s;
         QuotaLimits l;
         Error e = ERROR_NULL;
 
-        if (system(enable) != 0) {
-                printf("# skipped: btrfs quotas cannot be enabled here\n");
+        if (!quotas_enable())
                 return;
-        }
         c = core_on_btrfs(); /* sees quotas on */
         s = core_snapshotter_by_name(c, "btrfs");
         ASSERT_OK(core_prepare(s, 1000, "j-a", NULL, NULL, NULL, &e));
-        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-a", max_excl, parent));
-        ASSERT_STREQ(parent, group);
-        ASSERT_STREQ(max_excl, "none");
+        ASSERT_TRUE(in_group(s, 1000, "j-a", group));
+        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-a", max_excl, parent) && streq(max_excl, "none"));
         core_quota_limits(c, 1000, &l);
         ASSERT_TRUE(qgroup_row(group, max_excl, parent));
         ASSERT_TRUE(strtoull(max_excl, NULL, 10) == l.max[QUOTA_BYTES]);
@@ -172,122 +301,29 @@ TEST(snapshots_join_their_owners_qgroup) {
         ASSERT_TRUE(core_commit_quick(s, 1000, "j-base", "j-a", NULL, &e) == -EWOULDBLOCK && e.code == 0);
         ASSERT_OK(core_commit(s, 1000, "j-base", "j-a", NULL, &e));
         ASSERT_OK(core_prepare(s, 1000, "j-b", "j-base", NULL, NULL, &e));
-        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-b", max_excl, parent));
-        ASSERT_STREQ(parent, group);
+        ASSERT_TRUE(in_group(s, 1000, "j-b", group));
         ASSERT_OK(core_view(s, 1000, "j-v", "j-base", NULL, NULL, &e));
-        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-v", max_excl, parent));
-        ASSERT_STREQ(parent, group);
+        ASSERT_TRUE(in_group(s, 1000, "j-v", group));
 
         /* root's layer: root's snapshots are in no group; the user's snapshot on it is
          * limited by itself, to what the quota leaves. */
         ASSERT_OK(core_prepare(s, 0, "j-root-a", NULL, NULL, NULL, &e));
         ASSERT_OK(core_commit(s, 0, "j-root", "j-root-a", NULL, &e));
-        ASSERT_TRUE(snapshot_qgroup(s, 0, "j-root", max_excl, parent));
-        ASSERT_STREQ(parent, "-");
+        ASSERT_TRUE(in_group(s, 0, "j-root", "-"));
         ASSERT_OK(core_prepare(s, 1000, "j-c", "j-root", NULL, NULL, &e));
-        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-c", max_excl, parent));
-        ASSERT_STREQ(parent, "-");
-        ASSERT_TRUE(strtoull(max_excl, NULL, 10) > 0 && strtoull(max_excl, NULL, 10) <= l.max[QUOTA_BYTES]);
-        /* The kernel kept counting all along. */
-        /* An Apply's new subvolume is charged as the one it replaces. */
+        limited_by_itself(s, "j-c", &l);
+        /* An Apply's new subvolume is charged as the one it replaces; the kernel kept
+         * counting all along. */
         user_apply(s, "j-b", "jl1");
-        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-b", max_excl, parent));
-        ASSERT_STREQ(parent, group);
+        ASSERT_TRUE(in_group(s, 1000, "j-b", group));
         user_apply(s, "j-c", "jl2");
-        ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-c", max_excl, parent));
-        ASSERT_STREQ(parent, "-");
-        ASSERT_TRUE(strtoull(max_excl, NULL, 10) > 0 && strtoull(max_excl, NULL, 10) <= l.max[QUOTA_BYTES]);
+        limited_by_itself(s, "j-c", &l);
         ASSERT_TRUE(quota_consistent() == 1);
 
-        /* No limit is no limit (not 0), and is set from outside a qgroup that is full. */
-        {
-                int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-                ASSERT_TRUE(fd >= 0);
-                ASSERT_OK(btrfs_qgroup_limit_exclusive(fd, quota_user_qgroup(1000), 0));
-                ASSERT_TRUE(qgroup_row(group, max_excl, parent) && streq(max_excl, "0"));
-                ASSERT_OK(btrfs_qgroup_limit_exclusive(fd, quota_user_qgroup(1000), UINT64_MAX));
-                ASSERT_TRUE(qgroup_row(group, max_excl, parent) && streq(max_excl, "none"));
-                close(fd);
-        }
-
-        /* What laminad must never do, and detects if a write races it: a snapshot of root's
-         * layer made to join the user's qgroup stops the kernel counting until a rescan. */
-        {
-                _cleanup_free_ char *snapshots = strdup_printf("%s/btrfs/snapshots", state_dir);
-                _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-                _cleanup_free_ char *name = NULL;
-                char idname[32];
-                int fd = open(snapshots, O_RDONLY | O_DIRECTORY | O_CLOEXEC), src;
-
-                ASSERT_TRUE(fd >= 0);
-                ASSERT_OK(core_stat(s, 0, "j-root", &info, &e));
-                snprintf(idname, sizeof idname, "%" PRIu64, info.id);
-                src = openat(fd, idname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                ASSERT_TRUE(src >= 0);
-                ASSERT_OK(btrfs_subvol_make_temp(fd, "race-", src, false, quota_user_qgroup(1000), &name));
-                ASSERT_TRUE(btrfs_quota_consistent(fd) == 0);
-                ASSERT_OK(btrfs_quota_rescan(fd));
-                for (int i = 0; i < 600 && quota_consistent() != 1; i++)
-                        usleep(100 * 1000);
-                ASSERT_TRUE(quota_consistent() == 1);
-                ASSERT_OK(btrfs_subvol_destroy_at(fd, name));
-                close(src);
-                close(fd);
-        }
-        /* Until the kernel has dropped that subvolume, the user's qgroup shares its extents
-         * with j-root: wait for that, and for the counts to be committed. */
-        {
-                _cleanup_free_ char *wait_dropped = strdup_printf("btrfs subvolume sync '%s' >/dev/null", fsdir);
-                uint64_t rfer, excl;
-                int fd = open(fsdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-                ASSERT_TRUE(fd >= 0);
-                ASSERT_OK(system(wait_dropped) == 0 ? 0 : -EIO);
-                ASSERT_OK(syncfs(fd) < 0 ? -errno : 0);
-                ASSERT_OK(btrfs_qgroup_usage(fd, quota_user_qgroup(1000), &rfer, &excl));
-                ASSERT_TRUE(rfer == excl);
-                close(fd);
-        }
-
-        /* The figures laminad checks are those of the last commit: a file cloned in from
-         * outside the qgroup (from j-c, on root's layer) just before a Prepare passes the
-         * check and makes the kernel stop counting (no periodic commit between). laminad
-         * starts a rescan; the user's later snapshots of its own ones, which could neither
-         * join nor stay out without the same, are refused, also after a restart; one on
-         * root's layer is still made, outside. */
-        {
-                _cleanup_free_ char *remount = strdup_printf("mount -o remount,commit=3600 '%s'", fsdir);
-                _cleanup_free_ char *bar = strdup_printf(
-                        "1/%" PRIu64, (quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1)) + (UINT64_C(1) << 32));
-                int from, to;
-
-                write_mib(s, 1000, "j-c", "outside", 1);
-                ASSERT_OK(system(remount) == 0 ? 0 : -EIO);
-                from = open(data_path(s, 1000, "j-c", "outside"), O_RDONLY | O_CLOEXEC);
-                to = open(data_path(s, 1000, "j-b", "cloned"), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-                ASSERT_TRUE(from >= 0 && to >= 0);
-                ASSERT_OK(ioctl(to, FICLONE, from) < 0 ? -errno : 0);
-                close(from);
-                close(to);
-                ASSERT_OK(core_prepare(s, 1000, "j-e", "j-base", NULL, NULL, &e));
-                ASSERT_TRUE(qgroup_row(bar, max_excl, parent));
-                for (int i = 0; i < 600 && quota_consistent() != 1; i++)
-                        usleep(100 * 1000);
-                ASSERT_TRUE(quota_consistent() == 1);
-                core_free(c);
-                c = core_on_btrfs();
-                s = core_snapshotter_by_name(c, "btrfs");
-                ASSERT_TRUE(core_prepare(s, 1000, "j-f", "j-base", NULL, NULL, &e) == -ENOTEMPTY);
-                printf("# %s\n", e.message);
-                e = ERROR_NULL;
-                ASSERT_OK(core_prepare(s, 1000, "j-g", "j-root", NULL, NULL, &e));
-                ASSERT_TRUE(snapshot_qgroup(s, 1000, "j-g", max_excl, parent));
-                ASSERT_STREQ(parent, "-");
-                ASSERT_TRUE(quota_consistent() == 1);
-                ASSERT_OK(core_remove(s, 1000, "j-g", &e));
-                ASSERT_OK(core_remove(s, 1000, "j-e", &e));
-        }
+        no_limit_is_not_zero();
+        joining_from_roots_layer_stops_counting(s, "j-root");
+        clone_from_outside_starts_a_rescan(&c, "j-c", "j-b", "j-base", "j-root");
+        s = core_snapshotter_by_name(c, "btrfs");
 
         ASSERT_OK(core_remove(s, 1000, "j-c", &e));
         ASSERT_OK(core_remove(s, 1000, "j-v", &e));
@@ -295,13 +331,7 @@ TEST(snapshots_join_their_owners_qgroup) {
         ASSERT_OK(core_remove(s, 1000, "j-base", &e));
         ASSERT_OK(core_remove(s, 0, "j-root", &e));
         core_free(c);
-        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
-}
-
-static bool in_group(CoreSnapshotter *s, uid_t ns, const char *key, const char *group) {
-        char max_excl[32], parent[64];
-
-        return snapshot_qgroup(s, ns, key, max_excl, parent) && streq(parent, group);
+        quotas_disable();
 }
 
 static bool migrated(CoreSnapshotter *s, const char *group) {
@@ -316,14 +346,10 @@ static bool migrated(CoreSnapshotter *s, const char *group) {
  * qgroups, has the kernel rescan what it cannot count in at once, and marks the quota tree
  * done. Root's stay out. */
 TEST(older_snapshots_join_their_owners_qgroup_at_start) {
-        _cleanup_free_ char *enable = strdup_printf(ENABLE_QUOTAS, fsdir, fsdir);
-        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
-        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
-        char max_excl[32], parent[64];
+        const char *group = user_group(1000);
         Core *c = core_on_btrfs();
         CoreSnapshotter *s = core_snapshotter_by_name(c, "btrfs");
         Error e = ERROR_NULL;
-        int i;
 
         ASSERT_OK(core_prepare(s, 1000, "o-base-a", NULL, NULL, NULL, &e));
         write_mib(s, 1000, "o-base-a", "big", 1);
@@ -331,23 +357,19 @@ TEST(older_snapshots_join_their_owners_qgroup_at_start) {
         ASSERT_OK(core_prepare(s, 1000, "o-a", "o-base", NULL, NULL, &e));
         ASSERT_OK(core_prepare(s, 0, "o-r", NULL, NULL, NULL, &e));
         core_free(c);
-        if (system(enable) != 0) {
-                printf("# skipped: btrfs quotas cannot be enabled here\n");
+        if (!quotas_enable())
                 return;
-        }
 
         c = core_on_btrfs();
         s = core_snapshotter_by_name(c, "btrfs");
-        for (i = 0; i < 600 && !migrated(s, group); i++)
-                usleep(100 * 1000);
-        ASSERT_TRUE(migrated(s, group));
-        ASSERT_TRUE(snapshot_qgroup(s, 0, "o-r", max_excl, parent) && streq(parent, "-"));
+        ASSERT_EVENTUALLY(migrated(s, group));
+        ASSERT_TRUE(in_group(s, 0, "o-r", "-"));
 
         ASSERT_OK(core_remove(s, 1000, "o-a", &e));
         ASSERT_OK(core_remove(s, 1000, "o-base", &e));
         ASSERT_OK(core_remove(s, 0, "o-r", &e));
         core_free(c);
-        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+        quotas_disable();
 }
 
 /* A core on the test filesystem whose non-root users have Bytes=mib MiB. */
@@ -372,38 +394,28 @@ static bool group_limit_is(const char *group, uint64_t bytes) {
 
 /* A changed quota holds from the next start on, before the user calls again. */
 TEST(group_limits_follow_the_configuration_at_start) {
-        _cleanup_free_ char *enable = strdup_printf(ENABLE_QUOTAS, fsdir, fsdir);
-        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
-        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
+        const char *group = user_group(1000);
         Error e = ERROR_NULL;
         Core *c;
-        int i;
 
-        if (system(enable) != 0) {
-                printf("# skipped: btrfs quotas cannot be enabled here\n");
+        if (!quotas_enable())
                 return;
-        }
         c = core_with_bytes(64);
         ASSERT_OK(core_prepare(core_snapshotter_by_name(c, "btrfs"), 1000, "l-a", NULL, NULL, NULL, &e));
         ASSERT_TRUE(group_limit_is(group, UINT64_C(64) << 20));
         core_free(c);
 
         c = core_with_bytes(32);
-        for (i = 0; i < 600 && !group_limit_is(group, UINT64_C(32) << 20); i++)
-                usleep(100 * 1000);
-        ASSERT_TRUE(group_limit_is(group, UINT64_C(32) << 20));
+        ASSERT_EVENTUALLY(group_limit_is(group, UINT64_C(32) << 20));
         ASSERT_OK(core_remove(core_snapshotter_by_name(c, "btrfs"), 1000, "l-a", &e));
         core_free(c);
-        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+        quotas_disable();
 }
 
 /* Simple quotas (Linux 6.7) count each extent for the subvolume that wrote it and never go
  * stale: a snapshot of root's layer joins the user's qgroup too. */
 TEST(simple_quotas_count_every_snapshot_in) {
-        _cleanup_free_ char *disable = strdup_printf("btrfs quota disable '%s'", fsdir);
-        _cleanup_free_ char *group = strdup_printf("1/%" PRIu64, quota_user_qgroup(1000) & ((UINT64_C(1) << 48) - 1));
         struct btrfs_ioctl_quota_ctl_args args = { .cmd = 4 /* BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA */ };
-        char max_excl[32], parent[64];
         Error e = ERROR_NULL;
         CoreSnapshotter *s;
         Core *c;
@@ -423,15 +435,14 @@ TEST(simple_quotas_count_every_snapshot_in) {
         write_mib(s, 0, "s-root-a", "big", 1);
         ASSERT_OK(core_commit(s, 0, "s-root", "s-root-a", NULL, &e));
         ASSERT_OK(core_prepare(s, 1000, "s-a", "s-root", NULL, NULL, &e));
-        ASSERT_TRUE(snapshot_qgroup(s, 1000, "s-a", max_excl, parent));
-        ASSERT_STREQ(parent, group);
+        ASSERT_TRUE(in_group(s, 1000, "s-a", user_group(1000)));
         ASSERT_TRUE(quota_consistent() == 1);
 
         ASSERT_OK(core_remove(s, 1000, "s-a", &e));
         ASSERT_OK(core_remove(s, 0, "s-root", &e));
         core_free(c);
         close(fd);
-        ASSERT_OK(system(disable) == 0 ? 0 : -EIO);
+        quotas_disable();
 }
 
 int main(void) {
