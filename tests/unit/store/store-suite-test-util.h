@@ -22,6 +22,19 @@ static inline void base_populate(Store *s) {
         ASSERT_TRUE(t_create(s, SNAPSHOT_VIEW, "view-2", "committed-2", NULL) == 7);
 }
 
+/* A case that starts from base_populate (containerd's makeTest(t, name, basePopulate, fn)):
+ * its body runs with s a fresh store holding the base snapshots, removed afterwards. */
+#define TEST_ON_BASE(n)                                                                    \
+        static void base_case_##n(Store *s);                                               \
+        TEST(n) {                                                                          \
+                TestStore ts;                                                              \
+                                                                                           \
+                base_populate(test_store_new(&ts, 0));                                     \
+                base_case_##n(ts.store);                                                   \
+                test_store_done(&ts);                                                      \
+        }                                                                                  \
+        static void base_case_##n(Store *s)
+
 static const struct {
         const char *name, *parent;
         SnapshotKind kind;

@@ -5,12 +5,9 @@
 #include "store-suite-test-util.h"
 
 /* Children of an active snapshot that gets committed keep pointing at it (same ID). */
-TEST(commit_keeps_child_links) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(commit_keeps_child_links) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
 
-        base_populate(s);
         ASSERT_TRUE(t_create(s, SNAPSHOT_ACTIVE, "c3-tmp", "committed-2", NULL) == 8);
         ASSERT_TRUE(t_commit(s, "c3-tmp", "committed-3", NULL) == 8);
         ASSERT_TRUE(t_create(s, SNAPSHOT_ACTIVE, "on-3", "committed-3", NULL) == 9);
@@ -18,12 +15,9 @@ TEST(commit_keeps_child_links) {
         ASSERT_STREQ(info.parent, "committed-3");
         ASSERT_ERR(t_remove(s, "committed-3", NULL, NULL), ENOTEMPTY);
         t_verify(s);
-        test_store_done(&ts);
 }
 
-TEST(update_fieldpaths) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(update_fieldpaths) {
         Labels l = LABELS_NULL, in = LABELS_NULL;
         char *paths12[] = { (char *) "labels.l1", (char *) "labels.l2", NULL };
         char *all[] = { (char *) "labels", NULL };
@@ -32,7 +26,6 @@ TEST(update_fieldpaths) {
         Op o;
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_OK(t_info(s, "active-2", &before, NULL));
 
         ASSERT_OK(labels_set(&in, "l1", "v1"));
@@ -95,7 +88,6 @@ TEST(update_fieldpaths) {
         }
         labels_clear(&l);
         labels_clear(&in);
-        test_store_done(&ts);
 }
 
 TEST(namespaces) {
@@ -187,17 +179,13 @@ static int stop_fn(const SnapshotInfo *info, void *userdata) {
         return -ECANCELED;
 }
 
-TEST(walk_callback_stops) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(walk_callback_stops) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_OK(store_read_begin(s, &t));
         ASSERT_ERR(store_walk(t, NULL, stop_fn, NULL, &e), ECANCELED);
         t = (store_read_end(t), NULL);
-        test_store_done(&ts);
 }
 
 /* One owner's walk reads only its own names: neighbours in uid order (and long names,

@@ -4,29 +4,20 @@
 #include "store-internal.h"
 #include "store-suite-test-util.h"
 
-TEST(GetInfo) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
-
-        base_populate(s);
+TEST_ON_BASE(GetInfo) {
         for (size_t i = 0; i < ELEMENTSOF(base_info); i++) {
                 _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
                 ASSERT_OK(t_info(s, base_info[i].name, &info, NULL));
                 assert_base_info(&info, i);
         }
-        test_store_done(&ts);
 }
 
-TEST(GetInfoNotExist) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(GetInfoNotExist) {
         SnapshotInfo info = {};
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_ERR(t_info(s, "active-not-exist", &info, &e), ENOENT);
         ASSERT_TRUE(e.code == ENOENT && strstr(e.message, "\"active-not-exist\""));
-        test_store_done(&ts);
 }
 
 TEST(GetInfoEmptyDB) {
@@ -38,12 +29,9 @@ TEST(GetInfoEmptyDB) {
         test_store_done(&ts);
 }
 
-TEST(Walk) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(Walk) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
 
-        base_populate(s);
         assert_walk(s, NULL, "active-1 active-2 active-3 committed-1 committed-2 view-1 view-2");
 
         /* Every walked info equals Stat's. */
@@ -54,10 +42,9 @@ TEST(Walk) {
                 assert_base_info(&info, i);
         }
         t = (store_read_end(t), NULL);
-        test_store_done(&ts);
 }
 
-TEST(GetSnapshot) {
+TEST_ON_BASE(GetSnapshot) {
         static const struct {
                 const char *name;
                 SnapshotKind kind;
@@ -71,10 +58,7 @@ TEST(GetSnapshot) {
                 { "view-1", SNAPSHOT_VIEW, 6, 0, {} },
                 { "view-2", SNAPSHOT_VIEW, 7, 2, { 2, 1 } },
         };
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
 
-        base_populate(s);
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_(snapshot_clear) Snapshot snap = {};
                 ASSERT_OK(t_snapshot(s, cases[i].name, &snap, NULL));
@@ -83,27 +67,19 @@ TEST(GetSnapshot) {
                 for (size_t j = 0; j < snap.n_parents; j++)
                         ASSERT_TRUE(snap.parent_ids[j] == cases[i].parents[j]);
         }
-        test_store_done(&ts);
 }
 
-TEST(GetSnapshotNotExist) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(GetSnapshotNotExist) {
         Snapshot snap = {};
 
-        base_populate(s);
         ASSERT_ERR(t_snapshot(s, "active-not-exist", &snap, NULL), ENOENT);
-        test_store_done(&ts);
 }
 
-TEST(GetSnapshotCommitted) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(GetSnapshotCommitted) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         _cleanup_(snapshot_clear) Snapshot snap = {};
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_ERR(t_snapshot(s, "committed-1", &snap, &e), EWRONGKIND);
         ASSERT_TRUE(strstr(e.message, "\"committed-1\""));
         /* store_get_chain takes any kind. */
@@ -111,7 +87,6 @@ TEST(GetSnapshotCommitted) {
         ASSERT_OK(store_get_chain(t, 0, "committed-2", &snap, NULL));
         ASSERT_TRUE(snap.id == 2 && snap.n_parents == 1 && snap.parent_ids[0] == 1);
         t = (store_read_end(t), NULL);
-        test_store_done(&ts);
 }
 
 TEST(GetSnapshotEmptyDB) {
@@ -168,31 +143,23 @@ TEST(CreateActiveNotExist) {
         test_store_done(&ts);
 }
 
-TEST(CreateActiveExist) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(CreateActiveExist) {
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_ERR(t_create(s, SNAPSHOT_ACTIVE, "active-1", NULL, &e), EEXIST);
         ASSERT_TRUE(strstr(e.message, "\"active-1\""));
         ASSERT_ERR(t_create(s, SNAPSHOT_ACTIVE, "committed-1", NULL, NULL), EEXIST);
         ASSERT_ERR(t_create(s, SNAPSHOT_VIEW, "view-1", "committed-1", NULL), EEXIST);
         /* The parent is checked before the key: a missing parent wins. */
         ASSERT_ERR(t_create(s, SNAPSHOT_ACTIVE, "active-1", "does-not-exist", NULL), ENOENT);
-        test_store_done(&ts);
 }
 
-TEST(CreateActiveFromActive) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(CreateActiveFromActive) {
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_ERR(t_create(s, SNAPSHOT_ACTIVE, "active-new", "active-1", &e), EINVAL);
         ASSERT_TRUE(strstr(e.message, "\"active-1\"") && strstr(e.message, "not committed"));
         ASSERT_ERR(t_create(s, SNAPSHOT_VIEW, "view-new", "view-1", NULL), EINVAL);
-        test_store_done(&ts);
 }
 
 TEST(Commit) {
@@ -217,60 +184,41 @@ TEST(Commit) {
         test_store_done(&ts);
 }
 
-TEST(CommitNotExist) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(CommitNotExist) {
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_ERR(t_commit(s, "active-not-exist", "committed-new", &e), ENOENT);
         ASSERT_TRUE(strstr(e.message, "\"active-not-exist\""));
-        test_store_done(&ts);
 }
 
-TEST(CommitExist) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(CommitExist) {
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_ERR(t_commit(s, "active-1", "committed-1", &e), EEXIST);
         ASSERT_TRUE(strstr(e.message, "\"committed-1\""));
         /* The name is checked first, even against the key itself and a missing key. */
         ASSERT_ERR(t_commit(s, "active-1", "active-1", NULL), EEXIST);
         ASSERT_ERR(t_commit(s, "missing", "view-1", NULL), EEXIST);
-        test_store_done(&ts);
 }
 
-TEST(CommitCommitted) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(CommitCommitted) {
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_ERR(t_commit(s, "committed-1", "committed-3", &e), EWRONGKIND);
         ASSERT_TRUE(strstr(e.message, "\"committed-1\"") && strstr(e.message, "not active"));
-        test_store_done(&ts);
 }
 
-TEST(CommitViewFails) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(CommitViewFails) {
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_ERR(t_commit(s, "view-1", "committed-3", &e), EWRONGKIND);
         ASSERT_TRUE(strstr(e.message, "\"view-1\""));
-        test_store_done(&ts);
 }
 
-TEST(Remove) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(Remove) {
         SnapshotInfo info = {};
         SnapshotKind kind;
 
-        base_populate(s);
         ASSERT_TRUE(t_remove(s, "view-1", &kind, NULL) == 6 && kind == SNAPSHOT_VIEW);
         ASSERT_TRUE(t_remove(s, "view-2", &kind, NULL) == 7 && kind == SNAPSHOT_VIEW);
         ASSERT_TRUE(t_remove(s, "active-3", &kind, NULL) == 5 && kind == SNAPSHOT_ACTIVE);
@@ -279,28 +227,20 @@ TEST(Remove) {
         /* The key is free again at once. */
         ASSERT_TRUE(t_create(s, SNAPSHOT_ACTIVE, "committed-2", "committed-1", NULL) == 8);
         t_verify(s);
-        test_store_done(&ts);
 }
 
-TEST(RemoveNotExist) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(RemoveNotExist) {
         Error e = ERROR_NULL;
 
-        base_populate(s);
         ASSERT_ERR(t_remove(s, "does-not-exist", NULL, &e), ENOENT);
         ASSERT_TRUE(strstr(e.message, "\"does-not-exist\""));
-        test_store_done(&ts);
 }
 
-TEST(RemoveWithChildren) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(RemoveWithChildren) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         Error e = ERROR_NULL;
         size_t n;
 
-        base_populate(s);
         ASSERT_ERR(t_remove(s, "committed-1", NULL, &e), ENOTEMPTY);
         ASSERT_STREQ(e.message, "snapshot \"committed-1\" has 2 children; remove them first");
         e = ERROR_NULL;
@@ -316,7 +256,6 @@ TEST(RemoveWithChildren) {
         ASSERT_OK(store_count_children(t, 3, &n));
         ASSERT_TRUE(n == 0);
         t = (store_read_end(t), NULL);
-        test_store_done(&ts);
 }
 
 TEST(ParentIDs) {
@@ -342,13 +281,10 @@ TEST(ParentIDs) {
 }
 
 /* We don't support WithParent on commit; commit keeps the parent the active had. */
-TEST(Rebase) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(Rebase) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         _cleanup_(snapshot_clear) Snapshot snap = {};
 
-        base_populate(s);
         ASSERT_TRUE(t_commit(s, "active-2", "committed-3", NULL) == 4);
         ASSERT_OK(t_info(s, "committed-3", &info, NULL));
         ASSERT_STREQ(info.parent, "committed-1");
@@ -356,7 +292,6 @@ TEST(Rebase) {
         ASSERT_OK(t_snapshot(s, "view-3", &snap, NULL));
         ASSERT_TRUE(snap.n_parents == 2 && snap.parent_ids[0] == 4 && snap.parent_ids[1] == 1);
         ASSERT_ERR(t_remove(s, "committed-1", NULL, NULL), ENOTEMPTY);
-        test_store_done(&ts);
 }
 
 typedef struct StatInWalk {
@@ -379,18 +314,14 @@ static int stat_in_walk_fn(const SnapshotInfo *info, void *userdata) {
         return 0;
 }
 
-TEST(StatInWalk) {
-        TestStore ts;
-        Store *s = test_store_new(&ts, 0);
+TEST_ON_BASE(StatInWalk) {
         _cleanup_(store_read_endp) StoreTxn *t = NULL;
         StatInWalk w = { .store = s };
 
-        base_populate(s);
         ASSERT_OK(store_read_begin(s, &t));
         ASSERT_OK(store_walk(t, NULL, stat_in_walk_fn, &w, NULL));
         ASSERT_TRUE(w.n == ELEMENTSOF(base_info));
         t = (store_read_end(t), NULL);
-        test_store_done(&ts);
 }
 
 TEST_MAIN(TEST_ENTRY(GetInfo), TEST_ENTRY(GetInfoNotExist), TEST_ENTRY(GetInfoEmptyDB), TEST_ENTRY(Walk),
