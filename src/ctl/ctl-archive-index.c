@@ -206,9 +206,10 @@ static int index_entry(ArchiveIndex *x, struct archive *a, struct archive_entry 
 
         if (!m.path)
                 return 0; /* no lookup can reach it */
-        if (archive_entry_hardlink(e) || archive_entry_filetype(e) == AE_IFLNK)
-                r = link_target(e, &m);
-        else if (archive_entry_filetype(e) == AE_IFREG) {
+        if (archive_entry_hardlink(e) || archive_entry_filetype(e) == AE_IFLNK) {
+                if (link_target(e, &m) < 0)
+                        r = ctl_fail(-ENOMEM, "out of memory");
+        } else if (archive_entry_filetype(e) == AE_IFREG) {
                 m.regular = true;
                 /* Its data is where the tar reader stands, unless compressed or sparse. */
                 if (in_place && archive_entry_size_is_set(e) && archive_entry_sparse_count(e) == 0 &&
@@ -222,7 +223,7 @@ static int index_entry(ArchiveIndex *x, struct archive *a, struct archive_entry 
                 r = member_add(x, &m, name);
         free(m.path);
         free(m.link);
-        return r == -ENOMEM ? ctl_fail(r, "out of memory") : r;
+        return r;
 }
 
 static int member_compare(const void *a, const void *b) {
