@@ -19,7 +19,10 @@ int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size, size_t
                         return -ENOMEM;
                 n *= 2;
         }
-        q = reallocarray(*p, n, size);
+        /* Checked here, not left to reallocarray(): the sanitizer's aborts instead of failing. */
+        if (size > 0 && n > SIZE_MAX / size)
+                return -ENOMEM;
+        q = realloc(*p, n * size);
         if (!q)
                 return -ENOMEM;
         *p = q;
