@@ -193,6 +193,16 @@ static void check_totals(Store *s) {
         t_verify(s);
 }
 
+/* The totals of uid 1001: n snapshots with label_bytes bytes of labels. */
+static void assert_totals_of_1001(Store *s, uint64_t n, uint64_t label_bytes) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        StoreOwnerTotals o;
+
+        ASSERT_OK(store_read_begin(s, &t));
+        ASSERT_OK(store_owner_totals(t, 1001, &o, NULL));
+        ASSERT_TRUE(o.snapshots == n && o.label_bytes == label_bytes);
+}
+
 TEST(totals_equal_a_recount_after_random_changes) {
         uint64_t st = seed_new("random changes");
         TestStore ts;
@@ -343,7 +353,6 @@ TEST(totals_are_counted_again_after_a_writer_that_did_not_keep_them) {
         TestStore ts;
         Store *s = test_store_new(&ts, 0);
         Labels l = LABELS_NULL;
-        StoreOwnerTotals o;
 
         ASSERT_OK(labels_set(&l, "key", "value"));
         ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "a", 0, NULL, &l, NULL) > 0);
@@ -353,13 +362,7 @@ TEST(totals_are_counted_again_after_a_writer_that_did_not_keep_them) {
         ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
         s = ts.store;
         check_totals(s);
-        {
-                _cleanup_(store_read_endp) StoreTxn *t = NULL;
-
-                ASSERT_OK(store_read_begin(s, &t));
-                ASSERT_OK(store_owner_totals(t, 1001, &o, NULL));
-                ASSERT_TRUE(o.snapshots == 2 && o.label_bytes == 2 * (strlen("key") + strlen("value")));
-        }
+        assert_totals_of_1001(s, 2, 2 * (strlen("key") + strlen("value")));
         labels_clear(&l);
         test_store_done(&ts);
 }
@@ -409,7 +412,6 @@ TEST(verify_finds_totals_that_are_off_and_a_change_counts_them_again) {
         TestStore ts;
         Store *s = test_store_new(&ts, 0);
         Labels l = LABELS_NULL;
-        StoreOwnerTotals o;
 
         ASSERT_OK(labels_set(&l, "key", "value"));
         ASSERT_TRUE(t_create_as(s, SNAPSHOT_ACTIVE, 1001, "a", 0, NULL, &l, NULL) > 0);
@@ -426,13 +428,7 @@ TEST(verify_finds_totals_that_are_off_and_a_change_counts_them_again) {
         /* Taking a snapshot away from a total of none: counted again from the records. */
         ASSERT_TRUE(t_remove_as(s, 1001, "a", NULL, NULL) > 0);
         check_totals(s);
-        {
-                _cleanup_(store_read_endp) StoreTxn *t = NULL;
-
-                ASSERT_OK(store_read_begin(s, &t));
-                ASSERT_OK(store_owner_totals(t, 1001, &o, NULL));
-                ASSERT_TRUE(o.snapshots == 1 && o.label_bytes == strlen("key") + strlen("value"));
-        }
+        assert_totals_of_1001(s, 1, strlen("key") + strlen("value"));
         labels_clear(&l);
         test_store_done(&ts);
 }
@@ -477,15 +473,7 @@ TEST(a_record_with_damaged_labels_is_counted_and_removed) {
         ASSERT_OK(store_open(ts.dir.db, NULL, &ts.store));
         s = ts.store;
         check_totals(s);
-        {
-                _cleanup_(store_read_endp) StoreTxn *t = NULL;
-                StoreOwnerTotals o;
-
-                ASSERT_OK(store_read_begin(s, &t));
-                ASSERT_OK(store_owner_totals(t, 1001, &o, NULL));
-                /* b's 18, and of a's only its first label, 8 (its second cannot be read). */
-                ASSERT_TRUE(o.snapshots == 2 && o.label_bytes == 18 + 8);
-        }
+        assert_totals_of_1001(s, 2, 18 + 8); /* b's 18, and of a's only its first label, 8 (its second cannot be read) */
         ASSERT_TRUE(t_remove_as(s, 1001, "a", NULL, NULL) == id);
         check_totals(s);
         labels_clear(&l);
