@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -19,27 +20,32 @@
 #include "mount-util.h"
 #include "strutil.h"
 
-/* Mount namespaces of one owner looked into per call at most, and the CPU time spent on
- * their mounts (of which MOUNT_COPIES_MAX_MOUNTS at most): a user who makes more, or
- * mounts that are slow to ask about (thousands stacked on one directory), cannot make
- * laminad spend more on it (mount_count_user_ns_copies fails instead). CPU time of the
- * searching thread, not wall-clock time: a loaded machine makes a search slower, never
- * shorter. */
+/* What one uid's namespaces may cost a search at most: mount namespaces looked into, the
+ * mounts listed in them (MOUNT_COPIES_MAX_MOUNTS) and the CPU time spent on them. A user who
+ * makes more, or mounts that are slow to ask about (thousands stacked on one directory),
+ * cannot make laminad spend more on it. CPU time of the searching thread, not wall-clock
+ * time: a loaded machine makes a search slower, never shorter. */
 #define COPIES_MAX_NAMESPACES 256
 #define COPIES_MAX_USEC (100u * 1000u)
+/* What all uids but the owner cost a search together, in such shares: each uid has the same
+ * part of them, a whole share while at most this many uids have namespaces. */
+#define COPIES_SHARES 4
+/* User namespaces nest 32 deep at most (the kernel's limit). */
+#define USER_NS_MAX_DEPTH 33
+#define NS_GET_PARENT _IO(0xb7, 0x2)
 #define NS_GET_OWNER_UID _IO(0xb7, 0x4)
 #define NS_GET_MNTNS_ID _IOR(0xb7, 0x5, uint64_t)
 
-/* What one search for copies may still look at. */
+/* What the namespaces of one uid may still cost a search. */
 typedef struct CopiesBudget {
-        size_t mounts;
-        uint64_t deadline_usec;
+        size_t namespaces, mounts;
+        uint64_t usec;
 } CopiesBudget;
 
 /* Whether the mount namespace ns_id has a mount of superblock dev within root; E2BIG
  * when that would take more than what is left of the budget. */
 static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, struct statmount_head *sm,
-                              CopiesBudget *budget) {
+                              CopiesBudget *budget, uint64_t deadline_usec) {
         _cleanup_free_ uint64_t *ids = NULL;
         size_t n = 0;
         int r;
@@ -51,7 +57,7 @@ static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, st
         for (size_t i = 0; i < n; i++) {
                 const char *copy_root;
 
-                if (i % 64 == 0 && clock_usec(CLOCK_THREAD_CPUTIME_ID) > budget->deadline_usec)
+                if (i % 64 == 0 && clock_usec(CLOCK_THREAD_CPUTIME_ID) > deadline_usec)
                         return -E2BIG;
 
                 r = stat_mount(ns_id, ids[i], STATMOUNT_SB_BASIC | STATMOUNT_MNT_ROOT, sm);
@@ -65,53 +71,58 @@ static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, st
         return 0;
 }
 
-static bool ino_seen(const ino_t *seen, size_t n, ino_t ino) {
-        for (size_t i = 0; i < n; i++)
-                if (seen[i] == ino)
-                        return true;
-        return false;
-}
+/* Who answers for the user namespace of the process (its /proc directory): the owner of
+ * the outermost user namespace it is in, below ours, so that the namespaces a user nests in
+ * its own (owned by its subordinate uids) are its own. -EEXIST when it is in ours, -ENOENT
+ * when the process is gone. *last caches the answer for the last user namespace asked
+ * about (processes come in runs of one namespace). */
+typedef struct UserNsPayer {
+        ino_t ino;
+        uid_t uid;
+} UserNsPayer;
 
-/* The owner of the user namespace of the process (its /proc directory): -EEXIST when that
- * is ours, -ENOENT when the process is gone. */
-static int user_ns_owner(int pid_fd, ino_t own_ino, uid_t *ret) {
+static int user_ns_payer(int pid_fd, ino_t own_ino, UserNsPayer *last, uid_t *ret) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
+        ino_t ino;
 
         fd = openat(pid_fd, "ns/user", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0)
                 return -ENOENT;
         if (st.st_ino == own_ino)
                 return -EEXIST;
+        ino = st.st_ino;
+        if (last->ino == ino) {
+                *ret = last->uid;
+                return 0;
+        }
+        for (unsigned depth = 0;; depth++) {
+                _cleanup_close_ int parent = -EBADF;
+
+                if (depth >= USER_NS_MAX_DEPTH)
+                        return -ENOENT;
+                parent = ioctl(fd, NS_GET_PARENT);
+                if (parent < 0 || fstat(parent, &st) < 0)
+                        return -ENOENT;
+                if (st.st_ino == own_ino)
+                        break;
+                close(fd);
+                fd = TAKE_FD(parent);
+        }
         if (ioctl(fd, NS_GET_OWNER_UID, ret) < 0)
                 return -ENOENT;
+        *last = (UserNsPayer) { .ino = ino, .uid = *ret };
         return 0;
 }
 
-/* Whether the mount namespace ns_fd of the process pid_fd has a copy: listed by
- * namespace ID where the kernel and the seccomp policy allow (Linux 6.11), else from the
- * process's mountinfo (pid_fd is its /proc directory: never another process's). */
-static int process_has_copy(int pid_fd, int ns_fd, uint64_t dev, const char *root, struct statmount_head *sm,
-                            CopiesBudget *budget) {
-        uint64_t ns_id;
-        int r;
-
-        if (statmount_usable() && ioctl(ns_fd, NS_GET_MNTNS_ID, &ns_id) >= 0) {
-                r = namespace_has_copy(ns_id, dev, root, sm, budget);
-                if (r >= 0 || r == -E2BIG)
-                        return r;
-                log_debug_errno(r, "cannot list mount namespace %" PRIu64 " by ID (%m), reading mountinfo", ns_id);
-        }
-        return mount_info_has_copy(pid_fd, (dev_t) dev, root);
-}
-
-/* What the namespaces of one other uid may still cost a search (COPIES_MAX_NAMESPACES,
- * MOUNT_COPIES_MAX_MOUNTS, COPIES_MAX_USEC each). */
-typedef struct OtherUid {
-        uid_t uid;
-        size_t namespaces, mounts;
-        uint64_t usec;
-} OtherUid;
+/* A mount namespace to look into, found through a process in it. */
+typedef struct Namespace {
+        ino_t ino;
+        uint64_t id; /* listed by ID (statmount), 0: by the mountinfo of process pid */
+        pid_t pid;
+        uid_t uid; /* who pays (user_ns_payer); 0: root, laminad's own user namespace */
+        bool owners;
+} Namespace;
 
 typedef struct CopiesSearch {
         uint64_t dev;
@@ -120,68 +131,22 @@ typedef struct CopiesSearch {
         bool others;
         bool any; /* every namespace, root's own too, each uid paying as another's */
         struct statmount_head *sm;
-        CopiesBudget budget; /* the owner's */
-        size_t owner_namespaces;
-        ino_t *seen;
-        size_t n_seen, n_seen_allocated;
-        OtherUid *uids;
-        size_t n_uids, n_uids_allocated;
-        size_t others_namespaces; /* of OTHERS_MAX_NAMESPACES, all other uids together */
+        Namespace *namespaces;
+        size_t n_namespaces, n_allocated;
+        UserNsPayer last;
         unsigned n;
 } CopiesSearch;
 
-/* All other uids' namespaces together looked into per search, at most. */
-#define OTHERS_MAX_NAMESPACES (4 * COPIES_MAX_NAMESPACES)
-
-static OtherUid *other_uid(CopiesSearch *s, uid_t uid) {
-        for (size_t i = 0; i < s->n_uids; i++)
-                if (s->uids[i].uid == uid)
-                        return &s->uids[i];
-        if (array_reserve_one((void **) &s->uids, &s->n_uids_allocated, s->n_uids, sizeof *s->uids, 16) < 0)
-                return NULL;
-        s->uids[s->n_uids] = (OtherUid) { .uid = uid, .mounts = MOUNT_COPIES_MAX_MOUNTS, .usec = COPIES_MAX_USEC };
-        return &s->uids[s->n_uids++];
-}
-
-/* A namespace of another uid, paid from what is left to that uid: what it cannot pay for
- * is not looked at (0). */
-static int other_has_copy(CopiesSearch *s, uid_t uid, int pid_fd, int ns_fd) {
-        OtherUid *o = other_uid(s, uid);
-        CopiesBudget b;
-        uint64_t start, used;
-        int r;
-
-        if (!o)
-                return -ENOMEM;
-        if (o->namespaces >= COPIES_MAX_NAMESPACES || o->usec == 0 || s->others_namespaces >= OTHERS_MAX_NAMESPACES) {
-                log_debug("uid %u has more mount namespaces than a search for copies looks into; the rest are not looked at",
-                          (unsigned) uid);
-                return 0;
-        }
-        o->namespaces++;
-        s->others_namespaces++;
-        start = clock_usec(CLOCK_THREAD_CPUTIME_ID);
-        b = (CopiesBudget) { .mounts = o->mounts, .deadline_usec = start + o->usec };
-        r = process_has_copy(pid_fd, ns_fd, s->dev, s->root, s->sm, &b);
-        o->mounts = b.mounts;
-        used = clock_usec(CLOCK_THREAD_CPUTIME_ID) - start;
-        o->usec -= used < o->usec ? used : o->usec;
-        if (r == -E2BIG) {
-                o->usec = 0;
-                return 0;
-        }
-        return r;
-}
-
-/* The namespace of the process pid_fd, once (by inode), when it counts. */
-static int search_process(CopiesSearch *s, int pid_fd, ino_t own_ino, ino_t own_mnt_ino) {
+/* The mount namespace of the process pid_fd, when it counts. */
+static int collect_process(CopiesSearch *s, int pid_fd, pid_t pid, ino_t own_ino, ino_t own_mnt_ino) {
         _cleanup_close_ int ns_fd = -EBADF;
         struct stat st;
+        uint64_t id = 0;
         bool owners;
         uid_t uid;
         int r;
 
-        r = user_ns_owner(pid_fd, own_ino, &uid);
+        r = user_ns_payer(pid_fd, own_ino, &s->last, &uid);
         if (r == -EEXIST && s->any)
                 uid = 0; /* a namespace of root's own */
         else if (r < 0)
@@ -190,18 +155,149 @@ static int search_process(CopiesSearch *s, int pid_fd, ino_t own_ino, ino_t own_
         if (!owners && !s->any && (!s->others || uid == 0))
                 return 0;
         ns_fd = openat(pid_fd, "ns/mnt", O_RDONLY | O_CLOEXEC);
-        if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt_ino || ino_seen(s->seen, s->n_seen, st.st_ino))
+        if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt_ino)
                 return 0; /* our own mount table has no copies: mount_find() sees it */
-        if (owners && s->owner_namespaces++ >= COPIES_MAX_NAMESPACES)
-                return -E2BIG;
-        if (array_reserve_one((void **) &s->seen, &s->n_seen_allocated, s->n_seen, sizeof *s->seen, 64) < 0)
+        if (statmount_usable() && ioctl(ns_fd, NS_GET_MNTNS_ID, &id) < 0)
+                id = 0;
+        if (array_reserve_one((void **) &s->namespaces, &s->n_allocated, s->n_namespaces, sizeof *s->namespaces,
+                              64) < 0)
                 return -ENOMEM;
-        s->seen[s->n_seen++] = st.st_ino;
-        r = owners ? process_has_copy(pid_fd, ns_fd, s->dev, s->root, s->sm, &s->budget)
-                   : other_has_copy(s, uid, pid_fd, ns_fd);
-        if (r > 0)
-                s->n++;
-        return r < 0 ? r : 0;
+        s->namespaces[s->n_namespaces++] =
+                (Namespace) { .ino = st.st_ino, .id = id, .pid = pid, .uid = uid, .owners = owners };
+        return 0;
+}
+
+/* The mountinfo of the process a namespace was found through, while it is still in it. */
+static int mountinfo_has_copy(const CopiesSearch *s, const Namespace *ns) {
+        _cleanup_close_ int pid_fd = -EBADF, ns_fd = -EBADF;
+        char path[32];
+        struct stat st;
+
+        snprintf(path, sizeof path, "/proc/%d", (int) ns->pid);
+        pid_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pid_fd < 0)
+                return 0;
+        ns_fd = openat(pid_fd, "ns/mnt", O_RDONLY | O_CLOEXEC);
+        if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino != ns->ino)
+                return 0; /* gone, or in another namespace now */
+        return mount_info_has_copy(pid_fd, (dev_t) s->dev, s->root);
+}
+
+/* Whether namespace ns has a copy, paid from budget: E2BIG when it would cost more. Listed
+ * by namespace ID where the kernel and the seccomp policy allow (Linux 6.11), else from
+ * the mountinfo of the process it was found through. */
+static int look_into(CopiesSearch *s, const Namespace *ns, CopiesBudget *budget) {
+        uint64_t start = clock_usec(CLOCK_THREAD_CPUTIME_ID), used;
+        int r = -EOPNOTSUPP;
+
+        if (budget->namespaces == 0 || budget->usec == 0)
+                return -E2BIG;
+        budget->namespaces--;
+        if (ns->id != 0) {
+                r = namespace_has_copy(ns->id, s->dev, s->root, s->sm, budget, start + budget->usec);
+                if (r < 0 && r != -E2BIG)
+                        log_debug_errno(r, "cannot list mount namespace %" PRIu64 " by ID (%m), reading mountinfo",
+                                        ns->id);
+        }
+        if (r < 0 && r != -E2BIG)
+                r = mountinfo_has_copy(s, ns);
+        used = clock_usec(CLOCK_THREAD_CPUTIME_ID) - start;
+        budget->usec -= used < budget->usec ? used : budget->usec;
+        return r;
+}
+
+static int namespace_compare_ino(const void *a, const void *b) {
+        const Namespace *x = a, *y = b;
+
+        return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Owners' first, then by uid. */
+static int namespace_compare_uid(const void *a, const void *b) {
+        const Namespace *x = a, *y = b;
+
+        if (x->owners != y->owners)
+                return x->owners ? -1 : 1;
+        return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* Each namespace once (a process of each was collected), grouped by who pays. */
+static size_t namespaces_group(CopiesSearch *s) {
+        size_t n = 0;
+
+        if (s->n_namespaces == 0)
+                return 0;
+        qsort(s->namespaces, s->n_namespaces, sizeof *s->namespaces, namespace_compare_ino);
+        for (size_t i = 0; i < s->n_namespaces; i++)
+                if (n == 0 || s->namespaces[n - 1].ino != s->namespaces[i].ino)
+                        s->namespaces[n++] = s->namespaces[i];
+        s->n_namespaces = n;
+        qsort(s->namespaces, n, sizeof *s->namespaces, namespace_compare_uid);
+        n = 0;
+        for (size_t i = 0; i < s->n_namespaces; i++)
+                n += i == 0 || s->namespaces[i].uid != s->namespaces[i - 1].uid;
+        return n;
+}
+
+/* The namespaces of one uid, namespaces[0..n), within budget. Past it: E2BIG when that may
+ * hide a copy that must count (the owner's own, or a share made smaller by other uids'
+ * namespaces), else the rest is its own excess and is not looked into. */
+static int look_into_uid(CopiesSearch *s, const Namespace *namespaces, size_t n, CopiesBudget budget, bool crowded) {
+        for (size_t i = 0; i < n; i++) {
+                int r = look_into(s, &namespaces[i], &budget);
+
+                if (r == -E2BIG) {
+                        if (namespaces[i].owners || crowded)
+                                return -E2BIG;
+                        log_debug("uid %u has more in its mount namespaces than a search for copies looks into; the rest "
+                                  "are not looked at", (unsigned) namespaces[i].uid);
+                        return 0;
+                }
+                if (r < 0)
+                        return r;
+                s->n += r > 0;
+        }
+        return 0;
+}
+
+static int copies_look(CopiesSearch *s) {
+        static const CopiesBudget whole = {
+                .namespaces = COPIES_MAX_NAMESPACES,
+                .mounts = MOUNT_COPIES_MAX_MOUNTS,
+                .usec = COPIES_MAX_USEC,
+        };
+        size_t n_uids = namespaces_group(s), n_shared = n_uids, i = 0;
+        bool crowded, failed = false;
+        CopiesBudget share;
+
+        /* A non-root owner's namespaces: the whole of its own budget. */
+        if (s->n_namespaces > 0 && s->namespaces[0].owners && s->owner != (uid_t) -1)
+                n_shared--;
+        crowded = n_shared > COPIES_SHARES;
+        share = whole;
+        if (crowded) {
+                share.namespaces = COPIES_SHARES * whole.namespaces / n_shared ?: 1;
+                share.mounts = COPIES_SHARES * whole.mounts / n_shared ?: 1;
+                share.usec = COPIES_SHARES * whole.usec / n_shared ?: 1;
+        }
+        while (i < s->n_namespaces) {
+                const Namespace *first = &s->namespaces[i];
+                bool own = first->owners && s->owner != (uid_t) -1;
+                size_t n = 0;
+                int r;
+
+                while (i + n < s->n_namespaces && s->namespaces[i + n].uid == first->uid)
+                        n++;
+                r = look_into_uid(s, first, n, own ? whole : share, crowded && !own);
+                if (r == -E2BIG && !own && !first->owners)
+                        failed = true; /* fails safe, unless a copy is found elsewhere */
+                else if (r < 0)
+                        return r;
+                i += n;
+        }
+        /* Past a crowded share nothing is known of the rest: a copy there may be what must
+         * count (counting released what is held would let the snapshot go while in use). */
+        return failed && s->n == 0 ? -E2BIG : 0;
 }
 
 static int copies_search(uint64_t dev, const char *root, uid_t owner, bool others, bool any, unsigned *ret) {
@@ -214,10 +310,6 @@ static int copies_search(uint64_t dev, const char *root, uid_t owner, bool other
                 .others = others,
                 .any = any,
                 .sm = sm,
-                .budget = {
-                        .mounts = MOUNT_COPIES_MAX_MOUNTS,
-                        .deadline_usec = clock_usec(CLOCK_THREAD_CPUTIME_ID) + COPIES_MAX_USEC,
-                },
         };
         struct stat own, own_mnt;
         struct dirent *de;
@@ -233,6 +325,8 @@ static int copies_search(uint64_t dev, const char *root, uid_t owner, bool other
         proc = opendir("/proc");
         if (!proc)
                 return -errno;
+        /* First which namespaces there are and who pays for each, then each uid's within
+         * its share: however many another uid has, it cannot take a uid's share. */
         for (errno = 0; r >= 0 && (de = readdir(proc)); errno = 0) {
                 _cleanup_close_ int pid_fd = -EBADF;
 
@@ -242,14 +336,15 @@ static int copies_search(uint64_t dev, const char *root, uid_t owner, bool other
                  * reaching a new process with the same PID. */
                 pid_fd = openat(dirfd(proc), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (pid_fd >= 0)
-                        r = search_process(&s, pid_fd, own.st_ino, own_mnt.st_ino);
+                        r = collect_process(&s, pid_fd, (pid_t) atoi(de->d_name), own.st_ino, own_mnt.st_ino);
         }
-        free(s.seen);
-        free(s.uids);
+        if (r >= 0 && errno > 0)
+                r = -errno;
+        if (r >= 0)
+                r = copies_look(&s);
+        free(s.namespaces);
         if (r < 0)
                 return r;
-        if (errno > 0)
-                return -errno;
         *ret = s.n;
         return 0;
 }
