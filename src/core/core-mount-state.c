@@ -144,13 +144,21 @@ MountState core_mount_record_state(CoreSnapshotter *s, const MountRecord *m, cha
 
 bool core_mount_held_unseen(CoreSnapshotter *s, const MountRecord *m, unsigned wait_ms) {
         unsigned n = 0;
+        int r;
 
         if (!core_mount_own_sb(m->kernel_mounts) || mount_sb_watch_wait_gone(s->sb_watch, m->mnt_id, wait_ms))
                 return false;
         /* unshare copies every mount, also ones its user cannot reach, and root's own
          * namespaces are root's: a live copy anywhere may be what keeps the filesystem, and
-         * then it tells nothing (the copies that count were looked for already). */
-        if (!m->mnt_root || mount_count_any_copies(m->sb_dev, m->mnt_root, &n) < 0 || n > 0) {
+         * then it tells nothing (the copies that count were looked for already). A search
+         * that could not look everywhere it had to says nothing: the watch stays, and the
+         * next call asks again. */
+        r = m->mnt_root ? mount_count_any_copies(m->sb_dev, m->mnt_root, &n) : 0;
+        if (r < 0) {
+                log_debug_errno(r, "%s: cannot look for copies of mount %" PRIu64 " anywhere: %m", s->name, m->mnt_id);
+                return true;
+        }
+        if (!m->mnt_root || n > 0) {
                 mount_sb_watch_forget(s->sb_watch, m->mnt_id);
                 return false;
         }

@@ -128,21 +128,26 @@ int mount_list_below(const char *dir, uint64_t **ret_ids, size_t *ret_n);
  * shows (statmount), to recognise copies of it in other mount namespaces. */
 int mount_identity(uint64_t mnt_id, uint64_t *ret_dev, char **ret_root);
 
-/* Mount namespaces (not ours) of processes in user namespaces owned by owner ((uid_t) -1:
+/* Mount namespaces (not ours) of processes in user namespaces made by owner ((uid_t) -1:
  * by anyone but root), as made by unshare(CLONE_NEWUSER|CLONE_NEWNS), that hold a copy of
  * such a mount: of superblock dev, showing root or a directory below it; with others, also
- * those of every other uid but root (a mount fd handed out may be passed to anyone). Copies
- * in root's own namespaces (services, containers, sandboxes) are root's business.
+ * those of every other uid but root (a mount fd handed out may be passed to anyone). A user
+ * namespace is made by the owner of the outermost user namespace it is in (below ours): the
+ * namespaces a user nests in its own under its subordinate uids are its own. Copies in
+ * root's own namespaces (services, containers, sandboxes) are root's business.
  * E2BIG when owner has more than 256 mount namespaces, more than MOUNT_COPIES_MAX_MOUNTS
  * mounts in them or ones that take more than 100 ms to ask about: not looked into (laminad
- * asks on its main loop, in a write transaction of the store). Every other uid pays for its
- * own namespaces, as much each (all of them together 4 times as many namespaces): what it
- * cannot pay for is not looked into, so that no user's namespaces decide another's Busy. */
+ * asks on its main loop). Every other uid pays for its own namespaces from a share of its
+ * own, as much as the owner's while at most 4 uids have namespaces, else 4/N of it each
+ * (all of them together never cost more than 4 owners): what a uid has past a whole share
+ * is its own excess and is not looked into, so that no user's namespaces decide another's
+ * Busy; past a share made smaller by other uids, nothing is known of the rest: E2BIG unless
+ * a copy was found (so that a held mount never counts as released). */
 int mount_count_user_ns_copies(uint64_t dev, const char *root, uid_t owner, bool others, unsigned *ret);
 #define MOUNT_COPIES_MAX_MOUNTS 16384U
 /* The same in every mount namespace but laminad's, root's own too (a process in laminad's
- * user namespace: uid 0), every uid paying as another's: what its budget does not cover is
- * not looked into. */
+ * user namespace: uid 0), every uid paying as another's: what its share does not cover is
+ * not looked into; E2BIG as above when shares were made smaller. */
 int mount_count_any_copies(uint64_t dev, const char *root, unsigned *ret);
 
 /* Overlays laminad watches until the kernel shuts their filesystem down
