@@ -132,7 +132,8 @@ void core_quota_cache_put(CoreSnapshotter *s, uid_t uid, uint64_t generation, co
         for (size_t i = 0; i < n; i++)
                 if (known[i])
                         entries[m++] = (UsageEntry) { .id = ids[i], .bytes = usage[i][0], .inodes = usage[i][1] };
-        qsort(entries, m, sizeof *entries, entry_compare);
+        if (m > 0)
+                qsort(entries, m, sizeof *entries, entry_compare);
 
         pthread_mutex_lock(&q->lock);
         u = user_usage(q, s, uid, true);
