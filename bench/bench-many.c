@@ -48,24 +48,20 @@ int cmd_populate(int argc, char **argv) {
 }
 
 /* Per repetition: milliseconds for List of everything, and how many it returned. */
-int cmd_list_bus(int argc, char **argv) {
-        _cleanup_(bt_closep) BusTest t = {};
+static int list_all(BusTest *t, unsigned rep, void *userdata) {
+        _cleanup_(info_list_clear) InfoList l = {};
+        uint64_t start = now_ns();
         int r;
 
-        r = bus_open(&t);
+        r = bt_list(t, NULL, &l);
         if (r < 0)
-                return r;
-        for (unsigned rep = 0; rep < bench_reps; rep++) {
-                _cleanup_(info_list_clear) InfoList l = {};
-                uint64_t start = now_ns();
-
-                r = bt_list(&t, NULL, &l);
-                if (r < 0)
-                        return bus_fail(&t, "List", "(all)", r);
-                printf("%.3f %zu\n", ms_since(start), l.n);
-                fflush(stdout);
-        }
+                return bus_fail(t, "List", "(all)", r);
+        printf("%.3f %zu\n", ms_since(start), l.n);
         return 0;
+}
+
+int cmd_list_bus(int argc, char **argv) {
+        return bus_each_rep(list_all, NULL);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -80,42 +76,48 @@ static double percentile(double *sorted, size_t n, double p) {
         return sorted[i < n ? i : n - 1];
 }
 
+typedef struct StatSamples {
+        size_t n, depth, samples;
+        double *lat; /* samples of them */
+} StatSamples;
+
 /* Per repetition: p50 and p99 in microseconds of SAMPLES Stat calls on random snapshots
  * of the N that populate made. */
+static int stat_samples(BusTest *t, unsigned rep, void *userdata) {
+        StatSamples *x = userdata;
+
+        for (size_t k = 0; k < x->samples; k++) {
+                _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
+                size_t i = (size_t) random() % x->n;
+                char name[64];
+                uint64_t start;
+                int r;
+
+                snprintf(name, sizeof name, POPULATE_NAME, i / x->depth, i % x->depth);
+                start = now_ns();
+                r = bt_stat(t, name, &info);
+                if (r < 0)
+                        return bus_fail(t, "Stat", name, r);
+                x->lat[k] = ms_since(start) * 1000.0;
+        }
+        qsort(x->lat, x->samples, sizeof *x->lat, cmp_double);
+        printf("%.1f %.1f\n", percentile(x->lat, x->samples, 0.50), percentile(x->lat, x->samples, 0.99));
+        return 0;
+}
+
 int cmd_stat_bus(int argc, char **argv) {
-        _cleanup_(bt_closep) BusTest t = {};
         _cleanup_free_ double *lat = NULL;
-        size_t n, depth, samples;
+        StatSamples x = {};
         int r;
 
-        r = parse_sizes(argv + 1, 3, (size_t *const[]) { &n, &depth, &samples });
-        if (r >= 0)
-                r = bus_open(&t);
+        r = parse_sizes(argv + 1, 3, (size_t *const[]) { &x.n, &x.depth, &x.samples });
         if (r < 0)
                 return r;
-        lat = calloc(samples, sizeof *lat);
+        x.lat = lat = calloc(x.samples, sizeof *lat);
         if (!lat)
                 return log_error_errno(-ENOMEM, "out of memory");
         srandom((unsigned) getpid());
-        for (unsigned rep = 0; rep < bench_reps; rep++) {
-                for (size_t k = 0; k < samples; k++) {
-                        _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
-                        size_t i = (size_t) random() % n;
-                        char name[64];
-                        uint64_t start;
-
-                        snprintf(name, sizeof name, POPULATE_NAME, i / depth, i % depth);
-                        start = now_ns();
-                        r = bt_stat(&t, name, &info);
-                        if (r < 0)
-                                return bus_fail(&t, "Stat", name, r);
-                        lat[k] = ms_since(start) * 1000.0;
-                }
-                qsort(lat, samples, sizeof *lat, cmp_double);
-                printf("%.1f %.1f\n", percentile(lat, samples, 0.50), percentile(lat, samples, 0.99));
-                fflush(stdout);
-        }
-        return 0;
+        return bus_each_rep(stat_samples, &x);
 }
 
 /* Milliseconds from sending the first call to a name with no owner (so the bus activates

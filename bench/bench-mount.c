@@ -46,39 +46,33 @@ int cmd_chain_bus(int argc, char **argv) {
 
 /* Per repetition: milliseconds for Prepare(KEY, PARENT) + Mount(KEY, "") from the reply
  * of the first call to that of the second; then Unmount and Remove, not timed. */
-int cmd_prepare_mount_bus(int argc, char **argv) {
-        _cleanup_(bt_closep) BusTest t = {};
-        const char *parent = argv[1];
+static int prepare_mount_once(BusTest *t, unsigned rep, void *userdata) {
+        _cleanup_(mount_spec_list_clear) MountSpecList mounts = {};
+        _cleanup_free_ char *path = NULL;
+        const char *parent = userdata;
+        uint64_t start;
+        char key[64];
         int r;
 
-        r = bus_open(&t);
+        rep_key(key, "pm", rep);
+        start = now_ns();
+        r = bt_prepare(t, key, parent, NULL, &mounts);
         if (r < 0)
-                return r;
-        for (unsigned rep = 0; rep < bench_reps; rep++) {
-                _cleanup_(mount_spec_list_clear) MountSpecList mounts = {};
-                _cleanup_free_ char *key = strdup_printf("pm-%d-%u", (int) getpid(), rep);
-                _cleanup_free_ char *path = NULL;
-                uint64_t start;
+                return bus_fail(t, "Prepare", key, r);
+        r = bt_mount(t, key, "", NULL, &path);
+        if (r < 0)
+                return bus_fail(t, "Mount", key, r);
+        printf("%.3f\n", ms_since(start));
+        fflush(stdout);
+        r = bt_unmount(t, key);
+        if (r < 0)
+                return bus_fail(t, "Unmount", key, r);
+        r = bt_remove(t, key);
+        return r < 0 ? bus_fail(t, "Remove", key, r) : 0;
+}
 
-                if (!key)
-                        return log_error_errno(-ENOMEM, "out of memory");
-                start = now_ns();
-                r = bt_prepare(&t, key, parent, NULL, &mounts);
-                if (r < 0)
-                        return bus_fail(&t, "Prepare", key, r);
-                r = bt_mount(&t, key, "", NULL, &path);
-                if (r < 0)
-                        return bus_fail(&t, "Mount", key, r);
-                printf("%.3f\n", ms_since(start));
-                fflush(stdout);
-                r = bt_unmount(&t, key);
-                if (r < 0)
-                        return bus_fail(&t, "Unmount", key, r);
-                r = bt_remove(&t, key);
-                if (r < 0)
-                        return bus_fail(&t, "Remove", key, r);
-        }
-        return 0;
+int cmd_prepare_mount_bus(int argc, char **argv) {
+        return bus_each_rep(prepare_mount_once, argv[1]);
 }
 
 /* --- Apply --- */
@@ -105,33 +99,29 @@ static int apply_once(BusTest *t, const char *key, int fd, uint64_t *ret_bytes) 
  * once nothing is timed any more, because deleting thousands of files makes the next
  * creations on ext4 slower for a minute (its inode allocator skips recently deleted
  * inodes), which would bill one Apply or tar for the previous one's clean-up. */
-int cmd_apply_bus(int argc, char **argv) {
-        _cleanup_(bt_closep) BusTest t = {};
+static int apply_file(BusTest *t, unsigned rep, void *userdata) {
+        _cleanup_(mount_spec_list_clear) MountSpecList mounts = {};
+        _cleanup_close_ int fd = -EBADF;
+        const char *file = userdata;
+        uint64_t start, bytes = 0;
+        char key[64];
         int r;
 
-        r = bus_open(&t);
+        rep_key(key, "apply", rep);
+        r = bt_prepare(t, key, "", NULL, &mounts);
+        if (r < 0)
+                return bus_fail(t, "Prepare", key, r);
+        fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(-errno, "cannot open %s: %m", file);
+        start = now_ns();
+        r = apply_once(t, key, fd, &bytes);
         if (r < 0)
                 return r;
-        for (unsigned rep = 0; rep < bench_reps; rep++) {
-                _cleanup_(mount_spec_list_clear) MountSpecList mounts = {};
-                _cleanup_free_ char *key = strdup_printf("apply-%d-%u", (int) getpid(), rep);
-                _cleanup_close_ int fd = -EBADF;
-                uint64_t start, bytes = 0;
-
-                if (!key)
-                        return log_error_errno(-ENOMEM, "out of memory");
-                r = bt_prepare(&t, key, "", NULL, &mounts);
-                if (r < 0)
-                        return bus_fail(&t, "Prepare", key, r);
-                fd = open(argv[1], O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        return log_error_errno(-errno, "cannot open %s: %m", argv[1]);
-                start = now_ns();
-                r = apply_once(&t, key, fd, &bytes);
-                if (r < 0)
-                        return r;
-                printf("%.3f %" PRIu64 " %s\n", ms_since(start) / 1000.0, bytes, key);
-                fflush(stdout);
-        }
+        printf("%.3f %" PRIu64 " %s\n", ms_since(start) / 1000.0, bytes, key);
         return 0;
+}
+
+int cmd_apply_bus(int argc, char **argv) {
+        return bus_each_rep(apply_file, argv[1]);
 }

@@ -216,24 +216,22 @@ int cmd_pcr_interleaved(int argc, char **argv) {
 /* One line per repetition: microseconds per org.freedesktop.DBus.Peer.Ping round trip to
  * laminad over N calls from one connection: the transport's own cost of one call (what the
  * bus overhead per call is compared with). */
+static int ping_rep(BusTest *t, unsigned rep, void *userdata) {
+        size_t n = *(size_t *) userdata;
+        uint64_t ns = 0;
+        int r;
+
+        r = ping_block(t, n, &ns);
+        if (r < 0)
+                return r;
+        printf("%.1f\n", (double) ns / 1000.0 / (double) n);
+        return 0;
+}
+
 int cmd_ping_bus(int argc, char **argv) {
-        _cleanup_(bt_closep) BusTest t = {};
         size_t n;
         int r;
 
         r = parse_size(argv[1], &n);
-        if (r >= 0)
-                r = bus_open(&t);
-        if (r < 0)
-                return r;
-        for (unsigned rep = 0; rep < bench_reps; rep++) {
-                uint64_t ns = 0;
-
-                r = ping_block(&t, n, &ns);
-                if (r < 0)
-                        return r;
-                printf("%.1f\n", (double) ns / 1000.0 / (double) n);
-                fflush(stdout);
-        }
-        return 0;
+        return r < 0 ? r : bus_each_rep(ping_rep, &n);
 }

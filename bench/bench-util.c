@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench-util.h"
 #include "log.h"
@@ -67,6 +69,22 @@ int bus_open(BusTest *t) {
         if (r < 0)
                 return log_error_errno(r, "cannot connect to the system bus: %m");
         return bench_mute ? bus_mute(t) : 0;
+}
+
+int bus_each_rep(bus_rep_fn fn, void *userdata) {
+        _cleanup_(bt_closep) BusTest t = {};
+        int r;
+
+        r = bus_open(&t);
+        for (unsigned rep = 0; r >= 0 && rep < bench_reps; rep++) {
+                r = fn(&t, rep, userdata);
+                fflush(stdout);
+        }
+        return r < 0 ? r : 0;
+}
+
+void rep_key(char key[static 64], const char *what, unsigned rep) {
+        snprintf(key, 64, "%s-%d-%u", what, (int) getpid(), rep);
 }
 
 int core_open(const char *state_dir, const char *runtime_dir, Core **ret_core, CoreSnapshotter **ret_s) {

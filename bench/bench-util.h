@@ -30,6 +30,13 @@ void bt_closep(BusTest *t);
 int bus_mute(BusTest *t);
 /* Connects to the system bus as the overlayfs snapshotter's client; muted with --mute. */
 int bus_open(BusTest *t);
+/* Opens one connection (bus_open()) and calls fn(t, rep, userdata) for each of the --reps
+ * repetitions, flushing what it printed after each (bench/run reads lines as they come). */
+typedef int (*bus_rep_fn)(BusTest *t, unsigned rep, void *userdata);
+int bus_each_rep(bus_rep_fn fn, void *userdata);
+/* The key of repetition rep of this process: "<what>-<pid>-<rep>". */
+void rep_key(char key[static 64], const char *what, unsigned rep);
+
 /* The core on state_dir/runtime_dir (laminad not running on them) and its overlayfs
  * snapshotter. */
 int core_open(const char *state_dir, const char *runtime_dir, Core **ret_core, CoreSnapshotter **ret_s);
