@@ -4,10 +4,11 @@
  * so its usage as last walked counts; the snapshot an Apply changed, and one mounted since
  * (writes through the mount), are walked again; a restart walks everything once (nothing
  * of this is kept on disk). Two racing Applies of one uid run one after the other, so
- * together they never pass the quota. */
+ * together they never pass the quota; one whose caller leaves while it waits stops. */
 #include <archive.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/mount.h>
 
 #include "core/core-test-util.h"
@@ -189,6 +190,19 @@ TEST(racing_applies_of_one_uid_never_pass_the_quota_together) {
         first.fd = p[0];
         ASSERT_OK(-pthread_create(&t1, NULL, race, &first));
         ASSERT_TRUE(write(p[1], tar, MIB) == MIB);
+        /* One whose caller left while it waited stops waiting. */
+        {
+                _cleanup_close_ int cancel = eventfd(1, EFD_CLOEXEC);
+                CoreApplyResult res = {};
+
+                ASSERT_TRUE(cancel >= 0);
+                ASSERT_OK(core_prepare(ovl, 1000, "r3", NULL, NULL, NULL, &e));
+                ASSERT_ERR(core_apply(ovl, 1000, "r3", layer,
+                                      &(CoreApplyOptions) { .media_type = "tar", .cancel_fd = cancel }, &res, &e),
+                           ECANCELED);
+                ASSERT_TRUE(strstr(e.message, "other Apply")); /* while it waited, not while it applied */
+                e = ERROR_NULL;
+        }
         second.fd = layer;
         ASSERT_OK(-pthread_create(&t2, NULL, race, &second));
         /* The second waits for the first; were it let through, it would be left all 3 MiB
