@@ -89,7 +89,7 @@ static int reconcile_one(const MountRecord *r, void *userdata) {
                 if (k == 0)
                         return records_push(&a->stale, &a->n_stale, &m);
                 if (k < 0) /* kept as it is: a passing failure must never lose a record */
-                        log_warning_errno(k, "%s: cannot check the mount at %s: %m", a->s->name, m.target);
+                        log_warning_errno(k, "%s: cannot check the mount at %s: %m", a->s->name, QUOTE(m.target));
                 else {
                         m.legacy_mnt_id = false;
                         if (records_push(&a->adopted, &a->n_adopted, &m) < 0)
@@ -99,7 +99,7 @@ static int reconcile_one(const MountRecord *r, void *userdata) {
 
         if (may_search(a, &m) && core_mount_record_state(a->s, &m, NULL, NULL) == MOUNT_RELEASED) {
                 log_info("%s: the mount of snapshot %" PRIu64 " at %s is gone; dropping its record", a->s->name,
-                         m.snapshot_id, m.target);
+                         m.snapshot_id, QUOTE(m.target));
                 return records_push(&a->stale, &a->n_stale, &m);
         }
         ids = realloc(a->live_ids, (a->n_live + 1) * sizeof *ids);

@@ -173,9 +173,9 @@ int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, bool force, char
         if (a.held) {
                 char buf[64];
                 log_info("%s: detached %s of uid %u from %s, but %s", s->name, QUOTE(key), (unsigned) ns,
-                         a.rec.target, core_mount_held_by(a.holders, buf));
+                         QUOTE(a.rec.target), core_mount_held_by(a.holders, buf));
         } else
-                log_debug("%s: unmounted %s of uid %u from %s", s->name, QUOTE(key), (unsigned) ns, a.rec.target);
+                log_debug("%s: unmounted %s of uid %u from %s", s->name, QUOTE(key), (unsigned) ns, QUOTE(a.rec.target));
         if (ret_path)
                 *ret_path = TAKE_PTR(a.rec.target);
         return 0;
