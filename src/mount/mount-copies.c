@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dir-util.h"
+#include "inode-map.h"
 #include "log.h"
 #include "mount-api.h"
 #include "mount-util.h"
@@ -74,26 +75,27 @@ static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, st
 /* Who answers for the user namespace of the process (its /proc directory): the owner of
  * the outermost user namespace it is in, below ours, so that the namespaces a user nests in
  * its own (owned by its subordinate uids) are its own. -EEXIST when it is in ours, -ENOENT
- * when the process is gone. *last caches the answer for the last user namespace asked
- * about (processes come in runs of one namespace). */
-typedef struct UserNsPayer {
-        ino_t ino;
-        uid_t uid;
-} UserNsPayer;
-
-static int user_ns_payer(int pid_fd, ino_t own_ino, UserNsPayer *last, uid_t *ret) {
+ * when the process is gone. payers remembers the answer for each user namespace asked
+ * about (uid + 1): the walk up costs up to USER_NS_MAX_DEPTH calls, paid once per namespace,
+ * not per process (a user's many processes nested deep would otherwise make every search
+ * pay it for each). */
+static int user_ns_payer(int pid_fd, ino_t own_ino, InodeMap *payers, uid_t *ret) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
+        dev_t dev;
         ino_t ino;
+        void *known;
 
         fd = openat(pid_fd, "ns/user", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0)
                 return -ENOENT;
         if (st.st_ino == own_ino)
                 return -EEXIST;
+        dev = st.st_dev;
         ino = st.st_ino;
-        if (last->ino == ino) {
-                *ret = last->uid;
+        known = inode_map_get(payers, dev, ino);
+        if (known) {
+                *ret = (uid_t) ((uintptr_t) known - 1);
                 return 0;
         }
         for (unsigned depth = 0;; depth++) {
@@ -111,7 +113,8 @@ static int user_ns_payer(int pid_fd, ino_t own_ino, UserNsPayer *last, uid_t *re
         }
         if (ioctl(fd, NS_GET_OWNER_UID, ret) < 0)
                 return -ENOENT;
-        *last = (UserNsPayer) { .ino = ino, .uid = *ret };
+        if (inode_map_put(payers, dev, ino, (void *) ((uintptr_t) *ret + 1)) < 0)
+                return -ENOMEM;
         return 0;
 }
 
@@ -133,7 +136,8 @@ typedef struct CopiesSearch {
         struct statmount_head *sm;
         Namespace *namespaces;
         size_t n_namespaces, n_allocated;
-        UserNsPayer last;
+        InodeMap payers;     /* user namespace -> its payer's uid + 1 */
+        InodeMap namespaces_seen; /* mount namespaces already in namespaces */
         unsigned n;
 } CopiesSearch;
 
@@ -146,7 +150,9 @@ static int collect_process(CopiesSearch *s, int pid_fd, pid_t pid, ino_t own_ino
         uid_t uid;
         int r;
 
-        r = user_ns_payer(pid_fd, own_ino, &s->last, &uid);
+        r = user_ns_payer(pid_fd, own_ino, &s->payers, &uid);
+        if (r == -ENOMEM)
+                return r;
         if (r == -EEXIST && s->any)
                 uid = 0; /* a namespace of root's own */
         else if (r < 0)
@@ -157,6 +163,9 @@ static int collect_process(CopiesSearch *s, int pid_fd, pid_t pid, ino_t own_ino
         ns_fd = openat(pid_fd, "ns/mnt", O_RDONLY | O_CLOEXEC);
         if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt_ino)
                 return 0; /* our own mount table has no copies: mount_find() sees it */
+        r = inode_map_put(&s->namespaces_seen, st.st_dev, st.st_ino, (void *) 1);
+        if (r <= 0)
+                return r; /* already there (through another process), or -ENOMEM */
         if (statmount_usable() && ioctl(ns_fd, NS_GET_MNTNS_ID, &id) < 0)
                 id = 0;
         if (array_reserve_one((void **) &s->namespaces, &s->n_allocated, s->n_namespaces, sizeof *s->namespaces,
@@ -206,12 +215,6 @@ static int look_into(CopiesSearch *s, const Namespace *ns, CopiesBudget *budget)
         return r;
 }
 
-static int namespace_compare_ino(const void *a, const void *b) {
-        const Namespace *x = a, *y = b;
-
-        return x->ino < y->ino ? -1 : x->ino > y->ino;
-}
-
 /* Owners' first, then by uid. */
 static int namespace_compare_uid(const void *a, const void *b) {
         const Namespace *x = a, *y = b;
@@ -221,19 +224,13 @@ static int namespace_compare_uid(const void *a, const void *b) {
         return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-/* Each namespace once (a process of each was collected), grouped by who pays. */
+/* The namespaces (each once: collect_process) grouped by who pays; how many payers. */
 static size_t namespaces_group(CopiesSearch *s) {
         size_t n = 0;
 
         if (s->n_namespaces == 0)
                 return 0;
-        qsort(s->namespaces, s->n_namespaces, sizeof *s->namespaces, namespace_compare_ino);
-        for (size_t i = 0; i < s->n_namespaces; i++)
-                if (n == 0 || s->namespaces[n - 1].ino != s->namespaces[i].ino)
-                        s->namespaces[n++] = s->namespaces[i];
-        s->n_namespaces = n;
-        qsort(s->namespaces, n, sizeof *s->namespaces, namespace_compare_uid);
-        n = 0;
+        qsort(s->namespaces, s->n_namespaces, sizeof *s->namespaces, namespace_compare_uid);
         for (size_t i = 0; i < s->n_namespaces; i++)
                 n += i == 0 || s->namespaces[i].uid != s->namespaces[i - 1].uid;
         return n;
@@ -343,6 +340,8 @@ static int copies_search(uint64_t dev, const char *root, uid_t owner, bool other
         if (r >= 0)
                 r = copies_look(&s);
         free(s.namespaces);
+        inode_map_clear(&s.payers);
+        inode_map_clear(&s.namespaces_seen);
         if (r < 0)
                 return r;
         *ret = s.n;
