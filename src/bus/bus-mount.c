@@ -187,7 +187,7 @@ static int mount_call_reply(sd_bus_message *m, void *data) {
                 log_request(c->req, LOG_DEBUG, " as a mount fd");
                 r = sd_bus_reply_method_return(m, "h", c->fd);
         } else {
-                log_request(c->req, LOG_DEBUG, " on %s", c->path);
+                log_request(c->req, LOG_DEBUG, " on %s", LOG_KEY(c->path));
                 r = sd_bus_reply_method_return(m, "s", c->path);
         }
         bus_request_emit(c->req, m, "Mounted", "ssu", c->req->key, c->path ?: "", (uint32_t) c->req->ns);
@@ -324,7 +324,7 @@ static int unmount_reply(sd_bus_message *m, void *data) {
         BusRequest *req = data;
         int r;
 
-        log_request(req, LOG_DEBUG, " from %s%s", req->path, unmount_force(req) ? " (force)" : "");
+        log_request(req, LOG_DEBUG, " from %s%s", LOG_KEY(req->path), unmount_force(req) ? " (force)" : "");
         r = sd_bus_reply_method_return(m, NULL);
         bus_request_emit(req, m, "Unmounted", "ssu", req->key, req->path, (uint32_t) req->ns);
         return r;
