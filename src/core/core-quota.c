@@ -514,9 +514,12 @@ int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, int c
         if (!apply_limited(s, ns, ret_max))
                 return 0;
         r = core_quota_apply_begin(s, ns, cancel_fd);
-        if (r < 0)
+        if (r == -ECANCELED)
                 return error_setf(e, -r, "snapshot %s: the Apply was cancelled while uid %u's other Apply ran",
                                   QUOTE(key), (unsigned) ns);
+        if (r < 0)
+                return error_set_errno(e, r, "snapshot %s: cannot wait for uid %u's other Apply", QUOTE(key),
+                                       (unsigned) ns);
         r = apply_limits_leased(s, ns, key, limits, ret_used, ret_max, e);
         if (r < 0)
                 core_quota_apply_end(s, ns);
