@@ -8,7 +8,15 @@
  *
  * Its work directory and the empty lower live in <state>/<snapshotter>/mount-work/, on
  * the filesystem of the data and outside it: mount-work/empty, and mount-work/<ID> per
- * snapshot (one mount of a snapshot at a time), removed when its record goes. */
+ * snapshot (one mount of a snapshot at a time), removed when its record goes. All three
+ * directories are given by their paths below the state directory, opened there and handed
+ * to overlayfs as fds (mount_overlay).
+ *
+ * The upper of native and btrfs snapshots is snapshots/ itself, shared by every such mount,
+ * so the kernel logs "upperdir is in-use" for the second one at a time. Harmless: each
+ * overlay shows and writes only its own snapshots/<ID>, disjoint from the others', and with
+ * index=off overlayfs only warns. An upper of one's own needs a directory of its own above
+ * each snapshot's data (a change of the backends' layout), as overlayfs snapshots have. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/mount.h>
@@ -22,20 +30,30 @@
 #include "strutil.h"
 #include "tree-util.h"
 
-/* The path of what fd refers to, as laminad sees it. */
-static int fd_path(int fd, char **ret) {
-        char proc[sizeof("/proc/self/fd/") + 11], buf[PATH_MAX];
-        ssize_t n;
+static bool same_inode(const struct stat *a, const struct stat *b) {
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
 
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-        n = readlink(proc, buf, sizeof buf - 1);
-        if (n < 0)
+/* Where parent_fd (open_data_parent's, for snapshot id) is below the state directory, as
+ * backend.h lays the data out: snapshots/ itself (native, btrfs: snapshots/<id> is the data)
+ * or snapshots/<id> (overlayfs: its "fs"). Known by identity, not by name. */
+static int data_parent_path(CoreSnapshotter *s, uint64_t id, int parent_fd, char ret[static 48]) {
+        struct stat parent, st;
+        char name[32];
+
+        snprintf(name, sizeof name, "%" PRIu64, id);
+        if (fstat(parent_fd, &parent) < 0 || fstat(s->backend->snapshots_fd, &st) < 0)
                 return -errno;
-        buf[n] = 0;
-        if (buf[0] != '/')
-                return -EBADF; /* not a path (deleted, or no file system object) */
-        *ret = strdup(buf);
-        return *ret ? 0 : -ENOMEM;
+        if (same_inode(&parent, &st)) {
+                strcpy(ret, "snapshots");
+                return 0;
+        }
+        if (fstatat(s->backend->snapshots_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        if (!same_inode(&parent, &st))
+                return -EXDEV; /* not a layout this file knows */
+        snprintf(ret, 48, "snapshots/%s", name);
+        return 0;
 }
 
 static int mkdirat_existing(int dirfd, const char *name, mode_t mode) {
@@ -44,9 +62,9 @@ static int mkdirat_existing(int dirfd, const char *name, mode_t mode) {
         return 0;
 }
 
-/* mount-work/ with its empty directory, and a new, empty mount-work/<id>: their paths. */
-static int work_dirs_make(CoreSnapshotter *s, uint64_t id, char **ret_empty, char **ret_work) {
-        _cleanup_free_ char *state = NULL;
+/* mount-work/ with its empty directory, and a new, empty mount-work/<id>, whose path below
+ * the state directory is MOUNT_WORK_DIR "/<id>". */
+static int work_dirs_make(CoreSnapshotter *s, uint64_t id, char ret_work[static 48]) {
         _cleanup_close_ int fd = -EBADF;
         char name[32];
         int r;
@@ -67,12 +85,8 @@ static int work_dirs_make(CoreSnapshotter *s, uint64_t id, char **ret_empty, cha
                 return r;
         if (mkdirat(fd, name, 0700) < 0)
                 return -errno;
-        r = fd_path(fd, &state);
-        if (r < 0)
-                return r;
-        *ret_empty = strdup_printf("%s/empty", state);
-        *ret_work = strdup_printf("%s/%s", state, name);
-        return *ret_empty && *ret_work ? 0 : -ENOMEM;
+        snprintf(ret_work, 48, MOUNT_WORK_DIR "/%s", name);
+        return 0;
 }
 
 void core_mount_work_remove(CoreSnapshotter *s, uint64_t id) {
@@ -107,10 +121,9 @@ uint64_t core_mount_cost(CoreSnapshotter *s, const Snapshot *snap, uint64_t attr
 
 int core_mount_build(CoreSnapshotter *s, const Snapshot *snap, uint64_t attrs, const MountIdmapping *idmap,
                      int *ret_mnt_fd, Error *e) {
-        _cleanup_free_ char *parent = NULL, *empty = NULL, *work = NULL;
         const BackendVTable *v = s->backend->vtable;
         _cleanup_close_ int parent_fd = -EBADF;
-        char name[32];
+        char name[32], parent[48], work[48];
         int r;
 
         if (!own_sb_instead_of_bind(s, snap, attrs))
@@ -120,12 +133,14 @@ int core_mount_build(CoreSnapshotter *s, const Snapshot *snap, uint64_t attrs, c
         r = v->open_data_parent(s->backend, snap->id, &parent_fd, name, e);
         if (r < 0)
                 return r;
-        r = fd_path(parent_fd, &parent);
+        r = data_parent_path(s, snap->id, parent_fd, parent);
         if (r < 0)
                 return error_set_errno(e, r, "cannot find the directory of snapshot %" PRIu64, snap->id);
-        r = work_dirs_make(s, snap->id, &empty, &work);
+        r = work_dirs_make(s, snap->id, work);
         if (r < 0)
                 return error_set_errno(e, r, "cannot make the work directory of the mount of snapshot %" PRIu64,
                                        snap->id);
-        return mount_dir_own_sb(parent, name, empty, work, attrs, idmap, ret_mnt_fd, e);
+        /* All three opened below the state directory, handed to overlayfs as fds. */
+        return mount_dir_own_sb(s->backend->state_fd, parent, name, MOUNT_WORK_DIR "/empty", work, attrs, idmap,
+                                ret_mnt_fd, e);
 }

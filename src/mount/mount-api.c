@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h> /* glibc 2.36 wraps the new mount API; never with <linux/mount.h> */
@@ -15,14 +16,18 @@
 #include "mount-api.h"
 #include "mount-util.h"
 
-int mount_openat_no_symlinks(int dirfd, const char *path, int flags) {
+static int openat2_resolve(int dirfd, const char *path, int flags, uint64_t resolve) {
         struct open_how how = {
                 .flags = (uint64_t) flags,
-                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+                .resolve = resolve,
         };
 
         /* glibc 2.36 has no openat2() wrapper. */
         return RET_NERRNO((int) syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+}
+
+int mount_openat_no_symlinks(int dirfd, const char *path, int flags) {
+        return openat2_resolve(dirfd, path, flags, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 }
 
 /* Appends the fs_context log of fs_fd ("e overlay: …" lines) to buf as "; "-separated
@@ -107,79 +112,75 @@ int mount_sb_is_read_only(int mnt_fd) {
         return !!(sf.f_flags & ST_RDONLY);
 }
 
-/* The longest directory that holds every path of paths[] (absolute), or NULL. */
-static char *common_dir(const char *const *paths, size_t n) {
-        size_t len = strlen(paths[0]);
-
-        for (size_t i = 1; i < n; i++) {
-                size_t k = 0;
-                while (k < len && paths[i][k] == paths[0][k])
-                        k++;
-                len = k;
-        }
-        /* Back to a "/" after which every path goes on. */
-        for (;;) {
-                bool below = true;
-
-                while (len > 0 && paths[0][len] != '/')
-                        len--;
-                if (len == 0)
-                        return NULL;
-                for (size_t i = 0; i < n; i++)
-                        below = below && paths[i][len] == '/';
-                if (below)
-                        return strndup(paths[0], len);
-                len--;
-        }
-}
-
-/* Layers of an idmapped overlay: an idmapped clone of the directory holding them all. */
-typedef struct IdmappedLayers {
-        int clone_fd; /* kept until the overlay is created: closing it dissolves the clone */
-        size_t prefix_len;
-} IdmappedLayers;
-
-static int idmapped_layers_open(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
-                                const MountIdmapping *idmap, IdmappedLayers *ret, Error *e) {
-        _cleanup_free_ const char **all = calloc(n_lowers + 2, sizeof *all);
-        _cleanup_free_ char *dir = NULL;
-        _cleanup_close_ int clone_fd = -EBADF;
-        size_t n = 0;
+/* An idmapped, non-recursive clone of root_fd, in which the directories of an idmapped
+ * overlay are opened; kept until the overlay is created: closing it dissolves the clone. */
+static int idmapped_clone(int root_fd, const MountIdmapping *idmap, int *ret_fd, Error *e) {
+        _cleanup_close_ int fd = -EBADF;
         int r;
 
-        if (!all)
-                return error_set_errno(e, ENOMEM, "idmapped overlay");
-        for (size_t i = 0; i < n_lowers; i++)
-                all[n++] = lowers[i];
-        if (upper) {
-                all[n++] = upper;
-                all[n++] = work;
-        }
-        dir = common_dir(all, n);
-        if (!dir)
-                return error_setf(e, EINVAL, "the layers of an idmapped overlay must lie in one directory");
-        clone_fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
-        if (clone_fd < 0)
-                return error_set_errno(e, errno, "cloning %s for idmapped layers", QUOTE(dir));
-        r = mount_set_idmap(clone_fd, idmap->userns_fd, 0);
+        fd = open_tree(root_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (fd < 0)
+                return error_set_errno(e, errno, "cloning the directory of the layers for idmapped layers");
+        r = mount_set_idmap(fd, idmap->userns_fd, 0);
         if (r < 0)
-                return error_set_errno(e, r, "idmapping the layers in %s", QUOTE(dir));
-        *ret = (IdmappedLayers) { .clone_fd = TAKE_FD(clone_fd), .prefix_len = strlen(dir) + 1 };
+                return error_set_errno(e, r, "idmapping the directory of the layers");
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-/* Sets layer `key` of the overlay: by path, or through the idmapped clone by fd. */
-static int fs_set_layer(int fs_fd, const char *key, const char *path, const IdmappedLayers *l, Error *e) {
-        _cleanup_close_ int fd = -EBADF;
+static _Atomic MountOverlayDirsBy overlay_dirs_by = MOUNT_OVERLAY_DIRS_PROBE;
 
-        if (l->clone_fd < 0)
-                return fs_set_string(fs_fd, key, path, e);
-        fd = mount_openat_no_symlinks(l->clone_fd, path + l->prefix_len, O_PATH | O_DIRECTORY | O_CLOEXEC);
+MountOverlayDirsBy mount_overlay_dirs_by(void) {
+        return atomic_load(&overlay_dirs_by);
+}
+
+void mount_overlay_dirs_by_set(MountOverlayDirsBy by) {
+        atomic_store(&overlay_dirs_by, by);
+}
+
+/* Hands the directory fd to overlayfs as key, by fd or by its /proc/self/fd path. */
+static int fs_set_dir_by(int fs_fd, const char *key, int fd, MountOverlayDirsBy by) {
+        char proc[PROC_FD_PATH_MAX];
+
+        if (by == MOUNT_OVERLAY_DIRS_BY_FD)
+                return RET_NERRNO(fsconfig(fs_fd, FSCONFIG_SET_FD, key, NULL, fd));
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        return RET_NERRNO(fsconfig(fs_fd, FSCONFIG_SET_STRING, key, proc, 0));
+}
+
+/* Opens path below base_fd and hands it to overlayfs as key. The first time, the fd form is
+ * tried: Linux 6.15 takes O_PATH fds, 6.13 and 6.14 only opened ones (EBADF), older kernels
+ * strings only (EINVAL). When the fd is refused so and its path is taken, the kernel was the
+ * reason and the path form is kept; when the path is refused too, the directory is, and
+ * nothing is learnt. */
+static int fs_set_dir(int fs_fd, const char *key, int base_fd, const char *path, Error *e) {
+        _cleanup_close_ int fd = -EBADF;
+        MountOverlayDirsBy by = mount_overlay_dirs_by();
+        char why[256] = "";
+        int r;
+
+        fd = openat2_resolve(base_fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC,
+                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
         if (fd < 0)
                 return overlay_fail(e, fs_fd, fd, key, path);
-        if (fsconfig(fs_fd, FSCONFIG_SET_FD, key, NULL, fd) < 0)
-                return overlay_fail(e, fs_fd, -errno, key, path);
-        return 0;
+        if (by != MOUNT_OVERLAY_DIRS_PROBE)
+                r = fs_set_dir_by(fs_fd, key, fd, by);
+        else {
+                r = fs_set_dir_by(fs_fd, key, fd, MOUNT_OVERLAY_DIRS_BY_FD);
+                by = MOUNT_OVERLAY_DIRS_BY_FD;
+                if (r == -EINVAL || r == -EBADF) {
+                        fs_context_log_read(fs_fd, why, sizeof why);
+                        log_debug_errno(r, "overlayfs refused the directory fd of %s (%m; kernel: %s): trying its path",
+                                        key, why[0] ? why : "no message");
+                        r = fs_set_dir_by(fs_fd, key, fd, MOUNT_OVERLAY_DIRS_BY_PATH);
+                        by = MOUNT_OVERLAY_DIRS_BY_PATH;
+                }
+                if (r >= 0) {
+                        log_debug("overlayfs takes directories by %s here", by == MOUNT_OVERLAY_DIRS_BY_FD ? "fd" : "path");
+                        mount_overlay_dirs_by_set(by);
+                }
+        }
+        return r < 0 ? overlay_fail(e, fs_fd, r, key, path) : 0;
 }
 
 /* FSCONFIG_CMD_CREATE; with an idmap as its uid/gid, so that overlayfs can create its work
@@ -203,57 +204,54 @@ static int fs_create(int fs_fd, const MountIdmapping *idmap) {
         return r;
 }
 
-static void idmapped_layers_close(IdmappedLayers *l) {
-        l->clone_fd = safe_close(l->clone_fd);
-}
-
 /* Options that keep an upper exactly as it was but for what is written through the
  * overlay: no uuid xattr on its root, and with no redirects, index or metacopy (and xino not
  * forced on) overlayfs marks no directory opaque when it makes one. */
 static const char *const overlay_pristine_upper[] = { "uuid", "off", "redirect_dir", "off", "xino", "off", NULL };
 
-static int overlay_make(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
-                        const char *const *options, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
-                        Error *e) {
-        _cleanup_(idmapped_layers_close) IdmappedLayers layers = { .clone_fd = -EBADF };
-        _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF;
-        int r;
+static int overlay_make(const MountOverlayDirs *d, const char *const *options, uint64_t attrs,
+                        const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
+        _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF, clone_fd = -EBADF;
+        int base_fd = d->root_fd, r;
 
-        assert(lowers || n_lowers == 0);
-        assert(!upper == !work);
+        assert(d);
+        assert(d->root_fd >= 0);
+        assert(d->lowers || d->n_lowers == 0);
+        assert(!d->upper == !d->work);
         assert(ret_mnt_fd);
 
-        if (n_lowers > MOUNT_MAX_LAYERS)
+        if (d->n_lowers > MOUNT_MAX_LAYERS)
                 return error_setf(e, EINVAL,
                                   "an overlay of %zu layers cannot be mounted: the kernel stacks at most %d layers",
-                                  n_lowers, MOUNT_MAX_LAYERS);
-        if (n_lowers == 0 || (!upper && n_lowers < 2))
+                                  d->n_lowers, MOUNT_MAX_LAYERS);
+        if (d->n_lowers == 0 || (!d->upper && d->n_lowers < 2))
                 return error_setf(e, EINVAL,
                                   "a read-only overlay needs at least 2 layers (got %zu); use a read-only bind mount",
-                                  n_lowers);
+                                  d->n_lowers);
 
         fs_fd = fsopen("overlay", FSOPEN_CLOEXEC);
         if (fs_fd < 0)
                 return error_set_errno(e, errno, "opening an overlay filesystem context (is overlayfs available?)");
 
         if (idmap) {
-                r = idmapped_layers_open(lowers, n_lowers, upper, work, idmap, &layers, e);
+                r = idmapped_clone(d->root_fd, idmap, &clone_fd, e);
                 if (r < 0)
                         return r;
+                base_fd = clone_fd;
         }
         r = fs_set_string(fs_fd, "source", "lamina", e);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n_lowers; i++) {
-                r = fs_set_layer(fs_fd, "lowerdir+", lowers[i], &layers, e);
+        for (size_t i = 0; i < d->n_lowers; i++) {
+                r = fs_set_dir(fs_fd, "lowerdir+", base_fd, d->lowers[i], e);
                 if (r < 0)
                         return r;
         }
-        if (upper) {
-                r = fs_set_layer(fs_fd, "upperdir", upper, &layers, e);
+        if (d->upper) {
+                r = fs_set_dir(fs_fd, "upperdir", base_fd, d->upper, e);
                 if (r < 0)
                         return r;
-                r = fs_set_layer(fs_fd, "workdir", work, &layers, e);
+                r = fs_set_dir(fs_fd, "workdir", base_fd, d->work, e);
                 if (r < 0)
                         return r;
         }
@@ -279,22 +277,29 @@ static int overlay_make(const char *const *lowers, size_t n_lowers, const char *
         if (mnt_fd < 0)
                 return overlay_fail(e, fs_fd, -errno, "fsmount", NULL);
 
-        log_debug("made an overlay of %zu%s layers%s", n_lowers, idmap ? " idmapped" : "", upper ? " with an upper" : "");
+        log_debug("made an overlay of %zu%s layers%s", d->n_lowers, idmap ? " idmapped" : "",
+                  d->upper ? " with an upper" : "");
         *ret_mnt_fd = TAKE_FD(mnt_fd);
         return 0;
 }
 
-int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
-                  uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
-        return overlay_make(lowers, n_lowers, upper, work, NULL, attrs, idmap, ret_mnt_fd, e);
+int mount_overlay(const MountOverlayDirs *d, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
+        return overlay_make(d, NULL, attrs, idmap, ret_mnt_fd, e);
 }
 
-int mount_dir_own_sb(const char *parent, const char *name, const char *empty, const char *work, uint64_t attrs,
-                     const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
+int mount_dir_own_sb(int root_fd, const char *parent, const char *name, const char *empty, const char *work,
+                     uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
         _cleanup_close_ int ovl_fd = -EBADF, fd = -EBADF;
         struct mount_attr attr = {
                 .attr_set = attrs,
                 .propagation = MS_PRIVATE,
+        };
+        MountOverlayDirs d = {
+                .root_fd = root_fd,
+                .lowers = (const char *const[]) { empty },
+                .n_lowers = 1,
+                .upper = parent,
+                .work = work,
         };
         int r;
 
@@ -302,8 +307,7 @@ int mount_dir_own_sb(const char *parent, const char *name, const char *empty, co
         assert(name);
         assert(ret_mnt_fd);
 
-        r = overlay_make((const char *const[]) { empty }, 1, parent, work, overlay_pristine_upper, attrs, idmap,
-                         &ovl_fd, e);
+        r = overlay_make(&d, overlay_pristine_upper, attrs, idmap, &ovl_fd, e);
         if (r < 0)
                 return r;
         /* Only name, not a merged directory (its parent is, the upper's root being over the

@@ -28,25 +28,42 @@ typedef struct MountIdmapping {
         gid_t gid;
 } MountIdmapping;
 
-/* An overlay of `lowers` (topmost first, 1..500 entries; a 501st is EINVAL naming the
- * kernel limit) with optional upper/work (both NULL: read-only, needs >= 2 lowers),
- * index=off and metacopy=off, returned detached (*ret_mnt_fd, for mount_attach) so that
- * its identity can be recorded before anyone can reach it. With idmap (may be NULL) it is
- * an overlay of idmapped layers (an overlay cannot be idmapped itself): one idmapped,
- * non-recursive clone of the directory holding all of them, the layers passed by fd. */
-int mount_overlay(const char *const *lowers, size_t n_lowers, const char *upper, const char *work,
-                  uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
+/* The directories of an overlay: paths below root_fd, a directory of laminad's that no
+ * caller can change (a backend's snapshots/, its state directory). Each is opened there
+ * (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS, O_PATH) and handed to
+ * overlayfs as that fd (fsconfig FSCONFIG_SET_FD: Linux 6.15 takes O_PATH fds); where the
+ * kernel does not take fds, as the path of that fd (/proc/self/fd/N, which the kernel
+ * follows to the very directory opened). Either way no path is looked up again by name. */
+typedef struct MountOverlayDirs {
+        int root_fd;
+        const char *const *lowers; /* topmost first */
+        size_t n_lowers;
+        const char *upper, *work; /* both NULL: read-only */
+} MountOverlayDirs;
+
+/* An overlay of d's lowers (1..500 entries; a 501st is EINVAL naming the kernel limit)
+ * with optional upper/work (both NULL: read-only, needs >= 2 lowers), index=off and
+ * metacopy=off, returned detached (*ret_mnt_fd, for mount_attach) so that its identity can
+ * be recorded before anyone can reach it. With idmap (may be NULL) it is an overlay of
+ * idmapped layers (an overlay cannot be idmapped itself): the directories are opened in one
+ * idmapped, non-recursive clone of root_fd. uuid stays "auto": overlayfs stores a UUID
+ * (trusted.overlay.uuid) in the root of a new upper, which gives the overlay an fsid
+ * (statfs, fanotify) of its own that outlives remounts; "off" would report the upper's
+ * filesystem's fsid instead. The xattr stays on laminad's own directory: no layer brings a
+ * trusted.* attribute and no copy of a snapshot's data carries one (layer_xattr_allowed). */
+int mount_overlay(const MountOverlayDirs *d, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
 
 /* A mount of the directory parent/name (name one component) with a superblock of its own,
  * whose life mount_sb_watch can see: an overlay whose upper is parent, over the empty
  * directory empty, with the work directory work (on parent's filesystem, outside parent),
- * of which only name is cloned and returned detached, with attrs (idmap as for
- * mount_overlay). It shows the same files with the same inode numbers and writes to them;
- * nothing of overlayfs's is stored in name's tree (no xattr, no whiteout: there is nothing
- * below it), but st_dev is the overlay's, overlayfs refuses to create a 0/0 character
- * device (its whiteout) and hides trusted.overlay.* attributes. 3 kernel mounts. */
-int mount_dir_own_sb(const char *parent, const char *name, const char *empty, const char *work, uint64_t attrs,
-                     const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
+ * parent, empty and work being paths below root_fd as for mount_overlay, of which only name
+ * is cloned and returned detached, with attrs (idmap as for mount_overlay). It shows the
+ * same files with the same inode numbers and writes to them; nothing of overlayfs's is
+ * stored in name's tree (no xattr, no whiteout: there is nothing below it; uuid=off: no
+ * UUID in parent either), but st_dev is the overlay's, overlayfs refuses to create a 0/0
+ * character device (its whiteout) and hides trusted.overlay.* attributes. 3 kernel mounts. */
+int mount_dir_own_sb(int root_fd, const char *parent, const char *name, const char *empty, const char *work,
+                     uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
 #define MOUNT_DIR_OWN_SB_KERNEL_MOUNTS 3
 
 /* A recursive bind clone of source (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)) with attrs

@@ -20,6 +20,16 @@
 /* openat2(dirfd, path) with RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS; fd or -errno. */
 int mount_openat_no_symlinks(int dirfd, const char *path, int flags);
 
+/* How mount_overlay hands its directories to overlayfs (mount-api.c): found out at the
+ * first overlay (PROBE), then kept; a test sets it to try either form on any kernel. */
+typedef enum MountOverlayDirsBy {
+        MOUNT_OVERLAY_DIRS_PROBE,
+        MOUNT_OVERLAY_DIRS_BY_FD,   /* fsconfig FSCONFIG_SET_FD, an O_PATH fd */
+        MOUNT_OVERLAY_DIRS_BY_PATH, /* FSCONFIG_SET_STRING, the path /proc/self/fd/N of that fd */
+} MountOverlayDirsBy;
+MountOverlayDirsBy mount_overlay_dirs_by(void);
+void mount_overlay_dirs_by_set(MountOverlayDirsBy by);
+
 /* The unique mount ID of what dirfd/path (followed, magic links too: /proc/PID/fd/N)
  * refers to; for mount-holders.c. */
 int mount_id_of_path(int dirfd, const char *path, uint64_t *ret);

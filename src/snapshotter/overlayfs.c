@@ -154,17 +154,22 @@ static int overlay_mount(Backend *b, const Snapshot *s, uint64_t attrs, const Mo
                 return mount_bind(src, attrs, idmap, ret_mnt_fd, e);
         }
 
+        /* The layers by their names in snapshots/, opened there (mount_overlay). */
         for (size_t i = 0; i < s->n_parents; i++)
-                if (strv_new_push(&lowers, data_path(b, s->parent_ids[i], "fs")) < 0)
+                if (strv_new_push(&lowers, strdup_printf("%" PRIu64 "/fs", s->parent_ids[i])) < 0)
                         return error_set_errno(e, ENOMEM, "mount");
         if (s->kind == SNAPSHOT_ACTIVE) {
-                upper = data_path(b, s->id, "fs");
-                work = data_path(b, s->id, "work");
+                upper = strdup_printf("%" PRIu64 "/fs", s->id);
+                work = strdup_printf("%" PRIu64 "/work", s->id);
                 if (!upper || !work)
                         return error_set_errno(e, ENOMEM, "mount");
         }
-        return mount_overlay((const char *const *) lowers, s->n_parents, upper, work, attrs, idmap,
-                             ret_mnt_fd, e);
+        return mount_overlay(&(MountOverlayDirs) { .root_fd = b->snapshots_fd,
+                                                   .lowers = (const char *const *) lowers,
+                                                   .n_lowers = s->n_parents,
+                                                   .upper = upper,
+                                                   .work = work },
+                             attrs, idmap, ret_mnt_fd, e);
 }
 
 static int overlay_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {

@@ -197,8 +197,8 @@ static inline void expect_owner(const char *path, uid_t uid, gid_t gid) {
         }
 }
 
-/* The per-mount options of the mount at target in /proc/self/mountinfo. */
-static inline char *mount_options_of(const char *target) {
+/* Options of the mount at target in /proc/self/mountinfo, as get (libmount) reads them. */
+static inline char *mountinfo_options_of(const char *target, const char *(*get)(struct libmnt_fs *)) {
         struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
         struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
         struct libmnt_fs *fs;
@@ -207,11 +207,16 @@ static inline char *mount_options_of(const char *target) {
         ASSERT_TRUE(tb && it);
         while (!r && mnt_table_next_fs(tb, it, &fs) == 0)
                 if (streq(mnt_fs_get_target(fs), target))
-                        r = strdup(mnt_fs_get_vfs_options(fs));
+                        r = strdup(get(fs));
         mnt_free_iter(it);
         mnt_unref_table(tb);
         ASSERT_TRUE(r);
         return r;
+}
+
+/* The per-mount options of the mount at target. */
+static inline char *mount_options_of(const char *target) {
+        return mountinfo_options_of(target, mnt_fs_get_vfs_options);
 }
 
 /* Sends fd on sock and closes it: while nobody receives it, only the message holds it. */

@@ -17,6 +17,7 @@ static int make_own_sb(const char *base) {
                             *sub = test_path("%s/P/snap/sub", base), *f = test_path("%s/P/snap/sub/f", base),
                             *empty = test_path("%s/empty", base), *work = test_path("%s/work", base);
         Error e = ERROR_NULL;
+        _cleanup_close_ int root = -EBADF;
         int fd = -EBADF;
 
         ASSERT_OK(mkdir(p, 0755));
@@ -25,7 +26,9 @@ static int make_own_sb(const char *base) {
         write_file(f, "data");
         ASSERT_OK(mkdir(empty, 0700));
         ASSERT_OK(mkdir(work, 0700));
-        if (mount_dir_own_sb(p, "snap", empty, work, 0, NULL, &fd, &e) < 0) {
+        root = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(root >= 0);
+        if (mount_dir_own_sb(root, "P", "snap", "empty", "work", 0, NULL, &fd, &e) < 0) {
                 fprintf(stderr, "mount_dir_own_sb: %s\n", e.message);
                 abort();
         }

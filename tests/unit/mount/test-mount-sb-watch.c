@@ -2,8 +2,7 @@
 /* An overlay's filesystem, watched, is known to live exactly as long as some mount of it:
  * also while its only descriptor is in flight in a socket (SCM_RIGHTS), which no look
  * through /proc finds; once that goes, the watch says so. */
-#include "mount-api.h"
-#include "mount-test-util.h"
+#include "mount-api-test-util.h"
 
 static void body_in_flight(const char *dir) {
         _cleanup_free_ char *l1 = test_path("%s/l1", dir), *l2 = test_path("%s/l2", dir);
@@ -15,8 +14,8 @@ static void body_in_flight(const char *dir) {
         ASSERT_OK(mkdir(l1, 0755));
         ASSERT_OK(mkdir(l2, 0755));
         ASSERT_OK(mount_sb_watch_new(&w));
-        ASSERT_OK(mount_overlay(lowers, 2, NULL, NULL, 0, NULL, &fd, &e));
-        ASSERT_OK(mount_overlay(lowers, 2, NULL, NULL, 0, NULL, &other, &e));
+        ASSERT_OK(overlay_below(dir, lowers, 2, NULL, NULL, 0, NULL, &fd, &e));
+        ASSERT_OK(overlay_below(dir, lowers, 2, NULL, NULL, 0, NULL, &other, &e));
         ASSERT_OK(mount_sb_watch_add(w, fd, 7));
         ASSERT_OK(mount_sb_watch_add(w, other, 8));
         ASSERT_TRUE(mount_sb_watch_alive(w, 7) && mount_sb_watch_alive(w, 8) && !mount_sb_watch_alive(w, 9));
