@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "bus-error.h"
 #include "bus-request.h"
 #include "bus-track.h"
@@ -173,7 +174,7 @@ int bus_read_labels(sd_bus_message *m, Labels *ret, sd_bus_error *error) {
                         return bus_error_setf(error, EINVAL,
                                               "the labels of one call may have %u bytes in all; drop some",
                                               LABELS_TOTAL_MAX);
-                if (array_reserve_one((void **) &read.items, &allocated, read.n, sizeof *read.items, 16) < 0)
+                if (GREEDY_REALLOC(read.items, allocated, read.n + 1, 16) < 0)
                         return -ENOMEM;
                 read.items[read.n] = (Label) { .key = strdup(key), .value = strdup(value) };
                 if (!read.items[read.n].key || !read.items[read.n].value) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "core-internal.h"
 #include "strutil.h"
 
@@ -36,7 +37,7 @@ static int collect_one(const ImageRecord *rec, void *userdata) {
 
         if (l->top && (rec->top_owner != l->top->owner || !streq(rec->top, l->top->name)))
                 return 0;
-        if (array_reserve_one((void **) &l->items, &l->allocated, l->n, sizeof *l->items, 16) < 0)
+        if (GREEDY_REALLOC(l->items, l->allocated, l->n + 1, 16) < 0)
                 return -ENOMEM;
         l->items[l->n] = (Entry) {
                 .owner = rec->owner,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "core-internal.h"
 #include "log.h"
 #include "strutil.h"
@@ -73,7 +74,7 @@ static UserUsage *user_usage(QuotaState *q, CoreSnapshotter *s, uid_t uid, bool 
         for (size_t i = 0; i < q->n_users; i++)
                 if (q->users[i].s == s && q->users[i].uid == uid)
                         return &q->users[i];
-        if (!add || array_reserve_one((void **) &q->users, &q->n_users_allocated, q->n_users, sizeof *q->users, 8) < 0)
+        if (!add || GREEDY_REALLOC(q->users, q->n_users_allocated, q->n_users + 1, 8) < 0)
                 return NULL;
         q->users[q->n_users] = (UserUsage) { .s = s, .uid = uid };
         return &q->users[q->n_users++];
@@ -200,8 +201,7 @@ int core_quota_apply_begin(CoreSnapshotter *s, uid_t uid, int cancel_fd) {
                 (void) pthread_cond_timedwait(&q->released, &q->lock, &deadline);
         }
         if (r >= 0)
-                r = array_reserve_one((void **) &q->applying, &q->n_applying_allocated, q->n_applying,
-                                      sizeof *q->applying, 4);
+                r = GREEDY_REALLOC(q->applying, q->n_applying_allocated, q->n_applying + 1, 4);
         if (r >= 0)
                 q->applying[q->n_applying++] = uid;
         pthread_mutex_unlock(&q->lock);

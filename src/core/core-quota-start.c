@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "alloc-util.h"
 #include "btrfs-util.h"
 #include "core-internal.h"
 #include "log.h"
@@ -40,7 +41,7 @@ static int collect(const SnapshotInfo *info, void *userdata) {
 
         if (info->owner == 0)
                 return 0;
-        if (array_reserve_one((void **) &l->items, &l->allocated, l->n, sizeof(Legacy), 64) < 0)
+        if (GREEDY_REALLOC(l->items, l->allocated, l->n + 1, 64) < 0)
                 return -ENOMEM;
         l->items[l->n++] = (Legacy) { info->id, info->owner };
         return 0;

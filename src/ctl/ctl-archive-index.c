@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "alloc-util.h"
 #include "ctl-archive-index.h"
 #include "ctl.h"
 #include "strutil.h"
@@ -191,7 +192,7 @@ static int member_add(ArchiveIndex *x, ArchiveMember *m, const char *name) {
         if (x->n >= MEMBERS_MAX || x->text_bytes > TEXT_BYTES_MAX)
                 return ctl_fail(-E2BIG, "%s has more than %u members or %u MiB of member names; it is no image archive",
                                 name, MEMBERS_MAX, TEXT_BYTES_MAX >> 20);
-        if (array_reserve_one((void **) &x->members, &x->allocated, x->n, sizeof *m, 64) < 0)
+        if (GREEDY_REALLOC(x->members, x->allocated, x->n + 1, 64) < 0)
                 return ctl_fail(-ENOMEM, "out of memory");
         x->members[x->n++] = *m;
         *m = (ArchiveMember) {};

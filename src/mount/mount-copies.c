@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "dir-util.h"
 #include "inode-map.h"
 #include "log.h"
@@ -168,8 +169,7 @@ static int collect_process(CopiesSearch *s, int pid_fd, pid_t pid, ino_t own_ino
                 return r; /* already there (through another process), or -ENOMEM */
         if (statmount_usable() && ioctl(ns_fd, NS_GET_MNTNS_ID, &id) < 0)
                 id = 0;
-        if (array_reserve_one((void **) &s->namespaces, &s->n_allocated, s->n_namespaces, sizeof *s->namespaces,
-                              64) < 0)
+        if (GREEDY_REALLOC(s->namespaces, s->n_allocated, s->n_namespaces + 1, 64) < 0)
                 return -ENOMEM;
         s->namespaces[s->n_namespaces++] =
                 (Namespace) { .ino = st.st_ino, .id = id, .pid = pid, .uid = uid, .owners = owners };

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "dir-util.h"
 #include "log.h"
 #include "mount-api.h"
@@ -224,7 +225,7 @@ static int holders_search_remember(HoldersSearch *s, uid_t uid, pid_t pid) {
                 s->others_missed = true;
                 return 0;
         }
-        if (array_reserve_one((void **) &s->others, &s->n_allocated, s->n_others, sizeof *s->others, 256) < 0)
+        if (GREEDY_REALLOC(s->others, s->n_allocated, s->n_others + 1, 256) < 0)
                 return -ENOMEM;
         s->others[s->n_others++] = (OtherProcess) { .uid = uid, .pid = pid };
         return 0;

@@ -15,6 +15,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "log.h"
 #include "mount-api.h"
 #include "mount-util.h"
@@ -106,7 +107,7 @@ static int watch_one(MountSbWatch *w, const char *path, uint64_t key) {
         if (wd < 0)
                 return -errno;
         forget_wd(w, wd); /* the same root watched again */
-        if (array_reserve_one((void **) &w->watched, &w->allocated, w->n, sizeof *w->watched, 16) < 0) {
+        if (GREEDY_REALLOC(w->watched, w->allocated, w->n + 1, 16) < 0) {
                 (void) inotify_rm_watch(w->fd, wd);
                 return -ENOMEM;
         }

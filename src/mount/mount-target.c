@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "dir-util.h"
 #include "macro.h"
 #include "mount-api.h"
@@ -242,7 +243,7 @@ static void target_child_end(pid_t pid, uid_t uid) {
         if (waitpid(pid, NULL, WNOHANG) != 0)
                 return;
         pthread_mutex_lock(&stuck_lock);
-        added = array_reserve_one((void **) &stuck, &n_stuck_allocated, n_stuck, sizeof *stuck, 8) >= 0;
+        added = GREEDY_REALLOC(stuck, n_stuck_allocated, n_stuck + 1, 8) >= 0;
         if (added)
                 stuck[n_stuck++] = (StuckChild) { .pid = pid, .uid = uid };
         pthread_mutex_unlock(&stuck_lock);

@@ -199,21 +199,6 @@ char *strdup_printf(const char *fmt, ...) {
         return r < 0 ? NULL : s;
 }
 
-int array_reserve_one(void **p, size_t *allocated, size_t n, size_t size, size_t initial) {
-        size_t want;
-        void *grown;
-
-        if (n < *allocated)
-                return 0;
-        want = *allocated ? 2 * *allocated : initial;
-        grown = reallocarray(*p, want, size);
-        if (!grown)
-                return -ENOMEM;
-        *p = grown;
-        *allocated = want;
-        return 0;
-}
-
 uint64_t clock_usec(clockid_t clock) {
         struct timespec ts;
 

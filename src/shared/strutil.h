@@ -45,9 +45,6 @@ size_t utf8_escape_char(const char *s, char out[static 4], size_t *ret_written);
 
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 
-/* Makes room for one more item in the array *p of *allocated items of size bytes holding
- * n: doubles it (at first to initial items) when full. 0, or -ENOMEM with *p unchanged. */
-int array_reserve_one(void **p, size_t *allocated, size_t n, size_t size, size_t initial);
 uint64_t clock_usec(clockid_t clock);
 uint64_t now_usec(void); /* CLOCK_REALTIME */
 /* Condition variables whose timed waits run on CLOCK_MONOTONIC (0 or a negative errno),
