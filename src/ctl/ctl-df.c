@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "ctl-output.h"
 #include "ctl.h"
 #include "strutil.h"
@@ -35,13 +36,8 @@ static int read_array(sd_bus_message *reply, const char *contents, size_t size, 
 
         r = sd_bus_message_enter_container(reply, 'a', contents);
         while (r >= 0) {
-                if (n == allocated) {
-                        char *p = reallocarray(items, allocated = allocated ? allocated * 2 : 8, size);
-
-                        if (!p)
-                                return -ENOMEM;
-                        items = p;
-                }
+                if (greedy_realloc((void **) &items, &allocated, n + 1, size, 8) < 0)
+                        return -ENOMEM;
                 r = read_element(reply, items + n * size);
                 if (r <= 0)
                         break;

@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "ctl-diff.h"
 #include "ctl.h"
 #include "strutil.h"
@@ -179,13 +180,9 @@ static int names_of(const char *dir, int at_fd, char ***ret) {
         while ((errno = 0, de = readdir(dp))) {
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
-                if (n + 2 > cap) {
-                        char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(char *));
-                        if (!nn) {
-                                closedir(dp);
-                                return -ENOMEM;
-                        }
-                        names = nn;
+                if (GREEDY_REALLOC(names, cap, n + 2, 32) < 0) {
+                        closedir(dp);
+                        return -ENOMEM;
                 }
                 names[n] = strdup(de->d_name);
                 names[++n] = NULL;
