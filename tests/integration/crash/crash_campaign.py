@@ -956,6 +956,14 @@ class Driver:
                 self.fail("store-check of the metadata failed")
         for u in self.unexpected:
             print("# unexpected error: %s" % u, flush=True)
+        keep = os.environ.get("LAMINA_CRASH_LOG_DIR")
+        if keep and (self.failures or self.unexpected):
+            # laminad's log outlives the test directory, to find what happened
+            os.makedirs(keep, exist_ok=True)
+            dest = os.path.join(keep, "%s-seed%d-bus.log" % (self.sn, self.a.seed))
+            with open(os.path.join(T, "bus.log"), "rb") as f, open(dest, "wb") as out:
+                out.write(f.read())
+            print("# laminad's log: %s" % dest, flush=True)
         print("# %s: %d calls (%d cut off by a kill), %d kills %s, %d checks, %d Unmounts Busy for a copy,"
               " %d unexpected errors, %d failures"
               % (self.sn, self.ops, self.cut, sum(self.kills.values()), self.kills, self.checks,
