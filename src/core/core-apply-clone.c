@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <linux/fs.h>
 
 #include "backend-apply.h"
@@ -163,11 +164,22 @@ static void leftovers_free(Leftovers *l) {
         free(l);
 }
 
+/* A killed laminad's unpack helpers die after it (each by its parent's death signal), and
+ * a writer still finishing a file may add to a leftover while it is being removed: tried
+ * again while it is not empty, for up to 10 s. */
+#define LEFTOVER_TRIES 100
+#define LEFTOVER_RETRY_USEC (100 * 1000)
+
 static void *remove_leftovers(void *userdata) {
         Leftovers *l = userdata;
 
         for (char **n = l->names; *n; n++) {
                 int r = remove_place(l->vt, l->dir_fd, *n);
+
+                for (unsigned try = 1; r == -ENOTEMPTY && try < LEFTOVER_TRIES; try++) {
+                        (void) usleep(LEFTOVER_RETRY_USEC);
+                        r = remove_place(l->vt, l->dir_fd, *n);
+                }
                 if (r < 0)
                         log_warning_errno(r, "%s: cannot remove %s/%s that an interrupted apply left: %m",
                                           l->snapshotter, APPLY_DIR, *n);
