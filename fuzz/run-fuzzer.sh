@@ -24,7 +24,7 @@ clang -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2>/dev/null ||
 
 layer_sources=(layer-check.c layer-entry.c layer-staging.c layer-fs.c layer-name.c layer-paths.c layer-proto.c
                layer-reader.c layer-writer.c layer-writer-dirs.c)
-shared_sources=(dir-util.c error.c strutil.c tree-util.c tree-walk.c log.c inode-map.c)
+shared_sources=(alloc-util.c dir-util.c error.c strutil.c tree-util.c tree-walk.c log.c inode-map.c)
 sources=("$src/fuzz/fuzz-$target.c")
 for f in "${layer_sources[@]}"; do sources+=("$src/src/layer/$f"); done
 for f in "${shared_sources[@]}"; do sources+=("$src/src/shared/$f"); done
