@@ -9,11 +9,10 @@
 import os
 import subprocess
 import sys
-import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import crash_campaign as cc  # noqa: E402
+import crash_lib as cc  # noqa: E402
 
 sn = sys.argv[1]
 work = os.path.join(cc.T, "state", sn, "mount-work")

@@ -21,7 +21,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import crash_campaign as cc  # noqa: E402
+import crash_lib as cc  # noqa: E402
 
 N = 20
 sn = sys.argv[1]

@@ -16,7 +16,7 @@ import threading
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import crash_campaign as cc  # noqa: E402
+import crash_lib as cc  # noqa: E402
 
 sn = sys.argv[1]
 bus = cc.Bus(sn)
