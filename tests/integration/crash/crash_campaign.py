@@ -39,7 +39,7 @@ import time
 
 from crash_client import Client
 from crash_lib import (SERVICE, IFACE, T, Bus, CallError, Lines, write_layer, laminad_pids,
-                       wait_for, kernel_mounts)
+                       wait_for, kernel_mounts, stat_or_none)
 
 
 # ---- the driver ----------------------------------------------------------------------
@@ -246,12 +246,7 @@ class Driver:
                 self.fail("mount-work holds %d entries of no mount: %s" % (len(left), left[:5]))
 
     def stat(self, key):
-        try:
-            return self.bus.call("Stat", "(s)", [key])[0]
-        except CallError as e:
-            if e.short == "NotFound":
-                return None
-            raise
+        return stat_or_none(self.bus, key)
 
     def try_up(self):
         try:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from crash_lib import (IMAGES, TRANSIENT, T, Bus, CallError, Lines, manifest, applied, tree_is,
-                       tree_diff, file_sig, write_layer, data_dir)
+                       tree_diff, file_sig, write_layer, data_dir, stat_or_none)
 
 
 class Snap:
@@ -284,12 +284,7 @@ class Client:
 
     # ---- the check after a restart ---------------------------------------------------
     def stat(self, key):
-        try:
-            return self.bus.call("Stat", "(s)", [key])[0]
-        except CallError as e:
-            if e.short == "NotFound":
-                return None
-            raise
+        return stat_or_none(self.bus, key)
 
     def listed_mounts(self):
         return {m[0]: m[1] for m in self.bus.call("ListMounts")[0]}

@@ -224,6 +224,16 @@ def data_dir(sn, mounts):
 # ---- a client ------------------------------------------------------------------------
 
 
+
+def stat_or_none(bus, key):
+    """Stat of key, None when it does not exist."""
+    try:
+        return bus.call("Stat", "(s)", [key])[0]
+    except CallError as e:
+        if e.short == "NotFound":
+            return None
+        raise
+
 def laminad_pids():
     want = ("--state-dir\0%s/state\0" % T).encode()
     pids = []
