@@ -11,30 +11,25 @@ set -u
 : "${LAMINA_SOURCE_DIR:?run through meson test}"
 HARNESS_LIB="$LAMINA_SOURCE_DIR/tests/integration/lib"
 . "$HARNESS_LIB/harness.sh"
+# polkitd 122 reads actions only from /usr/share/polkit-1/actions and rules from
+# /etc/polkit-1/rules.d; it runs with private copies bound over those (polkitd-private.sh).
+. "$HARNESS_LIB/polkit-private.sh"
 
-CALL="$LAMINA_BUILD_DIR/tests/integration/auth/auth-call"
 SERVICE=org.lamina.snapshot1
 IFACE=org.lamina.snapshot1.Snapshotter
-OBJ=/org/lamina/snapshot1/overlayfs
 IAR=InteractiveAuthorizationRequired
 AD=AccessDenied
 NF=NotFound
 IA=InvalidArgument
 
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
 command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
-harness_setup --idle-timeout 300
-[ -x "$CALL" ] || harness_die "$CALL is not built"
+polkit_auth_call_setup --idle-timeout 300 # CALL, OBJ
 
 OWNER=$(harness_add_user owner)   # granted by the rules file
 OTHER=$(harness_add_user other)   # no grant at all
 UO=$(id -u "$OWNER")
 UX=$(id -u "$OTHER")
 
-# polkitd 122 reads actions only from /usr/share/polkit-1/actions and rules from
-# /etc/polkit-1/rules.d; it runs with private copies bound over those (polkitd-private.sh).
-. "$HARNESS_LIB/polkit-private.sh"
-polkit_private_dirs
 # Our example rules file, for OWNER's own group instead of "lamina"; a second rule makes
 # checks on key "slow" take a second (a check that is still pending when its caller leaves).
 {

@@ -6,7 +6,7 @@
 #                       skips unless polkitd and python3-gi are installed, gives dbus-daemon
 #                       and the laminad it activates the fd limit of a service without
 #                       LimitNOFILE= (soft 1024; the hard limit stays: laminad must raise it
-#                       itself), then harness_setup and polkit_private_dirs
+#                       itself), then polkit_private_setup (polkit-private.sh)
 #   tool USER ARGS...   the test's Python tool $TOOL (default hostile.py) as USER, killed
 #                       after $TOOL_TIMEOUT seconds (default 120)
 
@@ -20,11 +20,9 @@ TOOL="$LAMINA_SOURCE_DIR/tests/integration/hostile/hostile.py"
 TOOL_TIMEOUT=120
 
 hostile_setup() {
-        [ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
         harness_need_python_gi
         ulimit -Sn 1024 || harness_die "cannot set the fd limit"
-        harness_setup "$@"
-        polkit_private_dirs
+        polkit_private_setup "$@"
 }
 
 tool() {

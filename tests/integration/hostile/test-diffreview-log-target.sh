@@ -8,24 +8,15 @@
 # own when laminad logs to the journal's stream).
 set -u
 
-: "${LAMINA_SOURCE_DIR:?run through meson test}"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
+. "${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/hostile/hostile-lib.sh"
 
-CALL="$LAMINA_BUILD_DIR/tests/integration/auth/auth-call"
-OBJ=/org/lamina/snapshot1/overlayfs
-
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
-[ -x "$CALL" ] || harness_die "$CALL is not built"
-harness_setup --idle-timeout 120
+polkit_auth_call_setup --idle-timeout 120
 
 USER_A=$(harness_add_user drlogtgt)
 UA=$(id -u "$USER_A")
 TARGET="$T/g-own"$'\n'"FORGED-BY-USER laminad: uid 0 granted everything"
 install -d -m 0755 -o "$UA" -g "$UA" "$TARGET"
 
-polkit_private_dirs
 cat >"$LAMINA_POLKIT_RULES/50-lamina-diffreview.rules" <<RULE
 polkit.addRule(function(action, subject) {
         if (subject.user != "$USER_A")

@@ -16,17 +16,9 @@
 # target while that lookup still waits; others' calls are answered meanwhile.
 set -u
 
-: "${LAMINA_SOURCE_DIR:?run through meson test}"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
+. "${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/hostile/hostile-lib.sh"
 
-CALL="$LAMINA_BUILD_DIR/tests/integration/auth/auth-call"
-OBJ=/org/lamina/snapshot1/overlayfs
-
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
 command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
-[ -x "$CALL" ] || harness_die "$CALL is not built"
 command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error messages)"
 # MOUNT_TARGET_PART=stuck: only the filesystem that never answers, with laminad exiting
 # after 3 s without calls, to see that it does not while its lookup there waits.
@@ -34,9 +26,9 @@ PART=${MOUNT_TARGET_PART:-all}
 STALL="$LAMINA_BUILD_DIR/tests/integration/lib/fuse-stall"
 if [ "$PART" = stuck ]; then
         [ -c /dev/fuse ] && grep -qw fuse /proc/filesystems || harness_skip "there is no FUSE"
-        harness_setup --idle-timeout 3
+        polkit_auth_call_setup --idle-timeout 3
 else
-        harness_setup --idle-timeout 120
+        polkit_auth_call_setup --idle-timeout 120
 fi
 
 USER_A=$(harness_add_user mtarget)
@@ -63,7 +55,6 @@ install -d -m 0710 -o root -g "$GB" "$T/g-group-b"
 install -d -m 0755 -o "$UA" -g "$UA" "$T/g-group-b/own"
 ln -s "$T/g-open-b" "$T/g-link-b"
 
-polkit_private_dirs
 cat >"$LAMINA_POLKIT_RULES/50-lamina-mount-target.rules" <<RULE
 polkit.addRule(function(action, subject) {
         if (subject.user != "$USER_A")

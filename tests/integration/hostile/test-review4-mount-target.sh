@@ -14,18 +14,10 @@
 #    this reason). Refused like any other target that is not the user's to cover.
 set -u
 
-: "${LAMINA_SOURCE_DIR:?run through meson test}"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/checks.sh"
-. "$LAMINA_SOURCE_DIR/tests/integration/lib/polkit-private.sh"
+. "${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/hostile/hostile-lib.sh"
 
-CALL="$LAMINA_BUILD_DIR/tests/integration/auth/auth-call"
-OBJ=/org/lamina/snapshot1/overlayfs
-
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
-[ -x "$CALL" ] || harness_die "$CALL is not built"
 [ -x /usr/bin/python3 ] || harness_skip "python3 is not installed"
-harness_setup --idle-timeout 120
+polkit_auth_call_setup --idle-timeout 120
 
 USER_A=$(harness_add_user r4target)
 UA=$(id -u "$USER_A")
@@ -33,7 +25,6 @@ install -d -m 0755 -o "$UA" -g "$UA" "$T/g-own" "$T/ungranted"
 
 # The admin's rule: the user may choose targets below $T/g- and below /proc/ (as a rule
 # that matches any path of a tree would); anything else is not granted.
-polkit_private_dirs
 cat >"$LAMINA_POLKIT_RULES/50-lamina-review4.rules" <<RULE
 polkit.addRule(function(action, subject) {
         if (subject.user != "$USER_A")

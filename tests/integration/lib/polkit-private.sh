@@ -1,7 +1,14 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Real polkitd with private copies of its actions and rules directories
 # (tests/integration/auth/polkitd-private.sh binds them over the system's), for shell tests
-# that write their own rules; source after harness_setup:
+# that write their own rules; source after harness.sh:
+#   polkit_private_setup [harness_setup OPTIONS]
+#                          skips unless polkitd is installed, then harness_setup and
+#                          polkit_private_dirs
+#   polkit_auth_call_setup [harness_setup OPTIONS]
+#                          for tests calling as users through auth-call: CALL (the built
+#                          auth-call; harness_die unless built) and OBJ (the overlayfs
+#                          snapshotter's object), then polkit_private_setup
 #   polkit_private_dirs    LAMINA_POLKIT_ACTIONS (our .policy in it) and LAMINA_POLKIT_RULES,
 #                          empty, below $T: write the rules files into the latter
 #   polkit_private_start   polkitd on the private bus with them
@@ -9,6 +16,19 @@
 #                          a rules file granting each USER each org.lamina.snapshot1.ACTION
 #                          (manage-own, mount-own), then polkit_private_start
 #   as USER COMMAND...     COMMAND as USER (root: as is) with its groups, on the private bus
+
+polkit_private_setup() {
+        [ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
+        harness_setup "$@"
+        polkit_private_dirs
+}
+
+polkit_auth_call_setup() {
+        CALL="$LAMINA_BUILD_DIR/tests/integration/auth/auth-call"
+        OBJ=/org/lamina/snapshot1/overlayfs
+        [ -x "$CALL" ] || harness_die "$CALL is not built"
+        polkit_private_setup "$@"
+}
 
 polkit_private_dirs() {
         export LAMINA_POLKIT_ACTIONS="$T/polkit/actions" LAMINA_POLKIT_RULES="$T/polkit/rules.d"

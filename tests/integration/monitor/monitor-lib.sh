@@ -5,17 +5,15 @@
 
 HARNESS_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/lib
 . "$HARNESS_LIB/harness.sh"
+. "$HARNESS_LIB/polkit-private.sh"
 
 LAMINACTL=$LAMINA_BUILD_DIR/src/ctl/laminactl
-[ -x /usr/lib/polkit-1/polkitd ] || harness_skip "polkitd is not installed"
 [ -x "$LAMINACTL" ] || harness_die "$LAMINACTL is not built"
-harness_setup --idle-timeout 300
+polkit_private_setup --idle-timeout 300
 
 A=$(harness_add_user mona)
 B=$(harness_add_user monb)
 
-. "$HARNESS_LIB/polkit-private.sh"
-polkit_private_dirs
 polkit_private_grant manage-own,mount-own "$A" "$B"
 . "$HARNESS_LIB/checks.sh"
 
