@@ -20,9 +20,9 @@ set -u
 
 command -v unshare >/dev/null || harness_skip "unshare (util-linux) is not installed"
 command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error messages)"
-# MOUNT_TARGET_PART=stuck: only the filesystem that never answers, with laminad exiting
+# Argument "stuck": only the filesystem that never answers, with laminad exiting
 # after 3 s without calls, to see that it does not while its lookup there waits.
-PART=${MOUNT_TARGET_PART:-all}
+PART=${1:-all}
 STALL="$LAMINA_BUILD_DIR/tests/integration/lib/fuse-stall"
 if [ "$PART" = stuck ]; then
         [ -c /dev/fuse ] && grep -qw fuse /proc/filesystems || harness_skip "there is no FUSE"
