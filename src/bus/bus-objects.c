@@ -177,6 +177,7 @@ static int find_object(sd_bus *bus, const char *path, const char *interface, voi
 typedef struct Query {
         BusContext *c;
         uid_t uid; /* the caller: its namespace, or every one for root */
+        char *sender; /* while set, the caller's watch waits for this call's answer */
         SnapshotInfoList *lists;     /* per snapshotter */
         CoreMountInfoList *mounts;   /* per snapshotter */
         CoreImageObjectList *images; /* per snapshotter */
@@ -185,12 +186,15 @@ typedef struct Query {
 static void query_free(void *data) {
         Query *q = data;
 
+        if (q && q->sender) /* refused or failed: the caller does not become a watcher */
+                bus_watchers_end_pending(q->c->watchers, q->sender, false);
         for (size_t i = 0; q && i < q->c->n_snapshotters; i++) {
                 snapshot_info_list_clear(&q->lists[i]);
                 core_mount_info_list_clear(&q->mounts[i]);
                 core_image_object_list_clear(&q->images[i]);
         }
         if (q) {
+                free(q->sender);
                 free(q->lists);
                 free(q->mounts);
                 free(q->images);
@@ -300,29 +304,47 @@ static int query_reply(sd_bus_message *m, void *data) {
         }
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
         if (r < 0)
                 return r;
-        return sd_bus_send(NULL, reply, NULL);
+        bus_watchers_end_pending(q->c->watchers, q->sender, true);
+        free(q->sender);
+        q->sender = NULL;
+        return 0;
 }
 
 static const BusJobOps query_ops = { .run = query_run, .reply = query_reply, .free = query_free };
 
+/* The caller becomes a watcher only when it is answered with the objects: a call refused
+ * (LimitsExceeded when the caller has too many running or too many objects) or failed leaves
+ * it none. It gets the signals from the start, so that no change after the listing is missed. */
 static int get_managed_objects(BusContext *c, sd_bus_message *m, sd_bus_error *error) {
+        const char *sender = sd_bus_message_get_sender(m);
         Query *q;
         uid_t uid;
         int r;
 
         r = bus_caller_uid(c, m, &uid, error);
-        if (r >= 0)
-                r = bus_watchers_add(c->watchers, m, uid, error);
         if (r < 0)
                 return r;
         q = calloc(1, sizeof *q);
         if (!q)
                 return -ENOMEM;
-        *q = (Query) { c, uid, calloc(c->n_snapshotters, sizeof *q->lists),
+        *q = (Query) { c, uid, NULL, calloc(c->n_snapshotters, sizeof *q->lists),
                        calloc(c->n_snapshotters, sizeof *q->mounts), calloc(c->n_snapshotters, sizeof *q->images) };
         if (!q->lists || !q->mounts || !q->images) {
+                query_free(q);
+                return -ENOMEM;
+        }
+        r = bus_watchers_begin_pending(c->watchers, m, uid, error);
+        if (r < 0) {
+                query_free(q);
+                return r;
+        }
+        q->sender = strdup(sender); /* not NULL: a watcher has a name */
+        if (!q->sender) {
+                bus_watchers_end_pending(c->watchers, sender, false);
                 query_free(q);
                 return -ENOMEM;
         }

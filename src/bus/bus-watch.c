@@ -10,13 +10,15 @@
 #include "fair-share.h"
 #include "log.h"
 
-/* A connection known to the monitor: it watches (Watch), or it muted the signals of its own
- * calls (Mute), or both. */
+/* A connection known to the monitor: it watches (Watch, or a GetManagedObjects that was
+ * answered), it has GetManagedObjects calls running, or it muted the signals of its own calls
+ * (Mute). */
 typedef struct Watcher {
         BusWatchers *owner;
         char *name; /* unique bus name */
         uid_t uid;
         bool watching;
+        unsigned pending; /* GetManagedObjects calls running */
         bool muted;
         sd_bus_track *track;
 } Watcher;
@@ -26,8 +28,14 @@ struct BusWatchers {
         sd_bus_slot *slot;
         Watcher *items[BUS_WATCHERS_MAX];
         size_t n;
-        size_t n_watching;
+        size_t n_listening; /* items that get the signals */
 };
+
+/* Whether w gets the signals: it watches, or it waits for a listing, which must not miss a
+ * change made after the listing was read. */
+static bool watcher_listens(const Watcher *w) {
+        return w->watching || w->pending > 0;
+}
 
 static Watcher *watcher_free(Watcher *w) {
         if (!w)
@@ -49,28 +57,38 @@ static void watchers_drop(BusWatchers *ws, size_t i) {
         Watcher *w = ws->items[i];
 
         ws->items[i] = ws->items[--ws->n];
-        if (w->watching)
-                ws->n_watching--;
+        if (watcher_listens(w))
+                ws->n_listening--;
         log_debug("monitor: %s (uid %u) is gone", w->name, (unsigned) w->uid);
         watcher_free(w);
 }
 
-/* Clears what Unwatch or Unmute ends; the connection is forgotten when nothing is left. */
+/* After a change of items[i], which listened before or not: counts it, and forgets the
+ * connection when nothing is left. */
+static void watchers_changed(BusWatchers *ws, size_t i, bool listened) {
+        Watcher *w = ws->items[i];
+
+        if (listened && !watcher_listens(w))
+                ws->n_listening--;
+        else if (!listened && watcher_listens(w))
+                ws->n_listening++;
+        if (!watcher_listens(w) && !w->muted)
+                watchers_drop(ws, i);
+}
+
+/* Clears what Unwatch or Unmute ends. */
 static void watchers_clear(BusWatchers *ws, const char *name, bool watching, bool muted) {
         size_t i = name ? watchers_find(ws, name) : SIZE_MAX;
-        Watcher *w;
+        bool listened;
 
         if (i == SIZE_MAX)
                 return;
-        w = ws->items[i];
-        if (watching && w->watching) {
-                w->watching = false;
-                ws->n_watching--;
-        }
+        listened = watcher_listens(ws->items[i]);
+        if (watching)
+                ws->items[i]->watching = false;
         if (muted)
-                w->muted = false;
-        if (!w->watching && !w->muted)
-                watchers_drop(ws, i);
+                ws->items[i]->muted = false;
+        watchers_changed(ws, i, listened);
 }
 
 /* The watcher's connection left the bus: forget it (which frees t; sd-bus holds its own
@@ -114,8 +132,8 @@ static int watchers_check_limits(BusWatchers *ws, uid_t uid, sd_bus_error *error
         return 0;
 }
 
-/* The entry of the caller of m (uid), made when it has none. */
-static int watchers_enter(BusWatchers *ws, sd_bus_message *m, uid_t uid, Watcher **ret, sd_bus_error *error) {
+/* The index of the entry of the caller of m (uid), made when it has none. */
+static int watchers_enter(BusWatchers *ws, sd_bus_message *m, uid_t uid, size_t *ret, sd_bus_error *error) {
         const char *sender = sd_bus_message_get_sender(m);
         size_t i;
         Watcher *w;
@@ -125,7 +143,7 @@ static int watchers_enter(BusWatchers *ws, sd_bus_message *m, uid_t uid, Watcher
                 return bus_error_setf(error, EINVAL, "only connections through the bus can watch or mute");
         i = watchers_find(ws, sender);
         if (i != SIZE_MAX) {
-                *ret = ws->items[i];
+                *ret = i;
                 return 0;
         }
         r = watchers_check_limits(ws, uid, error);
@@ -145,22 +163,41 @@ static int watchers_enter(BusWatchers *ws, sd_bus_message *m, uid_t uid, Watcher
                 watcher_free(w);
                 return r;
         }
+        *ret = ws->n;
         ws->items[ws->n++] = w;
-        *ret = w;
         return 0;
 }
 
-int bus_watchers_add(BusWatchers *ws, sd_bus_message *m, uid_t uid, sd_bus_error *error) {
-        Watcher *w;
+/* Adds delta to the GetManagedObjects calls items[i] waits for, and makes it a watcher if watch. */
+static void watchers_update(BusWatchers *ws, size_t i, int delta, bool watch) {
+        Watcher *w = ws->items[i];
+        bool listened = watcher_listens(w);
+
+        assert(delta >= 0 || w->pending > 0);
+        w->pending += delta;
+        if (watch && !w->watching) {
+                w->watching = true;
+                log_debug("monitor: %s (uid %u) watches", w->name, (unsigned) w->uid);
+        }
+        watchers_changed(ws, i, listened);
+}
+
+int bus_watchers_begin_pending(BusWatchers *ws, sd_bus_message *m, uid_t uid, sd_bus_error *error) {
+        size_t i;
         int r;
 
-        r = watchers_enter(ws, m, uid, &w, error);
-        if (r < 0 || w->watching)
+        r = watchers_enter(ws, m, uid, &i, error);
+        if (r < 0)
                 return r;
-        w->watching = true;
-        ws->n_watching++;
-        log_debug("monitor: %s (uid %u) watches", w->name, (unsigned) uid);
+        watchers_update(ws, i, +1, false);
         return 0;
+}
+
+void bus_watchers_end_pending(BusWatchers *ws, const char *name, bool answered) {
+        size_t i = watchers_find(ws, name);
+
+        if (i != SIZE_MAX) /* else the connection left */
+                watchers_update(ws, i, -1, answered);
 }
 
 bool bus_watchers_muted(const BusWatchers *ws, const char *name) {
@@ -174,14 +211,16 @@ bool bus_watchers_muted(const BusWatchers *ws, const char *name) {
 
 static int method_watch(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
+        size_t i;
         uid_t uid;
         int r;
 
         r = bus_caller_uid(c, m, &uid, error);
         if (r >= 0)
-                r = bus_watchers_add(c->watchers, m, uid, error);
+                r = watchers_enter(c->watchers, m, uid, &i, error);
         if (r < 0)
                 return r;
+        watchers_update(c->watchers, i, 0, true);
         return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -195,14 +234,16 @@ static int method_unwatch(sd_bus_message *m, void *userdata, sd_bus_error *error
 static int method_mute(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
         Watcher *w;
+        size_t i;
         uid_t uid;
         int r;
 
         r = bus_caller_uid(c, m, &uid, error);
         if (r >= 0)
-                r = watchers_enter(c->watchers, m, uid, &w, error);
+                r = watchers_enter(c->watchers, m, uid, &i, error);
         if (r < 0)
                 return r;
+        w = c->watchers->items[i];
         if (!w->muted)
                 log_debug("monitor: %s (uid %u) muted the signals of its own calls", w->name, (unsigned) uid);
         w->muted = true;
@@ -258,7 +299,7 @@ BusWatchers *bus_watchers_free(BusWatchers *ws) {
 }
 
 bool bus_watchers_any(const BusWatchers *ws) {
-        return ws && ws->n_watching > 0;
+        return ws && ws->n_listening > 0;
 }
 
 bool bus_watchers_hold(const BusWatchers *ws) {
@@ -274,7 +315,7 @@ void bus_watchers_send(BusWatchers *ws, uid_t ns, const char *except, const char
                 const Watcher *w = ws->items[i];
                 int r;
 
-                if (!w->watching || (w->uid != ns && w->uid != 0) || (except && streq(w->name, except)))
+                if (!watcher_listens(w) || (w->uid != ns && w->uid != 0) || (except && streq(w->name, except)))
                         continue;
                 r = sd_bus_message_new_signal(ws->bus, &signal, path, interface, member);
                 if (r >= 0)

@@ -45,9 +45,13 @@ bool bus_watchers_muted(const BusWatchers *w, const char *name);
  * share) or -EBUSY (none left for it). */
 int bus_watchers_admit(uid_t uid, size_t mine, size_t taken);
 
-/* Makes the caller of m (uid) a watcher; nothing when it is one already. LimitsExceeded
- * beyond the limits above. */
-int bus_watchers_add(BusWatchers *w, sd_bus_message *m, uid_t uid, sd_bus_error *error);
+/* GetManagedObjects: only a call that is answered with the objects makes its caller a
+ * watcher, but from the listing on it must miss no change. begin: the caller of m (uid) gets
+ * the signals while the call runs, and takes a slot as Watch does (LimitsExceeded beyond
+ * the limits above); end, once per begin, with whether the call was answered with the objects: it
+ * stays a watcher if so, else it gets no more signals (unless it watches otherwise). */
+int bus_watchers_begin_pending(BusWatchers *w, sd_bus_message *m, uid_t uid, sd_bus_error *error);
+void bus_watchers_end_pending(BusWatchers *w, const char *name, bool answered);
 
 /* Appends a signal's arguments. */
 typedef int (*bus_signal_fill_fn)(sd_bus_message *signal, void *userdata);
