@@ -134,6 +134,13 @@ int orphan_scan_page(OrphanScan *o, Error *e);
 size_t orphan_scan_queued(const OrphanScan *o);
 /* A whole search, page after page (ECANCELED when laminad stops meanwhile). */
 int orphan_scan_run(CoreSnapshotter *s, uid_t uid, bool ids_only, size_t *ret_queued, Error *e);
+/* Whether name, an entry of snapshots/ (or mount-work/), is named by a snapshot's ID. */
+bool core_data_id(const char *name, uint64_t *ret);
+
+/* Removes the work directories of own-superblock mounts that no mount record names
+ * (core-cleanup-work.c): with ns 0 all of them (root's Cleanup, start), otherwise those of
+ * ns's snapshots only, at a cost linear in their number. */
+int core_mount_work_sweep(CoreSnapshotter *s, uid_t ns, Error *e);
 
 /* Rebase (core-rebase.c). Marks the data of the new active snapshot id for a rebase. */
 int core_rebase_mark(CoreSnapshotter *s, uint64_t id, Error *e);

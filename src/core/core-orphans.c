@@ -12,19 +12,11 @@
  * page are queued: the queue stays short (each Remove and Cleanup looks through it with
  * the snapshotter's lock held) however many orphans a crash left. Entries made or removed
  * while the directory is read may be seen or not: the new ones are snapshots being
- * recorded, the removed ones data that its Remove queued.
- *
- * A Cleanup also removes the work directories of own-superblock mounts (mount-work/<ID>,
- * core-mount-own-sb.c) that no mount record names: Mount makes one before it records the
- * mount, so a kill in between leaves it, and nothing else removes it once the snapshot
- * goes. */
-#include <fcntl.h>
-#include <inttypes.h>
+ * recorded, the removed ones data that its Remove queued. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core-internal.h"
-#include "core-mount.h"
 #include "dir-util.h"
 #include "strutil.h"
 
@@ -38,8 +30,7 @@ struct OrphanScan {
         size_t n_page;
 };
 
-/* A snapshot's data is named by its ID. */
-static bool parse_id(const char *name, uint64_t *ret) {
+bool core_data_id(const char *name, uint64_t *ret) {
         char *end;
 
         if (name[0] < '1' || name[0] > '9')
@@ -97,7 +88,7 @@ static int page_read(OrphanScan *o) {
                         return errno > 0 ? -errno : 0;
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
-                if (o->ids_only && !parse_id(de->d_name, &id))
+                if (o->ids_only && !core_data_id(de->d_name, &id))
                         continue;
                 o->page[o->n_page] = strdup(de->d_name);
                 if (!o->page[o->n_page])
@@ -115,7 +106,7 @@ static int page_drop_named(OrphanScan *o, StoreTxn *t, uint64_t *ret_max_id) {
         *ret_max_id = 0;
         for (size_t i = 0; i < o->n_page; i++) {
                 uint64_t id;
-                int r = parse_id(o->page[i], &id) ? store_has_id(t, id) : 0;
+                int r = core_data_id(o->page[i], &id) ? store_has_id(t, id) : 0;
 
                 if (r < 0)
                         return r;
@@ -123,7 +114,7 @@ static int page_drop_named(OrphanScan *o, StoreTxn *t, uint64_t *ret_max_id) {
                         free(o->page[i]);
                         continue;
                 }
-                if (parse_id(o->page[i], &id) && id > *ret_max_id)
+                if (core_data_id(o->page[i], &id) && id > *ret_max_id)
                         *ret_max_id = id;
                 o->page[kept++] = o->page[i];
         }
@@ -177,75 +168,6 @@ int orphan_scan_page(OrphanScan *o, Error *e) {
         return more;
 }
 
-typedef struct WorkPage {
-        CoreSnapshotter *s;
-        uint64_t ids[ORPHAN_PAGE];
-        size_t n;
-} WorkPage;
-
-/* In the write transaction no Mount is between recording its mount and not; one that made
- * its mount (and work directory) but has not recorded it yet holds its snapshot busy. */
-static int work_page_in_txn(StoreTxn *t, void *userdata, Error *e) {
-        WorkPage *p = userdata;
-
-        for (size_t i = 0; i < p->n; i++) {
-                _cleanup_(mount_record_clear) MountRecord m = {};
-                int r = store_mount_get(t, p->ids[i], &m);
-
-                if (r == -ENOENT && !core_is_busy(p->s, p->ids[i]))
-                        core_mount_work_remove(p->s, p->ids[i]);
-                else if (r < 0 && r != -ENOENT)
-                        return error_set_errno(e, -r, "cannot look up the mount of snapshot %" PRIu64 " of %s",
-                                               p->ids[i], p->s->name);
-        }
-        return 0;
-}
-
-/* The work directories of mounts that no record names, a page at a time. */
-static int mount_work_sweep(CoreSnapshotter *s, Error *e) {
-        _cleanup_(closedirp) DIR *dir = NULL;
-        _cleanup_free_ WorkPage *p = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        bool more = true;
-        int r;
-
-        fd = openat(s->backend->state_fd, MOUNT_WORK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : error_set_errno(e, errno, "cannot open %s of %s", MOUNT_WORK_DIR, s->name);
-        r = dir_open_fd(fd, &dir);
-        if (r < 0)
-                return error_set_errno(e, -r, "cannot read %s of %s", MOUNT_WORK_DIR, s->name);
-        p = calloc(1, sizeof *p);
-        if (!p)
-                return error_set_errno(e, ENOMEM, "cannot sweep %s of %s", MOUNT_WORK_DIR, s->name);
-        p->s = s;
-        while (more) {
-                p->n = 0;
-                while (p->n < ORPHAN_PAGE) {
-                        struct dirent *de;
-
-                        errno = 0;
-                        de = readdir(dir);
-                        if (!de) {
-                                if (errno > 0)
-                                        return error_set_errno(e, errno, "cannot read %s of %s", MOUNT_WORK_DIR, s->name);
-                                more = false;
-                                break;
-                        }
-                        if (parse_id(de->d_name, &p->ids[p->n]))
-                                p->n++;
-                }
-                if (p->n == 0)
-                        break;
-                if (atomic_load(&s->stopping))
-                        return error_setf(e, ECANCELED, "laminad is stopping; cleanup of %s given up", s->name);
-                r = store_write(s->store, work_page_in_txn, p, e);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
 int orphan_scan_run(CoreSnapshotter *s, uid_t uid, bool ids_only, size_t *ret_queued, Error *e) {
         _cleanup_(orphan_scan_freep) OrphanScan *o = NULL;
         int r;
@@ -259,8 +181,6 @@ int orphan_scan_run(CoreSnapshotter *s, uid_t uid, bool ids_only, size_t *ret_qu
                         return error_setf(e, ECANCELED, "laminad is stopping; cleanup of %s given up", s->name);
                 r = orphan_scan_page(o, e);
         } while (r > 0);
-        if (r >= 0)
-                r = mount_work_sweep(s, e);
         if (ret_queued)
                 *ret_queued = o->n_queued;
         return r;

@@ -6,10 +6,12 @@
  * main loop never wait for a tree walk, and no two removals of one tree race. A crash
  * (or exit) leaves only orphans: entries of snapshots/ that no record names, which the
  * next start queues again, a page at a time between removals (core-orphans.c), so that
- * laminad serves calls at once however big the store is. Cleanup queues every orphan and
- * waits until what was queued before it and by it is freed (not what others queue
- * meanwhile), then says what could not be removed, and how many bytes were freed for the
- * caller's namespace since its last Cleanup (its Removes, and the orphans it queued). One
+ * laminad serves calls at once however big the store is. Cleanup queues every orphan,
+ * removes the work directories of mounts that a crash left (of the caller's snapshots;
+ * root's: all of them, core-cleanup-work.c) and waits until what was queued before it and
+ * by it is freed (not what others queue meanwhile), then says what could not be removed,
+ * and how many bytes were freed for the caller's namespace since its last Cleanup (its
+ * Removes, and the orphans it queued). One
  * search for orphans runs at a time, shared by the Cleanups of every caller that wait for
  * it (cleanup_search()).
  *
@@ -27,6 +29,7 @@
 
 #include "core-apply-place.h"
 #include "core-internal.h"
+#include "core-mount.h"
 #include "log.h"
 #include "strutil.h"
 
@@ -61,6 +64,7 @@ typedef struct Reclaimer {
         uint64_t queued_seq;     /* entries queued since start */
         Entry current;           /* being removed (name NULL: none) */
         OrphanScan *start_scan;  /* the search at start, a page between removals (NULL: done) */
+        bool start_work_sweep;   /* then the work directories of mounts that a crash left */
         /* Cleanup's searches, one at a time (cleanup_search()). */
         bool searching;
         uint64_t searches_started, searches_done;
@@ -203,7 +207,7 @@ static bool done_through_locked(const Reclaimer *rc, uint64_t seq) {
 static void reclaim_one_locked(Reclaimer *rc) {
         CoreSnapshotter *s = rc->s;
         Error e = ERROR_NULL;
-        uint64_t freed = 0;
+        uint64_t freed = 0, id;
         int r;
 
         rc->current = rc->queue[0];
@@ -215,8 +219,13 @@ static void reclaim_one_locked(Reclaimer *rc) {
         r = s->backend->vtable->remove_data(s->backend, rc->current.name, &freed, &e);
         if (r < 0 && r != -ECANCELED)
                 log_warning("%s: cannot free %s: %s", s->name, rc->current.name, e.message);
-        else if (r >= 0)
+        else if (r >= 0) {
                 log_debug("%s: freed %s (%" PRIu64 " bytes)", s->name, rc->current.name, freed);
+                /* A work directory that a Mount cut off left goes with the snapshot: no
+                 * record names its ID any more, nor ever will. */
+                if (core_data_id(rc->current.name, &id))
+                        core_mount_work_remove(s, id);
+        }
 
         if (freed > 0 && store_derived_missing(s->store)) {
                 store_derived_space_freed(s->store);
@@ -249,6 +258,22 @@ static void start_scan_step_locked(Reclaimer *rc) {
         pthread_mutex_lock(&s->lock);
         if (r <= 0)
                 rc->start_scan = orphan_scan_free(rc->start_scan);
+}
+
+/* With s->lock held, let go of during the sweep: every work directory of no mount, once
+ * at start, after the search (what a crash left between a Mount's making it and its
+ * recording, or between freeing a snapshot's data and its work directory). */
+static void start_work_sweep_locked(Reclaimer *rc) {
+        CoreSnapshotter *s = rc->s;
+        Error e = ERROR_NULL;
+        int r;
+
+        pthread_mutex_unlock(&s->lock);
+        r = core_mount_work_sweep(s, 0, &e);
+        if (r < 0 && r != -ECANCELED)
+                log_warning("%s: %s; what a crash left is removed by root's next Cleanup", s->name, e.message);
+        pthread_mutex_lock(&s->lock);
+        rc->start_work_sweep = false;
 }
 
 static bool derived_due(const Reclaimer *rc) {
@@ -293,7 +318,8 @@ static void *reclaim_thread(void *userdata) {
         for (;;) {
                 bool woken = false;
 
-                while (!atomic_load(&s->stopping) && rc->n_queue == 0 && !rc->start_scan && !derived_due(rc)) {
+                while (!atomic_load(&s->stopping) && rc->n_queue == 0 && !rc->start_scan && !rc->start_work_sweep &&
+                       !derived_due(rc)) {
                         wait_locked(rc);
                         woken = true;
                 }
@@ -305,6 +331,8 @@ static void *reclaim_thread(void *userdata) {
                  * search queues no faster than the thread frees. */
                 if (rc->start_scan && rc->n_queue < ORPHAN_PAGE)
                         start_scan_step_locked(rc);
+                else if (!rc->start_scan && rc->start_work_sweep)
+                        start_work_sweep_locked(rc);
                 if (derived_due(rc))
                         derived_step_locked(rc);
                 if (rc->n_queue > 0 && !atomic_load(&s->stopping))
@@ -359,6 +387,7 @@ int core_reclaim_start(CoreSnapshotter *s) {
         if (!rc)
                 return -ENOMEM;
         rc->s = s;
+        rc->start_work_sweep = true;
         /* What a crash cut off: data of snapshots removed before it, searched for by the
          * thread. Temporaries ("new-") are left to Cleanup: another laminad could still be
          * building them. */
@@ -478,6 +507,8 @@ int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e
         pthread_mutex_unlock(&s->lock);
 
         r = cleanup_search(s, ns, e);
+        if (r >= 0)
+                r = core_mount_work_sweep(s, ns, e);
         if (r < 0)
                 return r;
 
@@ -517,7 +548,7 @@ bool core_reclaim_pending(Core *c) {
 
                 pthread_mutex_lock(&s->lock);
                 pending = s->reclaimer && (s->reclaimer->n_queue > 0 || s->reclaimer->current.name ||
-                                           s->reclaimer->start_scan);
+                                           s->reclaimer->start_scan || s->reclaimer->start_work_sweep);
                 pthread_mutex_unlock(&s->lock);
         }
         return pending;

@@ -135,7 +135,8 @@ int core_list_page(CoreSnapshotter *s, uid_t ns, char *const *filters, uid_t aft
                    const CoreListLimit *limit, SnapshotInfoList *ret, char **ret_next_name, uid_t *ret_next_owner,
                    Error *e);
 
-/* Deletes data no record refers to (the write lock is held only to compute the list) and
+/* Deletes data no record refers to (the write lock is held only to compute the list), the
+ * work directories of ns's snapshots that no mount record names (ns 0: all of them) and
  * waits for the data Removes are freeing in the background; returns the bytes freed for
  * namespace ns since its last Cleanup. */
 int core_cleanup(CoreSnapshotter *s, uid_t ns, uint64_t *ret_reclaimed, Error *e);
