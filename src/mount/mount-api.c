@@ -321,17 +321,24 @@ int mount_dir_own_sb(int root_fd, const char *parent, const char *name, const ch
         return 0;
 }
 
-int mount_bind(const char *source, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e) {
-        _cleanup_close_ int tree_fd = -EBADF;
+int mount_bind(int root_fd, const char *source, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
+               Error *e) {
+        _cleanup_close_ int fd = -EBADF, tree_fd = -EBADF;
         struct mount_attr attr = {
                 .attr_set = attrs,
                 .propagation = MS_PRIVATE,
         };
 
+        assert(root_fd >= 0);
         assert(source);
         assert(ret_mnt_fd);
 
-        tree_fd = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+        /* Opened once below root_fd, then cloned as that fd: no path is looked up again. */
+        fd = openat2_resolve(root_fd, source, O_PATH | O_DIRECTORY | O_CLOEXEC,
+                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        if (fd < 0)
+                return error_set_errno(e, fd, "opening %s for a bind mount", QUOTE(source));
+        tree_fd = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
         if (tree_fd < 0)
                 return error_set_errno(e, errno, "cloning %s for a bind mount", QUOTE(source));
 

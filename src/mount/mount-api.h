@@ -66,10 +66,12 @@ int mount_dir_own_sb(int root_fd, const char *parent, const char *name, const ch
                      uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
 #define MOUNT_DIR_OWN_SB_KERNEL_MOUNTS 3
 
-/* A recursive bind clone of source (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)) with attrs
- * applied by mount_setattr, idmapped with idmap (may be NULL), returned detached like
- * mount_overlay. */
-int mount_bind(const char *source, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd, Error *e);
+/* A recursive bind clone (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)) of the directory source,
+ * a path below root_fd (a directory of laminad's, as for mount_overlay) opened there as for
+ * mount_overlay and cloned as that fd, with attrs applied by mount_setattr, idmapped with
+ * idmap (may be NULL), returned detached like mount_overlay. */
+int mount_bind(int root_fd, const char *source, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
+               Error *e);
 
 /* Attaches the detached mount mnt_fd onto target_fd (an O_PATH dir fd). A detached
  * mount that is never attached vanishes with its last fd. */

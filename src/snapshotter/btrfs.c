@@ -35,10 +35,6 @@ static int open_subvol(Backend *b, uint64_t id, int *ret_fd, Error *e) {
         return backend_native.open_data(b, id, ret_fd, e);
 }
 
-static char *subvol_path(Backend *b, uint64_t id) {
-        return strdup_printf("%s/%" PRIu64, b->snapshots_path, id);
-}
-
 /* The qgroup the new subvolume, a snapshot of src_fd (< 0: an empty one), joins (0: none):
  * charge->qgroup where the kernel keeps its counts up to date doing so. EXDEV when a
  * snapshot of src_fd could neither join nor stay outside without stale counts. */
@@ -176,13 +172,12 @@ static int btrfs_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Error
 /* A bind of the subvolume's directory shows the same tree as mounting it by subvolid. */
 static int btrfs_mount(Backend *b, const Snapshot *s, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
                        Error *e) {
-        _cleanup_free_ char *src = subvol_path(b, s->id);
+        char name[32];
 
-        if (!src)
-                return error_set_errno(e, ENOMEM, "mount");
+        snprintf(name, sizeof name, "%" PRIu64, s->id);
         if (s->kind == SNAPSHOT_VIEW)
                 attrs |= MOUNT_ATTR_RDONLY;
-        return mount_bind(src, attrs, idmap, ret_mnt_fd, e);
+        return mount_bind(b->snapshots_fd, name, attrs, idmap, ret_mnt_fd, e);
 }
 
 /* Bytes from the subvolume's qgroup when quotas are on (only what this snapshot holds

@@ -69,13 +69,12 @@ static int native_mounts(Backend *b, const Snapshot *s, MountSpecList *ret, Erro
 
 static int native_mount(Backend *b, const Snapshot *s, uint64_t attrs, const MountIdmapping *idmap, int *ret_mnt_fd,
                         Error *e) {
-        _cleanup_free_ char *src = data_path(b, mounted_id(s));
+        char name[32];
 
-        if (!src)
-                return error_set_errno(e, ENOMEM, "mount");
+        snprintf(name, sizeof name, "%" PRIu64, mounted_id(s));
         if (s->kind == SNAPSHOT_VIEW)
                 attrs |= MOUNT_ATTR_RDONLY;
-        return mount_bind(src, attrs, idmap, ret_mnt_fd, e);
+        return mount_bind(b->snapshots_fd, name, attrs, idmap, ret_mnt_fd, e);
 }
 
 static int native_open_data(Backend *b, uint64_t id, int *ret_fd, Error *e) {

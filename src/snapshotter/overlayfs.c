@@ -148,10 +148,10 @@ static int overlay_mount(Backend *b, const Snapshot *s, uint64_t attrs, const Mo
         if (s->kind == SNAPSHOT_VIEW)
                 attrs |= MOUNT_ATTR_RDONLY;
         if (overlay_is_bind(s)) {
-                _cleanup_free_ char *src = data_path(b, s->n_parents == 0 ? s->id : s->parent_ids[0], "fs");
-                if (!src)
-                        return error_set_errno(e, ENOMEM, "mount");
-                return mount_bind(src, attrs, idmap, ret_mnt_fd, e);
+                char name[48];
+
+                snprintf(name, sizeof name, "%" PRIu64 "/fs", s->n_parents == 0 ? s->id : s->parent_ids[0]);
+                return mount_bind(b->snapshots_fd, name, attrs, idmap, ret_mnt_fd, e);
         }
 
         /* The layers by their names in snapshots/, opened there (mount_overlay). */

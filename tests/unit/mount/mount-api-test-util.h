@@ -25,10 +25,14 @@ static inline int make_target(const char *dir, const char *name, char **ret_path
         return fd;
 }
 
-/* mount_bind and mount_attach onto tfd in one go; the new mount's ID. */
+/* mount_bind of src (absolute: below "/") and mount_attach onto tfd in one go; the new
+ * mount's ID. */
 static inline int bind_at(const char *src, int tfd, uint64_t attrs, uint64_t *ret_id, Error *e) {
-        _cleanup_close_ int mfd = -EBADF;
-        int r = mount_bind(src, attrs, NULL, &mfd, e);
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), mfd = -EBADF;
+        int r;
+
+        ASSERT_TRUE(root >= 0 && src[0] == '/');
+        r = mount_bind(root, src + 1, attrs, NULL, &mfd, e);
 
         if (r >= 0 && ret_id)
                 r = mount_id_of_fd(mfd, ret_id);

@@ -133,6 +133,52 @@ TEST(bind_read_only_refuses_writes) {
         run_isolated(body_bind_read_only);
 }
 
+/* The source of a bind mount is opened below the trusted directory only: a symlink put
+ * in place of a component of it (the leaf or a directory on the way), a magic link or
+ * ".." out of it is refused, not followed, and nothing is cloned. */
+static void body_bind_source_beneath(const char *dir) {
+        _cleanup_free_ char *root = test_path("%s/root", dir), *outside = test_path("%s/outside", dir);
+        _cleanup_close_ int root_fd = -EBADF, mfd = -EBADF;
+        static const struct {
+                const char *path;
+                int err;
+        } refused[] = {
+                { "leaf", ELOOP },       /* -> ../outside */
+                { "hop/x", ELOOP },      /* hop -> ../outside, x a directory there */
+                { "abs", ELOOP },        /* -> /, absolute */
+                { "../outside", EXDEV }, /* out of root */
+                { "/proc/self/root", EXDEV },
+        };
+
+        ASSERT_OK(mkdir(root, 0755));
+        ASSERT_OK(mkdir(outside, 0755));
+        ASSERT_OK(mkdir(test_path("%s/x", outside), 0755));
+        ASSERT_OK(mkdir(test_path("%s/real", root), 0755));
+        write_file(test_path("%s/real/f", root), "inside");
+        ASSERT_OK(symlink("../outside", test_path("%s/leaf", root)));
+        ASSERT_OK(symlink("../outside", test_path("%s/hop", root)));
+        ASSERT_OK(symlink("/", test_path("%s/abs", root)));
+        root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(root_fd >= 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                Error e = ERROR_NULL;
+
+                ASSERT_ERR(mount_bind(root_fd, refused[i].path, MOUNT_ATTR_RDONLY, NULL, &mfd, &e), refused[i].err);
+                ASSERT_TRUE(mfd < 0 && e.code == refused[i].err);
+        }
+        {
+                Error e = ERROR_NULL;
+                char buf[256];
+
+                ASSERT_OK(mount_bind(root_fd, "real", MOUNT_ATTR_RDONLY, NULL, &mfd, &e));
+                ASSERT_STREQ(read_file(test_path("/proc/self/fd/%d/f", mfd), buf), "inside");
+        }
+}
+TEST(bind_source_opened_beneath_root_no_symlink) {
+        run_isolated(body_bind_source_beneath);
+}
+
 static void body_flags_in_mountinfo(const char *dir) {
         char **lowers = make_layers(dir, 2);
         _cleanup_free_ char *src = test_path("%s/src", dir), *opts = NULL, *ovl_opts = NULL;
@@ -336,7 +382,7 @@ TEST(unmount_and_list_without_statmount) {
 static void body_idmap(const char *dir) {
         _cleanup_free_ char *subuid = test_path("%s/subuid", dir), *subgid = test_path("%s/subgid", dir);
         _cleanup_free_ char *src = test_path("%s/src", dir), *tgt = NULL;
-        _cleanup_close_ int userns = -EBADF, mfd = -EBADF, tfd = -EBADF;
+        _cleanup_close_ int userns = -EBADF, mfd = -EBADF, tfd = -EBADF, dir_fd = -EBADF;
         Error e = ERROR_NULL;
         MountIdmap m;
         uint32_t start = 0, count = 0;
@@ -367,6 +413,8 @@ static void body_idmap(const char *dir) {
                 ASSERT_TRUE(none.n_uid == 1 && none.n_gid == 1);
         }
 
+        dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(dir_fd >= 0);
         ASSERT_OK(chmod(dir, 0711)); /* the test's tmpfs: others may pass */
         ASSERT_OK(mkdir(src, 0777));
         ASSERT_OK(chmod(src, 0777));
@@ -375,8 +423,8 @@ static void body_idmap(const char *dir) {
         create_as(test_path("%s/far", src), 70000, 70000);
         ASSERT_OK(mount_userns_new(&m, &userns));
         tfd = make_target(dir, "idmapped", &tgt);
-        ASSERT_OK(mount_bind(src, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &(MountIdmapping) { userns, 54321, 54320 }, &mfd,
-                             &e));
+        ASSERT_OK(mount_bind(dir_fd, "src", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                             &(MountIdmapping) { userns, 54321, 54320 }, &mfd, &e));
         ASSERT_OK(mount_attach(mfd, tfd, &e));
 
         expect_owner(test_path("%s/root-file", tgt), 54321, 54320);
@@ -450,6 +498,7 @@ int main(void) {
                 TEST_ENTRY(overlay_one_layer_without_upper_refused),
                 TEST_ENTRY(overlay_failure_carries_kernel_message),
                 TEST_ENTRY(bind_read_only_refuses_writes),
+                TEST_ENTRY(bind_source_opened_beneath_root_no_symlink),
                 TEST_ENTRY(nosuid_nodev_show_in_mountinfo),
                 TEST_ENTRY(open_target_refuses_symlink_nonempty_relative),
                 TEST_ENTRY(unmount_then_second_unmount_is_enoent),
