@@ -54,8 +54,19 @@ static int read_create(sd_bus_message *m, BusRequest *req, sd_bus_error *error) 
         if (strlen(config) > CORE_IMAGE_CONFIG_MAX)
                 return bus_error_setf(error, EINVAL, "the config of image %s is larger than %u bytes", LOG_KEY(req->key),
                                       CORE_IMAGE_CONFIG_MAX);
+        req->replace = true;
         req->config = strdup(config);
         return req->config ? 0 : -ENOMEM;
+}
+
+static int read_create_with_options(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
+        int r;
+
+        r = read_create(m, req, error);
+        if (r < 0)
+                return r;
+        return bus_read_options(m, "CreateImage", (const BusOption[]) { { "replace", 'b', &req->replace }, {} },
+                                error);
 }
 
 static int read_tag(sd_bus_message *m, BusRequest *req, sd_bus_error *error) {
@@ -124,23 +135,32 @@ static int method_get_image(sd_bus_message *m, void *userdata, sd_bus_error *err
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_create_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+static int create_image(sd_bus_message *m, void *userdata, bus_read_fn read, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
         uint64_t before;
         Error e = ERROR_NULL;
         int r;
 
-        r = bus_request_begin(userdata, m, "create-image", BUS_ACTION_MANAGE_OWN, read_create, &req, error);
+        r = bus_request_begin(userdata, m, "create-image", BUS_ACTION_MANAGE_OWN, read, &req, error);
         if (r != 0)
                 return r;
         before = bus_objects_image_top(req->snapshotter, req->ns, req->key);
-        r = core_image_create(req->snapshotter->core, req->ns, req->key, req->parent, req->config, &e);
+        r = core_image_create(req->snapshotter->core, req->ns, req->key, req->parent, req->config,
+                              req->replace ? 0 : CORE_IMAGE_NO_REPLACE, &e);
         if (r < 0)
                 return bus_request_fail(req, r, &e, error);
         log_request(req, LOG_INFO, " for %s", LOG_KEY(req->parent));
         r = sd_bus_reply_method_return(m, NULL);
         bus_objects_image_changed(req->snapshotter, req->ns, req->key, before, NULL);
         return r;
+}
+
+static int method_create_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return create_image(m, userdata, read_create, error);
+}
+
+static int method_create_image_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return create_image(m, userdata, read_create_with_options, error);
 }
 
 static int method_tag_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -220,6 +240,7 @@ static int method_remove_image(sd_bus_message *m, void *userdata, sd_bus_error *
 BUS_DEFINE_METHOD(safe_list_images, method_list_images)
 BUS_DEFINE_METHOD(safe_get_image, method_get_image)
 BUS_DEFINE_METHOD(safe_create_image, method_create_image)
+BUS_DEFINE_METHOD(safe_create_image_with_options, method_create_image_with_options)
 BUS_DEFINE_METHOD(safe_tag_image, method_tag_image)
 BUS_DEFINE_METHOD(safe_untag_image, method_untag_image)
 BUS_DEFINE_METHOD(safe_remove_image, method_remove_image)
@@ -238,6 +259,10 @@ const sd_bus_vtable bus_images_vtable[] = {
                                 SD_BUS_ARGS("s", name, "s", top, "s", config),
                                 SD_BUS_NO_RESULT,
                                 safe_create_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreateImageWithOptions",
+                                SD_BUS_ARGS("s", name, "s", top, "s", config, "a{sv}", options),
+                                SD_BUS_NO_RESULT,
+                                safe_create_image_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("TagImage",
                                 SD_BUS_ARGS("s", name, "s", new_name),
                                 SD_BUS_NO_RESULT,

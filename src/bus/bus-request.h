@@ -53,6 +53,7 @@ struct BusRequest {
         char *expected_diff_id, *media_type;
         char *cursor; /* ListPage: "" or "<owner>/<name>" of the last item of the previous page */
         char *config; /* CreateImage (bus-image.c) */
+        bool replace; /* CreateImage: true; WithOptions: false keeps a name that stands for another image */
         uint32_t limit;
 
         /* Results of jobs. */

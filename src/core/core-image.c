@@ -136,6 +136,7 @@ typedef struct ImageCreateArgs {
         const char *top;    /* Create: a snapshot key */
         const char *source; /* Tag: an image name */
         const char *config;
+        uint64_t flags;     /* CORE_IMAGE_NO_REPLACE */
 } ImageCreateArgs;
 
 /* About the bytes a record of name takes (its value holds top and config). */
@@ -185,6 +186,11 @@ static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
         r = store_image_get(t, a->ns, a->name, &old);
         if (r < 0 && r != -ENOENT)
                 return error_set_errno(e, -r, "cannot read the record of image %s", QUOTE(a->name));
+        if (r >= 0 && (a->flags & CORE_IMAGE_NO_REPLACE) &&
+            (!streq(old.top, rec.top) || old.top_owner != rec.top_owner || !streq(old.config ?: "", rec.config ?: "")))
+                return error_setf(e, EEXIST, "image %s stands for another image already (snapshot %s); give another "
+                                  "name, or create it without no-replace to move the name",
+                                  QUOTE(a->name), QUOTE(old.top));
         if (a->ns != 0) {
                 StoreOwnerTotals held;
                 int k = store_owner_totals(t, a->ns, &held, e);
@@ -207,7 +213,8 @@ static int create_in_txn(StoreTxn *t, void *userdata, Error *e) {
         return 0;
 }
 
-int core_image_create(CoreSnapshotter *s, uid_t ns, const char *name, const char *top, const char *config, Error *e) {
+int core_image_create(CoreSnapshotter *s, uid_t ns, const char *name, const char *top, const char *config,
+                      uint64_t flags, Error *e) {
         int r;
 
         r = core_image_validate_name(name, e);
@@ -219,7 +226,7 @@ int core_image_create(CoreSnapshotter *s, uid_t ns, const char *name, const char
         if (strlen(config) > CORE_IMAGE_CONFIG_MAX)
                 return error_setf(e, EINVAL, "the config of image %s is larger than %u bytes", QUOTE(name),
                                   CORE_IMAGE_CONFIG_MAX);
-        return store_write(s->store, create_in_txn, &(ImageCreateArgs) { ns, name, top, NULL, config }, e);
+        return store_write(s->store, create_in_txn, &(ImageCreateArgs) { ns, name, top, NULL, config, flags }, e);
 }
 
 int core_image_tag(CoreSnapshotter *s, uid_t ns, const char *source, const char *name, Error *e) {
@@ -231,7 +238,7 @@ int core_image_tag(CoreSnapshotter *s, uid_t ns, const char *source, const char 
         r = core_image_validate_name(name, e);
         if (r < 0)
                 return r;
-        return store_write(s->store, create_in_txn, &(ImageCreateArgs) { ns, name, NULL, source, NULL }, e);
+        return store_write(s->store, create_in_txn, &(ImageCreateArgs) { ns, name, NULL, source, NULL, 0 }, e);
 }
 
 typedef struct ImageUntagArgs {

@@ -316,8 +316,12 @@ void core_image_list_clear(CoreImageList *l);
 int core_image_validate_name(const char *name, Error *e);
 int core_image_get(CoreSnapshotter *s, uid_t ns, const char *name, CoreImage *ret, Error *e);
 int core_image_list(CoreSnapshotter *s, uid_t ns, CoreImageList *ret, Error *e);
-/* Names top (a committed snapshot ns sees) name, with config; an existing name moves. */
-int core_image_create(CoreSnapshotter *s, uid_t ns, const char *name, const char *top, const char *config, Error *e);
+/* Names top (a committed snapshot ns sees) name, with config; an existing name moves, unless
+ * flags has CORE_IMAGE_NO_REPLACE: then a name of ns's that stands for another top or config
+ * is -EEXIST and stays (in the same transaction as the write: no other call gets between). */
+#define CORE_IMAGE_NO_REPLACE (UINT64_C(1) << 0)
+int core_image_create(CoreSnapshotter *s, uid_t ns, const char *name, const char *top, const char *config,
+                      uint64_t flags, Error *e);
 /* Gives the image source (ns's or root's) the name name in ns as well. */
 int core_image_tag(CoreSnapshotter *s, uid_t ns, const char *source, const char *name, Error *e);
 /* Removes the name only. */

@@ -107,7 +107,13 @@ int ctl_create_image(Ctl *c, const char *name, const char *top, const char *conf
         r = ctl_image_replaces(c, name, top, config, &old);
         if (r < 0)
                 return r;
-        r = ctl_call_images(c, "CreateImage", NULL, "sss", name, top, config);
+        /* --no-replace: laminad looks again as it writes the name, so that a name made since
+         * (by another import) stays and this one fails (AlreadyExists). */
+        if (arg_no_replace)
+                r = ctl_call_images(c, "CreateImageWithOptions", NULL, "sssa{sv}", name, top, config, 1, "replace",
+                                    "b", 0);
+        else
+                r = ctl_call_images(c, "CreateImage", NULL, "sss", name, top, config);
         if (r < 0)
                 return r;
         /* An archive from elsewhere decides its own name: whoever runs the image by that name

@@ -163,7 +163,8 @@ int ctl_resolve_image(Ctl *c, const char *name, char **ret_top, char **ret_confi
 int ctl_image_replaces(Ctl *c, const char *name, const char *top, const char *config, char **ret_old_top);
 /* CreateImage of name for top with config, after ctl_image_replaces(): a name that stood for
  * another image moves, and a warning names the image and its old and new snapshots
- * (*ret_replaced: the old one, else NULL). */
+ * (*ret_replaced: the old one, else NULL). With --no-replace the name does not move, also when
+ * it is made between that check and the CreateImage (laminad checks as it writes). */
 int ctl_create_image(Ctl *c, const char *name, const char *top, const char *config, char **ret_replaced);
 
 /* Commit of a layer as its chain ID; 0 when it made it, 1 when another import committed it

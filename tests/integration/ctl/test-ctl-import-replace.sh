@@ -67,4 +67,43 @@ expect "import-tar: the warning" "$err" "laminactl: image victim:1 moved: it sto
 ok "--no-replace on a new name" --json=short import "$T/img-a" --name other:1 --no-replace
 expect "a new name with --no-replace" "$(json '[.name, .replaced]')" '["other:1",null]'
 fails "--no-replace is for imports only" 2 "tag does not take --no-replace" tag other:1 x:1 --no-replace
+
+# laminad decides as it writes the name (CreateImageWithOptions, replace false): of two creates
+# of one new name racing, exactly one wins and the other is AlreadyExists; the name stays.
+# gdbus prints the error's name.
+command -v gdbus >/dev/null || harness_die "gdbus is not installed (it prints D-Bus error names)"
+create_no_replace() { # NAME TOP OUT
+        gdbus call --system --timeout 600 --dest org.lamina.snapshot1 --object-path /org/lamina/snapshot1/overlayfs \
+                --method org.lamina.snapshot1.Images.CreateImageWithOptions "$1" "$2" "{}" "{'replace': <false>}" \
+                >"$3" 2>&1
+}
+create_no_replace race:1 "$ca" "$T/race-a" & pid_a=$!
+create_no_replace race:1 "$cb" "$T/race-b" & pid_b=$!
+wait "$pid_a"; rc_a=$?
+wait "$pid_b"; rc_b=$?
+if [ "$rc_a" = 0 ]; then winner=$ca loser=race-b; else winner=$cb loser=race-a; fi
+expect "two racing creates without replace: exactly one wins" "$((rc_a == 0)),$((rc_b == 0))" \
+        "$( [ "$rc_a" = 0 ] && echo 1,0 || echo 0,1)"
+expect "the other is AlreadyExists" "$(grep -o 'org.lamina.snapshot1.Error.AlreadyExists' "$T/$loser")" \
+        org.lamina.snapshot1.Error.AlreadyExists
+ok "images" --json=short images
+expect "race:1 stands for the winner's top" "$(json 'map(select(.name == "race:1") | .snapshot)')" "[\"$winner\"]"
+create_no_replace race:1 "$winner" "$T/race-again"
+expect "the same image again without replace" "$?" 0
+create_no_replace race:1 "$cc" "$T/race-c"
+expect "another top without replace: AlreadyExists" "$(grep -o 'org.lamina.snapshot1.Error.AlreadyExists' "$T/race-c")" \
+        org.lamina.snapshot1.Error.AlreadyExists
+
+# The same through laminactl: two import-tar --no-replace of one new name, started together.
+"$LAMINACTL" --no-pager -q import-tar "$T/a.tar" --name race:2 --no-replace >"$T/imp-a" 2>&1 & pid_a=$!
+"$LAMINACTL" --no-pager -q import-tar "$T/b.tar" --name race:2 --no-replace >"$T/imp-b" 2>&1 & pid_b=$!
+wait "$pid_a"; rc_a=$?
+wait "$pid_b"; rc_b=$?
+if [ "$rc_a" = 0 ]; then winner=$ca loser=imp-b; else winner=$cb loser=imp-a; fi
+expect "two racing import-tar --no-replace: exactly one wins" "$((rc_a == 0)),$((rc_b == 0))" \
+        "$( [ "$rc_a" = 0 ] && echo 1,0 || echo 0,1)"
+expect "the other says the name stands for another image" \
+        "$(grep -c 'image "race:2" stands for another image already' "$T/$loser")" 1
+ok "images" --json=short images
+expect "race:2 stands for the winner's layer" "$(json 'map(select(.name == "race:2") | .snapshot)')" "[\"$winner\"]"
 finish

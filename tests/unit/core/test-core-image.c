@@ -30,11 +30,11 @@ TEST(names_are_validated) {
 
         core = test_core_setup(&dir, &ovl);
         test_core_commit(ovl, 0, "base", NULL);
-        ASSERT_ERR(core_image_create(ovl, 0, "", "base", "", &e), EINVAL);
-        ASSERT_ERR(core_image_create(ovl, 0, "bad name", "base", "", &e), EINVAL);
-        ASSERT_ERR(core_image_create(ovl, 0, ".hidden", "base", "", &e), EINVAL);
-        ASSERT_OK(core_image_create(ovl, 0, "registry.example/a/b:1.0@sha256:00", "base", "", &e));
-        ASSERT_ERR(core_image_create(ovl, 0, "x:1", "nope", "", &e), ENOENT);
+        ASSERT_ERR(core_image_create(ovl, 0, "", "base", "", 0, &e), EINVAL);
+        ASSERT_ERR(core_image_create(ovl, 0, "bad name", "base", "", 0, &e), EINVAL);
+        ASSERT_ERR(core_image_create(ovl, 0, ".hidden", "base", "", 0, &e), EINVAL);
+        ASSERT_OK(core_image_create(ovl, 0, "registry.example/a/b:1.0@sha256:00", "base", "", 0, &e));
+        ASSERT_ERR(core_image_create(ovl, 0, "x:1", "nope", "", 0, &e), ENOENT);
         test_core_teardown(core, dir);
 }
 
@@ -45,8 +45,8 @@ TEST(an_image_names_a_committed_top_with_its_config) {
         core = test_core_setup(&dir, &ovl);
         test_core_commit(ovl, 0, "l1", NULL);
         ASSERT_OK(core_prepare(ovl, 0, "active", "l1", NULL, NULL, &e));
-        ASSERT_ERR(core_image_create(ovl, 0, "x:1", "active", "{}", &e), EWRONGKIND);
-        ASSERT_OK(core_image_create(ovl, 0, "x:1", "l1", "{\"config\":{}}", &e));
+        ASSERT_ERR(core_image_create(ovl, 0, "x:1", "active", "{}", 0, &e), EWRONGKIND);
+        ASSERT_OK(core_image_create(ovl, 0, "x:1", "l1", "{\"config\":{}}", 0, &e));
         ASSERT_OK(core_image_get(ovl, 0, "x:1", &img, &e));
         ASSERT_STREQ(img.top, "l1");
         ASSERT_STREQ(img.config, "{\"config\":{}}");
@@ -62,7 +62,7 @@ TEST(tags_add_names_and_untag_removes_one) {
 
         core = test_core_setup(&dir, &ovl);
         test_core_commit(ovl, 0, "l1", NULL);
-        ASSERT_OK(core_image_create(ovl, 0, "x:1", "l1", "cfg", &e));
+        ASSERT_OK(core_image_create(ovl, 0, "x:1", "l1", "cfg", 0, &e));
         ASSERT_OK(core_image_tag(ovl, 0, "x:1", "x:latest", &e));
         ASSERT_OK(core_image_tag(ovl, 0, "x:1", "y:2", &e));
         ASSERT_TRUE(n_images(0) == 3);
@@ -99,9 +99,9 @@ TEST(remove_frees_only_unused_own_layers) {
         test_core_commit(ovl, 0, "l1", NULL);
         test_core_commit(ovl, 0, "l2", "l1");
         test_core_commit(ovl, 0, "l3", "l1");
-        ASSERT_OK(core_image_create(ovl, 0, "a:1", "l2", "", &e));
+        ASSERT_OK(core_image_create(ovl, 0, "a:1", "l2", "", 0, &e));
         ASSERT_OK(core_image_tag(ovl, 0, "a:1", "a:2", &e));
-        ASSERT_OK(core_image_create(ovl, 0, "b:1", "l3", "", &e));
+        ASSERT_OK(core_image_create(ovl, 0, "b:1", "l3", "", 0, &e));
         ASSERT_OK(core_prepare(ovl, 0, "work", "l2", NULL, NULL, &e));
 
         ASSERT_STREQ(remove_image(0, "a:1"), ""); /* a:2 still names l2 */
@@ -126,10 +126,10 @@ TEST(remove_looks_for_names_where_they_can_be) {
         test_core_commit(ovl, 0, "r2", "r1");
         test_core_commit(ovl, 1000, "u1", "r2");
         test_core_commit(ovl, 1000, "u2", "u1");
-        ASSERT_OK(core_image_create(ovl, 0, "r:1", "r2", "", &e));
-        ASSERT_OK(core_image_create(ovl, 1001, "other:1", "r2", "", &e)); /* another user names r2 */
-        ASSERT_OK(core_image_create(ovl, 1000, "u:1", "u2", "", &e));
-        ASSERT_OK(core_image_create(ovl, 1000, "u:2", "u1", "", &e));
+        ASSERT_OK(core_image_create(ovl, 0, "r:1", "r2", "", 0, &e));
+        ASSERT_OK(core_image_create(ovl, 1001, "other:1", "r2", "", 0, &e)); /* another user names r2 */
+        ASSERT_OK(core_image_create(ovl, 1000, "u:1", "u2", "", 0, &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "u:2", "u1", "", 0, &e));
 
         ASSERT_STREQ(remove_image(1000, "u:1"), "u2"); /* u:2 names u1 */
         ASSERT_TRUE(exists(1000, "u1"));
@@ -146,7 +146,7 @@ TEST(users_see_roots_images_and_change_only_their_own) {
 
         core = test_core_setup(&dir, &ovl);
         test_core_commit(ovl, 0, "base", NULL);
-        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", &e));
+        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", 0, &e));
         ASSERT_TRUE(n_images(1000) == 1 && n_images(1001) == 1);
         ASSERT_OK(core_image_get(ovl, 1000, "root:1", &img, &e));
         ASSERT_TRUE(img.owner == 0);
@@ -158,11 +158,47 @@ TEST(users_see_roots_images_and_change_only_their_own) {
         ASSERT_OK(core_image_tag(ovl, 1000, "root:1", "mine:1", &e));
         ASSERT_TRUE(n_images(1000) == 2 && n_images(1001) == 1 && n_images(0) == 1);
         test_core_commit(ovl, 1000, "top", "base");
-        ASSERT_OK(core_image_create(ovl, 1000, "mine:2", "top", "", &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "mine:2", "top", "", 0, &e));
         ASSERT_STREQ(remove_image(1000, "mine:1"), "");
         ASSERT_TRUE(exists(0, "base"));
         ASSERT_STREQ(remove_image(1000, "mine:2"), "top");
         ASSERT_TRUE(!exists(1000, "top") && exists(0, "base"));
+        test_core_teardown(core, dir);
+}
+
+/* CORE_IMAGE_NO_REPLACE (laminactl import --no-replace): a name of the caller's that stands for
+ * another top or config stays and the call is -EEXIST; the same image again, a new name and a
+ * name only root has are made. */
+TEST(no_replace_keeps_a_name_that_stands_for_another_image) {
+        CoreImage img = {};
+        Error e = ERROR_NULL;
+
+        core = test_core_setup(&dir, &ovl);
+        test_core_commit(ovl, 0, "base", NULL);
+        test_core_commit(ovl, 1000, "l1", "base");
+        test_core_commit(ovl, 1000, "l2", "base");
+        ASSERT_OK(core_image_create(ovl, 1000, "x:1", "l1", "cfg", CORE_IMAGE_NO_REPLACE, &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "x:1", "l1", "cfg", CORE_IMAGE_NO_REPLACE, &e));
+        ASSERT_ERR(core_image_create(ovl, 1000, "x:1", "l2", "cfg", CORE_IMAGE_NO_REPLACE, &e), EEXIST);
+        ASSERT_TRUE(strstr(e.message, "x:1") && strstr(e.message, "l1"));
+        e = ERROR_NULL;
+        ASSERT_ERR(core_image_create(ovl, 1000, "x:1", "l1", "other", CORE_IMAGE_NO_REPLACE, &e), EEXIST);
+        ASSERT_OK(core_image_get(ovl, 1000, "x:1", &img, &e));
+        ASSERT_STREQ(img.top, "l1");
+        ASSERT_STREQ(img.config, "cfg");
+        core_image_clear(&img);
+        /* Root's name is root's: the user's own one is made beside it. */
+        ASSERT_OK(core_image_create(ovl, 0, "r:1", "base", "", 0, &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "r:1", "l2", "", CORE_IMAGE_NO_REPLACE, &e));
+        ASSERT_OK(core_image_get(ovl, 1000, "r:1", &img, &e));
+        ASSERT_TRUE(img.owner == 1000);
+        ASSERT_STREQ(img.top, "l2");
+        core_image_clear(&img);
+        /* Without the flag the name moves. */
+        ASSERT_OK(core_image_create(ovl, 1000, "x:1", "l2", "cfg", 0, &e));
+        ASSERT_OK(core_image_get(ovl, 1000, "x:1", &img, &e));
+        ASSERT_STREQ(img.top, "l2");
+        core_image_clear(&img);
         test_core_teardown(core, dir);
 }
 
@@ -184,16 +220,16 @@ TEST(image_bytes_per_user_are_capped) {
                 ASSERT_TRUE(n <= CORE_IMAGE_BYTES_PER_USER_MAX / CORE_IMAGE_CONFIG_MAX);
                 snprintf(name, sizeof name, "big:%u", n);
                 e = ERROR_NULL;
-                if (core_image_create(ovl, 1000, name, "top", config, &e) < 0)
+                if (core_image_create(ovl, 1000, name, "top", config, 0, &e) < 0)
                         break;
         }
         ASSERT_TRUE(e.code == EDQUOT && strstr(e.message, "more than 64 MiB") && strstr(e.message, name));
         ASSERT_TRUE(n + 1 == CORE_IMAGE_BYTES_PER_USER_MAX / CORE_IMAGE_CONFIG_MAX); /* 63 of 1 MiB, and names */
         e = ERROR_NULL;
         ASSERT_ERR(core_image_tag(ovl, 1000, "big:0", "big:tag", &e), EDQUOT);
-        ASSERT_OK(core_image_create(ovl, 1000, "big:0", "top", config, &e)); /* replaced */
+        ASSERT_OK(core_image_create(ovl, 1000, "big:0", "top", config, 0, &e)); /* replaced */
         test_core_commit(ovl, 1001, "other", NULL);
-        ASSERT_OK(core_image_create(ovl, 1001, "other:1", "other", config, &e));
+        ASSERT_OK(core_image_create(ovl, 1001, "other:1", "other", config, 0, &e));
         ASSERT_OK(core_image_untag(ovl, 1000, "big:1", &e));
         ASSERT_OK(core_image_tag(ovl, 1000, "big:0", "big:tag", &e));
         test_core_teardown(core, dir);
@@ -207,7 +243,7 @@ TEST(names_per_user_are_capped) {
 
         core = test_core_setup(&dir, &ovl);
         test_core_commit(ovl, 0, "base", NULL);
-        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", &e));
+        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "", 0, &e));
         for (unsigned i = 0; i < CORE_IMAGES_PER_USER_MAX; i++) {
                 snprintf(name, sizeof name, "mine:%u", i);
                 ASSERT_OK(core_image_tag(ovl, 1000, "root:1", name, &e));
@@ -215,9 +251,9 @@ TEST(names_per_user_are_capped) {
         ASSERT_ERR(core_image_tag(ovl, 1000, "root:1", "one:more", &e), EDQUOT);
         ASSERT_TRUE(strstr(e.message, "one:more") && strstr(e.message, "1024 images"));
         e = ERROR_NULL;
-        ASSERT_ERR(core_image_create(ovl, 1000, "one:more", "base", "", &e), EDQUOT);
+        ASSERT_ERR(core_image_create(ovl, 1000, "one:more", "base", "", 0, &e), EDQUOT);
         e = ERROR_NULL;
-        ASSERT_OK(core_image_create(ovl, 1000, "mine:7", "base", "{}", &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "mine:7", "base", "{}", 0, &e));
         ASSERT_OK(core_image_untag(ovl, 1000, "mine:0", &e));
         ASSERT_OK(core_image_tag(ovl, 1000, "root:1", "one:more", &e));
         ASSERT_OK(core_image_tag(ovl, 1001, "root:1", "other:1", &e));
@@ -238,10 +274,10 @@ TEST(list_reads_no_config_nor_other_users) {
 
         core = test_core_setup(&dir, &ovl);
         test_core_commit(ovl, 0, "base", NULL);
-        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "{\"root\":1}", &e));
-        ASSERT_OK(core_image_create(ovl, 1000, "a:1", "base", "{\"a\":1}", &e));
-        ASSERT_OK(core_image_create(ovl, 1001, "b:1", "base", "{\"b\":1}", &e));
-        ASSERT_OK(core_image_create(ovl, 2000000, "c:1", "base", "{\"c\":1}", &e));
+        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "{\"root\":1}", 0, &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "a:1", "base", "{\"a\":1}", 0, &e));
+        ASSERT_OK(core_image_create(ovl, 1001, "b:1", "base", "{\"b\":1}", 0, &e));
+        ASSERT_OK(core_image_create(ovl, 2000000, "c:1", "base", "{\"c\":1}", 0, &e));
         ASSERT_OK(core_image_list(ovl, 1001, &l, &e));
         ASSERT_TRUE(l.n == 2);
         ASSERT_STREQ(l.items[0].name, "root:1");
@@ -266,10 +302,10 @@ TEST(image_objects_group_names_by_top) {
         test_core_commit(ovl, 0, "base", NULL);
         test_core_commit(ovl, 1000, "l1", NULL);
         test_core_commit(ovl, 1000, "l2", NULL);
-        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "{}", &e));
-        ASSERT_OK(core_image_create(ovl, 1000, "a:1", "l1", "cfg1", &e));
+        ASSERT_OK(core_image_create(ovl, 0, "root:1", "base", "{}", 0, &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "a:1", "l1", "cfg1", 0, &e));
         ASSERT_OK(core_image_tag(ovl, 1000, "a:1", "a:0", &e));
-        ASSERT_OK(core_image_create(ovl, 1000, "b:1", "l2", "", &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "b:1", "l2", "", 0, &e));
         ASSERT_OK(core_image_tag(ovl, 1000, "root:1", "c:1", &e)); /* a user's name for root's top */
         ASSERT_OK(core_stat(ovl, 1000, "l1", &l1, &e));
 
@@ -313,7 +349,8 @@ TEST(image_objects_group_names_by_top) {
 TEST_MAIN(TEST_ENTRY(names_are_validated), TEST_ENTRY(an_image_names_a_committed_top_with_its_config),
           TEST_ENTRY(tags_add_names_and_untag_removes_one), TEST_ENTRY(remove_frees_only_unused_own_layers),
           TEST_ENTRY(remove_looks_for_names_where_they_can_be),
-          TEST_ENTRY(users_see_roots_images_and_change_only_their_own), TEST_ENTRY(names_per_user_are_capped),
+          TEST_ENTRY(users_see_roots_images_and_change_only_their_own),
+          TEST_ENTRY(no_replace_keeps_a_name_that_stands_for_another_image), TEST_ENTRY(names_per_user_are_capped),
           TEST_ENTRY(image_bytes_per_user_are_capped),
           TEST_ENTRY(list_reads_no_config_nor_other_users),
           TEST_ENTRY(image_objects_group_names_by_top))

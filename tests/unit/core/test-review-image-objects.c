@@ -28,8 +28,8 @@ TEST(image_objects_of_a_damaged_top_fail_cleanly) {
         /* Several images: the list has grown past its first item when the damaged one is met. */
         ASSERT_OK(core_prepare(ovl, 1000, "b", NULL, NULL, NULL, &e));
         ASSERT_OK(core_commit(ovl, 1000, "other", "b", NULL, &e));
-        ASSERT_OK(core_image_create(ovl, 1000, "a-other:1", "other", "{}", &e));
-        ASSERT_OK(core_image_create(ovl, 1000, "z-top:1", "top", "{}", &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "a-other:1", "other", "{}", 0, &e));
+        ASSERT_OK(core_image_create(ovl, 1000, "z-top:1", "top", "{}", 0, &e));
         ASSERT_OK(core_stat(ovl, 1000, "top", &info, &e));
         id = info.id;
         snapshot_info_clear(&info);
