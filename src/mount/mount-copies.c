@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Copies of a mount in users' mount namespaces (unshare -Urm copies every mount it can
  * see; a mount fd handed out may be attached anywhere): found by what the mount shows, its
- * superblock and root, in a search each uid pays for. */
+ * superblock and root, in a search each uid pays for.
+ *
+ * The search first collects the namespaces from /proc, then looks into them. Collecting
+ * costs each process a few calls (its user namespace, and its mount namespace when it
+ * counts), each user namespace one walk up to ours, once per search however many
+ * processes or nested namespaces share it, and each uid's mount namespaces are collected
+ * only up to one more than a search looks into: past that its share is used up anyway.
+ * The collection's CPU time is bounded too (COPIES_COLLECT_MAX_USEC, enough for tens of
+ * thousands of processes): past it the search fails safe, as one crowded past its shares. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,6 +40,8 @@
 /* What all uids but the owner cost a search together, in such shares: each uid has the same
  * part of them, a whole share while at most this many uids have namespaces. */
 #define COPIES_SHARES 4
+/* What collecting the namespaces from /proc may cost a search, in CPU time. */
+#define COPIES_COLLECT_MAX_USEC (250u * 1000u)
 /* User namespaces nest 32 deep at most (the kernel's limit). */
 #define USER_NS_MAX_DEPTH 33
 #define NS_GET_PARENT _IO(0xb7, 0x2)
@@ -76,46 +86,45 @@ static int namespace_has_copy(uint64_t ns_id, uint64_t dev, const char *root, st
 /* Who answers for the user namespace of the process (its /proc directory): the owner of
  * the outermost user namespace it is in, below ours, so that the namespaces a user nests in
  * its own (owned by its subordinate uids) are its own. -EEXIST when it is in ours, -ENOENT
- * when the process is gone. payers remembers the answer for each user namespace asked
- * about (uid + 1): the walk up costs up to USER_NS_MAX_DEPTH calls, paid once per namespace,
- * not per process (a user's many processes nested deep would otherwise make every search
- * pay it for each). */
+ * when the process is gone. payers remembers the answer for each user namespace met (uid +
+ * 1), also those passed on the walk up: each is walked through once per search, not once
+ * per process nor once per namespace nested in it (a user's many processes nested deep
+ * would otherwise make every search pay USER_NS_MAX_DEPTH calls for each). */
 static int user_ns_payer(int pid_fd, ino_t own_ino, InodeMap *payers, uid_t *ret) {
         _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-        dev_t dev;
-        ino_t ino;
+        struct stat path[USER_NS_MAX_DEPTH];
+        size_t n = 0;
         void *known;
 
         fd = openat(pid_fd, "ns/user", O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &st) < 0)
+        if (fd < 0 || fstat(fd, &path[0]) < 0)
                 return -ENOENT;
-        if (st.st_ino == own_ino)
+        if (path[0].st_ino == own_ino)
                 return -EEXIST;
-        dev = st.st_dev;
-        ino = st.st_ino;
-        known = inode_map_get(payers, dev, ino);
-        if (known) {
-                *ret = (uid_t) ((uintptr_t) known - 1);
-                return 0;
-        }
-        for (unsigned depth = 0;; depth++) {
+        for (;;) {
                 _cleanup_close_ int parent = -EBADF;
 
-                if (depth >= USER_NS_MAX_DEPTH)
+                known = inode_map_get(payers, path[n].st_dev, path[n].st_ino);
+                if (known)
+                        break;
+                if (++n >= USER_NS_MAX_DEPTH)
                         return -ENOENT;
                 parent = ioctl(fd, NS_GET_PARENT);
-                if (parent < 0 || fstat(parent, &st) < 0)
+                if (parent < 0 || fstat(parent, &path[n]) < 0)
                         return -ENOENT;
-                if (st.st_ino == own_ino)
+                if (path[n].st_ino == own_ino)
                         break;
                 close(fd);
                 fd = TAKE_FD(parent);
         }
-        if (ioctl(fd, NS_GET_OWNER_UID, ret) < 0)
+        /* fd: the outermost below ours, unless a namespace on the way was known. */
+        if (known)
+                *ret = (uid_t) ((uintptr_t) known - 1);
+        else if (ioctl(fd, NS_GET_OWNER_UID, ret) < 0)
                 return -ENOENT;
-        if (inode_map_put(payers, dev, ino, (void *) ((uintptr_t) *ret + 1)) < 0)
-                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (inode_map_put(payers, path[i].st_dev, path[i].st_ino, (void *) ((uintptr_t) *ret + 1)) < 0)
+                        return -ENOMEM;
         return 0;
 }
 
@@ -139,40 +148,105 @@ typedef struct CopiesSearch {
         size_t n_namespaces, n_allocated;
         InodeMap payers;     /* user namespace -> its payer's uid + 1 */
         InodeMap namespaces_seen; /* mount namespaces already in namespaces */
+        InodeMap per_payer;  /* (0, uid) -> how many of its mount namespaces were collected */
         unsigned n;
 } CopiesSearch;
 
-/* The mount namespace of the process pid_fd, when it counts. */
-static int collect_process(CopiesSearch *s, int pid_fd, pid_t pid, ino_t own_ino, ino_t own_mnt_ino) {
-        _cleanup_close_ int ns_fd = -EBADF;
-        struct stat st;
+/* How many of uid's mount namespaces were collected. */
+static size_t *payer_collected(CopiesSearch *s, uid_t uid) {
+        size_t *collected = inode_map_get(&s->per_payer, 0, uid);
+
+        if (collected)
+                return collected;
+        collected = calloc(1, sizeof *collected);
+        if (collected && inode_map_put(&s->per_payer, 0, uid, collected) < 0) {
+                free(collected);
+                return NULL;
+        }
+        return collected;
+}
+
+/* Who pays for the user namespace of process name (of /proc, proc_fd), whose stat is st:
+ * known from another process, or walked up to ours through *pid_fd (opened here). */
+static int process_payer(CopiesSearch *s, int proc_fd, const char *name, const struct stat *st, ino_t own_ino,
+                         int *pid_fd, uid_t *ret) {
+        void *known;
+        int r;
+
+        if (st->st_ino == own_ino) {
+                *ret = 0; /* a namespace of root's own */
+                return s->any ? 0 : -EEXIST;
+        }
+        known = inode_map_get(&s->payers, st->st_dev, st->st_ino);
+        if (known) {
+                *ret = (uid_t) ((uintptr_t) known - 1);
+                return 0;
+        }
+        /* Everything through this fd: if the process goes, it fails rather than reaching a
+         * new process with the same PID. */
+        *pid_fd = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (*pid_fd < 0)
+                return -ENOENT;
+        r = user_ns_payer(*pid_fd, own_ino, &s->payers, ret);
+        if (r == -EEXIST && s->any) {
+                *ret = 0;
+                return 0;
+        }
+        return r;
+}
+
+/* The mount namespace of process name (of /proc, proc_fd), when it counts and is new to
+ * the search. Most processes cost a stat or two: those in our user namespace (unless any),
+ * in a user namespace met already, or in a mount namespace met already. */
+static int collect_process(CopiesSearch *s, int proc_fd, const char *name, ino_t own_ino, ino_t own_mnt_ino) {
+        _cleanup_close_ int pid_fd = -EBADF, ns_fd = -EBADF;
+        struct stat user_st, st;
+        size_t *collected;
+        char path[32];
         uint64_t id = 0;
         bool owners;
         uid_t uid;
         int r;
 
-        r = user_ns_payer(pid_fd, own_ino, &s->payers, &uid);
-        if (r == -ENOMEM)
-                return r;
-        if (r == -EEXIST && s->any)
-                uid = 0; /* a namespace of root's own */
-        else if (r < 0)
-                return 0; /* gone, or in our own user namespace */
+        snprintf(path, sizeof path, "%s/ns/user", name);
+        if (fstatat(proc_fd, path, &user_st, 0) < 0)
+                return 0; /* gone */
+        r = process_payer(s, proc_fd, name, &user_st, own_ino, &pid_fd, &uid);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0; /* gone, or in our own user namespace */
         owners = !s->any && (s->owner == (uid_t) -1 ? uid != 0 : uid == s->owner);
         if (!owners && !s->any && (!s->others || uid == 0))
                 return 0;
+        collected = payer_collected(s, uid);
+        if (!collected)
+                return -ENOMEM;
+        /* One more than a search looks into for a uid is as good as all of them: past it
+         * the uid's part is used up (look_into_uid()). */
+        if (*collected > COPIES_MAX_NAMESPACES)
+                return 0;
+        snprintf(path, sizeof path, "%s/ns/mnt", name);
+        if (fstatat(proc_fd, path, &st, 0) < 0 || st.st_ino == own_mnt_ino ||
+            inode_map_get(&s->namespaces_seen, st.st_dev, st.st_ino))
+                return 0; /* gone, ours (mount_find() sees our mount table), or already there */
+        if (pid_fd < 0)
+                pid_fd = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* Still the process that was found in that user namespace (not a new one with
+         * its PID), and the namespace it is in. */
+        if (pid_fd < 0 || fstatat(pid_fd, "ns/user", &st, 0) < 0 || st.st_ino != user_st.st_ino)
+                return 0;
         ns_fd = openat(pid_fd, "ns/mnt", O_RDONLY | O_CLOEXEC);
         if (ns_fd < 0 || fstat(ns_fd, &st) < 0 || st.st_ino == own_mnt_ino)
-                return 0; /* our own mount table has no copies: mount_find() sees it */
+                return 0;
         r = inode_map_put(&s->namespaces_seen, st.st_dev, st.st_ino, (void *) 1);
         if (r <= 0)
                 return r; /* already there (through another process), or -ENOMEM */
+        (*collected)++;
         if (statmount_usable() && ioctl(ns_fd, NS_GET_MNTNS_ID, &id) < 0)
                 id = 0;
         if (GREEDY_REALLOC(s->namespaces, s->n_allocated, s->n_namespaces + 1, 64) < 0)
                 return -ENOMEM;
         s->namespaces[s->n_namespaces++] =
-                (Namespace) { .ino = st.st_ino, .id = id, .pid = pid, .uid = uid, .owners = owners };
+                (Namespace) { .ino = st.st_ino, .id = id, .pid = (pid_t) atoi(name), .uid = uid, .owners = owners };
         return 0;
 }
 
@@ -307,9 +381,12 @@ static int copies_search(uint64_t dev, const char *root, uid_t owner, bool other
                 .others = others,
                 .any = any,
                 .sm = sm,
+                .per_payer = { .free_value = free },
         };
+        uint64_t deadline = clock_usec(CLOCK_THREAD_CPUTIME_ID) + COPIES_COLLECT_MAX_USEC;
         struct stat own, own_mnt;
         struct dirent *de;
+        unsigned n_pids = 0;
         int r = 0;
 
         assert(root);
@@ -325,15 +402,15 @@ static int copies_search(uint64_t dev, const char *root, uid_t owner, bool other
         /* First which namespaces there are and who pays for each, then each uid's within
          * its share: however many another uid has, it cannot take a uid's share. */
         for (errno = 0; r >= 0 && (de = readdir(proc)); errno = 0) {
-                _cleanup_close_ int pid_fd = -EBADF;
-
                 if (de->d_name[0] < '1' || de->d_name[0] > '9' || strlen(de->d_name) > 10)
                         continue;
-                /* Everything through this fd: if the process goes, it fails rather than
-                 * reaching a new process with the same PID. */
-                pid_fd = openat(dirfd(proc), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (pid_fd >= 0)
-                        r = collect_process(&s, pid_fd, (pid_t) atoi(de->d_name), own.st_ino, own_mnt.st_ino);
+                if (++n_pids % 64 == 0 && clock_usec(CLOCK_THREAD_CPUTIME_ID) > deadline) {
+                        log_debug("collecting the namespaces of %u processes took longer than a search may; "
+                                  "it fails safe", n_pids);
+                        r = -E2BIG;
+                        break;
+                }
+                r = collect_process(&s, dirfd(proc), de->d_name, own.st_ino, own_mnt.st_ino);
         }
         if (r >= 0 && errno > 0)
                 r = -errno;
@@ -342,6 +419,7 @@ static int copies_search(uint64_t dev, const char *root, uid_t owner, bool other
         free(s.namespaces);
         inode_map_clear(&s.payers);
         inode_map_clear(&s.namespaces_seen);
+        inode_map_clear(&s.per_payer);
         if (r < 0)
                 return r;
         *ret = s.n;
