@@ -22,16 +22,19 @@ typedef struct AuthResult {
 } AuthResult;
 
 /* The polkit checks of one method call. While CheckAuthorization is in flight, slot is
- * set and the call waits here unanswered. When polkit answers, the result is kept and the
- * call is put back into the bus's read queue; its handler runs again from the start and
- * now gets the answer from auth_check(). An idle-priority defer source frees the query
- * once that second dispatch has run (the bus is served at normal priority, before it). */
+ * set and the call waits here unanswered: only such checks take the caller's slots. When
+ * polkit answers, the result is kept and the call is put back into the bus's read queue; its
+ * handler runs again from the start and now gets the answer from auth_check(), which then
+ * has a defer source at normal priority free the query once the handler has returned (it
+ * runs in a later iteration of the loop). Until then an idle-priority one would, for a call
+ * whose handler does not ask again; a loop that is never idle never runs it, which is why
+ * the normal-priority one does the work (after a busy loop's other sources, not after idle). */
 typedef struct AuthQuery {
         AuthRegistry *registry;
         sd_bus_message *request;
         sd_bus_slot *slot;       /* CheckAuthorization in flight */
         sd_bus_slot *watch;      /* the caller's disconnect, during an interactive check */
-        sd_event_source *defer;  /* frees the query after the re-dispatch */
+        sd_event_source *defer;  /* frees the query after the re-dispatch (idle, then normal priority) */
         char *action;            /* the action polkit is asked about */
         char *what;              /* "prepare "key"", for messages */
         bool interactive;
@@ -456,6 +459,13 @@ int auth_check(sd_bus_message *m, const char *action, const char *const *details
         assert(reg);
 
         q = auth_registry_find(reg, m);
+        if (q && !q->slot && q->defer) {
+                /* The re-dispatch: the query goes once this handler has returned, unless it
+                 * asks about another action now (auth_query_start() keeps it then). */
+                r = sd_event_source_set_priority(q->defer, SD_EVENT_PRIORITY_NORMAL);
+                if (r < 0)
+                        log_debug_errno(r, "polkit: cannot free the check of %s soon; when idle: %m", q->what);
+        }
         if (q) {
                 r = auth_query_result(q, action, error);
                 if (r != 0)
@@ -476,11 +486,14 @@ int auth_check(sd_bus_message *m, const char *action, const char *const *details
                 return 1;
 
         if (!q) {
-                size_t mine = 0;
+                size_t mine = 0, asking = 0;
 
-                for (AuthQuery *i = reg->queries; i; i = i->next)
-                        mine += i->uid == uid;
-                r = auth_admit(mine, reg->n_queries, reg->max_queries);
+                /* Only checks polkit has not answered count: an answered one is done. */
+                for (AuthQuery *i = reg->queries; i; i = i->next) {
+                        asking += !!i->slot;
+                        mine += i->slot && i->uid == uid;
+                }
+                r = auth_admit(mine, asking, reg->max_queries);
                 if (r == -EUSERS)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                                  "you have %zu authorization checks pending (at most %zu per user); "
