@@ -19,6 +19,8 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "macro.h"
+
 #define SERVICE "org.lamina.snapshot1"
 #define IFACE "org.lamina.snapshot1.Snapshotter"
 
@@ -70,11 +72,12 @@ static int append_args(sd_bus_message *m, const char *method, int argc, char **a
 }
 
 int main(int argc, char **argv) {
-        sd_bus_message *m = NULL, *reply = NULL;
-        sd_bus_error error = SD_BUS_ERROR_NULL;
+        /* Freed on every way out (LeakSanitizer runs at exit in the sanitizer build). */
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         bool interactive = false;
         int leave_after_ms = -1;
-        sd_bus *bus = NULL;
         int r;
 
         for (; argc > 1 && argv[1][0] == '-'; argc--, argv++) {
@@ -106,15 +109,13 @@ int main(int argc, char **argv) {
                 return 2;
         }
         if (leave_after_ms >= 0) {
+                /* Exits with the call pending: the connection closes. */
                 r = sd_bus_send(bus, m, NULL);
                 if (r >= 0)
                         r = sd_bus_flush(bus);
                 if (r >= 0)
                         usleep(leave_after_ms * 1000);
                 printf("%s\n", r < 0 ? "send-failed" : "left");
-                /* Closes with the call pending; freed so LeakSanitizer has nothing to report. */
-                sd_bus_message_unref(m);
-                sd_bus_close_unref(bus);
                 return r < 0 ? 2 : 0;
         }
 
@@ -124,9 +125,5 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "%s: %s\n", argv[2], error.message ?: strerror(-r));
         } else
                 printf("ok\n");
-        sd_bus_error_free(&error);
-        sd_bus_message_unref(reply);
-        sd_bus_message_unref(m);
-        sd_bus_flush_close_unref(bus);
         return 0;
 }
