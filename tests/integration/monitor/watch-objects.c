@@ -12,6 +12,8 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "macro.h"
+
 static const char *daemon_name;
 
 /* a{sv} of a Snapshot object → the line's fields. */
@@ -120,10 +122,11 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 }
 
 int main(void) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        sd_bus_creds *creds = NULL;
-        sd_bus *bus = NULL;
+        /* Freed on every way out (LeakSanitizer runs at exit in a sanitizer build). */
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
         r = sd_bus_open_system(&bus);

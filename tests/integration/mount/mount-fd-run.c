@@ -18,6 +18,8 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "macro.h"
+
 static int die(const char *what) {
         fprintf(stderr, "mount-fd-run: %s: %s\n", what, strerror(errno));
         return 2;
@@ -36,15 +38,18 @@ static int write_file(const char *path, const char *content) {
 
 /* ret NULL: Mount(WithUserNamespace) with no target, the path printed. */
 static int get_mount_fd(const char *object, const char *key, char *options, int *ret) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *m = NULL, *reply = NULL;
-        sd_bus *bus = NULL;
+        /* Freed on every way out (LeakSanitizer runs at exit in a sanitizer build). */
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_close_ int userns_fd = -EBADF;
         const char *userns = strstr(options, "userns=");
-        int fd = -1, userns_fd = -1, r;
+        int fd = -1, r;
 
         if (userns) {
                 userns += strlen("userns=");
-                userns_fd = strncmp(userns, "fd:", 3) == 0 ? atoi(userns + 3) : open(userns, O_RDONLY | O_CLOEXEC);
+                userns_fd = strncmp(userns, "fd:", 3) == 0 ? fcntl(atoi(userns + 3), F_DUPFD_CLOEXEC, 3)
+                                                           : open(userns, O_RDONLY | O_CLOEXEC);
                 if (userns_fd < 0)
                         return die(userns);
         }
@@ -73,9 +78,6 @@ static int get_mount_fd(const char *object, const char *key, char *options, int 
         if (r < 0) {
                 const char *name = strrchr(error.name ?: "", '.');
                 printf("error %s: %s\n", name ? name + 1 : error.name, error.message);
-                sd_bus_error_free(&error);
-                sd_bus_message_unref(m);
-                sd_bus_flush_close_unref(bus);
                 return 3;
         }
         if (!ret) {
@@ -93,9 +95,6 @@ static int get_mount_fd(const char *object, const char *key, char *options, int 
                 if (*ret < 0)
                         return die("dup");
         }
-        sd_bus_message_unref(reply);
-        sd_bus_message_unref(m);
-        sd_bus_flush_close_unref(bus);
         return 0;
 }
 
