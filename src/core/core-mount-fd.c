@@ -84,7 +84,7 @@ int core_mount_fd(CoreSnapshotter *s, uid_t ns, const char *key, const CoreMount
         /* The original is laminad's alone: nothing else can hold it once our fds are closed. */
         a.mnt_fd = safe_close(a.mnt_fd);
         a.target_fd = safe_close(a.target_fd);
-        k = mount_unmount(original, false, &umount_error);
+        k = mount_unmount(original, false, NULL, 0, &umount_error);
         if (k < 0 && k != -ENOENT) {
                 log_warning("%s: cannot unmount the original of the handed-out mount of %s: %s", s->name, QUOTE(key),
                             umount_error.message);

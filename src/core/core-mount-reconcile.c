@@ -161,9 +161,9 @@ static void unmount_unknown(const ReconcileArgs *a, const char *dir) {
 
                 if (is_live(a, ids[i]))
                         continue;
-                r = mount_unmount(ids[i], false, &e);
+                r = mount_unmount(ids[i], false, NULL, 0, &e);
                 if (r == -EBUSY)
-                        r = mount_unmount(ids[i], true, &e);
+                        r = mount_unmount(ids[i], true, NULL, 0, &e);
                 if (r < 0 && r != -ENOENT)
                         log_warning("%s: cannot unmount the unknown mount %" PRIu64 ": %s", a->s->name, ids[i], e.message);
                 else

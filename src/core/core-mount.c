@@ -226,8 +226,10 @@ static int mount_make(MountArgs *a, Error *e) {
 static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         MountRecord rec = {};
+        size_t handle_size;
         int r;
 
+        static_assert(STORE_MOUNT_POINT_HANDLE_MAX == MOUNT_POINT_HANDLE_MAX, "one size of mount point handles");
         r = core_lookup_own(t, a->ns, a->key, &info, e);
         if (r < 0)
                 return r;
@@ -260,6 +262,11 @@ static int mount_in_txn_unguarded(StoreTxn *t, MountArgs *a, Error *e) {
                 .kernel_mounts = a->kernel_mounts,
         };
         memcpy(rec.boot_id, a->s->core->boot_id, sizeof rec.boot_id);
+        r = mount_point_handle(a->target_fd, rec.point_handle, &handle_size);
+        if (r >= 0)
+                rec.point_handle_size = (uint32_t) handle_size;
+        else /* a plain Unmount then goes by name (mount_unmount) */
+                log_debug_errno(r, "%s: no file handle of the mount point %s: %m", a->s->name, QUOTE(a->path));
         r = store_mount_put(t, &rec);
         if (r < 0)
                 return error_set_errno(e, r, "cannot record the mount of snapshot %s", QUOTE(a->key));

@@ -86,7 +86,7 @@ static int unmount_kernel(UnmountArgs *a, Error *e) {
 
         if (streq(a->rec.boot_id, a->s->core->boot_id))
                 watch_before_unmount(a);
-        r = streq(a->rec.boot_id, a->s->core->boot_id) ? mount_unmount(a->rec.mnt_id, a->force, &kernel) : -ENOENT;
+        r = streq(a->rec.boot_id, a->s->core->boot_id) ? mount_unmount(a->rec.mnt_id, a->force, a->rec.point_handle, a->rec.point_handle_size, &kernel) : -ENOENT;
         if (r < 0 && r != -ENOENT) /* still attached, where laminad sees it */
                 mount_sb_watch_forget(a->s->sb_watch, a->rec.mnt_id);
         if (r == -EBUSY) {

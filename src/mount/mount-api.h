@@ -130,11 +130,21 @@ int mount_table_find(MountTable *t, uint64_t mnt_id, char **ret_mount_point);
  * without statmount. */
 int mount_fs_magic_of_fd(int fd, uint64_t *ret);
 
-/* Unmounts exactly the mount mnt_id wherever it is now. Without `detach` this is a
- * plain umount: EBUSY while any process has a file, a working directory or a mount in
- * it. With `detach` (MNT_DETACH) it leaves the tree at once and lives on until its last
- * user lets go (see mount_count_holders). ENOENT when it is not in this namespace. */
-int mount_unmount(uint64_t mnt_id, bool detach, Error *e);
+/* The file handle (name_to_handle_at) of the directory dir_fd (O_PATH is fine) about to
+ * become a mount point, as mount_unmount takes it: what finds that very directory again,
+ * whatever it is called by then. EOPNOTSUPP for the root of a mount or a filesystem without
+ * file handles. */
+#define MOUNT_POINT_HANDLE_MAX 136
+int mount_point_handle(int dir_fd, uint8_t ret[static MOUNT_POINT_HANDLE_MAX], size_t *ret_size);
+
+/* Unmounts exactly the mount mnt_id wherever it is now (mount-unmount.c), nothing swapped in
+ * for it meanwhile. Without `detach` this is a plain umount: EBUSY while any process has a
+ * file, a working directory or a mount in it; it goes through point_handle, the handle of
+ * the directory the mount was attached to (mount_point_handle; size 0: unknown, then by
+ * name in the directory the mount was found in, safe only where no one else can rename).
+ * With `detach` (MNT_DETACH) it leaves the tree at once and lives on until its last user
+ * lets go (see mount_count_holders). ENOENT when it is not in this namespace. */
+int mount_unmount(uint64_t mnt_id, bool detach, const uint8_t *point_handle, size_t point_handle_size, Error *e);
 
 /* Detaches (MNT_DETACH) the attached mount whose root mnt_fd is, found through the fd: also
  * where statmount is refused and mount_unmount cannot find it by ID. */

@@ -254,68 +254,6 @@ int mount_table_find(MountTable *t, uint64_t mnt_id, char **ret_mount_point) {
         return 1;
 }
 
-int mount_unmount(uint64_t mnt_id, bool detach, Error *e) {
-        _cleanup_free_ char *point = NULL;
-        _cleanup_close_ int parent_fd = -EBADF;
-        char path[PROC_FD_PATH_MAX + NAME_MAX + 1];
-        uint64_t id;
-        char *slash;
-        int r;
-
-        r = mount_find(mnt_id, &point);
-        if (r < 0)
-                return error_set_errno(e, r, "looking up mount %" PRIu64, mnt_id);
-        if (r == 0)
-                return error_setf(e, ENOENT, "mount %" PRIu64 " is not mounted any more", mnt_id);
-
-        slash = strrchr(point, '/');
-        if (!slash || !slash[1] || strlen(slash + 1) > NAME_MAX)
-                return error_setf(e, EINVAL, "mount %" PRIu64 " is at %s, which laminad does not unmount",
-                                  mnt_id, QUOTE(point));
-        *slash = 0;
-        parent_fd = mount_openat_no_symlinks(AT_FDCWD, point[0] ? point : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (parent_fd < 0)
-                return error_set_errno(e, parent_fd, "opening %s, where mount %" PRIu64 " is", QUOTE(point), mnt_id);
-
-        /* A mount point cannot be renamed or removed while it is one, and parent_fd pins
-         * its parent: the name below it is ours from this check until the umount. Only a
-         * mount on top (root's doing) could change what it resolves to. */
-        {
-                _cleanup_close_ int fd = mount_openat_no_symlinks(parent_fd, slash + 1, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0)
-                        return error_set_errno(e, fd, "opening mount %" PRIu64 " at %s/%s", mnt_id, point, slash + 1);
-                r = mount_id_of_fd(fd, &id);
-                if (r < 0)
-                        return error_set_errno(e, r, "reading the mount ID at %s/%s", point, slash + 1);
-        }
-        if (id != mnt_id)
-                return error_setf(e, EBUSY, "mount %" PRIu64 " at %s/%s is covered by another mount; unmount that first",
-                                  mnt_id, point, slash + 1);
-
-        /* Not through an fd of the mount itself: it would count as a user, and a plain
-         * umount would always be EBUSY. */
-        snprintf(path, sizeof path, "/proc/self/fd/%d/%s", parent_fd, slash + 1);
-        if (umount2(path, UMOUNT_NOFOLLOW | (detach ? MNT_DETACH : 0)) < 0) {
-                if (errno == EBUSY)
-                        return error_setf(e, EBUSY, "mount %" PRIu64 " at %s/%s is in use", mnt_id, point, slash + 1);
-                return error_set_errno(e, errno, "unmounting %s/%s", point, slash + 1);
-        }
-        log_debug("%s mount %" PRIu64 " at %s/%s", detach ? "detached" : "unmounted", mnt_id, point, slash + 1);
-        return 0;
-}
-
-int mount_detach_fd(int mnt_fd, Error *e) {
-        char path[PROC_FD_PATH_MAX];
-
-        assert(mnt_fd >= 0);
-
-        /* Followed: the magic link leads to the root of the mount itself, wherever it is. */
-        snprintf(path, sizeof path, "/proc/self/fd/%d", mnt_fd);
-        if (umount2(path, MNT_DETACH) < 0)
-                return error_set_errno(e, errno, "detaching the mount");
-        return 0;
-}
-
 bool mount_path_within(const char *path, const char *dir, bool strict) {
         size_t n = strlen(dir);
 

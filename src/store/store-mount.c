@@ -7,10 +7,12 @@
 
 #include "store-internal.h"
 
-/* 5: with the kernel mounts it costs, right after the owner (the totals read both without
- * decoding the rest); 4: with the mount's attrs; 3: with sb_dev and mnt_root; 2: mnt_id is
- * the unique 64-bit mount ID; 1 held the reusable 32-bit one. */
-#define MOUNT_RECORD_VERSION 5
+/* 6: with the handle of the mount point; 5: with the kernel mounts it costs, right after
+ * the owner (the totals read both without decoding the rest); 4: with the mount's attrs;
+ * 3: with sb_dev and mnt_root; 2: mnt_id is the unique 64-bit mount ID; 1 held the
+ * reusable 32-bit one. */
+#define MOUNT_RECORD_VERSION 6
+#define MOUNT_RECORD_VERSION_NO_POINT_HANDLE 5
 #define MOUNT_RECORD_VERSION_NO_COST 4
 #define MOUNT_RECORD_VERSION_NO_ATTRS 3
 #define MOUNT_RECORD_VERSION_NO_IDENTITY 2
@@ -23,7 +25,8 @@ void mount_record_clear(MountRecord *r) {
 }
 
 static bool mount_record_version_known(uint8_t version) {
-        return version == MOUNT_RECORD_VERSION || version == MOUNT_RECORD_VERSION_NO_COST ||
+        return version == MOUNT_RECORD_VERSION || version == MOUNT_RECORD_VERSION_NO_POINT_HANDLE ||
+               version == MOUNT_RECORD_VERSION_NO_COST ||
                version == MOUNT_RECORD_VERSION_NO_ATTRS ||
                version == MOUNT_RECORD_VERSION_NO_IDENTITY || version == MOUNT_RECORD_VERSION_LEGACY_ID;
 }
@@ -34,7 +37,7 @@ static int mount_value_head(Reader *r, uint8_t *ret_version, uid_t *ret_owner, u
         uint32_t owner = reader_u32(r);
         uint64_t kernel_mounts = STORE_MOUNT_KERNEL_MOUNTS_UNKNOWN;
 
-        if (version >= MOUNT_RECORD_VERSION)
+        if (version >= MOUNT_RECORD_VERSION_NO_POINT_HANDLE)
                 kernel_mounts = reader_u64(r);
         if (r->bad || !mount_record_version_known(version))
                 return -EBADMSG;
@@ -87,6 +90,8 @@ int store_mount_put(StoreTxn *t, const MountRecord *m) {
         buf_put_u64(&b, m->sb_dev);
         buf_put_str(&b, m->mnt_root ?: "", m->mnt_root ? strlen(m->mnt_root) : 0);
         buf_put_u64(&b, m->attrs);
+        assert(m->point_handle_size <= sizeof m->point_handle);
+        buf_put_str(&b, (const char *) m->point_handle, m->point_handle_size);
         if (b.oom)
                 return -ENOMEM;
         /* A record replaced may have had another owner: two changes. */
@@ -140,10 +145,20 @@ static int mount_record_decode(uint64_t id, const MDB_val *v, MountRecord *ret) 
         if (version >= MOUNT_RECORD_VERSION_NO_COST) {
                 m.attrs = reader_u64(&r);
                 m.attrs_known = true;
-                if (r.bad) {
-                        mount_record_clear(&m);
-                        return -EBADMSG;
+        }
+        if (version >= MOUNT_RECORD_VERSION) {
+                const char *h = reader_str(&r, &n);
+
+                if (!r.bad && n > sizeof m.point_handle)
+                        r.bad = true;
+                if (!r.bad) {
+                        memcpy(m.point_handle, h, n);
+                        m.point_handle_size = (uint32_t) n;
                 }
+        }
+        if (r.bad) {
+                mount_record_clear(&m);
+                return -EBADMSG;
         }
         mount_record_clear(ret);
         *ret = m;

@@ -170,6 +170,7 @@ int store_retire_id(StoreTxn *t, uint64_t id);
 int store_verify(StoreTxn *t, Error *e);
 
 /* Records of mounts that laminad made, keyed by snapshot ID. */
+#define STORE_MOUNT_POINT_HANDLE_MAX 136u
 typedef struct MountRecord {
         uint64_t snapshot_id;
         uid_t owner;
@@ -191,6 +192,11 @@ typedef struct MountRecord {
          * and itself; a bind mount: one). STORE_MOUNT_KERNEL_MOUNTS_UNKNOWN in a record of
          * an older laminad. */
         uint64_t kernel_mounts;
+        /* What finds the directory it was attached to again, whatever that is called by
+         * then (src/mount's mount_point_handle(), opaque here); size 0: not known (an
+         * older laminad, or a filesystem without file handles). */
+        uint8_t point_handle[STORE_MOUNT_POINT_HANDLE_MAX];
+        uint32_t point_handle_size;
 } MountRecord;
 
 /* What a mount recorded by an older laminad (which did not record its cost) counts: the

@@ -62,6 +62,9 @@ echo "ok: no mount namespace"
 if grep -q '^\[Install\]' "$dir/laminad.service"; then
         fail "a D-Bus activated unit has no [Install] section"
 fi
+# A plain Unmount opens the mount point by its file handle; refused, it would always fail.
+grep -q '^SystemCallFilter=.*[[:space:]]open_by_handle_at\([[:space:]]\|$\)' "$dir/laminad.service" ||
+        fail "SystemCallFilter= must allow open_by_handle_at (a plain Unmount opens the mount point by its handle)"
 # The Apply sandbox installs its own seccomp filter; without the syscall it cannot start.
 grep -q '^SystemCallFilter=.*[[:space:]]seccomp\([[:space:]]\|$\)' "$dir/laminad.service" ||
         fail "SystemCallFilter= must allow seccomp (the Apply sandbox builds its own filter)"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -265,12 +266,12 @@ static void body_unmount(const char *dir) {
         ASSERT_STREQ(point, target);
         ASSERT_TRUE(read_file(test_path("%s/f", target), buf));
 
-        ASSERT_OK(mount_unmount(id, false, &e));
+        ASSERT_OK(mount_unmount(id, false, NULL, 0, &e));
         ASSERT_TRUE(mount_find(id, NULL) == 0);
         ASSERT_TRUE(!read_file(test_path("%s/f", target), buf));
 
         e = ERROR_NULL;
-        ASSERT_ERR(mount_unmount(id, false, &e), ENOENT);
+        ASSERT_ERR(mount_unmount(id, false, NULL, 0, &e), ENOENT);
         ASSERT_TRUE(e.code == ENOENT);
         free_layers(lowers);
 }
@@ -304,13 +305,13 @@ static void body_unmount_busy_and_force(const char *dir) {
         ASSERT_TRUE(mount_find(id, &point) == 1);
         ASSERT_STREQ(point, test_path("%s/t", moved));
 
-        ASSERT_ERR(mount_unmount(id, false, &e), EBUSY);
+        ASSERT_ERR(mount_unmount(id, false, NULL, 0, &e), EBUSY);
         ASSERT_TRUE(strstr(e.message, "in use"));
         ASSERT_TRUE(mount_find(id, NULL) == 1);
         ASSERT_OK(mount_count_holders(id, 0, false, &holders, NULL));
         ASSERT_TRUE(holders == 1);
 
-        ASSERT_OK(mount_unmount(id, true, &e));
+        ASSERT_OK(mount_unmount(id, true, NULL, 0, &e));
         ASSERT_TRUE(mount_find(id, NULL) == 0);
         ASSERT_OK(mount_count_holders(id, 0, false, &holders, &first));
         ASSERT_TRUE(holders == 1 && first == getpid()); /* still writable through the fd */
@@ -323,6 +324,84 @@ static void body_unmount_busy_and_force(const char *dir) {
 }
 TEST(unmount_busy_force_holders_and_renamed_parent) {
         run_isolated(body_unmount_busy_and_force);
+}
+
+/* What a caller can do to a target of its own: from a mount namespace of its own, where
+ * neither is a mount point, exchange the names of its mount point and of a directory with
+ * someone else's mount on it, just after laminad checked the mount and before it unmounts. */
+static char *swap_mine, *swap_other;
+static void exchange_in_own_namespace(void) {
+        int status;
+        pid_t pid;
+
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                /* Its copies of the mounts go (EINVAL: none there): no mount point is left. */
+                bool ok = unshare(CLONE_NEWNS) >= 0;
+
+                ok = ok && (umount2(swap_mine, MNT_DETACH) >= 0 || errno == EINVAL);
+                ok = ok && (umount2(swap_other, MNT_DETACH) >= 0 || errno == EINVAL);
+                ok = ok && renameat2(AT_FDCWD, swap_mine, AT_FDCWD, swap_other, RENAME_EXCHANGE) >= 0;
+                _exit(ok ? EXIT_SUCCESS : EXIT_FAILURE);
+        }
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SUCCESS);
+}
+static void exchange_once(uint64_t mnt_id) {
+        mount_unmount_checked_hook = NULL;
+        exchange_in_own_namespace();
+}
+
+/* Mounts src on a new target dir/name: its ID, and the handle of the target in *handle. */
+static uint64_t bind_with_handle(const char *dir, const char *name, const char *src, uint8_t *handle, size_t *size) {
+        _cleanup_close_ int tfd = make_target(dir, name, NULL);
+        Error e = ERROR_NULL;
+        uint64_t id;
+
+        ASSERT_OK(mount_point_handle(tfd, handle, size));
+        ASSERT_OK(bind_at(src, tfd, 0, &id, &e));
+        return id;
+}
+
+/* The swap above does not redirect an unmount: a plain one (through the handle of the
+ * directory the mount was attached to) and a forced one (through the mount's own fd) take
+ * exactly the mount that was checked, wherever the swap put it; the other one stays. */
+static void body_unmount_swapped_mount_point(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *other_src = test_path("%s/other-src", dir);
+        _cleanup_free_ char *parent = test_path("%s/p", dir);
+        uint8_t handle[MOUNT_POINT_HANDLE_MAX];
+        Error e = ERROR_NULL;
+        uint64_t mine, other;
+        size_t size;
+        char buf[256];
+
+        ASSERT_OK(mkdir(src, 0755));
+        ASSERT_OK(mkdir(other_src, 0755));
+        ASSERT_OK(mkdir(parent, 0755));
+        write_file(test_path("%s/f", other_src), "other");
+        swap_mine = test_path("%s/mine", parent);
+        swap_other = test_path("%s/other", parent);
+        other = bind_with_handle(parent, "other", other_src, handle, &size);
+
+        for (int force = 0; force <= 1; force++) {
+                _cleanup_free_ char *point = NULL;
+
+                mine = bind_with_handle(parent, "mine", src, handle, &size);
+                mount_unmount_checked_hook = exchange_once;
+                ASSERT_OK(mount_unmount(mine, force, handle, size, &e));
+                ASSERT_TRUE(!mount_unmount_checked_hook); /* the swap happened */
+                ASSERT_TRUE(mount_find(mine, NULL) == 0);
+                ASSERT_TRUE(mount_find(other, &point) == 1);
+                ASSERT_STREQ(point, swap_mine); /* moved by the swap, still mounted */
+                ASSERT_STREQ(read_file(test_path("%s/f", swap_mine), buf), "other");
+                /* Back as it was, for the next round, and the old mount point gone. */
+                exchange_in_own_namespace();
+                ASSERT_OK(rmdir(swap_mine));
+        }
+}
+TEST(unmount_swapped_mount_point_takes_the_checked_mount) {
+        run_isolated(body_unmount_swapped_mount_point);
 }
 
 static void body_mount_list_below(const char *dir) {
@@ -341,8 +420,8 @@ static void body_mount_list_below(const char *dir) {
         ASSERT_OK(bind_at(src, tfd2, 0, &id2, &e));
         ASSERT_OK(mount_list_below(inner, &ids, &n));
         ASSERT_TRUE(n == 1 && ids[0] == id);
-        ASSERT_OK(mount_unmount(id, false, &e));
-        ASSERT_OK(mount_unmount(id2, false, &e));
+        ASSERT_OK(mount_unmount(id, false, NULL, 0, &e));
+        ASSERT_OK(mount_unmount(id2, false, NULL, 0, &e));
 }
 TEST(list_below_finds_only_mounts_below) {
         run_isolated(body_mount_list_below);
@@ -367,7 +446,7 @@ static void body_without_statmount(const char *dir) {
                 ASSERT_TRUE(mount_table_find(t, id, &point) == 1);
                 ASSERT_STREQ(point, tgt);
                 ASSERT_TRUE(mount_table_find(t, id + 1000000, NULL) == 0);
-                ASSERT_OK(mount_unmount(id, false, &e));
+                ASSERT_OK(mount_unmount(id, false, NULL, 0, &e));
         }
         ASSERT_OK(mkdir(second, 0755));
         body_mount_list_below(second);
@@ -503,6 +582,7 @@ int main(void) {
                 TEST_ENTRY(open_target_refuses_symlink_nonempty_relative),
                 TEST_ENTRY(unmount_then_second_unmount_is_enoent),
                 TEST_ENTRY(unmount_busy_force_holders_and_renamed_parent),
+                TEST_ENTRY(unmount_swapped_mount_point_takes_the_checked_mount),
                 TEST_ENTRY(list_below_finds_only_mounts_below),
                 TEST_ENTRY(mount_point_per_owner_random_and_removed),
         };

@@ -160,7 +160,7 @@ static void body_hostile_namespaces(const char *dir) {
         kill_and_reap(holder);
         r = mount_count_user_ns_copies(dev, root, 1234, true, &n);
         ASSERT_TRUE(r == -E2BIG || (r == 0 && n == 0));
-        ASSERT_OK(mount_unmount(id, false, &e));
+        ASSERT_OK(mount_unmount(id, false, NULL, 0, &e));
         kill_group(hostile);
 }
 TEST(a_users_namespaces_nested_under_its_subuids_do_not_hide_anothers_copy) {
@@ -192,7 +192,7 @@ static void body_crowded(const char *dir) {
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
         ASSERT_TRUE(n == 1);
         kill_and_reap(holder);
-        ASSERT_OK(mount_unmount(id, false, &e));
+        ASSERT_OK(mount_unmount(id, false, NULL, 0, &e));
         for (unsigned i = 0; i < CROWD; i++)
                 kill_group(crowd[i]);
 }

@@ -35,7 +35,7 @@ static void body_user_ns_copies(const char *dir) {
         ASSERT_TRUE(n == 1);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, false, &n)); /* not 1234's namespace */
         ASSERT_TRUE(n == 0);
-        ASSERT_OK(mount_unmount(id, false, &e)); /* does not reach the copy */
+        ASSERT_OK(mount_unmount(id, false, NULL, 0, &e)); /* does not reach the copy */
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 0, false, &n));
         ASSERT_TRUE(n == 1);
         ASSERT_OK(mount_count_user_ns_copies(dev, "/other", 0, false, &n));
@@ -55,7 +55,7 @@ static void body_user_ns_copies(const char *dir) {
         ASSERT_TRUE(n == 0);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
         ASSERT_TRUE(n == 1);
-        ASSERT_OK(mount_unmount(id, false, &e));
+        ASSERT_OK(mount_unmount(id, false, NULL, 0, &e));
         kill_and_reap(pid);
         ASSERT_OK(mount_count_user_ns_copies(dev, root, 1234, true, &n));
         ASSERT_TRUE(n == 0);

@@ -92,7 +92,7 @@ static void hoard_end(Hoard *h) {
                 kill_and_reap(h->pids[i]);
         safe_close(h->ready[0]);
         safe_close(h->ready[1]);
-        ASSERT_OK(mount_unmount(h->id, false, &e));
+        ASSERT_OK(mount_unmount(h->id, false, NULL, 0, &e));
         free(h->target);
 }
 

@@ -93,7 +93,7 @@ static void data_stays_as_written(const char *dir, const char *base) {
         ASSERT_OK(stat(f, &st_disk));
         ASSERT_OK(stat(via, &st_mount));
         ASSERT_TRUE(st_disk.st_ino == st_mount.st_ino && st_disk.st_nlink == 2);
-        ASSERT_OK(mount_unmount(id, false, &e));
+        ASSERT_OK(mount_unmount(id, false, NULL, 0, &e));
 
         ASSERT_OK(nftw(p, no_overlay_traces, 16, FTW_PHYS));
         ASSERT_STREQ(read_file(hl, buf), "data");

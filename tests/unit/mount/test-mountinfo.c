@@ -119,7 +119,7 @@ static void body_mountinfo_lines_like_libmount(const char *dir) {
         fclose(f);
         mnt_free_iter(it);
         mnt_unref_table(tb);
-        ASSERT_OK(mount_unmount(id, false, &e));
+        ASSERT_OK(mount_unmount(id, false, NULL, 0, &e));
 }
 TEST(mountinfo_lines_parse_like_libmount) {
         run_isolated(body_mountinfo_lines_like_libmount);

@@ -198,7 +198,8 @@ TEST(mount_records) {
         Store *s = test_store_new(&ts, 0);
         MountRecord m = { .snapshot_id = 7, .owner = 1000, .target = (char *) "/run/lamina/mounts/overlayfs/7",
                           .mnt_id = 1234, .boot_id = "0123456789abcdef0123456789abcdef",
-                          .daemon_made_target = true, .mounted_usec = 99, .attrs = 0x100006 };
+                          .daemon_made_target = true, .mounted_usec = 99, .attrs = 0x100006,
+                          .point_handle = { 8, 0, 0, 0, 1, 0, 0, 0, 0xfe }, .point_handle_size = 9 };
         _cleanup_(mount_record_clear) MountRecord got = {};
 
         ASSERT_OK(store_write(s, mount_put_fn, &m, NULL));
@@ -211,6 +212,7 @@ TEST(mount_records) {
                 ASSERT_TRUE(got.owner == 1000 && got.mnt_id == 1234 && got.daemon_made_target &&
                             got.mounted_usec == 99);
                 ASSERT_TRUE(got.attrs == 0x100006 && got.attrs_known); /* the options it was made with */
+                ASSERT_TRUE(got.point_handle_size == 9 && memcmp(got.point_handle, m.point_handle, 9) == 0);
                 ASSERT_STREQ(got.target, m.target);
                 ASSERT_STREQ(got.boot_id, m.boot_id);
                 ASSERT_ERR(store_mount_get(t, 8, &got), ENOENT);
