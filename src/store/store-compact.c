@@ -8,7 +8,10 @@
  * entries, and renames it over data.mdb: a crash at any moment leaves one whole file.
  * It runs only while no other process has the environment open (store_lock_take()),
  * with environments of its own that use no lock file, and only when the live data is
- * small enough to copy in a few tens of milliseconds, so start-up stays quick. */
+ * small enough to copy in a few tens of milliseconds, so start-up stays quick.
+ *
+ * On btrfs a data file without the NOCOW attribute (made by an older laminad) is copied
+ * the same way whatever it holds free: the copy is NOCOW (store-nocow.c). */
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,7 +25,7 @@
 #include "strutil.h"
 #include "store-internal.h"
 
-#define DATA_FILE "data.mdb"
+#define DATA_FILE STORE_DATA_FILE
 #define COMPACT_FILE "data.mdb.compact"
 #define COMPACT_MIN_FILE_SIZE ((uint64_t) 4 << 20)
 #define COMPACT_MAX_LIVE_SIZE ((uint64_t) 8 << 20) /* copies in well under 100 ms */
@@ -148,6 +151,7 @@ static int compact_copy(int dir_fd, const char *dir, MDB_env *env, MDB_txn *txn)
         fd = openat(dir_fd, COMPACT_FILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
+        store_file_nocow(fd, "file");
         rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
         if (rc != 0)
                 return errno_from_mdb(rc);
@@ -174,18 +178,26 @@ int store_compact(int dir_fd, const char *dir) {
         _cleanup_free_ char *path = NULL;
         MDB_envinfo info;
         MDB_stat st;
+        _cleanup_close_ int data_fd = -EBADF;
         struct stat fst;
         uint64_t free_pages = 0, used_pages, live;
+        bool nocow;
         int r;
 
         /* What a crash during an earlier compaction left. */
         if (unlinkat(dir_fd, COMPACT_FILE, 0) < 0 && errno != ENOENT)
                 return -errno;
-        if (fstatat(dir_fd, DATA_FILE, &fst, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -errno;
+        data_fd = openat(dir_fd, DATA_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (data_fd < 0)
+                return errno == ENOENT ? 0 : errno == ELOOP ? -EBADMSG : -errno;
+        if (fstat(data_fd, &fst) < 0)
+                return -errno;
         if (!S_ISREG(fst.st_mode))
                 return -EBADMSG;
-        if ((uint64_t) fst.st_size < COMPACT_MIN_FILE_SIZE)
+        if (fst.st_size == 0)
+                return 0; /* new: LMDB has not written it yet */
+        nocow = store_file_needs_nocow(data_fd);
+        if ((uint64_t) fst.st_size < COMPACT_MIN_FILE_SIZE && !nocow)
                 return 0;
 
         path = strdup_printf("%s/" DATA_FILE, dir);
@@ -201,7 +213,7 @@ int store_compact(int dir_fd, const char *dir) {
                 return r;
         used_pages = info.me_last_pgno + 1;
         live = (used_pages - MIN(free_pages, used_pages)) * st.ms_psize;
-        if (free_pages * 2 < used_pages || live > COMPACT_MAX_LIVE_SIZE)
+        if ((free_pages * 2 < used_pages && !nocow) || live > COMPACT_MAX_LIVE_SIZE)
                 return 0;
 
         r = compact_copy(dir_fd, dir, env, txn);
@@ -209,7 +221,7 @@ int store_compact(int dir_fd, const char *dir) {
                 (void) unlinkat(dir_fd, COMPACT_FILE, 0);
                 return r;
         }
-        log_debug("metadata in %s compacted: %" PRIu64 " of %" PRIu64 " pages were free",
-                  dir, free_pages, used_pages);
+        log_debug("metadata in %s compacted%s: %" PRIu64 " of %" PRIu64 " pages were free",
+                  dir, nocow ? " into a NOCOW file" : "", free_pages, used_pages);
         return 1;
 }

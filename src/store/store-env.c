@@ -155,6 +155,9 @@ static int store_prepare_files(int dir_fd, const char *dir) {
                 log_debug("metadata in %s is open in another process, leaving its files alone", dir);
                 return 0;
         }
+        r = store_data_file_create(dir_fd);
+        if (r < 0)
+                return log_debug_errno(r, "cannot create the metadata file in %s: %m", dir);
         compacted = store_compact(dir_fd, dir);
         if (compacted < 0)
                 log_debug_errno(compacted, "cannot compact the metadata in %s, going on without: %m", dir);
@@ -194,6 +197,7 @@ int store_open(const char *dir, const StoreOptions *opts, Store **ret) {
         r = store_env_open(s, size);
         if (r < 0)
                 return r;
+        (void) store_reserve_top_up(s);
         r = store_derived_ensure(s);
         if (r < 0)
                 return r;
@@ -354,16 +358,15 @@ static int store_write_once(Store *s, store_write_fn fn, void *userdata, Error *
                         r = commit_failed(s, txn_result(&t, rc), e);
         }
         txn_leave(s);
+        if (r >= 0 && !t.map_full)
+                (void) store_reserve_top_up(s);
         *ret_map_full = t.map_full;
         return r;
 }
 
-int store_write(Store *s, store_write_fn fn, void *userdata, Error *e) {
+static int write_attempts(Store *s, store_write_fn fn, void *userdata, Error *e) {
         Error saved = e ? *e : ERROR_NULL;
         int r = -ENOSPC;
-
-        assert(s);
-        assert(fn);
 
         for (unsigned attempt = 0; attempt < WRITE_ATTEMPTS_MAX; attempt++) {
                 size_t seen;
@@ -382,4 +385,23 @@ int store_write(Store *s, store_write_fn fn, void *userdata, Error *e) {
         if (e)
                 *e = saved;
         return error_set_errno(e, r, "no space left for snapshot metadata: its map is full and cannot grow");
+}
+
+int store_write(Store *s, store_write_fn fn, void *userdata, Error *e) {
+        int r;
+
+        assert(s);
+        assert(fn);
+
+        r = store_reserve_check(s, e);
+        if (r < 0)
+                return r;
+        return write_attempts(s, fn, userdata, e);
+}
+
+int store_write_freeing(Store *s, store_write_fn fn, void *userdata, Error *e) {
+        assert(s);
+        assert(fn);
+
+        return write_attempts(s, fn, userdata, e);
 }

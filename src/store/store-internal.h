@@ -29,7 +29,8 @@
  * store-codec.c (bytes of records and keys), store-db.c (raw access and record lookups),
  * store.c (containerd's operations), store-walk.c, store-verify.c, store-mount.c,
  * store-owner.c (the totals per owner), store-transient.c (the transient index),
- * store-derived.c (building both). */
+ * store-derived.c (building both), store-nocow.c (NOCOW files on btrfs), store-reserve.c (room kept for
+ * removals). */
 
 #include <lmdb.h>
 #include <pthread.h>
@@ -72,6 +73,9 @@ struct Store {
         uint64_t derived_tried_usec;  /* the last try that read the records and failed (0: none) */
         uint64_t derived_avail_tried; /* the bytes free then */
 
+        /* The room kept for removals could not be topped up (store-reserve.c). */
+        atomic_bool reserve_low;
+
         pthread_mutex_t mutex;
         pthread_cond_t cond;
         unsigned active;   /* open transactions */
@@ -102,6 +106,29 @@ int store_lock_take(int dir_fd, int *ret_fd);
 int store_lock_prepare(int dir_fd, int *lock_fd, bool fresh);
 /* With the lock held: compacts data.mdb when most of it is free; 1 when it did. */
 int store_compact(int dir_fd, const char *dir);
+/* The store's files on btrfs (store-nocow.c). */
+#define STORE_DATA_FILE "data.mdb"
+bool store_fd_on_btrfs(int fd);
+/* Gives fd, an empty file, the NOCOW attribute on btrfs (a failure is logged: the file
+ * works without). */
+void store_file_nocow(int fd, const char *what);
+/* Whether fd is on btrfs and not NOCOW. */
+bool store_file_needs_nocow(int fd);
+/* With the lock held: creates data.mdb unless there is one; an empty one gets NOCOW on
+ * btrfs (a fuller one store_compact() copies). */
+int store_data_file_create(int dir_fd);
+/* --- room kept for removals (store-reserve.c) --- */
+
+/* What data.mdb keeps allocated past its end: more than one transaction of any write but a
+ * removal uses (an image config of CORE_IMAGE_CONFIG_MAX, 1 MiB, and labels) and room for
+ * removals besides. */
+#define STORE_RESERVE_BYTES ((off_t) 3 << 20)
+/* Allocates it again after a commit; remembers whether that failed. */
+int store_reserve_top_up(Store *s);
+/* Before a write that does not free space: 0 when the room is there (or topped up now),
+ * else ENOSPC/EDQUOT with a message. */
+int store_reserve_check(Store *s, Error *e);
+
 /* errno_from_mdb(), remembering MDB_MAP_FULL for store_write(). */
 int txn_result(StoreTxn *t, int rc);
 /* The ID of the last write transaction committed as t sees it. */

@@ -19,15 +19,12 @@
 #include <fcntl.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
-#include "inode-flags.h"
 #include "log.h"
 #include "store-internal.h"
 
@@ -41,12 +38,6 @@ static int lock_first_byte(int fd, short type) {
         struct flock l = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
 
         return RET_NERRNO(fcntl(fd, F_OFD_SETLK, &l));
-}
-
-static bool on_btrfs(int fd) {
-        struct statfs sfs;
-
-        return fstatfs(fd, &sfs) >= 0 && (uint32_t) sfs.f_type == (uint32_t) BTRFS_SUPER_MAGIC;
 }
 
 /* Extents shared with another file (a snapshot or reflink copy of the state directory:
@@ -72,14 +63,13 @@ static bool has_extents_needing_allocation(int fd) {
 /* Whether writing through a mapping of fd can never need a new block. */
 static bool lock_file_is_safe(int fd) {
         struct stat st;
-        int flags = 0;
 
         /* An older, smaller one is fine if it has no holes: LMDB maps what is there. */
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < LOCK_FILE_MIN)
                 return false;
         if ((off_t) st.st_blocks * 512 < st.st_size)
                 return false; /* holes */
-        if (on_btrfs(fd) && (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0 || !(flags & FS_NOCOW_FL)))
+        if (store_file_needs_nocow(fd))
                 return false;
         return !has_extents_needing_allocation(fd);
 }
@@ -114,11 +104,7 @@ static int lock_file_replace(int dir_fd) {
                 return r;
         /* NOCOW can only be set while the file is empty. Without it the file is still
          * better than a sparse one; the next start tries again. */
-        if (on_btrfs(fd)) {
-                r = fd_add_inode_flags(fd, FS_NOCOW_FL);
-                if (r < 0)
-                        log_debug_errno(r, "cannot make the metadata lock file NOCOW: %m");
-        }
+        store_file_nocow(fd, "lock file");
         r = write_zeros(fd, LOCK_FILE_SIZE);
         if (r >= 0 && renameat(dir_fd, LOCK_FILE_NEW, dir_fd, LOCK_FILE) < 0)
                 r = -errno;
@@ -168,6 +154,6 @@ int store_lock_prepare(int dir_fd, int *lock_fd, bool fresh) {
         safe_close(*lock_fd);
         *lock_fd = fd;
         log_debug("metadata lock file replaced by one that is fully allocated%s",
-                  on_btrfs(fd) ? " and NOCOW" : "");
+                  store_fd_on_btrfs(fd) ? " and NOCOW" : "");
         return 1;
 }

@@ -25,8 +25,9 @@
  *
  * A full disk: no signal ever (LMDB's lock file, which it writes through a mapping,
  * is kept fully allocated and, on btrfs, NOCOW), reads keep working, writes fail with
- * ENOSPC and work again once there is space; the last committed state is what stays on
- * disk. A store that needs its totals per owner or transient index built opens without
+ * ENOSPC and work again once there is space, except writes that free space
+ * (store_write_freeing()), which use room data.mdb keeps for them (also NOCOW on btrfs);
+ * the last committed state is what stays on disk. A store that needs its totals per owner or transient index built opens without
  * them (store_derived_missing()). store_open() compacts a data file that is mostly free
  * (only while no other process has it open).
  *
@@ -68,6 +69,11 @@ void store_release_pages(Store *s);
  * commit's error. */
 typedef int (*store_write_fn)(StoreTxn *t, void *userdata, Error *e);
 int store_write(Store *s, store_write_fn fn, void *userdata, Error *e);
+/* The same for a write that frees space (removes a snapshot, forgets a record): it may use
+ * the room data.mdb keeps for such writes, which store_write() refuses to touch once the
+ * filesystem holding the store is full (ENOSPC saying so). A user can then still remove
+ * snapshots to make room. */
+int store_write_freeing(Store *s, store_write_fn fn, void *userdata, Error *e);
 
 /* containerd's storage package, namespaced by owner. parent may be NULL. */
 int store_create(StoreTxn *t, SnapshotKind kind, uid_t owner, const char *name,
