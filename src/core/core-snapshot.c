@@ -435,8 +435,9 @@ static int remove_snapshot(CoreSnapshotter *s, uid_t ns, const char *key, const 
         if (!quick)
                 core_mount_precheck(s, ns, key, &a.pre);
         /* One durable metadata write; then the data is freed in the background (a crash
-         * in between leaves an orphan that the next start frees). */
-        r = store_write(s->store, remove_in_txn, &a, e);
+         * in between leaves an orphan that the next start frees). It may use the room the
+         * store keeps for removals: on a full disk, removing is how a user makes room. */
+        r = store_write_freeing(s->store, remove_in_txn, &a, e);
         if (r < 0)
                 return r;
         core_reclaim_queue(s, a.id, ns);

@@ -1,0 +1,107 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Remove on a full filesystem under the state directory:
+#   test-review5-full-remove.sh ext4|xfs|btrfs|tmpfs [SNAPSHOTTER]   (default overlayfs)
+# When the disk is full, removing snapshots is how a user makes room: every Remove must
+# succeed although the metadata write needs pages the filesystem can no longer give, and
+# once the removed snapshots' data is freed, writes work again without anything else
+# freeing space.
+set -eu
+. "$LAMINA_SOURCE_DIR/tests/integration/lib/harness.sh"
+
+fstype=${1:?usage: test-review5-full-remove.sh ext4|xfs|btrfs|tmpfs [SNAPSHOTTER]}
+SN=${2:-overlayfs}
+OBJ=/org/lamina/snapshot1/$SN
+IFACE=org.lamina.snapshot1.Snapshotter
+
+[ "$(id -u)" = 0 ] || harness_skip "a test filesystem needs root"
+command -v gdbus >/dev/null || harness_die "gdbus is missing (install libglib2.0-bin)"
+. "$LAMINA_SOURCE_DIR/tests/integration/disk/full-disk-lib.sh"
+full_disk_check "$fstype"
+
+harness_setup --idle-timeout 600
+state=$T/state
+store=$state/$SN
+
+fail() {
+        printf 'FAIL: %s\n' "$*" >&2
+        tail -n 30 "$T/bus.log" >&2 || :
+        exit 1
+}
+
+gcall() {
+        gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" --method "$IFACE.$1" "${@:2}" 2>&1
+}
+
+# Labels of 60 KiB: every snapshot record takes pages of its own.
+big_labels() {
+        local v l="{" i
+        v=$(head -c 3990 /dev/zero | tr '\0' v)
+        for i in $(seq 1 15); do
+                l="$l'label-$i': '$v',"
+        done
+        echo "${l%,}}"
+}
+BIG=$(big_labels)
+
+make_fs
+mkdir -p "$T/layer/d" && head -c 1000000 /dev/urandom >"$T/layer/d/f" && tar -C "$T/layer" -cf "$T/layer.tar" d
+ctl="$LAMINA_BUILD_DIR/src/ctl/laminactl -s $SN"
+
+# Snapshots with big records and data: a chain, and loose ones.
+gcall Prepare base "" "$BIG" >/dev/null || fail "Prepare base"
+$ctl apply base "$T/layer.tar" >/dev/null || fail "Apply base"
+gcall Commit base-c base "$BIG" >/dev/null || fail "Commit base"
+n=12
+for i in $(seq 1 $n); do
+        gcall Prepare "s$i" base-c "$BIG" >/dev/null || fail "Prepare s$i"
+        $ctl apply "s$i" "$T/layer.tar" >/dev/null || fail "Apply s$i"
+done
+
+gcall Prepare small "" "{}" >/dev/null || fail "Prepare small"
+
+# LMDB's free list is empty right after laminad compacted data.mdb at start-up: then a
+# commit can only write past the end of the file. Records of 60 KiB, most of them removed,
+# make a file of more than 4 MiB that is mostly free, which the next start compacts.
+for i in $(seq 1 80); do
+        gcall Prepare "pad$i" "" "$BIG" >/dev/null || fail "Prepare pad$i"
+done
+for i in $(seq 1 80); do
+        gcall Remove "pad$i" >/dev/null || fail "Remove pad$i"
+done
+before=$(stat -c %s "$store/data.mdb")
+stop_laminad
+if [ "$fstype" = btrfs ]; then
+        # btrfs copies every write to new blocks unless the file is NOCOW: laminad makes
+        # its data file NOCOW, and converts one an older laminad made.
+        cat "$store/data.mdb" >"$store/data.mdb.cow" && mv "$store/data.mdb.cow" "$store/data.mdb"
+        ! lsattr "$store/data.mdb" | cut -d' ' -f1 | grep -q C || fail "the copied data file is NOCOW"
+fi
+gcall Stat small >/dev/null || fail "Stat after a restart"
+after=$(stat -c %s "$store/data.mdb")
+[ "$after" -lt "$before" ] || fail "data.mdb was not compacted at start-up ($before -> $after bytes)"
+if [ "$fstype" = btrfs ]; then
+        lsattr "$store/data.mdb" | cut -d' ' -f1 | grep -q C || fail "laminad kept a data file that is not NOCOW on btrfs"
+fi
+
+fill
+# Every write but Remove may be refused now.
+for i in $(seq 1 20); do
+        gcall Prepare "w$i" "" "$BIG" >/dev/null || break
+done
+out=$(gcall Update small "{'k': 'v'}" "['labels.k']") || harness_log "Update on a full $fstype refused: $out"
+
+for i in $(seq 1 $n); do
+        out=$(gcall Remove "s$i") || fail "Remove s$i on a full $fstype: $out"
+done
+out=$(gcall Remove base-c) || fail "Remove base-c on a full $fstype: $out"
+harness_log "$((n + 1)) Removes on a full $fstype succeeded"
+
+# The removed snapshots' data is freed in the background; then a write works again
+# without anything else freeing space.
+prepare_again() {
+        gcall Prepare after "" "{}" >/dev/null
+}
+harness_wait_for 120 prepare_again || fail "no Prepare succeeded after the Removes freed their data: $(gcall Prepare after2 "" "{}")"
+out=$(gcall Stat base-c) && fail "base-c is still there: $out"
+echo "Remove on a full $fstype: every Remove succeeded, writes work again once their data is freed"
