@@ -156,8 +156,9 @@ static int open_lowers(CoreSnapshotter *s, const Snapshot *snap, int **ret, Erro
         return 0;
 }
 
+/* quota: ns's reservation, taken once the layer is unpacked (core-quota.c). */
 static int apply_locked(CoreSnapshotter *s, uid_t ns, const char *key, const Snapshot *snap, int layer_fd,
-                        const LayerApplyOptions *lo, CoreApplyResult *ret, Error *e) {
+                        const LayerApplyOptions *lo, QuotaReservation *quota, CoreApplyResult *ret, Error *e) {
         _cleanup_(apply_clone_done_p) ApplyCloneRef clone = { .s = s, .c = APPLY_CLONE_NULL };
         LayerApplyOptions o = *lo;
         LayerApplyResult res;
@@ -185,6 +186,8 @@ static int apply_locked(CoreSnapshotter *s, uid_t ns, const char *key, const Sna
                 close_fds(lowers, snap->n_parents);
         if (r >= 0 && res.marked_implicit)
                 r = core_rebase_applied(clone.c.fd, key, e);
+        if (r >= 0)
+                r = core_quota_apply_reserve(s, ns, key, lo->cancel_fd, snap->id, clone.c.fd, quota, e);
         if (r >= 0) {
                 r = apply_clone_commit(s, snap->id, &clone.c, e);
                 if (r < 0)
@@ -207,21 +210,22 @@ static int apply_locked(CoreSnapshotter *s, uid_t ns, const char *key, const Sna
 static int apply_quota(CoreSnapshotter *s, uid_t ns, const char *key, const Snapshot *snap, int layer_fd,
                        const LayerApplyOptions *lo, CoreApplyResult *ret, Error *e) {
         LayerApplyOptions o = *lo;
+        QuotaReservation reservation;
         QuotaLimits max;
         QuotaUse used;
         Error le = ERROR_NULL;
         bool lowered;
         int r;
 
-        r = core_quota_apply_limits(s, ns, key, lo->cancel_fd, &o.limits, &used, &max, e);
+        r = core_quota_apply_limits(s, ns, key, lo->cancel_fd, &o.limits, &used, &max, &reservation, e);
         if (r < 0)
                 return r;
         lowered = o.limits.max_bytes != lo->limits.max_bytes || o.limits.max_entries != lo->limits.max_entries;
-        r = apply_locked(s, ns, key, snap, layer_fd, &o, ret, &le);
-        core_quota_applied(s, ns, snap->id);
+        r = apply_locked(s, ns, key, snap, layer_fd, &o, &reservation, ret, &le);
+        core_quota_applied(s, ns, snap->id, &reservation);
         if (r >= 0)
                 core_quota_fs_limit(s->core, ns);
-        if (r == -EDQUOT && lowered && le.code == EDQUOT && !le.internal) {
+        if (r == -EDQUOT && lowered && le.code == EDQUOT && !le.internal && !reservation.refused) {
                 char b[32], i[32];
 
                 return error_setf(e, EDQUOT,

@@ -238,11 +238,20 @@ void core_quota_cache_put(CoreSnapshotter *s, uid_t uid, uint64_t generation, co
 /* The data of uid's snapshot id may change (its mount is recorded, an Apply to it ended):
  * its usage is walked again, and a walk running now is not kept. */
 void core_quota_forget(CoreSnapshotter *s, uid_t uid, uint64_t id);
-/* An Apply of uid under a Bytes= or Inodes= quota: waits until no other one of uid's runs
- * (ECANCELED when cancel_fd becomes readable or laminad stops meanwhile). Paired with
- * core_quota_apply_end(). */
-int core_quota_apply_begin(CoreSnapshotter *s, uid_t uid, int cancel_fd);
-void core_quota_apply_end(CoreSnapshotter *s, uid_t uid);
+/* The reservations of uid's Applies (bytes, inodes) into ret; returns how many were
+ * released since start (a usage walked before a release counts the released one's data
+ * neither in it nor in the reservations). */
+uint64_t core_quota_reserved(CoreSnapshotter *s, uid_t uid, uint64_t ret[static 2]);
+/* Reserves add (bytes, inodes) for an Apply of uid whose usage was walked as used while
+ * released reservations had been released: EAGAIN when more were released since (walk
+ * again), EDQUOT when used, the others' reservations (ret_others) and add pass max. */
+int core_quota_reserve(CoreSnapshotter *s, uid_t uid, uint64_t released, const uint64_t used[static 2],
+                       const uint64_t add[static 2], const uint64_t max[static 2], uint64_t ret_others[static 2],
+                       uint64_t *ret_id);
+void core_quota_release(CoreSnapshotter *s, uint64_t id);
+/* Until a reservation is released after released ones were (ECANCELED when cancel_fd
+ * becomes readable or laminad stops meanwhile). */
+int core_quota_wait_released(CoreSnapshotter *s, uint64_t released, int cancel_fd);
 
 typedef struct QuotaUse {
         uint64_t used[_QUOTA_KIND_MAX];
@@ -306,12 +315,27 @@ void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charg
  * what its Bytes= (and Inodes=, projects) leave besides what it holds in the other
  * snapshotters. O(snapshotters); best effort, logged at debug. */
 void core_quota_fs_limit(Core *c, uid_t ns);
+/* An Apply's reservation (core-quota.c): what its layer holds, reserved once it is
+ * unpacked and until its usage is walked. */
+typedef struct QuotaReservation {
+        bool limited; /* ns has a Bytes= or Inodes= quota */
+        bool refused; /* the layer did not fit besides what the others added */
+        uint64_t id;  /* 0: nothing reserved */
+} QuotaReservation;
 /* Lowers an Apply's byte and entry limits to what ns's Bytes= and Inodes= quotas leave
- * (EDQUOT when nothing is left); *ret_used and *ret_max say what was found. Under such a
- * quota, waits until ns's other Apply under it is over (ECANCELED: cancel_fd became
- * readable); once it succeeded, core_quota_applied() when the Apply is over. */
+ * besides the reservations of ns's other Applies (EDQUOT when nothing is left; ECANCELED
+ * when cancel_fd became readable while it waited for one to be released); *ret_used and
+ * *ret_max say what was found. Applies of one uid run side by side. */
 int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, int cancel_fd, LayerLimits *limits,
-                            QuotaUse *ret_used, QuotaLimits *ret_max, Error *e);
-/* After an Apply to ns's snapshot id, done or failed: its usage is walked again, and ns's
- * next Apply under quota may begin. */
-void core_quota_applied(CoreSnapshotter *s, uid_t ns, uint64_t id);
+                            QuotaUse *ret_used, QuotaLimits *ret_max, QuotaReservation *ret, Error *e);
+/* Once the layer is unpacked into clone_fd and before that becomes snapshot id's data:
+ * reserves what it adds to the data (bytes and inodes, as the usage counts them: a walk of
+ * the clone and of the data) if ns's usage, the reservations of its other Applies and that
+ * stay within its quota, else EDQUOT. Exact: a usage walked before another reservation
+ * was released is walked again, and a refusal while others hold reservations waits for
+ * them (their data then counts in the walk, once). */
+int core_quota_apply_reserve(CoreSnapshotter *s, uid_t ns, const char *key, int cancel_fd, uint64_t id, int clone_fd,
+                             QuotaReservation *r, Error *e);
+/* After an Apply to ns's snapshot id, done or failed: its usage is walked again, then its
+ * reservation released. */
+void core_quota_applied(CoreSnapshotter *s, uid_t ns, uint64_t id, QuotaReservation *r);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What an Apply under a Bytes= or Inodes= quota needs besides the records: the usage of
  * each of the uid's active snapshots and views as their data showed it when last walked,
- * kept in memory (a restart walks each once again), and one Apply under quota per uid at a
- * time, so that two racing Applies cannot each be left what only one may take. The data
- * of an unmounted active snapshot changes only through laminad (Apply, whose end forgets
- * its usage); a mounted one may change at any moment: it is walked at each Apply, and its
- * usage is forgotten when its mount is recorded. */
+ * kept in memory (a restart walks each once again), and the reservations of the uid's
+ * Applies whose data is becoming the snapshot's (core-quota.c), so that two racing Applies
+ * cannot each be left what only one may take. The data of an unmounted active snapshot
+ * changes only through laminad (Apply, whose end forgets its usage); a mounted one may
+ * change at any moment: it is walked at each Apply, and its usage is forgotten when its
+ * mount is recorded. Nothing of this is kept on disk: a crash leaves no reservation. */
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +30,22 @@ typedef struct UserUsage {
         size_t n;
 } UserUsage;
 
+/* What one Apply reserved: its layer's bytes and entries, until its usage is walked. */
+typedef struct Reservation {
+        uint64_t id;
+        uid_t uid;
+        uint64_t amount[2]; /* bytes, inodes */
+} Reservation;
+
 struct QuotaState {
         pthread_mutex_t lock;
         pthread_cond_t released;
         UserUsage *users;
         size_t n_users, n_users_allocated;
-        uid_t *applying; /* uids with an Apply under quota running */
-        size_t n_applying, n_applying_allocated;
+        Reservation *reservations;
+        size_t n_reservations, n_reservations_allocated;
+        uint64_t reserved_ids;
+        uint64_t n_released; /* reservations released since start */
 };
 
 int core_quota_state_new(Core *c) {
@@ -62,7 +72,7 @@ void core_quota_state_free(Core *c) {
         for (size_t i = 0; i < q->n_users; i++)
                 free(q->users[i].entries);
         free(q->users);
-        free(q->applying);
+        free(q->reservations);
         pthread_cond_destroy(&q->released);
         pthread_mutex_destroy(&q->lock);
         free(q);
@@ -171,25 +181,77 @@ void core_quota_forget(CoreSnapshotter *s, uid_t uid, uint64_t id) {
         pthread_mutex_unlock(&q->lock);
 }
 
-static bool applying(QuotaState *q, uid_t uid) {
-        for (size_t i = 0; i < q->n_applying; i++)
-                if (q->applying[i] == uid)
-                        return true;
-        return false;
-}
-
 static bool cancelled(CoreSnapshotter *s, int cancel_fd) {
         struct pollfd p = { .fd = cancel_fd, .events = POLLIN };
 
         return atomic_load(&s->stopping) || (cancel_fd > 0 && poll(&p, 1, 0) > 0);
 }
 
-int core_quota_apply_begin(CoreSnapshotter *s, uid_t uid, int cancel_fd) {
+/* With q->lock. */
+static void reserved_locked(QuotaState *q, uid_t uid, uint64_t ret[static 2]) {
+        ret[0] = ret[1] = 0;
+        for (size_t i = 0; i < q->n_reservations; i++)
+                if (q->reservations[i].uid == uid)
+                        for (size_t k = 0; k < 2; k++)
+                                ret[k] += q->reservations[i].amount[k];
+}
+
+uint64_t core_quota_reserved(CoreSnapshotter *s, uid_t uid, uint64_t ret[static 2]) {
+        QuotaState *q = s->core->quota_state;
+        uint64_t n;
+
+        pthread_mutex_lock(&q->lock);
+        reserved_locked(q, uid, ret);
+        n = q->n_released;
+        pthread_mutex_unlock(&q->lock);
+        return n;
+}
+
+int core_quota_reserve(CoreSnapshotter *s, uid_t uid, uint64_t released, const uint64_t used[static 2],
+                       const uint64_t add[static 2], const uint64_t max[static 2], uint64_t ret_others[static 2],
+                       uint64_t *ret_id) {
         QuotaState *q = s->core->quota_state;
         int r = 0;
 
         pthread_mutex_lock(&q->lock);
-        while (applying(q, uid)) {
+        reserved_locked(q, uid, ret_others);
+        if (q->n_released != released)
+                r = -EAGAIN;
+        for (size_t k = 0; k < 2 && r == 0; k++)
+                if (max[k] != QUOTA_NONE &&
+                    (used[k] > max[k] || ret_others[k] > max[k] - used[k] || add[k] > max[k] - used[k] - ret_others[k]))
+                        r = -EDQUOT;
+        if (r == 0)
+                r = GREEDY_REALLOC(q->reservations, q->n_reservations_allocated, q->n_reservations + 1, 4);
+        if (r == 0) {
+                *ret_id = ++q->reserved_ids;
+                q->reservations[q->n_reservations++] =
+                        (Reservation) { .id = *ret_id, .uid = uid, .amount = { add[0], add[1] } };
+        }
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+void core_quota_release(CoreSnapshotter *s, uint64_t id) {
+        QuotaState *q = s->core->quota_state;
+
+        pthread_mutex_lock(&q->lock);
+        for (size_t i = 0; i < q->n_reservations; i++)
+                if (q->reservations[i].id == id) {
+                        q->reservations[i] = q->reservations[--q->n_reservations];
+                        break;
+                }
+        q->n_released++;
+        pthread_cond_broadcast(&q->released);
+        pthread_mutex_unlock(&q->lock);
+}
+
+int core_quota_wait_released(CoreSnapshotter *s, uint64_t released, int cancel_fd) {
+        QuotaState *q = s->core->quota_state;
+        int r = 0;
+
+        pthread_mutex_lock(&q->lock);
+        while (q->n_released == released) {
                 struct timespec deadline = monotonic_deadline(200 * 1000);
 
                 /* The caller may leave or laminad stop meanwhile: looked at 5 times a
@@ -200,23 +262,6 @@ int core_quota_apply_begin(CoreSnapshotter *s, uid_t uid, int cancel_fd) {
                 }
                 (void) pthread_cond_timedwait(&q->released, &q->lock, &deadline);
         }
-        if (r >= 0)
-                r = GREEDY_REALLOC(q->applying, q->n_applying_allocated, q->n_applying + 1, 4);
-        if (r >= 0)
-                q->applying[q->n_applying++] = uid;
         pthread_mutex_unlock(&q->lock);
         return r;
-}
-
-void core_quota_apply_end(CoreSnapshotter *s, uid_t uid) {
-        QuotaState *q = s->core->quota_state;
-
-        pthread_mutex_lock(&q->lock);
-        for (size_t i = 0; i < q->n_applying; i++)
-                if (q->applying[i] == uid) {
-                        q->applying[i] = q->applying[--q->n_applying];
-                        break;
-                }
-        pthread_cond_broadcast(&q->released);
-        pthread_mutex_unlock(&q->lock);
 }

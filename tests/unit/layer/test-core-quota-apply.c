@@ -3,14 +3,17 @@
  * snapshots each time: an unmounted active snapshot's data changes only through laminad,
  * so its usage as last walked counts; the snapshot an Apply changed, and one mounted since
  * (writes through the mount), are walked again; a restart walks everything once (nothing
- * of this is kept on disk). Two racing Applies of one uid run one after the other, so
- * together they never pass the quota; one whose caller leaves while it waits stops. */
+ * of this is kept on disk). Applies of one uid run side by side: each reserves what its
+ * layer adds once it is unpacked, so together they never pass the quota; one that waits
+ * for another's reservation stops when its caller leaves. */
 #include <archive.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 
+#include "core-internal.h"
 #include "core/core-test-util.h"
 #include "layer-test-util.h"
 
@@ -158,69 +161,114 @@ typedef struct Racer {
         const char *key;
         int fd;
         int r;
-        bool done;
 } Racer;
 
 static void *race(void *userdata) {
         Racer *a = userdata;
 
         a->r = apply(a->key, a->fd);
-        __atomic_store_n(&a->done, true, __ATOMIC_SEQ_CST);
         return NULL;
 }
 
-TEST(racing_applies_of_one_uid_never_pass_the_quota_together) {
-        Racer first = { .key = "r1" }, second = { .key = "r2" };
-        int layer = layer_of("f", 2 * MIB), p[2];
+/* Writes n bytes into the pipe fd (non-blocking): true once the Apply reading it took them
+ * (all but what the pipe holds), false when it did not within 60 s. */
+static bool fed(int fd, const char *data, size_t n) {
+        ASSERT_OK(fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0);
+        for (unsigned waited = 0; n > 0 && waited < 600;) {
+                ssize_t k = write(fd, data, n);
+
+                if (k > 0) {
+                        data += k;
+                        n -= k;
+                } else {
+                        ASSERT_TRUE(k < 0 && errno == EAGAIN);
+                        waited += poll(&(struct pollfd) { .fd = fd, .events = POLLOUT }, 1, 100) == 0;
+                }
+        }
+        return n == 0;
+}
+
+/* Two Applies of one uid, each reading its layer of size bytes from a pipe: both are seen
+ * unpacking at once (each has taken half of its layer), then the first is given the rest
+ * and ends, then the second. */
+static void apply_side_by_side(size_t size, Racer *first, Racer *second) {
+        int layer = layer_of("f", size), p1[2], p2[2];
         pthread_t t1, t2;
         Error e = ERROR_NULL;
         struct stat st;
         char *tar;
 
-        open_core("[Quota]\nBytes=3M\n");
-        ASSERT_OK(core_prepare(ovl, 1000, "r1", NULL, NULL, NULL, &e));
-        ASSERT_OK(core_prepare(ovl, 1000, "r2", NULL, NULL, NULL, &e));
+        ASSERT_OK(core_prepare(ovl, 1000, first->key, NULL, NULL, NULL, &e));
+        ASSERT_OK(core_prepare(ovl, 1000, second->key, NULL, NULL, NULL, &e));
         ASSERT_OK(fstat(layer, &st));
         tar = malloc(st.st_size);
         ASSERT_TRUE(tar && pread(layer, tar, st.st_size, 0) == st.st_size);
-
-        /* The first reads its layer from a pipe: once half of it is read, it is past its
-         * quota check and unpacking, 2 MiB of 3 allowed. */
-        ASSERT_OK(pipe2(p, O_CLOEXEC));
-        first.fd = p[0];
-        ASSERT_OK(-pthread_create(&t1, NULL, race, &first));
-        ASSERT_TRUE(write(p[1], tar, MIB) == MIB);
-        /* One whose caller left while it waited stops waiting. */
-        {
-                _cleanup_close_ int cancel = eventfd(1, EFD_CLOEXEC);
-                CoreApplyResult res = {};
-
-                ASSERT_TRUE(cancel >= 0);
-                ASSERT_OK(core_prepare(ovl, 1000, "r3", NULL, NULL, NULL, &e));
-                ASSERT_ERR(core_apply(ovl, 1000, "r3", layer,
-                                      &(CoreApplyOptions) { .media_type = "tar", .cancel_fd = cancel }, &res, &e),
-                           ECANCELED);
-                ASSERT_TRUE(strstr(e.message, "other Apply")); /* while it waited, not while it applied */
-                e = ERROR_NULL;
-        }
-        second.fd = layer;
-        ASSERT_OK(-pthread_create(&t2, NULL, race, &second));
-        /* The second waits for the first; were it let through, it would be left all 3 MiB
-         * and done in a moment: given that moment (without it the check below only passes
-         * more often, never fails wrongly). */
-        for (unsigned i = 0; i < 40 && !__atomic_load_n(&second.done, __ATOMIC_SEQ_CST); i++)
-                usleep(50 * 1000);
-        ASSERT_TRUE(write(p[1], tar + MIB, st.st_size - MIB) == st.st_size - MIB);
-        close(p[1]);
+        ASSERT_OK(pipe2(p1, O_CLOEXEC));
+        ASSERT_OK(pipe2(p2, O_CLOEXEC));
+        first->fd = p1[0];
+        second->fd = p2[0];
+        ASSERT_OK(-pthread_create(&t1, NULL, race, first));
+        ASSERT_OK(-pthread_create(&t2, NULL, race, second));
+        /* Before, the second waited until the first was over: it took nothing meanwhile. */
+        ASSERT_TRUE(fed(p1[1], tar, st.st_size / 2));
+        ASSERT_TRUE(fed(p2[1], tar, st.st_size / 2));
+        ASSERT_TRUE(fed(p1[1], tar + st.st_size / 2, st.st_size - st.st_size / 2));
+        close(p1[1]);
         ASSERT_OK(-pthread_join(t1, NULL));
+        ASSERT_TRUE(fed(p2[1], tar + st.st_size / 2, st.st_size - st.st_size / 2));
+        close(p2[1]);
         ASSERT_OK(-pthread_join(t2, NULL));
-
-        ASSERT_OK(first.r);
-        ASSERT_ERR(second.r, EDQUOT); /* what the first left is too little */
-        ASSERT_TRUE(quota_bytes() <= 3 * MIB);
-        close(p[0]);
+        close(p1[0]);
+        close(p2[0]);
         close(layer);
         free(tar);
+}
+
+TEST(applies_of_one_uid_run_side_by_side_within_the_quota) {
+        Racer first = { .key = "s1" }, second = { .key = "s2" };
+
+        open_core("[Quota]\nBytes=3M\n");
+        apply_side_by_side(MIB, &first, &second);
+        ASSERT_OK(first.r);
+        ASSERT_OK(second.r);
+        ASSERT_TRUE(quota_bytes() >= 2 * MIB && quota_bytes() <= 3 * MIB);
+        close_core();
+}
+
+/* Each of two 2 MiB layers fits in Bytes=3M alone, both started with all 3 MiB left: the
+ * one whose data becomes its snapshot's second is refused, and the quota holds. */
+TEST(racing_applies_of_one_uid_never_pass_the_quota_together) {
+        Racer first = { .key = "r1" }, second = { .key = "r2" };
+        static const char *const keys[] = { "r2", NULL };
+
+        open_core("[Quota]\nBytes=3M\n");
+        apply_side_by_side(2 * MIB, &first, &second);
+        ASSERT_OK(first.r);
+        ASSERT_ERR(second.r, EDQUOT);
+        ASSERT_TRUE(quota_bytes() <= 3 * MIB);
+        ASSERT_TRUE(walked_bytes(keys) < MIB); /* the refused one left r2 as it was */
+        close_core();
+}
+
+/* While other Applies' reservations leave nothing, an Apply waits for one to be released,
+ * and stops when its caller leaves; a released reservation leaves its room again. */
+TEST(an_apply_waiting_for_anothers_reservation_stops_when_its_caller_leaves) {
+        _cleanup_close_ int cancel = eventfd(1, EFD_CLOEXEC), layer = layer_of("f", MIB);
+        uint64_t others[2], id, max[2] = { 3 * MIB, QUOTA_NONE };
+        CoreApplyResult res = {};
+        Error e = ERROR_NULL;
+
+        open_core("[Quota]\nBytes=3M\n");
+        ASSERT_TRUE(cancel >= 0);
+        ASSERT_OK(core_prepare(ovl, 1000, "w", NULL, NULL, NULL, &e));
+        ASSERT_OK(core_quota_reserve(ovl, 1000, core_quota_reserved(ovl, 1000, others), (const uint64_t[]) { 0, 0 },
+                                     (const uint64_t[]) { 3 * MIB, 0 }, max, others, &id));
+        ASSERT_ERR(core_apply(ovl, 1000, "w", layer,
+                              &(CoreApplyOptions) { .media_type = "tar", .cancel_fd = cancel }, &res, &e),
+                   ECANCELED);
+        ASSERT_TRUE(strstr(e.message, "other Applies"));
+        core_quota_release(ovl, id);
+        ASSERT_OK(apply("w", layer));
         close_core();
 }
 
@@ -243,4 +291,6 @@ TEST(teardown) {
 
 TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(other_unmounted_snapshots_count_as_last_walked),
           TEST_ENTRY(a_snapshot_mounted_since_counts_what_was_written_through_its_mount),
-          TEST_ENTRY(racing_applies_of_one_uid_never_pass_the_quota_together), TEST_ENTRY(teardown))
+          TEST_ENTRY(applies_of_one_uid_run_side_by_side_within_the_quota),
+          TEST_ENTRY(racing_applies_of_one_uid_never_pass_the_quota_together),
+          TEST_ENTRY(an_apply_waiting_for_anothers_reservation_stops_when_its_caller_leaves), TEST_ENTRY(teardown))
