@@ -17,17 +17,7 @@ UA=$(id -u "$USER_A")
 TARGET="$T/g-own"$'\n'"FORGED-BY-USER laminad: uid 0 granted everything"
 install -d -m 0755 -o "$UA" -g "$UA" "$TARGET"
 
-cat >"$LAMINA_POLKIT_RULES/50-lamina-diffreview.rules" <<RULE
-polkit.addRule(function(action, subject) {
-        if (subject.user != "$USER_A")
-                return polkit.Result.NOT_HANDLED;
-        if (action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own")
-                return polkit.Result.YES;
-        if (action.id == "org.lamina.snapshot1.mount-anywhere" && action.lookup("target").indexOf("$T/g-") == 0)
-                return polkit.Result.YES;
-});
-RULE
-polkit_private_start
+polkit_private_grant_targets "$USER_A" "$T/g-"
 
 holder=""
 trap '_rc=$?; [ -z "$holder" ] || { kill -KILL "$holder" 2>/dev/null; wait "$holder" 2>/dev/null; }; (exit $_rc); harness_cleanup' EXIT

@@ -55,20 +55,7 @@ install -d -m 0710 -o root -g "$GB" "$T/g-group-b"
 install -d -m 0755 -o "$UA" -g "$UA" "$T/g-group-b/own"
 ln -s "$T/g-open-b" "$T/g-link-b"
 
-cat >"$LAMINA_POLKIT_RULES/50-lamina-mount-target.rules" <<RULE
-polkit.addRule(function(action, subject) {
-        if (subject.user != "$USER_A")
-                return polkit.Result.NOT_HANDLED;
-        if (action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own")
-                return polkit.Result.YES;
-        if (action.id == "org.lamina.snapshot1.mount-anywhere") {
-                var t = action.lookup("target");
-                if (t.indexOf("$T/g-") == 0)
-                        return polkit.Result.YES;
-        }
-});
-RULE
-polkit_private_start
+polkit_private_grant_targets "$USER_A" "$T/g-"
 
 GROUPS_ARG=--clear-groups # as(): the user's groups, none but its gid unless changed
 as() {

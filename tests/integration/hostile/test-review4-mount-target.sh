@@ -25,20 +25,7 @@ install -d -m 0755 -o "$UA" -g "$UA" "$T/g-own" "$T/ungranted"
 
 # The admin's rule: the user may choose targets below $T/g- and below /proc/ (as a rule
 # that matches any path of a tree would); anything else is not granted.
-cat >"$LAMINA_POLKIT_RULES/50-lamina-review4.rules" <<RULE
-polkit.addRule(function(action, subject) {
-        if (subject.user != "$USER_A")
-                return polkit.Result.NOT_HANDLED;
-        if (action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own")
-                return polkit.Result.YES;
-        if (action.id == "org.lamina.snapshot1.mount-anywhere") {
-                var t = action.lookup("target");
-                if (t.indexOf("$T/g-") == 0 || t.indexOf("/proc/") == 0)
-                        return polkit.Result.YES;
-        }
-});
-RULE
-polkit_private_start
+polkit_private_grant_targets "$USER_A" "$T/g-" /proc/
 
 # A process of the user's that holds no file: its /proc/PID/fd is empty and the user's.
 setpriv --reuid="$UA" --regid="$UA" --clear-groups -- \

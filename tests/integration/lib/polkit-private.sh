@@ -15,6 +15,11 @@
 #   polkit_private_grant ACTION[,ACTION...] USER...
 #                          a rules file granting each USER each org.lamina.snapshot1.ACTION
 #                          (manage-own, mount-own), then polkit_private_start
+#   polkit_private_grant_targets USER PREFIX...
+#                          a rules file granting USER manage-own and mount-own, and
+#                          mount-anywhere for the targets (the polkit detail "target") that
+#                          begin with a PREFIX, as an admin's rule for a tree would; then
+#                          polkit_private_start
 #   as USER COMMAND...     COMMAND as USER (root: as is) with its groups, on the private bus
 
 polkit_private_setup() {
@@ -43,19 +48,45 @@ polkit_private_start() {
         harness_start_polkitd
 }
 
+# polkit_js_strings STRING...: the strings as the elements of a JavaScript array ("a", "b").
+polkit_js_strings() {
+        local s="" a
+        for a; do
+                s+="${s:+, }\"$a\""
+        done
+        printf '%s' "$s"
+}
+
 polkit_private_grant() {
-        local actions="" users="" a u
-        for a in ${1//,/ }; do
-                actions+="${actions:+, }\"org.lamina.snapshot1.$a\""
-        done
+        local -a a=(${1//,/ })
+        local actions users
+        actions=$(polkit_js_strings "${a[@]/#/org.lamina.snapshot1.}")
         shift
-        for u; do
-                users+="${users:+, }\"$u\""
-        done
+        users=$(polkit_js_strings "$@")
         cat >"$LAMINA_POLKIT_RULES/50-lamina-grant.rules" <<RULE
 polkit.addRule(function(action, subject) {
         if ([$users].indexOf(subject.user) >= 0 && [$actions].indexOf(action.id) >= 0)
                 return polkit.Result.YES;
+});
+RULE
+        polkit_private_start
+}
+
+polkit_private_grant_targets() {
+        local u=$1 prefixes
+        shift
+        prefixes=$(polkit_js_strings "$@")
+        cat >"$LAMINA_POLKIT_RULES/50-lamina-grant-targets.rules" <<RULE
+polkit.addRule(function(action, subject) {
+        if (subject.user != "$u")
+                return polkit.Result.NOT_HANDLED;
+        if (action.id == "org.lamina.snapshot1.manage-own" || action.id == "org.lamina.snapshot1.mount-own")
+                return polkit.Result.YES;
+        if (action.id == "org.lamina.snapshot1.mount-anywhere") {
+                var t = action.lookup("target");
+                if ([$prefixes].some(function(p) { return t.indexOf(p) == 0; }))
+                        return polkit.Result.YES;
+        }
 });
 RULE
         polkit_private_start
