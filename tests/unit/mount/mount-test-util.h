@@ -59,8 +59,10 @@ static inline void mount_test_refuse_statmount(void) {
         mount_test_refuse_syscalls((const int[]) { NR_STATMOUNT, NR_LISTMOUNT, -1 });
 }
 
-/* Runs body(dir) in an isolated child (see above); aborts when the child failed. */
-static inline void run_isolated(void (*body)(const char *dir)) {
+/* Runs child(body, dir) in a forked child, on a fresh directory below /tmp; aborts when
+ * the child failed. */
+static inline void run_forked(void (*child)(void (*body)(const char *dir), const char *dir),
+                              void (*body)(const char *dir)) {
         char dir[] = "/tmp/lamina-mount-test-XXXXXX";
         int status;
         pid_t pid;
@@ -68,20 +70,28 @@ static inline void run_isolated(void (*body)(const char *dir)) {
         ASSERT_TRUE(mkdtemp(dir));
         pid = fork();
         ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                ASSERT_OK(unshare(CLONE_NEWNS));
-                ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-                ASSERT_OK(mount("tmpfs", dir, "tmpfs", 0, "mode=0700")); /* no flags a bind would inherit */
-                body(dir);
-                fflush(NULL);
-                _exit(EXIT_SUCCESS);
-        }
+        if (pid == 0)
+                child(body, dir);
         ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
         (void) rmdir(dir); /* the tmpfs only existed in the child's namespace */
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 fprintf(stderr, "isolated test child failed (status 0x%x)\n", status);
                 abort();
         }
+}
+
+_noreturn_ static inline void run_isolated_child(void (*body)(const char *dir), const char *dir) {
+        ASSERT_OK(unshare(CLONE_NEWNS));
+        ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+        ASSERT_OK(mount("tmpfs", dir, "tmpfs", 0, "mode=0700")); /* no flags a bind would inherit */
+        body(dir);
+        fflush(NULL);
+        _exit(EXIT_SUCCESS);
+}
+
+/* Runs body(dir) in an isolated child (see above); aborts when the child failed. */
+static inline void run_isolated(void (*body)(const char *dir)) {
+        run_forked(run_isolated_child, body);
 }
 
 /* run_isolated(), and in a PID namespace of its own with its own /proc: for searches of
@@ -107,21 +117,7 @@ _noreturn_ static inline void run_isolated_pid_child(void (*body)(const char *di
 }
 
 static inline void run_isolated_pid(void (*body)(const char *dir)) {
-        char dir[] = "/tmp/lamina-mount-test-XXXXXX";
-        int status;
-        pid_t pid;
-
-        ASSERT_TRUE(mkdtemp(dir));
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0)
-                run_isolated_pid_child(body, dir);
-        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-        (void) rmdir(dir);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                fprintf(stderr, "isolated test child failed (status 0x%x)\n", status);
-                abort();
-        }
+        run_forked(run_isolated_pid_child, body);
 }
 
 static inline char *test_path(const char *fmt, ...) _printf_(1, 2);
