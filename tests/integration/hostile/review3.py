@@ -8,22 +8,8 @@
 #                                     ("/a/a/..."); prints the error name of each
 import sys
 
-import gi
-
-gi.require_version("Gio", "2.0")
-gi.require_version("GLib", "2.0")
+from hostile import IFACE, SERVICE, bus, error_name  # hostile.py beside it; it requires Gio 2.0
 from gi.repository import Gio, GLib  # noqa: E402
-
-SERVICE = "org.lamina.snapshot1"
-IFACE = "org.lamina.snapshot1.Snapshotter"
-
-
-def bus():
-    return Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
-
-
-def error_name(e):
-    return Gio.DBusError.get_remote_error(e) or str(e)
 
 
 def outcome(conn, path, iface, method, body):
