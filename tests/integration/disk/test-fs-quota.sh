@@ -62,6 +62,17 @@ write() {
         harness_as "$1" dd if=/dev/zero of="$2/data" bs=1M count="$3" conv=fsync status=none 2>"$T/dd.err"
 }
 
+# write_refused USER DIR MIB WHAT: write USER DIR MIB must fail with EDQUOT.
+write_refused() {
+        if write "$1" "$2" "$3"; then
+                fail "$4: $1 wrote $3 MiB"
+        elif grep -q "Disk quota exceeded" "$T/dd.err"; then
+                pass "$4: $(cat "$T/dd.err")"
+        else
+                fail "$4: $1's write failed, but not with EDQUOT: $(cat "$T/dd.err")"
+        fi
+}
+
 CTL_AS="harness_as $alice"
 harness_wait_for 300 ctl_succeeds -q -s "$SN" prepare a && pass "alice: prepare (group rule active)" || fail "the group rule did not take effect: $err"
 ok "alice: df" -s "$SN" --json=short df
@@ -70,13 +81,7 @@ printf '%s\n' "$(json '.[0].enforcement')" | grep -Eq "$SN: laminad and (btrfs q
 ok "alice: mount a" -s "$SN" mount a
 amnt=$out
 chown "$alice" "$amnt" # (an empty snapshot's root is root's) root may write through any mount
-if write "$alice" "$amnt" 12; then
-        fail "alice wrote 12 MiB through her mount past Bytes=8M"
-elif grep -q "Disk quota exceeded" "$T/dd.err"; then
-        pass "alice: EDQUOT through her mount at Bytes=8M: $(cat "$T/dd.err")"
-else
-        fail "alice's write failed, but not with EDQUOT: $(cat "$T/dd.err")"
-fi
+write_refused "$alice" "$amnt" 12 "alice: EDQUOT through her mount at Bytes=8M"
 harness_as "$alice" rm -f "$amnt/data"
 if write "$alice" "$amnt" 4; then
         pass "alice: 4 MiB within her quota"
@@ -91,13 +96,7 @@ ok "alice: prepare c" -s "$SN" -q prepare c
 ok "alice: mount c" -s "$SN" mount c
 cmnt=$out
 chown "$alice" "$cmnt"
-if write "$alice" "$cmnt" 6; then
-        fail "alice wrote 6 MiB into c with 4 MiB of her 8M in a"
-elif grep -q "Disk quota exceeded" "$T/dd.err"; then
-        pass "alice: c holds only what a left of her quota"
-else
-        fail "alice's write into c failed, but not with EDQUOT: $(cat "$T/dd.err")"
-fi
+write_refused "$alice" "$cmnt" 6 "alice: c holds only what a left of her quota (4 MiB of her 8M)"
 harness_as "$alice" rm -f "$cmnt/data"
 # The filesystem counts a's data until it is freed (in the background after the Remove).
 n_data=$(ls "$T/state/$SN/snapshots" | wc -l)
@@ -192,12 +191,6 @@ ok "carol: umount s1" -s "$SN" umount s1
 [ "$FS" != btrfs ] || btrfs filesystem sync "$T/state" >/dev/null
 ok "carol: mount s2" -s "$SN" mount s2
 chown "$carol" "$out"
-if write "$carol" "$out" 3; then
-        fail "carol wrote 3 MiB into s2 past her 8M with s1's 3 MiB and 200 snapshots"
-elif grep -q "Disk quota exceeded" "$T/dd.err"; then
-        pass "carol: EDQUOT in s2: her snapshots share one limit"
-else
-        fail "carol's write into s2 failed, but not with EDQUOT: $(cat "$T/dd.err")"
-fi
+write_refused "$carol" "$out" 3 "carol: EDQUOT in s2: her snapshots share one limit (8M, s1's 3 MiB, 200 snapshots)"
 ok "carol: umount s2" -s "$SN" umount s2
 finish
