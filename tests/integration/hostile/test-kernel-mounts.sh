@@ -22,10 +22,6 @@ mount_users_wait_for_rule "$owner" "$other"
 /usr/bin/python3 "$LAMINA_SOURCE_DIR/tests/integration/hostile/make-chain.py" "$sn" "$DEPTH" ||
         harness_die "root cannot make a chain of $DEPTH layers"
 
-reply_path() {
-        printf '%s' "$msg" | sed -n "s/^('\(.*\)',)$/\1/p"
-}
-
 echo "# the owner mounts $FIT actives on $DEPTH layers ($((FIT * COST)) kernel mounts)"
 for i in $(seq 0 "$FIT"); do
         call "$owner" Prepare "k$i" "L$DEPTH" "@a{ss} {}"

@@ -31,9 +31,6 @@ want ok "root: prepare the base" root Prepare base-a "" "@a{ss} {}"
 want ok "root: commit the base" root Commit base base-a "@a{ss} {}"
 want ok "owner: prepare k on it" "$owner" Prepare k base "@a{ss} {}"
 
-reply_path() {
-        printf '%s' "$msg" | sed -n "s/^('\(.*\)',)$/\1/p"
-}
 ready() { [ -s "$T/shared/ready" ]; }
 mounts_again() {
         call "$owner" Mount k "" "@as []"

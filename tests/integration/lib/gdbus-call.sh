@@ -5,19 +5,16 @@
 #                              the error's last name component, $msg the reply or the
 #                              error message
 #   want WANT DESCRIPTION USER METHOD ARGS...   the call, passed when $got is WANT
+#   reply_path                 the path a Mount reply ('/path',) in $msg names
 
 command -v gdbus >/dev/null || harness_skip "gdbus is not installed (it prints D-Bus error names)"
 
 call() {
-        local u=$1 m=$2 o
+        local u=$1 m=$2 o as=()
         shift 2
-        if [ "$u" = root ]; then
-                o=$(gdbus call --system --timeout 600 --dest org.lamina.snapshot1 --object-path "$OBJ" \
-                        --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
-        else
-                o=$(harness_as "$u" gdbus call --system --timeout 600 --dest org.lamina.snapshot1 --object-path "$OBJ" \
-                        --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
-        fi
+        [ "$u" = root ] || as=(harness_as "$u")
+        o=$("${as[@]}" gdbus call --system --timeout 600 --dest org.lamina.snapshot1 --object-path "$OBJ" \
+                --method "org.lamina.snapshot1.Snapshotter.$m" "$@" 2>&1)
         if [ $? = 0 ]; then
                 got=ok
                 msg=$o
@@ -53,4 +50,8 @@ want_tries() { # TRIES WANTED WHAT USER METHOD ARGS...
         else
                 fail "$what: want $w, got $got: $msg"
         fi
+}
+
+reply_path() {
+        printf '%s' "$msg" | sed -n "s/^('\(.*\)',)$/\1/p"
 }

@@ -17,11 +17,6 @@
 sn=${1:?usage: test-mount-linger.sh SNAPSHOTTER}
 . "$HARNESS_LIB/mount-users.sh"
 
-# The path a Mount reply ('/path',) names.
-reply_path() {
-        printf '%s' "$msg" | sed -n "s/^('\(.*\)',)$/\1/p"
-}
-
 is_mounted() {
         findmnt -rn --mountpoint "$1" >/dev/null
 }
