@@ -34,6 +34,13 @@ harness_need_python_gi() {
                 harness_skip "python3-gi is not installed"
 }
 
+# For tests whose clients use python3-dbus with a GLib main loop (Debian's python3, which
+# has them, whatever python3 comes first in PATH).
+harness_need_python_dbus() {
+        /usr/bin/python3 -I -c 'import dbus, dbus.mainloop.glib, gi.repository.GLib' 2>/dev/null ||
+                harness_skip "python3-dbus and python3-gi are not installed (tools/install-deps.sh)"
+}
+
 harness_find_laminad() {
         if [ -n "${LAMINA_LAMINAD:-}" ]; then
                 echo "$LAMINA_LAMINAD"

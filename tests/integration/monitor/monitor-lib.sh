@@ -20,15 +20,11 @@ polkit_private_grant manage-own,mount-own "$A" "$B"
 # start_bg NAME USER READY COMMAND...: COMMAND as USER in the background (PID in $PID_NAME),
 # output in $T/NAME.out and .err, until a line of it matches READY.
 start_bg() {
-        local name=$1 u=$2 ready=$3
+        local name=$1 u=$2 ready=$3 pre=()
         shift 3
         # Not through as(): $! must be the command itself, not a subshell running a function.
-        if [ "$u" = root ]; then
-                "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
-        else
-                setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups -- \
-                        "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
-        fi
+        [ "$u" = root ] || pre=(setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --init-groups --)
+        "${pre[@]}" "$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
         harness_record_pid "bg-$name" "$!"
         eval "PID_$name=$!"
         harness_wait_for 600 grep -q "$ready" "$T/$name.out" "$T/$name.err" ||

@@ -13,9 +13,7 @@ MONITOR_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/monit
 . "$MONITOR_LIB/monitor-lib.sh"
 
 WATCH=$MONITOR_LIB/watch-objects.py
-# Debian's python3, which has python3-dbus, whatever python3 comes first in PATH
-/usr/bin/python3 -I -c 'import dbus, dbus.mainloop.glib, gi.repository.GLib' 2>/dev/null ||
-        harness_skip "python3-dbus and python3-gi are not installed (tools/install-deps.sh)"
+harness_need_python_dbus
 uid_a=$(id -u "$A")
 uid_b=$(id -u "$B")
 SNAPSHOTTER=/org/lamina/snapshot1/overlayfs

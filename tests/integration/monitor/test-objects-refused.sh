@@ -12,9 +12,7 @@ MONITOR_LIB=${LAMINA_SOURCE_DIR:?run through meson test}/tests/integration/monit
 . "$MONITOR_LIB/monitor-lib.sh"
 
 PROBE=$MONITOR_LIB/probe-watcher.py
-# Debian's python3, which has python3-dbus, whatever python3 comes first in PATH
-/usr/bin/python3 -I -c 'import dbus, dbus.mainloop.glib, gi.repository.GLib' 2>/dev/null ||
-        harness_skip "python3-dbus and python3-gi are not installed (tools/install-deps.sh)"
+harness_need_python_dbus
 uid_a=$(id -u "$A")
 
 # More than GetManagedObjects answers (16 MiB of objects): 270 snapshots of 64 KiB labels each.
