@@ -13,45 +13,13 @@ set -eu
 
 fstype=${1:?usage: test-full-disk.sh ext4|xfs|btrfs|tmpfs [SNAPSHOTTER]}
 SN=${2:-overlayfs}
-OBJ=/org/lamina/snapshot1/$SN
-IFACE=org.lamina.snapshot1.Snapshotter
 QUOTA=org.lamina.snapshot1.Error.QuotaExceeded
-
-[ "$(id -u)" = 0 ] || harness_skip "a test filesystem needs root"
+. "$LAMINA_SOURCE_DIR/tests/integration/disk/full-disk-bus.sh"
 command -v mdb_stat >/dev/null || harness_die "mdb_stat is missing (install lmdb-utils)"
-command -v gdbus >/dev/null || harness_die "gdbus is missing (install libglib2.0-bin)"
-. "$LAMINA_SOURCE_DIR/tests/integration/disk/full-disk-lib.sh"
-full_disk_check "$fstype"
-
-harness_setup --idle-timeout 600
-state=$T/state
-store=$state/$SN
-
-fail() {
-        printf 'FAIL: %s\n' "$*" >&2
-        tail -n 30 "$T/bus.log" >&2 || :
-        exit 1
-}
 
 call() {
         busctl --system call org.lamina.snapshot1 "$OBJ" "$IFACE" "$@"
 }
-
-# gdbus prints the error name; busctl does not.
-gcall() {
-        gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" --method "$IFACE.$1" "${@:2}" 2>&1
-}
-
-# 15 labels of 4000 bytes: 60 KiB of metadata, more than any free page left in the file.
-big_labels() {
-        local v l="{" i
-        v=$(head -c 3990 /dev/zero | tr '\0' v)
-        for i in $(seq 1 15); do
-                l="$l'label-$i': '$v',"
-        done
-        echo "${l%,}}"
-}
-BIG=$(big_labels)
 
 # A write on the full filesystem: ok, or QuotaExceeded with a message saying what is
 # full. Anything else fails the test. Returns 1 for QuotaExceeded.

@@ -11,38 +11,7 @@ set -eu
 
 fstype=${1:?usage: test-review5-full-remove.sh ext4|xfs|btrfs|tmpfs [SNAPSHOTTER]}
 SN=${2:-overlayfs}
-OBJ=/org/lamina/snapshot1/$SN
-IFACE=org.lamina.snapshot1.Snapshotter
-
-[ "$(id -u)" = 0 ] || harness_skip "a test filesystem needs root"
-command -v gdbus >/dev/null || harness_die "gdbus is missing (install libglib2.0-bin)"
-. "$LAMINA_SOURCE_DIR/tests/integration/disk/full-disk-lib.sh"
-full_disk_check "$fstype"
-
-harness_setup --idle-timeout 600
-state=$T/state
-store=$state/$SN
-
-fail() {
-        printf 'FAIL: %s\n' "$*" >&2
-        tail -n 30 "$T/bus.log" >&2 || :
-        exit 1
-}
-
-gcall() {
-        gdbus call --system --dest org.lamina.snapshot1 --object-path "$OBJ" --method "$IFACE.$1" "${@:2}" 2>&1
-}
-
-# Labels of 60 KiB: every snapshot record takes pages of its own.
-big_labels() {
-        local v l="{" i
-        v=$(head -c 3990 /dev/zero | tr '\0' v)
-        for i in $(seq 1 15); do
-                l="$l'label-$i': '$v',"
-        done
-        echo "${l%,}}"
-}
-BIG=$(big_labels)
+. "$LAMINA_SOURCE_DIR/tests/integration/disk/full-disk-bus.sh"
 
 make_fs
 mkdir -p "$T/layer/d" && head -c 1000000 /dev/urandom >"$T/layer/d/f" && tar -C "$T/layer" -cf "$T/layer.tar" d
