@@ -54,7 +54,7 @@ static int work_page_flush(WorkPage *p, Error *e) {
                 return 0;
         if (atomic_load(&p->s->stopping))
                 return error_setf(e, ECANCELED, "laminad is stopping; cleanup of %s given up", p->s->name);
-        r = store_write(p->s->store, work_page_in_txn, p, e);
+        r = store_write_freeing(p->s->store, work_page_in_txn, p, e);
         p->n = 0;
         return r;
 }

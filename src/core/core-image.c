@@ -272,7 +272,7 @@ int core_image_untag(CoreSnapshotter *s, uid_t ns, const char *name, Error *e) {
         r = core_image_validate_name(name, e);
         if (r < 0)
                 return r;
-        return store_write(s->store, untag_in_txn, &(ImageUntagArgs) { ns, name, &rec }, e);
+        return store_write_freeing(s->store, untag_in_txn, &(ImageUntagArgs) { ns, name, &rec }, e);
 }
 
 typedef struct TopsArgs {
@@ -353,7 +353,7 @@ int core_image_remove(CoreSnapshotter *s, uid_t ns, const char *name, char ***re
         r = core_image_validate_name(name, e);
         if (r < 0)
                 return r;
-        r = store_write(s->store, untag_in_txn, &(ImageUntagArgs) { ns, name, &rec }, e);
+        r = store_write_freeing(s->store, untag_in_txn, &(ImageUntagArgs) { ns, name, &rec }, e);
         if (r < 0)
                 return r;
 

@@ -93,7 +93,7 @@ int core_mount_fd(CoreSnapshotter *s, uid_t ns, const char *key, const CoreMount
         if (r < 0) {
                 Error forget = ERROR_NULL;
 
-                if (a.made_dir && store_write(s->store, core_mount_forget_in_txn, &a, &forget) < 0)
+                if (a.made_dir && store_write_freeing(s->store, core_mount_forget_in_txn, &a, &forget) < 0)
                         log_warning("%s: %s", s->name, forget.message); /* the next start drops it */
                 core_mount_args_undo(&a);
                 return core_mount_error_with_key(e, r, &inner, "hand out a mount of", key, "");

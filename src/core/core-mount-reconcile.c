@@ -209,7 +209,7 @@ static int reconcile_snapshotter(CoreSnapshotter *s, uint64_t search_until_usec)
 
         if (!dir)
                 return -ENOMEM;
-        r = store_write(s->store, reconcile_in_txn, &a, &e);
+        r = store_write_freeing(s->store, reconcile_in_txn, &a, &e);
         if (r < 0) {
                 log_error("%s: cannot reconcile the mount records: %s", s->name, e.message);
                 return r;

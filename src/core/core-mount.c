@@ -390,7 +390,7 @@ int core_mount_recorded(MountArgs *a, Error *e) {
         r = mount_attach(a->mnt_fd, a->target_fd, &attach_error);
         if (r < 0) {
                 Error forget = ERROR_NULL;
-                if (store_write(a->s->store, core_mount_forget_in_txn, a, &forget) < 0)
+                if (store_write_freeing(a->s->store, core_mount_forget_in_txn, a, &forget) < 0)
                         log_warning("%s: %s", a->s->name, forget.message); /* the next start drops it */
                 core_mount_args_undo(a);
                 return core_mount_error_with_key(e, r, &attach_error, "mount", a->key, " at the target");
@@ -408,7 +408,7 @@ int core_mount_recorded(MountArgs *a, Error *e) {
                 if (mount_detach_fd(a->mnt_fd, &undo) < 0)
                         log_warning("%s: cannot unmount snapshot %s again: %s", a->s->name, QUOTE(a->key),
                                     undo.message); /* the record stays: Busy until reconciled */
-                else if (store_write(a->s->store, core_mount_forget_in_txn, a, &undo) < 0)
+                else if (store_write_freeing(a->s->store, core_mount_forget_in_txn, a, &undo) < 0)
                         log_warning("%s: %s", a->s->name, undo.message); /* the next start drops it */
                 core_mount_args_undo(a);
                 return core_mount_error_with_key(e, r, &attach_error, "record the mount of", a->key, "");

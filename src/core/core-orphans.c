@@ -161,7 +161,7 @@ int orphan_scan_page(OrphanScan *o, Error *e) {
         if (r < 0)
                 return error_set_errno(e, -r, "cannot look up the snapshots of %s", o->s->name);
         if (o->n_page > 0) {
-                r = store_write(o->s->store, page_queue_in_txn, o, e);
+                r = store_write_freeing(o->s->store, page_queue_in_txn, o, e);
                 if (r < 0)
                         return r;
         }

@@ -165,7 +165,7 @@ int core_unmount(CoreSnapshotter *s, uid_t ns, const char *key, bool force, char
         if (r < 0)
                 return r;
         if (r > 0) {
-                r = store_write(s->store, forget_in_txn, &a, e);
+                r = store_write_freeing(s->store, forget_in_txn, &a, e);
                 if (r < 0)
                         return r;
         }
