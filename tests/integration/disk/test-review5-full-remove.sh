@@ -53,12 +53,28 @@ if [ "$fstype" = btrfs ]; then
         lsattr "$store/data.mdb" | cut -d' ' -f1 | grep -q C || fail "laminad kept a data file that is not NOCOW on btrfs"
 fi
 
+# What else a user undoes to make room: a mount, an image name.
+mkdir -p "$T/mnt"
+$ctl -q mount s1 "$T/mnt" >/dev/null || fail "mount s1"
+$ctl -q import-tar "$T/layer.tar" --name img >/dev/null || fail "import-tar"
+$ctl -q tag img img2 >/dev/null || fail "tag img img2"
+
 fill
 # Every write but Remove may be refused now.
 for i in $(seq 1 20); do
         gcall Prepare "w$i" "" "$BIG" >/dev/null || break
 done
-out=$(gcall Update small "{'k': 'v'}" "['labels.k']") || harness_log "Update on a full $fstype refused: $out"
+# A write that adds pages: the first takes them from the room kept for removals, which
+# cannot be topped up again; the next is refused, saying so.
+gcall Update small "$BIG" "['labels']" >/dev/null || :
+out=$(gcall Update small "{'k': 'v'}" "['labels.k']") && fail "an Update on a full $fstype was not refused"
+case $out in
+*"kept for removals"*) ;;
+*) fail "an Update on a full $fstype: not refused for lack of room: $out" ;;
+esac
+
+$ctl umount s1 >/dev/null || fail "umount s1 on a full $fstype"
+$ctl untag img2 >/dev/null || fail "untag img2 on a full $fstype"
 
 for i in $(seq 1 $n); do
         out=$(gcall Remove "s$i") || fail "Remove s$i on a full $fstype: $out"
