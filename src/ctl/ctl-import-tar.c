@@ -85,8 +85,11 @@ int verb_import_tar(Ctl *c, int argc, char **argv) {
         if (!config_text)
                 return ctl_fail(-ENOMEM, "out of memory");
         r = ctl_create_image(c, name, diff_id, config_text, &replaced);
-        if (r < 0 && made == 0)
-                (void) ctl_remove(c, diff_id); /* refused (--no-replace): the layer this import made goes */
+        /* Only a name refused (--no-replace) takes back the layer this import made: a
+         * CreateImage without an answer (laminad stopped or killed) may have made the
+         * image, and removing its top then would leave a name for nothing. */
+        if (r == -EEXIST && made == 0)
+                (void) ctl_remove(c, diff_id);
         if (r < 0)
                 return r;
         if (arg_json != JSON_OFF)
