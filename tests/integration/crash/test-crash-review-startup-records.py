@@ -55,7 +55,12 @@ wall = time.monotonic() - start
 pid = cc.laminad_pids()[0]
 st = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
 cpu = (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
-ok = cpu < 0.5
+# The bound is what start-up may cost by design, in CPU time (a loaded machine stretches
+# wall-clock time, not this): searches started within 200 ms, the last one up to its own caps
+# (collecting namespaces 250 ms, looking into them 100 ms, plus the holders), and start-up
+# itself. Measured 0.2-0.3 s on a quiet machine and 0.6-0.9 s at load 25 with thousands of
+# processes; a search per record (the bug) costs 20 such searches.
+ok = cpu < 2.0
 print("%s - start-up with %d records of mounts gone: %.2f s of CPU (%.1f s wall) before serving"
       % ("ok" if ok else "not ok", N, cpu, wall))
 removed = 0
