@@ -156,7 +156,7 @@ static int open_lowers(CoreSnapshotter *s, const Snapshot *snap, int **ret, Erro
         return 0;
 }
 
-/* quota: ns's reservation, taken once the layer is unpacked (core-quota.c). */
+/* quota: ns's reservation, taken once the layer is unpacked (core-quota-apply.c). */
 static int apply_locked(CoreSnapshotter *s, uid_t ns, const char *key, const Snapshot *snap, int layer_fd,
                         const LayerApplyOptions *lo, QuotaReservation *quota, CoreApplyResult *ret, Error *e) {
         _cleanup_(apply_clone_done_p) ApplyCloneRef clone = { .s = s, .c = APPLY_CLONE_NULL };

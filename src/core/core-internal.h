@@ -315,7 +315,7 @@ void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charg
  * what its Bytes= (and Inodes=, projects) leave besides what it holds in the other
  * snapshotters. O(snapshotters); best effort, logged at debug. */
 void core_quota_fs_limit(Core *c, uid_t ns);
-/* An Apply's reservation (core-quota.c): what its layer holds, reserved once it is
+/* An Apply's reservation (core-quota-apply.c): what its layer adds, reserved once it is
  * unpacked and until its usage is walked. */
 typedef struct QuotaReservation {
         bool limited; /* ns has a Bytes= or Inodes= quota */

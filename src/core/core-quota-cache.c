@@ -2,7 +2,7 @@
 /* What an Apply under a Bytes= or Inodes= quota needs besides the records: the usage of
  * each of the uid's active snapshots and views as their data showed it when last walked,
  * kept in memory (a restart walks each once again), and the reservations of the uid's
- * Applies whose data is becoming the snapshot's (core-quota.c), so that two racing Applies
+ * Applies whose data is becoming the snapshot's (core-quota-apply.c), so that two racing Applies
  * cannot each be left what only one may take. The data of an unmounted active snapshot
  * changes only through laminad (Apply, whose end forgets its usage); a mounted one may
  * change at any moment: it is walked at each Apply, and its usage is forgotten when its
