@@ -328,6 +328,20 @@ unchanged_since "$T/before" "the calls without polkit"
 expect ok root "$OBJ" Prepare p-root ""
 expect ok root "$OBJ" Remove p-root
 
+echo "# auth-call's own failures end it with status 2 (in a sanitizer build: nothing leaked at exit)"
+for args in "not/a/path Stat r-img" "$OBJ Apply r-img $T/no-such-layer"; do
+        cells=$((cells + 1))
+        # shellcheck disable=SC2086
+        as "$OWNER" "$CALL" $args >/dev/null 2>"$T/last.err"
+        rc=$?
+        if [ "$rc" = 2 ] && grep -q "^cannot build the call" "$T/last.err"; then
+                echo "ok - auth-call $args: status 2"
+        else
+                echo "not ok - auth-call $args: status $rc, want 2: $(head -c 300 "$T/last.err")"
+                failures=$((failures + 1))
+        fi
+done
+
 # Stop laminad ourselves so a sanitizer build reports leaks/errors now (bus.log).
 pid=$(harness_laminad_pid)
 if [ -n "$pid" ]; then
