@@ -404,6 +404,57 @@ TEST(unmount_swapped_mount_point_takes_the_checked_mount) {
         run_isolated(body_unmount_swapped_mount_point);
 }
 
+/* A child that holds a copy of the file table taken while the checked mount was open, as
+ * one started by another thread (posix_spawn) holds it until its exec: made at the first
+ * try, stopped, killed at the next one. */
+static pid_t copy_holder;
+static void hold_until_next_try(uint64_t mnt_id) {
+        int status;
+
+        if (copy_holder > 0) {
+                ASSERT_OK(kill(copy_holder, SIGKILL));
+                ASSERT_TRUE(waitpid(copy_holder, NULL, 0) == copy_holder);
+                copy_holder = -1;
+                mount_unmount_checked_hook = NULL;
+                return;
+        }
+        pid_t parent = getpid();
+
+        copy_holder = fork();
+        ASSERT_TRUE(copy_holder >= 0);
+        if (copy_holder == 0) {
+                /* Gone with the test, also when it fails. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(EXIT_FAILURE);
+                raise(SIGSTOP);
+                _exit(EXIT_SUCCESS);
+        }
+        ASSERT_TRUE(waitpid(copy_holder, &status, WUNTRACED) == copy_holder && WIFSTOPPED(status));
+}
+
+/* Such a holder makes a plain umount EBUSY for a moment (the crash campaign's rare Busy
+ * Unmounts): it is tried again, and the mount goes once the holder has let go. */
+static void body_unmount_retries_a_passing_holder(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir);
+        uint8_t handle[MOUNT_POINT_HANDLE_MAX];
+        Error e = ERROR_NULL;
+        size_t size;
+        uint64_t id;
+
+        ASSERT_OK(mkdir(src, 0755));
+        for (int with_handle = 0; with_handle <= 1; with_handle++) {
+                id = bind_with_handle(dir, with_handle ? "h" : "n", src, handle, &size);
+                copy_holder = 0;
+                mount_unmount_checked_hook = hold_until_next_try;
+                ASSERT_OK(mount_unmount(id, false, handle, with_handle ? size : 0, &e));
+                ASSERT_TRUE(copy_holder == -1); /* held at the first try */
+                ASSERT_TRUE(mount_find(id, NULL) == 0);
+        }
+}
+TEST(unmount_retries_while_a_child_holds_a_copy_of_the_fd) {
+        run_isolated(body_unmount_retries_a_passing_holder);
+}
+
 static void body_mount_list_below(const char *dir) {
         _cleanup_free_ char *src = test_path("%s/src", dir), *inner = test_path("%s/inner", dir);
         _cleanup_free_ uint64_t *ids = NULL;
@@ -583,6 +634,7 @@ int main(void) {
                 TEST_ENTRY(unmount_then_second_unmount_is_enoent),
                 TEST_ENTRY(unmount_busy_force_holders_and_renamed_parent),
                 TEST_ENTRY(unmount_swapped_mount_point_takes_the_checked_mount),
+                TEST_ENTRY(unmount_retries_while_a_child_holds_a_copy_of_the_fd),
                 TEST_ENTRY(list_below_finds_only_mounts_below),
                 TEST_ENTRY(mount_point_per_owner_random_and_removed),
         };
