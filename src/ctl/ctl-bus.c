@@ -166,6 +166,10 @@ int ctl_bus_append_error(int r) {
 int ctl_bus_error(Ctl *c, const sd_bus_error *error, int r) {
         const char *msg = sd_bus_error_is_set(error) && !isempty(error->message) ? error->message : strerror(-r);
 
+        /* sd-bus knows no names of ours (any is -EIO): a name refused (--no-replace) is -EEXIST,
+         * on which import-tar takes back the layer it made. */
+        if (sd_bus_error_has_name(error, "org.lamina.snapshot1.Error.AlreadyExists"))
+                r = -EEXIST;
         if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
                                    "org.freedesktop.DBus.Error.Spawn.ChildExited"))
                 return ctl_fail(r, "laminad is not available (%s); check that it is installed and can start", msg);
