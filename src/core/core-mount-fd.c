@@ -24,6 +24,7 @@ static int hand_out_in_txn(StoreTxn *t, void *userdata, Error *e) {
                 return error_set_errno(e, ENOMEM, "snapshot %s", QUOTE(a->key));
         m.mnt_id = a->mnt_id;
         m.daemon_made_target = false;
+        m.point_handle_size = 0; /* the clone was never attached there */
         r = store_mount_put(t, &m);
         if (r < 0)
                 return error_set_errno(e, r, "cannot record the mount of snapshot %s", QUOTE(a->key));

@@ -83,6 +83,16 @@ static inline void unmount_key(Env *env, uid_t ns, const char *key, const char *
         ASSERT_STREQ(path, expected_path);
 }
 
+/* The size of the mount point's handle in the mount record of snapshot id. */
+static inline uint32_t point_handle_size(Env *env, uint64_t id) {
+        _cleanup_(store_read_endp) StoreTxn *t = NULL;
+        _cleanup_(mount_record_clear) MountRecord m = {};
+
+        ASSERT_OK(store_read_begin(env->s->store, &t));
+        ASSERT_OK(store_mount_get(t, id, &m));
+        return m.point_handle_size;
+}
+
 /* The ID the store gave the snapshot key. */
 static inline uint64_t snapshot_id(Env *env, uid_t ns, const char *key) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};

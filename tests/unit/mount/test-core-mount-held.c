@@ -51,6 +51,8 @@ static void body_mount_fd(const char *dir) {
         commit(&env, 0, "base", "a");
         prepare(&env, 1000, "k", "base");
         ASSERT_OK(core_mount_fd(env.s, 1000, "k", NULL, &fd, &(Error) {}));
+        /* The original's mount point is not the clone's. */
+        ASSERT_TRUE(point_handle_size(&env, snapshot_id(&env, 1000, "k")) == 0);
         send_in_flight(fd, pair);
         expect_held_then_released(&env, pair);
         env_done(&env);

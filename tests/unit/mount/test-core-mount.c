@@ -207,6 +207,7 @@ static void body_caller_targets(const char *dir) {
 
         path = mount_key(&env, 0, "t", target);
         ASSERT_STREQ(path, target);
+        ASSERT_TRUE(point_handle_size(&env, snapshot_id(&env, 0, "t")) > 0); /* a plain Unmount goes by it */
         write_file(test_path("%s/hello", path), "hi");
         e = ERROR_NULL;
         expect_error(core_mount(env.s, 0, "t", NULL, NULL, &p2, &e), &e, EBUSY, target);
