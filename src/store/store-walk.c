@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "filter.h"
 #include "store-internal.h"
 
 /* Long names sharing their first NAME_PREFIX_MAX bytes are ordered by hash in the index;
- * walk collects such a group, names and IDs only (not labels: a group can be all of an
- * owner's snapshots), sorts it by name and reads each record again as it calls back. */
+ * walk collects such a group, names and IDs only (labels are decoded and the filter is
+ * matched only as it calls back: a group can be all of an owner's snapshots, and a page
+ * starting in it may stop after a few), sorts it by name and reads each record again as
+ * it calls back. */
 typedef struct GroupItem {
         char *name;
         uint64_t id;
@@ -20,7 +23,7 @@ typedef struct GroupItem {
 typedef struct WalkGroup {
         uint8_t prefix[NAME_GROUP_LEN];
         GroupItem *items;
-        size_t n;
+        size_t n, allocated;
 } WalkGroup;
 
 static int item_compare(const void *a, const void *b) {
@@ -32,10 +35,10 @@ static void walk_group_clear(WalkGroup *g) {
                 free(g->items[i].name);
         free(g->items);
         g->items = NULL;
-        g->n = 0;
+        g->n = g->allocated = 0;
 }
 
-static int walk_group_call(StoreTxn *t, uint64_t id, store_walk_fn fn, void *userdata) {
+static int walk_group_call(StoreTxn *t, uint64_t id, const Filter *filter, store_walk_fn fn, void *userdata) {
         _cleanup_(snapshot_info_clear) SnapshotInfo info = {};
         Record rec;
         int r;
@@ -46,32 +49,44 @@ static int walk_group_call(StoreTxn *t, uint64_t id, store_walk_fn fn, void *use
         r = record_to_info(t, &rec, &info);
         if (r < 0)
                 return r;
+        if (filter && !filter_match(filter, &info))
+                return 0;
         return fn(&info, userdata);
 }
 
-static int walk_group_flush(StoreTxn *t, WalkGroup *g, store_walk_fn fn, void *userdata) {
+static int walk_group_flush(StoreTxn *t, WalkGroup *g, const Filter *filter, store_walk_fn fn, void *userdata) {
         int r = 0;
 
         if (g->n == 0)
                 return 0;
         qsort(g->items, g->n, sizeof(GroupItem), item_compare);
         for (size_t i = 0; i < g->n && r == 0; i++)
-                r = walk_group_call(t, g->items[i].id, fn, userdata);
+                r = walk_group_call(t, g->items[i].id, filter, fn, userdata);
         walk_group_clear(g);
         return r;
 }
 
-/* Takes info's name. */
-static int walk_group_add(WalkGroup *g, const uint8_t *prefix, SnapshotInfo *info) {
-        GroupItem *a = realloc(g->items, (g->n + 1) * sizeof(GroupItem));
+static int walk_group_add(WalkGroup *g, const uint8_t *prefix, const Record *rec) {
+        char *name;
 
-        if (!a)
+        if (GREEDY_REALLOC(g->items, g->allocated, g->n + 1, 16) < 0)
                 return -ENOMEM;
-        g->items = a;
+        name = strndup(rec->name, rec->name_len);
+        if (!name)
+                return -ENOMEM;
         memcpy(g->prefix, prefix, NAME_GROUP_LEN);
-        g->items[g->n++] = (GroupItem) { .name = info->name, .id = info->id };
-        info->name = NULL;
+        g->items[g->n++] = (GroupItem) { .name = name, .id = rec->id };
         return 0;
+}
+
+/* strcmp() of a record's name (not NUL-terminated) and s. */
+static int name_compare(const Record *rec, const char *s) {
+        size_t n = strlen(s);
+        int c = memcmp(rec->name, s, MIN(rec->name_len, n));
+
+        if (c != 0)
+                return c;
+        return rec->name_len < n ? -1 : rec->name_len > n;
 }
 
 typedef struct WalkArgs {
@@ -98,7 +113,7 @@ static int walk_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void 
         int r;
 
         if (g->n > 0 && !(long_name && memcmp(key->mv_data, g->prefix, NAME_GROUP_LEN) == 0)) {
-                r = walk_result(a, walk_group_flush(t, g, a->fn, a->userdata));
+                r = walk_result(a, walk_group_flush(t, g, a->filter, a->fn, a->userdata));
                 if (r != 0)
                         return r;
         }
@@ -106,16 +121,16 @@ static int walk_entry(StoreTxn *t, const MDB_val *key, const MDB_val *val, void 
         r = record_get(t, id_from_val(val), &rec);
         if (r < 0)
                 return r == -ENOENT ? -EBADMSG : r;
+        /* The seek lands on from's group of long names: those before from are skipped. */
+        if (a->from && name_compare(&rec, a->from) < 0)
+                return 0;
+        if (long_name)
+                return walk_group_add(g, key->mv_data, &rec);
         r = record_to_info(t, &rec, &info);
         if (r < 0)
                 return r;
-        /* The seek lands on from's group of long names: those before from are skipped. */
-        if (a->from && strcmp(info.name, a->from) < 0)
-                return 0;
         if (a->filter && !filter_match(a->filter, &info))
                 return 0;
-        if (long_name)
-                return walk_group_add(g, key->mv_data, &info);
         return walk_result(a, a->fn(&info, a->userdata));
 }
 
@@ -127,7 +142,7 @@ int store_walk(StoreTxn *t, const Filter *filter, store_walk_fn fn, void *userda
 
         r = db_each(t, t->store->names, walk_entry, &a, NULL, NULL);
         if (r >= 0)
-                r = walk_group_flush(t, &a.group, fn, userdata);
+                r = walk_group_flush(t, &a.group, filter, fn, userdata);
         walk_group_clear(&a.group);
         if (r < 0)
                 return error_set_errno(e, r, "cannot list snapshots");
@@ -147,7 +162,7 @@ int store_walk_owner_from(StoreTxn *t, uid_t owner, const char *from, const Filt
         if (r >= 0)
                 r = db_each_from(t, t->store->names, start.b, start.n, OWNER_LEN, walk_entry, &a, NULL);
         if (r >= 0 && !a.stopped)
-                r = walk_group_flush(t, &a.group, fn, userdata);
+                r = walk_group_flush(t, &a.group, filter, fn, userdata);
         walk_group_clear(&a.group);
         if (r < 0)
                 return error_set_errno(e, r, "cannot list snapshots");
