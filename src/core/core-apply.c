@@ -205,8 +205,8 @@ static int apply_locked(CoreSnapshotter *s, uid_t ns, const char *key, const Sna
 }
 
 /* apply_locked() within what ns's Bytes= and Inodes= quotas leave: the layer's byte and
- * entry limits are lowered to that, and a layer refused by such a lowered limit is
- * QuotaExceeded naming the quota. */
+ * entry limits are lowered to that, and a layer refused by a limit is QuotaExceeded that
+ * also names the quota. */
 static int apply_quota(CoreSnapshotter *s, uid_t ns, const char *key, const Snapshot *snap, int layer_fd,
                        const LayerApplyOptions *lo, CoreApplyResult *ret, Error *e) {
         LayerApplyOptions o = *lo;
@@ -228,12 +228,14 @@ static int apply_quota(CoreSnapshotter *s, uid_t ns, const char *key, const Snap
         if (r == -EDQUOT && lowered && le.code == EDQUOT && !le.internal && !reservation.refused) {
                 char b[32], i[32];
 
+                /* The layer's own message names the limit it passed first: any of a lowered
+                 * one, or memory and time, which no quota lowers. */
                 return error_setf(e, EDQUOT,
-                                  "snapshot %s: uid %u's quota leaves too little for this layer (%" PRIu64
-                                  " of Bytes=%s, %" PRIu64 " of Inodes=%s in use; laminad.conf): %s",
-                                  QUOTE(key), (unsigned) ns, used.used[QUOTA_BYTES],
+                                  "snapshot %s: %s (uid %u's quota lowered this Apply's byte and entry limits: %" PRIu64
+                                  " of Bytes=%s, %" PRIu64 " of Inodes=%s in use; laminad.conf)",
+                                  QUOTE(key), le.message, (unsigned) ns, used.used[QUOTA_BYTES],
                                   quota_value_to_string(max.max[QUOTA_BYTES], b), used.used[QUOTA_INODES],
-                                  quota_value_to_string(max.max[QUOTA_INODES], i), le.message);
+                                  quota_value_to_string(max.max[QUOTA_INODES], i));
         }
         if (r < 0 && e)
                 *e = le;
