@@ -140,6 +140,14 @@ static int unmount_once(uint64_t mnt_id, bool detach, const uint8_t *point_handl
                 fd = safe_close(fd);
         if (umount2(path, detach ? MNT_DETACH : point_fd >= 0 ? 0 : UMOUNT_NOFOLLOW) < 0)
                 return unmount_fail(e, errno, mnt_id, point, slash + 1);
+        /* The kernel took what was on top there by then: a mount put on the checked one
+         * after the check (a caller's Mount on the same target lands there) went instead. */
+        r = mount_find(mnt_id, NULL);
+        if (r < 0)
+                return error_set_errno(e, r, "looking up mount %" PRIu64 " again", mnt_id);
+        if (r > 0)
+                return error_setf(e, EBUSY, "mount %" PRIu64 " at %s/%s was covered by another mount meanwhile",
+                                  mnt_id, point, slash + 1);
         log_debug("%s mount %" PRIu64 " at %s/%s", detach ? "detached" : "unmounted", mnt_id, point, slash + 1);
         return 0;
 }

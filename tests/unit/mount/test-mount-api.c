@@ -409,6 +409,48 @@ TEST(unmount_swapped_mount_point_takes_the_checked_mount) {
         run_isolated(body_unmount_swapped_mount_point);
 }
 
+/* What a caller can do through laminad: a Mount of another snapshot of its own on the same
+ * target (it resolves to the root of the mount there, an empty directory of the caller's)
+ * lands on top of the checked mount, just after the check. */
+static void mount_on_top_once(uint64_t mnt_id) {
+        _cleanup_free_ char *point = NULL;
+
+        mount_unmount_checked_hook = NULL;
+        ASSERT_TRUE(mount_find(mnt_id, &point) == 1);
+        ASSERT_OK(mount("none", point, "tmpfs", 0, NULL));
+}
+
+/* The kernel unmounts what is on top of a mount point, so the mount put there took the
+ * unmount: laminad must not take that for the checked mount (whose record would go while it
+ * stays mounted, counted nowhere). A plain Unmount tries again and takes the checked mount;
+ * a forced one says it is covered, and the checked mount stays. */
+static void body_unmount_mount_on_top_after_check(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir);
+        uint8_t handle[MOUNT_POINT_HANDLE_MAX];
+        Error e = ERROR_NULL;
+        size_t size;
+        uint64_t id;
+
+        ASSERT_OK(mkdir(src, 0755));
+        for (int with_handle = 0; with_handle <= 1; with_handle++) {
+                id = bind_with_handle(dir, with_handle ? "h" : "n", src, handle, &size);
+                mount_unmount_checked_hook = mount_on_top_once;
+                ASSERT_OK(mount_unmount(id, false, handle, with_handle ? size : 0, &e));
+                ASSERT_TRUE(!mount_unmount_checked_hook); /* put on top at the first try */
+                ASSERT_TRUE(mount_find(id, NULL) == 0);
+        }
+        id = bind_with_handle(dir, "f", src, handle, &size);
+        mount_unmount_checked_hook = mount_on_top_once;
+        ASSERT_ERR(mount_unmount(id, true, handle, size, &e), EBUSY);
+        ASSERT_TRUE(!mount_unmount_checked_hook);
+        ASSERT_TRUE(mount_find(id, NULL) == 1);
+        ASSERT_OK(mount_unmount(id, true, handle, size, &e));
+        ASSERT_TRUE(mount_find(id, NULL) == 0);
+}
+TEST(unmount_does_not_take_a_mount_put_on_top_after_the_check_for_it) {
+        run_isolated(body_unmount_mount_on_top_after_check);
+}
+
 /* A child that holds a copy of the file table taken while the checked mount was open, as
  * one started by another thread (posix_spawn) holds it until its exec: made at the first
  * try, stopped, killed at the next one. */
@@ -639,6 +681,7 @@ int main(void) {
                 TEST_ENTRY(unmount_then_second_unmount_is_enoent),
                 TEST_ENTRY(unmount_busy_force_holders_and_renamed_parent),
                 TEST_ENTRY(unmount_swapped_mount_point_takes_the_checked_mount),
+                TEST_ENTRY(unmount_does_not_take_a_mount_put_on_top_after_the_check_for_it),
                 TEST_ENTRY(unmount_retries_while_a_child_holds_a_copy_of_the_fd),
                 TEST_ENTRY(list_below_finds_only_mounts_below),
                 TEST_ENTRY(mount_point_per_owner_random_and_removed),
