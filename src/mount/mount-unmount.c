@@ -22,8 +22,6 @@
 #include "mount-util.h"
 #include "strutil.h"
 
-void (*mount_unmount_checked_hook)(uint64_t mnt_id) = NULL;
-
 /* A struct file_handle with room for the largest handle (MAX_HANDLE_SZ is 128). */
 typedef union PointHandle {
         struct file_handle fh;
@@ -116,8 +114,6 @@ static int unmount_once(uint64_t mnt_id, bool detach, const uint8_t *point_handl
         if (id != mnt_id)
                 return error_setf(e, EBUSY, "mount %" PRIu64 " at %s/%s is covered by another mount; unmount that first",
                                   mnt_id, point, slash + 1);
-        if (mount_unmount_checked_hook)
-                mount_unmount_checked_hook(mnt_id);
 
         if (detach)
                 /* Followed: the magic link leads to the root of the mount itself. */

@@ -34,10 +34,6 @@ void mount_overlay_dirs_by_set(MountOverlayDirsBy by);
  * refers to; for mount-holders.c. */
 int mount_id_of_path(int dirfd, const char *path, uint64_t *ret);
 
-/* Called by mount_unmount between the check of the mount and each try to unmount it, for
- * tests that swap mount points or hold the mount there; NULL otherwise. */
-extern void (*mount_unmount_checked_hook)(uint64_t mnt_id);
-
 /* Whether path is dir or below it (strictly below when `strict`). */
 bool mount_path_within(const char *path, const char *dir, bool strict);
 

@@ -326,6 +326,19 @@ TEST(unmount_busy_force_holders_and_renamed_parent) {
         run_isolated(body_unmount_busy_and_force);
 }
 
+/* What others do between laminad's check of a mount and its umount: this program is linked
+ * with -Wl,--wrap=umount2 (meson.build), so every umount2() call, laminad's and the test's
+ * own, comes here first and runs before_umount (NULL: nothing) for the mount `unmounting`. */
+static void (*before_umount)(uint64_t mnt_id);
+static uint64_t unmounting;
+int __real_umount2(const char *target, int flags);
+int __wrap_umount2(const char *target, int flags);
+int __wrap_umount2(const char *target, int flags) {
+        if (before_umount)
+                before_umount(unmounting);
+        return __real_umount2(target, flags);
+}
+
 /* What a caller can do to a target of its own: from a mount namespace of its own, where
  * neither is a mount point, exchange the names of its mount point and of a directory with
  * someone else's mount on it, just after laminad checked the mount and before it unmounts. */
@@ -349,7 +362,7 @@ static void exchange_in_own_namespace(void) {
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SUCCESS);
 }
 static void exchange_once(uint64_t mnt_id) {
-        mount_unmount_checked_hook = NULL;
+        before_umount = NULL;
         exchange_in_own_namespace();
 }
 
@@ -392,10 +405,10 @@ static void body_unmount_swapped_mount_point(const char *dir) {
         for (int force = 0; force <= 1; force++) {
                 _cleanup_free_ char *point = NULL;
 
-                mine = bind_with_handle(parent, "mine", src, handle, &size);
-                mount_unmount_checked_hook = exchange_once;
+                unmounting = mine = bind_with_handle(parent, "mine", src, handle, &size);
+                before_umount = exchange_once;
                 ASSERT_OK(mount_unmount(mine, force, handle, size, &e));
-                ASSERT_TRUE(!mount_unmount_checked_hook); /* the swap happened */
+                ASSERT_TRUE(!before_umount); /* the swap happened */
                 ASSERT_TRUE(mount_find(mine, NULL) == 0);
                 ASSERT_TRUE(mount_find(other, &point) == 1);
                 ASSERT_STREQ(point, swap_mine); /* moved by the swap, still mounted */
@@ -409,13 +422,31 @@ TEST(unmount_swapped_mount_point_takes_the_checked_mount) {
         run_isolated(body_unmount_swapped_mount_point);
 }
 
+/* A plain unmount of a mount of src on dir/h (through the handle of the directory) and on
+ * dir/n (by name), with `action` before the umount of its first try: the mount goes all the
+ * same, at a later try (the action stops itself there). */
+static void unmount_plain_both_ways(const char *dir, const char *src, void (*action)(uint64_t mnt_id)) {
+        for (int with_handle = 0; with_handle <= 1; with_handle++) {
+                uint8_t handle[MOUNT_POINT_HANDLE_MAX];
+                Error e = ERROR_NULL;
+                size_t size;
+                uint64_t id;
+
+                unmounting = id = bind_with_handle(dir, with_handle ? "h" : "n", src, handle, &size);
+                before_umount = action;
+                ASSERT_OK(mount_unmount(id, false, handle, with_handle ? size : 0, &e));
+                ASSERT_TRUE(!before_umount); /* acted, then let go */
+                ASSERT_TRUE(mount_find(id, NULL) == 0);
+        }
+}
+
 /* What a caller can do through laminad: a Mount of another snapshot of its own on the same
  * target (it resolves to the root of the mount there, an empty directory of the caller's)
  * lands on top of the checked mount, just after the check. */
 static void mount_on_top_once(uint64_t mnt_id) {
         _cleanup_free_ char *point = NULL;
 
-        mount_unmount_checked_hook = NULL;
+        before_umount = NULL;
         ASSERT_TRUE(mount_find(mnt_id, &point) == 1);
         ASSERT_OK(mount("none", point, "tmpfs", 0, NULL));
 }
@@ -432,17 +463,11 @@ static void body_unmount_mount_on_top_after_check(const char *dir) {
         uint64_t id;
 
         ASSERT_OK(mkdir(src, 0755));
-        for (int with_handle = 0; with_handle <= 1; with_handle++) {
-                id = bind_with_handle(dir, with_handle ? "h" : "n", src, handle, &size);
-                mount_unmount_checked_hook = mount_on_top_once;
-                ASSERT_OK(mount_unmount(id, false, handle, with_handle ? size : 0, &e));
-                ASSERT_TRUE(!mount_unmount_checked_hook); /* put on top at the first try */
-                ASSERT_TRUE(mount_find(id, NULL) == 0);
-        }
-        id = bind_with_handle(dir, "f", src, handle, &size);
-        mount_unmount_checked_hook = mount_on_top_once;
+        unmount_plain_both_ways(dir, src, mount_on_top_once);
+        unmounting = id = bind_with_handle(dir, "f", src, handle, &size);
+        before_umount = mount_on_top_once;
         ASSERT_ERR(mount_unmount(id, true, handle, size, &e), EBUSY);
-        ASSERT_TRUE(!mount_unmount_checked_hook);
+        ASSERT_TRUE(!before_umount);
         ASSERT_TRUE(mount_find(id, NULL) == 1);
         ASSERT_OK(mount_unmount(id, true, handle, size, &e));
         ASSERT_TRUE(mount_find(id, NULL) == 0);
@@ -451,22 +476,26 @@ TEST(unmount_does_not_take_a_mount_put_on_top_after_the_check_for_it) {
         run_isolated(body_unmount_mount_on_top_after_check);
 }
 
-/* A child that holds a copy of the file table taken while the checked mount was open, as
- * one started by another thread (posix_spawn) holds it until its exec: made at the first
- * try, stopped, killed at the next one. */
+/* A child that holds a copy of the file table taken while an fd of the mount was open (the
+ * check's, or a look at it just before), as one started by another thread (posix_spawn)
+ * holds it until its exec: made at the first try, stopped, killed at the next one. */
 static pid_t copy_holder;
 static void hold_until_next_try(uint64_t mnt_id) {
+        _cleanup_free_ char *point = NULL;
+        _cleanup_close_ int fd = -EBADF;
         int status;
 
         if (copy_holder > 0) {
                 ASSERT_OK(kill(copy_holder, SIGKILL));
                 ASSERT_TRUE(waitpid(copy_holder, NULL, 0) == copy_holder);
                 copy_holder = -1;
-                mount_unmount_checked_hook = NULL;
+                before_umount = NULL;
                 return;
         }
         pid_t parent = getpid();
 
+        ASSERT_TRUE(mount_find(mnt_id, &point) == 1);
+        ASSERT_TRUE((fd = open(point, O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0);
         copy_holder = fork();
         ASSERT_TRUE(copy_holder >= 0);
         if (copy_holder == 0) {
@@ -483,20 +512,9 @@ static void hold_until_next_try(uint64_t mnt_id) {
  * Unmounts): it is tried again, and the mount goes once the holder has let go. */
 static void body_unmount_retries_a_passing_holder(const char *dir) {
         _cleanup_free_ char *src = test_path("%s/src", dir);
-        uint8_t handle[MOUNT_POINT_HANDLE_MAX];
-        Error e = ERROR_NULL;
-        size_t size;
-        uint64_t id;
 
         ASSERT_OK(mkdir(src, 0755));
-        for (int with_handle = 0; with_handle <= 1; with_handle++) {
-                id = bind_with_handle(dir, with_handle ? "h" : "n", src, handle, &size);
-                copy_holder = 0;
-                mount_unmount_checked_hook = hold_until_next_try;
-                ASSERT_OK(mount_unmount(id, false, handle, with_handle ? size : 0, &e));
-                ASSERT_TRUE(copy_holder == -1); /* held at the first try */
-                ASSERT_TRUE(mount_find(id, NULL) == 0);
-        }
+        unmount_plain_both_ways(dir, src, hold_until_next_try);
 }
 TEST(unmount_retries_while_a_child_holds_a_copy_of_the_fd) {
         run_isolated(body_unmount_retries_a_passing_holder);
