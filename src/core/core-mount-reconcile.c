@@ -145,7 +145,9 @@ static bool is_live(const ReconcileArgs *a, uint64_t mnt_id) {
         return false;
 }
 
-/* Mounts below dir that no record knows: unmounted, or detached when in use. */
+/* Mounts below dir that no record knows: detached at once (gone at once when nothing uses
+ * them; a plain umount would end the same way, after waiting about a second for whatever
+ * uses one, before serving starts). */
 static void unmount_unknown(const ReconcileArgs *a, const char *dir) {
         _cleanup_free_ uint64_t *ids = NULL;
         size_t n = 0;
@@ -161,9 +163,7 @@ static void unmount_unknown(const ReconcileArgs *a, const char *dir) {
 
                 if (is_live(a, ids[i]))
                         continue;
-                r = mount_unmount(ids[i], false, NULL, 0, &e);
-                if (r == -EBUSY)
-                        r = mount_unmount(ids[i], true, NULL, 0, &e);
+                r = mount_unmount(ids[i], true, NULL, 0, &e);
                 if (r < 0 && r != -ENOENT)
                         log_warning("%s: cannot unmount the unknown mount %" PRIu64 ": %s", a->s->name, ids[i], e.message);
                 else
