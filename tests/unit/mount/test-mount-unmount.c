@@ -105,6 +105,42 @@ TEST(unmount_swapped_mount_point_takes_the_checked_mount) {
         run_isolated(body_unmount_swapped_mount_point);
 }
 
+/* The mount's ".." leads to the directory above its mount point on the mount it hangs on,
+ * wherever that is now: a plain unmount through the handle takes it after the mount it
+ * hangs on (a bind of a subtree) was moved by root and its parent directory renamed. */
+static void body_unmount_after_parent_mount_moved(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir), *tree = test_path("%s/tree", dir);
+        _cleanup_free_ char *x = test_path("%s/x", dir), *y = test_path("%s/y", dir);
+        _cleanup_free_ char *sub = test_path("%s/tree/sub", dir), *sub_x = test_path("%s/x/sub", dir);
+        _cleanup_free_ char *sub_y = test_path("%s/y/sub", dir), *renamed = test_path("%s/y/renamed", dir);
+        _cleanup_free_ char *point = NULL, *moved_point = NULL;
+        uint8_t handle[MOUNT_POINT_HANDLE_MAX];
+        Error e = ERROR_NULL;
+        uint64_t id, bind_id;
+        size_t size;
+
+        ASSERT_OK(mkdir(src, 0755));
+        ASSERT_OK(mkdir(tree, 0755));
+        ASSERT_OK(mkdir(sub, 0755));
+        ASSERT_OK(mkdir(x, 0755));
+        ASSERT_OK(mkdir(y, 0755));
+        ASSERT_OK(mount(tree, x, NULL, MS_BIND, NULL));
+        ASSERT_OK(mount(NULL, x, NULL, MS_PRIVATE, NULL));
+        ASSERT_OK(mount_id_of_path(AT_FDCWD, x, &bind_id));
+        id = bind_with_handle(sub_x, "t", src, handle, &size);
+        ASSERT_OK(mount(x, y, NULL, MS_MOVE, NULL));
+        ASSERT_OK(rename(sub_y, renamed));
+        moved_point = test_path("%s/t", renamed);
+        ASSERT_TRUE(mount_find(id, &point) == 1);
+        ASSERT_STREQ(point, moved_point);
+        ASSERT_OK(mount_unmount(id, false, handle, size, &e));
+        ASSERT_TRUE(mount_find(id, NULL) == 0);
+        ASSERT_TRUE(mount_find(bind_id, NULL) == 1); /* only the checked mount went */
+}
+TEST(unmount_through_the_handle_after_the_mount_it_hangs_on_moved) {
+        run_isolated(body_unmount_after_parent_mount_moved);
+}
+
 /* A plain unmount of a mount of src on dir/h (through the handle of the directory) and on
  * dir/n (by name), with `action` before the umount of its first try: the mount goes all the
  * same, at a later try (the action stops itself there). */
@@ -206,6 +242,7 @@ TEST(unmount_retries_while_a_child_holds_a_copy_of_the_fd) {
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(unmount_swapped_mount_point_takes_the_checked_mount),
+                TEST_ENTRY(unmount_through_the_handle_after_the_mount_it_hangs_on_moved),
                 TEST_ENTRY(unmount_does_not_take_a_mount_put_on_top_after_the_check_for_it),
                 TEST_ENTRY(unmount_retries_while_a_child_holds_a_copy_of_the_fd),
         };
