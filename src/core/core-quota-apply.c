@@ -58,6 +58,8 @@ static int apply_limits_left(CoreSnapshotter *s, uid_t ns, const char *key, Laye
 
 int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, int cancel_fd, LayerLimits *limits,
                             QuotaUse *ret_used, QuotaLimits *ret_max, QuotaReservation *ret, Error *e) {
+        const LayerLimits asked = *limits;
+
         *ret_used = (QuotaUse) {};
         *ret = (QuotaReservation) {};
         if (!apply_limited(s, ns, ret_max))
@@ -65,7 +67,11 @@ int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, int c
         ret->limited = true;
         for (;;) {
                 uint64_t others[2], released = core_quota_reserved(s, ns, others);
-                int r = apply_limits_left(s, ns, key, limits, others, ret_used, ret_max, e);
+                int r;
+
+                /* After a wait, what is left then: not a limit lowered by what was held before. */
+                *limits = asked;
+                r = apply_limits_left(s, ns, key, limits, others, ret_used, ret_max, e);
 
                 if (r != -EAGAIN)
                         return r;

@@ -7,6 +7,7 @@
  * layer adds once it is unpacked, so together they never pass the quota; one that waits
  * for another's reservation stops when its caller leaves. */
 #include <archive.h>
+#include <dlfcn.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -282,6 +283,71 @@ TEST(setup) {
         ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
 }
 
+/* The Apply that waits polls its cancel fd (core_quota_wait_released()): told here, so that
+ * a test releases what it waits for only once it waits. */
+static int waiting_cancel_fd = -1;
+static bool waited;
+
+/* A fortified build declares poll()'s fds write-only, as poll() fills in revents: the fds
+ * it is given are read here all the same, as the real one reads them. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+int poll(struct pollfd *fds, nfds_t n, int timeout) {
+        static int (*real_poll)(struct pollfd *, nfds_t, int);
+
+        if (!real_poll)
+                real_poll = (__typeof__(real_poll)) dlsym(RTLD_NEXT, "poll");
+        if (n == 1 && fds[0].fd >= 0 && fds[0].fd == __atomic_load_n(&waiting_cancel_fd, __ATOMIC_SEQ_CST))
+                __atomic_store_n(&waited, true, __ATOMIC_SEQ_CST);
+        return real_poll(fds, n, timeout);
+}
+#pragma GCC diagnostic pop
+
+typedef struct Waiter {
+        int layer, cancel, r;
+} Waiter;
+
+static void *apply_waiting(void *userdata) {
+        Waiter *w = userdata;
+        CoreApplyResult res = {};
+        Error e = ERROR_NULL;
+
+        w->r = core_apply(ovl, 1000, "v", w->layer, &(CoreApplyOptions) { .media_type = "tar", .cancel_fd = w->cancel },
+                          &res, &e);
+        fprintf(stderr, "apply to v: %s\n", w->r < 0 ? e.message : "applied");
+        return NULL;
+}
+
+/* An Apply that waited for others' reservations is left what the quota leaves once they are
+ * released: the limits it found while they were held are not kept. Before, the byte limit
+ * lowered to what others left (1 MiB of 3) stayed although the wait was for inodes, and a
+ * 2 MiB layer was refused once all of the quota was free again. */
+TEST(an_apply_that_waited_is_left_what_the_quota_leaves_after_the_wait) {
+        _cleanup_close_ int layer = layer_of("f", 2 * MIB);
+        uint64_t others[2], id, max[2] = { 3 * MIB, 1000 };
+        Waiter w = { .layer = layer, .cancel = eventfd(0, EFD_CLOEXEC) };
+        Error e = ERROR_NULL;
+        pthread_t t;
+
+        open_core("[Quota]\nBytes=3M\nInodes=1000\n");
+        ASSERT_TRUE(w.cancel >= 0);
+        ASSERT_OK(core_prepare(ovl, 1000, "v", NULL, NULL, NULL, &e));
+        /* Another Apply's: 2 MiB of bytes (1 left), every inode (the wait). */
+        ASSERT_OK(core_quota_reserve(ovl, 1000, core_quota_reserved(ovl, 1000, others), (const uint64_t[]) { 0, 0 },
+                                     (const uint64_t[]) { 2 * MIB, 1000 }, max, others, &id));
+        __atomic_store_n(&waited, false, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&waiting_cancel_fd, w.cancel, __ATOMIC_SEQ_CST);
+        ASSERT_OK(-pthread_create(&t, NULL, apply_waiting, &w));
+        ASSERT_EVENTUALLY(__atomic_load_n(&waited, __ATOMIC_SEQ_CST));
+        core_quota_release(ovl, id);
+        ASSERT_OK(-pthread_join(t, NULL));
+        __atomic_store_n(&waiting_cancel_fd, -1, __ATOMIC_SEQ_CST);
+        ASSERT_OK(w.r);
+        ASSERT_TRUE(quota_bytes() >= 2 * MIB && quota_bytes() <= 3 * MIB);
+        close(w.cancel);
+        close_core();
+}
+
 TEST(teardown) {
         test_rm_rf(dir);
         free(dir);
@@ -293,4 +359,5 @@ TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(other_unmounted_snapshots_count_as_last_
           TEST_ENTRY(a_snapshot_mounted_since_counts_what_was_written_through_its_mount),
           TEST_ENTRY(applies_of_one_uid_run_side_by_side_within_the_quota),
           TEST_ENTRY(racing_applies_of_one_uid_never_pass_the_quota_together),
-          TEST_ENTRY(an_apply_waiting_for_anothers_reservation_stops_when_its_caller_leaves), TEST_ENTRY(teardown))
+          TEST_ENTRY(an_apply_waiting_for_anothers_reservation_stops_when_its_caller_leaves),
+          TEST_ENTRY(an_apply_that_waited_is_left_what_the_quota_leaves_after_the_wait), TEST_ENTRY(teardown))
