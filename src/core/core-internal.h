@@ -238,20 +238,21 @@ void core_quota_cache_put(CoreSnapshotter *s, uid_t uid, uint64_t generation, co
 /* The data of uid's snapshot id may change (its mount is recorded, an Apply to it ended):
  * its usage is walked again, and a walk running now is not kept. */
 void core_quota_forget(CoreSnapshotter *s, uid_t uid, uint64_t id);
-/* The reservations of uid's Applies (bytes, inodes) into ret; returns how many were
- * released since start (a usage walked before a release counts the released one's data
- * neither in it nor in the reservations). */
+/* The reservations of uid's Applies (bytes, inodes) into ret; returns how many of uid's
+ * were released since start (a usage walked before a release counts the released one's
+ * data neither in it nor in the reservations; other uids' releases do not count: they
+ * neither change uid's usage nor make its Applies walk it again). */
 uint64_t core_quota_reserved(CoreSnapshotter *s, uid_t uid, uint64_t ret[static 2]);
 /* Reserves add (bytes, inodes) for an Apply of uid whose usage was walked as used while
- * released reservations had been released: EAGAIN when more were released since (walk
+ * released of its reservations had been released: EAGAIN when more were released since (walk
  * again), EDQUOT when used, the others' reservations (ret_others) and add pass max. */
 int core_quota_reserve(CoreSnapshotter *s, uid_t uid, uint64_t released, const uint64_t used[static 2],
                        const uint64_t add[static 2], const uint64_t max[static 2], uint64_t ret_others[static 2],
                        uint64_t *ret_id);
 void core_quota_release(CoreSnapshotter *s, uint64_t id);
-/* Until a reservation is released after released ones were (ECANCELED when cancel_fd
- * becomes readable or laminad stops meanwhile). */
-int core_quota_wait_released(CoreSnapshotter *s, uint64_t released, int cancel_fd);
+/* Until a reservation of uid is released after released ones were (ECANCELED when
+ * cancel_fd becomes readable or laminad stops meanwhile). */
+int core_quota_wait_released(CoreSnapshotter *s, uid_t uid, uint64_t released, int cancel_fd);
 
 typedef struct QuotaUse {
         uint64_t used[_QUOTA_KIND_MAX];

@@ -75,7 +75,7 @@ int core_quota_apply_limits(CoreSnapshotter *s, uid_t ns, const char *key, int c
 
                 if (r != -EAGAIN)
                         return r;
-                r = core_quota_wait_released(s, released, cancel_fd);
+                r = core_quota_wait_released(s, ns, released, cancel_fd);
                 if (r < 0)
                         return error_setf(e, -r, "snapshot %s: the Apply was cancelled while uid %u's other Applies "
                                           "held the rest of its quota", QUOTE(key), (unsigned) ns);
@@ -130,7 +130,7 @@ int core_quota_apply_reserve(CoreSnapshotter *s, uid_t ns, const char *key, int 
                 if (r == -EDQUOT && (others[0] > 0 || others[1] > 0)) {
                         /* Their data may count twice (walked, and reserved): once they are
                          * released, it counts once. */
-                        r = core_quota_wait_released(s, released, cancel_fd);
+                        r = core_quota_wait_released(s, ns, released, cancel_fd);
                         if (r < 0)
                                 return error_setf(e, -r, "snapshot %s: the Apply was cancelled while uid %u's other "
                                                   "Applies ended", QUOTE(key), (unsigned) ns);

@@ -37,6 +37,13 @@ typedef struct Reservation {
         uint64_t amount[2]; /* bytes, inodes */
 } Reservation;
 
+/* How many of one uid's reservations were released since start: what its Applies that
+ * walked its usage look at. Another uid's releases change nothing of it. */
+typedef struct Releases {
+        uid_t uid;
+        uint64_t n;
+} Releases;
+
 struct QuotaState {
         pthread_mutex_t lock;
         pthread_cond_t released;
@@ -45,7 +52,8 @@ struct QuotaState {
         Reservation *reservations;
         size_t n_reservations, n_reservations_allocated;
         uint64_t reserved_ids;
-        uint64_t n_released; /* reservations released since start */
+        Releases *releases; /* of each uid that reserved since start */
+        size_t n_releases, n_releases_allocated;
 };
 
 int core_quota_state_new(Core *c) {
@@ -73,6 +81,7 @@ void core_quota_state_free(Core *c) {
                 free(q->users[i].entries);
         free(q->users);
         free(q->reservations);
+        free(q->releases);
         pthread_cond_destroy(&q->released);
         pthread_mutex_destroy(&q->lock);
         free(q);
@@ -196,13 +205,31 @@ static void reserved_locked(QuotaState *q, uid_t uid, uint64_t ret[static 2]) {
                                 ret[k] += q->reservations[i].amount[k];
 }
 
+/* With q->lock: uid's count of released reservations; NULL when it has none and add is
+ * false, or on ENOMEM. */
+static uint64_t *releases_of(QuotaState *q, uid_t uid, bool add) {
+        for (size_t i = 0; i < q->n_releases; i++)
+                if (q->releases[i].uid == uid)
+                        return &q->releases[i].n;
+        if (!add || GREEDY_REALLOC(q->releases, q->n_releases_allocated, q->n_releases + 1, 4) < 0)
+                return NULL;
+        q->releases[q->n_releases] = (Releases) { .uid = uid };
+        return &q->releases[q->n_releases++].n;
+}
+
+static uint64_t released_locked(QuotaState *q, uid_t uid) {
+        uint64_t *n = releases_of(q, uid, false);
+
+        return n ? *n : 0;
+}
+
 uint64_t core_quota_reserved(CoreSnapshotter *s, uid_t uid, uint64_t ret[static 2]) {
         QuotaState *q = s->core->quota_state;
         uint64_t n;
 
         pthread_mutex_lock(&q->lock);
         reserved_locked(q, uid, ret);
-        n = q->n_released;
+        n = released_locked(q, uid);
         pthread_mutex_unlock(&q->lock);
         return n;
 }
@@ -211,11 +238,15 @@ int core_quota_reserve(CoreSnapshotter *s, uid_t uid, uint64_t released, const u
                        const uint64_t add[static 2], const uint64_t max[static 2], uint64_t ret_others[static 2],
                        uint64_t *ret_id) {
         QuotaState *q = s->core->quota_state;
+        uint64_t *n_released;
         int r = 0;
 
         pthread_mutex_lock(&q->lock);
         reserved_locked(q, uid, ret_others);
-        if (q->n_released != released)
+        n_released = releases_of(q, uid, true); /* made now: the release counts there */
+        if (!n_released)
+                r = -ENOMEM;
+        else if (*n_released != released)
                 r = -EAGAIN;
         for (size_t k = 0; k < 2 && r == 0; k++)
                 if (max[k] != QUOTA_NONE &&
@@ -238,20 +269,23 @@ void core_quota_release(CoreSnapshotter *s, uint64_t id) {
         pthread_mutex_lock(&q->lock);
         for (size_t i = 0; i < q->n_reservations; i++)
                 if (q->reservations[i].id == id) {
+                        uint64_t *n_released = releases_of(q, q->reservations[i].uid, false);
+
+                        if (n_released) /* always: made by the reservation */
+                                (*n_released)++;
                         q->reservations[i] = q->reservations[--q->n_reservations];
                         break;
                 }
-        q->n_released++;
         pthread_cond_broadcast(&q->released);
         pthread_mutex_unlock(&q->lock);
 }
 
-int core_quota_wait_released(CoreSnapshotter *s, uint64_t released, int cancel_fd) {
+int core_quota_wait_released(CoreSnapshotter *s, uid_t uid, uint64_t released, int cancel_fd) {
         QuotaState *q = s->core->quota_state;
         int r = 0;
 
         pthread_mutex_lock(&q->lock);
-        while (q->n_released == released) {
+        while (released_locked(q, uid) == released) {
                 struct timespec deadline = monotonic_deadline(200 * 1000);
 
                 /* The caller may leave or laminad stop meanwhile: looked at 5 times a

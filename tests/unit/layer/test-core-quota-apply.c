@@ -283,6 +283,36 @@ TEST(setup) {
         ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
 }
 
+/* Another uid's releases make no Apply of uid walk its usage again, nor end its wait: only
+ * uid's own change what its Applies walked. Before, one count of releases served every uid,
+ * and a user whose quota'd Applies ended one after another made every other user's Apply
+ * reserving walk its usage again, as often as they ended, and never get through. */
+TEST(another_uids_releases_leave_an_applys_reservation_alone) {
+        _cleanup_close_ int cancel = eventfd(1, EFD_CLOEXEC);
+        uint64_t others[2], id, other_id, released, max[2] = { 3 * MIB, QUOTA_NONE };
+        static const uint64_t none[2] = { 0, 0 }, some[2] = { MIB, 0 };
+
+        open_core("[Quota]\nBytes=3M\n");
+        ASSERT_TRUE(cancel >= 0);
+        released = core_quota_reserved(ovl, 1000, others);
+        /* uid 1001's Apply reserves and ends while uid 1000's walks. */
+        ASSERT_OK(core_quota_reserve(ovl, 1001, core_quota_reserved(ovl, 1001, others), none, some, max, others,
+                                     &other_id));
+        core_quota_release(ovl, other_id);
+        ASSERT_TRUE(core_quota_reserved(ovl, 1000, others) == released);
+        ASSERT_OK(core_quota_reserve(ovl, 1000, released, none, some, max, others, &id));
+        /* A wait of 1000's for its own releases goes on (until its caller leaves). */
+        ASSERT_OK(core_quota_reserve(ovl, 1001, core_quota_reserved(ovl, 1001, others), none, some, max, others,
+                                     &other_id));
+        core_quota_release(ovl, other_id);
+        ASSERT_ERR(core_quota_wait_released(ovl, 1000, released, cancel), ECANCELED);
+        /* Its own release ends it. */
+        core_quota_release(ovl, id);
+        ASSERT_OK(core_quota_wait_released(ovl, 1000, released, cancel));
+        ASSERT_TRUE(core_quota_reserved(ovl, 1000, others) == released + 1 && others[0] == 0);
+        close_core();
+}
+
 /* The Apply that waits polls its cancel fd (core_quota_wait_released()): told here, so that
  * a test releases what it waits for only once it waits. */
 static int waiting_cancel_fd = -1;
@@ -360,4 +390,5 @@ TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(other_unmounted_snapshots_count_as_last_
           TEST_ENTRY(applies_of_one_uid_run_side_by_side_within_the_quota),
           TEST_ENTRY(racing_applies_of_one_uid_never_pass_the_quota_together),
           TEST_ENTRY(an_apply_waiting_for_anothers_reservation_stops_when_its_caller_leaves),
+          TEST_ENTRY(another_uids_releases_leave_an_applys_reservation_alone),
           TEST_ENTRY(an_apply_that_waited_is_left_what_the_quota_leaves_after_the_wait), TEST_ENTRY(teardown))
