@@ -5,15 +5,13 @@
  * snapshot's goes with its data. This program counts, by wrapping readdir and the *at
  * calls, what the calling thread reads and looks up in mount-work/. */
 #include <dirent.h>
-#include <dlfcn.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 
 #include "core-internal.h"
 #include "core-mount.h"
 #include "core-test-util.h"
+#include "interpose.h"
 
 /* --- counting what the calling thread does in mount-work/ --- */
 
@@ -21,14 +19,6 @@ static struct stat work_st;    /* mount-work/ */
 static _Thread_local bool counting;
 static unsigned entries_read;  /* readdir of mount-work/ */
 static unsigned names_looked;  /* fstatat, openat, unlinkat of a name in it */
-
-#define REAL(name) ((__typeof__(&name)) real_symbol(#name))
-static void *real_symbol(const char *name) {
-        void *f = dlsym(RTLD_NEXT, name);
-
-        ASSERT_TRUE(f);
-        return f;
-}
 
 static bool is_work_dir(int fd) {
         struct stat st;
@@ -51,19 +41,11 @@ int fstatat(int dirfd, const char *path, struct stat *st, int flags) {
         return REAL(fstatat)(dirfd, path, st, flags);
 }
 
-int openat(int dirfd, const char *path, int flags, ...) {
-        mode_t mode = 0;
-        va_list ap;
-
-        if (flags & (O_CREAT | O_TMPFILE)) {
-                va_start(ap, flags);
-                mode = va_arg(ap, mode_t);
-                va_end(ap);
-        }
+static void openat_seen(int dirfd, const char *path) {
         if (is_work_dir(dirfd))
                 names_looked++;
-        return REAL(openat)(dirfd, path, flags, mode);
 }
+DEFINE_OPENAT_WRAPPER(openat_seen)
 
 int unlinkat(int dirfd, const char *path, int flags) {
         if (is_work_dir(dirfd))

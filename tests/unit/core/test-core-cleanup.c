@@ -7,27 +7,19 @@
  * transactions there are, and what each thread reads; and by wrapping fdopendir and
  * pthread_cond_wait, the searches Cleanup callers start and when they wait. */
 #include <dirent.h>
-#include <dlfcn.h>
 #include <inttypes.h>
 #include <lmdb.h>
 #include <pthread.h>
 
 #include "core-internal.h"
 #include "core-test-util.h"
+#include "interpose.h"
 
 /* --- counting what write transactions read, in every thread --- */
 
 static _Thread_local MDB_txn *write_txn;
 static _Thread_local unsigned write_reads, reads_here;
 static atomic_uint max_write_reads, write_txns;
-
-#define REAL(name) ((__typeof__(&name)) real_symbol(#name))
-static void *real_symbol(const char *name) {
-        void *f = dlsym(RTLD_NEXT, name);
-
-        ASSERT_TRUE(f);
-        return f;
-}
 
 int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned flags, MDB_txn **txn) {
         int rc = REAL(mdb_txn_begin)(env, parent, flags, txn);

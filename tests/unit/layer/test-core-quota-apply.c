@@ -7,7 +7,6 @@
  * layer adds once it is unpacked, so together they never pass the quota; one that waits
  * for another's reservation stops when its caller leaves. */
 #include <archive.h>
-#include <dlfcn.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -16,6 +15,7 @@
 
 #include "core-internal.h"
 #include "core/core-test-util.h"
+#include "interpose.h"
 #include "layer-test-util.h"
 
 #define MIB (1024u * 1024u)
@@ -323,13 +323,9 @@ static bool waited;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 int poll(struct pollfd *fds, nfds_t n, int timeout) {
-        static int (*real_poll)(struct pollfd *, nfds_t, int);
-
-        if (!real_poll)
-                real_poll = (__typeof__(real_poll)) dlsym(RTLD_NEXT, "poll");
         if (n == 1 && fds[0].fd >= 0 && fds[0].fd == __atomic_load_n(&waiting_cancel_fd, __ATOMIC_SEQ_CST))
                 __atomic_store_n(&waited, true, __ATOMIC_SEQ_CST);
-        return real_poll(fds, n, timeout);
+        return REAL(poll)(fds, n, timeout);
 }
 #pragma GCC diagnostic pop
 

@@ -6,27 +6,18 @@
  * Collecting the namespaces costs a user's processes and namespaces no more than a search
  * looks at: counted here by wrapping ioctl and openat. */
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include "interpose.h"
 #include "mount-api-test-util.h"
 
 /* --- counting the walks up user namespaces and the mount namespaces opened --- */
 
 #define NS_GET_PARENT _IO(0xb7, 0x2)
 static unsigned parents_asked, mount_namespaces_opened;
-
-#define REAL(name) ((__typeof__(&name)) real_symbol(#name))
-static void *real_symbol(const char *name) {
-        void *f = dlsym(RTLD_NEXT, name);
-
-        ASSERT_TRUE(f);
-        return f;
-}
 
 int ioctl(int fd, unsigned long request, ...) {
         va_list ap;
@@ -39,18 +30,10 @@ int ioctl(int fd, unsigned long request, ...) {
         return REAL(ioctl)(fd, request, arg);
 }
 
-int openat(int dirfd, const char *path, int flags, ...) {
-        mode_t mode = 0;
-        va_list ap;
-
-        if (flags & (O_CREAT | O_TMPFILE)) {
-                va_start(ap, flags);
-                mode = va_arg(ap, mode_t);
-                va_end(ap);
-        }
+static void openat_seen(int dirfd, const char *path) {
         mount_namespaces_opened += strcmp(path, "ns/mnt") == 0;
-        return REAL(openat)(dirfd, path, flags, mode);
 }
+DEFINE_OPENAT_WRAPPER(openat_seen)
 
 #define HOSTILE_UID 4400
 #define HOLDER_UID 4500
