@@ -317,7 +317,7 @@ void core_quota_charged(CoreSnapshotter *s, uid_t ns, const BackendCharge *charg
  * snapshotters. O(snapshotters); best effort, logged at debug. */
 void core_quota_fs_limit(Core *c, uid_t ns);
 /* An Apply's reservation (core-quota-apply.c): what its layer adds, reserved once it is
- * unpacked and until its usage is walked. */
+ * unpacked and until the Apply ends (core_quota_applied()). */
 typedef struct QuotaReservation {
         bool limited; /* ns has a Bytes= or Inodes= quota */
         bool refused; /* the layer did not fit besides what the others added */

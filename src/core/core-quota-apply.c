@@ -3,9 +3,11 @@
  * its layer within what the quota leaves besides the reservations of the uid's other
  * Applies when it starts, then, before the layer becomes the snapshot's data, reserves
  * what it adds (a walk of the new data and of the old) if the uid's usage, the others'
- * reservations and that stay within the quota. A reservation lasts until the snapshot's
- * usage is walked again (core-quota-cache.c keeps them, in memory only): two Applies
- * together never pass the quota, whichever order they end in. The layer's size is known
+ * reservations and that stay within the quota. A reservation lasts until the Apply ends,
+ * its data then the snapshot's, to be counted by the next walk of its usage; an Apply of
+ * the uid that walked the usage before that walks it again (core-quota-cache.c keeps the
+ * reservations and counts the uid's releases, in memory only): two Applies together never
+ * pass the quota, whichever order they end in. The layer's size is known
  * only once it is unpacked: a reservation taken at the start would have to be all that
  * is left (one Apply at a time again) or a guess that refuses layers that fit. */
 #include <inttypes.h>

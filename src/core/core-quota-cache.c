@@ -30,7 +30,7 @@ typedef struct UserUsage {
         size_t n;
 } UserUsage;
 
-/* What one Apply reserved: its layer's bytes and entries, until its usage is walked. */
+/* What one Apply reserved: its layer's bytes and entries, until it ends. */
 typedef struct Reservation {
         uint64_t id;
         uid_t uid;
