@@ -115,21 +115,26 @@ static int unmount_once(uint64_t mnt_id, bool detach, const uint8_t *point_handl
                 return error_setf(e, EBUSY, "mount %" PRIu64 " at %s/%s is covered by another mount; unmount that first",
                                   mnt_id, point, slash + 1);
 
-        if (detach)
-                /* Followed: the magic link leads to the root of the mount itself. */
-                snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        else if (point_handle_size > 0) {
+        if (!detach && point_handle_size > 0) {
                 r = open_mount_point(fd, point_handle, point_handle_size, &point_fd);
-                if (r < 0)
+                /* EPERM or ENOSYS: open_by_handle_at() is denied to laminad as a whole (a
+                 * container's seccomp filter, as systemd-nspawn's), not by anything a caller
+                 * chose: by name, as for a record without the handle. */
+                if (r < 0 && r != -EPERM && r != -ENOSYS)
                         return error_set_errno(e, r,
                                                "cannot open the directory mount %" PRIu64 " at %s/%s was attached to; unmount it with \"force\"",
                                                mnt_id, point, slash + 1);
+        }
+        if (detach)
+                /* Followed: the magic link leads to the root of the mount itself. */
+                snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        else if (point_fd >= 0)
                 /* Followed, then down onto what is mounted on that directory: the kernel
                  * unmounts a mount point's topmost mount. */
                 snprintf(path, sizeof path, "/proc/self/fd/%d", point_fd);
-        } else
+        else
                 /* Recorded without the handle (an older laminad, a filesystem without file
-                 * handles): by name in the directory checked above. */
+                 * handles), or handles denied: by name in the directory checked above. */
                 snprintf(path, sizeof path, "/proc/self/fd/%d/%s", parent_fd, slash + 1);
         /* An fd of the mount itself counts as a user: a plain umount would be EBUSY. */
         if (!detach)

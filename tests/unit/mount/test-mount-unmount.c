@@ -22,6 +22,19 @@ int __wrap_umount2(const char *target, int flags) {
         return __real_umount2(target, flags);
 }
 
+/* open_by_handle_at() as a container's seccomp filter has it (systemd-nspawn's: EPERM), or
+ * failing otherwise, while handle_errno is set (also -Wl,--wrap, meson.build). */
+static int handle_errno;
+int __real_open_by_handle_at(int mount_fd, struct file_handle *handle, int flags);
+int __wrap_open_by_handle_at(int mount_fd, struct file_handle *handle, int flags);
+int __wrap_open_by_handle_at(int mount_fd, struct file_handle *handle, int flags) {
+        if (handle_errno != 0) {
+                errno = handle_errno;
+                return -1;
+        }
+        return __real_open_by_handle_at(mount_fd, handle, flags);
+}
+
 /* What a caller can do to a target of its own: from a mount namespace of its own, where
  * neither is a mount point, exchange the names of its mount point and of a directory with
  * someone else's mount on it, just after laminad checked the mount and before it unmounts. */
@@ -239,12 +252,46 @@ TEST(unmount_retries_while_a_child_holds_a_copy_of_the_fd) {
         run_isolated(body_unmount_retries_a_passing_holder);
 }
 
+/* Where laminad may not open handles at all (EPERM, ENOSYS: a container's seccomp filter), a
+ * plain unmount goes by name as for a record without one; any other failure to open the
+ * recorded directory (a handle gone stale) refuses, as the caller cannot choose that. */
+static void body_unmount_with_handles_denied(const char *dir) {
+        _cleanup_free_ char *src = test_path("%s/src", dir);
+        const int denied[] = { EPERM, ENOSYS };
+        uint8_t handle[MOUNT_POINT_HANDLE_MAX];
+        Error e = ERROR_NULL;
+        size_t size;
+        uint64_t id;
+
+        ASSERT_OK(mkdir(src, 0755));
+        for (size_t i = 0; i < ELEMENTSOF(denied); i++) {
+                char name[16];
+
+                snprintf(name, sizeof name, "d%zu", i);
+                id = bind_with_handle(dir, name, src, handle, &size);
+                handle_errno = denied[i];
+                ASSERT_OK(mount_unmount(id, false, handle, size, &e));
+                handle_errno = 0;
+                ASSERT_TRUE(mount_find(id, NULL) == 0);
+        }
+        id = bind_with_handle(dir, "stale", src, handle, &size);
+        handle_errno = ESTALE;
+        ASSERT_TRUE(mount_unmount(id, false, handle, size, &e) == -ESTALE);
+        handle_errno = 0;
+        ASSERT_TRUE(mount_find(id, NULL) == 1);
+        ASSERT_OK(mount_unmount(id, false, handle, size, NULL));
+}
+TEST(unmount_by_name_where_handles_are_denied) {
+        run_isolated(body_unmount_with_handles_denied);
+}
+
 int main(void) {
         static const TestCase cases[] = {
                 TEST_ENTRY(unmount_swapped_mount_point_takes_the_checked_mount),
                 TEST_ENTRY(unmount_through_the_handle_after_the_mount_it_hangs_on_moved),
                 TEST_ENTRY(unmount_does_not_take_a_mount_put_on_top_after_the_check_for_it),
                 TEST_ENTRY(unmount_retries_while_a_child_holds_a_copy_of_the_fd),
+                TEST_ENTRY(unmount_by_name_where_handles_are_denied),
         };
 
         mount_test_require();
