@@ -75,6 +75,9 @@ struct Store {
 
         /* The room kept for removals could not be topped up (store-reserve.c). */
         atomic_bool reserve_low;
+        /* The data file (inode, size) the room was last kept past; with mutex. */
+        ino_t reserved_ino;
+        off_t reserved_size;
 
         pthread_mutex_t mutex;
         pthread_cond_t cond;
